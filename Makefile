@@ -1,0 +1,121 @@
+# ClassTop Fleet — developer and CI entry points.
+#
+# Works on a fresh Debian 12 machine as root with only python3 and network access to PyPI and Debian:
+#   make test    system packages + venv + ruff + mypy + pytest   (what .ci/run runs)
+#   make demo    the local twin (python -m infra.local)
+#   make bench   every bench/*.py with the venv's python
+#
+# Everything Python lives in .venv; system packages (Mosquitto, later Chromium) come from apt.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+
+# Debian packages the tests need. Add chromium chromium-driver here for the browser tests.
+SYSTEM_PKGS ?= mosquitto mosquitto-clients
+# Debian's own python3 needs python3-venv for `python3 -m venv` (ensurepip); add it only when missing.
+ifneq ($(shell $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || echo missing),)
+SYSTEM_PKGS += python3-venv
+endif
+
+# Directories type-checked by `make typecheck` (only those that hold .py files are passed to mypy).
+TYPECHECK_DIRS ?= shared cloud
+TESTS ?= tests
+PYTEST_ARGS ?=
+
+# The editable install maps the top-level packages that exist when it runs: reinstall when one appears.
+PKG_INITS := $(wildcard shared/__init__.py edge/__init__.py infra/__init__.py)
+
+.PHONY: all deps-system venv lint typecheck pytest test demo bench clean distclean
+
+all: test
+
+## deps-system: install missing Debian packages (as root); fail with a clear message otherwise.
+deps-system:
+	@missing=""; \
+	for p in $(SYSTEM_PKGS); do \
+	  if ! dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed'; then \
+	    missing="$$missing $$p"; \
+	  fi; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "error: missing Debian packages:$$missing" >&2; \
+	  echo "       install them as root:  apt-get update && apt-get install -y$$missing" >&2; \
+	  exit 1; \
+	fi; \
+	echo "deps-system: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq; \
+	apt-get install -y -qq --no-install-recommends $$missing
+
+## venv: .venv with the project installed editable with the dev extra (re-run only when pyproject changes).
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(PKG_INITS)
+	@if ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
+	  echo "error: '$(PYTHON) -m venv' needs ensurepip: run 'make deps-system' as root (installs python3-venv)" >&2; \
+	  exit 1; \
+	fi
+	@if [ ! -x $(VPY) ]; then \
+	  echo "venv: creating $(VENV)"; \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	@dirs=""; \
+	for d in $(TYPECHECK_DIRS); do \
+	  if [ -n "$$(find $$d -name '*.py' -not -path '*/vendor/*' -print -quit 2>/dev/null)" ]; then \
+	    dirs="$$dirs $$d"; \
+	  fi; \
+	done; \
+	if [ -z "$$dirs" ]; then echo "typecheck: no Python files in $(TYPECHECK_DIRS) yet"; exit 0; fi; \
+	echo "$(VENV)/bin/mypy$$dirs"; \
+	$(VENV)/bin/mypy $$dirs
+
+pytest: venv
+	$(VPY) -m pytest -q $(PYTEST_ARGS) $(TESTS)
+
+# Order matters (and .ci/run may be run with -j): system packages, venv, lint, types, then the tests.
+test: deps-system
+	$(MAKE) --no-print-directory venv
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory pytest
+
+demo: deps-system
+	$(MAKE) --no-print-directory venv
+	$(VPY) -m infra.local
+
+bench: venv
+	@shopt -s nullglob; \
+	scripts=(bench/*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no bench/*.py yet"; exit 0; fi; \
+	for f in "$${scripts[@]}"; do \
+	  case "$$(basename "$$f")" in _*) continue;; esac; \
+	  echo "== $$f"; \
+	  PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
+	done
+
+## clean: caches and build output (keeps .venv; `make distclean` removes it too).
+clean:
+	find . -path ./$(VENV) -prune -o -type d \
+	  \( -name __pycache__ -o -name .pytest_cache -o -name .mypy_cache -o -name .ruff_cache \) \
+	  -print0 | xargs -0 rm -rf
+	rm -rf build dist var cloud/vendor *.egg-info
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Environments: AWS deploy tooling, Mosquitto configs, the local twin."""

@@ -1,0 +1,183 @@
+"""The command catalogue: every command the system knows, its parameters, and who may send it.
+
+Names follow seed 002 (settings and CCTV commands) plus ``exec`` (shell commands, seeds 003/004) and agent
+housekeeping. ``validate_params`` is used by every tier before a command leaves or is run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from shared.errors import CommandError, ErrorCode
+from shared.messages.base import Strict, describe_validation_error
+
+MAX_OUTPUT_LIMIT = 1024 * 1024
+DEFAULT_OUTPUT_LIMIT = 64 * 1024
+SETTING_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+MAX_SETTING_VALUE = 8192
+
+
+class Category(StrEnum):
+    SETTINGS = "settings"
+    CCTV = "cctv"
+    SYSTEM = "system"
+
+
+def setting_value(value: Any) -> str:
+    """ClassTop stores every setting as a string; booleans as ``'true'``/``'false'``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        text = str(value)
+        if len(text) > MAX_SETTING_VALUE:
+            raise ValueError(f"setting value longer than {MAX_SETTING_VALUE} characters")
+        return text
+    raise ValueError("setting values must be strings, numbers or booleans")
+
+
+# ---------------------------------------------------------------- parameter models
+
+
+class NoParams(Strict):
+    pass
+
+
+class GetSettingParams(Strict):
+    key: str = Field(pattern=SETTING_KEY_PATTERN)
+
+
+class SetSettingParams(Strict):
+    key: str = Field(pattern=SETTING_KEY_PATTERN)
+    value: str
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _as_string(cls, v: Any) -> str:
+        return setting_value(v)
+
+
+class UpdateSettingsBatchParams(Strict):
+    settings: dict[str, str] = Field(min_length=1, max_length=500)
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _as_strings(cls, v: Any) -> dict[str, str]:
+        if not isinstance(v, dict):
+            raise ValueError("settings must be an object of key -> value")
+        out: dict[str, str] = {}
+        for key, value in v.items():
+            if not isinstance(key, str) or not re.match(SETTING_KEY_PATTERN, key):
+                raise ValueError(f"invalid setting key {key!r}")
+            out[key] = setting_value(value)
+        return out
+
+
+class ExecParams(Strict):
+    """A process to run: ``cmd`` through ``/bin/sh -c``, or ``argv`` without a shell — exactly one."""
+
+    cmd: str | None = Field(default=None, min_length=1, max_length=8192)
+    argv: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    timeout_s: float = Field(default=30.0, gt=0, le=3600, description="kill the process tree after this")
+    cwd: str | None = Field(default=None, max_length=4096)
+    env: dict[str, str] | None = Field(default=None, max_length=256, description="added to a minimal environment")
+    output_limit: int = Field(default=DEFAULT_OUTPUT_LIMIT, ge=1, le=MAX_OUTPUT_LIMIT)
+    stdin: str | None = Field(default=None, max_length=65536)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if (self.cmd is None) == (self.argv is None):
+            raise ValueError("give exactly one of 'cmd' (shell) or 'argv' (no shell)")
+        return self
+
+
+class GetLogsParams(Strict):
+    lines: int = Field(default=200, ge=1, le=5000)
+    level: str | None = Field(default=None, pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+
+class AnyParams(BaseModel):
+    """Parameters not yet narrowed by a model: any JSON object (checked by the command's owner)."""
+
+    model_config = {"extra": "allow"}
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    category: Category
+    description: str
+    params: type[BaseModel] = NoParams
+    admin_only: bool = False
+    mutating: bool = False
+
+
+def _cctv(name: str, description: str, mutating: bool = False) -> CommandSpec:
+    return CommandSpec(name, Category.CCTV, description, AnyParams, mutating=mutating)
+
+
+CATALOGUE: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        # settings (seed 002)
+        CommandSpec("get_all_settings", Category.SETTINGS, "all settings as {key: str}"),
+        CommandSpec("get_setting", Category.SETTINGS, "one setting (null when unset)", GetSettingParams),
+        CommandSpec("set_setting", Category.SETTINGS, "set one setting", SetSettingParams, mutating=True),
+        CommandSpec(
+            "update_settings_batch", Category.SETTINGS, "set several settings", UpdateSettingsBatchParams,
+            mutating=True,
+        ),
+        CommandSpec("refresh_state", Category.SETTINGS, "send a fresh state_update"),
+        # CCTV (seed 002); parameters are narrowed by the camera part
+        _cctv("cctv_detect_cameras", "detect local and configured cameras"),
+        _cctv("cctv_add_camera", "add a camera", mutating=True),
+        _cctv("cctv_remove_camera", "remove a camera", mutating=True),
+        _cctv("cctv_get_camera_resolutions", "supported resolutions of a camera"),
+        _cctv("cctv_start_recording", "start recording", mutating=True),
+        _cctv("cctv_stop_recording", "stop recording", mutating=True),
+        _cctv("cctv_start_streaming", "start MJPEG streaming", mutating=True),
+        _cctv("cctv_stop_streaming", "stop streaming", mutating=True),
+        _cctv("cctv_get_camera_state", "state of one camera"),
+        _cctv("cctv_get_all_states", "state of every camera"),
+        _cctv("cctv_get_storage_info", "recording storage usage"),
+        _cctv("cctv_cleanup_storage", "delete old recordings", mutating=True),
+        _cctv("cctv_get_recordings", "list recordings"),
+        _cctv("cctv_delete_recording", "delete one recording", mutating=True),
+        _cctv("cctv_get_config", "camera configuration"),
+        # system (seeds 003/004)
+        CommandSpec("exec", Category.SYSTEM, "run a shell command", ExecParams, admin_only=True, mutating=True),
+        CommandSpec("ping", Category.SYSTEM, "liveness check; returns the agent's time"),
+        CommandSpec("get_info", Category.SYSTEM, "agent version, OS and hardware inventory"),
+        CommandSpec("get_metrics", Category.SYSTEM, "a fresh metrics sample"),
+        CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines", GetLogsParams),
+    )
+}
+
+
+def get_spec(name: str) -> CommandSpec:
+    spec = CATALOGUE.get(name)
+    if spec is None:
+        raise CommandError(f"Unknown command: {name}", code=ErrorCode.UNKNOWN_COMMAND)
+    return spec
+
+
+def validate_params(name: str, params: Any) -> BaseModel:
+    """Validate ``params`` for command ``name``; raise :class:`CommandError` with a clear message."""
+    spec = get_spec(name)
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise CommandError(f"params of {name} must be a JSON object", code=ErrorCode.INVALID_PARAMS)
+    try:
+        return spec.params.model_validate(params)
+    except ValidationError as exc:
+        raise CommandError(
+            f"invalid params for {name}: {describe_validation_error(exc)}", code=ErrorCode.INVALID_PARAMS
+        ) from None

@@ -1,0 +1,101 @@
+"""Command and response, the seed's shapes, used LMS <-> agent and (with targets) cloud -> LMS."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from shared.errors import ErrorCode
+from shared.messages.base import Message
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+MAX_TIMEOUT_S = 3600.0
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class CommandStatus(StrEnum):
+    """Lifecycle of a command (per agent). Terminal: succeeded, failed, timed_out, expired, rejected."""
+
+    PENDING = "pending"  # stored, not yet handed to the site
+    QUEUED = "queued"  # at the LMS, waiting for the agent (offline, or concurrency limit)
+    DELIVERED = "delivered"  # the agent has it
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    EXPIRED = "expired"  # never delivered before its TTL
+    REJECTED = "rejected"  # refused by policy or validation, never run
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        CommandStatus.SUCCEEDED,
+        CommandStatus.FAILED,
+        CommandStatus.TIMED_OUT,
+        CommandStatus.EXPIRED,
+        CommandStatus.REJECTED,
+    }
+)
+
+
+class Command(Message):
+    """Seed shape ``{"type":"command","request_id","command","params"}``, plus a timeout."""
+
+    type: Literal["command"] = "command"
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    command: str = Field(pattern=COMMAND_NAME_PATTERN)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+
+
+class Response(Message):
+    """Seed shape ``{"type":"response","request_id","success","data"}``; on failure ``error`` + ``error_code``."""
+
+    type: Literal["response"] = "response"
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    success: bool
+    data: Any = None
+    error: str | None = Field(default=None, max_length=4096)
+    error_code: ErrorCode | None = None
+
+    @model_validator(mode="after")
+    def _error_iff_failed(self) -> Self:
+        if self.success and (self.error is not None or self.error_code is not None):
+            raise ValueError("a successful response carries no error")
+        if not self.success and not self.error:
+            raise ValueError("a failed response must say why in 'error'")
+        return self
+
+    @classmethod
+    def ok(cls, request_id: str, data: Any = None) -> Response:
+        return cls(request_id=request_id, success=True, data=data)
+
+    @classmethod
+    def fail(cls, request_id: str, code: ErrorCode, error: str, data: Any = None) -> Response:
+        return cls(request_id=request_id, success=False, error=error[:4096], error_code=code, data=data)
+
+    @property
+    def status(self) -> CommandStatus:
+        """The terminal status this response stands for."""
+        if self.success:
+            return CommandStatus.SUCCEEDED
+        if self.error_code is ErrorCode.TIMEOUT:
+            return CommandStatus.TIMED_OUT
+        if self.error_code in (
+            ErrorCode.REJECTED_BY_POLICY,
+            ErrorCode.UNKNOWN_COMMAND,
+            ErrorCode.INVALID_PARAMS,
+            ErrorCode.NOT_SUPPORTED,
+            ErrorCode.BAD_PAYLOAD,
+            ErrorCode.BAD_JSON,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+        ):
+            return CommandStatus.REJECTED
+        return CommandStatus.FAILED

@@ -1,0 +1,73 @@
+"""Messages between an LMS and the cloud (IoT Core topics ``ct/{tenant}/site/{site}/...``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.errors import ErrorCode
+from shared.messages.agent import AgentKind, Presence
+from shared.messages.base import Message, Strict
+from shared.messages.command import (
+    COMMAND_NAME_PATTERN,
+    DEFAULT_TIMEOUT_S,
+    MAX_TIMEOUT_S,
+    REQUEST_ID_PATTERN,
+    CommandStatus,
+)
+from shared.topics import ID_PATTERN
+
+#: One cloud message per site carries a batch; the LMS fans it out.
+MAX_TARGETS = 5000
+
+
+class AgentPresence(Strict):
+    agent_id: str = Field(pattern=ID_PATTERN)
+    status: Presence
+    kind: AgentKind = AgentKind.AGENT
+    last_seen: float | None = Field(default=None, ge=0)
+    hostname: str | None = Field(default=None, max_length=255)
+    version: str | None = Field(default=None, max_length=64)
+
+
+class SiteHeartbeat(Message):
+    """LMS -> cloud, every 30 s and on change. ``full`` lists every agent; otherwise only changed ones."""
+
+    type: Literal["site_heartbeat"] = "site_heartbeat"
+    timestamp: float = Field(ge=0)
+    lms_version: str = Field(max_length=64)
+    full: bool = True
+    agents: list[AgentPresence] = Field(default_factory=list, max_length=MAX_TARGETS)
+
+
+class SiteCommand(Message):
+    """Cloud -> LMS: one command for one or many agents of the site."""
+
+    type: Literal["command"] = "command"
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    command: str = Field(pattern=COMMAND_NAME_PATTERN)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS)
+    expires_at: float | None = Field(default=None, ge=0, description="drop if not delivered by then (epoch s)")
+
+
+class AgentResult(Strict):
+    """The outcome of a command on one agent, as the LMS reports it upward."""
+
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    agent_id: str = Field(pattern=ID_PATTERN)
+    status: CommandStatus
+    success: bool | None = None
+    data: Any = None
+    error: str | None = Field(default=None, max_length=4096)
+    error_code: ErrorCode | None = None
+    timestamp: float = Field(ge=0)
+
+
+class CommandResults(Message):
+    """LMS -> cloud: a batch of per-agent command status changes (in order)."""
+
+    type: Literal["command_results"] = "command_results"
+    results: list[AgentResult] = Field(min_length=1, max_length=500)

@@ -1,0 +1,283 @@
+"""One paho-mqtt 2.x wrapper for the LMS and the agent.
+
+What it guarantees, so callers need not think about it:
+
+* ``TCP_NODELAY`` on the socket (a QoS 1 request/response costs ~0.3 ms instead of ~88 ms);
+* subscriptions are (re)made in ``on_connect``, so a reconnect restores them;
+* a refused CONNACK is an error (logged, counted, raised from :meth:`MqttClient.start`), never "connected";
+* reconnects back off exponentially with jitter, so a site's agents do not reconnect in lockstep;
+* a Last Will can be set; a clean :meth:`MqttClient.stop` suppresses it;
+* handlers run on one dispatcher thread fed by a bounded queue: a slow or failing handler never stalls
+  paho's network loop, an exception in one is logged and contained, and a full inbox drops (and counts)
+  rather than growing without bound; outgoing messages are bounded by ``max_queued``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel
+
+from shared.errors import MqttError
+from shared.messages.base import encode
+from shared.mqtt.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+Handler = Callable[[IncomingMessage], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass
+class Stats:
+    connects: int = 0
+    refused: int = 0
+    disconnects: int = 0
+    received: int = 0
+    dropped: int = 0
+    handler_errors: int = 0
+    published: int = 0
+    last_error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+_STOP = object()
+
+
+def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # e.g. a websocket wrapper
+        log.debug("could not set TCP_NODELAY on %r", sock)
+
+
+class MqttClient:
+    """A connected-and-reconnecting MQTT client. Create, :meth:`subscribe`, :meth:`start`, :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        will: Will | None = None,
+        on_connected: Callable[[MqttClient], None] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name or settings.client_id
+        self.stats = Stats()
+        self._on_connected_hook = on_connected
+        self._subs: dict[str, tuple[int, Handler]] = {}
+        self._subs_lock = threading.Lock()
+        self._connected = threading.Event()
+        self._first_result = threading.Event()
+        self._stopping = False
+        self._attempt = 0
+        self._inbox: queue.Queue[object] = queue.Queue(maxsize=settings.inbox_size)
+        self._dispatcher: threading.Thread | None = None
+
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=True
+        )
+        if settings.username is not None:
+            password = settings.password.get_secret_value() if settings.password else None
+            c.username_pw_set(settings.username, password)
+        if settings.tls is not None:
+            t = settings.tls
+            c.tls_set(
+                ca_certs=str(t.ca_file) if t.ca_file else None,
+                certfile=str(t.cert_file) if t.cert_file else None,
+                keyfile=str(t.key_file) if t.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        if will is not None:
+            c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        c.max_inflight_messages_set(settings.max_inflight)
+        c.max_queued_messages_set(settings.max_queued)
+        c.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_min_s)
+        c.on_socket_open = _set_nodelay
+        c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self._client = c
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Register ``handler`` for ``topic_filter``; (re)subscribed on every connect."""
+        with self._subs_lock:
+            self._subs[topic_filter] = (qos, handler)
+        if self.connected:
+            self._client.subscribe(topic_filter, qos=qos)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        with self._subs_lock:
+            self._subs.pop(topic_filter, None)
+        if self.connected:
+            self._client.unsubscribe(topic_filter)
+
+    def publish(
+        self, topic: str, payload: bytes | str | BaseModel, *, qos: int = 1, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish (queued while disconnected for QoS > 0). Raises :class:`MqttError` when the queue is full."""
+        if isinstance(payload, BaseModel):
+            payload = encode(payload)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            self.stats.dropped += 1
+            raise MqttError(f"{self.name}: outgoing queue full ({self.settings.max_queued}); dropped {topic}")
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise MqttError(f"{self.name}: publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        self.stats.published += 1
+        return info
+
+    def start(self, wait_s: float | None = 10.0) -> None:
+        """Connect in the background. With ``wait_s``, wait for the first CONNACK: raise if refused or late."""
+        self._stopping = False
+        if self._dispatcher is None or not self._dispatcher.is_alive():
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, name=f"{self.name}-dispatch", daemon=True)
+            self._dispatcher.start()
+        self._client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s, clean_start=True
+        )
+        self._client.loop_start()
+        if wait_s is None:
+            return
+        if not self._first_result.wait(wait_s):
+            raise MqttError(
+                f"{self.name}: no answer from {self.settings.host}:{self.settings.port} within {wait_s:g} s"
+                + (f" ({self.stats.last_error})" if self.stats.last_error else "")
+            )
+        if not self.connected:
+            raise MqttError(f"{self.name}: connection refused: {self.stats.last_error}")
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Disconnect cleanly (no Last Will), stop the network loop and the dispatcher."""
+        self._stopping = True
+        try:
+            if self.connected:
+                self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+            self._connected.clear()
+            if self._dispatcher is not None:
+                try:
+                    self._inbox.put(_STOP, timeout=timeout_s)
+                except queue.Full:
+                    log.warning("%s: inbox full at stop; dispatcher abandoned", self.name)
+                self._dispatcher.join(timeout_s)
+                self._dispatcher = None
+
+    # ------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            self.stats.refused += 1
+            self.stats.last_error = f"CONNACK refused: {reason.getName()}"
+            log.error("%s: broker refused the connection: %s", self.name, reason.getName())
+            self._connected.clear()
+            self._first_result.set()
+            return
+        self._attempt = 0
+        self.stats.connects += 1
+        self.stats.last_error = None
+        with self._subs_lock:
+            subs = [(topic, qos) for topic, (qos, _h) in self._subs.items()]
+        if subs:
+            client.subscribe(subs)
+        self._connected.set()
+        self._first_result.set()
+        log.info("%s: connected to %s:%s", self.name, self.settings.host, self.settings.port)
+        if self._on_connected_hook is not None:
+            try:
+                self._on_connected_hook(self)
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("%s: on_connected hook failed", self.name)
+
+    def _on_connect_fail(self, _client: mqtt.Client, _u: Any) -> None:
+        self.stats.last_error = self.stats.last_error or "connection failed"
+        self._schedule_reconnect()
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if self._stopping:
+            return
+        self.stats.disconnects += 1
+        if was_connected:
+            log.warning("%s: disconnected (%s); reconnecting", self.name, reason.getName())
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        self._attempt += 1
+        cap = min(self.settings.reconnect_max_s, self.settings.reconnect_min_s * 2 ** min(self._attempt - 1, 20))
+        delay = cap / 2 + random.uniform(0, cap / 2)
+        self._client.reconnect_delay_set(delay, delay)
+
+    def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        item = IncomingMessage(msg.topic, msg.payload, msg.qos, bool(msg.retain))
+        try:
+            self._inbox.put(item, timeout=1.0)
+        except queue.Full:
+            self.stats.dropped += 1
+            log.error("%s: inbox full (%d); dropped message on %s", self.name, self.settings.inbox_size, msg.topic)
+
+    # ------------------------------------------------------------ dispatcher thread
+
+    def _handlers_for(self, topic: str) -> list[Handler]:
+        with self._subs_lock:
+            return [h for f, (_q, h) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is _STOP:
+                return
+            assert isinstance(item, IncomingMessage)
+            for handler in self._handlers_for(item.topic):
+                try:
+                    handler(item)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception("%s: handler for %s failed", self.name, item.topic)

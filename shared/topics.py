@@ -1,0 +1,258 @@
+"""Every MQTT topic string of the system: builders and one parser.
+
+No other module formats a topic. Three families:
+
+* **Site broker** (agent <-> LMS, Mosquitto on the site)::
+
+      ct/agent/{agent_id}/up/{channel}      agent -> LMS   (status, heartbeat, metrics, state, response, event)
+      ct/agent/{agent_id}/down/{channel}    LMS -> agent   (command)
+
+  The ``up``/``down`` split lets the broker ACL give an agent write on its own ``up`` and read on its own
+  ``down`` and nothing else.
+
+* **Cloud** (LMS <-> AWS IoT Core), prefixed by the tenant so that one tenant's policy can never match
+  another's::
+
+      ct/{tenant}/site/{site_id}/up/{channel}     LMS -> cloud  (heartbeat, results, events, metrics, sync, state)
+      ct/{tenant}/site/{site_id}/down/{channel}   cloud -> LMS  (command)
+
+* **Device shadows** (AWS reserved topics). Each site is one IoT thing; each agent's settings are a named
+  shadow of the site's thing, so the site's policy covers its agents' shadows::
+
+      $aws/things/{thing}/shadow/name/{shadow}/{operation}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.errors import TopicError
+
+ROOT = "ct"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_ID_RE = re.compile(ID_PATTERN)
+_TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_THING_RE = re.compile(r"^[A-Za-z0-9_:-]{1,128}$")
+_SHADOW_RE = re.compile(r"^[A-Za-z0-9_:-]{1,64}$")
+
+
+class AgentUp(StrEnum):
+    STATUS = "status"
+    HEARTBEAT = "heartbeat"
+    METRICS = "metrics"
+    STATE = "state"
+    RESPONSE = "response"
+    EVENT = "event"
+
+
+class AgentDown(StrEnum):
+    COMMAND = "command"
+
+
+class SiteUp(StrEnum):
+    HEARTBEAT = "heartbeat"
+    RESULTS = "results"
+    EVENTS = "events"
+    METRICS = "metrics"
+    SYNC = "sync"
+    STATE = "state"
+
+
+class SiteDown(StrEnum):
+    COMMAND = "command"
+
+
+class ShadowOp(StrEnum):
+    UPDATE = "update"
+    UPDATE_ACCEPTED = "update/accepted"
+    UPDATE_REJECTED = "update/rejected"
+    UPDATE_DELTA = "update/delta"
+    UPDATE_DOCUMENTS = "update/documents"
+    GET = "get"
+    GET_ACCEPTED = "get/accepted"
+    GET_REJECTED = "get/rejected"
+    DELETE = "delete"
+    DELETE_ACCEPTED = "delete/accepted"
+    DELETE_REJECTED = "delete/rejected"
+
+
+class Family(StrEnum):
+    AGENT = "agent"
+    SITE = "site"
+    SHADOW = "shadow"
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a valid agent/site id (1-64 chars, no MQTT wildcards or ``/``)."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise TopicError(f"invalid {what} {value!r}: use 1-64 of A-Z a-z 0-9 _ - (starting with a letter or digit)")
+    return value
+
+
+def check_tenant(value: str) -> str:
+    if not isinstance(value, str) or not _TENANT_RE.match(value):
+        raise TopicError(f"invalid tenant {value!r}: use 1-20 of a-z 0-9 -, starting with a letter")
+    return value
+
+
+def is_valid_id(value: str) -> bool:
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+# ---------------------------------------------------------------- site broker
+
+
+def agent_up(agent_id: str, channel: AgentUp) -> str:
+    return f"{ROOT}/agent/{check_id(agent_id, 'agent id')}/up/{AgentUp(channel).value}"
+
+
+def agent_down(agent_id: str, channel: AgentDown = AgentDown.COMMAND) -> str:
+    return f"{ROOT}/agent/{check_id(agent_id, 'agent id')}/down/{AgentDown(channel).value}"
+
+
+def agent_down_filter(agent_id: str) -> str:
+    """What an agent subscribes to: everything sent down to it."""
+    return f"{ROOT}/agent/{check_id(agent_id, 'agent id')}/down/+"
+
+
+def all_agents_up_filter(channel: AgentUp | None = None) -> str:
+    """What the LMS subscribes to: one channel, or every channel, of every agent."""
+    return f"{ROOT}/agent/+/up/{AgentUp(channel).value if channel else '+'}"
+
+
+def agent_acl_patterns() -> tuple[str, str]:
+    """Mosquitto ``pattern`` ACL lines (``%u`` = the agent's username = its id): write own up, read own down."""
+    return (f"pattern write {ROOT}/agent/%u/up/#", f"pattern read {ROOT}/agent/%u/down/#")
+
+
+# ---------------------------------------------------------------- cloud
+
+
+def site_up(tenant: str, site_id: str, channel: SiteUp) -> str:
+    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/up/{SiteUp(channel).value}"
+
+
+def site_down(tenant: str, site_id: str, channel: SiteDown = SiteDown.COMMAND) -> str:
+    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/down/{SiteDown(channel).value}"
+
+
+def site_down_filter(tenant: str, site_id: str) -> str:
+    """What an LMS subscribes to on IoT Core."""
+    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/down/+"
+
+
+def all_sites_up_filter(tenant: str, channel: SiteUp) -> str:
+    """The filter of a cloud topic rule (one per up channel)."""
+    return f"{ROOT}/{check_tenant(tenant)}/site/+/up/{SiteUp(channel).value}"
+
+
+# ---------------------------------------------------------------- shadows
+
+
+def site_thing_name(tenant: str, site_id: str) -> str:
+    """The IoT thing of a site's LMS. Its named shadows hold the site's agents' settings."""
+    return f"ct-{check_tenant(tenant)}-{check_id(site_id, 'site id')}"
+
+
+def agent_shadow_name(agent_id: str) -> str:
+    return f"agent-{check_id(agent_id, 'agent id')}"
+
+
+def shadow(thing: str, op: ShadowOp, shadow_name: str | None = None) -> str:
+    if not _THING_RE.match(thing):
+        raise TopicError(f"invalid thing name {thing!r}")
+    if shadow_name is None:
+        return f"$aws/things/{thing}/shadow/{ShadowOp(op).value}"
+    if not _SHADOW_RE.match(shadow_name):
+        raise TopicError(f"invalid shadow name {shadow_name!r}")
+    return f"$aws/things/{thing}/shadow/name/{shadow_name}/{ShadowOp(op).value}"
+
+
+def shadow_filter(thing: str) -> str:
+    """All named-shadow topics of one thing (what the LMS subscribes to)."""
+    if not _THING_RE.match(thing):
+        raise TopicError(f"invalid thing name {thing!r}")
+    return f"$aws/things/{thing}/shadow/name/+/#"
+
+
+# ---------------------------------------------------------------- parser
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    family: Family
+    direction: str | None = None  # "up" / "down" for agent and site topics
+    channel: str | None = None  # AgentUp/AgentDown/SiteUp/SiteDown value
+    agent_id: str | None = None
+    tenant: str | None = None
+    site_id: str | None = None
+    thing: str | None = None
+    shadow_name: str | None = None
+    op: ShadowOp | None = None
+
+    def build(self) -> str:
+        """Rebuild the topic string (round trip of :func:`parse`)."""
+        if self.family is Family.AGENT:
+            assert self.agent_id is not None and self.channel is not None
+            if self.direction == "up":
+                return agent_up(self.agent_id, AgentUp(self.channel))
+            return agent_down(self.agent_id, AgentDown(self.channel))
+        if self.family is Family.SITE:
+            assert self.tenant is not None and self.site_id is not None and self.channel is not None
+            if self.direction == "up":
+                return site_up(self.tenant, self.site_id, SiteUp(self.channel))
+            return site_down(self.tenant, self.site_id, SiteDown(self.channel))
+        assert self.thing is not None and self.op is not None
+        return shadow(self.thing, self.op, self.shadow_name)
+
+
+_CHANNELS: dict[tuple[str, str], type[StrEnum]] = {
+    ("agent", "up"): AgentUp,
+    ("agent", "down"): AgentDown,
+    ("site", "up"): SiteUp,
+    ("site", "down"): SiteDown,
+}
+
+
+def _channel(family: str, direction: str, value: str, topic: str) -> str:
+    enum = _CHANNELS.get((family, direction))
+    if enum is None:
+        raise TopicError(f"not a ClassTop topic: {topic!r}")
+    try:
+        return str(enum(value).value)
+    except ValueError:
+        raise TopicError(f"unknown {family} {direction} channel {value!r} in {topic!r}") from None
+
+
+def parse(topic: str) -> ParsedTopic:
+    """Parse any topic this system uses; raise :class:`TopicError` for anything else."""
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == ROOT and parts[1] == "agent":
+        agent_id = check_id(parts[2], "agent id")
+        return ParsedTopic(
+            Family.AGENT, parts[3], _channel("agent", parts[3], parts[4], topic), agent_id=agent_id
+        )
+    if len(parts) == 6 and parts[0] == ROOT and parts[2] == "site":
+        tenant = check_tenant(parts[1])
+        site_id = check_id(parts[3], "site id")
+        return ParsedTopic(
+            Family.SITE, parts[4], _channel("site", parts[4], parts[5], topic), tenant=tenant, site_id=site_id
+        )
+    if len(parts) >= 4 and parts[0] == "$aws" and parts[1] == "things" and parts[3] == "shadow":
+        thing = parts[2]
+        rest = parts[4:]
+        shadow_name: str | None = None
+        if rest[:1] == ["name"]:
+            if len(rest) < 3:
+                raise TopicError(f"not a shadow topic: {topic!r}")
+            shadow_name, rest = rest[1], rest[2:]
+        try:
+            op = ShadowOp("/".join(rest))
+        except ValueError:
+            raise TopicError(f"unknown shadow operation in {topic!r}") from None
+        parsed = ParsedTopic(Family.SHADOW, thing=thing, shadow_name=shadow_name, op=op)
+        parsed.build()  # validates thing and shadow names
+        return parsed
+    raise TopicError(f"not a ClassTop topic: {topic!r}")
