@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.errors import ErrorCode, MessageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
 

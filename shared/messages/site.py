@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.errors import ErrorCode
 from shared.messages.agent import AgentKind, Presence
@@ -20,6 +20,7 @@ from shared.topics import ID_PATTERN
 
 #: One cloud message per site carries a batch; the LMS fans it out.
 MAX_TARGETS = 5000
+AgentId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class AgentPresence(Strict):
@@ -49,8 +50,15 @@ class SiteCommand(Message):
     command: str = Field(pattern=COMMAND_NAME_PATTERN)
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
-    targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS)
+    targets: list[AgentId] = Field(min_length=1, max_length=MAX_TARGETS)
     expires_at: float | None = Field(default=None, ge=0, description="drop if not delivered by then (epoch s)")
+
+    @field_validator("targets")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("targets must not repeat an agent")
+        return v
 
 
 class AgentResult(Strict):

@@ -121,7 +121,7 @@ class MqttClient:
             c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         c.max_inflight_messages_set(settings.max_inflight)
         c.max_queued_messages_set(settings.max_queued)
-        c.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_min_s)
+        c.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_min_s)  # type: ignore[arg-type]  # floats work
         c.on_socket_open = _set_nodelay
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail
@@ -252,11 +252,11 @@ class MqttClient:
         self._attempt += 1
         cap = min(self.settings.reconnect_max_s, self.settings.reconnect_min_s * 2 ** min(self._attempt - 1, 20))
         delay = cap / 2 + random.uniform(0, cap / 2)
-        self._client.reconnect_delay_set(delay, delay)
+        self._client.reconnect_delay_set(delay, delay)  # paho does float arithmetic
 
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
-        item = IncomingMessage(msg.topic, msg.payload, msg.qos, bool(msg.retain))
+        item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
         try:
             self._inbox.put(item, timeout=1.0)
         except queue.Full:

@@ -1,0 +1,59 @@
+"""The twin's stand-in for IoT Core's rules engine: MQTT message on the stand-in broker -> the same Lambda
+handler function that an ``AWS::IoT::TopicRule`` invokes in AWS. Driven by ``infra.aws.rules.RULES``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from infra.aws.rules import RULES, Rule, event_for
+from shared.mqtt import IncomingMessage, MqttClient
+
+log = logging.getLogger(__name__)
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+
+class RulesEngine:
+    """Subscribes every rule's topic filter and invokes its handler, one message at a time."""
+
+    def __init__(self, mqtt: MqttClient, tenant: str, handlers: Mapping[str, LambdaHandler]) -> None:
+        missing = [r.handler for r in RULES if r.handler not in handlers]
+        if missing:
+            raise ValueError(f"rule handlers missing from the app: {missing}")
+        self._mqtt = mqtt
+        self._tenant = tenant
+        self._handlers = handlers
+        self._lock = threading.Lock()
+        self.invocations: dict[str, int] = {r.name: 0 for r in RULES}
+        self.errors = 0
+
+    def start(self) -> None:
+        for rule in RULES:
+            self._mqtt.subscribe(rule.topic_filter(self._tenant), self._make_handler(rule), qos=1)
+
+    def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
+        def handle(msg: IncomingMessage) -> None:
+            try:
+                payload = json.loads(msg.payload)
+            except ValueError:
+                # IoT Core's SQL engine does not invoke a rule for a non-JSON payload with SELECT *.
+                log.warning("rule %s: dropped non-JSON payload on %s", rule.name, msg.topic)
+                return
+            if not isinstance(payload, dict):
+                log.warning("rule %s: dropped non-object payload on %s", rule.name, msg.topic)
+                return
+            event = event_for(rule, msg.topic, payload)
+            with self._lock:
+                self.invocations[rule.name] += 1
+            try:
+                self._handlers[rule.handler](event, None)
+            except Exception:  # a Lambda error: IoT Core logs it and goes on
+                self.errors += 1
+                log.exception("rule %s: handler %s failed", rule.name, rule.handler)
+
+        return handle

@@ -1,0 +1,5 @@
+"""Top-level pytest configuration: fixture plugins shared by every test directory."""
+
+pytest_plugins = [
+    "tests.fixtures.brokers",
+]

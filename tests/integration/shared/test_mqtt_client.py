@@ -1,0 +1,238 @@
+"""The MQTT wrapper against a real Mosquitto process."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.local.mosquitto import MosquittoProcess
+from shared.errors import MqttError
+from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+
+pytestmark = pytest.mark.integration
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+@pytest.fixture
+def broker() -> Iterator[MosquittoProcess]:
+    workdir = Path(tempfile.mkdtemp(prefix="ct-mqtt-"))
+    proc = MosquittoProcess(workdir, users=USERS)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def settings(broker: MosquittoProcess, user: str = "alice", password: str | None = None, **kw: object) -> MqttSettings:
+    return MqttSettings.model_validate(
+        {
+            "host": broker.host,
+            "port": broker.port,
+            "client_id": f"{user}-{time.monotonic_ns()}",
+            "username": user,
+            "password": password if password is not None else USERS[user],
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            **kw,
+        }
+    )
+
+
+def collect(client: MqttClient, topic_filter: str) -> queue.Queue[IncomingMessage]:
+    q: queue.Queue[IncomingMessage] = queue.Queue()
+    client.subscribe(topic_filter, q.put)
+    return q
+
+
+def test_publish_subscribe_round_trip_with_nodelay(broker: MosquittoProcess) -> None:
+    sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    got = collect(sub, "t/+/x")
+    sub.start()
+    pub.start()
+    try:
+        time.sleep(0.1)  # SUBACK
+        pub.publish("t/1/x", b"hello", qos=1)
+        msg = got.get(timeout=5)
+        assert (msg.topic, msg.payload, msg.qos) == ("t/1/x", b"hello", 1)
+        sock = sub._client.socket()
+        assert sock is not None
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sub.stop()
+        pub.stop()
+
+
+def test_refused_connack_is_an_error_not_connected(broker: MosquittoProcess) -> None:
+    client = MqttClient(settings(broker, "alice", password="wrong"))
+    try:
+        with pytest.raises(MqttError, match="refused"):
+            client.start(wait_s=5)
+        assert not client.connected
+        assert client.stats.refused >= 1
+    finally:
+        client.stop()
+
+
+def test_unreachable_broker_times_out_clearly() -> None:
+    from infra.local.mosquitto import free_port
+
+    s = MqttSettings(host="127.0.0.1", port=free_port(), client_id="nobody", reconnect_min_s=0.1)
+    client = MqttClient(s)
+    try:
+        with pytest.raises(MqttError, match="no answer"):
+            client.start(wait_s=1)
+    finally:
+        client.stop()
+
+
+def test_subscriptions_are_restored_after_broker_restart(broker: MosquittoProcess) -> None:
+    sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    got = collect(sub, "restore/#")
+    sub.start()
+    pub.start()
+    try:
+        broker.stop()
+        time.sleep(0.3)
+        assert not sub.connected
+        broker.start()
+        assert sub.wait_connected(10) and pub.wait_connected(10)
+        time.sleep(0.2)
+        pub.publish("restore/me", b"back", qos=1)
+        assert got.get(timeout=5).payload == b"back"
+        assert sub.stats.connects >= 2 and sub.stats.disconnects >= 1
+    finally:
+        sub.stop()
+        pub.stop()
+
+
+def test_handler_exception_is_contained(broker: MosquittoProcess) -> None:
+    sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    got: queue.Queue[bytes] = queue.Queue()
+
+    def flaky(msg: IncomingMessage) -> None:
+        if msg.payload == b"boom":
+            raise RuntimeError("handler bug")
+        got.put(msg.payload)
+
+    sub.subscribe("h/#", flaky)
+    sub.start()
+    pub.start()
+    try:
+        time.sleep(0.1)
+        for p in (b"boom", b"after"):
+            pub.publish("h/1", p, qos=1)
+        assert got.get(timeout=5) == b"after"
+        assert sub.stats.handler_errors == 1
+        assert sub.connected
+    finally:
+        sub.stop()
+        pub.stop()
+
+
+def test_inbox_is_bounded_and_overflow_is_counted(broker: MosquittoProcess) -> None:
+    sub = MqttClient(settings(broker, "alice", inbox_size=2))
+    pub = MqttClient(settings(broker, "bob"))
+    gate = threading.Event()
+    seen: list[bytes] = []
+
+    def slow(msg: IncomingMessage) -> None:
+        gate.wait(20)
+        seen.append(msg.payload)
+
+    sub.subscribe("slow/#", slow, qos=0)
+    sub.start()
+    pub.start()
+    try:
+        time.sleep(0.1)
+        for i in range(8):
+            pub.publish("slow/x", str(i).encode(), qos=0)
+        deadline = time.monotonic() + 15
+        while sub.stats.dropped == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sub.stats.dropped > 0
+        gate.set()
+        deadline = time.monotonic() + 5
+        while len(seen) + sub.stats.dropped < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(seen) + sub.stats.dropped == 8
+        assert seen[0] == b"0"
+    finally:
+        gate.set()
+        sub.stop()
+        pub.stop()
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import sys, time
+    from shared.mqtt import MqttClient, MqttSettings, Will
+    s = MqttSettings(host=sys.argv[1], port=int(sys.argv[2]), client_id="crasher", username="bob",
+                     password="bob-pw", keepalive_s=5)
+    c = MqttClient(s, will=Will("will/bob", b"gone", qos=1, retain=False))
+    c.start()
+    print("up", flush=True)
+    if sys.argv[3] == "clean":
+        c.stop()
+        print("stopped", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["kill", "clean"])
+def test_last_will_on_crash_and_not_on_clean_stop(broker: MosquittoProcess, mode: str) -> None:
+    watcher = MqttClient(settings(broker, "alice"))
+    wills = collect(watcher, "will/#")
+    watcher.start()
+    time.sleep(0.1)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASHER, broker.host, str(broker.port), mode],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "up"
+        if mode == "clean":
+            assert proc.stdout.readline().strip() == "stopped"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        if mode == "kill":
+            assert wills.get(timeout=5).payload == b"gone"
+        else:
+            with pytest.raises(queue.Empty):
+                wills.get(timeout=1.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.stop()
+
+
+def test_reconnect_backoff_is_jittered_and_capped(broker: MosquittoProcess) -> None:
+    client = MqttClient(settings(broker, "alice", reconnect_min_s=1.0, reconnect_max_s=8.0))
+    delays = []
+    for _ in range(40):
+        client._schedule_reconnect()
+        delays.append(client._client._reconnect_min_delay)
+    assert all(0.5 <= d <= 8.0 for d in delays)
+    assert delays[0] <= 1.0
+    assert max(delays[10:]) <= 8.0 and min(delays[10:]) >= 4.0  # capped at max, jittered in [max/2, max]
+    assert len(set(delays[10:])) > 5  # not lockstep

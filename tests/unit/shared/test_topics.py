@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+
+from shared import topics
+from shared.errors import TopicError
+from shared.topics import AgentDown, AgentUp, Family, ShadowOp, SiteDown, SiteUp
+
+
+@pytest.mark.parametrize("channel", list(AgentUp))
+def test_agent_up_round_trip(channel: AgentUp) -> None:
+    topic = topics.agent_up("pc-101", channel)
+    parsed = topics.parse(topic)
+    assert parsed.family is Family.AGENT
+    assert (parsed.agent_id, parsed.direction, parsed.channel) == ("pc-101", "up", channel.value)
+    assert parsed.build() == topic
+
+
+def test_agent_down_round_trip() -> None:
+    topic = topics.agent_down("pc-101", AgentDown.COMMAND)
+    assert topic == "ct/agent/pc-101/down/command"
+    assert topics.parse(topic).build() == topic
+
+
+@pytest.mark.parametrize("channel", list(SiteUp))
+def test_site_up_round_trip(channel: SiteUp) -> None:
+    topic = topics.site_up("district-9", "school-1", channel)
+    parsed = topics.parse(topic)
+    assert (parsed.family, parsed.tenant, parsed.site_id, parsed.direction) == (
+        Family.SITE,
+        "district-9",
+        "school-1",
+        "up",
+    )
+    assert parsed.build() == topic
+
+
+def test_site_down_round_trip() -> None:
+    topic = topics.site_down("d1", "s1", SiteDown.COMMAND)
+    assert topic == "ct/d1/site/s1/down/command"
+    assert topics.parse(topic).build() == topic
+
+
+@pytest.mark.parametrize("op", list(ShadowOp))
+@pytest.mark.parametrize("name", [None, "agent-pc-1"])
+def test_shadow_round_trip(op: ShadowOp, name: str | None) -> None:
+    thing = topics.site_thing_name("d1", "s1")
+    topic = topics.shadow(thing, op, name)
+    parsed = topics.parse(topic)
+    assert (parsed.family, parsed.thing, parsed.shadow_name, parsed.op) == (Family.SHADOW, thing, name, op)
+    assert parsed.build() == topic
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "+", "#", "a+b", "-lead", "x" * 65, "sp ace", "ünï"])
+def test_bad_ids_are_refused(bad: str) -> None:
+    with pytest.raises(TopicError):
+        topics.agent_up(bad, AgentUp.STATUS)
+    with pytest.raises(TopicError):
+        topics.site_down("d1", bad)
+
+
+@pytest.mark.parametrize("bad", ["", "UPPER", "9lead", "a" * 21, "a_b"])
+def test_bad_tenants_are_refused(bad: str) -> None:
+    with pytest.raises(TopicError):
+        topics.site_up(bad, "s1", SiteUp.HEARTBEAT)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "ct/agent/pc-1/up/nonsense",
+        "ct/agent/pc-1/sideways/status",
+        "ct/agent/+/up/status",
+        "ct/d1/site/s1/up/command",
+        "ct/d1/site/s1/down/results",
+        "other/thing",
+        "$aws/things/t/shadow/explode",
+        "$aws/things/t/shadow/name",
+        "",
+    ],
+)
+def test_parser_rejects_foreign_topics(topic: str) -> None:
+    with pytest.raises(TopicError):
+        topics.parse(topic)
+
+
+def test_filters_match_what_builders_build() -> None:
+    from paho.mqtt.client import topic_matches_sub
+
+    assert topic_matches_sub(topics.all_agents_up_filter(), topics.agent_up("a1", AgentUp.METRICS))
+    assert topic_matches_sub(
+        topics.all_agents_up_filter(AgentUp.STATUS), topics.agent_up("a1", AgentUp.STATUS)
+    )
+    assert not topic_matches_sub(
+        topics.all_agents_up_filter(AgentUp.STATUS), topics.agent_up("a1", AgentUp.METRICS)
+    )
+    assert topic_matches_sub(topics.agent_down_filter("a1"), topics.agent_down("a1"))
+    assert not topic_matches_sub(topics.agent_down_filter("a1"), topics.agent_down("a2"))
+    assert topic_matches_sub(topics.site_down_filter("d1", "s1"), topics.site_down("d1", "s1"))
+    assert not topic_matches_sub(topics.site_down_filter("d1", "s1"), topics.site_down("d2", "s1"))
+    assert topic_matches_sub(
+        topics.all_sites_up_filter("d1", SiteUp.RESULTS), topics.site_up("d1", "s9", SiteUp.RESULTS)
+    )
+    thing = topics.site_thing_name("d1", "s1")
+    assert topic_matches_sub(
+        topics.shadow_filter(thing), topics.shadow(thing, ShadowOp.UPDATE_DELTA, "agent-a1")
+    )
