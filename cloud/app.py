@@ -1,0 +1,13 @@
+"""The ClassTop Fleet cloud plane (Chalice): HTTP API blueprints and the IoT-rule Lambda functions."""
+
+from __future__ import annotations
+
+from chalice.app import Chalice
+
+from chalicelib.api import BLUEPRINTS
+from chalicelib.handlers import blueprint as rule_handlers
+
+app = Chalice(app_name="classtop")
+
+for _blueprint in (*BLUEPRINTS, rule_handlers):
+    app.register_blueprint(_blueprint)

@@ -1,0 +1,102 @@
+"""Publishing to AWS IoT Core (``iot-data`` ``Publish``) behind a small :class:`Publisher` protocol."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import BadRequest, CloudError, Forbidden, NotFound, UpstreamError
+
+if TYPE_CHECKING:
+    from mypy_boto3_iot_data import IoTDataPlaneClient
+else:
+    IoTDataPlaneClient = Any
+
+
+class Publisher(Protocol):
+    """Sends one MQTT message through IoT Core. Raises a :class:`CloudError` when it cannot."""
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None: ...
+
+
+#: AWS error code -> our exception. The caller of publish is the cloud itself, so "denied" and "not found"
+#: are our configuration problems (upstream) unless they clearly concern the request.
+_ERRORS: dict[str, type[CloudError]] = {
+    "InvalidRequestException": BadRequest,
+    "RequestEntityTooLargeException": BadRequest,
+    "ResourceNotFoundException": NotFound,
+    "UnauthorizedException": Forbidden,
+}
+
+
+class IotDataPublisher:
+    """The production :class:`Publisher`. ``client`` is injected, or created on first use (once)."""
+
+    def __init__(
+        self,
+        client: IoTDataPlaneClient | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        self._client = client
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> IoTDataPlaneClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client(
+                        "iot-data",
+                        endpoint_url=self._endpoint_url,
+                        region_name=self._region,
+                        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                                      read_timeout=10),
+                    )
+        return self._client
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        if qos not in (0, 1):
+            raise ValueError("IoT Core publishes with QoS 0 or 1")
+        try:
+            self.client.publish(topic=topic, qos=qos, payload=payload)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            message = f"IoT publish to {topic} failed: {code}: {error.get('Message', '')}".rstrip(": ")
+            raise _ERRORS.get(code, UpstreamError)(message) from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"IoT publish to {topic} failed: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMessage:
+    topic: str
+    payload: bytes
+    qos: int
+
+
+class RecordingPublisher:
+    """A :class:`Publisher` that keeps what it is given (tests, and a twin without a broker).
+
+    ``fail_topics`` makes publishing to those topics raise :class:`UpstreamError`, as IoT Core would.
+    """
+
+    def __init__(self, fail_topics: set[str] | None = None) -> None:
+        self.messages: list[PublishedMessage] = []
+        self.fail_topics: set[str] = set(fail_topics or ())
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        if topic in self.fail_topics:
+            raise UpstreamError(f"IoT publish to {topic} failed: ServiceUnavailableException")
+        with self._lock:
+            self.messages.append(PublishedMessage(topic, payload, qos))

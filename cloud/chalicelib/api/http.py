@@ -1,0 +1,118 @@
+"""HTTP plumbing shared by the blueprints: JSON responses, error mapping, body parsing, authentication."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from chalice.app import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import container
+from chalicelib.domain.token import Principal, Role
+from chalicelib.errors import BadRequest, CloudError, PayloadTooLarge
+from shared.errors import ErrorCode, SharedError
+from shared.messages import describe_validation_error
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+M = TypeVar("M", bound=BaseModel)
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def ok(data: Any, status: int = 200, **extra: Any) -> Response:
+    """The seed's success envelope: ``{"success": true, "data": ...}``."""
+    return Response(body={"success": True, **extra, "data": data}, status_code=status, headers=dict(_JSON))
+
+
+def failure(exc: CloudError) -> Response:
+    return Response(body=exc.to_body(), status_code=exc.status, headers=dict(_JSON))
+
+
+def endpoint(view: Callable[P, Response]) -> Callable[P, Response]:
+    """Map every exception of a view to a JSON error response; unexpected ones are logged as 500s."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except CloudError as exc:
+            if exc.status >= 500:
+                log.warning("%s: %s", view.__name__, exc)
+            return failure(exc)
+        except SharedError as exc:
+            return failure(CloudError.from_shared(exc))
+        except Exception:
+            log.exception("%s: unhandled error", view.__name__)
+            return failure(CloudError("internal error", code=ErrorCode.INTERNAL))
+
+    return wrapper
+
+
+def authenticate(request: Request, role: Role = Role.VIEWER) -> Principal:
+    """The caller of ``request`` (401 without a known bearer token), who must have at least ``role`` (403)."""
+    header: str | None = request.headers.get("authorization")
+    principal = container.get().tokens.authenticate(header)
+    principal.require(role, f"{request.method} {request.context.get('resourcePath', '')}".strip())
+    return principal
+
+
+def parse_body(request: Request, model: type[M]) -> M:
+    """The request body as ``model``: 413 when too large, 400 for non-JSON or invalid fields."""
+    body = request.raw_body or b""
+    raw = body.encode() if isinstance(body, str) else body
+    limit = container.get().settings.max_body_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body of {len(raw)} bytes exceeds the {limit}-byte limit")
+    if not raw.strip():
+        raise BadRequest("request body: expected a JSON object", code=ErrorCode.BAD_JSON)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}", code=ErrorCode.BAD_JSON) from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body: expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(f"invalid request body: {describe_validation_error(exc)}") from None
+
+
+def _query(request: Request, name: str) -> str | None:
+    params = request.query_params
+    if params is None:
+        return None
+    value: str | None = params.get(name)
+    return value
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    raw = _query(request, name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: must be an integer") from None
+
+
+def query_float(request: Request, name: str, default: float, *, low: float, high: float) -> float:
+    raw = _query(request, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: must be a number") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name}: must be between {low:g} and {high:g}")
+    return value
+
+
+def query_str(request: Request, name: str) -> str | None:
+    return _query(request, name) or None

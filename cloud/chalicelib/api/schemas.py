@@ -1,0 +1,70 @@
+"""Request bodies of the API (pydantic, strict types, unknown fields rejected)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from shared.messages import Strict
+from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+
+MAX_AGENTS_PER_REQUEST = 5000
+
+
+class _Body(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateCommandBody(_Body):
+    """``POST /api/commands``: one agent (``agent_id``) or several (``agent_ids``)."""
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    agent_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST)
+    command: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @model_validator(mode="after")
+    def _one_target_field(self) -> Self:
+        if (self.agent_id is None) == (self.agent_ids is None):
+            raise ValueError("give exactly one of 'agent_id' or 'agent_ids'")
+        return self
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.agent_id,) if self.agent_id is not None else tuple(self.agent_ids or ())
+
+
+class ControlCommandBody(_Body):
+    """``POST /api/control/command``, the seed's shape: ``target_client`` (or ``client_uuid`` /
+    ``agent_id``), an optional ``request_id`` (used as the command id), ``command``, ``params``."""
+
+    target_client: str | None = Field(default=None, min_length=1, max_length=64)
+    client_uuid: str | None = Field(default=None, min_length=1, max_length=64)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    request_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN)
+    command: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @model_validator(mode="after")
+    def _one_target_field(self) -> Self:
+        given = [v for v in (self.target_client, self.client_uuid, self.agent_id) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'target_client', 'client_uuid' or 'agent_id'")
+        return self
+
+    @property
+    def target(self) -> str:
+        return next(v for v in (self.target_client, self.client_uuid, self.agent_id) if v is not None)

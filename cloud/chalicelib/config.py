@@ -1,0 +1,112 @@
+"""Runtime configuration of the cloud plane, read from the environment once and validated."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from chalicelib.errors import ConfigError
+from shared.errors import TopicError
+from shared.topics import check_tenant
+
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the cloud plane needs from its environment.
+
+    ``aws_endpoint`` (``CLASSTOP_AWS_ENDPOINT``) points DynamoDB, iot and iot-data at one URL (the local twin's
+    moto server); it is absent in AWS.
+    """
+
+    tenant: str
+    stage: str
+    region: str
+    aws_endpoint: str | None = None
+    iot_data_endpoint: str | None = None
+    table_prefix: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: DynamoDB TTL of a command record (seconds after creation).
+    command_retention_s: int = 30 * 24 * 3600
+    #: how long a site may hold a command for an offline agent before dropping it (SiteCommand.expires_at).
+    command_delivery_window_s: int = 24 * 3600
+    #: most agents one API call may target (the per-agent results live in the command item, <= 400 KB).
+    max_targets: int = 500
+    #: per-agent result ``data`` larger than this (JSON bytes) is stored as a truncated preview.
+    result_data_limit: int = 16 * 1024
+    #: a site's heartbeat refreshes its stored ``last_heartbeat`` at most this often when nothing changed.
+    site_touch_interval_s: int = 60
+
+    def __post_init__(self) -> None:
+        try:
+            check_tenant(self.tenant)
+        except TopicError as exc:
+            raise ConfigError(f"CLASSTOP_TENANT: {exc.message}") from None
+        if not _STAGE_RE.match(self.stage):
+            raise ConfigError(f"CLASSTOP_STAGE: invalid stage {self.stage!r} (use a-z 0-9 -, max 20)")
+        if not self.region:
+            raise ConfigError("AWS_DEFAULT_REGION (or AWS_REGION) is not set")
+        for name, url in (("CLASSTOP_AWS_ENDPOINT", self.aws_endpoint),
+                          ("CLASSTOP_IOT_DATA_ENDPOINT", self.iot_data_endpoint)):
+            if url is not None:
+                parsed = urlparse(url)
+                if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                    raise ConfigError(f"{name}: not an http(s) URL: {url!r}")
+        if self.table_prefix is not None and not _PREFIX_RE.match(self.table_prefix):
+            raise ConfigError(f"CLASSTOP_TABLE_PREFIX: invalid table prefix {self.table_prefix!r}")
+        for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
+                     "result_data_limit", "site_touch_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+
+    def table_name(self, aggregate: str) -> str:
+        """``classtop-{tenant}-{stage}-{aggregate}``, or ``{CLASSTOP_TABLE_PREFIX}-{aggregate}``."""
+        prefix = self.table_prefix or f"classtop-{self.tenant}-{self.stage}"
+        return f"{prefix}-{aggregate}"
+
+    @property
+    def iot_data_url(self) -> str | None:
+        """Endpoint of the ``iot-data`` client: explicit, else the twin's, else boto3's default."""
+        return self.iot_data_endpoint or self.aws_endpoint
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: int) -> int:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{name}: not an integer: {raw!r}") from None
+
+        tenant = text("CLASSTOP_TENANT")
+        if tenant is None:
+            raise ConfigError("CLASSTOP_TENANT is not set")
+        return cls(
+            tenant=tenant,
+            stage=text("CLASSTOP_STAGE") or "dev",
+            region=text("AWS_DEFAULT_REGION") or text("AWS_REGION") or "",
+            aws_endpoint=text("CLASSTOP_AWS_ENDPOINT"),
+            iot_data_endpoint=text("CLASSTOP_IOT_DATA_ENDPOINT"),
+            table_prefix=text("CLASSTOP_TABLE_PREFIX"),
+            max_body_bytes=number("CLASSTOP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            command_retention_s=number("CLASSTOP_COMMAND_RETENTION_S", 30 * 24 * 3600),
+            command_delivery_window_s=number("CLASSTOP_COMMAND_DELIVERY_WINDOW_S", 24 * 3600),
+            max_targets=number("CLASSTOP_MAX_TARGETS", 500),
+            result_data_limit=number("CLASSTOP_RESULT_DATA_LIMIT", 16 * 1024),
+            site_touch_interval_s=number("CLASSTOP_SITE_TOUCH_INTERVAL_S", 60),
+        )

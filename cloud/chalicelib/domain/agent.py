@@ -1,0 +1,46 @@
+"""An agent (classroom PC, server, camera host, or a legacy ClassTop client) as the registry knows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.messages import AgentKind, AgentPresence, Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    agent_id: str
+    site_id: str
+    status: Presence
+    kind: AgentKind = AgentKind.AGENT
+    #: when the LMS last saw the agent, as of the last stored change (the registry writes only on change).
+    last_seen: float | None = None
+    version: str | None = None
+    hostname: str | None = None
+    #: timestamp of the site heartbeat that last changed this record (orders out-of-order heartbeats).
+    changed_at: float = 0.0
+    #: optimistic-locking revision; ``None`` for a record not stored yet. Counts stored writes.
+    revision: int | None = None
+
+    def differs_from(self, presence: AgentPresence, site_id: str) -> bool:
+        """Whether a reported presence changes what is stored (``last_seen`` alone is not a change)."""
+        return (
+            self.site_id != site_id
+            or self.status != presence.status
+            or self.kind != presence.kind
+            or (presence.version is not None and self.version != presence.version)
+            or (presence.hostname is not None and self.hostname != presence.hostname)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "site_id": self.site_id,
+            "status": self.status.value,
+            "kind": self.kind.value,
+            "last_seen": self.last_seen,
+            "version": self.version,
+            "hostname": self.hostname,
+            "changed_at": self.changed_at,
+        }

@@ -1,0 +1,109 @@
+"""A command sent from the cloud to one or many agents, and its per-agent outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.messages import CommandStatus
+
+#: Progress order of the non-terminal statuses; every terminal status ranks above them all.
+_RANK = {
+    CommandStatus.PENDING: 0,
+    CommandStatus.QUEUED: 1,
+    CommandStatus.DELIVERED: 2,
+    CommandStatus.RUNNING: 3,
+}
+_TERMINAL_RANK = 4
+
+
+def status_rank(status: CommandStatus) -> int:
+    return _TERMINAL_RANK if status.terminal else _RANK[status]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOutcome:
+    """Where a command stands on one agent."""
+
+    site_id: str
+    status: CommandStatus = CommandStatus.PENDING
+    success: bool | None = None
+    data: Any = None
+    error: str | None = None
+    error_code: str | None = None
+    updated_at: float = 0.0
+    data_truncated: bool = False
+
+    def accepts(self, status: CommandStatus) -> bool:
+        """A status may only move forward; a terminal status never changes again."""
+        return not self.status.terminal and status_rank(status) > status_rank(self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "site_id": self.site_id,
+            "status": self.status.value,
+            "success": self.success,
+            "data": self.data,
+            "error": self.error,
+            "error_code": self.error_code,
+            "updated_at": self.updated_at,
+        }
+        if self.data_truncated:
+            out["data_truncated"] = True
+        return out
+
+
+def aggregate_status(outcomes: Iterable[AgentOutcome]) -> CommandStatus:
+    """``pending`` until every agent is terminal; then ``succeeded`` if all succeeded, ``timed_out`` if all
+    timed out, else ``failed``."""
+    statuses = [o.status for o in outcomes]
+    if not statuses or not all(s.terminal for s in statuses):
+        return CommandStatus.PENDING
+    if all(s is CommandStatus.SUCCEEDED for s in statuses):
+        return CommandStatus.SUCCEEDED
+    if all(s is CommandStatus.TIMED_OUT for s in statuses):
+        return CommandStatus.TIMED_OUT
+    return CommandStatus.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    command_id: str
+    command: str
+    params: dict[str, Any]
+    timeout_s: float
+    targets: tuple[str, ...]
+    site_ids: tuple[str, ...]
+    results: dict[str, AgentOutcome]
+    created_by: str
+    created_at: float
+    updated_at: float
+    #: the sites drop the command if it is not delivered by then (epoch seconds).
+    expires_at: float
+    #: DynamoDB TTL: the record is deleted after this (epoch seconds).
+    retain_until: float
+    status: CommandStatus = CommandStatus.PENDING
+    #: why the command as a whole failed (e.g. it could not be published to a site).
+    error: str | None = None
+    revision: int | None = field(default=None, compare=False)
+
+    def targets_of(self, site_id: str) -> list[str]:
+        return [a for a in self.targets if self.results[a].site_id == site_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "command": self.command,
+            "params": self.params,
+            "timeout_s": self.timeout_s,
+            "status": self.status.value,
+            "targets": list(self.targets),
+            "site_ids": list(self.site_ids),
+            "results": {agent_id: self.results[agent_id].to_dict() for agent_id in self.targets},
+            "error": self.error,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+        }

@@ -1,0 +1,175 @@
+"""The agent and site registry, kept from site heartbeats, and its read side.
+
+Writes cost money (DESIGN §7: at most one write per agent per 5 minutes in steady state), so a heartbeat
+writes an agent only when its site, status, kind, version or hostname changed, and refreshes a site's
+``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.config import Settings
+from chalicelib.domain.agent import Agent
+from chalicelib.domain.page import Page
+from chalicelib.domain.site import Site
+from chalicelib.domain.token import Principal
+from chalicelib.errors import NotFound, StaleWrite
+from chalicelib.repositories.agent import AgentRepository
+from chalicelib.repositories.site import SiteRepository
+from shared.errors import ErrorCode
+from shared.messages import AgentPresence, Presence, SiteHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReport:
+    site_id: str
+    site_written: bool = False
+    agents_written: int = 0
+    agents_offlined: int = 0
+    #: the heartbeat was older than the stored one and was ignored
+    stale: bool = False
+
+
+class AgentService:
+    def __init__(
+        self,
+        agents: AgentRepository,
+        sites: SiteRepository,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._agents = agents
+        self._sites = sites
+        self._settings = settings
+        self._clock = clock
+
+    # ------------------------------------------------------------ read side
+
+    def get(self, agent_id: str, principal: Principal) -> Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None or not principal.can_see_site(agent.site_id):
+            raise NotFound(f"unknown agent {agent_id}", code=ErrorCode.UNKNOWN_AGENT)
+        return agent
+
+    def page(
+        self, principal: Principal, *, site_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[Agent]:
+        if site_id is not None and not principal.can_see_site(site_id):
+            return Page([])
+        page = self._agents.page(site_id=site_id, limit=limit, cursor=cursor)
+        if principal.site_ids is None:
+            return page
+        return Page([a for a in page.items if principal.can_see_site(a.site_id)], page.cursor)
+
+    # ------------------------------------------------------------ heartbeats
+
+    def ingest_heartbeat(self, site_id: str, heartbeat: SiteHeartbeat) -> HeartbeatReport:
+        # a heartbeat stamped ahead of our clock counts as sent now: a site with a fast clock must not make
+        # its later heartbeats look stale
+        at = min(heartbeat.timestamp, self._clock())
+        site = self._sites.get(site_id)
+        if site is not None and at < site.last_heartbeat:
+            return HeartbeatReport(site_id, stale=True)
+
+        listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents}
+        if heartbeat.full:
+            known = {a.agent_id: a for a in self._agents.list_by_site(site_id)}
+            moved_in = [agent_id for agent_id in listed if agent_id not in known]
+            known.update(self._agents.get_many(moved_in))
+        else:
+            known = self._agents.get_many(listed)
+
+        written = 0
+        for presence in listed.values():
+            if self._upsert(site_id, presence, known.get(presence.agent_id), at):
+                written += 1
+
+        offlined = 0
+        if heartbeat.full:
+            for agent in known.values():
+                if (
+                    agent.agent_id not in listed
+                    and agent.site_id == site_id
+                    and agent.status is not Presence.OFFLINE
+                    and agent.changed_at <= at
+                    and self._write(dataclasses.replace(agent, status=Presence.OFFLINE, changed_at=at))
+                ):
+                    offlined += 1
+
+        site_written = self._touch_site(site_id, site, heartbeat, at)
+        return HeartbeatReport(site_id, site_written, written, offlined)
+
+    def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> bool:
+        if agent is None:
+            return self._write(
+                Agent(
+                    agent_id=presence.agent_id,
+                    site_id=site_id,
+                    status=presence.status,
+                    kind=presence.kind,
+                    last_seen=presence.last_seen,
+                    version=presence.version,
+                    hostname=presence.hostname,
+                    changed_at=at,
+                )
+            )
+        if agent.changed_at > at or not agent.differs_from(presence, site_id):
+            return False
+        return self._write(
+            dataclasses.replace(
+                agent,
+                site_id=site_id,
+                status=presence.status,
+                kind=presence.kind,
+                last_seen=presence.last_seen if presence.last_seen is not None else agent.last_seen,
+                version=presence.version if presence.version is not None else agent.version,
+                hostname=presence.hostname if presence.hostname is not None else agent.hostname,
+                changed_at=at,
+            )
+        )
+
+    def _write(self, agent: Agent) -> bool:
+        """Save one agent; a lost race (another heartbeat wrote it meanwhile) is left to the winner."""
+        try:
+            self._agents.save(agent)
+        except StaleWrite:
+            log.info("agent %s changed concurrently; keeping the other write", agent.agent_id)
+            return False
+        return True
+
+    def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, at: float) -> bool:
+        if heartbeat.full:
+            agent_count = len({p.agent_id for p in heartbeat.agents})
+            online = len({p.agent_id for p in heartbeat.agents if p.status is Presence.ONLINE})
+        else:
+            agent_count = site.agent_count if site is not None else 0
+            online = site.online_count if site is not None else 0
+        if (
+            site is not None
+            and site.lms_version == heartbeat.lms_version
+            and site.agent_count == agent_count
+            and site.online_count == online
+            and at - site.last_heartbeat < self._settings.site_touch_interval_s
+        ):
+            return False
+        updated = Site(
+            site_id=site_id,
+            last_heartbeat=at,
+            lms_version=heartbeat.lms_version,
+            agent_count=agent_count,
+            online_count=online,
+            revision=site.revision if site is not None else None,
+        )
+        try:
+            self._sites.save(updated)
+        except StaleWrite:
+            log.info("site %s changed concurrently; keeping the other write", site_id)
+            return False
+        return True

@@ -1,0 +1,366 @@
+"""Commands: validate, store, publish one ``SiteCommand`` per site, and close records from site results.
+
+Invariants:
+* nothing is written for a rejected request (every check runs before the record is stored);
+* a stored command is either published to every site of its targets, or the agents of the sites it could
+  not reach are ``failed`` with the reason (and the caller gets a 502) — never silently half-sent;
+* a per-agent status only moves forward and a terminal one never changes (results are idempotent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.adapters.iot import Publisher
+from chalicelib.config import Settings
+from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
+from chalicelib.domain.token import Principal, Role
+from chalicelib.errors import BadRequest, CloudError, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
+from chalicelib.repositories.agent import AgentRepository
+from chalicelib.repositories.command import CommandRepository
+from shared.commands import ExecParams, get_spec, validate_params
+from shared.errors import ErrorCode, SharedError
+from shared.messages import (
+    MAX_PAYLOAD_BYTES,
+    AgentResult,
+    CommandStatus,
+    SiteCommand,
+    describe_validation_error,
+    encode,
+)
+from shared.messages.command import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+from shared.topics import is_valid_id, site_down
+
+log = logging.getLogger(__name__)
+
+_COMMAND_ID_RE = re.compile(REQUEST_ID_PATTERN)
+
+#: Optimistic-locking retries when results for one command arrive concurrently.
+MAX_WRITE_ATTEMPTS = 8
+#: Keep a command item well under DynamoDB's 400 KB item limit: beyond this, results keep no ``data``.
+ITEM_BUDGET_BYTES = 300 * 1024
+#: An exec command waits this long beyond the process's own timeout before it counts as timed out.
+EXEC_TIMEOUT_MARGIN_S = 5.0
+
+
+#: Longest ``?wait=`` a create call may ask for (API Gateway ends a request at 29 s).
+MAX_WAIT_S = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A validated API request: which command, for which agents."""
+
+    command: str
+    params: dict[str, Any]
+    agent_ids: tuple[str, ...]
+    timeout_s: float | None = None
+    #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsReport:
+    applied: int = 0
+    #: results that changed nothing (redelivery, out-of-order progress, or a terminal status already set)
+    duplicates: int = 0
+    #: results for unknown commands, or for agents the command did not target at this site
+    ignored: int = 0
+
+
+class CommandService:
+    def __init__(
+        self,
+        commands: CommandRepository,
+        agents: AgentRepository,
+        publisher: Publisher,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._commands = commands
+        self._agents = agents
+        self._publisher = publisher
+        self._settings = settings
+        self._clock = clock
+        self._new_id = new_id
+
+    # ------------------------------------------------------------ create
+
+    def create(self, request: CommandRequest, principal: Principal) -> CommandRecord:
+        """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed."""
+        principal.require(Role.OPERATOR, "send commands")
+        try:
+            spec = get_spec(request.command)
+            if spec.admin_only:
+                principal.require(Role.ADMIN, f"send {spec.name!r}")
+            validated = validate_params(spec.name, request.params)
+        except SharedError as exc:
+            raise CloudError.from_shared(exc) from None
+
+        targets = self._check_targets(request.agent_ids)
+        agents = self._agents.get_many(targets)
+        unknown = [a for a in targets if a not in agents]
+        if unknown:
+            raise NotFound(
+                f"unknown agent(s): {', '.join(unknown)}", code=ErrorCode.UNKNOWN_AGENT, details={"agent_ids": unknown}
+            )
+        principal.require_sites({agents[a].site_id for a in targets})
+
+        now = self._clock()
+        command_id = request.command_id or self._new_id()
+        params = validated.model_dump(mode="json", exclude_unset=True)
+        timeout_s = request.timeout_s or self._default_timeout(validated)
+        record = CommandRecord(
+            command_id=command_id,
+            command=spec.name,
+            params=params,
+            timeout_s=timeout_s,
+            targets=targets,
+            site_ids=tuple(sorted({agents[a].site_id for a in targets})),
+            results={a: AgentOutcome(site_id=agents[a].site_id, updated_at=now) for a in targets},
+            created_by=principal.name,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self._settings.command_delivery_window_s,
+            retain_until=now + self._settings.command_retention_s,
+        )
+        messages = {site_id: self._site_message(record, site_id) for site_id in record.site_ids}
+
+        record = self._commands.create(record)
+        failures: dict[str, str] = {}
+        for site_id, payload in messages.items():
+            try:
+                self._publisher.publish(site_down(self._settings.tenant, site_id), payload, qos=1)
+            except Exception as exc:  # any publisher failure: the record must say so, never stay half-sent
+                failures[site_id] = exc.message if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"
+                log.warning("command %s: publish to site %s failed: %s", command_id, site_id, failures[site_id])
+        if failures:
+            record = self._mark_unpublished(command_id, failures)
+            raise PublishFailed(record, failures)
+        return record
+
+    def _check_targets(self, agent_ids: Sequence[str]) -> tuple[str, ...]:
+        targets = tuple(dict.fromkeys(agent_ids))
+        if not targets:
+            raise BadRequest("agent_ids: give at least one agent")
+        if len(targets) > self._settings.max_targets:
+            raise BadRequest(f"agent_ids: at most {self._settings.max_targets} agents per command")
+        bad = [a for a in targets if not is_valid_id(a)]
+        if bad:
+            raise BadRequest(f"agent_ids: invalid agent id(s) {', '.join(map(repr, bad[:10]))}")
+        return targets
+
+    @staticmethod
+    def _default_timeout(params: BaseModel) -> float:
+        if isinstance(params, ExecParams):
+            return min(params.timeout_s + EXEC_TIMEOUT_MARGIN_S, MAX_TIMEOUT_S)
+        return DEFAULT_TIMEOUT_S
+
+    def _site_message(self, record: CommandRecord, site_id: str) -> bytes:
+        try:
+            message = SiteCommand(
+                request_id=record.command_id,
+                command=record.command,
+                params=record.params,
+                timeout_s=record.timeout_s,
+                targets=record.targets_of(site_id),
+                expires_at=record.expires_at,
+            )
+        except ValidationError as exc:
+            raise BadRequest(f"invalid command: {describe_validation_error(exc)}") from None
+        payload = encode(message)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"the command for site {site_id} is {len(payload)} bytes; IoT Core carries at most "
+                f"{MAX_PAYLOAD_BYTES}"
+            )
+        return payload
+
+    def _mark_unpublished(self, command_id: str, failures: dict[str, str]) -> CommandRecord:
+        summary = "; ".join(f"site {s}: {m}" for s, m in sorted(failures.items()))
+        error = f"could not publish to {len(failures)} site(s): {summary}"[:4096]
+
+        def change(record: CommandRecord, now: float) -> CommandRecord | None:
+            results = dict(record.results)
+            for agent_id, outcome in record.results.items():
+                if outcome.site_id in failures and not outcome.status.terminal:
+                    results[agent_id] = dataclasses.replace(
+                        outcome,
+                        status=CommandStatus.FAILED,
+                        success=False,
+                        error=f"not sent: publish to site {outcome.site_id} failed: {failures[outcome.site_id]}"[
+                            :4096
+                        ],
+                        error_code=ErrorCode.INTERNAL.value,
+                        updated_at=now,
+                    )
+            return dataclasses.replace(record, results=results, error=error)
+
+        updated = self._update(command_id, change)
+        if updated is None:  # vanished (cannot happen short of a manual delete)
+            raise UpstreamError(error, details={"command_id": command_id})
+        return updated
+
+    # ------------------------------------------------------------ read
+
+    def get(self, command_id: str, principal: Principal) -> CommandRecord:
+        record = self._commands.get(command_id) if is_valid_command_id(command_id) else None
+        if record is None or not all(principal.can_see_site(s) for s in record.site_ids):
+            raise NotFound(f"unknown command {command_id}")
+        return record
+
+    def wait(
+        self,
+        record: CommandRecord,
+        timeout_s: float,
+        *,
+        poll_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> CommandRecord:
+        """Re-read ``record`` until its aggregate status is terminal or ``timeout_s`` passes (``?wait=`` of the
+        API: one consistent read per ``poll_s``; bounded by :data:`MAX_WAIT_S`, below API Gateway's 29 s)."""
+        timeout_s = max(0.0, min(timeout_s, MAX_WAIT_S))
+        deadline = time.monotonic() + timeout_s
+        while not record.status.terminal and time.monotonic() < deadline:
+            sleep(poll_s)
+            record = self._commands.get(record.command_id) or record
+        return record
+
+    # ------------------------------------------------------------ results
+
+    def apply_results(self, site_id: str, results: Iterable[AgentResult]) -> ResultsReport:
+        """Apply a site's batch of per-agent results (in order), one read and at most one write per command."""
+        by_command: dict[str, list[AgentResult]] = {}
+        for result in results:
+            by_command.setdefault(result.request_id, []).append(result)
+
+        report = _Tally()
+        for command_id, batch in by_command.items():
+            tally = _Tally()
+
+            def change(record: CommandRecord, now: float, batch: list[AgentResult] = batch,
+                       tally: _Tally = tally) -> CommandRecord | None:
+                tally.clear()
+                outcomes = dict(record.results)
+                for result in batch:
+                    current = outcomes.get(result.agent_id)
+                    if current is None or current.site_id != site_id:
+                        tally.ignored += 1
+                    elif not current.accepts(result.status):
+                        tally.duplicates += 1
+                    else:
+                        outcomes[result.agent_id] = self._outcome(current, result, now)
+                        tally.applied += 1
+                if not tally.applied:
+                    return None
+                return dataclasses.replace(record, results=self._fit(record, outcomes))
+
+            if self._update(command_id, change) is None:  # unknown (or expired) command
+                tally.clear()
+                tally.ignored = len(batch)
+            report.add(tally)
+        return ResultsReport(report.applied, report.duplicates, report.ignored)
+
+    def _outcome(self, current: AgentOutcome, result: AgentResult, now: float) -> AgentOutcome:
+        success = result.success
+        if success is None and result.status.terminal:
+            success = result.status is CommandStatus.SUCCEEDED
+        data, truncated = result.data, False
+        if data is not None:
+            text = json.dumps(data, separators=(",", ":"))
+            if len(text) > self._settings.result_data_limit:
+                data, truncated = text[: self._settings.result_data_limit], True
+        return AgentOutcome(
+            site_id=current.site_id,
+            status=result.status,
+            success=success,
+            data=data if data is not None else current.data,
+            error=result.error,
+            error_code=result.error_code.value if result.error_code is not None else None,
+            updated_at=now,
+            data_truncated=truncated or (data is None and current.data_truncated),
+        )
+
+    @staticmethod
+    def _fit(record: CommandRecord, outcomes: dict[str, AgentOutcome]) -> dict[str, AgentOutcome]:
+        """Drop result ``data`` (newest first) until the item fits the budget under DynamoDB's 400 KB."""
+        def size() -> int:
+            return len(json.dumps([o.to_dict() for o in outcomes.values()], default=str)) + len(
+                json.dumps(record.params)
+            )
+
+        if size() <= ITEM_BUDGET_BYTES:
+            return outcomes
+        for agent_id in sorted(outcomes, key=lambda a: outcomes[a].updated_at, reverse=True):
+            if outcomes[agent_id].data is not None:
+                outcomes[agent_id] = dataclasses.replace(outcomes[agent_id], data=None, data_truncated=True)
+                if size() <= ITEM_BUDGET_BYTES:
+                    break
+        return outcomes
+
+    # ------------------------------------------------------------ shared write path
+
+    def _update(
+        self, command_id: str, change: Callable[[CommandRecord, float], CommandRecord | None]
+    ) -> CommandRecord | None:
+        """Read-modify-write with optimistic locking: ``change`` returns the new record or ``None`` for no
+        write. The aggregate status and ``updated_at`` are set here. Returns the stored record."""
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            record = self._commands.get(command_id)
+            if record is None:
+                return None
+            now = self._clock()
+            changed = change(record, now)
+            if changed is None:
+                return record
+            changed = dataclasses.replace(
+                changed, status=aggregate_status(changed.results.values()), updated_at=now
+            )
+            try:
+                return self._commands.save(changed)
+            except StaleWrite:
+                continue
+        raise UpstreamError(f"command {command_id}: too many concurrent updates; retry")
+
+
+class PublishFailed(UpstreamError):
+    """The command was stored but could not be sent to some sites; their agents are marked failed."""
+
+    def __init__(self, record: CommandRecord, failures: dict[str, str]) -> None:
+        super().__init__(
+            f"command {record.command_id} could not be published to site(s) {', '.join(sorted(failures))}; "
+            "their agents are marked failed",
+            details={"command_id": record.command_id, "failed_sites": sorted(failures)},
+        )
+        self.record = record
+        self.failures = failures
+
+
+@dataclass(slots=True)
+class _Tally:
+    applied: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+
+    def clear(self) -> None:
+        self.applied = self.duplicates = self.ignored = 0
+
+    def add(self, other: _Tally) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.ignored += other.ignored
+
+
+def is_valid_command_id(command_id: str) -> bool:
+    return bool(_COMMAND_ID_RE.match(command_id))

@@ -1,0 +1,18 @@
+"""The ClassTop Fleet agent: one per classroom PC or server, talking MQTT to its site's LMS.
+
+Run it with ``python -m edge.agent --config FILE.toml``. Modules, one noun each:
+``config`` (the TOML file), ``uplink`` (the MQTT client and what goes up), ``presence`` (status, Last Will,
+heartbeat), ``metrics`` (psutil samples), ``inventory`` (host facts for ``get_info``), ``settings`` (the
+durable settings store), ``executor`` (remote ``exec`` policy and process runner), ``workers`` (the bounded
+pool commands run on), ``commands`` (what each command does), ``dispatcher`` (command in, response out),
+``logfile`` (logging setup and ``get_logs``).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("classtop-fleet")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+local"

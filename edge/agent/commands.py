@@ -1,0 +1,182 @@
+"""What each command does on this agent: name -> handler.
+
+A handler gets the decoded :class:`Command` and its validated params, and returns the response ``data``
+(or a :class:`~concurrent.futures.Future` of it, for commands that run on the worker pool), or raises
+:class:`CommandFailed` / :class:`shared.errors.CommandError` to answer ``success: false``.
+
+Implemented: the five settings commands of seed 002 (``get_all_settings``, ``get_setting``,
+``set_setting``, ``update_settings_batch``, ``refresh_state``, with ClassTop's return shapes), ``exec``,
+``ping``, ``get_info``, ``get_metrics`` and ``get_logs``. Every ``cctv_*`` command answers
+``not_supported`` until the camera part exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from edge.agent import __version__
+from edge.agent.executor import ExecPlan, Executor
+from edge.agent.inventory import inventory
+from edge.agent.logfile import LogFile
+from edge.agent.metrics import MetricsSampler
+from edge.agent.settings import SettingsError, SettingsStore
+from edge.agent.workers import PoolFull, WorkerPool
+from shared.commands import (
+    CATALOGUE,
+    Category,
+    ExecParams,
+    GetLogsParams,
+    GetSettingParams,
+    SetSettingParams,
+    UpdateSettingsBatchParams,
+)
+from shared.errors import CommandError, ErrorCode
+from shared.messages import Command
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Command, BaseModel], Any]
+CCTV_DISABLED = "camera support is not enabled on this agent"
+
+
+class CommandFailed(CommandError):
+    """A command ran (or tried to) and failed; ``data`` goes back with the error (e.g. exec output)."""
+
+    def __init__(self, message: str, *, code: ErrorCode, data: Any = None) -> None:
+        super().__init__(message, code=code)
+        self.data = data
+
+
+class AgentCommands:
+    """The command handlers of one agent, wired to its parts."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        store: SettingsStore,
+        publish_state: Callable[[], None],
+        executor: Executor,
+        pool: WorkerPool,
+        sampler: MetricsSampler,
+        logfile: LogFile | None,
+    ) -> None:
+        self.agent_id = agent_id
+        self.store = store
+        self.publish_state = publish_state
+        self.executor = executor
+        self.pool = pool
+        self.sampler = sampler
+        self.logfile = logfile
+
+    def table(self) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {
+            "get_all_settings": self.get_all_settings,
+            "get_setting": self.get_setting,
+            "set_setting": self.set_setting,
+            "update_settings_batch": self.update_settings_batch,
+            "refresh_state": self.refresh_state,
+            "exec": self.exec,
+            "ping": self.ping,
+            "get_info": self.get_info,
+            "get_metrics": self.get_metrics,
+            "get_logs": self.get_logs,
+        }
+        for name, spec in CATALOGUE.items():
+            if spec.category is Category.CCTV:
+                handlers[name] = self.cctv_not_supported
+        return handlers
+
+    # ------------------------------------------------------------ settings (seed 002)
+
+    def get_all_settings(self, _cmd: Command, _params: BaseModel) -> dict[str, str]:
+        return self.store.all()
+
+    def get_setting(self, _cmd: Command, params: BaseModel) -> str | None:
+        return self.store.get(cast(GetSettingParams, params).key)
+
+    def set_setting(self, cmd: Command, params: BaseModel) -> dict[str, bool]:
+        p = cast(SetSettingParams, params)
+        return self._change(cmd, {p.key: p.value})
+
+    def update_settings_batch(self, cmd: Command, params: BaseModel) -> dict[str, bool]:
+        return self._change(cmd, cast(UpdateSettingsBatchParams, params).settings)
+
+    def _change(self, cmd: Command, changes: dict[str, str]) -> dict[str, bool]:
+        try:
+            changed = self.store.update(changes)
+        except SettingsError as exc:
+            raise CommandFailed(str(exc), code=ErrorCode.INVALID_PARAMS) from None
+        except OSError as exc:
+            log.error("could not save settings: %s", exc)
+            raise CommandFailed(
+                f"could not save settings: {exc.strerror or exc}", code=ErrorCode.INTERNAL
+            ) from None
+        log.info("%s request_id=%s keys=%s changed=%s", cmd.command, cmd.request_id, sorted(changes), changed)
+        if changed:
+            self.publish_state()
+        return {"success": True}
+
+    def refresh_state(self, _cmd: Command, _params: BaseModel) -> dict[str, bool]:
+        self.publish_state()
+        return {"success": True}
+
+    # ------------------------------------------------------------ exec
+
+    def exec(self, cmd: Command, params: BaseModel) -> Future[dict[str, Any]]:
+        plan = self.executor.plan(cast(ExecParams, params))  # policy: raises rejected_by_policy
+        try:
+            return self.pool.submit(lambda: self._run(cmd, plan))
+        except PoolFull as exc:
+            raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
+
+    def _run(self, cmd: Command, plan: ExecPlan) -> dict[str, Any]:
+        log.info("exec request_id=%s starting: %s", cmd.request_id, plan.command_line[:500])
+        result = self.executor.run(plan)
+        data = result.to_data()
+        log.info(
+            "exec request_id=%s exit_code=%s timed_out=%s duration_ms=%d",
+            cmd.request_id,
+            result.exit_code,
+            result.timed_out,
+            result.duration_ms,
+        )
+        if result.timed_out:
+            raise CommandFailed(f"timed out after {plan.timeout_s:g} s", code=ErrorCode.TIMEOUT, data=data)
+        if result.aborted:
+            raise CommandFailed("killed: the agent is stopping", code=ErrorCode.EXEC_FAILED, data=data)
+        if result.exit_code != 0:
+            raise CommandFailed(f"exit code {result.exit_code}", code=ErrorCode.EXEC_FAILED, data=data)
+        return data
+
+    # ------------------------------------------------------------ system
+
+    def ping(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
+        return {"pong": True, "timestamp": time.time(), "agent_id": self.agent_id, "version": __version__}
+
+    def get_info(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
+        info = inventory(self.agent_id)
+        info["exec_mode"] = self.executor.policy.mode.value
+        info["commands"] = sorted(n for n, s in CATALOGUE.items() if s.category is not Category.CCTV)
+        info["cctv"] = False
+        return info
+
+    def get_metrics(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
+        return self.sampler.sample().model_dump(mode="json", exclude_none=True)
+
+    def get_logs(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
+        if self.logfile is None:
+            raise CommandFailed("this agent does not log to a file", code=ErrorCode.NOT_SUPPORTED)
+        p = cast(GetLogsParams, params)
+        return self.logfile.tail(p.lines, p.level)
+
+    # ------------------------------------------------------------ cctv
+
+    def cctv_not_supported(self, _cmd: Command, _params: BaseModel) -> Any:
+        raise CommandFailed(CCTV_DISABLED, code=ErrorCode.NOT_SUPPORTED)

@@ -1,0 +1,254 @@
+"""The agent's configuration file (TOML), validated once at start-up.
+
+Example (every key but ``agent_id`` has a default)::
+
+    agent_id = "room-101-pc"          # also the MQTT username and client id unless [mqtt] says otherwise
+    heartbeat_s = 5
+    metrics_s = 15
+    state_dir = "/var/lib/classtop-agent"   # settings.json and logs/; relative paths are from this file
+
+    [mqtt]                             # shared.mqtt.MqttSettings, plus password_file
+    host = "192.168.1.10"
+    port = 1883
+    password_file = "/etc/classtop-agent/mqtt-password"
+
+    [exec]
+    mode = "allowlist"                 # disabled | allowlist | any
+    allowlist = ["uptime", "/usr/bin/systemctl", "re:df( -h)?( /.*)?"]
+    max_output_bytes = 65536
+    max_timeout_s = 600
+    max_concurrent = 4
+
+    [log]
+    level = "INFO"
+
+**Broker password.** In order of precedence: the environment variable ``CLASSTOP_AGENT_PASSWORD``, then the
+file ``mqtt.password_file`` (first line, surrounding whitespace stripped), then ``mqtt.password`` in the file
+itself (discouraged). ``password`` and ``password_file`` together are an error.
+
+**Remote execution policy** (``[exec]``). The default is ``mode = "allowlist"`` with an *empty* allowlist:
+an agent runs no remote command until its owner lists what may run (or chooses ``any``). ``disabled``
+refuses every ``exec``. Allowlist entries come in three forms:
+
+* ``"uptime"`` — a program name without ``/``: matches when the command's program is exactly that name
+  (looked up on the agent's minimal ``PATH``); ``/tmp/x/uptime`` does *not* match it;
+* ``"/usr/bin/systemctl"`` — an absolute path: matches that exact program path;
+* ``"re:<regex>"`` — a Python regular expression that must match the *whole* command line in canonical
+  form: ``shlex.join`` of its words (``argv``, or the words of ``cmd``), so ``re:df( -h)?`` accepts
+  ``["df", "-h"]`` and ``"df   -h"`` alike.
+
+In ``allowlist`` mode a ``cmd`` (shell) command is accepted only without shell syntax — no
+``; & | < > ( ) $ ` \\ * ? [ ] { } ~ ! #`` or newlines — so an allowed program cannot be chained with a
+disallowed one; its first word is the program. ``argv`` commands never go through a shell.
+
+``max_output_bytes`` caps each of stdout and stderr (a request's ``output_limit`` may only lower it; the
+whole response is also trimmed to the 128 KB message limit). A request whose ``timeout_s`` exceeds
+``max_timeout_s`` is refused (``rejected_by_policy``) rather than silently cut short. At most
+``max_concurrent`` commands run at once; one more is answered ``busy``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from shared.commands import MAX_OUTPUT_LIMIT
+from shared.errors import TopicError
+from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
+from shared.mqtt import MqttSettings
+from shared.topics import check_id
+
+PASSWORD_ENV = "CLASSTOP_AGENT_PASSWORD"
+REGEX_PREFIX = "re:"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,255}$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, not TOML, or invalid. The message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecMode(StrEnum):
+    DISABLED = "disabled"
+    ALLOWLIST = "allowlist"
+    ANY = "any"
+
+
+class ExecPolicy(_Section):
+    """What remote ``exec`` may do on this machine (see the module docstring)."""
+
+    mode: ExecMode = Field(default=ExecMode.ALLOWLIST, description="disabled | allowlist | any")
+    allowlist: list[str] = Field(
+        default_factory=list, max_length=1000, description="program names, absolute paths, or 're:<regex>'"
+    )
+    max_output_bytes: int = Field(
+        default=64 * 1024, ge=1, le=min(MAX_OUTPUT_LIMIT, MAX_PAYLOAD_BYTES), description="cap per stream"
+    )
+    max_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, description="largest timeout a request may ask"
+    )
+    max_concurrent: int = Field(default=4, ge=1, le=64, description="commands running at once")
+    kill_grace_s: float = Field(default=3.0, ge=0.1, le=60, description="SIGTERM -> SIGKILL delay on timeout")
+
+    @field_validator("allowlist")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if entry.startswith(REGEX_PREFIX):
+                try:
+                    re.compile(entry[len(REGEX_PREFIX) :])
+                except re.error as exc:
+                    raise ValueError(f"allowlist entry {entry!r}: bad regular expression ({exc})") from None
+            elif entry.startswith("/"):
+                if "\0" in entry or entry.endswith("/"):
+                    raise ValueError(f"allowlist entry {entry!r}: not a program path")
+            elif not _NAME_RE.match(entry):
+                raise ValueError(
+                    f"allowlist entry {entry!r}: use a program name (no '/'), an absolute path, "
+                    "or 're:<regex>'"
+                )
+        return entries
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(default="INFO")
+    max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=64 * 1024, le=1024**3, description="rotate at this size"
+    )
+    backups: int = Field(default=3, ge=1, le=50, description="rotated files kept")
+    stderr: bool = Field(default=True, description="also log to stderr (journald under systemd)")
+
+
+class AgentConfig(_Section):
+    """The whole file. Build it with :func:`load_config` (which resolves paths and the password)."""
+
+    agent_id: str = Field(description="this agent's id: its topics, MQTT username and client id")
+    mqtt: MqttSettings = Field(description="site broker connection ([mqtt] table)")
+    heartbeat_s: float = Field(default=5.0, ge=0.5, le=300, description="seconds between heartbeats")
+    metrics_s: float = Field(default=15.0, ge=1, le=3600, description="seconds between metrics samples")
+    state_dir: Path = Field(default=Path("/var/lib/classtop-agent"), description="settings store and logs")
+    exec: ExecPolicy = Field(default_factory=ExecPolicy, description="remote execution policy ([exec])")
+    log: LogSettings = Field(default_factory=LogSettings, description="log file and level ([log])")
+    connect_wait_s: float = Field(
+        default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
+    )
+    stop_wait_s: float = Field(default=3.0, ge=0, le=60, description="wait this long for the offline PUBACK")
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_id(cls, value: str) -> str:
+        try:
+            return check_id(value, "agent_id")
+        except TopicError as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mqtt_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill ``[mqtt]`` from the agent id and resolve the password (env > password_file > password)."""
+        if not isinstance(data, dict):
+            return data
+        mqtt = data.get("mqtt", {})
+        if not isinstance(mqtt, dict):
+            return data  # the field validator reports the wrong type
+        mqtt = dict(mqtt)
+        agent_id = data.get("agent_id")
+        if isinstance(agent_id, str):
+            mqtt.setdefault("client_id", agent_id)
+            mqtt.setdefault("username", agent_id)
+        env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
+        password_file = mqtt.pop("password_file", None)
+        if password_file is not None and "password" in mqtt:
+            raise ValueError("mqtt: give password or password_file, not both")
+        if env.get(PASSWORD_ENV):
+            mqtt["password"] = env[PASSWORD_ENV]
+        elif password_file is not None:
+            mqtt["password"] = _read_password(password_file)
+        return {**data, "mqtt": mqtt}
+
+    @property
+    def settings_path(self) -> Path:
+        return self.state_dir / "settings.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+
+def _read_password(path: Any) -> str:
+    if not isinstance(path, str | Path):
+        raise ValueError("mqtt.password_file must be a path")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"mqtt.password_file {str(path)!r}: {exc.strerror or exc}") from None
+    lines = text.strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise ValueError(f"mqtt.password_file {str(path)!r} is empty")
+    return lines[0].strip()
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative ``state_dir`` and ``mqtt.password_file`` are relative to the config file's directory."""
+    out = dict(data)
+    state_dir = out.get("state_dir")
+    if isinstance(state_dir, str) and state_dir and not Path(state_dir).is_absolute():
+        out["state_dir"] = str(base / state_dir)
+    mqtt = out.get("mqtt")
+    if isinstance(mqtt, dict) and isinstance(mqtt.get("password_file"), str):
+        pf = Path(mqtt["password_file"])
+        if not pf.is_absolute():
+            out["mqtt"] = {**mqtt, "password_file": str(base / pf)}
+    return out
+
+
+def parse_config(
+    data: dict[str, Any],
+    *,
+    base: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    source: str = "config",
+) -> AgentConfig:
+    """Validate already-parsed TOML data; raise :class:`ConfigError` naming each bad field."""
+    if base is not None:
+        data = _resolve_paths(data, base)
+    context = {"env": os.environ if env is None else env}
+    try:
+        return AgentConfig.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc, limit=10)}") from None
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> AgentConfig:
+    """Read and validate the TOML file at ``path``. Every failure is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+    return parse_config(data, base=path.absolute().parent, env=env, source=str(path))

@@ -1,0 +1,229 @@
+"""Command in, response out: ``ct/agent/<id>/down/command`` -> handler -> ``ct/agent/<id>/up/response``.
+
+Rules, in order:
+
+1. A payload that is not a valid ``Command`` is answered ``Response.fail`` (``bad_payload`` /
+   ``payload_too_large``) when a usable ``request_id`` can be read from it; otherwise (``bad_json``
+   included) it is logged and dropped.
+   Retained messages are ignored: a command left retained by mistake would otherwise run at every start.
+2. A ``request_id`` seen recently is not run again (QoS 1 may redeliver): its stored response is replayed,
+   or, if it is still running, the duplicate is ignored (its response will follow). The memory is a bounded
+   LRU of :data:`RECENT_REQUESTS` ids.
+3. Params are checked with :func:`shared.commands.validate_params` (``unknown_command`` / ``invalid_params``).
+4. The handler runs (fast ones inline, ``exec`` on the worker pool). Whatever it raises becomes a failed
+   response; nothing a handler does can stop the agent.
+
+Every response is published at QoS 1 and fits the 128 KB message limit (exec output is trimmed further,
+with its ``*_truncated`` flag set, if needed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from edge.agent.commands import Handler
+from edge.agent.uplink import Uplink
+from shared.commands import validate_params
+from shared.errors import ErrorCode, MessageError, SharedError, TopicError
+from shared.messages import MAX_PAYLOAD_BYTES, Command, Response, decode, encode
+from shared.messages.command import REQUEST_ID_PATTERN
+from shared.mqtt import IncomingMessage
+from shared.topics import AgentDown, AgentUp, parse
+
+log = logging.getLogger(__name__)
+
+RECENT_REQUESTS = 2048
+_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
+_SIZE_MARGIN = 1024
+
+
+class RecentRequests:
+    """A bounded LRU of request ids -> their response (or "still running")."""
+
+    def __init__(self, size: int = RECENT_REQUESTS) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Response | None] = OrderedDict()  # None: still running
+        self._lock = threading.Lock()
+
+    def begin(self, request_id: str) -> Response | bool:
+        """True if new (now marked running); False if still running; else the stored response to replay."""
+        with self._lock:
+            if request_id not in self._items:
+                self._items[request_id] = None
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                return True
+            self._items.move_to_end(request_id)
+            prior = self._items[request_id]
+            return False if prior is None else prior
+
+    def finish(self, request_id: str, response: Response) -> None:
+        with self._lock:
+            self._items[request_id] = response
+            self._items.move_to_end(request_id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def request_id_of(payload: bytes) -> str | None:
+    """The ``request_id`` of a payload that is JSON but not a valid command, if it is a usable one."""
+    try:
+        data = json.loads(payload[:MAX_PAYLOAD_BYTES])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    rid = data.get("request_id") if isinstance(data, dict) else None
+    return rid if isinstance(rid, str) and _REQUEST_ID_RE.match(rid) else None
+
+
+def fit(response: Response, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """Encode ``response`` within ``limit`` bytes, trimming exec output (and flagging it) if needed."""
+    payload = encode(response)
+    data = response.data
+    for _ in range(8):
+        if len(payload) <= limit:
+            return payload
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("stdout"), str)
+            and isinstance(data.get("stderr"), str)
+        ):
+            break
+        over = len(payload) - limit + _SIZE_MARGIN
+        sizes = {name: _json_size(data[name]) for name in ("stdout", "stderr")}
+        stream = max(sizes, key=lambda name: sizes[name])
+        text = data[stream]
+        keep = int(len(text) * max(0, sizes[stream] - over) / max(1, sizes[stream]))  # escapes cost > 1 byte
+        data = {**data, stream: text[:keep], f"{stream}_truncated": True}
+        response = response.model_copy(update={"data": data})
+        payload = encode(response)
+    if len(payload) <= limit:
+        return payload
+    log.error("response to %s is %d bytes: replaced by an error", response.request_id, len(payload))
+    return encode(
+        Response.fail(
+            response.request_id,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the response of {len(payload)} bytes exceeds the {limit}-byte message limit",
+        )
+    )
+
+
+def _json_size(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
+class Dispatcher:
+    """The MQTT handler for the agent's command topic."""
+
+    def __init__(
+        self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None
+    ) -> None:
+        self.uplink = uplink
+        self.handlers = dict(handlers)
+        self.recent = recent or RecentRequests()
+        self.handled = 0
+
+    def __call__(self, message: IncomingMessage) -> None:
+        try:
+            channel = parse(message.topic).channel
+        except TopicError:
+            channel = None
+        if channel != AgentDown.COMMAND.value:
+            log.warning("ignored message on unexpected topic %s", message.topic)
+            return
+        if message.retain:
+            log.warning("ignored a retained command on %s (commands must not be retained)", message.topic)
+            return
+        self.handle(message.payload)
+
+    def handle(self, payload: bytes) -> None:
+        self.handled += 1
+        try:
+            command = decode(Command, payload)
+        except MessageError as exc:
+            rid = request_id_of(payload)
+            if rid is None:
+                log.warning("dropped an invalid command without a usable request_id: %s", exc.message)
+                return
+            if self._is_new(rid):
+                self._reply(Response.fail(rid, exc.code, exc.message))
+            return
+        if self._is_new(command.request_id):
+            self._run(command)
+
+    def _is_new(self, request_id: str) -> bool:
+        state = self.recent.begin(request_id)
+        if state is True:
+            return True
+        if state is False:
+            log.info("duplicate request_id=%s still running: ignored", request_id)
+        else:
+            assert isinstance(state, Response)
+            log.info("duplicate request_id=%s: replaying its response", request_id)
+            self._publish(state)
+        return False
+
+    def _run(self, command: Command) -> None:
+        started = time.monotonic()
+        try:
+            params = validate_params(command.command, command.params)
+            handler = self.handlers.get(command.command)
+            if handler is None:
+                raise SharedError(
+                    f"{command.command} is not implemented on this agent", code=ErrorCode.NOT_SUPPORTED
+                )
+            outcome = handler(command, params)
+        except Exception as exc:
+            self._reply(_failure(command, exc), started, command.command)
+            return
+        if isinstance(outcome, Future):
+            outcome.add_done_callback(lambda fut: self._finish_future(command, fut, started))
+        else:
+            self._reply(Response.ok(command.request_id, outcome), started, command.command)
+
+    def _finish_future(self, command: Command, fut: Future[Any], started: float) -> None:
+        if fut.cancelled():
+            response = Response.fail(command.request_id, ErrorCode.BUSY, "cancelled: the agent is stopping")
+        else:
+            exc = fut.exception()
+            response = (
+                _failure(command, exc) if exc is not None else Response.ok(command.request_id, fut.result())
+            )
+        self._reply(response, started, command.command)
+
+    def _reply(self, response: Response, started: float | None = None, name: str = "?") -> None:
+        self.recent.finish(response.request_id, response)
+        if started is not None:
+            log.log(
+                logging.INFO if response.success else logging.WARNING,
+                "command %s request_id=%s %s in %.1f ms%s",
+                name,
+                response.request_id,
+                "ok" if response.success else "failed",
+                (time.monotonic() - started) * 1000,
+                "" if response.success else f" ({response.error_code}: {response.error})",
+            )
+        self._publish(response)
+
+    def _publish(self, response: Response) -> None:
+        try:
+            self.uplink.publish(AgentUp.RESPONSE, fit(response))
+        except Exception:
+            log.exception("could not publish the response to %s", response.request_id)
+
+
+def _failure(command: Command, exc: BaseException) -> Response:
+    if isinstance(exc, SharedError):
+        return Response.fail(command.request_id, exc.code, exc.message, getattr(exc, "data", None))
+    log.error("command %s request_id=%s crashed", command.command, command.request_id, exc_info=exc)
+    return Response.fail(
+        command.request_id, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+    )

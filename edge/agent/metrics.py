@@ -1,0 +1,177 @@
+"""Cheap psutil samples (``Metrics``), published every ``metrics_s`` and served by ``get_metrics``.
+
+* ``cpu_percent`` is measured since the previous sample (the sampler primes psutil at creation, since the
+  first ``cpu_percent(interval=None)`` is always 0.0);
+* network rates are byte-counter deltas over the time between samples (``None`` on the first sample, and
+  after a counter reset);
+* disks: real mounted file systems only (``disk_partitions(all=False)`` minus pseudo and read-only image
+  types), one entry per device, at most :data:`MAX_DISKS`;
+* no process scan: ``process_count`` comes from listing ``/proc`` (cheap), not from ``process_iter``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+from shared.messages import DiskUsage, Metrics
+
+log = logging.getLogger(__name__)
+
+MAX_DISKS = 16
+_SKIP_FSTYPES = frozenset(
+    {
+        "squashfs",
+        "tmpfs",
+        "devtmpfs",
+        "overlay",
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+        "iso9660",
+        "udf",
+        "nsfs",
+        "tracefs",
+        "debugfs",
+        "autofs",
+        "fuse.snapfuse",
+        "ramfs",
+    }
+)
+
+
+class MetricsSampler:
+    """Takes :class:`Metrics` samples; safe to call from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        psutil.cpu_percent(interval=None)  # prime: the first call always answers 0.0
+        self._net_at = time.monotonic()
+        self._net = self._net_counters()
+
+    def sample(self) -> Metrics:
+        with self._lock:
+            cpu = psutil.cpu_percent(interval=None)
+            mem = psutil.virtual_memory()
+            rx, tx = self._net_rates()
+        try:
+            swap: float | None = psutil.swap_memory().percent
+        except (OSError, RuntimeError):
+            swap = None
+        load: tuple[float, float, float] | None
+        try:
+            one, five, fifteen = psutil.getloadavg()
+            load = (round(one, 3), round(five, 3), round(fifteen, 3))
+        except (OSError, AttributeError):
+            load = None
+        now = time.time()
+        return Metrics(
+            timestamp=now,
+            cpu_percent=min(100.0, max(0.0, cpu)),
+            load=load,
+            mem_total=mem.total,
+            mem_used=mem.total - mem.available,
+            mem_percent=min(100.0, max(0.0, mem.percent)),
+            swap_percent=swap,
+            disks=disks(),
+            net_rx_bps=rx,
+            net_tx_bps=tx,
+            uptime_s=max(0.0, now - psutil.boot_time()),
+            process_count=_process_count(),
+        )
+
+    @staticmethod
+    def _net_counters() -> tuple[int, int] | None:
+        try:
+            counters = psutil.net_io_counters()
+        except (OSError, RuntimeError):
+            return None
+        if counters is None:
+            return None
+        return counters.bytes_recv, counters.bytes_sent
+
+    def _net_rates(self) -> tuple[float | None, float | None]:
+        now = time.monotonic()
+        current = self._net_counters()
+        previous, elapsed = self._net, now - self._net_at
+        self._net, self._net_at = current, now
+        if current is None or previous is None or elapsed <= 0.05:
+            return None, None
+        drx, dtx = current[0] - previous[0], current[1] - previous[1]
+        if drx < 0 or dtx < 0:  # counters wrapped or an interface went away
+            return None, None
+        return round(drx / elapsed, 1), round(dtx / elapsed, 1)
+
+
+def disks() -> list[DiskUsage]:
+    """Usage of real mounted file systems, one per device, bounded."""
+    result: list[DiskUsage] = []
+    seen: set[str] = set()
+    try:
+        partitions = psutil.disk_partitions(all=False)
+    except OSError:
+        return result
+    for part in partitions:
+        if (
+            part.fstype in _SKIP_FSTYPES
+            or part.device in seen
+            or part.mountpoint.startswith(("/snap/", "/proc"))
+        ):
+            continue
+        try:
+            usage = psutil.disk_usage(part.mountpoint)
+        except OSError:
+            continue
+        seen.add(part.device)
+        result.append(
+            DiskUsage(
+                mount=part.mountpoint[:512],
+                total=usage.total,
+                used=usage.used,
+                percent=min(100.0, max(0.0, usage.percent)),
+            )
+        )
+        if len(result) >= MAX_DISKS:
+            break
+    return result
+
+
+def _process_count() -> int | None:
+    try:
+        return sum(1 for name in os.listdir("/proc") if name.isdigit())
+    except OSError:
+        return None
+
+
+class MetricsLoop:
+    """Publishes a sample every ``interval_s`` on its own thread until :meth:`stop`."""
+
+    def __init__(
+        self, sampler: MetricsSampler, interval_s: float, publish: Callable[[Metrics], None]
+    ) -> None:
+        self._sampler = sampler
+        self._interval = interval_s
+        self._publish = publish
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._publish(self._sampler.sample())
+            except Exception:
+                log.exception("metrics sample failed")

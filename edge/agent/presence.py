@@ -1,0 +1,98 @@
+"""Presence: the Last Will, the announcement on every (re)connect, the heartbeat, and the goodbye.
+
+* The MQTT Last Will is a retained ``Status(offline, reason="lost")`` on ``ct/agent/<id>/up/status``: the
+  broker publishes it when the agent vanishes without a clean disconnect (crash, kill -9, network loss).
+  Its ``timestamp`` is when the client was created (the will is fixed at connect time); the LMS should
+  trust its own receive time for "lost".
+* On every connect and reconnect: a retained ``Status(online, reason="start", version, hostname)``, then a
+  ``state_update`` with all settings and the host inventory.
+* A ``Heartbeat`` (with a sequence number counting from 0 per process) every ``heartbeat_s``.
+* A clean stop publishes a retained ``Status(offline, reason="stop")``, waits briefly for its PUBACK, then
+  disconnects normally (which tells the broker to discard the will).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from edge.agent import __version__
+from edge.agent.inventory import hostname, inventory
+from edge.agent.settings import SettingsStore
+from edge.agent.uplink import Uplink
+from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status
+from shared.topics import AgentUp
+
+log = logging.getLogger(__name__)
+
+
+def last_will() -> Status:
+    return Status(state=Presence.OFFLINE, reason="lost", timestamp=time.time())
+
+
+def online_status() -> Status:
+    return Status(
+        state=Presence.ONLINE, reason="start", timestamp=time.time(), version=__version__, hostname=hostname()
+    )
+
+
+def state_update(agent_id: str, store: SettingsStore) -> StateUpdate:
+    """All settings (strings) plus the host inventory, as one ``state_update``."""
+    return StateUpdate(data=StateData(settings=store.all(), inventory=inventory(agent_id)))
+
+
+class Announcer:
+    """The ``on_connected`` hook: say we are online and what our state is."""
+
+    def __init__(self, agent_id: str, store: SettingsStore) -> None:
+        self.agent_id = agent_id
+        self.store = store
+        self.connects = 0
+
+    def __call__(self, uplink: Uplink) -> None:
+        self.connects += 1
+        uplink.publish(AgentUp.STATUS, online_status(), retain=True)
+        uplink.publish(AgentUp.STATE, state_update(self.agent_id, self.store))
+        log.info("announced online (connect #%d)", self.connects)
+
+
+def say_goodbye(uplink: Uplink, timeout_s: float) -> bool:
+    """Publish the retained offline status and wait up to ``timeout_s`` for the broker to take it."""
+    message = Status(
+        state=Presence.OFFLINE, reason="stop", timestamp=time.time(), version=__version__, hostname=hostname()
+    )
+    delivered = uplink.publish_and_wait(AgentUp.STATUS, message, retain=True, timeout_s=timeout_s)
+    if not delivered:
+        log.warning("offline status not acknowledged within %.1f s", timeout_s)
+    return delivered
+
+
+class HeartbeatLoop:
+    """Publishes a ``Heartbeat`` every ``interval_s`` while connected, on its own thread."""
+
+    def __init__(self, uplink: Uplink, interval_s: float) -> None:
+        self._uplink = uplink
+        self._interval = interval_s
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+    def beat(self) -> None:
+        if self._uplink.publish(AgentUp.HEARTBEAT, Heartbeat(timestamp=time.time(), seq=self._seq)):
+            self._seq += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:
+                log.exception("heartbeat failed")

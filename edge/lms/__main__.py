@@ -1,0 +1,275 @@
+"""``python -m edge.lms --config FILE.toml [--validate-config]``: run one site's LMS.
+
+Start-up is the list of ``start_*`` steps in :meth:`Lms.start`; each step registers how to undo itself, and
+shutdown runs those in reverse. SIGTERM/SIGINT set the stop event (a second one forces the exit).
+
+Exit codes: 0 clean stop, 1 could not start (the log says why), 2 bad command line or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from edge.lms import __version__
+from edge.lms.api import Services, create_app
+from edge.lms.config import ConfigError, LmsConfig, load_config
+from edge.lms.fanout import Fanout
+from edge.lms.heartbeat import SiteHeartbeats
+from edge.lms.link import CloudLink
+from edge.lms.outbox import Outbox
+from edge.lms.registry import Registry
+from edge.lms.router import Router
+from edge.lms.store import Store, StoreError
+from shared import topics
+from shared.errors import MqttError
+from shared.mqtt import MqttClient
+
+log = logging.getLogger("edge.lms")
+
+EXIT_OK, EXIT_STARTUP, EXIT_CONFIG = 0, 1, 2
+
+
+class StartupError(Exception):
+    """A start step failed in a way that retrying will not fix (the message says what to do)."""
+
+
+class CloudSide:
+    """The API's view of the cloud side: link state and outbox depth."""
+
+    def __init__(self, link: CloudLink, outbox: Outbox) -> None:
+        self._link = link
+        self._outbox = outbox
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    def outbox_pending(self) -> int:
+        return self._outbox.pending()
+
+
+class Lms:
+    """The LMS process: its parts, started in order and stopped in reverse."""
+
+    def __init__(self, config: LmsConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self.store: Store | None = None
+        self.site: MqttClient | None = None
+        self.registry: Registry | None = None
+        self.router: Router | None = None
+        self.cloud: CloudSide | None = None
+        self.http: uvicorn.Server | None = None
+
+    # ------------------------------------------------------------ the steps
+
+    def start(self) -> None:
+        self.start_store()
+        self.start_site_broker()
+        self.start_registry()
+        self.start_router()
+        self.start_cloud_link()
+        self.start_api()
+
+    def start_store(self) -> None:
+        cfg = self.config
+        try:
+            store = Store(cfg.db_path).open()
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
+        self._on_stop("store", store.close)
+        for key, value in (("tenant", cfg.tenant), ("site_id", cfg.site_id)):
+            stored = store.get_config(key)
+            if stored is not None and stored != value:
+                raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
+            store.set_config(key, value)
+        store.set_config("lms_version", __version__)
+        self.store = store
+
+    def start_site_broker(self) -> None:
+        settings = self.config.site_broker
+        client = MqttClient(settings, name="lms-site")
+        self._on_stop("site broker client", client.stop)
+        try:
+            client.start(wait_s=10.0)
+        except MqttError as exc:
+            if client.stats.refused:
+                where = f"{settings.host}:{settings.port}"
+                raise StartupError(f"site broker {where} refused the LMS: {exc.message}") from None
+            log.warning("site broker not reachable yet (%s); retrying in the background", exc.message)
+        self.site = client
+
+    def start_registry(self) -> None:
+        assert self.store is not None and self.site is not None
+        registry = Registry(self.store, presence_timeout_s=self.config.presence_timeout_s)
+        registry.load()
+        registry.attach(self.site)
+        registry.start()
+        self._on_stop("registry", registry.stop)
+        self.registry = registry
+
+    def start_router(self) -> None:
+        assert self.store is not None and self.site is not None and self.registry is not None
+        router = Router(self.site, self.registry, self.store, default_timeout_s=self.config.command_timeout_s)
+        router.attach()
+        router.start()
+        self._on_stop("router", router.stop)
+        self.router = router
+
+    def start_cloud_link(self) -> None:
+        cfg = self.config
+        if cfg.cloud is None:
+            log.info("no [cloud] section: running as a site-only LMS")
+            return
+        assert self.store is not None and self.registry is not None and self.router is not None
+        outbox = Outbox(self.store, window=cfg.cloud.outbox_window, ack_wait_s=cfg.cloud.ack_timeout_s + 5.0)
+        link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
+        fanout = Fanout(
+            self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency
+        )
+        beats = SiteHeartbeats(
+            link, self.registry, tenant=cfg.tenant, site_id=cfg.site_id, period_s=cfg.site_heartbeat_s,
+            lms_version=__version__,
+        )
+        link.subscribe(topics.site_down_filter(cfg.tenant, cfg.site_id), fanout.handle)
+        link.add_connected_listener(outbox.wake)
+        link.add_connected_listener(beats.on_connected)
+        self.registry.add_listener(beats.on_presence)
+        fanout.start()
+        self._on_stop("cloud commands", fanout.stop)
+        outbox.start(link)
+        self._on_stop("outbox", outbox.stop)
+        beats.start()
+        self._on_stop("site heartbeats", beats.stop)
+        try:
+            link.start()
+        except Exception as exc:  # awscrt raises for unusable TLS files or options
+            raise StartupError(f"cannot start the cloud link: {exc}") from None
+        self._on_stop("cloud link", link.stop)
+        self.cloud = CloudSide(link, outbox)
+
+    def start_api(self) -> None:
+        cfg = self.config
+        assert self.store and self.registry and self.router and self.site
+        services = Services(
+            config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
+            cloud=self.cloud, version=__version__,
+        )
+        family = socket.AF_INET6 if ":" in cfg.http_host else socket.AF_INET
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
+        # socket says TCP; without it every reply waits ~40 ms for a delayed ACK (Nagle).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((cfg.http_host, cfg.http_port))
+        except OSError as exc:
+            sock.close()
+            raise StartupError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror or exc}") from None
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(services), log_config=None, log_level="warning", access_log=False, lifespan="off",
+                timeout_graceful_shutdown=3, loop="asyncio", http="h11",
+            )
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lms-http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10.0
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                raise StartupError(f"the web API did not start on {cfg.http_host}:{cfg.http_port}")
+            time.sleep(0.01)
+
+        def stop_http() -> None:
+            server.should_exit = True
+            thread.join(10.0)
+            sock.close()
+
+        self._on_stop("web API", stop_http)
+        self.http = server
+        log.info("web API on http://%s:%d", cfg.http_host, cfg.http_port)
+
+    # ------------------------------------------------------------ running and stopping
+
+    def _on_stop(self, name: str, undo: Callable[[], None]) -> None:
+        self._undo.append((name, undo))
+
+    def stop(self) -> None:
+        while self._undo:
+            name, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception:
+                log.exception("error while stopping the %s", name)
+            else:
+                log.debug("stopped the %s", name)
+
+    def run(self) -> None:
+        """Start, serve until the stop event, stop. Raises :class:`StartupError`."""
+        try:
+            self.start()
+            log.info("LMS %s of site %s (%s) is running", __version__, self.config.site_id, self.config.tenant)
+            self.stop_event.wait()
+            log.info("stopping")
+        finally:
+            self.stop()
+        log.info("stopped")
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(EXIT_STARTUP)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m edge.lms", description="ClassTop Fleet LMS (one per site)")
+    parser.add_argument("--config", required=True, type=Path, help="the LMS's TOML configuration file")
+    parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.validate_config:
+        cloud = f"{config.cloud.host}:{config.cloud.port}" if config.cloud else "none (site-only)"
+        print(f"configuration OK: tenant {config.tenant}, site {config.site_id}, cloud {cloud}, db {config.db_path}")
+        return EXIT_OK
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    lms = Lms(config)
+    _install_signal_handlers(lms.stop_event)
+    try:
+        lms.run()
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_STARTUP
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

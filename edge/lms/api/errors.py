@@ -1,0 +1,140 @@
+"""Error bodies and handlers: every error is JSON ``{"success": false, "error", "error_code", "detail"}``.
+
+* malformed JSON -> 400 ``bad_json``; a body of the wrong shape -> 422 ``bad_payload`` with the fields named;
+* a body over :data:`MAX_BODY_BYTES` -> 413 ``payload_too_large`` (checked before the app reads it);
+* unknown paths -> 404 ``not_found``; anything unexpected -> 500 ``internal`` (logged, no traceback sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+_HTTP_CODES = {
+    400: ErrorCode.BAD_PAYLOAD,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.NOT_SUPPORTED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+
+def error_body(message: str, code: ErrorCode, **extra: Any) -> dict[str, Any]:
+    return {"success": False, "error": message, "error_code": code.value, "detail": message, **extra}
+
+
+def error_response(status: int, message: str, code: ErrorCode, **extra: Any) -> JSONResponse:
+    return JSONResponse(error_body(message, code, **extra), status_code=status)
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        parts.append(f"{'.'.join(loc) or '(body)'}: {err.get('msg', 'invalid')}")
+    if len(errors) > 5:
+        parts.append(f"... and {len(errors) - 5} more")
+    return "; ".join(parts)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        reason = (bad_json.get("ctx") or {}).get("error", "malformed JSON")
+        return error_response(400, f"request body is not valid JSON: {reason}", ErrorCode.BAD_JSON)
+    return error_response(422, f"invalid request: {_describe(errors)}", ErrorCode.BAD_PAYLOAD)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
+    return error_response(exc.status_code, str(exc.detail), code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error (see the LMS log)", ErrorCode.INTERNAL)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413 before the app parses them.
+
+    A declared ``Content-Length`` is checked up front (uvicorn enforces it); a chunked body is read up to
+    the limit and then replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        length = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = None
+                break
+        if length is not None:
+            if length > self.max_bytes:
+                await self._too_large(scope, receive, send, length)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # disconnected: let the app see it
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send, size)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        response = error_response(
+            413, f"request body of {size} bytes exceeds the {self.max_bytes}-byte limit", ErrorCode.PAYLOAD_TOO_LARGE
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,38 @@
+"""``GET /api/health``: no auth; 200 with ``{"success": true, "data": {...}}`` (what ClassTop clients expect)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from edge.lms.api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/api/health")
+async def health(services: ServicesDep) -> dict[str, Any]:
+    total, online = services.registry.counts()
+    cloud = services.cloud
+    cloud_info: dict[str, Any] | None = None
+    if cloud is not None:
+        cloud_info = {"connected": cloud.connected, "outbox_pending": cloud.outbox_pending()}
+    site_connected = services.site_mqtt.connected
+    healthy = site_connected and (cloud is None or cloud.connected)
+    return {
+        "success": True,
+        "data": {
+            "status": "ok" if healthy else "degraded",
+            "timestamp": time.time(),
+            "version": services.version,
+            "tenant": services.config.tenant,
+            "site_id": services.config.site_id,
+            "uptime_s": round(time.time() - services.started_at, 3),
+            "site_broker": {"connected": site_connected},
+            "cloud": cloud_info,
+            "agents": {"total": total, "online": online},
+            "commands_pending": services.router.pending_count,
+        },
+    }

@@ -1,0 +1,48 @@
+"""How a command outcome becomes an HTTP reply (shared by the clients and settings routers).
+
+The body is always ``{success, request_id, status, data, error, error_code}``. The HTTP status is 200 when
+the agent answered (whatever it answered: ``success`` says how it went). When the LMS itself ended the
+command the status says why: 404 unknown agent, 409 agent offline, 422 unknown command or invalid params,
+413 too large, 504 no answer in time, 503 busy or shutting down.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+from edge.lms.router import Ticket
+from shared.errors import ErrorCode
+from shared.messages import Response
+
+_STATUS = {
+    ErrorCode.UNKNOWN_AGENT: 404,
+    ErrorCode.AGENT_OFFLINE: 409,
+    ErrorCode.UNKNOWN_COMMAND: 422,
+    ErrorCode.INVALID_PARAMS: 422,
+    ErrorCode.BAD_PAYLOAD: 422,
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.BUSY: 503,
+    ErrorCode.INTERNAL: 503,
+}
+
+
+def http_status(ticket: Ticket, response: Response) -> int:
+    if ticket.answered or response.success:
+        return 200
+    return _STATUS.get(response.error_code or ErrorCode.INTERNAL, 500)
+
+
+def command_reply(ticket: Ticket, response: Response) -> JSONResponse:
+    body = {
+        "success": response.success,
+        "request_id": ticket.request_id,
+        "status": response.status.value,
+        "data": response.data,
+        "error": response.error,
+        "error_code": response.error_code.value if response.error_code else None,
+    }
+    if not response.success:
+        body["detail"] = response.error
+    return JSONResponse(body, status_code=http_status(ticket, response))

@@ -1,0 +1,217 @@
+"""The LMS configuration file (TOML), validated with pydantic: unknown keys are errors, values are bounded.
+
+Secrets do not belong in the file: the site-broker password comes from the environment variable
+``CLASSTOP_LMS_BROKER_PASSWORD`` or from ``site_broker.password_file``. Relative paths in the file are
+relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from shared.errors import TopicError
+from shared.messages import describe_validation_error
+from shared.mqtt import MqttSettings
+from shared.topics import check_id, check_tenant, site_thing_name
+
+PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable, not TOML, or invalid. The message says why."""
+
+
+class SiteBrokerSettings(MqttSettings):
+    """Connection to the site's Mosquitto broker (the ``shared.mqtt`` settings plus a password file)."""
+
+    client_id: str = Field(default="lms", min_length=1, max_length=128, description="MQTT client id")
+    username: str | None = Field(default="lms", max_length=128, description="the LMS's broker user")
+    password_file: Path | None = Field(
+        default=None, description=f"file holding the broker password (the {PASSWORD_ENV} variable wins)"
+    )
+
+
+class CloudTlsSettings(BaseModel):
+    """Mutual TLS to AWS IoT Core: the thing's certificate and key, and the Amazon root CA."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_file: Path | None = Field(default=None, description="CA bundle (AmazonRootCA1.pem); system store if absent")
+    cert_file: Path = Field(description="the site thing's certificate (PEM)")
+    key_file: Path = Field(description="the site thing's private key (PEM)")
+
+
+class CloudLinkSettings(BaseModel):
+    """The MQTT 5 link to AWS IoT Core (or, in the local twin, the plain-TCP Mosquitto standing in for it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255, description="IoT Core data endpoint or twin broker host")
+    port: int = Field(default=8883, ge=1, le=65535, description="8883 for IoT Core (mTLS); the twin's TCP port")
+    client_id: str | None = Field(
+        default=None, max_length=128, description="MQTT client id = the site's IoT thing name (default derived)"
+    )
+    tls: CloudTlsSettings | None = Field(default=None, description="mTLS files; absent = plain TCP (twin only)")
+    keepalive_s: int = Field(default=30, ge=5, le=1200, description="MQTT keep-alive (awscrt default is 1200)")
+    session_expiry_s: int = Field(
+        default=3600, ge=0, le=7 * 86400, description="broker keeps our session (queued commands) this long"
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120, description="CONNACK timeout")
+    ack_timeout_s: int = Field(default=15, ge=1, le=300, description="PUBACK timeout of a cloud publish")
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600, description="reconnect delay cap")
+    outbox_window: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="outbox messages in flight at once; 1 keeps strict order even when one publish fails",
+    )
+    fanout_concurrency: int = Field(
+        default=256, ge=1, le=10_000, description="agent commands of one cloud batch in flight at once"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+
+class LmsConfig(BaseModel):
+    """Everything one site's LMS needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(description="tenant (district) id, as in the cloud stack and topic prefixes")
+    site_id: str = Field(description="this site's id within the tenant")
+    site_broker: SiteBrokerSettings = Field(default_factory=SiteBrokerSettings, description="site Mosquitto")
+    cloud: CloudLinkSettings | None = Field(default=None, description="IoT Core link; absent = site-only LMS")
+    db_path: Path = Field(default=Path("lms.db"), description="SQLite database (WAL) of the LMS")
+    http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255, description="web UI/API address")
+    http_port: int = Field(default=8000, ge=1, le=65535, description="web UI/API port")
+    command_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="default agent command timeout")
+    presence_timeout_s: float = Field(
+        default=20.0, ge=1, le=3600, description="an agent silent (no heartbeat/status) this long is offline"
+    )
+    site_heartbeat_s: float = Field(default=30.0, ge=1, le=3600, description="site heartbeat period to the cloud")
+    log_level: LogLevel = Field(default="INFO", description="root log level")
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, v: str) -> str:
+        try:
+            return check_tenant(v)
+        except TopicError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("site_id")
+    @classmethod
+    def _site_id(cls, v: str) -> str:
+        try:
+            return check_id(v, "site id")
+        except TopicError as exc:
+            raise ValueError(exc.message) from None
+
+    @property
+    def thing_name(self) -> str:
+        return site_thing_name(self.tenant, self.site_id)
+
+    @property
+    def cloud_client_id(self) -> str:
+        """The client id on IoT Core: configured, or the site's thing name (what the IoT policy expects)."""
+        if self.cloud is not None and self.cloud.client_id:
+            return self.cloud.client_id
+        return self.thing_name
+
+
+def _resolve(base: Path, path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
+    db_path = _resolve(base, cfg.db_path)
+    assert db_path is not None
+    update: dict[str, Any] = {"db_path": db_path}
+    broker = cfg.site_broker
+    if broker.password_file is not None:
+        update["site_broker"] = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
+    if cfg.cloud is not None and cfg.cloud.tls is not None:
+        tls = cfg.cloud.tls
+        new_tls = tls.model_copy(
+            update={
+                "ca_file": _resolve(base, tls.ca_file),
+                "cert_file": _resolve(base, tls.cert_file),
+                "key_file": _resolve(base, tls.key_file),
+            }
+        )
+        update["cloud"] = cfg.cloud.model_copy(update={"tls": new_tls})
+    return cfg.model_copy(update=update)
+
+
+def _apply_password(cfg: LmsConfig, env: Mapping[str, str]) -> LmsConfig:
+    broker = cfg.site_broker
+    secret = env.get(PASSWORD_ENV)
+    if not secret and broker.password_file is not None:
+        try:
+            secret = broker.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"site_broker.password_file {broker.password_file}: {exc.strerror or exc}") from None
+        if not secret:
+            raise ConfigError(f"site_broker.password_file {broker.password_file} is empty")
+    if secret:
+        broker = broker.model_copy(update={"password": SecretStr(secret)})
+    if broker.username is not None and broker.password is None:
+        raise ConfigError(
+            f"no password for site broker user {broker.username!r}: set {PASSWORD_ENV} or site_broker.password_file"
+        )
+    return cfg.model_copy(update={"site_broker": broker})
+
+
+def _check_files(cfg: LmsConfig) -> None:
+    if cfg.cloud is None or cfg.cloud.tls is None:
+        return
+    tls = cfg.cloud.tls
+    for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"cloud.tls.{name}: no such file {path}")
+
+
+def parse_config(
+    data: dict[str, Any], *, base_dir: Path, env: Mapping[str, str] | None = None
+) -> LmsConfig:
+    """Validate already-parsed TOML data; resolve paths against ``base_dir``; add the broker password."""
+    try:
+        cfg = LmsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {describe_validation_error(exc, limit=10)}") from None
+    cfg = _resolve_paths(cfg, base_dir)
+    cfg = _apply_password(cfg, os.environ if env is None else env)
+    _check_files(cfg)
+    return cfg
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> LmsConfig:
+    """Read and validate the TOML file at ``path``. Raises :class:`ConfigError` with a readable message."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, base_dir=path.resolve().parent, env=env)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,218 @@
+"""The durable outbox: everything bound for the cloud is written to SQLite first, then delivered in order.
+
+A message leaves the ``outbox`` table only after the cloud broker's PUBACK, so results survive a cloud outage
+and an LMS restart (delivery is at least once: the cloud side is idempotent per request and agent).
+
+The pump (one thread) sends only while the link is up. It takes the oldest rows, merges consecutive
+``CommandResults`` rows of the same topic into fewer messages (up to 500 results: IoT Core meters per
+message and per 5 KB), publishes a window of them, and deletes each acknowledged one. On the first failure
+it stops, counts the attempt, backs off, and starts again from the oldest row.
+
+With the default window of 1 the order is strict. A wider window pipelines publishes on the connection
+(in order while all succeed), but when one fails after a later one was acknowledged the later one is sent
+again after it: the cloud then sees a duplicate out of order. Merging keeps throughput high with window 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from edge.lms.store import OutboxItem, Store
+from shared.messages import MAX_PAYLOAD_BYTES, encode
+
+log = logging.getLogger(__name__)
+
+#: Merged ``CommandResults`` stay well under IoT Core's 128 KB message limit.
+MERGE_MAX_BYTES = 96 * 1024
+MERGE_MAX_RESULTS = 500
+
+
+class Publisher(Protocol):
+    """What the pump needs from the cloud link."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> Future[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One message to publish, standing for one or more outbox rows."""
+
+    ids: tuple[int, ...]
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class OutboxStats:
+    queued: int = 0
+    delivered_rows: int = 0
+    published: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+def _results_of(item: OutboxItem) -> list[Any] | None:
+    try:
+        data = json.loads(item.payload)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") == "command_results" and isinstance(data.get("results"), list):
+        return list(data["results"])
+    return None
+
+
+def coalesce(items: list[OutboxItem], results_topic_suffix: str = "/up/results") -> list[Batch]:
+    """Merge runs of ``CommandResults`` rows on the same topic (in order); pass other rows through."""
+    batches: list[Batch] = []
+    run_ids: list[int] = []
+    run_results: list[Any] = []
+    run_topic = ""
+    run_size = 0
+
+    def close_run() -> None:
+        nonlocal run_ids, run_results, run_size
+        if run_ids:
+            body = {"v": 1, "type": "command_results", "results": run_results}
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            batches.append(Batch(tuple(run_ids), run_topic, payload))
+        run_ids, run_results, run_size = [], [], 0
+
+    for item in items:
+        results = _results_of(item) if item.topic.endswith(results_topic_suffix) else None
+        if results is None:
+            close_run()
+            batches.append(Batch((item.id,), item.topic, item.payload))
+            continue
+        fits = (
+            item.topic == run_topic
+            and len(run_results) + len(results) <= MERGE_MAX_RESULTS
+            and run_size + len(item.payload) <= MERGE_MAX_BYTES
+        )
+        if run_ids and not fits:
+            close_run()
+        run_topic = item.topic
+        run_ids.append(item.id)
+        run_results.extend(results)
+        run_size += len(item.payload)
+    close_run()
+    return batches
+
+
+class Outbox:
+    """:meth:`put` messages; :meth:`start` the pump once a :class:`Publisher` exists."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        window: int = 1,
+        ack_wait_s: float = 20.0,
+        peek: int = 200,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._window = window
+        self._ack_wait_s = ack_wait_s
+        self._peek = peek
+        self._backoff_max_s = backoff_max_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._link: Publisher | None = None
+        self.stats = OutboxStats()
+
+    def put(self, topic: str, message: BaseModel | bytes) -> int:
+        """Durably queue one message for the cloud (returns its outbox id) and wake the pump."""
+        payload = message if isinstance(message, bytes) else encode(message)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"outbox message of {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
+        row_id = self._store.outbox_put(topic, payload)
+        self.stats.queued += 1
+        self._wake.set()
+        return row_id
+
+    def pending(self) -> int:
+        return self._store.outbox_count()
+
+    def wake(self) -> None:
+        """Something changed (a message queued, the link connected): look again now."""
+        self._wake.set()
+
+    def start(self, link: Publisher) -> None:
+        self._link = link
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lms-outbox-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self._ack_wait_s + 5.0)
+            self._thread = None
+
+    # ------------------------------------------------------------ pump
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            link = self._link
+            assert link is not None
+            self._wake.clear()
+            if not link.connected:
+                self._wake.wait(30.0)
+                continue
+            try:
+                items = self._store.outbox_peek(self._peek)
+            except Exception:
+                log.exception("outbox: cannot read the outbox")
+                self._stop.wait(1.0)
+                continue
+            if not items:
+                self._wake.wait(30.0)
+                continue
+            if self._send_window(link, coalesce(items)[: self._window]):
+                failures = 0
+                continue
+            failures += 1
+            self._stop.wait(min(self._backoff_max_s, 0.5 * 2 ** min(failures - 1, 10)))
+
+    def _send_window(self, link: Publisher, batches: list[Batch]) -> bool:
+        """Publish ``batches`` in order; delete each acknowledged one. False at the first failure."""
+        futures: list[tuple[Batch, Future[None]]] = []
+        for batch in batches:
+            try:
+                futures.append((batch, link.publish(batch.topic, batch.payload, 1)))
+            except Exception as exc:  # rejected at once (e.g. offline)
+                futures.append((batch, _failed(exc)))
+                break
+        for batch, fut in futures:
+            try:
+                fut.result(self._ack_wait_s)
+            except (Exception, FutureTimeout) as exc:
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox: delivery of %d row(s) to %s failed: %s", len(batch.ids), batch.topic, exc)
+                self._store.outbox_bump(batch.ids)
+                return False
+            self._store.outbox_delete(batch.ids)
+            self.stats.published += 1
+            self.stats.delivered_rows += len(batch.ids)
+        return True
+
+
+def _failed(exc: BaseException) -> Future[None]:
+    fut: Future[None] = Future()
+    fut.set_exception(exc)
+    return fut

@@ -1,0 +1,447 @@
+"""The LMS's SQLite database: the seed-000 tables plus the cloud outbox.
+
+* WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
+  power cut of the mini-PC in the last moments); readers never block the writer.
+* One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway).
+* The schema is created idempotently and versioned with ``PRAGMA user_version``: :data:`MIGRATIONS` holds
+  one step per version, applied in order inside a transaction.
+* Times are wall-clock seconds since the epoch (REAL), as on the wire; the seed's column names are kept.
+* Command logs are written off the hot path by one background writer thread, in batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: One entry per schema version: the statements that take the database from version N-1 to N.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS lms_config (
+            key TEXT PRIMARY KEY,
+            value TEXT,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS clients (
+            uuid TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            ip_address TEXT,
+            last_seen REAL,
+            status TEXT NOT NULL DEFAULT 'offline',
+            metadata TEXT,
+            kind TEXT NOT NULL DEFAULT 'agent',
+            hostname TEXT,
+            version TEXT,
+            settings TEXT,
+            status_reason TEXT,
+            status_changed_at REAL,
+            first_seen REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS clients_status ON clients (status)",
+        """CREATE TABLE IF NOT EXISTS connection_logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_uuid TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            connected_at REAL,
+            disconnected_at REAL,
+            ip_address TEXT,
+            reason TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS connection_logs_client ON connection_logs (client_uuid, id)",
+        """CREATE TABLE IF NOT EXISTS command_logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_uuid TEXT NOT NULL,
+            command TEXT NOT NULL,
+            params TEXT,
+            response TEXT,
+            success BOOLEAN,
+            executed_at REAL NOT NULL,
+            request_id TEXT,
+            status TEXT,
+            error_code TEXT,
+            source TEXT,
+            duration_ms REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS command_logs_client ON command_logs (client_uuid, id)",
+        """CREATE TABLE IF NOT EXISTS cctv_logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_uuid TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            camera_id TEXT,
+            details TEXT,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is newer than this LMS."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    topic: str
+    payload: bytes
+    created_at: float
+    attempts: int
+
+
+@dataclass(slots=True)
+class ClientRow:
+    uuid: str
+    name: str
+    status: str = "offline"
+    kind: str = "agent"
+    last_seen: float | None = None
+    first_seen: float = 0.0
+    hostname: str | None = None
+    version: str | None = None
+    ip_address: str | None = None
+    settings: dict[str, str] | None = None
+    status_reason: str | None = None
+    status_changed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLogEntry:
+    client_uuid: str
+    command: str
+    params: dict[str, Any]
+    request_id: str
+    status: str
+    success: bool
+    response: Any
+    error_code: str | None
+    source: str
+    duration_ms: float
+    executed_at: float
+
+
+#: How long the background writer gathers command log rows before one commit.
+LOG_COMMIT_DELAY_S = 0.05
+
+_FLUSH = object()
+_STOP = object()
+
+
+class Store:
+    """Open with :meth:`open` (creates/migrates the schema), close with :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._urgent = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.write_errors = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        self._conn = conn
+        self._migrate()
+        self._writer = threading.Thread(target=self._write_loop, name="lms-store-writer", daemon=True)
+        self._writer.start()
+        return self
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._urgent.set()
+            self._writer.join(10.0)
+            self._writer = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), holding the store's lock."""
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self.conn.execute(sql, params).fetchall())
+
+    def _migrate(self) -> None:
+        current = self.user_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this LMS ({SCHEMA_VERSION})"
+            )
+        for version in sorted(v for v in MIGRATIONS if v > current):
+            with self.transaction() as conn:
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={int(version)}")
+            log.info("database %s migrated to schema version %d", self.path, version)
+
+    def user_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def journal_mode(self) -> str:
+        return str(self._query("PRAGMA journal_mode")[0][0])
+
+    # ------------------------------------------------------------ lms_config
+
+    def get_config(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM lms_config WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_config(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO lms_config (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, value, time.time()),
+            )
+
+    # ------------------------------------------------------------ clients
+
+    def load_clients(self) -> list[ClientRow]:
+        rows = self._query(
+            "SELECT uuid, name, status, kind, last_seen, first_seen, hostname, version, ip_address, settings, "
+            "status_reason, status_changed_at FROM clients ORDER BY uuid"
+        )
+        out: list[ClientRow] = []
+        for r in rows:
+            settings = _json_or_none(r[9])
+            out.append(
+                ClientRow(
+                    uuid=r[0], name=r[1], status=r[2], kind=r[3], last_seen=r[4], first_seen=r[5], hostname=r[6],
+                    version=r[7], ip_address=r[8], settings=settings if isinstance(settings, dict) else None,
+                    status_reason=r[10], status_changed_at=r[11],
+                )
+            )
+        return out
+
+    def upsert_client(self, row: ClientRow, *, connection_event: str | None = None) -> None:
+        """Insert or replace a client; with ``connection_event`` also append a connection log entry."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO clients (uuid, name, status, kind, last_seen, first_seen, hostname, version, "
+                "ip_address, settings, status_reason, status_changed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(uuid) DO UPDATE SET name=excluded.name, status=excluded.status, kind=excluded.kind, "
+                "last_seen=excluded.last_seen, hostname=excluded.hostname, version=excluded.version, "
+                "ip_address=excluded.ip_address, settings=excluded.settings, "
+                "status_reason=excluded.status_reason, status_changed_at=excluded.status_changed_at",
+                (
+                    row.uuid, row.name, row.status, row.kind, row.last_seen, row.first_seen, row.hostname,
+                    row.version, row.ip_address, None if row.settings is None else json.dumps(row.settings),
+                    row.status_reason, row.status_changed_at,
+                ),
+            )
+            if connection_event is not None:
+                at = row.status_changed_at or time.time()
+                online = connection_event == "online"
+                conn.execute(
+                    "INSERT INTO connection_logs (client_uuid, event_type, connected_at, disconnected_at, "
+                    "ip_address, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                    (row.uuid, connection_event, at if online else None, None if online else at,
+                     row.ip_address, row.status_reason),
+                )
+
+    def touch_clients(self, seen: Iterable[tuple[str, float]]) -> None:
+        """Batch-update ``last_seen`` (heartbeats are kept in memory and flushed here periodically)."""
+        items = [(t, u) for u, t in seen]
+        if not items:
+            return
+        with self.transaction() as conn:
+            conn.executemany("UPDATE clients SET last_seen = ? WHERE uuid = ?", items)
+
+    def connection_logs(self, client_uuid: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT id, event_type, connected_at, disconnected_at, ip_address, reason FROM connection_logs "
+            "WHERE client_uuid = ? ORDER BY id DESC LIMIT ?",
+            (client_uuid, limit),
+        )
+        keys = ("id", "event_type", "connected_at", "disconnected_at", "ip_address", "reason")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # ------------------------------------------------------------ command logs (deferred writes)
+
+    def log_command(self, entry: CommandLogEntry) -> None:
+        """Queue a command log row for the background writer (never blocks the caller on disk I/O)."""
+        self._queue.put(entry)
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued log row is written."""
+        if self._writer is None:
+            return True
+        done = threading.Event()
+        self._queue.put((_FLUSH, done))
+        self._urgent.set()
+        return done.wait(timeout_s)
+
+    def command_logs(self, client_uuid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT id, client_uuid, command, params, response, success, executed_at, request_id, status, "
+            "error_code, source, duration_ms FROM command_logs"
+        )
+        args: list[Any] = []
+        if client_uuid is not None:
+            sql += " WHERE client_uuid = ?"
+            args.append(client_uuid)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        keys = ("id", "client_uuid", "command", "params", "response", "success", "executed_at", "request_id",
+                "status", "error_code", "source", "duration_ms")
+        out = []
+        for r in self._query(sql, args):
+            row = dict(zip(keys, r, strict=True))
+            row["params"] = _json_or_none(row["params"])
+            row["response"] = _json_or_none(row["response"])
+            row["success"] = bool(row["success"])
+            out.append(row)
+        return out
+
+    def _write_loop(self) -> None:
+        """Group commit: after the first row, wait :data:`LOG_COMMIT_DELAY_S` (cut short by :meth:`flush` or
+        :meth:`close`), then write everything queued, at most 500 rows per transaction. One wake-up per
+        batch, not per row, so the writer stays off the CPU while command replies are on their way."""
+        while True:
+            first = self._queue.get()
+            if first is not _STOP and not (isinstance(first, tuple) and first and first[0] is _FLUSH):
+                self._urgent.wait(LOG_COMMIT_DELAY_S)
+            self._urgent.clear()
+            items = [first]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    items.append(self._queue.get_nowait())
+            batch: list[CommandLogEntry] = []
+            waiters: list[threading.Event] = []
+            stop = False
+            for item in items:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, tuple) and item and item[0] is _FLUSH:
+                    waiters.append(item[1])
+                elif isinstance(item, CommandLogEntry):
+                    batch.append(item)
+            for i in range(0, len(batch), 500):
+                self._write_command_logs(batch[i : i + 500])
+            for waiter in waiters:
+                waiter.set()
+            if stop:
+                return
+
+    def _write_command_logs(self, batch: list[CommandLogEntry]) -> None:
+        rows = [
+            (
+                e.client_uuid, e.command, _dumps(e.params), _dumps(e.response), e.success, e.executed_at,
+                e.request_id, e.status, e.error_code, e.source, e.duration_ms,
+            )
+            for e in batch
+        ]
+        try:
+            with self.transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO command_logs (client_uuid, command, params, response, success, executed_at, "
+                    "request_id, status, error_code, source, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+        except (sqlite3.Error, StoreError):
+            self.write_errors += 1
+            log.exception("could not write %d command log rows", len(rows))
+
+    # ------------------------------------------------------------ outbox
+
+    def outbox_put(self, topic: str, payload: bytes) -> int:
+        """Append a message bound for the cloud; durable when this returns."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)", (topic, payload, time.time())
+            )
+            return int(cur.lastrowid or 0)
+
+    def outbox_peek(self, limit: int = 100) -> list[OutboxItem]:
+        """The oldest ``limit`` messages, in insertion order."""
+        rows = self._query(
+            "SELECT id, topic, payload, created_at, attempts FROM outbox ORDER BY id LIMIT ?", (limit,)
+        )
+        return [OutboxItem(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def outbox_delete(self, ids: Iterable[int]) -> None:
+        items = [(i,) for i in ids]
+        if items:
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM outbox WHERE id = ?", items)
+
+    def outbox_bump(self, ids: Iterable[int]) -> None:
+        """Count a failed delivery attempt."""
+        items = [(i,) for i in ids]
+        if items:
+            with self.transaction() as conn:
+                conn.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", items)
+
+    def outbox_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM outbox")[0][0])
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+
+def _json_or_none(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -1,0 +1,101 @@
+"""``make demo``: run the whole system locally (the local twin) until Ctrl-C.
+
+Cloud API on :8765, the site's LMS on :8000, the site broker on :1883 (override with
+``--api-port/--lms-port/--broker-port``); state and logs under ``var/demo/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from infra.local.mosquitto import MosquittoError
+from infra.local.twin import Twin, TwinOptions, TwinPorts
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def banner(twin: Twin) -> str:
+    agent = twin.opt.agent_ids[0]
+    body = {"agent_id": agent, "command": "exec", "params": {"cmd": "uname -a; uptime"}}
+    import json
+
+    auth = f"Authorization: Bearer {twin.admin_token}"
+    post = (
+        f"curl -s -X POST '{twin.api_url}/api/commands?wait=10' -H {shlex.quote(auth)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
+    )
+    return "\n".join(
+        [
+            "",
+            "ClassTop Fleet — local twin is up",
+            f"  cloud API (district admin)  {twin.api_url}/api/health",
+            f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
+            f"  site broker                 mqtt://{twin.opt.host}:{twin.opt.ports.site_broker}",
+            f"  tenant / site / agents      {twin.opt.tenant} / {twin.opt.site_id} / {', '.join(twin.opt.agent_ids)}",
+            f"  admin token                 {twin.admin_token}",
+            f"  logs                        {twin.workdir / 'logs'}",
+            "",
+            "Run a command on an agent from the cloud API (through IoT Core, the LMS and the agent) and read",
+            "its output:",
+            "",
+            f"  {post}",
+            "",
+            "The same on site, through the LMS API only:",
+            "",
+            f"  curl -s -X POST {twin.lms_url}/api/clients/{agent}/command -H 'Content-Type: application/json' "
+            f"-d '{{\"command\": \"get_all_settings\"}}'",
+            "",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m infra.local", description="Run the ClassTop Fleet local twin.")
+    p.add_argument("--api-port", type=int, default=8765)
+    p.add_argument("--lms-port", type=int, default=8000)
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--workdir", type=Path, default=REPO / "var" / "demo")
+    p.add_argument("--agents", type=int, default=3, help="number of agents (1-50)")
+    p.add_argument("--exit-after-start", action="store_true", help="start, print, stop (for smoke tests)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not 1 <= args.agents <= 50:
+        p.error("--agents must be between 1 and 50")
+    options = TwinOptions(
+        agent_ids=tuple(f"pc-{i:02d}" for i in range(1, args.agents + 1)),
+        ports=TwinPorts(api=args.api_port, lms=args.lms_port, site_broker=args.broker_port),
+    )
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    twin = Twin(args.workdir, options)
+    try:
+        twin.start()
+    except (MosquittoError, TimeoutError, RuntimeError, OSError) as exc:
+        print(f"\nThe local twin did not start: {exc}\n(logs in {args.workdir / 'logs'})", file=sys.stderr)
+        return 1
+    try:
+        print(banner(twin), flush=True)
+        if not args.exit_after_start:
+            stop.wait()
+    finally:
+        print("stopping…", flush=True)
+        twin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

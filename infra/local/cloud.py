@@ -1,0 +1,211 @@
+"""The local cloud: one process standing in for a tenant's AWS cloud plane.
+
+Threads, started in order and stopped in reverse:
+
+1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS;
+2. the Chalice app (``cloud/app.py``) with its tables created in moto and an IoT publisher that calls the
+   production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker;
+3. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
+4. Chalice's local HTTP server for the app's routes.
+
+Run as ``python -m infra.local.cloud --api-port 8765 --broker-port N ...``; it writes the first admin token
+to ``--token-file`` and then ``--ready-file`` when everything is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from infra.local.publisher import TwinPublisher
+from infra.local.rules_engine import RulesEngine
+from shared.mqtt import MqttClient, MqttSettings
+
+log = logging.getLogger("infra.local.cloud")
+
+REPO = Path(__file__).resolve().parents[2]
+CLOUD_DIR = REPO / "cloud"
+
+
+def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
+    """What the Chalice app reads from its environment in the twin (fake credentials, moto endpoint)."""
+    return {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "CLASSTOP_TENANT": tenant,
+        "CLASSTOP_STAGE": stage,
+        "CLASSTOP_AWS_ENDPOINT": moto_url,
+    }
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        stage: str,
+        host: str,
+        api_port: int,
+        moto_port: int,
+        broker_host: str,
+        broker_port: int,
+    ) -> None:
+        self.tenant, self.stage, self.host = tenant, stage, host
+        self.api_port, self.moto_port = api_port, moto_port
+        self.broker_host, self.broker_port = broker_host, broker_port
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+        self.app_module: ModuleType | None = None
+        self.rules: RulesEngine | None = None
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    # ------------------------------------------------------------ steps
+
+    def start(self) -> None:
+        for step in (self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_http):
+            step()
+
+    def stop(self) -> None:
+        while self._stops:
+            name, fn = self._stops.pop()
+            try:
+                fn()
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+    def start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        server.start()
+        self._stops.append(("moto", server.stop))
+        log.info("moto server on %s", self.moto_url)
+
+    def start_app(self) -> None:
+        os.environ.update(cloud_environment(self.tenant, self.stage, self.moto_url))
+        if str(CLOUD_DIR) not in sys.path:
+            sys.path.insert(0, str(CLOUD_DIR))
+        import app as app_module  # cloud/app.py: the Chalice app
+
+        from chalicelib import container, models
+
+        self.app_module = app_module
+        settings = container.get().settings
+        created = models.create_tables(settings)
+        log.info("tables ready (%d created)", len(created))
+
+    def start_broker_link(self) -> None:
+        from chalicelib import container
+        from chalicelib.adapters.iot import IotDataPublisher
+
+        self.mqtt = MqttClient(
+            MqttSettings(host=self.broker_host, port=self.broker_port, client_id=f"local-cloud-{self.tenant}"),
+            name="local-cloud",
+        )
+        settings = container.get().settings
+        inner = IotDataPublisher(endpoint_url=settings.aws_endpoint, region=settings.region)
+        container.configure(publisher=TwinPublisher(inner, self.mqtt))
+        self.mqtt.start(wait_s=10)
+        self._stops.append(("broker link", self.mqtt.stop))
+
+    def start_rules(self) -> None:
+        from chalicelib.handlers import RULE_HANDLERS
+
+        self.rules = RulesEngine(self.mqtt, self.tenant, RULE_HANDLERS)
+        self.rules.start()
+
+    def start_http(self) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        assert self.app_module is not None
+        config = Config.create(chalice_stage=self.stage, app_name="classtop", project_dir=str(CLOUD_DIR))
+        server = create_local_server(self.app_module.app, config, self.host, self.api_port)
+        thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
+        thread.start()
+
+        def stop_http() -> None:
+            server.shutdown()
+            thread.join(5)
+
+        self._stops.append(("http", stop_http))
+        log.info("cloud API on %s", self.api_url)
+
+    def issue_admin_token(self, name: str = "local-admin") -> str:
+        from chalicelib import container
+
+        issued = container.get().tokens.create("admin", name)
+        return issued.secret
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m infra.local.cloud", description=__doc__.splitlines()[0])
+    p.add_argument("--tenant", default="demo")
+    p.add_argument("--stage", default="dev")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--api-port", type=int, default=8765)
+    p.add_argument("--moto-port", type=int, required=True)
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, required=True)
+    p.add_argument("--token-file", type=Path, required=True, help="where to write the first admin token")
+    p.add_argument("--ready-file", type=Path, required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cloud = LocalCloud(
+        tenant=args.tenant,
+        stage=args.stage,
+        host=args.host,
+        api_port=args.api_port,
+        moto_port=args.moto_port,
+        broker_host=args.broker_host,
+        broker_port=args.broker_port,
+    )
+    try:
+        cloud.start()
+        _write_private(args.token_file, cloud.issue_admin_token() + "\n")
+        args.ready_file.write_text("ready\n")
+        stop.wait()
+    except Exception as exc:
+        log.error("local cloud failed: %s", exc, exc_info=True)
+        return 1
+    finally:
+        cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

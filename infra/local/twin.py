@@ -1,0 +1,296 @@
+"""The local twin's supervisor: the whole system on one machine, no AWS account.
+
+Start order (stop runs it in reverse):
+
+1. the IoT Core stand-in broker (Mosquitto, anonymous, loopback);
+2. the site broker (Mosquitto with per-client passwords and the agents' ACL);
+3. the local cloud process (moto + the Chalice app + rules engine; ``infra.local.cloud``);
+4. the LMS (``python -m edge.lms``), linked to the stand-in broker as its IoT Core;
+5. the agents (``python -m edge.agent``), each with its own broker credentials.
+
+It waits for each part to be ready before the next one, and finally for the cloud to list every agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.local import toml_writer
+from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.process import ChildProcess, wait_for
+from shared.topics import agent_acl_patterns, site_thing_name
+
+log = logging.getLogger(__name__)
+
+LMS_USER = "lms"
+
+
+@dataclass
+class TwinPorts:
+    api: int = 8765
+    lms: int = 8000
+    site_broker: int = 1883
+    cloud_broker: int = 0  # 0: pick a free port
+    moto: int = 0
+
+    @classmethod
+    def free(cls) -> TwinPorts:
+        return cls(api=free_port(), lms=free_port(), site_broker=free_port(), cloud_broker=0, moto=0)
+
+
+@dataclass
+class TwinOptions:
+    tenant: str = "demo"
+    stage: str = "dev"
+    site_id: str = "school-1"
+    agent_ids: Sequence[str] = ("pc-01", "pc-02", "pc-03")
+    host: str = "127.0.0.1"
+    ports: TwinPorts = field(default_factory=TwinPorts)
+    site_heartbeat_s: float = 5.0
+    agent_heartbeat_s: float = 5.0
+    presence_timeout_s: float = 20.0
+    exec_mode: str = "any"  # the demo's agents run any command; production agents default to an allowlist
+    start_timeout_s: float = 60.0
+
+
+def _http_json(url: str, token: str | None = None, timeout: float = 2.0) -> Any:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class Twin:
+    def __init__(self, workdir: Path, options: TwinOptions | None = None) -> None:
+        self.workdir = Path(workdir).absolute()
+        self.opt = options or TwinOptions()
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+        self.passwords: dict[str, str] = {}
+        self.agents: dict[str, ChildProcess] = {}
+        self.admin_token: str = ""
+        self.cloud_broker: MosquittoProcess | None = None
+        self.site_broker: MosquittoProcess | None = None
+        self.cloud: ChildProcess | None = None
+        self.lms: ChildProcess | None = None
+        self.moto_url = ""
+
+    # ------------------------------------------------------------ addresses
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.opt.host}:{self.opt.ports.api}"
+
+    @property
+    def lms_url(self) -> str:
+        return f"http://{self.opt.host}:{self.opt.ports.lms}"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Twin:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)  # the mosquitto user must traverse it
+        try:
+            for step in (
+                self.start_cloud_broker,
+                self.start_site_broker,
+                self.start_local_cloud,
+                self.start_lms,
+                self.start_agents,
+                self.wait_cloud_sees_agents,
+            ):
+                log.info("twin: %s", step.__name__.replace("_", " "))
+                step()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        while self._stops:
+            name, fn = self._stops.pop()
+            try:
+                fn()
+            except Exception:
+                log.exception("twin: stopping %s failed", name)
+
+    def __enter__(self) -> Twin:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ steps
+
+    def start_cloud_broker(self) -> None:
+        broker = MosquittoProcess(
+            self.workdir / "iot-core-broker", port=self.opt.ports.cloud_broker or None, template="cloud"
+        )
+        broker.start()
+        self.cloud_broker = broker
+        self._stops.append(("cloud broker", broker.stop))
+
+    def start_site_broker(self) -> None:
+        self.passwords = {LMS_USER: secrets.token_urlsafe(18)}
+        for agent_id in self.opt.agent_ids:
+            self.passwords[agent_id] = secrets.token_urlsafe(18)
+        acl = "\n".join([f"user {LMS_USER}", "topic readwrite ct/#", "", *agent_acl_patterns(), ""])
+        broker = MosquittoProcess(
+            self.workdir / "site-broker", port=self.opt.ports.site_broker, users=self.passwords, acl_text=acl
+        )
+        broker.start()
+        self.site_broker = broker
+        self._stops.append(("site broker", broker.stop))
+
+    def start_local_cloud(self) -> None:
+        assert self.cloud_broker is not None
+        run = self.workdir / "cloud"
+        run.mkdir(exist_ok=True)
+        token_file, ready_file = run / "admin-token", run / "ready"
+        for f in (token_file, ready_file):
+            f.unlink(missing_ok=True)
+        moto_port = self.opt.ports.moto or free_port()
+        self.moto_url = f"http://{self.opt.host}:{moto_port}"
+        self.cloud = ChildProcess.python(
+            "local cloud",
+            "infra.local.cloud",
+            [
+                "--tenant", self.opt.tenant, "--stage", self.opt.stage, "--host", self.opt.host,
+                "--api-port", str(self.opt.ports.api), "--moto-port", str(moto_port),
+                "--broker-host", self.cloud_broker.host, "--broker-port", str(self.cloud_broker.port),
+                "--token-file", str(token_file), "--ready-file", str(ready_file),
+            ],
+            self.workdir / "logs" / "cloud.log",
+        ).start()
+        self._stops.append(("local cloud", self.cloud.stop))
+        wait_for("the local cloud", ready_file.exists, self.opt.start_timeout_s, watch=[self.cloud])
+        self.admin_token = token_file.read_text().strip()
+
+    def lms_config(self) -> dict[str, Any]:
+        assert self.site_broker is not None and self.cloud_broker is not None
+        return {
+            "tenant": self.opt.tenant,
+            "site_id": self.opt.site_id,
+            "db_path": str(self.workdir / "lms" / "lms.db"),
+            "http_host": self.opt.host,
+            "http_port": self.opt.ports.lms,
+            "site_heartbeat_s": self.opt.site_heartbeat_s,
+            "presence_timeout_s": self.opt.presence_timeout_s,
+            "site_broker": {
+                "host": self.site_broker.host,
+                "port": self.site_broker.port,
+                "username": LMS_USER,
+                "client_id": "lms",
+                "password_file": str(self.workdir / "lms" / "broker-password"),
+            },
+            "cloud": {
+                "host": self.cloud_broker.host,
+                "port": self.cloud_broker.port,
+                "client_id": site_thing_name(self.opt.tenant, self.opt.site_id),
+                "reconnect_min_s": 0.5,
+                "reconnect_max_s": 5.0,
+            },
+        }
+
+    def start_lms(self) -> None:
+        lms_dir = self.workdir / "lms"
+        lms_dir.mkdir(exist_ok=True)
+        _write_secret(lms_dir / "broker-password", self.passwords[LMS_USER])
+        config = lms_dir / "lms.toml"
+        config.write_text(toml_writer.dumps(self.lms_config()))
+        self.lms = ChildProcess.python(
+            "LMS", "edge.lms", ["--config", str(config)], self.workdir / "logs" / "lms.log"
+        ).start()
+        self._stops.append(("LMS", self.lms.stop))
+        wait_for(
+            "the LMS API",
+            lambda: _http_json(f"{self.lms_url}/api/health").get("success"),
+            self.opt.start_timeout_s,
+            watch=[self.lms],
+        )
+
+    def agent_config(self, agent_id: str) -> dict[str, Any]:
+        assert self.site_broker is not None
+        adir = self.workdir / "agents" / agent_id
+        return {
+            "agent_id": agent_id,
+            "heartbeat_s": self.opt.agent_heartbeat_s,
+            "state_dir": str(adir / "state"),
+            "mqtt": {
+                "host": self.site_broker.host,
+                "port": self.site_broker.port,
+                "client_id": agent_id,
+                "username": agent_id,
+                "password_file": str(adir / "broker-password"),
+                "reconnect_min_s": 0.5,
+                "reconnect_max_s": 5.0,
+            },
+            "exec": {"mode": self.opt.exec_mode},
+        }
+
+    def start_agent(self, agent_id: str) -> ChildProcess:
+        adir = self.workdir / "agents" / agent_id
+        adir.mkdir(parents=True, exist_ok=True)
+        _write_secret(adir / "broker-password", self.passwords[agent_id])
+        config = adir / "agent.toml"
+        config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
+        child = ChildProcess.python(
+            f"agent {agent_id}", "edge.agent", ["--config", str(config)], self.workdir / "logs" / f"{agent_id}.log"
+        ).start()
+        self.agents[agent_id] = child
+        return child
+
+    def start_agents(self) -> None:
+        for agent_id in self.opt.agent_ids:
+            self.start_agent(agent_id)
+        self._stops.append(("agents", lambda: [a.stop() for a in self.agents.values()] and None))
+        want = set(self.opt.agent_ids)
+
+        def all_online() -> bool:
+            online = _http_json(f"{self.lms_url}/api/clients/online")
+            return want <= {c["uuid"] for c in _items(online)}
+
+        wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,
+                 watch=list(self.agents.values()))
+
+    def wait_cloud_sees_agents(self) -> None:
+        want = set(self.opt.agent_ids)
+
+        def listed() -> bool:
+            body = _http_json(f"{self.api_url}/api/agents?site_id={self.opt.site_id}", self.admin_token)
+            online = {a["agent_id"] for a in _items(body) if a.get("status") == "online"}
+            return want <= online
+
+        wait_for("the cloud to list the agents", listed, self.opt.start_timeout_s,
+                 watch=[p for p in (self.cloud, self.lms) if p])
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    """The list inside an API answer, whatever envelope it comes in."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("items", "agents", "clients", "data"):
+            value = body.get(key)
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict):
+                return _items(value)
+    return []
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+
+
+def remove_workdir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""The cloud plane as the local twin runs it: DynamoDB and iot-data on a real moto server
+(``CLASSTOP_AWS_ENDPOINT``), the app served over real HTTP by Chalice's local server in a thread, and the
+rule handlers called as plain functions (what the twin's rules engine does)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+)
+
+import pytest
+from app import app
+from chalice.config import Config
+from chalice.local import LocalDevServer, create_local_server
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iotdata.models import iotdata_backends
+from moto.server import ThreadedMotoServer
+
+from chalicelib import container, models
+from chalicelib.adapters.iot import IotDataPublisher
+from chalicelib.config import Settings
+from chalicelib.handlers import RULE_HANDLERS
+from shared.messages import SiteCommand, decode
+from shared.topics import site_down
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Twin:
+    api: str
+    token: str
+    settings: Settings
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {token or self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def twin() -> Iterator[Twin]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    server: LocalDevServer | None = None
+    try:
+        settings = Settings(tenant="demo", stage="it", region="us-east-1", aws_endpoint=endpoint)
+        container.reset()
+        # no publisher injected: the container builds the production IotDataPublisher pointed at moto
+        container.configure(settings=settings)
+        assert models.create_tables(settings)
+        token = container.get().tokens.create("admin", "twin").secret
+
+        server = create_local_server(app, Config.create(chalice_stage="dev"), "127.0.0.1", 0)
+        thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
+        thread.start()
+        yield Twin(f"http://127.0.0.1:{server.server.server_address[1]}", token, settings)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server.server_close()
+        container.reset()
+        moto.stop()
+
+
+def published(topic: str) -> list[bytes]:
+    backend = iotdata_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    return [bytes(payload) for t, payload in backend.published_payloads if t == topic]
+
+
+def test_command_round_trip_through_moto_server(twin: Twin) -> None:
+    assert isinstance(container.get().publisher, IotDataPublisher)
+    heartbeat = {"type": "site_heartbeat", "v": 1, "timestamp": 1_700_000_000.0, "lms_version": "1.0.0",
+                 "agents": [{"agent_id": "pc-1", "status": "online"}], "site_id": "school-1"}
+    assert RULE_HANDLERS["site_heartbeat"](heartbeat, None)["agents_written"] == 1
+
+    status, health = twin.call("GET", "/api/health")
+    assert status == 200 and health["data"]["status"] == "ok"
+    status, agents = twin.call("GET", "/api/agents")
+    assert status == 200 and [a["agent_id"] for a in agents["data"]["agents"]] == ["pc-1"]
+
+    status, created = twin.call("POST", "/api/commands", {"agent_id": "pc-1", "command": "ping"})
+    assert status == 202, created
+    command_id = created["data"]["command_id"]
+    sent = [decode(SiteCommand, p) for p in published(site_down("demo", "school-1"))]
+    assert [(m.request_id, m.targets) for m in sent] == [(command_id, ["pc-1"])]
+
+    status, error = twin.call("POST", "/api/commands", {"agent_id": "pc-2", "command": "ping"})
+    assert status == 404 and error["error"]["code"] == "unknown_agent"
+    status, error = twin.call("GET", "/api/agents", token="ctk_wrong")
+    assert status == 401 and error["error"]["code"] == "unauthorized"
+
+    results = {"type": "command_results", "v": 1, "site_id": "school-1", "results": [
+        {"request_id": command_id, "agent_id": "pc-1", "status": "succeeded", "success": True,
+         "data": {"pong": True}, "timestamp": 1_700_000_001.0}]}
+    assert RULE_HANDLERS["command_results"](results, None)["applied"] == 1
+
+    status, record = twin.call("GET", f"/api/commands/{command_id}")
+    assert status == 200
+    assert record["data"]["status"] == "succeeded"
+    assert record["data"]["results"]["pc-1"]["data"] == {"pong": True}

@@ -1,0 +1,226 @@
+"""The dispatcher and the command handlers, wired to real parts; only the MQTT link is a recorder."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.agent.commands import CCTV_DISABLED, AgentCommands
+from edge.agent.config import ExecMode, ExecPolicy
+from edge.agent.dispatcher import Dispatcher, RecentRequests, fit, request_id_of
+from edge.agent.executor import Executor
+from edge.agent.metrics import MetricsSampler
+from edge.agent.settings import SettingsStore
+from edge.agent.workers import WorkerPool
+from shared.messages import MAX_PAYLOAD_BYTES, Metrics, Response, decode
+from shared.mqtt import IncomingMessage
+from shared.topics import AgentUp, agent_down
+
+
+class RecordingUplink:
+    """Stands in for the MQTT link: records what would be published."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[AgentUp, bytes]] = []
+        self.cond = threading.Condition()
+
+    def publish(self, channel: AgentUp, message: Any, *, retain: bool = False) -> bool:
+        payload = message if isinstance(message, bytes) else message.model_dump_json().encode()
+        with self.cond:
+            self.published.append((channel, payload))
+            self.cond.notify_all()
+        return True
+
+    def responses(self) -> list[Response]:
+        return [decode(Response, p) for c, p in self.published if c is AgentUp.RESPONSE]
+
+    def wait_response(self, request_id: str, timeout: float = 10.0) -> Response:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for r in self.responses():
+                    if r.request_id == request_id:
+                        return r
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no response to {request_id}")
+                self.cond.wait(remaining)
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, policy: ExecPolicy | None = None, pool_size: int = 2) -> None:
+        self.uplink = RecordingUplink()
+        self.store = SettingsStore(tmp_path / "settings.json")
+        self.states = 0
+        self.executor = Executor(policy or ExecPolicy(mode=ExecMode.ANY, kill_grace_s=0.2))
+        self.pool = WorkerPool(pool_size)
+        self.commands = AgentCommands(
+            agent_id="pc-1", store=self.store, publish_state=self._state, executor=self.executor,
+            pool=self.pool, sampler=MetricsSampler(), logfile=None,
+        )
+        self.calls: dict[str, int] = {}
+        table = self.commands.table()
+        self.dispatcher = Dispatcher(self.uplink, table)  # type: ignore[arg-type]
+
+    def _state(self) -> None:
+        self.states += 1
+
+    def send(self, payload: bytes | dict[str, Any], *, retain: bool = False) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.dispatcher(IncomingMessage(agent_down("pc-1"), raw, 1, retain))
+
+    def call(self, command: str, params: dict[str, Any] | None = None, rid: str = "r1") -> Response:
+        self.send({"type": "command", "request_id": rid, "command": command, "params": params or {}})
+        return self.uplink.wait_response(rid)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Any:
+    h = Harness(tmp_path)
+    yield h
+    h.executor.abort_all(0.2)
+    h.pool.close()
+
+
+def test_settings_commands_follow_classtop(harness: Harness) -> None:
+    assert harness.call("get_all_settings", rid="a").data == {}
+    assert harness.call("get_setting", {"key": "theme_mode"}, rid="b").data is None
+    assert harness.call("set_setting", {"key": "show_clock", "value": True}, rid="c").data == {"success": True}
+    assert harness.states == 1
+    assert harness.call("set_setting", {"key": "show_clock", "value": "true"}, rid="d").success
+    assert harness.states == 1  # unchanged value: no state_update
+    batch = harness.call("update_settings_batch", {"settings": {"font_size": 18, "theme_mode": "dark"}}, rid="e")
+    assert batch.data == {"success": True} and harness.states == 2
+    assert harness.call("get_all_settings", rid="f").data == {
+        "show_clock": "true", "font_size": "18", "theme_mode": "dark",
+    }
+    assert harness.call("get_setting", {"key": "font_size"}, rid="g").data == "18"
+    assert harness.call("refresh_state", rid="h").data == {"success": True} and harness.states == 3
+
+
+def test_system_commands(harness: Harness) -> None:
+    assert harness.call("ping", rid="p").data["pong"] is True
+    info = harness.call("get_info", rid="i").data
+    assert info["agent_id"] == "pc-1" and info["cpu_count"] >= 1 and info["exec_mode"] == "any"
+    metrics = harness.call("get_metrics", rid="m").data
+    assert Metrics.model_validate(metrics).mem_total > 0
+    logs = harness.call("get_logs", rid="l")
+    assert logs.error_code == "not_supported"
+
+
+def test_exec_results(harness: Harness) -> None:
+    ok = harness.call("exec", {"argv": ["echo", "hi"]}, rid="x1")
+    assert ok.success and ok.data["stdout"] == "hi\n" and ok.data["exit_code"] == 0
+    bad = harness.call("exec", {"cmd": "echo partial; exit 4"}, rid="x2")
+    assert not bad.success and bad.error == "exit code 4" and bad.error_code == "exec_failed"
+    assert bad.data["stdout"] == "partial\n"
+    slow = harness.call("exec", {"cmd": "sleep 10", "timeout_s": 0.3}, rid="x3")
+    assert slow.error_code == "timeout" and slow.data["timed_out"] is True
+
+
+def test_exec_policy_and_busy(tmp_path: Path) -> None:
+    h = Harness(tmp_path, ExecPolicy(mode=ExecMode.ALLOWLIST, allowlist=["sleep"]), pool_size=1)
+    try:
+        assert h.call("exec", {"argv": ["id"]}, rid="no").error_code == "rejected_by_policy"
+        h.send({"type": "command", "request_id": "long", "command": "exec", "params": {"argv": ["sleep", "1"]}})
+        busy = h.call("exec", {"argv": ["sleep", "0"]}, rid="busy")
+        assert busy.error_code == "busy"
+        assert h.uplink.wait_response("long").success
+    finally:
+        h.pool.close()
+
+
+def test_bad_payloads(harness: Harness) -> None:
+    harness.send(b"not json")
+    harness.send(b'{"no": "request id"}')
+    harness.send(b'{"request_id": "bad id with spaces", "command": "ping"}')
+    assert harness.uplink.responses() == []  # nothing to answer to: logged and dropped
+
+    harness.send({"request_id": "m1"})
+    assert harness.uplink.wait_response("m1").error_code == "bad_payload"
+    harness.send({"type": "command", "request_id": "m2", "command": "ping", "params": []})
+    assert harness.uplink.wait_response("m2").error_code == "bad_payload"
+    unknown = harness.call("format_disk", rid="m3")
+    assert (unknown.error_code, unknown.error) == ("unknown_command", "Unknown command: format_disk")
+    wrong = harness.call("get_setting", {"key": 5}, rid="m4")
+    assert wrong.error_code == "invalid_params" and "key" in (wrong.error or "")
+    neither = harness.call("exec", {"timeout_s": 1}, rid="m5")
+    assert neither.error_code == "invalid_params"
+    cctv = harness.call("cctv_start_recording", {"camera_id": 0}, rid="m6")
+    assert (cctv.error_code, cctv.error) == ("not_supported", CCTV_DISABLED)
+    assert harness.call("ping", rid="still-alive").success
+
+
+def test_retained_commands_and_other_topics_are_ignored(harness: Harness) -> None:
+    harness.send({"type": "command", "request_id": "ret", "command": "ping"}, retain=True)
+    harness.dispatcher(IncomingMessage("ct/agent/pc-1/up/status", b"{}", 1, False))
+    assert harness.uplink.responses() == []
+
+
+def test_duplicate_request_ids_run_once(harness: Harness, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    params = {"cmd": f"echo x >> {counter}"}
+    first = harness.call("exec", params, rid="dup")
+    harness.send({"type": "command", "request_id": "dup", "command": "exec", "params": params})
+    deadline = time.monotonic() + 5
+    while len(harness.uplink.responses()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    replayed = harness.uplink.responses()
+    assert [r.request_id for r in replayed] == ["dup", "dup"] and replayed[1] == first
+    assert counter.read_text() == "x\n"
+
+
+def test_duplicate_while_running_is_ignored(harness: Harness, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    cmd = {"type": "command", "request_id": "slow", "command": "exec",
+           "params": {"cmd": f"echo x >> {counter}; sleep 0.5"}}
+    harness.send(cmd)
+    harness.send(cmd)
+    harness.uplink.wait_response("slow")
+    time.sleep(0.3)
+    assert len(harness.uplink.responses()) == 1 and counter.read_text() == "x\n"
+
+
+def test_handler_crash_becomes_internal_error(harness: Harness) -> None:
+    def boom(*_args: Any) -> Any:
+        raise RuntimeError("kaboom")
+
+    harness.dispatcher.handlers["ping"] = boom
+    response = harness.call("ping", rid="crash")
+    assert response.error_code == "internal" and "kaboom" in (response.error or "")
+    assert harness.call("get_all_settings", rid="after").success
+
+
+def test_recent_requests_is_bounded() -> None:
+    recent = RecentRequests(size=3)
+    for i in range(5):
+        assert recent.begin(f"r{i}") is True
+        recent.finish(f"r{i}", Response.ok(f"r{i}"))
+    assert recent.begin("r0") is True  # forgotten
+    assert isinstance(recent.begin("r4"), Response)
+
+
+def test_request_id_of() -> None:
+    assert request_id_of(b'{"request_id": "abc"}') == "abc"
+    assert request_id_of(b'{"request_id": 5}') is None
+    assert request_id_of(b"[1]") is None
+    assert request_id_of(b"\xff") is None
+
+
+def test_fit_trims_exec_output_to_the_message_limit() -> None:
+    data = {"exit_code": 0, "stdout": "\x01" * 100_000, "stderr": "e" * 90_000, "stdout_truncated": False,
+            "stderr_truncated": False, "duration_ms": 1, "timed_out": False}
+    payload = fit(Response.ok("big", data))
+    assert len(payload) <= MAX_PAYLOAD_BYTES
+    out = decode(Response, payload).data
+    assert out["stdout_truncated"] is True and out["stdout"].startswith("\x01")
+    assert fit(Response.ok("small", {"a": 1})) == Response.ok("small", {"a": 1}).model_dump_json(
+        exclude_none=True
+    ).encode()
+    huge = decode(Response, fit(Response.ok("other", {"blob": "x" * 200_000})))
+    assert huge.error_code == "payload_too_large"

@@ -1,0 +1,70 @@
+"""The agent's log file (get_logs) and its metrics sampler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.agent.config import LogSettings
+from edge.agent.logfile import LogFile
+from edge.agent.metrics import MetricsSampler, disks
+from shared.messages import Metrics, decode, encode
+
+
+@pytest.fixture
+def logfile(tmp_path: Path) -> Iterator[LogFile]:
+    lf = LogFile(tmp_path / "logs", LogSettings(level="DEBUG", stderr=False, max_bytes=64 * 1024, backups=2))
+    lf.open()
+    yield lf
+    lf.close()
+
+
+def test_tail_and_level_filter(logfile: LogFile) -> None:
+    log = logging.getLogger("edge.agent.test")
+    log.debug("debug one")
+    log.info("info two")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("error three")
+    log.warning("warning four")
+
+    everything = logfile.tail(100)
+    text = "\n".join(everything["lines"])
+    assert "debug one" in text and "Traceback" in text
+    assert everything["lines"][-1].endswith("warning four")
+
+    warnings = logfile.tail(100, "WARNING")["lines"]
+    assert not any("info two" in line or "debug one" in line for line in warnings)
+    assert any("error three" in line for line in warnings)
+    assert any("ValueError: boom" in line for line in warnings)  # the traceback follows its record
+
+    assert logfile.tail(1)["lines"] == everything["lines"][-1:]
+
+
+def test_tail_reads_across_rotation_and_is_bounded(logfile: LogFile) -> None:
+    log = logging.getLogger("edge.agent.test")
+    for i in range(2000):
+        log.info("line %05d %s", i, "x" * 60)
+    assert logfile.path.with_name("agent.log.1").exists()
+    result = logfile.tail(5000)
+    assert result["lines"][-1].split()[-2] == "01999"
+    numbers = [int(line.split()[-2]) for line in result["lines"] if " line " in line]
+    assert numbers == sorted(numbers)
+    assert sum(len(line) + 1 for line in result["lines"]) <= 96 * 1024 + 200
+
+
+def test_metrics_sample_is_a_valid_message() -> None:
+    sampler = MetricsSampler()
+    time.sleep(0.1)
+    first = sampler.sample()
+    second = sampler.sample()
+    for sample in (first, second):
+        again = decode(Metrics, encode(sample))
+        assert 0 <= again.cpu_percent <= 100 and again.mem_total > 0
+    assert second.net_rx_bps is None or second.net_rx_bps >= 0
+    assert all(d.mount.startswith("/") for d in disks())

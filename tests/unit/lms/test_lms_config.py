@@ -1,0 +1,103 @@
+"""The LMS configuration: strict, bounded, with the password from the environment or a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.lms.config import PASSWORD_ENV, ConfigError, load_config, parse_config
+
+MINIMAL = """
+tenant = "demo"
+site_id = "school-1"
+
+[site_broker]
+port = 1883
+"""
+
+ENV = {PASSWORD_ENV: "s3cret"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lms.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL), env=ENV)
+    assert (cfg.http_host, cfg.http_port) == ("127.0.0.1", 8000)
+    assert cfg.site_heartbeat_s == 30
+    assert cfg.site_broker.username == "lms" and cfg.site_broker.client_id == "lms"
+    assert cfg.site_broker.password is not None and cfg.site_broker.password.get_secret_value() == "s3cret"
+    assert cfg.db_path == tmp_path / "lms.db"  # relative to the config file
+    assert cfg.cloud is None
+    assert cfg.thing_name == "ct-demo-school-1"
+
+
+def test_cloud_section_and_client_id_default_to_the_thing_name(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[cloud]\nhost = "127.0.0.1"\nport = 1884\n'
+    cfg = load_config(write(tmp_path, text), env=ENV)
+    assert cfg.cloud is not None and cfg.cloud.tls is None and cfg.cloud.port == 1884
+    assert cfg.cloud_client_id == "ct-demo-school-1"
+
+
+def test_tls_files_are_resolved_and_must_exist(tmp_path: Path) -> None:
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    text = MINIMAL + (
+        '\n[cloud]\nhost = "abc-ats.iot.eu-west-1.amazonaws.com"\n'
+        '[cloud.tls]\nca_file = "ca.pem"\ncert_file = "cert.pem"\nkey_file = "key.pem"\n'
+    )
+    cfg = load_config(write(tmp_path, text), env=ENV)
+    assert cfg.cloud is not None and cfg.cloud.tls is not None
+    assert cfg.cloud.tls.cert_file == tmp_path / "cert.pem" and cfg.cloud.port == 8883
+    (tmp_path / "key.pem").unlink()
+    with pytest.raises(ConfigError, match=r"cloud\.tls\.key_file: no such file"):
+        load_config(write(tmp_path, text), env=ENV)
+
+
+def test_password_from_a_file_and_env_wins(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from-file\n")
+    text = MINIMAL + 'password_file = "pw"\n'
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.site_broker.password is not None and cfg.site_broker.password.get_secret_value() == "from-file"
+    cfg = load_config(write(tmp_path, text), env=ENV)
+    assert cfg.site_broker.password is not None and cfg.site_broker.password.get_secret_value() == "s3cret"
+
+
+def test_missing_password_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=PASSWORD_ENV):
+        load_config(write(tmp_path, MINIMAL), env={})
+    with pytest.raises(ConfigError, match="password_file"):
+        load_config(write(tmp_path, MINIMAL + 'password_file = "nope"\n'), env={})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tenant": "Demo!"}, "tenant"),
+        ({"site_id": "a/b"}, "site_id"),
+        ({"surprise": 1}, "surprise"),
+        ({"http_port": 70000}, "http_port"),
+        ({"presence_timeout_s": 0}, "presence_timeout_s"),
+        ({"command_timeout_s": -1}, "command_timeout_s"),
+        ({"site_broker": {"port": 1883, "colour": "red"}}, "site_broker.colour"),
+        ({"cloud": {"port": 8883}}, "cloud.host"),
+        ({"cloud": {"host": "h", "keepalive_s": 1}}, "cloud.keepalive_s"),
+        ({"cloud": {"host": "h", "tls": {"cert_file": "c"}}}, "cloud.tls.key_file"),
+        ({"log_level": "LOUD"}, "log_level"),
+    ],
+)
+def test_invalid_values_name_the_field(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    data: dict[str, object] = {"tenant": "demo", "site_id": "school-1", "site_broker": {"port": 1883}, **change}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, base_dir=tmp_path, env=ENV)
+
+
+def test_unreadable_or_non_toml_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", env=ENV)
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "tenant = \n"), env=ENV)

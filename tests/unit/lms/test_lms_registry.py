@@ -1,0 +1,108 @@
+"""The agent registry, fed the messages the site broker would deliver (real registry, real SQLite)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.lms.registry import AgentView, Registry
+from edge.lms.store import Store
+from shared import topics
+from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status, encode
+from shared.mqtt import IncomingMessage
+from shared.topics import AgentUp
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "lms.db").open()
+    yield s
+    s.close()
+
+
+def msg(agent_id: str, channel: AgentUp, payload: bytes, retain: bool = False) -> IncomingMessage:
+    return IncomingMessage(topics.agent_up(agent_id, channel), payload, 1, retain)
+
+
+def status(state: Presence, reason: str | None = None) -> bytes:
+    return encode(Status(state=state, timestamp=time.time(), reason=reason, hostname="pc-1", version="1.2"))  # type: ignore[arg-type]
+
+
+def test_status_heartbeat_state_and_offline(store: Store) -> None:
+    reg = Registry(store, presence_timeout_s=30)
+    changes: list[AgentView] = []
+    reg.add_listener(changes.append)
+    assert reg.presence("agent-1") is None
+
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start"), retain=True))
+    view = reg.get("agent-1")
+    assert view is not None and view.online and view.hostname == "pc-1" and view.version == "1.2"
+    assert reg.presence("agent-1") is Presence.ONLINE
+
+    reg.handle(msg("agent-1", AgentUp.HEARTBEAT, encode(Heartbeat(timestamp=1.0))))
+    state = StateUpdate(data=StateData(settings={"font_size": "14"}))
+    reg.handle(msg("agent-1", AgentUp.STATE, encode(state)))
+    assert reg.get("agent-1").settings == {"font_size": "14"}  # type: ignore[union-attr]
+
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.OFFLINE, "lost")))
+    assert reg.presence("agent-1") is Presence.OFFLINE
+    assert [(c.agent_id, c.status, c.status_reason) for c in changes] == [
+        ("agent-1", Presence.ONLINE, "start"),
+        ("agent-1", Presence.OFFLINE, "lost"),
+    ]
+    assert reg.counts() == (1, 0)
+    events = [e["event_type"] for e in store.connection_logs("agent-1")]
+    assert events == ["offline", "online"]
+
+    # a fresh registry on the same database knows the agent and its settings
+    again = Registry(store, presence_timeout_s=30)
+    again.load()
+    view = again.get("agent-1")
+    assert view is not None and view.status is Presence.OFFLINE and view.settings == {"font_size": "14"}
+
+
+def test_bad_payloads_are_counted_and_dropped(store: Store) -> None:
+    reg = Registry(store, presence_timeout_s=30)
+    reg.handle(msg("agent-1", AgentUp.STATUS, b"{nope"))
+    reg.handle(msg("agent-1", AgentUp.STATUS, b'{"type": "status", "state": "sleeping", "timestamp": 1}'))
+    reg.handle(msg("agent-1", AgentUp.HEARTBEAT, b"[]"))
+    reg.handle(IncomingMessage("ct/agent/bad id/up/status", b"{}", 1, False))
+    reg.handle(IncomingMessage("something/else", b"{}", 1, False))
+    assert reg.stats.bad_payloads == 5
+    assert reg.agents() == []
+
+
+def test_sweeper_marks_silent_agents_offline_and_a_heartbeat_revives_them(store: Store) -> None:
+    reg = Registry(store, presence_timeout_s=0.2)
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start")))
+    reg.handle(msg("agent-2", AgentUp.STATUS, status(Presence.ONLINE, "start")))
+    time.sleep(0.12)
+    reg.handle(msg("agent-2", AgentUp.METRICS, b"{}"))  # any message is a sign of life
+    time.sleep(0.12)
+    assert reg.sweep() == ["agent-1"]
+    assert reg.get("agent-1").status_reason == "timeout"  # type: ignore[union-attr]
+    assert reg.presence("agent-2") is Presence.ONLINE
+    reg.handle(msg("agent-1", AgentUp.HEARTBEAT, encode(Heartbeat(timestamp=2.0))))
+    assert reg.presence("agent-1") is Presence.ONLINE
+    assert reg.get("agent-1").status_reason == "heartbeat"  # type: ignore[union-attr]
+
+
+def test_the_sweeper_thread_runs_and_flushes_last_seen(store: Store) -> None:
+    reg = Registry(store, presence_timeout_s=0.3, sweep_interval_s=0.05)
+    reg.start()
+    try:
+        reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start")))
+        before = store.load_clients()[0].last_seen
+        time.sleep(0.01)
+        reg.handle(msg("agent-1", AgentUp.HEARTBEAT, encode(Heartbeat(timestamp=3.0))))
+        deadline = time.monotonic() + 3
+        while reg.presence("agent-1") is Presence.ONLINE and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reg.presence("agent-1") is Presence.OFFLINE
+    finally:
+        reg.stop()
+    (row,) = store.load_clients()
+    assert row.status == "offline" and row.last_seen is not None and before is not None and row.last_seen > before

@@ -1,0 +1,120 @@
+"""The LMS's SQLite store: schema, WAL, migrations, outbox order, deferred command logs."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.lms.store import SCHEMA_VERSION, ClientRow, CommandLogEntry, Store, StoreError
+
+SEED_TABLES = {"lms_config", "clients", "connection_logs", "command_logs", "cctv_logs"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "sub" / "lms.db").open()
+    yield s
+    s.close()
+
+
+def test_schema_has_the_seed_tables_and_the_outbox(store: Store) -> None:
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert SEED_TABLES | {"outbox"} <= names
+    cols = [r[1] for r in store.conn.execute("PRAGMA table_info(outbox)")]
+    assert cols == ["id", "topic", "payload", "created_at", "attempts"]
+    seed_client_cols = {"uuid", "name", "ip_address", "last_seen", "status", "metadata"}
+    assert seed_client_cols <= {r[1] for r in store.conn.execute("PRAGMA table_info(clients)")}
+    assert store.user_version() == SCHEMA_VERSION
+
+
+def test_wal_mode_is_on(store: Store) -> None:
+    assert store.journal_mode() == "wal"
+    # a second connection (another process) can read while the store holds its connection
+    with sqlite3.connect(store.path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "lms.db"
+    with Store(path) as s:
+        s.set_config("site_id", "school-1")
+        s.outbox_put("t", b"1")
+    with Store(path) as s:
+        assert s.user_version() == SCHEMA_VERSION
+        assert s.get_config("site_id") == "school-1"
+        assert [i.payload for i in s.outbox_peek()] == [b"1"]
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lms.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer"):
+        Store(path).open()
+
+
+def test_outbox_keeps_insertion_order_and_deletes_by_id(store: Store) -> None:
+    ids = [store.outbox_put(f"topic/{i % 2}", f"m{i}".encode()) for i in range(10)]
+    assert ids == sorted(ids)
+    assert [i.payload for i in store.outbox_peek(4)] == [b"m0", b"m1", b"m2", b"m3"]
+    store.outbox_delete(ids[:3])
+    store.outbox_bump(ids[3:5])
+    items = store.outbox_peek(100)
+    assert [i.payload for i in items] == [f"m{i}".encode() for i in range(3, 10)]
+    assert [i.attempts for i in items[:3]] == [1, 1, 0]
+    assert store.outbox_count() == 7
+
+
+def test_outbox_is_safe_from_many_threads(store: Store) -> None:
+    def writer(n: int) -> None:
+        for i in range(50):
+            store.outbox_put("t", f"{n}:{i}".encode())
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    items = store.outbox_peek(1000)
+    assert len(items) == 200
+    for n in range(4):  # each writer's messages stay in its order
+        mine = [int(i.payload.split(b":")[1]) for i in items if i.payload.startswith(f"{n}:".encode())]
+        assert mine == list(range(50))
+
+
+def test_clients_and_connection_logs(store: Store) -> None:
+    row = ClientRow(uuid="agent-1", name="pc-1", status="online", first_seen=1.0, last_seen=2.0,
+                    settings={"a": "b"}, status_reason="start", status_changed_at=2.0)
+    store.upsert_client(row, connection_event="online")
+    row.status, row.status_reason, row.status_changed_at = "offline", "lost", 3.0
+    store.upsert_client(row, connection_event="offline")
+    store.touch_clients([("agent-1", 9.0)])
+    (loaded,) = store.load_clients()
+    assert (loaded.status, loaded.last_seen, loaded.settings) == ("offline", 9.0, {"a": "b"})
+    logs = store.connection_logs("agent-1")
+    assert [(e["event_type"], e["connected_at"], e["disconnected_at"]) for e in logs] == [
+        ("offline", None, 3.0),
+        ("online", 2.0, None),
+    ]
+
+
+def test_command_logs_are_written_in_the_background(store: Store) -> None:
+    for i in range(3):
+        store.log_command(
+            CommandLogEntry(
+                client_uuid="agent-1", command="ping", params={"i": i}, request_id=f"r{i}", status="succeeded",
+                success=True, response={"pong": i}, error_code=None, source="api", duration_ms=0.5,
+                executed_at=float(i),
+            )
+        )
+    assert store.flush()
+    logs = store.command_logs("agent-1")
+    assert [(r["request_id"], r["params"], r["response"], r["success"]) for r in logs] == [
+        ("r2", {"i": 2}, {"pong": 2}, True),
+        ("r1", {"i": 1}, {"pong": 1}, True),
+        ("r0", {"i": 0}, {"pong": 0}, True),
+    ]
