@@ -17,8 +17,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp
 
-# Debian packages the tests need. Add chromium chromium-driver here for the browser tests.
-SYSTEM_PKGS ?= mosquitto mosquitto-clients
+# Debian packages the tests need (curl: the demo test runs the curl the demo prints).
+SYSTEM_PKGS ?= mosquitto mosquitto-clients curl
 # Debian's own python3 needs python3-venv for `python3 -m venv` (ensurepip); add it only when missing.
 ifneq ($(shell $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || echo missing),)
 SYSTEM_PKGS += python3-venv

@@ -24,6 +24,7 @@ import uvicorn
 
 from edge.lms import __version__
 from edge.lms.api import Services, create_app
+from edge.lms.commandlog import CommandLog
 from edge.lms.config import ConfigError, LmsConfig, load_config
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
@@ -68,6 +69,7 @@ class Lms:
         self.stop_event = threading.Event()
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self.store: Store | None = None
+        self.journal: CommandLog | None = None
         self.site: MqttClient | None = None
         self.registry: Registry | None = None
         self.router: Router | None = None
@@ -97,7 +99,9 @@ class Lms:
                 raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
             store.set_config(key, value)
         store.set_config("lms_version", __version__)
-        self.store = store
+        journal = CommandLog(store).start()
+        self._on_stop("command log", journal.stop)
+        self.store, self.journal = store, journal
 
     def start_site_broker(self) -> None:
         settings = self.config.site_broker
@@ -122,8 +126,8 @@ class Lms:
         self.registry = registry
 
     def start_router(self) -> None:
-        assert self.store is not None and self.site is not None and self.registry is not None
-        router = Router(self.site, self.registry, self.store, default_timeout_s=self.config.command_timeout_s)
+        assert self.journal is not None and self.site is not None and self.registry is not None
+        router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
         router.attach()
         router.start()
         self._on_stop("router", router.stop)
@@ -180,8 +184,14 @@ class Lms:
             raise StartupError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror or exc}") from None
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(services), log_config=None, log_level="warning", access_log=False, lifespan="off",
-                timeout_graceful_shutdown=3, loop="asyncio", http="h11",
+                create_app(services),
+                log_config=None,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=3,
+                loop="auto",  # uvloop and httptools when installed (faster), else asyncio and h11
+                http="auto",
             )
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lms-http", daemon=True)

@@ -31,7 +31,10 @@ MAX_HEARTBEAT_BYTES = MAX_PAYLOAD_BYTES - 4096
 
 
 def presence_of(view: AgentView) -> AgentPresence:
-    kind = AgentKind(view.kind) if view.kind in AgentKind._value2member_map_ else AgentKind.AGENT
+    try:
+        kind = AgentKind(view.kind)
+    except ValueError:
+        kind = AgentKind.AGENT
     return AgentPresence(
         agent_id=view.agent_id, status=view.status, kind=kind, last_seen=view.last_seen,
         hostname=view.hostname, version=view.version,

@@ -28,8 +28,8 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.lms.commandlog import CommandLog, CommandLogEntry
 from edge.lms.registry import Registry
-from edge.lms.store import CommandLogEntry, Store
 from shared import topics
 from shared.commands import validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
@@ -137,10 +137,12 @@ class _Deadlines:
 class Router:
     """:meth:`attach` to the site MQTT client, :meth:`start`, then :meth:`dispatch` / :meth:`send`."""
 
-    def __init__(self, client: MqttClient, registry: Registry, store: Store, *, default_timeout_s: float) -> None:
+    def __init__(
+        self, client: MqttClient, registry: Registry, journal: CommandLog, *, default_timeout_s: float
+    ) -> None:
         self._client = client
         self._registry = registry
-        self._store = store
+        self._journal = journal
         self.default_timeout_s = default_timeout_s
         self._pending: dict[str, Ticket] = {}
         self._deadlines = _Deadlines(self._expire)
@@ -307,7 +309,7 @@ class Router:
             with contextlib.suppress(InvalidStateError):  # cancelled by an awaiting caller that went away
                 ticket.future.set_result(response)
         try:
-            self._store.log_command(
+            self._journal.append(
                 CommandLogEntry(
                     client_uuid=ticket.agent_id, command=ticket.command, params=ticket.params,
                     request_id=ticket.request_id, status=response.status.value, success=response.success,

@@ -6,7 +6,7 @@
 * The schema is created idempotently and versioned with ``PRAGMA user_version``: :data:`MIGRATIONS` holds
   one step per version, applied in order inside a transaction.
 * Times are wall-clock seconds since the epoch (REAL), as on the wire; the seed's column names are kept.
-* Command logs are written off the hot path by one background writer thread, in batches.
+* Command logs are written off the hot path by :class:`edge.lms.commandlog.CommandLog`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -123,28 +122,6 @@ class ClientRow:
     status_changed_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CommandLogEntry:
-    client_uuid: str
-    command: str
-    params: dict[str, Any]
-    request_id: str
-    status: str
-    success: bool
-    response: Any
-    error_code: str | None
-    source: str
-    duration_ms: float
-    executed_at: float
-
-
-#: How long the background writer gathers command log rows before one commit.
-LOG_COMMIT_DELAY_S = 0.05
-
-_FLUSH = object()
-_STOP = object()
-
-
 class Store:
     """Open with :meth:`open` (creates/migrates the schema), close with :meth:`close`."""
 
@@ -152,10 +129,6 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._urgent = threading.Event()
-        self._writer: threading.Thread | None = None
-        self.write_errors = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -170,16 +143,9 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._conn = conn
         self._migrate()
-        self._writer = threading.Thread(target=self._write_loop, name="lms-store-writer", daemon=True)
-        self._writer.start()
         return self
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            self._urgent.set()
-            self._writer.join(10.0)
-            self._writer = None
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -210,7 +176,7 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self.conn.execute(sql, params).fetchall())
 
@@ -228,15 +194,15 @@ class Store:
             log.info("database %s migrated to schema version %d", self.path, version)
 
     def user_version(self) -> int:
-        return int(self._query("PRAGMA user_version")[0][0])
+        return int(self.query("PRAGMA user_version")[0][0])
 
     def journal_mode(self) -> str:
-        return str(self._query("PRAGMA journal_mode")[0][0])
+        return str(self.query("PRAGMA journal_mode")[0][0])
 
     # ------------------------------------------------------------ lms_config
 
     def get_config(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM lms_config WHERE key = ?", (key,))
+        rows = self.query("SELECT value FROM lms_config WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
     def set_config(self, key: str, value: str) -> None:
@@ -250,13 +216,13 @@ class Store:
     # ------------------------------------------------------------ clients
 
     def load_clients(self) -> list[ClientRow]:
-        rows = self._query(
+        rows = self.query(
             "SELECT uuid, name, status, kind, last_seen, first_seen, hostname, version, ip_address, settings, "
             "status_reason, status_changed_at FROM clients ORDER BY uuid"
         )
         out: list[ClientRow] = []
         for r in rows:
-            settings = _json_or_none(r[9])
+            settings = json_or_none(r[9])
             out.append(
                 ClientRow(
                     uuid=r[0], name=r[1], status=r[2], kind=r[3], last_seen=r[4], first_seen=r[5], hostname=r[6],
@@ -301,99 +267,13 @@ class Store:
             conn.executemany("UPDATE clients SET last_seen = ? WHERE uuid = ?", items)
 
     def connection_logs(self, client_uuid: str, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._query(
+        rows = self.query(
             "SELECT id, event_type, connected_at, disconnected_at, ip_address, reason FROM connection_logs "
             "WHERE client_uuid = ? ORDER BY id DESC LIMIT ?",
             (client_uuid, limit),
         )
         keys = ("id", "event_type", "connected_at", "disconnected_at", "ip_address", "reason")
         return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    # ------------------------------------------------------------ command logs (deferred writes)
-
-    def log_command(self, entry: CommandLogEntry) -> None:
-        """Queue a command log row for the background writer (never blocks the caller on disk I/O)."""
-        self._queue.put(entry)
-
-    def flush(self, timeout_s: float = 10.0) -> bool:
-        """Wait until every queued log row is written."""
-        if self._writer is None:
-            return True
-        done = threading.Event()
-        self._queue.put((_FLUSH, done))
-        self._urgent.set()
-        return done.wait(timeout_s)
-
-    def command_logs(self, client_uuid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT id, client_uuid, command, params, response, success, executed_at, request_id, status, "
-            "error_code, source, duration_ms FROM command_logs"
-        )
-        args: list[Any] = []
-        if client_uuid is not None:
-            sql += " WHERE client_uuid = ?"
-            args.append(client_uuid)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        keys = ("id", "client_uuid", "command", "params", "response", "success", "executed_at", "request_id",
-                "status", "error_code", "source", "duration_ms")
-        out = []
-        for r in self._query(sql, args):
-            row = dict(zip(keys, r, strict=True))
-            row["params"] = _json_or_none(row["params"])
-            row["response"] = _json_or_none(row["response"])
-            row["success"] = bool(row["success"])
-            out.append(row)
-        return out
-
-    def _write_loop(self) -> None:
-        """Group commit: after the first row, wait :data:`LOG_COMMIT_DELAY_S` (cut short by :meth:`flush` or
-        :meth:`close`), then write everything queued, at most 500 rows per transaction. One wake-up per
-        batch, not per row, so the writer stays off the CPU while command replies are on their way."""
-        while True:
-            first = self._queue.get()
-            if first is not _STOP and not (isinstance(first, tuple) and first and first[0] is _FLUSH):
-                self._urgent.wait(LOG_COMMIT_DELAY_S)
-            self._urgent.clear()
-            items = [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self._queue.get_nowait())
-            batch: list[CommandLogEntry] = []
-            waiters: list[threading.Event] = []
-            stop = False
-            for item in items:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, tuple) and item and item[0] is _FLUSH:
-                    waiters.append(item[1])
-                elif isinstance(item, CommandLogEntry):
-                    batch.append(item)
-            for i in range(0, len(batch), 500):
-                self._write_command_logs(batch[i : i + 500])
-            for waiter in waiters:
-                waiter.set()
-            if stop:
-                return
-
-    def _write_command_logs(self, batch: list[CommandLogEntry]) -> None:
-        rows = [
-            (
-                e.client_uuid, e.command, _dumps(e.params), _dumps(e.response), e.success, e.executed_at,
-                e.request_id, e.status, e.error_code, e.source, e.duration_ms,
-            )
-            for e in batch
-        ]
-        try:
-            with self.transaction() as conn:
-                conn.executemany(
-                    "INSERT INTO command_logs (client_uuid, command, params, response, success, executed_at, "
-                    "request_id, status, error_code, source, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-        except (sqlite3.Error, StoreError):
-            self.write_errors += 1
-            log.exception("could not write %d command log rows", len(rows))
 
     # ------------------------------------------------------------ outbox
 
@@ -407,7 +287,7 @@ class Store:
 
     def outbox_peek(self, limit: int = 100) -> list[OutboxItem]:
         """The oldest ``limit`` messages, in insertion order."""
-        rows = self._query(
+        rows = self.query(
             "SELECT id, topic, payload, created_at, attempts FROM outbox ORDER BY id LIMIT ?", (limit,)
         )
         return [OutboxItem(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
@@ -426,19 +306,10 @@ class Store:
                 conn.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", items)
 
     def outbox_count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM outbox")[0][0])
+        return int(self.query("SELECT COUNT(*) FROM outbox")[0][0])
 
 
-def _dumps(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
-
-
-def _json_or_none(text: str | None) -> Any:
+def json_or_none(text: str | None) -> Any:
     if text is None:
         return None
     try:

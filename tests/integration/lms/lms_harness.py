@@ -182,7 +182,10 @@ def lms_config_text(
             "ack_timeout_s": 3,
             **(cloud_settings or {}),
         }
-        lines += ["", "[cloud]", *(f"{k} = {_toml_value(v)}" for k, v in cloud.items())]
+        tables = {k: v for k, v in cloud.items() if isinstance(v, dict)}
+        lines += ["", "[cloud]", *(f"{k} = {_toml_value(v)}" for k, v in cloud.items() if k not in tables)]
+        for name, table in tables.items():
+            lines += ["", f"[cloud.{name}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
     return "\n".join(lines) + "\n"
 
 

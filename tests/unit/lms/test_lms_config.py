@@ -101,3 +101,15 @@ def test_unreadable_or_non_toml_files(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml", env=ENV)
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "tenant = \n"), env=ENV)
+
+
+def test_the_shipped_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "edge" / "lms" / "lms.example.toml"
+    copy = tmp_path / "lms.toml"
+    copy.write_text(example.read_text())
+    (tmp_path / "certs").mkdir()
+    for name in ("AmazonRootCA1.pem", "site.cert.pem", "site.private.key"):
+        (tmp_path / "certs" / name).write_text("x")
+    cfg = load_config(copy, env=ENV)
+    assert cfg.cloud is not None and cfg.cloud.tls is not None
+    assert cfg.cloud_client_id == "ct-demo-school-1"

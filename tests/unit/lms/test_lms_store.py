@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.store import SCHEMA_VERSION, ClientRow, CommandLogEntry, Store, StoreError
+from edge.lms.store import SCHEMA_VERSION, ClientRow, Store, StoreError
 
 SEED_TABLES = {"lms_config", "clients", "connection_logs", "command_logs", "cctv_logs"}
 
@@ -99,22 +99,4 @@ def test_clients_and_connection_logs(store: Store) -> None:
     assert [(e["event_type"], e["connected_at"], e["disconnected_at"]) for e in logs] == [
         ("offline", None, 3.0),
         ("online", 2.0, None),
-    ]
-
-
-def test_command_logs_are_written_in_the_background(store: Store) -> None:
-    for i in range(3):
-        store.log_command(
-            CommandLogEntry(
-                client_uuid="agent-1", command="ping", params={"i": i}, request_id=f"r{i}", status="succeeded",
-                success=True, response={"pong": i}, error_code=None, source="api", duration_ms=0.5,
-                executed_at=float(i),
-            )
-        )
-    assert store.flush()
-    logs = store.command_logs("agent-1")
-    assert [(r["request_id"], r["params"], r["response"], r["success"]) for r in logs] == [
-        ("r2", {"i": 2}, {"pong": 2}, True),
-        ("r1", {"i": 1}, {"pong": 1}, True),
-        ("r0", {"i": 0}, {"pong": 0}, True),
     ]

@@ -1,0 +1,73 @@
+"""``make demo``'s program: it comes up, the curl it prints returns the agent's output, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.local.mosquitto import free_port
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_demo_prints_a_working_curl_and_stops_on_ctrl_c() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="ct-demo-"))
+    ports = {"--api-port": free_port(), "--lms-port": free_port(), "--broker-port": free_port()}
+    argv = [sys.executable, "-m", "infra.local", "--workdir", str(workdir), "--agents", "2"]
+    for flag, port in ports.items():
+        argv += [flag, str(port)]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if "Ctrl-C stops everything" in line:
+                break
+        text = "\n".join(lines)
+        assert "Ctrl-C stops everything" in text, text
+        curl = next(
+            line.strip() for line in lines if line.strip().startswith("curl -s -X POST") and "/api/commands" in line
+        )
+        out = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=60, check=True).stdout
+        body = json.loads(out)
+        result = body["data"]["results"]["pc-01"]
+        assert body["data"]["status"] == "succeeded", body
+        assert result["data"]["exit_code"] == 0
+        assert "Linux" in result["data"]["stdout"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        for port in ports.values():
+            assert _port_free(port), f"port {port} still open after Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
