@@ -153,7 +153,7 @@ class Router:
     # ------------------------------------------------------------ lifecycle
 
     def attach(self) -> None:
-        self._client.subscribe(topics.all_agents_up_filter(AgentUp.RESPONSE), self._on_response, qos=1)
+        self._client.subscribe(topics.all_agents_up_filter(AgentUp.RESPONSE), self._on_response, qos=1, inline=True)
 
     def start(self) -> None:
         self._deadlines.start()
@@ -267,7 +267,7 @@ class Router:
     # ------------------------------------------------------------ completion
 
     def _on_response(self, msg: IncomingMessage) -> None:
-        """A ``Response`` from an agent (MQTT dispatcher thread)."""
+        """A ``Response`` from an agent (inline on the MQTT network thread: quick, never blocks)."""
         try:
             agent_id = topics.parse(msg.topic).agent_id
             response = decode(Response, msg.payload)

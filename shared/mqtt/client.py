@@ -7,7 +7,7 @@ What it guarantees, so callers need not think about it:
 * a refused CONNACK is an error (logged, counted, raised from :meth:`MqttClient.start`), never "connected";
 * reconnects back off exponentially with jitter, so a site's agents do not reconnect in lockstep;
 * a Last Will can be set; a clean :meth:`MqttClient.stop` suppresses it;
-* handlers run on one dispatcher thread fed by a bounded queue: a slow or failing handler never stalls
+* handlers run on one dispatcher thread fed by a bounded queue (or, opted in, inline on the network thread): a slow or failing handler never stalls
   paho's network loop, an exception in one is logged and contained, and a full inbox drops (and counts)
   rather than growing without bound; outgoing messages are bounded by ``max_queued``.
 """
@@ -94,7 +94,7 @@ class MqttClient:
         self.name = name or settings.client_id
         self.stats = Stats()
         self._on_connected_hook = on_connected
-        self._subs: dict[str, tuple[int, Handler]] = {}
+        self._subs: dict[str, tuple[int, Handler, bool]] = {}
         self._subs_lock = threading.Lock()
         self._connected = threading.Event()
         self._first_result = threading.Event()
@@ -135,10 +135,15 @@ class MqttClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        """Register ``handler`` for ``topic_filter``; (re)subscribed on every connect."""
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, *, inline: bool = False) -> None:
+        """Register ``handler`` for ``topic_filter``; (re)subscribed on every connect.
+
+        ``inline=True`` runs the handler on paho's network thread, saving a thread hand-off (~0.1 ms) on
+        latency-critical paths (e.g. matching responses to waiting requests). Such a handler must be quick
+        and must never block; its exceptions are contained like any other's.
+        """
         with self._subs_lock:
-            self._subs[topic_filter] = (qos, handler)
+            self._subs[topic_filter] = (qos, handler, inline)
         if self.connected:
             self._client.subscribe(topic_filter, qos=qos)
 
@@ -219,7 +224,7 @@ class MqttClient:
         self.stats.connects += 1
         self.stats.last_error = None
         with self._subs_lock:
-            subs = [(topic, qos) for topic, (qos, _h) in self._subs.items()]
+            subs = [(topic, qos) for topic, (qos, _h, _i) in self._subs.items()]
         if subs:
             client.subscribe(subs)
         self._connected.set()
@@ -257,6 +262,14 @@ class MqttClient:
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
         item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
+        queued = False
+        for handler, inline in self._handlers_for(item.topic):
+            if inline:
+                self._run(handler, item)
+            else:
+                queued = True
+        if not queued:
+            return
         try:
             self._inbox.put(item, timeout=1.0)
         except queue.Full:
@@ -265,9 +278,16 @@ class MqttClient:
 
     # ------------------------------------------------------------ dispatcher thread
 
-    def _handlers_for(self, topic: str) -> list[Handler]:
+    def _handlers_for(self, topic: str) -> list[tuple[Handler, bool]]:
         with self._subs_lock:
-            return [h for f, (_q, h) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
+            return [(h, i) for f, (_q, h, i) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
+
+    def _run(self, handler: Handler, item: IncomingMessage) -> None:
+        try:
+            handler(item)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("%s: handler for %s failed", self.name, item.topic)
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -275,9 +295,6 @@ class MqttClient:
             if item is _STOP:
                 return
             assert isinstance(item, IncomingMessage)
-            for handler in self._handlers_for(item.topic):
-                try:
-                    handler(item)
-                except Exception:
-                    self.stats.handler_errors += 1
-                    log.exception("%s: handler for %s failed", self.name, item.topic)
+            for handler, inline in self._handlers_for(item.topic):
+                if not inline:
+                    self._run(handler, item)

@@ -236,3 +236,29 @@ def test_reconnect_backoff_is_jittered_and_capped(broker: MosquittoProcess) -> N
     assert delays[0] <= 1.0
     assert max(delays[10:]) <= 8.0 and min(delays[10:]) >= 4.0  # capped at max, jittered in [max/2, max]
     assert len(set(delays[10:])) > 5  # not lockstep
+
+
+def test_inline_handlers_run_on_the_network_thread_and_are_contained(broker: MosquittoProcess) -> None:
+    sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    threads: queue.Queue[str] = queue.Queue()
+    queued: queue.Queue[str] = queue.Queue()
+
+    def inline(msg: IncomingMessage) -> None:
+        if msg.payload == b"boom":
+            raise RuntimeError("inline bug")
+        threads.put(threading.current_thread().name)
+
+    sub.subscribe("fast/#", inline, inline=True)
+    sub.subscribe("slow/#", lambda m: queued.put(threading.current_thread().name))
+    sub.start()
+    pub.start()
+    try:
+        time.sleep(0.1)
+        for topic, payload in (("fast/1", b"boom"), ("fast/1", b"ok"), ("slow/1", b"x")):
+            pub.publish(topic, payload, qos=1)
+        assert threads.get(timeout=5) != f"{sub.name}-dispatch"
+        assert queued.get(timeout=5) == f"{sub.name}-dispatch"
+        assert sub.stats.handler_errors == 1 and sub.connected
+    finally:
+        sub.stop()
+        pub.stop()
