@@ -7,9 +7,10 @@ What it guarantees, so callers need not think about it:
 * a refused CONNACK is an error (logged, counted, raised from :meth:`MqttClient.start`), never "connected";
 * reconnects back off exponentially with jitter, so a site's agents do not reconnect in lockstep;
 * a Last Will can be set; a clean :meth:`MqttClient.stop` suppresses it;
-* handlers run on one dispatcher thread fed by a bounded queue (or, opted in, inline on the network thread): a slow or failing handler never stalls
-  paho's network loop, an exception in one is logged and contained, and a full inbox drops (and counts)
-  rather than growing without bound; outgoing messages are bounded by ``max_queued``.
+* handlers run on one dispatcher thread fed by a bounded queue (or, opted in, inline on the network
+  thread): a slow or failing handler never stalls paho's network loop, an exception in one is logged and
+  contained, and a full inbox drops (and counts) rather than growing without bound; outgoing messages are
+  bounded by ``max_queued``.
 """
 
 from __future__ import annotations
