@@ -142,7 +142,10 @@ def bench_lms(work: Path, broker: MosquittoProcess, pw: dict[str, str], n: int) 
         "log": {"level": "WARNING"},
     }  # fmt: skip
     (work / "agent" / "agent.toml").write_text(toml_writer.dumps(acfg))
-    lms = ChildProcess.python("lms", "edge.lms", ["--config", str(work / "lms" / "lms.toml")], work / "lms.log")
+    token = "ctl_bench-admin-token-0123456789"
+    auth = {"Authorization": f"Bearer {token}"}
+    lms = ChildProcess.python("lms", "edge.lms", ["--config", str(work / "lms" / "lms.toml")], work / "lms.log",
+                              env={"CLASSTOP_LMS_ADMIN_TOKEN": token})
     agent = ChildProcess.python("agent", "edge.agent", ["--config", str(work / "agent" / "agent.toml")],
                                 work / "agent.log")
     lms.start()
@@ -151,7 +154,7 @@ def bench_lms(work: Path, broker: MosquittoProcess, pw: dict[str, str], n: int) 
         def online() -> bool:
             probe = http.client.HTTPConnection("127.0.0.1", lms_port, timeout=5)
             try:
-                probe.request("GET", "/api/clients/online")
+                probe.request("GET", "/api/clients/online", headers=auth)
                 return "agent-1" in probe.getresponse().read().decode()
             finally:
                 probe.close()
@@ -162,7 +165,7 @@ def bench_lms(work: Path, broker: MosquittoProcess, pw: dict[str, str], n: int) 
         out = []
         for i in range(n + 50):
             t0 = time.perf_counter()
-            conn.request("POST", "/api/clients/agent-1/command", body, {"Content-Type": "application/json"})
+            conn.request("POST", "/api/clients/agent-1/command", body, {"Content-Type": "application/json", **auth})
             resp = conn.getresponse()
             data = resp.read()
             if resp.status != 200:

@@ -13,6 +13,17 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from shared.cctv import (
+    CameraConfig,
+    CameraRef,
+    CleanupStorageParams,
+    DetectCamerasParams,
+    GetRecordingsParams,
+    HoldRecordingParams,
+    OptionalCameraRef,
+    RecordingRef,
+    SnapshotParams,
+)
 from shared.errors import CommandError, ErrorCode
 from shared.messages.base import Strict, describe_validation_error
 
@@ -26,6 +37,7 @@ class Category(StrEnum):
     SETTINGS = "settings"
     CCTV = "cctv"
     SYSTEM = "system"
+    CLASSTOP = "classtop"
 
 
 def setting_value(value: Any) -> str:
@@ -100,6 +112,96 @@ class GetLogsParams(Strict):
     level: str | None = Field(default=None, pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
 
+# ---------------------------------------------------------------- ClassTop data (seed 000; CLASSTOP-COMPAT.md)
+
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+MAX_COURSES = 300
+MAX_SCHEDULE_ENTRIES = 600
+MAX_WEEK = 60
+
+
+class Course(Strict):
+    """A ClassTop course, with the client's own ``id``."""
+
+    id: int = Field(ge=0, le=2**53)
+    name: str = Field(min_length=1, max_length=200)
+    teacher: str = Field(default="", max_length=200)
+    location: str = Field(default="", max_length=200)
+    color: str = Field(default="", max_length=32)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ScheduleEntry(Strict):
+    """One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times, teaching weeks."""
+
+    id: int = Field(ge=0, le=2**53)
+    course_id: int = Field(ge=0, le=2**53)
+    day_of_week: int = Field(ge=1, le=7)
+    start_time: str = Field(pattern=TIME_PATTERN)
+    end_time: str = Field(pattern=TIME_PATTERN)
+    weeks: list[int] = Field(default_factory=list, max_length=MAX_WEEK)
+
+    @field_validator("weeks")
+    @classmethod
+    def _weeks(cls, weeks: list[int]) -> list[int]:
+        if any(w < 1 or w > MAX_WEEK for w in weeks):
+            raise ValueError(f"weeks are numbered 1-{MAX_WEEK}")
+        return sorted(set(weeks))
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.end_time <= self.start_time:
+            raise ValueError(f"entry {self.id}: end_time {self.end_time} is not after start_time {self.start_time}")
+        return self
+
+
+class ClassTopData(Strict):
+    """A PC's whole ClassTop timetable: ids unique, every entry's ``course_id`` an existing course."""
+
+    courses: list[Course] = Field(default_factory=list, max_length=MAX_COURSES)
+    schedule_entries: list[ScheduleEntry] = Field(default_factory=list, max_length=MAX_SCHEDULE_ENTRIES)
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        course_ids = [c.id for c in self.courses]
+        if len(set(course_ids)) != len(course_ids):
+            raise ValueError("course ids must be unique")
+        entry_ids = [e.id for e in self.schedule_entries]
+        if len(set(entry_ids)) != len(entry_ids):
+            raise ValueError("schedule entry ids must be unique")
+        known = set(course_ids)
+        dangling = sorted({e.course_id for e in self.schedule_entries if e.course_id not in known})
+        if dangling:
+            raise ValueError(f"schedule entries refer to unknown course ids {dangling[:20]}")
+        return self
+
+
+class ClassTopSnapshot(ClassTopData):
+    """``data`` of an ``Event(kind="classtop.snapshot")``: apply when ``(epoch, version)`` is new."""
+
+    epoch: str = Field(min_length=1, max_length=64, description="changes when the agent's store is recreated")
+    version: int = Field(ge=0, description="increases by one with every change of content")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the canonical courses+entries JSON")
+    updated_at: float = Field(ge=0)
+    source: str = Field(default="", max_length=512, description="where the data last came from")
+
+
+class SetCoursesParams(Strict):
+    """Replace every course (a full snapshot, as ClassTop sync does)."""
+
+    courses: list[Course] = Field(max_length=MAX_COURSES)
+
+
+class SetScheduleParams(Strict):
+    """Replace every schedule entry (a full snapshot)."""
+
+    schedule_entries: list[ScheduleEntry] = Field(max_length=MAX_SCHEDULE_ENTRIES)
+
+
+class GetProcessesParams(Strict):
+    top: int = Field(default=15, ge=1, le=200, description="processes listed by CPU and by memory")
+
+
 class AnyParams(BaseModel):
     """Parameters not yet narrowed by a model: any JSON object (checked by the command's owner)."""
 
@@ -119,8 +221,10 @@ class CommandSpec:
     mutating: bool = False
 
 
-def _cctv(name: str, description: str, mutating: bool = False) -> CommandSpec:
-    return CommandSpec(name, Category.CCTV, description, AnyParams, mutating=mutating)
+def _cctv(
+    name: str, description: str, params: type[BaseModel] = NoParams, mutating: bool = False
+) -> CommandSpec:
+    return CommandSpec(name, Category.CCTV, description, params, mutating=mutating)
 
 
 CATALOGUE: dict[str, CommandSpec] = {
@@ -135,28 +239,43 @@ CATALOGUE: dict[str, CommandSpec] = {
             mutating=True,
         ),
         CommandSpec("refresh_state", Category.SETTINGS, "send a fresh state_update"),
-        # CCTV (seed 002); parameters are narrowed by the camera part
-        _cctv("cctv_detect_cameras", "detect local and configured cameras"),
-        _cctv("cctv_add_camera", "add a camera", mutating=True),
-        _cctv("cctv_remove_camera", "remove a camera", mutating=True),
-        _cctv("cctv_get_camera_resolutions", "supported resolutions of a camera"),
-        _cctv("cctv_start_recording", "start recording", mutating=True),
-        _cctv("cctv_stop_recording", "stop recording", mutating=True),
-        _cctv("cctv_start_streaming", "start MJPEG streaming", mutating=True),
-        _cctv("cctv_stop_streaming", "stop streaming", mutating=True),
-        _cctv("cctv_get_camera_state", "state of one camera"),
+        # CCTV (seed 002, plus cctv_hold_recording and cctv_snapshot; models in shared/cctv.py)
+        _cctv("cctv_detect_cameras", "detect local and configured cameras", DetectCamerasParams),
+        _cctv("cctv_add_camera", "add (or replace) a camera", CameraConfig, mutating=True),
+        _cctv("cctv_remove_camera", "remove a camera (its recordings stay)", CameraRef, mutating=True),
+        _cctv("cctv_get_camera_resolutions", "supported resolutions of a camera", CameraRef),
+        _cctv("cctv_start_recording", "start recording", CameraRef, mutating=True),
+        _cctv("cctv_stop_recording", "stop recording", CameraRef, mutating=True),
+        _cctv("cctv_start_streaming", "start MJPEG streaming", CameraRef, mutating=True),
+        _cctv("cctv_stop_streaming", "stop streaming", CameraRef, mutating=True),
+        _cctv("cctv_get_camera_state", "state of one camera", CameraRef),
         _cctv("cctv_get_all_states", "state of every camera"),
-        _cctv("cctv_get_storage_info", "recording storage usage"),
-        _cctv("cctv_cleanup_storage", "delete old recordings", mutating=True),
-        _cctv("cctv_get_recordings", "list recordings"),
-        _cctv("cctv_delete_recording", "delete one recording", mutating=True),
+        _cctv("cctv_get_storage_info", "recording storage usage", OptionalCameraRef),
+        _cctv("cctv_cleanup_storage", "apply retention now", CleanupStorageParams, mutating=True),
+        _cctv("cctv_get_recordings", "list recordings", GetRecordingsParams),
+        _cctv("cctv_delete_recording", "delete one recording", RecordingRef, mutating=True),
+        _cctv("cctv_hold_recording", "hold (or release) a recording: cleanup never deletes it",
+              HoldRecordingParams, mutating=True),
         _cctv("cctv_get_config", "camera configuration"),
+        _cctv("cctv_snapshot", "one JPEG: inline, or PUT to upload_url (a presigned URL)", SnapshotParams),
         # system (seeds 003/004)
         CommandSpec("exec", Category.SYSTEM, "run a shell command", ExecParams, admin_only=True, mutating=True),
         CommandSpec("ping", Category.SYSTEM, "liveness check; returns the agent's time"),
         CommandSpec("get_info", Category.SYSTEM, "agent version, OS and hardware inventory"),
         CommandSpec("get_metrics", Category.SYSTEM, "a fresh metrics sample"),
         CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines", GetLogsParams),
+        CommandSpec("get_processes", Category.SYSTEM, "top processes by CPU and memory", GetProcessesParams),
+        # ClassTop data (seed 000): this PC's courses and schedule
+        CommandSpec("get_courses", Category.CLASSTOP, "{courses: [...]}"),
+        CommandSpec("set_courses", Category.CLASSTOP, "replace every course", SetCoursesParams, mutating=True),
+        CommandSpec("get_schedule", Category.CLASSTOP, "{schedule_entries: [...]}"),
+        CommandSpec(
+            "set_schedule", Category.CLASSTOP, "replace every schedule entry", SetScheduleParams, mutating=True
+        ),
+        CommandSpec(
+            "sync_classtop_data", Category.CLASSTOP, "re-import the configured ClassTop data and send a snapshot",
+            mutating=True,
+        ),
     )
 }
 

@@ -122,9 +122,39 @@ def all_agents_up_filter(channel: AgentUp | None = None) -> str:
     return f"{ROOT}/agent/+/up/{AgentUp(channel).value if channel else '+'}"
 
 
+def agent_up_acl(agent_id: str) -> str:
+    """Everything one agent may publish (its own ``up`` channels): a broker ACL topic."""
+    return f"{ROOT}/agent/{check_id(agent_id, 'agent id')}/up/#"
+
+
+def agent_down_acl(agent_id: str) -> str:
+    """Everything one agent may subscribe to and receive (its own ``down`` channels): a broker ACL topic."""
+    return f"{ROOT}/agent/{check_id(agent_id, 'agent id')}/down/#"
+
+
+def site_broker_acl() -> str:
+    """Every ClassTop topic of the site broker (the LMS's own ACL)."""
+    return f"{ROOT}/#"
+
+
 def agent_acl_patterns() -> tuple[str, str]:
     """Mosquitto ``pattern`` ACL lines (``%u`` = the agent's username = its id): write own up, read own down."""
     return (f"pattern write {ROOT}/agent/%u/up/#", f"pattern read {ROOT}/agent/%u/down/#")
+
+
+# ---------------------------------------------------------------- site broker control (dynamic security)
+
+DYNSEC_CONTROL = "$CONTROL/dynamic-security/v1"
+"""Where Mosquitto's dynamic-security plugin takes its JSON commands (only its admin client may publish)."""
+
+
+def dynsec_control() -> str:
+    return DYNSEC_CONTROL
+
+
+def dynsec_response() -> str:
+    """Where the plugin answers :func:`dynsec_control` commands."""
+    return f"{DYNSEC_CONTROL}/response"
 
 
 # ---------------------------------------------------------------- cloud

@@ -16,6 +16,8 @@ _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+#: admission policies for callers without credentials (ClassTop clients, seed LMSs)
+POLICIES = ("open", "approval", "closed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,18 @@ class Settings:
     result_data_limit: int = 16 * 1024
     #: a site's heartbeat refreshes its stored ``last_heartbeat`` at most this often when nothing changed.
     site_touch_interval_s: int = 60
+    #: unchanged ClassTop clients (no credentials): ``open``, ``approval`` (kept but pending) or ``closed``.
+    client_policy: str = "approval"
+    #: an LMS registering without an enrolment token: ``open``, ``approval`` or ``closed``.
+    lms_policy: str = "approval"
+    #: the IoT policy attached to every site certificate (created by the template).
+    iot_site_policy: str = "classtop-site"
+    #: one ClassTop sync snapshot (JSON) may not exceed this many bytes (DynamoDB items stop at 400 KB).
+    max_snapshot_bytes: int = 300 * 1024
+    #: DynamoDB TTL of audit entries (seconds).
+    audit_retention_s: int = 365 * 24 * 3600
+    #: lifetime of an enrolment token (seconds).
+    enrolment_ttl_s: int = 7 * 24 * 3600
 
     def __post_init__(self) -> None:
         try:
@@ -61,8 +75,16 @@ class Settings:
                     raise ConfigError(f"{name}: not an http(s) URL: {url!r}")
         if self.table_prefix is not None and not _PREFIX_RE.match(self.table_prefix):
             raise ConfigError(f"CLASSTOP_TABLE_PREFIX: invalid table prefix {self.table_prefix!r}")
+        for name, policy in (("CLASSTOP_CLIENT_POLICY", self.client_policy),
+                             ("CLASSTOP_LMS_POLICY", self.lms_policy)):
+            if policy not in POLICIES:
+                raise ConfigError(f"{name}: must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if not _PREFIX_RE.match(self.iot_site_policy):
+            raise ConfigError(f"CLASSTOP_IOT_SITE_POLICY: invalid policy name {self.iot_site_policy!r}")
+        if not 1024 <= self.max_snapshot_bytes <= 380 * 1024:
+            raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
-                     "result_data_limit", "site_touch_interval_s"):
+                     "result_data_limit", "site_touch_interval_s", "audit_retention_s", "enrolment_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -109,4 +131,10 @@ class Settings:
             max_targets=number("CLASSTOP_MAX_TARGETS", 500),
             result_data_limit=number("CLASSTOP_RESULT_DATA_LIMIT", 16 * 1024),
             site_touch_interval_s=number("CLASSTOP_SITE_TOUCH_INTERVAL_S", 60),
+            client_policy=text("CLASSTOP_CLIENT_POLICY") or "approval",
+            lms_policy=text("CLASSTOP_LMS_POLICY") or "approval",
+            iot_site_policy=text("CLASSTOP_IOT_SITE_POLICY") or "classtop-site",
+            max_snapshot_bytes=number("CLASSTOP_MAX_SNAPSHOT_BYTES", 300 * 1024),
+            audit_retention_s=number("CLASSTOP_AUDIT_RETENTION_S", 365 * 24 * 3600),
+            enrolment_ttl_s=number("CLASSTOP_ENROLMENT_TTL_S", 7 * 24 * 3600),
         )

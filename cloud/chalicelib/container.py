@@ -13,9 +13,23 @@ from dataclasses import dataclass
 
 from chalicelib import models
 from chalicelib.adapters.iot import IotDataPublisher, Publisher
+from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
+from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
+from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.event import EventRepository
+from chalicelib.repositories.rollup import RollupRepository
+from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
+from chalicelib.services.audit import AuditService
+from chalicelib.services.cctv import CctvService
+from chalicelib.services.classtop import ClassTopService
+from chalicelib.services.command_expiry import CommandSweeper
+from chalicelib.services.command_history import CommandHistory
+from chalicelib.services.lms import LmsService
+from chalicelib.services.stats import StatsService
 
 Clock = Callable[[], float]
 
@@ -28,6 +42,13 @@ class Container:
     agents: AgentService
     sites: SiteService
     tokens: TokenService
+    classtop: ClassTopService
+    audit: AuditService
+    lms: LmsService
+    sweeper: CommandSweeper
+    history: CommandHistory
+    cctv: CctvService
+    stats: StatsService
 
 
 @dataclass(slots=True)
@@ -35,6 +56,7 @@ class _Overrides:
     settings: Settings | None = None
     publisher: Publisher | None = None
     clock: Clock | None = None
+    issuer: IdentityIssuer | None = None
 
 
 _lock = threading.Lock()
@@ -47,6 +69,7 @@ def configure(
     settings: Settings | None = None,
     publisher: Publisher | None = None,
     clock: Clock | None = None,
+    issuer: IdentityIssuer | None = None,
 ) -> None:
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
@@ -58,6 +81,8 @@ def configure(
             _overrides.publisher = publisher
         if clock is not None:
             _overrides.clock = clock
+        if issuer is not None:
+            _overrides.issuer = issuer
         _container = None
 
 
@@ -85,13 +110,28 @@ def _build(overrides: _Overrides) -> Container:
     clock = overrides.clock or time.time
     models.bind(settings)
     publisher = overrides.publisher or IotDataPublisher(endpoint_url=settings.iot_data_url, region=settings.region)
+    issuer = overrides.issuer or IotRegistry(endpoint_url=settings.aws_endpoint, region=settings.region)
     agents = AgentRepository(settings.tenant)
     sites = SiteRepository(settings.tenant)
+    tokens = TokenRepository()
+    command_records = CommandRepository(settings.tenant)
+    clients = ClientRepository(settings.tenant)
+    stats = StatsService(RollupRepository(), sites, agents, clients, clock)
+    agent_service = AgentService(agents, sites, settings, clock)
     return Container(
         settings=settings,
         publisher=publisher,
-        commands=CommandService(CommandRepository(), agents, publisher, settings, clock),
-        agents=AgentService(agents, sites, settings, clock),
+        commands=CommandService(command_records, agents, publisher, settings, clock,
+                                on_finished=stats.command_finished),
+        agents=agent_service,
         sites=SiteService(sites),
-        tokens=TokenService(TokenRepository(), clock),
+        tokens=TokenService(tokens, clock),
+        lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
+        sweeper=CommandSweeper(command_records, clock, on_finished=stats.command_finished),
+        history=CommandHistory(command_records, agent_service),
+        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, MAX_CAMERAS_PER_AGENT,
+                         clock),
+        classtop=ClassTopService(clients, settings, clock),
+        audit=AuditService(AuditRepository(), settings.audit_retention_s, clock),
+        stats=stats,
     )

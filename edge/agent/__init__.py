@@ -5,7 +5,10 @@ Run it with ``python -m edge.agent --config FILE.toml``. Modules, one noun each:
 heartbeat), ``metrics`` (psutil samples), ``inventory`` (host facts for ``get_info``), ``settings`` (the
 durable settings store), ``executor`` (remote ``exec`` policy and process runner), ``workers`` (the bounded
 pool commands run on), ``commands`` (what each command does), ``dispatcher`` (command in, response out),
-``logfile`` (logging setup and ``get_logs``).
+``logfile`` (logging setup and ``get_logs``), ``outbox`` (the durable, ordered queue of responses and
+events), ``events`` (the ``Event`` kinds it publishes), ``classtop`` / ``classtop_import`` /
+``classtop_commands`` (this PC's courses and schedule), ``processes`` (the rare process-list sample),
+``footprint`` (keeping the idle agent small).
 """
 
 from __future__ import annotations

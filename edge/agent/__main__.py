@@ -22,20 +22,30 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from edge.agent import __version__
+from edge.agent import __version__, footprint
+from edge.agent.classtop import ClassTopStore, SnapshotLoop
+from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.commands import AgentCommands
 from edge.agent.config import AgentConfig, ConfigError, load_config
 from edge.agent.dispatcher import Dispatcher
+from edge.agent.enrollment import Credentials, Enroller, RefusalWatch
+from edge.agent.events import command_state, event
 from edge.agent.executor import Executor
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsLoop, MetricsSampler
+from edge.agent.outbox import Outbox
 from edge.agent.presence import Announcer, HeartbeatLoop, last_will, say_goodbye, state_update
+from edge.agent.processes import ProcessLoop, ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
-from shared.messages import Metrics
+from shared.messages import CommandStatus, Event, Metrics
 from shared.topics import AgentUp
+
+if TYPE_CHECKING:
+    from edge.agent.camera.manager import CameraManager
 
 log = logging.getLogger("edge.agent")
 
@@ -58,6 +68,11 @@ class AgentProcess:
         self.executor: Executor | None = None
         self.pool: WorkerPool | None = None
         self.sampler: MetricsSampler | None = None
+        self.cameras: CameraManager | None = None
+        self.enroller: Enroller | None = None
+        self.classtop: ClassTopStore | None = None
+        self.snapshots: SnapshotLoop | None = None
+        self.processes = ProcessSampler()
 
     # ------------------------------------------------------------ steps
 
@@ -72,20 +87,76 @@ class AgentProcess:
         log.info("settings: %d keys from %s", len(self.store), self.store.path)
         return _nothing
 
+    def start_enrollment(self) -> Undo:
+        """With ``[enroll]``: stored broker credentials, or enrol with the LMS for them (edge.agent.enrollment)."""
+        if self.config.enroll is None:
+            return _nothing
+        self.enroller = Enroller(self.config.enroll, self.config.agent_id, self.config.state_dir)
+        creds = self.enroller.ensure(self.stop_event)
+        if creds is None:  # stopped while the LMS was away
+            return _nothing
+        self.config = self.config.model_copy(update={"mqtt": creds.apply(self.config.mqtt)})
+        return _nothing
+
+    def start_refusal_watch(self) -> Undo:
+        """With ``[enroll]``: re-enrol once if the broker refuses the credentials (e.g. revoked)."""
+        if self.enroller is None or self.uplink is None:
+            return _nothing
+        client = self.uplink.client
+
+        def use(creds: Credentials) -> None:
+            # paho uses the new credentials at its next reconnect attempt.
+            client.set_credentials(creds.username, creds.password)
+
+        watch = RefusalWatch(self.enroller, lambda: client.stats.refused, use).start()
+        return watch.stop
+
+    def start_classtop(self) -> Undo:
+        """This PC's courses and schedule (edge.agent.classtop), refreshed from ``[classtop] import_path``."""
+        self.classtop = ClassTopStore(self.config.classtop_path)
+        path = self.config.classtop.import_path
+        if path is not None:
+            from edge.agent.classtop_import import ImportFailed, import_classtop  # only when configured
+
+            try:
+                result = import_classtop(path)
+                changed = self.classtop.import_data(result.data, source=result.source)
+                log.info(
+                    "ClassTop data imported from %s: %d courses, %d entries, %d skipped, changed=%s",
+                    path, len(result.data.courses), len(result.data.schedule_entries), len(result.skipped), changed,
+                )
+                for why in result.skipped[:20]:
+                    log.warning("ClassTop import skipped %s", why)
+            except (ImportFailed, ValueError) as exc:
+                log.error("ClassTop import failed (keeping the stored data): %s", exc)
+        snapshot = self.classtop.snapshot()
+        log.info("ClassTop data: version %d, %d courses", snapshot.version, len(snapshot.courses))
+        return _nothing
+
     def start_uplink(self) -> Undo:
         assert self.store is not None
         mqtt = self.config.mqtt
         if mqtt.password is None and mqtt.tls is None:
             log.warning("no broker password configured (CLASSTOP_AGENT_PASSWORD or mqtt.password_file)")
+        announcer = Announcer(self.config.agent_id, self.store)
+
+        def on_connected(up: Uplink) -> None:
+            announcer(up)
+            if self.snapshots is not None:
+                self.snapshots.poke()
+
         self.uplink = Uplink(
             self.config.agent_id,
             mqtt,
             last_will=last_will(),
-            on_connected=Announcer(self.config.agent_id, self.store),
+            on_connected=on_connected,
+            outbox=Outbox(self.config.outbox_path, **self.config.outbox.model_dump()),
         )
         uplink = self.uplink
 
         def stop() -> None:
+            if not uplink.drain(self.config.stop_wait_s):
+                log.warning("stopping with %d undelivered item(s) in the outbox", len(uplink.outbox or ()))
             say_goodbye(uplink, self.config.stop_wait_s)
             uplink.stop()
 
@@ -94,7 +165,7 @@ class AgentProcess:
     def start_executor(self) -> Undo:
         policy = self.config.exec
         self.executor = Executor(policy)
-        self.pool = WorkerPool(policy.max_concurrent, name="command")
+        self.pool = WorkerPool(policy.max_concurrent, name="command", queue_size=policy.max_queued)
         log.info("exec policy: mode=%s, %d allowlist entries", policy.mode.value, len(policy.allowlist))
         executor, pool = self.executor, self.pool
 
@@ -106,6 +177,28 @@ class AgentProcess:
 
         return stop
 
+    def start_cameras(self) -> Undo:
+        """With ``[camera] enabled = true``: load OpenCV, start the cameras (events go up as ``event``).
+
+        A camera part that cannot start (OpenCV missing, recordings folder unusable) is logged and left off:
+        the agent still runs and stays manageable; ``cctv_*`` then answer ``not_supported``."""
+        if not self.config.camera.enabled:
+            return _nothing
+        assert self.uplink is not None
+        uplink = self.uplink
+        try:
+            from edge.agent.camera.manager import CameraManager  # OpenCV only when cameras are enabled
+
+            cameras = CameraManager(
+                self.config.camera, self.config.state_dir, lambda event: uplink.publish(AgentUp.EVENT, event)
+            )
+        except (ImportError, OSError) as exc:
+            log.critical("cameras disabled: the camera part cannot start: %s", exc)
+            return _nothing
+        cameras.start()
+        self.cameras = cameras
+        return cameras.stop
+
     def start_commands(self) -> Undo:
         assert self.store is not None and self.uplink and self.executor and self.pool
         uplink, store, agent_id = self.uplink, self.store, self.config.agent_id
@@ -113,6 +206,9 @@ class AgentProcess:
 
         def publish_state() -> None:
             uplink.publish(AgentUp.STATE, state_update(agent_id, store))
+
+        def report_state(request_id: str, status: CommandStatus) -> None:
+            uplink.publish(AgentUp.EVENT, command_state(request_id, status))
 
         commands = AgentCommands(
             agent_id=agent_id,
@@ -122,8 +218,18 @@ class AgentProcess:
             pool=self.pool,
             sampler=self.sampler,
             logfile=self.logfile,
+            cameras=self.cameras,
+            report_state=report_state,
         )
-        uplink.on_commands(Dispatcher(uplink, commands.table()))
+        assert self.classtop is not None
+        classtop = ClassTopCommands(
+            self.classtop,
+            import_path=self.config.classtop.import_path,
+            on_change=lambda: self.snapshots.poke() if self.snapshots else None,
+            send_snapshot=lambda: self.snapshots.send_now() if self.snapshots else None,
+            processes=self.processes,
+        )
+        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}))
         return uplink.stop_commands
 
     def start_connection(self) -> Undo:
@@ -152,26 +258,59 @@ class AgentProcess:
         loop.start()
         return loop.stop
 
+    def start_snapshots(self) -> Undo:
+        """ClassTop snapshots: now, on change, on every connect, and every ``sync_interval_s``."""
+        assert self.uplink is not None and self.classtop is not None
+        uplink = self.uplink
+
+        def send(message: Event) -> bool:
+            return uplink.publish(AgentUp.EVENT, message, durable=False)
+
+        self.snapshots = SnapshotLoop(self.classtop, self.config.classtop.sync_interval_s, send)
+        self.snapshots.start()
+        self.snapshots.poke()
+        return self.snapshots.stop
+
+    def start_processes(self) -> Undo:
+        """The process list, every ``[processes] interval_s`` (the expensive sample, taken rarely)."""
+        assert self.uplink is not None
+        uplink, settings = self.uplink, self.config.processes
+
+        def publish(sample: dict[str, object]) -> None:
+            uplink.publish(AgentUp.EVENT, event("processes", sample), durable=False)
+
+        loop = ProcessLoop(self.processes, settings.interval_s, settings.top, publish)
+        loop.start()
+        return loop.stop
+
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> int:
         steps = [
             self.start_logging,
             self.start_settings,
+            self.start_enrollment,
+            self.start_classtop,
             self.start_uplink,
             self.start_executor,
+            self.start_cameras,
             self.start_commands,
             self.start_connection,
+            self.start_refusal_watch,
             self.start_heartbeat,
             self.start_metrics,
+            self.start_snapshots,
+            self.start_processes,
         ]
         undo: list[Undo] = []
         code = 0
         current = "start"
+        footprint.limit_arenas()
         try:
             for step in steps:
                 current = step.__name__
                 undo.append(step())
+            footprint.trim()
             log.info("agent %s running", self.config.agent_id)
             self.stop_event.wait()
             log.info("agent %s stopping", self.config.agent_id)

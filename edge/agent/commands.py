@@ -6,8 +6,11 @@ A handler gets the decoded :class:`Command` and its validated params, and return
 
 Implemented: the five settings commands of seed 002 (``get_all_settings``, ``get_setting``,
 ``set_setting``, ``update_settings_batch``, ``refresh_state``, with ClassTop's return shapes), ``exec``,
-``ping``, ``get_info``, ``get_metrics`` and ``get_logs``. Every ``cctv_*`` command answers
-``not_supported`` until the camera part exists.
+``ping``, ``get_info``, ``get_metrics`` and ``get_logs`` (the ClassTop data commands and ``get_processes``
+are in :mod:`edge.agent.classtop_commands`). ``exec`` reports ``queued``/``running`` through
+``report_state``. The ``cctv_*`` commands go to the camera manager (:mod:`edge.agent.camera`) when
+``[camera] enabled = true``, and answer ``not_supported`` otherwise; the slow ones (probing devices,
+cleanup) run on the worker pool.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 
 from edge.agent import __version__
+from edge.agent.camera.errors import CameraError
 from edge.agent.executor import ExecPlan, Executor
 from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
@@ -37,12 +41,18 @@ from shared.commands import (
     UpdateSettingsBatchParams,
 )
 from shared.errors import CommandError, ErrorCode
-from shared.messages import Command
+from shared.messages import Command, CommandStatus
+
+if TYPE_CHECKING:
+    from edge.agent.camera.manager import CameraManager
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Command, BaseModel], Any]
 CCTV_DISABLED = "camera support is not enabled on this agent"
+CCTV_SLOW = frozenset(
+    {"cctv_detect_cameras", "cctv_add_camera", "cctv_get_camera_resolutions", "cctv_cleanup_storage", "cctv_snapshot"}
+)
 
 
 class CommandFailed(CommandError):
@@ -66,7 +76,11 @@ class AgentCommands:
         pool: WorkerPool,
         sampler: MetricsSampler,
         logfile: LogFile | None,
+        report_state: Callable[[str, CommandStatus], None] | None = None,
+        cameras: CameraManager | None = None,
     ) -> None:
+        self.cameras = cameras
+        self.report_state = report_state or (lambda _rid, _status: None)
         self.agent_id = agent_id
         self.store = store
         self.publish_state = publish_state
@@ -88,9 +102,11 @@ class AgentCommands:
             "get_metrics": self.get_metrics,
             "get_logs": self.get_logs,
         }
+        routes = self.cameras.routes() if self.cameras is not None else {}
         for name, spec in CATALOGUE.items():
             if spec.category is Category.CCTV:
-                handlers[name] = self.cctv_not_supported
+                route = routes.get(name)
+                handlers[name] = self._cctv(route, name in CCTV_SLOW) if route else self.cctv_not_supported
         return handlers
 
     # ------------------------------------------------------------ settings (seed 002)
@@ -132,11 +148,14 @@ class AgentCommands:
     def exec(self, cmd: Command, params: BaseModel) -> Future[dict[str, Any]]:
         plan = self.executor.plan(cast(ExecParams, params))  # policy: raises rejected_by_policy
         try:
-            return self.pool.submit(lambda: self._run(cmd, plan))
+            return self.pool.submit(
+                lambda: self._run(cmd, plan), on_queued=lambda: self.report_state(cmd.request_id, CommandStatus.QUEUED)
+            )
         except PoolFull as exc:
             raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
 
     def _run(self, cmd: Command, plan: ExecPlan) -> dict[str, Any]:
+        self.report_state(cmd.request_id, CommandStatus.RUNNING)
         log.info("exec request_id=%s starting: %s", cmd.request_id, plan.command_line[:500])
         result = self.executor.run(plan)
         data = result.to_data()
@@ -164,7 +183,7 @@ class AgentCommands:
         info = inventory(self.agent_id)
         info["exec_mode"] = self.executor.policy.mode.value
         info["commands"] = sorted(n for n, s in CATALOGUE.items() if s.category is not Category.CCTV)
-        info["cctv"] = False
+        info["cctv"] = self.cameras is not None
         return info
 
     def get_metrics(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
@@ -180,3 +199,22 @@ class AgentCommands:
 
     def cctv_not_supported(self, _cmd: Command, _params: BaseModel) -> Any:
         raise CommandFailed(CCTV_DISABLED, code=ErrorCode.NOT_SUPPORTED)
+
+    def _cctv(self, route: Callable[[BaseModel], Any], slow: bool) -> Handler:
+        """A handler calling the camera manager; its :class:`CameraError` becomes the response's error."""
+
+        def call(params: BaseModel) -> Any:
+            try:
+                return route(params)
+            except CameraError as exc:
+                raise CommandFailed(exc.message, code=exc.code) from None
+
+        def handler(_cmd: Command, params: BaseModel) -> Any:
+            if not slow:
+                return call(params)
+            try:
+                return self.pool.submit(lambda: call(params))
+            except PoolFull as exc:
+                raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
+
+        return handler

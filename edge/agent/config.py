@@ -22,6 +22,10 @@ Example (every key but ``agent_id`` has a default)::
     [log]
     level = "INFO"
 
+    [camera]                           # CCTV: see docs/cctv.md (cameras are added with cctv_add_camera)
+    enabled = true
+    stream_port = 8081
+
 **Broker password.** In order of precedence: the environment variable ``CLASSTOP_AGENT_PASSWORD``, then the
 file ``mqtt.password_file`` (first line, surrounding whitespace stripped), then ``mqtt.password`` in the file
 itself (discouraged). ``password`` and ``password_file`` together are an error.
@@ -44,7 +48,8 @@ disallowed one; its first word is the program. ``argv`` commands never go throug
 ``max_output_bytes`` caps each of stdout and stderr (a request's ``output_limit`` may only lower it; the
 whole response is also trimmed to the 128 KB message limit). A request whose ``timeout_s`` exceeds
 ``max_timeout_s`` is refused (``rejected_by_policy``) rather than silently cut short. At most
-``max_concurrent`` commands run at once; one more is answered ``busy``.
+``max_concurrent`` commands run at once and at most ``max_queued`` (default 0) wait for a slot, reported
+``queued``; one more is answered ``busy``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge.agent.enrollment import CREDENTIALS_FILE, EnrollSettings
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.errors import TopicError
 from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
@@ -106,6 +112,7 @@ class ExecPolicy(_Section):
         default=600.0, gt=0, le=3600, description="largest timeout a request may ask"
     )
     max_concurrent: int = Field(default=4, ge=1, le=64, description="commands running at once")
+    max_queued: int = Field(default=0, ge=0, le=256, description="commands waiting for a slot ('queued')")
     kill_grace_s: float = Field(default=3.0, ge=0.1, le=60, description="SIGTERM -> SIGKILL delay on timeout")
 
     @field_validator("allowlist")
@@ -137,6 +144,58 @@ class LogSettings(_Section):
     stderr: bool = Field(default=True, description="also log to stderr (journald under systemd)")
 
 
+class CameraSettings(_Section):
+    """The camera part ([camera]); cameras themselves are added by ``cctv_add_camera`` (kept in state_dir)."""
+
+    enabled: bool = Field(default=False, description="answer cctv_* commands (loads OpenCV)")
+    recordings_dir: Path | None = Field(
+        default=None, description="where recordings go; default <state_dir>/recordings"
+    )
+    stream_host: str = Field(default="127.0.0.1", max_length=255, description="MJPEG server address")
+    stream_port: int = Field(default=8081, ge=0, le=65535, description="MJPEG server port (0: any free)")
+    probe_max_index: int = Field(default=4, ge=0, le=63, description="cctv_detect_cameras probes 0..this")
+    max_cameras: int = Field(default=8, ge=1, le=32, description="cameras this agent may have")
+    disk_warn_free_mb: int = Field(default=2048, ge=0, description="warn (cctv.disk_low) below this much free")
+    disk_reserve_mb: int = Field(default=512, ge=0, description="free space retention keeps; error below")
+    retention_interval_s: float = Field(default=30.0, ge=0.2, le=3600, description="retention check period")
+
+
+class OutboxSettings(_Section):
+    """The durable outbox of responses and events ([outbox]); see ``edge/agent/outbox.py``."""
+
+    max_items: int = Field(default=10_000, ge=10, le=1_000_000, description="oldest dropped beyond this")
+    max_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=MAX_PAYLOAD_BYTES, le=1024**3, description="oldest dropped beyond this"
+    )
+
+
+class ClassTopSettings(_Section):
+    """This PC's ClassTop courses and schedule ([classtop]); see ``edge/agent/classtop.py``."""
+
+    import_path: Path | None = Field(
+        default=None, description="a ClassTop client SQLite database or a JSON file, imported at start"
+    )
+    sync_interval_s: float = Field(
+        default=300.0, ge=5, le=86400, description="seconds between snapshots sent to the LMS"
+    )
+
+
+class ProcessSettings(_Section):
+    """The expensive sample: the process list ([processes])."""
+
+    interval_s: float = Field(
+        default=600.0, ge=0, le=86400, description="seconds between process-list events (0: only on request)"
+    )
+    top: int = Field(default=15, ge=1, le=200, description="processes listed (top by CPU and by memory)")
+
+    @field_validator("interval_s")
+    @classmethod
+    def _rare(cls, value: float) -> float:
+        if 0 < value < 10:
+            raise ValueError("a process scan costs milliseconds: use 0 (only on request) or at least 10 s")
+        return value
+
+
 class AgentConfig(_Section):
     """The whole file. Build it with :func:`load_config` (which resolves paths and the password)."""
 
@@ -147,10 +206,17 @@ class AgentConfig(_Section):
     state_dir: Path = Field(default=Path("/var/lib/classtop-agent"), description="settings store and logs")
     exec: ExecPolicy = Field(default_factory=ExecPolicy, description="remote execution policy ([exec])")
     log: LogSettings = Field(default_factory=LogSettings, description="log file and level ([log])")
+    camera: CameraSettings = Field(default_factory=CameraSettings, description="CCTV ([camera])")
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="durable outbox ([outbox])")
+    classtop: ClassTopSettings = Field(default_factory=ClassTopSettings, description="courses ([classtop])")
+    processes: ProcessSettings = Field(default_factory=ProcessSettings, description="process list ([processes])")
     connect_wait_s: float = Field(
         default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
     )
     stop_wait_s: float = Field(default=3.0, ge=0, le=60, description="wait this long for the offline PUBACK")
+    enroll: EnrollSettings | None = Field(
+        default=None, description="enrol with the LMS for broker credentials ([enroll]; see edge.agent.enrollment)"
+    )
 
     @field_validator("agent_id")
     @classmethod
@@ -192,6 +258,18 @@ class AgentConfig(_Section):
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    @property
+    def outbox_path(self) -> Path:
+        return self.state_dir / "outbox.log"
+
+    @property
+    def classtop_path(self) -> Path:
+        return self.state_dir / "classtop.json"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.state_dir / CREDENTIALS_FILE
+
 
 def _read_password(path: Any) -> str:
     if not isinstance(path, str | Path):
@@ -217,6 +295,16 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         pf = Path(mqtt["password_file"])
         if not pf.is_absolute():
             out["mqtt"] = {**mqtt, "password_file": str(base / pf)}
+    classtop = out.get("classtop")
+    if isinstance(classtop, dict) and isinstance(classtop.get("import_path"), str):
+        ip = Path(classtop["import_path"])
+        if not ip.is_absolute():
+            out["classtop"] = {**classtop, "import_path": str(base / ip)}
+    enroll = out.get("enroll")
+    if isinstance(enroll, dict) and isinstance(enroll.get("token_file"), str):
+        tf = Path(enroll["token_file"])
+        if not tf.is_absolute():
+            out["enroll"] = {**enroll, "token_file": str(base / tf)}
     return out
 
 

@@ -1,19 +1,26 @@
 """The agent's link to its LMS: one :class:`shared.mqtt.MqttClient` and what the agent publishes on it.
 
-Delivery choices: presence (``status``) is QoS 1 and retained; ``state`` and ``response`` are QoS 1 (queued
-by the client while disconnected, so results reach the LMS after a reconnect); ``heartbeat`` and
-``metrics`` are QoS 0 and skipped while disconnected (a stale sample is worth nothing later).
+Delivery choices: presence (``status``) is QoS 1 and retained; ``state`` is QoS 1 (queued by the client
+while disconnected; a fresh one is sent on every connect anyway); ``response`` and ``event`` go through the
+durable :class:`~edge.agent.outbox.Outbox` (a file in ``state_dir``) and are published from there in order,
+at QoS 1, surviving disconnects and agent restarts; ``heartbeat`` and ``metrics`` are QoS 0 and skipped
+while disconnected (a stale sample is worth nothing later). A message published with ``durable=False``
+(the periodic ClassTop snapshot, which is rebuilt on every connect) skips the outbox and is dropped while
+disconnected.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
+import paho.mqtt.client as mqtt
 from pydantic import BaseModel
 
+from edge.agent.outbox import Outbox, OutboxError, OutboxSender
 from shared.errors import MqttError
-from shared.messages import Status, encode
+from shared.messages import Event, Severity, Status, encode
 from shared.mqtt import Handler, MqttClient, MqttSettings, Will
 from shared.topics import AgentUp, agent_down_filter, agent_up
 
@@ -27,6 +34,7 @@ _QOS: dict[AgentUp, int] = {
     AgentUp.HEARTBEAT: 0,
     AgentUp.METRICS: 0,
 }
+_DURABLE = frozenset({AgentUp.RESPONSE, AgentUp.EVENT})
 
 
 class Uplink:
@@ -39,14 +47,38 @@ class Uplink:
         *,
         last_will: Status,
         on_connected: Callable[[Uplink], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.agent_id = agent_id
-        hook = (lambda _client: on_connected(self)) if on_connected is not None else None
+        self._on_connected = on_connected
+        self.outbox = outbox
+        self.sender = OutboxSender(outbox, self, on_dropped=self._report_dropped) if outbox is not None else None
         self.client = MqttClient(
             settings,
             will=Will(agent_up(agent_id, AgentUp.STATUS), encode(last_will), qos=1, retain=True),
-            on_connected=hook,
+            on_connected=self._connected_hook,
             name=f"agent-{agent_id}",
+        )
+
+    def _connected_hook(self, _client: MqttClient) -> None:
+        try:
+            if self._on_connected is not None:
+                self._on_connected(self)
+        finally:
+            if self.sender is not None:
+                self.sender.wake()
+
+    def _report_dropped(self, count: int) -> None:
+        log.warning("the outbox dropped %d item(s) while the broker was unreachable", count)
+        self.publish(
+            AgentUp.EVENT,
+            Event(
+                timestamp=time.time(),
+                kind="outbox.dropped",
+                severity=Severity.WARNING,
+                message=f"{count} queued result(s)/event(s) were dropped: the outbox was full",
+                data={"dropped": count},
+            ),
         )
 
     @property
@@ -61,11 +93,30 @@ class Uplink:
 
     def start(self, wait_s: float) -> bool:
         """Connect in the background; wait up to ``wait_s`` for the first connection. True if connected."""
+        if self.sender is not None:
+            self.sender.start()
         self.client.start(wait_s=None)
         return self.client.wait_connected(wait_s) if wait_s > 0 else self.client.connected
 
-    def publish(self, channel: AgentUp, message: BaseModel | bytes, *, retain: bool = False) -> bool:
-        """Publish ``message`` (a model or its encoded bytes). False if it was skipped or not queued."""
+    def publish(
+        self, channel: AgentUp, message: BaseModel | bytes, *, retain: bool = False, durable: bool = True
+    ) -> bool:
+        """Publish ``message`` (a model or its encoded bytes). False if it was skipped or not queued.
+
+        ``response`` and ``event`` go through the outbox unless ``durable`` is False (then they are
+        published directly, and skipped while disconnected)."""
+        if channel in _DURABLE and not durable and not self.client.connected:
+            return False
+        if channel in _DURABLE and durable and self.outbox is not None:
+            payload = message if isinstance(message, bytes) else encode(message)
+            try:
+                self.outbox.append(channel.value, payload)
+            except OutboxError as exc:
+                log.error("outbox unusable (%s): publishing %s directly", exc, channel.value)
+            else:
+                if self.sender is not None:
+                    self.sender.pump()  # out at once from this thread; the sender thread awaits the PUBACK
+                return True
         qos = _QOS[channel]
         if qos == 0 and not self.client.connected:
             return False
@@ -75,6 +126,19 @@ class Uplink:
             log.error("could not publish %s: %s", channel.value, exc)
             return False
         return True
+
+    def send(self, channel: str, payload: bytes) -> mqtt.MQTTMessageInfo | None:
+        """The outbox sender's publish: QoS 1; None when the message was not accepted for sending now."""
+        try:
+            info = self.client.publish(agent_up(self.agent_id, AgentUp(channel)), payload, qos=1)
+        except (MqttError, ValueError) as exc:
+            log.error("could not publish a queued %s: %s", channel, exc)
+            return None
+        return info if info.rc == mqtt.MQTT_ERR_SUCCESS else None
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the outbox to be delivered (before a clean stop)."""
+        return self.sender.drain(timeout_s) if self.sender is not None else True
 
     def publish_and_wait(
         self, channel: AgentUp, message: BaseModel, *, retain: bool, timeout_s: float
@@ -91,4 +155,8 @@ class Uplink:
         return info.is_published()
 
     def stop(self) -> None:
+        if self.sender is not None:
+            self.sender.stop()
         self.client.stop()
+        if self.outbox is not None:
+            self.outbox.close()

@@ -1,8 +1,9 @@
-"""A bounded worker pool: at most ``size`` jobs at once and no queue, so an overload is refused at once.
+"""A bounded worker pool: at most ``size`` jobs at once plus at most ``queue_size`` waiting for a worker.
 
 Slow commands (``exec``) run here rather than on the MQTT dispatcher thread, so ``ping`` and the settings
-commands still answer while long commands run. A job submitted while all workers are busy raises
-:class:`PoolFull` (the command is answered ``busy``) instead of waiting behind an unknown backlog.
+commands still answer while long commands run. A job submitted while all workers are busy waits (the
+command is ``queued``) if the bounded queue has room; otherwise it raises :class:`PoolFull` (the command is
+answered ``busy``) instead of waiting behind an unknown backlog. The default queue size is 0.
 """
 
 from __future__ import annotations
@@ -20,22 +21,30 @@ class PoolFull(Exception):
 
 
 class WorkerPool:
-    def __init__(self, size: int, name: str = "worker") -> None:
+    def __init__(self, size: int, name: str = "worker", queue_size: int = 0) -> None:
         self.size = size
-        self._slots = threading.BoundedSemaphore(size)
+        self.queue_size = queue_size
+        self._slots = threading.BoundedSemaphore(size + queue_size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
         self._closed = False
         self._lock = threading.Lock()
         self._active = 0
 
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        """Start ``fn`` on a free worker, or raise :class:`PoolFull`."""
+    def submit(self, fn: Callable[[], T], on_queued: Callable[[], None] | None = None) -> Future[T]:
+        """Start ``fn`` on a free worker, or queue it (calling ``on_queued`` first), or raise :class:`PoolFull`.
+
+        Jobs run in submission order, so a job is queued exactly when ``size`` accepted jobs are unfinished.
+        """
         with self._lock:
             if self._closed:
                 raise PoolFull("the agent is stopping")
             if not self._slots.acquire(blocking=False):
-                raise PoolFull(f"all {self.size} command slots are busy")
+                waiting = f" and {self.queue_size} queue places" if self.queue_size else ""
+                raise PoolFull(f"all {self.size} command slots{waiting} are busy")
+            queued = self._active >= self.size
             self._active += 1
+        if queued and on_queued is not None:
+            on_queued()
 
         def job() -> T:
             try:

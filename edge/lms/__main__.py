@@ -24,17 +24,24 @@ import uvicorn
 
 from edge.lms import __version__
 from edge.lms.api import Services, create_app
+from edge.lms.audit import Audit
+from edge.lms.auth import AuthError, Tokens
 from edge.lms.commandlog import CommandLog
 from edge.lms.config import ConfigError, LmsConfig, load_config
+from edge.lms.credentials import BrokerCredentials, CredentialsError
+from edge.lms.enrollment import BrokerAddress, Enrollment
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
+from edge.lms.history import MetricsHistory
 from edge.lms.link import CloudLink
+from edge.lms.offline import CommandQueue
 from edge.lms.outbox import Outbox
 from edge.lms.registry import Registry
 from edge.lms.router import Router
 from edge.lms.store import Store, StoreError
 from shared import topics
 from shared.errors import MqttError
+from shared.messages import Presence, Status
 from shared.mqtt import MqttClient
 
 log = logging.getLogger("edge.lms")
@@ -75,14 +82,21 @@ class Lms:
         self.router: Router | None = None
         self.cloud: CloudSide | None = None
         self.http: uvicorn.Server | None = None
+        self.tokens: Tokens | None = None
+        self.history: MetricsHistory | None = None
+        self.queue: CommandQueue | None = None
+        self.enrollment: Enrollment | None = None
 
     # ------------------------------------------------------------ the steps
 
     def start(self) -> None:
         self.start_store()
+        self.start_credentials()
         self.start_site_broker()
         self.start_registry()
+        self.start_history()
         self.start_router()
+        self.start_queue()
         self.start_cloud_link()
         self.start_api()
 
@@ -102,6 +116,39 @@ class Lms:
         journal = CommandLog(store).start()
         self._on_stop("command log", journal.stop)
         self.store, self.journal = store, journal
+        tokens = Tokens(store)
+        try:
+            tokens.bootstrap()
+        except AuthError as exc:
+            raise StartupError(str(exc)) from None
+        self.tokens = tokens
+
+    def start_credentials(self) -> None:
+        """With ``[site_broker.dynsec]``: put the LMS's own broker client in place and enable enrolment."""
+        broker = self.config.site_broker
+        if broker.dynsec is None:
+            return
+        assert self.store is not None
+        if broker.username is None or broker.password is None:
+            raise StartupError("site_broker.dynsec needs site_broker.username and its password")
+        try:
+            credentials = BrokerCredentials.connect(
+                broker.dynsec_admin(), lms_username=broker.username,
+                lms_password=broker.password.get_secret_value(), timeout_s=broker.dynsec.timeout_s,
+            )
+        except CredentialsError as exc:
+            raise StartupError(f"dynamic security: {exc.message}") from None
+        self._on_stop("broker credentials", credentials.stop)
+        dynsec = broker.dynsec
+        address = BrokerAddress(dynsec.advertise_host or broker.host, dynsec.advertise_port or broker.port)
+        self.enrollment = Enrollment(self.store, credentials, address, on_revoked=self._announce_revoked)
+        log.info("enrolment on: agents get credentials for %s:%d", address.host, address.port)
+
+    def _announce_revoked(self, agent_id: str) -> None:
+        """Stand in for the Last Will a revoked agent's broker session does not leave: retained offline."""
+        if self.site is not None:
+            lost = Status(state=Presence.OFFLINE, timestamp=time.time(), reason="lost")
+            self.site.publish(topics.agent_up(agent_id, topics.AgentUp.STATUS), lost, qos=1, retain=True)
 
     def start_site_broker(self) -> None:
         settings = self.config.site_broker
@@ -125,6 +172,24 @@ class Lms:
         self._on_stop("registry", registry.stop)
         self.registry = registry
 
+    def start_history(self) -> None:
+        assert self.store is not None and self.registry is not None
+        cfg = self.config
+        history = MetricsHistory(
+            self.store, retention_days=cfg.metrics_retention_days, prune_interval_s=cfg.metrics_prune_interval_s
+        ).start()
+        self._on_stop("metrics history", history.stop)
+        self.registry.add_metrics_listener(history.add)
+        self.history = history
+
+    def start_queue(self) -> None:
+        assert self.store is not None and self.registry is not None and self.router is not None
+        queue = CommandQueue(self.store, self.router, self.registry)
+        queue.attach()
+        queue.start()
+        self._on_stop("offline command queue", queue.stop)
+        self.queue = queue
+
     def start_router(self) -> None:
         assert self.journal is not None and self.site is not None and self.registry is not None
         router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
@@ -142,7 +207,8 @@ class Lms:
         outbox = Outbox(self.store, window=cfg.cloud.outbox_window, ack_wait_s=cfg.cloud.ack_timeout_s + 5.0)
         link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
         fanout = Fanout(
-            self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency
+            self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency,
+            audit=Audit(self.store),
         )
         beats = SiteHeartbeats(
             link, self.registry, tenant=cfg.tenant, site_id=cfg.site_id, period_s=cfg.site_heartbeat_s,
@@ -168,9 +234,11 @@ class Lms:
     def start_api(self) -> None:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
+        assert self.tokens and self.history and self.queue and self.journal
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
-            cloud=self.cloud, version=__version__,
+            cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
+            journal=self.journal,
         )
         family = socket.AF_INET6 if ":" in cfg.http_host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
@@ -184,7 +252,7 @@ class Lms:
             raise StartupError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror or exc}") from None
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(services),
+                create_app(services, enrollment=self.enrollment),
                 log_config=None,
                 log_level="warning",
                 access_log=False,
@@ -254,7 +322,45 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m edge.lms", description="ClassTop Fleet LMS (one per site)")
     parser.add_argument("--config", required=True, type=Path, help="the LMS's TOML configuration file")
     parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
+    sub = parser.add_subparsers(dest="action")
+    token = sub.add_parser("token", help="manage local API tokens (works while the LMS runs)")
+    token_sub = token.add_subparsers(dest="token_action", required=True)
+    create = token_sub.add_parser("create", help="create a token and print it (shown once)")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument("--name", required=True, help="who or what holds the token")
+    token_sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
     return parser.parse_args(argv)
+
+
+def _token_command(config: LmsConfig, args: argparse.Namespace) -> int:
+    """``token create|list|revoke`` against the LMS's database (SQLite WAL: safe beside a running LMS)."""
+    try:
+        store = Store(config.db_path).open()
+    except StoreError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    try:
+        tokens = Tokens(store)
+        if args.token_action == "create":
+            token_id, token = tokens.create(args.name, args.role, created_by="cli")
+            print(token)
+            print(f"token #{token_id} ({args.role}) for {args.name!r}: store it now, it is not shown again",
+                  file=sys.stderr)  # fmt: skip
+        elif args.token_action == "list":
+            for row in tokens.list():
+                state = "revoked" if row["revoked_at"] else "active"
+                print(f"{row['id']}\t{row['role']}\t{state}\t{row['name']}")
+        else:
+            tokens.revoke(args.id)
+            print(f"token #{args.id} revoked")
+    except AuthError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.action == "token":
+        return _token_command(config, args)
     if args.validate_config:
         cloud = f"{config.cloud.host}:{config.cloud.port}" if config.cloud else "none (site-only)"
         print(f"configuration OK: tenant {config.tenant}, site {config.site_id}, cloud {cloud}, db {config.db_path}")

@@ -21,12 +21,37 @@ from shared.mqtt import MqttSettings
 from shared.topics import check_id, check_tenant, site_thing_name
 
 PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
+DYNSEC_PASSWORD_ENV = "CLASSTOP_LMS_DYNSEC_PASSWORD"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class ConfigError(Exception):
     """The configuration file is missing, unreadable, not TOML, or invalid. The message says why."""
+
+
+class DynsecSettings(BaseModel):
+    """``[site_broker.dynsec]``: the broker runs the dynamic-security plugin and the LMS issues agents' credentials.
+
+    Without this section the broker authenticates from its password file (agents' passwords provisioned
+    by hand) and enrolment is off.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(default="dynsec-admin", min_length=1, max_length=128, description="the plugin's admin user")
+    password_file: Path | None = Field(
+        default=None, description=f"file holding the admin password (the {DYNSEC_PASSWORD_ENV} variable wins)"
+    )
+    password: SecretStr | None = Field(default=None, description="filled from the variable or password_file")
+    client_id: str = Field(default="lms-dynsec", min_length=1, max_length=128, description="admin MQTT client id")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="wait this long for the plugin's answer")
+    advertise_host: str | None = Field(
+        default=None, max_length=255, description="broker host given to enrolling agents (default: site_broker.host)"
+    )
+    advertise_port: int | None = Field(
+        default=None, ge=1, le=65535, description="broker port given to enrolling agents (default: site_broker.port)"
+    )
 
 
 class SiteBrokerSettings(MqttSettings):
@@ -37,6 +62,17 @@ class SiteBrokerSettings(MqttSettings):
     password_file: Path | None = Field(
         default=None, description=f"file holding the broker password (the {PASSWORD_ENV} variable wins)"
     )
+    dynsec: DynsecSettings | None = Field(
+        default=None, description="dynamic-security admin: the LMS issues agents' broker credentials (enrolment)"
+    )
+
+    def dynsec_admin(self) -> MqttSettings:
+        """The MQTT settings of the dynamic-security admin connection (same broker, admin credentials)."""
+        assert self.dynsec is not None
+        base = MqttSettings.model_fields.keys()
+        data = {k: v for k, v in self.model_dump().items() if k in base}
+        data.update(client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password)
+        return MqttSettings.model_validate(data)
 
 
 class CloudTlsSettings(BaseModel):
@@ -103,6 +139,15 @@ class LmsConfig(BaseModel):
     )
     site_heartbeat_s: float = Field(default=30.0, ge=1, le=3600, description="site heartbeat period to the cloud")
     log_level: LogLevel = Field(default="INFO", description="root log level")
+    metrics_retention_days: float = Field(
+        default=30.0, gt=0, le=3650, description="agents' metrics samples older than this are pruned"
+    )
+    metrics_prune_interval_s: float = Field(
+        default=3600.0, ge=1, le=86400, description="how often old metrics samples are pruned (in batches)"
+    )
+    queue_default_ttl_s: float = Field(
+        default=86400.0, gt=0, le=30 * 86400, description="how long a command queued for an offline agent waits"
+    )
 
     @field_validator("tenant")
     @classmethod
@@ -145,7 +190,11 @@ def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
     update: dict[str, Any] = {"db_path": db_path}
     broker = cfg.site_broker
     if broker.password_file is not None:
-        update["site_broker"] = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
+        broker = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
+    if broker.dynsec is not None and broker.dynsec.password_file is not None:
+        dynsec = broker.dynsec.model_copy(update={"password_file": _resolve(base, broker.dynsec.password_file)})
+        broker = broker.model_copy(update={"dynsec": dynsec})
+    update["site_broker"] = broker
     if cfg.cloud is not None and cfg.cloud.tls is not None:
         tls = cfg.cloud.tls
         new_tls = tls.model_copy(
@@ -175,7 +224,30 @@ def _apply_password(cfg: LmsConfig, env: Mapping[str, str]) -> LmsConfig:
         raise ConfigError(
             f"no password for site broker user {broker.username!r}: set {PASSWORD_ENV} or site_broker.password_file"
         )
+    if broker.dynsec is not None:
+        broker = broker.model_copy(update={"dynsec": _dynsec_password(broker.dynsec, env)})
     return cfg.model_copy(update={"site_broker": broker})
+
+
+def _dynsec_password(dynsec: DynsecSettings, env: Mapping[str, str]) -> DynsecSettings:
+    secret = env.get(DYNSEC_PASSWORD_ENV)
+    if not secret and dynsec.password_file is not None:
+        try:
+            secret = dynsec.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"site_broker.dynsec.password_file {dynsec.password_file}: {exc.strerror or exc}"
+            ) from None
+        if not secret:
+            raise ConfigError(f"site_broker.dynsec.password_file {dynsec.password_file} is empty")
+    if secret:
+        return dynsec.model_copy(update={"password": SecretStr(secret)})
+    if dynsec.password is None:
+        raise ConfigError(
+            f"no password for the dynamic-security admin {dynsec.username!r}: set {DYNSEC_PASSWORD_ENV} or "
+            "site_broker.dynsec.password_file"
+        )
+    return dynsec
 
 
 def _check_files(cfg: LmsConfig) -> None:

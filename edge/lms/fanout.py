@@ -27,6 +27,8 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from edge.lms.audit import Audit
+from edge.lms.commands import audit_params, audited
 from edge.lms.outbox import Outbox
 from edge.lms.router import Router, Ticket
 from shared import topics
@@ -76,8 +78,12 @@ def _result(request_id: str, agent_id: str, response: Response) -> AgentResult:
 class Fanout:
     """:meth:`handle` is the cloud link's handler for ``site_down``; :meth:`start` the worker."""
 
-    def __init__(self, router: Router, outbox: Outbox, *, tenant: str, site_id: str, concurrency: int = 256) -> None:
+    def __init__(
+        self, router: Router, outbox: Outbox, *, tenant: str, site_id: str, concurrency: int = 256,
+        audit: Audit | None = None,
+    ) -> None:  # fmt: skip
         self._router = router
+        self._audit = audit
         self._outbox = outbox
         self._results_topic = topics.site_up(tenant, site_id, SiteUp.RESULTS)
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -176,6 +182,14 @@ class Fanout:
             self.stats.expired += 1
             self._flush([self._expired(command, a) for a in targets])
             return
+        if self._audit is not None and audited(command.command):
+            try:
+                self._audit.record(
+                    "cloud", None, f"cloud:{command.command}", ",".join(targets)[:512], "sent",
+                    {"request_id": command.request_id, "params": audit_params(command.params)},
+                )  # fmt: skip
+            except Exception:
+                log.exception("fanout: could not audit %s", command.request_id)
         delivered: list[AgentResult] = []
         for agent_id in targets:
             if not self._acquire():

@@ -5,7 +5,8 @@ Fed by the agents' up topics on the site broker:
 * ``Status`` (retained; the Last Will is ``offline``/``lost``) -> online/offline, with a connection log row;
 * ``Heartbeat`` -> last seen (kept in memory, flushed to SQLite in batches by the sweeper);
 * ``StateUpdate`` -> cached settings;
-* metrics and events only count as a sign of life here (their contents belong to later parts).
+* ``Metrics`` -> the latest sample per agent (in memory) and the metrics listeners (the history);
+* events only count as a sign of life here.
 
 A sweeper thread marks agents offline after ``presence_timeout_s`` without anything from them (timing uses
 the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
@@ -24,7 +25,7 @@ from typing import Any
 from edge.lms.store import ClientRow, Store
 from shared import topics
 from shared.errors import SharedError
-from shared.messages import AgentKind, Heartbeat, Presence, StateUpdate, Status, decode
+from shared.messages import AgentKind, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
 from shared.mqtt import IncomingMessage, MqttClient
 from shared.topics import AgentUp
 
@@ -84,6 +85,7 @@ class RegistryStats:
 
 
 PresenceListener = Callable[[AgentView], None]
+MetricsListener = Callable[[str, Metrics], None]
 
 
 def _view(row: ClientRow) -> AgentView:
@@ -107,6 +109,8 @@ class Registry:
         self._heard: dict[str, float] = {}  # agent id -> monotonic time of the last sign of life
         self._dirty: set[str] = set()  # last_seen changed in memory only
         self._listeners: list[PresenceListener] = []
+        self._metrics_listeners: list[MetricsListener] = []
+        self._latest: dict[str, Metrics] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = RegistryStats()
@@ -140,6 +144,13 @@ class Registry:
 
     def add_listener(self, listener: PresenceListener) -> None:
         self._listeners.append(listener)
+
+    def add_metrics_listener(self, listener: MetricsListener) -> None:
+        self._metrics_listeners.append(listener)
+
+    def latest_metrics(self, agent_id: str) -> Metrics | None:
+        """The agent's latest ``Metrics`` sample since this LMS started (``None`` if none yet)."""
+        return self._latest.get(agent_id)
 
     # ------------------------------------------------------------ queries
 
@@ -195,6 +206,9 @@ class Registry:
                 self.touch(agent_id)
             elif channel is AgentUp.STATE:
                 self._on_state(agent_id, decode(StateUpdate, msg.payload))
+            elif channel is AgentUp.METRICS:
+                self.touch(agent_id)  # a sign of life even when the sample is bad
+                self._on_metrics(agent_id, decode(Metrics, msg.payload))
             else:
                 self.touch(agent_id)
         except SharedError as exc:
@@ -216,6 +230,14 @@ class Registry:
             )
         if changed is not None:
             self._announce(changed)
+
+    def _on_metrics(self, agent_id: str, sample: Metrics) -> None:
+        self._latest[agent_id] = sample
+        for listener in list(self._metrics_listeners):
+            try:
+                listener(agent_id, sample)
+            except Exception:
+                log.exception("registry: metrics listener failed")
 
     def _on_state(self, agent_id: str, update: StateUpdate) -> None:
         self.touch(agent_id)

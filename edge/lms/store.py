@@ -89,6 +89,69 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             attempts INTEGER NOT NULL DEFAULT 0
         )""",
     ),
+    2: (
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            created_by TEXT,
+            last_used_at REAL,
+            revoked_at REAL
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT,
+            action TEXT NOT NULL,
+            target TEXT,
+            result TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+        """CREATE TABLE IF NOT EXISTS metrics (
+            agent_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            cpu_percent REAL,
+            mem_percent REAL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS metrics_agent_ts ON metrics (agent_id, ts)",
+        "CREATE INDEX IF NOT EXISTS metrics_ts ON metrics (ts)",
+        """CREATE TABLE IF NOT EXISTS agent_tags (
+            agent_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (agent_id, tag)
+        )""",
+        "CREATE INDEX IF NOT EXISTS agent_tags_tag ON agent_tags (tag)",
+        """CREATE TABLE IF NOT EXISTS agent_groups (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS agent_group_members (
+            group_name TEXT NOT NULL REFERENCES agent_groups (name) ON DELETE CASCADE,
+            agent_id TEXT NOT NULL,
+            PRIMARY KEY (group_name, agent_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS command_queue (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent_id TEXT NOT NULL,
+            command TEXT NOT NULL,
+            params TEXT NOT NULL,
+            timeout_s REAL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            actor TEXT,
+            state TEXT NOT NULL DEFAULT 'queued',
+            request_id TEXT,
+            result TEXT,
+            finished_at REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS command_queue_agent ON command_queue (agent_id, state, id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -40,6 +40,7 @@ def banner(twin: Twin) -> str:
             f"  site broker                 mqtt://{twin.opt.host}:{twin.opt.ports.site_broker}",
             f"  tenant / site / agents      {twin.opt.tenant} / {twin.opt.site_id} / {', '.join(twin.opt.agent_ids)}",
             f"  admin token                 {twin.admin_token}",
+            f"  LMS admin token             {twin.lms_token}",
             f"  logs                        {twin.workdir / 'logs'}",
             "",
             "Run a command on an agent from the cloud API (through IoT Core, the LMS and the agent) and read",
@@ -50,7 +51,7 @@ def banner(twin: Twin) -> str:
             "The same on site, through the LMS API only:",
             "",
             f"  curl -s -X POST {twin.lms_url}/api/clients/{agent}/command -H 'Content-Type: application/json' "
-            f"-d '{{\"command\": \"get_all_settings\"}}'",
+            f"-H 'Authorization: Bearer {twin.lms_token}' -d '{{\"command\": \"get_all_settings\"}}'",
             "",
             "Ctrl-C stops everything.",
             "",

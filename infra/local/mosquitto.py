@@ -13,6 +13,10 @@ Things this module takes care of (see shared/FIELD-NOTES.md):
 * The broker is ready when the TCP port accepts connections *and* its log says it is running (a port
   taken by someone else would accept connections too).
 * ``SIGHUP`` re-reads the password and ACL files: :meth:`MosquittoProcess.reload` waits until it has.
+* ``template="site-dynsec"``: the dynamic-security plugin instead of password/ACL files. The plugin's JSON
+  file (:attr:`MosquittoProcess.dynsec_file`) is created once with ``mosquitto_ctrl dynsec init FILE ADMIN
+  PASSWORD`` (``dynsec_admin``) inside the data directory, because the broker rewrites it (as user
+  ``mosquitto``) through a ``.new`` file next to it on every change; it is kept across restarts.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from types import TracebackType
 from typing import IO, Literal, Self
 
 __all__ = [
+    "DYNSEC_PLUGIN",
     "TEMPLATE_DIR",
     "MosquittoError",
     "MosquittoProcess",
+    "find_dynsec_plugin",
     "free_port",
     "open_acl_text",
 ]
@@ -43,7 +49,7 @@ __all__ = [
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "mosquitto"
 """Where ``site.conf.tmpl`` and ``cloud.conf.tmpl`` live."""
 
-TemplateName = Literal["site", "cloud"]
+TemplateName = Literal["site", "site-dynsec", "cloud"]
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -52,6 +58,8 @@ _RUNNING_MARK = " running"  # "mosquitto version 2.0.11 running"
 _RELOAD_MARK = "Reloading config."
 _BROKER_USER = "mosquitto"  # Mosquitto's compiled-in default for `user`
 _SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
+_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 
 
 class MosquittoError(RuntimeError):
@@ -89,6 +97,15 @@ def _find_executable(name: str) -> str:
     )
 
 
+def find_dynsec_plugin() -> str:
+    """The path of Mosquitto's dynamic-security plugin (shipped in Debian's mosquitto package)."""
+    for directory in _PLUGIN_DIRS:
+        candidate = Path(directory) / DYNSEC_PLUGIN
+        if candidate.is_file():
+            return str(candidate)
+    raise MosquittoError(f"{DYNSEC_PLUGIN} not found in {', '.join(_PLUGIN_DIRS)}: install Debian's mosquitto")
+
+
 def _check_credentials(users: Mapping[str, str]) -> None:
     for user, password in users.items():
         if not user or any(c in user for c in ":\r\n") or user != user.strip():
@@ -118,9 +135,10 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
 class MosquittoProcess:
     """One Mosquitto broker process with its own config, password file, ACL file and log.
 
-    ``template`` is ``"site"`` (authenticated, ACL, persistence) or ``"cloud"`` (the anonymous IoT Core
-    stand-in), or a path to another ``string.Template`` config. ``users`` maps usernames to plain-text
-    passwords (hashed with ``mosquitto_passwd``); ``acl_text`` is a Mosquitto ACL file (default: every
+    ``template`` is ``"site"`` (authenticated, ACL, persistence), ``"site-dynsec"`` (authenticated by the
+    dynamic-security plugin; give ``dynsec_admin=(user, password)``, no users and no ACL) or ``"cloud"`` (the
+    anonymous IoT Core stand-in), or a path to another ``string.Template`` config. ``users`` maps usernames
+    to plain-text passwords (hashed with ``mosquitto_passwd``); ``acl_text`` is a Mosquitto ACL file (default: every
     authenticated client may use every topic). With ``port=None`` a free port is picked (and re-picked if
     another process grabs it before the broker binds).
     """
@@ -137,6 +155,8 @@ class MosquittoProcess:
         executable: str = "mosquitto",
         passwd_executable: str = "mosquitto_passwd",
         max_queued_messages: int = 10_000,
+        dynsec_admin: tuple[str, str] | None = None,
+        ctrl_executable: str = "mosquitto_ctrl",
     ) -> None:
         self._workdir = Path(workdir).absolute()
         if any(c.isspace() for c in str(self._workdir)):
@@ -144,16 +164,25 @@ class MosquittoProcess:
         self._auto_port = port is None
         self._port = port if port is not None else 0
         self._host = host
+        self._dynsec = template == "site-dynsec"
         if isinstance(template, Path):
             self._template_path = template
             self._auth = True
         else:
-            if template not in ("site", "cloud"):
-                raise ValueError(f"unknown template {template!r}: expected 'site', 'cloud' or a Path")
+            if template not in ("site", "site-dynsec", "cloud"):
+                raise ValueError(f"unknown template {template!r}: expected 'site', 'site-dynsec', 'cloud' or a Path")
             self._template_path = TEMPLATE_DIR / f"{template}.conf.tmpl"
             self._auth = template == "site"
             if not self._auth and (users or acl_text is not None):
-                raise ValueError("the 'cloud' template is anonymous: it takes no users and no ACL")
+                raise ValueError(f"the {template!r} template takes no users and no ACL")
+        if self._dynsec:
+            if dynsec_admin is None:
+                raise ValueError("the 'site-dynsec' template needs dynsec_admin=(username, password)")
+            _check_credentials(dict([dynsec_admin]))
+        elif dynsec_admin is not None:
+            raise ValueError("dynsec_admin goes with template='site-dynsec' only")
+        self._dynsec_admin = dynsec_admin
+        self._ctrl_executable = ctrl_executable
         self._users: dict[str, str] = dict(users or {})
         _check_credentials(self._users)
         self._acl_text = acl_text if acl_text is not None else open_acl_text()
@@ -201,6 +230,11 @@ class MosquittoProcess:
     @property
     def data_dir(self) -> Path:
         return self._workdir / "data"
+
+    @property
+    def dynsec_file(self) -> Path:
+        """The dynamic-security plugin's JSON file (``site-dynsec`` template)."""
+        return self.data_dir / "dynamic-security.json"
 
     @property
     def log_path(self) -> Path:
@@ -286,6 +320,31 @@ class MosquittoProcess:
         self._give_to_broker(tmp, 0o600)
         os.replace(tmp, path)
 
+    def _init_dynsec(self) -> None:
+        """Create the plugin's JSON file with the admin client, once (it then belongs to the broker)."""
+        path = self.dynsec_file
+        if path.exists():
+            return
+        assert self._dynsec_admin is not None
+        user, password = self._dynsec_admin
+        tmp = path.with_name(f".{path.name}.init")
+        tmp.unlink(missing_ok=True)
+        result = subprocess.run(
+            [_find_executable(self._ctrl_executable), "dynsec", "init", str(tmp), user, password],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0 or not tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            raise MosquittoError(
+                f"mosquitto_ctrl dynsec init failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
+            )
+        self._give_to_broker(tmp, 0o600)
+        os.replace(tmp, path)
+
     def _check_traversable(self) -> None:
         """Fail early if the `mosquitto` user could not reach the work directory."""
         ids = _broker_ids()
@@ -316,6 +375,8 @@ class MosquittoProcess:
             acl_file=str(self.acl_file),
             data_dir=str(self.data_dir),
             max_queued_messages=str(self._max_queued_messages),
+            dynsec_plugin=find_dynsec_plugin() if self._dynsec else "",
+            dynsec_file=str(self.dynsec_file),
         )
 
     def _prepare(self) -> None:
@@ -327,6 +388,10 @@ class MosquittoProcess:
             self._give_to_broker(self.data_dir, 0o700)
             self._write_password_file()
             self._write_acl_file()
+        if self._dynsec:
+            self.data_dir.mkdir(exist_ok=True)
+            self._give_to_broker(self.data_dir, 0o700)
+            self._init_dynsec()
         _write_atomic(self.config_path, self.render_config(), 0o644)
 
     # -- lifecycle --------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 Start order (stop runs it in reverse):
 
 1. the IoT Core stand-in broker (Mosquitto, anonymous, loopback);
-2. the site broker (Mosquitto with per-client passwords and the agents' ACL);
+2. the site broker (Mosquitto with the dynamic-security plugin: the LMS issues each agent's credentials);
 3. the local cloud process (moto + the Chalice app + rules engine; ``infra.local.cloud``);
 4. the LMS (``python -m edge.lms``), linked to the stand-in broker as its IoT Core;
-5. the agents (``python -m edge.agent``), each with its own broker credentials.
+5. the agents (``python -m edge.agent``), which enrol with the LMS (one enrolment token for all of them) and
+   get their own broker credentials and ACL role.
 
 It waits for each part to be ready before the next one, and finally for the cloud to list every agent.
 """
@@ -26,11 +27,12 @@ from typing import Any
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
-from shared.topics import agent_acl_patterns, site_thing_name
+from shared.topics import site_thing_name
 
 log = logging.getLogger(__name__)
 
 LMS_USER = "lms"
+DYNSEC_ADMIN = "dynsec-admin"
 
 
 @dataclass
@@ -61,8 +63,9 @@ class TwinOptions:
     start_timeout_s: float = 60.0
 
 
-def _http_json(url: str, token: str | None = None, timeout: float = 2.0) -> Any:
-    req = urllib.request.Request(url)
+def _http_json(url: str, token: str | None = None, timeout: float = 2.0, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -77,11 +80,13 @@ class Twin:
         self.passwords: dict[str, str] = {}
         self.agents: dict[str, ChildProcess] = {}
         self.admin_token: str = ""
+        self.lms_token: str = "ctl_" + secrets.token_urlsafe(24)  # the LMS's local admin token
         self.cloud_broker: MosquittoProcess | None = None
         self.site_broker: MosquittoProcess | None = None
         self.cloud: ChildProcess | None = None
         self.lms: ChildProcess | None = None
         self.moto_url = ""
+        self._enroll_token = ""
 
     # ------------------------------------------------------------ addresses
 
@@ -139,13 +144,13 @@ class Twin:
         self._stops.append(("cloud broker", broker.stop))
 
     def start_site_broker(self) -> None:
-        self.passwords = {LMS_USER: secrets.token_urlsafe(18)}
-        for agent_id in self.opt.agent_ids:
-            self.passwords[agent_id] = secrets.token_urlsafe(18)
-        acl = "\n".join([f"user {LMS_USER}", "topic readwrite ct/#", "", *agent_acl_patterns(), ""])
+        self.passwords = {LMS_USER: secrets.token_urlsafe(18), DYNSEC_ADMIN: secrets.token_urlsafe(18)}
         broker = MosquittoProcess(
-            self.workdir / "site-broker", port=self.opt.ports.site_broker, users=self.passwords, acl_text=acl
+            self.workdir / "site-broker", port=self.opt.ports.site_broker, template="site-dynsec",
+            dynsec_admin=(DYNSEC_ADMIN, self.passwords[DYNSEC_ADMIN]),
         )
+        # Each twin run starts with fresh broker credentials (the LMS and the agents get new ones below).
+        broker.dynsec_file.unlink(missing_ok=True)
         broker.start()
         self.site_broker = broker
         self._stops.append(("site broker", broker.stop))
@@ -190,6 +195,7 @@ class Twin:
                 "username": LMS_USER,
                 "client_id": "lms",
                 "password_file": str(self.workdir / "lms" / "broker-password"),
+                "dynsec": {"username": DYNSEC_ADMIN, "password_file": str(self.workdir / "lms" / "dynsec-password")},
             },
             "cloud": {
                 "host": self.cloud_broker.host,
@@ -204,10 +210,12 @@ class Twin:
         lms_dir = self.workdir / "lms"
         lms_dir.mkdir(exist_ok=True)
         _write_secret(lms_dir / "broker-password", self.passwords[LMS_USER])
+        _write_secret(lms_dir / "dynsec-password", self.passwords[DYNSEC_ADMIN])
         config = lms_dir / "lms.toml"
         config.write_text(toml_writer.dumps(self.lms_config()))
         self.lms = ChildProcess.python(
-            "LMS", "edge.lms", ["--config", str(config)], self.workdir / "logs" / "lms.log"
+            "LMS", "edge.lms", ["--config", str(config)], self.workdir / "logs" / "lms.log",
+            env={"CLASSTOP_LMS_ADMIN_TOKEN": self.lms_token},
         ).start()
         self._stops.append(("LMS", self.lms.stop))
         wait_for(
@@ -229,17 +237,18 @@ class Twin:
                 "port": self.site_broker.port,
                 "client_id": agent_id,
                 "username": agent_id,
-                "password_file": str(adir / "broker-password"),
                 "reconnect_min_s": 0.5,
                 "reconnect_max_s": 5.0,
             },
             "exec": {"mode": self.opt.exec_mode},
+            "enroll": {"url": self.lms_url, "token_file": str(adir / "enroll-token"), "retry_max_s": 5.0},
         }
 
     def start_agent(self, agent_id: str) -> ChildProcess:
         adir = self.workdir / "agents" / agent_id
         adir.mkdir(parents=True, exist_ok=True)
-        _write_secret(adir / "broker-password", self.passwords[agent_id])
+        _write_secret(adir / "enroll-token", self.enroll_token())
+        (adir / "state" / "credentials.json").unlink(missing_ok=True)  # from an earlier run's broker
         config = adir / "agent.toml"
         config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
         child = ChildProcess.python(
@@ -248,6 +257,14 @@ class Twin:
         self.agents[agent_id] = child
         return child
 
+    def enroll_token(self) -> str:
+        """One enrolment token (made on first use) for all the twin's agents."""
+        if not self._enroll_token:
+            body = {"ttl_s": 3600, "max_uses": max(len(self.opt.agent_ids), 1) * 10, "note": "local twin"}
+            answer = _http_json(f"{self.lms_url}/api/enrollment-tokens", self.lms_token, body=body)
+            self._enroll_token = str(answer["data"]["token"])
+        return self._enroll_token
+
     def start_agents(self) -> None:
         for agent_id in self.opt.agent_ids:
             self.start_agent(agent_id)
@@ -255,7 +272,7 @@ class Twin:
         want = set(self.opt.agent_ids)
 
         def all_online() -> bool:
-            online = _http_json(f"{self.lms_url}/api/clients/online")
+            online = _http_json(f"{self.lms_url}/api/clients/online", self.lms_token)
             return want <= {c["uuid"] for c in _items(online)}
 
         wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,

@@ -169,6 +169,10 @@ class MqttClient:
         self.stats.published += 1
         return info
 
+    def set_credentials(self, username: str | None, password: str | None) -> None:
+        """Use these credentials from the next (re)connect on (e.g. after re-enrolment)."""
+        self._client.username_pw_set(username, password)
+
     def start(self, wait_s: float | None = 10.0) -> None:
         """Connect in the background. With ``wait_s``, wait for the first CONNACK: raise if refused or late."""
         self._stopping = False

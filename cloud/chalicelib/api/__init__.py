@@ -3,10 +3,14 @@
 from chalice.app import Blueprint
 
 from chalicelib.api.agents import bp as agents
+from chalicelib.api.audit import bp as audit
+from chalicelib.api.cctv import bp as cctv
+from chalicelib.api.classtop import bp as classtop
 from chalicelib.api.commands import bp as commands
 from chalicelib.api.health import bp as health
 from chalicelib.api.sites import bp as sites
+from chalicelib.api.stats import bp as stats
 
-BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites)
+BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats)
 
 __all__ = ["BLUEPRINTS"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import container
-from chalicelib.api.http import authenticate, endpoint, ok, parse_body, query_float
+from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_float, query_int, query_str
 from chalicelib.api.schemas import ControlCommandBody, CreateCommandBody
 from chalicelib.domain.token import Role
 from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
@@ -18,6 +18,7 @@ bp = Blueprint(__name__)
 
 
 @bp.route("/api/commands", methods=["POST"])
+@audited(bp, "command.create")
 @endpoint
 def create_command() -> Response:
     request = bp.current_request
@@ -37,6 +38,7 @@ def create_command() -> Response:
 
 
 @bp.route("/api/control/command", methods=["POST"])
+@audited(bp, "command.create")
 @endpoint
 def control_command() -> Response:
     request = bp.current_request
@@ -60,3 +62,13 @@ def control_command() -> Response:
 def get_command(command_id: str) -> Response:
     principal = authenticate(bp.current_request)
     return ok(container.get().commands.get(command_id, principal).to_dict())
+
+
+@bp.route("/api/agents/{agent_id}/commands", methods=["GET"])
+@endpoint
+def agent_commands(agent_id: str) -> Response:
+    request = bp.current_request
+    principal = authenticate(request)
+    page = container.get().history.of_agent(agent_id, principal, limit=query_int(request, "limit", 50),
+                                            cursor=query_str(request, "cursor"))
+    return ok(page.to_dict("commands", lambda entry: entry))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from chalice.app import Request, Response
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import container
@@ -23,6 +24,9 @@ P = ParamSpec("P")
 M = TypeVar("M", bound=BaseModel)
 
 _JSON = {"Content-Type": "application/json"}
+
+#: who made the current request (set by :func:`authenticate` / :func:`act_as`), for the audit log
+_actor: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.ContextVar("actor", default=None)
 
 
 def ok(data: Any, status: int = 200, **extra: Any) -> Response:
@@ -54,10 +58,63 @@ def endpoint(view: Callable[P, Response]) -> Callable[P, Response]:
     return wrapper
 
 
+def act_as(name: str, role: str | None = None) -> None:
+    """Name the caller of the current request for the audit log (callers without a bearer token)."""
+    _actor.set((name, role))
+
+
+def audited(bp: Blueprint, action: str) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+    """Write one audit entry per call of the (``endpoint``-wrapped) view: who, ``action``, the request path
+    as target, and the HTTP status and error code as result. Put it between ``route`` and ``endpoint``."""
+
+    def decorate(view: Callable[P, Response]) -> Callable[P, Response]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+            token = _actor.set(None)
+            try:
+                response = view(*args, **kwargs)
+                actor, role = _actor.get() or ("anonymous", None)
+                body = response.body if isinstance(response.body, dict) else {}
+                error = body.get("error")
+                result = "ok" if response.status_code < 400 else (
+                    str(error.get("code")) if isinstance(error, dict) else "error")
+                target = _target(bp.current_request)
+                data = body.get("data")
+                request = bp.current_request
+                if isinstance(data, dict) and request is not None and not request.uri_params:
+                    for key in _TARGET_KEYS:
+                        value = data.get(key)
+                        if isinstance(value, str) and value not in target:
+                            target = f"{target} {key}={value}"
+                            break
+                container.get().audit.record(actor, role, action, target, response.status_code, result)
+                return response
+            finally:
+                _actor.reset(token)
+
+        return wrapper
+
+    return decorate
+
+
+#: a response field that names what a call created, added to the audit target of a path without parameters
+_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id")
+
+
+def _target(request: Request | None) -> str:
+    if request is None:
+        return ""
+    path = str(request.context.get("resourcePath", ""))
+    for name, value in (request.uri_params or {}).items():
+        path = path.replace("{" + name + "}", str(value))
+    return path
+
+
 def authenticate(request: Request, role: Role = Role.VIEWER) -> Principal:
     """The caller of ``request`` (401 without a known bearer token), who must have at least ``role`` (403)."""
     header: str | None = request.headers.get("authorization")
     principal = container.get().tokens.authenticate(header)
+    _actor.set((principal.name, principal.role.value))
     principal.require(role, f"{request.method} {request.context.get('resourcePath', '')}".strip())
     return principal
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -68,3 +68,26 @@ class ControlCommandBody(_Body):
     @property
     def target(self) -> str:
         return next(v for v in (self.target_client, self.client_uuid, self.agent_id) if v is not None)
+
+
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_TAGS = 20
+
+
+class AgentTagsBody(_Body):
+    """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
+
+    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("tags must not repeat")
+        return v
+
+
+class AgentGroupBody(_Body):
+    """``PUT /api/agents/{id}/group``: the agent's group, or ``null`` for none."""
+
+    group: str | None = Field(pattern=LABEL_PATTERN)

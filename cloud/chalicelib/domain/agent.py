@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.domain.client import Approval
 from shared.messages import AgentKind, AgentPresence, Presence
 
 
@@ -20,6 +21,10 @@ class Agent:
     hostname: str | None = None
     #: timestamp of the site heartbeat that last changed this record (orders out-of-order heartbeats).
     changed_at: float = 0.0
+    #: at most one group per agent (a room, a lab...), any number of tags
+    group: str | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)
+    approval: Approval = Approval.APPROVED
     #: optimistic-locking revision; ``None`` for a record not stored yet. Counts stored writes.
     revision: int | None = None
 
@@ -43,4 +48,7 @@ class Agent:
             "version": self.version,
             "hostname": self.hostname,
             "changed_at": self.changed_at,
+            "group": self.group,
+            "tags": sorted(self.tags),
+            "approval": self.approval.value,
         }

@@ -56,7 +56,7 @@ class AgentOutcome:
 
 def aggregate_status(outcomes: Iterable[AgentOutcome]) -> CommandStatus:
     """``pending`` until every agent is terminal; then ``succeeded`` if all succeeded, ``timed_out`` if all
-    timed out, else ``failed``."""
+    timed out, ``expired`` if all expired, else ``failed``."""
     statuses = [o.status for o in outcomes]
     if not statuses or not all(s.terminal for s in statuses):
         return CommandStatus.PENDING
@@ -64,6 +64,8 @@ def aggregate_status(outcomes: Iterable[AgentOutcome]) -> CommandStatus:
         return CommandStatus.SUCCEEDED
     if all(s is CommandStatus.TIMED_OUT for s in statuses):
         return CommandStatus.TIMED_OUT
+    if all(s is CommandStatus.EXPIRED for s in statuses):
+        return CommandStatus.EXPIRED
     return CommandStatus.FAILED
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.client import Approval
+
 
 @dataclass(frozen=True, slots=True)
 class Site:
@@ -13,13 +15,40 @@ class Site:
     lms_version: str
     agent_count: int = 0
     online_count: int = 0
+    # registration (seed ``POST /api/lms/register`` or enrolment); absent for a site known only from IoT
+    name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    lms_uuid: str | None = None
+    approval: Approval = Approval.APPROVED
+    registered_at: float | None = None
+    api_key_hash: str | None = None
+    thing_name: str | None = None
+    certificate_id: str | None = None
+    certificate_arn: str | None = None
     revision: int | None = None
+
+    @property
+    def enrolled(self) -> bool:
+        """Whether the site holds an IoT identity (enrolled with a one-time token)."""
+        return self.certificate_id is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "site_id": self.site_id,
+            "lms_id": self.site_id,
+            "lms_uuid": self.lms_uuid,
+            "name": self.name,
+            "host": self.host,
+            "port": self.port,
+            "approval": self.approval.value,
             "last_heartbeat": self.last_heartbeat,
             "lms_version": self.lms_version,
+            "version": self.lms_version,
             "agent_count": self.agent_count,
+            "client_count": self.agent_count,
             "online_count": self.online_count,
+            "registered_at": self.registered_at,
+            "thing_name": self.thing_name,
+            "certificate_arn": self.certificate_arn,
         }

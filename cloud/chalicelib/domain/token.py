@@ -49,6 +49,27 @@ class ApiToken:
         }
 
 
+class SecretKind(StrEnum):
+    """What a stored secret is: an admin API token, a site's API key, or a one-time enrolment token."""
+
+    API = "api"
+    LMS = "lms"
+    ENROLMENT = "enrolment"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """A site API key or an enrolment token (only the SHA-256 of the secret is kept)."""
+
+    token_hash: str
+    kind: SecretKind
+    name: str
+    site_id: str | None
+    created_at: float
+    expires_at: float | None = None
+    created_by: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A token as created: ``secret`` is shown once and never stored."""

@@ -6,15 +6,21 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
+from chalice.app import Blueprint, Rate
 
 from chalicelib.handlers.events import LambdaHandler
 from chalicelib.handlers.heartbeat import site_heartbeat as _site_heartbeat
 from chalicelib.handlers.results import command_results as _command_results
+from chalicelib.handlers.site_events import site_events as _site_events
+from chalicelib.handlers.sweeper import expire_commands as _expire_commands
+
+#: how often the command sweeper runs
+SWEEP_RATE_MINUTES = 5
 
 RULE_HANDLERS: dict[str, LambdaHandler] = {
     "site_heartbeat": _site_heartbeat,
     "command_results": _command_results,
+    "site_events": _site_events,
 }
 
 blueprint = Blueprint(__name__)
@@ -23,5 +29,10 @@ blueprint = Blueprint(__name__)
 # functions must be attributes of this module under their own names.
 site_heartbeat = blueprint.lambda_function(name="site_heartbeat")(_site_heartbeat)
 command_results = blueprint.lambda_function(name="command_results")(_command_results)
+site_events = blueprint.lambda_function(name="site_events")(_site_events)
+expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES), name="expire_commands")(
+    _expire_commands
+)
 
-__all__ = ["RULE_HANDLERS", "blueprint", "command_results", "site_heartbeat"]
+__all__ = ["RULE_HANDLERS", "SWEEP_RATE_MINUTES", "blueprint", "command_results", "expire_commands",
+           "site_events", "site_heartbeat"]

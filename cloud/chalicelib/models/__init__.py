@@ -10,14 +10,23 @@ import logging
 
 from chalicelib.config import Settings
 from chalicelib.models.agent import AgentModel
+from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
-from chalicelib.models.command import CommandModel
+from chalicelib.models.client import ClientModel
+from chalicelib.models.command import AgentCommandModel, CommandModel
+from chalicelib.models.event import EventModel
+from chalicelib.models.label import LabelModel
+from chalicelib.models.rollup import RollupModel
 from chalicelib.models.site import SiteModel
+from chalicelib.models.snapshot import SnapshotModel
 from chalicelib.models.token import TokenModel
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[type[BaseModel], ...] = (CommandModel, AgentModel, SiteModel, TokenModel)
+MODELS: tuple[type[BaseModel], ...] = (
+    CommandModel, AgentModel, SiteModel, TokenModel, ClientModel, SnapshotModel, AuditModel, LabelModel,
+    AgentCommandModel, EventModel, RollupModel,
+)
 
 
 def table_names(settings: Settings) -> dict[str, str]:
@@ -64,9 +73,16 @@ def create_tables(settings: Settings | None = None, *, wait: bool = True) -> lis
 
 __all__ = [
     "MODELS",
+    "AgentCommandModel",
     "AgentModel",
+    "AuditModel",
+    "ClientModel",
     "CommandModel",
+    "EventModel",
+    "LabelModel",
+    "RollupModel",
     "SiteModel",
+    "SnapshotModel",
     "TokenModel",
     "bind",
     "create_tables",

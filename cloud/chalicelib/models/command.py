@@ -1,4 +1,11 @@
-"""Table ``…-command``: one item per command, with the per-agent outcomes in a map."""
+"""Table ``…-command``: one item per command, with the per-agent outcomes in a map.
+
+Index ``by_open`` (open_tenant, expires_at) is sparse: ``open_tenant`` is set only while the command is not
+finished, so the sweeper finds overdue commands with one Query (``expires_at < now``).
+
+Table ``…-agent_command``: the per-agent history index — one item per (agent, command), sort key
+``<created_at ms, 15 digits>#<command_id>``, so an agent's commands newest first are one Query.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,18 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.models.base import UNBOUND, BaseModel
+
+
+class OpenCommands(GlobalSecondaryIndex["CommandModel"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_open"
+        projection = AllProjection()
+
+    open_tenant = UnicodeAttribute(hash_key=True)
+    expires_at = NumberAttribute(range_key=True)
 
 
 class CommandModel(BaseModel):
@@ -40,4 +57,23 @@ class CommandModel(BaseModel):
     updated_at = NumberAttribute()
     expires_at = NumberAttribute()
     ttl = TTLAttribute()
+    #: the tenant while the command is not finished, else absent (sparse index ``by_open``)
+    open_tenant = UnicodeAttribute(null=True)
     revision = VersionAttribute()
+
+    by_open = OpenCommands()
+
+
+class AgentCommandModel(BaseModel):
+    AGGREGATE = "agent_command"
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    agent_id = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+    command_id = UnicodeAttribute()
+    command = UnicodeAttribute()
+    created_at = NumberAttribute()
+    ttl = TTLAttribute()

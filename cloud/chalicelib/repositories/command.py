@@ -1,4 +1,5 @@
-"""Command records: ``CommandModel`` items <-> :class:`CommandRecord`."""
+"""Command records: ``CommandModel`` items <-> :class:`CommandRecord`, and the per-agent history index
+(``AgentCommandModel``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.command import AgentOutcome, CommandRecord
+from chalicelib.domain.page import Page
 from chalicelib.errors import Conflict, StaleWrite
-from chalicelib.models.command import CommandModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.models.command import AgentCommandModel, CommandModel
+from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
 from shared.messages import CommandStatus
+
+_HISTORY_KEYS = frozenset({"agent_id", "at_id"})
+
+
+def history_key(created_at: float, command_id: str) -> str:
+    return f"{int(created_at * 1000):015d}#{command_id}"
 
 
 class CommandRepository:
+    def __init__(self, tenant: str) -> None:
+        self._tenant = tenant
+
     def get(self, command_id: str) -> CommandRecord | None:
         with dynamo_errors(f"read command {command_id}"):
             try:
@@ -26,22 +37,64 @@ class CommandRepository:
         """Store a new record; :class:`Conflict` if the id is taken."""
         if record.revision is not None:
             raise ValueError("create() takes a record that was never stored")
-        item = _to_item(record)
+        item = self._to_item(record)
+        # the history index first: if the command cannot be stored, the index items are removed again (a
+        # reader skips index items whose command does not exist, so a crash in between shows nothing)
+        history = [
+            AgentCommandModel(agent_id, history_key(record.created_at, record.command_id),
+                              command_id=record.command_id, command=record.command, created_at=record.created_at,
+                              ttl=datetime.fromtimestamp(record.retain_until, tz=UTC))
+            for agent_id in record.targets
+        ]
+        with dynamo_errors(f"index command {record.command_id}"), AgentCommandModel.batch_write() as batch:
+            for entry in history:
+                batch.save(entry)
         try:
             with dynamo_errors(f"create command {record.command_id}"):
                 item.save(condition=CommandModel.command_id.does_not_exist())
-        except StaleWrite:
-            raise Conflict(f"command {record.command_id} already exists") from None
+        except BaseException as exc:
+            with dynamo_errors(f"unindex command {record.command_id}"), AgentCommandModel.batch_write() as batch:
+                for entry in history:
+                    batch.delete(entry)
+            if isinstance(exc, StaleWrite):
+                raise Conflict(f"command {record.command_id} already exists") from None
+            raise
         return _to_record(item)
+
+    def history(self, agent_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[str]:
+        """Command ids of an agent, newest first (one Query on the history table)."""
+        check_limit(limit)
+        with dynamo_errors(f"list commands of {agent_id}"):
+            result = AgentCommandModel.query(agent_id, scan_index_forward=False, limit=limit,
+                                             last_evaluated_key=decode_cursor(cursor, _HISTORY_KEYS))
+            ids = [item.command_id for item in result]
+            return Page(ids, encode_cursor(result.last_evaluated_key) if len(ids) == limit else None)
+
+    def get_many(self, command_ids: list[str]) -> dict[str, CommandRecord]:
+        if not command_ids:
+            return {}
+        with dynamo_errors("read commands"):
+            return {item.command_id: _to_record(item) for item in CommandModel.batch_get(sorted(set(command_ids)))}
+
+    def overdue(self, now: float, limit: int = 100) -> list[str]:
+        """Ids of unfinished commands whose ``expires_at`` has passed (one Query on the sparse ``by_open``)."""
+        with dynamo_errors("list overdue commands"):
+            return [item.command_id for item in CommandModel.by_open.query(
+                self._tenant, CommandModel.expires_at < now, limit=limit)]
 
     def save(self, record: CommandRecord) -> CommandRecord:
         """Replace a stored record if nobody wrote it since it was read (else :class:`StaleWrite`)."""
         if record.revision is None:
             raise ValueError("save() takes a record read from the store")
-        item = _to_item(record)
+        item = self._to_item(record)
         with dynamo_errors(f"update command {record.command_id}"):
             item.save()
         return _to_record(item)
+
+    def _to_item(self, record: CommandRecord) -> CommandModel:
+        item = _to_item(record)
+        item.open_tenant = None if record.status.terminal else self._tenant
+        return item
 
 
 def _outcome_to_item(outcome: AgentOutcome) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from chalicelib.domain.client import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
+from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.site import SiteModel
 from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
 
@@ -39,12 +41,34 @@ class SiteRepository:
             lms_version=site.lms_version,
             agent_count=site.agent_count,
             online_count=site.online_count,
+            name=site.name,
+            host=site.host,
+            port=site.port,
+            lms_uuid=site.lms_uuid,
+            approval=site.approval.value,
+            registered_at=site.registered_at,
+            api_key_hash=site.api_key_hash,
+            thing_name=site.thing_name,
+            certificate_id=site.certificate_id,
+            certificate_arn=site.certificate_arn,
         )
         if site.revision is not None:
             item.revision = site.revision
-        with dynamo_errors(f"write site {site.site_id}"):
-            item.save()
+        try:
+            with dynamo_errors(f"write site {site.site_id}"):
+                item.save()
+        except StaleWrite:
+            if site.revision is None:
+                raise Conflict(f"site {site.site_id} already exists") from None
+            raise
         return _to_site(item)
+
+    def delete(self, site: Site) -> None:
+        """Delete ``site`` if nobody wrote it since it was read (else :class:`StaleWrite`)."""
+        item = SiteModel(site.site_id)
+        item.revision = site.revision
+        with dynamo_errors(f"delete site {site.site_id}"):
+            item.delete()
 
 
 def _to_site(item: SiteModel) -> Site:
@@ -54,5 +78,15 @@ def _to_site(item: SiteModel) -> Site:
         lms_version=item.lms_version,
         agent_count=int(item.agent_count),
         online_count=int(item.online_count),
+        name=item.name,
+        host=item.host,
+        port=None if item.port is None else int(item.port),
+        lms_uuid=item.lms_uuid,
+        approval=Approval(item.approval or Approval.APPROVED.value),
+        registered_at=None if item.registered_at is None else float(item.registered_at),
+        api_key_hash=item.api_key_hash,
+        thing_name=item.thing_name,
+        certificate_id=item.certificate_id,
+        certificate_arn=item.certificate_arn,
         revision=item.revision,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.token import ApiToken, Role
+from datetime import UTC, datetime
+
+from chalicelib.domain.token import ApiToken, Role, SecretKind, StoredSecret
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.token import TokenModel
 from chalicelib.repositories.dynamo import dynamo_errors
@@ -15,6 +17,8 @@ class TokenRepository:
                 item = TokenModel.get(token_hash, consistent_read=True)  # a revoked token stops at once
             except TokenModel.DoesNotExist:
                 return None
+        if (item.kind or SecretKind.API.value) != SecretKind.API.value:
+            return None  # a site key or an enrolment token is no API token
         return ApiToken(
             token_hash=item.token_hash,
             name=item.name,
@@ -42,3 +46,48 @@ class TokenRepository:
     def delete(self, token_hash: str) -> None:
         with dynamo_errors("delete token"):
             TokenModel(token_hash).delete()
+
+    def create_secret(self, secret: StoredSecret) -> None:
+        item = TokenModel(
+            secret.token_hash,
+            name=secret.name,
+            role="none",
+            kind=secret.kind.value,
+            site_id=secret.site_id,
+            created_at=secret.created_at,
+            created_by=secret.created_by,
+            ttl=None if secret.expires_at is None else datetime.fromtimestamp(secret.expires_at, tz=UTC),
+        )
+        try:
+            with dynamo_errors("create secret"):
+                item.save(condition=TokenModel.token_hash.does_not_exist())
+        except StaleWrite:
+            raise Conflict("a secret with this value already exists") from None
+
+    def get_secret(self, token_hash: str, kind: SecretKind) -> StoredSecret | None:
+        """The stored secret of ``kind`` (``None`` when absent or of another kind)."""
+        with dynamo_errors("read secret"):
+            try:
+                item = TokenModel.get(token_hash, consistent_read=True)
+            except TokenModel.DoesNotExist:
+                return None
+        if item.kind != kind.value:
+            return None
+        return StoredSecret(
+            token_hash=item.token_hash,
+            kind=kind,
+            name=item.name,
+            site_id=item.site_id,
+            created_at=float(item.created_at),
+            expires_at=None if item.ttl is None else item.ttl.timestamp(),
+            created_by=item.created_by,
+        )
+
+    def consume(self, token_hash: str) -> bool:
+        """Delete a one-time secret; ``False`` if it was already gone (used by a concurrent call)."""
+        try:
+            with dynamo_errors("consume secret"):
+                TokenModel(token_hash).delete(condition=TokenModel.token_hash.exists())
+        except StaleWrite:
+            return False
+        return True

@@ -10,21 +10,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chalicelib.config import Settings
 from chalicelib.domain.agent import Agent
+from chalicelib.domain.client import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
-from chalicelib.errors import NotFound, StaleWrite
-from chalicelib.repositories.agent import AgentRepository
+from chalicelib.errors import Conflict, NotFound, StaleWrite, UpstreamError
+from chalicelib.repositories.agent import AgentFilter, AgentRepository
 from chalicelib.repositories.site import SiteRepository
 from shared.errors import ErrorCode
 from shared.messages import AgentPresence, Presence, SiteHeartbeat
 
 log = logging.getLogger(__name__)
+
+_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +62,51 @@ class AgentService:
         return agent
 
     def page(
-        self, principal: Principal, *, site_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self, principal: Principal, *, site_id: str | None = None, limit: int = 100, cursor: str | None = None,
+        filters: AgentFilter | None = None,
     ) -> Page[Agent]:
+        site_id = filters.site_id if filters is not None and filters.site_id is not None else site_id
         if site_id is not None and not principal.can_see_site(site_id):
             return Page([])
-        page = self._agents.page(site_id=site_id, limit=limit, cursor=cursor)
+        page = self._agents.page(site_id=site_id, limit=limit, cursor=cursor, filters=filters)
         if principal.site_ids is None:
             return page
         return Page([a for a in page.items if principal.can_see_site(a.site_id)], page.cursor)
+
+    # ------------------------------------------------------------ administration
+
+    def set_tags(self, agent_id: str, tags: Iterable[str], principal: Principal) -> Agent:
+        """Replace an agent's tags (and the tag index) in one transaction."""
+        wanted = frozenset(tags)
+        for _ in range(_WRITE_ATTEMPTS):
+            agent = self.get(agent_id, principal)
+            principal.require_sites({agent.site_id})
+            if agent.tags == wanted:
+                return agent
+            try:
+                return self._agents.save_with_tags(dataclasses.replace(agent, tags=wanted), agent.tags)
+            except StaleWrite:
+                continue
+        raise UpstreamError(f"agent {agent_id}: too many concurrent updates; retry")
+
+    def set_group(self, agent_id: str, group: str | None, principal: Principal) -> Agent:
+        return self._change(agent_id, principal, lambda a: dataclasses.replace(a, group=group))
+
+    def decide(self, agent_id: str, approval: Approval, principal: Principal) -> Agent:
+        return self._change(agent_id, principal, lambda a: dataclasses.replace(a, approval=approval))
+
+    def _change(self, agent_id: str, principal: Principal, change: Callable[[Agent], Agent]) -> Agent:
+        for _ in range(_WRITE_ATTEMPTS):
+            agent = self.get(agent_id, principal)
+            principal.require_sites({agent.site_id})
+            changed = change(agent)
+            if changed == agent:
+                return agent
+            try:
+                return self._agents.save(changed)
+            except StaleWrite:
+                continue
+        raise UpstreamError(f"agent {agent_id}: too many concurrent updates; retry")
 
     # ------------------------------------------------------------ heartbeats
 
@@ -86,9 +126,11 @@ class AgentService:
         else:
             known = self._agents.get_many(listed)
 
+        # agents first reported by a site awaiting approval wait for approval too
+        approval = Approval.PENDING if site is not None and site.approval is Approval.PENDING else Approval.APPROVED
         written = 0
         for presence in listed.values():
-            if self._upsert(site_id, presence, known.get(presence.agent_id), at):
+            if self._upsert(site_id, presence, known.get(presence.agent_id), at, approval):
                 written += 1
 
         offlined = 0
@@ -106,7 +148,9 @@ class AgentService:
         site_written = self._touch_site(site_id, site, heartbeat, at)
         return HeartbeatReport(site_id, site_written, written, offlined)
 
-    def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> bool:
+    def _upsert(
+        self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float, approval: Approval
+    ) -> bool:
         if agent is None:
             return self._write(
                 Agent(
@@ -118,6 +162,7 @@ class AgentService:
                     version=presence.version,
                     hostname=presence.hostname,
                     changed_at=at,
+                    approval=approval,
                 )
             )
         if agent.changed_at > at or not agent.differs_from(presence, site_id):
@@ -159,17 +204,14 @@ class AgentService:
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False
-        updated = Site(
-            site_id=site_id,
-            last_heartbeat=at,
-            lms_version=heartbeat.lms_version,
-            agent_count=agent_count,
-            online_count=online,
-            revision=site.revision if site is not None else None,
-        )
+        if site is None:
+            updated = Site(site_id, at, heartbeat.lms_version, agent_count, online)
+        else:  # keep the registration fields
+            updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
+                                          agent_count=agent_count, online_count=online)
         try:
             self._sites.save(updated)
-        except StaleWrite:
+        except (StaleWrite, Conflict):
             log.info("site %s changed concurrently; keeping the other write", site_id)
             return False
         return True

@@ -23,9 +23,10 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
+from chalicelib.domain.client import Approval
 from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
 from chalicelib.domain.token import Principal, Role
-from chalicelib.errors import BadRequest, CloudError, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
+from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.command import CommandRepository
 from shared.commands import ExecParams, get_spec, validate_params
@@ -87,6 +88,7 @@ class CommandService:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        on_finished: Callable[[CommandRecord], None] | None = None,
     ) -> None:
         self._commands = commands
         self._agents = agents
@@ -94,6 +96,8 @@ class CommandService:
         self._settings = settings
         self._clock = clock
         self._new_id = new_id
+        #: told of each command that has just become terminal (statistics)
+        self._on_finished = on_finished
 
     # ------------------------------------------------------------ create
 
@@ -116,6 +120,9 @@ class CommandService:
                 f"unknown agent(s): {', '.join(unknown)}", code=ErrorCode.UNKNOWN_AGENT, details={"agent_ids": unknown}
             )
         principal.require_sites({agents[a].site_id for a in targets})
+        unapproved = [a for a in targets if agents[a].approval is not Approval.APPROVED]
+        if unapproved:
+            raise Conflict(f"agent(s) not approved: {', '.join(unapproved)}", details={"agent_ids": unapproved})
 
         now = self._clock()
         command_id = request.command_id or self._new_id()
@@ -328,9 +335,12 @@ class CommandService:
                 changed, status=aggregate_status(changed.results.values()), updated_at=now
             )
             try:
-                return self._commands.save(changed)
+                stored = self._commands.save(changed)
             except StaleWrite:
                 continue
+            if self._on_finished is not None and stored.status.terminal and not record.status.terminal:
+                self._on_finished(stored)
+            return stored
         raise UpstreamError(f"command {command_id}: too many concurrent updates; retry")
 
 

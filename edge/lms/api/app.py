@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from edge.lms.api import clients, health, settings
+from edge.lms.api import cctv, clients, commands, enroll, groups, health, prometheus, settings, tokens
 from edge.lms.api.deps import Services
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
+from edge.lms.enrollment import Enrollment
 
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
 
+CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 
-def build_fastapi(services: Services) -> FastAPI:
+
+def build_fastapi(services: Services, *, enrollment: Enrollment | None = None) -> FastAPI:
     """The FastAPI app itself (routes, error handlers, services on ``app.state``)."""
     app = FastAPI(
         title="ClassTop LMS",
@@ -24,9 +30,19 @@ def build_fastapi(services: Services) -> FastAPI:
     app.include_router(health.router)
     app.include_router(clients.router)
     app.include_router(settings.router)
+    app.include_router(commands.router)
+    app.include_router(groups.router)
+    app.include_router(tokens.router)
+    app.include_router(cctv.router)
+    app.include_router(prometheus.router)
+    enroll.install(app, enrollment)
+    # The site console (static HTML/JS over this API); mounted last so every API route wins.
+    app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
 
 
-def create_app(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES) -> ASGIApp:
+def create_app(
+    services: Services, *, max_body_bytes: int = MAX_BODY_BYTES, enrollment: Enrollment | None = None
+) -> ASGIApp:
     """The ASGI app to serve: the FastAPI app behind the request-body limit."""
-    return BodyLimit(build_fastapi(services), max_body_bytes)
+    return BodyLimit(build_fastapi(services, enrollment=enrollment), max_body_bytes)

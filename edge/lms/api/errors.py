@@ -64,7 +64,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
-    return error_response(exc.status_code, str(exc.detail), code)
+    response = error_response(exc.status_code, str(exc.detail), code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,11 +8,19 @@ command the status says why: 404 unknown agent, 409 agent offline, 422 unknown c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fastapi.responses import JSONResponse
 
+from edge.lms.api.errors import error_response
+from edge.lms.auth import Principal
+from edge.lms.commands import AccessError, Outcome
 from edge.lms.router import Ticket
 from shared.errors import ErrorCode
 from shared.messages import Response
+
+if TYPE_CHECKING:
+    from edge.lms.api.deps import Services
 
 _STATUS = {
     ErrorCode.UNKNOWN_AGENT: 404,
@@ -46,3 +54,41 @@ def command_reply(ticket: Ticket, response: Response) -> JSONResponse:
     if not response.success:
         body["detail"] = response.error
     return JSONResponse(body, status_code=http_status(ticket, response))
+
+
+def outcome_reply(outcome: Outcome) -> JSONResponse:
+    """A command outcome: the command reply, or 202 ``queued`` with the queue row (agent offline)."""
+    if outcome.queued is not None:
+        row = outcome.queued
+        body = {
+            "success": True,
+            "request_id": None,
+            "status": "queued",
+            "data": {"queue_id": row["id"], "agent": row["agent_id"], "expires_at": row["expires_at"]},
+            "error": None,
+            "error_code": None,
+        }
+        return JSONResponse(body, status_code=202)
+    assert outcome.ticket is not None and outcome.response is not None
+    return command_reply(outcome.ticket, outcome.response)
+
+
+async def run_command(
+    services: Services,
+    principal: Principal,
+    uuid: str,
+    command: str,
+    params: dict[str, Any],
+    timeout_s: float | None = None,
+    *,
+    queue_if_offline: bool = False,
+    ttl_s: float | None = None,
+) -> JSONResponse:
+    """Run one command for a route (authorised and audited by the command service) and build the reply."""
+    try:
+        outcome = await services.commands.run(
+            principal, uuid, command, params, timeout_s, queue_if_offline=queue_if_offline, ttl_s=ttl_s
+        )
+    except AccessError as exc:
+        return error_response(403, str(exc), ErrorCode.FORBIDDEN)
+    return outcome_reply(outcome)

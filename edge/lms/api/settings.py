@@ -2,20 +2,20 @@
 
 Replies have the command shape ``{success, request_id, status, data, error, error_code}``: ``data`` is the
 settings object (``GET /{uuid}``), the value (``GET /{uuid}/{key}``) or the agent's acknowledgement.
+Writes to an agent the LMS knows but shows offline are queued (202 ``queued``) and applied when it comes
+back (DESIGN §2: "now, or when the agent comes back").
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.api.deps import Services, ServicesDep, require_operator
-from edge.lms.api.replies import command_reply
+from edge.lms.api.deps import OperatorDep, ServicesDep, ViewerDep, require_viewer
+from edge.lms.api.replies import run_command
 
-router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_operator)])
+router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
 
 
 class SettingValue(BaseModel):
@@ -34,26 +34,27 @@ class SettingsBatch(BaseModel):
     settings: dict[str, str | int | float | bool] = Field(min_length=1, max_length=500)
 
 
-async def _run(services: Services, uuid: str, command: str, params: dict[str, Any]) -> JSONResponse:
-    ticket = services.router.dispatch(uuid, command, params, source="api")
-    return command_reply(ticket, await ticket.wait())
-
-
 @router.get("/{uuid}")
-async def get_all(uuid: str, services: ServicesDep) -> JSONResponse:
-    return await _run(services, uuid, "get_all_settings", {})
+async def get_all(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "get_all_settings", {})
 
 
 @router.get("/{uuid}/{key}")
-async def get_one(uuid: str, key: str, services: ServicesDep) -> JSONResponse:
-    return await _run(services, uuid, "get_setting", {"key": key})
+async def get_one(uuid: str, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "get_setting", {"key": key})
 
 
 @router.put("/{uuid}/{key}")
-async def set_one(uuid: str, key: str, body: SettingValue, services: ServicesDep) -> JSONResponse:
-    return await _run(services, uuid, "set_setting", {"key": key, "value": body.value})
+async def set_one(
+    uuid: str, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
+    return await run_command(
+        services, principal, uuid, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
+    )
 
 
 @router.post("/{uuid}/batch")
-async def set_batch(uuid: str, body: SettingsBatch, services: ServicesDep) -> JSONResponse:
-    return await _run(services, uuid, "update_settings_batch", {"settings": body.settings})
+async def set_batch(uuid: str, body: SettingsBatch, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+    return await run_command(
+        services, principal, uuid, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
+    )

@@ -30,6 +30,8 @@ from tests.fixtures.brokers import Broker
 REPO = Path(__file__).resolve().parents[3]
 TENANT = "demo"
 SITE = "school-1"
+#: The admin token every test LMS starts with (``CLASSTOP_LMS_ADMIN_TOKEN``).
+ADMIN_TOKEN = "ctl_test-admin-token-0123456789abcdef"
 
 Responder = Callable[["SimAgent", Command], Response | None]
 
@@ -197,11 +199,19 @@ class LmsProcess:
         self.config_path = workdir / "lms.toml"
         self.config_path.write_text(config_text, encoding="utf-8")
         self.log_path = workdir / "lms.log"
-        self.env = {**os.environ, "CLASSTOP_LMS_BROKER_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
+        self.admin_token = ADMIN_TOKEN
+        self.env = {
+            **os.environ,
+            "CLASSTOP_LMS_BROKER_PASSWORD": password,
+            "CLASSTOP_LMS_ADMIN_TOKEN": self.admin_token,
+            "PYTHONUNBUFFERED": "1",
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         port = tomllib.loads(config_text)["http_port"]
         self.base_url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=30.0, headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
 
     def start(self, *, wait_cloud: bool = True, timeout: float = 20.0) -> LmsProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it

@@ -153,7 +153,8 @@ def test_bad_requests_get_a_clear_4xx(lms_factory: LmsFactory, agents: AgentFact
     assert r.status_code == 413
 
     # over the 128 KB MQTT message limit but under the HTTP limit: refused before sending
-    r = lms.command("agent-1", "cctv_add_camera", {"pad": "a" * (200 * 1024)})
+    big = {f"key_{i}": "a" * 8000 for i in range(20)}  # 160 KB of valid settings
+    r = lms.command("agent-1", "update_settings_batch", {"settings": big})
     assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
 
     assert agent.commands == []  # nothing bad reached the agent

@@ -96,6 +96,11 @@ def test_site_command_fans_out_and_results_come_back(
     eventually(lambda: sum(1 for r in results_in(cloud) if r["request_id"] == "cmd-2") == 2, what="cmd-2")
     assert a1.settings["font_size"] == "18"
     assert [c.command for c in a1.commands] == ["set_setting", "ping"]
+    # cloud commands that change things are in the local audit log too (once; `ping` is read-only)
+    audit = lms.http.get("/api/audit", params={"actor": "cloud"}).json()["data"]["entries"]
+    assert [(e["action"], e["target"], e["detail"]["request_id"]) for e in audit] == [
+        ("cloud:set_setting", "agent-1,agent-2,agent-9", "cmd-1")
+    ]
 
     # site heartbeats carry the agents and their presence
     def beat_with_both() -> bool:

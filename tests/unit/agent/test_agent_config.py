@@ -156,3 +156,23 @@ def test_cli_start_up_failure_is_a_clear_message(tmp_path: Path) -> None:
     result = run_cli("--config", str(path))
     assert result.returncode == 1
     assert "start-up failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_outbox_classtop_and_process_sections(tmp_path: Path) -> None:
+    text = (
+        'agent_id = "pc-1"\nstate_dir = "state"\n[exec]\nmax_queued = 3\n[outbox]\nmax_items = 50\n'
+        '[classtop]\nimport_path = "client/classtop.db"\nsync_interval_s = 60\n[processes]\ninterval_s = 0\n'
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.exec.max_queued == 3 and config.outbox.max_items == 50
+    assert config.classtop.import_path == tmp_path / "client" / "classtop.db"  # relative to the file
+    assert config.classtop.sync_interval_s == 60 and config.processes.interval_s == 0
+    assert config.outbox_path == tmp_path / "state" / "outbox.log"
+    defaults = load_config(write(tmp_path, 'agent_id = "pc-1"\n'), env={})
+    assert defaults.classtop.import_path is None and defaults.classtop.sync_interval_s == 300
+    for bad, field in (("[outbox]\nmax_items = 0", "outbox.max_items"),
+                       ("[classtop]\nsync_interval_s = 1", "classtop.sync_interval_s"),
+                       ("[processes]\ntop = 0", "processes.top"), ("[classtop]\npath = 'x'", "classtop.path"),
+                       ("[processes]\ninterval_s = 0.5", "processes.interval_s")):
+        with pytest.raises(ConfigError, match=field):
+            load_config(write(tmp_path, f'agent_id = "pc-1"\n{bad}\n'), env={})

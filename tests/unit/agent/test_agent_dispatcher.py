@@ -13,11 +13,12 @@ import pytest
 from edge.agent.commands import CCTV_DISABLED, AgentCommands
 from edge.agent.config import ExecMode, ExecPolicy
 from edge.agent.dispatcher import Dispatcher, RecentRequests, fit, request_id_of
+from edge.agent.events import command_state
 from edge.agent.executor import Executor
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.workers import WorkerPool
-from shared.messages import MAX_PAYLOAD_BYTES, Metrics, Response, decode
+from shared.messages import MAX_PAYLOAD_BYTES, CommandStatus, Event, Metrics, Response, decode
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp, agent_down
 
@@ -36,6 +37,24 @@ class RecordingUplink:
             self.cond.notify_all()
         return True
 
+    def events(self) -> list[Event]:
+        with self.cond:
+            return [decode(Event, p) for c, p in self.published if c is AgentUp.EVENT]
+
+    def sequence(self, request_id: str) -> list[str]:
+        """What was published about ``request_id``, in order: progress states, then ``response``."""
+        with self.cond:
+            items = list(self.published)
+        out: list[str] = []
+        for channel, payload in items:
+            if channel is AgentUp.EVENT:
+                e = decode(Event, payload)
+                if e.kind == "command.state" and e.data["request_id"] == request_id:
+                    out.append(e.data["status"])
+            elif channel is AgentUp.RESPONSE and decode(Response, payload).request_id == request_id:
+                out.append("response")
+        return out
+
     def responses(self) -> list[Response]:
         return [decode(Response, p) for c, p in self.published if c is AgentUp.RESPONSE]
 
@@ -53,15 +72,18 @@ class RecordingUplink:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, policy: ExecPolicy | None = None, pool_size: int = 2) -> None:
+    def __init__(
+        self, tmp_path: Path, policy: ExecPolicy | None = None, pool_size: int = 2, queue_size: int = 0
+    ) -> None:
         self.uplink = RecordingUplink()
         self.store = SettingsStore(tmp_path / "settings.json")
         self.states = 0
         self.executor = Executor(policy or ExecPolicy(mode=ExecMode.ANY, kill_grace_s=0.2))
-        self.pool = WorkerPool(pool_size)
+        self.pool = WorkerPool(pool_size, queue_size=queue_size)
         self.commands = AgentCommands(
             agent_id="pc-1", store=self.store, publish_state=self._state, executor=self.executor,
             pool=self.pool, sampler=MetricsSampler(), logfile=None,
+            report_state=lambda rid, status: self.uplink.publish(AgentUp.EVENT, command_state(rid, status)),
         )
         self.calls: dict[str, int] = {}
         table = self.commands.table()
@@ -224,3 +246,42 @@ def test_fit_trims_exec_output_to_the_message_limit() -> None:
     ).encode()
     huge = decode(Response, fit(Response.ok("other", {"blob": "x" * 200_000})))
     assert huge.error_code == "payload_too_large"
+
+
+# ---------------------------------------------------------------- command states (queued / running)
+
+
+def test_exec_reports_running_before_its_response(harness: Harness) -> None:
+    assert harness.call("exec", {"argv": ["true"]}, rid="st1").success
+    assert harness.uplink.sequence("st1") == ["running", "response"]
+    assert harness.call("ping", rid="st2").success
+    assert harness.uplink.sequence("st2") == ["response"]  # inline commands: the response is the state
+    assert harness.call("exec", {"argv": ["id"]}, rid="st3").success
+    rejected = harness.call("exec", {"cmd": "sleep 5", "timeout_s": 99999}, rid="st4")
+    assert rejected.error_code == "invalid_params" and harness.uplink.sequence("st4") == ["response"]
+
+
+def test_queued_commands_wait_for_a_slot_and_say_so(tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    h = Harness(tmp_path, pool_size=1, queue_size=1)
+    try:
+        wait = {"cmd": f"while [ ! -e {gate} ]; do sleep 0.02; done", "timeout_s": 30}
+        h.send({"type": "command", "request_id": "first", "command": "exec", "params": wait})
+        h.send({"type": "command", "request_id": "second", "command": "exec", "params": {"argv": ["true"]}})
+        busy = h.call("exec", {"argv": ["true"]}, rid="third")  # one running + one queued: full
+        assert busy.error_code == "busy"
+        assert h.uplink.sequence("second") == ["queued"]
+        gate.touch()
+        assert h.uplink.wait_response("first").success and h.uplink.wait_response("second").success
+        assert h.uplink.sequence("first") == ["running", "response"]
+        assert h.uplink.sequence("second") == ["queued", "running", "response"]
+    finally:
+        h.executor.abort_all(0.2)
+        h.pool.close()
+
+
+def test_command_state_event_shape() -> None:
+    event = command_state("r-1", CommandStatus.RUNNING)
+    assert event.kind == "command.state" and event.data == {"request_id": "r-1", "status": "running"}
+    with pytest.raises(ValueError, match="response"):
+        command_state("r-1", CommandStatus.SUCCEEDED)

@@ -68,3 +68,20 @@ def test_metrics_sample_is_a_valid_message() -> None:
         assert 0 <= again.cpu_percent <= 100 and again.mem_total > 0
     assert second.net_rx_bps is None or second.net_rx_bps >= 0
     assert all(d.mount.startswith("/") for d in disks())
+
+
+def test_rotation_keeps_the_configured_number_of_files(tmp_path: Path) -> None:
+    lf = LogFile(tmp_path / "logs", LogSettings(level="INFO", stderr=False, max_bytes=64 * 1024, backups=2))
+    lf.open()
+    try:
+        log = logging.getLogger("edge.agent.rotation")
+        for i in range(6000):
+            log.info("rotating %05d %s", i, "y" * 60)
+    finally:
+        lf.close()
+    names = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert names == ["agent.log", "agent.log.1", "agent.log.2"]
+    assert all(p.stat().st_size <= 64 * 1024 for p in (tmp_path / "logs").iterdir())
+    newest = (tmp_path / "logs" / "agent.log").read_text().splitlines()[-1]
+    older = (tmp_path / "logs" / "agent.log.1").read_text().splitlines()[-1]
+    assert newest.split()[-2] == "05999" and int(older.split()[-2]) < 5999

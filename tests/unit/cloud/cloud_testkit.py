@@ -15,19 +15,25 @@ os.environ.update(
     AWS_SESSION_TOKEN="testing",
 )
 
+import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.client
+import pynamodb.models
 from app import app
 from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import container, models
 from chalicelib.adapters.iot import RecordingPublisher
+from chalicelib.adapters.registry import IotRegistry
 from chalicelib.config import Settings
 from chalicelib.domain.token import Role
 
@@ -35,6 +41,54 @@ CLOUD_DIR = Path(__file__).resolve().parents[3] / "cloud"
 TENANT = "demo"
 SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1")
 T0 = 1_700_000_000.0
+
+
+class ScanOnRequestPath(AssertionError):
+    """A handler scanned a table while serving a request."""
+
+
+_guard = threading.local()
+_real_make_api_call = botocore.client.BaseClient._make_api_call
+_real_scan = pynamodb.models.Model.scan
+
+
+def _violation(message: str) -> ScanOnRequestPath:
+    # remembered as well as raised: the API maps unexpected exceptions to a 500, which a test might not check
+    _guard.violations = [*getattr(_guard, "violations", []), message]
+    return ScanOnRequestPath(message)
+
+
+def _guarded_make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+    if operation_name == "Scan" and getattr(_guard, "active", False):
+        raise _violation(f"DynamoDB Scan on a request path: {api_params.get('TableName')}")
+    return _real_make_api_call(self, operation_name, api_params)
+
+
+def _guarded_scan(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    if getattr(_guard, "active", False):
+        raise _violation(f"{cls.__name__}.scan() on a request path")
+    return _real_scan.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
+
+
+botocore.client.BaseClient._make_api_call = _guarded_make_api_call  # type: ignore[method-assign]
+pynamodb.models.Model.scan = classmethod(_guarded_scan)  # type: ignore[assignment,method-assign]
+
+
+@contextmanager
+def no_scans() -> Iterator[None]:
+    """Every DynamoDB Scan (botocore or PynamoDB) raises :class:`ScanOnRequestPath` inside this block, and the
+    block fails on exit if one was attempted (even if the code under test swallowed the exception). The
+    :class:`Cloud` helpers run every request and handler invocation inside it."""
+    previous = getattr(_guard, "active", False)
+    _guard.active = True
+    _guard.violations = []
+    try:
+        yield
+    finally:
+        _guard.active = previous
+        violations, _guard.violations = getattr(_guard, "violations", []), []
+    if violations:
+        raise ScanOnRequestPath("; ".join(violations))
 
 
 class FakeClock:
@@ -63,15 +117,28 @@ class Cloud:
             headers["Authorization"] = f"Bearer {self.tokens[role]}"
         return headers
 
+    def request(self, method: str, path: str, body: Any = None, role: str | None = "admin",
+                headers: dict[str, str] | None = None) -> Any:
+        all_headers = {**self.headers(role), **(headers or {})}
+        raw = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        with no_scans():
+            return self.client.http.request(method, path, headers=all_headers, body=raw)
+
     def get(self, path: str, role: str | None = "admin") -> Any:
-        return self.client.http.get(path, headers=self.headers(role))
+        return self.request("GET", path, role=role)
 
     def post(self, path: str, body: Any, role: str | None = "admin") -> Any:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.http.post(path, headers=self.headers(role), body=raw)
+        return self.request("POST", path, body, role)
+
+    def put(self, path: str, body: Any, role: str | None = "admin") -> Any:
+        return self.request("PUT", path, body, role)
+
+    def delete(self, path: str, role: str | None = "admin") -> Any:
+        return self.request("DELETE", path, role=role)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        payload: dict[str, Any] = self.client.lambda_.invoke(function, event).payload
+        with no_scans():
+            payload: dict[str, Any] = self.client.lambda_.invoke(function, event).payload
         return payload
 
     def heartbeat(
@@ -94,17 +161,33 @@ def online(agent_id: str, **extra: Any) -> dict[str, Any]:
     return {"agent_id": agent_id, "status": "online", **extra}
 
 
+_iot: list[Any] = []
+
+
+def iot_client() -> Any:
+    """One boto3 ``iot`` client for every test (making one costs ~0.5 s; moto intercepts it in each mock)."""
+    if not _iot:
+        _iot.append(boto3.client("iot", region_name=SETTINGS.region))
+    return _iot[0]
+
+
 @contextmanager
-def running_cloud() -> Iterator[Cloud]:
+def running_cloud(**settings: Any) -> Iterator[Cloud]:
     """The app on in-process moto: tables created, a :class:`RecordingPublisher` and a settable clock
-    injected through ``chalicelib.container.configure``, one token per role."""
+    injected through ``chalicelib.container.configure``, one token per role. ``settings`` override
+    :data:`SETTINGS` fields."""
     publisher = RecordingPublisher()
     clock = FakeClock()
+    chosen = dataclasses.replace(SETTINGS, **settings)
     with mock_aws():
         container.reset()
         try:
-            container.configure(settings=SETTINGS, publisher=publisher, clock=clock)
-            models.create_tables(SETTINGS)
+            container.configure(settings=chosen, publisher=publisher, clock=clock)
+            iot = iot_client()
+            container.configure(issuer=IotRegistry(iot))
+            models.create_tables(chosen)
+            iot.create_policy(
+                policyName=chosen.iot_site_policy, policyDocument='{"Version": "2012-10-17", "Statement": []}')
             tokens = container.get().tokens
             secrets = {role.value: tokens.create(role, f"test-{role.value}").secret for role in Role}
             with Client(app, stage_name="dev", project_dir=str(CLOUD_DIR)) as client:

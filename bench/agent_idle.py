@@ -1,0 +1,176 @@
+"""Idle cost of the agent, beside ``prometheus-node-exporter`` measured the same way, in one run.
+
+A real agent process (``python -m edge.agent``, default intervals: heartbeat 5 s, metrics 15 s) runs
+against a real site broker; ``prometheus-node-exporter`` runs beside it and is scraped every 15 s (what a
+Prometheus server would do; the agent likewise samples and publishes metrics every 15 s). After a warm-up,
+both are measured over the same window: CPU as (user + system time) / wall time, in % of one core, and
+RSS at the end (and its maximum, sampled every second).
+
+The baseline is installed with apt when missing and running as root; if it cannot be had, the run says so
+and prints the agent's figures alone. Usage: ``python bench/agent_idle.py [--seconds 60] [--warmup 5]``.
+Targets (issue 3): the idle agent under 1 % of a core and under 40 MB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from infra.local import toml_writer
+from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.process import ChildProcess, wait_for
+
+AGENT = "bench-agent"
+EXPORTER = "prometheus-node-exporter"
+ACL = "user lms\ntopic readwrite ct/#\n\npattern write ct/agent/%u/up/#\npattern read ct/agent/%u/down/#\n"
+
+
+def find_exporter() -> tuple[str | None, str]:
+    """The exporter's path, installing the Debian package if needed and possible; else why not."""
+    path = shutil.which(EXPORTER) or shutil.which("node_exporter")
+    if path:
+        return path, "found"
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None, "not installed, and installing needs root and apt-get"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "--no-install-recommends", EXPORTER]
+    for step in ([], [["apt-get", "update"]]):
+        for cmd in step:
+            subprocess.run(cmd, env=env, capture_output=True, timeout=600, check=False)
+        done = subprocess.run(install, env=env, capture_output=True, timeout=600, check=False)
+        path = shutil.which(EXPORTER)
+        if done.returncode == 0 and path:
+            return path, "installed with apt-get"
+    return None, f"apt-get install {EXPORTER} failed: {done.stderr.decode(errors='replace').strip()[-300:]}"
+
+
+class Meter:
+    """CPU time and RSS of one process over a window."""
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name = name
+        self.proc = psutil.Process(pid)
+        self.max_rss = 0
+        self._start_cpu = 0.0
+        self._start_wall = 0.0
+        self.cpu_percent = 0.0
+        self.rss = 0
+
+    def _cpu(self) -> float:
+        t = self.proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def begin(self) -> None:
+        self._start_cpu, self._start_wall = self._cpu(), time.monotonic()
+
+    def sample(self) -> None:
+        self.max_rss = max(self.max_rss, self.proc.memory_info().rss)
+
+    def end(self) -> None:
+        wall = time.monotonic() - self._start_wall
+        self.cpu_percent = 100.0 * (self._cpu() - self._start_cpu) / wall
+        self.rss = self.proc.memory_info().rss
+        self.sample()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after start-up before measuring")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ct-bench-idle-"))
+    os.chmod(work, 0o755)  # the broker may run as the mosquitto user
+    users = {"lms": secrets.token_urlsafe(12), AGENT: secrets.token_urlsafe(12)}
+    broker = MosquittoProcess(work / "broker", port=free_port(), users=users, acl_text=ACL)
+    agent_dir = work / "agent"
+    agent_dir.mkdir()
+    (agent_dir / "agent.toml").write_text(
+        toml_writer.dumps(
+            {
+                "agent_id": AGENT,
+                "state_dir": str(agent_dir / "state"),
+                "mqtt": {"host": "127.0.0.1", "port": broker.port},
+                "log": {"stderr": False},
+            }
+        )
+    )
+    agent = ChildProcess.python(
+        "agent", "edge.agent", ["--config", str(agent_dir / "agent.toml")], work / "agent.log",
+        env={"CLASSTOP_AGENT_PASSWORD": users[AGENT]},
+    )
+    exporter_path, exporter_note = find_exporter()
+    exporter: ChildProcess | None = None
+    exporter_port = free_port()
+    stop = threading.Event()
+    try:
+        broker.start()
+        agent.start()
+        log_file = agent_dir / "state" / "logs" / "agent.log"
+        wait_for("the agent to connect", lambda: "announced online" in log_file.read_text(), 30, watch=[agent])
+        meters = [Meter("agent (python -m edge.agent)", agent.pid or 0)]
+        if exporter_path:
+            exporter = ChildProcess(
+                "node-exporter", [exporter_path, f"--web.listen-address=127.0.0.1:{exporter_port}"],
+                work / "exporter.log",
+            ).start()
+            url = f"http://127.0.0.1:{exporter_port}/metrics"
+            wait_for("node-exporter", lambda: urllib.request.urlopen(url, timeout=2).status == 200, 30,
+                     watch=[exporter])
+
+            def scrape() -> None:
+                while not stop.wait(15.0):
+                    with contextlib.suppress(OSError):
+                        urllib.request.urlopen(url, timeout=5).read()
+
+            threading.Thread(target=scrape, daemon=True).start()
+            meters.append(Meter(f"{EXPORTER} (scraped every 15 s)", exporter.pid or 0))
+        time.sleep(args.warmup)
+        for m in meters:
+            m.begin()
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            agent.check_alive()
+            for m in meters:
+                m.sample()
+        for m in meters:
+            m.end()
+    finally:
+        stop.set()
+        agent.stop()
+        if exporter is not None:
+            exporter.stop()
+        broker.stop()
+
+    tick = 100.0 / os.sysconf("SC_CLK_TCK") / args.seconds  # CPU time is counted in clock ticks
+    print(f"idle cost over {args.seconds:g} s (after {args.warmup:g} s warm-up), one core = 100 %, "
+          f"CPU resolution {tick:.3f} %")
+    print(f"{'process':<46} {'CPU %':>7} {'RSS MB':>8} {'max RSS MB':>11}")
+    for m in meters:
+        print(f"{m.name:<46} {m.cpu_percent:>7.3f} {m.rss / 2**20:>8.1f} {m.max_rss / 2**20:>11.1f}")
+    if exporter is None:
+        print(f"baseline: {EXPORTER} could not be measured ({exporter_note})")
+    agent_m = meters[0]
+    ok = agent_m.cpu_percent < 1.0 and agent_m.max_rss < 40 * 2**20
+    print(f"target (agent < 1 % CPU, < 40 MB RSS): {'met' if ok else 'NOT met'}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

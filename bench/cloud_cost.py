@@ -1,0 +1,373 @@
+"""Cloud cost of one tenant: a simulated school day of 1,000 agents behind 25 sites, beside the naive design.
+
+Runs the real cloud code (rule handlers, services, PynamoDB) on in-process moto with a simulated clock (no
+sleeping) and counts what AWS would bill:
+
+* DynamoDB write units — every PutItem / UpdateItem / DeleteItem / BatchWriteItem item / TransactWriteItems item
+  (transactions cost 2x), 1 unit per started KB of the item, plus one more write per global secondary index the
+  item is in (GSIs are billed like tables). Read units likewise from GetItem / Query / BatchGetItem responses
+  (4 KB each, halved for eventually consistent reads).
+* IoT Core messages (metered per 5 KB) in both directions, rule triggers, and Lambda invocations (one per
+  rule-delivered message, per API request and per sweeper run).
+
+A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
+the morning boot (every agent comes online within the sample), a steady period (heartbeats every 30 s, 2% of agents
+changing state per hour, a few commands and ClassTop syncs), and the evening shutdown; the steady sample stands for
+the rest of the day. Metric rollups have no cloud handler yet, so they are modelled (one IoT message and one
+item write per site per 5 minutes) and shown on their own line.
+
+The naive design (every agent writes its item every 60 s through IoT Core and a Lambda) is measured with the same
+counters over one sampled minute and extrapolated to the day.
+
+Usage: ``python bench/cloud_cost.py [--sites 25] [--agents-per-site 40] [--steady-minutes 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "cloud")]
+os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                  AWS_SESSION_TOKEN="bench")
+
+import botocore.client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib import container, models  # noqa: E402
+from chalicelib.adapters.iot import RecordingPublisher  # noqa: E402
+from chalicelib.config import Settings  # noqa: E402
+from chalicelib.domain.agent import Agent  # noqa: E402
+from chalicelib.domain.token import Principal, Role  # noqa: E402
+from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
+from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
+from chalicelib.services.commands import CommandRequest  # noqa: E402
+from shared.messages import Presence  # noqa: E402
+
+# ---------------------------------------------------------------- AWS list prices (us-east-1, on demand)
+PRICE_DDB_WRITE_UNIT = 0.625 / 1e6
+PRICE_DDB_READ_UNIT = 0.125 / 1e6
+PRICE_IOT_MESSAGE = 1.00 / 1e6  # per 5 KB
+PRICE_IOT_RULE = 0.15 / 1e6 + 0.15 / 1e6  # rule triggered + one action
+PRICE_LAMBDA_REQUEST = 0.20 / 1e6
+PRICE_LAMBDA_GB_S = 0.0000166667 * 0.8  # arm64
+LAMBDA_MEMORY_GB = 0.25
+LAMBDA_AVG_S = 0.1
+PRICE_HTTP_API_REQUEST = 1.00 / 1e6
+
+HEARTBEAT_S = 30
+DAYS_PER_MONTH = 30
+
+_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+_READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
+
+
+@dataclass
+class Meter:
+    write_units: float = 0.0
+    read_units: float = 0.0
+    ops: Counter[str] = field(default_factory=Counter)
+    iot_messages: int = 0
+    rule_triggers: int = 0
+    lambda_invocations: int = 0
+    api_requests: int = 0
+
+    def cost(self) -> dict[str, float]:
+        return {
+            "dynamodb_writes": self.write_units * PRICE_DDB_WRITE_UNIT,
+            "dynamodb_reads": self.read_units * PRICE_DDB_READ_UNIT,
+            "iot_messages": self.iot_messages * PRICE_IOT_MESSAGE,
+            "iot_rules": self.rule_triggers * PRICE_IOT_RULE,
+            "lambda": self.lambda_invocations * (PRICE_LAMBDA_REQUEST + LAMBDA_MEMORY_GB * LAMBDA_AVG_S
+                                                 * PRICE_LAMBDA_GB_S),
+            "http_api": self.api_requests * PRICE_HTTP_API_REQUEST,
+        }
+
+    def scaled(self, factor: float) -> Meter:
+        return Meter(self.write_units * factor, self.read_units * factor,
+                     Counter({k: round(v * factor) for k, v in self.ops.items()}),
+                     round(self.iot_messages * factor), round(self.rule_triggers * factor),
+                     round(self.lambda_invocations * factor), round(self.api_requests * factor))
+
+    def add(self, other: Meter) -> None:
+        self.write_units += other.write_units
+        self.read_units += other.read_units
+        self.ops.update(other.ops)
+        self.iot_messages += other.iot_messages
+        self.rule_triggers += other.rule_triggers
+        self.lambda_invocations += other.lambda_invocations
+        self.api_requests += other.api_requests
+
+
+class DynamoCounter:
+    """Wraps botocore's ``_make_api_call`` and meters DynamoDB capacity the way AWS bills it (see module doc)."""
+
+    def __init__(self) -> None:
+        self.meter = Meter()
+        self._gsi_keys: dict[str, list[str]] = {}
+        self._real = botocore.client.BaseClient._make_api_call
+
+    def install(self) -> None:
+        counter = self
+
+        def call(client: Any, operation: str, params: Any) -> Any:
+            response = counter._real(client, operation, params)
+            if client.meta.service_model.service_name == "dynamodb":
+                counter.observe(operation, params, response)
+            return response
+
+        botocore.client.BaseClient._make_api_call = call  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        botocore.client.BaseClient._make_api_call = self._real  # type: ignore[method-assign]
+
+    def learn_indexes(self) -> None:
+        for model in models.MODELS:
+            keys = []
+            for index in model._indexes.values():
+                keys.append(next(a.attr_name for a in index.Meta.attributes.values() if a.is_hash_key))
+            self._gsi_keys[model.Meta.table_name] = keys
+
+    def _item_units(self, table: str, item: dict[str, Any] | None, factor: float = 1.0) -> float:
+        size = len(json.dumps(item or {}, default=str))
+        per_copy = max(1, math.ceil(size / 1024))
+        copies = 1 + sum(1 for key in self._gsi_keys.get(table, []) if item and key in item)
+        return per_copy * copies * factor
+
+    def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+        meter = self.meter
+        meter.ops[operation] += 1
+        if operation == "PutItem":
+            meter.write_units += self._item_units(params["TableName"], params.get("Item"))
+        elif operation in ("UpdateItem", "DeleteItem"):
+            meter.write_units += self._item_units(params["TableName"], params.get("Key"))
+        elif operation == "BatchWriteItem":
+            for table, requests in params.get("RequestItems", {}).items():
+                for request in requests:
+                    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+                    meter.write_units += self._item_units(table, item)
+        elif operation == "TransactWriteItems":
+            for entry in params.get("TransactItems", []):
+                for kind in ("Put", "Update", "Delete", "ConditionCheck"):
+                    if kind in entry:
+                        body = entry[kind]
+                        meter.write_units += self._item_units(body["TableName"], body.get("Item") or body.get("Key"),
+                                                              2.0)
+        elif operation in _READS:
+            consistent = params.get("ConsistentRead", False)
+            items = response.get("Items") or ([response["Item"]] if response.get("Item") else [])
+            if operation == "BatchGetItem":
+                items = [i for rows in response.get("Responses", {}).values() for i in rows]
+            size = len(json.dumps(items, default=str))
+            meter.read_units += max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
+class CountingPublisher(RecordingPublisher):
+    def __init__(self, meter_of: Any) -> None:
+        super().__init__()
+        self._meter_of = meter_of
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self._meter_of().iot_messages += max(1, math.ceil(len(payload) / 5120))
+
+
+class Tenant:
+    """The simulated tenant: sites with their agents' presence, and the clock."""
+
+    def __init__(self, counter: DynamoCounter, sites: int, per_site: int) -> None:
+        self.counter = counter
+        self.now = 1_750_000_000.0
+        self.sites = {f"site-{s:02d}": {f"s{s:02d}-pc{a:03d}": Presence.OFFLINE for a in range(per_site)}
+                      for s in range(sites)}
+        self.admin = Principal("bench", Role.ADMIN)
+        self.client_rows = [{"id": i, "name": f"course {i}", "teacher": "T", "color": "#6750A4", "note": None}
+                            for i in range(12)]
+
+    def clock(self) -> float:
+        return self.now
+
+    @property
+    def meter(self) -> Meter:
+        return self.counter.meter
+
+    def up_message(self, handler: str, event: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(event))
+        self.meter.iot_messages += max(1, math.ceil(size / 5120))
+        self.meter.rule_triggers += 1
+        self.meter.lambda_invocations += 1
+        return RULE_HANDLERS[handler](event, None)
+
+    def heartbeat(self, site_id: str) -> None:
+        agents = [{"agent_id": a, "status": p.value, "version": "1.0.0", "hostname": a}
+                  for a, p in self.sites[site_id].items()]
+        self.up_message("site_heartbeat", {"type": "site_heartbeat", "v": 1, "timestamp": self.now,
+                                           "lms_version": "1.0.0", "full": True, "agents": agents,
+                                           "site_id": site_id})
+
+    def api(self) -> None:
+        self.meter.api_requests += 1
+        self.meter.lambda_invocations += 1
+
+    def command(self, site_id: str) -> None:
+        self.api()
+        services = container.get()
+        targets = tuple(a for a, p in self.sites[site_id].items() if p is Presence.ONLINE)[:40]
+        if not targets:
+            return
+        record = services.commands.create(CommandRequest("ping", {}, targets), self.admin)
+        for status in ("delivered", "succeeded"):  # the LMS batches per-agent progress into one message each
+            results = [{"request_id": record.command_id, "agent_id": a, "status": status, "timestamp": self.now}
+                       for a in targets]
+            self.up_message("command_results", {"type": "command_results", "v": 1, "results": results,
+                                                "site_id": site_id})
+
+    def sync(self, client: int, changed: bool) -> None:
+        self.api()
+        rows = self.client_rows + ([{"id": 999, "name": f"v{self.now}", "teacher": "", "color": "", "note": None}]
+                                   if changed else [])
+        container.get().classtop.sync(f"client-{client:03d}", rows, [])
+
+    def sweep(self) -> None:
+        self.meter.lambda_invocations += 1
+        expire_commands(None)
+
+    def run(self, minutes: float, *, boot: float = 0.0, shutdown: float = 0.0, churn_per_hour: float = 0.0,
+            commands: int = 0, clients: int = 0, changed_syncs: int = 0) -> None:
+        """Advance ``minutes`` of simulated time in heartbeat steps. ``boot`` / ``shutdown``: the share of agents
+        that come online / go offline, spread evenly; ``churn_per_hour``: share of agents flipping per hour."""
+        steps = int(minutes * 60 / HEARTBEAT_S)
+        all_agents = [(s, a) for s, agents in self.sites.items() for a in agents]
+        to_boot = all_agents[: int(len(all_agents) * boot)]
+        to_stop = all_agents[: int(len(all_agents) * shutdown)]
+        flips = int(len(all_agents) * churn_per_hour * minutes / 60)
+        command_steps = {int(i * steps / commands) for i in range(commands)} if commands else set()
+        sync_every = max(1, int(300 / HEARTBEAT_S))
+        for step in range(steps):
+            for s, a in to_boot[step * len(to_boot) // steps:(step + 1) * len(to_boot) // steps]:
+                self.sites[s][a] = Presence.ONLINE
+            for s, a in to_stop[step * len(to_stop) // steps:(step + 1) * len(to_stop) // steps]:
+                self.sites[s][a] = Presence.OFFLINE
+            for i in range(step * flips // steps, (step + 1) * flips // steps):
+                s, a = all_agents[(i * 7919) % len(all_agents)]
+                self.sites[s][a] = Presence.OFFLINE if self.sites[s][a] is Presence.ONLINE else Presence.ONLINE
+            for site_id in self.sites:
+                self.heartbeat(site_id)
+            if step in command_steps:
+                self.command(sorted(self.sites)[step % len(self.sites)])
+            if clients and step % sync_every == 0:
+                for c in range(clients):
+                    self.sync(c, changed=c < changed_syncs and step == 0)
+            if step % int(300 / HEARTBEAT_S) == 0:
+                self.sweep()
+            self.now += HEARTBEAT_S
+
+
+def measure(fn: Any, counter: DynamoCounter) -> Meter:
+    counter.meter = Meter()
+    fn()
+    return counter.meter
+
+
+def naive_minute(tenant: Tenant, counter: DynamoCounter) -> Meter:
+    """The naive design: each agent sends its status every 60 s and a Lambda writes its item."""
+    repo = container.get().agents._agents  # the repository under the service
+    counter.meter = Meter()
+    for site_id, agents in tenant.sites.items():
+        for agent_id, presence in agents.items():
+            tenant.meter.iot_messages += 1
+            tenant.meter.rule_triggers += 1
+            tenant.meter.lambda_invocations += 1
+            current = repo.get(agent_id)
+            repo.save(Agent(agent_id, site_id, presence, last_seen=tenant.now, version="1.0.0", hostname=agent_id,
+                            changed_at=tenant.now, revision=current.revision if current else None))
+    return counter.meter
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sites", type=int, default=25)
+    parser.add_argument("--agents-per-site", type=int, default=40)
+    parser.add_argument("--steady-minutes", type=float, default=10.0)
+    parser.add_argument("--transition-minutes", type=float, default=15.0,
+                        help="length of the sampled morning boot and evening shutdown")
+    parser.add_argument("--clients", type=int, default=20, help="ClassTop clients syncing with the cloud directly")
+    args = parser.parse_args()
+    agents = args.sites * args.agents_per_site
+    started = time.monotonic()
+
+    settings = Settings(tenant="bench", stage="bench", region="us-east-1")
+    counter = DynamoCounter()
+    with mock_aws():
+        container.reset()
+        tenant = Tenant(counter, args.sites, args.agents_per_site)
+        container.configure(settings=settings, publisher=CountingPublisher(lambda: counter.meter), clock=tenant.clock)
+        models.create_tables(settings)
+        counter.learn_indexes()
+        counter.install()
+        try:
+            span = args.transition_minutes
+            boot = measure(lambda: tenant.run(span, boot=1.0, clients=args.clients, changed_syncs=args.clients),
+                           counter)
+            steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
+                                                clients=args.clients, changed_syncs=args.clients // 10), counter)
+            shutdown = measure(lambda: tenant.run(span, shutdown=1.0, clients=args.clients), counter)
+            naive = naive_minute(tenant, counter)
+        finally:
+            counter.uninstall()
+            container.reset()
+
+    steady_minutes_per_day = 24 * 60 - 2 * args.transition_minutes
+    day = Meter()
+    day.add(boot)
+    day.add(shutdown)
+    day.add(steady.scaled(steady_minutes_per_day / args.steady_minutes))
+    # metric rollups: modelled (no cloud handler yet): 1 message + 1 small item write per site per 5 minutes
+    rollups = Meter(write_units=args.sites * 288 * 2.0, iot_messages=args.sites * 288, rule_triggers=args.sites * 288,
+                    lambda_invocations=args.sites * 288)
+    day.add(rollups)
+    naive_day = naive.scaled(24 * 60)
+
+    def per_1000_month(m: Meter) -> float:
+        return sum(m.cost().values()) * DAYS_PER_MONTH * 1000 / agents
+
+    steady_writes_per_agent_5min = steady.write_units / agents / (args.steady_minutes / 5)
+    print(f"cloud_cost: {args.sites} sites x {args.agents_per_site} agents = {agents} agents; moto in-process, "
+          f"simulated clock; finished in {time.monotonic() - started:.0f} s")
+    print(f"  day = morning boot + evening shutdown ({args.transition_minutes:g} min each, every agent changes, "
+          f"measured) + steady {args.steady_minutes:g} min measured and extrapolated "
+          f"x{steady_minutes_per_day / args.steady_minutes:.0f} to the rest of the day; "
+          f"{args.clients} ClassTop clients syncing every 5 min; "
+          f"metric rollups modelled ({args.sites} sites x 288/day, 2 WCU each)")
+    print(f"  steady state: {steady_writes_per_agent_5min:.3f} DynamoDB write units per agent per 5 min "
+          f"(goal <= 1); per agent-day {day.write_units / agents:.1f} WCU")
+    print(f"  {'':34}{'this design':>14}{'naive (60 s)':>14}")
+    rows = [("DynamoDB write units / day", day.write_units, naive_day.write_units),
+            ("DynamoDB read units / day", day.read_units, naive_day.read_units),
+            ("IoT messages / day", day.iot_messages, naive_day.iot_messages),
+            ("Lambda invocations / day", day.lambda_invocations, naive_day.lambda_invocations),
+            ("API requests / day", day.api_requests, naive_day.api_requests)]
+    for name, ours, theirs in rows:
+        print(f"  {name:34}{ours:>14,.0f}{theirs:>14,.0f}")
+    ours_cost, naive_cost = day.cost(), naive_day.cost()
+    for name in ours_cost:
+        print(f"  {'$/1000 agents/month ' + name:34}{ours_cost[name] * DAYS_PER_MONTH * 1000 / agents:>14.2f}"
+              f"{naive_cost[name] * DAYS_PER_MONTH * 1000 / agents:>14.2f}")
+    total, naive_total = per_1000_month(day), per_1000_month(naive_day)
+    print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{naive_total:>14.2f}   (goal < $10)")
+    print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
+    ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
+    print(f"  goals {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""LMS and broker CPU and memory with 1,000 and 2,000 simulated agents, beside the broker alone, in one run.
+
+For each fleet size: a site broker and the simulated agents of ``bench/fanout.py`` (one helper process,
+heartbeat every 5 s, metrics every 15 s, staggered). First the baseline: the broker alone under that load
+(no LMS), measured for ``--duration`` seconds with psutil; then a real LMS process is started, every agent
+is seen online, and LMS + broker are measured the same way. CPU is in cores (CPU seconds / wall seconds);
+RSS is the largest sample (one a second).
+
+Usage: ``python bench/lms_scale.py [--agents 1000 2000] [--duration 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.fanout import Site
+
+
+@dataclass
+class Usage:
+    cpu_cores: float
+    rss_mb: float
+
+
+def measure(pids: dict[str, int], duration: float) -> dict[str, Usage]:
+    procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+    start = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+    peak = dict.fromkeys(procs, 0)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < duration:
+        for name, p in procs.items():
+            peak[name] = max(peak[name], p.memory_info().rss)
+        time.sleep(1.0)
+    wall = time.monotonic() - t0
+    return {
+        name: Usage((sum(p.cpu_times()[:2]) - start[name]) / wall, peak[name] / 2**20) for name, p in procs.items()
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, nargs="+", default=[1000, 2000])
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait before each measurement")
+    args = ap.parse_args()
+    rows: list[tuple[int, str, Usage, Usage | None]] = []
+    for count in args.agents:
+        with Site(count, heartbeat_s=5.0, metrics_s=15.0) as site:
+            assert site.broker.pid is not None
+            time.sleep(args.settle)
+            alone = measure({"broker": site.broker.pid}, args.duration)
+            rows.append((count, "broker alone (baseline)", alone["broker"], None))
+            site.start_lms()
+            time.sleep(args.settle)
+            assert site.lms is not None and site.lms.pid is not None
+            both = measure({"broker": site.broker.pid, "lms": site.lms.pid}, args.duration)
+            rows.append((count, "LMS + broker", both["broker"], both["lms"]))
+    print(f"\nsimulated agents: heartbeat 5 s, metrics 15 s; {args.duration:g} s per measurement")
+    header = f"{'agents':>6} {'setup':24} {'broker cpu':>10} {'broker MB':>9} {'LMS cpu':>8} {'LMS MB':>7}"
+    print(f"{header} {'total MB':>8}")
+    for count, name, broker, lms in rows:
+        lms_cpu = f"{lms.cpu_cores:8.3f}" if lms else f"{'-':>8}"
+        lms_mb = f"{lms.rss_mb:7.1f}" if lms else f"{'-':>7}"
+        total = broker.rss_mb + (lms.rss_mb if lms else 0.0)
+        print(f"{count:6d} {name:24} {broker.cpu_cores:10.3f} {broker.rss_mb:9.1f} {lms_cpu} {lms_mb} {total:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Site identities in the AWS IoT registry (boto3 ``iot``): a thing and an active certificate with the site
+policy attached, made all-or-nothing, and revoked (certificate deactivated and deleted, thing deleted)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import UpstreamError
+
+if TYPE_CHECKING:
+    from mypy_boto3_iot import IoTClient
+else:
+    IoTClient = Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteIdentity:
+    thing_name: str
+    certificate_id: str
+    certificate_arn: str
+    #: returned once at enrolment and never stored by the cloud
+    certificate_pem: str = ""
+    private_key: str = ""
+
+
+class IdentityIssuer(Protocol):
+    def issue(self, thing_name: str, policy_name: str) -> SiteIdentity: ...
+
+    def revoke(self, thing_name: str, certificate_id: str | None, certificate_arn: str | None,
+               policy_name: str, *, delete_thing: bool = True) -> None: ...
+
+
+class IotRegistry:
+    """The production :class:`IdentityIssuer`. ``client`` is injected, or created on first use (once)."""
+
+    def __init__(self, client: IoTClient | None = None, *, endpoint_url: str | None = None,
+                 region: str | None = None) -> None:
+        self._client = client
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> IoTClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client(
+                        "iot", endpoint_url=self._endpoint_url, region_name=self._region,
+                        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                                      read_timeout=10),
+                    )
+        return self._client
+
+    def issue(self, thing_name: str, policy_name: str) -> SiteIdentity:
+        """Create (or reuse) the thing, a new active certificate, attach the policy and the thing. Undoes what
+        it made when a later step fails, and raises :class:`UpstreamError`."""
+        made_thing = False
+        cert: dict[str, Any] | None = None
+        try:
+            try:
+                self.client.describe_thing(thingName=thing_name)
+            except self.client.exceptions.ResourceNotFoundException:
+                self.client.create_thing(thingName=thing_name)
+                made_thing = True
+            cert = dict(self.client.create_keys_and_certificate(setAsActive=True))
+            self.client.attach_policy(policyName=policy_name, target=cert["certificateArn"])
+            self.client.attach_thing_principal(thingName=thing_name, principal=cert["certificateArn"])
+        except (ClientError, BotoCoreError) as exc:
+            self._undo(thing_name if made_thing else None, cert, policy_name)
+            raise UpstreamError(f"IoT registry: could not issue an identity for {thing_name}: {_describe(exc)}") \
+                from exc
+        return SiteIdentity(thing_name, cert["certificateId"], cert["certificateArn"], cert["certificatePem"],
+                            cert["keyPair"]["PrivateKey"])
+
+    def revoke(self, thing_name: str, certificate_id: str | None, certificate_arn: str | None,
+               policy_name: str, *, delete_thing: bool = True) -> None:
+        """Deactivate and delete the certificate and (unless ``delete_thing`` is false) delete the thing; parts
+        already gone are skipped."""
+        try:
+            if certificate_id and certificate_arn:
+                self._quietly(self.client.detach_thing_principal, thingName=thing_name, principal=certificate_arn)
+                self._quietly(self.client.detach_policy, policyName=policy_name, target=certificate_arn)
+                self._quietly(self.client.update_certificate, certificateId=certificate_id, newStatus="INACTIVE")
+                self._quietly(self.client.delete_certificate, certificateId=certificate_id, forceDelete=True)
+            if delete_thing:
+                self._quietly(self.client.delete_thing, thingName=thing_name)
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamError(f"IoT registry: could not revoke {thing_name}: {_describe(exc)}") from exc
+
+    def _undo(self, thing_name: str | None, cert: dict[str, Any] | None, policy_name: str) -> None:
+        try:
+            if cert is not None:
+                arn = cert["certificateArn"]
+                if thing_name is not None:
+                    self._quietly(self.client.detach_thing_principal, thingName=thing_name, principal=arn)
+                self._quietly(self.client.detach_policy, policyName=policy_name, target=arn)
+                self._quietly(self.client.update_certificate, certificateId=cert["certificateId"],
+                              newStatus="INACTIVE")
+                self._quietly(self.client.delete_certificate, certificateId=cert["certificateId"], forceDelete=True)
+            if thing_name is not None:
+                self._quietly(self.client.delete_thing, thingName=thing_name)
+        except (ClientError, BotoCoreError):
+            log.exception("IoT registry: cleanup after a failed enrolment of %s failed", thing_name)
+
+    @staticmethod
+    def _quietly(call: Any, **kwargs: Any) -> None:
+        """Run ``call``; a resource that is already gone is not an error."""
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFoundException",):
+                raise
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}"
+    return str(exc)

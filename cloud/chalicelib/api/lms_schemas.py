@@ -1,0 +1,43 @@
+"""Request bodies of the seed LMS calls (CLASSTOP-COMPAT.md §4) and of enrolment-token creation."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from shared.messages import Strict
+from shared.topics import ID_PATTERN
+
+#: the seed LMS reports at most this many clients per heartbeat
+MAX_LMS_CLIENTS = 5000
+
+
+class _Body(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LmsRegisterBody(_Body):
+    lms_uuid: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=128)
+    host: str = Field(max_length=255)
+    port: int = Field(ge=1, le=65535)
+    version: str = Field(min_length=1, max_length=64)
+
+
+class LmsClientInfo(_Body):
+    uuid: str = Field(pattern=ID_PATTERN)
+    name: str = Field(default="", max_length=255)
+    status: str = Field(max_length=32)
+
+
+class LmsHeartbeatBody(_Body):
+    lms_uuid: str = Field(pattern=ID_PATTERN)
+    client_count: int = Field(ge=0, le=MAX_LMS_CLIENTS)
+    clients: list[LmsClientInfo] = Field(default_factory=list, max_length=MAX_LMS_CLIENTS)
+
+
+class EnrolmentBody(_Body):
+    """``POST /api/enrolments``: a one-time token for one LMS (optionally bound to a site id)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    site_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)

@@ -1,0 +1,81 @@
+"""``python cloud/manage.py …``: bootstrap commands run against the configured tables (the same environment as
+the app: ``CLASSTOP_TENANT``, ``CLASSTOP_STAGE``, ``AWS_DEFAULT_REGION``, optional ``CLASSTOP_AWS_ENDPOINT``).
+
+    manage.py token create --role admin --name "first admin" [--site S ...]
+    manage.py enrolment create --name "school 1" [--site S] [--ttl SECONDS]
+    manage.py tables create
+    manage.py openapi > docs/openapi.json
+
+Secrets are printed once (``--json`` for a machine-readable line); only their SHA-256 is stored. Exit status: 0 ok,
+2 bad arguments or configuration, 1 an AWS failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from chalicelib import container, models
+from chalicelib.domain.token import Role
+from chalicelib.errors import CloudError, ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="manage.py", description="ClassTop cloud plane administration")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    token = groups.add_parser("token", help="admin API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create an API token (the first admin token, for one)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True, help="who or what holds the token (shown in the audit log)")
+    create.add_argument("--site", action="append", dest="sites", metavar="SITE_ID",
+                        help="limit the token to this site (repeat for several; default: every site)")
+
+    enrolment = groups.add_parser("enrolment", help="one-time LMS enrolment tokens").add_subparsers(
+        dest="action", required=True)
+    enrol = enrolment.add_parser("create", help="create a one-time enrolment token for one LMS")
+    enrol.add_argument("--name", required=True)
+    enrol.add_argument("--site", dest="site", metavar="SITE_ID", help="the site id the LMS will get")
+    enrol.add_argument("--ttl", type=int, metavar="SECONDS", help="lifetime (default CLASSTOP_ENROLMENT_TTL_S)")
+
+    tables = groups.add_parser("tables", help="DynamoDB tables (local twin / development)").add_subparsers(
+        dest="action", required=True)
+    tables.add_parser("create", help="create every table that does not exist yet")
+
+    groups.add_parser("openapi", help="print the OpenAPI document of the API (docs/openapi.json)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.group == "openapi":  # needs no configuration
+        from chalicelib.api.openapi import build_document
+
+        print(json.dumps(build_document(), indent=2, sort_keys=False))
+        return 0
+    try:
+        services = container.get()
+        if args.group == "token":
+            issued = services.tokens.create(args.role, args.name, site_ids=args.sites, created_by="manage.py")
+            out = {"token": issued.secret, **issued.token.to_dict()}
+        elif args.group == "enrolment":
+            if args.ttl is not None and args.ttl <= 0:
+                raise ConfigError("--ttl must be positive")
+            secret, stored = services.lms.create_enrolment(args.name, site_id=args.site, ttl_s=args.ttl,
+                                                           created_by="manage.py")
+            out = {"token": secret, "name": stored.name, "site_id": stored.site_id, "expires_at": stored.expires_at}
+        else:
+            out = {"created": models.create_tables(services.settings)}
+    except CloudError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1 if exc.status >= 500 and not isinstance(exc, ConfigError) else 2
+    if args.json:
+        print(json.dumps(out))
+    elif "token" in out:
+        print(out["token"])
+    else:
+        print("\n".join(out["created"]) or "all tables exist")
+    return 0

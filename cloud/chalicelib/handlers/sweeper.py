@@ -1,0 +1,14 @@
+"""The ``expire_commands`` scheduled handler (every 5 minutes): see ``services/command_expiry.py``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chalicelib import container
+
+
+def expire_commands(event: Any) -> dict[str, Any]:
+    """Close overdue commands (``event`` is Chalice's ``CloudWatchEvent``, unused). An :class:`UpstreamError`
+    propagates: the next run picks the same commands up."""
+    return {"ok": True, **dataclasses.asdict(container.get().sweeper.sweep())}

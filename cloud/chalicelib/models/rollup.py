@@ -1,0 +1,27 @@
+"""Table ``…-rollup``: daily counters per scope (``tenant`` or ``site#<id>``), updated with atomic ADDs —
+finished commands by outcome, syncs. Key ``scope`` + ``day`` (``YYYY-MM-DD``): a range of days is one Query.
+Expires through ``ttl``."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+
+from chalicelib.models.base import UNBOUND, BaseModel
+
+
+class RollupModel(BaseModel):
+    AGGREGATE = "rollup"
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    scope = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute(range_key=True)
+    commands_succeeded = NumberAttribute(default=0)
+    commands_failed = NumberAttribute(default=0)
+    commands_timed_out = NumberAttribute(default=0)
+    commands_expired = NumberAttribute(default=0)
+    syncs = NumberAttribute(default=0)
+    ttl = TTLAttribute(null=True)

@@ -1,0 +1,28 @@
+"""Table ``…-snapshot``: the latest full snapshot of one kind of data of one owner (a ClassTop client or an agent).
+
+Key: ``owner`` (client uuid / agent id) + ``kind`` (``courses``, ``schedule``, ``settings``, ``cctv``). ``body`` is
+the JSON text (at most ``CLASSTOP_MAX_SNAPSHOT_BYTES``, well under DynamoDB's 400 KB item limit); ``version``
+counts the uploads (last writer wins, see docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+
+from chalicelib.models.base import UNBOUND, BaseModel
+
+
+class SnapshotModel(BaseModel):
+    AGGREGATE = "snapshot"
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    owner = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(range_key=True)
+    body = UnicodeAttribute()
+    size = NumberAttribute()
+    version = NumberAttribute()
+    updated_at = NumberAttribute()

@@ -1,0 +1,157 @@
+"""CCTV management: camera configurations per agent (the desired state, versioned; last writer wins per
+camera, concurrent writers are serialised by a version check), the events log and each camera's latest status.
+
+Events arrive from sites (``site_events`` rule). A site may only report events of its own agents; an event whose
+``kind`` starts with ``camera.`` also sets that camera's latest status (``camera.recording`` -> ``recording``),
+the camera being ``data.camera_id`` (or ``data.camera_index``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.client import Snapshot
+from chalicelib.domain.page import Page
+from chalicelib.domain.token import Principal
+from chalicelib.errors import BadRequest, NotFound, StaleWrite, UpstreamError
+from chalicelib.repositories.agent import AgentRepository
+from chalicelib.repositories.event import EventRepository, StoredEvent
+from chalicelib.repositories.snapshot import SnapshotRepository
+from chalicelib.services.agents import AgentService
+from shared.messages import Event
+
+CAMERAS = "cctv"
+CAMERA_STATUS = "cctv_status"
+EVENT_RETENTION_S = 90 * 24 * 3600
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class EventsReport:
+    stored: int = 0
+    #: events for agents that are not this site's
+    ignored: int = 0
+    statuses: int = 0
+
+
+class CctvService:
+    def __init__(self, snapshots: SnapshotRepository, events: EventRepository, agents: AgentService,
+                 agent_records: AgentRepository, max_cameras: int, clock: Callable[[], float] = time.time) -> None:
+        self._snapshots = snapshots
+        self._events = events
+        self._agents = agents
+        self._agent_records = agent_records
+        self._max_cameras = max_cameras
+        self._clock = clock
+
+    # ------------------------------------------------------------ camera configurations
+
+    def cameras(self, agent_id: str, principal: Principal) -> dict[str, Any]:
+        self._agents.get(agent_id, principal)
+        snap = self._snapshots.get(agent_id, CAMERAS)
+        return {"agent_id": agent_id, "version": snap.version if snap else 0,
+                "cameras": dict(snap.body) if snap else {}}
+
+    def camera(self, agent_id: str, camera_id: str, principal: Principal) -> dict[str, Any]:
+        cameras = self.cameras(agent_id, principal)["cameras"]
+        if camera_id not in cameras:
+            raise NotFound(f"agent {agent_id} has no camera {camera_id}")
+        config: dict[str, Any] = cameras[camera_id]
+        return config
+
+    def put_camera(self, agent_id: str, camera_id: str, config: dict[str, Any],
+                   principal: Principal) -> tuple[dict[str, Any], bool]:
+        """Create or replace one camera's configuration. Returns (config, created)."""
+        agent = self._agents.get(agent_id, principal)
+        principal.require_sites({agent.site_id})
+
+        def change(cameras: dict[str, Any]) -> dict[str, Any]:
+            if camera_id not in cameras and len(cameras) >= self._max_cameras:
+                raise BadRequest(f"agent {agent_id} already has {self._max_cameras} cameras")
+            return {**cameras, camera_id: {**config, "updated_at": self._clock(), "updated_by": principal.name}}
+
+        before, after = self._change(agent_id, change)
+        stored: dict[str, Any] = after[camera_id]
+        return stored, camera_id not in before
+
+    def delete_camera(self, agent_id: str, camera_id: str, principal: Principal) -> None:
+        agent = self._agents.get(agent_id, principal)
+        principal.require_sites({agent.site_id})
+
+        def change(cameras: dict[str, Any]) -> dict[str, Any]:
+            if camera_id not in cameras:
+                raise NotFound(f"agent {agent_id} has no camera {camera_id}")
+            return {k: v for k, v in cameras.items() if k != camera_id}
+
+        self._change(agent_id, change)
+
+    def _change(self, agent_id: str,
+                change: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Read-modify-write of the agent's cameras with a version check. Returns the cameras before and after."""
+        for _ in range(_ATTEMPTS):
+            snap = self._snapshots.get(agent_id, CAMERAS)
+            version = snap.version if snap else 0
+            before: dict[str, Any] = dict(snap.body) if snap else {}
+            after = change(before)
+            try:
+                self._snapshots.put(Snapshot(agent_id, CAMERAS, after, version + 1, self._clock()), version)
+            except StaleWrite:
+                continue
+            return before, after
+        raise UpstreamError(f"cameras of {agent_id}: too many concurrent updates; retry")
+
+    # ------------------------------------------------------------ events and status
+
+    def ingest(self, site_id: str, events: list[tuple[str, Event]]) -> EventsReport:
+        agents = self._agent_records.get_many(a for a, _ in events)
+        own = [(a, e) for a, e in events if a in agents and agents[a].site_id == site_id]
+        if own:
+            self._events.append_many(
+                [StoredEvent(a, site_id, e.timestamp, e.kind, e.severity.value, e.message, e.data) for a, e in own],
+                self._clock() + EVENT_RETENTION_S,
+            )
+        statuses = 0
+        latest: dict[str, dict[str, dict[str, Any]]] = {}
+        for agent_id, event in own:
+            camera = event.data.get("camera_id", event.data.get("camera_index"))
+            if event.kind.startswith("camera.") and isinstance(camera, (str, int)) and not isinstance(camera, bool):
+                latest.setdefault(agent_id, {})[str(camera)] = {
+                    "state": event.kind.removeprefix("camera."), "at": event.timestamp, "message": event.message,
+                    "severity": event.severity.value}
+        for agent_id, cameras in latest.items():
+            statuses += self._merge_status(agent_id, cameras)
+        return EventsReport(len(own), len(events) - len(own), statuses)
+
+    def _merge_status(self, agent_id: str, cameras: dict[str, dict[str, Any]]) -> int:
+        for _ in range(_ATTEMPTS):
+            snap = self._snapshots.get(agent_id, CAMERA_STATUS)
+            version = snap.version if snap else 0
+            current: dict[str, Any] = dict(snap.body) if snap else {}
+            newer = {c: s for c, s in cameras.items() if c not in current or current[c]["at"] <= s["at"]}
+            if not newer:
+                return 0
+            try:
+                self._snapshots.put(Snapshot(agent_id, CAMERA_STATUS, {**current, **newer}, version + 1,
+                                             self._clock()), version)
+            except StaleWrite:
+                continue
+            return len(newer)
+        raise UpstreamError(f"camera status of {agent_id}: too many concurrent updates")
+
+    def status(self, agent_id: str, principal: Principal) -> dict[str, Any]:
+        self._agents.get(agent_id, principal)
+        snap = self._snapshots.get(agent_id, CAMERA_STATUS)
+        return {"agent_id": agent_id, "cameras": dict(snap.body) if snap else {}}
+
+    def events(self, principal: Principal, *, agent_id: str | None, day: str | None, limit: int,
+               cursor: str | None) -> Page[StoredEvent]:
+        if agent_id is not None:
+            self._agents.get(agent_id, principal)
+            return self._events.of_agent(agent_id, limit=limit, cursor=cursor)
+        if day is None:
+            raise BadRequest("give agent_id or day (YYYY-MM-DD)")
+        page = self._events.of_day(day, limit=limit, cursor=cursor)
+        return Page([e for e in page.items if principal.can_see_site(e.site_id)], page.cursor)

@@ -1,0 +1,251 @@
+"""Sites' LMS identities: enrolment tokens, registration (seed ``POST /api/lms/register``), the seed HTTP
+heartbeat, approval and deletion (which revokes the identity).
+
+* With a one-time enrolment token (``Authorization: Bearer cte_…``) an LMS gets the full identity: an IoT thing
+  and an active certificate with the site policy attached (PEM and private key returned once, never stored) and
+  an API key. The token is consumed; a failure undoes every part and gives the token back.
+* Without a token (an LMS of the seed design) the tenant's ``lms_policy`` admits it: ``open`` (approved),
+  ``approval`` (pending until an admin approves) or ``closed`` (refused). It gets an API key only. A seed LMS
+  registers at every start, so registering again with the same ``lms_uuid`` rotates its key — unless the site
+  holds a certificate: then only a new enrolment token may re-enrol it (409).
+
+API keys and enrolment tokens are stored as SHA-256 hashes in the token table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.adapters.registry import IdentityIssuer, SiteIdentity
+from chalicelib.config import Settings
+from chalicelib.domain.client import Approval
+from chalicelib.domain.site import Site
+from chalicelib.domain.token import SecretKind, StoredSecret
+from chalicelib.errors import Conflict, Forbidden, NotFound, StaleWrite, Unauthorized
+from chalicelib.repositories.site import SiteRepository
+from chalicelib.repositories.token import TokenRepository
+from chalicelib.services.agents import AgentService, HeartbeatReport
+from chalicelib.services.tokens import hash_secret
+from shared.errors import ErrorCode
+from shared.messages import AgentKind, AgentPresence, Presence, SiteHeartbeat
+from shared.topics import site_thing_name
+
+log = logging.getLogger(__name__)
+
+ENROLMENT_PREFIX = "cte_"
+API_KEY_PREFIX = "ctl_"
+_MAX_SECRET_CHARS = 256
+#: seed client statuses that mean "connected"
+_ONLINE = frozenset({"online", "connected", "active"})
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    site: Site
+    api_key: str
+    identity: SiteIdentity | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"lms_id": self.site.site_id, "api_key": self.api_key, "site_id": self.site.site_id,
+                               "approval": self.site.approval.value}
+        if self.identity is not None:
+            out.update(thing_name=self.identity.thing_name, certificate_id=self.identity.certificate_id,
+                       certificate_arn=self.identity.certificate_arn,
+                       certificate_pem=self.identity.certificate_pem, private_key=self.identity.private_key)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class LmsRegistration:
+    """What an LMS sends to register (the seed's shape)."""
+
+    lms_uuid: str
+    name: str
+    host: str
+    port: int
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class LmsClient:
+    uuid: str
+    name: str
+    status: str
+
+
+def bearer_secret(authorization: str | None) -> str:
+    """The secret of ``Authorization: Bearer <secret>`` (401 otherwise)."""
+    scheme, _, secret = (authorization or "").strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or len(secret) > _MAX_SECRET_CHARS:
+        raise Unauthorized("Authorization must be 'Bearer <key>'")
+    return secret
+
+
+class LmsService:
+    def __init__(
+        self,
+        sites: SiteRepository,
+        secrets_repo: TokenRepository,
+        issuer: IdentityIssuer,
+        agents: AgentService,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sites = sites
+        self._secrets = secrets_repo
+        self._issuer = issuer
+        self._agents = agents
+        self._settings = settings
+        self._clock = clock
+
+    # ------------------------------------------------------------ enrolment tokens
+
+    def create_enrolment(self, name: str, *, site_id: str | None = None, ttl_s: int | None = None,
+                         created_by: str | None = None) -> tuple[str, StoredSecret]:
+        """A one-time enrolment token (returned once). ``site_id`` binds it to that site id."""
+        now = self._clock()
+        secret = ENROLMENT_PREFIX + secrets.token_urlsafe(32)
+        stored = StoredSecret(hash_secret(secret), SecretKind.ENROLMENT, name, site_id, now,
+                              now + (ttl_s or self._settings.enrolment_ttl_s), created_by)
+        self._secrets.create_secret(stored)
+        return secret, stored
+
+    # ------------------------------------------------------------ registration
+
+    def register(self, request: LmsRegistration, enrolment_secret: str | None) -> Registration:
+        now = self._clock()
+        enrolment: StoredSecret | None = None
+        if enrolment_secret is not None:
+            enrolment = self._secrets.get_secret(hash_secret(enrolment_secret), SecretKind.ENROLMENT)
+            if enrolment is None or (enrolment.expires_at is not None and enrolment.expires_at <= now):
+                raise Unauthorized("unknown, used or expired enrolment token")
+        site_id = enrolment.site_id if enrolment is not None and enrolment.site_id else request.lms_uuid
+        existing = self._sites.get(site_id)
+
+        if enrolment is None:
+            approval = self._admit_without_token(existing, request)
+        else:
+            approval = Approval.APPROVED
+            if not self._secrets.consume(enrolment.token_hash):
+                raise Unauthorized("unknown, used or expired enrolment token")
+
+        identity: SiteIdentity | None = None
+        api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        key_hash = hash_secret(api_key)
+        key_stored = False
+        try:
+            if enrolment is not None:
+                identity = self._issuer.issue(site_thing_name(self._settings.tenant, site_id),
+                                              self._settings.iot_site_policy)
+            self._secrets.create_secret(StoredSecret(key_hash, SecretKind.LMS, request.name, site_id, now))
+            key_stored = True
+            site = self._sites.save(self._registered(existing, site_id, request, approval, key_hash, identity, now))
+        except BaseException:
+            self._undo(enrolment, identity, key_hash if key_stored else None)
+            raise
+
+        if existing is not None:  # the previous key and certificate stop working now
+            if existing.api_key_hash:
+                self._secrets.delete(existing.api_key_hash)
+            if identity is not None and existing.certificate_id:
+                self._issuer.revoke(identity.thing_name, existing.certificate_id, existing.certificate_arn,
+                                    self._settings.iot_site_policy, delete_thing=False)
+        return Registration(site, api_key, identity)
+
+    def _admit_without_token(self, existing: Site | None, request: LmsRegistration) -> Approval:
+        if existing is None:
+            policy = self._settings.lms_policy
+            if policy == "closed":
+                raise Forbidden("this tenant admits no LMS without an enrolment token")
+            return Approval.APPROVED if policy == "open" else Approval.PENDING
+        if existing.enrolled:
+            raise Conflict(f"site {existing.site_id} holds a certificate: re-enrol it with a new enrolment token")
+        if existing.lms_uuid not in (None, request.lms_uuid):
+            raise Conflict(f"site {existing.site_id} belongs to another LMS")
+        return existing.approval if existing.registered_at is not None else Approval.PENDING
+
+    @staticmethod
+    def _registered(existing: Site | None, site_id: str, request: LmsRegistration, approval: Approval,
+                    key_hash: str, identity: SiteIdentity | None, now: float) -> Site:
+        fields: dict[str, Any] = dict(
+            name=request.name, host=request.host, port=request.port, lms_uuid=request.lms_uuid,
+            lms_version=request.version, approval=approval, registered_at=now, api_key_hash=key_hash,
+        )
+        if identity is not None:
+            fields.update(thing_name=identity.thing_name, certificate_id=identity.certificate_id,
+                          certificate_arn=identity.certificate_arn)
+        if existing is None:
+            return Site(site_id=site_id, last_heartbeat=0.0, **fields)
+        return dataclasses.replace(existing, **fields)
+
+    def _undo(self, enrolment: StoredSecret | None, identity: SiteIdentity | None, key_hash: str | None) -> None:
+        try:
+            if key_hash is not None:
+                self._secrets.delete(key_hash)
+            if identity is not None:
+                self._issuer.revoke(identity.thing_name, identity.certificate_id, identity.certificate_arn,
+                                    self._settings.iot_site_policy, delete_thing=False)
+            if enrolment is not None:
+                self._secrets.create_secret(enrolment)  # the enrolment did not happen: the token stays usable
+        except Exception:
+            log.exception("undoing a failed LMS registration failed")
+
+    # ------------------------------------------------------------ the seed heartbeat
+
+    def heartbeat(self, authorization: str | None, lms_uuid: str, clients: list[LmsClient]) -> HeartbeatReport:
+        site = self.authenticate(authorization)
+        if site.lms_uuid != lms_uuid:
+            raise Forbidden(f"this API key belongs to another LMS than {lms_uuid}")
+        presences = {
+            c.uuid: AgentPresence(agent_id=c.uuid, status=Presence.ONLINE if c.status.lower() in _ONLINE
+                                  else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=c.name[:255] or None)
+            for c in clients
+        }
+        heartbeat = SiteHeartbeat(timestamp=self._clock(), lms_version=site.lms_version, full=True,
+                                  agents=list(presences.values()))
+        return self._agents.ingest_heartbeat(site.site_id, heartbeat)
+
+    def authenticate(self, authorization: str | None) -> Site:
+        """The site whose API key is in ``authorization`` (401 otherwise, also after the site was deleted)."""
+        secret = self._secrets.get_secret(hash_secret(bearer_secret(authorization)), SecretKind.LMS)
+        site = self._sites.get(secret.site_id) if secret is not None and secret.site_id else None
+        if site is None or site.api_key_hash != secret.token_hash:  # type: ignore[union-attr]
+            raise Unauthorized("unknown or revoked API key")
+        return site
+
+    # ------------------------------------------------------------ administration
+
+    def approve(self, site_id: str) -> Site:
+        for _ in range(5):
+            site = self._get(site_id)
+            if site.approval is Approval.APPROVED:
+                return site
+            try:
+                return self._sites.save(dataclasses.replace(site, approval=Approval.APPROVED))
+            except StaleWrite:
+                continue
+        raise Conflict(f"site {site_id}: too many concurrent updates; retry")
+
+    def delete(self, site_id: str) -> Site:
+        """Delete a site and revoke its identity (certificate, thing, API key)."""
+        site = self._get(site_id)
+        if site.thing_name is not None:
+            self._issuer.revoke(site.thing_name, site.certificate_id, site.certificate_arn,
+                                self._settings.iot_site_policy)
+        if site.api_key_hash is not None:
+            self._secrets.delete(site.api_key_hash)
+        self._sites.delete(site)
+        return site
+
+    def _get(self, site_id: str) -> Site:
+        site = self._sites.get(site_id)
+        if site is None:
+            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+        return site

@@ -1,0 +1,177 @@
+"""Statistics per tenant and per site: agents online/offline, sites reporting, command success rates (from
+daily rollups written when a command finishes) and sync freshness.
+
+A site is *reporting* when its last heartbeat is at most ``STALE_AFTER_S`` old. Success rates count per-agent
+outcomes: ``succeeded / (succeeded + failed + timed_out + expired)`` over the last ``days`` days.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain.client import Client
+from chalicelib.domain.command import CommandRecord
+from chalicelib.domain.site import Site
+from chalicelib.domain.token import Principal
+from chalicelib.errors import BadRequest, CloudError, NotFound
+from chalicelib.repositories.agent import AgentRepository
+from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.rollup import RollupRepository
+from chalicelib.repositories.site import SiteRepository
+from shared.errors import ErrorCode
+from shared.messages import CommandStatus, Presence
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER_S = 120.0
+ROLLUP_RETENTION_S = 400 * 24 * 3600
+MAX_DAYS = 90
+_FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
+_FINISHED = {
+    CommandStatus.SUCCEEDED: "commands_succeeded",
+    CommandStatus.FAILED: "commands_failed",
+    CommandStatus.REJECTED: "commands_failed",
+    CommandStatus.TIMED_OUT: "commands_timed_out",
+    CommandStatus.EXPIRED: "commands_expired",
+}
+
+
+def tenant_scope() -> str:
+    return "tenant"
+
+
+def site_scope(site_id: str) -> str:
+    return f"site#{site_id}"
+
+
+def _day(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")
+
+
+class StatsService:
+    def __init__(self, rollups: RollupRepository, sites: SiteRepository, agents: AgentRepository,
+                 clients: ClientRepository, clock: Callable[[], float] = time.time) -> None:
+        self._rollups = rollups
+        self._sites = sites
+        self._agents = agents
+        self._clients = clients
+        self._clock = clock
+
+    # ------------------------------------------------------------ write side
+
+    def command_finished(self, record: CommandRecord) -> None:
+        """Count a command that just became terminal: its per-agent outcomes, tenant-wide and per site. A
+        failure is logged: the command itself is stored, only the statistic is lost."""
+        now = self._clock()
+        per_site: dict[str, Counter[str]] = {}
+        for outcome in record.results.values():
+            name = _FINISHED.get(outcome.status)
+            if name is not None:
+                per_site.setdefault(outcome.site_id, Counter())[name] += 1
+        total: Counter[str] = Counter()
+        for counts in per_site.values():
+            total.update(counts)
+        try:
+            self._rollups.add(tenant_scope(), _day(now), dict(total), now + ROLLUP_RETENTION_S)
+            for site_id, counts in per_site.items():
+                self._rollups.add(site_scope(site_id), _day(now), dict(counts), now + ROLLUP_RETENTION_S)
+        except CloudError:
+            log.exception("statistics of command %s lost", record.command_id)
+
+    # ------------------------------------------------------------ read side
+
+    def tenant(self, principal: Principal, days: int = 7) -> dict[str, Any]:
+        self._check_days(days)
+        now = self._clock()
+        sites = [s for s in self._all_sites() if principal.can_see_site(s.site_id)]
+        reporting = sum(1 for s in sites if now - s.last_heartbeat <= STALE_AFTER_S)
+        agents = sum(s.agent_count for s in sites)
+        online = sum(s.online_count for s in sites)
+        out: dict[str, Any] = {
+            "sites": {"total": len(sites), "reporting": reporting, "stale": len(sites) - reporting},
+            "agents": {"total": agents, "online": online, "offline": agents - online},
+            "commands": self._commands(tenant_scope() if principal.site_ids is None else None, sites, now, days),
+        }
+        if principal.site_ids is None:
+            out["clients"] = self._client_freshness(now)
+        return out
+
+    def site(self, site_id: str, principal: Principal, days: int = 7) -> dict[str, Any]:
+        self._check_days(days)
+        now = self._clock()
+        site = self._sites.get(site_id) if principal.can_see_site(site_id) else None
+        if site is None:
+            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+        agents = self._agents.list_by_site(site_id)
+        online = sum(1 for a in agents if a.status is Presence.ONLINE)
+        age = now - site.last_heartbeat if site.last_heartbeat else None
+        return {
+            "site_id": site_id,
+            "agents": {"total": len(agents), "online": online, "offline": len(agents) - online},
+            "last_heartbeat": site.last_heartbeat or None,
+            "heartbeat_age_s": age,
+            "reporting": age is not None and age <= STALE_AFTER_S,
+            "commands": self._commands(site_scope(site_id), [site], now, days),
+        }
+
+    def _commands(self, scope: str | None, sites: list[Site], now: float, days: int) -> dict[str, Any]:
+        first, last = _day(now - (days - 1) * 86400), _day(now)
+        if scope is not None:
+            counts = self._rollups.between(scope, first, last)
+        else:  # a site-scoped caller sees the sum of its sites
+            counts = Counter()
+            for site in sites:
+                counts.update(self._rollups.between(site_scope(site.site_id), first, last))
+        finished = sum(counts.get(k, 0) for k in ("commands_succeeded", "commands_failed", "commands_timed_out",
+                                                    "commands_expired"))
+        return {"days": days, "since_day": first, "finished": finished,
+                "succeeded": counts.get("commands_succeeded", 0), "failed": counts.get("commands_failed", 0),
+                "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
+                "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
+
+    def _client_freshness(self, now: float) -> dict[str, Any]:
+        buckets = {"total": 0, "pending": 0, "never": 0, "within_1h": 0, "within_24h": 0, "older": 0}
+        cursor: str | None = None
+        while True:
+            page = self._clients.page(limit=500, cursor=cursor)
+            for client in page.items:
+                self._bucket(client, now, buckets)
+            cursor = page.cursor
+            if cursor is None:
+                return buckets
+
+    @staticmethod
+    def _bucket(client: Client, now: float, buckets: dict[str, int]) -> None:
+        buckets["total"] += 1
+        if client.approval.value == "pending":
+            buckets["pending"] += 1
+        if client.last_sync_at is None:
+            buckets["never"] += 1
+            return
+        age = now - client.last_sync_at
+        for name, limit in _FRESH:
+            if age <= limit:
+                buckets[name] += 1
+                return
+        buckets["older"] += 1
+
+    def _all_sites(self) -> list[Site]:
+        out: list[Site] = []
+        cursor: str | None = None
+        while True:
+            page = self._sites.page(limit=500, cursor=cursor)
+            out.extend(page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return out
+
+    @staticmethod
+    def _check_days(days: int) -> None:
+        if not 1 <= days <= MAX_DAYS:
+            raise BadRequest(f"days: between 1 and {MAX_DAYS}")
+

@@ -1,0 +1,290 @@
+"""Enrolment with the LMS: exchange a site enrolment token for this agent's own broker credentials.
+
+With an ``[enroll]`` section the agent does not need a broker password in its configuration:
+
+* at start, if ``state_dir/credentials.json`` is missing (or unreadable), the agent ``POST``s
+  ``{token, agent_id, hostname}`` to ``<url>/api/enroll`` and stores the answer atomically (mode 0600); the
+  agent id stays the configured one, so the identity is stable across restarts and re-enrolments;
+* the token comes from the environment variable ``CLASSTOP_ENROLL_TOKEN`` or from ``enroll.token_file``;
+* an LMS that cannot be reached (or answers 5xx) is retried with backoff until the agent is stopped; a
+  refused token (4xx) is a start-up error that says why;
+* later, if the broker refuses the stored credentials (revoked, or the broker's database was reset), the
+  agent re-enrols **once** when a token is available; otherwise it keeps reconnecting with backoff and says
+  clearly in its log what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from shared.mqtt import MqttSettings
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "CLASSTOP_ENROLL_TOKEN"
+CREDENTIALS_FILE = "credentials.json"
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class EnrollmentError(Exception):
+    """Enrolment failed. ``retryable`` is False when asking again cannot help (the token was refused)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class EnrollSettings(BaseModel):
+    """``[enroll]``: where and how this agent enrols with its LMS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=500, description="the LMS, e.g. http://lms:8000")
+    token_file: Path | None = Field(default=None, description=f"file holding the enrolment token ({TOKEN_ENV} wins)")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout of one enrolment request")
+    retry_min_s: float = Field(default=1.0, gt=0, le=60, description="first retry delay while the LMS is away")
+    retry_max_s: float = Field(default=60.0, gt=0, le=3600, description="retry delay cap")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=512)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    agent_id: str
+    host: str
+    port: int
+    username: str
+    password: str
+    enrolled_at: float
+
+    def apply(self, mqtt: MqttSettings) -> MqttSettings:
+        """``mqtt`` with this broker address and these credentials (the client id is the agent id)."""
+        return mqtt.model_copy(
+            update={
+                "host": self.host, "port": self.port, "username": self.username, "password": SecretStr(self.password),
+                "client_id": self.agent_id,
+            }
+        )
+
+
+def load_credentials(path: Path, agent_id: str) -> Credentials | None:
+    """The stored credentials, or None if missing, unreadable or another agent's (each logged)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        creds = Credentials(**data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("enrolment: ignoring unreadable %s (%s)", path, exc)
+        return None
+    if creds.agent_id != agent_id:
+        log.warning("enrolment: %s belongs to agent %r, not %r: enrolling again", path, creds.agent_id, agent_id)
+        return None
+    return creds
+
+
+def save_credentials(path: Path, creds: Credentials) -> None:
+    """Write atomically with mode 0600: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(creds), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class Enroller:
+    """Gets and keeps this agent's broker credentials (see the module docstring)."""
+
+    def __init__(
+        self, settings: EnrollSettings, agent_id: str, state_dir: Path, *, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.agent_id = agent_id
+        self.path = state_dir / CREDENTIALS_FILE
+        self._env = os.environ if env is None else env
+
+    def token(self) -> str | None:
+        token = self._env.get(TOKEN_ENV, "").strip()
+        if token:
+            return token
+        if self.settings.token_file is not None:
+            try:
+                lines = self.settings.token_file.read_text(encoding="utf-8").strip().splitlines()
+            except OSError as exc:
+                log.warning("enrolment: cannot read enroll.token_file %s: %s", self.settings.token_file, exc)
+                return None
+            return lines[0].strip() if lines and lines[0].strip() else None
+        return None
+
+    def enroll(self) -> Credentials:
+        """One enrolment request; stores and returns the credentials. Raises :class:`EnrollmentError`."""
+        token = self.token()
+        if token is None:
+            raise EnrollmentError(
+                f"no broker credentials in {self.path} and no enrolment token: set {TOKEN_ENV} or enroll.token_file",
+                retryable=False,
+            )
+        url = self.settings.url.rstrip("/") + "/api/enroll"
+        body = json.dumps({"token": token, "agent_id": self.agent_id, "hostname": socket.gethostname()[:255]})
+        request = urllib.request.Request(
+            url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as reply:  # url is http(s) (config)
+                raw = reply.read(MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            reason = _error_text(exc)
+            retryable = exc.code >= 500 or exc.code == 429
+            raise EnrollmentError(
+                f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise EnrollmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
+        creds = self._parse(raw, url)
+        save_credentials(self.path, creds)
+        log.info("enrolment: agent %s enrolled with %s; broker %s:%d", self.agent_id, url, creds.host, creds.port)
+        return creds
+
+    def _parse(self, raw: bytes, url: str) -> Credentials:
+        try:
+            if len(raw) > MAX_ANSWER_BYTES:
+                raise ValueError("answer too large")
+            data: Any = json.loads(raw)
+            payload = data.get("data", data) if isinstance(data, dict) else None
+            agent_id = payload.get("agent_id") if isinstance(payload, dict) else None
+            answer = _Answer.model_validate(payload.get("mqtt") if isinstance(payload, dict) else None)
+        except (ValueError, ValidationError) as exc:
+            raise EnrollmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
+        if agent_id != self.agent_id:
+            raise EnrollmentError(
+                f"the LMS at {url} enrolled agent {agent_id!r}, not {self.agent_id!r}", retryable=False
+            )
+        return Credentials(self.agent_id, answer.host, answer.port, answer.username, answer.password, time.time())
+
+    def ensure(self, stop: threading.Event) -> Credentials | None:
+        """Stored credentials, or enrol (retrying while the LMS is away). None if stopped first."""
+        stored = load_credentials(self.path, self.agent_id)
+        if stored is not None:
+            return stored
+        return self.enroll_retrying(stop)
+
+    def enroll_retrying(self, stop: threading.Event) -> Credentials | None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                return self.enroll()
+            except EnrollmentError as exc:
+                if not exc.retryable:
+                    raise
+                attempt += 1
+                cap = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** min(attempt - 1, 20))
+                delay = cap / 2 + random.uniform(0, cap / 2)
+                log.warning("enrolment: %s; retrying in %.1f s", exc.message, delay)
+                stop.wait(delay)
+        return None
+
+
+class RefusalWatch:
+    """Re-enrols once when the broker refuses this agent's credentials; otherwise says why it cannot connect."""
+
+    def __init__(
+        self,
+        enroller: Enroller,
+        refused: Callable[[], int],
+        on_credentials: Callable[[Credentials], None],
+        *,
+        period_s: float = 0.5,
+    ) -> None:
+        self._enroller = enroller
+        self._refused = refused
+        self._on_credentials = on_credentials
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agent-enrol-watch", daemon=True)
+        self.reenrolled = False
+
+    def start(self) -> RefusalWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        seen = 0  # a refusal before the watch started counts too
+        told = False
+        while not self._stop.wait(self._period_s):
+            refused = self._refused()
+            if refused <= seen:
+                continue
+            seen = refused
+            if self.reenrolled or self._enroller.token() is None:
+                if not told:
+                    told = True
+                    log.error(
+                        "enrolment: the broker refuses agent %s's credentials (revoked?) and %s; retrying with "
+                        "backoff — enrol this agent again (%s) to recover",
+                        self._enroller.agent_id,
+                        "it has re-enrolled once already" if self.reenrolled else "there is no enrolment token",
+                        TOKEN_ENV,
+                    )
+                continue
+            self.reenrolled = True
+            log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
+            try:
+                creds = self._enroller.enroll_retrying(self._stop)
+            except EnrollmentError as exc:
+                log.error("enrolment: re-enrolment failed: %s", exc.message)
+                continue
+            if creds is not None:
+                self._on_credentials(creds)
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read(MAX_ANSWER_BYTES))
+        if isinstance(body, dict):
+            return str(body.get("error") or body.get("detail") or body)
+    except (ValueError, OSError):
+        pass
+    return str(exc.reason)

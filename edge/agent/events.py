@@ -1,0 +1,37 @@
+"""The ``Event`` messages this agent publishes on ``ct/agent/<id>/up/event`` (one builder per kind).
+
+Kinds (documented in ``docs/protocol.md``):
+
+* ``command.state`` — ``{request_id, status}``, ``status`` one of ``queued`` (waiting for a free command
+  slot) or ``running`` (its process is starting); sent for commands that run on the worker pool (``exec``);
+  the terminal state follows as the ``Response``;
+* ``classtop.snapshot`` — this PC's courses and schedule (see :mod:`edge.agent.classtop`);
+* ``processes`` — the top processes by CPU and by memory (see :mod:`edge.agent.processes`);
+* ``outbox.dropped`` — ``{dropped}``: queued results/events lost to the outbox bound (see
+  :mod:`edge.agent.outbox`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shared.messages import CommandStatus, Event, Severity
+
+COMMAND_STATE = "command.state"
+PROGRESS_STATES = frozenset({CommandStatus.QUEUED, CommandStatus.RUNNING})
+
+
+def command_state(request_id: str, status: CommandStatus) -> Event:
+    if status not in PROGRESS_STATES:
+        raise ValueError(f"{status.value} is reported by the response, not by a command.state event")
+    return Event(
+        timestamp=time.time(),
+        kind=COMMAND_STATE,
+        message=f"{request_id} {status.value}",
+        data={"request_id": request_id, "status": status.value},
+    )
+
+
+def event(kind: str, data: dict[str, Any], message: str = "", severity: Severity = Severity.INFO) -> Event:
+    return Event(timestamp=time.time(), kind=kind, severity=severity, message=message, data=data)

@@ -1,0 +1,78 @@
+"""Seed 002 CCTV paths, each mapped onto one of the agent's ``cctv_*`` commands.
+
+| path | command |
+|---|---|
+| ``GET /api/cctv/{uuid}/state`` | ``cctv_get_all_states`` |
+| ``GET /api/cctv/{uuid}/cameras`` | ``cctv_detect_cameras`` |
+| ``POST /api/cctv/{uuid}/cameras`` (camera object) | ``cctv_add_camera`` |
+| ``DELETE /api/cctv/{uuid}/cameras/{camera_id}`` | ``cctv_remove_camera`` ``{camera_id}`` |
+| ``POST /api/cctv/{uuid}/control`` ``{action, camera_id, ...}`` | ``cctv_<action>`` (start/stop recording/streaming) |
+| ``GET /api/cctv/{uuid}/storage`` | ``cctv_get_storage_info`` |
+| ``POST /api/cctv/{uuid}/storage/cleanup`` ``{...}`` | ``cctv_cleanup_storage`` |
+
+Replies have the command shape; an agent without cameras answers ``not_supported`` (HTTP 200, success false).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.lms.api.deps import OperatorDep, ServicesDep, ViewerDep, require_viewer
+from edge.lms.api.replies import run_command
+
+router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
+
+CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class ControlBody(BaseModel):
+    """``POST /api/cctv/{uuid}/control`` body; fields other than ``action`` go to the agent as params."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: Literal["start_recording", "stop_recording", "start_streaming", "stop_streaming"]
+    camera_id: str = Field(pattern=CAMERA_ID)
+
+
+@router.get("/{uuid}/state")
+async def state(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_get_all_states", {})
+
+
+@router.get("/{uuid}/cameras")
+async def cameras(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_detect_cameras", {})
+
+
+@router.post("/{uuid}/cameras")
+async def add_camera(uuid: str, body: dict[str, Any], services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_add_camera", body)
+
+
+@router.delete("/{uuid}/cameras/{camera_id}")
+async def remove_camera(
+    uuid: str, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
+) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_remove_camera", {"camera_id": camera_id})
+
+
+@router.post("/{uuid}/control")
+async def control(uuid: str, body: ControlBody, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+    params = body.model_dump(exclude={"action"})
+    return await run_command(services, principal, uuid, f"cctv_{body.action}", params)
+
+
+@router.get("/{uuid}/storage")
+async def storage(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_get_storage_info", {})
+
+
+@router.post("/{uuid}/storage/cleanup")
+async def cleanup(
+    uuid: str, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
+) -> JSONResponse:
+    return await run_command(services, principal, uuid, "cctv_cleanup_storage", body or {})

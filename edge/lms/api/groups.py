@@ -1,0 +1,67 @@
+"""Agent groups (named lists of agents) for batch commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.lms.api.deps import OperatorDep, ServicesDep, require_viewer
+from edge.lms.api.errors import error_response
+from edge.lms.groups import MAX_GROUP_MEMBERS, GroupError
+from shared.errors import ErrorCode
+
+router = APIRouter(prefix="/api/groups", tags=["groups"], dependencies=[Depends(require_viewer)])
+
+
+class GroupBody(BaseModel):
+    """``PUT /api/groups/{name}`` body: the group's complete member list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agents: list[str] = Field(max_length=MAX_GROUP_MEMBERS)
+    description: str | None = Field(default=None, max_length=512)
+
+
+def _error(exc: GroupError) -> JSONResponse:
+    return error_response(exc.status, exc.message, ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.BAD_PAYLOAD)
+
+
+@router.get("")
+async def list_groups(services: ServicesDep) -> dict[str, Any]:
+    groups = services.groups.groups()
+    return {"success": True, "data": {"groups": groups, "count": len(groups)}}
+
+
+@router.get("/{name}", response_model=None)
+async def get_group(name: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+    try:
+        return {"success": True, "data": services.groups.group(name)}
+    except GroupError as exc:
+        return _error(exc)
+
+
+@router.put("/{name}", response_model=None)
+async def put_group(
+    name: str, body: GroupBody, services: ServicesDep, principal: OperatorDep
+) -> dict[str, Any] | JSONResponse:
+    try:
+        group = services.groups.put_group(name, body.agents, body.description)
+    except GroupError as exc:
+        return _error(exc)
+    services.audit.record(
+        principal.actor, principal.role.label, "group:put", name, "ok", {"agents": len(group["agents"])}
+    )
+    return {"success": True, "data": group}
+
+
+@router.delete("/{name}", response_model=None)
+async def delete_group(name: str, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
+    try:
+        services.groups.delete_group(name)
+    except GroupError as exc:
+        return _error(exc)
+    services.audit.record(principal.actor, principal.role.label, "group:delete", name, "ok")
+    return {"success": True, "data": {"name": name, "deleted": True}}

@@ -1,0 +1,64 @@
+"""Token management and the audit log (admin only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.lms.api.deps import AdminDep, ServicesDep, require_admin
+from edge.lms.api.errors import error_response
+from edge.lms.auth import AuthError, Role
+from shared.errors import ErrorCode
+
+router = APIRouter(prefix="/api", tags=["auth"], dependencies=[Depends(require_admin)])
+
+
+class TokenRequest(BaseModel):
+    """``POST /api/tokens`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="who or what holds the token")
+    role: str = Field(pattern=r"^(viewer|operator|admin)$")
+
+
+@router.get("/tokens")
+async def list_tokens(services: ServicesDep) -> dict[str, Any]:
+    tokens = services.tokens.list()
+    return {"success": True, "data": {"tokens": tokens, "count": len(tokens)}}
+
+
+@router.post("/tokens", status_code=201, response_model=None)
+async def create_token(body: TokenRequest, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
+    try:
+        token_id, token = services.tokens.create(body.name, Role.parse(body.role), created_by=principal.actor)
+    except AuthError as exc:
+        return error_response(422, str(exc), ErrorCode.BAD_PAYLOAD)
+    services.audit.record(principal.actor, principal.role.label, "token:create", f"{body.name}#{token_id}", "ok",
+                          {"role": body.role})  # fmt: skip
+    return {"success": True, "data": {"id": token_id, "name": body.name, "role": body.role, "token": token}}
+
+
+@router.delete("/tokens/{token_id}", response_model=None)
+async def revoke_token(token_id: int, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
+    try:
+        services.tokens.revoke(token_id)
+    except AuthError as exc:
+        return error_response(404, str(exc), ErrorCode.NOT_FOUND)
+    services.audit.record(principal.actor, principal.role.label, "token:revoke", str(token_id), "ok")
+    return {"success": True, "data": {"id": token_id, "revoked": True}}
+
+
+@router.get("/audit")
+async def audit_log(
+    services: ServicesDep,
+    limit: int = Query(default=100, ge=1, le=1000),
+    actor: str | None = Query(default=None, max_length=128),
+    action: str | None = Query(default=None, max_length=128),
+    since: float | None = Query(default=None, ge=0),
+) -> dict[str, Any]:
+    rows = services.audit.recent(limit=limit, actor=actor, action=action, since=since)
+    return {"success": True, "data": {"entries": rows, "count": len(rows)}}

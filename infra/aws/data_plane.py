@@ -1,0 +1,204 @@
+"""The tenant's data-plane template (``infra/aws/data-plane.yaml``): what moto's CloudFormation can deploy.
+
+DynamoDB tables (keys, GSIs, TTL from ``chalicelib.models.MODELS``), the LMS identities' IoT policy and thing
+type, the SNS topic for notifications and the S3 bucket for CCTV snapshots/clips and large command output.
+Parameters ``TenantId`` and ``Stage``; every name derives from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.aws import cloud_app
+from infra.aws.cfn import STAGE_TOKEN, TENANT_TOKEN, Json, get_att, logical_id, ref, sub, sub_from_tokens
+from infra.aws.errors import BuildError
+from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
+from shared import topics
+
+#: ``classtop-{tenant}-{stage}``: prefix of every named resource of the tenant (as the cloud's table names)
+NAME_PREFIX = "classtop-${TenantId}-${Stage}"
+SITE_POLICY = "SitePolicy"
+SITE_THING_TYPE = "SiteThingType"
+NOTIFICATIONS_TOPIC = "NotificationsTopic"
+MEDIA_BUCKET = "MediaBucket"
+#: days a CCTV snapshot/clip or a large command output stays in the bucket
+DEFAULT_MEDIA_RETENTION_DAYS = 90
+
+
+def tenant_parameters() -> Json:
+    """``TenantId`` and ``Stage``, with the patterns the code enforces."""
+    from chalicelib.config import _STAGE_RE  # the cloud's own rule for a stage
+
+    return {
+        "TenantId": {
+            "Type": "String",
+            "Description": "The district's tenant id: prefix of every name and MQTT topic of the tenant",
+            "AllowedPattern": topics._TENANT_RE.pattern,
+            "ConstraintDescription": "1-20 of a-z 0-9 -, starting with a letter",
+        },
+        "Stage": {
+            "Type": "String",
+            "Description": "Deployment stage (dev, prod...)",
+            "Default": "dev",
+            "AllowedPattern": _STAGE_RE.pattern,
+            "ConstraintDescription": "1-20 of a-z 0-9 -, starting with a letter",
+        },
+    }
+
+
+def site_policy_name() -> Json:
+    return sub(f"{NAME_PREFIX}-site-policy")
+
+
+def site_thing_type_name() -> Json:
+    return sub(f"{NAME_PREFIX}-site-thing")
+
+
+def table_logical_id(aggregate: str) -> str:
+    return logical_id(aggregate, "table")
+
+
+def _table(model: Any) -> Json:
+    schema = model._get_schema()
+    hash_first = {"HASH": 0, "RANGE": 1}
+    key_schema = sorted(schema["key_schema"], key=lambda k: hash_first[k["KeyType"]])
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+    properties: Json = {
+        "TableName": sub_from_tokens(cloud_app.table_name(model.AGGREGATE, TENANT_TOKEN, STAGE_TOKEN)),
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": attributes[name]} for name in sorted(attributes)
+        ],
+        "KeySchema": [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema],
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "Tags": _tags(),
+    }
+    billing = getattr(model.Meta, "billing_mode", None)
+    if billing not in (None, "PAY_PER_REQUEST"):
+        raise BuildError(f"{model.__name__}: only on-demand tables are supported, not {billing}")
+    gsis = []
+    for index in sorted(schema["global_secondary_indexes"], key=lambda i: i["index_name"]):
+        gsis.append({
+            "IndexName": index["index_name"],
+            "KeySchema": [
+                {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
+                for k in sorted(index["key_schema"], key=lambda k: hash_first[k["KeyType"]])
+            ],
+            "Projection": _projection(index["projection"]),
+        })
+    if gsis:
+        properties["GlobalSecondaryIndexes"] = gsis
+    lsis = []
+    for index in sorted(schema["local_secondary_indexes"], key=lambda i: i["index_name"]):
+        lsis.append({
+            "IndexName": index["index_name"],
+            "KeySchema": [
+                {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
+                for k in sorted(index["key_schema"], key=lambda k: hash_first[k["KeyType"]])
+            ],
+            "Projection": _projection(index["projection"]),
+        })
+    if lsis:
+        properties["LocalSecondaryIndexes"] = lsis
+    ttl = ttl_attribute(model)
+    if ttl is not None:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def _projection(projection: Json) -> Json:
+    result: Json = {"ProjectionType": projection["ProjectionType"]}
+    if projection.get("NonKeyAttributes"):
+        result["NonKeyAttributes"] = sorted(projection["NonKeyAttributes"])
+    return result
+
+
+def ttl_attribute(model: Any) -> str | None:
+    from pynamodb.attributes import TTLAttribute
+
+    names = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
+    if len(names) > 1:
+        raise BuildError(f"{model.__name__}: DynamoDB allows one TTL attribute, found {names}")
+    return names[0] if names else None
+
+
+def _tags() -> list[Json]:
+    return [{"Key": "classtop:tenant", "Value": ref("TenantId")}, {"Key": "classtop:stage", "Value": ref("Stage")}]
+
+
+def data_plane_template() -> Json:
+    resources: Json = {}
+    outputs: Json = {}
+    for model in sorted(cloud_app.models(), key=lambda m: m.AGGREGATE):
+        lid = table_logical_id(model.AGGREGATE)
+        resources[lid] = _table(model)
+        outputs[f"{lid}Name"] = {"Description": f"DynamoDB table of {model.__name__}", "Value": ref(lid)}
+        outputs[f"{lid}Arn"] = {"Value": get_att(lid, "Arn")}
+    resources[SITE_POLICY] = {
+        "Type": "AWS::IoT::Policy",
+        "Properties": {"PolicyName": site_policy_name(), "PolicyDocument": site_policy_document()},
+    }
+    resources[SITE_THING_TYPE] = {
+        "Type": "AWS::IoT::ThingType",
+        "Properties": {
+            "ThingTypeName": site_thing_type_name(),
+            "ThingTypeProperties": {
+                "ThingTypeDescription": "A ClassTop site (its LMS); named ct-<tenant>-<site>",
+                "SearchableAttributes": [SITE_ID_ATTRIBUTE],
+            },
+        },
+    }
+    resources[NOTIFICATIONS_TOPIC] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {
+            "TopicName": sub(f"{NAME_PREFIX}-notifications"),
+            "DisplayName": sub("ClassTop ${TenantId}"),
+            "Tags": _tags(),
+        },
+    }
+    resources[MEDIA_BUCKET] = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            # S3 names are global and <= 63 characters: classtop-(20)-(20)-(12 digits) fits exactly
+            "BucketName": sub(f"{NAME_PREFIX}-${{AWS::AccountId}}"),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {"Id": "expire-media", "Status": "Enabled", "ExpirationInDays": ref("MediaRetentionDays")}
+                ]
+            },
+            "Tags": _tags(),
+        },
+    }
+    # the names, not Ref (the same in AWS; moto's Ref of these two is not the name)
+    outputs["SitePolicyName"] = {"Description": "IoT policy of every LMS certificate", "Value": site_policy_name()}
+    outputs["SiteThingTypeName"] = {"Value": site_thing_type_name()}
+    outputs["NotificationsTopicArn"] = {"Value": ref(NOTIFICATIONS_TOPIC)}
+    outputs["MediaBucketName"] = {"Value": ref(MEDIA_BUCKET)}
+    outputs["MediaBucketArn"] = {"Value": get_att(MEDIA_BUCKET, "Arn")}
+    parameters = tenant_parameters()
+    parameters["MediaRetentionDays"] = {
+        "Type": "Number",
+        "Description": "Days CCTV snapshots/clips and large command outputs are kept",
+        "Default": DEFAULT_MEDIA_RETENTION_DAYS,
+        "MinValue": 1,
+        "MaxValue": 3650,
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "ClassTop Fleet: one tenant's data plane (tables, IoT policy and thing type, topic, bucket)",
+        "Parameters": parameters,
+        "Resources": resources,
+        "Outputs": outputs,
+    }

@@ -1,0 +1,170 @@
+"""``classtop tenant deploy|update|delete|list|admin-token`` (also ``python -m infra.aws.deploy tenant ...``).
+
+deploy       build template.yaml + the Lambda package (shared/ vendored), upload them, create the tenant's
+             stack, wait (stack events are printed as they come), print the outputs, then issue the tenant's
+             first admin token (printed once).
+update       the same for an existing stack (no token).
+delete       delete the tenant's stack - its tables, bucket and topic with it (asks for --yes).
+list         every tenant stack of the account/region.
+admin-token  issue another admin token (e.g. when the one printed by deploy was lost).
+
+``--data-plane-only`` deploys infra/aws/data-plane.yaml alone (tables, IoT policy and thing type, SNS topic,
+S3 bucket): what moto's CloudFormation can deploy. ``--endpoint-url`` sends every AWS call to one URL (the
+local twin's moto server); it does not imply ``--data-plane-only``.
+
+Exit codes: 0 done, 1 failed (the message says why), 2 bad command line or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+from infra.aws.clients import Clients
+from infra.aws.errors import InfraError, UsageError
+from infra.aws.stacks import StackInfo, StackManager
+from infra.aws.tenants import Target, Tenants
+from shared.errors import TopicError
+from shared.topics import check_tenant
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # as chalicelib.config (checked equal by the tests)
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classtop", description="ClassTop Fleet administration")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="tenant")
+    tenant = groups.add_parser("tenant", help="deploy, update, delete or list tenant stacks")
+    actions = tenant.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser, *, stack: bool = True) -> None:
+        if stack:
+            p.add_argument("--tenant", required=True, help="tenant id: 1-20 of a-z 0-9 -, starting with a letter")
+            p.add_argument("--stage", default="dev", help="stage (default: dev)")
+        p.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION / the profile's)")
+        p.add_argument("--profile", help="AWS profile")
+        p.add_argument("--endpoint-url", help="send every AWS call here (the local twin's moto server)")
+        p.add_argument("--poll", type=float, default=5.0, help="seconds between stack status polls (default 5)")
+
+    for name, text in (("deploy", "create the tenant's stack and its first admin token"),
+                       ("update", "update the tenant's stack")):
+        p = actions.add_parser(name, help=text)
+        common(p)
+        p.add_argument("--data-plane-only", action="store_true",
+                       help="deploy infra/aws/data-plane.yaml alone (what moto can deploy)")
+        p.add_argument("--artifact-bucket", help="S3 bucket for the Lambda package and templates "
+                                                 "(default: classtop-artifacts-<account>-<region>, created)")
+        p.add_argument("--media-retention-days", type=int, default=90,
+                       help="days CCTV snapshots/clips are kept (1-3650, default 90)")
+        if name == "deploy":
+            p.add_argument("--no-admin-token", action="store_true", help="do not issue the first admin token")
+    p = actions.add_parser("delete", help="delete the tenant's stack (and its data)")
+    common(p)
+    p.add_argument("--yes", action="store_true", help="confirm: the tenant's tables and bucket are deleted")
+    p = actions.add_parser("list", help="list tenant stacks")
+    common(p, stack=False)
+    p = actions.add_parser("admin-token", help="issue another admin token for the tenant")
+    common(p)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    if getattr(args, "tenant", None) is not None:
+        try:
+            check_tenant(args.tenant)
+        except TopicError as exc:
+            raise UsageError(f"--tenant: {exc}") from None
+        if not _STAGE_RE.match(args.stage):
+            raise UsageError(f"--stage: invalid stage {args.stage!r}: use 1-20 of a-z 0-9 -, starting with a letter")
+        if len(f"classtop-{args.tenant}-{args.stage}") > 50:
+            raise UsageError("--tenant and --stage together are too long for the tenant's bucket name")
+    if args.endpoint_url is not None:
+        parsed = urlparse(args.endpoint_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise UsageError(f"--endpoint-url: not an http(s) URL: {args.endpoint_url!r}")
+    if getattr(args, "artifact_bucket", None) and not _BUCKET_RE.match(args.artifact_bucket):
+        raise UsageError(f"--artifact-bucket: invalid S3 bucket name {args.artifact_bucket!r}")
+    days = getattr(args, "media_retention_days", 90)
+    if not 1 <= days <= 3650:
+        raise UsageError("--media-retention-days must be between 1 and 3650")
+    if args.poll <= 0:
+        raise UsageError("--poll must be positive")
+
+
+def _print_stack(info: StackInfo) -> None:
+    print(f"stack {info.name}: {info.status}")
+    for key in sorted(info.outputs):
+        print(f"  {key} = {info.outputs[key]}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    clients = Clients(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+    stacks = StackManager(clients, progress=_progress, poll_s=args.poll)
+    tenants = Tenants(clients, stacks, progress=_progress)
+    if args.action == "list":
+        found = tenants.list()
+        for info in found:
+            print(f"{info.tenant}\t{info.stage}\t{info.plane}\t{info.status}\t{info.name}")
+        if not found:
+            _progress("no tenant stacks")
+        return EXIT_OK
+    if args.action == "delete":
+        if not args.yes:
+            raise UsageError(f"deleting tenant {args.tenant} (stage {args.stage}) deletes its tables and bucket: "
+                             "add --yes to confirm")
+        tenants.delete(args.tenant, args.stage)
+        print(f"deleted tenant {args.tenant} (stage {args.stage})")
+        return EXIT_OK
+    if args.action == "admin-token":
+        from infra.aws.admin_token import create_first_admin
+
+        stacks.require(f"classtop-{args.tenant}-{args.stage}", f"tenant {args.tenant} (stage {args.stage})")
+        issued = create_first_admin(args.tenant, args.stage, region=clients.region, endpoint_url=args.endpoint_url)
+        print(f"admin token (shown once, keep it secret): {issued.secret}")
+        return EXIT_OK
+    target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
+                    artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days)
+    if args.action == "update":
+        updated = tenants.update(target)
+        if updated is None:
+            print(f"stack {target.stack}: no changes")
+        else:
+            _print_stack(updated)
+        return EXIT_OK
+    deployed = tenants.deploy(target, admin_token=not args.no_admin_token)
+    _print_stack(deployed.stack)
+    if deployed.admin is not None:
+        print(f"admin token (shown once, keep it secret): {deployed.admin.secret}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except InfraError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        if os.environ.get("CLASSTOP_DEBUG"):
+            raise
+        print(f"error: unexpected failure: {type(exc).__name__}: {exc} (CLASSTOP_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

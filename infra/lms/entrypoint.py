@@ -1,0 +1,187 @@
+"""Entrypoint of the LMS container: ``python -m infra.lms.entrypoint [--dry-run]``.
+
+1. **Enrolment** (once): when ``CLASSTOP_IOT_ENDPOINT`` is set and ``$CLASSTOP_DATA_DIR/certs`` holds no
+   certificate yet, register with the tenant's cloud API (``POST $CLASSTOP_CLOUD_API/api/lms/register`` with
+   ``Authorization: Bearer $CLASSTOP_ENROLMENT_TOKEN``) and keep the site thing's certificate, private key and
+   API key (files 0600). An enrolment token works once: after a successful enrolment it can be removed.
+2. **Configuration**: ``$CLASSTOP_DATA_DIR/lms.toml`` is written from the environment unless it exists (an
+   operator may mount their own).
+3. ``exec python -m edge.lms --config $CLASSTOP_DATA_DIR/lms.toml`` (``--dry-run`` stops before).
+
+Environment (documented in docs/deploy.md): ``CLASSTOP_TENANT``, ``CLASSTOP_SITE_ID`` (required);
+``CLASSTOP_SITE_NAME``, ``CLASSTOP_IOT_ENDPOINT``, ``CLASSTOP_CLOUD_API``, ``CLASSTOP_ENROLMENT_TOKEN``,
+``CLASSTOP_LMS_ADVERTISE_HOST``, ``CLASSTOP_BROKER_HOST``, ``CLASSTOP_BROKER_PORT``, ``CLASSTOP_DATA_DIR``;
+the LMS itself reads ``CLASSTOP_LMS_BROKER_PASSWORD``, ``CLASSTOP_LMS_DYNSEC_PASSWORD`` and
+``CLASSTOP_LMS_ADMIN_TOKEN``.
+
+Exit codes: 2 bad or missing environment, 1 enrolment failed (the message says why); otherwise the LMS's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.local.toml_writer import dumps
+from shared.errors import TopicError
+from shared.topics import check_id, check_tenant, site_thing_name
+
+EXIT_ENROLMENT, EXIT_CONFIG = 1, 2
+HTTP_PORT = 8000
+CERT_FILE, KEY_FILE, API_KEY_FILE, ENROLMENT_FILE = "site.cert.pem", "site.private.key", "api-key", "enrolment.json"
+ENROL_TIMEOUT_S = 30
+
+
+class EntrypointError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise EntrypointError(f"{name} is not set (see docs/deploy.md)", EXIT_CONFIG)
+    return value
+
+
+def _identity(env: Mapping[str, str]) -> tuple[str, str]:
+    try:
+        tenant = check_tenant(_required(env, "CLASSTOP_TENANT"))
+        site_id = check_id(_required(env, "CLASSTOP_SITE_ID"), "site id")
+    except TopicError as exc:
+        raise EntrypointError(f"{exc}", EXIT_CONFIG) from None
+    return tenant, site_id
+
+
+def _write_secret(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
+    """Register with the cloud once; ``None`` when there is nothing to do (site-only, or already enrolled)."""
+    if not env.get("CLASSTOP_IOT_ENDPOINT", "").strip():
+        return None
+    certs = data_dir / "certs"
+    if (certs / CERT_FILE).exists() and (certs / KEY_FILE).exists():
+        return None
+    tenant, site_id = _identity(env)
+    api = _required(env, "CLASSTOP_CLOUD_API").rstrip("/")
+    if not api.startswith(("https://", "http://")):
+        raise EntrypointError(f"CLASSTOP_CLOUD_API: not an http(s) URL: {api!r}", EXIT_CONFIG)
+    token = _required(env, "CLASSTOP_ENROLMENT_TOKEN")
+    from edge.lms import __version__
+
+    body = {
+        "lms_uuid": site_id,
+        "name": env.get("CLASSTOP_SITE_NAME", "").strip() or site_id,
+        "host": env.get("CLASSTOP_LMS_ADVERTISE_HOST", "").strip() or socket.gethostname(),
+        "port": HTTP_PORT,
+        "version": __version__,
+    }
+    request = urllib.request.Request(
+        f"{api}/api/lms/register", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=ENROL_TIMEOUT_S) as response:
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode(errors="replace")
+        raise EntrypointError(f"enrolment refused by {api} (HTTP {exc.code}): {detail}", EXIT_ENROLMENT) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise EntrypointError(f"enrolment failed: cannot reach {api}: {exc}", EXIT_ENROLMENT) from None
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, dict) or not data.get("certificate_pem") or not data.get("private_key"):
+        raise EntrypointError(f"enrolment: {api} returned no certificate (is the token an enrolment token?)",
+                              EXIT_ENROLMENT)
+    if data.get("site_id") != site_id or data.get("thing_name") != site_thing_name(tenant, site_id):
+        raise EntrypointError(f"enrolment: the token is for site {data.get('site_id')!r}, not {site_id!r}: set "
+                              "CLASSTOP_SITE_ID to the token's site", EXIT_CONFIG)
+    certs.mkdir(parents=True, exist_ok=True)
+    _write_secret(certs / KEY_FILE, str(data["private_key"]))
+    _write_secret(certs / API_KEY_FILE, str(data.get("api_key", "")))
+    meta = {k: data.get(k) for k in ("site_id", "thing_name", "certificate_id", "certificate_arn", "approval")}
+    _write_secret(certs / ENROLMENT_FILE, json.dumps(meta, indent=2))
+    _write_secret(certs / CERT_FILE, str(data["certificate_pem"]))  # last: its presence means "enrolled"
+    return meta
+
+
+def config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    """The LMS configuration (``lms.toml``) the environment describes."""
+    tenant, site_id = _identity(env)
+    try:
+        broker_port = int(env.get("CLASSTOP_BROKER_PORT", "1883"))
+    except ValueError:
+        raise EntrypointError("CLASSTOP_BROKER_PORT: not a number", EXIT_CONFIG) from None
+    result: dict[str, Any] = {
+        "tenant": tenant,
+        "site_id": site_id,
+        "db_path": str(data_dir / "lms.db"),
+        "http_host": "0.0.0.0",  # published by the container runtime
+        "http_port": HTTP_PORT,
+        "site_broker": {
+            "host": env.get("CLASSTOP_BROKER_HOST", "").strip() or "mosquitto",
+            "port": broker_port,
+            "client_id": "lms",
+            "username": "lms",
+            "dynsec": {"username": "dynsec-admin"},
+        },
+    }
+    endpoint = env.get("CLASSTOP_IOT_ENDPOINT", "").strip()
+    if endpoint:
+        certs = data_dir / "certs"
+        result["cloud"] = {
+            "host": endpoint,
+            "port": 8883,
+            "tls": {"cert_file": str(certs / CERT_FILE), "key_file": str(certs / KEY_FILE)},
+        }
+    return result
+
+
+def prepare(env: Mapping[str, str], data_dir: Path) -> Path:
+    """Enrol if needed and write ``lms.toml`` if missing; return its path."""
+    if not data_dir.is_dir():
+        raise EntrypointError(f"CLASSTOP_DATA_DIR {data_dir} is not a directory (mount the data volume)", EXIT_CONFIG)
+    meta = enrol(env, data_dir)
+    if meta is not None:
+        print(f"enrolled as {meta['thing_name']} (certificate {meta['certificate_id']})", file=sys.stderr)
+    path = data_dir / "lms.toml"
+    if not path.exists():
+        _write_secret(path, "# written by infra/lms/entrypoint.py from the environment\n"
+                      + dumps(config(env, data_dir)))
+    return path
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.lms.entrypoint")
+    parser.add_argument("--dry-run", action="store_true", help="enrol and write lms.toml, do not start the LMS")
+    args = parser.parse_args(argv)
+    env = os.environ if env is None else env
+    try:
+        path = prepare(env, Path(env.get("CLASSTOP_DATA_DIR", "/data")))
+    except EntrypointError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    if args.dry_run:
+        print(path)
+        return 0
+    os.execv(sys.executable, [sys.executable, "-m", "edge.lms", "--config", str(path)])
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Parameters of the ``cctv_*`` commands (seed 002) and the camera configuration an agent keeps.
+
+:class:`CameraConfig` is both the ``cctv_add_camera`` parameters and one entry of the agent's camera file;
+it stays small and self-contained so the whole file can ride in a device shadow. Re-exported by
+:mod:`shared.commands`, which lists the commands. See docs/cctv.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.messages.base import Strict
+
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+RECORDING_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+MAX_CAMERA_INDEX = 63
+
+
+def _camera_id(value: Any) -> Any:
+    """ClassTop addresses cameras by index: an integer id is accepted and kept as its decimal string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class CameraRef(Strict):
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="a configured camera's id")
+
+    @field_validator("camera_id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return _camera_id(v)
+
+
+class OptionalCameraRef(Strict):
+    camera_id: str | None = Field(default=None, pattern=CAMERA_ID_PATTERN, description="one camera, or all")
+
+    @field_validator("camera_id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return _camera_id(v)
+
+
+class CameraConfig(CameraRef):
+    """One camera as the agent keeps it (and as it will ride in a device shadow): small and self-contained.
+
+    ``source`` is a local device index (``0``..``63``), a URL (``rtsp://``, ``http://``, ``https://``), an
+    absolute path of a video file (looped, paced at ``fps``), or a test pattern ``synthetic:<moving|frozen|
+    black>``. ``width``/``height`` ask the device for a resolution (both or neither).
+    """
+
+    name: str = Field(default="", max_length=64)
+    source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...")
+    width: int | None = Field(default=None, ge=16, le=7680)
+    height: int | None = Field(default=None, ge=16, le=4320)
+    fps: float = Field(default=15.0, gt=0, le=60, description="frames per second recorded and streamed")
+    codec: Literal["mp4v", "MJPG"] = Field(default="mp4v", description="mp4v -> .mp4, MJPG -> .avi")
+    segment_s: float = Field(default=300.0, ge=1, le=3600, description="a new recording file every this long")
+    record: bool = Field(default=False, description="record whenever the agent runs")
+    max_age_h: float | None = Field(default=None, gt=0, le=24 * 366, description="delete recordings older")
+    max_bytes: int | None = Field(default=None, ge=1024 * 1024, description="keep this camera's recordings under")
+    frozen_s: float = Field(default=10.0, ge=1, le=3600, description="unchanged frames this long -> cctv.frozen")
+    dark_level: float = Field(default=12.0, ge=0, le=255, description="mean brightness below -> cctv.covered")
+    blur_level: float = Field(default=8.0, ge=0, le=100000, description="Laplacian variance below -> blurred")
+    no_frames_s: float = Field(default=5.0, ge=0.5, le=600, description="no frame this long -> restart capture")
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: int | str) -> int | str:
+        if isinstance(v, int):
+            if not 0 <= v <= MAX_CAMERA_INDEX:
+                raise ValueError(f"device index must be 0..{MAX_CAMERA_INDEX}")
+            return v
+        if len(v) > 1024 or "\0" in v or "\n" in v:
+            raise ValueError("source too long or not a single line")
+        if v.isdigit():
+            return cls._source(int(v))
+        if re.match(r"^(rtsp|rtsps|http|https)://[^\s]+$", v):
+            return v
+        if re.match(r"^synthetic:(moving|frozen|black)$", v):
+            return v
+        if v.startswith("/"):
+            return v
+        raise ValueError("source must be a device index, an rtsp/http(s) URL, an absolute file path or synthetic:...")
+
+    @model_validator(mode="after")
+    def _resolution(self) -> Self:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("bad resolution: give both width and height, or neither")
+        if self.width is not None and self.height is not None and (self.width % 2 or self.height % 2):
+            raise ValueError(f"bad resolution {self.width}x{self.height}: width and height must be even")
+        return self
+
+
+class DetectCamerasParams(Strict):
+    max_index: int | None = Field(default=None, ge=0, le=MAX_CAMERA_INDEX, description="probe indexes 0..this")
+
+
+class CleanupStorageParams(OptionalCameraRef):
+    max_age_h: float | None = Field(default=None, gt=0, le=24 * 366, description="override the camera's age")
+    max_bytes: int | None = Field(default=None, ge=0, description="override the camera's size limit")
+
+
+class GetRecordingsParams(OptionalCameraRef):
+    limit: int = Field(default=500, ge=1, le=5000)
+
+
+class RecordingRef(Strict):
+    name: str = Field(pattern=RECORDING_NAME_PATTERN, description="'<camera_id>/<file>' as listed")
+
+
+class HoldRecordingParams(RecordingRef):
+    hold: bool = Field(default=True, description="true: cleanup never deletes it; false: release")
+
+
+class SnapshotParams(CameraRef):
+    upload_url: str | None = Field(
+        default=None, max_length=4096, pattern=r"^https?://\S+$",
+        description="PUT the JPEG here (e.g. a presigned S3 URL); without it the JPEG comes back inline",
+    )

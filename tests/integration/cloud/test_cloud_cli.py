@@ -1,0 +1,105 @@
+"""``python cloud/manage.py`` as a real subprocess against a real moto server (``CLASSTOP_AWS_ENDPOINT``): create
+the tables, the first admin token and an enrolment token, then use them through the services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+)
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from chalicelib import container
+from chalicelib.config import Settings
+from chalicelib.domain.token import Role
+from chalicelib.services.lms import LmsRegistration
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def manage(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLASSTOP_TENANT": "clitest", "CLASSTOP_STAGE": "dev", "CLASSTOP_AWS_ENDPOINT": moto_url}
+    return subprocess.run([sys.executable, str(ROOT / "cloud" / "manage.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT / "bench"))  # any cwd: the script finds its code
+
+
+def test_manage_bootstraps_a_tenant(moto_url: str) -> None:
+    created = manage(moto_url, "tables", "create")
+    assert created.returncode == 0, created.stderr
+    assert "classtop-clitest-dev-token" in created.stdout.split()
+    assert manage(moto_url, "tables", "create").stdout.strip() == "all tables exist"
+
+    admin = manage(moto_url, "--json", "token", "create", "--role", "admin", "--name", "first admin")
+    assert admin.returncode == 0, admin.stderr
+    issued = json.loads(admin.stdout)
+    assert issued["role"] == "admin" and issued["token"].startswith("ctk_")
+
+    scoped = manage(moto_url, "token", "create", "--role", "operator", "--name", "ops", "--site", "s1")
+    assert scoped.returncode == 0 and scoped.stdout.strip().startswith("ctk_")
+
+    enrol = manage(moto_url, "enrolment", "create", "--name", "school", "--site", "school-1")
+    assert enrol.returncode == 0, enrol.stderr
+    enrolment_token = enrol.stdout.strip()
+
+    settings = Settings(tenant="clitest", stage="dev", region="us-east-1", aws_endpoint=moto_url, lms_policy="closed")
+    container.reset()
+    try:
+        container.configure(settings=settings)
+        services = container.get()
+        principal = services.tokens.authenticate(f"Bearer {issued['token']}")
+        assert (principal.name, principal.role) == ("first admin", Role.ADMIN)
+        operator = services.tokens.authenticate(f"Bearer {scoped.stdout.strip()}")
+        assert operator.site_ids == frozenset({"s1"})
+        import boto3
+        boto3.client("iot", endpoint_url=moto_url).create_policy(policyName=settings.iot_site_policy,
+                                                                 policyDocument="{}")
+        registration = services.lms.register(LmsRegistration("lms-1", "School", "10.0.0.1", 8000, "1.0"),
+                                             enrolment_token)
+        assert registration.site.site_id == "school-1" and registration.identity is not None
+    finally:
+        container.reset()
+
+
+def test_manage_rejects_bad_input(moto_url: str) -> None:
+    bad_role = manage(moto_url, "token", "create", "--role", "root", "--name", "x")
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+    blank = manage(moto_url, "token", "create", "--role", "admin", "--name", "  ")
+    assert blank.returncode == 2 and "name" in blank.stderr
+    env_missing = subprocess.run([sys.executable, str(ROOT / "cloud" / "manage.py"), "tables", "create"],
+                                 env={k: v for k, v in os.environ.items() if k != "CLASSTOP_TENANT"},
+                                 capture_output=True, text=True, timeout=60)
+    assert env_missing.returncode == 2 and "CLASSTOP_TENANT" in env_missing.stderr

@@ -1,0 +1,30 @@
+"""The idle agent stays small: heavy modules stay out of a plain start, and the glibc measures work."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.agent import footprint
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_starting_the_agent_does_not_load_modules_it_does_not_need() -> None:
+    code = (
+        "import sys, edge.agent.__main__\n"
+        "heavy = ['sqlite3', 'logging.handlers', 'edge.agent.classtop_import', 'cv2', 'numpy']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim and mallopt are glibc's")
+def test_glibc_measures_apply() -> None:
+    assert footprint.limit_arenas(2)
+    assert footprint.trim()

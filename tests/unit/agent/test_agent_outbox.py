@@ -1,0 +1,211 @@
+"""The durable outbox (real files): order, persistence across restarts, bounds, crash tolerance, the sender."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.agent.outbox import WINDOW, Outbox, OutboxError, OutboxSender
+
+
+def payloads(outbox: Outbox) -> list[bytes]:
+    return [item.payload for item in outbox.peek(1000)]
+
+
+def test_items_keep_their_order_and_survive_a_reopen(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    seqs = [box.append("response", f"r{i}".encode()) for i in range(5)]
+    assert seqs == sorted(seqs) and len(box) == 5 and box.size_bytes == 10
+    box.remove(seqs[:2])
+    box.close()
+    again = Outbox(tmp_path / "outbox.log")
+    assert payloads(again) == [b"r2", b"r3", b"r4"] and len(again) == 3 and again.size_bytes == 6
+    assert [i.channel for i in again.peek(10)] == ["response"] * 3
+    assert [i.payload for i in again.peek(10, after=seqs[2])] == [b"r3", b"r4"]
+    new = again.append("event", b"e")
+    assert new > seqs[-1]  # sequence numbers are never reused, so order holds across restarts
+    again.remove([seqs[0], 999_999])  # already gone / unknown: ignored
+    assert payloads(again) == [b"r2", b"r3", b"r4", b"e"]
+    again.close()
+
+
+def test_bounds_drop_the_oldest_and_count_them_across_restarts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log", max_items=3, max_bytes=1000)
+    for i in range(5):
+        box.append("event", f"e{i}".encode())
+    assert payloads(box) == [b"e2", b"e3", b"e4"]
+    box.close()
+    box = Outbox(tmp_path / "outbox.log", max_items=3, max_bytes=10)
+    box.append("event", b"x" * 7)  # by bytes: 6 + 7 > 10, so e2 and e3 go (e4 + x = 9)
+    assert payloads(box) == [b"e4", b"x" * 7]
+    assert box.take_dropped() == 4
+    assert box.take_dropped() == 0
+    with pytest.raises(OutboxError, match="exceeds"):
+        box.append("event", b"y" * 11)
+    assert payloads(box) == [b"e4", b"x" * 7]
+    box.close()
+
+
+def test_a_record_cut_short_by_a_crash_and_junk_lines_are_ignored(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    box.append("response", b'{"a":1}')
+    box.append("response", b'{"b":2}')
+    box.close()
+    with (tmp_path / "outbox.log").open("ab") as fh:
+        fh.write(b"garbage line\n+x\tresponse\n+99\tresponse\t{\"cut")  # the last one has no newline
+    again = Outbox(tmp_path / "outbox.log")
+    assert payloads(again) == [b'{"a":1}', b'{"b":2}']
+    assert again.append("event", b"{}") == 3  # the cut record's seq was never taken
+    again.close()
+    assert b"garbage" not in (tmp_path / "outbox.log").read_bytes()  # rewritten clean at the next open
+    assert payloads(Outbox(tmp_path / "outbox.log")) == [b'{"a":1}', b'{"b":2}', b"{}"]
+
+
+def test_a_failed_append_leaves_nothing_half_written(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    box.append("response", b"kept")
+    size = (tmp_path / "outbox.log").stat().st_size
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:  # a real write failure: the file may not grow past its size + 10 bytes (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 10, old_limit[1]))
+        with pytest.raises(OutboxError, match="outbox"):
+            box.append("response", b"x" * 4096)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert (tmp_path / "outbox.log").stat().st_size == size
+    assert payloads(box) == [b"kept"] and len(box) == 1
+    box.append("response", b"after")
+    box.close()
+    assert payloads(Outbox(tmp_path / "outbox.log")) == [b"kept", b"after"]
+
+
+def test_payloads_with_newlines_are_refused(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    with pytest.raises(OutboxError, match="newline"):
+        box.append("response", b"{\n}")
+    assert len(box) == 0
+
+
+def test_done_records_are_compacted_away(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    for _ in range(3000):
+        box.remove([box.append("response", b"p" * 200)])
+    box.append("response", b"last")
+    assert (tmp_path / "outbox.log").stat().st_size < 300 * 1024
+    assert payloads(box) == [b"last"]
+    box.close()
+
+
+class Info:
+    """What paho's MQTTMessageInfo offers the sender: a PUBACK that arrives when the test says so."""
+
+    def __init__(self) -> None:
+        self.acked = threading.Event()
+
+    def wait_for_publish(self, timeout: float) -> None:
+        self.acked.wait(timeout)
+
+    def is_published(self) -> bool:
+        return self.acked.is_set()
+
+
+class Link:
+    """The sender's view of the MQTT link (the real one is exercised in tests/integration/agent)."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.sent: list[tuple[str, bytes, Info]] = []
+        self.cond = threading.Condition()
+
+    def send(self, channel: str, payload: bytes) -> Any:
+        info = Info()
+        with self.cond:
+            self.sent.append((channel, payload, info))
+            self.cond.notify_all()
+        return info
+
+    def wait_sent(self, n: int) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.sent) >= n, 10), self.sent
+
+
+def test_sender_waits_for_the_connection_and_deletes_only_acknowledged_items(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    link = Link()
+    dropped: list[int] = []
+    sender = OutboxSender(box, link, on_dropped=dropped.append, poll_s=0.05)
+    sender.start()
+    try:
+        box.append("response", b"a")
+        box.append("event", b"b")
+        assert not sender.drain(0.2)  # disconnected: nothing can go
+        assert link.sent == []
+        link.connected = True
+        sender.wake()
+        link.wait_sent(2)
+        assert [(c, p) for c, p, _ in link.sent] == [("response", b"a"), ("event", b"b")]
+        assert len(box) == 2  # not acknowledged yet: still on disk
+        link.sent[0][2].acked.set()
+        link.sent[1][2].acked.set()
+        assert sender.drain(10) and len(box) == 0 and sender.sent == 2
+        box.append("response", b"c")
+        sender.pump()  # what the uplink does after an append: out at once, from the caller's thread
+        assert [p for _, p, _ in link.sent] == [b"a", b"b", b"c"]  # once each, in order
+        link.sent[2][2].acked.set()
+        assert sender.drain(10)
+        assert dropped == []
+    finally:
+        sender.stop()
+        box.close()
+
+
+def test_sender_reports_drops_once_on_connect(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log", max_items=10)
+    box.max_items = 2
+    for name in (b"a", b"b", b"c"):
+        box.append("event", name)
+    link = Link()
+    dropped: list[int] = []
+    sender = OutboxSender(box, link, on_dropped=dropped.append, poll_s=0.05)
+    sender.start()
+    try:
+        link.connected = True
+        sender.wake()
+        link.wait_sent(2)
+        assert [p for _, p, _ in link.sent] == [b"b", b"c"]
+        for _, _, info in link.sent:
+            info.acked.set()
+        assert sender.drain(10)
+        assert dropped == [1]
+    finally:
+        sender.stop()
+        box.close()
+
+
+def test_at_most_a_window_is_in_flight_and_order_holds(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    link = Link()
+    link.connected = True
+    sender = OutboxSender(box, link, poll_s=0.05)
+    sender.start()
+    try:
+        for i in range(WINDOW + 8):
+            box.append("event", b"%d" % i)
+            sender.pump()
+        link.wait_sent(WINDOW)
+        assert len(link.sent) == WINDOW  # no PUBACK yet: the window is full
+        for n in range(WINDOW + 8):
+            link.wait_sent(n + 1)
+            link.sent[n][2].acked.set()
+        assert sender.drain(10)
+        assert [p for _, p, _ in link.sent] == [b"%d" % i for i in range(WINDOW + 8)]
+    finally:
+        sender.stop()
+        box.close()

@@ -1,0 +1,191 @@
+"""The LMS container files, checked without a Docker engine: Dockerfile rules in the spirit of hadolint (rule
+ids in the test names' comments), and a parse of the compose file (images, volumes, health checks, restart
+policy, the Mosquitto config rendered from infra/mosquitto, the environment documented)."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.lms import site_broker
+
+ROOT = Path(__file__).resolve().parents[3]
+LMS_DIR = ROOT / "infra" / "lms"
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    result: list[tuple[str, str]] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        word, _, rest = current.partition(" ")
+        result.append((word.upper(), rest.strip()))
+        current = ""
+    return result
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    return instructions((LMS_DIR / "Dockerfile").read_text())
+
+
+def args_of(dockerfile: list[tuple[str, str]], name: str) -> list[str]:
+    return [rest for word, rest in dockerfile if word == name]
+
+
+def test_base_image_is_a_pinned_python_311_slim(dockerfile: list[tuple[str, str]]) -> None:  # DL3006, DL3007
+    froms = args_of(dockerfile, "FROM")
+    assert len(froms) == 1
+    image, _, tag = froms[0].split()[0].partition(":")
+    assert image == "python" and tag.startswith("3.11-slim") and tag != "latest"
+
+
+def test_runs_as_a_non_root_user(dockerfile: list[tuple[str, str]]) -> None:  # DL3002
+    users = args_of(dockerfile, "USER")
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    last_user = max(i for i, (word, _) in enumerate(dockerfile) if word == "USER")
+    assert all(word not in ("RUN", "COPY", "ADD") for word, _ in dockerfile[last_user:])
+
+
+def test_healthcheck_probes_the_lms_health_route(dockerfile: list[tuple[str, str]]) -> None:
+    checks = args_of(dockerfile, "HEALTHCHECK")
+    assert len(checks) == 1 and "CMD" in checks[0]
+    port = args_of(dockerfile, "EXPOSE")[0]
+    assert f"127.0.0.1:{port}/api/health" in checks[0]
+    from edge.lms.api import health
+
+    assert any(getattr(r, "path", "") == "/api/health" for r in health.router.routes)
+
+
+def test_exec_form_and_safe_instructions(dockerfile: list[tuple[str, str]]) -> None:  # DL3025, DL3020, DL3000
+    for name in ("ENTRYPOINT", "CMD"):
+        for rest in args_of(dockerfile, name):
+            assert isinstance(json.loads(rest), list), name
+    assert args_of(dockerfile, "ADD") == []
+    assert all(rest.startswith("/") for rest in args_of(dockerfile, "WORKDIR"))
+    for rest in args_of(dockerfile, "RUN"):
+        assert "sudo " not in rest  # DL3004
+        if "apt-get install" in rest:  # DL3008/DL3009/DL3015
+            assert "--no-install-recommends" in rest and "rm -rf /var/lib/apt/lists" in rest
+        if "pip install" in rest:  # DL3042
+            assert "--no-cache-dir" in rest
+
+
+def test_installs_only_the_lms_extra(dockerfile: list[tuple[str, str]]) -> None:
+    installs = [r for r in args_of(dockerfile, "RUN") if "pip install" in r]
+    assert len(installs) == 1
+    command = installs[0].split("&&")[0]
+    assert shlex.split(command)[-1] == ".[lms]"
+
+
+def test_everything_copied_exists_and_passes_the_dockerignore(dockerfile: list[tuple[str, str]]) -> None:
+    ignore = [line for line in (LMS_DIR / "Dockerfile.dockerignore").read_text().splitlines()
+              if line and not line.startswith("#")]
+    allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
+    copied = []
+    for rest in args_of(dockerfile, "COPY"):
+        *sources, _ = rest.split()
+        for source in sources:
+            assert (ROOT / source).exists(), source
+            assert any(source == a or source.startswith(a + "/") or fnmatch.fnmatch(source, a) for a in allowed), \
+                source
+            copied.append(source.rstrip("/"))
+    # the entrypoint's own imports of infra.* are in the image
+    tree = ast.parse((LMS_DIR / "entrypoint.py").read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    for module in sorted(m for m in modules if m.startswith("infra.")):
+        path = module.replace(".", "/") + ".py"
+        assert path in copied, f"{module} is imported by the entrypoint but not copied"
+    assert {"shared", "edge"} <= set(copied)
+
+
+# ---------------------------------------------------------------- compose
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((LMS_DIR / "compose.yaml").read_text())
+    return data
+
+
+def test_compose_services_images_and_restart_policy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"mosquitto", "lms"}
+    image, _, tag = services["mosquitto"]["image"].partition(":")
+    assert image == "eclipse-mosquitto" and re.fullmatch(r"2\.\d+\.\d+", tag)
+    assert ":" in services["lms"]["image"] and not services["lms"]["image"].endswith(":latest")
+    build = services["lms"]["build"]
+    assert (LMS_DIR / build["context"] / build["dockerfile"]).resolve() == LMS_DIR / "Dockerfile"
+    for name, service in services.items():
+        assert service["restart"] in ("unless-stopped", "always"), name
+    assert services["lms"]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+
+
+def test_compose_health_checks(compose: dict[str, Any], dockerfile: list[tuple[str, str]]) -> None:
+    for name, service in compose["services"].items():
+        check = service["healthcheck"]
+        assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1, name
+        assert check["retries"] >= 1 and check["interval"] and check["timeout"], name
+    lms_check = compose["services"]["lms"]["healthcheck"]["test"]
+    docker_check = args_of(dockerfile, "HEALTHCHECK")[0].split(" CMD ", 1)[1]
+    assert lms_check == ["CMD", *json.loads(docker_check)]
+    assert "1883" in " ".join(compose["services"]["mosquitto"]["healthcheck"]["test"])
+
+
+def test_compose_volumes_keep_sqlite_recordings_and_broker_state(compose: dict[str, Any]) -> None:
+    named = set(compose["volumes"])
+
+    def mounts(service: str) -> dict[str, str]:
+        result = {}
+        for volume in compose["services"][service]["volumes"]:
+            source, target = volume.split(":")[:2]
+            result[target] = source
+        return result
+
+    lms = mounts("lms")
+    assert lms["/data"] in named and lms["/recordings"] in named
+    assert compose["services"]["lms"]["environment"]["CLASSTOP_DATA_DIR"] == "/data"
+    from infra.lms.entrypoint import config
+
+    cfg = config({"CLASSTOP_TENANT": "t", "CLASSTOP_SITE_ID": "s"}, Path("/data"))
+    assert cfg["db_path"].startswith("/data/")  # the SQLite database lives on the volume
+    broker = mounts("mosquitto")
+    assert broker["/mosquitto/data"] in named
+    assert site_broker.CONTAINER_VALUES["data_dir"] == "/mosquitto/data"
+    conf = (LMS_DIR / broker["/mosquitto/config/mosquitto.conf"]).resolve()
+    assert conf == site_broker.RENDERED
+
+
+def test_the_broker_config_is_the_rendered_site_template() -> None:
+    assert site_broker.RENDERED.read_text() == site_broker.render(), "run: python -m infra.lms.site_broker"
+    lines = [line for line in site_broker.render().splitlines() if line and not line.startswith("#")]
+    assert "listener 1883 0.0.0.0" in lines and "allow_anonymous false" in lines
+    assert not [line for line in lines if "$" in line]  # every placeholder filled in
+
+
+def test_every_variable_is_in_the_example_env_and_documented(compose: dict[str, Any]) -> None:
+    used = set(re.findall(r"CLASSTOP_[A-Z_]+", (LMS_DIR / "entrypoint.py").read_text()))
+    used |= {"CLASSTOP_LMS_BROKER_PASSWORD", "CLASSTOP_LMS_DYNSEC_PASSWORD", "CLASSTOP_LMS_ADMIN_TOKEN"}
+    example = {line.split("=", 1)[0] for line in (LMS_DIR / "site.env.example").read_text().splitlines()
+               if line and not line.startswith("#")}
+    set_by_compose = set(compose["services"]["lms"]["environment"])
+    assert used - set_by_compose <= example
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    assert [name for name in sorted(used) if name not in docs] == []
+    for service in compose["services"].values():
+        assert service["env_file"] == ["site.env"]
