@@ -49,8 +49,11 @@ class Settings:
     client_policy: str = "approval"
     #: an LMS registering without an enrolment token: ``open``, ``approval`` or ``closed``.
     lms_policy: str = "approval"
-    #: the IoT policy attached to every site certificate (created by the template).
-    iot_site_policy: str = "classtop-site"
+    #: the IoT policy attached to every site certificate (created by the template); default
+    #: ``classtop-{tenant}-{stage}-site-policy``, the template's name.
+    iot_site_policy: str = ""
+    #: the thing type of site things (created by the template), or none.
+    iot_site_thing_type: str | None = None
     #: one ClassTop sync snapshot (JSON) may not exceed this many bytes (DynamoDB items stop at 400 KB).
     max_snapshot_bytes: int = 300 * 1024
     #: DynamoDB TTL of audit entries (seconds).
@@ -79,6 +82,10 @@ class Settings:
                              ("CLASSTOP_LMS_POLICY", self.lms_policy)):
             if policy not in POLICIES:
                 raise ConfigError(f"{name}: must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if not self.iot_site_policy:
+            object.__setattr__(self, "iot_site_policy", f"classtop-{self.tenant}-{self.stage}-site-policy")
+        if self.iot_site_thing_type is not None and not 1 <= len(self.iot_site_thing_type) <= 128:
+            raise ConfigError("CLASSTOP_IOT_SITE_THING_TYPE: 1-128 characters")  # AWS checks the name itself
         if not _PREFIX_RE.match(self.iot_site_policy):
             raise ConfigError(f"CLASSTOP_IOT_SITE_POLICY: invalid policy name {self.iot_site_policy!r}")
         if not 1024 <= self.max_snapshot_bytes <= 380 * 1024:
@@ -133,7 +140,8 @@ class Settings:
             site_touch_interval_s=number("CLASSTOP_SITE_TOUCH_INTERVAL_S", 60),
             client_policy=text("CLASSTOP_CLIENT_POLICY") or "approval",
             lms_policy=text("CLASSTOP_LMS_POLICY") or "approval",
-            iot_site_policy=text("CLASSTOP_IOT_SITE_POLICY") or "classtop-site",
+            iot_site_policy=text("CLASSTOP_IOT_SITE_POLICY") or "",
+            iot_site_thing_type=text("CLASSTOP_IOT_SITE_THING_TYPE"),
             max_snapshot_bytes=number("CLASSTOP_MAX_SNAPSHOT_BYTES", 300 * 1024),
             audit_retention_s=number("CLASSTOP_AUDIT_RETENTION_S", 365 * 24 * 3600),
             enrolment_ttl_s=number("CLASSTOP_ENROLMENT_TTL_S", 7 * 24 * 3600),

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -30,9 +31,12 @@ from edge.lms.commandlog import CommandLog
 from edge.lms.config import ConfigError, LmsConfig, load_config
 from edge.lms.credentials import BrokerCredentials, CredentialsError
 from edge.lms.enrollment import BrokerAddress, Enrollment
+from edge.lms.events import AgentEvents
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
 from edge.lms.history import MetricsHistory
+from edge.lms.legacy.hub import LegacyHub
+from edge.lms.legacy.timetable import Timetables, snapshot_listener
 from edge.lms.link import CloudLink
 from edge.lms.offline import CommandQueue
 from edge.lms.outbox import Outbox
@@ -86,6 +90,9 @@ class Lms:
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
         self.enrollment: Enrollment | None = None
+        self.legacy: LegacyHub | None = None
+        self.timetables: Timetables | None = None
+        self.events: AgentEvents | None = None
 
     # ------------------------------------------------------------ the steps
 
@@ -95,8 +102,10 @@ class Lms:
         self.start_site_broker()
         self.start_registry()
         self.start_history()
+        self.start_events()
         self.start_router()
         self.start_queue()
+        self.start_legacy()
         self.start_cloud_link()
         self.start_api()
 
@@ -172,6 +181,16 @@ class Lms:
         self._on_stop("registry", registry.stop)
         self.registry = registry
 
+    def start_events(self) -> None:
+        """Agent events: stored, shown, and (once the cloud link exists) forwarded through the outbox."""
+        assert self.store is not None and self.registry is not None
+        cfg = self.config
+        events = AgentEvents(self.store, tenant=cfg.tenant, site_id=cfg.site_id, await_outbox=cfg.cloud is not None)
+        events.start()
+        self._on_stop("agent events", events.stop)
+        self.registry.add_event_listener(events.add)
+        self.events = events
+
     def start_history(self) -> None:
         assert self.store is not None and self.registry is not None
         cfg = self.config
@@ -190,6 +209,13 @@ class Lms:
         self._on_stop("offline command queue", queue.stop)
         self.queue = queue
 
+    def start_legacy(self) -> None:
+        """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
+        assert self.store is not None and self.registry is not None and self.router is not None
+        self.legacy = LegacyHub(self.registry, self.router).attach()
+        self.timetables = Timetables(self.store)
+        self.registry.add_event_listener(snapshot_listener(self.timetables))
+
     def start_router(self) -> None:
         assert self.journal is not None and self.site is not None and self.registry is not None
         router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
@@ -205,6 +231,8 @@ class Lms:
             return
         assert self.store is not None and self.registry is not None and self.router is not None
         outbox = Outbox(self.store, window=cfg.cloud.outbox_window, ack_wait_s=cfg.cloud.ack_timeout_s + 5.0)
+        if self.events is not None:
+            self.events.set_outbox(outbox)
         link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
         fanout = Fanout(
             self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency,
@@ -234,11 +262,11 @@ class Lms:
     def start_api(self) -> None:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
-        assert self.tokens and self.history and self.queue and self.journal
+        assert self.tokens and self.history and self.queue and self.journal and self.timetables
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
-            journal=self.journal,
+            journal=self.journal, legacy=self.legacy, timetables=self.timetables,
         )
         family = socket.AF_INET6 if ":" in cfg.http_host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
@@ -252,7 +280,7 @@ class Lms:
             raise StartupError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror or exc}") from None
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(services, enrollment=self.enrollment),
+                create_app(services, enrollment=self.enrollment, events=self.events),
                 log_config=None,
                 log_level="warning",
                 access_log=False,
@@ -260,8 +288,19 @@ class Lms:
                 timeout_graceful_shutdown=3,
                 loop="auto",  # uvloop and httptools when installed (faster), else asyncio and h11
                 http="auto",
+                ws="auto",  # ClassTop clients' /ws/{uuid} (the websockets package)
+                ssl_certfile=cfg.tls_cert_file,
+                ssl_keyfile=cfg.tls_key_file,
             )
         )
+        if cfg.tls_cert_file is not None:
+            try:  # uvicorn would load them in its thread and die there: check here for a clear exit code
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    cfg.tls_cert_file, cfg.tls_key_file
+                )
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                raise StartupError(f"unusable tls_cert_file/tls_key_file: {exc}") from None
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lms-http", daemon=True)
         thread.start()
         deadline = time.monotonic() + 10.0
@@ -278,7 +317,8 @@ class Lms:
 
         self._on_stop("web API", stop_http)
         self.http = server
-        log.info("web API on http://%s:%d", cfg.http_host, cfg.http_port)
+        scheme = "https" if cfg.tls_cert_file is not None else "http"
+        log.info("web API on %s://%s:%d", scheme, cfg.http_host, cfg.http_port)
 
     # ------------------------------------------------------------ running and stopping
 

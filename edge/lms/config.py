@@ -133,6 +133,10 @@ class LmsConfig(BaseModel):
     db_path: Path = Field(default=Path("lms.db"), description="SQLite database (WAL) of the LMS")
     http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255, description="web UI/API address")
     http_port: int = Field(default=8000, ge=1, le=65535, description="web UI/API port")
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate (chain) for HTTPS/WSS on http_port; absent = plain HTTP"
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
     command_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="default agent command timeout")
     presence_timeout_s: float = Field(
         default=20.0, ge=1, le=3600, description="an agent silent (no heartbeat/status) this long is offline"
@@ -148,6 +152,12 @@ class LmsConfig(BaseModel):
     queue_default_ttl_s: float = Field(
         default=86400.0, gt=0, le=30 * 86400, description="how long a command queued for an offline agent waits"
     )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> LmsConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together (give both or neither)")
+        return self
 
     @field_validator("tenant")
     @classmethod
@@ -187,7 +197,10 @@ def _resolve(base: Path, path: Path | None) -> Path | None:
 def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
     db_path = _resolve(base, cfg.db_path)
     assert db_path is not None
-    update: dict[str, Any] = {"db_path": db_path}
+    update: dict[str, Any] = {
+        "db_path": db_path, "tls_cert_file": _resolve(base, cfg.tls_cert_file),
+        "tls_key_file": _resolve(base, cfg.tls_key_file),
+    }  # fmt: skip
     broker = cfg.site_broker
     if broker.password_file is not None:
         broker = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
@@ -251,6 +264,9 @@ def _dynsec_password(dynsec: DynsecSettings, env: Mapping[str, str]) -> DynsecSe
 
 
 def _check_files(cfg: LmsConfig) -> None:
+    for name, file in (("tls_cert_file", cfg.tls_cert_file), ("tls_key_file", cfg.tls_key_file)):
+        if file is not None and not file.is_file():
+            raise ConfigError(f"{name}: no such file {file}")
     if cfg.cloud is None or cfg.cloud.tls is None:
         return
     tls = cfg.cloud.tls

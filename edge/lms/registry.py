@@ -6,7 +6,7 @@ Fed by the agents' up topics on the site broker:
 * ``Heartbeat`` -> last seen (kept in memory, flushed to SQLite in batches by the sweeper);
 * ``StateUpdate`` -> cached settings;
 * ``Metrics`` -> the latest sample per agent (in memory) and the metrics listeners (the history);
-* events only count as a sign of life here.
+* ``Event`` -> the event listeners (``edge.lms.events``); also a sign of life.
 
 A sweeper thread marks agents offline after ``presence_timeout_s`` without anything from them (timing uses
 the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
@@ -25,7 +25,7 @@ from typing import Any
 from edge.lms.store import ClientRow, Store
 from shared import topics
 from shared.errors import SharedError
-from shared.messages import AgentKind, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
+from shared.messages import AgentKind, Event, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
 from shared.mqtt import IncomingMessage, MqttClient
 from shared.topics import AgentUp
 
@@ -86,6 +86,7 @@ class RegistryStats:
 
 PresenceListener = Callable[[AgentView], None]
 MetricsListener = Callable[[str, Metrics], None]
+EventListener = Callable[[str, Event], None]
 
 
 def _view(row: ClientRow) -> AgentView:
@@ -110,7 +111,9 @@ class Registry:
         self._dirty: set[str] = set()  # last_seen changed in memory only
         self._listeners: list[PresenceListener] = []
         self._metrics_listeners: list[MetricsListener] = []
+        self._event_listeners: list[EventListener] = []
         self._latest: dict[str, Metrics] = {}
+        self._kind_timeouts: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = RegistryStats()
@@ -148,11 +151,20 @@ class Registry:
     def add_metrics_listener(self, listener: MetricsListener) -> None:
         self._metrics_listeners.append(listener)
 
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Called with every valid ``Event`` (on the MQTT dispatcher thread; must not block)."""
+        self._event_listeners.append(listener)
+
     def latest_metrics(self, agent_id: str) -> Metrics | None:
         """The agent's latest ``Metrics`` sample since this LMS started (``None`` if none yet)."""
         return self._latest.get(agent_id)
 
     # ------------------------------------------------------------ queries
+
+    def kind(self, agent_id: str) -> str | None:
+        """The agent's kind (``agent``, ``legacy``), or ``None`` for an agent never seen (hot path: no lock)."""
+        row = self._rows.get(agent_id)
+        return None if row is None else row.kind
 
     def presence(self, agent_id: str) -> Presence | None:
         """Online/offline, or ``None`` for an agent never seen (hot path: no lock, one dict lookup)."""
@@ -209,11 +221,48 @@ class Registry:
             elif channel is AgentUp.METRICS:
                 self.touch(agent_id)  # a sign of life even when the sample is bad
                 self._on_metrics(agent_id, decode(Metrics, msg.payload))
+            elif channel is AgentUp.EVENT:
+                self.touch(agent_id)  # a sign of life even when the event is bad
+                self._on_event(agent_id, decode(Event, msg.payload))
             else:
                 self.touch(agent_id)
         except SharedError as exc:
             self.stats.bad_payloads += 1
             log.warning("registry: dropped message on %s: %s", msg.topic, exc)
+
+    def connected(self, agent_id: str, *, kind: str, ip_address: str | None = None) -> None:
+        """An agent on a connection-oriented transport (a ClassTop client's WebSocket) connected."""
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is not None and (row.kind != kind or row.ip_address != ip_address):
+                row.kind, row.ip_address = kind, ip_address
+                self._store.upsert_client(row)
+            changed = self._set_status(agent_id, Presence.ONLINE, "connected", kind=kind, ip_address=ip_address)
+        if changed is not None:
+            self._announce(changed)
+
+    def disconnected(self, agent_id: str, reason: str = "disconnected") -> None:
+        """That connection closed: offline at once (no need to wait for the presence timeout)."""
+        with self._lock:
+            changed = self._set_status(agent_id, Presence.OFFLINE, reason) if agent_id in self._rows else None
+        if changed is not None:
+            self._announce(changed)
+
+    def set_settings(self, agent_id: str, settings: dict[str, str], *, merge: bool = False) -> None:
+        """Cache an agent's settings (all of them, or ``merge`` a change); stored when they differ."""
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is None:
+                return
+            new = {**(row.settings or {}), **settings} if merge else dict(settings)
+            if row.settings == new:
+                return
+            row.settings = new
+            self._store.upsert_client(row)
+
+    def set_kind_timeout(self, kind: str, timeout_s: float) -> None:
+        """Agents of ``kind`` are offline after ``timeout_s`` of silence (e.g. clients with a slower heartbeat)."""
+        self._kind_timeouts[kind] = timeout_s
 
     def _on_status(self, agent_id: str, status: Status) -> None:
         with self._lock:
@@ -239,6 +288,13 @@ class Registry:
             except Exception:
                 log.exception("registry: metrics listener failed")
 
+    def _on_event(self, agent_id: str, event: Event) -> None:
+        for listener in list(self._event_listeners):
+            try:
+                listener(agent_id, event)
+            except Exception:
+                log.exception("registry: event listener failed")
+
     def _on_state(self, agent_id: str, update: StateUpdate) -> None:
         self.touch(agent_id)
         settings = update.data.settings
@@ -262,14 +318,17 @@ class Registry:
         hostname: str | None = None,
         version: str | None = None,
         force_write: bool = False,
+        kind: str | None = None,
+        ip_address: str | None = None,
     ) -> AgentView | None:
         """Apply a presence; persist it. Returns the new view when the presence changed, else ``None``."""
         now = time.time()
         row = self._rows.get(agent_id)
         if row is None:
             row = ClientRow(
-                uuid=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value, kind=AgentKind.AGENT.value,
-                first_seen=now, hostname=hostname, version=version,
+                uuid=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value,
+                kind=kind or AgentKind.AGENT.value, first_seen=now, hostname=hostname, version=version,
+                ip_address=ip_address,
             )
             self._rows[agent_id] = row
             force_write = True
@@ -299,11 +358,13 @@ class Registry:
 
     def sweep(self) -> list[str]:
         """Mark silent agents offline; flush last-seen times. Returns the ids marked offline."""
-        cutoff = time.monotonic() - self.presence_timeout_s
+        now = time.monotonic()
+        cutoff = now - self.presence_timeout_s
+        cutoffs = {kind: now - timeout for kind, timeout in self._kind_timeouts.items()}
         expired: list[AgentView] = []
         with self._lock:
             for agent_id, row in self._rows.items():
-                if row.status == Presence.ONLINE and self._heard.get(agent_id, 0.0) < cutoff:
+                if row.status == Presence.ONLINE and self._heard.get(agent_id, 0.0) < cutoffs.get(row.kind, cutoff):
                     view = self._set_status(agent_id, Presence.OFFLINE, "timeout")
                     if view is not None:
                         self.stats.timeouts += 1

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from edge.lms.commandlog import CommandLog, CommandLogEntry
 from edge.lms.registry import Registry
@@ -78,6 +78,21 @@ class RouterStats:
     rejected: int = 0
     bad_responses: int = 0
     late_responses: int = 0
+
+
+class Transport(Protocol):
+    """How commands reach agents of one ``kind`` other than our MQTT agents (e.g. ``legacy``: WebSocket).
+
+    Both methods may be called from any thread and must not block.
+    """
+
+    def validate(self, ticket: Ticket) -> Response | None:
+        """Check (and normalise ``ticket.params`` of) the command for this kind; a failure ``Response``."""
+        ...
+
+    def send(self, ticket: Ticket) -> str | None:
+        """Hand the command to the agent: ``None`` when handed over, else why it could not be."""
+        ...
 
 
 class _Deadlines:
@@ -148,7 +163,12 @@ class Router:
         self._deadlines = _Deadlines(self._expire)
         self._prefix = f"l{secrets.token_hex(4)}-"
         self._seq = itertools.count(1)
+        self._transports: dict[str, Transport] = {}
         self.stats = RouterStats()
+
+    def add_transport(self, kind: str, transport: Transport) -> None:
+        """Commands to agents of this registry ``kind`` go through ``transport`` instead of MQTT."""
+        self._transports[kind] = transport
 
     # ------------------------------------------------------------ lifecycle
 
@@ -196,6 +216,10 @@ class Router:
         """Send one command without waiting. The ticket's future always resolves to a ``Response``."""
         timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
         ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source)
+        if self._transports:
+            transport = self._transports.get(self._registry.kind(agent_id) or "")
+            if transport is not None:
+                return self._dispatch_via(transport, ticket)
         failure = self._check(ticket)
         if failure is not None:
             self.stats.rejected += 1
@@ -226,6 +250,24 @@ class Router:
         self.stats.sent += 1
         return ticket
 
+    def _dispatch_via(self, transport: Transport, ticket: Ticket) -> Ticket:
+        rid = ticket.request_id
+        failure = transport.validate(ticket) or self._check_presence(ticket)
+        if failure is not None:
+            self.stats.rejected += 1
+            self._finish(ticket, failure)
+            return ticket
+        self._pending[rid] = ticket
+        self._deadlines.add(time.monotonic() + ticket.timeout_s + TRANSPORT_GRACE_S, rid)
+        why = transport.send(ticket)
+        if why is not None:
+            if self._pending.pop(rid, None) is not None:
+                self._finish(ticket, Response.fail(rid, ErrorCode.AGENT_OFFLINE, why))
+            return ticket
+        ticket.delivered = True
+        self.stats.sent += 1
+        return ticket
+
     def _check(self, ticket: Ticket) -> Response | None:
         """Validate before sending: the command and its params, then the agent. ``None`` when fine."""
         rid = ticket.request_id
@@ -234,6 +276,10 @@ class Router:
         except CommandError as exc:
             return Response.fail(rid, exc.code, exc.message)
         ticket.params = model.model_dump(mode="json", exclude_unset=True)
+        return self._check_presence(ticket)
+
+    def _check_presence(self, ticket: Ticket) -> Response | None:
+        rid = ticket.request_id
         presence = self._registry.presence(ticket.agent_id) if topics.is_valid_id(ticket.agent_id) else None
         if presence is None:
             return Response.fail(rid, ErrorCode.UNKNOWN_AGENT, f"unknown agent {ticket.agent_id!r}")
@@ -277,20 +323,34 @@ class Router:
             return
         assert agent_id is not None
         self._registry.touch(agent_id)
+        self.complete(agent_id, response)
+
+    def complete(self, agent_id: str, response: Response) -> bool:
+        """An agent's answer (from any transport): end its pending command. Returns whether it matched one."""
         ticket = self._pending.get(response.request_id)
         if ticket is None:
             self.stats.late_responses += 1
             log.info("router: response %s from %s matches no pending command", response.request_id, agent_id)
-            return
+            return False
         if ticket.agent_id != agent_id:
             self.stats.bad_responses += 1
             log.warning("router: %s answered %s, which was sent to %s", agent_id, response.request_id, ticket.agent_id)
-            return
+            return False
         if self._pending.pop(response.request_id, None) is None:
-            return  # the deadline won the race
+            return False  # the deadline won the race
         ticket.answered = True
         self.stats.answered += 1
         self._finish(ticket, response)
+        return True
+
+    def fail_agent(self, agent_id: str, code: ErrorCode, reason: str) -> int:
+        """End every pending command of one agent (e.g. its connection closed). Returns how many."""
+        count = 0
+        for request_id, ticket in list(self._pending.items()):
+            if ticket.agent_id == agent_id and self._pending.pop(request_id, None) is not None:
+                self._finish(ticket, Response.fail(request_id, code, reason))
+                count += 1
+        return count
 
     def _expire(self, request_id: str) -> None:
         ticket = self._pending.pop(request_id, None)

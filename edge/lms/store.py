@@ -152,6 +152,54 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS command_queue_agent ON command_queue (agent_id, state, id)",
     ),
+    3: (  # ClassTop data of each client (HTTP sync of legacy clients, classtop.snapshot of agents)
+        """CREATE TABLE IF NOT EXISTS classtop_clients (
+            client_uuid TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            api_url TEXT NOT NULL DEFAULT '',
+            registered_at REAL,
+            synced_at REAL,
+            source TEXT,
+            epoch TEXT,
+            version INTEGER,
+            hash TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS classtop_courses (
+            client_uuid TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            teacher TEXT NOT NULL,
+            location TEXT NOT NULL,
+            color TEXT NOT NULL,
+            note TEXT,
+            PRIMARY KEY (client_uuid, id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS classtop_entries (
+            client_uuid TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            course_id INTEGER NOT NULL,
+            day_of_week INTEGER NOT NULL,
+            start_time TEXT NOT NULL,
+            end_time TEXT NOT NULL,
+            weeks TEXT NOT NULL,
+            PRIMARY KEY (client_uuid, id)
+        )""",
+    ),
+    4: (  # agent events (edge.lms.events), bounded by age and row count
+        """CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT '',
+            data TEXT,
+            timestamp REAL NOT NULL,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, id)",
+        "CREATE INDEX IF NOT EXISTS events_timestamp ON events (timestamp)",
+        "CREATE INDEX IF NOT EXISTS cctv_logs_client ON cctv_logs (client_uuid, id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

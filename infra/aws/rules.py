@@ -39,6 +39,7 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("site_heartbeat", SiteUp.HEARTBEAT, "site_heartbeat"),
     Rule("command_results", SiteUp.RESULTS, "command_results"),
+    Rule("site_events", SiteUp.EVENTS, "site_events"),
 )
 
 

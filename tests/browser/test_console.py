@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from infra.local.twin import Twin, TwinOptions, TwinPorts
+from tests.fixtures.brokers import Broker
+from tests.integration.cctv_lms.camera_site import AGENT, CAMERA, camera_agent, lms_process
 
 pytestmark = pytest.mark.browser
 
@@ -123,3 +125,24 @@ def test_a_wrong_token_is_refused(twin: Twin, browser: WebDriver) -> None:
     browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
     wait(browser).until(ec.text_to_be_present_in_element((By.ID, "login-error"), "not accepted"))
     assert not browser.find_element(By.ID, "app").is_displayed()
+
+
+def test_console_shows_a_camera_live_through_the_lms(browser: WebDriver, site_broker: Broker, tmp_path: Path) -> None:
+    """A real agent with a synthetic camera; the <img> loads the MJPEG proxied by the LMS (``?token=``)."""
+    box = '.camera[data-camera="door"]'
+    with lms_process(site_broker, tmp_path / "lms") as lms, camera_agent(site_broker, tmp_path / "agent"):
+        lms.wait_agent(AGENT, timeout=30)
+        assert lms.http.post(f"/api/cctv/{AGENT}/cameras", json=CAMERA).json()["success"]
+        browser.get(lms.base_url + "/")
+        wait(browser).until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(lms.admin_token)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        row = wait(browser).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'#clients tr[data-uuid="{AGENT}"]')))
+        row.click()
+        wait(browser, 30).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"{box} .watch"))).click()
+        natural_width = f"return document.querySelector('{box} img').naturalWidth"
+        wait(browser, 30).until(lambda d: d.execute_script(natural_width) > 0)
+        assert browser.execute_script(natural_width) == CAMERA["width"]
+        src = browser.find_element(By.CSS_SELECTOR, f"{box} img").get_attribute("src") or ""
+        assert f"/api/cctv/{AGENT}/cameras/door/live?token=" in src
+        browser.find_element(By.CSS_SELECTOR, f"{box} .watch").click()  # stop
+        wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, f"{box} .watch").text == "Watch")

@@ -16,8 +16,10 @@ from chalicelib.errors import UpstreamError
 
 if TYPE_CHECKING:
     from mypy_boto3_iot import IoTClient
+    from mypy_boto3_iot.type_defs import AttributePayloadTypeDef
 else:
     IoTClient = Any
+    AttributePayloadTypeDef = dict
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ class SiteIdentity:
 
 
 class IdentityIssuer(Protocol):
-    def issue(self, thing_name: str, policy_name: str) -> SiteIdentity: ...
+    def issue(self, thing_name: str, policy_name: str, site_id: str,
+              thing_type: str | None = None) -> SiteIdentity: ...
 
     def revoke(self, thing_name: str, certificate_id: str | None, certificate_arn: str | None,
                policy_name: str, *, delete_thing: bool = True) -> None: ...
@@ -61,16 +64,24 @@ class IotRegistry:
                     )
         return self._client
 
-    def issue(self, thing_name: str, policy_name: str) -> SiteIdentity:
-        """Create (or reuse) the thing, a new active certificate, attach the policy and the thing. Undoes what
-        it made when a later step fails, and raises :class:`UpstreamError`."""
+    def issue(self, thing_name: str, policy_name: str, site_id: str,
+              thing_type: str | None = None) -> SiteIdentity:
+        """Create (or reuse) the thing — with the attribute ``site_id`` the site policy's variables read, and
+        ``thing_type`` if given — a new active certificate, attach the policy and the thing. Undoes what it made
+        when a later step fails, and raises :class:`UpstreamError`."""
         made_thing = False
         cert: dict[str, Any] | None = None
+        attributes: AttributePayloadTypeDef = {"attributes": {"site_id": site_id}, "merge": True}
         try:
             try:
                 self.client.describe_thing(thingName=thing_name)
+                self.client.update_thing(thingName=thing_name, attributePayload=attributes)
             except self.client.exceptions.ResourceNotFoundException:
-                self.client.create_thing(thingName=thing_name)
+                if thing_type is None:
+                    self.client.create_thing(thingName=thing_name, attributePayload=attributes)
+                else:
+                    self.client.create_thing(thingName=thing_name, thingTypeName=thing_type,
+                                             attributePayload=attributes)
                 made_thing = True
             cert = dict(self.client.create_keys_and_certificate(setAsActive=True))
             self.client.attach_policy(policyName=policy_name, target=cert["certificateArn"])

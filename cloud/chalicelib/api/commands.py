@@ -12,6 +12,7 @@ from chalicelib import container
 from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_float, query_int, query_str
 from chalicelib.api.schemas import ControlCommandBody, CreateCommandBody
 from chalicelib.domain.token import Role
+from chalicelib.repositories.agent import AgentFilter
 from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
 
 bp = Blueprint(__name__)
@@ -25,9 +26,15 @@ def create_command() -> Response:
     principal = authenticate(request, Role.OPERATOR)
     body = parse_body(request, CreateCommandBody)
     wait_s = query_float(request, "wait", 0.0, low=0.0, high=MAX_WAIT_S)
-    commands = container.get().commands
+    services = container.get()
+    commands = services.commands
+    targets = body.targets
+    if body.is_batch_selector:
+        principal.require(Role.OPERATOR, "send commands")
+        targets = tuple(services.agents.select(AgentFilter(site_id=body.site_id, group=body.group, tag=body.tag),
+                                               principal, services.settings.max_targets))
     record = commands.create(
-        CommandRequest(command=body.command, params=body.params, agent_ids=body.targets, timeout_s=body.timeout_s),
+        CommandRequest(command=body.command, params=body.params, agent_ids=targets, timeout_s=body.timeout_s),
         principal,
     )
     if wait_s > 0:

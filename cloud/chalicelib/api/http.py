@@ -87,7 +87,10 @@ def audited(bp: Blueprint, action: str) -> Callable[[Callable[P, Response]], Cal
                         if isinstance(value, str) and value not in target:
                             target = f"{target} {key}={value}"
                             break
-                container.get().audit.record(actor, role, action, target, response.status_code, result)
+                try:
+                    container.get().audit.record(actor, role, action, target, response.status_code, result)
+                except Exception:  # e.g. no configuration at all: the response already says what went wrong
+                    log.exception("audit entry lost: %s %s %s", actor, action, target)
                 return response
             finally:
                 _actor.reset(token)

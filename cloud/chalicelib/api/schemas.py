@@ -8,8 +8,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.messages import Strict
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+from shared.topics import ID_PATTERN
 
 MAX_AGENTS_PER_REQUEST = 5000
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_TAGS = 20
 
 
 class _Body(Strict):
@@ -17,10 +20,14 @@ class _Body(Strict):
 
 
 class CreateCommandBody(_Body):
-    """``POST /api/commands``: one agent (``agent_id``) or several (``agent_ids``)."""
+    """``POST /api/commands``: the targets are exactly one of ``agent_id``, ``agent_ids`` (a list), or a batch
+    selector — ``site_id``, ``group`` or ``tag`` (every approved agent it selects that the caller may see)."""
 
     agent_id: str | None = Field(default=None, min_length=1, max_length=64)
     agent_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST)
+    site_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    group: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
     command: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
@@ -32,13 +39,18 @@ class CreateCommandBody(_Body):
 
     @model_validator(mode="after")
     def _one_target_field(self) -> Self:
-        if (self.agent_id is None) == (self.agent_ids is None):
-            raise ValueError("give exactly one of 'agent_id' or 'agent_ids'")
+        given = [v for v in (self.agent_id, self.agent_ids, self.site_id, self.group, self.tag) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'agent_id', 'agent_ids', 'site_id', 'group' or 'tag'")
         return self
 
     @property
     def targets(self) -> tuple[str, ...]:
         return (self.agent_id,) if self.agent_id is not None else tuple(self.agent_ids or ())
+
+    @property
+    def is_batch_selector(self) -> bool:
+        return self.site_id is not None or self.group is not None or self.tag is not None
 
 
 class ControlCommandBody(_Body):
@@ -69,9 +81,6 @@ class ControlCommandBody(_Body):
     def target(self) -> str:
         return next(v for v in (self.target_client, self.client_uuid, self.agent_id) if v is not None)
 
-
-LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-MAX_TAGS = 20
 
 
 class AgentTagsBody(_Body):

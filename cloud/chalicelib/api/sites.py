@@ -46,11 +46,9 @@ def register_lms() -> Response:
 def lms_heartbeat() -> Response:
     request = bp.current_request
     lms = container.get().lms
-    lms.authenticate(request.headers.get("authorization"))  # 401 before the body is even read
+    site = lms.authenticate(request.headers.get("authorization"))  # 401 before the body is even read
     body = parse_body(request, LmsHeartbeatBody)
-    report = lms.heartbeat(
-        request.headers.get("authorization"), body.lms_uuid, [LmsClient(c.uuid, c.name, c.status) for c in body.clients]
-    )
+    report = lms.heartbeat(site, body.lms_uuid, [LmsClient(c.uuid, c.name, c.status) for c in body.clients])
     return ok({"site_id": report.site_id, "agents_written": report.agents_written,
                "agents_offlined": report.agents_offlined}, message="Heartbeat received")
 

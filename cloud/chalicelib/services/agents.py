@@ -19,7 +19,7 @@ from chalicelib.domain.client import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
-from chalicelib.errors import Conflict, NotFound, StaleWrite, UpstreamError
+from chalicelib.errors import BadRequest, Conflict, NotFound, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentFilter, AgentRepository
 from chalicelib.repositories.site import SiteRepository
 from shared.errors import ErrorCode
@@ -72,6 +72,23 @@ class AgentService:
         if principal.site_ids is None:
             return page
         return Page([a for a in page.items if principal.can_see_site(a.site_id)], page.cursor)
+
+    def select(self, filters: AgentFilter, principal: Principal, limit: int) -> list[str]:
+        """Ids of the approved agents ``filters`` selects that ``principal`` may see (every page; a batch
+        command's targets). More than ``limit`` is a 400."""
+        selected: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.page(principal, limit=500, cursor=cursor, filters=filters)
+            selected += [a.agent_id for a in page.items if a.approval is Approval.APPROVED]
+            if len(selected) > limit:
+                raise BadRequest(f"the selection holds more than {limit} agents: narrow it")
+            cursor = page.cursor
+            if cursor is None:
+                break
+        if not selected:
+            raise NotFound("the selection holds no approved agent you may command", code=ErrorCode.UNKNOWN_AGENT)
+        return selected
 
     # ------------------------------------------------------------ administration
 

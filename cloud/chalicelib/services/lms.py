@@ -143,7 +143,8 @@ class LmsService:
         try:
             if enrolment is not None:
                 identity = self._issuer.issue(site_thing_name(self._settings.tenant, site_id),
-                                              self._settings.iot_site_policy)
+                                              self._settings.iot_site_policy, site_id,
+                                              self._settings.iot_site_thing_type)
             self._secrets.create_secret(StoredSecret(key_hash, SecretKind.LMS, request.name, site_id, now))
             key_stored = True
             site = self._sites.save(self._registered(existing, site_id, request, approval, key_hash, identity, now))
@@ -199,8 +200,8 @@ class LmsService:
 
     # ------------------------------------------------------------ the seed heartbeat
 
-    def heartbeat(self, authorization: str | None, lms_uuid: str, clients: list[LmsClient]) -> HeartbeatReport:
-        site = self.authenticate(authorization)
+    def heartbeat(self, site: Site, lms_uuid: str, clients: list[LmsClient]) -> HeartbeatReport:
+        """Apply a seed heartbeat of ``site`` (as returned by :meth:`authenticate`)."""
         if site.lms_uuid != lms_uuid:
             raise Forbidden(f"this API key belongs to another LMS than {lms_uuid}")
         presences = {
@@ -216,7 +217,7 @@ class LmsService:
         """The site whose API key is in ``authorization`` (401 otherwise, also after the site was deleted)."""
         secret = self._secrets.get_secret(hash_secret(bearer_secret(authorization)), SecretKind.LMS)
         site = self._sites.get(secret.site_id) if secret is not None and secret.site_id else None
-        if site is None or site.api_key_hash != secret.token_hash:  # type: ignore[union-attr]
+        if site is None or secret is None or site.api_key_hash != secret.token_hash:
             raise Unauthorized("unknown or revoked API key")
         return site
 

@@ -8,17 +8,23 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from edge.lms.api import cctv, clients, commands, enroll, groups, health, prometheus, settings, tokens
+from edge.lms.api import cctv, cctv_video, clients, commands, enroll, groups, health, prometheus, settings, tokens
+from edge.lms.api import events as events_api
+from edge.lms.api import legacy as legacy_api
+from edge.lms.api import sync as sync_api
 from edge.lms.api.deps import Services
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.enrollment import Enrollment
+from edge.lms.events import AgentEvents
 
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 
 
-def build_fastapi(services: Services, *, enrollment: Enrollment | None = None) -> FastAPI:
+def build_fastapi(
+    services: Services, *, enrollment: Enrollment | None = None, events: AgentEvents | None = None
+) -> FastAPI:
     """The FastAPI app itself (routes, error handlers, services on ``app.state``)."""
     app = FastAPI(
         title="ClassTop LMS",
@@ -28,12 +34,16 @@ def build_fastapi(services: Services, *, enrollment: Enrollment | None = None) -
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(sync_api.router)  # before clients: /api/clients/register and /{uuid}/courses are open
+    app.include_router(legacy_api.router)
     app.include_router(clients.router)
     app.include_router(settings.router)
     app.include_router(commands.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
     app.include_router(cctv.router)
+    cctv_video.install(app, services)
+    events_api.install(app, services, events)
     app.include_router(prometheus.router)
     enroll.install(app, enrollment)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
@@ -42,7 +52,11 @@ def build_fastapi(services: Services, *, enrollment: Enrollment | None = None) -
 
 
 def create_app(
-    services: Services, *, max_body_bytes: int = MAX_BODY_BYTES, enrollment: Enrollment | None = None
+    services: Services,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    enrollment: Enrollment | None = None,
+    events: AgentEvents | None = None,
 ) -> ASGIApp:
     """The ASGI app to serve: the FastAPI app behind the request-body limit."""
-    return BodyLimit(build_fastapi(services, enrollment=enrollment), max_body_bytes)
+    return BodyLimit(build_fastapi(services, enrollment=enrollment, events=events), max_body_bytes)

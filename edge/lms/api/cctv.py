@@ -11,13 +11,15 @@
 | ``POST /api/cctv/{uuid}/storage/cleanup`` ``{...}`` | ``cctv_cleanup_storage`` |
 
 Replies have the command shape; an agent without cameras answers ``not_supported`` (HTTP 200, success false).
+``start_streaming`` answers add ``data.live_url``, the LMS path of the proxied stream (``api/cctv_video.py``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,9 +63,26 @@ async def remove_camera(
 
 
 @router.post("/{uuid}/control")
-async def control(uuid: str, body: ControlBody, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+async def control(
+    request: Request, uuid: str, body: ControlBody, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
     params = body.model_dump(exclude={"action"})
-    return await run_command(services, principal, uuid, f"cctv_{body.action}", params)
+    reply = await run_command(services, principal, uuid, f"cctv_{body.action}", params)
+    if body.action == "start_streaming" and reply.status_code == 200:
+        return _with_live_url(request, uuid, body.camera_id, reply)
+    return reply
+
+
+def _with_live_url(request: Request, uuid: str, camera_id: str, reply: JSONResponse) -> JSONResponse:
+    """Learn the agent's video server from the answer's ``url``; add ``live_url``, the LMS's proxied path."""
+    content = json.loads(bytes(reply.body))
+    data = content.get("data")
+    if not content.get("success") or not isinstance(data, dict):
+        return reply
+    if isinstance(data.get("url"), str):
+        request.app.state.cctv_proxy.learn(uuid, data["url"])
+    data["live_url"] = f"/api/cctv/{uuid}/cameras/{camera_id}/live"
+    return JSONResponse(content, status_code=reply.status_code)
 
 
 @router.get("/{uuid}/storage")

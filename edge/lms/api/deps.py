@@ -23,6 +23,8 @@ from edge.lms.commands import Commands
 from edge.lms.config import LmsConfig
 from edge.lms.groups import Groups
 from edge.lms.history import MetricsHistory
+from edge.lms.legacy.hub import LegacyHub
+from edge.lms.legacy.timetable import Timetables
 from edge.lms.offline import CommandQueue
 from edge.lms.registry import Registry
 from edge.lms.router import Router
@@ -62,10 +64,13 @@ class Services:
     queue: CommandQueue = None  # type: ignore[assignment]
     commands: Commands = None  # type: ignore[assignment]
     journal: CommandLog = None  # type: ignore[assignment]
+    timetables: Timetables = None  # type: ignore[assignment]
+    legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)
         self.tokens = self.tokens or Tokens(self.store)
+        self.timetables = self.timetables or Timetables(self.store)
         self.audit = self.audit or Audit(self.store)
         self.groups = self.groups or Groups(self.store, self.registry)
         self.history = self.history or MetricsHistory(

@@ -75,6 +75,78 @@ async function select(client) {
   text($("result"), "");
   for (const row of $("clients").querySelectorAll("tbody tr")) row.classList.toggle("selected", row.dataset.uuid === selected);
   await loadSettings();
+  await loadCameras();
+}
+
+// Cameras of the selected client: live view through the LMS's MJPEG proxy. An <img> sends no headers, so
+// the token goes in ?token= (the LMS accepts it on the video paths only).
+function liveUrl(uuid, cameraId) {
+  return `/api/cctv/${encodeURIComponent(uuid)}/cameras/${encodeURIComponent(cameraId)}/live?token=${encodeURIComponent(token)}`;
+}
+
+function stopVideos() {
+  for (const img of $("cameras").querySelectorAll("img")) img.removeAttribute("src");  // closes the stream
+}
+
+async function loadCameras() {
+  stopVideos();
+  $("cameras").replaceChildren();
+  text($("cameras-note"), "");
+  if (!selected) return;
+  const uuid = selected;
+  const { json } = await api("GET", `/api/cctv/${encodeURIComponent(uuid)}/state`);
+  if (uuid !== selected) return;
+  if (!json || !json.success) {
+    const why = json && json.error_code === "not_supported" ? "cameras are not enabled on this client"
+      : (json && (json.error || json.detail)) || "no answer";
+    text($("cameras-note"), `No cameras: ${why}.`);
+    return;
+  }
+  const cameras = (json.data && json.data.cameras) || [];
+  if (!cameras.length) { text($("cameras-note"), "This client has no cameras configured."); return; }
+  for (const cam of cameras) {
+    const box = document.createElement("div");
+    box.className = "camera";
+    box.dataset.camera = cam.camera_id;
+    const head = document.createElement("div");
+    head.className = "row";
+    head.appendChild(text(document.createElement("strong"), cam.name ? `${cam.camera_id} (${cam.name})` : cam.camera_id));
+    const pill = text(document.createElement("span"), `${cam.state}${cam.recording ? " · rec" : ""}`);
+    pill.className = `pill ${cam.state === "running" ? "online" : "offline"}`;
+    head.appendChild(pill);
+    box.appendChild(head);
+    const img = document.createElement("img");
+    img.alt = `live view of ${cam.camera_id}`;
+    const watch = text(document.createElement("button"), cam.streaming ? "Stop" : "Watch");
+    watch.type = "button";
+    watch.className = "watch";
+    watch.addEventListener("click", () => toggleLive(uuid, cam, img, watch));
+    box.appendChild(watch);
+    box.appendChild(img);
+    $("cameras").appendChild(box);
+    if (cam.streaming) img.src = liveUrl(uuid, cam.camera_id);
+  }
+}
+
+async function toggleLive(uuid, cam, img, button) {
+  const watching = img.hasAttribute("src");
+  const control = `/api/cctv/${encodeURIComponent(uuid)}/control`;
+  button.disabled = true;
+  try {
+    if (watching) {
+      img.removeAttribute("src");
+      await api("POST", control, { action: "stop_streaming", camera_id: cam.camera_id });
+      text(button, "Watch");
+      return;
+    }
+    const { json } = await api("POST", control, { action: "start_streaming", camera_id: cam.camera_id });
+    if (!json || !json.success) {
+      text($("cameras-note"), `Cannot start ${cam.camera_id}: ${(json && (json.error || json.detail)) || "no answer"}`);
+      return;
+    }
+    img.src = liveUrl(uuid, cam.camera_id);
+    text(button, "Stop");
+  } finally { button.disabled = false; }
 }
 
 async function loadSettings() {
@@ -139,6 +211,7 @@ async function signIn(candidate) {
 }
 
 function signOut(message) {
+  stopVideos();
   token = ""; sessionStorage.removeItem("lms-token"); clearInterval(refreshTimer);
   $("app").hidden = true; $("logout").hidden = true; $("login").hidden = false;
   text($("login-error"), message || "");
@@ -150,6 +223,7 @@ function init() {
   $("command-form").addEventListener("submit", sendCommand);
   $("setting-form").addEventListener("submit", setSetting);
   $("only-online").addEventListener("change", loadClients);
+  $("cameras-refresh").addEventListener("click", () => loadCameras().catch(() => {}));
   $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token").value.trim()); });
   $("logout").addEventListener("click", () => signOut(""));
   if (token) signIn(token); else signOut("");

@@ -57,7 +57,8 @@ class Twin:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.api + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
-        request.add_header("Authorization", f"Bearer {token or self.token}")
+        if token != "":  # "" sends no Authorization header at all
+            request.add_header("Authorization", f"Bearer {token or self.token}")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -65,13 +66,16 @@ class Twin:
             return exc.code, json.loads(exc.read())
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
+    """One per module: chalice's ``create_local_server`` rebinds the app's class and cannot run twice."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto's backends are per process, shared by every server in it: start from a clean state
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
     server: LocalDevServer | None = None
     try:
         settings = Settings(tenant="demo", stage="it", region="us-east-1", aws_endpoint=endpoint)
@@ -129,3 +133,31 @@ def test_command_round_trip_through_moto_server(twin: Twin) -> None:
     assert status == 200
     assert record["data"]["status"] == "succeeded"
     assert record["data"]["results"]["pc-1"]["data"] == {"pong": True}
+
+
+def test_classtop_client_and_seed_lms_over_http(twin: Twin) -> None:
+    """The five ClassTop endpoints and the seed LMS calls over real HTTP, with no credentials (default
+    ``approval`` policies: admitted and pending), then approved by an admin."""
+    status, reg = twin.call("POST", "/api/clients/register", {"uuid": "c-http", "name": "", "api_url": ""}, token="")
+    assert status == 200 and reg["success"] is True and reg["data"]["approval"] == "pending"
+    course = {"id": 3, "name": "Maths", "teacher": "Li", "color": "#6750A4", "note": None}
+    entry = {"id": 4, "course_id": 3, "day_of_week": 2, "start_time": "09:00", "end_time": "09:45", "weeks": [1]}
+    status, synced = twin.call("POST", "/api/sync", {"client_uuid": "c-http", "courses": [course],
+                                                     "schedule_entries": [entry]}, token="")
+    assert status == 200 and synced["data"] == {"synced_courses": 1, "synced_entries": 1}
+    status, courses = twin.call("GET", "/api/clients/c-http/courses", token="")
+    assert status == 200 and courses["data"]["courses"] == [{**course, "location": ""}]
+    status, schedule = twin.call("GET", "/api/clients/c-http/schedule", token="")
+    assert status == 200 and schedule["data"]["schedule_entries"] == [entry]
+
+    lms = {"lms_uuid": "lms-http", "name": "LMS", "host": "10.0.0.2", "port": 8000, "version": "1.0.0"}
+    status, registered = twin.call("POST", "/api/lms/register", lms, token="")
+    assert status == 200 and registered["data"]["lms_id"] == "lms-http"
+    beat = {"lms_uuid": "lms-http", "client_count": 1,
+            "clients": [{"uuid": "c-http", "name": "R1", "status": "online"}]}
+    status, _ = twin.call("POST", "/api/lms/heartbeat", beat, token=registered["data"]["api_key"])
+    assert status == 200
+    status, approved = twin.call("POST", "/api/lms/lms-http/approve", {})
+    assert status == 200 and approved["data"]["approval"] == "approved"
+    status, clients = twin.call("GET", "/api/lms/lms-http/clients")
+    assert status == 200 and [c["agent_id"] for c in clients["data"]["clients"]] == ["c-http"]

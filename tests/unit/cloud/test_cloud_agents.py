@@ -121,3 +121,26 @@ def test_agents_of_a_pending_site_wait_for_approval(cloud: Cloud) -> None:
     assert cloud.post("/api/commands", {"agent_id": "p1", "command": "ping"}).status_code == 202
     assert cloud.post("/api/commands", {"agent_id": "p2", "command": "ping"}).status_code == 409
     assert container.get().settings.lms_policy == "approval"
+
+
+def test_batch_commands_by_site_group_and_tag(fleet: Cloud) -> None:
+    from shared.messages import SiteCommand, decode
+
+    fleet.put("/api/agents/a1/tags", {"tags": ["lab"]})
+    fleet.put("/api/agents/b1/tags", {"tags": ["lab"]})
+    fleet.put("/api/agents/a3/group", {"group": "room-101"})
+
+    by_tag = fleet.post("/api/commands", {"tag": "lab", "command": "ping"}, role="operator")
+    assert by_tag.status_code == 202 and sorted(by_tag.json_body["data"]["targets"]) == ["a1", "b1"]
+    messages = [decode(SiteCommand, m.payload) for m in fleet.publisher.messages]
+    assert sorted((m.targets[0], len(m.targets)) for m in messages) == [("a1", 1), ("b1", 1)]  # one per site
+
+    by_site = fleet.post("/api/commands", {"site_id": "s1", "command": "ping"}).json_body["data"]
+    assert by_site["targets"] == ["a1", "a2", "a3"] and by_site["site_ids"] == ["s1"]
+    assert len(fleet.publisher.messages) == 3  # one more message, for the whole site
+    by_group = fleet.post("/api/commands", {"group": "room-101", "command": "ping"}).json_body["data"]
+    assert by_group["targets"] == ["a3"]
+
+    assert fleet.post("/api/commands", {"tag": "none", "command": "ping"}).status_code == 404
+    assert fleet.post("/api/commands", {"tag": "lab", "site_id": "s1", "command": "ping"}).status_code == 400
+    assert fleet.post("/api/commands", {"site_id": "s1", "command": "ping"}, role="viewer").status_code == 403

@@ -191,3 +191,19 @@ def test_dynamodb_outage_is_502_and_handlers_raise_for_a_retry(cloud: Cloud) -> 
     with pytest.raises(UpstreamError):
         cloud.heartbeat("s1", [online("a1")])
     container.configure(settings=SETTINGS)
+
+
+def test_admission_and_identity_settings() -> None:
+    base = {"CLASSTOP_TENANT": "acme", "AWS_DEFAULT_REGION": "eu-west-1"}
+    settings = Settings.from_env(base)
+    assert (settings.client_policy, settings.lms_policy) == ("approval", "approval")
+    assert settings.iot_site_policy == "classtop-acme-dev-site-policy" and settings.iot_site_thing_type is None
+    custom = Settings.from_env({**base, "CLASSTOP_CLIENT_POLICY": "open", "CLASSTOP_LMS_POLICY": "closed",
+                                "CLASSTOP_IOT_SITE_POLICY": "p1", "CLASSTOP_IOT_SITE_THING_TYPE": "t1"})
+    assert (custom.client_policy, custom.lms_policy, custom.iot_site_policy, custom.iot_site_thing_type) == (
+        "open", "closed", "p1", "t1")
+    for name, value in (("CLASSTOP_CLIENT_POLICY", "sometimes"), ("CLASSTOP_LMS_POLICY", "OPEN"),
+                        ("CLASSTOP_MAX_SNAPSHOT_BYTES", "500000"), ("CLASSTOP_IOT_SITE_POLICY", "bad name"),
+                        ("CLASSTOP_ENROLMENT_TTL_S", "0")):
+        with pytest.raises(ConfigError):
+            Settings.from_env({**base, name: value})

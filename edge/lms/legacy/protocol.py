@@ -1,0 +1,134 @@
+"""The ClassTop client's WebSocket protocol (CLASSTOP-COMPAT.md §2): its frames and its commands.
+
+* :func:`parse_frame` turns one text frame into a :class:`Frame` or raises :class:`FrameError` (too big,
+  not JSON, not an object, unknown ``type``, bad fields) — the hub logs and drops those.
+* :func:`to_wire` maps an LMS command onto what the client runs: its own commands (settings, ``refresh_state``,
+  ``camera_*``) as they are, a few ``cctv_*`` commands onto ``camera_*``; anything else is refused at once
+  with :class:`shared.errors.CommandError` (``exec`` and the rest have no meaning on a ClassTop client).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.commands import setting_value, validate_params
+from shared.errors import CommandError, ErrorCode
+
+#: Frames larger than this are dropped (the connection stays up).
+MAX_FRAME_BYTES = 1024 * 1024
+#: The client sends a heartbeat every 30 s (fixed in the client).
+CLIENT_HEARTBEAT_S = 30.0
+
+#: Commands the client runs itself; the settings ones are validated with the shared catalogue.
+SETTINGS_COMMANDS = frozenset({"get_all_settings", "get_setting", "set_setting", "update_settings_batch",
+                               "refresh_state"})  # fmt: skip
+CAMERA_COMMANDS = frozenset({
+    "camera_initialize", "camera_get_cameras", "camera_get_encoders", "camera_start_recording",
+    "camera_stop_recording", "camera_get_status", "camera_start_streaming", "camera_stop_streaming",
+    "camera_start_preview", "camera_stop_preview",
+})  # fmt: skip
+#: The LMS's CCTV commands that have a ClassTop equivalent (``camera_id`` becomes ``camera_index``).
+CCTV_MAP = {
+    "cctv_detect_cameras": "camera_get_cameras",
+    "cctv_get_all_states": "camera_get_status",
+    "cctv_get_camera_state": "camera_get_status",
+    "cctv_start_recording": "camera_start_recording",
+    "cctv_stop_recording": "camera_stop_recording",
+    "cctv_start_streaming": "camera_start_streaming",
+    "cctv_stop_streaming": "camera_stop_streaming",
+}
+MAX_CAMERA_INDEX = 63
+
+
+class FrameError(Exception):
+    """A frame the hub drops (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    type: str
+    body: dict[str, Any]
+
+
+def parse_frame(raw: str | bytes) -> Frame:
+    size = len(raw)
+    if size > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {size} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(f"frame is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise FrameError(f"frame is a JSON {type(body).__name__}, not an object")
+    kind = body.get("type")
+    if kind == "state_update":
+        data = body.get("data")
+        settings = data.get("settings") if isinstance(data, dict) else None
+        if not isinstance(settings, dict):
+            raise FrameError("state_update without data.settings object")
+    elif kind == "heartbeat":
+        pass
+    elif kind == "response":
+        if "request_id" not in body or not isinstance(body.get("success"), bool):
+            raise FrameError("response without request_id or boolean success")
+    elif kind == "camera_frame":
+        if not isinstance(body.get("frame"), str) or not isinstance(body.get("camera_index"), int):
+            raise FrameError("camera_frame without int camera_index and string frame")
+    else:
+        raise FrameError(f"unknown frame type {kind!r}")
+    return Frame(str(kind), body)
+
+
+def settings_of(frame: Frame) -> dict[str, str]:
+    """The settings of a ``state_update`` (values as ClassTop strings)."""
+    raw: dict[str, Any] = frame.body["data"]["settings"]
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        out[str(key)] = value if isinstance(value, str) else json.dumps(value) if value is not None else ""
+    return out
+
+
+def validate(command: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check a command for a ClassTop client; the normalised params. Raises :class:`CommandError`."""
+    if command in SETTINGS_COMMANDS:
+        return validate_params(command, params).model_dump(mode="json", exclude_unset=True)
+    if command in CAMERA_COMMANDS:
+        if not isinstance(params, dict):
+            raise CommandError(f"params of {command} must be a JSON object", code=ErrorCode.INVALID_PARAMS)
+        return params
+    if command in CCTV_MAP:
+        clean = validate_params(command, params).model_dump(mode="json", exclude_unset=True)
+        camera = clean.get("camera_id")
+        if camera is not None and not (str(camera).isdigit() and int(camera) <= MAX_CAMERA_INDEX):
+            raise CommandError(
+                f"{command} on a ClassTop client needs a numeric camera_id (its camera index), not {camera!r}",
+                code=ErrorCode.INVALID_PARAMS,
+            )
+        return clean
+    raise CommandError(
+        f"{command} is not available on a ClassTop desktop client (it runs settings, refresh_state, camera_* and "
+        f"{', '.join(sorted(CCTV_MAP))})",
+        code=ErrorCode.UNKNOWN_COMMAND,
+    )
+
+
+def to_wire(request_id: str, command: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The client's command frame for a validated command."""
+    wire_command, wire_params = command, params
+    if command in CCTV_MAP:
+        wire_command = CCTV_MAP[command]
+        wire_params = {k: v for k, v in params.items() if k != "camera_id"}
+        if "camera_id" in params:
+            wire_params["camera_index"] = int(params["camera_id"])
+    return {"type": "command", "request_id": request_id, "command": wire_command, "params": wire_params}
+
+
+def written_settings(command: str, params: dict[str, Any]) -> dict[str, str] | None:
+    """The settings a successful write changes (to update the cache), else ``None``."""
+    if command == "set_setting":
+        return {params["key"]: setting_value(params["value"])}
+    if command == "update_settings_batch":
+        return {k: setting_value(v) for k, v in params["settings"].items()}
+    return None

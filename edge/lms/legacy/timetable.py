@@ -1,0 +1,238 @@
+"""ClassTop timetables kept on the LMS: one full snapshot (courses + schedule entries) per client.
+
+Written by the HTTP sync endpoints of unchanged ClassTop clients (``POST /api/sync``: each upload replaces
+that client's data, ids absent from it are deleted) and by our agents' ``classtop.snapshot`` events (applied
+only when newer: another ``epoch`` or a greater ``version``; the same ``hash`` is a no-op). Ids are always
+the client's own. Every write is one transaction: a bad upload leaves the stored snapshot as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.lms.store import Store
+from shared import topics
+from shared.commands import TIME_PATTERN
+from shared.messages import Event
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 5000
+MAX_WEEK_NUMBER = 100
+
+
+class TimetableError(Exception):
+    """Bad input (``status`` 422) or an unknown client (404)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _Wire(BaseModel):
+    # The client's wire shapes: unknown fields are ignored (an unchanged client must never be refused for
+    # a field we do not use); the fields we store are typed and bounded.
+    model_config = ConfigDict(extra="ignore")
+
+
+class SyncCourse(_Wire):
+    id: int = Field(ge=0, le=2**53, description="the client's own course id")
+    name: str = Field(default="", max_length=200)
+    teacher: str | None = Field(default="", max_length=200)
+    location: str | None = Field(default="", max_length=200, description="never sent by ClassTop; kept if given")
+    color: str | None = Field(default="", max_length=32)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SyncEntry(_Wire):
+    id: int = Field(ge=0, le=2**53, description="the client's own entry id")
+    course_id: int = Field(ge=0, le=2**53)
+    day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
+    start_time: str = Field(pattern=TIME_PATTERN)
+    end_time: str = Field(pattern=TIME_PATTERN)
+    weeks: list[int] | None = Field(default=None, max_length=MAX_WEEK_NUMBER)
+
+    @field_validator("weeks")
+    @classmethod
+    def _weeks(cls, weeks: list[int] | None) -> list[int]:
+        if weeks is None:
+            return []
+        if any(w < 0 or w > MAX_WEEK_NUMBER for w in weeks):
+            raise ValueError(f"weeks are numbers 0-{MAX_WEEK_NUMBER}")
+        return sorted(set(weeks))
+
+
+class RegisterBody(_Wire):
+    """``POST /api/clients/register``."""
+
+    uuid: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default="", max_length=200)
+    api_url: str | None = Field(default="", max_length=500)
+
+    @field_validator("uuid")
+    @classmethod
+    def _uuid(cls, v: str) -> str:
+        if not topics.is_valid_id(v):
+            raise ValueError("uuid must be 1-64 letters, digits, '-' or '_'")
+        return v
+
+
+class SyncBody(_Wire):
+    """``POST /api/sync``: the client's full snapshot."""
+
+    client_uuid: str = Field(min_length=1, max_length=64)
+    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_ITEMS)
+    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+    @field_validator("client_uuid")
+    @classmethod
+    def _uuid(cls, v: str) -> str:
+        if not topics.is_valid_id(v):
+            raise ValueError("client_uuid must be 1-64 letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> SyncBody:
+        for label, items in (("course", self.courses), ("schedule entry", self.schedule_entries)):
+            seen: set[int] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{label} id {item.id} appears twice")
+                seen.add(item.id)
+        return self
+
+
+class Timetables:
+    """The service behind the sync endpoints (thread-safe: the store serialises)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def register(self, body: RegisterBody) -> dict[str, Any]:
+        """Idempotent: a known uuid keeps its data; a non-empty name/api_url is updated."""
+        now = time.time()
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO classtop_clients (client_uuid, name, api_url, registered_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(client_uuid) DO UPDATE SET registered_at = excluded.registered_at, "
+                "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE classtop_clients.name END, "
+                "api_url = CASE WHEN excluded.api_url != '' THEN excluded.api_url ELSE classtop_clients.api_url END",
+                (body.uuid, body.name or "", body.api_url or "", now),
+            )
+        return {"uuid": body.uuid, "registered_at": now}
+
+    def replace(self, client_uuid: str, courses: list[SyncCourse], entries: list[SyncEntry], *,
+                source: str = "http", epoch: str | None = None, version: int | None = None,
+                hash_: str | None = None) -> tuple[int, int]:  # fmt: skip
+        """Replace the client's whole timetable in one transaction. Returns (courses, entries) stored."""
+        now = time.time()
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO classtop_clients (client_uuid, synced_at, source, epoch, version, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(client_uuid) DO UPDATE SET synced_at = excluded.synced_at, "
+                "source = excluded.source, epoch = excluded.epoch, version = excluded.version, hash = excluded.hash",
+                (client_uuid, now, source, epoch, version, hash_),
+            )
+            conn.execute("DELETE FROM classtop_courses WHERE client_uuid = ?", (client_uuid,))
+            conn.execute("DELETE FROM classtop_entries WHERE client_uuid = ?", (client_uuid,))
+            conn.executemany(
+                "INSERT INTO classtop_courses (client_uuid, id, name, teacher, location, color, note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(client_uuid, c.id, c.name, c.teacher or "", c.location or "", c.color or "", c.note)
+                 for c in courses],
+            )
+            conn.executemany(
+                "INSERT INTO classtop_entries (client_uuid, id, course_id, day_of_week, start_time, end_time, weeks) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(client_uuid, e.id, e.course_id, e.day_of_week, e.start_time, e.end_time, json.dumps(e.weeks))
+                 for e in entries],
+            )
+        return len(courses), len(entries)
+
+    def sync(self, body: SyncBody) -> dict[str, int]:
+        courses, entries = self.replace(body.client_uuid, body.courses, body.schedule_entries)
+        return {"synced_courses": courses, "synced_entries": entries}
+
+    def courses(self, client_uuid: str) -> list[dict[str, Any]]:
+        rows = self._store.query(
+            "SELECT id, name, teacher, location, color, note FROM classtop_courses WHERE client_uuid = ? ORDER BY id",
+            (client_uuid,),
+        )
+        return [
+            {"id": r[0], "name": r[1], "teacher": r[2] or "", "location": r[3] or "", "color": r[4] or "",
+             "note": r[5]}
+            for r in rows
+        ]  # fmt: skip
+
+    def schedule(self, client_uuid: str) -> list[dict[str, Any]]:
+        rows = self._store.query(
+            "SELECT id, course_id, day_of_week, start_time, end_time, weeks FROM classtop_entries "
+            "WHERE client_uuid = ? ORDER BY id",
+            (client_uuid,),
+        )
+        out = []
+        for r in rows:
+            try:
+                weeks = json.loads(r[5])
+            except ValueError:
+                weeks = []
+            out.append({"id": r[0], "course_id": r[1], "day_of_week": r[2], "start_time": r[3], "end_time": r[4],
+                        "weeks": weeks if isinstance(weeks, list) else []})  # fmt: skip
+        return out
+
+    # ------------------------------------------------------------ agents' classtop.snapshot events
+
+    def apply_snapshot(self, agent_id: str, data: dict[str, Any]) -> bool:
+        """An agent's ``classtop.snapshot``: applied only when newer. Returns whether it was applied.
+
+        Raises :class:`TimetableError` for a malformed snapshot (nothing is written then).
+        """
+        try:
+            snap = _Snapshot.model_validate(data)
+        except ValidationError as exc:
+            raise TimetableError(f"bad classtop.snapshot from {agent_id}: {exc.error_count()} error(s)") from None
+        rows = self._store.query(
+            "SELECT epoch, version, hash FROM classtop_clients WHERE client_uuid = ?", (agent_id,)
+        )
+        if rows:
+            epoch, version, hash_ = rows[0]
+            if epoch == snap.epoch and (version is not None and snap.version <= version):
+                return False
+            if epoch == snap.epoch and hash_ == snap.hash:
+                return False
+        self.replace(agent_id, snap.courses, snap.schedule_entries, source="agent", epoch=snap.epoch,
+                     version=snap.version, hash_=snap.hash)  # fmt: skip
+        return True
+
+
+class _Snapshot(_Wire):
+    epoch: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=0)
+    hash: str = Field(min_length=1, max_length=128)
+    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_ITEMS)
+    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+
+SNAPSHOT_EVENT = "classtop.snapshot"
+
+
+def snapshot_listener(timetables: Timetables) -> Callable[[str, Event], None]:
+    """A registry event listener that lands agents' ``classtop.snapshot`` events in the timetable store."""
+
+    def on_event(agent_id: str, event: Event) -> None:
+        if event.kind != SNAPSHOT_EVENT:
+            return
+        try:
+            if timetables.apply_snapshot(agent_id, event.data):
+                log.info("classtop snapshot of %s applied (version %s)", agent_id, event.data.get("version"))
+        except TimetableError as exc:
+            log.warning("%s", exc.message)
+
+    return on_event

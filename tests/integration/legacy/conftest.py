@@ -1,0 +1,85 @@
+"""Fixtures of the ClassTop-client tests: one LMS subprocess per module (with its site broker) and stand-in
+ClassTop clients, each in its own process (``classtop_client.py``)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.local.mosquitto import MosquittoProcess, free_port
+from tests.fixtures.brokers import SITE_AGENT_USERS, SITE_LMS_USER, Broker, _broker_workdir, site_acl_text
+from tests.integration.lms.lms_harness import LmsProcess, lms_config_text
+
+CLIENT_SCRIPT = Path(__file__).with_name("classtop_client.py")
+
+
+@pytest.fixture(scope="module")
+def module_broker() -> Iterator[Broker]:
+    workdir = _broker_workdir("legacy-site")
+    passwords = {user: secrets.token_urlsafe(16) for user in (SITE_LMS_USER, *SITE_AGENT_USERS)}
+    process = MosquittoProcess(workdir, template="site", users=passwords, acl_text=site_acl_text())
+    broker = Broker(process, dict(passwords))
+    try:
+        process.start()
+        yield broker
+    finally:
+        broker.close_clients()
+        process.stop()
+
+
+def start_lms(
+    tmp: Path, broker: Broker, *, tls: tuple[Path, Path] | None = None, verify: bool = True
+) -> LmsProcess:
+    """An LMS subprocess; with ``tls`` it serves HTTPS and its API client trusts the certificate."""
+    settings: dict[str, object] = {"command_timeout_s": 5}
+    if tls is not None:
+        settings |= {"tls_cert_file": str(tls[0]), "tls_key_file": str(tls[1])}
+    text = lms_config_text(site_broker=broker, cloud_port=None, http_port=free_port(), db_path=tmp / "lms.db",
+                           settings=settings)  # fmt: skip
+    lms = LmsProcess(tmp, text, broker.passwords["lms"])
+    if tls is not None:
+        lms.http.close()
+        lms.base_url = lms.base_url.replace("http://127.0.0.1", "https://localhost")
+        lms.http = httpx.Client(base_url=lms.base_url, timeout=30.0, verify=str(tls[0]) if verify else False,
+                                headers={"Authorization": f"Bearer {lms.admin_token}"})  # fmt: skip
+    return lms.start(wait_cloud=False)
+
+
+@pytest.fixture(scope="module")
+def lms(module_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LmsProcess]:
+    lms = start_lms(tmp_path_factory.mktemp("legacy-lms"), module_broker)
+    try:
+        yield lms
+    finally:
+        lms.stop()
+        lms.http.close()
+
+
+ClientFactory = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def classtop_client(tmp_path: Path) -> Iterator[ClientFactory]:
+    """Start stand-in ClassTop clients (own processes); killed on teardown."""
+    made: list[subprocess.Popen[str]] = []
+
+    def start(url: str, uuid: str, *extra: str) -> subprocess.Popen[str]:
+        log = open(tmp_path / f"client-{uuid}-{len(made)}.log", "w")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [sys.executable, str(CLIENT_SCRIPT), "--url", url, "--uuid", uuid, "--reconnect-s", "0.5", *extra],
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        made.append(proc)
+        return proc
+
+    yield start
+    for proc in made:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
