@@ -17,18 +17,22 @@ from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
+from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.client import ClientRepository
 from chalicelib.repositories.event import EventRepository
+from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rollup import RollupRepository
 from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
+from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.cctv import CctvService
 from chalicelib.services.classtop import ClassTopService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
+from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.stats import StatsService
 
 Clock = Callable[[], float]
@@ -49,6 +53,8 @@ class Container:
     history: CommandHistory
     cctv: CctvService
     stats: StatsService
+    snapshots: AgentSnapshotService
+    metric_rollups: MetricRollupService
 
 
 @dataclass(slots=True)
@@ -134,4 +140,6 @@ def _build(overrides: _Overrides) -> Container:
         classtop=ClassTopService(clients, settings, clock),
         audit=AuditService(AuditRepository(), settings.audit_retention_s, clock),
         stats=stats,
+        snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),
+        metric_rollups=MetricRollupService(MetricRollupRepository(), agents),
     )

@@ -41,7 +41,9 @@ from edge.lms.link import CloudLink
 from edge.lms.offline import CommandQueue
 from edge.lms.outbox import Outbox
 from edge.lms.registry import Registry
+from edge.lms.rollups import MetricRollupSync
 from edge.lms.router import Router
+from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store, StoreError
 from shared import topics
 from shared.errors import MqttError
@@ -252,6 +254,10 @@ class Lms:
         self._on_stop("outbox", outbox.stop)
         beats.start()
         self._on_stop("site heartbeats", beats.stop)
+        snapshots = SnapshotSync(self.store, outbox, tenant=cfg.tenant, site_id=cfg.site_id).start()
+        self._on_stop("agent snapshots", snapshots.stop)
+        rollups = MetricRollupSync(self.store, outbox, tenant=cfg.tenant, site_id=cfg.site_id).start()
+        self._on_stop("metric rollups", rollups.stop)
         try:
             link.start()
         except Exception as exc:  # awscrt raises for unusable TLS files or options

@@ -28,14 +28,15 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from edge.lms.store import Store, StoreError, json_or_none
 from shared import topics
-from shared.messages import Event, Message, Severity, Strict, encode
-from shared.topics import ID_PATTERN, SiteUp
+from shared.messages import AgentEvent, Event, Severity, SiteEvents, encode
+from shared.messages.site import MAX_EVENTS_PER_MESSAGE
+from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ IGNORED_KINDS = frozenset({"classtop.snapshot"})
 FORWARDED_PREFIXES = ("cctv.", "health.")
 FORWARDED_SEVERITIES = frozenset({Severity.WARNING, Severity.ERROR, Severity.CRITICAL})
 #: Events per ``site_events`` message (the cloud's limit) and a size budget well under IoT Core's 128 KB.
-MAX_EVENTS_PER_MESSAGE = 500
 MAX_MESSAGE_BYTES = 96 * 1024
 #: The writer waits this long after the first event of a batch (cut short by :meth:`AgentEvents.flush`).
 BATCH_DELAY_S = 0.5
@@ -54,16 +54,6 @@ _SEVERITY_ORDER = {s: i for i, s in enumerate((Severity.INFO, Severity.WARNING, 
 _KEYS = ("id", "agent_id", "kind", "severity", "message", "data", "timestamp", "received_at")
 
 
-class AgentEvent(Strict):
-    agent_id: str = Field(pattern=ID_PATTERN)
-    event: Event
-
-
-class SiteEvents(Message):
-    """LMS -> cloud on ``ct/{tenant}/site/{site}/up/events`` (the shape the cloud's ``site_events`` rule takes)."""
-
-    type: Literal["site_events"] = "site_events"
-    events: list[AgentEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
 
 
 class OutboxSink(Protocol):

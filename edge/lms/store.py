@@ -200,6 +200,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS events_timestamp ON events (timestamp)",
         "CREATE INDEX IF NOT EXISTS cctv_logs_client ON cctv_logs (client_uuid, id)",
     ),
+    5: (  # what edge.lms.snapshots last queued for the cloud, per agent and kind
+        """CREATE TABLE IF NOT EXISTS snapshot_state (
+            agent_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            epoch TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sent_hash TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            PRIMARY KEY (agent_id, kind)
+        )""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

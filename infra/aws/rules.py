@@ -40,6 +40,8 @@ RULES: tuple[Rule, ...] = (
     Rule("site_heartbeat", SiteUp.HEARTBEAT, "site_heartbeat"),
     Rule("command_results", SiteUp.RESULTS, "command_results"),
     Rule("site_events", SiteUp.EVENTS, "site_events"),
+    Rule("site_sync", SiteUp.SYNC, "site_sync"),
+    Rule("site_metrics", SiteUp.METRICS, "site_metrics"),
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from shared.errors import ErrorCode
-from shared.messages.agent import AgentKind, Presence
+from shared.messages.agent import AgentKind, Event, Presence
 from shared.messages.base import Message, Strict
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
@@ -79,3 +79,22 @@ class CommandResults(Message):
 
     type: Literal["command_results"] = "command_results"
     results: list[AgentResult] = Field(min_length=1, max_length=500)
+
+
+#: Events per ``SiteEvents`` message (the LMS splits larger batches).
+MAX_EVENTS_PER_MESSAGE = 500
+
+
+class AgentEvent(Strict):
+    """One agent's :class:`Event`, as the LMS forwards it."""
+
+    agent_id: str = Field(pattern=ID_PATTERN)
+    event: Event
+
+
+class SiteEvents(Message):
+    """LMS -> cloud on ``ct/{tenant}/site/{site}/up/events``: a batch of its agents' events (CCTV, health,
+    warnings and worse), in order."""
+
+    type: Literal["site_events"] = "site_events"
+    events: list[AgentEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)

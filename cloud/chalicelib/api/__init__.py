@@ -9,8 +9,9 @@ from chalicelib.api.classtop import bp as classtop
 from chalicelib.api.commands import bp as commands
 from chalicelib.api.health import bp as health
 from chalicelib.api.sites import bp as sites
+from chalicelib.api.snapshots import bp as snapshots
 from chalicelib.api.stats import bp as stats
 
-BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats)
+BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats, snapshots)
 
 __all__ = ["BLUEPRINTS"]

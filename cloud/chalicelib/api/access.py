@@ -63,6 +63,8 @@ ROUTES: tuple[RouteDoc, ...] = (
     RouteDoc("PUT", "/api/agents/{agent_id}/group", Access.OPERATOR, "Set or clear an agent's group", "agents"),
     RouteDoc("POST", "/api/agents/{agent_id}/approve", Access.ADMIN, "Approve a pending agent", "agents"),
     RouteDoc("POST", "/api/agents/{agent_id}/reject", Access.ADMIN, "Reject an agent", "agents"),
+    RouteDoc("GET", "/api/agents/{agent_id}/snapshots", Access.VIEWER,
+             "An agent's latest snapshots (settings, classtop, cctv_config) as its site sent them", "agents"),
     RouteDoc("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, "An agent's command history, newest first",
              "commands"),
     # commands

@@ -7,11 +7,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from shared.messages import Event, Message, Strict
-from shared.topics import ID_PATTERN
+from shared.messages import Strict
 
 MAX_CAMERAS_PER_AGENT = 32
-MAX_EVENTS_PER_MESSAGE = 500
 URL_PATTERN = r"^(rtsp|rtsps|http|https)://[^\s]{1,2000}$"
 _URL_RE = re.compile(URL_PATTERN)
 
@@ -43,16 +41,3 @@ class CameraConfigBody(Strict):
         return v
 
 
-class AgentEvent(Strict):
-    agent_id: str = Field(pattern=ID_PATTERN)
-    event: Event
-
-
-class SiteEvents(Message):
-    """LMS -> cloud on ``ct/{tenant}/site/{site}/up/events``: a batch of its agents' events.
-
-    (Defined here until ``shared.messages`` carries a site-events message; the inner ``event`` is the shared
-    agent :class:`Event`.)"""
-
-    type: Literal["site_events"] = "site_events"
-    events: list[AgentEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)

@@ -12,6 +12,8 @@ from chalicelib.handlers.events import LambdaHandler
 from chalicelib.handlers.heartbeat import site_heartbeat as _site_heartbeat
 from chalicelib.handlers.results import command_results as _command_results
 from chalicelib.handlers.site_events import site_events as _site_events
+from chalicelib.handlers.site_metrics import site_metrics as _site_metrics
+from chalicelib.handlers.site_sync import site_sync as _site_sync
 from chalicelib.handlers.sweeper import expire_commands as _expire_commands
 
 #: how often the command sweeper runs
@@ -21,6 +23,8 @@ RULE_HANDLERS: dict[str, LambdaHandler] = {
     "site_heartbeat": _site_heartbeat,
     "command_results": _command_results,
     "site_events": _site_events,
+    "site_sync": _site_sync,
+    "site_metrics": _site_metrics,
 }
 
 blueprint = Blueprint(__name__)
@@ -30,9 +34,11 @@ blueprint = Blueprint(__name__)
 site_heartbeat = blueprint.lambda_function(name="site_heartbeat")(_site_heartbeat)
 command_results = blueprint.lambda_function(name="command_results")(_command_results)
 site_events = blueprint.lambda_function(name="site_events")(_site_events)
+site_sync = blueprint.lambda_function(name="site_sync")(_site_sync)
+site_metrics = blueprint.lambda_function(name="site_metrics")(_site_metrics)
 expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES), name="expire_commands")(
     _expire_commands
 )
 
 __all__ = ["RULE_HANDLERS", "SWEEP_RATE_MINUTES", "blueprint", "command_results", "expire_commands",
-           "site_events", "site_heartbeat"]
+           "site_events", "site_heartbeat", "site_metrics", "site_sync"]

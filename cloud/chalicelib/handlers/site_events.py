@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 from chalicelib import container
-from chalicelib.api.cctv_schemas import SiteEvents
 from chalicelib.handlers.events import parse_site_event, run
+from shared.messages import SiteEvents
 
 
 def site_events(event: dict[str, Any], context: Any) -> dict[str, Any]:

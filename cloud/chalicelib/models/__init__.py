@@ -10,12 +10,14 @@ import logging
 
 from chalicelib.config import Settings
 from chalicelib.models.agent import AgentModel
+from chalicelib.models.agent_snapshot import AgentSnapshotModel
 from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
 from chalicelib.models.client import ClientModel
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
 from chalicelib.models.label import LabelModel
+from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.models.rollup import RollupModel
 from chalicelib.models.site import SiteModel
 from chalicelib.models.snapshot import SnapshotModel
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClientModel, SnapshotModel, AuditModel, LabelModel,
-    AgentCommandModel, EventModel, RollupModel,
+    AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
+    MetricRollupModel,
 )
 
 
@@ -75,11 +78,13 @@ __all__ = [
     "MODELS",
     "AgentCommandModel",
     "AgentModel",
+    "AgentSnapshotModel",
     "AuditModel",
     "ClientModel",
     "CommandModel",
     "EventModel",
     "LabelModel",
+    "MetricRollupModel",
     "RollupModel",
     "SiteModel",
     "SnapshotModel",

@@ -2,7 +2,7 @@
 camera, concurrent writers are serialised by a version check), the events log and each camera's latest status.
 
 Events arrive from sites (``site_events`` rule). A site may only report events of its own agents; an event whose
-``kind`` starts with ``camera.`` also sets that camera's latest status (``camera.recording`` -> ``recording``),
+``kind`` starts with ``cctv.`` (or ``camera.``) also sets that camera's latest status (``camera.recording`` -> ``recording``),
 the camera being ``data.camera_id`` (or ``data.camera_index``).
 """
 
@@ -27,6 +27,9 @@ CAMERAS = "cctv"
 CAMERA_STATUS = "cctv_status"
 EVENT_RETENTION_S = 90 * 24 * 3600
 _ATTEMPTS = 5
+
+#: Event kinds that set a camera's latest status: ``cctv.frozen`` (what agents send) or ``camera.frozen``.
+CAMERA_EVENT_PREFIXES = ("cctv.", "camera.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +120,10 @@ class CctvService:
         latest: dict[str, dict[str, dict[str, Any]]] = {}
         for agent_id, event in own:
             camera = event.data.get("camera_id", event.data.get("camera_index"))
-            if event.kind.startswith("camera.") and isinstance(camera, (str, int)) and not isinstance(camera, bool):
+            prefix = next((p for p in CAMERA_EVENT_PREFIXES if event.kind.startswith(p)), None)
+            if prefix and isinstance(camera, (str, int)) and not isinstance(camera, bool):
                 latest.setdefault(agent_id, {})[str(camera)] = {
-                    "state": event.kind.removeprefix("camera."), "at": event.timestamp, "message": event.message,
+                    "state": event.kind.removeprefix(prefix), "at": event.timestamp, "message": event.message,
                     "severity": event.severity.value}
         for agent_id, cameras in latest.items():
             statuses += self._merge_status(agent_id, cameras)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.cctv_schemas import SiteEvents as CloudSiteEvents
 from infra.local.mosquitto import free_port
 from shared import topics
 from shared.messages import Event, Severity, decode, encode
+from shared.messages import SiteEvents as CloudSiteEvents
 from shared.topics import AgentUp, SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import SITE, TENANT, LmsProcess, SimAgent, eventually, lms_config_text

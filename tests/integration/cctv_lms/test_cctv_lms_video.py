@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.fixtures.brokers import Broker
@@ -57,6 +58,36 @@ def read_parts(client: httpx.Client, url: str, params: dict[str, Any], count: in
     return r, body
 
 
+Held = list[tuple[httpx.Client, httpx.Response, Iterator[bytes]]]
+
+
+def hold(base_url: str, path: str, token: str, count: int) -> Held | None:
+    """``count`` viewers at once, each on its own connection (as ``<img>`` tags are), each having read a first
+    chunk; ``None`` (all closed again) unless every one got a 200. Keep the result referenced: httpx closes the
+    connection when a response or its body iterator is garbage-collected."""
+    clients = [httpx.Client(base_url=base_url, timeout=30.0) for _ in range(count)]
+    opened = [(c, c.send(c.build_request("GET", path, params={"token": token}), stream=True)) for c in clients]
+    held = [(c, r, r.iter_raw()) for c, r in opened]
+    if all(r.status_code == 200 for _c, r, _i in held):
+        for _c, _r, body in held:
+            next(body)
+        return held
+    release(held)
+    return None
+
+
+def upstreams(pid: int, port: int) -> int:
+    """Established connections to the agent's video server (as the agent process sees them)."""
+    conns = psutil.Process(pid).net_connections(kind="tcp")
+    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+
+
+def release(held: Held) -> None:
+    for c, r, _body in held:
+        r.close()
+        c.close()
+
+
 def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subprocess.Popen[bytes]) -> None:
     lms.wait_agent(AGENT, timeout=30)
     added = lms.http.post(f"/api/cctv/{AGENT}/cameras", json=CAMERA)
@@ -78,20 +109,19 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
     assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
     frames = jpeg_frames(body)
     assert len(frames) >= 3 and all(f.startswith(b"\xff\xd8") and f.endswith(b"\xff\xd9") for f in frames)
-    # four viewers held open fill the agent's slots (503 for a fifth); once they hang up, the LMS closes its
-    # upstream connections and the slots are free again (a leaked upstream would keep them taken for good)
-    held = [anon.stream("GET", live, params={"token": viewer}) for _ in range(4)]
-    opened = [h.__enter__() for h in held]
-    assert [r.status_code for r in opened] == [200] * 4
-    for r in opened:
-        next(r.iter_raw())
-    full = anon.get(live, params={"token": viewer})
-    assert full.status_code == 503 and full.json()["error_code"] == "busy"
-    for h in held:
-        h.__exit__(None, None, None)
-    for i in range(4):
-        eventually(lambda: read_parts(anon, live, {"token": viewer}, 1)[0].status_code == 200, 10,
-                   what=f"stream {i} served after the others hung up")
+    # viewers held open through the LMS are upstream connections at the agent's video server (4 at most: a
+    # fifth gets 503 busy); when they hang up, the LMS closes those upstream connections, freeing the slots
+    port = lms.command(AGENT, "cctv_get_config").json()["data"]["stream_server"]["port"]
+    held = eventually(lambda: hold(lms.base_url, live, viewer, 4), 10, what="four viewers at once")
+    eventually(lambda: upstreams(agent.pid, port) == 4, 10, what="four upstream connections")
+    fifth = anon.get(f"/api/cctv/{AGENT}/cameras/door/snapshot", params={"token": viewer})  # not a viewer
+    assert fifth.status_code == 200
+    with anon.stream("GET", live, params={"token": viewer}) as busy:
+        assert busy.status_code == 503
+        busy.read()
+        assert busy.json()["error_code"] == "busy"
+    release(held)
+    eventually(lambda: upstreams(agent.pid, port) == 0, 10, what="the upstream connections closed")
 
     snap = lms.http.get(f"/api/cctv/{AGENT}/cameras/door/snapshot")
     assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
@@ -118,5 +148,9 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
     assert bad.status_code in (404, 422)
     too_far = anon.get(play, params={"token": viewer, "t": -1})
     assert too_far.status_code == 422
+    odd = anon.get(f"/api/cctv/{AGENT}/recordings/door/notes.txt/play", params={"token": viewer})
+    assert odd.status_code == 422 and odd.json()["error_code"] == "invalid_params"
+    stranger = anon.get("/api/cctv/agent-9/cameras/door/live", params={"token": viewer})
+    assert stranger.status_code == 404 and stranger.json()["error_code"] == "unknown_agent"
 
     anon.close()

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.cctv_schemas import SiteEvents as CloudSiteEvents
 from edge.lms.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
 from edge.lms.events import MAX_EVENTS_PER_MESSAGE, AgentEvents, forwarded, site_event_messages
 from edge.lms.outbox import Outbox
 from edge.lms.store import Store
 from shared.messages import Event, Response, Severity, decode, encode
+from shared.messages import SiteEvents as CloudSiteEvents
 
 
 def ev(kind: str, severity: Severity = Severity.INFO, at: float | None = None, **data: Any) -> Event:

@@ -65,12 +65,12 @@ def test_events_log_and_latest_status(fleet: Cloud) -> None:
     report = events(fleet, "s1", [
         ("a1", {"timestamp": T0 + 1, "kind": "camera.recording", "data": {"camera_id": "door"}}),
         ("a1", {"timestamp": T0 + 2, "kind": "disk.filling", "severity": "warning", "message": "90%"}),
-        ("a1", {"timestamp": T0 + 3, "kind": "camera.frozen", "severity": "error", "data": {"camera_index": 1}}),
+        ("a1", {"timestamp": T0 + 3, "kind": "cctv.frozen", "severity": "error", "data": {"camera_index": 1}}),
         ("b1", {"timestamp": T0 + 4, "kind": "camera.recording", "data": {"camera_id": "x"}}),  # not s1's agent
     ])
     assert report == {"ok": True, "site_id": "s1", "stored": 3, "ignored": 1, "statuses": 2}
     log = fleet.get("/api/cctv/events?agent_id=a1").json_body["data"]["events"]
-    assert [e["kind"] for e in log] == ["camera.frozen", "disk.filling", "camera.recording"]
+    assert [e["kind"] for e in log] == ["cctv.frozen", "disk.filling", "camera.recording"]
     assert fleet.get("/api/cctv/events?agent_id=b1").json_body["data"]["events"] == []
     day = fleet.get("/api/cctv/events?day=2023-11-14").json_body["data"]["events"]
     assert len(day) == 3

@@ -42,13 +42,15 @@ def fleet(cloud: Cloud) -> Cloud:
 def test_rule_handlers_are_registered_lambdas(cloud: Cloud) -> None:
     from app import app
 
-    assert set(RULE_HANDLERS) == {"site_heartbeat", "command_results", "site_events"}
+    assert set(RULE_HANDLERS) == {"site_heartbeat", "command_results", "site_events", "site_sync", "site_metrics"}
     assert set(RULE_HANDLERS) <= set(app.handler_map)
     handler_strings = {f.name: f.handler_string for f in app.pure_lambda_functions}
     assert handler_strings == {
         "site_heartbeat": "chalicelib.handlers.site_heartbeat",
         "command_results": "chalicelib.handlers.command_results",
         "site_events": "chalicelib.handlers.site_events",
+        "site_sync": "chalicelib.handlers.site_sync",
+        "site_metrics": "chalicelib.handlers.site_metrics",
     }
     schedules = {source.name: source.handler_string for source in app.event_sources}
     assert schedules == {"expire_commands": "chalicelib.handlers.expire_commands"}

@@ -59,6 +59,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/agents/{agent_id}/approve"): Call("/api/agents/a1/approve", {}),
     ("POST", "/api/agents/{agent_id}/reject"): Call("/api/agents/a2/reject", {}),
     ("GET", "/api/agents/{agent_id}/commands"): Call("/api/agents/a1/commands"),
+    ("GET", "/api/agents/{agent_id}/snapshots"): Call("/api/agents/a1/snapshots"),
     ("POST", "/api/commands"): Call("/api/commands", {"agent_id": "a1", "command": "ping"}),
     ("POST", "/api/control/command"): Call("/api/control/command", {"target_client": "a1", "command": "ping"}),
     ("GET", "/api/commands/{command_id}"): Call("/api/commands/CMD"),

@@ -1,0 +1,31 @@
+"""Table ``…-agent_snapshot``: the latest snapshot of one kind of data of one agent, as its site's LMS sent it.
+
+Key: ``agent_id`` + ``kind`` (``settings``, ``classtop``, ``cctv_config``). ``epoch`` + ``version`` order the
+writes (the greatest wins, docs/protocol.md "Snapshots"); ``body`` is the JSON text of the data (at most
+128 KB: it arrived in one IoT message).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+
+from chalicelib.models.base import UNBOUND, BaseModel
+
+
+class AgentSnapshotModel(BaseModel):
+    AGGREGATE = "agent_snapshot"
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    agent_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(range_key=True)
+    site_id = UnicodeAttribute()
+    epoch = UnicodeAttribute()
+    version = NumberAttribute()
+    hash = UnicodeAttribute()
+    body = UnicodeAttribute()
+    updated_at = NumberAttribute()
+    received_at = NumberAttribute()

@@ -1,0 +1,145 @@
+"""LMS -> cloud: per-agent snapshots (settings, ClassTop timetable, CCTV config) on ``site_up(..., SiteUp.SYNC)``.
+
+Each entry is the whole current value of one kind of data of one agent, versioned by ``(epoch, version)``:
+the cloud keeps, per ``(agent_id, kind)``, the entry with the greatest ``(epoch, version)`` (the last-writer
+rule of docs/protocol.md "Snapshots"). :func:`split_snapshots` packs entries into messages that stay within
+:data:`~shared.messages.base.MAX_PAYLOAD_BYTES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from shared.errors import ErrorCode, MessageError
+from shared.messages.base import MAX_PAYLOAD_BYTES, Message, Strict, encode
+from shared.topics import ID_PATTERN
+
+#: at most this many entries per message
+MAX_SNAPSHOT_ENTRIES = 200
+#: room left for the envelope (``{"v":1,"type":"agent_snapshots","snapshots":[...]}``) and the rule's fields
+ENVELOPE_BYTES = 256
+EPOCH_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
+
+
+class SnapshotKind(StrEnum):
+    SETTINGS = "settings"
+    CLASSTOP = "classtop"
+    CCTV_CONFIG = "cctv_config"
+
+
+class SnapshotEntry(Strict):
+    """The current value of one kind of data of one agent."""
+
+    agent_id: str = Field(pattern=ID_PATTERN)
+    kind: SnapshotKind
+    epoch: str = Field(pattern=EPOCH_PATTERN, description="the writer's epoch (new when its store is recreated)")
+    version: int = Field(ge=1, le=2**53, description="grows by one with every change within an epoch")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 hex of the canonical JSON of data")
+    data: dict[str, Any]
+    updated_at: float = Field(ge=0)
+
+    def order(self) -> tuple[str, int]:
+        """The last-writer order: the greatest ``(epoch, version)`` wins."""
+        return (self.epoch, self.version)
+
+
+class AgentSnapshots(Message):
+    """LMS -> cloud: a batch of changed snapshots (at most one per ``(agent_id, kind)``)."""
+
+    type: Literal["agent_snapshots"] = "agent_snapshots"
+    snapshots: list[SnapshotEntry] = Field(min_length=1, max_length=MAX_SNAPSHOT_ENTRIES)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AgentSnapshots:
+        keys = [(s.agent_id, s.kind) for s in self.snapshots]
+        if len(set(keys)) != len(keys):
+            raise ValueError("snapshots must not repeat an (agent_id, kind)")
+        return self
+
+
+def snapshot_hash(data: dict[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of ``data`` (sorted keys, no spaces, UTF-8)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_snapshots(entries: Iterable[SnapshotEntry], *, max_bytes: int = MAX_PAYLOAD_BYTES,
+                    max_entries: int = MAX_SNAPSHOT_ENTRIES) -> list[AgentSnapshots]:
+    """Pack ``entries`` (in order) into as few messages as fit ``max_bytes`` each.
+
+    Raises :class:`MessageError` (``payload_too_large``) for one entry that cannot fit a message alone.
+    """
+    budget = max_bytes - ENVELOPE_BYTES
+    messages: list[AgentSnapshots] = []
+    batch: list[SnapshotEntry] = []
+    keys: set[tuple[str, SnapshotKind]] = set()
+    size = 0
+    for entry in entries:
+        entry_size = len(encode(entry)) + 1  # the comma
+        if entry_size > budget:
+            raise MessageError(
+                f"snapshot {entry.kind} of {entry.agent_id} is {entry_size} bytes: over the {budget}-byte budget",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+            )
+        key = (entry.agent_id, entry.kind)
+        if batch and (size + entry_size > budget or len(batch) >= max_entries or key in keys):
+            messages.append(AgentSnapshots(snapshots=batch))
+            batch, keys, size = [], set(), 0
+        batch.append(entry)
+        keys.add(key)
+        size += entry_size
+    if batch:
+        messages.append(AgentSnapshots(snapshots=batch))
+    return messages
+
+
+#: the width of one metric rollup bucket (seconds); buckets start at multiples of it (UTC epoch)
+ROLLUP_PERIOD_S = 300
+#: rollups travel and are stored by whole hours: one cloud write per agent per hour
+ROLLUP_HOUR_S = 3600
+#: 20 agent-hours of 12 buckets; with values rounded to 2 decimals a message stays under ~80 KB
+MAX_ROLLUPS = 240
+
+
+class MetricRollup(Strict):
+    """One agent's CPU and memory over one closed bucket ``[start, start + period_s)``."""
+
+    agent_id: str = Field(pattern=ID_PATTERN)
+    start: int = Field(ge=0, description="bucket start, epoch seconds, a multiple of period_s")
+    period_s: int = Field(default=ROLLUP_PERIOD_S, ge=60, le=3600)
+    samples: int = Field(ge=1)
+    cpu_min: float = Field(ge=0, le=100)
+    cpu_avg: float = Field(ge=0, le=100)
+    cpu_max: float = Field(ge=0, le=100)
+    mem_min: float | None = Field(default=None, ge=0, le=100)
+    mem_avg: float | None = Field(default=None, ge=0, le=100)
+    mem_max: float | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> MetricRollup:
+        if self.start % self.period_s:
+            raise ValueError("start must be a multiple of period_s")
+        if not self.cpu_min <= self.cpu_avg <= self.cpu_max:
+            raise ValueError("cpu_min <= cpu_avg <= cpu_max")
+        return self
+
+
+class MetricRollups(Message):
+    """LMS -> cloud (``up/metrics``): closed per-agent buckets of whole closed hours (at most one per
+    ``(agent_id, start)``; the LMS never splits one agent's hour across messages)."""
+
+    type: Literal["metric_rollups"] = "metric_rollups"
+    rollups: list[MetricRollup] = Field(min_length=1, max_length=MAX_ROLLUPS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> MetricRollups:
+        keys = [(r.agent_id, r.start) for r in self.rollups]
+        if len(set(keys)) != len(keys):
+            raise ValueError("rollups must not repeat an (agent_id, start)")
+        return self
