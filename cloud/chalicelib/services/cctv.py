@@ -1,9 +1,9 @@
 """CCTV management: camera configurations per agent (the desired state, versioned; last writer wins per
 camera, concurrent writers are serialised by a version check), the events log and each camera's latest status.
 
-Events arrive from sites (``site_events`` rule). A site may only report events of its own agents; an event whose
-``kind`` starts with ``cctv.`` (or ``camera.``) also sets that camera's latest status (``camera.recording`` -> ``recording``),
-the camera being ``data.camera_id`` (or ``data.camera_index``).
+Events arrive from sites (``site_events`` rule). A site may only report events of its own agents; an event
+whose ``kind`` starts with ``cctv.`` (or ``camera.``) also sets that camera's latest status (``cctv.frozen`` ->
+``frozen``), the camera being ``data.camera_id`` (or ``data.camera_index``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.lms.outbox import Outbox
-from edge.lms.rollups import MetricRollupSync
+from edge.lms.rollups import UNTIL_KEY, MetricRollupSync
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MetricRollups, decode
@@ -65,8 +65,10 @@ def test_the_lms_sends_rollups_to_the_cloud(lms_factory: LmsFactory, cloud_broke
     cloud = cloud_broker.client()
     cloud.subscribe(METRICS)
     db = tmp_path / "lms.db"
-    closed = int((time.time() - 3600 - 60) // 3600) * 3600 + 600  # a bucket of the last closed hour
+    mark = int(time.time() // 3600) * 3600 - 7200  # rolled up until two hours ago: the hour after has closed
+    closed = mark + 600
     with Store(db) as store:
+        store.set_config(UNTIL_KEY, str(mark))
         add_samples(store, "agent-1", [(closed + 1, 12.5, 30.0), (closed + 2, 37.5, 50.0)])
     lms_factory(cloud_broker.port, db_path=db).start()
 

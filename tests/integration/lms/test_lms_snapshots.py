@@ -3,11 +3,17 @@ sent once, a ClassTop timetable too, and after an LMS restart nothing unchanged 
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.lms.legacy.timetable import SyncBody, Timetables
+from edge.lms.outbox import Outbox
+from edge.lms.snapshots import SnapshotSync
+from edge.lms.store import Store
 from shared import topics
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode
 from shared.topics import AgentUp, SiteUp
@@ -76,3 +82,33 @@ def test_settings_and_timetables_travel_once_and_not_again_after_a_restart(
     again = sync_messages(cloud)
     assert len(again) == 1 and again[0].snapshots[0].epoch == epoch
     assert again[0].snapshots[0].data == {"settings": {"theme_mode": "dark", "font_size": "16"}}
+
+
+def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "lms.db") as store:
+        sync = SnapshotSync(store, Outbox(store), tenant=TENANT, site_id=SITE)
+        Timetables(store).sync(SyncBody.model_validate(
+            {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
+        answer = {"stream_server": {"running": True, "host": "10.0.0.5", "port": 8554, "token": "s3cret"},
+                  "cameras": [{"id": "door", "password": "x"}]}
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO command_logs (client_uuid, command, response, success, executed_at) "
+                         "VALUES ('agent-1', 'cctv_get_config', ?, 1, 0)", (json.dumps(answer),))
+            conn.execute("INSERT INTO command_logs (client_uuid, command, response, success, executed_at) "
+                         "VALUES ('agent-2', 'cctv_get_config', '{\"error\": \"x\"}', 0, 0)")
+        assert sync.scan() == 2
+        assert sync.scan() == 0  # nothing changed
+        Timetables(store).sync(SyncBody.model_validate(  # the same upload again: not a change
+            {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
+        assert sync.scan() == 0
+        (message,) = [decode(AgentSnapshots, i.payload) for i in store.outbox_peek() if i.topic == SYNC]
+        got = {(s.agent_id, s.kind.value): s.data for s in message.snapshots}
+        assert got[("legacy-1", "classtop")]["courses"][0]["name"] == "Art"
+        assert got[("legacy-1", "classtop")]["source"] == "http"
+        redacted = {"stream_server": {"running": True, "host": "10.0.0.5", "port": 8554}, "cameras": [{"id": "door"}]}
+        assert got[("agent-1", "cctv_config")] == {"config": redacted}
+        Timetables(store).sync(SyncBody.model_validate(
+            {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Music"}], "schedule_entries": []}))
+        assert sync.scan() == 1
+        last = decode(AgentSnapshots, store.outbox_peek()[-1].payload).snapshots
+        assert [(s.agent_id, s.kind.value, s.version) for s in last] == [("legacy-1", "classtop", 2)]
