@@ -14,6 +14,8 @@ from shared.topics import check_tenant
 
 _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+#: loose on purpose: S3 checks the name, and older us-east-1 buckets may have capitals and underscores
+_BUCKET_RE = re.compile(r"^[^\s/]{3,255}$")
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 #: admission policies for callers without credentials (ClassTop clients, seed LMSs)
@@ -60,6 +62,8 @@ class Settings:
     audit_retention_s: int = 365 * 24 * 3600
     #: lifetime of an enrolment token (seconds).
     enrolment_ttl_s: int = 7 * 24 * 3600
+    #: the tenant's media bucket (CCTV snapshots), created by the template; none: media endpoints answer 503.
+    media_bucket: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -88,6 +92,8 @@ class Settings:
             raise ConfigError("CLASSTOP_IOT_SITE_THING_TYPE: 1-128 characters")  # AWS checks the name itself
         if not _PREFIX_RE.match(self.iot_site_policy):
             raise ConfigError(f"CLASSTOP_IOT_SITE_POLICY: invalid policy name {self.iot_site_policy!r}")
+        if self.media_bucket is not None and not _BUCKET_RE.match(self.media_bucket):
+            raise ConfigError(f"CLASSTOP_MEDIA_BUCKET: invalid bucket name {self.media_bucket!r}")
         if not 1024 <= self.max_snapshot_bytes <= 380 * 1024:
             raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
@@ -145,4 +151,5 @@ class Settings:
             max_snapshot_bytes=number("CLASSTOP_MAX_SNAPSHOT_BYTES", 300 * 1024),
             audit_retention_s=number("CLASSTOP_AUDIT_RETENTION_S", 365 * 24 * 3600),
             enrolment_ttl_s=number("CLASSTOP_ENROLMENT_TTL_S", 7 * 24 * 3600),
+            media_bucket=text("CLASSTOP_MEDIA_BUCKET"),
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from chalicelib import models
 from chalicelib.adapters.iot import IotDataPublisher, Publisher
+from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
@@ -28,6 +29,7 @@ from chalicelib.services import AgentService, CommandService, SiteService, Token
 from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.cctv import CctvService
+from chalicelib.services.cctv_snapshots import CctvSnapshotService
 from chalicelib.services.classtop import ClassTopService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
@@ -55,6 +57,7 @@ class Container:
     stats: StatsService
     snapshots: AgentSnapshotService
     metric_rollups: MetricRollupService
+    cctv_snapshots: CctvSnapshotService
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class _Overrides:
     publisher: Publisher | None = None
     clock: Clock | None = None
     issuer: IdentityIssuer | None = None
+    media: MediaStore | None = None
 
 
 _lock = threading.Lock()
@@ -76,6 +80,7 @@ def configure(
     publisher: Publisher | None = None,
     clock: Clock | None = None,
     issuer: IdentityIssuer | None = None,
+    media: MediaStore | None = None,
 ) -> None:
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
@@ -89,6 +94,8 @@ def configure(
             _overrides.clock = clock
         if issuer is not None:
             _overrides.issuer = issuer
+        if media is not None:
+            _overrides.media = media
         _container = None
 
 
@@ -124,11 +131,15 @@ def _build(overrides: _Overrides) -> Container:
     clients = ClientRepository(settings.tenant)
     stats = StatsService(RollupRepository(), sites, agents, clients, clock)
     agent_service = AgentService(agents, sites, settings, clock)
+    media = overrides.media or (
+        S3Media(settings.media_bucket, endpoint_url=settings.aws_endpoint, region=settings.region)
+        if settings.media_bucket else None
+    )
+    commands = CommandService(command_records, agents, publisher, settings, clock, on_finished=stats.command_finished)
     return Container(
         settings=settings,
         publisher=publisher,
-        commands=CommandService(command_records, agents, publisher, settings, clock,
-                                on_finished=stats.command_finished),
+        commands=commands,
         agents=agent_service,
         sites=SiteService(sites),
         tokens=TokenService(tokens, clock),
@@ -142,4 +153,5 @@ def _build(overrides: _Overrides) -> Container:
         stats=stats,
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),
         metric_rollups=MetricRollupService(MetricRollupRepository(), agents),
+        cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
     )

@@ -45,6 +45,7 @@ def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
         "CLASSTOP_TENANT": tenant,
         "CLASSTOP_STAGE": stage,
         "CLASSTOP_AWS_ENDPOINT": moto_url,
+        "CLASSTOP_MEDIA_BUCKET": f"classtop-{tenant}-{stage}-media",
     }
 
 
@@ -110,6 +111,12 @@ class LocalCloud:
         settings = container.get().settings
         created = models.create_tables(settings)
         log.info("tables ready (%d created)", len(created))
+        import boto3
+
+        if settings.media_bucket:  # what the data-plane stack creates in AWS
+            boto3.client("s3", endpoint_url=self.moto_url, region_name=settings.region).create_bucket(
+                Bucket=settings.media_bucket
+            )
 
     def start_broker_link(self) -> None:
         from chalicelib import container

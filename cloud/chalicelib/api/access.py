@@ -80,6 +80,8 @@ ROUTES: tuple[RouteDoc, ...] = (
              "Create or replace a camera configuration", "cctv"),
     RouteDoc("DELETE", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", Access.OPERATOR,
              "Delete a camera configuration", "cctv"),
+    RouteDoc("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot", Access.OPERATOR,
+             "Have the agent upload one JPEG of the camera to the media bucket (presigned PUT)", "cctv"),
     RouteDoc("GET", "/api/cctv/agents/{agent_id}/status", Access.VIEWER, "Latest status of an agent's cameras",
              "cctv"),
     RouteDoc("GET", "/api/cctv/events", Access.VIEWER, "Events log (?agent_id= or ?day=)", "cctv"),

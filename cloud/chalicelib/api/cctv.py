@@ -2,6 +2,7 @@
 
 ``GET /api/cctv/agents/{agent_id}/cameras`` · ``GET|PUT|DELETE /api/cctv/agents/{agent_id}/cameras/{camera_id}``
 · ``GET /api/cctv/agents/{agent_id}/status`` · ``GET /api/cctv/events?agent_id=|day=&limit=&cursor=``
+· ``POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot`` (the JPEG goes to the media bucket)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from chalice.app import Blueprint, Response
 
 from chalicelib import container
-from chalicelib.api.cctv_schemas import CameraConfigBody
+from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_int, query_str
 from chalicelib.domain.token import Role
 from chalicelib.errors import BadRequest
@@ -66,6 +67,19 @@ def delete_camera(agent_id: str, camera_id: str) -> Response:
     _ids(agent_id, camera_id)
     container.get().cctv.delete_camera(agent_id, camera_id, principal)
     return ok({"agent_id": agent_id, "camera_id": camera_id, "deleted": True})
+
+
+@bp.route("/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot", methods=["POST"])
+@audited(bp, "cctv.snapshot")
+@endpoint
+def request_snapshot(agent_id: str, camera_id: str) -> Response:
+    request = bp.current_request
+    principal = authenticate(request, Role.OPERATOR)
+    _ids(agent_id, camera_id)
+    body = parse_body(request, SnapshotBody) if (request.raw_body or b"").strip() else SnapshotBody()
+    requested = container.get().cctv_snapshots.request(agent_id, camera_id, principal,
+                                                       get_expires_s=body.get_expires_s)
+    return ok(requested.to_dict(), 202)
 
 
 @bp.route("/api/cctv/agents/{agent_id}/status", methods=["GET"])

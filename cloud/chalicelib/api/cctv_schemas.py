@@ -41,3 +41,12 @@ class CameraConfigBody(Strict):
         return v
 
 
+
+
+class SnapshotBody(Strict):
+    """``POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot`` (the body may be empty)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    get_expires_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600,
+                               description="how long the returned get_url stays valid (seconds)")

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib import __version__
 from chalicelib.api.access import ROUTES, Access
-from chalicelib.api.cctv_schemas import CameraConfigBody
+from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
 from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
 from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody, ControlCommandBody, CreateCommandBody
@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/commands"): CreateCommandBody,
     ("POST", "/api/control/command"): ControlCommandBody,
     ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): CameraConfigBody,
+    ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): SnapshotBody,
 }
 
 QUERIES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -68,6 +68,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): Call("/api/cctv/agents/a1/cameras/door", CAMERA),
     ("DELETE", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): Call("/api/cctv/agents/a1/cameras/tmp",
                                                                         prepare=_camera),
+    ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): Call(
+        "/api/cctv/agents/a1/cameras/door/snapshot"),
     ("GET", "/api/cctv/agents/{agent_id}/status"): Call("/api/cctv/agents/a1/status"),
     ("GET", "/api/cctv/events"): Call("/api/cctv/events?agent_id=a1"),
     ("GET", "/api/stats"): Call("/api/stats"),
@@ -92,7 +94,8 @@ def expected(access: Access, caller: str | None) -> int | str:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[Cloud]:
-    with running_cloud(client_policy="open", lms_policy="open") as cloud:
+    # presigning needs only the bucket's name (no request to S3)
+    with running_cloud(client_policy="open", lms_policy="open", media_bucket="classtop-demo-media") as cloud:
         cloud.heartbeat("s1", [online("a1"), online("a2")])
         cloud.heartbeat("s-gone", [online("g1")])
         cloud.post("/api/sync", {"client_uuid": "c1", "courses": [], "schedule_entries": []}, role=None)

@@ -1,0 +1,104 @@
+"""The tenant's media bucket (S3): presigned URLs for objects that agents upload and operators download.
+
+Presigning is local signing (no request to S3), so it fails only on a broken client or configuration (no
+credentials, a bad signature version); those failures are :class:`UpstreamError`. The bucket's existence is the
+template's business: a URL for a missing bucket fails when it is used, with S3's own error.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import BadRequest, CloudError, UpstreamError
+from shared.errors import ErrorCode
+
+#: boto3's ``s3`` client (the dev dependencies carry no s3 stubs)
+S3Client = Any
+
+#: S3 accepts presigned URLs valid for at most 7 days
+MAX_EXPIRES_S = 7 * 24 * 3600
+MAX_KEY_BYTES = 1024
+
+
+class MediaNotConfigured(CloudError):
+    """The deployment has no media bucket (``CLASSTOP_MEDIA_BUCKET`` unset)."""
+
+    status = 503
+    code = ErrorCode.NOT_SUPPORTED
+
+
+class MediaStore(Protocol):
+    """Presigned access to one bucket. Raises a :class:`CloudError` when it cannot sign."""
+
+    @property
+    def bucket(self) -> str: ...
+
+    def presign_put(self, key: str, content_type: str = "image/jpeg", expires_s: int = 300) -> str: ...
+
+    def presign_get(self, key: str, expires_s: int = 3600) -> str: ...
+
+
+class S3Media:
+    """The production :class:`MediaStore`. ``client`` is injected, or created on first use (once); with an
+    ``endpoint_url`` (moto) it uses path-style addressing, so URLs point at that host."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None, *, endpoint_url: str | None = None,
+                 region: str | None = None) -> None:
+        if not bucket:
+            raise MediaNotConfigured("no media bucket is configured (CLASSTOP_MEDIA_BUCKET)")
+        self._bucket = bucket
+        self._client = client
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._lock = threading.Lock()
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client(
+                        "s3", endpoint_url=self._endpoint_url, region_name=self._region,
+                        config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=10,
+                                      retries={"max_attempts": 3, "mode": "standard"},
+                                      s3={"addressing_style": "path" if self._endpoint_url else "auto"}),
+                    )
+        return self._client
+
+    def presign_put(self, key: str, content_type: str = "image/jpeg", expires_s: int = 300) -> str:
+        """A URL that accepts one ``PUT`` of ``key`` (with header ``Content-Type: content_type``)."""
+        params = {"Bucket": self._bucket, "Key": _check(key, expires_s)}
+        if content_type:
+            params["ContentType"] = content_type
+        return self._presign("put_object", params, expires_s)
+
+    def presign_get(self, key: str, expires_s: int = 3600) -> str:
+        return self._presign("get_object", {"Bucket": self._bucket, "Key": _check(key, expires_s)}, expires_s)
+
+    def _presign(self, operation: str, params: dict[str, str], expires_s: int) -> str:
+        try:
+            url: str = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expires_s)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise UpstreamError(f"S3: could not presign {operation} of {params['Key']}: "
+                                f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"S3: could not presign {operation} of {params['Key']}: {exc}") from exc
+        return url
+
+
+def _check(key: str, expires_s: int) -> str:
+    if not key or len(key.encode()) > MAX_KEY_BYTES or key.startswith("/"):
+        raise BadRequest(f"media key: invalid {key[:80]!r}")
+    if not 1 <= expires_s <= MAX_EXPIRES_S:
+        raise BadRequest(f"media URL expiry: 1..{MAX_EXPIRES_S} s, not {expires_s}")
+    return key
