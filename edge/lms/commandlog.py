@@ -8,15 +8,13 @@ per command, so the writer stays off the CPU while a command's reply is on its w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import queue
 import sqlite3
-import threading
 from dataclasses import dataclass
 from typing import Any
 
+from edge.lms.batcher import Batcher
 from edge.lms.store import Store, StoreError, json_or_none
 
 log = logging.getLogger(__name__)
@@ -45,49 +43,29 @@ class CommandLogEntry:
     executed_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Flush:
-    done: threading.Event
-
-
-_STOP = object()
-
-
 class CommandLog:
     """:meth:`start`, :meth:`append` from any thread, :meth:`stop` (writes what is left)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._urgent = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._batcher: Batcher[CommandLogEntry] = Batcher("lms-command-log", self._write_all, delay_s=COMMIT_DELAY_S)
         self.written = 0
         self.write_errors = 0
 
     def start(self) -> CommandLog:
-        self._thread = threading.Thread(target=self._run, name="lms-command-log", daemon=True)
-        self._thread.start()
+        self._batcher.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._urgent.set()
-            self._thread.join(10.0)
-            self._thread = None
+        self._batcher.stop()
 
     def append(self, entry: CommandLogEntry) -> None:
         """Queue one row (never blocks on disk I/O)."""
-        self._queue.put(entry)
+        self._batcher.put(entry)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every row queued so far is written."""
-        if self._thread is None:
-            return True
-        done = threading.Event()
-        self._queue.put(_Flush(done))
-        self._urgent.set()
-        return done.wait(timeout_s)
+        return self._batcher.flush(timeout_s)
 
     def recent(self, client_uuid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest rows first (optionally of one client)."""
@@ -109,24 +87,9 @@ class CommandLog:
 
     # ------------------------------------------------------------ writer thread
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if isinstance(first, CommandLogEntry):
-                self._urgent.wait(COMMIT_DELAY_S)
-            self._urgent.clear()
-            items = [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self._queue.get_nowait())
-            batch = [i for i in items if isinstance(i, CommandLogEntry)]
-            for start in range(0, len(batch), MAX_ROWS_PER_TRANSACTION):
-                self._write(batch[start : start + MAX_ROWS_PER_TRANSACTION])
-            for item in items:
-                if isinstance(item, _Flush):
-                    item.done.set()
-            if any(i is _STOP for i in items):
-                return
+    def _write_all(self, batch: list[CommandLogEntry]) -> None:
+        for start in range(0, len(batch), MAX_ROWS_PER_TRANSACTION):
+            self._write(batch[start : start + MAX_ROWS_PER_TRANSACTION])
 
     def _write(self, batch: list[CommandLogEntry]) -> None:
         rows = [

@@ -19,10 +19,8 @@ Agents deliver at least once, so an event repeated with the same (agent, kind, t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -32,6 +30,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from edge.lms.batcher import Batcher
 from edge.lms.store import Store, StoreError, json_or_none
 from shared import topics
 from shared.messages import AgentEvent, Event, Severity, SiteEvents, encode
@@ -139,13 +138,6 @@ class EventStats:
     pruned: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Flush:
-    done: threading.Event
-
-
-_STOP = object()
-_RELEASE = object()
 #: Events held for a cloud link that is not there yet (the oldest are dropped beyond this).
 MAX_HELD = 10_000
 
@@ -177,9 +169,7 @@ class AgentEvents:
         #: with a cloud link to come (``await_outbox``), events for the cloud are held until :meth:`set_outbox`
         self._await_outbox = await_outbox
         self._held: list[tuple[str, Event]] = []
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._urgent = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._batcher: Batcher[tuple[str, Event, float]] = Batcher("lms-events", self._round, delay_s=BATCH_DELAY_S)
         self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._processes: dict[str, dict[str, Any]] = {}
         self._last_prune = 0.0
@@ -191,29 +181,18 @@ class AgentEvents:
     def set_outbox(self, outbox: OutboxSink | None) -> None:
         """Forward from now on (and send what was held while waiting for it)."""
         self._outbox = outbox
-        self._queue.put(_RELEASE)
-        self._urgent.set()
+        self._batcher.wake()
 
     def start(self) -> AgentEvents:
-        self._thread = threading.Thread(target=self._run, name="lms-events", daemon=True)
-        self._thread.start()
+        self._batcher.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._urgent.set()
-            self._thread.join(10.0)
-            self._thread = None
+        self._batcher.stop()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every event queued so far is written (and queued for the cloud)."""
-        if self._thread is None:
-            return True
-        done = threading.Event()
-        self._queue.put(_Flush(done))
-        self._urgent.set()
-        return done.wait(timeout_s)
+        return self._batcher.flush(timeout_s)
 
     # ------------------------------------------------------------ input (MQTT dispatcher thread)
 
@@ -234,7 +213,7 @@ class AgentEvents:
         self._seen[key] = None
         while len(self._seen) > 4096:
             self._seen.popitem(last=False)
-        self._queue.put((agent_id, event, time.time()))
+        self._batcher.put((agent_id, event, time.time()))
 
     # ------------------------------------------------------------ queries
 
@@ -283,29 +262,14 @@ class AgentEvents:
 
     # ------------------------------------------------------------ writer thread
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if isinstance(first, tuple):
-                self._urgent.wait(BATCH_DELAY_S)
-            self._urgent.clear()
-            items = [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self._queue.get_nowait())
-            batch = [i for i in items if isinstance(i, tuple)]
-            outbox = self._outbox  # one view per round, so held events always go before newer ones
-            if self._held and outbox is not None:
-                held, self._held = self._held, []
-                self._forward(outbox, held)
-            if batch:
-                self._write(batch, outbox)
-            self._maybe_prune()
-            for item in items:
-                if isinstance(item, _Flush):
-                    item.done.set()
-            if any(i is _STOP for i in items):
-                return
+    def _round(self, batch: list[tuple[str, Event, float]]) -> None:
+        outbox = self._outbox  # one view per round, so held events always go before newer ones
+        if self._held and outbox is not None:
+            held, self._held = self._held, []
+            self._forward(outbox, held)
+        if batch:
+            self._write(batch, outbox)
+        self._maybe_prune()
 
     def _write(self, batch: list[tuple[str, Event, float]], outbox: OutboxSink | None) -> None:
         rows = [

@@ -1,0 +1,97 @@
+"""One writer thread that drains a queue in batches ("group commit"), shared by the LMS's journals.
+
+Items are put from any thread and never wait on disk I/O. After the first item of a round the thread waits
+``delay_s`` for more (cut short by :meth:`Batcher.flush`, :meth:`Batcher.wake` or :meth:`Batcher.stop`), then
+hands everything queued so far to ``handle`` in one call — one wake-up and one transaction per batch, not per
+item. :meth:`Batcher.stop` handles what is left before the thread ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    done: threading.Event
+
+
+_STOP = object()
+_WAKE = object()
+
+
+class Batcher(Generic[T]):
+    """``handle(batch)`` runs on the thread once per round, with the items queued since the last round (the
+    batch may be empty when the round was started by :meth:`wake` or :meth:`flush`)."""
+
+    def __init__(self, name: str, handle: Callable[[list[T]], None], *, delay_s: float) -> None:
+        self._name = name
+        self._handle = handle
+        self._delay_s = delay_s
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._urgent = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._thread is not None:
+            self._signal(_STOP)
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def put(self, item: T) -> None:
+        self._queue.put(item)
+
+    def wake(self) -> None:
+        """Start a round now (e.g. something ``handle`` depends on has changed)."""
+        self._signal(_WAKE)
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every item put so far has been handled."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._signal(_Flush(done))
+        return done.wait(timeout_s)
+
+    def _signal(self, marker: object) -> None:
+        self._queue.put(marker)
+        self._urgent.set()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if not (first is _STOP or first is _WAKE or isinstance(first, _Flush)):
+                self._urgent.wait(self._delay_s)
+            self._urgent.clear()
+            items = [first]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    items.append(self._queue.get_nowait())
+            batch = cast(list[T], [i for i in items if not (i is _STOP or i is _WAKE or isinstance(i, _Flush))])
+            try:
+                self._handle(batch)
+            except Exception:  # the journal's own errors are counted there; never let the thread die
+                log.exception("%s: handling a batch of %d failed", self._name, len(batch))
+            for item in items:
+                if isinstance(item, _Flush):
+                    item.done.set()
+            if any(i is _STOP for i in items):
+                return
