@@ -12,10 +12,10 @@ rolled up is not sent. The first start rolls up at most ``backfill_s`` of histor
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from edge.lms.outbox import Outbox
+from edge.lms.periodic import Periodic
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, MetricRollup, MetricRollups, encode
@@ -40,33 +40,18 @@ class MetricRollupSync:
         self._store = store
         self._outbox = outbox
         self._topic = topics.site_up(tenant, site_id, SiteUp.METRICS)
-        self._interval_s = interval_s
         self._grace_s = grace_s
         self._backfill_s = backfill_s
         self._period_s = period_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("lms-rollups", self.roll, interval_s)
         self.sent = 0
 
     def start(self) -> MetricRollupSync:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lms-rollups", daemon=True)
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.roll()
-            except Exception:  # a database hiccup: try again next interval
-                log.exception("rollups: pass failed")
-            self._stop.wait(self._interval_s)
+        self._periodic.stop()
 
     @staticmethod
     def _hour(t: float) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 from edge.lms.legacy.timetable import Timetables
 from edge.lms.outbox import Outbox
+from edge.lms.periodic import Periodic
 from edge.lms.store import Store
 from shared import topics
 from shared.errors import MessageError
@@ -81,12 +82,10 @@ class SnapshotSync:
         self._store = store
         self._outbox = outbox
         self._topic = topics.site_up(tenant, site_id, SiteUp.SYNC)
-        self._interval_s = interval_s
         self._timetables = Timetables(store)
         self._classtop_since = 0.0
         self._too_large: set[tuple[str, str, str]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("lms-snapshots", self.scan, interval_s)
         self._lock = threading.Lock()
         self.stats = SnapshotStats()
         epoch = store.get_config(EPOCH_KEY)
@@ -98,24 +97,11 @@ class SnapshotSync:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> SnapshotSync:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lms-snapshots", daemon=True)
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.scan()
-            except Exception:  # a database hiccup: try again next interval
-                log.exception("snapshots: scan failed")
-            self._stop.wait(self._interval_s)
+        self._periodic.stop()
 
     # ------------------------------------------------------------ one pass
 

@@ -3,7 +3,6 @@ ClassTop clients, each in its own process (``classtop_client.py``)."""
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.mosquitto import MosquittoProcess, free_port
-from tests.fixtures.brokers import SITE_AGENT_USERS, SITE_LMS_USER, Broker, _broker_workdir, site_acl_text
+from infra.local.mosquitto import free_port
+from tests.fixtures.brokers import Broker, running_site_broker
 from tests.integration.lms.lms_harness import LmsProcess, lms_config_text
 
 CLIENT_SCRIPT = Path(__file__).with_name("classtop_client.py")
@@ -21,16 +20,8 @@ CLIENT_SCRIPT = Path(__file__).with_name("classtop_client.py")
 
 @pytest.fixture(scope="module")
 def module_broker() -> Iterator[Broker]:
-    workdir = _broker_workdir("legacy-site")
-    passwords = {user: secrets.token_urlsafe(16) for user in (SITE_LMS_USER, *SITE_AGENT_USERS)}
-    process = MosquittoProcess(workdir, template="site", users=passwords, acl_text=site_acl_text())
-    broker = Broker(process, dict(passwords))
-    try:
-        process.start()
+    with running_site_broker("legacy-site") as broker:
         yield broker
-    finally:
-        broker.close_clients()
-        process.stop()
 
 
 def start_lms(
