@@ -15,6 +15,7 @@ Usage: ``python bench/fanout.py [--agents 1000] [--runs 5]``.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import random
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,36 +117,47 @@ class SimFleet:
         while self.connected < len(ids) and time.monotonic() < deadline:
             self._poll(0.05)
         print(f"ready {self.connected}", flush=True)
+        # Real agents sit on their own PCs and their timers drift apart; the simulated ones share the LMS's own
+        # cores. So: every agent at its own (random) phase, sent when due from a heap (no 1,000-client scans, no
+        # bursts every poll), paho's housekeeping once a second.
         rng = random.Random(1)
-        next_beat = {a: time.monotonic() + rng.uniform(0, self.heartbeat_s) for a in ids} if self.heartbeat_s else {}
-        next_metrics = {a: time.monotonic() + rng.uniform(0, self.metrics_s) for a in ids} if self.metrics_s else {}
-        last_misc = time.monotonic()
+        now = time.monotonic()
+        due: list[tuple[float, str, str]] = []
+        for agent_id in ids:
+            if self.heartbeat_s:
+                due.append((now + rng.uniform(0, self.heartbeat_s), agent_id, "heartbeat"))
+            if self.metrics_s:
+                due.append((now + rng.uniform(0, self.metrics_s), agent_id, "metrics"))
+        heapq.heapify(due)
+        last_misc = now
         while True:
-            self._poll(0.05)
             now = time.monotonic()
-            for agent_id, due in next_beat.items():
-                if due <= now:
-                    next_beat[agent_id] = due + self.heartbeat_s
-                    hb = Heartbeat(timestamp=time.time())
-                    self.clients[agent_id].publish(topics.agent_up(agent_id, AgentUp.HEARTBEAT), encode(hb), qos=1)
-            for agent_id, due in next_metrics.items():
-                if due <= now:
-                    next_metrics[agent_id] = due + self.metrics_s
-                    sample = Metrics(
-                        timestamp=time.time(), cpu_percent=rng.uniform(0, 100), mem_total=8 << 30,
-                        mem_used=2 << 30, mem_percent=25.0, load=(0.1, 0.2, 0.3), uptime_s=1000.0, process_count=200,
-                    )  # fmt: skip
-                    self.clients[agent_id].publish(topics.agent_up(agent_id, AgentUp.METRICS), encode(sample), qos=1)
+            while due and due[0][0] <= now:
+                when, agent_id, kind = heapq.heappop(due)
+                period = self.heartbeat_s if kind == "heartbeat" else self.metrics_s
+                heapq.heappush(due, (when + period, agent_id, kind))
+                self._send(agent_id, kind, rng)
             if now - last_misc > 1.0:
                 last_misc = now
                 for c in self.clients.values():
                     c.loop_misc()
                     self._pump(c)
+            wait = min(0.05, max(0.0, due[0][0] - time.monotonic())) if due else 0.05
+            self._poll(wait)
+
+    def _send(self, agent_id: str, kind: str, rng: random.Random) -> None:
+        c = self.clients[agent_id]
+        if kind == "heartbeat":
+            c.publish(topics.agent_up(agent_id, AgentUp.HEARTBEAT), encode(Heartbeat(timestamp=time.time())), qos=1)
+        else:
+            sample = Metrics(
+                timestamp=time.time(), cpu_percent=rng.uniform(0, 100), mem_total=8 << 30,
+                mem_used=2 << 30, mem_percent=25.0, load=(0.1, 0.2, 0.3), uptime_s=1000.0, process_count=200,
+            )  # fmt: skip
+            c.publish(topics.agent_up(agent_id, AgentUp.METRICS), encode(sample), qos=1)
+        self._pump(c)  # paho writes at once outside its callbacks; this only finishes a partial write
 
     def _poll(self, timeout: float) -> None:
-        for c in self.clients.values():
-            if c.want_write():
-                c.loop_write()
         for key, _mask in self.sel.select(timeout):
             c = key.data
             c.loop_read()
@@ -164,12 +177,14 @@ def simulate(args: argparse.Namespace) -> int:
 class Site:
     """A broker with ``count`` agent users, the simulator helper, and (on demand) an LMS."""
 
-    def __init__(self, count: int, *, heartbeat_s: float = 0.0, metrics_s: float = 0.0) -> None:
+    def __init__(
+        self, count: int, *, heartbeat_s: float = 0.0, metrics_s: float = 0.0, extra_users: Sequence[str] = ()
+    ) -> None:
         self.count = count
         self.work = Path(tempfile.mkdtemp(prefix="ct-bench-fanout-"))
         self.work.chmod(0o755)
         self.ids = agent_ids(count)
-        self.pw = {u: secrets.token_hex(8) for u in ["lms", "bench-req", *self.ids]}
+        self.pw = {u: secrets.token_hex(8) for u in ["lms", "bench-req", *extra_users, *self.ids]}
         self.broker = MosquittoProcess(self.work / "broker", users=self.pw, max_queued_messages=10_000)
         self.heartbeat_s, self.metrics_s = heartbeat_s, metrics_s
         self.sim: subprocess.Popen[str] | None = None

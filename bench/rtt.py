@@ -1,13 +1,16 @@
-"""Command round trip on site, beside its baseline, in one run.
+"""Command round trip on site, beside its baseline, in one run, with a populated site.
+
+The site: one broker and ``--agents`` simulated agents (``bench/fanout.py``'s simulator, in its own
+process) that heartbeat every 5 s and send metrics every 15 s, as real ones do. Then:
 
 1. baseline: a raw paho QoS 1 request/response echo through the site broker (TCP_NODELAY on both ends);
 2. the same echo through the project's MQTT wrapper (``shared.mqtt``) on both ends;
-3. the product path: HTTP ``POST /api/clients/{id}/command`` (``ping``) on a real LMS process -> site
-   broker -> a real agent process -> back, over one keep-alive HTTP connection.
+3. the product path: HTTP ``POST /api/clients/{id}/command`` (``ping``) on a real LMS process (which knows
+   every simulated agent) -> site broker -> a real agent process -> back, over one keep-alive HTTP
+   connection.
 
 Prints median and p99 of each and the ratios to the baseline. Usage:
-``python bench/rtt.py [--n 2000] [--idle-agents 100]`` (idle agents: extra broker connections that
-heartbeat like real ones, to measure with a populated site).
+``python bench/rtt.py [--n 2000] [--agents 1000]``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import secrets
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,11 +32,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.fanout import ADMIN_TOKEN, Site
 from infra.local import toml_writer
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoProcess
 from infra.local.process import ChildProcess, wait_for
-from shared import topics
-from shared.messages import Heartbeat, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 
 
@@ -107,60 +108,26 @@ def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[
     return out
 
 
-def start_idle_agents(broker: MosquittoProcess, pw: dict[str, str], count: int) -> list[mqtt.Client]:
-    clients = []
-    for i in range(count):
-        user = f"idle-{i:04d}"
-        c = raw_client(broker, user, pw[user])
-        clients.append(c)
-    def beat() -> None:
-        while clients:
-            for i, c in enumerate(list(clients)):
-                c.publish(topics.agent_up(f"idle-{i:04d}", topics.AgentUp.HEARTBEAT),
-                          encode(Heartbeat(timestamp=time.time())), qos=0)
-            time.sleep(5)
-    threading.Thread(target=beat, daemon=True).start()
-    return clients
-
-
-def bench_lms(work: Path, broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[float]:
-    lms_port = free_port()
-    (work / "lms").mkdir()
-    (work / "lms" / "pw").write_text(pw["lms"])
-    cfg = {
-        "tenant": "bench", "site_id": "bench-site", "db_path": str(work / "lms" / "lms.db"),
-        "http_port": lms_port, "log_level": "WARNING",
-        "site_broker": {"host": broker.host, "port": broker.port, "username": "lms", "client_id": "lms",
-                        "password_file": str(work / "lms" / "pw")},
-    }  # fmt: skip
-    (work / "lms" / "lms.toml").write_text(toml_writer.dumps(cfg))
-    (work / "agent").mkdir()
-    (work / "agent" / "pw").write_text(pw["agent-1"])
+def bench_lms(site: Site, n: int) -> list[float]:
+    site.start_lms()  # waits until the LMS shows every simulated agent online
+    work = site.work / "agent"
+    work.mkdir()
+    (work / "pw").write_text(site.pw["agent-1"])
     acfg = {
-        "agent_id": "agent-1", "state_dir": str(work / "agent" / "state"),
-        "mqtt": {"host": broker.host, "port": broker.port, "password_file": str(work / "agent" / "pw")},
+        "agent_id": "agent-1", "state_dir": str(work / "state"),
+        "mqtt": {"host": site.broker.host, "port": site.broker.port, "password_file": str(work / "pw")},
         "log": {"level": "WARNING"},
     }  # fmt: skip
-    (work / "agent" / "agent.toml").write_text(toml_writer.dumps(acfg))
-    token = "ctl_bench-admin-token-0123456789"
-    auth = {"Authorization": f"Bearer {token}"}
-    lms = ChildProcess.python("lms", "edge.lms", ["--config", str(work / "lms" / "lms.toml")], work / "lms.log",
-                              env={"CLASSTOP_LMS_ADMIN_TOKEN": token})
-    agent = ChildProcess.python("agent", "edge.agent", ["--config", str(work / "agent" / "agent.toml")],
-                                work / "agent.log")
-    lms.start()
+    (work / "agent.toml").write_text(toml_writer.dumps(acfg))
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    agent = ChildProcess.python("agent", "edge.agent", ["--config", str(work / "agent.toml")], work / "agent.log")
     agent.start()
     try:
         def online() -> bool:
-            probe = http.client.HTTPConnection("127.0.0.1", lms_port, timeout=5)
-            try:
-                probe.request("GET", "/api/clients/online", headers=auth)
-                return "agent-1" in probe.getresponse().read().decode()
-            finally:
-                probe.close()
+            return "agent-1" in json.dumps(site.api("GET", "/api/clients/agent-1"))
 
-        wait_for("agent online at the LMS", online, 30, every_s=0.2, watch=[lms, agent])
-        conn = http.client.HTTPConnection("127.0.0.1", lms_port, timeout=10)
+        wait_for("the real agent online at the LMS", online, 30, every_s=0.2, watch=[agent])
+        conn = http.client.HTTPConnection("127.0.0.1", site.lms_port, timeout=10)
         body = json.dumps({"command": "ping"})
         out = []
         for i in range(n + 50):
@@ -175,38 +142,23 @@ def bench_lms(work: Path, broker: MosquittoProcess, pw: dict[str, str], n: int) 
         return out
     finally:
         agent.stop()
-        lms.stop()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--idle-agents", type=int, default=100)
+    ap.add_argument("--agents", type=int, default=1000, help="simulated agents connected (heartbeat 5 s, metrics 15 s)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="ct-bench-rtt-"))
-    work.chmod(0o755)
-    users = ["lms", "agent-1", "bench-echo", "bench-req"] + [f"idle-{i:04d}" for i in range(args.idle_agents)]
-    pw = {u: secrets.token_hex(8) for u in users}
-    broker = MosquittoProcess(work / "broker", users=pw)
-    broker.start()
-    idle: list[mqtt.Client] = []
-    try:
-        idle = start_idle_agents(broker, pw, args.idle_agents)
+    with Site(args.agents, heartbeat_s=5.0, metrics_s=15.0, extra_users=["agent-1", "bench-echo"]) as site:
         results = {
-            "raw paho QoS1 echo (baseline)": bench_raw(broker, pw, args.n),
-            "shared.mqtt wrapper QoS1 echo": bench_wrapper(broker, pw, args.n),
-            "LMS API -> agent -> LMS (ping)": bench_lms(work, broker, pw, args.n),
+            "raw paho QoS1 echo (baseline)": bench_raw(site.broker, site.pw, args.n),
+            "shared.mqtt wrapper QoS1 echo": bench_wrapper(site.broker, site.pw, args.n),
+            "LMS API -> agent -> LMS (ping)": bench_lms(site, args.n),
         }
-    finally:
-        for c in idle:
-            c.loop_stop()
-            c.disconnect()
-        idle.clear()
-        broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
     base = statistics.median(results["raw paho QoS1 echo (baseline)"])
     base99 = pct(results["raw paho QoS1 echo (baseline)"], 99)
-    print(f"\nround trip on loopback, n={args.n} each, {args.idle_agents} idle agents connected to the broker")
+    print(f"\nround trip on loopback, n={args.n} each, {args.agents} simulated agents connected "
+          f"(cpu count {os.cpu_count()})")  # fmt: skip
     print(f"{'path':36} {'p50 ms':>8} {'p99 ms':>8} {'p50/base':>9} {'p99/base':>9}")
     for name, xs in results.items():
         p50, p99 = statistics.median(xs), pct(xs, 99)

@@ -229,7 +229,7 @@ class AgentProcess:
             send_snapshot=lambda: self.snapshots.send_now() if self.snapshots else None,
             processes=self.processes,
         )
-        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}))
+        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}), inline=Dispatcher.quick)
         return uplink.stop_commands
 
     def start_connection(self) -> Undo:
@@ -354,6 +354,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: See :func:`main`.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -364,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate_config:
         print(f"OK: {args.config} (agent_id={config.agent_id}, exec mode={config.exec.mode.value})")
         return 0
+    # Quick commands are answered on the MQTT network thread; a busy sampler or camera thread would otherwise
+    # hold the GIL for up to the default 5 ms switch interval before the answer could go out.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     stop_event = threading.Event()
     _install_signal_handlers(stop_event)
     return AgentProcess(config, stop_event).run()

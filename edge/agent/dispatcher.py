@@ -13,6 +13,10 @@ Rules, in order:
 4. The handler runs (fast ones inline, ``exec`` on the worker pool). Whatever it raises becomes a failed
    response; nothing a handler does can stop the agent.
 
+Quick reads (:data:`QUICK_COMMANDS`: memory only, no disk, no subprocess) are handled on the MQTT network
+thread itself (:meth:`Dispatcher.quick` is the subscription's ``inline`` predicate), which saves a thread
+hand-off each way on the on-site round trip; everything else runs on the client's dispatcher thread.
+
 Every response is published at QoS 1 and fits the 128 KB message limit (exec output is trimmed further,
 with its ``*_truncated`` flag set, if needed).
 """
@@ -41,6 +45,9 @@ from shared.topics import AgentDown, AgentUp, parse
 log = logging.getLogger(__name__)
 
 RECENT_REQUESTS = 2048
+#: Commands answered from memory: handled inline on the network thread (see the module docstring).
+QUICK_COMMANDS = frozenset({"ping", "get_all_settings", "get_setting", "get_courses", "get_schedule"})
+_QUICK_MAX_BYTES = 4096
 _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 _SIZE_MARGIN = 1024
 
@@ -143,6 +150,17 @@ class Dispatcher:
             log.warning("ignored a retained command on %s (commands must not be retained)", message.topic)
             return
         self.handle(message.payload)
+
+    @staticmethod
+    def quick(message: IncomingMessage) -> bool:
+        """Whether ``message`` is a small command of :data:`QUICK_COMMANDS` (the ``inline`` predicate)."""
+        if len(message.payload) > _QUICK_MAX_BYTES or message.retain:
+            return False
+        try:
+            data = json.loads(message.payload)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return isinstance(data, dict) and data.get("command") in QUICK_COMMANDS
 
     def handle(self, payload: bytes) -> None:
         self.handled += 1

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from edge.agent.outbox import Outbox, OutboxError, OutboxSender
 from shared.errors import MqttError
 from shared.messages import Event, Severity, Status, encode
-from shared.mqtt import Handler, MqttClient, MqttSettings, Will
+from shared.mqtt import Handler, Inline, MqttClient, MqttSettings, Will
 from shared.topics import AgentUp, agent_down_filter, agent_up
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ class Uplink:
     def connected(self) -> bool:
         return self.client.connected
 
-    def on_commands(self, handler: Handler) -> None:
-        self.client.subscribe(agent_down_filter(self.agent_id), handler, qos=1)
+    def on_commands(self, handler: Handler, *, inline: Inline = False) -> None:
+        """``handler`` gets the agent's commands; ``inline`` as in :meth:`shared.mqtt.MqttClient.subscribe`."""
+        self.client.subscribe(agent_down_filter(self.agent_id), handler, qos=1, inline=inline)
 
     def stop_commands(self) -> None:
         self.client.unsubscribe(agent_down_filter(self.agent_id))

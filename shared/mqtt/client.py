@@ -47,6 +47,8 @@ class IncomingMessage:
 
 
 Handler = Callable[[IncomingMessage], None]
+#: Whether a handler runs inline on the network thread: always (True), never (False), or per message.
+Inline = bool | Callable[[IncomingMessage], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +97,15 @@ class MqttClient:
         self.name = name or settings.client_id
         self.stats = Stats()
         self._on_connected_hook = on_connected
-        self._subs: dict[str, tuple[int, Handler, bool]] = {}
+        self._subs: dict[str, tuple[int, Handler, Inline]] = {}
         self._subs_lock = threading.Lock()
         self._connected = threading.Event()
         self._first_result = threading.Event()
         self._stopping = False
         self._attempt = 0
-        self._inbox: queue.Queue[object] = queue.Queue(maxsize=settings.inbox_size)
+        self._inbox: queue.Queue[tuple[IncomingMessage, list[Handler]] | object] = queue.Queue(
+            maxsize=settings.inbox_size
+        )
         self._dispatcher: threading.Thread | None = None
 
         c = mqtt.Client(
@@ -136,12 +140,15 @@ class MqttClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, *, inline: bool = False) -> None:
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, *, inline: Inline = False) -> None:
         """Register ``handler`` for ``topic_filter``; (re)subscribed on every connect.
 
         ``inline=True`` runs the handler on paho's network thread, saving a thread hand-off (~0.1 ms) on
         latency-critical paths (e.g. matching responses to waiting requests). Such a handler must be quick
-        and must never block; its exceptions are contained like any other's.
+        and must never block; its exceptions are contained like any other's. ``inline`` may also be a
+        predicate, asked (on the network thread: it must be cheap) for each message: True runs the handler
+        inline for that message, False hands it to the dispatcher thread (e.g. quick commands inline, slow
+        ones not). A predicate that raises counts as False.
         """
         with self._subs_lock:
             self._subs[topic_filter] = (qos, handler, inline)
@@ -267,23 +274,33 @@ class MqttClient:
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
         item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
-        queued = False
+        deferred: list[Handler] = []
         for handler, inline in self._handlers_for(item.topic):
-            if inline:
+            if self._runs_inline(inline, item):
                 self._run(handler, item)
             else:
-                queued = True
-        if not queued:
+                deferred.append(handler)
+        if not deferred:
             return
         try:
-            self._inbox.put(item, timeout=1.0)
+            self._inbox.put((item, deferred), timeout=1.0)
         except queue.Full:
             self.stats.dropped += 1
             log.error("%s: inbox full (%d); dropped message on %s", self.name, self.settings.inbox_size, msg.topic)
 
     # ------------------------------------------------------------ dispatcher thread
 
-    def _handlers_for(self, topic: str) -> list[tuple[Handler, bool]]:
+    def _runs_inline(self, inline: Inline, item: IncomingMessage) -> bool:
+        if isinstance(inline, bool):
+            return inline
+        try:
+            return bool(inline(item))
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("%s: inline predicate for %s failed", self.name, item.topic)
+            return False
+
+    def _handlers_for(self, topic: str) -> list[tuple[Handler, Inline]]:
         with self._subs_lock:
             return [(h, i) for f, (_q, h, i) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
 
@@ -296,10 +313,10 @@ class MqttClient:
 
     def _dispatch_loop(self) -> None:
         while True:
-            item = self._inbox.get()
-            if item is _STOP:
+            entry = self._inbox.get()
+            if entry is _STOP:
                 return
-            assert isinstance(item, IncomingMessage)
-            for handler, inline in self._handlers_for(item.topic):
-                if not inline:
-                    self._run(handler, item)
+            assert isinstance(entry, tuple)
+            item, handlers = entry
+            for handler in handlers:
+                self._run(handler, item)

@@ -14,6 +14,7 @@ from edge.lms.api import legacy as legacy_api
 from edge.lms.api import sync as sync_api
 from edge.lms.api.deps import Services
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
+from edge.lms.api.fastlane import CommandFastLane
 from edge.lms.enrollment import Enrollment
 from edge.lms.events import AgentEvents
 
@@ -58,5 +59,6 @@ def create_app(
     enrollment: Enrollment | None = None,
     events: AgentEvents | None = None,
 ) -> ASGIApp:
-    """The ASGI app to serve: the FastAPI app behind the request-body limit."""
-    return BodyLimit(build_fastapi(services, enrollment=enrollment, events=events), max_body_bytes)
+    """The ASGI app to serve: the FastAPI app behind the command fast lane and the request-body limit."""
+    api = build_fastapi(services, enrollment=enrollment, events=events)
+    return BodyLimit(CommandFastLane(api, services, max_body_bytes), max_body_bytes)

@@ -262,3 +262,30 @@ def test_inline_handlers_run_on_the_network_thread_and_are_contained(broker: Mos
     finally:
         sub.stop()
         pub.stop()
+
+
+def test_an_inline_predicate_chooses_per_message(broker: MosquittoProcess) -> None:
+    sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    ran: queue.Queue[tuple[bytes, str]] = queue.Queue()
+
+    def quick(msg: IncomingMessage) -> bool:
+        if msg.payload == b"bad-predicate":
+            raise ValueError("predicate bug")
+        return msg.payload.startswith(b"quick")
+
+    sub.subscribe("cmd/#", lambda m: ran.put((m.payload, threading.current_thread().name)), inline=quick)
+    sub.start()
+    pub.start()
+    try:
+        time.sleep(0.1)
+        for payload in (b"quick-1", b"slow-1", b"bad-predicate", b"quick-2"):
+            pub.publish("cmd/x", payload, qos=1)
+        seen = dict(ran.get(timeout=5) for _ in range(4))
+        dispatcher = f"{sub.name}-dispatch"
+        assert seen[b"quick-1"] != dispatcher and seen[b"quick-2"] != dispatcher  # the network thread
+        assert seen[b"slow-1"] == dispatcher
+        assert seen[b"bad-predicate"] == dispatcher  # a failing predicate: handled, not inline
+        assert sub.stats.handler_errors == 1 and sub.connected
+    finally:
+        sub.stop()
+        pub.stop()

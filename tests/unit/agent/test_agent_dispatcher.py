@@ -285,3 +285,24 @@ def test_command_state_event_shape() -> None:
     assert event.kind == "command.state" and event.data == {"request_id": "r-1", "status": "running"}
     with pytest.raises(ValueError, match="response"):
         command_state("r-1", CommandStatus.SUCCEEDED)
+
+
+def test_quick_commands_are_picked_for_the_network_thread() -> None:
+    topic = agent_down("pc-1")
+
+    def msg(payload: bytes, retain: bool = False) -> IncomingMessage:
+        return IncomingMessage(topic, payload, 1, retain)
+
+    def command(name: str, **params: Any) -> bytes:
+        return json.dumps({"request_id": "r1", "command": name, "params": params}).encode()
+
+    assert Dispatcher.quick(msg(command("ping")))
+    assert Dispatcher.quick(msg(command("get_setting", key="theme_mode")))
+    assert Dispatcher.quick(msg(command("get_all_settings")))
+    assert not Dispatcher.quick(msg(command("exec", cmd="echo hi")))  # a subprocess: the dispatcher thread
+    assert not Dispatcher.quick(msg(command("set_setting", key="a", value="b")))  # writes a file
+    assert not Dispatcher.quick(msg(command("ping"), retain=True))  # refused anyway, off the network thread
+    assert not Dispatcher.quick(msg(command("ping", pad="x" * 5000)))  # big: not parsed on the network thread
+    assert not Dispatcher.quick(msg(b"{not json"))
+    assert not Dispatcher.quick(msg(b"\xff\xfe"))
+    assert not Dispatcher.quick(msg(b'["ping"]'))
