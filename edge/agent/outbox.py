@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +61,6 @@ class Outbox:
         self.max_items = max_items
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._nonempty = threading.Condition(self._lock)
         self._index: OrderedDict[int, tuple[str, int, int]] = OrderedDict()  # seq -> (channel, offset, length)
         self._bytes = 0
         self._next = 1
@@ -92,7 +91,6 @@ class Outbox:
             self._index[seq] = (channel, offset, len(payload))
             self._bytes += len(payload)
             dropped = self._enforce_bounds()
-            self._nonempty.notify_all()
         if dropped:
             log.warning("outbox full: dropped the %d oldest item(s)", dropped)
         return seq
@@ -139,18 +137,6 @@ class Outbox:
                     self._rewrite(self._pending())
                 except OSError as exc:
                     log.warning("outbox compaction failed (will retry): %s", exc)
-
-    def wait(self, timeout_s: float, cancel: threading.Event | None = None) -> bool:
-        """Wait up to ``timeout_s`` until the outbox is not empty (or ``cancel`` is set and
-        :meth:`wake_waiters` called). True if it holds something."""
-        with self._nonempty:
-            self._nonempty.wait_for(lambda: bool(self._index) or (cancel is not None and cancel.is_set()), timeout_s)
-            return bool(self._index)
-
-    def wake_waiters(self) -> None:
-        """Release every :meth:`wait` now (they re-check and return)."""
-        with self._nonempty:
-            self._nonempty.notify_all()
 
     def take_dropped(self) -> int:
         """The number of items dropped since the last call (persisted until taken), reset to 0."""
@@ -269,9 +255,12 @@ class OutboxSender:
     """Drains an :class:`Outbox` through a :class:`Publisher`, in order, while connected.
 
     :meth:`pump` publishes every item not yet in flight (up to :data:`WINDOW` in flight), oldest first; it
-    runs in the thread that appended an item (so a result goes out at once, without a thread hand-off) and
-    in the sender's own thread (after a connect, or when acknowledgements free the window). The sender
-    thread waits for each in-flight item's PUBACK, in order, and only then marks it done in the outbox.
+    runs in the thread that appended an item (so a result goes out at once, without a thread hand-off).
+    PUBACKs come back through :meth:`acked` (the MQTT client's publish callback, on its network thread),
+    which marks the items done in the outbox there and then — so a command's round trip wakes no other
+    thread. The sender's own thread only works when woken (a connect, a full window freed, an acknowledgement
+    it must apply itself) and every ``poll_s``: then it applies waiting acknowledgements, settles in-flight
+    items whose PUBACK it learnt of another way (``is_published()``), and pumps.
     """
 
     def __init__(
@@ -288,6 +277,8 @@ class OutboxSender:
         self.poll_s = poll_s
         self.sent = 0
         self._inflight: OrderedDict[int, Any] = OrderedDict()  # seq -> the MQTT client's message info
+        self._by_mid: dict[int, int] = {}  # MQTT message id -> seq, for the items in flight
+        self._acks: deque[int] = deque()  # message ids acknowledged, not yet applied
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -299,7 +290,6 @@ class OutboxSender:
     def wake(self) -> None:
         """Look at the outbox now (called on every connect)."""
         self._wake.set()
-        self.outbox.wake_waiters()
 
     def pump(self) -> None:
         """Publish, in order, the items not yet in flight (while connected and the window has room)."""
@@ -315,6 +305,25 @@ class OutboxSender:
                 if info is None:  # not accepted now (disconnected): published again later
                     break
                 self._inflight[item.seq] = info
+                mid = getattr(info, "mid", None)
+                if isinstance(mid, int):
+                    self._by_mid[mid] = item.seq
+
+    def acked(self, mid: int) -> None:
+        """The broker acknowledged message ``mid`` (any thread; never blocks). Ignores other messages' ids.
+
+        Called by the MQTT client with its own locks held: it must not wait for :meth:`pump` (which calls into
+        the client), so when a pump is under way the acknowledgement is left to the sender thread."""
+        self._acks.append(mid)
+        if not self._send_lock.acquire(blocking=False):
+            self._wake.set()
+            return
+        try:
+            more = self._apply_acks()
+        finally:
+            self._send_lock.release()
+        if more:
+            self._wake.set()  # the window was full: the sender thread sends the rest
 
     def drain(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the outbox to empty (used before a clean stop). True if it did."""
@@ -329,57 +338,69 @@ class OutboxSender:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self.outbox.wake_waiters()
         if self._thread.is_alive():
             self._thread.join(5.0)
+
+    # ------------------------------------------------------------ acknowledgements
+
+    def _apply_acks(self) -> bool:
+        """Mark acknowledged items done (``_send_lock`` held). True if items wait beyond the window."""
+        done: list[int] = []
+        while self._acks:
+            seq = self._by_mid.pop(self._acks.popleft(), None)
+            if seq is not None and self._inflight.pop(seq, None) is not None:
+                done.append(seq)
+        if done:
+            self._done(done)
+        return bool(done) and len(self.outbox) > len(self._inflight)
+
+    def _done(self, seqs: list[int]) -> None:
+        self.outbox.remove(seqs)
+        self.sent += len(seqs)
 
     # ------------------------------------------------------------ thread
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
-                if not self.publisher.connected and not self._inflight:
-                    self._wake.wait(self.poll_s)
-                    if not self.publisher.connected:
-                        self._wake.clear()
+                self._report_dropped()
+                if not self.publisher.connected:
                     continue
-                if self._wake.is_set():
-                    self._wake.clear()
-                    self._report_dropped()
-                if not self._inflight and (not self.outbox.wait(self.poll_s, self._stop) or self._stop.is_set()):
-                    continue
-                self.pump()
+                with self._send_lock:
+                    self._apply_acks()
                 self._settle()
+                self.pump()
+                self._report_dropped()
             except Exception:
                 log.exception("outbox sender failed; retrying")
                 self._stop.wait(1.0)
 
     def _settle(self) -> None:
-        """Wait for the in-flight items' PUBACKs, oldest first; mark the acknowledged ones done."""
+        """Settle in-flight items by their message info (acknowledgements not seen through :meth:`acked`)."""
         with self._send_lock:
-            inflight = list(self._inflight.items())
-        done: list[int] = []
-        for seq, info in inflight:
-            outcome = self._acknowledged(info)
-            if outcome is None:  # stopping
-                break
-            if not outcome:
-                # The MQTT client gave up on it (never expected: only accepted messages are in flight).
-                # Publish it and everything after it again, in order (the LMS tolerates duplicates).
-                with self._send_lock:
+            done: list[int] = []
+            for seq, info in list(self._inflight.items()):
+                try:
+                    published = bool(info.is_published())
+                except (RuntimeError, ValueError):
+                    published = False
+                    # The MQTT client gave up on it (never expected: only accepted messages are in flight).
+                    # Publish it and everything after it again, in order (the LMS tolerates duplicates).
                     for later in [k for k in self._inflight if k >= seq]:
                         del self._inflight[later]
-                break
-            done.append(seq)
-            if len(done) >= WINDOW // 2:
-                break  # free the window early so that new items go out
-        if done:
-            self.outbox.remove(done)
-            with self._send_lock:
-                for seq in done:
-                    self._inflight.pop(seq, None)
-            self.sent += len(done)
-            self._report_dropped()
+                    self._by_mid = {m: q for m, q in self._by_mid.items() if q < seq}
+                    break
+                if not published:
+                    break  # in order: the rest waits for this one
+                done.append(seq)
+                del self._inflight[seq]
+            if done:
+                self._by_mid = {m: q for m, q in self._by_mid.items() if q not in set(done)}
+                self._done(done)
 
     def _report_dropped(self) -> None:
         if self.on_dropped is None:
@@ -387,16 +408,3 @@ class OutboxSender:
         dropped = self.outbox.take_dropped()
         if dropped:
             self.on_dropped(dropped)
-
-    def _acknowledged(self, info: Any) -> bool | None:
-        """Wait for the PUBACK of ``info``: True when acknowledged, False if it never will be, None if the
-        sender is stopping. An unacknowledged QoS 1 message is resent by the MQTT client after a reconnect,
-        so the wait continues across reconnects rather than publishing the item again."""
-        while not self._stop.is_set():
-            try:
-                info.wait_for_publish(0.5)
-                if info.is_published():
-                    return True
-            except (RuntimeError, ValueError):
-                return False
-        return None

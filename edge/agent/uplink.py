@@ -57,6 +57,7 @@ class Uplink:
             settings,
             will=Will(agent_up(agent_id, AgentUp.STATUS), encode(last_will), qos=1, retain=True),
             on_connected=self._connected_hook,
+            on_published=self.sender.acked if self.sender is not None else None,
             name=f"agent-{agent_id}",
         )
 

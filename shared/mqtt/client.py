@@ -73,6 +73,8 @@ class Stats:
 
 
 _STOP = object()
+#: Topics whose matching handlers are remembered (then the cache starts over).
+_MATCH_CACHE_SIZE = 50_000
 
 
 def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
@@ -91,13 +93,19 @@ class MqttClient:
         *,
         will: Will | None = None,
         on_connected: Callable[[MqttClient], None] | None = None,
+        on_published: Callable[[int], None] | None = None,
         name: str | None = None,
     ) -> None:
+        """``on_published(mid)``: the broker acknowledged QoS 1 message ``mid`` (or a QoS 0 one left). It runs
+        on the network thread with the client's locks held: quick, never blocking, never waiting on a thread
+        that may be publishing."""
         self.settings = settings
         self.name = name or settings.client_id
         self.stats = Stats()
         self._on_connected_hook = on_connected
+        self._on_published_hook = on_published
         self._subs: dict[str, tuple[int, Handler, Inline]] = {}
+        self._matches: dict[str, list[tuple[Handler, Inline]]] = {}  # topic -> its handlers (a cache)
         self._subs_lock = threading.Lock()
         self._connected = threading.Event()
         self._first_result = threading.Event()
@@ -132,6 +140,8 @@ class MqttClient:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        if on_published is not None:
+            c.on_publish = self._on_publish
         self._client = c
 
     # ------------------------------------------------------------ public API
@@ -152,12 +162,14 @@ class MqttClient:
         """
         with self._subs_lock:
             self._subs[topic_filter] = (qos, handler, inline)
+            self._matches.clear()
         if self.connected:
             self._client.subscribe(topic_filter, qos=qos)
 
     def unsubscribe(self, topic_filter: str) -> None:
         with self._subs_lock:
             self._subs.pop(topic_filter, None)
+            self._matches.clear()
         if self.connected:
             self._client.unsubscribe(topic_filter)
 
@@ -249,6 +261,15 @@ class MqttClient:
                 self.stats.handler_errors += 1
                 log.exception("%s: on_connected hook failed", self.name)
 
+    def _on_publish(self, _client: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Properties | None) -> None:
+        if self._on_published_hook is None:
+            return
+        try:
+            self._on_published_hook(mid)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("%s: on_published hook failed", self.name)
+
     def _on_connect_fail(self, _client: mqtt.Client, _u: Any) -> None:
         self.stats.last_error = self.stats.last_error or "connection failed"
         self._schedule_reconnect()
@@ -302,7 +323,14 @@ class MqttClient:
 
     def _handlers_for(self, topic: str) -> list[tuple[Handler, Inline]]:
         with self._subs_lock:
-            return [(h, i) for f, (_q, h, i) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
+            found = self._matches.get(topic)
+            if found is None:
+                # matching every filter costs ~4 us each; a site's topics repeat (agent x channel), so cache
+                if len(self._matches) >= _MATCH_CACHE_SIZE:
+                    self._matches.clear()
+                found = [(h, i) for f, (_q, h, i) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
+                self._matches[topic] = found
+            return found
 
     def _run(self, handler: Handler, item: IncomingMessage) -> None:
         try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import uuid as uuidlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,8 @@ import pytest
 from infra.local.twin import Twin, TwinOptions, TwinPorts
 from tests.fixtures.brokers import Broker
 from tests.integration.cctv_lms.camera_site import AGENT, CAMERA, camera_agent, lms_process
+from tests.integration.legacy.classtop_client import FRAME
+from tests.integration.legacy.conftest import CLIENT_SCRIPT
 
 pytestmark = pytest.mark.browser
 
@@ -23,9 +29,11 @@ if CHROMIUM is None or CHROMEDRIVER is None:  # `make test` installs both; say c
     pytest.skip("chromium/chromium-driver are not installed (make deps-system installs them)", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
@@ -146,3 +154,93 @@ def test_console_shows_a_camera_live_through_the_lms(browser: WebDriver, site_br
         assert f"/api/cctv/{AGENT}/cameras/door/live?token=" in src
         browser.find_element(By.CSS_SELECTOR, f"{box} .watch").click()  # stop
         wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, f"{box} .watch").text == "Watch")
+
+
+@contextlib.contextmanager
+def classtop_client(url: str, uuid: str, workdir: Path) -> Iterator[subprocess.Popen[str]]:
+    """The stand-in ClassTop desktop client (``classtop_client.py``) in its own process; killed on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / f"client-{uuid}.log", "w") as log:
+        args = [sys.executable, str(CLIENT_SCRIPT), "--url", url, "--uuid", uuid, "--reconnect-s", "0.5"]
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def select_client(driver: WebDriver, uuid: str) -> WebElement:
+    """Click a client's row (the table is redrawn every 3 s: retried when the row went stale); its Preview button
+    once the ClassTop preview panel is shown for it."""
+
+    def click(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, f'#clients tr[data-uuid="{uuid}"]').click()
+        return True
+
+    WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(click)
+    wait(driver).until(ec.text_to_be_present_in_element((By.ID, "detail-title"), uuid))
+    button: WebElement = wait(driver).until(ec.element_to_be_clickable((By.ID, "preview-toggle")))
+    return button
+
+
+def test_console_previews_a_classtop_client_camera(browser: WebDriver, site_broker: Broker, tmp_path: Path) -> None:
+    """A ClassTop client (``kind`` legacy): Preview sends camera_start_preview and shows the polled latest frame
+    in an <img>; Stop sends camera_stop_preview; a bad index and an offline client get a clear message."""
+    uuid = str(uuidlib.uuid4())
+    src = "return document.getElementById('preview-img').getAttribute('src') || ''"
+    with lms_process(site_broker, tmp_path / "lms") as lms, classtop_client(lms.base_url, uuid, tmp_path) as client:
+        assert lms.wait_agent(uuid, timeout=30)["kind"] == "legacy"
+        browser.get(lms.base_url + "/")
+        wait(browser).until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(lms.admin_token)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        toggle = select_client(browser, uuid)
+        assert browser.find_element(By.ID, "preview-index").get_attribute("value") == "0"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#cameras .camera")  # no MQTT-agent camera view
+
+        # a camera index out of range is refused in the console, nothing is sent
+        index = browser.find_element(By.ID, "preview-index")
+        index.clear()
+        index.send_keys("64")
+        toggle.click()
+        wait(browser).until(ec.text_to_be_present_in_element((By.ID, "cameras-note"), "from 0 to 63"))
+        assert browser.find_element(By.ID, "preview-toggle").text == "Preview"
+        index.clear()
+        index.send_keys("0")
+
+        # Preview: the client's frame, base64 JPEG in a data: URL, with its camera index in the caption
+        toggle.click()
+        wait(browser, 30).until(lambda d: d.execute_script(src) == f"data:image/jpeg;base64,{FRAME}")
+        wait(browser).until(ec.text_to_be_present_in_element((By.ID, "preview-caption"), "camera 0"))
+        assert browser.find_element(By.ID, "preview-toggle").text == "Stop"
+        assert lms.command(uuid, "camera_get_status").json()["data"]["previewing"] is True
+
+        # Stop: camera_stop_preview reached the client, the image is cleared
+        browser.find_element(By.ID, "preview-toggle").click()
+        wait(browser).until(ec.text_to_be_present_in_element((By.ID, "cameras-note"), "Preview stopped"))
+        assert browser.find_element(By.ID, "preview-toggle").text == "Preview"
+        assert browser.execute_script(src) == ""
+        assert lms.command(uuid, "camera_get_status").json()["data"]["previewing"] is False
+
+        # signing out stops a running preview too
+        browser.find_element(By.ID, "preview-toggle").click()
+        wait(browser, 30).until(lambda d: d.execute_script(src) == f"data:image/jpeg;base64,{FRAME}")
+        browser.find_element(By.ID, "logout").click()
+        wait(browser).until(lambda _: lms.command(uuid, "camera_get_status").json()["data"]["previewing"] is False)
+        field = wait(browser).until(ec.visibility_of_element_located((By.ID, "token")))
+        field.clear()
+        field.send_keys(lms.admin_token)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        select_client(browser, uuid)
+
+        # the client goes away: Preview says so instead of failing silently
+        client.kill()
+        client.wait(10)
+        lms.wait_agent(uuid, "offline", timeout=15)
+        browser.find_element(By.ID, "preview-toggle").click()
+        wait(browser).until(ec.text_to_be_present_in_element((By.ID, "cameras-note"), "the client is offline"))
+        assert browser.find_element(By.ID, "preview-toggle").text == "Preview"
+        assert browser.execute_script(src) == ""
+        thrown = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and e.get("source") != "network"]
+        assert not thrown, thrown  # refused requests are logged by Chromium (network); nothing the console threw

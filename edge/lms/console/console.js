@@ -9,7 +9,15 @@ const EXAMPLES = { exec: { cmd: "uptime", timeout_s: 10 }, get_setting: { key: "
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("lms-token") || "";
 let selected = null;
+let selectedKind = "";
 let refreshTimer = null;
+// ClassTop (kind "legacy") camera preview: the client sends frames over its WebSocket, the LMS keeps the latest.
+const PREVIEW_FPS = 2;
+const PREVIEW_POLL_MS = 500;
+const PREVIEW_STALE_S = 10;
+const MAX_CAMERA_INDEX = 63;
+let preview = null;  // {uuid, index, stale, lastAt, lastChange, timer} while a preview runs
+let previewGen = 0;  // bumped by stopPreview: a start still in flight sees it and undoes itself
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -68,7 +76,13 @@ async function loadClients() {
 }
 
 async function select(client) {
+  stopVideos();
+  stopPreview();  // the previous client's camera stops sending frames
+  $("cameras").replaceChildren();
+  $("preview").hidden = true;  // shown again by loadCameras for a ClassTop client
+  text($("cameras-note"), "");
   selected = client.uuid;
+  selectedKind = client.kind || "";
   $("detail").hidden = false;
   text($("detail-title"), client.name && client.name !== client.uuid ? `${client.uuid} (${client.name})` : client.uuid);
   text($("detail-status"), client.status).className = `pill ${client.status}`;
@@ -90,9 +104,12 @@ function stopVideos() {
 
 async function loadCameras() {
   stopVideos();
+  stopPreview();
   $("cameras").replaceChildren();
+  $("preview").hidden = true;
   text($("cameras-note"), "");
   if (!selected) return;
+  if (selectedKind === "legacy") { $("preview").hidden = false; return; }
   const uuid = selected;
   const { json } = await api("GET", `/api/cctv/${encodeURIComponent(uuid)}/state`);
   if (uuid !== selected) return;
@@ -147,6 +164,125 @@ async function toggleLive(uuid, cam, img, button) {
     img.src = liveUrl(uuid, cam.camera_id);
     text(button, "Stop");
   } finally { button.disabled = false; }
+}
+
+// ClassTop desktop clients: camera_start_preview through the command API, then poll the latest frame.
+function commandPath(uuid) { return `/api/clients/${encodeURIComponent(uuid)}/command`; }
+function framePath(uuid) { return `/api/legacy/${encodeURIComponent(uuid)}/camera/frame`; }
+
+function commandError(status, json) {
+  const code = json && json.error_code;
+  if (code === "agent_offline") return "the client is offline";
+  if (code === "unknown_agent") return "the LMS does not know this client";
+  if (code === "timeout") return "the client did not answer in time";
+  if (status === 403) return "your token may not send commands";
+  if (json && json.success && json.data && json.data.success === false) {
+    return `the client refused${json.data.error ? `: ${json.data.error}` : ""}`;
+  }
+  return (json && (json.error || json.detail)) || `HTTP ${status}`;
+}
+
+function previewIndex() {
+  const raw = $("preview-index").value.trim();
+  if (!/^\d{1,2}$/.test(raw) || Number(raw) > MAX_CAMERA_INDEX) return null;
+  return Number(raw);
+}
+
+function clearPreviewView() {
+  $("preview-img").removeAttribute("src");
+  $("preview-img").hidden = true;
+  text($("preview-caption"), "");
+  text($("preview-toggle"), "Preview");
+}
+
+async function togglePreview() {
+  if (preview) {
+    $("preview-toggle").disabled = true;
+    try { await stopPreview(true); } finally { $("preview-toggle").disabled = false; }
+    return;
+  }
+  const uuid = selected;
+  if (!uuid) return;
+  const index = previewIndex();
+  if (index === null) { text($("cameras-note"), `The camera index must be a whole number from 0 to ${MAX_CAMERA_INDEX}.`); return; }
+  const gen = ++previewGen;
+  const button = $("preview-toggle");
+  button.disabled = true;
+  text($("cameras-note"), `Starting the preview of camera ${index}…`);
+  try {
+    const before = await api("GET", framePath(uuid));  // a frame left from an earlier preview is not shown
+    const stale = before.status === 200 && before.json && before.json.data ? before.json.data.received_at : null;
+    const { status, json } = await api("POST", commandPath(uuid),
+      { command: "camera_start_preview", params: { camera_index: index, fps: PREVIEW_FPS } });
+    const started = status === 200 && json && json.success && !(json.data && json.data.success === false);
+    if (gen !== previewGen || uuid !== selected) {  // stopped, signed out or another client selected meanwhile
+      if (started && token) api("POST", commandPath(uuid), { command: "camera_stop_preview", params: {} }).catch(() => {});
+      return;
+    }
+    if (!started) { text($("cameras-note"), `Cannot start the preview: ${commandError(status, json)}.`); return; }
+    preview = { uuid, index, stale, lastAt: null, lastChange: Date.now(), timer: null };
+    text(button, "Stop");
+    text($("cameras-note"), `Waiting for the first frame from camera ${index}…`);
+    pollPreview(preview);
+  } catch (e) {
+    if (gen === previewGen && e.message !== "unauthorized") text($("cameras-note"), `Cannot start the preview: ${e.message}.`);
+  } finally { button.disabled = false; }
+}
+
+async function pollPreview(p) {
+  if (preview !== p) return;
+  try {
+    const { status, json } = await api("GET", framePath(p.uuid));
+    if (preview !== p) return;
+    const frame = status === 200 && json && json.success ? json.data : null;
+    if (frame && frame.received_at !== p.stale) {
+      if (typeof frame.frame !== "string" || !/^[A-Za-z0-9+/=]+$/.test(frame.frame)) {
+        text($("cameras-note"), "The client sent a frame that is not a base64 JPEG.");
+      } else if (frame.received_at !== p.lastAt) {
+        $("preview-img").src = `data:image/jpeg;base64,${frame.frame}`;
+        $("preview-img").hidden = false;
+        p.lastAt = frame.received_at;
+        p.lastChange = Date.now();
+        text($("cameras-note"), "");
+      } else if (Date.now() - p.lastChange > PREVIEW_STALE_S * 1000) {
+        text($("cameras-note"), "No new frame for a while: is the client still online?");
+      }
+      text($("preview-caption"), `camera ${frame.camera_index} · frame received ${ago(frame.received_at)}`);
+    } else if (frame || status === 404) {
+      text($("cameras-note"), `Waiting for the first frame from camera ${p.index}…`);
+    } else {
+      text($("cameras-note"), `Cannot read the preview frame: ${commandError(status, json)}.`);
+    }
+  } catch (e) {
+    if (preview === p && e.message !== "unauthorized") text($("cameras-note"), `Cannot read the preview frame: ${e.message}.`);
+  }
+  if (preview === p) p.timer = setTimeout(() => pollPreview(p), PREVIEW_POLL_MS);
+}
+
+// Ends the preview (polling at once, the client's frames with camera_stop_preview); never throws.
+async function stopPreview(report = false) {
+  previewGen += 1;
+  const p = preview;
+  preview = null;
+  clearPreviewView();
+  if (!p) return;
+  clearTimeout(p.timer);
+  if (!token) return;
+  try {
+    const { status, json } = await api("POST", commandPath(p.uuid), { command: "camera_stop_preview", params: {} });
+    const ok = status === 200 && json && json.success && !(json.data && json.data.success === false);
+    if (report && p.uuid === selected && !preview) {
+      text($("cameras-note"), ok ? "Preview stopped." : `Stopping the preview failed: ${commandError(status, json)}.`);
+    }
+  } catch (_) { /* signed out or the LMS went away: nothing more to do */ }
+}
+
+// Closing the tab: ask the client to stop sending frames (keepalive lets the request outlive the page).
+function stopPreviewOnExit() {
+  if (!preview || !token) return;
+  fetch(commandPath(preview.uuid), { method: "POST", keepalive: true,
+    headers: { "Authorization": `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ command: "camera_stop_preview", params: {} }) }).catch(() => {});
 }
 
 async function loadSettings() {
@@ -212,6 +348,7 @@ async function signIn(candidate) {
 
 function signOut(message) {
   stopVideos();
+  stopPreview();  // sends camera_stop_preview with the token still set
   token = ""; sessionStorage.removeItem("lms-token"); clearInterval(refreshTimer);
   $("app").hidden = true; $("logout").hidden = true; $("login").hidden = false;
   text($("login-error"), message || "");
@@ -224,6 +361,8 @@ function init() {
   $("setting-form").addEventListener("submit", setSetting);
   $("only-online").addEventListener("change", loadClients);
   $("cameras-refresh").addEventListener("click", () => loadCameras().catch(() => {}));
+  $("preview-toggle").addEventListener("click", () => togglePreview().catch(() => {}));
+  window.addEventListener("pagehide", stopPreviewOnExit);
   $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token").value.trim()); });
   $("logout").addEventListener("click", () => signOut(""));
   if (token) signIn(token); else signOut("");

@@ -209,3 +209,43 @@ def test_at_most_a_window_is_in_flight_and_order_holds(tmp_path: Path) -> None:
     finally:
         sender.stop()
         box.close()
+
+
+class MidLink(Link):
+    """Like paho: each message info carries its message id; PUBACKs come back through ``sender.acked``."""
+
+    def send(self, channel: str, payload: bytes) -> Any:
+        info = super().send(channel, payload)
+        info.mid = len(self.sent)
+        return info
+
+
+def test_acknowledgements_by_callback_settle_at_once_and_free_the_window(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.log")
+    link = MidLink()
+    link.connected = True
+    sender = OutboxSender(box, link, poll_s=60.0)  # the thread never polls: only acked() and wakes count
+    sender.start()
+    try:
+        box.append("response", b"r1")
+        sender.pump()
+        assert len(link.sent) == 1 and len(box) == 1
+        sender.acked(999)  # another message's PUBACK (e.g. a status): ignored
+        assert len(box) == 1
+        sender.acked(1)
+        assert len(box) == 0 and sender.sent == 1  # done in the caller's thread, no poll needed
+        sender.acked(1)  # a repeated acknowledgement changes nothing
+        assert sender.sent == 1
+        # a full window: acknowledging frees it and the sender thread publishes the rest, in order
+        for i in range(WINDOW + 3):
+            box.append("event", b"%d" % i)
+            sender.pump()
+        assert len(link.sent) == 1 + WINDOW
+        for mid in range(2, 2 + WINDOW + 3):
+            link.wait_sent(mid)
+            sender.acked(mid)
+        assert sender.drain(10) and sender.sent == 1 + WINDOW + 3
+        assert [p for _, p, _ in link.sent[1:]] == [b"%d" % i for i in range(WINDOW + 3)]
+    finally:
+        sender.stop()
+        box.close()
