@@ -60,7 +60,7 @@ class StartupError(Exception):
 
 
 class CloudSide:
-    """The API's view of the cloud side: link state and outbox depth."""
+    """The API's view of the cloud side: link state, outbox depth and dead-letter."""
 
     def __init__(self, link: CloudLink, outbox: Outbox) -> None:
         self._link = link
@@ -72,6 +72,12 @@ class CloudSide:
 
     def outbox_pending(self) -> int:
         return self._outbox.pending()
+
+    def outbox_dead(self) -> int:
+        return self._outbox.dead()
+
+    def outbox_wake(self) -> None:
+        self._outbox.wake()
 
 
 class Lms:
@@ -238,7 +244,7 @@ class Lms:
         link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
         fanout = Fanout(
             self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency,
-            audit=Audit(self.store),
+            audit=Audit(self.store), store=self.store,
         )
         beats = SiteHeartbeats(
             link, self.registry, tenant=cfg.tenant, site_id=cfg.site_id, period_s=cfg.site_heartbeat_s,

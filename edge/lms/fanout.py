@@ -12,7 +12,8 @@ Concurrency is bounded by a semaphore released from the completion callbacks (no
 Completions that arrive together are written as one outbox row (up to 500 results).
 
 Bad messages from the cloud are logged, counted and dropped; a repeated ``request_id`` (QoS 1 redelivery)
-is ignored.
+is ignored — also across an LMS restart: handled ids are recorded in SQLite (``cloud_commands``, kept
+:data:`DEDUPE_DAYS` days) before the command is sent, so a command is run at most once per site.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from edge.lms.audit import Audit
 from edge.lms.commands import audit_params, audited
 from edge.lms.outbox import Outbox
 from edge.lms.router import Router, Ticket
+from edge.lms.store import Store
 from shared import topics
 from shared.errors import ErrorCode, SharedError
 from shared.messages import AgentResult, CommandResults, CommandStatus, Response, SiteCommand, decode
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 MAX_RESULT_BYTES = 64 * 1024
 MAX_RESULTS_PER_MESSAGE = 500
 _DEDUPE = 10_000
+#: How long handled cloud command ids are remembered (IoT Core keeps a session's messages for at most days).
+DEDUPE_DAYS = 7.0
+_PRUNE_EVERY = 1000  # commands between prunes of old ids
 
 
 @dataclass
@@ -80,9 +85,10 @@ class Fanout:
 
     def __init__(
         self, router: Router, outbox: Outbox, *, tenant: str, site_id: str, concurrency: int = 256,
-        audit: Audit | None = None,
+        audit: Audit | None = None, store: Store | None = None,
     ) -> None:  # fmt: skip
         self._router = router
+        self._store = store
         self._audit = audit
         self._outbox = outbox
         self._results_topic = topics.site_up(tenant, site_id, SiteUp.RESULTS)
@@ -94,6 +100,7 @@ class Fanout:
         self.stats = FanoutStats()
 
     def start(self) -> None:
+        self._prune()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lms-fanout", daemon=True)
         self._thread.start()
@@ -145,6 +152,24 @@ class Fanout:
         for i in range(0, len(pending), MAX_RESULTS_PER_MESSAGE):
             self._put(pending[i : i + MAX_RESULTS_PER_MESSAGE])
 
+    def _remember(self, request_id: str) -> bool:
+        """Record the id durably: False if an earlier run of this LMS handled it already."""
+        if self._store is None:
+            return True
+        try:
+            return self._store.remember_cloud_command(request_id, time.time())
+        except Exception:  # the command still runs: losing it would be worse than a rare second run
+            log.exception("fanout: could not record command %s as handled", request_id)
+            return True
+
+    def _prune(self) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.forget_cloud_commands(time.time() - DEDUPE_DAYS * 86400)
+        except Exception:
+            log.exception("fanout: could not prune old cloud command ids")
+
     def _put(self, chunk: list[AgentResult]) -> None:
         try:
             self._outbox.put(self._results_topic, CommandResults(results=chunk))
@@ -168,7 +193,7 @@ class Fanout:
             self.stats.bad_messages += 1
             log.warning("fanout: dropped message on %s: %s", item.topic, exc)
             return
-        if command.request_id in self._seen:
+        if command.request_id in self._seen or not self._remember(command.request_id):
             self.stats.duplicates += 1
             log.info("fanout: command %s already handled; ignored", command.request_id)
             return
@@ -176,6 +201,8 @@ class Fanout:
         while len(self._seen) > _DEDUPE:
             self._seen.popitem(last=False)
         self.stats.commands += 1
+        if self.stats.commands % _PRUNE_EVERY == 0:
+            self._prune()
         targets = list(dict.fromkeys(command.targets))
         log.info("fanout: %s %s -> %d agent(s)", command.request_id, command.command, len(targets))
         if command.expires_at is not None and command.expires_at < time.time():

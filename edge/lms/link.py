@@ -30,8 +30,31 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[str, bytes], None]
 
 
+#: PUBACK reason codes that mean the broker will refuse the same message again: the outbox dead-letters it.
+#: QUOTA_EXCEEDED (0x97), SERVER_BUSY (0x89), PACKET_IDENTIFIER_IN_USE (0x91), disconnects and timeouts are
+#: transient and retried.
+PERMANENT_REASON_CODES: frozenset[int] = frozenset(
+    {
+        0x80,  # UNSPECIFIED_ERROR
+        0x83,  # IMPLEMENTATION_SPECIFIC_ERROR
+        0x87,  # NOT_AUTHORIZED
+        0x90,  # TOPIC_NAME_INVALID
+        0x95,  # PACKET_TOO_LARGE
+        0x99,  # PAYLOAD_FORMAT_INVALID
+    }
+)
+
+
 class LinkError(Exception):
-    """A publish was not acknowledged (refused, disconnected, timed out)."""
+    """A publish was not acknowledged (refused, disconnected, timed out).
+
+    ``permanent`` is True only when the broker refused the message with a reason code that will not change on
+    retry (:data:`PERMANENT_REASON_CODES`).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass
@@ -171,7 +194,12 @@ class CloudLink:
         code = getattr(puback, "reason_code", 0) if puback is not None else 0
         if int(code) >= 0x80:  # 0 success, 16 no matching subscribers: both mean the broker took it
             self.stats.publish_failures += 1
-            result.set_exception(LinkError(f"publish to {topic} refused: {getattr(code, 'name', code)}"))
+            result.set_exception(
+                LinkError(
+                    f"publish to {topic} refused: {getattr(code, 'name', code)}",
+                    permanent=int(code) in PERMANENT_REASON_CODES,
+                )
+            )
             return
         self.stats.published += 1
         result.set_result(None)

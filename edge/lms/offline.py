@@ -42,6 +42,7 @@ class CommandQueue:
         self._router = router
         self._registry = registry
         self._draining: set[str] = set()
+        self._waiting: set[str] = set()  # agents with queued rows (refreshed by every sweep)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -65,6 +66,7 @@ class CommandQueue:
             log.warning(
                 "queue: %d commands were being delivered when the LMS stopped: marked interrupted", cur.rowcount
             )
+        self._refresh_waiting()
         self._stop.clear()
         self._pool = ThreadPoolExecutor(DRAIN_WORKERS, thread_name_prefix="lms-queue")
         self._thread = threading.Thread(target=self._sweep_loop, name="lms-queue-sweeper", daemon=True)
@@ -102,6 +104,8 @@ class CommandQueue:
             )
         item = self.get(int(cur.lastrowid or 0))
         assert item is not None
+        with self._lock:
+            self._waiting.add(agent_id)
         if self._registry.presence(agent_id) is Presence.ONLINE:
             self.kick(agent_id)  # it came back between the check and now
         return item
@@ -160,8 +164,17 @@ class CommandQueue:
         return out
 
     def _on_presence(self, view: AgentView) -> None:
-        if view.online:
+        # Only agents with something queued: a presence change (e.g. ClassTop clients reconnecting by the
+        # hundred) must not cost a database transaction each.
+        if view.online and view.agent_id in self._waiting:
             self.kick(view.agent_id)
+
+    def _refresh_waiting(self) -> list[str]:
+        """Re-read which agents have queued rows (the in-memory set only speeds up presence changes)."""
+        agents = [a for (a,) in self._store.query("SELECT DISTINCT agent_id FROM command_queue WHERE state = 'queued'")]
+        with self._lock:
+            self._waiting = set(agents)
+        return agents
 
     def _expire(self) -> None:
         now = time.time()
@@ -185,7 +198,7 @@ class CommandQueue:
     def sweep(self) -> None:
         """Expire old rows; start draining online agents that still have queued rows (missed events)."""
         self._expire()
-        for (agent_id,) in self._store.query("SELECT DISTINCT agent_id FROM command_queue WHERE state = 'queued'"):
+        for agent_id in self._refresh_waiting():
             if self._registry.presence(agent_id) is Presence.ONLINE:
                 self.kick(agent_id)
 
@@ -194,7 +207,11 @@ class CommandQueue:
             while not self._stop.is_set():
                 self._expire()
                 rows = self._select("WHERE agent_id = ? AND state = 'queued' ORDER BY id", (agent_id,), 1)
-                if not rows or self._registry.presence(agent_id) is not Presence.ONLINE:
+                if not rows:
+                    with self._lock:
+                        self._waiting.discard(agent_id)
+                    return
+                if self._registry.presence(agent_id) is not Presence.ONLINE:
                     return
                 if not self._deliver(rows[0]):
                     return

@@ -11,6 +11,21 @@ it stops, counts the attempt, backs off, and starts again from the oldest row.
 With the default window of 1 the order is strict. A wider window pipelines publishes on the connection
 (in order while all succeed), but when one fails after a later one was acknowledged the later one is sent
 again after it: the cloud then sees a duplicate out of order. Merging keeps throughput high with window 1.
+
+Poison messages. A failure is *permanent* when the link says so (``LinkError.permanent``: the broker refused
+the message with a reason code that will not change on retry, e.g. NOT_AUTHORIZED or PAYLOAD_FORMAT_INVALID);
+everything else (disconnects, timeouts, QUOTA_EXCEEDED, SERVER_BUSY) is transient and retried forever with
+backoff, as above. On a permanent refusal:
+
+* of a merged batch (several rows): its rows are marked to go out one by one (never merged again while this
+  pump runs) and are sent again at once, so one bad row cannot take its neighbours down with it;
+* of a single row: the row's refusals are counted (in memory: a restart starts the count again); after
+  :data:`DEAD_AFTER` refusals it is moved, in one transaction, to the ``outbox_dead`` table (logged at ERROR
+  with topic, row id and reason) and the pump goes on with the next rows at once; before that it backs off.
+
+Every failure also bumps the row's ``attempts``. A site admin lists dead rows, moves one back
+(``Store.outbox_dead_retry``: it then goes out *after* what is queued at that moment: the order holds only
+among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
 """
 
 from __future__ import annotations
@@ -33,6 +48,8 @@ log = logging.getLogger(__name__)
 #: Merged ``CommandResults`` stay well under IoT Core's 128 KB message limit.
 MERGE_MAX_BYTES = 96 * 1024
 MERGE_MAX_RESULTS = 500
+#: Permanent refusals of a single row before it is moved to the dead-letter (``outbox_dead``).
+DEAD_AFTER = 3
 
 
 class Publisher(Protocol):
@@ -59,6 +76,7 @@ class OutboxStats:
     delivered_rows: int = 0
     published: int = 0
     failures: int = 0
+    dead_lettered: int = 0
     last_error: str | None = None
 
 
@@ -130,6 +148,8 @@ class Outbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._link: Publisher | None = None
+        self._solo: set[int] = set()  # rows of a permanently refused merged batch: sent one by one
+        self._refusals: dict[int, int] = {}  # permanent refusals per single row
         self.stats = OutboxStats()
 
     def put(self, topic: str, message: BaseModel | bytes) -> int:
@@ -144,6 +164,10 @@ class Outbox:
 
     def pending(self) -> int:
         return self._store.outbox_count()
+
+    def dead(self) -> int:
+        """Rows moved to the dead-letter (``outbox_dead``) and still there."""
+        return self._store.outbox_dead_count()
 
     def wake(self) -> None:
         """Something changed (a message queued, the link connected): look again now."""
@@ -182,14 +206,30 @@ class Outbox:
             if not items:
                 self._wake.wait(30.0)
                 continue
-            if self._send_window(link, coalesce(items)[: self._window]):
+            if self._send_window(link, self._batches(items)[: self._window]):
                 failures = 0
                 continue
             failures += 1
             self._stop.wait(min(self._backoff_max_s, 0.5 * 2 ** min(failures - 1, 10)))
 
+    def _batches(self, items: list[OutboxItem]) -> list[Batch]:
+        """:func:`coalesce`, except that rows marked solo (see the module docstring) go out one by one."""
+        if not self._solo:
+            return coalesce(items)
+        by_id = {i.id: i for i in items}
+        out: list[Batch] = []
+        for batch in coalesce(items):
+            if len(batch.ids) > 1 and self._solo.intersection(batch.ids):
+                out.extend(Batch((i,), by_id[i].topic, by_id[i].payload) for i in batch.ids)
+            else:
+                out.append(batch)
+        return out
+
     def _send_window(self, link: Publisher, batches: list[Batch]) -> bool:
-        """Publish ``batches`` in order; delete each acknowledged one. False at the first failure."""
+        """Publish ``batches`` in order; delete each acknowledged one.
+
+        True: go on at once (all sent, or a permanent refusal was dealt with); False: back off.
+        """
         futures: list[tuple[Batch, Future[None]]] = []
         for batch in batches:
             try:
@@ -205,11 +245,41 @@ class Outbox:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("outbox: delivery of %d row(s) to %s failed: %s", len(batch.ids), batch.topic, exc)
                 self._store.outbox_bump(batch.ids)
+                if getattr(exc, "permanent", False):
+                    return self._refused(batch, str(exc))
                 return False
             self._store.outbox_delete(batch.ids)
+            self._forget(batch.ids)
             self.stats.published += 1
             self.stats.delivered_rows += len(batch.ids)
         return True
+
+    def _refused(self, batch: Batch, reason: str) -> bool:
+        """The broker refused ``batch`` for good: split it, count it, or dead-letter it. True: go on at once."""
+        if len(batch.ids) > 1:
+            self._solo.update(batch.ids)
+            log.warning("outbox: merged message of rows %s refused; sending them one by one", list(batch.ids))
+            return True
+        row = batch.ids[0]
+        refusals = self._refusals.get(row, 0) + 1
+        if refusals < DEAD_AFTER:
+            self._refusals[row] = refusals
+            return False
+        try:
+            moved = self._store.outbox_dead_letter(batch.ids, reason)
+        except Exception:  # nothing was moved (one transaction): back off and try again
+            log.exception("outbox: cannot move row(s) %s to the dead-letter", list(batch.ids))
+            return False
+        self._forget(batch.ids)
+        self.stats.dead_lettered += moved
+        log.error("outbox: row(s) %s to %s refused %d times, moved to the dead-letter: %s",
+                  list(batch.ids), batch.topic, refusals, reason)  # fmt: skip
+        return True
+
+    def _forget(self, ids: tuple[int, ...]) -> None:
+        for i in ids:
+            self._solo.discard(i)
+            self._refusals.pop(i, None)
 
 
 def _failed(exc: BaseException) -> Future[None]:

@@ -1,4 +1,4 @@
-"""The LMS's SQLite database: the seed-000 tables plus the cloud outbox.
+"""The LMS's SQLite database: the seed-000 tables plus the cloud outbox and its dead-letter.
 
 * WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
   power cut of the mini-PC in the last moments); readers never block the writer.
@@ -211,6 +211,25 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (agent_id, kind)
         )""",
     ),
+    6: (  # cloud command ids already handled (edge.lms.fanout): a redelivery after a restart is not run again
+        """CREATE TABLE IF NOT EXISTS cloud_commands (
+            request_id TEXT PRIMARY KEY,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS cloud_commands_received ON cloud_commands (received_at)",
+    ),
+    7: (  # outbox rows the cloud refused permanently (edge.lms.outbox), kept for the site admin to retry or drop
+        """CREATE TABLE IF NOT EXISTS outbox_dead (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            failed_at REAL NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS outbox_dead_failed ON outbox_dead (failed_at, id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -226,6 +245,23 @@ class OutboxItem:
     payload: bytes
     created_at: float
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An outbox row the cloud refused permanently (``outbox_dead``), without its payload bytes."""
+
+    id: int
+    topic: str
+    size: int
+    created_at: float
+    attempts: int
+    failed_at: float
+    reason: str
+
+
+#: :meth:`Store.outbox_dead_list` returns at most this many rows.
+DEAD_LIST_MAX = 1000
 
 
 @dataclass(slots=True)
@@ -335,6 +371,22 @@ class Store:
                 (key, value, time.time()),
             )
 
+    # ------------------------------------------------------------ cloud_commands
+
+    def remember_cloud_command(self, request_id: str, received_at: float) -> bool:
+        """Record a cloud command's id: False when it was recorded before (a redelivery, maybe across a restart)."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO cloud_commands (request_id, received_at) VALUES (?, ?)",
+                (request_id, received_at),
+            )
+            return cur.rowcount == 1
+
+    def forget_cloud_commands(self, before: float) -> int:
+        """Drop the ids recorded before ``before`` (epoch seconds). Returns how many."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM cloud_commands WHERE received_at < ?", (before,)).rowcount
+
     # ------------------------------------------------------------ clients
 
     def load_clients(self) -> list[ClientRow]:
@@ -429,6 +481,69 @@ class Store:
 
     def outbox_count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM outbox")[0][0])
+
+    # ------------------------------------------------------------ outbox_dead (the dead-letter)
+
+    def outbox_dead_letter(self, ids: Iterable[int], reason: str, failed_at: float | None = None) -> int:
+        """Move rows from ``outbox`` to ``outbox_dead`` (one transaction: all or nothing). Returns how many moved."""
+        items = sorted({int(i) for i in ids})
+        if not items:
+            return 0
+        at = time.time() if failed_at is None else failed_at
+        marks = ",".join("?" * len(items))
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO outbox_dead (id, topic, payload, created_at, attempts, failed_at, reason) "
+                f"SELECT id, topic, payload, created_at, attempts, ?, ? FROM outbox WHERE id IN ({marks})",
+                (at, reason, *items),
+            )
+            return int(conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", items).rowcount)
+
+    def outbox_dead_list(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead rows, newest first; ``limit`` is clamped to 1..:data:`DEAD_LIST_MAX`. Payload sizes, not bytes."""
+        limit = max(1, min(int(limit), DEAD_LIST_MAX))
+        rows = self.query(
+            "SELECT id, topic, length(payload), created_at, attempts, failed_at, reason FROM outbox_dead "
+            "ORDER BY failed_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [DeadLetter(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    def outbox_dead_get(self, dead_id: int) -> DeadLetter | None:
+        rows = self.query(
+            "SELECT id, topic, length(payload), created_at, attempts, failed_at, reason FROM outbox_dead WHERE id = ?",
+            (dead_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return DeadLetter(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6])
+
+    def outbox_dead_count(self) -> int:
+        return int(self.query("SELECT COUNT(*) FROM outbox_dead")[0][0])
+
+    def outbox_dead_retry(self, dead_id: int) -> int | None:
+        """Move a dead row back to the outbox (``attempts`` 0); returns its new outbox id, None when unknown.
+
+        It gets a new id, so it goes out after everything queued now: the outbox's order holds only among rows
+        that were never dead.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT topic, payload, created_at FROM outbox_dead WHERE id = ?", (dead_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            cur = conn.execute(
+                "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)", (row[0], row[1], row[2])
+            )
+            conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
+            return int(cur.lastrowid or 0)
+
+    def outbox_dead_delete(self, dead_id: int) -> bool:
+        """Discard a dead row for good; False when unknown."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,)).rowcount == 1
 
 
 def json_or_none(text: str | None) -> Any:

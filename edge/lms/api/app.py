@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from edge.lms.api import cctv, cctv_video, clients, commands, enroll, groups, health, prometheus, settings, tokens
+from edge.lms.api import cloud_outbox as cloud_outbox_api
 from edge.lms.api import events as events_api
 from edge.lms.api import legacy as legacy_api
 from edge.lms.api import sync as sync_api
@@ -42,6 +43,7 @@ def build_fastapi(
     app.include_router(commands.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
+    app.include_router(cloud_outbox_api.router)
     app.include_router(cctv.router)
     cctv_video.install(app, services)
     events_api.install(app, services, events)

@@ -40,6 +40,14 @@ class CloudStatus(Protocol):
 
     def outbox_pending(self) -> int: ...
 
+    def outbox_dead(self) -> int:
+        """Rows the cloud refused permanently, waiting in the dead-letter for the site admin."""
+        ...
+
+    def outbox_wake(self) -> None:
+        """Make the outbox pump look again now (a dead row was moved back)."""
+        ...
+
 
 @dataclass
 class Services:

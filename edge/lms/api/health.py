@@ -18,7 +18,11 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     cloud = services.cloud
     cloud_info: dict[str, Any] | None = None
     if cloud is not None:
-        cloud_info = {"connected": cloud.connected, "outbox_pending": cloud.outbox_pending()}
+        cloud_info = {
+            "connected": cloud.connected,
+            "outbox_pending": cloud.outbox_pending(),
+            "outbox_dead": cloud.outbox_dead(),
+        }
     site_connected = services.site_mqtt.connected
     healthy = site_connected and (cloud is None or cloud.connected)
     return {

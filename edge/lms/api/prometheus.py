@@ -71,6 +71,8 @@ def render(services: Services) -> str:
     if cloud is not None:
         w.metric("classtop_lms_outbox_depth", "gauge", "Messages waiting to be sent to the cloud.",
                  [({}, float(cloud.outbox_pending()))])  # fmt: skip
+        w.metric("classtop_lms_outbox_dead", "gauge", "Messages the cloud refused for good (the dead-letter).",
+                 [({}, float(cloud.outbox_dead()))])  # fmt: skip
         w.metric("classtop_lms_cloud_connected", "gauge", "1 when the cloud link is up.",
                  [({}, 1.0 if cloud.connected else 0.0)])  # fmt: skip
     mq = services.site_mqtt.stats

@@ -109,7 +109,7 @@ def test_site_command_fans_out_and_results_come_back(
         return seen.get("agent-1") == "online" and seen.get("agent-2") == "online"
 
     eventually(beat_with_both, what="site heartbeat with both agents")
-    assert lms.health()["cloud"] == {"connected": True, "outbox_pending": 0}
+    assert lms.health()["cloud"] == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}
 
 
 def test_expired_timeout_and_bad_cloud_messages(
@@ -200,3 +200,14 @@ def test_results_survive_a_cloud_outage_and_an_lms_restart(
     # the three rows went up as one merged message
     assert sum(1 for m in cloud.messages if m.topic == RESULTS) == 1
     eventually(lambda: lms2.health()["cloud"]["outbox_pending"] == 0, what="outbox empty")
+
+    # IoT Core redelivers cmd-a to the new process (a persistent session): it remembers and does not run it
+    # again; a new command still runs
+    before = len(agent.commands)
+    cloud.publish(DOWN, site_command("cmd-a", "get_info", ["agent-1"], timeout_s=60))
+    cloud.publish(DOWN, site_command("cmd-d", "ping", ["agent-1"], timeout_s=60))
+    eventually(lambda: len(agent.commands) > before, what="cmd-d at the agent")
+    wait_result(cloud, "agent-1", "delivered")
+    eventually(lambda: any(r["request_id"] == "cmd-d" for r in results_in(cloud)), what="cmd-d delivered")
+    assert [c.command for c in agent.commands[before:]] == ["ping"]
+    assert not any(r["request_id"] == "cmd-a" for r in results_in(cloud)[3:])

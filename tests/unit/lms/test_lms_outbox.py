@@ -1,4 +1,8 @@
-"""The outbox: merging of queued results, and in-order, ack-before-delete delivery by the pump."""
+"""The outbox: merging of queued results, in-order, ack-before-delete delivery by the pump, and the dead-letter.
+
+IoT Core cannot run here: the stand-in links below acknowledge or refuse what the pump publishes; the refusals
+are the link's own ``LinkError`` (permanent for a reason code that will not change on retry).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.outbox import Outbox, coalesce
+from edge.lms.link import LinkError
+from edge.lms.outbox import DEAD_AFTER, Outbox, coalesce
 from edge.lms.store import OutboxItem, Store
 from shared.messages import AgentResult, CommandResults, CommandStatus, decode, encode
 
@@ -116,3 +121,110 @@ def test_oversized_messages_are_refused_up_front(store: Store) -> None:
     with pytest.raises(ValueError, match="limit"):
         Outbox(store).put(OTHER, b"x" * (200 * 1024))
     assert store.outbox_count() == 0
+
+
+class RefusingLink:
+    """A stand-in cloud link that refuses, for good or for now, every publish whose payload holds ``poison``."""
+
+    def __init__(self, poison: bytes, *, permanent: bool = True) -> None:
+        self.connected = True
+        self.poison = poison
+        self.permanent = permanent
+        self.refusing = True
+        self.sent: list[tuple[str, bytes]] = []
+        self.refused: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> Future[None]:
+        fut: Future[None] = Future()
+        with self.lock:
+            if self.refusing and self.poison in payload:
+                self.refused.append(payload)
+                code = "NOT_AUTHORIZED" if self.permanent else "QUOTA_EXCEEDED"
+                fut.set_exception(LinkError(f"publish to {topic} refused: {code}", permanent=self.permanent))
+                return fut
+            self.sent.append((topic, payload))
+        fut.set_result(None)
+        return fut
+
+
+def fast_outbox(store: Store) -> Outbox:
+    return Outbox(store, backoff_max_s=0.01)
+
+
+def run_until_empty(outbox: Outbox, link: RefusingLink) -> None:
+    outbox.start(link)
+    try:
+        wait_until(lambda: outbox.pending() == 0)
+    finally:
+        outbox.stop()
+
+
+def test_a_permanently_refused_row_is_dead_lettered_and_the_rows_behind_it_go_out_in_order(store: Store) -> None:
+    outbox = fast_outbox(store)
+    poison_id = outbox.put(OTHER, b'{"n": "poison"}')
+    for i in range(3):
+        outbox.put(OTHER, f'{{"n": {i}}}'.encode())
+    link = RefusingLink(b"poison")
+    run_until_empty(outbox, link)
+    assert [p for _, p in link.sent] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert len(link.refused) == DEAD_AFTER
+    assert outbox.stats.dead_lettered == 1 and outbox.dead() == 1
+    [dead] = store.outbox_dead_list()
+    assert (dead.id, dead.topic, dead.size, dead.attempts) == (poison_id, OTHER, len(b'{"n": "poison"}'), DEAD_AFTER)
+    assert "NOT_AUTHORIZED" in dead.reason
+
+
+def test_a_poison_row_in_a_merged_batch_buries_only_itself(store: Store) -> None:
+    outbox = fast_outbox(store)
+    ids = [outbox.put(RESULTS, results(r)) for r in ("a", "bad", "c")]
+    outbox.put(OTHER, b'{"after": 1}')
+    link = RefusingLink(b'"bad"')
+    run_until_empty(outbox, link)
+    # the merged message (a, bad, c) was refused once, then the rows went one by one
+    assert len(decode(CommandResults, link.refused[0]).results) == 3
+    assert len(link.refused) == 1 + DEAD_AFTER
+    sent_results = [[r.request_id for r in decode(CommandResults, p).results] for t, p in link.sent if t == RESULTS]
+    assert sent_results == [["a"], ["c"]]
+    assert link.sent[-1] == (OTHER, b'{"after": 1}')
+    assert [d.id for d in store.outbox_dead_list()] == [ids[1]]
+    assert outbox.stats.dead_lettered == 1
+
+
+def test_transient_failures_never_dead_letter(store: Store) -> None:
+    outbox = fast_outbox(store)
+    outbox.put(OTHER, b'{"n": "busy"}')
+    outbox.put(OTHER, b'{"n": 1}')
+    link = RefusingLink(b"busy", permanent=False)
+    outbox.start(link)
+    try:
+        wait_until(lambda: len(link.refused) >= 3 * DEAD_AFTER)
+        assert link.sent == [] and outbox.pending() == 2 and outbox.dead() == 0  # still blocking, in order
+        link.refusing = False
+        wait_until(lambda: outbox.pending() == 0)
+    finally:
+        outbox.stop()
+    assert [p for _, p in link.sent] == [b'{"n": "busy"}', b'{"n": 1}']
+    assert outbox.stats.dead_lettered == 0 and store.outbox_dead_count() == 0
+
+
+def test_a_dead_row_moved_back_is_delivered_after_what_is_queued(store: Store) -> None:
+    outbox = fast_outbox(store)
+    poison_id = outbox.put(OTHER, b'{"n": "poison"}')
+    link = RefusingLink(b"poison")
+    outbox.start(link)
+    try:
+        wait_until(lambda: outbox.dead() == 1)
+        link.connected = False  # hold the pump while the admin moves the row back behind a newer one
+        outbox.put(OTHER, b'{"n": "newer"}')
+        link.refusing = False  # whatever refused it is fixed now
+        new_id = store.outbox_dead_retry(poison_id)
+        assert new_id is not None and new_id > poison_id
+        assert store.outbox_dead_count() == 0 and store.outbox_dead_retry(poison_id) is None
+        link.connected = True
+        outbox.wake()
+        wait_until(lambda: outbox.pending() == 0)
+    finally:
+        outbox.stop()
+    assert [p for _, p in link.sent] == [b'{"n": "newer"}', b'{"n": "poison"}']
+    assert outbox.dead() == 0

@@ -100,3 +100,16 @@ def test_clients_and_connection_logs(store: Store) -> None:
         ("offline", None, 3.0),
         ("online", 2.0, None),
     ]
+
+
+def test_cloud_command_ids_are_remembered_across_a_reopen_and_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "lms.db"
+    with Store(path) as s:
+        assert s.remember_cloud_command("cmd-1", 100.0) is True
+        assert s.remember_cloud_command("cmd-1", 200.0) is False  # seen: a redelivery
+        assert s.remember_cloud_command("cmd-2", 300.0) is True
+    with Store(path) as s:  # a restarted LMS
+        assert s.remember_cloud_command("cmd-1", 400.0) is False
+        assert s.forget_cloud_commands(before=250.0) == 1  # cmd-1 (first seen at 100) is old enough to forget
+        assert s.remember_cloud_command("cmd-1", 500.0) is True
+        assert s.remember_cloud_command("cmd-2", 500.0) is False
