@@ -15,6 +15,7 @@ from chalicelib import models
 from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
+from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
 from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
@@ -26,6 +27,7 @@ from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rollup import RollupRepository
 from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
+from chalicelib.services.agent_settings import AgentSettingsService
 from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.cctv import CctvService
@@ -58,6 +60,8 @@ class Container:
     snapshots: AgentSnapshotService
     metric_rollups: MetricRollupService
     cctv_snapshots: CctvSnapshotService
+    shadows: ShadowStore
+    agent_settings: AgentSettingsService
 
 
 @dataclass(slots=True)
@@ -67,6 +71,7 @@ class _Overrides:
     clock: Clock | None = None
     issuer: IdentityIssuer | None = None
     media: MediaStore | None = None
+    shadows: ShadowStore | None = None
 
 
 _lock = threading.Lock()
@@ -81,6 +86,7 @@ def configure(
     clock: Clock | None = None,
     issuer: IdentityIssuer | None = None,
     media: MediaStore | None = None,
+    shadows: ShadowStore | None = None,
 ) -> None:
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
@@ -96,6 +102,8 @@ def configure(
             _overrides.issuer = issuer
         if media is not None:
             _overrides.media = media
+        if shadows is not None:
+            _overrides.shadows = shadows
         _container = None
 
 
@@ -123,6 +131,7 @@ def _build(overrides: _Overrides) -> Container:
     clock = overrides.clock or time.time
     models.bind(settings)
     publisher = overrides.publisher or IotDataPublisher(endpoint_url=settings.iot_data_url, region=settings.region)
+    shadows = overrides.shadows or IotShadowStore(endpoint_url=settings.iot_data_url, region=settings.region)
     issuer = overrides.issuer or IotRegistry(endpoint_url=settings.aws_endpoint, region=settings.region)
     agents = AgentRepository(settings.tenant)
     sites = SiteRepository(settings.tenant)
@@ -154,4 +163,6 @@ def _build(overrides: _Overrides) -> Container:
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),
         metric_rollups=MetricRollupService(MetricRollupRepository(), agents),
         cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
+        shadows=shadows,
+        agent_settings=AgentSettingsService(agent_service, shadows, settings.tenant),
     )

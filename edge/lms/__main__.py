@@ -43,6 +43,7 @@ from edge.lms.outbox import Outbox
 from edge.lms.registry import Registry
 from edge.lms.rollups import MetricRollupSync
 from edge.lms.router import Router
+from edge.lms.shadows import ShadowSync
 from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store, StoreError
 from shared import topics
@@ -101,6 +102,7 @@ class Lms:
         self.legacy: LegacyHub | None = None
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
+        self.shadows: ShadowSync | None = None
 
     # ------------------------------------------------------------ the steps
 
@@ -264,12 +266,25 @@ class Lms:
         self._on_stop("agent snapshots", snapshots.stop)
         rollups = MetricRollupSync(self.store, outbox, tenant=cfg.tenant, site_id=cfg.site_id).start()
         self._on_stop("metric rollups", rollups.stop)
+        self.start_shadows(link, outbox)
         try:
             link.start()
         except Exception as exc:  # awscrt raises for unusable TLS files or options
             raise StartupError(f"cannot start the cloud link: {exc}") from None
         self._on_stop("cloud link", link.stop)
         self.cloud = CloudSide(link, outbox)
+
+    def start_shadows(self, link: CloudLink, outbox: Outbox) -> None:
+        """Agents' desired settings from their device shadows (before the link starts: it subscribes then)."""
+        assert self.registry is not None and self.router is not None
+        cfg = self.config
+        shadows = ShadowSync(link, self.router, self.registry, outbox, tenant=cfg.tenant, site_id=cfg.site_id)
+        link.subscribe(shadows.topic_filter, shadows.handle)
+        link.add_connected_listener(shadows.on_connected)
+        self.registry.add_listener(shadows.on_presence)
+        shadows.start()
+        self._on_stop("shadow settings", shadows.stop)
+        self.shadows = shadows
 
     def start_api(self) -> None:
         cfg = self.config

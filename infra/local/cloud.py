@@ -5,8 +5,12 @@ Threads, started in order and stopped in reverse:
 1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS;
 2. the Chalice app (``cloud/app.py``) with its tables created in moto and an IoT publisher that calls the
    production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker;
-3. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
-4. Chalice's local HTTP server for the app's routes.
+3. the broker link and the device shadows (``infra/local/shadows.py``): the app's shadow store is the production
+   boto3 ``iot-data`` adapter (pointed at moto) wrapped to publish what IoT Core would after an update
+   (``update/accepted``, ``update/documents``, ``update/delta``), and the shadow service answers devices'
+   ``$aws/things/<thing>/shadow/name/<shadow>/update|get`` requests on the stand-in broker with moto as the store;
+4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
+5. Chalice's local HTTP server for the app's routes.
 
 Run as ``python -m infra.local.cloud --api-port 8765 --broker-port N ...``; it writes the first admin token
 to ``--token-file`` and then ``--ready-file`` when everything is up.
@@ -27,6 +31,7 @@ from typing import Any
 
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
+from infra.local.shadows import ShadowService, TwinShadowStore
 from shared.mqtt import MqttClient, MqttSettings
 
 log = logging.getLogger("infra.local.cloud")
@@ -67,6 +72,7 @@ class LocalCloud:
         self._stops: list[tuple[str, Callable[[], None]]] = []
         self.app_module: ModuleType | None = None
         self.rules: RulesEngine | None = None
+        self.shadow_service: ShadowService | None = None
 
     @property
     def moto_url(self) -> str:
@@ -126,11 +132,17 @@ class LocalCloud:
             MqttSettings(host=self.broker_host, port=self.broker_port, client_id=f"local-cloud-{self.tenant}"),
             name="local-cloud",
         )
+        from chalicelib.adapters.shadows import IotShadowStore
+
         settings = container.get().settings
         inner = IotDataPublisher(endpoint_url=settings.aws_endpoint, region=settings.region)
-        container.configure(publisher=TwinPublisher(inner, self.mqtt))
+        shadow_store = IotShadowStore(endpoint_url=settings.iot_data_url, region=settings.region)
+        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=TwinShadowStore(shadow_store, self.mqtt))
+        self.shadow_service = ShadowService(shadow_store, self.mqtt)
+        self.shadow_service.start()  # subscribed on connect
         self.mqtt.start(wait_s=10)
         self._stops.append(("broker link", self.mqtt.stop))
+        self._stops.append(("shadow service", self.shadow_service.stop))
 
     def start_rules(self) -> None:
         from chalicelib.handlers import RULE_HANDLERS

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local import toml_writer
+from infra.local.cloud import cloud_environment
 from infra.local.mosquitto import MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
 from shared.topics import site_thing_name
@@ -178,6 +179,23 @@ class Twin:
         self._stops.append(("local cloud", self.cloud.stop))
         wait_for("the local cloud", ready_file.exists, self.opt.start_timeout_s, watch=[self.cloud])
         self.admin_token = token_file.read_text().strip()
+        self.create_site_thing()
+
+    def create_site_thing(self) -> None:
+        """The site's IoT thing, which enrolment creates in AWS; its named shadows hold the agents' settings
+        (moto needs the thing before a shadow can exist). The twin's LMS is configured, not enrolled."""
+        import boto3
+
+        env = cloud_environment(self.opt.tenant, self.opt.stage, self.moto_url)
+        iot = boto3.client(
+            "iot", endpoint_url=self.moto_url, region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+        thing = site_thing_name(self.opt.tenant, self.opt.site_id)
+        try:
+            iot.describe_thing(thingName=thing)
+        except iot.exceptions.ResourceNotFoundException:
+            iot.create_thing(thingName=thing)
 
     def lms_config(self) -> dict[str, Any]:
         assert self.site_broker is not None and self.cloud_broker is not None

@@ -32,12 +32,16 @@ MAX_SHADOW_SETTINGS = 200
 _KEY_RE = re.compile(SETTING_KEY_PATTERN)
 
 
-def settings_values(value: Any, *, allow_null: bool = False) -> dict[str, str | None]:
-    """Validate a ``{key: value}`` object of settings (values as ClassTop strings; ``None`` kept if allowed)."""
+def settings_values(
+    value: Any, *, allow_null: bool = False, max_items: int | None = MAX_SHADOW_SETTINGS
+) -> dict[str, str | None]:
+    """Validate a ``{key: value}`` object of settings (values as ClassTop strings; ``None`` kept if allowed).
+
+    ``max_items`` bounds what one writer sends at once; documents read back (``None``) are not bounded by it."""
     if not isinstance(value, dict):
         raise ValueError("settings must be an object of key -> value")
-    if len(value) > MAX_SHADOW_SETTINGS:
-        raise ValueError(f"at most {MAX_SHADOW_SETTINGS} settings at once")
+    if max_items is not None and len(value) > max_items:
+        raise ValueError(f"at most {max_items} settings at once")
     out: dict[str, str | None] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _KEY_RE.match(key):
@@ -67,7 +71,7 @@ class SettingsState(_AwsDocument):
     def _settings(cls, v: Any) -> dict[str, str] | None:
         if v is None:
             return None
-        return {k: val for k, val in settings_values(v, allow_null=True).items() if val is not None}
+        return {k: val for k, val in settings_values(v, allow_null=True, max_items=None).items() if val is not None}
 
 
 class SettingsShadow(_AwsDocument):
@@ -86,7 +90,7 @@ class SettingsDelta(_AwsDocument):
     @field_validator("state", mode="before")
     @classmethod
     def _settings(cls, v: Any) -> dict[str, str]:
-        return {k: val for k, val in settings_values(v, allow_null=True).items() if val is not None}
+        return {k: val for k, val in settings_values(v, allow_null=True, max_items=None).items() if val is not None}
 
 
 def desired_update(settings: dict[str, str | None], client_token: str | None = None) -> bytes:

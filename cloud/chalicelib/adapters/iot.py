@@ -34,8 +34,8 @@ _ERRORS: dict[str, type[CloudError]] = {
 }
 
 
-class IotDataPublisher:
-    """The production :class:`Publisher`. ``client`` is injected, or created on first use (once)."""
+class IotDataClient:
+    """Holds an ``iot-data`` client: injected, or created on first use (once). Base of the IoT data adapters."""
 
     def __init__(
         self,
@@ -62,6 +62,10 @@ class IotDataPublisher:
                                       read_timeout=10),
                     )
         return self._client
+
+
+class IotDataPublisher(IotDataClient):
+    """The production :class:`Publisher`."""
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         if qos not in (0, 1):

@@ -2,6 +2,7 @@
 
 from chalice.app import Blueprint
 
+from chalicelib.api.agent_settings import bp as agent_settings
 from chalicelib.api.agents import bp as agents
 from chalicelib.api.audit import bp as audit
 from chalicelib.api.cctv import bp as cctv
@@ -12,6 +13,7 @@ from chalicelib.api.sites import bp as sites
 from chalicelib.api.snapshots import bp as snapshots
 from chalicelib.api.stats import bp as stats
 
-BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats, snapshots)
+BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats, snapshots,
+                                     agent_settings)
 
 __all__ = ["BLUEPRINTS"]

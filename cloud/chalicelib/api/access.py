@@ -65,6 +65,11 @@ ROUTES: tuple[RouteDoc, ...] = (
     RouteDoc("POST", "/api/agents/{agent_id}/reject", Access.ADMIN, "Reject an agent", "agents"),
     RouteDoc("GET", "/api/agents/{agent_id}/snapshots", Access.VIEWER,
              "An agent's latest snapshots (settings, classtop, cctv_config) as its site sent them", "agents"),
+    RouteDoc("GET", "/api/agents/{agent_id}/settings", Access.VIEWER,
+             "An agent's settings shadow: desired, reported and pending (desired not yet reported)", "agents"),
+    RouteDoc("PUT", "/api/agents/{agent_id}/settings", Access.OPERATOR,
+             "Merge desired settings into the agent's shadow (null removes a key); the site's LMS applies them",
+             "agents"),
     RouteDoc("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, "An agent's command history, newest first",
              "commands"),
     # commands

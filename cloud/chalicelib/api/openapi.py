@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib import __version__
 from chalicelib.api.access import ROUTES, Access
+from chalicelib.api.agent_settings import AgentSettingsBody
 from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
 from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
@@ -24,6 +25,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/enrolments"): EnrolmentBody,
     ("PUT", "/api/agents/{agent_id}/tags"): AgentTagsBody,
     ("PUT", "/api/agents/{agent_id}/group"): AgentGroupBody,
+    ("PUT", "/api/agents/{agent_id}/settings"): AgentSettingsBody,
     ("POST", "/api/commands"): CreateCommandBody,
     ("POST", "/api/control/command"): ControlCommandBody,
     ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): CameraConfigBody,

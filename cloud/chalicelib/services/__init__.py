@@ -1,6 +1,7 @@
 """The cloud plane's logic. No Chalice here: services take repositories and adapters, and raise
 ``chalicelib.errors``."""
 
+from chalicelib.services.agent_settings import AgentSettingsService, SettingsView
 from chalicelib.services.agents import AgentService, HeartbeatReport
 from chalicelib.services.commands import CommandRequest, CommandService, ResultsReport
 from chalicelib.services.sites import SiteService
@@ -8,10 +9,12 @@ from chalicelib.services.tokens import TokenService
 
 __all__ = [
     "AgentService",
+    "AgentSettingsService",
     "CommandRequest",
     "CommandService",
     "HeartbeatReport",
     "ResultsReport",
+    "SettingsView",
     "SiteService",
     "TokenService",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from app import app
-from cloud_testkit import Cloud, online, running_cloud
+from cloud_testkit import Cloud, iot_client, online, running_cloud
 
 from chalicelib.api.access import ROUTES, Access, RouteDoc
 from chalicelib.models import AuditModel
@@ -60,6 +60,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/agents/{agent_id}/reject"): Call("/api/agents/a2/reject", {}),
     ("GET", "/api/agents/{agent_id}/commands"): Call("/api/agents/a1/commands"),
     ("GET", "/api/agents/{agent_id}/snapshots"): Call("/api/agents/a1/snapshots"),
+    ("GET", "/api/agents/{agent_id}/settings"): Call("/api/agents/a1/settings"),
+    ("PUT", "/api/agents/{agent_id}/settings"): Call("/api/agents/a1/settings", {"settings": {"volume": "30"}}),
     ("POST", "/api/commands"): Call("/api/commands", {"agent_id": "a1", "command": "ping"}),
     ("POST", "/api/control/command"): Call("/api/control/command", {"target_client": "a1", "command": "ping"}),
     ("GET", "/api/commands/{command_id}"): Call("/api/commands/CMD"),
@@ -105,6 +107,7 @@ def world() -> Iterator[Cloud]:
         cloud.tokens["CMD"] = cloud.post("/api/commands", {"agent_id": "a1", "command": "ping"}).json_body[
             "data"]["command_id"]
         cloud.put("/api/cctv/agents/a1/cameras/door", CAMERA)
+        iot_client().create_thing(thingName="ct-demo-s1")  # the site's thing, as enrolment makes it (shadows)
         yield cloud
 
 

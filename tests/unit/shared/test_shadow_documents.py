@@ -49,3 +49,10 @@ def test_aws_documents_are_read_and_their_extra_fields_ignored() -> None:
     assert SettingsShadow.model_validate({}).state.desired is None
     with pytest.raises(ValidationError):
         SettingsDelta.model_validate({"version": 1, "state": {"bad key": "x"}})
+
+
+def test_documents_read_back_are_not_bounded_by_the_writers_limit() -> None:
+    many = {f"k{i}": "v" for i in range(300)}
+    assert len(SettingsShadow.model_validate({"state": {"reported": many}}).state.reported or {}) == 300
+    with pytest.raises(ValueError, match="at most"):
+        settings_values(many)

@@ -1,0 +1,91 @@
+"""Device shadows in AWS IoT Core (``iot-data`` ``UpdateThingShadow`` / ``GetThingShadow``) behind a small
+:class:`ShadowStore` protocol.
+
+The cloud keeps each agent's desired settings in a named shadow of its site's thing (``shared.messages.shadow``).
+A store returns AWS's documents as parsed JSON; it neither validates nor interprets them (the service does).
+
+What AWS (and moto, which the tests and the local twin use) return: ``GetThingShadow`` gives the whole document
+with ``state.desired``, ``state.reported`` and the computed ``state.delta``; ``UpdateThingShadow`` gives only the
+state that was *sent* (plus ``metadata``, ``version``, ``timestamp``), never the merged document nor a ``delta``.
+A caller that needs the result of an update reads the shadow again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.iot import IotDataClient
+from chalicelib.errors import UpstreamError
+from shared.errors import ErrorCode
+
+
+class ShadowError(UpstreamError):
+    """IoT Core refused or failed a shadow call (502): our configuration or AWS, not the caller's request."""
+
+
+class ShadowThingMissing(ShadowError):
+    """The site's IoT thing does not exist (the site was not enrolled with an IoT identity): 409."""
+
+    status = 409
+    code = ErrorCode.CONFLICT
+
+
+class ShadowStore(Protocol):
+    """Named shadows of IoT things. Raises :class:`ShadowError` when IoT Core fails or refuses."""
+
+    def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
+        """Send an update request (``{"state": {...}}``); returns AWS's ``UpdateThingShadow`` response document."""
+        ...
+
+    def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
+        """The whole shadow document, or ``None`` when the shadow (or the thing) does not exist."""
+        ...
+
+
+class IotShadowStore(IotDataClient):
+    """The production :class:`ShadowStore` (``iot-data`` ``UpdateThingShadow`` / ``GetThingShadow``)."""
+
+    def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
+        try:
+            response = self.client.update_thing_shadow(thingName=thing, shadowName=shadow, payload=payload)
+            return _document(response["payload"].read(), thing, shadow)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                raise ShadowThingMissing(
+                    f"IoT thing {thing} does not exist: the site has no IoT identity (enrol it)") from exc
+            raise ShadowError(f"shadow update {thing}/{shadow} failed: {_describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise ShadowError(f"shadow update {thing}/{shadow} failed: {exc}") from exc
+
+    def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
+        try:
+            response = self.client.get_thing_shadow(thingName=thing, shadowName=shadow)
+            return _document(response["payload"].read(), thing, shadow)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return None
+            raise ShadowError(f"shadow get {thing}/{shadow} failed: {_describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise ShadowError(f"shadow get {thing}/{shadow} failed: {exc}") from exc
+
+
+def _document(raw: bytes, thing: str, shadow: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw) if raw else {}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ShadowError(f"shadow {thing}/{shadow}: IoT Core returned a document that is not JSON") from exc
+    if not isinstance(document, dict):
+        raise ShadowError(f"shadow {thing}/{shadow}: IoT Core returned a document that is not an object")
+    return document
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _describe(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}".rstrip(": ")

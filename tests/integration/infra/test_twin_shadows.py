@@ -1,0 +1,188 @@
+"""The twin's device shadows (``infra/local/shadows.py``) with real parts: a Mosquitto standing in for IoT Core,
+a moto server as the shadows' store (the cloud's production ``IotShadowStore`` pointed at it), the local cloud's
+``MqttClient``, and a device-side paho probe publishing on AWS's reserved shadow topics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from chalicelib.adapters.shadows import IotShadowStore
+from infra.local.shadows import ShadowService, TwinShadowStore
+from shared import topics
+from shared.messages.shadow import SettingsDelta, SettingsShadow, desired_update, reported_update
+from shared.mqtt import MqttClient, MqttSettings
+from shared.topics import ShadowOp
+from tests.fixtures.brokers import Broker, MqttProbe, Received
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+THING = topics.site_thing_name("demo", "s1")
+SHADOW = topics.agent_shadow_name("pc-1")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Twin:
+    store: TwinShadowStore
+    service: ShadowService
+    device: MqttProbe
+
+    def topic(self, op: ShadowOp, shadow: str = SHADOW) -> str:
+        return topics.shadow(THING, op, shadow)
+
+    def request(self, op: ShadowOp, payload: bytes, reply: ShadowOp, shadow: str = SHADOW) -> Received:
+        """Publish a device request and wait for the reply on ``reply``."""
+        self.device.publish(self.topic(op, shadow), payload, qos=1)
+        return self.device.wait_for(self.topic(reply, shadow))
+
+
+@pytest.fixture
+def twin(moto_url: str, cloud_broker: Broker) -> Iterator[Twin]:
+    requests = boto3.Session(region_name=REGION, **CREDENTIALS)
+    requests.client("iot", endpoint_url=moto_url).create_thing(thingName=THING)  # moto needs the thing first
+    inner = IotShadowStore(requests.client("iot-data", endpoint_url=moto_url))
+    cloud = MqttClient(MqttSettings(host=cloud_broker.host, port=cloud_broker.port, client_id="local-cloud"))
+    service = ShadowService(inner, cloud)
+    service.start()  # registered before the connect: subscribed on connect
+    cloud.start(wait_s=10)
+    device = cloud_broker.client(client_id="lms-s1")
+    device.subscribe(topics.shadow_filter(THING))
+    try:
+        yield Twin(TwinShadowStore(inner, cloud), service, device)
+    finally:
+        service.stop()
+        cloud.stop()
+        data = requests.client("iot-data", endpoint_url=moto_url)
+        for name in (SHADOW, topics.agent_shadow_name("pc-2")):
+            with contextlib.suppress(data.exceptions.ResourceNotFoundException):  # not created by this test
+                data.delete_thing_shadow(thingName=THING, shadowName=name)
+        requests.client("iot", endpoint_url=moto_url).delete_thing(thingName=THING)
+
+
+def _json(received: Received) -> dict:  # type: ignore[type-arg]
+    doc = json.loads(received.payload)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_get_of_a_missing_shadow_is_rejected_404(twin: Twin) -> None:
+    reply = twin.request(ShadowOp.GET, json.dumps({"clientToken": "t-1"}).encode(), ShadowOp.GET_REJECTED)
+    assert _json(reply) | {"timestamp": 0} == {
+        "code": 404,
+        "message": f"No shadow exists with name: '{SHADOW}'",
+        "clientToken": "t-1",
+        "timestamp": 0,
+    }
+
+
+def test_settings_round_trip_cloud_desired_device_reported(twin: Twin) -> None:
+    # The cloud (district admin) writes desired: the device hears the delta of exactly the differing keys.
+    twin.store.update(THING, SHADOW, desired_update({"volume": "40", "kiosk": "true"}, client_token="c-1"))
+    # (IoT Core's order: accepted, documents, delta)
+    accepted = _json(twin.device.wait_for(twin.topic(ShadowOp.UPDATE_ACCEPTED)))
+    assert accepted["clientToken"] == "c-1" and accepted["version"] == 1
+    documents = _json(twin.device.wait_for(twin.topic(ShadowOp.UPDATE_DOCUMENTS)))
+    assert documents["previous"] is None
+    assert SettingsShadow.model_validate(documents["current"]).state.desired == {"volume": "40", "kiosk": "true"}
+    delta = SettingsDelta.model_validate_json(twin.device.wait_for(twin.topic(ShadowOp.UPDATE_DELTA)).payload)
+    assert delta.state == {"volume": "40", "kiosk": "true"}
+    assert delta.version == 1
+
+    # The device (LMS) applies one key and reports it: accepted, and the delta now holds only the other key.
+    report = reported_update({"volume": "40"}, client_token="d-1")
+    reply = twin.request(ShadowOp.UPDATE, report, ShadowOp.UPDATE_ACCEPTED)
+    accepted_doc = SettingsShadow.model_validate_json(reply.payload)
+    assert accepted_doc.state.reported == {"volume": "40"} and accepted_doc.version == 2
+    assert _json(reply)["clientToken"] == "d-1"
+    got = SettingsShadow.model_validate_json(twin.request(ShadowOp.GET, b"", ShadowOp.GET_ACCEPTED).payload)
+    assert got.state.delta == {"kiosk": "true"} and got.version == 2
+
+    # A second desired change only announces what still differs, with the new version.
+    twin.store.update(THING, SHADOW, desired_update({"volume": "40", "kiosk": None}))
+    twin.store.update(THING, SHADOW, desired_update({"volume": "55"}))
+    delta = SettingsDelta.model_validate_json(
+        twin.device.wait_for(
+            lambda m: m.topic == twin.topic(ShadowOp.UPDATE_DELTA) and json.loads(m.payload)["version"] == 4
+        ).payload
+    )
+    assert delta.state == {"volume": "55"}
+
+    # Reporting everything: accepted, and a following get shows no delta at all.
+    twin.request(ShadowOp.UPDATE, reported_update({"volume": "55"}), ShadowOp.UPDATE_ACCEPTED)
+    reply = twin.request(ShadowOp.GET, json.dumps({"clientToken": "g-1"}).encode(), ShadowOp.GET_ACCEPTED)
+    got = SettingsShadow.model_validate_json(reply.payload)
+    assert got.state.desired == {"volume": "55"} and got.state.reported == {"volume": "55"}
+    assert got.state.delta is None and "delta" not in _json(reply)["state"]
+    assert got.version == 5 and _json(reply)["clientToken"] == "g-1"
+    # a reported-only update never announces a delta
+    deltas = [m for m in twin.device.messages if m.topic == twin.topic(ShadowOp.UPDATE_DELTA)]
+    assert [json.loads(m.payload)["version"] for m in deltas] == [1, 4]
+
+
+def test_device_desired_update_publishes_delta(twin: Twin) -> None:
+    shadow = topics.agent_shadow_name("pc-2")
+    twin.request(ShadowOp.UPDATE, reported_update({"a": "1"}), ShadowOp.UPDATE_ACCEPTED, shadow)
+    twin.device.publish(twin.topic(ShadowOp.UPDATE, shadow), desired_update({"a": "1", "b": "2"}))
+    delta = SettingsDelta.model_validate_json(twin.device.wait_for(twin.topic(ShadowOp.UPDATE_DELTA, shadow)).payload)
+    assert delta.state == {"b": "2"} and delta.version == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "message"),
+    [
+        (b"{not json", 400, "Payload contains invalid json"),
+        (b"[1, 2]", 400, "Payload contains invalid json"),
+        (b'{"clientToken": "bad-1"}', 400, "Missing required node: state"),
+        (b'{"state": "x", "clientToken": "bad-1"}', 400, "State node must be an object"),
+        (b'{"state": {"desired": {"a": "1"}}, "version": 7, "clientToken": "bad-1"}', 409, "Version conflict"),
+        (b'{"state": {"desired": {"a": "' + b"x" * 9000 + b'"}}}', 413, "The payload exceeds the maximum size allowed"),
+    ],
+)
+def test_bad_update_is_rejected_and_the_service_goes_on(twin: Twin, payload: bytes, code: int, message: str) -> None:
+    reply = _json(twin.request(ShadowOp.UPDATE, payload, ShadowOp.UPDATE_REJECTED))
+    assert (reply["code"], reply["message"]) == (code, message)
+    if b"bad-1" in payload:
+        assert reply["clientToken"] == "bad-1"
+    # nothing half-written, and the service still answers
+    twin.request(ShadowOp.GET, b"", ShadowOp.GET_REJECTED)
+    reply = twin.request(ShadowOp.UPDATE, reported_update({"a": "1"}), ShadowOp.UPDATE_ACCEPTED)
+    assert SettingsShadow.model_validate_json(reply.payload).version == 1
+
+
+def test_version_conflict_on_an_existing_shadow_is_rejected_409(twin: Twin) -> None:
+    twin.request(ShadowOp.UPDATE, reported_update({"a": "1"}), ShadowOp.UPDATE_ACCEPTED)
+    stale = json.dumps({"state": {"reported": {"a": "2"}}, "version": 5, "clientToken": "v-1"}).encode()
+    reply = _json(twin.request(ShadowOp.UPDATE, stale, ShadowOp.UPDATE_REJECTED))
+    assert (reply["code"], reply["clientToken"]) == (409, "v-1")
+    got = SettingsShadow.model_validate_json(twin.request(ShadowOp.GET, b"", ShadowOp.GET_ACCEPTED).payload)
+    assert got.state.reported == {"a": "1"} and got.version == 1

@@ -1,0 +1,192 @@
+"""Agents' settings from device shadows: the test plays IoT Core's shadow service on the stand-in broker
+(publishes ``update/delta`` and answers ``get`` with ``get/accepted``); the LMS applies deltas to online
+agents, reports what they took, and catches up with ``get`` on connect and when an agent comes online."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared import topics
+from shared.errors import ErrorCode
+from shared.messages import Command, Response
+from shared.topics import ShadowOp
+from tests.fixtures.brokers import Broker, MqttProbe
+from tests.integration.lms.lms_harness import (
+    SITE,
+    TENANT,
+    AgentFactory,
+    LmsFactory,
+    LmsProcess,
+    SimAgent,
+    eventually,
+    settings_responder,
+)
+
+pytestmark = pytest.mark.integration
+
+THING = topics.site_thing_name(TENANT, SITE)
+
+
+def shadow_topic(agent_id: str, op: ShadowOp) -> str:
+    return topics.shadow(THING, op, topics.agent_shadow_name(agent_id))
+
+
+def delta(settings: dict[str, Any], version: int = 1) -> bytes:
+    return json.dumps({"version": version, "timestamp": 1_700_000_000, "state": settings}).encode()
+
+
+def reported(probe: MqttProbe, agent_id: str) -> list[dict[str, Any]]:
+    """The ``state.reported`` of every update the LMS published for the agent's shadow, in order."""
+    topic = shadow_topic(agent_id, ShadowOp.UPDATE)
+    return [json.loads(m.payload)["state"]["reported"] for m in list(probe.messages) if m.topic == topic]
+
+
+def wait_reported(probe: MqttProbe, agent_id: str, expected: dict[str, str]) -> None:
+    eventually(lambda: expected in reported(probe, agent_id), what=f"reported {expected} for {agent_id}")
+
+
+def gets(probe: MqttProbe, agent_id: str) -> int:
+    topic = shadow_topic(agent_id, ShadowOp.GET)
+    return sum(1 for m in list(probe.messages) if m.topic == topic)
+
+
+def batches(agent: SimAgent) -> list[dict[str, str]]:
+    return [c.params["settings"] for c in list(agent.commands) if c.command == "update_settings_batch"]
+
+
+def start(lms_factory: LmsFactory, cloud_broker: Broker) -> tuple[MqttProbe, LmsProcess]:
+    cloud = cloud_broker.client()
+    cloud.subscribe(topics.shadow_filter(THING))
+    return cloud, lms_factory(cloud_broker.port).start()
+
+
+def test_delta_is_applied_to_an_online_agent_and_reported(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    cloud, lms = start(lms_factory, cloud_broker)
+    a1 = agents("agent-1").start()
+    lms.wait_agent("agent-1")
+
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_DELTA), delta({"font_size": 18, "theme_mode": "light"}))
+
+    wait_reported(cloud, "agent-1", {"font_size": "18", "theme_mode": "light"})
+    assert batches(a1) == [{"font_size": "18", "theme_mode": "light"}]
+    assert a1.settings == {"font_size": "18", "theme_mode": "light"}
+    assert reported(cloud, "agent-1") == [{"font_size": "18", "theme_mode": "light"}]
+
+
+def test_offline_agent_catches_up_with_get_when_it_comes_back(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    cloud, lms = start(lms_factory, cloud_broker)
+    agents("agent-1").start()
+    a2 = agents("agent-2").start()
+    lms.wait_agent("agent-1")
+    lms.wait_agent("agent-2")
+    # The link connected before any agent was known: the one get for agent-2 is the one of its coming online.
+    eventually(lambda: gets(cloud, "agent-2") == 1, what="first get for agent-2")
+    a2.stop()
+    lms.wait_agent("agent-2", "offline")
+
+    cloud.publish(shadow_topic("agent-2", ShadowOp.UPDATE_DELTA), delta({"font_size": 22}, version=2))
+    # The LMS handles shadow messages in order: once agent-1's later delta is reported, agent-2's was seen.
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_DELTA), delta({"font_size": 16}))
+    wait_reported(cloud, "agent-1", {"font_size": "16"})
+    assert reported(cloud, "agent-2") == []
+
+    a2 = agents("agent-2").start()
+    eventually(lambda: gets(cloud, "agent-2") == 2, what="get for agent-2 when it came back")
+    document = {
+        "state": {"desired": {"font_size": "22"}, "reported": {"font_size": "14"}, "delta": {"font_size": "22"}},
+        "metadata": {"desired": {"font_size": {"timestamp": 1}}},
+        "version": 2,
+        "timestamp": 1_700_000_001,
+    }
+    cloud.publish(shadow_topic("agent-2", ShadowOp.GET_ACCEPTED), json.dumps(document))
+
+    wait_reported(cloud, "agent-2", {"font_size": "22"})
+    assert batches(a2) == [{"font_size": "22"}]
+    assert a2.settings["font_size"] == "22"
+
+
+def test_get_for_each_agent_at_start_and_nothing_desired_is_fine(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    agents("agent-1").start()
+    agents("agent-2").start()
+    cloud = cloud_broker.client()
+    cloud.subscribe(topics.shadow_filter(THING))
+    lms = lms_factory(cloud_broker.port).start()
+    lms.wait_agent("agent-1")
+    lms.wait_agent("agent-2")
+
+    for agent_id in ("agent-1", "agent-2"):
+        eventually(lambda a=agent_id: gets(cloud, a) >= 1, what=f"get for {agent_id}")
+        get = next(m for m in cloud.messages if m.topic == shadow_topic(agent_id, ShadowOp.GET))
+        assert json.loads(get.payload) == {}
+    # No shadow yet (404), and a shadow without a delta: nothing to apply, nothing reported.
+    cloud.publish(shadow_topic("agent-1", ShadowOp.GET_REJECTED), json.dumps({"code": 404, "message": "No shadow"}))
+    cloud.publish(shadow_topic("agent-2", ShadowOp.GET_ACCEPTED),
+                  json.dumps({"state": {"desired": {"a": "1"}, "reported": {"a": "1"}}, "version": 4}))
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_DELTA), delta({"font_size": 30}))
+    wait_reported(cloud, "agent-1", {"font_size": "30"})
+    assert reported(cloud, "agent-2") == []
+
+
+def test_bad_documents_are_dropped_and_refusals_not_reported(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    def refuse(agent: SimAgent, cmd: Command) -> Response | None:
+        if cmd.command == "update_settings_batch":
+            return Response.fail(cmd.request_id, ErrorCode.INVALID_PARAMS, "settings are read-only here")
+        return settings_responder(agent, cmd)
+
+    cloud, lms = start(lms_factory, cloud_broker)
+    a1 = agents("agent-1", responder=refuse).start()
+    lms.wait_agent("agent-1")
+    topic = shadow_topic("agent-1", ShadowOp.UPDATE_DELTA)
+
+    cloud.publish(topic, b"{not json")
+    cloud.publish(topic, delta({"bad key!": "x"}))
+    cloud.publish(topic, json.dumps({"state": {"font_size": "1"}}))  # no version
+    cloud.publish(shadow_topic("agent-1", ShadowOp.GET_ACCEPTED), b"[]")
+    cloud.publish(topics.shadow(THING, ShadowOp.UPDATE_DELTA, "not-an-agent"), delta({"font_size": 1}))
+    cloud.publish(shadow_topic("agent-9", ShadowOp.UPDATE_DELTA), delta({"font_size": 1}))  # unknown agent
+
+    cloud.publish(topic, delta({"theme_mode": "blue"}))
+    eventually(lambda: {"theme_mode": "blue"} in batches(a1), what="refused batch")
+    a1.responder = settings_responder
+    cloud.publish(topic, delta({"font_size": 19}))
+
+    wait_reported(cloud, "agent-1", {"font_size": "19"})
+    assert batches(a1) == [{"theme_mode": "blue"}, {"font_size": "19"}]
+    assert reported(cloud, "agent-1") == [{"font_size": "19"}]
+    assert reported(cloud, "agent-9") == []
+    log = lms.log()
+    assert log.count("shadows: dropped bad document") == 4
+    assert "did not take ['theme_mode']" in log
+    assert lms.health()["site_broker"]["connected"]
+
+
+
+def test_link_reconnect_catches_up_every_online_agent(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    cloud, lms = start(lms_factory, cloud_broker)
+    a1 = agents("agent-1").start()
+    lms.wait_agent("agent-1")
+    eventually(lambda: gets(cloud, "agent-1") == 1, what="get for agent-1 when it came online")
+
+    # A client taking over the LMS's client id knocks its link off; the link reconnects by itself.
+    impostor = cloud_broker.client(client_id=THING)  # the LMS's client id is its thing name
+    impostor.close()
+    eventually(lambda: gets(cloud, "agent-1") == 2, what="get for agent-1 after the reconnect")
+    assert gets(cloud, "agent-2") == 0  # never seen by this LMS
+
+    document = {"state": {"desired": {"theme_mode": "auto"}, "delta": {"theme_mode": "auto"}}, "version": 7}
+    cloud.publish(shadow_topic("agent-1", ShadowOp.GET_ACCEPTED), json.dumps(document))
+    wait_reported(cloud, "agent-1", {"theme_mode": "auto"})
+    assert batches(a1) == [{"theme_mode": "auto"}]
