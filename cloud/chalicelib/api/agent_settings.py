@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 from pydantic import ConfigDict, Field, field_validator
 
 from chalicelib import container
@@ -52,8 +52,17 @@ def get_settings(agent_id: str) -> Response:
     return ok(container.get().agent_settings.read(principal, _agent_id(agent_id)).to_dict())
 
 
+def _changed_keys(request: Request) -> str | None:
+    """The audit detail of a settings PUT: which keys it set or removed (not their values)."""
+    body = request.json_body
+    settings = body.get("settings") if isinstance(body, dict) else None
+    if not isinstance(settings, dict) or not settings:
+        return None
+    return "keys=" + ",".join(sorted(str(k) for k in settings))
+
+
 @bp.route("/api/agents/{agent_id}/settings", methods=["PUT"])
-@audited(bp, "agent.settings")
+@audited(bp, "agent.settings", detail=_changed_keys)
 @endpoint
 def put_settings(agent_id: str) -> Response:
     request = bp.current_request

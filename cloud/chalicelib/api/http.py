@@ -63,9 +63,12 @@ def act_as(name: str, role: str | None = None) -> None:
     _actor.set((name, role))
 
 
-def audited(bp: Blueprint, action: str) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+def audited(
+    bp: Blueprint, action: str, *, detail: Callable[[Request], str | None] | None = None
+) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
     """Write one audit entry per call of the (``endpoint``-wrapped) view: who, ``action``, the request path
-    as target, and the HTTP status and error code as result. Put it between ``route`` and ``endpoint``."""
+    as target, and the HTTP status and error code as result. Put it between ``route`` and ``endpoint``.
+    ``detail(request)``, if given, adds a short text to the target (e.g. which settings were changed)."""
 
     def decorate(view: Callable[P, Response]) -> Callable[P, Response]:
         @functools.wraps(view)
@@ -87,6 +90,9 @@ def audited(bp: Blueprint, action: str) -> Callable[[Callable[P, Response]], Cal
                         if isinstance(value, str) and value not in target:
                             target = f"{target} {key}={value}"
                             break
+                extra = _detail(detail, request)
+                if extra:
+                    target = f"{target} {extra}"
                 try:
                     container.get().audit.record(actor, role, action, target, response.status_code, result)
                 except Exception:  # e.g. no configuration at all: the response already says what went wrong
@@ -100,6 +106,18 @@ def audited(bp: Blueprint, action: str) -> Callable[[Callable[P, Response]], Cal
     return decorate
 
 
+def _detail(detail: Callable[[Request], str | None] | None, request: Request | None) -> str | None:
+    if detail is None or request is None:
+        return None
+    try:
+        text = detail(request)
+    except Exception:  # a body the view refused: the entry still says who tried what
+        return None
+    return text[:AUDIT_DETAIL_MAX] if text else None
+
+
+#: The longest ``detail`` kept in an audit target.
+AUDIT_DETAIL_MAX = 300
 #: a response field that names what a call created, added to the audit target of a path without parameters
 _TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id")
 

@@ -99,13 +99,13 @@ def test_a_write_racing_another_writer_answers_with_the_stored_document(site: Cl
 
 
 def test_every_set_is_audited(site: Cloud) -> None:
-    site.put(PATH, {"settings": {"volume": "30"}}, role="operator")
+    site.put(PATH, {"settings": {"volume": "30", "theme_mode": None}}, role="operator")
     site.clock.advance(1)
     site.put(PATH, {"settings": {"volume": "40"}}, role="viewer")  # refused, and recorded
     entries = site.get("/api/audit").json_body["data"]["entries"]
     assert [(e["actor"], e["action"], e["target"], e["status"]) for e in entries] == [
-        ("test-viewer", "agent.settings", PATH, 403),
-        ("test-operator", "agent.settings", PATH, 200),
+        ("test-viewer", "agent.settings", f"{PATH} keys=volume", 403),
+        ("test-operator", "agent.settings", f"{PATH} keys=theme_mode,volume", 200),  # which keys, not values
     ]
     site.get(PATH)
     assert len(site.get("/api/audit").json_body["data"]["entries"]) == 2  # reads are not audited
