@@ -31,6 +31,10 @@ def banner(twin: Twin) -> str:
         f"curl -s -X POST '{twin.api_url}/api/commands?wait=10' -H {shlex.quote(auth)} "
         f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
     )
+    settings_put = (
+        f"curl -s -X PUT '{twin.api_url}/api/agents/{agent}/settings' -H {shlex.quote(auth)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps({'settings': {'theme_mode': 'dark'}}))}"
+    )
     return "\n".join(
         [
             "",
@@ -47,6 +51,12 @@ def banner(twin: Twin) -> str:
             "its output:",
             "",
             f"  {post}",
+            "",
+            "Set an agent's settings centrally (its device shadow; the LMS applies them, now or when the agent is",
+            "back) and read desired vs reported:",
+            "",
+            f"  {settings_put}",
+            f"  curl -s '{twin.api_url}/api/agents/{agent}/settings' -H {shlex.quote(auth)}",
             "",
             "The same on site, through the LMS API only:",
             "",

@@ -62,6 +62,19 @@ def test_demo_prints_a_working_curl_and_stops_on_ctrl_c() -> None:
         assert body["data"]["status"] == "succeeded", body
         assert result["data"]["exit_code"] == 0
         assert "Linux" in result["data"]["stdout"]
+        # the settings curl: desired goes into the shadow, the LMS applies it and reports it
+        put = next(line.strip() for line in lines if line.strip().startswith("curl -s -X PUT") and "/settings" in line)
+        read = next(line.strip() for line in lines if line.strip().startswith("curl -s '") and "/settings" in line)
+        out = subprocess.run(shlex.split(put), capture_output=True, text=True, timeout=60, check=True).stdout
+        assert json.loads(out)["data"]["desired"] == {"theme_mode": "dark"}, out
+        deadline = time.monotonic() + 30
+        view: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            view = json.loads(subprocess.run(shlex.split(read), capture_output=True, text=True, timeout=60).stdout)
+            if view.get("data", {}).get("pending") == {}:  # type: ignore[union-attr]
+                break
+            time.sleep(0.2)
+        assert view["data"]["reported"]["theme_mode"] == "dark", view  # type: ignore[index]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
         for port in ports.values():
