@@ -186,8 +186,19 @@ def site_thing_name(tenant: str, site_id: str) -> str:
     return f"ct-{check_tenant(tenant)}-{check_id(site_id, 'site id')}"
 
 
+_AGENT_SHADOW_PREFIX = "agent-"
+
+
 def agent_shadow_name(agent_id: str) -> str:
-    return f"agent-{check_id(agent_id, 'agent id')}"
+    return f"{_AGENT_SHADOW_PREFIX}{check_id(agent_id, 'agent id')}"
+
+
+def agent_of_shadow(shadow_name: str | None) -> str | None:
+    """The agent whose settings shadow this is (inverse of :func:`agent_shadow_name`), else ``None``."""
+    if not shadow_name or not shadow_name.startswith(_AGENT_SHADOW_PREFIX):
+        return None
+    agent_id = shadow_name[len(_AGENT_SHADOW_PREFIX) :]
+    return agent_id if is_valid_id(agent_id) else None
 
 
 def shadow(thing: str, op: ShadowOp, shadow_name: str | None = None) -> str:

@@ -399,7 +399,8 @@ class OutboxSender:
                 done.append(seq)
                 del self._inflight[seq]
             if done:
-                self._by_mid = {m: q for m, q in self._by_mid.items() if q not in set(done)}
+                settled = set(done)
+                self._by_mid = {m: q for m, q in self._by_mid.items() if q not in settled}
                 self._done(done)
 
     def _report_dropped(self) -> None:

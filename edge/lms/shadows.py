@@ -30,6 +30,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 GET_RATE_PER_S = 50.0
 #: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
 GET_REQUEST = b"{}"
-_SHADOW_PREFIX = "agent-"
 
 
 class ShadowLink(Protocol):
@@ -89,6 +89,12 @@ class _Done:
     settings: dict[str, str]
     response: Response
 
+
+#: The documents that carry settings to apply, and how to read their delta (AWS-owned; extra fields ignored).
+_DELTA_READERS: dict[ShadowOp, Callable[[bytes], dict[str, str]]] = {
+    ShadowOp.UPDATE_DELTA: lambda payload: SettingsDelta.model_validate_json(payload).state,
+    ShadowOp.GET_ACCEPTED: lambda payload: SettingsShadow.model_validate_json(payload).state.delta or {},
+}
 
 _CONNECTED = object()
 _STOP = object()
@@ -207,10 +213,9 @@ class ShadowSync:
             return None
         if parsed.family is not Family.SHADOW or parsed.thing != self.thing or parsed.op is None:
             return None
-        name = parsed.shadow_name or ""
-        agent_id = name[len(_SHADOW_PREFIX) :] if name.startswith(_SHADOW_PREFIX) else ""
-        if not topics.is_valid_id(agent_id):
-            log.debug("shadows: ignored shadow %r", name)
+        agent_id = topics.agent_of_shadow(parsed.shadow_name)
+        if agent_id is None:
+            log.debug("shadows: ignored shadow %r", parsed.shadow_name)
             return None
         return agent_id, parsed.op
 
@@ -219,23 +224,17 @@ class ShadowSync:
         if found is None:
             return
         agent_id, op = found
-        if op is ShadowOp.UPDATE_DELTA:
-            try:
-                delta = SettingsDelta.model_validate_json(item.payload).state
-            except ValueError as exc:
-                self._bad(item, exc)
-                return
-        elif op is ShadowOp.GET_ACCEPTED:
-            try:
-                delta = SettingsShadow.model_validate_json(item.payload).state.delta or {}
-            except ValueError as exc:
-                self._bad(item, exc)
-                return
-        else:
+        read = _DELTA_READERS.get(op)
+        if read is None:
             if op is ShadowOp.UPDATE_REJECTED:
                 log.info("shadows: update of %s rejected: %s", agent_id, item.payload[:300].decode(errors="replace"))
             else:
                 log.debug("shadows: ignored %s", item.topic)
+            return
+        try:
+            delta = read(item.payload)
+        except ValueError as exc:
+            self._bad(item, exc)
             return
         if delta:
             self.stats.deltas += 1

@@ -27,6 +27,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from shared import topics
@@ -314,29 +315,13 @@ class ShadowService:
         return parsed.thing, parsed.shadow_name
 
     def _on_update(self, msg: IncomingMessage) -> None:
-        target = self._target(msg, ShadowOp.UPDATE)
-        if target is None:
-            return
-        thing, shadow = target
-        self.handled += 1
-        token = _client_token(msg.payload)
-        try:
-            request = parse_update_request(msg.payload)
-            self._replies.apply_update(thing, shadow, msg.payload, request)
-        except ShadowRequestError as exc:
-            self._reject(thing, shadow, ShadowOp.UPDATE_REJECTED, exc.code, exc.message, token)
-        except Exception as exc:  # the store's errors (ShadowError...) become AWS's rejection
-            log.warning("shadow service: update of %s/%s failed: %s", thing, shadow, exc, exc_info=True)
-            self._reject(thing, shadow, ShadowOp.UPDATE_REJECTED, _error_code(exc), _error_message(exc), token)
+        def update(thing: str, shadow: str, _token: str | None) -> None:
+            self._replies.apply_update(thing, shadow, msg.payload, parse_update_request(msg.payload))
+
+        self._serve(msg, ShadowOp.UPDATE, ShadowOp.UPDATE_REJECTED, update)
 
     def _on_get(self, msg: IncomingMessage) -> None:
-        target = self._target(msg, ShadowOp.GET)
-        if target is None:
-            return
-        thing, shadow = target
-        self.handled += 1
-        token = _client_token(msg.payload)
-        try:
+        def get(thing: str, shadow: str, token: str | None) -> None:
             if msg.payload.strip():
                 try:
                     request = json.loads(msg.payload)
@@ -348,11 +333,26 @@ class ShadowService:
             if document is None:
                 raise ShadowRequestError(404, f"No shadow exists with name: '{shadow}'")
             self._replies.accept_get(thing, shadow, document, token)
+
+        self._serve(msg, ShadowOp.GET, ShadowOp.GET_REJECTED, get)
+
+    def _serve(
+        self, msg: IncomingMessage, op: ShadowOp, rejected: ShadowOp, work: Callable[[str, str, str | None], None]
+    ) -> None:
+        """One device request: ``work(thing, shadow, client_token)`` replies; any failure becomes ``rejected``."""
+        target = self._target(msg, op)
+        if target is None:
+            return
+        thing, shadow = target
+        self.handled += 1
+        token = _client_token(msg.payload)
+        try:
+            work(thing, shadow, token)
         except ShadowRequestError as exc:
-            self._reject(thing, shadow, ShadowOp.GET_REJECTED, exc.code, exc.message, token)
-        except Exception as exc:
-            log.warning("shadow service: get of %s/%s failed: %s", thing, shadow, exc, exc_info=True)
-            self._reject(thing, shadow, ShadowOp.GET_REJECTED, _error_code(exc), _error_message(exc), token)
+            self._reject(thing, shadow, rejected, exc.code, exc.message, token)
+        except Exception as exc:  # the store's errors (ShadowError...) become AWS's rejection
+            log.warning("shadow service: %s of %s/%s failed: %s", op.value, thing, shadow, exc, exc_info=True)
+            self._reject(thing, shadow, rejected, _error_code(exc), _error_message(exc), token)
 
     def _reject(self, thing: str, shadow: str, op: ShadowOp, code: int, message: str, token: str | None) -> None:
         self.rejected += 1

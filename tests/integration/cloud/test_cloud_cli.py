@@ -4,12 +4,9 @@ the tables, the first admin token and an enrolment token, then use them through 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.update(
@@ -20,7 +17,6 @@ os.environ.update(
 )
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib import container
 from chalicelib.config import Settings
@@ -30,25 +26,6 @@ from chalicelib.services.lms import LmsRegistration
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def manage(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:

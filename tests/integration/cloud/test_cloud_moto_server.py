@@ -5,9 +5,7 @@ rule handlers called as plain functions (what the twin's rules engine does)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -28,7 +26,6 @@ from chalice.config import Config
 from chalice.local import LocalDevServer, create_local_server
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
-from moto.server import ThreadedMotoServer
 
 from chalicelib import container, models
 from chalicelib.adapters.iot import IotDataPublisher
@@ -36,15 +33,9 @@ from chalicelib.config import Settings
 from chalicelib.handlers import RULE_HANDLERS
 from shared.messages import SiteCommand, decode
 from shared.topics import site_down
+from tests.fixtures.moto_server import start_moto
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -69,11 +60,7 @@ class Twin:
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
     """One per module: chalice's ``create_local_server`` rebinds the app's class and cannot run twice."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto()
     # moto's backends are per process, shared by every server in it: start from a clean state
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
     server: LocalDevServer | None = None

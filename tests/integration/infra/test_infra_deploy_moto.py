@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import ast
 import json
-import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from chalicelib import models
 from chalicelib.config import Settings
@@ -33,7 +29,9 @@ from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.tokens import TokenService
 from infra.aws.policy_eval import Connection, IotPolicy
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE
+from infra.local.mosquitto import free_port
 from shared import topics
+from tests.fixtures.moto_server import start_moto
 
 pytestmark = pytest.mark.integration
 
@@ -43,30 +41,6 @@ REGION = "eu-west-1"
 #: the test session is left alone: other modules set their own region)
 AWS_ENV = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 TOKEN_RE = re.compile(r"admin token \(shown once, keep it secret\): (\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_moto() -> tuple[ThreadedMotoServer, str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server, url = start_moto()
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 def tool(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib.adapters.shadows import IotShadowStore
 from infra.local.shadows import ShadowService, TwinShadowStore
@@ -30,25 +27,6 @@ REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 THING = topics.site_thing_name("demo", "s1")
 SHADOW = topics.agent_shadow_name("pc-1")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @dataclass

@@ -105,3 +105,9 @@ def test_filters_match_what_builders_build() -> None:
     assert topic_matches_sub(
         topics.shadow_filter(thing), topics.shadow(thing, ShadowOp.UPDATE_DELTA, "agent-a1")
     )
+
+
+def test_agent_settings_shadow_names_round_trip() -> None:
+    assert topics.agent_of_shadow(topics.agent_shadow_name("pc-01")) == "pc-01"
+    for other in (None, "", "agent-", "cctv-pc-01", "agent-bad/id", "agent-" + "x" * 70):
+        assert topics.agent_of_shadow(other) is None
