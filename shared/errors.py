@@ -49,6 +49,10 @@ class TopicError(SharedError):
     code = ErrorCode.BAD_PAYLOAD
 
 
+class InvalidName(TopicError):
+    """A tenant, stage or resource name part that breaks the naming grammar (``shared.names``)."""
+
+
 class MessageError(SharedError):
     """A payload is not valid JSON, too large, or does not match its schema."""
 

@@ -10,16 +10,18 @@ No other module formats a topic. Three families:
   The ``up``/``down`` split lets the broker ACL give an agent write on its own ``up`` and read on its own
   ``down`` and nothing else.
 
-* **Cloud** (LMS <-> AWS IoT Core), prefixed by the tenant so that one tenant's policy can never match
-  another's::
+* **Cloud** (LMS <-> AWS IoT Core), prefixed by the tenant and the stage (:class:`shared.names.Namespace`) so
+  that no policy or rule of one tenant's stage can match another's::
 
-      ct/{tenant}/site/{site_id}/up/{channel}     LMS -> cloud  (heartbeat, results, events, metrics, sync, state)
-      ct/{tenant}/site/{site_id}/down/{channel}   cloud -> LMS  (command)
+      ct/{tenant}/{stage}/site/{site_id}/up/{channel}     LMS -> cloud  (heartbeat, results, events, ...)
+      ct/{tenant}/{stage}/site/{site_id}/down/{channel}   cloud -> LMS  (command)
 
-* **Device shadows** (AWS reserved topics). Each site is one IoT thing; each agent's settings are a named
-  shadow of the site's thing, so the site's policy covers its agents' shadows::
+* **Device shadows** (AWS reserved topics). Each site is one IoT thing, ``ct--{tenant}--{stage}--{site_id}``;
+  each agent's settings are a named shadow of the site's thing, named after the agent (agent ids fit AWS's
+  64-character shadow names; names holding ``:``, which no agent id can, are left for other shadows), so the
+  site's policy covers its agents' shadows::
 
-      $aws/things/{thing}/shadow/name/{shadow}/{operation}
+      $aws/things/{thing}/shadow/name/{agent_id}/{operation}
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.errors import TopicError
+from shared.names import SEP, Namespace
 
 ROOT = "ct"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _ID_RE = re.compile(ID_PATTERN)
-_TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _THING_RE = re.compile(r"^[A-Za-z0-9_:-]{1,128}$")
 _SHADOW_RE = re.compile(r"^[A-Za-z0-9_:-]{1,64}$")
 
@@ -88,12 +90,6 @@ def check_id(value: str, what: str = "id") -> str:
     """Return ``value`` if it is a valid agent/site id (1-64 chars, no MQTT wildcards or ``/``)."""
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise TopicError(f"invalid {what} {value!r}: use 1-64 of A-Z a-z 0-9 _ - (starting with a letter or digit)")
-    return value
-
-
-def check_tenant(value: str) -> str:
-    if not isinstance(value, str) or not _TENANT_RE.match(value):
-        raise TopicError(f"invalid tenant {value!r}: use 1-20 of a-z 0-9 -, starting with a letter")
     return value
 
 
@@ -160,45 +156,49 @@ def dynsec_response() -> str:
 # ---------------------------------------------------------------- cloud
 
 
-def site_up(tenant: str, site_id: str, channel: SiteUp) -> str:
-    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/up/{SiteUp(channel).value}"
+def _site_prefix(ns: Namespace, site_id: str) -> str:
+    return f"{ROOT}/{ns.tenant}/{ns.stage}/site/{check_id(site_id, 'site id')}"
 
 
-def site_down(tenant: str, site_id: str, channel: SiteDown = SiteDown.COMMAND) -> str:
-    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/down/{SiteDown(channel).value}"
+def site_up(ns: Namespace, site_id: str, channel: SiteUp) -> str:
+    return f"{_site_prefix(ns, site_id)}/up/{SiteUp(channel).value}"
 
 
-def site_down_filter(tenant: str, site_id: str) -> str:
+def site_down(ns: Namespace, site_id: str, channel: SiteDown = SiteDown.COMMAND) -> str:
+    return f"{_site_prefix(ns, site_id)}/down/{SiteDown(channel).value}"
+
+
+def site_down_filter(ns: Namespace, site_id: str) -> str:
     """What an LMS subscribes to on IoT Core."""
-    return f"{ROOT}/{check_tenant(tenant)}/site/{check_id(site_id, 'site id')}/down/+"
+    return f"{_site_prefix(ns, site_id)}/down/+"
 
 
-def all_sites_up_filter(tenant: str, channel: SiteUp) -> str:
+def all_sites_up_filter(ns: Namespace, channel: SiteUp) -> str:
     """The filter of a cloud topic rule (one per up channel)."""
-    return f"{ROOT}/{check_tenant(tenant)}/site/+/up/{SiteUp(channel).value}"
+    return f"{ROOT}/{ns.tenant}/{ns.stage}/site/+/up/{SiteUp(channel).value}"
+
+
+#: 1-based positions (IoT SQL ``topic(n)``) in ``ct/{tenant}/{stage}/site/{site_id}/up/{channel}``
+SITE_TOPIC_SEGMENTS = {"tenant": 2, "stage": 3, "site_id": 5, "channel": 7}
 
 
 # ---------------------------------------------------------------- shadows
 
 
-def site_thing_name(tenant: str, site_id: str) -> str:
-    """The IoT thing of a site's LMS. Its named shadows hold the site's agents' settings."""
-    return f"ct-{check_tenant(tenant)}-{check_id(site_id, 'site id')}"
-
-
-_AGENT_SHADOW_PREFIX = "agent-"
+def site_thing_name(ns: Namespace, site_id: str) -> str:
+    """The IoT thing of a site's LMS, ``ct--{tenant}--{stage}--{site_id}``. Its named shadows hold the site's
+    agents' settings."""
+    return SEP.join((ROOT, ns.tenant, ns.stage, check_id(site_id, "site id")))
 
 
 def agent_shadow_name(agent_id: str) -> str:
-    return f"{_AGENT_SHADOW_PREFIX}{check_id(agent_id, 'agent id')}"
+    """The named shadow of an agent's settings: the agent id itself."""
+    return check_id(agent_id, "agent id")
 
 
 def agent_of_shadow(shadow_name: str | None) -> str | None:
     """The agent whose settings shadow this is (inverse of :func:`agent_shadow_name`), else ``None``."""
-    if not shadow_name or not shadow_name.startswith(_AGENT_SHADOW_PREFIX):
-        return None
-    agent_id = shadow_name[len(_AGENT_SHADOW_PREFIX) :]
-    return agent_id if is_valid_id(agent_id) else None
+    return shadow_name if shadow_name and is_valid_id(shadow_name) else None
 
 
 def shadow(thing: str, op: ShadowOp, shadow_name: str | None = None) -> str:
@@ -227,7 +227,7 @@ class ParsedTopic:
     direction: str | None = None  # "up" / "down" for agent and site topics
     channel: str | None = None  # AgentUp/AgentDown/SiteUp/SiteDown value
     agent_id: str | None = None
-    tenant: str | None = None
+    namespace: Namespace | None = None
     site_id: str | None = None
     thing: str | None = None
     shadow_name: str | None = None
@@ -241,10 +241,10 @@ class ParsedTopic:
                 return agent_up(self.agent_id, AgentUp(self.channel))
             return agent_down(self.agent_id, AgentDown(self.channel))
         if self.family is Family.SITE:
-            assert self.tenant is not None and self.site_id is not None and self.channel is not None
+            assert self.namespace is not None and self.site_id is not None and self.channel is not None
             if self.direction == "up":
-                return site_up(self.tenant, self.site_id, SiteUp(self.channel))
-            return site_down(self.tenant, self.site_id, SiteDown(self.channel))
+                return site_up(self.namespace, self.site_id, SiteUp(self.channel))
+            return site_down(self.namespace, self.site_id, SiteDown(self.channel))
         assert self.thing is not None and self.op is not None
         return shadow(self.thing, self.op, self.shadow_name)
 
@@ -275,11 +275,11 @@ def parse(topic: str) -> ParsedTopic:
         return ParsedTopic(
             Family.AGENT, parts[3], _channel("agent", parts[3], parts[4], topic), agent_id=agent_id
         )
-    if len(parts) == 6 and parts[0] == ROOT and parts[2] == "site":
-        tenant = check_tenant(parts[1])
-        site_id = check_id(parts[3], "site id")
+    if len(parts) == 7 and parts[0] == ROOT and parts[3] == "site":
+        namespace = Namespace(parts[1], parts[2])  # InvalidName (a TopicError) for a bad tenant or stage
+        site_id = check_id(parts[4], "site id")
         return ParsedTopic(
-            Family.SITE, parts[4], _channel("site", parts[4], parts[5], topic), tenant=tenant, site_id=site_id
+            Family.SITE, parts[5], _channel("site", parts[5], parts[6], topic), namespace=namespace, site_id=site_id
         )
     if len(parts) >= 4 and parts[0] == "$aws" and parts[1] == "things" and parts[3] == "shadow":
         thing = parts[2]

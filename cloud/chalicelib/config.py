@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from chalicelib.errors import ConfigError
-from shared.errors import TopicError
-from shared.topics import check_tenant
+from shared.errors import InvalidName
+from shared.names import Namespace, check_stage, check_tenant, resource_name
 
-_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 #: loose on purpose: S3 checks the name, and older us-east-1 buckets may have capitals and underscores
 _BUCKET_RE = re.compile(r"^[^\s/]{3,255}$")
@@ -52,7 +51,7 @@ class Settings:
     #: an LMS registering without an enrolment token: ``open``, ``approval`` or ``closed``.
     lms_policy: str = "approval"
     #: the IoT policy attached to every site certificate (created by the template); default
-    #: ``classtop-{tenant}-{stage}-site-policy``, the template's name.
+    #: ``classtop--{tenant}--{stage}--site-policy``, the template's name.
     iot_site_policy: str = ""
     #: the thing type of site things (created by the template), or none.
     iot_site_thing_type: str | None = None
@@ -66,12 +65,12 @@ class Settings:
     media_bucket: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            check_tenant(self.tenant)
-        except TopicError as exc:
-            raise ConfigError(f"CLASSTOP_TENANT: {exc.message}") from None
-        if not _STAGE_RE.match(self.stage):
-            raise ConfigError(f"CLASSTOP_STAGE: invalid stage {self.stage!r} (use a-z 0-9 -, max 20)")
+        for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
+                                   ("CLASSTOP_STAGE", check_stage, self.stage)):
+            try:
+                check(value)
+            except InvalidName as exc:
+                raise ConfigError(f"{name}: {exc.message}") from None
         if not self.region:
             raise ConfigError("AWS_DEFAULT_REGION (or AWS_REGION) is not set")
         for name, url in (("CLASSTOP_AWS_ENDPOINT", self.aws_endpoint),
@@ -87,7 +86,7 @@ class Settings:
             if policy not in POLICIES:
                 raise ConfigError(f"{name}: must be one of {', '.join(POLICIES)}, not {policy!r}")
         if not self.iot_site_policy:
-            object.__setattr__(self, "iot_site_policy", f"classtop-{self.tenant}-{self.stage}-site-policy")
+            object.__setattr__(self, "iot_site_policy", resource_name(self.namespace, "site-policy"))
         if self.iot_site_thing_type is not None and not 1 <= len(self.iot_site_thing_type) <= 128:
             raise ConfigError("CLASSTOP_IOT_SITE_THING_TYPE: 1-128 characters")  # AWS checks the name itself
         if not _PREFIX_RE.match(self.iot_site_policy):
@@ -101,10 +100,16 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
+    @property
+    def namespace(self) -> Namespace:
+        """The tenant's stage: the prefix of every name and topic of its stack (``shared.names``)."""
+        return Namespace(self.tenant, self.stage)
+
     def table_name(self, aggregate: str) -> str:
-        """``classtop-{tenant}-{stage}-{aggregate}``, or ``{CLASSTOP_TABLE_PREFIX}-{aggregate}``."""
-        prefix = self.table_prefix or f"classtop-{self.tenant}-{self.stage}"
-        return f"{prefix}-{aggregate}"
+        """``classtop--{tenant}--{stage}--{aggregate}``, or ``{CLASSTOP_TABLE_PREFIX}-{aggregate}``."""
+        if self.table_prefix:
+            return f"{self.table_prefix}-{aggregate}"
+        return resource_name(self.namespace, aggregate)
 
     @property
     def iot_data_url(self) -> str | None:

@@ -164,5 +164,5 @@ def _build(overrides: _Overrides) -> Container:
         metric_rollups=MetricRollupService(MetricRollupRepository(), agents),
         cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
         shadows=shadows,
-        agent_settings=AgentSettingsService(agent_service, shadows, settings.tenant),
+        agent_settings=AgentSettingsService(agent_service, shadows, settings.namespace),
     )

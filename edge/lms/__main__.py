@@ -126,7 +126,7 @@ class Lms:
         except StoreError as exc:
             raise StartupError(str(exc)) from None
         self._on_stop("store", store.close)
-        for key, value in (("tenant", cfg.tenant), ("site_id", cfg.site_id)):
+        for key, value in (("tenant", cfg.tenant), ("stage", cfg.stage), ("site_id", cfg.site_id)):
             stored = store.get_config(key)
             if stored is not None and stored != value:
                 raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
@@ -195,7 +195,8 @@ class Lms:
         """Agent events: stored, shown, and (once the cloud link exists) forwarded through the outbox."""
         assert self.store is not None and self.registry is not None
         cfg = self.config
-        events = AgentEvents(self.store, tenant=cfg.tenant, site_id=cfg.site_id, await_outbox=cfg.cloud is not None)
+        events = AgentEvents(self.store, namespace=cfg.namespace, site_id=cfg.site_id,
+                             await_outbox=cfg.cloud is not None)
         events.start()
         self._on_stop("agent events", events.stop)
         self.registry.add_event_listener(events.add)
@@ -245,14 +246,14 @@ class Lms:
             self.events.set_outbox(outbox)
         link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
         fanout = Fanout(
-            self.router, outbox, tenant=cfg.tenant, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency,
+            self.router, outbox, namespace=cfg.namespace, site_id=cfg.site_id, concurrency=cfg.cloud.fanout_concurrency,
             audit=Audit(self.store), store=self.store,
         )
         beats = SiteHeartbeats(
-            link, self.registry, tenant=cfg.tenant, site_id=cfg.site_id, period_s=cfg.site_heartbeat_s,
+            link, self.registry, namespace=cfg.namespace, site_id=cfg.site_id, period_s=cfg.site_heartbeat_s,
             lms_version=__version__,
         )
-        link.subscribe(topics.site_down_filter(cfg.tenant, cfg.site_id), fanout.handle)
+        link.subscribe(topics.site_down_filter(cfg.namespace, cfg.site_id), fanout.handle)
         link.add_connected_listener(outbox.wake)
         link.add_connected_listener(beats.on_connected)
         self.registry.add_listener(beats.on_presence)
@@ -262,9 +263,9 @@ class Lms:
         self._on_stop("outbox", outbox.stop)
         beats.start()
         self._on_stop("site heartbeats", beats.stop)
-        snapshots = SnapshotSync(self.store, outbox, tenant=cfg.tenant, site_id=cfg.site_id).start()
+        snapshots = SnapshotSync(self.store, outbox, namespace=cfg.namespace, site_id=cfg.site_id).start()
         self._on_stop("agent snapshots", snapshots.stop)
-        rollups = MetricRollupSync(self.store, outbox, tenant=cfg.tenant, site_id=cfg.site_id).start()
+        rollups = MetricRollupSync(self.store, outbox, namespace=cfg.namespace, site_id=cfg.site_id).start()
         self._on_stop("metric rollups", rollups.stop)
         self.start_shadows(link, outbox)
         try:
@@ -278,7 +279,7 @@ class Lms:
         """Agents' desired settings from their device shadows (before the link starts: it subscribes then)."""
         assert self.registry is not None and self.router is not None
         cfg = self.config
-        shadows = ShadowSync(link, self.router, self.registry, outbox, tenant=cfg.tenant, site_id=cfg.site_id)
+        shadows = ShadowSync(link, self.router, self.registry, outbox, namespace=cfg.namespace, site_id=cfg.site_id)
         link.subscribe(shadows.topic_filter, shadows.handle)
         link.add_connected_listener(shadows.on_connected)
         self.registry.add_listener(shadows.on_presence)
@@ -366,7 +367,7 @@ class Lms:
         """Start, serve until the stop event, stop. Raises :class:`StartupError`."""
         try:
             self.start()
-            log.info("LMS %s of site %s (%s) is running", __version__, self.config.site_id, self.config.tenant)
+            log.info("LMS %s of site %s (%s) is running", __version__, self.config.site_id, self.config.namespace)
             self.stop_event.wait()
             log.info("stopping")
         finally:
@@ -445,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token_command(config, args)
     if args.validate_config:
         cloud = f"{config.cloud.host}:{config.cloud.port}" if config.cloud else "none (site-only)"
-        print(f"configuration OK: tenant {config.tenant}, site {config.site_id}, cloud {cloud}, db {config.db_path}")
+        print(f"configuration OK: tenant {config.tenant}, stage {config.stage}, site {config.site_id}, cloud {cloud}, "
+              f"db {config.db_path}")
         return EXIT_OK
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -13,12 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import TopicError
 from shared.messages import describe_validation_error
 from shared.mqtt import MqttSettings
-from shared.topics import check_id, check_tenant, site_thing_name
+from shared.names import Namespace, check_stage, check_tenant
+from shared.topics import check_id, site_thing_name
 
 PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
 DYNSEC_PASSWORD_ENV = "CLASSTOP_LMS_DYNSEC_PASSWORD"
@@ -127,6 +137,7 @@ class LmsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenant: str = Field(description="tenant (district) id, as in the cloud stack and topic prefixes")
+    stage: str = Field(default="dev", description="the tenant's stage (its stack: dev, prod...), in every cloud name")
     site_id: str = Field(description="this site's id within the tenant")
     site_broker: SiteBrokerSettings = Field(default_factory=SiteBrokerSettings, description="site Mosquitto")
     cloud: CloudLinkSettings | None = Field(default=None, description="IoT Core link; absent = site-only LMS")
@@ -159,11 +170,11 @@ class LmsConfig(BaseModel):
             raise ValueError("tls_cert_file and tls_key_file go together (give both or neither)")
         return self
 
-    @field_validator("tenant")
+    @field_validator("tenant", "stage")
     @classmethod
-    def _tenant(cls, v: str) -> str:
+    def _namespace_part(cls, v: str, info: ValidationInfo) -> str:
         try:
-            return check_tenant(v)
+            return check_tenant(v) if info.field_name == "tenant" else check_stage(v)
         except TopicError as exc:
             raise ValueError(exc.message) from None
 
@@ -176,8 +187,12 @@ class LmsConfig(BaseModel):
             raise ValueError(exc.message) from None
 
     @property
+    def namespace(self) -> Namespace:
+        return Namespace(self.tenant, self.stage)
+
+    @property
     def thing_name(self) -> str:
-        return site_thing_name(self.tenant, self.site_id)
+        return site_thing_name(self.namespace, self.site_id)
 
     @property
     def cloud_client_id(self) -> str:

@@ -11,7 +11,7 @@ The registry hands every ``Event`` an agent publishes on ``ct/agent/{id}/up/even
 * every other event is written to the bounded ``events`` table (``GET /api/events``); ``cctv.*`` events are
   also written to the seed's ``cctv_logs``. Events worth the cloud's attention (``cctv.*``, ``health.*``, and
   any of severity warning or worse) are put into the durable outbox as ``site_events`` messages on
-  ``ct/{tenant}/site/{site}/up/events``, batched (one message per flush, at most 500 events).
+  ``ct/{tenant}/{stage}/site/{site}/up/events``, batched (one message per flush, at most 500 events).
 
 Agents deliver at least once, so an event repeated with the same (agent, kind, timestamp) is dropped
 ("changed only"). One writer thread does the SQLite work in batches and prunes the table by age and size.
@@ -35,6 +35,7 @@ from edge.lms.store import Store, StoreError, json_or_none
 from shared import topics
 from shared.messages import AgentEvent, Event, Severity, SiteEvents, encode
 from shared.messages.site import MAX_EVENTS_PER_MESSAGE
+from shared.names import Namespace
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class AgentEvents:
         self,
         store: Store,
         *,
-        tenant: str,
+        namespace: Namespace,
         site_id: str,
         retention_days: float = 30.0,
         max_rows: int = 100_000,
@@ -161,7 +162,7 @@ class AgentEvents:
         await_outbox: bool = False,
     ) -> None:
         self._store = store
-        self._topic = topics.site_up(tenant, site_id, SiteUp.EVENTS)
+        self._topic = topics.site_up(namespace, site_id, SiteUp.EVENTS)
         self._retention_s = retention_days * 86400.0
         self._max_rows = max_rows
         self._prune_interval_s = prune_interval_s

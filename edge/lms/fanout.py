@@ -1,6 +1,6 @@
 """Cloud batch commands: one ``SiteCommand`` from IoT Core fans out to its target agents through the router.
 
-For each target the LMS reports, on ``site_up(tenant, site, RESULTS)`` through the durable outbox:
+For each target the LMS reports, on ``site_up(namespace, site, RESULTS)`` through the durable outbox:
 
 1. ``delivered`` once the command is handed to the site broker for the agent (not for targets that fail
    before sending: unknown, offline...), then
@@ -36,6 +36,7 @@ from edge.lms.store import Store
 from shared import topics
 from shared.errors import ErrorCode, SharedError
 from shared.messages import AgentResult, CommandResults, CommandStatus, Response, SiteCommand, decode
+from shared.names import Namespace
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,14 @@ class Fanout:
     """:meth:`handle` is the cloud link's handler for ``site_down``; :meth:`start` the worker."""
 
     def __init__(
-        self, router: Router, outbox: Outbox, *, tenant: str, site_id: str, concurrency: int = 256,
+        self, router: Router, outbox: Outbox, *, namespace: Namespace, site_id: str, concurrency: int = 256,
         audit: Audit | None = None, store: Store | None = None,
     ) -> None:  # fmt: skip
         self._router = router
         self._store = store
         self._audit = audit
         self._outbox = outbox
-        self._results_topic = topics.site_up(tenant, site_id, SiteUp.RESULTS)
+        self._results_topic = topics.site_up(namespace, site_id, SiteUp.RESULTS)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._queue: queue.Queue[object] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()

@@ -21,6 +21,7 @@ from edge.lms.link import CloudLink
 from edge.lms.registry import AgentView, Registry
 from shared import topics
 from shared.messages import MAX_PAYLOAD_BYTES, AgentKind, AgentPresence, SiteHeartbeat, encode
+from shared.names import Namespace
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,12 @@ class SiteHeartbeats:
     """:meth:`start` after wiring :meth:`on_connected` and :meth:`on_presence` to the link and registry."""
 
     def __init__(
-        self, link: CloudLink, registry: Registry, *, tenant: str, site_id: str, period_s: float, lms_version: str
+        self, link: CloudLink, registry: Registry, *, namespace: Namespace, site_id: str, period_s: float,
+        lms_version: str,
     ) -> None:
         self._link = link
         self._registry = registry
-        self._topic = topics.site_up(tenant, site_id, SiteUp.HEARTBEAT)
+        self._topic = topics.site_up(namespace, site_id, SiteUp.HEARTBEAT)
         self._period_s = period_s
         self._version = lms_version
         self._lock = threading.Lock()

@@ -19,6 +19,7 @@ from edge.lms.periodic import Periodic
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, MetricRollup, MetricRollups, encode
+from shared.names import Namespace
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,14 @@ DEFAULT_BACKFILL_S = 3600.0
 class MetricRollupSync:
     """Start with :meth:`start`, stop with :meth:`stop`; :meth:`roll` runs one pass."""
 
-    def __init__(self, store: Store, outbox: Outbox, *, tenant: str, site_id: str,
+    def __init__(self, store: Store, outbox: Outbox, *, namespace: Namespace, site_id: str,
                  interval_s: float = DEFAULT_INTERVAL_S, grace_s: float = DEFAULT_GRACE_S,
                  backfill_s: float = DEFAULT_BACKFILL_S, period_s: int = ROLLUP_PERIOD_S) -> None:
         if period_s <= 0 or ROLLUP_HOUR_S % period_s:
             raise ValueError(f"period_s must divide {ROLLUP_HOUR_S}")
         self._store = store
         self._outbox = outbox
-        self._topic = topics.site_up(tenant, site_id, SiteUp.METRICS)
+        self._topic = topics.site_up(namespace, site_id, SiteUp.METRICS)
         self._grace_s = grace_s
         self._backfill_s = backfill_s
         self._period_s = period_s

@@ -1,6 +1,6 @@
 """Agents' desired settings from their device shadows: applied to the agents, reported back.
 
-Each agent's settings are the named shadow ``agent-<agent_id>`` of the site's IoT thing
+Each agent's settings are the named shadow of the site's IoT thing named after the agent
 (:mod:`shared.messages.shadow`). The LMS subscribes to all named shadows of its thing and:
 
 * on ``update/delta`` (:class:`SettingsDelta`) and on ``get/accepted`` (:class:`SettingsShadow`, its
@@ -16,10 +16,15 @@ Each agent's settings are the named shadow ``agent-<agent_id>`` of the site's Io
   under IoT Core's 100 publishes per second and connection, so that a reconnect with 2,000 agents does not
   burst.
 
+* on ``update/rejected`` or ``get/rejected`` (AWS's ``{"code", "message"}``): a throttled or failed request
+  (429, 5xx) is asked again with a catch-up ``get`` (which re-applies and re-reports what is still pending), at
+  most :data:`MAX_RETRIES` times in a row per agent; any other refusal (400, 413...: the document can never be
+  taken) is logged as a warning and counted; ``get/rejected`` 404 means no shadow yet: nothing desired.
+
 Everything runs on one worker thread: the link's handler (awscrt thread), the presence and connection
 listeners and the router's completion callbacks only enqueue. Bad documents are logged, counted and
-dropped; other shadow operations (``update/accepted``, ``update/documents``, ``get/rejected`` — 404 means no
-shadow yet: nothing desired —, the LMS's own requests echoed by the broker) are ignored.
+dropped; other shadow operations (``update/accepted``, ``update/documents``, the LMS's own requests echoed by
+the broker) are ignored.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from edge.lms.router import Router
 from shared import topics
 from shared.errors import ErrorCode, SharedError, TopicError
 from shared.messages import Presence, Response
-from shared.messages.shadow import SettingsDelta, SettingsShadow, reported_update
+from shared.messages.shadow import SettingsDelta, SettingsShadow, ShadowRejection, reported_update
+from shared.names import Namespace
 from shared.topics import Family, ShadowOp
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,10 @@ log = logging.getLogger(__name__)
 GET_RATE_PER_S = 50.0
 #: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
 GET_REQUEST = b"{}"
+#: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow in a row, before waiting for the
+#: next natural catch-up (a reconnect, the agent coming back, a new delta).
+MAX_RETRIES = 3
+_REJECTED = (ShadowOp.UPDATE_REJECTED, ShadowOp.GET_REJECTED)
 
 
 class ShadowLink(Protocol):
@@ -70,6 +80,8 @@ class ShadowStats:
     bad_documents: int = 0
     gets: int = 0  # catch-up get requests published
     skipped_offline: int = 0  # deltas for agents that are offline (applied when they come back)
+    rejected: int = 0  # update/get requests IoT Core refused (404 "no shadow yet" not counted)
+    retried: int = 0  # catch-up gets asked after a transient refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +117,22 @@ class ShadowSync:
     connected listener; :meth:`on_presence` the registry's presence listener. :meth:`start`, :meth:`stop`."""
 
     def __init__(
-        self, link: ShadowLink, router: Router, registry: Registry, outbox: Outbox, *, tenant: str, site_id: str,
+        self, link: ShadowLink, router: Router, registry: Registry, outbox: Outbox, *, namespace: Namespace,
+        site_id: str,
         get_rate_per_s: float = GET_RATE_PER_S,
     ) -> None:  # fmt: skip
         self._link = link
         self._router = router
         self._registry = registry
         self._outbox = outbox
-        self.thing = topics.site_thing_name(tenant, site_id)
+        self.thing = topics.site_thing_name(namespace, site_id)
         self.topic_filter = topics.shadow_filter(self.thing)
         self._get_interval = 1.0 / get_rate_per_s if get_rate_per_s > 0 else 0.0
         self._queue: queue.Queue[object] = queue.Queue()
         self._gets: OrderedDict[str, None] = OrderedDict()  # agents waiting for a catch-up get (in order)
         self._next_get = 0.0  # monotonic time of the next allowed get
         self._inflight: dict[str, dict[str, str]] = {}  # agent -> the settings being applied now
+        self._retries: dict[str, int] = {}  # agent -> transient rejections in a row
         self._thread: threading.Thread | None = None
         self.stats = ShadowStats()
 
@@ -224,13 +238,16 @@ class ShadowSync:
         if found is None:
             return
         agent_id, op = found
+        if op in _REJECTED:
+            self._on_rejected(item, agent_id, op)
+            return
         read = _DELTA_READERS.get(op)
         if read is None:
-            if op is ShadowOp.UPDATE_REJECTED:
-                log.info("shadows: update of %s rejected: %s", agent_id, item.payload[:300].decode(errors="replace"))
-            else:
-                log.debug("shadows: ignored %s", item.topic)
+            if op is ShadowOp.UPDATE_ACCEPTED:
+                self._retries.pop(agent_id, None)
+            log.debug("shadows: ignored %s", item.topic)
             return
+        self._retries.pop(agent_id, None)
         try:
             delta = read(item.payload)
         except ValueError as exc:
@@ -239,6 +256,32 @@ class ShadowSync:
         if delta:
             self.stats.deltas += 1
             self.apply(agent_id, delta)
+
+    def _on_rejected(self, item: _Incoming, agent_id: str, op: ShadowOp) -> None:
+        try:
+            rejection = ShadowRejection.model_validate_json(item.payload)
+        except ValueError as exc:
+            self._bad(item, exc)
+            return
+        if op is ShadowOp.GET_REJECTED and rejection.code == 404:
+            return  # no shadow yet: nothing desired
+        self.stats.rejected += 1
+        what = "update" if op is ShadowOp.UPDATE_REJECTED else "get"
+        if not rejection.transient:
+            log.warning("shadows: IoT Core refused the %s of %s's shadow for good: %d %s", what, agent_id,
+                        rejection.code, rejection.message[:300])
+            return
+        tries = self._retries.get(agent_id, 0) + 1
+        if tries > MAX_RETRIES:
+            log.warning("shadows: IoT Core keeps refusing %s's shadow (%d %s); waiting for the next catch-up",
+                        agent_id, rejection.code, rejection.message[:300])
+            self._retries.pop(agent_id, None)
+            return
+        self._retries[agent_id] = tries
+        self.stats.retried += 1
+        log.info("shadows: the %s of %s's shadow was refused (%d %s); asking again", what, agent_id,
+                 rejection.code, rejection.message[:300])
+        self._gets[agent_id] = None
 
     def _bad(self, item: _Incoming, exc: Exception) -> None:
         self.stats.bad_documents += 1

@@ -12,7 +12,7 @@ together, at most one entry per agent and kind):
 A changed one (its canonical hash differs from the ``sent_hash`` in ``snapshot_state``) gets the next
 ``version`` of its ``(agent_id, kind)`` under this database's ``epoch`` (made once, time-ordered, so a recreated
 database's epoch sorts after the old one), and is written to the durable outbox on
-``site_up(tenant, site, SYNC)`` as :class:`~shared.messages.AgentSnapshots` **in the same transaction** as its new
+``site_up(namespace, site, SYNC)`` as :class:`~shared.messages.AgentSnapshots` **in the same transaction** as its new
 ``sent_hash``: after a restart nothing unchanged is sent again, and no version is ever used for two contents.
 """
 
@@ -33,6 +33,7 @@ from edge.lms.store import Store
 from shared import topics
 from shared.errors import MessageError
 from shared.messages import SnapshotEntry, SnapshotKind, encode, snapshot_hash, split_snapshots
+from shared.names import Namespace
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,11 @@ class SnapshotStats:
 class SnapshotSync:
     """Start with :meth:`start` (after the outbox exists), stop with :meth:`stop`; :meth:`scan` runs one pass."""
 
-    def __init__(self, store: Store, outbox: Outbox, *, tenant: str, site_id: str,
+    def __init__(self, store: Store, outbox: Outbox, *, namespace: Namespace, site_id: str,
                  interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self._store = store
         self._outbox = outbox
-        self._topic = topics.site_up(tenant, site_id, SiteUp.SYNC)
+        self._topic = topics.site_up(namespace, site_id, SiteUp.SYNC)
         self._timetables = Timetables(store)
         self._classtop_since = 0.0
         self._too_large: set[tuple[str, str, str]] = set()

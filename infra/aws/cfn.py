@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: valid as a tenant (shared.topics.check_tenant) and as a stage (chalicelib.config), and in no real name
+from shared.names import Namespace, resource_name
+
+#: valid as a tenant and as a stage (shared.names), and in no real name
 TENANT_TOKEN = "tenanttokenxq"
 STAGE_TOKEN = "stagetokenxq"
+#: the namespace whose names, turned into ``Fn::Sub`` strings, are every tenant stage's names
+TOKEN_NAMESPACE = Namespace(TENANT_TOKEN, STAGE_TOKEN)
 
 Json = dict[str, Any]
 
@@ -39,6 +43,11 @@ def tokens_to_sub(text: str) -> str:
     return escape_sub(text).replace(TENANT_TOKEN, "${TenantId}").replace(STAGE_TOKEN, "${Stage}")
 
 
+def name_sub(*parts: str) -> Json:
+    """``Fn::Sub`` of the resource name ``classtop--${TenantId}--${Stage}--{parts}`` (:func:`resource_name`)."""
+    return sub(tokens_to_sub(resource_name(TOKEN_NAMESPACE, *parts)))
+
+
 def sub_from_tokens(text: str) -> Json | str:
     """``Fn::Sub`` of :func:`tokens_to_sub` when the text holds a placeholder, else the text itself."""
     converted = tokens_to_sub(text)
@@ -51,13 +60,18 @@ def logical_id(*parts: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
-def tenant_underscored() -> Json:
-    """``TenantId`` with ``-`` replaced by ``_`` (IoT rule names allow only ``[a-zA-Z0-9_]``)."""
-    return {"Fn::Join": ["_", {"Fn::Split": ["-", ref("TenantId")]}]}
-
-
-def stage_underscored() -> Json:
-    return {"Fn::Join": ["_", {"Fn::Split": ["-", ref("Stage")]}]}
+def underscored(text: str) -> Json:
+    """A name holding the placeholder tenant/stage, with ``TenantId``/``Stage`` substituted and their ``-``
+    replaced by ``_`` (IoT rule names allow only ``[a-zA-Z0-9_]``): a ``Fn::Join``."""
+    parts: list[Any] = []
+    for piece in re.split(f"({TENANT_TOKEN}|{STAGE_TOKEN})", text):
+        if piece == TENANT_TOKEN:
+            parts.append({"Fn::Join": ["_", {"Fn::Split": ["-", ref("TenantId")]}]})
+        elif piece == STAGE_TOKEN:
+            parts.append({"Fn::Join": ["_", {"Fn::Split": ["-", ref("Stage")]}]})
+        elif piece:
+            parts.append(piece)
+    return {"Fn::Join": ["", parts]}
 
 
 def instantiate(node: Any, values: dict[str, str]) -> Any:

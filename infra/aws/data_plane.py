@@ -10,13 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from infra.aws import cloud_app
-from infra.aws.cfn import STAGE_TOKEN, TENANT_TOKEN, Json, get_att, logical_id, ref, sub, sub_from_tokens
+from infra.aws.cfn import (
+    STAGE_TOKEN,
+    TENANT_TOKEN,
+    TOKEN_NAMESPACE,
+    Json,
+    get_att,
+    logical_id,
+    name_sub,
+    ref,
+    sub,
+    sub_from_tokens,
+    tokens_to_sub,
+)
 from infra.aws.errors import BuildError
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
-from shared import topics
+from shared import names
 
-#: ``classtop-{tenant}-{stage}``: prefix of every named resource of the tenant (as the cloud's table names)
-NAME_PREFIX = "classtop-${TenantId}-${Stage}"
 SITE_POLICY = "SitePolicy"
 SITE_THING_TYPE = "SiteThingType"
 NOTIFICATIONS_TOPIC = "NotificationsTopic"
@@ -26,32 +36,32 @@ DEFAULT_MEDIA_RETENTION_DAYS = 90
 
 
 def tenant_parameters() -> Json:
-    """``TenantId`` and ``Stage``, with the patterns the code enforces."""
-    from chalicelib.config import _STAGE_RE  # the cloud's own rule for a stage
-
+    """``TenantId`` and ``Stage``, with the grammar the code enforces (``shared.names``)."""
     return {
         "TenantId": {
             "Type": "String",
-            "Description": "The district's tenant id: prefix of every name and MQTT topic of the tenant",
-            "AllowedPattern": topics._TENANT_RE.pattern,
-            "ConstraintDescription": "1-20 of a-z 0-9 -, starting with a letter",
+            "Description": "The district's tenant id: in every name and MQTT topic of the tenant",
+            "AllowedPattern": names.WORDS_PATTERN,
+            "MaxLength": names.TENANT_MAX,
+            "ConstraintDescription": f"1-{names.TENANT_MAX} of {names.GRAMMAR}",
         },
         "Stage": {
             "Type": "String",
-            "Description": "Deployment stage (dev, prod...)",
+            "Description": "Deployment stage (dev, prod...): in every name and MQTT topic of the tenant",
             "Default": "dev",
-            "AllowedPattern": _STAGE_RE.pattern,
-            "ConstraintDescription": "1-20 of a-z 0-9 -, starting with a letter",
+            "AllowedPattern": names.WORDS_PATTERN,
+            "MaxLength": names.STAGE_MAX,
+            "ConstraintDescription": f"1-{names.STAGE_MAX} of {names.GRAMMAR}",
         },
     }
 
 
 def site_policy_name() -> Json:
-    return sub(f"{NAME_PREFIX}-site-policy")
+    return name_sub("site-policy")
 
 
 def site_thing_type_name() -> Json:
-    return sub(f"{NAME_PREFIX}-site-thing")
+    return name_sub("site-thing")
 
 
 def table_logical_id(aggregate: str) -> str:
@@ -144,7 +154,7 @@ def data_plane_template() -> Json:
         "Properties": {
             "ThingTypeName": site_thing_type_name(),
             "ThingTypeProperties": {
-                "ThingTypeDescription": "A ClassTop site (its LMS); named ct-<tenant>-<site>",
+                "ThingTypeDescription": "A ClassTop site (its LMS); named ct--<tenant>--<stage>--<site>",
                 "SearchableAttributes": [SITE_ID_ATTRIBUTE],
             },
         },
@@ -152,7 +162,7 @@ def data_plane_template() -> Json:
     resources[NOTIFICATIONS_TOPIC] = {
         "Type": "AWS::SNS::Topic",
         "Properties": {
-            "TopicName": sub(f"{NAME_PREFIX}-notifications"),
+            "TopicName": name_sub("notifications"),
             "DisplayName": sub("ClassTop ${TenantId}"),
             "Tags": _tags(),
         },
@@ -160,8 +170,8 @@ def data_plane_template() -> Json:
     resources[MEDIA_BUCKET] = {
         "Type": "AWS::S3::Bucket",
         "Properties": {
-            # S3 names are global and <= 63 characters: classtop-(20)-(20)-(12 digits) fits exactly
-            "BucketName": sub(f"{NAME_PREFIX}-${{AWS::AccountId}}"),
+            # S3 names are global and <= 63 characters: classtop--(20)--(16)--(12 digits) is 62 at most
+            "BucketName": sub(tokens_to_sub(names.resource_name(TOKEN_NAMESPACE)) + names.SEP + "${AWS::AccountId}"),
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": [
                     {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}

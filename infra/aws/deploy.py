@@ -26,13 +26,13 @@ from urllib.parse import urlparse
 
 from infra.aws.clients import Clients
 from infra.aws.errors import InfraError, UsageError
-from infra.aws.stacks import StackInfo, StackManager
+from infra.aws.stacks import StackInfo, StackManager, stack_name
 from infra.aws.tenants import Target, Tenants
-from shared.errors import TopicError
-from shared.topics import check_tenant
+from shared import names
+from shared.errors import InvalidName
+from shared.names import check_stage, check_tenant
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # as chalicelib.config (checked equal by the tests)
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, *, stack: bool = True) -> None:
         if stack:
-            p.add_argument("--tenant", required=True, help="tenant id: 1-20 of a-z 0-9 -, starting with a letter")
-            p.add_argument("--stage", default="dev", help="stage (default: dev)")
+            p.add_argument("--tenant", required=True, help=f"tenant id: 1-{names.TENANT_MAX} of {names.GRAMMAR}")
+            p.add_argument("--stage", default="dev",
+                           help=f"stage: 1-{names.STAGE_MAX} of {names.GRAMMAR} (default: dev)")
         p.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION / the profile's)")
         p.add_argument("--profile", help="AWS profile")
         p.add_argument("--endpoint-url", help="send every AWS call here (the local twin's moto server)")
@@ -79,14 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> None:
     if getattr(args, "tenant", None) is not None:
-        try:
-            check_tenant(args.tenant)
-        except TopicError as exc:
-            raise UsageError(f"--tenant: {exc}") from None
-        if not _STAGE_RE.match(args.stage):
-            raise UsageError(f"--stage: invalid stage {args.stage!r}: use 1-20 of a-z 0-9 -, starting with a letter")
-        if len(f"classtop-{args.tenant}-{args.stage}") > 50:
-            raise UsageError("--tenant and --stage together are too long for the tenant's bucket name")
+        for flag, check, value in (("--tenant", check_tenant, args.tenant), ("--stage", check_stage, args.stage)):
+            try:
+                check(value)
+            except InvalidName as exc:
+                raise UsageError(f"{flag}: {exc.message}") from None
     if args.endpoint_url is not None:
         parsed = urlparse(args.endpoint_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -128,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "admin-token":
         from infra.aws.admin_token import create_first_admin
 
-        stacks.require(f"classtop-{args.tenant}-{args.stage}", f"tenant {args.tenant} (stage {args.stage})")
+        stacks.require(stack_name(args.tenant, args.stage), f"tenant {args.tenant} (stage {args.stage})")
         issued = create_first_admin(args.tenant, args.stage, region=clients.region, endpoint_url=args.endpoint_url)
         print(f"admin token (shown once, keep it secret): {issued.secret}")
         return EXIT_OK

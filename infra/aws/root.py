@@ -22,15 +22,15 @@ from typing import Any
 
 from infra.aws import cloud_app, data_plane
 from infra.aws.cfn import (
-    TENANT_TOKEN,
+    TOKEN_NAMESPACE,
     Json,
     get_att,
     logical_id,
+    name_sub,
     ref,
-    stage_underscored,
     sub,
-    tenant_underscored,
     tokens_to_sub,
+    underscored,
 )
 from infra.aws.errors import BuildError
 from infra.aws.rules import RULES, Rule
@@ -61,9 +61,8 @@ def rule_logical_id(rule: Rule) -> str:
 
 
 def rule_name(rule: Rule) -> Json:
-    """``Rule.full_name`` of the tenant (``-`` -> ``_``), suffixed with the stage so that stages can coexist."""
-    head, _, tail = rule.full_name(TENANT_TOKEN).partition(TENANT_TOKEN)
-    return {"Fn::Join": ["", [head, tenant_underscored(), tail, "_", stage_underscored()]]}
+    """``Rule.full_name`` of the tenant's stage: ``classtop__{tenant}__{stage}__{rule}`` with ``-`` -> ``_``."""
+    return underscored(rule.full_name(TOKEN_NAMESPACE))
 
 
 def environment() -> Json:
@@ -87,8 +86,8 @@ def _table_arns(models: tuple[Any, ...]) -> list[Json]:
 
 
 def access_policy(models: tuple[Any, ...]) -> Json:
-    site_topics = tokens_to_sub(topics.site_up(TENANT_TOKEN, "x", topics.SiteUp.HEARTBEAT)).split("/x/")[0]
-    things = tokens_to_sub(topics.site_thing_name(TENANT_TOKEN, "x"))[: -len("x")] + "*"
+    site_topics = tokens_to_sub(topics.site_up(TOKEN_NAMESPACE, "x", topics.SiteUp.HEARTBEAT)).split("/x/")[0]
+    things = tokens_to_sub(topics.site_thing_name(TOKEN_NAMESPACE, "x"))[: -len("x")] + "*"
     statements = [
         {
             "Sid": "TenantTables",
@@ -158,7 +157,7 @@ def access_policy(models: tuple[Any, ...]) -> Json:
     return {
         "Type": "AWS::IAM::Policy",
         "Properties": {
-            "PolicyName": sub("classtop-${TenantId}-${Stage}-cloud-access"),
+            "PolicyName": name_sub("cloud-access"),
             "Roles": [ref(ROLE)],
             "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
         },
@@ -180,7 +179,7 @@ def _rule_resources(rule: Rule, function_ids: dict[str, str]) -> Json:
                     "AwsIotSqlVersion": IOT_SQL_VERSION,
                     "Description": f"{rule.channel.value} of every site of the tenant -> {rule.handler}",
                     "RuleDisabled": False,
-                    "Sql": sub(tokens_to_sub(rule.sql(TENANT_TOKEN))),
+                    "Sql": sub(tokens_to_sub(rule.sql(TOKEN_NAMESPACE))),
                     "Actions": [{"Lambda": {"FunctionArn": get_att(target, "Arn")}}],
                 },
             },

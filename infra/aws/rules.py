@@ -10,30 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import SiteUp, all_sites_up_filter
+from shared.names import Namespace, rule_name
+from shared.topics import SITE_TOPIC_SEGMENTS, SiteUp, all_sites_up_filter
 
-#: Position (1-based, as in IoT SQL's ``topic(n)``) of the site id in ``ct/{tenant}/site/{site}/up/{channel}``.
-SITE_ID_SEGMENT = 4
+#: Position (1-based, as in IoT SQL's ``topic(n)``) of the site id in a site's up topic.
+SITE_ID_SEGMENT = SITE_TOPIC_SEGMENTS["site_id"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    name: str  # rule name suffix; the full name is ``classtop_{tenant}_{name}`` (IoT rule names: [a-zA-Z0-9_])
+    name: str  # rule name suffix; the full name is ``classtop__{tenant}__{stage}__{name}`` (shared.names.rule_name)
     channel: SiteUp
     handler: str  # the Lambda function name in the Chalice app
     #: fields added to the event: name -> 1-based topic segment
     topic_fields: tuple[tuple[str, int], ...] = (("site_id", SITE_ID_SEGMENT),)
 
-    def topic_filter(self, tenant: str) -> str:
-        return all_sites_up_filter(tenant, self.channel)
+    def topic_filter(self, ns: Namespace) -> str:
+        return all_sites_up_filter(ns, self.channel)
 
-    def sql(self, tenant: str) -> str:
+    def sql(self, ns: Namespace) -> str:
         """The rule's IoT SQL (version 2016-03-23)."""
         extra = ", ".join(f"topic({pos}) AS {name}" for name, pos in self.topic_fields)
-        return f"SELECT *, {extra} FROM '{self.topic_filter(tenant)}'"
+        return f"SELECT *, {extra} FROM '{self.topic_filter(ns)}'"
 
-    def full_name(self, tenant: str) -> str:
-        return f"classtop_{tenant.replace('-', '_')}_{self.name}"
+    def full_name(self, ns: Namespace) -> str:
+        return rule_name(ns, self.name)
 
 
 RULES: tuple[Rule, ...] = (

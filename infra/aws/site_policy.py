@@ -1,22 +1,23 @@
 """The IoT policy of a tenant's LMS identities: one policy for every site of the tenant.
 
-An LMS connects with its site certificate and the client id = its thing name ``ct-<tenant>-<site>``
+An LMS connects with its site certificate and the client id = its thing name ``ct--<tenant>--<stage>--<site>``
 (``shared.topics.site_thing_name``). The thing carries the attribute ``site_id`` (set when the site is
 enrolled) and is attached to the certificate. AWS evaluates the thing policy variables against the thing named
 by the client id, so with ``iot:Connection.Thing.IsAttached`` the policy confines each connection to:
 
-* connect only as ``ct-<tenant>-<its site_id attribute>`` (no other tenant's or site's client id);
-* publish only on ``ct/<tenant>/site/<its site>/up/*``;
-* subscribe to / receive only ``ct/<tenant>/site/<its site>/down/*``;
-* use only its own thing's shadows (``$aws/things/ct-<tenant>-<its site>/shadow/*``: the agents' named
-  shadows).
+* connect only as ``ct--<tenant>--<stage>--<its site_id attribute>`` (no other tenant's, stage's or site's
+  client id);
+* publish only on ``ct/<tenant>/<stage>/site/<its site>/up/*``;
+* subscribe to / receive only ``ct/<tenant>/<stage>/site/<its site>/down/*``;
+* use only its own thing's shadows (``$aws/things/ct--<tenant>--<stage>--<its site>/shadow/*``: the agents'
+  named shadows).
 
 IoT policy variables (``${iot:...}``) are escaped for ``Fn::Sub`` as ``${!iot:...}``.
 """
 
 from __future__ import annotations
 
-from infra.aws.cfn import TENANT_TOKEN, Json, sub, tokens_to_sub
+from infra.aws.cfn import TOKEN_NAMESPACE, Json, sub, tokens_to_sub
 from shared import topics
 
 #: the thing attribute holding the site id (set by the cloud when it registers a site's thing)
@@ -42,9 +43,9 @@ def _resource(kind: str, pattern: str) -> Json:
 
 def site_policy_document() -> Json:
     """The policy document (with ``Fn::Sub`` strings) of ``AWS::IoT::Policy`` ``SitePolicy``."""
-    thing = topics.site_thing_name(TENANT_TOKEN, _SITE_TOKEN)
-    up = _topic_pattern(topics.site_up(TENANT_TOKEN, _SITE_TOKEN, topics.SiteUp.HEARTBEAT), "*")
-    down = _topic_pattern(topics.site_down(TENANT_TOKEN, _SITE_TOKEN), "*")
+    thing = topics.site_thing_name(TOKEN_NAMESPACE, _SITE_TOKEN)
+    up = _topic_pattern(topics.site_up(TOKEN_NAMESPACE, _SITE_TOKEN, topics.SiteUp.HEARTBEAT), "*")
+    down = _topic_pattern(topics.site_down(TOKEN_NAMESPACE, _SITE_TOKEN), "*")
     # every operation on every shadow (classic and named) of the connected thing - named from the tenant and
     # the site attribute, so that a thing of another tenant attached by mistake gets none of them
     shadows = _topic_pattern(topics.shadow(thing, topics.ShadowOp.GET), "*")

@@ -1,6 +1,7 @@
 """CloudFormation stacks of tenants: create, update, delete, list, and wait with progress.
 
-A tenant's stack is ``classtop-{tenant}-{stage}``, tagged ``classtop:tenant``, ``classtop:stage`` and
+A tenant's stack is ``classtop--{tenant}--{stage}`` (``shared.names.stack_name``), tagged ``classtop:tenant``,
+``classtop:stage`` and
 ``classtop:plane`` (``full``: template.yaml; ``data``: the data plane alone).
 """
 
@@ -13,8 +14,9 @@ from typing import Any
 
 from infra.aws.clients import Clients, aws_errors
 from infra.aws.errors import AwsError, StackFailed, StackNotFound
+from shared import names
 
-STACK_PREFIX = "classtop-"
+STACK_PREFIX = names.PRODUCT + names.SEP
 TAG_TENANT, TAG_STAGE, TAG_PLANE = "classtop:tenant", "classtop:stage", "classtop:plane"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 _DONE_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
@@ -31,7 +33,7 @@ _LISTED = [
 
 
 def stack_name(tenant: str, stage: str) -> str:
-    return f"{STACK_PREFIX}{tenant}-{stage}"
+    return names.stack_name(names.Namespace(tenant, stage))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@
 3. ``exec python -m edge.lms --config $CLASSTOP_DATA_DIR/lms.toml`` (``--dry-run`` stops before).
 
 Environment (documented in docs/deploy.md): ``CLASSTOP_TENANT``, ``CLASSTOP_SITE_ID`` (required);
-``CLASSTOP_SITE_NAME``, ``CLASSTOP_IOT_ENDPOINT``, ``CLASSTOP_CLOUD_API``, ``CLASSTOP_ENROLMENT_TOKEN``,
-``CLASSTOP_LMS_ADVERTISE_HOST``, ``CLASSTOP_BROKER_HOST``, ``CLASSTOP_BROKER_PORT``, ``CLASSTOP_DATA_DIR``;
+``CLASSTOP_STAGE`` (default ``dev``), ``CLASSTOP_SITE_NAME``, ``CLASSTOP_IOT_ENDPOINT``, ``CLASSTOP_CLOUD_API``,
+``CLASSTOP_ENROLMENT_TOKEN``, ``CLASSTOP_LMS_ADVERTISE_HOST``, ``CLASSTOP_BROKER_HOST``, ``CLASSTOP_BROKER_PORT``,
+``CLASSTOP_DATA_DIR``;
 the LMS itself reads ``CLASSTOP_LMS_BROKER_PASSWORD``, ``CLASSTOP_LMS_DYNSEC_PASSWORD`` and
 ``CLASSTOP_LMS_ADMIN_TOKEN``.
 
@@ -32,7 +33,8 @@ from typing import Any
 
 from infra.local.toml_writer import dumps
 from shared.errors import TopicError
-from shared.topics import check_id, check_tenant, site_thing_name
+from shared.names import Namespace
+from shared.topics import check_id, site_thing_name
 
 EXIT_ENROLMENT, EXIT_CONFIG = 1, 2
 HTTP_PORT = 8000
@@ -54,13 +56,14 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _identity(env: Mapping[str, str]) -> tuple[str, str]:
+def _identity(env: Mapping[str, str]) -> tuple[Namespace, str]:
+    """The tenant's stage (``CLASSTOP_TENANT``, ``CLASSTOP_STAGE``, default ``dev``) and ``CLASSTOP_SITE_ID``."""
     try:
-        tenant = check_tenant(_required(env, "CLASSTOP_TENANT"))
+        namespace = Namespace(_required(env, "CLASSTOP_TENANT"), env.get("CLASSTOP_STAGE", "").strip() or "dev")
         site_id = check_id(_required(env, "CLASSTOP_SITE_ID"), "site id")
     except TopicError as exc:
         raise EntrypointError(f"{exc}", EXIT_CONFIG) from None
-    return tenant, site_id
+    return namespace, site_id
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -78,7 +81,7 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
     certs = data_dir / "certs"
     if (certs / CERT_FILE).exists() and (certs / KEY_FILE).exists():
         return None
-    tenant, site_id = _identity(env)
+    namespace, site_id = _identity(env)
     api = _required(env, "CLASSTOP_CLOUD_API").rstrip("/")
     if not api.startswith(("https://", "http://")):
         raise EntrypointError(f"CLASSTOP_CLOUD_API: not an http(s) URL: {api!r}", EXIT_CONFIG)
@@ -108,7 +111,7 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not data.get("certificate_pem") or not data.get("private_key"):
         raise EntrypointError(f"enrolment: {api} returned no certificate (is the token an enrolment token?)",
                               EXIT_ENROLMENT)
-    if data.get("site_id") != site_id or data.get("thing_name") != site_thing_name(tenant, site_id):
+    if data.get("site_id") != site_id or data.get("thing_name") != site_thing_name(namespace, site_id):
         raise EntrypointError(f"enrolment: the token is for site {data.get('site_id')!r}, not {site_id!r}: set "
                               "CLASSTOP_SITE_ID to the token's site", EXIT_CONFIG)
     certs.mkdir(parents=True, exist_ok=True)
@@ -122,13 +125,14 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
 
 def config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     """The LMS configuration (``lms.toml``) the environment describes."""
-    tenant, site_id = _identity(env)
+    namespace, site_id = _identity(env)
     try:
         broker_port = int(env.get("CLASSTOP_BROKER_PORT", "1883"))
     except ValueError:
         raise EntrypointError("CLASSTOP_BROKER_PORT: not a number", EXIT_CONFIG) from None
     result: dict[str, Any] = {
-        "tenant": tenant,
+        "tenant": namespace.tenant,
+        "stage": namespace.stage,
         "site_id": site_id,
         "db_path": str(data_dir / "lms.db"),
         "http_host": "0.0.0.0",  # published by the container runtime

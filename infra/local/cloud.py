@@ -33,6 +33,7 @@ from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
 from infra.local.shadows import ShadowService, TwinShadowStore
 from shared.mqtt import MqttClient, MqttSettings
+from shared.names import Namespace, resource_name
 
 log = logging.getLogger("infra.local.cloud")
 
@@ -50,7 +51,7 @@ def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
         "CLASSTOP_TENANT": tenant,
         "CLASSTOP_STAGE": stage,
         "CLASSTOP_AWS_ENDPOINT": moto_url,
-        "CLASSTOP_MEDIA_BUCKET": f"classtop-{tenant}-{stage}-media",
+        "CLASSTOP_MEDIA_BUCKET": resource_name(Namespace(tenant, stage), "media"),
     }
 
 
@@ -147,7 +148,7 @@ class LocalCloud:
     def start_rules(self) -> None:
         from chalicelib.handlers import RULE_HANDLERS
 
-        self.rules = RulesEngine(self.mqtt, self.tenant, RULE_HANDLERS)
+        self.rules = RulesEngine(self.mqtt, Namespace(self.tenant, self.stage), RULE_HANDLERS)
         self.rules.start()
 
     def start_http(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from infra.aws.rules import RULES, Rule, event_for
 from shared.mqtt import IncomingMessage, MqttClient
+from shared.names import Namespace
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +22,12 @@ LambdaHandler = Callable[[dict[str, Any], Any], Any]
 class RulesEngine:
     """Subscribes every rule's topic filter and invokes its handler, one message at a time."""
 
-    def __init__(self, mqtt: MqttClient, tenant: str, handlers: Mapping[str, LambdaHandler]) -> None:
+    def __init__(self, mqtt: MqttClient, namespace: Namespace, handlers: Mapping[str, LambdaHandler]) -> None:
         missing = [r.handler for r in RULES if r.handler not in handlers]
         if missing:
             raise ValueError(f"rule handlers missing from the app: {missing}")
         self._mqtt = mqtt
-        self._tenant = tenant
+        self._namespace = namespace
         self._handlers = handlers
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {r.name: 0 for r in RULES}
@@ -34,7 +35,7 @@ class RulesEngine:
 
     def start(self) -> None:
         for rule in RULES:
-            self._mqtt.subscribe(rule.topic_filter(self._tenant), self._make_handler(rule), qos=1)
+            self._mqtt.subscribe(rule.topic_filter(self._namespace), self._make_handler(rule), qos=1)
 
     def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
         def handle(msg: IncomingMessage) -> None:

@@ -28,6 +28,7 @@ from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
 from infra.local.mosquitto import MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
+from shared.names import Namespace
 from shared.topics import site_thing_name
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class Twin:
             "iot", endpoint_url=self.moto_url, region_name=env["AWS_DEFAULT_REGION"],
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         )  # fmt: skip
-        thing = site_thing_name(self.opt.tenant, self.opt.site_id)
+        thing = site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id)
         try:
             iot.describe_thing(thingName=thing)
         except iot.exceptions.ResourceNotFoundException:
@@ -201,6 +202,7 @@ class Twin:
         assert self.site_broker is not None and self.cloud_broker is not None
         return {
             "tenant": self.opt.tenant,
+            "stage": self.opt.stage,
             "site_id": self.opt.site_id,
             "db_path": str(self.workdir / "lms" / "lms.db"),
             "http_host": self.opt.host,
@@ -218,7 +220,7 @@ class Twin:
             "cloud": {
                 "host": self.cloud_broker.host,
                 "port": self.cloud_broker.port,
-                "client_id": site_thing_name(self.opt.tenant, self.opt.site_id),
+                "client_id": site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id),
                 "reconnect_min_s": 0.5,
                 "reconnect_max_s": 5.0,
             },

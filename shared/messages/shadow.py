@@ -1,6 +1,6 @@
 """Agents' settings in device shadows: the documents the cloud, IoT Core (or the twin) and the LMS exchange.
 
-Each agent's settings are the named shadow ``agent-<agent_id>`` of its site's IoT thing
+Each agent's settings are the named shadow of its site's IoT thing named after the agent
 (:func:`shared.topics.site_thing_name`, :func:`shared.topics.agent_shadow_name`). The district admin writes
 ``state.desired`` (cloud API); IoT Core publishes ``update/delta`` (the desired keys whose value differs from
 ``reported``); the site's LMS applies the delta to the agent (now, or when it comes back) and writes
@@ -81,6 +81,18 @@ class SettingsShadow(_AwsDocument):
     version: int | None = None
 
 
+class ShadowRejection(_AwsDocument):
+    """``update/rejected`` or ``get/rejected``: AWS's error document (``code`` is an HTTP status)."""
+
+    code: int
+    message: str = ""
+
+    @property
+    def transient(self) -> bool:
+        """Throttled or an AWS-side failure: worth trying again later (400/404/409/413 are not)."""
+        return self.code == 429 or self.code >= 500
+
+
 class SettingsDelta(_AwsDocument):
     """``update/delta``: ``state`` is the desired keys that differ from ``reported``."""
 
@@ -93,9 +105,11 @@ class SettingsDelta(_AwsDocument):
         return {k: val for k, val in settings_values(v, allow_null=True, max_items=None).items() if val is not None}
 
 
-def desired_update(settings: dict[str, str | None], client_token: str | None = None) -> bytes:
-    """The ``update`` request of the cloud: these desired values (``None`` removes a key)."""
-    return _update({"desired": settings_values(settings, allow_null=True)}, client_token)
+def desired_update(settings: dict[str, str | None], client_token: str | None = None, *,
+                   version: int | None = None) -> bytes:
+    """The ``update`` request of the cloud: these desired values (``None`` removes a key). With ``version`` AWS
+    applies it only if the shadow is still at that version (else 409): no lost update between read and write."""
+    return _update({"desired": settings_values(settings, allow_null=True)}, client_token, version)
 
 
 def reported_update(settings: dict[str, str | None], client_token: str | None = None) -> bytes:
@@ -103,10 +117,12 @@ def reported_update(settings: dict[str, str | None], client_token: str | None = 
     return _update({"reported": settings_values(settings, allow_null=True)}, client_token)
 
 
-def _update(state: dict[str, Any], client_token: str | None) -> bytes:
+def _update(state: dict[str, Any], client_token: str | None, version: int | None = None) -> bytes:
     doc: dict[str, Any] = {"state": state}
     if client_token is not None:
         doc["clientToken"] = client_token
+    if version is not None:
+        doc["version"] = version
     payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
     if len(payload) > MAX_SHADOW_STATE_BYTES:
         raise ValueError(f"shadow update of {len(payload)} bytes exceeds the {MAX_SHADOW_STATE_BYTES}-byte limit")

@@ -19,7 +19,9 @@ import boto3
 import pytest
 
 from infra.local.twin import Twin, TwinOptions, TwinPorts
+from shared import topics
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from shared.names import Namespace, resource_name
 
 pytestmark = pytest.mark.e2e
 
@@ -159,13 +161,14 @@ def test_unauthenticated_calls_are_refused(twin: Twin) -> None:
 
 @pytest.fixture(scope="module")
 def site_downlink(twin: Twin) -> Iterator[list[IncomingMessage]]:
-    """Every message the cloud sends down to any site of the tenant, as seen on the IoT Core stand-in."""
+    """Every message the cloud sends down to the twin's site, as seen on the IoT Core stand-in."""
     assert twin.cloud_broker is not None
     seen: list[IncomingMessage] = []
     watcher = MqttClient(
         MqttSettings(host=twin.cloud_broker.host, port=twin.cloud_broker.port, client_id="e2e-watcher")
     )
-    watcher.subscribe(f"ct/{twin.opt.tenant}/site/+/down/#", seen.append)
+    namespace = Namespace(twin.opt.tenant, twin.opt.stage)
+    watcher.subscribe(topics.site_down_filter(namespace, twin.opt.site_id), seen.append)
     watcher.start()
     time.sleep(0.2)
     yield seen
@@ -178,4 +181,5 @@ def _stored_commands(twin: Twin) -> int:
         "dynamodb", endpoint_url=twin.moto_url, region_name="us-east-1",
         aws_access_key_id="testing", aws_secret_access_key="testing",
     )  # fmt: skip
-    return int(ddb.scan(TableName=f"classtop-{twin.opt.tenant}-{twin.opt.stage}-command", Select="COUNT")["Count"])
+    table = resource_name(Namespace(twin.opt.tenant, twin.opt.stage), "command")
+    return int(ddb.scan(TableName=table, Select="COUNT")["Count"])

@@ -160,17 +160,17 @@ def test_retained_messages_survive_a_restart_on_the_same_port(site_broker: Broke
 def test_cloud_stand_in_is_anonymous_and_carries_aws_topics(cloud_broker: Broker) -> None:
     lms = cloud_broker.client()
     rules = cloud_broker.client()
-    rules.subscribe("ct/+/site/#")
+    rules.subscribe("ct/+/+/site/#")
     rules.subscribe("$aws/things/+/shadow/#")
     everything = cloud_broker.client()
     everything.subscribe("#")
 
     lms.publish("$aws/things/site-1/shadow/update", b"{}")
-    lms.publish("ct/t1/site/site-1/heartbeat", b"{}")
+    lms.publish("ct/t1/dev/site/site-1/up/heartbeat", b"{}")
     assert rules.wait_for("$aws/things/site-1/shadow/update").payload == b"{}"
-    assert rules.wait_for("ct/t1/site/site-1/heartbeat").payload == b"{}"
-    everything.wait_for("ct/t1/site/site-1/heartbeat")
-    assert everything.topics() == ["ct/t1/site/site-1/heartbeat"]  # '#' never matches '$' topics
+    assert rules.wait_for("ct/t1/dev/site/site-1/up/heartbeat").payload == b"{}"
+    everything.wait_for("ct/t1/dev/site/site-1/up/heartbeat")
+    assert everything.topics() == ["ct/t1/dev/site/site-1/up/heartbeat"]  # '#' never matches '$' topics
 
 
 def test_start_failure_reports_the_broker_log() -> None:

@@ -33,11 +33,19 @@ class ShadowThingMissing(ShadowError):
     code = ErrorCode.CONFLICT
 
 
+class ShadowConflict(ShadowError):
+    """The update named a ``version`` the shadow no longer has (another writer came first): 409."""
+
+    status = 409
+    code = ErrorCode.CONFLICT
+
+
 class ShadowStore(Protocol):
     """Named shadows of IoT things. Raises :class:`ShadowError` when IoT Core fails or refuses."""
 
     def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
-        """Send an update request (``{"state": {...}}``); returns AWS's ``UpdateThingShadow`` response document."""
+        """Send an update request (``{"state": {...}}``, optionally ``version``); returns AWS's
+        ``UpdateThingShadow`` response document. :class:`ShadowConflict` when ``version`` is stale."""
         ...
 
     def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
@@ -56,6 +64,8 @@ class IotShadowStore(IotDataClient):
             if _code(exc) == "ResourceNotFoundException":
                 raise ShadowThingMissing(
                     f"IoT thing {thing} does not exist: the site has no IoT identity (enrol it)") from exc
+            if _code(exc) == "ConflictException":
+                raise ShadowConflict(f"shadow {thing}/{shadow} changed since it was read") from exc
             raise ShadowError(f"shadow update {thing}/{shadow} failed: {_describe(exc)}") from exc
         except BotoCoreError as exc:
             raise ShadowError(f"shadow update {thing}/{shadow} failed: {exc}") from exc

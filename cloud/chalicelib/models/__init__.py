@@ -1,6 +1,6 @@
 """PynamoDB models, one module per aggregate, and the functions that bind them to their tables.
 
-Table names come from the settings (``classtop-{tenant}-{stage}-{aggregate}``) and are set at runtime by
+Table names come from the settings (``classtop--{tenant}--{stage}--{aggregate}``) and are set at runtime by
 :func:`bind`, together with the endpoint (``CLASSTOP_AWS_ENDPOINT``, for moto) and the region.
 """
 

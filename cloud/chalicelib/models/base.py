@@ -13,5 +13,5 @@ UNBOUND = "classtop-unbound"
 
 
 class BaseModel(Model):
-    #: the table name suffix: ``classtop-{tenant}-{stage}-{AGGREGATE}``
+    #: the table name suffix: ``classtop--{tenant}--{stage}--{AGGREGATE}``
     AGGREGATE: str = ""

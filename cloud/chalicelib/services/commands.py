@@ -148,7 +148,7 @@ class CommandService:
         failures: dict[str, str] = {}
         for site_id, payload in messages.items():
             try:
-                self._publisher.publish(site_down(self._settings.tenant, site_id), payload, qos=1)
+                self._publisher.publish(site_down(self._settings.namespace, site_id), payload, qos=1)
             except Exception as exc:  # any publisher failure: the record must say so, never stay half-sent
                 failures[site_id] = exc.message if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"
                 log.warning("command %s: publish to site %s failed: %s", command_id, site_id, failures[site_id])

@@ -142,7 +142,7 @@ class LmsService:
         key_stored = False
         try:
             if enrolment is not None:
-                identity = self._issuer.issue(site_thing_name(self._settings.tenant, site_id),
+                identity = self._issuer.issue(site_thing_name(self._settings.namespace, site_id),
                                               self._settings.iot_site_policy, site_id,
                                               self._settings.iot_site_thing_type)
             self._secrets.create_secret(StoredSecret(key_hash, SecretKind.LMS, request.name, site_id, now))

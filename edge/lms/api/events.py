@@ -73,6 +73,6 @@ async def processes(request: Request, uuid: str) -> dict[str, Any] | JSONRespons
 def install(app: Any, services: Any, events: AgentEvents | None) -> None:
     """Add the routes; without a running ``events`` service a query-only one over the store is used."""
     app.state.events = events or AgentEvents(
-        services.store, tenant=services.config.tenant, site_id=services.config.site_id
+        services.store, namespace=services.config.namespace, site_id=services.config.site_id
     )
     app.include_router(router)

@@ -32,6 +32,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "timestamp": time.time(),
             "version": services.version,
             "tenant": services.config.tenant,
+            "stage": services.config.stage,
             "site_id": services.config.site_id,
             "uptime_s": round(time.time() - services.started_at, 3),
             "site_broker": {"connected": site_connected},

@@ -17,11 +17,11 @@ from shared.messages import Event, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
 from shared.topics import AgentUp, SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
-from tests.integration.lms.lms_harness import SITE, TENANT, LmsProcess, SimAgent, eventually, lms_config_text
+from tests.integration.lms.lms_harness import NS, SITE, LmsProcess, SimAgent, eventually, lms_config_text
 
 pytestmark = pytest.mark.integration
 
-EVENTS_UP = topics.site_up(TENANT, SITE, SiteUp.EVENTS)
+EVENTS_UP = topics.site_up(NS, SITE, SiteUp.EVENTS)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def manage(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_manage_bootstraps_a_tenant(moto_url: str) -> None:
     created = manage(moto_url, "tables", "create")
     assert created.returncode == 0, created.stderr
-    assert "classtop-clitest-dev-token" in created.stdout.split()
+    assert "classtop--clitest--dev--token" in created.stdout.split()
     assert manage(moto_url, "tables", "create").stdout.strip() == "all tables exist"
 
     admin = manage(moto_url, "--json", "token", "create", "--role", "admin", "--name", "first admin")

@@ -32,6 +32,7 @@ from chalicelib.adapters.iot import IotDataPublisher
 from chalicelib.config import Settings
 from chalicelib.handlers import RULE_HANDLERS
 from shared.messages import SiteCommand, decode
+from shared.names import Namespace
 from shared.topics import site_down
 from tests.fixtures.moto_server import start_moto
 
@@ -103,7 +104,7 @@ def test_command_round_trip_through_moto_server(twin: Twin) -> None:
     status, created = twin.call("POST", "/api/commands", {"agent_id": "pc-1", "command": "ping"})
     assert status == 202, created
     command_id = created["data"]["command_id"]
-    sent = [decode(SiteCommand, p) for p in published(site_down("demo", "school-1"))]
+    sent = [decode(SiteCommand, p) for p in published(site_down(Namespace("demo", "it"), "school-1"))]
     assert [(m.request_id, m.targets) for m in sent] == [(command_id, ["pc-1"])]
 
     status, error = twin.call("POST", "/api/commands", {"agent_id": "pc-2", "command": "ping"})

@@ -11,14 +11,9 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -31,38 +26,20 @@ from infra.aws.policy_eval import Connection, IotPolicy
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE
 from infra.local.mosquitto import free_port
 from shared import topics
+from shared.names import Namespace
 from tests.fixtures.moto_server import start_moto
+from tests.integration.infra.moto_deploy import AWS_ENV, REGION, TOKEN_RE, client, tool
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[3]
-REGION = "eu-west-1"
-#: fake credentials for moto, given to the subprocesses and the in-process clients (the process environment of
-#: the test session is left alone: other modules set their own region)
-AWS_ENV = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-TOKEN_RE = re.compile(r"admin token \(shown once, keep it secret\): (\S+)")
-
-
-def tool(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {**{k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_"))}, **AWS_ENV}
-    done = subprocess.run([sys.executable, "-m", "infra.aws.deploy", "tenant", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=120, env=env if env is not None else base, check=False)
-    assert "Traceback" not in done.stderr + done.stdout
-    return done
-
-
-def client(service: str, url: str) -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION,  # type: ignore[call-overload]
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def tenant_names(tenant: str) -> dict[str, set[str]]:
     return {
         "tables": {Settings(tenant=tenant, stage="dev", region=REGION).table_name(m.AGGREGATE) for m in models.MODELS},
-        "policies": {f"classtop-{tenant}-dev-site-policy"},
-        "thing_types": {f"classtop-{tenant}-dev-site-thing"},
-        "topics": {f"arn:aws:sns:{REGION}:123456789012:classtop-{tenant}-dev-notifications"},
-        "buckets": {f"classtop-{tenant}-dev-123456789012"},
+        "policies": {f"classtop--{tenant}--dev--site-policy"},
+        "thing_types": {f"classtop--{tenant}--dev--site-thing"},
+        "topics": {f"arn:aws:sns:{REGION}:123456789012:classtop--{tenant}--dev--notifications"},
+        "buckets": {f"classtop--{tenant}--dev--123456789012"},
     }
 
 
@@ -92,7 +69,7 @@ def authenticates(url: str, tenant: str, secret: str) -> bool:
 
 
 def site_policy(url: str, tenant: str) -> IotPolicy:
-    document = client("iot", url).get_policy(policyName=f"classtop-{tenant}-dev-site-policy")["policyDocument"]
+    document = client("iot", url).get_policy(policyName=f"classtop--{tenant}--dev--site-policy")["policyDocument"]
     try:
         return IotPolicy(json.loads(document))
     except json.JSONDecodeError:  # moto keeps a policy created by CloudFormation as the repr of its dict
@@ -100,7 +77,7 @@ def site_policy(url: str, tenant: str) -> IotPolicy:
 
 
 def lms(tenant: str, site: str) -> Connection:
-    thing = topics.site_thing_name(tenant, site)
+    thing = topics.site_thing_name(Namespace(tenant, "dev"), site)
     return Connection(client_id=thing, thing_name=thing, attributes={SITE_ID_ATTRIBUTE: site})
 
 
@@ -110,8 +87,8 @@ def test_two_tenants_side_by_side_then_update_and_delete_one(moto_url: str) -> N
     for tenant in ("district-a", "district-b"):
         done = tool("deploy", "--tenant", tenant, "--data-plane-only", *url)
         assert done.returncode == 0, done.stderr
-        assert f"stack classtop-{tenant}-dev: CREATE_COMPLETE" in done.stdout
-        assert f"TokenTableName = classtop-{tenant}-dev-token" in done.stdout
+        assert f"stack classtop--{tenant}--dev: CREATE_COMPLETE" in done.stdout
+        assert f"TokenTableName = classtop--{tenant}--dev--token" in done.stdout
         assert "CREATE_COMPLETE" in done.stderr  # the stack events were shown while waiting
         match = TOKEN_RE.search(done.stdout)
         assert match, done.stdout
@@ -135,11 +112,12 @@ def test_two_tenants_side_by_side_then_update_and_delete_one(moto_url: str) -> N
 
     # the policies moto stored (resolved by CloudFormation) isolate the tenants' LMSs
     arn = f"arn:aws:iot:{REGION}:123456789012"
-    up = f"{arn}:topic/{topics.site_up('district-a', 'school-1', topics.SiteUp.HEARTBEAT)}"
+    up = f"{arn}:topic/{topics.site_up(Namespace('district-a', 'dev'), 'school-1', topics.SiteUp.HEARTBEAT)}"
+    client_a = f"{arn}:client/{topics.site_thing_name(Namespace('district-a', 'dev'), 'school-1')}"
     policy_a, policy_b = site_policy(moto_url, "district-a"), site_policy(moto_url, "district-b")
-    assert policy_a.allows("iot:Connect", f"{arn}:client/ct-district-a-school-1", lms("district-a", "school-1"))
+    assert policy_a.allows("iot:Connect", client_a, lms("district-a", "school-1"))
     assert policy_a.allows("iot:Publish", up, lms("district-a", "school-1"))
-    assert not policy_b.allows("iot:Connect", f"{arn}:client/ct-district-a-school-1", lms("district-a", "school-1"))
+    assert not policy_b.allows("iot:Connect", client_a, lms("district-a", "school-1"))
     assert not policy_b.allows("iot:Publish", up, lms("district-a", "school-1"))
 
     listed = tool("list", *url)
@@ -153,7 +131,7 @@ def test_two_tenants_side_by_side_then_update_and_delete_one(moto_url: str) -> N
 
     def stack(tenant: str) -> tuple[str, str]:
         # moto's CloudFormation ignores the bucket's lifecycle rules (and DynamoDB TTL): check the stack itself
-        found = client("cloudformation", moto_url).describe_stacks(StackName=f"classtop-{tenant}-dev")["Stacks"][0]
+        found = client("cloudformation", moto_url).describe_stacks(StackName=f"classtop--{tenant}--dev")["Stacks"][0]
         params = {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
         return found["StackStatus"], params["MediaRetentionDays"]
 
@@ -181,11 +159,11 @@ def test_unknown_tenant_and_second_deploy_are_refused(moto_url: str) -> None:
         extra = ["--data-plane-only"] if action == "update" else ["--yes"]
         done = tool(action, "--tenant", "nobody", *extra, *url)
         assert done.returncode == 1
-        assert "unknown tenant nobody (stage dev): no stack classtop-nobody-dev" in done.stderr
+        assert "unknown tenant nobody (stage dev): no stack classtop--nobody--dev" in done.stderr
     first = tool("deploy", "--tenant", "district-c", "--data-plane-only", "--no-admin-token", *url)
     assert first.returncode == 0, first.stderr
     again = tool("deploy", "--tenant", "district-c", "--data-plane-only", *url)
-    assert again.returncode == 1 and "already has stack classtop-district-c-dev" in again.stderr
+    assert again.returncode == 1 and "already has stack classtop--district-c--dev" in again.stderr
     assert "use `tenant update`" in again.stderr
     # --no-admin-token skipped the token; admin-token issues one later
     assert "admin token" not in first.stdout
@@ -203,6 +181,8 @@ def test_unknown_tenant_and_second_deploy_are_refused(moto_url: str) -> None:
     (["--tenant", "Bad_Tenant"], "--tenant: "),
     (["--tenant", "a" * 21], "--tenant: "),
     (["--tenant", "ok", "--stage", "Prod"], "--stage: invalid stage"),
+    (["--tenant", "a--b"], "--tenant: invalid tenant"),
+    (["--tenant", "ok", "--stage", "dev-"], "--stage: invalid stage"),
     (["--tenant", "ok", "--endpoint-url", "localhost:4566"], "--endpoint-url: not an http(s) URL"),
     (["--tenant", "ok", "--media-retention-days", "0"], "--media-retention-days"),
 ])
@@ -234,13 +214,13 @@ def test_a_failed_stack_gets_a_clear_message() -> None:
     server, url = start_moto()
     try:
         client("dynamodb", url).create_table(
-            TableName="classtop-district-x-dev-token", BillingMode="PAY_PER_REQUEST",
+            TableName="classtop--district-x--dev--token", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
         done = tool("deploy", "--tenant", "district-x", "--data-plane-only", "--endpoint-url", url, "--poll", "0.2")
         assert done.returncode == 1
-        assert "cannot create stack classtop-district-x-dev" in done.stderr
-        assert "Table already exists: classtop-district-x-dev-token" in done.stderr
+        assert "cannot create stack classtop--district-x--dev" in done.stderr
+        assert "Table already exists: classtop--district-x--dev--token" in done.stderr
         assert "admin token" not in done.stdout
     finally:
         server.stop()
@@ -252,7 +232,7 @@ def test_a_full_deploy_uploads_the_package_and_fails_clearly_where_moto_stops(mo
     bucket = "classtop-artifacts-test"
     done = tool("deploy", "--tenant", "full", "--artifact-bucket", bucket, "--endpoint-url", moto_url, "--poll", "0.2")
     assert done.returncode == 1
-    assert "cannot create stack classtop-full-dev" in done.stderr and "admin token" not in done.stdout
+    assert "cannot create stack classtop--full--dev" in done.stderr and "admin token" not in done.stdout
     s3 = client("s3", moto_url)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert all(key.startswith("classtop/full/dev/") for key in keys) and len(keys) == 3

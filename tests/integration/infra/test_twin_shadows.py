@@ -18,6 +18,7 @@ from infra.local.shadows import ShadowService, TwinShadowStore
 from shared import topics
 from shared.messages.shadow import SettingsDelta, SettingsShadow, desired_update, reported_update
 from shared.mqtt import MqttClient, MqttSettings
+from shared.names import Namespace
 from shared.topics import ShadowOp
 from tests.fixtures.brokers import Broker, MqttProbe, Received
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-THING = topics.site_thing_name("demo", "s1")
+THING = topics.site_thing_name(Namespace("demo", "dev"), "s1")
 SHADOW = topics.agent_shadow_name("pc-1")
 
 

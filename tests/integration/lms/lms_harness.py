@@ -24,11 +24,13 @@ import httpx
 from shared import topics
 from shared.messages import Command, Presence, Response, Status, decode, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings, Will
+from shared.names import Namespace
 from shared.topics import AgentUp
 from tests.fixtures.brokers import Broker
 
 REPO = Path(__file__).resolve().parents[3]
 TENANT = "demo"
+NS = Namespace(TENANT, "dev")
 SITE = "school-1"
 #: The admin token every test LMS starts with (``CLASSTOP_LMS_ADMIN_TOKEN``).
 ADMIN_TOKEN = "ctl_test-admin-token-0123456789abcdef"
@@ -155,6 +157,7 @@ def lms_config_text(
     """A complete LMS config file; ``settings`` / ``cloud_settings`` override top-level / ``[cloud]`` keys."""
     top: dict[str, Any] = {
         "tenant": TENANT,
+        "stage": NS.stage,
         "site_id": SITE,
         "db_path": str(db_path),
         "http_host": "127.0.0.1",

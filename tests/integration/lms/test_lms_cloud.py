@@ -19,8 +19,8 @@ from shared.messages import CommandResults, Response, SiteCommand, SiteHeartbeat
 from shared.topics import SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import (
+    NS,
     SITE,
-    TENANT,
     AgentFactory,
     LmsFactory,
     eventually,
@@ -29,9 +29,9 @@ from tests.integration.lms.lms_harness import (
 
 pytestmark = pytest.mark.integration
 
-DOWN = topics.site_down(TENANT, SITE)
-RESULTS = topics.site_up(TENANT, SITE, SiteUp.RESULTS)
-HEARTBEAT = topics.site_up(TENANT, SITE, SiteUp.HEARTBEAT)
+DOWN = topics.site_down(NS, SITE)
+RESULTS = topics.site_up(NS, SITE, SiteUp.RESULTS)
+HEARTBEAT = topics.site_up(NS, SITE, SiteUp.HEARTBEAT)
 
 
 def results_in(probe: MqttProbe) -> list[dict[str, Any]]:
@@ -65,7 +65,7 @@ def test_site_command_fans_out_and_results_come_back(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
     cloud = cloud_broker.client()
-    cloud.subscribe(topics.site_up(TENANT, SITE, SiteUp.RESULTS))
+    cloud.subscribe(topics.site_up(NS, SITE, SiteUp.RESULTS))
     cloud.subscribe(HEARTBEAT)
     lms = lms_factory(cloud_broker.port).start()
     a1 = agents("agent-1").start()

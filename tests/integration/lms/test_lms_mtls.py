@@ -19,11 +19,11 @@ from shared import topics
 from shared.messages import SiteHeartbeat, decode
 from shared.topics import SiteUp
 from tests.fixtures.brokers import MqttProbe
-from tests.integration.lms.lms_harness import SITE, TENANT, LmsFactory
+from tests.integration.lms.lms_harness import NS, SITE, LmsFactory
 
 pytestmark = pytest.mark.integration
 
-THING = topics.site_thing_name(TENANT, SITE)
+THING = topics.site_thing_name(NS, SITE)
 
 TEMPLATE = """
 per_listener_settings false
@@ -90,7 +90,7 @@ def test_cloud_link_over_mutual_tls(lms_factory: LmsFactory, tls_broker: tuple[M
     client.loop_start()
     try:
         assert probe.connected.wait(10), "test probe could not connect over TLS"
-        heartbeat = topics.site_up(TENANT, SITE, SiteUp.HEARTBEAT)
+        heartbeat = topics.site_up(NS, SITE, SiteUp.HEARTBEAT)
         probe.subscribe(heartbeat)
         lms = lms_factory(
             broker.port,

@@ -15,11 +15,11 @@ from shared import topics
 from shared.messages import MetricRollups, decode
 from shared.topics import SiteUp
 from tests.fixtures.brokers import Broker
-from tests.integration.lms.lms_harness import SITE, TENANT, LmsFactory, eventually
+from tests.integration.lms.lms_harness import NS, SITE, LmsFactory, eventually
 
 pytestmark = pytest.mark.integration
 
-METRICS = topics.site_up(TENANT, SITE, SiteUp.METRICS)
+METRICS = topics.site_up(NS, SITE, SiteUp.METRICS)
 HOUR = 1_764_158_400  # a whole hour (epoch s)
 NOW = HOUR + 3600 + 100.0  # early in the next hour: HOUR has closed
 BUCKET = HOUR + 3300  # the last bucket of HOUR
@@ -42,7 +42,7 @@ def test_closed_buckets_are_rolled_up_once_also_after_a_restart(tmp_path: Path) 
         add_samples(store, "pc-2", [(BUCKET + 5, 5.0, 30.0)])
         add_samples(store, "pc-1", [(HOUR + 10, 7.0, 7.0)])  # the first bucket of the hour
         add_samples(store, "pc-1", [(NOW - 50, 99.0, 99.0)])  # the current hour: still open
-        sync = MetricRollupSync(store, Outbox(store), tenant=TENANT, site_id=SITE, grace_s=30)
+        sync = MetricRollupSync(store, Outbox(store), namespace=NS, site_id=SITE, grace_s=30)
         assert sync.roll(NOW) == 3
         assert sync.roll(NOW + 10) == 0
         (message,) = queued(store)
@@ -53,7 +53,7 @@ def test_closed_buckets_are_rolled_up_once_also_after_a_restart(tmp_path: Path) 
         assert (one.mem_min, one.mem_avg, one.mem_max) == (40.0, 50.0, 60.0)
         assert by_agent["pc-2"].samples == 1
     with Store(db) as store:  # an LMS restart: the high mark survives
-        sync = MetricRollupSync(store, Outbox(store), tenant=TENANT, site_id=SITE, grace_s=30)
+        sync = MetricRollupSync(store, Outbox(store), namespace=NS, site_id=SITE, grace_s=30)
         assert sync.roll(NOW + 20) == 0
         assert sync.roll(NOW + 3600) == 1  # the hour that was open has closed
         last = queued(store)[-1].rollups

@@ -15,8 +15,8 @@ from shared.messages import Command, Response
 from shared.topics import ShadowOp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import (
+    NS,
     SITE,
-    TENANT,
     AgentFactory,
     LmsFactory,
     LmsProcess,
@@ -27,7 +27,7 @@ from tests.integration.lms.lms_harness import (
 
 pytestmark = pytest.mark.integration
 
-THING = topics.site_thing_name(TENANT, SITE)
+THING = topics.site_thing_name(NS, SITE)
 
 
 def shadow_topic(agent_id: str, op: ShadowOp) -> str:
@@ -153,7 +153,7 @@ def test_bad_documents_are_dropped_and_refusals_not_reported(
     cloud.publish(topic, delta({"bad key!": "x"}))
     cloud.publish(topic, json.dumps({"state": {"font_size": "1"}}))  # no version
     cloud.publish(shadow_topic("agent-1", ShadowOp.GET_ACCEPTED), b"[]")
-    cloud.publish(topics.shadow(THING, ShadowOp.UPDATE_DELTA, "not-an-agent"), delta({"font_size": 1}))
+    cloud.publish(topics.shadow(THING, ShadowOp.UPDATE_DELTA, "lms:config"), delta({"font_size": 1}))  # not an agent
     cloud.publish(shadow_topic("agent-9", ShadowOp.UPDATE_DELTA), delta({"font_size": 1}))  # unknown agent
 
     cloud.publish(topic, delta({"theme_mode": "blue"}))
@@ -169,6 +169,39 @@ def test_bad_documents_are_dropped_and_refusals_not_reported(
     assert log.count("shadows: dropped bad document") == 4
     assert "did not take ['theme_mode']" in log
     assert lms.health()["site_broker"]["connected"]
+
+
+def test_rejected_shadow_requests_are_asked_again_or_reported_in_the_log(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    """Issue 11 item 13: IoT Core's ``update/rejected`` is not ignored. A throttled or failed report (429, 5xx)
+    is asked again with a catch-up ``get`` (whose delta is applied and reported again); a refusal for good
+    (400, 413) is a warning in the log and no retry."""
+    cloud, lms = start(lms_factory, cloud_broker)
+    a1 = agents("agent-1").start()
+    agents("agent-2").start()
+    lms.wait_agent("agent-1")
+    lms.wait_agent("agent-2")
+    eventually(lambda: gets(cloud, "agent-1") == 1 and gets(cloud, "agent-2") == 1, what="the first gets")
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_DELTA), delta({"font_size": 18}))
+    wait_reported(cloud, "agent-1", {"font_size": "18"})
+
+    # the report was throttled: the LMS asks again, applies the pending delta again and reports again
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_REJECTED),
+                  json.dumps({"code": 429, "message": "Rate limit exceeded", "timestamp": 1}))
+    eventually(lambda: gets(cloud, "agent-1") == 2, what="a get after the throttled report")
+    document = {"state": {"desired": {"font_size": "18"}, "delta": {"font_size": "18"}}, "version": 3}
+    cloud.publish(shadow_topic("agent-1", ShadowOp.GET_ACCEPTED), json.dumps(document))
+    eventually(lambda: reported(cloud, "agent-1").count({"font_size": "18"}) == 2, what="the report again")
+    assert batches(a1) == [{"font_size": "18"}, {"font_size": "18"}]
+
+    # refused for good: no retry (the shadow messages are handled in order: agent-2's get comes after)
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_REJECTED),
+                  json.dumps({"code": 413, "message": "The payload exceeds the maximum size allowed"}))
+    cloud.publish(shadow_topic("agent-2", ShadowOp.GET_REJECTED), json.dumps({"code": 500, "message": "Internal"}))
+    eventually(lambda: gets(cloud, "agent-2") == 2, what="a get after agent-2's failed get")
+    assert gets(cloud, "agent-1") == 2
+    eventually(lambda: "refused the update of agent-1's shadow for good: 413" in lms.log(), what="the warning")
 
 
 

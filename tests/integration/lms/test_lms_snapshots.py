@@ -18,11 +18,11 @@ from shared import topics
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode
 from shared.topics import AgentUp, SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
-from tests.integration.lms.lms_harness import SITE, TENANT, AgentFactory, LmsFactory, SimAgent, eventually
+from tests.integration.lms.lms_harness import NS, SITE, AgentFactory, LmsFactory, SimAgent, eventually
 
 pytestmark = pytest.mark.integration
 
-SYNC = topics.site_up(TENANT, SITE, SiteUp.SYNC)
+SYNC = topics.site_up(NS, SITE, SiteUp.SYNC)
 TIMETABLE = {"epoch": "9f2c4b1a0d3e5f67", "version": 4, "hash": "a" * 64, "updated_at": 1764160000.0,
              "courses": [{"id": 1, "name": "数学", "teacher": "王老师", "location": "A101", "color": "#6750A4"}],
              "schedule_entries": [{"id": 3, "course_id": 1, "day_of_week": 1, "start_time": "08:00",
@@ -86,7 +86,7 @@ def test_settings_and_timetables_travel_once_and_not_again_after_a_restart(
 
 def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> None:
     with Store(tmp_path / "lms.db") as store:
-        sync = SnapshotSync(store, Outbox(store), tenant=TENANT, site_id=SITE)
+        sync = SnapshotSync(store, Outbox(store), namespace=NS, site_id=SITE)
         Timetables(store).sync(SyncBody.model_validate(
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
         answer = {"stream_server": {"running": True, "host": "10.0.0.5", "port": 8554, "token": "s3cret"},

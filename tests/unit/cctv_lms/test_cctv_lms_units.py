@@ -19,6 +19,7 @@ from edge.lms.outbox import Outbox
 from edge.lms.store import Store
 from shared.messages import Event, Response, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
+from shared.names import Namespace
 
 
 def ev(kind: str, severity: Severity = Severity.INFO, at: float | None = None, **data: Any) -> Event:
@@ -52,7 +53,7 @@ def test_site_event_messages_split_by_count_and_size_and_match_the_cloud_model()
 
 def test_events_are_stored_deduplicated_forwarded_and_pruned(store: Store) -> None:
     outbox = Outbox(store)  # its pump is not started: rows stay in the table
-    events = AgentEvents(store, tenant="demo", site_id="school-1", retention_days=1, max_rows=3,
+    events = AgentEvents(store, namespace=Namespace("demo", "dev"), site_id="school-1", retention_days=1, max_rows=3,
                          prune_interval_s=3600, outbox=outbox).start()
     try:
         now = time.time()
@@ -78,7 +79,7 @@ def test_events_are_stored_deduplicated_forwarded_and_pruned(store: Store) -> No
         assert store.query("SELECT client_uuid, event_type, camera_id FROM cctv_logs ORDER BY id") == [
             ("agent-1", "cctv.frozen", "door"), ("agent-2", "cctv.covered", "7")]
         rows = store.outbox_peek()
-        assert [r.topic for r in rows] == ["ct/demo/site/school-1/up/events"]
+        assert [r.topic for r in rows] == ["ct/demo/dev/site/school-1/up/events"]
         up = decode(CloudSiteEvents, rows[0].payload)
         assert [(e.agent_id, e.event.kind) for e in up.events] == [("agent-1", "cctv.frozen"),
                                                                     ("agent-2", "cctv.covered")]
@@ -100,7 +101,7 @@ def test_events_are_stored_deduplicated_forwarded_and_pruned(store: Store) -> No
 
 def test_a_store_failure_is_counted_and_the_writer_carries_on(tmp_path: Path) -> None:
     store = Store(tmp_path / "lms.db").open()
-    events = AgentEvents(store, tenant="demo", site_id="s").start()
+    events = AgentEvents(store, namespace=Namespace("demo", "dev"), site_id="s").start()
     try:
         with sqlite3.connect(tmp_path / "lms.db") as db:
             db.execute("DROP TABLE events")
@@ -206,7 +207,7 @@ def test_video_server_addresses() -> None:
 
 
 def test_events_for_the_cloud_wait_for_the_outbox(store: Store) -> None:
-    events = AgentEvents(store, tenant="demo", site_id="s", await_outbox=True).start()
+    events = AgentEvents(store, namespace=Namespace("demo", "dev"), site_id="s", await_outbox=True).start()
     try:
         events.add("agent-1", ev("cctv.frozen", Severity.WARNING, camera_id="door"))
         assert events.flush(5) and store.outbox_count() == 0 and len(events.recent()) == 1

@@ -40,6 +40,7 @@ from chalicelib.domain.token import Role
 CLOUD_DIR = Path(__file__).resolve().parents[3] / "cloud"
 TENANT = "demo"
 SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1")
+NS = SETTINGS.namespace
 T0 = 1_700_000_000.0
 
 

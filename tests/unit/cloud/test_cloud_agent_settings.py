@@ -8,14 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import TENANT, Cloud, iot_client, online
+from cloud_testkit import NS, Cloud, iot_client, online
 
 from chalicelib import container
 from chalicelib.adapters.shadows import IotShadowStore, ShadowError, ShadowThingMissing
-from shared.messages.shadow import MAX_SHADOW_STATE_BYTES, reported_update
-from shared.topics import agent_shadow_name, site_thing_name
+from shared import topics
+from shared.messages.shadow import MAX_SHADOW_STATE_BYTES, desired_update, reported_update
+from shared.topics import ShadowOp, agent_shadow_name, site_thing_name
 
-THING = site_thing_name(TENANT, "s1")
+THING = site_thing_name(NS, "s1")
 SHADOW = agent_shadow_name("a1")
 PATH = "/api/agents/a1/settings"
 
@@ -79,23 +80,74 @@ def test_null_removes_a_desired_key(site: Cloud) -> None:
     assert view(site) == data
 
 
+class RacingStore:
+    """Another writer's ``race`` update lands between the service's read and its update, once."""
+
+    def __init__(self, store: Any, race: bytes) -> None:
+        self.store, self.race, self.updates = store, race, 0
+
+    def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
+        return self.store.get(thing, shadow)  # type: ignore[no-any-return]
+
+    def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
+        self.updates += 1
+        if self.race:
+            self.store.update(thing, shadow, self.race)
+            self.race = b""
+        return self.store.update(thing, shadow, payload)  # type: ignore[no-any-return]
+
+
 def test_a_write_racing_another_writer_answers_with_the_stored_document(site: Cloud) -> None:
     store = container.get().shadows
 
-    class RacingStore:
-        """The LMS reports between the service's read and its update."""
-
-        def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
-            return store.get(thing, shadow)
-
-        def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
-            store.update(thing, shadow, reported_update({"volume": "10"}))
-            return store.update(thing, shadow, payload)
-
-    container.configure(shadows=RacingStore())
+    container.configure(shadows=RacingStore(store, reported_update({"volume": "10"})))
     data = site.put(PATH, {"settings": {"volume": "30"}}, role="operator").json_body["data"]
     assert data["desired"] == {"volume": "30"} and data["reported"] == {"volume": "10"}
     assert data["pending"] == {"volume": "30"} and data["version"] == 2
+
+
+def test_shadow_names_fit_and_writes_are_versioned(site: Cloud) -> None:
+    """Issue 11 item 13: an agent id of 64 characters has a valid shadow (AWS: names <= 64); a desired write is
+    conditional on the version it read, so a writer racing in between is never overwritten past the limits."""
+    longest = "pc-" + "x" * 61
+    site.heartbeat("s1", [online(longest)])
+    response = site.put(f"/api/agents/{longest}/settings", {"settings": {"volume": "5"}}, role="operator")
+    assert response.status_code == 200, response.json_body
+    name = agent_shadow_name(longest)
+    assert len(name) <= 64 and topics.parse(topics.shadow(THING, ShadowOp.UPDATE, name)).shadow_name == name
+    assert container.get().shadows.get(THING, name)["state"]["desired"] == {"volume": "5"}  # type: ignore[index]
+
+    store = container.get().shadows
+    assert site.put(PATH, {"settings": {f"a{i}": "1" for i in range(150)}}).status_code == 200
+    # another admin adds 40 settings between this write's read and its update: 150 + 40 + 30 > 200
+    racing = RacingStore(store, desired_update({f"b{i}": "1" for i in range(40)}))
+    container.configure(shadows=racing)
+    response = site.put(PATH, {"settings": {f"c{i}": "1" for i in range(30)}})
+    assert response.status_code == 400 and "at most 200" in response.json_body["error"]["message"]
+    assert racing.updates == 1  # refused by AWS (version), read again, refused by the check: written once
+    assert len(view(site)["desired"]) == 190
+
+    # a race that keeps the limits: the write is done again on the new version and keeps both writers' keys
+    racing = RacingStore(store, desired_update({"z": "1"}))
+    container.configure(shadows=racing)
+    response = site.put(PATH, {"settings": {"y": "2"}})
+    assert response.status_code == 200 and racing.updates == 2
+    assert {"y": "2", "z": "1"}.items() <= response.json_body["data"]["desired"].items()
+
+
+def test_a_writer_that_always_loses_the_race_gets_409(site: Cloud) -> None:
+    store = container.get().shadows
+    site.put(PATH, {"settings": {"volume": "1"}})
+
+    class AlwaysRacing(RacingStore):
+        def update(self, thing: str, shadow: str, payload: bytes) -> dict[str, Any]:
+            self.race = reported_update({"volume": str(self.updates)})
+            return super().update(thing, shadow, payload)
+
+    container.configure(shadows=AlwaysRacing(store, b""))
+    response = site.put(PATH, {"settings": {"volume": "2"}})
+    assert response.status_code == 409 and "retry" in response.json_body["error"]["message"]
+    assert view(site)["desired"] == {"volume": "1"}
 
 
 def test_every_set_is_audited(site: Cloud) -> None:

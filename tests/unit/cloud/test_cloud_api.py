@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import TENANT, Cloud, online
+from cloud_testkit import NS, Cloud, online
 
 from chalicelib import container
 from chalicelib.models import CommandModel
@@ -109,7 +109,7 @@ def test_create_command_for_one_agent(fleet: Cloud) -> None:
 
     assert len(fleet.publisher.messages) == 1
     sent = fleet.publisher.messages[0]
-    assert sent.topic == site_down(TENANT, "s1") == "ct/demo/site/s1/down/command"
+    assert sent.topic == site_down(NS, "s1") == "ct/demo/test/site/s1/down/command"
     assert sent.qos == 1
     message = decode(SiteCommand, sent.payload)
     assert message.request_id == record["command_id"]
@@ -132,8 +132,8 @@ def test_batch_across_two_sites_is_one_message_per_site(fleet: Cloud) -> None:
     assert record["site_ids"] == ["s1", "s2"]
     by_topic = {m.topic: decode(SiteCommand, m.payload) for m in fleet.publisher.messages}
     assert len(fleet.publisher.messages) == 2
-    assert by_topic[site_down(TENANT, "s1")].targets == ["a1", "a2"]
-    assert by_topic[site_down(TENANT, "s2")].targets == ["b1"]
+    assert by_topic[site_down(NS, "s1")].targets == ["a1", "a2"]
+    assert by_topic[site_down(NS, "s2")].targets == ["b1"]
     assert {m.request_id for m in by_topic.values()} == {record["command_id"]}
 
 
@@ -229,7 +229,7 @@ def test_command_bigger_than_an_iot_message_is_413(fleet: Cloud) -> None:
 
 
 def test_publish_failure_marks_the_site_failed_and_is_502(fleet: Cloud) -> None:
-    fleet.publisher.fail_topics.add(site_down(TENANT, "s2"))
+    fleet.publisher.fail_topics.add(site_down(NS, "s2"))
     response = fleet.post("/api/commands", {"agent_ids": ["a1", "b1"], "command": "ping"})
     assert response.status_code == 502
     error = error_of(response)
@@ -246,7 +246,7 @@ def test_publish_failure_marks_the_site_failed_and_is_502(fleet: Cloud) -> None:
 
 
 def test_publish_failure_everywhere_fails_the_command(fleet: Cloud) -> None:
-    fleet.publisher.fail_topics.add(site_down(TENANT, "s1"))
+    fleet.publisher.fail_topics.add(site_down(NS, "s1"))
     response = fleet.post("/api/commands", {"agent_id": "a1", "command": "ping"})
     assert response.status_code == 502
     record = fleet.get(f"/api/commands/{error_of(response)['command_id']}").json_body["data"]

@@ -126,10 +126,10 @@ def test_enrolment_issues_an_iot_identity_once(open_cloud: Cloud) -> None:
     assert "PRIVATE KEY" in data["private_key"]
     iot = iot_client()
     thing = iot.describe_thing(thingName=data["thing_name"])
-    assert data["thing_name"] == "ct-demo-school-1"
+    assert data["thing_name"] == "ct--demo--test--school-1"
     assert thing["attributes"] == {"site_id": "school-1"}  # what the site policy's variables read
     assert iot.list_attached_policies(target=data["certificate_arn"])["policies"][0]["policyName"] \
-        == "classtop-demo-test-site-policy"
+        == "classtop--demo--test--site-policy"
     assert iot.describe_certificate(certificateId=data["certificate_id"])["certificateDescription"]["status"] \
         == "ACTIVE"
     site = open_cloud.get("/api/lms/school-1").json_body["data"]
@@ -183,12 +183,12 @@ def test_expired_enrolment_token_is_401(open_cloud: Cloud) -> None:
 
 
 def test_enrolled_thing_gets_the_configured_thing_type() -> None:
-    with running_cloud(iot_site_thing_type="classtop-demo-test-site-thing") as cloud:
+    with running_cloud(iot_site_thing_type="classtop--demo--test--site-thing") as cloud:
         iot = iot_client()
-        iot.create_thing_type(thingTypeName="classtop-demo-test-site-thing")
+        iot.create_thing_type(thingTypeName="classtop--demo--test--site-thing")
         token = cloud.post("/api/enrolments", {"name": "s", "site_id": "s7"}).json_body["data"]["token"]
         data = cloud.request("POST", "/api/lms/register", LMS, role=None,
                              headers={"Authorization": f"Bearer {token}"}).json_body["data"]
         thing = iot.describe_thing(thingName=data["thing_name"])
-        assert thing["thingTypeName"] == "classtop-demo-test-site-thing"
+        assert thing["thingTypeName"] == "classtop--demo--test--site-thing"
         assert thing["attributes"] == {"site_id": "s7"}

@@ -27,10 +27,10 @@ def test_settings_from_env() -> None:
     settings = Settings.from_env({"CLASSTOP_TENANT": "acme", "AWS_DEFAULT_REGION": "eu-west-1"})
     assert (settings.tenant, settings.stage, settings.region, settings.aws_endpoint) == (
         "acme", "dev", "eu-west-1", None)
-    assert settings.table_name("command") == "classtop-acme-dev-command"
+    assert settings.table_name("command") == "classtop--acme--dev--command"
     names = models.table_names(settings)
     assert {"command", "agent", "site", "token", "client", "snapshot", "audit"} <= set(names)
-    assert all(name == f"classtop-acme-dev-{aggregate}" for aggregate, name in names.items())
+    assert all(name == f"classtop--acme--dev--{aggregate}" for aggregate, name in names.items())
     prefixed = Settings.from_env({"CLASSTOP_TENANT": "acme", "AWS_REGION": "us-east-2",
                                   "CLASSTOP_TABLE_PREFIX": "ct-test", "CLASSTOP_STAGE": "prod",
                                   "CLASSTOP_AWS_ENDPOINT": "http://127.0.0.1:5000"})
@@ -63,10 +63,10 @@ def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
 def test_iot_publisher_publishes_through_boto3() -> None:
     with mock_aws():
         publisher = IotDataPublisher(region="us-east-1")
-        publisher.publish("ct/demo/site/s1/down/command", b'{"x":1}')
+        publisher.publish("ct/demo/dev/site/s1/down/command", b'{"x":1}')
         assert publisher.client is publisher.client  # created once
         published = iotdata_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].published_payloads
-        assert ("ct/demo/site/s1/down/command", b'{"x":1}') in [(t, bytes(p)) for t, p in published]
+        assert ("ct/demo/dev/site/s1/down/command", b'{"x":1}') in [(t, bytes(p)) for t, p in published]
 
 
 @pytest.mark.parametrize(
@@ -79,13 +79,13 @@ def test_iot_publisher_translates_client_errors(aws_code: str, error: type[Excep
     with Stubber(client) as stub:
         stub.add_client_error("publish", service_error_code=aws_code, service_message="nope")
         with pytest.raises(error, match=aws_code):
-            IotDataPublisher(client).publish("ct/demo/site/s1/down/command", b"{}")
+            IotDataPublisher(client).publish("ct/demo/dev/site/s1/down/command", b"{}")
 
 
 def test_iot_publisher_translates_connection_errors() -> None:
     publisher = IotDataPublisher(endpoint_url="http://127.0.0.1:9", region="us-east-1")
     with pytest.raises(UpstreamError, match="IoT publish"):
-        publisher.publish("ct/demo/site/s1/down/command", b"{}")
+        publisher.publish("ct/demo/dev/site/s1/down/command", b"{}")
 
 
 # ---------------------------------------------------------------- tokens and roles
@@ -197,7 +197,7 @@ def test_admission_and_identity_settings() -> None:
     base = {"CLASSTOP_TENANT": "acme", "AWS_DEFAULT_REGION": "eu-west-1"}
     settings = Settings.from_env(base)
     assert (settings.client_policy, settings.lms_policy) == ("approval", "approval")
-    assert settings.iot_site_policy == "classtop-acme-dev-site-policy" and settings.iot_site_thing_type is None
+    assert settings.iot_site_policy == "classtop--acme--dev--site-policy" and settings.iot_site_thing_type is None
     custom = Settings.from_env({**base, "CLASSTOP_CLIENT_POLICY": "open", "CLASSTOP_LMS_POLICY": "closed",
                                 "CLASSTOP_IOT_SITE_POLICY": "p1", "CLASSTOP_IOT_SITE_THING_TYPE": "t1"})
     assert (custom.client_policy, custom.lms_policy, custom.iot_site_policy, custom.iot_site_thing_type) == (

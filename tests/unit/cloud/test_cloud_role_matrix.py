@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from app import app
-from cloud_testkit import Cloud, iot_client, online, running_cloud
+from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 from chalicelib.api.access import ROUTES, Access, RouteDoc
 from chalicelib.models import AuditModel
+from shared.topics import site_thing_name
 
 CAMERA = {"name": "Door", "source": 0}
 CALLERS = (None, "lms", "viewer", "operator", "admin")  # rejections first, so state is untouched until a success
@@ -107,7 +108,8 @@ def world() -> Iterator[Cloud]:
         cloud.tokens["CMD"] = cloud.post("/api/commands", {"agent_id": "a1", "command": "ping"}).json_body[
             "data"]["command_id"]
         cloud.put("/api/cctv/agents/a1/cameras/door", CAMERA)
-        iot_client().create_thing(thingName="ct-demo-s1")  # the site's thing, as enrolment makes it (shadows)
+        # the site's thing, as enrolment makes it (shadows)
+        iot_client().create_thing(thingName=site_thing_name(NS, "s1"))
         yield cloud
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from botocore.config import Config
-from cloud_testkit import SETTINGS, TENANT, Cloud, online, running_cloud
+from cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 from moto.server import ThreadedMotoServer
 
 from chalicelib import container
@@ -58,7 +58,7 @@ def moto_server() -> Iterator[str]:
 def _sent(cloud: Cloud) -> SiteCommand:
     assert len(cloud.publisher.messages) == 1
     message = cloud.publisher.messages[0]
-    assert message.topic == site_down(TENANT, "s1")
+    assert message.topic == site_down(NS, "s1")
     return decode(SiteCommand, message.payload)
 
 

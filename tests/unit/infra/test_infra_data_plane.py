@@ -14,7 +14,6 @@ from chalicelib.models import MODELS
 from infra.aws.cfn import instantiate
 from infra.aws.data_plane import data_plane_template, table_logical_id
 from infra.aws.policy_eval import resolve_sub
-from shared import topics
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,14 +79,17 @@ def test_two_tenants_share_no_name() -> None:
 def test_parameters_enforce_the_codes_own_rules() -> None:
     import re
 
-    from chalicelib.config import _STAGE_RE
+    from shared import names
 
     params = committed()["Parameters"]
-    assert params["TenantId"]["AllowedPattern"] == topics._TENANT_RE.pattern
-    assert params["Stage"]["AllowedPattern"] == _STAGE_RE.pattern
-    longest = "classtop-" + "a" * 20 + "-" + "b" * 20 + "-" + "1" * 12
-    assert len(longest) <= 63  # the bucket name of the longest tenant and stage is a valid S3 name
+    for name, limit in (("TenantId", names.TENANT_MAX), ("Stage", names.STAGE_MAX)):
+        assert params[name]["AllowedPattern"] == names.WORDS_PATTERN
+        assert params[name]["MaxLength"] == limit
+    # the bucket name of the longest tenant and stage is a valid S3 name
+    longest = names.resource_name(names.Namespace("a" * names.TENANT_MAX, "b" * names.STAGE_MAX), "1" * 12)
+    assert len(longest) <= 63
     assert re.fullmatch(params["TenantId"]["AllowedPattern"], "district-a")
+    assert not re.fullmatch(params["TenantId"]["AllowedPattern"], "district--a")
 
 
 def test_generator_output_is_deterministic_and_matches_the_committed_file() -> None:

@@ -60,7 +60,8 @@ def cloud() -> Iterator[tuple[CloudStandIn, str]]:
 def registered(site: str = "school-1") -> dict[str, Any]:
     return {"success": True, "data": {
         "lms_id": site, "site_id": site, "api_key": "ctl_key", "approval": "approved",
-        "thing_name": f"ct-district-a-{site}", "certificate_id": "c1", "certificate_arn": "arn:aws:iot:x:1:cert/c1",
+        "thing_name": f"ct--district-a--dev--{site}", "certificate_id": "c1",
+        "certificate_arn": "arn:aws:iot:x:1:cert/c1",
         "certificate_pem": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
         "private_key": "-----BEGIN RSA PRIVATE KEY-----\ny\n-----END RSA PRIVATE KEY-----\n"}}
 

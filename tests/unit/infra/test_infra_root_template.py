@@ -17,10 +17,12 @@ from infra.aws import cloud_app
 from infra.aws.artifacts import point_at_artifacts
 from infra.aws.root import rule_logical_id
 from infra.aws.rules import RULES
+from shared.names import Namespace
 
 ROOT = Path(__file__).resolve().parents[3]
 PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId",
           "AWS::NoValue", "AWS::NotificationARNs"}
+NS = Namespace("district-a", "prod")
 PARAMS = {"TenantId": "district-a", "Stage": "prod", "IotDataEndpoint": "abc123-ats.iot.eu-west-1.amazonaws.com",
           "MediaRetentionDays": "90"}
 VALUES = {**PARAMS, "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
@@ -137,11 +139,11 @@ def test_topic_rules_follow_the_rule_table() -> None:
     for rule in RULES:
         lid = rule_logical_id(rule)
         payload = resources[lid]["Properties"]["TopicRulePayload"]
-        assert resolve(payload["Sql"]) == rule.sql("district-a")
+        assert resolve(payload["Sql"]) == rule.sql(NS)
         assert payload["AwsIotSqlVersion"] == "2016-03-23"
         assert payload["Actions"] == [{"Lambda": {"FunctionArn": {"Fn::GetAtt": [functions[rule.handler], "Arn"]}}}]
         name = resolve(resources[lid]["Properties"]["RuleName"])
-        assert re.fullmatch(r"[A-Za-z0-9_]{1,128}", name) and name.startswith(rule.full_name("district-a"))
+        assert re.fullmatch(r"[A-Za-z0-9_]{1,128}", name) and name == rule.full_name(NS)
         names.add(name)
         permission = resources[f"{lid}Permission"]["Properties"]
         assert permission["Principal"] == "iot.amazonaws.com"
@@ -155,7 +157,7 @@ def test_every_function_gets_an_environment_the_cloud_accepts() -> None:
     for function in cloud_app.functions():
         env = resolve(resources[function.logical_id]["Properties"]["Environment"]["Variables"])
         assert env["CLASSTOP_TENANT"] == "district-a" and env["CLASSTOP_STAGE"] == "prod"
-        settings = Settings.from_env({**env, "CLASSTOP_IOT_SITE_POLICY": "classtop-district-a-prod-site-policy",
+        settings = Settings.from_env({**env, "CLASSTOP_IOT_SITE_POLICY": "classtop--district-a--prod--site-policy",
                                       "AWS_DEFAULT_REGION": "eu-west-1"})
         assert settings.iot_data_url == "https://abc123-ats.iot.eu-west-1.amazonaws.com"
         assert env["CLASSTOP_IOT_SITE_POLICY"] == "<DataPlane.Outputs.SitePolicyName>"
@@ -172,6 +174,6 @@ def test_the_functions_may_use_exactly_the_tenants_tables() -> None:
     assert sorted(tables) == sorted(x for lid in table_ids for x in (f"<DataPlane.Outputs.{lid}Arn>",
                                                                       f"<DataPlane.Outputs.{lid}Arn>/index/*"))
     assert resolve(statements["PublishToTenantSites"]["Resource"]) == \
-        "arn:aws:iot:eu-west-1:123456789012:topic/ct/district-a/site/*"
+        "arn:aws:iot:eu-west-1:123456789012:topic/ct/district-a/prod/site/*"
     assert resolve(statements["TenantThingsAndShadows"]["Resource"]) == \
-        "arn:aws:iot:eu-west-1:123456789012:thing/ct-district-a-*"
+        "arn:aws:iot:eu-west-1:123456789012:thing/ct--district-a--prod--*"

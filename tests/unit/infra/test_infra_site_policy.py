@@ -16,11 +16,16 @@ import yaml
 from infra.aws.policy_eval import Connection, IotPolicy, PolicyEvalError, resolve_sub
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE
 from shared import topics
+from shared.names import Namespace
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}"
 REQUESTS = {topics.ShadowOp.UPDATE, topics.ShadowOp.GET, topics.ShadowOp.DELETE}
+
+
+def _ns(tenant: str) -> Namespace:
+    return Namespace(tenant, "dev")
 
 
 def policy_for(tenant: str, stage: str = "dev") -> IotPolicy:
@@ -33,7 +38,7 @@ def policy_for(tenant: str, stage: str = "dev") -> IotPolicy:
 
 def lms(tenant: str, site: str) -> Connection:
     """An LMS as deployed: client id = thing name, thing attached, with its site_id attribute."""
-    thing = topics.site_thing_name(tenant, site)
+    thing = topics.site_thing_name(_ns(tenant), site)
     return Connection(client_id=thing, thing_name=thing, attributes={SITE_ID_ATTRIBUTE: site})
 
 
@@ -44,10 +49,10 @@ def connects(policy: IotPolicy, connection: Connection) -> bool:
 
 def lms_uses(tenant: str, site: str) -> list[tuple[str, str]]:
     """(action, resource ARN) of everything an LMS of ``site`` does once connected, built by shared.topics."""
-    thing = topics.site_thing_name(tenant, site)
-    uses = [("iot:Publish", f"{ARN}:topic/{topics.site_up(tenant, site, ch)}") for ch in topics.SiteUp]
-    uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.site_down_filter(tenant, site)}"))
-    uses += [("iot:Receive", f"{ARN}:topic/{topics.site_down(tenant, site, ch)}") for ch in topics.SiteDown]
+    thing = topics.site_thing_name(_ns(tenant), site)
+    uses = [("iot:Publish", f"{ARN}:topic/{topics.site_up(_ns(tenant), site, ch)}") for ch in topics.SiteUp]
+    uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.site_down_filter(_ns(tenant), site)}"))
+    uses += [("iot:Receive", f"{ARN}:topic/{topics.site_down(_ns(tenant), site, ch)}") for ch in topics.SiteDown]
     uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.shadow_filter(thing)}"))
     for op in topics.ShadowOp:
         for name in (topics.agent_shadow_name("pc-001"), None):
@@ -76,8 +81,8 @@ def test_another_site_of_the_tenant_is_denied_everything() -> None:
     me = lms("district-a", "school-1")
     assert allowed(policy, me, lms_uses("district-a", "school-2")) == []
     # connecting with the other site's client id: that thing is not the one attached to my certificate
-    thing = topics.site_thing_name("district-a", "school-1")
-    impostor = Connection(client_id="ct-district-a-school-2", thing_name=thing,
+    thing = topics.site_thing_name(_ns("district-a"), "school-1")
+    impostor = Connection(client_id=topics.site_thing_name(_ns("district-a"), "school-2"), thing_name=thing,
                           attributes={SITE_ID_ATTRIBUTE: "school-1"})
     assert not connects(policy, impostor)
 
@@ -99,7 +104,7 @@ def test_another_tenant_cannot_connect_or_use_its_topics() -> None:
 
 def test_a_connection_without_its_attached_thing_gets_nothing() -> None:
     policy = policy_for("district-a")
-    thing = topics.site_thing_name("district-a", "school-1")
+    thing = topics.site_thing_name(_ns("district-a"), "school-1")
     no_thing = Connection(client_id=thing)
     assert not connects(policy, no_thing)
     assert allowed(policy, no_thing, lms_uses("district-a", "school-1")) == []
@@ -107,11 +112,11 @@ def test_a_connection_without_its_attached_thing_gets_nothing() -> None:
 
 def test_a_thing_without_its_site_attribute_cannot_connect_or_use_site_topics() -> None:
     policy = policy_for("district-a")
-    thing = topics.site_thing_name("district-a", "school-1")
+    thing = topics.site_thing_name(_ns("district-a"), "school-1")
     bare = Connection(client_id=thing, thing_name=thing)
     assert not connects(policy, bare)
     assert allowed(policy, bare, lms_uses("district-a", "school-1")) == []
-    # a thing of the tenant whose attribute names another site cannot connect (client id != ct-<t>-<attr>)
+    # a thing of the tenant whose attribute names another site cannot connect (client id != ct--<t>--<stage>--<attr>)
     wrong = Connection(client_id=thing, thing_name=thing, attributes={SITE_ID_ATTRIBUTE: "school-2"})
     assert not connects(policy, wrong)
 
@@ -119,14 +124,15 @@ def test_a_thing_without_its_site_attribute_cannot_connect_or_use_site_topics() 
 def test_wildcard_subscriptions_and_site_broker_topics_are_denied() -> None:
     policy = policy_for("district-a")
     me = lms("district-a", "school-1")
-    for topic_filter in ("ct/district-a/site/+/down/+", "ct/district-a/#", "#", "$aws/things/+/shadow/#",
-                         topics.all_sites_up_filter("district-a", topics.SiteUp.HEARTBEAT)):
+    for topic_filter in ("ct/district-a/dev/site/+/down/+", "ct/district-a/#", "#", "$aws/things/+/shadow/#",
+                         topics.all_sites_up_filter(_ns("district-a"), topics.SiteUp.HEARTBEAT)):
         assert not policy.allows("iot:Subscribe", f"{ARN}:topicfilter/{topic_filter}", me), topic_filter
-    assert not policy.allows("iot:Publish", f"{ARN}:topic/{topics.site_down('district-a', 'school-1')}", me)
+    assert not policy.allows("iot:Publish", f"{ARN}:topic/{topics.site_down(_ns('district-a'), 'school-1')}", me)
     agent = topics.agent_up("pc-001", topics.AgentUp.STATUS)
     assert not policy.allows("iot:Publish", f"{ARN}:topic/{agent}", me)
     # an action the policy never grants
-    assert not policy.allows("iot:UpdateThingShadow", f"{ARN}:thing/ct-district-a-school-1", me)
+    thing = topics.site_thing_name(_ns("district-a"), "school-1")
+    assert not policy.allows("iot:UpdateThingShadow", f"{ARN}:thing/{thing}", me)
 
 
 # ---------------------------------------------------------------- the evaluator itself

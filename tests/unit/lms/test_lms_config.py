@@ -33,14 +33,14 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert cfg.site_broker.password is not None and cfg.site_broker.password.get_secret_value() == "s3cret"
     assert cfg.db_path == tmp_path / "lms.db"  # relative to the config file
     assert cfg.cloud is None
-    assert cfg.thing_name == "ct-demo-school-1"
+    assert cfg.thing_name == "ct--demo--dev--school-1"
 
 
 def test_cloud_section_and_client_id_default_to_the_thing_name(tmp_path: Path) -> None:
     text = MINIMAL + '\n[cloud]\nhost = "127.0.0.1"\nport = 1884\n'
     cfg = load_config(write(tmp_path, text), env=ENV)
     assert cfg.cloud is not None and cfg.cloud.tls is None and cfg.cloud.port == 1884
-    assert cfg.cloud_client_id == "ct-demo-school-1"
+    assert cfg.cloud_client_id == "ct--demo--dev--school-1"
 
 
 def test_tls_files_are_resolved_and_must_exist(tmp_path: Path) -> None:
@@ -112,4 +112,4 @@ def test_the_shipped_example_config_is_valid(tmp_path: Path) -> None:
         (tmp_path / "certs" / name).write_text("x")
     cfg = load_config(copy, env=ENV)
     assert cfg.cloud is not None and cfg.cloud.tls is not None
-    assert cfg.cloud_client_id == "ct-demo-school-1"
+    assert cfg.cloud_client_id == "ct--demo--dev--school-1"

@@ -29,7 +29,7 @@ from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.mqtt import MqttClient, MqttSettings
 
-TOPIC = "ct/demo/site/school-1/up/events"
+TOPIC = "ct/demo/dev/site/school-1/up/events"
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from edge.lms.outbox import DEAD_AFTER, Outbox, coalesce
 from edge.lms.store import OutboxItem, Store
 from shared.messages import AgentResult, CommandResults, CommandStatus, decode, encode
 
-RESULTS = "ct/demo/site/s1/up/results"
-OTHER = "ct/demo/site/s1/up/events"
+RESULTS = "ct/demo/dev/site/s1/up/results"
+OTHER = "ct/demo/dev/site/s1/up/events"
 
 
 def results(*ids: str) -> bytes:

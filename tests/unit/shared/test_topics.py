@@ -3,8 +3,12 @@ from __future__ import annotations
 import pytest
 
 from shared import topics
-from shared.errors import TopicError
+from shared.errors import InvalidName, TopicError
+from shared.names import Namespace
 from shared.topics import AgentDown, AgentUp, Family, ShadowOp, SiteDown, SiteUp
+
+D9 = Namespace("district-9", "prod")
+D1 = Namespace("d1", "dev")
 
 
 @pytest.mark.parametrize("channel", list(AgentUp))
@@ -24,27 +28,29 @@ def test_agent_down_round_trip() -> None:
 
 @pytest.mark.parametrize("channel", list(SiteUp))
 def test_site_up_round_trip(channel: SiteUp) -> None:
-    topic = topics.site_up("district-9", "school-1", channel)
+    topic = topics.site_up(D9, "school-1", channel)
     parsed = topics.parse(topic)
-    assert (parsed.family, parsed.tenant, parsed.site_id, parsed.direction) == (
+    assert (parsed.family, parsed.namespace, parsed.site_id, parsed.direction) == (
         Family.SITE,
-        "district-9",
+        D9,
         "school-1",
         "up",
     )
+    assert topic.startswith("ct/district-9/prod/site/school-1/up/")
     assert parsed.build() == topic
 
 
 def test_site_down_round_trip() -> None:
-    topic = topics.site_down("d1", "s1", SiteDown.COMMAND)
-    assert topic == "ct/d1/site/s1/down/command"
+    topic = topics.site_down(D1, "s1", SiteDown.COMMAND)
+    assert topic == "ct/d1/dev/site/s1/down/command"
     assert topics.parse(topic).build() == topic
 
 
 @pytest.mark.parametrize("op", list(ShadowOp))
-@pytest.mark.parametrize("name", [None, "agent-pc-1"])
+@pytest.mark.parametrize("name", [None, "pc-1"])
 def test_shadow_round_trip(op: ShadowOp, name: str | None) -> None:
-    thing = topics.site_thing_name("d1", "s1")
+    thing = topics.site_thing_name(D1, "s1")
+    assert thing == "ct--d1--dev--s1"
     topic = topics.shadow(thing, op, name)
     parsed = topics.parse(topic)
     assert (parsed.family, parsed.thing, parsed.shadow_name, parsed.op) == (Family.SHADOW, thing, name, op)
@@ -56,13 +62,15 @@ def test_bad_ids_are_refused(bad: str) -> None:
     with pytest.raises(TopicError):
         topics.agent_up(bad, AgentUp.STATUS)
     with pytest.raises(TopicError):
-        topics.site_down("d1", bad)
+        topics.site_down(D1, bad)
 
 
-@pytest.mark.parametrize("bad", ["", "UPPER", "9lead", "a" * 21, "a_b"])
+@pytest.mark.parametrize("bad", ["", "UPPER", "9lead", "a" * 21, "a_b", "a--b", "a-"])
 def test_bad_tenants_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidName):
+        Namespace(bad, "dev")
     with pytest.raises(TopicError):
-        topics.site_up(bad, "s1", SiteUp.HEARTBEAT)
+        topics.parse(f"ct/{bad}/dev/site/s1/up/heartbeat")
 
 
 @pytest.mark.parametrize(
@@ -71,8 +79,10 @@ def test_bad_tenants_are_refused(bad: str) -> None:
         "ct/agent/pc-1/up/nonsense",
         "ct/agent/pc-1/sideways/status",
         "ct/agent/+/up/status",
-        "ct/d1/site/s1/up/command",
-        "ct/d1/site/s1/down/results",
+        "ct/d1/dev/site/s1/up/command",
+        "ct/d1/dev/site/s1/down/results",
+        "ct/d1/site/s1/up/heartbeat",
+        "ct/d1/de--v/site/s1/up/heartbeat",
         "other/thing",
         "$aws/things/t/shadow/explode",
         "$aws/things/t/shadow/name",
@@ -96,18 +106,27 @@ def test_filters_match_what_builders_build() -> None:
     )
     assert topic_matches_sub(topics.agent_down_filter("a1"), topics.agent_down("a1"))
     assert not topic_matches_sub(topics.agent_down_filter("a1"), topics.agent_down("a2"))
-    assert topic_matches_sub(topics.site_down_filter("d1", "s1"), topics.site_down("d1", "s1"))
-    assert not topic_matches_sub(topics.site_down_filter("d1", "s1"), topics.site_down("d2", "s1"))
+    assert topic_matches_sub(topics.site_down_filter(D1, "s1"), topics.site_down(D1, "s1"))
+    assert not topic_matches_sub(topics.site_down_filter(D1, "s1"), topics.site_down(Namespace("d2", "dev"), "s1"))
+    assert not topic_matches_sub(topics.site_down_filter(D1, "s1"), topics.site_down(Namespace("d1", "prod"), "s1"))
     assert topic_matches_sub(
-        topics.all_sites_up_filter("d1", SiteUp.RESULTS), topics.site_up("d1", "s9", SiteUp.RESULTS)
+        topics.all_sites_up_filter(D1, SiteUp.RESULTS), topics.site_up(D1, "s9", SiteUp.RESULTS)
     )
-    thing = topics.site_thing_name("d1", "s1")
+    thing = topics.site_thing_name(D1, "s1")
     assert topic_matches_sub(
-        topics.shadow_filter(thing), topics.shadow(thing, ShadowOp.UPDATE_DELTA, "agent-a1")
+        topics.shadow_filter(thing), topics.shadow(thing, ShadowOp.UPDATE_DELTA, "a1")
     )
 
 
 def test_agent_settings_shadow_names_round_trip() -> None:
     assert topics.agent_of_shadow(topics.agent_shadow_name("pc-01")) == "pc-01"
-    for other in (None, "", "agent-", "cctv-pc-01", "agent-bad/id", "agent-" + "x" * 70):
+    for other in (None, "", "lms:config", "cctv:pc-01", "bad/id", "-lead", "x" * 65):
         assert topics.agent_of_shadow(other) is None
+
+
+def test_every_agent_id_fits_a_shadow_name() -> None:
+    """AWS named shadows: 1-64 of ``[a-zA-Z0-9:_-]``; the longest agent id is a valid shadow name."""
+    longest = "A" + "b-_9" * 15 + "xyz"
+    assert len(longest) == 64 and topics.is_valid_id(longest)
+    thing = topics.site_thing_name(D1, "s1")
+    assert topics.parse(topics.shadow(thing, ShadowOp.UPDATE, topics.agent_shadow_name(longest))).shadow_name == longest
