@@ -33,7 +33,7 @@ PYTEST_ARGS ?=
 # The editable install maps the top-level packages that exist when it runs: reinstall when one appears.
 PKG_INITS := $(wildcard shared/__init__.py edge/__init__.py infra/__init__.py)
 
-.PHONY: all deps-system venv lint typecheck pytest test demo bench clean distclean
+.PHONY: all deps-system venv lint typecheck pytest test demo bench lms-lock clean distclean
 
 all: test
 
@@ -110,6 +110,15 @@ bench: venv
 	  echo "== $$f"; \
 	  PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
 	done
+
+## lms-lock: refresh infra/lms/requirements.lock, the LMS image's pins with hashes: the `lms` extra resolved for
+## the image's CPython 3.11 on Linux (every file of each pinned release is hashed, so amd64 and arm64 both
+## verify), from what PyPI held at LMS_LOCK_DATE (bump it to take newer releases; same date, same lock).
+LMS_LOCK_DATE ?= 2026-12-06T00:00:00Z
+lms-lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra lms --generate-hashes --no-config \
+	  --python-version 3.11 --python-platform linux --exclude-newer $(LMS_LOCK_DATE) \
+	  --custom-compile-command "make lms-lock" --output-file infra/lms/requirements.lock
 
 ## clean: caches and build output (keeps .venv; `make distclean` removes it too).
 clean:

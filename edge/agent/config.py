@@ -15,6 +15,7 @@ Example (every key but ``agent_id`` has a default)::
     [exec]
     mode = "allowlist"                 # disabled | allowlist | any
     allowlist = ["uptime", "/usr/bin/systemctl", "re:df( -h)?( /.*)?"]
+    env_allowlist = ["BACKUP_TARGET"]  # variables a request may set besides locale/TZ/TERM (allowlist mode)
     max_output_bytes = 65536
     max_timeout_s = 600
     max_concurrent = 4
@@ -35,15 +36,23 @@ an agent runs no remote command until its owner lists what may run (or chooses `
 refuses every ``exec``. Allowlist entries come in three forms:
 
 * ``"uptime"`` — a program name without ``/``: matches when the command's program is exactly that name
-  (looked up on the agent's minimal ``PATH``); ``/tmp/x/uptime`` does *not* match it;
-* ``"/usr/bin/systemctl"`` — an absolute path: matches that exact program path;
+  (looked up on the fixed safe ``PATH`` ``/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin``,
+  whatever the request's ``env`` or the agent's own ``PATH`` say); ``/tmp/x/uptime`` does *not* match it;
+* ``"/usr/bin/systemctl"`` — an absolute path: matches that exact program path, given as such or as a name
+  that resolves to it on the safe ``PATH`` (``systemctl``);
 * ``"re:<regex>"`` — a Python regular expression that must match the *whole* command line in canonical
   form: ``shlex.join`` of its words (``argv``, or the words of ``cmd``), so ``re:df( -h)?`` accepts
   ``["df", "-h"]`` and ``"df   -h"`` alike.
 
 In ``allowlist`` mode a ``cmd`` (shell) command is accepted only without shell syntax — no
 ``; & | < > ( ) $ ` \\ * ? [ ] { } ~ ! #`` or newlines — so an allowed program cannot be chained with a
-disallowed one; its first word is the program. ``argv`` commands never go through a shell.
+disallowed one; its first word is the program, and its words run like ``argv``: no command goes through a
+shell in allowlist mode. A program given with a ``/`` must be a normalised absolute path (``./ls`` is refused).
+``env`` may set only harmless variables (locale, ``TZ``, ``TERM``, ``COLUMNS``, ``LINES``, ``NO_COLOR``, with
+checked values) and the names listed in ``env_allowlist``; ``PATH``, ``LD_*``, ``PYTHON*``, ``HOME`` and every
+other name are refused, and ``env_allowlist`` itself refuses names known to change what runs or loads.
+``cwd`` must be a directory only root or the agent's user can change. Details: :mod:`edge.agent.exec_policy`
+and :mod:`edge.agent.exec_env`. In ``any`` mode the request is run as given.
 
 ``max_output_bytes`` caps each of stdout and stderr (a request's ``output_limit`` may only lower it; the
 whole response is also trimmed to the 128 KB message limit). A request whose ``timeout_s`` exceeds
@@ -73,6 +82,7 @@ from pydantic import (
 )
 
 from edge.agent.enrollment import CREDENTIALS_FILE, EnrollSettings
+from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.errors import TopicError
 from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
@@ -105,6 +115,9 @@ class ExecPolicy(_Section):
     allowlist: list[str] = Field(
         default_factory=list, max_length=1000, description="program names, absolute paths, or 're:<regex>'"
     )
+    env_allowlist: list[str] = Field(
+        default_factory=list, max_length=100, description="variables a request may set besides the harmless ones"
+    )
     max_output_bytes: int = Field(
         default=64 * 1024, ge=1, le=min(MAX_OUTPUT_LIMIT, MAX_PAYLOAD_BYTES), description="cap per stream"
     )
@@ -133,6 +146,13 @@ class ExecPolicy(_Section):
                     "or 're:<regex>'"
                 )
         return entries
+
+    @field_validator("env_allowlist")
+    @classmethod
+    def _env_entries(cls, names: list[str]) -> list[str]:
+        for name in names:
+            check_env_allowlist_entry(name)
+        return names
 
 
 class LogSettings(_Section):

@@ -1,11 +1,12 @@
 """Remote ``exec``: the policy check, then one process tree run to completion, timeout, or abort.
 
-How a command runs:
+How a command runs (what :mod:`edge.agent.exec_policy` planned):
 
-* ``argv`` is executed directly; ``cmd`` as ``/bin/sh -c cmd``. Either way in a new session
-  (``start_new_session=True``), so the command and everything it spawns share one process group;
-* in a minimal environment — ``PATH``, ``HOME``, ``LANG`` — plus the request's ``env``; stdin is the
-  request's ``stdin`` text or ``/dev/null``;
+* ``argv`` is executed directly; ``cmd`` as ``/bin/sh -c cmd`` (``any`` mode; in ``allowlist`` mode a ``cmd``
+  is run as its words, without a shell). Either way in a new session (``start_new_session=True``), so the
+  command and everything it spawns share one process group;
+* in a minimal environment — ``PATH``, ``HOME``, ``LANG`` (:mod:`edge.agent.exec_env`) — plus the request's
+  ``env`` as the policy admits it; stdin is the request's ``stdin`` text or ``/dev/null``;
 * stdout and stderr are read by one selector loop in the calling thread: each stream keeps its first
   ``limit`` bytes and the rest is read and discarded, so a chatty command never blocks on a full pipe;
 * the timeout covers the whole command, including children that keep its output open. When it expires the
@@ -14,7 +15,8 @@ How a command runs:
   left running: that is how an admin starts something in the background;
 * :meth:`Executor.abort_all` (agent shutdown) kills every running group the same way.
 
-The policy (``disabled`` / ``allowlist`` / ``any``) is described in :mod:`edge.agent.config`.
+The policy (``disabled`` / ``allowlist`` / ``any``) is described in :mod:`edge.agent.config`, its checks in
+:mod:`edge.agent.exec_policy`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pwd
-import re
 import selectors
-import shlex
 import signal
 import subprocess
 import threading
@@ -33,38 +32,14 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from edge.agent.config import REGEX_PREFIX, ExecMode, ExecPolicy
+from edge.agent.config import ExecPolicy
+from edge.agent.exec_policy import ExecPlan, ExecPlanner
 from shared.commands import ExecParams
 from shared.errors import CommandError, ErrorCode
 
 log = logging.getLogger(__name__)
 
-SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SHELL = "/bin/sh"
-_SHELL_SYNTAX = re.compile(r"[;&|<>()$`\\*?\[\]{}~!#\n\r]")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CHUNK = 65536
-
-
-def _reject(message: str) -> CommandError:
-    return CommandError(message, code=ErrorCode.REJECTED_BY_POLICY)
-
-
-def _invalid(message: str) -> CommandError:
-    return CommandError(message, code=ErrorCode.INVALID_PARAMS)
-
-
-@dataclass(frozen=True, slots=True)
-class ExecPlan:
-    """A command that passed the policy: exactly what will be run."""
-
-    argv: list[str]
-    command_line: str  # canonical form (shlex.join of the words), for logs and allowlist regexes
-    timeout_s: float
-    output_limit: int
-    cwd: str | None
-    env: dict[str, str]
-    stdin: bytes | None
 
 
 @dataclass(slots=True)
@@ -111,92 +86,19 @@ class _Capture:
         return self.data.decode("utf-8", errors="replace")
 
 
-def base_environment() -> dict[str, str]:
-    try:
-        home = pwd.getpwuid(os.getuid()).pw_dir or "/"
-    except KeyError:
-        home = "/"
-    return {"PATH": SAFE_PATH, "HOME": home, "LANG": "C.UTF-8"}
-
-
 class Executor:
     """Checks ``exec`` requests against an :class:`ExecPolicy` and runs them. Thread-safe."""
 
     def __init__(self, policy: ExecPolicy) -> None:
         self.policy = policy
-        self._names = {e for e in policy.allowlist if not e.startswith(("/", REGEX_PREFIX))}
-        self._paths = {e for e in policy.allowlist if e.startswith("/")}
-        self._patterns = [
-            re.compile(e[len(REGEX_PREFIX) :]) for e in policy.allowlist if e.startswith(REGEX_PREFIX)
-        ]
+        self._planner = ExecPlanner(policy)
         self._lock = threading.Lock()
         self._running: dict[int, subprocess.Popen[bytes]] = {}
         self._aborting = False
 
-    # ------------------------------------------------------------ policy
-
     def plan(self, params: ExecParams) -> ExecPlan:
         """Check ``params`` against the policy: a plan, or :class:`CommandError` (rejected or invalid)."""
-        mode = self.policy.mode
-        if mode is ExecMode.DISABLED:
-            raise _reject("remote execution is disabled on this agent")
-        if params.timeout_s > self.policy.max_timeout_s:
-            limit = self.policy.max_timeout_s
-            raise _reject(f"timeout_s {params.timeout_s:g} exceeds this agent's limit of {limit:g} s")
-        texts = [params.cmd or "", *(params.argv or []), params.cwd or "", params.stdin or ""]
-        if any("\0" in t for t in texts):
-            raise _invalid("exec parameters cannot contain NUL characters")
-        env = base_environment()
-        for name, value in (params.env or {}).items():
-            if not _ENV_NAME.match(name) or "\0" in value:
-                raise _invalid(f"invalid environment variable {name!r}")
-            env[name] = value
-        if params.cwd is not None and not os.path.isabs(params.cwd):
-            raise _invalid("cwd must be an absolute path")
-
-        if params.argv is not None:
-            words = list(params.argv)
-            argv = words
-        else:
-            assert params.cmd is not None
-            argv = [SHELL, "-c", params.cmd]
-            words = self._shell_words(params.cmd) if mode is ExecMode.ALLOWLIST else []
-        line = shlex.join(words) if words else (params.cmd or "")
-        if mode is ExecMode.ALLOWLIST:
-            self._check_allowlist(words, line)
-        return ExecPlan(
-            argv=argv,
-            command_line=line,
-            timeout_s=params.timeout_s,
-            output_limit=min(params.output_limit, self.policy.max_output_bytes),
-            cwd=params.cwd,
-            env=env,
-            stdin=params.stdin.encode() if params.stdin is not None else None,
-        )
-
-    @staticmethod
-    def _shell_words(cmd: str) -> list[str]:
-        if _SHELL_SYNTAX.search(cmd):
-            raise _reject("shell syntax (; & | < > $ ` * ...) is not allowed in allowlist mode: use argv")
-        try:
-            words = shlex.split(cmd)
-        except ValueError as exc:
-            raise _reject(f"cannot parse cmd: {exc}") from None
-        if not words:
-            raise _reject("empty command")
-        if "=" in words[0]:
-            raise _reject("variable assignments are not allowed in allowlist mode: use env")
-        return words
-
-    def _check_allowlist(self, words: list[str], line: str) -> None:
-        program = words[0]
-        allowed = program in self._paths if "/" in program else program in self._names
-        if not allowed:
-            allowed = any(p.fullmatch(line) for p in self._patterns)
-        if not allowed:
-            if not self.policy.allowlist:
-                raise _reject("remote execution allowlist is empty on this agent")
-            raise _reject(f"{program!r} is not in this agent's exec allowlist")
+        return self._planner.plan(params)
 
     # ------------------------------------------------------------ running
 

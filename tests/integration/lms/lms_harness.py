@@ -181,7 +181,7 @@ def lms_config_text(
         cloud: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": cloud_port,
-            "keepalive_s": 10,
+            "keepalive_s": 30,  # IoT Core accepts 30-1200 s (CloudLinkSettings enforces it)
             "reconnect_min_s": 0.2,
             "reconnect_max_s": 1.0,
             "ack_timeout_s": 3,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from edge.agent.config import ExecMode, ExecPolicy
+from edge.agent.config import ConfigError, ExecMode, ExecPolicy, parse_config
+from edge.agent.exec_env import SAFE_ENV, SAFE_PATH, UNSAFE_ENV
 from edge.agent.executor import ExecResult, Executor
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.commands import ExecParams
@@ -214,7 +217,8 @@ def test_allowlist_names_paths_and_regexes() -> None:
     assert run(ex, argv=["printf", "x"]).stdout == "x"
     assert "not in" in rejected(ex, argv=["/bin/echo", "hi"])  # a name does not match a path
     assert "not in" in rejected(ex, argv=["/tmp/evil/echo"])
-    assert "not in" in rejected(ex, argv=["id"])  # a path does not match a name
+    assert run(ex, argv=["id", "-u"]).exit_code == 0  # the name resolves (on the safe PATH) to the listed path
+    assert "not in" in rejected(ex, argv=["/usr/bin/printf", "x"])  # a name entry does not admit a path
     assert "not in" in rejected(ex, argv=["printf", "a", "b", "c"])  # the regex must match the whole line
     assert "not in" in rejected(ex, argv=["rm", "-rf", "/"])
 
@@ -269,3 +273,130 @@ def test_pool_refuses_when_full_and_frees_slots() -> None:
 
 def test_pid_helper_sees_this_process() -> None:
     assert alive(os.getpid())
+
+
+# ---------------------------------------------------------------- allowlist mode: what runs is what was checked
+
+
+def attacker_dir(tmp_path: Path) -> tuple[Path, Path]:
+    """A directory holding an attacker's ``ls`` that leaves a marker when it runs: (directory, marker)."""
+    bin_dir, marker = tmp_path / "evil-bin", tmp_path / "pwned"
+    bin_dir.mkdir()
+    script = bin_dir / "ls"
+    script.write_text(f"#!/bin/sh\necho pwned > {marker}\necho pwned\n")
+    script.chmod(0o755)
+    return bin_dir, marker
+
+
+def test_exec_allowlist_refuses_dangerous_env(tmp_path: Path) -> None:
+    """An operator limited to ``ls`` sends PATH=<its directory>: the agent must not run the attacker's ``ls``."""
+    from tests.unit.agent.test_agent_dispatcher import Harness
+
+    bin_dir, marker = attacker_dir(tmp_path)
+    h = Harness(tmp_path, ExecPolicy(mode=ExecMode.ALLOWLIST, allowlist=["ls"], kill_grace_s=0.2))
+    try:
+        attacks: list[dict[str, Any]] = [
+            {"argv": ["ls"], "env": {"PATH": str(bin_dir)}},
+            {"cmd": "ls", "env": {"PATH": str(bin_dir)}},
+            {"argv": ["ls"], "env": {"LD_PRELOAD": str(bin_dir / "evil.so")}},
+            {"argv": ["ls"], "env": {"LD_LIBRARY_PATH": str(bin_dir)}},
+            {"argv": ["ls"], "env": {"PYTHONPATH": str(bin_dir)}},
+            {"argv": ["ls"], "env": {"BASH_ENV": str(bin_dir / "rc")}},
+            {"argv": ["ls"], "env": {"HOME": str(bin_dir)}},
+            {"argv": ["ls"], "env": {"GCONV_PATH": str(bin_dir)}},
+            {"argv": ["ls"], "env": {"NODE_OPTIONS": "--require /tmp/x.js"}},
+        ]
+        for n, params in enumerate(attacks):
+            response = h.call("exec", params, rid=f"attack-{n}")
+            assert not marker.exists(), f"the attacker's ls ran for {params}"
+            assert not response.success, f"{params} was accepted: {response.data}"
+            assert response.error_code == "rejected_by_policy", response
+            name = next(iter(params["env"]))
+            assert name in (response.error or ""), response.error
+        # the same program without the variable runs (the real ls, found on the safe PATH)
+        ok = h.call("exec", {"argv": ["ls", "-d", "/"], "env": {"LANG": "C.UTF-8"}}, rid="plain")
+        assert ok.success and ok.data["stdout"] == "/\n"
+    finally:
+        h.executor.abort_all(0.2)
+        h.pool.close()
+
+
+def test_allowlist_resolves_names_on_the_safe_path_whatever_the_agents_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir, marker = attacker_dir(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    ex = executor(ExecMode.ALLOWLIST, allowlist=["ls"])
+    plan = ex.plan(ExecParams(argv=["ls", "-d", "/"]))
+    assert plan.argv[0] in {f"{d}/ls" for d in SAFE_PATH.split(":")} and plan.env["PATH"] == SAFE_PATH
+    assert ex.run(plan).stdout == "/\n" and not marker.exists()
+
+
+def test_allowlist_compares_the_resolved_absolute_path() -> None:
+    ls_path = shutil.which("ls", path=SAFE_PATH)
+    assert ls_path is not None
+    ex = executor(ExecMode.ALLOWLIST, allowlist=[ls_path])
+    assert run(ex, argv=["ls", "-d", "/"]).stdout == "/\n"  # the name resolves to the listed path
+    assert run(ex, cmd="ls -d /").stdout == "/\n"
+    assert "not in" in rejected(ex, argv=["dir"])
+
+
+def test_allowlist_refuses_relative_and_unnormalised_programs(tmp_path: Path) -> None:
+    bin_dir, marker = attacker_dir(tmp_path)
+    ex = executor(ExecMode.ALLOWLIST, allowlist=[r"re:\S*ls( \S+)*", r"re:/usr/bin/\S+"])
+    for program in ["./ls", "evil-bin/ls", "../evil-bin/ls", "/usr/bin/../../" + str(bin_dir)[1:] + "/ls",
+                    "/usr/bin/./ls", "//usr/bin/ls"]:
+        assert "program" in rejected(ex, argv=[program], cwd="/"), program
+        assert "program" in rejected(ex, cmd=program), program
+    assert not marker.exists()
+
+
+def test_allowlist_refuses_a_cwd_others_can_write(tmp_path: Path) -> None:
+    """An allowed ``python3 -m`` imports from its working directory: a writable one would run anyone's code."""
+    bin_dir, marker = attacker_dir(tmp_path)
+    (bin_dir / "report.py").write_text(f"open({str(marker)!r}, 'w').write('pwned')\n")
+    ex = executor(ExecMode.ALLOWLIST, allowlist=["ls", "re:python3 -m report"])
+    for cwd in ["/tmp", str(tmp_path), str(bin_dir), "/usr/../tmp", "relative"]:
+        with pytest.raises(CommandError) as info:
+            ex.plan(ExecParams(argv=["python3", "-m", "report"], cwd=cwd))
+        assert info.value.code in {ErrorCode.REJECTED_BY_POLICY, ErrorCode.INVALID_PARAMS}, cwd
+        assert "cwd" in info.value.message, cwd
+    assert not marker.exists()
+    assert run(ex, argv=["ls", "-d", "."], cwd="/").stdout == ".\n"
+    assert run(executor(), argv=["ls"], cwd=str(bin_dir)).stdout == "ls\nreport.py\n"  # any mode: as given
+
+
+def test_allowlist_env_takes_harmless_names_and_the_owners(monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = executor(ExecMode.ALLOWLIST, allowlist=["env"], env_allowlist=["BACKUP_TARGET"])
+    env = {"LANG": "de_DE.UTF-8", "LC_TIME": "C", "TZ": "Europe/Berlin", "TERM": "xterm-256color",
+           "COLUMNS": "120", "BACKUP_TARGET": "nas-1"}
+    out = run(ex, argv=["env"], env=env).stdout.splitlines()
+    assert {f"{k}={v}" for k, v in env.items()} <= set(out)
+    assert f"PATH={SAFE_PATH}" in out
+    assert "GREETING" in rejected(ex, argv=["env"], env={"GREETING": "hi"})  # not listed: refused
+    for name, value in [("LANG", "../../tmp/x"), ("LC_ALL", "/tmp/locale"), ("TZ", "/tmp/tzfile"),
+                        ("TZ", ":/tmp/tzfile"), ("TZ", "../../../tmp/tz"), ("TERM", "../x"), ("COLUMNS", "x")]:
+        assert name in rejected(ex, argv=["env"], env={name: value}), (name, value)
+
+
+@pytest.mark.parametrize("name", ["PATH", "LD_PRELOAD", "ld_library_path", "PYTHONSTARTUP", "PERL5OPT", "HOME",
+                                  "BASH_ENV", "ENV", "IFS", "NODE_OPTIONS", "GCONV_PATH", "GIT_SSH_COMMAND",
+                                  "PAGER", "https_proxy", "GLIBC_TUNABLES", "LANG"])
+def test_owner_cannot_open_dangerous_env_names(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        ExecPolicy(env_allowlist=[name])
+    assert f"env_allowlist entry {name!r} cannot be allowed" in str(info.value)
+
+
+def test_allowlist_cmd_runs_its_words_without_a_shell() -> None:
+    ex = executor(ExecMode.ALLOWLIST, allowlist=["echo", "eval"])
+    assert ex.plan(ExecParams(cmd="echo 'two words'")).argv == [shutil.which("echo", path=SAFE_PATH), "two words"]
+    with pytest.raises(CommandError) as info:  # a shell builtin is not a program: nothing can stand in for it
+        ex.plan(ExecParams(cmd="eval id"))
+    assert info.value.code is ErrorCode.EXEC_FAILED and "not found" in info.value.message
+
+
+def test_built_in_env_names_are_not_unsafe_and_the_config_refuses_unsafe_ones() -> None:
+    assert not [name for name in SAFE_ENV if UNSAFE_ENV.fullmatch(name)]
+    with pytest.raises(ConfigError, match="LD_PRELOAD"):
+        parse_config({"agent_id": "pc-1", "mqtt": {"host": "h"}, "exec": {"env_allowlist": ["LD_PRELOAD"]}})

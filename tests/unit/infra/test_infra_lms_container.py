@@ -9,11 +9,17 @@ import fnmatch
 import json
 import re
 import shlex
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from infra.lms import site_broker
 
@@ -51,8 +57,8 @@ def args_of(dockerfile: list[tuple[str, str]], name: str) -> list[str]:
 def test_base_image_is_a_pinned_python_311_slim(dockerfile: list[tuple[str, str]]) -> None:  # DL3006, DL3007
     froms = args_of(dockerfile, "FROM")
     assert len(froms) == 1
-    image, _, tag = froms[0].split()[0].partition(":")
-    assert image == "python" and tag.startswith("3.11-slim") and tag != "latest"
+    image, _, tag = froms[0].split()[0].split("@")[0].partition(":")
+    assert image == "python" and re.fullmatch(r"3\.11\.\d+-slim-\w+", tag), tag
 
 
 def test_runs_as_a_non_root_user(dockerfile: list[tuple[str, str]]) -> None:  # DL3002
@@ -89,8 +95,11 @@ def test_exec_form_and_safe_instructions(dockerfile: list[tuple[str, str]]) -> N
 def test_installs_only_the_lms_extra(dockerfile: list[tuple[str, str]]) -> None:
     installs = [r for r in args_of(dockerfile, "RUN") if "pip install" in r]
     assert len(installs) == 1
-    command = installs[0].split("&&")[0]
-    assert shlex.split(command)[-1] == ".[lms]"
+    words = shlex.split(installs[0].split("&&")[0])
+    assert words[-2:] == ["-r", "infra/lms/requirements.lock"]  # the `lms` extra's lock (see below)
+    lms = {canonicalize_name(r.name) for r in extra_requirements()}
+    others = {canonicalize_name(r.name) for extra in ("cloud", "camera") for r in extra_requirements(extra)} - lms
+    assert others and not others & set(lock_pins()), others & set(lock_pins())  # no cloud or camera packages
 
 
 def test_everything_copied_exists_and_passes_the_dockerignore(dockerfile: list[tuple[str, str]]) -> None:
@@ -126,7 +135,7 @@ def compose() -> dict[str, Any]:
 def test_compose_services_images_and_restart_policy(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"mosquitto", "lms"}
-    image, _, tag = services["mosquitto"]["image"].partition(":")
+    image, _, tag = services["mosquitto"]["image"].split("@")[0].partition(":")
     assert image == "eclipse-mosquitto" and re.fullmatch(r"2\.\d+\.\d+", tag)
     assert ":" in services["lms"]["image"] and not services["lms"]["image"].endswith(":latest")
     build = services["lms"]["build"]
@@ -189,3 +198,101 @@ def test_every_variable_is_in_the_example_env_and_documented(compose: dict[str, 
     assert [name for name in sorted(used) if name not in docs] == []
     for service in compose["services"].values():
         assert service["env_file"] == ["site.env"]
+
+
+# ---------------------------------------------------------------- supply chain
+
+
+LOCK = LMS_DIR / "requirements.lock"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+#: The newest Mosquitto 2.0.x release (ChangeLog.txt of eclipse-mosquitto/mosquitto; docker-library/repo-info).
+NEWEST_MOSQUITTO_20 = 22
+
+
+def lock_pins() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of the lock file (continuation lines joined, comments dropped)."""
+    text = re.sub(r"\\\n", " ", LOCK.read_text())
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split(" --hash=")
+        name, _, version = requirement.split(";")[0].strip().partition("==")
+        assert version, f"{requirement}: not pinned with =="
+        pins[canonicalize_name(name)] = (version, [o.strip() for o in options])
+    return pins
+
+
+def extra_requirements(extra: str = "lms") -> list[Requirement]:
+    """The requirements of ``extra`` in pyproject.toml, this project's own extras expanded."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    result: list[Requirement] = []
+    for text in project["optional-dependencies"][extra]:
+        req = Requirement(text)
+        if canonicalize_name(req.name) == canonicalize_name(project["name"]):
+            for sub in sorted(req.extras):
+                result += extra_requirements(sub)
+        else:
+            result.append(req)
+    return result
+
+
+def image_python(dockerfile: list[tuple[str, str]]) -> str:
+    tag = args_of(dockerfile, "FROM")[0].split()[0].partition(":")[2].split("@")[0]
+    match = re.match(r"(\d+\.\d+)", tag)
+    assert match, tag
+    return match.group(1)
+
+
+def test_lms_image_is_pinned(dockerfile: list[tuple[str, str]], compose: dict[str, Any]) -> None:
+    for line in args_of(dockerfile, "FROM"):
+        assert DIGEST.search(line.split()[0]), f"FROM {line}: not pinned by digest"
+    broker = compose["services"]["mosquitto"]["image"]
+    match = re.fullmatch(r"eclipse-mosquitto:2\.0\.(\d+)@sha256:[0-9a-f]{64}", broker)
+    assert match and int(match.group(1)) >= NEWEST_MOSQUITTO_20, broker
+
+    # The only install: the hashed lock, nothing resolved or built at build time.
+    installs = [r for r in args_of(dockerfile, "RUN") if "pip install" in r]
+    assert len(installs) == 1
+    words = shlex.split(installs[0].split("&&")[0])
+    assert {"--require-hashes", "--no-deps", "--only-binary=:all:"} <= set(words), words
+    lock_path = words[words.index("-r") + 1]
+    assert (ROOT / lock_path).resolve() == LOCK
+    assert any(lock_path in rest.split()[:-1] for rest in args_of(dockerfile, "COPY"))
+
+    # Every requirement of the `lms` extra is in the lock, at a version the extra allows, with hashes.
+    pins = lock_pins()
+    env = {**default_environment(), "python_version": image_python(dockerfile), "sys_platform": "linux"}
+    for req in extra_requirements():
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req} is missing from {LOCK.name}: run `make lms-lock`"
+        version = pins[name][0]
+        assert req.specifier.contains(version, prereleases=True), f"{name}=={version} does not satisfy {req}"
+    for name, (_version, hashes) in pins.items():
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
+    # ... resolved for the image's Python
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"--python-version {image_python(dockerfile)} " in makefile and str(LMS_DIR.name) in makefile
+
+
+def test_lms_image_has_every_module_the_lms_imports() -> None:
+    """Every third-party module the LMS, the contract and the entrypoint import comes from a locked package."""
+    sources = [*(ROOT / "edge" / "lms").rglob("*.py"), *(ROOT / "shared").rglob("*.py"), LMS_DIR / "entrypoint.py"]
+    modules: dict[str, str] = {}
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("__future__", "shared", "edge", "infra"):
+                    modules.setdefault(top, str(path.relative_to(ROOT)))
+    distributions = packages_distributions()
+    pins = lock_pins()
+    for module, where in sorted(modules.items()):
+        provided = {canonicalize_name(d) for d in distributions.get(module, [])}
+        assert provided & set(pins), f"{module} (imported by {where}) is in no package of {LOCK.name}"

@@ -113,3 +113,22 @@ def test_the_shipped_example_config_is_valid(tmp_path: Path) -> None:
     cfg = load_config(copy, env=ENV)
     assert cfg.cloud is not None and cfg.cloud.tls is not None
     assert cfg.cloud_client_id == "ct--demo--dev--school-1"
+
+
+@pytest.mark.parametrize(
+    ("cloud", "message"),
+    [
+        ({"keepalive_s": 29}, "keepalive_s: .* outside 30-1200 s, the keep-alive IoT Core accepts"),
+        ({"keepalive_s": 5}, "keepalive_s: .* outside 30-1200 s, the keep-alive IoT Core accepts"),
+        ({"keepalive_s": 1201}, "keepalive_s: .* outside 30-1200 s, the keep-alive IoT Core accepts"),
+        ({"session_expiry_s": 7 * 86400 + 1}, "session_expiry_s"),
+        ({"client_id": "é" * 65}, "client_id: .*IoT Core accepts a client id of 1-128 bytes"),
+        ({"client_id": ""}, "client_id"),
+    ],
+)
+def test_cloud_link_stays_within_iot_core_limits(tmp_path: Path, cloud: dict[str, object], message: str) -> None:
+    data = {"tenant": "demo", "site_id": "school-1", "site_broker": {"port": 1883}, "cloud": {"host": "h", **cloud}}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, base_dir=tmp_path, env=ENV)
+    ok = {**data, "cloud": {"host": "h", "keepalive_s": 30, "client_id": "ct--demo--dev--school-1"}}
+    assert parse_config(ok, base_dir=tmp_path, env=ENV).cloud is not None
