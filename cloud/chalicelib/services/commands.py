@@ -119,9 +119,11 @@ class CommandService:
                 principal.require(Role.ADMIN, f"send {spec.name!r}")
             cloud_only = CLOUD_ONLY_PARAMS.get(spec.name, frozenset())
             named = sorted(cloud_only & set(request.params))
-            if named or set(request.cloud_params) - cloud_only:
-                raise BadRequest(f"params.{(named or sorted(request.cloud_params))[0]}: only the cloud sets it "
+            if named:
+                raise BadRequest(f"params.{named[0]}: only the cloud sets it "
                                  "(POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot), not a caller")
+            if not set(request.cloud_params) <= cloud_only:  # a service's mistake, not the caller's: a 500
+                raise ValueError(f"{spec.name}: not cloud-only params: {sorted(request.cloud_params)}")
             validated = validate_params(spec.name, {**request.params, **request.cloud_params})
         except SharedError as exc:
             raise CloudError.from_shared(exc) from None
