@@ -1,13 +1,17 @@
 """``python cloud/manage.py …``: bootstrap commands run against the configured tables (the same environment as
 the app: ``CLASSTOP_TENANT``, ``CLASSTOP_STAGE``, ``AWS_DEFAULT_REGION``, optional ``CLASSTOP_AWS_ENDPOINT``).
 
-    manage.py token create --role admin --name "first admin" [--site S ...]
+    manage.py token create --role admin --name "first admin" [--site S ...] [--ttl SECONDS]
+    manage.py token list
+    manage.py token revoke TOKEN_ID
     manage.py enrolment create --name "school 1" [--site S] [--ttl SECONDS]
     manage.py tables create
     manage.py openapi > docs/openapi.json
 
-Secrets are printed once (``--json`` for a machine-readable line); only their SHA-256 is stored. Exit status: 0 ok,
-2 bad arguments or configuration, 1 an AWS failure.
+Secrets are printed once (``--json`` for a machine-readable line); only their SHA-256 is stored. API tokens expire
+(default 90 days, at most 365); ``token list`` shows ids, never secrets; creating and revoking a token is written to
+the audit log (actor ``manage.py``), like the same acts through ``/api/tokens``. Exit status: 0 ok, 2 bad arguments,
+configuration or an unknown token id, 1 an AWS failure.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib import container, models
-from chalicelib.domain.token import Role
+from chalicelib.container import Container
+from chalicelib.domain.token import DEFAULT_TOKEN_TTL_S, ApiToken, Role
 from chalicelib.errors import CloudError, ConfigError
+
+ACTOR = "manage.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="who or what holds the token (shown in the audit log)")
     create.add_argument("--site", action="append", dest="sites", metavar="SITE_ID",
                         help="limit the token to this site (repeat for several; default: every site)")
+    create.add_argument("--ttl", type=int, metavar="SECONDS",
+                        help=f"lifetime (default {DEFAULT_TOKEN_TTL_S // 86400} days, at most 365 days)")
+    token.add_parser("list", help="list API tokens (ids, roles, sites, expiry; never secrets)")
+    revoke = token.add_parser("revoke", help="revoke an API token by its id (refused from then on)")
+    revoke.add_argument("token_id", metavar="TOKEN_ID")
 
     enrolment = groups.add_parser("enrolment", help="one-time LMS enrolment tokens").add_subparsers(
         dest="action", required=True)
@@ -59,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         services = container.get()
         if args.group == "token":
-            issued = services.tokens.create(args.role, args.name, site_ids=args.sites, created_by="manage.py")
-            out = {"token": issued.secret, **issued.token.to_dict()}
+            out = _token(services, args)
         elif args.group == "enrolment":
             if args.ttl is not None and args.ttl <= 0:
                 raise ConfigError("--ttl must be positive")
@@ -76,6 +89,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out))
     elif "token" in out:
         print(out["token"])
+    elif "tokens" in out:
+        print("\n".join(_row(t) for t in out["tokens"]) or "no API tokens")
+    elif "revoked" in out:
+        print(f"revoked {out['token_id']}")
     else:
         print("\n".join(out["created"]) or "all tables exist")
     return 0
+
+
+def _token(services: Container, args: argparse.Namespace) -> dict[str, Any]:
+    """``token create|list|revoke``; creating and revoking leave an audit entry, refused attempts too."""
+    if args.action == "list":
+        tokens: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = services.tokens.page(limit=500, cursor=cursor)
+            tokens += [ApiToken.to_dict(t) for t in page.items]
+            if (cursor := page.cursor) is None:
+                return {"tokens": tokens}
+    if args.action == "create":
+        action, target, status = "token.create", "/api/tokens", 201
+    else:
+        action, target, status = "token.revoke", f"/api/tokens/{args.token_id[:80]}", 200
+    try:
+        if args.action == "create":
+            issued = services.tokens.create(args.role, args.name, site_ids=args.sites, ttl_s=args.ttl,
+                                            created_by=ACTOR)
+            out = {"token": issued.secret, **issued.token.to_dict()}
+            target = f"{target} token_id={issued.token.token_id}"
+        else:
+            out = {"token_id": services.tokens.revoke(args.token_id).token_id, "revoked": True}
+    except CloudError as exc:
+        services.audit.record(ACTOR, None, action, target, exc.status, exc.code.value)
+        raise
+    services.audit.record(ACTOR, None, action, target, status, "ok")
+    return out
+
+
+def _row(token: dict[str, Any]) -> str:
+    sites = ",".join(token["site_ids"]) if token["site_ids"] else "*"
+    expires = datetime.fromtimestamp(token["expires_at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{token['token_id']}  {token['role']:<8}  sites={sites}  expires={expires}  {token['name']}"

@@ -1,4 +1,5 @@
-"""The tenant's first admin token, issued by the cloud's own ``TokenService`` against the tenant's tables."""
+"""The tenant's first admin token, issued by the cloud's own ``TokenService`` against the tenant's tables. Like every
+API token it expires (the service's default, 90 days): use it to create named tokens (``POST /api/tokens``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ CREATED_BY = "classtop tenant deploy"
 class IssuedAdmin:
     secret: str
     token_table: str
+    #: its id (``GET /api/tokens``, ``DELETE /api/tokens/{id}``) and expiry (epoch seconds)
+    token_id: str = ""
+    expires_at: float = 0.0
 
 
 def create_first_admin(tenant: str, stage: str, *, region: str, endpoint_url: str | None) -> IssuedAdmin:
@@ -38,4 +42,5 @@ def create_first_admin(tenant: str, stage: str, *, region: str, endpoint_url: st
         raise AwsError(f"cannot create the first admin token: {type(exc).__name__}: {exc}") from None
     finally:
         models.unbind()
-    return IssuedAdmin(secret=issued.secret, token_table=settings.table_name("token"))
+    return IssuedAdmin(secret=issued.secret, token_table=settings.table_name("token"),
+                       token_id=issued.token.token_id, expires_at=issued.token.expires_at)

@@ -12,8 +12,9 @@ from chalicelib.api.health import bp as health
 from chalicelib.api.sites import bp as sites
 from chalicelib.api.snapshots import bp as snapshots
 from chalicelib.api.stats import bp as stats
+from chalicelib.api.tokens import bp as tokens
 
 BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats, snapshots,
-                                     agent_settings)
+                                     agent_settings, tokens)
 
 __all__ = ["BLUEPRINTS"]

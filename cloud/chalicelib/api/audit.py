@@ -1,4 +1,6 @@
-"""``GET /api/audit?since=&until=&limit=&cursor=`` (admin): the audit log, newest first."""
+"""``GET /api/audit?since=&until=&limit=&cursor=`` (admin): the audit log, newest first.
+
+The log is tenant-wide (entries name paths, not sites): a token scoped to sites gets 403, whatever its role."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ _EPOCH_MAX = 4_102_444_800.0  # 2100-01-01
 @endpoint
 def list_audit() -> Response:
     request = bp.current_request
-    authenticate(request, Role.ADMIN)
+    authenticate(request, Role.ADMIN, tenant_wide=True)
     since = query_float(request, "since", -1.0, low=0.0, high=_EPOCH_MAX)
     until = query_float(request, "until", -1.0, low=0.0, high=_EPOCH_MAX)
     page = container.get().audit.page(

@@ -67,7 +67,7 @@ def client_schedule(client_uuid: str) -> Response:
 @endpoint
 def list_clients() -> Response:
     request = bp.current_request
-    authenticate(request, Role.VIEWER)
+    authenticate(request, Role.VIEWER, tenant_wide=True)  # cloud ClassTop clients belong to no site
     status = query_str(request, "status")
     if status not in (None, Approval.PENDING.value):
         raise BadRequest("status: only 'pending' can be filtered on")
@@ -80,7 +80,7 @@ def list_clients() -> Response:
 @bp.route("/api/clients/{client_uuid}", methods=["GET"])
 @endpoint
 def get_client(client_uuid: str) -> Response:
-    authenticate(bp.current_request, Role.VIEWER)
+    authenticate(bp.current_request, Role.VIEWER, tenant_wide=True)
     return ok(container.get().classtop.get(_client_id(client_uuid)).to_dict())
 
 
@@ -88,7 +88,7 @@ def get_client(client_uuid: str) -> Response:
 @audited(bp, "client.approve")
 @endpoint
 def approve_client(client_uuid: str) -> Response:
-    authenticate(bp.current_request, Role.ADMIN)
+    authenticate(bp.current_request, Role.ADMIN, tenant_wide=True)
     return ok(container.get().classtop.decide(_client_id(client_uuid), Approval.APPROVED).to_dict())
 
 
@@ -96,5 +96,5 @@ def approve_client(client_uuid: str) -> Response:
 @audited(bp, "client.reject")
 @endpoint
 def reject_client(client_uuid: str) -> Response:
-    authenticate(bp.current_request, Role.ADMIN)
+    authenticate(bp.current_request, Role.ADMIN, tenant_wide=True)
     return ok(container.get().classtop.decide(_client_id(client_uuid), Approval.REJECTED).to_dict())

@@ -119,7 +119,7 @@ def _detail(detail: Callable[[Request], str | None] | None, request: Request | N
 #: The longest ``detail`` kept in an audit target.
 AUDIT_DETAIL_MAX = 300
 #: a response field that names what a call created, added to the audit target of a path without parameters
-_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id")
+_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id", "token_id")
 
 
 def _target(request: Request | None) -> str:
@@ -131,17 +131,41 @@ def _target(request: Request | None) -> str:
     return path
 
 
-def authenticate(request: Request, role: Role = Role.VIEWER) -> Principal:
-    """The caller of ``request`` (401 without a known bearer token), who must have at least ``role`` (403)."""
+def authenticate(request: Request, role: Role = Role.VIEWER, *, tenant_wide: bool = False) -> Principal:
+    """The caller of ``request`` (401 without a known, unexpired bearer token), who must have at least ``role``
+    (403) and, for a ``tenant_wide`` act (``Scope.TENANT`` in the access table), a token for every site (403)."""
     header: str | None = request.headers.get("authorization")
     principal = container.get().tokens.authenticate(header)
     _actor.set((principal.name, principal.role.value))
-    principal.require(role, f"{request.method} {request.context.get('resourcePath', '')}".strip())
+    action = f"{request.method} {request.context.get('resourcePath', '')}".strip()
+    principal.require(role, action)
+    if tenant_wide:
+        principal.require_unscoped(action)
     return principal
 
 
+#: the deepest nesting of arrays and objects a request body may have (the deepest real body, a ClassTop sync, has 4)
+MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"request body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests lists or dicts deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def parse_body(request: Request, model: type[M]) -> M:
-    """The request body as ``model``: 413 when too large, 400 for non-JSON or invalid fields."""
+    """The request body as ``model``: 413 when too large, 400 for non-JSON, JSON nested deeper than
+    :data:`MAX_JSON_DEPTH`, or invalid fields."""
     body = request.raw_body or b""
     raw = body.encode() if isinstance(body, str) else body
     limit = container.get().settings.max_body_bytes
@@ -151,10 +175,14 @@ def parse_body(request: Request, model: type[M]) -> M:
         raise BadRequest("request body: expected a JSON object", code=ErrorCode.BAD_JSON)
     try:
         data = json.loads(raw)
+    except RecursionError:  # the C parser gives up ~1,000 levels down; nothing was built
+        raise BadRequest(_TOO_DEEP, code=ErrorCode.BAD_JSON) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", code=ErrorCode.BAD_JSON) from None
     if not isinstance(data, dict):
         raise BadRequest("request body: expected a JSON object")
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise BadRequest(_TOO_DEEP, code=ErrorCode.BAD_JSON)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,6 +1,6 @@
-"""The OpenAPI 3.1 document of the cloud API, built from the access table (``access.ROUTES``) and the request
-schemas. ``docs/openapi.json`` is this document (``python cloud/manage.py openapi > docs/openapi.json``); a
-test keeps the two, and the app's routes, in step."""
+"""The OpenAPI 3.1 document of the cloud API, built from the access table (``access.ROUTES``: ``x-access`` and
+``x-scope`` of each operation) and the request schemas. ``docs/openapi.json`` is this document
+(``python cloud/manage.py openapi > docs/openapi.json``); a test keeps the two, and the app's routes, in step."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from chalicelib.api.agent_settings import AgentSettingsBody
 from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
 from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
-from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody, ControlCommandBody, CreateCommandBody
+from chalicelib.api.schemas import (
+    AgentGroupBody,
+    AgentTagsBody,
+    ControlCommandBody,
+    CreateCommandBody,
+    CreateTokenBody,
+)
 
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/clients/register"): RegisterClientBody,
@@ -30,6 +36,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/control/command"): ControlCommandBody,
     ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): CameraConfigBody,
     ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): SnapshotBody,
+    ("POST", "/api/tokens"): CreateTokenBody,
 }
 
 QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -43,6 +50,7 @@ QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/stats"): ("days",),
     ("GET", "/api/stats/sites/{site_id}"): ("days",),
     ("GET", "/api/audit"): ("since", "until", "limit", "cursor"),
+    ("GET", "/api/tokens"): ("limit", "cursor"),
 }
 
 #: other success statuses of mutating routes
@@ -51,6 +59,7 @@ CREATED: dict[str, dict[str, str]] = {
     "/api/control/command": {"202": "stored and published"},
     "/api/enrolments": {"201": "created (the token is shown once)"},
     "/api/cctv/agents/{agent_id}/cameras/{camera_id}": {"201": "created"},
+    "/api/tokens": {"201": "created (the token is shown once)"},
 }
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
@@ -84,6 +93,7 @@ def build_document() -> dict[str, Any]:
             "summary": route.summary,
             "tags": [route.tag],
             "x-access": route.access.value,
+            "x-scope": route.scope.value,
             "security": _SECURITY[route.access],
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -130,8 +140,8 @@ def _responses(access: Access, method: str, path: str) -> dict[str, Any]:
         out["400"] = {"description": "bad request (the message names the field)", **error}
     if access is not Access.PUBLIC:
         out["401"] = {"description": "missing or unknown credentials", **error}
-    out["403"] = {"description": "role, site scope or admission policy refuses", **error}
-    out["404"] = {"description": "unknown resource", **error}
+    out["403"] = {"description": "role, site scope (x-scope) or admission policy refuses", **error}
+    out["404"] = {"description": "unknown resource (or another site's, for a token scoped to sites)", **error}
     if method != "GET":
         out["409"] = {"description": "conflict", **error}
         out["413"] = {"description": "body too large", **error}

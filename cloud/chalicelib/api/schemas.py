@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.domain.token import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S
 from shared.messages import Strict
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
 from shared.topics import ID_PATTERN
@@ -13,6 +14,8 @@ from shared.topics import ID_PATTERN
 MAX_AGENTS_PER_REQUEST = 5000
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TAGS = 20
+#: most sites one API token may be scoped to
+MAX_TOKEN_SITES = 100
 
 
 class _Body(Strict):
@@ -100,3 +103,14 @@ class AgentGroupBody(_Body):
     """``PUT /api/agents/{id}/group``: the agent's group, or ``null`` for none."""
 
     group: str | None = Field(pattern=LABEL_PATTERN)
+
+
+class CreateTokenBody(_Body):
+    """``POST /api/tokens``: a token for a person or a script. ``site_ids`` limits it to those sites (absent or
+    ``null``: every site); ``ttl_s`` is its lifetime (default 90 days, at most 365)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["viewer", "operator", "admin"]
+    site_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
+                                                                            max_length=MAX_TOKEN_SITES)
+    ttl_s: int | None = Field(default=None, ge=MIN_TOKEN_TTL_S, le=MAX_TOKEN_TTL_S)

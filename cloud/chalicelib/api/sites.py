@@ -87,16 +87,20 @@ def site_clients(site_id: str) -> Response:
 @audited(bp, "lms.approve")
 @endpoint
 def approve_site(site_id: str) -> Response:
-    authenticate(bp.current_request, Role.ADMIN)
-    return ok(container.get().lms.approve(_site_id(site_id)).to_dict())
+    principal = authenticate(bp.current_request, Role.ADMIN)
+    services = container.get()
+    services.sites.get(_site_id(site_id), principal)  # 404 for an unknown site or one outside the token's sites
+    return ok(services.lms.approve(site_id).to_dict())
 
 
 @bp.route("/api/lms/{site_id}", methods=["DELETE"])
 @audited(bp, "lms.delete")
 @endpoint
 def delete_site(site_id: str) -> Response:
-    authenticate(bp.current_request, Role.ADMIN)
-    site = container.get().lms.delete(_site_id(site_id))
+    principal = authenticate(bp.current_request, Role.ADMIN)
+    services = container.get()
+    services.sites.get(_site_id(site_id), principal)  # 404 for an unknown site or one outside the token's sites
+    site = services.lms.delete(site_id)
     return ok({"site_id": site.site_id, "revoked": True}, message="LMS deleted")
 
 
@@ -107,6 +111,10 @@ def create_enrolment() -> Response:
     request = bp.current_request
     principal = authenticate(request, Role.ADMIN)
     body = parse_body(request, EnrolmentBody)
+    if body.site_id is None:  # whoever holds it enrols a site of any id: tenant-wide
+        principal.require_unscoped("an enrolment token bound to no site")
+    else:  # re-enrolling a site revokes its certificate: only for the token's own sites
+        principal.require_sites({body.site_id})
     secret, stored = container.get().lms.create_enrolment(body.name, site_id=body.site_id, ttl_s=body.ttl_s,
                                                           created_by=principal.name)
     return ok({"token": secret, "name": stored.name, "site_id": stored.site_id, "expires_at": stored.expires_at},

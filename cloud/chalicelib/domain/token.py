@@ -26,26 +26,42 @@ class Role(StrEnum):
 
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
+#: lifetime of an API token when its creator names none (90 days)
+DEFAULT_TOKEN_TTL_S = 90 * 24 * 3600
+#: the longest lifetime an API token may have (365 days): a forgotten token stops working within a year
+MAX_TOKEN_TTL_S = 365 * 24 * 3600
+#: the shortest lifetime an API token may be given
+MIN_TOKEN_TTL_S = 60
+
 
 @dataclass(frozen=True, slots=True)
 class ApiToken:
-    """A stored token: only the SHA-256 of the secret is kept."""
+    """A stored token: only the SHA-256 of the secret is kept. ``token_id`` names it in lists, revocations and
+    the audit log; it is random, not derived from the secret."""
 
     token_hash: str
+    token_id: str
     name: str
     role: Role
     #: the sites the token may see and control; ``None`` = every site of the tenant.
     site_ids: frozenset[str] | None
     created_at: float
+    expires_at: float
     created_by: str | None = None
 
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
     def to_dict(self) -> dict[str, Any]:
+        """What lists and audit show of a token: never its secret or its hash."""
         return {
+            "token_id": self.token_id,
             "name": self.name,
             "role": self.role.value,
             "site_ids": sorted(self.site_ids) if self.site_ids is not None else None,
             "created_at": self.created_at,
             "created_by": self.created_by,
+            "expires_at": self.expires_at,
         }
 
 
@@ -99,3 +115,10 @@ class Principal:
         outside = sorted(set(site_ids) - self.site_ids)
         if outside:
             raise Forbidden(f"token {self.name!r} is not scoped to site(s) {', '.join(outside)}")
+
+    def require_unscoped(self, action: str = "this") -> None:
+        """A tenant-wide act (tokens, the audit log, ClassTop clients, enrolment for no particular site) needs a
+        token for every site of the tenant."""
+        if self.site_ids is not None:
+            raise Forbidden(f"token {self.name!r} is limited to site(s) {', '.join(sorted(self.site_ids))}: "
+                            f"{action} is tenant-wide and needs a token for every site")

@@ -1,41 +1,58 @@
-"""API tokens: ``TokenModel`` items <-> :class:`ApiToken`, keyed by the SHA-256 of the secret."""
+"""API tokens: ``TokenModel`` items <-> :class:`ApiToken`, keyed by the SHA-256 of the secret; listed and found by
+id through the ``by_kind`` index."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from chalicelib.domain.page import Page
 from chalicelib.domain.token import ApiToken, Role, SecretKind, StoredSecret
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.token import TokenModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+
+_KIND_KEYS = frozenset({"token_hash", "kind", "token_id"})
 
 
 class TokenRepository:
     def get(self, token_hash: str) -> ApiToken | None:
+        """The API token of this hash (``None`` for a site key, an enrolment token, or an API token made before
+        tokens had ids and expiry dates: those are refused)."""
         with dynamo_errors("read token"):
             try:
                 item = TokenModel.get(token_hash, consistent_read=True)  # a revoked token stops at once
             except TokenModel.DoesNotExist:
                 return None
-        if (item.kind or SecretKind.API.value) != SecretKind.API.value:
-            return None  # a site key or an enrolment token is no API token
-        return ApiToken(
-            token_hash=item.token_hash,
-            name=item.name,
-            role=Role(item.role),
-            site_ids=frozenset(item.site_ids) if item.site_ids else None,
-            created_at=float(item.created_at),
-            created_by=item.created_by,
-        )
+        return _to_token(item)
+
+    def page(self, *, limit: int = 100, cursor: str | None = None) -> Page[ApiToken]:
+        """One page of API tokens, ordered by id (a Query of the ``by_kind`` index)."""
+        check_limit(limit)
+        with dynamo_errors("list tokens"):
+            result = TokenModel.by_kind.query(SecretKind.API.value, limit=limit,
+                                              last_evaluated_key=decode_cursor(cursor, _KIND_KEYS))
+            items = [token for token in map(_to_token, result) if token is not None]
+            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+
+    def find(self, token_id: str) -> ApiToken | None:
+        """The API token with this id (the index is eventually consistent: a token made a moment ago may not be
+        found yet)."""
+        with dynamo_errors("find token"):
+            for item in TokenModel.by_kind.query(SecretKind.API.value, TokenModel.token_id == token_id, limit=1):
+                return _to_token(item)
+        return None
 
     def create(self, token: ApiToken) -> None:
         item = TokenModel(
             token.token_hash,
             name=token.name,
             role=token.role.value,
+            kind=SecretKind.API.value,
+            token_id=token.token_id,
             site_ids=set(token.site_ids) if token.site_ids else None,
             created_at=token.created_at,
             created_by=token.created_by,
+            ttl=datetime.fromtimestamp(token.expires_at, tz=UTC),
         )
         try:
             with dynamo_errors("create token"):
@@ -91,3 +108,18 @@ class TokenRepository:
         except StaleWrite:
             return False
         return True
+
+
+def _to_token(item: TokenModel) -> ApiToken | None:
+    if item.kind != SecretKind.API.value or item.token_id is None or item.ttl is None:
+        return None  # another kind of secret, or an API token from before ids and expiry (refused)
+    return ApiToken(
+        token_hash=item.token_hash,
+        token_id=item.token_id,
+        name=item.name,
+        role=Role(item.role),
+        site_ids=frozenset(item.site_ids) if item.site_ids else None,
+        created_at=float(item.created_at),
+        expires_at=item.ttl.timestamp(),
+        created_by=item.created_by,
+    )

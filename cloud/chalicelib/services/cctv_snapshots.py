@@ -1,5 +1,8 @@
 """CCTV snapshots to the cloud: an agent PUTs one camera's JPEG to a presigned URL of the tenant's media bucket.
 
+Only this service sets ``cctv_snapshot``'s ``upload_url`` (a caller's command naming one is a 400: the agent would
+PUT to any URL), and the command record keeps it redacted: the URL is a credential only the agent sees.
+
 The object key is ``snapshots/{site}/{agent}/{camera}/{YYYYmmddTHHMMSSmmmZ}.jpg``. Everything that can fail before
 the command is sent (the agent, the caller's rights, the camera id, signing both URLs) is done first, so a
 refused request stores no command.
@@ -72,8 +75,8 @@ class CctvSnapshotService:
         upload_url = self._media.presign_put(key, CONTENT_TYPE, PUT_EXPIRES_S)
         get_url = self._media.presign_get(key, get_expires_s)
         record = self._commands.create(
-            CommandRequest(command=COMMAND, params={"camera_id": camera_id, "upload_url": upload_url},
-                           agent_ids=(agent.agent_id,)),
+            CommandRequest(command=COMMAND, params={"camera_id": camera_id}, agent_ids=(agent.agent_id,),
+                           cloud_params={"upload_url": upload_url}),  # only this service sets it; stored redacted
             principal,
         )
         return SnapshotRequested(record.command_id, key, get_url, PUT_EXPIRES_S, get_expires_s)

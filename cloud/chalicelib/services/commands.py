@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -56,6 +56,13 @@ EXEC_TIMEOUT_MARGIN_S = 5.0
 
 #: Longest ``?wait=`` a create call may ask for (API Gateway ends a request at 29 s).
 MAX_WAIT_S = 25.0
+#: Params that only the cloud's own services set, never a caller: they are credentials (a presigned PUT URL of the
+#: tenant's media bucket, made by ``CctvSnapshotService``), so a caller naming one is a 400 (an agent would PUT to
+#: any URL it is given: SSRF from the school LAN), and they are stored and shown as :data:`REDACTED` (only the
+#: agent, through its site's command message, ever sees them).
+CLOUD_ONLY_PARAMS: dict[str, frozenset[str]] = {"cctv_snapshot": frozenset({"upload_url"})}
+#: what a command record shows instead of a cloud-only param
+REDACTED = "(redacted)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class CommandRequest:
     timeout_s: float | None = None
     #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
     command_id: str | None = None
+    #: params only the cloud's own services set (:data:`CLOUD_ONLY_PARAMS`), e.g. a presigned upload URL
+    cloud_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +117,25 @@ class CommandService:
             spec = get_spec(request.command)
             if spec.admin_only:
                 principal.require(Role.ADMIN, f"send {spec.name!r}")
-            validated = validate_params(spec.name, request.params)
+            cloud_only = CLOUD_ONLY_PARAMS.get(spec.name, frozenset())
+            named = sorted(cloud_only & set(request.params))
+            if named:
+                raise BadRequest(f"params.{named[0]}: only the cloud sets it "
+                                 "(POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot), not a caller")
+            if not set(request.cloud_params) <= cloud_only:  # a service's mistake, not the caller's: a 500
+                raise ValueError(f"{spec.name}: not cloud-only params: {sorted(request.cloud_params)}")
+            validated = validate_params(spec.name, {**request.params, **request.cloud_params})
         except SharedError as exc:
             raise CloudError.from_shared(exc) from None
 
         targets = self._check_targets(request.agent_ids)
         agents = self._agents.get_many(targets)
-        unknown = [a for a in targets if a not in agents]
+        # another site's agent is as unknown to a token scoped to sites as one that does not exist
+        unknown = [a for a in targets if a not in agents or not principal.can_see_site(agents[a].site_id)]
         if unknown:
             raise NotFound(
                 f"unknown agent(s): {', '.join(unknown)}", code=ErrorCode.UNKNOWN_AGENT, details={"agent_ids": unknown}
             )
-        principal.require_sites({agents[a].site_id for a in targets})
         unapproved = [a for a in targets if agents[a].approval is not Approval.APPROVED]
         if unapproved:
             raise Conflict(f"agent(s) not approved: {', '.join(unapproved)}", details={"agent_ids": unapproved})
@@ -143,8 +159,9 @@ class CommandService:
             retain_until=now + self._settings.command_retention_s,
         )
         messages = {site_id: self._site_message(record, site_id) for site_id in record.site_ids}
+        redacted = {k: REDACTED if k in cloud_only else v for k, v in params.items()}
 
-        record = self._commands.create(record)
+        record = self._commands.create(dataclasses.replace(record, params=redacted))
         failures: dict[str, str] = {}
         for site_id, payload in messages.items():
             try:

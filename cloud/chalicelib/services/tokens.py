@@ -1,4 +1,9 @@
-"""API tokens: issue (the secret is returned once; only its SHA-256 is stored) and authenticate."""
+"""API tokens: issue (the secret is returned once; only its SHA-256 is stored), authenticate, list and revoke.
+
+Every token expires (:data:`DEFAULT_TOKEN_TTL_S` unless its creator chooses, at most :data:`MAX_TOKEN_TTL_S`) and
+has a random ``token_id`` by which it is listed and revoked. An expired or revoked token is refused from that
+second on (authentication reads the item consistently and compares its expiry with the clock).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,17 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 
-from chalicelib.domain.token import ApiToken, IssuedToken, Principal, Role
-from chalicelib.errors import BadRequest, Unauthorized
+from chalicelib.domain.page import Page
+from chalicelib.domain.token import (
+    DEFAULT_TOKEN_TTL_S,
+    MAX_TOKEN_TTL_S,
+    MIN_TOKEN_TTL_S,
+    ApiToken,
+    IssuedToken,
+    Principal,
+    Role,
+)
+from chalicelib.errors import BadRequest, NotFound, Unauthorized
 from chalicelib.repositories.token import TokenRepository
 from shared.topics import is_valid_id
 
@@ -20,10 +34,16 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def new_token_id() -> str:
+    return secrets.token_hex(8)
+
+
 class TokenService:
-    def __init__(self, tokens: TokenRepository, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, tokens: TokenRepository, clock: Callable[[], float] = time.time,
+                 new_id: Callable[[], str] = new_token_id) -> None:
         self._tokens = tokens
         self._clock = clock
+        self._new_id = new_id
 
     def create(
         self,
@@ -32,8 +52,10 @@ class TokenService:
         *,
         site_ids: Iterable[str] | None = None,
         created_by: str | None = None,
+        ttl_s: int | None = None,
     ) -> IssuedToken:
-        """Issue a token. ``site_ids`` limits it to those sites (``None``: every site of the tenant)."""
+        """Issue a token. ``site_ids`` limits it to those sites (``None``: every site of the tenant); ``ttl_s`` is
+        its lifetime (default :data:`DEFAULT_TOKEN_TTL_S`, at most :data:`MAX_TOKEN_TTL_S`)."""
         try:
             role = Role(role)
         except ValueError:
@@ -49,13 +71,19 @@ class TokenService:
             bad = sorted(s for s in scope if not is_valid_id(s))
             if bad:
                 raise BadRequest(f"site_ids: invalid site id(s) {', '.join(bad)}")
+        lifetime = DEFAULT_TOKEN_TTL_S if ttl_s is None else ttl_s
+        if not MIN_TOKEN_TTL_S <= lifetime <= MAX_TOKEN_TTL_S:
+            raise BadRequest(f"ttl_s: between {MIN_TOKEN_TTL_S} and {MAX_TOKEN_TTL_S} seconds (365 days)")
+        now = self._clock()
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = ApiToken(
             token_hash=hash_secret(secret),
+            token_id=self._new_id(),
             name=name,
             role=role,
             site_ids=scope,
-            created_at=self._clock(),
+            created_at=now,
+            expires_at=now + lifetime,
             created_by=created_by,
         )
         self._tokens.create(token)
@@ -73,8 +101,20 @@ class TokenService:
             raise Unauthorized("unknown token")
         token = self._tokens.get(hash_secret(secret))
         if token is None:
-            raise Unauthorized("unknown token")
+            raise Unauthorized("unknown or revoked token")
+        if token.expired(self._clock()):
+            raise Unauthorized(f"token {token.token_id} expired: ask an administrator for a new one")
         return Principal(name=token.name, role=token.role, site_ids=token.site_ids)
 
-    def revoke(self, secret: str) -> None:
-        self._tokens.delete(hash_secret(secret))
+    def page(self, *, limit: int = 100, cursor: str | None = None) -> Page[ApiToken]:
+        """API tokens by id, expired ones too until DynamoDB's TTL removes them (never secrets or hashes: see
+        :meth:`ApiToken.to_dict`)."""
+        return self._tokens.page(limit=limit, cursor=cursor)
+
+    def revoke(self, token_id: str) -> ApiToken:
+        """Delete the token with this id: it is refused from now on. :class:`NotFound` for an unknown id."""
+        token = self._tokens.find(token_id) if is_valid_id(token_id) else None
+        if token is None:
+            raise NotFound(f"unknown token {token_id[:80]}")
+        self._tokens.delete(token.token_hash)
+        return token

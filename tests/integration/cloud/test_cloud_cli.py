@@ -21,6 +21,7 @@ import pytest
 from chalicelib import container
 from chalicelib.config import Settings
 from chalicelib.domain.token import Role
+from chalicelib.errors import Unauthorized
 from chalicelib.services.lms import LmsRegistration
 
 pytestmark = pytest.mark.integration
@@ -80,3 +81,34 @@ def test_manage_rejects_bad_input(moto_url: str) -> None:
                                  env={k: v for k, v in os.environ.items() if k != "CLASSTOP_TENANT"},
                                  capture_output=True, text=True, timeout=60)
     assert env_missing.returncode == 2 and "CLASSTOP_TENANT" in env_missing.stderr
+
+
+def test_manage_lists_and_revokes_tokens(moto_url: str) -> None:
+    """``token create --ttl`` / ``token list`` / ``token revoke ID`` as a subprocess: the list shows ids, never
+    secrets, and a revoked token is refused at once."""
+    assert manage(moto_url, "tables", "create").returncode == 0
+    made = manage(moto_url, "--json", "token", "create", "--role", "viewer", "--name", "kiosk", "--ttl", "3600")
+    assert made.returncode == 0, made.stderr
+    issued = json.loads(made.stdout)
+    assert issued["expires_at"] - issued["created_at"] == 3600
+
+    listed = manage(moto_url, "--json", "token", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = {t["token_id"]: t for t in json.loads(listed.stdout)["tokens"]}
+    assert rows[issued["token_id"]]["name"] == "kiosk" and "ctk_" not in listed.stdout
+
+    settings = Settings(tenant="clitest", stage="dev", region="us-east-1", aws_endpoint=moto_url)
+    container.reset()
+    try:
+        container.configure(settings=settings)
+        assert container.get().tokens.authenticate(f"Bearer {issued['token']}").name == "kiosk"
+        revoked = manage(moto_url, "token", "revoke", issued["token_id"])
+        assert revoked.returncode == 0 and issued["token_id"] in revoked.stdout, revoked.stderr
+        with pytest.raises(Unauthorized):
+            container.get().tokens.authenticate(f"Bearer {issued['token']}")
+    finally:
+        container.reset()
+    again = manage(moto_url, "token", "revoke", issued["token_id"])
+    assert again.returncode == 2 and "unknown token" in again.stderr
+    too_long = manage(moto_url, "token", "create", "--role", "viewer", "--name", "x", "--ttl", str(400 * 86400))
+    assert too_long.returncode == 2 and "ttl_s" in too_long.stderr

@@ -97,7 +97,7 @@ def test_tokens(cloud: Cloud) -> None:
     assert issued.secret.startswith("ctk_") and issued.token.token_hash == hash_secret(issued.secret)
     principal = tokens.authenticate(f"bearer  {issued.secret} ")
     assert principal == Principal("dashboard", Role.VIEWER, frozenset({"s1", "s2"}))
-    tokens.revoke(issued.secret)
+    assert tokens.revoke(issued.token.token_id) == issued.token
     with pytest.raises(Unauthorized):
         tokens.authenticate(f"Bearer {issued.secret}")
     for bad in ({"role": "root"}, {"name": " "}, {"site_ids": []}, {"site_ids": ["a/b"]}):

@@ -1,24 +1,34 @@
 """The role matrix: every route x every kind of caller (none, a site API key, viewer, operator, admin) gives the
-answer documented in ``chalicelib.api.access``, and every mutating call leaves exactly one audit entry."""
+answer documented in ``chalicelib.api.access``, and every mutating call leaves exactly one audit entry.
+
+The scope matrix adds the site dimension: every route x every role of a token scoped to sites x a target inside
+those sites and one outside them, against the route's documented :class:`Scope`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from app import app
 from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
-from chalicelib.api.access import ROUTES, Access, RouteDoc
+from chalicelib import container
+from chalicelib.api.access import ROUTES, Access, RouteDoc, Scope
 from chalicelib.models import AuditModel
 from shared.topics import site_thing_name
 
 CAMERA = {"name": "Door", "source": 0}
 CALLERS = (None, "lms", "viewer", "operator", "admin")  # rejections first, so state is untouched until a success
+ROLES = ("viewer", "operator", "admin")
 #: mutating routes that are machine traffic, not administration: not audited (cost; see docs/api.md)
 NOT_AUDITED = {("POST", "/api/sync"), ("POST", "/api/lms/heartbeat")}
+#: the sites the scoped tokens hold ("s3" is theirs to delete); "far" (agents far1, far2) is outside them
+SCOPE = ("s1", "s3")
+OUTSIDE = "far"
+DAY = "2023-11-14"  # the fake clock's day
 
 
 @dataclass
@@ -26,11 +36,30 @@ class Call:
     path: str
     body: Any = None
     prepare: Callable[[Cloud], None] | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    #: a listing's own check of what the caller was shown (scope matrix)
+    check: Callable[[Cloud, Any], None] | None = None
+    #: the answer when the call is allowed, if not "2xx" (a filter naming an unseen agent: 404)
+    allowed: int | str = "2xx"
 
 
-def _camera(cloud: Cloud) -> None:
-    cloud.put("/api/cctv/agents/a1/cameras/tmp", CAMERA)
+def _camera(agent_id: str) -> Callable[[Cloud], None]:
+    def prepare(cloud: Cloud) -> None:
+        cloud.put(f"/api/cctv/agents/{agent_id}/cameras/tmp", CAMERA)
+
+    return prepare
+
+
+def _token(cloud: Cloud) -> None:
+    cloud.tokens["TOK"] = container.get().tokens.create("viewer", "to revoke").token.token_id
+
+
+def _path(cloud: Cloud, call: Call) -> str:
+    """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
+    path = call.path
+    for placeholder in ("CMD_FAR", "CMD", "TOK"):
+        if placeholder in path:
+            path = path.replace(placeholder, cloud.tokens[placeholder])
+    return path
 
 
 CALLS: dict[tuple[str, str], Call] = {
@@ -70,7 +99,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): Call("/api/cctv/agents/a1/cameras/door"),
     ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): Call("/api/cctv/agents/a1/cameras/door", CAMERA),
     ("DELETE", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): Call("/api/cctv/agents/a1/cameras/tmp",
-                                                                        prepare=_camera),
+                                                                        prepare=_camera("a1")),
     ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): Call(
         "/api/cctv/agents/a1/cameras/door/snapshot"),
     ("GET", "/api/cctv/agents/{agent_id}/status"): Call("/api/cctv/agents/a1/status"),
@@ -78,6 +107,81 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/stats"): Call("/api/stats"),
     ("GET", "/api/stats/sites/{site_id}"): Call("/api/stats/sites/s1"),
     ("GET", "/api/audit"): Call("/api/audit"),
+    ("GET", "/api/tokens"): Call("/api/tokens"),
+    ("POST", "/api/tokens"): Call("/api/tokens", {"name": "new", "role": "viewer"}),
+    ("DELETE", "/api/tokens/{token_id}"): Call("/api/tokens/TOK", prepare=_token),
+}
+
+
+def _listed(key: str, id_key: str, wanted: set[str]) -> Callable[[Cloud, Any], None]:
+    """A listing's check: it shows only ids of the token's sites, and at least ``wanted``."""
+
+    def check(cloud: Cloud, data: Any) -> None:
+        shown = {item[id_key] for item in data[key]}
+        assert wanted <= shown and not any(OUTSIDE in s for s in shown), shown
+
+    return check
+
+
+def _scoped_stats(cloud: Cloud, data: Any) -> None:
+    visible = [s for s in SCOPE if cloud.get(f"/api/lms/{s}").status_code == 200]
+    assert data["sites"]["total"] == len(visible) and "clients" not in data, data
+
+
+def _nothing_of_far(cloud: Cloud, data: Any) -> None:
+    assert OUTSIDE not in json.dumps({k: v for k, v in data.items() if k != "cursor"}), data
+
+
+#: (inside the token's sites, outside them) for routes whose answer depends on the target's site
+SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
+    ("GET", "/api/lms"): (Call("/api/lms", check=_listed("sites", "site_id", {"s1"})),
+                          Call("/api/lms?limit=500", check=_listed("sites", "site_id", {"s1"}))),
+    ("GET", "/api/lms/{site_id}"): (Call("/api/lms/s1"), Call(f"/api/lms/{OUTSIDE}")),
+    ("GET", "/api/lms/{site_id}/clients"): (Call("/api/lms/s1/clients"), Call(f"/api/lms/{OUTSIDE}/clients")),
+    ("POST", "/api/lms/{site_id}/approve"): (Call("/api/lms/s1/approve", {}), Call(f"/api/lms/{OUTSIDE}/approve",
+                                                                                    {})),
+    ("DELETE", "/api/lms/{site_id}"): (Call("/api/lms/s3"), Call(f"/api/lms/{OUTSIDE}")),
+    ("POST", "/api/enrolments"): (Call("/api/enrolments", {"name": "school", "site_id": "s1"}),
+                                  Call("/api/enrolments", {"name": "school", "site_id": OUTSIDE})),
+    ("GET", "/api/agents"): (Call("/api/agents", check=_listed("agents", "agent_id", {"a1"})),
+                             Call(f"/api/agents?site_id={OUTSIDE}", check=_listed("agents", "agent_id", set()))),
+    ("GET", "/api/agents/{agent_id}"): (Call("/api/agents/a1"), Call("/api/agents/far1")),
+    ("PUT", "/api/agents/{agent_id}/tags"): (Call("/api/agents/a1/tags", {"tags": ["lab"]}),
+                                             Call("/api/agents/far1/tags", {"tags": ["lab"]})),
+    ("PUT", "/api/agents/{agent_id}/group"): (Call("/api/agents/a1/group", {"group": "room-1"}),
+                                              Call("/api/agents/far1/group", {"group": "room-1"})),
+    ("POST", "/api/agents/{agent_id}/approve"): (Call("/api/agents/a1/approve", {}),
+                                                 Call("/api/agents/far1/approve", {})),
+    ("POST", "/api/agents/{agent_id}/reject"): (Call("/api/agents/a2/reject", {}),
+                                                Call("/api/agents/far2/reject", {})),
+    ("GET", "/api/agents/{agent_id}/commands"): (Call("/api/agents/a1/commands"), Call("/api/agents/far1/commands")),
+    ("GET", "/api/agents/{agent_id}/snapshots"): (Call("/api/agents/a1/snapshots"),
+                                                  Call("/api/agents/far1/snapshots")),
+    ("GET", "/api/agents/{agent_id}/settings"): (Call("/api/agents/a1/settings"), Call("/api/agents/far1/settings")),
+    ("PUT", "/api/agents/{agent_id}/settings"): (Call("/api/agents/a1/settings", {"settings": {"volume": "30"}}),
+                                                 Call("/api/agents/far1/settings", {"settings": {"volume": "30"}})),
+    ("POST", "/api/commands"): (Call("/api/commands", {"agent_id": "a1", "command": "ping"}),
+                                Call("/api/commands", {"agent_ids": ["a1", "far1"], "command": "ping"})),
+    ("POST", "/api/control/command"): (Call("/api/control/command", {"target_client": "a1", "command": "ping"}),
+                                       Call("/api/control/command", {"target_client": "far1", "command": "ping"})),
+    ("GET", "/api/commands/{command_id}"): (Call("/api/commands/CMD"), Call("/api/commands/CMD_FAR")),
+    ("GET", "/api/cctv/agents/{agent_id}/cameras"): (Call("/api/cctv/agents/a1/cameras"),
+                                                     Call("/api/cctv/agents/far1/cameras")),
+    ("GET", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): (Call("/api/cctv/agents/a1/cameras/door"),
+                                                                 Call("/api/cctv/agents/far1/cameras/door")),
+    ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): (
+        Call("/api/cctv/agents/a1/cameras/door", CAMERA), Call("/api/cctv/agents/far1/cameras/door", CAMERA)),
+    ("DELETE", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): (
+        Call("/api/cctv/agents/a1/cameras/tmp", prepare=_camera("a1")),
+        Call("/api/cctv/agents/far1/cameras/tmp", prepare=_camera("far1"))),
+    ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): (
+        Call("/api/cctv/agents/a1/cameras/door/snapshot"), Call("/api/cctv/agents/far1/cameras/door/snapshot")),
+    ("GET", "/api/cctv/agents/{agent_id}/status"): (Call("/api/cctv/agents/a1/status"),
+                                                    Call("/api/cctv/agents/far1/status")),
+    ("GET", "/api/cctv/events"): (Call(f"/api/cctv/events?day={DAY}", check=_nothing_of_far),
+                                  Call("/api/cctv/events?agent_id=far1", allowed=404)),
+    ("GET", "/api/stats"): (Call("/api/stats", check=_scoped_stats), Call("/api/stats?days=30", check=_scoped_stats)),
+    ("GET", "/api/stats/sites/{site_id}"): (Call("/api/stats/sites/s1"), Call(f"/api/stats/sites/{OUTSIDE}")),
 }
 
 
@@ -95,26 +199,62 @@ def expected(access: Access, caller: str | None) -> int | str:
     return "2xx" if rank[caller] >= rank[access.value] else 403
 
 
+def expected_scoped(route: RouteDoc, role: str, inside: bool, allowed: int | str = "2xx") -> int | str:
+    """The documented answer to a token of ``role`` scoped to sites, for a target inside or outside them."""
+    by_role = expected(route.access, role)
+    if by_role != "2xx" or route.scope in (Scope.NONE, Scope.LIST):
+        return allowed if by_role == "2xx" else by_role
+    if route.scope is Scope.TENANT:
+        return 403
+    if route.scope is Scope.NAMED:
+        return allowed if inside else 403
+    return allowed if inside else 404  # Scope.SITE: another site's target is unknown to the token
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[Cloud]:
     # presigning needs only the bucket's name (no request to S3)
     with running_cloud(client_policy="open", lms_policy="open", media_bucket="classtop-demo-media") as cloud:
         cloud.heartbeat("s1", [online("a1"), online("a2")])
         cloud.heartbeat("s-gone", [online("g1")])
+        cloud.heartbeat("s3", [online("c3")])
+        cloud.heartbeat(OUTSIDE, [online("far1"), online("far2")])
         cloud.post("/api/sync", {"client_uuid": "c1", "courses": [], "schedule_entries": []}, role=None)
         cloud.post("/api/clients/register", {"uuid": "c2", "name": "", "api_url": ""}, role=None)
         lms = {"lms_uuid": "lms-m", "name": "m", "host": "h", "port": 8000, "version": "1"}
         cloud.tokens["lms"] = cloud.post("/api/lms/register", lms, role=None).json_body["data"]["api_key"]
-        cloud.tokens["CMD"] = cloud.post("/api/commands", {"agent_id": "a1", "command": "ping"}).json_body[
-            "data"]["command_id"]
-        cloud.put("/api/cctv/agents/a1/cameras/door", CAMERA)
-        # the site's thing, as enrolment makes it (shadows)
-        iot_client().create_thing(thingName=site_thing_name(NS, "s1"))
+        for agent, key in (("a1", "CMD"), ("far1", "CMD_FAR")):
+            cloud.tokens[key] = cloud.post("/api/commands", {"agent_id": agent, "command": "ping"}).json_body[
+                "data"]["command_id"]
+            cloud.put(f"/api/cctv/agents/{agent}/cameras/door", CAMERA)
+        for site in ("s1", OUTSIDE):
+            iot_client().create_thing(thingName=site_thing_name(NS, site))  # the site's thing, as enrolment makes it
+        tokens = container.get().tokens
+        for role in ROLES:
+            cloud.tokens[f"scoped-{role}"] = tokens.create(role, f"scoped {role}", site_ids=SCOPE).secret
+        for site, agent in (("s1", "a1"), (OUTSIDE, "far1")):
+            event = {"type": "event", "v": 1, "kind": "camera.online", "severity": "info", "message": "up",
+                     "timestamp": cloud.clock.now}
+            cloud.invoke("site_events", {"type": "site_events", "v": 1, "site_id": site,
+                                         "events": [{"agent_id": agent, "event": event}]})
         yield cloud
 
 
 def audit_count() -> int:
-    return AuditModel.count("2023-11-14")  # the fake clock's day (test-only inspection)
+    return AuditModel.count(DAY)  # test-only inspection
+
+
+def _answer(cloud: Cloud, route: RouteDoc, call: Call, caller: str | None, answer: int | str) -> Any:
+    """Make ``call`` as ``caller``; check the answer and that a mutating route left one audit entry."""
+    if call.prepare is not None:
+        call.prepare(cloud)
+    audited = route.method != "GET" and (route.method, route.path) not in NOT_AUDITED
+    before = audit_count()
+    response = cloud.request(route.method, _path(cloud, call), call.body, role=caller)
+    got = response.status_code
+    assert (200 <= got < 300) if answer == "2xx" else got == answer, (caller, got, response.json_body)
+    assert audit_count() - before == (1 if audited else 0), caller  # every mutating call, refused ones too
+    return response
 
 
 def test_access_table_lists_exactly_the_app_routes() -> None:
@@ -122,19 +262,28 @@ def test_access_table_lists_exactly_the_app_routes() -> None:
     actual = {(method, path) for path, entries in app.routes.items() for method in entries}
     assert documented == actual
     assert set(CALLS) == actual
+    site_bound = {(r.method, r.path) for r in ROUTES if r.scope in (Scope.SITE, Scope.NAMED, Scope.LIST)}
+    assert set(SCOPED_CALLS) == site_bound
+    assert all((r.scope is Scope.NONE) == (r.access in (Access.PUBLIC, Access.ENROLMENT, Access.LMS_KEY))
+               for r in ROUTES)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
 def test_role_matrix(world: Cloud, route: RouteDoc) -> None:
     call = CALLS[(route.method, route.path)]
-    path = call.path.replace("CMD", world.tokens["CMD"])
-    audited = route.method != "GET" and (route.method, route.path) not in NOT_AUDITED
     for caller in CALLERS:
-        if call.prepare is not None:
-            call.prepare(world)
-        answer = expected(route.access, caller)
-        before = audit_count()
-        response = world.request(route.method, path, call.body, role=caller)
-        got = response.status_code
-        assert (200 <= got < 300) if answer == "2xx" else got == answer, (caller, got, response.json_body)
-        assert audit_count() - before == (1 if audited else 0), caller  # every mutating call, refused ones too
+        _answer(world, route, call, caller, expected(route.access, caller))
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_scope_matrix(world: Cloud, route: RouteDoc) -> None:
+    """Every route x role x target inside / outside the token's sites. Outside first (nothing may change), then
+    inside from the lowest role up, so a refusal never meets state a success changed."""
+    inside, outside = SCOPED_CALLS.get((route.method, route.path)) or (CALLS[(route.method, route.path)],) * 2
+    for where, call in (("outside", outside), ("inside", inside)):
+        for role in ROLES:
+            answer = expected_scoped(route, role, where == "inside", call.allowed)
+            response = _answer(world, route, call, f"scoped-{role}", answer)
+            if call.check is not None and answer == "2xx":
+                call.check(world, response.json_body["data"])
+

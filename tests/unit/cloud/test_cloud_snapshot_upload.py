@@ -4,6 +4,7 @@ GET of ``snapshots/{site}/{agent}/{camera}/{utc}.jpg`` in the media bucket and s
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from moto.server import ThreadedMotoServer
 from chalicelib import container
 from chalicelib.adapters.media import S3Media
 from chalicelib.domain.token import Role
+from chalicelib.services.commands import REDACTED
 from edge.agent.camera.snapshot import snapshot_data
 from shared.messages import SiteCommand, decode
 from shared.topics import site_down
@@ -87,7 +89,40 @@ def test_snapshot_sends_a_presigned_put_for_the_key(media_cloud: Cloud) -> None:
     assert get.query != put.query  # a different signature: a GET URL cannot be used to overwrite
 
     stored = media_cloud.get(f"/api/commands/{data['command_id']}").json_body["data"]
-    assert stored["command"] == "cctv_snapshot" and stored["params"] == command.params
+    assert stored["command"] == "cctv_snapshot" and stored["params"]["camera_id"] == "door"
+
+
+def test_presigned_upload_url_is_not_shown_in_commands(media_cloud: Cloud) -> None:
+    """The PUT URL is a credential for the bucket: only the agent gets it (in the site command); command records,
+    histories and the create answer show that there was one, never the URL."""
+    data = media_cloud.post(PATH, None, role="operator").json_body["data"]
+    url = _sent(media_cloud).params["upload_url"]
+    assert url not in json.dumps(data)  # the answer's get_url is a GET of the same key, signed apart
+    shown = [
+        media_cloud.get(f"/api/commands/{data['command_id']}", role="viewer").json_body,
+        media_cloud.get("/api/agents/a1/commands", role="viewer").json_body,
+    ]
+    for body in shown:
+        text = json.dumps(body)
+        assert url not in text and "X-Amz-Signature" not in text and "X-Amz-Credential" not in text, body
+    record = shown[0]["data"]
+    assert record["params"] == {"camera_id": "door", "upload_url": REDACTED}
+
+
+@pytest.mark.parametrize(("path", "target"), [("/api/commands", "agent_id"),
+                                              ("/api/control/command", "target_client")])
+def test_users_cannot_set_upload_url(media_cloud: Cloud, path: str, target: str) -> None:
+    """SSRF from the agent's LAN: only the snapshot service sets ``upload_url`` (to the tenant bucket's presigned
+    URL); a user's command naming one is a 400 and nothing is sent."""
+    for url in ("http://10.0.0.1/admin", f"https://{BUCKET}.s3.amazonaws.com/{KEY}?X-Amz-Signature=forged"):
+        body = {target: "a1", "command": "cctv_snapshot", "params": {"camera_id": "door", "upload_url": url}}
+        refused = media_cloud.post(path, body, role="admin")
+        assert refused.status_code == 400, refused.json_body
+        assert "upload_url" in refused.json_body["error"]["message"]
+    assert media_cloud.publisher.messages == [] and _history(media_cloud) == []
+    inline = media_cloud.post(path, {target: "a1", "command": "cctv_snapshot", "params": {"camera_id": "door"}},
+                              role="operator")
+    assert inline.status_code == 202, inline.json_body  # the inline snapshot (no upload) is still a user command
 
 
 def test_agent_upload_through_the_url_lands_in_the_bucket(moto_server: str) -> None:

@@ -1,0 +1,61 @@
+"""Hostile bodies on every cloud route (item 16 of the trust review, cloud half): deeply nested JSON and bodies over
+the limit get a clear 400 / 413 on every route that takes a body — the anonymous ones too — and never a 500."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from app import app
+from cloud_testkit import Cloud, online, running_cloud
+
+from chalicelib.api.access import ROUTES, Access
+from chalicelib.api.http import MAX_JSON_DEPTH
+from chalicelib.api.openapi import BODIES
+
+ACCESS = {(r.method, r.path): r.access for r in ROUTES}
+ROUTE_KEYS = sorted((method, path) for path, entries in app.routes.items() for method in entries)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Cloud]:
+    with running_cloud(client_policy="open", lms_policy="open") as cloud:
+        cloud.heartbeat("s1", [online("a1")])
+        lms = {"lms_uuid": "lms-m", "name": "m", "host": "h", "port": 8000, "version": "1"}
+        cloud.tokens["lms"] = cloud.post("/api/lms/register", lms, role=None).json_body["data"]["api_key"]
+        yield cloud
+
+
+def _caller(method: str, path: str) -> str | None:
+    access = ACCESS[(method, path)]
+    return {Access.PUBLIC: None, Access.ENROLMENT: None, Access.LMS_KEY: "lms"}.get(access, "admin")
+
+
+def _send(cloud: Cloud, method: str, path: str, body: bytes) -> tuple[int, dict[str, object]]:
+    concrete = re.sub(r"{(\w+)}", lambda m: "a1" if m.group(1) == "agent_id" else "x1", path)
+    response = cloud.request(method, concrete, body, role=_caller(method, path))
+    return response.status_code, response.json_body
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTE_KEYS, ids=lambda v: v)
+def test_deep_json_and_big_bodies_get_clear_errors_cloud(site: Cloud, method: str, path: str) -> None:
+    deep = b"[" * 20_000
+    status, body = _send(site, method, path, deep)
+    assert status != 500, body
+    if (method, path) in BODIES or (method, path) == ("POST", "/api/tokens"):
+        assert status == 400, body
+        error = body["error"]
+        assert isinstance(error, dict) and error["code"] == "bad_json" and "nest" in str(error["message"]), body
+
+        # valid JSON, nested deeper than the API accepts anywhere in the body
+        nested = json.dumps({"command": "ping", "agent_id": "a1", "params": {"v": [[0]]}}).replace(
+            "[[0]]", "[" * MAX_JSON_DEPTH + "0" + "]" * MAX_JSON_DEPTH).encode()
+        status, body = _send(site, method, path, nested)
+        assert status == 400 and "nest" in str(body["error"]), body  # type: ignore[index]
+
+        big = b'{"padding": "' + b"x" * (256 * 1024) + b'"}'
+        status, body = _send(site, method, path, big)
+        assert status == 413, body
+        assert body["error"]["code"] == "payload_too_large", body  # type: ignore[index]
