@@ -14,7 +14,7 @@ from chalicelib.api.access import ROUTES, Access
 from chalicelib.api.agent_settings import AgentSettingsBody
 from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
-from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
+from chalicelib.api.lms_schemas import AgentMoveBody, EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
 from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody, ControlCommandBody, CreateCommandBody
 
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
@@ -25,6 +25,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/enrolments"): EnrolmentBody,
     ("PUT", "/api/agents/{agent_id}/tags"): AgentTagsBody,
     ("PUT", "/api/agents/{agent_id}/group"): AgentGroupBody,
+    ("POST", "/api/agents/{agent_id}/move"): AgentMoveBody,
     ("PUT", "/api/agents/{agent_id}/settings"): AgentSettingsBody,
     ("POST", "/api/commands"): CreateCommandBody,
     ("POST", "/api/control/command"): ControlCommandBody,
@@ -55,7 +56,7 @@ CREATED: dict[str, dict[str, str]] = {
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.PUBLIC: [],
-    Access.ENROLMENT: [{}, {"enrolmentToken": []}],
+    Access.ENROLMENT: [{}, {"enrolmentToken": []}, {"lmsApiKey": []}],
     Access.LMS_KEY: [{"lmsApiKey": []}],
     Access.VIEWER: [{"apiToken": []}],
     Access.OPERATOR: [{"apiToken": []}],

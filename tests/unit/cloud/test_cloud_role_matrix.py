@@ -58,6 +58,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("PUT", "/api/agents/{agent_id}/group"): Call("/api/agents/a1/group", {"group": "room-1"}),
     ("POST", "/api/agents/{agent_id}/approve"): Call("/api/agents/a1/approve", {}),
     ("POST", "/api/agents/{agent_id}/reject"): Call("/api/agents/a2/reject", {}),
+    ("POST", "/api/agents/{agent_id}/move"): Call("/api/agents/a2/move", {"site_id": "s1"}),
     ("GET", "/api/agents/{agent_id}/commands"): Call("/api/agents/a1/commands"),
     ("GET", "/api/agents/{agent_id}/snapshots"): Call("/api/agents/a1/snapshots"),
     ("GET", "/api/agents/{agent_id}/settings"): Call("/api/agents/a1/settings"),
