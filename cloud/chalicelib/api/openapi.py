@@ -54,6 +54,11 @@ CREATED: dict[str, dict[str, str]] = {
     "/api/cctv/agents/{agent_id}/cameras/{camera_id}": {"201": "created"},
 }
 
+#: rate-limited routes: what their 429 means
+LIMITED: dict[str, str] = {
+    "/api/sync": "over the rate limit of changing uploads (per client uuid, per source address): nothing written",
+}
+
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.PUBLIC: [],
     Access.ENROLMENT: [{}, {"enrolmentToken": []}, {"lmsApiKey": []}],
@@ -136,6 +141,8 @@ def _responses(access: Access, method: str, path: str) -> dict[str, Any]:
     if method != "GET":
         out["409"] = {"description": "conflict", **error}
         out["413"] = {"description": "body too large", **error}
+    if path in LIMITED:
+        out["429"] = {"description": LIMITED[path], **error}
     return out
 
 
