@@ -5,7 +5,7 @@ agent that belongs to another site is left as it is (listed in the report as ref
 changes once stored. Moving an agent to another site is an admin action (:meth:`AgentService.move`).
 
 Writes cost money (DESIGN §7: at most one write per agent per 5 minutes in steady state), so a heartbeat
-writes an agent only when its site, status, kind, version or hostname changed, and refreshes a site's
+writes an agent only when its status, version or hostname changed, and refreshes a site's
 ``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
 """
 

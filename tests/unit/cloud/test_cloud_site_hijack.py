@@ -98,6 +98,11 @@ def test_heartbeat_cannot_move_another_sites_agent() -> None:
         cloud.clock.advance(30)
         cloud.heartbeat("s2", [])
         assert cloud.get("/api/agents/pc-b1").json_body["data"]["status"] == "offline"
+        # and even its own site cannot turn it into another kind of agent (a kind never changes once stored)
+        cloud.clock.advance(30)
+        cloud.heartbeat("s2", [online("pc-b1", kind="legacy")])
+        agent = cloud.get("/api/agents/pc-b1").json_body["data"]
+        assert (agent["status"], agent["kind"]) == ("online", "agent")
 
 
 def test_admin_moves_an_agent_between_sites() -> None:
