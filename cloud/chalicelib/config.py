@@ -63,6 +63,11 @@ class Settings:
     enrolment_ttl_s: int = 7 * 24 * 3600
     #: the tenant's media bucket (CCTV snapshots), created by the template; none: media endpoints answer 503.
     media_bucket: str | None = None
+    #: ClassTop ``/api/sync`` (no credentials): at most this many uploads that change a client's stored data per
+    #: client uuid, and per source address, in each window of ``sync_window_s`` seconds (unchanged uploads are free)
+    sync_writes_per_client: int = 20
+    sync_writes_per_source: int = 1000
+    sync_window_s: int = 3600
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -96,7 +101,8 @@ class Settings:
         if not 1024 <= self.max_snapshot_bytes <= 380 * 1024:
             raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
-                     "result_data_limit", "site_touch_interval_s", "audit_retention_s", "enrolment_ttl_s"):
+                     "result_data_limit", "site_touch_interval_s", "audit_retention_s", "enrolment_ttl_s",
+                     "sync_writes_per_client", "sync_writes_per_source", "sync_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -157,4 +163,7 @@ class Settings:
             audit_retention_s=number("CLASSTOP_AUDIT_RETENTION_S", 365 * 24 * 3600),
             enrolment_ttl_s=number("CLASSTOP_ENROLMENT_TTL_S", 7 * 24 * 3600),
             media_bucket=text("CLASSTOP_MEDIA_BUCKET"),
+            sync_writes_per_client=number("CLASSTOP_SYNC_WRITES_PER_CLIENT", 20),
+            sync_writes_per_source=number("CLASSTOP_SYNC_WRITES_PER_SOURCE", 1000),
+            sync_window_s=number("CLASSTOP_SYNC_WINDOW_S", 3600),
         )

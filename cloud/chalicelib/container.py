@@ -24,6 +24,7 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.client import ClientRepository
 from chalicelib.repositories.event import EventRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
+from chalicelib.repositories.rate_limit import RateLimitRepository
 from chalicelib.repositories.rollup import RollupRepository
 from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
@@ -37,6 +38,7 @@ from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
 from chalicelib.services.metric_rollups import MetricRollupService
+from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.stats import StatsService
 
 Clock = Callable[[], float]
@@ -145,6 +147,7 @@ def _build(overrides: _Overrides) -> Container:
         if settings.media_bucket else None
     )
     commands = CommandService(command_records, agents, publisher, settings, clock, on_finished=stats.command_finished)
+    audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     return Container(
         settings=settings,
         publisher=publisher,
@@ -157,8 +160,8 @@ def _build(overrides: _Overrides) -> Container:
         history=CommandHistory(command_records, agent_service),
         cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, MAX_CAMERAS_PER_AGENT,
                          clock),
-        classtop=ClassTopService(clients, settings, clock),
-        audit=AuditService(AuditRepository(), settings.audit_retention_s, clock),
+        classtop=ClassTopService(clients, settings, RateLimiter(RateLimitRepository(), clock), audit, clock),
+        audit=audit,
         stats=stats,
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),
         metric_rollups=MetricRollupService(MetricRollupRepository(), agents),

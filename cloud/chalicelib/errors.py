@@ -73,6 +73,13 @@ class Unprocessable(CloudError):
     code = ErrorCode.BAD_PAYLOAD
 
 
+class TooManyRequests(CloudError):
+    """A caller went over a rate limit; nothing was done. ``details`` carries ``retry_after_s``."""
+
+    status = 429
+    code = ErrorCode.RATE_LIMITED
+
+
 class UpstreamError(CloudError):
     """An AWS service we depend on (IoT Core, DynamoDB) failed or refused."""
 

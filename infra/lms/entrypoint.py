@@ -1,9 +1,11 @@
 """Entrypoint of the LMS container: ``python -m infra.lms.entrypoint [--dry-run]``.
 
 1. **Enrolment** (once): when ``CLASSTOP_IOT_ENDPOINT`` is set and ``$CLASSTOP_DATA_DIR/certs`` holds no
-   certificate yet, register with the tenant's cloud API (``POST $CLASSTOP_CLOUD_API/api/lms/register`` with
-   ``Authorization: Bearer $CLASSTOP_ENROLMENT_TOKEN``) and keep the site thing's certificate, private key and
-   API key (files 0600). An enrolment token works once: after a successful enrolment it can be removed.
+   certificate yet, make the site's key pair here (EC P-256) and a CSR for it, register with the tenant's cloud API
+   (``POST $CLASSTOP_CLOUD_API/api/lms/register`` with ``Authorization: Bearer $CLASSTOP_ENROLMENT_TOKEN`` and the
+   CSR), check that the certificate returned is for that key, and keep the certificate beside the private key and
+   the API key (files 0600). The private key never leaves this machine. An enrolment token works once: after a
+   successful enrolment it can be removed.
 2. **Configuration**: ``$CLASSTOP_DATA_DIR/lms.toml`` is written from the environment unless it exists (an
    operator may mount their own).
 3. ``exec python -m edge.lms --config $CLASSTOP_DATA_DIR/lms.toml`` (``--dry-run`` stops before).
@@ -30,6 +32,10 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.local.toml_writer import dumps
 from shared.errors import TopicError
@@ -74,6 +80,30 @@ def _write_secret(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def site_key_and_csr(thing_name: str) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """A new EC P-256 key pair for the site and the PEM CSR (subject CN = the thing name) AWS IoT signs."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, thing_name)]))
+           .sign(key, hashes.SHA256()))
+    return key, csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _certificate_for(key: ec.EllipticCurvePrivateKey, certificate_pem: str) -> bool:
+    """Whether ``certificate_pem`` is one PEM certificate of ``key``'s public key."""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    except ValueError:
+        return False
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return certificate.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+
+
 def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
     """Register with the cloud once; ``None`` when there is nothing to do (site-only, or already enrolled)."""
     if not env.get("CLASSTOP_IOT_ENDPOINT", "").strip():
@@ -88,12 +118,14 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
     token = _required(env, "CLASSTOP_ENROLMENT_TOKEN")
     from edge.lms import __version__
 
+    key, csr = site_key_and_csr(site_thing_name(namespace, site_id))
     body = {
         "lms_uuid": site_id,
         "name": env.get("CLASSTOP_SITE_NAME", "").strip() or site_id,
         "host": env.get("CLASSTOP_LMS_ADVERTISE_HOST", "").strip() or socket.gethostname(),
         "port": HTTP_PORT,
         "version": __version__,
+        "csr": csr,
     }
     request = urllib.request.Request(
         f"{api}/api/lms/register", data=json.dumps(body).encode(), method="POST",
@@ -108,14 +140,17 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise EntrypointError(f"enrolment failed: cannot reach {api}: {exc}", EXIT_ENROLMENT) from None
     data = answer.get("data") if isinstance(answer, dict) else None
-    if not isinstance(data, dict) or not data.get("certificate_pem") or not data.get("private_key"):
+    if not isinstance(data, dict) or not data.get("certificate_pem"):
         raise EntrypointError(f"enrolment: {api} returned no certificate (is the token an enrolment token?)",
                               EXIT_ENROLMENT)
     if data.get("site_id") != site_id or data.get("thing_name") != site_thing_name(namespace, site_id):
         raise EntrypointError(f"enrolment: the token is for site {data.get('site_id')!r}, not {site_id!r}: set "
                               "CLASSTOP_SITE_ID to the token's site", EXIT_CONFIG)
+    if not _certificate_for(key, str(data["certificate_pem"])):
+        raise EntrypointError(f"enrolment: {api} returned a certificate that is not for the key made here",
+                              EXIT_ENROLMENT)
     certs.mkdir(parents=True, exist_ok=True)
-    _write_secret(certs / KEY_FILE, str(data["private_key"]))
+    _write_secret(certs / KEY_FILE, _private_pem(key))
     _write_secret(certs / API_KEY_FILE, str(data.get("api_key", "")))
     meta = {k: data.get(k) for k in ("site_id", "thing_name", "certificate_id", "certificate_arn", "approval")}
     _write_secret(certs / ENROLMENT_FILE, json.dumps(meta, indent=2))

@@ -1,5 +1,8 @@
 """Site identities in the AWS IoT registry (boto3 ``iot``): a thing and an active certificate with the site
-policy attached, made all-or-nothing, and revoked (certificate deactivated and deleted, thing deleted)."""
+policy attached, made all-or-nothing, and revoked (certificate deactivated and deleted, thing deleted).
+
+The certificate is signed from the site's CSR (``CreateCertificateFromCsr``): the site made its key pair and keeps
+the private key; nothing here ever holds one."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import UpstreamError
+from chalicelib.errors import BadRequest, UpstreamError
 
 if TYPE_CHECKING:
     from mypy_boto3_iot import IoTClient
@@ -29,13 +32,12 @@ class SiteIdentity:
     thing_name: str
     certificate_id: str
     certificate_arn: str
-    #: returned once at enrolment and never stored by the cloud
+    #: returned at enrolment (public, but the cloud keeps only its id and ARN)
     certificate_pem: str = ""
-    private_key: str = ""
 
 
 class IdentityIssuer(Protocol):
-    def issue(self, thing_name: str, policy_name: str, site_id: str,
+    def issue(self, thing_name: str, policy_name: str, site_id: str, csr: str,
               thing_type: str | None = None) -> SiteIdentity: ...
 
     def revoke(self, thing_name: str, certificate_id: str | None, certificate_arn: str | None,
@@ -64,11 +66,12 @@ class IotRegistry:
                     )
         return self._client
 
-    def issue(self, thing_name: str, policy_name: str, site_id: str,
+    def issue(self, thing_name: str, policy_name: str, site_id: str, csr: str,
               thing_type: str | None = None) -> SiteIdentity:
         """Create (or reuse) the thing — with the attribute ``site_id`` the site policy's variables read, and
-        ``thing_type`` if given — a new active certificate, attach the policy and the thing. Undoes what it made
-        when a later step fails, and raises :class:`UpstreamError`."""
+        ``thing_type`` if given — an active certificate signed from ``csr`` (checked by the caller), attach the
+        policy and the thing. Undoes what it made when a later step fails, and raises :class:`UpstreamError`
+        (:class:`BadRequest` when AWS refuses the CSR itself)."""
         made_thing = False
         cert: dict[str, Any] | None = None
         attributes: AttributePayloadTypeDef = {"attributes": {"site_id": site_id}, "merge": True}
@@ -83,15 +86,20 @@ class IotRegistry:
                     self.client.create_thing(thingName=thing_name, thingTypeName=thing_type,
                                              attributePayload=attributes)
                 made_thing = True
-            cert = dict(self.client.create_keys_and_certificate(setAsActive=True))
+            try:
+                cert = dict(self.client.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True))
+            except ClientError as exc:
+                if _code(exc) != "InvalidRequestException":
+                    raise
+                self._undo(thing_name if made_thing else None, None, policy_name)
+                raise BadRequest(f"csr: refused by AWS IoT: {_describe(exc)}") from exc
             self.client.attach_policy(policyName=policy_name, target=cert["certificateArn"])
             self.client.attach_thing_principal(thingName=thing_name, principal=cert["certificateArn"])
         except (ClientError, BotoCoreError) as exc:
             self._undo(thing_name if made_thing else None, cert, policy_name)
             raise UpstreamError(f"IoT registry: could not issue an identity for {thing_name}: {_describe(exc)}") \
                 from exc
-        return SiteIdentity(thing_name, cert["certificateId"], cert["certificateArn"], cert["certificatePem"],
-                            cert["keyPair"]["PrivateKey"])
+        return SiteIdentity(thing_name, cert["certificateId"], cert["certificateArn"], cert["certificatePem"])
 
     def revoke(self, thing_name: str, certificate_id: str | None, certificate_arn: str | None,
                policy_name: str, *, delete_thing: bool = True) -> None:
@@ -131,6 +139,10 @@ class IotRegistry:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFoundException",):
                 raise
+
+
+def _code(exc: Exception) -> str | None:
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
 
 
 def _describe(exc: Exception) -> str:

@@ -15,7 +15,8 @@ from enum import StrEnum
 class Access(StrEnum):
     #: no credentials; an Authorization header is ignored (health, the five ClassTop endpoints)
     PUBLIC = "public"
-    #: no credentials (the tenant's ``lms_policy`` admits) or a one-time enrolment token; an API token is a 401
+    #: no credentials (a new site; the tenant's ``lms_policy`` admits), the site's current API key (re-registration)
+    #: or a one-time enrolment token; an API token is a 401
     ENROLMENT = "enrolment"
     #: the site's API key (``Authorization: Bearer ctl_…``); an API token is a 401
     LMS_KEY = "lms_key"
@@ -91,6 +92,8 @@ ROUTES: tuple[RouteDoc, ...] = (
              "Set or clear an agent's group", "agents"),
     RouteDoc("POST", "/api/agents/{agent_id}/approve", Access.ADMIN, Scope.SITE, "Approve a pending agent", "agents"),
     RouteDoc("POST", "/api/agents/{agent_id}/reject", Access.ADMIN, Scope.SITE, "Reject an agent", "agents"),
+    RouteDoc("POST", "/api/agents/{agent_id}/move", Access.ADMIN, Scope.SITE,
+             "Move an agent to another site (a heartbeat never moves an agent of another site)", "agents"),
     RouteDoc("GET", "/api/agents/{agent_id}/snapshots", Access.VIEWER, Scope.SITE,
              "An agent's latest snapshots (settings, classtop, cctv_config) as its site sent them", "agents"),
     RouteDoc("GET", "/api/agents/{agent_id}/settings", Access.VIEWER, Scope.SITE,

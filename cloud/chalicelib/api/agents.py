@@ -1,5 +1,5 @@
 """The agent registry: list (``?site_id=&status=&group=&tag=&pending=&limit=&cursor=``), detail, tags, group,
-approve/reject."""
+approve/reject, move to another site (admin)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import container
 from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_int, query_str
+from chalicelib.api.lms_schemas import AgentMoveBody
 from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.client import Approval
@@ -90,3 +91,14 @@ def approve_agent(agent_id: str) -> Response:
 def reject_agent(agent_id: str) -> Response:
     principal = authenticate(bp.current_request, Role.ADMIN)
     return ok(container.get().agents.decide(_agent_id(agent_id), Approval.REJECTED, principal).to_dict())
+
+
+@bp.route("/api/agents/{agent_id}/move", methods=["POST"])
+@audited(bp, "agent.move", detail=lambda request: f"site_id={parse_body(request, AgentMoveBody).site_id}")
+@endpoint
+def move_agent(agent_id: str) -> Response:
+    """Move an agent to another site: a site's heartbeats never move an agent of another site."""
+    request = bp.current_request
+    principal = authenticate(request, Role.ADMIN)
+    body = parse_body(request, AgentMoveBody)
+    return ok(container.get().agents.move(_agent_id(agent_id), body.site_id, principal).to_dict())

@@ -1,12 +1,13 @@
 """The five ClassTop sync endpoints (CLASSTOP-COMPAT.md §1) — no credentials; the tenant's client policy
-admits callers — and the admin side of ClassTop clients (list, detail, approve, reject).
+admits callers; ``/api/sync`` is rate-limited and audited by the service (per client and per source address) —
+and the admin side of ClassTop clients (list, detail, approve, reject).
 
 ``GET /api/health`` is in ``health.py``.
 """
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib import container
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
@@ -35,14 +36,23 @@ def register_client() -> Response:
     return ok({**client.to_dict(), "created": created}, message="Client registered")
 
 
+def source_address(request: Request) -> str:
+    """The caller's address as API Gateway saw it (not ``X-Forwarded-For``, which the caller writes)."""
+    identity = request.context.get("identity") or {}
+    address = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return str(address)[:64] if address else "unknown"
+
+
 @bp.route("/api/sync", methods=["POST"])
 @endpoint
 def sync() -> Response:
-    body = parse_body(bp.current_request, SyncBody)
+    request = bp.current_request
+    body = parse_body(request, SyncBody)
     counts = container.get().classtop.sync(
         body.client_uuid,
         [c.to_stored() for c in body.courses],
         [e.to_stored() for e in body.schedule_entries],
+        source_address(request),
     )
     return ok({"synced_courses": counts.synced_courses, "synced_entries": counts.synced_entries},
               message="Sync completed")

@@ -1,9 +1,11 @@
-"""Request bodies of the seed LMS calls (CLASSTOP-COMPAT.md §4) and of enrolment-token creation."""
+"""Request bodies of the seed LMS calls (CLASSTOP-COMPAT.md §4), of enrolment-token creation and of moving an agent
+between sites."""
 
 from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
+from chalicelib.services.csr import MAX_CSR_CHARS
 from shared.messages import Strict
 from shared.topics import ID_PATTERN
 
@@ -21,6 +23,8 @@ class LmsRegisterBody(_Body):
     host: str = Field(max_length=255)
     port: int = Field(ge=1, le=65535)
     version: str = Field(min_length=1, max_length=64)
+    #: with an enrolment token: the PEM CSR of the key pair the LMS made (the seed shape has no such field)
+    csr: str | None = Field(default=None, min_length=1, max_length=MAX_CSR_CHARS)
 
 
 class LmsClientInfo(_Body):
@@ -41,3 +45,9 @@ class EnrolmentBody(_Body):
     name: str = Field(min_length=1, max_length=128)
     site_id: str | None = Field(default=None, pattern=ID_PATTERN)
     ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+class AgentMoveBody(_Body):
+    """``POST /api/agents/{id}/move``: the site the agent belongs to from now on."""
+
+    site_id: str = Field(pattern=ID_PATTERN)

@@ -14,7 +14,7 @@ from chalicelib.api.access import ROUTES, Access
 from chalicelib.api.agent_settings import AgentSettingsBody
 from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
-from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
+from chalicelib.api.lms_schemas import AgentMoveBody, EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
 from chalicelib.api.schemas import (
     AgentGroupBody,
     AgentTagsBody,
@@ -31,6 +31,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/enrolments"): EnrolmentBody,
     ("PUT", "/api/agents/{agent_id}/tags"): AgentTagsBody,
     ("PUT", "/api/agents/{agent_id}/group"): AgentGroupBody,
+    ("POST", "/api/agents/{agent_id}/move"): AgentMoveBody,
     ("PUT", "/api/agents/{agent_id}/settings"): AgentSettingsBody,
     ("POST", "/api/commands"): CreateCommandBody,
     ("POST", "/api/control/command"): ControlCommandBody,
@@ -62,9 +63,14 @@ CREATED: dict[str, dict[str, str]] = {
     "/api/tokens": {"201": "created (the token is shown once)"},
 }
 
+#: rate-limited routes: what their 429 means
+LIMITED: dict[str, str] = {
+    "/api/sync": "over the rate limit of changing uploads (per client uuid, per source address): nothing written",
+}
+
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.PUBLIC: [],
-    Access.ENROLMENT: [{}, {"enrolmentToken": []}],
+    Access.ENROLMENT: [{}, {"enrolmentToken": []}, {"lmsApiKey": []}],
     Access.LMS_KEY: [{"lmsApiKey": []}],
     Access.VIEWER: [{"apiToken": []}],
     Access.OPERATOR: [{"apiToken": []}],
@@ -145,6 +151,8 @@ def _responses(access: Access, method: str, path: str) -> dict[str, Any]:
     if method != "GET":
         out["409"] = {"description": "conflict", **error}
         out["413"] = {"description": "body too large", **error}
+    if path in LIMITED:
+        out["429"] = {"description": LIMITED[path], **error}
     return out
 
 

@@ -1,4 +1,5 @@
-"""Sites (each one LMS). Seed paths: ``POST /api/lms/register`` (no credentials, or an enrolment token),
+"""Sites (each one LMS). Seed paths: ``POST /api/lms/register`` (no credentials for a new site, the site's current
+API key, or an enrolment token with a CSR),
 ``POST /api/lms/heartbeat`` (the site's API key), ``GET /api/lms``, ``GET /api/lms/{id}``,
 ``GET /api/lms/{id}/clients``, ``DELETE /api/lms/{id}``; plus ``POST /api/lms/{id}/approve`` and
 ``POST /api/enrolments`` (one-time enrolment tokens)."""
@@ -32,11 +33,11 @@ def _site_id(site_id: str) -> str:
 def register_lms() -> Response:
     request = bp.current_request
     header = request.headers.get("authorization")
-    enrolment = bearer_secret(header) if header else None
+    credential = bearer_secret(header) if header else None
     body = parse_body(request, LmsRegisterBody)
     act_as(f"lms:{body.lms_uuid}")
     registration = container.get().lms.register(
-        LmsRegistration(body.lms_uuid, body.name, body.host, body.port, body.version), enrolment
+        LmsRegistration(body.lms_uuid, body.name, body.host, body.port, body.version, body.csr), credential
     )
     return ok(registration.to_dict())
 
@@ -50,7 +51,8 @@ def lms_heartbeat() -> Response:
     body = parse_body(request, LmsHeartbeatBody)
     report = lms.heartbeat(site, body.lms_uuid, [LmsClient(c.uuid, c.name, c.status) for c in body.clients])
     return ok({"site_id": report.site_id, "agents_written": report.agents_written,
-               "agents_offlined": report.agents_offlined}, message="Heartbeat received")
+               "agents_offlined": report.agents_offlined, "agents_refused": list(report.agents_refused)},
+              message="Heartbeat received")
 
 
 @bp.route("/api/lms", methods=["GET"])

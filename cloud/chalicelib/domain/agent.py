@@ -28,12 +28,11 @@ class Agent:
     #: optimistic-locking revision; ``None`` for a record not stored yet. Counts stored writes.
     revision: int | None = None
 
-    def differs_from(self, presence: AgentPresence, site_id: str) -> bool:
-        """Whether a reported presence changes what is stored (``last_seen`` alone is not a change)."""
+    def differs_from(self, presence: AgentPresence) -> bool:
+        """Whether a reported presence of this agent (by its own site) changes what is stored: ``last_seen``
+        alone is not a change, and neither is ``kind`` (it never changes once stored)."""
         return (
-            self.site_id != site_id
-            or self.status != presence.status
-            or self.kind != presence.kind
+            self.status != presence.status
             or (presence.version is not None and self.version != presence.version)
             or (presence.hostname is not None and self.hostname != presence.hostname)
         )

@@ -18,6 +18,7 @@ from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
 from chalicelib.models.label import LabelModel
 from chalicelib.models.metric_rollup import MetricRollupModel
+from chalicelib.models.rate_limit import RateLimitModel
 from chalicelib.models.rollup import RollupModel
 from chalicelib.models.site import SiteModel
 from chalicelib.models.snapshot import SnapshotModel
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel,
+    MetricRollupModel, RateLimitModel,
 )
 
 
@@ -85,6 +86,7 @@ __all__ = [
     "EventModel",
     "LabelModel",
     "MetricRollupModel",
+    "RateLimitModel",
     "RollupModel",
     "SiteModel",
     "SnapshotModel",

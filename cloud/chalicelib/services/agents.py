@@ -1,7 +1,11 @@
 """The agent and site registry, kept from site heartbeats, and its read side.
 
+A site reports only its own agents: a heartbeat of a site that is not approved is refused (nothing written), an
+agent that belongs to another site is left as it is (listed in the report as refused), and an agent's kind never
+changes once stored. Moving an agent to another site is an admin action (:meth:`AgentService.move`).
+
 Writes cost money (DESIGN §7: at most one write per agent per 5 minutes in steady state), so a heartbeat
-writes an agent only when its site, status, kind, version or hostname changed, and refreshes a site's
+writes an agent only when its status, version or hostname changed, and refreshes a site's
 ``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
 """
 
@@ -19,7 +23,7 @@ from chalicelib.domain.client import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
-from chalicelib.errors import BadRequest, Conflict, NotFound, StaleWrite, UpstreamError
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentFilter, AgentRepository
 from chalicelib.repositories.site import SiteRepository
 from shared.errors import ErrorCode
@@ -36,6 +40,8 @@ class HeartbeatReport:
     site_written: bool = False
     agents_written: int = 0
     agents_offlined: int = 0
+    #: agents the heartbeat listed that belong to another site: left untouched (moving one is an admin action)
+    agents_refused: tuple[str, ...] = ()
     #: the heartbeat was older than the stored one and was ignored
     stale: bool = False
 
@@ -112,7 +118,24 @@ class AgentService:
     def decide(self, agent_id: str, approval: Approval, principal: Principal) -> Agent:
         return self._change(agent_id, principal, lambda a: dataclasses.replace(a, approval=approval))
 
-    def _change(self, agent_id: str, principal: Principal, change: Callable[[Agent], Agent]) -> Agent:
+    def move(self, agent_id: str, site_id: str, principal: Principal) -> Agent:
+        """Move an agent to another known site (the caller must see both). It is ``offline`` there until its new
+        site reports it; from now on only that site's heartbeats change it. Tags, group and approval are kept."""
+        principal.require_sites({site_id})
+        if self._sites.get(site_id) is None:
+            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+
+        def moved(agent: Agent) -> Agent:
+            if agent.site_id == site_id:
+                return agent
+            return dataclasses.replace(agent, site_id=site_id, status=Presence.OFFLINE,
+                                       changed_at=max(agent.changed_at, self._clock()))
+
+        # the tag labels carry the site id: rewrite them with the agent
+        return self._change(agent_id, principal, moved, lambda a: self._agents.save_with_tags(a, frozenset()))
+
+    def _change(self, agent_id: str, principal: Principal, change: Callable[[Agent], Agent],
+                save: Callable[[Agent], Agent] | None = None) -> Agent:
         for _ in range(_WRITE_ATTEMPTS):
             agent = self.get(agent_id, principal)
             principal.require_sites({agent.site_id})
@@ -120,7 +143,7 @@ class AgentService:
             if changed == agent:
                 return agent
             try:
-                return self._agents.save(changed)
+                return (save or self._agents.save)(changed)
             except StaleWrite:
                 continue
         raise UpstreamError(f"agent {agent_id}: too many concurrent updates; retry")
@@ -132,22 +155,28 @@ class AgentService:
         # its later heartbeats look stale
         at = min(heartbeat.timestamp, self._clock())
         site = self._sites.get(site_id)
+        if site is not None and site.approval is not Approval.APPROVED:
+            raise Forbidden(f"site {site_id} is not approved ({site.approval.value}): its heartbeats are refused "
+                            "until an admin approves it")
         if site is not None and at < site.last_heartbeat:
             return HeartbeatReport(site_id, stale=True)
 
         listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents}
         if heartbeat.full:
             known = {a.agent_id: a for a in self._agents.list_by_site(site_id)}
-            moved_in = [agent_id for agent_id in listed if agent_id not in known]
-            known.update(self._agents.get_many(moved_in))
+            others = [agent_id for agent_id in listed if agent_id not in known]
+            known.update(self._agents.get_many(others))
         else:
             known = self._agents.get_many(listed)
+        refused = tuple(sorted(a for a in listed if a in known and known[a].site_id != site_id))
+        if refused:
+            log.warning("site %s reported agent(s) of other sites, left untouched: %s", site_id, ", ".join(refused))
+            for agent_id in refused:
+                del listed[agent_id]
 
-        # agents first reported by a site awaiting approval wait for approval too
-        approval = Approval.PENDING if site is not None and site.approval is Approval.PENDING else Approval.APPROVED
         written = 0
         for presence in listed.values():
-            if self._upsert(site_id, presence, known.get(presence.agent_id), at, approval):
+            if self._upsert(site_id, presence, known.get(presence.agent_id), at):
                 written += 1
 
         offlined = 0
@@ -162,12 +191,11 @@ class AgentService:
                 ):
                     offlined += 1
 
-        site_written = self._touch_site(site_id, site, heartbeat, at)
-        return HeartbeatReport(site_id, site_written, written, offlined)
+        site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at)
+        return HeartbeatReport(site_id, site_written, written, offlined, refused)
 
-    def _upsert(
-        self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float, approval: Approval
-    ) -> bool:
+    def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> bool:
+        """Create or update an agent of ``site_id`` (never one of another site; its stored kind is kept)."""
         if agent is None:
             return self._write(
                 Agent(
@@ -179,17 +207,14 @@ class AgentService:
                     version=presence.version,
                     hostname=presence.hostname,
                     changed_at=at,
-                    approval=approval,
                 )
             )
-        if agent.changed_at > at or not agent.differs_from(presence, site_id):
+        if agent.site_id != site_id or agent.changed_at > at or not agent.differs_from(presence):
             return False
         return self._write(
             dataclasses.replace(
                 agent,
-                site_id=site_id,
                 status=presence.status,
-                kind=presence.kind,
                 last_seen=presence.last_seen if presence.last_seen is not None else agent.last_seen,
                 version=presence.version if presence.version is not None else agent.version,
                 hostname=presence.hostname if presence.hostname is not None else agent.hostname,
@@ -206,10 +231,12 @@ class AgentService:
             return False
         return True
 
-    def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, at: float) -> bool:
+    def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, reported: list[AgentPresence],
+                    at: float) -> bool:
+        """Refresh the site's record; ``reported`` are the heartbeat's agents of this site (without refused ones)."""
         if heartbeat.full:
-            agent_count = len({p.agent_id for p in heartbeat.agents})
-            online = len({p.agent_id for p in heartbeat.agents if p.status is Presence.ONLINE})
+            agent_count = len(reported)
+            online = sum(1 for p in reported if p.status is Presence.ONLINE)
         else:
             agent_count = site.agent_count if site is not None else 0
             online = site.online_count if site is not None else 0

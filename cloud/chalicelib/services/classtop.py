@@ -10,6 +10,15 @@ upload are gone), in one transaction with the client's counters. Downloads retur
 Clients upload every 5 minutes whether or not anything changed, so an upload identical to the stored one (same
 SHA-256) writes nothing unless ``last_sync_at`` is older than :data:`SYNC_TOUCH_S` — sync freshness is known
 to within that.
+
+Without credentials, the client uuid is all that names a client, so whoever knows an approved client's uuid can
+upload for it. What bounds that (issue 11 item 11): an upload that would write (a changed snapshot, a new client, a
+freshness refresh) counts against two fixed-window limits kept in DynamoDB — per client uuid
+(``sync_writes_per_client``) and per source address (``sync_writes_per_source``) in each ``sync_window_s`` —
+and over either it is a 429 that writes nothing. Every upload that wrote, and every one refused (rate limit,
+rejected client, closed policy, too large), is audited (``client.sync``: the uuid, the source address, the counts),
+so an admin sees who changed a timetable from where and can reject the client. An unchanged upload is neither
+counted nor audited: it changes nothing (and auditing it would cost one write per client every 5 minutes).
 """
 
 from __future__ import annotations
@@ -26,8 +35,19 @@ from typing import Any
 from chalicelib.config import Settings
 from chalicelib.domain.client import Approval, Client, Snapshot
 from chalicelib.domain.page import Page
-from chalicelib.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
+from chalicelib.errors import (
+    CloudError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    StaleWrite,
+    TooManyRequests,
+    UpstreamError,
+)
 from chalicelib.repositories.client import ClientRepository
+from chalicelib.services.audit import AuditService
+from chalicelib.services.rate_limits import RateLimiter
 from shared.errors import ErrorCode
 
 COURSES = "courses"
@@ -44,9 +64,12 @@ class SyncCounts:
 
 
 class ClassTopService:
-    def __init__(self, clients: ClientRepository, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clients: ClientRepository, settings: Settings, limiter: RateLimiter, audit: AuditService,
+                 clock: Callable[[], float] = time.time) -> None:
         self._clients = clients
         self._settings = settings
+        self._limiter = limiter
+        self._audit = audit
         self._clock = clock
 
     # ------------------------------------------------------------ the five endpoints
@@ -63,7 +86,23 @@ class ClassTopService:
             return known, False
         return self._admit(client_uuid, name, api_url), True
 
-    def sync(self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]]) -> SyncCounts:
+    def sync(self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]],
+             source: str) -> SyncCounts:
+        """Replace the client's snapshot (see the module docstring); ``source`` is the caller's address."""
+        target = f"/api/sync client_uuid={client_uuid} from={source} courses={len(courses)} entries={len(entries)}"
+        try:
+            counts, written = self._sync(client_uuid, courses, entries, source)
+        except CloudError as exc:
+            self._audit.record(f"client:{client_uuid}", None, "client.sync", target, exc.status, exc.code.value)
+            raise
+        if written:
+            self._audit.record(f"client:{client_uuid}", None, "client.sync", target, 200, "ok")
+        return counts
+
+    def _sync(self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]],
+              source: str) -> tuple[SyncCounts, bool]:
+        """The sync and whether it wrote anything."""
+        counts = SyncCounts(len(courses), len(entries))
         for kind, rows in ((COURSES, courses), (SCHEDULE, entries)):
             size = len(json.dumps(rows, separators=(",", ":")).encode())
             if size > self._settings.max_snapshot_bytes:
@@ -72,15 +111,22 @@ class ClassTopService:
                 )
         digest = hashlib.sha256(json.dumps([courses, entries], separators=(",", ":"), sort_keys=True).encode()
                                 ).hexdigest()
+        known = self._clients.get(client_uuid)
+        if known is not None:
+            self._check_not_rejected(known)
+            if self._unchanged(known, digest):
+                return counts, False
+        else:
+            self._check_admissible(client_uuid)
+        self._take_allowance(client_uuid, source)
         for _ in range(_WRITE_ATTEMPTS):
             client = self._clients.get(client_uuid)
             if client is None:
                 client = self._admit(client_uuid, "", "")
             self._check_not_rejected(client)
+            if self._unchanged(client, digest):
+                return counts, False
             now = self._clock()
-            if (client.digest == digest and client.last_sync_at is not None
-                    and now - client.last_sync_at < SYNC_TOUCH_S):
-                return SyncCounts(len(courses), len(entries))
             version = (client.revision or 0) + 1  # the client item's revision orders its uploads
             snapshots = [
                 Snapshot(client_uuid, COURSES, courses, version, now),
@@ -92,8 +138,28 @@ class ClassTopService:
                 self._clients.replace_snapshots(updated, snapshots)
             except StaleWrite:
                 continue
-            return SyncCounts(len(courses), len(entries))
+            return counts, True
         raise UpstreamError(f"sync of {client_uuid}: too many concurrent updates; retry")
+
+    def _unchanged(self, client: Client, digest: str) -> bool:
+        """Whether an upload with ``digest`` changes nothing stored (and freshness is not due)."""
+        return (client.digest == digest and client.last_sync_at is not None
+                and self._clock() - client.last_sync_at < SYNC_TOUCH_S)
+
+    def _take_allowance(self, client_uuid: str, source: str) -> None:
+        """Count one writing upload against the source's and the client's limits (429 when over either)."""
+        window = self._settings.sync_window_s
+        for scope, subject, limit, whose in (
+            ("sync-source", source, self._settings.sync_writes_per_source, f"from this address ({source})"),
+            ("sync-client", client_uuid, self._settings.sync_writes_per_client, "for this client"),
+        ):
+            retry_after = self._limiter.take(scope, subject, limit, window)
+            if retry_after is not None:
+                raise TooManyRequests(
+                    f"sync of client {client_uuid}: more than {limit} uploads that change data {whose} within "
+                    f"{window} s; nothing was written; retry in {int(retry_after)} s",
+                    details={"retry_after_s": int(retry_after)},
+                )
 
     def courses(self, client_uuid: str) -> list[dict[str, Any]]:
         self._known(client_uuid)
@@ -134,11 +200,13 @@ class ClassTopService:
 
     # ------------------------------------------------------------ helpers
 
-    def _admit(self, client_uuid: str, name: str, api_url: str) -> Client:
-        policy = self._settings.client_policy
-        if policy == "closed":
+    def _check_admissible(self, client_uuid: str) -> None:
+        if self._settings.client_policy == "closed":
             raise Forbidden(f"client {client_uuid} is not known and this tenant admits no new clients")
-        approval = Approval.APPROVED if policy == "open" else Approval.PENDING
+
+    def _admit(self, client_uuid: str, name: str, api_url: str) -> Client:
+        self._check_admissible(client_uuid)
+        approval = Approval.APPROVED if self._settings.client_policy == "open" else Approval.PENDING
         client = Client(client_uuid, name, api_url, approval, registered_at=self._clock())
         try:
             return self._clients.create(client)

@@ -1,13 +1,17 @@
 """Sites' LMS identities: enrolment tokens, registration (seed ``POST /api/lms/register``), the seed HTTP
 heartbeat, approval and deletion (which revokes the identity).
 
-* With a one-time enrolment token (``Authorization: Bearer cte_…``) an LMS gets the full identity: an IoT thing
-  and an active certificate with the site policy attached (PEM and private key returned once, never stored) and
-  an API key. The token is consumed; a failure undoes every part and gives the token back.
-* Without a token (an LMS of the seed design) the tenant's ``lms_policy`` admits it: ``open`` (approved),
-  ``approval`` (pending until an admin approves) or ``closed`` (refused). It gets an API key only. A seed LMS
-  registers at every start, so registering again with the same ``lms_uuid`` rotates its key — unless the site
-  holds a certificate: then only a new enrolment token may re-enrol it (409).
+* With a one-time enrolment token (``Authorization: Bearer cte_…``) and a CSR an LMS gets the full identity: an IoT
+  thing and an active certificate signed from its CSR with the site policy attached (the LMS made the key pair and
+  keeps the private key; the cloud never holds one) and an API key. The token is consumed; a failure undoes every
+  part and gives the token back. An enrolment token without a CSR is a 400.
+* Without a credential (an LMS of the seed design) the tenant's ``lms_policy`` admits a *new* site: ``open``
+  (approved), ``approval`` (pending until an admin approves) or ``closed`` (refused). It gets an API key only.
+* A site that exists already (registered, enrolled, or known from its heartbeats) is registered again only with
+  its current API key (``Authorization: Bearer ctl_…``: the key is rotated, approval and certificate are kept) or
+  with an enrolment token an admin bound to that site id (re-enrolment: a new certificate, the old one revoked).
+  Anything else is a 409 and changes nothing, so nobody can lock a site's owner out.
+* The seed heartbeat of a site that is not approved is refused (see ``AgentService.ingest_heartbeat``).
 
 API keys and enrolment tokens are stored as SHA-256 hashes in the token table.
 """
@@ -27,10 +31,11 @@ from chalicelib.config import Settings
 from chalicelib.domain.client import Approval
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import SecretKind, StoredSecret
-from chalicelib.errors import Conflict, Forbidden, NotFound, StaleWrite, Unauthorized
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, Unauthorized
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.agents import AgentService, HeartbeatReport
+from chalicelib.services.csr import check_csr
 from chalicelib.services.tokens import hash_secret
 from shared.errors import ErrorCode
 from shared.messages import AgentKind, AgentPresence, Presence, SiteHeartbeat
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 ENROLMENT_PREFIX = "cte_"
 API_KEY_PREFIX = "ctl_"
 _MAX_SECRET_CHARS = 256
+_CSR_WITHOUT_TOKEN = "csr: a certificate is issued only with an enrolment token (Authorization: Bearer cte_…)"
 #: seed client statuses that mean "connected"
 _ONLINE = frozenset({"online", "connected", "active"})
 
@@ -56,8 +62,7 @@ class Registration:
                                "approval": self.site.approval.value}
         if self.identity is not None:
             out.update(thing_name=self.identity.thing_name, certificate_id=self.identity.certificate_id,
-                       certificate_arn=self.identity.certificate_arn,
-                       certificate_pem=self.identity.certificate_pem, private_key=self.identity.private_key)
+                       certificate_arn=self.identity.certificate_arn, certificate_pem=self.identity.certificate_pem)
         return out
 
 
@@ -70,6 +75,8 @@ class LmsRegistration:
     host: str
     port: int
     version: str
+    #: PEM PKCS#10 request for the site certificate (required with an enrolment token, refused without)
+    csr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,23 +126,64 @@ class LmsService:
 
     # ------------------------------------------------------------ registration
 
-    def register(self, request: LmsRegistration, enrolment_secret: str | None) -> Registration:
+    def register(self, request: LmsRegistration, credential: str | None) -> Registration:
+        """Register an LMS. ``credential`` is the bearer secret of the call, if any: the site's current API key
+        (re-registration) or a one-time enrolment token; none for a new seed site."""
+        if credential is not None and credential.startswith(API_KEY_PREFIX):
+            return self._reregister(request, credential)
         now = self._clock()
         enrolment: StoredSecret | None = None
-        if enrolment_secret is not None:
-            enrolment = self._secrets.get_secret(hash_secret(enrolment_secret), SecretKind.ENROLMENT)
+        if credential is not None:
+            enrolment = self._secrets.get_secret(hash_secret(credential), SecretKind.ENROLMENT)
             if enrolment is None or (enrolment.expires_at is not None and enrolment.expires_at <= now):
                 raise Unauthorized("unknown, used or expired enrolment token")
         site_id = enrolment.site_id if enrolment is not None and enrolment.site_id else request.lms_uuid
         existing = self._sites.get(site_id)
 
         if enrolment is None:
-            approval = self._admit_without_token(existing, request)
-        else:
-            approval = Approval.APPROVED
-            if not self._secrets.consume(enrolment.token_hash):
-                raise Unauthorized("unknown, used or expired enrolment token")
+            if request.csr is not None:
+                raise BadRequest(_CSR_WITHOUT_TOKEN)
+            self._refuse_existing(existing)
+            policy = self._settings.lms_policy
+            if policy == "closed":
+                raise Forbidden("this tenant admits no LMS without an enrolment token")
+            approval = Approval.APPROVED if policy == "open" else Approval.PENDING
+            return self._store(existing, site_id, request, approval, now)
 
+        if existing is not None and enrolment.site_id != site_id:
+            self._refuse_existing(existing)
+        if request.csr is None:
+            raise BadRequest("csr: an enrolment token issues a certificate: send the CSR of a key pair the LMS made "
+                             "(PEM 'CERTIFICATE REQUEST'; EC P-256/P-384 or RSA 2048-4096); the cloud never makes "
+                             "private keys")
+        csr = check_csr(request.csr)
+        if not self._secrets.consume(enrolment.token_hash):
+            raise Unauthorized("unknown, used or expired enrolment token")
+        return self._store(existing, site_id, request, Approval.APPROVED, now, enrolment, csr)
+
+    def _reregister(self, request: LmsRegistration, api_key: str) -> Registration:
+        """Registration with the site's current API key: the key is rotated; approval and identity are kept."""
+        if request.csr is not None:
+            raise BadRequest(_CSR_WITHOUT_TOKEN)
+        try:
+            site = self.authenticate(f"Bearer {api_key}")
+        except Unauthorized:
+            site = None
+        if site is None or site.lms_uuid != request.lms_uuid:
+            raise Unauthorized(f"not the current API key of LMS {request.lms_uuid}")
+        return self._store(site, site.site_id, request, site.approval, self._clock())
+
+    @staticmethod
+    def _refuse_existing(existing: Site | None) -> None:
+        if existing is not None:
+            raise Conflict(f"site {existing.site_id} exists: register it again with its current API key "
+                           "(Authorization: Bearer ctl_…) or an enrolment token bound to it (an admin makes one with "
+                           "POST /api/enrolments {\"site_id\": …})")
+
+    def _store(self, existing: Site | None, site_id: str, request: LmsRegistration, approval: Approval, now: float,
+               enrolment: StoredSecret | None = None, csr: str = "") -> Registration:
+        """Issue the identity (with ``enrolment``, the consumed token, from ``csr``, checked) and a new API key,
+        save the site, then retire the previous key and certificate. A failure undoes every part it made."""
         identity: SiteIdentity | None = None
         api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         key_hash = hash_secret(api_key)
@@ -143,7 +191,7 @@ class LmsService:
         try:
             if enrolment is not None:
                 identity = self._issuer.issue(site_thing_name(self._settings.namespace, site_id),
-                                              self._settings.iot_site_policy, site_id,
+                                              self._settings.iot_site_policy, site_id, csr,
                                               self._settings.iot_site_thing_type)
             self._secrets.create_secret(StoredSecret(key_hash, SecretKind.LMS, request.name, site_id, now))
             key_stored = True
@@ -159,18 +207,6 @@ class LmsService:
                 self._issuer.revoke(identity.thing_name, existing.certificate_id, existing.certificate_arn,
                                     self._settings.iot_site_policy, delete_thing=False)
         return Registration(site, api_key, identity)
-
-    def _admit_without_token(self, existing: Site | None, request: LmsRegistration) -> Approval:
-        if existing is None:
-            policy = self._settings.lms_policy
-            if policy == "closed":
-                raise Forbidden("this tenant admits no LMS without an enrolment token")
-            return Approval.APPROVED if policy == "open" else Approval.PENDING
-        if existing.enrolled:
-            raise Conflict(f"site {existing.site_id} holds a certificate: re-enrol it with a new enrolment token")
-        if existing.lms_uuid not in (None, request.lms_uuid):
-            raise Conflict(f"site {existing.site_id} belongs to another LMS")
-        return existing.approval if existing.registered_at is not None else Approval.PENDING
 
     @staticmethod
     def _registered(existing: Site | None, site_id: str, request: LmsRegistration, approval: Approval,

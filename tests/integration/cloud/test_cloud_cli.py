@@ -65,7 +65,9 @@ def test_manage_bootstraps_a_tenant(moto_url: str) -> None:
         import boto3
         boto3.client("iot", endpoint_url=moto_url).create_policy(policyName=settings.iot_site_policy,
                                                                  policyDocument="{}")
-        registration = services.lms.register(LmsRegistration("lms-1", "School", "10.0.0.1", 8000, "1.0"),
+        from infra.lms.entrypoint import site_key_and_csr
+        _, csr = site_key_and_csr("ct-clitest-school-1")
+        registration = services.lms.register(LmsRegistration("lms-1", "School", "10.0.0.1", 8000, "1.0", csr),
                                              enrolment_token)
         assert registration.site.site_id == "school-1" and registration.identity is not None
     finally:

@@ -125,7 +125,7 @@ def test_command_round_trip_through_moto_server(twin: Twin) -> None:
 
 def test_classtop_client_and_seed_lms_over_http(twin: Twin) -> None:
     """The five ClassTop endpoints and the seed LMS calls over real HTTP, with no credentials (default
-    ``approval`` policies: admitted and pending), then approved by an admin."""
+    ``approval`` policies: admitted and pending), then approved by an admin (a pending site's heartbeat is 403)."""
     status, reg = twin.call("POST", "/api/clients/register", {"uuid": "c-http", "name": "", "api_url": ""}, token="")
     assert status == 200 and reg["success"] is True and reg["data"]["approval"] == "pending"
     course = {"id": 3, "name": "Maths", "teacher": "Li", "color": "#6750A4", "note": None}
@@ -144,8 +144,10 @@ def test_classtop_client_and_seed_lms_over_http(twin: Twin) -> None:
     beat = {"lms_uuid": "lms-http", "client_count": 1,
             "clients": [{"uuid": "c-http", "name": "R1", "status": "online"}]}
     status, _ = twin.call("POST", "/api/lms/heartbeat", beat, token=registered["data"]["api_key"])
-    assert status == 200
+    assert status == 403  # a pending site's heartbeats are refused until an admin approves it
     status, approved = twin.call("POST", "/api/lms/lms-http/approve", {})
     assert status == 200 and approved["data"]["approval"] == "approved"
+    status, _ = twin.call("POST", "/api/lms/heartbeat", beat, token=registered["data"]["api_key"])
+    assert status == 200
     status, clients = twin.call("GET", "/api/lms/lms-http/clients")
     assert status == 200 and [c["agent_id"] for c in clients["data"]["clients"]] == ["c-http"]

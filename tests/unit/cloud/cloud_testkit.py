@@ -36,6 +36,9 @@ from chalicelib.adapters.iot import RecordingPublisher
 from chalicelib.adapters.registry import IotRegistry
 from chalicelib.config import Settings
 from chalicelib.domain.token import Role
+from tests.fixtures import moto_iot_csr
+
+moto_iot_csr.install()  # moto signs a key of its own for a CSR; AWS signs the CSR's key
 
 CLOUD_DIR = Path(__file__).resolve().parents[3] / "cloud"
 TENANT = "demo"

@@ -104,11 +104,21 @@ def test_unknown_agent_is_404_and_scoped_operator_is_403(fleet: Cloud) -> None:
     assert fleet.put("/api/agents/a1/group", {"group": "g"}, role="viewer").status_code == 403
 
 
-def test_agents_of_a_pending_site_wait_for_approval(cloud: Cloud) -> None:
+def test_pending_agents_wait_for_approval(cloud: Cloud) -> None:
     from chalicelib import container
+    from chalicelib.domain.agent import Agent
+    from chalicelib.domain.client import Approval
+    from chalicelib.repositories.agent import AgentRepository
+    from shared.messages import Presence
+
     lms = {"lms_uuid": "lms-p", "name": "p", "host": "h", "port": 8000, "version": "1"}
     cloud.post("/api/lms/register", lms, role=None)  # default policy: approval -> pending site
-    cloud.heartbeat("lms-p", [online("p1"), online("p2")])
+    # a pending site's heartbeats are refused (issue 11 item 1): its agents appear only once it is approved
+    assert cloud.heartbeat("lms-p", [online("p1"), online("p2")])["ok"] is False
+    assert ids(cloud.get("/api/agents?pending=true")) == []
+    agents = AgentRepository(container.get().settings.tenant)
+    for agent_id in ("p1", "p2"):  # agents stored as pending (the registry keeps the state)
+        agents.save(Agent(agent_id, "lms-p", Presence.ONLINE, approval=Approval.PENDING))
     assert ids(cloud.get("/api/agents?pending=true")) == ["p1", "p2"]
     assert ids(cloud.get("/api/agents?pending=true&status=online&site_id=lms-p")) == ["p1", "p2"]
 

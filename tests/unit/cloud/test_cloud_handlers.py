@@ -191,7 +191,7 @@ def test_heartbeat_creates_site_and_agents(cloud: Cloud) -> None:
     out = cloud.heartbeat("s1", [online("a1", hostname="pc-1", version="0.1.0"),
                                  {"agent_id": "a2", "status": "offline", "kind": "legacy", "last_seen": 5.0}])
     assert out == {"ok": True, "site_id": "s1", "site_written": True, "agents_written": 2, "agents_offlined": 0,
-                   "stale": False}
+                   "agents_refused": (), "stale": False}
     a1 = cloud.get("/api/agents/a1").json_body["data"]
     assert (a1["site_id"], a1["status"], a1["hostname"], a1["version"], a1["kind"]) == (
         "s1", "online", "pc-1", "0.1.0", "agent")
@@ -244,6 +244,12 @@ def test_partial_heartbeat_touches_only_listed_agents(cloud: Cloud) -> None:
 
 def test_agent_moving_between_sites(cloud: Cloud) -> None:
     cloud.heartbeat("s1", [online("a1")])
+    cloud.clock.advance(10)
+    # another site's heartbeat never moves it (issue 11 item 1): an admin does
+    out = cloud.heartbeat("s2", [online("a1")])
+    assert (out["agents_written"], list(out["agents_refused"])) == (0, ["a1"])
+    assert cloud.get("/api/agents/a1").json_body["data"]["site_id"] == "s1"
+    assert cloud.post("/api/agents/a1/move", {"site_id": "s2"}).status_code == 200
     cloud.clock.advance(10)
     assert cloud.heartbeat("s2", [online("a1")])["agents_written"] == 1
     assert cloud.get("/api/agents/a1").json_body["data"]["site_id"] == "s2"

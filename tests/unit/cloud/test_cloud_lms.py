@@ -1,5 +1,5 @@
-"""Sites' LMS: seed registration and heartbeat (CLASSTOP-COMPAT.md §4), enrolment with a one-time token (IoT thing +
-certificate on moto), listing, clients of a site, approval and deletion (revoking the identity)."""
+"""Sites' LMS: seed registration and heartbeat (CLASSTOP-COMPAT.md §4), enrolment with a one-time token and a CSR (IoT
+thing + certificate on moto), listing, clients of a site, approval and deletion (revoking the identity)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from cloud_testkit import Cloud, iot_client, running_cloud
+from site_keys import csr_pem, ec_key
 
 from chalicelib.models import SiteModel, TokenModel
 
@@ -23,6 +24,12 @@ def heartbeat_body(clients: list[dict[str, Any]] = CLIENTS, lms_uuid: str = LMS[
 
 def key_headers(cloud: Cloud, api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+def enrol(cloud: Cloud, token: str) -> Any:
+    """Register with an enrolment token and the CSR of a key pair made here, as the LMS does."""
+    return cloud.request("POST", "/api/lms/register", {**LMS, "csr": csr_pem(ec_key())}, role=None,
+                         headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
@@ -90,9 +97,11 @@ def test_bad_registration_is_400_and_writes_nothing(open_cloud: Cloud, field: st
     assert SiteModel.count(LMS["lms_uuid"]) == 0
 
 
-def test_reregistration_rotates_the_key(open_cloud: Cloud) -> None:
+def test_reregistration_with_the_current_key_rotates_it(open_cloud: Cloud) -> None:
     first = open_cloud.post("/api/lms/register", LMS, role=None).json_body["data"]["api_key"]
-    second = open_cloud.post("/api/lms/register", LMS, role=None).json_body["data"]["api_key"]
+    assert open_cloud.post("/api/lms/register", LMS, role=None).status_code == 409  # no credential: refused
+    second = open_cloud.request("POST", "/api/lms/register", LMS, role=None,
+                                headers=key_headers(open_cloud, first)).json_body["data"]["api_key"]
     assert first != second
     hb = lambda key: open_cloud.request("POST", "/api/lms/heartbeat", heartbeat_body(), role=None,  # noqa: E731
                                         headers=key_headers(open_cloud, key)).status_code
@@ -117,13 +126,12 @@ def test_enrolment_issues_an_iot_identity_once(open_cloud: Cloud) -> None:
     token = created.json_body["data"]["token"]
     assert open_cloud.post("/api/enrolments", {"name": "x"}, role="operator").status_code == 403
 
-    response = open_cloud.request("POST", "/api/lms/register", LMS, role=None,
-                                  headers={"Authorization": f"Bearer {token}"})
+    response = enrol(open_cloud, token)
     assert response.status_code == 200
     data = response.json_body["data"]
     assert data["lms_id"] == "school-1" and data["approval"] == "approved"
     assert data["certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
-    assert "PRIVATE KEY" in data["private_key"]
+    assert "private_key" not in data  # the LMS made its key (test_cloud_site_csr.py)
     iot = iot_client()
     thing = iot.describe_thing(thingName=data["thing_name"])
     assert data["thing_name"] == "ct--demo--test--school-1"
@@ -136,9 +144,7 @@ def test_enrolment_issues_an_iot_identity_once(open_cloud: Cloud) -> None:
     assert "private_key" not in site and "certificate_pem" not in site
 
     # the token was used up; a seed re-registration cannot take over an enrolled site
-    again = open_cloud.request("POST", "/api/lms/register", LMS, role=None,
-                               headers={"Authorization": f"Bearer {token}"})
-    assert again.status_code == 401
+    assert enrol(open_cloud, token).status_code == 401
 
     # deleting the site revokes the certificate, the thing and the API key
     assert open_cloud.delete("/api/lms/school-1", role="operator").status_code == 403
@@ -154,7 +160,7 @@ def test_enrolment_issues_an_iot_identity_once(open_cloud: Cloud) -> None:
 
 def test_enrolled_site_refuses_seed_reregistration(open_cloud: Cloud) -> None:
     token = open_cloud.post("/api/enrolments", {"name": "s"}).json_body["data"]["token"]
-    open_cloud.request("POST", "/api/lms/register", LMS, role=None, headers={"Authorization": f"Bearer {token}"})
+    assert enrol(open_cloud, token).status_code == 200
     assert open_cloud.post("/api/lms/register", LMS, role=None).status_code == 409
 
 
@@ -163,23 +169,19 @@ def test_failed_enrolment_undoes_everything_and_keeps_the_token() -> None:
         iot = iot_client()
         iot.delete_policy(policyName="missing-policy")  # the template did not create it
         token = cloud.post("/api/enrolments", {"name": "s", "site_id": "s9"}).json_body["data"]["token"]
-        response = cloud.request("POST", "/api/lms/register", LMS, role=None,
-                                 headers={"Authorization": f"Bearer {token}"})
+        response = enrol(cloud, token)
         assert response.status_code == 502
         assert iot.list_things()["things"] == [] and iot.list_certificates()["certificates"] == []
         assert SiteModel.count("s9") == 0
         iot.create_policy(policyName="missing-policy", policyDocument="{}")
-        retry = cloud.request("POST", "/api/lms/register", LMS, role=None,
-                              headers={"Authorization": f"Bearer {token}"})
+        retry = enrol(cloud, token)
         assert retry.status_code == 200  # the token was given back
 
 
 def test_expired_enrolment_token_is_401(open_cloud: Cloud) -> None:
     token = open_cloud.post("/api/enrolments", {"name": "s", "ttl_s": 60}).json_body["data"]["token"]
     open_cloud.clock.advance(61)
-    response = open_cloud.request("POST", "/api/lms/register", LMS, role=None,
-                                  headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 401
+    assert enrol(open_cloud, token).status_code == 401
 
 
 def test_enrolled_thing_gets_the_configured_thing_type() -> None:
@@ -187,8 +189,7 @@ def test_enrolled_thing_gets_the_configured_thing_type() -> None:
         iot = iot_client()
         iot.create_thing_type(thingTypeName="classtop--demo--test--site-thing")
         token = cloud.post("/api/enrolments", {"name": "s", "site_id": "s7"}).json_body["data"]["token"]
-        data = cloud.request("POST", "/api/lms/register", LMS, role=None,
-                             headers={"Authorization": f"Bearer {token}"}).json_body["data"]
+        data = enrol(cloud, token).json_body["data"]
         thing = iot.describe_thing(thingName=data["thing_name"])
         assert thing["thingTypeName"] == "classtop--demo--test--site-thing"
         assert thing["attributes"] == {"site_id": "s7"}

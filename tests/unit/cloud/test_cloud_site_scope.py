@@ -27,6 +27,11 @@ def test_site_scoped_admin_stays_in_scope(cloud: Cloud) -> None:
     assert cloud.delete("/api/lms/s2", role="s1-admin").status_code == 404
     assert cloud.post("/api/lms/s2/approve", {}, role="s1-admin").status_code == 404
     assert cloud.post("/api/agents/b1/reject", {}, role="s1-admin").status_code == 404
+    # moving an agent: neither one of s2's agents in, nor one of its own agents out to s2
+    assert cloud.post("/api/agents/b1/move", {"site_id": "s1"}, role="s1-admin").status_code == 404
+    assert cloud.post("/api/agents/a1/move", {"site_id": "s2"}, role="s1-admin").status_code == 403
+    assert cloud.get("/api/agents/a1").json_body["data"]["site_id"] == "s1"
+    assert cloud.get("/api/agents/b1").json_body["data"]["site_id"] == "s2"
     for method, path, body in (("GET", "/api/audit", None), ("GET", "/api/tokens", None),
                                ("POST", "/api/tokens", {"name": "everything", "role": "admin"}),
                                ("GET", "/api/clients", None), ("POST", "/api/clients/c1/reject", {})):

@@ -1,31 +1,52 @@
 """The LMS container's entrypoint, run for real: the lms.toml it writes passes the LMS's own validation, and
-enrolment runs against a local HTTP server standing in for the cloud's ``POST /api/lms/register``."""
+enrolment runs against a local HTTP server standing in for the cloud's ``POST /api/lms/register`` (which signs the
+CSR it receives, as AWS IoT's ``CreateCertificateFromCsr`` does)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.lms.config import load_config
-from infra.lms.entrypoint import CERT_FILE, KEY_FILE, main
+from infra.lms.entrypoint import API_KEY_FILE, CERT_FILE, ENROLMENT_FILE, KEY_FILE, main
 
 BASE_ENV = {"CLASSTOP_TENANT": "district-a", "CLASSTOP_SITE_ID": "school-1", "CLASSTOP_LMS_BROKER_PASSWORD": "pw-1",
             "CLASSTOP_LMS_DYNSEC_PASSWORD": "pw-2"}
 
 
+SPKI = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+
+
+def sign(csr: str, key: ec.EllipticCurvePrivateKey | None = None) -> str:
+    """A certificate for the CSR's public key (or for ``key``'s, to play a cloud that swapped it)."""
+    request = x509.load_pem_x509_csr(csr.encode())
+    ca = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(request.subject)
+                   .issuer_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "stand-in CA")]))
+                   .public_key(key.public_key() if key is not None else request.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                   .sign(ca, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
 class CloudStandIn:
-    """Answers the register call with a scripted status and body; records the requests."""
+    """Answers the register call with a scripted status and body (``body(request)``); records the requests."""
 
     def __init__(self) -> None:
         self.status = 200
-        self.body: dict[str, Any] = {}
+        self.body: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: {}
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
 
 
@@ -36,8 +57,9 @@ def cloud() -> Iterator[tuple[CloudStandIn, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            state.requests.append((self.path, dict(self.headers), json.loads(self.rfile.read(length))))
-            payload = json.dumps(state.body).encode()
+            request = json.loads(self.rfile.read(length))
+            state.requests.append((self.path, dict(self.headers), request))
+            payload = json.dumps(state.body(request)).encode()
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -57,13 +79,14 @@ def cloud() -> Iterator[tuple[CloudStandIn, str]]:
         server.server_close()
 
 
-def registered(site: str = "school-1") -> dict[str, Any]:
-    return {"success": True, "data": {
+def registered(site: str = "school-1", key: ec.EllipticCurvePrivateKey | None = None
+               ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The cloud's answer to an enrolment: a certificate signed from the request's CSR (no private key)."""
+    return lambda request: {"success": True, "data": {
         "lms_id": site, "site_id": site, "api_key": "ctl_key", "approval": "approved",
         "thing_name": f"ct--district-a--dev--{site}", "certificate_id": "c1",
         "certificate_arn": "arn:aws:iot:x:1:cert/c1",
-        "certificate_pem": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
-        "private_key": "-----BEGIN RSA PRIVATE KEY-----\ny\n-----END RSA PRIVATE KEY-----\n"}}
+        "certificate_pem": sign(request["csr"], key)}}
 
 
 def test_site_only_config_passes_the_lms_validation(tmp_path: Path) -> None:
@@ -87,7 +110,8 @@ def test_enrols_once_and_writes_a_config_with_the_certificate(cloud: tuple[Cloud
     assert body["lms_uuid"] == "school-1" and body["host"] == "lms.school-1.lan" and body["port"] == 8000
     certs = tmp_path / "certs"
     assert (certs / CERT_FILE).read_text().startswith("-----BEGIN CERTIFICATE-----")
-    assert stat.S_IMODE((certs / KEY_FILE).stat().st_mode) == 0o600
+    for name in (KEY_FILE, CERT_FILE, API_KEY_FILE, ENROLMENT_FILE):
+        assert stat.S_IMODE((certs / name).stat().st_mode) == 0o600, name
     cfg = load_config(tmp_path / "lms.toml", env=BASE_ENV)
     assert cfg.cloud is not None and cfg.cloud.host == "abc-ats.iot.eu-west-1.amazonaws.com"
     assert cfg.cloud.tls is not None and cfg.cloud.tls.cert_file == certs / CERT_FILE
@@ -99,7 +123,8 @@ def test_enrols_once_and_writes_a_config_with_the_certificate(cloud: tuple[Cloud
 def test_a_refused_enrolment_is_a_clear_error_and_writes_nothing(
         cloud: tuple[CloudStandIn, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state, api = cloud
-    state.status, state.body = 401, {"success": False, "error": "unknown, used or expired enrolment token"}
+    state.status = 401
+    state.body = lambda request: {"success": False, "error": "unknown, used or expired enrolment token"}
     env = {**BASE_ENV, "CLASSTOP_DATA_DIR": str(tmp_path), "CLASSTOP_CLOUD_API": api,
            "CLASSTOP_IOT_ENDPOINT": "abc-ats.iot.eu-west-1.amazonaws.com", "CLASSTOP_ENROLMENT_TOKEN": "cte_old"}
     assert main(["--dry-run"], env) == 1
@@ -111,6 +136,34 @@ def test_a_refused_enrolment_is_a_clear_error_and_writes_nothing(
     assert main(["--dry-run"], env) == 2
     assert "the token is for site 'school-9'" in capsys.readouterr().err
     assert not (tmp_path / "certs" / CERT_FILE).exists()
+    # a certificate for another key than the one made here
+    state.body = registered(key=ec.generate_private_key(ec.SECP256R1()))
+    assert main(["--dry-run"], env) == 1
+    assert "not for the key made here" in capsys.readouterr().err
+    assert not (tmp_path / "certs" / CERT_FILE).exists() and not (tmp_path / "certs" / KEY_FILE).exists()
+
+
+def test_site_private_key_never_leaves_site(cloud: tuple[CloudStandIn, str], tmp_path: Path) -> None:
+    """The LMS side of issue 11 item 8: the key is made here, only its CSR is sent, and the certificate the cloud
+    returns is stored beside the key it belongs to."""
+    state, api = cloud
+    state.body = registered()
+    env = {**BASE_ENV, "CLASSTOP_DATA_DIR": str(tmp_path), "CLASSTOP_CLOUD_API": api,
+           "CLASSTOP_IOT_ENDPOINT": "abc-ats.iot.eu-west-1.amazonaws.com", "CLASSTOP_ENROLMENT_TOKEN": "cte_secret"}
+    assert main(["--dry-run"], env) == 0
+    _, _, body = state.requests[0]
+    assert "PRIVATE KEY" not in json.dumps(body) and set(body) == {"lms_uuid", "name", "host", "port", "version",
+                                                                   "csr"}
+    request = x509.load_pem_x509_csr(body["csr"].encode())
+    assert request.is_signature_valid
+    assert request.subject.rfc4514_string() == "CN=ct--district-a--dev--school-1"
+    certs = tmp_path / "certs"
+    key = serialization.load_pem_private_key((certs / KEY_FILE).read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    assert stat.S_IMODE((certs / KEY_FILE).stat().st_mode) == 0o600
+    certificate = x509.load_pem_x509_certificate((certs / CERT_FILE).read_bytes())
+    assert certificate.public_key().public_bytes(*SPKI) == key.public_key().public_bytes(*SPKI) \
+        == request.public_key().public_bytes(*SPKI)
 
 
 @pytest.mark.parametrize(("change", "message"), [
