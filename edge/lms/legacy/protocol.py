@@ -60,6 +60,8 @@ def parse_frame(raw: str | bytes) -> Frame:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FrameError(f"frame is not JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError("frame is not JSON the LMS reads: it nests arrays/objects too deeply") from None
     if not isinstance(body, dict):
         raise FrameError(f"frame is a JSON {type(body).__name__}, not an object")
     kind = body.get("type")
