@@ -35,6 +35,8 @@ _HTTP_CODES = {
     405: ErrorCode.NOT_SUPPORTED,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.BUSY,
+    503: ErrorCode.BUSY,
 }
 
 
