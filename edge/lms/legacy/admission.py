@@ -199,6 +199,8 @@ class Admissions:
     # ------------------------------------------------------------ internals
 
     def _decide(self, uuid: str, approval: Approval, actor: str) -> Admission:
+        if approval is Approval.APPROVED and self.is_agent(uuid):  # enrolled (or seen on MQTT) since it asked
+            raise Refused(409, ErrorCode.CONFLICT, f"{uuid!r} is an agent of this site now, not a ClassTop client")
         with self._lock:
             known = self._known.get(uuid)
             if known is None:

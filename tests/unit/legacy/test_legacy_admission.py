@@ -99,6 +99,14 @@ def test_agent_ids_are_never_classtop_clients(store: Store) -> None:
             gate.admit(agent_id, "10.0.0.66", create=False)
     assert gate.clients() == []
 
+    # a uuid that asked as a ClassTop client and became an agent's id since cannot be approved any more
+    gated = admissions(store, client_policy="approval")
+    assert gated.admit("pc-9", "10.0.0.9") is Approval.PENDING
+    enrollment.enroll(token, agent_id="pc-9", hostname="pc-9")
+    with pytest.raises(Refused) as became_agent:
+        gated.approve("pc-9", "admin#1")
+    assert became_agent.value.status == 409
+
 
 def test_without_enrolment_the_table_is_absent_and_that_is_fine(store: Store) -> None:
     assert admissions(store, client_policy="open").admit("c-1", "10.0.0.5") is Approval.APPROVED
