@@ -35,7 +35,9 @@ from edge.lms.events import AgentEvents
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
 from edge.lms.history import MetricsHistory
+from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import LegacyHub
+from edge.lms.legacy.protocol import MAX_FRAME_BYTES
 from edge.lms.legacy.timetable import Timetables, snapshot_listener
 from edge.lms.link import CloudLink
 from edge.lms.offline import CommandQueue
@@ -100,6 +102,7 @@ class Lms:
         self.queue: CommandQueue | None = None
         self.enrollment: Enrollment | None = None
         self.legacy: LegacyHub | None = None
+        self.admissions: Admissions | None = None
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
         self.shadows: ShadowSync | None = None
@@ -223,7 +226,9 @@ class Lms:
     def start_legacy(self) -> None:
         """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
         assert self.store is not None and self.registry is not None and self.router is not None
-        self.legacy = LegacyHub(self.registry, self.router).attach()
+        self.admissions = Admissions(self.store, self.registry, self.config.classtop).load().start()
+        self._on_stop("ClassTop admissions", self.admissions.stop)
+        self.legacy = LegacyHub(self.registry, self.router, self.admissions).attach()
         self.timetables = Timetables(self.store)
         self.registry.add_event_listener(snapshot_listener(self.timetables))
 
@@ -290,11 +295,11 @@ class Lms:
     def start_api(self) -> None:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
-        assert self.tokens and self.history and self.queue and self.journal and self.timetables
+        assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
-            journal=self.journal, legacy=self.legacy, timetables=self.timetables,
+            journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
         )
         family = socket.AF_INET6 if ":" in cfg.http_host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
@@ -317,6 +322,11 @@ class Lms:
                 loop="auto",  # uvloop and httptools when installed (faster), else asyncio and h11
                 http="auto",
                 ws="auto",  # ClassTop clients' /ws/{uuid} (the websockets package)
+                # Their frames are bounded where they are read: a bigger one closes the connection (1009) before it
+                # is buffered; no per-message deflate (its inflater is memory per connection and a bomb's fuse).
+                ws_max_size=MAX_FRAME_BYTES,
+                ws_per_message_deflate=False,
+                timeout_keep_alive=5,  # an idle kept-alive HTTP connection is closed after this long
                 ssl_certfile=cfg.tls_cert_file,
                 ssl_keyfile=cfg.tls_key_file,
             )

@@ -4,6 +4,9 @@ Items are put from any thread and never wait on disk I/O. After the first item o
 ``delay_s`` for more (cut short by :meth:`Batcher.flush`, :meth:`Batcher.wake` or :meth:`Batcher.stop`), then
 hands everything queued so far to ``handle`` in one call — one wake-up and one transaction per batch, not per
 item. :meth:`Batcher.stop` handles what is left before the thread ends.
+
+The queue is bounded: with ``max_items`` items waiting (the disk far behind, or a producer out of control),
+:meth:`Batcher.put` drops the item, counts it in ``dropped`` and says so in the log (once per run of drops).
 """
 
 from __future__ import annotations
@@ -28,19 +31,28 @@ class _Flush:
 
 _STOP = object()
 _WAKE = object()
+#: Items waiting at most, unless a user says otherwise (far beyond any normal backlog).
+DEFAULT_MAX_ITEMS = 100_000
 
 
 class Batcher(Generic[T]):
     """``handle(batch)`` runs on the thread once per round, with the items queued since the last round (the
     batch may be empty when the round was started by :meth:`wake` or :meth:`flush`)."""
 
-    def __init__(self, name: str, handle: Callable[[list[T]], None], *, delay_s: float) -> None:
+    def __init__(
+        self, name: str, handle: Callable[[list[T]], None], *, delay_s: float, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> None:
         self._name = name
         self._handle = handle
         self._delay_s = delay_s
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._max_items = max_items
+        self._queue: queue.Queue[object] = queue.Queue()  # items and markers; the items are counted
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+        self._dropping = False
         self._urgent = threading.Event()
         self._thread: threading.Thread | None = None
+        self.dropped = 0
 
     @property
     def running(self) -> bool:
@@ -56,8 +68,24 @@ class Batcher(Generic[T]):
             self._thread.join(timeout_s)
             self._thread = None
 
-    def put(self, item: T) -> None:
-        self._queue.put(item)
+    def put(self, item: T) -> bool:
+        """Queue an item; ``False`` (and the item dropped) when ``max_items`` are already waiting."""
+        with self._count_lock:
+            if self._waiting < self._max_items:
+                self._waiting += 1
+                self._dropping = False
+                self._queue.put(item)
+                return True
+            self.dropped += 1
+            first, self._dropping = not self._dropping, True
+        if first:
+            log.warning("%s: %d items waiting; dropping new ones (%d so far)", self._name, self._max_items,
+                        self.dropped)  # fmt: skip
+        return False
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
 
     def wake(self) -> None:
         """Start a round now (e.g. something ``handle`` depends on has changed)."""
@@ -86,6 +114,8 @@ class Batcher(Generic[T]):
                 while True:
                     items.append(self._queue.get_nowait())
             batch = cast(list[T], [i for i in items if not (i is _STOP or i is _WAKE or isinstance(i, _Flush))])
+            with self._count_lock:
+                self._waiting -= len(batch)
             try:
                 self._handle(batch)
             except Exception:  # the journal's own errors are counted there; never let the thread die

@@ -12,6 +12,9 @@ A sweeper thread marks agents offline after ``presence_timeout_s`` without anyth
 the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
 listeners (the cloud link sends changed-only site heartbeats from them).
 
+An agent's ``kind`` is set when its row is made and never changes: a ClassTop connection (:meth:`Registry.connected`)
+under the id of an MQTT agent is refused, and MQTT messages under the id of a ClassTop client are dropped.
+
 Once started, changes reach SQLite through one writer thread that group-commits them within
 :data:`WRITE_DELAY_S` (in order; :meth:`Registry.stop` writes what is left), so a presence change on the
 API's event loop — a ClassTop client connecting — costs no disk transaction there. A crash can lose the last
@@ -93,6 +96,7 @@ class RegistryStats:
     status_changes: int = 0
     timeouts: int = 0
     write_errors: int = 0
+    kind_conflicts: int = 0
 
 
 PresenceListener = Callable[[AgentView], None]
@@ -230,6 +234,12 @@ class Registry:
             agent_id = parsed.agent_id
             if agent_id is None or parsed.channel is None or parsed.direction != "up":
                 raise SharedError(f"not an agent up topic: {msg.topic}")
+            row = self._rows.get(agent_id)
+            if row is not None and row.kind != AgentKind.AGENT.value:
+                self.stats.kind_conflicts += 1
+                log.warning("registry: dropped MQTT message on %s: %s is a %s client, not an MQTT agent", msg.topic,
+                            agent_id, row.kind)  # fmt: skip
+                return
             channel = AgentUp(parsed.channel)
             if channel is AgentUp.STATUS:
                 self._on_status(agent_id, decode(Status, msg.payload))
@@ -250,16 +260,22 @@ class Registry:
             self.stats.bad_payloads += 1
             log.warning("registry: dropped message on %s: %s", msg.topic, exc)
 
-    def connected(self, agent_id: str, *, kind: str, ip_address: str | None = None) -> None:
-        """An agent on a connection-oriented transport (a ClassTop client's WebSocket) connected."""
+    def connected(self, agent_id: str, *, kind: str, ip_address: str | None = None) -> bool:
+        """An agent on a connection-oriented transport (a ClassTop client's WebSocket) connected. ``False`` (and
+        nothing changed) when the id belongs to an agent of another kind: a row's kind never changes."""
         with self._lock:
             row = self._rows.get(agent_id)
-            if row is not None and (row.kind != kind or row.ip_address != ip_address):
-                row.kind, row.ip_address = kind, ip_address
+            if row is not None and row.kind != kind:
+                self.stats.kind_conflicts += 1
+                log.warning("registry: %s is a %s client; refused as %s", agent_id, row.kind, kind)
+                return False
+            if row is not None and row.ip_address != ip_address:
+                row.ip_address = ip_address
                 self._persist(row)
             changed = self._set_status(agent_id, Presence.ONLINE, "connected", kind=kind, ip_address=ip_address)
         if changed is not None:
             self._announce(changed)
+        return True
 
     def disconnected(self, agent_id: str, reason: str = "disconnected") -> None:
         """That connection closed: offline at once (no need to wait for the presence timeout)."""

@@ -230,6 +230,28 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX IF NOT EXISTS outbox_dead_failed ON outbox_dead (failed_at, id)",
     ),
+    8: (  # who may be a ClassTop client (edge.lms.legacy.admission); the clients known so far stay approved
+        """CREATE TABLE IF NOT EXISTS classtop_admissions (
+            client_uuid TEXT PRIMARY KEY,
+            approval TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            ip_address TEXT,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            decided_at REAL,
+            decided_by TEXT
+        )""",
+        """INSERT OR IGNORE INTO classtop_admissions (client_uuid, approval, name, ip_address, first_seen, last_seen,
+            decided_at, decided_by)
+           SELECT uuid, 'approved', '', ip_address, first_seen, COALESCE(last_seen, first_seen), first_seen,
+            'schema 8' FROM clients WHERE kind = 'legacy'""",
+        """INSERT OR IGNORE INTO classtop_admissions (client_uuid, approval, name, ip_address, first_seen, last_seen,
+            decided_at, decided_by)
+           SELECT client_uuid, 'approved', name, NULL, COALESCE(registered_at, synced_at, 0),
+            COALESCE(synced_at, registered_at, 0), COALESCE(registered_at, synced_at, 0), 'schema 8'
+           FROM classtop_clients WHERE (source IS NULL OR source = 'http')
+            AND client_uuid NOT IN (SELECT uuid FROM clients WHERE kind != 'legacy')""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

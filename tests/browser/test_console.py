@@ -136,7 +136,8 @@ def test_a_wrong_token_is_refused(twin: Twin, browser: WebDriver) -> None:
 
 
 def test_console_shows_a_camera_live_through_the_lms(browser: WebDriver, site_broker: Broker, tmp_path: Path) -> None:
-    """A real agent with a synthetic camera; the <img> loads the MJPEG proxied by the LMS (``?token=``)."""
+    """A real agent with a synthetic camera; the <img> loads the MJPEG proxied by the LMS with a short-lived
+    ``?ticket=`` for that path (the API token never appears in a URL)."""
     box = '.camera[data-camera="door"]'
     with lms_process(site_broker, tmp_path / "lms") as lms, camera_agent(site_broker, tmp_path / "agent"):
         lms.wait_agent(AGENT, timeout=30)
@@ -151,7 +152,7 @@ def test_console_shows_a_camera_live_through_the_lms(browser: WebDriver, site_br
         wait(browser, 30).until(lambda d: d.execute_script(natural_width) > 0)
         assert browser.execute_script(natural_width) == CAMERA["width"]
         src = browser.find_element(By.CSS_SELECTOR, f"{box} img").get_attribute("src") or ""
-        assert f"/api/cctv/{AGENT}/cameras/door/live?token=" in src
+        assert f"/api/cctv/{AGENT}/cameras/door/live?ticket=" in src and lms.admin_token not in src
         browser.find_element(By.CSS_SELECTOR, f"{box} .watch").click()  # stop
         wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, f"{box} .watch").text == "Watch")
 

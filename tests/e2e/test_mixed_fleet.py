@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from bench.fanout import Site
-from bench.legacy_rtt import many_clients
+from bench.legacy_rtt import CLASSTOP_OPEN, many_clients
 from infra.local.process import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -26,7 +26,7 @@ MQTT = 500
 def test_a_batch_reaches_500_classtop_clients_and_500_mqtt_agents() -> None:
     stop = threading.Event()
     with Site(MQTT) as site:
-        site.start_lms()  # returns once the LMS shows every MQTT agent online
+        site.start_lms(classtop=CLASSTOP_OPEN)  # returns once the LMS shows every MQTT agent online
         uuids = [str(uuidlib.uuid4()) for _ in range(LEGACY)]
         many_clients(f"ws://127.0.0.1:{site.lms_port}", uuids, stop)
         try:

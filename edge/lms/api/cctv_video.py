@@ -6,18 +6,23 @@
 | ``GET /api/cctv/{uuid}/cameras/{camera_id}/snapshot`` | ``image/jpeg``, the newest frame |
 | ``GET /api/cctv/{uuid}/recordings/{camera_id}/{file}/play?t=&speed=`` | MJPEG playback from ``t`` seconds |
 
-Viewer role. Besides ``Authorization: Bearer``, the token may be given as ``?token=`` so that an ``<img src>``
-can show the stream (browsers send no headers for images); it is never passed on to the agent.
+Viewer role: ``Authorization: Bearer`` or, for an ``<img src>`` (browsers send no headers for images), a
+``?ticket=`` minted for that very path by ``POST /api/cctv/tickets`` ``{"path"}`` (viewer token in the header;
+the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.video_tickets`). An API token in
+the URL (``?token=``) is refused: URLs end up in logs, browser history and ``Referer`` headers.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.lms.api.deps import BearerDep
+from edge.lms.api.deps import BearerDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.auth import Principal, Role
 from edge.lms.cctv_proxy import (
@@ -29,16 +34,26 @@ from edge.lms.cctv_proxy import (
     playback_path,
     snapshot_path,
 )
+from edge.lms.video_tickets import VideoTickets
 from shared.errors import ErrorCode
 
 
-async def viewer_bearer_or_query(request: Request, credentials: BearerDep) -> Principal:
-    """A viewer token from ``Authorization: Bearer`` or, for ``<img>`` tags, from ``?token=``."""
+async def viewer_bearer_or_ticket(request: Request, credentials: BearerDep) -> Principal:
+    """A viewer from ``Authorization: Bearer`` or, for ``<img>`` tags, from a ``?ticket=`` for this path."""
     services = request.app.state.services
-    token = credentials.credentials if credentials is not None else request.query_params.get("token")
-    principal: Principal | None = services.tokens.verify(token)
+    if credentials is not None:
+        principal: Principal | None = services.tokens.verify(credentials.credentials)
+        why = "invalid or revoked token"
+    elif "token" in request.query_params:
+        principal, why = None, "API tokens are not accepted in URLs; get a ?ticket= from POST /api/cctv/tickets"
+    else:
+        ticket = request.query_params.get("ticket")
+        tickets: VideoTickets = request.app.state.video_tickets
+        principal = tickets.verify(ticket, request.url.path) if ticket else None
+        why = "a ticket (POST /api/cctv/tickets) or a bearer token is needed" if not ticket else (
+            "the ticket is expired, forged, or for another path"
+        )
     if principal is None:
-        why = "missing token" if not token else "invalid or revoked token"
         raise HTTPException(401, f"authentication required: {why}", headers={"WWW-Authenticate": "Bearer"})
     if principal.role < Role.VIEWER:
         raise HTTPException(403, "this needs the viewer role")
@@ -46,7 +61,8 @@ async def viewer_bearer_or_query(request: Request, credentials: BearerDep) -> Pr
     return principal
 
 
-router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(viewer_bearer_or_query)])
+router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(viewer_bearer_or_ticket)])
+tickets_router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
 CameraId = Annotated[str, Path(pattern=CAMERA_ID_RE.pattern)]
 NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -102,6 +118,39 @@ async def play(
     return await _stream(request, uuid, playback_path(name), {"t": f"{t:g}", "speed": f"{speed:g}"})
 
 
+#: The paths a ticket may be minted for (the routes above, percent-decoded).
+VIDEO_PATH = re.compile(
+    r"^/api/cctv/[A-Za-z0-9_-]{1,64}/(cameras/[A-Za-z0-9][A-Za-z0-9_-]{0,31}/(live|snapshot)"
+    r"|recordings/[A-Za-z0-9][A-Za-z0-9_-]{0,31}/[A-Za-z0-9_.-]{1,128}/play)$"
+)
+
+
+class TicketRequest(BaseModel):
+    """``POST /api/cctv/tickets`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(max_length=512, description="the video path it opens, e.g. /api/cctv/pc-1/cameras/door/live")
+
+    @field_validator("path")
+    @classmethod
+    def _video_path(cls, v: str) -> str:
+        if VIDEO_PATH.match(unquote(v)) is None:
+            raise ValueError("not an LMS video path (.../cameras/{id}/live|snapshot or .../recordings/.../play)")
+        return v
+
+
+@tickets_router.post("/tickets")
+async def mint_ticket(body: TicketRequest, request: Request, principal: ViewerDep) -> dict[str, Any]:
+    """A short-lived ticket for one video path (for ``<img src>``, which cannot send the token in a header)."""
+    tickets: VideoTickets = request.app.state.video_tickets
+    ticket = tickets.mint(principal, body.path)
+    return {"success": True, "data": {
+        "ticket": ticket.ticket, "url": f"{body.path}?ticket={ticket.ticket}", "expires_at": ticket.expires_at,
+        "expires_in_s": tickets.ttl_s,
+    }}  # fmt: skip
+
+
 def install(app: Any, services: Any) -> None:
     """Add the routes and the app's :class:`CctvProxy` (servers on 0.0.0.0 are reached at the agent's address)."""
 
@@ -110,4 +159,6 @@ def install(app: Any, services: Any) -> None:
         return None if view is None else (view.ip_address or view.hostname)
 
     app.state.cctv_proxy = CctvProxy(services.router, address_of=address_of)
+    app.state.video_tickets = VideoTickets()
+    app.include_router(tickets_router)
     app.include_router(router)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.lms.api.deps import OperatorDep, ServicesDep, require_viewer
 from edge.lms.api.errors import error_response
@@ -19,9 +19,32 @@ from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 router = APIRouter(prefix="/api/clients", tags=["clients"], dependencies=[Depends(require_viewer)])
 
 MAX_QUEUE_TTL_S = 30 * 86400.0
+#: Parameters only commands from the cloud carry: ``cctv_snapshot``'s ``upload_url`` makes the agent PUT the JPEG
+#: there (a presigned URL of the tenant's bucket); chosen on site it would reach anything on the agent's LAN.
+CLOUD_ONLY_PARAMS = {"cctv_snapshot": ("upload_url",)}
 
 
-class CommandRequest(BaseModel):
+def check_on_site_params(command: str, params: dict[str, Any]) -> None:
+    """Refuse (``ValueError``) parameters an on-site command may not set."""
+    for name in CLOUD_ONLY_PARAMS.get(command, ()):
+        if name in params:
+            raise ValueError(f"params.{name} of {command} is set by the cloud only (it sends the tenant's presigned "
+                             "URLs); on site, leave it out and the JPEG comes back in the answer")  # fmt: skip
+
+
+class OnSiteCommand(BaseModel):
+    """A command as the LMS API takes it: the cloud-only parameters are refused (422)."""
+
+    command: str
+    params: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _on_site(self) -> Self:
+        check_on_site_params(self.command, self.params)
+        return self
+
+
+class CommandRequest(OnSiteCommand):
     """``POST /api/clients/{uuid}/command`` body."""
 
     model_config = ConfigDict(extra="forbid")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.lms.api.clients import MAX_QUEUE_TTL_S
+from edge.lms.api.clients import MAX_QUEUE_TTL_S, OnSiteCommand
 from edge.lms.api.deps import OperatorDep, ServicesDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.commands import AccessError, Target
@@ -40,7 +40,7 @@ class TargetBody(BaseModel):
         return self
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(OnSiteCommand):
     """``POST /api/commands/batch`` body."""
 
     model_config = ConfigDict(extra="forbid")

@@ -23,7 +23,9 @@ from edge.lms.commands import Commands
 from edge.lms.config import LmsConfig
 from edge.lms.groups import Groups
 from edge.lms.history import MetricsHistory
+from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import LegacyHub
+from edge.lms.legacy.ratelimit import RateLimiter
 from edge.lms.legacy.timetable import Timetables
 from edge.lms.offline import CommandQueue
 from edge.lms.registry import Registry
@@ -74,9 +76,17 @@ class Services:
     journal: CommandLog = None  # type: ignore[assignment]
     timetables: Timetables = None  # type: ignore[assignment]
     legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
+    admissions: Admissions = None  # type: ignore[assignment]
+    sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)
+        if self.admissions is None:
+            hub = self.legacy
+            self.admissions = hub.admissions if hub is not None else Admissions(
+                self.store, self.registry, self.config.classtop
+            ).load()
+        self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
         self.tokens = self.tokens or Tokens(self.store)
         self.timetables = self.timetables or Timetables(self.store)
         self.audit = self.audit or Audit(self.store)

@@ -1,7 +1,10 @@
 """Error bodies and handlers: every error is JSON ``{"success": false, "error", "error_code", "detail"}``.
 
-* malformed JSON -> 400 ``bad_json``; a body of the wrong shape -> 422 ``bad_payload`` with the fields named;
-* a body over :data:`MAX_BODY_BYTES` -> 413 ``payload_too_large`` (checked before the app reads it);
+* malformed JSON (also JSON nested deeper than the parser goes) -> 400 ``bad_json``; a body of the wrong shape
+  -> 422 ``bad_payload`` with the fields named;
+* a body over :data:`MAX_BODY_BYTES` -> 413 ``payload_too_large`` (checked before the app reads it; the body is
+  read and thrown away up to :data:`MAX_DISCARD_BYTES` first, so that a client that writes its whole body before
+  reading gets the answer rather than a reset connection; beyond that the LMS answers at once and closes);
 * unknown paths -> 404 ``not_found``; anything unexpected -> 500 ``internal`` (logged, no traceback sent).
 """
 
@@ -21,6 +24,8 @@ from shared.errors import ErrorCode
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+#: A body over the limit but not over this is read to its end (and dropped) before the 413 is sent.
+MAX_DISCARD_BYTES = 16 * 1024 * 1024
 
 _HTTP_CODES = {
     400: ErrorCode.BAD_PAYLOAD,
@@ -30,6 +35,8 @@ _HTTP_CODES = {
     405: ErrorCode.NOT_SUPPORTED,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.BUSY,
+    503: ErrorCode.BUSY,
 }
 
 
@@ -63,6 +70,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, RecursionError):  # FastAPI's body parser hit the stack limit
+        return error_response(400, "request body is not valid JSON: it nests arrays/objects too deeply",
+                              ErrorCode.BAD_JSON)  # fmt: skip
+    if exc.status_code == 400 and isinstance(cause, ValueError):  # e.g. not UTF-8
+        return error_response(400, f"request body is not valid JSON: {cause}", ErrorCode.BAD_JSON)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
     response = error_response(exc.status_code, str(exc.detail), code)
     if exc.headers:
@@ -84,8 +97,11 @@ def install_error_handlers(app: FastAPI) -> None:
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_bytes`` with 413 before the app parses them.
 
-    A declared ``Content-Length`` is checked up front (uvicorn enforces it); a chunked body is read up to
-    the limit and then replayed to the app.
+    A declared ``Content-Length`` is checked up front (uvicorn enforces it); a chunked body is read up to the
+    limit and then replayed to the app. A refused body is read to its end and dropped when it is not over
+    :data:`MAX_DISCARD_BYTES` (the answer then comes once the client has sent it, on a connection that stays
+    usable); a bigger one, or one sent with ``Expect: 100-continue`` (the client waits for our word before
+    sending it), is answered at once with ``Connection: close``.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
@@ -96,19 +112,22 @@ class BodyLimit:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        length = None
+        length, expects = None, False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
                     length = None
-                break
+            elif name == b"expect":
+                expects = value.strip().lower() == b"100-continue"
         if length is not None:
-            if length > self.max_bytes:
-                await self._too_large(scope, receive, send, length)
-                return
-            await self.app(scope, receive, send)
+            if length <= self.max_bytes:
+                await self.app(scope, receive, send)
+            elif expects or length > MAX_DISCARD_BYTES:
+                await self._too_large(scope, receive, send, length, close=True)
+            elif await _drain(receive, length):
+                await self._too_large(scope, receive, send, length, close=False)
             return
         chunks: list[bytes] = []
         size = 0
@@ -119,11 +138,13 @@ class BodyLimit:
                 return
             body = message.get("body", b"")
             size += len(body)
+            more = bool(message.get("more_body", False))
             if size > self.max_bytes:
-                await self._too_large(scope, receive, send, size)
+                drained = not more or await _drain(receive, MAX_DISCARD_BYTES - size)
+                await self._too_large(scope, receive, send, size, close=not drained, more=not drained)
                 return
             chunks.append(body)
-            if not message.get("more_body", False):
+            if not more:
                 break
         replayed = False
 
@@ -136,8 +157,27 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, size: int, *, close: bool, more: bool = False
+    ) -> None:
+        what = f"more than {size} bytes" if more else f"{size} bytes"
         response = error_response(
-            413, f"request body of {size} bytes exceeds the {self.max_bytes}-byte limit", ErrorCode.PAYLOAD_TOO_LARGE
+            413, f"request body of {what} exceeds the {self.max_bytes}-byte limit", ErrorCode.PAYLOAD_TOO_LARGE
         )
+        if close:
+            response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+async def _drain(receive: Receive, budget: int) -> bool:
+    """Read the rest of a request body and drop it. False when the client left or sent more than ``budget``."""
+    read = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        read += len(message.get("body", b""))
+        if read > budget:
+            return False
+        if not message.get("more_body", False):
+            return True

@@ -92,10 +92,22 @@ async function select(client) {
   await loadCameras();
 }
 
-// Cameras of the selected client: live view through the LMS's MJPEG proxy. An <img> sends no headers, so
-// the token goes in ?token= (the LMS accepts it on the video paths only).
-function liveUrl(uuid, cameraId) {
-  return `/api/cctv/${encodeURIComponent(uuid)}/cameras/${encodeURIComponent(cameraId)}/live?token=${encodeURIComponent(token)}`;
+// Cameras of the selected client: live view through the LMS's MJPEG proxy. An <img> sends no headers and the
+// token must never be in a URL (logs, history, Referer): the LMS mints a short-lived ticket for that one path.
+async function liveUrl(uuid, cameraId) {
+  const path = `/api/cctv/${encodeURIComponent(uuid)}/cameras/${encodeURIComponent(cameraId)}/live`;
+  const { json } = await api("POST", "/api/cctv/tickets", { path });
+  if (!json || !json.success) throw new Error((json && (json.error || json.detail)) || "no video ticket");
+  return json.data.url;
+}
+
+async function showLive(uuid, cam, img) {
+  try {
+    const url = await liveUrl(uuid, cam.camera_id);
+    if (uuid === selected) img.src = url;
+  } catch (err) {
+    text($("cameras-note"), `Cannot show ${cam.camera_id}: ${err.message}`);
+  }
 }
 
 function stopVideos() {
@@ -141,7 +153,7 @@ async function loadCameras() {
     box.appendChild(watch);
     box.appendChild(img);
     $("cameras").appendChild(box);
-    if (cam.streaming) img.src = liveUrl(uuid, cam.camera_id);
+    if (cam.streaming) showLive(uuid, cam, img);
   }
 }
 
@@ -161,7 +173,7 @@ async function toggleLive(uuid, cam, img, button) {
       text($("cameras-note"), `Cannot start ${cam.camera_id}: ${(json && (json.error || json.detail)) || "no answer"}`);
       return;
     }
-    img.src = liveUrl(uuid, cam.camera_id);
+    await showLive(uuid, cam, img);
     text(button, "Stop");
   } finally { button.disabled = false; }
 }

@@ -10,8 +10,17 @@
   answered by the client's ``response`` frames (:meth:`Router.complete`). A client that never answers
   gets the router's ``timeout``; a connection that closes ends its pending commands (``agent_offline``).
 * A second connection with the same uuid replaces the first (which is closed with code 4000).
-* ``camera_frame``: the latest frame per client is kept for the console (:meth:`latest_frame`).
-* Frames over 1 MiB, non-JSON and unknown types are logged and dropped; the connection stays up.
+* ``camera_frame``: the latest frame per client is kept for the console (:meth:`latest_frame`), bounded in age
+  and in total size, and forgotten when the connection closes (:mod:`.frames`).
+* Non-JSON frames, unknown types and bad shapes are logged and dropped; the connection stays up. Frames over
+  1 MiB never reach the hub: uvicorn's ``ws_max_size`` closes the connection (1009). A connection sending more
+  than ``classtop.frames_per_second`` has the excess dropped unread.
+
+Who may connect is decided before the handshake is answered (:meth:`LegacyHub.admit`, the answer to a refused
+one is an HTTP error in the LMS's envelope): a valid uuid, within the per-address handshake rate, the total and
+per-address connection limits, and :mod:`.admission` (never an agent's id; the site's policy). A **pending**
+client (policy ``approval``) keeps its connection but stays out of the registry — not commandable, not in the
+cloud heartbeat — until a site admin approves it (:meth:`promote`: the connection becomes the client's at once).
 """
 
 from __future__ import annotations
@@ -21,16 +30,22 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from edge.lms.config import ClassTopSettings
 from edge.lms.legacy import protocol
+from edge.lms.legacy.admission import Admissions, Approval, Refused
+from edge.lms.legacy.frames import LatestFrames
 from edge.lms.legacy.protocol import CLIENT_HEARTBEAT_S, Frame, FrameError
+from edge.lms.legacy.ratelimit import Bucket, RateLimiter
 from edge.lms.registry import Registry
 from edge.lms.router import Router, Ticket
 from shared import topics
@@ -42,6 +57,8 @@ log = logging.getLogger(__name__)
 KIND = AgentKind.LEGACY.value
 #: Close code sent to a connection replaced by a newer one with the same uuid.
 CLOSE_REPLACED = 4000
+#: Close code sent to a pending client's connection when a site admin rejects it.
+CLOSE_REJECTED = 4003
 #: Outgoing frames waiting on one connection (a client runs commands one at a time).
 MAX_QUEUED_FRAMES = 1000
 
@@ -50,9 +67,20 @@ MAX_QUEUED_FRAMES = 1000
 class HubStats:
     connections: int = 0
     replaced: int = 0
+    refused: int = 0
     frames: int = 0
     dropped: int = 0
+    throttled: int = 0
     commands_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A ``/ws`` handshake the hub will take (:meth:`LegacyHub.admit`); it holds a connection slot."""
+
+    uuid: str
+    ip: str
+    approval: Approval
 
 
 @dataclass(eq=False)
@@ -60,8 +88,14 @@ class _Connection:
     uuid: str
     ws: WebSocket
     loop: asyncio.AbstractEventLoop
+    ip: str
+    rate: Bucket
+    pending: bool = False
+    registered: bool = False  # in the registry as this client (online while the connection lasts)
+    settings: dict[str, str] | None = None  # a pending client's latest state_update (applied when approved)
     outgoing: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_FRAMES))
     closed: bool = False
+    warned: bool = False  # one warning per connection for dropped frames; the rest at debug level
 
     def put(self, text: str | None) -> None:
         """Queue a frame (event loop thread only); ``None`` stops the writer."""
@@ -81,14 +115,25 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 class LegacyHub:
     """Create, :meth:`attach` to the router (and registry), serve connections with :meth:`serve`."""
 
-    def __init__(self, registry: Registry, router: Router) -> None:
+    def __init__(
+        self, registry: Registry, router: Router, admissions: Admissions, *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self._clock = clock
         self._registry = registry
         self._router = router
+        self._admissions = admissions
+        self._settings: ClassTopSettings = admissions.settings
         self._lock = threading.Lock()
         self._conns: dict[str, _Connection] = {}
         self._writes: dict[str, tuple[str, dict[str, str]]] = {}  # request id -> (agent, settings written)
-        self._frames: dict[str, dict[str, Any]] = {}
+        self._frames = LatestFrames(ttl_s=self._settings.camera_frame_ttl_s,
+                                    max_bytes=self._settings.camera_frames_max_bytes, clock=clock)  # fmt: skip
+        self._handshakes = RateLimiter(self._settings.connects_per_minute, clock=clock)
+        self._slots: dict[str, int] = {}  # source address -> connections open or being admitted
+        self._slot_total = 0
         self.stats = HubStats()
+        admissions.set_connected_check(self.connected)
 
     def attach(self) -> LegacyHub:
         self._router.add_transport(KIND, self)
@@ -96,6 +141,10 @@ class LegacyHub:
         return self
 
     # ------------------------------------------------------------ queries
+
+    @property
+    def admissions(self) -> Admissions:
+        return self._admissions
 
     def connected(self, uuid: str) -> bool:
         return uuid in self._conns
@@ -107,6 +156,10 @@ class LegacyHub:
     def latest_frame(self, uuid: str) -> dict[str, Any] | None:
         """The client's latest preview frame: ``{camera_index, frame (base64 JPEG), received_at}``."""
         return self._frames.get(uuid)
+
+    @property
+    def frames(self) -> LatestFrames:
+        return self._frames
 
     # ------------------------------------------------------------ router transport (any thread)
 
@@ -140,13 +193,49 @@ class LegacyHub:
 
     # ------------------------------------------------------------ connections (event loop)
 
-    async def serve(self, ws: WebSocket, uuid: str) -> None:
-        """Run one client's connection until it closes (never raises for the client's faults)."""
-        if not topics.is_valid_id(uuid):
-            await ws.close(code=1008, reason="bad client uuid")
-            return
-        await ws.accept()
-        conn = _Connection(uuid, ws, asyncio.get_running_loop())
+    async def admit(self, ws: WebSocket, uuid: str) -> Admitted:
+        """Decide on a ``/ws/{uuid}`` handshake before answering it; raises :class:`Refused` (the caller answers
+        with that HTTP error). The returned :class:`Admitted` holds a connection slot: pass it to :meth:`serve`."""
+        ip = ws.client.host if ws.client is not None else ""
+        try:
+            if not topics.is_valid_id(uuid):
+                raise Refused(400, ErrorCode.BAD_PAYLOAD, "a ClassTop client uuid is 1-64 letters, digits, '-', '_'")
+            wait = self._handshakes.take(ip)
+            if wait:
+                raise Refused(429, ErrorCode.BUSY, f"too many connection attempts from {ip}; retry in "
+                              f"{math.ceil(wait)} s", retry_after_s=wait)  # fmt: skip
+            cfg = self._settings
+            if uuid not in self._conns:  # a reconnect replaces its old connection: no new slot is needed
+                if self._slot_total >= cfg.max_connections:
+                    raise Refused(503, ErrorCode.BUSY, f"this LMS serves at most {cfg.max_connections} ClassTop "
+                                  "connections at once", retry_after_s=5.0)  # fmt: skip
+                if self._slots.get(ip, 0) >= cfg.max_connections_per_address:
+                    raise Refused(429, ErrorCode.BUSY, f"{ip} has {cfg.max_connections_per_address} ClassTop "
+                                  "connections open already", retry_after_s=5.0)  # fmt: skip
+        except Refused:
+            self.stats.refused += 1
+            raise
+        self._take_slot(ip)
+        try:
+            approval = await asyncio.to_thread(self._admissions.admit, uuid, ip)  # reads SQLite: not on the loop
+        except BaseException:
+            self._release_slot(ip)
+            self.stats.refused += 1
+            raise
+        assert approval is not None
+        return Admitted(uuid, ip, approval)
+
+    async def serve(self, ws: WebSocket, admitted: Admitted) -> None:
+        """Run one admitted client's connection until it closes (never raises for the client's faults)."""
+        uuid, ip = admitted.uuid, admitted.ip
+        try:
+            await ws.accept()
+        except BaseException:
+            self._release_slot(ip)
+            raise
+        rate = self._settings.frames_per_second
+        conn = _Connection(uuid, ws, asyncio.get_running_loop(), ip, Bucket(rate, max(rate, 1.0), self._clock),
+                           pending=admitted.approval is Approval.PENDING)  # fmt: skip
         with self._lock:
             old = self._conns.get(uuid)
             self._conns[uuid] = conn
@@ -155,11 +244,13 @@ class LegacyHub:
             self.stats.replaced += 1
             log.info("legacy %s: a new connection replaces the old one", uuid)
             await self._close(old, CLOSE_REPLACED, "replaced by a newer connection")
-        ip = ws.client.host if ws.client is not None else None
-        self._registry.connected(uuid, kind=KIND, ip_address=ip)
+        if not conn.pending:
+            conn.registered = self._registry.connected(uuid, kind=KIND, ip_address=ip)
+            if not conn.registered:  # the id became an agent's meanwhile
+                await self._close(conn, 1008, "not a ClassTop client")
         writer = asyncio.create_task(self._write_loop(conn), name=f"legacy-writer-{uuid}")
         try:
-            while True:
+            while not conn.closed:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
@@ -174,13 +265,49 @@ class LegacyHub:
             conn.put(None)
             with contextlib.suppress(Exception):
                 await writer
+            self._release_slot(ip)
             with self._lock:
                 current = self._conns.get(uuid) is conn
                 if current:
                     del self._conns[uuid]
             if current:
-                self._router.fail_agent(uuid, ErrorCode.AGENT_OFFLINE, f"ClassTop client {uuid!r} disconnected")
-                self._registry.disconnected(uuid)
+                self._frames.drop(uuid)
+                if conn.registered:
+                    self._router.fail_agent(uuid, ErrorCode.AGENT_OFFLINE, f"ClassTop client {uuid!r} disconnected")
+                    self._registry.disconnected(uuid)
+
+    def promote(self, uuid: str) -> bool:
+        """A site admin approved ``uuid``: its open connection (if any) becomes the client's at once (event loop)."""
+        conn = self._conns.get(uuid)
+        if conn is None or conn.closed or not conn.pending:
+            return False
+        conn.pending = False
+        conn.registered = self._registry.connected(uuid, kind=KIND, ip_address=conn.ip)
+        if not conn.registered:
+            return False
+        if conn.settings is not None:
+            self._registry.set_settings(uuid, conn.settings)
+        return True
+
+    async def refuse(self, uuid: str) -> None:
+        """A site admin rejected ``uuid``: close its pending connection (it is refused from now on)."""
+        conn = self._conns.get(uuid)
+        if conn is not None and conn.pending:
+            await self._close(conn, CLOSE_REJECTED, "rejected by the site admin")
+
+    def _take_slot(self, ip: str) -> None:
+        with self._lock:
+            self._slots[ip] = self._slots.get(ip, 0) + 1
+            self._slot_total += 1
+
+    def _release_slot(self, ip: str) -> None:
+        with self._lock:
+            left = self._slots.get(ip, 0) - 1
+            if left > 0:
+                self._slots[ip] = left
+            else:
+                self._slots.pop(ip, None)
+            self._slot_total -= 1
 
     async def _close(self, conn: _Connection, code: int, reason: str) -> None:
         conn.closed = True
@@ -203,15 +330,26 @@ class LegacyHub:
 
     def _on_frame(self, conn: _Connection, raw: str | bytes) -> None:
         self.stats.frames += 1
+        if conn.closed:
+            return  # replaced: the old connection says nothing more
+        if conn.rate.take():
+            self.stats.throttled += 1
+            self._drop(conn, f"more than {self._settings.frames_per_second:g} frames a second")
+            return
         try:
             frame = protocol.parse_frame(raw)
         except FrameError as exc:
             self.stats.dropped += 1
-            log.warning("legacy %s: dropped frame: %s", conn.uuid, exc)
+            self._drop(conn, str(exc))
             return
-        if conn.closed:
-            return  # replaced: the old connection says nothing more
         uuid = conn.uuid
+        if conn.pending:  # not the site's client yet: only who it says it is counts
+            if frame.type == "state_update":
+                conn.settings = protocol.settings_of(frame)
+                self._admissions.seen(uuid, name=conn.settings.get("client_name"))
+            return
+        if not conn.registered:
+            return
         if frame.type == "state_update":
             self._registry.touch(uuid)
             self._registry.set_settings(uuid, protocol.settings_of(frame))
@@ -219,10 +357,15 @@ class LegacyHub:
             self._on_response(uuid, frame)
         elif frame.type == "camera_frame":
             self._registry.touch(uuid)
-            self._frames[uuid] = {"camera_index": frame.body["camera_index"], "frame": frame.body["frame"],
-                                  "received_at": time.time()}  # fmt: skip
+            self._frames.put(uuid, frame.body["camera_index"], frame.body["frame"])
         else:  # heartbeat
             self._registry.touch(uuid)
+
+    def _drop(self, conn: _Connection, why: str) -> None:
+        """Log a dropped frame: the first of a connection as a warning, the rest at debug level (no log flood)."""
+        level = logging.DEBUG if conn.warned else logging.WARNING
+        conn.warned = True
+        log.log(level, "legacy %s: dropped frame: %s", conn.uuid, why)
 
     def _on_response(self, uuid: str, frame: Frame) -> None:
         body = frame.body

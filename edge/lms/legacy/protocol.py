@@ -13,11 +13,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.commands import setting_value, validate_params
+from shared.commands import MAX_SETTING_VALUE, setting_value, validate_params
 from shared.errors import CommandError, ErrorCode
 
-#: Frames larger than this are dropped (the connection stays up).
+#: The largest frame the LMS takes: uvicorn's ``ws_max_size`` (a bigger one closes the connection with 1009);
+#: :func:`parse_frame` checks it again for transports that let one through.
 MAX_FRAME_BYTES = 1024 * 1024
+#: A ``state_update`` carries at most this many settings, keys of at most :data:`MAX_SETTING_KEY` characters and
+#: values of at most :data:`shared.commands.MAX_SETTING_VALUE` (ClassTop has ~40 settings).
+MAX_SETTINGS = 500
+MAX_SETTING_KEY = 128
 #: The client sends a heartbeat every 30 s (fixed in the client).
 CLIENT_HEARTBEAT_S = 30.0
 
@@ -60,34 +65,51 @@ def parse_frame(raw: str | bytes) -> Frame:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FrameError(f"frame is not JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError("frame is not JSON the LMS reads: it nests arrays/objects too deeply") from None
     if not isinstance(body, dict):
         raise FrameError(f"frame is a JSON {type(body).__name__}, not an object")
     kind = body.get("type")
     if kind == "state_update":
         data = body.get("data")
         settings = data.get("settings") if isinstance(data, dict) else None
-        if not isinstance(settings, dict):
+        if not isinstance(data, dict) or not isinstance(settings, dict):
             raise FrameError("state_update without data.settings object")
+        data["settings"] = _settings(settings)
     elif kind == "heartbeat":
         pass
     elif kind == "response":
         if "request_id" not in body or not isinstance(body.get("success"), bool):
             raise FrameError("response without request_id or boolean success")
     elif kind == "camera_frame":
-        if not isinstance(body.get("frame"), str) or not isinstance(body.get("camera_index"), int):
+        index = body.get("camera_index")
+        if not isinstance(body.get("frame"), str) or not isinstance(index, int) or isinstance(index, bool):
             raise FrameError("camera_frame without int camera_index and string frame")
+        if not 0 <= index <= MAX_CAMERA_INDEX:
+            raise FrameError(f"camera_frame camera_index {index} is not 0-{MAX_CAMERA_INDEX}")
     else:
         raise FrameError(f"unknown frame type {kind!r}")
     return Frame(str(kind), body)
 
 
-def settings_of(frame: Frame) -> dict[str, str]:
-    """The settings of a ``state_update`` (values as ClassTop strings)."""
-    raw: dict[str, Any] = frame.body["data"]["settings"]
+def _settings(raw: dict[str, Any]) -> dict[str, str]:
+    """A ``state_update``'s settings as ClassTop strings, within the bounds (else :class:`FrameError`)."""
+    if len(raw) > MAX_SETTINGS:
+        raise FrameError(f"state_update with {len(raw)} settings (at most {MAX_SETTINGS})")
     out: dict[str, str] = {}
     for key, value in raw.items():
-        out[str(key)] = value if isinstance(value, str) else json.dumps(value) if value is not None else ""
+        text = value if isinstance(value, str) else json.dumps(value) if value is not None else ""
+        if len(key) > MAX_SETTING_KEY or len(text) > MAX_SETTING_VALUE:
+            raise FrameError(f"state_update setting {key[:40]!r}: keys are at most {MAX_SETTING_KEY} characters, "
+                             f"values at most {MAX_SETTING_VALUE}")  # fmt: skip
+        out[key] = text
     return out
+
+
+def settings_of(frame: Frame) -> dict[str, str]:
+    """The settings of a ``state_update`` (values as ClassTop strings; checked by :func:`parse_frame`)."""
+    settings: dict[str, str] = frame.body["data"]["settings"]
+    return dict(settings)
 
 
 def validate(command: str, params: dict[str, Any]) -> dict[str, Any]:

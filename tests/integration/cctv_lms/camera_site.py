@@ -24,7 +24,8 @@ CAMERA = {"camera_id": "door", "source": "synthetic:moving", "fps": 10, "width":
 def lms_process(site_broker: Broker, workdir: Path) -> Iterator[LmsProcess]:
     workdir.mkdir(parents=True, exist_ok=True)
     text = lms_config_text(site_broker=site_broker, cloud_port=None, http_port=free_port(),
-                           db_path=workdir / "lms.db", settings={"command_timeout_s": 20})
+                           db_path=workdir / "lms.db",
+                           settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"}})
     proc = LmsProcess(workdir, text, site_broker.passwords["lms"])
     try:
         yield proc.start()

@@ -61,12 +61,12 @@ def read_parts(client: httpx.Client, url: str, params: dict[str, Any], count: in
 Held = list[tuple[httpx.Client, httpx.Response, Iterator[bytes]]]
 
 
-def hold(base_url: str, path: str, token: str, count: int) -> Held | None:
+def hold(base_url: str, path: str, ticket: dict[str, str], count: int) -> Held | None:
     """``count`` viewers at once, each on its own connection (as ``<img>`` tags are), each having read a first
     chunk; ``None`` (all closed again) unless every one got a 200. Keep the result referenced: httpx closes the
     connection when a response or its body iterator is garbage-collected."""
     clients = [httpx.Client(base_url=base_url, timeout=30.0) for _ in range(count)]
-    opened = [(c, c.send(c.build_request("GET", path, params={"token": token}), stream=True)) for c in clients]
+    opened = [(c, c.send(c.build_request("GET", path, params=ticket), stream=True)) for c in clients]
     held = [(c, r, r.iter_raw()) for c, r in opened]
     if all(r.status_code == 200 for _c, r, _i in held):
         for _c, _r, body in held:
@@ -94,17 +94,22 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
     assert added.status_code == 200 and added.json()["success"], added.text
     viewer = lms.http.post("/api/tokens", json={"name": "wall", "role": "viewer"}).json()["data"]["token"]
     live = f"/api/cctv/{AGENT}/cameras/door/live"
-    anon = httpx.Client(base_url=lms.base_url, timeout=30.0)  # no Authorization header: ?token= like an <img>
+    anon = httpx.Client(base_url=lms.base_url, timeout=30.0)  # no Authorization header: ?ticket= like an <img>
+
+    def ticket(path: str) -> dict[str, str]:
+        """The query of a ticket for ``path``, minted with the viewer's token (in the header)."""
+        minted = anon.post("/api/cctv/tickets", json={"path": path}, headers={"Authorization": f"Bearer {viewer}"})
+        return {"ticket": minted.json()["data"]["ticket"]}
 
     # not streaming yet: the agent's 409 comes through
-    refused = anon.get(live, params={"token": viewer})
+    refused = anon.get(live, params=ticket(live))
     assert refused.status_code == 409 and refused.json()["error_code"] == "conflict"
     assert anon.get(live).status_code == 401
-    assert anon.get(live, params={"token": "ctl_wrong-token-000000000000"}).status_code == 401
+    assert anon.get(live, params={"ticket": "v1.1.viewer.9999999999.forged"}).status_code == 401
 
     started = lms.http.post(f"/api/cctv/{AGENT}/control", json={"action": "start_streaming", "camera_id": "door"})
     assert started.json()["data"]["live_url"] == live
-    response, body = read_parts(anon, live, {"token": viewer}, 3)
+    response, body = read_parts(anon, live, ticket(live), 3)
     assert response.status_code == 200, body[:300]
     assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
     frames = jpeg_frames(body)
@@ -112,11 +117,12 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
     # viewers held open through the LMS are upstream connections at the agent's video server (4 at most: a
     # fifth gets 503 busy); when they hang up, the LMS closes those upstream connections, freeing the slots
     port = lms.command(AGENT, "cctv_get_config").json()["data"]["stream_server"]["port"]
-    held = eventually(lambda: hold(lms.base_url, live, viewer, 4), 10, what="four viewers at once")
+    held = eventually(lambda: hold(lms.base_url, live, ticket(live), 4), 10, what="four viewers at once")
     eventually(lambda: upstreams(agent.pid, port) == 4, 10, what="four upstream connections")
-    fifth = anon.get(f"/api/cctv/{AGENT}/cameras/door/snapshot", params={"token": viewer})  # not a viewer
+    snapshot = f"/api/cctv/{AGENT}/cameras/door/snapshot"
+    fifth = anon.get(snapshot, params=ticket(snapshot))  # not a viewer
     assert fifth.status_code == 200
-    with anon.stream("GET", live, params={"token": viewer}) as busy:
+    with anon.stream("GET", live, params=ticket(live)) as busy:
         assert busy.status_code == 503
         busy.read()
         assert busy.json()["error_code"] == "busy"
@@ -140,17 +146,17 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
 
     name = eventually(finished, 30, what="a finished recording")
     play = f"/api/cctv/{AGENT}/recordings/{name}/play"
-    response, body = read_parts(anon, play, {"token": viewer, "t": 0.5}, 2)
+    response, body = read_parts(anon, play, {**ticket(play), "t": 0.5}, 2)
     assert response.status_code == 200, body[:300]
     positions = [float(p.split(b"X-Position:")[1].split(b"\r\n")[0]) for p in body.split(b"--classtopframe")[1:3]]
     assert positions[0] >= 0.4 and positions[1] > positions[0]
-    bad = anon.get(f"/api/cctv/{AGENT}/recordings/door/..%2F..%2Fetc%2Fpasswd/play", params={"token": viewer})
+    bad = lms.http.get(f"/api/cctv/{AGENT}/recordings/door/..%2F..%2Fetc%2Fpasswd/play")
     assert bad.status_code in (404, 422)
-    too_far = anon.get(play, params={"token": viewer, "t": -1})
+    too_far = anon.get(play, params={**ticket(play), "t": -1})
     assert too_far.status_code == 422
-    odd = anon.get(f"/api/cctv/{AGENT}/recordings/door/notes.txt/play", params={"token": viewer})
+    odd = lms.http.get(f"/api/cctv/{AGENT}/recordings/door/notes.txt/play")
     assert odd.status_code == 422 and odd.json()["error_code"] == "invalid_params"
-    stranger = anon.get("/api/cctv/agent-9/cameras/door/live", params={"token": viewer})
+    stranger = anon.get("/api/cctv/agent-9/cameras/door/live", params=ticket("/api/cctv/agent-9/cameras/door/live"))
     assert stranger.status_code == 404 and stranger.json()["error_code"] == "unknown_agent"
 
     anon.close()

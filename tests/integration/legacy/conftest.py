@@ -25,26 +25,37 @@ def module_broker() -> Iterator[Broker]:
 
 
 def start_lms(
-    tmp: Path, broker: Broker, *, tls: tuple[Path, Path] | None = None, verify: bool = True
+    tmp: Path,
+    broker: Broker,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    verify: bool = True,
+    classtop: dict[str, object] | None = None,
+    cloud_port: int | None = None,
+    settings: dict[str, object] | None = None,
 ) -> LmsProcess:
-    """An LMS subprocess; with ``tls`` it serves HTTPS and its API client trusts the certificate."""
-    settings: dict[str, object] = {"command_timeout_s": 5}
+    """An LMS subprocess; with ``tls`` it serves HTTPS and its API client trusts the certificate; ``classtop`` is
+    its ``[classtop]`` section (absent: the defaults), ``cloud_port`` the IoT Core stand-in's port."""
+    top: dict[str, object] = {"command_timeout_s": 5, **(settings or {})}
     if tls is not None:
-        settings |= {"tls_cert_file": str(tls[0]), "tls_key_file": str(tls[1])}
-    text = lms_config_text(site_broker=broker, cloud_port=None, http_port=free_port(), db_path=tmp / "lms.db",
-                           settings=settings)  # fmt: skip
+        top |= {"tls_cert_file": str(tls[0]), "tls_key_file": str(tls[1])}
+    if classtop is not None:
+        top["classtop"] = classtop
+    text = lms_config_text(site_broker=broker, cloud_port=cloud_port, http_port=free_port(), db_path=tmp / "lms.db",
+                           settings=top)  # fmt: skip
     lms = LmsProcess(tmp, text, broker.passwords["lms"])
     if tls is not None:
         lms.http.close()
         lms.base_url = lms.base_url.replace("http://127.0.0.1", "https://localhost")
         lms.http = httpx.Client(base_url=lms.base_url, timeout=30.0, verify=str(tls[0]) if verify else False,
                                 headers={"Authorization": f"Bearer {lms.admin_token}"})  # fmt: skip
-    return lms.start(wait_cloud=False)
+    return lms.start(wait_cloud=cloud_port is not None)
 
 
 @pytest.fixture(scope="module")
 def lms(module_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LmsProcess]:
-    lms = start_lms(tmp_path_factory.mktemp("legacy-lms"), module_broker)
+    # an open site: these tests are about the protocol (the approval policy has its own, test_classtop_lan.py)
+    lms = start_lms(tmp_path_factory.mktemp("legacy-lms"), module_broker, classtop={"client_policy": "open"})
     try:
         yield lms
     finally:

@@ -95,8 +95,7 @@ def test_replacement_and_bad_frames(lms: LmsProcess) -> None:
             with pytest.raises(ConnectionClosed) as closed:
                 first.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
-            # dropped without killing the connection: oversized, not JSON, not an object, unknown type, bad shape
-            second.send(json.dumps({"type": "heartbeat", "pad": "x" * (1024 * 1024 + 10)}))
+            # dropped without killing the connection: not JSON, not an object, unknown type, bad shape
             second.send("{this is not json")
             second.send("[1, 2, 3]")
             second.send(json.dumps({"type": "mystery"}))
@@ -121,6 +120,12 @@ def test_replacement_and_bad_frames(lms: LmsProcess) -> None:
             assert body["error"] == "Unknown command: camera_initialize"
         off = lms.wait_agent(uuid, "offline", timeout=10.0)
         assert off["status_reason"] == "disconnected"
+    # a frame over 1 MiB is refused where it is read: the connection closes with 1009 (the client reconnects)
+    with connect(_ws_url(lms, uuid), max_size=None) as third:
+        third.send(json.dumps({"type": "heartbeat", "pad": "x" * (1024 * 1024 + 10)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            third.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     health = lms.http.get("/api/health")
     assert health.status_code == 200
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid as uuidlib
 from typing import Any
@@ -100,9 +101,10 @@ def test_agent_classtop_snapshot_lands_in_the_same_store(lms: LmsProcess, module
             event = Event(timestamp=time.time(), kind="classtop.snapshot", data=data)
             agent.publish(AgentUp.EVENT, encode(event))
 
-        def names() -> list[str]:
-            r = httpx.get(f"{lms.base_url}/api/clients/agent-2/courses", timeout=5.0)
-            return [c["name"] for c in r.json()["data"]["courses"]]
+        def names() -> list[str]:  # read beside the running LMS (WAL): the anonymous paths refuse an agent's id
+            with sqlite3.connect(lms.workdir / "lms.db") as db:
+                rows = db.execute("SELECT name FROM classtop_courses WHERE client_uuid = 'agent-2' ORDER BY id")
+                return [r[0] for r in rows]
 
         snapshot(2, [{**COURSES[0], "location": "A101"}])
         eventually(lambda: names() == ["数学"], what="snapshot v2 applied")
@@ -110,5 +112,6 @@ def test_agent_classtop_snapshot_lands_in_the_same_store(lms: LmsProcess, module
         snapshot(3, [COURSES[2]])  # newer: applied (after the older one, so that one was seen and skipped)
         eventually(lambda: names() == ["Physics"], what="snapshot v3 applied")
         assert lms.http.get("/api/clients/agent-2").json()["data"]["kind"] == "agent"
+        assert httpx.get(f"{lms.base_url}/api/clients/agent-2/courses", timeout=5.0).status_code == 403
     finally:
         agent.stop()

@@ -37,7 +37,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 def tls_lms(module_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LmsProcess, Path]]:
     tmp = tmp_path_factory.mktemp("legacy-tls")
     cert, key = make_cert(tmp)
-    lms = start_lms(tmp, module_broker, tls=(cert, key))
+    lms = start_lms(tmp, module_broker, tls=(cert, key), classtop={"client_policy": "open"})
     try:
         yield lms, cert
     finally:

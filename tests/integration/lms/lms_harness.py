@@ -154,7 +154,8 @@ def lms_config_text(
     settings: dict[str, Any] | None = None,
     cloud_settings: dict[str, Any] | None = None,
 ) -> str:
-    """A complete LMS config file; ``settings`` / ``cloud_settings`` override top-level / ``[cloud]`` keys."""
+    """A complete LMS config file; ``settings`` / ``cloud_settings`` override top-level / ``[cloud]`` keys (a
+    ``settings`` value that is a dict becomes its own table, e.g. ``{"classtop": {"client_policy": "open"}}``)."""
     top: dict[str, Any] = {
         "tenant": TENANT,
         "stage": NS.stage,
@@ -168,7 +169,10 @@ def lms_config_text(
         "log_level": "DEBUG",
         **(settings or {}),
     }
+    sections = {k: top.pop(k) for k in [k for k, v in top.items() if isinstance(v, dict)]}
     lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
+    for name, table in sections.items():
+        lines += ["", f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
     lines += [
         "",
         "[site_broker]",

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from edge.lms.auth import Principal, Role
 from edge.lms.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
 from edge.lms.events import MAX_EVENTS_PER_MESSAGE, AgentEvents, forwarded, site_event_messages
 from edge.lms.outbox import Outbox
 from edge.lms.store import Store
+from edge.lms.video_tickets import VideoTickets
 from shared.messages import Event, Response, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
 from shared.names import Namespace
@@ -218,3 +220,22 @@ def test_events_for_the_cloud_wait_for_the_outbox(store: Store) -> None:
         assert up == ["cctv.frozen", "cctv.frozen_cleared"]
     finally:
         events.stop()
+
+
+def test_video_tickets_are_bound_to_their_path_and_expire() -> None:
+    now = [1000.0]
+    tickets = VideoTickets(ttl_s=60, clock=lambda: now[0])
+    viewer = Principal(7, "wall", Role.VIEWER)
+    live = "/api/cctv/pc-1/cameras/door/live"
+    minted = tickets.mint(viewer, live)
+    assert minted.expires_at == 1060 and "ctl_" not in minted.ticket
+    opened = tickets.verify(minted.ticket, live)
+    assert opened is not None and (opened.token_id, opened.role) == (7, Role.VIEWER)
+    assert tickets.verify(minted.ticket, "/api/cctv/pc-1/cameras/hall/live") is None  # another path
+    assert tickets.verify(minted.ticket.replace(".viewer.", ".admin."), live) is None  # a role raised by hand
+    assert tickets.verify(minted.ticket, live) is not None and VideoTickets().verify(minted.ticket, live) is None
+    encoded = tickets.mint(viewer, "/api/cctv/pc%2D1/cameras/door/live")  # minted for the encoded form
+    assert tickets.verify(encoded.ticket, live) is not None  # checked against the decoded request path
+    now[0] += 61
+    assert tickets.verify(minted.ticket, live) is None  # expired
+    assert tickets.verify("x" * 500, live) is None and tickets.verify("v1.a.b.c.d", live) is None

@@ -21,6 +21,7 @@ from shared.errors import CommandError, ErrorCode
         (json.dumps({"type": "state_update", "data": {}}), "data.settings"),
         (json.dumps({"type": "response", "request_id": "r1"}), "boolean success"),
         (json.dumps({"type": "camera_frame", "camera_index": "0", "frame": "x"}), "camera_index"),
+        ("[" * 20_000, "nests"),
     ],
 )
 def test_bad_frames_are_refused(raw: str, why: str) -> None:

@@ -46,3 +46,21 @@ def test_wake_runs_an_empty_round() -> None:
         assert woke.wait(5)
     finally:
         b.stop()
+
+
+def test_the_queue_is_bounded_drops_are_counted_and_it_recovers() -> None:
+    """A producer faster than the writer (here: a writer not running yet) cannot grow the queue without bound."""
+    handled: list[int] = []
+    b: Batcher[int] = Batcher("t", handled.extend, delay_s=0.0, max_items=10)
+    accepted = [b.put(i) for i in range(100)]
+    assert accepted == [True] * 10 + [False] * 90
+    assert b.dropped == 90 and b.waiting == 10
+    b.start()
+    try:
+        assert b.flush(5)
+        assert handled == list(range(10)) and b.waiting == 0
+        assert b.put(1000) is True  # room again once the writer caught up
+        assert b.flush(5)
+        assert handled[-1] == 1000
+    finally:
+        b.stop()

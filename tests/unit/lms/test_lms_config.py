@@ -132,3 +132,19 @@ def test_cloud_link_stays_within_iot_core_limits(tmp_path: Path, cloud: dict[str
         parse_config(data, base_dir=tmp_path, env=ENV)
     ok = {**data, "cloud": {"host": "h", "keepalive_s": 30, "client_id": "ct--demo--dev--school-1"}}
     assert parse_config(ok, base_dir=tmp_path, env=ENV).cloud is not None
+
+
+def test_classtop_section_defaults_and_bounds(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL), env=ENV)
+    c = cfg.classtop
+    assert c.client_policy == "approval"  # like the cloud's: a new ClassTop client waits for a site admin
+    assert (c.max_clients, c.max_pending, c.max_connections, c.max_connections_per_address) == (2000, 200, 2000, 16)
+    assert (c.connects_per_minute, c.requests_per_minute, c.frames_per_second) == (60, 120, 60.0)
+    text = MINIMAL.replace("[site_broker]", '[classtop]\nclient_policy = "open"\nmax_clients = 50\n\n[site_broker]')
+    assert load_config(write(tmp_path, text), env=ENV).classtop.client_policy == "open"
+    for bad, why in (('client_policy = "closed"', "client_policy"), ("max_connections = 0", "max_connections"),
+                     ("max_pending = 0", "max_pending"), ("frames_per_second = -1", "frames"),
+                     ("ws_max_size = 99", "ws_max_size")):  # fmt: skip
+        text = MINIMAL.replace("[site_broker]", f"[classtop]\n{bad}\n\n[site_broker]")
+        with pytest.raises(ConfigError, match=why):
+            load_config(write(tmp_path, text), env=ENV)

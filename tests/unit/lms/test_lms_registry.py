@@ -125,3 +125,23 @@ def test_a_started_registry_group_commits_changes_in_order_and_stop_writes_the_r
     }
     assert rows["pc-2"].settings == {"theme_mode": "dark"}
     assert [e["event_type"] for e in store.connection_logs("pc-1")] == ["offline", "online"]  # newest first
+
+
+def test_an_agent_rows_kind_never_changes(store: Store) -> None:
+    """Item 4 at the registry: a ClassTop connection under an MQTT agent's id is refused, and MQTT messages under
+    a ClassTop client's id are dropped; neither row changes kind, across a restart too."""
+    reg = Registry(store, presence_timeout_s=30)
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start"), retain=True))
+    assert reg.connected("agent-1", kind="legacy", ip_address="10.0.0.66") is False
+    view = reg.get("agent-1")
+    assert view is not None and view.kind == "agent" and view.ip_address is None and view.online
+
+    assert reg.connected("client-1", kind="legacy", ip_address="10.0.0.5") is True
+    reg.handle(msg("client-1", AgentUp.STATUS, status(Presence.OFFLINE, "lost")))
+    client = reg.get("client-1")
+    assert client is not None and client.kind == "legacy" and client.online and client.hostname is None
+    assert reg.stats.kind_conflicts == 2
+
+    reloaded = Registry(store, presence_timeout_s=30)
+    reloaded.load()
+    assert [(a.agent_id, a.kind) for a in reloaded.agents()] == [("agent-1", "agent"), ("client-1", "legacy")]
