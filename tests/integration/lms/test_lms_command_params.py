@@ -9,7 +9,7 @@ import pytest
 from shared import topics
 from shared.messages import SiteCommand, encode
 from tests.fixtures.brokers import Broker
-from tests.integration.lms.lms_harness import SITE, TENANT, AgentFactory, LmsFactory, eventually
+from tests.integration.lms.lms_harness import NS, SITE, AgentFactory, LmsFactory, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_on_site_commands_cannot_set_upload_url(
     presigned = "https://classtop-demo-media.s3.amazonaws.com/snapshots/x.jpg?X-Amz-Signature=abc"
     command = SiteCommand(request_id="cloud-1", command="cctv_snapshot", targets=["agent-1"],
                           params={"camera_id": "door", "upload_url": presigned})  # fmt: skip
-    cloud.publish(topics.site_down(TENANT, SITE), encode(command))
+    cloud.publish(topics.site_down(NS, SITE), encode(command))
     got = eventually(lambda: [c for c in agent.commands if c.params.get("upload_url")], what="the cloud's command")
     assert got[0].params["upload_url"] == presigned
     cloud.close()
