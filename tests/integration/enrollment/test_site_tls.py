@@ -7,6 +7,7 @@ LMS (``python -m edge.lms``), Mosquitto with the product's templates, agents (``
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -15,14 +16,19 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
+from edge.lms.site_ca import SiteCa
 from infra.lms import site_broker
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from shared import fingerprint
+from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.site_lan import (
     MQTT_CONNECT,
     https_get,
@@ -176,3 +182,112 @@ def lan_attacks(lms: Lms, broker: MosquittoProcess, target: str, lan: str | None
     with httpx.Client(base_url=f"https://localhost:{http_port}", verify=pinned_context(ca_file)) as api:
         eventually(lambda: api.get("/api/health").json()["data"]["site_broker"]["connected"], 20,
                    what="the LMS connected to the broker over TLS")  # fmt: skip
+
+
+class Impostor:
+    """A LAN host posing as the LMS: HTTPS with a certificate of its own CA; it hands out the *genuine* site CA
+    (which is public) at ``/api/enroll/ca`` and records every request, to see whether a token arrives."""
+
+    def __init__(self, directory: Path, genuine_ca_pem: str) -> None:
+        own = SiteCa.open(directory / "ca", name="impostor")
+        cert, key = directory / "server.crt", directory / "server.key"
+        own.ensure_server(cert, key, common_name="lms", names=["localhost", "127.0.0.1"], days=2, renew_before_s=60)
+        self.fingerprint = own.fingerprint
+        self.requests: list[tuple[str, str, bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                outer.requests.append(("GET", self.path, b""))
+                self._answer(200, genuine_ca_pem.encode())
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.requests.append(("POST", self.path, body))
+                self._answer(500, b"{}")
+
+            def log_message(self, *_args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://localhost:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_agents_enrol_only_with_the_pinned_site_ca(tmp_path: Path, broker_dir: Path, processes: list[Lms]) -> None:
+    http_port, broker_tls_port = free_port(), free_port()
+    secrets_ = {"lms": secrets.token_urlsafe(16), "dynsec": secrets.token_urlsafe(16)}
+    admin = "ctl_" + secrets.token_urlsafe(24)
+    lms = Lms(
+        tmp_path / "lms",
+        f'tenant = "demo"\nsite_id = "school-1"\ndb_path = "lms.db"\nhttp_port = {http_port}\n'
+        f'[site_broker]\nhost = "127.0.0.1"\nport = {broker_tls_port}\nusername = "lms"\n[site_broker.tls]\n'
+        '[site_broker.dynsec]\nusername = "dynsec-admin"\n',
+        {"CLASSTOP_LMS_BROKER_PASSWORD": secrets_["lms"], "CLASSTOP_LMS_DYNSEC_PASSWORD": secrets_["dynsec"],
+         "CLASSTOP_LMS_ADMIN_TOKEN": admin},
+    )  # fmt: skip
+    # The site CA before the broker's first start: `python -m edge.lms ... tls` prints the fingerprint to pin,
+    # the same that openssl computes from the certificate.
+    made = lms.run("tls")
+    assert made.returncode == 0, made.stderr
+    ca_hash = made.stdout.strip()
+    ca_file, files = lms.workdir / "site-ca" / "ca.crt", lms.workdir / "site-ca" / "broker"
+    by_openssl = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(ca_file)],
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert ca_hash == fingerprint.normalise("sha256:" + by_openssl.strip().split("=", 1)[1])
+    broker = MosquittoProcess(
+        broker_dir, template="site-dynsec", dynsec_admin=("dynsec-admin", secrets_["dynsec"]),
+        tls=BrokerTls(files / "ca.crt", files / "broker.crt", files / "broker.key", port=broker_tls_port),
+    )  # fmt: skip
+    impostor = Impostor(tmp_path / "impostor", ca_file.read_text())
+    try:
+        broker.start()
+        processes.append(lms.start())
+        api = httpx.Client(base_url=f"https://localhost:{http_port}", verify=pinned_context(ca_file),
+                           headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+        eventually(lambda: api.get("/api/health").json()["data"]["site_broker"]["connected"], 30, what="LMS up")
+        created = api.post("/api/enrollment-tokens", json={"max_uses": 3}).json()["data"]
+        assert created["ca_hash"] == ca_hash  # shown where the token is made
+        token = created["token"]
+
+        # The right hash, but the LMS's address answered by the impostor: it gets the public CA, never the token.
+        fooled = AgentProc(tmp_path / "a1", "room-1", impostor.url, ca_hash).start(token)
+        assert fooled.proc is not None and fooled.proc.wait(30) == 1
+        assert "not certified by the pinned site CA" in fooled.output() and "token was not sent" in fooled.output()
+        assert [(method, path) for method, path, _ in impostor.requests] == [("GET", "/api/enroll/ca")]
+        assert not any(token.encode() in body for _, _, body in impostor.requests)
+        # A wrong hash (the impostor's CA) against the real LMS: stops before sending the token.
+        wrong = AgentProc(tmp_path / "a2", "room-2", f"https://localhost:{http_port}", impostor.fingerprint)
+        assert wrong.start(token).proc is not None and wrong.proc.wait(30) == 1  # type: ignore[union-attr]
+        assert f"has fingerprint {ca_hash}, not the configured enroll.ca_hash" in wrong.output()
+        assert [t["uses"] for t in api.get("/api/enrollment-tokens").json()["data"]["tokens"]] == [0]
+        for agent in (fooled, wrong):
+            assert not agent.credentials_path.exists()
+
+        # The right hash and the real LMS: enrolled, and connected to the broker's TLS port with the pinned CA.
+        agent = AgentProc(tmp_path / "a3", "room-3", f"https://localhost:{http_port}", ca_hash).start(token)
+        eventually(lambda: api.get("/api/clients/room-3").json().get("data", {}).get("status") == "online", 30,
+                   what="room-3 online")  # fmt: skip
+        creds = json.loads(agent.credentials_path.read_text())
+        assert (creds["tls"], creds["port"], creds["ca_hash"]) == (True, broker.tls_port, ca_hash)
+        assert (agent.state_dir / "site-ca.pem").read_text() == ca_file.read_text()
+        assert [t["uses"] for t in api.get("/api/enrollment-tokens").json()["data"]["tokens"]] == [1]
+        assert agent.stop() == 0
+        api.close()
+    finally:
+        impostor.close()
+        broker.stop()
