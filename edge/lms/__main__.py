@@ -351,17 +351,17 @@ class Lms:
             ssl_certfile=cert_file,
             ssl_keyfile=key_file,
         )
+        plain = cfg.classtop_plain_http
+        plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
         self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port)
         self.http = self.http_listener.server
-        plain = cfg.classtop_plain_http
-        if plain is not None:
+        if plain is not None and plain_config is not None:
             log.warning(
                 "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "
                 "timetables and remote commands travel in clear; nothing else is served there",
                 plain.host, plain.port,
             )  # fmt: skip
-            self._listen("ClassTop plain-HTTP listener", plain_variant(config, ClassTopOnly(app, cfg.http_port)),
-                         plain.host, plain.port)  # fmt: skip
+            self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
 
     def http_certificate(self) -> tuple[Path | None, Path | None]:
         """HTTPS with the operator's certificate, else the site CA's; (None, None) = plain (loopback only)."""

@@ -88,7 +88,10 @@ class HttpListener:
 
 
 def plain_variant(config: uvicorn.Config, app: ASGIApp) -> uvicorn.Config:
-    """The same server settings for another app, without TLS (the opt-in plain listener)."""
+    """The same server settings for another app, without TLS (the opt-in plain listener). Take it before
+    ``config`` serves: a loaded config carries its TLS context."""
+    if config.loaded:
+        raise ValueError("plain_variant() needs a config that has not been loaded yet")
     plain = copy.copy(config)
     plain.app = app
     plain.ssl_certfile = None

@@ -23,11 +23,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as websockets_connect
 
 from edge.lms.site_ca import SiteCa
 from infra.lms import site_broker
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from shared import fingerprint
+from tests.fixtures.brokers import Broker
 from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.site_lan import (
     MQTT_CONNECT,
@@ -291,3 +294,41 @@ def test_agents_enrol_only_with_the_pinned_site_ca(tmp_path: Path, broker_dir: P
     finally:
         impostor.close()
         broker.stop()
+
+
+def test_plain_http_for_classtop_clients_is_a_logged_opt_in_for_their_paths_only(
+    tmp_path: Path, site_broker: Broker, processes: list[Lms]
+) -> None:
+    lan = lan_address() or "127.0.0.1"
+    http_port, plain_port = free_port(), free_port()
+    admin = "ctl_" + secrets.token_urlsafe(24)
+    lms = Lms(
+        tmp_path / "lms",
+        f'tenant = "demo"\nsite_id = "school-1"\ndb_path = "lms.db"\nhttp_host = "0.0.0.0"\nhttp_port = {http_port}\n'
+        f'[classtop_plain_http]\nhost = "0.0.0.0"\nport = {plain_port}\n'
+        f'[site_broker]\nhost = "{site_broker.host}"\nport = {site_broker.port}\nusername = "lms"\n',
+        {"CLASSTOP_LMS_BROKER_PASSWORD": site_broker.passwords["lms"], "CLASSTOP_LMS_ADMIN_TOKEN": admin},
+    )  # fmt: skip
+    processes.append(lms.start())
+    wait_listening("127.0.0.1", plain_port)
+    assert "plain HTTP for ClassTop clients on 0.0.0.0:" in lms.output() and "explicit opt-in" in lms.output()
+    uuid = "6f1c1a57-8f59-4a53-9c38-0e5a1d2a0b3c"
+    with httpx.Client(base_url=f"http://{lan}:{plain_port}", timeout=10) as plain:
+        # what an unchanged ClassTop client does over plain HTTP works ...
+        assert plain.get("/api/health").json()["success"] is True
+        assert plain.post("/api/clients/register", json={"uuid": uuid, "name": "", "api_url": ""}).status_code == 200
+        synced = plain.post("/api/sync", json={"client_uuid": uuid, "courses": [], "schedule_entries": []})
+        assert synced.json()["data"] == {"synced_courses": 0, "synced_entries": 0}
+        assert plain.get(f"/api/clients/{uuid}/courses").json()["data"] == {"courses": []}
+        assert plain.get(f"/api/clients/{uuid}/schedule").json()["data"] == {"schedule_entries": []}
+        # ... and nothing else: no token, no enrolment, no console ever travels in clear
+        for method, path in (("GET", "/api/clients/"), ("POST", "/api/enroll"), ("GET", "/api/enroll/ca"),
+                             ("POST", "/api/enrollment-tokens"), ("GET", "/"), ("GET", "/docs")):  # fmt: skip
+            r = plain.request(method, path, headers={"Authorization": f"Bearer {admin}"}, json={})
+            assert r.status_code == 404 and f"use https on port {http_port}" in r.json()["error"], (method, path)
+    with websockets_connect(f"ws://{lan}:{plain_port}/ws/{uuid}", open_timeout=10) as ws:  # the remote control
+        ws.send(json.dumps({"type": "heartbeat", "timestamp": 1.0}))
+    with pytest.raises(InvalidStatus):
+        websockets_connect(f"ws://{lan}:{plain_port}/api/events", open_timeout=10)
+    # the main port stays HTTPS only
+    assert not plain_http_get(lan, http_port, "/api/health").startswith(b"HTTP/")

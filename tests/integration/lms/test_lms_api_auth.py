@@ -18,8 +18,8 @@ pytestmark = pytest.mark.integration
 #: token) and the site CA agents fetch before it, /metrics from loopback, and the ClassTop clients' sync
 #: endpoints (they send no credentials).
 PUBLIC = {
-    "/api/health", "/api/enroll", "/api/enroll/ca", "/metrics", "/api/clients/register", "/api/sync", "/api/clients/{uuid}/courses",
-    "/api/clients/{uuid}/schedule",
+    "/api/health", "/api/enroll", "/api/enroll/ca", "/metrics", "/api/clients/register", "/api/sync",
+    "/api/clients/{uuid}/courses", "/api/clients/{uuid}/schedule",
 }  # fmt: skip
 
 
