@@ -35,7 +35,7 @@ from edge.lms.events import AgentEvents
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
 from edge.lms.history import MetricsHistory
-from edge.lms.http_listener import HttpListener, ListenerError, plain_variant
+from edge.lms.http_listener import HttpListener, ListenerError, NamedCertificate, plain_variant
 from edge.lms.legacy.hub import LegacyHub
 from edge.lms.legacy.timetable import Timetables, snapshot_listener
 from edge.lms.link import CloudLink
@@ -145,7 +145,7 @@ class Lms:
 
         def renewed(files: TlsFiles) -> None:
             listener = self.http_listener
-            if files.lms.renewed and listener is not None and self.config.http_tls and not self.config.tls_cert_file:
+            if files.lms.renewed and listener is not None and self.config.http_tls:
                 listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
             if files.broker.renewed:
                 log.warning(
@@ -353,7 +353,7 @@ class Lms:
         )
         plain = cfg.classtop_plain_http
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
-        self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port)
+        self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
         self.http = self.http_listener.server
         if plain is not None and plain_config is not None:
             log.warning(
@@ -364,18 +364,24 @@ class Lms:
             self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
 
     def http_certificate(self) -> tuple[Path | None, Path | None]:
-        """HTTPS with the operator's certificate, else the site CA's; (None, None) = plain (loopback only)."""
-        cfg = self.config
-        if not cfg.http_tls:
+        """HTTPS with the site CA's certificate; (None, None) = plain (loopback only)."""
+        if not self.config.http_tls:
             return None, None
-        if cfg.tls_cert_file is not None:
-            return cfg.tls_cert_file, cfg.tls_key_file
         assert self.site_tls is not None and self.site_tls.files is not None
         return self.site_tls.files.lms.cert_file, self.site_tls.files.lms.key_file
 
-    def _listen(self, name: str, config: uvicorn.Config, host: str, port: int) -> HttpListener:
+    def _listen(
+        self, name: str, config: uvicorn.Config, host: str, port: int, *, tls_names: bool = False
+    ) -> HttpListener:
+        """Serve ``config`` on ``host:port``; ``tls_names``: the operator's ``tls_cert_file`` for its DNS names."""
+        cfg = self.config
         try:
-            listener = HttpListener(name, config, host, port).start()
+            named = None
+            if tls_names and cfg.tls_cert_file is not None and cfg.tls_key_file is not None:
+                named = NamedCertificate(cfg.tls_cert_file, cfg.tls_key_file)
+                log.info("HTTPS: %s for %s, the site CA's certificate for every other name",
+                         cfg.tls_cert_file, ", ".join(named.names) or "(no DNS name)")  # fmt: skip
+            listener = HttpListener(name, config, host, port, named=named).start()
         except ListenerError as exc:
             raise StartupError(str(exc)) from None
         self._on_stop(name, listener.stop)

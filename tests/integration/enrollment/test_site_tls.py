@@ -332,3 +332,34 @@ def test_plain_http_for_classtop_clients_is_a_logged_opt_in_for_their_paths_only
         websockets_connect(f"ws://{lan}:{plain_port}/api/events", open_timeout=10)
     # the main port stays HTTPS only
     assert not plain_http_get(lan, http_port, "/api/health").startswith(b"HTTP/")
+
+
+def test_a_public_certificate_for_classtop_clients_leaves_agents_on_the_site_ca(
+    tmp_path: Path, site_broker: Broker, processes: list[Lms]
+) -> None:
+    # `tls_cert_file`: a certificate of a CA that ClassTop clients' bundles trust ("public"), for the LMS's name.
+    public = SiteCa.open(tmp_path / "public-ca", name="a public CA")
+    cert, key = tmp_path / "lms.crt", tmp_path / "lms.key"
+    public.ensure_server(cert, key, common_name="lms", names=["lms.school-1.example.org"], days=30,
+                         renew_before_s=60)  # fmt: skip
+    http_port = free_port()
+    lms = Lms(
+        tmp_path / "lms",
+        f'tenant = "demo"\nsite_id = "school-1"\ndb_path = "lms.db"\nhttp_host = "0.0.0.0"\nhttp_port = {http_port}\n'
+        f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n'
+        f'[site_broker]\nhost = "{site_broker.host}"\nport = {site_broker.port}\nusername = "lms"\n',
+        {"CLASSTOP_LMS_BROKER_PASSWORD": site_broker.passwords["lms"]},
+    )  # fmt: skip
+    processes.append(lms.start())
+    wait_listening("127.0.0.1", http_port)
+    site_ca = lms.workdir / "site-ca" / "ca.crt"
+    # a ClassTop client asking for the public name gets the public certificate ...
+    assert tls_handshake("127.0.0.1", http_port, pinned_context(public.cert_file), "lms.school-1.example.org")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake("127.0.0.1", http_port, pinned_context(site_ca), "lms.school-1.example.org")
+    # ... every other name and a connection by address (no SNI) get the site CA's: agents keep their pin
+    assert tls_handshake("127.0.0.1", http_port, pinned_context(site_ca), "localhost")
+    no_sni = pinned_context(site_ca)
+    no_sni.check_hostname = False
+    assert tls_handshake("127.0.0.1", http_port, no_sni, "127.0.0.1")
+    assert "for lms.school-1.example.org, the site CA's certificate for every other name" in lms.output()
