@@ -29,6 +29,7 @@ from shared.topics import check_id, check_tenant, site_thing_name
 
 PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
 DYNSEC_PASSWORD_ENV = "CLASSTOP_LMS_DYNSEC_PASSWORD"
+BROKER_PLAIN_PORT, BROKER_TLS_PORT = 1883, 8883
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -113,8 +114,8 @@ class SiteBrokerSettings(MqttSettings):
         dynsec = self.dynsec
         port = dynsec.advertise_port
         if port is None:
-            port = self.port if (self.tls is not None) == dynsec.advertise_tls else (8883 if dynsec.advertise_tls
-                                                                                      else 1883)
+            same_kind = (self.tls is not None) == dynsec.advertise_tls  # the LMS's own port serves what agents get
+            port = self.port if same_kind else (BROKER_TLS_PORT if dynsec.advertise_tls else BROKER_PLAIN_PORT)
         return dynsec.advertise_host or self.host, port, dynsec.advertise_tls
 
     def dynsec_admin(self) -> MqttSettings:
