@@ -225,6 +225,7 @@ class Site:
         (d / "pw").write_text(self.pw["lms"])
         cfg = {
             "tenant": "bench", "site_id": "bench-site", "db_path": str(d / "lms.db"), "http_port": self.lms_port,
+            "http_tls": False,  # plain HTTP on loopback (allowed there): the benches measure the LMS, not TLS
             "log_level": "WARNING", "presence_timeout_s": 60,
             "site_broker": {"host": self.broker.host, "port": self.broker.port, "username": "lms", "client_id": "lms",
                             "password_file": str(d / "pw")},

@@ -95,7 +95,8 @@ class AgentProcess:
         creds = self.enroller.ensure(self.stop_event)
         if creds is None:  # stopped while the LMS was away
             return _nothing
-        self.config = self.config.model_copy(update={"mqtt": creds.apply(self.config.mqtt)})
+        mqtt = creds.apply(self.config.mqtt, self.enroller.ca_path)
+        self.config = self.config.model_copy(update={"mqtt": mqtt})
         return _nothing
 
     def start_refusal_watch(self) -> Undo:

@@ -9,8 +9,9 @@ Example (every key but ``agent_id`` has a default)::
 
     [mqtt]                             # shared.mqtt.MqttSettings, plus password_file
     host = "192.168.1.10"
-    port = 1883
+    port = 8883                        # the site broker's TLS listener
     password_file = "/etc/classtop-agent/mqtt-password"
+    tls = { ca_file = "/etc/classtop-agent/site-ca.pem" }   # the site CA (GET /api/enroll/ca on the LMS)
 
     [exec]
     mode = "allowlist"                 # disabled | allowlist | any
@@ -26,6 +27,9 @@ Example (every key but ``agent_id`` has a default)::
     [camera]                           # CCTV: see docs/cctv.md (cameras are added with cctv_add_camera)
     enabled = true
     stream_port = 8081
+
+**TLS.** Plain MQTT is for a broker on this machine only: for any other host ``[mqtt.tls]`` is required (its
+``ca_file`` the site CA), or ``[enroll]``, which pins the site CA and gets the TLS address from the LMS.
 
 **Broker password.** In order of precedence: the environment variable ``CLASSTOP_AGENT_PASSWORD``, then the
 file ``mqtt.password_file`` (first line, surrounding whitespace stripped), then ``mqtt.password`` in the file
@@ -86,7 +90,7 @@ from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.errors import TopicError
 from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
-from shared.mqtt import MqttSettings
+from shared.mqtt import MqttSettings, is_loopback
 from shared.topics import check_id
 
 PASSWORD_ENV = "CLASSTOP_AGENT_PASSWORD"
@@ -270,6 +274,15 @@ class AgentConfig(_Section):
             mqtt["password"] = _read_password(password_file)
         return {**data, "mqtt": mqtt}
 
+    @model_validator(mode="after")
+    def _no_password_in_clear_on_the_lan(self) -> AgentConfig:
+        if self.enroll is None and self.mqtt.tls is None and not is_loopback(self.mqtt.host):
+            raise ValueError(
+                f"mqtt: plain MQTT to {self.mqtt.host} would send the broker password across the LAN in clear: "
+                "use the broker's TLS port with [mqtt.tls] ca_file = the site CA, or [enroll]"
+            )
+        return self
+
     @property
     def settings_path(self) -> Path:
         return self.state_dir / "settings.json"
@@ -305,7 +318,8 @@ def _read_password(path: Any) -> str:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative ``state_dir`` and ``mqtt.password_file`` are relative to the config file's directory."""
+    """Relative ``state_dir``, ``mqtt.password_file``, ``mqtt.tls.*_file``, ``classtop.import_path`` and
+    ``enroll.token_file`` are relative to the config file's directory."""
     out = dict(data)
     state_dir = out.get("state_dir")
     if isinstance(state_dir, str) and state_dir and not Path(state_dir).is_absolute():
@@ -314,7 +328,12 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(mqtt, dict) and isinstance(mqtt.get("password_file"), str):
         pf = Path(mqtt["password_file"])
         if not pf.is_absolute():
-            out["mqtt"] = {**mqtt, "password_file": str(base / pf)}
+            mqtt = out["mqtt"] = {**mqtt, "password_file": str(base / pf)}
+    tls = mqtt.get("tls") if isinstance(mqtt, dict) else None
+    if isinstance(mqtt, dict) and isinstance(tls, dict):
+        files = {k: str(base / v) for k, v in tls.items() if k.endswith("_file") and isinstance(v, str)
+                 and not Path(v).is_absolute()}  # fmt: skip
+        out["mqtt"] = {**mqtt, "tls": {**tls, **files}}
     classtop = out.get("classtop")
     if isinstance(classtop, dict) and isinstance(classtop.get("import_path"), str):
         ip = Path(classtop["import_path"])

@@ -2,12 +2,20 @@
 
 With an ``[enroll]`` section the agent does not need a broker password in its configuration:
 
-* at start, if ``state_dir/credentials.json`` is missing (or unreadable), the agent ``POST``s
-  ``{token, agent_id, hostname}`` to ``<url>/api/enroll`` and stores the answer atomically (mode 0600); the
-  agent id stays the configured one, so the identity is stable across restarts and re-enrolments;
+* the site CA is pinned (``ca_hash = "sha256:<hex>"``, what the LMS shows where enrolment tokens are made,
+  like ``kubeadm join --discovery-token-ca-cert-hash``): before anything else the agent fetches the CA from
+  ``<url>/api/enroll/ca`` and checks its fingerprint; a mismatch stops enrolment before the token is sent.
+  From then on it trusts that CA only: the enrolment request goes over HTTPS verified against it (host name
+  included), and so does the broker connection (``mqtt.tls``). Plain ``http://`` is accepted for a loopback
+  LMS only;
+* at start, if ``state_dir/credentials.json`` is missing (or unreadable, or made under another CA), the
+  agent ``POST``s ``{token, agent_id, hostname}`` to ``<url>/api/enroll`` and stores the answer atomically
+  (mode 0600) beside the CA (``site-ca.pem``); the agent id stays the configured one, so the identity is
+  stable across restarts and re-enrolments;
 * the token comes from the environment variable ``CLASSTOP_ENROLL_TOKEN`` or from ``enroll.token_file``;
 * an LMS that cannot be reached (or answers 5xx) is retried with backoff until the agent is stopped; a
-  refused token (4xx) is a start-up error that says why;
+  refused token (4xx), a CA that does not match ``ca_hash`` and an LMS whose certificate the pinned CA did
+  not sign are start-up errors that say why;
 * later, if the broker refuses the stored credentials (revoked, or the broker's database was reset), the
   agent re-enrols **once** when a token is available; otherwise it keeps reconnecting with backoff and says
   clearly in its log what is wrong.
@@ -16,29 +24,35 @@ With an ``[enroll]`` section the agent does not need a broker password in its co
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import os
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from shared.mqtt import MqttSettings
+from shared import fingerprint
+from shared.mqtt import MqttSettings, TlsSettings, is_loopback
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "CLASSTOP_ENROLL_TOKEN"
 CREDENTIALS_FILE = "credentials.json"
+CA_FILE = "site-ca.pem"
 MAX_ANSWER_BYTES = 64 * 1024
+CA_PATH = "/api/enroll/ca"
 
 
 class EnrollmentError(Exception):
@@ -55,11 +69,32 @@ class EnrollSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=500, description="the LMS, e.g. http://lms:8000")
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=500, description="the LMS, e.g. https://lms:8000"
+    )
+    ca_hash: str = Field(
+        pattern=fingerprint.PATTERN, description="the site CA's fingerprint, sha256:<hex>, as the LMS shows it"
+    )
     token_file: Path | None = Field(default=None, description=f"file holding the enrolment token ({TOKEN_ENV} wins)")
     timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout of one enrolment request")
     retry_min_s: float = Field(default=1.0, gt=0, le=60, description="first retry delay while the LMS is away")
     retry_max_s: float = Field(default=60.0, gt=0, le=3600, description="retry delay cap")
+
+    @field_validator("url")
+    @classmethod
+    def _tls_on_the_lan(cls, url: str) -> str:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme == "http" and not is_loopback(parsed.hostname or ""):
+            raise ValueError(
+                f"plain http:// to {parsed.hostname} would send the enrolment token in clear: use https:// "
+                "(http:// is for an LMS on this machine only)"
+            )
+        return url
+
+    @field_validator("ca_hash")
+    @classmethod
+    def _normalised(cls, value: str) -> str:
+        return fingerprint.normalise(value)
 
 
 class _Answer(BaseModel):
@@ -69,6 +104,7 @@ class _Answer(BaseModel):
     port: int = Field(ge=1, le=65535)
     username: str = Field(min_length=1, max_length=128)
     password: str = Field(min_length=1, max_length=512)
+    tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +115,23 @@ class Credentials:
     username: str
     password: str
     enrolled_at: float
+    tls: bool
+    ca_hash: str
 
-    def apply(self, mqtt: MqttSettings) -> MqttSettings:
-        """``mqtt`` with this broker address and these credentials (the client id is the agent id)."""
+    def apply(self, mqtt: MqttSettings, ca_file: Path) -> MqttSettings:
+        """``mqtt`` with this broker address and these credentials (the client id is the agent id); with
+        ``tls``, verified against the pinned site CA in ``ca_file`` only."""
         return mqtt.model_copy(
             update={
                 "host": self.host, "port": self.port, "username": self.username, "password": SecretStr(self.password),
-                "client_id": self.agent_id,
+                "client_id": self.agent_id, "tls": TlsSettings(ca_file=ca_file) if self.tls else None,
             }
         )
 
 
-def load_credentials(path: Path, agent_id: str) -> Credentials | None:
-    """The stored credentials, or None if missing, unreadable or another agent's (each logged)."""
+def load_credentials(path: Path, agent_id: str, ca_hash: str | None = None) -> Credentials | None:
+    """The stored credentials, or None if missing, unreadable, another agent's, or made under another site
+    CA than ``ca_hash`` (or beside a CA file that is not that one) — each logged."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         creds = Credentials(**data)
@@ -103,17 +143,33 @@ def load_credentials(path: Path, agent_id: str) -> Credentials | None:
     if creds.agent_id != agent_id:
         log.warning("enrolment: %s belongs to agent %r, not %r: enrolling again", path, creds.agent_id, agent_id)
         return None
+    if ca_hash is not None:
+        stored = _stored_ca_hash(path.with_name(CA_FILE))
+        if creds.ca_hash != ca_hash or stored != ca_hash:
+            log.warning("enrolment: %s was made under another site CA than %s: enrolling again", path, ca_hash)
+            return None
     return creds
+
+
+def _stored_ca_hash(path: Path) -> str | None:
+    try:
+        return fingerprint.of_pem(path.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
 
 
 def save_credentials(path: Path, creds: Credentials) -> None:
     """Write atomically with mode 0600: a crash leaves the old file or the new one, never half of one."""
+    _write_atomic(path, json.dumps(asdict(creds)), 0o600)
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(creds), fh)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -138,7 +194,12 @@ class Enroller:
         self.settings = settings
         self.agent_id = agent_id
         self.path = state_dir / CREDENTIALS_FILE
+        self.ca_path = state_dir / CA_FILE
         self._env = os.environ if env is None else env
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.url.rstrip("/")
 
     def token(self) -> str | None:
         token = self._env.get(TOKEN_ENV, "").strip()
@@ -153,35 +214,74 @@ class Enroller:
             return lines[0].strip() if lines and lines[0].strip() else None
         return None
 
+    def fetch_ca(self) -> str:
+        """The site CA from the LMS, checked against ``ca_hash``; returns its PEM. Nothing secret is sent.
+
+        The certificate of this first connection cannot be verified yet (the CA is what it fetches): what
+        makes it trustworthy is the fingerprint check, and every later connection is verified against it.
+        """
+        url = self.base_url + CA_PATH
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        raw = self._request(urllib.request.Request(url, method="GET"), url, unverified)
+        try:
+            der = fingerprint.first_certificate(raw.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise EnrollmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
+        got = fingerprint.of_der(der)
+        if not hmac.compare_digest(got, self.settings.ca_hash):
+            raise EnrollmentError(
+                f"the site CA from {url} has fingerprint {got}, not the configured enroll.ca_hash "
+                f"{self.settings.ca_hash}: not enrolling, the token was not sent (is {self.base_url} really your "
+                "LMS? compare with the fingerprint the LMS shows where enrolment tokens are made)",
+                retryable=False,
+            )
+        return fingerprint.to_pem(der)  # exactly the bytes that were checked
+
     def enroll(self) -> Credentials:
-        """One enrolment request; stores and returns the credentials. Raises :class:`EnrollmentError`."""
+        """One enrolment; stores and returns the credentials. Raises :class:`EnrollmentError`."""
         token = self.token()
         if token is None:
             raise EnrollmentError(
                 f"no broker credentials in {self.path} and no enrolment token: set {TOKEN_ENV} or enroll.token_file",
                 retryable=False,
             )
-        url = self.settings.url.rstrip("/") + "/api/enroll"
+        ca_pem = self.fetch_ca()
+        pinned = ssl.create_default_context(cadata=ca_pem)  # this CA only, host name checked
+        url = self.base_url + "/api/enroll"
         body = json.dumps({"token": token, "agent_id": self.agent_id, "hostname": socket.gethostname()[:255]})
         request = urllib.request.Request(
             url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
         )
+        creds = self._parse(self._request(request, url, pinned), url)
+        _write_atomic(self.ca_path, ca_pem, 0o644)  # before the credentials that name it
+        save_credentials(self.path, creds)
+        log.info(
+            "enrolment: agent %s enrolled with %s (site CA %s); broker %s://%s:%d", self.agent_id, url,
+            self.settings.ca_hash, "mqtts" if creds.tls else "mqtt", creds.host, creds.port,
+        )  # fmt: skip
+        return creds
+
+    def _request(self, request: urllib.request.Request, url: str, context: ssl.SSLContext) -> bytes:
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as reply:  # url is http(s) (config)
-                raw = reply.read(MAX_ANSWER_BYTES + 1)
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_s, context=context) as reply:
+                raw: bytes = reply.read(MAX_ANSWER_BYTES + 1)
+                return raw
         except urllib.error.HTTPError as exc:
             reason = _error_text(exc)
             retryable = exc.code >= 500 or exc.code == 429
-            raise EnrollmentError(
-                f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable
-            ) from None
+            raise EnrollmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
+                from None
         except (urllib.error.URLError, OSError) as exc:
             why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(why, ssl.SSLCertVerificationError):
+                raise EnrollmentError(
+                    f"the LMS at {url} is not certified by the pinned site CA {self.settings.ca_hash} "
+                    f"({why.verify_message}): not enrolling, the token was not sent",
+                    retryable=False,
+                ) from None
             raise EnrollmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
-        creds = self._parse(raw, url)
-        save_credentials(self.path, creds)
-        log.info("enrolment: agent %s enrolled with %s; broker %s:%d", self.agent_id, url, creds.host, creds.port)
-        return creds
 
     def _parse(self, raw: bytes, url: str) -> Credentials:
         try:
@@ -197,11 +297,20 @@ class Enroller:
             raise EnrollmentError(
                 f"the LMS at {url} enrolled agent {agent_id!r}, not {self.agent_id!r}", retryable=False
             )
-        return Credentials(self.agent_id, answer.host, answer.port, answer.username, answer.password, time.time())
+        if not answer.tls and not is_loopback(answer.host):
+            raise EnrollmentError(
+                f"the LMS at {url} offered plain MQTT to {answer.host}: refusing to send the broker password in "
+                "clear (the site broker's LAN listener is TLS)",
+                retryable=False,
+            )
+        return Credentials(
+            self.agent_id, answer.host, answer.port, answer.username, answer.password, time.time(), answer.tls,
+            self.settings.ca_hash,
+        )  # fmt: skip
 
     def ensure(self, stop: threading.Event) -> Credentials | None:
         """Stored credentials, or enrol (retrying while the LMS is away). None if stopped first."""
-        stored = load_credentials(self.path, self.agent_id)
+        stored = load_credentials(self.path, self.agent_id, self.settings.ca_hash)
         if stored is not None:
             return stored
         return self.enroll_retrying(stop)

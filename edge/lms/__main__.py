@@ -8,12 +8,9 @@ Exit codes: 0 clean stop, 1 could not start (the log says why), 2 bad command li
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
-import socket
-import ssl
 import sys
 import threading
 import time
@@ -25,8 +22,11 @@ import uvicorn
 
 from edge.lms import __version__
 from edge.lms.api import Services, create_app
+from edge.lms.api.classtop_plain import ClassTopOnly
+from edge.lms.api.enroll import SiteCaInfo
 from edge.lms.audit import Audit
 from edge.lms.auth import AuthError, Tokens
+from edge.lms.cli import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, parse_args, run_command
 from edge.lms.commandlog import CommandLog
 from edge.lms.config import ConfigError, LmsConfig, load_config
 from edge.lms.credentials import BrokerCredentials, CredentialsError
@@ -35,6 +35,7 @@ from edge.lms.events import AgentEvents
 from edge.lms.fanout import Fanout
 from edge.lms.heartbeat import SiteHeartbeats
 from edge.lms.history import MetricsHistory
+from edge.lms.http_listener import HttpListener, ListenerError, NamedCertificate, plain_variant
 from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import LegacyHub
 from edge.lms.legacy.protocol import MAX_FRAME_BYTES
@@ -46,16 +47,15 @@ from edge.lms.registry import Registry
 from edge.lms.rollups import MetricRollupSync
 from edge.lms.router import Router
 from edge.lms.shadows import ShadowSync
+from edge.lms.site_tls import SiteCaError, SiteTls, TlsFiles
 from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store, StoreError
 from shared import topics
 from shared.errors import MqttError
 from shared.messages import Presence, Status
-from shared.mqtt import MqttClient
+from shared.mqtt import MqttClient, TlsSettings
 
 log = logging.getLogger("edge.lms")
-
-EXIT_OK, EXIT_STARTUP, EXIT_CONFIG = 0, 1, 2
 
 
 class StartupError(Exception):
@@ -106,10 +106,13 @@ class Lms:
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
         self.shadows: ShadowSync | None = None
+        self.site_tls: SiteTls | None = None
+        self.http_listener: HttpListener | None = None
 
     # ------------------------------------------------------------ the steps
 
     def start(self) -> None:
+        self.start_site_tls()
         self.start_store()
         self.start_credentials()
         self.start_site_broker()
@@ -121,6 +124,44 @@ class Lms:
         self.start_legacy()
         self.start_cloud_link()
         self.start_api()
+        self.start_tls_renewal()
+
+    def start_site_tls(self) -> None:
+        """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.site_tls).
+
+        A ``[site_broker.tls]`` without ``ca_file`` trusts the site CA only.
+        """
+        site_tls = SiteTls(self.config)
+        try:
+            files = site_tls.ensure()
+        except SiteCaError as exc:
+            raise StartupError(str(exc)) from None
+        self.site_tls = site_tls
+        log.info("site CA %s (%s): agents pin it at enrolment ([enroll] ca_hash)", files.fingerprint, files.ca_file)
+        broker = self.config.site_broker
+        if broker.tls is not None and broker.tls.ca_file is None:
+            tls = TlsSettings(ca_file=files.ca_file, cert_file=broker.tls.cert_file, key_file=broker.tls.key_file)
+            self.config = self.config.model_copy(update={"site_broker": broker.model_copy(update={"tls": tls})})
+
+    def start_tls_renewal(self) -> None:
+        assert self.site_tls is not None
+
+        def renewed(files: TlsFiles) -> None:
+            listener = self.http_listener
+            if files.lms.renewed and listener is not None and self.config.http_tls:
+                listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
+            if files.broker.renewed:
+                log.warning(
+                    "the site broker's certificate was renewed in %s: the broker serves it after its next reload "
+                    "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
+                )  # fmt: skip
+
+        self.site_tls.start_renewal(renewed)
+        self._on_stop("site TLS renewal", self.site_tls.stop)
+
+    def site_ca_info(self) -> SiteCaInfo | None:
+        files = self.site_tls.files if self.site_tls is not None else None
+        return None if files is None else SiteCaInfo(files.ca_pem, files.fingerprint)
 
     def start_store(self) -> None:
         cfg = self.config
@@ -161,10 +202,10 @@ class Lms:
         except CredentialsError as exc:
             raise StartupError(f"dynamic security: {exc.message}") from None
         self._on_stop("broker credentials", credentials.stop)
-        dynsec = broker.dynsec
-        address = BrokerAddress(dynsec.advertise_host or broker.host, dynsec.advertise_port or broker.port)
+        address = BrokerAddress(*broker.advertised())
         self.enrollment = Enrollment(self.store, credentials, address, on_revoked=self._announce_revoked)
-        log.info("enrolment on: agents get credentials for %s:%d", address.host, address.port)
+        log.info("enrolment on: agents get credentials for %s://%s:%d", "mqtts" if address.tls else "mqtt",
+                 address.host, address.port)  # fmt: skip
 
     def _announce_revoked(self, agent_id: str) -> None:
         """Stand in for the Last Will a revoked agent's broker session does not leave: retained offline."""
@@ -301,62 +342,62 @@ class Lms:
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
         )
-        family = socket.AF_INET6 if ":" in cfg.http_host else socket.AF_INET
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
-        # socket says TCP; without it every reply waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((cfg.http_host, cfg.http_port))
-        except OSError as exc:
-            sock.close()
-            raise StartupError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror or exc}") from None
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(services, enrollment=self.enrollment, events=self.events),
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=3,
-                loop="auto",  # uvloop and httptools when installed (faster), else asyncio and h11
-                http="auto",
-                ws="auto",  # ClassTop clients' /ws/{uuid} (the websockets package)
-                # Their frames are bounded where they are read: a bigger one closes the connection (1009) before it
-                # is buffered; no per-message deflate (its inflater is memory per connection and a bomb's fuse).
-                ws_max_size=MAX_FRAME_BYTES,
-                ws_per_message_deflate=False,
-                timeout_keep_alive=5,  # an idle kept-alive HTTP connection is closed after this long
-                ssl_certfile=cfg.tls_cert_file,
-                ssl_keyfile=cfg.tls_key_file,
-            )
+        cert_file, key_file = self.http_certificate()
+        app = create_app(services, enrollment=self.enrollment, events=self.events, site_ca=self.site_ca_info())
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+            loop="auto",  # uvloop and httptools when installed (faster), else asyncio and h11
+            http="auto",
+            ws="auto",  # ClassTop clients' /ws/{uuid} (the websockets package)
+            # Their frames are bounded where they are read: a bigger one closes the connection (1009) before it
+            # is buffered; no per-message deflate (its inflater is memory per connection and a bomb's fuse).
+            ws_max_size=MAX_FRAME_BYTES,
+            ws_per_message_deflate=False,
+            timeout_keep_alive=5,  # an idle kept-alive HTTP connection is closed after this long
+            ssl_certfile=cert_file,
+            ssl_keyfile=key_file,
         )
-        if cfg.tls_cert_file is not None:
-            try:  # uvicorn would load them in its thread and die there: check here for a clear exit code
-                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-                    cfg.tls_cert_file, cfg.tls_key_file
-                )
-            except (OSError, ssl.SSLError) as exc:
-                sock.close()
-                raise StartupError(f"unusable tls_cert_file/tls_key_file: {exc}") from None
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lms-http", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10.0
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise StartupError(f"the web API did not start on {cfg.http_host}:{cfg.http_port}")
-            time.sleep(0.01)
+        plain = cfg.classtop_plain_http
+        plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
+        self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
+        self.http = self.http_listener.server
+        if plain is not None and plain_config is not None:
+            log.warning(
+                "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "
+                "timetables and remote commands travel in clear; nothing else is served there",
+                plain.host, plain.port,
+            )  # fmt: skip
+            self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
 
-        def stop_http() -> None:
-            server.should_exit = True
-            thread.join(10.0)
-            sock.close()
+    def http_certificate(self) -> tuple[Path | None, Path | None]:
+        """HTTPS with the site CA's certificate; (None, None) = plain (loopback only)."""
+        if not self.config.http_tls:
+            return None, None
+        assert self.site_tls is not None and self.site_tls.files is not None
+        return self.site_tls.files.lms.cert_file, self.site_tls.files.lms.key_file
 
-        self._on_stop("web API", stop_http)
-        self.http = server
-        scheme = "https" if cfg.tls_cert_file is not None else "http"
-        log.info("web API on %s://%s:%d", scheme, cfg.http_host, cfg.http_port)
+    def _listen(
+        self, name: str, config: uvicorn.Config, host: str, port: int, *, tls_names: bool = False
+    ) -> HttpListener:
+        """Serve ``config`` on ``host:port``; ``tls_names``: the operator's ``tls_cert_file`` for its DNS names."""
+        cfg = self.config
+        try:
+            named = None
+            if tls_names and cfg.tls_cert_file is not None and cfg.tls_key_file is not None:
+                named = NamedCertificate(cfg.tls_cert_file, cfg.tls_key_file)
+                log.info("HTTPS: %s for %s, the site CA's certificate for every other name",
+                         cfg.tls_cert_file, ", ".join(named.names) or "(no DNS name)")  # fmt: skip
+            listener = HttpListener(name, config, host, port, named=named).start()
+        except ListenerError as exc:
+            raise StartupError(str(exc)) from None
+        self._on_stop(name, listener.stop)
+        log.info("%s on %s://%s:%d", name, listener.scheme, host, port)
+        return listener
 
     # ------------------------------------------------------------ running and stopping
 
@@ -396,64 +437,19 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edge.lms", description="ClassTop Fleet LMS (one per site)")
-    parser.add_argument("--config", required=True, type=Path, help="the LMS's TOML configuration file")
-    parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
-    sub = parser.add_subparsers(dest="action")
-    token = sub.add_parser("token", help="manage local API tokens (works while the LMS runs)")
-    token_sub = token.add_subparsers(dest="token_action", required=True)
-    create = token_sub.add_parser("create", help="create a token and print it (shown once)")
-    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
-    create.add_argument("--name", required=True, help="who or what holds the token")
-    token_sub.add_parser("list", help="list tokens (never their secrets)")
-    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
-    revoke.add_argument("id", type=int)
-    return parser.parse_args(argv)
-
-
-def _token_command(config: LmsConfig, args: argparse.Namespace) -> int:
-    """``token create|list|revoke`` against the LMS's database (SQLite WAL: safe beside a running LMS)."""
-    try:
-        store = Store(config.db_path).open()
-    except StoreError as exc:
-        print(f"edge.lms: {exc}", file=sys.stderr)
-        return EXIT_STARTUP
-    try:
-        tokens = Tokens(store)
-        if args.token_action == "create":
-            token_id, token = tokens.create(args.name, args.role, created_by="cli")
-            print(token)
-            print(f"token #{token_id} ({args.role}) for {args.name!r}: store it now, it is not shown again",
-                  file=sys.stderr)  # fmt: skip
-        elif args.token_action == "list":
-            for row in tokens.list():
-                state = "revoked" if row["revoked_at"] else "active"
-                print(f"{row['id']}\t{row['role']}\t{state}\t{row['name']}")
-        else:
-            tokens.revoke(args.id)
-            print(f"token #{args.id} revoked")
-    except AuthError as exc:
-        print(f"edge.lms: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        store.close()
-    return EXIT_OK
-
-
 #: See :func:`main`.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
+    args = parse_args(argv)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.action == "token":
-        return _token_command(config, args)
+    if args.action is not None:
+        return run_command(config, args)
     if args.validate_config:
         cloud = f"{config.cloud.host}:{config.cloud.port}" if config.cloud else "none (site-only)"
         print(f"configuration OK: tenant {config.tenant}, stage {config.stage}, site {config.site_id}, cloud {cloud}, "

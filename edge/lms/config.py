@@ -3,11 +3,18 @@
 Secrets do not belong in the file: the site-broker password comes from the environment variable
 ``CLASSTOP_LMS_BROKER_PASSWORD`` or from ``site_broker.password_file``. Relative paths in the file are
 relative to the file's own directory.
+
+TLS is the default on the school LAN (``[site_tls]``, ``http_tls``): the LMS's port serves HTTPS with a
+certificate of the site CA; plain HTTP only on a loopback ``http_host``, or on the explicit opt-in listener
+``[classtop_plain_http]`` for ClassTop clients that cannot do TLS. The LMS's own broker connection and the
+broker address given to agents use TLS unless they stay on loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,14 +33,25 @@ from pydantic import (
 
 from shared.errors import TopicError
 from shared.messages import describe_validation_error
-from shared.mqtt import MqttSettings
+from shared.mqtt import MqttSettings, TlsSettings, is_loopback
 from shared.names import Namespace, check_stage, check_tenant
 from shared.topics import check_id, site_thing_name
 
 PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
 DYNSEC_PASSWORD_ENV = "CLASSTOP_LMS_DYNSEC_PASSWORD"
+BROKER_PLAIN_PORT, BROKER_TLS_PORT = 1883, 8883
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ConfigError(Exception):
@@ -60,7 +78,15 @@ class DynsecSettings(BaseModel):
         default=None, max_length=255, description="broker host given to enrolling agents (default: site_broker.host)"
     )
     advertise_port: int | None = Field(
-        default=None, ge=1, le=65535, description="broker port given to enrolling agents (default: site_broker.port)"
+        default=None,
+        ge=1,
+        le=65535,
+        description="broker port given to enrolling agents (default: site_broker.port when the LMS itself uses "
+        "TLS, else 8883, the broker's TLS listener)",
+    )
+    advertise_tls: bool = Field(
+        default=True,
+        description="agents connect with TLS, pinned to the site CA; false only for a loopback advertise_host",
     )
 
 
@@ -76,6 +102,32 @@ class SiteBrokerSettings(MqttSettings):
         default=None, description="dynamic-security admin: the LMS issues agents' broker credentials (enrolment)"
     )
 
+    @model_validator(mode="after")
+    def _no_password_in_clear_on_the_lan(self) -> Self:
+        if self.tls is None and not is_loopback(self.host):
+            raise ValueError(
+                f"plain MQTT to {self.host} would send the LMS's broker password across the LAN in clear: add "
+                "[site_broker.tls] (the site CA by default) and the broker's TLS port, or use a loopback host"
+            )
+        if self.dynsec is not None and not self.dynsec.advertise_tls:
+            host = self.dynsec.advertise_host or self.host
+            if not is_loopback(host):
+                raise ValueError(
+                    f"site_broker.dynsec.advertise_tls = false would give agents plain MQTT to {host}: agents on "
+                    "the LAN connect with TLS (keep advertise_tls = true)"
+                )
+        return self
+
+    def advertised(self) -> tuple[str, int, bool]:
+        """(host, port, tls) given to enrolling agents (see :class:`DynsecSettings`)."""
+        assert self.dynsec is not None
+        dynsec = self.dynsec
+        port = dynsec.advertise_port
+        if port is None:
+            same_kind = (self.tls is not None) == dynsec.advertise_tls  # the LMS's own port serves what agents get
+            port = self.port if same_kind else (BROKER_TLS_PORT if dynsec.advertise_tls else BROKER_PLAIN_PORT)
+        return dynsec.advertise_host or self.host, port, dynsec.advertise_tls
+
     def dynsec_admin(self) -> MqttSettings:
         """The MQTT settings of the dynamic-security admin connection (same broker, admin credentials)."""
         assert self.dynsec is not None
@@ -83,6 +135,67 @@ class SiteBrokerSettings(MqttSettings):
         data = {k: v for k, v in self.model_dump().items() if k in base}
         data.update(client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password)
         return MqttSettings.model_validate(data)
+
+
+class SiteTlsSettings(BaseModel):
+    """``[site_tls]``: the site CA (made at the first start) and the server certificates it signs.
+
+    The CA's key stays in ``dir`` (0600). The LMS's HTTPS certificate lives there too; the broker's
+    certificate, key and the CA certificate are written to ``broker_dir`` for Mosquitto. Both carry the
+    site's names: ``hosts`` plus localhost, 127.0.0.1, ::1, this machine's host name, ``site_broker.host``,
+    ``site_broker.dynsec.advertise_host`` and ``http_host`` (unless it is a wildcard).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: Path | None = Field(
+        default=None, description="the CA and the LMS's certificate (default: site-ca/ beside db_path)"
+    )
+    broker_dir: Path | None = Field(
+        default=None, description="the broker's certificate, key and the CA certificate (default: <dir>/broker)"
+    )
+    hosts: list[str] = Field(
+        default_factory=list, max_length=64, description="LAN names and addresses agents and browsers use"
+    )
+    cert_days: int = Field(default=397, ge=2, le=825, description="server certificates are valid this long")
+    renew_before_days: int = Field(default=30, ge=1, le=365, description="renew a server certificate this early")
+    check_interval_s: float = Field(
+        default=43200.0, ge=60, le=7 * 86400, description="how often a running LMS checks its certificates"
+    )
+    broker_key_mode: int = Field(
+        default=0o640,
+        ge=0o400,
+        le=0o640,
+        description="mode of the broker's key file (group-readable so a `mosquitto` group can read it)",
+    )
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not (_is_ip(host) or (len(host) <= 253 and _DNS_NAME_RE.match(host))):
+                raise ValueError(f"site_tls.hosts: {host!r} is not a host name or an IP address")
+        return hosts
+
+    @model_validator(mode="after")
+    def _renew_in_time(self) -> Self:
+        if self.renew_before_days >= self.cert_days:
+            raise ValueError("site_tls.renew_before_days must be shorter than cert_days")
+        return self
+
+
+class PlainHttpSettings(BaseModel):
+    """``[classtop_plain_http]``: an explicit opt-in plain-HTTP listener for ClassTop clients that cannot do TLS.
+
+    It serves the ClassTop clients' paths only (health, register, sync, courses, schedule, ``/ws/{uuid}``):
+    their timetables and remote commands travel in clear; tokens, enrolment and the console stay on the
+    HTTPS port. The LMS logs a warning at every start.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255, description="address to listen on (e.g. 0.0.0.0)")
+    port: int = Field(ge=1, le=65535, description="its port (not http_port)")
 
 
 class CloudTlsSettings(BaseModel):
@@ -211,10 +324,21 @@ class LmsConfig(BaseModel):
     db_path: Path = Field(default=Path("lms.db"), description="SQLite database (WAL) of the LMS")
     http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255, description="web UI/API address")
     http_port: int = Field(default=8000, ge=1, le=65535, description="web UI/API port")
+    http_tls: bool = Field(
+        default=True,
+        description="HTTPS/WSS on http_port (the site CA's certificate unless tls_cert_file); false = plain HTTP, "
+        "allowed only on a loopback http_host",
+    )
     tls_cert_file: Path | None = Field(
-        default=None, description="PEM certificate (chain) for HTTPS/WSS on http_port; absent = plain HTTP"
+        default=None,
+        description="PEM certificate (chain) for HTTPS/WSS on http_port instead of the site CA's (e.g. a public "
+        "CA's, for ClassTop clients)",
     )
     tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+    site_tls: SiteTlsSettings = Field(default_factory=SiteTlsSettings, description="the site CA ([site_tls])")
+    classtop_plain_http: PlainHttpSettings | None = Field(
+        default=None, description="opt-in plain-HTTP listener for ClassTop clients that cannot do TLS"
+    )
     command_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="default agent command timeout")
     presence_timeout_s: float = Field(
         default=20.0, ge=1, le=3600, description="an agent silent (no heartbeat/status) this long is offline"
@@ -238,6 +362,19 @@ class LmsConfig(BaseModel):
     def _tls_pair(self) -> LmsConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together (give both or neither)")
+        if not self.http_tls:
+            if self.tls_cert_file is not None:
+                raise ValueError("tls_cert_file is for HTTPS: remove it or set http_tls = true")
+            if not is_loopback(self.http_host):
+                raise ValueError(
+                    f"http_tls = false would serve the school LAN in clear on {self.http_host}: keep HTTPS (the "
+                    "default), and serve ClassTop clients that cannot do TLS from [classtop_plain_http]"
+                )
+        plain = self.classtop_plain_http
+        if plain is not None and plain.port == self.http_port and (
+            plain.host == self.http_host or "0.0.0.0" in (plain.host, self.http_host)
+        ):
+            raise ValueError("classtop_plain_http.port must differ from http_port")
         return self
 
     @field_validator("tenant", "stage")
@@ -286,7 +423,14 @@ def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
         "db_path": db_path, "tls_cert_file": _resolve(base, cfg.tls_cert_file),
         "tls_key_file": _resolve(base, cfg.tls_key_file),
     }  # fmt: skip
+    site_tls = cfg.site_tls
+    tls_dir = _resolve(base, site_tls.dir) or db_path.parent / "site-ca"
+    update["site_tls"] = site_tls.model_copy(
+        update={"dir": tls_dir, "broker_dir": _resolve(base, site_tls.broker_dir) or tls_dir / "broker"}
+    )
     broker = cfg.site_broker
+    if broker.tls is not None:
+        broker = broker.model_copy(update={"tls": _resolved_tls(broker.tls, base)})
     if broker.password_file is not None:
         broker = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
     if broker.dynsec is not None and broker.dynsec.password_file is not None:
@@ -304,6 +448,13 @@ def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
         )
         update["cloud"] = cfg.cloud.model_copy(update={"tls": new_tls})
     return cfg.model_copy(update=update)
+
+
+def _resolved_tls(tls: TlsSettings, base: Path) -> TlsSettings:
+    return tls.model_copy(
+        update={"ca_file": _resolve(base, tls.ca_file), "cert_file": _resolve(base, tls.cert_file),
+                "key_file": _resolve(base, tls.key_file)}
+    )  # fmt: skip
 
 
 def _apply_password(cfg: LmsConfig, env: Mapping[str, str]) -> LmsConfig:

@@ -3,7 +3,9 @@
 * An admin creates an enrolment token (``ttl_s``, ``max_uses``): ``cte_`` + 32 random bytes, shown once;
   only its SHA-256 is stored (256 bits of entropy: a slow hash adds nothing).
 * An agent presents the token with its ``agent_id`` (or none: one is generated) and hostname and gets the
-  broker address and a fresh password, issued through :class:`edge.lms.credentials.BrokerCredentials`.
+  broker address (with ``tls``: the broker's TLS listener, verified against the site CA the agent pinned
+  before it sent the token) and a fresh password, issued through
+  :class:`edge.lms.credentials.BrokerCredentials`.
   Enrolling an agent id again (a valid token is needed) rotates its password: the old one stops working at
   once. Whoever holds a valid token can therefore take over an agent id — keep tokens short-lived and
   few-use, and revoke one's credentials from the API.
@@ -71,6 +73,7 @@ class EnrollmentError(Exception):
 class BrokerAddress:
     host: str
     port: int
+    tls: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ class Enrolment:
                 "port": self.broker.port,
                 "username": self.username,
                 "password": self.password,
+                "tls": self.broker.tls,
             },
         }
 

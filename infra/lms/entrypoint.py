@@ -8,11 +8,18 @@
    successful enrolment it can be removed.
 2. **Configuration**: ``$CLASSTOP_DATA_DIR/lms.toml`` is written from the environment unless it exists (an
    operator may mount their own).
-3. ``exec python -m edge.lms --config $CLASSTOP_DATA_DIR/lms.toml`` (``--dry-run`` stops before).
+3. ``exec python -m edge.lms --config $CLASSTOP_DATA_DIR/lms.toml`` (``--dry-run`` stops before;
+   ``--site-tls`` runs ``python -m edge.lms ... tls`` instead: the site CA and the LMS's and broker's
+   certificates, the compose file's one-shot step before the broker's first start).
+
+TLS on the school LAN: the LMS serves HTTPS on 8000 with a certificate of the site CA (kept in
+``$CLASSTOP_DATA_DIR/site-ca``) and connects to the broker's TLS listener; the broker's certificate, key and
+the CA certificate go to ``$CLASSTOP_BROKER_TLS_DIR`` (a volume the broker mounts read-only).
 
 Environment (documented in docs/deploy.md): ``CLASSTOP_TENANT``, ``CLASSTOP_SITE_ID`` (required);
 ``CLASSTOP_STAGE`` (default ``dev``), ``CLASSTOP_SITE_NAME``, ``CLASSTOP_IOT_ENDPOINT``, ``CLASSTOP_CLOUD_API``,
 ``CLASSTOP_ENROLMENT_TOKEN``, ``CLASSTOP_LMS_ADVERTISE_HOST``, ``CLASSTOP_BROKER_HOST``, ``CLASSTOP_BROKER_PORT``,
+``CLASSTOP_BROKER_TLS_DIR``,
 ``CLASSTOP_DATA_DIR``;
 the LMS itself reads ``CLASSTOP_LMS_BROKER_PASSWORD``, ``CLASSTOP_LMS_DYNSEC_PASSWORD`` and
 ``CLASSTOP_LMS_ADMIN_TOKEN``.
@@ -44,6 +51,7 @@ from shared.topics import check_id, site_thing_name
 
 EXIT_ENROLMENT, EXIT_CONFIG = 1, 2
 HTTP_PORT = 8000
+BROKER_TLS_PORT = 8883
 CERT_FILE, KEY_FILE, API_KEY_FILE, ENROLMENT_FILE = "site.cert.pem", "site.private.key", "api-key", "enrolment.json"
 ENROL_TIMEOUT_S = 30
 
@@ -162,22 +170,31 @@ def config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     """The LMS configuration (``lms.toml``) the environment describes."""
     namespace, site_id = _identity(env)
     try:
-        broker_port = int(env.get("CLASSTOP_BROKER_PORT", "1883"))
+        broker_port = int(env.get("CLASSTOP_BROKER_PORT", str(BROKER_TLS_PORT)))
     except ValueError:
         raise EntrypointError("CLASSTOP_BROKER_PORT: not a number", EXIT_CONFIG) from None
+    advertise = env.get("CLASSTOP_LMS_ADVERTISE_HOST", "").strip()
+    dynsec: dict[str, Any] = {"username": "dynsec-admin", "advertise_port": BROKER_TLS_PORT}
+    if advertise:
+        dynsec["advertise_host"] = advertise  # agents reach the broker where they reach this mini-PC
     result: dict[str, Any] = {
         "tenant": namespace.tenant,
         "stage": namespace.stage,
         "site_id": site_id,
         "db_path": str(data_dir / "lms.db"),
-        "http_host": "0.0.0.0",  # published by the container runtime
+        "http_host": "0.0.0.0",  # published by the container runtime; HTTPS with the site CA's certificate
         "http_port": HTTP_PORT,
+        "site_tls": {
+            "broker_dir": env.get("CLASSTOP_BROKER_TLS_DIR", "").strip() or str(data_dir / "broker-tls"),
+            "hosts": [advertise] if advertise else [],
+        },
         "site_broker": {
             "host": env.get("CLASSTOP_BROKER_HOST", "").strip() or "mosquitto",
             "port": broker_port,
             "client_id": "lms",
             "username": "lms",
-            "dynsec": {"username": "dynsec-admin"},
+            "tls": {},  # the broker's TLS listener, verified against the site CA
+            "dynsec": dynsec,
         },
     }
     endpoint = env.get("CLASSTOP_IOT_ENDPOINT", "").strip()
@@ -208,6 +225,8 @@ def prepare(env: Mapping[str, str], data_dir: Path) -> Path:
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.lms.entrypoint")
     parser.add_argument("--dry-run", action="store_true", help="enrol and write lms.toml, do not start the LMS")
+    parser.add_argument("--site-tls", action="store_true",
+                        help="then make the site CA and the certificates (edge.lms ... tls) instead of the LMS")
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
     try:
@@ -218,7 +237,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if args.dry_run:
         print(path)
         return 0
-    os.execv(sys.executable, [sys.executable, "-m", "edge.lms", "--config", str(path)])
+    tls = ["tls"] if args.site_tls else []
+    os.execv(sys.executable, [sys.executable, "-m", "edge.lms", "--config", str(path), *tls])
     return 0  # not reached
 
 

@@ -15,8 +15,16 @@ RENDERED = Path(__file__).resolve().with_name("mosquitto.conf")
 
 #: paths and values inside the eclipse-mosquitto image / the compose volumes
 CONTAINER_VALUES = {
-    "host": "0.0.0.0",
+    # plain MQTT on the container's loopback only (health check, mosquitto_ctrl); the LAN and the LMS use TLS
+    "host": "127.0.0.1",
     "port": "1883",
+    "tls": "",
+    "tls_host": "0.0.0.0",
+    "tls_port": "8883",
+    # copied there from the broker-tls volume (written by the LMS) by infra/lms/mosquitto-start.sh
+    "tls_ca_file": "/mosquitto/tls/ca.crt",
+    "tls_cert_file": "/mosquitto/tls/broker.crt",
+    "tls_key_file": "/mosquitto/tls/broker.key",
     "dynsec_plugin": "/usr/lib/mosquitto_dynamic_security.so",
     "dynsec_file": "/mosquitto/data/dynamic-security.json",
     "data_dir": "/mosquitto/data",

@@ -1,7 +1,9 @@
 """``make demo``: run the whole system locally (the local twin) until Ctrl-C.
 
-Cloud API on :8765, the site's LMS on :8000, the site broker on :1883 (override with
-``--api-port/--lms-port/--broker-port``); state and logs under ``var/demo/``.
+Cloud API on :8765 (HTTP, standing in for API Gateway's HTTPS), the site's LMS on :8000 (HTTPS) and the site
+broker on :8883 (MQTT over TLS), both with certificates of the site CA (override with
+``--api-port/--lms-port/--broker-port``); state and logs under ``var/demo/`` (the site CA is kept there across
+runs).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def banner(twin: Twin) -> str:
     agent = twin.opt.agent_ids[0]
+    broker_plain = f"{twin.opt.host}:{twin.site_broker.port}" if twin.site_broker is not None else "-"
     body = {"agent_id": agent, "command": "exec", "params": {"cmd": "uname -a; uptime"}}
     import json
 
     auth = f"Authorization: Bearer {twin.admin_token}"
+    cacert = f"--cacert {shlex.quote(str(twin.lms_ca_file))}"
     post = (
         f"curl -s -X POST '{twin.api_url}/api/commands?wait=10' -H {shlex.quote(auth)} "
         f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
@@ -41,7 +45,10 @@ def banner(twin: Twin) -> str:
             "ClassTop Fleet — local twin is up",
             f"  cloud API (district admin)  {twin.api_url}/api/health",
             f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
-            f"  site broker                 mqtt://{twin.opt.host}:{twin.opt.ports.site_broker}",
+            f"  site broker                 mqtts://{twin.opt.host}:{twin.opt.ports.site_broker}"
+            f"   (plain MQTT on loopback only: {broker_plain})",
+            f"  site CA                     {twin.ca_hash}",
+            f"                              {twin.lms_ca_file}",
             f"  tenant / site / agents      {twin.opt.tenant} / {twin.opt.site_id} / {', '.join(twin.opt.agent_ids)}",
             f"  admin token                 {twin.admin_token}",
             f"  LMS admin token             {twin.lms_token}",
@@ -58,10 +65,19 @@ def banner(twin: Twin) -> str:
             f"  {settings_put}",
             f"  curl -s '{twin.api_url}/api/agents/{agent}/settings' -H {shlex.quote(auth)}",
             "",
-            "The same on site, through the LMS API only:",
+            "The same on site, through the LMS API only (HTTPS, verified against the site CA):",
             "",
-            f"  curl -s -X POST {twin.lms_url}/api/clients/{agent}/command -H 'Content-Type: application/json' "
-            f"-H 'Authorization: Bearer {twin.lms_token}' -d '{{\"command\": \"get_all_settings\"}}'",
+            f"  curl -s {cacert} -X POST {twin.lms_url}/api/clients/{agent}/command "
+            f"-H 'Content-Type: application/json' -H 'Authorization: Bearer {twin.lms_token}' "
+            f"-d '{{\"command\": \"get_all_settings\"}}'",
+            "",
+            "The site's LAN is TLS only: the LMS on HTTPS, the broker on MQTT over TLS, both certified by the site CA",
+            "above. Agents pin its fingerprint when they enrol; another one joins like this (agent.toml):",
+            "",
+            "  [enroll]",
+            f'  url = "{twin.lms_url}"',
+            f'  ca_hash = "{twin.ca_hash}"',
+            "  # token: POST /api/enrollment-tokens (its answer shows the same ca_hash)",
             "",
             "Ctrl-C stops everything.",
             "",
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m infra.local", description="Run the ClassTop Fleet local twin.")
     p.add_argument("--api-port", type=int, default=8765)
     p.add_argument("--lms-port", type=int, default=8000)
-    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--broker-port", type=int, default=8883, help="the site broker's TLS port")
     p.add_argument("--workdir", type=Path, default=REPO / "var" / "demo")
     p.add_argument("--agents", type=int, default=3, help="number of agents (1-50)")
     p.add_argument("--exit-after-start", action="store_true", help="start, print, stop (for smoke tests)")

@@ -13,6 +13,12 @@ Things this module takes care of (see shared/FIELD-NOTES.md):
 * The broker is ready when the TCP port accepts connections *and* its log says it is running (a port
   taken by someone else would accept connections too).
 * ``SIGHUP`` re-reads the password and ACL files: :meth:`MosquittoProcess.reload` waits until it has.
+* TLS (``tls=BrokerTls(...)``, site templates): a second listener for the school LAN with the site CA's
+  server certificate. The files are copied into the work directory (``tls/``), the key given to the
+  ``mosquitto`` user (0600), because the broker reads them after dropping privileges — at start and again on
+  :meth:`MosquittoProcess.reload` (SIGHUP), which re-copies them first (a renewed certificate).
+* The plain listener binds a loopback address only; another address needs ``allow_plain_lan=True``, an
+  explicit opt-in that is logged.
 * ``template="site-dynsec"``: the dynamic-security plugin instead of password/ACL files. The plugin's JSON
   file (:attr:`MosquittoProcess.dynsec_file`) is created once with ``mosquitto_ctrl dynsec init FILE ADMIN
   PASSWORD`` (``dynsec_admin``) inside the data directory, because the broker rewrites it (as user
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import pwd
 import shutil
@@ -31,14 +38,18 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from types import TracebackType
 from typing import IO, Literal, Self
 
+from shared.mqtt.settings import is_loopback
+
 __all__ = [
     "DYNSEC_PLUGIN",
     "TEMPLATE_DIR",
+    "BrokerTls",
     "MosquittoError",
     "MosquittoProcess",
     "find_dynsec_plugin",
@@ -62,8 +73,22 @@ _PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 
 
+log = logging.getLogger(__name__)
+
+
 class MosquittoError(RuntimeError):
     """The broker could not be started, reloaded or configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """The broker's TLS listener: its address and the site CA's files (``edge.lms.site_tls`` writes them)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    port: int | None = None  # None: a free port
+    host: str = "0.0.0.0"  # the school LAN
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -157,7 +182,17 @@ class MosquittoProcess:
         max_queued_messages: int = 10_000,
         dynsec_admin: tuple[str, str] | None = None,
         ctrl_executable: str = "mosquitto_ctrl",
+        tls: BrokerTls | None = None,
+        allow_plain_lan: bool = False,
     ) -> None:
+        if not is_loopback(host):
+            if not allow_plain_lan:
+                raise ValueError(
+                    f"a plain MQTT listener on {host} would serve the LAN in clear: bind it to a loopback address "
+                    "and give the LAN the TLS listener (tls=BrokerTls(...)), or opt in with allow_plain_lan=True"
+                )
+            log.warning("plain MQTT listener on %s: an explicit opt-in (allow_plain_lan); the LAN sees it in clear",
+                        host)  # fmt: skip
         self._workdir = Path(workdir).absolute()
         if any(c.isspace() for c in str(self._workdir)):
             raise ValueError(f"Mosquitto config paths cannot contain whitespace: {self._workdir}")
@@ -175,6 +210,11 @@ class MosquittoProcess:
             self._auth = template == "site"
             if not self._auth and (users or acl_text is not None):
                 raise ValueError(f"the {template!r} template takes no users and no ACL")
+            if template == "cloud" and tls is not None:
+                raise ValueError("the 'cloud' template (the twin's IoT Core stand-in) has no TLS listener")
+        self._tls = tls
+        self._auto_tls_port = tls is not None and tls.port is None
+        self._tls_port = tls.port if tls is not None and tls.port is not None else 0
         if self._dynsec:
             if dynsec_admin is None:
                 raise ValueError("the 'site-dynsec' template needs dynsec_admin=(username, password)")
@@ -214,6 +254,24 @@ class MosquittoProcess:
     def url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"mqtt://{host}:{self.port}"
+
+    @property
+    def tls_port(self) -> int:
+        """The TLS listener's port (picked by :meth:`start` when none was given)."""
+        if self._tls is None:
+            raise MosquittoError("this broker has no TLS listener")
+        if self._tls_port == 0:
+            raise MosquittoError("no TLS port yet: start() picks one")
+        return self._tls_port
+
+    @property
+    def tls_host(self) -> str | None:
+        return None if self._tls is None else self._tls.host
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where the broker's copies of the TLS files are (readable by the broker's user)."""
+        return self._workdir / "tls"
 
     @property
     def config_path(self) -> Path:
@@ -320,6 +378,30 @@ class MosquittoProcess:
         self._give_to_broker(tmp, 0o600)
         os.replace(tmp, path)
 
+    def _install_tls(self) -> None:
+        """Copy the CA, certificate and key where the broker (as user `mosquitto`) can read them."""
+        if self._tls is None:
+            return
+        self.tls_dir.mkdir(exist_ok=True)
+        self.tls_dir.chmod(0o755)
+        for source, name, mode in (
+            (self._tls.ca_file, "ca.crt", 0o644),
+            (self._tls.cert_file, "server.crt", 0o644),
+            (self._tls.key_file, "server.key", 0o600),
+        ):
+            try:
+                data = Path(source).read_bytes()
+            except OSError as exc:
+                raise MosquittoError(f"TLS file {source}: {exc.strerror or exc}") from None
+            target = self.tls_dir / name
+            tmp = target.with_name(f".{name}.tmp")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self._give_to_broker(tmp, mode)
+            os.replace(tmp, target)
+
     def _init_dynsec(self) -> None:
         """Create the plugin's JSON file with the admin client, once (it then belongs to the broker)."""
         path = self.dynsec_file
@@ -368,9 +450,16 @@ class MosquittoProcess:
     def render_config(self) -> str:
         """The config text for the current settings (the port must be known)."""
         template = Template(self._template_path.read_text(encoding="utf-8"))
+        tls = self._tls
         return template.substitute(
             host=self._host,
             port=str(self.port),
+            tls="" if tls is not None else "#",
+            tls_host=tls.host if tls is not None else "",
+            tls_port=str(self._tls_port) if tls is not None else "",
+            tls_ca_file=str(self.tls_dir / "ca.crt"),
+            tls_cert_file=str(self.tls_dir / "server.crt"),
+            tls_key_file=str(self.tls_dir / "server.key"),
             password_file=str(self.password_file),
             acl_file=str(self.acl_file),
             data_dir=str(self.data_dir),
@@ -392,6 +481,7 @@ class MosquittoProcess:
             self.data_dir.mkdir(exist_ok=True)
             self._give_to_broker(self.data_dir, 0o700)
             self._init_dynsec()
+        self._install_tls()
         _write_atomic(self.config_path, self.render_config(), 0o644)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -400,11 +490,13 @@ class MosquittoProcess:
         """Write the config files, launch the broker and wait until it accepts connections."""
         if self.running:
             raise MosquittoError(f"broker already running (pid {self.pid})")
-        attempts = 3 if self._auto_port else 1
+        attempts = 3 if self._auto_port or self._auto_tls_port else 1
         for attempt in range(attempts):
             # A restart keeps its port (clients reconnect to it); a new one only if it was taken.
             if self._auto_port and (self._port == 0 or attempt > 0):
                 self._port = free_port(self._host)
+            if self._tls is not None and self._auto_tls_port and (self._tls_port == 0 or attempt > 0):
+                self._tls_port = free_port(self._tls.host)
             self._prepare()
             try:
                 self._launch()
@@ -447,11 +539,16 @@ class MosquittoProcess:
             time.sleep(0.02)
 
     def _accepts_connections(self) -> bool:
+        addresses = [(self._host, self._port)]
+        if self._tls is not None:
+            addresses.append(("127.0.0.1" if self._tls.host in ("0.0.0.0", "") else self._tls.host, self._tls_port))
         try:
-            with socket.create_connection((self._host, self._port), timeout=0.5):
-                return True
+            for address in addresses:
+                with socket.create_connection(address, timeout=0.5):
+                    pass
         except OSError:
             return False
+        return True
 
     def _log_since_start(self) -> str:
         try:
@@ -465,10 +562,12 @@ class MosquittoProcess:
         return "\n".join(self._log_since_start().splitlines()[-lines:])
 
     def reload(self, *, wait: bool = True) -> None:
-        """Send SIGHUP: the broker re-reads its password and ACL files (see :meth:`set_users`)."""
+        """Send SIGHUP: the broker re-reads its password and ACL files (see :meth:`set_users`) and its TLS
+        certificate and key (copied again from :class:`BrokerTls`' files first: a renewed certificate)."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             raise MosquittoError("broker is not running")
+        self._install_tls()
         before = self._log_since_start().count(_RELOAD_MARK)
         proc.send_signal(signal.SIGHUP)
         if not wait:
@@ -522,4 +621,5 @@ class MosquittoProcess:
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.running else "stopped"
         port = self._port or "?"
-        return f"<MosquittoProcess {self._template_path.stem} {self._host}:{port} {state}>"
+        tls = f" tls {self._tls.host}:{self._tls_port or '?'}" if self._tls is not None else ""
+        return f"<MosquittoProcess {self._template_path.stem} {self._host}:{port}{tls} {state}>"

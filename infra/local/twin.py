@@ -3,11 +3,15 @@
 Start order (stop runs it in reverse):
 
 1. the IoT Core stand-in broker (Mosquitto, anonymous, loopback);
-2. the site broker (Mosquitto with the dynamic-security plugin: the LMS issues each agent's credentials);
-3. the local cloud process (moto + the Chalice app + rules engine; ``infra.local.cloud``);
-4. the LMS (``python -m edge.lms``), linked to the stand-in broker as its IoT Core;
-5. the agents (``python -m edge.agent``), which enrol with the LMS (one enrolment token for all of them) and
-   get their own broker credentials and ACL role.
+2. the site's TLS: the LMS's own first-start step (``edge.lms.site_tls``) makes the site CA and the LMS's
+   and broker's certificates, as ``python -m edge.lms ... tls`` does before a site broker's first start;
+3. the site broker (Mosquitto with the dynamic-security plugin: the LMS issues each agent's credentials),
+   MQTT over TLS on ``ports.site_broker`` with the site CA's certificate, plain MQTT on a loopback port only;
+4. the local cloud process (moto + the Chalice app + rules engine; ``infra.local.cloud``);
+5. the LMS (``python -m edge.lms``), HTTPS with the site CA's certificate, connected to the broker over TLS,
+   linked to the stand-in broker as its IoT Core;
+6. the agents (``python -m edge.agent``), which pin the site CA (``ca_hash``), enrol with the LMS over HTTPS
+   (one enrolment token for all of them) and connect to the broker's TLS port with their own credentials.
 
 It waits for each part to be ready before the next one, and finally for the cloud to list every agent.
 """
@@ -18,15 +22,18 @@ import json
 import logging
 import secrets
 import shutil
+import ssl
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.lms.config import load_config
+from edge.lms.site_tls import SiteTls, TlsFiles
 from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
 from shared.names import Namespace
 from shared.topics import site_thing_name
@@ -40,8 +47,9 @@ DYNSEC_ADMIN = "dynsec-admin"
 @dataclass
 class TwinPorts:
     api: int = 8765
-    lms: int = 8000
-    site_broker: int = 1883
+    lms: int = 8000  # HTTPS
+    site_broker: int = 8883  # MQTT over TLS
+    site_broker_plain: int = 0  # plain MQTT, loopback only; 0: pick a free port
     cloud_broker: int = 0  # 0: pick a free port
     moto: int = 0
 
@@ -65,12 +73,14 @@ class TwinOptions:
     start_timeout_s: float = 60.0
 
 
-def _http_json(url: str, token: str | None = None, timeout: float = 2.0, body: Any = None) -> Any:
+def _http_json(
+    url: str, token: str | None = None, timeout: float = 2.0, body: Any = None, context: ssl.SSLContext | None = None
+) -> Any:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         return json.loads(resp.read())
 
 
@@ -89,6 +99,8 @@ class Twin:
         self.lms: ChildProcess | None = None
         self.moto_url = ""
         self._enroll_token = ""
+        self.tls: TlsFiles | None = None
+        self.ca_hash = ""  # the site CA's fingerprint, as the LMS shows it where enrolment tokens are made
 
     # ------------------------------------------------------------ addresses
 
@@ -98,7 +110,23 @@ class Twin:
 
     @property
     def lms_url(self) -> str:
-        return f"http://{self.opt.host}:{self.opt.ports.lms}"
+        return f"https://{self.opt.host}:{self.opt.ports.lms}"
+
+    @property
+    def lms_dir(self) -> Path:
+        return self.workdir / "lms"
+
+    @property
+    def lms_ca_file(self) -> Path:
+        """The site CA's certificate (``curl --cacert``): it alone certifies the LMS and the site broker."""
+        return self.lms_dir / "site-ca" / "ca.crt"
+
+    def lms_ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.lms_ca_file))
+
+    def lms_api(self, path: str, token: str | None = None, body: Any = None, timeout: float = 2.0) -> Any:
+        """A JSON call to the LMS's API over HTTPS, trusting the site CA only."""
+        return _http_json(f"{self.lms_url}{path}", token, timeout, body, self.lms_ssl_context())
 
     # ------------------------------------------------------------ lifecycle
 
@@ -108,6 +136,7 @@ class Twin:
         try:
             for step in (
                 self.start_cloud_broker,
+                self.start_site_tls,
                 self.start_site_broker,
                 self.start_local_cloud,
                 self.start_lms,
@@ -145,12 +174,25 @@ class Twin:
         self.cloud_broker = broker
         self._stops.append(("cloud broker", broker.stop))
 
-    def start_site_broker(self) -> None:
+    def start_site_tls(self) -> None:
+        """The LMS's configuration and secrets, then its first-start TLS step: the site CA and certificates."""
         self.passwords = {LMS_USER: secrets.token_urlsafe(18), DYNSEC_ADMIN: secrets.token_urlsafe(18)}
+        self.lms_dir.mkdir(exist_ok=True)
+        _write_secret(self.lms_dir / "broker-password", self.passwords[LMS_USER])
+        _write_secret(self.lms_dir / "dynsec-password", self.passwords[DYNSEC_ADMIN])
+        config = self.lms_dir / "lms.toml"
+        config.write_text(toml_writer.dumps(self.lms_config()))
+        self.tls = SiteTls(load_config(config)).ensure()
+
+    def start_site_broker(self) -> None:
+        assert self.tls is not None
+        files = self.tls.broker
         broker = MosquittoProcess(
-            self.workdir / "site-broker", port=self.opt.ports.site_broker, template="site-dynsec",
+            self.workdir / "site-broker", port=self.opt.ports.site_broker_plain or None, template="site-dynsec",
             dynsec_admin=(DYNSEC_ADMIN, self.passwords[DYNSEC_ADMIN]),
-        )
+            tls=BrokerTls(self.tls.broker_ca_file, files.cert_file, files.key_file, port=self.opt.ports.site_broker,
+                          host=self.opt.host),
+        )  # fmt: skip
         # Each twin run starts with fresh broker credentials (the LMS and the agents get new ones below).
         broker.dynsec_file.unlink(missing_ok=True)
         broker.start()
@@ -199,23 +241,24 @@ class Twin:
             iot.create_thing(thingName=thing)
 
     def lms_config(self) -> dict[str, Any]:
-        assert self.site_broker is not None and self.cloud_broker is not None
+        assert self.cloud_broker is not None
         return {
             "tenant": self.opt.tenant,
             "stage": self.opt.stage,
             "site_id": self.opt.site_id,
-            "db_path": str(self.workdir / "lms" / "lms.db"),
-            "http_host": self.opt.host,
+            "db_path": str(self.lms_dir / "lms.db"),
+            "http_host": self.opt.host,  # HTTPS (the default) with the site CA's certificate
             "http_port": self.opt.ports.lms,
             "site_heartbeat_s": self.opt.site_heartbeat_s,
             "presence_timeout_s": self.opt.presence_timeout_s,
             "site_broker": {
-                "host": self.site_broker.host,
-                "port": self.site_broker.port,
+                "host": self.opt.host,
+                "port": self.opt.ports.site_broker,  # the TLS listener, verified against the site CA
+                "tls": {},
                 "username": LMS_USER,
                 "client_id": "lms",
-                "password_file": str(self.workdir / "lms" / "broker-password"),
-                "dynsec": {"username": DYNSEC_ADMIN, "password_file": str(self.workdir / "lms" / "dynsec-password")},
+                "password_file": str(self.lms_dir / "broker-password"),
+                "dynsec": {"username": DYNSEC_ADMIN, "password_file": str(self.lms_dir / "dynsec-password")},
             },
             "cloud": {
                 "host": self.cloud_broker.host,
@@ -227,47 +270,35 @@ class Twin:
         }
 
     def start_lms(self) -> None:
-        lms_dir = self.workdir / "lms"
-        lms_dir.mkdir(exist_ok=True)
-        _write_secret(lms_dir / "broker-password", self.passwords[LMS_USER])
-        _write_secret(lms_dir / "dynsec-password", self.passwords[DYNSEC_ADMIN])
-        config = lms_dir / "lms.toml"
-        config.write_text(toml_writer.dumps(self.lms_config()))
         self.lms = ChildProcess.python(
-            "LMS", "edge.lms", ["--config", str(config)], self.workdir / "logs" / "lms.log",
+            "LMS", "edge.lms", ["--config", str(self.lms_dir / "lms.toml")], self.workdir / "logs" / "lms.log",
             env={"CLASSTOP_LMS_ADMIN_TOKEN": self.lms_token},
         ).start()
         self._stops.append(("LMS", self.lms.stop))
         wait_for(
-            "the LMS API",
-            lambda: _http_json(f"{self.lms_url}/api/health").get("success"),
-            self.opt.start_timeout_s,
+            "the LMS API", lambda: self.lms_api("/api/health").get("success"), self.opt.start_timeout_s,
             watch=[self.lms],
-        )
+        )  # fmt: skip
 
     def agent_config(self, agent_id: str) -> dict[str, Any]:
-        assert self.site_broker is not None
         adir = self.workdir / "agents" / agent_id
         return {
             "agent_id": agent_id,
             "heartbeat_s": self.opt.agent_heartbeat_s,
             "state_dir": str(adir / "state"),
-            "mqtt": {
-                "host": self.site_broker.host,
-                "port": self.site_broker.port,
-                "client_id": agent_id,
-                "username": agent_id,
-                "reconnect_min_s": 0.5,
-                "reconnect_max_s": 5.0,
-            },
+            # the broker's address and TLS come from enrolment
+            "mqtt": {"client_id": agent_id, "username": agent_id, "reconnect_min_s": 0.5, "reconnect_max_s": 5.0},
             "exec": {"mode": self.opt.exec_mode},
-            "enroll": {"url": self.lms_url, "token_file": str(adir / "enroll-token"), "retry_max_s": 5.0},
-        }
+            "enroll": {
+                "url": self.lms_url, "ca_hash": self.ca_hash, "token_file": str(adir / "enroll-token"),
+                "retry_max_s": 5.0,
+            },
+        }  # fmt: skip
 
     def start_agent(self, agent_id: str) -> ChildProcess:
         adir = self.workdir / "agents" / agent_id
         adir.mkdir(parents=True, exist_ok=True)
-        _write_secret(adir / "enroll-token", self.enroll_token())
+        _write_secret(adir / "enroll-token", self.enroll_token())  # sets ca_hash too
         (adir / "state" / "credentials.json").unlink(missing_ok=True)  # from an earlier run's broker
         config = adir / "agent.toml"
         config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
@@ -278,11 +309,12 @@ class Twin:
         return child
 
     def enroll_token(self) -> str:
-        """One enrolment token (made on first use) for all the twin's agents."""
+        """One enrolment token (made on first use) for all the twin's agents, and the CA fingerprint to pin."""
         if not self._enroll_token:
             body = {"ttl_s": 3600, "max_uses": max(len(self.opt.agent_ids), 1) * 10, "note": "local twin"}
-            answer = _http_json(f"{self.lms_url}/api/enrollment-tokens", self.lms_token, body=body)
+            answer = self.lms_api("/api/enrollment-tokens", self.lms_token, body=body)
             self._enroll_token = str(answer["data"]["token"])
+            self.ca_hash = str(answer["data"]["ca_hash"])
         return self._enroll_token
 
     def start_agents(self) -> None:
@@ -292,7 +324,7 @@ class Twin:
         want = set(self.opt.agent_ids)
 
         def all_online() -> bool:
-            online = _http_json(f"{self.lms_url}/api/clients/online", self.lms_token)
+            online = self.lms_api("/api/clients/online", self.lms_token)
             return want <= {c["uuid"] for c in _items(online)}
 
         wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,

@@ -1,6 +1,6 @@
 """The one MQTT client wrapper used by the LMS and the agent."""
 
 from shared.mqtt.client import Handler, IncomingMessage, Inline, MqttClient, Will
-from shared.mqtt.settings import MqttSettings, TlsSettings
+from shared.mqtt.settings import MqttSettings, TlsSettings, is_loopback
 
-__all__ = ["Handler", "IncomingMessage", "Inline", "MqttClient", "MqttSettings", "TlsSettings", "Will"]
+__all__ = ["Handler", "IncomingMessage", "Inline", "MqttClient", "MqttSettings", "TlsSettings", "Will", "is_loopback"]

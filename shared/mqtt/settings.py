@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``): no other host reaches it."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class TlsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker's certificate")
+    ca_file: Path | None = Field(
+        default=None, description="CA that signed the broker's certificate (the site CA); absent = the system's"
+    )
     cert_file: Path | None = Field(default=None, description="client certificate (mutual TLS)")
     key_file: Path | None = Field(default=None, description="client private key (mutual TLS)")
 

@@ -51,10 +51,29 @@ def twin() -> Iterator[Twin]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _spki_sha256(cert_file: Path) -> str:
+    """Base64 SHA-256 of a certificate's public key (what Chromium's SPKI list takes)."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(cert_file.read_bytes()).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM or ""
+    if "twin" in request.fixturenames:
+        # The twin's LMS serves HTTPS with a certificate of its site CA, which this browser does not know:
+        # trust exactly that certificate's key (as a school's browsers would trust the site CA once installed).
+        twin: Twin = request.getfixturevalue("twin")
+        assert twin.tls is not None
+        opts.add_argument(f"--ignore-certificate-errors-spki-list={_spki_sha256(twin.tls.lms.cert_file)}")
     profile = tempfile.mkdtemp(prefix="ct-chromium-")
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",

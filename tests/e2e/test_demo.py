@@ -1,4 +1,5 @@
-"""``make demo``'s program: it comes up, the curl it prints returns the agent's output, Ctrl-C stops all."""
+"""``make demo``'s program: it comes up with TLS on site (the LMS on HTTPS, the broker on MQTT over TLS, both
+certified by the site CA whose fingerprint it prints), the curls it prints work, Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -75,6 +76,19 @@ def test_demo_prints_a_working_curl_and_stops_on_ctrl_c() -> None:
                 break
             time.sleep(0.2)
         assert view["data"]["reported"]["theme_mode"] == "dark", view  # type: ignore[index]
+        # on site: the printed LMS curl goes over HTTPS, verified against the site CA it names
+        on_site = next(line.strip() for line in lines if line.strip().startswith("curl -s --cacert"))
+        assert "https://" in on_site
+        out = subprocess.run(shlex.split(on_site), capture_output=True, text=True, timeout=60, check=True).stdout
+        assert json.loads(out)["success"] is True, out
+        # the fingerprint it prints is the CA's (what openssl says), and agents pin it
+        printed = next(line.split()[-1] for line in lines if line.strip().startswith("site CA"))
+        ca_file = Path(shlex.split(on_site)[3])
+        by_openssl = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(ca_file)],
+                                    capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert printed == "sha256:" + by_openssl.strip().split("=", 1)[1].replace(":", "").lower()
+        assert f'ca_hash = "{printed}"' in text
+        assert "mqtts://" in text
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
         for port in ports.values():

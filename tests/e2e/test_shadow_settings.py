@@ -35,13 +35,13 @@ def twin() -> Iterator[Twin]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def call(url: str, token: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+def call(url: str, token: str, method: str = "GET", body: Any = None, context: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
@@ -68,7 +68,7 @@ def cloud_settings(twin: Twin, agent_id: str) -> dict[str, Any]:
 def agent_setting(twin: Twin, agent_id: str, key: str) -> Any:
     """What the agent itself holds, asked through the LMS's own API (a get_setting command)."""
     status, body = call(f"{twin.lms_url}/api/clients/{agent_id}/command", twin.lms_token, "POST",
-                        {"command": "get_setting", "params": {"key": key}})  # fmt: skip
+                        {"command": "get_setting", "params": {"key": key}}, twin.lms_ssl_context())  # fmt: skip
     return body.get("data") if status == 200 and body.get("success") else None
 
 

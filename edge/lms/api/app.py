@@ -14,6 +14,7 @@ from edge.lms.api import events as events_api
 from edge.lms.api import legacy as legacy_api
 from edge.lms.api import sync as sync_api
 from edge.lms.api.deps import Services
+from edge.lms.api.enroll import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
 from edge.lms.enrollment import Enrollment
@@ -25,7 +26,11 @@ CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 
 
 def build_fastapi(
-    services: Services, *, enrollment: Enrollment | None = None, events: AgentEvents | None = None
+    services: Services,
+    *,
+    enrollment: Enrollment | None = None,
+    events: AgentEvents | None = None,
+    site_ca: SiteCaInfo | None = None,
 ) -> FastAPI:
     """The FastAPI app itself (routes, error handlers, services on ``app.state``)."""
     app = FastAPI(
@@ -48,7 +53,7 @@ def build_fastapi(
     cctv_video.install(app, services)
     events_api.install(app, services, events)
     app.include_router(prometheus.router)
-    enroll.install(app, enrollment)
+    enroll.install(app, enrollment, site_ca)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
@@ -60,7 +65,8 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     enrollment: Enrollment | None = None,
     events: AgentEvents | None = None,
+    site_ca: SiteCaInfo | None = None,
 ) -> ASGIApp:
     """The ASGI app to serve: the FastAPI app behind the command fast lane and the request-body limit."""
-    api = build_fastapi(services, enrollment=enrollment, events=events)
+    api = build_fastapi(services, enrollment=enrollment, events=events, site_ca=site_ca)
     return BodyLimit(CommandFastLane(api, services, max_body_bytes), max_body_bytes)

@@ -4,12 +4,8 @@ processes (``python -m edge.agent`` with ``[enroll]``) and a real Mosquitto runn
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +14,9 @@ import pytest
 
 from infra.local.mosquitto import free_port
 from tests.fixtures.brokers import Broker
+from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.conftest import ADMIN_USER, LMS_USER, DynsecBroker
-from tests.integration.lms.lms_harness import REPO, LmsProcess, eventually, lms_config_text
+from tests.integration.lms.lms_harness import LmsProcess, eventually, lms_config_text
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +31,8 @@ def lms(dynsec_broker: DynsecBroker, tmp_path: Path) -> Iterator[LmsProcess]:
         site_broker=dynsec_broker, cloud_port=None, http_port=free_port(), db_path=workdir / "lms.db",
         settings={"presence_timeout_s": 120},  # offline below comes from status messages, not silence
     )
-    text += f'\n[site_broker.dynsec]\nusername = "{ADMIN_USER}"\ntimeout_s = 5\n'
+    # The broker of these tests is plain, on loopback (TLS on the LAN is test_site_tls.py's subject).
+    text += f'\n[site_broker.dynsec]\nusername = "{ADMIN_USER}"\ntimeout_s = 5\nadvertise_tls = false\n'
     process = LmsProcess(workdir, text, dynsec_broker.passwords[LMS_USER])
     process.env["CLASSTOP_LMS_DYNSEC_PASSWORD"] = dynsec_broker.admin_password
     process.env["CLASSTOP_LMS_ADMIN_TOKEN"] = ADMIN_TOKEN
@@ -49,57 +47,14 @@ def lms(dynsec_broker: DynsecBroker, tmp_path: Path) -> Iterator[LmsProcess]:
             print(process.log()[-4000:])  # shown by pytest when the test failed
 
 
-class AgentProc:
-    def __init__(self, workdir: Path, agent_id: str, lms_url: str) -> None:
-        self.workdir = workdir
-        self.agent_id = agent_id
-        self.config = workdir / "agent.toml"
-        self.state_dir = workdir / "state"
-        self.log = workdir / "agent.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            f'agent_id = "{agent_id}"\nheartbeat_s = 0.5\nmetrics_s = 5\nstate_dir = "state"\n'
-            "[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 1\n"
-            f'[enroll]\nurl = "{lms_url}"\nretry_min_s = 0.2\nretry_max_s = 1\n'
-        )
-
-    @property
-    def credentials_path(self) -> Path:
-        return self.state_dir / "credentials.json"
-
-    def start(self, token: str | None) -> AgentProc:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSTOP_")}
-        env["PYTHONPATH"] = str(REPO)
-        if token is not None:
-            env["CLASSTOP_ENROLL_TOKEN"] = token
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "edge.agent", "--config", str(self.config)],
-                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(20)
-        self.proc = None
-        return code
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
 @pytest.fixture
 def agents(tmp_path: Path, lms: LmsProcess) -> Iterator[dict[str, AgentProc]]:
     made: dict[str, AgentProc] = {}
+    ca_hash = lms.http.get("/api/enrollment-tokens").json()["data"]["ca_hash"]
 
     class Factory(dict[str, AgentProc]):
         def __missing__(self, agent_id: str) -> AgentProc:
-            made[agent_id] = self[agent_id] = AgentProc(tmp_path / agent_id, agent_id, lms.base_url)
+            made[agent_id] = self[agent_id] = AgentProc(tmp_path / agent_id, agent_id, lms.base_url, ca_hash)
             return made[agent_id]
 
     try:

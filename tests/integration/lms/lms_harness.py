@@ -163,6 +163,8 @@ def lms_config_text(
         "db_path": str(db_path),
         "http_host": "127.0.0.1",
         "http_port": http_port,
+        # plain HTTP on loopback (allowed there), unless the test gives a certificate
+        "http_tls": bool(settings and "tls_cert_file" in settings),
         "command_timeout_s": 5,
         "presence_timeout_s": 10,
         "site_heartbeat_s": 30,

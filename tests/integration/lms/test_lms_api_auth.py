@@ -15,10 +15,11 @@ from tests.integration.lms.lms_harness import REPO, AgentFactory, LmsFactory, Lm
 pytestmark = pytest.mark.integration
 
 #: Paths that need no bearer token: the health check, the enrolment exchange (its body carries the enrolment
-#: token), /metrics from loopback, and the ClassTop clients' sync endpoints (they send no credentials).
+#: token) and the site CA agents fetch before it, /metrics from loopback, and the ClassTop clients' sync
+#: endpoints (they send no credentials).
 PUBLIC = {
-    "/api/health", "/api/enroll", "/metrics", "/api/clients/register", "/api/sync", "/api/clients/{uuid}/courses",
-    "/api/clients/{uuid}/schedule",
+    "/api/health", "/api/enroll", "/api/enroll/ca", "/metrics", "/api/clients/register", "/api/sync",
+    "/api/clients/{uuid}/courses", "/api/clients/{uuid}/schedule",
 }  # fmt: skip
 
 

@@ -38,8 +38,9 @@ state_dir = "state"
 
 [mqtt]
 host = "10.0.0.5"
-port = 1884
+port = 8884
 username = "custom-user"
+tls = { ca_file = "site-ca.pem" }
 
 [exec]
 mode = "any"
@@ -52,7 +53,8 @@ max_concurrent = 2
 level = "DEBUG"
 """
     config = load_config(write(tmp_path, text), env={})
-    assert config.mqtt.host == "10.0.0.5" and config.mqtt.port == 1884
+    assert config.mqtt.host == "10.0.0.5" and config.mqtt.port == 8884
+    assert config.mqtt.tls is not None and config.mqtt.tls.ca_file == tmp_path / "site-ca.pem"  # relative
     assert config.mqtt.username == "custom-user" and config.mqtt.client_id == "room-101"
     assert config.state_dir == tmp_path / "state"  # relative to the config file
     assert config.exec.max_concurrent == 2 and config.log.level == "DEBUG"
@@ -69,6 +71,7 @@ level = "DEBUG"
         ('agent_id = "a"\nsurprise = 1', "surprise: Extra inputs are not permitted"),
         ('agent_id = "a"\n[mqtt]\nport = 70000', "mqtt.port"),
         ('agent_id = "a"\n[mqtt]\nhots = "x"', "mqtt.hots"),
+        ('agent_id = "a"\n[mqtt]\nhost = "10.0.0.5"', "plain MQTT to 10.0.0.5 would send the broker password"),
         ('agent_id = "a"\n[exec]\nmode = "sometimes"', "exec.mode"),
         ('agent_id = "a"\n[exec]\nallowlist = ["re:("]', "bad regular expression"),
         ('agent_id = "a"\n[exec]\nallowlist = ["rm -rf"]', "allowlist entry"),

@@ -22,20 +22,36 @@ from edge.agent.enrollment import (
     load_credentials,
     save_credentials,
 )
+from edge.lms.site_ca import SiteCa
 from infra.local.mosquitto import free_port
 from shared.mqtt import MqttSettings
 
 
-class FakeLms:
-    """A real HTTP server answering ``POST /api/enroll`` with whatever the test sets."""
+@pytest.fixture(scope="module")
+def site_ca(tmp_path_factory: pytest.TempPathFactory) -> SiteCa:
+    return SiteCa.open(tmp_path_factory.mktemp("ca"), name="test site CA")
 
-    def __init__(self) -> None:
+
+class FakeLms:
+    """A real HTTP server (loopback: plain HTTP is allowed there) answering ``GET /api/enroll/ca`` with the
+    site CA and ``POST /api/enroll`` with whatever the test sets."""
+
+    def __init__(self, ca_pem: str) -> None:
         self.status = 200
         self.body: Any = None
+        self.ca_pem = ca_pem
         self.requests: list[dict[str, Any]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append({"path": self.path})
+                raw = outer.ca_pem.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 request = json.loads(self.rfile.read(length))
@@ -43,8 +59,8 @@ class FakeLms:
                 body = outer.body if outer.body is not None else {
                     "success": True,
                     "data": {"agent_id": request["agent_id"], "mqtt": {
-                        "host": "10.0.0.5", "port": 1884, "username": request["agent_id"],
-                        "password": f"pw-{len(outer.requests)}"}},
+                        "host": "10.0.0.5", "port": 8883, "username": request["agent_id"],
+                        "password": f"pw-{len(outer.posts)}", "tls": True}},
                 }
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(outer.status)
@@ -61,19 +77,33 @@ class FakeLms:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == "/api/enroll"]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
 @pytest.fixture
-def lms() -> Iterator[FakeLms]:
-    server = FakeLms()
+def lms(site_ca: SiteCa) -> Iterator[FakeLms]:
+    server = FakeLms(site_ca.cert_pem)
     yield server
     server.close()
 
 
+#: The pinned fingerprint every enroller of this module is configured with (set from the ``site_ca`` fixture).
+CA_HASH: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _pinned(site_ca: SiteCa) -> None:
+    CA_HASH["site"] = site_ca.fingerprint
+
+
 def _enroller(url: str, state: Path, env: dict[str, str] | None = None, **extra: Any) -> Enroller:
+    extra.setdefault("ca_hash", CA_HASH["site"])
     settings = EnrollSettings(url=url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.02, **extra)
     return Enroller(settings, "room-1", state, env={TOKEN_ENV: "cte_tok"} if env is None else env)
 
@@ -81,28 +111,72 @@ def _enroller(url: str, state: Path, env: dict[str, str] | None = None, **extra:
 def test_enrol_stores_credentials_atomically_with_mode_0600(lms: FakeLms, tmp_path: Path) -> None:
     enroller = _enroller(lms.url + "/", tmp_path / "state")
     creds = enroller.enroll()
-    assert (creds.agent_id, creds.host, creds.port, creds.username, creds.password) == (
-        "room-1", "10.0.0.5", 1884, "room-1", "pw-1",
+    assert (creds.agent_id, creds.host, creds.port, creds.username, creds.password, creds.tls) == (
+        "room-1", "10.0.0.5", 8883, "room-1", "pw-1", True,
     )
-    assert lms.requests[0]["path"] == "/api/enroll" and lms.requests[0]["token"] == "cte_tok"
-    assert lms.requests[0]["agent_id"] == "room-1" and lms.requests[0]["hostname"]
+    # the CA first (checked), then the token
+    assert [r["path"] for r in lms.requests] == ["/api/enroll/ca", "/api/enroll"]
+    post = lms.posts[0]
+    assert post["token"] == "cte_tok" and post["agent_id"] == "room-1" and post["hostname"]
     assert stat.S_IMODE(enroller.path.stat().st_mode) == 0o600
-    assert load_credentials(enroller.path, "room-1") == creds
-    assert [p.name for p in enroller.path.parent.iterdir()] == ["credentials.json"]
+    assert load_credentials(enroller.path, "room-1", CA_HASH["site"]) == creds
+    assert sorted(p.name for p in enroller.path.parent.iterdir()) == ["credentials.json", "site-ca.pem"]
+    assert enroller.ca_path.read_text() == lms.ca_pem
+
+
+def test_a_ca_that_does_not_match_the_pin_stops_before_the_token(
+    lms: FakeLms, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = SiteCa.open(tmp_path_factory.mktemp("other-ca"), name="someone else")
+    lms.ca_pem = other.cert_pem
+    with pytest.raises(EnrollmentError) as refused:
+        _enroller(lms.url, tmp_path / "state").enroll_retrying(threading.Event())
+    assert not refused.value.retryable
+    assert f"has fingerprint {other.fingerprint}, not the configured" in refused.value.message
+    assert lms.posts == [] and not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("answer", ["no certificate", "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"])
+def test_an_unusable_ca_answer_is_retried_and_sends_nothing(lms: FakeLms, tmp_path: Path, answer: str) -> None:
+    lms.ca_pem = answer
+    with pytest.raises(EnrollmentError) as failed:
+        _enroller(lms.url, tmp_path).enroll()
+    assert failed.value.retryable and "no usable CA certificate" in failed.value.message
+    assert lms.posts == []
+
+
+def test_plain_mqtt_to_a_lan_broker_is_refused(lms: FakeLms, tmp_path: Path) -> None:
+    lms.body = {"data": {"agent_id": "room-1", "mqtt": {"host": "10.0.0.5", "port": 1883, "username": "room-1",
+                                                         "password": "p", "tls": False}}}  # fmt: skip
+    with pytest.raises(EnrollmentError) as refused:
+        _enroller(lms.url, tmp_path).enroll()
+    assert not refused.value.retryable and "plain MQTT to 10.0.0.5" in refused.value.message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+def test_credentials_made_under_another_ca_are_enrolled_again(
+    lms: FakeLms, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _enroller(lms.url, tmp_path).enroll()
+    assert load_credentials(tmp_path / "credentials.json", "room-1", CA_HASH["site"]) is not None
+    other = SiteCa.open(tmp_path_factory.mktemp("new-ca"), name="a new site CA").fingerprint
+    assert load_credentials(tmp_path / "credentials.json", "room-1", other) is None  # the pin changed
+    (tmp_path / "site-ca.pem").write_text(lms.ca_pem.replace("A", "B", 1))  # the stored CA was tampered with
+    assert load_credentials(tmp_path / "credentials.json", "room-1", CA_HASH["site"]) is None
 
 
 def test_ensure_uses_stored_credentials_without_asking(lms: FakeLms, tmp_path: Path) -> None:
     enroller = _enroller(lms.url, tmp_path)
     first = enroller.ensure(threading.Event())
     second = _enroller(lms.url, tmp_path, env={}).ensure(threading.Event())  # no token needed any more
-    assert first == second and len(lms.requests) == 1
+    assert first == second and len(lms.posts) == 1
 
 
 def test_the_token_file_is_read_when_the_variable_is_absent(lms: FakeLms, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("cte_from_file\n")
     _enroller(lms.url, tmp_path, env={}, token_file=token_file).enroll()
-    assert lms.requests[0]["token"] == "cte_from_file"
+    assert lms.posts[0]["token"] == "cte_from_file"
 
 
 def test_no_token_and_no_credentials_is_a_clear_non_retryable_error(lms: FakeLms, tmp_path: Path) -> None:
@@ -117,7 +191,7 @@ def test_a_refused_token_is_not_retried_and_writes_nothing(lms: FakeLms, tmp_pat
     with pytest.raises(EnrollmentError) as refused:
         _enroller(lms.url, tmp_path).enroll_retrying(threading.Event())
     assert not refused.value.retryable and "(403): enrolment token 3 is used up" in refused.value.message
-    assert len(lms.requests) == 1 and list(tmp_path.iterdir()) == []
+    assert len(lms.posts) == 1 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -158,17 +232,23 @@ def test_unreadable_or_foreign_credential_files_are_ignored(tmp_path: Path) -> N
     path = tmp_path / "credentials.json"
     path.write_text("{half")
     assert load_credentials(path, "room-1") is None
-    save_credentials(path, Credentials("room-2", "h", 1, "room-2", "p", 0.0))
+    save_credentials(path, Credentials("room-2", "h", 1, "room-2", "p", 0.0, True, "sha256:" + "0" * 64))
+    assert load_credentials(path, "room-1") is None
+    path.write_text('{"agent_id": "room-1", "host": "h", "port": 1, "username": "u", "password": "p"}')  # older
     assert load_credentials(path, "room-1") is None
     assert load_credentials(tmp_path / "missing.json", "room-1") is None
 
 
-def test_credentials_apply_to_the_mqtt_settings() -> None:
+def test_credentials_apply_to_the_mqtt_settings(tmp_path: Path) -> None:
     mqtt = MqttSettings(client_id="x", username="x", keepalive_s=42)
-    applied = Credentials("room-1", "10.0.0.5", 1884, "room-1", "secret", 0.0).apply(mqtt)
-    assert (applied.host, applied.port, applied.client_id, applied.username) == ("10.0.0.5", 1884, "room-1", "room-1")
+    creds = Credentials("room-1", "10.0.0.5", 8883, "room-1", "secret", 0.0, True, "sha256:" + "0" * 64)
+    applied = creds.apply(mqtt, tmp_path / "site-ca.pem")
+    assert (applied.host, applied.port, applied.client_id, applied.username) == ("10.0.0.5", 8883, "room-1", "room-1")
     assert applied.password is not None and applied.password.get_secret_value() == "secret"
     assert applied.keepalive_s == 42
+    assert applied.tls is not None and applied.tls.ca_file == tmp_path / "site-ca.pem"  # the pinned CA only
+    plain = Credentials("room-1", "127.0.0.1", 1883, "room-1", "s", 0.0, False, creds.ca_hash)
+    assert plain.apply(mqtt, tmp_path / "site-ca.pem").tls is None
 
 
 def test_the_refusal_watch_re_enrols_exactly_once(lms: FakeLms, tmp_path: Path) -> None:
@@ -194,6 +274,6 @@ def test_the_refusal_watch_re_enrols_exactly_once(lms: FakeLms, tmp_path: Path) 
         seen_twice = threading.Event()
         watch._refused = lambda: (seen_twice.set(), refused[0])[1]  # type: ignore[method-assign]
         assert seen_twice.wait(5.0)
-        assert len(lms.requests) == 1 and len(got) == 1
+        assert len(lms.posts) == 1 and len(got) == 1
     finally:
         watch.stop()

@@ -134,26 +134,50 @@ def compose() -> dict[str, Any]:
 
 def test_compose_services_images_and_restart_policy(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"mosquitto", "lms"}
+    assert set(services) == {"site-tls", "mosquitto", "lms"}
     image, _, tag = services["mosquitto"]["image"].split("@")[0].partition(":")
     assert image == "eclipse-mosquitto" and re.fullmatch(r"2\.\d+\.\d+", tag)
     assert ":" in services["lms"]["image"] and not services["lms"]["image"].endswith(":latest")
-    build = services["lms"]["build"]
-    assert (LMS_DIR / build["context"] / build["dockerfile"]).resolve() == LMS_DIR / "Dockerfile"
-    for name, service in services.items():
-        assert service["restart"] in ("unless-stopped", "always"), name
+    for name in ("lms", "site-tls"):
+        build = services[name]["build"]
+        assert (LMS_DIR / build["context"] / build["dockerfile"]).resolve() == LMS_DIR / "Dockerfile"
+        assert services[name]["image"] == services["lms"]["image"]
+    for name in ("mosquitto", "lms"):
+        assert services[name]["restart"] in ("unless-stopped", "always"), name
     assert services["lms"]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    # the one-shot TLS step runs to completion before the broker's (first) start
+    assert services["site-tls"]["restart"] == "no" and services["site-tls"]["command"] == ["--site-tls"]
+    assert services["mosquitto"]["depends_on"]["site-tls"]["condition"] == "service_completed_successfully"
+    assert services["site-tls"]["environment"] == services["lms"]["environment"]
+
+
+def test_compose_publishes_only_tls_on_the_lan(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["mosquitto"]["ports"] == ["8883:8883"]  # plain 1883 is not published
+    assert services["lms"]["ports"] == ["8000:8000"]
+    from infra.lms.entrypoint import config
+
+    env = {"CLASSTOP_TENANT": "t", "CLASSTOP_SITE_ID": "s", "CLASSTOP_LMS_ADVERTISE_HOST": "lms.school.lan",
+           **services["lms"]["environment"]}  # fmt: skip
+    cfg = config(env, Path("/data"))
+    assert cfg["site_broker"]["port"] == 8883 and cfg["site_broker"]["tls"] == {}  # the LMS uses TLS too
+    assert cfg["site_broker"]["dynsec"]["advertise_host"] == "lms.school.lan"
+    assert cfg["site_broker"]["dynsec"]["advertise_port"] == 8883
+    assert cfg["site_tls"] == {"broker_dir": "/broker-tls", "hosts": ["lms.school.lan"]}
+    assert "http_tls" not in cfg  # HTTPS, the default
 
 
 def test_compose_health_checks(compose: dict[str, Any], dockerfile: list[tuple[str, str]]) -> None:
-    for name, service in compose["services"].items():
-        check = service["healthcheck"]
+    for name in ("mosquitto", "lms"):
+        check = compose["services"][name]["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1, name
         assert check["retries"] >= 1 and check["interval"] and check["timeout"], name
     lms_check = compose["services"]["lms"]["healthcheck"]["test"]
     docker_check = args_of(dockerfile, "HEALTHCHECK")[0].split(" CMD ", 1)[1]
     assert lms_check == ["CMD", *json.loads(docker_check)]
-    assert "1883" in " ".join(compose["services"]["mosquitto"]["healthcheck"]["test"])
+    assert "https://127.0.0.1:8000/api/health" in lms_check[-1] and "/data/site-ca/ca.crt" in lms_check[-1]
+    broker_check = " ".join(compose["services"]["mosquitto"]["healthcheck"]["test"])
+    assert "1883" in broker_check and "8883" in broker_check
 
 
 def test_compose_volumes_keep_sqlite_recordings_and_broker_state(compose: dict[str, Any]) -> None:
@@ -178,12 +202,23 @@ def test_compose_volumes_keep_sqlite_recordings_and_broker_state(compose: dict[s
     assert site_broker.CONTAINER_VALUES["data_dir"] == "/mosquitto/data"
     conf = (LMS_DIR / broker["/mosquitto/config/mosquitto.conf"]).resolve()
     assert conf == site_broker.RENDERED
+    # the broker's TLS files: written by the LMS (and the TLS step), read-only for the broker
+    assert lms["/broker-tls"] == broker["/broker-tls"] == mounts("site-tls")["/broker-tls"] == "broker-tls"
+    assert "broker-tls:/broker-tls:ro" in compose["services"]["mosquitto"]["volumes"]
+    assert mounts("site-tls")["/data"] == lms["/data"]
+    assert (LMS_DIR / broker["/classtop/mosquitto-start.sh"]).resolve() == LMS_DIR / "mosquitto-start.sh"
+    assert compose["services"]["mosquitto"]["command"] == ["sh", "/classtop/mosquitto-start.sh"]
 
 
 def test_the_broker_config_is_the_rendered_site_template() -> None:
     assert site_broker.RENDERED.read_text() == site_broker.render(), "run: python -m infra.lms.site_broker"
     lines = [line for line in site_broker.render().splitlines() if line and not line.startswith("#")]
-    assert "listener 1883 0.0.0.0" in lines and "allow_anonymous false" in lines
+    assert "listener 1883 127.0.0.1" in lines and "allow_anonymous false" in lines  # plain: loopback only
+    tls = lines[lines.index("listener 8883 0.0.0.0"):]
+    script = (LMS_DIR / "mosquitto-start.sh").read_text()
+    for option, name in (("cafile", "ca.crt"), ("certfile", "broker.crt"), ("keyfile", "broker.key")):
+        assert f"{option} /mosquitto/tls/{name}" in tls  # where mosquitto-start.sh installs them
+    assert "TARGET=${BROKER_TLS_TARGET:-/mosquitto/tls}" in script
     assert not [line for line in lines if "$" in line]  # every placeholder filled in
 
 
@@ -198,6 +233,7 @@ def test_every_variable_is_in_the_example_env_and_documented(compose: dict[str, 
     assert [name for name in sorted(used) if name not in docs] == []
     for service in compose["services"].values():
         assert service["env_file"] == ["site.env"]
+    assert [name for name in sorted(set(compose["services"]["lms"]["environment"])) if name not in docs] == []
 
 
 # ---------------------------------------------------------------- supply chain

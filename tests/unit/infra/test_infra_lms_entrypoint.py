@@ -94,6 +94,11 @@ def test_site_only_config_passes_the_lms_validation(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "lms.toml", env=BASE_ENV)
     assert (cfg.tenant, cfg.site_id, cfg.cloud) == ("district-a", "school-1", None)
     assert cfg.db_path == tmp_path / "lms.db" and cfg.site_broker.host == "mosquitto"
+    # TLS on the LAN: HTTPS on 8000, the broker's TLS port (site CA), agents told the same
+    assert cfg.http_tls and cfg.http_host == "0.0.0.0" and cfg.site_tls.dir == tmp_path / "site-ca"
+    assert cfg.site_broker.port == 8883 and cfg.site_broker.tls is not None
+    assert cfg.site_broker.advertised() == ("mosquitto", 8883, True)
+    assert cfg.site_tls.broker_dir == tmp_path / "broker-tls"
     assert stat.S_IMODE((tmp_path / "lms.toml").stat().st_mode) == 0o600
 
 
