@@ -306,6 +306,7 @@ def test_plain_http_for_classtop_clients_is_a_logged_opt_in_for_their_paths_only
         tmp_path / "lms",
         f'tenant = "demo"\nsite_id = "school-1"\ndb_path = "lms.db"\nhttp_host = "0.0.0.0"\nhttp_port = {http_port}\n'
         f'[classtop_plain_http]\nhost = "0.0.0.0"\nport = {plain_port}\n'
+        '[classtop]\nclient_policy = "open"\n'  # admission is tested elsewhere (test_classtop_lan.py)
         f'[site_broker]\nhost = "{site_broker.host}"\nport = {site_broker.port}\nusername = "lms"\n',
         {"CLASSTOP_LMS_BROKER_PASSWORD": site_broker.passwords["lms"], "CLASSTOP_LMS_ADMIN_TOKEN": admin},
     )  # fmt: skip
