@@ -33,6 +33,7 @@ from infra.aws.cfn import (
     underscored,
 )
 from infra.aws.errors import BuildError
+from infra.aws.package import LAMBDA_RUNTIME
 from infra.aws.rules import RULES, Rule
 from shared import topics
 
@@ -231,7 +232,7 @@ def merge_template() -> Json:
         ACCESS_POLICY: access_policy(models),
     }
     for function in functions:
-        resources[function.logical_id] = {"Properties": {"Environment": environment()}}
+        resources[function.logical_id] = {"Properties": {"Environment": environment(), "Runtime": LAMBDA_RUNTIME}}
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
     outputs: Json = {
