@@ -95,7 +95,7 @@ def vendor_requirements(project: Path) -> None:
                             encoding="utf-8")
 
 
-def chalice_package(merge: dict[str, Any], out_dir: Path, *, stage: str = "dev") -> Package:
+def chalice_package(merge: dict[str, Any], out_dir: Path, *, stage: str = cloud_app.CHALICE_STAGE) -> Package:
     """Run ``chalice package`` with ``merge`` as ``--merge-template``; the zip ends up in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="classtop-package-") as tmp:
