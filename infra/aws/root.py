@@ -46,10 +46,6 @@ _ENV_FROM_DATA_PLANE = {
 }
 
 
-def data_plane_output(name: str) -> Json:
-    return data_plane.output(name)
-
-
 def rule_logical_id(rule: Rule) -> str:
     return logical_id(rule.name, "rule")
 
@@ -66,7 +62,7 @@ def environment() -> Json:
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
-        variables[name] = data_plane_output(output)
+        variables[name] = data_plane.output(output)
     return {"Variables": variables}
 
 
@@ -176,9 +172,9 @@ def merge_template() -> Json:
     }
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
-        outputs[name] = {"Value": data_plane_output(name)}
+        outputs[name] = {"Value": data_plane.output(name)}
     for output in ("SitePolicyName", "SiteThingTypeName", "NotificationsTopicArn", "MediaBucketName"):
-        outputs[output] = {"Value": data_plane_output(output)}
+        outputs[output] = {"Value": data_plane.output(output)}
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
         "Parameters": _parameters(),
