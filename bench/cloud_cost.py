@@ -51,7 +51,10 @@ from chalicelib.domain.token import Principal, Role  # noqa: E402
 from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
 from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
+from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
 from shared.messages import Presence  # noqa: E402
+from shared.names import Namespace  # noqa: E402
+from shared.topics import site_up  # noqa: E402
 
 # ---------------------------------------------------------------- AWS list prices (us-east-1, on demand)
 PRICE_DDB_WRITE_UNIT = 0.625 / 1e6
@@ -200,11 +203,15 @@ class Tenant:
         return self.counter.meter
 
     def up_message(self, handler: str, event: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(event))
-        self.meter.iot_messages += max(1, math.ceil(size / 5120))
+        """``event``: the message plus the ``site_id`` of the topic it is published on."""
+        message = {k: v for k, v in event.items() if k != "site_id"}
+        payload = json.dumps(message).encode()
+        self.meter.iot_messages += max(1, math.ceil(len(payload) / 5120))
         self.meter.rule_triggers += 1
         self.meter.lambda_invocations += 1
-        return RULE_HANDLERS[handler](event, None)
+        rule = rule_for_handler(handler)
+        topic = site_up(Namespace("bench", "bench"), event["site_id"], rule.channel)
+        return RULE_HANDLERS[handler](event_for(rule, topic, payload), None)
 
     def heartbeat(self, site_id: str) -> None:
         agents = [{"agent_id": a, "status": p.value, "version": "1.0.0", "hostname": a}

@@ -6,6 +6,7 @@ here connects to AWS or reads the environment.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ SHARED_DIR = REPO_DIR / "shared"
 
 #: the logical id and handler Chalice gives the function serving the HTTP API
 API_HANDLER = "APIHandler"
+#: the Chalice stage ``chalice package`` builds (its settings in cloud/.chalice/config.json)
+CHALICE_STAGE = "dev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,22 @@ class Function:
     name: str
     logical_id: str
     handler: str  # "module.attribute", relative to the package root
+
+
+def chalice_config() -> dict[str, Any]:
+    """cloud/.chalice/config.json."""
+    try:
+        config: dict[str, Any] = json.loads((CLOUD_DIR / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"cannot read cloud/.chalice/config.json: {exc}") from exc
+    return config
+
+
+def api_gateway_stage() -> str:
+    """The API Gateway stage Chalice deploys the API to (``api_gateway_stage``, Chalice's default ``api``)."""
+    config = chalice_config()
+    stage = config.get("stages", {}).get(CHALICE_STAGE, {})
+    return str(stage.get("api_gateway_stage") or config.get("api_gateway_stage") or "api")
 
 
 def ensure_importable() -> None:

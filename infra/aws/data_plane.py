@@ -1,8 +1,12 @@
 """The tenant's data-plane template (``infra/aws/data-plane.yaml``): what moto's CloudFormation can deploy.
 
 DynamoDB tables (keys, GSIs, TTL from ``chalicelib.models.MODELS``), the LMS identities' IoT policy and thing
-type, the SNS topic for notifications and the S3 bucket for CCTV snapshots/clips and large command output.
-Parameters ``TenantId`` and ``Stage``; every name derives from them.
+type, the SNS topic for notifications (encrypted with its own KMS key) and the S3 bucket for CCTV snapshots/clips
+and large command output (TLS only). Parameters ``TenantId`` and ``Stage``; every name derives from them.
+
+The tables and the bucket are the tenant's data (the audit log among them): ``DeletionPolicy`` and
+``UpdateReplacePolicy`` ``Retain`` keep them when the stack is deleted or a change would replace them. The
+deploy tool's ``tenant delete --purge`` deletes them on purpose (``infra.aws.retained``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from infra.aws.errors import BuildError
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
 from shared import names
 
+#: logical id of the nested data-plane stack in the tenant's root template (``infra/aws/root.py``)
+NESTED_STACK = "DataPlane"
 SITE_POLICY = "SitePolicy"
 SITE_THING_TYPE = "SiteThingType"
 NOTIFICATIONS_TOPIC = "NotificationsTopic"
+NOTIFICATIONS_KEY = "NotificationsKey"
 MEDIA_BUCKET = "MediaBucket"
+MEDIA_BUCKET_POLICY = "MediaBucketPolicy"
 #: days a CCTV snapshot/clip or a large command output stays in the bucket
 DEFAULT_MEDIA_RETENTION_DAYS = 90
 
@@ -56,6 +64,16 @@ def tenant_parameters() -> Json:
     }
 
 
+def media_retention_parameter() -> Json:
+    return {
+        "Type": "Number",
+        "Description": "Days CCTV snapshots/clips and large command outputs are kept",
+        "Default": DEFAULT_MEDIA_RETENTION_DAYS,
+        "MinValue": 1,
+        "MaxValue": 3650,
+    }
+
+
 def site_policy_name() -> Json:
     return name_sub("site-policy")
 
@@ -66,6 +84,16 @@ def site_thing_type_name() -> Json:
 
 def table_logical_id(aggregate: str) -> str:
     return logical_id(aggregate, "table")
+
+
+def output(name: str) -> Json:
+    """An output of the nested data plane, from the root template."""
+    return get_att(NESTED_STACK, f"Outputs.{name}")
+
+
+def table_arn(aggregate: str) -> Json:
+    """The ARN of an aggregate's table, from the root template."""
+    return output(f"{table_logical_id(aggregate)}Arn")
 
 
 def _table(model: Any) -> Json:
@@ -82,7 +110,7 @@ def _table(model: Any) -> Json:
         "KeySchema": [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema],
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
-        "Tags": _tags(),
+        "Tags": tags(),
     }
     billing = getattr(model.Meta, "billing_mode", None)
     if billing not in (None, "PAY_PER_REQUEST"):
@@ -133,8 +161,89 @@ def ttl_attribute(model: Any) -> str | None:
     return names[0] if names else None
 
 
-def _tags() -> list[Json]:
+def tags() -> list[Json]:
     return [{"Key": "classtop:tenant", "Value": ref("TenantId")}, {"Key": "classtop:stage", "Value": ref("Stage")}]
+
+
+def _retained(resource: Json) -> Json:
+    """The tenant's data outlives its stack: a deleted stack (or a replaced resource) keeps it."""
+    return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
+def _notifications() -> Json:
+    """The notifications topic (the alarms publish there), encrypted with a key of its own: SNS's AWS-managed key
+    admits no key policy, and CloudWatch needs one to publish to an encrypted topic."""
+    account_root = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    return {
+        NOTIFICATIONS_KEY: {
+            "Type": "AWS::KMS::Key",
+            "Properties": {
+                "Description": sub("ClassTop ${TenantId} ${Stage}: the notifications topic"),
+                "EnableKeyRotation": True,
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+                    {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": account_root},
+                     "Action": "kms:*", "Resource": "*"},
+                    {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
+                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}}},
+                ]},
+                # no Tags: moto's CloudFormation reads a key's tags as TagKey/TagValue and fails on Key/Value
+            },
+        },
+        NOTIFICATIONS_TOPIC: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": name_sub("notifications"),
+                "DisplayName": sub("ClassTop ${TenantId}"),
+                "KmsMasterKeyId": ref(NOTIFICATIONS_KEY),
+                "Tags": tags(),
+            },
+        },
+    }
+
+
+def _media() -> Json:
+    """The media bucket: private, encrypted, expiring, retained with the stack, reachable over TLS only."""
+    bucket_arn = get_att(MEDIA_BUCKET, "Arn")
+    return {
+        MEDIA_BUCKET: _retained({
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                # S3 names are global and <= 63 characters: classtop--(20)--(16)--(12 digits) is 62 at most
+                "BucketName": sub(tokens_to_sub(names.resource_name(TOKEN_NAMESPACE)) + names.SEP
+                                  + "${AWS::AccountId}"),
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {"Id": "expire-media", "Status": "Enabled", "ExpirationInDays": ref("MediaRetentionDays")}
+                    ]
+                },
+                "Tags": tags(),
+            },
+        }),
+        MEDIA_BUCKET_POLICY: {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref(MEDIA_BUCKET),
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                    "Resource": [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/*"]]}],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }]},
+            },
+        },
+    }
 
 
 def data_plane_template() -> Json:
@@ -142,7 +251,7 @@ def data_plane_template() -> Json:
     outputs: Json = {}
     for model in sorted(cloud_app.models(), key=lambda m: m.AGGREGATE):
         lid = table_logical_id(model.AGGREGATE)
-        resources[lid] = _table(model)
+        resources[lid] = _retained(_table(model))
         outputs[f"{lid}Name"] = {"Description": f"DynamoDB table of {model.__name__}", "Value": ref(lid)}
         outputs[f"{lid}Arn"] = {"Value": get_att(lid, "Arn")}
     resources[SITE_POLICY] = {
@@ -159,52 +268,15 @@ def data_plane_template() -> Json:
             },
         },
     }
-    resources[NOTIFICATIONS_TOPIC] = {
-        "Type": "AWS::SNS::Topic",
-        "Properties": {
-            "TopicName": name_sub("notifications"),
-            "DisplayName": sub("ClassTop ${TenantId}"),
-            "Tags": _tags(),
-        },
-    }
-    resources[MEDIA_BUCKET] = {
-        "Type": "AWS::S3::Bucket",
-        "Properties": {
-            # S3 names are global and <= 63 characters: classtop--(20)--(16)--(12 digits) is 62 at most
-            "BucketName": sub(tokens_to_sub(names.resource_name(TOKEN_NAMESPACE)) + names.SEP + "${AWS::AccountId}"),
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]
-            },
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
-            "LifecycleConfiguration": {
-                "Rules": [
-                    {"Id": "expire-media", "Status": "Enabled", "ExpirationInDays": ref("MediaRetentionDays")}
-                ]
-            },
-            "Tags": _tags(),
-        },
-    }
+    resources.update(_notifications())
+    resources.update(_media())
     # the names, not Ref (the same in AWS; moto's Ref of these two is not the name)
     outputs["SitePolicyName"] = {"Description": "IoT policy of every LMS certificate", "Value": site_policy_name()}
     outputs["SiteThingTypeName"] = {"Value": site_thing_type_name()}
     outputs["NotificationsTopicArn"] = {"Value": ref(NOTIFICATIONS_TOPIC)}
     outputs["MediaBucketName"] = {"Value": ref(MEDIA_BUCKET)}
     outputs["MediaBucketArn"] = {"Value": get_att(MEDIA_BUCKET, "Arn")}
-    parameters = tenant_parameters()
-    parameters["MediaRetentionDays"] = {
-        "Type": "Number",
-        "Description": "Days CCTV snapshots/clips and large command outputs are kept",
-        "Default": DEFAULT_MEDIA_RETENTION_DAYS,
-        "MinValue": 1,
-        "MaxValue": 3650,
-    }
+    parameters = {**tenant_parameters(), "MediaRetentionDays": media_retention_parameter()}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "ClassTop Fleet: one tenant's data plane (tables, IoT policy and thing type, topic, bucket)",

@@ -4,7 +4,9 @@ deploy       build template.yaml + the Lambda package (shared/ vendored), upload
              stack, wait (stack events are printed as they come), print the outputs, then issue the tenant's
              first admin token (printed once).
 update       the same for an existing stack (no token).
-delete       delete the tenant's stack - its tables, bucket and topic with it (asks for --yes).
+delete       delete the tenant's stack (asks for --yes). Its tables (the audit log among them) and media bucket
+             are kept and listed; --purge deletes them too (the bucket emptied first), also after a delete
+             that kept them. A tenant whose kept data exists cannot be deployed again until it is purged.
 list         every tenant stack of the account/region.
 admin-token  issue another admin token (e.g. when the one printed by deploy was lost).
 
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
+from infra.aws import logs
 from infra.aws.clients import Clients
 from infra.aws.errors import InfraError, UsageError
 from infra.aws.stacks import StackInfo, StackManager, stack_name
@@ -66,11 +69,17 @@ def _parser() -> argparse.ArgumentParser:
                                                  "(default: classtop-artifacts-<account>-<region>, created)")
         p.add_argument("--media-retention-days", type=int, default=90,
                        help="days CCTV snapshots/clips are kept (1-3650, default 90)")
+        p.add_argument("--log-retention-days", type=int, default=logs.DEFAULT_LOG_RETENTION_DAYS,
+                       help="days the functions' logs and the API access log are kept (one of "
+                            f"{', '.join(map(str, logs.RETENTION_CHOICES))}; "
+                            f"default {logs.DEFAULT_LOG_RETENTION_DAYS})")
         if name == "deploy":
             p.add_argument("--no-admin-token", action="store_true", help="do not issue the first admin token")
-    p = actions.add_parser("delete", help="delete the tenant's stack (and its data)")
+    p = actions.add_parser("delete", help="delete the tenant's stack (its tables and bucket are kept)")
     common(p)
-    p.add_argument("--yes", action="store_true", help="confirm: the tenant's tables and bucket are deleted")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.add_argument("--purge", action="store_true",
+                   help="also delete the tenant's tables and media bucket (emptied first): its data is gone for good")
     p = actions.add_parser("list", help="list tenant stacks")
     common(p, stack=False)
     p = actions.add_parser("admin-token", help="issue another admin token for the tenant")
@@ -94,6 +103,9 @@ def _check(args: argparse.Namespace) -> None:
     days = getattr(args, "media_retention_days", 90)
     if not 1 <= days <= 3650:
         raise UsageError("--media-retention-days must be between 1 and 3650")
+    log_days = getattr(args, "log_retention_days", logs.DEFAULT_LOG_RETENTION_DAYS)
+    if log_days not in logs.RETENTION_CHOICES:
+        raise UsageError(f"--log-retention-days must be one of {', '.join(map(str, logs.RETENTION_CHOICES))}")
     if args.poll <= 0:
         raise UsageError("--poll must be positive")
 
@@ -118,10 +130,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.action == "delete":
         if not args.yes:
-            raise UsageError(f"deleting tenant {args.tenant} (stage {args.stage}) deletes its tables and bucket: "
-                             "add --yes to confirm")
-        tenants.delete(args.tenant, args.stage)
+            what = "its stack, tables and bucket, for good" if args.purge else "its stack (tables and bucket are kept)"
+            raise UsageError(f"deleting tenant {args.tenant} (stage {args.stage}) deletes {what}: add --yes to confirm")
+        kept = tenants.delete(args.tenant, args.stage, purge=args.purge)
         print(f"deleted tenant {args.tenant} (stage {args.stage})")
+        if args.purge:
+            print("its tables and media bucket are deleted too")
+        for item in kept:
+            print(f"kept {item}")
+        if kept:
+            print(f"the kept data stays (and is billed) until `classtop tenant delete --tenant {args.tenant} "
+                  f"--stage {args.stage} --purge --yes`; the tenant cannot be deployed again before that")
         return EXIT_OK
     if args.action == "admin-token":
         from infra.aws.admin_token import create_first_admin
@@ -131,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"admin token (shown once, keep it secret): {issued.secret}")
         return EXIT_OK
     target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
-                    artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days)
+                    artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days,
+                    log_retention_days=args.log_retention_days)
     if args.action == "update":
         updated = tenants.update(target)
         if updated is None:

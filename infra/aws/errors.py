@@ -39,6 +39,10 @@ class StackExists(InfraError):
     """``deploy`` of a tenant whose stack already exists (use ``update``)."""
 
 
+class DataKept(InfraError):
+    """``deploy`` of a tenant whose deleted stack kept its tables and bucket (``delete --purge`` them first)."""
+
+
 class StackFailed(InfraError):
     """CloudFormation refused the request or the stack ended in a failed or rolled-back state."""
 

@@ -1,8 +1,16 @@
-"""``chalice package`` of the cloud app, with ``shared/`` vendored and the project's merge template.
+"""``chalice package`` of the cloud app, with ``shared/`` and the dependencies vendored and the project's merge
+template.
 
 The Chalice project is copied to a temporary directory first (``cloud/`` itself is never written to, so a
 build does not race with other work in the tree); ``shared/`` goes into the copy's ``vendor/shared``, which
 Chalice puts at the root of the Lambda package.
+
+Chalice would build the dependencies for the interpreter running it (and name that interpreter's runtime in the
+template). The functions run :data:`LAMBDA_RUNTIME` instead, which this machine need not have, so the copy's
+``requirements.txt`` is installed into ``vendor/`` by pip for that runtime's interpreter and Linux platform -
+binary wheels only (``--python-version 3.13 --platform manylinux2014_x86_64 --only-binary=:all:``, as AWS
+documents for building a package on another system) - and Chalice gets an empty requirements file. The
+merge template sets ``Runtime`` of every function to :data:`LAMBDA_RUNTIME`.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ from infra.aws.errors import BuildError
 SAM_FILE = "sam.yaml"
 ZIP_FILE = "deployment.zip"
 PACKAGE_TIMEOUT_S = 600
+#: the newest Python runtime of AWS Lambda: every function runs it, the package's wheels are built for it
+LAMBDA_RUNTIME = "python3.13"
+#: Chalice's default architecture (the template's ``Architectures``) and the wheel platform that runs on it
+LAMBDA_ARCHITECTURE = "x86_64"
+WHEEL_PLATFORM = "manylinux2014_x86_64"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +55,47 @@ def _chalice_executable() -> str:
 
 
 def stage_project(work_dir: Path) -> Path:
-    """Copy ``cloud/`` to ``work_dir/cloud`` with ``shared/`` vendored; return the copy."""
+    """Copy ``cloud/`` to ``work_dir/cloud`` with ``shared/`` and the requirements vendored; return the copy."""
     junk = shutil.ignore_patterns("__pycache__", "*.pyc", "vendor", "deployments", ".pytest_cache")
     project = work_dir / "cloud"
     shutil.copytree(cloud_app.CLOUD_DIR, project, ignore=junk)
     shutil.copytree(cloud_app.SHARED_DIR, project / "vendor" / "shared", ignore=junk)
+    vendor_requirements(project)
     return project
 
 
-def chalice_package(merge: dict[str, Any], out_dir: Path, *, stage: str = "dev") -> Package:
+def pip_command(requirements: Path, target: Path) -> list[str]:
+    """``pip install`` of ``requirements`` into ``target`` for :data:`LAMBDA_RUNTIME` on Linux."""
+    version = LAMBDA_RUNTIME.removeprefix("python")
+    return [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        "--target", str(target), "--implementation", "cp", "--python-version", version,
+        "--platform", WHEEL_PLATFORM, "--only-binary=:all:", "--requirement", str(requirements),
+    ]
+
+
+def vendor_requirements(project: Path) -> None:
+    """Install the project's ``requirements.txt`` into its ``vendor/`` for the Lambda runtime, then empty it
+    (Chalice would build them again for this interpreter)."""
+    requirements = project / "requirements.txt"
+    if not requirements.exists():
+        return
+    target = project / "vendor"
+    try:
+        done = subprocess.run(pip_command(requirements, target), capture_output=True, text=True,
+                              timeout=PACKAGE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"pip did not install the requirements in {PACKAGE_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise BuildError(f"pip could not install cloud/requirements.txt for {LAMBDA_RUNTIME} on {WHEEL_PLATFORM} "
+                         f"(binary wheels only; exit {done.returncode}):\n{tail}")
+    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: not importable, not needed
+    requirements.write_text(f"# installed into vendor/ for {LAMBDA_RUNTIME} by infra/aws/package.py\n",
+                            encoding="utf-8")
+
+
+def chalice_package(merge: dict[str, Any], out_dir: Path, *, stage: str = cloud_app.CHALICE_STAGE) -> Package:
     """Run ``chalice package`` with ``merge`` as ``--merge-template``; the zip ends up in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="classtop-package-") as tmp:

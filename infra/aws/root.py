@@ -1,15 +1,19 @@
 """The merge template handed to ``chalice package --merge-template``: everything of the tenant's root stack that
 Chalice does not generate.
 
-* parameters (``TenantId``, ``Stage``, ``IotDataEndpoint``, ``MediaRetentionDays``);
+* parameters (``TenantId``, ``Stage``, ``IotDataEndpoint``, ``MediaRetentionDays``, ``LogRetentionDays``);
 * the data plane as a nested stack (``DataPlane``: ``infra/aws/data-plane.yaml``; the deploy tool uploads it
   and rewrites ``TemplateURL``, as ``aws cloudformation package`` would);
-* the environment of every function of the app (``CLASSTOP_TENANT``...);
-* an IAM policy on Chalice's ``DefaultRole`` for the tenant's tables, IoT topics/shadows/registry, topic and
-  bucket;
+* per function of the app: its environment (``CLASSTOP_TENANT``...), runtime (:data:`LAMBDA_RUNTIME`), its own
+  IAM role (:mod:`infra.aws.roles`; Chalice manages none, ``cloud/.chalice/config.json``), its own expiring log
+  group (:mod:`infra.aws.logs`), and for a function invoked asynchronously (rule handlers, the sweeper) bounded
+  retries then the failed-events queue (:mod:`infra.aws.failures`);
+* the API Gateway stage's throttling and access log (:mod:`infra.aws.api_stage`);
 * one ``AWS::IoT::TopicRule`` per rule of ``infra.aws.rules.RULES`` targeting the Chalice function of its
-  handler, with the ``AWS::Lambda::Permission`` that lets IoT invoke it;
-* outputs: the IoT endpoint, the table names and the other data-plane names.
+  handler, with an ``errorAction`` to the failed-events queue and the ``AWS::Lambda::Permission`` that lets IoT
+  invoke the function;
+* alarms on the failed-events queue and the API's 5xx answers, to the tenant's notifications topic;
+* outputs: the IoT endpoint, the table names, the other data-plane names and the failed-events queue.
 
 The IoT data endpoint (``xxxx-ats.iot.<region>.amazonaws.com``) is a parameter rather than a custom resource:
 the deploy tool looks it up (``iot:DescribeEndpoint``) and passes it, which keeps the stack free of a
@@ -20,29 +24,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import cloud_app, data_plane
-from infra.aws.cfn import (
-    TOKEN_NAMESPACE,
-    Json,
-    get_att,
-    logical_id,
-    name_sub,
-    ref,
-    sub,
-    tokens_to_sub,
-    underscored,
-)
+from infra.aws import api_stage, cloud_app, data_plane, failures, logs, roles
+from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, logical_id, ref, sub, tokens_to_sub, underscored
+from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
+from infra.aws.package import LAMBDA_RUNTIME
 from infra.aws.rules import RULES, Rule
-from shared import topics
 
-DATA_PLANE = "DataPlane"
+DATA_PLANE = data_plane.NESTED_STACK
 #: where the nested template lives in the repository (relative to template.yaml)
 DATA_PLANE_PATH = "infra/aws/data-plane.yaml"
-ROLE = "DefaultRole"  # the role `chalice package` creates for every function
-ACCESS_POLICY = "CloudAccessPolicy"
+#: Chalice's logical id of the API Gateway REST API
+REST_API = "RestAPI"
 IOT_SQL_VERSION = "2016-03-23"
-_ARN_IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
 #: data-plane outputs handed to the functions as environment variables
 _ENV_FROM_DATA_PLANE = {
     "CLASSTOP_IOT_SITE_POLICY": "SitePolicyName",
@@ -50,10 +44,6 @@ _ENV_FROM_DATA_PLANE = {
     "CLASSTOP_NOTIFICATIONS_TOPIC_ARN": "NotificationsTopicArn",
     "CLASSTOP_MEDIA_BUCKET": "MediaBucketName",
 }
-
-
-def data_plane_output(name: str) -> Json:
-    return get_att(DATA_PLANE, f"Outputs.{name}")
 
 
 def rule_logical_id(rule: Rule) -> str:
@@ -72,95 +62,31 @@ def environment() -> Json:
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
-        variables[name] = data_plane_output(output)
+        variables[name] = data_plane.output(output)
     return {"Variables": variables}
 
 
-def _table_arns(models: tuple[Any, ...]) -> list[Json]:
-    arns: list[Json] = []
-    for model in sorted(models, key=lambda m: m.AGGREGATE):
-        arn = data_plane_output(f"{data_plane.table_logical_id(model.AGGREGATE)}Arn")
-        arns.append(arn)
-        arns.append({"Fn::Join": ["", [arn, "/index/*"]]})
-    return arns
+def invoked_asynchronously(function: Function) -> bool:
+    """Every function but the API's: IoT rules and schedules invoke Lambda asynchronously."""
+    return function.logical_id != cloud_app.API_HANDLER
 
 
-def access_policy(models: tuple[Any, ...]) -> Json:
-    site_topics = tokens_to_sub(topics.site_up(TOKEN_NAMESPACE, "x", topics.SiteUp.HEARTBEAT)).split("/x/")[0]
-    things = tokens_to_sub(topics.site_thing_name(TOKEN_NAMESPACE, "x"))[: -len("x")] + "*"
-    statements = [
-        {
-            "Sid": "TenantTables",
-            "Effect": "Allow",
-            "Action": [
-                "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem",
-                "dynamodb:Query", "dynamodb:TransactGetItems", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem",
-            ],
-            "Resource": _table_arns(models),
-        },
-        {
-            "Sid": "PublishToTenantSites",
-            "Effect": "Allow",
-            "Action": "iot:Publish",
-            "Resource": sub(f"{_ARN_IOT}:topic/{site_topics}/*"),
-        },
-        {
-            "Sid": "TenantThingsAndShadows",
-            "Effect": "Allow",
-            "Action": [
-                "iot:AttachThingPrincipal", "iot:CreateThing", "iot:DeleteThing", "iot:DeleteThingShadow",
-                "iot:DescribeThing", "iot:DetachThingPrincipal", "iot:GetThingShadow", "iot:ListNamedShadowsForThing",
-                "iot:ListThingPrincipals", "iot:UpdateThing", "iot:UpdateThingShadow",
-            ],
-            "Resource": sub(f"{_ARN_IOT}:thing/{things}"),
-        },
-        {
-            "Sid": "SiteCertificates",
-            "Effect": "Allow",
-            "Action": [
-                "iot:AttachPolicy", "iot:DeleteCertificate", "iot:DescribeCertificate", "iot:DetachPolicy",
-                "iot:UpdateCertificate",
-            ],
-            "Resource": [
-                sub(f"{_ARN_IOT}:cert/*"),
-                {"Fn::Sub": [f"{_ARN_IOT}:policy/${{SitePolicy}}",
-                             {"SitePolicy": data_plane_output("SitePolicyName")}]},
-            ],
-        },
-        {
-            "Sid": "IssueCertificates",
-            "Effect": "Allow",
-            "Action": ["iot:CreateCertificateFromCsr", "iot:CreateKeysAndCertificate", "iot:DescribeEndpoint"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "Notifications",
-            "Effect": "Allow",
-            "Action": "sns:Publish",
-            "Resource": data_plane_output("NotificationsTopicArn"),
-        },
-        {
-            "Sid": "MediaObjects",
-            "Effect": "Allow",
-            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-            "Resource": {"Fn::Join": ["", [data_plane_output("MediaBucketArn"), "/*"]]},
-        },
-        {
-            "Sid": "MediaListing",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": data_plane_output("MediaBucketArn"),
-        },
-    ]
-    # the resource ARNs above are Fn::Sub strings with ${TenantId}: no IoT policy variable may slip in
+def _function_resources(function: Function, models: tuple[Any, ...]) -> Json:
+    role_id, log_id = roles.role_logical_id(function), logs.function_log_group_id(function)
+    asynchronous = invoked_asynchronously(function)
+    properties: Json = {
+        "Environment": environment(),
+        "Runtime": LAMBDA_RUNTIME,
+        "Role": get_att(role_id, "Arn"),
+        "LoggingConfig": logs.logging_config(function),
+    }
+    if asynchronous:
+        properties["EventInvokeConfig"] = failures.event_invoke_config()
     return {
-        "Type": "AWS::IAM::Policy",
-        "Properties": {
-            "PolicyName": name_sub("cloud-access"),
-            "Roles": [ref(ROLE)],
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-        },
+        function.logical_id: {"Properties": properties},
+        role_id: roles.role(function, models, log_group=log_id,
+                            failure_queue=failures.FAILED_EVENTS_QUEUE if asynchronous else None),
+        log_id: logs.function_log_group(function),
     }
 
 
@@ -181,6 +107,7 @@ def _rule_resources(rule: Rule, function_ids: dict[str, str]) -> Json:
                     "RuleDisabled": False,
                     "Sql": sub(tokens_to_sub(rule.sql(TOKEN_NAMESPACE))),
                     "Actions": [{"Lambda": {"FunctionArn": get_att(target, "Arn")}}],
+                    "ErrorAction": failures.rule_error_action(),
                 },
             },
         },
@@ -197,11 +124,7 @@ def _rule_resources(rule: Rule, function_ids: dict[str, str]) -> Json:
     }
 
 
-def merge_template() -> Json:
-    """The template merged into Chalice's (deep merge: our keys win)."""
-    models = cloud_app.models()
-    functions = cloud_app.functions()
-    function_ids = {f.name: f.logical_id for f in functions}
+def _parameters() -> Json:
     parameters = data_plane.tenant_parameters()
     parameters["IotDataEndpoint"] = {
         "Type": "String",
@@ -209,13 +132,16 @@ def merge_template() -> Json:
                        "iot:Data-ATS); the deploy tool fills it in",
         "AllowedPattern": r"^[a-z0-9][a-z0-9.-]{0,252}$",
     }
-    parameters["MediaRetentionDays"] = {
-        "Type": "Number",
-        "Description": "Days CCTV snapshots/clips and large command outputs are kept",
-        "Default": data_plane.DEFAULT_MEDIA_RETENTION_DAYS,
-        "MinValue": 1,
-        "MaxValue": 3650,
-    }
+    parameters["MediaRetentionDays"] = data_plane.media_retention_parameter()
+    parameters[logs.LOG_RETENTION_PARAMETER] = logs.retention_parameter()
+    return parameters
+
+
+def merge_template() -> Json:
+    """The template merged into Chalice's (deep merge: our keys win)."""
+    models = cloud_app.models()
+    functions = cloud_app.functions()
+    function_ids = {f.name: f.logical_id for f in functions}
     resources: Json = {
         DATA_PLANE: {
             "Type": "AWS::CloudFormation::Stack",
@@ -228,24 +154,30 @@ def merge_template() -> Json:
                 },
             },
         },
-        ACCESS_POLICY: access_policy(models),
+        failures.FAILED_EVENTS_QUEUE: failures.failed_events_queue(),
+        failures.RULE_ERRORS_ROLE: failures.rule_errors_role(),
+        **failures.alarms(api_stage.api_name(), cloud_app.api_gateway_stage()),
     }
     for function in functions:
-        resources[function.logical_id] = {"Properties": {"Environment": environment()}}
+        resources.update(_function_resources(function, models))
+    if any(f.logical_id == cloud_app.API_HANDLER for f in functions):
+        resources[REST_API] = {"Properties": api_stage.rest_api_properties()}
+        resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
     outputs: Json = {
         "IotDataEndpoint": {"Description": "MQTT endpoint of the tenant's LMSs", "Value": ref("IotDataEndpoint")},
+        "FailedEventsQueueUrl": {"Description": "Site messages and scheduled runs that failed after retries",
+                                 "Value": ref(failures.FAILED_EVENTS_QUEUE)},
     }
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
-        outputs[name] = {"Value": data_plane_output(name)}
+        outputs[name] = {"Value": data_plane.output(name)}
     for output in ("SitePolicyName", "SiteThingTypeName", "NotificationsTopicArn", "MediaBucketName"):
-        outputs[output] = {"Value": data_plane_output(output)}
+        outputs[output] = {"Value": data_plane.output(output)}
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
-        "Parameters": parameters,
+        "Parameters": _parameters(),
         "Resources": resources,
         "Outputs": outputs,
     }
-

@@ -1,17 +1,30 @@
 """The IoT topic-rule table: the single source for the template's ``AWS::IoT::TopicRule`` resources and
 for the local twin's rules engine.
 
-Each rule takes the messages an LMS publishes on one up channel of every site of a tenant, adds the fields
-taken from the topic, and invokes one Lambda handler of the Chalice app (``@app.lambda_function(name=...)``,
-listed in ``chalicelib.handlers.RULE_HANDLERS``).
+Each rule takes the messages an LMS publishes on one up channel of every site of a tenant and invokes one
+Lambda handler of the Chalice app (``@app.lambda_function(name=...)``, listed in
+``chalicelib.handlers.RULE_HANDLERS``) with an event of exactly two keys (``chalicelib.handlers.events``):
+
+* the site id, taken from the topic (``topic(5)``): the site policy lets an LMS publish only on its own
+  site's topics, so this is the sender's site;
+* the message, base64-encoded whole (``encode(*, 'base64')``).
+
+The rule never merges the message into the event (``SELECT *, ...``): a message key equal to an alias would
+compete with the topic's value, and AWS documents no winner. An encoded message has no keys at the top level,
+so nothing a site publishes can name another site.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
+from infra.aws.cloud_app import ensure_importable
 from shared.names import Namespace, rule_name
 from shared.topics import SITE_TOPIC_SEGMENTS, SiteUp, all_sites_up_filter
+
+ensure_importable()
+from chalicelib.handlers.events import RULE_MESSAGE_KEY, RULE_SITE_KEY  # noqa: E402  (cloud/ on the path first)
 
 #: Position (1-based, as in IoT SQL's ``topic(n)``) of the site id in a site's up topic.
 SITE_ID_SEGMENT = SITE_TOPIC_SEGMENTS["site_id"]
@@ -22,16 +35,14 @@ class Rule:
     name: str  # rule name suffix; the full name is ``classtop__{tenant}__{stage}__{name}`` (shared.names.rule_name)
     channel: SiteUp
     handler: str  # the Lambda function name in the Chalice app
-    #: fields added to the event: name -> 1-based topic segment
-    topic_fields: tuple[tuple[str, int], ...] = (("site_id", SITE_ID_SEGMENT),)
 
     def topic_filter(self, ns: Namespace) -> str:
         return all_sites_up_filter(ns, self.channel)
 
     def sql(self, ns: Namespace) -> str:
-        """The rule's IoT SQL (version 2016-03-23)."""
-        extra = ", ".join(f"topic({pos}) AS {name}" for name, pos in self.topic_fields)
-        return f"SELECT *, {extra} FROM '{self.topic_filter(ns)}'"
+        """The rule's IoT SQL (version 2016-03-23): only functions in the SELECT list, no ``*`` merge."""
+        return (f"SELECT encode(*, 'base64') AS {RULE_MESSAGE_KEY}, topic({SITE_ID_SEGMENT}) AS {RULE_SITE_KEY} "
+                f"FROM '{self.topic_filter(ns)}'")
 
     def full_name(self, ns: Namespace) -> str:
         return rule_name(ns, self.name)
@@ -46,10 +57,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def event_for(rule: Rule, topic: str, payload: dict[str, object]) -> dict[str, object]:
-    """What IoT Core hands the Lambda for ``payload`` received on ``topic`` (``SELECT *, topic(n) AS f``)."""
-    parts = topic.split("/")
-    event = dict(payload)
-    for name, pos in rule.topic_fields:
-        event[name] = parts[pos - 1]
-    return event
+def rule_for_handler(handler: str) -> Rule:
+    for rule in RULES:
+        if rule.handler == handler:
+            return rule
+    raise KeyError(f"no rule invokes {handler!r}")
+
+
+def event_for(rule: Rule, topic: str, payload: bytes) -> dict[str, object]:
+    """What IoT Core hands the Lambda for ``payload`` (any bytes) received on ``topic``: :meth:`Rule.sql`
+    evaluated (``encode(*, 'base64')`` is the raw payload in base64; ``topic(n)`` the n-th topic level)."""
+    return {
+        RULE_MESSAGE_KEY: base64.b64encode(payload).decode("ascii"),
+        RULE_SITE_KEY: topic.split("/")[SITE_ID_SEGMENT - 1],
+    }

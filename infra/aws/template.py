@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.aws import cloud_app, data_plane, root, yaml_io
+from infra.aws import cloud_app, data_plane, failures, roles, root, yaml_io
 from infra.aws.errors import BuildError, InfraError
-from infra.aws.package import chalice_package
+from infra.aws.package import LAMBDA_RUNTIME, chalice_package
 
 TEMPLATE_FILE = "template.yaml"
 DATA_PLANE_FILE = root.DATA_PLANE_PATH
@@ -36,15 +36,26 @@ class Build:
 
 
 def check_packaged(template: dict[str, Any]) -> None:
-    """Fail if Chalice's output does not hold the functions (and the role) the merge template assumed."""
+    """Fail if Chalice's output does not hold the functions the merge template assumed, each running as its own
+    role (Chalice creates none: ``manage_iam_role`` is off in cloud/.chalice/config.json) on the runtime the
+    package was built for."""
     resources = template.get("Resources", {})
     for function in cloud_app.functions():
         resource = resources.get(function.logical_id, {})
         if resource.get("Type") != SERVERLESS_FUNCTION:
             raise BuildError(f"chalice package produced no function {function.logical_id} ({function.name}); "
                              "the merge template would create an incomplete resource")
-        if resource.get("Properties", {}).get("Role") != {"Fn::GetAtt": [root.ROLE, "Arn"]}:
-            raise BuildError(f"{function.logical_id} does not run as {root.ROLE}: the access policy would miss it")
+        properties = resource.get("Properties", {})
+        if properties.get("Role") != {"Fn::GetAtt": [roles.role_logical_id(function), "Arn"]}:
+            raise BuildError(f"{function.logical_id} does not run as its own role {roles.role_logical_id(function)}")
+        if properties.get("Runtime") != LAMBDA_RUNTIME:
+            raise BuildError(f"{function.logical_id} runs {properties.get('Runtime')}, the package is for "
+                             f"{LAMBDA_RUNTIME}")
+    managed = [lid for lid, r in resources.items() if r.get("Type") == "AWS::IAM::Role"
+               and lid not in {roles.role_logical_id(f) for f in cloud_app.functions()} | {failures.RULE_ERRORS_ROLE}]
+    if managed:
+        raise BuildError(f"chalice package created roles of its own ({', '.join(managed)}): set manage_iam_role to "
+                         "false in cloud/.chalice/config.json")
 
 
 def build(out_dir: Path, *, zip_dir: Path | None = None) -> Build:

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.aws import artifacts, data_plane, yaml_io
+from infra.aws import artifacts, data_plane, logs, yaml_io
 from infra.aws.admin_token import IssuedAdmin, create_first_admin
+from infra.aws.api_logging import ensure_api_gateway_logging
 from infra.aws.cfn import instantiate
 from infra.aws.clients import Clients, aws_errors
-from infra.aws.errors import StackExists, StackFailed, UsageError
+from infra.aws.errors import DataKept, StackExists, StackFailed, StackNotFound, UsageError
+from infra.aws.retained import Retained, RetainedData
 from infra.aws.stacks import TAG_PLANE, TAG_STAGE, TAG_TENANT, StackInfo, StackManager, StackRequest, stack_name
 from infra.aws.template import build
 
@@ -33,6 +35,7 @@ class Target:
     data_plane_only: bool = False
     artifact_bucket: str | None = None
     media_retention_days: int = data_plane.DEFAULT_MEDIA_RETENTION_DAYS
+    log_retention_days: int = logs.DEFAULT_LOG_RETENTION_DAYS
 
     @property
     def stack(self) -> str:
@@ -54,6 +57,7 @@ class Tenants:
         self._clients = clients
         self._stacks = stacks
         self._progress = progress
+        self._retained = RetainedData(clients, progress=progress)
 
     def deploy(self, target: Target, *, admin_token: bool = True) -> Deployed:
         existing = self._stacks.describe(target.stack)
@@ -62,6 +66,13 @@ class Tenants:
                     else "use `tenant update`")
             raise StackExists(f"tenant {target.tenant} (stage {target.stage}) already has stack {target.stack} "
                               f"({existing.status}): {hint}")
+        kept = self._retained.existing(target.tenant, target.stage)
+        if kept:
+            raise DataKept(
+                f"tenant {target.tenant} (stage {target.stage}) still has the data its deleted stack kept: "
+                f"{', '.join(map(str, kept))}. A new stack cannot be created over it: delete it for good with "
+                f"`classtop tenant delete --tenant {target.tenant} --stage {target.stage} --purge --yes` (export "
+                "what you need first), or import it into a stack by hand (CloudFormation resource import)")
         with tempfile.TemporaryDirectory(prefix="classtop-deploy-") as tmp:
             request = self._request(target, Path(tmp))
             self._progress(f"creating stack {target.stack} ({target.plane} plane)")
@@ -86,14 +97,30 @@ class Tenants:
             self._progress(f"updating stack {target.stack}")
             return self._stacks.update(request)
 
-    def delete(self, tenant: str, stage: str) -> None:
+    def delete(self, tenant: str, stage: str, *, purge: bool = False) -> list[Retained]:
+        """Delete the tenant's stack. Its tables and bucket are kept (returned) unless ``purge``, which deletes
+        them too - also when the stack is already gone and only the kept data remains."""
         name = stack_name(tenant, stage)
-        info = self._stacks.require(name, f"tenant {tenant} (stage {stage})")
+        info = self._stacks.describe(name)
+        if info is None:
+            kept = self._retained.existing(tenant, stage)
+            if not kept:
+                self._stacks.require(name, f"tenant {tenant} (stage {stage})")  # raises: unknown tenant
+            if not purge:
+                raise StackNotFound(f"tenant {tenant} (stage {stage}) has no stack {name}; the data it kept "
+                                    f"remains ({', '.join(map(str, kept))}): add --purge to delete it")
+            self._retained.purge(kept)
+            return []
         policy = info.outputs.get("SitePolicyName")
         if policy:
             self._release_policy(policy)
         self._progress(f"deleting stack {name}")
         self._stacks.delete(name)
+        kept = self._retained.existing(tenant, stage)
+        if purge:
+            self._retained.purge(kept)
+            return []
+        return kept
 
     def _release_policy(self, policy: str) -> None:
         """Detach the site policy from every certificate and drop its old versions: IoT refuses to delete a
@@ -124,6 +151,8 @@ class Tenants:
             template = instantiate(data_plane.data_plane_template(), {"TenantId": target.tenant, "Stage": target.stage})
             body = yaml_io.dump(template)
             return StackRequest(name=target.stack, parameters=parameters, tags=tags, template_body=body)
+        parameters[logs.LOG_RETENTION_PARAMETER] = str(target.log_retention_days)
+        ensure_api_gateway_logging(self._clients, progress=self._progress)
         self._progress("building template.yaml and the Lambda package (chalice package)")
         built = build(work / "build", zip_dir=work / "zip")
         assert built.zip_path is not None

@@ -1,10 +1,11 @@
 """The twin's stand-in for IoT Core's rules engine: MQTT message on the stand-in broker -> the same Lambda
-handler function that an ``AWS::IoT::TopicRule`` invokes in AWS. Driven by ``infra.aws.rules.RULES``.
+handler function that an ``AWS::IoT::TopicRule`` invokes in AWS, with the same event (``infra.aws.rules.event_for``
+evaluates the rule's SQL: the site id from the topic, the message base64-encoded whole). Driven by
+``infra.aws.rules.RULES``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -39,22 +40,15 @@ class RulesEngine:
 
     def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
         def handle(msg: IncomingMessage) -> None:
-            try:
-                payload = json.loads(msg.payload)
-            except ValueError:
-                # IoT Core's SQL engine does not invoke a rule for a non-JSON payload with SELECT *.
-                log.warning("rule %s: dropped non-JSON payload on %s", rule.name, msg.topic)
-                return
-            if not isinstance(payload, dict):
-                log.warning("rule %s: dropped non-object payload on %s", rule.name, msg.topic)
-                return
-            event = event_for(rule, msg.topic, payload)
-            with self._lock:
-                self.invocations[rule.name] += 1
+            # any payload, as IoT Core's rule does: the SELECT list is functions only (encode(*), topic(n))
+            event = event_for(rule, msg.topic, bytes(msg.payload))
             try:
                 self._handlers[rule.handler](event, None)
             except Exception:  # a Lambda error: IoT Core logs it and goes on
                 self.errors += 1
                 log.exception("rule %s: handler %s failed", rule.name, rule.handler)
+            finally:
+                with self._lock:  # counted once the handler has returned
+                    self.invocations[rule.name] += 1
 
         return handle

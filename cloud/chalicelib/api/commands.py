@@ -1,6 +1,6 @@
 """Commands: create (``POST /api/commands``, the seed's ``POST /api/control/command``) and read.
 
-``POST /api/commands?wait=N`` (N <= 25 s) answers 200 with the finished record when every agent is done
+``POST /api/commands?wait=N`` (N <= 20 s) answers 200 with the finished record when every agent is done
 within N seconds, else 202 with the record as it stands (poll ``GET /api/commands/{id}``).
 """
 

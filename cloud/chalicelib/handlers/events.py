@@ -1,13 +1,18 @@
 """What the IoT-rule handlers share: turning a rule event into ``(site_id, message)`` and dropping bad ones.
 
-A rule (``SELECT *, topic(4) AS site_id FROM 'ct/<tenant>/site/+/up/<channel>'``) hands the handler the
-message JSON object plus ``site_id``. A bad event is logged and dropped with an error dict (a retry would
-fail the same way). An :class:`UpstreamError` (DynamoDB unavailable or throttling) is re-raised so that
-Lambda's asynchronous retry redelivers the event — the handlers are idempotent.
+A rule (``SELECT encode(*, 'base64') AS message_base64, topic(5) AS topic_site_id FROM
+'ct/<tenant>/<stage>/site/+/up/<channel>'``, ``infra/aws/rules.py``) hands the handler an event of exactly two
+keys: the site id from the topic and the whole message, base64-encoded. The site id is read from the topic's key
+only; the message is decoded and validated on its own (its models forbid unknown fields, ``site_id`` included),
+so nothing a site publishes can make a handler act for another site. A bad event is logged and dropped with an
+error dict (a retry would fail the same way). An :class:`UpstreamError` (DynamoDB unavailable or throttling) is
+re-raised so that Lambda's asynchronous retry redelivers the event — the handlers are idempotent.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,7 +21,7 @@ from pydantic import BaseModel
 
 from chalicelib.errors import CloudError, UpstreamError
 from shared.errors import ErrorCode, MessageError, SharedError
-from shared.messages import validate
+from shared.messages import MAX_PAYLOAD_BYTES, decode
 from shared.topics import check_id
 
 log = logging.getLogger(__name__)
@@ -25,16 +30,32 @@ M = TypeVar("M", bound=BaseModel)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
+#: the event's key holding the site id, from the topic (``topic(5)``): no message key can take it
+RULE_SITE_KEY = "topic_site_id"
+#: the event's key holding the whole message, base64-encoded (``encode(*, 'base64')``)
+RULE_MESSAGE_KEY = "message_base64"
+_EVENT_KEYS = {RULE_SITE_KEY, RULE_MESSAGE_KEY}
+#: base64 of the largest IoT Core message
+_MAX_ENCODED = 4 * ((MAX_PAYLOAD_BYTES + 2) // 3)
+
 
 def parse_site_event(event: Any, model: type[M]) -> tuple[str, M]:
     """Split a rule event into the site id (from the topic) and the validated message."""
-    if not isinstance(event, dict):
-        raise MessageError("event must be a JSON object", code=ErrorCode.BAD_PAYLOAD)
-    body = dict(event)
-    site_id = body.pop("site_id", None)
+    if not isinstance(event, dict) or set(event) != _EVENT_KEYS:
+        keys = sorted(event) if isinstance(event, dict) else type(event).__name__
+        raise MessageError(f"not an IoT rule event: expected the keys {sorted(_EVENT_KEYS)}, got {keys}",
+                           code=ErrorCode.BAD_PAYLOAD)
+    site_id, encoded = event[RULE_SITE_KEY], event[RULE_MESSAGE_KEY]
     if not isinstance(site_id, str):
-        raise MessageError("event has no site_id (the rule adds it from the topic)", code=ErrorCode.BAD_PAYLOAD)
-    return check_id(site_id, "site id"), validate(model, body)
+        raise MessageError(f"{RULE_SITE_KEY} must be a string", code=ErrorCode.BAD_PAYLOAD)
+    if not isinstance(encoded, str) or len(encoded) > _MAX_ENCODED:
+        raise MessageError(f"{RULE_MESSAGE_KEY} must be base64 of at most {MAX_PAYLOAD_BYTES} bytes",
+                           code=ErrorCode.BAD_PAYLOAD)
+    try:
+        payload = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise MessageError(f"{RULE_MESSAGE_KEY} is not base64", code=ErrorCode.BAD_PAYLOAD) from None
+    return check_id(site_id, "site id"), decode(model, payload)
 
 
 def run(name: str, event: Any, handle: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -49,6 +70,6 @@ def run(name: str, event: Any, handle: Callable[[], dict[str, Any]]) -> dict[str
     except Exception as exc:  # a bug: drop the event rather than retry it forever
         log.exception("%s: unexpected error", name)
         code, message = ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
-    site = event.get("site_id") if isinstance(event, dict) else None
+    site = event.get(RULE_SITE_KEY) if isinstance(event, dict) else None
     log.warning("%s: dropped event from site %r: %s: %s", name, site, code.value, message)
     return {"ok": False, "error": {"code": code.value, "message": message}}

@@ -31,9 +31,10 @@ from chalicelib import container, models
 from chalicelib.adapters.iot import IotDataPublisher
 from chalicelib.config import Settings
 from chalicelib.handlers import RULE_HANDLERS
+from infra.aws.rules import event_for, rule_for_handler
 from shared.messages import SiteCommand, decode
 from shared.names import Namespace
-from shared.topics import site_down
+from shared.topics import site_down, site_up
 from tests.fixtures.moto_server import start_moto
 
 pytestmark = pytest.mark.integration
@@ -85,6 +86,13 @@ def twin() -> Iterator[Twin]:
         moto.stop()
 
 
+def rule(handler: str, site_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    """Run the rule handler on what IoT Core's rule makes of ``message`` published on the site's topic."""
+    found = rule_for_handler(handler)
+    event = event_for(found, site_up(Namespace("demo", "it"), site_id, found.channel), json.dumps(message).encode())
+    return RULE_HANDLERS[handler](event, None)
+
+
 def published(topic: str) -> list[bytes]:
     backend = iotdata_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
     return [bytes(payload) for t, payload in backend.published_payloads if t == topic]
@@ -93,8 +101,8 @@ def published(topic: str) -> list[bytes]:
 def test_command_round_trip_through_moto_server(twin: Twin) -> None:
     assert isinstance(container.get().publisher, IotDataPublisher)
     heartbeat = {"type": "site_heartbeat", "v": 1, "timestamp": 1_700_000_000.0, "lms_version": "1.0.0",
-                 "agents": [{"agent_id": "pc-1", "status": "online"}], "site_id": "school-1"}
-    assert RULE_HANDLERS["site_heartbeat"](heartbeat, None)["agents_written"] == 1
+                 "agents": [{"agent_id": "pc-1", "status": "online"}]}
+    assert rule("site_heartbeat", "school-1", heartbeat)["agents_written"] == 1
 
     status, health = twin.call("GET", "/api/health")
     assert status == 200 and health["data"]["status"] == "ok"
@@ -112,10 +120,10 @@ def test_command_round_trip_through_moto_server(twin: Twin) -> None:
     status, error = twin.call("GET", "/api/agents", token="ctk_wrong")
     assert status == 401 and error["error"]["code"] == "unauthorized"
 
-    results = {"type": "command_results", "v": 1, "site_id": "school-1", "results": [
+    results = {"type": "command_results", "v": 1, "results": [
         {"request_id": command_id, "agent_id": "pc-1", "status": "succeeded", "success": True,
          "data": {"pong": True}, "timestamp": 1_700_000_001.0}]}
-    assert RULE_HANDLERS["command_results"](results, None)["applied"] == 1
+    assert rule("command_results", "school-1", results)["applied"] == 1
 
     status, record = twin.call("GET", f"/api/commands/{command_id}")
     assert status == 200

@@ -143,7 +143,8 @@ def test_two_tenants_side_by_side_then_update_and_delete_one(moto_url: str) -> N
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert a["tables"] <= existing(moto_url)["tables"]
 
-    deleted = tool("delete", "--tenant", "district-a", "--yes", *url)
+    # a delete keeps the tenant's tables and bucket (test_infra_failures.py); --purge deletes them too
+    deleted = tool("delete", "--tenant", "district-a", "--yes", "--purge", *url)
     assert deleted.returncode == 0, deleted.stderr
     have = existing(moto_url)
     for kind in a:
@@ -213,14 +214,12 @@ def test_a_failed_stack_gets_a_clear_message() -> None:
     # its own moto server: moto keeps a half-created stack around after a failure
     server, url = start_moto()
     try:
-        client("dynamodb", url).create_table(
-            TableName="classtop--district-x--dev--token", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
+        client("iot", url).create_policy(policyName="classtop--district-x--dev--site-policy",
+                                         policyDocument='{"Version": "2012-10-17", "Statement": []}')
         done = tool("deploy", "--tenant", "district-x", "--data-plane-only", "--endpoint-url", url, "--poll", "0.2")
         assert done.returncode == 1
         assert "cannot create stack classtop--district-x--dev" in done.stderr
-        assert "Table already exists: classtop--district-x--dev--token" in done.stderr
+        assert "classtop--district-x--dev--site-policy" in done.stderr
         assert "admin token" not in done.stdout
     finally:
         server.stop()
@@ -233,6 +232,12 @@ def test_a_full_deploy_uploads_the_package_and_fails_clearly_where_moto_stops(mo
     done = tool("deploy", "--tenant", "full", "--artifact-bucket", bucket, "--endpoint-url", moto_url, "--poll", "0.2")
     assert done.returncode == 1
     assert "cannot create stack classtop--full--dev" in done.stderr and "admin token" not in done.stdout
+    # API Gateway's CloudWatch role (an account setting access logging needs) was set, to a role it may assume
+    role_arn = client("apigateway", moto_url).get_account()["cloudwatchRoleArn"]
+    role = client("iam", moto_url).get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "apigateway.amazonaws.com"}]
     s3 = client("s3", moto_url)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert all(key.startswith("classtop/full/dev/") for key in keys) and len(keys) == 3

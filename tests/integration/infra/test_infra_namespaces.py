@@ -35,7 +35,7 @@ NAMESPACES = [names.Namespace(t, s) for t in ("a", "a-b") for s in ("dev", "prod
 #: site ids that make one namespace's names look like another's
 SITES = ("x", "b-x", "dev-x", "b-dev-x", "prod", "dev--x", "b--dev--x", "x--prod")
 #: IAM actions AWS authorizes only on ``*`` (no resource-level permissions): not namespaced by design
-UNSCOPABLE = {"iot:CreateCertificateFromCsr", "iot:CreateKeysAndCertificate", "iot:DescribeEndpoint"}
+UNSCOPABLE = {"iot:CreateCertificateFromCsr"}
 IOT = f"arn:aws:iot:{REGION}:{ACCOUNT}"
 
 
@@ -158,7 +158,7 @@ def deployed(moto_url: str) -> Iterator[str]:
         yield moto_url
     finally:
         for ns in NAMESPACES:
-            tool("delete", "--tenant", ns.tenant, "--stage", ns.stage, "--yes", "--endpoint-url", moto_url,
+            tool("delete", "--tenant", ns.tenant, "--stage", ns.stage, "--yes", "--purge", "--endpoint-url", moto_url,
                  "--poll", "0.2")
 
 

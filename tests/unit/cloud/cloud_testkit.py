@@ -36,6 +36,9 @@ from chalicelib.adapters.iot import RecordingPublisher
 from chalicelib.adapters.registry import IotRegistry
 from chalicelib.config import Settings
 from chalicelib.domain.token import Role
+from chalicelib.handlers import RULE_HANDLERS
+from infra.aws.rules import event_for, rule_for_handler
+from shared.topics import is_valid_id, site_up
 from tests.fixtures import moto_iot_csr
 
 moto_iot_csr.install()  # moto signs a key of its own for a CSR; AWS signs the CSR's key
@@ -141,6 +144,10 @@ class Cloud:
         return self.request("DELETE", path, role=role)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke ``function``; for a rule handler, ``event`` is the message plus the ``site_id`` of the topic it
+        is published on, and the handler gets what the topic rule makes of it (:func:`rule_event`)."""
+        if function in RULE_HANDLERS:
+            event = rule_event(function, event)
         with no_scans():
             payload: dict[str, Any] = self.client.lambda_.invoke(function, event).payload
         return payload
@@ -159,6 +166,17 @@ class Cloud:
         stamped = [{"timestamp": self.clock.now, **r} for r in results]
         event = {"type": "command_results", "v": 1, "results": stamped, "site_id": site_id}
         return self.invoke("command_results", event)
+
+
+def rule_event(function: str, message: Any) -> Any:
+    """The event IoT Core's rule hands ``function`` for ``message`` minus its ``site_id``, published on that
+    site's topic. Without a usable ``site_id`` the message is handed over as it is (the handler refuses it)."""
+    site_id = message.get("site_id") if isinstance(message, dict) else None
+    if not isinstance(site_id, str) or not is_valid_id(site_id):
+        return message
+    rule = rule_for_handler(function)
+    body = {k: v for k, v in message.items() if k != "site_id"}
+    return event_for(rule, site_up(NS, site_id, rule.channel), json.dumps(body).encode())
 
 
 def online(agent_id: str, **extra: Any) -> dict[str, Any]:

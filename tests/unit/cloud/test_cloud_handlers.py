@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
+from cloud_testkit import Cloud, online, rule_event
 
 from chalicelib import container
 from chalicelib.handlers import RULE_HANDLERS
@@ -177,9 +177,9 @@ def test_bad_results_events_are_dropped(cloud: Cloud, event: dict[str, Any]) -> 
 
 def test_handlers_accept_a_none_context(fleet: Cloud) -> None:
     # the local twin's rules engine calls the plain functions with context=None
-    out = RULE_HANDLERS["site_heartbeat"](
-        {"type": "site_heartbeat", "v": 1, "timestamp": fleet.clock.now, "lms_version": "1.0.0",
-         "agents": [online("a1"), online("a2")], "site_id": "s1"}, None)
+    out = RULE_HANDLERS["site_heartbeat"](rule_event(
+        "site_heartbeat", {"type": "site_heartbeat", "v": 1, "timestamp": fleet.clock.now, "lms_version": "1.0.0",
+                           "agents": [online("a1"), online("a2")], "site_id": "s1"}), None)
     assert out["ok"] is True
     assert RULE_HANDLERS["command_results"]("garbage", None)["ok"] is False  # type: ignore[arg-type]
 

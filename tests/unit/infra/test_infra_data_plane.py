@@ -12,8 +12,8 @@ from pynamodb.attributes import TTLAttribute
 from chalicelib.config import Settings
 from chalicelib.models import MODELS
 from infra.aws.cfn import instantiate
+from infra.aws.cfn_eval import NAME_PROPERTIES, TemplateEval
 from infra.aws.data_plane import data_plane_template, table_logical_id
-from infra.aws.policy_eval import resolve_sub
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,11 +24,10 @@ def committed() -> dict[str, Any]:
 
 
 def resolved(template: dict[str, Any], tenant: str, stage: str) -> dict[str, Any]:
-    values = {"TenantId": tenant, "Stage": stage, "AWS::Partition": "aws", "AWS::Region": "eu-west-1",
-              "AWS::AccountId": "123456789012", "MediaRetentionDays": "90"}
-    result: dict[str, Any] = resolve_sub(instantiate(template["Resources"], {"TenantId": tenant, "Stage": stage}),
-                                         values)
-    return result
+    """Every resource as CloudFormation would create it for the tenant's stage (``infra.aws.cfn_eval``)."""
+    stack = TemplateEval(template, {"TenantId": tenant, "Stage": stage, "MediaRetentionDays": "90"},
+                         stack_name=f"classtop--{tenant}--{stage}", region="eu-west-1", account="123456789012")
+    return {r.logical_id: {"Type": r.type, "Name": r.name, "Properties": r.properties} for r in stack.resources()}
 
 
 def test_every_model_has_its_table_with_keys_indexes_and_ttl() -> None:
@@ -62,16 +61,13 @@ def test_every_model_has_its_table_with_keys_indexes_and_ttl() -> None:
 def test_two_tenants_share_no_name() -> None:
     template = committed()
 
+    named = [r for r in template["Resources"].values() if r["Type"] in NAME_PROPERTIES]
+
     def names(tenant: str) -> set[str]:
-        found = set()
-        for resource in resolved(template, tenant, "dev").values():
-            for key in ("TableName", "PolicyName", "ThingTypeName", "TopicName", "BucketName"):
-                if key in resource["Properties"]:
-                    found.add(resource["Properties"][key])
-        return found
+        return {r["Name"] for r in resolved(template, tenant, "dev").values() if r["Type"] in NAME_PROPERTIES}
 
     a, b = names("district-a"), names("district-b")
-    assert len(a) == len(template["Resources"])
+    assert len(a) == len(named) and all(NAME_PROPERTIES[r["Type"]] in r["Properties"] for r in named)
     assert a.isdisjoint(b)
     assert all("district-a" in name for name in a)
 

@@ -5,49 +5,28 @@ IoT rules, permissions and function environment follow infra/aws/rules.py and th
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from samtranslator.translator.transform import transform
 
 from chalicelib.config import Settings
-from infra.aws import cloud_app
-from infra.aws.artifacts import point_at_artifacts
+from infra.aws import cloud_app, roles
 from infra.aws.root import rule_logical_id
 from infra.aws.rules import RULES
 from shared.names import Namespace
+from tests.unit.infra import stack_templates
+from tests.unit.infra.stack_templates import load
 
-ROOT = Path(__file__).resolve().parents[3]
 PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId",
           "AWS::NoValue", "AWS::NotificationARNs"}
 NS = Namespace("district-a", "prod")
-PARAMS = {"TenantId": "district-a", "Stage": "prod", "IotDataEndpoint": "abc123-ats.iot.eu-west-1.amazonaws.com",
-          "MediaRetentionDays": "90"}
+PARAMS = stack_templates.PARAMS
 VALUES = {**PARAMS, "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
-
-
-class _NoManagedPolicies:
-    """The translator looks up AWS managed policies only for SAM ``Policies`` names; the template has none."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / name).read_text())
-    return data
 
 
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
-    template = point_at_artifacts(load("template.yaml"), code_uri="s3://artifacts/classtop/code.zip",
-                                  data_plane_url="https://artifacts.s3.eu-west-1.amazonaws.com/data-plane.yaml")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the translator resolves AWS::Region from it
-        result: dict[str, Any] = transform(template, dict(PARAMS), _NoManagedPolicies())
-    return result
+    return stack_templates.translated()
 
 
 def references(node: Any) -> list[tuple[str, str | None]]:
@@ -79,8 +58,9 @@ def test_sam_translator_yields_plain_cloudformation(translated: dict[str, Any]) 
     assert "Transform" not in translated
     kinds = {r["Type"] for r in translated["Resources"].values()}
     assert not [k for k in kinds if k.startswith("AWS::Serverless::")]
-    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::IoT::TopicRule",
-            "AWS::CloudFormation::Stack", "AWS::IAM::Policy"} <= kinds
+    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage", "AWS::IoT::TopicRule",
+            "AWS::CloudFormation::Stack", "AWS::IAM::Role", "AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue",
+            "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm"} <= kinds
 
 
 def test_every_reference_resolves(translated: dict[str, Any]) -> None:
@@ -163,17 +143,17 @@ def test_every_function_gets_an_environment_the_cloud_accepts() -> None:
         assert env["CLASSTOP_IOT_SITE_POLICY"] == "<DataPlane.Outputs.SitePolicyName>"
 
 
-def test_the_functions_may_use_exactly_the_tenants_tables() -> None:
+def test_the_api_may_use_exactly_the_tenants_tables_sites_and_things() -> None:
     resources = load("template.yaml")["Resources"]
-    policy = resources["CloudAccessPolicy"]["Properties"]
-    assert policy["Roles"] == [{"Ref": "DefaultRole"}]
-    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    tables = resolve(statements["TenantTables"]["Resource"])
+    api = next(f for f in cloud_app.functions() if f.logical_id == cloud_app.API_HANDLER)
+    role = resources[roles.role_logical_id(api)]["Properties"]
+    statements = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    tables = resolve(statements["WriteTables"]["Resource"])
     data_plane = load("infra/aws/data-plane.yaml")
     table_ids = sorted(lid for lid, r in data_plane["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table")
     assert sorted(tables) == sorted(x for lid in table_ids for x in (f"<DataPlane.Outputs.{lid}Arn>",
                                                                       f"<DataPlane.Outputs.{lid}Arn>/index/*"))
     assert resolve(statements["PublishToTenantSites"]["Resource"]) == \
-        "arn:aws:iot:eu-west-1:123456789012:topic/ct/district-a/prod/site/*"
-    assert resolve(statements["TenantThingsAndShadows"]["Resource"]) == \
+        "arn:aws:iot:eu-west-1:123456789012:topic/ct/district-a/prod/site/*/down/*"
+    assert resolve(statements["TenantSiteThingsAndShadows"]["Resource"]) == \
         "arn:aws:iot:eu-west-1:123456789012:thing/ct--district-a--prod--*"

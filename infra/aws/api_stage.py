@@ -1,0 +1,105 @@
+"""The API Gateway stage in front of the cloud API: throttling and access logs (merged into Chalice's ``RestAPI``).
+
+Throttling (requests per second, steady ``rate`` and ``burst``) is set for the whole stage and, tighter, for every
+route that takes no credentials (``chalicelib.api.access``: ``public`` and ``enrolment``) - anyone on the
+internet can call those, so they get a budget of their own that a flood cannot exceed. API Gateway answers 429
+beyond it, before any Lambda runs. Execution logging stays off (its log group is made by API Gateway with no
+expiry); the access log - one JSON line per request - goes to the stack's own expiring log group.
+
+Access logging needs the account's API Gateway CloudWatch role (an account setting, not a stack's): the deploy
+tool sets it when it is missing (``infra.aws.tenants``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from infra.aws import cloud_app
+from infra.aws.cfn import Json, name_sub, sub
+from infra.aws.errors import BuildError
+from infra.aws.logs import API_ACCESS_LOGS
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    rate: float  # requests per second, steady
+    burst: int  # requests at once
+
+
+#: the whole stage: what the tenant's people and sites need, far below the account's 10,000/s
+STAGE_THROTTLE = Throttle(rate=50, burst=100)
+#: a route without credentials that writes (registrations): rare in normal use
+PUBLIC_WRITE_THROTTLE = Throttle(rate=2, burst=5)
+#: a route without credentials that reads (health, a ClassTop client's own data)
+PUBLIC_READ_THROTTLE = Throttle(rate=10, burst=20)
+#: ClassTop clients sync every 300 s (CLASSTOP-COMPAT): 20/s serves ~6,000 clients
+ROUTE_THROTTLES: dict[tuple[str, str], Throttle] = {("POST", "/api/sync"): Throttle(rate=20, burst=40)}
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "sourceIp": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "userAgent": "$context.identity.userAgent",
+    "error": "$context.error.message",
+}
+
+
+def method_path(path: str) -> str:
+    """A route as API Gateway's method settings name it: ``/api/sync`` -> ``/~1api~1sync``."""
+    return "/" + path.replace("/", "~1")
+
+
+def _setting(path: str, method: str, throttle: Throttle) -> Json:
+    return {"ResourcePath": path, "HttpMethod": method, "ThrottlingRateLimit": throttle.rate,
+            "ThrottlingBurstLimit": throttle.burst, "LoggingLevel": "OFF", "MetricsEnabled": False}
+
+
+def anonymous_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route that takes no credentials, checked against the app's routes."""
+    cloud_app.ensure_importable()
+    from chalicelib.api.access import ROUTES, Access
+
+    app_routes = {(method, path) for path, methods in cloud_app.chalice_app().routes.items() for method in methods}
+    found = [(r.method, r.path) for r in ROUTES if r.access in (Access.PUBLIC, Access.ENROLMENT)]
+    missing = [f"{m} {p}" for m, p in found if (m, p) not in app_routes]
+    if missing:
+        raise BuildError(f"chalicelib.api.access lists routes the app does not have: {', '.join(missing)}")
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+def method_settings() -> list[Json]:
+    settings = [_setting("/*", "*", STAGE_THROTTLE)]
+    for method, path in anonymous_routes():
+        default = PUBLIC_READ_THROTTLE if method == "GET" else PUBLIC_WRITE_THROTTLE
+        settings.append(_setting(method_path(path), method, ROUTE_THROTTLES.get((method, path), default)))
+    for throttle in [PUBLIC_READ_THROTTLE, PUBLIC_WRITE_THROTTLE, *ROUTE_THROTTLES.values()]:
+        if throttle.rate >= STAGE_THROTTLE.rate or throttle.burst >= STAGE_THROTTLE.burst:
+            raise BuildError(f"a route's throttle {throttle} is not below the stage's {STAGE_THROTTLE}")
+    return settings
+
+
+def api_name() -> Json:
+    return name_sub("api")
+
+
+def rest_api_properties() -> Json:
+    """Merged into Chalice's ``AWS::Serverless::Api``."""
+    return {
+        "Name": api_name(),
+        "MethodSettings": method_settings(),
+        "AccessLogSetting": {
+            # the group's ARN without the ":*" of its Arn attribute, as API Gateway wants it
+            "DestinationArn": sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
+                                  f"${{{API_ACCESS_LOGS}}}"),
+            "Format": json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")),
+        },
+    }
