@@ -201,6 +201,7 @@ class Enrollment:
                 self._credentials.check_agent_id(agent_id)
             except CredentialsError as exc:
                 raise _from_credentials(exc) from None
+            self._refuse_classtop_client(agent_id)
         token_id = self._reserve_use(token)
         new_id = agent_id or f"{GENERATED_ID_PREFIX}{secrets.token_hex(6)}"
         try:
@@ -225,6 +226,17 @@ class Enrollment:
         rotated = existing is not None
         log.info("agent %s (%s) %s with token %d", new_id, hostname, "re-enrolled" if rotated else "enrolled", token_id)
         return Enrolment(new_id, new_id, password, self._broker, rotated)
+
+    def _refuse_classtop_client(self, agent_id: str) -> None:
+        """409 for the uuid of a ClassTop client of this site (known, pending or decided): an agent under that id
+        would be taken for the client and its MQTT traffic dropped. (A LAN host that registers an agent's id as a
+        ClassTop client first can only make this enrolment fail loudly; the agent enrols under another id.)"""
+        known = self._store.query(
+            "SELECT 1 FROM clients WHERE uuid = ? AND kind = 'legacy' "
+            "UNION ALL SELECT 1 FROM classtop_admissions WHERE client_uuid = ? LIMIT 1", (agent_id, agent_id))
+        if known:
+            raise EnrollmentError(f"agent id {agent_id!r} is the uuid of a ClassTop client of this site: enrol the "
+                                  "agent under another id", status=409)
 
     def revoke(self, agent_id: str) -> None:
         """Delete the agent's broker credentials (it is disconnected at once). 404 if it never had any."""

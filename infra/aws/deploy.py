@@ -24,9 +24,11 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from infra.aws import logs
+from infra.aws.admin_token import IssuedAdmin
 from infra.aws.clients import Clients
 from infra.aws.errors import InfraError, UsageError
 from infra.aws.stacks import StackInfo, StackManager, stack_name
@@ -37,6 +39,12 @@ from shared.names import check_stage, check_tenant
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _print_admin(issued: IssuedAdmin) -> None:
+    print(f"admin token (shown once, keep it secret): {issued.secret}")
+    expires = datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"  token id {issued.token_id}, expires {expires} (revoke: DELETE /api/tokens/{issued.token_id})")
 
 
 def _progress(line: str) -> None:
@@ -147,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
         stacks.require(stack_name(args.tenant, args.stage), f"tenant {args.tenant} (stage {args.stage})")
         issued = create_first_admin(args.tenant, args.stage, region=clients.region, endpoint_url=args.endpoint_url)
-        print(f"admin token (shown once, keep it secret): {issued.secret}")
+        _print_admin(issued)
         return EXIT_OK
     target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
                     artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days,
@@ -162,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     deployed = tenants.deploy(target, admin_token=not args.no_admin_token)
     _print_stack(deployed.stack)
     if deployed.admin is not None:
-        print(f"admin token (shown once, keep it secret): {deployed.admin.secret}")
+        _print_admin(deployed.admin)
     return EXIT_OK
 
 

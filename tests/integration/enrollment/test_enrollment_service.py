@@ -113,6 +113,28 @@ def test_a_reserved_agent_id_is_422_and_costs_no_use(enrollment: Enrollment, dyn
     dynsec_broker.client("lms", client_id="lms")  # the LMS's own client is untouched
 
 
+@pytest.mark.parametrize("table", ["clients", "classtop_admissions"])
+def test_a_classtop_clients_uuid_cannot_become_an_agent(
+    enrollment: Enrollment, store: Store, dynsec_broker: DynsecBroker, table: str
+) -> None:
+    """A LAN host that registered a ClassTop client under an agent's future id must not capture that agent (its
+    MQTT traffic would be dropped as a ClassTop client's): enrolment refuses the id, costs no use, issues nothing."""
+    uuid = "6f1c1a57-8f59-4a53-9c38-0e5a1d2a0b3c"
+    with store.transaction() as conn:
+        if table == "clients":
+            conn.execute("INSERT INTO clients (uuid, name, kind, first_seen) VALUES (?, '', 'legacy', 1.0)", (uuid,))
+        else:
+            conn.execute("INSERT INTO classtop_admissions (client_uuid, approval, name, first_seen, last_seen) "
+                         "VALUES (?, 'pending', '', 1.0, 1.0)", (uuid,))
+    token = enrollment.create_token(ttl_s=60, max_uses=1).token
+    with pytest.raises(EnrollmentError) as refused:
+        enrollment.enroll(token, agent_id=uuid, hostname="h")
+    assert refused.value.status == 409 and "ClassTop client" in refused.value.message
+    assert _uses(enrollment) == [0] and enrollment.enrollments() == []
+    with pytest.raises(ConnectRefused):
+        dynsec_broker.client(uuid, "anything", client_id=uuid)
+
+
 def test_a_broker_failure_gives_the_use_back_and_writes_nothing(
     store: Store, dynsec_broker: DynsecBroker, clock: Clock
 ) -> None:

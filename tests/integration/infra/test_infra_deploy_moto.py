@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def test_two_tenants_side_by_side_then_update_and_delete_one(moto_url: str) -> N
         assert "CREATE_COMPLETE" in done.stderr  # the stack events were shown while waiting
         match = TOKEN_RE.search(done.stdout)
         assert match, done.stdout
+        assert re.search(r"token id [0-9a-f]{16}, expires \d{4}-\d\d-\d\d \d\d:\d\d UTC", done.stdout), done.stdout
         deployed[tenant] = match.group(1)
 
     have = existing(moto_url)
