@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -88,6 +87,7 @@ from pydantic import (
 from edge.agent.enrollment import CREDENTIALS_FILE, EnrollSettings
 from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
+from shared.config_file import ConfigFileError, read_toml, resolve_secret
 from shared.errors import TopicError
 from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
 from shared.mqtt import MqttSettings, is_loopback
@@ -266,12 +266,15 @@ class AgentConfig(_Section):
             mqtt.setdefault("username", agent_id)
         env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
         password_file = mqtt.pop("password_file", None)
-        if password_file is not None and "password" in mqtt:
-            raise ValueError("mqtt: give password or password_file, not both")
-        if env.get(PASSWORD_ENV):
-            mqtt["password"] = env[PASSWORD_ENV]
-        elif password_file is not None:
-            mqtt["password"] = _read_password(password_file)
+        if password_file is not None and not isinstance(password_file, str | Path):
+            raise ValueError("mqtt.password_file must be a path")
+        try:
+            password = resolve_secret(env, PASSWORD_ENV, password_file, mqtt.get("password"),
+                                      what="mqtt.password_file")
+        except ConfigFileError as exc:
+            raise ValueError(str(exc)) from None
+        if password is not None:
+            mqtt["password"] = password
         return {**data, "mqtt": mqtt}
 
     @model_validator(mode="after")
@@ -302,19 +305,6 @@ class AgentConfig(_Section):
     @property
     def credentials_path(self) -> Path:
         return self.state_dir / CREDENTIALS_FILE
-
-
-def _read_password(path: Any) -> str:
-    if not isinstance(path, str | Path):
-        raise ValueError("mqtt.password_file must be a path")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"mqtt.password_file {str(path)!r}: {exc.strerror or exc}") from None
-    lines = text.strip().splitlines()
-    if not lines or not lines[0].strip():
-        raise ValueError(f"mqtt.password_file {str(path)!r} is empty")
-    return lines[0].strip()
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -368,14 +358,7 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Ag
     """Read and validate the TOML file at ``path``. Every failure is a :class:`ConfigError`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid UTF-8") from None
+        data = read_toml(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(data, base=path.absolute().parent, env=env, source=str(path))

@@ -28,7 +28,6 @@ import hmac
 import json
 import logging
 import os
-import random
 import socket
 import ssl
 import threading
@@ -44,6 +43,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from shared import fingerprint
+from shared.backoff import Backoff
 from shared.mqtt import MqttSettings, TlsSettings, is_loopback
 
 log = logging.getLogger(__name__)
@@ -316,16 +316,14 @@ class Enroller:
         return self.enroll_retrying(stop)
 
     def enroll_retrying(self, stop: threading.Event) -> Credentials | None:
-        attempt = 0
+        backoff = Backoff(self.settings.retry_min_s, self.settings.retry_max_s)
         while not stop.is_set():
             try:
                 return self.enroll()
             except EnrollmentError as exc:
                 if not exc.retryable:
                     raise
-                attempt += 1
-                cap = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** min(attempt - 1, 20))
-                delay = cap / 2 + random.uniform(0, cap / 2)
+                delay = backoff.next()
                 log.warning("enrolment: %s; retrying in %.1f s", exc.message, delay)
                 stop.wait(delay)
         return None

@@ -9,14 +9,9 @@ Exit codes: 0 clean stop, 1 could not start (the log says why), 2 bad command li
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import uvicorn
 
@@ -52,6 +47,7 @@ from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store, StoreError
 from shared import topics
 from shared.errors import MqttError
+from shared.lifecycle import Lifecycle
 from shared.messages import Presence, Status
 from shared.mqtt import MqttClient, TlsSettings
 
@@ -88,8 +84,8 @@ class Lms:
 
     def __init__(self, config: LmsConfig) -> None:
         self.config = config
-        self.stop_event = threading.Event()
-        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self.lifecycle = Lifecycle()
+        self.stop_event = self.lifecycle.stop_event
         self.store: Store | None = None
         self.journal: CommandLog | None = None
         self.site: MqttClient | None = None
@@ -112,19 +108,21 @@ class Lms:
     # ------------------------------------------------------------ the steps
 
     def start(self) -> None:
-        self.start_site_tls()
-        self.start_store()
-        self.start_credentials()
-        self.start_site_broker()
-        self.start_registry()
-        self.start_history()
-        self.start_events()
-        self.start_router()
-        self.start_queue()
-        self.start_legacy()
-        self.start_cloud_link()
-        self.start_api()
-        self.start_tls_renewal()
+        self.lifecycle.start([
+            self.start_site_tls,
+            self.start_store,
+            self.start_credentials,
+            self.start_site_broker,
+            self.start_registry,
+            self.start_history,
+            self.start_events,
+            self.start_router,
+            self.start_queue,
+            self.start_legacy,
+            self.start_cloud_link,
+            self.start_api,
+            self.start_tls_renewal,
+        ])
 
     def start_site_tls(self) -> None:
         """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.site_tls).
@@ -157,7 +155,7 @@ class Lms:
                 )  # fmt: skip
 
         self.site_tls.start_renewal(renewed)
-        self._on_stop("site TLS renewal", self.site_tls.stop)
+        self.lifecycle.on_stop("site TLS renewal", self.site_tls.stop)
 
     def site_ca_info(self) -> SiteCaInfo | None:
         files = self.site_tls.files if self.site_tls is not None else None
@@ -169,7 +167,7 @@ class Lms:
             store = Store(cfg.db_path).open()
         except StoreError as exc:
             raise StartupError(str(exc)) from None
-        self._on_stop("store", store.close)
+        self.lifecycle.on_stop("store", store.close)
         for key, value in (("tenant", cfg.tenant), ("stage", cfg.stage), ("site_id", cfg.site_id)):
             stored = store.get_config(key)
             if stored is not None and stored != value:
@@ -177,7 +175,7 @@ class Lms:
             store.set_config(key, value)
         store.set_config("lms_version", __version__)
         journal = CommandLog(store).start()
-        self._on_stop("command log", journal.stop)
+        self.lifecycle.on_stop("command log", journal.stop)
         self.store, self.journal = store, journal
         tokens = Tokens(store)
         try:
@@ -201,7 +199,7 @@ class Lms:
             )
         except CredentialsError as exc:
             raise StartupError(f"dynamic security: {exc.message}") from None
-        self._on_stop("broker credentials", credentials.stop)
+        self.lifecycle.on_stop("broker credentials", credentials.stop)
         address = BrokerAddress(*broker.advertised())
         self.enrollment = Enrollment(self.store, credentials, address, on_revoked=self._announce_revoked)
         log.info("enrolment on: agents get credentials for %s://%s:%d", "mqtts" if address.tls else "mqtt",
@@ -216,7 +214,7 @@ class Lms:
     def start_site_broker(self) -> None:
         settings = self.config.site_broker
         client = MqttClient(settings, name="lms-site")
-        self._on_stop("site broker client", client.stop)
+        self.lifecycle.on_stop("site broker client", client.stop)
         try:
             client.start(wait_s=10.0)
         except MqttError as exc:
@@ -232,7 +230,7 @@ class Lms:
         registry.load()
         registry.attach(self.site)
         registry.start()
-        self._on_stop("registry", registry.stop)
+        self.lifecycle.on_stop("registry", registry.stop)
         self.registry = registry
 
     def start_events(self) -> None:
@@ -242,7 +240,7 @@ class Lms:
         events = AgentEvents(self.store, namespace=cfg.namespace, site_id=cfg.site_id,
                              await_outbox=cfg.cloud is not None)
         events.start()
-        self._on_stop("agent events", events.stop)
+        self.lifecycle.on_stop("agent events", events.stop)
         self.registry.add_event_listener(events.add)
         self.events = events
 
@@ -252,7 +250,7 @@ class Lms:
         history = MetricsHistory(
             self.store, retention_days=cfg.metrics_retention_days, prune_interval_s=cfg.metrics_prune_interval_s
         ).start()
-        self._on_stop("metrics history", history.stop)
+        self.lifecycle.on_stop("metrics history", history.stop)
         self.registry.add_metrics_listener(history.add)
         self.history = history
 
@@ -261,14 +259,14 @@ class Lms:
         queue = CommandQueue(self.store, self.router, self.registry)
         queue.attach()
         queue.start()
-        self._on_stop("offline command queue", queue.stop)
+        self.lifecycle.on_stop("offline command queue", queue.stop)
         self.queue = queue
 
     def start_legacy(self) -> None:
         """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
         assert self.store is not None and self.registry is not None and self.router is not None
         self.admissions = Admissions(self.store, self.registry, self.config.classtop).load().start()
-        self._on_stop("ClassTop admissions", self.admissions.stop)
+        self.lifecycle.on_stop("ClassTop admissions", self.admissions.stop)
         self.legacy = LegacyHub(self.registry, self.router, self.admissions).attach()
         self.timetables = Timetables(self.store)
         self.registry.add_event_listener(snapshot_listener(self.timetables))
@@ -278,7 +276,7 @@ class Lms:
         router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
         router.attach()
         router.start()
-        self._on_stop("router", router.stop)
+        self.lifecycle.on_stop("router", router.stop)
         self.router = router
 
     def start_cloud_link(self) -> None:
@@ -304,21 +302,21 @@ class Lms:
         link.add_connected_listener(beats.on_connected)
         self.registry.add_listener(beats.on_presence)
         fanout.start()
-        self._on_stop("cloud commands", fanout.stop)
+        self.lifecycle.on_stop("cloud commands", fanout.stop)
         outbox.start(link)
-        self._on_stop("outbox", outbox.stop)
+        self.lifecycle.on_stop("outbox", outbox.stop)
         beats.start()
-        self._on_stop("site heartbeats", beats.stop)
+        self.lifecycle.on_stop("site heartbeats", beats.stop)
         snapshots = SnapshotSync(self.store, outbox, namespace=cfg.namespace, site_id=cfg.site_id).start()
-        self._on_stop("agent snapshots", snapshots.stop)
+        self.lifecycle.on_stop("agent snapshots", snapshots.stop)
         rollups = MetricRollupSync(self.store, outbox, namespace=cfg.namespace, site_id=cfg.site_id).start()
-        self._on_stop("metric rollups", rollups.stop)
+        self.lifecycle.on_stop("metric rollups", rollups.stop)
         self.start_shadows(link, outbox)
         try:
             link.start()
         except Exception as exc:  # awscrt raises for unusable TLS files or options
             raise StartupError(f"cannot start the cloud link: {exc}") from None
-        self._on_stop("cloud link", link.stop)
+        self.lifecycle.on_stop("cloud link", link.stop)
         self.cloud = CloudSide(link, outbox)
 
     def start_shadows(self, link: CloudLink, outbox: Outbox) -> None:
@@ -330,7 +328,7 @@ class Lms:
         link.add_connected_listener(shadows.on_connected)
         self.registry.add_listener(shadows.on_presence)
         shadows.start()
-        self._on_stop("shadow settings", shadows.stop)
+        self.lifecycle.on_stop("shadow settings", shadows.stop)
         self.shadows = shadows
 
     def start_api(self) -> None:
@@ -395,24 +393,14 @@ class Lms:
             listener = HttpListener(name, config, host, port, named=named).start()
         except ListenerError as exc:
             raise StartupError(str(exc)) from None
-        self._on_stop(name, listener.stop)
+        self.lifecycle.on_stop(name, listener.stop)
         log.info("%s on %s://%s:%d", name, listener.scheme, host, port)
         return listener
 
     # ------------------------------------------------------------ running and stopping
 
-    def _on_stop(self, name: str, undo: Callable[[], None]) -> None:
-        self._undo.append((name, undo))
-
     def stop(self) -> None:
-        while self._undo:
-            name, undo = self._undo.pop()
-            try:
-                undo()
-            except Exception:
-                log.exception("error while stopping the %s", name)
-            else:
-                log.debug("stopped the %s", name)
+        self.lifecycle.stop()
 
     def run(self) -> None:
         """Start, serve until the stop event, stop. Raises :class:`StartupError`."""
@@ -424,17 +412,6 @@ class Lms:
         finally:
             self.stop()
         log.info("stopped")
-
-
-def _install_signal_handlers(stop: threading.Event) -> None:
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_STARTUP)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
 
 
 #: See :func:`main`.
@@ -463,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     # round trip. 0.5 ms bounds that wait (measured: bench/rtt.py p99).
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     lms = Lms(config)
-    _install_signal_handlers(lms.stop_event)
+    lms.lifecycle.install_signal_handlers(exit_code_on_second=EXIT_STARTUP)
     try:
         lms.run()
     except StartupError as exc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -31,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.config_file import ConfigFileError, read_toml, resolve_path, resolve_secret
 from shared.errors import TopicError
 from shared.messages import describe_validation_error
 from shared.mqtt import MqttSettings, TlsSettings, is_loopback
@@ -409,41 +409,34 @@ class LmsConfig(BaseModel):
         return self.thing_name
 
 
-def _resolve(base: Path, path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    path = path.expanduser()
-    return path if path.is_absolute() else (base / path)
-
-
 def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
-    db_path = _resolve(base, cfg.db_path)
+    db_path = resolve_path(base, cfg.db_path)
     assert db_path is not None
     update: dict[str, Any] = {
-        "db_path": db_path, "tls_cert_file": _resolve(base, cfg.tls_cert_file),
-        "tls_key_file": _resolve(base, cfg.tls_key_file),
+        "db_path": db_path, "tls_cert_file": resolve_path(base, cfg.tls_cert_file),
+        "tls_key_file": resolve_path(base, cfg.tls_key_file),
     }  # fmt: skip
     site_tls = cfg.site_tls
-    tls_dir = _resolve(base, site_tls.dir) or db_path.parent / "site-ca"
+    tls_dir = resolve_path(base, site_tls.dir) or db_path.parent / "site-ca"
     update["site_tls"] = site_tls.model_copy(
-        update={"dir": tls_dir, "broker_dir": _resolve(base, site_tls.broker_dir) or tls_dir / "broker"}
+        update={"dir": tls_dir, "broker_dir": resolve_path(base, site_tls.broker_dir) or tls_dir / "broker"}
     )
     broker = cfg.site_broker
     if broker.tls is not None:
         broker = broker.model_copy(update={"tls": _resolved_tls(broker.tls, base)})
     if broker.password_file is not None:
-        broker = broker.model_copy(update={"password_file": _resolve(base, broker.password_file)})
+        broker = broker.model_copy(update={"password_file": resolve_path(base, broker.password_file)})
     if broker.dynsec is not None and broker.dynsec.password_file is not None:
-        dynsec = broker.dynsec.model_copy(update={"password_file": _resolve(base, broker.dynsec.password_file)})
+        dynsec = broker.dynsec.model_copy(update={"password_file": resolve_path(base, broker.dynsec.password_file)})
         broker = broker.model_copy(update={"dynsec": dynsec})
     update["site_broker"] = broker
     if cfg.cloud is not None and cfg.cloud.tls is not None:
         tls = cfg.cloud.tls
         new_tls = tls.model_copy(
             update={
-                "ca_file": _resolve(base, tls.ca_file),
-                "cert_file": _resolve(base, tls.cert_file),
-                "key_file": _resolve(base, tls.key_file),
+                "ca_file": resolve_path(base, tls.ca_file),
+                "cert_file": resolve_path(base, tls.cert_file),
+                "key_file": resolve_path(base, tls.key_file),
             }
         )
         update["cloud"] = cfg.cloud.model_copy(update={"tls": new_tls})
@@ -452,23 +445,25 @@ def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
 
 def _resolved_tls(tls: TlsSettings, base: Path) -> TlsSettings:
     return tls.model_copy(
-        update={"ca_file": _resolve(base, tls.ca_file), "cert_file": _resolve(base, tls.cert_file),
-                "key_file": _resolve(base, tls.key_file)}
+        update={"ca_file": resolve_path(base, tls.ca_file), "cert_file": resolve_path(base, tls.cert_file),
+                "key_file": resolve_path(base, tls.key_file)}
     )  # fmt: skip
+
+
+def _secret(env: Mapping[str, str], env_name: str, file: Path | None, value: SecretStr | None,
+            what: str) -> SecretStr | None:
+    inline = value.get_secret_value() if value is not None else None
+    try:
+        secret = resolve_secret(env, env_name, file, inline, what=what)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    return SecretStr(secret) if secret is not None else None
 
 
 def _apply_password(cfg: LmsConfig, env: Mapping[str, str]) -> LmsConfig:
     broker = cfg.site_broker
-    secret = env.get(PASSWORD_ENV)
-    if not secret and broker.password_file is not None:
-        try:
-            secret = broker.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"site_broker.password_file {broker.password_file}: {exc.strerror or exc}") from None
-        if not secret:
-            raise ConfigError(f"site_broker.password_file {broker.password_file} is empty")
-    if secret:
-        broker = broker.model_copy(update={"password": SecretStr(secret)})
+    password = _secret(env, PASSWORD_ENV, broker.password_file, broker.password, "site_broker.password_file")
+    broker = broker.model_copy(update={"password": password})
     if broker.username is not None and broker.password is None:
         raise ConfigError(
             f"no password for site broker user {broker.username!r}: set {PASSWORD_ENV} or site_broker.password_file"
@@ -479,18 +474,9 @@ def _apply_password(cfg: LmsConfig, env: Mapping[str, str]) -> LmsConfig:
 
 
 def _dynsec_password(dynsec: DynsecSettings, env: Mapping[str, str]) -> DynsecSettings:
-    secret = env.get(DYNSEC_PASSWORD_ENV)
-    if not secret and dynsec.password_file is not None:
-        try:
-            secret = dynsec.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"site_broker.dynsec.password_file {dynsec.password_file}: {exc.strerror or exc}"
-            ) from None
-        if not secret:
-            raise ConfigError(f"site_broker.dynsec.password_file {dynsec.password_file} is empty")
-    if secret:
-        return dynsec.model_copy(update={"password": SecretStr(secret)})
+    password = _secret(env, DYNSEC_PASSWORD_ENV, dynsec.password_file, dynsec.password,
+                       "site_broker.dynsec.password_file")
+    dynsec = dynsec.model_copy(update={"password": password})
     if dynsec.password is None:
         raise ConfigError(
             f"no password for the dynamic-security admin {dynsec.username!r}: set {DYNSEC_PASSWORD_ENV} or "
@@ -528,13 +514,9 @@ def parse_config(
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> LmsConfig:
     """Read and validate the TOML file at ``path``. Raises :class:`ConfigError` with a readable message."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = read_toml(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return parse_config(data, base_dir=path.resolve().parent, env=env)
     except ConfigError as exc:

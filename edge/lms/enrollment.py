@@ -228,12 +228,13 @@ class Enrollment:
         return Enrolment(new_id, new_id, password, self._broker, rotated)
 
     def _refuse_classtop_client(self, agent_id: str) -> None:
-        """409 for the uuid of a ClassTop client of this site (known, pending or decided): an agent under that id
-        would be taken for the client and its MQTT traffic dropped. (A LAN host that registers an agent's id as a
-        ClassTop client first can only make this enrolment fail loudly; the agent enrols under another id.)"""
+        """409 for the uuid of an approved ClassTop client of this site: an agent under that id would be taken for
+        the client and its MQTT traffic dropped. A client still pending (anyone on the LAN can ask) does not block
+        the enrolment, which an admin's token authorises; that client can no longer be approved (admission)."""
         known = self._store.query(
-            "SELECT 1 FROM clients WHERE uuid = ? AND kind = 'legacy' "
-            "UNION ALL SELECT 1 FROM classtop_admissions WHERE client_uuid = ? LIMIT 1", (agent_id, agent_id))
+            "SELECT 1 FROM clients WHERE uuid = ? AND kind = 'legacy' UNION ALL "
+            "SELECT 1 FROM classtop_admissions WHERE client_uuid = ? AND approval = 'approved' LIMIT 1",
+            (agent_id, agent_id))
         if known:
             raise EnrollmentError(f"agent id {agent_id!r} is the uuid of a ClassTop client of this site: enrol the "
                                   "agent under another id", status=409)

@@ -41,9 +41,12 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from edge.lms.store import OutboxItem, Store
+from shared.backoff import Backoff
 from shared.messages import MAX_PAYLOAD_BYTES, encode
 
 log = logging.getLogger(__name__)
+#: the first wait after a failed send; it doubles up to ``backoff_max_s``
+RETRY_MIN_S = 0.5
 
 #: Merged ``CommandResults`` stay well under IoT Core's 128 KB message limit.
 MERGE_MAX_BYTES = 96 * 1024
@@ -189,7 +192,8 @@ class Outbox:
     # ------------------------------------------------------------ pump
 
     def _run(self) -> None:
-        failures = 0
+        # one peer (IoT Core), one process: no jitter needed
+        backoff = Backoff(RETRY_MIN_S, max(RETRY_MIN_S, self._backoff_max_s), jitter=False)
         while not self._stop.is_set():
             link = self._link
             assert link is not None
@@ -207,10 +211,9 @@ class Outbox:
                 self._wake.wait(30.0)
                 continue
             if self._send_window(link, self._batches(items)[: self._window]):
-                failures = 0
+                backoff.reset()
                 continue
-            failures += 1
-            self._stop.wait(min(self._backoff_max_s, 0.5 * 2 ** min(failures - 1, 10)))
+            self._stop.wait(backoff.next())
 
     def _batches(self, items: list[OutboxItem]) -> list[Batch]:
         """:func:`coalesce`, except that rows marked solo (see the module docstring) go out one by one."""

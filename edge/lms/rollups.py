@@ -15,11 +15,11 @@ import logging
 import time
 
 from edge.lms.outbox import Outbox
-from edge.lms.periodic import Periodic
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, MetricRollup, MetricRollups, encode
 from shared.names import Namespace
+from shared.periodic import Periodic
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)

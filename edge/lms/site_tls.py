@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.lms.config import LmsConfig
-from edge.lms.periodic import Periodic
 from edge.lms.site_ca import ServerCert, SiteCa, SiteCaError, write_file
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from typing import Any
 
 from edge.lms.legacy.timetable import Timetables
 from edge.lms.outbox import Outbox
-from edge.lms.periodic import Periodic
 from edge.lms.store import Store
 from shared import topics
 from shared.errors import MessageError
 from shared.messages import SnapshotEntry, SnapshotKind, encode, snapshot_hash, split_snapshots
 from shared.names import Namespace
+from shared.periodic import Periodic
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import socket
 import ssl
 import threading
@@ -31,6 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
+from shared.backoff import Backoff
 from shared.errors import MqttError
 from shared.messages.base import encode
 from shared.mqtt.settings import MqttSettings
@@ -110,7 +110,7 @@ class MqttClient:
         self._connected = threading.Event()
         self._first_result = threading.Event()
         self._stopping = False
-        self._attempt = 0
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._inbox: queue.Queue[tuple[IncomingMessage, list[Handler]] | object] = queue.Queue(
             maxsize=settings.inbox_size
         )
@@ -244,7 +244,7 @@ class MqttClient:
             self._connected.clear()
             self._first_result.set()
             return
-        self._attempt = 0
+        self._backoff.reset()
         self.stats.connects += 1
         self.stats.last_error = None
         with self._subs_lock:
@@ -287,10 +287,8 @@ class MqttClient:
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
-        self._attempt += 1
-        cap = min(self.settings.reconnect_max_s, self.settings.reconnect_min_s * 2 ** min(self._attempt - 1, 20))
-        delay = cap / 2 + random.uniform(0, cap / 2)
-        self._client.reconnect_delay_set(delay, delay)  # paho does float arithmetic
+        delay = self._backoff.next()
+        self._client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]  # paho does float arithmetic
 
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1

@@ -117,15 +117,16 @@ def test_a_reserved_agent_id_is_422_and_costs_no_use(enrollment: Enrollment, dyn
 def test_a_classtop_clients_uuid_cannot_become_an_agent(
     enrollment: Enrollment, store: Store, dynsec_broker: DynsecBroker, table: str
 ) -> None:
-    """A LAN host that registered a ClassTop client under an agent's future id must not capture that agent (its
-    MQTT traffic would be dropped as a ClassTop client's): enrolment refuses the id, costs no use, issues nothing."""
+    """The uuid of an approved ClassTop client cannot become an agent's id (the agent's MQTT traffic would be
+    dropped as the client's): enrolment refuses it, costs no use, issues nothing. A client still pending — which
+    any LAN host can ask to be — does not block an enrolment (it can no longer be approved instead)."""
     uuid = "6f1c1a57-8f59-4a53-9c38-0e5a1d2a0b3c"
     with store.transaction() as conn:
         if table == "clients":
             conn.execute("INSERT INTO clients (uuid, name, kind, first_seen) VALUES (?, '', 'legacy', 1.0)", (uuid,))
         else:
             conn.execute("INSERT INTO classtop_admissions (client_uuid, approval, name, first_seen, last_seen) "
-                         "VALUES (?, 'pending', '', 1.0, 1.0)", (uuid,))
+                         "VALUES (?, 'approved', '', 1.0, 1.0), ('pending-one', 'pending', '', 1.0, 1.0)", (uuid,))
     token = enrollment.create_token(ttl_s=60, max_uses=1).token
     with pytest.raises(EnrollmentError) as refused:
         enrollment.enroll(token, agent_id=uuid, hostname="h")
@@ -133,6 +134,8 @@ def test_a_classtop_clients_uuid_cannot_become_an_agent(
     assert _uses(enrollment) == [0] and enrollment.enrollments() == []
     with pytest.raises(ConnectRefused):
         dynsec_broker.client(uuid, "anything", client_id=uuid)
+    if table == "classtop_admissions":
+        assert enrollment.enroll(token, agent_id="pending-one", hostname="h").agent_id == "pending-one"
 
 
 def test_a_broker_failure_gives_the_use_back_and_writes_nothing(
