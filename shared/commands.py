@@ -202,12 +202,6 @@ class GetProcessesParams(Strict):
     top: int = Field(default=15, ge=1, le=200, description="processes listed by CPU and by memory")
 
 
-class AnyParams(BaseModel):
-    """Parameters not yet narrowed by a model: any JSON object (checked by the command's owner)."""
-
-    model_config = {"extra": "allow"}
-
-
 # ---------------------------------------------------------------- catalogue
 
 

@@ -133,11 +133,6 @@ def site_broker_acl() -> str:
     return f"{ROOT}/#"
 
 
-def agent_acl_patterns() -> tuple[str, str]:
-    """Mosquitto ``pattern`` ACL lines (``%u`` = the agent's username = its id): write own up, read own down."""
-    return (f"pattern write {ROOT}/agent/%u/up/#", f"pattern read {ROOT}/agent/%u/down/#")
-
-
 # ---------------------------------------------------------------- site broker control (dynamic security)
 
 DYNSEC_CONTROL = "$CONTROL/dynamic-security/v1"

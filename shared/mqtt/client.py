@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -69,7 +69,6 @@ class Stats:
     handler_errors: int = 0
     published: int = 0
     last_error: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 _STOP = object()
