@@ -1,4 +1,4 @@
-"""Parameters of the ``cctv_*`` commands (seed 002) and the camera configuration an agent keeps.
+"""Parameters of the ``cctv_*`` commands (docs/seeds.md, "Commands") and the camera configuration an agent keeps.
 
 :class:`CameraConfig` is both the ``cctv_add_camera`` parameters and one entry of the agent's camera file;
 it stays small and self-contained so the whole file can ride in a device shadow. Re-exported by

@@ -1,7 +1,8 @@
 """The command catalogue: every command the system knows, its parameters, and who may send it.
 
-Names follow seed 002 (settings and CCTV commands) plus ``exec`` (shell commands, seeds 003/004) and agent
-housekeeping. ``validate_params`` is used by every tier before a command leaves or is run.
+Names follow the seeds' LMS (settings and CCTV commands) plus ``exec`` (the seeds' remote shell commands) and
+agent housekeeping; docs/seeds.md ("Commands") maps each to the seed that names it. ``validate_params`` is used
+by every tier before a command leaves or is run.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class GetLogsParams(Strict):
     level: str | None = Field(default=None, pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
 
-# ---------------------------------------------------------------- ClassTop data (seed 000; CLASSTOP-COMPAT.md)
+# ---------------------------------------------------------------- ClassTop data (docs/seeds.md; docs/classtop.md)
 
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MAX_COURSES = 300
@@ -224,7 +225,7 @@ def _cctv(
 CATALOGUE: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
-        # settings (seed 002)
+        # settings (the seeds' LMS; docs/seeds.md)
         CommandSpec("get_all_settings", Category.SETTINGS, "all settings as {key: str}"),
         CommandSpec("get_setting", Category.SETTINGS, "one setting (null when unset)", GetSettingParams),
         CommandSpec("set_setting", Category.SETTINGS, "set one setting", SetSettingParams, mutating=True),
@@ -233,7 +234,7 @@ CATALOGUE: dict[str, CommandSpec] = {
             mutating=True,
         ),
         CommandSpec("refresh_state", Category.SETTINGS, "send a fresh state_update"),
-        # CCTV (seed 002, plus cctv_hold_recording and cctv_snapshot; models in shared/cctv.py)
+        # CCTV (the seeds' 15, plus cctv_hold_recording and cctv_snapshot; models in shared/cctv.py)
         _cctv("cctv_detect_cameras", "detect local and configured cameras", DetectCamerasParams),
         _cctv("cctv_add_camera", "add (or replace) a camera", CameraConfig, mutating=True),
         _cctv("cctv_remove_camera", "remove a camera (its recordings stay)", CameraRef, mutating=True),
@@ -252,14 +253,14 @@ CATALOGUE: dict[str, CommandSpec] = {
               HoldRecordingParams, mutating=True),
         _cctv("cctv_get_config", "camera configuration"),
         _cctv("cctv_snapshot", "one JPEG: inline, or PUT to upload_url (a presigned URL)", SnapshotParams),
-        # system (seeds 003/004)
+        # system (the seeds' monitoring and remote shell commands)
         CommandSpec("exec", Category.SYSTEM, "run a shell command", ExecParams, admin_only=True, mutating=True),
         CommandSpec("ping", Category.SYSTEM, "liveness check; returns the agent's time"),
         CommandSpec("get_info", Category.SYSTEM, "agent version, OS and hardware inventory"),
         CommandSpec("get_metrics", Category.SYSTEM, "a fresh metrics sample"),
         CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines", GetLogsParams),
         CommandSpec("get_processes", Category.SYSTEM, "top processes by CPU and memory", GetProcessesParams),
-        # ClassTop data (seed 000): this PC's courses and schedule
+        # ClassTop data: this PC's courses and schedule
         CommandSpec("get_courses", Category.CLASSTOP, "{courses: [...]}"),
         CommandSpec("set_courses", Category.CLASSTOP, "replace every course", SetCoursesParams, mutating=True),
         CommandSpec("get_schedule", Category.CLASSTOP, "{schedule_entries: [...]}"),

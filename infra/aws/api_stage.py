@@ -33,7 +33,7 @@ STAGE_THROTTLE = Throttle(rate=50, burst=100)
 PUBLIC_WRITE_THROTTLE = Throttle(rate=2, burst=5)
 #: a route without credentials that reads (health, a ClassTop client's own data)
 PUBLIC_READ_THROTTLE = Throttle(rate=10, burst=20)
-#: ClassTop clients sync every 300 s (CLASSTOP-COMPAT): 20/s serves ~6,000 clients
+#: ClassTop clients sync every 300 s (docs/classtop.md): 20/s serves ~6,000 clients
 ROUTE_THROTTLES: dict[tuple[str, str], Throttle] = {("POST", "/api/sync"): Throttle(rate=20, burst=40)}
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",

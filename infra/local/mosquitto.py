@@ -2,7 +2,7 @@
 
 Used by the local twin's supervisor (the site broker and the IoT Core stand-in) and by the test fixtures.
 
-Things this module takes care of (see shared/FIELD-NOTES.md):
+Things this module takes care of (see docs/field-notes.md, "Mosquitto"):
 
 * Started as root, Mosquitto drops to the ``mosquitto`` user *before* it reads ``password_file`` and
   ``acl_file`` (and it writes its persistence file as that user). The work directory is made

@@ -1,4 +1,4 @@
-"""A stand-in ClassTop desktop client speaking exactly CLASSTOP-COMPAT.md §2, run as its own process.
+"""A stand-in ClassTop desktop client speaking exactly docs/classtop.md's WebSocket contract, run as its own process.
 
 ``python classtop_client.py --url http://127.0.0.1:PORT --uuid UUID [--heartbeat-s 30] [--cafile ca.pem]``
 

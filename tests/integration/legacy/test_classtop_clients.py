@@ -1,5 +1,5 @@
-"""Unchanged ClassTop clients on the LMS's ``/ws/{uuid}`` (CLASSTOP-COMPAT.md §2), each in its own process:
-online with its settings, settings through the LMS API, camera commands, offline when killed, back on
+"""Unchanged ClassTop clients on the LMS's ``/ws/{uuid}`` (docs/classtop.md, the wire contract), each in its own
+process: online with its settings, settings through the LMS API, camera commands, offline when killed, back on
 reconnect; commands it cannot run refused at once; silence timed out; batches across both kinds."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_client_online_settings_camera_kill_and_reconnect(lms: LmsProcess, class
     assert info["kind"] == "legacy" and info["online"] is True
     assert info["settings"]["client_name"] == "Room 101" and info["settings"]["client_uuid"] == uuid
 
-    # settings through the seed-002 paths (served by the client's own get_*/set_* commands)
+    # settings through the seeds' LMS paths (served by the client's own get_*/set_* commands)
     r = lms.http.get(f"/api/settings/{uuid}")
     assert r.status_code == 200 and r.json()["data"]["theme_mode"] == "light"
     r = lms.http.put(f"/api/settings/{uuid}/theme_mode", json={"value": "dark"})

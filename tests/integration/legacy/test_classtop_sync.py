@@ -1,5 +1,5 @@
 """The five ClassTop HTTP sync endpoints on the real LMS, driven exactly as the client drives them
-(CLASSTOP-COMPAT.md §1): no credentials, register twice, upload, download, smaller upload, download."""
+(docs/classtop.md, "HTTP sync"): no credentials, register twice, upload, download, smaller upload, download."""
 
 from __future__ import annotations
 

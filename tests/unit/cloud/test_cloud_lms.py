@@ -1,5 +1,6 @@
-"""Sites' LMS: seed registration and heartbeat (CLASSTOP-COMPAT.md §4), enrolment with a one-time token and a CSR (IoT
-thing + certificate on moto), listing, clients of a site, approval and deletion (revoking the identity)."""
+"""Sites' LMS: seed registration and heartbeat (docs/classtop.md, seed LMS calls), enrolment with a one-time
+token and a CSR (IoT thing + certificate on moto), listing, clients of a site, approval and deletion (revoking the
+identity)."""
 
 from __future__ import annotations
 
