@@ -30,7 +30,7 @@ from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.commands import AgentCommands
 from edge.agent.config import AgentConfig, ConfigError, load_config
 from edge.agent.dispatcher import Dispatcher
-from edge.agent.enrollment import Credentials, Enroller, RefusalWatch
+from edge.agent.enrolment import Credentials, Enroller, RefusalWatch
 from edge.agent.events import command_state, event
 from edge.agent.executor import Executor
 from edge.agent.logfile import LogFile
@@ -87,8 +87,8 @@ class AgentProcess:
         log.info("settings: %d keys from %s", len(self.store), self.store.path)
         return _nothing
 
-    def start_enrollment(self) -> Undo:
-        """With ``[enroll]``: stored broker credentials, or enrol with the LMS for them (edge.agent.enrollment)."""
+    def start_enrolment(self) -> Undo:
+        """With ``[enroll]``: stored broker credentials, or enrol with the LMS for them (edge.agent.enrolment)."""
         if self.config.enroll is None:
             return _nothing
         self.enroller = Enroller(self.config.enroll, self.config.agent_id, self.config.state_dir)
@@ -290,7 +290,7 @@ class AgentProcess:
         steps = [
             self.start_logging,
             self.start_settings,
-            self.start_enrollment,
+            self.start_enrolment,
             self.start_classtop,
             self.start_uplink,
             self.start_executor,

@@ -55,7 +55,7 @@ MAX_ANSWER_BYTES = 64 * 1024
 CA_PATH = "/api/enroll/ca"
 
 
-class EnrollmentError(Exception):
+class EnrolmentError(Exception):
     """Enrolment failed. ``retryable`` is False when asking again cannot help (the token was refused)."""
 
     def __init__(self, message: str, *, retryable: bool) -> None:
@@ -64,7 +64,7 @@ class EnrollmentError(Exception):
         self.retryable = retryable
 
 
-class EnrollSettings(BaseModel):
+class EnrolmentSettings(BaseModel):
     """``[enroll]``: where and how this agent enrols with its LMS."""
 
     model_config = ConfigDict(extra="forbid")
@@ -189,7 +189,7 @@ class Enroller:
     """Gets and keeps this agent's broker credentials (see the module docstring)."""
 
     def __init__(
-        self, settings: EnrollSettings, agent_id: str, state_dir: Path, *, env: Mapping[str, str] | None = None
+        self, settings: EnrolmentSettings, agent_id: str, state_dir: Path, *, env: Mapping[str, str] | None = None
     ) -> None:
         self.settings = settings
         self.agent_id = agent_id
@@ -228,10 +228,10 @@ class Enroller:
         try:
             der = fingerprint.first_certificate(raw.decode("ascii"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise EnrollmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
+            raise EnrolmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
         got = fingerprint.of_der(der)
         if not hmac.compare_digest(got, self.settings.ca_hash):
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the site CA from {url} has fingerprint {got}, not the configured enroll.ca_hash "
                 f"{self.settings.ca_hash}: not enrolling, the token was not sent (is {self.base_url} really your "
                 "LMS? compare with the fingerprint the LMS shows where enrolment tokens are made)",
@@ -239,11 +239,11 @@ class Enroller:
             )
         return fingerprint.to_pem(der)  # exactly the bytes that were checked
 
-    def enroll(self) -> Credentials:
-        """One enrolment; stores and returns the credentials. Raises :class:`EnrollmentError`."""
+    def enrol(self) -> Credentials:
+        """One enrolment; stores and returns the credentials. Raises :class:`EnrolmentError`."""
         token = self.token()
         if token is None:
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"no broker credentials in {self.path} and no enrolment token: set {TOKEN_ENV} or enroll.token_file",
                 retryable=False,
             )
@@ -271,17 +271,17 @@ class Enroller:
         except urllib.error.HTTPError as exc:
             reason = _error_text(exc)
             retryable = exc.code >= 500 or exc.code == 429
-            raise EnrollmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
+            raise EnrolmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
                 from None
         except (urllib.error.URLError, OSError) as exc:
             why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if isinstance(why, ssl.SSLCertVerificationError):
-                raise EnrollmentError(
+                raise EnrolmentError(
                     f"the LMS at {url} is not certified by the pinned site CA {self.settings.ca_hash} "
                     f"({why.verify_message}): not enrolling, the token was not sent",
                     retryable=False,
                 ) from None
-            raise EnrollmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
+            raise EnrolmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
 
     def _parse(self, raw: bytes, url: str) -> Credentials:
         try:
@@ -292,13 +292,13 @@ class Enroller:
             agent_id = payload.get("agent_id") if isinstance(payload, dict) else None
             answer = _Answer.model_validate(payload.get("mqtt") if isinstance(payload, dict) else None)
         except (ValueError, ValidationError) as exc:
-            raise EnrollmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
+            raise EnrolmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
         if agent_id != self.agent_id:
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the LMS at {url} enrolled agent {agent_id!r}, not {self.agent_id!r}", retryable=False
             )
         if not answer.tls and not is_loopback(answer.host):
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the LMS at {url} offered plain MQTT to {answer.host}: refusing to send the broker password in "
                 "clear (the site broker's LAN listener is TLS)",
                 retryable=False,
@@ -313,14 +313,14 @@ class Enroller:
         stored = load_credentials(self.path, self.agent_id, self.settings.ca_hash)
         if stored is not None:
             return stored
-        return self.enroll_retrying(stop)
+        return self.enrol_retrying(stop)
 
-    def enroll_retrying(self, stop: threading.Event) -> Credentials | None:
+    def enrol_retrying(self, stop: threading.Event) -> Credentials | None:
         backoff = Backoff(self.settings.retry_min_s, self.settings.retry_max_s)
         while not stop.is_set():
             try:
-                return self.enroll()
-            except EnrollmentError as exc:
+                return self.enrol()
+            except EnrolmentError as exc:
                 if not exc.retryable:
                     raise
                 delay = backoff.next()
@@ -379,8 +379,8 @@ class RefusalWatch:
             self.reenrolled = True
             log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
             try:
-                creds = self._enroller.enroll_retrying(self._stop)
-            except EnrollmentError as exc:
+                creds = self._enroller.enrol_retrying(self._stop)
+            except EnrolmentError as exc:
                 log.error("enrolment: re-enrolment failed: %s", exc.message)
                 continue
             if creds is not None:
