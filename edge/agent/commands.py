@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from edge.agent import __version__
 from edge.agent.camera.errors import CameraError
-from edge.agent.executor import ExecPlan, Executor
+from edge.agent.exec_policy import ExecPlan
+from edge.agent.executor import Executor
 from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler

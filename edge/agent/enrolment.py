@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from shared import fingerprint
 from shared.backoff import Backoff
 from shared.mqtt import MqttSettings, TlsSettings, is_loopback
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,10 @@ class Enroller:
 
 
 class RefusalWatch:
-    """Re-enrols once when the broker refuses this agent's credentials; otherwise says why it cannot connect."""
+    """Re-enrols once when the broker refuses this agent's credentials; otherwise says why it cannot connect.
+
+    Looks at the refusal count every ``period_s`` (:class:`Periodic`); a refusal before the watch started counts
+    too."""
 
     def __init__(
         self,
@@ -343,48 +347,46 @@ class RefusalWatch:
         self._enroller = enroller
         self._refused = refused
         self._on_credentials = on_credentials
-        self._period_s = period_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="agent-enrol-watch", daemon=True)
+        self._stopping = threading.Event()  # also ends a re-enrolment that waits for the LMS
+        self._periodic = Periodic("agent-enrol-watch", self.check, period_s, run_at_start=False, join_timeout_s=5.0)
+        self._seen = 0
+        self._told = False
         self.reenrolled = False
 
     def start(self) -> RefusalWatch:
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+        self._stopping.set()
+        self._periodic.stop()
 
-    def _run(self) -> None:
-        seen = 0  # a refusal before the watch started counts too
-        told = False
-        while not self._stop.wait(self._period_s):
-            refused = self._refused()
-            if refused <= seen:
-                continue
-            seen = refused
-            if self.reenrolled or self._enroller.token() is None:
-                if not told:
-                    told = True
-                    log.error(
-                        "enrolment: the broker refuses agent %s's credentials (revoked?) and %s; retrying with "
-                        "backoff — enrol this agent again (%s) to recover",
-                        self._enroller.agent_id,
-                        "it has re-enrolled once already" if self.reenrolled else "there is no enrolment token",
-                        TOKEN_ENV,
-                    )
-                continue
-            self.reenrolled = True
-            log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
-            try:
-                creds = self._enroller.enrol_retrying(self._stop)
-            except EnrolmentError as exc:
-                log.error("enrolment: re-enrolment failed: %s", exc.message)
-                continue
-            if creds is not None:
-                self._on_credentials(creds)
+    def check(self) -> None:
+        """One look at the refusal count: re-enrol (once) on a new refusal, or say why not (once)."""
+        refused = self._refused()
+        if refused <= self._seen:
+            return
+        self._seen = refused
+        if self.reenrolled or self._enroller.token() is None:
+            if not self._told:
+                self._told = True
+                log.error(
+                    "enrolment: the broker refuses agent %s's credentials (revoked?) and %s; retrying with "
+                    "backoff — enrol this agent again (%s) to recover",
+                    self._enroller.agent_id,
+                    "it has re-enrolled once already" if self.reenrolled else "there is no enrolment token",
+                    TOKEN_ENV,
+                )
+            return
+        self.reenrolled = True
+        log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
+        try:
+            creds = self._enroller.enrol_retrying(self._stopping)
+        except EnrolmentError as exc:
+            log.error("enrolment: re-enrolment failed: %s", exc.message)
+            return
+        if creds is not None:
+            self._on_credentials(creds)
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
