@@ -6,22 +6,20 @@ The twin is the same supervisor ``make demo`` runs, on free loopback ports.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
 from shared import topics
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.names import Namespace, resource_name
+from tests.fixtures.twins import running_twin
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +28,8 @@ AGENTS = ("pc-a", "pc-b")
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-e2e-"))
-    t = Twin(workdir, TwinOptions(agent_ids=AGENTS, ports=TwinPorts.free(), site_heartbeat_s=2.0))
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_twin("ct-e2e-", agent_ids=AGENTS, site_heartbeat_s=2.0) as twin:
+        yield twin
 
 
 def call(
