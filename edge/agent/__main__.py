@@ -28,8 +28,9 @@ from edge.agent.classtop import ClassTopStore, SnapshotLoop
 from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.commands import AgentCommands
 from edge.agent.config import AgentConfig, ConfigError, load_config
+from edge.agent.credentials import Credentials
 from edge.agent.dispatcher import Dispatcher
-from edge.agent.enrolment import Credentials, Enroller, RefusalWatch
+from edge.agent.enrolment import Enroller, RefusalWatch
 from edge.agent.events import command_state, event
 from edge.agent.executor import Executor
 from edge.agent.logfile import LogFile

@@ -84,7 +84,8 @@ from pydantic import (
     model_validator,
 )
 
-from edge.agent.enrolment import CREDENTIALS_FILE, EnrolmentSettings
+from edge.agent.credentials import CREDENTIALS_FILE
+from edge.agent.enrolment import EnrolmentSettings
 from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.config_file import ConfigFileError, read_toml, resolve_secret

@@ -182,10 +182,6 @@ class MosquittoProcess(BrokerWorkdir):
         return self._tls_port
 
     @property
-    def tls_host(self) -> str | None:
-        return None if self._tls is None else self._tls.host
-
-    @property
     def users(self) -> dict[str, str]:
         """A copy of the current username → password map."""
         return dict(self._users)

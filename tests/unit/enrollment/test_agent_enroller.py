@@ -12,16 +12,8 @@ from typing import Any
 
 import pytest
 
-from edge.agent.enrolment import (
-    TOKEN_ENV,
-    Credentials,
-    Enroller,
-    EnrolmentError,
-    EnrolmentSettings,
-    RefusalWatch,
-    load_credentials,
-    save_credentials,
-)
+from edge.agent.credentials import Credentials, load_credentials, save_credentials
+from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
 from edge.lms.site_ca import SiteCa
 from infra.local.mosquitto import free_port
 from shared.mqtt import MqttSettings
