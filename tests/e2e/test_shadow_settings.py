@@ -8,23 +8,16 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from infra.local.twin import Twin
-from tests.fixtures.twins import running_twin
 
 pytestmark = pytest.mark.e2e
 
-AGENTS = ("room-1", "room-2")
-
-
-@pytest.fixture(scope="module")
-def twin() -> Iterator[Twin]:
-    with running_twin("ct-e2e-shadow-", agent_ids=AGENTS, site_heartbeat_s=2.0) as twin:
-        yield twin
+AGENTS = ("room-1", "room-2")  # the agents of the module's twin (tests/e2e/conftest.py)
 
 
 def call(url: str, token: str, method: str = "GET", body: Any = None, context: Any = None) -> tuple[int, Any]:

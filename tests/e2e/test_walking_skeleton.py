@@ -19,17 +19,10 @@ from infra.local.twin import Twin
 from shared import topics
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.names import Namespace, resource_name
-from tests.fixtures.twins import running_twin
 
 pytestmark = pytest.mark.e2e
 
-AGENTS = ("pc-a", "pc-b")
-
-
-@pytest.fixture(scope="module")
-def twin() -> Iterator[Twin]:
-    with running_twin("ct-e2e-", agent_ids=AGENTS, site_heartbeat_s=2.0) as twin:
-        yield twin
+AGENTS = ("pc-a", "pc-b")  # the agents of the module's twin (tests/e2e/conftest.py)
 
 
 def call(
