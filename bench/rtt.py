@@ -25,6 +25,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -53,6 +54,20 @@ def raw_client(broker: MosquittoProcess, user: str, password: str) -> mqtt.Clien
     return c
 
 
+def round_trips(send: Callable[[int], object], got: threading.Event, n: int, what: str) -> list[float]:
+    """``n`` timed round trips in ms (after 50 untimed ones): ``send(i)``, then wait until ``got`` is set."""
+    out = []
+    for i in range(n + 50):
+        got.clear()
+        t0 = time.perf_counter()
+        send(i)
+        if not got.wait(5):
+            raise RuntimeError(f"{what} lost a message")
+        if i >= 50:
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[float]:
     echo = raw_client(broker, "bench-echo", pw["bench-echo"])
     echo.on_message = lambda c, _u, m: c.publish("bench/resp", m.payload, qos=1)
@@ -62,15 +77,7 @@ def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[floa
     req.on_message = lambda _c, _u, _m: got.set()
     req.subscribe("bench/resp", qos=1)
     time.sleep(0.3)
-    out = []
-    for i in range(n + 50):
-        got.clear()
-        t0 = time.perf_counter()
-        req.publish("bench/req", b'{"i":%d}' % i, qos=1)
-        if not got.wait(5):
-            raise RuntimeError("raw echo lost a message")
-        if i >= 50:
-            out.append((time.perf_counter() - t0) * 1000)
+    out = round_trips(lambda i: req.publish("bench/req", b'{"i":%d}' % i, qos=1), got, n, "raw echo")
     for c in (echo, req):
         c.loop_stop()
         c.disconnect()
@@ -94,15 +101,7 @@ def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[
     echo.start()
     req.start()
     time.sleep(0.3)
-    out = []
-    for i in range(n + 50):
-        got.clear()
-        t0 = time.perf_counter()
-        req.publish("bench/wreq", b'{"i":%d}' % i, qos=1)
-        if not got.wait(5):
-            raise RuntimeError("wrapper echo lost a message")
-        if i >= 50:
-            out.append((time.perf_counter() - t0) * 1000)
+    out = round_trips(lambda i: req.publish("bench/wreq", b'{"i":%d}' % i, qos=1), got, n, "wrapper echo")
     echo.stop()
     req.stop()
     return out

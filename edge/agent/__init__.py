@@ -6,9 +6,12 @@ heartbeat), ``metrics`` (psutil samples), ``inventory`` (host facts for ``get_in
 durable settings store), ``executor`` (remote ``exec`` policy and process runner), ``workers`` (the bounded
 pool commands run on), ``commands`` (what each command does), ``dispatcher`` (command in, response out),
 ``logfile`` (logging setup and ``get_logs``), ``outbox`` (the durable, ordered queue of responses and
-events), ``events`` (the ``Event`` kinds it publishes), ``classtop`` / ``classtop_import`` /
-``classtop_commands`` (this PC's courses and schedule), ``processes`` (the rare process-list sample),
-``footprint`` (keeping the idle agent small).
+events) and ``outbox_sender`` (its in-order sender), ``events`` (the ``Event`` kinds it publishes),
+``classtop`` / ``classtop_import`` / ``classtop_commands`` (this PC's courses and schedule), ``processes``
+(the rare process-list sample), ``enrolment`` (broker credentials from the LMS) and ``credentials`` (where they
+are kept), ``exec_policy`` / ``exec_env`` (what ``exec`` may run, and with which environment), ``camera/`` (the
+CCTV part), ``footprint`` (keeping the idle agent small). Start-up and stop: ``__main__`` (through
+``shared.lifecycle``); the periodic loops run on ``shared.periodic``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``python -m edge.agent --config FILE.toml [--validate-config]``
 
-Start-up is the list of ``start_*`` steps in :meth:`AgentProcess.run`; each returns how to undo itself,
-and shutdown (SIGTERM, SIGINT, or a failed step) undoes them in reverse order. The order is chosen so that:
+Start-up is the list of ``start_*`` steps in :meth:`AgentProcess.run` (:class:`shared.lifecycle.Lifecycle`); each
+step that starts something registers how to undo it, and shutdown (SIGTERM, SIGINT, or a failed step) undoes them
+in reverse order. The order is chosen so that:
 
 * the command subscription is registered before the first connection (the broker has it before the LMS
   sees the agent online, so no early command is lost);
@@ -16,12 +17,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from edge.agent import __version__, footprint
@@ -29,19 +28,22 @@ from edge.agent.classtop import ClassTopStore, SnapshotLoop
 from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.commands import AgentCommands
 from edge.agent.config import AgentConfig, ConfigError, load_config
+from edge.agent.credentials import Credentials
 from edge.agent.dispatcher import Dispatcher
-from edge.agent.enrollment import Credentials, Enroller, RefusalWatch
+from edge.agent.enrolment import Enroller, RefusalWatch
 from edge.agent.events import command_state, event
 from edge.agent.executor import Executor
 from edge.agent.logfile import LogFile
-from edge.agent.metrics import MetricsLoop, MetricsSampler
+from edge.agent.metrics import MetricsSampler
 from edge.agent.outbox import Outbox
-from edge.agent.presence import Announcer, HeartbeatLoop, last_will, say_goodbye, state_update
-from edge.agent.processes import ProcessLoop, ProcessSampler
+from edge.agent.presence import Announcer, Heartbeats, last_will, say_goodbye, state_update
+from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
-from shared.messages import CommandStatus, Event, Metrics
+from shared.lifecycle import Lifecycle
+from shared.messages import CommandStatus, Event
+from shared.periodic import Periodic
 from shared.topics import AgentUp
 
 if TYPE_CHECKING:
@@ -49,19 +51,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edge.agent")
 
-Undo = Callable[[], None]
-
-
-def _nothing() -> None:
-    return None
-
-
 class AgentProcess:
     """One running agent: its parts, started in order and stopped in reverse."""
 
     def __init__(self, config: AgentConfig, stop_event: threading.Event | None = None) -> None:
         self.config = config
-        self.stop_event = stop_event or threading.Event()
+        self.lifecycle = Lifecycle(stop_event)
+        self.stop_event = self.lifecycle.stop_event
         self.logfile: LogFile | None = None
         self.store: SettingsStore | None = None
         self.uplink: Uplink | None = None
@@ -76,33 +72,31 @@ class AgentProcess:
 
     # ------------------------------------------------------------ steps
 
-    def start_logging(self) -> Undo:
+    def start_logging(self) -> None:
         self.logfile = LogFile(self.config.log_dir, self.config.log)
         self.logfile.open()
         log.info("agent %s version %s starting (pid %d)", self.config.agent_id, __version__, os.getpid())
-        return self.logfile.close
+        self.lifecycle.on_stop("log file", self.logfile.close)
 
-    def start_settings(self) -> Undo:
+    def start_settings(self) -> None:
         self.store = SettingsStore(self.config.settings_path)
         log.info("settings: %d keys from %s", len(self.store), self.store.path)
-        return _nothing
 
-    def start_enrollment(self) -> Undo:
-        """With ``[enroll]``: stored broker credentials, or enrol with the LMS for them (edge.agent.enrollment)."""
+    def start_enrolment(self) -> None:
+        """With ``[enroll]``: stored broker credentials, or enrol with the LMS for them (edge.agent.enrolment)."""
         if self.config.enroll is None:
-            return _nothing
+            return
         self.enroller = Enroller(self.config.enroll, self.config.agent_id, self.config.state_dir)
         creds = self.enroller.ensure(self.stop_event)
         if creds is None:  # stopped while the LMS was away
-            return _nothing
+            return
         mqtt = creds.apply(self.config.mqtt, self.enroller.ca_path)
         self.config = self.config.model_copy(update={"mqtt": mqtt})
-        return _nothing
 
-    def start_refusal_watch(self) -> Undo:
+    def start_refusal_watch(self) -> None:
         """With ``[enroll]``: re-enrol once if the broker refuses the credentials (e.g. revoked)."""
         if self.enroller is None or self.uplink is None:
-            return _nothing
+            return
         client = self.uplink.client
 
         def use(creds: Credentials) -> None:
@@ -110,9 +104,9 @@ class AgentProcess:
             client.set_credentials(creds.username, creds.password)
 
         watch = RefusalWatch(self.enroller, lambda: client.stats.refused, use).start()
-        return watch.stop
+        self.lifecycle.on_stop("refusal watch", watch.stop)
 
-    def start_classtop(self) -> Undo:
+    def start_classtop(self) -> None:
         """This PC's courses and schedule (edge.agent.classtop), refreshed from ``[classtop] import_path``."""
         self.classtop = ClassTopStore(self.config.classtop_path)
         path = self.config.classtop.import_path
@@ -132,9 +126,8 @@ class AgentProcess:
                 log.error("ClassTop import failed (keeping the stored data): %s", exc)
         snapshot = self.classtop.snapshot()
         log.info("ClassTop data: version %d, %d courses", snapshot.version, len(snapshot.courses))
-        return _nothing
 
-    def start_uplink(self) -> Undo:
+    def start_uplink(self) -> None:
         assert self.store is not None
         mqtt = self.config.mqtt
         if mqtt.password is None and mqtt.tls is None:
@@ -161,9 +154,9 @@ class AgentProcess:
             say_goodbye(uplink, self.config.stop_wait_s)
             uplink.stop()
 
-        return stop
+        self.lifecycle.on_stop("uplink (offline status, then the connection)", stop)
 
-    def start_executor(self) -> Undo:
+    def start_executor(self) -> None:
         policy = self.config.exec
         self.executor = Executor(policy)
         self.pool = WorkerPool(policy.max_concurrent, name="command", queue_size=policy.max_queued)
@@ -176,15 +169,15 @@ class AgentProcess:
                 log.warning("killed %d running command(s)", killed)
             pool.close(wait=True)
 
-        return stop
+        self.lifecycle.on_stop("executor (running commands killed and answered)", stop)
 
-    def start_cameras(self) -> Undo:
+    def start_cameras(self) -> None:
         """With ``[camera] enabled = true``: load OpenCV, start the cameras (events go up as ``event``).
 
         A camera part that cannot start (OpenCV missing, recordings folder unusable) is logged and left off:
         the agent still runs and stays manageable; ``cctv_*`` then answer ``not_supported``."""
         if not self.config.camera.enabled:
-            return _nothing
+            return
         assert self.uplink is not None
         uplink = self.uplink
         try:
@@ -195,12 +188,12 @@ class AgentProcess:
             )
         except (ImportError, OSError) as exc:
             log.critical("cameras disabled: the camera part cannot start: %s", exc)
-            return _nothing
+            return
         cameras.start()
         self.cameras = cameras
-        return cameras.stop
+        self.lifecycle.on_stop("cameras", cameras.stop)
 
-    def start_commands(self) -> Undo:
+    def start_commands(self) -> None:
         assert self.store is not None and self.uplink and self.executor and self.pool
         uplink, store, agent_id = self.uplink, self.store, self.config.agent_id
         self.sampler = MetricsSampler()
@@ -231,35 +224,26 @@ class AgentProcess:
             processes=self.processes,
         )
         uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}), inline=Dispatcher.quick)
-        return uplink.stop_commands
+        self.lifecycle.on_stop("command subscription (commands refused)", uplink.stop_commands)
 
-    def start_connection(self) -> Undo:
+    def start_connection(self) -> None:
         assert self.uplink is not None
         mqtt = self.config.mqtt
         if self.uplink.start(self.config.connect_wait_s):
             log.info("connected to %s:%d as %s", mqtt.host, mqtt.port, mqtt.username)
         else:
             log.warning("not connected to %s:%d yet; retrying in the background", mqtt.host, mqtt.port)
-        return _nothing
 
-    def start_heartbeat(self) -> Undo:
+    def start_heartbeat(self) -> None:
         assert self.uplink is not None
-        heartbeat = HeartbeatLoop(self.uplink, self.config.heartbeat_s)
-        heartbeat.start()
-        return heartbeat.stop
+        self._every("heartbeat", Heartbeats(self.uplink).beat, self.config.heartbeat_s)
 
-    def start_metrics(self) -> Undo:
+    def start_metrics(self) -> None:
         assert self.uplink is not None and self.sampler is not None
-        uplink = self.uplink
+        uplink, sampler = self.uplink, self.sampler
+        self._every("metrics", lambda: uplink.publish(AgentUp.METRICS, sampler.sample()), self.config.metrics_s)
 
-        def publish(sample: Metrics) -> None:
-            uplink.publish(AgentUp.METRICS, sample)
-
-        loop = MetricsLoop(self.sampler, self.config.metrics_s, publish)
-        loop.start()
-        return loop.stop
-
-    def start_snapshots(self) -> Undo:
+    def start_snapshots(self) -> None:
         """ClassTop snapshots: now, on change, on every connect, and every ``sync_interval_s``."""
         assert self.uplink is not None and self.classtop is not None
         uplink = self.uplink
@@ -269,78 +253,61 @@ class AgentProcess:
 
         self.snapshots = SnapshotLoop(self.classtop, self.config.classtop.sync_interval_s, send)
         self.snapshots.start()
+        self.lifecycle.on_stop("ClassTop snapshots", self.snapshots.stop)
         self.snapshots.poke()
-        return self.snapshots.stop
 
-    def start_processes(self) -> Undo:
-        """The process list, every ``[processes] interval_s`` (the expensive sample, taken rarely)."""
+    def start_processes(self) -> None:
+        """The process list, every ``[processes] interval_s`` (the expensive sample, taken rarely; 0: never)."""
         assert self.uplink is not None
-        uplink, settings = self.uplink, self.config.processes
+        uplink, processes, settings = self.uplink, self.processes, self.config.processes
 
-        def publish(sample: dict[str, object]) -> None:
-            uplink.publish(AgentUp.EVENT, event("processes", sample), durable=False)
+        def publish() -> None:
+            uplink.publish(AgentUp.EVENT, event("processes", processes.sample(settings.top)), durable=False)
 
-        loop = ProcessLoop(self.processes, settings.interval_s, settings.top, publish)
-        loop.start()
-        return loop.stop
+        self._every("processes", publish, settings.interval_s)
+
+    def _every(self, name: str, fn: Callable[[], object], interval_s: float) -> None:
+        """Run ``fn`` every ``interval_s`` (the first time after one interval) until stopped."""
+        loop = Periodic(name, fn, interval_s, run_at_start=False, join_timeout_s=5.0).start()
+        self.lifecycle.on_stop(f"{name} loop", loop.stop)
 
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> int:
-        steps = [
-            self.start_logging,
-            self.start_settings,
-            self.start_enrollment,
-            self.start_classtop,
-            self.start_uplink,
-            self.start_executor,
-            self.start_cameras,
-            self.start_commands,
-            self.start_connection,
-            self.start_refusal_watch,
-            self.start_heartbeat,
-            self.start_metrics,
-            self.start_snapshots,
-            self.start_processes,
-        ]
-        undo: list[Undo] = []
         code = 0
-        current = "start"
         footprint.limit_arenas()
         try:
-            for step in steps:
-                current = step.__name__
-                undo.append(step())
+            self.lifecycle.start([
+                self.start_logging,
+                self.start_settings,
+                self.start_enrolment,
+                self.start_classtop,
+                self.start_uplink,
+                self.start_executor,
+                self.start_cameras,
+                self.start_commands,
+                self.start_connection,
+                self.start_refusal_watch,
+                self.start_heartbeat,
+                self.start_metrics,
+                self.start_snapshots,
+                self.start_processes,
+            ])
             footprint.trim()
             log.info("agent %s running", self.config.agent_id)
             self.stop_event.wait()
             log.info("agent %s stopping", self.config.agent_id)
         except Exception as exc:
             code = 1
+            current = self.lifecycle.current or "start"
             logging_on = self.logfile is not None and self.logfile.is_open
             if logging_on:
                 log.critical("start-up failed in %s: %s", current, exc, exc_info=not isinstance(exc, OSError))
             if not (logging_on and self.config.log.stderr):
                 print(f"error: start-up failed in {current}: {exc}", file=sys.stderr)
         finally:
-            for action in reversed(undo):
-                try:
-                    action()
-                except Exception:
-                    log.exception("error while stopping")
+            self.lifecycle.stop()
         return code
-
-
-def _install_signal_handlers(stop_event: threading.Event) -> None:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if stop_event.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(1)
-        log.info("received %s", signal.Signals(signum).name)
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -372,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     # Quick commands are answered on the MQTT network thread; a busy sampler or camera thread would otherwise
     # hold the GIL for up to the default 5 ms switch interval before the answer could go out.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    stop_event = threading.Event()
-    _install_signal_handlers(stop_event)
-    return AgentProcess(config, stop_event).run()
+    agent = AgentProcess(config)
+    agent.lifecycle.install_signal_handlers(exit_code_on_second=1)
+    return agent.run()
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.commands import MAX_COURSES, MAX_SCHEDULE_ENTRIES, ClassTopData, Course, ScheduleEntry
 from shared.messages import describe_validation_error
@@ -63,12 +64,7 @@ def build(courses: list[dict[str, Any]], entries: list[dict[str, Any]], *, sourc
     """Validate raw rows into :class:`ClassTopData`, skipping (and reporting) the bad ones."""
     skipped: list[str] = []
     good_courses: dict[int, Course] = {}
-    for row in courses:
-        try:
-            course = Course.model_validate(_course_fields(row))
-        except (ValidationError, ValueError, TypeError) as exc:
-            skipped.append(f"course {row.get('id')!r}: {_why(exc)}")
-            continue
+    for course in _valid(Course, courses, _course_fields, "course", skipped):
         if course.id in good_courses:
             skipped.append(f"course {course.id}: duplicate id")
             continue
@@ -77,12 +73,7 @@ def build(courses: list[dict[str, Any]], entries: list[dict[str, Any]], *, sourc
             continue
         good_courses[course.id] = course
     good_entries: dict[int, ScheduleEntry] = {}
-    for row in entries:
-        try:
-            entry = ScheduleEntry.model_validate(_entry_fields(row))
-        except (ValidationError, ValueError, TypeError) as exc:
-            skipped.append(f"schedule entry {row.get('id')!r}: {_why(exc)}")
-            continue
+    for entry in _valid(ScheduleEntry, entries, _entry_fields, "schedule entry", skipped):
         if entry.course_id not in good_courses:
             skipped.append(f"schedule entry {entry.id}: unknown course {entry.course_id}")
         elif entry.id in good_entries:
@@ -96,6 +87,21 @@ def build(courses: list[dict[str, Any]], entries: list[dict[str, Any]], *, sourc
         schedule_entries=sorted(good_entries.values(), key=lambda e: e.id),
     )
     return ImportResult(data=data, source=source, skipped=skipped)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _valid(
+    model: type[M], rows: list[dict[str, Any]], fields: Callable[[dict[str, Any]], dict[str, Any]], what: str,
+    skipped: list[str],
+) -> Iterator[M]:
+    """The rows that validate as ``model`` (after ``fields`` normalises them); each other one goes in ``skipped``."""
+    for row in rows:
+        try:
+            yield model.model_validate(fields(row))
+        except (ValidationError, ValueError, TypeError) as exc:
+            skipped.append(f"{what} {row.get('id')!r}: {_why(exc)}")
 
 
 def _why(exc: Exception) -> str:

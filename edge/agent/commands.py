@@ -4,7 +4,7 @@ A handler gets the decoded :class:`Command` and its validated params, and return
 (or a :class:`~concurrent.futures.Future` of it, for commands that run on the worker pool), or raises
 :class:`CommandFailed` / :class:`shared.errors.CommandError` to answer ``success: false``.
 
-Implemented: the five settings commands of seed 002 (``get_all_settings``, ``get_setting``,
+Implemented: the five settings commands (docs/seeds.md#commands: ``get_all_settings``, ``get_setting``,
 ``set_setting``, ``update_settings_batch``, ``refresh_state``, with ClassTop's return shapes), ``exec``,
 ``ping``, ``get_info``, ``get_metrics`` and ``get_logs`` (the ClassTop data commands and ``get_processes``
 are in :mod:`edge.agent.classtop_commands`). ``exec`` reports ``queued``/``running`` through
@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from edge.agent import __version__
 from edge.agent.camera.errors import CameraError
-from edge.agent.executor import ExecPlan, Executor
+from edge.agent.exec_policy import ExecPlan
+from edge.agent.executor import Executor
 from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler
@@ -109,7 +110,7 @@ class AgentCommands:
                 handlers[name] = self._cctv(route, name in CCTV_SLOW) if route else self.cctv_not_supported
         return handlers
 
-    # ------------------------------------------------------------ settings (seed 002)
+    # ------------------------------------------------------------ settings (docs/seeds.md#commands)
 
     def get_all_settings(self, _cmd: Command, _params: BaseModel) -> dict[str, str]:
         return self.store.all()

@@ -84,7 +84,8 @@ from pydantic import (
     model_validator,
 )
 
-from edge.agent.enrollment import CREDENTIALS_FILE, EnrollSettings
+from edge.agent.credentials import CREDENTIALS_FILE
+from edge.agent.enrolment import EnrolmentSettings
 from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.config_file import ConfigFileError, read_toml, resolve_secret
@@ -238,8 +239,8 @@ class AgentConfig(_Section):
         default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
     )
     stop_wait_s: float = Field(default=3.0, ge=0, le=60, description="wait this long for the offline PUBACK")
-    enroll: EnrollSettings | None = Field(
-        default=None, description="enrol with the LMS for broker credentials ([enroll]; see edge.agent.enrollment)"
+    enroll: EnrolmentSettings | None = Field(
+        default=None, description="enrol with the LMS for broker credentials ([enroll]; see edge.agent.enrolment)"
     )
 
     @field_validator("agent_id")

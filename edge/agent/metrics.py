@@ -11,17 +11,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 
 import psutil
 
 from shared.messages import DiskUsage, Metrics
-
-log = logging.getLogger(__name__)
 
 MAX_DISKS = 16
 _SKIP_FSTYPES = frozenset(
@@ -147,31 +143,3 @@ def _process_count() -> int | None:
         return sum(1 for name in os.listdir("/proc") if name.isdigit())
     except OSError:
         return None
-
-
-class MetricsLoop:
-    """Publishes a sample every ``interval_s`` on its own thread until :meth:`stop`."""
-
-    def __init__(
-        self, sampler: MetricsSampler, interval_s: float, publish: Callable[[Metrics], None]
-    ) -> None:
-        self._sampler = sampler
-        self._interval = interval_s
-        self._publish = publish
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._publish(self._sampler.sample())
-            except Exception:
-                log.exception("metrics sample failed")

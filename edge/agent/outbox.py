@@ -1,9 +1,9 @@
 """The durable outbox: responses and events wait here, on disk, until the broker has acknowledged them.
 
 Every ``response`` and ``event`` the agent publishes is first appended to a small append-only file
-(``state_dir/outbox.log``); one sender thread publishes the items **in order** at QoS 1 and marks each one
-done only after its PUBACK. So a result produced while the broker is unreachable — or while the agent is
-restarting — is delivered after the next connect, in the order it was produced.
+(``state_dir/outbox.log``); the sender (:mod:`edge.agent.outbox_sender`) publishes the items **in order** at
+QoS 1 and marks each one done only after its PUBACK. So a result produced while the broker is unreachable — or
+while the agent is restarting — is delivered after the next connect, in the order it was produced.
 
 Delivery is at least once: an item whose PUBACK was lost with the connection (or the process) is published
 again, so the LMS must treat a repeated ``request_id`` (it already does: terminal states never change) and a
@@ -29,12 +29,10 @@ import contextlib
 import logging
 import os
 import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -238,174 +236,3 @@ class Outbox:
         self._fh = fh
         self._index = index
         self._bytes = sum(length for _c, _o, length in index.values())
-
-
-class Publisher(Protocol):
-    """What the sender needs of the MQTT link."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    def send(self, channel: str, payload: bytes) -> Any:
-        """Publish at QoS 1; return something with ``wait_for_publish(timeout)`` / ``is_published()``."""
-        ...
-
-
-class OutboxSender:
-    """Drains an :class:`Outbox` through a :class:`Publisher`, in order, while connected.
-
-    :meth:`pump` publishes every item not yet in flight (up to :data:`WINDOW` in flight), oldest first; it
-    runs in the thread that appended an item (so a result goes out at once, without a thread hand-off).
-    PUBACKs come back through :meth:`acked` (the MQTT client's publish callback, on its network thread),
-    which marks the items done in the outbox there and then — so a command's round trip wakes no other
-    thread. The sender's own thread only works when woken (a connect, a full window freed, an acknowledgement
-    it must apply itself) and every ``poll_s``: then it applies waiting acknowledgements, settles in-flight
-    items whose PUBACK it learnt of another way (``is_published()``), and pumps.
-    """
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        publisher: Publisher,
-        *,
-        on_dropped: Callable[[int], None] | None = None,
-        poll_s: float = 5.0,
-    ) -> None:
-        self.outbox = outbox
-        self.publisher = publisher
-        self.on_dropped = on_dropped
-        self.poll_s = poll_s
-        self.sent = 0
-        self._inflight: OrderedDict[int, Any] = OrderedDict()  # seq -> the MQTT client's message info
-        self._by_mid: dict[int, int] = {}  # MQTT message id -> seq, for the items in flight
-        self._acks: deque[int] = deque()  # message ids acknowledged, not yet applied
-        self._send_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Look at the outbox now (called on every connect)."""
-        self._wake.set()
-
-    def pump(self) -> None:
-        """Publish, in order, the items not yet in flight (while connected and the window has room)."""
-        if not self.publisher.connected:
-            return
-        with self._send_lock:
-            after = next(reversed(self._inflight)) if self._inflight else 0
-            room = WINDOW - len(self._inflight)
-            if room <= 0:
-                return
-            for item in self.outbox.peek(room, after):
-                info = self.publisher.send(item.channel, item.payload)
-                if info is None:  # not accepted now (disconnected): published again later
-                    break
-                self._inflight[item.seq] = info
-                mid = getattr(info, "mid", None)
-                if isinstance(mid, int):
-                    self._by_mid[mid] = item.seq
-
-    def acked(self, mid: int) -> None:
-        """The broker acknowledged message ``mid`` (any thread; never blocks). Ignores other messages' ids.
-
-        Called by the MQTT client with its own locks held: it must not wait for :meth:`pump` (which calls into
-        the client), so when a pump is under way the acknowledgement is left to the sender thread."""
-        self._acks.append(mid)
-        if not self._send_lock.acquire(blocking=False):
-            self._wake.set()
-            return
-        try:
-            more = self._apply_acks()
-        finally:
-            self._send_lock.release()
-        if more:
-            self._wake.set()  # the window was full: the sender thread sends the rest
-
-    def drain(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for the outbox to empty (used before a clean stop). True if it did."""
-        deadline = time.monotonic() + timeout_s
-        while len(self.outbox):
-            if time.monotonic() >= deadline or not self.publisher.connected:
-                return False
-            self.wake()
-            time.sleep(0.01)
-        return True
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-
-    # ------------------------------------------------------------ acknowledgements
-
-    def _apply_acks(self) -> bool:
-        """Mark acknowledged items done (``_send_lock`` held). True if items wait beyond the window."""
-        done: list[int] = []
-        while self._acks:
-            seq = self._by_mid.pop(self._acks.popleft(), None)
-            if seq is not None and self._inflight.pop(seq, None) is not None:
-                done.append(seq)
-        if done:
-            self._done(done)
-        return bool(done) and len(self.outbox) > len(self._inflight)
-
-    def _done(self, seqs: list[int]) -> None:
-        self.outbox.remove(seqs)
-        self.sent += len(seqs)
-
-    # ------------------------------------------------------------ thread
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self._report_dropped()
-                if not self.publisher.connected:
-                    continue
-                with self._send_lock:
-                    self._apply_acks()
-                self._settle()
-                self.pump()
-                self._report_dropped()
-            except Exception:
-                log.exception("outbox sender failed; retrying")
-                self._stop.wait(1.0)
-
-    def _settle(self) -> None:
-        """Settle in-flight items by their message info (acknowledgements not seen through :meth:`acked`)."""
-        with self._send_lock:
-            done: list[int] = []
-            for seq, info in list(self._inflight.items()):
-                try:
-                    published = bool(info.is_published())
-                except (RuntimeError, ValueError):
-                    published = False
-                    # The MQTT client gave up on it (never expected: only accepted messages are in flight).
-                    # Publish it and everything after it again, in order (the LMS tolerates duplicates).
-                    for later in [k for k in self._inflight if k >= seq]:
-                        del self._inflight[later]
-                    self._by_mid = {m: q for m, q in self._by_mid.items() if q < seq}
-                    break
-                if not published:
-                    break  # in order: the rest waits for this one
-                done.append(seq)
-                del self._inflight[seq]
-            if done:
-                settled = set(done)
-                self._by_mid = {m: q for m, q in self._by_mid.items() if q not in settled}
-                self._done(done)
-
-    def _report_dropped(self) -> None:
-        if self.on_dropped is None:
-            return
-        dropped = self.outbox.take_dropped()
-        if dropped:
-            self.on_dropped(dropped)

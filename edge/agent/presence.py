@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from edge.agent import __version__
@@ -68,31 +67,13 @@ def say_goodbye(uplink: Uplink, timeout_s: float) -> bool:
     return delivered
 
 
-class HeartbeatLoop:
-    """Publishes a ``Heartbeat`` every ``interval_s`` while connected, on its own thread."""
+class Heartbeats:
+    """One ``Heartbeat`` per :meth:`beat` (while connected), numbered from 0; the agent beats every ``heartbeat_s``."""
 
-    def __init__(self, uplink: Uplink, interval_s: float) -> None:
+    def __init__(self, uplink: Uplink) -> None:
         self._uplink = uplink
-        self._interval = interval_s
         self._seq = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
 
     def beat(self) -> None:
         if self._uplink.publish(AgentUp.HEARTBEAT, Heartbeat(timestamp=time.time(), seq=self._seq)):
             self._seq += 1
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.beat()
-            except Exception:
-                log.exception("heartbeat failed")

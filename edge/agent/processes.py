@@ -9,15 +9,11 @@ the previous scan (the first scan primes them; psutil reports 0.0 for a process 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psutil
-
-log = logging.getLogger(__name__)
 
 _ATTRS = ["pid", "name", "username", "cpu_percent", "memory_info", "memory_percent", "status", "create_time"]
 
@@ -56,33 +52,3 @@ def _row(info: dict[str, Any]) -> dict[str, Any] | None:
         "status": info.get("status") or "",
         "started": info.get("create_time"),
     }
-
-
-class ProcessLoop:
-    """Publishes a process sample every ``interval_s`` (nothing when 0) on its own thread."""
-
-    def __init__(
-        self, sampler: ProcessSampler, interval_s: float, top: int, publish: Callable[[dict[str, Any]], Any]
-    ) -> None:
-        self._sampler = sampler
-        self._interval = interval_s
-        self._top = top
-        self._publish = publish
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="processes", daemon=True)
-
-    def start(self) -> None:
-        if self._interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._publish(self._sampler.sample(self._top))
-            except Exception:
-                log.exception("process sample failed")

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel
 
-from edge.agent.outbox import Outbox, OutboxError, OutboxSender
+from edge.agent.outbox import Outbox, OutboxError
+from edge.agent.outbox_sender import OutboxSender
 from shared.errors import MqttError
 from shared.messages import Event, Severity, Status, encode
 from shared.mqtt import Handler, Inline, MqttClient, MqttSettings, Will

@@ -115,34 +115,29 @@ def _table(model: Any) -> Json:
     billing = getattr(model.Meta, "billing_mode", None)
     if billing not in (None, "PAY_PER_REQUEST"):
         raise BuildError(f"{model.__name__}: only on-demand tables are supported, not {billing}")
-    gsis = []
-    for index in sorted(schema["global_secondary_indexes"], key=lambda i: i["index_name"]):
-        gsis.append({
-            "IndexName": index["index_name"],
-            "KeySchema": [
-                {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
-                for k in sorted(index["key_schema"], key=lambda k: hash_first[k["KeyType"]])
-            ],
-            "Projection": _projection(index["projection"]),
-        })
-    if gsis:
-        properties["GlobalSecondaryIndexes"] = gsis
-    lsis = []
-    for index in sorted(schema["local_secondary_indexes"], key=lambda i: i["index_name"]):
-        lsis.append({
-            "IndexName": index["index_name"],
-            "KeySchema": [
-                {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
-                for k in sorted(index["key_schema"], key=lambda k: hash_first[k["KeyType"]])
-            ],
-            "Projection": _projection(index["projection"]),
-        })
-    if lsis:
-        properties["LocalSecondaryIndexes"] = lsis
+    for key, indexes in (("GlobalSecondaryIndexes", "global_secondary_indexes"),
+                         ("LocalSecondaryIndexes", "local_secondary_indexes")):
+        if schema[indexes]:
+            properties[key] = _indexes(schema[indexes], hash_first)
     ttl = ttl_attribute(model)
     if ttl is not None:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
     return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def _indexes(indexes: list[dict[str, Any]], hash_first: dict[str, int]) -> list[dict[str, Any]]:
+    """A table's secondary indexes (PynamoDB's schema) as CloudFormation properties, by name, hash key first."""
+    return [
+        {
+            "IndexName": index["index_name"],
+            "KeySchema": [
+                {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
+                for k in sorted(index["key_schema"], key=lambda k: hash_first[k["KeyType"]])
+            ],
+            "Projection": _projection(index["projection"]),
+        }
+        for index in sorted(indexes, key=lambda i: i["index_name"])
+    ]
 
 
 def _projection(projection: Json) -> Json:

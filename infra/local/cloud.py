@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
 from infra.local.shadows import ShadowService, TwinShadowStore
+from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttClient, MqttSettings
 from shared.names import Namespace, resource_name
 
@@ -70,7 +70,7 @@ class LocalCloud:
         self.tenant, self.stage, self.host = tenant, stage, host
         self.api_port, self.moto_port = api_port, moto_port
         self.broker_host, self.broker_port = broker_host, broker_port
-        self._stops: list[tuple[str, Callable[[], None]]] = []
+        self.lifecycle = Lifecycle()
         self.app_module: ModuleType | None = None
         self.rules: RulesEngine | None = None
         self.shadow_service: ShadowService | None = None
@@ -86,16 +86,11 @@ class LocalCloud:
     # ------------------------------------------------------------ steps
 
     def start(self) -> None:
-        for step in (self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_http):
-            step()
+        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_http]
+        self.lifecycle.start(steps)
 
     def stop(self) -> None:
-        while self._stops:
-            name, fn = self._stops.pop()
-            try:
-                fn()
-            except Exception:
-                log.exception("stopping %s failed", name)
+        self.lifecycle.stop()
 
     def start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -103,7 +98,7 @@ class LocalCloud:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         server.start()
-        self._stops.append(("moto", server.stop))
+        self.lifecycle.on_stop("moto", server.stop)
         log.info("moto server on %s", self.moto_url)
 
     def start_app(self) -> None:
@@ -142,8 +137,8 @@ class LocalCloud:
         self.shadow_service = ShadowService(shadow_store, self.mqtt)
         self.shadow_service.start()  # subscribed on connect
         self.mqtt.start(wait_s=10)
-        self._stops.append(("broker link", self.mqtt.stop))
-        self._stops.append(("shadow service", self.shadow_service.stop))
+        self.lifecycle.on_stop("broker link", self.mqtt.stop)
+        self.lifecycle.on_stop("shadow service", self.shadow_service.stop)
 
     def start_rules(self) -> None:
         from chalicelib.handlers import RULE_HANDLERS
@@ -165,7 +160,7 @@ class LocalCloud:
             server.shutdown()
             thread.join(5)
 
-        self._stops.append(("http", stop_http))
+        self.lifecycle.on_stop("http", stop_http)
         log.info("cloud API on %s", self.api_url)
 
     def issue_admin_token(self, name: str = "local-admin") -> str:

@@ -2,13 +2,11 @@
 
 Used by the local twin's supervisor (the site broker and the IoT Core stand-in) and by the test fixtures.
 
-Things this module takes care of (see docs/field-notes.md, "Mosquitto"):
+Things this module takes care of (see docs/field-notes.md#mosquitto):
 
-* Started as root, Mosquitto drops to the ``mosquitto`` user *before* it reads ``password_file`` and
-  ``acl_file`` (and it writes its persistence file as that user). The work directory is made
-  traversable (0755), the password/ACL files are given to that user (0600 when we can ``chown``,
-  0644 otherwise) and the data directory is owned by it. Every parent directory must be traversable
-  by that user too (pytest's ``tmp_path`` lives under a 0700 directory: use another temp dir).
+* Started as root, Mosquitto drops to the ``mosquitto`` user *before* it reads its files: they are written so
+  that it can (:mod:`infra.local.broker_files`); every parent directory must be traversable by that user too
+  (pytest's ``tmp_path`` lives under a 0700 directory: use another temp dir).
 * ``log_dest stderr`` (unbuffered) into :attr:`MosquittoProcess.log_path`.
 * The broker is ready when the TCP port accepts connections *and* its log says it is running (a port
   taken by someone else would accept connections too).
@@ -30,32 +28,34 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from types import TracebackType
 from typing import IO, Literal, Self
 
+from infra.local.broker_files import (
+    BrokerTls,
+    BrokerWorkdir,
+    MosquittoError,
+    check_credentials,
+    check_traversable,
+    find_dynsec_plugin,
+    find_executable,
+    give_to_broker,
+    init_dynsec,
+    install_tls,
+    open_acl_text,
+    write_acl_file,
+    write_atomic,
+    write_password_file,
+)
 from shared.mqtt.settings import is_loopback
 
-__all__ = [
-    "DYNSEC_PLUGIN",
-    "TEMPLATE_DIR",
-    "BrokerTls",
-    "MosquittoError",
-    "MosquittoProcess",
-    "find_dynsec_plugin",
-    "free_port",
-    "open_acl_text",
-]
+__all__ = ["TEMPLATE_DIR", "BrokerTls", "MosquittoError", "MosquittoProcess", "free_port"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "mosquitto"
 """Where ``site.conf.tmpl`` and ``cloud.conf.tmpl`` live."""
@@ -67,28 +67,9 @@ STOP_TIMEOUT = 5.0
 RELOAD_TIMEOUT = 5.0
 _RUNNING_MARK = " running"  # "mosquitto version 2.0.11 running"
 _RELOAD_MARK = "Reloading config."
-_BROKER_USER = "mosquitto"  # Mosquitto's compiled-in default for `user`
-_SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
-_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
-DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 
 
 log = logging.getLogger(__name__)
-
-
-class MosquittoError(RuntimeError):
-    """The broker could not be started, reloaded or configured."""
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerTls:
-    """The broker's TLS listener: its address and the site CA's files (``edge.lms.site_tls`` writes them)."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    port: int | None = None  # None: a free port
-    host: str = "0.0.0.0"  # the school LAN
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -100,64 +81,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def open_acl_text() -> str:
-    """An ACL that lets every authenticated client use every topic (except ``$``-topics)."""
-    return "# No topic restrictions for authenticated clients.\npattern readwrite #\n"
-
-
-def _find_executable(name: str) -> str:
-    """Resolve ``name`` on PATH, then in the sbin/bin dirs (/usr/sbin is not on a non-root PATH)."""
-    if os.sep in name:
-        return name
-    found = shutil.which(name)
-    if found:
-        return found
-    for directory in _SEARCH_DIRS:
-        candidate = Path(directory) / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise MosquittoError(
-        f"{name!r} not found: install Debian's mosquitto and mosquitto-clients packages "
-        "(`make deps-system` as root)"
-    )
-
-
-def find_dynsec_plugin() -> str:
-    """The path of Mosquitto's dynamic-security plugin (shipped in Debian's mosquitto package)."""
-    for directory in _PLUGIN_DIRS:
-        candidate = Path(directory) / DYNSEC_PLUGIN
-        if candidate.is_file():
-            return str(candidate)
-    raise MosquittoError(f"{DYNSEC_PLUGIN} not found in {', '.join(_PLUGIN_DIRS)}: install Debian's mosquitto")
-
-
-def _check_credentials(users: Mapping[str, str]) -> None:
-    for user, password in users.items():
-        if not user or any(c in user for c in ":\r\n") or user != user.strip():
-            raise ValueError(f"invalid MQTT username {user!r}")
-        if not password or any(c in password for c in "\r\n"):
-            raise ValueError(f"invalid password for MQTT user {user!r}")
-
-
-def _broker_ids() -> tuple[int, int] | None:
-    """(uid, gid) Mosquitto will switch to, or None when it keeps ours (not root / no such user)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        entry = pwd.getpwnam(_BROKER_USER)
-    except KeyError:
-        return None  # Mosquitto then refuses to start as root and says so in its log.
-    return entry.pw_uid, entry.pw_gid
-
-
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    os.replace(tmp, path)
-
-
-class MosquittoProcess:
+class MosquittoProcess(BrokerWorkdir):
     """One Mosquitto broker process with its own config, password file, ACL file and log.
 
     ``template`` is ``"site"`` (authenticated, ACL, persistence), ``"site-dynsec"`` (authenticated by the
@@ -193,9 +117,7 @@ class MosquittoProcess:
                 )
             log.warning("plain MQTT listener on %s: an explicit opt-in (allow_plain_lan); the LAN sees it in clear",
                         host)  # fmt: skip
-        self._workdir = Path(workdir).absolute()
-        if any(c.isspace() for c in str(self._workdir)):
-            raise ValueError(f"Mosquitto config paths cannot contain whitespace: {self._workdir}")
+        super().__init__(workdir)
         self._auto_port = port is None
         self._port = port if port is not None else 0
         self._host = host
@@ -218,26 +140,21 @@ class MosquittoProcess:
         if self._dynsec:
             if dynsec_admin is None:
                 raise ValueError("the 'site-dynsec' template needs dynsec_admin=(username, password)")
-            _check_credentials(dict([dynsec_admin]))
+            check_credentials(dict([dynsec_admin]))
         elif dynsec_admin is not None:
             raise ValueError("dynsec_admin goes with template='site-dynsec' only")
         self._dynsec_admin = dynsec_admin
         self._ctrl_executable = ctrl_executable
         self._users: dict[str, str] = dict(users or {})
-        _check_credentials(self._users)
+        check_credentials(self._users)
         self._acl_text = acl_text if acl_text is not None else open_acl_text()
         self._executable = executable
         self._passwd_executable = passwd_executable
         self._max_queued_messages = max_queued_messages
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
-        self._log_offset = 0
 
     # -- properties -------------------------------------------------------------------------------
-
-    @property
-    def workdir(self) -> Path:
-        return self._workdir
 
     @property
     def host(self) -> str:
@@ -265,40 +182,6 @@ class MosquittoProcess:
         return self._tls_port
 
     @property
-    def tls_host(self) -> str | None:
-        return None if self._tls is None else self._tls.host
-
-    @property
-    def tls_dir(self) -> Path:
-        """Where the broker's copies of the TLS files are (readable by the broker's user)."""
-        return self._workdir / "tls"
-
-    @property
-    def config_path(self) -> Path:
-        return self._workdir / "mosquitto.conf"
-
-    @property
-    def password_file(self) -> Path:
-        return self._workdir / "passwd"
-
-    @property
-    def acl_file(self) -> Path:
-        return self._workdir / "acl"
-
-    @property
-    def data_dir(self) -> Path:
-        return self._workdir / "data"
-
-    @property
-    def dynsec_file(self) -> Path:
-        """The dynamic-security plugin's JSON file (``site-dynsec`` template)."""
-        return self.data_dir / "dynamic-security.json"
-
-    @property
-    def log_path(self) -> Path:
-        return self._workdir / "mosquitto.log"
-
-    @property
     def users(self) -> dict[str, str]:
         """A copy of the current username → password map."""
         return dict(self._users)
@@ -316,136 +199,33 @@ class MosquittoProcess:
     def set_users(self, users: Mapping[str, str]) -> None:
         """Replace the password file (takes effect at :meth:`start` or :meth:`reload`)."""
         new = dict(users)
-        _check_credentials(new)
+        check_credentials(new)
         self._require_auth("users")
         self._users = new
-        if self._workdir.is_dir():
+        if self.workdir.is_dir():
             self._write_password_file()
 
     def set_acl(self, acl_text: str) -> None:
         """Replace the ACL file (takes effect at :meth:`start` or :meth:`reload`)."""
         self._require_auth("an ACL")
         self._acl_text = acl_text
-        if self._workdir.is_dir():
+        if self.workdir.is_dir():
             self._write_acl_file()
 
     def _require_auth(self, what: str) -> None:
         if not self._auth:
             raise MosquittoError(f"this broker is anonymous: it takes no {what}")
 
-    def _give_to_broker(self, path: Path, mode: int) -> None:
-        """Let the broker (which drops to user `mosquitto` when started as root) read/write ``path``."""
-        ids = _broker_ids()
-        if ids is None:
-            path.chmod(mode)
-            return
-        try:
-            os.chown(path, *ids)
-            path.chmod(mode)
-        except OSError:
-            # Not allowed to chown (e.g. in a user namespace): fall back to world-readable.
-            path.chmod(mode | 0o055 if path.is_dir() else mode | 0o044)
-
     def _write_password_file(self) -> None:
-        """Write ``user:password`` lines to a temp file, hash them there, then swap the file in."""
-        path = self.password_file
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(f"{user}:{password}\n" for user, password in self._users.items()))
-        tmp.chmod(0o600)
-        if self._users:
-            # -U hashes every plain-text password of the file in place.
-            result = subprocess.run(
-                [_find_executable(self._passwd_executable), "-U", str(tmp)],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-            if result.returncode != 0:
-                tmp.unlink(missing_ok=True)
-                raise MosquittoError(
-                    f"mosquitto_passwd -U failed ({result.returncode}): "
-                    f"{(result.stderr or result.stdout).strip()}"
-                )
-        self._give_to_broker(tmp, 0o600)
-        os.replace(tmp, path)
+        write_password_file(self.password_file, self._users, self._passwd_executable)
 
     def _write_acl_file(self) -> None:
-        path = self.acl_file
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self._acl_text if self._acl_text.endswith("\n") else self._acl_text + "\n")
-        self._give_to_broker(tmp, 0o600)
-        os.replace(tmp, path)
+        write_acl_file(self.acl_file, self._acl_text)
 
     def _install_tls(self) -> None:
         """Copy the CA, certificate and key where the broker (as user `mosquitto`) can read them."""
-        if self._tls is None:
-            return
-        self.tls_dir.mkdir(exist_ok=True)
-        self.tls_dir.chmod(0o755)
-        for source, name, mode in (
-            (self._tls.ca_file, "ca.crt", 0o644),
-            (self._tls.cert_file, "server.crt", 0o644),
-            (self._tls.key_file, "server.key", 0o600),
-        ):
-            try:
-                data = Path(source).read_bytes()
-            except OSError as exc:
-                raise MosquittoError(f"TLS file {source}: {exc.strerror or exc}") from None
-            target = self.tls_dir / name
-            tmp = target.with_name(f".{name}.tmp")
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            self._give_to_broker(tmp, mode)
-            os.replace(tmp, target)
-
-    def _init_dynsec(self) -> None:
-        """Create the plugin's JSON file with the admin client, once (it then belongs to the broker)."""
-        path = self.dynsec_file
-        if path.exists():
-            return
-        assert self._dynsec_admin is not None
-        user, password = self._dynsec_admin
-        tmp = path.with_name(f".{path.name}.init")
-        tmp.unlink(missing_ok=True)
-        result = subprocess.run(
-            [_find_executable(self._ctrl_executable), "dynsec", "init", str(tmp), user, password],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode != 0 or not tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            raise MosquittoError(
-                f"mosquitto_ctrl dynsec init failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
-            )
-        self._give_to_broker(tmp, 0o600)
-        os.replace(tmp, path)
-
-    def _check_traversable(self) -> None:
-        """Fail early if the `mosquitto` user could not reach the work directory."""
-        ids = _broker_ids()
-        if ids is None:
-            return
-        uid, gid = ids
-        for directory in self._workdir.parents:
-            st = directory.stat()
-            if st.st_uid == uid:
-                ok = bool(st.st_mode & 0o100)
-            elif st.st_gid == gid:
-                ok = bool(st.st_mode & 0o010)
-            else:
-                ok = bool(st.st_mode & 0o001)
-            if not ok:
-                raise MosquittoError(
-                    f"{directory} is not traversable by user {_BROKER_USER!r}, which Mosquitto switches "
-                    f"to when started as root: choose a work directory outside it (not pytest's tmp_path)"
-                )
+        if self._tls is not None:
+            install_tls(self.tls_dir, self._tls)
 
     def render_config(self) -> str:
         """The config text for the current settings (the port must be known)."""
@@ -469,20 +249,22 @@ class MosquittoProcess:
         )
 
     def _prepare(self) -> None:
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        self._workdir.chmod(0o755)
-        self._check_traversable()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)
+        check_traversable(self.workdir)
         if self._auth:
             self.data_dir.mkdir(exist_ok=True)
-            self._give_to_broker(self.data_dir, 0o700)
+            give_to_broker(self.data_dir, 0o700)
             self._write_password_file()
             self._write_acl_file()
         if self._dynsec:
             self.data_dir.mkdir(exist_ok=True)
-            self._give_to_broker(self.data_dir, 0o700)
-            self._init_dynsec()
+            give_to_broker(self.data_dir, 0o700)
+            if not self.dynsec_file.exists():  # made once; then it belongs to the broker
+                assert self._dynsec_admin is not None
+                init_dynsec(self.dynsec_file, self._dynsec_admin, self._ctrl_executable)
         self._install_tls()
-        _write_atomic(self.config_path, self.render_config(), 0o644)
+        write_atomic(self.config_path, self.render_config(), 0o644)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -502,22 +284,22 @@ class MosquittoProcess:
                 self._launch()
                 return self
             except MosquittoError:
-                port_taken = "Address already in use" in self._log_tail()
+                port_taken = "Address already in use" in self.log_tail()
                 self._cleanup_process()
                 if not (port_taken and attempt + 1 < attempts):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _launch(self) -> None:
-        executable = _find_executable(self._executable)
+        executable = find_executable(self._executable)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - owned until stop()
-        self._log_offset = self._log_file.tell()
+        self.log_offset = self._log_file.tell()
         self._proc = subprocess.Popen(
             [executable, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            cwd=self._workdir,
+            cwd=self.workdir,
             start_new_session=True,  # Ctrl-C goes to the supervisor, which stops brokers in order.
         )
         atexit.register(self.stop)
@@ -527,14 +309,14 @@ class MosquittoProcess:
             if code is not None:
                 raise MosquittoError(
                     f"mosquitto exited with code {code} while starting on {self._host}:{self._port} "
-                    f"(config {self.config_path}); log:\n{self._log_tail()}"
+                    f"(config {self.config_path}); log:\n{self.log_tail()}"
                 )
-            if _RUNNING_MARK in self._log_since_start() and self._accepts_connections():
+            if _RUNNING_MARK in self.log_since_start() and self._accepts_connections():
                 return
             if time.monotonic() > deadline:
                 raise MosquittoError(
                     f"mosquitto did not listen on {self._host}:{self._port} within {START_TIMEOUT:.0f} s "
-                    f"(config {self.config_path}); log:\n{self._log_tail()}"
+                    f"(config {self.config_path}); log:\n{self.log_tail()}"
                 )
             time.sleep(0.02)
 
@@ -550,17 +332,6 @@ class MosquittoProcess:
             return False
         return True
 
-    def _log_since_start(self) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(self._log_offset)
-                return fh.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def _log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self._log_since_start().splitlines()[-lines:])
-
     def reload(self, *, wait: bool = True) -> None:
         """Send SIGHUP: the broker re-reads its password and ACL files (see :meth:`set_users`) and its TLS
         certificate and key (copied again from :class:`BrokerTls`' files first: a renewed certificate)."""
@@ -568,14 +339,14 @@ class MosquittoProcess:
         if proc is None or proc.poll() is not None:
             raise MosquittoError("broker is not running")
         self._install_tls()
-        before = self._log_since_start().count(_RELOAD_MARK)
+        before = self.log_since_start().count(_RELOAD_MARK)
         proc.send_signal(signal.SIGHUP)
         if not wait:
             return
         deadline = time.monotonic() + RELOAD_TIMEOUT
-        while self._log_since_start().count(_RELOAD_MARK) <= before:
+        while self.log_since_start().count(_RELOAD_MARK) <= before:
             if proc.poll() is not None:
-                raise MosquittoError(f"mosquitto exited during reload; log:\n{self._log_tail()}")
+                raise MosquittoError(f"mosquitto exited during reload; log:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 raise MosquittoError(f"mosquitto did not reload within {RELOAD_TIMEOUT:.0f} s")
             time.sleep(0.01)
@@ -610,12 +381,7 @@ class MosquittoProcess:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import shutil
 import ssl
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
+from shared.lifecycle import Lifecycle
 from shared.names import Namespace
 from shared.topics import site_thing_name
 
@@ -88,7 +88,7 @@ class Twin:
     def __init__(self, workdir: Path, options: TwinOptions | None = None) -> None:
         self.workdir = Path(workdir).absolute()
         self.opt = options or TwinOptions()
-        self._stops: list[tuple[str, Callable[[], None]]] = []
+        self.lifecycle = Lifecycle()
         self.passwords: dict[str, str] = {}
         self.agents: dict[str, ChildProcess] = {}
         self.admin_token: str = ""
@@ -98,7 +98,7 @@ class Twin:
         self.cloud: ChildProcess | None = None
         self.lms: ChildProcess | None = None
         self.moto_url = ""
-        self._enroll_token = ""
+        self._enrolment_token = ""
         self.tls: TlsFiles | None = None
         self.ca_hash = ""  # the site CA's fingerprint, as the LMS shows it where enrolment tokens are made
 
@@ -151,12 +151,7 @@ class Twin:
         return self
 
     def stop(self) -> None:
-        while self._stops:
-            name, fn = self._stops.pop()
-            try:
-                fn()
-            except Exception:
-                log.exception("twin: stopping %s failed", name)
+        self.lifecycle.stop()
 
     def __enter__(self) -> Twin:
         return self.start()
@@ -172,7 +167,7 @@ class Twin:
         )
         broker.start()
         self.cloud_broker = broker
-        self._stops.append(("cloud broker", broker.stop))
+        self.lifecycle.on_stop("cloud broker", broker.stop)
 
     def start_site_tls(self) -> None:
         """The LMS's configuration and secrets, then its first-start TLS step: the site CA and certificates."""
@@ -197,7 +192,7 @@ class Twin:
         broker.dynsec_file.unlink(missing_ok=True)
         broker.start()
         self.site_broker = broker
-        self._stops.append(("site broker", broker.stop))
+        self.lifecycle.on_stop("site broker", broker.stop)
 
     def start_local_cloud(self) -> None:
         assert self.cloud_broker is not None
@@ -219,7 +214,7 @@ class Twin:
             ],
             self.workdir / "logs" / "cloud.log",
         ).start()
-        self._stops.append(("local cloud", self.cloud.stop))
+        self.lifecycle.on_stop("local cloud", self.cloud.stop)
         wait_for("the local cloud", ready_file.exists, self.opt.start_timeout_s, watch=[self.cloud])
         self.admin_token = token_file.read_text().strip()
         self.create_site_thing()
@@ -274,7 +269,7 @@ class Twin:
             "LMS", "edge.lms", ["--config", str(self.lms_dir / "lms.toml")], self.workdir / "logs" / "lms.log",
             env={"CLASSTOP_LMS_ADMIN_TOKEN": self.lms_token},
         ).start()
-        self._stops.append(("LMS", self.lms.stop))
+        self.lifecycle.on_stop("LMS", self.lms.stop)
         wait_for(
             "the LMS API", lambda: self.lms_api("/api/health").get("success"), self.opt.start_timeout_s,
             watch=[self.lms],
@@ -298,7 +293,7 @@ class Twin:
     def start_agent(self, agent_id: str) -> ChildProcess:
         adir = self.workdir / "agents" / agent_id
         adir.mkdir(parents=True, exist_ok=True)
-        _write_secret(adir / "enroll-token", self.enroll_token())  # sets ca_hash too
+        _write_secret(adir / "enroll-token", self.enrolment_token())  # sets ca_hash too
         (adir / "state" / "credentials.json").unlink(missing_ok=True)  # from an earlier run's broker
         config = adir / "agent.toml"
         config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
@@ -308,19 +303,19 @@ class Twin:
         self.agents[agent_id] = child
         return child
 
-    def enroll_token(self) -> str:
+    def enrolment_token(self) -> str:
         """One enrolment token (made on first use) for all the twin's agents, and the CA fingerprint to pin."""
-        if not self._enroll_token:
+        if not self._enrolment_token:
             body = {"ttl_s": 3600, "max_uses": max(len(self.opt.agent_ids), 1) * 10, "note": "local twin"}
             answer = self.lms_api("/api/enrollment-tokens", self.lms_token, body=body)
-            self._enroll_token = str(answer["data"]["token"])
+            self._enrolment_token = str(answer["data"]["token"])
             self.ca_hash = str(answer["data"]["ca_hash"])
-        return self._enroll_token
+        return self._enrolment_token
 
     def start_agents(self) -> None:
         for agent_id in self.opt.agent_ids:
             self.start_agent(agent_id)
-        self._stops.append(("agents", lambda: [a.stop() for a in self.agents.values()] and None))
+        self.lifecycle.on_stop("agents", self.stop_agents)
         want = set(self.opt.agent_ids)
 
         def all_online() -> bool:
@@ -329,6 +324,10 @@ class Twin:
 
         wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,
                  watch=list(self.agents.values()))
+
+    def stop_agents(self) -> None:
+        for agent in self.agents.values():
+            agent.stop()
 
     def wait_cloud_sees_agents(self) -> None:
         want = set(self.opt.agent_ids)
@@ -359,7 +358,3 @@ def _items(body: Any) -> list[dict[str, Any]]:
 def _write_secret(path: Path, text: str) -> None:
     path.write_text(text + "\n")
     path.chmod(0o600)
-
-
-def remove_workdir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

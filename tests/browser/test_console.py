@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
+from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
-from tests.integration.cctv_lms.camera_site import AGENT, CAMERA, camera_agent, lms_process
+from tests.fixtures.twins import running_twin
+from tests.integration.cctv_lms.camera_site import CAMERA, camera_agent, lms_process
 from tests.integration.legacy.classtop_client import FRAME
 from tests.integration.legacy.conftest import CLIENT_SCRIPT
 
@@ -41,14 +43,8 @@ from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-browser-"))
-    t = Twin(workdir, TwinOptions(agent_ids=("room-101", "room-102"), ports=TwinPorts.free()))
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_twin("ct-browser-", agent_ids=("room-101", "room-102")) as twin:
+        yield twin
 
 
 def _spki_sha256(cert_file: Path) -> str:

@@ -5,34 +5,19 @@ agent -> LMS reports -> the cloud shows desired == reported. An agent that is of
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
 
 pytestmark = pytest.mark.e2e
 
-AGENTS = ("room-1", "room-2")
-
-
-@pytest.fixture(scope="module")
-def twin() -> Iterator[Twin]:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-e2e-shadow-"))
-    t = Twin(workdir, TwinOptions(agent_ids=AGENTS, ports=TwinPorts.free(), site_heartbeat_s=2.0))
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+AGENTS = ("room-1", "room-2")  # the agents of the module's twin (tests/e2e/conftest.py)
 
 
 def call(url: str, token: str, method: str = "GET", body: Any = None, context: Any = None) -> tuple[int, Any]:

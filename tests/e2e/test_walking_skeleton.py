@@ -6,38 +6,23 @@ The twin is the same supervisor ``make demo`` runs, on free loopback ports.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
 from shared import topics
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.names import Namespace, resource_name
 
 pytestmark = pytest.mark.e2e
 
-AGENTS = ("pc-a", "pc-b")
-
-
-@pytest.fixture(scope="module")
-def twin() -> Iterator[Twin]:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-e2e-"))
-    t = Twin(workdir, TwinOptions(agent_ids=AGENTS, ports=TwinPorts.free(), site_heartbeat_s=2.0))
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+AGENTS = ("pc-a", "pc-b")  # the agents of the module's twin (tests/e2e/conftest.py)
 
 
 def call(

@@ -4,9 +4,6 @@ command progress states, and ClassTop data snapshots."""
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +13,19 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoProcess
 from shared.commands import ClassTopSnapshot
 from shared.messages import Event, Response, StateUpdate, decode
 from shared.topics import AgentUp, agent_down, agent_up
-from tests.fixtures.brokers import Broker, MqttProbe, Received, site_acl_text
-from tests.integration.agent.test_agent_process import AGENT, AgentRunner, call, expect, wait_online
+from tests.fixtures.brokers import Broker, MqttProbe, Received
+from tests.integration.agent.test_agent_process import (
+    AGENT,
+    AgentRunner,
+    call,
+    expect,
+    restartable_site,
+    wait_online,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,23 +51,9 @@ def persistent_lms(broker: Broker) -> MqttProbe:
 @pytest.fixture
 def outage(tmp_path: Path) -> Iterator[tuple[MosquittoProcess, Broker, AgentRunner]]:
     """A broker the test may stop and restart (same port, same persistence) and an agent runner."""
-    workdir = Path(tempfile.mkdtemp(prefix="ct-agent-outbox-"))
-    users = {"lms": secrets.token_urlsafe(12), AGENT: secrets.token_urlsafe(12)}
-    process = MosquittoProcess(workdir, port=free_port(), users=users, acl_text=site_acl_text())
-    broker = Broker(process, dict(users))
-    runner = AgentRunner(broker, tmp_path)
-    runner.write_config('mode = "any"\nmax_concurrent = 2\nkill_grace_s = 0.5')
-    try:
-        process.start()
-        yield process, broker, runner
-    finally:
-        if runner.proc is not None:
-            runner.proc.kill()
-            runner.proc.wait(10)
-        print(runner.output()[-5000:])
-        broker.close_clients()
-        process.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with restartable_site("agent-outbox", tmp_path) as (broker, runner):
+        runner.write_config('mode = "any"\nmax_concurrent = 2\nkill_grace_s = 0.5')
+        yield broker.process, broker, runner
 
 
 def outbox_rows(runner: AgentRunner) -> list[tuple[str, dict[str, Any]]]:
@@ -121,20 +111,28 @@ def wait_responses(probe: MqttProbe, rids: set[str], timeout: float = 30) -> lis
         time.sleep(0.02)
 
 
-def test_results_produced_while_the_broker_is_down_are_delivered_in_order_after(
-    outage: tuple[MosquittoProcess, Broker, AgentRunner], tmp_path: Path
-) -> None:
+def finish_while_the_broker_is_down(
+    outage: tuple[MosquittoProcess, Broker, AgentRunner], gate: Path, rids: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Start the agent and the gated execs ``rids``, stop the broker, then let the execs finish while it is down;
+    returns the outbox once it holds their responses."""
     process, broker, runner = outage
     lms = persistent_lms(broker)
     runner.start()
     wait_online(lms)
-    gate = tmp_path / "go"
-    wait_gate_exec(lms, "slow-a", gate)
-    wait_gate_exec(lms, "slow-b", gate)
+    for rid in rids:
+        wait_gate_exec(lms, rid, gate)
     broker.close_clients()
     process.stop()
-    gate.touch()  # both commands finish while the broker is unreachable
-    queued = wait_rows(runner, 2)
+    gate.touch()  # the commands finish while the broker is unreachable
+    return wait_rows(runner, len(rids))
+
+
+def test_results_produced_while_the_broker_is_down_are_delivered_in_order_after(
+    outage: tuple[MosquittoProcess, Broker, AgentRunner], tmp_path: Path
+) -> None:
+    process, broker, runner = outage
+    queued = finish_while_the_broker_is_down(outage, tmp_path / "go", ["slow-a", "slow-b"])
     order = [payload["request_id"] for _channel, payload in queued]
     assert sorted(order) == ["slow-a", "slow-b"]
     process.start()  # same port, same persistence (the LMS session survives)
@@ -154,15 +152,7 @@ def test_queued_results_survive_an_agent_restart(
     outage: tuple[MosquittoProcess, Broker, AgentRunner], tmp_path: Path
 ) -> None:
     process, broker, runner = outage
-    lms = persistent_lms(broker)
-    runner.start()
-    wait_online(lms)
-    gate = tmp_path / "go"
-    wait_gate_exec(lms, "before-restart", gate)
-    broker.close_clients()
-    process.stop()
-    gate.touch()
-    wait_rows(runner, 1)
+    finish_while_the_broker_is_down(outage, tmp_path / "go", ["before-restart"])
     assert runner.stop() == 0  # stops cleanly with the broker still down
     assert [p["request_id"] for c, p in outbox_rows(runner) if c == "response"] == ["before-restart"]
     process.start()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import secrets
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,30 +14,25 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import free_port
 from shared.messages import Heartbeat, Metrics, Response, StateUpdate, Status, decode
 from shared.topics import AgentUp, agent_down, agent_up
-from tests.fixtures.brokers import Broker, MqttProbe, Received, site_acl_text
+from tests.fixtures.agents import AGENT, AgentProc, broker_agent_env
+from tests.fixtures.brokers import Broker, MqttProbe, Received, broker_process, running, site_acl_text
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
-AGENT = "agent-1"
 STATUS = agent_up(AGENT, AgentUp.STATUS)
 RESPONSE = agent_up(AGENT, AgentUp.RESPONSE)
 STATE = agent_up(AGENT, AgentUp.STATE)
 
 
-class AgentRunner:
+class AgentRunner(AgentProc):
     """Starts and stops ``python -m edge.agent`` processes sharing one config and state directory."""
 
     def __init__(self, broker: Broker, workdir: Path) -> None:
+        super().__init__(workdir, env=broker_agent_env(broker))
         self.broker = broker
-        self.workdir = workdir
-        self.config = workdir / "agent.toml"
-        self.state_dir = workdir / "state"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
 
     def write_config(self, exec_section: str = 'mode = "any"\nmax_concurrent = 1\nkill_grace_s = 0.5') -> None:
         self.config.write_text(
@@ -52,26 +44,22 @@ class AgentRunner:
     def start(self) -> subprocess.Popen[bytes]:
         if not self.config.exists():
             self.write_config()
-        self.runs += 1
-        env = dict(os.environ, CLASSTOP_AGENT_PASSWORD=self.broker.passwords[AGENT], PYTHONPATH=str(REPO))
-        log = open(self.workdir / f"agent-{self.runs}.stderr", "wb")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.agent", "--config", str(self.config)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        return self.proc
+        return super().start()
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self.proc = None
-        return code
 
-    def output(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("agent-*.stderr")))
+@contextlib.contextmanager
+def restartable_site(kind: str, workdir: Path) -> Iterator[tuple[Broker, AgentRunner]]:
+    """A broker the test may stop and start again (same port, same persistence; users ``lms`` and the agent) and
+    an agent runner for it; the agent is killed and the broker removed afterwards."""
+    users = {"lms": secrets.token_urlsafe(12), AGENT: secrets.token_urlsafe(12)}
+    process = broker_process(kind, port=free_port(), users=users, acl_text=site_acl_text())
+    with running(Broker(process, dict(users))) as broker:
+        runner = AgentRunner(broker, workdir)
+        try:
+            yield broker, runner
+        finally:
+            runner.kill()
+            print(runner.output()[-5000:])  # shown by pytest when the test failed
 
 
 @pytest.fixture
@@ -80,9 +68,7 @@ def agent(site_broker: Broker, tmp_path: Path) -> Iterator[AgentRunner]:
     try:
         yield runner
     finally:
-        if runner.proc is not None and runner.proc.poll() is None:
-            runner.proc.kill()
-            runner.proc.wait(10)
+        runner.kill()
         print(runner.output()[-5000:])  # shown by pytest when the test failed
 
 
@@ -305,20 +291,14 @@ def test_settings_survive_a_restart(agent: AgentRunner, lms: MqttProbe) -> None:
 
 
 def test_agent_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-agent-restart-"))
-    users = {"lms": secrets.token_urlsafe(12), AGENT: secrets.token_urlsafe(12)}
-    process = MosquittoProcess(workdir, port=free_port(), users=users, acl_text=site_acl_text())
-    broker = Broker(process, dict(users))
-    runner = AgentRunner(broker, tmp_path)
-    try:
-        process.start()
+    with restartable_site("agent-restart", tmp_path) as (broker, runner):
         probe = broker.client("lms")
         probe.subscribe(f"ct/agent/{AGENT}/up/#")
         runner.start()
         wait_online(probe)
         broker.close_clients()
-        process.stop()
-        process.start()  # same port, same persistence
+        broker.process.stop()
+        broker.process.start()  # same port, same persistence
         probe = broker.client("lms")
         probe.subscribe(f"ct/agent/{AGENT}/up/#")
         deadline = time.monotonic() + 20
@@ -330,10 +310,3 @@ def test_agent_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the agent did not come back"
         expect(probe, agent_up(AGENT, AgentUp.HEARTBEAT))
         assert runner.stop() == 0
-    finally:
-        if runner.proc is not None:
-            runner.proc.kill()
-            runner.proc.wait(10)
-        broker.close_clients()
-        process.stop()
-        shutil.rmtree(workdir, ignore_errors=True)

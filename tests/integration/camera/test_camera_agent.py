@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +13,11 @@ import pytest
 
 from shared.messages import Event, Response, decode
 from shared.topics import AgentUp, agent_down, agent_up
+from tests.fixtures.agents import AGENT, AgentProc, broker_agent_env, camera_agent_config, running_agent
 from tests.fixtures.brokers import Broker, MqttProbe
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
-AGENT = "agent-1"
 RESPONSE = agent_up(AGENT, AgentUp.RESPONSE)
 EVENT = agent_up(AGENT, AgentUp.EVENT)
 
@@ -36,29 +32,9 @@ def lms(site_broker: Broker) -> MqttProbe:
 @pytest.fixture
 def agent(site_broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]:
     """The agent process; a test may add ``[camera]`` lines by parametrizing it indirectly."""
-    extra = getattr(request, "param", "")
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        f'agent_id = "{AGENT}"\nstate_dir = "state"\nstop_wait_s = 2\n'
-        f'[mqtt]\nhost = "{site_broker.host}"\nport = {site_broker.port}\nreconnect_max_s = 1\n'
-        '[camera]\nenabled = true\nstream_port = 0\nretention_interval_s = 1\ndisk_warn_free_mb = 0\n'
-        f"disk_reserve_mb = 0\n{extra}\n"
-    )
-    env = dict(os.environ, CLASSTOP_AGENT_PASSWORD=site_broker.passwords[AGENT], PYTHONPATH=str(REPO))
-    with open(tmp_path / "agent.stderr", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "edge.agent", "--config", str(config)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    config = camera_agent_config(site_broker, getattr(request, "param", ""))
+    with running_agent(AgentProc(tmp_path, config, env=broker_agent_env(site_broker))) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        print((tmp_path / "agent.stderr").read_text(errors="replace")[-5000:])
 
 
 def call(lms: MqttProbe, command: str, params: dict[str, Any] | None = None, *, rid: str,
@@ -132,4 +108,4 @@ def test_a_camera_part_that_cannot_start_leaves_the_agent_running(
     cctv = call(lms, "cctv_get_all_states", rid="c1")
     assert (cctv.success, cctv.error_code) == (False, "not_supported")
     assert agent.poll() is None
-    assert "cameras disabled: the camera part cannot start" in (tmp_path / "agent.stderr").read_text()
+    assert "cameras disabled: the camera part cannot start" in (tmp_path / "agent-1.log").read_text()

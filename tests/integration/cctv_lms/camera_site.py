@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from infra.local.mosquitto import free_port
+from tests.fixtures.agents import AgentProc, broker_agent_env, camera_agent_config, running_agent
 from tests.fixtures.brokers import Broker
-from tests.integration.lms.lms_harness import REPO, LmsProcess, lms_config_text
+from tests.integration.lms.lms_harness import LmsProcess, lms_config_text
 
-AGENT = "agent-1"
 #: A synthetic camera small enough to cost little CPU; one-second segments so recordings finish quickly.
 CAMERA = {"camera_id": "door", "source": "synthetic:moving", "fps": 10, "width": 160, "height": 120,
           "segment_s": 1}
@@ -38,26 +35,6 @@ def lms_process(site_broker: Broker, workdir: Path) -> Iterator[LmsProcess]:
 
 @contextlib.contextmanager
 def camera_agent(site_broker: Broker, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "agent.toml"
-    config.write_text(
-        f'agent_id = "{AGENT}"\nstate_dir = "state"\nstop_wait_s = 2\n'
-        f'[mqtt]\nhost = "{site_broker.host}"\nport = {site_broker.port}\nreconnect_max_s = 1\n'
-        '[camera]\nenabled = true\nstream_port = 0\nretention_interval_s = 1\ndisk_warn_free_mb = 0\n'
-        "disk_reserve_mb = 0\n"
-    )
-    env = dict(os.environ, CLASSTOP_AGENT_PASSWORD=site_broker.passwords[AGENT], PYTHONPATH=str(REPO))
-    with open(workdir / "agent.log", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "edge.agent", "--config", str(config)],
-                                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    agent = AgentProc(workdir, camera_agent_config(site_broker), env=broker_agent_env(site_broker), cwd=workdir)
+    with running_agent(agent, show=3000) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        print((workdir / "agent.log").read_text(errors="replace")[-3000:])

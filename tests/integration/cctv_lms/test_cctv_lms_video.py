@@ -12,8 +12,9 @@ import httpx
 import psutil
 import pytest
 
+from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
-from tests.integration.cctv_lms.camera_site import AGENT, CAMERA, camera_agent, lms_process
+from tests.integration.cctv_lms.camera_site import CAMERA, camera_agent, lms_process
 from tests.integration.lms.lms_harness import LmsProcess, eventually
 
 pytestmark = pytest.mark.integration

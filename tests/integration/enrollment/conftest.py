@@ -4,17 +4,13 @@ service connected to it as the plugin's admin, and helpers to check what a clien
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from edge.lms.credentials import BrokerCredentials
-from infra.local.mosquitto import MosquittoProcess
 from shared.mqtt import MqttSettings
-from tests.fixtures.brokers import Broker
+from tests.fixtures.brokers import Broker, broker_process, running
 
 ADMIN_USER = "dynsec-admin"
 LMS_USER = "lms"
@@ -40,18 +36,12 @@ class DynsecBroker(Broker):
 @pytest.fixture
 def dynsec_broker() -> Iterator[DynsecBroker]:
     """A site broker with the dynamic-security plugin; only its admin client exists at first."""
-    workdir = Path(tempfile.mkdtemp(prefix="ct-dynsec-broker-"))  # not tmp_path: see tests/fixtures/brokers.py
     admin_password = secrets.token_urlsafe(16)
-    process = MosquittoProcess(workdir, template="site-dynsec", dynsec_admin=(ADMIN_USER, admin_password))
+    process = broker_process("dynsec", template="site-dynsec", dynsec_admin=(ADMIN_USER, admin_password))
     broker = DynsecBroker(process, {LMS_USER: secrets.token_urlsafe(16)})
     broker.admin_password = admin_password
-    try:
-        process.start()
+    with running(broker):
         yield broker
-    finally:
-        broker.close_clients()
-        process.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

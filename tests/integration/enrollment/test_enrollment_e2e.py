@@ -61,9 +61,7 @@ def agents(tmp_path: Path, lms: LmsProcess) -> Iterator[dict[str, AgentProc]]:
         yield Factory()
     finally:
         for agent in made.values():
-            if agent.proc is not None and agent.proc.poll() is None:
-                agent.proc.kill()
-                agent.proc.wait(10)
+            agent.kill()
             print(f"--- {agent.agent_id}\n{agent.output()[-3000:]}")
 
 

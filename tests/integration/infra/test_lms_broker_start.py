@@ -21,7 +21,8 @@ from string import Template
 import pytest
 
 from edge.lms.site_ca import SiteCa
-from infra.local.mosquitto import TEMPLATE_DIR, find_dynsec_plugin, free_port
+from infra.local.broker_files import find_dynsec_plugin
+from infra.local.mosquitto import TEMPLATE_DIR, free_port
 from infra.local.process import wait_for
 
 pytestmark = [

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -21,6 +19,7 @@ import pytest
 from infra.local.mosquitto import MosquittoProcess
 from shared.errors import MqttError
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from tests.fixtures.brokers import Broker, broker_process, running
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +28,8 @@ USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 @pytest.fixture
 def broker() -> Iterator[MosquittoProcess]:
-    workdir = Path(tempfile.mkdtemp(prefix="ct-mqtt-"))
-    proc = MosquittoProcess(workdir, users=USERS)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running(Broker(broker_process("mqtt", users=USERS))) as broker:
+        yield broker.process
 
 
 def settings(broker: MosquittoProcess, user: str = "alice", password: str | None = None, **kw: object) -> MqttSettings:

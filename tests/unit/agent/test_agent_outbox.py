@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from edge.agent.outbox import WINDOW, Outbox, OutboxError, OutboxSender
+from edge.agent.outbox import WINDOW, Outbox, OutboxError
+from edge.agent.outbox_sender import OutboxSender
 
 
 def payloads(outbox: Outbox) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""The agent's side of enrolment (``edge.agent.enrollment``) against a real local HTTP server."""
+"""The agent's side of enrolment (``edge.agent.enrolment``) against a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -12,16 +12,8 @@ from typing import Any
 
 import pytest
 
-from edge.agent.enrollment import (
-    TOKEN_ENV,
-    Credentials,
-    Enroller,
-    EnrollmentError,
-    EnrollSettings,
-    RefusalWatch,
-    load_credentials,
-    save_credentials,
-)
+from edge.agent.credentials import Credentials, load_credentials, save_credentials
+from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
 from edge.lms.site_ca import SiteCa
 from infra.local.mosquitto import free_port
 from shared.mqtt import MqttSettings
@@ -104,13 +96,13 @@ def _pinned(site_ca: SiteCa) -> None:
 
 def _enroller(url: str, state: Path, env: dict[str, str] | None = None, **extra: Any) -> Enroller:
     extra.setdefault("ca_hash", CA_HASH["site"])
-    settings = EnrollSettings(url=url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.02, **extra)
+    settings = EnrolmentSettings(url=url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.02, **extra)
     return Enroller(settings, "room-1", state, env={TOKEN_ENV: "cte_tok"} if env is None else env)
 
 
 def test_enrol_stores_credentials_atomically_with_mode_0600(lms: FakeLms, tmp_path: Path) -> None:
     enroller = _enroller(lms.url + "/", tmp_path / "state")
-    creds = enroller.enroll()
+    creds = enroller.enrol()
     assert (creds.agent_id, creds.host, creds.port, creds.username, creds.password, creds.tls) == (
         "room-1", "10.0.0.5", 8883, "room-1", "pw-1", True,
     )
@@ -129,8 +121,8 @@ def test_a_ca_that_does_not_match_the_pin_stops_before_the_token(
 ) -> None:
     other = SiteCa.open(tmp_path_factory.mktemp("other-ca"), name="someone else")
     lms.ca_pem = other.cert_pem
-    with pytest.raises(EnrollmentError) as refused:
-        _enroller(lms.url, tmp_path / "state").enroll_retrying(threading.Event())
+    with pytest.raises(EnrolmentError) as refused:
+        _enroller(lms.url, tmp_path / "state").enrol_retrying(threading.Event())
     assert not refused.value.retryable
     assert f"has fingerprint {other.fingerprint}, not the configured" in refused.value.message
     assert lms.posts == [] and not (tmp_path / "state").exists()
@@ -139,8 +131,8 @@ def test_a_ca_that_does_not_match_the_pin_stops_before_the_token(
 @pytest.mark.parametrize("answer", ["no certificate", "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"])
 def test_an_unusable_ca_answer_is_retried_and_sends_nothing(lms: FakeLms, tmp_path: Path, answer: str) -> None:
     lms.ca_pem = answer
-    with pytest.raises(EnrollmentError) as failed:
-        _enroller(lms.url, tmp_path).enroll()
+    with pytest.raises(EnrolmentError) as failed:
+        _enroller(lms.url, tmp_path).enrol()
     assert failed.value.retryable and "no usable CA certificate" in failed.value.message
     assert lms.posts == []
 
@@ -148,8 +140,8 @@ def test_an_unusable_ca_answer_is_retried_and_sends_nothing(lms: FakeLms, tmp_pa
 def test_plain_mqtt_to_a_lan_broker_is_refused(lms: FakeLms, tmp_path: Path) -> None:
     lms.body = {"data": {"agent_id": "room-1", "mqtt": {"host": "10.0.0.5", "port": 1883, "username": "room-1",
                                                          "password": "p", "tls": False}}}  # fmt: skip
-    with pytest.raises(EnrollmentError) as refused:
-        _enroller(lms.url, tmp_path).enroll()
+    with pytest.raises(EnrolmentError) as refused:
+        _enroller(lms.url, tmp_path).enrol()
     assert not refused.value.retryable and "plain MQTT to 10.0.0.5" in refused.value.message
     assert not (tmp_path / "credentials.json").exists()
 
@@ -157,7 +149,7 @@ def test_plain_mqtt_to_a_lan_broker_is_refused(lms: FakeLms, tmp_path: Path) -> 
 def test_credentials_made_under_another_ca_are_enrolled_again(
     lms: FakeLms, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    _enroller(lms.url, tmp_path).enroll()
+    _enroller(lms.url, tmp_path).enrol()
     assert load_credentials(tmp_path / "credentials.json", "room-1", CA_HASH["site"]) is not None
     other = SiteCa.open(tmp_path_factory.mktemp("new-ca"), name="a new site CA").fingerprint
     assert load_credentials(tmp_path / "credentials.json", "room-1", other) is None  # the pin changed
@@ -175,12 +167,12 @@ def test_ensure_uses_stored_credentials_without_asking(lms: FakeLms, tmp_path: P
 def test_the_token_file_is_read_when_the_variable_is_absent(lms: FakeLms, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("cte_from_file\n")
-    _enroller(lms.url, tmp_path, env={}, token_file=token_file).enroll()
+    _enroller(lms.url, tmp_path, env={}, token_file=token_file).enrol()
     assert lms.posts[0]["token"] == "cte_from_file"
 
 
 def test_no_token_and_no_credentials_is_a_clear_non_retryable_error(lms: FakeLms, tmp_path: Path) -> None:
-    with pytest.raises(EnrollmentError) as refused:
+    with pytest.raises(EnrolmentError) as refused:
         _enroller(lms.url, tmp_path, env={}).ensure(threading.Event())
     assert not refused.value.retryable and TOKEN_ENV in refused.value.message
     assert lms.requests == []
@@ -188,8 +180,8 @@ def test_no_token_and_no_credentials_is_a_clear_non_retryable_error(lms: FakeLms
 
 def test_a_refused_token_is_not_retried_and_writes_nothing(lms: FakeLms, tmp_path: Path) -> None:
     lms.status, lms.body = 403, {"success": False, "error": "enrolment token 3 is used up", "error_code": "forbidden"}
-    with pytest.raises(EnrollmentError) as refused:
-        _enroller(lms.url, tmp_path).enroll_retrying(threading.Event())
+    with pytest.raises(EnrolmentError) as refused:
+        _enroller(lms.url, tmp_path).enrol_retrying(threading.Event())
     assert not refused.value.retryable and "(403): enrolment token 3 is used up" in refused.value.message
     assert len(lms.posts) == 1 and list(tmp_path.iterdir()) == []
 
@@ -200,30 +192,30 @@ def test_a_refused_token_is_not_retried_and_writes_nothing(lms: FakeLms, tmp_pat
 )
 def test_lms_trouble_is_retried(lms: FakeLms, tmp_path: Path, status: int, body: Any) -> None:
     lms.status, lms.body = status, body
-    with pytest.raises(EnrollmentError) as failed:
-        _enroller(lms.url, tmp_path).enroll()
+    with pytest.raises(EnrolmentError) as failed:
+        _enroller(lms.url, tmp_path).enrol()
     assert failed.value.retryable
     assert list(tmp_path.iterdir()) == []
-    # ... and enroll_retrying gets through once the LMS is well again.
+    # ... and enrol_retrying gets through once the LMS is well again.
     lms.status, lms.body = 200, None
-    assert _enroller(lms.url, tmp_path).enroll_retrying(threading.Event()) is not None
+    assert _enroller(lms.url, tmp_path).enrol_retrying(threading.Event()) is not None
 
 
 def test_an_unreachable_lms_is_retried_until_stopped(tmp_path: Path) -> None:
     enroller = _enroller(f"http://127.0.0.1:{free_port()}", tmp_path)
-    with pytest.raises(EnrollmentError) as failed:
-        enroller.enroll()
+    with pytest.raises(EnrolmentError) as failed:
+        enroller.enrol()
     assert failed.value.retryable and "cannot reach the LMS" in failed.value.message
     stop = threading.Event()
     stop.set()
-    assert enroller.enroll_retrying(stop) is None
+    assert enroller.enrol_retrying(stop) is None
 
 
 def test_an_answer_for_another_agent_is_refused(lms: FakeLms, tmp_path: Path) -> None:
     mqtt = {"host": "h", "port": 1, "username": "u", "password": "p"}
     lms.body = {"data": {"agent_id": "someone-else", "mqtt": mqtt}}
-    with pytest.raises(EnrollmentError) as refused:
-        _enroller(lms.url, tmp_path).enroll()
+    with pytest.raises(EnrolmentError) as refused:
+        _enroller(lms.url, tmp_path).enrol()
     assert not refused.value.retryable
     assert list(tmp_path.iterdir()) == []
 

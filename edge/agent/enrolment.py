@@ -23,7 +23,6 @@ With an ``[enroll]`` section the agent does not need a broker password in its co
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
@@ -36,26 +35,32 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edge.agent.credentials import (
+    CA_FILE,
+    CREDENTIALS_FILE,
+    Credentials,
+    load_credentials,
+    save_credentials,
+    write_atomic,
+)
 from shared import fingerprint
 from shared.backoff import Backoff
-from shared.mqtt import MqttSettings, TlsSettings, is_loopback
+from shared.mqtt import is_loopback
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "CLASSTOP_ENROLL_TOKEN"
-CREDENTIALS_FILE = "credentials.json"
-CA_FILE = "site-ca.pem"
 MAX_ANSWER_BYTES = 64 * 1024
 CA_PATH = "/api/enroll/ca"
 
 
-class EnrollmentError(Exception):
+class EnrolmentError(Exception):
     """Enrolment failed. ``retryable`` is False when asking again cannot help (the token was refused)."""
 
     def __init__(self, message: str, *, retryable: bool) -> None:
@@ -64,7 +69,7 @@ class EnrollmentError(Exception):
         self.retryable = retryable
 
 
-class EnrollSettings(BaseModel):
+class EnrolmentSettings(BaseModel):
     """``[enroll]``: where and how this agent enrols with its LMS."""
 
     model_config = ConfigDict(extra="forbid")
@@ -107,89 +112,11 @@ class _Answer(BaseModel):
     tls: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    agent_id: str
-    host: str
-    port: int
-    username: str
-    password: str
-    enrolled_at: float
-    tls: bool
-    ca_hash: str
-
-    def apply(self, mqtt: MqttSettings, ca_file: Path) -> MqttSettings:
-        """``mqtt`` with this broker address and these credentials (the client id is the agent id); with
-        ``tls``, verified against the pinned site CA in ``ca_file`` only."""
-        return mqtt.model_copy(
-            update={
-                "host": self.host, "port": self.port, "username": self.username, "password": SecretStr(self.password),
-                "client_id": self.agent_id, "tls": TlsSettings(ca_file=ca_file) if self.tls else None,
-            }
-        )
-
-
-def load_credentials(path: Path, agent_id: str, ca_hash: str | None = None) -> Credentials | None:
-    """The stored credentials, or None if missing, unreadable, another agent's, or made under another site
-    CA than ``ca_hash`` (or beside a CA file that is not that one) — each logged."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        creds = Credentials(**data)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("enrolment: ignoring unreadable %s (%s)", path, exc)
-        return None
-    if creds.agent_id != agent_id:
-        log.warning("enrolment: %s belongs to agent %r, not %r: enrolling again", path, creds.agent_id, agent_id)
-        return None
-    if ca_hash is not None:
-        stored = _stored_ca_hash(path.with_name(CA_FILE))
-        if creds.ca_hash != ca_hash or stored != ca_hash:
-            log.warning("enrolment: %s was made under another site CA than %s: enrolling again", path, ca_hash)
-            return None
-    return creds
-
-
-def _stored_ca_hash(path: Path) -> str | None:
-    try:
-        return fingerprint.of_pem(path.read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        return None
-
-
-def save_credentials(path: Path, creds: Credentials) -> None:
-    """Write atomically with mode 0600: a crash leaves the old file or the new one, never half of one."""
-    _write_atomic(path, json.dumps(asdict(creds)), 0o600)
-
-
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 class Enroller:
     """Gets and keeps this agent's broker credentials (see the module docstring)."""
 
     def __init__(
-        self, settings: EnrollSettings, agent_id: str, state_dir: Path, *, env: Mapping[str, str] | None = None
+        self, settings: EnrolmentSettings, agent_id: str, state_dir: Path, *, env: Mapping[str, str] | None = None
     ) -> None:
         self.settings = settings
         self.agent_id = agent_id
@@ -228,10 +155,10 @@ class Enroller:
         try:
             der = fingerprint.first_certificate(raw.decode("ascii"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise EnrollmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
+            raise EnrolmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
         got = fingerprint.of_der(der)
         if not hmac.compare_digest(got, self.settings.ca_hash):
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the site CA from {url} has fingerprint {got}, not the configured enroll.ca_hash "
                 f"{self.settings.ca_hash}: not enrolling, the token was not sent (is {self.base_url} really your "
                 "LMS? compare with the fingerprint the LMS shows where enrolment tokens are made)",
@@ -239,11 +166,11 @@ class Enroller:
             )
         return fingerprint.to_pem(der)  # exactly the bytes that were checked
 
-    def enroll(self) -> Credentials:
-        """One enrolment; stores and returns the credentials. Raises :class:`EnrollmentError`."""
+    def enrol(self) -> Credentials:
+        """One enrolment; stores and returns the credentials. Raises :class:`EnrolmentError`."""
         token = self.token()
         if token is None:
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"no broker credentials in {self.path} and no enrolment token: set {TOKEN_ENV} or enroll.token_file",
                 retryable=False,
             )
@@ -255,7 +182,7 @@ class Enroller:
             url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
         )
         creds = self._parse(self._request(request, url, pinned), url)
-        _write_atomic(self.ca_path, ca_pem, 0o644)  # before the credentials that name it
+        write_atomic(self.ca_path, ca_pem, 0o644)  # before the credentials that name it
         save_credentials(self.path, creds)
         log.info(
             "enrolment: agent %s enrolled with %s (site CA %s); broker %s://%s:%d", self.agent_id, url,
@@ -271,17 +198,17 @@ class Enroller:
         except urllib.error.HTTPError as exc:
             reason = _error_text(exc)
             retryable = exc.code >= 500 or exc.code == 429
-            raise EnrollmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
+            raise EnrolmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
                 from None
         except (urllib.error.URLError, OSError) as exc:
             why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if isinstance(why, ssl.SSLCertVerificationError):
-                raise EnrollmentError(
+                raise EnrolmentError(
                     f"the LMS at {url} is not certified by the pinned site CA {self.settings.ca_hash} "
                     f"({why.verify_message}): not enrolling, the token was not sent",
                     retryable=False,
                 ) from None
-            raise EnrollmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
+            raise EnrolmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
 
     def _parse(self, raw: bytes, url: str) -> Credentials:
         try:
@@ -292,13 +219,13 @@ class Enroller:
             agent_id = payload.get("agent_id") if isinstance(payload, dict) else None
             answer = _Answer.model_validate(payload.get("mqtt") if isinstance(payload, dict) else None)
         except (ValueError, ValidationError) as exc:
-            raise EnrollmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
+            raise EnrolmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
         if agent_id != self.agent_id:
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the LMS at {url} enrolled agent {agent_id!r}, not {self.agent_id!r}", retryable=False
             )
         if not answer.tls and not is_loopback(answer.host):
-            raise EnrollmentError(
+            raise EnrolmentError(
                 f"the LMS at {url} offered plain MQTT to {answer.host}: refusing to send the broker password in "
                 "clear (the site broker's LAN listener is TLS)",
                 retryable=False,
@@ -313,14 +240,14 @@ class Enroller:
         stored = load_credentials(self.path, self.agent_id, self.settings.ca_hash)
         if stored is not None:
             return stored
-        return self.enroll_retrying(stop)
+        return self.enrol_retrying(stop)
 
-    def enroll_retrying(self, stop: threading.Event) -> Credentials | None:
+    def enrol_retrying(self, stop: threading.Event) -> Credentials | None:
         backoff = Backoff(self.settings.retry_min_s, self.settings.retry_max_s)
         while not stop.is_set():
             try:
-                return self.enroll()
-            except EnrollmentError as exc:
+                return self.enrol()
+            except EnrolmentError as exc:
                 if not exc.retryable:
                     raise
                 delay = backoff.next()
@@ -330,7 +257,10 @@ class Enroller:
 
 
 class RefusalWatch:
-    """Re-enrols once when the broker refuses this agent's credentials; otherwise says why it cannot connect."""
+    """Re-enrols once when the broker refuses this agent's credentials; otherwise says why it cannot connect.
+
+    Looks at the refusal count every ``period_s`` (:class:`Periodic`); a refusal before the watch started counts
+    too."""
 
     def __init__(
         self,
@@ -343,48 +273,46 @@ class RefusalWatch:
         self._enroller = enroller
         self._refused = refused
         self._on_credentials = on_credentials
-        self._period_s = period_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="agent-enrol-watch", daemon=True)
+        self._stopping = threading.Event()  # also ends a re-enrolment that waits for the LMS
+        self._periodic = Periodic("agent-enrol-watch", self.check, period_s, run_at_start=False, join_timeout_s=5.0)
+        self._seen = 0
+        self._told = False
         self.reenrolled = False
 
     def start(self) -> RefusalWatch:
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+        self._stopping.set()
+        self._periodic.stop()
 
-    def _run(self) -> None:
-        seen = 0  # a refusal before the watch started counts too
-        told = False
-        while not self._stop.wait(self._period_s):
-            refused = self._refused()
-            if refused <= seen:
-                continue
-            seen = refused
-            if self.reenrolled or self._enroller.token() is None:
-                if not told:
-                    told = True
-                    log.error(
-                        "enrolment: the broker refuses agent %s's credentials (revoked?) and %s; retrying with "
-                        "backoff — enrol this agent again (%s) to recover",
-                        self._enroller.agent_id,
-                        "it has re-enrolled once already" if self.reenrolled else "there is no enrolment token",
-                        TOKEN_ENV,
-                    )
-                continue
-            self.reenrolled = True
-            log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
-            try:
-                creds = self._enroller.enroll_retrying(self._stop)
-            except EnrollmentError as exc:
-                log.error("enrolment: re-enrolment failed: %s", exc.message)
-                continue
-            if creds is not None:
-                self._on_credentials(creds)
+    def check(self) -> None:
+        """One look at the refusal count: re-enrol (once) on a new refusal, or say why not (once)."""
+        refused = self._refused()
+        if refused <= self._seen:
+            return
+        self._seen = refused
+        if self.reenrolled or self._enroller.token() is None:
+            if not self._told:
+                self._told = True
+                log.error(
+                    "enrolment: the broker refuses agent %s's credentials (revoked?) and %s; retrying with "
+                    "backoff — enrol this agent again (%s) to recover",
+                    self._enroller.agent_id,
+                    "it has re-enrolled once already" if self.reenrolled else "there is no enrolment token",
+                    TOKEN_ENV,
+                )
+            return
+        self.reenrolled = True
+        log.warning("enrolment: the broker refuses agent %s's credentials: re-enrolling", self._enroller.agent_id)
+        try:
+            creds = self._enroller.enrol_retrying(self._stopping)
+        except EnrolmentError as exc:
+            log.error("enrolment: re-enrolment failed: %s", exc.message)
+            return
+        if creds is not None:
+            self._on_credentials(creds)
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
