@@ -2,8 +2,10 @@
 something periodically (the agent's heartbeat, metrics and process samples; the LMS's snapshots, rollups and
 certificate renewal).
 
-With ``run_at_start`` the first pass runs at once, else after the first interval. A failing pass is logged and
-tried again at the next interval; it never ends the thread. ``interval_s`` 0 or less: :meth:`start` starts nothing.
+With ``run_at_start`` the first pass runs at once, else after the first interval. :meth:`wake` runs the next pass
+now (on a change, on a connect) instead of at the end of the interval; the interval then starts again. A failing
+pass is logged and tried again at the next interval; it never ends the thread. ``interval_s`` 0 or less:
+:meth:`start` starts nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Periodic:
         self._run_at_start = run_at_start
         self._join_timeout_s = join_timeout_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -33,22 +36,32 @@ class Periodic:
     def start(self) -> Periodic:
         if self._interval_s > 0 and self._thread is None:
             self._stop.clear()
+            self._wake.clear()
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
         return self
 
+    def wake(self) -> None:
+        """Run the next pass now (the thread is not started: nothing)."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(self._join_timeout_s)
             self._thread = None
 
     def _run(self) -> None:
-        if not self._run_at_start and self._stop.wait(self._interval_s):
-            return
+        if not self._run_at_start:
+            self._pause()
         while not self._stop.is_set():
             try:
                 self._fn()
             except Exception:
                 log.exception("%s: pass failed; trying again in %g s", self._name, self._interval_s)
-            self._stop.wait(self._interval_s)
+            self._pause()
+
+    def _pause(self) -> None:
+        self._wake.wait(self._interval_s)
+        self._wake.clear()

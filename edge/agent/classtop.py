@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from edge.agent.settings import write_atomic
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
 from shared.messages import MAX_PAYLOAD_BYTES, Event, describe_validation_error, encode
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -209,33 +210,17 @@ class SnapshotLoop:
         self.interval_s = interval_s
         self.send = send
         self.sent = 0
-        self._poke = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="classtop", daemon=True)
+        self._periodic = Periodic("classtop", self.send_now, interval_s, run_at_start=False, join_timeout_s=5.0)
 
     def start(self) -> None:
-        self._thread.start()
+        self._periodic.start()
 
     def poke(self) -> None:
-        self._poke.set()
+        self._periodic.wake()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._poke.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+        self._periodic.stop()
 
     def send_now(self) -> None:
         if self.send(snapshot_event(self.store.snapshot())):
             self.sent += 1
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._poke.wait(self.interval_s)
-            self._poke.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.send_now()
-            except Exception:
-                log.exception("ClassTop snapshot failed")

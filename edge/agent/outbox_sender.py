@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from edge.agent.outbox import WINDOW, Outbox
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,14 @@ class OutboxSender:
         self._by_mid: dict[int, int] = {}  # MQTT message id -> seq, for the items in flight
         self._acks: deque[int] = deque()  # message ids acknowledged, not yet applied
         self._send_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self._periodic = Periodic("outbox", self._pass, poll_s, run_at_start=False, join_timeout_s=5.0)
 
     def start(self) -> None:
-        self._thread.start()
+        self._periodic.start()
 
     def wake(self) -> None:
         """Look at the outbox now (called on every connect)."""
-        self._wake.set()
+        self._periodic.wake()
 
     def pump(self) -> None:
         """Publish, in order, the items not yet in flight (while connected and the window has room)."""
@@ -92,14 +91,14 @@ class OutboxSender:
         the client), so when a pump is under way the acknowledgement is left to the sender thread."""
         self._acks.append(mid)
         if not self._send_lock.acquire(blocking=False):
-            self._wake.set()
+            self.wake()
             return
         try:
             more = self._apply_acks()
         finally:
             self._send_lock.release()
         if more:
-            self._wake.set()  # the window was full: the sender thread sends the rest
+            self.wake()  # the window was full: the sender thread sends the rest
 
     def drain(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the outbox to empty (used before a clean stop). True if it did."""
@@ -112,10 +111,7 @@ class OutboxSender:
         return True
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+        self._periodic.stop()
 
     # ------------------------------------------------------------ acknowledgements
 
@@ -136,24 +132,16 @@ class OutboxSender:
 
     # ------------------------------------------------------------ thread
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self._report_dropped()
-                if not self.publisher.connected:
-                    continue
-                with self._send_lock:
-                    self._apply_acks()
-                self._settle()
-                self.pump()
-                self._report_dropped()
-            except Exception:
-                log.exception("outbox sender failed; retrying")
-                self._stop.wait(1.0)
+    def _pass(self) -> None:
+        """One look at the outbox (every ``poll_s``, and at once when woken); a failure is retried next time."""
+        self._report_dropped()
+        if not self.publisher.connected:
+            return
+        with self._send_lock:
+            self._apply_acks()
+        self._settle()
+        self.pump()
+        self._report_dropped()
 
     def _settle(self) -> None:
         """Settle in-flight items by their message info (acknowledgements not seen through :meth:`acked`)."""

@@ -54,6 +54,14 @@ def test_periodic_waiting_first_runs_nothing_when_stopped_in_its_first_interval(
     assert passes == []
 
 
+def test_periodic_wake_runs_the_next_pass_now() -> None:
+    ran = threading.Event()
+    periodic = Periodic("woken", ran.set, 3600, run_at_start=False).start()
+    periodic.wake()
+    assert ran.wait(10)  # not an hour later
+    periodic.stop()
+
+
 def test_lifecycle_undoes_in_reverse_also_after_a_failed_step() -> None:
     done: list[str] = []
     life = Lifecycle()
