@@ -34,8 +34,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.agent.settings import write_atomic
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
+from shared.files import write_atomic
 from shared.messages import MAX_PAYLOAD_BYTES, Event, describe_validation_error, encode
 from shared.periodic import Periodic
 

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from shared import fingerprint
+from shared.files import write_atomic
 from shared.mqtt import MqttSettings, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -74,26 +73,4 @@ def _stored_ca_hash(path: Path) -> str | None:
 
 def save_credentials(path: Path, creds: Credentials) -> None:
     """Write atomically with mode 0600: a crash leaves the old file or the new one, never half of one."""
-    write_atomic(path, json.dumps(asdict(creds)), 0o600)
-
-
-def write_atomic(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_atomic(path, json.dumps(asdict(creds)), mode=0o600)

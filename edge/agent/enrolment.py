@@ -46,10 +46,10 @@ from edge.agent.credentials import (
     Credentials,
     load_credentials,
     save_credentials,
-    write_atomic,
 )
 from shared import fingerprint
 from shared.backoff import Backoff
+from shared.files import write_atomic
 from shared.mqtt import is_loopback
 from shared.periodic import Periodic
 
@@ -182,7 +182,7 @@ class Enroller:
             url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
         )
         creds = self._parse(self._request(request, url, pinned), url)
-        write_atomic(self.ca_path, ca_pem, 0o644)  # before the credentials that name it
+        write_atomic(self.ca_path, ca_pem, mode=0o644)  # before the credentials that name it
         save_credentials(self.path, creds)
         log.info(
             "enrolment: agent %s enrolled with %s (site CA %s); broker %s://%s:%d", self.agent_id, url,

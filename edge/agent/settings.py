@@ -12,12 +12,10 @@ carrying every setting always fits in one MQTT message.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.commands import MAX_SETTING_VALUE, SETTING_KEY_PATTERN
+from shared.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +35,6 @@ _KEY_RE = re.compile(SETTING_KEY_PATTERN)
 
 class SettingsError(ValueError):
     """A change was refused (bad key or value, or the store would grow past its bounds)."""
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new content, never a mix."""
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o600)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class SettingsStore:

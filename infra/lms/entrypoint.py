@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.local.toml_writer import dumps
 from shared.errors import TopicError
+from shared.files import write_atomic
 from shared.names import Namespace
 from shared.topics import check_id, site_thing_name
 
@@ -78,14 +79,6 @@ def _identity(env: Mapping[str, str]) -> tuple[Namespace, str]:
     except TopicError as exc:
         raise EntrypointError(f"{exc}", EXIT_CONFIG) from None
     return namespace, site_id
-
-
-def _write_secret(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def site_key_and_csr(thing_name: str) -> tuple[ec.EllipticCurvePrivateKey, str]:
@@ -158,11 +151,11 @@ def enrol(env: Mapping[str, str], data_dir: Path) -> dict[str, Any] | None:
         raise EntrypointError(f"enrolment: {api} returned a certificate that is not for the key made here",
                               EXIT_ENROLMENT)
     certs.mkdir(parents=True, exist_ok=True)
-    _write_secret(certs / KEY_FILE, _private_pem(key))
-    _write_secret(certs / API_KEY_FILE, str(data.get("api_key", "")))
+    write_atomic(certs / KEY_FILE, _private_pem(key))
+    write_atomic(certs / API_KEY_FILE, str(data.get("api_key", "")))
     meta = {k: data.get(k) for k in ("site_id", "thing_name", "certificate_id", "certificate_arn", "approval")}
-    _write_secret(certs / ENROLMENT_FILE, json.dumps(meta, indent=2))
-    _write_secret(certs / CERT_FILE, str(data["certificate_pem"]))  # last: its presence means "enrolled"
+    write_atomic(certs / ENROLMENT_FILE, json.dumps(meta, indent=2))
+    write_atomic(certs / CERT_FILE, str(data["certificate_pem"]))  # last: its presence means "enrolled"
     return meta
 
 
@@ -217,7 +210,7 @@ def prepare(env: Mapping[str, str], data_dir: Path) -> Path:
         print(f"enrolled as {meta['thing_name']} (certificate {meta['certificate_id']})", file=sys.stderr)
     path = data_dir / "lms.toml"
     if not path.exists():
-        _write_secret(path, "# written by infra/lms/entrypoint.py from the environment\n"
+        write_atomic(path, "# written by infra/lms/entrypoint.py from the environment\n"
                       + dumps(config(env, data_dir)))
     return path
 

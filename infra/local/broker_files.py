@@ -247,9 +247,3 @@ def check_traversable(workdir: Path) -> None:
                 f"{directory} is not traversable by user {BROKER_USER!r}, which Mosquitto switches "
                 f"to when started as root: choose a work directory outside it (not pytest's tmp_path)"
             )
-
-def write_atomic(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    os.replace(tmp, path)

@@ -31,6 +31,7 @@ from typing import Any
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
 from infra.local.shadows import ShadowService, TwinShadowStore
+from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttClient, MqttSettings
 from shared.names import Namespace, resource_name
@@ -170,14 +171,6 @@ class LocalCloud:
         return issued.secret
 
 
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m infra.local.cloud", description=__doc__.splitlines()[0])
     p.add_argument("--tenant", default="demo")
@@ -211,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         cloud.start()
-        _write_private(args.token_file, cloud.issue_admin_token() + "\n")
+        write_atomic(args.token_file, cloud.issue_admin_token() + "\n")
         args.ready_file.write_text("ready\n")
         stop.wait()
     except Exception as exc:

@@ -50,9 +50,9 @@ from infra.local.broker_files import (
     install_tls,
     open_acl_text,
     write_acl_file,
-    write_atomic,
     write_password_file,
 )
+from shared.files import write_atomic
 from shared.mqtt.settings import is_loopback
 
 __all__ = ["TEMPLATE_DIR", "BrokerTls", "MosquittoError", "MosquittoProcess", "free_port"]
@@ -264,7 +264,7 @@ class MosquittoProcess(BrokerWorkdir):
                 assert self._dynsec_admin is not None
                 init_dynsec(self.dynsec_file, self._dynsec_admin, self._ctrl_executable)
         self._install_tls()
-        write_atomic(self.config_path, self.render_config(), 0o644)
+        write_atomic(self.config_path, self.render_config(), mode=0o644)
 
     # -- lifecycle --------------------------------------------------------------------------------
 

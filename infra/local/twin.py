@@ -34,6 +34,7 @@ from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
+from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.names import Namespace
 from shared.topics import site_thing_name
@@ -173,8 +174,8 @@ class Twin:
         """The LMS's configuration and secrets, then its first-start TLS step: the site CA and certificates."""
         self.passwords = {LMS_USER: secrets.token_urlsafe(18), DYNSEC_ADMIN: secrets.token_urlsafe(18)}
         self.lms_dir.mkdir(exist_ok=True)
-        _write_secret(self.lms_dir / "broker-password", self.passwords[LMS_USER])
-        _write_secret(self.lms_dir / "dynsec-password", self.passwords[DYNSEC_ADMIN])
+        write_atomic(self.lms_dir / "broker-password", self.passwords[LMS_USER] + "\n")
+        write_atomic(self.lms_dir / "dynsec-password", self.passwords[DYNSEC_ADMIN] + "\n")
         config = self.lms_dir / "lms.toml"
         config.write_text(toml_writer.dumps(self.lms_config()))
         self.tls = SiteTls(load_config(config)).ensure()
@@ -293,7 +294,7 @@ class Twin:
     def start_agent(self, agent_id: str) -> ChildProcess:
         adir = self.workdir / "agents" / agent_id
         adir.mkdir(parents=True, exist_ok=True)
-        _write_secret(adir / "enroll-token", self.enrolment_token())  # sets ca_hash too
+        write_atomic(adir / "enroll-token", self.enrolment_token() + "\n")  # sets ca_hash too
         (adir / "state" / "credentials.json").unlink(missing_ok=True)  # from an earlier run's broker
         config = adir / "agent.toml"
         config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
@@ -353,8 +354,3 @@ def _items(body: Any) -> list[dict[str, Any]]:
             if isinstance(value, dict):
                 return _items(value)
     return []
-
-
-def _write_secret(path: Path, text: str) -> None:
-    path.write_text(text + "\n")
-    path.chmod(0o600)

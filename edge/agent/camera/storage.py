@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,24 +25,15 @@ from edge.agent.camera.errors import CameraError
 from edge.agent.camera.recorder import VIDEO_SUFFIXES
 from shared.cctv import RECORDING_NAME_PATTERN
 from shared.errors import ErrorCode
+from shared.files import write_atomic
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(RECORDING_NAME_PATTERN)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file, fsync and rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"), sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically (``shared.files.write_atomic``)."""
+    write_atomic(path, json.dumps(data, separators=(",", ":"), sort_keys=True))
 
 
 @dataclass(frozen=True)
