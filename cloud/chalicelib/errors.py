@@ -68,11 +68,6 @@ class PayloadTooLarge(CloudError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
-class Unprocessable(CloudError):
-    status = 422
-    code = ErrorCode.BAD_PAYLOAD
-
-
 class TooManyRequests(CloudError):
     """A caller went over a rate limit; nothing was done. ``details`` carries ``retry_after_s``."""
 

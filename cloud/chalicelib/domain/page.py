@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,9 +14,6 @@ class Page(Generic[T]):
     items: list[T]
     #: pass back as ``cursor`` to get the next page; ``None`` on the last page.
     cursor: str | None = None
-
-    def map(self, fn: Callable[[T], U]) -> Page[U]:
-        return Page([fn(item) for item in self.items], self.cursor)
 
     def to_dict(self, key: str, fn: Callable[[T], Any]) -> dict[str, Any]:
         return {key: [fn(item) for item in self.items], "cursor": self.cursor}

@@ -28,11 +28,6 @@ class Site:
     certificate_arn: str | None = None
     revision: int | None = None
 
-    @property
-    def enrolled(self) -> bool:
-        """Whether the site holds an IoT identity (enrolled with a one-time token)."""
-        return self.certificate_id is not None
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "site_id": self.site_id,
