@@ -21,7 +21,7 @@ from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
 from chalicelib.repositories.audit import AuditRepository
-from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.event import EventRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rate_limit import RateLimitRepository
@@ -33,7 +33,7 @@ from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.cctv import CctvService
 from chalicelib.services.cctv_snapshots import CctvSnapshotService
-from chalicelib.services.classtop import ClassTopService
+from chalicelib.services.classtop_clients import ClassTopClientService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
@@ -52,7 +52,7 @@ class Container:
     agents: AgentService
     sites: SiteService
     tokens: TokenService
-    classtop: ClassTopService
+    classtop_clients: ClassTopClientService
     audit: AuditService
     lms: LmsService
     sweeper: CommandSweeper
@@ -139,8 +139,8 @@ def _build(overrides: _Overrides) -> Container:
     sites = SiteRepository(settings.tenant)
     tokens = TokenRepository()
     command_records = CommandRepository(settings.tenant)
-    clients = ClientRepository(settings.tenant)
-    stats = StatsService(RollupRepository(), sites, agents, clients, clock)
+    classtop_clients = ClassTopClientRepository(settings.tenant)
+    stats = StatsService(RollupRepository(), sites, agents, classtop_clients, clock)
     agent_service = AgentService(agents, sites, settings, clock)
     media = overrides.media or (
         S3Media(settings.media_bucket, endpoint_url=settings.aws_endpoint, region=settings.region)
@@ -160,7 +160,8 @@ def _build(overrides: _Overrides) -> Container:
         history=CommandHistory(command_records, agent_service),
         cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, MAX_CAMERAS_PER_AGENT,
                          clock),
-        classtop=ClassTopService(clients, settings, RateLimiter(RateLimitRepository(), clock), audit, clock),
+        classtop_clients=ClassTopClientService(classtop_clients, settings, RateLimiter(RateLimitRepository(), clock),
+                                               audit, clock),
         audit=audit,
         stats=stats,
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),

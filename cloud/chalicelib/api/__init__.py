@@ -6,7 +6,7 @@ from chalicelib.api.agent_settings import bp as agent_settings
 from chalicelib.api.agents import bp as agents
 from chalicelib.api.audit import bp as audit
 from chalicelib.api.cctv import bp as cctv
-from chalicelib.api.classtop import bp as classtop
+from chalicelib.api.classtop_clients import bp as classtop
 from chalicelib.api.commands import bp as commands
 from chalicelib.api.health import bp as health
 from chalicelib.api.sites import bp as sites

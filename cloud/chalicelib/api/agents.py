@@ -10,7 +10,7 @@ from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body,
 from chalicelib.api.lms_schemas import AgentMoveBody
 from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.token import Role
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.agent import AgentFilter

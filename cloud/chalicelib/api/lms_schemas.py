@@ -9,8 +9,8 @@ from chalicelib.services.csr import MAX_CSR_CHARS
 from shared.messages import Strict
 from shared.topics import ID_PATTERN
 
-#: the seed LMS reports at most this many clients per heartbeat
-MAX_LMS_CLIENTS = 5000
+#: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
+MAX_HEARTBEAT_AGENTS = 5000
 
 
 class _Body(Strict):
@@ -27,7 +27,9 @@ class LmsRegisterBody(_Body):
     csr: str | None = Field(default=None, min_length=1, max_length=MAX_CSR_CHARS)
 
 
-class LmsClientInfo(_Body):
+class LmsAgentInfo(_Body):
+    """One agent of a seed heartbeat (the wire calls them clients; ``uuid`` is the agent id)."""
+
     uuid: str = Field(pattern=ID_PATTERN)
     name: str = Field(default="", max_length=255)
     status: str = Field(max_length=32)
@@ -35,8 +37,8 @@ class LmsClientInfo(_Body):
 
 class LmsHeartbeatBody(_Body):
     lms_uuid: str = Field(pattern=ID_PATTERN)
-    client_count: int = Field(ge=0, le=MAX_LMS_CLIENTS)
-    clients: list[LmsClientInfo] = Field(default_factory=list, max_length=MAX_LMS_CLIENTS)
+    client_count: int = Field(ge=0, le=MAX_HEARTBEAT_AGENTS)
+    clients: list[LmsAgentInfo] = Field(default_factory=list, max_length=MAX_HEARTBEAT_AGENTS)
 
 
 class EnrolmentBody(_Body):

@@ -15,7 +15,7 @@ from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Role
 from chalicelib.errors import BadRequest
-from chalicelib.services.lms import LmsClient, LmsRegistration, bearer_secret
+from chalicelib.services.lms import LmsAgent, LmsRegistration, bearer_secret
 from shared.topics import is_valid_id
 
 bp = Blueprint(__name__)
@@ -49,7 +49,7 @@ def lms_heartbeat() -> Response:
     lms = container.get().lms
     site = lms.authenticate(request.headers.get("authorization"))  # 401 before the body is even read
     body = parse_body(request, LmsHeartbeatBody)
-    report = lms.heartbeat(site, body.lms_uuid, [LmsClient(c.uuid, c.name, c.status) for c in body.clients])
+    report = lms.heartbeat(site, body.lms_uuid, [LmsAgent(c.uuid, c.name, c.status) for c in body.clients])
     return ok({"site_id": report.site_id, "agents_written": report.agents_written,
                "agents_offlined": report.agents_offlined, "agents_refused": list(report.agents_refused)},
               message="Heartbeat received")
@@ -75,7 +75,7 @@ def get_site(site_id: str) -> Response:
 
 @bp.route("/api/lms/{site_id}/clients", methods=["GET"])
 @endpoint
-def site_clients(site_id: str) -> Response:
+def site_agents(site_id: str) -> Response:
     request = bp.current_request
     principal = authenticate(request)
     services = container.get()

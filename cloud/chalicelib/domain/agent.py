@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from shared.messages import AgentKind, AgentPresence, Presence
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 
 
 @dataclass(frozen=True, slots=True)

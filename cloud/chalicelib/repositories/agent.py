@@ -15,7 +15,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.errors import StaleWrite, UpstreamError
 from chalicelib.models.agent import AgentModel

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.errors import Conflict, StaleWrite

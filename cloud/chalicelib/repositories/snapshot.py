@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.domain.client import Snapshot
+from chalicelib.domain.snapshot import Snapshot
 from chalicelib.models.snapshot import SnapshotModel
 from chalicelib.repositories.dynamo import dynamo_errors
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from chalicelib.config import Settings
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal

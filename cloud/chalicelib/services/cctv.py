@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.client import Snapshot
 from chalicelib.domain.page import Page
+from chalicelib.domain.snapshot import Snapshot
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, NotFound, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentRepository

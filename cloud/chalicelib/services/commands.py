@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, StaleWrite, UpstreamError

@@ -28,7 +28,7 @@ from typing import Any
 
 from chalicelib.adapters.registry import IdentityIssuer, SiteIdentity
 from chalicelib.config import Settings
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import SecretKind, StoredSecret
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, Unauthorized
@@ -47,7 +47,7 @@ ENROLMENT_PREFIX = "cte_"
 API_KEY_PREFIX = "ctl_"
 _MAX_SECRET_CHARS = 256
 _CSR_WITHOUT_TOKEN = "csr: a certificate is issued only with an enrolment token (Authorization: Bearer cte_…)"
-#: seed client statuses that mean "connected"
+#: statuses of the seed heartbeat's agents (its ``clients``) that mean "connected"
 _ONLINE = frozenset({"online", "connected", "active"})
 
 
@@ -80,8 +80,10 @@ class LmsRegistration:
 
 
 @dataclass(frozen=True, slots=True)
-class LmsClient:
-    uuid: str
+class LmsAgent:
+    """An agent as a seed LMS reports it in its HTTP heartbeat (one of the body's ``clients``)."""
+
+    agent_id: str
     name: str
     status: str
 
@@ -236,14 +238,14 @@ class LmsService:
 
     # ------------------------------------------------------------ the seed heartbeat
 
-    def heartbeat(self, site: Site, lms_uuid: str, clients: list[LmsClient]) -> HeartbeatReport:
+    def heartbeat(self, site: Site, lms_uuid: str, agents: list[LmsAgent]) -> HeartbeatReport:
         """Apply a seed heartbeat of ``site`` (as returned by :meth:`authenticate`)."""
         if site.lms_uuid != lms_uuid:
             raise Forbidden(f"this API key belongs to another LMS than {lms_uuid}")
         presences = {
-            c.uuid: AgentPresence(agent_id=c.uuid, status=Presence.ONLINE if c.status.lower() in _ONLINE
-                                  else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=c.name[:255] or None)
-            for c in clients
+            a.agent_id: AgentPresence(agent_id=a.agent_id, status=Presence.ONLINE if a.status.lower() in _ONLINE
+                                      else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=a.name[:255] or None)
+            for a in agents
         }
         heartbeat = SiteHeartbeat(timestamp=self._clock(), lms_version=site.lms_version, full=True,
                                   agents=list(presences.values()))

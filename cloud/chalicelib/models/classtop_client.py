@@ -13,7 +13,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from chalicelib.models.base import UNBOUND, BaseModel
 
 
-class ClientsByTenant(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-untyped-call]
+class ClassTopClientsByTenant(GlobalSecondaryIndex["ClassTopClientModel"]):  # type: ignore[no-untyped-call]
     class Meta:
         index_name = "by_tenant"
         projection = AllProjection()
@@ -22,7 +22,7 @@ class ClientsByTenant(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-u
     client_uuid = UnicodeAttribute(range_key=True)
 
 
-class PendingClients(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-untyped-call]
+class PendingClassTopClients(GlobalSecondaryIndex["ClassTopClientModel"]):  # type: ignore[no-untyped-call]
     class Meta:
         index_name = "by_pending"
         projection = AllProjection()
@@ -31,7 +31,7 @@ class PendingClients(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-un
     client_uuid = UnicodeAttribute(range_key=True)
 
 
-class ClientModel(BaseModel):
+class ClassTopClientModel(BaseModel):
     AGGREGATE = "client"
 
     class Meta:
@@ -48,11 +48,11 @@ class ClientModel(BaseModel):
     pending_tenant = UnicodeAttribute(null=True)
     registered_at = NumberAttribute()
     last_sync_at = NumberAttribute(null=True)
-    #: SHA-256 of the last uploaded snapshot: an unchanged upload writes nothing (see ClassTopService.sync)
+    #: SHA-256 of the last uploaded snapshot: an unchanged upload writes nothing (see ClassTopClientService.sync)
     digest = UnicodeAttribute(null=True)
     course_count = NumberAttribute(default=0)
     entry_count = NumberAttribute(default=0)
     revision = VersionAttribute()
 
-    by_tenant = ClientsByTenant()
-    by_pending = PendingClients()
+    by_tenant = ClassTopClientsByTenant()
+    by_pending = PendingClassTopClients()

@@ -12,7 +12,8 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib import container
 from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
 from chalicelib.api.http import act_as, audited, authenticate, endpoint, ok, parse_body, query_int, query_str
-from chalicelib.domain.client import Approval, Client
+from chalicelib.domain.approval import Approval
+from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.token import Role
 from chalicelib.errors import BadRequest
 from shared.topics import is_valid_id
@@ -32,7 +33,7 @@ def _client_id(client_uuid: str) -> str:
 def register_client() -> Response:
     body = parse_body(bp.current_request, RegisterClientBody)
     act_as(f"client:{body.uuid}")
-    client, created = container.get().classtop.register(body.uuid, body.name, body.api_url)
+    client, created = container.get().classtop_clients.register(body.uuid, body.name, body.api_url)
     return ok({**client.to_dict(), "created": created}, message="Client registered")
 
 
@@ -48,7 +49,7 @@ def source_address(request: Request) -> str:
 def sync() -> Response:
     request = bp.current_request
     body = parse_body(request, SyncBody)
-    counts = container.get().classtop.sync(
+    counts = container.get().classtop_clients.sync(
         body.client_uuid,
         [c.to_stored() for c in body.courses],
         [e.to_stored() for e in body.schedule_entries],
@@ -61,13 +62,13 @@ def sync() -> Response:
 @bp.route("/api/clients/{client_uuid}/courses", methods=["GET"])
 @endpoint
 def client_courses(client_uuid: str) -> Response:
-    return ok({"courses": container.get().classtop.courses(_client_id(client_uuid))})
+    return ok({"courses": container.get().classtop_clients.courses(_client_id(client_uuid))})
 
 
 @bp.route("/api/clients/{client_uuid}/schedule", methods=["GET"])
 @endpoint
 def client_schedule(client_uuid: str) -> Response:
-    return ok({"schedule_entries": container.get().classtop.schedule(_client_id(client_uuid))})
+    return ok({"schedule_entries": container.get().classtop_clients.schedule(_client_id(client_uuid))})
 
 
 # ---------------------------------------------------------------- administration
@@ -81,17 +82,17 @@ def list_clients() -> Response:
     status = query_str(request, "status")
     if status not in (None, Approval.PENDING.value):
         raise BadRequest("status: only 'pending' can be filtered on")
-    page = container.get().classtop.page(
+    page = container.get().classtop_clients.page(
         pending_only=status is not None, limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor")
     )
-    return ok(page.to_dict("clients", Client.to_dict))
+    return ok(page.to_dict("clients", ClassTopClient.to_dict))
 
 
 @bp.route("/api/clients/{client_uuid}", methods=["GET"])
 @endpoint
 def get_client(client_uuid: str) -> Response:
     authenticate(bp.current_request, Role.VIEWER, tenant_wide=True)
-    return ok(container.get().classtop.get(_client_id(client_uuid)).to_dict())
+    return ok(container.get().classtop_clients.get(_client_id(client_uuid)).to_dict())
 
 
 @bp.route("/api/clients/{client_uuid}/approve", methods=["POST"])
@@ -99,7 +100,7 @@ def get_client(client_uuid: str) -> Response:
 @endpoint
 def approve_client(client_uuid: str) -> Response:
     authenticate(bp.current_request, Role.ADMIN, tenant_wide=True)
-    return ok(container.get().classtop.decide(_client_id(client_uuid), Approval.APPROVED).to_dict())
+    return ok(container.get().classtop_clients.decide(_client_id(client_uuid), Approval.APPROVED).to_dict())
 
 
 @bp.route("/api/clients/{client_uuid}/reject", methods=["POST"])
@@ -107,4 +108,4 @@ def approve_client(client_uuid: str) -> Response:
 @endpoint
 def reject_client(client_uuid: str) -> Response:
     authenticate(bp.current_request, Role.ADMIN, tenant_wide=True)
-    return ok(container.get().classtop.decide(_client_id(client_uuid), Approval.REJECTED).to_dict())
+    return ok(container.get().classtop_clients.decide(_client_id(client_uuid), Approval.REJECTED).to_dict())

@@ -1,4 +1,4 @@
-"""ClassTop clients and their snapshots: ``ClientModel`` / ``SnapshotModel`` items <-> domain objects.
+"""ClassTop clients and their snapshots: ``ClassTopClientModel`` / ``SnapshotModel`` items <-> domain objects.
 
 A sync replaces the client's courses and schedule snapshots and updates the client item in one DynamoDB
 transaction, so a failed sync leaves the previous snapshot whole.
@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.client import Approval, Client, Snapshot
+from chalicelib.domain.approval import Approval
+from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.page import Page
+from chalicelib.domain.snapshot import Snapshot
 from chalicelib.errors import Conflict, StaleWrite, UpstreamError
-from chalicelib.models.client import ClientModel
+from chalicelib.models.classtop_client import ClassTopClientModel
 from chalicelib.models.snapshot import SnapshotModel
 from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
 
@@ -23,41 +25,41 @@ _TENANT_KEYS = frozenset({"client_uuid", "tenant"})
 _PENDING_KEYS = frozenset({"client_uuid", "pending_tenant"})
 
 
-class ClientRepository:
+class ClassTopClientRepository:
     def __init__(self, tenant: str) -> None:
         self._tenant = tenant
 
-    def get(self, client_uuid: str) -> Client | None:
+    def get(self, client_uuid: str) -> ClassTopClient | None:
         with dynamo_errors(f"read client {client_uuid}"):
             try:
-                return _to_client(ClientModel.get(client_uuid, consistent_read=True))
-            except ClientModel.DoesNotExist:
+                return _to_client(ClassTopClientModel.get(client_uuid, consistent_read=True))
+            except ClassTopClientModel.DoesNotExist:
                 return None
 
-    def create(self, client: Client) -> Client:
+    def create(self, client: ClassTopClient) -> ClassTopClient:
         item = self._to_item(client)
         try:
             with dynamo_errors(f"create client {client.client_uuid}"):
-                item.save(condition=ClientModel.client_uuid.does_not_exist())
+                item.save(condition=ClassTopClientModel.client_uuid.does_not_exist())
         except StaleWrite:
             raise Conflict(f"client {client.client_uuid} already exists") from None
         return _to_client(item)
 
-    def save(self, client: Client) -> Client:
+    def save(self, client: ClassTopClient) -> ClassTopClient:
         item = self._to_item(client)
         with dynamo_errors(f"write client {client.client_uuid}"):
             item.save()
         return _to_client(item)
 
-    def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[Client]:
+    def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[ClassTopClient]:
         check_limit(limit)
         with dynamo_errors("list clients"):
             if pending_only:
-                result = ClientModel.by_pending.query(
+                result = ClassTopClientModel.by_pending.query(
                     self._tenant, limit=limit, last_evaluated_key=decode_cursor(cursor, _PENDING_KEYS)
                 )
             else:
-                result = ClientModel.by_tenant.query(
+                result = ClassTopClientModel.by_tenant.query(
                     self._tenant, limit=limit, last_evaluated_key=decode_cursor(cursor, _TENANT_KEYS)
                 )
             items = [_to_client(item) for item in result]
@@ -71,11 +73,11 @@ class ClientRepository:
                 return None
         return Snapshot(owner, kind, json.loads(item.body), int(item.version), float(item.updated_at), int(item.size))
 
-    def replace_snapshots(self, client: Client, snapshots: Sequence[Snapshot]) -> Client:
+    def replace_snapshots(self, client: ClassTopClient, snapshots: Sequence[Snapshot]) -> ClassTopClient:
         """Write ``snapshots`` and ``client`` in one transaction (all or nothing); the client item must still be
         at ``client.revision`` (else :class:`StaleWrite`)."""
         item = self._to_item(client)
-        connection = ClientModel._get_connection().connection
+        connection = ClassTopClientModel._get_connection().connection
         try:
             with TransactWrite(connection=connection) as transaction:
                 for snap in snapshots:
@@ -95,8 +97,8 @@ class ClientRepository:
         item.revision = (client.revision or 0) + 1
         return _to_client(item)
 
-    def _to_item(self, client: Client) -> ClientModel:
-        item = ClientModel(
+    def _to_item(self, client: ClassTopClient) -> ClassTopClientModel:
+        item = ClassTopClientModel(
             client.client_uuid,
             tenant=self._tenant,
             name=client.name,
@@ -114,8 +116,8 @@ class ClientRepository:
         return item
 
 
-def _to_client(item: ClientModel) -> Client:
-    return Client(
+def _to_client(item: ClassTopClientModel) -> ClassTopClient:
+    return ClassTopClient(
         client_uuid=item.client_uuid,
         name=item.name or "",
         api_url=item.api_url or "",
