@@ -16,7 +16,6 @@ from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
-from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
@@ -146,7 +145,8 @@ def _build(overrides: _Overrides) -> Container:
         S3Media(settings.media_bucket, endpoint_url=settings.aws_endpoint, region=settings.region)
         if settings.media_bucket else None
     )
-    commands = CommandService(command_records, agents, publisher, settings, clock, on_finished=stats.command_finished)
+    commands = CommandService(command_records, agents, agent_service, publisher, settings, clock,
+                              on_finished=stats.command_finished)
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     return Container(
         settings=settings,
@@ -158,8 +158,7 @@ def _build(overrides: _Overrides) -> Container:
         lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
         sweeper=CommandSweeper(command_records, clock, on_finished=stats.command_finished),
         history=CommandHistory(command_records, agent_service),
-        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, MAX_CAMERAS_PER_AGENT,
-                         clock),
+        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, clock),
         classtop_clients=ClassTopClientService(classtop_clients, settings, RateLimiter(RateLimitRepository(), clock),
                                                audit, clock),
         audit=audit,

@@ -7,14 +7,13 @@ same transaction as the agent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.agent import Agent
+from chalicelib.domain.agent import Agent, AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.errors import StaleWrite, UpstreamError
@@ -32,17 +31,6 @@ _LABEL_KEYS = frozenset({"agent_id", "label"})
 
 def tag_label(tag: str) -> str:
     return f"tag#{tag}"
-
-
-@dataclass(frozen=True, slots=True)
-class AgentFilter:
-    """Listing filters; ``None`` means "any"."""
-
-    site_id: str | None = None
-    status: Presence | None = None
-    group: str | None = None
-    tag: str | None = None
-    pending: bool = False
 
 
 class AgentRepository:

@@ -23,12 +23,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
+from chalicelib.domain.agent import AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.command import CommandRepository
+from chalicelib.services.agents import AgentService
 from shared.commands import ExecParams, get_spec, validate_params
 from shared.errors import ErrorCode, SharedError
 from shared.messages import (
@@ -72,12 +74,15 @@ class CommandRequest:
 
     command: str
     params: dict[str, Any]
-    agent_ids: tuple[str, ...]
+    #: the targets, unless ``selector`` names them
+    agent_ids: tuple[str, ...] = ()
     timeout_s: float | None = None
     #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
     command_id: str | None = None
     #: params only the cloud's own services set (:data:`CLOUD_ONLY_PARAMS`), e.g. a presigned upload URL
     cloud_params: dict[str, Any] = field(default_factory=dict)
+    #: a batch: every approved agent it selects that the caller may see (at most ``max_targets``)
+    selector: AgentFilter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ class CommandService:
         self,
         commands: CommandRepository,
         agents: AgentRepository,
+        registry: AgentService,
         publisher: Publisher,
         settings: Settings,
         clock: Callable[[], float] = time.time,
@@ -102,6 +108,7 @@ class CommandService:
     ) -> None:
         self._commands = commands
         self._agents = agents
+        self._registry = registry
         self._publisher = publisher
         self._settings = settings
         self._clock = clock
@@ -112,8 +119,11 @@ class CommandService:
     # ------------------------------------------------------------ create
 
     def create(self, request: CommandRequest, principal: Principal) -> CommandRecord:
-        """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed."""
-        principal.require(Role.OPERATOR, "send commands")
+        """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed. The
+        caller's role was checked by the route (operator); ``exec`` and the like need an admin."""
+        agent_ids = request.agent_ids
+        if request.selector is not None:
+            agent_ids = tuple(self._registry.select(request.selector, principal, self._settings.max_targets))
         try:
             spec = get_spec(request.command)
             if spec.admin_only:
@@ -129,7 +139,7 @@ class CommandService:
         except SharedError as exc:
             raise CloudError.from_shared(exc) from None
 
-        targets = self._check_targets(request.agent_ids)
+        targets = self._check_targets(agent_ids)
         agents = self._agents.get_many(targets)
         # another site's agent is as unknown to a token scoped to sites as one that does not exist
         unknown = [a for a in targets if a not in agents or not principal.can_see_site(agents[a].site_id)]

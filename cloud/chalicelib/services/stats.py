@@ -18,12 +18,12 @@ from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.command import CommandRecord
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
-from chalicelib.errors import BadRequest, CloudError, NotFound
+from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.rollup import RollupRepository
 from chalicelib.repositories.site import SiteRepository
-from shared.errors import ErrorCode
+from chalicelib.services.sites import visible_site
 from shared.messages import CommandStatus, Presence
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,7 @@ class StatsService:
     def site(self, site_id: str, principal: Principal, days: int = 7) -> dict[str, Any]:
         self._check_days(days)
         now = self._clock()
-        site = self._sites.get(site_id) if principal.can_see_site(site_id) else None
-        if site is None:
-            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+        site = visible_site(self._sites, site_id, principal)
         agents = self._agents.list_by_site(site_id)
         online = sum(1 for a in agents if a.status is Presence.ONLINE)
         age = now - site.last_heartbeat if site.last_heartbeat else None
