@@ -8,17 +8,13 @@ writes (the greatest wins, docs/protocol.md "Snapshots"); ``body`` is the JSON t
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel, table_meta
 
 
 class AgentSnapshotModel(BaseModel):
     AGGREGATE = "agent_snapshot"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    Meta = table_meta()
 
     agent_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(range_key=True)

@@ -7,36 +7,14 @@ Indexes: ``by_tenant`` (tenant, client_uuid) lists them; ``by_pending`` (pending
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class ClassTopClientsByTenant(GlobalSecondaryIndex["ClassTopClientModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_tenant"
-        projection = AllProjection()
-
-    tenant = UnicodeAttribute(hash_key=True)
-    client_uuid = UnicodeAttribute(range_key=True)
-
-
-class PendingClassTopClients(GlobalSecondaryIndex["ClassTopClientModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_pending"
-        projection = AllProjection()
-
-    pending_tenant = UnicodeAttribute(hash_key=True)
-    client_uuid = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index, table_meta
 
 
 class ClassTopClientModel(BaseModel):
     AGGREGATE = "client"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    Meta = table_meta()
 
     client_uuid = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
@@ -54,5 +32,5 @@ class ClassTopClientModel(BaseModel):
     entry_count = NumberAttribute(default=0)
     revision = VersionAttribute()
 
-    by_tenant = ClassTopClientsByTenant()
-    by_pending = PendingClassTopClients()
+    by_tenant: GlobalSecondaryIndex[ClassTopClientModel] = global_index("tenant", "client_uuid")
+    by_pending: GlobalSecondaryIndex[ClassTopClientModel] = global_index("pending_tenant", "client_uuid")

@@ -10,17 +10,13 @@ Expires through ``ttl`` (``METRIC_ROLLUP_RETENTION_S`` after the hour).
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel, table_meta
 
 
 class MetricRollupModel(BaseModel):
     AGGREGATE = "metric_rollup"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    Meta = table_meta()
 
     agent_id = UnicodeAttribute(hash_key=True)
     hour = NumberAttribute(range_key=True)

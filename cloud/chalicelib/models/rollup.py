@@ -5,17 +5,13 @@ Expires through ``ttl``."""
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel, table_meta
 
 
 class RollupModel(BaseModel):
     AGGREGATE = "rollup"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    Meta = table_meta()
 
     scope = UnicodeAttribute(hash_key=True)
     day = UnicodeAttribute(range_key=True)

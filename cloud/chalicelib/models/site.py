@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class SitesByTenant(GlobalSecondaryIndex["SiteModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_tenant"
-        projection = AllProjection()
-
-    tenant = UnicodeAttribute(hash_key=True)
-    site_id = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index, table_meta
 
 
 class SiteModel(BaseModel):
     AGGREGATE = "site"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    Meta = table_meta()
 
     site_id = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
@@ -46,4 +33,4 @@ class SiteModel(BaseModel):
     certificate_arn = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
-    by_tenant = SitesByTenant()
+    by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

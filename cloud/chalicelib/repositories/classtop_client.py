@@ -6,43 +6,33 @@ transaction, so a failed sync leaves the previous snapshot whole.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.page import Page
 from chalicelib.domain.snapshot import Snapshot
-from chalicelib.errors import Conflict, StaleWrite, UpstreamError
 from chalicelib.models.classtop_client import ClassTopClientModel
-from chalicelib.models.snapshot import SnapshotModel
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import TenantRepository, create_item, dynamo_errors, read_item, read_page, transaction
+from chalicelib.repositories.snapshot import SnapshotRepository, snapshot_item
 
 _TENANT_KEYS = frozenset({"client_uuid", "tenant"})
 _PENDING_KEYS = frozenset({"client_uuid", "pending_tenant"})
 
 
-class ClassTopClientRepository:
+class ClassTopClientRepository(TenantRepository):
     def __init__(self, tenant: str) -> None:
-        self._tenant = tenant
+        super().__init__(tenant)
+        self._snapshots = SnapshotRepository()
 
     def get(self, client_uuid: str) -> ClassTopClient | None:
-        with dynamo_errors(f"read client {client_uuid}"):
-            try:
-                return _to_client(ClassTopClientModel.get(client_uuid, consistent_read=True))
-            except ClassTopClientModel.DoesNotExist:
-                return None
+        item = read_item(ClassTopClientModel, client_uuid, what=f"read client {client_uuid}", consistent=True)
+        return None if item is None else _to_client(item)
 
     def create(self, client: ClassTopClient) -> ClassTopClient:
         item = self._to_item(client)
-        try:
-            with dynamo_errors(f"create client {client.client_uuid}"):
-                item.save(condition=ClassTopClientModel.client_uuid.does_not_exist())
-        except StaleWrite:
-            raise Conflict(f"client {client.client_uuid} already exists") from None
+        create_item(item, ClassTopClientModel.client_uuid, what=f"create client {client.client_uuid}",
+                    conflict=f"client {client.client_uuid} already exists")
         return _to_client(item)
 
     def save(self, client: ClassTopClient) -> ClassTopClient:
@@ -52,48 +42,24 @@ class ClassTopClientRepository:
         return _to_client(item)
 
     def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[ClassTopClient]:
-        check_limit(limit)
-        with dynamo_errors("list clients"):
-            if pending_only:
-                result = ClassTopClientModel.by_pending.query(
-                    self._tenant, limit=limit, last_evaluated_key=decode_cursor(cursor, _PENDING_KEYS)
-                )
-            else:
-                result = ClassTopClientModel.by_tenant.query(
-                    self._tenant, limit=limit, last_evaluated_key=decode_cursor(cursor, _TENANT_KEYS)
-                )
-            items = [_to_client(item) for item in result]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        index, keys = ((ClassTopClientModel.by_pending, _PENDING_KEYS) if pending_only
+                       else (ClassTopClientModel.by_tenant, _TENANT_KEYS))
+        return read_page(lambda start: index.query(self._tenant, limit=limit, last_evaluated_key=start), keys,
+                         limit=limit, cursor=cursor, convert=_to_client, what="list clients")
 
-    def snapshot(self, owner: str, kind: str) -> Snapshot | None:
-        with dynamo_errors(f"read {kind} of {owner}"):
-            try:
-                item = SnapshotModel.get(owner, kind, consistent_read=True)
-            except SnapshotModel.DoesNotExist:
-                return None
-        return Snapshot(owner, kind, json.loads(item.body), int(item.version), float(item.updated_at), int(item.size))
+    def snapshot(self, client_uuid: str, kind: str) -> Snapshot | None:
+        """The client's latest upload of ``kind`` (``courses`` or ``schedule``)."""
+        return self._snapshots.get(client_uuid, kind)
 
     def replace_snapshots(self, client: ClassTopClient, snapshots: Sequence[Snapshot]) -> ClassTopClient:
         """Write ``snapshots`` and ``client`` in one transaction (all or nothing); the client item must still be
         at ``client.revision`` (else :class:`StaleWrite`)."""
         item = self._to_item(client)
-        connection = ClassTopClientModel._get_connection().connection
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                for snap in snapshots:
-                    body = json.dumps(snap.body, separators=(",", ":"))
-                    transaction.save(
-                        SnapshotModel(
-                            snap.owner, snap.kind, body=body, size=len(body.encode()), version=snap.version,
-                            updated_at=snap.updated_at,
-                        )
-                    )
-                transaction.save(item)
-        except TransactWriteError as exc:
-            reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
-            if "ConditionalCheckFailed" in reasons:
-                raise StaleWrite(f"client {client.client_uuid} changed meanwhile") from exc
-            raise UpstreamError(f"sync of {client.client_uuid}: DynamoDB error {exc.cause_response_code}") from exc
+        with transaction(ClassTopClientModel, what=f"sync of {client.client_uuid}",
+                         stale=f"client {client.client_uuid} changed meanwhile") as writes:
+            for snap in snapshots:
+                writes.save(snapshot_item(snap))
+            writes.save(item)
         item.revision = (client.revision or 0) + 1
         return _to_client(item)
 
