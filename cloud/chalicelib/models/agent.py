@@ -10,13 +10,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, VersionAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class AgentModel(BaseModel):
-    AGGREGATE = "agent"
-    Meta = table_meta()
-
+class AgentModel(BaseModel, aggregate="agent"):
     agent_id = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     site_id = UnicodeAttribute()

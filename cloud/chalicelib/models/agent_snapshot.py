@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class AgentSnapshotModel(BaseModel):
-    AGGREGATE = "agent_snapshot"
-    Meta = table_meta()
-
+class AgentSnapshotModel(BaseModel, aggregate="agent_snapshot"):
     agent_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(range_key=True)
     site_id = UnicodeAttribute()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class AuditModel(BaseModel):
-    AGGREGATE = "audit"
-    Meta = table_meta()
-
+class AuditModel(BaseModel, aggregate="audit"):
     day = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     at = NumberAttribute()

@@ -9,13 +9,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class ClassTopClientModel(BaseModel):
-    AGGREGATE = "client"
-    Meta = table_meta()
-
+class ClassTopClientModel(BaseModel, aggregate="client"):
     client_uuid = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     name = UnicodeAttribute(default="")

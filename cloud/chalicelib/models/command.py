@@ -22,13 +22,10 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class CommandModel(BaseModel):
-    AGGREGATE = "command"
-    Meta = table_meta()
-
+class CommandModel(BaseModel, aggregate="command"):
     command_id = UnicodeAttribute(hash_key=True)
     command = UnicodeAttribute()
     params = JSONAttribute()
@@ -51,10 +48,7 @@ class CommandModel(BaseModel):
     by_open: GlobalSecondaryIndex[CommandModel] = global_index("open_tenant", "expires_at", NumberAttribute)
 
 
-class AgentCommandModel(BaseModel):
-    AGGREGATE = "agent_command"
-    Meta = table_meta()
-
+class AgentCommandModel(BaseModel, aggregate="agent_command"):
     agent_id = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     command_id = UnicodeAttribute()

@@ -9,13 +9,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class EventModel(BaseModel):
-    AGGREGATE = "event"
-    Meta = table_meta()
-
+class EventModel(BaseModel, aggregate="event"):
     agent_id = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     day = UnicodeAttribute()

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class LabelModel(BaseModel):
-    AGGREGATE = "label"
-    Meta = table_meta()
-
+class LabelModel(BaseModel, aggregate="label"):
     label = UnicodeAttribute(hash_key=True)
     agent_id = UnicodeAttribute(range_key=True)
     site_id = UnicodeAttribute()

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class MetricRollupModel(BaseModel):
-    AGGREGATE = "metric_rollup"
-    Meta = table_meta()
-
+class MetricRollupModel(BaseModel, aggregate="metric_rollup"):
     agent_id = UnicodeAttribute(hash_key=True)
     hour = NumberAttribute(range_key=True)
     site_id = UnicodeAttribute()

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class RateLimitModel(BaseModel):
-    AGGREGATE = "rate_limit"
-    Meta = table_meta()
-
+class RateLimitModel(BaseModel, aggregate="rate_limit"):
     bucket = UnicodeAttribute(hash_key=True)
     used = NumberAttribute(default=0)
     ttl = TTLAttribute()

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class RollupModel(BaseModel):
-    AGGREGATE = "rollup"
-    Meta = table_meta()
-
+class RollupModel(BaseModel, aggregate="rollup"):
     scope = UnicodeAttribute(hash_key=True)
     day = UnicodeAttribute(range_key=True)
     commands_succeeded = NumberAttribute(default=0)

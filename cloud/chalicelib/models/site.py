@@ -5,13 +5,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class SiteModel(BaseModel):
-    AGGREGATE = "site"
-    Meta = table_meta()
-
+class SiteModel(BaseModel, aggregate="site"):
     site_id = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     last_heartbeat = NumberAttribute()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from chalicelib.models.base import BaseModel, table_meta
+from chalicelib.models.base import BaseModel
 
 
-class SnapshotModel(BaseModel):
-    AGGREGATE = "snapshot"
-    Meta = table_meta()
-
+class SnapshotModel(BaseModel, aggregate="snapshot"):
     owner = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(range_key=True)
     body = UnicodeAttribute()

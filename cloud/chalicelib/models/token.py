@@ -12,13 +12,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import BaseModel, global_index, table_meta
+from chalicelib.models.base import BaseModel, global_index
 
 
-class TokenModel(BaseModel):
-    AGGREGATE = "token"
-    Meta = table_meta()
-
+class TokenModel(BaseModel, aggregate="token"):
     token_hash = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     role = UnicodeAttribute()
