@@ -92,19 +92,12 @@ def configure(
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
     global _container
+    given = {"settings": settings, "publisher": publisher, "clock": clock, "issuer": issuer, "media": media,
+             "shadows": shadows}
     with _lock:
-        if settings is not None:
-            _overrides.settings = settings
-        if publisher is not None:
-            _overrides.publisher = publisher
-        if clock is not None:
-            _overrides.clock = clock
-        if issuer is not None:
-            _overrides.issuer = issuer
-        if media is not None:
-            _overrides.media = media
-        if shadows is not None:
-            _overrides.shadows = shadows
+        for name, value in given.items():
+            if value is not None:
+                setattr(_overrides, name, value)
         _container = None
 
 
