@@ -2,7 +2,7 @@
 rolled them up.
 
 Key: ``agent_id`` + ``hour`` (start of the hour, epoch seconds): an agent's range of hours is one Query, and an
-agent costs one write per hour (DESIGN §7). ``buckets`` is the JSON text of the hour's buckets
+agent costs one write per hour (docs/data-model.md, "Write budget"). ``buckets`` is the JSON text of the hour's buckets
 (``[{start, period_s, samples, cpu_min, cpu_avg, cpu_max, mem_min, mem_avg, mem_max}]``, oldest first).
 Expires through ``ttl`` (``METRIC_ROLLUP_RETENTION_S`` after the hour).
 """

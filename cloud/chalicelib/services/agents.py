@@ -4,8 +4,8 @@ A site reports only its own agents: a heartbeat of a site that is not approved i
 agent that belongs to another site is left as it is (listed in the report as refused), and an agent's kind never
 changes once stored. Moving an agent to another site is an admin action (:meth:`AgentService.move`).
 
-Writes cost money (DESIGN §7: at most one write per agent per 5 minutes in steady state), so a heartbeat
-writes an agent only when its status, version or hostname changed, and refreshes a site's
+Writes cost money (docs/data-model.md, "Write budget": at most one write per agent per 5 minutes in steady
+state), so a heartbeat writes an agent only when its status, version or hostname changed, and refreshes a site's
 ``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
 """
 

@@ -1,4 +1,4 @@
-"""Unchanged ClassTop desktop clients syncing with the cloud (CLASSTOP-COMPAT.md §1).
+"""Unchanged ClassTop desktop clients syncing with the cloud (the ClassTop wire contract: docs/classtop.md).
 
 They send no credentials, so the tenant's ``client_policy`` decides who may: ``open`` (every client is approved),
 ``approval`` (a new client is accepted and its data kept, but it is ``pending`` until an admin approves it) or

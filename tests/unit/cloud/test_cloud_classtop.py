@@ -1,4 +1,5 @@
-"""The five ClassTop sync endpoints exactly as CLASSTOP-COMPAT.md §1 describes them, and the client policies."""
+"""The five ClassTop sync endpoints exactly as the ClassTop wire contract (docs/classtop.md) describes them, and the
+client policies."""
 
 from __future__ import annotations
 

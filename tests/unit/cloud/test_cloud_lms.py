@@ -1,4 +1,4 @@
-"""Sites' LMS: seed registration and heartbeat (CLASSTOP-COMPAT.md §4), enrolment with a one-time token and a CSR (IoT
+"""Sites' LMS: seed registration and heartbeat (docs/seeds.md), enrolment with a one-time token and a CSR (IoT
 thing + certificate on moto), listing, clients of a site, approval and deletion (revoking the identity)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The role matrix: every route x every kind of caller (none, a site API key, viewer, operator, admin) gives the
-answer its declaration documents (``chalicelib.api.ROUTES``, ``chalicelib.api.routes``), and every mutating call leaves exactly one audit entry.
+answer its declaration documents (``chalicelib.api.ROUTES``, ``chalicelib.api.routes``), and every mutating call
+leaves exactly one audit entry.
 
 The scope matrix adds the site dimension: every route x every role of a token scoped to sites x a target inside
 those sites and one outside them, against the route's documented :class:`Scope`."""
