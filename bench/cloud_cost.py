@@ -241,7 +241,7 @@ class Tenant:
         self.api()
         rows = self.client_rows + ([{"id": 999, "name": f"v{self.now}", "teacher": "", "color": "", "note": None}]
                                    if changed else [])
-        container.get().classtop.sync(f"client-{client:03d}", rows, [], f"10.0.{client // 256}.{client % 256}")
+        container.get().classtop_clients.sync(f"client-{client:03d}", rows, [], f"10.0.{client // 256}.{client % 256}")
 
     def sweep(self) -> None:
         self.meter.lambda_invocations += 1

@@ -16,12 +16,11 @@ from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
-from chalicelib.api.cctv_schemas import MAX_CAMERAS_PER_AGENT
 from chalicelib.config import Settings
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
 from chalicelib.repositories.audit import AuditRepository
-from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.event import EventRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rate_limit import RateLimitRepository
@@ -33,7 +32,7 @@ from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.cctv import CctvService
 from chalicelib.services.cctv_snapshots import CctvSnapshotService
-from chalicelib.services.classtop import ClassTopService
+from chalicelib.services.classtop_clients import ClassTopClientService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
@@ -52,7 +51,7 @@ class Container:
     agents: AgentService
     sites: SiteService
     tokens: TokenService
-    classtop: ClassTopService
+    classtop_clients: ClassTopClientService
     audit: AuditService
     lms: LmsService
     sweeper: CommandSweeper
@@ -93,19 +92,12 @@ def configure(
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
     global _container
+    given = {"settings": settings, "publisher": publisher, "clock": clock, "issuer": issuer, "media": media,
+             "shadows": shadows}
     with _lock:
-        if settings is not None:
-            _overrides.settings = settings
-        if publisher is not None:
-            _overrides.publisher = publisher
-        if clock is not None:
-            _overrides.clock = clock
-        if issuer is not None:
-            _overrides.issuer = issuer
-        if media is not None:
-            _overrides.media = media
-        if shadows is not None:
-            _overrides.shadows = shadows
+        for name, value in given.items():
+            if value is not None:
+                setattr(_overrides, name, value)
         _container = None
 
 
@@ -139,14 +131,15 @@ def _build(overrides: _Overrides) -> Container:
     sites = SiteRepository(settings.tenant)
     tokens = TokenRepository()
     command_records = CommandRepository(settings.tenant)
-    clients = ClientRepository(settings.tenant)
-    stats = StatsService(RollupRepository(), sites, agents, clients, clock)
+    classtop_clients = ClassTopClientRepository(settings.tenant)
+    stats = StatsService(RollupRepository(), sites, agents, classtop_clients, clock)
     agent_service = AgentService(agents, sites, settings, clock)
     media = overrides.media or (
         S3Media(settings.media_bucket, endpoint_url=settings.aws_endpoint, region=settings.region)
         if settings.media_bucket else None
     )
-    commands = CommandService(command_records, agents, publisher, settings, clock, on_finished=stats.command_finished)
+    commands = CommandService(command_records, agents, agent_service, publisher, settings, clock,
+                              on_finished=stats.command_finished)
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     return Container(
         settings=settings,
@@ -158,9 +151,9 @@ def _build(overrides: _Overrides) -> Container:
         lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
         sweeper=CommandSweeper(command_records, clock, on_finished=stats.command_finished),
         history=CommandHistory(command_records, agent_service),
-        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, MAX_CAMERAS_PER_AGENT,
-                         clock),
-        classtop=ClassTopService(clients, settings, RateLimiter(RateLimitRepository(), clock), audit, clock),
+        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, clock),
+        classtop_clients=ClassTopClientService(classtop_clients, settings, RateLimiter(RateLimitRepository(), clock),
+                                               audit, clock),
         audit=audit,
         stats=stats,
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),

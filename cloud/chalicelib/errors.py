@@ -12,8 +12,18 @@ from shared.errors import ErrorCode, SharedError
 
 
 class CloudError(Exception):
+    """Root of the cloud's exceptions; a subclass names its status and code in its class line:
+    ``class NotFound(CloudError, status=404, code=ErrorCode.NOT_FOUND)``."""
+
     status: ClassVar[int] = 500
     code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init_subclass__(cls, *, status: int | None = None, code: ErrorCode | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str, *, code: ErrorCode | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -38,53 +48,36 @@ class CloudError(Exception):
         return BadRequest(exc.message, code=exc.code)
 
 
-class BadRequest(CloudError):
-    status = 400
-    code = ErrorCode.BAD_PAYLOAD
+class BadRequest(CloudError, status=400, code=ErrorCode.BAD_PAYLOAD):
+    """The request is malformed or invalid; the message names the field."""
 
 
-class Unauthorized(CloudError):
-    status = 401
-    code = ErrorCode.UNAUTHORIZED
+class Unauthorized(CloudError, status=401, code=ErrorCode.UNAUTHORIZED):
+    """Missing, unknown, expired or revoked credentials."""
 
 
-class Forbidden(CloudError):
-    status = 403
-    code = ErrorCode.FORBIDDEN
+class Forbidden(CloudError, status=403, code=ErrorCode.FORBIDDEN):
+    """The caller is known but may not do this (role, site scope, admission policy)."""
 
 
-class NotFound(CloudError):
-    status = 404
-    code = ErrorCode.NOT_FOUND
+class NotFound(CloudError, status=404, code=ErrorCode.NOT_FOUND):
+    """Unknown, or not visible to the caller (another site's, for a token scoped to sites)."""
 
 
-class Conflict(CloudError):
-    status = 409
-    code = ErrorCode.CONFLICT
+class Conflict(CloudError, status=409, code=ErrorCode.CONFLICT):
+    """The request contradicts what is stored (an id taken, an agent not approved...)."""
 
 
-class PayloadTooLarge(CloudError):
-    status = 413
-    code = ErrorCode.PAYLOAD_TOO_LARGE
+class PayloadTooLarge(CloudError, status=413, code=ErrorCode.PAYLOAD_TOO_LARGE):
+    """A body or a message over its limit."""
 
 
-class Unprocessable(CloudError):
-    status = 422
-    code = ErrorCode.BAD_PAYLOAD
-
-
-class TooManyRequests(CloudError):
+class TooManyRequests(CloudError, status=429, code=ErrorCode.RATE_LIMITED):
     """A caller went over a rate limit; nothing was done. ``details`` carries ``retry_after_s``."""
 
-    status = 429
-    code = ErrorCode.RATE_LIMITED
 
-
-class UpstreamError(CloudError):
+class UpstreamError(CloudError, status=502):
     """An AWS service we depend on (IoT Core, DynamoDB) failed or refused."""
-
-    status = 502
-    code = ErrorCode.INTERNAL
 
 
 class StaleWrite(Conflict):
@@ -92,7 +85,4 @@ class StaleWrite(Conflict):
 
 
 class ConfigError(CloudError):
-    """The environment is missing or has an invalid setting."""
-
-    status = 500
-    code = ErrorCode.INTERNAL
+    """The environment is missing or has an invalid setting (500)."""

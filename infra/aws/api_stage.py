@@ -1,7 +1,7 @@
 """The API Gateway stage in front of the cloud API: throttling and access logs (merged into Chalice's ``RestAPI``).
 
 Throttling (requests per second, steady ``rate`` and ``burst``) is set for the whole stage and, tighter, for every
-route that takes no credentials (``chalicelib.api.access``: ``public`` and ``enrolment``) - anyone on the
+route that takes no credentials (``chalicelib.api.ROUTES``: ``public`` and ``enrolment``) - anyone on the
 internet can call those, so they get a budget of their own that a flood cannot exceed. API Gateway answers 429
 beyond it, before any Lambda runs. Execution logging stays off (its log group is made by API Gateway with no
 expiry); the access log - one JSON line per request - goes to the stack's own expiring log group.
@@ -66,13 +66,14 @@ def _setting(path: str, method: str, throttle: Throttle) -> Json:
 def anonymous_routes() -> list[tuple[str, str]]:
     """(method, path) of every route that takes no credentials, checked against the app's routes."""
     cloud_app.ensure_importable()
-    from chalicelib.api.access import ROUTES, Access
+    from chalicelib.api import ROUTES
+    from chalicelib.api.routes import Access
 
     app_routes = {(method, path) for path, methods in cloud_app.chalice_app().routes.items() for method in methods}
     found = [(r.method, r.path) for r in ROUTES if r.access in (Access.PUBLIC, Access.ENROLMENT)]
     missing = [f"{m} {p}" for m, p in found if (m, p) not in app_routes]
     if missing:
-        raise BuildError(f"chalicelib.api.access lists routes the app does not have: {', '.join(missing)}")
+        raise BuildError(f"chalicelib.api.ROUTES lists routes the app does not have: {', '.join(missing)}")
     return sorted(found, key=lambda r: (r[1], r[0]))
 
 

@@ -6,10 +6,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import AwsAdapter
 from chalicelib.errors import BadRequest, CloudError, Forbidden, NotFound, UpstreamError
 
 if TYPE_CHECKING:
@@ -34,34 +33,10 @@ _ERRORS: dict[str, type[CloudError]] = {
 }
 
 
-class IotDataClient:
+class IotDataClient(AwsAdapter[IoTDataPlaneClient]):
     """Holds an ``iot-data`` client: injected, or created on first use (once). Base of the IoT data adapters."""
 
-    def __init__(
-        self,
-        client: IoTDataPlaneClient | None = None,
-        *,
-        endpoint_url: str | None = None,
-        region: str | None = None,
-    ) -> None:
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._region = region
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> IoTDataPlaneClient:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = boto3.client(
-                        "iot-data",
-                        endpoint_url=self._endpoint_url,
-                        region_name=self._region,
-                        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                                      read_timeout=10),
-                    )
-        return self._client
+    SERVICE = "iot-data"
 
 
 class IotDataPublisher(IotDataClient):

@@ -7,13 +7,12 @@ template's business: a URL for a missing bucket fails when it is used, with S3's
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Protocol
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import AwsAdapter, describe
 from chalicelib.errors import BadRequest, CloudError, UpstreamError
 from shared.errors import ErrorCode
 
@@ -25,11 +24,8 @@ MAX_EXPIRES_S = 7 * 24 * 3600
 MAX_KEY_BYTES = 1024
 
 
-class MediaNotConfigured(CloudError):
+class MediaNotConfigured(CloudError, status=503, code=ErrorCode.NOT_SUPPORTED):
     """The deployment has no media bucket (``CLASSTOP_MEDIA_BUCKET`` unset)."""
-
-    status = 503
-    code = ErrorCode.NOT_SUPPORTED
 
 
 class MediaStore(Protocol):
@@ -43,36 +39,27 @@ class MediaStore(Protocol):
     def presign_get(self, key: str, expires_s: int = 3600) -> str: ...
 
 
-class S3Media:
+class S3Media(AwsAdapter[S3Client]):
     """The production :class:`MediaStore`. ``client`` is injected, or created on first use (once); with an
     ``endpoint_url`` (moto) it uses path-style addressing, so URLs point at that host."""
+
+    SERVICE = "s3"
 
     def __init__(self, bucket: str, client: S3Client | None = None, *, endpoint_url: str | None = None,
                  region: str | None = None) -> None:
         if not bucket:
             raise MediaNotConfigured("no media bucket is configured (CLASSTOP_MEDIA_BUCKET)")
+        super().__init__(client, endpoint_url=endpoint_url, region=region)
         self._bucket = bucket
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._region = region
-        self._lock = threading.Lock()
 
     @property
     def bucket(self) -> str:
         return self._bucket
 
-    @property
-    def client(self) -> S3Client:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = boto3.client(
-                        "s3", endpoint_url=self._endpoint_url, region_name=self._region,
-                        config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=10,
-                                      retries={"max_attempts": 3, "mode": "standard"},
-                                      s3={"addressing_style": "path" if self._endpoint_url else "auto"}),
-                    )
-        return self._client
+    def _config(self) -> Config:
+        return Config(signature_version="s3v4", connect_timeout=5, read_timeout=10,
+                      retries={"max_attempts": 3, "mode": "standard"},
+                      s3={"addressing_style": "path" if self._endpoint_url else "auto"})
 
     def presign_put(self, key: str, content_type: str = "image/jpeg", expires_s: int = 300) -> str:
         """A URL that accepts one ``PUT`` of ``key`` (with header ``Content-Type: content_type``)."""
@@ -88,9 +75,7 @@ class S3Media:
         try:
             url: str = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expires_s)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise UpstreamError(f"S3: could not presign {operation} of {params['Key']}: "
-                                f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}") from exc
+            raise UpstreamError(f"S3: could not presign {operation} of {params['Key']}: {describe(exc)}") from exc
         except BotoCoreError as exc:
             raise UpstreamError(f"S3: could not presign {operation} of {params['Key']}: {exc}") from exc
         return url

@@ -7,14 +7,12 @@ the private key; nothing here ever holds one."""
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import AwsAdapter, describe, error_code
 from chalicelib.errors import BadRequest, UpstreamError
 
 if TYPE_CHECKING:
@@ -44,27 +42,10 @@ class IdentityIssuer(Protocol):
                policy_name: str, *, delete_thing: bool = True) -> None: ...
 
 
-class IotRegistry:
+class IotRegistry(AwsAdapter[IoTClient]):
     """The production :class:`IdentityIssuer`. ``client`` is injected, or created on first use (once)."""
 
-    def __init__(self, client: IoTClient | None = None, *, endpoint_url: str | None = None,
-                 region: str | None = None) -> None:
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._region = region
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> IoTClient:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = boto3.client(
-                        "iot", endpoint_url=self._endpoint_url, region_name=self._region,
-                        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                                      read_timeout=10),
-                    )
-        return self._client
+    SERVICE = "iot"
 
     def issue(self, thing_name: str, policy_name: str, site_id: str, csr: str,
               thing_type: str | None = None) -> SiteIdentity:
@@ -89,15 +70,15 @@ class IotRegistry:
             try:
                 cert = dict(self.client.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True))
             except ClientError as exc:
-                if _code(exc) != "InvalidRequestException":
+                if error_code(exc) != "InvalidRequestException":
                     raise
                 self._undo(thing_name if made_thing else None, None, policy_name)
-                raise BadRequest(f"csr: refused by AWS IoT: {_describe(exc)}") from exc
+                raise BadRequest(f"csr: refused by AWS IoT: {describe(exc)}") from exc
             self.client.attach_policy(policyName=policy_name, target=cert["certificateArn"])
             self.client.attach_thing_principal(thingName=thing_name, principal=cert["certificateArn"])
         except (ClientError, BotoCoreError) as exc:
             self._undo(thing_name if made_thing else None, cert, policy_name)
-            raise UpstreamError(f"IoT registry: could not issue an identity for {thing_name}: {_describe(exc)}") \
+            raise UpstreamError(f"IoT registry: could not issue an identity for {thing_name}: {describe(exc)}") \
                 from exc
         return SiteIdentity(thing_name, cert["certificateId"], cert["certificateArn"], cert["certificatePem"])
 
@@ -114,7 +95,7 @@ class IotRegistry:
             if delete_thing:
                 self._quietly(self.client.delete_thing, thingName=thing_name)
         except (ClientError, BotoCoreError) as exc:
-            raise UpstreamError(f"IoT registry: could not revoke {thing_name}: {_describe(exc)}") from exc
+            raise UpstreamError(f"IoT registry: could not revoke {thing_name}: {describe(exc)}") from exc
 
     def _undo(self, thing_name: str | None, cert: dict[str, Any] | None, policy_name: str) -> None:
         try:
@@ -140,13 +121,3 @@ class IotRegistry:
             if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFoundException",):
                 raise
 
-
-def _code(exc: Exception) -> str | None:
-    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}"
-    return str(exc)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import describe, error_code
 from chalicelib.adapters.iot import IotDataClient
 from chalicelib.errors import UpstreamError
 from shared.errors import ErrorCode
@@ -26,18 +27,12 @@ class ShadowError(UpstreamError):
     """IoT Core refused or failed a shadow call (502): our configuration or AWS, not the caller's request."""
 
 
-class ShadowThingMissing(ShadowError):
+class ShadowThingMissing(ShadowError, status=409, code=ErrorCode.CONFLICT):
     """The site's IoT thing does not exist (the site was not enrolled with an IoT identity): 409."""
 
-    status = 409
-    code = ErrorCode.CONFLICT
 
-
-class ShadowConflict(ShadowError):
+class ShadowConflict(ShadowError, status=409, code=ErrorCode.CONFLICT):
     """The update named a ``version`` the shadow no longer has (another writer came first): 409."""
-
-    status = 409
-    code = ErrorCode.CONFLICT
 
 
 class ShadowStore(Protocol):
@@ -61,12 +56,12 @@ class IotShadowStore(IotDataClient):
             response = self.client.update_thing_shadow(thingName=thing, shadowName=shadow, payload=payload)
             return _document(response["payload"].read(), thing, shadow)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 raise ShadowThingMissing(
                     f"IoT thing {thing} does not exist: the site has no IoT identity (enrol it)") from exc
-            if _code(exc) == "ConflictException":
+            if error_code(exc) == "ConflictException":
                 raise ShadowConflict(f"shadow {thing}/{shadow} changed since it was read") from exc
-            raise ShadowError(f"shadow update {thing}/{shadow} failed: {_describe(exc)}") from exc
+            raise ShadowError(f"shadow update {thing}/{shadow} failed: {describe(exc).rstrip(': ')}") from exc
         except BotoCoreError as exc:
             raise ShadowError(f"shadow update {thing}/{shadow} failed: {exc}") from exc
 
@@ -75,9 +70,9 @@ class IotShadowStore(IotDataClient):
             response = self.client.get_thing_shadow(thingName=thing, shadowName=shadow)
             return _document(response["payload"].read(), thing, shadow)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            raise ShadowError(f"shadow get {thing}/{shadow} failed: {_describe(exc)}") from exc
+            raise ShadowError(f"shadow get {thing}/{shadow} failed: {describe(exc).rstrip(': ')}") from exc
         except BotoCoreError as exc:
             raise ShadowError(f"shadow get {thing}/{shadow} failed: {exc}") from exc
 
@@ -91,11 +86,3 @@ def _document(raw: bytes, thing: str, shadow: str) -> dict[str, Any]:
         raise ShadowError(f"shadow {thing}/{shadow}: IoT Core returned a document that is not an object")
     return document
 
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
-
-
-def _describe(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}".rstrip(": ")

@@ -1,20 +1,28 @@
-"""HTTP API: one Blueprint per area. Views only parse, authorize, call a service and map errors."""
+"""HTTP API: one Router (a Chalice blueprint) per area, each route declared once (``routes.py``). Views only get
+the parsed body and the checked caller, call a service and answer; errors map to the JSON envelope (``http.py``).
+"""
 
 from chalice.app import Blueprint
 
-from chalicelib.api.agent_settings import bp as agent_settings
-from chalicelib.api.agents import bp as agents
-from chalicelib.api.audit import bp as audit
-from chalicelib.api.cctv import bp as cctv
-from chalicelib.api.classtop import bp as classtop
-from chalicelib.api.commands import bp as commands
-from chalicelib.api.health import bp as health
-from chalicelib.api.sites import bp as sites
-from chalicelib.api.snapshots import bp as snapshots
-from chalicelib.api.stats import bp as stats
-from chalicelib.api.tokens import bp as tokens
+from chalicelib.api import (
+    agent_settings,
+    agents,
+    audit,
+    cctv,
+    classtop_clients,
+    commands,
+    health,
+    sites,
+    stats,
+    tokens,
+)
+from chalicelib.api.routes import Route, Router
 
-BLUEPRINTS: tuple[Blueprint, ...] = (health, commands, agents, sites, classtop, audit, cctv, stats, snapshots,
-                                     agent_settings, tokens)
+#: the areas of the API, in the order the documentation lists them
+ROUTERS: tuple[Router, ...] = (health.api, classtop_clients.api, sites.api, agents.api, agent_settings.api,
+                               commands.api, cctv.api, stats.api, audit.api, tokens.api)
+BLUEPRINTS: tuple[Blueprint, ...] = tuple(router.blueprint for router in ROUTERS)
+#: every route of the API, as declared: access, scope, summary, body, queries, answers, audit action
+ROUTES: tuple[Route, ...] = tuple(route for router in ROUTERS for route in router.routes)
 
-__all__ = ["BLUEPRINTS"]
+__all__ = ["BLUEPRINTS", "ROUTERS", "ROUTES"]

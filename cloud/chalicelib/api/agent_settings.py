@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Request, Response
+from chalice.app import Request, Response
 from pydantic import ConfigDict, Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body
-from chalicelib.domain.token import Role
-from chalicelib.errors import BadRequest
+from chalicelib.api.http import ok
+from chalicelib.api.routes import Access, Call, Router, Scope
 from shared.commands import SETTING_KEY_PATTERN
 from shared.messages import Strict
 from shared.messages.shadow import MAX_SHADOW_SETTINGS, settings_values
-from shared.topics import is_valid_id
 
-bp = Blueprint(__name__)
+api = Router(__name__, tag="agents")
 
 
 class AgentSettingsBody(Strict):
@@ -39,19 +37,6 @@ class AgentSettingsBody(Strict):
         return settings_values(v, allow_null=True)
 
 
-def _agent_id(agent_id: str) -> str:
-    if not is_valid_id(agent_id):
-        raise BadRequest(f"agent id: invalid {agent_id[:80]!r}")
-    return agent_id
-
-
-@bp.route("/api/agents/{agent_id}/settings", methods=["GET"])
-@endpoint
-def get_settings(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    return ok(container.get().agent_settings.read(principal, _agent_id(agent_id)).to_dict())
-
-
 def _changed_keys(request: Request) -> str | None:
     """The audit detail of a settings PUT: which keys it set or removed (not their values)."""
     body = request.json_body
@@ -61,11 +46,14 @@ def _changed_keys(request: Request) -> str | None:
     return "keys=" + ",".join(sorted(str(k) for k in settings))
 
 
-@bp.route("/api/agents/{agent_id}/settings", methods=["PUT"])
-@audited(bp, "agent.settings", detail=_changed_keys)
-@endpoint
-def put_settings(agent_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    body = parse_body(request, AgentSettingsBody)
-    return ok(container.get().agent_settings.set_desired(principal, _agent_id(agent_id), body.settings).to_dict())
+@api.route("GET", "/api/agents/{agent_id}/settings", Access.VIEWER, Scope.SITE,
+           "An agent's settings shadow: desired, reported and pending (desired not yet reported)")
+def get_settings(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().agent_settings.read(call.principal, agent_id).to_dict())
+
+
+@api.route("PUT", "/api/agents/{agent_id}/settings", Access.OPERATOR, Scope.SITE,
+           "Merge desired settings into the agent's shadow (null removes a key); the site's LMS applies them",
+           body=AgentSettingsBody, audit="agent.settings", audit_detail=_changed_keys)
+def put_settings(call: Call[AgentSettingsBody], agent_id: str) -> Response:
+    return ok(container.get().agent_settings.set_desired(call.principal, agent_id, call.body.settings).to_dict())

@@ -1,36 +1,55 @@
 """The agent registry: list (``?site_id=&status=&group=&tag=&pending=&limit=&cursor=``), detail, tags, group,
-approve/reject, move to another site (admin)."""
+approve/reject, move to another site (admin), and the agent's latest snapshots as its site sent them. Its settings
+are in ``agent_settings.py``, its command history in ``commands.py``."""
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from typing import Annotated
+
+from chalice.app import Response
+from pydantic import Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_int, query_str
-from chalicelib.api.lms_schemas import AgentMoveBody
-from chalicelib.api.schemas import AgentGroupBody, AgentTagsBody
-from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
-from chalicelib.domain.token import Role
+from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, Agent, AgentFilter
+from chalicelib.domain.approval import Approval
 from chalicelib.errors import BadRequest
-from chalicelib.repositories.agent import AgentFilter
 from shared.messages import Presence
-from shared.topics import is_valid_id
+from shared.topics import ID_PATTERN
 
-bp = Blueprint(__name__)
-
-
-def _agent_id(agent_id: str) -> str:
-    if not is_valid_id(agent_id):
-        raise BadRequest(f"agent id: invalid {agent_id[:80]!r}")
-    return agent_id
+api = Router(__name__, tag="agents")
 
 
-@bp.route("/api/agents", methods=["GET"])
-@endpoint
-def list_agents() -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
+class AgentTagsBody(RequestBody):
+    """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
+
+    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("tags must not repeat")
+        return v
+
+
+class AgentGroupBody(RequestBody):
+    """``PUT /api/agents/{id}/group``: the agent's group, or ``null`` for none."""
+
+    group: str | None = Field(pattern=LABEL_PATTERN)
+
+
+class AgentMoveBody(RequestBody):
+    """``POST /api/agents/{id}/move``: the site the agent belongs to from now on."""
+
+    site_id: str = Field(pattern=ID_PATTERN)
+
+
+@api.route("GET", "/api/agents", Access.VIEWER, Scope.LIST, "List agents (site, status, group, tag, pending filters)",
+           query=("site_id", "status", "group", "tag", "pending", "limit", "cursor"))
+def list_agents(call: Call[None]) -> Response:
+    request = call.request
     status = query_str(request, "status")
     if status is not None and status not in {p.value for p in Presence}:
         raise BadRequest(f"status: one of {', '.join(p.value for p in Presence)}")
@@ -44,61 +63,49 @@ def list_agents() -> Response:
         tag=query_str(request, "tag"),
         pending=pending == "true",
     )
-    page = container.get().agents.page(
-        principal, limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"), filters=filters
-    )
+    page = container.get().agents.page(call.principal, limit=query_int(request, "limit", 100),
+                                       cursor=query_str(request, "cursor"), filters=filters)
     return ok(page.to_dict("agents", Agent.to_dict))
 
 
-@bp.route("/api/agents/{agent_id}", methods=["GET"])
-@endpoint
-def get_agent(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    return ok(container.get().agents.get(_agent_id(agent_id), principal).to_dict())
+@api.route("GET", "/api/agents/{agent_id}", Access.VIEWER, Scope.SITE, "One agent")
+def get_agent(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().agents.get(agent_id, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/tags", methods=["PUT"])
-@audited(bp, "agent.tags")
-@endpoint
-def put_tags(agent_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    body = parse_body(request, AgentTagsBody)
-    return ok(container.get().agents.set_tags(_agent_id(agent_id), body.tags, principal).to_dict())
+@api.route("PUT", "/api/agents/{agent_id}/tags", Access.OPERATOR, Scope.SITE, "Replace an agent's tags",
+           body=AgentTagsBody, audit="agent.tags")
+def put_tags(call: Call[AgentTagsBody], agent_id: str) -> Response:
+    return ok(container.get().agents.set_tags(agent_id, call.body.tags, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/group", methods=["PUT"])
-@audited(bp, "agent.group")
-@endpoint
-def put_group(agent_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    body = parse_body(request, AgentGroupBody)
-    return ok(container.get().agents.set_group(_agent_id(agent_id), body.group, principal).to_dict())
+@api.route("PUT", "/api/agents/{agent_id}/group", Access.OPERATOR, Scope.SITE, "Set or clear an agent's group",
+           body=AgentGroupBody, audit="agent.group")
+def put_group(call: Call[AgentGroupBody], agent_id: str) -> Response:
+    return ok(container.get().agents.set_group(agent_id, call.body.group, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/approve", methods=["POST"])
-@audited(bp, "agent.approve")
-@endpoint
-def approve_agent(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request, Role.ADMIN)
-    return ok(container.get().agents.decide(_agent_id(agent_id), Approval.APPROVED, principal).to_dict())
+@api.route("POST", "/api/agents/{agent_id}/approve", Access.ADMIN, Scope.SITE, "Approve a pending agent",
+           audit="agent.approve")
+def approve_agent(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().agents.decide(agent_id, Approval.APPROVED, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/reject", methods=["POST"])
-@audited(bp, "agent.reject")
-@endpoint
-def reject_agent(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request, Role.ADMIN)
-    return ok(container.get().agents.decide(_agent_id(agent_id), Approval.REJECTED, principal).to_dict())
+@api.route("POST", "/api/agents/{agent_id}/reject", Access.ADMIN, Scope.SITE, "Reject an agent",
+           audit="agent.reject")
+def reject_agent(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().agents.decide(agent_id, Approval.REJECTED, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/move", methods=["POST"])
-@audited(bp, "agent.move", detail=lambda request: f"site_id={parse_body(request, AgentMoveBody).site_id}")
-@endpoint
-def move_agent(agent_id: str) -> Response:
+@api.route("POST", "/api/agents/{agent_id}/move", Access.ADMIN, Scope.SITE,
+           "Move an agent to another site (a heartbeat never moves an agent of another site)", body=AgentMoveBody,
+           audit="agent.move", audit_detail=lambda request: f"site_id={parse_body(request, AgentMoveBody).site_id}")
+def move_agent(call: Call[AgentMoveBody], agent_id: str) -> Response:
     """Move an agent to another site: a site's heartbeats never move an agent of another site."""
-    request = bp.current_request
-    principal = authenticate(request, Role.ADMIN)
-    body = parse_body(request, AgentMoveBody)
-    return ok(container.get().agents.move(_agent_id(agent_id), body.site_id, principal).to_dict())
+    return ok(container.get().agents.move(agent_id, call.body.site_id, call.principal).to_dict())
+
+
+@api.route("GET", "/api/agents/{agent_id}/snapshots", Access.VIEWER, Scope.SITE,
+           "An agent's latest snapshots (settings, classtop, cctv_config) as its site sent them")
+def agent_snapshots(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().snapshots.list(agent_id, call.principal))

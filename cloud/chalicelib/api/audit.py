@@ -4,23 +4,22 @@ The log is tenant-wide (entries name paths, not sites): a token scoped to sites 
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from chalice.app import Response
 
 from chalicelib import container
-from chalicelib.api.http import authenticate, endpoint, ok, query_float, query_int, query_str
+from chalicelib.api.http import ok, query_float, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.token import Role
 
-bp = Blueprint(__name__)
+api = Router(__name__, tag="audit")
 
 _EPOCH_MAX = 4_102_444_800.0  # 2100-01-01
 
 
-@bp.route("/api/audit", methods=["GET"])
-@endpoint
-def list_audit() -> Response:
-    request = bp.current_request
-    authenticate(request, Role.ADMIN, tenant_wide=True)
+@api.route("GET", "/api/audit", Access.ADMIN, Scope.TENANT, "Audit log (?since=&until=), newest first",
+           query=("since", "until", "limit", "cursor"))
+def list_audit(call: Call[None]) -> Response:
+    request = call.request
     since = query_float(request, "since", -1.0, low=0.0, high=_EPOCH_MAX)
     until = query_float(request, "until", -1.0, low=0.0, high=_EPOCH_MAX)
     page = container.get().audit.page(

@@ -1,4 +1,5 @@
-"""CCTV management: camera configurations per agent, the events log, each camera's latest status.
+"""CCTV management: camera configurations per agent, the events log, each camera's latest status, and snapshots of a
+camera to the media bucket.
 
 ``GET /api/cctv/agents/{agent_id}/cameras`` · ``GET|PUT|DELETE /api/cctv/agents/{agent_id}/cameras/{camera_id}``
 · ``GET /api/cctv/agents/{agent_id}/status`` · ``GET /api/cctv/events?agent_id=|day=&limit=&cursor=``
@@ -8,98 +9,107 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from chalice.app import Blueprint, Response
+from chalice.app import Response
+from pydantic import Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
-from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_int, query_str
-from chalicelib.domain.token import Role
+from chalicelib.api.http import RequestBody, ok, path_id, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.event import StoredEvent
-from shared.topics import is_valid_id
 
-bp = Blueprint(__name__)
-
+URL_PATTERN = r"^(rtsp|rtsps|http|https)://[^\s]{1,2000}$"
+_URL_RE = re.compile(URL_PATTERN)
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-
-def _ids(agent_id: str, camera_id: str | None = None) -> None:
-    if not is_valid_id(agent_id):
-        raise BadRequest(f"agent id: invalid {agent_id[:80]!r}")
-    if camera_id is not None and not is_valid_id(camera_id):
-        raise BadRequest(f"camera id: invalid {camera_id[:80]!r}")
+api = Router(__name__, tag="cctv")
 
 
-@bp.route("/api/cctv/agents/{agent_id}/cameras", methods=["GET"])
-@endpoint
-def list_cameras(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    _ids(agent_id)
-    return ok(container.get().cctv.cameras(agent_id, principal))
+class CameraConfigBody(RequestBody):
+    """``PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}``: the desired configuration of one camera."""
+
+    name: str = Field(min_length=1, max_length=128)
+    #: a local device index, or a stream URL
+    source: int | str = Field(description="device index 0-63 or an rtsp/http(s) URL")
+    enabled: bool = True
+    width: int = Field(default=1280, ge=160, le=3840)
+    height: int = Field(default=720, ge=120, le=2160)
+    fps: int = Field(default=15, ge=1, le=60)
+    codec: Literal["mp4v", "MJPG", "VP8"] = "mp4v"
+    record: bool = False
+    segment_s: int = Field(default=300, ge=10, le=3600)
+    retention_days: int = Field(default=7, ge=1, le=365)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 0 <= v <= 63:
+            raise ValueError("a device index must be between 0 and 63")
+        if isinstance(v, str) and not _URL_RE.match(v):
+            raise ValueError("a URL must be rtsp://, rtsps://, http:// or https://")
+        return v
 
 
-@bp.route("/api/cctv/agents/{agent_id}/cameras/{camera_id}", methods=["GET"])
-@endpoint
-def get_camera(agent_id: str, camera_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    _ids(agent_id, camera_id)
-    return ok(container.get().cctv.camera(agent_id, camera_id, principal))
+class SnapshotBody(RequestBody):
+    """``POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot`` (the body may be empty)."""
+
+    get_expires_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600,
+                               description="how long the returned get_url stays valid (seconds)")
 
 
-@bp.route("/api/cctv/agents/{agent_id}/cameras/{camera_id}", methods=["PUT"])
-@audited(bp, "cctv.camera.put")
-@endpoint
-def put_camera(agent_id: str, camera_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    _ids(agent_id, camera_id)
-    body = parse_body(request, CameraConfigBody)
-    config, created = container.get().cctv.put_camera(agent_id, camera_id, body.model_dump(), principal)
+@api.route("GET", "/api/cctv/agents/{agent_id}/cameras", Access.VIEWER, Scope.SITE, "An agent's camera configurations")
+def list_cameras(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().cctv.cameras(agent_id, call.principal))
+
+
+@api.route("GET", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", Access.VIEWER, Scope.SITE,
+           "One camera configuration")
+def get_camera(call: Call[None], agent_id: str, camera_id: str) -> Response:
+    return ok(container.get().cctv.camera(agent_id, camera_id, call.principal))
+
+
+@api.route("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", Access.OPERATOR, Scope.SITE,
+           "Create or replace a camera configuration", body=CameraConfigBody, responses={"201": "created"},
+           audit="cctv.camera.put")
+def put_camera(call: Call[CameraConfigBody], agent_id: str, camera_id: str) -> Response:
+    config, created = container.get().cctv.put_camera(agent_id, camera_id, call.body.model_dump(), call.principal)
     return ok(config, 201 if created else 200)
 
 
-@bp.route("/api/cctv/agents/{agent_id}/cameras/{camera_id}", methods=["DELETE"])
-@audited(bp, "cctv.camera.delete")
-@endpoint
-def delete_camera(agent_id: str, camera_id: str) -> Response:
-    principal = authenticate(bp.current_request, Role.OPERATOR)
-    _ids(agent_id, camera_id)
-    container.get().cctv.delete_camera(agent_id, camera_id, principal)
+@api.route("DELETE", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", Access.OPERATOR, Scope.SITE,
+           "Delete a camera configuration", audit="cctv.camera.delete")
+def delete_camera(call: Call[None], agent_id: str, camera_id: str) -> Response:
+    container.get().cctv.delete_camera(agent_id, camera_id, call.principal)
     return ok({"agent_id": agent_id, "camera_id": camera_id, "deleted": True})
 
 
-@bp.route("/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot", methods=["POST"])
-@audited(bp, "cctv.snapshot")
-@endpoint
-def request_snapshot(agent_id: str, camera_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    _ids(agent_id, camera_id)
-    body = parse_body(request, SnapshotBody) if (request.raw_body or b"").strip() else SnapshotBody()
-    requested = container.get().cctv_snapshots.request(agent_id, camera_id, principal,
-                                                       get_expires_s=body.get_expires_s)
+@api.route("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot", Access.OPERATOR, Scope.SITE,
+           "Have the agent upload one JPEG of the camera to the media bucket (presigned PUT)", body=SnapshotBody,
+           body_optional=True, responses={"202": "the command is stored and sent; get_url serves the JPEG once it "
+                                                 "has succeeded"}, audit="cctv.snapshot")
+def request_snapshot(call: Call[SnapshotBody], agent_id: str, camera_id: str) -> Response:
+    requested = container.get().cctv_snapshots.request(agent_id, camera_id, call.principal,
+                                                       get_expires_s=call.body.get_expires_s)
     return ok(requested.to_dict(), 202)
 
 
-@bp.route("/api/cctv/agents/{agent_id}/status", methods=["GET"])
-@endpoint
-def camera_status(agent_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    _ids(agent_id)
-    return ok(container.get().cctv.status(agent_id, principal))
+@api.route("GET", "/api/cctv/agents/{agent_id}/status", Access.VIEWER, Scope.SITE,
+           "Latest status of an agent's cameras")
+def camera_status(call: Call[None], agent_id: str) -> Response:
+    return ok(container.get().cctv.status(agent_id, call.principal))
 
 
-@bp.route("/api/cctv/events", methods=["GET"])
-@endpoint
-def list_events() -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
+@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST, "Events log (?agent_id= or ?day=)",
+           query=("agent_id", "day", "limit", "cursor"))
+def list_events(call: Call[None]) -> Response:
+    request = call.request
     agent_id, day = query_str(request, "agent_id"), query_str(request, "day")
     if agent_id is not None:
-        _ids(agent_id)
+        path_id(agent_id, "agent id")
     if day is not None and not _DAY_RE.match(day):
         raise BadRequest("day: YYYY-MM-DD")
-    page = container.get().cctv.events(principal, agent_id=agent_id, day=day,
+    page = container.get().cctv.events(call.principal, agent_id=agent_id, day=day,
                                        limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"))
     return ok(page.to_dict("events", StoredEvent.to_dict))

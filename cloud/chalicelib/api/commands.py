@@ -1,4 +1,4 @@
-"""Commands: create (``POST /api/commands``, the seed's ``POST /api/control/command``) and read.
+"""Commands: create (``POST /api/commands``, the seed's ``POST /api/control/command``), read, and an agent's history.
 
 ``POST /api/commands?wait=N`` (N <= 20 s) answers 200 with the finished record when every agent is done
 within N seconds, else 202 with the record as it stands (poll ``GET /api/commands/{id}``).
@@ -6,36 +6,102 @@ within N seconds, else 202 with the record as it stands (poll ``GET /api/command
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from typing import Any, Self
+
+from chalice.app import Response
+from pydantic import Field, field_validator, model_validator
 
 from chalicelib import container
-from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_float, query_int, query_str
-from chalicelib.api.schemas import ControlCommandBody, CreateCommandBody
-from chalicelib.domain.token import Role
-from chalicelib.repositories.agent import AgentFilter
+from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
 from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
+from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+from shared.topics import ID_PATTERN
 
-bp = Blueprint(__name__)
+MAX_AGENTS_PER_REQUEST = 5000
+
+api = Router(__name__, tag="commands")
 
 
-@bp.route("/api/commands", methods=["POST"])
-@audited(bp, "command.create")
-@endpoint
-def create_command() -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    body = parse_body(request, CreateCommandBody)
-    wait_s = query_float(request, "wait", 0.0, low=0.0, high=MAX_WAIT_S)
-    services = container.get()
-    commands = services.commands
-    targets = body.targets
-    if body.is_batch_selector:
-        principal.require(Role.OPERATOR, "send commands")
-        targets = tuple(services.agents.select(AgentFilter(site_id=body.site_id, group=body.group, tag=body.tag),
-                                               principal, services.settings.max_targets))
+class _CommandBody(RequestBody):
+    """What both command bodies share: ``params`` may be ``null``, and exactly one field names the targets."""
+
+    @field_validator("params", mode="before", check_fields=False)
+    @classmethod
+    def _null_params(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    def _one_of(self, *names: str) -> None:
+        if sum(getattr(self, name) is not None for name in names) != 1:
+            raise ValueError(f"give exactly one of {', '.join(repr(n) for n in names[:-1])} or {names[-1]!r}")
+
+
+class CreateCommandBody(_CommandBody):
+    """``POST /api/commands``: the targets are exactly one of ``agent_id``, ``agent_ids`` (a list), or a batch
+    selector — ``site_id``, ``group`` or ``tag`` (every approved agent it selects that the caller may see)."""
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    agent_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST)
+    site_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    group: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    command: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+
+    @model_validator(mode="after")
+    def _one_target_field(self) -> Self:
+        self._one_of("agent_id", "agent_ids", "site_id", "group", "tag")
+        return self
+
+    @property
+    def selector(self) -> AgentFilter | None:
+        """The batch selector, if the targets are one."""
+        if self.site_id is None and self.group is None and self.tag is None:
+            return None
+        return AgentFilter(site_id=self.site_id, group=self.group, tag=self.tag)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.agent_id,) if self.agent_id is not None else tuple(self.agent_ids or ())
+
+
+class ControlCommandBody(_CommandBody):
+    """``POST /api/control/command``, the seed's shape: ``target_client`` (or ``client_uuid`` /
+    ``agent_id``: the wire's names of the agent), an optional ``request_id`` (used as the command id), ``command``,
+    ``params``."""
+
+    target_client: str | None = Field(default=None, min_length=1, max_length=64)
+    client_uuid: str | None = Field(default=None, min_length=1, max_length=64)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    request_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN)
+    command: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+
+    @model_validator(mode="after")
+    def _one_target_field(self) -> Self:
+        self._one_of("target_client", "client_uuid", "agent_id")
+        return self
+
+    @property
+    def target(self) -> str:
+        """The agent id, whichever wire name carried it."""
+        return next(v for v in (self.target_client, self.client_uuid, self.agent_id) if v is not None)
+
+
+@api.route("POST", "/api/commands", Access.OPERATOR, Scope.SITE, "Send a command to agents (exec: admin only)",
+           body=CreateCommandBody, query=("wait",),
+           responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create")
+def create_command(call: Call[CreateCommandBody]) -> Response:
+    body = call.body
+    wait_s = query_float(call.request, "wait", 0.0, low=0.0, high=MAX_WAIT_S)
+    commands = container.get().commands
     record = commands.create(
-        CommandRequest(command=body.command, params=body.params, agent_ids=targets, timeout_s=body.timeout_s),
-        principal,
+        CommandRequest(command=body.command, params=body.params, agent_ids=body.targets, timeout_s=body.timeout_s,
+                       selector=body.selector),
+        call.principal,
     )
     if wait_s > 0:
         record = commands.wait(record, wait_s)
@@ -44,38 +110,27 @@ def create_command() -> Response:
     return ok(record.to_dict(), 202)
 
 
-@bp.route("/api/control/command", methods=["POST"])
-@audited(bp, "command.create")
-@endpoint
-def control_command() -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.OPERATOR)
-    body = parse_body(request, ControlCommandBody)
+@api.route("POST", "/api/control/command", Access.OPERATOR, Scope.SITE, "Send a command (seed shape)",
+           body=ControlCommandBody, responses={"202": "stored and published"}, audit="command.create")
+def control_command(call: Call[ControlCommandBody]) -> Response:
+    body = call.body
     record = container.get().commands.create(
-        CommandRequest(
-            command=body.command,
-            params=body.params,
-            agent_ids=(body.target,),
-            timeout_s=body.timeout_s,
-            command_id=body.request_id,
-        ),
-        principal,
+        CommandRequest(command=body.command, params=body.params, agent_ids=(body.target,), timeout_s=body.timeout_s,
+                       command_id=body.request_id),
+        call.principal,
     )
     return ok(record.to_dict(), 202, message="Command sent")
 
 
-@bp.route("/api/commands/{command_id}", methods=["GET"])
-@endpoint
-def get_command(command_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    return ok(container.get().commands.get(command_id, principal).to_dict())
+@api.route("GET", "/api/commands/{command_id}", Access.VIEWER, Scope.SITE, "A command and its per-agent results",
+           check_ids=False)  # a command id has its own grammar: the service answers 404 to anything else
+def get_command(call: Call[None], command_id: str) -> Response:
+    return ok(container.get().commands.get(command_id, call.principal).to_dict())
 
 
-@bp.route("/api/agents/{agent_id}/commands", methods=["GET"])
-@endpoint
-def agent_commands(agent_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
-    page = container.get().history.of_agent(agent_id, principal, limit=query_int(request, "limit", 50),
-                                            cursor=query_str(request, "cursor"))
+@api.route("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, Scope.SITE,
+           "An agent's command history, newest first", query=("limit", "cursor"), check_ids=False)
+def agent_commands(call: Call[None], agent_id: str) -> Response:
+    page = container.get().history.of_agent(agent_id, call.principal, limit=query_int(call.request, "limit", 50),
+                                            cursor=query_str(call.request, "cursor"))
     return ok(page.to_dict("commands", lambda entry: entry))

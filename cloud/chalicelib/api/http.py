@@ -10,13 +10,14 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from chalice.app import Blueprint, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib import container
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, PayloadTooLarge
 from shared.errors import ErrorCode, SharedError
-from shared.messages import describe_validation_error
+from shared.messages import Strict, describe_validation_error
+from shared.topics import is_valid_id
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def _target(request: Request | None) -> str:
 
 def authenticate(request: Request, role: Role = Role.VIEWER, *, tenant_wide: bool = False) -> Principal:
     """The caller of ``request`` (401 without a known, unexpired bearer token), who must have at least ``role``
-    (403) and, for a ``tenant_wide`` act (``Scope.TENANT`` in the access table), a token for every site (403)."""
+    (403) and, for a ``tenant_wide`` act (a route of ``Scope.TENANT``), a token for every site (403)."""
     header: str | None = request.headers.get("authorization")
     principal = container.get().tokens.authenticate(header)
     _actor.set((principal.name, principal.role.value))
@@ -187,6 +188,19 @@ def parse_body(request: Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadRequest(f"invalid request body: {describe_validation_error(exc)}") from None
+
+
+class RequestBody(Strict):
+    """Base of the request bodies: strict types, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def path_id(value: str, what: str) -> str:
+    """``value`` if it is an id (``shared.topics.is_valid_id``); else a 400 naming ``what``."""
+    if not is_valid_id(value):
+        raise BadRequest(f"{what}: invalid {value[:80]!r}")
+    return value
 
 
 def _query(request: Request, name: str) -> str | None:

@@ -1,6 +1,7 @@
-"""The OpenAPI 3.1 document of the cloud API, built from the access table (``access.ROUTES``: ``x-access`` and
-``x-scope`` of each operation) and the request schemas. ``docs/openapi.json`` is this document
-(``python cloud/manage.py openapi > docs/openapi.json``); a test keeps the two, and the app's routes, in step."""
+"""The OpenAPI 3.1 document of the cloud API, built from the route declarations (:data:`chalicelib.api.ROUTES`:
+``x-access`` and ``x-scope`` of each operation, its summary, tag, query parameters, request body and answers).
+``docs/openapi.json`` is this document (``python cloud/manage.py openapi > docs/openapi.json``); a test keeps the
+two, and the app's routes, in step."""
 
 from __future__ import annotations
 
@@ -10,63 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib import __version__
-from chalicelib.api.access import ROUTES, Access
-from chalicelib.api.agent_settings import AgentSettingsBody
-from chalicelib.api.cctv_schemas import CameraConfigBody, SnapshotBody
-from chalicelib.api.classtop_schemas import RegisterClientBody, SyncBody
-from chalicelib.api.lms_schemas import AgentMoveBody, EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
-from chalicelib.api.schemas import (
-    AgentGroupBody,
-    AgentTagsBody,
-    ControlCommandBody,
-    CreateCommandBody,
-    CreateTokenBody,
-)
-
-BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("POST", "/api/clients/register"): RegisterClientBody,
-    ("POST", "/api/sync"): SyncBody,
-    ("POST", "/api/lms/register"): LmsRegisterBody,
-    ("POST", "/api/lms/heartbeat"): LmsHeartbeatBody,
-    ("POST", "/api/enrolments"): EnrolmentBody,
-    ("PUT", "/api/agents/{agent_id}/tags"): AgentTagsBody,
-    ("PUT", "/api/agents/{agent_id}/group"): AgentGroupBody,
-    ("POST", "/api/agents/{agent_id}/move"): AgentMoveBody,
-    ("PUT", "/api/agents/{agent_id}/settings"): AgentSettingsBody,
-    ("POST", "/api/commands"): CreateCommandBody,
-    ("POST", "/api/control/command"): ControlCommandBody,
-    ("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}"): CameraConfigBody,
-    ("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot"): SnapshotBody,
-    ("POST", "/api/tokens"): CreateTokenBody,
-}
-
-QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("GET", "/api/agents"): ("site_id", "status", "group", "tag", "pending", "limit", "cursor"),
-    ("GET", "/api/lms"): ("limit", "cursor"),
-    ("GET", "/api/lms/{site_id}/clients"): ("limit", "cursor"),
-    ("GET", "/api/clients"): ("status", "limit", "cursor"),
-    ("GET", "/api/agents/{agent_id}/commands"): ("limit", "cursor"),
-    ("POST", "/api/commands"): ("wait",),
-    ("GET", "/api/cctv/events"): ("agent_id", "day", "limit", "cursor"),
-    ("GET", "/api/stats"): ("days",),
-    ("GET", "/api/stats/sites/{site_id}"): ("days",),
-    ("GET", "/api/audit"): ("since", "until", "limit", "cursor"),
-    ("GET", "/api/tokens"): ("limit", "cursor"),
-}
-
-#: other success statuses of mutating routes
-CREATED: dict[str, dict[str, str]] = {
-    "/api/commands": {"202": "stored and published; poll GET /api/commands/{id}"},
-    "/api/control/command": {"202": "stored and published"},
-    "/api/enrolments": {"201": "created (the token is shown once)"},
-    "/api/cctv/agents/{agent_id}/cameras/{camera_id}": {"201": "created"},
-    "/api/tokens": {"201": "created (the token is shown once)"},
-}
-
-#: rate-limited routes: what their 429 means
-LIMITED: dict[str, str] = {
-    "/api/sync": "over the rate limit of changing uploads (per client uuid, per source address): nothing written",
-}
+from chalicelib.api import ROUTES
+from chalicelib.api.routes import Access, Route
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.PUBLIC: [],
@@ -93,7 +39,6 @@ _SUCCESS = {
 def build_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        key = (route.method, route.path)
         operation: dict[str, Any] = {
             "operationId": _operation_id(route.method, route.path),
             "summary": route.summary,
@@ -103,18 +48,18 @@ def build_document() -> dict[str, Any]:
             "security": _SECURITY[route.access],
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in re.findall(r"{(\w+)}", route.path)
+                for name in route.path_params
             ] + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                 for name in QUERIES.get(key, ())],
-            "responses": _responses(route.access, route.method, route.path if route.method != "GET" else ""),
+                 for name in route.query],
+            "responses": _responses(route),
         }
-        body = BODIES.get(key)
-        if body is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+        if route.body is not None:
+            operation["requestBody"] = {"required": not route.body_optional, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}}}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     schemas: dict[str, Any] = {"Success": _SUCCESS, "Error": _ERROR}
-    for model in sorted(set(BODIES.values()), key=lambda m: m.__name__):
+    bodies: set[type[BaseModel]] = {route.body for route in ROUTES if route.body is not None}
+    for model in sorted(bodies, key=lambda m: m.__name__):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in schema.pop("$defs", {}).items():
             schemas[name] = definition
@@ -136,24 +81,22 @@ def build_document() -> dict[str, Any]:
     }
 
 
-def _responses(access: Access, method: str, path: str) -> dict[str, Any]:
+def _responses(route: Route) -> dict[str, Any]:
     ok = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Success"}}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     out: dict[str, Any] = {"200": {"description": "success", **ok}}
-    for status, description in CREATED.get(path, {}).items():
-        out[status] = {"description": description, **ok}
-    if method != "GET" or access is not Access.PUBLIC:
+    if route.method != "GET" or route.access is not Access.PUBLIC:
         out["400"] = {"description": "bad request (the message names the field)", **error}
-    if access is not Access.PUBLIC:
+    if route.access is not Access.PUBLIC:
         out["401"] = {"description": "missing or unknown credentials", **error}
     out["403"] = {"description": "role, site scope (x-scope) or admission policy refuses", **error}
     out["404"] = {"description": "unknown resource (or another site's, for a token scoped to sites)", **error}
-    if method != "GET":
+    if route.method != "GET":
         out["409"] = {"description": "conflict", **error}
         out["413"] = {"description": "body too large", **error}
-    if path in LIMITED:
-        out["429"] = {"description": LIMITED[path], **error}
-    return out
+    for status, description in route.responses.items():
+        out[status] = {"description": description, **(ok if status < "400" else error)}
+    return dict(sorted(out.items()))
 
 
 def _operation_id(method: str, path: str) -> str:

@@ -1,123 +1,123 @@
-"""Sites (each one LMS). Seed paths: ``POST /api/lms/register`` (no credentials for a new site, the site's current
-API key, or an enrolment token with a CSR),
-``POST /api/lms/heartbeat`` (the site's API key), ``GET /api/lms``, ``GET /api/lms/{id}``,
-``GET /api/lms/{id}/clients``, ``DELETE /api/lms/{id}``; plus ``POST /api/lms/{id}/approve`` and
-``POST /api/enrolments`` (one-time enrolment tokens)."""
+"""Sites (each one LMS). The seed's paths (docs/seeds.md): ``POST /api/lms/register`` (no credentials for a new
+site, the site's current API key, or an enrolment token with a CSR), ``POST /api/lms/heartbeat`` (the site's API
+key), ``GET /api/lms``, ``GET /api/lms/{id}``, ``GET /api/lms/{id}/clients`` (the site's agents),
+``DELETE /api/lms/{id}``; plus ``POST /api/lms/{id}/approve`` and ``POST /api/enrolments`` (one-time enrolment
+tokens). The bodies of the seed calls keep the seed's wire names (``clients``, ``uuid``: the site's agents)."""
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from chalice.app import Response
+from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import act_as, audited, authenticate, endpoint, ok, parse_body, query_int, query_str
-from chalicelib.api.lms_schemas import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
+from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
-from chalicelib.domain.token import Role
-from chalicelib.errors import BadRequest
-from chalicelib.services.lms import LmsClient, LmsRegistration, bearer_secret
-from shared.topics import is_valid_id
+from chalicelib.services.csr import MAX_CSR_CHARS
+from chalicelib.services.lms import LmsAgent, LmsRegistration
+from shared.topics import ID_PATTERN
 
-bp = Blueprint(__name__)
+#: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
+MAX_HEARTBEAT_AGENTS = 5000
 
-
-def _site_id(site_id: str) -> str:
-    if not is_valid_id(site_id):
-        raise BadRequest(f"site id: invalid {site_id[:80]!r}")
-    return site_id
+api = Router(__name__, tag="sites")
 
 
-@bp.route("/api/lms/register", methods=["POST"])
-@audited(bp, "lms.register")
-@endpoint
-def register_lms() -> Response:
-    request = bp.current_request
-    header = request.headers.get("authorization")
-    credential = bearer_secret(header) if header else None
-    body = parse_body(request, LmsRegisterBody)
+class LmsRegisterBody(RequestBody):
+    lms_uuid: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=128)
+    host: str = Field(max_length=255)
+    port: int = Field(ge=1, le=65535)
+    version: str = Field(min_length=1, max_length=64)
+    #: with an enrolment token: the PEM CSR of the key pair the LMS made (the seed shape has no such field)
+    csr: str | None = Field(default=None, min_length=1, max_length=MAX_CSR_CHARS)
+
+
+class LmsAgentInfo(RequestBody):
+    """One agent of a seed heartbeat (the wire calls them clients; ``uuid`` is the agent id)."""
+
+    uuid: str = Field(pattern=ID_PATTERN)
+    name: str = Field(default="", max_length=255)
+    status: str = Field(max_length=32)
+
+
+class LmsHeartbeatBody(RequestBody):
+    lms_uuid: str = Field(pattern=ID_PATTERN)
+    client_count: int = Field(ge=0, le=MAX_HEARTBEAT_AGENTS)
+    clients: list[LmsAgentInfo] = Field(default_factory=list, max_length=MAX_HEARTBEAT_AGENTS)
+
+
+class EnrolmentBody(RequestBody):
+    """``POST /api/enrolments``: a one-time token for one LMS (optionally bound to a site id)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    site_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+@api.route("POST", "/api/lms/register", Access.ENROLMENT, Scope.NONE, "Register or enrol an LMS (seed shape)",
+           body=LmsRegisterBody, audit="lms.register")
+def register_lms(call: Call[LmsRegisterBody]) -> Response:
+    body = call.body
     act_as(f"lms:{body.lms_uuid}")
     registration = container.get().lms.register(
-        LmsRegistration(body.lms_uuid, body.name, body.host, body.port, body.version, body.csr), credential
+        LmsRegistration(body.lms_uuid, body.name, body.host, body.port, body.version, body.csr), call.credential
     )
     return ok(registration.to_dict())
 
 
-@bp.route("/api/lms/heartbeat", methods=["POST"])
-@endpoint
-def lms_heartbeat() -> Response:
-    request = bp.current_request
-    lms = container.get().lms
-    site = lms.authenticate(request.headers.get("authorization"))  # 401 before the body is even read
-    body = parse_body(request, LmsHeartbeatBody)
-    report = lms.heartbeat(site, body.lms_uuid, [LmsClient(c.uuid, c.name, c.status) for c in body.clients])
+@api.route("POST", "/api/lms/heartbeat", Access.LMS_KEY, Scope.NONE, "Seed LMS heartbeat (only changes are written)",
+           body=LmsHeartbeatBody)
+def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
+    agents = [LmsAgent(c.uuid, c.name, c.status) for c in call.body.clients]
+    report = container.get().lms.heartbeat(call.site, call.body.lms_uuid, agents)
     return ok({"site_id": report.site_id, "agents_written": report.agents_written,
                "agents_offlined": report.agents_offlined, "agents_refused": list(report.agents_refused)},
               message="Heartbeat received")
 
 
-@bp.route("/api/lms", methods=["GET"])
-@endpoint
-def list_sites() -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
-    page = container.get().sites.page(
-        principal, limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor")
-    )
+@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"))
+def list_sites(call: Call[None]) -> Response:
+    page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
+                                      cursor=query_str(call.request, "cursor"))
     return ok(page.to_dict("sites", Site.to_dict))
 
 
-@bp.route("/api/lms/{site_id}", methods=["GET"])
-@endpoint
-def get_site(site_id: str) -> Response:
-    principal = authenticate(bp.current_request)
-    return ok(container.get().sites.get(_site_id(site_id), principal).to_dict())
+@api.route("GET", "/api/lms/{site_id}", Access.VIEWER, Scope.SITE, "One site")
+def get_site(call: Call[None], site_id: str) -> Response:
+    return ok(container.get().sites.get(site_id, call.principal).to_dict())
 
 
-@bp.route("/api/lms/{site_id}/clients", methods=["GET"])
-@endpoint
-def site_clients(site_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
-    services = container.get()
-    services.sites.get(_site_id(site_id), principal)  # 404 for an unknown or unseen site
-    page = services.agents.page(principal, site_id=site_id, limit=query_int(request, "limit", 100),
-                                cursor=query_str(request, "cursor"))
+@api.route("GET", "/api/lms/{site_id}/clients", Access.VIEWER, Scope.SITE,
+           "Agents of a site (the seed path; legacy ClassTop clients included)", query=("limit", "cursor"))
+def site_agents(call: Call[None], site_id: str) -> Response:
+    page = container.get().agents.page_of_site(site_id, call.principal, limit=query_int(call.request, "limit", 100),
+                                               cursor=query_str(call.request, "cursor"))
     return ok(page.to_dict("clients", Agent.to_dict))
 
 
-@bp.route("/api/lms/{site_id}/approve", methods=["POST"])
-@audited(bp, "lms.approve")
-@endpoint
-def approve_site(site_id: str) -> Response:
-    principal = authenticate(bp.current_request, Role.ADMIN)
-    services = container.get()
-    services.sites.get(_site_id(site_id), principal)  # 404 for an unknown site or one outside the token's sites
-    return ok(services.lms.approve(site_id).to_dict())
+@api.route("POST", "/api/lms/{site_id}/approve", Access.ADMIN, Scope.SITE, "Approve a pending site",
+           audit="lms.approve")
+def approve_site(call: Call[None], site_id: str) -> Response:
+    return ok(container.get().lms.approve(site_id, call.principal).to_dict())
 
 
-@bp.route("/api/lms/{site_id}", methods=["DELETE"])
-@audited(bp, "lms.delete")
-@endpoint
-def delete_site(site_id: str) -> Response:
-    principal = authenticate(bp.current_request, Role.ADMIN)
-    services = container.get()
-    services.sites.get(_site_id(site_id), principal)  # 404 for an unknown site or one outside the token's sites
-    site = services.lms.delete(site_id)
+@api.route("DELETE", "/api/lms/{site_id}", Access.ADMIN, Scope.SITE, "Delete a site and revoke its identity",
+           audit="lms.delete")
+def delete_site(call: Call[None], site_id: str) -> Response:
+    site = container.get().lms.delete(site_id, call.principal)
     return ok({"site_id": site.site_id, "revoked": True}, message="LMS deleted")
 
 
-@bp.route("/api/enrolments", methods=["POST"])
-@audited(bp, "enrolment.create")
-@endpoint
-def create_enrolment() -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.ADMIN)
-    body = parse_body(request, EnrolmentBody)
-    if body.site_id is None:  # whoever holds it enrols a site of any id: tenant-wide
-        principal.require_unscoped("an enrolment token bound to no site")
-    else:  # re-enrolling a site revokes its certificate: only for the token's own sites
-        principal.require_sites({body.site_id})
+@api.route("POST", "/api/enrolments", Access.ADMIN, Scope.NAMED, "Create a one-time LMS enrolment token",
+           body=EnrolmentBody, responses={"201": "created (the token is shown once)"}, audit="enrolment.create")
+def create_enrolment(call: Call[EnrolmentBody]) -> Response:
+    body = call.body
+    # bound to no site, whoever holds it enrols a site of any id: tenant-wide; re-enrolling a site revokes its
+    # certificate: only for the token's own sites
+    call.principal.require_named_site(body.site_id, "an enrolment token bound to no site")
     secret, stored = container.get().lms.create_enrolment(body.name, site_id=body.site_id, ttl_s=body.ttl_s,
-                                                          created_by=principal.name)
+                                                          created_by=call.principal.name)
     return ok({"token": secret, "name": stored.name, "site_id": stored.site_id, "expires_at": stored.expires_at},
               201)

@@ -3,29 +3,20 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from chalice.app import Response
 
 from chalicelib import container
-from chalicelib.api.http import authenticate, endpoint, ok, query_int
-from chalicelib.errors import BadRequest
-from shared.topics import is_valid_id
+from chalicelib.api.http import ok, query_int
+from chalicelib.api.routes import Access, Call, Router, Scope
 
-bp = Blueprint(__name__)
-
-
-@bp.route("/api/stats", methods=["GET"])
-@endpoint
-def tenant_stats() -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
-    return ok(container.get().stats.tenant(principal, days=query_int(request, "days", 7)))
+api = Router(__name__, tag="stats")
 
 
-@bp.route("/api/stats/sites/{site_id}", methods=["GET"])
-@endpoint
-def site_stats(site_id: str) -> Response:
-    request = bp.current_request
-    principal = authenticate(request)
-    if not is_valid_id(site_id):
-        raise BadRequest(f"site id: invalid {site_id[:80]!r}")
-    return ok(container.get().stats.site(site_id, principal, days=query_int(request, "days", 7)))
+@api.route("GET", "/api/stats", Access.VIEWER, Scope.LIST, "Tenant statistics", query=("days",))
+def tenant_stats(call: Call[None]) -> Response:
+    return ok(container.get().stats.tenant(call.principal, days=query_int(call.request, "days", 7)))
+
+
+@api.route("GET", "/api/stats/sites/{site_id}", Access.VIEWER, Scope.SITE, "Site statistics", query=("days",))
+def site_stats(call: Call[None], site_id: str) -> Response:
+    return ok(container.get().stats.site(site_id, call.principal, days=query_int(call.request, "days", 7)))

@@ -4,45 +4,54 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from typing import Annotated, Literal
+
+from chalice.app import Response
+from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import audited, authenticate, endpoint, ok, parse_body, query_int, query_str
-from chalicelib.api.schemas import CreateTokenBody
-from chalicelib.domain.token import ApiToken, Role
-from chalicelib.errors import BadRequest
-from shared.topics import is_valid_id
+from chalicelib.api.http import RequestBody, ok, query_int, query_str
+from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.token import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S, ApiToken
+from shared.topics import ID_PATTERN
 
-bp = Blueprint(__name__)
+#: most sites one API token may be scoped to
+MAX_TOKEN_SITES = 100
+
+api = Router(__name__, tag="tokens")
 
 
-@bp.route("/api/tokens", methods=["GET"])
-@endpoint
-def list_tokens() -> Response:
-    request = bp.current_request
-    authenticate(request, Role.ADMIN, tenant_wide=True)
-    page = container.get().tokens.page(limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"))
+class CreateTokenBody(RequestBody):
+    """``POST /api/tokens``: a token for a person or a script. ``site_ids`` limits it to those sites (absent or
+    ``null``: every site); ``ttl_s`` is its lifetime (default 90 days, at most 365)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["viewer", "operator", "admin"]
+    site_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
+                                                                            max_length=MAX_TOKEN_SITES)
+    ttl_s: int | None = Field(default=None, ge=MIN_TOKEN_TTL_S, le=MAX_TOKEN_TTL_S)
+
+
+@api.route("GET", "/api/tokens", Access.ADMIN, Scope.TENANT, "List API tokens (never their secrets)",
+           query=("limit", "cursor"))
+def list_tokens(call: Call[None]) -> Response:
+    page = container.get().tokens.page(limit=query_int(call.request, "limit", 100),
+                                       cursor=query_str(call.request, "cursor"))
     return ok(page.to_dict("tokens", ApiToken.to_dict))
 
 
-@bp.route("/api/tokens", methods=["POST"])
-@audited(bp, "token.create")
-@endpoint
-def create_token() -> Response:
-    request = bp.current_request
-    principal = authenticate(request, Role.ADMIN, tenant_wide=True)
-    body = parse_body(request, CreateTokenBody)
+@api.route("POST", "/api/tokens", Access.ADMIN, Scope.TENANT,
+           "Create an API token (the secret is shown once; it expires)", body=CreateTokenBody,
+           responses={"201": "created (the token is shown once)"}, audit="token.create")
+def create_token(call: Call[CreateTokenBody]) -> Response:
+    body = call.body
     issued = container.get().tokens.create(body.role, body.name, site_ids=body.site_ids, ttl_s=body.ttl_s,
-                                           created_by=principal.name)
+                                           created_by=call.principal.name)
     return ok({"token": issued.secret, **issued.token.to_dict()}, 201)
 
 
-@bp.route("/api/tokens/{token_id}", methods=["DELETE"])
-@audited(bp, "token.revoke")
-@endpoint
-def revoke_token(token_id: str) -> Response:
-    authenticate(bp.current_request, Role.ADMIN, tenant_wide=True)
-    if not is_valid_id(token_id):
-        raise BadRequest(f"token id: invalid {token_id[:80]!r}")
+@api.route("DELETE", "/api/tokens/{token_id}", Access.ADMIN, Scope.TENANT, "Revoke an API token by its id",
+           audit="token.revoke")
+def revoke_token(call: Call[None], token_id: str) -> Response:
     revoked = container.get().tokens.revoke(token_id)
     return ok({"token_id": revoked.token_id, "revoked": True})

@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from shared.messages import AgentKind, AgentPresence, Presence
+
+#: a group's or a tag's name
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: most tags one agent carries
+MAX_TAGS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +56,14 @@ class Agent:
             "tags": sorted(self.tags),
             "approval": self.approval.value,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFilter:
+    """Which agents a listing or a batch command selects; ``None`` means "any"."""
+
+    site_id: str | None = None
+    status: Presence | None = None
+    group: str | None = None
+    tag: str | None = None
+    pending: bool = False

@@ -1,4 +1,4 @@
-"""One page of a listing and its opaque continuation cursor."""
+"""One page of a listing, its opaque continuation cursor, and how large a page may be."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from chalicelib.errors import BadRequest
+
 T = TypeVar("T")
-U = TypeVar("U")
+
+MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,8 +19,12 @@ class Page(Generic[T]):
     #: pass back as ``cursor`` to get the next page; ``None`` on the last page.
     cursor: str | None = None
 
-    def map(self, fn: Callable[[T], U]) -> Page[U]:
-        return Page([fn(item) for item in self.items], self.cursor)
-
     def to_dict(self, key: str, fn: Callable[[T], Any]) -> dict[str, Any]:
         return {key: [fn(item) for item in self.items], "cursor": self.cursor}
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` if a page may hold that many items (1 to :data:`MAX_PAGE_SIZE`); else a 400 naming ``limit``."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
+    return limit

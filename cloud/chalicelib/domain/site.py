@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,6 @@ class Site:
     certificate_id: str | None = None
     certificate_arn: str | None = None
     revision: int | None = None
-
-    @property
-    def enrolled(self) -> bool:
-        """Whether the site holds an IoT identity (enrolled with a one-time token)."""
-        return self.certificate_id is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {

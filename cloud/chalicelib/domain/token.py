@@ -122,3 +122,11 @@ class Principal:
         if self.site_ids is not None:
             raise Forbidden(f"token {self.name!r} is limited to site(s) {', '.join(sorted(self.site_ids))}: "
                             f"{action} is tenant-wide and needs a token for every site")
+
+    def require_named_site(self, site_id: str | None, action: str = "this") -> None:
+        """An act for the site named in a request (``Scope.NAMED``): one of the token's sites, or, naming none (an
+        act any site may use), a token for every site."""
+        if site_id is None:
+            self.require_unscoped(action)
+        else:
+            self.require_sites({site_id})

@@ -13,7 +13,7 @@ from chalicelib.models.agent import AgentModel
 from chalicelib.models.agent_snapshot import AgentSnapshotModel
 from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
-from chalicelib.models.client import ClientModel
+from chalicelib.models.classtop_client import ClassTopClientModel
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
 from chalicelib.models.label import LabelModel
@@ -27,7 +27,7 @@ from chalicelib.models.token import TokenModel
 log = logging.getLogger(__name__)
 
 MODELS: tuple[type[BaseModel], ...] = (
-    CommandModel, AgentModel, SiteModel, TokenModel, ClientModel, SnapshotModel, AuditModel, LabelModel,
+    CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
     MetricRollupModel, RateLimitModel,
 )
@@ -81,7 +81,7 @@ __all__ = [
     "AgentModel",
     "AgentSnapshotModel",
     "AuditModel",
-    "ClientModel",
+    "ClassTopClientModel",
     "CommandModel",
     "EventModel",
     "LabelModel",

@@ -8,55 +8,12 @@ only grouped agents) and ``by_pending`` (pending_tenant, agent_id; sparse: only 
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, VersionAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class AgentsBySite(GlobalSecondaryIndex["AgentModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_site"
-        projection = AllProjection()
-
-    site_id = UnicodeAttribute(hash_key=True)
-    agent_id = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class AgentsByTenant(GlobalSecondaryIndex["AgentModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_tenant"
-        projection = AllProjection()
-
-    tenant = UnicodeAttribute(hash_key=True)
-    agent_id = UnicodeAttribute(range_key=True)
-
-
-class AgentsByGroup(GlobalSecondaryIndex["AgentModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_group"
-        projection = AllProjection()
-
-    group = UnicodeAttribute(hash_key=True)
-    agent_id = UnicodeAttribute(range_key=True)
-
-
-class PendingAgents(GlobalSecondaryIndex["AgentModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_pending"
-        projection = AllProjection()
-
-    pending_tenant = UnicodeAttribute(hash_key=True)
-    agent_id = UnicodeAttribute(range_key=True)
-
-
-class AgentModel(BaseModel):
-    AGGREGATE = "agent"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class AgentModel(BaseModel, aggregate="agent"):
     agent_id = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     site_id = UnicodeAttribute()
@@ -74,7 +31,7 @@ class AgentModel(BaseModel):
     pending_tenant = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
-    by_site = AgentsBySite()
-    by_tenant = AgentsByTenant()
-    by_group = AgentsByGroup()
-    by_pending = PendingAgents()
+    by_site: GlobalSecondaryIndex[AgentModel] = global_index("site_id", "agent_id")
+    by_tenant: GlobalSecondaryIndex[AgentModel] = global_index("tenant", "agent_id")
+    by_group: GlobalSecondaryIndex[AgentModel] = global_index("group", "agent_id")
+    by_pending: GlobalSecondaryIndex[AgentModel] = global_index("pending_tenant", "agent_id")

@@ -8,18 +8,11 @@ writes (the greatest wins, docs/protocol.md "Snapshots"); ``body`` is the JSON t
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class AgentSnapshotModel(BaseModel):
-    AGGREGATE = "agent_snapshot"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class AgentSnapshotModel(BaseModel, aggregate="agent_snapshot"):
     agent_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(range_key=True)
     site_id = UnicodeAttribute()

@@ -8,18 +8,11 @@ key ``at_id`` = ``<epoch ms, 15 digits>#<random>``, so "entries between t1 and t
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class AuditModel(BaseModel):
-    AGGREGATE = "audit"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class AuditModel(BaseModel, aggregate="audit"):
     day = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     at = NumberAttribute()

@@ -1,17 +1,65 @@
-"""What every table model shares: a table name bound at runtime (see :func:`chalicelib.models.bind`).
+"""What every table model shares: a table name bound at runtime (see :func:`chalicelib.models.bind`), on-demand
+billing, and global secondary indexes that project every attribute.
 
-Each subclass declares its own ``Meta`` (PynamoDB reads table name, host and region from it, so a shared
-``Meta`` would make every model point at one table) with ``table_name = UNBOUND`` and on-demand billing.
+A model names its table in its class line, ``class AgentModel(BaseModel, aggregate="agent")``, and gets its own
+``Meta`` (PynamoDB reads table name, host and region from the model's own ``Meta``, so a shared one would point
+every model at one table). An index is ``by_x = global_index("x", "y")``, named after the attribute it is
+assigned to.
 """
 
 from __future__ import annotations
 
-from pynamodb.models import Model
+from typing import Any
+
+from pynamodb.attributes import Attribute, UnicodeAttribute
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import MetaModel, Model
 
 #: Placeholder until :func:`chalicelib.models.bind` names the table from the settings.
 UNBOUND = "classtop-unbound"
 
 
-class BaseModel(Model):
+class _TableMeta(MetaModel):
+    """PynamoDB's model metaclass, taking the table's ``aggregate`` from the class line."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                aggregate: str | None = None) -> _TableMeta:
+        if aggregate is not None:
+            namespace = {**namespace, "AGGREGATE": aggregate, "Meta": table_meta()}
+        made: _TableMeta = super().__new__(mcs, name, bases, namespace)  # type: ignore[no-untyped-call]
+        return made
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                 aggregate: str | None = None) -> None:
+        if aggregate is not None:  # PynamoDB completes the Meta it finds in the namespace: the class's own
+            namespace = {**namespace, "AGGREGATE": aggregate, "Meta": cls.__dict__["Meta"]}
+        super().__init__(name, bases, namespace)
+
+
+class BaseModel(Model, metaclass=_TableMeta):
     #: the table name suffix: ``classtop--{tenant}--{stage}--{AGGREGATE}``
     AGGREGATE: str = ""
+
+    def __init_subclass__(cls, aggregate: str | None = None, **kwargs: Any) -> None:
+        """``aggregate`` (the metaclass takes it) names the table; declared here for type checkers."""
+        super().__init_subclass__(**kwargs)
+
+
+def table_meta() -> Any:
+    """A model's own ``Meta``: unbound until :func:`chalicelib.models.bind`, on-demand billing."""
+    return type("Meta", (), {"table_name": UNBOUND, "billing_mode": PAY_PER_REQUEST_BILLING_MODE})
+
+
+def global_index(hash_key: str, range_key: str,
+                 range_type: type[Attribute[Any]] = UnicodeAttribute) -> GlobalSecondaryIndex[Any]:
+    """A global secondary index on (``hash_key``, ``range_key``; a string, unless ``range_type`` says otherwise)
+    projecting every attribute. It is sparse when items may lack ``hash_key``."""
+    meta = type("Meta", (), {"projection": AllProjection()})
+    index = type(f"Index_{hash_key}_{range_key}", (GlobalSecondaryIndex,), {
+        "Meta": meta,
+        hash_key: UnicodeAttribute(hash_key=True),
+        range_key: range_type(range_key=True),
+    })
+    made: GlobalSecondaryIndex[Any] = index()
+    return made

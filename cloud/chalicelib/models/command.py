@@ -20,28 +20,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class OpenCommands(GlobalSecondaryIndex["CommandModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_open"
-        projection = AllProjection()
-
-    open_tenant = UnicodeAttribute(hash_key=True)
-    expires_at = NumberAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class CommandModel(BaseModel):
-    AGGREGATE = "command"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class CommandModel(BaseModel, aggregate="command"):
     command_id = UnicodeAttribute(hash_key=True)
     command = UnicodeAttribute()
     params = JSONAttribute()
@@ -61,16 +45,10 @@ class CommandModel(BaseModel):
     open_tenant = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
-    by_open = OpenCommands()
+    by_open: GlobalSecondaryIndex[CommandModel] = global_index("open_tenant", "expires_at", NumberAttribute)
 
 
-class AgentCommandModel(BaseModel):
-    AGGREGATE = "agent_command"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class AgentCommandModel(BaseModel, aggregate="agent_command"):
     agent_id = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     command_id = UnicodeAttribute()

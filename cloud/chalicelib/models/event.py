@@ -7,28 +7,12 @@ Index ``by_day`` (day, at_id): the tenant's events of one UTC day.
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class EventsByDay(GlobalSecondaryIndex["EventModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_day"
-        projection = AllProjection()
-
-    day = UnicodeAttribute(hash_key=True)
-    at_id = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class EventModel(BaseModel):
-    AGGREGATE = "event"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class EventModel(BaseModel, aggregate="event"):
     agent_id = UnicodeAttribute(hash_key=True)
     at_id = UnicodeAttribute(range_key=True)
     day = UnicodeAttribute()
@@ -41,4 +25,4 @@ class EventModel(BaseModel):
     data = UnicodeAttribute(default="{}")
     ttl = TTLAttribute()
 
-    by_day = EventsByDay()
+    by_day: GlobalSecondaryIndex[EventModel] = global_index("day", "at_id")

@@ -4,18 +4,11 @@ tag X" is one Query. Written together with the agent item in one transaction."""
 from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class LabelModel(BaseModel):
-    AGGREGATE = "label"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class LabelModel(BaseModel, aggregate="label"):
     label = UnicodeAttribute(hash_key=True)
     agent_id = UnicodeAttribute(range_key=True)
     site_id = UnicodeAttribute()

@@ -7,18 +7,11 @@ taken in that window, and ``ttl`` removes the item once its window is over (Dyna
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class RateLimitModel(BaseModel):
-    AGGREGATE = "rate_limit"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class RateLimitModel(BaseModel, aggregate="rate_limit"):
     bucket = UnicodeAttribute(hash_key=True)
     used = NumberAttribute(default=0)
     ttl = TTLAttribute()

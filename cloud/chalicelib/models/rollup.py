@@ -5,18 +5,11 @@ Expires through ``ttl``."""
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class RollupModel(BaseModel):
-    AGGREGATE = "rollup"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class RollupModel(BaseModel, aggregate="rollup"):
     scope = UnicodeAttribute(hash_key=True)
     day = UnicodeAttribute(range_key=True)
     commands_succeeded = NumberAttribute(default=0)

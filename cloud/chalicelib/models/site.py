@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class SitesByTenant(GlobalSecondaryIndex["SiteModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_tenant"
-        projection = AllProjection()
-
-    tenant = UnicodeAttribute(hash_key=True)
-    site_id = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class SiteModel(BaseModel):
-    AGGREGATE = "site"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class SiteModel(BaseModel, aggregate="site"):
     site_id = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     last_heartbeat = NumberAttribute()
@@ -46,4 +30,4 @@ class SiteModel(BaseModel):
     certificate_arn = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
-    by_tenant = SitesByTenant()
+    by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

@@ -8,18 +8,11 @@ counts the uploads (last writer wins, see docs/data-model.md).
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
-from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.base import BaseModel
 
 
-class SnapshotModel(BaseModel):
-    AGGREGATE = "snapshot"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class SnapshotModel(BaseModel, aggregate="snapshot"):
     owner = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(range_key=True)
     body = UnicodeAttribute()

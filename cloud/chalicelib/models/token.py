@@ -10,30 +10,12 @@ DynamoDB deletes the item within days.
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class TokensByKind(GlobalSecondaryIndex["TokenModel"]):  # type: ignore[no-untyped-call]
-    """API tokens by id (only items with a ``token_id`` are in it: site keys and enrolment tokens are not)."""
-
-    class Meta:
-        index_name = "by_kind"
-        projection = AllProjection()
-
-    kind = UnicodeAttribute(hash_key=True)
-    token_id = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class TokenModel(BaseModel):
-    AGGREGATE = "token"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class TokenModel(BaseModel, aggregate="token"):
     token_hash = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     role = UnicodeAttribute()
@@ -49,4 +31,4 @@ class TokenModel(BaseModel):
     token_id = UnicodeAttribute(null=True)
     ttl = TTLAttribute(null=True)
 
-    by_kind = TokensByKind()
+    by_kind: GlobalSecondaryIndex[TokenModel] = global_index("kind", "token_id")

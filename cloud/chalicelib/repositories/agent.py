@@ -7,20 +7,22 @@ same transaction as the agent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
+from chalicelib.domain.agent import Agent, AgentFilter
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
-from chalicelib.errors import StaleWrite, UpstreamError
 from chalicelib.models.agent import AgentModel
 from chalicelib.models.label import LabelModel
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import (
+    TenantRepository,
+    dynamo_errors,
+    read_item,
+    read_page,
+    transaction,
+)
 from shared.messages import AgentKind, Presence
 
 _SITE_KEYS = frozenset({"agent_id", "site_id"})
@@ -34,27 +36,10 @@ def tag_label(tag: str) -> str:
     return f"tag#{tag}"
 
 
-@dataclass(frozen=True, slots=True)
-class AgentFilter:
-    """Listing filters; ``None`` means "any"."""
-
-    site_id: str | None = None
-    status: Presence | None = None
-    group: str | None = None
-    tag: str | None = None
-    pending: bool = False
-
-
-class AgentRepository:
-    def __init__(self, tenant: str) -> None:
-        self._tenant = tenant
-
+class AgentRepository(TenantRepository):
     def get(self, agent_id: str) -> Agent | None:
-        with dynamo_errors(f"read agent {agent_id}"):
-            try:
-                return _to_agent(AgentModel.get(agent_id))
-            except AgentModel.DoesNotExist:
-                return None
+        item = read_item(AgentModel, agent_id, what=f"read agent {agent_id}")
+        return None if item is None else _to_agent(item)
 
     def get_many(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
         """The stored agents among ``agent_ids`` (BatchGetItem; unknown ids are simply absent)."""
@@ -74,45 +59,38 @@ class AgentRepository:
         """One page of agents ordered by agent id. The most selective index answers (tag > group > pending >
         site > tenant); the other filters are Query filter expressions. A page may hold fewer than ``limit``
         agents when a filter dropped some: follow ``cursor`` until it is ``None``."""
-        check_limit(limit)
         f = filters or AgentFilter(site_id=site_id)
         if site_id is not None and f.site_id is None:
             f = AgentFilter(site_id, f.status, f.group, f.tag, f.pending)
         if f.tag is not None:
             return self._page_by_tag(f, limit, cursor)
         condition = self._condition(f, skip_site=f.group is None and not f.pending)
-        with dynamo_errors("list agents"):
-            if f.group is not None:
-                result = AgentModel.by_group.query(f.group, filter_condition=condition, limit=limit,
-                                                   last_evaluated_key=decode_cursor(cursor, _GROUP_KEYS))
-            elif f.pending:
-                result = AgentModel.by_pending.query(self._tenant, filter_condition=condition, limit=limit,
-                                                     last_evaluated_key=decode_cursor(cursor, _PENDING_KEYS))
-            elif f.site_id is not None:
-                result = AgentModel.by_site.query(f.site_id, filter_condition=condition, limit=limit,
-                                                  last_evaluated_key=decode_cursor(cursor, _SITE_KEYS))
-            else:
-                result = AgentModel.by_tenant.query(self._tenant, filter_condition=condition, limit=limit,
-                                                    last_evaluated_key=decode_cursor(cursor, _TENANT_KEYS))
-            items = [_to_agent(item) for item in result]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        if f.group is not None:
+            index, partition, keys = AgentModel.by_group, f.group, _GROUP_KEYS
+        elif f.pending:
+            index, partition, keys = AgentModel.by_pending, self._tenant, _PENDING_KEYS
+        elif f.site_id is not None:
+            index, partition, keys = AgentModel.by_site, f.site_id, _SITE_KEYS
+        else:
+            index, partition, keys = AgentModel.by_tenant, self._tenant, _TENANT_KEYS
+        return read_page(lambda start: index.query(partition, filter_condition=condition, limit=limit,
+                                                   last_evaluated_key=start),
+                         keys, limit=limit, cursor=cursor, convert=_to_agent, what="list agents")
 
     def _page_by_tag(self, f: AgentFilter, limit: int, cursor: str | None) -> Page[Agent]:
         assert f.tag is not None
-        with dynamo_errors("list agents by tag"):
-            result = LabelModel.query(tag_label(f.tag), limit=limit,
-                                      last_evaluated_key=decode_cursor(cursor, _LABEL_KEYS))
-            ids = [item.agent_id for item in result]
-            next_cursor = encode_cursor(result.last_evaluated_key) if len(ids) == limit else None
-        agents = self.get_many(ids)
+        page = read_page(lambda start: LabelModel.query(tag_label(f.tag or ""), limit=limit, last_evaluated_key=start),
+                         _LABEL_KEYS, limit=limit, cursor=cursor, convert=lambda item: item.agent_id,
+                         what="list agents by tag")
+        agents = self.get_many(page.items)
         kept = [
-            agents[a] for a in ids if a in agents
+            agents[a] for a in page.items if a in agents
             and (f.site_id is None or agents[a].site_id == f.site_id)
             and (f.status is None or agents[a].status is f.status)
             and (f.group is None or agents[a].group == f.group)
             and (not f.pending or agents[a].approval is Approval.PENDING)
         ]
-        return Page(kept, next_cursor)
+        return Page(kept, page.cursor)
 
     @staticmethod
     def _condition(f: AgentFilter, *, skip_site: bool) -> Condition | None:
@@ -138,19 +116,13 @@ class AgentRepository:
     def save_with_tags(self, agent: Agent, previous_tags: frozenset[str]) -> Agent:
         """Write ``agent`` and its tag memberships in one transaction (else :class:`StaleWrite`)."""
         item = self._to_item(agent)
-        connection = AgentModel._get_connection().connection
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                transaction.save(item)
-                for tag in sorted(agent.tags - previous_tags):
-                    transaction.save(LabelModel(tag_label(tag), agent.agent_id, site_id=agent.site_id))
-                for tag in sorted(previous_tags - agent.tags):
-                    transaction.delete(LabelModel(tag_label(tag), agent.agent_id))
-        except TransactWriteError as exc:
-            reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
-            if "ConditionalCheckFailed" in reasons:
-                raise StaleWrite(f"agent {agent.agent_id} changed meanwhile") from exc
-            raise UpstreamError(f"write agent {agent.agent_id}: DynamoDB error {exc.cause_response_code}") from exc
+        with transaction(AgentModel, what=f"write agent {agent.agent_id}",
+                         stale=f"agent {agent.agent_id} changed meanwhile") as writes:
+            writes.save(item)
+            for tag in sorted(agent.tags - previous_tags):
+                writes.save(LabelModel(tag_label(tag), agent.agent_id, site_id=agent.site_id))
+            for tag in sorted(previous_tags - agent.tags):
+                writes.delete(LabelModel(tag_label(tag), agent.agent_id))
         item.revision = (agent.revision or 0) + 1
         return _to_agent(item)
 

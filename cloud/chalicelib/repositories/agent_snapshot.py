@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.models.agent_snapshot import AgentSnapshotModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.repositories.base import dynamo_errors
 
 
 @dataclass(frozen=True, slots=True)

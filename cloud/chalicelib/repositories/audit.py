@@ -7,15 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.models.audit import AuditModel
-from chalicelib.repositories.dynamo import dynamo_errors
-
-
-def day_of(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")
-
-
-def sort_key(at: float, suffix: str = "") -> str:
-    return f"{int(at * 1000):015d}#{suffix}"
+from chalicelib.repositories.base import day_of, dynamo_errors, expiry, sort_key
 
 
 class AuditRepository:
@@ -31,7 +23,7 @@ class AuditRepository:
             target=entry.target,
             status=entry.status,
             result=entry.result,
-            ttl=datetime.fromtimestamp(retain_until, tz=UTC),
+            ttl=expiry(retain_until),
         )
         with dynamo_errors("write audit entry"):
             item.save()

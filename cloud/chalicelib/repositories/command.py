@@ -4,34 +4,22 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.command import AgentOutcome, CommandRecord
 from chalicelib.domain.page import Page
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.command import AgentCommandModel, CommandModel
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import TenantRepository, dynamo_errors, expiry, read_item, read_page, sort_key
 from shared.messages import CommandStatus
 
 _HISTORY_KEYS = frozenset({"agent_id", "at_id"})
 
 
-def history_key(created_at: float, command_id: str) -> str:
-    return f"{int(created_at * 1000):015d}#{command_id}"
-
-
-class CommandRepository:
-    def __init__(self, tenant: str) -> None:
-        self._tenant = tenant
-
+class CommandRepository(TenantRepository):
     def get(self, command_id: str) -> CommandRecord | None:
-        with dynamo_errors(f"read command {command_id}"):
-            try:
-                item = CommandModel.get(command_id, consistent_read=True)
-            except CommandModel.DoesNotExist:
-                return None
-        return _to_record(item)
+        item = read_item(CommandModel, command_id, what=f"read command {command_id}", consistent=True)
+        return None if item is None else _to_record(item)
 
     def create(self, record: CommandRecord) -> CommandRecord:
         """Store a new record; :class:`Conflict` if the id is taken."""
@@ -41,9 +29,9 @@ class CommandRepository:
         # the history index first: if the command cannot be stored, the index items are removed again (a
         # reader skips index items whose command does not exist, so a crash in between shows nothing)
         history = [
-            AgentCommandModel(agent_id, history_key(record.created_at, record.command_id),
+            AgentCommandModel(agent_id, sort_key(record.created_at, record.command_id),
                               command_id=record.command_id, command=record.command, created_at=record.created_at,
-                              ttl=datetime.fromtimestamp(record.retain_until, tz=UTC))
+                              ttl=expiry(record.retain_until))
             for agent_id in record.targets
         ]
         with dynamo_errors(f"index command {record.command_id}"), AgentCommandModel.batch_write() as batch:
@@ -63,12 +51,10 @@ class CommandRepository:
 
     def history(self, agent_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[str]:
         """Command ids of an agent, newest first (one Query on the history table)."""
-        check_limit(limit)
-        with dynamo_errors(f"list commands of {agent_id}"):
-            result = AgentCommandModel.query(agent_id, scan_index_forward=False, limit=limit,
-                                             last_evaluated_key=decode_cursor(cursor, _HISTORY_KEYS))
-            ids = [item.command_id for item in result]
-            return Page(ids, encode_cursor(result.last_evaluated_key) if len(ids) == limit else None)
+        return read_page(lambda start: AgentCommandModel.query(agent_id, scan_index_forward=False, limit=limit,
+                                                               last_evaluated_key=start),
+                         _HISTORY_KEYS, limit=limit, cursor=cursor, convert=lambda item: item.command_id,
+                         what=f"list commands of {agent_id}")
 
     def get_many(self, command_ids: list[str]) -> dict[str, CommandRecord]:
         if not command_ids:
@@ -140,7 +126,7 @@ def _to_item(record: CommandRecord) -> CommandModel:
         created_at=record.created_at,
         updated_at=record.updated_at,
         expires_at=record.expires_at,
-        ttl=datetime.fromtimestamp(record.retain_until, tz=UTC),
+        ttl=expiry(record.retain_until),
     )
     if record.revision is not None:
         item.revision = record.revision

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.page import Page
 from chalicelib.models.event import EventModel
-from chalicelib.repositories.audit import day_of, sort_key
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import day_of, dynamo_errors, expiry, read_page, sort_key
 
 _AGENT_KEYS = frozenset({"agent_id", "at_id"})
 _DAY_KEYS = frozenset({"agent_id", "at_id", "day"})
@@ -34,7 +32,7 @@ class StoredEvent:
 
 class EventRepository:
     def append_many(self, events: list[StoredEvent], retain_until: float) -> None:
-        ttl = datetime.fromtimestamp(retain_until, tz=UTC)
+        ttl = expiry(retain_until)
         with dynamo_errors("write events"), EventModel.batch_write() as batch:
             for e in events:
                 batch.save(EventModel(e.agent_id, sort_key(e.at, secrets.token_hex(4)), day=day_of(e.at),
@@ -42,20 +40,14 @@ class EventRepository:
                                       message=e.message, data=json.dumps(e.data, separators=(",", ":")), ttl=ttl))
 
     def of_agent(self, agent_id: str, *, limit: int, cursor: str | None) -> Page[StoredEvent]:
-        check_limit(limit)
-        with dynamo_errors(f"read events of {agent_id}"):
-            result = EventModel.query(agent_id, scan_index_forward=False, limit=limit,
-                                      last_evaluated_key=decode_cursor(cursor, _AGENT_KEYS))
-            items = [_to_event(item) for item in result]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        return read_page(lambda start: EventModel.query(agent_id, scan_index_forward=False, limit=limit,
+                                                        last_evaluated_key=start),
+                         _AGENT_KEYS, limit=limit, cursor=cursor, convert=_to_event, what=f"read events of {agent_id}")
 
     def of_day(self, day: str, *, limit: int, cursor: str | None) -> Page[StoredEvent]:
-        check_limit(limit)
-        with dynamo_errors(f"read events of {day}"):
-            result = EventModel.by_day.query(day, scan_index_forward=False, limit=limit,
-                                             last_evaluated_key=decode_cursor(cursor, _DAY_KEYS))
-            items = [_to_event(item) for item in result]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        return read_page(lambda start: EventModel.by_day.query(day, scan_index_forward=False, limit=limit,
+                                                               last_evaluated_key=start),
+                         _DAY_KEYS, limit=limit, cursor=cursor, convert=_to_event, what=f"read events of {day}")
 
 
 def _to_event(item: EventModel) -> StoredEvent:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.models.metric_rollup import MetricRollupModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.repositories.base import dynamo_errors, expiry
 from shared.messages import ROLLUP_HOUR_S, MetricRollup
 
 
@@ -22,7 +21,7 @@ class MetricRollupRepository:
             hours.setdefault((r.agent_id, r.start // ROLLUP_HOUR_S * ROLLUP_HOUR_S), []).append(bucket)
         items = [
             MetricRollupModel(agent_id, hour, site_id=site_id, buckets=json.dumps(buckets, separators=(",", ":")),
-                              ttl=datetime.fromtimestamp(hour + ROLLUP_HOUR_S + retention_s, tz=UTC))
+                              ttl=expiry(hour + ROLLUP_HOUR_S + retention_s))
             for (agent_id, hour), buckets in hours.items()
         ]
         with dynamo_errors(f"write {len(items)} metric rollup hours of site {site_id}"), \

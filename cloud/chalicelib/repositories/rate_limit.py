@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from chalicelib.errors import StaleWrite
 from chalicelib.models.rate_limit import RateLimitModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.repositories.base import dynamo_errors, expiry
 
 
 class RateLimitRepository:
@@ -18,7 +16,7 @@ class RateLimitRepository:
             with dynamo_errors(f"rate limit {bucket}"):
                 item.update(
                     actions=[RateLimitModel.used.add(1),
-                             RateLimitModel.ttl.set(datetime.fromtimestamp(expires_at, tz=UTC))],
+                             RateLimitModel.ttl.set(expiry(expires_at))],
                     condition=RateLimitModel.used.does_not_exist() | (RateLimitModel.used < limit),
                 )
         except StaleWrite:

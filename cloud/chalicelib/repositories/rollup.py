@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from chalicelib.models.rollup import RollupModel
-from chalicelib.repositories.dynamo import dynamo_errors
+from chalicelib.repositories.base import dynamo_errors, expiry
 
 COUNTERS = ("commands_succeeded", "commands_failed", "commands_timed_out", "commands_expired", "syncs")
 
@@ -15,7 +13,7 @@ class RollupRepository:
         actions = [getattr(RollupModel, name).add(n) for name, n in sorted(counts.items()) if n]
         if not actions:
             return
-        actions.append(RollupModel.ttl.set(datetime.fromtimestamp(retain_until, tz=UTC)))
+        actions.append(RollupModel.ttl.set(expiry(retain_until)))
         with dynamo_errors(f"count {scope}"):
             RollupModel(scope, day).update(actions=actions)
 

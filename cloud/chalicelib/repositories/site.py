@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.site import SiteModel
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import TenantRepository, dynamo_errors, read_item, read_page
 
 _TENANT_KEYS = frozenset({"site_id", "tenant"})
 
 
-class SiteRepository:
-    def __init__(self, tenant: str) -> None:
-        self._tenant = tenant
-
+class SiteRepository(TenantRepository):
     def get(self, site_id: str) -> Site | None:
-        with dynamo_errors(f"read site {site_id}"):
-            try:
-                return _to_site(SiteModel.get(site_id))
-            except SiteModel.DoesNotExist:
-                return None
+        item = read_item(SiteModel, site_id, what=f"read site {site_id}")
+        return None if item is None else _to_site(item)
 
     def page(self, *, limit: int = 100, cursor: str | None = None) -> Page[Site]:
-        check_limit(limit)
-        with dynamo_errors("list sites"):
-            result = SiteModel.by_tenant.query(
-                self._tenant, limit=limit, last_evaluated_key=decode_cursor(cursor, _TENANT_KEYS)
-            )
-            items = [_to_site(item) for item in result]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        return read_page(lambda start: SiteModel.by_tenant.query(self._tenant, limit=limit, last_evaluated_key=start),
+                         _TENANT_KEYS, limit=limit, cursor=cursor, convert=_to_site, what="list sites")
 
     def save(self, site: Site) -> Site:
         """Write ``site`` if its stored revision is still ``site.revision`` (else :class:`StaleWrite`)."""

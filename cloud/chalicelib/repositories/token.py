@@ -3,13 +3,11 @@ id through the ``by_kind`` index."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from chalicelib.domain.page import Page
 from chalicelib.domain.token import ApiToken, Role, SecretKind, StoredSecret
-from chalicelib.errors import Conflict, StaleWrite
+from chalicelib.errors import StaleWrite
 from chalicelib.models.token import TokenModel
-from chalicelib.repositories.dynamo import check_limit, decode_cursor, dynamo_errors, encode_cursor
+from chalicelib.repositories.base import create_item, dynamo_errors, expiry, read_item, read_page
 
 _KIND_KEYS = frozenset({"token_hash", "kind", "token_id"})
 
@@ -18,21 +16,14 @@ class TokenRepository:
     def get(self, token_hash: str) -> ApiToken | None:
         """The API token of this hash (``None`` for a site key, an enrolment token, or an API token made before
         tokens had ids and expiry dates: those are refused)."""
-        with dynamo_errors("read token"):
-            try:
-                item = TokenModel.get(token_hash, consistent_read=True)  # a revoked token stops at once
-            except TokenModel.DoesNotExist:
-                return None
-        return _to_token(item)
+        item = read_item(TokenModel, token_hash, what="read token", consistent=True)  # a revoked token stops at once
+        return None if item is None else _to_token(item)
 
     def page(self, *, limit: int = 100, cursor: str | None = None) -> Page[ApiToken]:
         """One page of API tokens, ordered by id (a Query of the ``by_kind`` index)."""
-        check_limit(limit)
-        with dynamo_errors("list tokens"):
-            result = TokenModel.by_kind.query(SecretKind.API.value, limit=limit,
-                                              last_evaluated_key=decode_cursor(cursor, _KIND_KEYS))
-            items = [token for token in map(_to_token, result) if token is not None]
-            return Page(items, encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+        return read_page(lambda start: TokenModel.by_kind.query(SecretKind.API.value, limit=limit,
+                                                                last_evaluated_key=start),
+                         _KIND_KEYS, limit=limit, cursor=cursor, convert=_to_token, what="list tokens")
 
     def find(self, token_id: str) -> ApiToken | None:
         """The API token with this id (the index is eventually consistent: a token made a moment ago may not be
@@ -52,13 +43,10 @@ class TokenRepository:
             site_ids=set(token.site_ids) if token.site_ids else None,
             created_at=token.created_at,
             created_by=token.created_by,
-            ttl=datetime.fromtimestamp(token.expires_at, tz=UTC),
+            ttl=expiry(token.expires_at),
         )
-        try:
-            with dynamo_errors("create token"):
-                item.save(condition=TokenModel.token_hash.does_not_exist())
-        except StaleWrite:
-            raise Conflict("a token with this secret already exists") from None
+        create_item(item, TokenModel.token_hash, what="create token",
+                    conflict="a token with this secret already exists")
 
     def delete(self, token_hash: str) -> None:
         with dynamo_errors("delete token"):
@@ -73,22 +61,15 @@ class TokenRepository:
             site_id=secret.site_id,
             created_at=secret.created_at,
             created_by=secret.created_by,
-            ttl=None if secret.expires_at is None else datetime.fromtimestamp(secret.expires_at, tz=UTC),
+            ttl=None if secret.expires_at is None else expiry(secret.expires_at),
         )
-        try:
-            with dynamo_errors("create secret"):
-                item.save(condition=TokenModel.token_hash.does_not_exist())
-        except StaleWrite:
-            raise Conflict("a secret with this value already exists") from None
+        create_item(item, TokenModel.token_hash, what="create secret",
+                    conflict="a secret with this value already exists")
 
     def get_secret(self, token_hash: str, kind: SecretKind) -> StoredSecret | None:
         """The stored secret of ``kind`` (``None`` when absent or of another kind)."""
-        with dynamo_errors("read secret"):
-            try:
-                item = TokenModel.get(token_hash, consistent_read=True)
-            except TokenModel.DoesNotExist:
-                return None
-        if item.kind != kind.value:
+        item = read_item(TokenModel, token_hash, what="read secret", consistent=True)
+        if item is None or item.kind != kind.value:
             return None
         return StoredSecret(
             token_hash=item.token_hash,

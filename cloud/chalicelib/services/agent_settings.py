@@ -5,10 +5,11 @@ LMS the delta, the LMS applies it to the agent and writes ``reported``. :meth:`A
 both and what is still ``pending`` (the desired keys whose value the agent does not hold yet). A shadow that does
 not exist yet reads as empty; ``None`` as a desired value removes that key (AWS semantics).
 
-Shadow operations cost money (DESIGN §7): a read is one ``GetThingShadow``; a write is one ``GetThingShadow`` (to
-check the merged document stays under AWS's 8 KB state limit, and to answer with the merged view) and one
-``UpdateThingShadow`` (conditional on the version read), plus one more read only when another writer changed the
-shadow in between (then AWS refuses the write with 409 and it is done again).
+Shadow operations cost money (docs/data-model.md, "Agent settings: device shadows"): a read is one
+``GetThingShadow``; a write is one ``GetThingShadow`` (to check the merged document stays under AWS's 8 KB state
+limit, and to answer with the merged view) and one ``UpdateThingShadow`` (conditional on the version read), plus one
+more read only when another writer changed the shadow in between (then AWS refuses the write with 409 and it is
+done again).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A site reports only its own agents: a heartbeat of a site that is not approved i
 agent that belongs to another site is left as it is (listed in the report as refused), and an agent's kind never
 changes once stored. Moving an agent to another site is an admin action (:meth:`AgentService.move`).
 
-Writes cost money (DESIGN §7: at most one write per agent per 5 minutes in steady state), so a heartbeat
-writes an agent only when its status, version or hostname changed, and refreshes a site's
+Writes cost money (docs/data-model.md, "Write budget": at most one write per agent per 5 minutes in steady
+state), so a heartbeat writes an agent only when its status, version or hostname changed, and refreshes a site's
 ``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
 """
 
@@ -18,14 +18,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chalicelib.config import Settings
-from chalicelib.domain.agent import Agent
-from chalicelib.domain.client import Approval
+from chalicelib.domain.agent import Agent, AgentFilter
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, UpstreamError
-from chalicelib.repositories.agent import AgentFilter, AgentRepository
+from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.site import SiteRepository
+from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
 from shared.messages import AgentPresence, Presence, SiteHeartbeat
 
@@ -79,6 +80,12 @@ class AgentService:
             return page
         return Page([a for a in page.items if principal.can_see_site(a.site_id)], page.cursor)
 
+    def page_of_site(self, site_id: str, principal: Principal, *, limit: int = 100,
+                     cursor: str | None = None) -> Page[Agent]:
+        """One page of a site's agents (404 for an unknown site or one the caller may not see)."""
+        visible_site(self._sites, site_id, principal)
+        return self.page(principal, site_id=site_id, limit=limit, cursor=cursor)
+
     def select(self, filters: AgentFilter, principal: Principal, limit: int) -> list[str]:
         """Ids of the approved agents ``filters`` selects that ``principal`` may see (every page; a batch
         command's targets). More than ``limit`` is a 400."""
@@ -122,8 +129,7 @@ class AgentService:
         """Move an agent to another known site (the caller must see both). It is ``offline`` there until its new
         site reports it; from now on only that site's heartbeats change it. Tags, group and approval are kept."""
         principal.require_sites({site_id})
-        if self._sites.get(site_id) is None:
-            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+        visible_site(self._sites, site_id)
 
         def moved(agent: Agent) -> Agent:
             if agent.site_id == site_id:

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.page import Page
+from chalicelib.domain.page import Page, check_limit
 from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.audit import AuditRepository
-from chalicelib.repositories.dynamo import check_limit
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.client import Snapshot
 from chalicelib.domain.page import Page
+from chalicelib.domain.snapshot import Snapshot
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, NotFound, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
@@ -23,6 +23,8 @@ from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services.agents import AgentService
 from shared.messages import Event
 
+#: most cameras one agent may have configured
+MAX_CAMERAS_PER_AGENT = 32
 CAMERAS = "cctv"
 CAMERA_STATUS = "cctv_status"
 EVENT_RETENTION_S = 90 * 24 * 3600
@@ -42,7 +44,8 @@ class EventsReport:
 
 class CctvService:
     def __init__(self, snapshots: SnapshotRepository, events: EventRepository, agents: AgentService,
-                 agent_records: AgentRepository, max_cameras: int, clock: Callable[[], float] = time.time) -> None:
+                 agent_records: AgentRepository, clock: Callable[[], float] = time.time,
+                 max_cameras: int = MAX_CAMERAS_PER_AGENT) -> None:
         self._snapshots = snapshots
         self._events = events
         self._agents = agents

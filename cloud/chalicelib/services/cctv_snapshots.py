@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.media import MediaNotConfigured, MediaStore
-from chalicelib.domain.token import Principal, Role
+from chalicelib.domain.token import Principal
 from chalicelib.errors import CloudError
 from chalicelib.services.agents import AgentService
 from chalicelib.services.commands import CommandRequest, CommandService
@@ -61,8 +61,8 @@ class CctvSnapshotService:
 
     def request(self, agent_id: str, camera_id: str, principal: Principal,
                 get_expires_s: int = GET_EXPIRES_S) -> SnapshotRequested:
-        """Sign the URLs and send ``cctv_snapshot {camera_id, upload_url}`` to the agent (through its site)."""
-        principal.require(Role.OPERATOR, "request snapshots")
+        """Sign the URLs and send ``cctv_snapshot {camera_id, upload_url}`` to the agent (through its site). The
+        caller's role was checked by the route (operator)."""
         agent = self._agents.get(agent_id, principal)  # unknown, or of a site the caller cannot see: 404
         principal.require_sites({agent.site_id})
         try:

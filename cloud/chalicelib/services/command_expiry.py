@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
-from chalicelib.errors import StaleWrite
+from chalicelib.domain.command import AgentOutcome, CommandRecord
 from chalicelib.repositories.command import CommandRepository
+from chalicelib.services.command_updates import CommandUpdater, ConcurrentUpdates
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus
 
@@ -40,7 +40,7 @@ class CommandSweeper:
     def __init__(self, commands: CommandRepository, clock: Callable[[], float] = time.time,
                  batch: int = 100, on_finished: Callable[[CommandRecord], None] | None = None) -> None:
         self._commands = commands
-        self._on_finished = on_finished
+        self._updater = CommandUpdater(commands, clock, on_finished, attempts=_ATTEMPTS)
         self._clock = clock
         self._batch = batch
 
@@ -48,24 +48,27 @@ class CommandSweeper:
         now = self._clock()
         closed = expired = timed_out = left = 0
         for command_id in self._commands.overdue(now, limit=self._batch):
-            for _ in range(_ATTEMPTS):
-                record = self._commands.get(command_id)
-                if record is None or record.status.terminal:
-                    break
+            counts: list[int] = []  # (expired, timed out) of the attempt that wrote
+
+            def close(record: CommandRecord, _: float, counts: list[int] = counts) -> CommandRecord | None:
+                counts.clear()
+                if record.status.terminal:  # finished meanwhile
+                    return None
                 changed, n_expired, n_timed_out = self._close(record, now)
-                try:
-                    stored = self._commands.save(changed)
-                except StaleWrite:
-                    continue
-                expired += n_expired
-                timed_out += n_timed_out
-                if stored.status.terminal:
-                    closed += 1
-                    if self._on_finished is not None:
-                        self._on_finished(stored)
-                else:
-                    left += 1
-                break
+                counts.extend((n_expired, n_timed_out))
+                return changed
+
+            try:
+                stored = self._updater.update(command_id, close)
+            except ConcurrentUpdates:
+                left += 1
+                continue
+            if stored is None or not counts:
+                continue
+            expired += counts[0]
+            timed_out += counts[1]
+            if stored.status.terminal:
+                closed += 1
             else:
                 left += 1
         if closed or left:
@@ -87,5 +90,4 @@ class CommandSweeper:
                     outcome, status=CommandStatus.TIMED_OUT, success=False, updated_at=now,
                     error="no result reported", error_code=ErrorCode.TIMEOUT.value)
                 timed_out += 1
-        status = aggregate_status(results.values())
-        return dataclasses.replace(record, results=results, status=status, updated_at=now), expired, timed_out
+        return dataclasses.replace(record, results=results), expired, timed_out

@@ -23,12 +23,15 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
-from chalicelib.domain.client import Approval
-from chalicelib.domain.command import AgentOutcome, CommandRecord, aggregate_status
+from chalicelib.domain.agent import AgentFilter
+from chalicelib.domain.approval import Approval
+from chalicelib.domain.command import AgentOutcome, CommandRecord
 from chalicelib.domain.token import Principal, Role
-from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, StaleWrite, UpstreamError
+from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.command import CommandRepository
+from chalicelib.services.agents import AgentService
+from chalicelib.services.command_updates import CommandUpdater
 from shared.commands import ExecParams, get_spec, validate_params
 from shared.errors import ErrorCode, SharedError
 from shared.messages import (
@@ -46,8 +49,6 @@ log = logging.getLogger(__name__)
 
 _COMMAND_ID_RE = re.compile(REQUEST_ID_PATTERN)
 
-#: Optimistic-locking retries when results for one command arrive concurrently.
-MAX_WRITE_ATTEMPTS = 8
 #: Keep a command item well under DynamoDB's 400 KB item limit: beyond this, results keep no ``data``.
 ITEM_BUDGET_BYTES = 300 * 1024
 #: An exec command waits this long beyond the process's own timeout before it counts as timed out.
@@ -72,12 +73,15 @@ class CommandRequest:
 
     command: str
     params: dict[str, Any]
-    agent_ids: tuple[str, ...]
+    #: the targets, unless ``selector`` names them
+    agent_ids: tuple[str, ...] = ()
     timeout_s: float | None = None
     #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
     command_id: str | None = None
     #: params only the cloud's own services set (:data:`CLOUD_ONLY_PARAMS`), e.g. a presigned upload URL
     cloud_params: dict[str, Any] = field(default_factory=dict)
+    #: a batch: every approved agent it selects that the caller may see (at most ``max_targets``)
+    selector: AgentFilter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class CommandService:
         self,
         commands: CommandRepository,
         agents: AgentRepository,
+        registry: AgentService,
         publisher: Publisher,
         settings: Settings,
         clock: Callable[[], float] = time.time,
@@ -102,18 +107,21 @@ class CommandService:
     ) -> None:
         self._commands = commands
         self._agents = agents
+        self._registry = registry
         self._publisher = publisher
         self._settings = settings
         self._clock = clock
         self._new_id = new_id
-        #: told of each command that has just become terminal (statistics)
-        self._on_finished = on_finished
+        self._updater = CommandUpdater(commands, clock, on_finished)
 
     # ------------------------------------------------------------ create
 
     def create(self, request: CommandRequest, principal: Principal) -> CommandRecord:
-        """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed."""
-        principal.require(Role.OPERATOR, "send commands")
+        """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed. The
+        caller's role was checked by the route (operator); ``exec`` and the like need an admin."""
+        agent_ids = request.agent_ids
+        if request.selector is not None:
+            agent_ids = tuple(self._registry.select(request.selector, principal, self._settings.max_targets))
         try:
             spec = get_spec(request.command)
             if spec.admin_only:
@@ -129,7 +137,7 @@ class CommandService:
         except SharedError as exc:
             raise CloudError.from_shared(exc) from None
 
-        targets = self._check_targets(request.agent_ids)
+        targets = self._check_targets(agent_ids)
         agents = self._agents.get_many(targets)
         # another site's agent is as unknown to a token scoped to sites as one that does not exist
         unknown = [a for a in targets if a not in agents or not principal.can_see_site(agents[a].site_id)]
@@ -232,7 +240,7 @@ class CommandService:
                     )
             return dataclasses.replace(record, results=results, error=error)
 
-        updated = self._update(command_id, change)
+        updated = self._updater.update(command_id, change)
         if updated is None:  # vanished (cannot happen short of a manual delete)
             raise UpstreamError(error, details={"command_id": command_id})
         return updated
@@ -291,7 +299,7 @@ class CommandService:
                     return None
                 return dataclasses.replace(record, results=self._fit(record, outcomes))
 
-            if self._update(command_id, change) is None:  # unknown (or expired) command
+            if self._updater.update(command_id, change) is None:  # unknown (or expired) command
                 tally.clear()
                 tally.ignored = len(batch)
             report.add(tally)
@@ -333,33 +341,6 @@ class CommandService:
                 if size() <= ITEM_BUDGET_BYTES:
                     break
         return outcomes
-
-    # ------------------------------------------------------------ shared write path
-
-    def _update(
-        self, command_id: str, change: Callable[[CommandRecord, float], CommandRecord | None]
-    ) -> CommandRecord | None:
-        """Read-modify-write with optimistic locking: ``change`` returns the new record or ``None`` for no
-        write. The aggregate status and ``updated_at`` are set here. Returns the stored record."""
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            record = self._commands.get(command_id)
-            if record is None:
-                return None
-            now = self._clock()
-            changed = change(record, now)
-            if changed is None:
-                return record
-            changed = dataclasses.replace(
-                changed, status=aggregate_status(changed.results.values()), updated_at=now
-            )
-            try:
-                stored = self._commands.save(changed)
-            except StaleWrite:
-                continue
-            if self._on_finished is not None and stored.status.terminal and not record.status.terminal:
-                self._on_finished(stored)
-            return stored
-        raise UpstreamError(f"command {command_id}: too many concurrent updates; retry")
 
 
 class PublishFailed(UpstreamError):

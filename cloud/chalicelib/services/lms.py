@@ -28,16 +28,16 @@ from typing import Any
 
 from chalicelib.adapters.registry import IdentityIssuer, SiteIdentity
 from chalicelib.config import Settings
-from chalicelib.domain.client import Approval
+from chalicelib.domain.approval import Approval
 from chalicelib.domain.site import Site
-from chalicelib.domain.token import SecretKind, StoredSecret
-from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, Unauthorized
+from chalicelib.domain.token import Principal, SecretKind, StoredSecret
+from chalicelib.errors import BadRequest, Conflict, Forbidden, StaleWrite, Unauthorized
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.agents import AgentService, HeartbeatReport
 from chalicelib.services.csr import check_csr
+from chalicelib.services.sites import visible_site
 from chalicelib.services.tokens import hash_secret
-from shared.errors import ErrorCode
 from shared.messages import AgentKind, AgentPresence, Presence, SiteHeartbeat
 from shared.topics import site_thing_name
 
@@ -47,7 +47,7 @@ ENROLMENT_PREFIX = "cte_"
 API_KEY_PREFIX = "ctl_"
 _MAX_SECRET_CHARS = 256
 _CSR_WITHOUT_TOKEN = "csr: a certificate is issued only with an enrolment token (Authorization: Bearer cte_…)"
-#: seed client statuses that mean "connected"
+#: statuses of the seed heartbeat's agents (its ``clients``) that mean "connected"
 _ONLINE = frozenset({"online", "connected", "active"})
 
 
@@ -80,8 +80,10 @@ class LmsRegistration:
 
 
 @dataclass(frozen=True, slots=True)
-class LmsClient:
-    uuid: str
+class LmsAgent:
+    """An agent as a seed LMS reports it in its HTTP heartbeat (one of the body's ``clients``)."""
+
+    agent_id: str
     name: str
     status: str
 
@@ -236,14 +238,14 @@ class LmsService:
 
     # ------------------------------------------------------------ the seed heartbeat
 
-    def heartbeat(self, site: Site, lms_uuid: str, clients: list[LmsClient]) -> HeartbeatReport:
+    def heartbeat(self, site: Site, lms_uuid: str, agents: list[LmsAgent]) -> HeartbeatReport:
         """Apply a seed heartbeat of ``site`` (as returned by :meth:`authenticate`)."""
         if site.lms_uuid != lms_uuid:
             raise Forbidden(f"this API key belongs to another LMS than {lms_uuid}")
         presences = {
-            c.uuid: AgentPresence(agent_id=c.uuid, status=Presence.ONLINE if c.status.lower() in _ONLINE
-                                  else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=c.name[:255] or None)
-            for c in clients
+            a.agent_id: AgentPresence(agent_id=a.agent_id, status=Presence.ONLINE if a.status.lower() in _ONLINE
+                                      else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=a.name[:255] or None)
+            for a in agents
         }
         heartbeat = SiteHeartbeat(timestamp=self._clock(), lms_version=site.lms_version, full=True,
                                   agents=list(presences.values()))
@@ -259,9 +261,10 @@ class LmsService:
 
     # ------------------------------------------------------------ administration
 
-    def approve(self, site_id: str) -> Site:
+    def approve(self, site_id: str, principal: Principal) -> Site:
+        """Approve a pending site (one the caller may see)."""
         for _ in range(5):
-            site = self._get(site_id)
+            site = visible_site(self._sites, site_id, principal)
             if site.approval is Approval.APPROVED:
                 return site
             try:
@@ -270,19 +273,13 @@ class LmsService:
                 continue
         raise Conflict(f"site {site_id}: too many concurrent updates; retry")
 
-    def delete(self, site_id: str) -> Site:
-        """Delete a site and revoke its identity (certificate, thing, API key)."""
-        site = self._get(site_id)
+    def delete(self, site_id: str, principal: Principal) -> Site:
+        """Delete a site (one the caller may see) and revoke its identity (certificate, thing, API key)."""
+        site = visible_site(self._sites, site_id, principal)
         if site.thing_name is not None:
             self._issuer.revoke(site.thing_name, site.certificate_id, site.certificate_arn,
                                 self._settings.iot_site_policy)
         if site.api_key_hash is not None:
             self._secrets.delete(site.api_key_hash)
         self._sites.delete(site)
-        return site
-
-    def _get(self, site_id: str) -> Site:
-        site = self._sites.get(site_id)
-        if site is None:
-            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
         return site

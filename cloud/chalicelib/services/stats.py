@@ -14,16 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.client import Client
+from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.command import CommandRecord
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
-from chalicelib.errors import BadRequest, CloudError, NotFound
+from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.agent import AgentRepository
-from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.rollup import RollupRepository
 from chalicelib.repositories.site import SiteRepository
-from shared.errors import ErrorCode
+from chalicelib.services.sites import visible_site
 from shared.messages import CommandStatus, Presence
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ def _day(at: float) -> str:
 
 class StatsService:
     def __init__(self, rollups: RollupRepository, sites: SiteRepository, agents: AgentRepository,
-                 clients: ClientRepository, clock: Callable[[], float] = time.time) -> None:
+                 classtop_clients: ClassTopClientRepository, clock: Callable[[], float] = time.time) -> None:
         self._rollups = rollups
         self._sites = sites
         self._agents = agents
-        self._clients = clients
+        self._classtop_clients = classtop_clients
         self._clock = clock
 
     # ------------------------------------------------------------ write side
@@ -98,15 +98,13 @@ class StatsService:
             "commands": self._commands(tenant_scope() if principal.site_ids is None else None, sites, now, days),
         }
         if principal.site_ids is None:
-            out["clients"] = self._client_freshness(now)
+            out["clients"] = self._classtop_client_freshness(now)
         return out
 
     def site(self, site_id: str, principal: Principal, days: int = 7) -> dict[str, Any]:
         self._check_days(days)
         now = self._clock()
-        site = self._sites.get(site_id) if principal.can_see_site(site_id) else None
-        if site is None:
-            raise NotFound(f"unknown site {site_id}", code=ErrorCode.UNKNOWN_SITE)
+        site = visible_site(self._sites, site_id, principal)
         agents = self._agents.list_by_site(site_id)
         online = sum(1 for a in agents if a.status is Presence.ONLINE)
         age = now - site.last_heartbeat if site.last_heartbeat else None
@@ -134,11 +132,11 @@ class StatsService:
                 "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
                 "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
 
-    def _client_freshness(self, now: float) -> dict[str, Any]:
+    def _classtop_client_freshness(self, now: float) -> dict[str, Any]:
         buckets = {"total": 0, "pending": 0, "never": 0, "within_1h": 0, "within_24h": 0, "older": 0}
         cursor: str | None = None
         while True:
-            page = self._clients.page(limit=500, cursor=cursor)
+            page = self._classtop_clients.page(limit=500, cursor=cursor)
             for client in page.items:
                 self._bucket(client, now, buckets)
             cursor = page.cursor
@@ -146,7 +144,7 @@ class StatsService:
                 return buckets
 
     @staticmethod
-    def _bucket(client: Client, now: float, buckets: dict[str, int]) -> None:
+    def _bucket(client: ClassTopClient, now: float, buckets: dict[str, int]) -> None:
         buckets["total"] += 1
         if client.approval.value == "pending":
             buckets["pending"] += 1

@@ -9,13 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.update(
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-)
-
 import pytest
 
 from chalicelib import container

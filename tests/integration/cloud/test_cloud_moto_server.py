@@ -5,20 +5,12 @@ rule handlers called as plain functions (what the twin's rules engine does)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-os.environ.update(
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-)
 
 import pytest
 from app import app

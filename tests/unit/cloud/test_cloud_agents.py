@@ -107,7 +107,7 @@ def test_unknown_agent_is_404_and_scoped_operator_is_403(fleet: Cloud) -> None:
 def test_pending_agents_wait_for_approval(cloud: Cloud) -> None:
     from chalicelib import container
     from chalicelib.domain.agent import Agent
-    from chalicelib.domain.client import Approval
+    from chalicelib.domain.approval import Approval
     from chalicelib.repositories.agent import AgentRepository
     from shared.messages import Presence
 

@@ -11,11 +11,12 @@ import pytest
 from app import app
 from cloud_testkit import Cloud, online, running_cloud
 
-from chalicelib.api.access import ROUTES, Access
+from chalicelib.api import ROUTES
 from chalicelib.api.http import MAX_JSON_DEPTH
-from chalicelib.api.openapi import BODIES
+from chalicelib.api.routes import Access
 
 ACCESS = {(r.method, r.path): r.access for r in ROUTES}
+BODIES = {(r.method, r.path) for r in ROUTES if r.body is not None}
 ROUTE_KEYS = sorted((method, path) for path, entries in app.routes.items() for method in entries)
 
 

@@ -1,5 +1,6 @@
 """The role matrix: every route x every kind of caller (none, a site API key, viewer, operator, admin) gives the
-answer documented in ``chalicelib.api.access``, and every mutating call leaves exactly one audit entry.
+answer its declaration documents (``chalicelib.api.ROUTES``, ``chalicelib.api.routes``), and every mutating call
+leaves exactly one audit entry.
 
 The scope matrix adds the site dimension: every route x every role of a token scoped to sites x a target inside
 those sites and one outside them, against the route's documented :class:`Scope`."""
@@ -16,7 +17,8 @@ from app import app
 from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
-from chalicelib.api.access import ROUTES, Access, RouteDoc, Scope
+from chalicelib.api import ROUTES
+from chalicelib.api.routes import Access, Route, Scope
 from chalicelib.models import AuditModel
 from shared.topics import site_thing_name
 
@@ -202,7 +204,7 @@ def expected(access: Access, caller: str | None) -> int | str:
     return "2xx" if rank[caller] >= rank[access.value] else 403
 
 
-def expected_scoped(route: RouteDoc, role: str, inside: bool, allowed: int | str = "2xx") -> int | str:
+def expected_scoped(route: Route, role: str, inside: bool, allowed: int | str = "2xx") -> int | str:
     """The documented answer to a token of ``role`` scoped to sites, for a target inside or outside them."""
     by_role = expected(route.access, role)
     if by_role != "2xx" or route.scope in (Scope.NONE, Scope.LIST):
@@ -247,7 +249,7 @@ def audit_count() -> int:
     return AuditModel.count(DAY)  # test-only inspection
 
 
-def _answer(cloud: Cloud, route: RouteDoc, call: Call, caller: str | None, answer: int | str) -> Any:
+def _answer(cloud: Cloud, route: Route, call: Call, caller: str | None, answer: int | str) -> Any:
     """Make ``call`` as ``caller``; check the answer and that a mutating route left one audit entry."""
     if call.prepare is not None:
         call.prepare(cloud)
@@ -260,7 +262,7 @@ def _answer(cloud: Cloud, route: RouteDoc, call: Call, caller: str | None, answe
     return response
 
 
-def test_access_table_lists_exactly_the_app_routes() -> None:
+def test_route_declarations_list_exactly_the_app_routes() -> None:
     documented = {(r.method, r.path) for r in ROUTES}
     actual = {(method, path) for path, entries in app.routes.items() for method in entries}
     assert documented == actual
@@ -272,14 +274,14 @@ def test_access_table_lists_exactly_the_app_routes() -> None:
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_role_matrix(world: Cloud, route: RouteDoc) -> None:
+def test_role_matrix(world: Cloud, route: Route) -> None:
     call = CALLS[(route.method, route.path)]
     for caller in CALLERS:
         _answer(world, route, call, caller, expected(route.access, caller))
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_scope_matrix(world: Cloud, route: RouteDoc) -> None:
+def test_scope_matrix(world: Cloud, route: Route) -> None:
     """Every route x role x target inside / outside the token's sites. Outside first (nothing may change), then
     inside from the lowest role up, so a refusal never meets state a success changed."""
     inside, outside = SCOPED_CALLS.get((route.method, route.path)) or (CALLS[(route.method, route.path)],) * 2

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.api.access import ROUTES, Access
+from chalicelib.api import ROUTES
+from chalicelib.api.routes import Access
 from chalicelib.services.commands import MAX_WAIT_S
 from infra.aws.cloud_app import API_HANDLER
 from tests.unit.infra.stack_templates import translated

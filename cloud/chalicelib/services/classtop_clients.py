@@ -1,4 +1,4 @@
-"""Unchanged ClassTop desktop clients syncing with the cloud (CLASSTOP-COMPAT.md §1).
+"""Unchanged ClassTop desktop clients syncing with the cloud (the ClassTop wire contract: docs/classtop.md).
 
 They send no credentials, so the tenant's ``client_policy`` decides who may: ``open`` (every client is approved),
 ``approval`` (a new client is accepted and its data kept, but it is ``pending`` until an admin approves it) or
@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.domain.client import Approval, Client, Snapshot
+from chalicelib.domain.approval import Approval
+from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.page import Page
+from chalicelib.domain.snapshot import Snapshot
 from chalicelib.errors import (
     CloudError,
     Conflict,
@@ -45,7 +47,7 @@ from chalicelib.errors import (
     TooManyRequests,
     UpstreamError,
 )
-from chalicelib.repositories.client import ClientRepository
+from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.services.audit import AuditService
 from chalicelib.services.rate_limits import RateLimiter
 from shared.errors import ErrorCode
@@ -63,8 +65,8 @@ class SyncCounts:
     synced_entries: int
 
 
-class ClassTopService:
-    def __init__(self, clients: ClientRepository, settings: Settings, limiter: RateLimiter, audit: AuditService,
+class ClassTopClientService:
+    def __init__(self, clients: ClassTopClientRepository, settings: Settings, limiter: RateLimiter, audit: AuditService,
                  clock: Callable[[], float] = time.time) -> None:
         self._clients = clients
         self._settings = settings
@@ -74,7 +76,7 @@ class ClassTopService:
 
     # ------------------------------------------------------------ the five endpoints
 
-    def register(self, client_uuid: str, name: str, api_url: str) -> tuple[Client, bool]:
+    def register(self, client_uuid: str, name: str, api_url: str) -> tuple[ClassTopClient, bool]:
         """Idempotent: a known client is returned as it is (its name/url refreshed). Returns (client, created)."""
         known = self._clients.get(client_uuid)
         if known is not None:
@@ -141,7 +143,7 @@ class ClassTopService:
             return counts, True
         raise UpstreamError(f"sync of {client_uuid}: too many concurrent updates; retry")
 
-    def _unchanged(self, client: Client, digest: str) -> bool:
+    def _unchanged(self, client: ClassTopClient, digest: str) -> bool:
         """Whether an upload with ``digest`` changes nothing stored (and freshness is not due)."""
         return (client.digest == digest and client.last_sync_at is not None
                 and self._clock() - client.last_sync_at < SYNC_TOUCH_S)
@@ -177,16 +179,16 @@ class ClassTopService:
 
     # ------------------------------------------------------------ administration
 
-    def get(self, client_uuid: str) -> Client:
+    def get(self, client_uuid: str) -> ClassTopClient:
         client = self._clients.get(client_uuid)
         if client is None:
             raise NotFound(f"unknown client {client_uuid}", code=ErrorCode.UNKNOWN_AGENT)
         return client
 
-    def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[Client]:
+    def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[ClassTopClient]:
         return self._clients.page(pending_only=pending_only, limit=limit, cursor=cursor)
 
-    def decide(self, client_uuid: str, approval: Approval) -> Client:
+    def decide(self, client_uuid: str, approval: Approval) -> ClassTopClient:
         """Approve or reject a client (admin). Idempotent; a rejected client can be approved later."""
         for _ in range(_WRITE_ATTEMPTS):
             client = self.get(client_uuid)
@@ -204,10 +206,10 @@ class ClassTopService:
         if self._settings.client_policy == "closed":
             raise Forbidden(f"client {client_uuid} is not known and this tenant admits no new clients")
 
-    def _admit(self, client_uuid: str, name: str, api_url: str) -> Client:
+    def _admit(self, client_uuid: str, name: str, api_url: str) -> ClassTopClient:
         self._check_admissible(client_uuid)
         approval = Approval.APPROVED if self._settings.client_policy == "open" else Approval.PENDING
-        client = Client(client_uuid, name, api_url, approval, registered_at=self._clock())
+        client = ClassTopClient(client_uuid, name, api_url, approval, registered_at=self._clock())
         try:
             return self._clients.create(client)
         except Conflict:  # registered concurrently (the client's register and first sync race at start)
@@ -216,7 +218,7 @@ class ClassTopService:
                 raise
             return known
 
-    def _known(self, client_uuid: str) -> Client:
+    def _known(self, client_uuid: str) -> ClassTopClient:
         client = self._clients.get(client_uuid)
         if client is None:
             raise NotFound(f"unknown client {client_uuid}: register first", code=ErrorCode.UNKNOWN_AGENT)
@@ -224,6 +226,6 @@ class ClassTopService:
         return client
 
     @staticmethod
-    def _check_not_rejected(client: Client) -> None:
+    def _check_not_rejected(client: ClassTopClient) -> None:
         if client.approval is Approval.REJECTED:
             raise Forbidden(f"client {client.client_uuid} was rejected by an administrator")

@@ -1,22 +1,15 @@
-"""An unchanged ClassTop desktop client that syncs with the cloud directly, and its synced data."""
+"""An unchanged ClassTop desktop client that syncs with the cloud directly (no credentials)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-
-class Approval(StrEnum):
-    """Admission of a caller without credentials (ClassTop client, seed LMS)."""
-
-    APPROVED = "approved"
-    PENDING = "pending"
-    REJECTED = "rejected"
+from chalicelib.domain.approval import Approval
 
 
 @dataclass(frozen=True, slots=True)
-class Client:
+class ClassTopClient:
     client_uuid: str
     name: str
     api_url: str
@@ -39,15 +32,3 @@ class Client:
             "course_count": self.course_count,
             "entry_count": self.entry_count,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The latest full upload of one kind of data (JSON-able ``body``) of one owner."""
-
-    owner: str
-    kind: str
-    body: Any
-    version: int
-    updated_at: float
-    size: int = 0

@@ -7,37 +7,12 @@ Indexes: ``by_tenant`` (tenant, client_uuid) lists them; ``by_pending`` (pending
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.models.base import UNBOUND, BaseModel
-
-
-class ClientsByTenant(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_tenant"
-        projection = AllProjection()
-
-    tenant = UnicodeAttribute(hash_key=True)
-    client_uuid = UnicodeAttribute(range_key=True)
+from chalicelib.models.base import BaseModel, global_index
 
 
-class PendingClients(GlobalSecondaryIndex["ClientModel"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_pending"
-        projection = AllProjection()
-
-    pending_tenant = UnicodeAttribute(hash_key=True)
-    client_uuid = UnicodeAttribute(range_key=True)
-
-
-class ClientModel(BaseModel):
-    AGGREGATE = "client"
-
-    class Meta:
-        table_name = UNBOUND
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
+class ClassTopClientModel(BaseModel, aggregate="client"):
     client_uuid = UnicodeAttribute(hash_key=True)
     tenant = UnicodeAttribute()
     name = UnicodeAttribute(default="")
@@ -48,11 +23,11 @@ class ClientModel(BaseModel):
     pending_tenant = UnicodeAttribute(null=True)
     registered_at = NumberAttribute()
     last_sync_at = NumberAttribute(null=True)
-    #: SHA-256 of the last uploaded snapshot: an unchanged upload writes nothing (see ClassTopService.sync)
+    #: SHA-256 of the last uploaded snapshot: an unchanged upload writes nothing (see ClassTopClientService.sync)
     digest = UnicodeAttribute(null=True)
     course_count = NumberAttribute(default=0)
     entry_count = NumberAttribute(default=0)
     revision = VersionAttribute()
 
-    by_tenant = ClientsByTenant()
-    by_pending = PendingClients()
+    by_tenant: GlobalSecondaryIndex[ClassTopClientModel] = global_index("tenant", "client_uuid")
+    by_pending: GlobalSecondaryIndex[ClassTopClientModel] = global_index("pending_tenant", "client_uuid")

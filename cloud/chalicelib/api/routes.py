@@ -1,0 +1,205 @@
+"""One declaration per route: who may call it, what it reaches, how it is documented, what it parses and audits.
+
+A view is declared once, with :meth:`Router.route`::
+
+    agents = Router(__name__, tag="agents")
+
+    @agents.route("PUT", "/api/agents/{agent_id}/tags", Access.OPERATOR, Scope.SITE, "Replace an agent's tags",
+                  body=AgentTagsBody, audit="agent.tags")
+    def put_tags(call: Call[AgentTagsBody], agent_id: str) -> Response:
+        return ok(container.get().agents.set_tags(agent_id, call.body.tags, call.principal).to_dict())
+
+The declaration registers the Chalice route and does, in this order, what every view used to do itself: check the
+caller (:class:`Access`: an API token of at least a role, and for :data:`Scope.TENANT` a token for every site; a
+site's API key; an enrolment credential), check the path's ids, parse the body into its schema, call the view —
+every error mapped to the JSON envelope and, for an audited route, one audit entry per call. The OpenAPI document
+(``openapi.py``), the API Gateway throttles of the anonymous routes (``infra/aws/api_stage.py``) and the role and
+scope matrix tests read the same declarations (:data:`chalicelib.api.ROUTES`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from chalice.app import Blueprint, Request, Response
+from pydantic import BaseModel
+
+from chalicelib import container
+from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id
+from chalicelib.domain.site import Site
+from chalicelib.domain.token import Principal, Role
+from chalicelib.services.lms import bearer_secret
+
+B = TypeVar("B")
+View = Callable[..., Response]
+
+
+class Access(StrEnum):
+    """Which credential a route takes (the role matrix test calls every route with every kind of caller)."""
+
+    #: no credentials; an Authorization header is ignored (health, the five ClassTop endpoints)
+    PUBLIC = "public"
+    #: no credentials (a new site; the tenant's ``lms_policy`` admits), the site's current API key (re-registration)
+    #: or a one-time enrolment token; an API token is a 401
+    ENROLMENT = "enrolment"
+    #: the site's API key (``Authorization: Bearer ctl_…``); an API token is a 401
+    LMS_KEY = "lms_key"
+    #: an API token of at least this role; a token scoped to sites sees only those sites
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def role(self) -> Role | None:
+        """The least role of an API token this access takes (``None``: not an API-token route)."""
+        try:
+            return Role(self.value)
+        except ValueError:
+            return None
+
+
+class Scope(StrEnum):
+    """What an API token limited to some sites (``site_ids``) may reach through a route. An unscoped token (every
+    site of the tenant) passes every scope check; the role check always comes first."""
+
+    #: no API token involved (public, enrolment and site-key routes)
+    NONE = "none"
+    #: the target (a site, an agent, a command, a camera) belongs to a site: another site's target answers 404,
+    #: exactly like an unknown one, for reads and writes alike (a token cannot probe what exists elsewhere)
+    SITE = "site"
+    #: a listing: filtered to the token's sites (a filter naming another site lists nothing)
+    LIST = "list"
+    #: creates something for the site named in the body: naming another site is a 403, and naming none (a
+    #: tenant-wide act) needs an unscoped token (403)
+    NAMED = "named"
+    #: tenant-wide (the audit log, API tokens, ClassTop clients, which belong to no site): a token scoped to sites
+    #: gets 403 whatever its role
+    TENANT = "tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The declaration of one route (see the module docstring)."""
+
+    method: str
+    path: str
+    access: Access
+    scope: Scope
+    summary: str
+    tag: str
+    #: the request body's schema (``None``: the route reads no body)
+    body: type[BaseModel] | None = None
+    #: an empty body stands for the schema's defaults
+    body_optional: bool = False
+    #: the query parameters it reads
+    query: tuple[str, ...] = ()
+    #: answers besides 200 and the common errors, status -> meaning (``201``, ``202``, ``429``...)
+    responses: Mapping[str, str] = field(default_factory=dict)
+    #: the audit action of every call (``None``: not audited)
+    audit: str | None = None
+    #: whether the path's parameters are checked as ids (``shared.topics.is_valid_id``) before the body is read
+    check_ids: bool = True
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[B]):
+    """What a view is given: the request, its parsed body and its checked caller."""
+
+    request: Request
+    body: B
+    #: the API token's holder (API-token routes)
+    caller: Principal | None = None
+    #: the site whose API key called (:data:`Access.LMS_KEY`)
+    site_caller: Site | None = None
+    #: the bearer secret of an :data:`Access.ENROLMENT` call, if any
+    credential: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:
+            raise RuntimeError("not an API-token route")
+        return self.caller
+
+    @property
+    def site(self) -> Site:
+        if self.site_caller is None:
+            raise RuntimeError("not a site-key route")
+        return self.site_caller
+
+
+class Router:
+    """The routes of one area of the API: a Chalice blueprint and the OpenAPI tag of its operations."""
+
+    def __init__(self, name: str, tag: str) -> None:
+        self.blueprint = Blueprint(name)
+        self.tag = tag
+        #: its routes, in the order they were declared
+        self.routes: list[Route] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        access: Access,
+        scope: Scope,
+        summary: str,
+        *,
+        body: type[BaseModel] | None = None,
+        body_optional: bool = False,
+        query: tuple[str, ...] = (),
+        responses: Mapping[str, str] | None = None,
+        audit: str | None = None,
+        audit_detail: Callable[[Request], str | None] | None = None,
+        check_ids: bool = True,
+    ) -> Callable[[View], View]:
+        declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
+                            dict(responses or {}), audit, check_ids)
+        self.routes.append(declaration)
+
+        def decorate(view: View) -> View:
+            @functools.wraps(view)
+            def handle(**params: str) -> Response:
+                return view(self._call(declaration, params), **params)
+
+            wrapped = endpoint(handle)
+            if audit is not None:
+                wrapped = audited(self.blueprint, audit, detail=audit_detail)(wrapped)
+            self.blueprint.route(path, methods=[method])(wrapped)
+            return wrapped
+
+        return decorate
+
+    def _call(self, route: Route, params: dict[str, str]) -> Call[Any]:
+        """Check the caller and the path's ids, then parse the body (each step's error is the answer)."""
+        request = self.blueprint.current_request
+        header: str | None = request.headers.get("authorization")
+        caller: Principal | None = None
+        site: Site | None = None
+        credential: str | None = None
+        if route.access is Access.ENROLMENT:
+            credential = bearer_secret(header) if header else None
+        elif route.access is Access.LMS_KEY:
+            site = container.get().lms.authenticate(header)  # 401 before the body is even read
+        elif (role := route.access.role) is not None:
+            caller = authenticate(request, role, tenant_wide=route.scope is Scope.TENANT)
+        if route.check_ids:
+            for name in route.path_params:
+                path_id(params[name], name.replace("_", " "))
+        body: BaseModel | None = None
+        if route.body is not None:
+            empty = not (request.raw_body or b"").strip()
+            body = route.body() if route.body_optional and empty else parse_body(request, route.body)
+        return Call(request, body, caller, site, credential)
+
+
+__all__ = ["Access", "Call", "Route", "Router", "Scope"]
+

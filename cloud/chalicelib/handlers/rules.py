@@ -1,0 +1,54 @@
+"""The IoT-rule handlers: each takes one kind of site message (``…/site/<site_id>/up/<channel>``) and hands it, with
+the site id from the topic, to one service. Each answers ``{"ok": true, "site_id", …the service's report}``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from chalicelib import container
+from chalicelib.container import Container
+from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
+from shared.messages import AgentSnapshots, CommandResults, MetricRollups, SiteEvents, SiteHeartbeat
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M], Any]) -> LambdaHandler:
+    """The Lambda function ``name``: parse a ``model`` message from the rule event, ``ingest(services, site_id,
+    message)``, answer its report (a dataclass). A bad event is dropped; DynamoDB trouble is retried (see
+    ``events.run``)."""
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        def handle() -> dict[str, Any]:
+            site_id, message = parse_site_event(event, model)
+            report = ingest(container.get(), site_id, message)
+            return {"site_id": site_id, **dataclasses.asdict(report)}
+
+        return run(name, event, handle)
+
+    handler.__name__ = handler.__qualname__ = name
+    return handler
+
+
+#: a site's ``SiteHeartbeat`` updates the site and agent registry
+site_heartbeat = rule_handler("site_heartbeat", SiteHeartbeat,
+                              lambda services, site_id, heartbeat: services.agents.ingest_heartbeat(site_id, heartbeat))
+#: a site's ``CommandResults`` advance per-agent command outcomes
+command_results = rule_handler("command_results", CommandResults,
+                               lambda services, site_id, message: services.commands.apply_results(site_id,
+                                                                                                   message.results))
+#: a site's batch of agent events: the events log and camera status
+site_events = rule_handler("site_events", SiteEvents,
+                           lambda services, site_id, message: services.cctv.ingest(
+                               site_id, [(e.agent_id, e.event) for e in message.events]))
+#: a site's batch of agents' snapshots: the last-writer store
+site_sync = rule_handler("site_sync", AgentSnapshots,
+                         lambda services, site_id, message: services.snapshots.ingest(site_id, message.snapshots))
+#: a site's batch of agents' 5-minute metric rollups: the rollup table
+site_metrics = rule_handler("site_metrics", MetricRollups,
+                            lambda services, site_id, message: services.metric_rollups.ingest(site_id,
+                                                                                              message.rollups))
