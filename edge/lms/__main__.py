@@ -16,35 +16,23 @@ from pathlib import Path
 import uvicorn
 
 from edge.lms import __version__
+from edge.lms.agents import MetricsHistory, Registry
 from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
-from edge.lms.api.enroll import SiteCaInfo
-from edge.lms.audit import Audit
-from edge.lms.auth import AuthError, Tokens
+from edge.lms.api.enrolment import SiteCaInfo
+from edge.lms.auth import Audit, AuthError, Tokens
 from edge.lms.cli import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, parse_args, run_command
-from edge.lms.commandlog import CommandLog
+from edge.lms.cloud import CloudLink, MetricRollupSync, Outbox, ShadowSync, SiteHeartbeats, SnapshotSync
+from edge.lms.commands import CommandLog, CommandQueue, Fanout, Router
 from edge.lms.config import ConfigError, LmsConfig, load_config
-from edge.lms.credentials import BrokerCredentials, CredentialsError
-from edge.lms.enrollment import BrokerAddress, Enrollment
+from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrollment
 from edge.lms.events import AgentEvents
-from edge.lms.fanout import Fanout
-from edge.lms.heartbeat import SiteHeartbeats
-from edge.lms.history import MetricsHistory
-from edge.lms.http_listener import HttpListener, ListenerError, NamedCertificate, plain_variant
 from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import LegacyHub
 from edge.lms.legacy.protocol import MAX_FRAME_BYTES
 from edge.lms.legacy.timetable import Timetables, snapshot_listener
-from edge.lms.link import CloudLink
-from edge.lms.offline import CommandQueue
-from edge.lms.outbox import Outbox
-from edge.lms.registry import Registry
-from edge.lms.rollups import MetricRollupSync
-from edge.lms.router import Router
-from edge.lms.shadows import ShadowSync
-from edge.lms.site_tls import SiteCaError, SiteTls, TlsFiles
-from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store, StoreError
+from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
 from shared import topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
@@ -125,7 +113,7 @@ class Lms:
         ])
 
     def start_site_tls(self) -> None:
-        """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.site_tls).
+        """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.tls.site_tls).
 
         A ``[site_broker.tls]`` without ``ca_file`` trusts the site CA only.
         """

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from edge.lms.api.app import MAX_BODY_BYTES, create_app
-from edge.lms.api.deps import CloudStatus, Services
+from edge.lms.api.services import CloudStatus, Services
 
 __all__ = ["MAX_BODY_BYTES", "CloudStatus", "Services", "create_app"]

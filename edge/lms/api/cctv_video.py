@@ -1,4 +1,4 @@
-"""Camera video through the LMS (proxied from the agent's MJPEG server; see :mod:`edge.lms.cctv_proxy`).
+"""Camera video through the LMS (proxied from the agent's MJPEG server; see :mod:`edge.lms.cctv.cctv_proxy`).
 
 | path | answer |
 |---|---|
@@ -8,7 +8,7 @@
 
 Viewer role: ``Authorization: Bearer`` or, for an ``<img src>`` (browsers send no headers for images), a
 ``?ticket=`` minted for that very path by ``POST /api/cctv/tickets`` ``{"path"}`` (viewer token in the header;
-the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.video_tickets`). An API token in
+the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.cctv.video_tickets`). An API token in
 the URL (``?token=``) is refused: URLs end up in logs, browser history and ``Referer`` headers.
 """
 
@@ -22,19 +22,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.lms.api.deps import BearerDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.services import BearerDep, ViewerDep, require_viewer
 from edge.lms.auth import Principal, Role
-from edge.lms.cctv_proxy import (
+from edge.lms.cctv import (
     CAMERA_ID_RE,
     RECORDING_RE,
     CctvProxy,
     ProxyError,
+    VideoTickets,
     live_path,
     playback_path,
     snapshot_path,
 )
-from edge.lms.video_tickets import VideoTickets
 from shared.errors import ErrorCode
 
 

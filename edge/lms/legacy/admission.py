@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from edge.lms.batcher import Batcher
+from edge.lms.agents import Registry
 from edge.lms.config import ClassTopSettings
-from edge.lms.registry import Registry
-from edge.lms.store import Store
+from edge.lms.store import Batcher, Store
 from shared.errors import ErrorCode
 from shared.messages import AgentKind
 
@@ -143,7 +142,7 @@ class Admissions:
         kind = self._registry.kind(uuid)
         if kind is not None:
             return kind != AgentKind.LEGACY.value
-        try:  # the table belongs to edge.lms.enrollment; it exists only where enrolment is on
+        try:  # the table belongs to edge.lms.enrolment.enrolments; it exists only where enrolment is on
             return bool(self._store.query("SELECT 1 FROM enrollments WHERE agent_id = ?", (uuid,)))
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

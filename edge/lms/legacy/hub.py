@@ -5,8 +5,8 @@
   that stays connected but silent (``kind`` ``legacy``, at least 1.5 heartbeat periods).
 * ``state_update`` fills the registry's settings cache; a successful ``set_setting`` /
   ``update_settings_batch`` updates it too.
-* Commands come from :class:`edge.lms.router.Router` (this hub is its :class:`~edge.lms.router.Transport`
-  for ``legacy`` agents): validated and mapped by :mod:`.protocol`, queued on the connection's writer task,
+* Commands come from :class:`edge.lms.commands.Router` (this hub is its :class:`~edge.lms.commands.Transport` for
+  ``legacy`` agents): validated and mapped by :mod:`.protocol`, queued on the connection's writer task,
   answered by the client's ``response`` frames (:meth:`Router.complete`). A client that never answers
   gets the router's ``timeout``; a connection that closes ends its pending commands (``agent_offline``).
 * A second connection with the same uuid replaces the first (which is closed with code 4000).
@@ -40,14 +40,14 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from edge.lms.agents import Registry
+from edge.lms.commands import Router, Ticket
 from edge.lms.config import ClassTopSettings
 from edge.lms.legacy import protocol
 from edge.lms.legacy.admission import Admissions, Approval, Refused
 from edge.lms.legacy.frames import LatestFrames
 from edge.lms.legacy.protocol import CLIENT_HEARTBEAT_S, Frame, FrameError
 from edge.lms.legacy.ratelimit import Bucket, RateLimiter
-from edge.lms.registry import Registry
-from edge.lms.router import Router, Ticket
 from shared import topics
 from shared.errors import CommandError, ErrorCode
 from shared.messages import AgentKind, Response

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.credentials import BrokerCredentials
+from edge.lms.enrolment import BrokerCredentials
 from infra.local.mosquitto import MosquittoProcess
 from shared.mqtt import MqttSettings
 from tests.fixtures.brokers import Broker

@@ -1,4 +1,4 @@
-"""``edge.lms.enrollment.Enrollment`` with a real SQLite file and a real dynsec broker: token rules and
+"""``edge.lms.enrolment.enrolments.Enrollment`` with a real SQLite file and a real dynsec broker: token rules and
 "nothing half-written" on every failure."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.credentials import BrokerCredentials
-from edge.lms.enrollment import BrokerAddress, Enrollment, EnrollmentError
+from edge.lms.enrolment import BrokerAddress, BrokerCredentials, Enrollment, EnrollmentError
 from edge.lms.store import Store
 from tests.fixtures.brokers import ConnectRefused
 from tests.integration.enrollment.conftest import DynsecBroker

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.outbox import Outbox
-from edge.lms.rollups import UNTIL_KEY, MetricRollupSync
+from edge.lms.cloud import Outbox
+from edge.lms.cloud.rollup_sync import UNTIL_KEY, MetricRollupSync
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MetricRollups, decode

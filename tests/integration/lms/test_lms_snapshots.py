@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
+from edge.lms.cloud import Outbox, SnapshotSync
 from edge.lms.legacy.timetable import SyncBody, Timetables
-from edge.lms.outbox import Outbox
-from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode

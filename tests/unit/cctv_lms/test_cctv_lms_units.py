@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from edge.lms.auth import Principal, Role
-from edge.lms.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
-from edge.lms.events import MAX_EVENTS_PER_MESSAGE, AgentEvents, forwarded, site_event_messages
-from edge.lms.outbox import Outbox
+from edge.lms.cctv import VideoTickets
+from edge.lms.cctv.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
+from edge.lms.cloud import Outbox
+from edge.lms.events.agent_events import MAX_EVENTS_PER_MESSAGE, AgentEvents, forwarded, site_event_messages
 from edge.lms.store import Store
-from edge.lms.video_tickets import VideoTickets
 from shared.messages import Event, Response, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
 from shared.names import Namespace

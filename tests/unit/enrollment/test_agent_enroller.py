@@ -22,7 +22,7 @@ from edge.agent.enrollment import (
     load_credentials,
     save_credentials,
 )
-from edge.lms.site_ca import SiteCa
+from edge.lms.tls import SiteCa
 from infra.local.mosquitto import free_port
 from shared.mqtt import MqttSettings
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from edge.lms.agents import Registry
 from edge.lms.config import ClassTopSettings
-from edge.lms.enrollment import BrokerAddress, Enrollment
+from edge.lms.enrolment import BrokerAddress, Enrollment
 from edge.lms.legacy.admission import Admissions, Approval, Refused
-from edge.lms.registry import Registry
 from edge.lms.store import SCHEMA_VERSION, ClientRow, Store
 from shared.errors import ErrorCode
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.commandlog import CommandLog, CommandLogEntry
+from edge.lms.commands import CommandLog, CommandLogEntry
 from edge.lms.store import Store
 
 

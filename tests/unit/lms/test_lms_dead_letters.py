@@ -19,13 +19,11 @@ from awscrt import mqtt5
 from fastapi.testclient import TestClient
 
 from edge.lms.__main__ import CloudSide
+from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
+from edge.lms.cloud import CloudLink, LinkError, Outbox
+from edge.lms.commands import CommandLog, Router
 from edge.lms.config import CloudLinkSettings, LmsConfig
-from edge.lms.link import CloudLink, LinkError
-from edge.lms.outbox import Outbox
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.mqtt import MqttClient, MqttSettings
 

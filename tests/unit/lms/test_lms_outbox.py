@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.link import LinkError
-from edge.lms.outbox import DEAD_AFTER, Outbox, coalesce
+from edge.lms.cloud import LinkError
+from edge.lms.cloud.outbox import DEAD_AFTER, Outbox, coalesce
 from edge.lms.store import OutboxItem, Store
 from shared.messages import AgentResult, CommandResults, CommandStatus, decode, encode
 

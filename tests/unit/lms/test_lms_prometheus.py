@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
+from edge.lms.commands import CommandLog, Router
 from edge.lms.config import LmsConfig
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.messages import Metrics, Presence, Status, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings

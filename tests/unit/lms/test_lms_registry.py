@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.registry import AgentView, Registry
+from edge.lms.agents import AgentView, Registry
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status, encode

@@ -1,0 +1,93 @@
+"""How a command outcome becomes an HTTP reply (shared by the clients and settings routers).
+
+The body is always ``{success, request_id, status, data, error, error_code}``. The HTTP status is 200 when
+the agent answered (whatever it answered: ``success`` says how it went). When the LMS itself ended the
+command the status says why: 404 unknown agent, 409 agent offline, 422 unknown command or invalid params,
+413 too large, 504 no answer in time, 503 busy or shutting down.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi.responses import JSONResponse
+
+from edge.lms.api.errors import error_response
+from edge.lms.auth import Principal
+from edge.lms.commands import AccessError, Outcome, Ticket
+from shared.errors import ErrorCode
+from shared.messages import Response
+
+if TYPE_CHECKING:
+    from edge.lms.api.services import Services
+
+_STATUS = {
+    ErrorCode.UNKNOWN_AGENT: 404,
+    ErrorCode.AGENT_OFFLINE: 409,
+    ErrorCode.UNKNOWN_COMMAND: 422,
+    ErrorCode.INVALID_PARAMS: 422,
+    ErrorCode.BAD_PAYLOAD: 422,
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.BUSY: 503,
+    ErrorCode.INTERNAL: 503,
+}
+
+
+def http_status(ticket: Ticket, response: Response) -> int:
+    if ticket.answered or response.success:
+        return 200
+    return _STATUS.get(response.error_code or ErrorCode.INTERNAL, 500)
+
+
+def command_reply(ticket: Ticket, response: Response) -> JSONResponse:
+    body = {
+        "success": response.success,
+        "request_id": ticket.request_id,
+        "status": response.status.value,
+        "data": response.data,
+        "error": response.error,
+        "error_code": response.error_code.value if response.error_code else None,
+    }
+    if not response.success:
+        body["detail"] = response.error
+    return JSONResponse(body, status_code=http_status(ticket, response))
+
+
+def outcome_reply(outcome: Outcome) -> JSONResponse:
+    """A command outcome: the command reply, or 202 ``queued`` with the queue row (agent offline)."""
+    if outcome.queued is not None:
+        row = outcome.queued
+        body = {
+            "success": True,
+            "request_id": None,
+            "status": "queued",
+            "data": {"queue_id": row["id"], "agent": row["agent_id"], "expires_at": row["expires_at"]},
+            "error": None,
+            "error_code": None,
+        }
+        return JSONResponse(body, status_code=202)
+    assert outcome.ticket is not None and outcome.response is not None
+    return command_reply(outcome.ticket, outcome.response)
+
+
+async def run_command(
+    services: Services,
+    principal: Principal,
+    uuid: str,
+    command: str,
+    params: dict[str, Any],
+    timeout_s: float | None = None,
+    *,
+    queue_if_offline: bool = False,
+    ttl_s: float | None = None,
+) -> JSONResponse:
+    """Run one command for a route (authorised and audited by the command service) and build the reply."""
+    try:
+        outcome = await services.commands.run(
+            principal, uuid, command, params, timeout_s, queue_if_offline=queue_if_offline, ttl_s=ttl_s
+        )
+    except AccessError as exc:
+        return error_response(403, str(exc), ErrorCode.FORBIDDEN)
+    return outcome_reply(outcome)
