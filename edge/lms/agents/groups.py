@@ -14,6 +14,25 @@ from typing import Any
 from edge.lms.agents.registry import Registry
 from edge.lms.store import Store
 
+#: Schema version 2: tags per agent, groups and their members.
+TAG_AND_GROUP_TABLES_V2 = (
+    """CREATE TABLE IF NOT EXISTS agent_tags (
+            agent_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (agent_id, tag)
+        )""",
+    "CREATE INDEX IF NOT EXISTS agent_tags_tag ON agent_tags (tag)",
+    """CREATE TABLE IF NOT EXISTS agent_groups (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            created_at REAL NOT NULL
+        )""",
+    """CREATE TABLE IF NOT EXISTS agent_group_members (
+            group_name TEXT NOT NULL REFERENCES agent_groups (name) ON DELETE CASCADE,
+            agent_id TEXT NOT NULL,
+            PRIMARY KEY (group_name, agent_id)
+        )""",
+)
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _LABEL = re.compile(LABEL_PATTERN)
 MAX_TAGS_PER_AGENT = 64
@@ -46,12 +65,6 @@ class Groups:
         return [
             r[0] for r in self._store.query("SELECT tag FROM agent_tags WHERE agent_id = ? ORDER BY tag", (agent_id,))
         ]
-
-    def all_tags(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for agent_id, tag in self._store.query("SELECT agent_id, tag FROM agent_tags ORDER BY agent_id, tag"):
-            out.setdefault(agent_id, []).append(tag)
-        return out
 
     def set_tags(self, agent_id: str, tags: list[str]) -> list[str]:
         """Replace the agent's tags (the agent must be known)."""

@@ -1,32 +1,44 @@
-"""Metrics history: every ``Metrics`` sample of every agent at full resolution, with retention.
+"""Metrics history: every ``Metrics`` sample of every agent at full resolution, with retention (table ``metrics``).
 
-:meth:`MetricsHistory.add` only queues the sample; one writer thread inserts them in batches (group commit,
-like the command log), so 2,000 agents every 15 s cost a few transactions per second. The same thread
-prunes samples older than ``retention_days`` every ``prune_interval_s``, :data:`PRUNE_BATCH` rows per
-transaction so it never holds the database for long.
+:meth:`MetricsHistory.add` only queues the sample; one writer thread (:class:`~edge.lms.store.Batcher`) inserts
+them in batches (group commit, like the command log), so 2,000 agents every 15 s cost a few transactions per
+second. Samples older than ``retention_days`` are pruned every ``prune_interval_s`` (the first time a minute after
+the start, or sooner for a shorter interval), :data:`PRUNE_BATCH` rows per transaction so that it never holds the
+database for long.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from typing import Any
 
-from edge.lms.store import Store, StoreError, json_or_none
+from edge.lms.store import Batcher, Store, StoreError, Where, json_or_none
 from shared.messages import Metrics
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
+
+#: Schema version 2: one row per sample (``data`` is the whole sample, JSON).
+METRICS_TABLE_V2 = (
+    """CREATE TABLE IF NOT EXISTS metrics (
+            agent_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            cpu_percent REAL,
+            mem_percent REAL,
+            data TEXT NOT NULL
+        )""",
+    "CREATE INDEX IF NOT EXISTS metrics_agent_ts ON metrics (agent_id, ts)",
+    "CREATE INDEX IF NOT EXISTS metrics_ts ON metrics (ts)",
+)
 
 COMMIT_DELAY_S = 0.2
 MAX_ROWS_PER_TRANSACTION = 1000
 PRUNE_BATCH = 5000
 MAX_QUERY_LIMIT = 10_000
-
-_STOP = object()
+#: The first prune comes this long after the start at the latest.
+FIRST_PRUNE_S = 60.0
 
 
 class MetricsHistory:
@@ -36,39 +48,38 @@ class MetricsHistory:
         self._store = store
         self.retention_s = retention_days * 86400.0
         self.prune_interval_s = prune_interval_s
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._writer: Batcher[tuple[str, Metrics]] = Batcher(
+            "lms-metrics-history", self._write, delay_s=COMMIT_DELAY_S, max_batch=MAX_ROWS_PER_TRANSACTION
+        )
+        # Checked every minute (or every interval, when shorter); pruned when due.
+        self._pruner = Periodic(
+            "lms-metrics-prune", self._prune_when_due, min(FIRST_PRUNE_S, prune_interval_s), run_at_start=False
+        )
         self._next_prune = 0.0
         self.written = 0
         self.pruned = 0
         self.write_errors = 0
 
     def start(self) -> MetricsHistory:
-        self._next_prune = time.monotonic() + min(60.0, self.prune_interval_s)
-        self._thread = threading.Thread(target=self._run, name="lms-metrics-history", daemon=True)
-        self._thread.start()
+        self._next_prune = time.monotonic() + min(FIRST_PRUNE_S, self.prune_interval_s)
+        self._writer.start()
+        self._pruner.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(10.0)
-            self._thread = None
+        self._pruner.stop()
+        self._writer.stop()
 
     def add(self, agent_id: str, sample: Metrics) -> None:
         """Queue one sample (never blocks on disk I/O)."""
-        self._queue.put((agent_id, sample))
+        self._writer.put((agent_id, sample))
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        return self._writer.waiting
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every sample queued so far is written (for tests and shutdown)."""
-        if self._thread is None:
-            return True
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout_s)
+        return self._writer.flush(timeout_s)
 
     # ------------------------------------------------------------ queries
 
@@ -78,23 +89,15 @@ class MetricsHistory:
         """Samples of one agent, oldest first, within ``[since, until]`` (epoch seconds); at most ``limit``
         (the newest ``limit`` when there are more)."""
         limit = max(1, min(limit, MAX_QUERY_LIMIT))
-        sql = "SELECT data FROM metrics WHERE agent_id = ?"
-        args: list[Any] = [agent_id]
-        if since is not None:
-            sql += " AND ts >= ?"
-            args.append(since)
-        if until is not None:
-            sql += " AND ts <= ?"
-            args.append(until)
-        sql += " ORDER BY ts DESC LIMIT ?"
-        args.append(limit)
-        rows = [json_or_none(r[0]) for r in self._store.query(sql, args)]
+        where = Where().equal("agent_id", agent_id).at_least("ts", since).at_most("ts", until)
+        sql = f"SELECT data FROM metrics{where.sql} ORDER BY ts DESC LIMIT ?"
+        rows = [json_or_none(r[0]) for r in self._store.query(sql, [*where.args, limit])]
         return [r for r in reversed(rows) if isinstance(r, dict)]
 
     def count(self, agent_id: str | None = None) -> int:
         if agent_id is None:
-            return int(self._store.query("SELECT COUNT(*) FROM metrics")[0][0])
-        return int(self._store.query("SELECT COUNT(*) FROM metrics WHERE agent_id = ?", (agent_id,))[0][0])
+            return self._store.count("metrics")
+        return self._store.count("metrics", "agent_id = ?", (agent_id,))
 
     def prune(self, now: float | None = None) -> int:
         """Delete samples older than the retention, in batches. Returns how many went."""
@@ -114,37 +117,20 @@ class MetricsHistory:
             log.info("metrics history: pruned %d samples older than %.0f days", total, self.retention_s / 86400)
         return total
 
-    # ------------------------------------------------------------ writer thread
+    # ------------------------------------------------------------ background work
 
-    def _run(self) -> None:
-        while True:
-            wait = max(0.0, self._next_prune - time.monotonic())
-            try:
-                first = self._queue.get(timeout=wait)
-            except queue.Empty:
-                first = None
-            if first is not None and first is not _STOP and not isinstance(first, threading.Event):
-                time.sleep(COMMIT_DELAY_S)  # let the batch fill
-            items = [] if first is None else [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self._queue.get_nowait())
-            samples = [i for i in items if isinstance(i, tuple)]
-            for start in range(0, len(samples), MAX_ROWS_PER_TRANSACTION):
-                self._write(samples[start : start + MAX_ROWS_PER_TRANSACTION])
-            for item in items:
-                if isinstance(item, threading.Event):
-                    item.set()
-            if any(i is _STOP for i in items):
-                return
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + self.prune_interval_s
-                try:
-                    self.prune()
-                except (sqlite3.Error, StoreError):
-                    log.exception("metrics history: prune failed")
+    def _prune_when_due(self) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self.prune_interval_s
+        try:
+            self.prune()
+        except (sqlite3.Error, StoreError):
+            log.exception("metrics history: prune failed")
 
-    def _write(self, batch: list[Any]) -> None:
+    def _write(self, batch: list[tuple[str, Metrics]]) -> None:
+        if not batch:
+            return
         rows = [
             (agent_id, s.timestamp, s.cpu_percent, s.mem_percent, s.model_dump_json(exclude_none=True))
             for agent_id, s in batch
@@ -158,3 +144,14 @@ class MetricsHistory:
         except (sqlite3.Error, StoreError):
             self.write_errors += 1
             log.exception("metrics history: could not write %d samples", len(rows))
+
+
+def metric_buckets(store: Store, since: float, until: float, period_s: int) -> list[tuple[Any, ...]]:
+    """Per agent and ``period_s`` bucket of ``[since, until)``, oldest first: ``(agent_id, bucket start, samples,
+    cpu min, avg, max, memory min, avg, max)`` (samples without a CPU figure left out)."""
+    return store.query(
+        "SELECT agent_id, CAST(ts / ? AS INTEGER) * ? AS bucket, COUNT(*), MIN(cpu_percent), AVG(cpu_percent), "
+        "MAX(cpu_percent), MIN(mem_percent), AVG(mem_percent), MAX(mem_percent) FROM metrics "
+        "WHERE ts >= ? AND ts < ? AND cpu_percent IS NOT NULL GROUP BY agent_id, bucket ORDER BY bucket, agent_id",
+        (period_s, period_s, since, until),
+    )

@@ -26,62 +26,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edge.lms.store import Batcher, ClientRow, Store
+from edge.lms.agents.agent_rows import AgentRow, AgentRows
+from edge.lms.agents.agent_view import AgentView, view_of
+from edge.lms.store import Batcher, Store
 from shared import topics
 from shared.errors import SharedError
 from shared.messages import AgentKind, Event, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
 from shared.mqtt import IncomingMessage, MqttClient
+from shared.periodic import Periodic
 from shared.topics import AgentUp
 
 log = logging.getLogger(__name__)
 
 #: Channels the registry listens to (``response`` belongs to the router).
 CHANNELS = (AgentUp.STATUS, AgentUp.HEARTBEAT, AgentUp.STATE, AgentUp.METRICS, AgentUp.EVENT)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentView:
-    """A snapshot of one agent, safe to hand to other threads."""
-
-    agent_id: str
-    name: str
-    kind: str
-    status: Presence
-    last_seen: float | None
-    first_seen: float
-    hostname: str | None
-    version: str | None
-    ip_address: str | None
-    status_reason: str | None
-    status_changed_at: float | None
-    settings: dict[str, str] | None
-
-    @property
-    def online(self) -> bool:
-        return self.status is Presence.ONLINE
-
-    def to_dict(self, *, with_settings: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "uuid": self.agent_id,
-            "name": self.name,
-            "kind": self.kind,
-            "status": self.status.value,
-            "online": self.online,
-            "last_seen": self.last_seen,
-            "first_seen": self.first_seen,
-            "hostname": self.hostname,
-            "version": self.version,
-            "ip_address": self.ip_address,
-            "status_reason": self.status_reason,
-            "status_changed_at": self.status_changed_at,
-        }
-        if with_settings:
-            out["settings"] = self.settings
-        return out
 
 
 #: Presence and settings changes are written at most this much later (one transaction per round).
@@ -103,24 +65,15 @@ MetricsListener = Callable[[str, Metrics], None]
 EventListener = Callable[[str, Event], None]
 
 
-def _view(row: ClientRow) -> AgentView:
-    return AgentView(
-        agent_id=row.uuid, name=row.name, kind=row.kind, status=Presence(row.status), last_seen=row.last_seen,
-        first_seen=row.first_seen, hostname=row.hostname, version=row.version, ip_address=row.ip_address,
-        status_reason=row.status_reason, status_changed_at=row.status_changed_at,
-        settings=dict(row.settings) if row.settings is not None else None,
-    )
-
-
 class Registry:
     """In-memory agent table backed by the ``clients`` table. :meth:`load`, :meth:`attach`, :meth:`start`."""
 
     def __init__(self, store: Store, *, presence_timeout_s: float, sweep_interval_s: float | None = None) -> None:
-        self._store = store
+        self._table = AgentRows(store)
         self.presence_timeout_s = presence_timeout_s
         self._sweep_s = sweep_interval_s or min(max(presence_timeout_s / 4, 0.2), 5.0)
         self._lock = threading.RLock()
-        self._rows: dict[str, ClientRow] = {}
+        self._rows: dict[str, AgentRow] = {}
         self._heard: dict[str, float] = {}  # agent id -> monotonic time of the last sign of life
         self._dirty: set[str] = set()  # last_seen changed in memory only
         self._listeners: list[PresenceListener] = []
@@ -128,9 +81,9 @@ class Registry:
         self._event_listeners: list[EventListener] = []
         self._latest: dict[str, Metrics] = {}
         self._kind_timeouts: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._writer: Batcher[tuple[ClientRow, str | None]] = Batcher(
+        self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
+                                 join_timeout_s=5.0)
+        self._writer: Batcher[tuple[AgentRow, str | None]] = Batcher(
             "lms-registry-writer", self._write_rows, delay_s=WRITE_DELAY_S
         )
         self.stats = RegistryStats()
@@ -141,9 +94,9 @@ class Registry:
         """Read the known agents. Those stored online get a full presence timeout to show a sign of life."""
         now = time.monotonic()
         with self._lock:
-            for row in self._store.load_clients():
-                self._rows[row.uuid] = row
-                self._heard[row.uuid] = now
+            for row in self._table.load():
+                self._rows[row.agent_id] = row
+                self._heard[row.agent_id] = now
         log.info("registry: %d known agents", len(self._rows))
 
     def attach(self, client: MqttClient) -> None:
@@ -152,15 +105,10 @@ class Registry:
 
     def start(self) -> None:
         self._writer.start()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sweep_loop, name="lms-registry-sweeper", daemon=True)
-        self._thread.start()
+        self._sweeper.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        self._sweeper.stop()
         self._writer.stop()  # writes what is queued
         self._flush_last_seen()
 
@@ -197,12 +145,12 @@ class Registry:
     def get(self, agent_id: str) -> AgentView | None:
         with self._lock:
             row = self._rows.get(agent_id)
-            return None if row is None else _view(row)
+            return None if row is None else view_of(row)
 
     def agents(self, *, online_only: bool = False) -> list[AgentView]:
         with self._lock:
-            rows = sorted(self._rows.values(), key=lambda r: r.uuid)
-            return [_view(r) for r in rows if not online_only or r.status == Presence.ONLINE]
+            rows = sorted(self._rows.values(), key=lambda r: r.agent_id)
+            return [view_of(r) for r in rows if not online_only or r.status == Presence.ONLINE]
 
     def counts(self) -> tuple[int, int]:
         """(known agents, online agents)."""
@@ -317,18 +265,10 @@ class Registry:
 
     def _on_metrics(self, agent_id: str, sample: Metrics) -> None:
         self._latest[agent_id] = sample
-        for listener in list(self._metrics_listeners):
-            try:
-                listener(agent_id, sample)
-            except Exception:
-                log.exception("registry: metrics listener failed")
+        _notify(self._metrics_listeners, "metrics", agent_id, sample)
 
     def _on_event(self, agent_id: str, event: Event) -> None:
-        for listener in list(self._event_listeners):
-            try:
-                listener(agent_id, event)
-            except Exception:
-                log.exception("registry: event listener failed")
+        _notify(self._event_listeners, "event", agent_id, event)
 
     def _on_state(self, agent_id: str, update: StateUpdate) -> None:
         self.touch(agent_id)
@@ -360,8 +300,8 @@ class Registry:
         now = time.time()
         row = self._rows.get(agent_id)
         if row is None:
-            row = ClientRow(
-                uuid=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value,
+            row = AgentRow(
+                agent_id=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value,
                 kind=kind or AgentKind.AGENT.value, first_seen=now, hostname=hostname, version=version,
                 ip_address=ip_address,
             )
@@ -380,32 +320,28 @@ class Registry:
             log.info("agent %s is %s (%s)", agent_id, state.value, reason)
         if changed or force_write:
             self._persist(row, state.value if changed else None)
-        return _view(row) if changed else None
+        return view_of(row) if changed else None
 
-    def _persist(self, row: ClientRow, connection_event: str | None = None) -> None:
+    def _persist(self, row: AgentRow, connection_event: str | None = None) -> None:
         """Store the row (and a connection log entry): group-committed by the writer thread once started, so
         that a presence change on the event loop (a ClassTop client connecting) costs no disk transaction."""
         if not self._writer.running:
-            self._store.upsert_client(row, connection_event=connection_event)
+            self._table.upsert(row, connection_event=connection_event)
             return
         settings = dict(row.settings) if row.settings is not None else None
         self._writer.put((replace(row, settings=settings), connection_event))
 
-    def _write_rows(self, batch: list[tuple[ClientRow, str | None]]) -> None:
+    def _write_rows(self, batch: list[tuple[AgentRow, str | None]]) -> None:
         if not batch:
             return
         try:
-            self._store.upsert_clients(batch)
+            self._table.upsert_many(batch)
         except Exception:
             self.stats.write_errors += 1
             log.exception("registry: could not store %d agent change(s)", len(batch))
 
     def _announce(self, view: AgentView) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(view)
-            except Exception:
-                log.exception("registry: presence listener failed")
+        _notify(self._listeners, "presence", view)
 
     # ------------------------------------------------------------ sweeper
 
@@ -433,14 +369,15 @@ class Registry:
             self._dirty.clear()
         if dirty:
             try:
-                self._store.touch_clients(dirty)
+                self._table.touch(dirty)
             except Exception:
                 log.exception("registry: could not store last-seen times")
 
-    def _sweep_loop(self) -> None:
-        while not self._stop.wait(self._sweep_s):
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("registry: sweep failed")
 
+def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> None:
+    """Call every listener; one that fails is logged and does not stop the others."""
+    for listener in list(listeners):
+        try:
+            listener(*args)
+        except Exception:
+            log.exception("registry: %s listener failed", what)

@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.lms.agents import MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
+from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_replies import run_command
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import OperatorDep, ServicesDep, require_viewer
+from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 

@@ -28,7 +28,7 @@ from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
 from edge.lms.api.services import Services
-from edge.lms.enrolment import Enrollment
+from edge.lms.enrolment import Enrolments
 from edge.lms.events import AgentEvents
 
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
@@ -39,7 +39,7 @@ CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 def build_fastapi(
     services: Services,
     *,
-    enrollment: Enrollment | None = None,
+    enrolments: Enrolments | None = None,
     events: AgentEvents | None = None,
     site_ca: SiteCaInfo | None = None,
 ) -> FastAPI:
@@ -64,7 +64,7 @@ def build_fastapi(
     cctv_video.install(app, services)
     events_api.install(app, services, events)
     app.include_router(prometheus.router)
-    enrolment.install(app, enrollment, site_ca)
+    enrolment.install(app, enrolments, site_ca)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
@@ -74,10 +74,10 @@ def create_app(
     services: Services,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
-    enrollment: Enrollment | None = None,
+    enrolments: Enrolments | None = None,
     events: AgentEvents | None = None,
     site_ca: SiteCaInfo | None = None,
 ) -> ASGIApp:
     """The ASGI app to serve: the FastAPI app behind the command fast lane and the request-body limit."""
-    api = build_fastapi(services, enrollment=enrollment, events=events, site_ca=site_ca)
+    api = build_fastapi(services, enrolments=enrolments, events=events, site_ca=site_ca)
     return BodyLimit(CommandFastLane(api, services, max_body_bytes), max_body_bytes)

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.agents import MAX_QUEUE_TTL_S, OnSiteCommand
+from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import OperatorDep, ServicesDep, require_viewer
+from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
 from shared.errors import ErrorCode
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S

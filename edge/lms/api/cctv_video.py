@@ -22,8 +22,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.lms.api.authentication import BearerDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import BearerDep, ViewerDep, require_viewer
 from edge.lms.auth import Principal, Role
 from edge.lms.cctv import (
     CAMERA_ID_RE,

@@ -21,9 +21,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import JSONResponse
 
+from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import AdminDep, Services, ServicesDep, require_viewer
-from edge.lms.legacy.admission import Approval, Refused
+from edge.lms.api.services import Services, ServicesDep
+from edge.lms.legacy import Approval, Refused
 from shared.errors import ErrorCode
 
 router = APIRouter(tags=["classtop clients"])
@@ -70,7 +71,7 @@ async def classtop_clients(
     """ClassTop clients that asked to join this site, with the site's policy."""
     hub = services.legacy
     rows = services.admissions.clients(Approval(status) if status is not None else None)
-    clients = [{**a.to_dict(), "connected": hub is not None and hub.connected(a.uuid)} for a in rows]
+    clients = [{**a.to_dict(), "connected": hub is not None and hub.connected(a.client_uuid)} for a in rows]
     policy = services.config.classtop.client_policy
     return {"success": True, "data": {"policy": policy, "clients": clients, "count": len(clients)}}
 

@@ -23,8 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from edge.lms.api.services import Services, ServicesDep
-from edge.lms.legacy.admission import Approval, Refused
-from edge.lms.legacy.timetable import RegisterBody, SyncBody
+from edge.lms.legacy import Approval, Refused, RegisterBody, SyncBody
 
 
 async def _within_rate(request: Request) -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.errors import error_response
 from edge.lms.auth import Principal
-from edge.lms.commands import AccessError, Outcome, Ticket
+from edge.lms.commands import AccessError, Outcome, Ticket, result_dict
 from shared.errors import ErrorCode
 from shared.messages import Response
 
@@ -42,14 +42,7 @@ def http_status(ticket: Ticket, response: Response) -> int:
 
 
 def command_reply(ticket: Ticket, response: Response) -> JSONResponse:
-    body = {
-        "success": response.success,
-        "request_id": ticket.request_id,
-        "status": response.status.value,
-        "data": response.data,
-        "error": response.error,
-        "error_code": response.error_code.value if response.error_code else None,
-    }
+    body = result_dict(ticket.request_id, response)
     if not response.success:
         body["detail"] = response.error
     return JSONResponse(body, status_code=http_status(ticket, response))

@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import AdminDep, ServicesDep, require_admin
-from edge.lms.store import DEAD_LIST_MAX
+from edge.lms.api.services import ServicesDep
+from edge.lms.cloud import DEAD_LIST_MAX
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api/cloud", tags=["cloud"], dependencies=[Depends(require_admin)])
@@ -38,10 +39,11 @@ def _unknown(dead_id: int) -> JSONResponse:
 async def list_dead_letters(
     services: ServicesDep, limit: int = Query(default=100, ge=1, le=DEAD_LIST_MAX)
 ) -> dict[str, Any] | JSONResponse:
-    if services.cloud is None:
+    cloud = services.cloud
+    if cloud is None:
         return _no_cloud()
-    rows = [asdict(r) for r in services.store.outbox_dead_list(limit)]
-    total = services.store.outbox_dead_count()
+    rows = [asdict(r) for r in cloud.dead_letters(limit)]
+    total = cloud.outbox_dead()
     return {"success": True, "data": {"dead_letters": rows, "count": len(rows), "total": total}}
 
 
@@ -50,11 +52,10 @@ async def retry_dead_letter(dead_id: int, services: ServicesDep, principal: Admi
     cloud = services.cloud
     if cloud is None:
         return _no_cloud()
-    dead = services.store.outbox_dead_get(dead_id)
-    outbox_id = services.store.outbox_dead_retry(dead_id) if dead is not None else None
+    dead = cloud.dead_letter(dead_id)
+    outbox_id = cloud.retry_dead(dead_id) if dead is not None else None
     if dead is None or outbox_id is None:
         return _unknown(dead_id)
-    cloud.outbox_wake()
     services.audit.record(principal.actor, principal.role.label, "outbox:retry", str(dead_id), "ok",
                           {"topic": dead.topic, "outbox_id": outbox_id, "reason": dead.reason})  # fmt: skip
     return {"success": True, "data": {"id": dead_id, "outbox_id": outbox_id, "topic": dead.topic}}
@@ -64,10 +65,11 @@ async def retry_dead_letter(dead_id: int, services: ServicesDep, principal: Admi
 async def discard_dead_letter(
     dead_id: int, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
-    if services.cloud is None:
+    cloud = services.cloud
+    if cloud is None:
         return _no_cloud()
-    dead = services.store.outbox_dead_get(dead_id)
-    if dead is None or not services.store.outbox_dead_delete(dead_id):
+    dead = cloud.dead_letter(dead_id)
+    if dead is None or not cloud.discard_dead(dead_id):
         return _unknown(dead_id)
     services.audit.record(principal.actor, principal.role.label, "outbox:discard", str(dead_id), "ok",
                           {"topic": dead.topic, "size": dead.size, "reason": dead.reason})  # fmt: skip

@@ -3,9 +3,10 @@
 * ``GET /api/enroll/ca`` (no auth): the site CA's certificate (PEM). An agent fetches it before it sends a
   token, checks its SHA-256 against the fingerprint it was configured with (``[enroll] ca_hash``), and from
   then on trusts this CA only.
-* ``POST /api/enrollment-tokens`` (admin) ``{ttl_s, max_uses, note?}`` -> 201, the token (shown once) and
-  ``ca_hash``, the site CA's fingerprint to configure beside it.
-* ``GET /api/enrollment-tokens`` (admin): the tokens' metadata (never the tokens) and ``ca_hash``.
+* ``POST /api/enrolment-tokens`` (admin) ``{ttl_s, max_uses, note?}`` -> 201, the agent enrolment token (``cta_…``,
+  shown once) and ``ca_hash``, the site CA's fingerprint to configure beside it.
+* ``GET /api/enrolment-tokens`` (admin): the tokens' metadata (never the tokens), the enrolments and ``ca_hash``.
+* ``/api/enrolments-tokens`` (the spelling these paths had first) stays an alias of both.
 * ``POST /api/enroll`` (no bearer token: the enrolment token in the body is the credential)
   ``{token, agent_id?, hostname}`` -> ``{agent_id, rotated, mqtt: {host, port, username, password, tls}}``.
 * ``DELETE /api/clients/{uuid}/credentials`` (admin): the agent's broker credentials are deleted and it is
@@ -26,9 +27,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.lms.api.authentication import AdminDep
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import AdminDep, ServicesDep
-from edge.lms.enrolment import MAX_TOKEN_LENGTH, Enrollment, EnrollmentError
+from edge.lms.api.services import ServicesDep
+from edge.lms.enrolment import MAX_TOKEN_LENGTH, EnrolmentError, Enrolments
 from shared.errors import ErrorCode
 from shared.topics import ID_PATTERN
 
@@ -43,6 +45,7 @@ class SiteCaInfo:
 
     pem: str
     fingerprint: str
+
 
 _STATUS_CODES = {
     401: ErrorCode.UNAUTHORIZED,
@@ -61,7 +64,7 @@ class TokenRequest(BaseModel):
     note: str | None = Field(default=None, max_length=200, description="what the token is for")
 
 
-class EnrollRequest(BaseModel):
+class EnrolRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: str = Field(min_length=1, max_length=MAX_TOKEN_LENGTH, description="an enrolment token")
@@ -69,31 +72,31 @@ class EnrollRequest(BaseModel):
     hostname: str = Field(min_length=1, max_length=255, description="the PC's hostname")
 
 
-async def get_enrollment(request: Request) -> Enrollment:
-    enrollment: Enrollment | None = getattr(request.app.state, "enrollment", None)
-    if enrollment is None:
-        raise EnrollmentError("enrolment is off: this LMS has no [site_broker.dynsec] configuration", status=501)
-    return enrollment
+async def get_enrolments(request: Request) -> Enrolments:
+    enrolments: Enrolments | None = getattr(request.app.state, "enrolments", None)
+    if enrolments is None:
+        raise EnrolmentError("enrolment is off: this LMS has no [site_broker.dynsec] configuration", status=501)
+    return enrolments
 
 
-EnrollmentDep = Annotated[Enrollment, Depends(get_enrollment)]
+EnrolmentsDep = Annotated[Enrolments, Depends(get_enrolments)]
 
 
-def refusal(exc: EnrollmentError) -> JSONResponse:
+def refusal(exc: EnrolmentError) -> JSONResponse:
     code = _STATUS_CODES.get(exc.status, ErrorCode.NOT_SUPPORTED if exc.status == 501 else ErrorCode.INTERNAL)
     return error_response(exc.status, exc.message, code)
 
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, EnrollmentError)
+    assert isinstance(exc, EnrolmentError)
     return refusal(exc)
 
 
-def install(app: FastAPI, enrollment: Enrollment | None, site_ca: SiteCaInfo | None = None) -> None:
-    """Add the enrolment paths to ``app``; ``enrollment=None`` (no dynsec configured) makes them answer 501."""
-    app.state.enrollment = enrollment
+def install(app: FastAPI, enrolments: Enrolments | None, site_ca: SiteCaInfo | None = None) -> None:
+    """Add the enrolment paths to ``app``; ``enrolments=None`` (no dynsec configured) makes them answer 501."""
+    app.state.enrolments = enrolments
     app.state.site_ca = site_ca
-    app.add_exception_handler(EnrollmentError, _refused)
+    app.add_exception_handler(EnrolmentError, _refused)
     app.include_router(router)
 
 
@@ -114,15 +117,18 @@ async def site_ca_certificate(request: Request) -> Response:
     return Response(site_ca.pem, media_type=PEM_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/api/enrollment-tokens", status_code=201)
+#: The agent enrolment tokens' paths: the glossary's spelling, and the one they had first (an alias, kept).
+TOKEN_PATHS = ("/api/enrolment-tokens", "/api/enrollment-tokens")
+
+
 async def create_token(
-    body: TokenRequest, enrollment: EnrollmentDep, services: ServicesDep, principal: AdminDep, request: Request
+    body: TokenRequest, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep, request: Request
 ) -> dict[str, Any]:
-    new = enrollment.create_token(ttl_s=body.ttl_s, max_uses=body.max_uses, note=body.note, created_by=principal.actor)
+    new = enrolments.create_token(ttl_s=body.ttl_s, max_uses=body.max_uses, note=body.note, created_by=principal.actor)
     services.audit.record(
         principal.actor, principal.role.label, "enrollment_token:create", str(new.id), "ok",
         {"ttl_s": body.ttl_s, "max_uses": body.max_uses, "note": body.note},
-    )
+    )  # the audit action keeps the name it has in existing logs
     return {
         "success": True,
         "data": {
@@ -132,26 +138,34 @@ async def create_token(
     }  # fmt: skip
 
 
-@router.get("/api/enrollment-tokens")
-async def list_tokens(enrollment: EnrollmentDep, _principal: AdminDep, request: Request) -> dict[str, Any]:
-    data = {"tokens": enrollment.tokens(), "enrollments": enrollment.enrollments(), "ca_hash": _ca_hash(request)}
+async def list_tokens(enrolments: EnrolmentsDep, _principal: AdminDep, request: Request) -> dict[str, Any]:
+    data = {"tokens": enrolments.tokens(), "enrollments": enrolments.enrolments(), "ca_hash": _ca_hash(request)}
     return {"success": True, "data": data}
 
 
+for _path in TOKEN_PATHS:
+    _alias = _path != TOKEN_PATHS[0]
+    _note = f" (an alias of {TOKEN_PATHS[0]})" if _alias else ""
+    router.post(_path, status_code=201, deprecated=_alias, summary=f"Create an agent enrolment token{_note}")(
+        create_token
+    )
+    router.get(_path, deprecated=_alias, summary=f"List the agent enrolment tokens and enrolments{_note}")(list_tokens)
+
+
 @router.post("/api/enroll")
-async def enroll(body: EnrollRequest, enrollment: EnrollmentDep) -> dict[str, Any]:
+async def enrol(body: EnrolRequest, enrolments: EnrolmentsDep) -> dict[str, Any]:
     # The broker round trips block: keep them off the event loop.
-    result = await asyncio.to_thread(enrollment.enroll, body.token, agent_id=body.agent_id, hostname=body.hostname)
+    result = await asyncio.to_thread(enrolments.enrol, body.token, agent_id=body.agent_id, hostname=body.hostname)
     return {"success": True, "data": result.to_dict()}
 
 
 @router.delete("/api/clients/{uuid}/credentials", response_model=None)
 async def revoke_credentials(
-    uuid: str, enrollment: EnrollmentDep, services: ServicesDep, principal: AdminDep
+    uuid: str, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     try:
-        await asyncio.to_thread(enrollment.revoke, uuid)
-    except EnrollmentError as exc:
+        await asyncio.to_thread(enrolments.revoke, uuid)
+    except EnrolmentError as exc:
         services.audit.record(principal.actor, principal.role.label, "credentials:revoke", uuid, f"refused: {exc}")
         return refusal(exc)
     services.audit.record(principal.actor, principal.role.label, "credentials:revoke", uuid, "ok")

@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from edge.lms.api.authentication import require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import require_viewer
 from edge.lms.events import AgentEvents
 from shared.errors import ErrorCode
 from shared.messages import Severity

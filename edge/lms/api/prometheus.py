@@ -12,7 +12,8 @@ import psutil
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from edge.lms.api.services import Services, ServicesDep, viewer_or_loopback
+from edge.lms.api.authentication import viewer_or_loopback
+from edge.lms.api.services import Services, ServicesDep
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(viewer_or_loopback)])
 

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.command_replies import run_command
-from edge.lms.api.services import OperatorDep, ServicesDep, ViewerDep, require_viewer
+from edge.lms.api.services import ServicesDep
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
 

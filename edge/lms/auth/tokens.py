@@ -31,6 +31,20 @@ from edge.lms.store import Store
 
 log = logging.getLogger(__name__)
 
+#: Schema version 2. Only a token's SHA-256 is stored.
+API_TOKEN_TABLE_V2 = (
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            created_by TEXT,
+            last_used_at REAL,
+            revoked_at REAL
+        )""",
+)
+
 ADMIN_TOKEN_ENV = "CLASSTOP_LMS_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin-token"
 TOKEN_PREFIX = "ctl_"

@@ -1,7 +1,9 @@
-"""CCTV at the LMS: the proxy to the agents' video servers and the short-lived tickets of the video paths."""
+"""CCTV at the LMS: the proxy to the agents' video servers, the short-lived tickets of the video paths, and the
+seed's CCTV log."""
 
 from __future__ import annotations
 
+from edge.lms.cctv.cctv_log import CctvLog
 from edge.lms.cctv.cctv_proxy import (
     CAMERA_ID_RE,
     RECORDING_RE,
@@ -16,6 +18,7 @@ from edge.lms.cctv.video_tickets import VideoTickets
 __all__ = [
     "CAMERA_ID_RE",
     "RECORDING_RE",
+    "CctvLog",
     "CctvProxy",
     "ProxyError",
     "VideoTickets",

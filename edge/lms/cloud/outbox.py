@@ -24,7 +24,7 @@ backoff, as above. On a permanent refusal:
   with topic, row id and reason) and the pump goes on with the next rows at once; before that it backs off.
 
 Every failure also bumps the row's ``attempts``. A site admin lists dead rows, moves one back
-(``Store.outbox_dead_retry``: it then goes out *after* what is queued at that moment: the order holds only
+(:meth:`Outbox.retry_dead`: it then goes out *after* what is queued at that moment: the order holds only
 among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
 """
 
@@ -40,7 +40,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from edge.lms.store import OutboxItem, Store
+from edge.lms.cloud.outbox_rows import DeadLetter, OutboxItem, OutboxRows
+from edge.lms.store import Store
 from shared.backoff import Backoff
 from shared.messages import MAX_PAYLOAD_BYTES, encode
 
@@ -142,7 +143,7 @@ class Outbox:
         peek: int = 200,
         backoff_max_s: float = 30.0,
     ) -> None:
-        self._store = store
+        self._rows = OutboxRows(store)
         self._window = window
         self._ack_wait_s = ack_wait_s
         self._peek = peek
@@ -160,17 +161,35 @@ class Outbox:
         payload = message if isinstance(message, bytes) else encode(message)
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"outbox message of {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
-        row_id = self._store.outbox_put(topic, payload)
+        row_id = self._rows.put(topic, payload)
         self.stats.queued += 1
         self._wake.set()
         return row_id
 
     def pending(self) -> int:
-        return self._store.outbox_count()
+        return self._rows.count()
 
     def dead(self) -> int:
         """Rows moved to the dead-letter (``outbox_dead``) and still there."""
-        return self._store.outbox_dead_count()
+        return self._rows.dead_count()
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead rows, newest first (at most :data:`~edge.lms.cloud.outbox_rows.DEAD_LIST_MAX`)."""
+        return self._rows.dead_list(limit)
+
+    def dead_letter(self, dead_id: int) -> DeadLetter | None:
+        return self._rows.dead_get(dead_id)
+
+    def retry_dead(self, dead_id: int) -> int | None:
+        """Move a dead row back to the outbox, after what is queued now; its new outbox id (None: unknown)."""
+        outbox_id = self._rows.dead_retry(dead_id)
+        if outbox_id is not None:
+            self.wake()
+        return outbox_id
+
+    def discard_dead(self, dead_id: int) -> bool:
+        """Drop a dead row for good; False when unknown."""
+        return self._rows.dead_delete(dead_id)
 
     def wake(self) -> None:
         """Something changed (a message queued, the link connected): look again now."""
@@ -202,7 +221,7 @@ class Outbox:
                 self._wake.wait(30.0)
                 continue
             try:
-                items = self._store.outbox_peek(self._peek)
+                items = self._rows.peek(self._peek)
             except Exception:
                 log.exception("outbox: cannot read the outbox")
                 self._stop.wait(1.0)
@@ -247,11 +266,11 @@ class Outbox:
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("outbox: delivery of %d row(s) to %s failed: %s", len(batch.ids), batch.topic, exc)
-                self._store.outbox_bump(batch.ids)
+                self._rows.bump(batch.ids)
                 if getattr(exc, "permanent", False):
                     return self._refused(batch, str(exc))
                 return False
-            self._store.outbox_delete(batch.ids)
+            self._rows.delete(batch.ids)
             self._forget(batch.ids)
             self.stats.published += 1
             self.stats.delivered_rows += len(batch.ids)
@@ -269,7 +288,7 @@ class Outbox:
             self._refusals[row] = refusals
             return False
         try:
-            moved = self._store.outbox_dead_letter(batch.ids, reason)
+            moved = self._rows.dead_letter(batch.ids, reason)
         except Exception:  # nothing was moved (one transaction): back off and try again
             log.exception("outbox: cannot move row(s) %s to the dead-letter", list(batch.ids))
             return False

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import time
 
+from edge.lms.agents import metric_buckets
 from edge.lms.cloud.outbox import Outbox
+from edge.lms.cloud.outbox_rows import OutboxRows
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, MetricRollup, MetricRollups, encode
@@ -67,12 +69,7 @@ class MetricRollupSync:
         if until <= since:
             return 0
         period = self._period_s
-        rows = self._store.query(
-            "SELECT agent_id, CAST(ts / ? AS INTEGER) * ? AS bucket, COUNT(*), MIN(cpu_percent), AVG(cpu_percent), "
-            "MAX(cpu_percent), MIN(mem_percent), AVG(mem_percent), MAX(mem_percent) FROM metrics "
-            "WHERE ts >= ? AND ts < ? AND cpu_percent IS NOT NULL GROUP BY agent_id, bucket ORDER BY bucket, agent_id",
-            (period, period, since, until),
-        )
+        rows = metric_buckets(self._store, since, until, period)
         hours: dict[tuple[str, int], list[MetricRollup]] = {}
         for agent_id, bucket, count, cmin, cavg, cmax, mmin, mavg, mmax in rows:
             if not topics.is_valid_id(agent_id):
@@ -96,13 +93,8 @@ class MetricRollupSync:
         with self._store.transaction() as conn:
             created = time.time()
             for message in messages:
-                conn.execute("INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
-                             (self._topic, encode(message), created))
-            conn.execute(
-                "INSERT INTO lms_config (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                "SET value = excluded.value, updated_at = excluded.updated_at",
-                (UNTIL_KEY, str(until), created),
-            )
+                OutboxRows.insert(conn, self._topic, encode(message), created)
+            Store.write_config(conn, UNTIL_KEY, str(until))
         if messages:
             self._outbox.wake()
             self.sent += len(rollups)

@@ -26,8 +26,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from edge.lms.agents import AgentRows
 from edge.lms.cloud.outbox import Outbox
-from edge.lms.legacy.timetable import Timetables
+from edge.lms.cloud.outbox_rows import OutboxRows
+from edge.lms.commands import CommandLog
+from edge.lms.legacy import Timetables
 from edge.lms.store import Store
 from shared import topics
 from shared.errors import MessageError
@@ -37,6 +40,19 @@ from shared.periodic import Periodic
 from shared.topics import SiteUp
 
 log = logging.getLogger(__name__)
+
+#: Schema version 5: what was last queued for the cloud, per agent and kind.
+SNAPSHOT_STATE_TABLE_V5 = (
+    """CREATE TABLE IF NOT EXISTS snapshot_state (
+            agent_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            epoch TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sent_hash TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            PRIMARY KEY (agent_id, kind)
+        )""",
+)
 
 DEFAULT_INTERVAL_S = 2.0
 EPOCH_KEY = "snapshot_epoch"
@@ -83,7 +99,9 @@ class SnapshotSync:
         self._store = store
         self._outbox = outbox
         self._topic = topics.site_up(namespace, site_id, SiteUp.SYNC)
+        self._agents = AgentRows(store)
         self._timetables = Timetables(store)
+        self._command_log = CommandLog(store)  # its queries only (the LMS's own log writes the rows)
         self._classtop_since = 0.0
         self._too_large: set[tuple[str, str, str]] = set()
         self._periodic = Periodic("lms-snapshots", self.scan, interval_s)
@@ -147,8 +165,7 @@ class SnapshotSync:
         created = time.time()
         with self._store.transaction() as conn:
             for message in messages:
-                conn.execute("INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
-                             (self._topic, encode(message), created))
+                OutboxRows.insert(conn, self._topic, encode(message), created)
             conn.executemany(
                 "INSERT INTO snapshot_state (agent_id, kind, epoch, version, sent_hash, sent_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id, kind) DO UPDATE SET epoch = excluded.epoch, "
@@ -156,11 +173,7 @@ class SnapshotSync:
                 [(e.agent_id, e.kind.value, e.epoch, e.version, e.hash, created) for e in entries],
             )
             if cctv_log_id is not None:
-                conn.execute(
-                    "INSERT INTO lms_config (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                    "SET value = excluded.value, updated_at = excluded.updated_at",
-                    (CCTV_LOG_KEY, str(cctv_log_id), created),
-                )
+                Store.write_config(conn, CCTV_LOG_KEY, str(cctv_log_id))
         if messages:
             self.stats.queued_entries += len(entries)
             self.stats.queued_messages += len(messages)
@@ -176,7 +189,7 @@ class SnapshotSync:
 
     def _settings(self) -> dict[tuple[str, str], dict[str, Any]]:
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for agent_id, text in self._store.query("SELECT uuid, settings FROM clients WHERE settings IS NOT NULL"):
+        for agent_id, text in self._agents.with_settings():
             try:
                 settings = json.loads(text)
             except ValueError:
@@ -187,11 +200,7 @@ class SnapshotSync:
 
     def _classtop(self) -> tuple[dict[tuple[str, str], dict[str, Any]], float]:
         """Timetables written since the last pass (all of them on the first pass)."""
-        rows = self._store.query(
-            "SELECT client_uuid, synced_at, source, epoch, version, hash FROM classtop_clients "
-            "WHERE synced_at IS NOT NULL AND synced_at >= ?",
-            (self._classtop_since,),
-        )
+        rows = self._timetables.synced_since(self._classtop_since)
         out: dict[tuple[str, str], dict[str, Any]] = {}
         since = self._classtop_since
         for client_uuid, synced_at, source, epoch, version, hash_ in rows:
@@ -209,17 +218,14 @@ class SnapshotSync:
         """The latest successful ``cctv_get_config`` answers logged since the last pass; the new high mark."""
         seen = self._store.get_config(CCTV_LOG_KEY)
         last_id = int(seen) if seen is not None and seen.isdigit() else 0
-        rows = self._store.query(
-            "SELECT id, client_uuid, response FROM command_logs WHERE id > ? AND command = ? AND success = 1 "
-            "ORDER BY id", (last_id, CCTV_COMMAND),
-        )
+        rows = self._command_log.answers_since(last_id, CCTV_COMMAND)
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for row_id, client_uuid, text in rows:
+        for row_id, agent_id, text in rows:
             last_id = max(last_id, int(row_id))
             try:
                 response = json.loads(text) if text is not None else None
             except ValueError:
                 continue
-            if isinstance(response, dict) and topics.is_valid_id(client_uuid):
-                out[(client_uuid, SnapshotKind.CCTV_CONFIG.value)] = {"config": redact(response)}
+            if isinstance(response, dict) and topics.is_valid_id(agent_id):
+                out[(agent_id, SnapshotKind.CCTV_CONFIG.value)] = {"config": redact(response)}
         return out, (last_id if rows else None)

@@ -1,4 +1,4 @@
-"""The command log (seed table ``command_logs``), written off the hot path.
+"""The command log (the seed's table ``command_logs``), written off the hot path.
 
 :meth:`CommandLog.append` only queues the row; one background thread writes rows in batches ("group
 commit"): after the first row of a batch it waits :data:`COMMIT_DELAY_S` (cut short by :meth:`flush` or
@@ -8,15 +8,33 @@ per command, so the writer stays off the CPU while a command's reply is on its w
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from edge.lms.store import Batcher, Store, StoreError, json_or_none
+from edge.lms.store import Batcher, Store, StoreError, Where, json_text
 
 log = logging.getLogger(__name__)
+
+#: Schema version 1: the seed's ``command_logs`` (with our columns). ``client_uuid`` is the agent's id.
+COMMAND_LOG_TABLE_V1 = (
+    """CREATE TABLE IF NOT EXISTS command_logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_uuid TEXT NOT NULL,
+            command TEXT NOT NULL,
+            params TEXT,
+            response TEXT,
+            success BOOLEAN,
+            executed_at REAL NOT NULL,
+            request_id TEXT,
+            status TEXT,
+            error_code TEXT,
+            source TEXT,
+            duration_ms REAL
+        )""",
+    "CREATE INDEX IF NOT EXISTS command_logs_client ON command_logs (client_uuid, id)",
+)
 
 COMMIT_DELAY_S = 0.05
 MAX_ROWS_PER_TRANSACTION = 500
@@ -29,7 +47,7 @@ _KEYS = (
 
 @dataclass(frozen=True, slots=True)
 class CommandLogEntry:
-    client_uuid: str
+    agent_id: str
     command: str
     params: dict[str, Any]
     request_id: str
@@ -47,7 +65,9 @@ class CommandLog:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._batcher: Batcher[CommandLogEntry] = Batcher("lms-command-log", self._write_all, delay_s=COMMIT_DELAY_S)
+        self._batcher: Batcher[CommandLogEntry] = Batcher(
+            "lms-command-log", self._write, delay_s=COMMIT_DELAY_S, max_batch=MAX_ROWS_PER_TRANSACTION
+        )
         self.written = 0
         self.write_errors = 0
 
@@ -66,34 +86,33 @@ class CommandLog:
         """Wait until every row queued so far is written."""
         return self._batcher.flush(timeout_s)
 
-    def recent(self, client_uuid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest rows first (optionally of one client)."""
-        sql = f"SELECT {', '.join(_KEYS)} FROM command_logs"
-        args: list[Any] = []
-        if client_uuid is not None:
-            sql += " WHERE client_uuid = ?"
-            args.append(client_uuid)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        out = []
-        for r in self._store.query(sql, args):
-            row = dict(zip(_KEYS, r, strict=True))
-            row["params"] = json_or_none(row["params"])
-            row["response"] = json_or_none(row["response"])
+    def recent(self, agent_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest rows first (optionally of one agent), with the seed's column names."""
+        where = Where().equal("client_uuid", agent_id)
+        rows = self._store.select(
+            f"SELECT {', '.join(_KEYS)} FROM command_logs{where.sql} ORDER BY id DESC LIMIT ?", [*where.args, limit],
+            _KEYS, json_keys=("params", "response"),
+        )  # fmt: skip
+        for row in rows:
             row["success"] = bool(row["success"])
-            out.append(row)
-        return out
+        return rows
+
+    def answers_since(self, after_id: int, command: str) -> list[tuple[int, str, str | None]]:
+        """``(row id, agent id, response as stored JSON)`` of the successful ``command`` rows after ``after_id``."""
+        rows = self._store.query(
+            "SELECT id, client_uuid, response FROM command_logs WHERE id > ? AND command = ? AND success = 1 "
+            "ORDER BY id", (after_id, command),
+        )  # fmt: skip
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
 
     # ------------------------------------------------------------ writer thread
 
-    def _write_all(self, batch: list[CommandLogEntry]) -> None:
-        for start in range(0, len(batch), MAX_ROWS_PER_TRANSACTION):
-            self._write(batch[start : start + MAX_ROWS_PER_TRANSACTION])
-
     def _write(self, batch: list[CommandLogEntry]) -> None:
+        if not batch:
+            return
         rows = [
             (
-                e.client_uuid, e.command, _dumps(e.params), _dumps(e.response), e.success, e.executed_at,
+                e.agent_id, e.command, _json(e.params), _json(e.response), e.success, e.executed_at,
                 e.request_id, e.status, e.error_code, e.source, e.duration_ms,
             )
             for e in batch
@@ -110,10 +129,5 @@ class CommandLog:
             log.exception("could not write %d command log rows", len(rows))
 
 
-def _dumps(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
+def _json(value: Any) -> str | None:
+    return None if value is None else json_text(value)

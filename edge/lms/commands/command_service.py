@@ -12,85 +12,21 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from edge.lms.agents import Groups, Registry
 from edge.lms.auth import Audit, Principal, Role
+from edge.lms.cctv import CctvLog
+from edge.lms.commands.batch_window import BatchWindow
 from edge.lms.commands.offline_queue import CommandQueue
-from edge.lms.commands.router import Router, Ticket
+from edge.lms.commands.router import Router, Ticket, result_dict
 from shared.commands import CATALOGUE, validate_params
 from shared.errors import CommandError
 from shared.messages import Presence, Response
 
 #: Params never copied into the audit log (may hold secrets).
 _SECRET_PARAMS = ("env", "stdin", "password")
-
-
-class _Window:
-    """Send one command to many agents with at most ``concurrency`` in flight, without a coroutine or a loop
-    wake-up per agent: completions (on the MQTT thread) refill the window; one wake-up when all are done."""
-
-    def __init__(
-        self, router: Router, agent_ids: list[str], command: str, params: dict[str, Any], timeout_s: float | None,
-        concurrency: int, loop: asyncio.AbstractEventLoop,
-    ) -> None:  # fmt: skip
-        self._router = router
-        self._todo = deque(agent_ids)
-        self._total = len(agent_ids)
-        self._command, self._params, self._timeout_s = command, params, timeout_s
-        self._concurrency = concurrency
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._pumping = False
-        self._in_flight = 0
-        self._finished = 0
-        self._done: asyncio.Future[None] = loop.create_future()
-        self.tickets: dict[str, Ticket] = {}
-
-    async def run(self) -> dict[str, Ticket]:
-        if self._total == 0:
-            return {}
-        self._pump()
-        await self._done
-        return self.tickets
-
-    def _pump(self) -> None:
-        with self._lock:
-            if self._pumping:
-                return
-            self._pumping = True
-        while True:
-            with self._lock:
-                if not self._todo or self._in_flight >= self._concurrency:
-                    self._pumping = False
-                    return
-                agent_id = self._todo.popleft()
-                self._in_flight += 1
-            try:
-                ticket = self._router.dispatch(agent_id, self._command, self._params, self._timeout_s, source="batch")
-            except BaseException:
-                with self._lock:
-                    self._pumping = False
-                raise
-            self.tickets[agent_id] = ticket
-            ticket.future.add_done_callback(self._on_done)
-
-    def _on_done(self, _future: object) -> None:
-        with self._lock:
-            self._in_flight -= 1
-            self._finished += 1
-            last = self._finished == self._total
-        if last:
-            self._loop.call_soon_threadsafe(self._resolve)
-        else:
-            self._pump()
-
-    def _resolve(self) -> None:
-        if not self._done.done():
-            self._done.set_result(None)
 
 
 class AccessError(Exception):
@@ -132,18 +68,7 @@ def audit_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: ("<hidden>" if k in _SECRET_PARAMS else v) for k, v in params.items()}
 
 
-def result_dict(ticket: Ticket, response: Response) -> dict[str, Any]:
-    return {
-        "success": response.success,
-        "request_id": ticket.request_id,
-        "status": response.status.value,
-        "data": response.data,
-        "error": response.error,
-        "error_code": response.error_code.value if response.error_code else None,
-    }
-
-
-class Commands:
+class CommandService:
     def __init__(
         self,
         router: Router,
@@ -151,6 +76,7 @@ class Commands:
         audit: Audit,
         groups: Groups,
         queue: CommandQueue,
+        cctv_log: CctvLog,
         *,
         default_ttl_s: float = 86400.0,
     ) -> None:
@@ -159,6 +85,7 @@ class Commands:
         self.audit = audit
         self.groups = groups
         self.queue = queue
+        self.cctv_log = cctv_log
         self.default_ttl_s = default_ttl_s
 
     def authorize(self, principal: Principal, command: str, target: str = "") -> None:
@@ -210,7 +137,7 @@ class Commands:
             self.audit.complete(audit_id, outcome.response.status.value)
             if command.startswith("cctv_") and outcome.ticket is not None and outcome.ticket.delivered:
                 camera = params.get("camera_id")
-                self.audit.cctv_event(
+                self.cctv_log.add(
                     agent_id, command.removeprefix("cctv_"), None if camera is None else str(camera),
                     {"status": outcome.response.status.value, "error": outcome.response.error, "by": principal.actor},
                 )  # fmt: skip
@@ -265,9 +192,9 @@ class Commands:
                                          "expires_at": row["expires_at"]}  # fmt: skip
                     continue
             to_send.append(agent_id)
-        window = _Window(self.router, to_send, command, params, timeout_s, concurrency, asyncio.get_running_loop())
+        window = BatchWindow(self.router, to_send, command, params, timeout_s, concurrency, asyncio.get_running_loop())
         for agent_id, ticket in (await window.run()).items():
-            results[agent_id] = result_dict(ticket, ticket.future.result())
+            results[agent_id] = result_dict(ticket.request_id, ticket.future.result())
         ordered = {a: results[a] for a in agent_ids}
         succeeded = sum(1 for r in ordered.values() if r["success"])
         self.audit.complete(audit_id, f"{succeeded}/{len(ordered)} succeeded")

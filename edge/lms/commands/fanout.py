@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.lms.auth import Audit
+from edge.lms.commands.cloud_command_ids import CloudCommandIds
 from edge.lms.commands.command_service import audit_params, audited
 from edge.lms.commands.router import Router, Ticket
 from edge.lms.store import Store
@@ -95,7 +96,7 @@ class Fanout:
         audit: Audit | None = None, store: Store | None = None,
     ) -> None:  # fmt: skip
         self._router = router
-        self._store = store
+        self._ids = CloudCommandIds(store) if store is not None else None
         self._audit = audit
         self._outbox = outbox
         self._results_topic = topics.site_up(namespace, site_id, SiteUp.RESULTS)
@@ -161,19 +162,19 @@ class Fanout:
 
     def _remember(self, request_id: str) -> bool:
         """Record the id durably: False if an earlier run of this LMS handled it already."""
-        if self._store is None:
+        if self._ids is None:
             return True
         try:
-            return self._store.remember_cloud_command(request_id, time.time())
+            return self._ids.remember(request_id, time.time())
         except Exception:  # the command still runs: losing it would be worse than a rare second run
             log.exception("fanout: could not record command %s as handled", request_id)
             return True
 
     def _prune(self) -> None:
-        if self._store is None:
+        if self._ids is None:
             return
         try:
-            self._store.forget_cloud_commands(time.time() - DEDUPE_DAYS * 86400)
+            self._ids.forget(time.time() - DEDUPE_DAYS * 86400)
         except Exception:
             log.exception("fanout: could not prune old cloud command ids")
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge.lms.agents import Registry
 from edge.lms.commands.command_log import CommandLog, CommandLogEntry
+from edge.lms.commands.deadlines import Deadlines
 from shared import topics
 from shared.commands import validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
@@ -43,8 +40,6 @@ log = logging.getLogger(__name__)
 #: The LMS waits this much longer than the command's own timeout, so that an agent's own ``timeout``
 #: answer (which may carry partial output) wins over the LMS's.
 TRANSPORT_GRACE_S = 0.5
-#: Deadlines are checked with this granularity, so that many commands cost few wake-ups.
-DEADLINE_TICK_S = 0.02
 
 
 @dataclass(eq=False)
@@ -68,6 +63,21 @@ class Ticket:
     async def wait(self) -> Response:
         """Await the response from asyncio code (e.g. a FastAPI handler)."""
         return await asyncio.wrap_future(self.future)
+
+
+def response_fields(response: Response) -> dict[str, Any]:
+    """A command's outcome as the API and the offline queue show it (after ``success`` and ``request_id``)."""
+    return {
+        "status": response.status.value,
+        "data": response.data,
+        "error": response.error,
+        "error_code": response.error_code.value if response.error_code else None,
+    }
+
+
+def result_dict(request_id: str, response: Response) -> dict[str, Any]:
+    """``{success, request_id, status, data, error, error_code}``: the body of every command-backed reply."""
+    return {"success": response.success, "request_id": request_id, **response_fields(response)}
 
 
 @dataclass
@@ -95,60 +105,6 @@ class Transport(Protocol):
         ...
 
 
-class _Deadlines:
-    """One thread that fires callbacks at deadlines (a heap and a condition variable; no polling)."""
-
-    def __init__(self, on_expire: Callable[[str], None]) -> None:
-        self._on_expire = on_expire
-        self._heap: list[tuple[float, str]] = []
-        self._cond = threading.Condition()
-        self._stopped = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="lms-router-deadlines", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
-
-    def add(self, when: float, key: str) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (when, key))
-            if self._heap[0] == (when, key):  # a new earliest deadline: re-arm the wait
-                self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped:
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    delay = self._heap[0][0] - time.monotonic()
-                    if delay <= 0:
-                        break
-                    # coarse wake-ups: all deadlines due within a tick expire together
-                    self._cond.wait(delay + DEADLINE_TICK_S)
-                if self._stopped:
-                    return
-                now = time.monotonic()
-                due: list[str] = []
-                while self._heap and self._heap[0][0] <= now:
-                    due.append(heapq.heappop(self._heap)[1])
-            for key in due:
-                try:
-                    self._on_expire(key)
-                except Exception:
-                    log.exception("router: deadline callback failed")
-
-
 class Router:
     """:meth:`attach` to the site MQTT client, :meth:`start`, then :meth:`dispatch` / :meth:`send`."""
 
@@ -160,7 +116,7 @@ class Router:
         self._journal = journal
         self.default_timeout_s = default_timeout_s
         self._pending: dict[str, Ticket] = {}
-        self._deadlines = _Deadlines(self._expire)
+        self._deadlines = Deadlines(self._expire)
         self._prefix = f"l{secrets.token_hex(4)}-"
         self._seq = itertools.count(1)
         self._transports: dict[str, Transport] = {}
@@ -301,15 +257,6 @@ class Router:
         """Send and await the outcome without blocking the event loop."""
         return await self.dispatch(agent_id, command, params, timeout_s, source=source).wait()
 
-    def send_many(
-        self, agent_ids: Iterable[str], command: str, params: dict[str, Any] | None = None,
-        timeout_s: float | None = None, *, source: str = "api",
-    ) -> dict[str, Response]:
-        """Send one command to several agents at once and wait for every outcome."""
-        tickets = {a: self.dispatch(a, command, params, timeout_s, source=source) for a in dict.fromkeys(agent_ids)}
-        wait_futures([t.future for t in tickets.values()])
-        return {a: t.future.result() for a, t in tickets.items()}
-
     # ------------------------------------------------------------ completion
 
     def _on_response(self, msg: IncomingMessage) -> None:
@@ -371,7 +318,7 @@ class Router:
         try:
             self._journal.append(
                 CommandLogEntry(
-                    client_uuid=ticket.agent_id, command=ticket.command, params=ticket.params,
+                    agent_id=ticket.agent_id, command=ticket.command, params=ticket.params,
                     request_id=ticket.request_id, status=response.status.value, success=response.success,
                     response=response.data if response.success else {"error": response.error},
                     error_code=response.error_code.value if response.error_code else None, source=ticket.source,

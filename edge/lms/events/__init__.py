@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from edge.lms.events.agent_events import AgentEvents, CommandProgress
+from edge.lms.events.agent_events import AgentEvents
 
-__all__ = ["AgentEvents", "CommandProgress"]
+__all__ = ["AgentEvents"]

@@ -37,12 +37,15 @@ DEFAULT_MAX_ITEMS = 100_000
 
 class Batcher(Generic[T]):
     """``handle(batch)`` runs on the thread once per round, with the items queued since the last round (the
-    batch may be empty when the round was started by :meth:`wake` or :meth:`flush`)."""
+    batch may be empty when the round was started by :meth:`wake` or :meth:`flush`); with ``max_batch``, a round's
+    items are handed over in batches of at most that many (e.g. rows per transaction)."""
 
     def __init__(
-        self, name: str, handle: Callable[[list[T]], None], *, delay_s: float, max_items: int = DEFAULT_MAX_ITEMS
-    ) -> None:
+        self, name: str, handle: Callable[[list[T]], None], *, delay_s: float, max_items: int = DEFAULT_MAX_ITEMS,
+        max_batch: int | None = None,
+    ) -> None:  # fmt: skip
         self._name = name
+        self._max_batch = max_batch
         self._handle = handle
         self._delay_s = delay_s
         self._max_items = max_items
@@ -116,10 +119,13 @@ class Batcher(Generic[T]):
             batch = cast(list[T], [i for i in items if not (i is _STOP or i is _WAKE or isinstance(i, _Flush))])
             with self._count_lock:
                 self._waiting -= len(batch)
-            try:
-                self._handle(batch)
-            except Exception:  # the journal's own errors are counted there; never let the thread die
-                log.exception("%s: handling a batch of %d failed", self._name, len(batch))
+            step = self._max_batch or len(batch) or 1
+            for start in range(0, max(len(batch), 1), step):
+                chunk = batch[start : start + step]
+                try:
+                    self._handle(chunk)
+                except Exception:  # the journal's own errors are counted there; never let the thread die
+                    log.exception("%s: handling a batch of %d failed", self._name, len(chunk))
             for item in items:
                 if isinstance(item, _Flush):
                     item.done.set()
