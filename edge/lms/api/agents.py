@@ -12,6 +12,7 @@ from edge.lms.agents import MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_replies import run_command
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
@@ -69,35 +70,37 @@ class TagsBody(BaseModel):
 
 
 @router.get("/")
-async def list_clients(services: ServicesDep) -> dict[str, Any]:
+async def list_agents(services: ServicesDep) -> dict[str, Any]:
     agents = [a.to_dict() for a in services.registry.agents()]
     return {"success": True, "data": {"clients": agents, "count": len(agents)}}
 
 
 @router.get("/online")
-async def online_clients(services: ServicesDep) -> dict[str, Any]:
+async def online_agents(services: ServicesDep) -> dict[str, Any]:
     agents = [a.to_dict() for a in services.registry.agents(online_only=True)]
     return {"success": True, "data": {"clients": agents, "count": len(agents)}}
 
 
 @router.get("/{uuid}", response_model=None)
-async def get_client(uuid: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    agent = services.registry.get(uuid)
+async def get_agent(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+    agent = services.registry.get(agent_id)
     if agent is None:
-        return error_response(404, f"unknown agent {uuid!r}", ErrorCode.UNKNOWN_AGENT)
+        return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)
     data = agent.to_dict(with_settings=True)
-    latest = services.registry.latest_metrics(uuid)
+    latest = services.registry.latest_metrics(agent_id)
     data["metrics"] = latest.model_dump(mode="json", exclude_none=True) if latest is not None else None
-    data["tags"] = services.groups.tags(uuid)
+    data["tags"] = services.groups.tags(agent_id)
     return {"success": True, "data": data}
 
 
 @router.post("/{uuid}/command")
-async def send_command(uuid: str, body: CommandRequest, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+async def send_command(
+    agent_id: AgentIdPath, body: CommandRequest, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
     return await run_command(
         services,
         principal,
-        uuid,
+        agent_id,
         body.command,
         body.params,
         body.timeout_s,
@@ -107,36 +110,36 @@ async def send_command(uuid: str, body: CommandRequest, services: ServicesDep, p
 
 
 @router.get("/{uuid}/tags", response_model=None)
-async def get_tags(uuid: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    if services.registry.get(uuid) is None:
-        return error_response(404, f"unknown agent {uuid!r}", ErrorCode.UNKNOWN_AGENT)
-    return {"success": True, "data": {"uuid": uuid, "tags": services.groups.tags(uuid)}}
+async def get_tags(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+    if services.registry.get(agent_id) is None:
+        return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)
+    return {"success": True, "data": {"uuid": agent_id, "tags": services.groups.tags(agent_id)}}
 
 
 @router.put("/{uuid}/tags", response_model=None)
 async def put_tags(
-    uuid: str, body: TagsBody, services: ServicesDep, principal: OperatorDep
+    agent_id: AgentIdPath, body: TagsBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
     try:
-        tags = services.groups.set_tags(uuid, body.tags)
+        tags = services.groups.set_tags(agent_id, body.tags)
     except GroupError as exc:
         code = ErrorCode.UNKNOWN_AGENT if exc.status == 404 else ErrorCode.BAD_PAYLOAD
         return error_response(exc.status, exc.message, code)
-    services.audit.record(principal.actor, principal.role.label, "tags:set", uuid, "ok", {"tags": tags})
-    return {"success": True, "data": {"uuid": uuid, "tags": tags}}
+    services.audit.record(principal.actor, principal.role.label, "tags:set", agent_id, "ok", {"tags": tags})
+    return {"success": True, "data": {"uuid": agent_id, "tags": tags}}
 
 
 @router.get("/{uuid}/metrics", response_model=None)
 async def metrics_history(
-    uuid: str,
+    agent_id: AgentIdPath,
     services: ServicesDep,
     since: float | None = Query(default=None, ge=0, description="epoch seconds (inclusive)"),
     until: float | None = Query(default=None, ge=0, description="epoch seconds (inclusive)"),
     limit: int = Query(default=1000, ge=1, le=MAX_QUERY_LIMIT, description="at most this many (the newest)"),
 ) -> dict[str, Any] | JSONResponse:
-    if services.registry.get(uuid) is None:
-        return error_response(404, f"unknown agent {uuid!r}", ErrorCode.UNKNOWN_AGENT)
+    if services.registry.get(agent_id) is None:
+        return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)
     if since is not None and until is not None and until < since:
         return error_response(422, "until must not be before since", ErrorCode.BAD_PAYLOAD)
-    samples = services.history.query(uuid, since=since, until=until, limit=limit)
-    return {"success": True, "data": {"uuid": uuid, "samples": samples, "count": len(samples)}}
+    samples = services.history.query(agent_id, since=since, until=until, limit=limit)
+    return {"success": True, "data": {"uuid": agent_id, "samples": samples, "count": len(samples)}}

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.legacy import Approval, Refused
 from shared.errors import ErrorCode
@@ -54,13 +55,13 @@ async def classtop_socket(websocket: WebSocket, client_uuid: str) -> None:
 
 
 @router.get("/api/legacy/{uuid}/camera/frame", dependencies=[Depends(require_viewer)], response_model=None)
-async def camera_frame(uuid: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+async def camera_frame(client_uuid: ClientUuidPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     """The client's latest preview frame (``camera_start_preview`` makes it send them)."""
-    frame = services.legacy.latest_frame(uuid) if services.legacy is not None else None
+    frame = services.legacy.latest_frame(client_uuid) if services.legacy is not None else None
     if frame is None:
-        return error_response(404, f"no preview frame from {uuid!r} (start one with camera_start_preview)",
+        return error_response(404, f"no preview frame from {client_uuid!r} (start one with camera_start_preview)",
                               ErrorCode.NOT_FOUND)  # fmt: skip
-    return {"success": True, "data": {"uuid": uuid, **frame}}
+    return {"success": True, "data": {"uuid": client_uuid, **frame}}
 
 
 @router.get("/api/classtop/clients", dependencies=[Depends(require_viewer)])
@@ -77,32 +78,36 @@ async def classtop_clients(
 
 
 @router.post("/api/classtop/clients/{uuid}/approve", response_model=None)
-async def approve(uuid: str, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
-    return await _decide(services, principal.actor, principal.role.label, uuid, Approval.APPROVED)
+async def approve(
+    client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
+) -> dict[str, Any] | JSONResponse:
+    return await _decide(services, principal.actor, principal.role.label, client_uuid, Approval.APPROVED)
 
 
 @router.post("/api/classtop/clients/{uuid}/reject", response_model=None)
-async def reject(uuid: str, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
-    return await _decide(services, principal.actor, principal.role.label, uuid, Approval.REJECTED)
+async def reject(
+    client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
+) -> dict[str, Any] | JSONResponse:
+    return await _decide(services, principal.actor, principal.role.label, client_uuid, Approval.REJECTED)
 
 
 async def _decide(
-    services: Services, actor: str, role: str, uuid: str, approval: Approval
+    services: Services, actor: str, role: str, client_uuid: str, approval: Approval
 ) -> dict[str, Any] | JSONResponse:
     admissions, hub = services.admissions, services.legacy
     decide = admissions.approve if approval is Approval.APPROVED else admissions.reject
     action = f"classtop:{'approve' if approval is Approval.APPROVED else 'reject'}"
     try:
-        decided = await asyncio.to_thread(decide, uuid, actor)  # durable (flushed) when it returns
+        decided = await asyncio.to_thread(decide, client_uuid, actor)  # durable (flushed) when it returns
     except Refused as exc:
-        await asyncio.to_thread(services.audit.record, actor, role, action, uuid, f"refused: {exc.message}")
+        await asyncio.to_thread(services.audit.record, actor, role, action, client_uuid, f"refused: {exc.message}")
         return refusal(exc)
     detail = {"name": decided.name, "ip_address": decided.ip_address}
-    await asyncio.to_thread(services.audit.record, actor, role, action, uuid, "ok", detail)
+    await asyncio.to_thread(services.audit.record, actor, role, action, client_uuid, "ok", detail)
     if hub is not None:
         if approval is Approval.APPROVED:
-            hub.promote(uuid)
+            hub.promote(client_uuid)
         else:
-            await hub.refuse(uuid)
-    connected = hub is not None and hub.connected(uuid)
+            await hub.refuse(client_uuid)
+    connected = hub is not None and hub.connected(client_uuid)
     return {"success": True, "data": {**decided.to_dict(), "connected": connected}}

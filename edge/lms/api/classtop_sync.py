@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.legacy import Approval, Refused, RegisterBody, SyncBody
 
@@ -41,18 +42,18 @@ AddressDep = Annotated[str, Depends(_within_rate)]
 router = APIRouter(tags=["classtop sync"])
 
 
-def _admit(services: Services, uuid: str, address: str, *, create: bool) -> Approval | None:
+def _admit(services: Services, client_uuid: str, address: str, *, create: bool) -> Approval | None:
     try:
-        return services.admissions.admit(uuid, address, create=create)
+        return services.admissions.admit(client_uuid, address, create=create)
     except Refused as exc:
         raise HTTPException(exc.status, exc.message) from None
 
 
-def _approved(services: Services, uuid: str, address: str, *, create: bool) -> bool:
+def _approved(services: Services, client_uuid: str, address: str, *, create: bool) -> bool:
     """Whether ``uuid`` may sync (else 403); ``False`` for an unknown uuid when not ``create``."""
-    approval = _admit(services, uuid, address, create=create)
+    approval = _admit(services, client_uuid, address, create=create)
     if approval is Approval.PENDING:
-        raise HTTPException(403, f"ClassTop client {uuid!r} is waiting for approval by the site admin")
+        raise HTTPException(403, f"ClassTop client {client_uuid!r} is waiting for approval by the site admin")
     return approval is Approval.APPROVED
 
 
@@ -73,12 +74,13 @@ def sync(body: SyncBody, services: ServicesDep, address: AddressDep) -> dict[str
 
 
 @router.get("/api/clients/{uuid}/courses")
-def courses(uuid: str, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
-    known = _approved(services, uuid, address, create=False)
-    return {"success": True, "data": {"courses": services.timetables.courses(uuid) if known else []}}
+def courses(client_uuid: ClientUuidPath, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
+    known = _approved(services, client_uuid, address, create=False)
+    return {"success": True, "data": {"courses": services.timetables.courses(client_uuid) if known else []}}
 
 
 @router.get("/api/clients/{uuid}/schedule")
-def schedule(uuid: str, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
-    known = _approved(services, uuid, address, create=False)
-    return {"success": True, "data": {"schedule_entries": services.timetables.schedule(uuid) if known else []}}
+def schedule(client_uuid: ClientUuidPath, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
+    known = _approved(services, client_uuid, address, create=False)
+    entries = services.timetables.schedule(client_uuid) if known else []
+    return {"success": True, "data": {"schedule_entries": entries}}

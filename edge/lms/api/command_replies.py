@@ -68,7 +68,7 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
 async def run_command(
     services: Services,
     principal: Principal,
-    uuid: str,
+    agent_id: str,
     command: str,
     params: dict[str, Any],
     timeout_s: float | None = None,
@@ -79,7 +79,7 @@ async def run_command(
     """Run one command for a route (authorised and audited by the command service) and build the reply."""
     try:
         outcome = await services.commands.run(
-            principal, uuid, command, params, timeout_s, queue_if_offline=queue_if_offline, ttl_s=ttl_s
+            principal, agent_id, command, params, timeout_s, queue_if_offline=queue_if_offline, ttl_s=ttl_s
         )
     except AccessError as exc:
         return error_response(403, str(exc), ErrorCode.FORBIDDEN)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import AdminDep
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from edge.lms.enrolment import MAX_TOKEN_LENGTH, EnrolmentError, Enrolments
 from shared.errors import ErrorCode
@@ -161,12 +162,12 @@ async def enrol(body: EnrolRequest, enrolments: EnrolmentsDep) -> dict[str, Any]
 
 @router.delete("/api/clients/{uuid}/credentials", response_model=None)
 async def revoke_credentials(
-    uuid: str, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep
+    agent_id: AgentIdPath, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     try:
-        await asyncio.to_thread(enrolments.revoke, uuid)
+        await asyncio.to_thread(enrolments.revoke, agent_id)
     except EnrolmentError as exc:
-        services.audit.record(principal.actor, principal.role.label, "credentials:revoke", uuid, f"refused: {exc}")
+        services.audit.record(principal.actor, principal.role.label, "credentials:revoke", agent_id, f"refused: {exc}")
         return refusal(exc)
-    services.audit.record(principal.actor, principal.role.label, "credentials:revoke", uuid, "ok")
-    return {"success": True, "data": {"agent_id": uuid, "revoked": True}}
+    services.audit.record(principal.actor, principal.role.label, "credentials:revoke", agent_id, "ok")
+    return {"success": True, "data": {"agent_id": agent_id, "revoked": True}}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.command_replies import run_command
+from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
@@ -36,26 +37,28 @@ class SettingsBatch(BaseModel):
 
 
 @router.get("/{uuid}")
-async def get_all(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "get_all_settings", {})
+async def get_all(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, agent_id, "get_all_settings", {})
 
 
 @router.get("/{uuid}/{key}")
-async def get_one(uuid: str, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "get_setting", {"key": key})
+async def get_one(agent_id: AgentIdPath, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await run_command(services, principal, agent_id, "get_setting", {"key": key})
 
 
 @router.put("/{uuid}/{key}")
 async def set_one(
-    uuid: str, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
+    agent_id: AgentIdPath, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     return await run_command(
-        services, principal, uuid, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
+        services, principal, agent_id, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
     )
 
 
 @router.post("/{uuid}/batch")
-async def set_batch(uuid: str, body: SettingsBatch, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
+async def set_batch(
+    agent_id: AgentIdPath, body: SettingsBatch, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
     return await run_command(
-        services, principal, uuid, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
+        services, principal, agent_id, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
     )
