@@ -97,11 +97,11 @@ class AdmissionRows:
                 )  # fmt: skip
 
 
-def is_classtop_client(store: Store, uuid: str) -> bool:
-    """Whether ``uuid`` is a ClassTop client of the site: one in the registry (``kind`` ``legacy``) or an approved
-    one. (A client still pending does not count: anyone on the LAN can ask.)"""
-    if AgentRows(store).kind(uuid) == AgentKind.LEGACY.value:
+def is_classtop_client(store: Store, client_uuid: str) -> bool:
+    """Whether ``client_uuid`` is a ClassTop client of the site: one in the registry (``kind`` ``legacy``) or an
+    approved one. (A client still pending does not count: anyone on the LAN can ask.)"""
+    if AgentRows(store).kind(client_uuid) == AgentKind.LEGACY.value:
         return True
     return bool(store.query(
-        "SELECT 1 FROM classtop_admissions WHERE client_uuid = ? AND approval = 'approved'", (uuid,)
+        "SELECT 1 FROM classtop_admissions WHERE client_uuid = ? AND approval = 'approved'", (client_uuid,)
     ))  # fmt: skip
