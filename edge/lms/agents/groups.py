@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from edge.lms.agents.registry import Registry
+from edge.lms.errors import LmsError
 from edge.lms.store import Store
 
 #: Schema version 2: tags per agent, groups and their members.
@@ -39,13 +40,8 @@ MAX_TAGS_PER_AGENT = 64
 MAX_GROUP_MEMBERS = 10_000
 
 
-class GroupError(Exception):
-    """A tag or group request was refused; ``status`` is the HTTP status that fits (404 unknown, 422 bad)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class GroupError(LmsError):
+    """A tag or group request was refused (404 unknown, 422 bad)."""
 
 
 def check_label(value: str, what: str) -> str:

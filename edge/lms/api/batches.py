@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.lms.agents import LABEL_PATTERN, GroupError
-from edge.lms.api.agents import MAX_QUEUE_TTL_S, OnSiteCommand
 from edge.lms.api.authentication import OperatorDep, require_viewer
+from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand
 from edge.lms.api.errors import error_response
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
-from edge.lms.api.command_replies import run_command
+from edge.lms.api.command_replies import reply_to
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 
@@ -44,26 +44,26 @@ class ControlBody(BaseModel):
 
 @router.get("/{uuid}/state")
 async def state(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_get_all_states", {})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_get_all_states", {}))
 
 
 @router.get("/{uuid}/cameras")
 async def cameras(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_detect_cameras", {})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_detect_cameras", {}))
 
 
 @router.post("/{uuid}/cameras")
 async def add_camera(
     agent_id: AgentIdPath, body: dict[str, Any], services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_add_camera", body)
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", body))
 
 
 @router.delete("/{uuid}/cameras/{camera_id}")
 async def remove_camera(
     agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
 ) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id}))
 
 
 @router.post("/{uuid}/control")
@@ -71,7 +71,7 @@ async def control(
     request: Request, agent_id: AgentIdPath, body: ControlBody, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     params = body.model_dump(exclude={"action"})
-    reply = await run_command(services, principal, agent_id, f"cctv_{body.action}", params)
+    reply = await reply_to(services.commands.run(principal, agent_id, f"cctv_{body.action}", params))
     if body.action == "start_streaming" and reply.status_code == 200:
         return _with_live_url(request, agent_id, body.camera_id, reply)
     return reply
@@ -91,11 +91,11 @@ def _with_live_url(request: Request, agent_id: str, camera_id: str, reply: JSONR
 
 @router.get("/{uuid}/storage")
 async def storage(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_get_storage_info", {})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_get_storage_info", {}))
 
 
 @router.post("/{uuid}/storage/cleanup")
 async def cleanup(
     agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
 ) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "cctv_cleanup_storage", body or {})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", body or {}))

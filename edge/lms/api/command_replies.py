@@ -8,18 +8,14 @@ command the status says why: 404 unknown agent, 409 agent offline, 422 unknown c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
 
 from fastapi.responses import JSONResponse
 
 from edge.lms.api.errors import error_response
-from edge.lms.auth import Principal
 from edge.lms.commands import AccessError, Outcome, Ticket, result_dict
 from shared.errors import ErrorCode
 from shared.messages import Response
-
-if TYPE_CHECKING:
-    from edge.lms.api.services import Services
 
 _STATUS = {
     ErrorCode.UNKNOWN_AGENT: 404,
@@ -65,22 +61,11 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
     return command_reply(outcome.ticket, outcome.response)
 
 
-async def run_command(
-    services: Services,
-    principal: Principal,
-    agent_id: str,
-    command: str,
-    params: dict[str, Any],
-    timeout_s: float | None = None,
-    *,
-    queue_if_offline: bool = False,
-    ttl_s: float | None = None,
-) -> JSONResponse:
-    """Run one command for a route (authorised and audited by the command service) and build the reply."""
+async def reply_to(run: Awaitable[Outcome]) -> JSONResponse:
+    """The reply to one command run by the command service (``services.commands.run(...)``, which authorises and
+    audits it): the command reply, 202 ``queued``, or 403 when the caller's role does not allow the command."""
     try:
-        outcome = await services.commands.run(
-            principal, agent_id, command, params, timeout_s, queue_if_offline=queue_if_offline, ttl_s=ttl_s
-        )
+        outcome = await run
     except AccessError as exc:
         return error_response(403, str(exc), ErrorCode.FORBIDDEN)
     return outcome_reply(outcome)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
-from edge.lms.api.command_replies import run_command
+from edge.lms.api.command_replies import reply_to
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 
@@ -38,27 +38,27 @@ class SettingsBatch(BaseModel):
 
 @router.get("/{uuid}")
 async def get_all(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "get_all_settings", {})
+    return await reply_to(services.commands.run(principal, agent_id, "get_all_settings", {}))
 
 
 @router.get("/{uuid}/{key}")
 async def get_one(agent_id: AgentIdPath, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, agent_id, "get_setting", {"key": key})
+    return await reply_to(services.commands.run(principal, agent_id, "get_setting", {"key": key}))
 
 
 @router.put("/{uuid}/{key}")
 async def set_one(
     agent_id: AgentIdPath, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await run_command(
-        services, principal, agent_id, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
-    )
+    return await reply_to(services.commands.run(
+        principal, agent_id, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
+    ))
 
 
 @router.post("/{uuid}/batch")
 async def set_batch(
     agent_id: AgentIdPath, body: SettingsBatch, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await run_command(
-        services, principal, agent_id, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
-    )
+    return await reply_to(services.commands.run(
+        principal, agent_id, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
+    ))

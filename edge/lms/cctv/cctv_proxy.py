@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
+from edge.lms.errors import LmsError
 from shared.errors import ErrorCode
 from shared.messages import Response
 
@@ -47,13 +48,11 @@ class CommandSender(Protocol):
     ) -> Response: ...
 
 
-class ProxyError(Exception):
+class ProxyError(LmsError):
     """The video could not be proxied; ``status`` and ``code`` are the HTTP answer."""
 
     def __init__(self, status: int, message: str, code: ErrorCode) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(message, status)
         self.code = code
 
 

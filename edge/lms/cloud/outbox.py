@@ -44,6 +44,7 @@ from edge.lms.cloud.outbox_rows import DeadLetter, OutboxItem, OutboxRows
 from edge.lms.store import Store
 from shared.backoff import Backoff
 from shared.messages import MAX_PAYLOAD_BYTES, encode
+from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 #: the first wait after a failed send; it doubles up to ``backoff_max_s``
@@ -149,8 +150,8 @@ class Outbox:
         self._peek = peek
         self._backoff_max_s = backoff_max_s
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pump = WorkerThread("lms-outbox-pump", self._run, wake=self._wake.set, join_timeout_s=ack_wait_s + 5.0)
+        self._stop = self._pump.stopping
         self._link: Publisher | None = None
         self._solo: set[int] = set()  # rows of a permanently refused merged batch: sent one by one
         self._refusals: dict[int, int] = {}  # permanent refusals per single row
@@ -197,16 +198,10 @@ class Outbox:
 
     def start(self, link: Publisher) -> None:
         self._link = link
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lms-outbox-pump", daemon=True)
-        self._thread.start()
+        self._pump.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(self._ack_wait_s + 5.0)
-            self._thread = None
+        self._pump.stop()
 
     # ------------------------------------------------------------ pump
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from shared.messages import Presence, Response
 from shared.messages.shadow import SettingsDelta, SettingsShadow, ShadowRejection, reported_update
 from shared.names import Namespace
 from shared.topics import Family, ShadowOp
+from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -133,21 +133,17 @@ class ShadowSync:
         self._next_get = 0.0  # monotonic time of the next allowed get
         self._inflight: dict[str, dict[str, str]] = {}  # agent -> the settings being applied now
         self._retries: dict[str, int] = {}  # agent -> transient rejections in a row
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread("lms-shadows", self._run, wake=lambda: self._queue.put(_STOP))
         self.stats = ShadowStats()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> ShadowSync:
-        self._thread = threading.Thread(target=self._run, name="lms-shadows", daemon=True)
-        self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
-        self._queue.put(_STOP)
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
+        self._worker.stop()
 
     # ------------------------------------------------------------ inputs (any thread: only enqueue)
 

@@ -23,6 +23,7 @@ from shared import topics
 from shared.messages import MAX_PAYLOAD_BYTES, AgentKind, AgentPresence, SiteHeartbeat, encode
 from shared.names import Namespace
 from shared.topics import SiteUp
+from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ class SiteHeartbeats:
         self._changed: dict[str, AgentView] = {}
         self._full_due = True
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread("lms-site-heartbeat", self._run, wake=self._wake.set, join_timeout_s=5.0)
+        self._stop = self._worker.stopping
         self.sent = 0
 
     def on_connected(self) -> None:
@@ -87,16 +88,10 @@ class SiteHeartbeats:
         self._wake.set()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lms-site-heartbeat", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        self._worker.stop()
 
     def _run(self) -> None:
         next_full = time.monotonic()

@@ -21,6 +21,7 @@ from edge.lms.cctv import CctvLog
 from edge.lms.commands.batch_window import BatchWindow
 from edge.lms.commands.offline_queue import CommandQueue
 from edge.lms.commands.router import Router, Ticket, result_dict
+from edge.lms.errors import LmsError
 from shared.commands import CATALOGUE, validate_params
 from shared.errors import CommandError
 from shared.messages import Presence, Response
@@ -29,8 +30,11 @@ from shared.messages import Presence, Response
 _SECRET_PARAMS = ("env", "stdin", "password")
 
 
-class AccessError(Exception):
-    """The caller's role does not allow this command."""
+class AccessError(LmsError):
+    """The caller's role does not allow this command (403)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 403)
 
 
 @dataclass

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from shared.worker_thread import WorkerThread
+
 log = logging.getLogger(__name__)
 
 #: Deadlines are checked with this granularity, so that many commands cost few wake-ups.
@@ -23,20 +25,19 @@ class Deadlines:
         self._heap: list[tuple[float, str]] = []
         self._cond = threading.Condition()
         self._stopped = False
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread("lms-router-deadlines", self._run, wake=self._wake, join_timeout_s=5.0)
 
     def start(self) -> None:
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="lms-router-deadlines", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
+        self._worker.stop()
+
+    def _wake(self) -> None:
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
 
     def add(self, when: float, key: str) -> None:
         with self._cond:

@@ -39,6 +39,7 @@ from shared.errors import ErrorCode, SharedError
 from shared.messages import AgentResult, CommandResults, CommandStatus, Response, SiteCommand, decode
 from shared.names import Namespace
 from shared.topics import SiteUp
+from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -103,26 +104,20 @@ class Fanout:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._queue: queue.Queue[object] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread("lms-fanout", self._run, wake=lambda: self._queue.put(_STOP))
         self.stats = FanoutStats()
 
     def start(self) -> None:
         self._prune()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lms-fanout", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
         """End this LMS's share of in-flight cloud commands (reported as failed), then drain to the outbox."""
-        self._stop.set()
+        self._worker.stopping.set()  # no new slot is waited for from now on
         failed = self._router.fail_pending("the LMS stopped before the agent answered", source="cloud")
         if failed:
             log.info("fanout: %d cloud command(s) still running at shutdown reported as failed", failed)
-        self._queue.put(_STOP)
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
+        self._worker.stop()  # the worker drains what is queued (the failures above too) to the outbox
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Cloud link handler (awscrt thread): only enqueue."""
@@ -241,7 +236,7 @@ class Fanout:
 
     def _acquire(self) -> bool:
         while not self._slots.acquire(timeout=0.5):
-            if self._stop.is_set():
+            if self._worker.stopping.is_set():
                 return False
         return True
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from edge.lms.enrolment.broker_credentials import BrokerCredentials, CredentialsError
 from edge.lms.enrolment.enrolment_rows import EnrolmentRows, TokenRefused
+from edge.lms.errors import LmsError
 from edge.lms.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,8 @@ MAX_TOKEN_LENGTH = 256
 GENERATED_ID_PREFIX = "pc-"
 
 
-class EnrolmentError(Exception):
-    """An enrolment request was refused. ``status`` is the HTTP status that fits; the message says why."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class EnrolmentError(LmsError):
+    """An enrolment request was refused."""
 
 
 @dataclass(frozen=True, slots=True)

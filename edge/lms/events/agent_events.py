@@ -31,7 +31,7 @@ from edge.lms.commands import CommandProgress
 from edge.lms.commands.progress import COMMAND_STATE
 from edge.lms.events.event_log import EventLog, Received
 from edge.lms.store import Batcher, Store, StoreError
-from shared.messages import Event, Severity
+from shared.messages import Event
 from shared.names import Namespace
 from shared.periodic import Periodic
 
@@ -73,6 +73,9 @@ class AgentEvents:
         await_outbox: bool = False,
     ) -> None:
         self._log = EventLog(store)
+        #: Stored events, newest first (filters: ``agent_id``, ``kind`` — ending in ``.`` or ``*``: a prefix —,
+        #: ``since``, ``severity`` or worse, ``limit``).
+        self.recent = self._log.recent
         self._retention_s = retention_days * 86400.0
         self._max_rows = max_rows
         self._forwarder = EventForwarder(namespace, site_id, outbox=outbox, await_outbox=await_outbox)
@@ -129,18 +132,6 @@ class AgentEvents:
     def processes(self, agent_id: str) -> dict[str, Any] | None:
         """The agent's latest ``processes`` event data (with ``received_at``), or ``None``."""
         return self._processes.get(agent_id)
-
-    def recent(
-        self,
-        *,
-        agent_id: str | None = None,
-        kind: str | None = None,
-        since: float | None = None,
-        severity: Severity | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Stored events, newest first. ``kind`` ending in ``.`` or ``*`` matches a prefix (``cctv.``)."""
-        return self._log.recent(agent_id=agent_id, kind=kind, since=since, severity=severity, limit=limit)
 
     def prune(self) -> int:
         """Delete events older than the retention, then the oldest beyond ``max_rows``. Returns rows deleted."""

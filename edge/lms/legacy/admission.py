@@ -26,6 +26,7 @@ from collections.abc import Callable
 from edge.lms.agents import Registry
 from edge.lms.config import ClassTopSettings
 from edge.lms.enrolment import EnrolmentRows
+from edge.lms.errors import LmsError
 from edge.lms.legacy.admission_rows import Admission, AdmissionChange, AdmissionRows, Approval
 from edge.lms.store import Batcher, Store
 from shared.errors import ErrorCode
@@ -37,15 +38,13 @@ WRITE_DELAY_S = 0.05
 MAX_NAME = 200
 
 
-class Refused(Exception):
+class Refused(LmsError):
     """A ClassTop request the LMS refuses: ``status`` and ``code`` are the HTTP answer, ``retry_after_s`` (if any)
     says when to come back."""
 
     def __init__(self, status: int, code: ErrorCode, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.code = code
-        self.message = message
         self.retry_after_s = retry_after_s
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.lms.errors import LmsError
 from edge.lms.store import Store
 from shared import topics
 from shared.commands import TIME_PATTERN
@@ -62,13 +63,8 @@ MAX_ITEMS = 5000
 MAX_WEEK_NUMBER = 100
 
 
-class TimetableError(Exception):
+class TimetableError(LmsError):
     """Bad input (``status`` 422) or an unknown client (404)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class _Wire(BaseModel):
