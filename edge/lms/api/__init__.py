@@ -1,4 +1,5 @@
-"""The LMS's local web API (seed 002 paths), as FastAPI routers; :func:`create_app` assembles them."""
+"""The LMS's local web API (the seeds' paths, docs/seeds.md#the-lmss-local-api, and ours), as FastAPI routers;
+:func:`create_app` assembles them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Seed 002 CCTV paths, each mapped onto one of the agent's ``cctv_*`` commands.
+"""The seeds' CCTV paths (docs/seeds.md#the-lmss-local-api), each mapped onto one of the agent's ``cctv_*``
+commands.
 
 | path | command |
 |---|---|

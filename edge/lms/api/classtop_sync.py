@@ -1,4 +1,5 @@
-"""The five ClassTop HTTP sync endpoints (CLASSTOP-COMPAT.md §1), without authentication.
+"""The five ClassTop HTTP sync endpoints (docs/classtop.md#http-sync-five-endpoints-no-credentials), without
+authentication.
 
 Unchanged ClassTop clients send no credentials, so these paths are open (like ``/api/health``); they only
 read and write the ClassTop timetable of the client named in the request, never anything else of the LMS.

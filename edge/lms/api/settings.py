@@ -1,9 +1,10 @@
-"""Seed 002 settings management, implemented with the agent's settings commands.
+"""The seeds' settings management (docs/seeds.md#the-lmss-local-api), implemented with the agent's settings
+commands.
 
 Replies have the command shape ``{success, request_id, status, data, error, error_code}``: ``data`` is the
 settings object (``GET /{uuid}``), the value (``GET /{uuid}/{key}``) or the agent's acknowledgement.
 Writes to an agent the LMS knows but shows offline are queued (202 ``queued``) and applied when it comes
-back (DESIGN §2: "now, or when the agent comes back").
+back ("now, or when the agent comes back": docs/seeds.md#how-data-moves).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ The same code serves both worlds; only the settings differ:
 
 awscrt reconnects by itself (exponential backoff with jitter). On every connection the link subscribes to
 its topic filters and tells its listeners (outbox pump, site heartbeats). SDK metrics are never added to
-the CONNECT username (they break Mosquitto's authentication; see FIELD-NOTES). Incoming messages are handed
-to handlers on awscrt's event-loop thread: handlers must only enqueue.
+the CONNECT username (they break Mosquitto's authentication: docs/field-notes.md#awsiotsdk--awscrt). Incoming
+messages are handed to handlers on awscrt's event-loop thread: handlers must only enqueue.
 """
 
 from __future__ import annotations

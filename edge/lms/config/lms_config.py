@@ -95,19 +95,14 @@ class LmsConfig(BaseModel):
             raise ValueError("classtop_plain_http.port must differ from http_port")
         return self
 
-    @field_validator("tenant", "stage")
+    @field_validator("tenant", "stage", "site_id")
     @classmethod
-    def _namespace_part(cls, v: str, info: ValidationInfo) -> str:
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        """The names in every topic and cloud resource of the site: as ``shared.names`` / ``shared.topics`` want."""
         try:
+            if info.field_name == "site_id":
+                return check_id(v, "site id")
             return check_tenant(v) if info.field_name == "tenant" else check_stage(v)
-        except TopicError as exc:
-            raise ValueError(exc.message) from None
-
-    @field_validator("site_id")
-    @classmethod
-    def _site_id(cls, v: str) -> str:
-        try:
-            return check_id(v, "site id")
         except TopicError as exc:
             raise ValueError(exc.message) from None
 

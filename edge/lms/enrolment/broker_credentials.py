@@ -2,7 +2,7 @@
 
 The LMS drives ``$CONTROL/dynamic-security/v1`` (the JSON commands ``mosquitto_ctrl dynsec`` sends) over its
 own MQTT connection as the plugin's admin client: no file edits, no SIGHUP, works across containers
-(``../shared/FIELD-NOTES.md``). What it keeps on the broker:
+(docs/field-notes.md#mosquitto). What it keeps on the broker:
 
 * the LMS's own client (``site_broker.username`` / its password) with the role ``classtop-lms``: read and
   write every ClassTop topic (the admin client itself may only use ``$CONTROL/#``);
