@@ -12,13 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from edge.lms.agents import Registry
-from edge.lms.api import Services, create_app
-from edge.lms.commands import CommandLog, Router
-from edge.lms.config import LmsConfig
+from edge.lms.api import create_app
 from edge.lms.enrolment import TOKEN_PREFIX, BrokerAddress, EnrolmentError, Enrolments
 from edge.lms.store import Store
-from shared.mqtt import MqttClient, MqttSettings
+from tests.fixtures.lms_services import offline_services
 
 
 class FakeCredentials:
@@ -72,12 +69,7 @@ def test_the_cte_tokens_an_lms_made_before_keep_working_until_they_expire(store:
 
 
 def test_the_token_paths_answer_in_both_spellings(store: Store, tmp_path: Path) -> None:
-    config = LmsConfig(tenant="demo", site_id="school-1", db_path=tmp_path / "lms.db")
-    registry = Registry(store, presence_timeout_s=30)
-    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never connected
-    router = Router(mqtt, registry, CommandLog(store), default_timeout_s=5)
-    services = Services(config=config, store=store, registry=registry, router=router, site_mqtt=mqtt, cloud=None,
-                        version="test")  # fmt: skip
+    services = offline_services(store, tmp_path)
     admin = {"Authorization": f"Bearer {services.tokens.create('admin', 'admin')[1]}"}
     with TestClient(create_app(services, enrolments=enrolments(store))) as http:
         made = [http.post(path, json={"max_uses": 2, "note": path}, headers=admin)

@@ -18,14 +18,12 @@ import pytest
 from awscrt import mqtt5
 from fastapi.testclient import TestClient
 
-from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
 from edge.lms.cloud import CloudLink, CloudSide, LinkError, Outbox
 from edge.lms.cloud.outbox_rows import OutboxRows
-from edge.lms.commands import CommandLog, Router
-from edge.lms.config import CloudLinkSettings, LmsConfig
+from edge.lms.config import CloudLinkSettings
 from edge.lms.store import Store
-from shared.mqtt import MqttClient, MqttSettings
+from tests.fixtures.lms_services import offline_services
 
 TOPIC = "ct/demo/dev/site/school-1/up/events"
 
@@ -133,12 +131,7 @@ class Api:
 
 
 def build_services(tmp_path: Path, store: Store, cloud: CloudSide | None) -> Services:
-    config = LmsConfig(tenant="demo", site_id="school-1", db_path=tmp_path / "lms.db")
-    registry = Registry(store, presence_timeout_s=30)
-    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never started
-    router = Router(mqtt, registry, CommandLog(store), default_timeout_s=5)
-    return Services(config=config, store=store, registry=registry, router=router, site_mqtt=mqtt, cloud=cloud,
-                    version="test")  # fmt: skip
+    return offline_services(store, tmp_path, cloud=cloud)
 
 
 def tokens_of(services: Services) -> dict[str, str]:
