@@ -2,7 +2,7 @@
 
 It bridges the site's agents (local Mosquitto broker, paho-mqtt via ``shared.mqtt``) to the cloud (AWS IoT
 Core, awscrt), keeps working when the cloud is unreachable (a durable SQLite outbox), and serves the local
-FastAPI web API of seed 002.
+FastAPI web API the seeds specify (docs/seeds.md#the-lmss-local-api).
 """
 
 from __future__ import annotations

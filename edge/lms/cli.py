@@ -13,8 +13,8 @@ from pathlib import Path
 
 from edge.lms.auth import AuthError, Tokens
 from edge.lms.config import LmsConfig
-from edge.lms.site_tls import SiteCaError, SiteTls
 from edge.lms.store import Store, StoreError
+from edge.lms.tls import SiteCaError, SiteTls
 
 EXIT_OK, EXIT_STARTUP, EXIT_CONFIG = 0, 1, 2
 

@@ -29,7 +29,7 @@ class MosquittoError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerTls:
-    """The broker's TLS listener: its address and the site CA's files (``edge.lms.site_tls`` writes them)."""
+    """The broker's TLS listener: its address and the site CA's files (``edge.lms.tls.site_tls`` writes them)."""
 
     ca_file: Path
     cert_file: Path

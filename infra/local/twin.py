@@ -3,7 +3,7 @@
 Start order (stop runs it in reverse):
 
 1. the IoT Core stand-in broker (Mosquitto, anonymous, loopback);
-2. the site's TLS: the LMS's own first-start step (``edge.lms.site_tls``) makes the site CA and the LMS's
+2. the site's TLS: the LMS's own first-start step (``edge.lms.tls.site_tls``) makes the site CA and the LMS's
    and broker's certificates, as ``python -m edge.lms ... tls`` does before a site broker's first start;
 3. the site broker (Mosquitto with the dynamic-security plugin: the LMS issues each agent's credentials),
    MQTT over TLS on ``ports.site_broker`` with the site CA's certificate, plain MQTT on a loopback port only;
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.lms.config import load_config
-from edge.lms.site_tls import SiteTls, TlsFiles
+from edge.lms.tls import SiteTls, TlsFiles
 from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port

@@ -8,16 +8,27 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from edge.lms.api import cctv, cctv_video, clients, commands, enroll, groups, health, prometheus, settings, tokens
-from edge.lms.api import cloud_outbox as cloud_outbox_api
+from edge.lms.api import (
+    agents,
+    batches,
+    cctv,
+    cctv_video,
+    classtop_clients,
+    classtop_sync,
+    dead_letters,
+    enrolment,
+    groups,
+    health,
+    prometheus,
+    settings,
+    tokens,
+)
 from edge.lms.api import events as events_api
-from edge.lms.api import legacy as legacy_api
-from edge.lms.api import sync as sync_api
-from edge.lms.api.deps import Services
-from edge.lms.api.enroll import SiteCaInfo
+from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
-from edge.lms.enrollment import Enrollment
+from edge.lms.api.services import Services
+from edge.lms.enrolment import Enrolments
 from edge.lms.events import AgentEvents
 
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
@@ -28,7 +39,7 @@ CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 def build_fastapi(
     services: Services,
     *,
-    enrollment: Enrollment | None = None,
+    enrolments: Enrolments | None = None,
     events: AgentEvents | None = None,
     site_ca: SiteCaInfo | None = None,
 ) -> FastAPI:
@@ -41,19 +52,19 @@ def build_fastapi(
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(sync_api.router)  # before clients: /api/clients/register and /{uuid}/courses are open
-    app.include_router(legacy_api.router)
-    app.include_router(clients.router)
+    app.include_router(classtop_sync.router)  # before clients: /api/clients/register and /{uuid}/courses are open
+    app.include_router(classtop_clients.router)
+    app.include_router(agents.router)
     app.include_router(settings.router)
-    app.include_router(commands.router)
+    app.include_router(batches.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
-    app.include_router(cloud_outbox_api.router)
+    app.include_router(dead_letters.router)
     app.include_router(cctv.router)
     cctv_video.install(app, services)
     events_api.install(app, services, events)
     app.include_router(prometheus.router)
-    enroll.install(app, enrollment, site_ca)
+    enrolment.install(app, enrolments, site_ca)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
@@ -63,10 +74,10 @@ def create_app(
     services: Services,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
-    enrollment: Enrollment | None = None,
+    enrolments: Enrolments | None = None,
     events: AgentEvents | None = None,
     site_ca: SiteCaInfo | None = None,
 ) -> ASGIApp:
     """The ASGI app to serve: the FastAPI app behind the command fast lane and the request-body limit."""
-    api = build_fastapi(services, enrollment=enrollment, events=events, site_ca=site_ca)
+    api = build_fastapi(services, enrolments=enrolments, events=events, site_ca=site_ca)
     return BodyLimit(CommandFastLane(api, services, max_body_bytes), max_body_bytes)

@@ -1,4 +1,5 @@
-"""Seed 002 CCTV paths, each mapped onto one of the agent's ``cctv_*`` commands.
+"""The seeds' CCTV paths (docs/seeds.md#the-lmss-local-api), each mapped onto one of the agent's ``cctv_*``
+commands.
 
 | path | command |
 |---|---|
@@ -23,8 +24,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.api.deps import OperatorDep, ServicesDep, ViewerDep, require_viewer
-from edge.lms.api.replies import run_command
+from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
+from edge.lms.api.command_replies import reply_to
+from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.services import ServicesDep
 
 router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
@@ -41,57 +44,59 @@ class ControlBody(BaseModel):
 
 
 @router.get("/{uuid}/state")
-async def state(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_get_all_states", {})
+async def state(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_get_all_states", {}))
 
 
 @router.get("/{uuid}/cameras")
-async def cameras(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_detect_cameras", {})
+async def cameras(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_detect_cameras", {}))
 
 
 @router.post("/{uuid}/cameras")
-async def add_camera(uuid: str, body: dict[str, Any], services: ServicesDep, principal: OperatorDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_add_camera", body)
+async def add_camera(
+    agent_id: AgentIdPath, body: dict[str, Any], services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", body))
 
 
 @router.delete("/{uuid}/cameras/{camera_id}")
 async def remove_camera(
-    uuid: str, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
 ) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_remove_camera", {"camera_id": camera_id})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id}))
 
 
 @router.post("/{uuid}/control")
 async def control(
-    request: Request, uuid: str, body: ControlBody, services: ServicesDep, principal: OperatorDep
+    request: Request, agent_id: AgentIdPath, body: ControlBody, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     params = body.model_dump(exclude={"action"})
-    reply = await run_command(services, principal, uuid, f"cctv_{body.action}", params)
+    reply = await reply_to(services.commands.run(principal, agent_id, f"cctv_{body.action}", params))
     if body.action == "start_streaming" and reply.status_code == 200:
-        return _with_live_url(request, uuid, body.camera_id, reply)
+        return _with_live_url(request, agent_id, body.camera_id, reply)
     return reply
 
 
-def _with_live_url(request: Request, uuid: str, camera_id: str, reply: JSONResponse) -> JSONResponse:
+def _with_live_url(request: Request, agent_id: str, camera_id: str, reply: JSONResponse) -> JSONResponse:
     """Learn the agent's video server from the answer's ``url``; add ``live_url``, the LMS's proxied path."""
     content = json.loads(bytes(reply.body))
     data = content.get("data")
     if not content.get("success") or not isinstance(data, dict):
         return reply
     if isinstance(data.get("url"), str):
-        request.app.state.cctv_proxy.learn(uuid, data["url"])
-    data["live_url"] = f"/api/cctv/{uuid}/cameras/{camera_id}/live"
+        request.app.state.cctv_proxy.learn(agent_id, data["url"])
+    data["live_url"] = f"/api/cctv/{agent_id}/cameras/{camera_id}/live"
     return JSONResponse(content, status_code=reply.status_code)
 
 
 @router.get("/{uuid}/storage")
-async def storage(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_get_storage_info", {})
+async def storage(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_get_storage_info", {}))
 
 
 @router.post("/{uuid}/storage/cleanup")
 async def cleanup(
-    uuid: str, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
 ) -> JSONResponse:
-    return await run_command(services, principal, uuid, "cctv_cleanup_storage", body or {})
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", body or {}))

@@ -1,4 +1,4 @@
-"""Camera video through the LMS (proxied from the agent's MJPEG server; see :mod:`edge.lms.cctv_proxy`).
+"""Camera video through the LMS (proxied from the agent's MJPEG server; see :mod:`edge.lms.cctv.cctv_proxy`).
 
 | path | answer |
 |---|---|
@@ -8,7 +8,7 @@
 
 Viewer role: ``Authorization: Bearer`` or, for an ``<img src>`` (browsers send no headers for images), a
 ``?ticket=`` minted for that very path by ``POST /api/cctv/tickets`` ``{"path"}`` (viewer token in the header;
-the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.video_tickets`). An API token in
+the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.cctv.video_tickets`). An API token in
 the URL (``?token=``) is refused: URLs end up in logs, browser history and ``Referer`` headers.
 """
 
@@ -22,19 +22,20 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.lms.api.deps import BearerDep, ViewerDep, require_viewer
+from edge.lms.api.authentication import BearerDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.auth import Principal, Role
-from edge.lms.cctv_proxy import (
+from edge.lms.cctv import (
     CAMERA_ID_RE,
     RECORDING_RE,
     CctvProxy,
     ProxyError,
+    VideoTickets,
     live_path,
     playback_path,
     snapshot_path,
 )
-from edge.lms.video_tickets import VideoTickets
 from shared.errors import ErrorCode
 
 
@@ -77,9 +78,9 @@ def _error(exc: ProxyError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.code)
 
 
-async def _stream(request: Request, uuid: str, path: str, query: dict[str, str] | None = None) -> Response:
+async def _stream(request: Request, agent_id: str, path: str, query: dict[str, str] | None = None) -> Response:
     try:
-        upstream = await _proxy(request).open(uuid, path, query)
+        upstream = await _proxy(request).open(agent_id, path, query)
     except ProxyError as exc:
         return _error(exc)
     # StreamingResponse cancels the body iterator when the client disconnects; its ``finally`` closes upstream.
@@ -87,14 +88,14 @@ async def _stream(request: Request, uuid: str, path: str, query: dict[str, str] 
 
 
 @router.get("/{uuid}/cameras/{camera_id}/live", response_model=None)
-async def live(request: Request, uuid: str, camera_id: CameraId) -> Response:
-    return await _stream(request, uuid, live_path(camera_id))
+async def live(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
+    return await _stream(request, agent_id, live_path(camera_id))
 
 
 @router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None)
-async def snapshot(request: Request, uuid: str, camera_id: CameraId) -> Response:
+async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
     try:
-        body, media_type = await _proxy(request).read(uuid, snapshot_path(camera_id))
+        body, media_type = await _proxy(request).read(agent_id, snapshot_path(camera_id))
     except ProxyError as exc:
         return _error(exc)
     return Response(body, media_type=media_type, headers=NO_STORE)
@@ -103,7 +104,7 @@ async def snapshot(request: Request, uuid: str, camera_id: CameraId) -> Response
 @router.get("/{uuid}/recordings/{camera_id}/{file}/play", response_model=None)
 async def play(
     request: Request,
-    uuid: str,
+    agent_id: AgentIdPath,
     camera_id: CameraId,
     file: str,
     t: float = Query(default=0.0, ge=0, le=86400, description="start this many seconds into the recording"),
@@ -115,7 +116,7 @@ async def play(
             422, f"bad recording name {name!r}: <camera_id>/<camera_id>_<YYYYmmdd-HHMMSS-mmm>.mp4|avi",
             ErrorCode.INVALID_PARAMS,
         )
-    return await _stream(request, uuid, playback_path(name), {"t": f"{t:g}", "speed": f"{speed:g}"})
+    return await _stream(request, agent_id, playback_path(name), {"t": f"{t:g}", "speed": f"{speed:g}"})
 
 
 #: The paths a ticket may be minted for (the routes above, percent-decoded).

@@ -1,6 +1,6 @@
 """What the opt-in plain-HTTP listener (``[classtop_plain_http]``) serves: the ClassTop clients' paths only.
 
-ClassTop desktop clients send no credentials (``CLASSTOP-COMPAT.md``): health, register, sync, their courses
+ClassTop desktop clients send no credentials (docs/classtop.md#the-wire-contract): health, register, sync, their courses
 and schedule, and the ``/ws/{uuid}`` WebSocket. Everything else — bearer tokens, enrolment, the console — is
 answered 404 here (a WebSocket elsewhere is refused), so no secret ever travels in clear; it is all on the
 HTTPS port.

@@ -1,4 +1,4 @@
-"""Agent events (``edge.lms.events``): the stored events, the progress of running commands, process lists.
+"""Agent events (``edge.lms.events.agent_events``): the stored events, the progress of running commands, process lists.
 
 | path | answer |
 |---|---|
@@ -17,8 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from edge.lms.api.deps import require_viewer
+from edge.lms.api.authentication import require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.events import AgentEvents
 from shared.errors import ErrorCode
 from shared.messages import Severity
@@ -62,10 +63,10 @@ async def command_states(
 
 
 @router.get("/api/clients/{uuid}/processes", response_model=None)
-async def processes(request: Request, uuid: str) -> dict[str, Any] | JSONResponse:
-    data = _events(request).processes(uuid)
+async def processes(request: Request, agent_id: AgentIdPath) -> dict[str, Any] | JSONResponse:
+    data = _events(request).processes(agent_id)
     if data is None:
-        return error_response(404, f"no process list from {uuid} yet (sent every [processes] interval_s; "
+        return error_response(404, f"no process list from {agent_id} yet (sent every [processes] interval_s; "
                               "get_processes asks now)", ErrorCode.NOT_FOUND)
     return {"success": True, "data": data}
 

@@ -3,7 +3,7 @@
 A command round trip on site has a ~1 ms budget and FastAPI's per-request work (middleware stack,
 dependency solving, body model binding) is a third of it. This ASGI wrapper serves the route's ordinary
 case directly: a bearer token of at least the operator role and a JSON body that is a valid
-:class:`~edge.lms.api.clients.CommandRequest`. It calls the very same service (:func:`run_command`) and
+:class:`~edge.lms.api.command_requests.CommandRequest`. It calls the very same service (:func:`run_request`) and
 returns the very same reply as the FastAPI route.
 
 Everything else (no or bad token, a viewer token, a body that does not parse or validate, any other
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge.lms.api.clients import CommandRequest
-from edge.lms.api.replies import run_command
+from edge.lms.api.command_replies import reply_to
+from edge.lms.api.command_requests import CommandRequest, run_request
 from edge.lms.auth import Principal, Role
 
 if TYPE_CHECKING:
-    from edge.lms.api.deps import Services
+    from edge.lms.api.services import Services
 
 _COMMAND_PATH = re.compile(r"^/api/clients/([^/]+)/command$")
 
@@ -52,16 +52,7 @@ class CommandFastLane:
             await self.app(scope, _replay(body, receive), send)
             return
         self.served += 1
-        response = await run_command(
-            self.services,
-            principal,
-            match.group(1),
-            request.command,
-            request.params,
-            request.timeout_s,
-            queue_if_offline=request.queue_if_offline,
-            ttl_s=request.queue_ttl_s,
-        )
+        response = await reply_to(run_request(self.services.commands, principal, match.group(1), request))
         await response(scope, receive, send)
 
     def _operator(self, scope: Scope) -> Principal | None:

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.api.deps import OperatorDep, ServicesDep, require_viewer
+from edge.lms.agents import MAX_GROUP_MEMBERS, GroupError
+from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.groups import MAX_GROUP_MEMBERS, GroupError
+from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api/groups", tags=["groups"], dependencies=[Depends(require_viewer)])

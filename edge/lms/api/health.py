@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from edge.lms.api.deps import ServicesDep
+from edge.lms.api.services import ServicesDep
 
 router = APIRouter(tags=["health"])
 

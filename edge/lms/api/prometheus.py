@@ -12,7 +12,8 @@ import psutil
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from edge.lms.api.deps import Services, ServicesDep, viewer_or_loopback
+from edge.lms.api.authentication import viewer_or_loopback
+from edge.lms.api.services import Services, ServicesDep
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(viewer_or_loopback)])
 
@@ -35,6 +36,11 @@ class _Writer:
             text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
             self.lines.append(f"{name}{{{text}}} {float(value)!r}" if text else f"{name} {float(value)!r}")
 
+    def counters(self, prefix: str, stats: object, names: tuple[tuple[str, str], ...]) -> None:
+        """One ``<prefix>_<name>_total`` counter per ``(name, help)``, read from ``stats.<name>``."""
+        for name, help_text in names:
+            self.metric(f"{prefix}_{name}_total", "counter", help_text, [({}, float(getattr(stats, name)))])
+
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
@@ -55,14 +61,12 @@ def render(services: Services) -> str:
              [({"agent": a}, m.mem_percent) for a, m in samples])  # fmt: skip
     w.metric("classtop_agent_memory_used_bytes", "gauge", "The agent's latest memory use (bytes).",
              [({"agent": a}, float(m.mem_used)) for a, m in samples])  # fmt: skip
-    stats = services.router.stats
-    for name, value, help_text in (
-        ("sent", stats.sent, "Commands published to agents."),
-        ("answered", stats.answered, "Commands the agent answered."),
-        ("timed_out", stats.timed_out, "Commands the LMS ended for lack of an answer."),
-        ("rejected", stats.rejected, "Commands refused before sending (unknown/offline agent, bad params)."),
-    ):
-        w.metric(f"classtop_lms_commands_{name}_total", "counter", help_text, [({}, float(value))])
+    w.counters("classtop_lms_commands", services.router.stats, (
+        ("sent", "Commands published to agents."),
+        ("answered", "Commands the agent answered."),
+        ("timed_out", "Commands the LMS ended for lack of an answer."),
+        ("rejected", "Commands refused before sending (unknown/offline agent, bad params)."),
+    ))  # fmt: skip
     w.metric("classtop_lms_commands_pending", "gauge", "Commands waiting for an answer.",
              [({}, float(services.router.pending_count))])  # fmt: skip
     w.metric("classtop_lms_queue_depth", "gauge", "Commands queued for offline agents.",
@@ -75,16 +79,14 @@ def render(services: Services) -> str:
                  [({}, float(cloud.outbox_dead()))])  # fmt: skip
         w.metric("classtop_lms_cloud_connected", "gauge", "1 when the cloud link is up.",
                  [({}, 1.0 if cloud.connected else 0.0)])  # fmt: skip
-    mq = services.site_mqtt.stats
     w.metric("classtop_lms_site_broker_connected", "gauge", "1 when connected to the site broker.",
              [({}, 1.0 if services.site_mqtt.connected else 0.0)])  # fmt: skip
-    for name, value, help_text in (
-        ("received", mq.received, "MQTT messages received from the site broker."),
-        ("published", mq.published, "MQTT messages published to the site broker."),
-        ("dropped", mq.dropped, "MQTT messages dropped (queue full or not connected)."),
-        ("connects", mq.connects, "Connections made to the site broker."),
-    ):
-        w.metric(f"classtop_lms_mqtt_{name}_total", "counter", help_text, [({}, float(value))])
+    w.counters("classtop_lms_mqtt", services.site_mqtt.stats, (
+        ("received", "MQTT messages received from the site broker."),
+        ("published", "MQTT messages published to the site broker."),
+        ("dropped", "MQTT messages dropped (queue full or not connected)."),
+        ("connects", "Connections made to the site broker."),
+    ))  # fmt: skip
     w.metric("classtop_lms_metrics_samples_written_total", "counter", "Agent metrics samples stored.",
              [({}, float(services.history.written))])  # fmt: skip
     with _process.oneshot():

@@ -1,9 +1,10 @@
-"""Seed 002 settings management, implemented with the agent's settings commands.
+"""The seeds' settings management (docs/seeds.md#the-lmss-local-api), implemented with the agent's settings
+commands.
 
 Replies have the command shape ``{success, request_id, status, data, error, error_code}``: ``data`` is the
 settings object (``GET /{uuid}``), the value (``GET /{uuid}/{key}``) or the agent's acknowledgement.
 Writes to an agent the LMS knows but shows offline are queued (202 ``queued``) and applied when it comes
-back (DESIGN §2: "now, or when the agent comes back").
+back ("now, or when the agent comes back": docs/seeds.md#how-data-moves).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.api.deps import OperatorDep, ServicesDep, ViewerDep, require_viewer
-from edge.lms.api.replies import run_command
+from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
+from edge.lms.api.command_replies import reply_to
+from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.services import ServicesDep
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
 
@@ -35,26 +38,28 @@ class SettingsBatch(BaseModel):
 
 
 @router.get("/{uuid}")
-async def get_all(uuid: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "get_all_settings", {})
+async def get_all(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "get_all_settings", {}))
 
 
 @router.get("/{uuid}/{key}")
-async def get_one(uuid: str, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
-    return await run_command(services, principal, uuid, "get_setting", {"key": key})
+async def get_one(agent_id: AgentIdPath, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
+    return await reply_to(services.commands.run(principal, agent_id, "get_setting", {"key": key}))
 
 
 @router.put("/{uuid}/{key}")
 async def set_one(
-    uuid: str, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
+    agent_id: AgentIdPath, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await run_command(
-        services, principal, uuid, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
-    )
+    return await reply_to(services.commands.run(
+        principal, agent_id, "set_setting", {"key": key, "value": body.value}, queue_if_offline=True
+    ))
 
 
 @router.post("/{uuid}/batch")
-async def set_batch(uuid: str, body: SettingsBatch, services: ServicesDep, principal: OperatorDep) -> JSONResponse:
-    return await run_command(
-        services, principal, uuid, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
-    )
+async def set_batch(
+    agent_id: AgentIdPath, body: SettingsBatch, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
+    return await reply_to(services.commands.run(
+        principal, agent_id, "update_settings_batch", {"settings": body.settings}, queue_if_offline=True
+    ))

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.api.deps import AdminDep, ServicesDep, require_admin
+from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, Role
 from shared.errors import ErrorCode
 

@@ -43,31 +43,31 @@ class LatestFrames:
         self._bytes = 0
         self.evicted = 0
 
-    def put(self, uuid: str, camera_index: int, frame: str) -> None:
+    def put(self, client_uuid: str, camera_index: int, frame: str) -> None:
         kept = _Kept(camera_index, frame, self._wall_clock(), self._clock())
         with self._lock:
-            self._remove(uuid)
+            self._remove(client_uuid)
             if kept.size > self._max_bytes:
                 return
-            self._frames[uuid] = kept
+            self._frames[client_uuid] = kept
             self._bytes += kept.size
             self._expire(kept.at)
             while self._bytes > self._max_bytes:
                 self._remove(next(iter(self._frames)))
                 self.evicted += 1
 
-    def get(self, uuid: str) -> dict[str, Any] | None:
+    def get(self, client_uuid: str) -> dict[str, Any] | None:
         """``{camera_index, frame (base64 JPEG), received_at}``, or ``None`` (none, gone, or too old)."""
         with self._lock:
             self._expire(self._clock())
-            kept = self._frames.get(uuid)
+            kept = self._frames.get(client_uuid)
         if kept is None:
             return None
         return {"camera_index": kept.camera_index, "frame": kept.frame, "received_at": kept.received_at}
 
-    def drop(self, uuid: str) -> None:
+    def drop(self, client_uuid: str) -> None:
         with self._lock:
-            self._remove(uuid)
+            self._remove(client_uuid)
 
     @property
     def bytes(self) -> int:
@@ -78,15 +78,15 @@ class LatestFrames:
 
     # ------------------------------------------------------------ (lock held)
 
-    def _remove(self, uuid: str) -> None:
-        kept = self._frames.pop(uuid, None)
+    def _remove(self, client_uuid: str) -> None:
+        kept = self._frames.pop(client_uuid, None)
         if kept is not None:
             self._bytes -= kept.size
 
     def _expire(self, now: float) -> None:
         while self._frames:
-            uuid, oldest = next(iter(self._frames.items()))
+            client_uuid, oldest = next(iter(self._frames.items()))
             if now - oldest.at < self._ttl_s:
                 return
-            self._remove(uuid)
+            self._remove(client_uuid)
             self.evicted += 1

@@ -5,8 +5,8 @@
   that stays connected but silent (``kind`` ``legacy``, at least 1.5 heartbeat periods).
 * ``state_update`` fills the registry's settings cache; a successful ``set_setting`` /
   ``update_settings_batch`` updates it too.
-* Commands come from :class:`edge.lms.router.Router` (this hub is its :class:`~edge.lms.router.Transport`
-  for ``legacy`` agents): validated and mapped by :mod:`.protocol`, queued on the connection's writer task,
+* Commands come from :class:`edge.lms.commands.Router` (this hub is its :class:`~edge.lms.commands.Transport` for
+  ``legacy`` agents): validated and mapped by :mod:`.protocol`, queued on the connection's writer task,
   answered by the client's ``response`` frames (:meth:`Router.complete`). A client that never answers
   gets the router's ``timeout``; a connection that closes ends its pending commands (``agent_offline``).
 * A second connection with the same uuid replaces the first (which is closed with code 4000).
@@ -40,14 +40,15 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from edge.lms.agents import Registry
+from edge.lms.commands import Router, Ticket
 from edge.lms.config import ClassTopSettings
 from edge.lms.legacy import protocol
-from edge.lms.legacy.admission import Admissions, Approval, Refused
+from edge.lms.legacy.admission import Admissions, Refused
+from edge.lms.legacy.admission_rows import Approval
 from edge.lms.legacy.frames import LatestFrames
 from edge.lms.legacy.protocol import CLIENT_HEARTBEAT_S, Frame, FrameError
 from edge.lms.legacy.ratelimit import Bucket, RateLimiter
-from edge.lms.registry import Registry
-from edge.lms.router import Router, Ticket
 from shared import topics
 from shared.errors import CommandError, ErrorCode
 from shared.messages import AgentKind, Response
@@ -78,14 +79,14 @@ class HubStats:
 class Admitted:
     """A ``/ws`` handshake the hub will take (:meth:`LegacyHub.admit`); it holds a connection slot."""
 
-    uuid: str
+    client_uuid: str
     ip: str
     approval: Approval
 
 
 @dataclass(eq=False)
 class _Connection:
-    uuid: str
+    client_uuid: str
     ws: WebSocket
     loop: asyncio.AbstractEventLoop
     ip: str
@@ -102,7 +103,7 @@ class _Connection:
         try:
             self.outgoing.put_nowait(text)
         except asyncio.QueueFull:
-            log.warning("legacy %s: outgoing queue full, frame dropped", self.uuid)
+            log.warning("legacy %s: outgoing queue full, frame dropped", self.client_uuid)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -146,16 +147,12 @@ class LegacyHub:
     def admissions(self) -> Admissions:
         return self._admissions
 
-    def connected(self, uuid: str) -> bool:
-        return uuid in self._conns
+    def connected(self, client_uuid: str) -> bool:
+        return client_uuid in self._conns
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._conns)
-
-    def latest_frame(self, uuid: str) -> dict[str, Any] | None:
+    def latest_frame(self, client_uuid: str) -> dict[str, Any] | None:
         """The client's latest preview frame: ``{camera_index, frame (base64 JPEG), received_at}``."""
-        return self._frames.get(uuid)
+        return self._frames.get(client_uuid)
 
     @property
     def frames(self) -> LatestFrames:
@@ -193,19 +190,20 @@ class LegacyHub:
 
     # ------------------------------------------------------------ connections (event loop)
 
-    async def admit(self, ws: WebSocket, uuid: str) -> Admitted:
-        """Decide on a ``/ws/{uuid}`` handshake before answering it; raises :class:`Refused` (the caller answers
-        with that HTTP error). The returned :class:`Admitted` holds a connection slot: pass it to :meth:`serve`."""
+    async def admit(self, ws: WebSocket, client_uuid: str) -> Admitted:
+        """Decide on a ``/ws/{client_uuid}`` handshake before answering it; raises :class:`Refused` (the caller
+        answers with that HTTP error). The returned :class:`Admitted` holds a connection slot: pass it to
+        :meth:`serve`."""
         ip = ws.client.host if ws.client is not None else ""
         try:
-            if not topics.is_valid_id(uuid):
+            if not topics.is_valid_id(client_uuid):
                 raise Refused(400, ErrorCode.BAD_PAYLOAD, "a ClassTop client uuid is 1-64 letters, digits, '-', '_'")
             wait = self._handshakes.take(ip)
             if wait:
                 raise Refused(429, ErrorCode.BUSY, f"too many connection attempts from {ip}; retry in "
                               f"{math.ceil(wait)} s", retry_after_s=wait)  # fmt: skip
             cfg = self._settings
-            if uuid not in self._conns:  # a reconnect replaces its old connection: no new slot is needed
+            if client_uuid not in self._conns:  # a reconnect replaces its old connection: no new slot is needed
                 if self._slot_total >= cfg.max_connections:
                     raise Refused(503, ErrorCode.BUSY, f"this LMS serves at most {cfg.max_connections} ClassTop "
                                   "connections at once", retry_after_s=5.0)  # fmt: skip
@@ -217,38 +215,38 @@ class LegacyHub:
             raise
         self._take_slot(ip)
         try:
-            approval = await asyncio.to_thread(self._admissions.admit, uuid, ip)  # reads SQLite: not on the loop
+            approval = await asyncio.to_thread(self._admissions.admit, client_uuid, ip)  # reads SQLite: not on the loop
         except BaseException:
             self._release_slot(ip)
             self.stats.refused += 1
             raise
         assert approval is not None
-        return Admitted(uuid, ip, approval)
+        return Admitted(client_uuid, ip, approval)
 
     async def serve(self, ws: WebSocket, admitted: Admitted) -> None:
         """Run one admitted client's connection until it closes (never raises for the client's faults)."""
-        uuid, ip = admitted.uuid, admitted.ip
+        client_uuid, ip = admitted.client_uuid, admitted.ip
         try:
             await ws.accept()
         except BaseException:
             self._release_slot(ip)
             raise
         rate = self._settings.frames_per_second
-        conn = _Connection(uuid, ws, asyncio.get_running_loop(), ip, Bucket(rate, max(rate, 1.0), self._clock),
+        conn = _Connection(client_uuid, ws, asyncio.get_running_loop(), ip, Bucket(rate, max(rate, 1.0), self._clock),
                            pending=admitted.approval is Approval.PENDING)  # fmt: skip
         with self._lock:
-            old = self._conns.get(uuid)
-            self._conns[uuid] = conn
+            old = self._conns.get(client_uuid)
+            self._conns[client_uuid] = conn
         self.stats.connections += 1
         if old is not None:
             self.stats.replaced += 1
-            log.info("legacy %s: a new connection replaces the old one", uuid)
+            log.info("legacy %s: a new connection replaces the old one", client_uuid)
             await self._close(old, CLOSE_REPLACED, "replaced by a newer connection")
         if not conn.pending:
-            conn.registered = self._registry.connected(uuid, kind=KIND, ip_address=ip)
+            conn.registered = self._registry.connected(client_uuid, kind=KIND, ip_address=ip)
             if not conn.registered:  # the id became an agent's meanwhile
                 await self._close(conn, 1008, "not a ClassTop client")
-        writer = asyncio.create_task(self._write_loop(conn), name=f"legacy-writer-{uuid}")
+        writer = asyncio.create_task(self._write_loop(conn), name=f"legacy-writer-{client_uuid}")
         try:
             while not conn.closed:
                 message = await ws.receive()
@@ -259,7 +257,7 @@ class LegacyHub:
                     raw = message.get("bytes") or b""
                 self._on_frame(conn, raw)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            log.debug("legacy %s: connection ended: %s", uuid, exc)
+            log.debug("legacy %s: connection ended: %s", client_uuid, exc)
         finally:
             conn.closed = True
             conn.put(None)
@@ -267,31 +265,33 @@ class LegacyHub:
                 await writer
             self._release_slot(ip)
             with self._lock:
-                current = self._conns.get(uuid) is conn
+                current = self._conns.get(client_uuid) is conn
                 if current:
-                    del self._conns[uuid]
+                    del self._conns[client_uuid]
             if current:
-                self._frames.drop(uuid)
+                self._frames.drop(client_uuid)
                 if conn.registered:
-                    self._router.fail_agent(uuid, ErrorCode.AGENT_OFFLINE, f"ClassTop client {uuid!r} disconnected")
-                    self._registry.disconnected(uuid)
+                    why = f"ClassTop client {client_uuid!r} disconnected"
+                    self._router.fail_agent(client_uuid, ErrorCode.AGENT_OFFLINE, why)
+                    self._registry.disconnected(client_uuid)
 
-    def promote(self, uuid: str) -> bool:
-        """A site admin approved ``uuid``: its open connection (if any) becomes the client's at once (event loop)."""
-        conn = self._conns.get(uuid)
+    def promote(self, client_uuid: str) -> bool:
+        """A site admin approved ``client_uuid``: its open connection (if any) becomes the client's at once (event
+        loop)."""
+        conn = self._conns.get(client_uuid)
         if conn is None or conn.closed or not conn.pending:
             return False
         conn.pending = False
-        conn.registered = self._registry.connected(uuid, kind=KIND, ip_address=conn.ip)
+        conn.registered = self._registry.connected(client_uuid, kind=KIND, ip_address=conn.ip)
         if not conn.registered:
             return False
         if conn.settings is not None:
-            self._registry.set_settings(uuid, conn.settings)
+            self._registry.set_settings(client_uuid, conn.settings)
         return True
 
-    async def refuse(self, uuid: str) -> None:
-        """A site admin rejected ``uuid``: close its pending connection (it is refused from now on)."""
-        conn = self._conns.get(uuid)
+    async def refuse(self, client_uuid: str) -> None:
+        """A site admin rejected ``client_uuid``: close its pending connection (it is refused from now on)."""
+        conn = self._conns.get(client_uuid)
         if conn is not None and conn.pending:
             await self._close(conn, CLOSE_REJECTED, "rejected by the site admin")
 
@@ -323,7 +323,7 @@ class LegacyHub:
             try:
                 await conn.ws.send_text(text)
             except Exception as exc:  # the connection is gone: the reader ends it
-                log.info("legacy %s: send failed: %s", conn.uuid, exc)
+                log.info("legacy %s: send failed: %s", conn.client_uuid, exc)
                 return
 
     # ------------------------------------------------------------ frames
@@ -342,34 +342,34 @@ class LegacyHub:
             self.stats.dropped += 1
             self._drop(conn, str(exc))
             return
-        uuid = conn.uuid
+        client_uuid = conn.client_uuid
         if conn.pending:  # not the site's client yet: only who it says it is counts
             if frame.type == "state_update":
                 conn.settings = protocol.settings_of(frame)
-                self._admissions.seen(uuid, name=conn.settings.get("client_name"))
+                self._admissions.seen(client_uuid, name=conn.settings.get("client_name"))
             return
         if not conn.registered:
             return
         if frame.type == "state_update":
-            self._registry.touch(uuid)
-            self._registry.set_settings(uuid, protocol.settings_of(frame))
+            self._registry.touch(client_uuid)
+            self._registry.set_settings(client_uuid, protocol.settings_of(frame))
         elif frame.type == "response":
-            self._on_response(uuid, frame)
+            self._on_response(client_uuid, frame)
         elif frame.type == "camera_frame":
-            self._registry.touch(uuid)
-            self._frames.put(uuid, frame.body["camera_index"], frame.body["frame"])
+            self._registry.touch(client_uuid)
+            self._frames.put(client_uuid, frame.body["camera_index"], frame.body["frame"])
         else:  # heartbeat
-            self._registry.touch(uuid)
+            self._registry.touch(client_uuid)
 
     def _drop(self, conn: _Connection, why: str) -> None:
         """Log a dropped frame: the first of a connection as a warning, the rest at debug level (no log flood)."""
         level = logging.DEBUG if conn.warned else logging.WARNING
         conn.warned = True
-        log.log(level, "legacy %s: dropped frame: %s", conn.uuid, why)
+        log.log(level, "legacy %s: dropped frame: %s", conn.client_uuid, why)
 
-    def _on_response(self, uuid: str, frame: Frame) -> None:
+    def _on_response(self, client_uuid: str, frame: Frame) -> None:
         body = frame.body
-        self._registry.touch(uuid)
+        self._registry.touch(client_uuid)
         try:
             if body["success"]:
                 response = Response.ok(str(body["request_id"]), body.get("data"))
@@ -380,11 +380,11 @@ class LegacyHub:
                                     error_code=code)  # fmt: skip
         except ValidationError as exc:
             self.stats.dropped += 1
-            log.warning("legacy %s: dropped response: %s", uuid, exc.errors()[0].get("msg"))
+            log.warning("legacy %s: dropped response: %s", client_uuid, exc.errors()[0].get("msg"))
             return
         with self._lock:
             write = self._writes.pop(response.request_id, None)
-        if self._router.complete(uuid, response) and write is not None and response.success:
+        if self._router.complete(client_uuid, response) and write is not None and response.success:
             data = response.data
             if not (isinstance(data, dict) and data.get("success") is False):
-                self._registry.set_settings(uuid, write[1], merge=True)
+                self._registry.set_settings(client_uuid, write[1], merge=True)

@@ -1,4 +1,5 @@
-"""The ClassTop client's WebSocket protocol (CLASSTOP-COMPAT.md §2): its frames and its commands.
+"""The ClassTop client's WebSocket protocol (docs/classtop.md#websocket-remote-control-wsclient_uuid): its frames
+and its commands.
 
 * :func:`parse_frame` turns one text frame into a :class:`Frame` or raises :class:`FrameError` (too big,
   not JSON, not an object, unknown ``type``, bad fields) — the hub logs and drops those.

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.lms.errors import LmsError
 from edge.lms.store import Store
 from shared import topics
 from shared.commands import TIME_PATTERN
@@ -23,17 +24,47 @@ from shared.messages import Event
 
 log = logging.getLogger(__name__)
 
+#: Schema version 3: the ClassTop data of each client (HTTP sync of ClassTop clients, classtop.snapshot of agents).
+TIMETABLE_TABLES_V3 = (
+    """CREATE TABLE IF NOT EXISTS classtop_clients (
+            client_uuid TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            api_url TEXT NOT NULL DEFAULT '',
+            registered_at REAL,
+            synced_at REAL,
+            source TEXT,
+            epoch TEXT,
+            version INTEGER,
+            hash TEXT
+        )""",
+    """CREATE TABLE IF NOT EXISTS classtop_courses (
+            client_uuid TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            teacher TEXT NOT NULL,
+            location TEXT NOT NULL,
+            color TEXT NOT NULL,
+            note TEXT,
+            PRIMARY KEY (client_uuid, id)
+        )""",
+    """CREATE TABLE IF NOT EXISTS classtop_entries (
+            client_uuid TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            course_id INTEGER NOT NULL,
+            day_of_week INTEGER NOT NULL,
+            start_time TEXT NOT NULL,
+            end_time TEXT NOT NULL,
+            weeks TEXT NOT NULL,
+            PRIMARY KEY (client_uuid, id)
+        )""",
+)
+
 MAX_ITEMS = 5000
 MAX_WEEK_NUMBER = 100
 
 
-class TimetableError(Exception):
+class TimetableError(LmsError):
     """Bad input (``status`` 422) or an unknown client (404)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class _Wire(BaseModel):
@@ -186,6 +217,15 @@ class Timetables:
             out.append({"id": r[0], "course_id": r[1], "day_of_week": r[2], "start_time": r[3], "end_time": r[4],
                         "weeks": weeks if isinstance(weeks, list) else []})  # fmt: skip
         return out
+
+    def synced_since(self, since: float) -> list[tuple[str, float, str | None, str | None, int | None, str | None]]:
+        """``(client_uuid, synced_at, source, epoch, version, hash)`` of the timetables written since ``since``."""
+        rows = self._store.query(
+            "SELECT client_uuid, synced_at, source, epoch, version, hash FROM classtop_clients "
+            "WHERE synced_at IS NOT NULL AND synced_at >= ?",
+            (since,),
+        )
+        return [(r[0], float(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
     # ------------------------------------------------------------ agents' classtop.snapshot events
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge.lms.credentials import BrokerCredentials
+from edge.lms.enrolment import BrokerCredentials
 from shared.mqtt import MqttSettings
 from tests.fixtures.brokers import Broker, broker_process, running
 

@@ -1,4 +1,4 @@
-"""``edge.lms.credentials`` against a real Mosquitto running the dynamic-security plugin.
+"""``edge.lms.enrolment.broker_credentials`` against a real Mosquitto running the dynamic-security plugin.
 
 ACL denials are silent (a denied publish is acknowledged, a denied subscription gets a SUBACK), so these
 tests check what is *delivered*: the forbidden message is sent first and a sentinel that must arrive is
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from edge.lms.credentials import BrokerCredentials, CredentialsError
+from edge.lms.enrolment import BrokerCredentials, CredentialsError
 from shared import topics
 from shared.topics import AgentDown, AgentUp
 from tests.fixtures.brokers import ConnectRefused, MqttProbe

@@ -50,7 +50,7 @@ def lms(dynsec_broker: DynsecBroker, tmp_path: Path) -> Iterator[LmsProcess]:
 @pytest.fixture
 def agents(tmp_path: Path, lms: LmsProcess) -> Iterator[dict[str, AgentProc]]:
     made: dict[str, AgentProc] = {}
-    ca_hash = lms.http.get("/api/enrollment-tokens").json()["data"]["ca_hash"]
+    ca_hash = lms.http.get("/api/enrolment-tokens").json()["data"]["ca_hash"]
 
     class Factory(dict[str, AgentProc]):
         def __missing__(self, agent_id: str) -> AgentProc:
@@ -66,7 +66,7 @@ def agents(tmp_path: Path, lms: LmsProcess) -> Iterator[dict[str, AgentProc]]:
 
 
 def _new_token(lms: LmsProcess, max_uses: int = 1, ttl_s: int = 600) -> str:
-    r = lms.http.post("/api/enrollment-tokens", json={"ttl_s": ttl_s, "max_uses": max_uses, "note": "test"})
+    r = lms.http.post("/api/enrolment-tokens", json={"ttl_s": ttl_s, "max_uses": max_uses, "note": "test"})
     assert r.status_code == 201, r.text
     token: str = r.json()["data"]["token"]
     return token
@@ -89,7 +89,7 @@ def test_agents_enrol_connect_keep_their_identity_and_revocation_cuts_one_off(
         creds = json.loads(agent.credentials_path.read_text())
         assert creds["agent_id"] == creds["username"] == agent.agent_id
         assert stat.S_IMODE(agent.credentials_path.stat().st_mode) == 0o600
-    listing = lms.http.get("/api/enrollment-tokens").json()["data"]
+    listing = lms.http.get("/api/enrolment-tokens").json()["data"]
     assert [t["uses"] for t in listing["tokens"]] == [2]
     assert token not in json.dumps(listing)
     assert [e["agent_id"] for e in listing["enrollments"]] == ["room-1", "room-2"]
@@ -153,10 +153,10 @@ def test_bad_enrolment_requests_get_clear_4xx(lms: LmsProcess, dynsec_broker: Dy
     assert _error(http.post(enroll, json={"token": "x", "hostname": "h", "extra": 1}))[0] == 422
     assert _error(http.post(enroll, content=b"{not json", headers={"Content-Type": "application/json"}))[0] == 400
     # Token management is for admins only.
-    assert _error(http.post("/api/enrollment-tokens", json={"ttl_s": 600}, headers=no_auth))[0] == 401
+    assert _error(http.post("/api/enrolment-tokens", json={"ttl_s": 600}, headers=no_auth))[0] == 401
     assert _error(http.delete("/api/clients/x/credentials", headers=no_auth))[0] == 401
-    assert _error(http.post("/api/enrollment-tokens", json={"ttl_s": 1}))[0] == 422
-    assert _error(http.post("/api/enrollment-tokens", json={"max_uses": 0}))[0] == 422
+    assert _error(http.post("/api/enrolment-tokens", json={"ttl_s": 1}))[0] == 422
+    assert _error(http.post("/api/enrolment-tokens", json={"max_uses": 0}))[0] == 422
     # A used-up token, and a reserved agent id (which costs no use).
     token = _new_token(lms, max_uses=1)
     assert _error(http.post(enroll, json={"token": token, "agent_id": "lms", "hostname": "h"})) == (
@@ -181,7 +181,7 @@ def test_without_dynsec_enrolment_is_off_and_says_so(site_broker: Broker, tmp_pa
         process.start()
         r = process.http.post("/api/enroll", json={"token": "cte_x", "hostname": "h"})
         assert _error(r) == (501, "not_supported") and "[site_broker.dynsec]" in r.json()["error"]
-        assert _error(process.http.post("/api/enrollment-tokens", json={}))[0] == 501
+        assert _error(process.http.post("/api/enrolment-tokens", json={}))[0] == 501
         assert process.http.get("/api/clients/").status_code == 200  # everything else as before
     finally:
         process.stop()

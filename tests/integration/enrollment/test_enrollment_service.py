@@ -1,4 +1,4 @@
-"""``edge.lms.enrollment.Enrollment`` with a real SQLite file and a real dynsec broker: token rules and
+"""``edge.lms.enrolment.Enrolments`` with a real SQLite file and a real dynsec broker: token rules and
 "nothing half-written" on every failure."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.credentials import BrokerCredentials
-from edge.lms.enrollment import BrokerAddress, Enrollment, EnrollmentError
+from edge.lms.enrolment import BrokerAddress, BrokerCredentials, EnrolmentError, Enrolments
+from edge.lms.legacy import is_classtop_client
 from edge.lms.store import Store
 from tests.fixtures.brokers import ConnectRefused
 from tests.integration.enrollment.conftest import DynsecBroker
@@ -37,85 +37,90 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def enrollment(store: Store, credentials: BrokerCredentials, dynsec_broker: DynsecBroker, clock: Clock) -> Enrollment:
-    return Enrollment(store, credentials, BrokerAddress(dynsec_broker.host, dynsec_broker.port), clock=clock)
+def enrolments(store: Store, credentials: BrokerCredentials, dynsec_broker: DynsecBroker, clock: Clock) -> Enrolments:
+    return service(store, credentials, dynsec_broker, clock)
 
 
-def _uses(enrollment: Enrollment) -> list[int]:
-    return [t["uses"] for t in enrollment.tokens()]
+def service(store: Store, credentials: BrokerCredentials, dynsec_broker: DynsecBroker, clock: Clock) -> Enrolments:
+    return Enrolments(store, credentials, BrokerAddress(dynsec_broker.host, dynsec_broker.port), clock=clock,
+                      is_classtop_client=lambda agent_id: is_classtop_client(store, agent_id))  # fmt: skip
 
 
-def test_enrol_connects_and_reenrolment_rotates(enrollment: Enrollment, dynsec_broker: DynsecBroker) -> None:
-    token = enrollment.create_token(ttl_s=3600, max_uses=2).token
-    first = enrollment.enroll(token, agent_id="pc-101", hostname="room-101")
+def _uses(enrolments: Enrolments) -> list[int]:
+    return [t["uses"] for t in enrolments.tokens()]
+
+
+def test_enrol_connects_and_reenrolment_rotates(enrolments: Enrolments, dynsec_broker: DynsecBroker) -> None:
+    token = enrolments.create_token(ttl_s=3600, max_uses=2).token
+    first = enrolments.enrol(token, agent_id="pc-101", hostname="room-101")
     assert (first.agent_id, first.username, first.rotated) == ("pc-101", "pc-101", False)
     assert (first.broker.host, first.broker.port) == (dynsec_broker.host, dynsec_broker.port)
     dynsec_broker.client("pc-101", first.password, client_id="pc-101")
-    second = enrollment.enroll(token, agent_id="pc-101", hostname="room-101")
+    second = enrolments.enrol(token, agent_id="pc-101", hostname="room-101")
     assert second.rotated and second.password != first.password
     with pytest.raises(ConnectRefused):
         dynsec_broker.client("pc-101", first.password, client_id="pc-101")
     dynsec_broker.client("pc-101", second.password, client_id="pc-101")
-    assert [e["agent_id"] for e in enrollment.enrollments()] == ["pc-101"]
+    assert [e["agent_id"] for e in enrolments.enrolments()] == ["pc-101"]
 
 
-def test_an_agent_id_is_generated_when_absent(enrollment: Enrollment, dynsec_broker: DynsecBroker) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
-    result = enrollment.enroll(token, agent_id=None, hostname="somewhere")
+def test_an_agent_id_is_generated_when_absent(enrolments: Enrolments, dynsec_broker: DynsecBroker) -> None:
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
+    result = enrolments.enrol(token, agent_id=None, hostname="somewhere")
     assert result.agent_id.startswith("pc-")
     dynsec_broker.client(result.username, result.password, client_id=result.agent_id)
 
 
-def test_the_token_is_stored_hashed(enrollment: Enrollment, store: Store) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
+def test_the_token_is_stored_hashed(enrolments: Enrolments, store: Store) -> None:
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
     dump = "\n".join(store.conn.iterdump())
     assert token not in dump
 
 
 @pytest.mark.parametrize("token", ["", "nonsense", "cte_" + "A" * 43, "cte_" + "x" * 300])
-def test_an_unknown_token_is_401(enrollment: Enrollment, token: str) -> None:
-    enrollment.create_token(ttl_s=60, max_uses=1)
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.enroll(token, agent_id="pc-1", hostname="h")
+def test_an_unknown_token_is_401(enrolments: Enrolments, token: str) -> None:
+    enrolments.create_token(ttl_s=60, max_uses=1)
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.enrol(token, agent_id="pc-1", hostname="h")
     assert refused.value.status == 401
-    assert _uses(enrollment) == [0]
-    assert enrollment.enrollments() == []
+    assert _uses(enrolments) == [0]
+    assert enrolments.enrolments() == []
 
 
-def test_an_expired_token_is_403(enrollment: Enrollment, clock: Clock, credentials: BrokerCredentials) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=5).token
+def test_an_expired_token_is_403(enrolments: Enrolments, clock: Clock, credentials: BrokerCredentials) -> None:
+    token = enrolments.create_token(ttl_s=60, max_uses=5).token
     clock.now += 60
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.enroll(token, agent_id="pc-1", hostname="h")
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.enrol(token, agent_id="pc-1", hostname="h")
     assert refused.value.status == 403 and "expired" in refused.value.message
-    assert _uses(enrollment) == [0] and enrollment.enrollments() == [] and credentials.list() == []
+    assert _uses(enrolments) == [0] and enrolments.enrolments() == [] and credentials.list() == []
 
 
 def test_a_used_up_token_is_403_and_the_first_enrolment_stands(
-    enrollment: Enrollment, dynsec_broker: DynsecBroker
+    enrolments: Enrolments, dynsec_broker: DynsecBroker
 ) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
-    first = enrollment.enroll(token, agent_id="pc-1", hostname="h")
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.enroll(token, agent_id="pc-2", hostname="h2")
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
+    first = enrolments.enrol(token, agent_id="pc-1", hostname="h")
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.enrol(token, agent_id="pc-2", hostname="h2")
     assert refused.value.status == 403 and "used up" in refused.value.message
-    assert _uses(enrollment) == [1]
-    assert [e["agent_id"] for e in enrollment.enrollments()] == ["pc-1"]
+    assert _uses(enrolments) == [1]
+    assert [e["agent_id"] for e in enrolments.enrolments()] == ["pc-1"]
     dynsec_broker.client("pc-1", first.password, client_id="pc-1")
 
 
-def test_a_reserved_agent_id_is_422_and_costs_no_use(enrollment: Enrollment, dynsec_broker: DynsecBroker) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.enroll(token, agent_id="lms", hostname="h")
+def test_a_reserved_agent_id_is_422_and_costs_no_use(enrolments: Enrolments, dynsec_broker: DynsecBroker) -> None:
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.enrol(token, agent_id="lms", hostname="h")
     assert refused.value.status == 422
-    assert _uses(enrollment) == [0]
+    assert _uses(enrolments) == [0]
     dynsec_broker.client("lms", client_id="lms")  # the LMS's own client is untouched
 
 
 @pytest.mark.parametrize("table", ["clients", "classtop_admissions"])
 def test_a_classtop_clients_uuid_cannot_become_an_agent(
-    enrollment: Enrollment, store: Store, dynsec_broker: DynsecBroker, table: str
+    enrolments: Enrolments, store: Store, dynsec_broker: DynsecBroker, table: str
 ) -> None:
     """The uuid of an approved ClassTop client cannot become an agent's id (the agent's MQTT traffic would be
     dropped as the client's): enrolment refuses it, costs no use, issues nothing. A client still pending — which
@@ -127,15 +132,15 @@ def test_a_classtop_clients_uuid_cannot_become_an_agent(
         else:
             conn.execute("INSERT INTO classtop_admissions (client_uuid, approval, name, first_seen, last_seen) "
                          "VALUES (?, 'approved', '', 1.0, 1.0), ('pending-one', 'pending', '', 1.0, 1.0)", (uuid,))
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.enroll(token, agent_id=uuid, hostname="h")
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.enrol(token, agent_id=uuid, hostname="h")
     assert refused.value.status == 409 and "ClassTop client" in refused.value.message
-    assert _uses(enrollment) == [0] and enrollment.enrollments() == []
+    assert _uses(enrolments) == [0] and enrolments.enrolments() == []
     with pytest.raises(ConnectRefused):
         dynsec_broker.client(uuid, "anything", client_id=uuid)
     if table == "classtop_admissions":
-        assert enrollment.enroll(token, agent_id="pending-one", hostname="h").agent_id == "pending-one"
+        assert enrolments.enrol(token, agent_id="pending-one", hostname="h").agent_id == "pending-one"
 
 
 def test_a_broker_failure_gives_the_use_back_and_writes_nothing(
@@ -143,35 +148,35 @@ def test_a_broker_failure_gives_the_use_back_and_writes_nothing(
 ) -> None:
     credentials = dynsec_broker.credentials(timeout_s=1.0)
     try:
-        enrollment = Enrollment(store, credentials, BrokerAddress(dynsec_broker.host, dynsec_broker.port), clock=clock)
-        token = enrollment.create_token(ttl_s=60, max_uses=1).token
+        enrolments = service(store, credentials, dynsec_broker, clock)
+        token = enrolments.create_token(ttl_s=60, max_uses=1).token
         dynsec_broker.process.stop()
-        with pytest.raises(EnrollmentError) as refused:
-            enrollment.enroll(token, agent_id="pc-1", hostname="h")
+        with pytest.raises(EnrolmentError) as refused:
+            enrolments.enrol(token, agent_id="pc-1", hostname="h")
         assert refused.value.status == 503
-        assert _uses(enrollment) == [0] and enrollment.enrollments() == []
+        assert _uses(enrolments) == [0] and enrolments.enrolments() == []
         dynsec_broker.process.start()  # same port: the service's connection comes back, the token still works
         assert credentials.wait_connected(10.0)
-        result = enrollment.enroll(token, agent_id="pc-1", hostname="h")
+        result = enrolments.enrol(token, agent_id="pc-1", hostname="h")
         dynsec_broker.client("pc-1", result.password, client_id="pc-1")
     finally:
         credentials.stop()
 
 
-def test_revoke(enrollment: Enrollment, credentials: BrokerCredentials) -> None:
-    token = enrollment.create_token(ttl_s=60, max_uses=1).token
-    enrollment.enroll(token, agent_id="pc-1", hostname="h")
-    enrollment.revoke("pc-1")
+def test_revoke(enrolments: Enrolments, credentials: BrokerCredentials) -> None:
+    token = enrolments.create_token(ttl_s=60, max_uses=1).token
+    enrolments.enrol(token, agent_id="pc-1", hostname="h")
+    enrolments.revoke("pc-1")
     assert credentials.list() == []
-    assert enrollment.enrollments()[0]["revoked_at"] is not None
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.revoke("pc-1")
+    assert enrolments.enrolments()[0]["revoked_at"] is not None
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.revoke("pc-1")
     assert refused.value.status == 404
 
 
 @pytest.mark.parametrize(("ttl_s", "max_uses"), [(0, 1), (-1, 1), (60, 0), (60, 100_001)])
-def test_bad_token_parameters_are_refused(enrollment: Enrollment, ttl_s: float, max_uses: int) -> None:
-    with pytest.raises(EnrollmentError) as refused:
-        enrollment.create_token(ttl_s=ttl_s, max_uses=max_uses)
+def test_bad_token_parameters_are_refused(enrolments: Enrolments, ttl_s: float, max_uses: int) -> None:
+    with pytest.raises(EnrolmentError) as refused:
+        enrolments.create_token(ttl_s=ttl_s, max_uses=max_uses)
     assert refused.value.status == 422
-    assert enrollment.tokens() == []
+    assert enrolments.tokens() == []

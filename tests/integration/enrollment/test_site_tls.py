@@ -26,7 +26,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websockets_connect
 
-from edge.lms.site_ca import SiteCa
+from edge.lms.tls import SiteCa
 from infra.lms import site_broker
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from shared import fingerprint

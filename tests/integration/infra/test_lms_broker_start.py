@@ -20,7 +20,7 @@ from string import Template
 
 import pytest
 
-from edge.lms.site_ca import SiteCa
+from edge.lms.tls import SiteCa
 from infra.local.broker_files import find_dynsec_plugin
 from infra.local.mosquitto import TEMPLATE_DIR, free_port
 from infra.local.process import wait_for

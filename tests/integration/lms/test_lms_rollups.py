@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.outbox import Outbox
-from edge.lms.rollups import UNTIL_KEY, MetricRollupSync
+from edge.lms.cloud import Outbox
+from edge.lms.cloud.outbox_rows import OutboxRows
+from edge.lms.cloud.rollup_sync import UNTIL_KEY, MetricRollupSync
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import MetricRollups, decode
@@ -32,7 +33,7 @@ def add_samples(store: Store, agent_id: str, samples: list[tuple[float, float, f
 
 
 def queued(store: Store) -> list[MetricRollups]:
-    return [decode(MetricRollups, i.payload) for i in store.outbox_peek(1000) if i.topic == METRICS]
+    return [decode(MetricRollups, i.payload) for i in OutboxRows(store).peek(1000) if i.topic == METRICS]
 
 
 def test_closed_buckets_are_rolled_up_once_also_after_a_restart(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from edge.lms.cloud import Outbox, SnapshotSync
+from edge.lms.cloud.outbox_rows import OutboxRows
 from edge.lms.legacy.timetable import SyncBody, Timetables
-from edge.lms.outbox import Outbox
-from edge.lms.snapshots import SnapshotSync
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode
@@ -101,7 +101,7 @@ def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> N
         Timetables(store).sync(SyncBody.model_validate(  # the same upload again: not a change
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
         assert sync.scan() == 0
-        (message,) = [decode(AgentSnapshots, i.payload) for i in store.outbox_peek() if i.topic == SYNC]
+        (message,) = [decode(AgentSnapshots, i.payload) for i in OutboxRows(store).peek() if i.topic == SYNC]
         got = {(s.agent_id, s.kind.value): s.data for s in message.snapshots}
         assert got[("legacy-1", "classtop")]["courses"][0]["name"] == "Art"
         assert got[("legacy-1", "classtop")]["source"] == "http"
@@ -110,5 +110,5 @@ def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> N
         Timetables(store).sync(SyncBody.model_validate(
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Music"}], "schedule_entries": []}))
         assert sync.scan() == 1
-        last = decode(AgentSnapshots, store.outbox_peek()[-1].payload).snapshots
+        last = decode(AgentSnapshots, OutboxRows(store).peek()[-1].payload).snapshots
         assert [(s.agent_id, s.kind.value, s.version) for s in last] == [("legacy-1", "classtop", 2)]

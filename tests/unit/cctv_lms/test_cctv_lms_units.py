@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 from edge.lms.auth import Principal, Role
-from edge.lms.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
-from edge.lms.events import MAX_EVENTS_PER_MESSAGE, AgentEvents, forwarded, site_event_messages
-from edge.lms.outbox import Outbox
+from edge.lms.cctv import VideoTickets
+from edge.lms.cctv.cctv_proxy import CctvProxy, ProxyError, server_from_config, server_from_url
+from edge.lms.cloud import Outbox
+from edge.lms.cloud.event_forwarding import forwarded, site_event_messages
+from edge.lms.cloud.outbox_rows import OutboxRows
+from edge.lms.events import AgentEvents
 from edge.lms.store import Store
-from edge.lms.video_tickets import VideoTickets
 from shared.messages import Event, Response, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
+from shared.messages.site import MAX_EVENTS_PER_MESSAGE
 from shared.names import Namespace
 
 
@@ -80,7 +83,7 @@ def test_events_are_stored_deduplicated_forwarded_and_pruned(store: Store) -> No
         assert events.processes("agent-1") is not None and events.processes("agent-1")["count"] == 5  # type: ignore[index]
         assert store.query("SELECT client_uuid, event_type, camera_id FROM cctv_logs ORDER BY id") == [
             ("agent-1", "cctv.frozen", "door"), ("agent-2", "cctv.covered", "7")]
-        rows = store.outbox_peek()
+        rows = OutboxRows(store).peek()
         assert [r.topic for r in rows] == ["ct/demo/dev/site/school-1/up/events"]
         up = decode(CloudSiteEvents, rows[0].payload)
         assert [(e.agent_id, e.event.kind) for e in up.events] == [("agent-1", "cctv.frozen"),
@@ -212,11 +215,11 @@ def test_events_for_the_cloud_wait_for_the_outbox(store: Store) -> None:
     events = AgentEvents(store, namespace=Namespace("demo", "dev"), site_id="s", await_outbox=True).start()
     try:
         events.add("agent-1", ev("cctv.frozen", Severity.WARNING, camera_id="door"))
-        assert events.flush(5) and store.outbox_count() == 0 and len(events.recent()) == 1
+        assert events.flush(5) and OutboxRows(store).count() == 0 and len(events.recent()) == 1
         events.set_outbox(Outbox(store))
         events.add("agent-1", ev("cctv.frozen_cleared", camera_id="door"))
         assert events.flush(5)
-        up = [e.event.kind for row in store.outbox_peek() for e in decode(CloudSiteEvents, row.payload).events]
+        up = [e.event.kind for row in OutboxRows(store).peek() for e in decode(CloudSiteEvents, row.payload).events]
         assert up == ["cctv.frozen", "cctv.frozen_cleared"]
     finally:
         events.stop()

@@ -14,7 +14,7 @@ import pytest
 
 from edge.agent.credentials import Credentials, load_credentials, save_credentials
 from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
-from edge.lms.site_ca import SiteCa
+from edge.lms.tls import SiteCa
 from infra.local.mosquitto import free_port
 from shared.mqtt import MqttSettings
 

@@ -11,7 +11,7 @@ import pytest
 from edge.agent.config import ConfigError as AgentConfigError
 from edge.agent.config import parse_config as parse_agent_config
 from edge.lms.config import DYNSEC_PASSWORD_ENV, ConfigError, parse_config
-from edge.lms.credentials import agent_acls, lms_acls
+from edge.lms.enrolment.broker_credentials import agent_acls, lms_acls
 from shared import topics
 from shared.errors import TopicError
 

@@ -1,4 +1,4 @@
-"""The site CA (``edge.lms.site_ca``) and the LMS's use of it (``edge.lms.site_tls``): made once, key 0600,
+"""The site CA (``edge.lms.tls.site_ca``) and the LMS's use of it (``edge.lms.tls.site_tls``): made once, key 0600,
 certificates for the site's names, renewed before their end or when the names change, never a broken pair."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import pytest
 from cryptography import x509
 
 from edge.lms.config import parse_config
-from edge.lms.site_ca import SiteCa, SiteCaError
-from edge.lms.site_tls import SiteTls, site_names
+from edge.lms.tls import SiteCa, SiteCaError, SiteTls, site_names
 from shared import fingerprint
 
 DAY = 86400.0

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from edge.lms.agents import AgentRow, AgentRows, Registry
 from edge.lms.config import ClassTopSettings
-from edge.lms.enrollment import BrokerAddress, Enrollment
-from edge.lms.legacy.admission import Admissions, Approval, Refused
-from edge.lms.registry import Registry
-from edge.lms.store import SCHEMA_VERSION, ClientRow, Store
+from edge.lms.enrolment import BrokerAddress, Enrolments
+from edge.lms.legacy import Admissions, Approval, Refused
+from edge.lms.legacy.admission_rows import ADMISSIONS_TABLE_V8
+from edge.lms.schema import MIGRATIONS
+from edge.lms.store import Store
 from shared.errors import ErrorCode
 
 
@@ -57,7 +59,7 @@ def test_open_policy_approves_at_once_and_approval_keeps_new_clients_pending(sto
     assert gated.admit("c-new", "10.0.0.6") is Approval.PENDING
     assert gated.admit("c-new", "10.0.0.6") is Approval.PENDING  # asking again changes nothing
     assert gated.admit("c-unknown", "10.0.0.7", create=False) is None  # a read never makes a client
-    assert [a.uuid for a in gated.clients(Approval.PENDING)] == ["c-new"]
+    assert [a.client_uuid for a in gated.clients(Approval.PENDING)] == ["c-new"]
 
     gated.seen("c-new", name="Room 7")
     approved = gated.approve("c-new", "admin#1")
@@ -77,7 +79,7 @@ def test_open_policy_approves_at_once_and_approval_keeps_new_clients_pending(sto
 
     # the decisions are in SQLite: a restarted LMS knows them
     again = admissions(store, client_policy="approval")
-    assert {a.uuid: a.approval for a in again.clients()} == {
+    assert {a.client_uuid: a.approval for a in again.clients()} == {
         "c-open": Approval.APPROVED, "c-new": Approval.APPROVED, "c-rogue": Approval.REJECTED,
     }  # fmt: skip
     assert again.get("c-new") is not None and again.get("c-new").name == "Room 7"  # type: ignore[union-attr]
@@ -86,10 +88,11 @@ def test_open_policy_approves_at_once_and_approval_keeps_new_clients_pending(sto
 def test_agent_ids_are_never_classtop_clients(store: Store) -> None:
     """An agent seen on MQTT (a registry row) or only enrolled so far (an ``enrollments`` row, made by enrolment
     itself) is refused whatever the policy; a revoked agent stays an agent's id."""
-    store.upsert_client(ClientRow(uuid="agent-1", name="pc-1", kind="agent", first_seen=1.0))
-    enrollment = Enrollment(store, FakeCredentials(), BrokerAddress("127.0.0.1", 1883))  # type: ignore[arg-type]
-    token = enrollment.create_token(ttl_s=60, max_uses=2).token
-    enrollment.enroll(token, agent_id="pc-7", hostname="pc-7")
+    AgentRows(store).upsert(AgentRow(agent_id="agent-1", name="pc-1", kind="agent", first_seen=1.0))
+    enrolments = Enrolments(store, FakeCredentials(), BrokerAddress("127.0.0.1", 1883),  # type: ignore[arg-type]
+                            is_classtop_client=lambda _id: False)  # fmt: skip
+    token = enrolments.create_token(ttl_s=60, max_uses=2).token
+    enrolments.enrol(token, agent_id="pc-7", hostname="pc-7")
     gate = admissions(store, client_policy="open")
     for agent_id in ("agent-1", "pc-7"):
         with pytest.raises(Refused) as refused:
@@ -102,13 +105,13 @@ def test_agent_ids_are_never_classtop_clients(store: Store) -> None:
     # a uuid that asked as a ClassTop client and became an agent's id since cannot be approved any more
     gated = admissions(store, client_policy="approval")
     assert gated.admit("pc-9", "10.0.0.9") is Approval.PENDING
-    enrollment.enroll(token, agent_id="pc-9", hostname="pc-9")
+    enrolments.enrol(token, agent_id="pc-9", hostname="pc-9")
     with pytest.raises(Refused) as became_agent:
         gated.approve("pc-9", "admin#1")
     assert became_agent.value.status == 409
 
 
-def test_without_enrolment_the_table_is_absent_and_that_is_fine(store: Store) -> None:
+def test_with_no_agent_enrolled_a_new_client_is_admitted(store: Store) -> None:
     assert admissions(store, client_policy="open").admit("c-1", "10.0.0.5") is Approval.APPROVED
 
 
@@ -119,7 +122,7 @@ def test_clients_are_bounded_and_a_pending_newcomer_replaces_the_longest_silent_
     gate.admit("p-1", "10.0.0.1")  # connected: kept
     gate.admit("p-2", "10.0.0.2")
     gate.admit("p-3", "10.0.0.3")  # full: p-2 (silent, not connected) makes room
-    assert {a.uuid for a in gate.clients(Approval.PENDING)} == {"p-1", "p-3"} and gate.evicted == 1
+    assert {a.client_uuid for a in gate.clients(Approval.PENDING)} == {"p-1", "p-3"} and gate.evicted == 1
     connected.add("p-3")
     with pytest.raises(Refused) as full:
         gate.admit("p-4", "10.0.0.4")  # every pending one is connected
@@ -132,21 +135,22 @@ def test_clients_are_bounded_and_a_pending_newcomer_replaces_the_longest_silent_
     with pytest.raises(Refused) as all_full:
         gate.admit("p-7", "10.0.0.7")  # max_clients: pending ones are not replaced by newcomers then
     assert all_full.value.status == 503 and "max_clients" in all_full.value.message
-    assert [a.uuid for a in admissions(store).clients()] == ["p-1", "p-3", "p-5", "p-6"]
+    assert [a.client_uuid for a in admissions(store).clients()] == ["p-1", "p-3", "p-5", "p-6"]
 
 
 def test_clients_known_before_the_upgrade_stay_approved(tmp_path: Path) -> None:
     """Schema 8 approves the ClassTop clients an LMS already had (WebSocket and HTTP-sync ones), not agents."""
     with Store(tmp_path / "lms.db") as store:
-        store.upsert_client(ClientRow(uuid="legacy-1", name="legacy-1", kind="legacy", first_seen=5.0))
-        store.upsert_client(ClientRow(uuid="agent-1", name="pc-1", kind="agent", first_seen=5.0))
+        AgentRows(store).upsert(AgentRow(agent_id="legacy-1", name="legacy-1", kind="legacy", first_seen=5.0))
+        AgentRows(store).upsert(AgentRow(agent_id="agent-1", name="pc-1", kind="agent", first_seen=5.0))
         with store.transaction() as conn:
             for uuid, source in (("http-1", None), ("agent-1", None), ("agent-2", "agent")):
                 conn.execute("INSERT INTO classtop_clients (client_uuid, registered_at, source) VALUES (?, 6, ?)",
                              (uuid, source))  # fmt: skip
             conn.execute("DELETE FROM classtop_admissions")
     with sqlite3.connect(tmp_path / "lms.db") as db:
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+        admissions_version = next(m.version for m in MIGRATIONS if ADMISSIONS_TABLE_V8[0] in m.statements)
+        db.execute(f"PRAGMA user_version={admissions_version - 1}")
     with Store(tmp_path / "lms.db") as store:
-        known = {a.uuid: a.approval for a in admissions(store).clients()}
+        known = {a.client_uuid: a.approval for a in admissions(store).clients()}
     assert known == {"legacy-1": Approval.APPROVED, "http-1": Approval.APPROVED}

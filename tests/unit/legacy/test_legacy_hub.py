@@ -16,13 +16,12 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
+from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
+from edge.lms.commands import CommandLog, Router
 from edge.lms.config import ClassTopSettings, LmsConfig
 from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import CLOSE_REJECTED, LegacyHub
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.mqtt import MqttClient, MqttSettings
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
+from edge.lms.commands import CommandLog, Router
 from edge.lms.config import ClassTopSettings, LmsConfig
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.mqtt import MqttClient, MqttSettings
 

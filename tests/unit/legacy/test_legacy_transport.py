@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from edge.lms.commandlog import CommandLog
-from edge.lms.registry import Registry
-from edge.lms.router import Router, Ticket
+from edge.lms.agents import Registry
+from edge.lms.commands import CommandLog, Router, Ticket
 from edge.lms.store import Store
 from shared.errors import ErrorCode
 from shared.messages import Response

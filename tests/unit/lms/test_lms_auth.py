@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms import auth
-from edge.lms.audit import Audit
-from edge.lms.auth import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AuthError, Role, Tokens
+from edge.lms.auth import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, Audit, AuthError, Role, Tokens
+from edge.lms.auth import tokens as auth
 from edge.lms.store import Store
 
 

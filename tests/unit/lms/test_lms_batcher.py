@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from edge.lms.batcher import Batcher
+from edge.lms.store import Batcher
 
 
 def test_items_are_handled_in_batches_and_flush_waits_for_them() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.commandlog import CommandLog, CommandLogEntry
+from edge.lms.commands import CommandLog, CommandLogEntry
 from edge.lms.store import Store
 
 
@@ -24,7 +24,7 @@ def journal(tmp_path: Path) -> Iterator[CommandLog]:
 
 def entry(i: int, agent: str = "agent-1") -> CommandLogEntry:
     return CommandLogEntry(
-        client_uuid=agent, command="ping", params={"i": i}, request_id=f"r{i}", status="succeeded", success=True,
+        agent_id=agent, command="ping", params={"i": i}, request_id=f"r{i}", status="succeeded", success=True,
         response={"pong": i}, error_code=None, source="api", duration_ms=0.5, executed_at=float(i),
     )
 

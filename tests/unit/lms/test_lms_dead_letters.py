@@ -18,16 +18,12 @@ import pytest
 from awscrt import mqtt5
 from fastapi.testclient import TestClient
 
-from edge.lms.__main__ import CloudSide
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
-from edge.lms.config import CloudLinkSettings, LmsConfig
-from edge.lms.link import CloudLink, LinkError
-from edge.lms.outbox import Outbox
-from edge.lms.registry import Registry
-from edge.lms.router import Router
+from edge.lms.cloud import CloudLink, CloudSide, LinkError, Outbox
+from edge.lms.cloud.outbox_rows import OutboxRows
+from edge.lms.config import CloudLinkSettings
 from edge.lms.store import Store
-from shared.mqtt import MqttClient, MqttSettings
+from tests.fixtures.lms_services import offline_services
 
 TOPIC = "ct/demo/dev/site/school-1/up/events"
 
@@ -43,10 +39,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_dead_lettering_moves_rows_whole_or_not_at_all(store: Store) -> None:
-    a = store.outbox_put(TOPIC, b"a")
-    b = store.outbox_put(TOPIC, b"bb")
-    assert store.outbox_dead_letter([a], "refused: NOT_AUTHORIZED", failed_at=10.0) == 1
-    assert [i.id for i in store.outbox_peek()] == [b]
+    a = OutboxRows(store).put(TOPIC, b"a")
+    b = OutboxRows(store).put(TOPIC, b"bb")
+    assert OutboxRows(store).dead_letter([a], "refused: NOT_AUTHORIZED", failed_at=10.0) == 1
+    assert [i.id for i in OutboxRows(store).peek()] == [b]
     # a row with b's id already in the dead-letter makes the move of (b) fail: nothing is half-moved
     with store.transaction() as conn:
         conn.execute(
@@ -55,26 +51,27 @@ def test_dead_lettering_moves_rows_whole_or_not_at_all(store: Store) -> None:
             (b, TOPIC, b"zz"),
         )
     with pytest.raises(sqlite3.IntegrityError):
-        store.outbox_dead_letter([b], "refused")
-    assert [i.id for i in store.outbox_peek()] == [b]
-    assert store.outbox_dead_delete(b) and not store.outbox_dead_delete(b)
-    assert store.outbox_dead_letter([b, 999], "refused: PAYLOAD_FORMAT_INVALID", failed_at=20.0) == 1
-    assert store.outbox_count() == 0 and store.outbox_dead_count() == 2
-    rows = store.outbox_dead_list()
+        OutboxRows(store).dead_letter([b], "refused")
+    assert [i.id for i in OutboxRows(store).peek()] == [b]
+    assert OutboxRows(store).dead_delete(b) and not OutboxRows(store).dead_delete(b)
+    assert OutboxRows(store).dead_letter([b, 999], "refused: PAYLOAD_FORMAT_INVALID", failed_at=20.0) == 1
+    assert OutboxRows(store).count() == 0 and OutboxRows(store).dead_count() == 2
+    rows = OutboxRows(store).dead_list()
     assert [(r.id, r.size, r.failed_at) for r in rows] == [(b, 2, 20.0), (a, 1, 10.0)]  # newest first
-    assert [r.id for r in store.outbox_dead_list(limit=1)] == [b]
-    assert len(store.outbox_dead_list(limit=0)) == 1  # clamped to at least one
+    assert [r.id for r in OutboxRows(store).dead_list(limit=1)] == [b]
+    assert len(OutboxRows(store).dead_list(limit=0)) == 1  # clamped to at least one
 
 
 def test_a_row_moved_back_goes_after_what_is_queued(store: Store) -> None:
-    old = store.outbox_put(TOPIC, b"old")
-    store.outbox_bump([old])
-    store.outbox_dead_letter([old], "refused")
-    newer = store.outbox_put(TOPIC, b"newer")
-    back = store.outbox_dead_retry(old)
+    old = OutboxRows(store).put(TOPIC, b"old")
+    OutboxRows(store).bump([old])
+    OutboxRows(store).dead_letter([old], "refused")
+    newer = OutboxRows(store).put(TOPIC, b"newer")
+    back = OutboxRows(store).dead_retry(old)
     assert back is not None
-    assert [(i.id, i.payload, i.attempts) for i in store.outbox_peek()] == [(newer, b"newer", 0), (back, b"old", 0)]
-    assert store.outbox_dead_retry(old) is None and store.outbox_dead_count() == 0
+    queued = [(i.id, i.payload, i.attempts) for i in OutboxRows(store).peek()]
+    assert queued == [(newer, b"newer", 0), (back, b"old", 0)]
+    assert OutboxRows(store).dead_retry(old) is None and OutboxRows(store).dead_count() == 0
 
 
 # ------------------------------------------------------------ link
@@ -134,12 +131,7 @@ class Api:
 
 
 def build_services(tmp_path: Path, store: Store, cloud: CloudSide | None) -> Services:
-    config = LmsConfig(tenant="demo", site_id="school-1", db_path=tmp_path / "lms.db")
-    registry = Registry(store, presence_timeout_s=30)
-    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never started
-    router = Router(mqtt, registry, CommandLog(store), default_timeout_s=5)
-    return Services(config=config, store=store, registry=registry, router=router, site_mqtt=mqtt, cloud=cloud,
-                    version="test")  # fmt: skip
+    return offline_services(store, tmp_path, cloud=cloud)
 
 
 def tokens_of(services: Services) -> dict[str, str]:
@@ -157,10 +149,10 @@ def api(tmp_path: Path, store: Store) -> Iterator[Api]:
 
 
 def test_list_retry_and_discard_dead_letters(api: Api, store: Store) -> None:
-    a = store.outbox_put(TOPIC, b'{"a": 1}')
-    b = store.outbox_put(TOPIC, b'{"b": 22}')
-    store.outbox_dead_letter([a], "publish refused: NOT_AUTHORIZED", failed_at=10.0)
-    store.outbox_dead_letter([b], "publish refused: PAYLOAD_FORMAT_INVALID", failed_at=20.0)
+    a = OutboxRows(store).put(TOPIC, b'{"a": 1}')
+    b = OutboxRows(store).put(TOPIC, b'{"b": 22}')
+    OutboxRows(store).dead_letter([a], "publish refused: NOT_AUTHORIZED", failed_at=10.0)
+    OutboxRows(store).dead_letter([b], "publish refused: PAYLOAD_FORMAT_INVALID", failed_at=20.0)
 
     status, body = api.call("GET", "/api/health", role=None)
     assert status == 200
@@ -186,12 +178,12 @@ def test_list_retry_and_discard_dead_letters(api: Api, store: Store) -> None:
     status, body = api.call("POST", f"/api/cloud/dead-letters/{a}/retry")
     assert status == 200
     outbox_id = body["data"]["outbox_id"]
-    assert [(i.id, i.payload) for i in store.outbox_peek()] == [(outbox_id, b'{"a": 1}')]
+    assert [(i.id, i.payload) for i in OutboxRows(store).peek()] == [(outbox_id, b'{"a": 1}')]
     assert api.outbox.pending() == 1 and api.outbox.dead() == 1
 
     status, body = api.call("DELETE", f"/api/cloud/dead-letters/{b}")
     assert status == 200 and body["data"] == {"id": b, "discarded": True}
-    assert store.outbox_dead_count() == 0
+    assert OutboxRows(store).dead_count() == 0
     status, body = api.call("GET", "/api/health", role=None)
     assert body["data"]["cloud"]["outbox_dead"] == 0
 
@@ -199,7 +191,7 @@ def test_list_retry_and_discard_dead_letters(api: Api, store: Store) -> None:
                          ("POST", "/api/cloud/dead-letters/12345/retry")):  # fmt: skip
         status, body = api.call(method, path)
         assert status == 404 and body["error_code"] == "not_found"
-    assert store.outbox_count() == 1  # the failed calls wrote nothing
+    assert OutboxRows(store).count() == 1  # the failed calls wrote nothing
 
     audit = api.services.audit.recent(limit=10)
     entries = [(e["action"], e["target"], e["result"]) for e in audit if str(e["action"]).startswith("outbox:")]
@@ -207,8 +199,8 @@ def test_list_retry_and_discard_dead_letters(api: Api, store: Store) -> None:
 
 
 def test_only_admins_reach_the_dead_letters(api: Api, store: Store) -> None:
-    row = store.outbox_put(TOPIC, b"x")
-    store.outbox_dead_letter([row], "refused")
+    row = OutboxRows(store).put(TOPIC, b"x")
+    OutboxRows(store).dead_letter([row], "refused")
     for role in ("viewer", "operator"):
         for method, path in (("GET", "/api/cloud/dead-letters"), ("POST", f"/api/cloud/dead-letters/{row}/retry"),
                              ("DELETE", f"/api/cloud/dead-letters/{row}")):  # fmt: skip
@@ -216,7 +208,7 @@ def test_only_admins_reach_the_dead_letters(api: Api, store: Store) -> None:
             assert status == 403 and body["error_code"] == "forbidden", (role, method, path)
     status, body = api.call("GET", "/api/cloud/dead-letters", role=None)
     assert status == 401 and body["error_code"] == "unauthorized"
-    assert store.outbox_dead_count() == 1 and store.outbox_count() == 0
+    assert OutboxRows(store).dead_count() == 1 and OutboxRows(store).count() == 0
 
 
 def test_without_a_cloud_link_the_dead_letters_are_not_supported(tmp_path: Path, store: Store) -> None:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from edge.lms.agents import Registry
 from edge.lms.api import Services, create_app
 from edge.lms.api.app import build_fastapi
 from edge.lms.api.fastlane import CommandFastLane
-from edge.lms.commandlog import CommandLog
+from edge.lms.commands import CommandLog, Router
 from edge.lms.config import LmsConfig
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.messages import Presence, Status, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.groups import GroupError, Groups
-from edge.lms.history import PRUNE_BATCH, MetricsHistory
-from edge.lms.registry import Registry
+from edge.lms.agents import GroupError, Groups, Registry
+from edge.lms.agents.metrics_history import PRUNE_BATCH, MetricsHistory
 from edge.lms.store import Store
 from shared.messages import Metrics, Presence, Status, encode
 from shared.mqtt import IncomingMessage

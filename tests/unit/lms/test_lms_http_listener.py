@@ -1,4 +1,4 @@
-"""``edge.lms.http_listener``: a renewed certificate is served from the next handshake on; an operator's
+"""``edge.lms.tls.http_listener``: a renewed certificate is served from the next handshake on; an operator's
 certificate only to clients asking for its names; the periodic site-TLS check reports renewals."""
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import pytest
 import uvicorn
 
 from edge.lms.config import parse_config
-from edge.lms.http_listener import HttpListener, ListenerError, NamedCertificate, plain_variant
-from edge.lms.site_ca import SiteCa
-from edge.lms.site_tls import SiteTls, TlsFiles
+from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCa, SiteTls, TlsFiles, plain_variant
 from infra.local.mosquitto import free_port
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.link import LinkError
-from edge.lms.outbox import DEAD_AFTER, Outbox, coalesce
-from edge.lms.store import OutboxItem, Store
+from edge.lms.cloud import LinkError
+from edge.lms.cloud.outbox import DEAD_AFTER, Outbox, coalesce
+from edge.lms.cloud.outbox_rows import OutboxItem, OutboxRows
+from edge.lms.store import Store
 from shared.messages import AgentResult, CommandResults, CommandStatus, decode, encode
 
 RESULTS = "ct/demo/dev/site/s1/up/results"
@@ -114,13 +115,13 @@ def test_pump_delivers_in_order_and_deletes_only_after_the_ack(store: Store) -> 
         wait_until(lambda: len(link.sent) == 4)
     finally:
         outbox.stop()
-    assert store.outbox_count() == 0
+    assert OutboxRows(store).count() == 0
 
 
 def test_oversized_messages_are_refused_up_front(store: Store) -> None:
     with pytest.raises(ValueError, match="limit"):
         Outbox(store).put(OTHER, b"x" * (200 * 1024))
-    assert store.outbox_count() == 0
+    assert OutboxRows(store).count() == 0
 
 
 class RefusingLink:
@@ -170,7 +171,7 @@ def test_a_permanently_refused_row_is_dead_lettered_and_the_rows_behind_it_go_ou
     assert [p for _, p in link.sent] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
     assert len(link.refused) == DEAD_AFTER
     assert outbox.stats.dead_lettered == 1 and outbox.dead() == 1
-    [dead] = store.outbox_dead_list()
+    [dead] = OutboxRows(store).dead_list()
     assert (dead.id, dead.topic, dead.size, dead.attempts) == (poison_id, OTHER, len(b'{"n": "poison"}'), DEAD_AFTER)
     assert "NOT_AUTHORIZED" in dead.reason
 
@@ -187,7 +188,7 @@ def test_a_poison_row_in_a_merged_batch_buries_only_itself(store: Store) -> None
     sent_results = [[r.request_id for r in decode(CommandResults, p).results] for t, p in link.sent if t == RESULTS]
     assert sent_results == [["a"], ["c"]]
     assert link.sent[-1] == (OTHER, b'{"after": 1}')
-    assert [d.id for d in store.outbox_dead_list()] == [ids[1]]
+    assert [d.id for d in OutboxRows(store).dead_list()] == [ids[1]]
     assert outbox.stats.dead_lettered == 1
 
 
@@ -205,7 +206,7 @@ def test_transient_failures_never_dead_letter(store: Store) -> None:
     finally:
         outbox.stop()
     assert [p for _, p in link.sent] == [b'{"n": "busy"}', b'{"n": 1}']
-    assert outbox.stats.dead_lettered == 0 and store.outbox_dead_count() == 0
+    assert outbox.stats.dead_lettered == 0 and OutboxRows(store).dead_count() == 0
 
 
 def test_a_dead_row_moved_back_is_delivered_after_what_is_queued(store: Store) -> None:
@@ -218,9 +219,9 @@ def test_a_dead_row_moved_back_is_delivered_after_what_is_queued(store: Store) -
         link.connected = False  # hold the pump while the admin moves the row back behind a newer one
         outbox.put(OTHER, b'{"n": "newer"}')
         link.refusing = False  # whatever refused it is fixed now
-        new_id = store.outbox_dead_retry(poison_id)
+        new_id = OutboxRows(store).dead_retry(poison_id)
         assert new_id is not None and new_id > poison_id
-        assert store.outbox_dead_count() == 0 and store.outbox_dead_retry(poison_id) is None
+        assert OutboxRows(store).dead_count() == 0 and OutboxRows(store).dead_retry(poison_id) is None
         link.connected = True
         outbox.wake()
         wait_until(lambda: outbox.pending() == 0)

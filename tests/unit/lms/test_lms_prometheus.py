@@ -9,24 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.lms.api import Services, create_app
-from edge.lms.commandlog import CommandLog
-from edge.lms.config import LmsConfig
-from edge.lms.registry import Registry
-from edge.lms.router import Router
 from edge.lms.store import Store
 from shared.messages import Metrics, Presence, Status, encode
-from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from shared.mqtt import IncomingMessage
+from tests.fixtures.lms_services import offline_services
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[tuple[TestClient, Services]]:
     store = Store(tmp_path / "lms.db").open()
-    config = LmsConfig(tenant="demo", site_id="school-1", db_path=tmp_path / "lms.db")
-    registry = Registry(store, presence_timeout_s=30)
-    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never started
-    router = Router(mqtt, registry, CommandLog(store), default_timeout_s=5)
-    services = Services(config=config, store=store, registry=registry, router=router, site_mqtt=mqtt, cloud=None,
-                        version="test")  # fmt: skip
+    services = offline_services(store, tmp_path)
     with TestClient(create_app(services)) as client:
         yield client, services
     store.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.registry import AgentView, Registry
+from edge.lms.agents import AgentRows, AgentView, Registry
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status, encode
@@ -54,7 +54,7 @@ def test_status_heartbeat_state_and_offline(store: Store) -> None:
         ("agent-1", Presence.OFFLINE, "lost"),
     ]
     assert reg.counts() == (1, 0)
-    events = [e["event_type"] for e in store.connection_logs("agent-1")]
+    events = [e["event_type"] for e in AgentRows(store).connection_log("agent-1")]
     assert events == ["offline", "online"]
 
     # a fresh registry on the same database knows the agent and its settings
@@ -96,7 +96,7 @@ def test_the_sweeper_thread_runs_and_flushes_last_seen(store: Store) -> None:
     try:
         reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start")))
         assert reg.flush(5.0)  # once started, the writer thread group-commits changes
-        before = store.load_clients()[0].last_seen
+        before = AgentRows(store).load()[0].last_seen
         time.sleep(0.01)
         reg.handle(msg("agent-1", AgentUp.HEARTBEAT, encode(Heartbeat(timestamp=3.0))))
         deadline = time.monotonic() + 3
@@ -105,7 +105,7 @@ def test_the_sweeper_thread_runs_and_flushes_last_seen(store: Store) -> None:
         assert reg.presence("agent-1") is Presence.OFFLINE
     finally:
         reg.stop()
-    (row,) = store.load_clients()
+    (row,) = AgentRows(store).load()
     assert row.status == "offline" and row.last_seen is not None and before is not None and row.last_seen > before
 
 
@@ -119,12 +119,12 @@ def test_a_started_registry_group_commits_changes_in_order_and_stop_writes_the_r
         reg.set_settings("pc-2", {"theme_mode": "dark"})
     finally:
         reg.stop()  # no flush asked: stop writes what is queued
-    rows = {r.uuid: r for r in store.load_clients()}
+    rows = {r.agent_id: r for r in AgentRows(store).load()}
     assert {u: (r.status, r.kind) for u, r in rows.items()} == {
         "pc-0": ("online", "legacy"), "pc-1": ("offline", "legacy"), "pc-2": ("online", "legacy")
     }
     assert rows["pc-2"].settings == {"theme_mode": "dark"}
-    assert [e["event_type"] for e in store.connection_logs("pc-1")] == ["offline", "online"]  # newest first
+    assert [e["event_type"] for e in AgentRows(store).connection_log("pc-1")] == ["offline", "online"]  # newest first
 
 
 def test_an_agent_rows_kind_never_changes(store: Store) -> None:

@@ -1,0 +1,383 @@
+"""The registry of the site's agents: who exists, who is online, what they last reported.
+
+Fed by the agents' up topics on the site broker:
+
+* ``Status`` (retained; the Last Will is ``offline``/``lost``) -> online/offline, with a connection log row;
+* ``Heartbeat`` -> last seen (kept in memory, flushed to SQLite in batches by the sweeper);
+* ``StateUpdate`` -> cached settings;
+* ``Metrics`` -> the latest sample per agent (in memory) and the metrics listeners (the history);
+* ``Event`` -> the event listeners (``edge.lms.events.agent_events``); also a sign of life.
+
+A sweeper thread marks agents offline after ``presence_timeout_s`` without anything from them (timing uses
+the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
+listeners (the cloud link sends changed-only site heartbeats from them).
+
+An agent's ``kind`` is set when its row is made and never changes: a ClassTop connection (:meth:`Registry.connected`)
+under the id of an MQTT agent is refused, and MQTT messages under the id of a ClassTop client are dropped.
+
+Once started, changes reach SQLite through one writer thread that group-commits them within
+:data:`WRITE_DELAY_S` (in order; :meth:`Registry.stop` writes what is left), so a presence change on the
+API's event loop — a ClassTop client connecting — costs no disk transaction there. A crash can lose the last
+~50 ms of presence changes; presence is rebuilt from retained statuses, heartbeats and reconnects anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edge.lms.agents.agent_rows import AgentRow, AgentRows
+from edge.lms.agents.agent_view import AgentView, view_of
+from edge.lms.store import Batcher, Store
+from shared import topics
+from shared.errors import SharedError
+from shared.messages import AgentKind, Event, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
+from shared.mqtt import IncomingMessage, MqttClient
+from shared.periodic import Periodic
+from shared.topics import AgentUp
+
+log = logging.getLogger(__name__)
+
+#: Channels the registry listens to (``response`` belongs to the router).
+CHANNELS = (AgentUp.STATUS, AgentUp.HEARTBEAT, AgentUp.STATE, AgentUp.METRICS, AgentUp.EVENT)
+
+
+#: Presence and settings changes are written at most this much later (one transaction per round).
+WRITE_DELAY_S = 0.05
+
+
+@dataclass
+class RegistryStats:
+    messages: int = 0
+    bad_payloads: int = 0
+    status_changes: int = 0
+    timeouts: int = 0
+    write_errors: int = 0
+    kind_conflicts: int = 0
+
+
+PresenceListener = Callable[[AgentView], None]
+MetricsListener = Callable[[str, Metrics], None]
+EventListener = Callable[[str, Event], None]
+
+
+class Registry:
+    """In-memory agent table backed by the ``clients`` table. :meth:`load`, :meth:`attach`, :meth:`start`."""
+
+    def __init__(self, store: Store, *, presence_timeout_s: float, sweep_interval_s: float | None = None) -> None:
+        self._table = AgentRows(store)
+        self.presence_timeout_s = presence_timeout_s
+        self._sweep_s = sweep_interval_s or min(max(presence_timeout_s / 4, 0.2), 5.0)
+        self._lock = threading.RLock()
+        self._rows: dict[str, AgentRow] = {}
+        self._heard: dict[str, float] = {}  # agent id -> monotonic time of the last sign of life
+        self._dirty: set[str] = set()  # last_seen changed in memory only
+        self._listeners: list[PresenceListener] = []
+        self._metrics_listeners: list[MetricsListener] = []
+        self._event_listeners: list[EventListener] = []
+        self._latest: dict[str, Metrics] = {}
+        self._kind_timeouts: dict[str, float] = {}
+        self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
+                                 join_timeout_s=5.0)
+        self._writer: Batcher[tuple[AgentRow, str | None]] = Batcher(
+            "lms-registry-writer", self._write_rows, delay_s=WRITE_DELAY_S
+        )
+        self.stats = RegistryStats()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def load(self) -> None:
+        """Read the known agents. Those stored online get a full presence timeout to show a sign of life."""
+        now = time.monotonic()
+        with self._lock:
+            for row in self._table.load():
+                self._rows[row.agent_id] = row
+                self._heard[row.agent_id] = now
+        log.info("registry: %d known agents", len(self._rows))
+
+    def attach(self, client: MqttClient) -> None:
+        for channel in CHANNELS:
+            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1)
+
+    def start(self) -> None:
+        self._writer.start()
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._sweeper.stop()
+        self._writer.stop()  # writes what is queued
+        self._flush_last_seen()
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every change made so far is in the database (they are group-committed)."""
+        return self._writer.flush(timeout_s)
+
+    def add_listener(self, listener: PresenceListener) -> None:
+        self._listeners.append(listener)
+
+    def add_metrics_listener(self, listener: MetricsListener) -> None:
+        self._metrics_listeners.append(listener)
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Called with every valid ``Event`` (on the MQTT dispatcher thread; must not block)."""
+        self._event_listeners.append(listener)
+
+    def latest_metrics(self, agent_id: str) -> Metrics | None:
+        """The agent's latest ``Metrics`` sample since this LMS started (``None`` if none yet)."""
+        return self._latest.get(agent_id)
+
+    # ------------------------------------------------------------ queries
+
+    def kind(self, agent_id: str) -> str | None:
+        """The agent's kind (``agent``, ``legacy``), or ``None`` for an agent never seen (hot path: no lock)."""
+        row = self._rows.get(agent_id)
+        return None if row is None else row.kind
+
+    def presence(self, agent_id: str) -> Presence | None:
+        """Online/offline, or ``None`` for an agent never seen (hot path: no lock, one dict lookup)."""
+        row = self._rows.get(agent_id)
+        return None if row is None else Presence(row.status)
+
+    def get(self, agent_id: str) -> AgentView | None:
+        with self._lock:
+            row = self._rows.get(agent_id)
+            return None if row is None else view_of(row)
+
+    def agents(self, *, online_only: bool = False) -> list[AgentView]:
+        with self._lock:
+            rows = sorted(self._rows.values(), key=lambda r: r.agent_id)
+            return [view_of(r) for r in rows if not online_only or r.status == Presence.ONLINE]
+
+    def counts(self) -> tuple[int, int]:
+        """(known agents, online agents)."""
+        with self._lock:
+            return len(self._rows), sum(1 for r in self._rows.values() if r.status == Presence.ONLINE)
+
+    # ------------------------------------------------------------ input
+
+    def touch(self, agent_id: str) -> None:
+        """A sign of life (any message): refresh last seen; an agent marked offline comes back online."""
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is None or row.status != Presence.ONLINE:
+                changed = self._set_status(agent_id, Presence.ONLINE, "heartbeat")
+            else:
+                row.last_seen = time.time()
+                self._heard[agent_id] = time.monotonic()
+                self._dirty.add(agent_id)
+                changed = None
+        if changed is not None:
+            self._announce(changed)
+
+    def handle(self, msg: IncomingMessage) -> None:
+        """Handler for every registry channel of every agent (runs on the MQTT dispatcher thread)."""
+        self.stats.messages += 1
+        try:
+            parsed = topics.parse(msg.topic)
+            agent_id = parsed.agent_id
+            if agent_id is None or parsed.channel is None or parsed.direction != "up":
+                raise SharedError(f"not an agent up topic: {msg.topic}")
+            row = self._rows.get(agent_id)
+            if row is not None and row.kind != AgentKind.AGENT.value:
+                self.stats.kind_conflicts += 1
+                log.warning("registry: dropped MQTT message on %s: %s is a %s client, not an MQTT agent", msg.topic,
+                            agent_id, row.kind)  # fmt: skip
+                return
+            channel = AgentUp(parsed.channel)
+            if channel is AgentUp.STATUS:
+                self._on_status(agent_id, decode(Status, msg.payload))
+            elif channel is AgentUp.HEARTBEAT:
+                decode(Heartbeat, msg.payload)
+                self.touch(agent_id)
+            elif channel is AgentUp.STATE:
+                self._on_state(agent_id, decode(StateUpdate, msg.payload))
+            elif channel is AgentUp.METRICS:
+                self.touch(agent_id)  # a sign of life even when the sample is bad
+                self._on_metrics(agent_id, decode(Metrics, msg.payload))
+            elif channel is AgentUp.EVENT:
+                self.touch(agent_id)  # a sign of life even when the event is bad
+                self._on_event(agent_id, decode(Event, msg.payload))
+            else:
+                self.touch(agent_id)
+        except SharedError as exc:
+            self.stats.bad_payloads += 1
+            log.warning("registry: dropped message on %s: %s", msg.topic, exc)
+
+    def connected(self, agent_id: str, *, kind: str, ip_address: str | None = None) -> bool:
+        """An agent on a connection-oriented transport (a ClassTop client's WebSocket) connected. ``False`` (and
+        nothing changed) when the id belongs to an agent of another kind: a row's kind never changes."""
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is not None and row.kind != kind:
+                self.stats.kind_conflicts += 1
+                log.warning("registry: %s is a %s client; refused as %s", agent_id, row.kind, kind)
+                return False
+            if row is not None and row.ip_address != ip_address:
+                row.ip_address = ip_address
+                self._persist(row)
+            changed = self._set_status(agent_id, Presence.ONLINE, "connected", kind=kind, ip_address=ip_address)
+        if changed is not None:
+            self._announce(changed)
+        return True
+
+    def disconnected(self, agent_id: str, reason: str = "disconnected") -> None:
+        """That connection closed: offline at once (no need to wait for the presence timeout)."""
+        with self._lock:
+            changed = self._set_status(agent_id, Presence.OFFLINE, reason) if agent_id in self._rows else None
+        if changed is not None:
+            self._announce(changed)
+
+    def set_settings(self, agent_id: str, settings: dict[str, str], *, merge: bool = False) -> None:
+        """Cache an agent's settings (all of them, or ``merge`` a change); stored when they differ."""
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is None:
+                return
+            new = {**(row.settings or {}), **settings} if merge else dict(settings)
+            if row.settings == new:
+                return
+            row.settings = new
+            self._persist(row)
+
+    def set_kind_timeout(self, kind: str, timeout_s: float) -> None:
+        """Agents of ``kind`` are offline after ``timeout_s`` of silence (e.g. clients with a slower heartbeat)."""
+        self._kind_timeouts[kind] = timeout_s
+
+    def _on_status(self, agent_id: str, status: Status) -> None:
+        with self._lock:
+            row = self._rows.get(agent_id)
+            if row is not None:
+                if status.hostname is not None:
+                    row.hostname = status.hostname
+                    row.name = status.hostname
+                if status.version is not None:
+                    row.version = status.version
+            changed = self._set_status(
+                agent_id, status.state, status.reason or status.state.value, hostname=status.hostname,
+                version=status.version, force_write=True,
+            )
+        if changed is not None:
+            self._announce(changed)
+
+    def _on_metrics(self, agent_id: str, sample: Metrics) -> None:
+        self._latest[agent_id] = sample
+        _notify(self._metrics_listeners, "metrics", agent_id, sample)
+
+    def _on_event(self, agent_id: str, event: Event) -> None:
+        _notify(self._event_listeners, "event", agent_id, event)
+
+    def _on_state(self, agent_id: str, update: StateUpdate) -> None:
+        self.touch(agent_id)
+        settings = update.data.settings
+        if settings is None:
+            return
+        with self._lock:
+            row = self._rows[agent_id]
+            if row.settings == settings:
+                return
+            row.settings = dict(settings)
+            self._persist(row)
+
+    # ------------------------------------------------------------ state changes (caller holds the lock)
+
+    def _set_status(
+        self,
+        agent_id: str,
+        state: Presence,
+        reason: str,
+        *,
+        hostname: str | None = None,
+        version: str | None = None,
+        force_write: bool = False,
+        kind: str | None = None,
+        ip_address: str | None = None,
+    ) -> AgentView | None:
+        """Apply a presence; persist it. Returns the new view when the presence changed, else ``None``."""
+        now = time.time()
+        row = self._rows.get(agent_id)
+        if row is None:
+            row = AgentRow(
+                agent_id=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value,
+                kind=kind or AgentKind.AGENT.value, first_seen=now, hostname=hostname, version=version,
+                ip_address=ip_address,
+            )
+            self._rows[agent_id] = row
+            force_write = True
+        changed = row.status != state.value
+        if state is Presence.ONLINE:
+            row.last_seen = now
+            self._heard[agent_id] = time.monotonic()
+            self._dirty.discard(agent_id)
+        if changed:
+            row.status = state.value
+            row.status_reason = reason
+            row.status_changed_at = now
+            self.stats.status_changes += 1
+            log.info("agent %s is %s (%s)", agent_id, state.value, reason)
+        if changed or force_write:
+            self._persist(row, state.value if changed else None)
+        return view_of(row) if changed else None
+
+    def _persist(self, row: AgentRow, connection_event: str | None = None) -> None:
+        """Store the row (and a connection log entry): group-committed by the writer thread once started, so
+        that a presence change on the event loop (a ClassTop client connecting) costs no disk transaction."""
+        if not self._writer.running:
+            self._table.upsert(row, connection_event=connection_event)
+            return
+        settings = dict(row.settings) if row.settings is not None else None
+        self._writer.put((replace(row, settings=settings), connection_event))
+
+    def _write_rows(self, batch: list[tuple[AgentRow, str | None]]) -> None:
+        if not batch:
+            return
+        try:
+            self._table.upsert_many(batch)
+        except Exception:
+            self.stats.write_errors += 1
+            log.exception("registry: could not store %d agent change(s)", len(batch))
+
+    def _announce(self, view: AgentView) -> None:
+        _notify(self._listeners, "presence", view)
+
+    # ------------------------------------------------------------ sweeper
+
+    def sweep(self) -> list[str]:
+        """Mark silent agents offline; flush last-seen times. Returns the ids marked offline."""
+        now = time.monotonic()
+        cutoff = now - self.presence_timeout_s
+        cutoffs = {kind: now - timeout for kind, timeout in self._kind_timeouts.items()}
+        expired: list[AgentView] = []
+        with self._lock:
+            for agent_id, row in self._rows.items():
+                if row.status == Presence.ONLINE and self._heard.get(agent_id, 0.0) < cutoffs.get(row.kind, cutoff):
+                    view = self._set_status(agent_id, Presence.OFFLINE, "timeout")
+                    if view is not None:
+                        self.stats.timeouts += 1
+                        expired.append(view)
+        for view in expired:
+            self._announce(view)
+        self._flush_last_seen()
+        return [v.agent_id for v in expired]
+
+    def _flush_last_seen(self) -> None:
+        with self._lock:
+            dirty = [(a, self._rows[a].last_seen or 0.0) for a in self._dirty if a in self._rows]
+            self._dirty.clear()
+        if dirty:
+            try:
+                self._table.touch(dirty)
+            except Exception:
+                log.exception("registry: could not store last-seen times")
+
+
+def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> None:
+    """Call every listener; one that fails is logged and does not stop the others."""
+    for listener in list(listeners):
+        try:
+            listener(*args)
+        except Exception:
+            log.exception("registry: %s listener failed", what)

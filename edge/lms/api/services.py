@@ -1,0 +1,110 @@
+"""What the routers depend on: the injected services (no globals), built by the LMS and handed to
+:func:`~edge.lms.api.create_app`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from edge.lms.agents import Groups, MetricsHistory, Registry
+from edge.lms.auth import Audit, Tokens
+from edge.lms.cctv import CctvLog
+from edge.lms.cloud import DeadLetter
+from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
+from edge.lms.config import LmsConfig
+from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
+from edge.lms.store import Store
+from shared.mqtt import MqttClient
+
+
+class CloudStatus(Protocol):
+    """What the API shows and does of the cloud side: the link, its outbox and the outbox's dead-letter."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def outbox_pending(self) -> int: ...
+
+    def outbox_dead(self) -> int:
+        """Rows the cloud refused permanently, waiting in the dead-letter for the site admin."""
+        ...
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]: ...
+
+    def dead_letter(self, dead_id: int) -> DeadLetter | None: ...
+
+    def retry_dead(self, dead_id: int) -> int | None:
+        """Move a dead row back to the outbox (the pump looks again at once); its new outbox id."""
+        ...
+
+    def discard_dead(self, dead_id: int) -> bool: ...
+
+
+@dataclass
+class Services:
+    """Everything the API needs, built by the LMS (:mod:`edge.lms.process`) and handed to :func:`create_app`.
+
+    The services after ``started_at`` are built from the ones before when not given (query-only: a queue
+    built here is not attached to presence changes, a history built here stores nothing by itself).
+    """
+
+    config: LmsConfig
+    store: Store
+    registry: Registry
+    router: Router
+    site_mqtt: MqttClient
+    cloud: CloudStatus | None
+    version: str
+    started_at: float = field(default_factory=time.time)
+    tokens: Tokens = None  # type: ignore[assignment]
+    audit: Audit = None  # type: ignore[assignment]
+    groups: Groups = None  # type: ignore[assignment]
+    history: MetricsHistory = None  # type: ignore[assignment]
+    queue: CommandQueue = None  # type: ignore[assignment]
+    commands: CommandService = None  # type: ignore[assignment]
+    journal: CommandLog = None  # type: ignore[assignment]
+    timetables: Timetables = None  # type: ignore[assignment]
+    legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
+    admissions: Admissions = None  # type: ignore[assignment]
+    sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
+
+    def __post_init__(self) -> None:
+        self.journal = self.journal or CommandLog(self.store)
+        if self.admissions is None:
+            hub = self.legacy
+            self.admissions = hub.admissions if hub is not None else Admissions(
+                self.store, self.registry, self.config.classtop
+            ).load()
+        self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
+        self.tokens = self.tokens or Tokens(self.store)
+        self.timetables = self.timetables or Timetables(self.store)
+        self.audit = self.audit or Audit(self.store)
+        self.groups = self.groups or Groups(self.store, self.registry)
+        self.history = self.history or MetricsHistory(
+            self.store,
+            retention_days=self.config.metrics_retention_days,
+            prune_interval_s=self.config.metrics_prune_interval_s,
+        )
+        self.queue = self.queue or CommandQueue(self.store, self.router, self.registry)
+        self.commands = self.commands or CommandService(
+            self.router,
+            self.registry,
+            self.audit,
+            self.groups,
+            self.queue,
+            CctvLog(self.store),
+            default_ttl_s=self.config.queue_default_ttl_s,
+        )
+
+
+async def get_services(request: Request) -> Services:
+    """The app's services (``async``: a plain ``def`` dependency would cost a thread-pool hop per request)."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+"""Route parameter type that injects the :class:`Services`."""

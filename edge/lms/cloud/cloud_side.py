@@ -1,0 +1,106 @@
+"""The LMS's cloud side put together: what :meth:`CloudSide.start` starts when the configuration has ``[cloud]``,
+and what the API sees of it (the link's state, the outbox and its dead-letter).
+
+Start order (each part registers its undo with the process's :class:`~shared.lifecycle.Lifecycle`): the outbox
+(agent events start to go through it), the fan-out of cloud commands, the outbox pump, site heartbeats, agent
+snapshots, metric rollups, settings from device shadows, and last the link itself (it subscribes to every
+filter registered before it starts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.lms.agents import Registry
+from edge.lms.auth import Audit
+from edge.lms.cloud.link import CloudLink
+from edge.lms.cloud.outbox import Outbox
+from edge.lms.cloud.outbox_rows import DeadLetter
+from edge.lms.cloud.rollup_sync import MetricRollupSync
+from edge.lms.cloud.shadow_sync import ShadowSync
+from edge.lms.cloud.site_heartbeats import SiteHeartbeats
+from edge.lms.cloud.snapshot_sync import SnapshotSync
+from edge.lms.commands import Fanout, Router
+from edge.lms.config import LmsConfig
+from edge.lms.store import Store
+from shared import topics
+from shared.lifecycle import Lifecycle
+
+
+class CloudLinkError(Exception):
+    """The cloud link cannot start (awscrt refused the TLS files or options); the message says why."""
+
+
+class CloudSide:
+    """The API's view of the cloud side: link state, outbox depth and dead-letter."""
+
+    def __init__(self, link: CloudLink, outbox: Outbox) -> None:
+        self._link = link
+        self._outbox = outbox
+
+    @classmethod
+    def start(
+        cls, cfg: LmsConfig, *, store: Store, registry: Registry, router: Router, lifecycle: Lifecycle,
+        lms_version: str, on_outbox: Callable[[Outbox], None],
+    ) -> CloudSide:  # fmt: skip
+        """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`."""
+        assert cfg.cloud is not None
+        namespace, site_id = cfg.namespace, cfg.site_id
+        outbox = Outbox(store, window=cfg.cloud.outbox_window, ack_wait_s=cfg.cloud.ack_timeout_s + 5.0)
+        on_outbox(outbox)
+        link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
+        fanout = Fanout(
+            router, outbox, namespace=namespace, site_id=site_id, concurrency=cfg.cloud.fanout_concurrency,
+            audit=Audit(store), store=store,
+        )  # fmt: skip
+        beats = SiteHeartbeats(link, registry, namespace=namespace, site_id=site_id, period_s=cfg.site_heartbeat_s,
+                               lms_version=lms_version)  # fmt: skip
+        link.subscribe(topics.site_down_filter(namespace, site_id), fanout.handle)
+        link.add_connected_listener(outbox.wake)
+        link.add_connected_listener(beats.on_connected)
+        registry.add_listener(beats.on_presence)
+        fanout.start()
+        lifecycle.on_stop("cloud commands", fanout.stop)
+        outbox.start(link)
+        lifecycle.on_stop("outbox", outbox.stop)
+        beats.start()
+        lifecycle.on_stop("site heartbeats", beats.stop)
+        snapshots = SnapshotSync(store, outbox, namespace=namespace, site_id=site_id).start()
+        lifecycle.on_stop("agent snapshots", snapshots.stop)
+        rollups = MetricRollupSync(store, outbox, namespace=namespace, site_id=site_id).start()
+        lifecycle.on_stop("metric rollups", rollups.stop)
+        # Agents' desired settings from their device shadows (before the link starts: it subscribes then).
+        shadows = ShadowSync(link, router, registry, outbox, namespace=namespace, site_id=site_id)
+        link.subscribe(shadows.topic_filter, shadows.handle)
+        link.add_connected_listener(shadows.on_connected)
+        registry.add_listener(shadows.on_presence)
+        shadows.start()
+        lifecycle.on_stop("shadow settings", shadows.stop)
+        try:
+            link.start()
+        except Exception as exc:  # awscrt raises for unusable TLS files or options
+            raise CloudLinkError(f"cannot start the cloud link: {exc}") from None
+        lifecycle.on_stop("cloud link", link.stop)
+        return cls(link, outbox)
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    def outbox_pending(self) -> int:
+        return self._outbox.pending()
+
+    def outbox_dead(self) -> int:
+        return self._outbox.dead()
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        return self._outbox.dead_letters(limit)
+
+    def dead_letter(self, dead_id: int) -> DeadLetter | None:
+        return self._outbox.dead_letter(dead_id)
+
+    def retry_dead(self, dead_id: int) -> int | None:
+        return self._outbox.retry_dead(dead_id)
+
+    def discard_dead(self, dead_id: int) -> bool:
+        return self._outbox.discard_dead(dead_id)

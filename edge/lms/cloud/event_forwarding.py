@@ -1,0 +1,98 @@
+"""Agent events the cloud gets: ``cctv.*``, ``health.*`` and any of severity warning or worse, as ``site_events``
+messages on ``site_up(namespace, site, EVENTS)`` through the durable outbox (at most 500 events and ~96 KB each).
+
+The agent events writer (:class:`edge.lms.events.AgentEvents`) hands each stored batch to an
+:class:`EventForwarder`, on its one thread. With a cloud link to come (``await_outbox``), events are held until the
+outbox is set (at most :data:`MAX_HELD`, the oldest dropped first) and then sent before any newer ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from shared import topics
+from shared.messages import AgentEvent, Event, Severity, SiteEvents, encode
+from shared.messages.site import MAX_EVENTS_PER_MESSAGE
+from shared.names import Namespace
+from shared.topics import SiteUp
+
+log = logging.getLogger(__name__)
+
+#: Kinds never forwarded: the LMS's own views (command progress, process lists) and the ClassTop sync.
+NOT_FORWARDED = frozenset({"command.state", "processes", "classtop.snapshot"})
+FORWARDED_PREFIXES = ("cctv.", "health.")
+FORWARDED_SEVERITIES = frozenset({Severity.WARNING, Severity.ERROR, Severity.CRITICAL})
+#: Events per ``site_events`` message (the cloud's limit) and a size budget well under IoT Core's 128 KB.
+MAX_MESSAGE_BYTES = 96 * 1024
+#: Events held for a cloud link that is not there yet (the oldest are dropped beyond this).
+MAX_HELD = 10_000
+
+
+class OutboxSink(Protocol):
+    def put(self, topic: str, message: BaseModel | bytes) -> int: ...
+
+
+def forwarded(event: Event) -> bool:
+    """Whether the cloud gets this event."""
+    if event.kind in NOT_FORWARDED:
+        return False
+    return event.kind.startswith(FORWARDED_PREFIXES) or event.severity in FORWARDED_SEVERITIES
+
+
+def site_event_messages(events: Sequence[tuple[str, Event]]) -> list[SiteEvents]:
+    """Split ``(agent_id, event)`` pairs into messages within the count and size limits (order kept)."""
+    out: list[SiteEvents] = []
+    run: list[AgentEvent] = []
+    size = 0
+    for agent_id, event in events:
+        item = AgentEvent(agent_id=agent_id, event=event)
+        item_size = len(encode(item)) + 1
+        if run and (len(run) >= MAX_EVENTS_PER_MESSAGE or size + item_size > MAX_MESSAGE_BYTES):
+            out.append(SiteEvents(events=run))
+            run, size = [], 0
+        run.append(item)
+        size += item_size
+    if run:
+        out.append(SiteEvents(events=run))
+    return out
+
+
+class EventForwarder:
+    """Called on the events writer's thread only (no locking)."""
+
+    def __init__(self, namespace: Namespace, site_id: str, *, outbox: OutboxSink | None = None,
+                 await_outbox: bool = False) -> None:  # fmt: skip
+        self._topic = topics.site_up(namespace, site_id, SiteUp.EVENTS)
+        self.outbox = outbox
+        #: with a cloud link to come, events for the cloud are held until :attr:`outbox` is set
+        self._await_outbox = await_outbox
+        self._held: list[tuple[str, Event]] = []
+        self.forwarded = 0
+
+    def send_held(self, outbox: OutboxSink | None) -> None:
+        """Once there is an outbox: what was held while waiting for it."""
+        if self._held and outbox is not None:
+            held, self._held = self._held, []
+            self._forward(outbox, held)
+
+    def forward(self, outbox: OutboxSink | None, events: Sequence[tuple[str, Event]]) -> None:
+        """The events of ``events`` the cloud gets: to ``outbox``, or held for it."""
+        up = [(agent_id, e) for agent_id, e in events if forwarded(e)]
+        if not up:
+            return
+        if outbox is not None:
+            self._forward(outbox, up)
+        elif self._await_outbox:
+            self._held = (self._held + up)[-MAX_HELD:]
+
+    def _forward(self, outbox: OutboxSink, up: list[tuple[str, Event]]) -> None:
+        for message in site_event_messages(up):
+            try:
+                outbox.put(self._topic, message)
+                self.forwarded += len(message.events)
+            except Exception:
+                log.exception("events: could not queue %d events for the cloud", len(message.events))

@@ -1,0 +1,327 @@
+"""Agents' desired settings from their device shadows: applied to the agents, reported back.
+
+Each agent's settings are the named shadow of the site's IoT thing named after the agent
+(:mod:`shared.messages.shadow`). The LMS subscribes to all named shadows of its thing and:
+
+* on ``update/delta`` (:class:`SettingsDelta`) and on ``get/accepted`` (:class:`SettingsShadow`, its
+  ``state.delta`` if any) sends the changed keys to the agent as one ``update_settings_batch`` through the
+  router (source ``shadow``) — only if the agent is known and online: an offline agent gets its delta from
+  the catch-up ``get`` below when it comes back;
+* when the agent accepted them, writes ``state.reported`` with exactly those keys through the durable
+  outbox (in order, survives a cloud outage). A refused or timed-out batch is logged and counted; the delta
+  stays in the shadow and is applied at the next catch-up;
+* catches up with ``get`` (an empty request ``{}``): for every online agent when the cloud link
+  (re)connects, and for an agent when it comes online. Gets are published directly on the link (worthless
+  later, so never through the outbox; skipped while disconnected) and spread out at :data:`GET_RATE_PER_S`,
+  under IoT Core's 100 publishes per second and connection, so that a reconnect with 2,000 agents does not
+  burst.
+
+* on ``update/rejected`` or ``get/rejected`` (AWS's ``{"code", "message"}``): a throttled or failed request
+  (429, 5xx) is asked again with a catch-up ``get`` (which re-applies and re-reports what is still pending), at
+  most :data:`MAX_RETRIES` times in a row per agent; any other refusal (400, 413...: the document can never be
+  taken) is logged as a warning and counted; ``get/rejected`` 404 means no shadow yet: nothing desired.
+
+Everything runs on one worker thread: the link's handler (awscrt thread), the presence and connection
+listeners and the router's completion callbacks only enqueue. Bad documents are logged, counted and
+dropped; other shadow operations (``update/accepted``, ``update/documents``, the LMS's own requests echoed by
+the broker) are ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge.lms.agents import AgentView, Registry
+from edge.lms.cloud.outbox import Outbox
+from edge.lms.commands import Router
+from shared import topics
+from shared.errors import ErrorCode, SharedError, TopicError
+from shared.messages import Presence, Response
+from shared.messages.shadow import SettingsDelta, SettingsShadow, ShadowRejection, reported_update
+from shared.names import Namespace
+from shared.topics import Family, ShadowOp
+from shared.worker_thread import WorkerThread
+
+log = logging.getLogger(__name__)
+
+#: Catch-up ``get`` requests published per second at most (IoT Core allows 100 publishes/s per connection).
+GET_RATE_PER_S = 50.0
+#: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
+GET_REQUEST = b"{}"
+#: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow in a row, before waiting for the
+#: next natural catch-up (a reconnect, the agent coming back, a new delta).
+MAX_RETRIES = 3
+_REJECTED = (ShadowOp.UPDATE_REJECTED, ShadowOp.GET_REJECTED)
+
+
+class ShadowLink(Protocol):
+    """What the shadow sync needs from the cloud link."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> Future[None]: ...
+
+
+@dataclass
+class ShadowStats:
+    deltas: int = 0  # deltas received (update/delta, or get/accepted with a delta)
+    applied: int = 0  # update_settings_batch accepted by the agent
+    reported: int = 0  # reported updates queued on the outbox
+    failed: int = 0  # update_settings_batch refused / timed out / agent unreachable
+    bad_documents: int = 0
+    gets: int = 0  # catch-up get requests published
+    skipped_offline: int = 0  # deltas for agents that are offline (applied when they come back)
+    rejected: int = 0  # update/get requests IoT Core refused (404 "no shadow yet" not counted)
+    retried: int = 0  # catch-up gets asked after a transient refusal
+
+
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Online:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    agent_id: str
+    settings: dict[str, str]
+    response: Response
+
+
+#: The documents that carry settings to apply, and how to read their delta (AWS-owned; extra fields ignored).
+_DELTA_READERS: dict[ShadowOp, Callable[[bytes], dict[str, str]]] = {
+    ShadowOp.UPDATE_DELTA: lambda payload: SettingsDelta.model_validate_json(payload).state,
+    ShadowOp.GET_ACCEPTED: lambda payload: SettingsShadow.model_validate_json(payload).state.delta or {},
+}
+
+_CONNECTED = object()
+_STOP = object()
+
+
+class ShadowSync:
+    """:meth:`handle` is the link's handler for ``shadow_filter(thing)``; :meth:`on_connected` its
+    connected listener; :meth:`on_presence` the registry's presence listener. :meth:`start`, :meth:`stop`."""
+
+    def __init__(
+        self, link: ShadowLink, router: Router, registry: Registry, outbox: Outbox, *, namespace: Namespace,
+        site_id: str,
+        get_rate_per_s: float = GET_RATE_PER_S,
+    ) -> None:  # fmt: skip
+        self._link = link
+        self._router = router
+        self._registry = registry
+        self._outbox = outbox
+        self.thing = topics.site_thing_name(namespace, site_id)
+        self.topic_filter = topics.shadow_filter(self.thing)
+        self._get_interval = 1.0 / get_rate_per_s if get_rate_per_s > 0 else 0.0
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._gets: OrderedDict[str, None] = OrderedDict()  # agents waiting for a catch-up get (in order)
+        self._next_get = 0.0  # monotonic time of the next allowed get
+        self._inflight: dict[str, dict[str, str]] = {}  # agent -> the settings being applied now
+        self._retries: dict[str, int] = {}  # agent -> transient rejections in a row
+        self._worker = WorkerThread("lms-shadows", self._run, wake=lambda: self._queue.put(_STOP))
+        self.stats = ShadowStats()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> ShadowSync:
+        self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+    # ------------------------------------------------------------ inputs (any thread: only enqueue)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Cloud link handler (awscrt thread)."""
+        self._queue.put(_Incoming(topic, payload))
+
+    def on_connected(self) -> None:
+        """Cloud link connected listener (awscrt thread)."""
+        self._queue.put(_CONNECTED)
+
+    def on_presence(self, view: AgentView) -> None:
+        """Registry presence listener."""
+        if view.online:
+            self._queue.put(_Online(view.agent_id))
+
+    def _on_done(self, agent_id: str, settings: dict[str, str], request_id: str, fut: Future[Response]) -> None:
+        """Router completion callback (any thread)."""
+        cancelled = fut.cancelled()
+        response = Response.fail(request_id, ErrorCode.INTERNAL, "cancelled") if cancelled else fut.result()
+        self._queue.put(_Done(agent_id, settings, response))
+
+    # ------------------------------------------------------------ worker
+
+    def _run(self) -> None:
+        while True:
+            timeout = max(0.0, self._next_get - time.monotonic()) if self._gets else None
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            try:
+                if isinstance(item, _Incoming):
+                    self._on_message(item)
+                elif isinstance(item, _Done):
+                    self._on_result(item)
+                elif isinstance(item, _Online):
+                    self._gets[item.agent_id] = None
+                elif item is _CONNECTED:
+                    for view in self._registry.agents(online_only=True):
+                        self._gets[view.agent_id] = None
+                self._send_gets()
+            except Exception:
+                log.exception("shadows: unexpected error")
+
+    def _send_gets(self) -> None:
+        """Publish the waiting catch-up gets the rate allows; forget them while the link is down (a
+        reconnect asks again for every online agent)."""
+        if not self._gets:
+            return
+        if not self._link.connected:
+            self._gets.clear()
+            return
+        now = time.monotonic()
+        while self._gets and now >= self._next_get:
+            agent_id, _ = self._gets.popitem(last=False)
+            topic = topics.shadow(self.thing, ShadowOp.GET, topics.agent_shadow_name(agent_id))
+            self._link.publish(topic, GET_REQUEST).add_done_callback(functools.partial(self._get_sent, agent_id))
+            self.stats.gets += 1
+            self._next_get = max(self._next_get, now) + self._get_interval
+
+    @staticmethod
+    def _get_sent(agent_id: str, fut: Future[None]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            log.debug("shadows: get for %s not sent: %s", agent_id, exc)
+
+    # ------------------------------------------------------------ documents
+
+    def _agent_of(self, topic: str) -> tuple[str, ShadowOp] | None:
+        try:
+            parsed = topics.parse(topic)
+        except TopicError:
+            log.debug("shadows: ignored %s", topic)
+            return None
+        if parsed.family is not Family.SHADOW or parsed.thing != self.thing or parsed.op is None:
+            return None
+        agent_id = topics.agent_of_shadow(parsed.shadow_name)
+        if agent_id is None:
+            log.debug("shadows: ignored shadow %r", parsed.shadow_name)
+            return None
+        return agent_id, parsed.op
+
+    def _on_message(self, item: _Incoming) -> None:
+        found = self._agent_of(item.topic)
+        if found is None:
+            return
+        agent_id, op = found
+        if op in _REJECTED:
+            self._on_rejected(item, agent_id, op)
+            return
+        read = _DELTA_READERS.get(op)
+        if read is None:
+            if op is ShadowOp.UPDATE_ACCEPTED:
+                self._retries.pop(agent_id, None)
+            log.debug("shadows: ignored %s", item.topic)
+            return
+        self._retries.pop(agent_id, None)
+        try:
+            delta = read(item.payload)
+        except ValueError as exc:
+            self._bad(item, exc)
+            return
+        if delta:
+            self.stats.deltas += 1
+            self.apply(agent_id, delta)
+
+    def _on_rejected(self, item: _Incoming, agent_id: str, op: ShadowOp) -> None:
+        try:
+            rejection = ShadowRejection.model_validate_json(item.payload)
+        except ValueError as exc:
+            self._bad(item, exc)
+            return
+        if op is ShadowOp.GET_REJECTED and rejection.code == 404:
+            return  # no shadow yet: nothing desired
+        self.stats.rejected += 1
+        what = "update" if op is ShadowOp.UPDATE_REJECTED else "get"
+        if not rejection.transient:
+            log.warning("shadows: IoT Core refused the %s of %s's shadow for good: %d %s", what, agent_id,
+                        rejection.code, rejection.message[:300])
+            return
+        tries = self._retries.get(agent_id, 0) + 1
+        if tries > MAX_RETRIES:
+            log.warning("shadows: IoT Core keeps refusing %s's shadow (%d %s); waiting for the next catch-up",
+                        agent_id, rejection.code, rejection.message[:300])
+            self._retries.pop(agent_id, None)
+            return
+        self._retries[agent_id] = tries
+        self.stats.retried += 1
+        log.info("shadows: the %s of %s's shadow was refused (%d %s); asking again", what, agent_id,
+                 rejection.code, rejection.message[:300])
+        self._gets[agent_id] = None
+
+    def _bad(self, item: _Incoming, exc: Exception) -> None:
+        self.stats.bad_documents += 1
+        log.warning("shadows: dropped bad document on %s: %s", item.topic, str(exc).replace("\n", " ")[:500])
+
+    # ------------------------------------------------------------ applying and reporting
+
+    def apply(self, agent_id: str, delta: dict[str, str]) -> None:
+        """Send ``delta`` to the agent if it is online (worker thread)."""
+        presence = self._registry.presence(agent_id)
+        if presence is None:
+            log.info("shadows: delta for unknown agent %s dropped", agent_id)
+            return
+        if presence is not Presence.ONLINE:
+            self.stats.skipped_offline += 1
+            log.debug("shadows: %s is offline; its delta waits for it", agent_id)
+            return
+        if self._inflight.get(agent_id) == delta:
+            log.debug("shadows: the same delta for %s is being applied already", agent_id)
+            return
+        settings = dict(delta)
+        self._inflight[agent_id] = settings
+        log.info("shadows: applying %s to %s", sorted(settings), agent_id)
+        ticket = self._router.dispatch(agent_id, "update_settings_batch", {"settings": settings}, source="shadow")
+        ticket.future.add_done_callback(functools.partial(self._on_done, agent_id, settings, ticket.request_id))
+
+    def _on_result(self, done: _Done) -> None:
+        if self._inflight.get(done.agent_id) is done.settings:
+            del self._inflight[done.agent_id]
+        response = done.response
+        if not response.success:
+            self.stats.failed += 1
+            log.warning("shadows: %s did not take %s: %s (%s); retried at the next catch-up", done.agent_id,
+                        sorted(done.settings), response.error, response.error_code)  # fmt: skip
+            return
+        self.stats.applied += 1
+        topic = topics.shadow(self.thing, ShadowOp.UPDATE, topics.agent_shadow_name(done.agent_id))
+        try:
+            reported: dict[str, str | None] = dict(done.settings)
+            self._outbox.put(topic, reported_update(reported))
+        except (ValueError, SharedError) as exc:
+            log.error("shadows: cannot report %s of %s: %s", sorted(done.settings), done.agent_id, exc)
+            return
+        except Exception:
+            log.exception("shadows: could not queue the reported settings of %s", done.agent_id)
+            return
+        self.stats.reported += 1

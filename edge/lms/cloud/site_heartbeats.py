@@ -1,0 +1,131 @@
+"""Site heartbeats to the cloud: the site's agents and their presence.
+
+* A **full** heartbeat (every agent) right after the cloud link connects and then every
+  ``site_heartbeat_s``;
+* a **changed-only** heartbeat (``full=false``) shortly after agents come or go, debounced so that a class
+  of PCs booting together makes one message.
+
+Heartbeats are not queued while the link is down: the next full one after reconnecting says it all.
+A list too big for one IoT Core message is split; the parts are sent with ``full=false`` (an upsert of those
+agents) so that no part can be mistaken for the whole site.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+
+from edge.lms.agents import AgentView, Registry
+from edge.lms.cloud.link import CloudLink
+from shared import topics
+from shared.messages import MAX_PAYLOAD_BYTES, AgentKind, AgentPresence, SiteHeartbeat, encode
+from shared.names import Namespace
+from shared.topics import SiteUp
+from shared.worker_thread import WorkerThread
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_S = 0.5
+#: Leave room under IoT Core's 128 KB limit.
+MAX_HEARTBEAT_BYTES = MAX_PAYLOAD_BYTES - 4096
+
+
+def presence_of(view: AgentView) -> AgentPresence:
+    try:
+        kind = AgentKind(view.kind)
+    except ValueError:
+        kind = AgentKind.AGENT
+    return AgentPresence(
+        agent_id=view.agent_id, status=view.status, kind=kind, last_seen=view.last_seen,
+        hostname=view.hostname, version=view.version,
+    )
+
+
+def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str) -> list[bytes]:
+    """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit."""
+    now = time.time()
+    payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, full=full, agents=agents))
+    if len(payload) <= MAX_HEARTBEAT_BYTES or len(agents) <= 1:
+        return [payload]
+    half = len(agents) // 2
+    return build_heartbeats(agents[:half], full=False, lms_version=lms_version) + build_heartbeats(
+        agents[half:], full=False, lms_version=lms_version
+    )
+
+
+class SiteHeartbeats:
+    """:meth:`start` after wiring :meth:`on_connected` and :meth:`on_presence` to the link and registry."""
+
+    def __init__(
+        self, link: CloudLink, registry: Registry, *, namespace: Namespace, site_id: str, period_s: float,
+        lms_version: str,
+    ) -> None:
+        self._link = link
+        self._registry = registry
+        self._topic = topics.site_up(namespace, site_id, SiteUp.HEARTBEAT)
+        self._period_s = period_s
+        self._version = lms_version
+        self._lock = threading.Lock()
+        self._changed: dict[str, AgentView] = {}
+        self._full_due = True
+        self._wake = threading.Event()
+        self._worker = WorkerThread("lms-site-heartbeat", self._run, wake=self._wake.set, join_timeout_s=5.0)
+        self._stop = self._worker.stopping
+        self.sent = 0
+
+    def on_connected(self) -> None:
+        """Cloud link listener: a full heartbeat right away."""
+        with self._lock:
+            self._full_due = True
+        self._wake.set()
+
+    def on_presence(self, view: AgentView) -> None:
+        """Registry listener: remember the change; a changed-only heartbeat follows shortly."""
+        with self._lock:
+            self._changed[view.agent_id] = view
+        self._wake.set()
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+    def _run(self) -> None:
+        next_full = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not self._link.connected:
+                next_full = time.monotonic() + self._period_s
+                continue
+            with self._lock:
+                full = self._full_due or time.monotonic() >= next_full
+                changed = bool(self._changed)
+            if not full and changed and self._stop.wait(DEBOUNCE_S):  # let a burst of changes settle
+                return
+            with self._lock:
+                views = list(self._changed.values())
+                self._changed.clear()
+                self._full_due = False
+            if full:
+                self._send([presence_of(v) for v in self._registry.agents()], full=True)
+                next_full = time.monotonic() + self._period_s
+            elif views:
+                self._send([presence_of(v) for v in views], full=False)
+
+    def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
+        for payload in build_heartbeats(agents, full=full, lms_version=self._version):
+            future = self._link.publish(self._topic, payload, 1)
+            future.add_done_callback(self._log_failure)
+        self.sent += 1
+
+    @staticmethod
+    def _log_failure(future: Future[None]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.info("site heartbeat not delivered: %s", exc)

@@ -1,0 +1,189 @@
+"""Commands waiting for an offline agent (opt-in for commands, automatic for settings writes).
+
+A queued command is a row of ``command_queue`` (:mod:`edge.lms.commands.queue_rows`; durable: it survives an LMS
+restart) with a TTL. When the registry announces the agent online, a worker drains that agent's rows **in order,
+one at a time** (a settings write and a later one must not swap), each through the router like any command; the
+outcome is stored on the row. Rows past their TTL become ``expired`` without running. If the agent drops again
+mid-drain the row stays ``queued``. States: ``queued`` -> ``delivering`` -> ``done`` / ``expired`` /
+``cancelled``; a row found ``delivering`` at start-up (the LMS stopped mid-delivery; the agent may or may
+not have run it) becomes ``interrupted`` rather than being run twice. A sweep every :data:`SWEEP_INTERVAL_S`
+expires old rows and drains online agents whose presence change was missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from edge.lms.agents import AgentView, Registry
+from edge.lms.commands.queue_rows import QueueRows
+from edge.lms.commands.router import Router, response_fields
+from edge.lms.store import Store
+from shared.errors import ErrorCode
+from shared.messages import Presence
+from shared.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 5.0
+DRAIN_WORKERS = 8
+
+
+class CommandQueue:
+    """:meth:`attach` (presence listener), :meth:`start`, :meth:`enqueue`, :meth:`stop`."""
+
+    def __init__(self, store: Store, router: Router, registry: Registry) -> None:
+        self._rows = QueueRows(store)
+        self._router = router
+        self._registry = registry
+        self._draining: set[str] = set()
+        self._waiting: set[str] = set()  # agents with queued rows (refreshed by every sweep)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._sweeper = Periodic("lms-queue-sweeper", self.sweep, SWEEP_INTERVAL_S, run_at_start=False,
+                                 join_timeout_s=5.0)  # fmt: skip
+        self.delivered = 0
+        self.expired = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def attach(self) -> None:
+        self._registry.add_listener(self._on_presence)
+
+    def start(self) -> CommandQueue:
+        interrupted = self._rows.interrupt_delivering("the LMS stopped while delivering; it may or may not have run")
+        if interrupted:
+            log.warning("queue: %d commands were being delivered when the LMS stopped: marked interrupted", interrupted)
+        self._refresh_waiting()
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(DRAIN_WORKERS, thread_name_prefix="lms-queue")
+        self._sweeper.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sweeper.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # ------------------------------------------------------------ API
+
+    def enqueue(
+        self,
+        agent_id: str,
+        command: str,
+        params: dict[str, Any],
+        *,
+        timeout_s: float | None,
+        ttl_s: float,
+        actor: str | None,
+    ) -> dict[str, Any]:
+        """Store one command for the agent (params already validated). Delivery starts if it is online."""
+        item = self.get(self._rows.add(agent_id, command, params, timeout_s=timeout_s, ttl_s=ttl_s, actor=actor))
+        assert item is not None
+        with self._lock:
+            self._waiting.add(agent_id)
+        if self._registry.presence(agent_id) is Presence.ONLINE:
+            self.kick(agent_id)  # it came back between the check and now
+        return item
+
+    def get(self, item_id: int) -> dict[str, Any] | None:
+        return self._rows.get(item_id)
+
+    def entries(
+        self, agent_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return self._rows.entries(agent_id, state, limit)
+
+    def depth(self) -> int:
+        return self._rows.depth()
+
+    def cancel(self, item_id: int) -> bool:
+        """Cancel a still-queued command. ``False`` when it is not queued (any more)."""
+        return self._rows.cancel(item_id)
+
+    def kick(self, agent_id: str) -> None:
+        """Start draining the agent's queue (no-op when already draining or stopped)."""
+        with self._lock:
+            if self._pool is None or agent_id in self._draining:
+                return
+            self._draining.add(agent_id)
+            pool = self._pool
+        try:
+            pool.submit(self._drain, agent_id)
+        except RuntimeError:  # shutting down
+            with self._lock:
+                self._draining.discard(agent_id)
+
+    # ------------------------------------------------------------ internals
+
+    def _on_presence(self, view: AgentView) -> None:
+        # Only agents with something queued: a presence change (e.g. ClassTop clients reconnecting by the
+        # hundred) must not cost a database transaction each.
+        if view.online and view.agent_id in self._waiting:
+            self.kick(view.agent_id)
+
+    def _refresh_waiting(self) -> list[str]:
+        """Re-read which agents have queued rows (the in-memory set only speeds up presence changes)."""
+        agents = self._rows.agents_waiting()
+        with self._lock:
+            self._waiting = set(agents)
+        return agents
+
+    def _expire(self) -> None:
+        expired = self._rows.expire()
+        if expired:
+            self.expired += expired
+            log.info("queue: %d commands expired before their agent came back", expired)
+
+    def sweep(self) -> None:
+        """Expire old rows; start draining online agents that still have queued rows (missed events)."""
+        self._expire()
+        for agent_id in self._refresh_waiting():
+            if self._registry.presence(agent_id) is Presence.ONLINE:
+                self.kick(agent_id)
+
+    def _drain(self, agent_id: str) -> None:
+        try:
+            while not self._stop.is_set():
+                self._expire()
+                row = self._rows.next_queued(agent_id)
+                if row is None:
+                    with self._lock:
+                        self._waiting.discard(agent_id)
+                    return
+                if self._registry.presence(agent_id) is not Presence.ONLINE:
+                    return
+                if not self._deliver(row):
+                    return
+        except Exception:
+            log.exception("queue: draining %s failed", agent_id)
+        finally:
+            with self._lock:
+                self._draining.discard(agent_id)
+
+    def _deliver(self, row: dict[str, Any]) -> bool:
+        """Run one queued command; ``False`` when the agent went offline again (the row stays queued)."""
+        request_id = self._router.new_request_id()
+        if not self._rows.start_delivery(row["id"], request_id):
+            return True  # cancelled meanwhile
+        ticket = self._router.dispatch(
+            row["agent_id"],
+            row["command"],
+            row["params"] or {},
+            row["timeout_s"],
+            source="queue",
+            request_id=request_id,
+        )
+        response = ticket.result()
+        if not ticket.delivered and response.error_code is ErrorCode.AGENT_OFFLINE:
+            self._rows.requeue(row["id"])
+            return False
+        self._rows.finish(row["id"], {"success": response.success, **response_fields(response)})
+        self.delivered += 1
+        log.info("queue: delivered %s #%d to %s: %s", row["command"], row["id"], row["agent_id"], response.status.value)
+        return True

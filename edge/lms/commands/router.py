@@ -1,0 +1,329 @@
+"""The command router: LMS -> agent commands and their correlated responses, over the site broker.
+
+Built for latency (the budget is ~1 ms for HTTP -> agent -> HTTP on loopback): no polling, no sleeps, no
+thread per command. :meth:`Router.dispatch` validates, publishes a ``Command`` on the agent's down topic and
+returns a :class:`Ticket` whose future is resolved by the MQTT dispatcher thread when the agent's
+``Response`` arrives (correlated by ``request_id``), or by the one deadline thread when it times out.
+
+Failures never raise: they come back as a ``Response`` with ``success=False`` and an error code
+(``unknown_agent``, ``agent_offline``, ``unknown_command``, ``invalid_params``, ``payload_too_large``,
+``timeout``...). ``Ticket.delivered`` says whether the command reached the broker for the agent and
+``Ticket.answered`` whether the agent itself answered. Every command is written to ``command_logs`` (off
+the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import time
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edge.lms.agents import Registry
+from edge.lms.commands.command_log import CommandLog, CommandLogEntry
+from edge.lms.commands.deadlines import Deadlines
+from shared import topics
+from shared.commands import validate_params
+from shared.errors import CommandError, ErrorCode, MqttError, SharedError
+from shared.messages import MAX_PAYLOAD_BYTES, Command, Presence, Response, decode, encode
+from shared.messages.command import MAX_TIMEOUT_S
+from shared.mqtt import IncomingMessage, MqttClient
+from shared.topics import AgentUp
+
+log = logging.getLogger(__name__)
+
+#: The LMS waits this much longer than the command's own timeout, so that an agent's own ``timeout``
+#: answer (which may carry partial output) wins over the LMS's.
+TRANSPORT_GRACE_S = 0.5
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One command to one agent, in flight or done."""
+
+    request_id: str
+    agent_id: str
+    command: str
+    params: dict[str, Any]
+    timeout_s: float
+    source: str
+    future: Future[Response] = field(default_factory=Future)
+    started: float = field(default_factory=time.perf_counter)
+    delivered: bool = False
+    answered: bool = False
+
+    def result(self, timeout_s: float | None = None) -> Response:
+        return self.future.result(timeout_s)
+
+    async def wait(self) -> Response:
+        """Await the response from asyncio code (e.g. a FastAPI handler)."""
+        return await asyncio.wrap_future(self.future)
+
+
+def response_fields(response: Response) -> dict[str, Any]:
+    """A command's outcome as the API and the offline queue show it (after ``success`` and ``request_id``)."""
+    return {
+        "status": response.status.value,
+        "data": response.data,
+        "error": response.error,
+        "error_code": response.error_code.value if response.error_code else None,
+    }
+
+
+def result_dict(request_id: str, response: Response) -> dict[str, Any]:
+    """``{success, request_id, status, data, error, error_code}``: the body of every command-backed reply."""
+    return {"success": response.success, "request_id": request_id, **response_fields(response)}
+
+
+@dataclass
+class RouterStats:
+    sent: int = 0
+    answered: int = 0
+    timed_out: int = 0
+    rejected: int = 0
+    bad_responses: int = 0
+    late_responses: int = 0
+
+
+class Transport(Protocol):
+    """How commands reach agents of one ``kind`` other than our MQTT agents (e.g. ``legacy``: WebSocket).
+
+    Both methods may be called from any thread and must not block.
+    """
+
+    def validate(self, ticket: Ticket) -> Response | None:
+        """Check (and normalise ``ticket.params`` of) the command for this kind; a failure ``Response``."""
+        ...
+
+    def send(self, ticket: Ticket) -> str | None:
+        """Hand the command to the agent: ``None`` when handed over, else why it could not be."""
+        ...
+
+
+class Router:
+    """:meth:`attach` to the site MQTT client, :meth:`start`, then :meth:`dispatch` / :meth:`send`."""
+
+    def __init__(
+        self, client: MqttClient, registry: Registry, journal: CommandLog, *, default_timeout_s: float
+    ) -> None:
+        self._client = client
+        self._registry = registry
+        self._journal = journal
+        self.default_timeout_s = default_timeout_s
+        self._pending: dict[str, Ticket] = {}
+        self._deadlines = Deadlines(self._expire)
+        self._prefix = f"l{secrets.token_hex(4)}-"
+        self._seq = itertools.count(1)
+        self._transports: dict[str, Transport] = {}
+        self.stats = RouterStats()
+
+    def add_transport(self, kind: str, transport: Transport) -> None:
+        """Commands to agents of this registry ``kind`` go through ``transport`` instead of MQTT."""
+        self._transports[kind] = transport
+
+    # ------------------------------------------------------------ lifecycle
+
+    def attach(self) -> None:
+        self._client.subscribe(topics.all_agents_up_filter(AgentUp.RESPONSE), self._on_response, qos=1, inline=True)
+
+    def start(self) -> None:
+        self._deadlines.start()
+
+    def stop(self) -> None:
+        """Fail whatever is still pending (callers must not hang) and stop the deadline thread."""
+        self._deadlines.stop()
+        self.fail_pending("the LMS is shutting down")
+
+    def fail_pending(self, reason: str, *, source: str | None = None) -> int:
+        """End pending commands (of one ``source``, or all) with an ``internal`` failure. Returns how many."""
+        count = 0
+        for request_id, ticket in list(self._pending.items()):
+            if source is not None and ticket.source != source:
+                continue
+            if self._pending.pop(request_id, None) is not None:
+                self._finish(ticket, Response.fail(request_id, ErrorCode.INTERNAL, reason))
+                count += 1
+        return count
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def new_request_id(self) -> str:
+        return f"{self._prefix}{next(self._seq)}"
+
+    # ------------------------------------------------------------ sending
+
+    def dispatch(
+        self,
+        agent_id: str,
+        command: str,
+        params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+        *,
+        source: str = "api",
+        request_id: str | None = None,
+    ) -> Ticket:
+        """Send one command without waiting. The ticket's future always resolves to a ``Response``."""
+        timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
+        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source)
+        if self._transports:
+            transport = self._transports.get(self._registry.kind(agent_id) or "")
+            if transport is not None:
+                return self._dispatch_via(transport, ticket)
+        failure = self._check(ticket)
+        if failure is not None:
+            self.stats.rejected += 1
+            self._finish(ticket, failure)
+            return ticket
+        rid = ticket.request_id
+        try:
+            payload = encode(Command(request_id=rid, command=command, params=ticket.params, timeout_s=timeout))
+        except (ValueError, TypeError) as exc:  # e.g. a request id not matching the pattern
+            self._finish(ticket, Response.fail(rid, ErrorCode.BAD_PAYLOAD, f"cannot build the command: {exc}"))
+            return ticket
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            failure = Response.fail(
+                rid, ErrorCode.PAYLOAD_TOO_LARGE,
+                f"command of {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte message limit",
+            )
+            self._finish(ticket, failure)
+            return ticket
+        self._pending[rid] = ticket
+        self._deadlines.add(time.monotonic() + timeout + TRANSPORT_GRACE_S, rid)
+        try:
+            self._client.publish(topics.agent_down(agent_id), payload, qos=1)
+        except MqttError as exc:
+            if self._pending.pop(rid, None) is not None:
+                self._finish(ticket, Response.fail(rid, ErrorCode.BUSY, f"could not send the command: {exc.message}"))
+            return ticket
+        ticket.delivered = True
+        self.stats.sent += 1
+        return ticket
+
+    def _dispatch_via(self, transport: Transport, ticket: Ticket) -> Ticket:
+        rid = ticket.request_id
+        failure = transport.validate(ticket) or self._check_presence(ticket)
+        if failure is not None:
+            self.stats.rejected += 1
+            self._finish(ticket, failure)
+            return ticket
+        self._pending[rid] = ticket
+        self._deadlines.add(time.monotonic() + ticket.timeout_s + TRANSPORT_GRACE_S, rid)
+        why = transport.send(ticket)
+        if why is not None:
+            if self._pending.pop(rid, None) is not None:
+                self._finish(ticket, Response.fail(rid, ErrorCode.AGENT_OFFLINE, why))
+            return ticket
+        ticket.delivered = True
+        self.stats.sent += 1
+        return ticket
+
+    def _check(self, ticket: Ticket) -> Response | None:
+        """Validate before sending: the command and its params, then the agent. ``None`` when fine."""
+        rid = ticket.request_id
+        try:
+            model = validate_params(ticket.command, ticket.params)
+        except CommandError as exc:
+            return Response.fail(rid, exc.code, exc.message)
+        ticket.params = model.model_dump(mode="json", exclude_unset=True)
+        return self._check_presence(ticket)
+
+    def _check_presence(self, ticket: Ticket) -> Response | None:
+        rid = ticket.request_id
+        presence = self._registry.presence(ticket.agent_id) if topics.is_valid_id(ticket.agent_id) else None
+        if presence is None:
+            return Response.fail(rid, ErrorCode.UNKNOWN_AGENT, f"unknown agent {ticket.agent_id!r}")
+        if presence is Presence.OFFLINE:
+            return Response.fail(rid, ErrorCode.AGENT_OFFLINE, f"agent {ticket.agent_id!r} is offline")
+        return None
+
+    def send(
+        self, agent_id: str, command: str, params: dict[str, Any] | None = None, timeout_s: float | None = None,
+        *, source: str = "api",
+    ) -> Response:
+        """Send and wait for the outcome (blocking; for threads, not for the event loop)."""
+        return self.dispatch(agent_id, command, params, timeout_s, source=source).result()
+
+    async def send_async(
+        self, agent_id: str, command: str, params: dict[str, Any] | None = None, timeout_s: float | None = None,
+        *, source: str = "api",
+    ) -> Response:
+        """Send and await the outcome without blocking the event loop."""
+        return await self.dispatch(agent_id, command, params, timeout_s, source=source).wait()
+
+    # ------------------------------------------------------------ completion
+
+    def _on_response(self, msg: IncomingMessage) -> None:
+        """A ``Response`` from an agent (inline on the MQTT network thread: quick, never blocks)."""
+        try:
+            agent_id = topics.parse(msg.topic).agent_id
+            response = decode(Response, msg.payload)
+        except SharedError as exc:
+            self.stats.bad_responses += 1
+            log.warning("router: dropped response on %s: %s", msg.topic, exc)
+            return
+        assert agent_id is not None
+        self._registry.touch(agent_id)
+        self.complete(agent_id, response)
+
+    def complete(self, agent_id: str, response: Response) -> bool:
+        """An agent's answer (from any transport): end its pending command. Returns whether it matched one."""
+        ticket = self._pending.get(response.request_id)
+        if ticket is None:
+            self.stats.late_responses += 1
+            log.info("router: response %s from %s matches no pending command", response.request_id, agent_id)
+            return False
+        if ticket.agent_id != agent_id:
+            self.stats.bad_responses += 1
+            log.warning("router: %s answered %s, which was sent to %s", agent_id, response.request_id, ticket.agent_id)
+            return False
+        if self._pending.pop(response.request_id, None) is None:
+            return False  # the deadline won the race
+        ticket.answered = True
+        self.stats.answered += 1
+        self._finish(ticket, response)
+        return True
+
+    def fail_agent(self, agent_id: str, code: ErrorCode, reason: str) -> int:
+        """End every pending command of one agent (e.g. its connection closed). Returns how many."""
+        count = 0
+        for request_id, ticket in list(self._pending.items()):
+            if ticket.agent_id == agent_id and self._pending.pop(request_id, None) is not None:
+                self._finish(ticket, Response.fail(request_id, code, reason))
+                count += 1
+        return count
+
+    def _expire(self, request_id: str) -> None:
+        ticket = self._pending.pop(request_id, None)
+        if ticket is None:
+            return
+        self.stats.timed_out += 1
+        self._finish(
+            ticket,
+            Response.fail(
+                request_id, ErrorCode.TIMEOUT, f"no response from {ticket.agent_id} within {ticket.timeout_s:g} s"
+            ),
+        )
+
+    def _finish(self, ticket: Ticket, response: Response) -> None:
+        if not ticket.future.done():
+            with contextlib.suppress(InvalidStateError):  # cancelled by an awaiting caller that went away
+                ticket.future.set_result(response)
+        try:
+            self._journal.append(
+                CommandLogEntry(
+                    agent_id=ticket.agent_id, command=ticket.command, params=ticket.params,
+                    request_id=ticket.request_id, status=response.status.value, success=response.success,
+                    response=response.data if response.success else {"error": response.error},
+                    error_code=response.error_code.value if response.error_code else None, source=ticket.source,
+                    duration_ms=(time.perf_counter() - ticket.started) * 1000.0, executed_at=time.time(),
+                )
+            )
+        except Exception:
+            log.exception("router: could not log command %s", ticket.request_id)

@@ -1,0 +1,326 @@
+"""The LMS process: one site's parts, started in order and stopped in reverse (``python -m edge.lms`` runs it).
+
+Start-up is the list of ``start_*`` steps in :meth:`Lms.start` (one :class:`~shared.lifecycle.Lifecycle`); each
+step registers how to undo itself, and shutdown runs those in reverse. A step that cannot succeed raises
+:class:`StartupError` with what to do (``python -m edge.lms`` then exits 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import uvicorn
+
+from edge.lms import __version__
+from edge.lms.agents import MetricsHistory, Registry
+from edge.lms.api import Services, create_app
+from edge.lms.api.classtop_plain import ClassTopOnly
+from edge.lms.api.enrolment import SiteCaInfo
+from edge.lms.api.server import uvicorn_config
+from edge.lms.auth import AuthError, Tokens
+from edge.lms.cloud import CloudLinkError, CloudSide
+from edge.lms.commands import CommandLog, CommandQueue, Router
+from edge.lms.config import LmsConfig
+from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrolments
+from edge.lms.events import AgentEvents
+from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
+from edge.lms.store import Store, StoreError
+from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
+from shared import topics
+from shared.errors import MqttError
+from shared.lifecycle import Lifecycle
+from shared.messages import Presence, Status
+from shared.mqtt import MqttClient, TlsSettings
+
+log = logging.getLogger("edge.lms")
+
+
+class StartupError(Exception):
+    """A start step failed in a way that retrying will not fix (the message says what to do)."""
+
+
+class Lms:
+    """The LMS process: its parts, started in order and stopped in reverse."""
+
+    def __init__(self, config: LmsConfig) -> None:
+        self.config = config
+        self.lifecycle = Lifecycle()
+        self.stop_event = self.lifecycle.stop_event
+        self.store: Store | None = None
+        self.journal: CommandLog | None = None
+        self.site: MqttClient | None = None
+        self.registry: Registry | None = None
+        self.router: Router | None = None
+        self.cloud: CloudSide | None = None
+        self.http: uvicorn.Server | None = None
+        self.tokens: Tokens | None = None
+        self.history: MetricsHistory | None = None
+        self.queue: CommandQueue | None = None
+        self.enrolments: Enrolments | None = None
+        self.legacy: LegacyHub | None = None
+        self.admissions: Admissions | None = None
+        self.timetables: Timetables | None = None
+        self.events: AgentEvents | None = None
+        self.site_tls: SiteTls | None = None
+        self.http_listener: HttpListener | None = None
+
+    # ------------------------------------------------------------ the steps
+
+    def start(self) -> None:
+        self.lifecycle.start([
+            self.start_site_tls,
+            self.start_store,
+            self.start_credentials,
+            self.start_site_broker,
+            self.start_registry,
+            self.start_history,
+            self.start_events,
+            self.start_router,
+            self.start_queue,
+            self.start_legacy,
+            self.start_cloud_link,
+            self.start_api,
+            self.start_tls_renewal,
+        ])
+
+    def start_site_tls(self) -> None:
+        """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.tls.site_tls).
+
+        A ``[site_broker.tls]`` without ``ca_file`` trusts the site CA only.
+        """
+        site_tls = SiteTls(self.config)
+        try:
+            files = site_tls.ensure()
+        except SiteCaError as exc:
+            raise StartupError(str(exc)) from None
+        self.site_tls = site_tls
+        log.info("site CA %s (%s): agents pin it at enrolment ([enroll] ca_hash)", files.fingerprint, files.ca_file)
+        broker = self.config.site_broker
+        if broker.tls is not None and broker.tls.ca_file is None:
+            tls = TlsSettings(ca_file=files.ca_file, cert_file=broker.tls.cert_file, key_file=broker.tls.key_file)
+            self.config = self.config.model_copy(update={"site_broker": broker.model_copy(update={"tls": tls})})
+
+    def start_tls_renewal(self) -> None:
+        assert self.site_tls is not None
+
+        def renewed(files: TlsFiles) -> None:
+            listener = self.http_listener
+            if files.lms.renewed and listener is not None and self.config.http_tls:
+                listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
+            if files.broker.renewed:
+                log.warning(
+                    "the site broker's certificate was renewed in %s: the broker serves it after its next reload "
+                    "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
+                )  # fmt: skip
+
+        self.site_tls.start_renewal(renewed)
+        self.lifecycle.on_stop("site TLS renewal", self.site_tls.stop)
+
+    def site_ca_info(self) -> SiteCaInfo | None:
+        files = self.site_tls.files if self.site_tls is not None else None
+        return None if files is None else SiteCaInfo(files.ca_pem, files.fingerprint)
+
+    def start_store(self) -> None:
+        cfg = self.config
+        try:
+            store = Store(cfg.db_path).open()
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
+        self.lifecycle.on_stop("store", store.close)
+        for key, value in (("tenant", cfg.tenant), ("stage", cfg.stage), ("site_id", cfg.site_id)):
+            stored = store.get_config(key)
+            if stored is not None and stored != value:
+                raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
+            store.set_config(key, value)
+        store.set_config("lms_version", __version__)
+        journal = CommandLog(store).start()
+        self.lifecycle.on_stop("command log", journal.stop)
+        self.store, self.journal = store, journal
+        tokens = Tokens(store)
+        try:
+            tokens.bootstrap()
+        except AuthError as exc:
+            raise StartupError(str(exc)) from None
+        self.tokens = tokens
+
+    def start_credentials(self) -> None:
+        """With ``[site_broker.dynsec]``: put the LMS's own broker client in place and enable enrolment."""
+        broker = self.config.site_broker
+        if broker.dynsec is None:
+            return
+        assert self.store is not None
+        if broker.username is None or broker.password is None:
+            raise StartupError("site_broker.dynsec needs site_broker.username and its password")
+        try:
+            credentials = BrokerCredentials.connect(
+                broker.dynsec_admin(), lms_username=broker.username,
+                lms_password=broker.password.get_secret_value(), timeout_s=broker.dynsec.timeout_s,
+            )
+        except CredentialsError as exc:
+            raise StartupError(f"dynamic security: {exc.message}") from None
+        self.lifecycle.on_stop("broker credentials", credentials.stop)
+        address = BrokerAddress(*broker.advertised())
+        store = self.store
+        self.enrolments = Enrolments(
+            store, credentials, address, on_revoked=self._announce_revoked,
+            is_classtop_client=lambda agent_id: is_classtop_client(store, agent_id),
+        )  # fmt: skip
+        log.info("enrolment on: agents get credentials for %s://%s:%d", "mqtts" if address.tls else "mqtt",
+                 address.host, address.port)  # fmt: skip
+
+    def _announce_revoked(self, agent_id: str) -> None:
+        """Stand in for the Last Will a revoked agent's broker session does not leave: retained offline."""
+        if self.site is not None:
+            lost = Status(state=Presence.OFFLINE, timestamp=time.time(), reason="lost")
+            self.site.publish(topics.agent_up(agent_id, topics.AgentUp.STATUS), lost, qos=1, retain=True)
+
+    def start_site_broker(self) -> None:
+        settings = self.config.site_broker
+        client = MqttClient(settings, name="lms-site")
+        self.lifecycle.on_stop("site broker client", client.stop)
+        try:
+            client.start(wait_s=10.0)
+        except MqttError as exc:
+            if client.stats.refused:
+                where = f"{settings.host}:{settings.port}"
+                raise StartupError(f"site broker {where} refused the LMS: {exc.message}") from None
+            log.warning("site broker not reachable yet (%s); retrying in the background", exc.message)
+        self.site = client
+
+    def start_registry(self) -> None:
+        assert self.store is not None and self.site is not None
+        registry = Registry(self.store, presence_timeout_s=self.config.presence_timeout_s)
+        registry.load()
+        registry.attach(self.site)
+        registry.start()
+        self.lifecycle.on_stop("registry", registry.stop)
+        self.registry = registry
+
+    def start_events(self) -> None:
+        """Agent events: stored, shown, and (once the cloud link exists) forwarded through the outbox."""
+        assert self.store is not None and self.registry is not None
+        cfg = self.config
+        events = AgentEvents(self.store, namespace=cfg.namespace, site_id=cfg.site_id,
+                             await_outbox=cfg.cloud is not None)
+        events.start()
+        self.lifecycle.on_stop("agent events", events.stop)
+        self.registry.add_event_listener(events.add)
+        self.events = events
+
+    def start_history(self) -> None:
+        assert self.store is not None and self.registry is not None
+        cfg = self.config
+        history = MetricsHistory(
+            self.store, retention_days=cfg.metrics_retention_days, prune_interval_s=cfg.metrics_prune_interval_s
+        ).start()
+        self.lifecycle.on_stop("metrics history", history.stop)
+        self.registry.add_metrics_listener(history.add)
+        self.history = history
+
+    def start_queue(self) -> None:
+        assert self.store is not None and self.registry is not None and self.router is not None
+        queue = CommandQueue(self.store, self.router, self.registry)
+        queue.attach()
+        queue.start()
+        self.lifecycle.on_stop("offline command queue", queue.stop)
+        self.queue = queue
+
+    def start_legacy(self) -> None:
+        """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
+        assert self.store is not None and self.registry is not None and self.router is not None
+        self.admissions = Admissions(self.store, self.registry, self.config.classtop).load().start()
+        self.lifecycle.on_stop("ClassTop admissions", self.admissions.stop)
+        self.legacy = LegacyHub(self.registry, self.router, self.admissions).attach()
+        self.timetables = Timetables(self.store)
+        self.registry.add_event_listener(snapshot_listener(self.timetables))
+
+    def start_router(self) -> None:
+        assert self.journal is not None and self.site is not None and self.registry is not None
+        router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
+        router.attach()
+        router.start()
+        self.lifecycle.on_stop("router", router.stop)
+        self.router = router
+
+    def start_cloud_link(self) -> None:
+        """With ``[cloud]``: the IoT Core link and everything that goes through it (:mod:`edge.lms.cloud`)."""
+        cfg = self.config
+        if cfg.cloud is None:
+            log.info("no [cloud] section: running as a site-only LMS")
+            return
+        assert self.store is not None and self.registry is not None and self.router is not None
+        events = self.events
+        try:
+            self.cloud = CloudSide.start(
+                cfg, store=self.store, registry=self.registry, router=self.router, lifecycle=self.lifecycle,
+                lms_version=__version__, on_outbox=events.set_outbox if events is not None else lambda _outbox: None,
+            )  # fmt: skip
+        except CloudLinkError as exc:
+            raise StartupError(str(exc)) from None
+
+    def start_api(self) -> None:
+        cfg = self.config
+        assert self.store and self.registry and self.router and self.site
+        assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
+        services = Services(
+            config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
+            cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
+            journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
+        )
+        cert_file, key_file = self.http_certificate()
+        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca_info())
+        config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
+        plain = cfg.classtop_plain_http
+        plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
+        self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
+        self.http = self.http_listener.server
+        if plain is not None and plain_config is not None:
+            log.warning(
+                "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "
+                "timetables and remote commands travel in clear; nothing else is served there",
+                plain.host, plain.port,
+            )  # fmt: skip
+            self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
+
+    def http_certificate(self) -> tuple[Path | None, Path | None]:
+        """HTTPS with the site CA's certificate; (None, None) = plain (loopback only)."""
+        if not self.config.http_tls:
+            return None, None
+        assert self.site_tls is not None and self.site_tls.files is not None
+        return self.site_tls.files.lms.cert_file, self.site_tls.files.lms.key_file
+
+    def _listen(
+        self, name: str, config: uvicorn.Config, host: str, port: int, *, tls_names: bool = False
+    ) -> HttpListener:
+        """Serve ``config`` on ``host:port``; ``tls_names``: the operator's ``tls_cert_file`` for its DNS names."""
+        cfg = self.config
+        try:
+            named = None
+            if tls_names and cfg.tls_cert_file is not None and cfg.tls_key_file is not None:
+                named = NamedCertificate(cfg.tls_cert_file, cfg.tls_key_file)
+                log.info("HTTPS: %s for %s, the site CA's certificate for every other name",
+                         cfg.tls_cert_file, ", ".join(named.names) or "(no DNS name)")  # fmt: skip
+            listener = HttpListener(name, config, host, port, named=named).start()
+        except ListenerError as exc:
+            raise StartupError(str(exc)) from None
+        self.lifecycle.on_stop(name, listener.stop)
+        log.info("%s on %s://%s:%d", name, listener.scheme, host, port)
+        return listener
+
+    # ------------------------------------------------------------ running and stopping
+
+    def stop(self) -> None:
+        self.lifecycle.stop()
+
+    def run(self) -> None:
+        """Start, serve until the stop event, stop. Raises :class:`StartupError`."""
+        try:
+            self.start()
+            log.info("LMS %s of site %s (%s) is running", __version__, self.config.site_id, self.config.namespace)
+            self.stop_event.wait()
+            log.info("stopping")
+        finally:
+            self.stop()
+        log.info("stopped")

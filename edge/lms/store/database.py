@@ -1,0 +1,174 @@
+"""The LMS's SQLite database: one connection, shared by every feature, and its versioned schema.
+
+* WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
+  power cut of the mini-PC in the last moments); readers never block the writer.
+* One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway).
+* The schema is versioned with ``PRAGMA user_version``. Each feature declares its tables beside its queries;
+  :data:`edge.lms.schema.MIGRATIONS` orders their steps, one :class:`Migration` per version, and :meth:`Store.open`
+  applies the missing ones in order, each in one transaction.
+* Times are wall-clock seconds since the epoch (REAL), as on the wire; the seed's table and column names are kept
+  ([docs/seeds.md](../../../docs/seeds.md#tables)).
+* The store's own table is ``lms_config`` (key/value: the site's identity, the features' high marks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.lms.store.records import records
+
+log = logging.getLogger(__name__)
+
+#: The store's own table (schema version 1).
+LMS_CONFIG_TABLE = """CREATE TABLE IF NOT EXISTS lms_config (
+            key TEXT PRIMARY KEY,
+            value TEXT,
+            updated_at REAL NOT NULL
+        )"""
+
+
+class StoreError(Exception):
+    """The database cannot be opened, is newer than this LMS, or is not open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """The statements that take the database from version ``version - 1`` to ``version``."""
+
+    version: int
+    what: str
+    statements: tuple[str, ...]
+
+
+def check_migrations(migrations: Sequence[Migration]) -> Sequence[Migration]:
+    """``migrations`` when they are numbered 1, 2, 3... in order (else ``ValueError``)."""
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migrations must be numbered 1..N in order, not {versions}")
+    return migrations
+
+
+class Store:
+    """Open with :meth:`open` (creates or migrates the schema), close with :meth:`close`.
+
+    ``migrations`` defaults to the LMS's schema (:data:`edge.lms.schema.MIGRATIONS`).
+    """
+
+    def __init__(self, path: Path, migrations: Sequence[Migration] | None = None) -> None:
+        self.path = Path(path)
+        self._migrations = migrations
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        self._conn = conn
+        self._migrate(self._migrations if self._migrations is not None else _lms_schema())
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), holding the store's lock."""
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self.conn.execute(sql, params).fetchall())
+
+    def select(
+        self, sql: str, params: Sequence[Any], keys: Sequence[str], *, json_keys: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """:meth:`query` with each row as a dict of ``keys`` (the SELECT's columns), ``json_keys`` decoded."""
+        return records(self.query(sql, params), keys, json_keys=json_keys)
+
+    def count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
+        """``SELECT COUNT(*) FROM table [WHERE where]``."""
+        return int(self.query(f"SELECT COUNT(*) FROM {table}{f' WHERE {where}' if where else ''}", params)[0][0])
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        check_migrations(migrations)
+        newest = len(migrations)
+        current = self.user_version()
+        if current > newest:
+            raise StoreError(f"database {self.path} has schema version {current}, newer than this LMS ({newest})")
+        for migration in migrations[current:]:
+            with self.transaction() as conn:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={int(migration.version)}")
+            log.info("database %s migrated to schema version %d (%s)", self.path, migration.version, migration.what)
+
+    def user_version(self) -> int:
+        return int(self.query("PRAGMA user_version")[0][0])
+
+    def journal_mode(self) -> str:
+        return str(self.query("PRAGMA journal_mode")[0][0])
+
+    # ------------------------------------------------------------ lms_config
+
+    def get_config(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM lms_config WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_config(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            self.write_config(conn, key, value)
+
+    @staticmethod
+    def write_config(conn: sqlite3.Connection, key: str, value: str) -> None:
+        """Set an ``lms_config`` value inside the caller's transaction (with the rows it belongs with)."""
+        conn.execute(
+            "INSERT INTO lms_config (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, time.time()),
+        )
+
+
+def _lms_schema() -> Sequence[Migration]:
+    # Imported here, not at the top: the schema names every feature's tables, and the features import the store.
+    from edge.lms.schema import MIGRATIONS
+
+    return MIGRATIONS
