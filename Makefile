@@ -1,7 +1,7 @@
 # ClassTop Fleet — developer and CI entry points.
 #
 # Works on a fresh Debian 12 machine as root with only python3 and network access to PyPI and Debian:
-#   make test    system packages + venv + ruff + mypy + pytest   (what .ci/run runs)
+#   make test    system packages + venv + ruff + vulture + mypy + pytest   (what .ci/run runs)
 #   make demo    the local twin (python -m infra.local)
 #   make bench   every bench/*.py with the venv's python
 #
@@ -25,8 +25,10 @@ ifneq ($(shell $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || echo missing),
 SYSTEM_PKGS += python3-venv
 endif
 
-# Directories type-checked by `make typecheck` (only those that hold .py files are passed to mypy).
-TYPECHECK_DIRS ?= shared cloud
+# Directories type-checked by `make typecheck` (only those that hold .py files are passed to mypy) and searched for
+# dead code by `make lint` (vulture: what it is at least 80 % sure nothing uses).
+TYPECHECK_DIRS ?= shared cloud edge infra
+DEADCODE_DIRS ?= shared cloud edge infra
 TESTS ?= tests
 PYTEST_ARGS ?=
 
@@ -75,6 +77,7 @@ $(STAMP): pyproject.toml $(PKG_INITS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vulture --min-confidence 80 $(DEADCODE_DIRS)
 
 typecheck: venv
 	@dirs=""; \
