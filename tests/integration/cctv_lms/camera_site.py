@@ -23,14 +23,8 @@ def lms_process(site_broker: Broker, workdir: Path) -> Iterator[LmsProcess]:
     text = lms_config_text(site_broker=site_broker, cloud_port=None, http_port=free_port(),
                            db_path=workdir / "lms.db",
                            settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"}})
-    proc = LmsProcess(workdir, text, site_broker.passwords["lms"])
-    try:
-        yield proc.start()
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.http.close()
+    with LmsProcess(workdir, text, site_broker.passwords["lms"]).running() as proc:
+        yield proc
 
 
 @contextlib.contextmanager

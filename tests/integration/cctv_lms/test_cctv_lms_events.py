@@ -35,14 +35,8 @@ def cloud(cloud_broker: Broker) -> MqttProbe:
 def lms(tmp_path: Path, site_broker: Broker, cloud_broker: Broker) -> Iterator[LmsProcess]:
     text = lms_config_text(site_broker=site_broker, cloud_port=cloud_broker.port, http_port=free_port(),
                            db_path=tmp_path / "lms.db")
-    proc = LmsProcess(tmp_path, text, site_broker.passwords["lms"])
-    try:
-        yield proc.start()
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.http.close()
+    with LmsProcess(tmp_path, text, site_broker.passwords["lms"]).running() as proc:
+        yield proc
 
 
 @pytest.fixture
@@ -118,8 +112,7 @@ def test_events_wait_in_the_outbox_while_the_cloud_is_away(
 ) -> None:
     text = lms_config_text(site_broker=site_broker, cloud_port=free_port(), http_port=free_port(),
                            db_path=tmp_path / "lms.db")  # no broker on that port
-    lms = LmsProcess(tmp_path, text, site_broker.passwords["lms"]).start(wait_cloud=False)
-    try:
+    with LmsProcess(tmp_path, text, site_broker.passwords["lms"]).running(wait_cloud=False) as lms:
         lms.wait_agent("agent-1")
         send(agent, "cctv.disk_full", {"free": 1}, severity=Severity.ERROR)
 
@@ -131,6 +124,3 @@ def test_events_wait_in_the_outbox_while_the_cloud_is_away(
         payloads = eventually(queued, what="the event in the outbox")
         message = decode(CloudSiteEvents, payloads[0])
         assert [e.event.kind for e in message.events] == ["cctv.disk_full"]
-    finally:
-        lms.stop()
-        lms.http.close()

@@ -38,13 +38,10 @@ def lms(dynsec_broker: DynsecBroker, tmp_path: Path) -> Iterator[LmsProcess]:
     process.env["CLASSTOP_LMS_ADMIN_TOKEN"] = ADMIN_TOKEN
     process.http.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
     try:
-        yield process.start()
+        with process.running():
+            yield process
     finally:
-        try:
-            process.stop()
-        finally:
-            process.http.close()
-            print(process.log()[-4000:])  # shown by pytest when the test failed
+        print(process.log()[-4000:])  # shown by pytest when the test failed
 
 
 @pytest.fixture
@@ -177,12 +174,8 @@ def test_without_dynsec_enrolment_is_off_and_says_so(site_broker: Broker, tmp_pa
     process = LmsProcess(tmp_path, text, site_broker.passwords["lms"])
     process.env["CLASSTOP_LMS_ADMIN_TOKEN"] = ADMIN_TOKEN
     process.http.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-    try:
-        process.start()
+    with process.running():
         r = process.http.post("/api/enroll", json={"token": "cte_x", "hostname": "h"})
         assert _error(r) == (501, "not_supported") and "[site_broker.dynsec]" in r.json()["error"]
         assert _error(process.http.post("/api/enrolment-tokens", json={}))[0] == 501
         assert process.http.get("/api/clients/").status_code == 200  # everything else as before
-    finally:
-        process.stop()
-        process.http.close()

@@ -59,8 +59,7 @@ def lms(module_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         yield lms
     finally:
-        lms.stop()
-        lms.http.close()
+        lms.close()
 
 
 ClientFactory = Callable[..., subprocess.Popen[str]]

@@ -83,8 +83,7 @@ def lms_of(module_broker: Broker, tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for lms in made:
-        lms.stop()
-        lms.http.close()
+        lms.close()
 
 
 # ---------------------------------------------------------------- item 4

@@ -41,8 +41,7 @@ def tls_lms(module_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> 
     try:
         yield lms, cert
     finally:
-        lms.stop()
-        lms.http.close()
+        lms.close()
 
 
 def test_https_sync_and_wss_control(tls_lms: tuple[LmsProcess, Path], classtop_client: ClientFactory) -> None:

@@ -51,10 +51,7 @@ def lms_factory(tmp_path: Path, site_broker: Broker) -> Iterator[LmsFactory]:
 
     yield make
     for lms in made:
-        try:
-            lms.stop()
-        finally:
-            lms.http.close()
+        lms.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ The simulated agent is a small test peer speaking the shared protocol over the r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,21 @@ class LmsProcess:
         code = self.proc.returncode
         self.proc = None
         return code
+
+    def close(self) -> None:
+        """Stop the LMS (if it runs) and close the API client, also when stopping fails."""
+        try:
+            self.stop()
+        finally:
+            self.http.close()
+
+    @contextlib.contextmanager
+    def running(self, *, wait_cloud: bool = True) -> Iterator[LmsProcess]:
+        """Started (as :meth:`start`), and closed (:meth:`close`) on the way out, also when starting fails."""
+        try:
+            yield self.start(wait_cloud=wait_cloud)
+        finally:
+            self.close()
 
     def log(self) -> str:
         try:
