@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.brokers",
+    "tests.fixtures.lms_store",
     "tests.fixtures.moto_server",
 ]

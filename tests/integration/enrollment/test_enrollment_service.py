@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from edge.lms.enrolment import BrokerAddress, BrokerCredentials, EnrolmentError, Enrolments
@@ -28,12 +25,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "lms.db") as s:
-        yield s
 
 
 @pytest.fixture

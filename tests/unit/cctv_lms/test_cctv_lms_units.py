@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,6 @@ from shared.names import Namespace
 
 def ev(kind: str, severity: Severity = Severity.INFO, at: float | None = None, **data: Any) -> Event:
     return Event(timestamp=time.time() if at is None else at, kind=kind, severity=severity, data=data)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "lms.db") as s:
-        yield s
 
 
 def test_only_cctv_health_and_warnings_go_up() -> None:

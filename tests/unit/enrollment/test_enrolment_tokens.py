@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ class FakeCredentials:
 
     def issue(self, agent_id: str) -> str:
         return "broker-password"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "lms.db") as s:
-        yield s
 
 
 def enrolments(store: Store) -> Enrolments:

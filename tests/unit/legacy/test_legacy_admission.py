@@ -4,7 +4,6 @@ and the decisions kept across restarts (real SQLite, real registry, real enrolme
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ class Clock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "lms.db") as s:
-        yield s
 
 
 def admissions(store: Store, **settings: Any) -> Admissions:

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from edge.lms.auth import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, Audit, AuthError, Role, Tokens
 from edge.lms.auth import tokens as auth
 from edge.lms.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "lms.db").open()
-    yield s
-    s.close()
 
 
 def test_a_token_is_stored_hashed_and_verifies_with_its_role(store: Store) -> None:

@@ -28,13 +28,6 @@ from tests.fixtures.lms_services import offline_services
 TOPIC = "ct/demo/dev/site/school-1/up/events"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "lms.db").open()
-    yield s
-    s.close()
-
-
 # ------------------------------------------------------------ store
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +11,6 @@ from edge.lms.agents.metrics_history import PRUNE_BATCH, MetricsHistory
 from edge.lms.store import Store
 from shared.messages import Metrics, Presence, Status, encode
 from shared.mqtt import IncomingMessage
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "lms.db").open()
-    yield s
-    s.close()
 
 
 def sample(ts: float, cpu: float = 10.0) -> Metrics:

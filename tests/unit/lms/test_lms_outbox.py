@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 
@@ -79,13 +77,6 @@ class Link:
             self.sent.append((topic, payload))
         fut.set_result(None)
         return fut
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "lms.db").open()
-    yield s
-    s.close()
 
 
 def wait_until(cond: object, timeout: float = 5.0) -> None:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from edge.lms.agents import AgentRows, AgentView, Registry
 from edge.lms.store import Store
@@ -14,13 +10,6 @@ from shared import topics
 from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status, encode
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "lms.db").open()
-    yield s
-    s.close()
 
 
 def msg(agent_id: str, channel: AgentUp, payload: bytes, retain: bool = False) -> IncomingMessage:
