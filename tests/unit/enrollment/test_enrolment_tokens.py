@@ -12,24 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.lms.api import create_app
-from edge.lms.enrolment import TOKEN_PREFIX, BrokerAddress, EnrolmentError, Enrolments
+from edge.lms.enrolment import TOKEN_PREFIX, EnrolmentError
 from edge.lms.store import Store
-from tests.fixtures.lms_services import offline_services
-
-
-class FakeCredentials:
-    """The broker side of enrolment (the enrolment rows themselves are the real ones)."""
-
-    def check_agent_id(self, agent_id: str) -> None:
-        pass
-
-    def issue(self, agent_id: str) -> str:
-        return "broker-password"
-
-
-def enrolments(store: Store) -> Enrolments:
-    return Enrolments(store, FakeCredentials(), BrokerAddress("127.0.0.1", 8883),  # type: ignore[arg-type]
-                      is_classtop_client=lambda _id: False)  # fmt: skip
+from tests.fixtures.lms_services import offline_enrolments, offline_services
 
 
 def old_token(store: Store, token: str, *, expires_at: float) -> None:
@@ -41,7 +26,7 @@ def old_token(store: Store, token: str, *, expires_at: float) -> None:
 
 
 def test_agent_enrolment_tokens_have_their_own_prefix(store: Store) -> None:
-    service = enrolments(store)
+    service = offline_enrolments(store)
     new = service.create_token(ttl_s=600, max_uses=1)
     assert TOKEN_PREFIX == "cta_" and new.token.startswith("cta_")
     assert service.enrol(new.token, agent_id="pc-1", hostname="pc-1").agent_id == "pc-1"
@@ -50,7 +35,7 @@ def test_agent_enrolment_tokens_have_their_own_prefix(store: Store) -> None:
 def test_the_cte_tokens_an_lms_made_before_keep_working_until_they_expire(store: Store) -> None:
     old_token(store, "cte_made-before-the-prefix-changed-0123456789", expires_at=time.time() + 3600)
     old_token(store, "cte_made-before-and-expired-since-0123456789", expires_at=time.time() - 1)
-    service = enrolments(store)
+    service = offline_enrolments(store)
     enrolled = service.enrol("cte_made-before-the-prefix-changed-0123456789", agent_id="pc-2", hostname="pc-2")
     assert enrolled.agent_id == "pc-2" and [t["uses"] for t in service.tokens()] == [1, 0]
     with pytest.raises(EnrolmentError) as expired:
@@ -64,7 +49,7 @@ def test_the_cte_tokens_an_lms_made_before_keep_working_until_they_expire(store:
 def test_the_token_paths_answer_in_both_spellings(store: Store, tmp_path: Path) -> None:
     services = offline_services(store, tmp_path)
     admin = {"Authorization": f"Bearer {services.tokens.create('admin', 'admin')[1]}"}
-    with TestClient(create_app(services, enrolments=enrolments(store))) as http:
+    with TestClient(create_app(services, enrolments=offline_enrolments(store))) as http:
         made = [http.post(path, json={"max_uses": 2, "note": path}, headers=admin)
                 for path in ("/api/enrolment-tokens", "/api/enrollment-tokens")]  # fmt: skip
         assert [r.status_code for r in made] == [201, 201]

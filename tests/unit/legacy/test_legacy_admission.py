@@ -11,12 +11,12 @@ import pytest
 
 from edge.lms.agents import AgentRow, AgentRows, Registry
 from edge.lms.config import ClassTopSettings
-from edge.lms.enrolment import BrokerAddress, Enrolments
 from edge.lms.legacy import Admissions, Approval, Refused
 from edge.lms.legacy.admission_rows import ADMISSIONS_TABLE_V8
 from edge.lms.schema import MIGRATIONS
 from edge.lms.store import Store
 from shared.errors import ErrorCode
+from tests.fixtures.lms_services import offline_enrolments
 
 
 class Clock:
@@ -32,16 +32,6 @@ def admissions(store: Store, **settings: Any) -> Admissions:
     registry = Registry(store, presence_timeout_s=30)
     registry.load()
     return Admissions(store, registry, ClassTopSettings(**settings), clock=Clock()).load()
-
-
-class FakeCredentials:
-    """The broker side of enrolment (the enrolment rows themselves are the real ones)."""
-
-    def check_agent_id(self, agent_id: str) -> None:
-        pass
-
-    def issue(self, agent_id: str) -> str:
-        return "broker-password"
 
 
 def test_open_policy_approves_at_once_and_approval_keeps_new_clients_pending(store: Store) -> None:
@@ -82,8 +72,7 @@ def test_agent_ids_are_never_classtop_clients(store: Store) -> None:
     """An agent seen on MQTT (a registry row) or only enrolled so far (an ``enrollments`` row, made by enrolment
     itself) is refused whatever the policy; a revoked agent stays an agent's id."""
     AgentRows(store).upsert(AgentRow(agent_id="agent-1", name="pc-1", kind="agent", first_seen=1.0))
-    enrolments = Enrolments(store, FakeCredentials(), BrokerAddress("127.0.0.1", 1883),  # type: ignore[arg-type]
-                            is_classtop_client=lambda _id: False)  # fmt: skip
+    enrolments = offline_enrolments(store)
     token = enrolments.create_token(ttl_s=60, max_uses=2).token
     enrolments.enrol(token, agent_id="pc-7", hostname="pc-7")
     gate = admissions(store, client_policy="open")
