@@ -14,6 +14,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from shared.worker_thread import WorkerThread
+
 log = logging.getLogger(__name__)
 
 
@@ -24,21 +26,17 @@ class Periodic:
         self._fn = fn
         self._interval_s = interval_s
         self._run_at_start = run_at_start
-        self._join_timeout_s = join_timeout_s
-        self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread(name, self._run, wake=self._wake.set, join_timeout_s=join_timeout_s)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
     def start(self) -> Periodic:
-        if self._interval_s > 0 and self._thread is None:
-            self._stop.clear()
+        if self._interval_s > 0 and not self._worker.running:
             self._wake.clear()
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+            self._worker.start()
         return self
 
     def wake(self) -> None:
@@ -46,16 +44,12 @@ class Periodic:
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(self._join_timeout_s)
-            self._thread = None
+        self._worker.stop()
 
     def _run(self) -> None:
         if not self._run_at_start:
             self._pause()
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             try:
                 self._fn()
             except Exception:
