@@ -12,9 +12,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from edge.lms.errors import LmsError
 from edge.lms.store import Store
@@ -67,6 +76,16 @@ class TimetableError(LmsError):
     """Bad input (``status`` 422) or an unknown client (404)."""
 
 
+def _valid_client_uuid(value: str, info: ValidationInfo) -> str:
+    if not topics.is_valid_id(value):
+        raise ValueError(f"{info.field_name} must be 1-64 letters, digits, '-' or '_'")
+    return value
+
+
+#: A ClassTop client's id on the wire (``uuid`` or ``client_uuid``): a valid topic id.
+ClientUuid = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_client_uuid)]
+
+
 class _Wire(BaseModel):
     # The client's wire shapes: unknown fields are ignored (an unchanged client must never be refused for
     # a field we do not use); the fields we store are typed and bounded.
@@ -103,31 +122,17 @@ class SyncEntry(_Wire):
 class RegisterBody(_Wire):
     """``POST /api/clients/register``."""
 
-    uuid: str = Field(min_length=1, max_length=64)
+    uuid: ClientUuid
     name: str | None = Field(default="", max_length=200)
     api_url: str | None = Field(default="", max_length=500)
-
-    @field_validator("uuid")
-    @classmethod
-    def _uuid(cls, v: str) -> str:
-        if not topics.is_valid_id(v):
-            raise ValueError("uuid must be 1-64 letters, digits, '-' or '_'")
-        return v
 
 
 class SyncBody(_Wire):
     """``POST /api/sync``: the client's full snapshot."""
 
-    client_uuid: str = Field(min_length=1, max_length=64)
+    client_uuid: ClientUuid
     courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_ITEMS)
     schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-    @field_validator("client_uuid")
-    @classmethod
-    def _uuid(cls, v: str) -> str:
-        if not topics.is_valid_id(v):
-            raise ValueError("client_uuid must be 1-64 letters, digits, '-' or '_'")
-        return v
 
     @model_validator(mode="after")
     def _unique(self) -> SyncBody:
