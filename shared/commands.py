@@ -26,7 +26,7 @@ from shared.cctv import (
     SnapshotParams,
 )
 from shared.errors import CommandError, ErrorCode
-from shared.messages.base import Strict, describe_validation_error
+from shared.messages.base import Strict, describe_validation_error, require_unique
 
 MAX_OUTPUT_LIMIT = 1024 * 1024
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
@@ -165,11 +165,8 @@ class ClassTopData(Strict):
     @model_validator(mode="after")
     def _references(self) -> Self:
         course_ids = [c.id for c in self.courses]
-        if len(set(course_ids)) != len(course_ids):
-            raise ValueError("course ids must be unique")
-        entry_ids = [e.id for e in self.schedule_entries]
-        if len(set(entry_ids)) != len(entry_ids):
-            raise ValueError("schedule entry ids must be unique")
+        require_unique(course_ids, "course ids must be unique")
+        require_unique([e.id for e in self.schedule_entries], "schedule entry ids must be unique")
         known = set(course_ids)
         dangling = sorted({e.course_id for e in self.schedule_entries if e.course_id not in known})
         if dangling:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Sequence
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -26,6 +27,12 @@ class Message(Strict):
     """Top-level message: carries ``type`` (in subclasses) and the schema version ``v``."""
 
     v: Literal[1] = SCHEMA_VERSION
+
+
+def require_unique(keys: Sequence[Hashable], message: str) -> None:
+    """In a validator: ``ValueError(message)`` when ``keys`` repeat one."""
+    if len(set(keys)) != len(keys):
+        raise ValueError(message)
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:

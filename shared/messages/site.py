@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from shared.errors import ErrorCode
 from shared.messages.agent import AgentKind, Event, Presence
-from shared.messages.base import Message, Strict
+from shared.messages.base import Message, Strict, require_unique
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
     DEFAULT_TIMEOUT_S,
@@ -56,8 +56,7 @@ class SiteCommand(Message):
     @field_validator("targets")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("targets must not repeat an agent")
+        require_unique(v, "targets must not repeat an agent")
         return v
 
 

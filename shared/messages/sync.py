@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.base import MAX_PAYLOAD_BYTES, Message, Strict, encode
+from shared.messages.base import MAX_PAYLOAD_BYTES, Message, Strict, encode, require_unique
 from shared.topics import ID_PATTERN
 
 #: at most this many entries per message
@@ -57,9 +57,7 @@ class AgentSnapshots(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> AgentSnapshots:
-        keys = [(s.agent_id, s.kind) for s in self.snapshots]
-        if len(set(keys)) != len(keys):
-            raise ValueError("snapshots must not repeat an (agent_id, kind)")
+        require_unique([(s.agent_id, s.kind) for s in self.snapshots], "snapshots must not repeat an (agent_id, kind)")
         return self
 
 
@@ -139,7 +137,5 @@ class MetricRollups(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> MetricRollups:
-        keys = [(r.agent_id, r.start) for r in self.rollups]
-        if len(set(keys)) != len(keys):
-            raise ValueError("rollups must not repeat an (agent_id, start)")
+        require_unique([(r.agent_id, r.start) for r in self.rollups], "rollups must not repeat an (agent_id, start)")
         return self
