@@ -41,7 +41,7 @@ from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
-from shared.lifecycle import Lifecycle
+from shared.lifecycle import Lifecycle, shorten_gil_switch_interval
 from shared.messages import CommandStatus, Event
 from shared.periodic import Periodic
 from shared.topics import AgentUp
@@ -322,10 +322,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-#: See :func:`main`.
-GIL_SWITCH_INTERVAL_S = 0.0005
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -336,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate_config:
         print(f"OK: {args.config} (agent_id={config.agent_id}, exec mode={config.exec.mode.value})")
         return 0
-    # Quick commands are answered on the MQTT network thread; a busy sampler or camera thread would otherwise
-    # hold the GIL for up to the default 5 ms switch interval before the answer could go out.
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    shorten_gil_switch_interval()
     agent = AgentProcess(config)
     agent.lifecycle.install_signal_handlers(exit_code_on_second=1)
     return agent.run()

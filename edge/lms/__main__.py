@@ -14,12 +14,9 @@ import sys
 from edge.lms.cli import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, parse_args, run_command
 from edge.lms.config import ConfigError, load_config
 from edge.lms.process import Lms, StartupError
+from shared.lifecycle import shorten_gil_switch_interval
 
 log = logging.getLogger("edge.lms")
-
-#: See :func:`main`.
-GIL_SWITCH_INTERVAL_S = 0.0005
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -38,10 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # The API's event loop shares the GIL with the MQTT threads; a thread busy with a burst of heartbeats
-    # would otherwise keep it for up to the default 5 ms switch interval, which shows as 5 ms in a command's
-    # round trip. 0.5 ms bounds that wait (measured: bench/rtt.py p99).
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    shorten_gil_switch_interval()
     lms = Lms(config)
     lms.lifecycle.install_signal_handlers(exit_code_on_second=EXIT_STARTUP)
     try:
