@@ -80,8 +80,7 @@ def test_agents_enrol_connect_keep_their_identity_and_revocation_cuts_one_off(
 ) -> None:
     token = _new_token(lms, max_uses=2)
     room1, room2 = agents["room-1"].start(token), agents["room-2"].start(token)
-    lms.wait_agent("room-1", timeout=20)
-    lms.wait_agent("room-2", timeout=20)
+    lms.wait_agents("room-1", "room-2", timeout=20)
     for agent in (room1, room2):
         creds = json.loads(agent.credentials_path.read_text())
         assert creds["agent_id"] == creds["username"] == agent.agent_id

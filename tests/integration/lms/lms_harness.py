@@ -264,6 +264,11 @@ class LmsProcess:
         result: dict[str, Any] = eventually(check, timeout, what=f"{agent_id} {status}")
         return result
 
+    def wait_agents(self, *agent_ids: str, status: str = "online", timeout: float = 10.0) -> None:
+        """:meth:`wait_agent` for each of ``agent_ids`` in turn (each with its own ``timeout``)."""
+        for agent_id in agent_ids:
+            self.wait_agent(agent_id, status, timeout)
+
     def command(
         self, agent_id: str, command: str, params: dict[str, Any] | None = None, **extra: Any
     ) -> httpx.Response:

@@ -182,8 +182,7 @@ def test_clean_stop_and_silence_mark_offline(lms_factory: LmsFactory, agents: Ag
     lms = lms_factory(settings={"presence_timeout_s": 1}).start()
     a1 = agents("agent-1").start()
     a2 = agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
     a1.stop()
     assert lms.wait_agent("agent-1", "offline")["status_reason"] == "stop"
     # agent-2 keeps its connection but says nothing: the sweeper marks it offline ...

@@ -70,8 +70,7 @@ def test_site_command_fans_out_and_results_come_back(
     lms = lms_factory(cloud_broker.port).start()
     a1 = agents("agent-1").start()
     a2 = agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
 
     cloud.publish(DOWN, site_command("cmd-1", "set_setting", ["agent-1", "agent-2", "agent-9"],
                                      params={"key": "font_size", "value": 18}))

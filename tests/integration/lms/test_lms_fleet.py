@@ -58,8 +58,7 @@ def test_tags_groups_batch_and_command_history(lms_factory: LmsFactory, agents: 
     lms = lms_factory().start()
     agents("agent-1").start()
     agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
     r = lms.http.put("/api/clients/agent-1/tags", json={"tags": ["lab", "floor-1"]})
     assert r.status_code == 200 and r.json()["data"]["tags"] == ["floor-1", "lab"]
     lms.http.put("/api/clients/agent-2/tags", json={"tags": ["lab"]})

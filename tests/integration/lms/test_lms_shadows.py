@@ -84,8 +84,7 @@ def test_offline_agent_catches_up_with_get_when_it_comes_back(
     cloud, lms = start(lms_factory, cloud_broker)
     agents("agent-1").start()
     a2 = agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
     # The link connected before any agent was known: the one get for agent-2 is the one of its coming online.
     eventually(lambda: gets(cloud, "agent-2") == 1, what="first get for agent-2")
     a2.stop()
@@ -120,8 +119,7 @@ def test_get_for_each_agent_at_start_and_nothing_desired_is_fine(
     cloud = cloud_broker.client()
     cloud.subscribe(topics.shadow_filter(THING))
     lms = lms_factory(cloud_broker.port).start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
 
     for agent_id in ("agent-1", "agent-2"):
         eventually(lambda a=agent_id: gets(cloud, a) >= 1, what=f"get for {agent_id}")
@@ -180,8 +178,7 @@ def test_rejected_shadow_requests_are_asked_again_or_reported_in_the_log(
     cloud, lms = start(lms_factory, cloud_broker)
     a1 = agents("agent-1").start()
     agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
     eventually(lambda: gets(cloud, "agent-1") == 1 and gets(cloud, "agent-2") == 1, what="the first gets")
     cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE_DELTA), delta({"font_size": 18}))
     wait_reported(cloud, "agent-1", {"font_size": "18"})

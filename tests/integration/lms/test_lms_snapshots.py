@@ -55,8 +55,7 @@ def test_settings_and_timetables_travel_once_and_not_again_after_a_restart(
     lms = lms_factory(cloud_broker.port).start()
     a1 = agents("agent-1").start()
     a2 = agents("agent-2").start()
-    lms.wait_agent("agent-1")
-    lms.wait_agent("agent-2")
+    lms.wait_agents("agent-1", "agent-2")
 
     send_settings(a1, {"theme_mode": "dark", "font_size": "14"})
     assert wait_entries(cloud, 1) == [("agent-1", "settings", 1)]
