@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,22 @@ def collect(client: MqttClient, topic_filter: str) -> queue.Queue[IncomingMessag
     return q
 
 
+@contextmanager
+def started(*clients: MqttClient) -> Iterator[None]:
+    """Start ``clients`` in order; stop them all at the end."""
+    for client in clients:
+        client.start()
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.stop()
+
+
 def test_publish_subscribe_round_trip_with_nodelay(broker: MosquittoProcess) -> None:
     sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
     got = collect(sub, "t/+/x")
-    sub.start()
-    pub.start()
-    try:
+    with started(sub, pub):
         time.sleep(0.1)  # SUBACK
         pub.publish("t/1/x", b"hello", qos=1)
         msg = got.get(timeout=5)
@@ -66,9 +77,6 @@ def test_publish_subscribe_round_trip_with_nodelay(broker: MosquittoProcess) -> 
         sock = sub._client.socket()
         assert sock is not None
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    finally:
-        sub.stop()
-        pub.stop()
 
 
 def test_refused_connack_is_an_error_not_connected(broker: MosquittoProcess) -> None:
@@ -97,9 +105,7 @@ def test_unreachable_broker_times_out_clearly() -> None:
 def test_subscriptions_are_restored_after_broker_restart(broker: MosquittoProcess) -> None:
     sub, pub = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
     got = collect(sub, "restore/#")
-    sub.start()
-    pub.start()
-    try:
+    with started(sub, pub):
         broker.stop()
         time.sleep(0.3)
         assert not sub.connected
@@ -109,9 +115,6 @@ def test_subscriptions_are_restored_after_broker_restart(broker: MosquittoProces
         pub.publish("restore/me", b"back", qos=1)
         assert got.get(timeout=5).payload == b"back"
         assert sub.stats.connects >= 2 and sub.stats.disconnects >= 1
-    finally:
-        sub.stop()
-        pub.stop()
 
 
 def test_handler_exception_is_contained(broker: MosquittoProcess) -> None:
@@ -124,18 +127,13 @@ def test_handler_exception_is_contained(broker: MosquittoProcess) -> None:
         got.put(msg.payload)
 
     sub.subscribe("h/#", flaky)
-    sub.start()
-    pub.start()
-    try:
+    with started(sub, pub):
         time.sleep(0.1)
         for p in (b"boom", b"after"):
             pub.publish("h/1", p, qos=1)
         assert got.get(timeout=5) == b"after"
         assert sub.stats.handler_errors == 1
         assert sub.connected
-    finally:
-        sub.stop()
-        pub.stop()
 
 
 def test_inbox_is_bounded_and_overflow_is_counted(broker: MosquittoProcess) -> None:
@@ -149,26 +147,23 @@ def test_inbox_is_bounded_and_overflow_is_counted(broker: MosquittoProcess) -> N
         seen.append(msg.payload)
 
     sub.subscribe("slow/#", slow, qos=0)
-    sub.start()
-    pub.start()
-    try:
-        time.sleep(0.1)
-        for i in range(8):
-            pub.publish("slow/x", str(i).encode(), qos=0)
-        deadline = time.monotonic() + 15
-        while sub.stats.dropped == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sub.stats.dropped > 0
-        gate.set()
-        deadline = time.monotonic() + 5
-        while len(seen) + sub.stats.dropped < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(seen) + sub.stats.dropped == 8
-        assert seen[0] == b"0"
-    finally:
-        gate.set()
-        sub.stop()
-        pub.stop()
+    with started(sub, pub):
+        try:
+            time.sleep(0.1)
+            for i in range(8):
+                pub.publish("slow/x", str(i).encode(), qos=0)
+            deadline = time.monotonic() + 15
+            while sub.stats.dropped == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sub.stats.dropped > 0
+            gate.set()
+            deadline = time.monotonic() + 5
+            while len(seen) + sub.stats.dropped < 8 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(seen) + sub.stats.dropped == 8
+            assert seen[0] == b"0"
+        finally:
+            gate.set()
 
 
 _CRASHER = textwrap.dedent(
@@ -243,18 +238,13 @@ def test_inline_handlers_run_on_the_network_thread_and_are_contained(broker: Mos
 
     sub.subscribe("fast/#", inline, inline=True)
     sub.subscribe("slow/#", lambda m: queued.put(threading.current_thread().name))
-    sub.start()
-    pub.start()
-    try:
+    with started(sub, pub):
         time.sleep(0.1)
         for topic, payload in (("fast/1", b"boom"), ("fast/1", b"ok"), ("slow/1", b"x")):
             pub.publish(topic, payload, qos=1)
         assert threads.get(timeout=5) != f"{sub.name}-dispatch"
         assert queued.get(timeout=5) == f"{sub.name}-dispatch"
         assert sub.stats.handler_errors == 1 and sub.connected
-    finally:
-        sub.stop()
-        pub.stop()
 
 
 def test_an_inline_predicate_chooses_per_message(broker: MosquittoProcess) -> None:
@@ -267,9 +257,7 @@ def test_an_inline_predicate_chooses_per_message(broker: MosquittoProcess) -> No
         return msg.payload.startswith(b"quick")
 
     sub.subscribe("cmd/#", lambda m: ran.put((m.payload, threading.current_thread().name)), inline=quick)
-    sub.start()
-    pub.start()
-    try:
+    with started(sub, pub):
         time.sleep(0.1)
         for payload in (b"quick-1", b"slow-1", b"bad-predicate", b"quick-2"):
             pub.publish("cmd/x", payload, qos=1)
@@ -279,6 +267,3 @@ def test_an_inline_predicate_chooses_per_message(broker: MosquittoProcess) -> No
         assert seen[b"slow-1"] == dispatcher
         assert seen[b"bad-predicate"] == dispatcher  # a failing predicate: handled, not inline
         assert sub.stats.handler_errors == 1 and sub.connected
-    finally:
-        sub.stop()
-        pub.stop()
