@@ -27,7 +27,7 @@ from shared.messages import Command, Presence, Response, Status, decode, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings, Will
 from shared.names import Namespace
 from shared.topics import AgentUp
-from tests.fixtures.brokers import Broker
+from tests.fixtures.brokers import Broker, MqttProbe
 
 REPO = Path(__file__).resolve().parents[3]
 TENANT = "demo"
@@ -314,6 +314,17 @@ class LmsProcess:
 
 LmsFactory = Callable[..., LmsProcess]
 AgentFactory = Callable[..., SimAgent]
+
+
+def start_with_cloud(
+    lms_factory: LmsFactory, cloud_broker: Broker, *topic_filters: str
+) -> tuple[MqttProbe, LmsProcess]:
+    """A probe on the cloud broker subscribed to ``topic_filters`` before the LMS starts (it sees all the LMS
+    sends), and a started LMS linked to that broker."""
+    cloud = cloud_broker.client()
+    for topic_filter in topic_filters:
+        cloud.subscribe(topic_filter)
+    return cloud, lms_factory(cloud_broker.port).start()
 
 
 def json_of(payload: bytes) -> dict[str, Any]:

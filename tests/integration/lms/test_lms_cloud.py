@@ -25,6 +25,7 @@ from tests.integration.lms.lms_harness import (
     LmsFactory,
     eventually,
     silent_responder,
+    start_with_cloud,
 )
 
 pytestmark = pytest.mark.integration
@@ -64,10 +65,7 @@ def site_command(request_id: str, command: str, targets: list[str], **extra: Any
 def test_site_command_fans_out_and_results_come_back(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud = cloud_broker.client()
-    cloud.subscribe(topics.site_up(NS, SITE, SiteUp.RESULTS))
-    cloud.subscribe(HEARTBEAT)
-    lms = lms_factory(cloud_broker.port).start()
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, RESULTS, HEARTBEAT)
     a1 = agents("agent-1").start()
     a2 = agents("agent-2").start()
     lms.wait_agents("agent-1", "agent-2")
@@ -114,9 +112,7 @@ def test_site_command_fans_out_and_results_come_back(
 def test_expired_timeout_and_bad_cloud_messages(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud = cloud_broker.client()
-    cloud.subscribe(RESULTS)
-    lms = lms_factory(cloud_broker.port).start()
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, RESULTS)
     agent = agents("agent-1", silent_responder).start()
     lms.wait_agent("agent-1")
 

@@ -19,15 +19,16 @@ from tests.integration.lms.lms_harness import (
     SITE,
     AgentFactory,
     LmsFactory,
-    LmsProcess,
     SimAgent,
     eventually,
     settings_responder,
+    start_with_cloud,
 )
 
 pytestmark = pytest.mark.integration
 
 THING = topics.site_thing_name(NS, SITE)
+SHADOWS = topics.shadow_filter(THING)
 
 
 def shadow_topic(agent_id: str, op: ShadowOp) -> str:
@@ -57,16 +58,10 @@ def batches(agent: SimAgent) -> list[dict[str, str]]:
     return [c.params["settings"] for c in list(agent.commands) if c.command == "update_settings_batch"]
 
 
-def start(lms_factory: LmsFactory, cloud_broker: Broker) -> tuple[MqttProbe, LmsProcess]:
-    cloud = cloud_broker.client()
-    cloud.subscribe(topics.shadow_filter(THING))
-    return cloud, lms_factory(cloud_broker.port).start()
-
-
 def test_delta_is_applied_to_an_online_agent_and_reported(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud, lms = start(lms_factory, cloud_broker)
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     a1 = agents("agent-1").start()
     lms.wait_agent("agent-1")
 
@@ -81,7 +76,7 @@ def test_delta_is_applied_to_an_online_agent_and_reported(
 def test_offline_agent_catches_up_with_get_when_it_comes_back(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud, lms = start(lms_factory, cloud_broker)
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     agents("agent-1").start()
     a2 = agents("agent-2").start()
     lms.wait_agents("agent-1", "agent-2")
@@ -116,9 +111,7 @@ def test_get_for_each_agent_at_start_and_nothing_desired_is_fine(
 ) -> None:
     agents("agent-1").start()
     agents("agent-2").start()
-    cloud = cloud_broker.client()
-    cloud.subscribe(topics.shadow_filter(THING))
-    lms = lms_factory(cloud_broker.port).start()
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     lms.wait_agents("agent-1", "agent-2")
 
     for agent_id in ("agent-1", "agent-2"):
@@ -142,7 +135,7 @@ def test_bad_documents_are_dropped_and_refusals_not_reported(
             return Response.fail(cmd.request_id, ErrorCode.INVALID_PARAMS, "settings are read-only here")
         return settings_responder(agent, cmd)
 
-    cloud, lms = start(lms_factory, cloud_broker)
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     a1 = agents("agent-1", responder=refuse).start()
     lms.wait_agent("agent-1")
     topic = shadow_topic("agent-1", ShadowOp.UPDATE_DELTA)
@@ -175,7 +168,7 @@ def test_rejected_shadow_requests_are_asked_again_or_reported_in_the_log(
     """Issue 11 item 13: IoT Core's ``update/rejected`` is not ignored. A throttled or failed report (429, 5xx)
     is asked again with a catch-up ``get`` (whose delta is applied and reported again); a refusal for good
     (400, 413) is a warning in the log and no retry."""
-    cloud, lms = start(lms_factory, cloud_broker)
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     a1 = agents("agent-1").start()
     agents("agent-2").start()
     lms.wait_agents("agent-1", "agent-2")
@@ -205,7 +198,7 @@ def test_rejected_shadow_requests_are_asked_again_or_reported_in_the_log(
 def test_link_reconnect_catches_up_every_online_agent(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud, lms = start(lms_factory, cloud_broker)
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
     a1 = agents("agent-1").start()
     lms.wait_agent("agent-1")
     eventually(lambda: gets(cloud, "agent-1") == 1, what="get for agent-1 when it came online")

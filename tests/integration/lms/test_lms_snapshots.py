@@ -18,7 +18,7 @@ from shared import topics
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode
 from shared.topics import AgentUp, SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
-from tests.integration.lms.lms_harness import NS, SITE, AgentFactory, LmsFactory, SimAgent, eventually
+from tests.integration.lms.lms_harness import NS, SITE, AgentFactory, LmsFactory, SimAgent, eventually, start_with_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +50,7 @@ def wait_entries(probe: MqttProbe, count: int) -> list[tuple[str, str, int]]:
 def test_settings_and_timetables_travel_once_and_not_again_after_a_restart(
     lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
 ) -> None:
-    cloud = cloud_broker.client()
-    cloud.subscribe(SYNC)
-    lms = lms_factory(cloud_broker.port).start()
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SYNC)
     a1 = agents("agent-1").start()
     a2 = agents("agent-2").start()
     lms.wait_agents("agent-1", "agent-2")
