@@ -6,7 +6,7 @@ within N seconds, else 202 with the record as it stands (poll ``GET /api/command
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from chalice.app import Response
 from pydantic import Field, field_validator, model_validator
@@ -25,16 +25,23 @@ api = Router(__name__, tag="commands")
 
 
 class _CommandBody(RequestBody):
-    """What both command bodies share: ``params`` may be ``null``, and exactly one field names the targets."""
+    """What both command bodies share: ``params`` may be ``null``, and exactly one of the fields
+    ``TARGET_FIELDS`` names the targets."""
+
+    #: the fields that may name the targets, in the order the error message lists them
+    TARGET_FIELDS: ClassVar[tuple[str, ...]]
 
     @field_validator("params", mode="before", check_fields=False)
     @classmethod
     def _null_params(cls, v: Any) -> Any:
         return {} if v is None else v
 
-    def _one_of(self, *names: str) -> None:
+    @model_validator(mode="after")
+    def _one_target_field(self) -> Self:
+        names = self.TARGET_FIELDS
         if sum(getattr(self, name) is not None for name in names) != 1:
             raise ValueError(f"give exactly one of {', '.join(repr(n) for n in names[:-1])} or {names[-1]!r}")
+        return self
 
 
 class CreateCommandBody(_CommandBody):
@@ -50,10 +57,7 @@ class CreateCommandBody(_CommandBody):
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
 
-    @model_validator(mode="after")
-    def _one_target_field(self) -> Self:
-        self._one_of("agent_id", "agent_ids", "site_id", "group", "tag")
-        return self
+    TARGET_FIELDS = ("agent_id", "agent_ids", "site_id", "group", "tag")
 
     @property
     def selector(self) -> AgentFilter | None:
@@ -80,10 +84,7 @@ class ControlCommandBody(_CommandBody):
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
 
-    @model_validator(mode="after")
-    def _one_target_field(self) -> Self:
-        self._one_of("target_client", "client_uuid", "agent_id")
-        return self
+    TARGET_FIELDS = ("target_client", "client_uuid", "agent_id")
 
     @property
     def target(self) -> str:

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.token import Principal
-from chalicelib.errors import StaleWrite, UpstreamError
+from chalicelib.errors import UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository, StoredSnapshot
 from chalicelib.services.agents import AgentService
+from chalicelib.services.optimistic_writes import retry_stale
 from shared.messages import SnapshotEntry
 
 log = logging.getLogger(__name__)
-
-_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,7 @@ class AgentSnapshotService:
         return SyncReport(applied, ignored, conflicts, rejected)
 
     def _apply(self, site_id: str, entry: SnapshotEntry) -> str:
-        for _ in range(_ATTEMPTS):
+        def attempt() -> str:
             stored = self._snapshots.get(entry.agent_id, entry.kind.value)
             if stored is not None:
                 if entry.order() < stored.order():
@@ -80,12 +79,12 @@ class AgentSnapshotService:
                     return "conflict"
             snap = StoredSnapshot(entry.agent_id, entry.kind.value, site_id, entry.epoch, entry.version, entry.hash,
                                   entry.data, entry.updated_at, self._clock())
-            try:
-                self._snapshots.put(snap, stored)
-            except StaleWrite:
-                continue
+            self._snapshots.put(snap, stored)
             return "applied"
-        raise UpstreamError(f"{entry.kind.value} snapshot of {entry.agent_id}: too many concurrent writers")
+
+        return retry_stale(
+            attempt, UpstreamError(f"{entry.kind.value} snapshot of {entry.agent_id}: too many concurrent writers")
+        )
 
     def list(self, agent_id: str, principal: Principal) -> dict[str, Any]:
         self._agents.get(agent_id, principal)  # not found unless the caller may see the agent's site

@@ -26,13 +26,12 @@ from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, StaleWrite, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.site import SiteRepository
+from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
 from shared.messages import AgentPresence, Presence, SiteHeartbeat
 
 log = logging.getLogger(__name__)
-
-_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +107,15 @@ class AgentService:
     def set_tags(self, agent_id: str, tags: Iterable[str], principal: Principal) -> Agent:
         """Replace an agent's tags (and the tag index) in one transaction."""
         wanted = frozenset(tags)
-        for _ in range(_WRITE_ATTEMPTS):
+
+        def attempt() -> Agent:
             agent = self.get(agent_id, principal)
             principal.require_sites({agent.site_id})
             if agent.tags == wanted:
                 return agent
-            try:
-                return self._agents.save_with_tags(dataclasses.replace(agent, tags=wanted), agent.tags)
-            except StaleWrite:
-                continue
-        raise UpstreamError(f"agent {agent_id}: too many concurrent updates; retry")
+            return self._agents.save_with_tags(dataclasses.replace(agent, tags=wanted), agent.tags)
+
+        return retry_stale(attempt, UpstreamError(f"agent {agent_id}: too many concurrent updates; retry"))
 
     def set_group(self, agent_id: str, group: str | None, principal: Principal) -> Agent:
         return self._change(agent_id, principal, lambda a: dataclasses.replace(a, group=group))
@@ -142,17 +140,15 @@ class AgentService:
 
     def _change(self, agent_id: str, principal: Principal, change: Callable[[Agent], Agent],
                 save: Callable[[Agent], Agent] | None = None) -> Agent:
-        for _ in range(_WRITE_ATTEMPTS):
+        def attempt() -> Agent:
             agent = self.get(agent_id, principal)
             principal.require_sites({agent.site_id})
             changed = change(agent)
             if changed == agent:
                 return agent
-            try:
-                return (save or self._agents.save)(changed)
-            except StaleWrite:
-                continue
-        raise UpstreamError(f"agent {agent_id}: too many concurrent updates; retry")
+            return (save or self._agents.save)(changed)
+
+        return retry_stale(attempt, UpstreamError(f"agent {agent_id}: too many concurrent updates; retry"))
 
     # ------------------------------------------------------------ heartbeats
 

@@ -16,11 +16,12 @@ from typing import Any
 from chalicelib.domain.page import Page
 from chalicelib.domain.snapshot import Snapshot
 from chalicelib.domain.token import Principal
-from chalicelib.errors import BadRequest, NotFound, StaleWrite, UpstreamError
+from chalicelib.errors import BadRequest, NotFound, UpstreamError
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.event import EventRepository, StoredEvent
 from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services.agents import AgentService
+from chalicelib.services.optimistic_writes import retry_stale
 from shared.messages import Event
 
 #: most cameras one agent may have configured
@@ -28,7 +29,6 @@ MAX_CAMERAS_PER_AGENT = 32
 CAMERAS = "cctv"
 CAMERA_STATUS = "cctv_status"
 EVENT_RETENTION_S = 90 * 24 * 3600
-_ATTEMPTS = 5
 
 #: Event kinds that set a camera's latest status: ``cctv.frozen`` (what agents send) or ``camera.frozen``.
 CAMERA_EVENT_PREFIXES = ("cctv.", "camera.")
@@ -97,17 +97,16 @@ class CctvService:
     def _change(self, agent_id: str,
                 change: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Read-modify-write of the agent's cameras with a version check. Returns the cameras before and after."""
-        for _ in range(_ATTEMPTS):
+
+        def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
             snap = self._snapshots.get(agent_id, CAMERAS)
             version = snap.version if snap else 0
             before: dict[str, Any] = dict(snap.body) if snap else {}
             after = change(before)
-            try:
-                self._snapshots.put(Snapshot(agent_id, CAMERAS, after, version + 1, self._clock()), version)
-            except StaleWrite:
-                continue
+            self._snapshots.put(Snapshot(agent_id, CAMERAS, after, version + 1, self._clock()), version)
             return before, after
-        raise UpstreamError(f"cameras of {agent_id}: too many concurrent updates; retry")
+
+        return retry_stale(attempt, UpstreamError(f"cameras of {agent_id}: too many concurrent updates; retry"))
 
     # ------------------------------------------------------------ events and status
 
@@ -133,20 +132,18 @@ class CctvService:
         return EventsReport(len(own), len(events) - len(own), statuses)
 
     def _merge_status(self, agent_id: str, cameras: dict[str, dict[str, Any]]) -> int:
-        for _ in range(_ATTEMPTS):
+        def attempt() -> int:
             snap = self._snapshots.get(agent_id, CAMERA_STATUS)
             version = snap.version if snap else 0
             current: dict[str, Any] = dict(snap.body) if snap else {}
             newer = {c: s for c, s in cameras.items() if c not in current or current[c]["at"] <= s["at"]}
             if not newer:
                 return 0
-            try:
-                self._snapshots.put(Snapshot(agent_id, CAMERA_STATUS, {**current, **newer}, version + 1,
-                                             self._clock()), version)
-            except StaleWrite:
-                continue
+            self._snapshots.put(Snapshot(agent_id, CAMERA_STATUS, {**current, **newer}, version + 1, self._clock()),
+                                version)
             return len(newer)
-        raise UpstreamError(f"camera status of {agent_id}: too many concurrent updates")
+
+        return retry_stale(attempt, UpstreamError(f"camera status of {agent_id}: too many concurrent updates"))
 
     def status(self, agent_id: str, principal: Principal) -> dict[str, Any]:
         self._agents.get(agent_id, principal)

@@ -49,12 +49,12 @@ from chalicelib.errors import (
 )
 from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.services.audit import AuditService
+from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.rate_limits import RateLimiter
 from shared.errors import ErrorCode
 
 COURSES = "courses"
 SCHEDULE = "schedule"
-_WRITE_ATTEMPTS = 5
 #: an unchanged upload refreshes ``last_sync_at`` at most this often
 SYNC_TOUCH_S = 3600.0
 
@@ -121,7 +121,8 @@ class ClassTopClientService:
         else:
             self._check_admissible(client_uuid)
         self._take_allowance(client_uuid, source)
-        for _ in range(_WRITE_ATTEMPTS):
+
+        def attempt() -> tuple[SyncCounts, bool]:
             client = self._clients.get(client_uuid)
             if client is None:
                 client = self._admit(client_uuid, "", "")
@@ -136,12 +137,10 @@ class ClassTopClientService:
             ]
             updated = dataclasses.replace(client, last_sync_at=now, course_count=len(courses),
                                           entry_count=len(entries), digest=digest)
-            try:
-                self._clients.replace_snapshots(updated, snapshots)
-            except StaleWrite:
-                continue
+            self._clients.replace_snapshots(updated, snapshots)
             return counts, True
-        raise UpstreamError(f"sync of {client_uuid}: too many concurrent updates; retry")
+
+        return retry_stale(attempt, UpstreamError(f"sync of {client_uuid}: too many concurrent updates; retry"))
 
     def _unchanged(self, client: ClassTopClient, digest: str) -> bool:
         """Whether an upload with ``digest`` changes nothing stored (and freshness is not due)."""
@@ -190,15 +189,14 @@ class ClassTopClientService:
 
     def decide(self, client_uuid: str, approval: Approval) -> ClassTopClient:
         """Approve or reject a client (admin). Idempotent; a rejected client can be approved later."""
-        for _ in range(_WRITE_ATTEMPTS):
+
+        def attempt() -> ClassTopClient:
             client = self.get(client_uuid)
             if client.approval is approval:
                 return client
-            try:
-                return self._clients.save(dataclasses.replace(client, approval=approval))
-            except StaleWrite:
-                continue
-        raise UpstreamError(f"client {client_uuid}: too many concurrent updates; retry")
+            return self._clients.save(dataclasses.replace(client, approval=approval))
+
+        return retry_stale(attempt, UpstreamError(f"client {client_uuid}: too many concurrent updates; retry"))
 
     # ------------------------------------------------------------ helpers
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from chalicelib.domain.command import AgentOutcome, CommandRecord
 from chalicelib.repositories.command import CommandRepository
 from chalicelib.services.command_updates import CommandUpdater, ConcurrentUpdates
+from chalicelib.services.optimistic_writes import WRITE_ATTEMPTS
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus
 
 log = logging.getLogger(__name__)
 
 _UNDELIVERED = frozenset({CommandStatus.PENDING, CommandStatus.QUEUED})
-_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class CommandSweeper:
     def __init__(self, commands: CommandRepository, clock: Callable[[], float] = time.time,
                  batch: int = 100, on_finished: Callable[[CommandRecord], None] | None = None) -> None:
         self._commands = commands
-        self._updater = CommandUpdater(commands, clock, on_finished, attempts=_ATTEMPTS)
+        self._updater = CommandUpdater(commands, clock, on_finished, attempts=WRITE_ATTEMPTS)
         self._clock = clock
         self._batch = batch
 

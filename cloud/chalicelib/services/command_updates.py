@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 
 from chalicelib.domain.command import CommandRecord, aggregate_status
-from chalicelib.errors import StaleWrite, UpstreamError
+from chalicelib.errors import UpstreamError
 from chalicelib.repositories.command import CommandRepository
+from chalicelib.services.optimistic_writes import retry_stale
 
 #: Optimistic-locking attempts when results for one command arrive concurrently.
 MAX_WRITE_ATTEMPTS = 8
@@ -38,20 +39,25 @@ class CommandUpdater:
         """Read-modify-write with optimistic locking: ``change`` returns the new record or ``None`` for no write.
         Returns the stored record (``None``: there is no such command); :class:`ConcurrentUpdates` when every
         attempt lost its race."""
-        for _ in range(self._attempts):
+
+        def attempt() -> tuple[CommandRecord, CommandRecord] | None:
+            """(the record read, the record stored), or ``None`` when there is no such command."""
             record = self._commands.get(command_id)
             if record is None:
                 return None
             now = self._clock()
             changed = change(record, now)
             if changed is None:
-                return record
+                return record, record
             changed = dataclasses.replace(changed, status=aggregate_status(changed.results.values()), updated_at=now)
-            try:
-                stored = self._commands.save(changed)
-            except StaleWrite:
-                continue
-            if self._on_finished is not None and stored.status.terminal and not record.status.terminal:
-                self._on_finished(stored)
-            return stored
-        raise ConcurrentUpdates(f"command {command_id}: too many concurrent updates; retry")
+            return record, self._commands.save(changed)
+
+        written = retry_stale(
+            attempt, ConcurrentUpdates(f"command {command_id}: too many concurrent updates; retry"), self._attempts
+        )
+        if written is None:
+            return None
+        record, stored = written
+        if self._on_finished is not None and stored.status.terminal and not record.status.terminal:
+            self._on_finished(stored)
+        return stored

@@ -31,11 +31,12 @@ from chalicelib.config import Settings
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, SecretKind, StoredSecret
-from chalicelib.errors import BadRequest, Conflict, Forbidden, StaleWrite, Unauthorized
+from chalicelib.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.agents import AgentService, HeartbeatReport
 from chalicelib.services.csr import check_csr
+from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from chalicelib.services.tokens import hash_secret
 from shared.messages import AgentKind, AgentPresence, Presence, SiteHeartbeat
@@ -263,15 +264,14 @@ class LmsService:
 
     def approve(self, site_id: str, principal: Principal) -> Site:
         """Approve a pending site (one the caller may see)."""
-        for _ in range(5):
+
+        def attempt() -> Site:
             site = visible_site(self._sites, site_id, principal)
             if site.approval is Approval.APPROVED:
                 return site
-            try:
-                return self._sites.save(dataclasses.replace(site, approval=Approval.APPROVED))
-            except StaleWrite:
-                continue
-        raise Conflict(f"site {site_id}: too many concurrent updates; retry")
+            return self._sites.save(dataclasses.replace(site, approval=Approval.APPROVED))
+
+        return retry_stale(attempt, Conflict(f"site {site_id}: too many concurrent updates; retry"))
 
     def delete(self, site_id: str, principal: Principal) -> Site:
         """Delete a site (one the caller may see) and revoke its identity (certificate, thing, API key)."""

@@ -175,6 +175,39 @@ def test_stale_write_is_refused(cloud: Cloud) -> None:
         repo.save(first)
 
 
+def test_retry_stale_tries_again_only_after_a_lost_race() -> None:
+    from chalicelib.errors import NotFound, StaleWrite
+    from chalicelib.services.optimistic_writes import WRITE_ATTEMPTS, retry_stale
+
+    calls: list[int] = []
+
+    def wins_third(error: Exception) -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise error
+        return "written"
+
+    assert retry_stale(lambda: wins_third(StaleWrite("lost")), UpstreamError("gave up")) == "written"
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(UpstreamError, match="gave up"):
+        retry_stale(lambda: wins_third(StaleWrite("lost")), UpstreamError("gave up"), attempts=2)
+    assert len(calls) == 2
+    calls.clear()
+    with pytest.raises(NotFound):  # anything but a lost race is not retried
+        retry_stale(lambda: wins_third(NotFound("gone")), UpstreamError("gave up"))
+    assert len(calls) == 1
+    calls.clear()
+
+    def always_loses() -> str:
+        calls.append(1)
+        raise StaleWrite("lost")
+
+    with pytest.raises(UpstreamError):
+        retry_stale(always_loses, UpstreamError("gave up"))
+    assert len(calls) == WRITE_ATTEMPTS == 5
+
+
 def test_create_tables_is_idempotent() -> None:
     with mock_aws():
         assert len(models.create_tables(SETTINGS)) == len(models.MODELS)
