@@ -3,97 +3,36 @@
 audited by the service (per client and per source address) — and their administration (list, detail, approve,
 reject). ``GET /api/health`` is in ``health.py``.
 
-The request bodies are exactly what the client sends. Unknown fields are rejected like everywhere else;
-``location`` is accepted (the client never sends it, but an older client might) and ignored — downloads always
-return ``""``.
+The request bodies are what the client sends, read as the LMS reads them (``shared/classtop_wire.py``: unknown
+fields ignored, ``null`` read as empty); ``location`` is accepted (the client never sends it, but an older client
+might) and not kept — downloads always return ``""``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 from chalice.app import Request, Response
-from pydantic import Field, field_validator, model_validator
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
+from chalicelib.api.http import act_as, ok, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.errors import BadRequest
-from shared.commands import TIME_PATTERN
-from shared.topics import ID_PATTERN
-
-MAX_COURSES = 2000
-MAX_ENTRIES = 10000
-MAX_WEEK = 60
+from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
 
 api = Router(__name__, tag="classtop")
 
 
-class RegisterClientBody(RequestBody):
-    uuid: str = Field(pattern=ID_PATTERN)
-    name: str = Field(default="", max_length=128)
-    api_url: str = Field(default="", max_length=2048)
-
-    @field_validator("name", "api_url", mode="before")
-    @classmethod
-    def _null_is_empty(cls, v: Any) -> Any:
-        return "" if v is None else v
+def _stored_course(course: SyncCourse) -> dict[str, Any]:
+    return {"id": course.id, "name": course.name, "teacher": course.teacher, "color": course.color,
+            "note": course.note}
 
 
-class SyncCourse(RequestBody):
-    id: int = Field(ge=0, le=2**53)
-    name: str = Field(max_length=256)
-    teacher: str | None = Field(default="", max_length=256)
-    location: str | None = Field(default=None, max_length=256)
-    color: str | None = Field(default="", max_length=32)
-    note: str | None = Field(default=None, max_length=4096)
-
-    def to_stored(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "teacher": self.teacher or "", "color": self.color or "",
-                "note": self.note}
-
-
-class SyncEntry(RequestBody):
-    id: int = Field(ge=0, le=2**53)
-    course_id: int = Field(ge=0, le=2**53)
-    day_of_week: int = Field(ge=1, le=7)
-    start_time: str = Field(pattern=TIME_PATTERN)
-    end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] | None = Field(default=None, max_length=MAX_WEEK)
-
-    @field_validator("weeks")
-    @classmethod
-    def _weeks_in_range(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and any(not 1 <= w <= MAX_WEEK for w in v):
-            raise ValueError(f"weeks must be between 1 and {MAX_WEEK}")
-        return v
-
-    def to_stored(self) -> dict[str, Any]:
-        return {"id": self.id, "course_id": self.course_id, "day_of_week": self.day_of_week,
-                "start_time": self.start_time, "end_time": self.end_time, "weeks": list(self.weeks or [])}
-
-
-class SyncBody(RequestBody):
-    client_uuid: str = Field(pattern=ID_PATTERN)
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_COURSES)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
-
-    @field_validator("courses", "schedule_entries", mode="before")
-    @classmethod
-    def _null_is_empty(cls, v: Any) -> Any:
-        return [] if v is None else v
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Self:
-        for name, rows in (("courses", self.courses), ("schedule_entries", self.schedule_entries)):
-            seen: set[int] = set()
-            for row in rows:
-                if row.id in seen:
-                    raise ValueError(f"{name}: duplicate id {row.id}")
-                seen.add(row.id)
-        return self
+def _stored_entry(entry: SyncEntry) -> dict[str, Any]:
+    return {"id": entry.id, "course_id": entry.course_id, "day_of_week": entry.day_of_week,
+            "start_time": entry.start_time, "end_time": entry.end_time, "weeks": entry.weeks}
 
 
 def source_address(request: Request) -> str:
@@ -107,21 +46,21 @@ def source_address(request: Request) -> str:
 
 
 @api.route("POST", "/api/clients/register", Access.PUBLIC, Scope.NONE, "Register a ClassTop client (idempotent)",
-           body=RegisterClientBody, audit="client.register")
-def register_client(call: Call[RegisterClientBody]) -> Response:
+           body=ClientRegistration, audit="client.register")
+def register_client(call: Call[ClientRegistration]) -> Response:
     act_as(f"client:{call.body.uuid}")
     client, created = container.get().classtop_clients.register(call.body.uuid, call.body.name, call.body.api_url)
     return ok({**client.to_dict(), "created": created}, message="Client registered")
 
 
-@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE, "Upload a ClassTop client's full snapshot", body=SyncBody,
+@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE, "Upload a ClassTop client's full snapshot", body=SyncUpload,
            responses={"429": "over the rate limit of changing uploads (per client uuid, per source address): "
                              "nothing written"})
-def sync(call: Call[SyncBody]) -> Response:
+def sync(call: Call[SyncUpload]) -> Response:
     counts = container.get().classtop_clients.sync(
         call.body.client_uuid,
-        [c.to_stored() for c in call.body.courses],
-        [e.to_stored() for e in call.body.schedule_entries],
+        [_stored_course(c) for c in call.body.courses],
+        [_stored_entry(e) for e in call.body.schedule_entries],
         source_address(call.request),
     )
     return ok({"synced_courses": counts.synced_courses, "synced_entries": counts.synced_entries},

@@ -25,7 +25,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
-from edge.lms.legacy import Approval, Refused, RegisterBody, SyncBody
+from edge.lms.legacy import Approval, Refused
+from shared.classtop_wire import ClientRegistration, SyncUpload
 
 
 async def _within_rate(request: Request) -> str:
@@ -59,7 +60,7 @@ def _approved(services: Services, client_uuid: str, address: str, *, create: boo
 
 
 @router.post("/api/clients/register")
-def register(body: RegisterBody, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
+def register(body: ClientRegistration, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
     approval = _admit(services, body.uuid, address, create=True)
     if approval is not Approval.APPROVED:  # pending: answered (the client only needs a 2xx), nothing stored
         return {"success": True, "message": "waiting for approval by the site admin",
@@ -69,7 +70,7 @@ def register(body: RegisterBody, services: ServicesDep, address: AddressDep) -> 
 
 
 @router.post("/api/sync")
-def sync(body: SyncBody, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
+def sync(body: SyncUpload, services: ServicesDep, address: AddressDep) -> dict[str, Any]:
     _approved(services, body.client_uuid, address, create=True)
     return {"success": True, "data": services.timetables.sync(body)}
 

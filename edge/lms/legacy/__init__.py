@@ -16,7 +16,7 @@ from edge.lms.legacy.admission_rows import Admission, Approval, is_classtop_clie
 from edge.lms.legacy.hub import LegacyHub
 from edge.lms.legacy.protocol import MAX_FRAME_BYTES
 from edge.lms.legacy.ratelimit import RateLimiter
-from edge.lms.legacy.timetable import RegisterBody, SyncBody, TimetableError, Timetables, snapshot_listener
+from edge.lms.legacy.timetable import TimetableError, Timetables, snapshot_listener
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -26,8 +26,6 @@ __all__ = [
     "LegacyHub",
     "RateLimiter",
     "Refused",
-    "RegisterBody",
-    "SyncBody",
     "TimetableError",
     "Timetables",
     "is_classtop_client",

@@ -12,23 +12,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError
 
 from edge.lms.errors import LmsError
 from edge.lms.store import Store
-from shared import topics
-from shared.commands import TIME_PATTERN
+from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncTimetable, SyncUpload
 from shared.messages import Event
 
 log = logging.getLogger(__name__)
@@ -68,81 +58,8 @@ TIMETABLE_TABLES_V3 = (
         )""",
 )
 
-MAX_ITEMS = 5000
-MAX_WEEK_NUMBER = 100
-
-
 class TimetableError(LmsError):
     """Bad input (``status`` 422) or an unknown client (404)."""
-
-
-def _valid_client_uuid(value: str, info: ValidationInfo) -> str:
-    if not topics.is_valid_id(value):
-        raise ValueError(f"{info.field_name} must be 1-64 letters, digits, '-' or '_'")
-    return value
-
-
-#: A ClassTop client's id on the wire (``uuid`` or ``client_uuid``): a valid topic id.
-ClientUuid = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_client_uuid)]
-
-
-class _Wire(BaseModel):
-    # The client's wire shapes: unknown fields are ignored (an unchanged client must never be refused for
-    # a field we do not use); the fields we store are typed and bounded.
-    model_config = ConfigDict(extra="ignore")
-
-
-class SyncCourse(_Wire):
-    id: int = Field(ge=0, le=2**53, description="the client's own course id")
-    name: str = Field(default="", max_length=200)
-    teacher: str | None = Field(default="", max_length=200)
-    location: str | None = Field(default="", max_length=200, description="never sent by ClassTop; kept if given")
-    color: str | None = Field(default="", max_length=32)
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class SyncEntry(_Wire):
-    id: int = Field(ge=0, le=2**53, description="the client's own entry id")
-    course_id: int = Field(ge=0, le=2**53)
-    day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
-    start_time: str = Field(pattern=TIME_PATTERN)
-    end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] | None = Field(default=None, max_length=MAX_WEEK_NUMBER)
-
-    @field_validator("weeks")
-    @classmethod
-    def _weeks(cls, weeks: list[int] | None) -> list[int]:
-        if weeks is None:
-            return []
-        if any(w < 0 or w > MAX_WEEK_NUMBER for w in weeks):
-            raise ValueError(f"weeks are numbers 0-{MAX_WEEK_NUMBER}")
-        return sorted(set(weeks))
-
-
-class RegisterBody(_Wire):
-    """``POST /api/clients/register``."""
-
-    uuid: ClientUuid
-    name: str | None = Field(default="", max_length=200)
-    api_url: str | None = Field(default="", max_length=500)
-
-
-class SyncBody(_Wire):
-    """``POST /api/sync``: the client's full snapshot."""
-
-    client_uuid: ClientUuid
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_ITEMS)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-    @model_validator(mode="after")
-    def _unique(self) -> SyncBody:
-        for label, items in (("course", self.courses), ("schedule entry", self.schedule_entries)):
-            seen: set[int] = set()
-            for item in items:
-                if item.id in seen:
-                    raise ValueError(f"{label} id {item.id} appears twice")
-                seen.add(item.id)
-        return self
 
 
 class Timetables:
@@ -151,7 +68,7 @@ class Timetables:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def register(self, body: RegisterBody) -> dict[str, Any]:
+    def register(self, body: ClientRegistration) -> dict[str, Any]:
         """Idempotent: a known uuid keeps its data; a non-empty name/api_url is updated."""
         now = time.time()
         with self._store.transaction() as conn:
@@ -160,7 +77,7 @@ class Timetables:
                 "ON CONFLICT(client_uuid) DO UPDATE SET registered_at = excluded.registered_at, "
                 "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE classtop_clients.name END, "
                 "api_url = CASE WHEN excluded.api_url != '' THEN excluded.api_url ELSE classtop_clients.api_url END",
-                (body.uuid, body.name or "", body.api_url or "", now),
+                (body.uuid, body.name, body.api_url, now),
             )
         return {"uuid": body.uuid, "registered_at": now}
 
@@ -181,7 +98,7 @@ class Timetables:
             conn.executemany(
                 "INSERT INTO classtop_courses (client_uuid, id, name, teacher, location, color, note) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(client_uuid, c.id, c.name, c.teacher or "", c.location or "", c.color or "", c.note)
+                [(client_uuid, c.id, c.name, c.teacher, c.location, c.color, c.note)
                  for c in courses],
             )
             conn.executemany(
@@ -192,7 +109,7 @@ class Timetables:
             )
         return len(courses), len(entries)
 
-    def sync(self, body: SyncBody) -> dict[str, int]:
+    def sync(self, body: SyncUpload) -> dict[str, int]:
         courses, entries = self.replace(body.client_uuid, body.courses, body.schedule_entries)
         return {"synced_courses": courses, "synced_entries": entries}
 
@@ -257,12 +174,10 @@ class Timetables:
         return True
 
 
-class _Snapshot(_Wire):
+class _Snapshot(SyncTimetable):
     epoch: str = Field(min_length=1, max_length=64)
     version: int = Field(ge=0)
     hash: str = Field(min_length=1, max_length=128)
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_ITEMS)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 SNAPSHOT_EVENT = "classtop.snapshot"

@@ -74,7 +74,7 @@ def test_sync_endpoints_as_documented(lms: LmsProcess) -> None:
         _ok(anon.post("/api/sync", json={"client_uuid": client_uuid, "courses": COURSES, "schedule_entries": []}))
         dup = anon.post("/api/sync", json={"client_uuid": client_uuid, "courses": [COURSES[0], COURSES[0]],
                                            "schedule_entries": []})  # fmt: skip
-        assert dup.status_code == 422 and "appears twice" in dup.json()["error"]
+        assert dup.status_code == 422 and "duplicate id" in dup.json()["error"]
         bad_day = anon.post("/api/sync", json={"client_uuid": client_uuid, "courses": [],
                                                "schedule_entries": [{**ENTRIES[0], "day_of_week": 9}]})  # fmt: skip
         assert bad_day.status_code == 422 and bad_day.json()["error_code"] == "bad_payload"

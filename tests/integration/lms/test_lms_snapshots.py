@@ -12,9 +12,10 @@ import pytest
 
 from edge.lms.cloud import Outbox, SnapshotSync
 from edge.lms.cloud.outbox_rows import OutboxRows
-from edge.lms.legacy.timetable import SyncBody, Timetables
+from edge.lms.legacy.timetable import Timetables
 from edge.lms.store import Store
 from shared import topics
+from shared.classtop_wire import SyncUpload
 from shared.messages import AgentSnapshots, Event, StateData, StateUpdate, decode, encode
 from shared.topics import AgentUp, SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
@@ -84,7 +85,7 @@ def test_settings_and_timetables_travel_once_and_not_again_after_a_restart(
 def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> None:
     with Store(tmp_path / "lms.db") as store:
         sync = SnapshotSync(store, Outbox(store), namespace=NS, site_id=SITE)
-        Timetables(store).sync(SyncBody.model_validate(
+        Timetables(store).sync(SyncUpload.model_validate(
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
         answer = {"stream_server": {"running": True, "host": "10.0.0.5", "port": 8554, "token": "s3cret"},
                   "cameras": [{"id": "door", "password": "x"}]}
@@ -95,7 +96,7 @@ def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> N
                          "VALUES ('agent-2', 'cctv_get_config', '{\"error\": \"x\"}', 0, 0)")
         assert sync.scan() == 2
         assert sync.scan() == 0  # nothing changed
-        Timetables(store).sync(SyncBody.model_validate(  # the same upload again: not a change
+        Timetables(store).sync(SyncUpload.model_validate(  # the same upload again: not a change
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Art"}], "schedule_entries": []}))
         assert sync.scan() == 0
         (message,) = [decode(AgentSnapshots, i.payload) for i in OutboxRows(store).peek() if i.topic == SYNC]
@@ -104,7 +105,7 @@ def test_legacy_uploads_and_cctv_configs_are_picked_up_once(tmp_path: Path) -> N
         assert got[("legacy-1", "classtop")]["source"] == "http"
         redacted = {"stream_server": {"running": True, "host": "10.0.0.5", "port": 8554}, "cameras": [{"id": "door"}]}
         assert got[("agent-1", "cctv_config")] == {"config": redacted}
-        Timetables(store).sync(SyncBody.model_validate(
+        Timetables(store).sync(SyncUpload.model_validate(
             {"client_uuid": "legacy-1", "courses": [{"id": 7, "name": "Music"}], "schedule_entries": []}))
         assert sync.scan() == 1
         last = decode(AgentSnapshots, OutboxRows(store).peek()[-1].payload).snapshots

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from edge.lms.legacy.timetable import SyncBody, TimetableError, Timetables
+from edge.lms.legacy.timetable import TimetableError, Timetables
 from edge.lms.store import Store
+from shared.classtop_wire import SyncUpload
 
 
 @pytest.fixture
@@ -34,10 +35,10 @@ def snapshot(epoch: str, version: int, names: list[str], hash_: str | None = Non
 
 
 def test_upload_replaces_the_clients_snapshot_only(timetables: Timetables) -> None:
-    timetables.sync(SyncBody.model_validate({"client_uuid": "a", "courses": [course(1), course(2)],
+    timetables.sync(SyncUpload.model_validate({"client_uuid": "a", "courses": [course(1), course(2)],
                                              "schedule_entries": [entry(5, 1, None)]}))  # fmt: skip
-    timetables.sync(SyncBody.model_validate({"client_uuid": "b", "courses": [course(1, "Art")]}))
-    got = timetables.sync(SyncBody.model_validate({"client_uuid": "a", "courses": [course(2)]}))
+    timetables.sync(SyncUpload.model_validate({"client_uuid": "b", "courses": [course(1, "Art")]}))
+    got = timetables.sync(SyncUpload.model_validate({"client_uuid": "a", "courses": [course(2)]}))
     assert got == {"synced_courses": 1, "synced_entries": 0}
     assert [c["id"] for c in timetables.courses("a")] == [2]
     assert timetables.schedule("a") == []
@@ -46,7 +47,8 @@ def test_upload_replaces_the_clients_snapshot_only(timetables: Timetables) -> No
 
 def test_weeks_are_a_sorted_list_never_null(timetables: Timetables) -> None:
     entries = [entry(1, 1, None), entry(2, 1, [3, 1, 3])]
-    timetables.sync(SyncBody.model_validate({"client_uuid": "a", "courses": [course(1)], "schedule_entries": entries}))
+    body = {"client_uuid": "a", "courses": [course(1)], "schedule_entries": entries}
+    timetables.sync(SyncUpload.model_validate(body))
     assert [e["weeks"] for e in timetables.schedule("a")] == [[], [1, 3]]
 
 
@@ -62,7 +64,7 @@ def test_weeks_are_a_sorted_list_never_null(timetables: Timetables) -> None:
 )
 def test_bad_uploads_are_refused(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        SyncBody.model_validate(body)
+        SyncUpload.model_validate(body)
 
 
 def test_agent_snapshots_apply_only_when_newer(timetables: Timetables) -> None:
