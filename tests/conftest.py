@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.brokers",
     "tests.fixtures.lms_store",
     "tests.fixtures.moto_server",
+    "tests.fixtures.register_cloud",
 ]

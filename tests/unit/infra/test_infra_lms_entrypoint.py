@@ -1,92 +1,21 @@
 """The LMS container's entrypoint, run for real: the lms.toml it writes passes the LMS's own validation, and
 enrolment runs against a local HTTP server standing in for the cloud's ``POST /api/lms/register`` (which signs the
-CSR it receives, as AWS IoT's ``CreateCertificateFromCsr`` does)."""
+CSR it receives, as AWS IoT's ``CreateCertificateFromCsr`` does: ``tests/fixtures/register_cloud.py``)."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import stat
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.lms.config import load_config
 from infra.lms.entrypoint import API_KEY_FILE, CERT_FILE, ENROLMENT_FILE, KEY_FILE, main
-
-BASE_ENV = {"CLASSTOP_TENANT": "district-a", "CLASSTOP_SITE_ID": "school-1", "CLASSTOP_LMS_BROKER_PASSWORD": "pw-1",
-            "CLASSTOP_LMS_DYNSEC_PASSWORD": "pw-2"}
-
-
-SPKI = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-
-
-def sign(csr: str, key: ec.EllipticCurvePrivateKey | None = None) -> str:
-    """A certificate for the CSR's public key (or for ``key``'s, to play a cloud that swapped it)."""
-    request = x509.load_pem_x509_csr(csr.encode())
-    ca = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(request.subject)
-                   .issuer_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "stand-in CA")]))
-                   .public_key(key.public_key() if key is not None else request.public_key())
-                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-                   .sign(ca, hashes.SHA256()))
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-class CloudStandIn:
-    """Answers the register call with a scripted status and body (``body(request)``); records the requests."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.body: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: {}
-        self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-
-
-@pytest.fixture
-def cloud() -> Iterator[tuple[CloudStandIn, str]]:
-    state = CloudStandIn()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            request = json.loads(self.rfile.read(length))
-            state.requests.append((self.path, dict(self.headers), request))
-            payload = json.dumps(state.body(request)).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def registered(site: str = "school-1", key: ec.EllipticCurvePrivateKey | None = None
-               ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The cloud's answer to an enrolment: a certificate signed from the request's CSR (no private key)."""
-    return lambda request: {"success": True, "data": {
-        "lms_id": site, "site_id": site, "api_key": "ctl_key", "approval": "approved",
-        "thing_name": f"ct--district-a--dev--{site}", "certificate_id": "c1",
-        "certificate_arn": "arn:aws:iot:x:1:cert/c1",
-        "certificate_pem": sign(request["csr"], key)}}
+from tests.fixtures.register_cloud import BASE_ENV, SPKI, CloudStandIn, registered
 
 
 def test_site_only_config_passes_the_lms_validation(tmp_path: Path) -> None:
@@ -102,8 +31,9 @@ def test_site_only_config_passes_the_lms_validation(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "lms.toml").stat().st_mode) == 0o600
 
 
-def test_enrols_once_and_writes_a_config_with_the_certificate(cloud: tuple[CloudStandIn, str], tmp_path: Path) -> None:
-    state, api = cloud
+def test_enrols_once_and_writes_a_config_with_the_certificate(
+        register_cloud: tuple[CloudStandIn, str], tmp_path: Path) -> None:
+    state, api = register_cloud
     state.body = registered()
     env = {**BASE_ENV, "CLASSTOP_DATA_DIR": str(tmp_path), "CLASSTOP_CLOUD_API": api,
            "CLASSTOP_IOT_ENDPOINT": "abc-ats.iot.eu-west-1.amazonaws.com", "CLASSTOP_ENROLMENT_TOKEN": "cte_secret",
@@ -126,8 +56,8 @@ def test_enrols_once_and_writes_a_config_with_the_certificate(cloud: tuple[Cloud
 
 
 def test_a_refused_enrolment_is_a_clear_error_and_writes_nothing(
-        cloud: tuple[CloudStandIn, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    state, api = cloud
+        register_cloud: tuple[CloudStandIn, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state, api = register_cloud
     state.status = 401
     state.body = lambda request: {"success": False, "error": "unknown, used or expired enrolment token"}
     env = {**BASE_ENV, "CLASSTOP_DATA_DIR": str(tmp_path), "CLASSTOP_CLOUD_API": api,
@@ -148,10 +78,10 @@ def test_a_refused_enrolment_is_a_clear_error_and_writes_nothing(
     assert not (tmp_path / "certs" / CERT_FILE).exists() and not (tmp_path / "certs" / KEY_FILE).exists()
 
 
-def test_site_private_key_never_leaves_site(cloud: tuple[CloudStandIn, str], tmp_path: Path) -> None:
+def test_site_private_key_never_leaves_site(register_cloud: tuple[CloudStandIn, str], tmp_path: Path) -> None:
     """The LMS side of issue 11 item 8: the key is made here, only its CSR is sent, and the certificate the cloud
     returns is stored beside the key it belongs to."""
-    state, api = cloud
+    state, api = register_cloud
     state.body = registered()
     env = {**BASE_ENV, "CLASSTOP_DATA_DIR": str(tmp_path), "CLASSTOP_CLOUD_API": api,
            "CLASSTOP_IOT_ENDPOINT": "abc-ats.iot.eu-west-1.amazonaws.com", "CLASSTOP_ENROLMENT_TOKEN": "cte_secret"}
