@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -12,10 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 from pydantic import ValidationError
 
+from shared import topics
 from shared.commands import validate_params
-from shared.errors import CommandError, ErrorCode
+from shared.errors import CommandError, ErrorCode, SharedError
 from shared.log_export import (
     LogRange,
     LogUploadError,
@@ -27,6 +30,9 @@ from shared.log_export import (
     select,
     upload,
 )
+from shared.messages import LogRequest, decode, encode
+from shared.names import Namespace
+from shared.topics import SiteDown
 
 #: 2023-11-14T22:13:20Z
 T0 = 1_700_000_000
@@ -179,3 +185,16 @@ def test_upload_to_nowhere_is_an_error() -> None:
 def test_presigned_post_model_is_strict() -> None:
     with pytest.raises(ValidationError):
         PresignedPost.model_validate({"url": "https://b.example/", "fields": {"key": "k"}, "method": "PUT"})
+
+
+def test_log_request_topic_and_message_round_trip() -> None:
+    topic = topics.site_down(Namespace("d1", "dev"), "s1", SiteDown.LOGS)
+    assert topic == "ct/d1/dev/site/s1/down/logs" and topics.parse(topic).build() == topic
+    assert topic_matches_sub(topics.site_down_filter(Namespace("d1", "dev"), "s1"), topic)
+    message = LogRequest(request_id="r1", since=T0, until=T0 + 60, level="INFO", max_bytes=4096,
+                         upload=PresignedPost(url="https://b.example/", fields={"key": "logs/s1/lms/r1.log.gz"}),
+                         expires_at=T0 + 300)
+    assert decode(LogRequest, encode(message)) == message
+    for bad in ({"type": "command"}, {"v": 2}, {"surprise": 1}, {"upload": None}):
+        with pytest.raises(SharedError):
+            decode(LogRequest, json.dumps({**message.model_dump(mode="json"), **bad}))
