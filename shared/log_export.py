@@ -11,7 +11,8 @@ through a presigned S3 POST that the cloud made (docs/logs.md).
 * :func:`select` reads the files oldest first (``name.N`` ... ``name.1``, ``name``) and keeps the records in the
   range at or above the level (continuation lines, such as a traceback's, follow their record). A record is a
   line that starts with the UTC stamp of the project's text format (``2025-01-31T08:15:02.123Z LEVEL ...``) or a
-  JSON object with a ``time``/``timestamp``/``ts`` and a ``level``.
+  JSON object with a time (``time``, ``timestamp``, ``ts``, ``@timestamp`` or ``asctime``: epoch seconds or ISO 8601,
+  UTC unless it says otherwise) and a level (``level`` or ``levelname``).
 * :func:`gzip_capped` keeps the newest lines whose gzip fits ``max_bytes``; :func:`upload` POSTs it.
 """
 
@@ -50,7 +51,10 @@ UPLOAD_TIMEOUT_S = 60.0
 _MAX_FIELDS = 16
 
 _TEXT_RECORD = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
-_TIME_KEYS = ("time", "timestamp", "ts")
+#: JSON lines: where the time and the level are (aws-lambda-powertools: timestamp/level; python-json-logger:
+#: asctime/levelname; ECS: @timestamp/log.level is not read)
+_TIME_KEYS = ("time", "timestamp", "ts", "@timestamp", "asctime")
+_LEVEL_KEYS = ("level", "levelname")
 
 
 class LogUploadError(SharedError):
@@ -134,7 +138,7 @@ def _json_record(line: str) -> tuple[float, int] | None:
         return None
     if not isinstance(data, dict):
         return None
-    level = LEVELS.get(str(data.get("level", "")).upper())
+    level = LEVELS.get(str(next((data[k] for k in _LEVEL_KEYS if k in data), "")).upper())
     at = next((data[k] for k in _TIME_KEYS if k in data), None)
     if level is None or at is None:
         return None

@@ -69,6 +69,8 @@ def test_record_of_reads_text_and_json_lines() -> None:
     assert record_of("2023-11-14T22:13:20Z INFO x m") == (T0, 20)
     assert record_of('{"time": 1700000000.25, "level": "warning", "message": "m"}') == (T0 + 0.25, 30)
     assert record_of('{"timestamp": "2023-11-14T22:13:20Z", "level": "INFO"}') == (T0, 20)
+    assert record_of('{"asctime": "2023-11-14T22:13:20+00:00", "levelname": "ERROR", "x": 1}') == (T0, 40)
+    assert record_of('{"@timestamp": "2023-11-14T23:13:20+01:00", "level": "debug"}') == (T0, 10)
     for continuation in ("Traceback (most recent call last):", "  File x", '{"no": "level"}', "{broken", ""):
         assert record_of(continuation) is None
 
