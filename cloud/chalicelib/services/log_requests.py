@@ -41,6 +41,9 @@ from shared.topics import SiteDown, is_valid_id, site_down
 UPLOAD_EXPIRES_S = 300
 #: how long a returned download link stays valid
 GET_EXPIRES_S = 900
+#: the agent's answer may take this long (reading, compressing and sending up to 20 MiB from a school's uplink); a
+#: slower upload that still lands shows as ``uploaded`` all the same (the bucket is read first)
+COMMAND_TIMEOUT_S = 120.0
 #: without ``since`` nor ``until``: the last hour
 DEFAULT_WINDOW_S = 3600.0
 COMMAND = "get_logs"
@@ -77,11 +80,12 @@ class LogRequestService:
         params = record.wanted().model_dump(mode="json", exclude_none=True)
         self._commands.create(  # checks everything (approval, role) before it stores and sends the command
             CommandRequest(command=COMMAND, params=params, agent_ids=(agent.agent_id,), command_id=record.request_id,
+                           timeout_s=COMMAND_TIMEOUT_S,
                            cloud_params={"upload": form.model_dump()}),  # only this service sets it; stored redacted
             principal,
         )
         self._requests.create(record)
-        return self.describe(record)
+        return _pending(record)
 
     def request_site(self, site_id: str, wanted: LogRange, principal: Principal) -> dict[str, Any]:
         """Send a ``log_request`` to the site's LMS."""
@@ -93,7 +97,7 @@ class LogRequestService:
         self._publisher.publish(site_down(self._settings.namespace, site.site_id, SiteDown.LOGS), encode(message),
                                 qos=1)
         self._requests.create(record)
-        return self.describe(record)
+        return _pending(record)
 
     def _prepare(self, site_id: str, agent_id: str | None, wanted: LogRange,
                  principal: Principal) -> tuple[LogRequestRecord, PresignedPost]:
@@ -121,9 +125,9 @@ class LogRequestService:
         record = self._requests.get(request_id) if is_valid_id(request_id) else None
         if record is None or not principal.can_see_site(record.site_id):
             raise NotFound(f"unknown log request {request_id}")
-        return self.describe(record)
+        return self._describe(record)
 
-    def describe(self, record: LogRequestRecord) -> dict[str, Any]:
+    def _describe(self, record: LogRequestRecord) -> dict[str, Any]:
         out = record.to_dict()
         out["status"] = LogRequestStatus.PENDING.value
         media = self._media
@@ -155,3 +159,7 @@ class LogRequestService:
         return {"command_id": command.command_id, "status": outcome.status.value, "data": outcome.data,
                 "error": outcome.error, "error_code": outcome.error_code}
 
+
+def _pending(record: LogRequestRecord) -> dict[str, Any]:
+    """A request just made: nothing can be in the bucket yet."""
+    return {**record.to_dict(), "status": LogRequestStatus.PENDING.value}
