@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import socket
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,7 +19,6 @@ from typing import Any
 import boto3
 import pytest
 from cloud_testkit import NS, SETTINGS, T0, Cloud, online, running_cloud
-from moto.server import ThreadedMotoServer
 
 from chalicelib import container
 from chalicelib.domain.token import Role
@@ -39,23 +37,10 @@ def _fleet(cloud: Cloud) -> Cloud:
     return cloud
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def cloud(moto_server: str) -> Iterator[Cloud]:
-    with running_cloud(media_bucket=BUCKET, aws_endpoint=moto_server) as cloud:
-        s3 = boto3.client("s3", region_name=SETTINGS.region, endpoint_url=moto_server)
+def cloud(moto_url: str) -> Iterator[Cloud]:  # tests/fixtures/moto_server.py
+    with running_cloud(media_bucket=BUCKET, aws_endpoint=moto_url) as cloud:
+        s3 = boto3.client("s3", region_name=SETTINGS.region, endpoint_url=moto_url)
         if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
             s3.create_bucket(Bucket=BUCKET)
         yield _fleet(cloud)

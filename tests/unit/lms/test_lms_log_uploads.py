@@ -5,10 +5,8 @@ way, nothing crashing."""
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,32 +20,13 @@ from edge.lms.log_file import LmsLogFile
 from edge.lms.store import Store
 from shared.log_export import PresignedPost
 from shared.messages import LogRequest, encode
-
-
-class _Bucket(http.server.BaseHTTPRequestHandler):
-    status = 204
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:
-        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(self.status)
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
+from tests.fixtures.upload_sink import UploadSink, upload_sink
 
 
 @pytest.fixture
-def bucket() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Bucket)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/media"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        _Bucket.status = 204
-        _Bucket.bodies.clear()
+def bucket() -> Iterator[UploadSink]:
+    with upload_sink() as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -90,17 +69,17 @@ def test_the_log_file_writes_utc_records_and_rotates(log_file: LmsLogFile) -> No
     assert first[10] == "T" and first[23:29] == "Z INFO" and " edge.lms.test [" in first
 
 
-def test_a_request_is_uploaded_once_and_audited(log_file: LmsLogFile, audit: Audit, bucket: str) -> None:
+def test_a_request_is_uploaded_once_and_audited(log_file: LmsLogFile, audit: Audit, bucket: UploadSink) -> None:
     since = time.time() - 1
     logging.getLogger("edge.lms.test").warning("the line the cloud wants")
     uploads = LogUploads(log_file.files, audit)
-    result = uploads.process(_request(bucket, since=since, level="WARNING"))
+    result = uploads.process(_request(bucket.url, since=since, level="WARNING"))
     assert result is not None and result["status"] == 204 and result["lines"] >= 1
-    body = _Bucket.bodies[0]
+    body = bucket.bodies[0]
     gz = body[body.index(b"\x1f\x8b"):body.rindex(b"\r\n--")]
     assert b"the line the cloud wants" in gzip.decompress(gz)
-    assert uploads.process(_request(bucket, since=since)) is None  # redelivered: handled once
-    assert uploads.stats.duplicates == 1 and len(_Bucket.bodies) == 1
+    assert uploads.process(_request(bucket.url, since=since)) is None  # redelivered: handled once
+    assert uploads.stats.duplicates == 1 and len(bucket.bodies) == 1
     [entry] = audit.recent(action="cloud:logs")
     assert entry["result"] == "uploaded" and entry["detail"]["request_id"] == "r1"
 
@@ -108,12 +87,12 @@ def test_a_request_is_uploaded_once_and_audited(log_file: LmsLogFile, audit: Aud
 @pytest.mark.parametrize(("case", "error"), [
     ("expired", "expired"), ("refused", "HTTP 403"), ("no file", "no log file"),
 ])
-def test_refusals_are_audited_not_raised(log_file: LmsLogFile, audit: Audit, bucket: str, case: str,
+def test_refusals_are_audited_not_raised(log_file: LmsLogFile, audit: Audit, bucket: UploadSink, case: str,
                                          error: str) -> None:
-    _Bucket.status = 403 if case == "refused" else 204
+    bucket.status = 403 if case == "refused" else 204
     uploads = LogUploads(None if case == "no file" else log_file.files, audit,
                          clock=(lambda: time.time() + 3600) if case == "expired" else time.time)
-    assert uploads.process(_request(bucket)) is None
+    assert uploads.process(_request(bucket.url)) is None
     [entry] = audit.recent(action="cloud:logs")
     assert entry["result"] == "failed" and error in entry["detail"]["error"]
 
@@ -128,10 +107,11 @@ def test_bad_messages_are_dropped(audit: Audit, payload: bytes) -> None:
     assert uploads.stats.bad_messages == 1 and audit.recent(action="cloud:logs") == []
 
 
-def test_the_worker_takes_requests_from_the_link_handler(log_file: LmsLogFile, audit: Audit, bucket: str) -> None:
+def test_the_worker_takes_requests_from_the_link_handler(log_file: LmsLogFile, audit: Audit,
+                                                         bucket: UploadSink) -> None:
     uploads = LogUploads(log_file.files, audit).start()
     try:
-        uploads.handle("ct/demo/dev/site/s1/down/logs", _request(bucket, request_id="w1"))
+        uploads.handle("ct/demo/dev/site/s1/down/logs", _request(bucket.url, request_id="w1"))
         deadline = time.monotonic() + 10
         while uploads.stats.uploaded == 0 and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -4,10 +4,8 @@ POST's shape and the upload's errors (shared/log_export.py)."""
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
 import random
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +31,7 @@ from shared.log_export import (
 from shared.messages import LogRequest, decode, encode
 from shared.names import Namespace
 from shared.topics import SiteDown
+from tests.fixtures.upload_sink import UploadSink, upload_sink
 
 #: 2023-11-14T22:13:20Z
 T0 = 1_700_000_000
@@ -134,47 +133,26 @@ def test_old_get_logs_params_still_validate() -> None:
     assert parsed.model_dump(exclude_unset=True) == {"lines": 10, "level": "ERROR"}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    status = 204
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:
-        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(self.status)
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/bucket"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        _Handler.status = 204
-        _Handler.bodies.clear()
+def sink() -> Iterator[UploadSink]:
+    with upload_sink() as made:
+        yield made
 
 
-def test_upload_posts_the_fields_then_the_file(server: str) -> None:
-    post = PresignedPost(url=server, fields={"key": "logs/s1/agents/a1/r1.log.gz", "policy": "cG9s",
+def test_upload_posts_the_fields_then_the_file(sink: UploadSink) -> None:
+    post = PresignedPost(url=sink.url, fields={"key": "logs/s1/agents/a1/r1.log.gz", "policy": "cG9s",
                                              "Content-Type": "application/gzip"})
     assert upload(post, b"GZIPDATA") == 204
-    body = _Handler.bodies[0]
+    body = sink.bodies[0]
     assert body.index(b'name="key"') < body.index(b'name="policy"') < body.index(b'name="file"')
     assert b"logs/s1/agents/a1/r1.log.gz" in body and b"\r\n\r\nGZIPDATA\r\n" in body
 
 
 @pytest.mark.parametrize(("status", "code"), [(403, ErrorCode.INVALID_PARAMS), (500, ErrorCode.INTERNAL)])
-def test_upload_refused_is_an_error(server: str, status: int, code: ErrorCode) -> None:
-    _Handler.status = status
+def test_upload_refused_is_an_error(sink: UploadSink, status: int, code: ErrorCode) -> None:
+    sink.status = status
     with pytest.raises(LogUploadError) as caught:
-        upload(PresignedPost(url=server, fields={"key": "k"}), b"x")
+        upload(PresignedPost(url=sink.url, fields={"key": "k"}), b"x")
     assert caught.value.code is code and str(status) in caught.value.message
 
 
