@@ -6,7 +6,8 @@ Line format (UTC)::
 
 A traceback follows its record on continuation lines. :meth:`LogFile.tail` serves ``get_logs``: the most
 recent lines of the current and previous file, optionally only records at or above a level, bounded in
-count and bytes so the answer fits one MQTT message.
+count and bytes so the answer fits one MQTT message. With a time range, :meth:`LogFile.lines_between` answers
+inline and :meth:`LogFile.files` is what an upload to the cloud reads (shared/log_export.py, docs/logs.md).
 """
 
 from __future__ import annotations
