@@ -26,6 +26,7 @@ from shared.cctv import (
     SnapshotParams,
 )
 from shared.errors import CommandError, ErrorCode
+from shared.log_export import LogRange, PresignedPost
 from shared.messages.base import Strict, describe_validation_error, require_unique
 
 MAX_OUTPUT_LIMIT = 1024 * 1024
@@ -108,9 +109,13 @@ class ExecParams(Strict):
         return self
 
 
-class GetLogsParams(Strict):
-    lines: int = Field(default=200, ge=1, le=5000)
-    level: str | None = Field(default=None, pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+class GetLogsParams(LogRange):
+    """Recent lines inline (``lines``, at most ~96 KB), or with ``upload`` (set by the cloud only: the LMS's API
+    refuses it) the records of ``since``..``until`` gzipped under ``max_bytes`` and POSTed to the tenant's bucket
+    (shared/log_export.py; docs/logs.md)."""
+
+    lines: int = Field(default=200, ge=1, le=5000, description="inline: the newest this many lines")
+    upload: PresignedPost | None = Field(default=None, description="a presigned S3 POST (from the cloud only)")
 
 
 # ---------------------------------------------------------------- ClassTop data (docs/seeds.md; docs/classtop.md)
@@ -255,7 +260,7 @@ CATALOGUE: dict[str, CommandSpec] = {
         CommandSpec("ping", Category.SYSTEM, "liveness check; returns the agent's time"),
         CommandSpec("get_info", Category.SYSTEM, "agent version, OS and hardware inventory"),
         CommandSpec("get_metrics", Category.SYSTEM, "a fresh metrics sample"),
-        CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines", GetLogsParams),
+        CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines, or a range uploaded (gzip)", GetLogsParams),
         CommandSpec("get_processes", Category.SYSTEM, "top processes by CPU and memory", GetProcessesParams),
         # ClassTop data: this PC's courses and schedule
         CommandSpec("get_courses", Category.CLASSTOP, "{courses: [...]}"),

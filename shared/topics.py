@@ -14,7 +14,7 @@ No other module formats a topic. Three families:
   that no policy or rule of one tenant's stage can match another's::
 
       ct/{tenant}/{stage}/site/{site_id}/up/{channel}     LMS -> cloud  (heartbeat, results, events, ...)
-      ct/{tenant}/{stage}/site/{site_id}/down/{channel}   cloud -> LMS  (command)
+      ct/{tenant}/{stage}/site/{site_id}/down/{channel}   cloud -> LMS  (command, logs)
 
 * **Device shadows** (AWS reserved topics). Each site is one IoT thing, ``ct--{tenant}--{stage}--{site_id}``;
   each agent's settings are a named shadow of the site's thing, named after the agent (agent ids fit AWS's
@@ -64,6 +64,7 @@ class SiteUp(StrEnum):
 
 class SiteDown(StrEnum):
     COMMAND = "command"
+    LOGS = "logs"  # the cloud asks the LMS for its own logs (shared.messages.logs.LogRequest)
 
 
 class ShadowOp(StrEnum):

@@ -22,6 +22,7 @@ from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.event import EventRepository
+from chalicelib.repositories.log_request import LogRequestRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rate_limit import RateLimitRepository
 from chalicelib.repositories.rollup import RollupRepository
@@ -36,6 +37,7 @@ from chalicelib.services.classtop_clients import ClassTopClientService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
+from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.stats import StatsService
@@ -63,6 +65,7 @@ class Container:
     cctv_snapshots: CctvSnapshotService
     shadows: ShadowStore
     agent_settings: AgentSettingsService
+    log_requests: LogRequestService
 
 
 @dataclass(slots=True)
@@ -161,4 +164,6 @@ def _build(overrides: _Overrides) -> Container:
         cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
         shadows=shadows,
         agent_settings=AgentSettingsService(agent_service, shadows, settings.namespace),
+        log_requests=LogRequestService(media, agent_service, SiteService(sites), commands, command_records,
+                                       LogRequestRepository(), publisher, settings, clock),
     )

@@ -42,6 +42,7 @@ from shared.commands import (
     UpdateSettingsBatchParams,
 )
 from shared.errors import CommandError, ErrorCode
+from shared.log_export import LogUploadError, export_and_upload
 from shared.messages import Command, CommandStatus
 
 if TYPE_CHECKING:
@@ -190,11 +191,29 @@ class AgentCommands:
     def get_metrics(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
         return self.sampler.sample().model_dump(mode="json", exclude_none=True)
 
-    def get_logs(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
+    def get_logs(self, cmd: Command, params: BaseModel) -> dict[str, Any] | Future[dict[str, Any]]:
         if self.logfile is None:
             raise CommandFailed("this agent does not log to a file", code=ErrorCode.NOT_SUPPORTED)
         p = cast(GetLogsParams, params)
-        return self.logfile.tail(p.lines, p.level)
+        if p.upload is None and p.since is None and p.until is None:
+            return self.logfile.tail(p.lines, p.level)
+        logfile = self.logfile
+        if p.upload is None:  # a range, inline
+            return logfile.lines_between(p, p.lines)
+        upload = p.upload
+        log.info("get_logs request_id=%s: uploading %s..%s level>=%s (at most %d bytes gzip)", cmd.request_id,
+                 p.since, p.until, p.level or "any", p.max_bytes)
+
+        def run() -> dict[str, Any]:
+            try:
+                return export_and_upload(logfile.files(), p, upload)
+            except LogUploadError as exc:
+                raise CommandFailed(exc.message, code=exc.code) from None
+
+        try:
+            return self.pool.submit(run)
+        except PoolFull as exc:
+            raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
 
     # ------------------------------------------------------------ cctv
 

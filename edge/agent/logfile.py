@@ -6,7 +6,8 @@ Line format (UTC)::
 
 A traceback follows its record on continuation lines. :meth:`LogFile.tail` serves ``get_logs``: the most
 recent lines of the current and previous file, optionally only records at or above a level, bounded in
-count and bytes so the answer fits one MQTT message.
+count and bytes so the answer fits one MQTT message. With a time range, :meth:`LogFile.lines_between` answers
+inline and :meth:`LogFile.files` is what an upload to the cloud reads (shared/log_export.py, docs/logs.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.agent.config import LogSettings
+from shared.log_export import LogRange, rotated_files, select
 
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s [%(threadName)s] %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
@@ -127,6 +129,17 @@ class LogFile:
                 break
         picked.reverse()
         return {"file": str(self.path), "lines": picked, "count": len(picked), "truncated": truncated}
+
+    def files(self) -> list[Path]:
+        """The log file and its rotated copies, oldest first (what a range is read from)."""
+        return rotated_files(self.path, self.settings.backups)
+
+    def lines_between(self, wanted: LogRange, lines: int) -> dict[str, Any]:
+        """The newest ``lines`` lines of ``wanted``'s range and level, at most ~96 KB (``get_logs`` inline)."""
+        picked = select(self.files(), wanted, max_read=MAX_TAIL_BYTES)
+        kept = picked.lines[-lines:]
+        return {"file": str(self.path), "lines": kept, "count": len(kept),
+                "truncated": picked.truncated or len(kept) < len(picked.lines)}
 
 
 def _read_tail(path: Path) -> list[str]:

@@ -26,6 +26,7 @@ from edge.lms.config import LmsConfig
 from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrolments
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
+from edge.lms.log_file import LmsLogFile
 from edge.lms.store import Store, StoreError
 from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
 from shared import topics
@@ -65,11 +66,13 @@ class Lms:
         self.events: AgentEvents | None = None
         self.site_tls: SiteTls | None = None
         self.http_listener: HttpListener | None = None
+        self.log_file: LmsLogFile | None = None
 
     # ------------------------------------------------------------ the steps
 
     def start(self) -> None:
         self.lifecycle.start([
+            self.start_log_file,
             self.start_site_tls,
             self.start_store,
             self.start_credentials,
@@ -84,6 +87,16 @@ class Lms:
             self.start_api,
             self.start_tls_renewal,
         ])
+
+    def start_log_file(self) -> None:
+        """The LMS's own log in a rotating file beside the database (``[log_file]``; logs on request read it)."""
+        if not self.config.log_file.enabled:
+            return
+        try:
+            self.log_file = LmsLogFile(self.config.log_path, self.config.log_file).open()
+        except OSError as exc:
+            raise StartupError(f"cannot open the log file {self.config.log_path}: {exc}") from None
+        self.lifecycle.on_stop("log file", self.log_file.close)
 
     def start_site_tls(self) -> None:
         """The site CA (made on the first start) and the LMS's and broker's certificates (edge.lms.tls.site_tls).
@@ -256,6 +269,7 @@ class Lms:
             self.cloud = CloudSide.start(
                 cfg, store=self.store, registry=self.registry, router=self.router, lifecycle=self.lifecycle,
                 lms_version=__version__, on_outbox=events.set_outbox if events is not None else lambda _outbox: None,
+                log_files=self.log_file.files if self.log_file is not None else None,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None

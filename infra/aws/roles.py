@@ -13,7 +13,8 @@ function's code path against moto and holds the table below to it):
 * the API: every table, ``iot:Publish`` to the tenant's sites' down topics, the tenant's site things and their
   shadows, the site certificates (``cert/*``: certificate ids are not known in advance, and AWS authorizes
   ``AttachPolicy``, ``AttachThingPrincipal`` and the certificate calls on the certificate alone),
-  ``iot:CreateCertificateFromCsr`` (authorized on ``*`` only) and presigned GET/PUT of media objects.
+  ``iot:CreateCertificateFromCsr`` (authorized on ``*`` only), presigned GET/PUT/POST of media objects and
+  ``s3:ListBucket`` on the media bucket (so a HEAD of a log object not uploaded yet is a 404, not a 403).
 
 A function missing from the table is a build error: say what it uses before it ships.
 """
@@ -41,6 +42,8 @@ CERTIFICATE_ACTIONS = ("iot:AttachPolicy", "iot:AttachThingPrincipal", "iot:Dele
 THING_ACTIONS = ("iot:CreateThing", "iot:DeleteThing", "iot:DescribeThing", "iot:UpdateThing")
 SHADOW_ACTIONS = ("iot:GetThingShadow", "iot:UpdateThingShadow")
 MEDIA_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the presigned URLs the API hands out
+#: on the bucket itself: without it S3 answers a HEAD of a missing object (a log not uploaded yet) 403, not 404
+MEDIA_BUCKET_ACTIONS = ("s3:ListBucket",)
 _ARN_IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
 _SITE = "sitetokenxq"  # a site id in no real name
 
@@ -122,6 +125,8 @@ def _site_statements(access: Access) -> list[Json]:
     if access.media:
         result.append({"Sid": "MediaObjects", "Effect": "Allow", "Action": list(MEDIA_ACTIONS),
                        "Resource": {"Fn::Join": ["", [data_plane.output("MediaBucketArn"), "/*"]]}})
+        result.append({"Sid": "MediaLookups", "Effect": "Allow", "Action": list(MEDIA_BUCKET_ACTIONS),
+                       "Resource": data_plane.output("MediaBucketArn")})
     return result
 
 

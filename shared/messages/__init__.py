@@ -24,6 +24,7 @@ from shared.messages.base import (
     validate,
 )
 from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
+from shared.messages.logs import LogRequest
 from shared.messages.site import (
     AgentEvent,
     AgentPresence,
@@ -66,6 +67,7 @@ __all__ = [
     "DiskUsage",
     "Event",
     "Heartbeat",
+    "LogRequest",
     "Message",
     "MetricRollup",
     "MetricRollups",

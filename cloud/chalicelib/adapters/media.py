@@ -38,6 +38,10 @@ class MediaStore(Protocol):
 
     def presign_get(self, key: str, expires_s: int = 3600) -> str: ...
 
+    def presign_post(self, key: str, content_type: str, max_bytes: int, expires_s: int = 300) -> dict[str, Any]: ...
+
+    def size(self, key: str) -> int | None: ...
+
 
 class S3Media(AwsAdapter[S3Client]):
     """The production :class:`MediaStore`. ``client`` is injected, or created on first use (once); with an
@@ -70,6 +74,33 @@ class S3Media(AwsAdapter[S3Client]):
 
     def presign_get(self, key: str, expires_s: int = 3600) -> str:
         return self._presign("get_object", {"Bucket": self._bucket, "Key": _check(key, expires_s)}, expires_s)
+
+    def presign_post(self, key: str, content_type: str, max_bytes: int, expires_s: int = 300) -> dict[str, Any]:
+        """A form (``{"url", "fields"}``) that accepts one POST of ``key``: S3 checks the policy it carries — that
+        key exactly, that ``Content-Type``, 1..``max_bytes`` bytes, before the expiry — so its holder can write that
+        object and no other, nor a bigger one."""
+        key = _check(key, expires_s)
+        conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
+        try:
+            form: dict[str, Any] = self.client.generate_presigned_post(
+                self._bucket, key, Fields={"Content-Type": content_type}, Conditions=conditions, ExpiresIn=expires_s)
+        except ClientError as exc:
+            raise UpstreamError(f"S3: could not presign a POST of {key}: {describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"S3: could not presign a POST of {key}: {exc}") from exc
+        return {"url": form["url"], "fields": dict(form["fields"])}
+
+    def size(self, key: str) -> int | None:
+        """The object's size, or ``None`` when there is none."""
+        try:
+            head = self.client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise UpstreamError(f"S3: could not look up {key}: {describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"S3: could not look up {key}: {exc}") from exc
+        return int(head["ContentLength"])
 
     def _presign(self, operation: str, params: dict[str, str], expires_s: int) -> str:
         try:

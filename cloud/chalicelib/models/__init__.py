@@ -17,6 +17,7 @@ from chalicelib.models.classtop_client import ClassTopClientModel
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
 from chalicelib.models.label import LabelModel
+from chalicelib.models.log_request import LogRequestModel
 from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.models.rate_limit import RateLimitModel
 from chalicelib.models.rollup import RollupModel
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel, RateLimitModel,
+    MetricRollupModel, RateLimitModel, LogRequestModel,
 )
 
 

@@ -62,7 +62,13 @@ MAX_WAIT_S = 20.0
 #: tenant's media bucket, made by ``CctvSnapshotService``), so a caller naming one is a 400 (an agent would PUT to
 #: any URL it is given: SSRF from the school LAN), and they are stored and shown as :data:`REDACTED` (only the
 #: agent, through its site's command message, ever sees them).
-CLOUD_ONLY_PARAMS: dict[str, frozenset[str]] = {"cctv_snapshot": frozenset({"upload_url"})}
+CLOUD_ONLY_PARAMS: dict[str, frozenset[str]] = {
+    "cctv_snapshot": frozenset({"upload_url"}),  # a presigned PUT: CctvSnapshotService
+    "get_logs": frozenset({"upload"}),  # a presigned POST: LogRequestService
+}
+#: the route that sets a cloud-only param, for the error a caller gets
+_CLOUD_ONLY_ROUTE = {"cctv_snapshot": "POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot",
+                     "get_logs": "POST /api/agents/{agent_id}/logs"}
 #: what a command record shows instead of a cloud-only param
 REDACTED = "(redacted)"
 
@@ -129,8 +135,8 @@ class CommandService:
             cloud_only = CLOUD_ONLY_PARAMS.get(spec.name, frozenset())
             named = sorted(cloud_only & set(request.params))
             if named:
-                raise BadRequest(f"params.{named[0]}: only the cloud sets it "
-                                 "(POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot), not a caller")
+                raise BadRequest(f"params.{named[0]}: only the cloud sets it ({_CLOUD_ONLY_ROUTE[spec.name]}), "
+                                 "not a caller")
             if not set(request.cloud_params) <= cloud_only:  # a service's mistake, not the caller's: a 500
                 raise ValueError(f"{spec.name}: not cloud-only params: {sorted(request.cloud_params)}")
             validated = validate_params(spec.name, {**request.params, **request.cloud_params})

@@ -14,8 +14,10 @@ from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 
 MAX_QUEUE_TTL_S = 30 * 86400.0
 #: Parameters only commands from the cloud carry: ``cctv_snapshot``'s ``upload_url`` makes the agent PUT the JPEG
-#: there (a presigned URL of the tenant's bucket); chosen on site it would reach anything on the agent's LAN.
-CLOUD_ONLY_PARAMS = {"cctv_snapshot": ("upload_url",)}
+#: there, ``get_logs``'s ``upload`` makes it POST its logs there (presigned URLs of the tenant's bucket); chosen on
+#: site they would reach anything on the agent's LAN, or carry its logs anywhere. Name -> what comes back instead.
+CLOUD_ONLY_PARAMS = {"cctv_snapshot": ("upload_url",), "get_logs": ("upload",)}
+_ON_SITE = {"cctv_snapshot": "the JPEG comes back in the answer", "get_logs": "the lines come back in the answer"}
 
 
 def check_on_site_params(command: str, params: dict[str, Any]) -> None:
@@ -23,7 +25,7 @@ def check_on_site_params(command: str, params: dict[str, Any]) -> None:
     for name in CLOUD_ONLY_PARAMS.get(command, ()):
         if name in params:
             raise ValueError(f"params.{name} of {command} is set by the cloud only (it sends the tenant's presigned "
-                             "URLs); on site, leave it out and the JPEG comes back in the answer")  # fmt: skip
+                             f"URLs); on site, leave it out and {_ON_SITE[command]}")  # fmt: skip
 
 
 class OnSiteCommand(BaseModel):

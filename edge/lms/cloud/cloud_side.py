@@ -2,7 +2,8 @@
 and what the API sees of it (the link's state, the outbox and its dead-letter).
 
 Start order (each part registers its undo with the process's :class:`~shared.lifecycle.Lifecycle`): the outbox
-(agent events start to go through it), the fan-out of cloud commands, the outbox pump, site heartbeats, agent
+(agent events start to go through it), the fan-out of cloud commands, the outbox pump, site heartbeats, log
+uploads (the LMS's own logs on request), agent
 snapshots, metric rollups, settings from device shadows, and last the link itself (it subscribes to every
 filter registered before it starts).
 """
@@ -10,10 +11,12 @@ filter registered before it starts).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from edge.lms.agents import Registry
 from edge.lms.auth import Audit
 from edge.lms.cloud.link import CloudLink
+from edge.lms.cloud.log_uploads import LogUploads
 from edge.lms.cloud.outbox import Outbox
 from edge.lms.cloud.outbox_rows import DeadLetter
 from edge.lms.cloud.rollup_sync import MetricRollupSync
@@ -41,7 +44,7 @@ class CloudSide:
     @classmethod
     def start(
         cls, cfg: LmsConfig, *, store: Store, registry: Registry, router: Router, lifecycle: Lifecycle,
-        lms_version: str, on_outbox: Callable[[Outbox], None],
+        lms_version: str, on_outbox: Callable[[Outbox], None], log_files: Callable[[], list[Path]] | None = None,
     ) -> CloudSide:  # fmt: skip
         """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`."""
         assert cfg.cloud is not None
@@ -55,7 +58,10 @@ class CloudSide:
         )  # fmt: skip
         beats = SiteHeartbeats(link, registry, namespace=namespace, site_id=site_id, period_s=cfg.site_heartbeat_s,
                                lms_version=lms_version)  # fmt: skip
-        link.subscribe(topics.site_down_filter(namespace, site_id), fanout.handle)
+        link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.COMMAND), fanout.handle)
+        # the LMS's own logs on request (an agent's travel as the get_logs command, through the fan-out)
+        uploads = LogUploads(log_files, Audit(store))
+        link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.LOGS), uploads.handle)
         link.add_connected_listener(outbox.wake)
         link.add_connected_listener(beats.on_connected)
         registry.add_listener(beats.on_presence)
@@ -65,6 +71,8 @@ class CloudSide:
         lifecycle.on_stop("outbox", outbox.stop)
         beats.start()
         lifecycle.on_stop("site heartbeats", beats.stop)
+        uploads.start()
+        lifecycle.on_stop("log uploads", uploads.stop)
         snapshots = SnapshotSync(store, outbox, namespace=namespace, site_id=site_id).start()
         lifecycle.on_stop("agent snapshots", snapshots.stop)
         rollups = MetricRollupSync(store, outbox, namespace=namespace, site_id=site_id).start()

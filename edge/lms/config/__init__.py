@@ -8,6 +8,7 @@ from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_settings import CloudLinkSettings, CloudTlsSettings
 from edge.lms.config.lms_config import LmsConfig
 from edge.lms.config.loader import ConfigError, load_config, parse_config
+from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DynsecSettings",
     "LmsConfig",
+    "LogFileSettings",
     "PlainHttpSettings",
     "SiteBrokerSettings",
     "SiteTlsSettings",

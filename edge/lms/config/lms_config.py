@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from edge.lms.config.broker_settings import SiteBrokerSettings
 from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_settings import CloudLinkSettings
+from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 from shared.errors import TopicError
 from shared.mqtt import is_loopback
@@ -75,6 +76,9 @@ class LmsConfig(BaseModel):
     classtop: ClassTopSettings = Field(
         default_factory=ClassTopSettings, description="ClassTop desktop clients: admission policy and limits"
     )
+    log_file: LogFileSettings = Field(
+        default_factory=LogFileSettings, description="the LMS's log file (<db_path's directory>/logs/lms.log)"
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> LmsConfig:
@@ -105,6 +109,11 @@ class LmsConfig(BaseModel):
             return check_tenant(v) if info.field_name == "tenant" else check_stage(v)
         except TopicError as exc:
             raise ValueError(exc.message) from None
+
+    @property
+    def log_path(self) -> Path:
+        """The LMS's log file: ``logs/lms.log`` beside the database."""
+        return self.db_path.parent / "logs" / "lms.log"
 
     @property
     def namespace(self) -> Namespace:

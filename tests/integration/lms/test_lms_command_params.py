@@ -15,6 +15,8 @@ pytestmark = pytest.mark.integration
 
 INNER = "http://169.254.169.254/latest/meta-data/"  # somewhere only the agent's LAN reaches
 SNAPSHOT = {"command": "cctv_snapshot", "params": {"camera_id": "door", "upload_url": INNER}}
+#: logs on request: the agent would POST its logs to any form it is given (docs/logs.md)
+LOGS = {"command": "get_logs", "params": {"since": 0, "upload": {"url": INNER, "fields": {"key": "x"}}}}
 
 
 def test_on_site_commands_cannot_set_upload_url(
@@ -26,16 +28,17 @@ def test_on_site_commands_cannot_set_upload_url(
     operator = lms.http.post("/api/tokens", json={"name": "desk", "role": "operator"}).json()["data"]["token"]
     as_operator = {"Authorization": f"Bearer {operator}"}
 
-    attempts = {
-        "one agent (fast lane)": lms.http.post("/api/clients/agent-1/command", json=SNAPSHOT, headers=as_operator),
-        "one agent, queued if offline": lms.http.post(
-            "/api/clients/agent-1/command", json={**SNAPSHOT, "queue_if_offline": True}
-        ),
-        "batch": lms.http.post("/api/commands/batch", json={**SNAPSHOT, "target": {"ids": ["agent-1"]}}),
-    }
-    for path, r in attempts.items():
-        assert r.status_code == 422, f"{path}: {r.status_code} {r.text}"
-        assert r.json()["error_code"] == "bad_payload" and "upload_url" in r.json()["error"], r.text
+    for body, param in ((SNAPSHOT, "upload_url"), (LOGS, "upload")):
+        attempts = {
+            "one agent (fast lane)": lms.http.post("/api/clients/agent-1/command", json=body, headers=as_operator),
+            "one agent, queued if offline": lms.http.post(
+                "/api/clients/agent-1/command", json={**body, "queue_if_offline": True}
+            ),
+            "batch": lms.http.post("/api/commands/batch", json={**body, "target": {"ids": ["agent-1"]}}),
+        }
+        for path, r in attempts.items():
+            assert r.status_code == 422, f"{path}: {r.status_code} {r.text}"
+            assert r.json()["error_code"] == "bad_payload" and param in r.json()["error"], r.text
     assert [c.command for c in agent.commands] == []
 
     # the same snapshot without a destination is an ordinary on-site command (the JPEG comes back inline)

@@ -12,6 +12,7 @@ import pytest
 from edge.agent.config import LogSettings
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler, disks
+from shared.log_export import LogRange
 from shared.messages import Metrics, decode, encode
 
 
@@ -85,3 +86,21 @@ def test_rotation_keeps_the_configured_number_of_files(tmp_path: Path) -> None:
     newest = (tmp_path / "logs" / "agent.log").read_text().splitlines()[-1]
     older = (tmp_path / "logs" / "agent.log.1").read_text().splitlines()[-1]
     assert newest.split()[-2] == "05999" and int(older.split()[-2]) < 5999
+
+
+def test_lines_between_selects_a_time_range(logfile: LogFile) -> None:
+    """``get_logs`` with ``since``/``until`` inline: the records of that range (the upload variant reads the same
+    files: tests/unit/shared/test_log_export.py)."""
+    log = logging.getLogger("edge.agent.test")
+    log.info("before")
+    time.sleep(0.01)
+    since = time.time()
+    log.warning("inside one")
+    log.info("inside two")
+    until = time.time()
+    time.sleep(0.01)
+    log.info("after")
+    picked = logfile.lines_between(LogRange(since=since - 0.001, until=until + 0.001), lines=100)
+    assert [line.rsplit(" ", 2)[-2:] for line in picked["lines"]] == [["inside", "one"], ["inside", "two"]]
+    assert logfile.lines_between(LogRange(since=since - 0.001, level="WARNING"), 100)["count"] == 1
+    assert logfile.files() == [logfile.path]

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from app import app
-from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
+from cloud_testkit import NS, SETTINGS, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
 from chalicelib.api import ROUTES
@@ -27,6 +28,8 @@ CALLERS = (None, "lms", "viewer", "operator", "admin")  # rejections first, so s
 ROLES = ("viewer", "operator", "admin")
 #: mutating routes that are machine traffic, not administration: not audited (cost; see docs/api.md)
 NOT_AUDITED = {("POST", "/api/sync"), ("POST", "/api/lms/heartbeat")}
+#: reads that are audited: they hand out a credential (a log object's download link)
+AUDITED_READS = {("GET", "/api/logs/{request_id}")}
 #: the sites the scoped tokens hold ("s3" is theirs to delete); "far" (agents far1, far2) is outside them
 SCOPE = ("s1", "s3")
 OUTSIDE = "far"
@@ -58,7 +61,7 @@ def _token(cloud: Cloud) -> None:
 def _path(cloud: Cloud, call: Call) -> str:
     """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
     path = call.path
-    for placeholder in ("CMD_FAR", "CMD", "TOK"):
+    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG"):
         if placeholder in path:
             path = path.replace(placeholder, cloud.tokens[placeholder])
     return path
@@ -113,6 +116,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/tokens"): Call("/api/tokens"),
     ("POST", "/api/tokens"): Call("/api/tokens", {"name": "new", "role": "viewer"}),
     ("DELETE", "/api/tokens/{token_id}"): Call("/api/tokens/TOK", prepare=_token),
+    ("POST", "/api/agents/{agent_id}/logs"): Call("/api/agents/a1/logs", {"level": "INFO"}),
+    ("POST", "/api/sites/{site_id}/logs"): Call("/api/sites/s1/logs", {}),
+    ("GET", "/api/logs/{request_id}"): Call("/api/logs/LOG"),
 }
 
 
@@ -187,6 +193,9 @@ SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
                                   Call("/api/cctv/events?agent_id=far1", allowed=404)),
     ("GET", "/api/stats"): (Call("/api/stats", check=_scoped_stats), Call("/api/stats?days=30", check=_scoped_stats)),
     ("GET", "/api/stats/sites/{site_id}"): (Call("/api/stats/sites/s1"), Call(f"/api/stats/sites/{OUTSIDE}")),
+    ("POST", "/api/agents/{agent_id}/logs"): (Call("/api/agents/a1/logs", {}), Call("/api/agents/far1/logs", {})),
+    ("POST", "/api/sites/{site_id}/logs"): (Call("/api/sites/s1/logs", {}), Call(f"/api/sites/{OUTSIDE}/logs", {})),
+    ("GET", "/api/logs/{request_id}"): (Call("/api/logs/LOG"), Call("/api/logs/LOG_FAR")),
 }
 
 
@@ -228,9 +237,12 @@ def world() -> Iterator[Cloud]:
         cloud.post("/api/clients/register", {"uuid": "c2", "name": "", "api_url": ""}, role=None)
         lms = {"lms_uuid": "lms-m", "name": "m", "host": "h", "port": 8000, "version": "1"}
         cloud.tokens["lms"] = cloud.post("/api/lms/register", lms, role=None).json_body["data"]["api_key"]
+        boto3.client("s3", region_name=SETTINGS.region).create_bucket(Bucket="classtop-demo-media")  # HEAD of logs
         for agent, key in (("a1", "CMD"), ("far1", "CMD_FAR")):
             cloud.tokens[key] = cloud.post("/api/commands", {"agent_id": agent, "command": "ping"}).json_body[
                 "data"]["command_id"]
+            cloud.tokens[key.replace("CMD", "LOG")] = cloud.post(f"/api/agents/{agent}/logs", {}).json_body[
+                "data"]["request_id"]
             cloud.put(f"/api/cctv/agents/{agent}/cameras/door", CAMERA)
         for site in ("s1", OUTSIDE):
             iot_client().create_thing(thingName=site_thing_name(NS, site))  # the site's thing, as enrolment makes it
@@ -253,7 +265,8 @@ def _answer(cloud: Cloud, route: Route, call: Call, caller: str | None, answer: 
     """Make ``call`` as ``caller``; check the answer and that a mutating route left one audit entry."""
     if call.prepare is not None:
         call.prepare(cloud)
-    audited = route.method != "GET" and (route.method, route.path) not in NOT_AUDITED
+    audited = (route.method != "GET" and (route.method, route.path) not in NOT_AUDITED) or (
+        (route.method, route.path) in AUDITED_READS)
     before = audit_count()
     response = cloud.request(route.method, _path(cloud, call), call.body, role=caller)
     got = response.status_code

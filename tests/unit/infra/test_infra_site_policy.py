@@ -51,8 +51,10 @@ def lms_uses(tenant: str, site: str) -> list[tuple[str, str]]:
     """(action, resource ARN) of everything an LMS of ``site`` does once connected, built by shared.topics."""
     thing = topics.site_thing_name(_ns(tenant), site)
     uses = [("iot:Publish", f"{ARN}:topic/{topics.site_up(_ns(tenant), site, ch)}") for ch in topics.SiteUp]
-    uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.site_down_filter(_ns(tenant), site)}"))
-    uses += [("iot:Receive", f"{ARN}:topic/{topics.site_down(_ns(tenant), site, ch)}") for ch in topics.SiteDown]
+    # one subscription per down channel (commands to the fan-out, log requests to the log uploads)
+    for ch in topics.SiteDown:
+        uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.site_down(_ns(tenant), site, ch)}"))
+        uses.append(("iot:Receive", f"{ARN}:topic/{topics.site_down(_ns(tenant), site, ch)}"))
     uses.append(("iot:Subscribe", f"{ARN}:topicfilter/{topics.shadow_filter(thing)}"))
     for op in topics.ShadowOp:
         for name in (topics.agent_shadow_name("pc-001"), None):
@@ -72,7 +74,7 @@ def test_every_topic_the_lms_uses_is_allowed_for_its_own_site(tenant: str) -> No
         me = lms(tenant, site)
         assert connects(policy, me)
         uses = lms_uses(tenant, site)
-        assert len(uses) == len(topics.SiteUp) + 3 + 2 * len(topics.ShadowOp)
+        assert len(uses) == len(topics.SiteUp) + 2 * len(topics.SiteDown) + 1 + 2 * len(topics.ShadowOp)
         assert allowed(policy, me, uses) == uses
 
 
