@@ -288,7 +288,7 @@ class ShadowSync:
         self.stats.rejected += 1
         what = "update" if op is ShadowOp.UPDATE_REJECTED else "get"
         if not rejection.transient:
-            log.warning("shadows: IoT Core refused the %s of %s's shadow %s for good: %d %s", what, agent_id, name,
+            log.warning("shadows: IoT Core refused the %s of %s for good: %d %s", what, _label(agent_id, name),
                         rejection.code, rejection.message[:300])
             return
         self._retry(name, agent_id, f"{what} ({rejection.code} {rejection.message[:300]})")
@@ -297,13 +297,13 @@ class ShadowSync:
         """Ask for shadow ``name`` again after a failure that may pass, at most :data:`MAX_RETRIES` times in a row."""
         tries = self._retries.get(name, 0) + 1
         if tries > MAX_RETRIES:
-            log.warning("shadows: the %s of %s's shadow %s keeps failing; waiting for the next catch-up", what,
-                        agent_id, name)
+            log.warning("shadows: the %s of %s keeps failing; waiting for the next catch-up", what,
+                        _label(agent_id, name))
             self._retries.pop(name, None)
             return
         self._retries[name] = tries
         self.stats.retried += 1
-        log.info("shadows: the %s of %s's shadow %s failed; asking again", what, agent_id, name)
+        log.info("shadows: the %s of %s failed; asking again", what, _label(agent_id, name))
         self._gets[name] = None
 
     def _bad(self, item: _Incoming, exc: Exception) -> None:
@@ -352,3 +352,7 @@ class ShadowSync:
             log.exception("shadows: could not queue the reported settings of %s", done.agent_id)
             return
         self.stats.reported += 1
+
+
+def _label(agent_id: str, shadow_name: str) -> str:
+    return f"{agent_id}'s camera shadow" if topics.is_cctv_shadow(shadow_name) else f"{agent_id}'s shadow"
