@@ -73,7 +73,8 @@ def test_the_whole_set_reaches_the_shadow_and_the_report_shows_per_camera(site: 
            CameraResult(camera_id="odd", status="rejected", reason="bad resolution 161x120: must be even"))
     view = listed(site)
     assert view["cameras"]["door"]["delivery"] == {"status": "applied"}
-    assert view["cameras"]["odd"]["delivery"] == {"status": "rejected", "reason": "bad resolution 161x120: must be even"}
+    assert view["cameras"]["odd"]["delivery"] == {"status": "rejected",
+                                                  "reason": "bad resolution 161x120: must be even"}
     assert site.get(f"{BASE}/odd").json_body["data"]["delivery"]["status"] == "rejected"
 
     assert site.delete(f"{BASE}/odd", role="operator").status_code == 200
