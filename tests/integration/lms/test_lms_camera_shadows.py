@@ -149,6 +149,10 @@ def test_bad_camera_documents_are_dropped_and_nobody_on_site_sends_the_command(
 
     # on site, through the LMS's API: refused, never sent
     answer = lms.command("agent-1", "cctv_apply_config", desired(99, {**DOOR, "source": "/etc/passwd"}))
-    assert answer.status_code == 403 and answer.json()["error_code"] == "forbidden", answer.text
-    assert "device shadow" in answer.json()["error"]
+    assert answer.status_code == 403 and "device shadow" in answer.text, answer.text
+    queued = lms.command("agent-1", "cctv_apply_config", desired(99), queue_if_offline=True)
+    assert queued.status_code == 403, queued.text
+    batch = lms.http.post("/api/commands/batch", json={"command": "cctv_apply_config", "params": desired(99),
+                                                       "target": {"all": True}})
+    assert batch.status_code == 403, batch.text
     assert applies(a1) == [2]
