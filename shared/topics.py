@@ -22,6 +22,7 @@ No other module formats a topic. Three families:
   site's policy covers its agents' shadows::
 
       $aws/things/{thing}/shadow/name/{agent_id}/{operation}
+      $aws/things/{thing}/shadow/name/cctv:{agent_id}/{operation}     (the agent's cameras set in the cloud)
 """
 
 from __future__ import annotations
