@@ -105,6 +105,9 @@ class CentralCameras:
                 self._manager.set_recording(CameraRef(camera_id=camera_id), camera.record)
         except CameraError as exc:
             return _rejected(camera_id, exc.message)
+        except Exception as exc:  # one camera's failure never stops the others'
+            log.exception("camera %s from the cloud could not be applied", camera_id)
+            return _rejected(camera_id, f"could not apply it: {exc}")
         return CameraResult(camera_id=camera_id, status="applied")
 
     def _save(self, rev: int, managed: set[str]) -> None:

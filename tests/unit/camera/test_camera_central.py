@@ -115,3 +115,19 @@ def test_a_corrupt_state_file_is_reported_and_forgotten(tmp_path: Path) -> None:
         assert statuses(apply(cams, 0, DOOR)) == {"door": "applied"}
     finally:
         cams.stop()
+
+
+def test_an_unexpected_failure_of_one_camera_leaves_the_others(
+    cameras: Cameras, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = cameras.manager.add_camera
+
+    def flaky(params: Any) -> dict[str, Any]:
+        if params.camera_id == "bad":
+            raise OSError("disk gone")
+        return real(params)
+
+    monkeypatch.setattr(cameras.manager, "add_camera", flaky)
+    result = apply(cameras, 1, {**DOOR, "camera_id": "bad"}, DOOR)
+    assert statuses(result) == {"bad": "rejected", "door": "applied"} and "disk gone" in result["cameras"][0]["reason"]
+    assert "door" in cameras.manager.workers
