@@ -121,3 +121,73 @@ class SnapshotParams(CameraRef):
         default=None, max_length=4096, pattern=r"^https?://\S+$",
         description="PUT the JPEG here (e.g. a presigned S3 URL); without it the JPEG comes back inline",
     )
+
+
+# ---------------------------------------------------------------- camera configuration from the cloud
+
+#: At most this many cameras in one centrally set configuration (the cloud's limit per agent is lower).
+MAX_CENTRAL_CAMERAS = 64
+#: A rejection reason is cut to this many UTF-8 bytes, so that an agent's reported state fits its shadow.
+MAX_REASON_BYTES = 120
+CENTRAL_SOURCE_RULE = "a device index 0-63, an rtsp://, rtsps://, http:// or https:// URL, or synthetic:<pattern>"
+
+
+def central_source_error(source: Any) -> str | None:
+    """Why ``source`` may not be set from the cloud, or ``None``. The cloud may name a device, a stream URL or a test
+    pattern, never a file: a file path is set on site only (``cctv_add_camera``), so that nobody outside the site
+    makes an agent open (and then show, or upload as a snapshot) a file of the PC."""
+    if isinstance(source, bool) or not isinstance(source, (int, str)):
+        return f"source must be {CENTRAL_SOURCE_RULE}"
+    if isinstance(source, str) and (source.startswith("/") or not re.match(
+            r"^((rtsp|rtsps|http|https)://[^\s]+|synthetic:(moving|frozen|black)|[0-9]+)$", source)):
+        return f"source {source[:64]!r} cannot be set from the cloud: use {CENTRAL_SOURCE_RULE}"
+    return None
+
+
+def cut_reason(reason: str) -> str:
+    """``reason`` on one line, at most :data:`MAX_REASON_BYTES` bytes of UTF-8 (cut on a character boundary)."""
+    line = " ".join(reason.split())
+    raw = line.encode()
+    if len(raw) <= MAX_REASON_BYTES:
+        return line
+    return raw[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+class CamerasDesired(Strict):
+    """The cameras the cloud wants on one agent (``state.desired`` of its ``cctv:`` shadow, and the params of
+    ``cctv_apply_config``). ``rev`` only grows; each camera is a ``CameraConfig`` as JSON, checked by the agent
+    itself — one it cannot take is reported rejected, with the reason, and the others are applied."""
+
+    v: Literal[1] = 1
+    rev: int = Field(ge=0, le=2**53, description="the cloud's revision of this agent's camera configuration")
+    cameras: list[dict[str, Any]] = Field(max_length=MAX_CENTRAL_CAMERAS, description="CameraConfig objects")
+
+    @field_validator("cameras")
+    @classmethod
+    def _ids(cls, cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: set[str] = set()
+        for camera in cameras:
+            camera_id = camera.get("camera_id")
+            if not isinstance(camera_id, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", camera_id):
+                raise ValueError(f"every camera needs a camera_id (1-64 of A-Z a-z 0-9 _ -), not {camera_id!r}")
+            if camera_id in seen:
+                raise ValueError(f"camera {camera_id} is listed twice")
+            seen.add(camera_id)
+        return cameras
+
+
+class CameraResult(Strict):
+    """How one centrally set camera fared on the agent."""
+
+    camera_id: str = Field(min_length=1, max_length=64)
+    status: Literal["applied", "rejected"]
+    reason: str | None = Field(default=None, max_length=MAX_REASON_BYTES, description="why it was rejected")
+
+
+class CamerasReported(Strict):
+    """What the agent did with a :class:`CamerasDesired` (the answer of ``cctv_apply_config``; ``state.reported``
+    of the ``cctv:`` shadow)."""
+
+    v: Literal[1] = 1
+    rev: int = Field(ge=0, le=2**53, description="the revision applied")
+    cameras: list[CameraResult] = Field(max_length=MAX_CENTRAL_CAMERAS)

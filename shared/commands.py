@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from shared.cctv import (
     CameraConfig,
     CameraRef,
+    CamerasDesired,
     CleanupStorageParams,
     DetectCamerasParams,
     GetRecordingsParams,
@@ -216,6 +217,8 @@ class CommandSpec:
     params: type[BaseModel] = NoParams
     admin_only: bool = False
     mutating: bool = False
+    #: sent only by the LMS relaying a device shadow (source ``shadow``); every API refuses it from a caller
+    shadow_only: bool = False
 
 
 def _cctv(
@@ -255,6 +258,8 @@ CATALOGUE: dict[str, CommandSpec] = {
               HoldRecordingParams, mutating=True),
         _cctv("cctv_get_config", "camera configuration"),
         _cctv("cctv_snapshot", "one JPEG: inline, or PUT to upload_url (a presigned URL)", SnapshotParams),
+        CommandSpec("cctv_apply_config", Category.CCTV, "apply the cameras set in the cloud (the agent's cctv: shadow)",
+                    CamerasDesired, mutating=True, shadow_only=True),
         # system (the seeds' monitoring and remote shell commands)
         CommandSpec("exec", Category.SYSTEM, "run a shell command", ExecParams, admin_only=True, mutating=True),
         CommandSpec("ping", Category.SYSTEM, "liveness check; returns the agent's time"),

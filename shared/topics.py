@@ -22,11 +22,14 @@ No other module formats a topic. Three families:
   site's policy covers its agents' shadows::
 
       $aws/things/{thing}/shadow/name/{agent_id}/{operation}
+      $aws/things/{thing}/shadow/name/cctv:{agent_id}/{operation}     (the agent's cameras set in the cloud)
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -212,6 +215,40 @@ def shadow_filter(thing: str) -> str:
     if not _THING_RE.match(thing):
         raise TopicError(f"invalid thing name {thing!r}")
     return f"$aws/things/{thing}/shadow/name/+/#"
+
+
+#: Prefix of an agent's camera configuration shadow (docs/cctv.md#camera-configuration-from-the-cloud). It holds
+#: ``:``, which no agent id can, so it never names an agent's settings shadow.
+CCTV_SHADOW_PREFIX = "cctv:"
+_SHADOW_NAME_MAX = 64
+_CCTV_HASHED_KEEP = _SHADOW_NAME_MAX - len(CCTV_SHADOW_PREFIX) - 17  # prefix + id head + ":" + 16 hex digits
+
+
+def cctv_shadow_name(agent_id: str) -> str:
+    """The named shadow (of the site's thing) holding an agent's camera configuration: ``cctv:{agent_id}``, or, for
+    an agent id too long for AWS's 64-character shadow names, ``cctv:{head of the id}:{16 hex of its SHA-256}``."""
+    check_id(agent_id, "agent id")
+    name = CCTV_SHADOW_PREFIX + agent_id
+    if len(name) <= _SHADOW_NAME_MAX:
+        return name
+    digest = hashlib.sha256(agent_id.encode()).hexdigest()[:16]
+    return f"{CCTV_SHADOW_PREFIX}{agent_id[:_CCTV_HASHED_KEEP]}:{digest}"
+
+
+def is_cctv_shadow(shadow_name: str | None) -> bool:
+    return bool(shadow_name) and str(shadow_name).startswith(CCTV_SHADOW_PREFIX)
+
+
+def agent_of_cctv_shadow(shadow_name: str | None, known: Iterable[str] = ()) -> str | None:
+    """The agent whose camera shadow this is (inverse of :func:`cctv_shadow_name`), else ``None``. The hashed form
+    of a long id is resolved among ``known`` agent ids."""
+    if not shadow_name or not is_cctv_shadow(shadow_name):
+        return None
+    rest = shadow_name[len(CCTV_SHADOW_PREFIX):]
+    if is_valid_id(rest):
+        return rest
+    return next((a for a in known if len(a) > _SHADOW_NAME_MAX - len(CCTV_SHADOW_PREFIX)
+                 and is_valid_id(a) and cctv_shadow_name(a) == shadow_name), None)
 
 
 # ---------------------------------------------------------------- parser

@@ -31,6 +31,7 @@ from chalicelib.services import AgentService, CommandService, SiteService, Token
 from chalicelib.services.agent_settings import AgentSettingsService
 from chalicelib.services.agent_snapshots import AgentSnapshotService
 from chalicelib.services.audit import AuditService
+from chalicelib.services.camera_delivery import CameraDelivery
 from chalicelib.services.cctv import CctvService
 from chalicelib.services.cctv_snapshots import CctvSnapshotService
 from chalicelib.services.classtop_clients import ClassTopClientService
@@ -154,7 +155,8 @@ def _build(overrides: _Overrides) -> Container:
         lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
         sweeper=CommandSweeper(command_records, clock, on_finished=stats.command_finished),
         history=CommandHistory(command_records, agent_service),
-        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, clock),
+        cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, clock,
+                         delivery=CameraDelivery(shadows, settings.namespace)),
         classtop_clients=ClassTopClientService(classtop_clients, settings, RateLimiter(RateLimitRepository(), clock),
                                                audit, clock),
         audit=audit,

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Command, BaseModel], Any]
 CCTV_DISABLED = "camera support is not enabled on this agent"
 CCTV_SLOW = frozenset(
-    {"cctv_detect_cameras", "cctv_add_camera", "cctv_get_camera_resolutions", "cctv_cleanup_storage", "cctv_snapshot"}
+    {"cctv_detect_cameras", "cctv_add_camera", "cctv_get_camera_resolutions", "cctv_cleanup_storage", "cctv_snapshot",
+     "cctv_apply_config"}
 )
 
 

@@ -71,6 +71,8 @@ class TwinOptions:
     agent_heartbeat_s: float = 5.0
     presence_timeout_s: float = 20.0
     exec_mode: str = "any"  # the demo's agents run any command; production agents default to an allowlist
+    #: agents with ``[camera] enabled = true`` (recordings under their state dir; MJPEG server on a free port)
+    camera_agents: Sequence[str] = ()
     start_timeout_s: float = 60.0
 
 
@@ -278,6 +280,7 @@ class Twin:
 
     def agent_config(self, agent_id: str) -> dict[str, Any]:
         adir = self.workdir / "agents" / agent_id
+        camera = {"camera": {"enabled": True, "stream_port": 0, "disk_warn_free_mb": 0, "disk_reserve_mb": 0}}
         return {
             "agent_id": agent_id,
             "heartbeat_s": self.opt.agent_heartbeat_s,
@@ -289,6 +292,7 @@ class Twin:
                 "url": self.lms_url, "ca_hash": self.ca_hash, "token_file": str(adir / "enroll-token"),
                 "retry_max_s": 5.0,
             },
+            **(camera if agent_id in self.opt.camera_agents else {}),
         }  # fmt: skip
 
     def start_agent(self, agent_id: str) -> ChildProcess:

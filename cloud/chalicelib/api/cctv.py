@@ -19,9 +19,11 @@ from chalicelib.api.http import RequestBody, ok, path_id, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.event import StoredEvent
+from shared.cctv import central_source_error
 
 URL_PATTERN = r"^(rtsp|rtsps|http|https)://[^\s]{1,2000}$"
 _URL_RE = re.compile(URL_PATTERN)
+_SYNTHETIC_RE = re.compile(r"^synthetic:(moving|frozen|black)$")
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 api = Router(__name__, tag="cctv")
@@ -31,8 +33,9 @@ class CameraConfigBody(RequestBody):
     """``PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}``: the desired configuration of one camera."""
 
     name: str = Field(min_length=1, max_length=128)
-    #: a local device index, or a stream URL
-    source: int | str = Field(description="device index 0-63 or an rtsp/http(s) URL")
+    #: a local device index, a stream URL or a test pattern; never a file (docs/cctv.md, "Camera configuration from
+    #: the cloud"): the agent would open any file of the PC it is given
+    source: int | str = Field(description="device index 0-63, an rtsp/http(s) URL, or synthetic:moving|frozen|black")
     enabled: bool = True
     width: int = Field(default=1280, ge=160, le=3840)
     height: int = Field(default=720, ge=120, le=2160)
@@ -47,8 +50,12 @@ class CameraConfigBody(RequestBody):
     def _source(cls, v: int | str) -> int | str:
         if isinstance(v, int) and not 0 <= v <= 63:
             raise ValueError("a device index must be between 0 and 63")
-        if isinstance(v, str) and not _URL_RE.match(v):
-            raise ValueError("a URL must be rtsp://, rtsps://, http:// or https://")
+        if isinstance(v, str) and not (_URL_RE.match(v) or _SYNTHETIC_RE.match(v)):
+            raise ValueError("a URL must be rtsp://, rtsps://, http:// or https:// (or a test pattern "
+                             "synthetic:moving|frozen|black); a file is set on site only")
+        refused = central_source_error(v)
+        if refused is not None:
+            raise ValueError(refused)
         return v
 
 

@@ -1,6 +1,9 @@
 """CCTV management: camera configurations per agent (the desired state, versioned; last writer wins per
 camera, concurrent writers are serialised by a version check), the events log and each camera's latest status.
 
+After each change the agent's whole set is delivered to its ``cctv:`` shadow (:mod:`.camera_delivery`); the views
+show, per camera, how that went (``delivery``: undelivered, pending, applied, rejected with the agent's reason).
+
 Events arrive from sites (``site_events`` rule). A site may only report events of its own agents; an event
 whose ``kind`` starts with ``cctv.`` (or ``camera.``) also sets that camera's latest status (``cctv.frozen`` ->
 ``frozen``), the camera being ``data.camera_id`` (or ``data.camera_index``).
@@ -21,6 +24,7 @@ from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.event import EventRepository, StoredEvent
 from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services.agents import AgentService
+from chalicelib.services.camera_delivery import CameraDelivery, DeliveryView
 from chalicelib.services.optimistic_writes import retry_stale
 from shared.messages import Event
 
@@ -45,21 +49,26 @@ class EventsReport:
 class CctvService:
     def __init__(self, snapshots: SnapshotRepository, events: EventRepository, agents: AgentService,
                  agent_records: AgentRepository, clock: Callable[[], float] = time.time,
-                 max_cameras: int = MAX_CAMERAS_PER_AGENT) -> None:
+                 max_cameras: int = MAX_CAMERAS_PER_AGENT, *, delivery: CameraDelivery) -> None:
         self._snapshots = snapshots
         self._events = events
         self._agents = agents
         self._agent_records = agent_records
         self._max_cameras = max_cameras
         self._clock = clock
+        self._delivery = delivery
 
     # ------------------------------------------------------------ camera configurations
 
     def cameras(self, agent_id: str, principal: Principal) -> dict[str, Any]:
-        self._agents.get(agent_id, principal)
+        """The agent's camera configs, each with its ``delivery``, and the shadow's revisions (``delivery``)."""
+        agent = self._agents.get(agent_id, principal)
         snap = self._snapshots.get(agent_id, CAMERAS)
-        return {"agent_id": agent_id, "version": snap.version if snap else 0,
-                "cameras": dict(snap.body) if snap else {}}
+        version = snap.version if snap else 0
+        cameras: dict[str, Any] = dict(snap.body) if snap else {}
+        view = self._delivery.status(agent.site_id, agent_id) if version else DeliveryView()
+        return {"agent_id": agent_id, "version": version, "delivery": view.to_dict(),
+                "cameras": {c: {**config, "delivery": view.of(c, config, version)} for c, config in cameras.items()}}
 
     def camera(self, agent_id: str, camera_id: str, principal: Principal) -> dict[str, Any]:
         cameras = self.cameras(agent_id, principal)["cameras"]
@@ -79,8 +88,9 @@ class CctvService:
                 raise BadRequest(f"agent {agent_id} already has {self._max_cameras} cameras")
             return {**cameras, camera_id: {**config, "updated_at": self._clock(), "updated_by": principal.name}}
 
-        before, after = self._change(agent_id, change)
-        stored: dict[str, Any] = after[camera_id]
+        before, after, version = self._change(agent_id, change)
+        view = self._delivery.deliver(agent.site_id, agent_id, version, after)
+        stored: dict[str, Any] = {**after[camera_id], "delivery": view.of(camera_id, after[camera_id], version)}
         return stored, camera_id not in before
 
     def delete_camera(self, agent_id: str, camera_id: str, principal: Principal) -> None:
@@ -92,19 +102,22 @@ class CctvService:
                 raise NotFound(f"agent {agent_id} has no camera {camera_id}")
             return {k: v for k, v in cameras.items() if k != camera_id}
 
-        self._change(agent_id, change)
+        _, after, version = self._change(agent_id, change)
+        self._delivery.deliver(agent.site_id, agent_id, version, after)
 
     def _change(self, agent_id: str,
-                change: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Read-modify-write of the agent's cameras with a version check. Returns the cameras before and after."""
+                change: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """Read-modify-write of the agent's cameras with a version check (a set too large for the agent's shadow is
+        a 400, nothing written). Returns the cameras before and after, and the new version."""
 
-        def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
+        def attempt() -> tuple[dict[str, Any], dict[str, Any], int]:
             snap = self._snapshots.get(agent_id, CAMERAS)
             version = snap.version if snap else 0
             before: dict[str, Any] = dict(snap.body) if snap else {}
             after = change(before)
+            self._delivery.check(version + 1, after)
             self._snapshots.put(Snapshot(agent_id, CAMERAS, after, version + 1, self._clock()), version)
-            return before, after
+            return before, after, version + 1
 
         return retry_stale(attempt, UpstreamError(f"cameras of {agent_id}: too many concurrent updates; retry"))
 

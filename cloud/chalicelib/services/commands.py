@@ -132,6 +132,9 @@ class CommandService:
             spec = get_spec(request.command)
             if spec.admin_only:
                 principal.require(Role.ADMIN, f"send {spec.name!r}")
+            if spec.shadow_only:
+                raise BadRequest(f"{spec.name} is sent by the LMS from the agent's device shadow only; set cameras "
+                                 "with PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}")
             cloud_only = CLOUD_ONLY_PARAMS.get(spec.name, frozenset())
             named = sorted(cloud_only & set(request.params))
             if named:

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from edge.agent.camera.central import CentralCameras
 from edge.agent.camera.detect import detect_devices, device_resolutions, native_size
 from edge.agent.camera.errors import CameraError
 from edge.agent.camera.registry import CameraRegistry, config_document
@@ -68,6 +69,7 @@ class CameraManager:
         self.thread: threading.Thread | None = None
         self.latched: set[str] = set()
         self.recent: dict[str, collections.deque[dict[str, Any]]] = {}
+        self.central = CentralCameras(self, state_dir / "camera" / "central.json")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -206,6 +208,7 @@ class CameraManager:
             "cctv_hold_recording": self.hold_recording,
             "cctv_get_config": self.get_config,
             "cctv_snapshot": self.snapshot,
+            "cctv_apply_config": self.central.apply,
         }
 
     def _worker(self, camera_id: str) -> CameraWorker:

@@ -20,6 +20,7 @@ from shared.messages import Response
 _STATUS = {
     ErrorCode.UNKNOWN_AGENT: 404,
     ErrorCode.AGENT_OFFLINE: 409,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_COMMAND: 422,
     ErrorCode.INVALID_PARAMS: 422,
     ErrorCode.BAD_PAYLOAD: 422,

@@ -21,6 +21,10 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
   most :data:`MAX_RETRIES` times in a row per agent; any other refusal (400, 413...: the document can never be
   taken) is logged as a warning and counted; ``get/rejected`` 404 means no shadow yet: nothing desired.
 
+The same worker serves each agent's camera configuration, the ``cctv:{agent_id}`` shadow
+(:mod:`edge.lms.cloud.camera_shadows`): a catch-up asks for both shadows of an agent, and the retries and
+rejections below apply to each shadow on its own.
+
 Everything runs on one worker thread: the link's handler (awscrt thread), the presence and connection
 listeners and the router's completion callbacks only enqueue. Bad documents are logged, counted and
 dropped; other shadow operations (``update/accepted``, ``update/documents``, the LMS's own requests echoed by
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.lms.agents import AgentView, Registry
+from edge.lms.cloud.camera_shadows import CameraDone, CameraShadows
 from edge.lms.cloud.outbox import Outbox
 from edge.lms.commands import Router
 from shared import topics
@@ -129,12 +134,13 @@ class ShadowSync:
         self.topic_filter = topics.shadow_filter(self.thing)
         self._get_interval = 1.0 / get_rate_per_s if get_rate_per_s > 0 else 0.0
         self._queue: queue.Queue[object] = queue.Queue()
-        self._gets: OrderedDict[str, None] = OrderedDict()  # agents waiting for a catch-up get (in order)
+        self._gets: OrderedDict[str, None] = OrderedDict()  # shadows waiting for a catch-up get (in order)
         self._next_get = 0.0  # monotonic time of the next allowed get
         self._inflight: dict[str, dict[str, str]] = {}  # agent -> the settings being applied now
-        self._retries: dict[str, int] = {}  # agent -> transient rejections in a row
+        self._retries: dict[str, int] = {}  # shadow name -> transient rejections in a row
         self._worker = WorkerThread("lms-shadows", self._run, wake=lambda: self._queue.put(_STOP))
         self.stats = ShadowStats()
+        self.cameras = CameraShadows(router, registry, outbox, thing=self.thing, post=self._queue.put)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -182,14 +188,24 @@ class ShadowSync:
                     self._on_message(item)
                 elif isinstance(item, _Done):
                     self._on_result(item)
+                elif isinstance(item, CameraDone):
+                    name = topics.cctv_shadow_name(item.agent_id)
+                    if self.cameras.on_done(item):
+                        self._retry(name, item.agent_id, "apply")
+                    else:
+                        self._retries.pop(name, None)
                 elif isinstance(item, _Online):
-                    self._gets[item.agent_id] = None
+                    self._catch_up(item.agent_id)
                 elif item is _CONNECTED:
                     for view in self._registry.agents(online_only=True):
-                        self._gets[view.agent_id] = None
+                        self._catch_up(view.agent_id)
                 self._send_gets()
             except Exception:
                 log.exception("shadows: unexpected error")
+
+    def _catch_up(self, agent_id: str) -> None:
+        self._gets[topics.agent_shadow_name(agent_id)] = None
+        self._gets[topics.cctv_shadow_name(agent_id)] = None
 
     def _send_gets(self) -> None:
         """Publish the waiting catch-up gets the rate allows; forget them while the link is down (a
@@ -201,21 +217,22 @@ class ShadowSync:
             return
         now = time.monotonic()
         while self._gets and now >= self._next_get:
-            agent_id, _ = self._gets.popitem(last=False)
-            topic = topics.shadow(self.thing, ShadowOp.GET, topics.agent_shadow_name(agent_id))
-            self._link.publish(topic, GET_REQUEST).add_done_callback(functools.partial(self._get_sent, agent_id))
+            shadow_name, _ = self._gets.popitem(last=False)
+            topic = topics.shadow(self.thing, ShadowOp.GET, shadow_name)
+            self._link.publish(topic, GET_REQUEST).add_done_callback(functools.partial(self._get_sent, shadow_name))
             self.stats.gets += 1
             self._next_get = max(self._next_get, now) + self._get_interval
 
     @staticmethod
-    def _get_sent(agent_id: str, fut: Future[None]) -> None:
+    def _get_sent(shadow_name: str, fut: Future[None]) -> None:
         exc = fut.exception()
         if exc is not None:
-            log.debug("shadows: get for %s not sent: %s", agent_id, exc)
+            log.debug("shadows: get of %s not sent: %s", shadow_name, exc)
 
     # ------------------------------------------------------------ documents
 
-    def _agent_of(self, topic: str) -> tuple[str, ShadowOp] | None:
+    def _agent_of(self, topic: str) -> tuple[str, str, ShadowOp] | None:
+        """(agent id, shadow name, operation) of a settings or camera shadow's topic of this site's thing."""
         try:
             parsed = topics.parse(topic)
         except TopicError:
@@ -223,27 +240,34 @@ class ShadowSync:
             return None
         if parsed.family is not Family.SHADOW or parsed.thing != self.thing or parsed.op is None:
             return None
-        agent_id = topics.agent_of_shadow(parsed.shadow_name)
-        if agent_id is None:
-            log.debug("shadows: ignored shadow %r", parsed.shadow_name)
+        name = parsed.shadow_name
+        agent_id = topics.agent_of_shadow(name) or self.cameras.agent_of(name)
+        if agent_id is None or name is None:
+            log.debug("shadows: ignored shadow %r", name)
             return None
-        return agent_id, parsed.op
+        return agent_id, name, parsed.op
 
     def _on_message(self, item: _Incoming) -> None:
         found = self._agent_of(item.topic)
         if found is None:
             return
-        agent_id, op = found
+        agent_id, name, op = found
         if op in _REJECTED:
-            self._on_rejected(item, agent_id, op)
+            self._on_rejected(item, agent_id, name, op)
+            return
+        if topics.is_cctv_shadow(name):  # its retries end with the agent's answer (CameraDone)
+            try:
+                self.cameras.on_document(agent_id, op, item.payload)
+            except ValueError as exc:
+                self._bad(item, exc)
             return
         read = _DELTA_READERS.get(op)
         if read is None:
             if op is ShadowOp.UPDATE_ACCEPTED:
-                self._retries.pop(agent_id, None)
+                self._retries.pop(name, None)
             log.debug("shadows: ignored %s", item.topic)
             return
-        self._retries.pop(agent_id, None)
+        self._retries.pop(name, None)
         try:
             delta = read(item.payload)
         except ValueError as exc:
@@ -253,7 +277,7 @@ class ShadowSync:
             self.stats.deltas += 1
             self.apply(agent_id, delta)
 
-    def _on_rejected(self, item: _Incoming, agent_id: str, op: ShadowOp) -> None:
+    def _on_rejected(self, item: _Incoming, agent_id: str, name: str, op: ShadowOp) -> None:
         try:
             rejection = ShadowRejection.model_validate_json(item.payload)
         except ValueError as exc:
@@ -264,20 +288,23 @@ class ShadowSync:
         self.stats.rejected += 1
         what = "update" if op is ShadowOp.UPDATE_REJECTED else "get"
         if not rejection.transient:
-            log.warning("shadows: IoT Core refused the %s of %s's shadow for good: %d %s", what, agent_id,
+            log.warning("shadows: IoT Core refused the %s of %s for good: %d %s", what, _label(agent_id, name),
                         rejection.code, rejection.message[:300])
             return
-        tries = self._retries.get(agent_id, 0) + 1
+        self._retry(name, agent_id, f"{what} ({rejection.code} {rejection.message[:300]})")
+
+    def _retry(self, name: str, agent_id: str, what: str) -> None:
+        """Ask for shadow ``name`` again after a failure that may pass, at most :data:`MAX_RETRIES` times in a row."""
+        tries = self._retries.get(name, 0) + 1
         if tries > MAX_RETRIES:
-            log.warning("shadows: IoT Core keeps refusing %s's shadow (%d %s); waiting for the next catch-up",
-                        agent_id, rejection.code, rejection.message[:300])
-            self._retries.pop(agent_id, None)
+            log.warning("shadows: the %s of %s keeps failing; waiting for the next catch-up", what,
+                        _label(agent_id, name))
+            self._retries.pop(name, None)
             return
-        self._retries[agent_id] = tries
+        self._retries[name] = tries
         self.stats.retried += 1
-        log.info("shadows: the %s of %s's shadow was refused (%d %s); asking again", what, agent_id,
-                 rejection.code, rejection.message[:300])
-        self._gets[agent_id] = None
+        log.info("shadows: the %s of %s failed; asking again", what, _label(agent_id, name))
+        self._gets[name] = None
 
     def _bad(self, item: _Incoming, exc: Exception) -> None:
         self.stats.bad_documents += 1
@@ -325,3 +352,7 @@ class ShadowSync:
             log.exception("shadows: could not queue the reported settings of %s", done.agent_id)
             return
         self.stats.reported += 1
+
+
+def _label(agent_id: str, shadow_name: str) -> str:
+    return f"{agent_id}'s camera shadow" if topics.is_cctv_shadow(shadow_name) else f"{agent_id}'s shadow"

@@ -95,6 +95,10 @@ class CommandService:
     def authorize(self, principal: Principal, command: str, target: str = "") -> None:
         """Refuse admin-only commands to lower roles (the refusal is audited too)."""
         spec = CATALOGUE.get(command)
+        if spec is not None and spec.shadow_only:  # the router refuses it too, whatever the path (queue, batch)
+            self.audit.record(principal.actor, principal.role.label, f"command:{command}", target, "forbidden")
+            raise AccessError(f"{command} is sent only from the agent's device shadow (set cameras in the cloud API, "
+                              "or on site with cctv_add_camera)")
         if spec is not None and spec.admin_only and principal.role < Role.ADMIN:
             self.audit.record(principal.actor, principal.role.label, f"command:{command}", target, "forbidden")
             raise AccessError(f"{command} needs the admin role; token {principal.name!r} is {principal.role.label}")

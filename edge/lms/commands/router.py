@@ -28,7 +28,7 @@ from edge.lms.agents import Registry
 from edge.lms.commands.command_log import CommandLog, CommandLogEntry
 from edge.lms.commands.deadlines import Deadlines
 from shared import topics
-from shared.commands import validate_params
+from shared.commands import get_spec, validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
 from shared.messages import MAX_PAYLOAD_BYTES, Command, Presence, Response, decode, encode
 from shared.messages.command import MAX_TIMEOUT_S
@@ -36,6 +36,9 @@ from shared.mqtt import IncomingMessage, MqttClient
 from shared.topics import AgentUp
 
 log = logging.getLogger(__name__)
+
+#: the ``source`` of the commands the LMS sends to relay a device shadow (the only source of ``shadow_only`` ones)
+SHADOW_SOURCE = "shadow"
 
 #: The LMS waits this much longer than the command's own timeout, so that an agent's own ``timeout``
 #: answer (which may carry partial output) wins over the LMS's.
@@ -231,6 +234,9 @@ class Router:
             model = validate_params(ticket.command, ticket.params)
         except CommandError as exc:
             return Response.fail(rid, exc.code, exc.message)
+        if get_spec(ticket.command).shadow_only and ticket.source != SHADOW_SOURCE:
+            return Response.fail(rid, ErrorCode.FORBIDDEN, f"{ticket.command} is sent only from the agent's device "
+                                 "shadow (set cameras in the cloud API, or on site with cctv_add_camera)")
         ticket.params = model.model_dump(mode="json", exclude_unset=True)
         return self._check_presence(ticket)
 

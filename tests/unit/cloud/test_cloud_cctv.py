@@ -26,7 +26,9 @@ def events(cloud: Cloud, site_id: str, items: list[tuple[str, dict[str, Any]]]) 
 
 def test_camera_config_crud(fleet: Cloud) -> None:
     base = "/api/cctv/agents/a1/cameras"
-    assert fleet.get(base).json_body["data"] == {"agent_id": "a1", "version": 0, "cameras": {}}
+    assert fleet.get(base).json_body["data"] == {
+        "agent_id": "a1", "version": 0, "cameras": {},
+        "delivery": {"desired_rev": None, "reported_rev": None, "problem": None}}
     created = fleet.put(f"{base}/door", CAMERA, role="operator")
     assert created.status_code == 201
     assert created.json_body["data"]["codec"] == "mp4v" and created.json_body["data"]["fps"] == 10
@@ -48,6 +50,8 @@ def test_camera_config_crud(fleet: Cloud) -> None:
     [
         ({**CAMERA, "source": 64}, "source"),
         ({**CAMERA, "source": "file:///etc/passwd"}, "source"),
+        ({**CAMERA, "source": "/home/teacher/lesson.mp4"}, "source"),  # a file: on site only
+        ({**CAMERA, "source": "synthetic:noise"}, "source"),
         ({**CAMERA, "fps": 0}, "fps"),
         ({**CAMERA, "codec": "h264"}, "codec"),
         ({**CAMERA, "extra": 1}, "extra"),

@@ -130,3 +130,22 @@ def test_every_agent_id_fits_a_shadow_name() -> None:
     assert len(longest) == 64 and topics.is_valid_id(longest)
     thing = topics.site_thing_name(D1, "s1")
     assert topics.parse(topics.shadow(thing, ShadowOp.UPDATE, topics.agent_shadow_name(longest))).shadow_name == longest
+
+
+def test_camera_shadow_names_round_trip_and_fit() -> None:
+    """``cctv:{agent_id}``; an id too long for that is hashed, still unique, and resolved among the known agents."""
+    thing = topics.site_thing_name(D1, "s1")
+    assert topics.cctv_shadow_name("pc-01") == "cctv:pc-01"
+    assert topics.agent_of_cctv_shadow("cctv:pc-01") == "pc-01" and topics.agent_of_shadow("cctv:pc-01") is None
+    longest = "A" + "b-_9" * 15 + "xyz"
+    twin = longest[:-1] + "Z"  # the same first 63 characters
+    names = {topics.cctv_shadow_name(a) for a in (longest, twin, "x" * 59, "x" * 60)}
+    assert len(names) == 4 and all(len(n) <= 64 for n in names)
+    for agent_id in (longest, twin, "x" * 59, "x" * 60):
+        name = topics.cctv_shadow_name(agent_id)
+        assert topics.parse(topics.shadow(thing, ShadowOp.GET_ACCEPTED, name)).shadow_name == name
+        assert topics.agent_of_cctv_shadow(name, [longest, twin, "x" * 60]) == agent_id
+        assert topics.is_cctv_shadow(name) and topics.agent_of_shadow(name) is None
+    assert topics.agent_of_cctv_shadow(topics.cctv_shadow_name(longest)) is None  # hashed, nobody known
+    for other in (None, "", "lms:config", "pc-01", "cctv:", "cctv:bad/id"):
+        assert topics.agent_of_cctv_shadow(other, ["pc-01"]) is None
