@@ -95,7 +95,7 @@ def _at(offset: Any, created_at: float) -> float:
 
 
 def _outcome_to_item(outcome: AgentOutcome, created_at: float) -> dict[str, Any]:
-    item = {
+    item: dict[str, Any] = {
         "site_id": outcome.site_id,
         "status": outcome.status.value,
         "success": outcome.success,

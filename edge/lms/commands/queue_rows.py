@@ -31,9 +31,12 @@ COMMAND_QUEUE_TABLE_V2 = (
     "CREATE INDEX IF NOT EXISTS command_queue_agent ON command_queue (agent_id, state, id)",
 )
 
+#: Schema version 10: the cloud's command id of a queued cloud command (``NULL`` for the site's own commands).
+COMMAND_QUEUE_CLOUD_V10 = ("ALTER TABLE command_queue ADD COLUMN command_id TEXT",)
+
 _KEYS = (
     "id", "agent_id", "command", "params", "timeout_s", "created_at", "expires_at", "actor", "state", "request_id",
-    "result", "finished_at",
+    "result", "finished_at", "command_id",
 )  # fmt: skip
 
 
@@ -45,14 +48,14 @@ class QueueRows:
 
     def add(
         self, agent_id: str, command: str, params: dict[str, Any], *, timeout_s: float | None, ttl_s: float,
-        actor: str | None,
+        actor: str | None, command_id: str | None = None,
     ) -> int:  # fmt: skip
         now = time.time()
         with self._store.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO command_queue (agent_id, command, params, timeout_s, created_at, expires_at, actor) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, command, json.dumps(params), timeout_s, now, now + ttl_s, actor),
+                "INSERT INTO command_queue (agent_id, command, params, timeout_s, created_at, expires_at, actor, "
+                "command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, command, json.dumps(params), timeout_s, now, now + ttl_s, actor, command_id),
             )
         return int(cur.lastrowid or 0)
 
@@ -93,13 +96,19 @@ class QueueRows:
             (time.time(), json.dumps({"error": why})),
         )
 
-    def expire(self) -> int:
-        """Queued rows past their TTL become ``expired``. Returns how many."""
+    def expire(self) -> list[tuple[str, str | None]]:
+        """Queued rows past their TTL become ``expired``. Returns their ``(agent id, cloud command id)``."""
         now = time.time()
-        return self._update(
-            "UPDATE command_queue SET state = 'expired', finished_at = ? WHERE state = 'queued' AND expires_at <= ?",
-            (now, now),
-        )
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT agent_id, command_id FROM command_queue WHERE state = 'queued' AND expires_at <= ?", (now,)
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE command_queue SET state = 'expired', finished_at = ? WHERE state = 'queued' "
+                    "AND expires_at <= ?", (now, now),
+                )  # fmt: skip
+        return [(str(r[0]), r[1]) for r in rows]
 
     def start_delivery(self, item_id: int, request_id: str) -> bool:
         """``queued`` -> ``delivering``; ``False`` when the row is no longer queued (cancelled meanwhile)."""

@@ -56,6 +56,8 @@ class Ticket:
     started: float = field(default_factory=time.perf_counter)
     delivered: bool = False
     answered: bool = False
+    #: the cloud's id of the command this request is part of (``None`` for the site's own commands)
+    command_id: str | None = None
 
     def result(self, timeout_s: float | None = None) -> Response:
         return self.future.result(timeout_s)
@@ -157,6 +159,10 @@ class Router:
     def new_request_id(self) -> str:
         return f"{self._prefix}{next(self._seq)}"
 
+    def pending(self, request_id: str) -> Ticket | None:
+        """The ticket of a request still waiting for its agent's answer."""
+        return self._pending.get(request_id)
+
     # ------------------------------------------------------------ sending
 
     def dispatch(
@@ -168,10 +174,13 @@ class Router:
         *,
         source: str = "api",
         request_id: str | None = None,
+        command_id: str | None = None,
     ) -> Ticket:
-        """Send one command without waiting. The ticket's future always resolves to a ``Response``."""
+        """Send one command without waiting. The ticket's future always resolves to a ``Response``.
+        ``command_id``: the cloud's id of the command, carried to the agent in the ``Command``."""
         timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
-        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source)
+        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source,
+                        command_id=command_id)  # fmt: skip
         if self._transports:
             transport = self._transports.get(self._registry.kind(agent_id) or "")
             if transport is not None:
@@ -183,7 +192,8 @@ class Router:
             return ticket
         rid = ticket.request_id
         try:
-            payload = encode(Command(request_id=rid, command=command, params=ticket.params, timeout_s=timeout))
+            payload = encode(Command(request_id=rid, command=command, params=ticket.params, timeout_s=timeout,
+                                     command_id=command_id))
         except (ValueError, TypeError) as exc:  # e.g. a request id not matching the pattern
             self._finish(ticket, Response.fail(rid, ErrorCode.BAD_PAYLOAD, f"cannot build the command: {exc}"))
             return ticket
