@@ -31,8 +31,14 @@ COMMAND_QUEUE_TABLE_V2 = (
     "CREATE INDEX IF NOT EXISTS command_queue_agent ON command_queue (agent_id, state, id)",
 )
 
-#: Schema version 10: the cloud's command id of a queued cloud command (``NULL`` for the site's own commands).
-COMMAND_QUEUE_CLOUD_V10 = ("ALTER TABLE command_queue ADD COLUMN command_id TEXT",)
+#: Schema version 10: the cloud's command id of each queued cloud command (the site's own commands have none).
+COMMAND_QUEUE_CLOUD_V10 = (
+    """CREATE TABLE IF NOT EXISTS command_queue_cloud (
+            queue_id INTEGER PRIMARY KEY,
+            command_id TEXT NOT NULL
+        )""",
+)
+_FROM = " FROM command_queue LEFT JOIN command_queue_cloud ON command_queue_cloud.queue_id = command_queue.id"
 
 _KEYS = (
     "id", "agent_id", "command", "params", "timeout_s", "created_at", "expires_at", "actor", "state", "request_id",
@@ -53,11 +59,15 @@ class QueueRows:
         now = time.time()
         with self._store.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO command_queue (agent_id, command, params, timeout_s, created_at, expires_at, actor, "
-                "command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, command, json.dumps(params), timeout_s, now, now + ttl_s, actor, command_id),
+                "INSERT INTO command_queue (agent_id, command, params, timeout_s, created_at, expires_at, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, command, json.dumps(params), timeout_s, now, now + ttl_s, actor),
             )
-        return int(cur.lastrowid or 0)
+            item_id = int(cur.lastrowid or 0)
+            if command_id is not None:
+                conn.execute("INSERT INTO command_queue_cloud (queue_id, command_id) VALUES (?, ?)",
+                             (item_id, command_id))
+        return item_id
 
     def get(self, item_id: int) -> dict[str, Any] | None:
         rows = self._select(Where().equal("id", item_id), "", 1)
@@ -101,7 +111,7 @@ class QueueRows:
         now = time.time()
         with self._store.transaction() as conn:
             rows = conn.execute(
-                "SELECT agent_id, command_id FROM command_queue WHERE state = 'queued' AND expires_at <= ?", (now,)
+                f"SELECT agent_id, command_id{_FROM} WHERE state = 'queued' AND expires_at <= ?", (now,)
             ).fetchall()
             if rows:
                 conn.execute(
@@ -129,6 +139,6 @@ class QueueRows:
 
     def _select(self, where: Where, order: str, limit: int) -> list[dict[str, Any]]:
         return self._store.select(
-            f"SELECT {', '.join(_KEYS)} FROM command_queue{where.sql}{order} LIMIT ?", [*where.args, limit], _KEYS,
+            f"SELECT {', '.join(_KEYS)}{_FROM}{where.sql}{order} LIMIT ?", [*where.args, limit], _KEYS,
             json_keys=("params", "result"),
         )  # fmt: skip
