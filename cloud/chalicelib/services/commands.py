@@ -265,6 +265,7 @@ class CommandService:
                         ],
                         error_code=ErrorCode.INTERNAL.value,
                         updated_at=now,
+                        hops={**outcome.hops, CommandHop.STORED: now},
                     )
             return dataclasses.replace(record, results=results, error=error,
                                        sent_at={**(sent or {}), **record.sent_at})

@@ -122,3 +122,19 @@ def test_hops_are_stored_as_small_offsets(fleet: Cloud) -> None:
     assert raw == {"received": 250, "delivered": 500, "started": 750, "finished": 1000, "stored": 0}
     per_agent = len(json.dumps({"hops": raw}))
     assert per_agent * 500 < ITEM_BUDGET_BYTES // 4
+
+
+def test_the_sweeper_and_the_history_show_hops_too(fleet: Cloud) -> None:
+    t0 = fleet.clock.now
+    cid = create(fleet, "a1", "a2")
+    fleet.results("s1", [{"request_id": cid, "agent_id": "a2", "status": "queued", "hops": {"queued": t0 + 1}}])
+    fleet.clock.advance(2 * 24 * 3600)  # past the delivery window
+    event = fleet.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                  resources=[])
+    fleet.invoke("expire_commands", event)
+    got = record(fleet, cid)["results"]
+    assert got["a2"]["status"] == "expired"
+    assert list(got["a2"]["hops"]) == ["created", "sent", "queued", "stored"]
+    assert got["a2"]["hops"]["stored"] == fleet.clock.now
+    history = fleet.get("/api/agents/a2/commands").json_body["data"]["commands"]
+    assert history[0]["result"]["hops"] == got["a2"]["hops"]
