@@ -15,7 +15,8 @@ import pytest
 
 from infra.local.mosquitto import MosquittoProcess, free_port
 from shared import topics
-from shared.messages import CommandResults, Response, SiteCommand, SiteHeartbeat, decode, encode
+from shared.errors import ErrorCode
+from shared.messages import Command, CommandResults, Response, SiteCommand, SiteHeartbeat, decode, encode
 from shared.topics import SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import (
@@ -23,7 +24,9 @@ from tests.integration.lms.lms_harness import (
     SITE,
     AgentFactory,
     LmsFactory,
+    SimAgent,
     eventually,
+    settings_responder,
     silent_responder,
 )
 
@@ -119,6 +122,32 @@ def test_site_command_fans_out_and_results_come_back(
 
     eventually(beat_with_both, what="site heartbeat with both agents")
     assert lms.health()["cloud"] == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}
+
+
+def old_agent(agent: SimAgent, cmd: Command) -> Response | None:
+    """An agent older than ``Command.command_id``: its strict model refuses the field, and nothing runs."""
+    if cmd.command_id is not None:
+        return Response.fail(cmd.request_id, ErrorCode.BAD_PAYLOAD,
+                             "invalid Command: command_id: Extra inputs are not permitted")
+    return settings_responder(agent, cmd)
+
+
+def test_an_agent_older_than_command_id_gets_the_command_without_it(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    cloud = cloud_broker.client()
+    cloud.subscribe(RESULTS)
+    lms = lms_factory(cloud_broker.port).start()
+    old = agents("agent-2", responder=old_agent).start()
+    lms.wait_agent("agent-2")
+    for cid in ("cmd-old-1", "cmd-old-2"):
+        cloud.publish(DOWN, site_command(cid, "set_setting", ["agent-2"], params={"key": "font_size", "value": 20}))
+        eventually(lambda c=cid: any(r["request_id"] == c and r["status"] == "succeeded" for r in results_in(cloud)),
+                   what=f"{cid} succeeded")
+    assert old.settings["font_size"] == "20"
+    # refused once (nothing ran), sent again without the field; from then on without it at once
+    assert [c.command_id for c in old.commands] == ["cmd-old-1", None, None]
+    assert len({c.request_id for c in old.commands}) == 3
 
 
 def test_expired_timeout_and_bad_cloud_messages(
