@@ -100,7 +100,7 @@ def _log_hop(hop: str, command_id: str, agent_id: str, detail: str = "") -> None
 
 
 class Fanout:
-    """:meth:`handle` is the cloud link's handler for ``site_down``; :meth:`start` the worker. With a ``queue``
+    """:meth:`handle` is the cloud link's handler for ``site_down``; :meth:`start` the worker. With an ``offline_queue``
     (and the ``registry``), commands for offline agents wait in it; :meth:`on_progress` takes the agents'
     ``command.state`` progress (``CommandProgress.add_listener``)."""
 
