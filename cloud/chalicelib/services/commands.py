@@ -201,14 +201,20 @@ class CommandService:
 
     def _mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
         """Store when each site's message was published (the ``sent`` hop): one write of the record just created,
-        or, when a site's results were stored first, through the updater (read, merge, write)."""
+        or, when a site's results were stored first, through the updater (read, merge, write). The command is out:
+        a failure here only loses the hop (logged), never fails the call (a retry would send the command twice)."""
         try:
-            return self._commands.save(dataclasses.replace(record, sent_at={**record.sent_at, **sent}))
-        except StaleWrite:
-            updated = self._updater.update(
-                record.command_id,
-                lambda current, _now: dataclasses.replace(current, sent_at={**sent, **current.sent_at}))
-            return updated if updated is not None else record
+            try:
+                return self._commands.save(dataclasses.replace(record, sent_at={**record.sent_at, **sent}))
+            except StaleWrite:
+                updated = self._updater.update(
+                    record.command_id,
+                    lambda current, _now: dataclasses.replace(current, sent_at={**sent, **current.sent_at}))
+                return updated if updated is not None else record
+        except CloudError as exc:
+            log.warning("command %s: could not store its sent hop: %s", record.command_id, exc.message,
+                        extra={"command_id": record.command_id})
+            return dataclasses.replace(record, sent_at={**record.sent_at, **sent})
 
     def _check_targets(self, agent_ids: Sequence[str]) -> tuple[str, ...]:
         targets = tuple(dict.fromkeys(agent_ids))

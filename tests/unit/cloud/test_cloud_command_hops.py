@@ -138,3 +138,17 @@ def test_the_sweeper_and_the_history_show_hops_too(fleet: Cloud) -> None:
     assert got["a2"]["hops"]["stored"] == fleet.clock.now
     history = fleet.get("/api/agents/a2/commands").json_body["data"]["commands"]
     assert history[0]["result"]["hops"] == got["a2"]["hops"]
+
+
+def test_a_lost_sent_hop_never_fails_a_command_that_went_out(fleet: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.errors import UpstreamError
+    from chalicelib.repositories.command import CommandRepository
+
+    def broken(_self: CommandRepository, _record: object) -> None:
+        raise UpstreamError("update command: DynamoDB error ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(CommandRepository, "save", broken)
+    cid = create(fleet, "a1")  # 202: the site has it; a retry by the caller would send it twice
+    monkeypatch.undo()
+    assert list(record(fleet, cid)["results"]["a1"]["hops"]) == ["created"]
+    assert any(cid.encode() in m.payload for m in fleet.publisher.messages)  # the site's message went out
