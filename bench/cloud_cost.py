@@ -231,9 +231,13 @@ class Tenant:
         if not targets:
             return
         record = services.commands.create(CommandRequest("ping", {}, targets), self.admin)
-        for status in ("delivered", "succeeded"):  # the LMS batches per-agent progress into one message each
-            results = [{"request_id": record.command_id, "agent_id": a, "status": status, "timestamp": self.now}
-                       for a in targets]
+        # the LMS batches per-agent progress into one message each, every result with the hops passed so far
+        # (issue 14). Conservative: an answer within the LMS's 1 s hold leaves as one message, not two.
+        hops = {"received": self.now + 0.05, "delivered": self.now + 0.06}
+        done = {"started": self.now + 0.07, "finished": self.now + 0.08}
+        for status, more in (("delivered", {}), ("succeeded", done)):
+            results = [{"request_id": record.command_id, "agent_id": a, "status": status, "timestamp": self.now,
+                        "hops": {**hops, **more}} for a in targets]
             self.up_message("command_results", {"type": "command_results", "v": 1, "results": results,
                                                 "site_id": site_id})
 

@@ -42,7 +42,7 @@ from edge.agent.settings import SettingsStore
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
 from shared.lifecycle import Lifecycle, shorten_gil_switch_interval
-from shared.messages import CommandStatus, Event
+from shared.messages import Command, CommandStatus, Event
 from shared.periodic import Periodic
 from shared.topics import AgentUp
 
@@ -201,8 +201,8 @@ class AgentProcess:
         def publish_state() -> None:
             uplink.publish(AgentUp.STATE, state_update(agent_id, store))
 
-        def report_state(request_id: str, status: CommandStatus) -> None:
-            uplink.publish(AgentUp.EVENT, command_state(request_id, status))
+        def report_state(command: Command, status: CommandStatus) -> None:
+            uplink.publish(AgentUp.EVENT, command_state(command.request_id, status, command.command_id))
 
         commands = AgentCommands(
             agent_id=agent_id,
@@ -223,7 +223,8 @@ class AgentProcess:
             send_snapshot=lambda: self.snapshots.send_now() if self.snapshots else None,
             processes=self.processes,
         )
-        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}), inline=Dispatcher.quick)
+        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}, report_state=report_state),
+                           inline=Dispatcher.quick)
         self.lifecycle.on_stop("command subscription (commands refused)", uplink.stop_commands)
 
     def start_connection(self) -> None:

@@ -79,11 +79,11 @@ class AgentCommands:
         pool: WorkerPool,
         sampler: MetricsSampler,
         logfile: LogFile | None,
-        report_state: Callable[[str, CommandStatus], None] | None = None,
+        report_state: Callable[[Command, CommandStatus], None] | None = None,
         cameras: CameraManager | None = None,
     ) -> None:
         self.cameras = cameras
-        self.report_state = report_state or (lambda _rid, _status: None)
+        self.report_state = report_state or (lambda _cmd, _status: None)
         self.agent_id = agent_id
         self.store = store
         self.publish_state = publish_state
@@ -152,22 +152,25 @@ class AgentCommands:
         plan = self.executor.plan(cast(ExecParams, params))  # policy: raises rejected_by_policy
         try:
             return self.pool.submit(
-                lambda: self._run(cmd, plan), on_queued=lambda: self.report_state(cmd.request_id, CommandStatus.QUEUED)
+                lambda: self._run(cmd, plan), on_queued=lambda: self.report_state(cmd, CommandStatus.QUEUED)
             )
         except PoolFull as exc:
             raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
 
     def _run(self, cmd: Command, plan: ExecPlan) -> dict[str, Any]:
-        self.report_state(cmd.request_id, CommandStatus.RUNNING)
-        log.info("exec request_id=%s starting: %s", cmd.request_id, plan.command_line[:500])
+        self.report_state(cmd, CommandStatus.RUNNING)
+        log.info("exec request_id=%s command_id=%s starting: %s", cmd.request_id, cmd.command_id,
+                 plan.command_line[:500], extra={"command_id": cmd.command_id})
         result = self.executor.run(plan)
         data = result.to_data()
         log.info(
-            "exec request_id=%s exit_code=%s timed_out=%s duration_ms=%d",
+            "exec request_id=%s command_id=%s exit_code=%s timed_out=%s duration_ms=%d",
             cmd.request_id,
+            cmd.command_id,
             result.exit_code,
             result.timed_out,
             result.duration_ms,
+            extra={"command_id": cmd.command_id},
         )
         if result.timed_out:
             raise CommandFailed(f"timed out after {plan.timeout_s:g} s", code=ErrorCode.TIMEOUT, data=data)

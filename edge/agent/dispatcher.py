@@ -13,6 +13,12 @@ Rules, in order:
 4. The handler runs (fast ones inline, ``exec`` on the worker pool). Whatever it raises becomes a failed
    response; nothing a handler does can stop the agent.
 
+A command from the cloud carries the cloud's ``command_id``: the agent logs it when the command arrives and when
+it is answered (``command_id=`` in the line, and as the record's ``command_id`` attribute for a structured
+formatter), and reports ``running`` (a ``command.state`` event, the cloud's ``started`` hop) as its handler
+starts — ``exec`` reports its own ``queued`` / ``running`` from the worker pool. Such commands are never handled
+on the network thread (the event goes through the durable outbox).
+
 Quick reads (:data:`QUICK_COMMANDS`: memory only, no disk, no subprocess) are handled on the MQTT network
 thread itself (:meth:`Dispatcher.quick` is the subscription's ``inline`` predicate), which saves a thread
 hand-off each way on the on-site round trip; everything else runs on the client's dispatcher thread.
@@ -29,7 +35,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -37,7 +43,7 @@ from edge.agent.commands import Handler
 from edge.agent.uplink import Uplink
 from shared.commands import validate_params
 from shared.errors import ErrorCode, MessageError, SharedError, TopicError
-from shared.messages import MAX_PAYLOAD_BYTES, Command, Response, decode, encode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Response, decode, encode
 from shared.messages.command import REQUEST_ID_PATTERN
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentDown, AgentUp, parse
@@ -50,6 +56,8 @@ QUICK_COMMANDS = frozenset({"ping", "get_all_settings", "get_setting", "get_cour
 _QUICK_MAX_BYTES = 4096
 _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 _SIZE_MARGIN = 1024
+#: Commands whose handler reports its own progress (``queued`` / ``running`` from the worker pool).
+SELF_REPORTING = frozenset({"exec"})
 
 
 class RecentRequests:
@@ -131,11 +139,13 @@ class Dispatcher:
     """The MQTT handler for the agent's command topic."""
 
     def __init__(
-        self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None
-    ) -> None:
+        self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None,
+        report_state: Callable[[Command, CommandStatus], None] | None = None,
+    ) -> None:  # fmt: skip
         self.uplink = uplink
         self.handlers = dict(handlers)
         self.recent = recent or RecentRequests()
+        self.report_state = report_state
         self.handled = 0
 
     def __call__(self, message: IncomingMessage) -> None:
@@ -160,7 +170,7 @@ class Dispatcher:
             data = json.loads(message.payload)
         except (ValueError, UnicodeDecodeError):
             return False
-        return isinstance(data, dict) and data.get("command") in QUICK_COMMANDS
+        return isinstance(data, dict) and data.get("command") in QUICK_COMMANDS and data.get("command_id") is None
 
     def handle(self, payload: bytes) -> None:
         self.handled += 1
@@ -191,6 +201,9 @@ class Dispatcher:
 
     def _run(self, command: Command) -> None:
         started = time.monotonic()
+        if command.command_id is not None:
+            log.info("command %s request_id=%s command_id=%s received", command.command, command.request_id,
+                     command.command_id, extra={"command_id": command.command_id})
         try:
             params = validate_params(command.command, command.params)
             handler = self.handlers.get(command.command)
@@ -198,14 +211,24 @@ class Dispatcher:
                 raise SharedError(
                     f"{command.command} is not implemented on this agent", code=ErrorCode.NOT_SUPPORTED
                 )
+            if command.command_id is not None and command.command not in SELF_REPORTING:
+                self._report(command, CommandStatus.RUNNING)
             outcome = handler(command, params)
         except Exception as exc:
-            self._reply(_failure(command, exc), started, command.command)
+            self._reply(_failure(command, exc), started, command)
             return
         if isinstance(outcome, Future):
             outcome.add_done_callback(lambda fut: self._finish_future(command, fut, started))
         else:
-            self._reply(Response.ok(command.request_id, outcome), started, command.command)
+            self._reply(Response.ok(command.request_id, outcome), started, command)
+
+    def _report(self, command: Command, status: CommandStatus) -> None:
+        if self.report_state is None:
+            return
+        try:
+            self.report_state(command, status)
+        except Exception:  # progress is informative: never let it stop the command
+            log.exception("could not report %s of request_id=%s", status.value, command.request_id)
 
     def _finish_future(self, command: Command, fut: Future[Any], started: float) -> None:
         if fut.cancelled():
@@ -215,19 +238,22 @@ class Dispatcher:
             response = (
                 _failure(command, exc) if exc is not None else Response.ok(command.request_id, fut.result())
             )
-        self._reply(response, started, command.command)
+        self._reply(response, started, command)
 
-    def _reply(self, response: Response, started: float | None = None, name: str = "?") -> None:
+    def _reply(self, response: Response, started: float | None = None, command: Command | None = None) -> None:
         self.recent.finish(response.request_id, response)
         if started is not None:
+            command_id = command.command_id if command is not None else None
             log.log(
                 logging.INFO if response.success else logging.WARNING,
-                "command %s request_id=%s %s in %.1f ms%s",
-                name,
+                "command %s request_id=%s%s %s in %.1f ms%s",
+                command.command if command is not None else "?",
                 response.request_id,
+                f" command_id={command_id}" if command_id is not None else "",
                 "ok" if response.success else "failed",
                 (time.monotonic() - started) * 1000,
                 "" if response.success else f" ({response.error_code}: {response.error})",
+                extra={"command_id": command_id},
             )
         self._publish(response)
 

@@ -270,6 +270,7 @@ class Lms:
                 cfg, store=self.store, registry=self.registry, router=self.router, lifecycle=self.lifecycle,
                 lms_version=__version__, on_outbox=events.set_outbox if events is not None else lambda _outbox: None,
                 log_files=self.log_file.files if self.log_file is not None else None,
+                queue=self.queue, progress=events.progress if events is not None else None,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None

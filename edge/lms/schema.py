@@ -18,7 +18,7 @@ from edge.lms.cloud.outbox_rows import OUTBOX_DEAD_TABLE_V7, OUTBOX_TABLE_V1
 from edge.lms.cloud.snapshot_sync import SNAPSHOT_STATE_TABLE_V5
 from edge.lms.commands.cloud_command_ids import CLOUD_COMMAND_TABLE_V6
 from edge.lms.commands.command_log import COMMAND_LOG_TABLE_V1
-from edge.lms.commands.queue_rows import COMMAND_QUEUE_TABLE_V2
+from edge.lms.commands.queue_rows import COMMAND_QUEUE_CLOUD_V10, COMMAND_QUEUE_TABLE_V2
 from edge.lms.enrolment.enrolment_rows import ENROLMENT_TABLES_V9
 from edge.lms.events.event_log import EVENTS_TABLE_V4
 from edge.lms.legacy.admission_rows import ADMISSIONS_TABLE_V8
@@ -52,6 +52,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(7, "the outbox's dead-letter", OUTBOX_DEAD_TABLE_V7),
             Migration(8, "ClassTop client admissions", ADMISSIONS_TABLE_V8),
             Migration(9, "agent enrolment tokens and enrolments", ENROLMENT_TABLES_V9),
+            Migration(10, "the cloud's command id of queued commands", COMMAND_QUEUE_CLOUD_V10),
         ]
     )
 )

@@ -44,6 +44,39 @@ TERMINAL_STATUSES = frozenset(
     }
 )
 
+#: Progress order of the non-terminal statuses; every terminal status ranks above them all (statuses only move
+#: forward: a status is applied only when it ranks above the one stored).
+_STATUS_RANK = {
+    CommandStatus.PENDING: 0,
+    CommandStatus.QUEUED: 1,
+    CommandStatus.DELIVERED: 2,
+    CommandStatus.RUNNING: 3,
+}
+_TERMINAL_RANK = 4
+
+
+def status_rank(status: CommandStatus) -> int:
+    return _TERMINAL_RANK if status.terminal else _STATUS_RANK[status]
+
+
+class CommandHop(StrEnum):
+    """The hops of one cloud command on its way to one agent and back, in order (``GET /api/commands/{id}``)."""
+
+    CREATED = "created"  # the cloud stored it (the API call)
+    SENT = "sent"  # the cloud published the site's message to IoT Core
+    RECEIVED = "received"  # the LMS took the site's message
+    QUEUED = "queued"  # first waiting: in the LMS's offline queue, or on the agent for a command slot
+    DELIVERED = "delivered"  # the LMS published it to the agent (QoS 1)
+    STARTED = "started"  # the agent started it (its ``running`` command.state event; agent clock)
+    FINISHED = "finished"  # the LMS received the agent's answer
+    STORED = "stored"  # the cloud stored the terminal result
+
+
+#: The hops a site reports (in ``AgentResult.hops``); the cloud sets the others itself.
+SITE_HOPS = frozenset(
+    {CommandHop.RECEIVED, CommandHop.QUEUED, CommandHop.DELIVERED, CommandHop.STARTED, CommandHop.FINISHED}
+)
+
 
 class Command(Message):
     """Seed shape ``{"type":"command","request_id","command","params"}``, plus a timeout."""
@@ -53,6 +86,9 @@ class Command(Message):
     command: str = Field(pattern=COMMAND_NAME_PATTERN)
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    #: the cloud's id of the command this request is part of (absent for commands made on the site); the agent
+    #: logs it at every hop and echoes it in its ``command.state`` events. ``request_id`` stays the per-agent key.
+    command_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN)
 
 
 class Response(Message):

@@ -14,6 +14,8 @@ from shared.messages.command import (
     DEFAULT_TIMEOUT_S,
     MAX_TIMEOUT_S,
     REQUEST_ID_PATTERN,
+    SITE_HOPS,
+    CommandHop,
     CommandStatus,
 )
 from shared.topics import ID_PATTERN
@@ -71,6 +73,20 @@ class AgentResult(Strict):
     error: str | None = Field(default=None, max_length=4096)
     error_code: ErrorCode | None = None
     timestamp: float = Field(ge=0)
+    #: when the site saw the hops it passed so far (epoch seconds, the LMS's clock; ``started`` the agent's)
+    hops: dict[CommandHop, float] | None = Field(default=None, max_length=len(SITE_HOPS))
+
+    @field_validator("hops")
+    @classmethod
+    def _site_hops(cls, v: dict[CommandHop, float] | None) -> dict[CommandHop, float] | None:
+        if v is None:
+            return v
+        bad = sorted(h.value for h in v if h not in SITE_HOPS)
+        if bad:
+            raise ValueError(f"a site does not report the hop(s) {', '.join(bad)}")
+        if any(not (0 <= t < 1e11) for t in v.values()):
+            raise ValueError("hop times are epoch seconds")
+        return v
 
 
 class CommandResults(Message):

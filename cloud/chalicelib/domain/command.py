@@ -7,19 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.messages import CommandStatus
+from shared.messages.command import CommandHop, status_rank
 
-#: Progress order of the non-terminal statuses; every terminal status ranks above them all.
-_RANK = {
-    CommandStatus.PENDING: 0,
-    CommandStatus.QUEUED: 1,
-    CommandStatus.DELIVERED: 2,
-    CommandStatus.RUNNING: 3,
-}
-_TERMINAL_RANK = 4
-
-
-def status_rank(status: CommandStatus) -> int:
-    return _TERMINAL_RANK if status.terminal else _RANK[status]
+__all__ = ["AgentOutcome", "CommandHop", "CommandRecord", "aggregate_status", "status_rank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +24,8 @@ class AgentOutcome:
     error_code: str | None = None
     updated_at: float = 0.0
     data_truncated: bool = False
+    #: when this agent's command passed each hop the site reported, and ``stored`` (epoch seconds)
+    hops: dict[CommandHop, float] = field(default_factory=dict)
 
     def accepts(self, status: CommandStatus) -> bool:
         """A status may only move forward; a terminal status never changes again."""
@@ -89,9 +81,19 @@ class CommandRecord:
     #: why the command as a whole failed (e.g. it could not be published to a site).
     error: str | None = None
     revision: int | None = field(default=None, compare=False)
+    #: site id -> when the cloud published the site's message to IoT Core (epoch seconds)
+    sent_at: dict[str, float] = field(default_factory=dict)
 
     def targets_of(self, site_id: str) -> list[str]:
         return [a for a in self.targets if self.results[a].site_id == site_id]
+
+    def hops_of(self, agent_id: str) -> dict[str, float]:
+        """The hops the command passed on its way to one agent and back, in order, with their times."""
+        outcome = self.results[agent_id]
+        known = {CommandHop.CREATED: self.created_at, **outcome.hops}
+        if outcome.site_id in self.sent_at:
+            known[CommandHop.SENT] = self.sent_at[outcome.site_id]
+        return {hop.value: known[hop] for hop in CommandHop if hop in known}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +104,8 @@ class CommandRecord:
             "status": self.status.value,
             "targets": list(self.targets),
             "site_ids": list(self.site_ids),
-            "results": {agent_id: self.results[agent_id].to_dict() for agent_id in self.targets},
+            "results": {agent_id: {**self.results[agent_id].to_dict(), "hops": self.hops_of(agent_id)}
+                        for agent_id in self.targets},
             "error": self.error,
             "created_by": self.created_by,
             "created_at": self.created_at,

@@ -33,7 +33,8 @@ class CommandModel(BaseModel, aggregate="command"):
     targets = ListAttribute(of=UnicodeAttribute)
     site_ids = ListAttribute(of=UnicodeAttribute)
     status = UnicodeAttribute()
-    #: agent_id -> {site_id, status, success, data (JSON text), error, error_code, updated_at, data_truncated}
+    #: agent_id -> {site_id, status, success, data (JSON text), error, error_code, updated_at, data_truncated,
+    #: hops: {hop: ms after created_at}} (the hops in ms from ``created_at``: small numbers, see docs/api.md)
     results: MapAttribute[str, Any] = MapAttribute()  # type: ignore[no-untyped-call]
     error = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute()
@@ -44,6 +45,8 @@ class CommandModel(BaseModel, aggregate="command"):
     #: the tenant while the command is not finished, else absent (sparse index ``by_open``)
     open_tenant = UnicodeAttribute(null=True)
     revision = VersionAttribute()
+    #: site_id -> ms after ``created_at`` when the cloud published the site's message (absent: not yet / failed)
+    sent_at: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]
 
     by_open: GlobalSecondaryIndex[CommandModel] = global_index("open_tenant", "expires_at", NumberAttribute)
 

@@ -12,8 +12,10 @@ from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, expiry, read_item, read_page, sort_key
 from shared.messages import CommandStatus
+from shared.messages.command import CommandHop
 
 _HISTORY_KEYS = frozenset({"agent_id", "at_id"})
+_HOPS = frozenset(hop.value for hop in CommandHop)
 
 
 class CommandRepository(TenantRepository):
@@ -83,8 +85,17 @@ class CommandRepository(TenantRepository):
         return item
 
 
-def _outcome_to_item(outcome: AgentOutcome) -> dict[str, Any]:
-    return {
+def _offset(at: float, created_at: float) -> int:
+    """A time as whole ms after the command's creation: a few bytes per hop in the item (big batches)."""
+    return round((at - created_at) * 1000)
+
+
+def _at(offset: Any, created_at: float) -> float:
+    return round(created_at + float(offset) / 1000, 3)
+
+
+def _outcome_to_item(outcome: AgentOutcome, created_at: float) -> dict[str, Any]:
+    item: dict[str, Any] = {
         "site_id": outcome.site_id,
         "status": outcome.status.value,
         "success": outcome.success,
@@ -95,9 +106,12 @@ def _outcome_to_item(outcome: AgentOutcome) -> dict[str, Any]:
         "updated_at": outcome.updated_at,
         "data_truncated": outcome.data_truncated,
     }
+    if outcome.hops:
+        item["hops"] = {hop.value: _offset(at, created_at) for hop, at in outcome.hops.items()}
+    return item
 
 
-def _outcome_from_item(raw: dict[str, Any]) -> AgentOutcome:
+def _outcome_from_item(raw: dict[str, Any], created_at: float) -> AgentOutcome:
     data = raw.get("data")
     return AgentOutcome(
         site_id=str(raw["site_id"]),
@@ -108,6 +122,8 @@ def _outcome_from_item(raw: dict[str, Any]) -> AgentOutcome:
         error_code=raw.get("error_code"),
         updated_at=float(raw.get("updated_at") or 0.0),
         data_truncated=bool(raw.get("data_truncated")),
+        hops={CommandHop(hop): _at(offset, created_at) for hop, offset in (raw.get("hops") or {}).items()
+              if hop in _HOPS},
     )
 
 
@@ -120,7 +136,8 @@ def _to_item(record: CommandRecord) -> CommandModel:
         targets=list(record.targets),
         site_ids=list(record.site_ids),
         status=record.status.value,
-        results={agent_id: _outcome_to_item(o) for agent_id, o in record.results.items()},
+        results={agent_id: _outcome_to_item(o, record.created_at) for agent_id, o in record.results.items()},
+        sent_at={site: _offset(at, record.created_at) for site, at in record.sent_at.items()} or None,
         error=record.error,
         created_by=record.created_by,
         created_at=record.created_at,
@@ -135,6 +152,8 @@ def _to_item(record: CommandRecord) -> CommandModel:
 
 def _to_record(item: CommandModel) -> CommandRecord:
     raw_results: dict[str, Any] = item.results.as_dict()  # type: ignore[no-untyped-call]
+    raw_sent: dict[str, Any] = item.sent_at.as_dict() if item.sent_at is not None else {}  # type: ignore[no-untyped-call]
+    created_at = float(item.created_at)
     return CommandRecord(
         command_id=item.command_id,
         command=item.command,
@@ -142,13 +161,14 @@ def _to_record(item: CommandModel) -> CommandRecord:
         timeout_s=float(item.timeout_s),
         targets=tuple(str(a) for a in item.targets),
         site_ids=tuple(str(s) for s in item.site_ids),
-        results={agent_id: _outcome_from_item(raw) for agent_id, raw in raw_results.items()},
+        results={agent_id: _outcome_from_item(raw, created_at) for agent_id, raw in raw_results.items()},
         created_by=item.created_by,
-        created_at=float(item.created_at),
+        created_at=created_at,
         updated_at=float(item.updated_at),
         expires_at=float(item.expires_at),
         retain_until=item.ttl.timestamp(),
         status=CommandStatus(item.status),
         error=item.error,
         revision=item.revision,
+        sent_at={str(site): _at(offset, created_at) for site, offset in raw_sent.items()},
     )

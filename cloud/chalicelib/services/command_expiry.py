@@ -21,6 +21,7 @@ from chalicelib.services.command_updates import CommandUpdater, ConcurrentUpdate
 from chalicelib.services.optimistic_writes import WRITE_ATTEMPTS
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus
+from shared.messages.command import CommandHop
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,13 @@ class CommandSweeper:
             if outcome.status in _UNDELIVERED:
                 results[agent_id] = dataclasses.replace(
                     outcome, status=CommandStatus.EXPIRED, success=False, updated_at=now,
-                    error="not delivered before the command expired", error_code=ErrorCode.TIMEOUT.value)
+                    error="not delivered before the command expired", error_code=ErrorCode.TIMEOUT.value,
+                    hops={**outcome.hops, CommandHop.STORED: now})
                 expired += 1
             elif not outcome.status.terminal and now >= record.expires_at + record.timeout_s:
                 results[agent_id] = dataclasses.replace(
                     outcome, status=CommandStatus.TIMED_OUT, success=False, updated_at=now,
-                    error="no result reported", error_code=ErrorCode.TIMEOUT.value)
+                    error="no result reported", error_code=ErrorCode.TIMEOUT.value,
+                    hops={**outcome.hops, CommandHop.STORED: now})
                 timed_out += 1
         return dataclasses.replace(record, results=results), expired, timed_out

@@ -35,6 +35,6 @@ class CommandHistory:
                 "created_by": record.created_by,
                 "created_at": record.created_at,
                 "targets": len(record.targets),
-                "result": record.results[agent_id].to_dict(),
+                "result": {**record.results[agent_id].to_dict(), "hops": record.hops_of(agent_id)},
             })
         return Page(entries, page.cursor)

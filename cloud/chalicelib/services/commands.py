@@ -27,7 +27,15 @@ from chalicelib.domain.agent import AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.command import AgentOutcome, CommandRecord
 from chalicelib.domain.token import Principal, Role
-from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound, PayloadTooLarge, UpstreamError
+from chalicelib.errors import (
+    BadRequest,
+    CloudError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    StaleWrite,
+    UpstreamError,
+)
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.command import CommandRepository
 from chalicelib.services.agents import AgentService
@@ -42,7 +50,7 @@ from shared.messages import (
     describe_validation_error,
     encode,
 )
-from shared.messages.command import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+from shared.messages.command import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, REQUEST_ID_PATTERN, CommandHop
 from shared.topics import is_valid_id, site_down
 
 log = logging.getLogger(__name__)
@@ -180,17 +188,42 @@ class CommandService:
         redacted = {k: REDACTED if k in cloud_only else v for k, v in params.items()}
 
         record = self._commands.create(dataclasses.replace(record, params=redacted))
+        log.info("command created command_id=%s command=%s agents=%d sites=%d by=%s", command_id, spec.name,
+                 len(targets), len(record.site_ids), principal.name, extra={"command_id": command_id})
         failures: dict[str, str] = {}
+        sent: dict[str, float] = {}
         for site_id, payload in messages.items():
             try:
                 self._publisher.publish(site_down(self._settings.namespace, site_id), payload, qos=1)
             except Exception as exc:  # any publisher failure: the record must say so, never stay half-sent
                 failures[site_id] = exc.message if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"
-                log.warning("command %s: publish to site %s failed: %s", command_id, site_id, failures[site_id])
+                log.warning("command %s: publish to site %s failed: %s", command_id, site_id, failures[site_id],
+                            extra={"command_id": command_id, "site_id": site_id})
+                continue
+            sent[site_id] = self._clock()
+            log.info("command sent to site command_id=%s site_id=%s agents=%d", command_id, site_id,
+                     len(record.targets_of(site_id)), extra={"command_id": command_id, "site_id": site_id})
         if failures:
-            record = self._mark_unpublished(command_id, failures)
+            record = self._mark_unpublished(command_id, failures, sent)
             raise PublishFailed(record, failures)
-        return record
+        return self._mark_sent(record, sent)
+
+    def _mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
+        """Store when each site's message was published (the ``sent`` hop): one write of the record just created,
+        or, when a site's results were stored first, through the updater (read, merge, write). The command is out:
+        a failure here only loses the hop (logged), never fails the call (a retry would send the command twice)."""
+        try:
+            try:
+                return self._commands.save(dataclasses.replace(record, sent_at={**record.sent_at, **sent}))
+            except StaleWrite:
+                updated = self._updater.update(
+                    record.command_id,
+                    lambda current, _now: dataclasses.replace(current, sent_at={**sent, **current.sent_at}))
+                return updated if updated is not None else record
+        except CloudError as exc:
+            log.warning("command %s: could not store its sent hop: %s", record.command_id, exc.message,
+                        extra={"command_id": record.command_id})
+            return dataclasses.replace(record, sent_at={**record.sent_at, **sent})
 
     def _check_targets(self, agent_ids: Sequence[str]) -> tuple[str, ...]:
         targets = tuple(dict.fromkeys(agent_ids))
@@ -229,7 +262,8 @@ class CommandService:
             )
         return payload
 
-    def _mark_unpublished(self, command_id: str, failures: dict[str, str]) -> CommandRecord:
+    def _mark_unpublished(self, command_id: str, failures: dict[str, str],
+                          sent: dict[str, float] | None = None) -> CommandRecord:
         summary = "; ".join(f"site {s}: {m}" for s, m in sorted(failures.items()))
         error = f"could not publish to {len(failures)} site(s): {summary}"[:4096]
 
@@ -246,8 +280,10 @@ class CommandService:
                         ],
                         error_code=ErrorCode.INTERNAL.value,
                         updated_at=now,
+                        hops={**outcome.hops, CommandHop.STORED: now},
                     )
-            return dataclasses.replace(record, results=results, error=error)
+            return dataclasses.replace(record, results=results, error=error,
+                                       sent_at={**(sent or {}), **record.sent_at})
 
         updated = self._updater.update(command_id, change)
         if updated is None:  # vanished (cannot happen short of a manual delete)
@@ -302,8 +338,9 @@ class CommandService:
                     elif not current.accepts(result.status):
                         tally.duplicates += 1
                     else:
-                        outcomes[result.agent_id] = self._outcome(current, result, now)
+                        outcomes[result.agent_id] = current = self._outcome(current, result, now)
                         tally.applied += 1
+                        tally.stored[result.agent_id] = current.status
                 if not tally.applied:
                     return None
                 return dataclasses.replace(record, results=self._fit(record, outcomes))
@@ -311,6 +348,11 @@ class CommandService:
             if self._updater.update(command_id, change) is None:  # unknown (or expired) command
                 tally.clear()
                 tally.ignored = len(batch)
+                log.info("results for an unknown command command_id=%s site_id=%s results=%d", command_id, site_id,
+                         len(batch), extra={"command_id": command_id, "site_id": site_id})
+            for agent_id, status in tally.stored.items():
+                log.info("result stored command_id=%s agent_id=%s status=%s", command_id, agent_id, status.value,
+                         extra={"command_id": command_id, "site_id": site_id, "agent_id": agent_id})
             report.add(tally)
         return ResultsReport(report.applied, report.duplicates, report.ignored)
 
@@ -323,6 +365,10 @@ class CommandService:
             text = json.dumps(data, separators=(",", ":"))
             if len(text) > self._settings.result_data_limit:
                 data, truncated = text[: self._settings.result_data_limit], True
+        # hops: the first time seen wins (a redelivered or repeated hop changes nothing)
+        hops = {**(result.hops or {}), **current.hops}
+        if result.status.terminal:
+            hops[CommandHop.STORED] = now
         return AgentOutcome(
             site_id=current.site_id,
             status=result.status,
@@ -332,13 +378,14 @@ class CommandService:
             error_code=result.error_code.value if result.error_code is not None else None,
             updated_at=now,
             data_truncated=truncated or (data is None and current.data_truncated),
+            hops=hops,
         )
 
     @staticmethod
     def _fit(record: CommandRecord, outcomes: dict[str, AgentOutcome]) -> dict[str, AgentOutcome]:
         """Drop result ``data`` (newest first) until the item fits the budget under DynamoDB's 400 KB."""
         def size() -> int:
-            return len(json.dumps([o.to_dict() for o in outcomes.values()], default=str)) + len(
+            return len(json.dumps([{**o.to_dict(), "hops": o.hops} for o in outcomes.values()], default=str)) + len(
                 json.dumps(record.params)
             )
 
@@ -370,9 +417,12 @@ class _Tally:
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0
+    #: agent id -> the status stored for it (the write's log lines)
+    stored: dict[str, CommandStatus] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.applied = self.duplicates = self.ignored = 0
+        self.stored.clear()
 
     def add(self, other: _Tally) -> None:
         self.applied += other.applied

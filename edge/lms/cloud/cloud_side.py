@@ -23,7 +23,7 @@ from edge.lms.cloud.rollup_sync import MetricRollupSync
 from edge.lms.cloud.shadow_sync import ShadowSync
 from edge.lms.cloud.site_heartbeats import SiteHeartbeats
 from edge.lms.cloud.snapshot_sync import SnapshotSync
-from edge.lms.commands import Fanout, Router
+from edge.lms.commands import CommandProgress, CommandQueue, Fanout, Router
 from edge.lms.config import LmsConfig
 from edge.lms.store import Store
 from shared import topics
@@ -45,6 +45,7 @@ class CloudSide:
     def start(
         cls, cfg: LmsConfig, *, store: Store, registry: Registry, router: Router, lifecycle: Lifecycle,
         lms_version: str, on_outbox: Callable[[Outbox], None], log_files: Callable[[], list[Path]] | None = None,
+        queue: CommandQueue | None = None, progress: CommandProgress | None = None,
     ) -> CloudSide:  # fmt: skip
         """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`."""
         assert cfg.cloud is not None
@@ -54,8 +55,10 @@ class CloudSide:
         link = CloudLink(cfg.cloud, client_id=cfg.cloud_client_id)
         fanout = Fanout(
             router, outbox, namespace=namespace, site_id=site_id, concurrency=cfg.cloud.fanout_concurrency,
-            audit=Audit(store), store=store,
+            audit=Audit(store), store=store, offline_queue=queue, registry=registry,
         )  # fmt: skip
+        if progress is not None:
+            progress.add_listener(fanout.on_progress)
         beats = SiteHeartbeats(link, registry, namespace=namespace, site_id=site_id, period_s=cfg.site_heartbeat_s,
                                lms_version=lms_version)  # fmt: skip
         link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.COMMAND), fanout.handle)

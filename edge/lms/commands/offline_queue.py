@@ -8,6 +8,11 @@ mid-drain the row stays ``queued``. States: ``queued`` -> ``delivering`` -> ``do
 ``cancelled``; a row found ``delivering`` at start-up (the LMS stopped mid-delivery; the agent may or may
 not have run it) becomes ``interrupted`` rather than being run twice. A sweep every :data:`SWEEP_INTERVAL_S`
 expires old rows and drains online agents whose presence change was missed.
+
+A row may belong to a cloud command (``command_id``): a :class:`QueueReporter` (the fan-out of cloud commands) is
+told when it is handed to the agent, when it ends, and when it ends without running (expired, cancelled), so
+that the cloud sees ``queued`` -> ``delivered`` -> ... -> the terminal status. Each such step is logged with the
+command id.
 """
 
 from __future__ import annotations
@@ -15,20 +20,36 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from edge.lms.agents import AgentView, Registry
 from edge.lms.commands.queue_rows import QueueRows
-from edge.lms.commands.router import Router, response_fields
+from edge.lms.commands.router import Router, Ticket, response_fields
 from edge.lms.store import Store
 from shared.errors import ErrorCode
-from shared.messages import Presence
+from shared.messages import CommandStatus, Presence, Response
 from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 5.0
 DRAIN_WORKERS = 8
+
+
+class QueueReporter(Protocol):
+    """Told what becomes of queued cloud commands (called from the queue's threads: quick, never blocking)."""
+
+    def delivered(self, command_id: str, ticket: Ticket) -> None:
+        """The command was handed to the agent (``ticket.delivered``)."""
+        ...
+
+    def finished(self, command_id: str, ticket: Ticket, response: Response) -> None:
+        """The command ended after it was sent (answered, failed, timed out)."""
+        ...
+
+    def dropped(self, command_id: str, agent_id: str, status: CommandStatus, error: str) -> None:
+        """The command ended without running (``expired``, or ``failed``: cancelled on the site)."""
+        ...
 
 
 class CommandQueue:
@@ -47,6 +68,7 @@ class CommandQueue:
                                  join_timeout_s=5.0)  # fmt: skip
         self.delivered = 0
         self.expired = 0
+        self.reporter: QueueReporter | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -81,9 +103,12 @@ class CommandQueue:
         timeout_s: float | None,
         ttl_s: float,
         actor: str | None,
+        command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Store one command for the agent (params already validated). Delivery starts if it is online."""
-        item = self.get(self._rows.add(agent_id, command, params, timeout_s=timeout_s, ttl_s=ttl_s, actor=actor))
+        """Store one command for the agent (params already validated). Delivery starts if it is online.
+        ``command_id``: the cloud's id, for a cloud command (its progress is reported to :attr:`reporter`)."""
+        item = self.get(self._rows.add(agent_id, command, params, timeout_s=timeout_s, ttl_s=ttl_s, actor=actor,
+                                       command_id=command_id))  # fmt: skip
         assert item is not None
         with self._lock:
             self._waiting.add(agent_id)
@@ -104,7 +129,16 @@ class CommandQueue:
 
     def cancel(self, item_id: int) -> bool:
         """Cancel a still-queued command. ``False`` when it is not queued (any more)."""
-        return self._rows.cancel(item_id)
+        row = self._rows.get(item_id)
+        if not self._rows.cancel(item_id):
+            return False
+        if row is not None and row.get("command_id"):
+            log.info("queue: cancelled #%d command_id=%s agent_id=%s", item_id, row["command_id"], row["agent_id"],
+                     extra={"command_id": row["command_id"], "agent_id": row["agent_id"]})
+            if self.reporter is not None:
+                self.reporter.dropped(row["command_id"], row["agent_id"], CommandStatus.FAILED,
+                                      "cancelled in the site's offline queue")
+        return True
 
     def kick(self, agent_id: str) -> None:
         """Start draining the agent's queue (no-op when already draining or stopped)."""
@@ -136,9 +170,18 @@ class CommandQueue:
 
     def _expire(self) -> None:
         expired = self._rows.expire()
-        if expired:
-            self.expired += expired
-            log.info("queue: %d commands expired before their agent came back", expired)
+        if not expired:
+            return
+        self.expired += len(expired)
+        log.info("queue: %d commands expired before their agent came back", len(expired))
+        for agent_id, command_id in expired:
+            if command_id is None:
+                continue
+            log.info("queue: expired command_id=%s agent_id=%s", command_id, agent_id,
+                     extra={"command_id": command_id, "agent_id": agent_id})
+            if self.reporter is not None:
+                self.reporter.dropped(command_id, agent_id, CommandStatus.EXPIRED,
+                                      "expired in the site's offline queue before the agent came back")
 
     def sweep(self) -> None:
         """Expire old rows; start draining online agents that still have queued rows (missed events)."""
@@ -171,6 +214,7 @@ class CommandQueue:
         request_id = self._router.new_request_id()
         if not self._rows.start_delivery(row["id"], request_id):
             return True  # cancelled meanwhile
+        command_id: str | None = row.get("command_id")
         ticket = self._router.dispatch(
             row["agent_id"],
             row["command"],
@@ -178,12 +222,20 @@ class CommandQueue:
             row["timeout_s"],
             source="queue",
             request_id=request_id,
+            command_id=command_id,
         )
+        reporter = self.reporter if command_id else None
+        if reporter is not None and command_id and ticket.delivered:
+            reporter.delivered(command_id, ticket)
         response = ticket.result()
         if not ticket.delivered and response.error_code is ErrorCode.AGENT_OFFLINE:
             self._rows.requeue(row["id"])
             return False
         self._rows.finish(row["id"], {"success": response.success, **response_fields(response)})
         self.delivered += 1
-        log.info("queue: delivered %s #%d to %s: %s", row["command"], row["id"], row["agent_id"], response.status.value)
+        log.info("queue: delivered %s #%d to %s%s: %s", row["command"], row["id"], row["agent_id"],
+                 f" command_id={command_id}" if command_id else "", response.status.value,
+                 extra={"command_id": command_id, "agent_id": row["agent_id"]})  # fmt: skip
+        if reporter is not None and command_id:
+            reporter.finished(command_id, ticket, response)
         return True

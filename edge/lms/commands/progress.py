@@ -3,13 +3,17 @@ each request, as agents report it (``GET /api/events/commands``); in memory, bou
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shared.messages import Event
+
+log = logging.getLogger(__name__)
 
 #: The event kind agents report a request's progress with (``{request_id, status}``).
 COMMAND_STATE = "command.state"
@@ -34,16 +38,27 @@ class CommandProgress:
         self._items: OrderedDict[str, Progress] = OrderedDict()
         self._max_entries = max_entries
         self._max_age_s = max_age_s
+        self._listeners: list[Callable[[Progress], None]] = []
+
+    def add_listener(self, listener: Callable[[Progress], None]) -> None:
+        """Told of every progress report (on the thread that reports it: quick, never blocking)."""
+        self._listeners.append(listener)
 
     def update(self, agent_id: str, event: Event) -> bool:
         request_id, status = event.data.get("request_id"), event.data.get("status")
         if not isinstance(request_id, str) or status not in ("queued", "running"):
             return False
+        progress = Progress(request_id, agent_id, str(status), event.timestamp)
         with self._lock:
             self._items.pop(request_id, None)
-            self._items[request_id] = Progress(request_id, agent_id, str(status), event.timestamp)
+            self._items[request_id] = progress
             while len(self._items) > self._max_entries:
                 self._items.popitem(last=False)
+        for listener in self._listeners:
+            try:
+                listener(progress)
+            except Exception:
+                log.exception("progress: a listener failed on %s", request_id)
         return True
 
     def get(self, request_id: str) -> Progress | None:

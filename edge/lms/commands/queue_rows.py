@@ -31,9 +31,18 @@ COMMAND_QUEUE_TABLE_V2 = (
     "CREATE INDEX IF NOT EXISTS command_queue_agent ON command_queue (agent_id, state, id)",
 )
 
+#: Schema version 10: the cloud's command id of each queued cloud command (the site's own commands have none).
+COMMAND_QUEUE_CLOUD_V10 = (
+    """CREATE TABLE IF NOT EXISTS command_queue_cloud (
+            queue_id INTEGER PRIMARY KEY,
+            command_id TEXT NOT NULL
+        )""",
+)
+_FROM = " FROM command_queue LEFT JOIN command_queue_cloud ON command_queue_cloud.queue_id = command_queue.id"
+
 _KEYS = (
     "id", "agent_id", "command", "params", "timeout_s", "created_at", "expires_at", "actor", "state", "request_id",
-    "result", "finished_at",
+    "result", "finished_at", "command_id",
 )  # fmt: skip
 
 
@@ -45,7 +54,7 @@ class QueueRows:
 
     def add(
         self, agent_id: str, command: str, params: dict[str, Any], *, timeout_s: float | None, ttl_s: float,
-        actor: str | None,
+        actor: str | None, command_id: str | None = None,
     ) -> int:  # fmt: skip
         now = time.time()
         with self._store.transaction() as conn:
@@ -54,7 +63,11 @@ class QueueRows:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (agent_id, command, json.dumps(params), timeout_s, now, now + ttl_s, actor),
             )
-        return int(cur.lastrowid or 0)
+            item_id = int(cur.lastrowid or 0)
+            if command_id is not None:
+                conn.execute("INSERT INTO command_queue_cloud (queue_id, command_id) VALUES (?, ?)",
+                             (item_id, command_id))
+        return item_id
 
     def get(self, item_id: int) -> dict[str, Any] | None:
         rows = self._select(Where().equal("id", item_id), "", 1)
@@ -93,13 +106,19 @@ class QueueRows:
             (time.time(), json.dumps({"error": why})),
         )
 
-    def expire(self) -> int:
-        """Queued rows past their TTL become ``expired``. Returns how many."""
+    def expire(self) -> list[tuple[str, str | None]]:
+        """Queued rows past their TTL become ``expired``. Returns their ``(agent id, cloud command id)``."""
         now = time.time()
-        return self._update(
-            "UPDATE command_queue SET state = 'expired', finished_at = ? WHERE state = 'queued' AND expires_at <= ?",
-            (now, now),
-        )
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT agent_id, command_id{_FROM} WHERE state = 'queued' AND expires_at <= ?", (now,)
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE command_queue SET state = 'expired', finished_at = ? WHERE state = 'queued' "
+                    "AND expires_at <= ?", (now, now),
+                )  # fmt: skip
+        return [(str(r[0]), r[1]) for r in rows]
 
     def start_delivery(self, item_id: int, request_id: str) -> bool:
         """``queued`` -> ``delivering``; ``False`` when the row is no longer queued (cancelled meanwhile)."""
@@ -120,6 +139,6 @@ class QueueRows:
 
     def _select(self, where: Where, order: str, limit: int) -> list[dict[str, Any]]:
         return self._store.select(
-            f"SELECT {', '.join(_KEYS)} FROM command_queue{where.sql}{order} LIMIT ?", [*where.args, limit], _KEYS,
+            f"SELECT {', '.join(_KEYS)}{_FROM}{where.sql}{order} LIMIT ?", [*where.args, limit], _KEYS,
             json_keys=("params", "result"),
         )  # fmt: skip

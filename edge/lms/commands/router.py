@@ -59,6 +59,8 @@ class Ticket:
     started: float = field(default_factory=time.perf_counter)
     delivered: bool = False
     answered: bool = False
+    #: the cloud's id of the command this request is part of (``None`` for the site's own commands)
+    command_id: str | None = None
 
     def result(self, timeout_s: float | None = None) -> Response:
         return self.future.result(timeout_s)
@@ -123,6 +125,8 @@ class Router:
         self._prefix = f"l{secrets.token_hex(4)}-"
         self._seq = itertools.count(1)
         self._transports: dict[str, Transport] = {}
+        #: agents that refused a ``Command`` with ``command_id`` (older than the field): sent without it
+        self._without_command_id: set[str] = set()
         self.stats = RouterStats()
 
     def add_transport(self, kind: str, transport: Transport) -> None:
@@ -160,6 +164,10 @@ class Router:
     def new_request_id(self) -> str:
         return f"{self._prefix}{next(self._seq)}"
 
+    def pending(self, request_id: str) -> Ticket | None:
+        """The ticket of a request still waiting for its agent's answer."""
+        return self._pending.get(request_id)
+
     # ------------------------------------------------------------ sending
 
     def dispatch(
@@ -171,10 +179,13 @@ class Router:
         *,
         source: str = "api",
         request_id: str | None = None,
+        command_id: str | None = None,
     ) -> Ticket:
-        """Send one command without waiting. The ticket's future always resolves to a ``Response``."""
+        """Send one command without waiting. The ticket's future always resolves to a ``Response``.
+        ``command_id``: the cloud's id of the command, carried to the agent in the ``Command``."""
         timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
-        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source)
+        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source,
+                        command_id=command_id)  # fmt: skip
         if self._transports:
             transport = self._transports.get(self._registry.kind(agent_id) or "")
             if transport is not None:
@@ -184,30 +195,54 @@ class Router:
             self.stats.rejected += 1
             self._finish(ticket, failure)
             return ticket
+        self._publish(ticket)
+        return ticket
+
+    def _publish(self, ticket: Ticket) -> None:
+        """Send a checked ticket to its agent over MQTT (a failure ends it)."""
         rid = ticket.request_id
+        command_id = None if ticket.agent_id in self._without_command_id else ticket.command_id
         try:
-            payload = encode(Command(request_id=rid, command=command, params=ticket.params, timeout_s=timeout))
+            payload = encode(Command(request_id=rid, command=ticket.command, params=ticket.params,
+                                     timeout_s=ticket.timeout_s, command_id=command_id))
         except (ValueError, TypeError) as exc:  # e.g. a request id not matching the pattern
             self._finish(ticket, Response.fail(rid, ErrorCode.BAD_PAYLOAD, f"cannot build the command: {exc}"))
-            return ticket
+            return
         if len(payload) > MAX_PAYLOAD_BYTES:
             failure = Response.fail(
                 rid, ErrorCode.PAYLOAD_TOO_LARGE,
                 f"command of {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte message limit",
             )
             self._finish(ticket, failure)
-            return ticket
+            return
         self._pending[rid] = ticket
-        self._deadlines.add(time.monotonic() + timeout + TRANSPORT_GRACE_S, rid)
+        self._deadlines.add(time.monotonic() + ticket.timeout_s + TRANSPORT_GRACE_S, rid)
         try:
-            self._client.publish(topics.agent_down(agent_id), payload, qos=1)
+            self._client.publish(topics.agent_down(ticket.agent_id), payload, qos=1)
         except MqttError as exc:
             if self._pending.pop(rid, None) is not None:
                 self._finish(ticket, Response.fail(rid, ErrorCode.BUSY, f"could not send the command: {exc.message}"))
-            return ticket
+            return
         ticket.delivered = True
         self.stats.sent += 1
-        return ticket
+
+    def _refused_command_id(self, ticket: Ticket, response: Response) -> bool:
+        """An agent older than ``Command.command_id`` refused it (``bad_payload`` naming the field; nothing ran):
+        remember the agent and send the same request again, under a new request id, without the field."""
+        if (
+            response.error_code is not ErrorCode.BAD_PAYLOAD
+            or ticket.command_id is None
+            or ticket.agent_id in self._without_command_id
+            or "command_id" not in (response.error or "")
+        ):
+            return False
+        self._without_command_id.add(ticket.agent_id)
+        log.warning("router: %s refuses command_id (an older agent): request_id=%s sent again without it "
+                    "(command_id=%s)", ticket.agent_id, ticket.request_id, ticket.command_id,
+                    extra={"command_id": ticket.command_id, "agent_id": ticket.agent_id})  # fmt: skip
+        ticket.request_id = self.new_request_id()
+        self._publish(ticket)
+        return True
 
     def _dispatch_via(self, transport: Transport, ticket: Ticket) -> Ticket:
         rid = ticket.request_id
@@ -291,6 +326,8 @@ class Router:
             return False
         if self._pending.pop(response.request_id, None) is None:
             return False  # the deadline won the race
+        if self._refused_command_id(ticket, response):
+            return True
         ticket.answered = True
         self.stats.answered += 1
         self._finish(ticket, response)

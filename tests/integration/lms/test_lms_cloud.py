@@ -15,7 +15,8 @@ import pytest
 
 from infra.local.mosquitto import MosquittoProcess, free_port
 from shared import topics
-from shared.messages import CommandResults, Response, SiteCommand, SiteHeartbeat, decode, encode
+from shared.errors import ErrorCode
+from shared.messages import Command, CommandResults, Response, SiteCommand, SiteHeartbeat, decode, encode
 from shared.topics import SiteUp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import (
@@ -23,7 +24,9 @@ from tests.integration.lms.lms_harness import (
     SITE,
     AgentFactory,
     LmsFactory,
+    SimAgent,
     eventually,
+    settings_responder,
     silent_responder,
     start_with_cloud,
 )
@@ -79,18 +82,27 @@ def test_site_command_fans_out_and_results_come_back(
     assert unknown["error_code"] == "unknown_agent"
     assert a1.settings["font_size"] == "18" and a2.settings["font_size"] == "18"
 
-    # per agent: `delivered` strictly before the terminal status; nothing `delivered` for agent-9
+    # per agent: statuses only move forward (progress is held a moment and replaced by what follows it, so a
+    # quick answer is one result); the terminal one carries every hop; nothing `delivered` for agent-9
     statuses: dict[str, list[str]] = {}
     for r in results_in(cloud):
         statuses.setdefault(r["agent_id"], []).append(r["status"])
-    assert statuses == {"agent-1": ["delivered", "succeeded"], "agent-2": ["delivered", "succeeded"],
-                        "agent-9": ["failed"]}
+    assert statuses["agent-9"] == ["failed"]
+    for agent_id in ("agent-1", "agent-2"):
+        assert statuses[agent_id] in (["succeeded"], ["delivered", "succeeded"])
+        hops = wait_result(cloud, agent_id, "succeeded")["hops"]
+        assert list(hops) == ["received", "delivered", "finished"]
+        assert hops["received"] <= hops["delivered"] <= hops["finished"]
+    assert list(wait_result(cloud, "agent-9", "failed")["hops"]) == ["received"]
+    # the agents got the cloud's command id beside their own request id
+    assert a1.commands[0].command_id == "cmd-1" and a1.commands[0].request_id != "cmd-1"
 
     # the same command again (a QoS 1 redelivery) is not run twice
     cloud.publish(DOWN, site_command("cmd-1", "set_setting", ["agent-1"], params={"key": "font_size", "value": 1}))
     cloud.publish(DOWN, site_command("cmd-2", "ping", ["agent-1"]))
     wait_result(cloud, "agent-1", "succeeded")
-    eventually(lambda: sum(1 for r in results_in(cloud) if r["request_id"] == "cmd-2") == 2, what="cmd-2")
+    eventually(lambda: any(r["request_id"] == "cmd-2" and r["status"] == "succeeded" for r in results_in(cloud)),
+               what="cmd-2")
     assert a1.settings["font_size"] == "18"
     assert [c.command for c in a1.commands] == ["set_setting", "ping"]
     # cloud commands that change things are in the local audit log too (once; `ping` is read-only)
@@ -107,6 +119,32 @@ def test_site_command_fans_out_and_results_come_back(
 
     eventually(beat_with_both, what="site heartbeat with both agents")
     assert lms.health()["cloud"] == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}
+
+
+def old_agent(agent: SimAgent, cmd: Command) -> Response | None:
+    """An agent older than ``Command.command_id``: its strict model refuses the field, and nothing runs."""
+    if cmd.command_id is not None:
+        return Response.fail(cmd.request_id, ErrorCode.BAD_PAYLOAD,
+                             "invalid Command: command_id: Extra inputs are not permitted")
+    return settings_responder(agent, cmd)
+
+
+def test_an_agent_older_than_command_id_gets_the_command_without_it(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker
+) -> None:
+    cloud = cloud_broker.client()
+    cloud.subscribe(RESULTS)
+    lms = lms_factory(cloud_broker.port).start()
+    old = agents("agent-2", responder=old_agent).start()
+    lms.wait_agent("agent-2")
+    for cid in ("cmd-old-1", "cmd-old-2"):
+        cloud.publish(DOWN, site_command(cid, "set_setting", ["agent-2"], params={"key": "font_size", "value": 20}))
+        eventually(lambda c=cid: any(r["request_id"] == c and r["status"] == "succeeded" for r in results_in(cloud)),
+                   what=f"{cid} succeeded")
+    assert old.settings["font_size"] == "20"
+    # refused once (nothing ran), sent again without the field; from then on without it at once
+    assert [c.command_id for c in old.commands] == ["cmd-old-1", None, None]
+    assert len({c.request_id for c in old.commands}) == 3
 
 
 def test_expired_timeout_and_bad_cloud_messages(

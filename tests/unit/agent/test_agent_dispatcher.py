@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from edge.agent.executor import Executor
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.workers import WorkerPool
-from shared.messages import MAX_PAYLOAD_BYTES, CommandStatus, Event, Metrics, Response, decode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp, agent_down
 
@@ -83,11 +84,14 @@ class Harness:
         self.commands = AgentCommands(
             agent_id="pc-1", store=self.store, publish_state=self._state, executor=self.executor,
             pool=self.pool, sampler=MetricsSampler(), logfile=None,
-            report_state=lambda rid, status: self.uplink.publish(AgentUp.EVENT, command_state(rid, status)),
+            report_state=self._report,
         )
         self.calls: dict[str, int] = {}
         table = self.commands.table()
-        self.dispatcher = Dispatcher(self.uplink, table)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.uplink, table, report_state=self._report)  # type: ignore[arg-type]
+
+    def _report(self, cmd: Command, status: CommandStatus) -> None:
+        self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id))
 
     def _state(self) -> None:
         self.states += 1
@@ -259,6 +263,41 @@ def test_exec_reports_running_before_its_response(harness: Harness) -> None:
     assert harness.call("exec", {"argv": ["id"]}, rid="st3").success
     rejected = harness.call("exec", {"cmd": "sleep 5", "timeout_s": 99999}, rid="st4")
     assert rejected.error_code == "invalid_params" and harness.uplink.sequence("st4") == ["response"]
+
+
+def test_a_cloud_command_reports_running_and_is_logged_with_its_command_id(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge.agent")
+    harness.send({"type": "command", "request_id": "lc-1", "command": "ping", "command_id": "cmd-42"})
+    assert harness.uplink.wait_response("lc-1").success
+    assert harness.uplink.sequence("lc-1") == ["running", "response"]
+    running = [e for e in harness.uplink.events() if e.data.get("request_id") == "lc-1"]
+    assert running[0].data == {"request_id": "lc-1", "status": "running", "command_id": "cmd-42"}
+    harness.send({"type": "command", "request_id": "lc-2", "command": "exec", "params": {"argv": ["true"]},
+                  "command_id": "cmd-43"})
+    assert harness.uplink.wait_response("lc-2").success
+    assert harness.uplink.sequence("lc-2") == ["running", "response"]  # exec reports its own, once
+    lines = [r for r in caplog.records if getattr(r, "command_id", None) == "cmd-42"]
+    assert [("received" in r.getMessage(), "command_id=cmd-42" in r.getMessage()) for r in lines] == [
+        (True, True), (False, True)]
+    assert any("command_id=cmd-43" in r.getMessage() and "starting" in r.getMessage() for r in caplog.records)
+    # a site's own command (no command_id) keeps its old shape: no progress event, no command_id in the log
+    assert harness.call("ping", rid="lc-3").success and harness.uplink.sequence("lc-3") == ["response"]
+
+
+def test_a_command_id_keeps_a_quick_command_off_the_network_thread() -> None:
+    msg = IncomingMessage(agent_down("pc-1"), json.dumps(
+        {"type": "command", "request_id": "q", "command": "ping", "command_id": "c"}).encode(), 1, False)
+    assert not Dispatcher.quick(msg)
+
+
+@pytest.mark.parametrize("command_id", ["", "bad id", "x" * 200, 5])
+def test_a_bad_command_id_is_refused_as_a_bad_payload(harness: Harness, command_id: object) -> None:
+    harness.send({"type": "command", "request_id": "bad-cid", "command": "ping", "command_id": command_id})
+    answer = harness.uplink.wait_response("bad-cid")
+    assert answer.error_code == "bad_payload" and "command_id" in (answer.error or "")
+    assert harness.uplink.sequence("bad-cid") == ["response"]
 
 
 def test_queued_commands_wait_for_a_slot_and_say_so(tmp_path: Path) -> None:

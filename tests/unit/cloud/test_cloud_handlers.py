@@ -76,6 +76,8 @@ def test_result_closes_command_with_output(fleet: Cloud) -> None:
     assert data["results"]["a1"] == {
         "site_id": "s1", "status": "succeeded", "success": True, "data": output, "error": None,
         "error_code": None, "updated_at": fleet.clock.now,
+        # no hops from this site: the cloud's own (created, sent, stored) only
+        "hops": {"created": fleet.clock.now - 2, "sent": fleet.clock.now - 2, "stored": fleet.clock.now},
     }
     assert data["updated_at"] == fleet.clock.now
 
