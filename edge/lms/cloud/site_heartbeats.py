@@ -39,7 +39,7 @@ def presence_of(view: AgentView) -> AgentPresence:
         kind = AgentKind.AGENT
     return AgentPresence(
         agent_id=view.agent_id, status=view.status, kind=kind, last_seen=view.last_seen,
-        hostname=view.hostname, version=view.version,
+        hostname=view.hostname, version=view.version, config_version=view.config_version,
     )
 
 
