@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from edge.lms.agents import AgentView, Registry
@@ -43,16 +44,20 @@ def presence_of(view: AgentView) -> AgentPresence:
     )
 
 
-def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str) -> list[bytes]:
+def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str,
+                     lms_config_version: str | None = None) -> list[bytes]:
     """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit."""
     now = time.time()
-    payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, full=full, agents=agents))
+    payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, lms_config_version=lms_config_version,
+                                   full=full, agents=agents))  # fmt: skip
     if len(payload) <= MAX_HEARTBEAT_BYTES or len(agents) <= 1:
         return [payload]
     half = len(agents) // 2
-    return build_heartbeats(agents[:half], full=False, lms_version=lms_version) + build_heartbeats(
-        agents[half:], full=False, lms_version=lms_version
-    )
+    return [
+        part for agents_part in (agents[:half], agents[half:])
+        for part in build_heartbeats(agents_part, full=False, lms_version=lms_version,
+                                     lms_config_version=lms_config_version)
+    ]  # fmt: skip
 
 
 class SiteHeartbeats:
@@ -60,9 +65,10 @@ class SiteHeartbeats:
 
     def __init__(
         self, link: CloudLink, registry: Registry, *, namespace: Namespace, site_id: str, period_s: float,
-        lms_version: str,
+        lms_version: str, config_version: Callable[[], str] | None = None,
     ) -> None:
         self._link = link
+        self._config_version = config_version  # the LMS's configuration version now (docs/protocol.md#versions)
         self._registry = registry
         self._topic = topics.site_up(namespace, site_id, SiteUp.HEARTBEAT)
         self._period_s = period_s
@@ -86,6 +92,14 @@ class SiteHeartbeats:
         with self._lock:
             self._changed[view.agent_id] = view
         self._wake.set()
+
+    def set_period(self, period_s: float) -> None:
+        """Send full heartbeats every ``period_s`` from now on (a live configuration change)."""
+        if period_s != self._period_s:
+            self._period_s = period_s
+            with self._lock:
+                self._full_due = True  # one now, then at the new period
+            self._wake.set()
 
     def start(self) -> None:
         self._worker.start()
@@ -119,7 +133,9 @@ class SiteHeartbeats:
                 self._send([presence_of(v) for v in views], full=False)
 
     def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
-        for payload in build_heartbeats(agents, full=full, lms_version=self._version):
+        config_version = self._config_version() if self._config_version is not None else None
+        for payload in build_heartbeats(agents, full=full, lms_version=self._version,
+                                        lms_config_version=config_version):
             future = self._link.publish(self._topic, payload, 1)
             future.add_done_callback(self._log_failure)
         self.sent += 1

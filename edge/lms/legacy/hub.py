@@ -136,6 +136,10 @@ class LegacyHub:
         self.stats = HubStats()
         admissions.set_connected_check(self.connected)
 
+    def apply_settings(self, settings: ClassTopSettings) -> None:
+        """New ``[classtop]`` limits, live (a cloud configuration change); the connections open stay."""
+        self._settings = settings
+
     def attach(self) -> LegacyHub:
         self._router.add_transport(KIND, self)
         self._registry.set_kind_timeout(KIND, max(self._registry.presence_timeout_s, CLIENT_HEARTBEAT_S * 1.5))
