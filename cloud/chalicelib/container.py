@@ -36,9 +36,11 @@ from chalicelib.services.classtop_clients import ClassTopClientService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
+from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.stats import StatsService
+from chalicelib.services.versions import VersionService
 
 Clock = Callable[[], float]
 
@@ -63,6 +65,8 @@ class Container:
     cctv_snapshots: CctvSnapshotService
     shadows: ShadowStore
     agent_settings: AgentSettingsService
+    lms_config: LmsConfigService
+    versions: VersionService
 
 
 @dataclass(slots=True)
@@ -161,4 +165,6 @@ def _build(overrides: _Overrides) -> Container:
         cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
         shadows=shadows,
         agent_settings=AgentSettingsService(agent_service, shadows, settings.namespace),
+        lms_config=LmsConfigService(sites, shadows, settings.namespace),
+        versions=VersionService(sites, agents),
     )
