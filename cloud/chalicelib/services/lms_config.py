@@ -147,12 +147,13 @@ class LmsConfigService:
 
 
 def check(config: Any) -> None:
-    """400 unless ``config`` is a non-empty object of cloud-settable keys with values of the right JSON types
-    (``null`` removes a key). The bounds are the LMS's: it rejects what its version cannot take and reports why."""
+    """400 unless ``config`` is a non-empty object of cloud-settable keys with values of the right JSON types.
+    ``null`` removes a key -- any key, so that a document someone wrote straight into the shadow can be repaired.
+    The bounds are the LMS's: it rejects what its version cannot take and reports why."""
     if not isinstance(config, dict) or not config:
         raise BadRequest("config: give an object with at least one setting")
     try:
-        LmsConfigOverlay.model_validate(config)
+        LmsConfigOverlay.model_validate(merge({}, config))  # a null removes any key, even one never settable
     except ValidationError as exc:
         raise BadRequest("config: " + describe_validation_error(exc).replace("Extra inputs are not permitted",
                                                                              "not settable from the cloud")) from None
