@@ -68,7 +68,7 @@ def test_a_change_applies_without_restart(twin: Twin) -> None:
     status, body = put_config(twin, {"exec_policy": "disabled", "site_heartbeat_s": 3,
                                      "classtop": {"client_policy": "open"}})  # fmt: skip
     assert status == 200, body
-    view = eventually(lambda: (v := lms_config(twin))["pending"] == {} and (v.get("status") or {}).get("state") == "applied"
+    view = eventually(lambda: (v := lms_config(twin))["pending"] == {} and status_of(twin).get("state") == "applied"
                       and v, what="the LMS applying and reporting the configuration")  # fmt: skip
     assert view["reported"]["site_heartbeat_s"] == 3 and view["reported"]["classtop"]["client_policy"] == "open"
     assert view["status"]["config_version"] == f"cloud:{view['status']['version']}"

@@ -139,7 +139,7 @@ class LmsConfigService:
 
     @staticmethod
     def _view(site_id: str, document: LmsConfigShadow) -> LmsConfigView:
-        desired = dict(document.state.desired or {})
+        desired = merge({}, document.state.desired or {})  # without empty objects (left where every key was removed)
         reported = {k: v for k, v in (document.state.reported or {}).items() if k != STATUS_KEY}
         status = document.status()
         return LmsConfigView(site_id, desired, reported, pending(desired, reported),
