@@ -343,7 +343,7 @@ class Lms:
             self.services.config = cfg
             self.services.commands.default_ttl_s = cfg.queue_default_ttl_s
         if self.cloud is not None:
-            self.cloud.set_heartbeat_period(cfg.site_heartbeat_s)
+            self.cloud.reconfigure(cfg)
 
     # ------------------------------------------------------------ running and stopping
 

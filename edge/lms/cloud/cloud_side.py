@@ -103,9 +103,10 @@ class CloudSide:
         lifecycle.on_stop("cloud link", link.stop)
         return cls(link, outbox, beats, config)
 
-    def set_heartbeat_period(self, period_s: float) -> None:
+    def reconfigure(self, cfg: LmsConfig) -> None:
+        """A new effective configuration is in force (:meth:`edge.lms.process.Lms.apply_config`)."""
         if self._beats is not None:
-            self._beats.set_period(period_s)
+            self._beats.reconfigure(cfg.site_heartbeat_s)
 
     @property
     def connected(self) -> bool:

@@ -93,13 +93,13 @@ class SiteHeartbeats:
             self._changed[view.agent_id] = view
         self._wake.set()
 
-    def set_period(self, period_s: float) -> None:
-        """Send full heartbeats every ``period_s`` from now on (a live configuration change)."""
-        if period_s != self._period_s:
-            self._period_s = period_s
-            with self._lock:
-                self._full_due = True  # one now, then at the new period
-            self._wake.set()
+    def reconfigure(self, period_s: float) -> None:
+        """A new configuration is in force: a full heartbeat now (it carries the new configuration version), then
+        every ``period_s``."""
+        self._period_s = period_s
+        with self._lock:
+            self._full_due = True
+        self._wake.set()
 
     def start(self) -> None:
         self._worker.start()

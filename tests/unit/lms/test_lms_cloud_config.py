@@ -14,11 +14,17 @@ from typing import Any
 
 import pytest
 
+from edge.lms.agents import Registry
 from edge.lms.cloud.config_sync import LmsConfigSync, load_applied, startup_config
+from edge.lms.commands import CommandLog, Router
+from edge.lms.commands.router import Ticket
 from edge.lms.config import CloudConfigError, LmsConfig, cloud_settable_values, with_cloud_config
 from edge.lms.store import Store
 from shared import topics
+from shared.errors import ErrorCode
+from shared.messages import Presence, Status, encode
 from shared.messages.lms_config import ClassTopConfigOverlay, LmsConfigOverlay
+from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.names import Namespace
 from shared.topics import ShadowOp
 
@@ -213,3 +219,33 @@ def test_bad_or_foreign_documents_change_nothing(rig: Rig) -> None:
     rig.send(ShadowOp.UPDATE_DOCUMENTS, {"current": {"state": {"desired": {"exec_policy": "allow"}}}}, shadow="pc-1")
     eventually(lambda: rig.sync.stats.bad_documents == 3, "the bad documents")
     assert rig.applied == [] and rig.outbox.reports() == [] and load_applied(rig.store) is None
+
+
+# ---------------------------------------------------------------- the exec policy in force
+
+
+@pytest.mark.parametrize(("policy", "source", "refused"), [
+    ("allow", "cloud", False), ("allow", "api", False),
+    ("local_only", "cloud", True), ("local_only", "api", False),
+    ("disabled", "cloud", True), ("disabled", "api", True),
+])  # fmt: skip
+def test_the_routers_exec_policy(store: Store, policy: str, source: str, refused: bool) -> None:
+    registry = Registry(store, presence_timeout_s=30)
+    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+    registry.handle(IncomingMessage("ct/agent/pc-1/up/status", encode(status), 1, True))
+    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never connected
+    journal = CommandLog(store).start()
+    router = Router(mqtt, registry, journal, default_timeout_s=0.2)
+    router.exec_policy = policy
+    router.start()
+    try:
+        response = router.dispatch("pc-1", "exec", {"cmd": "true"}, source=source).result()
+    finally:
+        router.stop()
+        journal.stop()
+    assert (response.error_code is ErrorCode.REJECTED_BY_POLICY) is refused, response
+    if refused:
+        assert policy in (response.error or "")
+    ping = Router(mqtt, registry, journal, default_timeout_s=0.2)
+    ping.exec_policy = "disabled"
+    assert ping._check(Ticket("r1", "pc-1", "ping", {}, 1.0, "cloud")) is None  # only exec is concerned
