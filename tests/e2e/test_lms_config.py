@@ -72,6 +72,7 @@ def test_a_change_applies_without_restart(twin: Twin) -> None:
                       and v, what="the LMS applying and reporting the configuration")  # fmt: skip
     assert view["reported"]["site_heartbeat_s"] == 3 and view["reported"]["classtop"]["client_policy"] == "open"
     assert view["status"]["config_version"] == f"cloud:{view['status']['version']}"
+    assert twin.lms_api("/api/health")["data"]["cloud"]["config_version"] == view["status"]["config_version"]
     assert exec_refused(twin) is True  # in force in the running LMS ...
     assert twin.lms.pid == pid and twin.lms.alive  # ... which was not restarted
     # the site heartbeat carries the configuration version to the cloud
@@ -148,6 +149,7 @@ def test_without_the_cloud_the_lms_keeps_the_last_applied_or_runs_on_its_file(tw
     child = _restart_lms(twin, unreachable, "no-cloud")
     try:
         eventually(lambda: exec_refused(twin) is True, 60, what="the stored configuration in force")
+        assert twin.lms_api("/api/health")["data"]["cloud"]["config_version"].startswith("cloud:")
     finally:
         child.stop()
 
@@ -156,5 +158,6 @@ def test_without_the_cloud_the_lms_keeps_the_last_applied_or_runs_on_its_file(tw
     child = _restart_lms(twin, fresh, "first-start")
     try:
         eventually(lambda: exec_refused(twin) is False, 60, what="the local file in force")
+        assert twin.lms_api("/api/health")["data"]["cloud"]["config_version"].startswith("local:")
     finally:
         child.stop()

@@ -28,6 +28,10 @@ class CloudStatus(Protocol):
 
     def outbox_pending(self) -> int: ...
 
+    def config_version(self) -> str:
+        """``cloud:<n>`` while the cloud's configuration (``lms:config`` version n) is in force, else ``local:…``."""
+        ...
+
     def outbox_dead(self) -> int:
         """Rows the cloud refused permanently, waiting in the dead-letter for the site admin."""
         ...

@@ -112,6 +112,10 @@ class CloudSide:
     def connected(self) -> bool:
         return self._link.connected
 
+    def config_version(self) -> str:
+        sync = self.config_sync
+        return sync.config_version() if sync is not None else ""
+
     def outbox_pending(self) -> int:
         return self._outbox.pending()
 
