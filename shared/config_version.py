@@ -12,10 +12,6 @@ import hashlib
 
 from pydantic import BaseModel
 
-#: the longest configuration version any message carries
-MAX_CONFIG_VERSION_CHARS = 64
-
-
 def local_config_version(config: BaseModel) -> str:
     """``local:`` and the first 12 hex digits of the SHA-256 of the configuration's canonical JSON."""
     canonical = config.model_dump_json(round_trip=False).encode()
