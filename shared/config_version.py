@@ -12,6 +12,7 @@ import hashlib
 
 from pydantic import BaseModel
 
+
 def local_config_version(config: BaseModel) -> str:
     """``local:`` and the first 12 hex digits of the SHA-256 of the configuration's canonical JSON."""
     canonical = config.model_dump_json(round_trip=False).encode()
