@@ -125,6 +125,18 @@ def test_an_invalid_change_is_rejected_whole_and_reported(twin: Twin) -> None:
     assert "cloud" not in lms_config(twin)["desired"]
 
 
+def test_versions_reach_the_cloud(twin: Twin) -> None:
+    """The agent's software and configuration versions travel through the LMS's heartbeat; the LMS's too."""
+    agent = eventually(lambda: (a := call(f"{twin.api_url}/api/agents/{AGENTS[0]}", twin.admin_token)[1]["data"])
+                       .get("config_version") and a, what="the agent's configuration version in the cloud")
+    assert agent["config_version"].startswith("local:") and agent["version"]
+    status, body = call(f"{twin.api_url}/api/versions", twin.admin_token)
+    assert status == 200, body
+    site = call(f"{twin.api_url}/api/lms/{twin.opt.site_id}", twin.admin_token)[1]["data"]
+    assert body["data"]["newest"] == {"lms": site["lms_version"], "agent": agent["version"]}
+    assert body["data"]["sites"] == [] and body["data"]["agents"] == []  # one of each: all on the newest
+
+
 def _restart_lms(twin: Twin, config: dict[str, Any], name: str) -> ChildProcess:
     path = twin.lms_dir / f"{name}.toml"
     path.write_text(toml_writer.dumps(config))
@@ -137,6 +149,7 @@ def _restart_lms(twin: Twin, config: dict[str, Any], name: str) -> ChildProcess:
 
 
 def test_without_the_cloud_the_lms_keeps_the_last_applied_or_runs_on_its_file(twin: Twin) -> None:
+    """(The module's last test: it stops the twin's LMS for good.)"""
     status, body = put_config(twin, {"exec_policy": "disabled", "log_level": "INFO"})
     assert status == 200, body
     eventually(lambda: status_of(twin).get("state") == "applied" and lms_config(twin)["pending"] == {},
@@ -161,3 +174,4 @@ def test_without_the_cloud_the_lms_keeps_the_last_applied_or_runs_on_its_file(tw
         assert twin.lms_api("/api/health")["data"]["cloud"]["config_version"].startswith("local:")
     finally:
         child.stop()
+
