@@ -280,6 +280,8 @@ class Lms:
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
         )
         self.services = services
+        if self.config is not cfg:  # the cloud's configuration changed while the API was being built
+            self.apply_config(self.config)
         cert_file, key_file = self.http_certificate()
         app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca_info())
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
