@@ -249,3 +249,47 @@ def test_the_routers_exec_policy(store: Store, policy: str, source: str, refused
     ping = Router(mqtt, registry, journal, default_timeout_s=0.2)
     ping.exec_policy = "disabled"
     assert ping._check(Ticket("r1", "pc-1", "ping", {}, 1.0, "cloud")) is None  # only exec is concerned
+
+
+# ---------------------------------------------------------------- applied live
+
+
+def test_apply_config_reaches_every_running_part(store: Store, tmp_path: Path) -> None:
+    """``Lms.apply_config`` puts each cloud-settable setting into the part that uses it, without a restart."""
+    import logging
+
+    from edge.lms.agents import MetricsHistory
+    from edge.lms.api import Services
+    from edge.lms.legacy import Admissions, LegacyHub
+    from edge.lms.legacy.hub import KIND
+    from edge.lms.process import Lms
+
+    base = BASE.model_copy(update={"db_path": tmp_path / "lms.db"})
+    lms = Lms(base)
+    lms.store = store
+    lms.registry = Registry(store, presence_timeout_s=base.presence_timeout_s)
+    mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never connected
+    lms.journal = CommandLog(store)
+    lms.router = Router(mqtt, lms.registry, lms.journal, default_timeout_s=base.command_timeout_s)
+    lms.history = MetricsHistory(store, retention_days=base.metrics_retention_days)
+    lms.admissions = Admissions(store, lms.registry, base.classtop)
+    lms.legacy = LegacyHub(lms.registry, lms.router, lms.admissions).attach()
+    lms.services = Services(config=base, store=store, registry=lms.registry, router=lms.router, site_mqtt=mqtt,
+                            cloud=None, version="test", journal=lms.journal)  # fmt: skip
+    level = logging.getLogger().level
+    new = with_cloud_config(base, {
+        "presence_timeout_s": 120, "command_timeout_s": 9, "metrics_retention_days": 2, "metrics_prune_interval_s": 60,
+        "queue_default_ttl_s": 600, "log_level": "ERROR", "exec_policy": "local_only",
+        "classtop": {"client_policy": "open", "max_connections": 7},
+    })  # fmt: skip
+    try:
+        lms.apply_config(new)
+        assert logging.getLogger().level == logging.ERROR
+    finally:
+        logging.getLogger().setLevel(level)
+    assert lms.config is new and lms.services.config is new
+    assert lms.registry.presence_timeout_s == 120 and lms.registry._kind_timeouts[KIND] == 120
+    assert lms.router.default_timeout_s == 9 and lms.router.exec_policy == "local_only"
+    assert lms.history.retention_s == 2 * 86400 and lms.history.prune_interval_s == 60
+    assert lms.services.commands.default_ttl_s == 600
+    assert lms.admissions.settings.client_policy == "open" and lms.legacy._settings.max_connections == 7
