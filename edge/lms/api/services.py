@@ -29,7 +29,8 @@ class CloudStatus(Protocol):
     def outbox_pending(self) -> int: ...
 
     def config_version(self) -> str:
-        """``cloud:<n>`` while the cloud's configuration (``lms:config`` version n) is in force, else ``local:…``."""
+        """``cloud:<n>`` while the cloud's configuration (``lms:config`` version n) is in force, else ``local:…``
+        (``""``: the configuration is not synchronised with the cloud)."""
         ...
 
     def outbox_dead(self) -> int:
