@@ -200,6 +200,21 @@ def agent_of_shadow(shadow_name: str | None) -> str | None:
     return shadow_name if shadow_name and is_valid_id(shadow_name) else None
 
 
+#: The named shadow of the site's LMS's own configuration (what a district sets centrally: docs/protocol.md
+#: "The LMS's configuration from the cloud"). It holds ``:``, which no agent id can, so it never names an agent.
+LMS_CONFIG_SHADOW = "lms:config"
+
+
+def lms_config_shadow_name() -> str:
+    """The named shadow (of the site's thing) holding the LMS's own cloud-set configuration."""
+    return LMS_CONFIG_SHADOW
+
+
+def is_lms_config_shadow(shadow_name: str | None) -> bool:
+    """Whether ``shadow_name`` is the LMS's configuration shadow (inverse of :func:`lms_config_shadow_name`)."""
+    return shadow_name == LMS_CONFIG_SHADOW
+
+
 def shadow(thing: str, op: ShadowOp, shadow_name: str | None = None) -> str:
     if not _THING_RE.match(thing):
         raise TopicError(f"invalid thing name {thing!r}")

@@ -38,10 +38,12 @@ from chalicelib.services.classtop_clients import ClassTopClientService
 from chalicelib.services.command_expiry import CommandSweeper
 from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
+from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.stats import StatsService
+from chalicelib.services.versions import VersionService
 
 Clock = Callable[[], float]
 
@@ -67,6 +69,8 @@ class Container:
     shadows: ShadowStore
     agent_settings: AgentSettingsService
     log_requests: LogRequestService
+    lms_config: LmsConfigService
+    versions: VersionService
 
 
 @dataclass(slots=True)
@@ -168,4 +172,6 @@ def _build(overrides: _Overrides) -> Container:
         agent_settings=AgentSettingsService(agent_service, shadows, settings.namespace),
         log_requests=LogRequestService(media, agent_service, SiteService(sites), commands, command_records,
                                        LogRequestRepository(), publisher, settings, clock),
+        lms_config=LmsConfigService(sites, shadows, settings.namespace),
+        versions=VersionService(sites, agents),
     )

@@ -41,6 +41,7 @@ from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
+from shared.config_version import local_config_version
 from shared.lifecycle import Lifecycle, shorten_gil_switch_interval
 from shared.messages import Command, CommandStatus, Event
 from shared.periodic import Periodic
@@ -132,7 +133,7 @@ class AgentProcess:
         mqtt = self.config.mqtt
         if mqtt.password is None and mqtt.tls is None:
             log.warning("no broker password configured (CLASSTOP_AGENT_PASSWORD or mqtt.password_file)")
-        announcer = Announcer(self.config.agent_id, self.store)
+        announcer = Announcer(self.config.agent_id, self.store, config_version=local_config_version(self.config))
 
         def on_connected(up: Uplink) -> None:
             announcer(up)

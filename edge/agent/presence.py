@@ -30,9 +30,10 @@ def last_will() -> Status:
     return Status(state=Presence.OFFLINE, reason="lost", timestamp=time.time())
 
 
-def online_status() -> Status:
+def online_status(config_version: str | None = None) -> Status:
     return Status(
-        state=Presence.ONLINE, reason="start", timestamp=time.time(), version=__version__, hostname=hostname()
+        state=Presence.ONLINE, reason="start", timestamp=time.time(), version=__version__, hostname=hostname(),
+        config_version=config_version,
     )
 
 
@@ -44,14 +45,15 @@ def state_update(agent_id: str, store: SettingsStore) -> StateUpdate:
 class Announcer:
     """The ``on_connected`` hook: say we are online and what our state is."""
 
-    def __init__(self, agent_id: str, store: SettingsStore) -> None:
+    def __init__(self, agent_id: str, store: SettingsStore, *, config_version: str | None = None) -> None:
         self.agent_id = agent_id
         self.store = store
+        self.config_version = config_version  # reported in the online status (docs/protocol.md#versions)
         self.connects = 0
 
     def __call__(self, uplink: Uplink) -> None:
         self.connects += 1
-        uplink.publish(AgentUp.STATUS, online_status(), retain=True)
+        uplink.publish(AgentUp.STATUS, online_status(self.config_version), retain=True)
         uplink.publish(AgentUp.STATE, state_update(self.agent_id, self.store))
         log.info("announced online (connect #%d)", self.connects)
 

@@ -20,7 +20,7 @@ from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.server import uvicorn_config
 from edge.lms.auth import AuthError, Tokens
-from edge.lms.cloud import CloudLinkError, CloudSide
+from edge.lms.cloud import AppliedCloudConfig, CloudLinkError, CloudSide, startup_config
 from edge.lms.commands import CommandLog, CommandQueue, Router
 from edge.lms.config import LmsConfig
 from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrolments
@@ -47,6 +47,10 @@ class Lms:
 
     def __init__(self, config: LmsConfig) -> None:
         self.config = config
+        #: the configuration file as loaded (``config`` is it, with the cloud's settings laid over it when any)
+        self.local_config = config
+        self.applied_cloud_config: AppliedCloudConfig | None = None
+        self.services: Services | None = None
         self.lifecycle = Lifecycle()
         self.stop_event = self.lifecycle.stop_event
         self.store: Store | None = None
@@ -148,6 +152,10 @@ class Lms:
                 raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
             store.set_config(key, value)
         store.set_config("lms_version", __version__)
+        self.local_config = self.config
+        if cfg.cloud is not None:  # the last cloud configuration applied, over the file (edge.lms.cloud.config_sync)
+            self.config, self.applied_cloud_config = startup_config(self.config, store)
+            logging.getLogger().setLevel(self.config.log_level)
         journal = CommandLog(store).start()
         self.lifecycle.on_stop("command log", journal.stop)
         self.store, self.journal = store, journal
@@ -252,6 +260,7 @@ class Lms:
     def start_router(self) -> None:
         assert self.journal is not None and self.site is not None and self.registry is not None
         router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
+        router.exec_policy = self.config.exec_policy
         router.attach()
         router.start()
         self.lifecycle.on_stop("router", router.stop)
@@ -271,6 +280,7 @@ class Lms:
                 lms_version=__version__, on_outbox=events.set_outbox if events is not None else lambda _outbox: None,
                 log_files=self.log_file.files if self.log_file is not None else None,
                 queue=self.queue, progress=events.progress if events is not None else None,
+                local_config=self.local_config, applied=self.applied_cloud_config, apply_config=self.apply_config,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None
@@ -284,6 +294,9 @@ class Lms:
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
         )
+        self.services = services
+        if self.config is not cfg:  # the cloud's configuration changed while the API was being built
+            self.apply_config(self.config)
         cert_file, key_file = self.http_certificate()
         app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca_info())
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
@@ -323,6 +336,31 @@ class Lms:
         self.lifecycle.on_stop(name, listener.stop)
         log.info("%s on %s://%s:%d", name, listener.scheme, host, port)
         return listener
+
+    # ------------------------------------------------------------ live configuration
+
+    def apply_config(self, cfg: LmsConfig) -> None:
+        """Put a new effective configuration in force without a restart: its cloud-settable settings
+        (edge.lms.config.cloud_config) reach the running parts; the local-only ones are the file's and unchanged."""
+        self.config = cfg
+        logging.getLogger().setLevel(cfg.log_level)
+        if self.registry is not None:
+            self.registry.presence_timeout_s = cfg.presence_timeout_s
+        if self.router is not None:
+            self.router.default_timeout_s = cfg.command_timeout_s
+            self.router.exec_policy = cfg.exec_policy
+        if self.history is not None:
+            self.history.retention_s = cfg.metrics_retention_days * 86400.0
+            self.history.prune_interval_s = cfg.metrics_prune_interval_s
+        if self.admissions is not None:
+            self.admissions.settings = cfg.classtop
+        if self.legacy is not None:
+            self.legacy.apply_settings(cfg.classtop)
+        if self.services is not None:
+            self.services.config = cfg
+            self.services.commands.default_ttl_s = cfg.queue_default_ttl_s
+        if self.cloud is not None:
+            self.cloud.reconfigure(cfg)
 
     # ------------------------------------------------------------ running and stopping
 

@@ -10,7 +10,7 @@ by the client id, so with ``iot:Connection.Thing.IsAttached`` the policy confine
 * publish only on ``ct/<tenant>/<stage>/site/<its site>/up/*``;
 * subscribe to / receive only ``ct/<tenant>/<stage>/site/<its site>/down/*``;
 * use only its own thing's shadows (``$aws/things/ct--<tenant>--<stage>--<its site>/shadow/*``: the agents'
-  named shadows).
+  named shadows, and ``lms:config``, its own configuration's: docs/protocol.md).
 
 IoT policy variables (``${iot:...}``) are escaped for ``Fn::Sub`` as ``${!iot:...}``.
 """

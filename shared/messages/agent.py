@@ -32,6 +32,8 @@ class Status(Message):
     reason: Literal["start", "stop", "lost"] | None = None
     version: str | None = Field(default=None, max_length=64)
     hostname: str | None = Field(default=None, max_length=255)
+    #: the agent's configuration version (a hash of its configuration file); absent from older agents
+    config_version: str | None = Field(default=None, max_length=64)
 
 
 class Heartbeat(Message):

@@ -32,6 +32,8 @@ class AgentPresence(Strict):
     last_seen: float | None = Field(default=None, ge=0)
     hostname: str | None = Field(default=None, max_length=255)
     version: str | None = Field(default=None, max_length=64)
+    #: the agent's configuration version (its ``Status.config_version``); absent from older LMSs
+    config_version: str | None = Field(default=None, max_length=64)
 
 
 class SiteHeartbeat(Message):
@@ -40,6 +42,8 @@ class SiteHeartbeat(Message):
     type: Literal["site_heartbeat"] = "site_heartbeat"
     timestamp: float = Field(ge=0)
     lms_version: str = Field(max_length=64)
+    #: the LMS's configuration version (``cloud:<shadow version>`` or ``local:<hash>``); absent from older LMSs
+    lms_config_version: str | None = Field(default=None, max_length=64)
     full: bool = True
     agents: list[AgentPresence] = Field(default_factory=list, max_length=MAX_TARGETS)
 

@@ -12,6 +12,7 @@ from chalicelib.api import (
     classtop_clients,
     commands,
     health,
+    lms_config,
     logs,
     sites,
     stats,
@@ -21,7 +22,8 @@ from chalicelib.api.routes import Route, Router
 
 #: the areas of the API, in the order the documentation lists them
 ROUTERS: tuple[Router, ...] = (health.api, classtop_clients.api, sites.api, agents.api, agent_settings.api,
-                               commands.api, cctv.api, stats.api, audit.api, tokens.api, logs.api)
+                               commands.api, cctv.api, stats.api, audit.api, tokens.api, logs.api,
+                               lms_config.api)
 BLUEPRINTS: tuple[Blueprint, ...] = tuple(router.blueprint for router in ROUTERS)
 #: every route of the API, as declared: access, scope, summary, body, queries, answers, audit action
 ROUTES: tuple[Route, ...] = tuple(route for router in ROUTERS for route in router.routes)

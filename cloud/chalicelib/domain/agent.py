@@ -32,6 +32,8 @@ class Agent:
     approval: Approval = Approval.APPROVED
     #: optimistic-locking revision; ``None`` for a record not stored yet. Counts stored writes.
     revision: int | None = None
+    #: the agent's configuration version (docs/protocol.md#versions)
+    config_version: str | None = None
 
     def differs_from(self, presence: AgentPresence) -> bool:
         """Whether a reported presence of this agent (by its own site) changes what is stored: ``last_seen``
@@ -40,6 +42,7 @@ class Agent:
             self.status != presence.status
             or (presence.version is not None and self.version != presence.version)
             or (presence.hostname is not None and self.hostname != presence.hostname)
+            or (presence.config_version is not None and self.config_version != presence.config_version)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ class Agent:
             "last_seen": self.last_seen,
             "version": self.version,
             "hostname": self.hostname,
+            "config_version": self.config_version,
             "changed_at": self.changed_at,
             "group": self.group,
             "tags": sorted(self.tags),

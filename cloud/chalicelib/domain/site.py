@@ -27,6 +27,7 @@ class Site:
     certificate_id: str | None = None
     certificate_arn: str | None = None
     revision: int | None = None
+    lms_config_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class Site:
             "last_heartbeat": self.last_heartbeat,
             "lms_version": self.lms_version,
             "version": self.lms_version,
+            "lms_config_version": self.lms_config_version,
             "agent_count": self.agent_count,
             "client_count": self.agent_count,
             "online_count": self.online_count,

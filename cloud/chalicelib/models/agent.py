@@ -22,6 +22,8 @@ class AgentModel(BaseModel, aggregate="agent"):
     last_seen = NumberAttribute(null=True)
     version = UnicodeAttribute(null=True)
     hostname = UnicodeAttribute(null=True)
+    #: the agent's configuration version, as its LMS reports it
+    config_version = UnicodeAttribute(null=True)
     changed_at = NumberAttribute()
     group = UnicodeAttribute(null=True)
     tags = UnicodeSetAttribute(null=True)

@@ -28,6 +28,8 @@ class SiteModel(BaseModel, aggregate="site"):
     thing_name = UnicodeAttribute(null=True)
     certificate_id = UnicodeAttribute(null=True)
     certificate_arn = UnicodeAttribute(null=True)
+    #: the configuration version the LMS reports in its heartbeats (``cloud:<n>`` / ``local:<hash>``)
+    lms_config_version = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

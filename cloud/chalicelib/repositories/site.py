@@ -40,6 +40,7 @@ class SiteRepository(TenantRepository):
             thing_name=site.thing_name,
             certificate_id=site.certificate_id,
             certificate_arn=site.certificate_arn,
+            lms_config_version=site.lms_config_version,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -65,6 +66,7 @@ def _to_site(item: SiteModel) -> Site:
         site_id=item.site_id,
         last_heartbeat=float(item.last_heartbeat),
         lms_version=item.lms_version,
+        lms_config_version=item.lms_config_version,
         agent_count=int(item.agent_count),
         online_count=int(item.online_count),
         name=item.name,

@@ -208,6 +208,7 @@ class AgentService:
                     last_seen=presence.last_seen,
                     version=presence.version,
                     hostname=presence.hostname,
+                    config_version=presence.config_version,
                     changed_at=at,
                 )
             )
@@ -220,6 +221,8 @@ class AgentService:
                 last_seen=presence.last_seen if presence.last_seen is not None else agent.last_seen,
                 version=presence.version if presence.version is not None else agent.version,
                 hostname=presence.hostname if presence.hostname is not None else agent.hostname,
+                config_version=presence.config_version if presence.config_version is not None
+                else agent.config_version,
                 changed_at=at,
             )
         )
@@ -245,16 +248,19 @@ class AgentService:
         if (
             site is not None
             and site.lms_version == heartbeat.lms_version
+            and (heartbeat.lms_config_version is None or site.lms_config_version == heartbeat.lms_config_version)
             and site.agent_count == agent_count
             and site.online_count == online
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False
+        config_version = heartbeat.lms_config_version or (site.lms_config_version if site is not None else None)
         if site is None:
-            updated = Site(site_id, at, heartbeat.lms_version, agent_count, online)
+            updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version)
         else:  # keep the registration fields
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
-                                          agent_count=agent_count, online_count=online)
+                                          agent_count=agent_count, online_count=online,
+                                          lms_config_version=config_version)
         try:
             self._sites.save(updated)
         except (StaleWrite, Conflict):

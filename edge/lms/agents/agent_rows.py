@@ -63,6 +63,9 @@ class AgentRow:
     settings: dict[str, str] | None = None
     status_reason: str | None = None
     status_changed_at: float | None = None
+    #: the agent's configuration version from its retained ``Status`` (kept in memory only: the broker gives the
+    #: retained status again at every subscribe)
+    config_version: str | None = None
 
 
 class AgentRows:

@@ -25,6 +25,7 @@ class AgentView:
     status_reason: str | None
     status_changed_at: float | None
     settings: dict[str, str] | None
+    config_version: str | None = None
 
     @property
     def online(self) -> bool:
@@ -42,6 +43,7 @@ class AgentView:
             "first_seen": self.first_seen,
             "hostname": self.hostname,
             "version": self.version,
+            "config_version": self.config_version,
             "ip_address": self.ip_address,
             "status_reason": self.status_reason,
             "status_changed_at": self.status_changed_at,
@@ -56,5 +58,5 @@ def view_of(row: AgentRow) -> AgentView:
         agent_id=row.agent_id, name=row.name, kind=row.kind, status=Presence(row.status), last_seen=row.last_seen,
         first_seen=row.first_seen, hostname=row.hostname, version=row.version, ip_address=row.ip_address,
         status_reason=row.status_reason, status_changed_at=row.status_changed_at,
-        settings=dict(row.settings) if row.settings is not None else None,
+        settings=dict(row.settings) if row.settings is not None else None, config_version=row.config_version,
     )

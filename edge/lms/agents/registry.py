@@ -256,9 +256,11 @@ class Registry:
                     row.name = status.hostname
                 if status.version is not None:
                     row.version = status.version
+                if status.config_version is not None:
+                    row.config_version = status.config_version
             changed = self._set_status(
                 agent_id, status.state, status.reason or status.state.value, hostname=status.hostname,
-                version=status.version, force_write=True,
+                version=status.version, force_write=True, config_version=status.config_version,
             )
         if changed is not None:
             self._announce(changed)
@@ -295,6 +297,7 @@ class Registry:
         force_write: bool = False,
         kind: str | None = None,
         ip_address: str | None = None,
+        config_version: str | None = None,
     ) -> AgentView | None:
         """Apply a presence; persist it. Returns the new view when the presence changed, else ``None``."""
         now = time.time()
@@ -303,7 +306,7 @@ class Registry:
             row = AgentRow(
                 agent_id=agent_id, name=hostname or agent_id, status=Presence.OFFLINE.value,
                 kind=kind or AgentKind.AGENT.value, first_seen=now, hostname=hostname, version=version,
-                ip_address=ip_address,
+                ip_address=ip_address, config_version=config_version,
             )
             self._rows[agent_id] = row
             force_write = True

@@ -29,6 +29,7 @@ _STATUS = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.BUSY: 503,
     ErrorCode.INTERNAL: 503,
+    ErrorCode.REJECTED_BY_POLICY: 403,  # the site's exec_policy (the agent's own refusals are answers: 200)
 }
 
 

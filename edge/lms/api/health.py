@@ -23,6 +23,9 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "outbox_pending": cloud.outbox_pending(),
             "outbox_dead": cloud.outbox_dead(),
         }
+        config_version = cloud.config_version()
+        if config_version:
+            cloud_info["config_version"] = config_version
     site_connected = services.site_mqtt.connected
     healthy = site_connected and (cloud is None or cloud.connected)
     return {

@@ -28,6 +28,11 @@ class CloudStatus(Protocol):
 
     def outbox_pending(self) -> int: ...
 
+    def config_version(self) -> str:
+        """``cloud:<n>`` while the cloud's configuration (``lms:config`` version n) is in force, else ``local:…``
+        (``""``: the configuration is not synchronised with the cloud)."""
+        ...
+
     def outbox_dead(self) -> int:
         """Rows the cloud refused permanently, waiting in the dead-letter for the site admin."""
         ...

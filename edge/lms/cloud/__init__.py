@@ -4,6 +4,7 @@ settings from device shadows, agent snapshots and metric rollups."""
 from __future__ import annotations
 
 from edge.lms.cloud.cloud_side import CloudLinkError, CloudSide
+from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync, startup_config
 from edge.lms.cloud.link import CloudLink, LinkError
 from edge.lms.cloud.outbox import Outbox
 from edge.lms.cloud.outbox_rows import DEAD_LIST_MAX, DeadLetter
@@ -14,14 +15,17 @@ from edge.lms.cloud.snapshot_sync import SnapshotSync
 
 __all__ = [
     "DEAD_LIST_MAX",
+    "AppliedCloudConfig",
     "CloudLink",
     "CloudLinkError",
     "CloudSide",
     "DeadLetter",
     "LinkError",
+    "LmsConfigSync",
     "MetricRollupSync",
     "Outbox",
     "ShadowSync",
     "SiteHeartbeats",
     "SnapshotSync",
+    "startup_config",
 ]

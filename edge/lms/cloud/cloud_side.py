@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.lms.agents import Registry
 from edge.lms.auth import Audit
+from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync
 from edge.lms.cloud.link import CloudLink
 from edge.lms.cloud.log_uploads import LogUploads
 from edge.lms.cloud.outbox import Outbox
@@ -37,17 +38,25 @@ class CloudLinkError(Exception):
 class CloudSide:
     """The API's view of the cloud side: link state, outbox depth and dead-letter."""
 
-    def __init__(self, link: CloudLink, outbox: Outbox) -> None:
+    def __init__(self, link: CloudLink, outbox: Outbox, beats: SiteHeartbeats | None = None,
+                 config: LmsConfigSync | None = None) -> None:
         self._link = link
         self._outbox = outbox
+        self._beats = beats
+        self.config_sync = config
 
     @classmethod
     def start(
         cls, cfg: LmsConfig, *, store: Store, registry: Registry, router: Router, lifecycle: Lifecycle,
         lms_version: str, on_outbox: Callable[[Outbox], None], log_files: Callable[[], list[Path]] | None = None,
         queue: CommandQueue | None = None, progress: CommandProgress | None = None,
+        local_config: LmsConfig | None = None, applied: AppliedCloudConfig | None = None,
+        apply_config: Callable[[LmsConfig], None] | None = None,
     ) -> CloudSide:  # fmt: skip
-        """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`."""
+        """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`.
+
+        ``local_config``: the file as loaded (``cfg`` is it with ``applied``, the stored cloud configuration, laid
+        over it); ``apply_config`` applies a new effective configuration live."""
         assert cfg.cloud is not None
         namespace, site_id = cfg.namespace, cfg.site_id
         outbox = Outbox(store, window=cfg.cloud.outbox_window, ack_wait_s=cfg.cloud.ack_timeout_s + 5.0)
@@ -59,8 +68,13 @@ class CloudSide:
         )  # fmt: skip
         if progress is not None:
             progress.add_listener(fanout.on_progress)
+        # The LMS's own configuration from its lms:config shadow.
+        config = LmsConfigSync(
+            link, outbox, store, namespace=namespace, site_id=site_id, local_config=local_config or cfg,
+            effective=cfg, applied=applied, apply_config=apply_config or (lambda _cfg: None),
+        )  # fmt: skip
         beats = SiteHeartbeats(link, registry, namespace=namespace, site_id=site_id, period_s=cfg.site_heartbeat_s,
-                               lms_version=lms_version)  # fmt: skip
+                               lms_version=lms_version, config_version=config.config_version)  # fmt: skip
         link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.COMMAND), fanout.handle)
         # the LMS's own logs on request (an agent's travel as the get_logs command, through the fan-out)
         uploads = LogUploads(log_files, Audit(store))
@@ -82,8 +96,16 @@ class CloudSide:
         lifecycle.on_stop("metric rollups", rollups.stop)
         # Agents' desired settings from their device shadows (before the link starts: it subscribes then).
         shadows = ShadowSync(link, router, registry, outbox, namespace=namespace, site_id=site_id)
-        link.subscribe(shadows.topic_filter, shadows.handle)
+
+        def on_shadow(topic: str, payload: bytes) -> None:  # one subscription for every named shadow of the thing
+            shadows.handle(topic, payload)  # keeps the agents' shadows
+            config.handle(topic, payload)  # keeps lms:config
+
+        link.subscribe(shadows.topic_filter, on_shadow)
         link.add_connected_listener(shadows.on_connected)
+        link.add_connected_listener(config.on_connected)
+        config.start()
+        lifecycle.on_stop("cloud configuration", config.stop)
         registry.add_listener(shadows.on_presence)
         shadows.start()
         lifecycle.on_stop("shadow settings", shadows.stop)
@@ -92,11 +114,20 @@ class CloudSide:
         except Exception as exc:  # awscrt raises for unusable TLS files or options
             raise CloudLinkError(f"cannot start the cloud link: {exc}") from None
         lifecycle.on_stop("cloud link", link.stop)
-        return cls(link, outbox)
+        return cls(link, outbox, beats, config)
+
+    def reconfigure(self, cfg: LmsConfig) -> None:
+        """A new effective configuration is in force (:meth:`edge.lms.process.Lms.apply_config`)."""
+        if self._beats is not None:
+            self._beats.reconfigure(cfg.site_heartbeat_s)
 
     @property
     def connected(self) -> bool:
         return self._link.connected
+
+    def config_version(self) -> str:
+        sync = self.config_sync
+        return sync.config_version() if sync is not None else ""
 
     def outbox_pending(self) -> int:
         return self._outbox.pending()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from edge.lms.agents import AgentView, Registry
@@ -39,20 +40,24 @@ def presence_of(view: AgentView) -> AgentPresence:
         kind = AgentKind.AGENT
     return AgentPresence(
         agent_id=view.agent_id, status=view.status, kind=kind, last_seen=view.last_seen,
-        hostname=view.hostname, version=view.version,
+        hostname=view.hostname, version=view.version, config_version=view.config_version,
     )
 
 
-def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str) -> list[bytes]:
+def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str,
+                     lms_config_version: str | None = None) -> list[bytes]:
     """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit."""
     now = time.time()
-    payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, full=full, agents=agents))
+    payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, lms_config_version=lms_config_version,
+                                   full=full, agents=agents))  # fmt: skip
     if len(payload) <= MAX_HEARTBEAT_BYTES or len(agents) <= 1:
         return [payload]
     half = len(agents) // 2
-    return build_heartbeats(agents[:half], full=False, lms_version=lms_version) + build_heartbeats(
-        agents[half:], full=False, lms_version=lms_version
-    )
+    return [
+        part for agents_part in (agents[:half], agents[half:])
+        for part in build_heartbeats(agents_part, full=False, lms_version=lms_version,
+                                     lms_config_version=lms_config_version)
+    ]  # fmt: skip
 
 
 class SiteHeartbeats:
@@ -60,9 +65,10 @@ class SiteHeartbeats:
 
     def __init__(
         self, link: CloudLink, registry: Registry, *, namespace: Namespace, site_id: str, period_s: float,
-        lms_version: str,
+        lms_version: str, config_version: Callable[[], str] | None = None,
     ) -> None:
         self._link = link
+        self._config_version = config_version  # the LMS's configuration version now (docs/protocol.md#versions)
         self._registry = registry
         self._topic = topics.site_up(namespace, site_id, SiteUp.HEARTBEAT)
         self._period_s = period_s
@@ -85,6 +91,14 @@ class SiteHeartbeats:
         """Registry listener: remember the change; a changed-only heartbeat follows shortly."""
         with self._lock:
             self._changed[view.agent_id] = view
+        self._wake.set()
+
+    def reconfigure(self, period_s: float) -> None:
+        """A new configuration is in force: a full heartbeat now (it carries the new configuration version), then
+        every ``period_s``."""
+        self._period_s = period_s
+        with self._lock:
+            self._full_due = True
         self._wake.set()
 
     def start(self) -> None:
@@ -119,7 +133,9 @@ class SiteHeartbeats:
                 self._send([presence_of(v) for v in views], full=False)
 
     def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
-        for payload in build_heartbeats(agents, full=full, lms_version=self._version):
+        config_version = self._config_version() if self._config_version is not None else None
+        for payload in build_heartbeats(agents, full=full, lms_version=self._version,
+                                        lms_config_version=config_version):
             future = self._link.publish(self._topic, payload, 1)
             future.add_done_callback(self._log_failure)
         self.sent += 1

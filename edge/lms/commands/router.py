@@ -120,6 +120,8 @@ class Router:
         self._registry = registry
         self._journal = journal
         self.default_timeout_s = default_timeout_s
+        #: the site's ``exec_policy`` (``LmsConfig.exec_policy``; set live from the cloud configuration)
+        self.exec_policy = "allow"
         self._pending: dict[str, Ticket] = {}
         self._deadlines = Deadlines(self._expire)
         self._prefix = f"l{secrets.token_hex(4)}-"
@@ -265,6 +267,10 @@ class Router:
     def _check(self, ticket: Ticket) -> Response | None:
         """Validate before sending: the command and its params, then the agent. ``None`` when fine."""
         rid = ticket.request_id
+        if ticket.command == "exec" and (self.exec_policy == "disabled" or
+                                         (self.exec_policy == "local_only" and ticket.source == "cloud")):
+            return Response.fail(rid, ErrorCode.REJECTED_BY_POLICY,
+                                 f"exec is refused at this site (exec_policy = {self.exec_policy})")
         try:
             model = validate_params(ticket.command, ticket.params)
         except CommandError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edge.lms.config.broker_settings import DYNSEC_PASSWORD_ENV, PASSWORD_ENV, DynsecSettings, SiteBrokerSettings
 from edge.lms.config.classtop_settings import ClassTopSettings
+from edge.lms.config.cloud_config import CloudConfigError, cloud_settable_values, with_cloud_config
 from edge.lms.config.cloud_settings import CloudLinkSettings, CloudTlsSettings
 from edge.lms.config.lms_config import LmsConfig
 from edge.lms.config.loader import ConfigError, load_config, parse_config
@@ -15,6 +16,7 @@ __all__ = [
     "DYNSEC_PASSWORD_ENV",
     "PASSWORD_ENV",
     "ClassTopSettings",
+    "CloudConfigError",
     "CloudLinkSettings",
     "CloudTlsSettings",
     "ConfigError",
@@ -24,6 +26,8 @@ __all__ = [
     "PlainHttpSettings",
     "SiteBrokerSettings",
     "SiteTlsSettings",
+    "cloud_settable_values",
     "load_config",
     "parse_config",
+    "with_cloud_config",
 ]

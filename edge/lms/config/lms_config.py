@@ -28,6 +28,9 @@ from shared.names import Namespace, check_stage, check_tenant
 from shared.topics import check_id, site_thing_name
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+#: ``exec`` at this site: ``allow`` (site admins and the cloud), ``local_only`` (site admins only: ``exec`` from the
+#: cloud is refused), ``disabled`` (refused whoever asks). The agent's own ``[exec]`` policy still decides what runs.
+ExecPolicy = Literal["allow", "local_only", "disabled"]
 
 
 class LmsConfig(BaseModel):
@@ -72,6 +75,11 @@ class LmsConfig(BaseModel):
     )
     queue_default_ttl_s: float = Field(
         default=86400.0, gt=0, le=30 * 86400, description="how long a command queued for an offline agent waits"
+    )
+    exec_policy: ExecPolicy = Field(
+        default="allow",
+        description="exec at this site: allow (site admins and the cloud), local_only (exec from the cloud is "
+        "refused), disabled (refused whoever asks); each agent's own [exec] policy still decides what runs",
     )
     classtop: ClassTopSettings = Field(
         default_factory=ClassTopSettings, description="ClassTop desktop clients: admission policy and limits"

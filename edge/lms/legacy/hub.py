@@ -136,10 +136,19 @@ class LegacyHub:
         self.stats = HubStats()
         admissions.set_connected_check(self.connected)
 
+    def apply_settings(self, settings: ClassTopSettings) -> None:
+        """New ``[classtop]`` limits and presence timeout, live (a cloud configuration change); the connections
+        open stay."""
+        self._settings = settings
+        self._set_timeout()
+
     def attach(self) -> LegacyHub:
         self._router.add_transport(KIND, self)
-        self._registry.set_kind_timeout(KIND, max(self._registry.presence_timeout_s, CLIENT_HEARTBEAT_S * 1.5))
+        self._set_timeout()
         return self
+
+    def _set_timeout(self) -> None:
+        self._registry.set_kind_timeout(KIND, max(self._registry.presence_timeout_s, CLIENT_HEARTBEAT_S * 1.5))
 
     # ------------------------------------------------------------ queries
 

@@ -118,7 +118,9 @@ def test_site_command_fans_out_and_results_come_back(
         return seen.get("agent-1") == "online" and seen.get("agent-2") == "online"
 
     eventually(beat_with_both, what="site heartbeat with both agents")
-    assert lms.health()["cloud"] == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}
+    cloud_health = lms.health()["cloud"]
+    assert cloud_health.pop("config_version").startswith("local:")  # no lms:config shadow: the file is in force
+    assert cloud_health == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}
 
 
 def old_agent(agent: SimAgent, cmd: Command) -> Response | None:
