@@ -13,7 +13,8 @@ agent processes. Then:
    agent through the site broker -> the agent applies it and answers -> the LMS writes ``reported`` (through its
    durable outbox) -> the shadow service stores it and publishes ``update/accepted``. The clock stops when that
    ``update/accepted`` carrying the new value in ``state.reported`` reaches a subscriber on the stand-in broker:
-   what the cloud sees as reported. The PUT's own answer and the ``update/delta`` are timed on the way.
+   what the cloud sees as reported. Timed on the way: the PUT's own answer, the ``update/delta``, and the LMS's
+   ``update`` request with the value in ``reported`` (after the agent applied it).
 
 Prints p50 and p95 (ms) of each, and the ratio to the baseline; the goal is a p50 under 150 ms for the whole
 loop. Usage: ``python bench/settings_latency.py [--n 200] [--agents 1]``.
@@ -55,6 +56,8 @@ class Watch:
     """When the shadow's ``update/delta`` and the reported ``update/accepted`` of each value were seen."""
 
     delta: dict[str, float] = field(default_factory=dict)
+    #: the LMS's ``update`` request carrying the value in ``state.reported``
+    report: dict[str, float] = field(default_factory=dict)
     reported: dict[str, float] = field(default_factory=dict)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -65,10 +68,13 @@ class Watch:
         except ValueError:
             return
         with self.cond:
+            reported = state.get("reported") or {}
             if msg.topic.endswith(ShadowOp.UPDATE_DELTA.value) and KEY in state:
                 self.delta.setdefault(str(state[KEY]), now)
-            elif msg.topic.endswith(ShadowOp.UPDATE_ACCEPTED.value) and KEY in (state.get("reported") or {}):
-                self.reported.setdefault(str(state["reported"][KEY]), now)
+            elif msg.topic.endswith(f"/{ShadowOp.UPDATE.value}") and KEY in reported:
+                self.report.setdefault(str(reported[KEY]), now)
+            elif msg.topic.endswith(ShadowOp.UPDATE_ACCEPTED.value) and KEY in reported:
+                self.reported.setdefault(str(reported[KEY]), now)
                 self.cond.notify_all()
 
     def wait_reported(self, value: str, timeout_s: float) -> float:
@@ -85,13 +91,13 @@ def bench_settings(twin: Twin, agent_id: str, n: int) -> dict[str, list[float]]:
     watch = Watch()
     sub = raw_client(twin.cloud_broker, "bench-watch", "")
     sub.on_message = watch.on_message
-    for op in (ShadowOp.UPDATE_DELTA, ShadowOp.UPDATE_ACCEPTED):
+    for op in (ShadowOp.UPDATE_DELTA, ShadowOp.UPDATE, ShadowOp.UPDATE_ACCEPTED):
         sub.subscribe(shadow(thing, op, name), qos=1)
     time.sleep(0.3)
     conn = http.client.HTTPConnection(twin.opt.host, twin.opt.ports.api, timeout=30)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {twin.admin_token}"}
     path = f"/api/agents/{agent_id}/settings"
-    answered, delta, reported = [], [], []
+    answered, delta, report, reported = [], [], [], []
     try:
         for i in range(n + WARMUP):
             value = f"{i}-{time.time_ns()}"
@@ -106,14 +112,15 @@ def bench_settings(twin: Twin, agent_id: str, n: int) -> dict[str, list[float]]:
             if i >= WARMUP:
                 answered.append((t_answer - t0) * 1000)
                 reported.append((t_reported - t0) * 1000)
-                if value in watch.delta:
-                    delta.append((watch.delta[value] - t0) * 1000)
+                for seen, out in ((watch.delta, delta), (watch.report, report)):
+                    if value in seen:
+                        out.append((seen[value] - t0) * 1000)
     finally:
         conn.close()
         sub.loop_stop()
         sub.disconnect()
     return {"PUT answered by the cloud API": answered, "update/delta on IoT Core": delta,
-            "reported back (update/accepted)": reported}
+            "the LMS's reported update on IoT Core": report, "reported back (update/accepted)": reported}
 
 
 def main() -> int:
