@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib import models
+from chalicelib import models, observability
 from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
 from chalicelib.config import Settings
+from chalicelib.domain.command import CommandRecord
+from chalicelib.observability import MeteredPublisher
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
 from chalicelib.repositories.audit import AuditRepository
@@ -128,6 +130,16 @@ def get() -> Container:
         return _container
 
 
+def _finished(stats: StatsService) -> Callable[[CommandRecord], None]:
+    """What a command that has just finished updates: the statistics and the metrics."""
+
+    def finished(record: CommandRecord) -> None:
+        stats.command_finished(record)
+        observability.command_finished(record)
+
+    return finished
+
+
 def _build(overrides: _Overrides) -> Container:
     settings = overrides.settings or Settings.from_env()
     clock = overrides.clock or time.time
@@ -146,8 +158,8 @@ def _build(overrides: _Overrides) -> Container:
         S3Media(settings.media_bucket, endpoint_url=settings.aws_endpoint, region=settings.region)
         if settings.media_bucket else None
     )
-    commands = CommandService(command_records, agents, agent_service, publisher, settings, clock,
-                              on_finished=stats.command_finished)
+    commands = CommandService(command_records, agents, agent_service, MeteredPublisher(publisher), settings, clock,
+                              on_finished=_finished(stats))
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     return Container(
         settings=settings,
@@ -157,7 +169,7 @@ def _build(overrides: _Overrides) -> Container:
         sites=SiteService(sites),
         tokens=TokenService(tokens, clock),
         lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
-        sweeper=CommandSweeper(command_records, clock, on_finished=stats.command_finished),
+        sweeper=CommandSweeper(command_records, clock, on_finished=_finished(stats)),
         history=CommandHistory(command_records, agent_service),
         cctv=CctvService(SnapshotRepository(), EventRepository(), agent_service, agents, clock,
                          delivery=CameraDelivery(shadows, settings.namespace)),

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from edge.agent.camera.manager import CameraManager
 
 log = logging.getLogger("edge.agent")
+#: the ``service`` key of the agent's JSON log lines ([log] format = "json")
+LOG_SERVICE = "classtop-agent"
+
 
 class AgentProcess:
     """One running agent: its parts, started in order and stopped in reverse."""
@@ -74,7 +77,8 @@ class AgentProcess:
     # ------------------------------------------------------------ steps
 
     def start_logging(self) -> None:
-        self.logfile = LogFile(self.config.log_dir, self.config.log)
+        self.logfile = LogFile(self.config.log_dir, self.config.log,
+                               static={"service": LOG_SERVICE, "agent_id": self.config.agent_id})
         self.logfile.open()
         log.info("agent %s version %s starting (pid %d)", self.config.agent_id, __version__, os.getpid())
         self.lifecycle.on_stop("log file", self.logfile.close)

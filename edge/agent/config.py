@@ -23,6 +23,7 @@ Example (every key but ``agent_id`` has a default)::
 
     [log]
     level = "INFO"
+    format = "text"                    # or "json": one object per line (shared/log_format.py)
 
     [camera]                           # CCTV: see docs/cctv.md (cameras are added with cctv_add_camera)
     enabled = true
@@ -90,6 +91,7 @@ from edge.agent.exec_env import check_env_allowlist_entry
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.config_file import ConfigFileError, read_toml, resolve_secret
 from shared.errors import TopicError
+from shared.log_format import LogFormat
 from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
 from shared.mqtt import MqttSettings, is_loopback
 from shared.topics import check_id
@@ -167,6 +169,10 @@ class LogSettings(_Section):
     )
     backups: int = Field(default=3, ge=1, le=50, description="rotated files kept")
     stderr: bool = Field(default=True, description="also log to stderr (journald under systemd)")
+    format: LogFormat = Field(
+        default="text", description="text lines, or one JSON object per line with command_id/agent_id keys "
+        "(shared/log_format.py)"
+    )
 
 
 class CameraSettings(_Section):

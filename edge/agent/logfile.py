@@ -1,13 +1,16 @@
 """The agent's log: one line per record to a rotating file in ``state_dir/logs`` and to stderr.
 
-Line format (UTC)::
+Line format (UTC), ``[log] format = "text"`` (the default)::
 
     2025-01-31T08:15:02.123Z INFO edge.agent.dispatcher [MainThread] command get_setting request_id=r1 ...
 
-A traceback follows its record on continuation lines. :meth:`LogFile.tail` serves ``get_logs``: the most
-recent lines of the current and previous file, optionally only records at or above a level, bounded in
-count and bytes so the answer fits one MQTT message. With a time range, :meth:`LogFile.lines_between` answers
-inline and :meth:`LogFile.files` is what an upload to the cloud reads (shared/log_export.py, docs/logs.md).
+A traceback follows its record on continuation lines. With ``format = "json"`` each record is one JSON object
+on one line (:mod:`shared.log_format`: ``timestamp``, ``level``, ..., ``agent_id``, a record's ``command_id``).
+
+:meth:`LogFile.tail` serves ``get_logs``: the most recent lines of the current and previous file, optionally
+only records at or above a level (in either format), bounded in count and bytes so the answer fits one MQTT
+message. With a time range, :meth:`LogFile.lines_between` answers inline and :meth:`LogFile.files` is what an
+upload to the cloud reads (shared/log_export.py, docs/logs.md).
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from typing import Any
 
 from edge.agent.config import LogSettings
 from shared.log_export import LogRange, rotated_files, select
+from shared.log_format import formatter
 
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s [%(threadName)s] %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
 FILE_NAME = "agent.log"
 MAX_TAIL_BYTES = 96 * 1024  # of log text in one get_logs answer
 _READ_LIMIT = 4 * 1024 * 1024  # read at most this much of each file, from its end
-_RECORD_START = re.compile(r"^\d{4}-\d{2}-\d{2}T\S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+#: the first line of a record: text, or JSON (whose ``timestamp`` and ``level`` come first, shared.log_format)
+_RECORD_START = re.compile(r'^(?:\d{4}-\d{2}-\d{2}T\S+ |\{"timestamp":"[^"]*","level":")'
+                           r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
@@ -74,24 +80,26 @@ class RotatingFile(logging.FileHandler):
 
 
 class LogFile:
-    """Owns the agent's log handlers; :meth:`close` removes them again."""
+    """Owns the agent's log handlers; :meth:`close` removes them again. ``static``: the keys every JSON line
+    carries (the agent's id)."""
 
-    def __init__(self, directory: Path, settings: LogSettings) -> None:
+    def __init__(self, directory: Path, settings: LogSettings, static: dict[str, str] | None = None) -> None:
         self.directory = Path(directory)
         self.settings = settings
+        self.static = dict(static or {})
         self.path = self.directory / FILE_NAME
         self._handlers: list[logging.Handler] = []
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        formatter = _UtcFormatter(FORMAT, DATEFMT)
+        line_format = formatter(self.settings.format, _UtcFormatter(FORMAT, DATEFMT), self.static)
         file_handler = RotatingFile(self.path, self.settings.max_bytes, self.settings.backups)
         self._handlers = [file_handler]
         if self.settings.stderr:
             self._handlers.append(logging.StreamHandler(sys.stderr))
         root = logging.getLogger()
         for handler in self._handlers:
-            handler.setFormatter(formatter)
+            handler.setFormatter(line_format)
             root.addHandler(handler)
         root.setLevel(self.settings.level)
         logging.getLogger("paho").setLevel(logging.WARNING)

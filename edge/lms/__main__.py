@@ -15,8 +15,15 @@ from edge.lms.cli import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, parse_args, run_com
 from edge.lms.config import ConfigError, load_config
 from edge.lms.process import Lms, StartupError
 from shared.lifecycle import shorten_gil_switch_interval
+from shared.log_format import formatter
 
 log = logging.getLogger("edge.lms")
+
+#: the text log line ([log] format = "text")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: the ``service`` key of a JSON log line ([log] format = "json")
+LOG_SERVICE = "classtop-lms"
+
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -32,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration OK: tenant {config.tenant}, stage {config.stage}, site {config.site_id}, cloud {cloud}, "
               f"db {config.db_path}")
         return EXIT_OK
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(config.log.format, logging.Formatter(LOG_FORMAT), {
+        "service": LOG_SERVICE, "tenant": config.tenant, "stage": config.stage, "site_id": config.site_id,
+    }))
+    logging.basicConfig(level=config.log_level, handlers=[handler])
     shorten_gil_switch_interval()
     lms = Lms(config)
     lms.lifecycle.install_signal_handlers(exit_code_on_second=EXIT_STARTUP)

@@ -32,6 +32,7 @@ NAME_PROPERTIES: dict[str, str] = {
     "AWS::Serverless::Function": "FunctionName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::Cognito::UserPool": "UserPoolName",
     "AWS::ApiGateway::RestApi": "Name",
     "AWS::Serverless::Api": "Name",

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from infra.aws import logs
+from infra.aws import alarms, logs
 from infra.aws.admin_token import IssuedAdmin
 from infra.aws.clients import Clients
 from infra.aws.errors import InfraError, UsageError
@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="days the functions' logs and the API access log are kept (one of "
                             f"{', '.join(map(str, logs.RETENTION_CHOICES))}; "
                             f"default {logs.DEFAULT_LOG_RETENTION_DAYS})")
+        p.add_argument("--alarm-email", default="", metavar="ADDRESS",
+                       help="e-mail address told of every alarm of the stack (it confirms the subscription first; "
+                            "docs/operations.md); an update without it removes the subscription")
         if name == "deploy":
             p.add_argument("--no-admin-token", action="store_true", help="do not issue the first admin token")
     p = actions.add_parser("delete", help="delete the tenant's stack (its tables and bucket are kept)")
@@ -114,6 +117,9 @@ def _check(args: argparse.Namespace) -> None:
     log_days = getattr(args, "log_retention_days", logs.DEFAULT_LOG_RETENTION_DAYS)
     if log_days not in logs.RETENTION_CHOICES:
         raise UsageError(f"--log-retention-days must be one of {', '.join(map(str, logs.RETENTION_CHOICES))}")
+    email = getattr(args, "alarm_email", "")
+    if email and not re.match(alarms.EMAIL_PATTERN, email):
+        raise UsageError(f"--alarm-email: not an e-mail address: {email!r}")
     if args.poll <= 0:
         raise UsageError("--poll must be positive")
 
@@ -159,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
                     artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days,
-                    log_retention_days=args.log_retention_days)
+                    log_retention_days=args.log_retention_days, alarm_email=args.alarm_email)
     if args.action == "update":
         updated = tenants.update(target)
         if updated is None:

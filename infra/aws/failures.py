@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from infra.aws import data_plane
+from infra.aws.alarms import alarm, metric
 from infra.aws.cfn import Json, get_att, name_sub, ref, sub
 
 FAILED_EVENTS_QUEUE = "FailedEventsQueue"
@@ -80,38 +81,19 @@ def rule_error_action() -> Json:
                     "UseBase64": False}}
 
 
-def _alarm(name: str, description: str, metric: Json) -> Json:
-    return {
-        "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {
-            "AlarmName": name_sub(name),
-            "AlarmDescription": description,
-            "ActionsEnabled": True,
-            "AlarmActions": [data_plane.output("NotificationsTopicArn")],
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-            **metric,
-        },
-    }
-
-
 def alarms(api_name: Json, api_stage: str) -> Json:
     return {
-        FAILED_EVENTS_ALARM: _alarm(
+        FAILED_EVENTS_ALARM: alarm(
             "failed-events",
             "A site's message or a scheduled run failed after Lambda's retries (or a rule could not deliver it): "
             "read the failed-events queue",
-            {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
-             "Dimensions": [{"Name": "QueueName", "Value": get_att(FAILED_EVENTS_QUEUE, "QueueName")}],
-             "Threshold": 1},
+            metric("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                   {"QueueName": get_att(FAILED_EVENTS_QUEUE, "QueueName")}, statistic="Maximum"),
         ),
-        API_ERRORS_ALARM: _alarm(
+        API_ERRORS_ALARM: alarm(
             "api-errors",
             f"The cloud API answered 5xx at least {API_ERRORS_THRESHOLD} times in 5 minutes",
-            {"Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Sum",
-             "Dimensions": [{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": api_stage}],
-             "Threshold": API_ERRORS_THRESHOLD},
+            metric("AWS/ApiGateway", "5XXError", {"ApiName": api_name, "Stage": api_stage}),
+            threshold=API_ERRORS_THRESHOLD,
         ),
     }

@@ -1,7 +1,8 @@
 """The merge template handed to ``chalice package --merge-template``: everything of the tenant's root stack that
 Chalice does not generate.
 
-* parameters (``TenantId``, ``Stage``, ``IotDataEndpoint``, ``MediaRetentionDays``, ``LogRetentionDays``);
+* parameters (``TenantId``, ``Stage``, ``IotDataEndpoint``, ``MediaRetentionDays``, ``LogRetentionDays``,
+  ``AlarmEmail``);
 * the data plane as a nested stack (``DataPlane``: ``infra/aws/data-plane.yaml``; the deploy tool uploads it
   and rewrites ``TemplateURL``, as ``aws cloudformation package`` would);
 * per function of the app: its environment (``CLASSTOP_TENANT``...), runtime (:data:`LAMBDA_RUNTIME`), its own
@@ -12,7 +13,10 @@ Chalice does not generate.
 * one ``AWS::IoT::TopicRule`` per rule of ``infra.aws.rules.RULES`` targeting the Chalice function of its
   handler, with an ``errorAction`` to the failed-events queue and the ``AWS::Lambda::Permission`` that lets IoT
   invoke the function;
-* alarms on the failed-events queue and the API's 5xx answers, to the tenant's notifications topic;
+* alarms on the failed-events queue and the API's 5xx answers (:mod:`infra.aws.failures`), on every function's
+  errors and throttles, every topic rule's failures and every table's throttling (:mod:`infra.aws.alarms`), all
+  to the tenant's notifications topic, and an optional e-mail subscription to it (parameter ``AlarmEmail``);
+* the operations dashboard (:mod:`infra.aws.dashboard`);
 * outputs: the IoT endpoint, the table names, the other data-plane names and the failed-events queue.
 
 The IoT data endpoint (``xxxx-ats.iot.<region>.amazonaws.com``) is a parameter rather than a custom resource:
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import api_stage, cloud_app, data_plane, failures, logs, roles
+from infra.aws import alarms, api_stage, cloud_app, dashboard, data_plane, failures, logs, roles
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, logical_id, ref, sub, tokens_to_sub, underscored
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -134,7 +138,25 @@ def _parameters() -> Json:
     }
     parameters["MediaRetentionDays"] = data_plane.media_retention_parameter()
     parameters[logs.LOG_RETENTION_PARAMETER] = logs.retention_parameter()
+    parameters[alarms.ALARM_EMAIL_PARAMETER] = alarms.alarm_email_parameter()
     return parameters
+
+
+def _observability_resources(functions: list[Function], models: tuple[Any, ...]) -> Json:
+    """The alarms of :mod:`infra.aws.alarms`, the e-mail subscription and the dashboard."""
+    resources: Json = {alarms.ALARM_EMAIL_SUBSCRIPTION: alarms.alarm_email_subscription()}
+    for function in functions:
+        resources.update(alarms.function_alarms(function))
+    for rule in RULES:
+        resources.update(alarms.rule_alarms(rule, rule_name(rule)))
+    aggregates = sorted(model.AGGREGATE for model in models)
+    for aggregate in aggregates:
+        resources.update(alarms.table_alarms(aggregate))
+    alarm_ids = sorted([*(lid for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"),
+                        failures.FAILED_EVENTS_ALARM, failures.API_ERRORS_ALARM])
+    resources.update(dashboard.dashboard(functions, RULES, [rule_name(rule) for rule in RULES], aggregates, alarm_ids,
+                                         cloud_app.api_gateway_stage()))
+    return resources
 
 
 def merge_template() -> Json:
@@ -165,10 +187,13 @@ def merge_template() -> Json:
         resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
+    resources.update(_observability_resources(functions, models))
     outputs: Json = {
         "IotDataEndpoint": {"Description": "MQTT endpoint of the tenant's LMSs", "Value": ref("IotDataEndpoint")},
         "FailedEventsQueueUrl": {"Description": "Site messages and scheduled runs that failed after retries",
                                  "Value": ref(failures.FAILED_EVENTS_QUEUE)},
+        "DashboardName": {"Description": "The operations dashboard (docs/operations.md)",
+                          "Value": ref(dashboard.DASHBOARD)},
     }
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
@@ -178,6 +203,7 @@ def merge_template() -> Json:
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
         "Parameters": _parameters(),
+        "Conditions": alarms.alarm_email_conditions(),
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.aws import artifacts, data_plane, logs, yaml_io
+from infra.aws import alarms, artifacts, data_plane, logs, yaml_io
 from infra.aws.admin_token import IssuedAdmin, create_first_admin
 from infra.aws.api_logging import ensure_api_gateway_logging
 from infra.aws.cfn import instantiate
@@ -36,6 +36,8 @@ class Target:
     artifact_bucket: str | None = None
     media_retention_days: int = data_plane.DEFAULT_MEDIA_RETENTION_DAYS
     log_retention_days: int = logs.DEFAULT_LOG_RETENTION_DAYS
+    #: told of every alarm (template parameter ``AlarmEmail``); empty: nobody
+    alarm_email: str = ""
 
     @property
     def stack(self) -> str:
@@ -152,6 +154,7 @@ class Tenants:
             body = yaml_io.dump(template)
             return StackRequest(name=target.stack, parameters=parameters, tags=tags, template_body=body)
         parameters[logs.LOG_RETENTION_PARAMETER] = str(target.log_retention_days)
+        parameters[alarms.ALARM_EMAIL_PARAMETER] = target.alarm_email
         ensure_api_gateway_logging(self._clients, progress=self._progress)
         self._progress("building template.yaml and the Lambda package (chalice package)")
         built = build(work / "build", zip_dir=work / "zip")

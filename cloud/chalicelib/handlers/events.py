@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from chalicelib import observability
 from chalicelib.errors import CloudError, UpstreamError
 from shared.errors import ErrorCode, MessageError, SharedError
 from shared.messages import MAX_PAYLOAD_BYTES, decode
@@ -72,4 +73,5 @@ def run(name: str, event: Any, handle: Callable[[], dict[str, Any]]) -> dict[str
         code, message = ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
     site = event.get(RULE_SITE_KEY) if isinstance(event, dict) else None
     log.warning("%s: dropped event from site %r: %s: %s", name, site, code.value, message)
+    observability.count(observability.Metric.RULE_EVENTS_DROPPED)
     return {"ok": False, "error": {"code": code.value, "message": message}}

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from chalicelib import container
+from chalicelib import container, observability
 from chalicelib.container import Container
 from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
 from shared.messages import AgentSnapshots, CommandResults, MetricRollups, SiteEvents, SiteHeartbeat
@@ -25,6 +25,7 @@ def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M]
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         def handle() -> dict[str, Any]:
             site_id, message = parse_site_event(event, model)
+            observability.bind(site_id=site_id)
             report = ingest(container.get(), site_id, message)
             return {"site_id": site_id, **dataclasses.asdict(report)}
 

@@ -23,6 +23,7 @@ from edge.lms.config.cloud_settings import CloudLinkSettings
 from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 from shared.errors import TopicError
+from shared.log_format import LogFormat
 from shared.mqtt import is_loopback
 from shared.names import Namespace, check_stage, check_tenant
 from shared.topics import check_id, site_thing_name
@@ -31,6 +32,17 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 #: ``exec`` at this site: ``allow`` (site admins and the cloud), ``local_only`` (site admins only: ``exec`` from the
 #: cloud is refused), ``disabled`` (refused whoever asks). The agent's own ``[exec]`` policy still decides what runs.
 ExecPolicy = Literal["allow", "local_only", "disabled"]
+
+
+class LogSettings(BaseModel):
+    """How the LMS writes its log ([log]); its level is ``log_level``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: LogFormat = Field(
+        default="text", description="text lines, or one JSON object per line with tenant/site_id/agent_id/"
+        "command_id keys (shared/log_format.py)"
+    )
 
 
 class LmsConfig(BaseModel):
@@ -67,6 +79,7 @@ class LmsConfig(BaseModel):
     )
     site_heartbeat_s: float = Field(default=30.0, ge=1, le=3600, description="site heartbeat period to the cloud")
     log_level: LogLevel = Field(default="INFO", description="root log level")
+    log: LogSettings = Field(default_factory=LogSettings, description="log line format ([log])")
     metrics_retention_days: float = Field(
         default=30.0, gt=0, le=3650, description="agents' metrics samples older than this are pruned"
     )

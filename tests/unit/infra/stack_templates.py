@@ -51,11 +51,12 @@ def translated() -> dict[str, Any]:
     return copy.deepcopy(_translated())
 
 
-def evaluate(template: dict[str, Any] | None = None, *, tenant: str = TENANT, stage: str = STAGE) -> TemplateEval:
+def evaluate(template: dict[str, Any] | None = None, *, tenant: str = TENANT, stage: str = STAGE,
+             parameters: dict[str, str] | None = None) -> TemplateEval:
     """The root stack (``template``, default the committed template.yaml) with its nested data plane, evaluated
-    for one tenant stage as CloudFormation would."""
+    for one tenant stage as CloudFormation would (``parameters``: more of the root's, e.g. ``AlarmEmail``)."""
     root = template if template is not None else load("template.yaml")
-    params = {**PARAMS, "TenantId": tenant, "Stage": stage}
+    params = {**PARAMS, "TenantId": tenant, "Stage": stage, **(parameters or {})}
     return TemplateEval(root, params, stack_name=stack_name(tenant, stage), region=REGION, account=ACCOUNT,
                         nested={DATA_PLANE_PATH: load(DATA_PLANE_PATH),
                                 "https://artifacts.s3.eu-west-1.amazonaws.com/data-plane.yaml": load(DATA_PLANE_PATH)})
