@@ -3,7 +3,8 @@
 
 from chalicelib.services.agent_settings import AgentSettingsService, SettingsView
 from chalicelib.services.agents import AgentService, HeartbeatReport
-from chalicelib.services.commands import CommandRequest, CommandService, ResultsReport
+from chalicelib.services.command_results import ResultsReport
+from chalicelib.services.commands import CommandRequest, CommandService
 from chalicelib.services.sites import SiteService
 from chalicelib.services.tokens import TokenService
 

@@ -10,7 +10,6 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -39,6 +38,7 @@ from chalicelib.errors import (
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.command import CommandRepository
 from chalicelib.services.agents import AgentService
+from chalicelib.services.command_results import ResultsReport, Tally, fit_item, merge_outcome
 from chalicelib.services.command_updates import CommandUpdater
 from shared.commands import ExecParams, get_spec, validate_params
 from shared.errors import ErrorCode, SharedError
@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 
 _COMMAND_ID_RE = re.compile(REQUEST_ID_PATTERN)
 
-#: Keep a command item well under DynamoDB's 400 KB item limit: beyond this, results keep no ``data``.
-ITEM_BUDGET_BYTES = 300 * 1024
 #: An exec command waits this long beyond the process's own timeout before it counts as timed out.
 EXEC_TIMEOUT_MARGIN_S = 5.0
 
@@ -96,15 +94,6 @@ class CommandRequest:
     cloud_params: dict[str, Any] = field(default_factory=dict)
     #: a batch: every approved agent it selects that the caller may see (at most ``max_targets``)
     selector: AgentFilter | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ResultsReport:
-    applied: int = 0
-    #: results that changed nothing (redelivery, out-of-order progress, or a terminal status already set)
-    duplicates: int = 0
-    #: results for unknown commands, or for agents the command did not target at this site
-    ignored: int = 0
 
 
 class CommandService:
@@ -323,12 +312,12 @@ class CommandService:
         for result in results:
             by_command.setdefault(result.request_id, []).append(result)
 
-        report = _Tally()
+        report = Tally()
         for command_id, batch in by_command.items():
-            tally = _Tally()
+            tally = Tally()
 
             def change(record: CommandRecord, now: float, batch: list[AgentResult] = batch,
-                       tally: _Tally = tally) -> CommandRecord | None:
+                       tally: Tally = tally) -> CommandRecord | None:
                 tally.clear()
                 outcomes = dict(record.results)
                 for result in batch:
@@ -338,12 +327,13 @@ class CommandService:
                     elif not current.accepts(result.status):
                         tally.duplicates += 1
                     else:
-                        outcomes[result.agent_id] = current = self._outcome(current, result, now)
+                        outcomes[result.agent_id] = current = merge_outcome(current, result, now,
+                                                                             self._settings.result_data_limit)
                         tally.applied += 1
                         tally.stored[result.agent_id] = current.status
                 if not tally.applied:
                     return None
-                return dataclasses.replace(record, results=self._fit(record, outcomes))
+                return dataclasses.replace(record, results=fit_item(record, outcomes))
 
             if self._updater.update(command_id, change) is None:  # unknown (or expired) command
                 tally.clear()
@@ -356,49 +346,6 @@ class CommandService:
             report.add(tally)
         return ResultsReport(report.applied, report.duplicates, report.ignored)
 
-    def _outcome(self, current: AgentOutcome, result: AgentResult, now: float) -> AgentOutcome:
-        success = result.success
-        if success is None and result.status.terminal:
-            success = result.status is CommandStatus.SUCCEEDED
-        data, truncated = result.data, False
-        if data is not None:
-            text = json.dumps(data, separators=(",", ":"))
-            if len(text) > self._settings.result_data_limit:
-                data, truncated = text[: self._settings.result_data_limit], True
-        # hops: the first time seen wins (a redelivered or repeated hop changes nothing)
-        hops = {**(result.hops or {}), **current.hops}
-        if result.status.terminal:
-            hops[CommandHop.STORED] = now
-        return AgentOutcome(
-            site_id=current.site_id,
-            status=result.status,
-            success=success,
-            data=data if data is not None else current.data,
-            error=result.error,
-            error_code=result.error_code.value if result.error_code is not None else None,
-            updated_at=now,
-            data_truncated=truncated or (data is None and current.data_truncated),
-            hops=hops,
-        )
-
-    @staticmethod
-    def _fit(record: CommandRecord, outcomes: dict[str, AgentOutcome]) -> dict[str, AgentOutcome]:
-        """Drop result ``data`` (newest first) until the item fits the budget under DynamoDB's 400 KB."""
-        def size() -> int:
-            return len(json.dumps([{**o.to_dict(), "hops": o.hops} for o in outcomes.values()], default=str)) + len(
-                json.dumps(record.params)
-            )
-
-        if size() <= ITEM_BUDGET_BYTES:
-            return outcomes
-        for agent_id in sorted(outcomes, key=lambda a: outcomes[a].updated_at, reverse=True):
-            if outcomes[agent_id].data is not None:
-                outcomes[agent_id] = dataclasses.replace(outcomes[agent_id], data=None, data_truncated=True)
-                if size() <= ITEM_BUDGET_BYTES:
-                    break
-        return outcomes
-
-
 class PublishFailed(UpstreamError):
     """The command was stored but could not be sent to some sites; their agents are marked failed."""
 
@@ -410,24 +357,6 @@ class PublishFailed(UpstreamError):
         )
         self.record = record
         self.failures = failures
-
-
-@dataclass(slots=True)
-class _Tally:
-    applied: int = 0
-    duplicates: int = 0
-    ignored: int = 0
-    #: agent id -> the status stored for it (the write's log lines)
-    stored: dict[str, CommandStatus] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        self.applied = self.duplicates = self.ignored = 0
-        self.stored.clear()
-
-    def add(self, other: _Tally) -> None:
-        self.applied += other.applied
-        self.duplicates += other.duplicates
-        self.ignored += other.ignored
 
 
 def is_valid_command_id(command_id: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from cloud_testkit import Cloud, online
 
 from chalicelib.models import CommandModel
-from chalicelib.services.commands import ITEM_BUDGET_BYTES
+from chalicelib.services.command_results import ITEM_BUDGET_BYTES
 
 
 @pytest.fixture
