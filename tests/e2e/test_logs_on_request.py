@@ -79,6 +79,12 @@ def test_agent_and_lms_logs_of_a_range_arrive_in_the_bucket(twin: Twin) -> None:
     assert any(f"starting: echo {marker}" in line for line in agent_lines), agent_lines[-20:]
     agent_log = twin.workdir / "agents" / "pc-logs" / "state" / "logs" / "agent.log"
     assert agent_lines == own_lines(agent_log, since, until)
+    # the object can be in the bucket before the agent's answer has reached the cloud: wait for the answer too
+    deadline = time.monotonic() + 30
+    while agent_done["result"]["status"] != "succeeded" and time.monotonic() < deadline:
+        assert agent_done["result"]["status"] in ("pending", "delivered", "running"), agent_done
+        time.sleep(0.1)
+        agent_done = until_done(twin, f"/api/logs/{agent_request['request_id']}", "uploaded")
     assert agent_done["result"]["status"] == "succeeded" and agent_done["result"]["data"]["lines"] == len(agent_lines)
 
     lms_done = until_done(twin, f"/api/logs/{lms_request['request_id']}", "uploaded")

@@ -123,12 +123,17 @@ def lms(inv: Inventory, site: str) -> Connection:
 
 
 def deployed_names(url: str) -> dict[str, set[str]]:
-    iot = client("iot", url)
+    # every page: the session's moto server also holds other tests' resources (ListTables answers 100 at a time)
+    iot, dynamodb, sns = client("iot", url), client("dynamodb", url), client("sns", url)
     return {
-        "AWS::DynamoDB::Table": set(client("dynamodb", url).list_tables()["TableNames"]),
-        "AWS::IoT::Policy": {p["policyName"] for p in iot.list_policies()["policies"]},
-        "AWS::IoT::ThingType": {t["thingTypeName"] for t in iot.list_thing_types()["thingTypes"]},
-        "AWS::SNS::Topic": {t["TopicArn"].rsplit(":", 1)[1] for t in client("sns", url).list_topics()["Topics"]},
+        "AWS::DynamoDB::Table": {n for page in dynamodb.get_paginator("list_tables").paginate()
+                                 for n in page["TableNames"]},
+        "AWS::IoT::Policy": {p["policyName"] for page in iot.get_paginator("list_policies").paginate()
+                             for p in page["policies"]},
+        "AWS::IoT::ThingType": {t["thingTypeName"] for page in iot.get_paginator("list_thing_types").paginate()
+                                for t in page["thingTypes"]},
+        "AWS::SNS::Topic": {t["TopicArn"].rsplit(":", 1)[1] for page in sns.get_paginator("list_topics").paginate()
+                            for t in page["Topics"]},
         "AWS::S3::Bucket": {b["Name"] for b in client("s3", url).list_buckets()["Buckets"]},
     }
 
