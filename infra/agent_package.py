@@ -22,7 +22,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-
 REPO = Path(__file__).resolve().parents[1]
 DIST_NAME = "classtop-agent"
 SCRIPT = "edge.agent.cli:main"
