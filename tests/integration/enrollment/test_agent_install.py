@@ -189,7 +189,7 @@ def test_the_agent_package_holds_the_agent_and_installs_its_service(machine: Mac
                                 capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
         assert verify.returncode == 0, verify.stderr
     # a second install keeps the site's agent.toml
-    machine.config.write_text(machine.config.read_text() + "heartbeat_s = 7\n")
+    machine.config.write_text("heartbeat_s = 7\n" + machine.config.read_text())
     machine.install("other")
     assert "heartbeat_s = 7" in machine.config.read_text() and 'agent_id = "room-1"' in machine.config.read_text()
     # a bad config is exit 2, which the unit does not restart
