@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import re
 import ssl
 import tomllib
@@ -127,11 +128,11 @@ def enroll_table(settings: EnrolmentSettings, token_file: Path) -> str:
 def write_enroll(config: Path, settings: EnrolmentSettings, token: str, token_file: Path,
                  chown: Callable[[Path], None]) -> None:  # fmt: skip
     """Write the token file (0600, given to the service user by ``chown``) and ``config`` with the new ``[enroll]``
-    (atomically, keeping its mode); the new file is validated by the agent's config model before anything is
+    (atomically, keeping its mode and owners); the new file is validated by the agent's config model before anything is
     written."""
     try:
         old = config.read_text(encoding="utf-8")
-        mode = config.stat().st_mode & 0o777
+        before = config.stat()
     except OSError as exc:
         raise SetupError(f"cannot read {config}: {exc} (run `classtop-agent install` first)", code=2) from None
     new = without_enroll(old).rstrip("\n") + "\n" + enroll_table(settings, token_file)
@@ -145,4 +146,6 @@ def write_enroll(config: Path, settings: EnrolmentSettings, token: str, token_fi
         raise SetupError(f"{config}: its [enroll] could not be replaced (an inline `enroll = ...`?)", code=2)
     write_atomic(token_file, token + "\n", mode=0o600)
     chown(token_file)
-    write_atomic(config, new, mode=mode)
+    write_atomic(config, new, mode=before.st_mode & 0o777)
+    if os.geteuid() == 0:  # keep root:<service group>, so the service can still read it
+        os.chown(config, before.st_uid, before.st_gid)

@@ -61,6 +61,8 @@ def test_write_enroll_replaces_the_table_keeps_the_rest_and_the_mode(tmp_path: P
     layout = _layout(tmp_path)
     install(layout, agent_id="room-8", system=False)
     chowned: list[Path] = []
+    if os.geteuid() == 0:  # the config's group is the service user's: it must stay so
+        os.chown(layout.config, 0, 65534)
     write_enroll(layout.config, _settings(tmp_path, ca_hash=OTHER), "cte_first", layout.token_file, chowned.append)
     write_enroll(layout.config, _settings(tmp_path), "cte_second", layout.token_file, chowned.append)
     data = tomllib.loads(layout.config.read_text())
@@ -70,6 +72,8 @@ def test_write_enroll_replaces_the_table_keeps_the_rest_and_the_mode(tmp_path: P
     assert stat.S_IMODE(layout.token_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(layout.config.stat().st_mode) == 0o640
     assert load_config(layout.config, env={}).enroll is not None
+    if os.geteuid() == 0:
+        assert (layout.config.stat().st_uid, layout.config.stat().st_gid) == (0, 65534)
 
 
 @pytest.mark.parametrize(
