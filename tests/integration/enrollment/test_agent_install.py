@@ -3,9 +3,10 @@
 Real processes throughout: the agent wheel built from this repository (``python -m infra.agent_package``) and
 installed into a fresh venv (:mod:`tests.integration.enrollment.agent_venv`: ``--no-deps``, its dependencies
 linked from this venv, nothing else importable); the LMS (``python -m edge.lms``) with the dynamic-security
-broker and site TLS; Mosquitto from the product's template. The site's broker has two listeners, as in the
-container: plain MQTT on loopback for the LMS (its internal address) and MQTT over TLS on every interface for
-agents, whose address the LMS advertises (``[site_broker.dynsec] advertise_host``/``advertise_port``).
+broker and site TLS, configured as the container's entrypoint writes it from ``site.env`` (``infra/lms/entrypoint.py``);
+Mosquitto from the product's template, its TLS listener on every interface. The LMS reaches the broker at its
+internal address (``mosquitto`` in compose, loopback here); agents must be given the advertised one
+(``CLASSTOP_LMS_ADVERTISE_HOST`` → ``[site_broker.dynsec] advertise_host``), the mini-PC's LAN address here.
 
 The attacker is a host on the school LAN answering at the LMS's address when a technician enrols a PC: with a
 CA of its own, or handing out the genuine (public) site CA with a certificate of its own.
@@ -31,7 +32,9 @@ import pytest
 
 from edge.lms.tls import SiteCa
 from infra import agent_package
+from infra.lms import entrypoint
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from infra.local.toml_writer import dumps
 from tests.fixtures.agents import AgentProc
 from tests.integration.enrollment.agent_venv import clean_env, make_venv, requires
 from tests.integration.enrollment.site_lan import lan_address, pinned_context
@@ -51,8 +54,8 @@ class Site:
     url: str
     ca_hash: str
     ca_file: Path
-    internal: tuple[str, int]  # the LMS's own broker address (plain, loopback)
-    advertised: tuple[str, int]  # what agents are told (TLS, every interface)
+    internal: tuple[str, int]  # the LMS's own broker address (loopback here, `mosquitto` in compose)
+    advertised: tuple[str, int]  # what agents are told: CLASSTOP_LMS_ADVERTISE_HOST
     impostor: Impostor  # a CA of its own
     copycat: Impostor  # the genuine CA handed out, a certificate of its own
 
@@ -77,24 +80,32 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("site")
     broker_dir = Path(tempfile.mkdtemp(prefix="ct-agent-install-broker-"))  # the mosquitto user must reach it
-    http_port, plain_port, tls_port = free_port(), free_port(), free_port()
-    advertise_host = lan_address() or "localhost"  # a name the LMS itself does not use for the broker
+    http_port, tls_port = free_port(), free_port()
+    advertise_host = lan_address() or "localhost"  # where PCs reach the mini-PC; never the LMS's own broker host
     secrets_ = {"lms": secrets.token_urlsafe(16), "dynsec": secrets.token_urlsafe(16)}
     admin = "ctl_" + secrets.token_urlsafe(24)
+    # The LMS's configuration as the container's entrypoint writes it from site.env: it reaches the broker at
+    # its own (internal) address — `mosquitto` in compose, loopback here — and advertises the mini-PC's name.
+    data_dir = tmp / "lms"
+    data_dir.mkdir()
+    cfg = entrypoint.config({"CLASSTOP_TENANT": "demo", "CLASSTOP_SITE_ID": "school-1",
+                             "CLASSTOP_LMS_ADVERTISE_HOST": advertise_host, "CLASSTOP_BROKER_HOST": "127.0.0.1",
+                             "CLASSTOP_BROKER_PORT": str(tls_port)}, data_dir)  # fmt: skip
+    assert cfg["site_broker"]["dynsec"]["advertise_host"] == advertise_host
+    # The container publishes the broker's 8883 as the host's 8883; here the broker's TLS port is a free one.
+    assert cfg["site_broker"]["dynsec"]["advertise_port"] == 8883
+    cfg["site_broker"]["dynsec"]["advertise_port"] = tls_port
+    cfg["http_port"] = http_port
     lms = Lms(
-        tmp / "lms",
-        f'tenant = "demo"\nsite_id = "school-1"\ndb_path = "lms.db"\nhttp_port = {http_port}\n'
-        f'[site_broker]\nhost = "127.0.0.1"\nport = {plain_port}\nusername = "lms"\n'
-        f'[site_broker.dynsec]\nusername = "dynsec-admin"\nadvertise_host = "{advertise_host}"\n'
-        f"advertise_port = {tls_port}\n",
+        data_dir, dumps(cfg),
         {"CLASSTOP_LMS_BROKER_PASSWORD": secrets_["lms"], "CLASSTOP_LMS_DYNSEC_PASSWORD": secrets_["dynsec"],
          "CLASSTOP_LMS_ADMIN_TOKEN": admin},
     )  # fmt: skip
     made = lms.run("tls")  # the site CA and the broker's certificate (carrying advertise_host) first
     assert made.returncode == 0, made.stderr
-    files, ca_file = lms.workdir / "site-ca" / "broker", lms.workdir / "site-ca" / "ca.crt"
+    files, ca_file = data_dir / "broker-tls", data_dir / "site-ca" / "ca.crt"
     broker = MosquittoProcess(
-        broker_dir, template="site-dynsec", dynsec_admin=("dynsec-admin", secrets_["dynsec"]), port=plain_port,
+        broker_dir, template="site-dynsec", dynsec_admin=("dynsec-admin", secrets_["dynsec"]),
         tls=BrokerTls(files / "ca.crt", files / "broker.crt", files / "broker.key", port=tls_port, host="0.0.0.0"),
     )  # fmt: skip
     own_ca = SiteCa.open(tmp / "impostor" / "ca", name="impostor")  # the impostor hands out its own CA
@@ -107,7 +118,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                            headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
         eventually(lambda: _healthy(api), 30, what="the LMS up and linked to its broker")
         yield Site(lms, api, f"https://localhost:{http_port}", made.stdout.strip(), ca_file,
-                   ("127.0.0.1", plain_port), (advertise_host, tls_port), impostor, copycat)  # fmt: skip
+                   ("127.0.0.1", tls_port), (advertise_host, tls_port), impostor, copycat)  # fmt: skip
         api.close()
     finally:
         impostor.close()
@@ -255,7 +266,7 @@ def test_enrolled_the_service_joins_on_the_advertised_broker_address(site: Site,
         creds = json.loads((machine.state_dir / "credentials.json").read_text())
         # The address agents are given, and use, is the advertised one, not the LMS's own broker address.
         assert (creds["host"], creds["port"], creds["tls"]) == (*site.advertised, True)
-        assert (creds["host"], creds["port"]) != site.internal
+        assert creds["host"] != site.internal[0]
         eventually(lambda: f"connected to {site.advertised[0]}:{site.advertised[1]}" in agent.output(), 10,
                    what="the agent's log names the advertised address")  # fmt: skip
         assert (machine.state_dir / "site-ca.pem").read_text() == site.ca_file.read_text()
