@@ -35,8 +35,7 @@ from infra import agent_package
 from infra.lms import entrypoint
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.toml_writer import dumps
-from tests.fixtures.agents import AgentProc
-from tests.integration.enrollment.agent_venv import clean_env, make_venv, requires
+from tests.integration.enrollment.agent_venv import InstalledAgent, Machine, clean_env, make_venv, requires
 from tests.integration.enrollment.site_lan import lan_address, pinned_context
 from tests.integration.enrollment.test_site_tls import Impostor, Lms
 from tests.integration.lms.lms_harness import eventually
@@ -134,36 +133,6 @@ def _healthy(api: httpx.Client) -> bool:
         return bool(api.get("/api/health").json()["data"]["site_broker"]["connected"])
     except httpx.HTTPError:
         return False
-
-
-class Machine:
-    """A fresh PC: the installed agent's command and the directories ``install`` was pointed at."""
-
-    def __init__(self, bin_dir: Path, root: Path) -> None:
-        self.bin = bin_dir
-        self.config_dir, self.state_dir, self.unit_dir = root / "etc", root / "state", root / "units"
-        self.root = root
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.bin / "classtop-agent"), *args], input=stdin, capture_output=True,
-                              text=True, env=clean_env(), cwd=self.root, timeout=60, check=False)  # fmt: skip
-
-    def install(self, agent_id: str) -> None:
-        done = self.run("install", "--files-only", "--config-dir", str(self.config_dir), "--state-dir",
-                        str(self.state_dir), "--unit-dir", str(self.unit_dir), "--agent-id", agent_id)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-
-    def enrol(self, url: str, token: str, *extra: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return self.run("enrol", url, token, "--config-dir", str(self.config_dir), "--user", "nobody", "--no-restart",
-                        *extra, stdin=stdin)  # fmt: skip
-
-    @property
-    def config(self) -> Path:
-        return self.config_dir / "agent.toml"
-
-    @property
-    def token_file(self) -> Path:
-        return self.config_dir / "enroll-token"
 
 
 @pytest.fixture
@@ -288,22 +257,6 @@ def test_without_a_hash_the_technician_confirms_the_fingerprint_at_a_terminal(si
     code, out = _at_terminal(machine, site.url, token, "yes\n")
     assert code == 0, out
     assert f'ca_hash = "{site.ca_hash}"' in machine.config.read_text()
-
-
-class InstalledAgent(AgentProc):
-    """``<venv>/bin/classtop-agent run --config …`` with nothing of this repository on its path."""
-
-    def __init__(self, machine: Machine) -> None:
-        super().__init__(machine.root / "run", env=clean_env(), cwd=machine.root)
-        self.env.pop("PYTHONPATH", None)
-        self.command = [str(machine.bin / "classtop-agent"), "run", "--config", str(machine.config)]
-
-    def start(self) -> subprocess.Popen[bytes]:
-        self.runs += 1
-        with open(self.workdir / f"agent-{self.runs}.log", "wb") as out:
-            self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        return self.proc
 
 
 def _status(site: Site, agent_id: str) -> str | None:
