@@ -13,6 +13,7 @@ configuration.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from edge.agent import __version__
 from edge.agent.install import SERVICE, InstallError, InstallLayout, chown_to_service_user, install, restart_service
 
 PROG = SERVICE
+TOKEN_RE = re.compile(r"[\x21-\x7e]{1,512}")
 DEFAULT = InstallLayout(executable="")
 
 
@@ -95,8 +97,8 @@ def _enrol(args: argparse.Namespace) -> int:
 
     layout = InstallLayout(config_dir=args.config_dir, user=args.user, executable="")
     token = sys.stdin.readline().strip() if args.token == "-" else args.token.strip()
-    if not token:
-        print("error: empty enrolment token", file=sys.stderr)
+    if not TOKEN_RE.fullmatch(token):
+        print("error: not an enrolment token (1-512 printable characters, no spaces)", file=sys.stderr)
         return 2
     try:
         pin = fingerprint.normalise(args.ca_hash) if args.ca_hash else fingerprint.PREFIX + "0" * 64

@@ -144,8 +144,21 @@ def write_enroll(config: Path, settings: EnrolmentSettings, token: str, token_fi
         raise SetupError(f"{exc}; fix it, then enrol again", code=2) from None
     if parsed.enroll is None or parsed.enroll.url != settings.url:
         raise SetupError(f"{config}: its [enroll] could not be replaced (an inline `enroll = ...`?)", code=2)
-    write_atomic(token_file, token + "\n", mode=0o600)
-    chown(token_file)
-    write_atomic(config, new, mode=before.st_mode & 0o777)
-    if os.geteuid() == 0:  # keep root:<service group>, so the service can still read it
-        os.chown(config, before.st_uid, before.st_gid)
+    try:
+        previous: bytes | None = token_file.read_bytes()
+    except FileNotFoundError:
+        previous = None
+    except OSError as exc:
+        raise SetupError(f"cannot read {token_file}: {exc}") from None
+    try:
+        write_atomic(token_file, token + "\n", mode=0o600)
+        chown(token_file)
+        write_atomic(config, new, mode=before.st_mode & 0o777)
+        if os.geteuid() == 0:  # keep root:<service group>, so the service can still read it
+            os.chown(config, before.st_uid, before.st_gid)
+    except OSError as exc:  # put the token file back as it was: nothing half-written
+        if previous is None:
+            token_file.unlink(missing_ok=True)
+        else:
+            write_atomic(token_file, previous, mode=0o600)
+        raise SetupError(f"cannot write {config} or {token_file}: {exc}; nothing changed") from None

@@ -129,7 +129,8 @@ def test_enrol_refuses_bad_input_before_any_network(tmp_path: Path, capsys: pyte
     assert cli.main([*base, "http://192.0.2.1:8000", "cte_x", "--ca-hash", HASH]) == 2
     assert "in clear" in capsys.readouterr().err
     assert cli.main([*base, "https://lms:8000", "cte_x", "--ca-hash", "sha1:00"]) == 2
-    assert cli.main([*base, "https://lms:8000", "  ", "--ca-hash", HASH]) == 2
+    for token in ("  ", "cte_a\nb", "cte_" + "x" * 600, "cte é"):
+        assert cli.main([*base, "https://lms:8000", token, "--ca-hash", HASH]) == 2
     assert list(tmp_path.iterdir()) == []
 
 
@@ -144,3 +145,21 @@ def test_the_agent_package_is_the_agent_extra_and_its_code_only(tmp_path: Path) 
     meta = tomllib.loads((staged / "pyproject.toml").read_text())
     assert meta["project"]["scripts"] == {"classtop-agent": "edge.agent.cli:main"}
     assert meta["project"]["version"] == project["version"]
+
+
+def test_a_failed_config_write_puts_the_token_file_back(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    install(layout, agent_id="room-9", system=False)
+    layout.token_file.write_text("cte_old\n")
+    before = layout.config.read_text()
+
+    def refuse(path: Path) -> None:
+        raise PermissionError(13, "denied", str(path))
+
+    with pytest.raises(SetupError, match="nothing changed"):
+        write_enroll(layout.config, _settings(tmp_path), "cte_new", layout.token_file, refuse)
+    assert layout.token_file.read_text() == "cte_old\n" and layout.config.read_text() == before
+    layout.token_file.unlink()
+    with pytest.raises(SetupError):
+        write_enroll(layout.config, _settings(tmp_path), "cte_new", layout.token_file, refuse)
+    assert not layout.token_file.exists()
