@@ -1,5 +1,5 @@
 """``classtop-agent install`` / ``enrol`` without a network: the files they write, and what they refuse.
-(With a real LMS and the installed wheel: tests/integration/enrollment/test_agent_install.py.)"""
+(With a real LMS and the installed wheel: tests/integration/enrollment/test_agent_install_lms.py.)"""
 
 from __future__ import annotations
 
