@@ -133,7 +133,10 @@ def install(layout: InstallLayout, *, agent_id: str | None = None, system: bool 
     write_atomic(layout.unit, render_unit(layout), mode=0o644)
     done.append(f"wrote {layout.unit} (ExecStart={layout.executable} run --config {layout.config})")
     if system:
-        user = pwd.getpwnam(layout.user)
+        try:
+            user = pwd.getpwnam(layout.user)
+        except KeyError:
+            raise InstallError(f"user {layout.user} does not exist after useradd") from None
         os.chown(layout.state_dir, user.pw_uid, user.pw_gid)
         os.chown(layout.config, 0, user.pw_gid)
         os.chmod(layout.config_dir, 0o750)

@@ -163,3 +163,25 @@ def test_a_failed_config_write_puts_the_token_file_back(tmp_path: Path) -> None:
     with pytest.raises(SetupError):
         write_enroll(layout.config, _settings(tmp_path), "cte_new", layout.token_file, refuse)
     assert not layout.token_file.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the service part needs root")
+def test_the_service_part_gives_the_user_its_directories_and_enables_the_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scratch directories, an existing user, and stand-ins for useradd/systemctl alone on PATH: nothing real.
+    calls = tmp_path / "calls"
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name in ("useradd", "systemctl"):
+        (fake_bin / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n')
+        (fake_bin / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    layout = InstallLayout(config_dir=tmp_path / "etc", state_dir=tmp_path / "state", unit_dir=tmp_path / "units",
+                           user="nobody", executable="/v/bin/classtop-agent")  # fmt: skip
+    done = install(layout, agent_id="room-10", system=True)
+    assert done[0] == "user nobody exists" and done[-1].startswith("enabled classtop-agent.service")
+    assert calls.read_text().splitlines() == ["systemctl daemon-reload", "systemctl enable classtop-agent.service"]
+    nobody = layout.state_dir.stat().st_uid
+    assert nobody != 0 and layout.state_dir.stat().st_gid == layout.config.stat().st_gid
+    assert layout.config.stat().st_uid == 0 and stat.S_IMODE(layout.config_dir.stat().st_mode) == 0o750
