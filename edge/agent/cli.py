@@ -101,6 +101,7 @@ def _enrol(args: argparse.Namespace) -> int:
         print("error: not an enrolment token (1-512 printable characters, no spaces)", file=sys.stderr)
         return 2
     try:
+        # without --ca-hash the pin is what the technician confirms below; a placeholder until then
         pin = fingerprint.normalise(args.ca_hash) if args.ca_hash else fingerprint.PREFIX + "0" * 64
         settings = EnrolmentSettings(url=args.url, ca_hash=pin, token_file=layout.token_file)
     except (ValueError, ValidationError) as exc:
@@ -117,7 +118,7 @@ def _enrol(args: argparse.Namespace) -> int:
             if not sys.stdin.isatty():
                 raise SetupError("no terminal to confirm the fingerprint: pass --ca-hash (not enrolled, nothing "
                                  "written, the token was not sent)")  # fmt: skip
-            confirm(shown, input)
+            confirm(shown, _ask)
             settings = settings.model_copy(update={"ca_hash": shown})
         check_certified(settings, ca_pem)
         write_enroll(layout.config, settings, token, layout.token_file,
@@ -132,6 +133,15 @@ def _enrol(args: argparse.Namespace) -> int:
     restart_service()
     print(f"restarted {SERVICE}: it enrols now (journalctl -u {SERVICE} -f)")
     return 0
+
+
+def _ask(prompt: str) -> str:
+    """One line from the terminal; end of input or Ctrl-C is no answer (a refusal)."""
+    try:
+        return input(prompt)
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return ""
 
 
 if __name__ == "__main__":

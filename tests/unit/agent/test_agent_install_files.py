@@ -185,3 +185,12 @@ def test_the_service_part_gives_the_user_its_directories_and_enables_the_unit(
     nobody = layout.state_dir.stat().st_uid
     assert nobody != 0 and layout.state_dir.stat().st_gid == layout.config.stat().st_gid
     assert layout.config.stat().st_uid == 0 and stat.S_IMODE(layout.config_dir.stat().st_mode) == 0o750
+
+
+def test_end_of_input_at_the_prompt_is_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    def eof(_prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", eof)
+    with pytest.raises(SetupError, match="not confirmed"):
+        confirm(HASH, cli._ask)
