@@ -1,8 +1,9 @@
 """The ClassTop Fleet agent: one per classroom PC or server, talking MQTT to its site's LMS.
 
-Run it with ``python -m edge.agent --config FILE.toml``. Modules, one noun each:
-``config`` (the TOML file), ``uplink`` (the MQTT client and what goes up), ``presence`` (status, Last Will,
-heartbeat), ``metrics`` (psutil samples), ``inventory`` (host facts for ``get_info``), ``settings`` (the
+Run it with ``classtop-agent run --config FILE.toml`` (or ``python -m edge.agent --config FILE.toml``); install
+and enrol it with ``classtop-agent install`` and ``classtop-agent enrol`` (``README.md`` here). Modules, one
+noun each: ``config`` (the TOML file), ``uplink`` (the MQTT client and what goes up), ``presence`` (status, Last
+Will, heartbeat), ``metrics`` (psutil samples), ``inventory`` (host facts for ``get_info``), ``settings`` (the
 durable settings store), ``executor`` (remote ``exec`` policy and process runner), ``workers`` (the bounded
 pool commands run on), ``commands`` (what each command does), ``dispatcher`` (command in, response out),
 ``logfile`` (logging setup and ``get_logs``), ``outbox`` (the durable, ordered queue of responses and
@@ -10,15 +11,25 @@ events) and ``outbox_sender`` (its in-order sender), ``events`` (the ``Event`` k
 ``classtop`` / ``classtop_import`` / ``classtop_commands`` (this PC's courses and schedule), ``processes``
 (the rare process-list sample), ``enrolment`` (broker credentials from the LMS) and ``credentials`` (where they
 are kept), ``exec_policy`` / ``exec_env`` (what ``exec`` may run, and with which environment), ``camera/`` (the
-CCTV part), ``footprint`` (keeping the idle agent small). Start-up and stop: ``__main__`` (through
-``shared.lifecycle``); the periodic loops run on ``shared.periodic``.
+CCTV part), ``footprint`` (keeping the idle agent small), ``cli`` (the ``classtop-agent`` command),
+``install`` (its systemd service) and ``enrolment_setup`` (``classtop-agent enrol``: the site CA pinned,
+``[enroll]`` written). Start-up and stop: ``__main__`` (through ``shared.lifecycle``); the periodic loops run
+on ``shared.periodic``.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
 
-try:
-    __version__ = metadata.version("classtop-fleet")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+local"
+
+def _version() -> str:
+    """The installed agent package's version (``classtop-agent``), else the whole project's."""
+    for dist in ("classtop-agent", "classtop-fleet"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "0.0.0+local"  # running from a source tree that was never installed
+
+
+__version__ = _version()

@@ -142,21 +142,10 @@ class Enroller:
         return None
 
     def fetch_ca(self) -> str:
-        """The site CA from the LMS, checked against ``ca_hash``; returns its PEM. Nothing secret is sent.
-
-        The certificate of this first connection cannot be verified yet (the CA is what it fetches): what
-        makes it trustworthy is the fingerprint check, and every later connection is verified against it.
-        """
+        """The site CA from the LMS, checked against ``ca_hash``; returns its PEM. Nothing secret is sent."""
         url = self.base_url + CA_PATH
-        unverified = ssl.create_default_context()
-        unverified.check_hostname = False
-        unverified.verify_mode = ssl.CERT_NONE
-        raw = self._request(urllib.request.Request(url, method="GET"), url, unverified)
-        try:
-            der = fingerprint.first_certificate(raw.decode("ascii"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise EnrolmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
-        got = fingerprint.of_der(der)
+        ca_pem = fetch_site_ca(self.base_url, self.settings.timeout_s)
+        got = fingerprint.of_pem(ca_pem)
         if not hmac.compare_digest(got, self.settings.ca_hash):
             raise EnrolmentError(
                 f"the site CA from {url} has fingerprint {got}, not the configured enroll.ca_hash "
@@ -164,7 +153,7 @@ class Enroller:
                 "LMS? compare with the fingerprint the LMS shows where enrolment tokens are made)",
                 retryable=False,
             )
-        return fingerprint.to_pem(der)  # exactly the bytes that were checked
+        return ca_pem
 
     def enrol(self) -> Credentials:
         """One enrolment; stores and returns the credentials. Raises :class:`EnrolmentError`."""
@@ -191,24 +180,7 @@ class Enroller:
         return creds
 
     def _request(self, request: urllib.request.Request, url: str, context: ssl.SSLContext) -> bytes:
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_s, context=context) as reply:
-                raw: bytes = reply.read(MAX_ANSWER_BYTES + 1)
-                return raw
-        except urllib.error.HTTPError as exc:
-            reason = _error_text(exc)
-            retryable = exc.code >= 500 or exc.code == 429
-            raise EnrolmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
-                from None
-        except (urllib.error.URLError, OSError) as exc:
-            why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            if isinstance(why, ssl.SSLCertVerificationError):
-                raise EnrolmentError(
-                    f"the LMS at {url} is not certified by the pinned site CA {self.settings.ca_hash} "
-                    f"({why.verify_message}): not enrolling, the token was not sent",
-                    retryable=False,
-                ) from None
-            raise EnrolmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
+        return http_request(request, url, context, self.settings.timeout_s, pinned=self.settings.ca_hash)
 
     def _parse(self, raw: bytes, url: str) -> Credentials:
         try:
@@ -313,6 +285,49 @@ class RefusalWatch:
             return
         if creds is not None:
             self._on_credentials(creds)
+
+
+def fetch_site_ca(base_url: str, timeout_s: float) -> str:
+    """The site CA's PEM (its first certificate, exactly the bytes to check) from ``<base_url>/api/enroll/ca``.
+
+    The certificate of this first connection cannot be verified yet (the CA is what it fetches): what makes the
+    answer trustworthy is the caller's fingerprint check, and every later connection is verified against it.
+    Nothing secret is sent. Raises :class:`EnrolmentError`."""
+    url = base_url.rstrip("/") + CA_PATH
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    raw = http_request(urllib.request.Request(url, method="GET"), url, unverified, timeout_s)
+    try:
+        der = fingerprint.first_certificate(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnrolmentError(f"the LMS at {url} sent no usable CA certificate: {exc}", retryable=True) from None
+    return fingerprint.to_pem(der)
+
+
+def http_request(
+    request: urllib.request.Request, url: str, context: ssl.SSLContext, timeout_s: float, *, pinned: str = ""
+) -> bytes:
+    """One bounded HTTP(S) exchange; every failure an :class:`EnrolmentError` that says why (a certificate the
+    ``pinned`` site CA did not sign is not retryable)."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as reply:
+            raw: bytes = reply.read(MAX_ANSWER_BYTES + 1)
+            return raw
+    except urllib.error.HTTPError as exc:
+        reason = _error_text(exc)
+        retryable = exc.code >= 500 or exc.code == 429
+        raise EnrolmentError(f"the LMS at {url} refused enrolment ({exc.code}): {reason}", retryable=retryable) \
+            from None
+    except (urllib.error.URLError, OSError) as exc:
+        why: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(why, ssl.SSLCertVerificationError):
+            raise EnrolmentError(
+                f"the LMS at {url} is not certified by the pinned site CA {pinned} "
+                f"({why.verify_message}): not enrolling, the token was not sent",
+                retryable=False,
+            ) from None
+        raise EnrolmentError(f"cannot reach the LMS at {url}: {why}", retryable=True) from None
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
