@@ -17,8 +17,15 @@ CCTV part), ``footprint`` (keeping the idle agent small). Start-up and stop: ``_
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 
-try:
-    __version__ = metadata.version("classtop-fleet")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+local"
+#: an installed agent package (edge/agent/upgrade_slots.py) carries its version in <package root>/VERSION
+_PACKAGE_VERSION = Path(__file__).resolve().parents[2] / "VERSION"
+
+if _PACKAGE_VERSION.is_file():
+    __version__ = _PACKAGE_VERSION.read_text(encoding="utf-8").strip()[:64]
+else:
+    try:
+        __version__ = metadata.version("classtop-fleet")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        __version__ = "0.0.0+local"
