@@ -49,7 +49,7 @@ class Supervisor:
             child = self.child = self.spawn()
             code = self._watch(child)
             if self.stopping.is_set():
-                return code
+                return code or 0
             delay = 0.0 if code in (EXIT_RESTART, None) else self.restart_delay_s
             log.warning("the agent exited with %s; restarting in %.1f s", code, delay)
             self.stopping.wait(delay)

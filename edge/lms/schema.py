@@ -24,8 +24,8 @@ from edge.lms.events.event_log import EVENTS_TABLE_V4
 from edge.lms.legacy.admission_rows import ADMISSIONS_TABLE_V8
 from edge.lms.legacy.timetable import TIMETABLE_TABLES_V3
 from edge.lms.store import Migration
-from edge.lms.upgrades.campaigns import UPGRADE_TABLES_V12
 from edge.lms.store.database import LMS_CONFIG_TABLE, check_migrations
+from edge.lms.upgrades.campaigns import UPGRADE_TABLES_V12
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
     check_migrations(

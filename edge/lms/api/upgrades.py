@@ -78,7 +78,9 @@ async def download(
 
 
 @router.post("/campaigns", status_code=201, response_model=None)
-async def create_campaign(body: CampaignRequest, upgrades: UpgradesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
+async def create_campaign(
+    body: CampaignRequest, upgrades: UpgradesDep, principal: AdminDep
+) -> dict[str, Any] | JSONResponse:
     try:
         campaign = upgrades.create(principal, body.version, body.agent_ids, body.canary_percent, body.wave_size)
     except UpgradeRefused as exc:
@@ -101,7 +103,9 @@ async def get_campaign(campaign_id: CampaignId, upgrades: UpgradesDep) -> dict[s
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=None)
-async def cancel_campaign(campaign_id: CampaignId, upgrades: UpgradesDep, _principal: AdminDep) -> dict[str, Any] | JSONResponse:
+async def cancel_campaign(
+    campaign_id: CampaignId, upgrades: UpgradesDep, _principal: AdminDep
+) -> dict[str, Any] | JSONResponse:
     try:
         return {"success": True, "data": upgrades.cancel(campaign_id)}
     except UpgradeRefused as exc:

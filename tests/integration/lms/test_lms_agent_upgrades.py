@@ -142,7 +142,7 @@ def lan_host(files: dict[str, bytes]) -> Iterator[str]:
     """A plain HTTP server on loopback standing in for a LAN host (or operator) serving packages."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = files.get(self.path)
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Length", str(len(body or b"")))
