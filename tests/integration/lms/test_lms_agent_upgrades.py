@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.agent_packages import ReleaseKey, build_package
 from tests.fixtures.brokers import Broker
 from tests.integration.lms.lms_harness import REPO, LmsFactory, LmsProcess, eventually
-from tests.integration.lms.upgrade_harness import ReleaseKey, SupervisedAgent, build_package
+from tests.integration.lms.upgrade_harness import SupervisedAgent
 
 pytestmark = pytest.mark.timeout(240)
 AGENT_IDS = ("agent-1", "agent-2", "agent-3")

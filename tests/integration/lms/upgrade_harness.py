@@ -1,56 +1,18 @@
-"""Helpers of the agent-upgrade tests: a release key, small agent packages, agents run under the supervisor.
-
-A test package is this repository's ``edge/`` (agent part) and ``shared/`` sources with a ``VERSION`` file: the
-agent that runs from it is the real agent, reporting that version. ``broken=True`` replaces the agent's entry
-point by one that never connects (a new version that never comes online).
-"""
+"""Agents run under the upgrade supervisor (``python -m edge.agent.upgrade_supervisor``) for the upgrade tests;
+their packages come from :mod:`tests.fixtures.agent_packages`."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
 import sys
-import tarfile
-import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from edge.agent.upgrade_slots import Slots
-from shared.agent_packages import public_key_text, sha256_of, sign
 from tests.fixtures.brokers import Broker
 
 REPO = Path(__file__).resolve().parents[3]
-HANGING_MAIN = b"import time\nwhile True:\n    time.sleep(1)\n"
-
-
-def build_package(version: str, *, broken: bool = False) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-
-        add("VERSION", f"{version}\n".encode())
-        add("edge/__init__.py", (REPO / "edge/__init__.py").read_bytes())
-        for top in ("edge/agent", "shared"):
-            for path in sorted((REPO / top).rglob("*.py")):
-                name = path.relative_to(REPO).as_posix()
-                data = HANGING_MAIN if broken and name == "edge/agent/__main__.py" else path.read_bytes()
-                add(name, data)
-    return out.getvalue()
-
-
-class ReleaseKey:
-    def __init__(self) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        self.public = public_key_text(self.key.public_key())
-
-    def sign(self, version: str, data: bytes) -> str:
-        return sign(self.key, version, sha256_of(data))
 
 
 class SupervisedAgent:
