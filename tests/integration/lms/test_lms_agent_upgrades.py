@@ -212,8 +212,23 @@ def test_bad_packages_are_refused_and_nothing_changes(
     assert lms.wait_agent("agent-1")["version"] == "1.0.0"
 
     # a download ticket is for one agent and one version
+    assert add_package(lms, "1.1.0", good, signature).returncode == 0
     r = lms.http.get("/api/upgrades/packages/1.1.0/download", params={"agent": "agent-1", "ticket": "9999999999.x"})
-    assert r.status_code == 403
+    assert r.status_code == 403 and "no valid download ticket" in r.json()["error"]
+
+    # campaigns: bad requests refused with the reason, nothing started
+    for body, status, why in [
+        ({"version": "1.1.0", "agent_ids": ["nobody"]}, 404, "unknown agent(s): nobody"),
+        ({"version": "2.0.0"}, 404, "no package 2.0.0"),
+        ({"version": "../1.1.0"}, 422, "version"),
+        ({"version": "1.1.0", "canary_percent": 0}, 422, "canary_percent"),
+        ({"version": "1.1.0", "rollback_s": 1}, 422, "rollback_s"),
+    ]:
+        r = lms.http.post("/api/upgrades/campaigns", json=body)
+        assert r.status_code == status and why in r.json()["error"], (body, r.text)
+    assert lms.http.post("/api/upgrades/campaigns/999/cancel").status_code == 404
+    assert lms.http.get("/api/upgrades/campaigns").json()["data"]["campaigns"] == []
+    assert agent.slots.current() == "1.0.0"
 
 
 def _sha(data: bytes) -> str:
