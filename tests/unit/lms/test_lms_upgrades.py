@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.lms.upgrades.campaigns import plan_waves
+from edge.lms.store import Store
+from edge.lms.upgrades.campaigns import AgentState, CampaignRows, CampaignState, plan_waves
 from edge.lms.upgrades.packages import PackageStore
 from edge.lms.upgrades.tickets import DownloadTickets
 from shared.agent_packages import PackageError, is_newer, sha256_of
@@ -52,3 +53,21 @@ def test_the_package_store_verifies_before_storing(tmp_path: Path) -> None:
     assert store.list() == [info] and store.archive("1.1.0").read_bytes() == data
     with pytest.raises(PackageError, match="already stored"):
         store.add("1.1.0", data, sha256_of(data), key.sign("1.1.0", data))
+
+
+def test_cancel_ends_a_running_campaign_and_its_pending_agents(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lms.db").open()
+    try:
+        rows = CampaignRows(store)
+        campaign_id = rows.create("1.1.0", "0" * 64, [[("a1", "1.0.0")], [("a2", "1.0.0")]], {}, "admin#1")
+        rows.set_agent(campaign_id, "a1", AgentState.UPGRADED, version="1.1.0")
+        assert rows.running() == [campaign_id]
+        assert rows.finish(campaign_id, CampaignState.CANCELLED, "by hand")
+        assert not rows.finish(campaign_id, CampaignState.FAILED)  # only a running campaign ends
+        campaign = rows.get(campaign_id) or {}
+        assert campaign["state"] == "cancelled" and rows.running() == []
+        assert [(a["agent_id"], a["state"], a["version"]) for a in campaign["agents"]] == [
+            ("a1", "upgraded", "1.1.0"), ("a2", "cancelled", "1.0.0")
+        ]
+    finally:
+        store.close()
