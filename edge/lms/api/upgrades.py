@@ -3,7 +3,7 @@
 | path | who |
 |---|---|
 | ``GET /api/upgrades/packages`` | viewer: the stored packages (version, sha256, size) |
-| ``GET /api/upgrades/packages/{version}/download?agent=&ticket=`` | an agent with a download ticket (no token) |
+| ``GET /api/upgrades/packages/{version}/download?agent=&ticket=`` | an agent with its download ticket (else 401) |
 | ``POST /api/upgrades/campaigns`` ``{version, agent_ids?, canary_percent?, wave_size?}`` | admin |
 | ``GET /api/upgrades/campaigns``, ``GET /api/upgrades/campaigns/{id}`` | viewer: state, per-agent state/versions |
 | ``POST /api/upgrades/campaigns/{id}/cancel`` | admin: no further wave starts |
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,14 +66,16 @@ async def list_packages(upgrades: UpgradesDep) -> dict[str, Any]:
 
 @router.get("/packages/{version}/download", response_model=None)
 async def download(
+    version: str,
     upgrades: UpgradesDep,
-    version: str = Path(pattern=VERSION_PATTERN),
-    agent: str = Query(pattern=ID_PATTERN),
-    ticket: str = Query(max_length=80),
-) -> FileResponse | JSONResponse:
-    path = upgrades.download(version, agent, ticket)
+    agent: str | None = Query(default=None, max_length=64),
+    ticket: str | None = Query(default=None, max_length=80),
+) -> FileResponse:
+    """The package, for an agent holding a ticket for it (no bearer token: 401 like any unauthenticated call)."""
+    path = upgrades.download(version, agent, ticket) if agent and ticket else None
     if path is None:
-        return error_response(403, "no valid download ticket for this agent and package", ErrorCode.FORBIDDEN)
+        raise HTTPException(401, "authentication required: a valid download ticket for this agent and package "
+                                 "(the LMS sends it with upgrade_agent)", headers={"WWW-Authenticate": "Bearer"})
     return FileResponse(path, media_type="application/gzip", filename=f"classtop-agent-{version}.tar.gz")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from edge.lms.store import Store
 from edge.lms.upgrades.campaigns import AgentState, CampaignRows, CampaignState, plan_waves
 from edge.lms.upgrades.packages import PackageInfo, PackageStore
 from edge.lms.upgrades.tickets import DownloadTickets
-from shared.agent_packages import is_newer
+from shared.agent_packages import VERSION_PATTERN, is_newer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Upgrades:
 
     def download(self, version: str, agent_id: str, ticket: str) -> Path | None:
         """The archive an agent with a valid ticket may fetch (None: no such package, or no valid ticket)."""
-        if self.packages is None or self.packages.get(version) is None:
+        if self.packages is None or not re.match(VERSION_PATTERN, version) or self.packages.get(version) is None:
             return None
         if not self.tickets.verify(ticket, agent_id, version):
             return None

@@ -214,7 +214,7 @@ def test_bad_packages_are_refused_and_nothing_changes(
     # a download ticket is for one agent and one version
     assert add_package(lms, "1.1.0", good, signature).returncode == 0
     r = lms.http.get("/api/upgrades/packages/1.1.0/download", params={"agent": "agent-1", "ticket": "9999999999.x"})
-    assert r.status_code == 403 and "no valid download ticket" in r.json()["error"]
+    assert r.status_code == 401 and "valid download ticket" in r.json()["error"]
 
     # campaigns: bad requests refused with the reason, nothing started
     for body, status, why in [
