@@ -10,8 +10,9 @@ events) and ``outbox_sender`` (its in-order sender), ``events`` (the ``Event`` k
 ``classtop`` / ``classtop_import`` / ``classtop_commands`` (this PC's courses and schedule), ``processes``
 (the rare process-list sample), ``enrolment`` (broker credentials from the LMS) and ``credentials`` (where they
 are kept), ``exec_policy`` / ``exec_env`` (what ``exec`` may run, and with which environment), ``camera/`` (the
-CCTV part), ``footprint`` (keeping the idle agent small). Start-up and stop: ``__main__`` (through
-``shared.lifecycle``); the periodic loops run on ``shared.periodic``.
+CCTV part), ``footprint`` (keeping the idle agent small), ``upgrade`` / ``upgrade_slots`` /
+``upgrade_supervisor`` (signed upgrades from the LMS: install slots, restart, rollback; docs/upgrades.md).
+Start-up and stop: ``__main__`` (through ``shared.lifecycle``); the periodic loops run on ``shared.periodic``.
 """
 
 from __future__ import annotations
