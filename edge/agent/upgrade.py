@@ -102,6 +102,9 @@ class UpgradeCommands:
         if not is_newer(p.version, self.running):
             raise CommandError(f"refused: {p.version} is not newer than the running {self.running} (no downgrades)",
                                code=ErrorCode.INVALID_PARAMS)  # fmt: skip
+        if self.slots.current() is None:
+            raise CommandError(f"refused: no installed version under {self.slots.root} (install the agent there "
+                               "first)", code=ErrorCode.NOT_SUPPORTED)  # fmt: skip
         if not self._busy.acquire(blocking=False):
             raise CommandError("an upgrade is already running", code=ErrorCode.BUSY)
         try:

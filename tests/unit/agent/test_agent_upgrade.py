@@ -1,4 +1,5 @@
-"""Install slots of agent upgrades: safe unpacking, switch, confirm, roll back (edge/agent/upgrade_slots.py)."""
+"""Agent upgrades on the agent: install slots (safe unpacking, switch, confirm, roll back) and the checks
+``upgrade_agent`` makes before anything changes (edge/agent/upgrade_slots.py, edge/agent/upgrade.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent.upgrade import UpgradeSettings
+from edge.agent.upgrade import UpgradeCommands, UpgradeSettings
 from edge.agent.upgrade_slots import Slots
+from edge.agent.workers import WorkerPool
 from shared.agent_packages import PackageError
+from shared.commands import UpgradeAgentParams
+from shared.errors import CommandError
+from shared.messages import Command
 from tests.fixtures.agent_packages import archive, tiny_package
 
 
@@ -67,3 +72,31 @@ def test_upgrade_settings_want_an_absolute_root_and_a_real_key(tmp_path: Path) -
     with pytest.raises(ValueError, match="not a base64 Ed25519 public key"):
         UpgradeSettings(root=tmp_path, release_public_key="!" * 44)
     assert UpgradeSettings(root=tmp_path, release_public_key=key).root == tmp_path
+
+
+def upgrade_command(version: str = "1.1.0") -> tuple[Command, UpgradeAgentParams]:
+    params = {"url": "http://127.0.0.1:9/p", "version": version, "sha256": "0" * 64,
+              "signature": "A" * 86 + "==", "rollback_s": 60}  # fmt: skip
+    return Command(request_id="r-1", command="upgrade_agent", params=params), UpgradeAgentParams(**params)
+
+
+def test_upgrade_agent_refuses_before_touching_anything(tmp_path: Path) -> None:
+    pool = WorkerPool(1)
+    restarts: list[bool] = []
+    try:
+        off = UpgradeCommands(None, pool, lambda: restarts.append(True), running_version="1.0.0")
+        with pytest.raises(CommandError, match="upgrades are not configured"):
+            off.upgrade_agent(*upgrade_command())
+        settings = UpgradeSettings(root=tmp_path / "root", release_public_key="A" * 43 + "=")
+        bare = UpgradeCommands(settings, pool, lambda: restarts.append(True), running_version="1.0.0")
+        with pytest.raises(CommandError, match="no installed version under"):
+            bare.upgrade_agent(*upgrade_command())
+        Slots(settings.root).seed("1.0.0", tiny_package("1.0.0"))
+        with pytest.raises(CommandError, match=r"not newer than the running 1\.0\.0"):
+            bare.upgrade_agent(*upgrade_command("0.9.9"))
+        failed = bare.upgrade_agent(*upgrade_command())  # nothing listens on port 9
+        with pytest.raises(CommandError, match="download failed"):
+            failed.result(30)
+        assert sorted(p.name for p in (settings.root / "versions").iterdir()) == ["1.0.0"] and restarts == []
+    finally:
+        pool.close(wait=True)
