@@ -9,9 +9,12 @@ import pytest
 from edge.lms.store import Store
 from edge.lms.upgrades.campaigns import AgentState, CampaignRows, CampaignState, plan_waves
 from edge.lms.upgrades.packages import PackageStore
+from edge.lms.upgrades.runner import Upgrades
+from edge.lms.upgrades.settings import UpgradeSettings
 from edge.lms.upgrades.tickets import DownloadTickets
 from shared.agent_packages import PackageError, is_newer, sha256_of
 from tests.fixtures.agent_packages import ReleaseKey, tiny_package
+from tests.fixtures.lms_services import offline_services
 
 
 def test_waves_canary_first_at_least_one() -> None:
@@ -69,5 +72,21 @@ def test_cancel_ends_a_running_campaign_and_its_pending_agents(tmp_path: Path) -
         assert [(a["agent_id"], a["state"], a["version"]) for a in campaign["agents"]] == [
             ("a1", "upgraded", "1.1.0"), ("a2", "cancelled", "1.0.0")
         ]
+    finally:
+        store.close()
+
+
+def test_a_campaign_running_when_the_lms_stopped_is_interrupted_at_the_next_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lms.db").open()
+    try:
+        services = offline_services(store, tmp_path)
+        rows = CampaignRows(store)
+        campaign_id = rows.create("1.1.0", "0" * 64, [[("a1", "1.0.0")]], {}, "admin#1")
+        settings = UpgradeSettings(release_public_key=ReleaseKey().public)
+        config = services.config.model_copy(update={"upgrades": settings})
+        upgrades = Upgrades(config, store, services.registry, services.commands)
+        campaign = upgrades.rows.get(campaign_id) or {}
+        assert campaign["state"] == "interrupted" and campaign["agents"][0]["state"] == "cancelled"
+        assert upgrades.base_url() == "https://127.0.0.1:8000"
     finally:
         store.close()
