@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 COMMAND_TIMEOUT_S = 180.0
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 NOT_CONFIGURED = "agent upgrades are not configured on this LMS: add [upgrades] release_public_key to lms.toml"
 
 
@@ -76,11 +77,20 @@ class Upgrades:
         return self.packages.archive(version)
 
     def base_url(self) -> str:
+        """How agents reach this API: ``package_base_url``, else the HTTP host (the broker's advertised host
+        when the API listens on every address); :class:`UpgradeRefused` when neither names this machine."""
         assert self.settings is not None
         if self.settings.package_base_url:
             return self.settings.package_base_url
+        host = self.config.http_host
+        if host in WILDCARD_HOSTS:
+            dynsec = self.config.site_broker.dynsec
+            host = dynsec.advertise_host if dynsec is not None and dynsec.advertise_host else ""
+        if not host:
+            raise UpgradeRefused("agents cannot be told where to download from: set [upgrades] package_base_url "
+                                 "(e.g. https://lms.school.lan:8443)", 409)  # fmt: skip
         scheme = "https" if self.config.http_tls else "http"
-        return f"{scheme}://{self.config.http_host}:{self.config.http_port}"
+        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.config.http_port}"
 
     # ------------------------------------------------------------ campaigns
 
@@ -94,6 +104,7 @@ class Upgrades:
                                  "add-package)", 404)  # fmt: skip
         if self.rows.running():
             raise UpgradeRefused("another campaign is running: wait for it or cancel it", 409)
+        self.base_url()  # refuses now rather than at the first agent
         known = {a.agent_id: a for a in self.registry.agents() if a.kind == "agent"}
         targets = sorted(known) if agent_ids is None else list(dict.fromkeys(agent_ids))
         unknown = [a for a in targets if a not in known]

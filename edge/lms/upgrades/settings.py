@@ -15,7 +15,8 @@ class UpgradeSettings(BaseModel):
     release_public_key: str = Field(min_length=40, max_length=64, description="Ed25519 release key, base64")
     package_base_url: str | None = Field(
         default=None, pattern=r"^https?://[^/?#]+$", max_length=300,
-        description="the LMS's API as agents reach it (https://lms.school.lan:8443); default: from http_host/port",
+        description="the LMS's API as agents reach it (https://lms.school.lan:8443); default: http_host (or, on "
+        "0.0.0.0, [site_broker.dynsec] advertise_host) and http_port",
     )  # fmt: skip
     ticket_ttl_s: float = Field(default=600.0, ge=10, le=86400, description="lifetime of a download ticket")
     rollback_s: float = Field(

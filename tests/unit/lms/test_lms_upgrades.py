@@ -9,7 +9,7 @@ import pytest
 from edge.lms.store import Store
 from edge.lms.upgrades.campaigns import AgentState, CampaignRows, CampaignState, plan_waves
 from edge.lms.upgrades.packages import PackageStore
-from edge.lms.upgrades.runner import Upgrades
+from edge.lms.upgrades.runner import UpgradeRefused, Upgrades
 from edge.lms.upgrades.settings import UpgradeSettings
 from edge.lms.upgrades.tickets import DownloadTickets
 from shared.agent_packages import PackageError, is_newer, sha256_of
@@ -88,5 +88,8 @@ def test_a_campaign_running_when_the_lms_stopped_is_interrupted_at_the_next_star
         campaign = upgrades.rows.get(campaign_id) or {}
         assert campaign["state"] == "interrupted" and campaign["agents"][0]["state"] == "cancelled"
         assert upgrades.base_url() == "https://127.0.0.1:8000"
+        upgrades.config = config.model_copy(update={"http_host": "0.0.0.0"})
+        with pytest.raises(UpgradeRefused, match="set \\[upgrades\\] package_base_url"):
+            upgrades.base_url()
     finally:
         store.close()
