@@ -64,6 +64,15 @@ def public_key_of(text: str) -> Ed25519PublicKey:
         raise PackageError("the release public key is not a base64 Ed25519 public key (32 bytes)") from None
 
 
+def checked_public_key(text: str) -> str:
+    """``text`` if it is a release public key, else ``ValueError`` (for the config models' validators)."""
+    try:
+        public_key_of(text)
+    except PackageError as exc:
+        raise ValueError(exc.message) from None
+    return text
+
+
 def public_key_text(key: Ed25519PublicKey) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from edge.agent import __version__
 from edge.agent.upgrade_slots import Slots
 from edge.agent.workers import PoolFull, WorkerPool
-from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, is_newer, public_key_of, verify
+from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, checked_public_key, is_newer, public_key_of, verify
 from shared.commands import UpgradeAgentParams
 from shared.errors import CommandError, ErrorCode
 from shared.messages import Command
@@ -58,11 +58,7 @@ class UpgradeSettings(BaseModel):
     @field_validator("release_public_key")
     @classmethod
     def _key(cls, value: str) -> str:
-        try:
-            public_key_of(value)
-        except PackageError as exc:
-            raise ValueError(exc.message) from None
-        return value
+        return checked_public_key(value)
 
 
 class UpgradeCommands:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.agent_packages import PackageError, public_key_of
+from shared.agent_packages import checked_public_key
 
 
 class UpgradeSettings(BaseModel):
@@ -27,8 +27,4 @@ class UpgradeSettings(BaseModel):
     @field_validator("release_public_key")
     @classmethod
     def _key(cls, value: str) -> str:
-        try:
-            public_key_of(value)
-        except PackageError as exc:
-            raise ValueError(exc.message) from None
-        return value
+        return checked_public_key(value)
