@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
-from edge.lms.api.services import Services
+from edge.lms.api.services import Services, ServicesDep
 from edge.lms.upgrades.runner import UpgradeRefused, Upgrades
 from shared.agent_packages import VERSION_PATTERN
 from shared.errors import ErrorCode
@@ -81,12 +81,14 @@ async def download(
 
 @router.post("/campaigns", status_code=201, response_model=None)
 async def create_campaign(
-    body: CampaignRequest, upgrades: UpgradesDep, principal: AdminDep
+    body: CampaignRequest, upgrades: UpgradesDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     try:
         campaign = upgrades.create(principal, body.version, body.agent_ids, body.canary_percent, body.wave_size)
     except UpgradeRefused as exc:
         return _refused(exc)
+    services.audit.record(principal.actor, principal.role.label, "upgrade:campaign", f"#{campaign['id']}", "ok",
+                          {"version": body.version, "agents": len(campaign["agents"])})  # fmt: skip
     return {"success": True, "data": campaign}
 
 
@@ -106,12 +108,14 @@ async def get_campaign(campaign_id: CampaignId, upgrades: UpgradesDep) -> dict[s
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=None)
 async def cancel_campaign(
-    campaign_id: CampaignId, upgrades: UpgradesDep, _principal: AdminDep
+    campaign_id: CampaignId, upgrades: UpgradesDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     try:
-        return {"success": True, "data": upgrades.cancel(campaign_id)}
+        campaign = upgrades.cancel(campaign_id)
     except UpgradeRefused as exc:
         return _refused(exc)
+    services.audit.record(principal.actor, principal.role.label, "upgrade:cancel", f"#{campaign_id}", "ok")
+    return {"success": True, "data": campaign}
 
 
 def install(app: FastAPI, services: Services) -> None:

@@ -113,6 +113,8 @@ def test_good_package_upgrades_three_agents_in_waves(lms: LmsProcess, fleet: Cal
         assert (agent.slots.last() or {})["result"] == "confirmed"
     listed_campaigns = lms.http.get("/api/upgrades/campaigns").json()["data"]["campaigns"]
     assert [(c["id"], c["state"]) for c in listed_campaigns] == [(campaign["id"], "succeeded")]
+    audit = lms.http.get("/api/audit").json()["data"]["entries"]
+    assert any(e["action"] == "upgrade:campaign" and e["target"] == f"#{campaign['id']}" for e in audit), audit
 
 
 def test_version_that_never_comes_online_rolls_back_and_stops_the_campaign(
