@@ -234,8 +234,9 @@ class AgentProcess:
             send_snapshot=lambda: self.snapshots.send_now() if self.snapshots else None,
             processes=self.processes,
         )
-        self.upgrades = UpgradeCommands(self.config.upgrade, self.pool, self.request_restart,
-                                        ca_file=self.enroller.ca_path if self.enroller else None)
+        tls = self.config.mqtt.tls  # the site CA: pinned at enrolment, or the broker's configured one
+        ca_file = self.enroller.ca_path if self.enroller else (tls.ca_file if tls is not None else None)
+        self.upgrades = UpgradeCommands(self.config.upgrade, self.pool, self.request_restart, ca_file=ca_file)
         table = {**commands.table(), **classtop.table(), **self.upgrades.table()}
         uplink.on_commands(Dispatcher(uplink, table, report_state=report_state),
                            inline=Dispatcher.quick)
