@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.cctv import (
     CameraConfig,
     CameraRef,
@@ -206,6 +207,18 @@ class GetProcessesParams(Strict):
     top: int = Field(default=15, ge=1, le=200, description="processes listed by CPU and by memory")
 
 
+class UpgradeAgentParams(Strict):
+    """Install a signed agent package from the LMS and restart into it (edge/agent/upgrade.py; docs/upgrades.md)."""
+
+    url: str = Field(pattern=r"^https?://", max_length=2048, description="where the LMS serves the package")
+    version: str = Field(pattern=VERSION_PATTERN, description="the package's version; must be newer than the agent's")
+    sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 (hex) of the package")
+    signature: str = Field(pattern=SIGNATURE_PATTERN, description="the release key's Ed25519 signature (base64)")
+    rollback_s: float = Field(
+        default=300.0, ge=5, le=3600, description="roll back unless the new version is online within this long"
+    )
+
+
 # ---------------------------------------------------------------- catalogue
 
 
@@ -267,6 +280,8 @@ CATALOGUE: dict[str, CommandSpec] = {
         CommandSpec("get_metrics", Category.SYSTEM, "a fresh metrics sample"),
         CommandSpec("get_logs", Category.SYSTEM, "recent agent log lines, or a range uploaded (gzip)", GetLogsParams),
         CommandSpec("get_processes", Category.SYSTEM, "top processes by CPU and memory", GetProcessesParams),
+        CommandSpec("upgrade_agent", Category.SYSTEM, "install a signed agent package and restart into it",
+                    UpgradeAgentParams, admin_only=True, mutating=True),
         # ClassTop data: this PC's courses and schedule
         CommandSpec("get_courses", Category.CLASSTOP, "{courses: [...]}"),
         CommandSpec("set_courses", Category.CLASSTOP, "replace every course", SetCoursesParams, mutating=True),

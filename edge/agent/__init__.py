@@ -12,18 +12,25 @@ events) and ``outbox_sender`` (its in-order sender), ``events`` (the ``Event`` k
 (the rare process-list sample), ``enrolment`` (broker credentials from the LMS) and ``credentials`` (where they
 are kept), ``exec_policy`` / ``exec_env`` (what ``exec`` may run, and with which environment), ``camera/`` (the
 CCTV part), ``footprint`` (keeping the idle agent small), ``cli`` (the ``classtop-agent`` command),
-``install`` (its systemd service) and ``enrolment_setup`` (``classtop-agent enrol``: the site CA pinned,
-``[enroll]`` written). Start-up and stop: ``__main__`` (through ``shared.lifecycle``); the periodic loops run
-on ``shared.periodic``.
+``install`` (its systemd service), ``enrolment_setup`` (``classtop-agent enrol``: the site CA pinned,
+``[enroll]`` written) and ``upgrade`` / ``upgrade_slots`` / ``upgrade_supervisor`` (signed upgrades from the LMS:
+install slots, restart, rollback; docs/upgrades.md). Start-up and stop: ``__main__`` (through
+``shared.lifecycle``); the periodic loops run on ``shared.periodic``.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
+
+#: an installed agent package (edge/agent/upgrade_slots.py) carries its version in <package root>/VERSION
+_PACKAGE_VERSION = Path(__file__).resolve().parents[2] / "VERSION"
 
 
 def _version() -> str:
-    """The installed agent package's version (``classtop-agent``), else the whole project's."""
+    """The upgrade slot's ``VERSION``, else the installed agent package's (``classtop-agent``), else the project's."""
+    if _PACKAGE_VERSION.is_file():
+        return _PACKAGE_VERSION.read_text(encoding="utf-8").strip()[:64]
     for dist in ("classtop-agent", "classtop-fleet"):
         try:
             return metadata.version(dist)

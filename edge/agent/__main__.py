@@ -9,7 +9,8 @@ in reverse order. The order is chosen so that:
 * on stop, commands are refused first, running ``exec`` processes are killed and answered while still
   connected, and only then the retained offline status is published and the connection closed.
 
-Exit codes: 0 after a clean stop, 1 if start-up failed, 2 for a bad command line or configuration file.
+Exit codes: 0 after a clean stop, 1 if start-up failed, 2 for a bad command line or configuration file, 75 to be
+restarted into an upgraded version (edge.agent.upgrade).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from edge.agent.outbox import Outbox
 from edge.agent.presence import Announcer, Heartbeats, last_will, say_goodbye, state_update
 from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
+from edge.agent.upgrade import EXIT_RESTART, UpgradeCommands
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
 from shared.config_version import local_config_version
@@ -73,6 +75,8 @@ class AgentProcess:
         self.classtop: ClassTopStore | None = None
         self.snapshots: SnapshotLoop | None = None
         self.processes = ProcessSampler()
+        self.upgrades: UpgradeCommands | None = None
+        self.exit_code = 0  # EXIT_RESTART after an upgrade (edge.agent.upgrade)
 
     # ------------------------------------------------------------ steps
 
@@ -141,6 +145,8 @@ class AgentProcess:
 
         def on_connected(up: Uplink) -> None:
             announcer(up)
+            if self.upgrades is not None:
+                self.upgrades.on_online()
             if self.snapshots is not None:
                 self.snapshots.poke()
 
@@ -228,7 +234,11 @@ class AgentProcess:
             send_snapshot=lambda: self.snapshots.send_now() if self.snapshots else None,
             processes=self.processes,
         )
-        uplink.on_commands(Dispatcher(uplink, {**commands.table(), **classtop.table()}, report_state=report_state),
+        tls = self.config.mqtt.tls  # the site CA: pinned at enrolment, or the broker's configured one
+        ca_file = self.enroller.ca_path if self.enroller else (tls.ca_file if tls is not None else None)
+        self.upgrades = UpgradeCommands(self.config.upgrade, self.pool, self.request_restart, ca_file=ca_file)
+        table = {**commands.table(), **classtop.table(), **self.upgrades.table()}
+        uplink.on_commands(Dispatcher(uplink, table, report_state=report_state),
                            inline=Dispatcher.quick)
         self.lifecycle.on_stop("command subscription (commands refused)", uplink.stop_commands)
 
@@ -272,6 +282,12 @@ class AgentProcess:
 
         self._every("processes", publish, settings.interval_s)
 
+    def request_restart(self) -> None:
+        """Stop cleanly and exit with :data:`EXIT_RESTART`: the service manager starts the new version."""
+        log.warning("restarting into the upgraded version")
+        self.exit_code = EXIT_RESTART
+        self.stop_event.set()
+
     def _every(self, name: str, fn: Callable[[], object], interval_s: float) -> None:
         """Run ``fn`` every ``interval_s`` (the first time after one interval) until stopped."""
         loop = Periodic(name, fn, interval_s, run_at_start=False, join_timeout_s=5.0).start()
@@ -313,7 +329,7 @@ class AgentProcess:
                 print(f"error: start-up failed in {current}: {exc}", file=sys.stderr)
         finally:
             self.lifecycle.stop()
-        return code
+        return code or self.exit_code
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -88,6 +88,7 @@ from pydantic import (
 from edge.agent.credentials import CREDENTIALS_FILE
 from edge.agent.enrolment import EnrolmentSettings
 from edge.agent.exec_env import check_env_allowlist_entry
+from edge.agent.upgrade import UpgradeSettings
 from shared.commands import MAX_OUTPUT_LIMIT
 from shared.config_file import ConfigFileError, read_toml, resolve_secret
 from shared.errors import TopicError
@@ -245,6 +246,9 @@ class AgentConfig(_Section):
         default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
     )
     stop_wait_s: float = Field(default=3.0, ge=0, le=60, description="wait this long for the offline PUBACK")
+    upgrade: UpgradeSettings | None = Field(
+        default=None, description="signed upgrades from the LMS ([upgrade]; see edge.agent.upgrade)"
+    )
     enroll: EnrolmentSettings | None = Field(
         default=None, description="enrol with the LMS for broker credentials ([enroll]; see edge.agent.enrolment)"
     )

@@ -22,6 +22,7 @@ from edge.lms.api import (
     prometheus,
     settings,
     tokens,
+    upgrades,
 )
 from edge.lms.api import events as events_api
 from edge.lms.api.enrolment import SiteCaInfo
@@ -65,6 +66,7 @@ def build_fastapi(
     events_api.install(app, services, events)
     app.include_router(prometheus.router)
     enrolment.install(app, enrolments, site_ca)
+    upgrades.install(app, services)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

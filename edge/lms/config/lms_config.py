@@ -22,6 +22,7 @@ from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_settings import CloudLinkSettings
 from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
+from edge.lms.upgrades.settings import UpgradeSettings
 from shared.errors import TopicError
 from shared.log_format import LogFormat
 from shared.mqtt import is_loopback
@@ -99,6 +100,9 @@ class LmsConfig(BaseModel):
     )
     log_file: LogFileSettings = Field(
         default_factory=LogFileSettings, description="the LMS's log file (<db_path's directory>/logs/lms.log)"
+    )
+    upgrades: UpgradeSettings | None = Field(
+        default=None, description="agent upgrades: the release key and the download URL ([upgrades]; docs/upgrades.md)"
     )
 
     @model_validator(mode="after")
