@@ -23,10 +23,13 @@ class DatabaseLock:
     def __init__(self, db_path: Path) -> None:
         self.path = db_path.with_name(db_path.name + ".lock")
         self._fd: int | None = None
+        #: whether :meth:`acquire` made the file (then :meth:`release` with ``remove_if_created`` removes it)
+        self.created = False
 
     def acquire(self, what: str) -> DatabaseLock:
         """Hold the lock for ``what`` (e.g. "the LMS"); :class:`DatabaseLocked` when someone else holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -41,8 +44,10 @@ class DatabaseLock:
         self._fd = fd
         return self
 
-    def release(self) -> None:
+    def release(self, *, remove_if_created: bool = False) -> None:
         if self._fd is not None:
+            if remove_if_created and self.created:
+                self.path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing lets the lock go
@@ -52,4 +57,5 @@ class DatabaseLock:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.release()
+        """Released; the file removed again when this lock made it (a refused restore leaves nothing behind)."""
+        self.release(remove_if_created=True)
