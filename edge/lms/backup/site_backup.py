@@ -36,7 +36,7 @@ def make_backup(config_path: Path, cfg: LmsConfig, archive: Path) -> Manifest:
     with tempfile.TemporaryDirectory(prefix=".lms-backup-", dir=archive.parent) as work:
         db_copy, dynsec_copy = Path(work) / DB, Path(work) / "dynamic-security.json"
         broker_state = _snapshot(layout, db_copy, dynsec_copy)
-        files = {DB: db_copy, **layout.files_to_back_up()}
+        files = {DB: db_copy, **layout.files_to_back_up(skip=Path(work))}
         if not broker_state.startswith(NOT_INCLUDED):
             files[DYNSEC] = dynsec_copy
         manifest = Manifest(

@@ -53,14 +53,17 @@ class SiteLayout:
             name: path for name, path in files.items() if path is not None and not path.resolve().is_relative_to(certs)
         }
 
-    def files_to_back_up(self) -> dict[str, Path]:
-        """Archive name -> existing file, for everything but the database and the broker's state."""
+    def files_to_back_up(self, *, skip: Path | None = None) -> dict[str, Path]:
+        """Archive name -> existing file, for everything but the database and the broker's state (and what is
+        under ``skip``: the backup's own work directory, should the archive be written inside a backed-up one)."""
         found: dict[str, Path] = {CONFIG: self.config_path}
         taken = {self.db_path.resolve(), self.config_path.resolve()}
         for prefix, root in self.dirs.items():
             if not root.is_dir():
                 continue
             for path in sorted(root.rglob("*")):
+                if skip is not None and path.resolve().is_relative_to(skip.resolve()):
+                    continue
                 if path.is_file() and not path.is_symlink() and path.resolve() not in taken:
                     if prefix == "site-ca" and path.resolve().is_relative_to(self.dirs["broker-tls"].resolve()):
                         continue  # the broker's files are backed up as broker-tls/
