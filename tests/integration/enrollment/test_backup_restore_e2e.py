@@ -1,8 +1,8 @@
 """Back up and restore with real processes: a real LMS (dynamic security, its broker's ``state_file``), real
 agents that enrolled, and a real Mosquitto. ``backup`` runs while everything runs; then the site is lost (the
 LMS's data directory deleted, the broker's data emptied), ``restore`` puts the archive onto a fresh data
-directory, and the restored LMS serves the same agents without re-enrolment: their broker credentials (the
-restored dynamic-security file) and the site CA they pinned are the same."""
+directory, and the restored LMS serves the same agents without re-enrolment: their broker credentials and roles
+(the restored dynamic-security file) and the site CA they pinned are the same."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ def test_a_backup_restored_onto_a_fresh_data_directory_serves_the_same_agents_wi
     new = _lms(new_dir, (new_dir / "lms.toml").read_text(), dynsec_broker)
     with new.running():
         new.wait_agents("room-1", "room-2", timeout=30)
+        for agent_id in ("room-1", "room-2"):  # their broker roles came back too: a command there and back
+            r = new.command(agent_id, "ping")
+            assert r.status_code == 200 and r.json()["success"] is True, r.text
         assert new.http.get("/api/enrolment-tokens").json()["data"]["ca_hash"] == ca_hash  # the CA they pinned
         listing = new.http.get("/api/enrolment-tokens").json()["data"]
         assert [e["agent_id"] for e in listing["enrollments"]] == ["room-1", "room-2"]
