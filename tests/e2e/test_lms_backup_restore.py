@@ -1,0 +1,91 @@
+"""Back up and restore a site on the local twin, as a site technician of the container setup does it
+(docs/operations.md, "Site operations: back up and restore"): the LMS's archive made while everything runs, the
+broker's dynamic-security file copied beside it; then the site is lost — the LMS's data directory deleted, the
+broker's data emptied —, both restored (the passwords from the technician's own copy, as ``site.env``), and the
+site comes back with the same agents, over TLS pinned to the same site CA, without any agent enrolling again;
+the cloud lists them online. A restore onto the running LMS is refused and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.lms.cli import EXIT_OK
+from infra.local.process import wait_for
+from infra.local.twin import Twin
+from shared.files import write_atomic
+
+pytestmark = pytest.mark.e2e
+
+AGENTS = ("bk-1", "bk-2")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _lms_cli(twin: Twin, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge.lms", "--config", str(twin.lms_dir / "lms.toml"), *args],
+                          cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.parts}  # fmt: skip
+
+
+def test_a_lost_site_restored_from_its_backup_serves_the_same_agents_without_re_enrolment(
+    twin: Twin, tmp_path: Path
+) -> None:
+    assert twin.lms is not None and twin.site_broker is not None
+    archive, dynsec_copy = tmp_path / "lms-backup.tar.gz", tmp_path / "broker-dynsec.json"
+    credentials = {a: (twin.workdir / "agents" / a / "state" / "credentials.json").read_bytes() for a in AGENTS}
+    ca_before = twin.lms_ca_file.read_bytes()
+
+    # Back up, online (steps 1 and 2).
+    made = _lms_cli(twin, "backup", str(archive))
+    assert made.returncode == EXIT_OK, made.stderr
+    shutil.copyfile(twin.site_broker.dynsec_file, dynsec_copy)
+
+    # A restore onto the running LMS is refused, and changes nothing.
+    before = _tree(twin.lms_dir)
+    refused = _lms_cli(twin, "restore", "--force", str(archive))
+    assert refused.returncode != EXIT_OK and "stop the LMS first" in refused.stderr, refused.stderr
+    assert _tree(twin.lms_dir) == before
+
+    # The site is lost.
+    twin.lms.stop()
+    twin.site_broker.stop()
+    shutil.rmtree(twin.lms_dir)
+    for path in twin.site_broker.dynsec_file.parent.iterdir():
+        path.unlink()
+
+    # Restore (steps 5 and 6): the LMS's data onto a fresh directory, the passwords from the technician's copy.
+    done = _lms_cli(twin, "restore", str(archive))
+    assert done.returncode == EXIT_OK, done.stderr
+    write_atomic(twin.lms_dir / "broker-password", twin.passwords["lms"] + "\n")
+    write_atomic(twin.lms_dir / "dynsec-password", twin.passwords["dynsec-admin"] + "\n")
+    target = twin.site_broker.dynsec_file
+    shutil.copyfile(dynsec_copy, target)
+    owner = target.parent.stat()
+    os.chown(target, owner.st_uid, owner.st_gid)
+    target.chmod(0o600)
+
+    # Start (step 7): the broker with its restored TLS files and credentials, then the LMS.
+    twin.site_broker.start()
+    twin.start_lms()
+    for agent_id in AGENTS:
+        wait_for(f"{agent_id} online at the restored LMS",
+                 lambda a=agent_id: twin.lms_api(f"/api/clients/{a}", twin.lms_token)["data"]["status"] == "online",
+                 60)  # fmt: skip
+    twin.wait_cloud_sees_agents()
+    assert twin.lms_ca_file.read_bytes() == ca_before  # the CA the agents pinned (their TLS to the broker)
+    for agent_id in AGENTS:
+        path = twin.workdir / "agents" / agent_id / "state" / "credentials.json"
+        assert path.read_bytes() == credentials[agent_id]  # not enrolled again
+        # Presence is remembered from the database; a command there and back proves the broker takes them again.
+        ping = {"command": "ping", "params": {}}
+        assert twin.lms_api(f"/api/clients/{agent_id}/command", twin.lms_token, body=ping)["success"] is True
