@@ -3,20 +3,25 @@
 broker's dynamic-security file copied beside it; then the site is lost — the LMS's data directory deleted, the
 broker's data emptied —, both restored (the passwords from the technician's own copy, as ``site.env``), and the
 site comes back with the same agents, over TLS pinned to the same site CA, without any agent enrolling again;
-the cloud lists them online. A restore onto the running LMS is refused and changes nothing."""
+the cloud lists them online. A restore onto the running LMS is refused and changes nothing.
+
+And the way back from an upgrade is refused too (docs/operations.md, "Site operations: upgrade the LMS", step 4):
+this LMS over a database a newer one wrote exits 3 and changes nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from edge.lms.cli import EXIT_OK
+from edge.lms.cli import EXIT_OK, EXIT_SCHEMA
+from edge.lms.schema import SCHEMA_VERSION
 from infra.local.process import wait_for
 from infra.local.twin import Twin
 from shared.files import write_atomic
@@ -89,3 +94,33 @@ def test_a_lost_site_restored_from_its_backup_serves_the_same_agents_without_re_
         # Presence is remembered from the database; a command there and back proves the broker takes them again.
         ping = {"command": "ping", "params": {}}
         assert twin.lms_api(f"/api/clients/{agent_id}/command", twin.lms_token, body=ping)["success"] is True
+
+
+def _mark_schema(db: Path, version: int, lms_version: str) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("UPDATE lms_config SET value = ? WHERE key = 'lms_version'", (lms_version,))
+        conn.execute(f"PRAGMA user_version={version}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_this_lms_over_the_database_of_a_newer_one_exits_3_and_changes_nothing(twin: Twin) -> None:
+    assert twin.lms is not None
+    twin.lms.stop()
+    db = twin.lms_dir / "lms.db"
+    _mark_schema(db, SCHEMA_VERSION + 1, "99.0.0")  # as a newer LMS leaves it
+    before = _tree(twin.lms_dir)
+    refused = _lms_cli(twin)
+    assert refused.returncode == EXIT_SCHEMA, refused.stderr
+    assert f"schema version {SCHEMA_VERSION + 1}, written by LMS 99.0.0" in refused.stderr
+    assert f"knows schema versions up to {SCHEMA_VERSION}" in refused.stderr
+    assert _tree(twin.lms_dir) == before
+
+    _mark_schema(db, SCHEMA_VERSION, "0.1.0")  # (the newer LMS's data rolled back: this one takes it again)
+    twin.start_lms()
+    ping = {"command": "ping", "params": {}}
+    wait_for("the agents back", lambda: all(
+        twin.lms_api(f"/api/clients/{a}/command", twin.lms_token, body=ping, timeout=10).get("success") for a in AGENTS
+    ), 60)  # fmt: skip
