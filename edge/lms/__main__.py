@@ -4,8 +4,9 @@ site's LMS.
 The process itself (its parts, started in order and stopped in reverse) is :class:`edge.lms.process.Lms`; the
 subcommands are :mod:`edge.lms.cli`. SIGTERM/SIGINT set the stop event (a second one forces the exit).
 
-Exit codes: 0 clean stop, 1 could not start (the log says why), 2 bad command line or configuration, 3 the database
-was written by a newer LMS (nothing touched; the message names both schema versions).
+Exit codes: 0 clean stop, 1 could not start (the log says why; a refused backup or restore), 2 bad command line or
+configuration, 3 the database (or, for ``restore``, the backup) comes from a newer LMS (nothing touched; the message
+names both schema versions).
 """
 
 from __future__ import annotations

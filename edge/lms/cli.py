@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edge.lms import __version__
 from edge.lms.auth import AuthError, Tokens
-from edge.lms.backup import BackupError, make_backup, restore_backup
+from edge.lms.backup import BackupError, BackupTooNew, make_backup, restore_backup
 from edge.lms.config import LmsConfig
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import SchemaTooNew, Store, StoreError, check_schema
@@ -56,7 +56,7 @@ def restore_command(args: argparse.Namespace) -> int:
         restored = restore_backup(args.config, args.archive, force=args.force)
     except BackupError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
-        return EXIT_STARTUP
+        return EXIT_SCHEMA if isinstance(exc, BackupTooNew) else EXIT_STARTUP
     manifest = restored.manifest
     print(f"restored the backup of site {manifest.site_id} made {manifest.created_at} by LMS {manifest.lms_version} "
           f"(schema version {manifest.schema_version}): {len(restored.written)} files", file=sys.stderr)  # fmt: skip

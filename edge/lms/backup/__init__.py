@@ -9,8 +9,8 @@ A restore checks everything before it writes anything (:mod:`edge.lms.backup.sit
 
 from __future__ import annotations
 
-from edge.lms.backup.backup_archive import BackupError, Manifest, read_manifest
+from edge.lms.backup.backup_archive import BackupError, BackupTooNew, Manifest, read_manifest
 from edge.lms.backup.site_backup import make_backup
 from edge.lms.backup.site_restore import restore_backup
 
-__all__ = ["BackupError", "Manifest", "make_backup", "read_manifest", "restore_backup"]
+__all__ = ["BackupError", "BackupTooNew", "Manifest", "make_backup", "read_manifest", "restore_backup"]

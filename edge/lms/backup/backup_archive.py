@@ -25,6 +25,10 @@ class BackupError(Exception):
     """A backup cannot be made, or an archive is refused (the message says why; nothing was changed)."""
 
 
+class BackupTooNew(BackupError):
+    """The archive was made by an LMS whose schema version is above this one's."""
+
+
 class Member(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

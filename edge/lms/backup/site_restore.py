@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from edge.lms import __version__
-from edge.lms.backup.backup_archive import BackupError, Manifest, members, read_manifest, verify
+from edge.lms.backup.backup_archive import BackupError, BackupTooNew, Manifest, members, read_manifest, verify
 from edge.lms.backup.site_layout import CONFIG, DB, DYNSEC, SiteLayout
 from edge.lms.config import ConfigError, LmsConfig, load_layout
 from edge.lms.schema import SCHEMA_VERSION
@@ -44,7 +44,7 @@ def restore_backup(config_path: Path, archive: Path, *, force: bool = False) -> 
     """Restore ``archive`` where the configuration at ``config_path`` (or the archive's own) puts things."""
     manifest = read_manifest(archive)
     if manifest.schema_version > SCHEMA_VERSION:
-        raise BackupError(
+        raise BackupTooNew(
             f"refused: the backup was made by LMS {manifest.lms_version} with schema version "
             f"{manifest.schema_version}; this LMS {__version__} knows schema versions up to {SCHEMA_VERSION}. "
             f"Restore it with LMS {manifest.lms_version} or newer. Nothing was changed."

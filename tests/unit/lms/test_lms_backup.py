@@ -18,6 +18,7 @@ import pytest
 
 from edge.lms.__main__ import main
 from edge.lms.backup import BackupError, make_backup, read_manifest, restore_backup
+from edge.lms.cli import EXIT_SCHEMA
 from edge.lms.config import load_config
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store
@@ -165,6 +166,9 @@ def test_a_backup_from_a_newer_lms_is_refused(site: Path, tmp_path: Path) -> Non
     newer = _rewrite(archive, tmp_path / "n.tar.gz", {"manifest.json": json.dumps(doc).encode()})
     _refused(tmp_path / "new" / "data", newer,
              rf"LMS 9\.9\.9 with schema version {SCHEMA_VERSION + 1}.*up to {SCHEMA_VERSION}")  # fmt: skip
+    fresh = tmp_path / "new" / "data"
+    assert main(["--config", str(fresh / "lms.toml"), "restore", str(newer)]) == EXIT_SCHEMA
+    assert not fresh.exists()
 
 
 def test_a_restore_onto_a_running_lms_is_refused(site: Path, tmp_path: Path) -> None:
