@@ -17,7 +17,7 @@ from edge.lms.cli import EXIT_SCHEMA
 from edge.lms.config import load_config
 from edge.lms.process import Lms, StartupError
 from edge.lms.schema import SCHEMA_VERSION
-from edge.lms.store import SchemaTooNew, Store
+from edge.lms.store import SchemaTooNew, Store, check_schema
 
 
 def _data_dir_state(root: Path) -> dict[str, str]:
@@ -78,3 +78,12 @@ def test_a_second_lms_on_the_same_database_is_refused(tmp_path: Path, monkeypatc
     again = Lms(config)  # released by the first one's stop
     again.start_database_lock()
     again.stop()
+
+
+def test_the_version_is_read_from_the_wal_when_a_newer_lms_did_not_close_cleanly(tmp_path: Path) -> None:
+    with Store(tmp_path / "lms.db") as newer:
+        newer.conn.execute("PRAGMA wal_autocheckpoint=0")
+        newer.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")  # only in the -wal file so far
+        assert (tmp_path / "lms.db-wal").stat().st_size > 0
+        with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}"):
+            check_schema(tmp_path / "lms.db", SCHEMA_VERSION, version="0.1.0")
