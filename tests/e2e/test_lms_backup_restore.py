@@ -82,18 +82,13 @@ def test_a_lost_site_restored_from_its_backup_serves_the_same_agents_without_re_
     # Start (step 7): the broker with its restored TLS files and credentials, then the LMS.
     twin.site_broker.start()
     twin.start_lms()
-    for agent_id in AGENTS:
-        wait_for(f"{agent_id} online at the restored LMS",
-                 lambda a=agent_id: twin.lms_api(f"/api/clients/{a}", twin.lms_token)["data"]["status"] == "online",
-                 60)  # fmt: skip
+    # Presence is remembered from the database; a command there and back proves the broker takes them again.
+    _answer_commands(twin)
     twin.wait_cloud_sees_agents()
     assert twin.lms_ca_file.read_bytes() == ca_before  # the CA the agents pinned (their TLS to the broker)
     for agent_id in AGENTS:
         path = twin.workdir / "agents" / agent_id / "state" / "credentials.json"
         assert path.read_bytes() == credentials[agent_id]  # not enrolled again
-        # Presence is remembered from the database; a command there and back proves the broker takes them again.
-        ping = {"command": "ping", "params": {}}
-        assert twin.lms_api(f"/api/clients/{agent_id}/command", twin.lms_token, body=ping)["success"] is True
 
 
 def _mark_schema(db: Path, version: int, lms_version: str) -> None:
@@ -120,7 +115,12 @@ def test_this_lms_over_the_database_of_a_newer_one_exits_3_and_changes_nothing(t
 
     _mark_schema(db, SCHEMA_VERSION, "0.1.0")  # (the newer LMS's data rolled back: this one takes it again)
     twin.start_lms()
+    _answer_commands(twin)
+
+
+def _answer_commands(twin: Twin) -> None:
+    """Every agent answers a command through the LMS (retried while they reconnect)."""
     ping = {"command": "ping", "params": {}}
-    wait_for("the agents back", lambda: all(
+    wait_for("the agents to answer a command", lambda: all(
         twin.lms_api(f"/api/clients/{a}/command", twin.lms_token, body=ping, timeout=10).get("success") for a in AGENTS
-    ), 60)  # fmt: skip
+    ), 90)  # fmt: skip

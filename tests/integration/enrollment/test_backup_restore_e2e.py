@@ -19,7 +19,7 @@ from edge.lms.cli import EXIT_OK
 from infra.local.mosquitto import free_port
 from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.conftest import ADMIN_USER, LMS_USER, DynsecBroker
-from tests.integration.lms.lms_harness import REPO, LmsProcess, lms_config_text
+from tests.integration.lms.lms_harness import REPO, LmsProcess, eventually, lms_config_text
 
 pytestmark = pytest.mark.integration
 
@@ -84,9 +84,8 @@ def test_a_backup_restored_onto_a_fresh_data_directory_serves_the_same_agents_wi
     new = _lms(new_dir, (new_dir / "lms.toml").read_text(), dynsec_broker)
     with new.running():
         new.wait_agents("room-1", "room-2", timeout=30)
-        for agent_id in ("room-1", "room-2"):  # their broker roles came back too: a command there and back
-            r = new.command(agent_id, "ping")
-            assert r.status_code == 200 and r.json()["success"] is True, r.text
+        for agent_id in ("room-1", "room-2"):  # presence is remembered: a command there and back proves it
+            eventually(lambda a=agent_id: new.command(a, "ping").json().get("success"), 30, what=f"{agent_id} answers")
         assert new.http.get("/api/enrolment-tokens").json()["data"]["ca_hash"] == ca_hash  # the CA they pinned
         listing = new.http.get("/api/enrolment-tokens").json()["data"]
         assert [e["agent_id"] for e in listing["enrollments"]] == ["room-1", "room-2"]
