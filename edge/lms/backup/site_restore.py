@@ -126,10 +126,10 @@ def _write(archive: Path, manifest: Manifest, targets: dict[str, Path], layout: 
             continue
         fh = tar.extractfile(info)
         assert fh is not None
-        _write_file(target, fh, manifest.members[name].mode)
-        if name == DB:
+        if name == DB:  # first: the old database's journal must never meet the restored file
             for suffix in _DB_SIDE_FILES:
                 target.with_name(target.name + suffix).unlink(missing_ok=True)
+        _write_file(target, fh, manifest.members[name].mode)
         if name == DYNSEC:
             _owned_like_its_directory(target)
             if target != layout.dynsec_file:
