@@ -1,9 +1,12 @@
-"""``python -m edge.lms --config FILE.toml [--validate-config] [token ... | tls]``: run one site's LMS.
+"""``python -m edge.lms --config FILE.toml [--validate-config] [token ... | tls | backup ... | restore ...]``: run one
+site's LMS.
 
 The process itself (its parts, started in order and stopped in reverse) is :class:`edge.lms.process.Lms`; the
 subcommands are :mod:`edge.lms.cli`. SIGTERM/SIGINT set the stop event (a second one forces the exit).
 
-Exit codes: 0 clean stop, 1 could not start (the log says why), 2 bad command line or configuration.
+Exit codes: 0 clean stop, 1 could not start (the log says why; a refused backup or restore), 2 bad command line or
+configuration, 3 the database (or, for ``restore``, the backup) comes from a newer LMS (nothing touched; the message
+names both schema versions).
 """
 
 from __future__ import annotations
@@ -11,7 +14,15 @@ from __future__ import annotations
 import logging
 import sys
 
-from edge.lms.cli import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, parse_args, run_command
+from edge.lms.cli import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_STARTUP,
+    parse_args,
+    refuse_newer_database,
+    restore_command,
+    run_command,
+)
 from edge.lms.config import ConfigError, load_config
 from edge.lms.process import Lms, StartupError
 from shared.lifecycle import shorten_gil_switch_interval
@@ -27,11 +38,16 @@ LOG_SERVICE = "classtop-lms"
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.action == "restore":
+        return restore_command(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    refused = refuse_newer_database(config)
+    if refused is not None:
+        return refused
     if args.action is not None:
         return run_command(config, args)
     if args.validate_config:

@@ -1,7 +1,13 @@
-"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [token ... | tls]``.
+"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [token ... | tls | backup ARCHIVE |
+restore ARCHIVE [--force]]``.
 
 ``token create|list|revoke`` manages local API tokens and ``tls`` makes the site CA and its server
-certificates (what the LMS's first start does) — both work beside a running LMS.
+certificates (what the LMS's first start does) — both work beside a running LMS. ``backup`` writes one archive of
+the site (:mod:`edge.lms.backup`), also while the LMS runs; ``restore`` puts one back onto a stopped LMS (it may
+run before the configuration file exists: the archive's is then written where ``--config`` says).
+
+Everything but ``restore`` first refuses a database whose schema is newer than this LMS knows (exit 3, nothing
+touched: :func:`refuse_newer_database`).
 """
 
 from __future__ import annotations
@@ -11,19 +17,55 @@ import sys
 import time
 from pathlib import Path
 
+from edge.lms import __version__
 from edge.lms.auth import AuthError, Tokens
+from edge.lms.backup import BackupError, BackupTooNew, make_backup, restore_backup
 from edge.lms.config import LmsConfig
-from edge.lms.store import Store, StoreError
+from edge.lms.schema import SCHEMA_VERSION
+from edge.lms.store import SchemaTooNew, Store, StoreError, check_schema
 from edge.lms.tls import SiteCaError, SiteTls
 
-EXIT_OK, EXIT_STARTUP, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_STARTUP, EXIT_CONFIG, EXIT_SCHEMA = 0, 1, 2, 3
 
 
 def run_command(config: LmsConfig, args: argparse.Namespace) -> int:
     """Run the subcommand ``args.action`` (not the LMS itself)."""
     if args.action == "tls":
         return _tls_command(config)
+    if args.action == "backup":
+        return _backup_command(args.config, config, args.archive)
     return _token_command(config, args)
+
+
+def refuse_newer_database(config: LmsConfig) -> int | None:
+    """:data:`EXIT_SCHEMA` (and the message on stderr) when the database is newer than this LMS, else ``None``."""
+    try:
+        check_schema(config.db_path, SCHEMA_VERSION, version=__version__)
+    except SchemaTooNew as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA
+    except StoreError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    return None
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    """``restore ARCHIVE [--force]`` (before the configuration is loaded: it may come from the archive)."""
+    try:
+        restored = restore_backup(args.config, args.archive, force=args.force)
+    except BackupError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA if isinstance(exc, BackupTooNew) else EXIT_STARTUP
+    manifest = restored.manifest
+    print(f"restored the backup of site {manifest.site_id} made {manifest.created_at} by LMS {manifest.lms_version} "
+          f"(schema version {manifest.schema_version}): {len(restored.written)} files", file=sys.stderr)  # fmt: skip
+    if restored.dynsec_elsewhere is not None:
+        print(f"the broker's dynamic-security file is in {restored.dynsec_elsewhere}: put it where the broker "
+              "reads it (its plugin_opt_config_file) before the broker starts", file=sys.stderr)  # fmt: skip
+    elif manifest.broker_state != "included":
+        print(f"broker state {manifest.broker_state}", file=sys.stderr)
+    return EXIT_OK
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +86,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="make the site CA (first time) and the LMS's and broker's certificates, print the CA fingerprint "
         "agents pin (run before the broker's first start)",
     )
+    backup = sub.add_parser("backup", help="write one archive of the site: database, CA, certificates, "
+                            "configuration, broker state (works while the LMS runs)")  # fmt: skip
+    backup.add_argument("archive", type=Path, help="a new file (e.g. lms-2026-12-06.tar.gz)")
+    restore = sub.add_parser("restore", help="restore an archive onto a stopped LMS (a fresh data directory)")
+    restore.add_argument("archive", type=Path, help="an archive made by `backup`")
+    restore.add_argument("--force", action="store_true", help="replace data that is already there")
     return parser.parse_args(argv)
+
+
+def _backup_command(config_path: Path, config: LmsConfig, archive: Path) -> int:
+    try:
+        manifest = make_backup(config_path, config, archive)
+    except BackupError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    print(archive)
+    print(f"{len(manifest.members)} files, schema version {manifest.schema_version}, broker state "
+          f"{manifest.broker_state}; the archive holds the site CA's key: keep it as safe as the LMS", file=sys.stderr)
+    return EXIT_OK
 
 
 def _tls_command(config: LmsConfig) -> int:

@@ -27,7 +27,8 @@ from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsErro
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
 from edge.lms.log_file import LmsLogFile
-from edge.lms.store import Store, StoreError
+from edge.lms.schema import SCHEMA_VERSION
+from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
 from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
 from shared import topics
 from shared.errors import MqttError
@@ -76,6 +77,7 @@ class Lms:
 
     def start(self) -> None:
         self.lifecycle.start([
+            self.start_database_lock,
             self.start_log_file,
             self.start_site_tls,
             self.start_store,
@@ -91,6 +93,16 @@ class Lms:
             self.start_api,
             self.start_tls_renewal,
         ])
+
+    def start_database_lock(self) -> None:
+        """First, before anything is written: refuse a database newer than this LMS (nothing touched), then hold
+        the database's lock file while running (a second LMS, or a ``restore``, is refused)."""
+        try:
+            check_schema(self.config.db_path, SCHEMA_VERSION, version=__version__)
+            lock = DatabaseLock(self.config.db_path).acquire(f"LMS {__version__}")
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
+        self.lifecycle.on_stop("database lock", lock.release)
 
     def start_log_file(self) -> None:
         """The LMS's own log in a rotating file beside the database (``[log_file]``; logs on request read it)."""

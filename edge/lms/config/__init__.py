@@ -8,7 +8,7 @@ from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_config import CloudConfigError, cloud_settable_values, with_cloud_config
 from edge.lms.config.cloud_settings import CloudLinkSettings, CloudTlsSettings
 from edge.lms.config.lms_config import LmsConfig
-from edge.lms.config.loader import ConfigError, load_config, parse_config
+from edge.lms.config.loader import ConfigError, load_config, load_layout, parse_config
 from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 
@@ -28,6 +28,7 @@ __all__ = [
     "SiteTlsSettings",
     "cloud_settable_values",
     "load_config",
+    "load_layout",
     "parse_config",
     "with_cloud_config",
 ]

@@ -46,6 +46,12 @@ class DynsecSettings(BaseModel):
         default=True,
         description="agents connect with TLS, pinned to the site CA; false only for a loopback advertise_host",
     )
+    state_file: Path | None = Field(
+        default=None,
+        description="the broker's dynamic-security JSON (its plugin_opt_config_file), when this LMS can read it: "
+        "`backup` includes it and `restore` puts it back (agents keep their broker credentials); unset, the "
+        "technician backs up the broker's data separately (docs/operations.md)",
+    )
 
 
 class SiteBrokerSettings(MqttSettings):

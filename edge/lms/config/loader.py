@@ -5,6 +5,7 @@ value, :mod:`shared.config_file`), and the files it names checked."""
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ def _resolve_paths(cfg: LmsConfig, base: Path) -> LmsConfig:
         broker = broker.model_copy(update={"password_file": resolve_path(base, broker.password_file)})
     if broker.dynsec is not None and broker.dynsec.password_file is not None:
         dynsec = broker.dynsec.model_copy(update={"password_file": resolve_path(base, broker.dynsec.password_file)})
+        broker = broker.model_copy(update={"dynsec": dynsec})
+    if broker.dynsec is not None and broker.dynsec.state_file is not None:
+        dynsec = broker.dynsec.model_copy(update={"state_file": resolve_path(base, broker.dynsec.state_file)})
         broker = broker.model_copy(update={"dynsec": dynsec})
     update["site_broker"] = broker
     if cfg.cloud is not None and cfg.cloud.tls is not None:
@@ -108,6 +112,22 @@ def _check_files(cfg: LmsConfig) -> None:
     for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)):
         if path is not None and not path.is_file():
             raise ConfigError(f"cloud.tls.{name}: no such file {path}")
+
+
+def load_layout(path: Path, text: str | None = None) -> LmsConfig:
+    """The file's settings (or ``text``'s, as if it were the file at ``path``) with their paths resolved, without
+    the passwords or the files it names: what ``restore`` needs to know where things go before they exist.
+    Raises :class:`ConfigError`."""
+    try:
+        data = read_toml(path) if text is None else tomllib.loads(text)
+        cfg = LmsConfig.model_validate(data)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid configuration: {describe_validation_error(exc, limit=10)}") from None
+    return _resolve_paths(cfg, path.resolve().parent)
 
 
 def parse_config(

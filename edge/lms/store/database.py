@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.lms import __version__
 from edge.lms.store.records import records
+from edge.lms.store.schema_version import check_schema
+from edge.lms.store.store_error import StoreError
+
+__all__ = ["LMS_CONFIG_TABLE", "Migration", "Store", "StoreError", "check_migrations"]
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +38,6 @@ LMS_CONFIG_TABLE = """CREATE TABLE IF NOT EXISTS lms_config (
             value TEXT,
             updated_at REAL NOT NULL
         )"""
-
-
-class StoreError(Exception):
-    """The database cannot be opened, is newer than this LMS, or is not open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,10 @@ class Store:
     # ------------------------------------------------------------ lifecycle
 
     def open(self) -> Store:
+        """Open (creating the file) and migrate; :class:`~edge.lms.store.schema_version.SchemaTooNew`, with nothing
+        touched, when the database is newer than ``migrations``."""
+        migrations = self._migrations if self._migrations is not None else _lms_schema()
+        check_schema(self.path, len(migrations), version=__version__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -80,7 +85,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._conn = conn
-        self._migrate(self._migrations if self._migrations is not None else _lms_schema())
+        self._migrate(migrations)
         return self
 
     def close(self) -> None:
