@@ -28,7 +28,16 @@ from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
 from edge.lms.log_file import LmsLogFile
 from edge.lms.store import Store, StoreError
-from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
+from edge.lms.tls import (
+    CertificateWatch,
+    HttpListener,
+    ListenerError,
+    NamedCertificate,
+    SiteCaError,
+    SiteTls,
+    TlsFiles,
+    plain_variant,
+)
 from shared import topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
@@ -69,6 +78,7 @@ class Lms:
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
         self.site_tls: SiteTls | None = None
+        self.certificates: CertificateWatch | None = None
         self.http_listener: HttpListener | None = None
         self.log_file: LmsLogFile | None = None
 
@@ -120,20 +130,29 @@ class Lms:
             self.config = self.config.model_copy(update={"site_broker": broker.model_copy(update={"tls": tls})})
 
     def start_tls_renewal(self) -> None:
+        """Renewal, rotation on demand and expiry warnings (edge.lms.tls.certificate_watch)."""
         assert self.site_tls is not None
+        cfg = self.config
+        watch = CertificateWatch(
+            self.site_tls, on_renewed=self.serve_renewed, warn_before_days=cfg.site_tls.warn_before_days,
+            check_interval_s=cfg.site_tls.check_interval_s, on_event=self.events.add if self.events else None,
+            cloud_cert=cfg.cloud.tls.cert_file if cfg.cloud is not None and cfg.cloud.tls is not None else None,
+        )  # fmt: skip
+        self.certificates = watch
+        if self.services is not None:
+            self.services.certificates = watch
+        watch.start()
+        self.lifecycle.on_stop("site TLS renewal", watch.stop)
 
-        def renewed(files: TlsFiles) -> None:
-            listener = self.http_listener
-            if files.lms.renewed and listener is not None and self.config.http_tls:
-                listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
-            if files.broker.renewed:
-                log.warning(
-                    "the site broker's certificate was renewed in %s: the broker serves it after its next reload "
-                    "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
-                )  # fmt: skip
-
-        self.site_tls.start_renewal(renewed)
-        self.lifecycle.on_stop("site TLS renewal", self.site_tls.stop)
+    def serve_renewed(self, files: TlsFiles) -> None:
+        """A new LMS certificate is served from the next handshake on; the broker's after its reload."""
+        listener = self.http_listener
+        if listener is not None and self.config.http_tls:
+            listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
+        log.warning(
+            "the site broker's certificate is new in %s: the broker serves it after its next reload "
+            "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
+        )  # fmt: skip
 
     def site_ca_info(self) -> SiteCaInfo | None:
         files = self.site_tls.files if self.site_tls is not None else None

@@ -21,6 +21,7 @@ from edge.lms.api import (
     health,
     prometheus,
     settings,
+    site_tls,
     tokens,
 )
 from edge.lms.api import events as events_api
@@ -59,6 +60,7 @@ def build_fastapi(
     app.include_router(batches.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
+    app.include_router(site_tls.router)
     app.include_router(dead_letters.router)
     app.include_router(cctv.router)
     cctv_video.install(app, services)

@@ -17,6 +17,7 @@ from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
 from edge.lms.config import LmsConfig
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
 from edge.lms.store import Store
+from edge.lms.tls import CertificateExpiry, TlsFiles
 from shared.mqtt import MqttClient
 
 
@@ -48,6 +49,14 @@ class CloudStatus(Protocol):
     def discard_dead(self, dead_id: int) -> bool: ...
 
 
+class CertificateControl(Protocol):
+    """The site's certificates as the API sees them (:class:`edge.lms.tls.CertificateWatch`)."""
+
+    def status(self) -> list[CertificateExpiry]: ...
+
+    def rotate(self) -> TlsFiles: ...
+
+
 @dataclass
 class Services:
     """Everything the API needs, built by the LMS (:mod:`edge.lms.process`) and handed to :func:`create_app`.
@@ -75,6 +84,7 @@ class Services:
     legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
     admissions: Admissions = None  # type: ignore[assignment]
     sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
+    certificates: CertificateControl | None = None  # the site's certificates (None: not watched, e.g. plain HTTP)
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)

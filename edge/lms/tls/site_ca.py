@@ -117,6 +117,7 @@ class ServerCert:
     names: tuple[str, ...]
     not_after: float
     renewed: str | None  # why it was (re)issued now; None if the existing one was kept
+    serial: int = 0  # the certificate's serial number (a new one on every issue)
 
 
 class SiteCa:
@@ -259,11 +260,12 @@ class SiteCa:
 
     def ensure_server(
         self, cert_file: Path, key_file: Path, *, common_name: str, names: Iterable[str], days: int,
-        renew_before_s: float, key_mode: int = 0o600,
+        renew_before_s: float, key_mode: int = 0o600, force: str | None = None,
     ) -> ServerCert:  # fmt: skip
-        """Keep a valid certificate for ``names`` in ``cert_file``/``key_file`` (see the module docstring)."""
+        """Keep a valid certificate for ``names`` in ``cert_file``/``key_file`` (see the module docstring);
+        ``force``: issue a new one anyway, for this reason (an operator's rotation)."""
         wanted = canonical_names(names)
-        reason = self.check(cert_file, key_file, wanted, renew_before_s=renew_before_s)
+        reason = force or self.check(cert_file, key_file, wanted, renew_before_s=renew_before_s)
         if reason is not None:
             cert_pem, key_pem = self.issue(common_name, wanted, days=days)
             try:
@@ -278,5 +280,7 @@ class SiteCa:
                 if key_file.stat().st_mode & 0o777 != key_mode:
                     key_file.chmod(key_mode)
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        return ServerCert(cert_file, key_file, tuple(wanted), cert.not_valid_after_utc.timestamp(), reason)
+        return ServerCert(
+            cert_file, key_file, tuple(wanted), cert.not_valid_after_utc.timestamp(), reason, cert.serial_number
+        )
 
