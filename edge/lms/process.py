@@ -24,6 +24,7 @@ from edge.lms.cloud import AppliedCloudConfig, CloudLinkError, CloudSide, startu
 from edge.lms.commands import CommandLog, CommandQueue, Router
 from edge.lms.config import LmsConfig
 from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrolments
+from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
 from edge.lms.log_file import LmsLogFile
@@ -79,6 +80,7 @@ class Lms:
         self.events: AgentEvents | None = None
         self.site_tls: SiteTls | None = None
         self.certificates: CertificateWatch | None = None
+        self.broker_credentials: BrokerCredentials | None = None
         self.http_listener: HttpListener | None = None
         self.log_file: LmsLogFile | None = None
 
@@ -201,6 +203,7 @@ class Lms:
         except CredentialsError as exc:
             raise StartupError(f"dynamic security: {exc.message}") from None
         self.lifecycle.on_stop("broker credentials", credentials.stop)
+        self.broker_credentials = credentials
         address = BrokerAddress(*broker.advertised())
         store = self.store
         self.enrolments = Enrolments(
@@ -312,6 +315,9 @@ class Lms:
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
+            certificates=self.certificates,
+            credential_rotation=None if self.broker_credentials is None or self.router is None
+            else CredentialRotation(self.broker_credentials, self.router),
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built

@@ -15,6 +15,7 @@ from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
 from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
 from edge.lms.config import LmsConfig
+from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
 from edge.lms.store import Store
 from edge.lms.tls import CertificateExpiry, TlsFiles
@@ -85,6 +86,7 @@ class Services:
     admissions: Admissions = None  # type: ignore[assignment]
     sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
     certificates: CertificateControl | None = None  # the site's certificates (None: not watched, e.g. plain HTTP)
+    credential_rotation: CredentialRotation | None = None  # agents' broker passwords (None: no dynamic security)
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)

@@ -265,6 +265,14 @@ class BrokerCredentials:
         log.info("dynsec: issued credentials for agent %s", agent_id)
         return password
 
+    def set_password(self, agent_id: str, password: str) -> None:
+        """The agent's client keeps its role but takes ``password`` (a rotation: the broker ends the agent's
+        session, which reconnects with the password it was given first). Raises :class:`CredentialsError`."""
+        self.check_agent_id(agent_id)
+        with self._lock:
+            self._control.execute([{"command": "setClientPassword", "username": agent_id, "password": password}])
+        log.info("dynsec: new password for agent %s", agent_id)
+
     def revoke(self, agent_id: str) -> bool:
         """Delete the agent's client (the broker disconnects it at once) and role. False if it had none."""
         self.check_agent_id(agent_id)

@@ -167,3 +167,29 @@ def tls_site(workdir: Path, broker_dir: Path, agent_ids: list[str]) -> Iterator[
         print(f"--- LMS log\n{site.lms.output()[-4000:]}")
         for agent in site.agents:
             print(f"--- agent {agent.agent_id}\n{agent.output()[-2000:]}")
+
+
+def broker_accepts(site: TlsSite, username: str, password: str, client_id: str) -> bool:
+    """Whether the site broker's TLS port accepts these credentials (a paho client that trusts the site CA)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    result: list[bool] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.tls_set(ca_certs=str(site.ca_file))
+
+    def on_connect(_c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        result.append(not getattr(reason, "is_failure", True))
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect("localhost", site.tls_port)
+    client.loop_start()
+    try:
+        done.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return bool(result and result[0])
