@@ -39,6 +39,7 @@ from edge.lms.tls import (
     TlsFiles,
     plain_variant,
 )
+from edge.lms.tls.ca_rotation import CaRotation
 from shared import topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
@@ -81,6 +82,7 @@ class Lms:
         self.site_tls: SiteTls | None = None
         self.certificates: CertificateWatch | None = None
         self.broker_credentials: BrokerCredentials | None = None
+        self.site_ca: SiteCaInfo | None = None
         self.http_listener: HttpListener | None = None
         self.log_file: LmsLogFile | None = None
 
@@ -145,6 +147,26 @@ class Lms:
             self.services.certificates = watch
         watch.start()
         self.lifecycle.on_stop("site TLS renewal", watch.stop)
+        if self.router is not None and self.broker_credentials is not None:
+            rotation = CaRotation(self.site_tls, self.router, self.broker_credentials.list,
+                                  on_switched=self.site_ca_switched, trust=self.trust_site_ca)  # fmt: skip
+            for ca_file in rotation.extra_trust_files():  # restarted in the middle of a site CA rotation
+                self.trust_site_ca(ca_file)
+            if self.services is not None:
+                self.services.ca_rotation = rotation
+
+    def trust_site_ca(self, ca_file: Path) -> None:
+        """The LMS's own broker connections also trust ``ca_file`` (the next site CA) from their next handshake."""
+        if self.site is not None and self.site.settings.tls is not None:
+            self.site.trust_ca(ca_file)
+        if self.broker_credentials is not None:
+            self.broker_credentials.trust_ca(ca_file)
+
+    def site_ca_switched(self, files: TlsFiles) -> None:
+        """A new site CA: its certificates served, and shown to agents that enrol from now on."""
+        self.serve_renewed(files)
+        if self.site_ca is not None:
+            self.site_ca.pem, self.site_ca.fingerprint = files.ca_pem, files.fingerprint
 
     def serve_renewed(self, files: TlsFiles) -> None:
         """A new LMS certificate is served from the next handshake on; the broker's after its reload."""
@@ -323,7 +345,8 @@ class Lms:
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
             self.apply_config(self.config)
         cert_file, key_file = self.http_certificate()
-        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca_info())
+        self.site_ca = self.site_ca_info()
+        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca)
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
         plain = cfg.classtop_plain_http
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))

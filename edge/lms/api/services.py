@@ -19,6 +19,7 @@ from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
 from edge.lms.store import Store
 from edge.lms.tls import CertificateExpiry, TlsFiles
+from edge.lms.tls.ca_rotation import CaRotation
 from shared.mqtt import MqttClient
 
 
@@ -87,6 +88,7 @@ class Services:
     sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
     certificates: CertificateControl | None = None  # the site's certificates (None: not watched, e.g. plain HTTP)
     credential_rotation: CredentialRotation | None = None  # agents' broker passwords (None: no dynamic security)
+    ca_rotation: CaRotation | None = None  # the site CA's rotation steps (None: no dynamic security)
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)

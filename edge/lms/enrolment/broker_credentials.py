@@ -22,12 +22,14 @@ checked, and an error the caller did not expect is raised as :class:`Credentials
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shared import topics
@@ -100,6 +102,10 @@ class DynsecControl:
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._client.wait_connected(timeout_s)
+
+    def trust_ca(self, ca_file: Path) -> None:
+        with contextlib.suppress(MqttError):  # a plain loopback admin connection: nothing to trust
+            self._client.trust_ca(ca_file)
 
     def start(self, wait_s: float = 10.0) -> None:
         try:
@@ -208,6 +214,10 @@ class BrokerCredentials:
 
     def stop(self) -> None:
         self._control.stop()
+
+    def trust_ca(self, ca_file: Path) -> None:
+        """The admin connection also trusts this CA from its next handshake (a site CA rotation)."""
+        self._control.trust_ca(ca_file)
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until the admin connection is up (it reconnects by itself after a broker restart)."""

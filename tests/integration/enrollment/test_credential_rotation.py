@@ -71,12 +71,12 @@ def test_broker_credentials_rotate_per_agent_and_per_site_without_dropping_agent
         for agent in site.agents:
             assert _password(agent.workdir)[0].encode() not in raw
         # nobody can send the rotation command on an agent's behalf: not an admin through the API
-        reply = site.api.post("/api/clients/room-2/command",  # type: ignore[union-attr]
-                              json={"command": "rotate_broker_password", "params": {"password": "x" * 32}})
+        reply = site.request("POST", "/api/clients/room-2/command",
+                             {"command": "rotate_broker_password", "params": {"password": "x" * 32}})
         assert reply.status_code in (400, 403), reply.text
         assert "sent only by the LMS" in reply.text
         # an unknown agent: a clear refusal, nothing changed
-        reply = site.api.post("/api/agents/nobody/broker-credentials/rotate")  # type: ignore[union-attr]
+        reply = site.request("POST", "/api/agents/nobody/broker-credentials/rotate")
         assert reply.status_code == 409 and "nothing changed" in reply.text
 
 
@@ -95,8 +95,8 @@ def test_api_tokens_rotate_with_a_grace_period(tmp_path: Path, broker_dir: Path)
         listed = {t["id"]: t for t in site.api_get("/api/tokens")["tokens"]}
         assert listed[rotated["id"]]["name"] == "dashboard" and listed[rotated["id"]]["role"] == "viewer"
         assert reads_as(old) == 200 and reads_as(rotated["token"]) == 200  # the grace period: both work
-        assert site.api.delete(f"/api/tokens/{old_id}").status_code == 200  # type: ignore[union-attr]
+        assert site.request("DELETE", f"/api/tokens/{old_id}").status_code == 200
         assert reads_as(old) == 401 and reads_as(rotated["token"]) == 200
         # a revoked or unknown token cannot be rotated
-        assert site.api.post(f"/api/tokens/{old_id}/rotate").status_code == 409  # type: ignore[union-attr]
-        assert site.api.post("/api/tokens/9999/rotate").status_code == 404  # type: ignore[union-attr]
+        assert site.request("POST", f"/api/tokens/{old_id}/rotate").status_code == 409
+        assert site.request("POST", "/api/tokens/9999/rotate").status_code == 404

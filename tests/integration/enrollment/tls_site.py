@@ -49,22 +49,33 @@ class TlsSite:
             tls=BrokerTls(files / "ca.crt", files / "broker.crt", files / "broker.key", port=self.tls_port),
         )  # fmt: skip
         self.agents: list[AgentProc] = []
-        self.api: httpx.Client | None = None
 
     @property
     def url(self) -> str:
         return f"https://localhost:{self.http_port}"
 
+    def trusted(self) -> ssl.SSLContext:
+        """What an agent trusts during a CA rotation: the site CA, and the next or previous one if any."""
+        context = pinned_context(self.ca_file)
+        for other in ("next", "previous"):
+            path = self.ca_file.parent / other / "ca.crt"
+            if path.is_file():
+                context.load_verify_locations(cafile=str(path))
+        return context
+
     def client(self) -> httpx.Client:
-        """An admin API client that trusts the site CA only (a new connection per request: each handshake
+        """An admin API client that trusts the site CA(s) only (a new connection per request: each handshake
         shows the certificate served at that moment)."""
-        return httpx.Client(base_url=self.url, verify=pinned_context(self.ca_file), timeout=10,
+        return httpx.Client(base_url=self.url, verify=self.trusted(), timeout=10,
                             headers={"Authorization": f"Bearer {self.admin}", "Connection": "close"})  # fmt: skip
+
+    def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:  # type: ignore[type-arg]
+        with self.client() as api:
+            return api.request(method, path, json=body)
 
     def start(self, agent_ids: list[str]) -> TlsSite:
         self.broker.start()
         self.lms.start()
-        self.api = self.client()
         eventually(lambda: self.api_get("/api/health")["site_broker"]["connected"], 30, what="LMS up")
         token = self.api_post("/api/enrollment-tokens", {"max_uses": len(agent_ids) + 5})["token"]
         for agent_id in agent_ids:
@@ -74,22 +85,19 @@ class TlsSite:
         return self
 
     def api_get(self, path: str) -> dict:  # type: ignore[type-arg]
-        assert self.api is not None
-        reply = self.api.get(path)
+        reply = self.request("GET", path)
         assert reply.status_code == 200, reply.text
         data: dict = reply.json()["data"]  # type: ignore[type-arg]
         return data
 
     def api_post(self, path: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]
-        assert self.api is not None
-        reply = self.api.post(path, json=body or {})
+        reply = self.request("POST", path, body or {})
         assert reply.status_code in (200, 201), reply.text
         data: dict = reply.json()["data"]  # type: ignore[type-arg]
         return data
 
     def status(self, agent_id: str) -> str | None:
-        assert self.api is not None
-        reply = self.api.get(f"/api/clients/{agent_id}")
+        reply = self.request("GET", f"/api/clients/{agent_id}")
         return reply.json().get("data", {}).get("status") if reply.status_code == 200 else None
 
     def disconnects(self, since: float) -> list[tuple[str, str]]:
@@ -104,14 +112,12 @@ class TlsSite:
     def stop(self) -> None:
         for agent in self.agents:
             agent.stop()
-        if self.api is not None:
-            self.api.close()
         self.lms.stop()
         self.broker.stop()
 
 
 def served_serial(host: str, port: int, ca_file: Path) -> int:
-    """The serial number of the certificate served on ``host:port`` now, verified against the site CA."""
+    """The serial number of the certificate served on ``host:port`` now, verified against ``ca_file`` only."""
     context = pinned_context(ca_file)
     with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(
         raw, server_hostname=host
@@ -134,8 +140,12 @@ class PresenceWatch:
         self._thread = threading.Thread(target=self._run, name="presence-watch", daemon=True)
 
     def _run(self) -> None:
-        with self.site.client() as api:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            try:
+                api = self.site.client()  # anew each round: the CAs trusted change during a CA rotation
+            except OSError:  # the CA files are being moved (a CA switch): look again
+                continue
+            with api:
                 for agent in self.site.agents:
                     try:
                         reply = api.get(f"/api/clients/{agent.agent_id}")
