@@ -208,7 +208,7 @@ class GetProcessesParams(Strict):
 
 class RotateBrokerPasswordParams(Strict):
     """``rotate_broker_password``: the agent's next broker password (the LMS sets it on the broker only after the
-    agent has stored it; docs/security.md#rotation)."""
+    agent has stored it; docs/security.md#rotation-of-certificates-and-credentials-issue-19)."""
 
     password: str = Field(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")
 

@@ -1,5 +1,5 @@
 """Rotation at the agent: its broker password and the site CA it trusts, changed by its LMS over the agent's
-own authenticated broker connection (docs/security.md#rotation).
+own authenticated broker connection (docs/security.md#rotation-of-certificates-and-credentials-issue-19).
 
 Both commands are ``lms_only`` (``shared.commands``): the LMS's router sends them with source ``lms`` and
 refuses them from every API and from the cloud; on the broker only the LMS may publish to an agent's ``down``

@@ -6,8 +6,8 @@
   subjectAltNames) signed by it: issued when missing, unreadable, not signed by this CA, made for other names,
   or within ``renew_before_s`` of its end. The key is written before the certificate, each atomically, so a
   crash leaves the old pair or a new key beside the old certificate — which the next check replaces.
-* The CA itself is valid for :data:`CA_DAYS`; it is never replaced automatically (agents pin it): a site
-  whose CA ends re-enrols its agents with the new fingerprint (docs/deploy.md).
+* The CA itself is valid for :data:`CA_DAYS`; it is never replaced automatically (agents pin it): a site admin
+  rotates it while agents stay enrolled (:mod:`edge.lms.tls.ca_rotation`, docs/operations.md).
 """
 
 from __future__ import annotations
