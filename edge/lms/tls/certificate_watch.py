@@ -92,6 +92,8 @@ class CertificateWatch:
         self._periodic: Periodic | None = None
 
     def start(self) -> CertificateWatch:
+        if self._tls.files is None:
+            self._tls.ensure()  # what is there now is what is served: only later changes are handed over
         self.warn()  # at start too: an LMS restarted every night would otherwise never warn
         self._periodic = Periodic("site-tls-watch", self.check, self._interval_s, run_at_start=False)
         self._periodic.start()
