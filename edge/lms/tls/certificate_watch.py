@@ -11,8 +11,8 @@
 * :meth:`CertificateWatch.status` lists every certificate the site depends on — the site CA, the LMS's and the
   broker's, and the site's cloud certificate (``[cloud.tls] cert_file``) — with its end and whether it is
   within ``site_tls.warn_before_days`` of it. Each such certificate is logged and recorded as an event of kind
-  ``tls.expiring`` (severity warning, agent id :data:`LMS_EVENT_SOURCE`) at most once a day; warning events go
-  to the cloud through the outbox like any other.
+  ``tls.expiring`` (severity warning, agent id :data:`LMS_EVENT_SOURCE`) at most once a day. It is forwarded
+  like other warning events, but the cloud keeps only events of the site's agents (it does not show it yet).
 """
 
 from __future__ import annotations
