@@ -145,6 +145,8 @@ class Lms:
         self.certificates = watch
         if self.services is not None:
             self.services.certificates = watch
+        if self.cloud is not None:
+            self.cloud.report_expiring(watch.expiring)
         watch.start()
         self.lifecycle.on_stop("site TLS renewal", watch.stop)
         if self.router is not None and self.broker_credentials is not None:

@@ -11,8 +11,9 @@
 * :meth:`CertificateWatch.status` lists every certificate the site depends on — the site CA, the LMS's and the
   broker's, and the site's cloud certificate (``[cloud.tls] cert_file``) — with its end and whether it is
   within ``site_tls.warn_before_days`` of it. Each such certificate is logged and recorded as an event of kind
-  ``tls.expiring`` (severity warning, agent id :data:`LMS_EVENT_SOURCE`) at most once a day. It is forwarded
-  like other warning events, but the cloud keeps only events of the site's agents (it does not show it yet).
+  ``tls.expiring`` (severity warning, agent id :data:`LMS_EVENT_SOURCE`) at most once a day; :meth:`expiring`
+  names them in every site heartbeat (``certificates_expiring``), which is how the cloud learns of them (it keeps
+  only events of the site's agents).
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ class CertificateWatch:
         if self._cloud_cert is not None:
             out.append(read_expiry("cloud", self._cloud_cert, now=now, warn_before_days=self._warn_before_days))
         return out
+
+    def expiring(self) -> list[str]:
+        """The names of the certificates within the warning period now (what site heartbeats carry)."""
+        return [c.name for c in self.status() if c.warning]
 
     def warn(self) -> list[CertificateExpiry]:
         """Log and record (once a day each) the certificates within the warning period; returns them."""

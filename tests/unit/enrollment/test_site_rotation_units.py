@@ -207,3 +207,20 @@ def test_rotation_commands_are_lms_only_validated_and_their_secrets_hidden() -> 
     assert TrustSiteCaParams  # imported: the model both ends use
     assert loggable_params("rotate_broker_password", {"password": "secret"}) == {"password": "<hidden>"}
     assert loggable_params("ping", {"a": 1}) == {"a": 1}
+
+
+def test_site_heartbeats_carry_the_expiring_certificates(tmp_path: Path) -> None:
+    from edge.lms.cloud.site_heartbeats import build_heartbeats
+    from shared.messages import SiteHeartbeat, decode
+
+    clock = Clock()
+    site = _site(tmp_path, clock, cert_days=60, renew_before_days=5, warn_before_days=30)
+    site.ensure()
+    watch = CertificateWatch(site, on_renewed=lambda _f: None, warn_before_days=30, clock=clock)
+    assert watch.expiring() == []
+    clock.now += 31 * DAY
+    [payload] = build_heartbeats([], full=True, lms_version="1", expiring=watch.expiring())
+    beat = decode(SiteHeartbeat, payload)
+    assert beat.certificates_expiring == ["lms", "broker"]
+    [older] = build_heartbeats([], full=True, lms_version="1")
+    assert decode(SiteHeartbeat, older).certificates_expiring is None  # an LMS without a watch reports nothing
