@@ -219,6 +219,31 @@ class UpgradeAgentParams(Strict):
     )
 
 
+class RotateBrokerPasswordParams(Strict):
+    """``rotate_broker_password``: the agent's next broker password (the LMS sets it on the broker only after the
+    agent has stored it; docs/security.md#rotation-of-certificates-and-credentials-issue-19)."""
+
+    password: str = Field(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+MAX_CA_PEM = 8192
+
+
+class TrustSiteCaParams(Strict):
+    """``trust_site_ca``: the site CA certificates the agent trusts from now on (PEM, 1-3: the current one and, during
+    a CA rotation, the next); it must keep trusting the CA that verified this very connection until the switch."""
+
+    ca_pems: list[str] = Field(min_length=1, max_length=3)
+
+    @field_validator("ca_pems")
+    @classmethod
+    def _pem(cls, pems: list[str]) -> list[str]:
+        for pem in pems:
+            if len(pem) > MAX_CA_PEM or "-----BEGIN CERTIFICATE-----" not in pem:
+                raise ValueError(f"each of ca_pems must be one PEM certificate of at most {MAX_CA_PEM} characters")
+        return pems
+
+
 # ---------------------------------------------------------------- catalogue
 
 
@@ -232,6 +257,10 @@ class CommandSpec:
     mutating: bool = False
     #: sent only by the LMS relaying a device shadow (source ``shadow``); every API refuses it from a caller
     shadow_only: bool = False
+    #: sent only by the LMS itself (source ``lms``: credential and CA rotation); every API and the cloud refuse it
+    lms_only: bool = False
+    #: params never written to a log, journal or audit entry
+    secret_params: frozenset[str] = frozenset()
 
 
 def _cctv(
@@ -282,6 +311,12 @@ CATALOGUE: dict[str, CommandSpec] = {
         CommandSpec("get_processes", Category.SYSTEM, "top processes by CPU and memory", GetProcessesParams),
         CommandSpec("upgrade_agent", Category.SYSTEM, "install a signed agent package and restart into it",
                     UpgradeAgentParams, admin_only=True, mutating=True),
+        # site operations (issue 19): sent by the LMS itself, over the agent's authenticated broker connection
+        CommandSpec("rotate_broker_password", Category.SYSTEM, "store the next broker password, use it from the next "
+                    "connection", RotateBrokerPasswordParams, admin_only=True, mutating=True, lms_only=True,
+                    secret_params=frozenset({"password"})),
+        CommandSpec("trust_site_ca", Category.SYSTEM, "trust these site CA certificates from now on (CA rotation)",
+                    TrustSiteCaParams, admin_only=True, mutating=True, lms_only=True),
         # ClassTop data: this PC's courses and schedule
         CommandSpec("get_courses", Category.CLASSTOP, "{courses: [...]}"),
         CommandSpec("set_courses", Category.CLASSTOP, "replace every course", SetCoursesParams, mutating=True),
@@ -295,6 +330,13 @@ CATALOGUE: dict[str, CommandSpec] = {
         ),
     )
 }
+
+
+def loggable_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the command's secret ones hidden (for logs, journals and audit entries)."""
+    spec = CATALOGUE.get(name)
+    secret = spec.secret_params if spec is not None else frozenset()
+    return {k: ("<hidden>" if k in secret else v) for k, v in params.items()} if secret else params
 
 
 def get_spec(name: str) -> CommandSpec:

@@ -40,6 +40,7 @@ from edge.agent.outbox import Outbox
 from edge.agent.presence import Announcer, Heartbeats, last_will, say_goodbye, state_update
 from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
+from edge.agent.site_trust import SiteTrust
 from edge.agent.upgrade import EXIT_RESTART, UpgradeCommands
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
@@ -72,6 +73,7 @@ class AgentProcess:
         self.sampler: MetricsSampler | None = None
         self.cameras: CameraManager | None = None
         self.enroller: Enroller | None = None
+        self.site_trust: SiteTrust | None = None
         self.classtop: ClassTopStore | None = None
         self.snapshots: SnapshotLoop | None = None
         self.processes = ProcessSampler()
@@ -112,7 +114,8 @@ class AgentProcess:
             # paho uses the new credentials at its next reconnect attempt.
             client.set_credentials(creds.username, creds.password)
 
-        watch = RefusalWatch(self.enroller, lambda: client.stats.refused, use).start()
+        fall_back = self.site_trust.fall_back if self.site_trust is not None else None
+        watch = RefusalWatch(self.enroller, lambda: client.stats.refused, use, fall_back=fall_back).start()
         self.lifecycle.on_stop("refusal watch", watch.stop)
 
     def start_classtop(self) -> None:
@@ -237,9 +240,11 @@ class AgentProcess:
         tls = self.config.mqtt.tls  # the site CA: pinned at enrolment, or the broker's configured one
         ca_file = self.enroller.ca_path if self.enroller else (tls.ca_file if tls is not None else None)
         self.upgrades = UpgradeCommands(self.config.upgrade, self.pool, self.request_restart, ca_file=ca_file)
-        table = {**commands.table(), **classtop.table(), **self.upgrades.table()}
-        uplink.on_commands(Dispatcher(uplink, table, report_state=report_state),
-                           inline=Dispatcher.quick)
+        handlers = {**commands.table(), **classtop.table(), **self.upgrades.table()}
+        if self.enroller is not None:  # rotation by the LMS, over this authenticated connection (edge.agent.site_trust)
+            self.site_trust = SiteTrust(agent_id, self.config.state_dir, self.enroller.settings.ca_hash, uplink.client)
+            handlers.update(self.site_trust.table())
+        uplink.on_commands(Dispatcher(uplink, handlers, report_state=report_state), inline=Dispatcher.quick)
         self.lifecycle.on_stop("command subscription (commands refused)", uplink.stop_commands)
 
     def start_connection(self) -> None:

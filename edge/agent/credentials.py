@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "credentials.json"
 CA_FILE = "site-ca.pem"
+PINS_FILE = "site-ca-pins.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Credentials:
     enrolled_at: float
     tls: bool
     ca_hash: str
+    #: the password before the last ``rotate_broker_password`` (tried once if the broker refuses the new one)
+    previous_password: str | None = None
 
     def apply(self, mqtt: MqttSettings, ca_file: Path) -> MqttSettings:
         """``mqtt`` with this broker address and these credentials (the client id is the agent id); with
@@ -57,18 +61,53 @@ def load_credentials(path: Path, agent_id: str, ca_hash: str | None = None) -> C
         log.warning("enrolment: %s belongs to agent %r, not %r: enrolling again", path, creds.agent_id, agent_id)
         return None
     if ca_hash is not None:
-        stored = _stored_ca_hash(path.with_name(CA_FILE))
-        if creds.ca_hash != ca_hash or stored != ca_hash:
+        pins = trusted_hashes(path.parent, ca_hash)
+        stored = bundle_hashes(path.with_name(CA_FILE))
+        if pins != {ca_hash}:  # a CA rotation went through: the CA file holds some of the trusted CAs
+            if stored and set(stored) <= pins:
+                return creds
+            log.warning("enrolment: %s is not one of the site CAs this agent trusts: enrolling again",
+                        path.with_name(CA_FILE))  # fmt: skip
+            return None
+        if creds.ca_hash != ca_hash or stored != [ca_hash]:
             log.warning("enrolment: %s was made under another site CA than %s: enrolling again", path, ca_hash)
             return None
     return creds
 
 
-def _stored_ca_hash(path: Path) -> str | None:
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----")
+
+
+def bundle_hashes(path: Path) -> list[str]:
+    """The fingerprints of the certificates in a PEM file (empty if unreadable)."""
     try:
-        return fingerprint.of_pem(path.read_text(encoding="ascii"))
+        text = path.read_text(encoding="ascii")
+        return [fingerprint.of_pem(block) for block in _PEM_BLOCK.findall(text)]
     except (OSError, ValueError):
-        return None
+        return []
+
+
+def trusted_hashes(state_dir: Path, ca_hash: str) -> set[str]:
+    """The site CAs this agent trusts: its configured ``ca_hash``, or — once the LMS rotated the site CA over the
+    agent's authenticated connection (``trust_site_ca``) — the CAs recorded in ``site-ca-pins.json``, when that
+    record continues from the configured hash (it names it, or contains it)."""
+    try:
+        pins = json.loads((state_dir / PINS_FILE).read_text(encoding="utf-8"))
+        configured, trusted = pins["configured"], pins["trusted"]
+        if not isinstance(trusted, list) or not all(isinstance(h, str) for h in trusted) or not trusted:
+            raise ValueError("trusted is not a list of fingerprints")
+    except FileNotFoundError:
+        return {ca_hash}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("enrolment: ignoring unreadable %s (%s)", state_dir / PINS_FILE, exc)
+        return {ca_hash}
+    if configured == ca_hash or ca_hash in trusted:
+        return set(trusted)
+    return {ca_hash}  # the configuration names another CA since: it wins
+
+
+def save_pins(state_dir: Path, configured: str, trusted: list[str]) -> None:
+    write_atomic(state_dir / PINS_FILE, json.dumps({"configured": configured, "trusted": trusted}), mode=0o600)
 
 
 def save_credentials(path: Path, creds: Credentials) -> None:

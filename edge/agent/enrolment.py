@@ -46,6 +46,7 @@ from edge.agent.credentials import (
     Credentials,
     load_credentials,
     save_credentials,
+    trusted_hashes,
 )
 from shared import fingerprint
 from shared.backoff import Backoff
@@ -146,7 +147,8 @@ class Enroller:
         url = self.base_url + CA_PATH
         ca_pem = fetch_site_ca(self.base_url, self.settings.timeout_s)
         got = fingerprint.of_pem(ca_pem)
-        if not hmac.compare_digest(got, self.settings.ca_hash):
+        trusted = trusted_hashes(self.path.parent, self.settings.ca_hash)  # the configured CA, or its successors
+        if not any(hmac.compare_digest(got, pin) for pin in sorted(trusted)):
             raise EnrolmentError(
                 f"the site CA from {url} has fingerprint {got}, not the configured enroll.ca_hash "
                 f"{self.settings.ca_hash}: not enrolling, the token was not sent (is {self.base_url} really your "
@@ -241,10 +243,12 @@ class RefusalWatch:
         on_credentials: Callable[[Credentials], None],
         *,
         period_s: float = 0.5,
+        fall_back: Callable[[], bool] | None = None,
     ) -> None:
         self._enroller = enroller
         self._refused = refused
         self._on_credentials = on_credentials
+        self._fall_back = fall_back  # a rotated password the broker refuses: the previous one, once
         self._stopping = threading.Event()  # also ends a re-enrolment that waits for the LMS
         self._periodic = Periodic("agent-enrol-watch", self.check, period_s, run_at_start=False, join_timeout_s=5.0)
         self._seen = 0
@@ -265,6 +269,8 @@ class RefusalWatch:
         if refused <= self._seen:
             return
         self._seen = refused
+        if self._fall_back is not None and self._fall_back():
+            return
         if self.reenrolled or self._enroller.token() is None:
             if not self._told:
                 self._told = True

@@ -24,12 +24,23 @@ from edge.lms.cloud import AppliedCloudConfig, CloudLinkError, CloudSide, startu
 from edge.lms.commands import CommandLog, CommandQueue, Router
 from edge.lms.config import LmsConfig
 from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsError, Enrolments
+from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
 from edge.lms.log_file import LmsLogFile
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
-from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCaError, SiteTls, TlsFiles, plain_variant
+from edge.lms.tls import (
+    CertificateWatch,
+    HttpListener,
+    ListenerError,
+    NamedCertificate,
+    SiteCaError,
+    SiteTls,
+    TlsFiles,
+    plain_variant,
+)
+from edge.lms.tls.ca_rotation import CaRotation
 from shared import topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
@@ -70,6 +81,9 @@ class Lms:
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
         self.site_tls: SiteTls | None = None
+        self.certificates: CertificateWatch | None = None
+        self.broker_credentials: BrokerCredentials | None = None
+        self.site_ca: SiteCaInfo | None = None
         self.http_listener: HttpListener | None = None
         self.log_file: LmsLogFile | None = None
 
@@ -132,20 +146,51 @@ class Lms:
             self.config = self.config.model_copy(update={"site_broker": broker.model_copy(update={"tls": tls})})
 
     def start_tls_renewal(self) -> None:
+        """Renewal, rotation on demand and expiry warnings (edge.lms.tls.certificate_watch)."""
         assert self.site_tls is not None
+        cfg = self.config
+        watch = CertificateWatch(
+            self.site_tls, on_renewed=self.serve_renewed, warn_before_days=cfg.site_tls.warn_before_days,
+            check_interval_s=cfg.site_tls.check_interval_s, on_event=self.events.add if self.events else None,
+            cloud_cert=cfg.cloud.tls.cert_file if cfg.cloud is not None and cfg.cloud.tls is not None else None,
+        )  # fmt: skip
+        self.certificates = watch
+        if self.services is not None:
+            self.services.certificates = watch
+        if self.cloud is not None:
+            self.cloud.report_expiring(watch.expiring)
+        watch.start()
+        self.lifecycle.on_stop("site TLS renewal", watch.stop)
+        if self.router is not None and self.broker_credentials is not None:
+            rotation = CaRotation(self.site_tls, self.router, self.broker_credentials.list,
+                                  on_switched=self.site_ca_switched, trust=self.trust_site_ca)  # fmt: skip
+            for ca_file in rotation.extra_trust_files():  # restarted in the middle of a site CA rotation
+                self.trust_site_ca(ca_file)
+            if self.services is not None:
+                self.services.ca_rotation = rotation
 
-        def renewed(files: TlsFiles) -> None:
-            listener = self.http_listener
-            if files.lms.renewed and listener is not None and self.config.http_tls:
-                listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
-            if files.broker.renewed:
-                log.warning(
-                    "the site broker's certificate was renewed in %s: the broker serves it after its next reload "
-                    "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
-                )  # fmt: skip
+    def trust_site_ca(self, ca_file: Path) -> None:
+        """The LMS's own broker connections also trust ``ca_file`` (the next site CA) from their next handshake."""
+        if self.site is not None and self.site.settings.tls is not None:
+            self.site.trust_ca(ca_file)
+        if self.broker_credentials is not None:
+            self.broker_credentials.trust_ca(ca_file)
 
-        self.site_tls.start_renewal(renewed)
-        self.lifecycle.on_stop("site TLS renewal", self.site_tls.stop)
+    def site_ca_switched(self, files: TlsFiles) -> None:
+        """A new site CA: its certificates served, and shown to agents that enrol from now on."""
+        self.serve_renewed(files)
+        if self.site_ca is not None:
+            self.site_ca.pem, self.site_ca.fingerprint = files.ca_pem, files.fingerprint
+
+    def serve_renewed(self, files: TlsFiles) -> None:
+        """A new LMS certificate is served from the next handshake on; the broker's after its reload."""
+        listener = self.http_listener
+        if listener is not None and self.config.http_tls:
+            listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
+        log.warning(
+            "the site broker's certificate is new in %s: the broker serves it after its next reload "
+            "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
+        )  # fmt: skip
 
     def site_ca_info(self) -> SiteCaInfo | None:
         files = self.site_tls.files if self.site_tls is not None else None
@@ -194,6 +239,7 @@ class Lms:
         except CredentialsError as exc:
             raise StartupError(f"dynamic security: {exc.message}") from None
         self.lifecycle.on_stop("broker credentials", credentials.stop)
+        self.broker_credentials = credentials
         address = BrokerAddress(*broker.advertised())
         store = self.store
         self.enrolments = Enrolments(
@@ -305,12 +351,16 @@ class Lms:
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
+            certificates=self.certificates,
+            credential_rotation=None if self.broker_credentials is None or self.router is None
+            else CredentialRotation(self.broker_credentials, self.router),
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
             self.apply_config(self.config)
         cert_file, key_file = self.http_certificate()
-        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca_info())
+        self.site_ca = self.site_ca_info()
+        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca)
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
         plain = cfg.classtop_plain_http
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))

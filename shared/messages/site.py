@@ -46,6 +46,10 @@ class SiteHeartbeat(Message):
     lms_config_version: str | None = Field(default=None, max_length=64)
     full: bool = True
     agents: list[AgentPresence] = Field(default_factory=list, max_length=MAX_TARGETS)
+    #: the site's certificates within their warning period (site_ca, lms, broker, cloud); absent from older LMSs
+    certificates_expiring: list[Annotated[str, Field(pattern=r"^[a-z_]{1,16}$")]] | None = Field(
+        default=None, max_length=8
+    )
 
 
 class SiteCommand(Message):

@@ -22,6 +22,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -190,6 +191,14 @@ class MqttClient:
     def set_credentials(self, username: str | None, password: str | None) -> None:
         """Use these credentials from the next (re)connect on (e.g. after re-enrolment)."""
         self._client.username_pw_set(username, password)
+
+    def trust_ca(self, ca_file: Path) -> None:
+        """Also trust the CA certificates in ``ca_file`` from the next TLS handshake on (a site CA rotation; the
+        context only grows: a CA dropped from the file stays trusted until the process restarts)."""
+        context: ssl.SSLContext | None = getattr(self._client, "_ssl_context", None)  # paho sets it in tls_set
+        if context is None:
+            raise MqttError(f"{self.name}: not a TLS connection")
+        context.load_verify_locations(cafile=str(ca_file))
 
     def start(self, wait_s: float | None = 10.0) -> None:
         """Connect in the background. With ``wait_s``, wait for the first CONNACK: raise if refused or late."""

@@ -28,6 +28,8 @@ class Site:
     certificate_arn: str | None = None
     revision: int | None = None
     lms_config_version: str | None = None
+    #: the site's certificates within their warning period, from its heartbeats (None: not reported)
+    certificates_expiring: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class Site:
             "lms_version": self.lms_version,
             "version": self.lms_version,
             "lms_config_version": self.lms_config_version,
+            "certificates_expiring": self.certificates_expiring,
             "agent_count": self.agent_count,
             "client_count": self.agent_count,
             "online_count": self.online_count,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
 from chalicelib.models.base import BaseModel, global_index
@@ -30,6 +30,8 @@ class SiteModel(BaseModel, aggregate="site"):
     certificate_arn = UnicodeAttribute(null=True)
     #: the configuration version the LMS reports in its heartbeats (``cloud:<n>`` / ``local:<hash>``)
     lms_config_version = UnicodeAttribute(null=True)
+    #: the site's certificates about to lapse, as its heartbeats report them (issue 19)
+    certificates_expiring = ListAttribute(of=UnicodeAttribute, null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

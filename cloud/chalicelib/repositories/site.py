@@ -41,6 +41,7 @@ class SiteRepository(TenantRepository):
             certificate_id=site.certificate_id,
             certificate_arn=site.certificate_arn,
             lms_config_version=site.lms_config_version,
+            certificates_expiring=site.certificates_expiring,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -67,6 +68,8 @@ def _to_site(item: SiteModel) -> Site:
         last_heartbeat=float(item.last_heartbeat),
         lms_version=item.lms_version,
         lms_config_version=item.lms_config_version,
+        certificates_expiring=None if item.certificates_expiring is None
+        else [str(name) for name in item.certificates_expiring],
         agent_count=int(item.agent_count),
         online_count=int(item.online_count),
         name=item.name,

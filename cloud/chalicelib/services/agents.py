@@ -249,18 +249,23 @@ class AgentService:
             site is not None
             and site.lms_version == heartbeat.lms_version
             and (heartbeat.lms_config_version is None or site.lms_config_version == heartbeat.lms_config_version)
+            and heartbeat.certificates_expiring in (None, site.certificates_expiring)
             and site.agent_count == agent_count
             and site.online_count == online
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False
         config_version = heartbeat.lms_config_version or (site.lms_config_version if site is not None else None)
+        expiring = heartbeat.certificates_expiring
+        if expiring is None and site is not None:
+            expiring = site.certificates_expiring  # an older LMS reports none: keep what was known
         if site is None:
-            updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version)
+            updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version,
+                           certificates_expiring=expiring)
         else:  # keep the registration fields
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
                                           agent_count=agent_count, online_count=online,
-                                          lms_config_version=config_version)
+                                          lms_config_version=config_version, certificates_expiring=expiring)
         try:
             self._sites.save(updated)
         except (StaleWrite, Conflict):

@@ -129,6 +129,8 @@ class CommandService:
             spec = get_spec(request.command)
             if spec.admin_only:
                 principal.require(Role.ADMIN, f"send {spec.name!r}")
+            if spec.lms_only:
+                raise BadRequest(f"{spec.name} is sent only by the site's LMS itself (its rotation steps)")
             if spec.shadow_only:
                 raise BadRequest(f"{spec.name} is sent by the LMS from the agent's device shadow only; set cameras "
                                  "with PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}")

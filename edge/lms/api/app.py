@@ -20,7 +20,9 @@ from edge.lms.api import (
     groups,
     health,
     prometheus,
+    rotation,
     settings,
+    site_tls,
     tokens,
     upgrades,
 )
@@ -60,6 +62,8 @@ def build_fastapi(
     app.include_router(batches.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
+    app.include_router(site_tls.router)
+    app.include_router(rotation.router)
     app.include_router(dead_letters.router)
     app.include_router(cctv.router)
     cctv_video.install(app, services)

@@ -40,9 +40,10 @@ router = APIRouter(tags=["enrolment"])
 PEM_MEDIA_TYPE = "application/x-pem-file"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SiteCaInfo:
-    """The site CA's certificate and fingerprint (``sha256:<hex>``), as agents see them."""
+    """The site CA's certificate and fingerprint (``sha256:<hex>``), as agents see them (updated in place when the
+    site CA is switched: edge.lms.tls.ca_rotation)."""
 
     pem: str
     fingerprint: str

@@ -26,6 +26,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         config_version = cloud.config_version()
         if config_version:
             cloud_info["config_version"] = config_version
+    certificates = services.certificates.status() if services.certificates is not None else []
     site_connected = services.site_mqtt.connected
     healthy = site_connected and (cloud is None or cloud.connected)
     return {
@@ -42,5 +43,10 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "cloud": cloud_info,
             "agents": {"total": total, "online": online},
             "commands_pending": services.router.pending_count,
+            # each certificate the site depends on; "expiring" names those within site_tls.warn_before_days
+            "certificates": {
+                "items": [c.as_dict() for c in certificates],
+                "expiring": [c.name for c in certificates if c.warning],
+            },
         },
     }

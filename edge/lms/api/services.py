@@ -15,8 +15,11 @@ from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
 from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
 from edge.lms.config import LmsConfig
+from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
 from edge.lms.store import Store
+from edge.lms.tls import CertificateExpiry, TlsFiles
+from edge.lms.tls.ca_rotation import CaRotation
 from shared.mqtt import MqttClient
 
 
@@ -48,6 +51,14 @@ class CloudStatus(Protocol):
     def discard_dead(self, dead_id: int) -> bool: ...
 
 
+class CertificateControl(Protocol):
+    """The site's certificates as the API sees them (:class:`edge.lms.tls.CertificateWatch`)."""
+
+    def status(self) -> list[CertificateExpiry]: ...
+
+    def rotate(self) -> TlsFiles: ...
+
+
 @dataclass
 class Services:
     """Everything the API needs, built by the LMS (:mod:`edge.lms.process`) and handed to :func:`create_app`.
@@ -75,6 +86,9 @@ class Services:
     legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
     admissions: Admissions = None  # type: ignore[assignment]
     sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
+    certificates: CertificateControl | None = None  # the site's certificates (None: not watched, e.g. plain HTTP)
+    credential_rotation: CredentialRotation | None = None  # agents' broker passwords (None: no dynamic security)
+    ca_rotation: CaRotation | None = None  # the site CA's rotation steps (None: no dynamic security)
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)

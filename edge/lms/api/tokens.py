@@ -12,6 +12,7 @@ from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, Role
+from edge.lms.auth.tokens import UnknownToken
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api", tags=["auth"], dependencies=[Depends(require_admin)])
@@ -51,6 +52,19 @@ async def revoke_token(token_id: int, services: ServicesDep, principal: AdminDep
         return error_response(404, str(exc), ErrorCode.NOT_FOUND)
     services.audit.record(principal.actor, principal.role.label, "token:revoke", str(token_id), "ok")
     return {"success": True, "data": {"id": token_id, "revoked": True}}
+
+
+@router.post("/tokens/{token_id}/rotate", status_code=201, response_model=None)
+async def rotate_token(token_id: int, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
+    """A new token with the same name and role; the old one keeps working until ``DELETE /api/tokens/{id}``."""
+    try:
+        new_id, token = services.tokens.rotate(token_id, created_by=f"{principal.actor} rotation of #{token_id}")
+    except UnknownToken as exc:
+        return error_response(404, str(exc), ErrorCode.NOT_FOUND)
+    except AuthError as exc:
+        return error_response(409, str(exc), ErrorCode.CONFLICT)
+    services.audit.record(principal.actor, principal.role.label, "token:rotate", str(token_id), "ok", {"new": new_id})
+    return {"success": True, "data": {"id": new_id, "replaces": token_id, "token": token}}
 
 
 @router.get("/audit")

@@ -58,6 +58,10 @@ class AuthError(Exception):
     """A token operation was refused (bad name or role, unknown token); the message says why."""
 
 
+class UnknownToken(AuthError):
+    """No token has this id."""
+
+
 class Role(IntEnum):
     VIEWER = 1
     OPERATOR = 2
@@ -160,11 +164,21 @@ class Tokens:
         with self._store.transaction() as conn:
             row = conn.execute("SELECT token_hash, revoked_at FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
             if row is None:
-                raise AuthError(f"no token with id {token_id}")
+                raise UnknownToken(f"no token with id {token_id}")
             if row[1] is None:
                 conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (time.time(), token_id))
         with self._lock:
             self._cache.pop(str(row[0]), None)
+
+    def rotate(self, token_id: int, *, created_by: str | None = None) -> tuple[int, str]:
+        """A new token with the same name and role as active token ``token_id``, which stays valid (the grace
+        period: switch every holder to the new one, then :meth:`revoke` the old). Returns ``(id, token)``."""
+        rows = self._store.query("SELECT name, role, revoked_at FROM api_tokens WHERE id = ?", (token_id,))
+        if not rows:
+            raise UnknownToken(f"no token with id {token_id}")
+        if rows[0][2] is not None:
+            raise AuthError(f"token #{token_id} is revoked: create a new one instead")
+        return self.create(str(rows[0][0]), str(rows[0][1]), created_by=created_by or f"rotation of #{token_id}")
 
     def count_active(self) -> int:
         return int(self._store.query("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")[0][0])

@@ -116,6 +116,11 @@ class CloudSide:
         lifecycle.on_stop("cloud link", link.stop)
         return cls(link, outbox, beats, config)
 
+    def report_expiring(self, expiring: Callable[[], list[str]]) -> None:
+        """Heartbeats name the site's certificates about to lapse (``certificates_expiring``)."""
+        if self._beats is not None:
+            self._beats.certificates_expiring = expiring
+
     def reconfigure(self, cfg: LmsConfig) -> None:
         """A new effective configuration is in force (:meth:`edge.lms.process.Lms.apply_config`)."""
         if self._beats is not None:

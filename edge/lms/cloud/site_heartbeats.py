@@ -45,18 +45,18 @@ def presence_of(view: AgentView) -> AgentPresence:
 
 
 def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str,
-                     lms_config_version: str | None = None) -> list[bytes]:
+                     lms_config_version: str | None = None, expiring: list[str] | None = None) -> list[bytes]:
     """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit."""
     now = time.time()
     payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, lms_config_version=lms_config_version,
-                                   full=full, agents=agents))  # fmt: skip
+                                   full=full, agents=agents, certificates_expiring=expiring))  # fmt: skip
     if len(payload) <= MAX_HEARTBEAT_BYTES or len(agents) <= 1:
         return [payload]
     half = len(agents) // 2
     return [
         part for agents_part in (agents[:half], agents[half:])
         for part in build_heartbeats(agents_part, full=False, lms_version=lms_version,
-                                     lms_config_version=lms_config_version)
+                                     lms_config_version=lms_config_version, expiring=expiring)
     ]  # fmt: skip
 
 
@@ -69,6 +69,8 @@ class SiteHeartbeats:
     ) -> None:
         self._link = link
         self._config_version = config_version  # the LMS's configuration version now (docs/protocol.md#versions)
+        #: the site's certificates about to lapse (edge.lms.tls.CertificateWatch.expiring), set once it runs
+        self.certificates_expiring: Callable[[], list[str]] | None = None
         self._registry = registry
         self._topic = topics.site_up(namespace, site_id, SiteUp.HEARTBEAT)
         self._period_s = period_s
@@ -134,8 +136,9 @@ class SiteHeartbeats:
 
     def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
         config_version = self._config_version() if self._config_version is not None else None
+        expiring = self.certificates_expiring() if self.certificates_expiring is not None else None
         for payload in build_heartbeats(agents, full=full, lms_version=self._version,
-                                        lms_config_version=config_version):
+                                        lms_config_version=config_version, expiring=expiring):
             future = self._link.publish(self._topic, payload, 1)
             future.add_done_callback(self._log_failure)
         self.sent += 1

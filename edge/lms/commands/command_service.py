@@ -95,6 +95,10 @@ class CommandService:
     def authorize(self, principal: Principal, command: str, target: str = "") -> None:
         """Refuse admin-only commands to lower roles (the refusal is audited too)."""
         spec = CATALOGUE.get(command)
+        if spec is not None and spec.lms_only:  # the router refuses it too, whatever the path (queue, batch)
+            self.audit.record(principal.actor, principal.role.label, f"command:{command}", target, "forbidden")
+            raise AccessError(f"{command} is sent only by the LMS itself (its rotation steps: docs/operations.md), "
+                              "never on a caller's behalf")
         if spec is not None and spec.shadow_only:  # the router refuses it too, whatever the path (queue, batch)
             self.audit.record(principal.actor, principal.role.label, f"command:{command}", target, "forbidden")
             raise AccessError(f"{command} is sent only from the agent's device shadow (set cameras in the cloud API, "

@@ -28,7 +28,7 @@ from edge.lms.agents import Registry
 from edge.lms.commands.command_log import CommandLog, CommandLogEntry
 from edge.lms.commands.deadlines import Deadlines
 from shared import topics
-from shared.commands import get_spec, validate_params
+from shared.commands import get_spec, loggable_params, validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
 from shared.messages import MAX_PAYLOAD_BYTES, Command, Presence, Response, decode, encode
 from shared.messages.command import MAX_TIMEOUT_S
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: the ``source`` of the commands the LMS sends to relay a device shadow (the only source of ``shadow_only`` ones)
 SHADOW_SOURCE = "shadow"
+#: the ``source`` of the commands the LMS sends of its own accord (rotations; the only source of ``lms_only`` ones)
+LMS_SOURCE = "lms"
 
 #: The LMS waits this much longer than the command's own timeout, so that an agent's own ``timeout``
 #: answer (which may carry partial output) wins over the LMS's.
@@ -275,6 +277,9 @@ class Router:
             model = validate_params(ticket.command, ticket.params)
         except CommandError as exc:
             return Response.fail(rid, exc.code, exc.message)
+        if get_spec(ticket.command).lms_only and ticket.source != LMS_SOURCE:
+            return Response.fail(rid, ErrorCode.FORBIDDEN, f"{ticket.command} is sent only by the LMS itself (its "
+                                 "rotation steps: docs/operations.md), never on a caller's behalf")
         if get_spec(ticket.command).shadow_only and ticket.source != SHADOW_SOURCE:
             return Response.fail(rid, ErrorCode.FORBIDDEN, f"{ticket.command} is sent only from the agent's device "
                                  "shadow (set cameras in the cloud API, or on site with cctv_add_camera)")
@@ -367,7 +372,8 @@ class Router:
         try:
             self._journal.append(
                 CommandLogEntry(
-                    agent_id=ticket.agent_id, command=ticket.command, params=ticket.params,
+                    agent_id=ticket.agent_id, command=ticket.command,
+                    params=loggable_params(ticket.command, ticket.params),
                     request_id=ticket.request_id, status=response.status.value, success=response.success,
                     response=response.data if response.success else {"error": response.error},
                     error_code=response.error_code.value if response.error_code else None, source=ticket.source,

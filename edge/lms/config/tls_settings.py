@@ -44,6 +44,10 @@ class SiteTlsSettings(BaseModel):
     )
     cert_days: int = Field(default=397, ge=2, le=825, description="server certificates are valid this long")
     renew_before_days: int = Field(default=30, ge=1, le=365, description="renew a server certificate this early")
+    warn_before_days: int = Field(
+        default=30, ge=1, le=365,
+        description="warn (log, event, health) this long before the site CA, a server or the cloud certificate ends",
+    )
     check_interval_s: float = Field(
         default=43200.0, ge=60, le=7 * 86400, description="how often a running LMS checks its certificates"
     )

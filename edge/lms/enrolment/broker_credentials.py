@@ -22,12 +22,14 @@ checked, and an error the caller did not expect is raised as :class:`Credentials
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shared import topics
@@ -100,6 +102,10 @@ class DynsecControl:
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._client.wait_connected(timeout_s)
+
+    def trust_ca(self, ca_file: Path) -> None:
+        with contextlib.suppress(MqttError):  # a plain loopback admin connection: nothing to trust
+            self._client.trust_ca(ca_file)
 
     def start(self, wait_s: float = 10.0) -> None:
         try:
@@ -209,6 +215,10 @@ class BrokerCredentials:
     def stop(self) -> None:
         self._control.stop()
 
+    def trust_ca(self, ca_file: Path) -> None:
+        """The admin connection also trusts this CA from its next handshake (a site CA rotation)."""
+        self._control.trust_ca(ca_file)
+
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until the admin connection is up (it reconnects by itself after a broker restart)."""
         return self._control.wait_connected(timeout_s)
@@ -264,6 +274,14 @@ class BrokerCredentials:
             )
         log.info("dynsec: issued credentials for agent %s", agent_id)
         return password
+
+    def set_password(self, agent_id: str, password: str) -> None:
+        """The agent's client keeps its role but takes ``password`` (a rotation: the broker ends the agent's
+        session, which reconnects with the password it was given first). Raises :class:`CredentialsError`."""
+        self.check_agent_id(agent_id)
+        with self._lock:
+            self._control.execute([{"command": "setClientPassword", "username": agent_id, "password": password}])
+        log.info("dynsec: new password for agent %s", agent_id)
 
     def revoke(self, agent_id: str) -> bool:
         """Delete the agent's client (the broker disconnects it at once) and role. False if it had none."""

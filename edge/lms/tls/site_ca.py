@@ -6,8 +6,8 @@
   subjectAltNames) signed by it: issued when missing, unreadable, not signed by this CA, made for other names,
   or within ``renew_before_s`` of its end. The key is written before the certificate, each atomically, so a
   crash leaves the old pair or a new key beside the old certificate — which the next check replaces.
-* The CA itself is valid for :data:`CA_DAYS`; it is never replaced automatically (agents pin it): a site
-  whose CA ends re-enrols its agents with the new fingerprint (docs/deploy.md).
+* The CA itself is valid for :data:`CA_DAYS`; it is never replaced automatically (agents pin it): a site admin
+  rotates it while agents stay enrolled (:mod:`edge.lms.tls.ca_rotation`, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ class ServerCert:
     names: tuple[str, ...]
     not_after: float
     renewed: str | None  # why it was (re)issued now; None if the existing one was kept
+    serial: int = 0  # the certificate's serial number (a new one on every issue)
 
 
 class SiteCa:
@@ -259,11 +260,12 @@ class SiteCa:
 
     def ensure_server(
         self, cert_file: Path, key_file: Path, *, common_name: str, names: Iterable[str], days: int,
-        renew_before_s: float, key_mode: int = 0o600,
+        renew_before_s: float, key_mode: int = 0o600, force: str | None = None,
     ) -> ServerCert:  # fmt: skip
-        """Keep a valid certificate for ``names`` in ``cert_file``/``key_file`` (see the module docstring)."""
+        """Keep a valid certificate for ``names`` in ``cert_file``/``key_file`` (see the module docstring);
+        ``force``: issue a new one anyway, for this reason (an operator's rotation)."""
         wanted = canonical_names(names)
-        reason = self.check(cert_file, key_file, wanted, renew_before_s=renew_before_s)
+        reason = force or self.check(cert_file, key_file, wanted, renew_before_s=renew_before_s)
         if reason is not None:
             cert_pem, key_pem = self.issue(common_name, wanted, days=days)
             try:
@@ -278,5 +280,7 @@ class SiteCa:
                 if key_file.stat().st_mode & 0o777 != key_mode:
                     key_file.chmod(key_mode)
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        return ServerCert(cert_file, key_file, tuple(wanted), cert.not_valid_after_utc.timestamp(), reason)
+        return ServerCert(
+            cert_file, key_file, tuple(wanted), cert.not_valid_after_utc.timestamp(), reason, cert.serial_number
+        )
 

@@ -5,7 +5,8 @@
   default) for Mosquitto's TLS listener (``infra/mosquitto/*.tmpl``).
 
 :meth:`SiteTls.ensure` runs at every start (``python -m edge.lms ... tls`` runs it alone, before the broker's
-first start) and every ``check_interval_s`` while the LMS runs: it makes the CA on first use and (re)issues a
+first start) and every ``check_interval_s`` while the LMS runs (:mod:`edge.lms.tls.certificate_watch`, which
+also rotates on demand and warns before any certificate lapses): it makes the CA on first use and (re)issues a
 server certificate when it is missing, made for other names, or within ``renew_before_days`` of its end. A
 renewed LMS certificate is loaded into the running HTTPS server; a renewed broker certificate is picked up by
 the broker at its next reload (SIGHUP; the container's start script does it, ``infra/lms/mosquitto-start.sh``).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from pathlib import Path
 
 from edge.lms.config import LmsConfig
 from edge.lms.tls.site_ca import ServerCert, SiteCa, SiteCaError, write_file
-from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +62,37 @@ class TlsFiles:
     broker_ca_file: Path
 
 
+def changed(before: TlsFiles | None, after: TlsFiles) -> bool:
+    """Whether ``after`` holds a certificate that ``before`` (what is being served) does not."""
+    if after.lms.renewed or after.broker.renewed or before is None:
+        return True
+    return (before.lms.serial, before.broker.serial) != (after.lms.serial, after.broker.serial)
+
+
 class SiteTls:
     """The site CA and the LMS's and broker's certificates, kept current (see the module docstring)."""
 
     def __init__(self, cfg: LmsConfig, *, clock: Callable[[], float] = time.time) -> None:
         self._cfg = cfg
         self._clock = clock
-        self._periodic: Periodic | None = None
         settings = cfg.site_tls
         assert settings.dir is not None and settings.broker_dir is not None  # filled by config loading
         self.dir: Path = settings.dir
         self.broker_dir: Path = settings.broker_dir
         self.files: TlsFiles | None = None
+        self._lock = threading.Lock()  # the periodic check and an operator's rotation, one at a time
 
-    def ensure(self) -> TlsFiles:
-        """Make the CA on first use; (re)issue what needs it. Raises :class:`SiteCaError`."""
+    def ensure(self, *, force: str | None = None) -> TlsFiles:
+        """Make the CA on first use; (re)issue what needs it (everything, with ``force``: the reason of an
+        operator's rotation). Raises :class:`SiteCaError`."""
+        with self._lock:
+            return self._ensure(force)
+
+    def rotate(self, reason: str = "rotated on demand") -> TlsFiles:
+        """New LMS and broker certificates now (same CA, new keys): :meth:`ensure` with ``force``."""
+        return self.ensure(force=reason)
+
+    def _ensure(self, force: str | None) -> TlsFiles:
         cfg = self._cfg
         settings = cfg.site_tls
         ca = SiteCa.open(self.dir, name=f"ClassTop site CA {cfg.tenant}/{cfg.site_id}", clock=self._clock)
@@ -85,7 +102,7 @@ class SiteTls:
         def server(cert: Path, key: Path, name: str, key_mode: int) -> ServerCert:
             return ca.ensure_server(
                 cert, key, common_name=f"{name}.{cfg.site_id}", names=names, days=days, renew_before_s=renew_before_s,
-                key_mode=key_mode,
+                key_mode=key_mode, force=force,
             )  # fmt: skip
 
         lms = server(self.dir / LMS_CERT, self.dir / LMS_KEY, "lms", 0o600)
@@ -98,20 +115,3 @@ class SiteTls:
             raise SiteCaError(f"cannot write {broker_ca}: {exc}") from None
         self.files = TlsFiles(ca.cert_file, ca.cert_pem, ca.fingerprint, lms, broker, broker_ca)
         return self.files
-
-    def start_renewal(self, on_renewed: Callable[[TlsFiles], None]) -> None:
-        """Check every ``check_interval_s``; call ``on_renewed`` when a certificate was (re)issued."""
-
-        def check() -> None:
-            files = self.ensure()
-            if files.lms.renewed or files.broker.renewed:
-                on_renewed(files)
-
-        periodic = Periodic("site-tls-renewal", check, self._cfg.site_tls.check_interval_s)
-        periodic.start()  # its first pass finds nothing to do: ensure() ran at start
-        self._periodic = periodic
-
-    def stop(self) -> None:
-        if self._periodic is not None:
-            self._periodic.stop()
-            self._periodic = None

@@ -133,3 +133,12 @@ def test_the_commands_api_refuses_the_shadow_only_command(site: Cloud) -> None:
     body = {"command": "cctv_apply_config", "agent_ids": ["a1"], "params": {"rev": 99, "cameras": []}}
     response = site.post("/api/commands", body, role="admin")
     assert response.status_code == 400 and "shadow" in response.json_body["error"]["message"]
+
+
+@pytest.mark.parametrize(("command", "params"), [("rotate_broker_password", {"password": "p" * 32}),
+                                                  ("trust_site_ca", {"ca_pems": ["-----BEGIN CERTIFICATE-----x"]})])
+def test_the_commands_api_refuses_the_lms_only_rotation_commands(site: Cloud, command: str, params: dict) -> None:
+    """Issue 19: credential and CA rotation reach agents only from their own LMS, never from the cloud."""
+    body = {"command": command, "agent_ids": ["a1"], "params": params}
+    response = site.post("/api/commands", body, role="admin")
+    assert response.status_code == 400 and "only by the site's LMS" in response.json_body["error"]["message"]

@@ -291,3 +291,23 @@ def test_bad_heartbeats_are_dropped(cloud: Cloud, event: dict[str, Any]) -> None
     outcome = cloud.invoke("site_heartbeat", event)
     assert outcome["ok"] is False and outcome["error"]["code"] == "bad_payload"
     assert sum(1 for _ in SiteModel.scan()) == 0
+
+
+def test_heartbeats_report_the_sites_certificates_about_to_lapse(cloud: Cloud) -> None:
+    """Issue 19: the LMS names its certificates within their warning period; the cloud shows them on the site and
+    keeps them through heartbeats of older LMSs (which send none); a bad name refuses the heartbeat."""
+    agents = [online("a1")]
+    base = {"type": "site_heartbeat", "v": 1, "lms_version": "1.0.0", "full": True, "agents": agents,
+            "site_id": "s1"}  # fmt: skip
+    cloud.invoke("site_heartbeat", {**base, "timestamp": cloud.clock.now, "certificates_expiring": ["cloud", "lms"]})
+    assert cloud.get("/api/lms/s1").json_body["data"]["certificates_expiring"] == ["cloud", "lms"]
+    cloud.clock.advance(5)
+    cloud.heartbeat("s1", agents)  # an older LMS: nothing reported, nothing forgotten
+    assert cloud.get("/api/lms/s1").json_body["data"]["certificates_expiring"] == ["cloud", "lms"]
+    cloud.clock.advance(5)
+    cloud.invoke("site_heartbeat", {**base, "timestamp": cloud.clock.now, "certificates_expiring": []})  # renewed
+    assert cloud.get("/api/lms/s1").json_body["data"]["certificates_expiring"] == []
+    out = cloud.invoke("site_heartbeat", {**base, "timestamp": cloud.clock.now,
+                                          "certificates_expiring": ["<script>"]})  # fmt: skip
+    assert out["ok"] is False
+    assert cloud.get("/api/lms/s1").json_body["data"]["certificates_expiring"] == []

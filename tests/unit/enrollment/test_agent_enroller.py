@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -267,5 +268,42 @@ def test_the_refusal_watch_re_enrols_exactly_once(lms: FakeLms, tmp_path: Path) 
         watch._refused = lambda: (seen_twice.set(), refused[0])[1]  # type: ignore[method-assign]
         assert seen_twice.wait(5.0)
         assert len(lms.posts) == 1 and len(got) == 1
+    finally:
+        watch.stop()
+
+
+def test_the_refusal_watch_tries_the_previous_password_before_re_enrolling(lms: FakeLms, tmp_path: Path) -> None:
+    """Issue 19: a rotated password the broker refuses (the LMS could not set it) falls back to the previous one
+    first; only a refusal after that re-enrols."""
+    refused = [0]
+    fell_back: list[bool] = []
+    got: list[Credentials] = []
+    arrived = threading.Event()
+
+    def fall_back() -> bool:
+        fell_back.append(not fell_back)  # True once: there was a previous password
+        return fell_back[-1]
+
+    def use(creds: Credentials) -> None:
+        got.append(creds)
+        arrived.set()
+
+    watch = RefusalWatch(_enroller(lms.url, tmp_path), lambda: refused[0], use, period_s=0.01,
+                         fall_back=fall_back).start()  # fmt: skip
+    try:
+        refused[0] = 1
+        deadline = time.monotonic() + 5.0
+        while not fell_back and time.monotonic() < deadline:
+            time.sleep(0.01)
+        looked = threading.Event()  # one more full look after the fallback: still no enrolment
+        watch._refused = lambda: (looked.set(), refused[0])[1]  # type: ignore[method-assign]
+        assert looked.wait(5.0)
+        looked_again = threading.Event()
+        watch._refused = lambda: (looked_again.set(), refused[0])[1]  # type: ignore[method-assign]
+        assert looked_again.wait(5.0)
+        assert fell_back == [True] and lms.posts == [] and not watch.reenrolled
+        refused[0] = 2  # refused again: nothing to fall back to, so it re-enrols
+        assert arrived.wait(5.0)
+        assert fell_back == [True, False] and len(lms.posts) == 1 and watch.reenrolled
     finally:
         watch.stop()

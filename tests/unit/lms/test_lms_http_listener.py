@@ -13,7 +13,16 @@ import pytest
 import uvicorn
 
 from edge.lms.config import parse_config
-from edge.lms.tls import HttpListener, ListenerError, NamedCertificate, SiteCa, SiteTls, TlsFiles, plain_variant
+from edge.lms.tls import (
+    CertificateWatch,
+    HttpListener,
+    ListenerError,
+    NamedCertificate,
+    SiteCa,
+    SiteTls,
+    TlsFiles,
+    plain_variant,
+)
 from infra.local.mosquitto import free_port
 
 
@@ -92,7 +101,6 @@ def test_the_periodic_check_reports_renewals(tmp_path: Path) -> None:
     now = [1_900_000_000.0]
     site_tls = SiteTls(cfg, clock=lambda: now[0])
     first = site_tls.ensure()
-    fast = cfg.model_copy(update={"site_tls": cfg.site_tls.model_copy(update={"check_interval_s": 0.02})})
     renewals: list[TlsFiles] = []
     seen = threading.Event()
 
@@ -100,8 +108,8 @@ def test_the_periodic_check_reports_renewals(tmp_path: Path) -> None:
         renewals.append(files)
         seen.set()
 
-    checker = SiteTls(fast, clock=lambda: now[0])
-    checker.start_renewal(renewed)
+    checker = CertificateWatch(SiteTls(cfg, clock=lambda: now[0]), on_renewed=renewed, check_interval_s=0.02,
+                               clock=lambda: now[0]).start()  # fmt: skip
     try:
         assert not seen.wait(0.2)  # nothing due: nothing reported
         now[0] += (cfg.site_tls.cert_days - cfg.site_tls.renew_before_days + 1) * 86400
