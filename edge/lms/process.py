@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import uvicorn
 
@@ -31,16 +30,14 @@ from edge.lms.log_file import LmsLogFile
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
 from edge.lms.tls import (
-    CertificateWatch,
     HttpListener,
     ListenerError,
+    LiveTls,
     NamedCertificate,
     SiteCaError,
     SiteTls,
-    TlsFiles,
     plain_variant,
 )
-from edge.lms.tls.ca_rotation import CaRotation
 from shared import topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
@@ -80,11 +77,8 @@ class Lms:
         self.admissions: Admissions | None = None
         self.timetables: Timetables | None = None
         self.events: AgentEvents | None = None
-        self.site_tls: SiteTls | None = None
-        self.certificates: CertificateWatch | None = None
+        self.tls: LiveTls | None = None
         self.broker_credentials: BrokerCredentials | None = None
-        self.site_ca: SiteCaInfo | None = None
-        self.http_listener: HttpListener | None = None
         self.log_file: LmsLogFile | None = None
 
     # ------------------------------------------------------------ the steps
@@ -138,7 +132,7 @@ class Lms:
             files = site_tls.ensure()
         except SiteCaError as exc:
             raise StartupError(str(exc)) from None
-        self.site_tls = site_tls
+        self.tls = LiveTls(site_tls, http_tls=self.config.http_tls)
         log.info("site CA %s (%s): agents pin it at enrolment ([enroll] ca_hash)", files.fingerprint, files.ca_file)
         broker = self.config.site_broker
         if broker.tls is not None and broker.tls.ca_file is None:
@@ -146,15 +140,10 @@ class Lms:
             self.config = self.config.model_copy(update={"site_broker": broker.model_copy(update={"tls": tls})})
 
     def start_tls_renewal(self) -> None:
-        """Renewal, rotation on demand and expiry warnings (edge.lms.tls.certificate_watch)."""
-        assert self.site_tls is not None
-        cfg = self.config
-        watch = CertificateWatch(
-            self.site_tls, on_renewed=self.serve_renewed, warn_before_days=cfg.site_tls.warn_before_days,
-            check_interval_s=cfg.site_tls.check_interval_s, on_event=self.events.add if self.events else None,
-            cloud_cert=cfg.cloud.tls.cert_file if cfg.cloud is not None and cfg.cloud.tls is not None else None,
-        )  # fmt: skip
-        self.certificates = watch
+        """Renewal, rotation on demand and expiry warnings (edge.lms.tls.certificate_watch), after the API: it
+        gives the API its certificates and the site CA rotation."""
+        assert self.tls is not None
+        watch = self.tls.watch(self.config, self.events.add if self.events else None)
         if self.services is not None:
             self.services.certificates = watch
         if self.cloud is not None:
@@ -162,39 +151,9 @@ class Lms:
         watch.start()
         self.lifecycle.on_stop("site TLS renewal", watch.stop)
         if self.router is not None and self.broker_credentials is not None:
-            rotation = CaRotation(self.site_tls, self.router, self.broker_credentials.list,
-                                  on_switched=self.site_ca_switched, trust=self.trust_site_ca)  # fmt: skip
-            for ca_file in rotation.extra_trust_files():  # restarted in the middle of a site CA rotation
-                self.trust_site_ca(ca_file)
+            rotation = self.tls.ca_rotation(self.router, self.broker_credentials.list)
             if self.services is not None:
                 self.services.ca_rotation = rotation
-
-    def trust_site_ca(self, ca_file: Path) -> None:
-        """The LMS's own broker connections also trust ``ca_file`` (the next site CA) from their next handshake."""
-        if self.site is not None and self.site.settings.tls is not None:
-            self.site.trust_ca(ca_file)
-        if self.broker_credentials is not None:
-            self.broker_credentials.trust_ca(ca_file)
-
-    def site_ca_switched(self, files: TlsFiles) -> None:
-        """A new site CA: its certificates served, and shown to agents that enrol from now on."""
-        self.serve_renewed(files)
-        if self.site_ca is not None:
-            self.site_ca.pem, self.site_ca.fingerprint = files.ca_pem, files.fingerprint
-
-    def serve_renewed(self, files: TlsFiles) -> None:
-        """A new LMS certificate is served from the next handshake on; the broker's after its reload."""
-        listener = self.http_listener
-        if listener is not None and self.config.http_tls:
-            listener.reload_certificate(files.lms.cert_file, files.lms.key_file)
-        log.warning(
-            "the site broker's certificate is new in %s: the broker serves it after its next reload "
-            "(SIGHUP; the LMS container's broker does it by itself)", files.broker.cert_file.parent,
-        )  # fmt: skip
-
-    def site_ca_info(self) -> SiteCaInfo | None:
-        files = self.site_tls.files if self.site_tls is not None else None
-        return None if files is None else SiteCaInfo(files.ca_pem, files.fingerprint)
 
     def start_store(self) -> None:
         cfg = self.config
@@ -240,6 +199,8 @@ class Lms:
             raise StartupError(f"dynamic security: {exc.message}") from None
         self.lifecycle.on_stop("broker credentials", credentials.stop)
         self.broker_credentials = credentials
+        if self.tls is not None:
+            self.tls.trust_hooks.append(credentials.trust_ca)
         address = BrokerAddress(*broker.advertised())
         store = self.store
         self.enrolments = Enrolments(
@@ -267,6 +228,8 @@ class Lms:
                 raise StartupError(f"site broker {where} refused the LMS: {exc.message}") from None
             log.warning("site broker not reachable yet (%s); retrying in the background", exc.message)
         self.site = client
+        if self.tls is not None and settings.tls is not None:
+            self.tls.trust_hooks.append(client.trust_ca)
 
     def start_registry(self) -> None:
         assert self.store is not None and self.site is not None
@@ -351,21 +314,23 @@ class Lms:
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
-            certificates=self.certificates,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
             self.apply_config(self.config)
-        cert_file, key_file = self.http_certificate()
-        self.site_ca = self.site_ca_info()
-        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=self.site_ca)
+        assert self.tls is not None
+        cert_file, key_file = self.tls.http_certificate()
+        files = self.tls.files
+        site_ca = SiteCaInfo(files.ca_pem, files.fingerprint)
+        self.tls.switch_hooks.append(site_ca.update)
+        app = create_app(services, enrolments=self.enrolments, events=self.events, site_ca=site_ca)
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
         plain = cfg.classtop_plain_http
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
-        self.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
-        self.http = self.http_listener.server
+        self.tls.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
+        self.http = self.tls.http_listener.server
         if plain is not None and plain_config is not None:
             log.warning(
                 "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "
@@ -373,13 +338,6 @@ class Lms:
                 plain.host, plain.port,
             )  # fmt: skip
             self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
-
-    def http_certificate(self) -> tuple[Path | None, Path | None]:
-        """HTTPS with the site CA's certificate; (None, None) = plain (loopback only)."""
-        if not self.config.http_tls:
-            return None, None
-        assert self.site_tls is not None and self.site_tls.files is not None
-        return self.site_tls.files.lms.cert_file, self.site_tls.files.lms.key_file
 
     def _listen(
         self, name: str, config: uvicorn.Config, host: str, port: int, *, tls_names: bool = False

@@ -32,6 +32,7 @@ from edge.lms.api.errors import error_response
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from edge.lms.enrolment import MAX_TOKEN_LENGTH, EnrolmentError, Enrolments
+from edge.lms.tls import TlsFiles
 from shared.errors import ErrorCode
 from shared.topics import ID_PATTERN
 
@@ -47,6 +48,10 @@ class SiteCaInfo:
 
     pem: str
     fingerprint: str
+
+    def update(self, files: TlsFiles) -> None:
+        """A site CA switched by a rotation: shown to agents that enrol from now on."""
+        self.pem, self.fingerprint = files.ca_pem, files.fingerprint
 
 
 _STATUS_CODES = {

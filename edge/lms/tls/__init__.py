@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edge.lms.tls.certificate_watch import CertificateExpiry, CertificateWatch
 from edge.lms.tls.http_listener import HttpListener, ListenerError, NamedCertificate, plain_variant
+from edge.lms.tls.live_tls import LiveTls
 from edge.lms.tls.site_ca import SiteCa, SiteCaError
 from edge.lms.tls.site_tls import SiteTls, TlsFiles, site_names
 
@@ -13,6 +14,7 @@ __all__ = [
     "CertificateWatch",
     "HttpListener",
     "ListenerError",
+    "LiveTls",
     "NamedCertificate",
     "SiteCa",
     "SiteCaError",
