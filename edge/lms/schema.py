@@ -25,7 +25,7 @@ from edge.lms.legacy.admission_rows import ADMISSIONS_TABLE_V8
 from edge.lms.legacy.timetable import TIMETABLE_TABLES_V3
 from edge.lms.store import Migration
 from edge.lms.store.database import LMS_CONFIG_TABLE, check_migrations
-from edge.lms.upgrades.campaigns import UPGRADE_TABLES_V12
+from edge.lms.upgrades.campaigns import UPGRADE_TABLES_V11
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
     check_migrations(
@@ -56,8 +56,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(10, "the cloud's command id of queued commands", COMMAND_QUEUE_CLOUD_V10),
             # 11 is taken by another change of the same release (issue 19); this empty step holds its place on
             # this branch only and is replaced by that change's real step 11 when the branches meet.
-            Migration(11, "reserved (issue 19)", ()),
-            Migration(12, "agent upgrade campaigns", UPGRADE_TABLES_V12),
+            Migration(11, "agent upgrade campaigns", UPGRADE_TABLES_V11),
         ]
     )
 )

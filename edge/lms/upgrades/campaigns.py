@@ -1,4 +1,4 @@
-"""Upgrade campaigns in SQLite (tables ``upgrade_campaigns`` and ``upgrade_campaign_agents``, schema version 12).
+"""Upgrade campaigns in SQLite (tables ``upgrade_campaigns`` and ``upgrade_campaign_agents``, schema version 11).
 
 A campaign upgrades a list of agents to one package version, wave by wave; each agent's row says its wave, its
 state (:class:`AgentState`), the version it had and the version it reported last, and why it failed.
@@ -14,8 +14,8 @@ from typing import Any
 
 from edge.lms.store import Store
 
-#: Schema version 12 (11 is another feature's; see edge/lms/schema.py).
-UPGRADE_TABLES_V12 = (
+#: Schema version 11 (edge/lms/schema.py).
+UPGRADE_TABLES_V11 = (
     """CREATE TABLE IF NOT EXISTS upgrade_campaigns (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             version TEXT NOT NULL,
