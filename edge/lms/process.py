@@ -15,6 +15,8 @@ import uvicorn
 
 from edge.lms import __version__
 from edge.lms.agents import MetricsHistory, Registry
+from edge.lms.agents.retired_rows import RetiredRows
+from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
@@ -213,7 +215,9 @@ class Lms:
     def start_registry(self) -> None:
         assert self.store is not None and self.site is not None
         registry = Registry(self.store, presence_timeout_s=self.config.presence_timeout_s)
-        registry.load()
+        registry.load(retired=RetiredRows(self.store).retired_ids())
+        if self.enrolments is not None:
+            self.enrolments.on_enrolled = registry.reinstate  # a retired agent enrolled again with a fresh token
         registry.attach(self.site)
         registry.start()
         self.lifecycle.on_stop("registry", registry.stop)
@@ -293,6 +297,8 @@ class Lms:
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
+            retirement=AgentRetirement(self.store, self.registry, enrolments=self.enrolments, queue=self.queue,
+                                       site=self.site),
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built

@@ -11,6 +11,7 @@ from __future__ import annotations
 from edge.lms.agents.agent_rows import AGENT_TABLES_V1
 from edge.lms.agents.groups import TAG_AND_GROUP_TABLES_V2
 from edge.lms.agents.metrics_history import METRICS_TABLE_V2
+from edge.lms.agents.retired_rows import RETIRED_AGENTS_TABLE_V14
 from edge.lms.auth.audit_log import AUDIT_LOG_TABLE_V2
 from edge.lms.auth.tokens import API_TOKEN_TABLE_V2
 from edge.lms.cctv.cctv_log import CCTV_LOG_INDEX_V4, CCTV_LOG_TABLE_V1
@@ -53,6 +54,12 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(8, "ClassTop client admissions", ADMISSIONS_TABLE_V8),
             Migration(9, "agent enrolment tokens and enrolments", ENROLMENT_TABLES_V9),
             Migration(10, "the cloud's command id of queued commands", COMMAND_QUEUE_CLOUD_V10),
+            # 11-13: numbers kept for other day-two features of issue 19, built at the same time as 14; these
+            # empty steps stand in for them until they are merged (and are replaced by them then).
+            Migration(11, "reserved (issue 19)", ()),
+            Migration(12, "reserved (issue 19)", ()),
+            Migration(13, "reserved (issue 19)", ()),
+            Migration(14, "the archive of retired agents", RETIRED_AGENTS_TABLE_V14),
         ]
     )
 )

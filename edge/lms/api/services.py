@@ -10,6 +10,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from edge.lms.agents import Groups, MetricsHistory, Registry
+from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.auth import Audit, Tokens
 from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
@@ -75,6 +76,8 @@ class Services:
     legacy: LegacyHub | None = None  # the /ws/{uuid} hub of ClassTop clients (None: the endpoint refuses)
     admissions: Admissions = None  # type: ignore[assignment]
     sync_rate: RateLimiter = None  # type: ignore[assignment]  # ClassTop sync requests per source address
+    #: built here when not given, without enrolment (nothing to revoke)
+    retirement: AgentRetirement = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)
@@ -102,6 +105,9 @@ class Services:
             self.queue,
             CctvLog(self.store),
             default_ttl_s=self.config.queue_default_ttl_s,
+        )
+        self.retirement = self.retirement or AgentRetirement(
+            self.store, self.registry, enrolments=None, queue=self.queue, site=self.site_mqtt
         )
 
 
