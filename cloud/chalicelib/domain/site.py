@@ -28,6 +28,8 @@ class Site:
     certificate_arn: str | None = None
     revision: int | None = None
     lms_config_version: str | None = None
+    #: when the site was retired (its identity revoked, its agents retired; the record kept, refused from then on)
+    retired_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,4 +50,5 @@ class Site:
             "registered_at": self.registered_at,
             "thing_name": self.thing_name,
             "certificate_arn": self.certificate_arn,
+            "retired_at": self.retired_at,
         }

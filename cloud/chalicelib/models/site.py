@@ -30,6 +30,8 @@ class SiteModel(BaseModel, aggregate="site"):
     certificate_arn = UnicodeAttribute(null=True)
     #: the configuration version the LMS reports in its heartbeats (``cloud:<n>`` / ``local:<hash>``)
     lms_config_version = UnicodeAttribute(null=True)
+    #: when the site was retired (``POST /api/lms/{site_id}/retire``): approval ``rejected``, no identity left
+    retired_at = NumberAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")
