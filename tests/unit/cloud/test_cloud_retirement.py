@@ -142,6 +142,13 @@ def test_retiring_a_site_revokes_its_identity_retires_its_agents_and_refuses_its
     assert cloud.post("/api/lms/s1/retire", None).status_code == 404
     assert [s for _a, s in _audit(cloud, "lms.retire")] == [200, 404]
 
+    # An admin brings it back: an enrolment token bound to its id gives it a new identity, approved.
+    _key, csr = site_key_and_csr(thing)
+    back = enrol(cloud, enrolment_token(cloud, "s1"), csr, {**LMS, "lms_uuid": "s1"})
+    assert back.status_code == 200, back.json_body
+    site = cloud.get("/api/lms/s1").json_body["data"]
+    assert site["retired_at"] is None and site["approval"] == "approved" and site["thing_name"] == thing
+
 
 def test_manage_py_retires_an_agent_and_a_site_and_audits_it(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
     _enrolled(cloud, "s1")
