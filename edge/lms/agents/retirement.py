@@ -2,10 +2,11 @@
 
 In this order, each step safe to repeat (a retirement that failed half-way is finished by running it again):
 
-1. its broker credentials are revoked (dynsec: the broker disconnects it at once and refuses its password from
+1. the registry forgets it and drops its messages from then on (a message in flight, the retained status the
+   revocation leaves, cannot bring its row back, nor announce a presence change the site heartbeat would carry
+   to the cloud);
+2. its broker credentials are revoked (dynsec: the broker disconnects it at once and refuses its password from
    then on) — with enrolment off (no ``[site_broker.dynsec]``) there is nothing to revoke;
-2. the registry forgets it and drops its messages from then on (a message in flight, the retained status the
-   revocation leaves, cannot bring its row back);
 3. its commands still queued for it are cancelled (a cloud command's cancellation is reported to the cloud);
 4. its live rows (``clients``, ``enrollments``, tags, group membership) move into the archive
    (:mod:`edge.lms.agents.retired_rows`, one transaction), kept for audit and history; its connection log,
@@ -99,8 +100,15 @@ class AgentRetirement:
         if kind is not None and kind != "agent":
             raise RetirementError(f"{agent_id!r} is a {kind} client, not an agent", status=409)
         was_retired = self._registry.is_retired(agent_id)
-        revoked = self._revoke(agent_id)
+        # Forgotten first: the offline status the revocation leaves must not announce a presence change (a site
+        # heartbeat would carry it to the cloud after the cloud has retired the agent too).
         self._registry.forget(agent_id)
+        try:
+            revoked = self._revoke(agent_id)
+        except RetirementError:
+            if not was_retired:
+                self._registry.reinstate(agent_id)  # not retired after all: its next message brings it back
+            raise
         cancelled = self._cancel_queued(agent_id)
         now = self._clock()
         # credentials without any row (a half-made enrolment) are archived too: the fact is worth keeping
