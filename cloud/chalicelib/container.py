@@ -188,5 +188,6 @@ def _build(overrides: _Overrides) -> Container:
                                        LogRequestRepository(), publisher, settings, clock),
         lms_config=LmsConfigService(sites, shadows, settings.namespace),
         versions=VersionService(sites, agents),
-        retirement=RetirementService(agents, agent_service, sites, tokens, issuer, shadows, settings, clock),
+        retirement=RetirementService(agents, agent_service, sites, tokens, issuer, shadows, publisher, settings,
+                                     clock),
     )

@@ -65,6 +65,7 @@ class Lms:
         self.tokens: Tokens | None = None
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
+        self.retirement: AgentRetirement | None = None
         self.enrolments: Enrolments | None = None
         self.legacy: LegacyHub | None = None
         self.admissions: Admissions | None = None
@@ -251,6 +252,8 @@ class Lms:
         queue.start()
         self.lifecycle.on_stop("offline command queue", queue.stop)
         self.queue = queue
+        self.retirement = AgentRetirement(self.store, self.registry, enrolments=self.enrolments, queue=queue,
+                                          site=self.site)  # fmt: skip
 
     def start_legacy(self) -> None:
         """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
@@ -285,6 +288,7 @@ class Lms:
                 log_files=self.log_file.files if self.log_file is not None else None,
                 queue=self.queue, progress=events.progress if events is not None else None,
                 local_config=self.local_config, applied=self.applied_cloud_config, apply_config=self.apply_config,
+                retirement=self.retirement,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None
@@ -293,12 +297,12 @@ class Lms:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
         assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
+        assert self.retirement is not None
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
-            retirement=AgentRetirement(self.store, self.registry, enrolments=self.enrolments, queue=self.queue,
-                                       site=self.site),
+            retirement=self.retirement,
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built

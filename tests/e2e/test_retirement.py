@@ -67,6 +67,20 @@ def test_an_agent_retired_on_its_lms_and_in_the_cloud_is_gone_everywhere(twin: T
     eventually(lambda: lms(twin, "/api/clients/room-1")[0] == 200, 60, what="room-1 enrolled again")
 
 
+def test_an_agent_retired_only_in_the_cloud_is_retired_by_its_lms_too(twin: Twin) -> None:
+    """The cloud tells the LMS (site_down(..., RETIRE)): the broker credentials are revoked there, at once."""
+    status, body = cloud(twin, "/api/agents/room-2/retire", "POST", {"reason": "moved to another school"})
+    assert status == 200, body
+    eventually(lambda: lms(twin, "/api/clients/room-2")[0] == 404, 30, what="the LMS retiring room-2")
+    archive = lms(twin, "/api/retired-agents?agent_id=room-2")[1]["data"]["retired"]
+    assert archive[0]["reason"] == "moved to another school" and archive[0]["retired_by"].startswith("cloud:")
+    log = twin.agents["room-2"].log_path
+    eventually(lambda: "was retired" in log.read_text(errors="replace"), 30, what="room-2 refused re-enrolment")
+    audit = lms(twin, "/api/audit?action=agent:retire")[1]["data"]["entries"]
+    assert ("room-2", "ok") in [(e["target"], e["result"]) for e in audit]
+    assert cloud(twin, "/api/agents/room-2")[0] == 404
+
+
 def test_a_retired_site_is_refused_by_the_cloud(twin: Twin) -> None:
     site = twin.opt.site_id
     status, body = cloud(twin, f"/api/lms/{site}/retire", "POST", {"reason": "the school closed"})
@@ -78,7 +92,7 @@ def test_a_retired_site_is_refused_by_the_cloud(twin: Twin) -> None:
     cloud_log = twin.workdir / "logs" / "cloud.log"
     refused = f"site {site} is not approved (rejected)"
     eventually(lambda: refused in cloud_log.read_text(errors="replace"), 30, what="a refused site heartbeat")
-    assert lms(twin, "/api/clients/room-2")[0] == 200  # the site itself runs on
+    assert lms(twin, "/api/clients/room-1")[0] == 200  # the site itself runs on
     assert cloud(twin, f"/api/agents?site_id={site}")[1]["data"]["agents"] == []
     status, body = cloud(twin, f"/api/lms/{site}")
     assert body["data"]["retired_at"] is not None and body["data"]["thing_name"] is None

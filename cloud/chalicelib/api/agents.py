@@ -134,4 +134,4 @@ def retire_detail(request: Request) -> str | None:
            "that revokes its broker credentials)", body=RetireBody, body_optional=True, audit="agent.retire",
            audit_detail=retire_detail)
 def retire_agent(call: Call[RetireBody], agent_id: str) -> Response:
-    return ok(container.get().retirement.retire_agent(agent_id, call.principal).to_dict())
+    return ok(container.get().retirement.retire_agent(agent_id, call.principal, call.body.reason).to_dict())

@@ -1,17 +1,19 @@
 """Retiring an agent or a whole site from the cloud (admin): what the cloud keeps of it is cleaned, and a retired
 site's LMS is refused from then on.
 
-* **An agent**: its settings shadow (``{agent_id}``) and camera shadow (``cctv:{agent_id}``) of its site's thing are
-  deleted — a shadow store that cannot delete (the local twin's, until it serves ``DeleteThingShadow``) gets both
-  documents cleared instead — then its item and its tag memberships (one transaction). Its broker credentials
-  live on its LMS: retire it there first (``POST /api/clients/{uuid}/retire`` on the LMS) — an agent its LMS still
-  reports comes back with the next site heartbeat.
-* **A site**: each of its agents is retired as above; its certificate is detached from its thing and from the
-  site policy, deactivated and deleted, and its thing deleted (:class:`IdentityIssuer`); its API key is deleted;
-  the site's item is kept, marked retired (``retired_at``, approval ``rejected``, no identity left), so that its
-  LMS is refused from then on: IoT Core refuses the certificate, the API refuses the key (401), a registration
-  without credentials finds the site existing (409), its heartbeats are refused (not approved). Bringing it back
-  takes an enrolment token an admin binds to its id, then an approval.
+* **An agent**: its LMS is told first (an :class:`~shared.messages.AgentRetire` on ``site_down(..., RETIRE)``: it
+  revokes the agent's broker credentials and archives it, as its own ``POST /api/clients/{uuid}/retire`` does;
+  an LMS offline then misses it — retire the agent on the LMS too). Then its settings shadow (``{agent_id}``) and
+  camera shadow (``cctv:{agent_id}``) of its site's thing are deleted — a shadow store that cannot delete (the
+  local twin's, until it serves ``DeleteThingShadow``) gets both documents cleared instead — then its item and its
+  tag memberships (one transaction). An agent its LMS still reports (the LMS missed the message) comes back with
+  the next site heartbeat: retire it on the LMS then.
+* **A site**: each of its agents is retired as above (its LMS is not told: it is cut off anyway); its certificate
+  is detached from its thing and from the site policy, deactivated and deleted, and its thing deleted
+  (:class:`IdentityIssuer`); its API key is deleted; the site's item is kept, marked retired (``retired_at``,
+  approval ``rejected``, no identity left), so that its LMS is refused from then on: IoT Core refuses the
+  certificate, the API refuses the key (401), a registration without credentials finds the site existing (409),
+  its heartbeats are refused (not approved). Bringing it back takes an enrolment token an admin binds to its id.
 
 Each step is safe to repeat: a retirement that failed half-way (IoT Core down) is finished by running it again.
 The routes audit every call.
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.adapters.iot import Publisher
 from chalicelib.adapters.registry import IdentityIssuer
 from chalicelib.adapters.shadows import ShadowStore
 from chalicelib.config import Settings
@@ -42,8 +45,9 @@ from chalicelib.services.agents import AgentService
 from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
+from shared.messages import AgentRetire, encode
 from shared.names import Namespace
-from shared.topics import agent_shadow_name, cctv_shadow_name, site_thing_name
+from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_down, site_thing_name
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,7 @@ class RetirementService:
         secrets: TokenRepository,
         issuer: IdentityIssuer,
         shadows: ShadowStore,
+        publisher: Publisher,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -97,16 +102,20 @@ class RetirementService:
         self._secrets = secrets
         self._issuer = issuer
         self._shadows = shadows
+        self._publisher = publisher
         self._settings = settings
         self._namespace: Namespace = settings.namespace
         self._clock = clock
 
     # ------------------------------------------------------------ agents
 
-    def retire_agent(self, agent_id: str, principal: Principal) -> RetiredAgent:
-        """Retire one agent the caller may see (another site's is a 404, like an unknown one)."""
+    def retire_agent(self, agent_id: str, principal: Principal, reason: str | None = None) -> RetiredAgent:
+        """Retire one agent the caller may see (another site's is a 404, like an unknown one); its LMS is told
+        first (an IoT publish that fails is a 502 and changes nothing)."""
         agent = self._agent_service.get(agent_id, principal)
         principal.require_sites({agent.site_id})
+        message = AgentRetire(agent_id=agent_id, by=principal.name[:128], reason=reason, timestamp=self._clock())
+        self._publisher.publish(site_down(self._namespace, agent.site_id, SiteDown.RETIRE), encode(message), qos=1)
         return self._retire(agent)
 
     def _retire(self, agent: Agent) -> RetiredAgent:

@@ -14,7 +14,8 @@ from test_cloud_site_csr import LMS, enrol, enrolment_token
 from chalicelib import cli, container
 from chalicelib.models.agent import AgentModel
 from infra.lms.entrypoint import site_key_and_csr
-from shared.topics import agent_shadow_name, cctv_shadow_name, site_thing_name
+from shared.messages import AgentRetire, decode
+from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_down, site_thing_name
 
 DESIRED = json.dumps({"state": {"desired": {"volume": "30"}}}).encode()
 
@@ -60,6 +61,10 @@ def test_retiring_an_agent_deletes_its_shadows_and_record_and_is_audited(cloud: 
     assert r.json_body["data"] == {"agent_id": "s1-pc1", "site_id": "s1", "retired": True,
                                    "shadows": ["s1-pc1", "cctv:s1-pc1"], "shadows_cleaned": "deleted"}
     assert _shadow(thing, "s1-pc1") is None and _shadow(thing, "cctv:s1-pc1") is None
+    # its LMS is told, to revoke its broker credentials (site_down(..., RETIRE))
+    told = [m for m in cloud.publisher.messages if m.topic == site_down(NS, "s1", SiteDown.RETIRE)]
+    assert [decode(AgentRetire, m.payload).model_dump(exclude={"timestamp"}) for m in told] == [
+        {"v": 1, "type": "agent_retire", "agent_id": "s1-pc1", "by": "test-admin", "reason": "scrapped"}]
     assert _shadow(thing, "s1-pc2") is not None  # the other agent's shadows are untouched
     assert cloud.get("/api/agents/s1-pc1").status_code == 404
     assert cloud.get("/api/agents?tag=lab").json_body["data"]["agents"] == []  # its tag membership is gone too
@@ -73,6 +78,7 @@ def test_an_admin_of_another_site_or_an_operator_cannot_retire_an_agent(cloud: C
         assert cloud.post("/api/agents/s1-pc1/retire", None, role=role).status_code == status, role
         assert cloud.post("/api/lms/s1/retire", None, role=role).status_code == status, role
     assert cloud.post("/api/agents/s1-pc1/retire", None, role=None).status_code == 401
+    assert not [m for m in cloud.publisher.messages if m.topic.endswith("/down/retire")]  # its LMS was not told
     assert cloud.post("/api/agents/s1-pc1/retire", {"why": "x"}).status_code == 400  # bad bodies change nothing
     assert cloud.post("/api/lms/s1/retire", {"reason": "x" * 201}).status_code == 400
     assert cloud.get("/api/agents/s1-pc1").status_code == 200
