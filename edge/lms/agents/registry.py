@@ -168,7 +168,10 @@ class Registry:
     # ------------------------------------------------------------ input
 
     def touch(self, agent_id: str) -> None:
-        """A sign of life (any message): refresh last seen; an agent marked offline comes back online."""
+        """A sign of life (any message): refresh last seen; an agent marked offline comes back online. Nothing
+        for a retired agent (a late command response must not bring its row back)."""
+        if agent_id in self._retired:
+            return
         with self._lock:
             row = self._rows.get(agent_id)
             if row is None or row.status != Presence.ONLINE:

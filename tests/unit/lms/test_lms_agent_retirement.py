@@ -33,6 +33,8 @@ def test_retiring_moves_the_rows_to_the_archive_and_the_registry_forgets(store: 
     assert (done.credentials_revoked, done.commands_cancelled, done.retired_at) == (False, 0, 100.0)
     assert registry.get("pc-1") is None and registry.is_retired("pc-1") and registry.get("pc-2") is not None
     assert store.count("clients", "uuid = ?", ("pc-1",)) == 0 and store.count("agent_tags") == 0
+    registry.touch("pc-1")  # a late command response of the retired agent
+    assert registry.get("pc-1") is None and store.count("clients", "uuid = ?", ("pc-1",)) == 0
     [entry] = retirement.entries("pc-1")
     assert entry["record"]["agent"]["hostname"] == "pc-1" and entry["record"]["tags"] == ["lab"]
     assert (entry["retired_by"], entry["reason"]) == ("admin#1", "scrapped")
