@@ -301,22 +301,27 @@ class Registry:
 
     # ------------------------------------------------------------ retirement
 
-    def forget(self, agent_id: str, timeout_s: float = 10.0) -> bool:
+    def forget(self, agent_id: str, timeout_s: float = 10.0) -> AgentRow | None:
         """The agent is retired: out of memory, its messages dropped from now on, its pending writes flushed (so
-        none lands after the caller deletes its row). False when the registry did not know it."""
+        none lands after the caller deletes its row). Its row as it was (``None``: the registry did not know it),
+        for :meth:`reinstate` if the retirement fails."""
         with self._lock:
             self._retired.add(agent_id)
-            known = self._rows.pop(agent_id, None) is not None
+            row = self._rows.pop(agent_id, None)
             self._heard.pop(agent_id, None)
             self._dirty.discard(agent_id)
             self._latest.pop(agent_id, None)
         self.flush(timeout_s)
-        return known
+        return row
 
-    def reinstate(self, agent_id: str) -> None:
-        """A retired agent enrolled again (with a fresh token): its messages are taken again."""
+    def reinstate(self, agent_id: str, row: AgentRow | None = None) -> None:
+        """A retired agent enrolled again (with a fresh token), or its retirement failed (``row``: what
+        :meth:`forget` returned, put back): its messages are taken again."""
         with self._lock:
             self._retired.discard(agent_id)
+            if row is not None:
+                self._rows.setdefault(agent_id, row)
+                self._heard.setdefault(agent_id, time.monotonic())
 
     def is_retired(self, agent_id: str) -> bool:
         return agent_id in self._retired

@@ -102,12 +102,12 @@ class AgentRetirement:
         was_retired = self._registry.is_retired(agent_id)
         # Forgotten first: the offline status the revocation leaves must not announce a presence change (a site
         # heartbeat would carry it to the cloud after the cloud has retired the agent too).
-        self._registry.forget(agent_id)
+        row = self._registry.forget(agent_id)
         try:
             revoked = self._revoke(agent_id)
         except RetirementError:
             if not was_retired:
-                self._registry.reinstate(agent_id)  # not retired after all: its next message brings it back
+                self._registry.reinstate(agent_id, row)  # not retired after all
             raise
         cancelled = self._cancel_queued(agent_id)
         now = self._clock()

@@ -12,6 +12,7 @@ from edge.lms.agents import AgentRow, AgentRows, Groups, Registry
 from edge.lms.agents.retirement import AgentRetirement, RetirementError
 from edge.lms.auth import Audit
 from edge.lms.cloud.agent_retirements import CloudRetirements
+from edge.lms.enrolment import EnrolmentError
 from edge.lms.store import Store
 from shared.messages import AgentRetire
 
@@ -85,3 +86,24 @@ def test_the_clouds_message_retires_and_is_audited_and_a_bad_one_is_dropped(stor
         ("cloud:district admin", "pc-1", "refused: agent 'pc-1' is retired already"),
     ]
 
+
+
+class BrokerAway:
+    """Enrolments whose broker does not answer (the revocation fails)."""
+
+    def revoke(self, agent_id: str) -> None:
+        raise EnrolmentError("the site broker is unavailable", status=503)
+
+
+def test_a_broker_that_cannot_revoke_leaves_the_agent_as_it_was(store: Store) -> None:
+    AgentRows(store).upsert(AgentRow("pc-1", "pc-1", first_seen=1.0, hostname="room"))
+    registry = Registry(store, presence_timeout_s=60)
+    registry.load()
+    retirement = AgentRetirement(store, registry, enrolments=BrokerAway(),  # type: ignore[arg-type]
+                                 queue=None, site=None)  # fmt: skip
+    with pytest.raises(RetirementError) as refused:
+        retirement.retire("pc-1", by="admin")
+    assert refused.value.status == 503
+    view = registry.get("pc-1")
+    assert view is not None and view.hostname == "room" and not registry.is_retired("pc-1")
+    assert retirement.entries() == [] and store.count("clients") == 1
