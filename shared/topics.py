@@ -68,6 +68,7 @@ class SiteUp(StrEnum):
 class SiteDown(StrEnum):
     COMMAND = "command"
     LOGS = "logs"  # the cloud asks the LMS for its own logs (shared.messages.logs.LogRequest)
+    RETIRE = "retire"  # the cloud retires one of the site's agents (shared.messages.retirement.AgentRetire)
 
 
 class ShadowOp(StrEnum):

@@ -5,12 +5,15 @@ the app: ``CLASSTOP_TENANT``, ``CLASSTOP_STAGE``, ``AWS_DEFAULT_REGION``, option
     manage.py token list
     manage.py token revoke TOKEN_ID
     manage.py enrolment create --name "school 1" [--site S] [--ttl SECONDS]
+    manage.py agent retire AGENT_ID
+    manage.py site retire SITE_ID
     manage.py tables create
     manage.py openapi > docs/openapi.json
 
 Secrets are printed once (``--json`` for a machine-readable line); only their SHA-256 is stored. API tokens expire
 (default 90 days, at most 365); ``token list`` shows ids, never secrets; creating and revoking a token is written to
-the audit log (actor ``manage.py``), like the same acts through ``/api/tokens``. Exit status: 0 ok, 2 bad arguments,
+the audit log (actor ``manage.py``), like the same acts through ``/api/tokens``; so are retirements (what they do:
+``chalicelib/services/retirement.py``). Exit status: 0 ok, 2 bad arguments,
 configuration or an unknown token id, 1 an AWS failure.
 """
 
@@ -25,7 +28,7 @@ from typing import Any
 
 from chalicelib import container, models
 from chalicelib.container import Container
-from chalicelib.domain.token import DEFAULT_TOKEN_TTL_S, ApiToken, Role
+from chalicelib.domain.token import DEFAULT_TOKEN_TTL_S, ApiToken, Principal, Role
 from chalicelib.errors import CloudError, ConfigError
 
 ACTOR = "manage.py"
@@ -59,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     tables.add_parser("create", help="create every table that does not exist yet")
 
+    for noun, what in (("agent", "an agent"), ("site", "a site")):
+        retire = groups.add_parser(noun, help=f"retire {what}").add_subparsers(dest="action", required=True)
+        retire.add_parser("retire", help=f"retire {what} (see chalicelib/services/retirement.py)").add_argument(
+            "target_id", help=f"the {noun} id"
+        )
     groups.add_parser("openapi", help="print the OpenAPI document of the API (docs/openapi.json)")
     return parser
 
@@ -80,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             secret, stored = services.lms.create_enrolment(args.name, site_id=args.site, ttl_s=args.ttl,
                                                            created_by="manage.py")
             out = {"token": secret, "name": stored.name, "site_id": stored.site_id, "expires_at": stored.expires_at}
+        elif args.group in ("agent", "site"):
+            out = _retire(services, args.group, args.target_id)
         else:
             out = {"created": models.create_tables(services.settings)}
     except CloudError as exc:
@@ -91,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(out["token"])
     elif "tokens" in out:
         print("\n".join(_row(t) for t in out["tokens"]) or "no API tokens")
+    elif "retired" in out:
+        print(f"retired {args.group} {args.target_id}: {json.dumps(out)}")
     elif "revoked" in out:
         print(f"revoked {out['token_id']}")
     else:
@@ -124,6 +136,23 @@ def _token(services: Container, args: argparse.Namespace) -> dict[str, Any]:
         services.audit.record(ACTOR, None, action, target, exc.status, exc.code.value)
         raise
     services.audit.record(ACTOR, None, action, target, status, "ok")
+    return out
+
+
+def _retire(services: Container, noun: str, target_id: str) -> dict[str, Any]:
+    """``agent retire`` / ``site retire``, as a tenant-wide admin; audited like the API's retirements."""
+    principal = Principal(ACTOR, Role.ADMIN)
+    action, target = ("agent.retire", f"/api/agents/{target_id[:80]}/retire") if noun == "agent" else (
+        "lms.retire", f"/api/lms/{target_id[:80]}/retire")  # fmt: skip
+    try:
+        if noun == "agent":
+            out = services.retirement.retire_agent(target_id, principal).to_dict()
+        else:
+            out = services.retirement.retire_site(target_id, principal).to_dict()
+    except CloudError as exc:
+        services.audit.record(ACTOR, None, action, target, exc.status, exc.code.value)
+        raise
+    services.audit.record(ACTOR, None, action, target, 200, "ok")
     return out
 
 

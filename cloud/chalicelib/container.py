@@ -44,6 +44,7 @@ from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
+from chalicelib.services.retirement import RetirementService
 from chalicelib.services.stats import StatsService
 from chalicelib.services.versions import VersionService
 
@@ -73,6 +74,7 @@ class Container:
     log_requests: LogRequestService
     lms_config: LmsConfigService
     versions: VersionService
+    retirement: RetirementService
 
 
 @dataclass(slots=True)
@@ -186,4 +188,6 @@ def _build(overrides: _Overrides) -> Container:
                                        LogRequestRepository(), publisher, settings, clock),
         lms_config=LmsConfigService(sites, shadows, settings.namespace),
         versions=VersionService(sites, agents),
+        retirement=RetirementService(agents, agent_service, sites, tokens, issuer, shadows, publisher, settings,
+                                     clock),
     )

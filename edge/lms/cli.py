@@ -1,11 +1,12 @@
-"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [token ... | tls | backup ARCHIVE |
-restore ARCHIVE [--force]]``.
+"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [token ... | tls ... |
+backup ARCHIVE | restore ARCHIVE [--force] | agent retire ID]``.
 
 ``token create|list|revoke|rotate`` manages local API tokens and ``tls [rotate|status]`` makes (or rotates, or
 lists) the site CA's server certificates (what the LMS's first start does) — both work beside a running LMS.
 ``backup`` writes one archive of the site (:mod:`edge.lms.backup`), also while the LMS runs; ``restore`` puts one
 back onto a stopped LMS (it may run before the configuration file exists: the archive's is then written where
-``--config`` says).
+``--config`` says). ``agent retire ID`` retires an agent through the running LMS's API (the LMS holds the broker's
+dynamic-security control and the registry), as an admin API token given in ``CLASSTOP_LMS_TOKEN``.
 
 Everything but ``restore`` first refuses a database whose schema is newer than this LMS knows (exit 3, nothing
 touched: :func:`refuse_newer_database`); ``tls status`` exits 4 when a certificate is about to expire.
@@ -14,9 +15,12 @@ touched: :func:`refuse_newer_database`); ``tls status`` exits 4 when a certifica
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from edge.lms import __version__
 from edge.lms.auth import AuthError, Tokens
@@ -25,8 +29,11 @@ from edge.lms.config import LmsConfig
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import SchemaTooNew, Store, StoreError, check_schema
 from edge.lms.tls import CertificateWatch, SiteCaError, SiteTls
+from edge.lms.tls.site_ca import CA_CERT
 
 EXIT_OK, EXIT_STARTUP, EXIT_CONFIG, EXIT_SCHEMA, EXIT_EXPIRING = 0, 1, 2, 3, 4
+#: the admin API token ``agent retire`` uses
+TOKEN_ENV = "CLASSTOP_LMS_TOKEN"
 
 
 def run_command(config: LmsConfig, args: argparse.Namespace) -> int:
@@ -35,6 +42,8 @@ def run_command(config: LmsConfig, args: argparse.Namespace) -> int:
         return _tls_status(config) if args.tls_action == "status" else _tls_command(config, args.tls_action)
     if args.action == "backup":
         return _backup_command(args.config, config, args.archive)
+    if args.action == "agent":
+        return _agent_command(config, args)
     return _token_command(config, args)
 
 
@@ -99,7 +108,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     restore = sub.add_parser("restore", help="restore an archive onto a stopped LMS (a fresh data directory)")
     restore.add_argument("archive", type=Path, help="an archive made by `backup`")
     restore.add_argument("--force", action="store_true", help="replace data that is already there")
+    agent = sub.add_parser("agent", help="the site's agents, through the running LMS's API").add_subparsers(
+        dest="agent_action", required=True
+    )
+    retire = agent.add_parser(
+        "retire", help=f"retire an agent: credentials revoked, rows archived, queued commands cancelled ({TOKEN_ENV}"
+        " = an admin API token)",
+    )
+    retire.add_argument("agent_id")
+    retire.add_argument("--reason", default=None, help="why (kept in the archive)")
+    retire.add_argument("--url", default=None, help="the LMS's API (default: this LMS's http_port on loopback)")
     return parser.parse_args(argv)
+
+
+def _agent_command(config: LmsConfig, args: argparse.Namespace) -> int:
+    """``agent retire``: ``POST /api/clients/{id}/retire`` on the running LMS; its answer on stdout."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        print(f"edge.lms: set {TOKEN_ENV} to an admin API token (python -m edge.lms token create --role admin)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    scheme = "https" if config.http_tls else "http"
+    url = args.url or f"{scheme}://127.0.0.1:{config.http_port}"
+    site_ca = config.site_tls.dir / CA_CERT if config.site_tls.dir is not None else None
+    verify: bool | str = str(site_ca) if site_ca is not None and site_ca.exists() else True
+    body = {} if args.reason is None else {"reason": args.reason}
+    try:
+        r = httpx.post(f"{url.rstrip('/')}/api/clients/{args.agent_id}/retire", json=body, verify=verify,
+                       headers={"Authorization": f"Bearer {token}"}, timeout=60.0)  # fmt: skip
+    except httpx.HTTPError as exc:
+        print(f"edge.lms: cannot reach the LMS at {url}: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    try:
+        answer = r.json()
+    except ValueError:
+        answer = {}
+    if r.status_code != 200:
+        print(f"edge.lms: retire {args.agent_id} refused ({r.status_code}): {answer.get('error', r.text[:200])}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    data = answer.get("data", {})
+    print(f"agent {args.agent_id} retired: credentials {'revoked' if data.get('credentials_revoked') else 'none'}, "
+          f"{data.get('commands_cancelled', 0)} queued command(s) cancelled, archive #{data.get('archive_id')}")
+    return EXIT_OK
 
 
 def _backup_command(config_path: Path, config: LmsConfig, archive: Path) -> int:

@@ -14,6 +14,8 @@ import uvicorn
 
 from edge.lms import __version__
 from edge.lms.agents import MetricsHistory, Registry
+from edge.lms.agents.retired_rows import RetiredRows
+from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
@@ -33,7 +35,6 @@ from edge.lms.tls import (
     HttpListener,
     ListenerError,
     LiveTls,
-    NamedCertificate,
     SiteCaError,
     SiteTls,
     plain_variant,
@@ -72,6 +73,7 @@ class Lms:
         self.tokens: Tokens | None = None
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
+        self.retirement: AgentRetirement | None = None
         self.enrolments: Enrolments | None = None
         self.legacy: LegacyHub | None = None
         self.admissions: Admissions | None = None
@@ -162,12 +164,10 @@ class Lms:
         except StoreError as exc:
             raise StartupError(str(exc)) from None
         self.lifecycle.on_stop("store", store.close)
-        for key, value in (("tenant", cfg.tenant), ("stage", cfg.stage), ("site_id", cfg.site_id)):
-            stored = store.get_config(key)
-            if stored is not None and stored != value:
-                raise StartupError(f"database {cfg.db_path} belongs to {key} {stored!r}, not {value!r}")
-            store.set_config(key, value)
-        store.set_config("lms_version", __version__)
+        try:
+            store.claim({"tenant": cfg.tenant, "stage": cfg.stage, "site_id": cfg.site_id}, __version__)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
         self.local_config = self.config
         if cfg.cloud is not None:  # the last cloud configuration applied, over the file (edge.lms.cloud.config_sync)
             self.config, self.applied_cloud_config = startup_config(self.config, store)
@@ -234,7 +234,9 @@ class Lms:
     def start_registry(self) -> None:
         assert self.store is not None and self.site is not None
         registry = Registry(self.store, presence_timeout_s=self.config.presence_timeout_s)
-        registry.load()
+        registry.load(retired=RetiredRows(self.store).retired_ids())
+        if self.enrolments is not None:
+            self.enrolments.on_enrolled = registry.reinstate  # a retired agent enrolled again with a fresh token
         registry.attach(self.site)
         registry.start()
         self.lifecycle.on_stop("registry", registry.stop)
@@ -268,6 +270,8 @@ class Lms:
         queue.start()
         self.lifecycle.on_stop("offline command queue", queue.stop)
         self.queue = queue
+        self.retirement = AgentRetirement(self.store, self.registry, enrolments=self.enrolments, queue=queue,
+                                          site=self.site)  # fmt: skip
 
     def start_legacy(self) -> None:
         """Unchanged ClassTop clients: their WebSocket hub (the router's ``legacy`` transport) and timetables."""
@@ -302,6 +306,7 @@ class Lms:
                 log_files=self.log_file.files if self.log_file is not None else None,
                 queue=self.queue, progress=events.progress if events is not None else None,
                 local_config=self.local_config, applied=self.applied_cloud_config, apply_config=self.apply_config,
+                retirement=self.retirement,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None
@@ -310,12 +315,14 @@ class Lms:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
         assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
+        assert self.retirement is not None
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),
+            retirement=self.retirement,
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
@@ -329,7 +336,7 @@ class Lms:
         config = uvicorn_config(app, cert_file=cert_file, key_file=key_file)
         plain = cfg.classtop_plain_http
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
-        self.tls.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, tls_names=True)
+        self.tls.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, named=True)
         self.http = self.tls.http_listener.server
         if plain is not None and plain_config is not None:
             log.warning(
@@ -339,18 +346,11 @@ class Lms:
             )  # fmt: skip
             self._listen("ClassTop plain-HTTP listener", plain_config, plain.host, plain.port)
 
-    def _listen(
-        self, name: str, config: uvicorn.Config, host: str, port: int, *, tls_names: bool = False
-    ) -> HttpListener:
-        """Serve ``config`` on ``host:port``; ``tls_names``: the operator's ``tls_cert_file`` for its DNS names."""
-        cfg = self.config
+    def _listen(self, name: str, config: uvicorn.Config, host: str, port: int, *, named: bool = False) -> HttpListener:
+        """Serve ``config`` on ``host:port``; ``named``: also the operator's ``tls_cert_file`` for its DNS names."""
         try:
-            named = None
-            if tls_names and cfg.tls_cert_file is not None and cfg.tls_key_file is not None:
-                named = NamedCertificate(cfg.tls_cert_file, cfg.tls_key_file)
-                log.info("HTTPS: %s for %s, the site CA's certificate for every other name",
-                         cfg.tls_cert_file, ", ".join(named.names) or "(no DNS name)")  # fmt: skip
-            listener = HttpListener(name, config, host, port, named=named).start()
+            certificate = self.tls.named_certificate(self.config) if named and self.tls is not None else None
+            listener = HttpListener(name, config, host, port, named=certificate).start()
         except ListenerError as exc:
             raise StartupError(str(exc)) from None
         self.lifecycle.on_stop(name, listener.stop)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from edge.lms.agents.agent_rows import AGENT_TABLES_V1
 from edge.lms.agents.groups import TAG_AND_GROUP_TABLES_V2
 from edge.lms.agents.metrics_history import METRICS_TABLE_V2
+from edge.lms.agents.retired_rows import RETIRED_AGENTS_TABLE_V12
 from edge.lms.auth.audit_log import AUDIT_LOG_TABLE_V2
 from edge.lms.auth.tokens import API_TOKEN_TABLE_V2
 from edge.lms.cctv.cctv_log import CCTV_LOG_INDEX_V4, CCTV_LOG_TABLE_V1
@@ -54,9 +55,8 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(8, "ClassTop client admissions", ADMISSIONS_TABLE_V8),
             Migration(9, "agent enrolment tokens and enrolments", ENROLMENT_TABLES_V9),
             Migration(10, "the cloud's command id of queued commands", COMMAND_QUEUE_CLOUD_V10),
-            # 11 is taken by another change of the same release (issue 19); this empty step holds its place on
-            # this branch only and is replaced by that change's real step 11 when the branches meet.
             Migration(11, "agent upgrade campaigns", UPGRADE_TABLES_V11),
+            Migration(12, "the archive of retired agents", RETIRED_AGENTS_TABLE_V12),
         ]
     )
 )

@@ -25,6 +25,7 @@ from shared.messages.base import (
 )
 from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
 from shared.messages.logs import LogRequest
+from shared.messages.retirement import AgentRetire
 from shared.messages.site import (
     AgentEvent,
     AgentPresence,
@@ -60,6 +61,7 @@ __all__ = [
     "AgentKind",
     "AgentPresence",
     "AgentResult",
+    "AgentRetire",
     "AgentSnapshots",
     "Command",
     "CommandResults",

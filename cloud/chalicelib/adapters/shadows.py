@@ -76,6 +76,26 @@ class IotShadowStore(IotDataClient):
         except BotoCoreError as exc:
             raise ShadowError(f"shadow get {thing}/{shadow} failed: {exc}") from exc
 
+    def delete(self, thing: str, shadow: str) -> bool:
+        """``DeleteThingShadow`` (the :class:`ShadowEraser` of the production store)."""
+        try:
+            self.client.delete_thing_shadow(thingName=thing, shadowName=shadow)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise ShadowError(f"shadow delete {thing}/{shadow} failed: {describe(exc).rstrip(': ')}") from exc
+        except BotoCoreError as exc:
+            raise ShadowError(f"shadow delete {thing}/{shadow} failed: {exc}") from exc
+        return True
+
+
+class ShadowEraser(Protocol):
+    """Deletes named shadows (what retiring an agent or a site needs). Raises :class:`ShadowError` on failure."""
+
+    def delete(self, thing: str, shadow: str) -> bool:
+        """Delete the shadow; ``False`` when it (or the thing) did not exist."""
+        ...
+
 
 def _document(raw: bytes, thing: str, shadow: str) -> dict[str, Any]:
     try:

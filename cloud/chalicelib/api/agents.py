@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from chalice.app import Response
+from chalice.app import Request, Response
 from pydantic import Field, field_validator
 
 from chalicelib import container
@@ -14,7 +14,7 @@ from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_st
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, Agent, AgentFilter
 from chalicelib.domain.approval import Approval
-from chalicelib.errors import BadRequest
+from chalicelib.errors import BadRequest, CloudError
 from shared.messages import Presence
 from shared.topics import ID_PATTERN
 
@@ -109,3 +109,29 @@ def move_agent(call: Call[AgentMoveBody], agent_id: str) -> Response:
            "An agent's latest snapshots (settings, classtop, cctv_config) as its site sent them")
 def agent_snapshots(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().snapshots.list(agent_id, call.principal))
+
+
+class RetireBody(RequestBody):
+    """``POST /api/agents/{id}/retire``, ``POST /api/lms/{id}/retire`` (optional): why, for the audit log."""
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+def retire_detail(request: Request) -> str | None:
+    """The audit detail of a retirement: its reason, if the body gives one (a bad body is refused anyway)."""
+    raw = request.raw_body
+    if not raw or not raw.strip():
+        return None
+    try:
+        reason = parse_body(request, RetireBody).reason
+    except CloudError:
+        return None
+    return None if reason is None else f"reason={reason}"
+
+
+@api.route("POST", "/api/agents/{agent_id}/retire", Access.ADMIN, Scope.SITE,
+           "Retire an agent: its settings and camera shadows and its record deleted (retire it on its LMS first: "
+           "that revokes its broker credentials)", body=RetireBody, body_optional=True, audit="agent.retire",
+           audit_detail=retire_detail)
+def retire_agent(call: Call[RetireBody], agent_id: str) -> Response:
+    return ok(container.get().retirement.retire_agent(agent_id, call.principal, call.body.reason).to_dict())

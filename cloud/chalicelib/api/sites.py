@@ -10,6 +10,7 @@ from chalice.app import Response
 from pydantic import Field
 
 from chalicelib import container
+from chalicelib.api.agents import RetireBody, retire_detail
 from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import Agent
@@ -108,6 +109,14 @@ def approve_site(call: Call[None], site_id: str) -> Response:
 def delete_site(call: Call[None], site_id: str) -> Response:
     site = container.get().lms.delete(site_id, call.principal)
     return ok({"site_id": site.site_id, "revoked": True}, message="LMS deleted")
+
+
+@api.route("POST", "/api/lms/{site_id}/retire", Access.ADMIN, Scope.SITE,
+           "Retire a site: its agents retired, its certificate and thing deleted, its API key revoked, its record "
+           "kept as retired (its LMS is refused from then on)", body=RetireBody, body_optional=True,
+           audit="lms.retire", audit_detail=retire_detail)
+def retire_site(call: Call[RetireBody], site_id: str) -> Response:
+    return ok(container.get().retirement.retire_site(site_id, call.principal).to_dict())
 
 
 @api.route("POST", "/api/enrolments", Access.ADMIN, Scope.NAMED, "Create a one-time LMS enrolment token",

@@ -30,6 +30,8 @@ class Site:
     lms_config_version: str | None = None
     #: the site's certificates within their warning period, from its heartbeats (None: not reported)
     certificates_expiring: list[str] | None = None
+    #: when the site was retired (its identity revoked, its agents retired; the record kept, refused from then on)
+    retired_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,4 +53,5 @@ class Site:
             "registered_at": self.registered_at,
             "thing_name": self.thing_name,
             "certificate_arn": self.certificate_arn,
+            "retired_at": self.retired_at,
         }

@@ -32,6 +32,8 @@ class SiteModel(BaseModel, aggregate="site"):
     lms_config_version = UnicodeAttribute(null=True)
     #: the site's certificates about to lapse, as its heartbeats report them (issue 19)
     certificates_expiring = ListAttribute(of=UnicodeAttribute, null=True)
+    #: when the site was retired (``POST /api/lms/{site_id}/retire``): approval ``rejected``, no identity left
+    retired_at = NumberAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

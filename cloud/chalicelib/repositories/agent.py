@@ -126,6 +126,17 @@ class AgentRepository(TenantRepository):
         item.revision = (agent.revision or 0) + 1
         return _to_agent(item)
 
+    def delete(self, agent: Agent) -> None:
+        """Delete ``agent`` and its tag memberships in one transaction, if nobody wrote it since it was read (else
+        :class:`StaleWrite`)."""
+        item = AgentModel(agent.agent_id)
+        item.revision = agent.revision
+        with transaction(AgentModel, what=f"delete agent {agent.agent_id}",
+                         stale=f"agent {agent.agent_id} changed meanwhile") as writes:
+            writes.delete(item)
+            for tag in sorted(agent.tags):
+                writes.delete(LabelModel(tag_label(tag), agent.agent_id))
+
     def _to_item(self, agent: Agent) -> AgentModel:
         fields: dict[str, Any] = dict(
             tenant=self._tenant,

@@ -42,6 +42,7 @@ class SiteRepository(TenantRepository):
             certificate_arn=site.certificate_arn,
             lms_config_version=site.lms_config_version,
             certificates_expiring=site.certificates_expiring,
+            retired_at=site.retired_at,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -82,5 +83,6 @@ def _to_site(item: SiteModel) -> Site:
         thing_name=item.thing_name,
         certificate_id=item.certificate_id,
         certificate_arn=item.certificate_arn,
+        retired_at=None if item.retired_at is None else float(item.retired_at),
         revision=item.revision,
     )

@@ -217,6 +217,7 @@ class LmsService:
         fields: dict[str, Any] = dict(
             name=request.name, host=request.host, port=request.port, lms_uuid=request.lms_uuid,
             lms_version=request.version, approval=approval, registered_at=now, api_key_hash=key_hash,
+            retired_at=None,  # a retired site registers again only with an enrolment token bound to it
         )
         if identity is not None:
             fields.update(thing_name=identity.thing_name, certificate_id=identity.certificate_id,

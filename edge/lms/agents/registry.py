@@ -12,6 +12,10 @@ A sweeper thread marks agents offline after ``presence_timeout_s`` without anyth
 the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
 listeners (the cloud link sends changed-only site heartbeats from them).
 
+A retired agent (:meth:`Registry.forget`, see :mod:`edge.lms.agents.retirement`) leaves the registry; messages
+under its id are dropped until it enrols again (:meth:`Registry.reinstate`), so a retained status or a message
+still in flight cannot bring its row back.
+
 An agent's ``kind`` is set when its row is made and never changes: a ClassTop connection (:meth:`Registry.connected`)
 under the id of an MQTT agent is refused, and MQTT messages under the id of a ClassTop client are dropped.
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,6 +62,7 @@ class RegistryStats:
     timeouts: int = 0
     write_errors: int = 0
     kind_conflicts: int = 0
+    retired_dropped: int = 0
 
 
 PresenceListener = Callable[[AgentView], None]
@@ -81,6 +86,7 @@ class Registry:
         self._event_listeners: list[EventListener] = []
         self._latest: dict[str, Metrics] = {}
         self._kind_timeouts: dict[str, float] = {}
+        self._retired: set[str] = set()
         self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
                                  join_timeout_s=5.0)
         self._writer: Batcher[tuple[AgentRow, str | None]] = Batcher(
@@ -90,10 +96,12 @@ class Registry:
 
     # ------------------------------------------------------------ lifecycle
 
-    def load(self) -> None:
-        """Read the known agents. Those stored online get a full presence timeout to show a sign of life."""
+    def load(self, retired: Iterable[str] = ()) -> None:
+        """Read the known agents. Those stored online get a full presence timeout to show a sign of life.
+        ``retired``: the ids of retired agents (their messages are dropped until they enrol again)."""
         now = time.monotonic()
         with self._lock:
+            self._retired.update(retired)
             for row in self._table.load():
                 self._rows[row.agent_id] = row
                 self._heard[row.agent_id] = now
@@ -160,7 +168,10 @@ class Registry:
     # ------------------------------------------------------------ input
 
     def touch(self, agent_id: str) -> None:
-        """A sign of life (any message): refresh last seen; an agent marked offline comes back online."""
+        """A sign of life (any message): refresh last seen; an agent marked offline comes back online. Nothing
+        for a retired agent (a late command response must not bring its row back)."""
+        if agent_id in self._retired:
+            return
         with self._lock:
             row = self._rows.get(agent_id)
             if row is None or row.status != Presence.ONLINE:
@@ -181,6 +192,10 @@ class Registry:
             agent_id = parsed.agent_id
             if agent_id is None or parsed.channel is None or parsed.direction != "up":
                 raise SharedError(f"not an agent up topic: {msg.topic}")
+            if agent_id in self._retired:
+                self.stats.retired_dropped += 1
+                log.info("registry: dropped a message on %s: agent %s is retired", msg.topic, agent_id)
+                return
             row = self._rows.get(agent_id)
             if row is not None and row.kind != AgentKind.AGENT.value:
                 self.stats.kind_conflicts += 1
@@ -283,6 +298,33 @@ class Registry:
                 return
             row.settings = dict(settings)
             self._persist(row)
+
+    # ------------------------------------------------------------ retirement
+
+    def forget(self, agent_id: str, timeout_s: float = 10.0) -> AgentRow | None:
+        """The agent is retired: out of memory, its messages dropped from now on, its pending writes flushed (so
+        none lands after the caller deletes its row). Its row as it was (``None``: the registry did not know it),
+        for :meth:`reinstate` if the retirement fails."""
+        with self._lock:
+            self._retired.add(agent_id)
+            row = self._rows.pop(agent_id, None)
+            self._heard.pop(agent_id, None)
+            self._dirty.discard(agent_id)
+            self._latest.pop(agent_id, None)
+        self.flush(timeout_s)
+        return row
+
+    def reinstate(self, agent_id: str, row: AgentRow | None = None) -> None:
+        """A retired agent enrolled again (with a fresh token), or its retirement failed (``row``: what
+        :meth:`forget` returned, put back): its messages are taken again."""
+        with self._lock:
+            self._retired.discard(agent_id)
+            if row is not None:
+                self._rows.setdefault(agent_id, row)
+                self._heard.setdefault(agent_id, time.monotonic())
+
+    def is_retired(self, agent_id: str) -> bool:
+        return agent_id in self._retired
 
     # ------------------------------------------------------------ state changes (caller holds the lock)
 

@@ -20,6 +20,7 @@ from edge.lms.api import (
     groups,
     health,
     prometheus,
+    retirement,
     rotation,
     settings,
     site_tls,
@@ -58,6 +59,7 @@ def build_fastapi(
     app.include_router(classtop_sync.router)  # before clients: /api/clients/register and /{uuid}/courses are open
     app.include_router(classtop_clients.router)
     app.include_router(agents.router)
+    app.include_router(retirement.router)
     app.include_router(settings.router)
     app.include_router(batches.router)
     app.include_router(groups.router)

@@ -10,6 +10,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from edge.lms.agents import Groups, MetricsHistory, Registry
+from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.auth import Audit, Tokens
 from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
@@ -89,6 +90,8 @@ class Services:
     certificates: CertificateControl | None = None  # the site's certificates (None: not watched, e.g. plain HTTP)
     credential_rotation: CredentialRotation | None = None  # agents' broker passwords (None: no dynamic security)
     ca_rotation: CaRotation | None = None  # the site CA's rotation steps (None: no dynamic security)
+    #: built here when not given, without enrolment (nothing to revoke)
+    retirement: AgentRetirement = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)
@@ -116,6 +119,9 @@ class Services:
             self.queue,
             CctvLog(self.store),
             default_ttl_s=self.config.queue_default_ttl_s,
+        )
+        self.retirement = self.retirement or AgentRetirement(
+            self.store, self.registry, enrolments=None, queue=self.queue, site=self.site_mqtt
         )
 
 

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.lms.agents import Registry
+from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.auth import Audit
+from edge.lms.cloud.agent_retirements import CloudRetirements
 from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync
 from edge.lms.cloud.link import CloudLink
 from edge.lms.cloud.log_uploads import LogUploads
@@ -51,7 +53,7 @@ class CloudSide:
         lms_version: str, on_outbox: Callable[[Outbox], None], log_files: Callable[[], list[Path]] | None = None,
         queue: CommandQueue | None = None, progress: CommandProgress | None = None,
         local_config: LmsConfig | None = None, applied: AppliedCloudConfig | None = None,
-        apply_config: Callable[[LmsConfig], None] | None = None,
+        apply_config: Callable[[LmsConfig], None] | None = None, retirement: AgentRetirement | None = None,
     ) -> CloudSide:  # fmt: skip
         """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`.
 
@@ -79,6 +81,9 @@ class CloudSide:
         # the LMS's own logs on request (an agent's travel as the get_logs command, through the fan-out)
         uploads = LogUploads(log_files, Audit(store))
         link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.LOGS), uploads.handle)
+        if retirement is not None:  # the cloud retiring one of the site's agents
+            retire = CloudRetirements(retirement, Audit(store))
+            link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.RETIRE), retire.handle)
         link.add_connected_listener(outbox.wake)
         link.add_connected_listener(beats.on_connected)
         registry.add_listener(beats.on_presence)

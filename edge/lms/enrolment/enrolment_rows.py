@@ -81,6 +81,10 @@ class EnrolmentRows:
             conn.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", (token_id,))
         return int(token_id)
 
+    def token_created_at(self, token_id: int) -> float | None:
+        rows = self._store.query("SELECT created_at FROM enrollment_tokens WHERE id = ?", (token_id,))
+        return float(rows[0][0]) if rows else None
+
     def give_back(self, token_id: int) -> None:
         """Undo one use (the broker failed after the use was counted)."""
         with self._store.transaction() as conn:

@@ -15,6 +15,9 @@
   client and its MQTT traffic dropped.
 * A use of the token is reserved before the broker is asked and given back if the broker fails, so a
   failure leaves neither a used-up token nor an enrolment row behind.
+* A retired agent id (:mod:`edge.lms.agents.retirement`) enrols again only with an enrolment token made after
+  its retirement (403 otherwise, the token's use given back): the token a retired PC still holds, or one an
+  attacker kept, does not bring it back. ``on_enrolled`` tells the registry to take its messages again.
 * Revocation deletes the agent's broker client; the broker disconnects it at once but publishes no Last Will
   (the plugin no longer knows the client), so ``on_revoked`` lets the LMS publish the agent's retained
   offline status itself.
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edge.lms.agents.retired_rows import RetiredRows
 from edge.lms.enrolment.broker_credentials import BrokerCredentials, CredentialsError
 from edge.lms.enrolment.enrolment_rows import EnrolmentRows, TokenRefused
 from edge.lms.errors import LmsError
@@ -121,6 +125,9 @@ class Enrolments:
         self._clock = clock
         self._on_revoked = on_revoked
         self._rows = EnrolmentRows(store)
+        self._retired = RetiredRows(store)
+        #: called with an agent id after every successful enrolment (the registry's ``reinstate``)
+        self.on_enrolled: Callable[[str], None] | None = None
         self._credentials = credentials
         self._broker = broker
         self._is_classtop_client = is_classtop_client
@@ -171,6 +178,8 @@ class Enrolments:
                 raise EnrolmentError(f"agent id {agent_id!r} is the uuid of a ClassTop client of this site: enrol "
                                      "the agent under another id", status=409)  # fmt: skip
         token_id = self._reserve_use(token)
+        if agent_id is not None:
+            self._refuse_stale_token(agent_id, token_id)
         new_id = agent_id or f"{GENERATED_ID_PREFIX}{secrets.token_hex(6)}"
         try:
             password = self._credentials.issue(new_id)
@@ -180,9 +189,25 @@ class Enrolments:
         except BaseException:
             self._rows.give_back(token_id)
             raise
-        rotated = self._rows.record(new_id, hostname, token_id, self._clock())
+        now = self._clock()
+        rotated = self._rows.record(new_id, hostname, token_id, now)
+        if self._retired.reenrolled(new_id, now):
+            log.info("agent %s: retired before, enrolled again with token %d", new_id, token_id)
+        if self.on_enrolled is not None:
+            self.on_enrolled(new_id)
         log.info("agent %s (%s) %s with token %d", new_id, hostname, "re-enrolled" if rotated else "enrolled", token_id)
         return Enrolment(new_id, new_id, password, self._broker, rotated)
+
+    def _refuse_stale_token(self, agent_id: str, token_id: int) -> None:
+        """A retired agent id needs a token made after its retirement (the use is given back when refused)."""
+        retired_at = self._retired.retired_at(agent_id)
+        if retired_at is None:
+            return
+        created_at = self._rows.token_created_at(token_id)
+        if created_at is None or created_at <= retired_at:
+            self._rows.give_back(token_id)
+            raise EnrolmentError(f"agent {agent_id!r} was retired: enrol it again with an enrolment token made "
+                                 "after its retirement", status=403)  # fmt: skip
 
     def revoke(self, agent_id: str) -> None:
         """Delete the agent's broker credentials (it is disconnected at once). 404 if it never had any."""

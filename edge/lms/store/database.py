@@ -158,6 +158,16 @@ class Store:
         rows = self.query("SELECT value FROM lms_config WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    def claim(self, owner: dict[str, str], version: str) -> None:
+        """The database is this site's (``owner``: tenant, stage, site_id), recorded on first use; a database of
+        another site raises :class:`StoreError` (one site's data is never read as another's). Records ``version``."""
+        for key, value in owner.items():
+            stored = self.get_config(key)
+            if stored is not None and stored != value:
+                raise StoreError(f"database {self.path} belongs to {key} {stored!r}, not {value!r}")
+            self.set_config(key, value)
+        self.set_config("lms_version", version)
+
     def set_config(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             self.write_config(conn, key, value)

@@ -17,7 +17,7 @@ from edge.lms.commands import Router
 from edge.lms.config import LmsConfig
 from edge.lms.tls.ca_rotation import CaRotation
 from edge.lms.tls.certificate_watch import CertificateWatch
-from edge.lms.tls.http_listener import HttpListener
+from edge.lms.tls.http_listener import HttpListener, NamedCertificate
 from edge.lms.tls.site_tls import SiteTls, TlsFiles
 from shared.messages import Event
 
@@ -45,6 +45,16 @@ class LiveTls:
         if not self.http_tls:
             return None, None
         return self.files.lms.cert_file, self.files.lms.key_file
+
+    @staticmethod
+    def named_certificate(cfg: LmsConfig) -> NamedCertificate | None:
+        """The operator's ``tls_cert_file`` (a certificate ClassTop clients trust), served for its DNS names."""
+        if cfg.tls_cert_file is None or cfg.tls_key_file is None:
+            return None
+        named = NamedCertificate(cfg.tls_cert_file, cfg.tls_key_file)
+        log.info("HTTPS: %s for %s, the site CA's certificate for every other name",
+                 cfg.tls_cert_file, ", ".join(named.names) or "(no DNS name)")  # fmt: skip
+        return named
 
     def serve_renewed(self, files: TlsFiles) -> None:
         """A new LMS certificate is served from the next handshake on; the broker's after its reload."""

@@ -30,8 +30,8 @@ ROLES = ("viewer", "operator", "admin")
 NOT_AUDITED = {("POST", "/api/sync"), ("POST", "/api/lms/heartbeat")}
 #: reads that are audited: they hand out a credential (a log object's download link)
 AUDITED_READS = {("GET", "/api/logs/{request_id}")}
-#: the sites the scoped tokens hold ("s3" is theirs to delete); "far" (agents far1, far2) is outside them
-SCOPE = ("s1", "s3")
+#: the sites the scoped tokens hold ("s3" is theirs to delete, "s4" to retire); "far" (agents far1, far2) is outside
+SCOPE = ("s1", "s3", "s4")
 OUTSIDE = "far"
 DAY = "2023-11-14"  # the fake clock's day
 
@@ -87,6 +87,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/lms/{site_id}/approve"): Call("/api/lms/lms-m/approve", {}),
     ("DELETE", "/api/lms/{site_id}"): Call("/api/lms/s-gone"),
     ("POST", "/api/enrolments"): Call("/api/enrolments", {"name": "school"}),
+    ("POST", "/api/lms/{site_id}/retire"): Call("/api/lms/s-retired/retire"),
+    ("POST", "/api/agents/{agent_id}/retire"): Call("/api/agents/r1/retire"),
     ("GET", "/api/agents"): Call("/api/agents"),
     ("GET", "/api/agents/{agent_id}"): Call("/api/agents/a1"),
     ("PUT", "/api/agents/{agent_id}/tags"): Call("/api/agents/a1/tags", {"tags": ["lab"]}),
@@ -153,6 +155,8 @@ SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("POST", "/api/lms/{site_id}/approve"): (Call("/api/lms/s1/approve", {}), Call(f"/api/lms/{OUTSIDE}/approve",
                                                                                     {})),
     ("DELETE", "/api/lms/{site_id}"): (Call("/api/lms/s3"), Call(f"/api/lms/{OUTSIDE}")),
+    ("POST", "/api/lms/{site_id}/retire"): (Call("/api/lms/s4/retire"), Call(f"/api/lms/{OUTSIDE}/retire")),
+    ("POST", "/api/agents/{agent_id}/retire"): (Call("/api/agents/r2/retire"), Call("/api/agents/far1/retire")),
     ("POST", "/api/enrolments"): (Call("/api/enrolments", {"name": "school", "site_id": "s1"}),
                                   Call("/api/enrolments", {"name": "school", "site_id": OUTSIDE})),
     ("GET", "/api/agents"): (Call("/api/agents", check=_listed("agents", "agent_id", {"a1"})),
@@ -237,7 +241,9 @@ def expected_scoped(route: Route, role: str, inside: bool, allowed: int | str = 
 def world() -> Iterator[Cloud]:
     # presigning needs only the bucket's name (no request to S3)
     with running_cloud(client_policy="open", lms_policy="open", media_bucket="classtop-demo-media") as cloud:
-        cloud.heartbeat("s1", [online("a1"), online("a2")])
+        cloud.heartbeat("s1", [online("a1"), online("a2"), online("r1"), online("r2")])  # r1, r2: to retire
+        cloud.heartbeat("s-retired", [online("sr1")])
+        cloud.heartbeat("s4", [online("d4")])
         cloud.heartbeat("s-gone", [online("g1")])
         cloud.heartbeat("s3", [online("c3")])
         cloud.heartbeat(OUTSIDE, [online("far1"), online("far2")])
