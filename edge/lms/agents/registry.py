@@ -19,10 +19,7 @@ still in flight cannot bring its row back.
 An agent's ``kind`` is set when its row is made and never changes: a ClassTop connection (:meth:`Registry.connected`)
 under the id of an MQTT agent is refused, and MQTT messages under the id of a ClassTop client are dropped.
 
-Once started, changes reach SQLite through one writer thread that group-commits them within
-:data:`WRITE_DELAY_S` (in order; :meth:`Registry.stop` writes what is left), so a presence change on the
-API's event loop — a ClassTop client connecting — costs no disk transaction there. A crash can lose the last
-~50 ms of presence changes; presence is rebuilt from retained statuses, heartbeats and reconnects anyway.
+Once started, changes reach SQLite through one writer thread (:mod:`edge.lms.agents.row_writer`).
 """
 
 from __future__ import annotations
@@ -31,12 +28,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from edge.lms.agents.agent_rows import AgentRow, AgentRows
 from edge.lms.agents.agent_view import AgentView, view_of
-from edge.lms.store import Batcher, Store
+from edge.lms.agents.row_writer import RowWriter
+from edge.lms.store import Store
 from shared import topics
 from shared.errors import SharedError
 from shared.messages import AgentKind, Event, Heartbeat, Metrics, Presence, StateUpdate, Status, decode
@@ -50,17 +48,12 @@ log = logging.getLogger(__name__)
 CHANNELS = (AgentUp.STATUS, AgentUp.HEARTBEAT, AgentUp.STATE, AgentUp.METRICS, AgentUp.EVENT)
 
 
-#: Presence and settings changes are written at most this much later (one transaction per round).
-WRITE_DELAY_S = 0.05
-
-
 @dataclass
 class RegistryStats:
     messages: int = 0
     bad_payloads: int = 0
     status_changes: int = 0
     timeouts: int = 0
-    write_errors: int = 0
     kind_conflicts: int = 0
     retired_dropped: int = 0
 
@@ -89,9 +82,7 @@ class Registry:
         self._retired: set[str] = set()
         self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
                                  join_timeout_s=5.0)
-        self._writer: Batcher[tuple[AgentRow, str | None]] = Batcher(
-            "lms-registry-writer", self._write_rows, delay_s=WRITE_DELAY_S
-        )
+        self._writer = RowWriter(self._table)
         self.stats = RegistryStats()
 
     # ------------------------------------------------------------ lifecycle
@@ -233,7 +224,7 @@ class Registry:
                 return False
             if row is not None and row.ip_address != ip_address:
                 row.ip_address = ip_address
-                self._persist(row)
+                self._writer.persist(row)
             changed = self._set_status(agent_id, Presence.ONLINE, "connected", kind=kind, ip_address=ip_address)
         if changed is not None:
             self._announce(changed)
@@ -256,7 +247,7 @@ class Registry:
             if row.settings == new:
                 return
             row.settings = new
-            self._persist(row)
+            self._writer.persist(row)
 
     def set_kind_timeout(self, kind: str, timeout_s: float) -> None:
         """Agents of ``kind`` are offline after ``timeout_s`` of silence (e.g. clients with a slower heartbeat)."""
@@ -297,7 +288,7 @@ class Registry:
             if row.settings == settings:
                 return
             row.settings = dict(settings)
-            self._persist(row)
+            self._writer.persist(row)
 
     # ------------------------------------------------------------ retirement
 
@@ -364,26 +355,8 @@ class Registry:
             self.stats.status_changes += 1
             log.info("agent %s is %s (%s)", agent_id, state.value, reason)
         if changed or force_write:
-            self._persist(row, state.value if changed else None)
+            self._writer.persist(row, state.value if changed else None)
         return view_of(row) if changed else None
-
-    def _persist(self, row: AgentRow, connection_event: str | None = None) -> None:
-        """Store the row (and a connection log entry): group-committed by the writer thread once started, so
-        that a presence change on the event loop (a ClassTop client connecting) costs no disk transaction."""
-        if not self._writer.running:
-            self._table.upsert(row, connection_event=connection_event)
-            return
-        settings = dict(row.settings) if row.settings is not None else None
-        self._writer.put((replace(row, settings=settings), connection_event))
-
-    def _write_rows(self, batch: list[tuple[AgentRow, str | None]]) -> None:
-        if not batch:
-            return
-        try:
-            self._table.upsert_many(batch)
-        except Exception:
-            self.stats.write_errors += 1
-            log.exception("registry: could not store %d agent change(s)", len(batch))
 
     def _announce(self, view: AgentView) -> None:
         _notify(self._listeners, "presence", view)
@@ -412,11 +385,7 @@ class Registry:
         with self._lock:
             dirty = [(a, self._rows[a].last_seen or 0.0) for a in self._dirty if a in self._rows]
             self._dirty.clear()
-        if dirty:
-            try:
-                self._table.touch(dirty)
-            except Exception:
-                log.exception("registry: could not store last-seen times")
+        self._writer.touch(dirty)
 
 
 def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> None:
