@@ -9,22 +9,15 @@ from edge.lms.enrolment import BrokerAddress, BrokerCredentials, EnrolmentError,
 from edge.lms.legacy import is_classtop_client
 from edge.lms.store import Store
 from tests.fixtures.brokers import ConnectRefused
+from tests.fixtures.clock import Clock
 from tests.integration.enrollment.conftest import DynsecBroker
 
 pytestmark = pytest.mark.integration
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online
+from cloud_testkit import NS, Cloud, online
 
 from chalicelib import container
 from chalicelib.adapters.shadows import IotShadowStore, ShadowError, ShadowThingMissing
@@ -19,15 +19,6 @@ from shared.topics import ShadowOp, agent_shadow_name, site_thing_name
 THING = site_thing_name(NS, "s1")
 SHADOW = agent_shadow_name("a1")
 PATH = "/api/agents/a1/settings"
-
-
-@pytest.fixture
-def site(cloud: Cloud) -> Cloud:
-    """Agents a1 (site s1, whose IoT thing exists, as after enrolment) and b1 (site s2, no thing)."""
-    cloud.heartbeat("s1", [online("a1")])
-    cloud.heartbeat("s2", [online("b1")])
-    iot_client().create_thing(thingName=THING)
-    return cloud
 
 
 def report(settings: dict[str, str | None]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online
+from cloud_testkit import NS, Cloud
 
 from chalicelib import container
 from chalicelib.services.camera_delivery import agent_camera
@@ -21,15 +21,6 @@ THING = site_thing_name(NS, "s1")
 SHADOW = cctv_shadow_name("a1")
 BASE = "/api/cctv/agents/a1/cameras"
 DOOR = {"name": "Door", "source": "synthetic:moving", "width": 160, "height": 120, "fps": 10, "record": True}
-
-
-@pytest.fixture
-def site(cloud: Cloud) -> Cloud:
-    """Agents a1 (site s1, whose IoT thing exists) and b1 (site s2, no thing)."""
-    cloud.heartbeat("s1", [online("a1")])
-    cloud.heartbeat("s2", [online("b1")])
-    iot_client().create_thing(thingName=THING)
-    return cloud
 
 
 def shadow() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online
+from cloud_testkit import NS, Cloud, online
 
 from chalicelib import container
 from shared.messages.lms_config import lms_config_update
@@ -17,15 +17,6 @@ from shared.topics import lms_config_shadow_name, site_thing_name
 
 THING = site_thing_name(NS, "s1")
 PATH = "/api/lms/s1/config"
-
-
-@pytest.fixture
-def site(cloud: Cloud) -> Cloud:
-    """Sites s1 (its IoT thing exists, as after enrolment) and s2."""
-    cloud.heartbeat("s1", [online("a1")])
-    cloud.heartbeat("s2", [online("b1")])
-    iot_client().create_thing(thingName=THING)
-    return cloud
 
 
 def report(values: dict[str, Any]) -> None:

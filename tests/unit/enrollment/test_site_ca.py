@@ -13,17 +13,10 @@ from cryptography import x509
 from edge.lms.config import parse_config
 from edge.lms.tls import SiteCa, SiteCaError, SiteTls, site_names
 from shared import fingerprint
+from tests.fixtures.clock import Clock
 
 DAY = 86400.0
 ENV = {"CLASSTOP_LMS_BROKER_PASSWORD": "pw"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_900_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _names(cert_file: Path) -> set[str]:
@@ -61,7 +54,7 @@ def test_a_server_certificate_verifies_against_the_ca_for_its_names(tmp_path: Pa
 
 
 def test_renewal_before_the_end_when_names_change_and_under_another_ca(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     ca = SiteCa.open(tmp_path / "ca", name="site CA", clock=clock)
     cert, key = tmp_path / "srv.crt", tmp_path / "srv.key"
 
@@ -85,7 +78,7 @@ def test_renewal_before_the_end_when_names_change_and_under_another_ca(tmp_path:
 
 
 def test_a_certificate_never_outlives_its_ca(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     ca = SiteCa.open(tmp_path / "ca", name="site CA", clock=clock)
     clock.now = ca.not_after - 10 * DAY
     made = ca.ensure_server(tmp_path / "c", tmp_path / "k", common_name="x", names=["a"], days=397, renew_before_s=DAY)
@@ -93,7 +86,7 @@ def test_a_certificate_never_outlives_its_ca(tmp_path: Path) -> None:
 
 
 def test_a_broken_or_expired_ca_is_a_clear_error(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     ca = SiteCa.open(tmp_path / "ca", name="site CA", clock=clock)
     clock.now = ca.not_after + 1
     with pytest.raises(SiteCaError, match="expired on"):

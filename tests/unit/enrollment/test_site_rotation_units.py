@@ -27,18 +27,11 @@ from shared import fingerprint
 from shared.commands import RotateBrokerPasswordParams, TrustSiteCaParams, loggable_params, validate_params
 from shared.errors import CommandError, ErrorCode
 from shared.messages import Command, Event
+from tests.fixtures.clock import Clock
 
 DAY = 86400.0
 ENV = {"CLASSTOP_LMS_BROKER_PASSWORD": "pw"}
 REPO = Path(__file__).resolve().parents[3]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_900_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _site(tmp_path: Path, clock: Clock, **site_tls: Any) -> SiteTls:
@@ -47,7 +40,7 @@ def _site(tmp_path: Path, clock: Clock, **site_tls: Any) -> SiteTls:
 
 
 def test_a_rotation_issues_new_keys_under_the_same_ca_and_the_watch_hands_them_over(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     site = _site(tmp_path, clock)
     first = site.ensure()
     handed: list[TlsFiles] = []
@@ -66,7 +59,7 @@ def test_a_rotation_issues_new_keys_under_the_same_ca_and_the_watch_hands_them_o
 
 
 def test_expiry_warnings_name_each_certificate_once_a_day_and_reach_the_events(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     site = _site(tmp_path, clock, cert_days=60, renew_before_days=5, warn_before_days=30)
     site.ensure()
     cloud_ca = SiteCa.open(tmp_path / "cloud", name="cloud", clock=clock)  # stands in for the site's cloud cert
@@ -213,7 +206,7 @@ def test_site_heartbeats_carry_the_expiring_certificates(tmp_path: Path) -> None
     from edge.lms.cloud.site_heartbeats import build_heartbeats
     from shared.messages import SiteHeartbeat, decode
 
-    clock = Clock()
+    clock = Clock(1_900_000_000.0)
     site = _site(tmp_path, clock, cert_days=60, renew_before_days=5, warn_before_days=30)
     site.ensure()
     watch = CertificateWatch(site, on_renewed=lambda _f: None, warn_before_days=30, clock=clock)

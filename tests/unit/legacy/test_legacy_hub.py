@@ -24,14 +24,7 @@ from edge.lms.legacy.admission import Admissions
 from edge.lms.legacy.hub import CLOSE_REJECTED, LegacyHub
 from edge.lms.store import Store
 from shared.mqtt import MqttClient, MqttSettings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.clock import Clock
 
 
 @dataclass

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from edge.lms.legacy.frames import LatestFrames
 from edge.lms.legacy.ratelimit import Bucket, RateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.clock import Clock
 
 
 def test_a_minutes_budget_then_the_wait_for_the_next_one() -> None:

@@ -9,16 +9,9 @@ from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, Res
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus, Response
 from shared.messages.command import CommandHop
+from tests.fixtures.clock import Clock
 
 Q, D, R = CommandStatus.QUEUED, CommandStatus.DELIVERED, CommandStatus.RUNNING
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
