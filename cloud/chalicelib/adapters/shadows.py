@@ -13,9 +13,10 @@ A caller that needs the result of an update reads the shadow again.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.aws import describe, error_code
 from chalicelib.adapters.iot import IotDataClient
@@ -46,6 +47,22 @@ class ShadowStore(Protocol):
     def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
         """The whole shadow document, or ``None`` when the shadow (or the thing) does not exist."""
         ...
+
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def read_document(shadows: ShadowStore, thing: str, shadow: str, model: type[D], what: str = "") -> D:
+    """The shadow's document as ``model`` (a shadow that does not exist yet is an empty ``model()``); one that does
+    not parse is a :class:`ShadowError` naming ``what`` it should have been (e.g. ``"settings "``)."""
+    raw = shadows.get(thing, shadow)
+    if raw is None:
+        return model()
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ShadowError(f"shadow {thing}/{shadow} holds an invalid {what}document: "
+                          f"{exc.error_count()} error(s)") from None
 
 
 class IotShadowStore(IotDataClient):

@@ -19,9 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from chalicelib.adapters.shadows import ShadowConflict, ShadowError, ShadowStore
+from chalicelib.adapters.shadows import ShadowConflict, ShadowStore, read_document
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, Conflict
@@ -123,14 +121,7 @@ class AgentSettingsService:
         return site_thing_name(self._namespace, agent.site_id), agent_shadow_name(agent.agent_id)
 
     def _document(self, thing: str, shadow: str) -> SettingsShadow:
-        raw = self._shadows.get(thing, shadow)
-        if raw is None:
-            return SettingsShadow()
-        try:
-            return SettingsShadow.model_validate(raw)
-        except ValidationError as exc:
-            raise ShadowError(f"shadow {thing}/{shadow} holds an invalid settings document: "
-                              f"{exc.error_count()} error(s)") from None
+        return read_document(self._shadows, thing, shadow, SettingsShadow, "settings ")
 
     @staticmethod
     def _view(agent: Agent, document: SettingsShadow) -> SettingsView:

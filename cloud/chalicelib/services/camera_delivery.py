@@ -16,9 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from chalicelib.adapters.shadows import ShadowConflict, ShadowError, ShadowStore
+from chalicelib.adapters.shadows import ShadowConflict, ShadowError, ShadowStore, read_document
 from chalicelib.errors import BadRequest
 from shared.cctv import CameraConfig, CamerasDesired
 from shared.messages.camera_shadow import CameraShadow, cameras_desired_update, check_fits
@@ -123,14 +121,7 @@ class CameraDelivery:
         return site_thing_name(self._namespace, site_id), cctv_shadow_name(agent_id)
 
     def _read(self, thing: str, name: str) -> CameraShadow:
-        raw = self._shadows.get(thing, name)
-        if raw is None:
-            return CameraShadow()
-        try:
-            return CameraShadow.model_validate(raw)
-        except ValidationError as exc:
-            raise ShadowError(f"shadow {thing}/{name} holds an invalid camera document: "
-                              f"{exc.error_count()} error(s)") from None
+        return read_document(self._shadows, thing, name, CameraShadow, "camera ")
 
 
 def _view(shadow: CameraShadow) -> DeliveryView:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.adapters.shadows import ShadowConflict, ShadowError, ShadowStore
+from chalicelib.adapters.shadows import ShadowConflict, ShadowStore, read_document
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.repositories.site import SiteRepository
@@ -128,14 +128,7 @@ class LmsConfigService:
 
     def _document(self, site_id: str) -> LmsConfigShadow:
         thing, shadow = site_thing_name(self._namespace, site_id), lms_config_shadow_name()
-        raw = self._shadows.get(thing, shadow)
-        if raw is None:
-            return LmsConfigShadow()
-        try:
-            return LmsConfigShadow.model_validate(raw)
-        except ValidationError as exc:
-            raise ShadowError(f"shadow {thing}/{shadow} holds an invalid document: {exc.error_count()} error(s)") \
-                from None
+        return read_document(self._shadows, thing, shadow, LmsConfigShadow)
 
     @staticmethod
     def _view(site_id: str, document: LmsConfigShadow) -> LmsConfigView:

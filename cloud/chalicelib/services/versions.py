@@ -11,10 +11,12 @@ version.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.domain.agent import Agent
+from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.agent import AgentRepository
@@ -22,6 +24,7 @@ from chalicelib.repositories.site import SiteRepository
 from shared.messages import AgentKind
 
 _PAGE = 500
+T = TypeVar("T")
 _RELEASE = re.compile(r"\d+(?:\.\d+)*")
 
 
@@ -72,21 +75,19 @@ class VersionService:
         )  # fmt: skip
 
     def _all_sites(self) -> list[Site]:
-        out: list[Site] = []
-        cursor: str | None = None
-        while True:
-            page = self._sites.page(limit=_PAGE, cursor=cursor)
-            out += page.items
-            cursor = page.cursor
-            if cursor is None:
-                return out
+        return _every(self._sites.page)
 
     def _all_agents(self) -> list[Agent]:
-        out: list[Agent] = []
-        cursor: str | None = None
-        while True:
-            page = self._agents.page(limit=_PAGE, cursor=cursor)
-            out += page.items
-            cursor = page.cursor
-            if cursor is None:
-                return out
+        return _every(self._agents.page)
+
+
+def _every(page: Callable[..., Page[T]]) -> list[T]:
+    """Every item of a paged listing, ``_PAGE`` at a time."""
+    out: list[T] = []
+    cursor: str | None = None
+    while True:
+        result = page(limit=_PAGE, cursor=cursor)
+        out += result.items
+        cursor = result.cursor
+        if cursor is None:
+            return out
