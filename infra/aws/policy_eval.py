@@ -127,6 +127,24 @@ class IotPolicy:
             allowed = True
         return allowed
 
+    def allowed_resources(self, action: str, connection: Connection) -> list[str]:
+        """The resource patterns (variables substituted for ``connection``) that allow ``action`` to it: what a
+        broker without IoT policies enforces in their place (the local twin's IoT Core stand-in). Raises
+        :class:`PolicyEvalError` when a ``Deny`` statement names the action (not translated)."""
+        found: list[str] = []
+        for statement in self._statements:
+            if not any(_glob(a, ignore_case=True).fullmatch(action) for a in _as_list(statement["Action"])):
+                continue
+            if statement["Effect"] == "Deny":
+                raise PolicyEvalError(f"statement {statement.get('Sid')}: a Deny of {action} is not translated")
+            if not self._condition(statement.get("Condition", {}), connection):
+                continue
+            for pattern in _as_list(statement["Resource"]):
+                substituted = self._substitute(pattern, connection)
+                if substituted is not None and substituted not in found:
+                    found.append(substituted)
+        return found
+
     def _matches(self, statement: Mapping[str, Any], action: str, resource: str, connection: Connection) -> bool:
         if not any(_glob(a, ignore_case=True).fullmatch(action) for a in _as_list(statement["Action"])):
             return False

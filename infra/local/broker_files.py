@@ -9,6 +9,7 @@ broker's files itself.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -225,6 +226,13 @@ def init_dynsec(path: Path, admin: tuple[str, str], ctrl_executable: str = "mosq
         raise MosquittoError(
             f"mosquitto_ctrl dynsec init failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
         )
+    give_to_broker(tmp, 0o600)
+    os.replace(tmp, path)
+
+def write_dynsec(path: Path, document: Mapping[str, object]) -> None:
+    """Write the plugin's JSON file from ``document`` (then it belongs to the broker, which rewrites it)."""
+    tmp = path.with_name(f".{path.name}.init")
+    tmp.write_text(json.dumps(document, indent=1) + "\n")
     give_to_broker(tmp, 0o600)
     os.replace(tmp, path)
 

@@ -2,23 +2,31 @@
 
 Threads, started in order and stopped in reverse:
 
-1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS;
+1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS — whose
+   ``CreateCertificateFromCsr`` signs with the twin's stand-in for Amazon's CA (``infra/local/iot_registry.py``);
 2. the Chalice app (``cloud/app.py``) with its tables created in moto and an IoT publisher that calls the
-   production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker;
+   production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker,
+   the site policy of the template stored in moto, and an identity issuer that puts an enrolled site's access
+   (that policy, translated: ``infra/local/iot_access.py``) on the stand-in broker;
 3. the broker link and the device shadows (``infra/local/shadows.py``): the app's shadow store is the production
    boto3 ``iot-data`` adapter (pointed at moto) wrapped to publish what IoT Core would after an update
    (``update/accepted``, ``update/documents``, ``update/delta``), and the shadow service answers devices'
    ``$aws/things/<thing>/shadow/name/<shadow>/update|get`` requests on the stand-in broker with moto as the store;
-4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
+4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers, on its own
+   persistent session (a broker restart loses it no message);
 5. Chalice's local HTTP server for the app's routes.
 
-Run as ``python -m infra.local.cloud --api-port 8765 --broker-port N ...``; it writes the first admin token
+The twin's IoT Core parts connect to the stand-in broker with their own privileged certificates (``--iot-dir``:
+``ca.crt`` and ``<identity>.crt``/``.key``), as they are inside IoT Core in AWS.
+
+Run as ``python -m infra.local.cloud --api-port 8765 --broker-port N --iot-dir D ...``; it writes the first admin token
 to ``--token-file`` and then ``--ready-file`` when everything is up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -28,6 +36,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from edge.lms.enrolment.broker_credentials import DynsecControl
+from infra.aws.policy_eval import IotPolicy
+from infra.local.iot_access import (
+    ADMIN_CLIENT,
+    IOT_CORE_CLIENT,
+    RULES_CLIENT,
+    StandInAccess,
+    iot_core_settings,
+    site_policy,
+)
+from infra.local.iot_ca import IotCa
+from infra.local.iot_registry import StandInIssuer, install_csr_signing
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
 from infra.local.shadows import ShadowService, TwinShadowStore
@@ -67,10 +87,12 @@ class LocalCloud:
         moto_port: int,
         broker_host: str,
         broker_port: int,
+        iot_dir: Path,
     ) -> None:
         self.tenant, self.stage, self.host = tenant, stage, host
         self.api_port, self.moto_port = api_port, moto_port
         self.broker_host, self.broker_port = broker_host, broker_port
+        self.iot_dir = iot_dir
         self.lifecycle = Lifecycle()
         self.app_module: ModuleType | None = None
         self.rules: RulesEngine | None = None
@@ -100,6 +122,7 @@ class LocalCloud:
         server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         server.start()
         self.lifecycle.on_stop("moto", server.stop)
+        install_csr_signing(IotCa(self.iot_dir))
         log.info("moto server on %s", self.moto_url)
 
     def start_app(self) -> None:
@@ -116,6 +139,12 @@ class LocalCloud:
         log.info("tables ready (%d created)", len(created))
         import boto3
 
+        # the site policy as the template deploys it (what enrolment attaches to a site's certificate)
+        iot = boto3.client("iot", endpoint_url=self.moto_url, region_name=settings.region)
+        iot.create_policy(policyName=settings.iot_site_policy,
+                          policyDocument=json.dumps(site_policy(Namespace(self.tenant, self.stage))))
+        if settings.iot_site_thing_type:
+            iot.create_thing_type(thingTypeName=settings.iot_site_thing_type)
         if settings.media_bucket:  # what the data-plane stack creates in AWS
             boto3.client("s3", endpoint_url=self.moto_url, region_name=settings.region).create_bucket(
                 Bucket=settings.media_bucket
@@ -124,17 +153,21 @@ class LocalCloud:
     def start_broker_link(self) -> None:
         from chalicelib import container
         from chalicelib.adapters.iot import IotDataPublisher
-
-        self.mqtt = MqttClient(
-            MqttSettings(host=self.broker_host, port=self.broker_port, client_id=f"local-cloud-{self.tenant}"),
-            name="local-cloud",
-        )
+        from chalicelib.adapters.registry import IotRegistry
         from chalicelib.adapters.shadows import IotShadowStore
+
+        self.mqtt = MqttClient(self.identity(IOT_CORE_CLIENT), name="local-cloud")
+        control = DynsecControl(self.identity(ADMIN_CLIENT, persistent=False))
+        control.start()
+        self.lifecycle.on_stop("stand-in access", control.stop)
+        access = StandInAccess(control, IotPolicy(site_policy(Namespace(self.tenant, self.stage))))
 
         settings = container.get().settings
         inner = IotDataPublisher(endpoint_url=settings.aws_endpoint, region=settings.region)
         shadow_store = IotShadowStore(endpoint_url=settings.iot_data_url, region=settings.region)
-        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=TwinShadowStore(shadow_store, self.mqtt))
+        issuer = StandInIssuer(IotRegistry(endpoint_url=settings.aws_endpoint, region=settings.region), access)
+        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=TwinShadowStore(shadow_store, self.mqtt),
+                            issuer=issuer)
         self.shadow_service = ShadowService(shadow_store, self.mqtt)
         self.shadow_service.start()  # subscribed on connect
         self.mqtt.start(wait_s=10)
@@ -144,8 +177,18 @@ class LocalCloud:
     def start_rules(self) -> None:
         from chalicelib.handlers import RULE_HANDLERS
 
-        self.rules = RulesEngine(self.mqtt, Namespace(self.tenant, self.stage), RULE_HANDLERS)
+        # its own persistent session: what arrives while it reconnects is queued for it by the broker
+        rules_mqtt = MqttClient(self.identity(RULES_CLIENT), name="local-rules")
+        self.rules = RulesEngine(rules_mqtt, Namespace(self.tenant, self.stage), RULE_HANDLERS)
         self.rules.start()
+        rules_mqtt.start(wait_s=10)
+        self.lifecycle.on_stop("rules engine", rules_mqtt.stop)
+
+    def identity(self, name: str, *, persistent: bool = True) -> MqttSettings:
+        """Settings of a privileged twin IoT Core part on the stand-in broker: its certificate, a fixed client
+        id (the broker makes it the certificate's CN anyway) and, ``persistent``, a session kept for a day."""
+        return iot_core_settings(self.iot_dir, name, self.broker_host, self.broker_port,
+                                 session_expiry_s=86_400 if persistent else 0)
 
     def start_http(self) -> None:
         from chalice.config import Config
@@ -180,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--moto-port", type=int, required=True)
     p.add_argument("--broker-host", default="127.0.0.1")
     p.add_argument("--broker-port", type=int, required=True)
+    p.add_argument("--iot-dir", type=Path, required=True,
+                   help="the twin's IoT CA (ca.crt, ca.key) and privileged certificates (<identity>.crt/.key)")
     p.add_argument("--token-file", type=Path, required=True, help="where to write the first admin token")
     p.add_argument("--ready-file", type=Path, required=True)
     args = p.parse_args(argv)
@@ -201,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         broker_host=args.broker_host,
         broker_port=args.broker_port,
+        iot_dir=args.iot_dir,
     )
     try:
         cloud.start()

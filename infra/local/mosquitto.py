@@ -21,6 +21,11 @@ Things this module takes care of (see docs/field-notes.md#mosquitto):
   file (:attr:`MosquittoProcess.dynsec_file`) is created once with ``mosquitto_ctrl dynsec init FILE ADMIN
   PASSWORD`` (``dynsec_admin``) inside the data directory, because the broker rewrites it (as user
   ``mosquitto``) through a ``.new`` file next to it on every change; it is kept across restarts.
+* ``template="iot-core"``: the local twin's IoT Core stand-in. Its one listener (``port``) is MQTT over TLS
+  (``tls=BrokerTls(...)``: the twin's stand-in for Amazon's root CA and the broker's certificate; the TLS
+  listener's own port and host are not used) requiring a client certificate, whose CN is the client's identity.
+  Access is the dynamic-security plugin's, seeded once from ``dynsec_seed`` (the plugin's JSON document, written
+  into the data directory when it has none; the broker rewrites it on every change).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
-from typing import IO, Literal, Self
+from typing import IO, Any, Literal, Self
 
 from infra.local.broker_files import (
     BrokerTls,
@@ -50,6 +55,7 @@ from infra.local.broker_files import (
     install_tls,
     open_acl_text,
     write_acl_file,
+    write_dynsec,
     write_password_file,
 )
 from shared.files import write_atomic
@@ -60,7 +66,7 @@ __all__ = ["TEMPLATE_DIR", "BrokerTls", "MosquittoError", "MosquittoProcess", "f
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "mosquitto"
 """Where ``site.conf.tmpl`` and ``cloud.conf.tmpl`` live."""
 
-TemplateName = Literal["site", "site-dynsec", "cloud"]
+TemplateName = Literal["site", "site-dynsec", "cloud", "iot-core"]
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -86,10 +92,11 @@ class MosquittoProcess(BrokerWorkdir):
 
     ``template`` is ``"site"`` (authenticated, ACL, persistence), ``"site-dynsec"`` (authenticated by the
     dynamic-security plugin; give ``dynsec_admin=(user, password)``, no users and no ACL) or ``"cloud"`` (the
-    anonymous IoT Core stand-in), or a path to another ``string.Template`` config. ``users`` maps usernames
-    to plain-text passwords (hashed with ``mosquitto_passwd``); ``acl_text`` is a Mosquitto ACL file (default: every
-    authenticated client may use every topic). With ``port=None`` a free port is picked (and re-picked if
-    another process grabs it before the broker binds).
+    anonymous plain broker of the LMS's integration tests), ``"iot-core"`` (the twin's IoT Core stand-in: mutual
+    TLS, dynamic security seeded from ``dynsec_seed``), or a path to another ``string.Template`` config. ``users``
+    maps usernames to plain-text passwords (hashed with ``mosquitto_passwd``); ``acl_text`` is a Mosquitto ACL
+    file (default: every authenticated client may use every topic). With ``port=None`` a free port is picked (and
+    re-picked if another process grabs it before the broker binds).
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class MosquittoProcess(BrokerWorkdir):
         ctrl_executable: str = "mosquitto_ctrl",
         tls: BrokerTls | None = None,
         allow_plain_lan: bool = False,
+        dynsec_seed: Mapping[str, Any] | None = None,
     ) -> None:
         if not is_loopback(host):
             if not allow_plain_lan:
@@ -121,23 +129,34 @@ class MosquittoProcess(BrokerWorkdir):
         self._auto_port = port is None
         self._port = port if port is not None else 0
         self._host = host
-        self._dynsec = template == "site-dynsec"
+        self._dynsec = template in ("site-dynsec", "iot-core")
+        self._tls_only = template == "iot-core"
         if isinstance(template, Path):
             self._template_path = template
             self._auth = True
         else:
-            if template not in ("site", "site-dynsec", "cloud"):
-                raise ValueError(f"unknown template {template!r}: expected 'site', 'site-dynsec', 'cloud' or a Path")
+            if template not in ("site", "site-dynsec", "cloud", "iot-core"):
+                raise ValueError(
+                    f"unknown template {template!r}: expected 'site', 'site-dynsec', 'cloud', 'iot-core' or a Path"
+                )
             self._template_path = TEMPLATE_DIR / f"{template}.conf.tmpl"
             self._auth = template == "site"
             if not self._auth and (users or acl_text is not None):
                 raise ValueError(f"the {template!r} template takes no users and no ACL")
             if template == "cloud" and tls is not None:
-                raise ValueError("the 'cloud' template (the twin's IoT Core stand-in) has no TLS listener")
+                raise ValueError("the 'cloud' template (a plain test broker) has no TLS listener")
+        if self._tls_only and (tls is None or dynsec_seed is None):
+            raise ValueError("the 'iot-core' template needs tls=BrokerTls(...) and dynsec_seed")
+        if dynsec_seed is not None and not self._tls_only:
+            raise ValueError("dynsec_seed goes with template='iot-core' only")
+        self._dynsec_seed = dict(dynsec_seed) if dynsec_seed is not None else None
         self._tls = tls
-        self._auto_tls_port = tls is not None and tls.port is None
-        self._tls_port = tls.port if tls is not None and tls.port is not None else 0
-        if self._dynsec:
+        self._auto_tls_port = tls is not None and tls.port is None and not self._tls_only
+        self._tls_port = tls.port if tls is not None and tls.port is not None and not self._tls_only else 0
+        if self._tls_only:
+            if dynsec_admin is not None:
+                raise ValueError("the 'iot-core' template takes no dynsec_admin (identities are certificates)")
+        elif self._dynsec:
             if dynsec_admin is None:
                 raise ValueError("the 'site-dynsec' template needs dynsec_admin=(username, password)")
             check_credentials(dict([dynsec_admin]))
@@ -177,6 +196,8 @@ class MosquittoProcess(BrokerWorkdir):
         """The TLS listener's port (picked by :meth:`start` when none was given)."""
         if self._tls is None:
             raise MosquittoError("this broker has no TLS listener")
+        if self._tls_only:
+            return self.port
         if self._tls_port == 0:
             raise MosquittoError("no TLS port yet: start() picks one")
         return self._tls_port
@@ -260,7 +281,11 @@ class MosquittoProcess(BrokerWorkdir):
         if self._dynsec:
             self.data_dir.mkdir(exist_ok=True)
             give_to_broker(self.data_dir, 0o700)
-            if not self.dynsec_file.exists():  # made once; then it belongs to the broker
+            if self.dynsec_file.exists():  # made once; then it belongs to the broker
+                pass
+            elif self._dynsec_seed is not None:
+                write_dynsec(self.dynsec_file, self._dynsec_seed)
+            else:
                 assert self._dynsec_admin is not None
                 init_dynsec(self.dynsec_file, self._dynsec_admin, self._ctrl_executable)
         self._install_tls()
@@ -322,7 +347,7 @@ class MosquittoProcess(BrokerWorkdir):
 
     def _accepts_connections(self) -> bool:
         addresses = [(self._host, self._port)]
-        if self._tls is not None:
+        if self._tls is not None and not self._tls_only:
             addresses.append(("127.0.0.1" if self._tls.host in ("0.0.0.0", "") else self._tls.host, self._tls_port))
         try:
             for address in addresses:

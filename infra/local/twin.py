@@ -2,14 +2,18 @@
 
 Start order (stop runs it in reverse):
 
-1. the IoT Core stand-in broker (Mosquitto, anonymous, loopback);
+1. the IoT Core stand-in broker (Mosquitto, loopback, mutual TLS only: ``infra/mosquitto/iot-core.conf.tmpl``),
+   with the twin's stand-in for Amazon's root CA and the privileged certificates of the twin's IoT Core parts
+   (``infra/local/iot_ca.py``, ``infra/local/iot_access.py``);
 2. the site's TLS: the LMS's own first-start step (``edge.lms.tls.site_tls``) makes the site CA and the LMS's
    and broker's certificates, as ``python -m edge.lms ... tls`` does before a site broker's first start;
 3. the site broker (Mosquitto with the dynamic-security plugin: the LMS issues each agent's credentials),
    MQTT over TLS on ``ports.site_broker`` with the site CA's certificate, plain MQTT on a loopback port only;
 4. the local cloud process (moto + the Chalice app + rules engine; ``infra.local.cloud``);
-5. the LMS (``python -m edge.lms``), HTTPS with the site CA's certificate, connected to the broker over TLS,
-   linked to the stand-in broker as its IoT Core;
+5. the site's enrolment with the cloud, as the LMS container does it (``infra.lms.entrypoint.enrol``: a key pair
+   made here, its CSR signed by the stand-in CA, the site policy's access put on the stand-in broker), then the LMS
+   (``python -m edge.lms``), HTTPS with the site CA's certificate, connected to the broker over TLS, linked to the
+   stand-in broker as its IoT Core over mutual TLS with the site's certificate (the production ``awscrt`` path);
 6. the agents (``python -m edge.agent``), which pin the site CA (``ca_hash``), enrol with the LMS over HTTPS
    (one enrolment token for all of them) and connect to the broker's TLS port with their own credentials.
 
@@ -29,13 +33,25 @@ from pathlib import Path
 from typing import Any
 
 from edge.lms.config import load_config
+from edge.lms.enrolment.broker_credentials import DynsecControl
 from edge.lms.tls import SiteTls, TlsFiles
+from infra.lms.entrypoint import CERT_FILE, KEY_FILE, EntrypointError, enrol
 from infra.local import toml_writer
-from infra.local.cloud import cloud_environment
+from infra.local.iot_access import (
+    ADMIN_CLIENT,
+    IOT_CORE_CLIENT,
+    IOT_CORE_ROLE,
+    RULES_CLIENT,
+    SUPERVISOR_CLIENT,
+    initial_dynsec_config,
+    iot_core_settings,
+)
+from infra.local.iot_ca import IotCa
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
+from shared.mqtt import MqttSettings
 from shared.names import Namespace
 from shared.topics import site_thing_name
 
@@ -103,6 +119,8 @@ class Twin:
         self.moto_url = ""
         self._enrolment_token = ""
         self.tls: TlsFiles | None = None
+        self.iot_ca: IotCa | None = None
+        self._control: DynsecControl | None = None  # the supervisor's dynamic-security admin on the stand-in
         self.ca_hash = ""  # the site CA's fingerprint, as the LMS shows it where enrolment tokens are made
 
     # ------------------------------------------------------------ addresses
@@ -164,13 +182,50 @@ class Twin:
 
     # ------------------------------------------------------------ steps
 
+    @property
+    def iot_dir(self) -> Path:
+        """The stand-in CA (``ca.crt``: the LMS's "AmazonRootCA1.pem") and the privileged identities' files."""
+        return self.workdir / "iot-core"
+
     def start_cloud_broker(self) -> None:
+        ca = IotCa(self.iot_dir)
+        server = ca.issue_server(self.iot_dir)
+        for name in (IOT_CORE_CLIENT, RULES_CLIENT, ADMIN_CLIENT, SUPERVISOR_CLIENT):
+            ca.issue_client(self.iot_dir, name)
         broker = MosquittoProcess(
-            self.workdir / "iot-core-broker", port=self.opt.ports.cloud_broker or None, template="cloud"
-        )
+            self.workdir / "iot-core-broker", port=self.opt.ports.cloud_broker or None, template="iot-core",
+            tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
+            dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT, RULES_CLIENT], admins=[SUPERVISOR_CLIENT]),
+        )  # fmt: skip
+        # Each twin run starts with a fresh registry (moto): no sites, no sessions from an earlier run.
+        broker.dynsec_file.unlink(missing_ok=True)
+        (broker.data_dir / "mosquitto.db").unlink(missing_ok=True)
+        self.iot_ca = ca
         broker.start()
         self.cloud_broker = broker
         self.lifecycle.on_stop("cloud broker", broker.stop)
+        self.lifecycle.on_stop("stand-in control", self._stop_control)
+
+    def iot_core_client(self, name: str, *, session_expiry_s: int = 0) -> MqttSettings:
+        """Settings of a privileged client of the stand-in broker (an observer standing in for IoT Core's own
+        parts): a certificate ``CN=<name>`` and the ``iot-core`` role (every topic). Made on first use."""
+        assert self.cloud_broker is not None and self.iot_ca is not None
+        if not (self.iot_dir / f"{name}.crt").exists():
+            self.iot_ca.issue_client(self.iot_dir, name)
+        if self._control is None:
+            control = DynsecControl(iot_core_settings(self.iot_dir, SUPERVISOR_CLIENT, self.cloud_broker.host,
+                                                      self.cloud_broker.port))
+            control.start()
+            self._control = control
+        self._control.execute([{"command": "createClient", "username": name, "clientid": name,
+                                "roles": [{"rolename": IOT_CORE_ROLE}]}], allowed=["Client already exists"])
+        return iot_core_settings(self.iot_dir, name, self.cloud_broker.host, self.cloud_broker.port,
+                                 session_expiry_s=session_expiry_s)
+
+    def _stop_control(self) -> None:
+        if self._control is not None:
+            self._control.stop()
+            self._control = None
 
     def start_site_tls(self) -> None:
         """The LMS's configuration and secrets, then its first-start TLS step: the site CA and certificates."""
@@ -213,33 +268,41 @@ class Twin:
                 "--tenant", self.opt.tenant, "--stage", self.opt.stage, "--host", self.opt.host,
                 "--api-port", str(self.opt.ports.api), "--moto-port", str(moto_port),
                 "--broker-host", self.cloud_broker.host, "--broker-port", str(self.cloud_broker.port),
-                "--token-file", str(token_file), "--ready-file", str(ready_file),
+                "--token-file", str(token_file), "--ready-file", str(ready_file), "--iot-dir", str(self.iot_dir),
             ],
             self.workdir / "logs" / "cloud.log",
         ).start()
         self.lifecycle.on_stop("local cloud", self.cloud.stop)
         wait_for("the local cloud", ready_file.exists, self.opt.start_timeout_s, watch=[self.cloud])
         self.admin_token = token_file.read_text().strip()
-        self.create_site_thing()
+        self.enrol_site()
 
-    def create_site_thing(self) -> None:
-        """The site's IoT thing, which enrolment creates in AWS; its named shadows hold the agents' settings
-        (moto needs the thing before a shadow can exist). The twin's LMS is configured, not enrolled."""
-        import boto3
-
-        env = cloud_environment(self.opt.tenant, self.opt.stage, self.moto_url)
-        iot = boto3.client(
-            "iot", endpoint_url=self.moto_url, region_name=env["AWS_DEFAULT_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )  # fmt: skip
-        thing = site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id)
+    def enrol_site(self) -> None:
+        """Enrol the twin's site as the LMS container does (``infra.lms.entrypoint.enrol``): an enrolment token
+        from the cloud API, a key pair made here and its CSR, the certificate the cloud returns (signed by the
+        stand-in CA, CN = the thing name), kept in ``lms/certs`` with the private key. The thing, its
+        ``site_id`` attribute, the site policy and the broker access are the cloud's doing."""
+        certs = self.lms_dir / "certs"
+        for name in (CERT_FILE, KEY_FILE):
+            (certs / name).unlink(missing_ok=True)  # a new registry (moto) on every run: enrol again
+        answer = _http_json(f"{self.api_url}/api/enrolments", self.admin_token,
+                            body={"name": "local twin", "site_id": self.opt.site_id, "ttl_s": 600})
+        env = {
+            "CLASSTOP_IOT_ENDPOINT": self.cloud_broker.host if self.cloud_broker else self.opt.host,
+            "CLASSTOP_TENANT": self.opt.tenant, "CLASSTOP_STAGE": self.opt.stage,
+            "CLASSTOP_SITE_ID": self.opt.site_id, "CLASSTOP_CLOUD_API": self.api_url,
+            "CLASSTOP_ENROLMENT_TOKEN": str(answer["data"]["token"]),
+        }  # fmt: skip
         try:
-            iot.describe_thing(thingName=thing)
-        except iot.exceptions.ResourceNotFoundException:
-            iot.create_thing(thingName=thing)
+            enrol(env, self.lms_dir)
+        except EntrypointError as exc:
+            raise RuntimeError(f"the twin's site enrolment failed: {exc.message}") from None
+        config = self.lms_dir / "lms.toml"
+        config.write_text(toml_writer.dumps(self.lms_config()))
 
     def lms_config(self) -> dict[str, Any]:
         assert self.cloud_broker is not None
+        certs = self.lms_dir / "certs"
         return {
             "tenant": self.opt.tenant,
             "stage": self.opt.stage,
@@ -261,6 +324,10 @@ class Twin:
             "cloud": {
                 "host": self.cloud_broker.host,
                 "port": self.cloud_broker.port,
+                # mutual TLS as with IoT Core: the site's certificate from enrolment (written again once it is
+                # there: enrol_site), the stand-in root CA
+                **({"tls": {"ca_file": str(self.iot_dir / "ca.crt"), "cert_file": str(certs / CERT_FILE),
+                            "key_file": str(certs / KEY_FILE)}} if (certs / CERT_FILE).is_file() else {}),
                 "client_id": site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id),
                 "reconnect_min_s": 0.5,
                 "reconnect_max_s": 5.0,

@@ -27,6 +27,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
@@ -206,8 +207,13 @@ class MqttClient:
         if self._dispatcher is None or not self._dispatcher.is_alive():
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name=f"{self.name}-dispatch", daemon=True)
             self._dispatcher.start()
+        properties = None
+        if self.settings.session_expiry_s:  # a persistent session: resumed on every reconnect
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self.settings.session_expiry_s
         self._client.connect_async(
-            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s, clean_start=True
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s,
+            clean_start=not self.settings.session_expiry_s, properties=properties,
         )
         self._client.loop_start()
         if wait_s is None:

@@ -50,6 +50,11 @@ class MqttSettings(BaseModel):
     max_inflight: int = Field(default=100, ge=1, le=65535, description="QoS>0 messages in flight")
     max_queued: int = Field(default=10000, ge=1, le=1_000_000, description="outgoing queue bound")
     inbox_size: int = Field(default=10000, ge=1, le=1_000_000, description="incoming dispatch queue bound")
+    session_expiry_s: int = Field(
+        default=0, ge=0, le=4_294_967_295,
+        description="0: a clean session on every connect; else resume the broker's session (subscriptions and "
+        "QoS 1 messages queued while away) kept this long after a disconnect",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
