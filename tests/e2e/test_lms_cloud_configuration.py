@@ -22,7 +22,7 @@ from infra.local.process import ChildProcess, wait_for
 from infra.local.twin import Twin
 from shared import topics
 from shared.messages.lms_config import lms_config_update
-from shared.mqtt import MqttClient, MqttSettings
+from shared.mqtt import MqttClient
 from shared.names import Namespace
 from shared.topics import ShadowOp
 from tests.e2e.test_shadow_settings import call, eventually
@@ -103,8 +103,8 @@ def test_an_invalid_change_is_rejected_whole_and_reported(twin: Twin) -> None:
     ns = Namespace(twin.opt.tenant, twin.opt.stage)
     thing = topics.site_thing_name(ns, twin.opt.site_id)
     assert twin.cloud_broker is not None
-    writer = MqttClient(MqttSettings(host=twin.cloud_broker.host, port=twin.cloud_broker.port, client_id="intruder",
-                                     username=None), name="intruder")  # fmt: skip
+    # (a cloud-side identity of the IoT Core stand-in: a site's certificate may not write desired state at all)
+    writer = MqttClient(twin.iot_core_client("intruder"), name="intruder")
     writer.start(wait_s=10.0)
     try:
         bad_doc = lms_config_update("desired", {"site_heartbeat_s": None, "presence_timeout_s": None,

@@ -17,7 +17,7 @@ import pytest
 
 from infra.local.twin import Twin
 from shared import topics
-from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from shared.mqtt import IncomingMessage, MqttClient
 from shared.names import Namespace, resource_name
 
 pytestmark = pytest.mark.e2e
@@ -149,9 +149,7 @@ def site_downlink(twin: Twin) -> Iterator[list[IncomingMessage]]:
     """Every message the cloud sends down to the twin's site, as seen on the IoT Core stand-in."""
     assert twin.cloud_broker is not None
     seen: list[IncomingMessage] = []
-    watcher = MqttClient(
-        MqttSettings(host=twin.cloud_broker.host, port=twin.cloud_broker.port, client_id="e2e-watcher")
-    )
+    watcher = MqttClient(twin.iot_core_client("e2e-watcher"))  # a privileged observer (as inside IoT Core)
     namespace = Namespace(twin.opt.tenant, twin.opt.stage)
     watcher.subscribe(topics.site_down_filter(namespace, twin.opt.site_id), seen.append)
     watcher.start()

@@ -1,0 +1,165 @@
+"""The twin's IoT Core stand-in as IoT Core (issue 20): the LMS links over mutual TLS with the certificate its site
+got at enrolment; another site's certificate is refused on this site's topics and shadows; a client without a
+certificate is refused outright; and no message the LMS sent is missed by a topic rule because the broker restarted
+(or was killed) while the LMS drained its outbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.lms.entrypoint import CERT_FILE, KEY_FILE, enrol
+from infra.local.iot_ca import IotCa
+from infra.local.twin import Twin
+from shared import topics
+from shared.names import Namespace
+from tests.fixtures.iot_core import NOT_AUTHORIZED, MtlsProbe, site_certificate
+
+pytestmark = pytest.mark.e2e
+
+AGENTS = ("pc-m1", "pc-m2")  # the agents of the module's twin (tests/e2e/conftest.py)
+OTHER_SITE = "school-2"
+
+
+def cloud(twin: Twin, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    req = urllib.request.Request(twin.api_url + path, data=json.dumps(body).encode() if body is not None else None,
+                                 method=method, headers={"Content-Type": "application/json",
+                                                         "Authorization": f"Bearer {twin.admin_token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def eventually(check: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def _ns(twin: Twin) -> Namespace:
+    return Namespace(twin.opt.tenant, twin.opt.stage)
+
+
+@pytest.fixture(scope="module")
+def other_site(twin: Twin) -> Iterator[Path]:
+    """A second site enrolled with the twin's cloud as an LMS container enrols (its own key, CSR, certificate)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ct-other-site-"))
+    status, body = cloud(twin, "POST", "/api/enrolments", {"name": "another school", "site_id": OTHER_SITE})
+    assert status == 201, body
+    env = {"CLASSTOP_IOT_ENDPOINT": "127.0.0.1", "CLASSTOP_TENANT": twin.opt.tenant, "CLASSTOP_STAGE": twin.opt.stage,
+           "CLASSTOP_SITE_ID": OTHER_SITE, "CLASSTOP_CLOUD_API": twin.api_url,
+           "CLASSTOP_ENROLMENT_TOKEN": body["data"]["token"]}
+    assert enrol(env, data_dir) is not None
+    yield data_dir / "certs"
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_lms_links_to_the_stand_in_over_mutual_tls(twin: Twin) -> None:
+    config = (twin.lms_dir / "lms.toml").read_text()
+    assert "[cloud.tls]" in config
+    thing = topics.site_thing_name(_ns(twin), twin.opt.site_id)
+    assert f"as {thing} (mTLS)" in (twin.workdir / "logs" / "lms.log").read_text()
+    assert twin.cloud_broker is not None
+    # the broker took the identity from the site's certificate (issued at the twin's enrolment)
+    assert f"u'{thing}'" in twin.cloud_broker.log_since_start()
+
+
+def test_another_sites_certificate_is_refused_on_this_sites_topics_and_shadows(twin: Twin, other_site: Path) -> None:
+    ns, here = _ns(twin), twin.opt.site_id
+    thing, other_thing = topics.site_thing_name(ns, here), topics.site_thing_name(ns, OTHER_SITE)
+    assert twin.cloud_broker is not None
+    watcher = MtlsProbe(twin.cloud_broker.port, twin.iot_dir / "ca.crt", *_identity(twin, "e2e-stand-in-watcher"),
+                        client_id="e2e-stand-in-watcher")
+    intruder = MtlsProbe(twin.cloud_broker.port, twin.iot_dir / "ca.crt", other_site / CERT_FILE,
+                         other_site / KEY_FILE, client_id=thing)  # even asking for this site's client id
+    assert watcher.connect() and intruder.connect()
+    try:
+        assert watcher.subscribe(f"ct/{ns.tenant}/{ns.stage}/site/{here}/up/#") == 1
+        assert watcher.subscribe(f"$aws/things/{thing}/shadow/#") == 1
+        # its own site works (the control) ...
+        assert intruder.publish(topics.site_up(ns, OTHER_SITE, topics.SiteUp.EVENTS), b"[]") in (0, 16)
+        assert intruder.subscribe(topics.site_down_filter(ns, OTHER_SITE)) == 1
+        # ... this site's topics and shadows do not: publishes refused and not delivered, subscriptions refused
+        agent_shadow = topics.shadow(thing, topics.ShadowOp.UPDATE, topics.agent_shadow_name(AGENTS[0]))
+        for topic in (topics.site_up(ns, here, topics.SiteUp.EVENTS), agent_shadow,
+                      topics.shadow(thing, topics.ShadowOp.GET, topics.lms_config_shadow_name())):
+            assert intruder.publish(topic, b'{"forged": true}') == NOT_AUTHORIZED, topic
+        for topic_filter in (topics.site_down_filter(ns, here), f"$aws/things/{thing}/shadow/#",
+                             topics.shadow(thing, topics.ShadowOp.UPDATE_DELTA, topics.agent_shadow_name(AGENTS[0]))):
+            assert intruder.subscribe(topic_filter) == NOT_AUTHORIZED, topic_filter
+        assert watcher.publish(f"ct/{ns.tenant}/{ns.stage}/site/{here}/up/marker", b"end") in (0, 16)
+        seen = []
+        while (item := watcher.messages.get(timeout=10))[1] != b"end":
+            seen.append(item)
+        assert not [item for item in seen if b"forged" in item[1]]
+        assert intruder.connected.is_set() and other_thing != thing
+    finally:
+        watcher.close()
+        intruder.close()
+
+
+def _identity(twin: Twin, name: str) -> tuple[Path, Path]:
+    settings = twin.iot_core_client(name)
+    assert settings.tls is not None and settings.tls.cert_file and settings.tls.key_file
+    return settings.tls.cert_file, settings.tls.key_file
+
+
+def test_a_client_without_a_certificate_is_refused_outright(twin: Twin, tmp_path: Path) -> None:
+    assert twin.cloud_broker is not None
+    port, ca_file = twin.cloud_broker.port, twin.iot_dir / "ca.crt"
+    assert not MtlsProbe(port, ca_file).connect()
+    assert not MtlsProbe(port, ca_file, username="admin", password="admin").connect()
+    forged = site_certificate(IotCa(tmp_path / "forger-ca"), tmp_path,
+                              topics.site_thing_name(_ns(twin), twin.opt.site_id))
+    assert not MtlsProbe(port, ca_file, forged.cert_file, forged.key_file).connect()
+
+
+def _run_commands(twin: Twin, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        agent = AGENTS[i % len(AGENTS)]
+        status, body = cloud(twin, "POST", "/api/commands",
+                             {"agent_id": agent, "command": "exec", "params": {"cmd": f"sleep 1; echo {i}"}})
+        assert status == 202, body
+        ids.append(body["data"]["command_id"])
+    return ids
+
+
+@pytest.mark.parametrize("how", ["restart", "kill -9"])
+def test_no_result_is_lost_when_the_stand_in_restarts_while_the_lms_drains(twin: Twin, how: str) -> None:
+    """Commands run on the agents while the stand-in is down; their results wait in the LMS's outbox, which drains
+    when the broker is back — before or while the rules engine reconnects. Every result reaches the cloud."""
+    broker = twin.cloud_broker
+    assert broker is not None
+    ids = _run_commands(twin, 6)
+    time.sleep(0.5)  # on their way to the agents (any not there yet follow after the restart: QoS 1 sessions)
+    if how == "kill -9":
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGKILL)
+    broker.stop()
+    time.sleep(2)  # the agents finish meanwhile: results queue in the LMS's outbox
+    broker.start()
+
+    def finished() -> bool:
+        return all(cloud(twin, "GET", f"/api/commands/{i}")[1]["data"]["status"] != "pending" for i in ids)
+
+    eventually(finished, 60, "every command's result in the cloud")
+    statuses = {i: cloud(twin, "GET", f"/api/commands/{i}")[1]["data"]["status"] for i in ids}
+    assert set(statuses.values()) == {"succeeded"}, statuses
