@@ -88,10 +88,10 @@ def test_a_retired_site_is_refused_by_the_cloud(twin: Twin) -> None:
     assert set(body["data"]["agents_retired"]) <= {"room-1", "room-2"} and body["data"]["agents_retired"]
     status, body = cloud(twin, f"/api/lms/{site}")
     assert body["data"]["retired_at"] is not None and body["data"]["approval"] == "rejected"
-    # Its LMS keeps running the site and sending heartbeats: the cloud refuses them, nothing is written.
-    cloud_log = twin.workdir / "logs" / "cloud.log"
-    refused = f"site {site} is not approved (rejected)"
-    eventually(lambda: refused in cloud_log.read_text(errors="replace"), 30, what="a refused site heartbeat")
+    # Its LMS keeps running the site; its certificate is revoked, so the IoT Core stand-in refuses what it sends
+    # (as IoT Core refuses a revoked certificate): nothing is written in the cloud.
+    lms_log = twin.workdir / "logs" / "lms.log"
+    eventually(lambda: "NOT_AUTHORIZED" in lms_log.read_text(errors="replace"), 30, what="the LMS's heartbeat refused")
     assert lms(twin, "/api/clients/room-1")[0] == 200  # the site itself runs on
     assert cloud(twin, f"/api/agents?site_id={site}")[1]["data"]["agents"] == []
     status, body = cloud(twin, f"/api/lms/{site}")

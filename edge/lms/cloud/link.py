@@ -3,7 +3,8 @@
 The same code serves both worlds; only the settings differ:
 
 * AWS: mutual TLS with the site thing's certificate (``cloud.tls``), port 8883 (or 443 with ALPN);
-* the local twin: plain TCP (``tls_ctx=None``) to the Mosquitto process standing in for IoT Core.
+* the local twin: the same mTLS to the Mosquitto process standing in for IoT Core (its stand-in root CA);
+* integration tests only: plain TCP (``tls_ctx=None``) to a plain test broker.
 
 awscrt reconnects by itself (exponential backoff with jitter). On every connection the link subscribes to
 its topic filters and tells its listeners (outbox pump, site heartbeats). SDK metrics are never added to
@@ -69,7 +70,7 @@ class LinkStats:
 
 
 def build_tls_context(settings: CloudLinkSettings) -> io.ClientTlsContext | None:
-    """mTLS context from the configured files, or ``None`` (plain TCP, local twin only)."""
+    """mTLS context from the configured files, or ``None`` (plain TCP: integration tests' plain broker only)."""
     tls = settings.tls
     if tls is None:
         return None

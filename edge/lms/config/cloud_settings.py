@@ -25,16 +25,16 @@ IOT_CLIENT_ID_MAX_BYTES = 128
 
 
 class CloudLinkSettings(BaseModel):
-    """The MQTT 5 link to AWS IoT Core (or, in the local twin, the plain-TCP Mosquitto standing in for it)."""
+    """The MQTT 5 link to AWS IoT Core (or, in the local twin, the Mosquitto standing in for it, also over mTLS)."""
 
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(min_length=1, max_length=255, description="IoT Core data endpoint or twin broker host")
-    port: int = Field(default=8883, ge=1, le=65535, description="8883 for IoT Core (mTLS); the twin's TCP port")
+    port: int = Field(default=8883, ge=1, le=65535, description="8883 for IoT Core (mTLS); the twin stand-in's port")
     client_id: str | None = Field(
         default=None, description="MQTT client id = the site's IoT thing name (default derived; <= 128 bytes)"
     )
-    tls: CloudTlsSettings | None = Field(default=None, description="mTLS files; absent = plain TCP (twin only)")
+    tls: CloudTlsSettings | None = Field(default=None, description="mTLS files; absent = plain TCP (test brokers only)")
     keepalive_s: int = Field(default=30, description="MQTT keep-alive, 30-1200 s as IoT Core accepts (awscrt: 1200)")
     session_expiry_s: int = Field(
         default=3600,
