@@ -25,7 +25,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -38,6 +38,7 @@ from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
 from infra.local.process import ChildProcess, wait_for
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from shared.mqtt.settings import TlsSettings
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -45,9 +46,13 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-def raw_client(broker: MosquittoProcess, user: str, password: str) -> mqtt.Client:
+def raw_client(broker: MosquittoProcess, user: str, password: str, tls: TlsSettings | None = None) -> mqtt.Client:
+    """A raw paho client; with ``tls`` (the twin's IoT Core stand-in) its certificate is the identity."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{secrets.token_hex(3)}")
-    c.username_pw_set(user, password)
+    if tls is not None:
+        c.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file))
+    else:
+        c.username_pw_set(user, password)
     c.on_socket_open = lambda _c, _u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.connect(broker.host, broker.port)
     c.loop_start()
@@ -68,11 +73,13 @@ def round_trips(send: Callable[[int], object], got: threading.Event, n: int, wha
     return out
 
 
-def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[float]:
-    echo = raw_client(broker, "bench-echo", pw["bench-echo"])
+def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int,
+              tls: Mapping[str, TlsSettings | None] | None = None) -> list[float]:
+    tls = tls or {}
+    echo = raw_client(broker, "bench-echo", pw["bench-echo"], tls.get("bench-echo"))
     echo.on_message = lambda c, _u, m: c.publish("bench/resp", m.payload, qos=1)
     echo.subscribe("bench/req", qos=1)
-    req = raw_client(broker, "bench-req", pw["bench-req"])
+    req = raw_client(broker, "bench-req", pw["bench-req"], tls.get("bench-req"))
     got = threading.Event()
     req.on_message = lambda _c, _u, _m: got.set()
     req.subscribe("bench/resp", qos=1)

@@ -89,7 +89,7 @@ def bench_settings(twin: Twin, agent_id: str, n: int) -> dict[str, list[float]]:
     thing = site_thing_name(Namespace(twin.opt.tenant, twin.opt.stage), twin.opt.site_id)
     name = agent_shadow_name(agent_id)
     watch = Watch()
-    sub = raw_client(twin.cloud_broker, "bench-watch", "")
+    sub = raw_client(twin.cloud_broker, "bench-watch", "", twin.iot_core_client("bench-watch").tls)
     sub.on_message = watch.on_message
     for op in (ShadowOp.UPDATE_DELTA, ShadowOp.UPDATE, ShadowOp.UPDATE_ACCEPTED):
         sub.subscribe(shadow(thing, op, name), qos=1)
@@ -133,9 +133,10 @@ def main() -> int:
     try:
         with Twin(workdir, TwinOptions(agent_ids=agent_ids, ports=TwinPorts.free(), site_heartbeat_s=30.0)) as twin:
             assert twin.cloud_broker is not None
-            anonymous = {"bench-echo": "", "bench-req": ""}  # the stand-in broker takes anyone
-            results = {"raw paho QoS1 echo, IoT Core stand-in (baseline)": bench_raw(twin.cloud_broker, anonymous,
-                                                                                        args.n)}
+            # privileged identities of the stand-in (mutual TLS: certificates, no passwords)
+            tls = {user: twin.iot_core_client(user).tls for user in ("bench-echo", "bench-req")}
+            results = {"raw paho QoS1 echo, IoT Core stand-in (baseline)": bench_raw(
+                twin.cloud_broker, dict.fromkeys(tls, ""), args.n, tls)}
             results.update(bench_settings(twin, agent_ids[0], args.n))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
