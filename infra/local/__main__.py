@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 def banner(twin: Twin) -> str:
     agent = twin.opt.agent_ids[0]
     broker_plain = f"{twin.opt.host}:{twin.site_broker.port}" if twin.site_broker is not None else "-"
+    cloud_port = twin.cloud_broker.port if twin.cloud_broker is not None else "-"
     body = {"agent_id": agent, "command": "exec", "params": {"cmd": "uname -a; uptime"}}
     import json
 
@@ -47,6 +48,8 @@ def banner(twin: Twin) -> str:
             f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
             f"  site broker                 mqtts://{twin.opt.host}:{twin.opt.ports.site_broker}"
             f"   (plain MQTT on loopback only: {broker_plain})",
+            f"  IoT Core stand-in           mqtts://{twin.opt.host}:{cloud_port}   (mutual TLS only; its root CA "
+            f"{twin.iot_dir / 'ca.crt'})",
             f"  site CA                     {twin.ca_hash}",
             f"                              {twin.lms_ca_file}",
             f"  tenant / site / agents      {twin.opt.tenant} / {twin.opt.site_id} / {', '.join(twin.opt.agent_ids)}",
