@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from infra.aws.policy_eval import IotPolicy, PolicyEvalError
 from infra.lms.entrypoint import site_key_and_csr
@@ -99,7 +100,7 @@ def test_the_stand_in_ca_signs_a_csr_with_its_subject_and_key(tmp_path: Path) ->
     assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == THING
     cert.verify_directly_issued_by(ca.cert)
     usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(usage) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     assert IotCa(tmp_path / "ca").cert == ca.cert  # kept in its directory
 
 
