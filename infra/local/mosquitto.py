@@ -412,5 +412,5 @@ class MosquittoProcess(BrokerWorkdir):
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.running else "stopped"
         port = self._port or "?"
-        tls = f" tls {self._tls.host}:{self._tls_port or '?'}" if self._tls is not None else ""
+        tls = f" tls {self._tls.host}:{self._tls_port or '?'}" if self._tls is not None and not self._tls_only else ""
         return f"<MosquittoProcess {self._template_path.stem} {self._host}:{port}{tls} {state}>"

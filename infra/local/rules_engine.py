@@ -2,6 +2,11 @@
 handler function that an ``AWS::IoT::TopicRule`` invokes in AWS, with the same event (``infra.aws.rules.event_for``
 evaluates the rule's SQL: the site id from the topic, the message base64-encoded whole). Driven by
 ``infra.aws.rules.RULES``.
+
+IoT Core's rules are inside its broker and miss nothing; this engine is a client of the stand-in broker, so the local
+cloud gives it its own MQTT client with a persistent session (a privileged certificate, a fixed client id, QoS 1,
+a quick reconnect: ``infra/local/cloud.py``) and the broker keeps that session and its queue across restarts
+(``infra/mosquitto/iot-core.conf.tmpl``): what arrives while the engine reconnects is delivered afterwards.
 """
 
 from __future__ import annotations
