@@ -58,6 +58,7 @@ from shared.topics import site_thing_name
 log = logging.getLogger(__name__)
 
 LMS_USER = "lms"
+IOT_ROOT_CA_FILE = "iot-root-ca.pem"  # the stand-in for AmazonRootCA1.pem, in the LMS's certs/
 DYNSEC_ADMIN = "dynsec-admin"
 
 
@@ -297,6 +298,10 @@ class Twin:
             enrol(env, self.lms_dir)
         except EntrypointError as exc:
             raise RuntimeError(f"the twin's site enrolment failed: {exc.message}") from None
+        # the root CA beside the site's certificate, as an operator keeps AmazonRootCA1.pem (in the LMS's data:
+        # its backup and restore carry it)
+        assert self.iot_ca is not None
+        write_atomic(certs / IOT_ROOT_CA_FILE, self.iot_ca.ca_file.read_bytes(), mode=0o644)
         config = self.lms_dir / "lms.toml"
         config.write_text(toml_writer.dumps(self.lms_config()))
 
@@ -326,7 +331,7 @@ class Twin:
                 "port": self.cloud_broker.port,
                 # mutual TLS as with IoT Core: the site's certificate from enrolment (written again once it is
                 # there: enrol_site), the stand-in root CA
-                **({"tls": {"ca_file": str(self.iot_dir / "ca.crt"), "cert_file": str(certs / CERT_FILE),
+                **({"tls": {"ca_file": str(certs / IOT_ROOT_CA_FILE), "cert_file": str(certs / CERT_FILE),
                             "key_file": str(certs / KEY_FILE)}} if (certs / CERT_FILE).is_file() else {}),
                 "client_id": site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id),
                 "reconnect_min_s": 0.5,
