@@ -2,13 +2,13 @@
 
 Threads, started in order and stopped in reverse:
 
-1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS;
+1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (publish), S3, SNS;
 2. the Chalice app (``cloud/app.py``) with its tables created in moto and an IoT publisher that calls the
    production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker;
-3. the broker link and the device shadows (``infra/local/shadows.py``): the app's shadow store is the production
-   boto3 ``iot-data`` adapter (pointed at moto) wrapped to publish what IoT Core would after an update
-   (``update/accepted``, ``update/documents``, ``update/delta``), and the shadow service answers devices'
-   ``$aws/things/<thing>/shadow/name/<shadow>/update|get`` requests on the stand-in broker with moto as the store;
+3. the broker link and the Device Shadow service: the shadows (``infra/local/shadow_documents.py``), the
+   ``iot-data`` shadow REST API that the app's production boto3 adapter is pointed at
+   (``infra/local/shadow_api.py``), and the MQTT side answering devices' ``update``/``get``/``delete`` requests of
+   classic and named shadows on the stand-in broker (``infra/local/shadows.py``);
 4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
 5. Chalice's local HTTP server for the app's routes.
 
@@ -30,7 +30,9 @@ from typing import Any
 
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
-from infra.local.shadows import ShadowService, TwinShadowStore
+from infra.local.shadow_api import ShadowApi
+from infra.local.shadow_documents import ShadowDocuments
+from infra.local.shadows import ShadowService
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttClient, MqttSettings
@@ -133,9 +135,12 @@ class LocalCloud:
 
         settings = container.get().settings
         inner = IotDataPublisher(endpoint_url=settings.aws_endpoint, region=settings.region)
-        shadow_store = IotShadowStore(endpoint_url=settings.iot_data_url, region=settings.region)
-        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=TwinShadowStore(shadow_store, self.mqtt))
-        self.shadow_service = ShadowService(shadow_store, self.mqtt)
+        self.shadow_service = ShadowService(ShadowDocuments(), self.mqtt)
+        shadow_api = ShadowApi(self.shadow_service.documents, self.shadow_service.notifier, host=self.host)
+        shadow_api.start()
+        self.lifecycle.on_stop("shadow REST API", shadow_api.stop)
+        shadow_store = IotShadowStore(endpoint_url=shadow_api.url, region=settings.region)
+        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=shadow_store)
         self.shadow_service.start()  # subscribed on connect
         self.mqtt.start(wait_s=10)
         self.lifecycle.on_stop("broker link", self.mqtt.stop)
