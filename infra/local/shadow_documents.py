@@ -260,7 +260,8 @@ class ShadowDocuments:
         self._shadows: dict[tuple[str, str | None], _Shadow] = {}
         self._deleted: dict[tuple[str, str | None], tuple[int, float]] = {}  # version, when deleted
 
-    def _now(self) -> int:
+    def now(self) -> int:
+        """The service's time (epoch seconds): every answer's ``timestamp``."""
         return int(self._clock())
 
     def update(self, thing: str, name: str | None, payload: bytes) -> UpdateResult:
@@ -269,7 +270,7 @@ class ShadowDocuments:
         request = parse_update(payload)
         token = client_token(request)
         with self._lock:
-            now = self._now()
+            now = self.now()
             key = (thing, name)
             shadow = self._shadows.get(key)
             if "version" in request and (shadow is None or request["version"] != shadow.version):
@@ -325,7 +326,7 @@ class ShadowDocuments:
             if shadow is None:
                 raise no_such_shadow(thing, name)
             document = shadow.view()
-            now = self._now()
+            now = self.now()
         delta = shadow_delta(document["state"].get("desired"), document["state"].get("reported"))
         if delta:
             document["state"]["delta"] = delta
@@ -343,7 +344,7 @@ class ShadowDocuments:
             shadow = self._shadows.pop((thing, name), None)
             if shadow is None:
                 raise no_such_shadow(thing, name)
-            now = self._now()
+            now = self.now()
             self._deleted[(thing, name)] = (shadow.version, now)
         answer: dict[str, Any] = {"version": shadow.version, "timestamp": now}
         if token is not None:
@@ -359,7 +360,7 @@ class ShadowDocuments:
             raise invalid(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
         with self._lock:
             names = sorted(n for (t, n) in self._shadows if t == thing and n is not None)
-            now = self._now()
+            now = self.now()
         start = 0
         if next_token is not None:
             if not next_token.isdigit() or int(next_token) > len(names):

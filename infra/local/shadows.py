@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,9 +66,9 @@ class ShadowNotifier:
         self.publish(thing, name, ShadowOp.DELETE_ACCEPTED, answer)
 
 
-def error_document(code: int, message: str, token: str | None) -> dict[str, Any]:
+def error_document(code: int, message: str, token: str | None, now: int) -> dict[str, Any]:
     """AWS's error response document."""
-    body: dict[str, Any] = {"code": code, "message": message, "timestamp": int(time.time())}
+    body: dict[str, Any] = {"code": code, "message": message, "timestamp": now}
     if token is not None:
         body["clientToken"] = token
     return body
@@ -127,4 +126,5 @@ class ShadowService:
 
     def _reject(self, thing: str, name: str | None, op: ShadowOp, code: int, message: str, payload: bytes) -> None:
         self.rejected += 1
-        self.notifier.publish(thing, name, _REJECTED[op], error_document(code, message, token_of(payload)))
+        body = error_document(code, message, token_of(payload), self.documents.now())
+        self.notifier.publish(thing, name, _REJECTED[op], body)
