@@ -17,6 +17,7 @@ import pytest
 from awsiot import iotshadow
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.shadows import ShadowConflict, ShadowTooLarge
 from tests.integration.infra.shadow_twin import SdkShadow, ShadowTwin, shadow_twin  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
@@ -468,3 +469,17 @@ def test_list_named_shadows_pages_the_named_ones_only(shadow_twin: ShadowTwin) -
     rest = data.list_named_shadows_for_thing(thingName=THING, pageSize=2, nextToken=first["nextToken"])
     assert sorted(first["results"] + rest["results"]) == ["a", "b", "c"] and "nextToken" not in rest
     assert data.list_named_shadows_for_thing(thingName="no-such-thing")["results"] == []
+
+
+def test_the_cloud_adapter_translates_awss_refusals(shadow_twin: ShadowTwin) -> None:  # noqa: F811
+    # ERRORS 409 "Version conflict" and 413 "The payload exceeds the maximum size allowed", as boto3 raises them
+    # (ConflictException, RequestEntityTooLargeException): the cloud's adapter turns them into its own errors.
+    store = shadow_twin.cloud
+    store.update(THING, "pc-01", json.dumps({"state": {"reported": {"a": "x" * 5000}}}).encode())
+    with pytest.raises(ShadowConflict):
+        store.update(THING, "pc-01", b'{"state": {"desired": {"b": "1"}}, "version": 7}')
+    with pytest.raises(ShadowTooLarge) as refused:
+        store.update(THING, "pc-01", json.dumps({"state": {"desired": {"b": "y" * 5000}}}).encode())
+    assert refused.value.status == 413
+    document = store.get(THING, "pc-01")
+    assert document is not None and document["version"] == 1 and "desired" not in document["state"]
