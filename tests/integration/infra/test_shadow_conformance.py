@@ -483,3 +483,18 @@ def test_the_cloud_adapter_translates_awss_refusals(shadow_twin: ShadowTwin) -> 
     assert refused.value.status == 413
     document = store.get(THING, "pc-01")
     assert document is not None and document["version"] == 1 and "desired" not in document["state"]
+
+
+def test_hostile_requests_are_refused_and_the_service_goes_on(shadow: SdkShadow, shadow_twin: ShadowTwin) -> None:  # noqa: F811
+    # ERRORS 400 "JSON contains too many levels of nesting" and 413 "The payload exceeds the maximum size allowed"
+    # (QUOTAS: a message is at most 128 KB -- on MQTT the stand-in broker's max_packet_size drops the connection
+    # first, as IoT Core does); whatever a device or the cloud sends, the service answers and keeps serving
+    # (docs/security.md#the-twins-device-shadow-service-item-20-shadows).
+    shadow.publish_raw("update", b'{"state": {"reported": ' + b'{"a":' * 5_000 + b"1" + b"}" * 5_002)
+    assert shadow.rejected("update").code == 400
+    with pytest.raises(ClientError) as caught:
+        shadow_twin.data.update_thing_shadow(thingName=THING, payload=b'{"state": {"desired": {"a": "'
+                                             + b"x" * (129 * 1024) + b'"}}}')  # fmt: skip
+    assert caught.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    shadow.update(reported(a=1))
+    assert shadow.accepted("update").version == 1
