@@ -223,8 +223,8 @@ class Twin:
         self.create_site_thing()
 
     def create_site_thing(self) -> None:
-        """The site's IoT thing, which enrolment creates in AWS; its named shadows hold the agents' settings
-        (moto needs the thing before a shadow can exist). The twin's LMS is configured, not enrolled."""
+        """The site's IoT thing, which enrolment creates in AWS (the twin's shadow service does not need it, as
+        AWS's does not); its named shadows hold the agents' settings. The twin's LMS is configured, not enrolled."""
         import boto3
 
         env = cloud_environment(self.opt.tenant, self.opt.stage, self.moto_url)

@@ -4,9 +4,10 @@
 The cloud keeps each agent's desired settings in a named shadow of its site's thing (``shared.messages.shadow``).
 A store returns AWS's documents as parsed JSON; it neither validates nor interprets them (the service does).
 
-What AWS (and moto, which the unit tests use, and the local twin's shadow REST API) return: ``GetThingShadow`` gives the whole document
-with ``state.desired``, ``state.reported`` and the computed ``state.delta``; ``UpdateThingShadow`` gives only the
-state that was *sent* (plus ``metadata``, ``version``, ``timestamp``), never the merged document nor a ``delta``.
+What AWS (and moto, which the unit tests use, and the local twin's shadow REST API) return: ``GetThingShadow`` gives
+the whole document with ``state.desired``, ``state.reported`` and the computed ``state.delta``; ``UpdateThingShadow``
+gives only the state that was *sent* (plus ``metadata``, ``version``, ``timestamp``), never the merged document nor
+a ``delta``.
 A caller that needs the result of an update reads the shadow again.
 """
 
