@@ -18,6 +18,8 @@ on the stand-in broker and ``infra/local/shadow_api.py`` serves the ``iot-data``
   within that time continues from it ("deleting a shadow does not reset its version number to 0"; "If you
   create a device shadow document that has the same name as one that was deleted within the past 48 hours, the
   version number of the new device shadow document will follow that of the deleted one").
+* At most 20 requests per second per thing (update, get, delete of any of its shadows, MQTT or REST): beyond,
+  429 (throttled).
 * Every answer's ``timestamp`` is the time of the answer; ``clientToken`` is echoed.
 
 A thing need not exist in the registry: the service does not look there (nor does AWS's, for named shadows).
@@ -30,6 +32,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,9 @@ MAX_CLIENT_TOKEN_BYTES = 64
 MAX_REQUEST_BYTES = 128 * 1024
 #: a shadow created again within 48 hours of its deletion continues its version
 VERSION_MEMORY_S = 48 * 3600
+#: "The Device Shadow service supports up to 20 requests per second per thing ... this limit is per thing and not
+#: per API" (quotas): update, get and delete of any of the thing's shadows, MQTT or REST; beyond it, 429
+REQUESTS_PER_THING_S = 20
 #: ListNamedShadowsForThing's page size bounds (API reference: pageSize 1-100)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -254,11 +260,28 @@ class UpdateResult:
 class ShadowDocuments:
     """Every shadow of the twin, thread-safe. ``clock`` gives epoch seconds (tests pass a hand-set one)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *,
+                 requests_per_thing_s: int = REQUESTS_PER_THING_S) -> None:  # fmt: skip
         self._clock = clock
+        self._rate = requests_per_thing_s
+        self._recent: dict[str, deque[float]] = {}  # thing -> when its last requests came (the past second)
         self._lock = threading.Lock()
         self._shadows: dict[tuple[str, str | None], _Shadow] = {}
         self._deleted: dict[tuple[str, str | None], tuple[int, float]] = {}  # version, when deleted
+
+    def _admit(self, thing: str) -> None:
+        """Count one request to ``thing``; 429 past :data:`REQUESTS_PER_THING_S` within the past second (a refused
+        request counts too, as a request made)."""
+        now = self._clock()
+        with self._lock:
+            recent = self._recent.setdefault(thing, deque())
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            recent.append(now)
+            if len(recent) > self._rate:
+                raise ShadowRequestError(429, "Too Many Requests")
+            if len(self._recent) > 10_000:  # forget idle things now and then
+                self._recent = {t: q for t, q in self._recent.items() if q and q[-1] > now - 1.0}
 
     def now(self) -> int:
         """The service's time (epoch seconds): every answer's ``timestamp``."""
@@ -267,6 +290,7 @@ class ShadowDocuments:
     def update(self, thing: str, name: str | None, payload: bytes) -> UpdateResult:
         """Apply one update request (``name`` None: the classic shadow)."""
         check_names(thing, name)
+        self._admit(thing)
         request = parse_update(payload)
         token = client_token(request)
         with self._lock:
@@ -320,6 +344,7 @@ class ShadowDocuments:
     def get(self, thing: str, name: str | None, payload: bytes = b"") -> dict[str, Any]:
         """The whole document with ``state.delta``, ``metadata``, ``version``, and this answer's ``timestamp``."""
         check_names(thing, name)
+        self._admit(thing)
         token = self._request_token(payload)
         with self._lock:
             shadow = self._shadows.get((thing, name))
@@ -339,6 +364,7 @@ class ShadowDocuments:
         """Delete the shadow: ``{"version", "timestamp"}`` (+ ``clientToken``). "The content of the message is
         ignored" but for the ``clientToken`` echoed."""
         check_names(thing, name)
+        self._admit(thing)
         token = token_of(payload)
         with self._lock:
             shadow = self._shadows.pop((thing, name), None)

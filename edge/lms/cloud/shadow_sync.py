@@ -13,8 +13,9 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
 * catches up with ``get`` (an empty request ``{}``): for every online agent when the cloud link
   (re)connects, and for an agent when it comes online. Gets are published directly on the link (worthless
   later, so never through the outbox; skipped while disconnected) and spread out at :data:`GET_RATE_PER_S`,
-  under IoT Core's 100 publishes per second and connection, so that a reconnect with 2,000 agents does not
-  burst.
+  under the Device Shadow service's 20 requests per second per thing (every agent's shadows are the site
+  thing's: beyond it IoT Core answers 429), leaving room for the reports, so that a reconnect with 2,000 agents
+  does not burst.
 
 * on ``update/rejected`` or ``get/rejected`` (AWS's ``{"code", "message"}``): a throttled or failed request
   (429, 5xx) is asked again with a catch-up ``get`` (which re-applies and re-reports what is still pending), at
@@ -57,8 +58,9 @@ from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
-#: Catch-up ``get`` requests published per second at most (IoT Core allows 100 publishes/s per connection).
-GET_RATE_PER_S = 50.0
+#: Catch-up ``get`` requests published per second at most: the Device Shadow service takes 20 requests per second
+#: per thing (all of the site's shadows together; AWS IoT Core quotas), and the reports need some of them.
+GET_RATE_PER_S = 10.0
 #: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
 GET_REQUEST = b"{}"
 #: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow in a row, before waiting for the

@@ -498,3 +498,27 @@ def test_hostile_requests_are_refused_and_the_service_goes_on(shadow: SdkShadow,
     assert caught.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     shadow.update(reported(a=1))
     assert shadow.accepted("update").version == 1
+
+
+def test_more_than_20_requests_a_second_to_one_thing_are_throttled_429(shadow_twin: ShadowTwin) -> None:  # noqa: F811
+    # QUOTAS (device shadow limits): "The Thing Shadows service supports up to 20 requests per second per thing.
+    # Note that this limit is per thing and not per API."; ERRORS 429 (Too Many Requests). The twin's clock is
+    # held still: every request below is in the same second.
+    one, other = shadow_twin.device(THING, "pc-01"), shadow_twin.device(THING, "pc-02")
+    for i in range(10):
+        one.update(reported(n=i))
+        one.accepted("update")
+        other.get()
+        other.answer("get")  # 404: a request all the same
+    one.get(token="g-21")
+    body = one.rejected("get")
+    assert (body.code, body.client_token) == (429, "g-21")
+    elsewhere = shadow_twin.device("another-thing", "pc-01")
+    elsewhere.update(reported(n=1))
+    assert elsewhere.accepted("update").version == 1  # another thing is not throttled
+    with pytest.raises(ClientError) as caught:
+        shadow_twin.data.get_thing_shadow(thingName=THING, shadowName="pc-01")
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    shadow_twin.clock.now += 1
+    one.get()
+    assert one.accepted("get").version == 10
