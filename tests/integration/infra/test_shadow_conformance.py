@@ -14,11 +14,12 @@ import datetime
 import json
 
 import pytest
-from awsiot import iotshadow
+from awscrt import mqtt_request_response
+from awsiot import V2ServiceException, iotshadow
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.shadows import ShadowConflict, ShadowTooLarge
-from tests.integration.infra.shadow_twin import SdkShadow, ShadowTwin, shadow_twin  # noqa: F401 - the fixture
+from tests.integration.infra.shadow_twin import SdkShadow, ShadowTwin, connect_device, shadow_twin  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 
@@ -522,3 +523,22 @@ def test_more_than_20_requests_a_second_to_one_thing_are_throttled_429(shadow_tw
     shadow_twin.clock.now += 1
     one.get()
     assert one.accepted("get").version == 10
+
+
+def test_the_request_response_client_v2_correlates_every_answer_by_its_token(shadow_twin: ShadowTwin) -> None:  # noqa: F811
+    # DOCS: "clientToken -- If used, you can match the request and corresponding response by the client token";
+    # the SDK's IotShadowClientV2 matches every accepted/rejected answer (delete's included) by it.
+    connection = connect_device(shadow_twin.broker, "device-v2")
+    shadow_twin.connections.append(connection)
+    options = mqtt_request_response.ClientOptions(max_request_response_subscriptions=4, max_streaming_subscriptions=2,
+                                                  operation_timeout_in_seconds=10)  # fmt: skip
+    client = iotshadow.IotShadowClientV2(connection, options)
+    named = {"thing_name": THING, "shadow_name": "pc-01"}
+    updated = client.update_named_shadow(iotshadow.UpdateNamedShadowRequest(
+        state=iotshadow.ShadowState(reported={"a": 1}), **named)).result(10)  # fmt: skip
+    assert updated.version == 1 and updated.state.reported == {"a": 1}
+    assert client.get_named_shadow(iotshadow.GetNamedShadowRequest(**named)).result(10).state.reported == {"a": 1}
+    assert client.delete_named_shadow(iotshadow.DeleteNamedShadowRequest(**named)).result(10).version == 1
+    with pytest.raises(V2ServiceException) as caught:
+        client.get_named_shadow(iotshadow.GetNamedShadowRequest(**named)).result(10)
+    assert caught.value.modeled_error.code == 404
