@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from infra.local.shadow_documents import MAX_REQUEST_BYTES, ShadowDocuments, ShadowRequestError
+from infra.local.shadow_documents import ShadowDocuments
+from infra.local.shadow_requests import MAX_REQUEST_BYTES, ShadowRequestError
 from infra.local.shadows import ShadowNotifier
 
 log = logging.getLogger(__name__)

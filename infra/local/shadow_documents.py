@@ -10,10 +10,11 @@ on the stand-in broker and ``infra/local/shadow_api.py`` serves the ``iot-data``
   field (and its metadata), ``"desired": null`` the whole section; arrays are values (replaced whole, no
   ``null`` in them). Each leaf keeps its own metadata ``timestamp``, set only when that leaf is written. Every
   accepted update increments ``version``; a request's ``version`` must equal the document's (else 409).
-* Limits, checked before anything is stored: the resulting ``desired`` + ``reported`` state (compact JSON,
-  metadata excluded) at most 8 KB (413, so two accepted 5 KB updates under different keys cannot make a 10 KB
-  shadow); at most 6 levels of nesting in ``desired``/``reported`` (400); ``clientToken`` a string of at most
-  64 bytes (400 "Invalid clientToken"); a request of at most 128 KB (AWS's MQTT payload limit; 413).
+* Limits, checked before anything is stored (the request's own in :mod:`infra.local.shadow_requests`): the
+  resulting ``desired`` + ``reported`` state (compact JSON, metadata excluded) at most 8 KB (413, so two accepted
+  5 KB updates under different keys cannot make a 10 KB shadow); at most 6 levels of nesting in
+  ``desired``/``reported`` (400); ``clientToken`` a string of at most 64 bytes (400 "Invalid clientToken"); a
+  request of at most 128 KB (AWS's MQTT payload limit; 413).
 * ``delete`` removes the document; the shadow's version is remembered for 48 hours, so a shadow created again
   within that time continues from it ("deleting a shadow does not reset its version number to 0"; "If you
   create a device shadow document that has the same name as one that was deleted within the past 48 hours, the
@@ -22,14 +23,14 @@ on the stand-in broker and ``infra/local/shadow_api.py`` serves the ``iot-data``
   429 (throttled).
 * Every answer's ``timestamp`` is the time of the answer; ``clientToken`` is echoed.
 
-A thing need not exist in the registry: the service does not look there (nor does AWS's, for named shadows).
+The checks that need no document are :mod:`infra.local.shadow_requests`. A thing need not exist in the registry:
+the service does not look there (a difference listed in docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 import threading
 import time
 from collections import deque
@@ -37,14 +38,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.local.shadow_requests import (
+    ShadowRequestError,
+    check_names,
+    check_token,
+    client_token,
+    invalid,
+    no_such_shadow,
+    parse_json,
+    parse_update,
+    token_of,
+)
+
 #: "Maximum size of a JSON state document: 8 KB" -- desired and reported only, metadata excluded
 MAX_STATE_BYTES = 8 * 1024
-#: "The maximum number of levels in the desired or reported section of the JSON device state document is 6"
-MAX_DEPTH = 6
-#: "The client token can be no longer than 64 bytes"
-MAX_CLIENT_TOKEN_BYTES = 64
-#: AWS IoT Core's maximum MQTT message payload (128 KB): no request can be larger
-MAX_REQUEST_BYTES = 128 * 1024
 #: a shadow created again within 48 hours of its deletion continues its version
 VERSION_MEMORY_S = 48 * 3600
 #: "The Device Shadow service supports up to 20 requests per second per thing ... this limit is per thing and not
@@ -53,123 +60,6 @@ REQUESTS_PER_THING_S = 20
 #: ListNamedShadowsForThing's page size bounds (API reference: pageSize 1-100)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
-
-_THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-_SHADOW_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,64}$")
-_SECTIONS = ("desired", "reported")
-
-
-class ShadowRequestError(Exception):
-    """A request IoT Core rejects: ``code`` is the HTTP status it answers, ``message`` its documented text."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.message = message
-
-
-def invalid(message: str) -> ShadowRequestError:
-    return ShadowRequestError(400, message)
-
-
-def no_such_shadow(thing: str, name: str | None) -> ShadowRequestError:
-    return ShadowRequestError(404, f"No shadow exists with name: '{name if name is not None else thing}'")
-
-
-def check_names(thing: str, name: str | None) -> None:
-    """Thing names: 1-128 of ``[a-zA-Z0-9:_-]``; shadow names: 1-64 of the same (AWS's quotas)."""
-    if not _THING_RE.match(thing):
-        raise invalid("Invalid thing name")
-    if name is not None and not _SHADOW_RE.match(name):
-        raise invalid("Invalid shadow name")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(payload: bytes) -> Any:
-    """The payload as JSON (UTF-8 only: 415 otherwise; 400 "Invalid JSON")."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ShadowRequestError(415, "Unsupported documented encoding; supported encoding is UTF-8") from None
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise invalid("Invalid JSON") from None
-
-
-def client_token(request: Any) -> str | None:
-    """The request's ``clientToken`` if it is a valid one (what a reply may echo)."""
-    token = request.get("clientToken") if isinstance(request, dict) else None
-    if isinstance(token, str) and len(token.encode()) <= MAX_CLIENT_TOKEN_BYTES:
-        return token
-    return None
-
-
-def token_of(payload: bytes) -> str | None:
-    """The valid ``clientToken`` of a raw request, if any (for a rejection's reply)."""
-    try:
-        return client_token(json.loads(payload))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-
-
-def _check_token(request: dict[str, Any]) -> None:
-    if "clientToken" in request and client_token(request) is None:
-        raise invalid("Invalid clientToken")
-
-
-def _levels(value: Any) -> int:
-    """Levels of nesting in ``value``, counted as keys along the deepest path: ``{"a": {"b": 1}}`` and
-    ``{"a": {"b": {}}}`` have 2 (the quotas page's example of the limit ends in an empty object); an array of
-    objects or arrays adds a level, an array of scalars is a value."""
-    if isinstance(value, dict):
-        return max((1 + _levels(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return max((1 + _levels(v) for v in value if isinstance(v, dict | list)), default=0)
-    return 0
-
-
-def _has_null_in_array(value: Any, in_array: bool = False) -> bool:
-    if value is None:
-        return in_array
-    if isinstance(value, dict):
-        return any(_has_null_in_array(v, in_array) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_null_in_array(v, True) for v in value)
-    return False
-
-
-def parse_update(payload: bytes) -> dict[str, Any]:
-    """A valid update request (the checks that need no document), or :class:`ShadowRequestError`."""
-    if len(payload) > MAX_REQUEST_BYTES:
-        raise ShadowRequestError(413, "The payload exceeds the maximum size allowed")
-    request = parse_json(payload)
-    if not isinstance(request, dict):
-        raise invalid("Invalid JSON")
-    _check_token(request)
-    version = request.get("version")
-    if "version" in request and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-        raise invalid("Invalid version")
-    if "state" not in request:
-        raise invalid("Missing required node: state")
-    state = request["state"]
-    if not isinstance(state, dict):
-        raise invalid("State node must be an object")
-    for key, section in state.items():
-        if key not in _SECTIONS:
-            raise invalid("State contains an invalid node")
-        if section is not None and not isinstance(section, dict):
-            raise invalid(f"{key.capitalize()} node must be an object")
-        # "desired": {"1": {"2": {"3": {"4": {"5": {"6": x}}}}}} is the deepest allowed
-        if _levels(section) > MAX_DEPTH:
-            raise invalid(f"JSON contains too many levels of nesting; maximum is {MAX_DEPTH}")
-        if _has_null_in_array(section):
-            raise invalid("State contains an invalid node")
-    return request
-
 
 def _leaf_metadata(value: Any, now: int) -> Any:
     """The metadata of a written value: ``{"timestamp": now}`` per leaf, arrays element by element."""
@@ -405,5 +295,5 @@ class ShadowDocuments:
         request = parse_json(payload)
         if not isinstance(request, dict):
             raise invalid("Invalid JSON")
-        _check_token(request)
+        check_token(request)
         return client_token(request)

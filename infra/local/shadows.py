@@ -23,7 +23,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from infra.local.shadow_documents import ShadowDocuments, ShadowRequestError, UpdateResult, token_of
+from infra.local.shadow_documents import ShadowDocuments, UpdateResult
+from infra.local.shadow_requests import ShadowRequestError, token_of
 from shared import topics
 from shared.errors import MqttError, TopicError
 from shared.mqtt import IncomingMessage, MqttClient

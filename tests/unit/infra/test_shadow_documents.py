@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from infra.local.shadow_documents import MAX_STATE_BYTES, ShadowDocuments, ShadowRequestError, state_bytes
+from infra.local.shadow_documents import MAX_STATE_BYTES, ShadowDocuments, state_bytes
+from infra.local.shadow_requests import ShadowRequestError
 from tests.fixtures.clock import Clock
 
 
