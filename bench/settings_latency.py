@@ -7,7 +7,8 @@ agent processes. Then:
 
 1. baseline: a raw paho QoS 1 request/response echo through the IoT Core stand-in broker (TCP_NODELAY on both
    ends), ``--n`` round trips;
-2. the product path, ``--n`` changes one after the other, each a new value of one setting of one agent:
+2. the product path, ``--n`` changes one after the other (``--pause`` between them, under the Device Shadow
+   service's 20 requests a second per thing), each a new value of one setting of one agent:
    ``PUT /api/agents/{agent_id}/settings`` on the cloud API (desired in the agent's named shadow) -> the shadow
    service publishes ``update/delta`` on the stand-in broker -> the LMS sends ``update_settings_batch`` to the
    agent through the site broker -> the agent applies it and answers -> the LMS writes ``reported`` (through its
@@ -84,7 +85,7 @@ class Watch:
             return self.reported[value]
 
 
-def bench_settings(twin: Twin, agent_id: str, n: int) -> dict[str, list[float]]:
+def bench_settings(twin: Twin, agent_id: str, n: int, pause_s: float) -> dict[str, list[float]]:
     assert twin.cloud_broker is not None
     thing = site_thing_name(Namespace(twin.opt.tenant, twin.opt.stage), twin.opt.site_id)
     name = agent_shadow_name(agent_id)
@@ -109,6 +110,7 @@ def bench_settings(twin: Twin, agent_id: str, n: int) -> dict[str, list[float]]:
             if resp.status != 200:
                 raise RuntimeError(f"the cloud API answered {resp.status}: {body[:300]!r}")
             t_reported = watch.wait_reported(value, 30)
+            time.sleep(pause_s)  # after the timing: one change is ~4 shadow requests on the site's thing
             if i >= WARMUP:
                 answered.append((t_answer - t0) * 1000)
                 reported.append((t_reported - t0) * 1000)
@@ -127,6 +129,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="setting changes (and baseline round trips)")
     ap.add_argument("--agents", type=int, default=1, help="agents on the twin (the first one gets the changes)")
+    ap.add_argument("--pause", type=float, default=0.25,
+                    help="seconds between changes: IoT Core (and the twin) take 20 shadow requests a second per "
+                         "thing, and one change is ~4 of them (0: as fast as possible, throttled)")  # fmt: skip
     args = ap.parse_args()
     agent_ids = tuple(f"bench-pc-{i:02d}" for i in range(args.agents))
     workdir = Path(tempfile.mkdtemp(prefix="ct-bench-settings-"))
@@ -137,7 +142,7 @@ def main() -> int:
             tls = {user: twin.iot_core_client(user).tls for user in ("bench-echo", "bench-req")}
             results = {"raw paho QoS1 echo, IoT Core stand-in (baseline)": bench_raw(
                 twin.cloud_broker, dict.fromkeys(tls, ""), args.n, tls)}
-            results.update(bench_settings(twin, agent_ids[0], args.n))
+            results.update(bench_settings(twin, agent_ids[0], args.n, args.pause))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     base = statistics.median(next(iter(results.values())))

@@ -2,16 +2,16 @@
 
 Threads, started in order and stopped in reverse:
 
-1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (shadows), S3, SNS — whose
+1. moto's ``ThreadedMotoServer`` — DynamoDB, IoT registry, iot-data (publish), S3, SNS — whose
    ``CreateCertificateFromCsr`` signs with the twin's stand-in for Amazon's CA (``infra/local/iot_registry.py``);
 2. the Chalice app (``cloud/app.py``) with its tables created in moto and an IoT publisher that calls the
    production boto3 ``iot-data`` adapter (pointed at moto) *and* delivers the message on the stand-in broker,
    the site policy of the template stored in moto, and an identity issuer that puts an enrolled site's access
    (that policy, translated: ``infra/local/iot_access.py``) on the stand-in broker;
-3. the broker link and the device shadows (``infra/local/shadows.py``): the app's shadow store is the production
-   boto3 ``iot-data`` adapter (pointed at moto) wrapped to publish what IoT Core would after an update
-   (``update/accepted``, ``update/documents``, ``update/delta``), and the shadow service answers devices'
-   ``$aws/things/<thing>/shadow/name/<shadow>/update|get`` requests on the stand-in broker with moto as the store;
+3. the broker link and the Device Shadow service: the shadows (``infra/local/shadow_documents.py``), the
+   ``iot-data`` shadow REST API that the app's production boto3 adapter is pointed at
+   (``infra/local/shadow_api.py``), and the MQTT side answering devices' ``update``/``get``/``delete`` requests of
+   classic and named shadows on the stand-in broker (``infra/local/shadows.py``);
 4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers, on its own
    persistent session (a broker restart loses it no message);
 5. Chalice's local HTTP server for the app's routes.
@@ -50,7 +50,9 @@ from infra.local.iot_ca import IotCa
 from infra.local.iot_registry import StandInIssuer, install_csr_signing
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
-from infra.local.shadows import ShadowService, TwinShadowStore
+from infra.local.shadow_api import ShadowApi
+from infra.local.shadow_documents import ShadowDocuments
+from infra.local.shadows import ShadowService
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttClient, MqttSettings
@@ -164,11 +166,13 @@ class LocalCloud:
 
         settings = container.get().settings
         inner = IotDataPublisher(endpoint_url=settings.aws_endpoint, region=settings.region)
-        shadow_store = IotShadowStore(endpoint_url=settings.iot_data_url, region=settings.region)
+        self.shadow_service = ShadowService(ShadowDocuments(), self.mqtt)
+        shadow_api = ShadowApi(self.shadow_service.documents, self.shadow_service.notifier, host=self.host)
+        shadow_api.start()
+        self.lifecycle.on_stop("shadow REST API", shadow_api.stop)
+        shadow_store = IotShadowStore(endpoint_url=shadow_api.url, region=settings.region)
         issuer = StandInIssuer(IotRegistry(endpoint_url=settings.aws_endpoint, region=settings.region), access)
-        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=TwinShadowStore(shadow_store, self.mqtt),
-                            issuer=issuer)
-        self.shadow_service = ShadowService(shadow_store, self.mqtt)
+        container.configure(publisher=TwinPublisher(inner, self.mqtt), shadows=shadow_store, issuer=issuer)
         self.shadow_service.start()  # subscribed on connect
         self.mqtt.start(wait_s=10)
         self.lifecycle.on_stop("broker link", self.mqtt.stop)

@@ -4,9 +4,10 @@
 The cloud keeps each agent's desired settings in a named shadow of its site's thing (``shared.messages.shadow``).
 A store returns AWS's documents as parsed JSON; it neither validates nor interprets them (the service does).
 
-What AWS (and moto, which the tests and the local twin use) return: ``GetThingShadow`` gives the whole document
-with ``state.desired``, ``state.reported`` and the computed ``state.delta``; ``UpdateThingShadow`` gives only the
-state that was *sent* (plus ``metadata``, ``version``, ``timestamp``), never the merged document nor a ``delta``.
+What AWS (and moto, which the unit tests use, and the local twin's shadow REST API) return: ``GetThingShadow`` gives
+the whole document with ``state.desired``, ``state.reported`` and the computed ``state.delta``; ``UpdateThingShadow``
+gives only the state that was *sent* (plus ``metadata``, ``version``, ``timestamp``), never the merged document nor
+a ``delta``.
 A caller that needs the result of an update reads the shadow again.
 """
 
@@ -34,6 +35,22 @@ class ShadowThingMissing(ShadowError, status=409, code=ErrorCode.CONFLICT):
 
 class ShadowConflict(ShadowError, status=409, code=ErrorCode.CONFLICT):
     """The update named a ``version`` the shadow no longer has (another writer came first): 409."""
+
+
+class ShadowTooLarge(ShadowError, status=413, code=ErrorCode.PAYLOAD_TOO_LARGE):
+    """AWS refused the update: the shadow's state (desired + reported, whatever wrote it) would pass 8 KB: 413."""
+
+
+class ShadowThrottled(ShadowError, status=429, code=ErrorCode.RATE_LIMITED):
+    """AWS throttled the call (the Device Shadow service's requests per thing): 429, retry later."""
+
+
+#: AWS's error code on an update -> what it means here (other codes: :class:`ShadowError`, 502)
+_UPDATE_ERRORS: dict[str, type[ShadowError]] = {
+    "ConflictException": ShadowConflict,
+    "RequestEntityTooLargeException": ShadowTooLarge,
+    "ThrottlingException": ShadowThrottled,
+}
 
 
 class ShadowStore(Protocol):
@@ -76,8 +93,11 @@ class IotShadowStore(IotDataClient):
             if error_code(exc) == "ResourceNotFoundException":
                 raise ShadowThingMissing(
                     f"IoT thing {thing} does not exist: the site has no IoT identity (enrol it)") from exc
-            if error_code(exc) == "ConflictException":
+            refused = _UPDATE_ERRORS.get(error_code(exc) or "")
+            if refused is ShadowConflict:
                 raise ShadowConflict(f"shadow {thing}/{shadow} changed since it was read") from exc
+            if refused is not None:
+                raise refused(f"shadow update {thing}/{shadow} refused: {describe(exc).rstrip(': ')}") from exc
             raise ShadowError(f"shadow update {thing}/{shadow} failed: {describe(exc).rstrip(': ')}") from exc
         except BotoCoreError as exc:
             raise ShadowError(f"shadow update {thing}/{shadow} failed: {exc}") from exc

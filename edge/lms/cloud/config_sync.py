@@ -12,6 +12,9 @@ may be set: :mod:`edge.lms.config.cloud_config`.)
 * The last applied desired document is stored in SQLite (``lms_config`` key :data:`STORE_KEY`): an LMS restarted
   without the cloud runs on it (:func:`startup_config`); an LMS that has never reached the cloud runs on its file.
 * ``get/rejected`` 404 (no such shadow: nothing desired) puts the local file back in effect.
+* A throttled or failed ``get`` or report (``get/rejected`` / ``update/rejected`` 429 or 5xx: IoT Core takes 20
+  shadow requests a second per thing) is asked again with a ``get`` -- which reports again -- after 0.5 s, then
+  twice as long each time, at most :data:`MAX_RETRIES` times in a row.
 
 One worker thread does the work; the link's handler and connected listener only enqueue. A document is handled
 once per content (the LMS's own reported updates come back as ``update/documents`` with the same desired part
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -45,6 +49,10 @@ from shared.topics import Family, ShadowOp
 from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
+
+#: transient refusals (429, 5xx) asked again in a row, the first after :data:`RETRY_FIRST_S`, then twice as long
+MAX_RETRIES = 5
+RETRY_FIRST_S = 0.5
 
 #: the ``lms_config`` table's key of the last applied cloud configuration (JSON ``{"desired", "version"}``)
 STORE_KEY = "cloud_config"
@@ -100,6 +108,7 @@ class ConfigSyncStats:
     reported: int = 0
     bad_documents: int = 0
     gets: int = 0
+    retried: int = 0  # transient refusals asked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,7 @@ class LmsConfigSync:
         self.thing = topics.site_thing_name(namespace, site_id)
         self._shadow = topics.lms_config_shadow_name()
         self._seen: str | None = None  # the canonical desired document handled last
+        self._retries = 0  # transient refusals in a row
         self._local_version = local_config_version(local_config)
         self._queue: queue.Queue[object] = queue.Queue()
         self._worker = WorkerThread("lms-config", self._run, wake=lambda: self._queue.put(_STOP))
@@ -198,6 +208,7 @@ class LmsConfigSync:
             return
         try:
             if op is ShadowOp.GET_ACCEPTED:
+                self._retries = 0
                 doc = LmsConfigShadow.model_validate_json(payload)
                 self._on_document(_Document(doc.state.desired, doc.version, report=True))
             elif op is ShadowOp.UPDATE_DOCUMENTS:
@@ -212,6 +223,16 @@ class LmsConfigSync:
     def _on_rejected(self, op: ShadowOp, rejection: ShadowRejection) -> None:
         if op is ShadowOp.GET_REJECTED and rejection.code == 404:  # no shadow: nothing desired
             self._on_document(_Document(None, None, report=True))
+            return
+        if rejection.transient and self._retries < MAX_RETRIES:
+            delay = RETRY_FIRST_S * 2**self._retries
+            self._retries += 1
+            self.stats.retried += 1
+            log.info("cloud configuration: IoT Core refused the %s (%d %s); asking again in %.1f s",
+                     op.value.split("/")[0], rejection.code, rejection.message[:300], delay)  # fmt: skip
+            timer = threading.Timer(delay, self._queue.put, args=(_CONNECTED,))
+            timer.daemon = True
+            timer.start()
             return
         log.warning("cloud configuration: IoT Core refused the %s: %d %s", op.value.split("/")[0], rejection.code,
                     rejection.message[:300])  # fmt: skip

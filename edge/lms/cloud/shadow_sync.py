@@ -13,11 +13,13 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
 * catches up with ``get`` (an empty request ``{}``): for every online agent when the cloud link
   (re)connects, and for an agent when it comes online. Gets are published directly on the link (worthless
   later, so never through the outbox; skipped while disconnected) and spread out at :data:`GET_RATE_PER_S`,
-  under IoT Core's 100 publishes per second and connection, so that a reconnect with 2,000 agents does not
-  burst.
+  under the Device Shadow service's 20 requests per second per thing (every agent's shadows are the site
+  thing's: beyond it IoT Core answers 429), leaving room for the reports, so that a reconnect with 2,000 agents
+  does not burst.
 
 * on ``update/rejected`` or ``get/rejected`` (AWS's ``{"code", "message"}``): a throttled or failed request
-  (429, 5xx) is asked again with a catch-up ``get`` (which re-applies and re-reports what is still pending), at
+  (429, 5xx) is asked again with a catch-up ``get`` (which re-applies and re-reports what is still pending) after
+  :data:`RETRY_FIRST_S`, then twice as long each time, at
   most :data:`MAX_RETRIES` times in a row per agent; any other refusal (400, 413...: the document can never be
   taken) is logged as a warning and counted; ``get/rejected`` 404 means no shadow yet: nothing desired.
 
@@ -57,13 +59,16 @@ from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
-#: Catch-up ``get`` requests published per second at most (IoT Core allows 100 publishes/s per connection).
-GET_RATE_PER_S = 50.0
+#: Catch-up ``get`` requests published per second at most: the Device Shadow service takes 20 requests per second
+#: per thing (all of the site's shadows together; AWS IoT Core quotas), and the reports need some of them.
+GET_RATE_PER_S = 10.0
 #: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
 GET_REQUEST = b"{}"
 #: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow in a row, before waiting for the
 #: next natural catch-up (a reconnect, the agent coming back, a new delta).
-MAX_RETRIES = 3
+MAX_RETRIES = 5
+#: The first of those gets waits this long, each next one twice as long (a throttled thing needs time, not haste).
+RETRY_FIRST_S = 0.5
 _REJECTED = (ShadowOp.UPDATE_REJECTED, ShadowOp.GET_REJECTED)
 
 
@@ -138,6 +143,7 @@ class ShadowSync:
         self._next_get = 0.0  # monotonic time of the next allowed get
         self._inflight: dict[str, dict[str, str]] = {}  # agent -> the settings being applied now
         self._retries: dict[str, int] = {}  # shadow name -> transient rejections in a row
+        self._later: dict[str, float] = {}  # shadow name -> monotonic time of its retry get
         self._worker = WorkerThread("lms-shadows", self._run, wake=lambda: self._queue.put(_STOP))
         self.stats = ShadowStats()
         self.cameras = CameraShadows(router, registry, outbox, thing=self.thing, post=self._queue.put)
@@ -176,7 +182,7 @@ class ShadowSync:
 
     def _run(self) -> None:
         while True:
-            timeout = max(0.0, self._next_get - time.monotonic()) if self._gets else None
+            timeout = self._wait_s()
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -207,15 +213,28 @@ class ShadowSync:
         self._gets[topics.agent_shadow_name(agent_id)] = None
         self._gets[topics.cctv_shadow_name(agent_id)] = None
 
+    def _wait_s(self) -> float | None:
+        """How long the worker may sleep: until the next get the rate allows, or the next retry is due."""
+        now = time.monotonic()
+        waits = [self._next_get - now] if self._gets else []
+        if self._later:
+            waits.append(min(self._later.values()) - now)
+        return max(0.0, min(waits)) if waits else None
+
     def _send_gets(self) -> None:
         """Publish the waiting catch-up gets the rate allows; forget them while the link is down (a
         reconnect asks again for every online agent)."""
+        now = time.monotonic()
+        for name, due in list(self._later.items()):
+            if due <= now:
+                del self._later[name]
+                self._gets[name] = None
         if not self._gets:
             return
         if not self._link.connected:
             self._gets.clear()
+            self._later.clear()
             return
-        now = time.monotonic()
         while self._gets and now >= self._next_get:
             shadow_name, _ = self._gets.popitem(last=False)
             topic = topics.shadow(self.thing, ShadowOp.GET, shadow_name)
@@ -303,8 +322,9 @@ class ShadowSync:
             return
         self._retries[name] = tries
         self.stats.retried += 1
-        log.info("shadows: the %s of %s failed; asking again", what, _label(agent_id, name))
-        self._gets[name] = None
+        delay = RETRY_FIRST_S * 2 ** (tries - 1)
+        log.info("shadows: the %s of %s failed; asking again in %.1f s", what, _label(agent_id, name), delay)
+        self._later[name] = time.monotonic() + delay
 
     def _bad(self, item: _Incoming, exc: Exception) -> None:
         self.stats.bad_documents += 1

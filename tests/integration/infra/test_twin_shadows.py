@@ -1,39 +1,34 @@
-"""The twin's device shadows (``infra/local/shadows.py``) with real parts: a Mosquitto standing in for IoT Core,
-a moto server as the shadows' store (the cloud's production ``IotShadowStore`` pointed at it), the local cloud's
-``MqttClient``, and a device-side paho probe publishing on AWS's reserved shadow topics.
+"""The twin's device shadows with the project's own documents (``shared.messages.shadow``): the cloud's production
+``IotShadowStore`` against the twin's shadow REST API (``infra/local/shadow_api.py``), a device-side paho probe on
+AWS's reserved shadow topics of the IoT Core stand-in broker. (What AWS documents, driven by AWS's own SDK:
+``test_shadow_conformance.py``.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import boto3
 import pytest
 
 from chalicelib.adapters.shadows import IotShadowStore
-from infra.local.shadows import ShadowService, TwinShadowStore
 from shared import topics
 from shared.messages.shadow import SettingsDelta, SettingsShadow, desired_update, reported_update
-from shared.mqtt import MqttClient, MqttSettings
 from shared.names import Namespace
 from shared.topics import ShadowOp
-from tests.fixtures.brokers import Broker, MqttProbe, Received
+from tests.fixtures.brokers import MqttProbe, Received
+from tests.integration.infra.shadow_twin import ShadowTwin, shadow_twin  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 
-REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 THING = topics.site_thing_name(Namespace("demo", "dev"), "s1")
 SHADOW = topics.agent_shadow_name("pc-1")
 
 
 @dataclass
 class Twin:
-    store: TwinShadowStore
-    service: ShadowService
+    store: IotShadowStore
     device: MqttProbe
 
     def topic(self, op: ShadowOp, shadow: str = SHADOW) -> str:
@@ -46,26 +41,10 @@ class Twin:
 
 
 @pytest.fixture
-def twin(moto_url: str, cloud_broker: Broker) -> Iterator[Twin]:
-    requests = boto3.Session(region_name=REGION, **CREDENTIALS)
-    requests.client("iot", endpoint_url=moto_url).create_thing(thingName=THING)  # moto needs the thing first
-    inner = IotShadowStore(requests.client("iot-data", endpoint_url=moto_url))
-    cloud = MqttClient(MqttSettings(host=cloud_broker.host, port=cloud_broker.port, client_id="local-cloud"))
-    service = ShadowService(inner, cloud)
-    service.start()  # registered before the connect: subscribed on connect
-    cloud.start(wait_s=10)
-    device = cloud_broker.client(client_id="lms-s1")
+def twin(shadow_twin: ShadowTwin) -> Iterator[Twin]:  # noqa: F811
+    device = shadow_twin.broker.client(client_id="lms-s1")
     device.subscribe(topics.shadow_filter(THING))
-    try:
-        yield Twin(TwinShadowStore(inner, cloud), service, device)
-    finally:
-        service.stop()
-        cloud.stop()
-        data = requests.client("iot-data", endpoint_url=moto_url)
-        for name in (SHADOW, topics.agent_shadow_name("pc-2")):
-            with contextlib.suppress(data.exceptions.ResourceNotFoundException):  # not created by this test
-                data.delete_thing_shadow(thingName=THING, shadowName=name)
-        requests.client("iot", endpoint_url=moto_url).delete_thing(thingName=THING)
+    yield Twin(shadow_twin.cloud, device)
 
 
 def _json(received: Received) -> dict:  # type: ignore[type-arg]
@@ -134,34 +113,3 @@ def test_device_desired_update_publishes_delta(twin: Twin) -> None:
     twin.device.publish(twin.topic(ShadowOp.UPDATE, shadow), desired_update({"a": "1", "b": "2"}))
     delta = SettingsDelta.model_validate_json(twin.device.wait_for(twin.topic(ShadowOp.UPDATE_DELTA, shadow)).payload)
     assert delta.state == {"b": "2"} and delta.version == 2
-
-
-@pytest.mark.parametrize(
-    ("payload", "code", "message"),
-    [
-        (b"{not json", 400, "Payload contains invalid json"),
-        (b"[1, 2]", 400, "Payload contains invalid json"),
-        (b'{"clientToken": "bad-1"}', 400, "Missing required node: state"),
-        (b'{"state": "x", "clientToken": "bad-1"}', 400, "State node must be an object"),
-        (b'{"state": {"desired": {"a": "1"}}, "version": 7, "clientToken": "bad-1"}', 409, "Version conflict"),
-        (b'{"state": {"desired": {"a": "' + b"x" * 9000 + b'"}}}', 413, "The payload exceeds the maximum size allowed"),
-    ],
-)
-def test_bad_update_is_rejected_and_the_service_goes_on(twin: Twin, payload: bytes, code: int, message: str) -> None:
-    reply = _json(twin.request(ShadowOp.UPDATE, payload, ShadowOp.UPDATE_REJECTED))
-    assert (reply["code"], reply["message"]) == (code, message)
-    if b"bad-1" in payload:
-        assert reply["clientToken"] == "bad-1"
-    # nothing half-written, and the service still answers
-    twin.request(ShadowOp.GET, b"", ShadowOp.GET_REJECTED)
-    reply = twin.request(ShadowOp.UPDATE, reported_update({"a": "1"}), ShadowOp.UPDATE_ACCEPTED)
-    assert SettingsShadow.model_validate_json(reply.payload).version == 1
-
-
-def test_version_conflict_on_an_existing_shadow_is_rejected_409(twin: Twin) -> None:
-    twin.request(ShadowOp.UPDATE, reported_update({"a": "1"}), ShadowOp.UPDATE_ACCEPTED)
-    stale = json.dumps({"state": {"reported": {"a": "2"}}, "version": 5, "clientToken": "v-1"}).encode()
-    reply = _json(twin.request(ShadowOp.UPDATE, stale, ShadowOp.UPDATE_REJECTED))
-    assert (reply["code"], reply["clientToken"]) == (409, "v-1")
-    got = SettingsShadow.model_validate_json(twin.request(ShadowOp.GET, b"", ShadowOp.GET_ACCEPTED).payload)
-    assert got.state.reported == {"a": "1"} and got.version == 1

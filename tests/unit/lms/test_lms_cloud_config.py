@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from edge.lms.agents import Registry
+from edge.lms.cloud import config_sync
 from edge.lms.cloud.config_sync import LmsConfigSync, load_applied, startup_config
 from edge.lms.commands import CommandLog, Router
 from edge.lms.commands.router import Ticket
@@ -208,6 +209,32 @@ def test_connecting_asks_for_the_document_and_reports_it(rig: Rig) -> None:
     rig.send(ShadowOp.GET_ACCEPTED, {"state": {}, "version": 1})
     assert rig.report_count(1)[0]["config_status"]["state"] == "local"
     assert rig.applied == []  # nothing changed: nothing applied
+
+
+def test_a_throttled_report_is_asked_again_and_a_bad_one_is_not(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    # IoT Core takes 20 shadow requests a second per thing: a report or get refused 429 (or 5xx) is asked again
+    # with a get (which reports again); a 400 is not
+    monkeypatch.setattr(config_sync, "RETRY_FIRST_S", 0.01)
+    get = (topics.shadow(THING, ShadowOp.GET, SHADOW), b"{}")
+    rig.send(ShadowOp.UPDATE_REJECTED, {"code": 429, "message": "Too Many Requests"})
+    eventually(lambda: rig.link.published == [get], "the get asked again")
+    rig.send(ShadowOp.GET_REJECTED, {"code": 500, "message": "Internal service failure"})
+    eventually(lambda: rig.link.published == [get, get], "the get asked again")
+    rig.send(ShadowOp.UPDATE_REJECTED, {"code": 400, "message": "Invalid JSON"})
+    rig.send(ShadowOp.GET_ACCEPTED, {"state": {}, "version": 1})
+    assert rig.report_count(1)[0]["config_status"]["state"] == "local"
+    assert rig.link.published == [get, get] and rig.sync.stats.retried == 2
+
+
+def test_asking_again_stops_after_max_retries_in_a_row(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_sync, "RETRY_FIRST_S", 0.001)
+    for _ in range(config_sync.MAX_RETRIES + 2):
+        rig.send(ShadowOp.GET_REJECTED, {"code": 429, "message": "Too Many Requests"})
+    eventually(lambda: rig.sync.stats.retried == config_sync.MAX_RETRIES, "the retries")
+    eventually(lambda: len(rig.link.published) == config_sync.MAX_RETRIES, "the gets")
+    rig.send(ShadowOp.GET_ACCEPTED, {"state": {}, "version": 1})  # an answer: asking again may start over
+    rig.send(ShadowOp.GET_REJECTED, {"code": 503, "message": "Service Unavailable"})
+    eventually(lambda: rig.sync.stats.retried == config_sync.MAX_RETRIES + 1, "a new retry")
 
 
 def test_bad_or_foreign_documents_change_nothing(rig: Rig) -> None:
