@@ -121,6 +121,15 @@ def test_everything_copied_exists_and_passes_the_dockerignore(dockerfile: list[t
         path = module.replace(".", "/") + ".py"
         assert path in copied, f"{module} is imported by the entrypoint but not copied"
     assert {"shared", "edge"} <= set(copied)
+    # the ENTRYPOINT's module is one of the files copied, and the WORKDIR it is imported from is PYTHONPATH
+    [entrypoint] = args_of(dockerfile, "ENTRYPOINT")
+    argv = json.loads(entrypoint)
+    assert argv[:2] == ["python", "-m"]
+    module_file = argv[2].replace(".", "/") + ".py"
+    assert (ROOT / module_file).is_file() and module_file in copied, module_file
+    [workdir] = args_of(dockerfile, "WORKDIR")
+    assert f"PYTHONPATH={workdir}" in " ".join(args_of(dockerfile, "ENV"))
+    assert "pyproject.toml" in copied  # the version the LMS reports (edge/lms/__init__.py)
 
 
 # ---------------------------------------------------------------- compose
