@@ -13,6 +13,8 @@ school's uplink (``tests/fixtures/uplink.py``) to its API and IoT endpoint (TLS,
    and runs the LMS site-only (healthy, no ``[cloud]``), retrying with backoff.
 3. A classroom PC enrols with the site-only LMS and is given the broker at ``CLASSTOP_LMS_ADVERTISE_HOST``:8883;
    an operator changes its settings through the LMS (kept by the LMS, for the cloud, while it has none).
+   (``cloud-added-later``: the first start had no cloud settings at all; the technician adds them now and
+   recreates the LMS's container — the uplink still down — and the entrypoint now tries, fails and retries.)
 4. The uplink comes back. Without anything done on site: the entrypoint enrols (a key made on the mini-PC, the
    certificate for it), writes ``[cloud]``, restarts its LMS child; the LMS links (TLS to the IoT endpoint) and
    the cloud lists the site's agent online, with the settings made while site-only, and the site's LMS version.
@@ -97,10 +99,14 @@ def items(body: Any) -> list[dict[str, Any]]:
     return list(data) if isinstance(data, list) else []
 
 
-def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path) -> None:
+@pytest.mark.parametrize("cloud_later", [False, True], ids=["cloud-set-at-first-start", "cloud-added-later"])
+def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path, cloud_later: bool) -> None:
+    """``cloud_later``: the site's first start is site-only (no IoT endpoint in ``site.env``); the technician adds
+    the cloud's settings later and recreates the LMS's container (``docker compose up -d``) — still offline."""
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    env = example_env(CLASSTOP_CLOUD_API=f"http://{CLOUD_HOST}:8080", CLASSTOP_IOT_ENDPOINT=IOT_HOST,
-                      CLASSTOP_IOT_CA_FILE="/data/iot-ca.pem")  # fmt: skip
+    cloud_env = {"CLASSTOP_CLOUD_API": f"http://{CLOUD_HOST}:8080", "CLASSTOP_IOT_ENDPOINT": IOT_HOST,
+                 "CLASSTOP_IOT_CA_FILE": "/data/iot-ca.pem"}  # fmt: skip
+    env = example_env(**({"CLASSTOP_IOT_ENDPOINT": ""} if cloud_later else cloud_env))
     tenant, stage, site_id = env["CLASSTOP_TENANT"], env["CLASSTOP_STAGE"], env["CLASSTOP_SITE_ID"]
     stops: list[Any] = []
     with own_network() as school:
@@ -145,7 +151,8 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path) -
             api, admin = f"http://{CLOUD_IP}:{api_port}", (work / "admin-token").read_text().strip()
             status, made = http_json(f"{api}/api/enrolments", admin, {"name": "School One", "site_id": site_id})
             assert status == 201, made
-            env["CLASSTOP_ENROLMENT_TOKEN"] = made["data"]["token"]
+            cloud_env["CLASSTOP_ENROLMENT_TOKEN"] = made["data"]["token"]
+            env.update({} if cloud_later else cloud_env)
 
             # ---- the site's first start, with no internet
             site = SiteCompose(work, env, HOSTS)
@@ -155,11 +162,22 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path) -
             site.up()
             site.wait("lms", "service_healthy")
             lms = site.processes["lms"]
-            wait_for("the entrypoint to give up for now", lambda: "starts site-only" in lms.log_path.read_text(), 60)
-            said = lms.log_path.read_text()
-            assert f"cannot reach http://{CLOUD_HOST}:8080" in said and "next enrolment attempt in" in said
-            assert "cloud" not in tomllib.loads((data / "lms.toml").read_text())
-            assert not (data / "certs" / "site.cert.pem").exists()
+
+            def offline_for_now(lms: ChildProcess) -> None:
+                """The entrypoint could not enrol, said why, and runs the LMS site-only while it retries."""
+                wait_for("the entrypoint to give up for now", lambda: "starts site-only" in lms.log_path.read_text(),
+                         60, watch=[lms])  # fmt: skip
+                said = lms.log_path.read_text()
+                assert f"cannot reach http://{CLOUD_HOST}:8080" in said and "next enrolment attempt in" in said
+                assert "cloud" not in tomllib.loads((data / "lms.toml").read_text())
+                assert not (data / "certs" / "site.cert.pem").exists()
+
+            if cloud_later:
+                said = lms.log_path.read_text()  # site-only by choice: nothing tried, nothing to retry
+                assert "entrypoint: enrolment" not in said and "no [cloud] section" in said
+                assert "cloud" not in tomllib.loads((data / "lms.toml").read_text())
+            else:
+                offline_for_now(lms)
             context = ssl.create_default_context(cafile=str(data / "site-ca" / "ca.crt"))
             lms_token = env["CLASSTOP_LMS_ADMIN_TOKEN"]
 
@@ -195,6 +213,14 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path) -
             assert (credentials["host"], credentials["port"]) == (LAN_NAME, 8883)  # the advertised broker address
             done = lms_api("/api/settings/pc-01/batch", {"settings": {"room": "B-12"}})
             assert done["success"] is True, done
+            if cloud_later:  # the technician adds the cloud to site.env; `docker compose up -d` recreates the LMS
+                lms.stop(30)
+                site.site_env.update(cloud_env)
+                lms = site.start("lms")
+                stops.append(lms.stop)
+                site.wait("lms", "service_healthy")
+                offline_for_now(lms)
+                wait_for("the agent back online at the LMS", online_at_lms, 60, watch=[agent, lms])
 
             # ---- the internet comes back; nobody touches the site
             with cloud_net.entered():
