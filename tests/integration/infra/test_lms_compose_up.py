@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 import tomllib
 import urllib.request
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.local.process import wait_for
 from tests.fixtures.lms_image import REPO, own_network
-from tests.fixtures.site_compose import SiteCompose, example_env
+from tests.fixtures.site_compose import LMS_DIR, SiteCompose, example_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -65,4 +67,10 @@ def test_the_compose_services_come_up_healthy_site_only(work: Path) -> None:
             raise
         finally:
             site.down()
+    # nothing of the site outlives it (the broker's certificate watcher included)
+    wait_for("the site's processes to end", lambda: not _running(str(LMS_DIR / "mosquitto-start.sh")), 15)
+
+
+def _running(pattern: str) -> bool:
+    return bool(subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False).stdout)
 
