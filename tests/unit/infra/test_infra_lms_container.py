@@ -22,32 +22,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infra.lms import site_broker
+from tests.fixtures.lms_image import dockerfile_instructions
 
 ROOT = Path(__file__).resolve().parents[3]
 LMS_DIR = ROOT / "infra" / "lms"
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
-    result: list[tuple[str, str]] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        word, _, rest = current.partition(" ")
-        result.append((word.upper(), rest.strip()))
-        current = ""
-    return result
-
-
 @pytest.fixture(scope="module")
 def dockerfile() -> list[tuple[str, str]]:
-    return instructions((LMS_DIR / "Dockerfile").read_text())
+    return dockerfile_instructions()
 
 
 def args_of(dockerfile: list[tuple[str, str]], name: str) -> list[str]:
