@@ -25,7 +25,9 @@ Environment (documented in docs/deploy.md): ``CLASSTOP_TENANT``, ``CLASSTOP_SITE
 ``CLASSTOP_STAGE`` (default ``dev``), ``CLASSTOP_SITE_NAME``, ``CLASSTOP_IOT_ENDPOINT``, ``CLASSTOP_CLOUD_API``,
 ``CLASSTOP_ENROLMENT_TOKEN``, ``CLASSTOP_LMS_ADVERTISE_HOST``, ``CLASSTOP_BROKER_HOST``, ``CLASSTOP_BROKER_PORT``,
 ``CLASSTOP_BROKER_TLS_DIR``, ``CLASSTOP_LMS_TLS_CERT_FILE`` and ``CLASSTOP_LMS_TLS_KEY_FILE`` (a certificate
-ClassTop desktop clients trust, for the LMS's HTTPS, instead of the site CA's), ``CLASSTOP_DATA_DIR``;
+ClassTop desktop clients trust, for the LMS's HTTPS, instead of the site CA's), ``CLASSTOP_IOT_CA_FILE`` (the CA
+bundle that certifies the IoT endpoint when the system's store does not: a TLS-inspecting proxy, a stand-in),
+``CLASSTOP_DATA_DIR``;
 the LMS itself reads ``CLASSTOP_LMS_BROKER_PASSWORD``, ``CLASSTOP_LMS_DYNSEC_PASSWORD`` and
 ``CLASSTOP_LMS_ADMIN_TOKEN``.
 
@@ -221,11 +223,11 @@ def config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     endpoint = env.get("CLASSTOP_IOT_ENDPOINT", "").strip()
     if endpoint and enrolled(data_dir):
         certs = data_dir / "certs"
-        result["cloud"] = {
-            "host": endpoint,
-            "port": 8883,
-            "tls": {"cert_file": str(certs / CERT_FILE), "key_file": str(certs / KEY_FILE)},
-        }
+        tls = {"cert_file": str(certs / CERT_FILE), "key_file": str(certs / KEY_FILE)}
+        ca_file = env.get("CLASSTOP_IOT_CA_FILE", "").strip()
+        if ca_file:  # else the system's store, which has Amazon's root CAs
+            tls["ca_file"] = ca_file
+        result["cloud"] = {"host": endpoint, "port": 8883, "tls": tls}
     return result
 
 

@@ -16,9 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 class ChildProcess:
     def __init__(
-        self, name: str, argv: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None
+        self, name: str, argv: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None,
+        cwd: Path = REPO,
     ) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = list(argv)
         self.log_path = log_path
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -41,7 +43,7 @@ class ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.argv, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         return self
 

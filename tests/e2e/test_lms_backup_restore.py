@@ -37,12 +37,18 @@ def _lms_cli(twin: Twin, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
+#: what a running LMS itself writes to (its database)
+LIVE = ("lms.db", "lms.db-wal", "lms.db-shm")
+
+
 def _tree(root: Path, *, running: bool = False) -> dict[str, str]:
-    """Every file's hash; ``running``: without the database's files, which a running LMS writes by itself (its
-    agents' last-seen times every few seconds)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.parts
-            and not (running and p.name.startswith("lms.db"))}  # fmt: skip
+    """Every file's hash; with ``running``, the live database files by inode only (the LMS writes them; a restore
+    would replace them)."""
+    def digest(p: Path) -> str:
+        return str(p.stat().st_ino) if running and p.name in LIVE else hashlib.sha256(p.read_bytes()).hexdigest()
+
+    files = (p for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.parts)
+    return {str(p.relative_to(root)): digest(p) for p in files}
 
 
 def test_a_lost_site_restored_from_its_backup_serves_the_same_agents_without_re_enrolment(

@@ -10,6 +10,9 @@ archive name                   the file
 ``certs/<file>``               ``certs/`` beside the database: the site's cloud certificate, key, API key
 ``cloud/{cert,key,ca}.pem``    ``[cloud.tls]`` files kept elsewhere than ``certs/``
 ``broker/dynamic-security.json``  ``[site_broker.dynsec] state_file``: agents' broker credentials
+``agent-packages/<file>``      ``agent-packages/`` beside the database: the cache of signed agent packages
+                               (``edge/lms/upgrades/packages.py``) — a site without internet could not fetch
+                               them again, and a restored LMS must serve the version its agents run
 =============================  =====================================================================
 
 The broker's persistence file (retained presence, sessions) is not included: agents publish their presence
@@ -21,9 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.lms.config import LmsConfig
+from edge.lms.upgrades.packages import PACKAGES_DIR, packages_dir
 
 DB, CONFIG, DYNSEC = "lms.db", "lms.toml", "broker/dynamic-security.json"
-DIRS = ("site-ca", "broker-tls", "certs")
+DIRS = ("site-ca", "broker-tls", "certs", PACKAGES_DIR)
 
 
 class SiteLayout:
@@ -34,7 +38,8 @@ class SiteLayout:
         self.cfg = cfg
         tls = cfg.site_tls
         assert tls.dir is not None and tls.broker_dir is not None  # filled by config loading
-        self.dirs = {"site-ca": tls.dir, "broker-tls": tls.broker_dir, "certs": cfg.db_path.parent / "certs"}
+        self.dirs = {"site-ca": tls.dir, "broker-tls": tls.broker_dir, "certs": cfg.db_path.parent / "certs",
+                     PACKAGES_DIR: packages_dir(cfg.db_path)}
         dynsec = cfg.site_broker.dynsec
         self.dynsec_file = dynsec.state_file if dynsec is not None else None
 

@@ -24,7 +24,7 @@ from edge.lms.cloud.outbox import Outbox
 from edge.lms.cloud.outbox_rows import DeadLetter
 from edge.lms.cloud.rollup_sync import MetricRollupSync
 from edge.lms.cloud.shadow_sync import ShadowSync
-from edge.lms.cloud.site_heartbeats import SiteHeartbeats
+from edge.lms.cloud.site_heartbeats import AnnouncedLink, SiteHeartbeats
 from edge.lms.cloud.snapshot_sync import SnapshotSync
 from edge.lms.commands import CommandProgress, CommandQueue, Fanout, Router
 from edge.lms.config import LmsConfig
@@ -89,7 +89,8 @@ class CloudSide:
         registry.add_listener(beats.on_presence)
         fanout.start()
         lifecycle.on_stop("cloud commands", fanout.stop)
-        outbox.start(link)
+        beats.on_announced = outbox.wake
+        outbox.start(AnnouncedLink(link, beats))  # the site's agents first: the cloud refuses news of strangers
         lifecycle.on_stop("outbox", outbox.stop)
         beats.start()
         lifecycle.on_stop("site heartbeats", beats.stop)

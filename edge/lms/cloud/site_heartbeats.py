@@ -8,6 +8,12 @@
 Heartbeats are not queued while the link is down: the next full one after reconnecting says it all.
 A list too big for one IoT Core message is split; the parts are sent with ``full=false`` (an upsert of those
 agents) so that no part can be mistaken for the whole site.
+
+The cloud takes a site's word about an agent (a snapshot, a command result) only for agents it knows at that
+site, and it learns them from heartbeats. :attr:`SiteHeartbeats.announced` is set once the first full heartbeat
+of this process has been accepted by the broker (every part PUBACKed); the outbox waits for it
+(:class:`AnnouncedLink`), so that what an LMS kept while it had no cloud — agents enrolled site-only, their
+snapshots — does not reach the cloud before the agents themselves and get refused.
 """
 
 from __future__ import annotations
@@ -82,6 +88,10 @@ class SiteHeartbeats:
         self._worker = WorkerThread("lms-site-heartbeat", self._run, wake=self._wake.set, join_timeout_s=5.0)
         self._stop = self._worker.stopping
         self.sent = 0
+        #: set once a full heartbeat was accepted (see the module docstring); never cleared
+        self.announced = threading.Event()
+        #: called once, when :attr:`announced` is set (the outbox's wake)
+        self.on_announced: Callable[[], None] = lambda: None
 
     def on_connected(self) -> None:
         """Cloud link listener: a full heartbeat right away."""
@@ -137,10 +147,28 @@ class SiteHeartbeats:
     def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
         config_version = self._config_version() if self._config_version is not None else None
         expiring = self.certificates_expiring() if self.certificates_expiring is not None else None
-        for payload in build_heartbeats(agents, full=full, lms_version=self._version,
-                                        lms_config_version=config_version, expiring=expiring):
-            future = self._link.publish(self._topic, payload, 1)
+        payloads = build_heartbeats(agents, full=full, lms_version=self._version,
+                                    lms_config_version=config_version, expiring=expiring)  # fmt: skip
+        futures = [self._link.publish(self._topic, payload, 1) for payload in payloads]
+        for future in futures:
             future.add_done_callback(self._log_failure)
+        if full and not self.announced.is_set():
+            left = [len(futures)]
+            lock = threading.Lock()
+
+            def accepted(future: Future[None]) -> None:
+                if future.exception() is not None:
+                    return  # the next full heartbeat tries again
+                with lock:
+                    left[0] -= 1
+                    done = left[0] == 0 and not self.announced.is_set()
+                    if done:
+                        self.announced.set()
+                if done:
+                    self.on_announced()
+
+            for future in futures:
+                future.add_done_callback(accepted)
         self.sent += 1
 
     @staticmethod
@@ -148,3 +176,19 @@ class SiteHeartbeats:
         exc = future.exception()
         if exc is not None:
             log.info("site heartbeat not delivered: %s", exc)
+
+
+class AnnouncedLink:
+    """The cloud link as the outbox sees it: connected only once the site's agents were announced
+    (:attr:`SiteHeartbeats.announced`)."""
+
+    def __init__(self, link: CloudLink, beats: SiteHeartbeats) -> None:
+        self._link = link
+        self._beats = beats
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected and self._beats.announced.is_set()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> Future[None]:
+        return self._link.publish(topic, payload, qos)

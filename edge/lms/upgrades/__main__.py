@@ -20,8 +20,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.lms.config import ConfigError, load_config
-from edge.lms.upgrades.packages import PackageStore
-from edge.lms.upgrades.runner import NOT_CONFIGURED, packages_dir
+from edge.lms.upgrades.packages import PackageStore, packages_dir
+from edge.lms.upgrades.runner import NOT_CONFIGURED
 from shared.agent_packages import PackageError, public_key_text, sha256_of, sign
 
 
@@ -52,7 +52,7 @@ def add_package(config_path: Path, version: str, signature: str, package: Path) 
         return 2
     data = package.read_bytes()
     try:
-        info = PackageStore(packages_dir(config), config.upgrades.release_public_key).add(
+        info = PackageStore(packages_dir(config.db_path), config.upgrades.release_public_key).add(
             version, data, sha256_of(data), signature
         )
     except PackageError as exc:

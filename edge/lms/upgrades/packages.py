@@ -18,6 +18,14 @@ from pathlib import Path
 
 from shared.agent_packages import VERSION_FILE, PackageError, check_version, public_key_of, verify
 
+#: the cache's directory beside the LMS's database (in the container: ``/data/agent-packages``)
+PACKAGES_DIR = "agent-packages"
+
+
+def packages_dir(db_path: Path) -> Path:
+    """Where the LMS keeps agent packages: ``agent-packages/`` beside its database (``db_path``)."""
+    return db_path.parent / PACKAGES_DIR
+
 
 @dataclass(frozen=True, slots=True)
 class PackageInfo:

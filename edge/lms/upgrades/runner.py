@@ -23,7 +23,7 @@ from edge.lms.commands.command_service import CommandService
 from edge.lms.config import LmsConfig
 from edge.lms.store import Store
 from edge.lms.upgrades.campaigns import AgentState, CampaignRows, CampaignState, plan_waves
-from edge.lms.upgrades.packages import PackageInfo, PackageStore
+from edge.lms.upgrades.packages import PackageInfo, PackageStore, packages_dir
 from edge.lms.upgrades.tickets import DownloadTickets
 from shared.agent_packages import VERSION_PATTERN, is_newer
 
@@ -44,11 +44,6 @@ class UpgradeRefused(Exception):
         self.status = status
 
 
-def packages_dir(config: LmsConfig) -> Path:
-    """Where the LMS keeps agent packages: ``agent-packages/`` beside its database."""
-    return config.db_path.parent / "agent-packages"
-
-
 class Upgrades:
     def __init__(self, config: LmsConfig, store: Store, registry: Registry, commands: CommandService) -> None:
         self.config = config
@@ -56,7 +51,7 @@ class Upgrades:
         self.registry = registry
         self.commands = commands
         self.rows = CampaignRows(store)
-        self.packages = PackageStore(packages_dir(config), self.settings.release_public_key) if self.settings \
+        self.packages = PackageStore(packages_dir(config.db_path), self.settings.release_public_key) if self.settings \
             else None  # fmt: skip
         self.tickets = DownloadTickets(self.settings.ticket_ttl_s if self.settings else 60.0)
         self._tasks: dict[int, asyncio.Task[None]] = {}

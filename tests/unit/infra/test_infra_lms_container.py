@@ -22,32 +22,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infra.lms import site_broker
+from tests.fixtures.lms_image import dockerfile_instructions
 
 ROOT = Path(__file__).resolve().parents[3]
 LMS_DIR = ROOT / "infra" / "lms"
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
-    result: list[tuple[str, str]] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        word, _, rest = current.partition(" ")
-        result.append((word.upper(), rest.strip()))
-        current = ""
-    return result
-
-
 @pytest.fixture(scope="module")
 def dockerfile() -> list[tuple[str, str]]:
-    return instructions((LMS_DIR / "Dockerfile").read_text())
+    return dockerfile_instructions()
 
 
 def args_of(dockerfile: list[tuple[str, str]], name: str) -> list[str]:
@@ -121,6 +104,15 @@ def test_everything_copied_exists_and_passes_the_dockerignore(dockerfile: list[t
         path = module.replace(".", "/") + ".py"
         assert path in copied, f"{module} is imported by the entrypoint but not copied"
     assert {"shared", "edge"} <= set(copied)
+    # the ENTRYPOINT's module is one of the files copied, and the WORKDIR it is imported from is PYTHONPATH
+    [entrypoint] = args_of(dockerfile, "ENTRYPOINT")
+    argv = json.loads(entrypoint)
+    assert argv[:2] == ["python", "-m"]
+    module_file = argv[2].replace(".", "/") + ".py"
+    assert (ROOT / module_file).is_file() and module_file in copied, module_file
+    [workdir] = args_of(dockerfile, "WORKDIR")
+    assert f"PYTHONPATH={workdir}" in " ".join(args_of(dockerfile, "ENV"))
+    assert "pyproject.toml" in copied  # the version the LMS reports (edge/lms/__init__.py)
 
 
 # ---------------------------------------------------------------- compose

@@ -23,6 +23,9 @@ from edge.lms.config import load_config
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store
 from edge.lms.tls import SiteTls
+from edge.lms.upgrades.packages import PackageStore, packages_dir
+from shared.agent_packages import sha256_of, verify
+from tests.fixtures.agent_packages import ReleaseKey, tiny_package
 
 CONFIG = """tenant = "acme"
 site_id = "site-1"
@@ -90,6 +93,24 @@ def test_a_backup_restored_onto_a_fresh_data_directory_has_everything(site: Path
     with Store(fresh / "lms.db") as store:
         assert store.query("SELECT uuid, name FROM clients") == [("pc-1", "room 1")]
         assert store.query("SELECT agent_id FROM enrollments") == [("pc-1",)]
+
+
+def test_the_cache_of_agent_packages_is_backed_up_and_served_again_after_a_restore(site: Path, tmp_path: Path) -> None:
+    """A site without internet cannot fetch its agent packages again: they travel in the backup, and the restored
+    LMS's cache lists and serves the same package, which still verifies against the release key."""
+    release = ReleaseKey()
+    data = tiny_package("1.2.3")
+    PackageStore(packages_dir(site / "lms.db"), release.public).add("1.2.3", data, sha256_of(data),
+                                                                      release.sign("1.2.3", data))
+    archive = _backup(site, tmp_path / "b.tar.gz")
+    assert {"agent-packages/1.2.3.tar.gz", "agent-packages/1.2.3.json"} <= set(read_manifest(archive).members)
+    fresh = tmp_path / "new" / "data"
+    restore_backup(fresh / "lms.toml", archive)
+    restored = PackageStore(packages_dir(fresh / "lms.db"), release.public)
+    [info] = restored.list()
+    assert (info.version, info.sha256) == ("1.2.3", sha256_of(data))
+    assert restored.archive("1.2.3").read_bytes() == data
+    verify(restored.public_key, "1.2.3", data, info.sha256, info.signature)  # raises on a mismatch
 
 
 def test_backup_through_the_command_line_while_the_lms_holds_its_lock(
