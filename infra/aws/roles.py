@@ -40,7 +40,7 @@ UNSCOPED_ACTIONS = ("iot:CreateCertificateFromCsr",)
 CERTIFICATE_ACTIONS = ("iot:AttachPolicy", "iot:AttachThingPrincipal", "iot:DeleteCertificate", "iot:DetachPolicy",
                        "iot:DetachThingPrincipal", "iot:UpdateCertificate")
 THING_ACTIONS = ("iot:CreateThing", "iot:DeleteThing", "iot:DescribeThing", "iot:UpdateThing")
-SHADOW_ACTIONS = ("iot:GetThingShadow", "iot:UpdateThingShadow")
+SHADOW_ACTIONS = ("iot:DeleteThingShadow", "iot:GetThingShadow", "iot:UpdateThingShadow")
 MEDIA_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the presigned URLs the API hands out
 #: on the bucket itself: without it S3 answers a HEAD of a missing object (a log not uploaded yet) 403, not 404
 MEDIA_BUCKET_ACTIONS = ("s3:ListBucket",)
