@@ -223,11 +223,11 @@ def walk_the_code_paths(calls: Calls) -> None:
     from chalicelib.config import Settings
     from chalicelib.domain.token import Principal, Role
     from chalicelib.domain.upgrade_campaign import CampaignSite, UpgradeCampaign
+    from chalicelib.handlers import RULE_HANDLERS
+    from chalicelib.handlers.sweeper import expire_commands
     from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
     from shared.messages import AgentRetire
     from shared.topics import SiteDown
-    from chalicelib.handlers import RULE_HANDLERS
-    from chalicelib.handlers.sweeper import expire_commands
 
     clock = [T0]
     with mock_aws():
