@@ -170,7 +170,7 @@ def _build(overrides: _Overrides) -> Container:
                               on_finished=_finished(stats))
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     site_orders = SiteOrders(SiteOrderRepository(), MeteredPublisher(publisher), settings.namespace,
-                             settings.command_retention_s, clock)  # fmt: skip
+                             settings.command_retention_s, clock, resend_after_s=settings.order_resend_s)
     return Container(
         settings=settings,
         publisher=publisher,

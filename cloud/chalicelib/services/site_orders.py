@@ -6,7 +6,7 @@ message published while no session exists is lost. So an order that must not be 
 upgrade campaign's start or cancel — is an item of ``…-site_order`` first, then a publish. The LMS's reply travels
 through its outbox (``agents_retired``, ``upgrade_campaign_report``) and deletes the order
 (:meth:`SiteOrders.done`). Until then every full heartbeat of the site (one follows each reconnection of its LMS)
-publishes the orders last sent at least :data:`RESEND_AFTER_S` ago again. The LMS handles each order idempotently.
+publishes the orders last sent at least ``resend_after_s`` ago (``CLASSTOP_ORDER_RESEND_S``, default 60) again. The LMS handles each order idempotently.
 
 A channel may register a *finisher* that completes the stored message at each publish (an upgrade start's presigned
 package URL is minted fresh each time: a stored one would expire).
@@ -32,8 +32,6 @@ from shared.topics import SiteDown, site_down
 
 log = logging.getLogger(__name__)
 
-#: an order is published again at most this often (a full heartbeat comes every 30 s)
-RESEND_AFTER_S = 60.0
 RETIRE_PREFIX = "retire#"
 UPGRADE_PREFIX = "upgrade#"
 
@@ -55,8 +53,9 @@ def retiring_agents(orders: Iterable[SiteOrder]) -> frozenset[str]:
 
 class SiteOrders:
     def __init__(self, orders: SiteOrderRepository, publisher: Publisher, namespace: Namespace, retention_s: float,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time, *, resend_after_s: float = 60.0) -> None:  # fmt: skip
         self._orders = orders
+        self._resend_after_s = resend_after_s
         self._publisher = publisher
         self._namespace = namespace
         self._retention_s = retention_s
@@ -80,9 +79,9 @@ class SiteOrders:
         return self._orders.of_site(site_id)
 
     def resend(self, orders: Iterable[SiteOrder]) -> int:
-        """Publish again the orders last sent at least :data:`RESEND_AFTER_S` ago; the number published."""
+        """Publish again the orders last sent at least ``resend_after_s`` ago; the number published."""
         now = self._clock()
-        return sum(1 for order in orders if now - order.sent_at >= RESEND_AFTER_S and self._publish(order))
+        return sum(1 for order in orders if now - order.sent_at >= self._resend_after_s and self._publish(order))
 
     def done(self, site_id: str, order_key: str) -> None:
         """The LMS reported on the order: it is not sent again."""
