@@ -45,10 +45,11 @@ def _orders(cloud: Cloud, site_id: str) -> list[UpgradeOrder]:
 def _report(cloud: Cloud, site_id: str, campaign_id: str, state: str, agents: list[dict[str, Any]],
             at: float | None = None) -> dict[str, Any]:  # fmt: skip
     at = cloud.clock.now if at is None else at
-    return cloud.invoke("upgrade_reports", {
+    outcome: dict[str, Any] = cloud.invoke("upgrade_reports", {
         "type": "upgrade_campaign_report", "v": 1, "campaign_id": campaign_id, "state": state, "lms_campaign_id": 7,
         "version": "1.1.0", "agent_count": len(agents), "timestamp": at, "site_id": site_id,
         "agents": [{"wave": 0, "updated_at": at, **a} for a in agents]})  # fmt: skip
+    return outcome
 
 
 def test_a_campaign_orders_each_site_and_shows_their_progress(cloud: Cloud) -> None:
