@@ -6,7 +6,8 @@ message published while no session exists is lost. So an order that must not be 
 upgrade campaign's start or cancel — is an item of ``…-site_order`` first, then a publish. The LMS's reply travels
 through its outbox (``agents_retired``, ``upgrade_campaign_report``) and deletes the order
 (:meth:`SiteOrders.done`). Until then every full heartbeat of the site (one follows each reconnection of its LMS)
-publishes the orders last sent at least ``resend_after_s`` ago (``CLASSTOP_ORDER_RESEND_S``, default 60) again. The LMS handles each order idempotently.
+publishes the orders last sent at least ``resend_after_s`` ago (``CLASSTOP_ORDER_RESEND_S``, default 60 s) again.
+The LMS handles each order idempotently.
 
 A channel may register a *finisher* that completes the stored message at each publish (an upgrade start's presigned
 package URL is minted fresh each time: a stored one would expire).
