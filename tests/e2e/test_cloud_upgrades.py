@@ -5,7 +5,8 @@ cloud; docs/operations.md#site-operations-upgrade-the-agents):
   downloads the package into its own cache (checksum and signature verified), runs its waves (canary first) and
   every agent comes back on the new version; the cloud shows the campaign ``succeeded`` per site and per agent;
 * a package whose new version never comes online: the canary rolls back by itself, the LMS stops the campaign,
-  and the cloud shows it ``failed`` with the agent ``rolled_back`` on its old version.
+  and the cloud shows it ``failed`` with the agent ``rolled_back`` on its old version;
+* a campaign started while the LMS is offline (and its IoT session gone) runs when the LMS is back.
 
 The agents run under the upgrade supervisor (the restarter and rollback watchdog: docs/upgrades.md#restart-and-
 rollback), installed at version 1.0.0 from a package built from this repository.
@@ -14,6 +15,7 @@ rollback), installed at version 1.0.0 from a package built from this repository.
 from __future__ import annotations
 
 import sys
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,3 +161,39 @@ def test_a_version_that_never_comes_online_rolls_back_and_the_cloud_shows_it(twi
     # the canary is back online on its previous version by itself
     eventually(lambda: cloud(twin, "/api/agents/up-1")[1]["data"].get("version") == "1.1.0", 30,
                what="up-1 on 1.1.0 in the cloud")  # fmt: skip
+
+
+def test_a_campaign_started_while_the_lms_is_offline_runs_when_it_is_back(twin: Twin, release: ReleaseKey) -> None:
+    """The order waits in the cloud and goes again after the LMS's heartbeats (its IoT session gone meanwhile, so
+    IoT Core holds nothing for it)."""
+    assert twin.lms is not None
+    twin.lms.stop()
+    with open(twin.lms_dir / "lms.toml", "rb") as handle:  # the twin's, with [upgrades]
+        current = tomllib.load(handle)
+    config = {**current, "cloud": {**current["cloud"], "session_expiry_s": 0}}
+    (twin.lms_dir / "lms.toml").write_text(toml_writer.dumps(config))
+    twin.start_lms()
+    eventually(lambda: (twin.lms_api("/api/health")["data"].get("cloud") or {}).get("connected"), 60,
+               what="the LMS linked without a persistent session")  # fmt: skip
+    assert twin.lms is not None
+    twin.lms.stop()  # offline: nothing is queued for it
+
+    package = build_package("1.3.0")
+    publish(twin, "1.3.0", package)
+    status, body = cloud(twin, "/api/upgrades/campaigns", "POST", {
+        "version": "1.3.0", "sha256": sha256_of(package), "signature": release.sign("1.3.0", package),
+        "site_ids": [twin.opt.site_id], "wave_size": 5})  # fmt: skip
+    assert status == 201 and body["data"]["sites"][0]["state"] == "ordered", body
+    campaign_id = body["data"]["campaign_id"]
+    twin.start_lms()
+
+    def finished() -> dict[str, Any] | None:
+        view: dict[str, Any] = cloud(twin, f"/api/upgrades/campaigns/{campaign_id}")[1]["data"]
+        return view if view["state"] not in ("running", "cancelling") else None
+
+    done: dict[str, Any] = eventually(finished, 300, what="the campaign finished after the LMS came back")
+    assert done["state"] == "succeeded", done
+    assert {a["version"] for a in done["agents"]} == {"1.3.0"}
+    sends = (twin.workdir / "logs" / "cloud.log").read_text(errors="replace").count(
+        f"order upgrade#{campaign_id} sent to site {twin.opt.site_id}")
+    assert sends >= 2  # once when started (nobody listening), again after the LMS's heartbeats
