@@ -18,7 +18,8 @@ site's LMS is refused from then on.
   (:class:`IdentityIssuer`); its API key is deleted; the site's item is kept, marked retired (``retired_at``,
   approval ``rejected``, no identity left), so that its LMS is refused from then on: IoT Core refuses the
   certificate, the API refuses the key (401), a registration without credentials finds the site existing (409),
-  its heartbeats are refused (not approved). Bringing it back takes an enrolment token an admin binds to its id.
+  its heartbeats are refused (not approved); the orders still waiting for it are dropped. Bringing it back takes
+  an enrolment token an admin binds to its id.
 
 Each step is safe to repeat: a retirement that failed half-way (IoT Core down) is finished by running it again.
 The routes audit every call.
@@ -199,6 +200,8 @@ class RetirementService:
                                 self._settings.iot_site_policy)  # fmt: skip
         if site.api_key_hash is not None:
             self._secrets.delete(site.api_key_hash)
+        for order in self._orders.of_site(site_id):  # nothing will reach its LMS any more
+            self._orders.done(site_id, order.order_key)
         now = self._clock()
 
         def attempt() -> Site:

@@ -85,3 +85,11 @@ def test_a_cloud_retirement_waits_for_an_offline_lms(cloud: Cloud) -> None:
     # re-enrolled later at the site (a new enrolment token): it is an agent of the fleet again
     cloud.heartbeat("s1", [online("s1-pc1"), online("s1-pc2")], ts=cloud.clock.now + 1)
     assert cloud.get("/api/agents/s1-pc2").status_code == 200
+
+
+def test_a_retired_sites_waiting_orders_are_dropped(cloud: Cloud) -> None:
+    cloud.publisher.fail_topics.add(site_down(NS, "s2", SiteDown.RETIRE))
+    assert cloud.post("/api/agents/s2-pc1/retire", {}).json_body["data"]["lms_told"] is False
+    assert [o.order_key for o in container.get().site_orders.of_site("s2")] == ["retire#s2-pc1"]
+    assert cloud.post("/api/lms/s2/retire", {}).status_code == 200
+    assert container.get().site_orders.of_site("s2") == []
