@@ -63,12 +63,15 @@ class SiteUp(StrEnum):
     METRICS = "metrics"
     SYNC = "sync"
     STATE = "state"
+    UPGRADES = "upgrades"  # campaign progress (shared.messages.upgrades.UpgradeCampaignReport), through the outbox
+    RETIRED = "retired"  # agents retired at the site (shared.messages.retirement.AgentsRetired), through the outbox
 
 
 class SiteDown(StrEnum):
     COMMAND = "command"
     LOGS = "logs"  # the cloud asks the LMS for its own logs (shared.messages.logs.LogRequest)
     RETIRE = "retire"  # the cloud retires one of the site's agents (shared.messages.retirement.AgentRetire)
+    UPGRADE = "upgrade"  # the cloud starts or cancels an upgrade campaign (shared.messages.upgrades.UpgradeOrder)
 
 
 class ShadowOp(StrEnum):

@@ -68,6 +68,9 @@ class Settings:
     sync_writes_per_client: int = 20
     sync_writes_per_source: int = 1000
     sync_window_s: int = 3600
+    #: an order waiting for a site (a retirement, an upgrade campaign's start or cancel) is published again after
+    #: the site's full heartbeats, at most this often (seconds; chalicelib.services.site_orders)
+    order_resend_s: int = 60
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -102,7 +105,7 @@ class Settings:
             raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
                      "result_data_limit", "site_touch_interval_s", "audit_retention_s", "enrolment_ttl_s",
-                     "sync_writes_per_client", "sync_writes_per_source", "sync_window_s"):
+                     "sync_writes_per_client", "sync_writes_per_source", "sync_window_s", "order_resend_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -166,4 +169,5 @@ class Settings:
             sync_writes_per_client=number("CLASSTOP_SYNC_WRITES_PER_CLIENT", 20),
             sync_writes_per_source=number("CLASSTOP_SYNC_WRITES_PER_SOURCE", 1000),
             sync_window_s=number("CLASSTOP_SYNC_WINDOW_S", 3600),
+            order_resend_s=number("CLASSTOP_ORDER_RESEND_S", 60),
         )

@@ -28,7 +28,9 @@ from chalicelib.repositories.log_request import LogRequestRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.repositories.rate_limit import RateLimitRepository
 from chalicelib.repositories.rollup import RollupRepository
+from chalicelib.repositories.site_order import SiteOrderRepository
 from chalicelib.repositories.snapshot import SnapshotRepository
+from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
 from chalicelib.services.agent_settings import AgentSettingsService
 from chalicelib.services.agent_snapshots import AgentSnapshotService
@@ -45,7 +47,9 @@ from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retirement import RetirementService
+from chalicelib.services.site_orders import SiteOrders
 from chalicelib.services.stats import StatsService
+from chalicelib.services.upgrade_campaigns import UpgradeCampaignService
 from chalicelib.services.versions import VersionService
 
 Clock = Callable[[], float]
@@ -75,6 +79,8 @@ class Container:
     lms_config: LmsConfigService
     versions: VersionService
     retirement: RetirementService
+    site_orders: SiteOrders
+    upgrades: UpgradeCampaignService
 
 
 @dataclass(slots=True)
@@ -163,6 +169,8 @@ def _build(overrides: _Overrides) -> Container:
     commands = CommandService(command_records, agents, agent_service, MeteredPublisher(publisher), settings, clock,
                               on_finished=_finished(stats))
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
+    site_orders = SiteOrders(SiteOrderRepository(), MeteredPublisher(publisher), settings.namespace,
+                             settings.command_retention_s, clock, resend_after_s=settings.order_resend_s)
     return Container(
         settings=settings,
         publisher=publisher,
@@ -188,6 +196,8 @@ def _build(overrides: _Overrides) -> Container:
                                        LogRequestRepository(), publisher, settings, clock),
         lms_config=LmsConfigService(sites, shadows, settings.namespace),
         versions=VersionService(sites, agents),
-        retirement=RetirementService(agents, agent_service, sites, tokens, issuer, shadows, publisher, settings,
+        retirement=RetirementService(agents, agent_service, sites, tokens, issuer, shadows, site_orders, settings,
                                      clock),
+        site_orders=site_orders,
+        upgrades=UpgradeCampaignService(UpgradeCampaignRepository(), sites, agents, site_orders, media, clock),
     )

@@ -40,7 +40,7 @@ UNSCOPED_ACTIONS = ("iot:CreateCertificateFromCsr",)
 CERTIFICATE_ACTIONS = ("iot:AttachPolicy", "iot:AttachThingPrincipal", "iot:DeleteCertificate", "iot:DetachPolicy",
                        "iot:DetachThingPrincipal", "iot:UpdateCertificate")
 THING_ACTIONS = ("iot:CreateThing", "iot:DeleteThing", "iot:DescribeThing", "iot:UpdateThing")
-SHADOW_ACTIONS = ("iot:GetThingShadow", "iot:UpdateThingShadow")
+SHADOW_ACTIONS = ("iot:DeleteThingShadow", "iot:GetThingShadow", "iot:UpdateThingShadow")
 MEDIA_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the presigned URLs the API hands out
 #: on the bucket itself: without it S3 answers a HEAD of a missing object (a log not uploaded yet) 403, not 404
 MEDIA_BUCKET_ACTIONS = ("s3:ListBucket",)
@@ -63,12 +63,16 @@ class Access:
 API = Access(all_tables=True, site_commands=True, site_identities=True, media=True)
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
-    "site_heartbeat": Access(writes=("agent", "site")),
+    # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
+    "site_heartbeat": Access(writes=("agent", "site", "site_order"), site_commands=True, media=True),
     "command_results": Access(writes=("command", "rollup")),
     "site_events": Access(reads=("agent",), writes=("event", "snapshot")),
     "site_sync": Access(reads=("agent",), writes=("agent_snapshot",)),
     "site_metrics": Access(reads=("agent",), writes=("metric_rollup",)),
     "expire_commands": Access(writes=("command", "rollup")),
+    # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
+    "agents_retired": Access(writes=("agent", "label", "site_order"), site_identities=True),
+    "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
 }
 
 

@@ -54,6 +54,8 @@ RULES: tuple[Rule, ...] = (
     Rule("site_events", SiteUp.EVENTS, "site_events"),
     Rule("site_sync", SiteUp.SYNC, "site_sync"),
     Rule("site_metrics", SiteUp.METRICS, "site_metrics"),
+    Rule("agents_retired", SiteUp.RETIRED, "agents_retired"),
+    Rule("upgrade_reports", SiteUp.UPGRADES, "upgrade_reports"),
 )
 
 

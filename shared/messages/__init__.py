@@ -25,7 +25,7 @@ from shared.messages.base import (
 )
 from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
 from shared.messages.logs import LogRequest
-from shared.messages.retirement import AgentRetire
+from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
 from shared.messages.site import (
     AgentEvent,
     AgentPresence,
@@ -48,6 +48,7 @@ from shared.messages.sync import (
     snapshot_hash,
     split_snapshots,
 )
+from shared.messages.upgrades import CampaignAgentReport, UpgradeCampaignReport, UpgradeOrder
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -63,6 +64,8 @@ __all__ = [
     "AgentResult",
     "AgentRetire",
     "AgentSnapshots",
+    "AgentsRetired",
+    "CampaignAgentReport",
     "Command",
     "CommandResults",
     "CommandStatus",
@@ -76,6 +79,7 @@ __all__ = [
     "Metrics",
     "Presence",
     "Response",
+    "RetiredAgentEntry",
     "Severity",
     "SiteCommand",
     "SiteEvents",
@@ -86,6 +90,8 @@ __all__ = [
     "StateUpdate",
     "Status",
     "Strict",
+    "UpgradeCampaignReport",
+    "UpgradeOrder",
     "decode",
     "describe_validation_error",
     "encode",

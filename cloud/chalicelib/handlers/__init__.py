@@ -18,7 +18,7 @@ SWEEP_RATE_MINUTES = 5
 RULE_HANDLERS: dict[str, LambdaHandler] = {
     handler.__name__: handler
     for handler in (rules.site_heartbeat, rules.command_results, rules.site_events, rules.site_sync,
-                    rules.site_metrics)
+                    rules.site_metrics, rules.agents_retired, rules.upgrade_reports)
 }
 
 blueprint = Blueprint(__name__)
@@ -30,9 +30,11 @@ command_results = blueprint.lambda_function(name="command_results")(rules.comman
 site_events = blueprint.lambda_function(name="site_events")(rules.site_events)
 site_sync = blueprint.lambda_function(name="site_sync")(rules.site_sync)
 site_metrics = blueprint.lambda_function(name="site_metrics")(rules.site_metrics)
+agents_retired = blueprint.lambda_function(name="agents_retired")(rules.agents_retired)
+upgrade_reports = blueprint.lambda_function(name="upgrade_reports")(rules.upgrade_reports)
 expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES), name="expire_commands")(
     _expire_commands
 )
 
-__all__ = ["RULE_HANDLERS", "SWEEP_RATE_MINUTES", "blueprint", "command_results", "expire_commands",
-           "site_events", "site_heartbeat", "site_metrics", "site_sync"]
+__all__ = ["RULE_HANDLERS", "SWEEP_RATE_MINUTES", "agents_retired", "blueprint", "command_results", "expire_commands",
+           "site_events", "site_heartbeat", "site_metrics", "site_sync", "upgrade_reports"]

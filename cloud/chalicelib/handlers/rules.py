@@ -12,7 +12,17 @@ from pydantic import BaseModel
 from chalicelib import container, observability
 from chalicelib.container import Container
 from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
-from shared.messages import AgentSnapshots, CommandResults, MetricRollups, SiteEvents, SiteHeartbeat
+from chalicelib.services.agents import HeartbeatReport
+from chalicelib.services.site_orders import retiring_agents
+from shared.messages import (
+    AgentSnapshots,
+    AgentsRetired,
+    CommandResults,
+    MetricRollups,
+    SiteEvents,
+    SiteHeartbeat,
+    UpgradeCampaignReport,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,9 +45,18 @@ def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M]
     return handler
 
 
+def _heartbeat(services: Container, site_id: str, heartbeat: SiteHeartbeat) -> HeartbeatReport:
+    """The registry, leaving out agents whose retirement the site has not carried out; after a full heartbeat (one
+    follows every reconnection of the LMS) the site's waiting orders go again (chalicelib.services.site_orders)."""
+    orders = services.site_orders.of_site(site_id)
+    report = services.agents.ingest_heartbeat(site_id, heartbeat, retiring_agents(orders))
+    if not heartbeat.full or report.stale:
+        return report
+    return dataclasses.replace(report, orders_resent=services.site_orders.resend(orders))
+
+
 #: a site's ``SiteHeartbeat`` updates the site and agent registry
-site_heartbeat = rule_handler("site_heartbeat", SiteHeartbeat,
-                              lambda services, site_id, heartbeat: services.agents.ingest_heartbeat(site_id, heartbeat))
+site_heartbeat = rule_handler("site_heartbeat", SiteHeartbeat, _heartbeat)
 #: a site's ``CommandResults`` advance per-agent command outcomes
 command_results = rule_handler("command_results", CommandResults,
                                lambda services, site_id, message: services.commands.apply_results(site_id,
@@ -53,3 +72,9 @@ site_sync = rule_handler("site_sync", AgentSnapshots,
 site_metrics = rule_handler("site_metrics", MetricRollups,
                             lambda services, site_id, message: services.metric_rollups.ingest(site_id,
                                                                                               message.rollups))
+#: a site's report of agents it retired: the cloud's records of them cleaned (chalicelib.services.retirement)
+agents_retired = rule_handler("agents_retired", AgentsRetired,
+                              lambda services, site_id, message: services.retirement.retired_at_site(site_id, message))
+#: a site's report on an upgrade campaign the cloud ordered (chalicelib.services.upgrade_campaigns)
+upgrade_reports = rule_handler("upgrade_reports", UpgradeCampaignReport,
+                               lambda services, site_id, report: services.upgrades.apply_report(site_id, report))

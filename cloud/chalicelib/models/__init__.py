@@ -22,15 +22,17 @@ from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.models.rate_limit import RateLimitModel
 from chalicelib.models.rollup import RollupModel
 from chalicelib.models.site import SiteModel
+from chalicelib.models.site_order import SiteOrderModel
 from chalicelib.models.snapshot import SnapshotModel
 from chalicelib.models.token import TokenModel
+from chalicelib.models.upgrade_campaign import UpgradeCampaignModel
 
 log = logging.getLogger(__name__)
 
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel, RateLimitModel, LogRequestModel,
+    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel,
 )
 
 
@@ -90,8 +92,10 @@ __all__ = [
     "RateLimitModel",
     "RollupModel",
     "SiteModel",
+    "SiteOrderModel",
     "SnapshotModel",
     "TokenModel",
+    "UpgradeCampaignModel",
     "bind",
     "create_tables",
     "table_names",

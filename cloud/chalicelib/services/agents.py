@@ -44,6 +44,10 @@ class HeartbeatReport:
     agents_refused: tuple[str, ...] = ()
     #: the heartbeat was older than the stored one and was ignored
     stale: bool = False
+    #: agents the heartbeat listed whose retirement the site has not carried out yet: left out
+    agents_retiring: tuple[str, ...] = ()
+    #: orders to the site published again after this (full) heartbeat (chalicelib.services.site_orders)
+    orders_resent: int = 0
 
 
 class AgentService:
@@ -152,7 +156,10 @@ class AgentService:
 
     # ------------------------------------------------------------ heartbeats
 
-    def ingest_heartbeat(self, site_id: str, heartbeat: SiteHeartbeat) -> HeartbeatReport:
+    def ingest_heartbeat(self, site_id: str, heartbeat: SiteHeartbeat,
+                         retiring: frozenset[str] = frozenset()) -> HeartbeatReport:  # fmt: skip
+        """``retiring``: agents retired in the cloud whose LMS has not reported them retired yet — left out, so that
+        the heartbeats of an LMS that has not received the order do not bring them back."""
         # a heartbeat stamped ahead of our clock counts as sent now: a site with a fast clock must not make
         # its later heartbeats look stale
         at = min(heartbeat.timestamp, self._clock())
@@ -163,7 +170,8 @@ class AgentService:
         if site is not None and at < site.last_heartbeat:
             return HeartbeatReport(site_id, stale=True)
 
-        listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents}
+        listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents if p.agent_id not in retiring}
+        left_out = tuple(sorted(p.agent_id for p in heartbeat.agents if p.agent_id in retiring))
         if heartbeat.full:
             known = {a.agent_id: a for a in self._agents.list_by_site(site_id)}
             others = [agent_id for agent_id in listed if agent_id not in known]
@@ -194,7 +202,7 @@ class AgentService:
                     offlined += 1
 
         site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at)
-        return HeartbeatReport(site_id, site_written, written, offlined, refused)
+        return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out)
 
     def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> bool:
         """Create or update an agent of ``site_id`` (never one of another site; its stored kind is kept)."""

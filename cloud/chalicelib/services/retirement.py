@@ -1,19 +1,25 @@
 """Retiring an agent or a whole site from the cloud (admin): what the cloud keeps of it is cleaned, and a retired
 site's LMS is refused from then on.
 
-* **An agent**: its LMS is told first (an :class:`~shared.messages.AgentRetire` on ``site_down(..., RETIRE)``: it
-  revokes the agent's broker credentials and archives it, as its own ``POST /api/clients/{uuid}/retire`` does;
-  an LMS offline then misses it — retire the agent on the LMS too). Then its settings shadow (``{agent_id}``) and
-  camera shadow (``cctv:{agent_id}``) of its site's thing are deleted — a shadow store that cannot delete (the
-  local twin's, until it serves ``DeleteThingShadow``) gets both documents cleared instead — then its item and its
-  tag memberships (one transaction). An agent its LMS still reports (the LMS missed the message) comes back with
-  the next site heartbeat: retire it on the LMS then.
+* **An agent**: its LMS is ordered to retire it (an :class:`~shared.messages.AgentRetire` on
+  ``site_down(..., RETIRE)``, a site order: :mod:`chalicelib.services.site_orders` keeps it and sends it again after
+  the site's full heartbeats until the LMS reports the agent retired, so an LMS offline now gets it when it is
+  back). Its LMS revokes the agent's broker credentials and archives it, as its own ``POST /api/clients/{uuid}/
+  retire`` does. Then its settings shadow (``{agent_id}``) and camera shadow (``cctv:{agent_id}``) of its site's
+  thing are deleted — a shadow store that cannot delete (the local twin's, until it serves ``DeleteThingShadow``)
+  gets both documents cleared instead — then its item and its tag memberships (one transaction). While the order
+  waits, the site's heartbeats do not bring the agent back.
+* **An agent retired at its site** (the LMS's API or CLI, or a cloud order carried out): the LMS reports it through
+  its outbox (:class:`~shared.messages.AgentsRetired` on ``site_up(..., RETIRED)``), and the cloud cleans its
+  records as above (:meth:`RetirementService.retired_at_site`) — only of agents of that site: a site cannot retire
+  another site's agent.
 * **A site**: each of its agents is retired as above (its LMS is not told: it is cut off anyway); its certificate
   is detached from its thing and from the site policy, deactivated and deleted, and its thing deleted
   (:class:`IdentityIssuer`); its API key is deleted; the site's item is kept, marked retired (``retired_at``,
   approval ``rejected``, no identity left), so that its LMS is refused from then on: IoT Core refuses the
   certificate, the API refuses the key (401), a registration without credentials finds the site existing (409),
-  its heartbeats are refused (not approved). Bringing it back takes an enrolment token an admin binds to its id.
+  its heartbeats are refused (not approved); the orders still waiting for it are dropped. Bringing it back takes
+  an enrolment token an admin binds to its id.
 
 Each step is safe to repeat: a retirement that failed half-way (IoT Core down) is finished by running it again.
 The routes audit every call.
@@ -29,7 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.iot import Publisher
 from chalicelib.adapters.registry import IdentityIssuer
 from chalicelib.adapters.shadows import ShadowStore
 from chalicelib.config import Settings
@@ -43,11 +48,12 @@ from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.agents import AgentService
 from chalicelib.services.optimistic_writes import retry_stale
+from chalicelib.services.site_orders import SiteOrders, retire_key
 from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
-from shared.messages import AgentRetire, encode
+from shared.messages import AgentRetire, AgentsRetired
 from shared.names import Namespace
-from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_down, site_thing_name
+from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_thing_name
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +72,23 @@ class RetiredAgent:
     agent_id: str
     site_id: str
     shadows: ShadowsCleaned
+    #: whether the order to its LMS was published now (else it goes after the site's next full heartbeat)
+    lms_told: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"agent_id": self.agent_id, "site_id": self.site_id, "retired": True,
-                "shadows": list(self.shadows.shadows), "shadows_cleaned": self.shadows.how}  # fmt: skip
+                "shadows": list(self.shadows.shadows), "shadows_cleaned": self.shadows.how,
+                "lms_told": self.lms_told}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRetirements:
+    """What the cloud did with a site's report of retired agents."""
+
+    #: agents whose cloud records were cleaned now
+    cleaned: tuple[str, ...]
+    #: agents of other sites, left alone
+    refused: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +111,7 @@ class RetirementService:
         secrets: TokenRepository,
         issuer: IdentityIssuer,
         shadows: ShadowStore,
-        publisher: Publisher,
+        orders: SiteOrders,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,7 +121,7 @@ class RetirementService:
         self._secrets = secrets
         self._issuer = issuer
         self._shadows = shadows
-        self._publisher = publisher
+        self._orders = orders
         self._settings = settings
         self._namespace: Namespace = settings.namespace
         self._clock = clock
@@ -110,13 +129,32 @@ class RetirementService:
     # ------------------------------------------------------------ agents
 
     def retire_agent(self, agent_id: str, principal: Principal, reason: str | None = None) -> RetiredAgent:
-        """Retire one agent the caller may see (another site's is a 404, like an unknown one); its LMS is told
-        first (an IoT publish that fails is a 502 and changes nothing)."""
+        """Retire one agent the caller may see (another site's is a 404, like an unknown one); its LMS is ordered
+        first (a site order: stored, then published; one not published now goes after the site's next heartbeat)."""
         agent = self._agent_service.get(agent_id, principal)
         principal.require_sites({agent.site_id})
         message = AgentRetire(agent_id=agent_id, by=principal.name[:128], reason=reason, timestamp=self._clock())
-        self._publisher.publish(site_down(self._namespace, agent.site_id, SiteDown.RETIRE), encode(message), qos=1)
-        return self._retire(agent)
+        told = self._orders.give(agent.site_id, retire_key(agent_id), SiteDown.RETIRE, message)
+        return dataclasses.replace(self._retire(agent), lms_told=told)
+
+    def retired_at_site(self, site_id: str, message: AgentsRetired) -> SiteRetirements:
+        """The site's LMS retired these agents: its orders for them are done, and the cloud's records of the site's
+        agents among them are cleaned. An agent of another site is left alone (refused); an unknown one (retired
+        in the cloud already) is nothing to do."""
+        cleaned: list[str] = []
+        refused: list[str] = []
+        for entry in message.agents:
+            agent = self._agents.get(entry.agent_id)
+            if agent is not None and agent.site_id != site_id:
+                refused.append(entry.agent_id)
+                continue
+            self._orders.done(site_id, retire_key(entry.agent_id))
+            if agent is not None:
+                self._retire(agent)
+                cleaned.append(entry.agent_id)
+        if refused:
+            log.warning("site %s reported agents of other sites retired, left alone: %s", site_id, ", ".join(refused))
+        return SiteRetirements(tuple(cleaned), tuple(refused))
 
     def _retire(self, agent: Agent) -> RetiredAgent:
         cleaned = self._clean_shadows(agent.site_id, agent.agent_id)
@@ -162,6 +200,8 @@ class RetirementService:
                                 self._settings.iot_site_policy)  # fmt: skip
         if site.api_key_hash is not None:
             self._secrets.delete(site.api_key_hash)
+        for order in self._orders.of_site(site_id):  # nothing will reach its LMS any more
+            self._orders.done(site_id, order.order_key)
         now = self._clock()
 
         def attempt() -> Site:

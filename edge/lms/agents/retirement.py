@@ -86,6 +86,11 @@ class AgentRetirement:
         self._queue = queue
         self._site = site
         self._clock = clock
+        self._listeners: list[Callable[[Retirement, str | None, str | None], None]] = []
+
+    def add_listener(self, listener: Callable[[Retirement, str | None, str | None], None]) -> None:
+        """``listener(retirement, by, reason)`` after each retirement (the cloud side reports it to the cloud)."""
+        self._listeners.append(listener)
 
     def retire(self, agent_id: str, *, by: str | None, reason: str | None = None) -> Retirement:
         """Retire the agent. :class:`RetirementError` (404) when the LMS knows nothing of it, (409) when it is a
@@ -121,7 +126,13 @@ class AgentRetirement:
         self._clear_retained(agent_id)
         log.info("agent %s retired by %s (credentials %s, %d queued commands cancelled)", agent_id, by,
                  "revoked" if revoked else "none", cancelled)  # fmt: skip
-        return Retirement(agent_id, now, revoked, cancelled, int(archived["id"]))
+        done = Retirement(agent_id, now, revoked, cancelled, int(archived["id"]))
+        for listener in list(self._listeners):
+            try:
+                listener(done, by, reason)
+            except Exception:  # a listener's trouble never undoes the retirement
+                log.exception("agent %s: a retirement listener failed", agent_id)
+        return done
 
     def entries(self, agent_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self._rows.entries(agent_id, limit)

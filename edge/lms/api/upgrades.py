@@ -121,3 +121,6 @@ async def cancel_campaign(
 def install(app: FastAPI, services: Services) -> None:
     app.state.upgrades = Upgrades(services.config, services.store, services.registry, services.commands)
     app.include_router(router)
+    attach = getattr(services.cloud, "attach_upgrades", None)  # a CloudSide (not a bare status)
+    if callable(attach):  # campaigns ordered by the cloud run on the same service
+        attach(app.state.upgrades)

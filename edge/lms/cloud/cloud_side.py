@@ -16,7 +16,7 @@ from pathlib import Path
 from edge.lms.agents import Registry
 from edge.lms.agents.retirement import AgentRetirement
 from edge.lms.auth import Audit
-from edge.lms.cloud.agent_retirements import CloudRetirements
+from edge.lms.cloud.agent_retirements import CloudRetirements, RetirementReports
 from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync
 from edge.lms.cloud.link import CloudLink
 from edge.lms.cloud.log_uploads import LogUploads
@@ -26,9 +26,13 @@ from edge.lms.cloud.rollup_sync import MetricRollupSync
 from edge.lms.cloud.shadow_sync import ShadowSync
 from edge.lms.cloud.site_heartbeats import AnnouncedLink, SiteHeartbeats
 from edge.lms.cloud.snapshot_sync import SnapshotSync
+from edge.lms.cloud.upgrade_orders import CloudUpgrades
+from edge.lms.cloud.upgrade_reports import CampaignReports
 from edge.lms.commands import CommandProgress, CommandQueue, Fanout, Router
 from edge.lms.config import LmsConfig
 from edge.lms.store import Store
+from edge.lms.upgrades.campaigns import CampaignRows
+from edge.lms.upgrades.runner import Upgrades
 from shared import topics
 from shared.lifecycle import Lifecycle
 
@@ -41,11 +45,12 @@ class CloudSide:
     """The API's view of the cloud side: link state, outbox depth and dead-letter."""
 
     def __init__(self, link: CloudLink, outbox: Outbox, beats: SiteHeartbeats | None = None,
-                 config: LmsConfigSync | None = None) -> None:
+                 config: LmsConfigSync | None = None, upgrades: CloudUpgrades | None = None) -> None:
         self._link = link
         self._outbox = outbox
         self._beats = beats
         self.config_sync = config
+        self._upgrades = upgrades
 
     @classmethod
     def start(
@@ -81,9 +86,15 @@ class CloudSide:
         # the LMS's own logs on request (an agent's travel as the get_logs command, through the fan-out)
         uploads = LogUploads(log_files, Audit(store))
         link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.LOGS), uploads.handle)
-        if retirement is not None:  # the cloud retiring one of the site's agents
-            retire = CloudRetirements(retirement, Audit(store))
+        if retirement is not None:  # the cloud retiring one of the site's agents; every retirement told to the cloud
+            reports = RetirementReports(outbox, namespace=namespace, site_id=site_id)
+            retirement.add_listener(reports.report)
+            retire = CloudRetirements(retirement, Audit(store), reports)
             link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.RETIRE), retire.handle)
+        # upgrade campaigns ordered by the cloud (the API attaches the upgrade service), their progress reported
+        campaign_reports = CampaignReports(CampaignRows(store), outbox, namespace=namespace, site_id=site_id)
+        upgrades = CloudUpgrades(campaign_reports, Audit(store))
+        link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.UPGRADE), upgrades.handle)
         link.add_connected_listener(outbox.wake)
         link.add_connected_listener(beats.on_connected)
         registry.add_listener(beats.on_presence)
@@ -96,6 +107,10 @@ class CloudSide:
         lifecycle.on_stop("site heartbeats", beats.stop)
         uploads.start()
         lifecycle.on_stop("log uploads", uploads.stop)
+        upgrades.start()
+        lifecycle.on_stop("cloud upgrade orders", upgrades.stop)
+        campaign_reports.start()
+        lifecycle.on_stop("upgrade campaign reports", campaign_reports.stop)
         snapshots = SnapshotSync(store, outbox, namespace=namespace, site_id=site_id).start()
         lifecycle.on_stop("agent snapshots", snapshots.stop)
         rollups = MetricRollupSync(store, outbox, namespace=namespace, site_id=site_id).start()
@@ -120,7 +135,12 @@ class CloudSide:
         except Exception as exc:  # awscrt raises for unusable TLS files or options
             raise CloudLinkError(f"cannot start the cloud link: {exc}") from None
         lifecycle.on_stop("cloud link", link.stop)
-        return cls(link, outbox, beats, config)
+        return cls(link, outbox, beats, config, upgrades)
+
+    def attach_upgrades(self, upgrades: Upgrades) -> None:
+        """The LMS's upgrade service, made with the API: cloud-ordered campaigns start from then on."""
+        if self._upgrades is not None:
+            self._upgrades.attach(upgrades)
 
     def report_expiring(self, expiring: Callable[[], list[str]]) -> None:
         """Heartbeats name the site's certificates about to lapse (``certificates_expiring``)."""

@@ -134,6 +134,23 @@ class CampaignRows:
         ]  # fmt: skip
         return {**_summary(rows[0]), "agents": agents}
 
+    def of_cloud(self, cloud_campaign_id: str) -> int | None:
+        """The campaign started for the cloud's campaign ``cloud_campaign_id`` (its id is kept in ``options``)."""
+        rows = self._store.query(
+            "SELECT id FROM upgrade_campaigns WHERE json_extract(options, '$.cloud_campaign_id') = ? "
+            "ORDER BY id DESC LIMIT 1", (cloud_campaign_id,),
+        )  # fmt: skip
+        return int(rows[0][0]) if rows else None
+
+    def cloud_campaigns(self, finished_since: float) -> list[tuple[int, str]]:
+        """(id, cloud campaign id) of the cloud's campaigns running or finished since ``finished_since``."""
+        rows = self._store.query(
+            "SELECT id, json_extract(options, '$.cloud_campaign_id') FROM upgrade_campaigns "
+            "WHERE json_extract(options, '$.cloud_campaign_id') IS NOT NULL AND (state = ? OR finished_at >= ?) "
+            "ORDER BY id", (CampaignState.RUNNING.value, finished_since),
+        )  # fmt: skip
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._store.query(
             "SELECT id, version, sha256, state, options, created_by, created_at, finished_at, detail "

@@ -90,7 +90,9 @@ class Upgrades:
     # ------------------------------------------------------------ campaigns
 
     def create(self, principal: Principal, version: str, agent_ids: list[str] | None, canary_percent: float,
-               wave_size: int) -> dict[str, Any]:  # fmt: skip
+               wave_size: int, *, cloud_campaign_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Start a campaign (its waves run as a task of the running event loop). ``cloud_campaign_id``: the cloud
+        ordered it (:mod:`edge.lms.cloud.upgrade_orders`); kept in its options, and its progress goes to the cloud."""
         if self.packages is None or self.settings is None:
             raise UpgradeRefused(NOT_CONFIGURED, 409)
         package = self.packages.get(version)
@@ -109,7 +111,10 @@ class Upgrades:
         if not targets:
             raise UpgradeRefused(f"no agent to upgrade: every one already runs {version} or newer")
         waves = plan_waves(targets, canary_percent, wave_size)
-        options = {"canary_percent": canary_percent, "wave_size": wave_size, "rollback_s": self.settings.rollback_s}
+        options: dict[str, Any] = {"canary_percent": canary_percent, "wave_size": wave_size,
+                                   "rollback_s": self.settings.rollback_s}  # fmt: skip
+        if cloud_campaign_id is not None:
+            options["cloud_campaign_id"] = cloud_campaign_id
         campaign_id = self.rows.create(
             version, package.sha256, [[(a, known[a].version) for a in wave] for wave in waves], options,
             principal.actor,

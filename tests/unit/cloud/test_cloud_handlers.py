@@ -42,7 +42,8 @@ def fleet(cloud: Cloud) -> Cloud:
 def test_rule_handlers_are_registered_lambdas(cloud: Cloud) -> None:
     from app import app
 
-    assert set(RULE_HANDLERS) == {"site_heartbeat", "command_results", "site_events", "site_sync", "site_metrics"}
+    assert set(RULE_HANDLERS) == {"site_heartbeat", "command_results", "site_events", "site_sync", "site_metrics",
+                                  "agents_retired", "upgrade_reports"}
     assert set(RULE_HANDLERS) <= set(app.handler_map)
     handler_strings = {f.name: f.handler_string for f in app.pure_lambda_functions}
     assert handler_strings == {
@@ -51,6 +52,8 @@ def test_rule_handlers_are_registered_lambdas(cloud: Cloud) -> None:
         "site_events": "chalicelib.handlers.site_events",
         "site_sync": "chalicelib.handlers.site_sync",
         "site_metrics": "chalicelib.handlers.site_metrics",
+        "agents_retired": "chalicelib.handlers.agents_retired",
+        "upgrade_reports": "chalicelib.handlers.upgrade_reports",
     }
     schedules = {source.name: source.handler_string for source in app.event_sources}
     assert schedules == {"expire_commands": "chalicelib.handlers.expire_commands"}
@@ -193,7 +196,7 @@ def test_heartbeat_creates_site_and_agents(cloud: Cloud) -> None:
     out = cloud.heartbeat("s1", [online("a1", hostname="pc-1", version="0.1.0"),
                                  {"agent_id": "a2", "status": "offline", "kind": "legacy", "last_seen": 5.0}])
     assert out == {"ok": True, "site_id": "s1", "site_written": True, "agents_written": 2, "agents_offlined": 0,
-                   "agents_refused": (), "stale": False}
+                   "agents_refused": (), "stale": False, "agents_retiring": (), "orders_resent": 0}
     a1 = cloud.get("/api/agents/a1").json_body["data"]
     assert (a1["site_id"], a1["status"], a1["hostname"], a1["version"], a1["kind"]) == (
         "s1", "online", "pc-1", "0.1.0", "agent")

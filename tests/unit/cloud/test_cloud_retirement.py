@@ -59,7 +59,7 @@ def test_retiring_an_agent_deletes_its_shadows_and_record_and_is_audited(cloud: 
     r = cloud.post("/api/agents/s1-pc1/retire", {"reason": "scrapped"})
     assert r.status_code == 200, r.json_body
     assert r.json_body["data"] == {"agent_id": "s1-pc1", "site_id": "s1", "retired": True,
-                                   "shadows": ["s1-pc1", "cctv:s1-pc1"], "shadows_cleaned": "deleted"}
+                                   "shadows": ["s1-pc1", "cctv:s1-pc1"], "shadows_cleaned": "deleted", "lms_told": True}
     assert _shadow(thing, "s1-pc1") is None and _shadow(thing, "cctv:s1-pc1") is None
     # its LMS is told, to revoke its broker credentials (site_down(..., RETIRE))
     told = [m for m in cloud.publisher.messages if m.topic == site_down(NS, "s1", SiteDown.RETIRE)]

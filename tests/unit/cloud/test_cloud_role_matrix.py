@@ -24,6 +24,7 @@ from chalicelib.models import AuditModel
 from shared.topics import site_thing_name
 
 CAMERA = {"name": "Door", "source": 0}
+UPGRADE = {"version": "1.1.0", "sha256": "0" * 64, "signature": "A" * 86 + "=="}  # a published package
 CALLERS = (None, "lms", "viewer", "operator", "admin")  # rejections first, so state is untouched until a success
 ROLES = ("viewer", "operator", "admin")
 #: mutating routes that are machine traffic, not administration: not audited (cost; see docs/api.md)
@@ -61,7 +62,7 @@ def _token(cloud: Cloud) -> None:
 def _path(cloud: Cloud, call: Call) -> str:
     """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
     path = call.path
-    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG"):
+    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG", "UPG_FAR", "UPG"):
         if placeholder in path:
             path = path.replace(placeholder, cloud.tokens[placeholder])
     return path
@@ -124,6 +125,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/agents/{agent_id}/logs"): Call("/api/agents/a1/logs", {"level": "INFO"}),
     ("POST", "/api/sites/{site_id}/logs"): Call("/api/sites/s1/logs", {}),
     ("GET", "/api/logs/{request_id}"): Call("/api/logs/LOG"),
+    ("POST", "/api/upgrades/packages"): Call("/api/upgrades/packages", {"version": "9.9.9"}),
+    ("POST", "/api/upgrades/campaigns"): Call("/api/upgrades/campaigns", {**UPGRADE, "site_ids": ["s1"]}),
+    ("GET", "/api/upgrades/campaigns"): Call("/api/upgrades/campaigns"),
+    ("GET", "/api/upgrades/campaigns/{campaign_id}"): Call("/api/upgrades/campaigns/UPG"),
+    ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"): Call("/api/upgrades/campaigns/UPG/cancel", {}),
 }
 
 
@@ -208,6 +214,14 @@ SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("POST", "/api/agents/{agent_id}/logs"): (Call("/api/agents/a1/logs", {}), Call("/api/agents/far1/logs", {})),
     ("POST", "/api/sites/{site_id}/logs"): (Call("/api/sites/s1/logs", {}), Call(f"/api/sites/{OUTSIDE}/logs", {})),
     ("GET", "/api/logs/{request_id}"): (Call("/api/logs/LOG"), Call("/api/logs/LOG_FAR")),
+    ("POST", "/api/upgrades/campaigns"): (Call("/api/upgrades/campaigns", {**UPGRADE, "site_ids": ["s1"]}),
+                                          Call("/api/upgrades/campaigns", {**UPGRADE, "site_ids": ["s1", OUTSIDE]})),
+    ("GET", "/api/upgrades/campaigns"): (Call("/api/upgrades/campaigns", check=_nothing_of_far),
+                                         Call("/api/upgrades/campaigns?limit=200", check=_nothing_of_far)),
+    ("GET", "/api/upgrades/campaigns/{campaign_id}"): (Call("/api/upgrades/campaigns/UPG"),
+                                                       Call("/api/upgrades/campaigns/UPG_FAR")),
+    ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"): (Call("/api/upgrades/campaigns/UPG/cancel", {}),
+                                                               Call("/api/upgrades/campaigns/UPG_FAR/cancel", {})),
 }
 
 
@@ -260,6 +274,11 @@ def world() -> Iterator[Cloud]:
             cloud.put(f"/api/cctv/agents/{agent}/cameras/door", CAMERA)
         for site in ("s1", OUTSIDE):
             iot_client().create_thing(thingName=site_thing_name(NS, site))  # the site's thing, as enrolment makes it
+        boto3.client("s3", region_name=SETTINGS.region).put_object(  # a published agent package
+            Bucket="classtop-demo-media", Key="agent-packages/1.1.0.tar.gz", Body=b"package")
+        for site, key in (("s1", "UPG"), (OUTSIDE, "UPG_FAR")):
+            cloud.tokens[key] = cloud.post("/api/upgrades/campaigns", {**UPGRADE, "site_ids": [site]}).json_body[
+                "data"]["campaign_id"]
         tokens = container.get().tokens
         for role in ROLES:
             cloud.tokens[f"scoped-{role}"] = tokens.create(role, f"scoped {role}", site_ids=SCOPE).secret
