@@ -193,15 +193,6 @@ class RetirementService:
         site = visible_site(self._sites, site_id, principal)
         if site.retired_at is not None:
             raise NotFound(f"site {site_id} is retired already", code=ErrorCode.UNKNOWN_SITE)
-        retired = tuple(self._retire(agent).agent_id for agent in self._agents.list_by_site(site_id))
-        revoked = site.thing_name is not None and site.certificate_id is not None
-        if site.thing_name is not None:
-            self._issuer.revoke(site.thing_name, site.certificate_id, site.certificate_arn,
-                                self._settings.iot_site_policy)  # fmt: skip
-        if site.api_key_hash is not None:
-            self._secrets.delete(site.api_key_hash)
-        for order in self._orders.of_site(site_id):  # nothing will reach its LMS any more
-            self._orders.done(site_id, order.order_key)
         now = self._clock()
 
         def attempt() -> Site:
@@ -211,7 +202,17 @@ class RetirementService:
                 certificate_id=None, certificate_arn=None, agent_count=0, online_count=0,
             ))  # fmt: skip
 
+        # the site is refused first, so a heartbeat arriving meanwhile cannot bring back an agent retired below
         stored = retry_stale(attempt, UpstreamError(f"site {site_id}: too many concurrent updates; retry"))
+        retired = tuple(self._retire(agent).agent_id for agent in self._agents.list_by_site(site_id))
+        revoked = site.thing_name is not None and site.certificate_id is not None
+        if site.thing_name is not None:
+            self._issuer.revoke(site.thing_name, site.certificate_id, site.certificate_arn,
+                                self._settings.iot_site_policy)  # fmt: skip
+        if site.api_key_hash is not None:
+            self._secrets.delete(site.api_key_hash)
+        for order in self._orders.of_site(site_id):  # nothing will reach its LMS any more
+            self._orders.done(site_id, order.order_key)
         log.info("site %s retired: %d agents, certificate %s", site_id, len(retired),
                  "revoked" if revoked else "none")  # fmt: skip
         return RetiredSite(stored, retired, revoked)
