@@ -92,7 +92,7 @@ def request_id_of(payload: bytes) -> str | None:
     """The ``request_id`` of a payload that is JSON but not a valid command, if it is a usable one."""
     try:
         data = json.loads(payload[:MAX_PAYLOAD_BYTES])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 levels deep
         return None
     rid = data.get("request_id") if isinstance(data, dict) else None
     return rid if isinstance(rid, str) and _REQUEST_ID_RE.match(rid) else None
@@ -168,9 +168,11 @@ class Dispatcher:
             return False
         try:
             data = json.loads(message.payload)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested ~1,000 levels: not a quick one
             return False
-        return isinstance(data, dict) and data.get("command") in QUICK_COMMANDS and data.get("command_id") is None
+        if not isinstance(data, dict) or not isinstance(command := data.get("command"), str):
+            return False  # a command name that is not a string (a dict is not even hashable): not a quick one
+        return command in QUICK_COMMANDS and data.get("command_id") is None
 
     def handle(self, payload: bytes) -> None:
         self.handled += 1
