@@ -21,12 +21,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "cloud"))
-from cloud_testkit import Cloud, online, running_cloud  # noqa: E402
+from cloud_testkit import Cloud, online, running_cloud
 
-from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
-from chalicelib.handlers.events import RULE_MESSAGE_KEY, RULE_SITE_KEY  # noqa: E402
-from tests.fuzz.payloads import dumps, nest, payloads  # noqa: E402
-from tests.fuzz.tally import tally  # noqa: E402
+from chalicelib.handlers import RULE_HANDLERS
+from chalicelib.handlers.events import RULE_MESSAGE_KEY, RULE_SITE_KEY
+from tests.fuzz.payloads import dumps, nest, payloads
+from tests.fuzz.tally import tally
 
 NOW = time.time()
 EVENT = {"type": "event", "timestamp": NOW, "kind": "disk.full", "severity": "warning", "data": {"a": 1}}
