@@ -96,3 +96,32 @@ def test_nan_and_infinity_in_metrics_and_processes_are_refused(lms_factory: LmsF
     assert processes.status_code == 404, processes.text  # none was taken
     agent.publish(AgentUp.EVENT, event("processes", {"processes": [{"pid": 1, "cpu": 0.5}]}, "info"))
     eventually(lambda: lms.http.get("/api/clients/agent-1/processes").status_code == 200, what="a good list")
+
+
+def nested_json(levels: int) -> str:
+    return '{"x":' * levels + "0" + "}" * levels
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", nested_json(40), nested_json(300)])
+def test_an_operator_cannot_send_what_an_agent_would_refuse(
+    lms_factory: LmsFactory, agents: AgentFactory, value: str
+) -> None:
+    """The same bounds on the way down: a setting an agent would refuse (not finite, not a scalar) is refused at the
+    LMS's API with the reason — a 4xx for one agent, a per-agent ``invalid_params`` in a batch — never a 500, and
+    no command goes on the wire."""
+    lms = lms_factory().start(wait_cloud=False)
+    agent = agents("agent-1").start()
+    lms.wait_agent("agent-1")
+    params = f'{{"key": "theme_mode", "value": {value}}}'
+    headers = {"Content-Type": "application/json"}
+    one = lms.http.post("/api/clients/agent-1/command", headers=headers,
+                        content=f'{{"command": "set_setting", "params": {params}}}'.encode())  # fmt: skip
+    assert 400 <= one.status_code < 500 and "value" in one.text, (one.status_code, one.text)
+    batch = lms.http.post("/api/commands/batch", headers=headers, content=(
+        f'{{"command": "set_setting", "params": {params}, "target": {{"ids": ["agent-1"]}}}}').encode())  # fmt: skip
+    assert batch.status_code < 500, batch.text
+    assert batch.status_code >= 400 or "invalid_params" in batch.text, batch.text
+    timeout = lms.http.post("/api/clients/agent-1/command", headers=headers,
+                            content=f'{{"command": "ping", "timeout_s": {value}}}'.encode())  # fmt: skip
+    assert 400 <= timeout.status_code < 500, (timeout.status_code, timeout.text)
+    assert agent.commands == []
