@@ -8,6 +8,7 @@ shared and a slow example is not a failure. Every test here is marked ``fuzz``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +29,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/fuzz/" in str(item.fspath):
             item.add_marker(pytest.mark.fuzz)
+            # an exception that ends a worker thread fails the test
+            item.add_marker(pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"))
+
+
+@pytest.fixture(autouse=True)
+def no_exception_in_the_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The property's last part: no handler logged an exception (``log.exception``: a bug caught by a safety net)
+    while it was fed hostile input; refusals are warnings without a traceback."""
+    yield
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert not tracebacks, [f"{r.name}: {r.getMessage()}" for r in tracebacks][:5]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -131,6 +131,7 @@ def test_fuzz_registry_channels(lms: Lms, channel: AgentUp) -> None:
     def run(agent_id: str, payload: bytes) -> None:
         tally(f"LMS ct/agent/+/up/{channel.value}")
         feed(lms, agent_id, channel, payload)
+        feed(lms, agent_id, channel, payload)  # delivered again (QoS 1 delivers at least once; or a replay)
 
     run()
 
