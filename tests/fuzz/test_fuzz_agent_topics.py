@@ -44,17 +44,23 @@ def echo(command: Any, params: Any) -> Any:
     return {"echo": command.command}
 
 
+def unsendable(command: Any, params: Any) -> Any:
+    """A handler whose answer breaks the limits (as a buggy one could): the agent must still answer, saying why."""
+    return {"load": float("nan"), "deep": nest(40)}
+
+
 @given(payload=payloads(*COMMANDS), retain=st.booleans(), request_id=st.text(max_size=8))
 @example(payload=("[" * 5000 + "]" * 5000).encode(), retain=False, request_id="r")
 @example(payload=b'{"request_id": "r-9", ' + b'"x":' + b"[" * 3000, retain=False, request_id="r")
 @example(payload=dumps({**COMMANDS[0], "params": nest(300)}), retain=False, request_id="r")
 @example(payload=b'{"command": {"a": 1}, "request_id": "r-7"}', retain=False, request_id="r")  # found: TypeError
+@example(payload=dumps(COMMANDS[1]), retain=False, request_id="r")  # an answer that cannot be sent
 @example(payload=b'{"type": "command", "request_id": "r-8", "command": "ping", "timeout_s": NaN}', retain=False,
          request_id="r")  # fmt: skip
 def test_fuzz_agent_command_topic(payload: bytes, retain: bool, request_id: str) -> None:
     tally("agent ct/agent/{id}/down/command")
     uplink = Uplink()
-    dispatcher = Dispatcher(uplink, {"ping": echo, "set_setting": echo, "exec": echo})  # type: ignore[arg-type]
+    dispatcher = Dispatcher(uplink, {"ping": echo, "set_setting": unsendable, "exec": echo})  # type: ignore[arg-type]
     message = IncomingMessage(agent_down("agent-1"), payload, 1, retain)
     Dispatcher.quick(message)
     dispatcher(message)
