@@ -4,6 +4,7 @@
 #   make test    system packages + venv + ruff + vulture + mypy + pytest   (what .ci/run runs)
 #   make demo    the local twin (python -m infra.local)
 #   make bench   every bench/*.py with the venv's python
+#   make fuzz    the fuzz tests (tests/fuzz) with many more generated cases than make test runs
 #
 # Everything Python lives in .venv; system packages (Mosquitto, later Chromium) come from apt.
 
@@ -35,7 +36,7 @@ PYTEST_ARGS ?=
 # The editable install maps the top-level packages that exist when it runs: reinstall when one appears.
 PKG_INITS := $(wildcard shared/__init__.py edge/__init__.py infra/__init__.py)
 
-.PHONY: all deps-system venv lint typecheck pytest test demo bench lms-lock clean distclean
+.PHONY: all deps-system venv lint typecheck pytest test fuzz demo bench lms-lock clean distclean
 
 all: test
 
@@ -99,6 +100,14 @@ test: deps-system
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory pytest
+
+## fuzz: every MQTT consumer, shadow document, configuration file and ClassTop WebSocket frame fed generated hostile
+## input (hypothesis profile "fuzz"; make test runs the same tests with a few cases each). FUZZ_EXAMPLES overrides
+## the cases per test.
+FUZZ_EXAMPLES ?=
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(if $(FUZZ_EXAMPLES),FUZZ_EXAMPLES=$(FUZZ_EXAMPLES)) $(VPY) -m pytest -q \
+	  $(PYTEST_ARGS) tests/fuzz
 
 demo: deps-system
 	$(MAKE) --no-print-directory venv

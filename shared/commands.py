@@ -7,6 +7,7 @@ by every tier before a command leaves or is run.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +49,8 @@ def setting_value(value: Any) -> str:
     """ClassTop stores every setting as a string; booleans as ``'true'``/``'false'``."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("setting values must be finite numbers (not NaN or infinite)")
     if isinstance(value, int | float | str):
         text = str(value)
         if len(text) > MAX_SETTING_VALUE:

@@ -39,11 +39,21 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from pydantic import ValidationError
+
 from edge.agent.commands import Handler
 from edge.agent.uplink import Uplink
 from shared.commands import validate_params
 from shared.errors import ErrorCode, MessageError, SharedError, TopicError
-from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Response, decode, encode
+from shared.messages import (
+    MAX_PAYLOAD_BYTES,
+    Command,
+    CommandStatus,
+    Response,
+    decode,
+    describe_validation_error,
+    encode,
+)
 from shared.messages.command import REQUEST_ID_PATTERN
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentDown, AgentUp, parse
@@ -92,7 +102,7 @@ def request_id_of(payload: bytes) -> str | None:
     """The ``request_id`` of a payload that is JSON but not a valid command, if it is a usable one."""
     try:
         data = json.loads(payload[:MAX_PAYLOAD_BYTES])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 levels deep
         return None
     rid = data.get("request_id") if isinstance(data, dict) else None
     return rid if isinstance(rid, str) and _REQUEST_ID_RE.match(rid) else None
@@ -168,9 +178,11 @@ class Dispatcher:
             return False
         try:
             data = json.loads(message.payload)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested ~1,000 levels: not a quick one
             return False
-        return isinstance(data, dict) and data.get("command") in QUICK_COMMANDS and data.get("command_id") is None
+        if not isinstance(data, dict) or not isinstance(command := data.get("command"), str):
+            return False  # a command name that is not a string (a dict is not even hashable): not a quick one
+        return command in QUICK_COMMANDS and data.get("command_id") is None
 
     def handle(self, payload: bytes) -> None:
         self.handled += 1
@@ -220,7 +232,7 @@ class Dispatcher:
         if isinstance(outcome, Future):
             outcome.add_done_callback(lambda fut: self._finish_future(command, fut, started))
         else:
-            self._reply(Response.ok(command.request_id, outcome), started, command)
+            self._reply(_answer(command, outcome), started, command)
 
     def _report(self, command: Command, status: CommandStatus) -> None:
         if self.report_state is None:
@@ -236,7 +248,7 @@ class Dispatcher:
         else:
             exc = fut.exception()
             response = (
-                _failure(command, exc) if exc is not None else Response.ok(command.request_id, fut.result())
+                _failure(command, exc) if exc is not None else _answer(command, fut.result())
             )
         self._reply(response, started, command)
 
@@ -262,6 +274,16 @@ class Dispatcher:
             self.uplink.publish(AgentUp.RESPONSE, fit(response))
         except Exception:
             log.exception("could not publish the response to %s", response.request_id)
+
+
+def _answer(command: Command, data: Any) -> Response:
+    """The successful answer, or a failed one saying why when ``data`` breaks the message limits (nested too deep,
+    NaN or infinite numbers, integers beyond 64 bits: docs/protocol.md#intake-limits)."""
+    try:
+        return Response.ok(command.request_id, data)
+    except ValidationError as exc:
+        return Response.fail(command.request_id, ErrorCode.INTERNAL,
+                             f"the command ran but its answer cannot be sent: {describe_validation_error(exc)}")
 
 
 def _failure(command: Command, exc: BaseException) -> Response:

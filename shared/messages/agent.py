@@ -6,11 +6,11 @@ The topic carries the agent's identity, so payloads do not repeat it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from shared.messages.base import Message, Strict
+from shared.messages.base import JsonObject, Message, Strict
 
 
 class Presence(StrEnum):
@@ -73,8 +73,8 @@ class StateData(Strict):
     """Seed ``state_update.data``: settings (all values strings, as ClassTop stores them) and more."""
 
     settings: dict[str, str] | None = None
-    cctv_state: dict[str, Any] | None = None
-    inventory: dict[str, Any] | None = None
+    cctv_state: JsonObject | None = None
+    inventory: JsonObject | None = None
 
 
 class StateUpdate(Message):
@@ -99,4 +99,5 @@ class Event(Message):
     kind: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.]+$")
     severity: Severity = Severity.INFO
     message: str = Field(default="", max_length=2048)
-    data: dict[str, Any] = Field(default_factory=dict)
+    #: free-form detail, nested at most ``MAX_DATA_DEPTH`` levels (its size is bounded by the message's)
+    data: JsonObject = Field(default_factory=dict)

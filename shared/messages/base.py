@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Hashable, Sequence
-from typing import Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from shared.errors import ErrorCode, MessageError
 
 SCHEMA_VERSION: Final = 1
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
+#: The deepest nesting of arrays and objects in a whole message (its envelope included); deeper is refused before
+#: validation. Bounds every later recursion over it (pydantic's serialiser gives up at about 255 levels).
+MAX_PAYLOAD_DEPTH = 64
+#: The deepest nesting of arrays and objects inside one free-form field (an event's ``data``, a command's
+#: ``params``, a response's ``data``...), counted from the field's value. Well under :data:`MAX_PAYLOAD_DEPTH` so
+#: that a field that passes still fits any envelope it is forwarded in (``site_events`` adds four levels).
+MAX_DATA_DEPTH = 32
+#: Integers in free-form fields fit SQLite's (and most JSON readers') 64-bit signed integer.
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """A nested record: unknown fields are an error."""
+    """A nested record: unknown fields are an error, and so are NaN and infinities in float fields."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Message(Strict):
@@ -47,17 +58,71 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
-def load_json(payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
-    """Decode a JSON payload with a size cap; raise :class:`MessageError` with a precise code."""
+def json_problem(value: Any, *, max_depth: int = MAX_DATA_DEPTH) -> str | None:
+    """What makes decoded JSON ``value`` unfit to keep (``None``: nothing): arrays and objects nested deeper than
+    ``max_depth`` (the value itself is level 1), a float that is NaN or infinite, an integer beyond 64 bits.
+    Iterative: no recursion to exhaust, whatever the depth."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth + 1 > max_depth:
+                return f"arrays or objects nested more than {max_depth} levels deep"
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "a number that is NaN or infinite"
+        elif isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
+            return "an integer beyond 64 bits"
+    return None
+
+
+def _bounded(value: Any) -> Any:
+    problem = json_problem(value)
+    if problem is not None:
+        raise ValueError(f"holds {problem}")
+    return value
+
+
+#: A free-form JSON field: any JSON, within :data:`MAX_DATA_DEPTH` levels, finite numbers, 64-bit integers.
+JsonData = Annotated[Any, AfterValidator(_bounded)]
+#: A free-form JSON object field, bounded like :data:`JsonData`.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded)]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a float")
+    return value
+
+
+def load_json(payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES, max_depth: int = MAX_PAYLOAD_DEPTH) -> Any:
+    """Decode a JSON payload with a size cap; raise :class:`MessageError` with a precise code. Refused too:
+    ``NaN`` / ``Infinity`` and numbers too large for a float (not JSON), integers beyond 64 bits, and arrays or
+    objects nested deeper than ``max_depth``."""
     raw = payload.encode() if isinstance(payload, str) else payload
     if len(raw) > max_bytes:
         raise MessageError(
             f"payload of {len(raw)} bytes exceeds the {max_bytes}-byte limit", code=ErrorCode.PAYLOAD_TOO_LARGE
         )
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:  # the C parser gives up ~1,000 levels down; nothing was built
+        raise MessageError(
+            f"payload nests arrays or objects more than {max_depth} levels deep", code=ErrorCode.BAD_JSON
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise MessageError(f"payload is not valid JSON: {exc}", code=ErrorCode.BAD_JSON) from None
+    problem = json_problem(data, max_depth=max_depth)
+    if problem is not None:
+        raise MessageError(f"payload holds {problem}", code=ErrorCode.BAD_JSON)
+    return data
 
 
 def decode(model: type[M], payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> M:

@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode
-from shared.messages.base import Message
+from shared.messages.base import JsonData, JsonObject, Message
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -84,7 +84,7 @@ class Command(Message):
     type: Literal["command"] = "command"
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     command: str = Field(pattern=COMMAND_NAME_PATTERN)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
     #: the cloud's id of the command this request is part of (absent for commands made on the site); the agent
     #: logs it at every hop and echoes it in its ``command.state`` events. ``request_id`` stays the per-agent key.
@@ -97,7 +97,7 @@ class Response(Message):
     type: Literal["response"] = "response"
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     success: bool
-    data: Any = None
+    data: JsonData = None
     error: str | None = Field(default=None, max_length=4096)
     error_code: ErrorCode | None = None
 

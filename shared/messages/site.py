@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from shared.errors import ErrorCode
 from shared.messages.agent import AgentKind, Event, Presence
-from shared.messages.base import Message, Strict, require_unique
+from shared.messages.base import JsonData, JsonObject, Message, Strict, require_unique
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
     DEFAULT_TIMEOUT_S,
@@ -58,7 +58,7 @@ class SiteCommand(Message):
     type: Literal["command"] = "command"
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     command: str = Field(pattern=COMMAND_NAME_PATTERN)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
     targets: list[AgentId] = Field(min_length=1, max_length=MAX_TARGETS)
     expires_at: float | None = Field(default=None, ge=0, description="drop if not delivered by then (epoch s)")
@@ -77,7 +77,7 @@ class AgentResult(Strict):
     agent_id: str = Field(pattern=ID_PATTERN)
     status: CommandStatus
     success: bool | None = None
-    data: Any = None
+    data: JsonData = None
     error: str | None = Field(default=None, max_length=4096)
     error_code: ErrorCode | None = None
     timestamp: float = Field(ge=0)

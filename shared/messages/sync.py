@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.base import MAX_PAYLOAD_BYTES, Message, Strict, encode, require_unique
+from shared.messages.base import MAX_PAYLOAD_BYTES, JsonObject, Message, Strict, encode, require_unique
 from shared.topics import ID_PATTERN
 
 #: at most this many entries per message
@@ -41,7 +41,7 @@ class SnapshotEntry(Strict):
     epoch: str = Field(pattern=EPOCH_PATTERN, description="the writer's epoch (new when its store is recreated)")
     version: int = Field(ge=1, le=2**53, description="grows by one with every change within an epoch")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 hex of the canonical JSON of data")
-    data: dict[str, Any]
+    data: JsonObject
     updated_at: float = Field(ge=0)
 
     def order(self) -> tuple[str, int]:

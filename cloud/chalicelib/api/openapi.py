@@ -85,7 +85,8 @@ def _responses(route: Route) -> dict[str, Any]:
     ok = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Success"}}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     out: dict[str, Any] = {"200": {"description": "success", **ok}}
-    if route.method != "GET" or route.access is not Access.PUBLIC:
+    # a public GET reads no body and no credentials; one whose path holds ids answers 400 to an invalid one
+    if route.method != "GET" or route.access is not Access.PUBLIC or (route.check_ids and route.path_params):
         out["400"] = {"description": "bad request (the message names the field)", **error}
     if route.access is not Access.PUBLIC:
         out["401"] = {"description": "missing or unknown credentials", **error}

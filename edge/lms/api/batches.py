@@ -13,6 +13,7 @@ from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
 from shared.errors import ErrorCode
@@ -102,7 +103,7 @@ async def queued(
 
 
 @router.delete("/queue/{item_id}", response_model=None)
-async def cancel(item_id: int, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
+async def cancel(item_id: RowId, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     if services.queue.get(item_id) is None:
         return error_response(404, f"no queued command #{item_id}", ErrorCode.NOT_FOUND)
     if not services.queue.cancel(item_id):

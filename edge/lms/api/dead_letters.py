@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.cloud import DEAD_LIST_MAX
 from shared.errors import ErrorCode
@@ -48,7 +49,9 @@ async def list_dead_letters(
 
 
 @router.post("/dead-letters/{dead_id}/retry", response_model=None)
-async def retry_dead_letter(dead_id: int, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
+async def retry_dead_letter(
+    dead_id: RowId, services: ServicesDep, principal: AdminDep
+) -> dict[str, Any] | JSONResponse:
     cloud = services.cloud
     if cloud is None:
         return _no_cloud()
@@ -63,7 +66,7 @@ async def retry_dead_letter(dead_id: int, services: ServicesDep, principal: Admi
 
 @router.delete("/dead-letters/{dead_id}", response_model=None)
 async def discard_dead_letter(
-    dead_id: int, services: ServicesDep, principal: AdminDep
+    dead_id: RowId, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     cloud = services.cloud
     if cloud is None:

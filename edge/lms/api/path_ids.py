@@ -1,12 +1,19 @@
 """The ids in the seed's paths: ``{uuid}`` names an agent in ``/api/clients/{uuid}/...``, ``/api/settings/{uuid}``
 and ``/api/cctv/{uuid}/...``, and a ClassTop client in the ClassTop clients' paths. The wire keeps ``uuid``; a route
-takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``)."""
+takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``).
+
+A row's integer id in a path (``/api/tokens/{token_id}``, ``/api/commands/queue/{item_id}``,
+``/api/cloud/dead-letters/{dead_id}``) is a :data:`RowId`: 1 to 2^63-1, SQLite's integer range, so that a larger
+number is a 422 and not an ``OverflowError`` (a 500) on its way into SQLite."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
+
+#: SQLite's largest integer (a row id never exceeds it)
+MAX_ROW_ID = 2**63 - 1
 
 
 async def _agent_id(uuid: str) -> str:
@@ -21,3 +28,5 @@ async def _client_uuid(uuid: str) -> str:
 AgentIdPath = Annotated[str, Depends(_agent_id)]
 #: The ClassTop client's uuid from the path's ``{uuid}``.
 ClientUuidPath = Annotated[str, Depends(_client_uuid)]
+#: A row's integer id in a path: 1 to :data:`MAX_ROW_ID` (anything else: 422, never a 500).
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the row's id (1 to 2^63-1)")]

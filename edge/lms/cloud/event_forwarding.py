@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -32,6 +32,11 @@ MAX_MESSAGE_BYTES = 96 * 1024
 MAX_HELD = 10_000
 
 
+def truncated(size: int) -> dict[str, Any]:
+    """What stands for event data too big to keep or send whole."""
+    return {"truncated": True, "bytes": size}
+
+
 class OutboxSink(Protocol):
     def put(self, topic: str, message: BaseModel | bytes) -> int: ...
 
@@ -44,13 +49,22 @@ def forwarded(event: Event) -> bool:
 
 
 def site_event_messages(events: Sequence[tuple[str, Event]]) -> list[SiteEvents]:
-    """Split ``(agent_id, event)`` pairs into messages within the count and size limits (order kept)."""
+    """Split ``(agent_id, event)`` pairs into messages within the count and size limits (order kept). An event that
+    cannot be sent (it fails validation or encoding, or is too big alone) is logged and left out: one bad event
+    never costs the others their place."""
     out: list[SiteEvents] = []
     run: list[AgentEvent] = []
     size = 0
     for agent_id, event in events:
-        item = AgentEvent(agent_id=agent_id, event=event)
-        item_size = len(encode(item)) + 1
+        try:
+            item = AgentEvent(agent_id=agent_id, event=event)
+            item_size = len(encode(item)) + 1
+        except (ValueError, TypeError, RecursionError) as exc:  # pydantic's errors are ValueErrors
+            log.warning("events: not forwarding %s's %s event: %s", agent_id, event.kind, str(exc)[:300])
+            continue
+        if item_size > MAX_MESSAGE_BYTES:  # as the event log keeps it: its data replaced by a marker
+            item = AgentEvent(agent_id=agent_id, event=event.model_copy(update={"data": truncated(item_size)}))
+            item_size = len(encode(item)) + 1
         if run and (len(run) >= MAX_EVENTS_PER_MESSAGE or size + item_size > MAX_MESSAGE_BYTES):
             out.append(SiteEvents(events=run))
             run, size = [], 0

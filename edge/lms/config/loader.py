@@ -102,15 +102,23 @@ def _dynsec_password(dynsec: DynsecSettings, env: Mapping[str, str]) -> DynsecSe
     return dynsec
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, ``False`` for a path the system cannot even look up (a name too long: ``OSError``)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _check_files(cfg: LmsConfig) -> None:
     for name, file in (("tls_cert_file", cfg.tls_cert_file), ("tls_key_file", cfg.tls_key_file)):
-        if file is not None and not file.is_file():
+        if file is not None and not _is_file(file):
             raise ConfigError(f"{name}: no such file {file}")
     if cfg.cloud is None or cfg.cloud.tls is None:
         return
     tls = cfg.cloud.tls
     for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)):
-        if path is not None and not path.is_file():
+        if path is not None and not _is_file(path):
             raise ConfigError(f"cloud.tls.{name}: no such file {path}")
 
 

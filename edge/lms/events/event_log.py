@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.lms.cctv import CctvLog
+from edge.lms.cloud.event_forwarding import truncated
 from edge.lms.store import Store, Where, json_text
 from shared.messages import Event, Severity
 
@@ -103,4 +104,4 @@ def _camera(event: Event) -> str | None:
 def _bounded_json(value: Any) -> str:
     """Compact JSON; data too big to keep whole is replaced by a marker (stored text is always valid JSON)."""
     text = json_text(value)
-    return text if len(text) <= MAX_DETAIL_CHARS else json.dumps({"truncated": True, "bytes": len(text)})
+    return text if len(text) <= MAX_DETAIL_CHARS else json.dumps(truncated(len(text)))

@@ -51,7 +51,7 @@ from edge.lms.legacy.protocol import CLIENT_HEARTBEAT_S, Frame, FrameError
 from edge.lms.legacy.ratelimit import Bucket, RateLimiter
 from shared import topics
 from shared.errors import CommandError, ErrorCode
-from shared.messages import AgentKind, Response
+from shared.messages import AgentKind, Response, describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -387,10 +387,15 @@ class LegacyHub:
                 code = ErrorCode.UNKNOWN_COMMAND if error.startswith("Unknown command") else None
                 response = Response(request_id=str(body["request_id"]), success=False, error=error[:4096],
                                     error_code=code)  # fmt: skip
-        except ValidationError as exc:
+        except ValidationError as exc:  # e.g. data nested too deep or holding NaN: the command fails, saying why
             self.stats.dropped += 1
-            log.warning("legacy %s: dropped response: %s", client_uuid, exc.errors()[0].get("msg"))
-            return
+            reason = describe_validation_error(exc, limit=2)
+            log.warning("legacy %s: refused response: %s", client_uuid, reason)
+            try:
+                response = Response.fail(str(body["request_id"]), ErrorCode.BAD_PAYLOAD,
+                                         f"the ClassTop client's answer was refused: {reason}")  # fmt: skip
+            except ValidationError:
+                return  # no usable request id: nothing to answer
         with self._lock:
             write = self._writes.pop(response.request_id, None)
         if self._router.complete(client_uuid, response) and write is not None and response.success:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from shared.errors import MessageError
+from shared.messages import load_json
+
 
 def json_or_none(text: str | None) -> Any:
-    """A JSON column's value; ``None`` for NULL or text that is not JSON."""
+    """A JSON column's value; ``None`` for NULL, text that is not JSON, or JSON no answer could carry (nested too
+    deep, NaN or infinite numbers: what an older LMS stored before intake refused them)."""
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        return load_json(text, max_bytes=sys.maxsize)
+    except MessageError:
         return None
 
 

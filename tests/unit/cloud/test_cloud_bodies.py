@@ -60,3 +60,31 @@ def test_deep_json_and_big_bodies_get_clear_errors_cloud(site: Cloud, method: st
         status, body = _send(site, method, path, big)
         assert status == 413, body
         assert body["error"]["code"] == "payload_too_large", body  # type: ignore[index]
+
+
+DEEP_VALID = [("[" * 5000 + "]" * 5000).encode(), ('{"a":' * 5000 + "1" + "}" * 5000).encode()]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTE_KEYS, ids=lambda v: v)
+def test_deep_valid_json_is_a_clear_400_on_every_route_cloud(site: Cloud, method: str, path: str) -> None:
+    """Issue 17: 5,000 levels of valid JSON (arrays, then objects) never reach a parser's recursion limit as a 500;
+    a route that reads a body answers 400 ``bad_json`` naming the nesting."""
+    for deep in DEEP_VALID:
+        status, body = _send(site, method, path, deep)
+        assert status != 500, body
+        if (method, path) in BODIES:
+            assert status == 400 and body["error"]["code"] == "bad_json", body  # type: ignore[index]
+            assert "nest" in str(body["error"]), body  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k in ROUTE_KEYS if "{" in k[1]], ids=lambda v: v)
+def test_an_invalid_path_id_is_a_documented_400_cloud(site: Cloud, method: str, path: str) -> None:
+    """Issue 17: every status a route answers to an invalid id in its path is in the OpenAPI document (the public
+    ``/api/clients/{uuid}/courses|schedule`` answered an undocumented 400)."""
+    from chalicelib.api.openapi import build_document
+
+    concrete = re.sub(r"{(\w+)}", "bad%20id!", path)
+    response = site.request(method, concrete, b"{}", role=_caller(method, path))
+    documented = build_document()["paths"][path][method.lower()]["responses"]
+    assert response.status_code != 500, response.json_body
+    assert str(response.status_code) in documented, (response.status_code, response.json_body, sorted(documented))
