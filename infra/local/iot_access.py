@@ -32,6 +32,8 @@ from typing import Any
 from edge.lms.enrolment.broker_credentials import DynsecControl
 from infra.aws.policy_eval import Connection, IotPolicy, PolicyEvalError, resolve_sub
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
+from infra.local.iot_ca import IotCa
+from infra.local.mosquitto import BrokerTls, MosquittoProcess
 from shared.mqtt import MqttSettings
 from shared.mqtt.settings import TlsSettings
 from shared.names import Namespace
@@ -182,3 +184,21 @@ def iot_core_settings(iot_dir: Path, name: str, host: str, port: int, *, session
         tls=TlsSettings(ca_file=iot_dir / "ca.crt", cert_file=iot_dir / f"{name}.crt",
                         key_file=iot_dir / f"{name}.key"),
     )
+
+
+def stand_in_broker(broker_dir: Path, iot_dir: Path, *, port: int | None = None,
+                    names: Iterable[str] = ("127.0.0.1", "localhost")) -> tuple[MosquittoProcess, IotCa]:  # fmt: skip
+    """The IoT Core stand-in broker (not started) in ``broker_dir``, fresh (no sites, no sessions of an earlier run),
+    and the twin's stand-in CA in ``iot_dir`` (made on first use) with a new server certificate for ``names`` (the
+    hosts clients reach it by) and the certificates of the twin's own IoT Core parts and of the supervisor."""
+    ca = IotCa(iot_dir)
+    server = ca.issue_server(iot_dir, names)
+    for name in (IOT_CORE_CLIENT, RULES_CLIENT, ADMIN_CLIENT, SUPERVISOR_CLIENT):
+        ca.issue_client(iot_dir, name)
+    broker = MosquittoProcess(
+        broker_dir, port=port, template="iot-core", tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
+        dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT, RULES_CLIENT], admins=[SUPERVISOR_CLIENT]),
+    )  # fmt: skip
+    broker.dynsec_file.unlink(missing_ok=True)
+    (broker.data_dir / "mosquitto.db").unlink(missing_ok=True)
+    return broker, ca

@@ -37,15 +37,7 @@ from edge.lms.enrolment.broker_credentials import DynsecControl
 from edge.lms.tls import SiteTls, TlsFiles
 from infra.lms.entrypoint import CERT_FILE, KEY_FILE, EntrypointError, enrol
 from infra.local import toml_writer
-from infra.local.iot_access import (
-    ADMIN_CLIENT,
-    IOT_CORE_CLIENT,
-    IOT_CORE_ROLE,
-    RULES_CLIENT,
-    SUPERVISOR_CLIENT,
-    initial_dynsec_config,
-    iot_core_settings,
-)
+from infra.local.iot_access import IOT_CORE_ROLE, SUPERVISOR_CLIENT, iot_core_settings, stand_in_broker
 from infra.local.iot_ca import IotCa
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
@@ -189,18 +181,9 @@ class Twin:
         return self.workdir / "iot-core"
 
     def start_cloud_broker(self) -> None:
-        ca = IotCa(self.iot_dir)
-        server = ca.issue_server(self.iot_dir)
-        for name in (IOT_CORE_CLIENT, RULES_CLIENT, ADMIN_CLIENT, SUPERVISOR_CLIENT):
-            ca.issue_client(self.iot_dir, name)
-        broker = MosquittoProcess(
-            self.workdir / "iot-core-broker", port=self.opt.ports.cloud_broker or None, template="iot-core",
-            tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
-            dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT, RULES_CLIENT], admins=[SUPERVISOR_CLIENT]),
-        )  # fmt: skip
         # Each twin run starts with a fresh registry (moto): no sites, no sessions from an earlier run.
-        broker.dynsec_file.unlink(missing_ok=True)
-        (broker.data_dir / "mosquitto.db").unlink(missing_ok=True)
+        broker, ca = stand_in_broker(self.workdir / "iot-core-broker", self.iot_dir,
+                                     port=self.opt.ports.cloud_broker or None)  # fmt: skip
         self.iot_ca = ca
         broker.start()
         self.cloud_broker = broker

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from infra.lms.entrypoint import CERT_FILE, KEY_FILE, enrol
+from infra.lms.entrypoint import CERT_FILE, KEY_FILE
 from infra.local.iot_ca import IotCa
 from infra.local.twin import Twin
 from shared import topics
 from shared.names import Namespace
-from tests.fixtures.iot_core import NOT_AUTHORIZED, MtlsProbe, site_certificate
+from tests.fixtures.iot_core import NOT_AUTHORIZED, MtlsProbe, enrol_site, site_certificate
 
 pytestmark = pytest.mark.e2e
 
@@ -61,12 +61,7 @@ def _ns(twin: Twin) -> Namespace:
 def other_site(twin: Twin) -> Iterator[Path]:
     """A second site enrolled with the twin's cloud as an LMS container enrols (its own key, CSR, certificate)."""
     data_dir = Path(tempfile.mkdtemp(prefix="ct-other-site-"))
-    status, body = cloud(twin, "POST", "/api/enrolments", {"name": "another school", "site_id": OTHER_SITE})
-    assert status == 201, body
-    env = {"CLASSTOP_IOT_ENDPOINT": "127.0.0.1", "CLASSTOP_TENANT": twin.opt.tenant, "CLASSTOP_STAGE": twin.opt.stage,
-           "CLASSTOP_SITE_ID": OTHER_SITE, "CLASSTOP_CLOUD_API": twin.api_url,
-           "CLASSTOP_ENROLMENT_TOKEN": body["data"]["token"]}
-    assert enrol(env, data_dir) is not None
+    enrol_site(twin.api_url, twin.admin_token, twin.opt.tenant, twin.opt.stage, OTHER_SITE, data_dir)
     yield data_dir / "certs"
     shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -5,13 +5,14 @@
 * a retirement ordered in the cloud while the LMS is offline (and its IoT session gone) reaches the LMS when it is
   back (the cloud keeps the order and sends it again after the LMS's full heartbeats), and the LMS's heartbeats do
   not bring the agent back meanwhile;
-* an LMS can only retire its own site's agents in the cloud.
+* an LMS can only retire its own site's agents in the cloud (another enrolled site's report naming them is refused).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +22,16 @@ from infra.local.mosquitto import free_port
 from infra.local.process import ChildProcess, wait_for
 from infra.local.twin import Twin
 from shared import topics
-from shared.messages import AgentPresence, AgentsRetired, Presence, RetiredAgentEntry, SiteHeartbeat, encode
-from shared.mqtt import MqttClient, MqttSettings
+from shared.messages import AgentsRetired, RetiredAgentEntry, encode
 from shared.names import Namespace
 from tests.e2e.test_shadow_settings import call, eventually
+from tests.fixtures.iot_core import NOT_AUTHORIZED, MtlsProbe, enrol_site
 from tests.fixtures.twins import running_twin
 
 pytestmark = pytest.mark.e2e
 
 AGENTS = ("rd-1", "rd-2", "rd-3")
+OTHER_SITE = "school-9"  # another site enrolled with the same cloud
 RESEND_S = "3"  # the cloud sends a waiting order again at most every 3 s (60 s by default)
 
 
@@ -120,24 +122,29 @@ def test_a_cloud_retirement_reaches_an_lms_that_was_offline(twin: Twin) -> None:
     twin.start_lms()
 
 
-def test_an_lms_can_retire_only_its_own_sites_agents_in_the_cloud(twin: Twin) -> None:
-    """The attacker: a message on this site's topic naming an agent of another site (in AWS the site policy also
-    keeps an LMS off other sites' topics; the twin's stand-in broker lets anyone publish anywhere)."""
-    ns = Namespace(twin.opt.tenant, twin.opt.stage)
+def test_an_lms_can_retire_only_its_own_sites_agents_in_the_cloud(twin: Twin, tmp_path: Path) -> None:
+    """The attacker: another site's LMS, enrolled with the same cloud (its own certificate), reports on its own
+    ``up/retired`` topic that it retired an agent of this site. The cloud leaves that agent alone. (Publishing on this
+    site's topic is refused by IoT Core — the site policy — and by the twin's stand-in: checked here as the control;
+    tests/e2e/test_iot_core_stand_in_twin.py covers the other topics and shadows.)"""
+    ns, here = Namespace(twin.opt.tenant, twin.opt.stage), twin.opt.site_id
     assert twin.cloud_broker is not None
-    intruder = MqttClient(MqttSettings(host=twin.cloud_broker.host, port=twin.cloud_broker.port,
-                                       client_id="intruder", username=None), name="intruder")  # fmt: skip
-    intruder.start(wait_s=10.0)
+    other = enrol_site(twin.api_url, twin.admin_token, ns.tenant, ns.stage, OTHER_SITE, tmp_path / "other-site")
+    intruder = MtlsProbe(twin.cloud_broker.port, twin.iot_dir / "ca.crt", other.cert_file, other.key_file,
+                         client_id=other.thing_name)  # fmt: skip
+    assert intruder.connect()
     try:
-        beat = SiteHeartbeat(timestamp=time.time(), lms_version="1", full=True,
-                             agents=[AgentPresence(agent_id="other-pc", status=Presence.ONLINE)])  # fmt: skip
-        intruder.publish(topics.site_up(ns, "other-site", topics.SiteUp.HEARTBEAT), encode(beat), qos=1)
-        eventually(lambda: cloud(twin, "/api/agents/other-pc")[0] == 200, 30, what="the other site's agent")
-        report = AgentsRetired(agents=[RetiredAgentEntry(agent_id="other-pc", retired_at=time.time())])
-        intruder.publish(topics.site_up(ns, twin.opt.site_id, topics.SiteUp.RETIRED), encode(report), qos=1)
+        victim = AGENTS[2]  # rd-3: still this site's (the tests above retired rd-1 and rd-2)
+        assert cloud(twin, f"/api/agents/{victim}")[0] == 200
+        report = encode(AgentsRetired(agents=[RetiredAgentEntry(agent_id=victim, retired_at=time.time())]))
+        assert intruder.publish(topics.site_up(ns, here, topics.SiteUp.RETIRED), report) == NOT_AUTHORIZED
+        assert intruder.publish(topics.site_up(ns, OTHER_SITE, topics.SiteUp.RETIRED), report) in (0, 16)
         cloud_log = twin.workdir / "logs" / "cloud.log"
-        refused = f"site {twin.opt.site_id} reported agents of other sites retired, left alone: other-pc"
+        refused = f"site {OTHER_SITE} reported agents of other sites retired, left alone: {victim}"
         eventually(lambda: refused in cloud_log.read_text(errors="replace"), 30, what="the refusal")
-        assert cloud(twin, "/api/agents/other-pc")[0] == 200
+        assert cloud(twin, f"/api/agents/{victim}")[0] == 200
+        assert cloud(twin, f"/api/agents/{victim}/settings")[0] == 200  # its shadow kept too
+        agents = {a["agent_id"] for a in cloud(twin, f"/api/agents?site_id={here}")[1]["data"]["agents"]}
+        assert victim in agents
     finally:
-        intruder.stop()
+        intruder.close()

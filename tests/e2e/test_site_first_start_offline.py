@@ -5,8 +5,10 @@ Everything runs for real and as the compose file says (``tests/fixtures/site_com
 environment from ``site.env.example``, its health checks; the LMS from the image's file tree through
 ``infra/lms/entrypoint.py``), in a network namespace of its own where the containers' fixed ports are free and
 their names resolve (``mosquitto``, the site's LAN name, the cloud's two hosts). The cloud is the local twin's:
-the IoT Core stand-in broker and the local cloud process (moto + the Chalice app + the rules engine); the
-school's uplink (``tests/fixtures/uplink.py``) to its API and IoT endpoint (TLS, as IoT Core) is down at first.
+the IoT Core stand-in broker (mutual TLS with certificates of the twin's stand-in for Amazon's root CA, each site's
+access its site policy) and the local cloud process (moto + the Chalice app + the rules engine, signing enrolment
+CSRs with that CA); the school's uplink (``tests/fixtures/uplink.py``: a TCP relay) to its API and IoT endpoint is
+down at first.
 
 1. The district admin makes the site's one-time enrolment token (the cloud exists; the school cannot reach it).
 2. The technician starts the site: ``site-tls``, the broker, the LMS. The entrypoint cannot enrol, says why,
@@ -16,8 +18,9 @@ school's uplink (``tests/fixtures/uplink.py``) to its API and IoT endpoint (TLS,
    (``cloud-added-later``: the first start had no cloud settings at all; the technician adds them now and
    recreates the LMS's container — the uplink still down — and the entrypoint now tries, fails and retries.)
 4. The uplink comes back. Without anything done on site: the entrypoint enrols (a key made on the mini-PC, the
-   certificate for it), writes ``[cloud]``, restarts its LMS child; the LMS links (TLS to the IoT endpoint) and
-   the cloud lists the site's agent online, with the settings made while site-only, and the site's LMS version.
+   certificate the cloud signs from its CSR), writes ``[cloud]``, restarts its LMS child; the LMS links (mutual
+   TLS to the IoT endpoint with that certificate) and the cloud lists the site's agent online, with the settings
+   made while site-only, and the site's LMS version.
 """
 
 from __future__ import annotations
@@ -35,18 +38,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import NameOID
 
-from edge.lms.tls import SiteCa
+from infra.lms.entrypoint import CERT_FILE, KEY_FILE
 from infra.local import toml_writer
-from infra.local.cloud import cloud_environment
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.iot_access import stand_in_broker
+from infra.local.mosquitto import free_port
 from infra.local.process import ChildProcess, wait_for
-from shared.names import Namespace, resource_name
-from tests.fixtures import moto_iot_csr
+from shared.names import Namespace
+from shared.topics import site_thing_name
 from tests.fixtures.lms_image import REPO, NetworkNamespace, as_in_the_image, cable, own_network
 from tests.fixtures.site_compose import SiteCompose, example_env
 from tests.fixtures.uplink import Uplink
@@ -61,14 +64,6 @@ pytestmark = [
 LAN_NAME = "lms.school-1.lan"  # site.env.example's CLASSTOP_LMS_ADVERTISE_HOST
 CLOUD_HOST, IOT_HOST, CLOUD_IP = "api.district-a.example", "iot.district-a.example", "10.9.0.2"
 HOSTS = {"mosquitto": "127.0.0.1", LAN_NAME: "127.0.0.1", CLOUD_HOST: CLOUD_IP, IOT_HOST: CLOUD_IP}
-#: the local cloud, with moto's CreateCertificateFromCsr signing the CSR's own key as AWS does
-#: (its CA's key from the file named first: the test's IoT endpoint checks the site's certificate with it)
-LOCAL_CLOUD = (
-    "import sys; from pathlib import Path; from cryptography.hazmat.primitives.serialization import "
-    "load_pem_private_key; from tests.fixtures import moto_iot_csr; "
-    "moto_iot_csr.install(load_pem_private_key(Path(sys.argv.pop(1)).read_bytes(), None)); "
-    "from infra.local.cloud import main; sys.exit(main(sys.argv[1:]))"
-)
 
 
 @pytest.fixture
@@ -111,42 +106,30 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path, c
     stops: list[Any] = []
     with own_network() as school:
         try:
-            # ---- the cloud, another host behind the school's uplink: the IoT Core stand-in and the local cloud
+            # ---- the cloud, another host behind the school's uplink: the IoT Core stand-in (mutual TLS, the twin's
+            # stand-in for Amazon's root CA, a server certificate for the IoT endpoint's name) and the local cloud
             cloud_net = NetworkNamespace()
             stops.append(cloud_net.close)
             cable(school, "10.9.0.1", cloud_net, CLOUD_IP)
             with cloud_net.entered():
-                broker = MosquittoProcess(work / "iot-core-broker", template="cloud")
+                iot_dir = work / "iot-core"
+                broker, iot_ca = stand_in_broker(work / "iot-core-broker", iot_dir,
+                                                 names=(IOT_HOST, "127.0.0.1", "localhost"))  # fmt: skip
                 broker.start()
                 stops.append(broker.stop)
                 api_port, moto_port, ready = free_port(), free_port(), work / "cloud-ready"
-                thing_ca_key = ec.generate_private_key(ec.SECP256R1())  # the stand-in for Amazon's IoT CA
-                (work / "thing-ca.key").write_bytes(thing_ca_key.private_bytes(
-                    Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))  # fmt: skip
-                (work / "thing-ca.crt").write_text(moto_iot_csr.ca_certificate(thing_ca_key))
-                cloud = ChildProcess("local cloud", [
-                    sys.executable, "-c", LOCAL_CLOUD, str(work / "thing-ca.key"), "--tenant", tenant,
-                    "--stage", stage, "--host", CLOUD_IP,
-                    "--api-port", str(api_port), "--moto-port", str(moto_port), "--broker-host", broker.host,
-                    "--broker-port", str(broker.port), "--token-file", str(work / "admin-token"),
-                    "--ready-file", str(ready),
+                cloud = ChildProcess.python("local cloud", "infra.local.cloud", [
+                    "--tenant", tenant, "--stage", stage, "--host", CLOUD_IP, "--api-port", str(api_port),
+                    "--moto-port", str(moto_port), "--broker-host", broker.host, "--broker-port", str(broker.port),
+                    "--iot-dir", str(iot_dir), "--token-file", str(work / "admin-token"), "--ready-file", str(ready),
                 ], work / "logs" / "cloud.log").start()  # fmt: skip
                 stops.append(cloud.stop)
-                # the school's uplink to the cloud's API and IoT endpoint (TLS, as IoT Core's): down for now
-                iot_ca = SiteCa.open(work / "iot-ca", name="stand-in for Amazon's root CA")
-                iot_ca.ensure_server(work / "iot.crt", work / "iot.key", common_name=IOT_HOST, names=[IOT_HOST],
-                                     days=30, renew_before_s=0)  # fmt: skip
-                iot_tls = (work / "iot.crt", work / "iot.key")
+                # the school's uplink to the cloud's API and IoT endpoint: down for now (it relays bytes: TLS is
+                # between the LMS and the stand-in, which asks for a certificate of its CA)
                 uplinks = [Uplink((CLOUD_IP, 8080), (CLOUD_IP, api_port)),
-                           Uplink((CLOUD_IP, 8883), (broker.host, broker.port), iot_tls, work / "thing-ca.crt")]
+                           Uplink((CLOUD_IP, 8883), (broker.host, broker.port))]
                 stops += [u.close for u in uplinks]
             wait_for("the local cloud", ready.exists, 120, watch=[cloud])
-            # what the tenant's stack made in AWS IoT: the sites' policy
-            aws = cloud_environment(tenant, stage, f"http://{CLOUD_IP}:{moto_port}")
-            boto3.client("iot", endpoint_url=aws["CLASSTOP_AWS_ENDPOINT"], region_name=aws["AWS_DEFAULT_REGION"],
-                         aws_access_key_id=aws["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
-                         ).create_policy(policyName=resource_name(Namespace(tenant, stage), "site-policy"),
-                                         policyDocument='{"Version": "2012-10-17", "Statement": []}')  # fmt: skip
             # the district admin (from the district's office: the cloud's own address) makes the site's token
             api, admin = f"http://{CLOUD_IP}:{api_port}", (work / "admin-token").read_text().strip()
             status, made = http_json(f"{api}/api/enrolments", admin, {"name": "School One", "site_id": site_id})
@@ -158,7 +141,7 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path, c
             site = SiteCompose(work, env, HOSTS)
             stops.append(site.down)
             data = site.path("/data")
-            shutil.copy(iot_ca.cert_file, data / "iot-ca.pem")  # CLASSTOP_IOT_CA_FILE, mounted by the technician
+            shutil.copy(iot_ca.ca_file, data / "iot-ca.pem")  # CLASSTOP_IOT_CA_FILE, mounted by the technician
             site.up()
             site.wait("lms", "service_healthy")
             lms = site.processes["lms"]
@@ -250,9 +233,18 @@ def test_a_site_started_without_internet_joins_the_cloud_by_itself(work: Path, c
             linked = tomllib.loads((data / "lms.toml").read_text())["cloud"]
             assert linked["host"] == IOT_HOST and linked["tls"]["ca_file"] == str(data / "iot-ca.pem")
             assert lms_api("/api/health")["data"]["cloud"]["connected"] is True
-            assert uplinks[1].connections and not uplinks[1].refused  # mutual TLS with the certificate it enrolled
+            # mutual TLS through the uplink with the certificate it enrolled: its own key (made on the mini-PC), the
+            # certificate the cloud signed from its CSR with the IoT CA (the stand-in's CA refuses any other)
+            assert uplinks[1].connections
+            thing = site_thing_name(Namespace(tenant, stage), site_id)
+            certificate = x509.load_pem_x509_certificate((data / "certs" / CERT_FILE).read_bytes())
+            certificate.verify_directly_issued_by(iot_ca.cert)
+            key = load_pem_private_key((data / "certs" / KEY_FILE).read_bytes(), None)
+            assert certificate.public_key() == key.public_key()
+            assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == thing
             said = lms.log_path.read_text()
-            assert "enrolled as ct--district-a--prod--school-1" in said and "restarting the LMS with the cloud" in said
+            assert f"enrolled as {thing}" in said and "restarting the LMS with the cloud" in said
+            assert f"connecting to {IOT_HOST}:8883 as {thing} (mTLS)" in said
         except BaseException:
             if "site" in locals():
                 print(site.logs())

@@ -213,21 +213,23 @@ class UpgradeCampaignService:
     # ------------------------------------------------------------ reports from sites
 
     def apply_report(self, site_id: str, report: UpgradeCampaignReport) -> ReportOutcome:
-        """A site's report on a campaign it was ordered to run: its state and agents stored (a later report wins);
-        its order is done once it reported (a cancel order: once the site finished)."""
+        """A site's report on a campaign it was ordered to run: its agents, then its state stored (a later report
+        wins); its order is done once it reported (a cancel order: once the site finished)."""
         campaign = self._campaigns.get(report.campaign_id)
         if campaign is None or site_id not in campaign.site_ids:
             log.warning("site %s reported on upgrade campaign %s, which does not name it: ignored", site_id,
                         report.campaign_id)  # fmt: skip
             return ReportOutcome(report.campaign_id, refused=True)
-        site = CampaignSite(site_id, report.state, report.lms_campaign_id, report.detail, report.agent_count,
-                            report.timestamp)  # fmt: skip
-        stored = self._campaigns.save_site(campaign.campaign_id, site)
+        # the agents first, the site's state last: a reader who sees the site finished (the campaign ``succeeded``)
+        # sees the agents' rows of the same report too (the final report carries the last agent's new version)
         agents = sum(
             1 for a in report.agents
             if self._campaigns.save_agent(campaign.campaign_id, CampaignAgent(
                 site_id, a.agent_id, a.wave, a.state, a.from_version, a.version, a.detail, a.updated_at))
         )  # fmt: skip
+        site = CampaignSite(site_id, report.state, report.lms_campaign_id, report.detail, report.agent_count,
+                            report.timestamp)  # fmt: skip
+        stored = self._campaigns.save_site(campaign.campaign_id, site)
         if campaign.cancelled_at is None or site.finished:
             self._orders.done(site_id, upgrade_key(campaign.campaign_id))
         return ReportOutcome(campaign.campaign_id, site_written=stored, agents_written=agents)

@@ -4,8 +4,9 @@ cloud): :class:`~shared.messages.UpgradeCampaignReport`\\ s on ``site_up(..., UP
 Every :data:`PERIOD_S` (and at once after an order) it reads the campaigns started for the cloud (running, or
 finished within :data:`RECENT_S`) and sends, for each, its state and the agents whose state, version or detail
 changed since the last report — changed-only, at most :data:`~shared.messages.upgrades.MAX_REPORTED_AGENTS` agents a
-message. After an LMS restart each such campaign is reported whole once (the cloud keeps the latest per site and
-agent, so repeating is harmless). A campaign the LMS refused is reported once, ``refused`` with the reason.
+message; when that takes several messages, a new state goes with the last one. After an LMS restart each such
+campaign is reported whole once (the cloud keeps the latest per site and agent, so repeating is harmless). A
+campaign the LMS refused is reported once, ``refused`` with the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 PERIOD_S = 1.0
 #: finished campaigns are still looked at this long (an LMS restarted meanwhile reports them again)
 RECENT_S = 7 * 86400.0
+#: the timestamps of one report's chunks, apart (so each is later than the one before)
+CHUNK_STEP_S = 1e-3
 
 
 class CampaignReports:
@@ -53,10 +56,10 @@ class CampaignReports:
                    for campaign_id, cloud_id in self._rows.cloud_campaigns(time.time() - RECENT_S))  # fmt: skip
 
     def report_now(self, campaign_id: int, cloud_id: str) -> int:
-        campaign = self._rows.get(campaign_id)
-        if campaign is None:
-            return 0
-        with self._lock:
+        with self._lock:  # read and compared under one lock: an older read never follows a newer report
+            campaign = self._rows.get(campaign_id)
+            if campaign is None:
+                return 0
             last_state, last_agents = self._sent.get(campaign_id, ("", {}))
             now = {a["agent_id"]: (a["state"], a["version"], a["detail"]) for a in campaign["agents"]}
             changed = [a for a in campaign["agents"] if last_agents.get(a["agent_id"]) != now[a["agent_id"]]]
@@ -64,11 +67,16 @@ class CampaignReports:
                 return 0
             chunks = [changed[i:i + MAX_REPORTED_AGENTS] for i in range(0, len(changed), MAX_REPORTED_AGENTS)] or [[]]
             at = time.time()
-            for chunk in chunks:
+            for n, chunk in enumerate(chunks):
+                # a new state goes with the last chunk only: the cloud shows the site finished once every changed
+                # agent is stored (each chunk a later timestamp: the cloud keeps the latest state). After a restart
+                # (nothing sent yet) every chunk says the current state: the cloud never sees a finished one go back.
+                last = n == len(chunks) - 1
                 self._outbox.put(self._topic, UpgradeCampaignReport(
-                    campaign_id=cloud_id, state=campaign["state"], lms_campaign_id=campaign_id,
+                    campaign_id=cloud_id, state=campaign["state"] if last else (last_state or campaign["state"]),
+                    lms_campaign_id=campaign_id,
                     version=campaign["version"], detail=(campaign["detail"] or "")[:500] or None,
-                    agent_count=len(campaign["agents"]), timestamp=at,
+                    agent_count=len(campaign["agents"]), timestamp=at + n * CHUNK_STEP_S,
                     agents=[_agent(a) for a in chunk],
                 ))  # fmt: skip
             self._sent[campaign_id] = (campaign["state"], now)

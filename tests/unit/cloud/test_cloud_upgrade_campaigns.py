@@ -173,3 +173,29 @@ def test_a_site_cannot_report_on_a_campaign_that_does_not_name_it(cloud: Cloud) 
     bad = cloud.invoke("upgrade_reports", {"type": "upgrade_campaign_report", "v": 1, "campaign_id": cid,
                                            "state": "exploded", "timestamp": 1, "site_id": "s1"})  # fmt: skip
     assert bad["ok"] is False
+
+
+def test_a_site_is_shown_finished_only_with_the_agents_of_its_final_report(cloud: Cloud,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The final report carries the last agent's new version: whoever sees the campaign finished sees it too."""
+    from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
+
+    _publish(cloud)
+    cid = cloud.post("/api/upgrades/campaigns", {**PACKAGE, "site_ids": ["s1"]}).json_body["data"]["campaign_id"]
+    _report(cloud, "s1", cid, "running", [{"agent_id": "s1-pc1", "state": "upgraded", "version": "1.1.0"},
+                                          {"agent_id": "s1-pc2", "state": "restarting", "version": "1.0.0"}])
+    cloud.clock.advance(1)
+    seen_when_written: list[dict[str, Any]] = []
+    save_site = UpgradeCampaignRepository.save_site
+
+    def watched(self: UpgradeCampaignRepository, campaign_id: str, site: Any) -> bool:
+        seen_when_written.append(cloud.get(f"/api/upgrades/campaigns/{campaign_id}").json_body["data"])
+        return save_site(self, campaign_id, site)
+
+    monkeypatch.setattr(UpgradeCampaignRepository, "save_site", watched)
+    _report(cloud, "s1", cid, "succeeded", [{"agent_id": "s1-pc2", "state": "upgraded", "version": "1.1.0"}])
+    (before,) = seen_when_written  # the moment the site's state is written: the agents are there already
+    assert {(a["agent_id"], a["state"], a["version"]) for a in before["agents"]} == {
+        ("s1-pc1", "upgraded", "1.1.0"), ("s1-pc2", "upgraded", "1.1.0")}
+    view = cloud.get(f"/api/upgrades/campaigns/{cid}").json_body["data"]
+    assert view["state"] == "succeeded" and {a["version"] for a in view["agents"]} == {"1.1.0"}

@@ -181,3 +181,30 @@ def test_every_retirement_is_reported_to_the_cloud(store: Store) -> None:
     assert {i.topic for i in outbox._rows.peek(100)} == {"ct/demo/dev/site/s1/up/retired"}
     assert [(m["agents"][0]["agent_id"], m["agents"][0]["by"]) for m in sent] == [
         ("pc-1", "tech#3"), ("pc-2", "cloud:admin"), ("pc-1", "cloud:admin"), ("pc-9", "cloud:admin")]
+
+
+def test_a_new_state_goes_with_the_last_message_of_a_report(store: Store) -> None:
+    """More changed agents than one message holds: the cloud is told the campaign finished only in the last one,
+    after every agent (the cloud shows the site finished only with all its agents' outcomes)."""
+    from edge.lms.upgrades.campaigns import AgentState, CampaignState
+    from shared.messages.upgrades import MAX_REPORTED_AGENTS
+
+    rows, outbox = CampaignRows(store), Outbox(store)
+    agents = [f"pc-{i:03d}" for i in range(MAX_REPORTED_AGENTS + 1)]
+    campaign_id = rows.create("1.1.0", "ab" * 32, [[(a, "1.0.0") for a in agents]], {"cloud_campaign_id": "upg-1"},
+                              "cloud:admin")  # fmt: skip
+    reports = CampaignReports(rows, outbox, namespace=NS, site_id="s1")
+    assert reports.report_now(campaign_id, "upg-1") == 2
+    for agent_id in agents:
+        rows.set_agent(campaign_id, agent_id, AgentState.UPGRADED, version="1.1.0")
+    rows.finish(campaign_id, CampaignState.SUCCEEDED)
+    assert reports.report_now(campaign_id, "upg-1") == 2
+    sent = [json.loads(item.payload) for item in outbox._rows.peek(100)]
+    assert [(m["state"], len(m["agents"])) for m in sent] == [
+        ("running", MAX_REPORTED_AGENTS), ("running", 1), ("running", MAX_REPORTED_AGENTS), ("succeeded", 1)]
+    assert sent[2]["timestamp"] < sent[3]["timestamp"]
+    assert reports.report_now(campaign_id, "upg-1") == 0  # nothing changed since
+    # restarted: reported whole again, every message with the state it has (a finished site never goes back)
+    again = CampaignReports(rows, Outbox(store), namespace=NS, site_id="s1")
+    assert again.report_now(campaign_id, "upg-1") == 2
+    assert [json.loads(i.payload)["state"] for i in outbox._rows.peek(100)][4:] == ["succeeded", "succeeded"]
