@@ -10,7 +10,9 @@ Threads, started in order and stopped in reverse:
    (``update/accepted``, ``update/documents``, ``update/delta``), and the shadow service answers devices'
    ``$aws/things/<thing>/shadow/name/<shadow>/update|get`` requests on the stand-in broker with moto as the store;
 4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers;
-5. Chalice's local HTTP server for the app's routes.
+5. the app's scheduled functions (the command sweeper) on the template's rate (``infra/local/schedules.py``;
+   ``--schedule-every-s`` for a shorter one);
+6. Chalice's local HTTP server for the app's routes.
 
 Run as ``python -m infra.local.cloud --api-port 8765 --broker-port N ...``; it writes the first admin token
 to ``--token-file`` and then ``--ready-file`` when everything is up.
@@ -30,6 +32,7 @@ from typing import Any
 
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
+from infra.local.schedules import Schedules
 from infra.local.shadows import ShadowService, TwinShadowStore
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
@@ -67,8 +70,10 @@ class LocalCloud:
         moto_port: int,
         broker_host: str,
         broker_port: int,
+        schedule_every_s: float | None = None,
     ) -> None:
         self.tenant, self.stage, self.host = tenant, stage, host
+        self.schedule_every_s = schedule_every_s
         self.api_port, self.moto_port = api_port, moto_port
         self.broker_host, self.broker_port = broker_host, broker_port
         self.lifecycle = Lifecycle()
@@ -87,7 +92,8 @@ class LocalCloud:
     # ------------------------------------------------------------ steps
 
     def start(self) -> None:
-        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_http]
+        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_schedules,
+                 self.start_http]
         self.lifecycle.start(steps)
 
     def stop(self) -> None:
@@ -147,6 +153,12 @@ class LocalCloud:
         self.rules = RulesEngine(self.mqtt, Namespace(self.tenant, self.stage), RULE_HANDLERS)
         self.rules.start()
 
+    def start_schedules(self) -> None:
+        """The app's ``@app.schedule`` functions (the command sweeper) on the template's rate."""
+        assert self.app_module is not None
+        schedules = Schedules(self.app_module.app, self.schedule_every_s).start()
+        self.lifecycle.on_stop("schedules", schedules.stop)
+
     def start_http(self) -> None:
         from chalice.config import Config
         from chalice.local import create_local_server
@@ -182,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker-port", type=int, required=True)
     p.add_argument("--token-file", type=Path, required=True, help="where to write the first admin token")
     p.add_argument("--ready-file", type=Path, required=True)
+    p.add_argument("--schedule-every-s", type=float, default=None,
+                   help="run the scheduled functions this often (default: their rate in the template)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -201,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         broker_host=args.broker_host,
         broker_port=args.broker_port,
+        schedule_every_s=args.schedule_every_s,
     )
     try:
         cloud.start()
