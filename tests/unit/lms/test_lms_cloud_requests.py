@@ -11,8 +11,6 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-import pytest
-
 from edge.lms.commands import Fanout
 from edge.lms.commands.cloud_requests import CloudRequest, CloudRequestRows, Pacer
 from edge.lms.commands.result_buffer import ResultBuffer
