@@ -35,6 +35,7 @@ from edge.lms.config import load_config
 from edge.lms.tls import SiteTls, TlsFiles
 from infra.local import toml_writer
 from infra.local.cloud import cloud_environment
+from infra.local.link_proxy import LinkProxy
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
 from infra.local.supervisor import Supervisor
@@ -82,6 +83,8 @@ class TwinOptions:
     supervise: bool = True
     #: run the cloud's scheduled functions (the command sweeper) this often; None: the template's rate
     schedule_every_s: float | None = None
+    #: the LMS reaches the IoT Core stand-in through a relay a test can cut (``Twin.link_proxy``)
+    cloud_link_proxy: bool = False
 
 
 def _http_json(
@@ -112,6 +115,7 @@ class Twin:
         self._enrolment_token = ""
         self.tls: TlsFiles | None = None
         self.supervisor = Supervisor()
+        self.link_proxy: LinkProxy | None = None
         self.ca_hash = ""  # the site CA's fingerprint, as the LMS shows it where enrolment tokens are made
 
     # ------------------------------------------------------------ addresses
@@ -181,6 +185,9 @@ class Twin:
         broker.start()
         self.cloud_broker = broker
         self.lifecycle.on_stop("cloud broker", broker.stop)
+        if self.opt.cloud_link_proxy:
+            self.link_proxy = LinkProxy(broker.host, broker.port).start()
+            self.lifecycle.on_stop("cloud link relay", self.link_proxy.stop)
 
     def start_site_tls(self) -> None:
         """The LMS's configuration and secrets, then its first-start TLS step: the site CA and certificates."""
@@ -270,8 +277,8 @@ class Twin:
                 "dynsec": {"username": DYNSEC_ADMIN, "password_file": str(self.lms_dir / "dynsec-password")},
             },
             "cloud": {
-                "host": self.cloud_broker.host,
-                "port": self.cloud_broker.port,
+                "host": self.link_proxy.host if self.link_proxy else self.cloud_broker.host,
+                "port": self.link_proxy.port if self.link_proxy else self.cloud_broker.port,
                 "client_id": site_thing_name(Namespace(self.opt.tenant, self.opt.stage), self.opt.site_id),
                 "reconnect_min_s": 0.5,
                 "reconnect_max_s": 5.0,

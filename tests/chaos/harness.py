@@ -7,16 +7,20 @@ agent's side of the ledger counts every run of every command; and settings chang
 shadows (``PUT /api/agents/{id}/settings``, one counter per agent).
 
 Faults (:data:`FAULT_KINDS`): ``kill -9`` of the LMS, of an agent while one of its ``exec`` commands runs, of the
-site broker, of the IoT Core stand-in; and a cloud link cut (the stand-in stopped for ``link_cut_s``). The twin's
+site broker, of the IoT Core stand-in; and a cloud link cut (the relay between the LMS and the stand-in cut for
+``link_cut_s``: infra/local/link_proxy.py). The twin's
 supervisor restarts what was killed (infra/local/supervisor.py); the harness only waits for the system to be whole
 again and times it.
 
 The ledger, per fault kind (a command counts for the fault injected last before it was sent, ``none`` before the
 first): commands sent; **lost** (it never ran on its agent, or ran but its cloud record did not end ``succeeded``);
 **run twice** (its marker appears more than once in the agent's runs file); **no terminal state** (still open in
-the cloud after the recovery window); the progress events each run produces (the agent's ``command.state``
-``running``, which reaches the cloud as the ``started`` hop): **lost** (the command ran but the cloud has no
-``started`` hop) and **out of order** (``started`` after ``finished``); and the time to recover (p50, max).
+the cloud after the recovery window); **interrupted** (ran once, and its agent was killed while it ran: it ends
+``failed`` with the journal's "interrupted" and is not run again — not a loss); the progress events each run
+produces (the agent's ``command.state`` ``running``, which reaches the cloud as the ``started`` hop): **lost** (the
+command ran but the cloud has no ``started`` hop) and **out of order** (``started`` after ``finished``) —
+duplicates are not observable there (the cloud keeps each hop's first time: ``n/a``); and the time to recover
+(p50, max).
 Settings: the agents whose reported settings never reached the last value asked for.
 """
 
@@ -36,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.agent.command_journal import INTERRUPTED
 from infra.local.twin import Twin
 
 FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut")
@@ -83,6 +88,7 @@ class Row:
     lost: int = 0
     run_twice: int = 0
     no_terminal: int = 0
+    interrupted: int = 0
     events_lost: int = 0
     events_out_of_order: int = 0
     recover: list[float] = field(default_factory=list)
@@ -91,7 +97,8 @@ class Row:
         p50 = f"{statistics.median(self.recover):.1f}" if self.recover else "-"
         top = f"{max(self.recover):.1f}" if self.recover else "-"
         return [self.kind, str(self.faults), str(self.commands), str(self.lost), str(self.run_twice),
-                str(self.no_terminal), str(self.events_lost), "0", str(self.events_out_of_order), p50, top]
+                str(self.no_terminal), str(self.interrupted), str(self.events_lost), "n/a",
+                str(self.events_out_of_order), p50, top]
 
 
 @dataclass
@@ -104,15 +111,15 @@ class Ledger:
     def total(self) -> Row:
         total = Row("total")
         for row in self.rows.values():
-            for name in ("faults", "commands", "lost", "run_twice", "no_terminal", "events_lost",
+            for name in ("faults", "commands", "lost", "run_twice", "no_terminal", "interrupted", "events_lost",
                          "events_out_of_order"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
             total.recover.extend(row.recover)
         return total
 
     def table(self) -> str:
-        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "ev lost", "ev dup", "ev order",
-                "recover p50 s", "recover max s"]
+        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "interrupted", "ev lost", "ev dup",
+                "ev order", "recover p50 s", "recover max s"]
         lines = [head, *(r.cells() for r in self.rows.values()), self.total.cells()]
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         out = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
@@ -205,13 +212,12 @@ class Chaos:
         return self._lms_whole
 
     def _cloud_link_cut(self) -> Callable[[], bool]:
-        broker = self.twin.cloud_broker
-        assert broker is not None
-        self.twin.supervisor.hold("IoT Core stand-in")
-        broker.stop()
+        """The site's uplink is cut (the relay between the LMS and the stand-in); IoT Core keeps running."""
+        proxy = self.twin.link_proxy
+        assert proxy is not None, "the chaos twin relays the cloud link (TwinOptions.cloud_link_proxy)"
+        proxy.cut()
         time.sleep(self.rng.uniform(*self.opt.link_cut_s))
-        broker.start()
-        self.twin.supervisor.release("IoT Core stand-in")
+        proxy.restore()
         return self._lms_whole
 
     # ------------------------------------------------------------ recovery checks
@@ -320,7 +326,9 @@ class Chaos:
             if status not in TERMINAL:
                 row.no_terminal += 1
                 details.append(f"{s.command_id} ({s.kind}, {s.agent_id}): no terminal state ({status}), ran {ran}x")
-            if ran == 0 or status != "succeeded":
+            if ran == 1 and status == "failed" and outcome.get("error") == INTERRUPTED:
+                row.interrupted += 1  # its agent was killed while it ran: an honest end, not run again
+            elif ran == 0 or status != "succeeded":
                 row.lost += 1
                 details.append(f"{s.command_id} ({s.kind}, {s.agent_id}): lost: ran {ran}x, ended {status}: "
                                f"{outcome.get('error')}")

@@ -21,7 +21,8 @@ def chaos_twin(agents: int = 2, keep: bool = False) -> Iterator[Twin]:
     os.environ["CLASSTOP_COMMAND_DELIVERY_WINDOW_S"] = str(DELIVERY_WINDOW_S)
     try:
         with running_twin("ct-chaos-", agent_ids=tuple(f"pc-{i + 1}" for i in range(agents)),
-                          site_heartbeat_s=2.0, schedule_every_s=SWEEP_EVERY_S, keep=keep) as twin:
+                          site_heartbeat_s=2.0, schedule_every_s=SWEEP_EVERY_S, cloud_link_proxy=True,
+                          keep=keep) as twin:
             yield twin
     finally:
         if before is None:
