@@ -215,3 +215,22 @@ def test_the_pacer_learns_slots_only_from_a_sane_number() -> None:
     pacer.learn("a", 1)
     assert not pacer.offer(request)
     assert request.ask_until == 1.0  # no delivery window: its own timeout
+
+
+def test_a_late_answer_from_another_agent_changes_nothing() -> None:
+    agent, outbox = Agent(slots=4, silent=1), Outbox()
+    f = fanout(agent, outbox)
+    f.start()
+    try:
+        f.handle("t", command("c1"))
+        deadline = time.monotonic() + 5
+        while len(agent.sent) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        f._on_late("pc-2", Response.ok(agent.sent[0].request_id, {"forged": True}))  # not the agent it went to
+        final = drain(agent, outbox, 1)  # the real answer to the request asked again
+    finally:
+        f.stop()
+    assert final == {("c1", "pc-1"): "succeeded"}
+    results = [r for m in outbox.messages for r in m.results if r.status.terminal]
+    assert results[0].data == {"ok": True}
