@@ -6,6 +6,8 @@ cloud outbox, paced by the agents' command slots, and asked again until the agen
   transaction that records the command id as handled (``cloud_commands``), deleted once the terminal result is in
   the durable outbox. An LMS killed at any point finds at its next start what it had not finished, and asks
   the agents again (an agent that ran it answers from its journal: :mod:`edge.agent.command_journal`).
+* :class:`RequestIds` — which cloud command and agent each request id of this LMS was for (the agents' progress and
+  late answers name the request id).
 * :class:`Pacer` — per agent, at most as many requests in flight as the agent has command slots (it says how many
   in each ``busy`` answer), the others wait their turn; and a timer heap for requests to ask again later.
 """
@@ -15,8 +17,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,3 +178,22 @@ class Pacer:
     def _take(self, agent: _Agent) -> None:
         agent.in_flight += 1
         self._in_flight += 1
+
+
+class RequestIds:
+    """request id -> (command id, agent), the newest ``size``. Thread-safe."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, request_id: str, command_id: str, agent_id: str) -> None:
+        with self._lock:
+            self._ids[request_id] = (command_id, agent_id)
+            while len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+
+    def get(self, request_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._ids.get(request_id)

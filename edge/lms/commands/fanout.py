@@ -36,30 +36,28 @@ is ignored — also across an LMS restart: handled ids are recorded in SQLite (`
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
-import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
 
 from edge.lms.agents import Registry
 from edge.lms.auth import Audit
+from edge.lms.commands.attempts import Attempts, Late, Outcome, log_hop, terminal_report
 from edge.lms.commands.cloud_command_ids import CloudCommandIds
-from edge.lms.commands.cloud_requests import CloudRequest, CloudRequestRows, Pacer
+from edge.lms.commands.cloud_requests import CloudRequest, CloudRequestRows, RequestIds
 from edge.lms.commands.command_service import audit_params, audited
 from edge.lms.commands.offline_queue import CommandQueue
 from edge.lms.commands.progress import Progress
 from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, ResultBuffer
+from edge.lms.commands.result_writer import ResultsOutbox, ResultWriter
 from edge.lms.commands.router import Router, Ticket
 from edge.lms.store import Store
 from shared import topics
 from shared.commands import validate_params
 from shared.errors import CommandError, ErrorCode, SharedError
-from shared.messages import AgentResult, CommandResults, CommandStatus, Presence, Response, SiteCommand, decode
+from shared.messages import CommandStatus, Presence, Response, SiteCommand, decode
 from shared.messages.command import CommandHop
 from shared.names import Namespace
 from shared.topics import SiteUp
@@ -76,12 +74,6 @@ _REQUESTS = 100_000
 #: How long a queued cloud command without a delivery window (``expires_at``) waits for its agent.
 DEFAULT_QUEUE_TTL_S = 86400.0
 _PROGRESS_HOPS = {CommandStatus.QUEUED: CommandHop.QUEUED, CommandStatus.RUNNING: CommandHop.STARTED}
-
-
-class ResultsOutbox(Protocol):
-    """Where results go: the cloud outbox (durable when ``put`` returns; ``ValueError`` for a message too big)."""
-
-    def put(self, topic: str, message: CommandResults) -> int: ...
 
 
 @dataclass
@@ -101,32 +93,8 @@ class _Incoming:
     received_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """An attempt of a request ended (answered by the agent, or ended by the router)."""
-
-    request: CloudRequest
-    ticket: Ticket
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class _Late:
-    """An agent's answer to a request the router no longer waited for."""
-
-    agent_id: str
-    response: Response
-
-
 _STOP = object()
 _RESUME = object()
-#: asked again (unanswered attempts, may not have reached the agent): never a terminal ``busy`` / ``timeout``
-_ASK_AGAIN = frozenset({ErrorCode.BUSY, ErrorCode.TIMEOUT})
-
-
-def _log_hop(hop: str, command_id: str, agent_id: str, detail: str = "") -> None:
-    log.info("fanout: %s command_id=%s agent_id=%s%s", hop, command_id, agent_id, detail,
-             extra={"command_id": command_id, "agent_id": agent_id})
 
 
 class Fanout:
@@ -140,23 +108,23 @@ class Fanout:
         registry: Registry | None = None, buffer: ResultBuffer | None = None,
     ) -> None:  # fmt: skip
         self._router = router
-        router.on_late = self._on_late
         self._ids = CloudCommandIds(store) if store is not None else None
         self._rows = CloudRequestRows(store) if store is not None else None
-        self._pacer = Pacer(concurrency)
-        self._open: dict[tuple[str, str], CloudRequest] = {}  # the worker's
-        self._to_forget: list[tuple[str, str]] = []  # rows whose terminal result goes out with the next flush
         self._audit = audit
-        self._outbox = outbox
         self._offline_queue = offline_queue if registry is not None else None
         self._registry = registry
-        self._results_topic = topics.site_up(namespace, site_id, SiteUp.RESULTS)
         self._queue: queue.Queue[object] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._buffer = buffer or ResultBuffer()
-        self._requests: OrderedDict[str, tuple[str, str]] = OrderedDict()  # request id -> (command id, agent)
-        self._requests_lock = threading.Lock()
+        results_topic = topics.site_up(namespace, site_id, SiteUp.RESULTS)
+        self._writer = ResultWriter(self._buffer, outbox, results_topic, self._rows)
+        self._requests = RequestIds(_REQUESTS)
         self._worker = WorkerThread("lms-fanout", self._run, wake=lambda: self._queue.put(_STOP))
+        self._attempts = Attempts(
+            router, self._buffer, self._writer, self._requests, concurrency=concurrency, post=self._queue.put,
+            flush=self._flush, stopping=self._worker.stopping, enqueue=self._enqueue, lookup=self._request,
+        )  # fmt: skip
+        router.on_late = self._attempts.late
         self.stats = FanoutStats()
         if self._offline_queue is not None:
             self._offline_queue.reporter = self
@@ -185,19 +153,19 @@ class Fanout:
             return  # a site command, or not this agent's: nothing for the cloud
         command_id, agent_id = found
         status = CommandStatus(progress.status)
-        _log_hop(status.value, command_id, agent_id, f" request_id={progress.request_id}")
+        log_hop(status.value, command_id, agent_id, f" request_id={progress.request_id}")
         self._queue.put(Report(command_id, agent_id, status, {_PROGRESS_HOPS[status]: progress.at}))
 
     def delivered(self, command_id: str, ticket: Ticket) -> None:
         """The offline queue handed a cloud command to its agent."""
         self._remember_request(ticket.request_id, command_id, ticket.agent_id)
-        _log_hop("delivered", command_id, ticket.agent_id, f" request_id={ticket.request_id} from the queue")
+        log_hop("delivered", command_id, ticket.agent_id, f" request_id={ticket.request_id} from the queue")
         self._queue.put(Report(command_id, ticket.agent_id, CommandStatus.DELIVERED,
                                {CommandHop.DELIVERED: time.time()}))  # fmt: skip
 
     def finished(self, command_id: str, ticket: Ticket, response: Response) -> None:
         """A cloud command from the offline queue ended."""
-        self._queue.put(self._terminal(command_id, ticket, response))
+        self._queue.put(terminal_report(command_id, ticket, response))
 
     def dropped(self, command_id: str, agent_id: str, status: CommandStatus, error: str) -> None:
         """A cloud command ended in the offline queue without running (expired, cancelled)."""
@@ -205,14 +173,10 @@ class Fanout:
         self._queue.put(Report(command_id, agent_id, status, error=error, error_code=code))
 
     def _remember_request(self, request_id: str, command_id: str, agent_id: str) -> None:
-        with self._requests_lock:
-            self._requests[request_id] = (command_id, agent_id)
-            while len(self._requests) > _REQUESTS:
-                self._requests.popitem(last=False)
+        self._requests.add(request_id, command_id, agent_id)
 
     def _request(self, request_id: str) -> tuple[str, str] | None:
-        with self._requests_lock:
-            found = self._requests.get(request_id)
+        found = self._requests.get(request_id)
         if found is None:
             ticket = self._router.pending(request_id)
             if ticket is not None and ticket.command_id is not None:
@@ -235,10 +199,10 @@ class Fanout:
                     self._resume()
                 elif isinstance(item, _Incoming):
                     self._on_command(item)
-                elif isinstance(item, _Outcome):
-                    self._on_outcome(item)
-                elif isinstance(item, _Late):
-                    self._on_late_answer(item)
+                elif isinstance(item, Outcome):
+                    self._attempts.on_outcome(item)
+                elif isinstance(item, Late):
+                    self._attempts.on_late(item)
                 elif isinstance(item, Report):
                     self._buffer.add(item)
                     if len(self._buffer) >= MAX_RESULTS_PER_MESSAGE:
@@ -250,34 +214,17 @@ class Fanout:
             if stop:
                 self._flush()
                 return
-            for request in self._pacer.due():
-                self._offer(request)
+            self._attempts.due()
             if self._buffer.due():
                 self._flush()
 
-    def _wait_s(self) -> float | None:
-        waits = [w for w in (self._pacer.wait_s(), self._buffer.wait_s()) if w is not None]
-        return min(waits) if waits else None
-
     def _flush(self) -> None:
-        """Write what the buffer holds (in order) to the outbox in as few messages as fit."""
-        pending = self._buffer.take()
-        stored = True
-        for i in range(0, len(pending), MAX_RESULTS_PER_MESSAGE):
-            stored = self._put(pending[i : i + MAX_RESULTS_PER_MESSAGE]) and stored
-        forget, self._to_forget = self._to_forget, []
-        if self._rows is not None and stored:  # else kept: the next start asks again
-            try:
-                self._rows.remove(forget)
-            except Exception:
-                log.exception("fanout: could not delete %d finished request(s)", len(forget))
-        by_command: dict[str, list[AgentResult]] = {}
-        for result in pending:
-            by_command.setdefault(result.request_id, []).append(result)
-        for command_id, results in by_command.items():
-            statuses = sorted({r.status.value for r in results})
-            log.info("fanout: results for the cloud command_id=%s agents=%d statuses=%s", command_id, len(results),
-                     ",".join(statuses), extra={"command_id": command_id})  # fmt: skip
+        self._writer.flush()
+        self.stats.results = self._writer.written
+
+    def _wait_s(self) -> float | None:
+        waits = [w for w in (self._attempts.pacer.wait_s(), self._buffer.wait_s()) if w is not None]
+        return min(waits) if waits else None
 
     def _prune(self) -> None:
         if self._ids is None:
@@ -286,23 +233,6 @@ class Fanout:
             self._ids.forget(time.time() - DEDUPE_DAYS * 86400)
         except Exception:
             log.exception("fanout: could not prune old cloud command ids")
-
-    def _put(self, chunk: list[AgentResult]) -> bool:
-        """Into the outbox; False when it could not be stored (a too large result is dropped: True)."""
-        try:
-            self._outbox.put(self._results_topic, CommandResults(results=chunk))
-        except ValueError:  # too big for one message: halve it (order kept)
-            if len(chunk) == 1:
-                log.error("fanout: result of %s for %s is too large; dropped", chunk[0].request_id, chunk[0].agent_id)
-                return True
-            half = len(chunk) // 2
-            first = self._put(chunk[:half])
-            return self._put(chunk[half:]) and first
-        except Exception:
-            log.exception("fanout: could not queue %d result(s) for the cloud", len(chunk))
-            return False
-        self.stats.results += len(chunk)
-        return True
 
     def _on_command(self, item: _Incoming) -> None:
         try:
@@ -344,9 +274,7 @@ class Fanout:
             except Exception:
                 log.exception("fanout: could not audit %s", command_id)
         for request in requests:
-            self._open[request.key] = request
-            if not self._enqueue(request):
-                self._offer(request)
+            self._attempts.begin(request)
 
     def _admit(self, command_id: str, received_at: float, requests: list[CloudRequest]) -> bool:
         """Record the id and the requests durably: False if an earlier run of this LMS handled it already."""
@@ -370,90 +298,8 @@ class Fanout:
         if left:
             log.info("fanout: %d cloud request(s) left unfinished by the last run: asked again", len(left))
         for request in left:
-            if request.key in self._open:
-                continue
-            self._open[request.key] = request
-            _log_hop("resumed", request.command_id, request.agent_id)
-            if not self._enqueue(request):
-                self._offer(request)
-
-    # ------------------------------------------------------------ attempts
-
-    def _offer(self, request: CloudRequest) -> None:
-        if request.done or self._worker.stopping.is_set():
-            return
-        if self._pacer.offer(request):
-            self._send(request)
-
-    def _send(self, request: CloudRequest) -> None:
-        """One attempt (counted in flight by the pacer), under a new request id."""
-        command_id, agent_id = request.key
-        request_id = self._router.new_request_id()
-        request.request_id = request_id
-        request.attempts += 1
-        self._remember_request(request_id, command_id, agent_id)
-        ticket = self._router.dispatch(
-            agent_id, request.command, request.params, request.timeout_s, source="cloud", request_id=request_id,
-            command_id=command_id,
-        )  # fmt: skip
-        request.ticket = ticket
-        hops = {CommandHop.RECEIVED: request.received_at}
-        if ticket.delivered:
-            hops[CommandHop.DELIVERED] = time.time()
-            _log_hop("delivered", command_id, agent_id, f" request_id={request_id} attempt={request.attempts}")
-            self._buffer.add(Report(command_id, agent_id, CommandStatus.DELIVERED, hops))
-        else:
-            self._buffer.note(command_id, agent_id, hops)  # its terminal result follows at once
-        if len(self._buffer) >= MAX_RESULTS_PER_MESSAGE:
-            self._flush()
-        ticket.future.add_done_callback(functools.partial(self._done, request, ticket))
-
-    def _on_outcome(self, outcome: _Outcome) -> None:
-        request, ticket, response = outcome.request, outcome.ticket, outcome.response
-        for ready in self._pacer.release(request.agent_id):
-            self._send(ready)
-        if request.done or request.ticket is not ticket:
-            return  # ended already (a late answer of an earlier attempt)
-        request.ticket = None
-        if self._worker.stopping.is_set() and not ticket.answered:
-            return  # the LMS is stopping: the row stays, the next start asks again
-        code = response.error_code
-        if code is ErrorCode.BUSY and ticket.answered and isinstance(response.data, dict):
-            self._pacer.learn(request.agent_id, response.data.get("slots"))
-        again = code is ErrorCode.BUSY or (code in _ASK_AGAIN and not ticket.answered)
-        if code is ErrorCode.AGENT_OFFLINE and not ticket.answered and self._enqueue(request):
-            return
-        if again and time.time() < request.ask_until:
-            delay = request.backoff_s()
-            _log_hop("asked again", request.command_id, request.agent_id,
-                     f" in {delay:g} s after {code.value if code else '?'} (attempt {request.attempts})")
-            self._pacer.later(request, delay)
-            return
-        if code is ErrorCode.BUSY:  # never ran: the delivery window ended while the agent stayed busy
-            self._end(request, Report(request.command_id, request.agent_id, CommandStatus.EXPIRED,
-                                      error="expired: the agent stayed busy", error_code=ErrorCode.TIMEOUT))
-            return
-        self._end(request, self._terminal(request.command_id, ticket, response))
-
-    def _on_late_answer(self, late: _Late) -> None:
-        found = self._request(late.response.request_id)
-        if found is None or found[1] != late.agent_id or late.response.error_code is ErrorCode.BUSY:
-            return
-        request = self._open.get(found)
-        if request is None or request.done:
-            return
-        _log_hop("finished", request.command_id, request.agent_id,
-                 f" request_id={late.response.request_id} (a late answer) status={late.response.status.value}")
-        self._end(request, Report(request.command_id, request.agent_id, late.response.status,
-                                  {CommandHop.FINISHED: time.time()}, response=late.response))
-
-    def _end(self, request: CloudRequest, report: Report) -> None:
-        request.done = True
-        self._open.pop(request.key, None)
-        self._buffer.add(report)
-        self._to_forget.append(request.key)
-        if len(self._buffer) >= MAX_RESULTS_PER_MESSAGE:
-            self._flush()
+            log_hop("resumed", request.command_id, request.agent_id)
+            self._attempts.begin(request)
 
     def _enqueue(self, request: CloudRequest) -> bool:
         """Put the request for an offline agent in the offline queue (``queued``); ``False``: send it now."""
@@ -475,9 +321,8 @@ class Fanout:
             log.exception("fanout: could not queue %s for %s", request.command_id, request.agent_id)
             return False
         self.stats.queued += 1
-        _log_hop("queued", request.command_id, request.agent_id, f" (agent offline; queue #{row['id']})")
-        request.done = True  # the offline queue has it now (durably): its row here goes
-        self._open.pop(request.key, None)
+        log_hop("queued", request.command_id, request.agent_id, f" (agent offline; queue #{row['id']})")
+        self._attempts.handed_to_queue(request)  # the offline queue has it now (durably): its row here goes
         if self._rows is not None:
             try:
                 self._rows.remove([request.key])
@@ -486,22 +331,3 @@ class Fanout:
         self._buffer.add(Report(request.command_id, request.agent_id, CommandStatus.QUEUED,
                                 {CommandHop.RECEIVED: request.received_at, CommandHop.QUEUED: time.time()}))
         return True
-
-    def _done(self, request: CloudRequest, ticket: Ticket, fut: Future[Response]) -> None:
-        """Completion callback (any thread): hand the attempt's outcome to the worker."""
-        if fut.cancelled():
-            response = Response.fail(ticket.request_id, ErrorCode.INTERNAL, "cancelled")
-        else:
-            response = fut.result()
-        self._queue.put(_Outcome(request, ticket, response))
-
-    def _on_late(self, agent_id: str, response: Response) -> None:
-        """The router's late answers (any thread): to the worker."""
-        self._queue.put(_Late(agent_id, response))
-
-    @staticmethod
-    def _terminal(command_id: str, ticket: Ticket, response: Response) -> Report:
-        hops = {CommandHop.FINISHED: time.time()} if ticket.answered else {}
-        _log_hop("finished", command_id, ticket.agent_id,
-                 f" request_id={ticket.request_id} status={response.status.value}")
-        return Report(command_id, ticket.agent_id, response.status, hops, response=response)

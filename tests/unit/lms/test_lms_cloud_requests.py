@@ -165,7 +165,7 @@ def test_a_late_answer_ends_the_command() -> None:
         while len(agent.sent) < 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        f._on_late("pc-1", Response.ok(agent.sent[0].request_id, {"late": True}))
+        f._attempts.late("pc-1", Response.ok(agent.sent[0].request_id, {"late": True}))
         final = outbox.wait_final(1)
     finally:
         f.stop()
@@ -227,7 +227,7 @@ def test_a_late_answer_from_another_agent_changes_nothing() -> None:
         while len(agent.sent) < 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        f._on_late("pc-2", Response.ok(agent.sent[0].request_id, {"forged": True}))  # not the agent it went to
+        f._attempts.late("pc-2", Response.ok(agent.sent[0].request_id, {"forged": True}))  # not the agent it went to
         final = drain(agent, outbox, 1)  # the real answer to the request asked again
     finally:
         f.stop()
