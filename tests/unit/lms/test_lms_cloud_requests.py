@@ -234,3 +234,16 @@ def test_a_late_answer_from_another_agent_changes_nothing() -> None:
     assert final == {("c1", "pc-1"): "succeeded"}
     results = [r for m in outbox.messages for r in m.results if r.status.terminal]
     assert results[0].data == {"ok": True}
+
+
+def test_a_cloud_command_left_delivering_by_a_killed_lms_is_queued_again(store: Store) -> None:
+    from edge.lms.commands.queue_rows import QueueRows
+
+    rows = QueueRows(store)
+    cloud = rows.add("pc-1", "exec", {"cmd": "true"}, timeout_s=5, ttl_s=60, actor="cloud", command_id="c1")
+    site = rows.add("pc-1", "exec", {"cmd": "true"}, timeout_s=5, ttl_s=60, actor="api")
+    assert rows.start_delivery(cloud, "r1") and rows.start_delivery(site, "r2")
+    assert rows.interrupt_delivering("the LMS stopped") == (1, 1)
+    cloud_row, site_row = rows.get(cloud), rows.get(site)
+    assert cloud_row is not None and cloud_row["state"] == "queued"  # its agent's journal answers it if it ran
+    assert site_row is not None and site_row["state"] == "interrupted"  # no journal for site commands
