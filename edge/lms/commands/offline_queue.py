@@ -34,6 +34,9 @@ from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
+#: a cloud command's row ended by the router with one of these, its agent never having answered, is queued again
+_UNANSWERED_AGAIN = frozenset({ErrorCode.TIMEOUT, ErrorCode.INTERNAL})
+
 SWEEP_INTERVAL_S = 5.0
 DRAIN_WORKERS = 8
 
@@ -237,9 +240,9 @@ class CommandQueue:
             self._rows.requeue(row["id"])
             return False
         if command_id and (response.error_code is ErrorCode.BUSY or
-                           (response.error_code is ErrorCode.TIMEOUT and not ticket.answered)):
-            # a cloud command that did not run (busy) or may not have reached the agent: later (the sweep), within
-            # its TTL; the agent's journal answers it if it did run
+                           (response.error_code in _UNANSWERED_AGAIN and not ticket.answered)):
+            # a cloud command that did not run (busy) or may not have reached the agent (no answer in time, the LMS
+            # stopping): later (the sweep, the next start), within its TTL; its agent's journal answers it if it ran
             self._rows.requeue(row["id"])
             return False
         self._rows.finish(row["id"], {"success": response.success, **response_fields(response)})
