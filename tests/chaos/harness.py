@@ -12,8 +12,9 @@ site broker, of the IoT Core stand-in; and a cloud link cut (the relay between t
 supervisor restarts what was killed (infra/local/supervisor.py); the harness only waits for the system to be whole
 again and times it.
 
-The ledger, per fault kind (a command counts for the fault injected last before it was sent, ``none`` before the
-first): commands sent; **lost** (it never ran on its agent, or ran but its cloud record did not end ``succeeded``);
+The ledger, per fault kind (a command counts for the fault injected last before it was sent or within
+:data:`IN_FLIGHT_S` after, while it was in flight; ``none`` before the first): commands sent; **lost** (it never
+ran on its agent, or ran but its cloud record did not end ``succeeded``);
 **run twice** (its marker appears more than once in the agent's runs file); **no terminal state** (still open in
 the cloud after the recovery window); **interrupted** (ran once, and its agent was killed while it ran: it ends
 ``failed`` with the journal's "interrupted" and is not run again — not a loss); the progress events each run
@@ -65,12 +66,16 @@ class ChaosOptions:
     exec_sleep_s: tuple[float, float] = (0.1, 0.8)
 
 
+#: a command counts for the last fault injected before it was sent or this soon after (while it was in flight)
+IN_FLIGHT_S = 5.0
+
+
 @dataclass
 class Sent:
     command_id: str
     agent_id: str
     marker: str
-    kind: str  # the fault it counts for
+    at: float  # time.monotonic() when the cloud API took it
 
 
 @dataclass
@@ -141,7 +146,6 @@ class Chaos:
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.settings_wanted: dict[str, int] = {}
-        self._kind = "none"
         self._stop = threading.Event()
         self._seq = 0
         self._lock = threading.Lock()
@@ -169,7 +173,6 @@ class Chaos:
         fault = Fault(kind, time.monotonic())
         with self._lock:
             self.faults.append(fault)
-            self._kind = kind
         inject: Callable[[], Callable[[], bool]] = getattr(self, f"_{kind}")
         recovered = inject()
         started = time.monotonic() if kind == "cloud_link_cut" else fault.injected_at
@@ -256,7 +259,7 @@ class Chaos:
                 self.errors.append(f"POST /api/commands: {status} {answer}")
                 continue
             with self._lock:
-                self.sent.append(Sent(str(answer["data"]["command_id"]), agent_id, marker, self._kind))
+                self.sent.append(Sent(str(answer["data"]["command_id"]), agent_id, marker, time.monotonic()))
 
     def _settings(self) -> None:
         agents = list(self.twin.agents)
@@ -317,7 +320,8 @@ class Chaos:
                 rows[fault.kind].recover.append(fault.recover_s)
         details: list[str] = []
         for s in self.sent:
-            row = rows[s.kind]
+            kind = next((f.kind for f in reversed(self.faults) if f.injected_at <= s.at + IN_FLIGHT_S), "none")
+            row = rows[kind]
             row.commands += 1
             ran = runs[s.agent_id][s.marker]
             record = records.get(s.command_id, {})
@@ -325,16 +329,16 @@ class Chaos:
             status = outcome.get("status", record.get("status"))
             if status not in TERMINAL:
                 row.no_terminal += 1
-                details.append(f"{s.command_id} ({s.kind}, {s.agent_id}): no terminal state ({status}), ran {ran}x")
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): no terminal state ({status}), ran {ran}x")
             if ran == 1 and status == "failed" and outcome.get("error") == INTERRUPTED:
                 row.interrupted += 1  # its agent was killed while it ran: an honest end, not run again
             elif ran == 0 or status != "succeeded":
                 row.lost += 1
-                details.append(f"{s.command_id} ({s.kind}, {s.agent_id}): lost: ran {ran}x, ended {status}: "
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): lost: ran {ran}x, ended {status}: "
                                f"{outcome.get('error')}")
             if ran > 1:
                 row.run_twice += 1
-                details.append(f"{s.command_id} ({s.kind}, {s.agent_id}): ran {ran} times")
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): ran {ran} times")
             hops = outcome.get("hops") or {}
             if ran and "started" not in hops:
                 row.events_lost += 1
