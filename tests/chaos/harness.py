@@ -138,7 +138,8 @@ class Chaos:
         self.twin = twin
         self.opt = options or ChaosOptions()
         self.say = say
-        self.rng = random.Random(self.opt.seed)
+        self.rng = random.Random(self.opt.seed)  # the faults: which, when, how long (the same for a seed)
+        self.work_rng = random.Random(self.opt.seed + 1)  # the workload's thread (it must not shift the faults)
         self.runs_dir = twin.workdir / "runs"
         self.runs_dir.mkdir(exist_ok=True)
         self.runs_dir.chmod(0o777)
@@ -245,10 +246,10 @@ class Chaos:
         agents = list(self.twin.agents)
         while not self._stop.wait(self.opt.command_every_s):
             self._seq += 1
-            agent_id = self.rng.choice(agents)
+            agent_id = self.work_rng.choice(agents)
             marker = f"m{self.opt.seed}-{self._seq}"
             line = (f"echo {marker} >> {self.runs_dir / (agent_id + '.log')}; "
-                    f"sleep {self.rng.uniform(*self.opt.exec_sleep_s):.2f}")
+                    f"sleep {self.work_rng.uniform(*self.opt.exec_sleep_s):.2f}")
             body = {"agent_id": agent_id, "command": "exec", "params": {"cmd": line, "timeout_s": 30}}
             try:
                 status, answer = self._cloud("POST", "/api/commands", body)
