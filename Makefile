@@ -5,6 +5,7 @@
 #   make demo    the local twin (python -m infra.local)
 #   make bench   every bench/*.py with the venv's python
 #   make fuzz    the fuzz tests (tests/fuzz) with many more generated cases than make test runs
+#   make chaos   the fault-injection run on the local twin (CHAOS_FAULTS faults, seeded by CHAOS_SEED)
 #
 # Everything Python lives in .venv; system packages (Mosquitto, later Chromium) come from apt.
 
@@ -36,7 +37,7 @@ PYTEST_ARGS ?=
 # The editable install maps the top-level packages that exist when it runs: reinstall when one appears.
 PKG_INITS := $(wildcard shared/__init__.py edge/__init__.py infra/__init__.py)
 
-.PHONY: all deps-system venv lint typecheck pytest test fuzz demo bench lms-lock clean distclean
+.PHONY: all deps-system venv lint typecheck pytest test fuzz demo bench chaos lms-lock clean distclean
 
 all: test
 
@@ -122,6 +123,15 @@ bench: venv
 	  echo "== $$f"; \
 	  PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
 	done
+
+## chaos: kill -9 of the LMS, an agent mid-exec, the site broker, the IoT Core stand-in, and cloud link cuts, at random
+## (seeded) points while commands and settings flow through the local twin; prints the ledger per fault kind and fails
+## on any command lost, run twice or left without a terminal state (tests/chaos/; a short run is in `make test`).
+CHAOS_FAULTS ?= 100
+CHAOS_SEED ?= 17
+chaos: deps-system
+	$(MAKE) --no-print-directory venv
+	$(VPY) -m tests.chaos --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
 
 ## lms-lock: refresh infra/lms/requirements.lock, the LMS image's pins with hashes: the `lms` extra resolved for
 ## the image's CPython 3.11 on Linux (every file of each pinned release is hashed, so amd64 and arm64 both

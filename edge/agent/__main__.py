@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from edge.agent import __version__, footprint
 from edge.agent.classtop import ClassTopStore, SnapshotLoop
 from edge.agent.classtop_commands import ClassTopCommands
+from edge.agent.command_journal import CommandJournal
 from edge.agent.commands import AgentCommands
 from edge.agent.config import AgentConfig, ConfigError, load_config
 from edge.agent.credentials import Credentials
@@ -244,7 +245,10 @@ class AgentProcess:
         if self.enroller is not None:  # rotation by the LMS, over this authenticated connection (edge.agent.site_trust)
             self.site_trust = SiteTrust(agent_id, self.config.state_dir, self.enroller.settings.ca_hash, uplink.client)
             handlers.update(self.site_trust.table())
-        uplink.on_commands(Dispatcher(uplink, handlers, report_state=report_state), inline=Dispatcher.quick)
+        journal = CommandJournal(self.config.state_dir / "command-journal.log")
+        self.lifecycle.on_stop("command journal", journal.close)
+        dispatcher = Dispatcher(uplink, handlers, report_state=report_state, journal=journal)
+        uplink.on_commands(dispatcher, inline=Dispatcher.quick)
         self.lifecycle.on_stop("command subscription (commands refused)", uplink.stop_commands)
 
     def start_connection(self) -> None:

@@ -155,7 +155,7 @@ class AgentCommands:
                 lambda: self._run(cmd, plan), on_queued=lambda: self.report_state(cmd, CommandStatus.QUEUED)
             )
         except PoolFull as exc:
-            raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
+            raise self.busy(exc) from None
 
     def _run(self, cmd: Command, plan: ExecPlan) -> dict[str, Any]:
         self.report_state(cmd, CommandStatus.RUNNING)
@@ -179,6 +179,11 @@ class AgentCommands:
         if result.exit_code != 0:
             raise CommandFailed(f"exit code {result.exit_code}", code=ErrorCode.EXEC_FAILED, data=data)
         return data
+
+    def busy(self, exc: PoolFull) -> CommandFailed:
+        """The ``busy`` answer (nothing ran); its data tells the LMS how many commands this agent runs at once
+        (``slots``), so that it paces what it sends (docs/architecture.md#delivery-of-commands-and-results)."""
+        return CommandFailed(str(exc), code=ErrorCode.BUSY, data={"slots": self.pool.size})
 
     # ------------------------------------------------------------ system
 
@@ -217,7 +222,7 @@ class AgentCommands:
         try:
             return self.pool.submit(run)
         except PoolFull as exc:
-            raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
+            raise self.busy(exc) from None
 
     # ------------------------------------------------------------ cctv
 
@@ -239,6 +244,6 @@ class AgentCommands:
             try:
                 return self.pool.submit(lambda: call(params))
             except PoolFull as exc:
-                raise CommandFailed(str(exc), code=ErrorCode.BUSY) from None
+                raise self.busy(exc) from None
 
         return handler

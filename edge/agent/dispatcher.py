@@ -8,7 +8,10 @@ Rules, in order:
    Retained messages are ignored: a command left retained by mistake would otherwise run at every start.
 2. A ``request_id`` seen recently is not run again (QoS 1 may redeliver): its stored response is replayed,
    or, if it is still running, the duplicate is ignored (its response will follow). The memory is a bounded
-   LRU of :data:`RECENT_REQUESTS` ids.
+   LRU of :data:`RECENT_REQUESTS` ids. A command with the cloud's ``command_id`` is also looked up, by that id,
+   in the durable :class:`~edge.agent.command_journal.CommandJournal`, across restarts of the agent: the LMS
+   asks again (under a new request id) when it cannot know whether a request or its answer was lost, and
+   the agent answers from the journal instead of running the command twice.
 3. Params are checked with :func:`shared.commands.validate_params` (``unknown_command`` / ``invalid_params``).
 4. The handler runs (fast ones inline, ``exec`` on the worker pool). Whatever it raises becomes a failed
    response; nothing a handler does can stop the agent.
@@ -41,6 +44,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge.agent.command_journal import CommandJournal
 from edge.agent.commands import Handler
 from edge.agent.uplink import Uplink
 from shared.commands import validate_params
@@ -151,8 +155,10 @@ class Dispatcher:
     def __init__(
         self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None,
         report_state: Callable[[Command, CommandStatus], None] | None = None,
+        journal: CommandJournal | None = None,
     ) -> None:  # fmt: skip
         self.uplink = uplink
+        self.journal = journal
         self.handlers = dict(handlers)
         self.recent = recent or RecentRequests()
         self.report_state = report_state
@@ -196,8 +202,26 @@ class Dispatcher:
             if self._is_new(rid):
                 self._reply(Response.fail(rid, exc.code, exc.message))
             return
-        if self._is_new(command.request_id):
+        if self._is_new(command.request_id) and self._is_new_command(command):
             self._run(command)
+
+    def _is_new_command(self, command: Command) -> bool:
+        """The journal's word on a cloud command (see the module docstring); True without a journal or id."""
+        if self.journal is None or command.command_id is None:
+            return True
+        state = self.journal.begin(command.command_id, command.request_id)
+        if state is True:
+            return True
+        if state is False:
+            log.info("command_id=%s (request_id=%s) is still running: the repeated request is ignored",
+                     command.command_id, command.request_id, extra={"command_id": command.command_id})
+        else:
+            assert isinstance(state, Response)
+            log.info("command_id=%s ran before: its answer is sent again for request_id=%s", command.command_id,
+                     command.request_id, extra={"command_id": command.command_id})
+            self.recent.finish(state.request_id, state)
+            self._publish(state)
+        return False
 
     def _is_new(self, request_id: str) -> bool:
         state = self.recent.begin(request_id)
@@ -254,6 +278,8 @@ class Dispatcher:
 
     def _reply(self, response: Response, started: float | None = None, command: Command | None = None) -> None:
         self.recent.finish(response.request_id, response)
+        if self.journal is not None and command is not None and command.command_id is not None:
+            self.journal.answer(command.command_id, response)
         if started is not None:
             command_id = command.command_id if command is not None else None
             log.log(

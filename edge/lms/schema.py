@@ -18,6 +18,7 @@ from edge.lms.cctv.cctv_log import CCTV_LOG_INDEX_V4, CCTV_LOG_TABLE_V1
 from edge.lms.cloud.outbox_rows import OUTBOX_DEAD_TABLE_V7, OUTBOX_TABLE_V1
 from edge.lms.cloud.snapshot_sync import SNAPSHOT_STATE_TABLE_V5
 from edge.lms.commands.cloud_command_ids import CLOUD_COMMAND_TABLE_V6
+from edge.lms.commands.cloud_requests import CLOUD_REQUEST_TABLE_V13
 from edge.lms.commands.command_log import COMMAND_LOG_TABLE_V1
 from edge.lms.commands.queue_rows import COMMAND_QUEUE_CLOUD_V10, COMMAND_QUEUE_TABLE_V2
 from edge.lms.enrolment.enrolment_rows import ENROLMENT_TABLES_V9
@@ -57,6 +58,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(10, "the cloud's command id of queued commands", COMMAND_QUEUE_CLOUD_V10),
             Migration(11, "agent upgrade campaigns", UPGRADE_TABLES_V11),
             Migration(12, "the archive of retired agents", RETIRED_AGENTS_TABLE_V12),
+            Migration(13, "the cloud's commands in flight, per agent", CLOUD_REQUEST_TABLE_V13),
         ]
     )
 )

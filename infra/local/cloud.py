@@ -14,7 +14,9 @@ Threads, started in order and stopped in reverse:
    classic and named shadows on the stand-in broker (``infra/local/shadows.py``);
 4. the rules engine: the IoT topic rules of ``infra/aws/rules.py`` invoking the app's Lambda handlers, on its own
    persistent session (a broker restart loses it no message);
-5. Chalice's local HTTP server for the app's routes.
+5. the app's scheduled functions (the command sweeper) on the template's rate (``infra/local/schedules.py``;
+   ``--schedule-every-s`` for a shorter one);
+6. Chalice's local HTTP server for the app's routes.
 
 The twin's IoT Core parts connect to the stand-in broker with their own privileged certificates (``--iot-dir``:
 ``ca.crt`` and ``<identity>.crt``/``.key``), as they are inside IoT Core in AWS.
@@ -50,6 +52,7 @@ from infra.local.iot_ca import IotCa
 from infra.local.iot_registry import StandInIssuer, install_csr_signing
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
+from infra.local.schedules import Schedules
 from infra.local.shadow_api import ShadowApi
 from infra.local.shadow_documents import ShadowDocuments
 from infra.local.shadows import ShadowService
@@ -90,8 +93,10 @@ class LocalCloud:
         broker_host: str,
         broker_port: int,
         iot_dir: Path,
+        schedule_every_s: float | None = None,
     ) -> None:
         self.tenant, self.stage, self.host = tenant, stage, host
+        self.schedule_every_s = schedule_every_s
         self.api_port, self.moto_port = api_port, moto_port
         self.broker_host, self.broker_port = broker_host, broker_port
         self.iot_dir = iot_dir
@@ -111,7 +116,8 @@ class LocalCloud:
     # ------------------------------------------------------------ steps
 
     def start(self) -> None:
-        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_http]
+        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_schedules,
+                 self.start_http]
         self.lifecycle.start(steps)
 
     def stop(self) -> None:
@@ -194,6 +200,12 @@ class LocalCloud:
         return iot_core_settings(self.iot_dir, name, self.broker_host, self.broker_port,
                                  session_expiry_s=86_400 if persistent else 0)
 
+    def start_schedules(self) -> None:
+        """The app's ``@app.schedule`` functions (the command sweeper) on the template's rate."""
+        assert self.app_module is not None
+        schedules = Schedules(self.app_module.app, self.schedule_every_s).start()
+        self.lifecycle.on_stop("schedules", schedules.stop)
+
     def start_http(self) -> None:
         from chalice.config import Config
         from chalice.local import create_local_server
@@ -231,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the twin's IoT CA (ca.crt, ca.key) and privileged certificates (<identity>.crt/.key)")
     p.add_argument("--token-file", type=Path, required=True, help="where to write the first admin token")
     p.add_argument("--ready-file", type=Path, required=True)
+    p.add_argument("--schedule-every-s", type=float, default=None,
+                   help="run the scheduled functions this often (default: their rate in the template)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -251,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         broker_host=args.broker_host,
         broker_port=args.broker_port,
         iot_dir=args.iot_dir,
+        schedule_every_s=args.schedule_every_s,
     )
     try:
         cloud.start()

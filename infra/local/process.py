@@ -26,6 +26,8 @@ class ChildProcess:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        #: stopped on purpose (:meth:`stop`), not crashed: the twin's supervisor leaves it down
+        self.stopped = False
 
     @classmethod
     def python(cls, name: str, module: str, args: Sequence[str], log_path: Path, **kw: object) -> ChildProcess:
@@ -41,11 +43,17 @@ class ChildProcess:
 
     def start(self) -> ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.stopped = False
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             self.argv, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         return self
+
+    def restart(self) -> ChildProcess:
+        """Start it again (after it exited: its log file is reopened, appended to)."""
+        self._close()
+        return self.start()
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -64,6 +72,7 @@ class ChildProcess:
             self.proc.send_signal(sig)
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
+        self.stopped = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -71,10 +80,16 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close()
+        return self.proc.returncode if self.proc else None
+
+    def _close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
         if self._log is not None:
             self._log.close()
             self._log = None
-        return self.proc.returncode if self.proc else None
 
 
 def wait_for(what: str, predicate: object, timeout_s: float, *, every_s: float = 0.05,

@@ -17,11 +17,14 @@ Start order (stop runs it in reverse):
 6. the agents (``python -m edge.agent``), which pin the site CA (``ca_hash``), enrol with the LMS over HTTPS
    (one enrolment token for all of them) and connect to the broker's TLS port with their own credentials.
 
-It waits for each part to be ready before the next one, and finally for the cloud to list every agent.
+It waits for each part to be ready before the next one, and finally for the cloud to list every agent. Then its
+supervisor (``infra/local/supervisor.py``) watches the brokers, the LMS and the agents: one that exits without being
+asked to is started again with backoff (docs/operations.md#supervision).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -39,8 +42,10 @@ from infra.lms.entrypoint import CERT_FILE, KEY_FILE, EntrypointError, enrol
 from infra.local import toml_writer
 from infra.local.iot_access import IOT_CORE_ROLE, SUPERVISOR_CLIENT, iot_core_settings, stand_in_broker
 from infra.local.iot_ca import IotCa
+from infra.local.link_proxy import LinkProxy
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
+from infra.local.supervisor import Supervisor
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttSettings
@@ -83,6 +88,12 @@ class TwinOptions:
     #: agents with ``[camera] enabled = true`` (recordings under their state dir; MJPEG server on a free port)
     camera_agents: Sequence[str] = ()
     start_timeout_s: float = 60.0
+    #: restart the brokers, the LMS and the agents when they exit unasked (infra/local/supervisor.py)
+    supervise: bool = True
+    #: run the cloud's scheduled functions (the command sweeper) this often; None: the template's rate
+    schedule_every_s: float | None = None
+    #: the LMS reaches the IoT Core stand-in through a relay a test can cut (``Twin.link_proxy``)
+    cloud_link_proxy: bool = False
 
 
 def _http_json(
@@ -114,6 +125,8 @@ class Twin:
         self.tls: TlsFiles | None = None
         self.iot_ca: IotCa | None = None
         self._control: DynsecControl | None = None  # the supervisor's dynamic-security admin on the stand-in
+        self.supervisor = Supervisor()
+        self.link_proxy: LinkProxy | None = None
         self.ca_hash = ""  # the site CA's fingerprint, as the LMS shows it where enrolment tokens are made
 
     # ------------------------------------------------------------ addresses
@@ -156,6 +169,7 @@ class Twin:
                 self.start_lms,
                 self.start_agents,
                 self.wait_cloud_sees_agents,
+                self.start_supervisor,
             ):
                 log.info("twin: %s", step.__name__.replace("_", " "))
                 step()
@@ -189,6 +203,9 @@ class Twin:
         self.cloud_broker = broker
         self.lifecycle.on_stop("cloud broker", broker.stop)
         self.lifecycle.on_stop("stand-in control", self._stop_control)
+        if self.opt.cloud_link_proxy:
+            self.link_proxy = LinkProxy(broker.host, broker.port).start()
+            self.lifecycle.on_stop("cloud link relay", self.link_proxy.stop)
 
     def iot_core_client(self, name: str, *, session_expiry_s: int = 0) -> MqttSettings:
         """Settings of a privileged client of the stand-in broker (an observer standing in for IoT Core's own
@@ -253,6 +270,7 @@ class Twin:
                 "--api-port", str(self.opt.ports.api), "--moto-port", str(moto_port),
                 "--broker-host", self.cloud_broker.host, "--broker-port", str(self.cloud_broker.port),
                 "--token-file", str(token_file), "--ready-file", str(ready_file), "--iot-dir", str(self.iot_dir),
+                *(["--schedule-every-s", str(self.opt.schedule_every_s)] if self.opt.schedule_every_s else []),
             ],
             self.workdir / "logs" / "cloud.log",
         ).start()
@@ -310,8 +328,8 @@ class Twin:
                 "dynsec": {"username": DYNSEC_ADMIN, "password_file": str(self.lms_dir / "dynsec-password")},
             },
             "cloud": {
-                "host": self.cloud_broker.host,
-                "port": self.cloud_broker.port,
+                "host": self.link_proxy.host if self.link_proxy else self.cloud_broker.host,
+                "port": self.link_proxy.port if self.link_proxy else self.cloud_broker.port,
                 # mutual TLS as with IoT Core: the site's certificate from enrolment (written again once it is
                 # there: enrol_site), the stand-in root CA
                 **({"tls": {"ca_file": str(certs / IOT_ROOT_CA_FILE), "cert_file": str(certs / CERT_FILE),
@@ -385,6 +403,12 @@ class Twin:
         wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,
                  watch=list(self.agents.values()))
 
+    def _agent_up(self, agent_id: str) -> bool:
+        return _child_up(self.agents.get(agent_id))
+
+    def _agent_restart(self, agent_id: str) -> None:
+        _child_restart(self.agents.get(agent_id))
+
     def stop_agents(self) -> None:
         for agent in self.agents.values():
             agent.stop()
@@ -399,6 +423,41 @@ class Twin:
 
         wait_for("the cloud to list the agents", listed, self.opt.start_timeout_s,
                  watch=[p for p in (self.cloud, self.lms) if p])
+
+
+    def start_supervisor(self) -> None:
+        """Watch the brokers, the LMS and the agents (not the local cloud: its moto state lives in its memory)."""
+        if not self.opt.supervise:
+            return
+        for name, broker in (("IoT Core stand-in", self.cloud_broker), ("site broker", self.site_broker)):
+            if broker is not None:
+                self.supervisor.watch(name, functools.partial(_broker_running, broker),
+                                      functools.partial(_restart_broker, broker))  # fmt: skip
+        self.supervisor.watch("LMS", lambda: _child_up(self.lms), lambda: _child_restart(self.lms))
+        for agent_id in self.agents:
+            self.supervisor.watch(f"agent {agent_id}", functools.partial(self._agent_up, agent_id),
+                                  functools.partial(self._agent_restart, agent_id))  # fmt: skip
+        self.supervisor.start()
+        self.lifecycle.on_stop("supervisor", self.supervisor.stop)
+
+def _broker_running(broker: MosquittoProcess) -> bool:
+    """Running, or stopped on purpose (``stop()`` forgets the process; a crashed one is still known)."""
+    return broker.running or broker.pid is None
+
+
+def _restart_broker(broker: MosquittoProcess) -> None:
+    broker.stop()
+    broker.start()
+
+
+def _child_up(child: ChildProcess | None) -> bool:
+    """Running, or stopped on purpose (``ChildProcess.stop``): only a process that exited unasked is restarted."""
+    return child is None or child.alive or child.stopped
+
+
+def _child_restart(child: ChildProcess | None) -> None:
+    if child is not None and not child.alive and not child.stopped:
+        child.restart()
 
 
 def _items(body: Any) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ one at a time** (a settings write and a later one must not swap), each through t
 outcome is stored on the row. Rows past their TTL become ``expired`` without running. If the agent drops again
 mid-drain the row stays ``queued``. States: ``queued`` -> ``delivering`` -> ``done`` / ``expired`` /
 ``cancelled``; a row found ``delivering`` at start-up (the LMS stopped mid-delivery; the agent may or may
-not have run it) becomes ``interrupted`` rather than being run twice. A sweep every :data:`SWEEP_INTERVAL_S`
+not have run it) becomes ``interrupted`` rather than being run twice — unless it is a cloud command's: that one is
+queued again, as is one answered ``busy`` or not answered in time, since the agent answers a cloud command it ran
+from its journal (docs/architecture.md#delivery-of-commands-and-results). A sweep every :data:`SWEEP_INTERVAL_S`
 expires old rows and drains online agents whose presence change was missed.
 
 A row may belong to a cloud command (``command_id``): a :class:`QueueReporter` (the fan-out of cloud commands) is
@@ -31,6 +33,9 @@ from shared.messages import CommandStatus, Presence, Response
 from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
+
+#: a cloud command's row ended by the router with one of these, its agent never having answered, is queued again
+_UNANSWERED_AGAIN = frozenset({ErrorCode.TIMEOUT, ErrorCode.INTERNAL})
 
 SWEEP_INTERVAL_S = 5.0
 DRAIN_WORKERS = 8
@@ -76,9 +81,12 @@ class CommandQueue:
         self._registry.add_listener(self._on_presence)
 
     def start(self) -> CommandQueue:
-        interrupted = self._rows.interrupt_delivering("the LMS stopped while delivering; it may or may not have run")
+        requeued, interrupted = self._rows.interrupt_delivering(
+            "the LMS stopped while delivering; it may or may not have run")
         if interrupted:
             log.warning("queue: %d commands were being delivered when the LMS stopped: marked interrupted", interrupted)
+        if requeued:
+            log.warning("queue: %d cloud commands were being delivered when the LMS stopped: queued again", requeued)
         self._refresh_waiting()
         self._stop.clear()
         self._pool = ThreadPoolExecutor(DRAIN_WORKERS, thread_name_prefix="lms-queue")
@@ -229,6 +237,12 @@ class CommandQueue:
             reporter.delivered(command_id, ticket)
         response = ticket.result()
         if not ticket.delivered and response.error_code is ErrorCode.AGENT_OFFLINE:
+            self._rows.requeue(row["id"])
+            return False
+        if command_id and (response.error_code is ErrorCode.BUSY or
+                           (response.error_code in _UNANSWERED_AGAIN and not ticket.answered)):
+            # a cloud command that did not run (busy) or may not have reached the agent (no answer in time, the LMS
+            # stopping): later (the sweep, the next start), within its TTL; its agent's journal answers it if it ran
             self._rows.requeue(row["id"])
             return False
         self._rows.finish(row["id"], {"success": response.success, **response_fields(response)})

@@ -99,12 +99,19 @@ class QueueRows:
             (time.time(), item_id),
         ) == 1
 
-    def interrupt_delivering(self, why: str) -> int:
-        """Rows left ``delivering`` by an LMS that stopped become ``interrupted``. Returns how many."""
-        return self._update(
+    def interrupt_delivering(self, why: str) -> tuple[int, int]:
+        """Rows left ``delivering`` by an LMS that stopped: a cloud command's (``command_id``) goes back to ``queued``
+        (its agent answers it from its journal if it ran it: docs/architecture.md#delivery-of-commands-and-results),
+        any other becomes ``interrupted``. Returns how many of each."""
+        requeued = self._update(
+            "UPDATE command_queue SET state = 'queued', request_id = NULL WHERE state = 'delivering'"
+            " AND id IN (SELECT queue_id FROM command_queue_cloud)", (),
+        )  # fmt: skip
+        interrupted = self._update(
             "UPDATE command_queue SET state = 'interrupted', finished_at = ?, result = ? WHERE state = 'delivering'",
             (time.time(), json.dumps({"error": why})),
         )
+        return requeued, interrupted
 
     def expire(self) -> list[tuple[str, str | None]]:
         """Queued rows past their TTL become ``expired``. Returns their ``(agent id, cloud command id)``."""

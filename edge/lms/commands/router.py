@@ -20,6 +20,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -132,6 +133,9 @@ class Router:
         #: agents that refused a ``Command`` with ``command_id`` (older than the field): sent without it
         self._without_command_id: set[str] = set()
         self.stats = RouterStats()
+        #: told of an agent's answer that matches no pending request (e.g. one answered after the LMS gave up
+        #: waiting; the fan-out still takes it for a cloud command): ``(agent_id, response)``, any thread, quick
+        self.on_late: Callable[[str, Response], None] | None = None
 
     def add_transport(self, kind: str, transport: Transport) -> None:
         """Commands to agents of this registry ``kind`` go through ``transport`` instead of MQTT."""
@@ -330,6 +334,8 @@ class Router:
         if ticket is None:
             self.stats.late_responses += 1
             log.info("router: response %s from %s matches no pending command", response.request_id, agent_id)
+            if self.on_late is not None:
+                self.on_late(agent_id, response)
             return False
         if ticket.agent_id != agent_id:
             self.stats.bad_responses += 1

@@ -21,6 +21,7 @@ def test_unit_runs_the_agent_and_validates_its_config_first() -> None:
     assert f"ExecStartPre={VENV_BIN} run {config} --validate-config" in lines
     assert f"ExecStart={VENV_BIN} run {config}" in lines
     assert "RestartPreventExitStatus=2" in lines  # a bad config file is not restarted in a loop
+    assert "Restart=always" in lines and "RestartSec=5" in lines  # a crashed (kill -9) agent comes back
     assert "KillMode=mixed" in lines and "StateDirectory=classtop-agent" in lines
     assert "User=classtop-agent" in lines and "EnvironmentFile=-/etc/classtop-agent/agent.env" in lines
     assert "$" not in text  # every placeholder filled

@@ -1,0 +1,1 @@
+"""The fault-injection suite on the local twin (``make chaos``): :mod:`tests.chaos.harness`."""

@@ -1,0 +1,383 @@
+"""The fault-injection harness (``make chaos``; a short run in ``make test``): a workload through every tier of the
+local twin while faults are injected at random (seeded) points, and a ledger of what each fault cost.
+
+Workload: ``exec`` commands from the cloud API (one every ``command_every_s``, each to a random agent) whose shell
+line first appends the command's own marker to ``<workdir>/runs/<agent>.log`` and then sleeps a little, so the
+agent's side of the ledger counts every run of every command; and settings changes through the agents' device
+shadows (``PUT /api/agents/{id}/settings``, one counter per agent).
+
+Faults (:data:`FAULT_KINDS`): ``kill -9`` of the LMS, of an agent while one of its ``exec`` commands runs, of the
+site broker, of the IoT Core stand-in; and a cloud link cut (the relay between the LMS and the stand-in cut for
+``link_cut_s``: infra/local/link_proxy.py). The twin's
+supervisor restarts what was killed (infra/local/supervisor.py); the harness only waits for the system to be whole
+again and times it.
+
+The ledger, per fault kind (a command counts for the fault injected last before it was sent or within
+:data:`IN_FLIGHT_S` after, while it was in flight; ``none`` before the first): commands sent; **lost** (it never
+ran on its agent, or ran but its cloud record did not end ``succeeded``);
+**run twice** (its marker appears more than once in the agent's runs file); **no terminal state** (still open in
+the cloud after the recovery window); **interrupted** (ran once, and its agent was killed while it ran: it ends
+``failed`` with the journal's "interrupted" and is not run again — not a loss); the progress events each run
+produces (the agent's ``command.state`` ``running``, which reaches the cloud as the ``started`` hop): **lost** (the
+command ran but the cloud has no ``started`` hop) and **out of order** (``started`` after ``finished``) —
+duplicates are not observable there (the cloud keeps each hop's first time: ``n/a``); and the time to recover
+(p50, max).
+Settings: the agents whose reported settings never reached the last value asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.agent.command_journal import INTERRUPTED
+from infra.local.twin import Twin
+
+FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut")
+TERMINAL = frozenset({"succeeded", "failed", "timed_out", "rejected", "expired", "cancelled"})
+SETTING_KEY = "chaos_counter"
+
+
+@dataclass
+class ChaosOptions:
+    faults: int = 5
+    seed: int = 17
+    kinds: tuple[str, ...] = FAULT_KINDS
+    command_every_s: float = 0.25
+    settings_every_s: float = 2.0
+    #: quiet time between the recovery of one fault and the next (random in this range)
+    gap_s: tuple[float, float] = (1.0, 3.0)
+    link_cut_s: tuple[float, float] = (3.0, 8.0)
+    #: how long one fault may take to recover before the run fails
+    recover_timeout_s: float = 90.0
+    #: after the last fault, how long every command gets to reach a terminal state
+    settle_timeout_s: float = 180.0
+    exec_sleep_s: tuple[float, float] = (0.1, 0.8)
+
+
+#: a command counts for the last fault injected before it was sent or this soon after (while it was in flight)
+IN_FLIGHT_S = 5.0
+
+
+@dataclass
+class Sent:
+    command_id: str
+    agent_id: str
+    marker: str
+    at: float  # time.monotonic() when the cloud API took it
+
+
+@dataclass
+class Fault:
+    kind: str
+    injected_at: float
+    recover_s: float | None = None
+
+
+@dataclass
+class Row:
+    kind: str
+    faults: int = 0
+    commands: int = 0
+    lost: int = 0
+    run_twice: int = 0
+    no_terminal: int = 0
+    interrupted: int = 0
+    events_lost: int = 0
+    events_out_of_order: int = 0
+    recover: list[float] = field(default_factory=list)
+
+    def cells(self) -> list[str]:
+        p50 = f"{statistics.median(self.recover):.1f}" if self.recover else "-"
+        top = f"{max(self.recover):.1f}" if self.recover else "-"
+        return [self.kind, str(self.faults), str(self.commands), str(self.lost), str(self.run_twice),
+                str(self.no_terminal), str(self.interrupted), str(self.events_lost), "n/a",
+                str(self.events_out_of_order), p50, top]
+
+
+@dataclass
+class Ledger:
+    rows: dict[str, Row]
+    settings_unapplied: list[str]
+    details: list[str]
+
+    @property
+    def total(self) -> Row:
+        total = Row("total")
+        for row in self.rows.values():
+            for name in ("faults", "commands", "lost", "run_twice", "no_terminal", "interrupted", "events_lost",
+                         "events_out_of_order"):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+            total.recover.extend(row.recover)
+        return total
+
+    def table(self) -> str:
+        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "interrupted", "ev lost", "ev dup",
+                "ev order", "recover p50 s", "recover max s"]
+        lines = [head, *(r.cells() for r in self.rows.values()), self.total.cells()]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        out = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+        out.insert(1, "  ".join("-" * w for w in widths))
+        out.append(f"settings not applied: {len(self.settings_unapplied)} {self.settings_unapplied or ''}".rstrip())
+        return "\n".join(out)
+
+
+class Chaos:
+    def __init__(self, twin: Twin, options: ChaosOptions | None = None, say: Callable[[str], None] = print) -> None:
+        self.twin = twin
+        self.opt = options or ChaosOptions()
+        self.say = say
+        self.rng = random.Random(self.opt.seed)  # the faults: which, when, how long (the same for a seed)
+        self.work_rng = random.Random(self.opt.seed + 1)  # the workload's thread (it must not shift the faults)
+        self.runs_dir = twin.workdir / "runs"
+        self.runs_dir.mkdir(exist_ok=True)
+        self.runs_dir.chmod(0o777)
+        self.sent: list[Sent] = []
+        self.faults: list[Fault] = []
+        self.errors: list[str] = []
+        self.settings_wanted: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> Ledger:
+        workers = [threading.Thread(target=self._commands, name="chaos-commands", daemon=True),
+                   threading.Thread(target=self._settings, name="chaos-settings", daemon=True)]
+        for w in workers:
+            w.start()
+        try:
+            for i in range(self.opt.faults):
+                time.sleep(self.rng.uniform(*self.opt.gap_s))
+                kind = self.rng.choice(self.opt.kinds)
+                self._inject(i + 1, kind)
+            time.sleep(self.opt.gap_s[1])
+        finally:
+            self._stop.set()
+            for w in workers:
+                w.join(10)
+        return self._ledger()
+
+    def _inject(self, number: int, kind: str) -> None:
+        fault = Fault(kind, time.monotonic())
+        with self._lock:
+            self.faults.append(fault)
+        inject: Callable[[], Callable[[], bool]] = getattr(self, f"_{kind}")
+        recovered = inject()
+        started = time.monotonic() if kind == "cloud_link_cut" else fault.injected_at
+        deadline = started + self.opt.recover_timeout_s
+        while not _quiet(recovered):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
+            time.sleep(0.1)
+        fault.recover_s = time.monotonic() - started
+        self.say(f"chaos: fault #{number} {kind}: recovered in {fault.recover_s:.1f} s")
+
+    # ------------------------------------------------------------ faults (each returns its recovery check)
+
+    def _lms_kill(self) -> Callable[[], bool]:
+        assert self.twin.lms is not None
+        self.twin.lms.kill(signal.SIGKILL)
+        return self._lms_whole
+
+    def _agent_kill_mid_exec(self) -> Callable[[], bool]:
+        agent_id = self.rng.choice(list(self.twin.agents))
+        runs = self.runs_dir / f"{agent_id}.log"
+        before = _size(runs)
+        deadline = time.monotonic() + 10
+        while _size(runs) == before and time.monotonic() < deadline:  # one of its exec commands has just started
+            time.sleep(0.02)
+        self.twin.agents[agent_id].kill(signal.SIGKILL)
+        time.sleep(0.3)  # the supervisor sees it down before the check below
+        return lambda: self._agent_alive(agent_id) and self._online_at_lms({agent_id})
+
+    def _site_broker_kill(self) -> Callable[[], bool]:
+        assert self.twin.site_broker is not None and self.twin.site_broker.pid is not None
+        os.kill(self.twin.site_broker.pid, signal.SIGKILL)
+        time.sleep(0.3)
+        return self._lms_whole
+
+    def _iot_core_kill(self) -> Callable[[], bool]:
+        assert self.twin.cloud_broker is not None and self.twin.cloud_broker.pid is not None
+        os.kill(self.twin.cloud_broker.pid, signal.SIGKILL)
+        time.sleep(0.3)
+        return self._lms_whole
+
+    def _cloud_link_cut(self) -> Callable[[], bool]:
+        """The site's uplink is cut (the relay between the LMS and the stand-in); IoT Core keeps running."""
+        proxy = self.twin.link_proxy
+        assert proxy is not None, "the chaos twin relays the cloud link (TwinOptions.cloud_link_proxy)"
+        proxy.cut()
+        time.sleep(self.rng.uniform(*self.opt.link_cut_s))
+        proxy.restore()
+        return self._lms_whole
+
+    # ------------------------------------------------------------ recovery checks
+
+    def _lms_whole(self) -> bool:
+        """The LMS answers, is connected to the site broker and the cloud, and sees every agent online."""
+        health = self.twin.lms_api("/api/health")["data"]
+        cloud = health.get("cloud") or {}
+        return bool(health["site_broker"]["connected"] and cloud.get("connected")
+                    and self._online_at_lms(set(self.twin.agents)))
+
+    def _online_at_lms(self, agent_ids: set[str]) -> bool:
+        online = self.twin.lms_api("/api/clients/online", self.twin.lms_token)
+        return agent_ids <= {c["uuid"] for c in _items(online)}
+
+    def _agent_alive(self, agent_id: str) -> bool:
+        return self.twin.agents[agent_id].alive
+
+    # ------------------------------------------------------------ workload
+
+    def _commands(self) -> None:
+        agents = list(self.twin.agents)
+        while not self._stop.wait(self.opt.command_every_s):
+            self._seq += 1
+            agent_id = self.work_rng.choice(agents)
+            marker = f"m{self.opt.seed}-{self._seq}"
+            line = (f"echo {marker} >> {self.runs_dir / (agent_id + '.log')}; "
+                    f"sleep {self.work_rng.uniform(*self.opt.exec_sleep_s):.2f}")
+            body = {"agent_id": agent_id, "command": "exec", "params": {"cmd": line, "timeout_s": 30}}
+            try:
+                status, answer = self._cloud("POST", "/api/commands", body)
+            except OSError as exc:
+                self.errors.append(f"POST /api/commands: {exc}")
+                continue
+            if status != 202:
+                self.errors.append(f"POST /api/commands: {status} {answer}")
+                continue
+            with self._lock:
+                self.sent.append(Sent(str(answer["data"]["command_id"]), agent_id, marker, time.monotonic()))
+
+    def _settings(self) -> None:
+        agents = list(self.twin.agents)
+        n = 0
+        while not self._stop.wait(self.opt.settings_every_s):
+            n += 1
+            agent_id = agents[n % len(agents)]
+            try:
+                status, answer = self._cloud("PUT", f"/api/agents/{agent_id}/settings",
+                                             {"settings": {SETTING_KEY: str(n)}})
+            except OSError as exc:
+                self.errors.append(f"PUT settings: {exc}")
+                continue
+            if status == 200:
+                self.settings_wanted[agent_id] = n
+            else:
+                self.errors.append(f"PUT settings of {agent_id}: {status} {answer}")
+
+    def _cloud(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.twin.api_url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", f"Bearer {self.twin.admin_token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    # ------------------------------------------------------------ the ledger
+
+    def _records(self) -> dict[str, dict[str, Any]]:
+        """Each sent command's cloud record, waiting (up to the settle timeout) for every one to end."""
+        records: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.opt.settle_timeout_s
+        while True:
+            for s in self.sent:
+                if s.command_id in records and records[s.command_id]["status"] in TERMINAL:
+                    continue
+                status, body = self._cloud("GET", f"/api/commands/{s.command_id}")
+                if status == 200:
+                    records[s.command_id] = body["data"]
+            open_ = [s for s in self.sent if records.get(s.command_id, {}).get("status") not in TERMINAL]
+            if not open_ or time.monotonic() > deadline:
+                return records
+            time.sleep(1.0)
+
+    def _ledger(self) -> Ledger:
+        records = self._records()
+        runs: dict[str, Counter[str]] = {}
+        for agent_id in self.twin.agents:
+            path = self.runs_dir / f"{agent_id}.log"
+            runs[agent_id] = Counter(path.read_text().split()) if path.exists() else Counter()
+        rows = {kind: Row(kind) for kind in ("none", *self.opt.kinds)}
+        for fault in self.faults:
+            rows[fault.kind].faults += 1
+            if fault.recover_s is not None:
+                rows[fault.kind].recover.append(fault.recover_s)
+        details: list[str] = []
+        for s in self.sent:
+            kind = next((f.kind for f in reversed(self.faults) if f.injected_at <= s.at + IN_FLIGHT_S), "none")
+            row = rows[kind]
+            row.commands += 1
+            ran = runs[s.agent_id][s.marker]
+            record = records.get(s.command_id, {})
+            outcome = (record.get("results") or {}).get(s.agent_id) or {}
+            status = outcome.get("status", record.get("status"))
+            if status not in TERMINAL:
+                row.no_terminal += 1
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): no terminal state ({status}), ran {ran}x")
+            if ran == 1 and status == "failed" and outcome.get("error") == INTERRUPTED:
+                row.interrupted += 1  # its agent was killed while it ran: an honest end, not run again
+            elif ran == 0 or status != "succeeded":
+                row.lost += 1
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): lost: ran {ran}x, ended {status}: "
+                               f"{outcome.get('error')}")
+            if ran > 1:
+                row.run_twice += 1
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): ran {ran} times")
+            hops = outcome.get("hops") or {}
+            if ran and "started" not in hops:
+                row.events_lost += 1
+            elif "started" in hops and "finished" in hops and hops["started"] > hops["finished"]:
+                row.events_out_of_order += 1
+        return Ledger(rows, self._settings_unapplied(), details + self.errors)
+
+    def _settings_unapplied(self) -> list[str]:
+        deadline = time.monotonic() + 60
+        missing = list(self.settings_wanted)
+        while missing and time.monotonic() < deadline:
+            missing = []
+            for agent_id, wanted in self.settings_wanted.items():
+                status, body = self._cloud("GET", f"/api/agents/{agent_id}/settings")
+                reported = ((body or {}).get("data") or {}).get("reported") or {} if status == 200 else {}
+                if str(reported.get(SETTING_KEY)) != str(wanted):
+                    missing.append(agent_id)
+            if missing:
+                time.sleep(1.0)
+        return missing
+
+
+def _quiet(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except (OSError, KeyError, TypeError, ValueError):  # the LMS restarting: connection refused, no data yet
+        return False
+
+
+def _size(path: Any) -> int:
+    try:
+        return int(path.stat().st_size)
+    except OSError:
+        return 0
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    data = body.get("data") if isinstance(body, dict) else body
+    if isinstance(data, dict):
+        data = data.get("items") or data.get("clients") or []
+    return data if isinstance(data, list) else []
