@@ -42,7 +42,8 @@ import paho.mqtt.client as mqtt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.rtt import bench_raw, pct, raw_client
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
+from infra.local.twin_options import TwinOptions, TwinPorts
 from shared.names import Namespace
 from shared.topics import ShadowOp, agent_shadow_name, shadow, site_thing_name
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.mosquitto import MosquittoError
-from infra.local.twin import Twin, TwinOptions, TwinPorts
+from infra.local.twin import Twin
+from infra.local.twin_options import TwinOptions, TwinPorts
 
 REPO = Path(__file__).resolve().parents[2]
 

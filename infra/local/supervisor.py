@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from infra.local.mosquitto import MosquittoProcess
+from infra.local.process import ChildProcess
 from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
@@ -131,3 +133,35 @@ class Supervisor:
         log.warning("supervisor: %s restarted (restart #%d, down %.1f s)", part.name, part.restarts, down_s)
         part.started_at, part.down_since, part.retry_at = time.monotonic(), None, None
         part.backoff_s = min(part.backoff_s * 2, self.backoff_max_s)  # for the next fall, unless it stays up
+
+
+# ------------------------------------------------------------ the twin's parts
+
+Check = Callable[[], bool]
+RestartPart = Callable[[], object]
+
+
+def broker_watch(broker: MosquittoProcess) -> tuple[Check, RestartPart]:
+    """A broker runs, or was stopped on purpose (``stop()`` forgets the process; a crashed one is still known)."""
+
+    def restart() -> None:
+        broker.stop()
+        broker.start()
+
+    return (lambda: broker.running or broker.pid is None), restart
+
+
+def child_watch(get: Callable[[], ChildProcess | None]) -> tuple[Check, RestartPart]:
+    """A child process (looked up at each check) runs, or was stopped on purpose (``ChildProcess.stop``): only a
+    process that exited unasked is restarted."""
+
+    def alive() -> bool:
+        child = get()
+        return child is None or child.alive or child.stopped
+
+    def restart() -> None:
+        child = get()
+        if child is not None and not child.alive and not child.stopped:
+            child.restart()
+
+    return alive, restart

@@ -30,8 +30,6 @@ import logging
 import secrets
 import ssl
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,8 @@ from infra.local.iot_ca import IotCa
 from infra.local.link_proxy import LinkProxy
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
-from infra.local.supervisor import Supervisor
+from infra.local.supervisor import Supervisor, broker_watch, child_watch
+from infra.local.twin_options import TwinOptions
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttSettings
@@ -57,43 +56,6 @@ log = logging.getLogger(__name__)
 LMS_USER = "lms"
 IOT_ROOT_CA_FILE = "iot-root-ca.pem"  # the stand-in for AmazonRootCA1.pem, in the LMS's certs/
 DYNSEC_ADMIN = "dynsec-admin"
-
-
-@dataclass
-class TwinPorts:
-    api: int = 8765
-    lms: int = 8000  # HTTPS
-    site_broker: int = 8883  # MQTT over TLS
-    site_broker_plain: int = 0  # plain MQTT, loopback only; 0: pick a free port
-    cloud_broker: int = 0  # 0: pick a free port
-    moto: int = 0
-
-    @classmethod
-    def free(cls) -> TwinPorts:
-        return cls(api=free_port(), lms=free_port(), site_broker=free_port(), cloud_broker=0, moto=0)
-
-
-@dataclass
-class TwinOptions:
-    tenant: str = "demo"
-    stage: str = "dev"
-    site_id: str = "school-1"
-    agent_ids: Sequence[str] = ("pc-01", "pc-02", "pc-03")
-    host: str = "127.0.0.1"
-    ports: TwinPorts = field(default_factory=TwinPorts)
-    site_heartbeat_s: float = 5.0
-    agent_heartbeat_s: float = 5.0
-    presence_timeout_s: float = 20.0
-    exec_mode: str = "any"  # the demo's agents run any command; production agents default to an allowlist
-    #: agents with ``[camera] enabled = true`` (recordings under their state dir; MJPEG server on a free port)
-    camera_agents: Sequence[str] = ()
-    start_timeout_s: float = 60.0
-    #: restart the brokers, the LMS and the agents when they exit unasked (infra/local/supervisor.py)
-    supervise: bool = True
-    #: run the cloud's scheduled functions (the command sweeper) this often; None: the template's rate
-    schedule_every_s: float | None = None
-    #: the LMS reaches the IoT Core stand-in through a relay a test can cut (``Twin.link_proxy``)
-    cloud_link_proxy: bool = False
 
 
 def _http_json(
@@ -403,12 +365,6 @@ class Twin:
         wait_for("the agents online at the LMS", all_online, self.opt.start_timeout_s,
                  watch=list(self.agents.values()))
 
-    def _agent_up(self, agent_id: str) -> bool:
-        return _child_up(self.agents.get(agent_id))
-
-    def _agent_restart(self, agent_id: str) -> None:
-        _child_restart(self.agents.get(agent_id))
-
     def stop_agents(self) -> None:
         for agent in self.agents.values():
             agent.stop()
@@ -424,40 +380,18 @@ class Twin:
         wait_for("the cloud to list the agents", listed, self.opt.start_timeout_s,
                  watch=[p for p in (self.cloud, self.lms) if p])
 
-
     def start_supervisor(self) -> None:
         """Watch the brokers, the LMS and the agents (not the local cloud: its moto state lives in its memory)."""
         if not self.opt.supervise:
             return
         for name, broker in (("IoT Core stand-in", self.cloud_broker), ("site broker", self.site_broker)):
             if broker is not None:
-                self.supervisor.watch(name, functools.partial(_broker_running, broker),
-                                      functools.partial(_restart_broker, broker))  # fmt: skip
-        self.supervisor.watch("LMS", lambda: _child_up(self.lms), lambda: _child_restart(self.lms))
-        for agent_id in self.agents:
-            self.supervisor.watch(f"agent {agent_id}", functools.partial(self._agent_up, agent_id),
-                                  functools.partial(self._agent_restart, agent_id))  # fmt: skip
+                self.supervisor.watch(name, *broker_watch(broker))
+        self.supervisor.watch("LMS", *child_watch(lambda: self.lms))
+        for agent_id in self.agents:  # looked up at each check: a restarted agent may be a new process object
+            self.supervisor.watch(f"agent {agent_id}", *child_watch(functools.partial(self.agents.get, agent_id)))
         self.supervisor.start()
         self.lifecycle.on_stop("supervisor", self.supervisor.stop)
-
-def _broker_running(broker: MosquittoProcess) -> bool:
-    """Running, or stopped on purpose (``stop()`` forgets the process; a crashed one is still known)."""
-    return broker.running or broker.pid is None
-
-
-def _restart_broker(broker: MosquittoProcess) -> None:
-    broker.stop()
-    broker.start()
-
-
-def _child_up(child: ChildProcess | None) -> bool:
-    """Running, or stopped on purpose (``ChildProcess.stop``): only a process that exited unasked is restarted."""
-    return child is None or child.alive or child.stopped
-
-
-def _child_restart(child: ChildProcess | None) -> None:
-    if child is not None and not child.alive and not child.stopped:
-        child.restart()
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
