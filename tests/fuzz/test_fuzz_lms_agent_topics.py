@@ -143,7 +143,7 @@ def test_fuzz_response_channel(tmp_path: Path) -> None:
     with Store(tmp_path / "lms.db") as store:
         registry = Registry(store, presence_timeout_s=3600)
         router = Router.__new__(Router)  # only the response path: no broker, nothing pending
-        router.__dict__.update(_registry=registry, _pending={}, stats=type("S", (), {"bad_responses": 0,
+        router.__dict__.update(_registry=registry, _pending={}, on_late=None, stats=type("S", (), {"bad_responses": 0,
                                "late_responses": 0})())  # fmt: skip
 
         @given(agent_id=AGENTS, payload=payloads(*VALID[AgentUp.RESPONSE]))

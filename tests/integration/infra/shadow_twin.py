@@ -33,8 +33,9 @@ REGION = "us-east-1"
 
 
 def connect_device(broker: Broker, client_id: str) -> mqtt.Connection:
-    """An awscrt MQTT 3.1.1 connection of a device to the IoT Core stand-in (plain TCP to the stand-in broker,
-    as the LMS's link does in the twin: ``edge/lms/cloud/link.py``; docs/field-notes.md#awsiotsdk--awscrt)."""
+    """An awscrt MQTT 3.1.1 connection of a device to the broker the shadow service answers on: here the
+    integration tests' plain broker (the same service code; the twin's mutual-TLS stand-in is exercised by the e2e
+    tests, ``tests/e2e/test_iot_core_stand_in_twin.py``; docs/field-notes.md#awsiotsdk--awscrt)."""
     bootstrap = io.ClientBootstrap(io.EventLoopGroup(1), io.DefaultHostResolver(io.EventLoopGroup(1)))
     connection = mqtt.Connection(
         client=mqtt.Client(bootstrap, None), host_name=broker.host, port=broker.port, client_id=client_id,
