@@ -9,7 +9,6 @@ the cloud is never left waiting on a message the LMS took).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,11 @@ from edge.lms.commands.result_buffer import ResultBuffer
 from edge.lms.store import Store
 from shared import topics
 from shared.errors import MessageError
-from shared.messages import AgentRetire, CommandResults, SiteCommand, decode
+from shared.messages import AgentRetire, SiteCommand, decode
 from shared.mqtt import MqttClient, MqttSettings
 from shared.names import Namespace
 from shared.topics import SiteDown
+from tests.fixtures.outbox import RecordingOutbox
 from tests.fuzz.payloads import dumps, nest, payloads
 from tests.fuzz.tally import tally
 
@@ -47,17 +47,7 @@ LOG_REQUESTS = [{"type": "log_request", "request_id": "l-1", "expires_at": NOW +
 RETIRES = [{"type": "agent_retire", "agent_id": "agent-1", "by": "admin", "timestamp": NOW, "reason": "gone"}]
 
 
-class Outbox:
-    def __init__(self) -> None:
-        self.messages: list[CommandResults] = []
-        self.cond = threading.Condition()
-
-    def put(self, topic: str, message: CommandResults) -> int:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-        return len(self.messages)
-
+class Outbox(RecordingOutbox):
     def answered(self, command_id: str) -> set[str]:
         with self.cond:
             return {r.agent_id for m in self.messages for r in m.results

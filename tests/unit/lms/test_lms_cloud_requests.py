@@ -17,21 +17,12 @@ from edge.lms.commands.result_buffer import ResultBuffer
 from edge.lms.commands.router import Ticket
 from edge.lms.store import Store
 from shared.errors import ErrorCode
-from shared.messages import CommandResults, Response, SiteCommand, encode
+from shared.messages import Response, SiteCommand, encode
 from shared.names import Namespace
+from tests.fixtures.outbox import RecordingOutbox
 
 
-class Outbox:
-    def __init__(self) -> None:
-        self.messages: list[CommandResults] = []
-        self.cond = threading.Condition()
-
-    def put(self, topic: str, message: CommandResults) -> int:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-        return len(self.messages)
-
+class Outbox(RecordingOutbox):
     def final(self) -> dict[tuple[str, str], str]:
         with self.cond:
             return {(r.request_id, r.agent_id): r.status.value for m in self.messages for r in m.results

@@ -3,26 +3,16 @@ agent cannot move another agent's cloud command (or invent one) by reporting pro
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from edge.lms.commands import Fanout
 from edge.lms.commands.progress import Progress
 from edge.lms.commands.result_buffer import ResultBuffer
-from shared.messages import CommandResults, CommandStatus
+from shared.messages import CommandStatus
 from shared.names import Namespace
+from tests.fixtures.outbox import RecordingOutbox
 
-
-class Outbox:
-    def __init__(self) -> None:
-        self.messages: list[CommandResults] = []
-        self.cond = threading.Condition()
-
-    def put(self, topic: str, message: CommandResults) -> int:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-        return len(self.messages)
+Outbox = RecordingOutbox
 
 
 class Router:
