@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` (text is UTF-8); its parent directory is created if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    _replace(path, mode, lambda fh: fh.write(raw))
+
+
+def write_atomic_from(path: Path, source: IO[bytes], *, mode: int = 0o600) -> None:
+    """Replace ``path`` with what ``source`` holds, streamed (a large file is never whole in memory)."""
+    _replace(path, mode, lambda fh: shutil.copyfileobj(source, fh, 1 << 20))
+
+
+def _replace(path: Path, mode: int, write: Callable[[IO[bytes]], object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

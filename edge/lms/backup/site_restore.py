@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from edge.lms import __version__
 from edge.lms.backup.backup_archive import BackupError, BackupTooNew, Manifest, members, read_manifest, verify
@@ -27,6 +24,7 @@ from edge.lms.backup.site_layout import CONFIG, DB, DYNSEC, SiteLayout
 from edge.lms.config import ConfigError, LmsConfig, load_layout
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, StoreError
+from shared.files import write_atomic_from
 
 #: Files beside the database that belong to the database (a stale ``-wal`` replayed on a restored copy corrupts it).
 _DB_SIDE_FILES = ("-wal", "-shm")
@@ -129,30 +127,13 @@ def _write(archive: Path, manifest: Manifest, targets: dict[str, Path], layout: 
         if name == DB:  # first: the old database's journal must never meet the restored file
             for suffix in _DB_SIDE_FILES:
                 target.with_name(target.name + suffix).unlink(missing_ok=True)
-        _write_file(target, fh, manifest.members[name].mode)
+        write_atomic_from(target, fh, mode=manifest.members[name].mode)
         if name == DYNSEC:
             _owned_like_its_directory(target)
             if target != layout.dynsec_file:
                 result.dynsec_elsewhere = target
         result.written.append(target)
     return result
-
-
-def _write_file(target: Path, fh: IO[bytes], mode: int) -> None:
-    """Stream ``fh`` to ``target`` atomically (a temporary file beside it, then renamed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".restore", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(fh, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _owned_like_its_directory(path: Path) -> None:
