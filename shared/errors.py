@@ -70,3 +70,9 @@ class MqttError(SharedError):
     """The MQTT wrapper could not connect, was refused, or could not publish."""
 
     code = ErrorCode.INTERNAL
+
+
+class SignatureError(SharedError):
+    """A webhook delivery whose signature or timestamp does not check out (shared.webhook_signature)."""
+
+    code = ErrorCode.UNAUTHORIZED

@@ -65,6 +65,7 @@ class SiteUp(StrEnum):
     STATE = "state"
     UPGRADES = "upgrades"  # campaign progress (shared.messages.upgrades.UpgradeCampaignReport), through the outbox
     RETIRED = "retired"  # agents retired at the site (shared.messages.retirement.AgentsRetired), through the outbox
+    ALERTS = "alerts"  # alert changes of the site's rules (shared.messages.alert.SiteAlerts), through the outbox
 
 
 class SiteDown(StrEnum):
@@ -217,6 +218,21 @@ def lms_config_shadow_name() -> str:
 def is_lms_config_shadow(shadow_name: str | None) -> bool:
     """Whether ``shadow_name`` is the LMS's configuration shadow (inverse of :func:`lms_config_shadow_name`)."""
     return shadow_name == LMS_CONFIG_SHADOW
+
+
+#: The named shadow (of the site's thing) holding the tenant's alert rules for the site to evaluate
+#: (shared.messages.alert.AlertRulesDocument). It holds ``:``, which no agent id can.
+ALERT_RULES_SHADOW = "alerts:rules"
+
+
+def alert_rules_shadow_name() -> str:
+    """The named shadow (of the site's thing) holding the tenant's alert rules."""
+    return ALERT_RULES_SHADOW
+
+
+def is_alert_rules_shadow(shadow_name: str | None) -> bool:
+    """Whether ``shadow_name`` is the tenant's alert rules shadow (inverse of :func:`alert_rules_shadow_name`)."""
+    return shadow_name == ALERT_RULES_SHADOW
 
 
 def shadow(thing: str, op: ShadowOp, shadow_name: str | None = None) -> str:
