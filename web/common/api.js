@@ -11,6 +11,12 @@ export class ApiError extends Error {
   }
 }
 
+// Whether an error says the route does not exist on this server (an older cloud): API Gateway answers an
+// unknown route 403 "Missing Authentication Token" (Chalice local: 403/404), never in the cloud's envelope.
+export function isMissingRoute(err) {
+  return err instanceof ApiError && (err.status === 404 || err.status === 403) && !err.enveloped;
+}
+
 // The API's base URL: <meta name="ct-api-base" content="https://..."> when the API is on another origin,
 // else this page's origin (the normal case: /api/* on the same origin, no CORS).
 export function apiBase(doc = document) {
@@ -76,6 +82,7 @@ export class ApiClient {
       const message = (typeof err === 'object' ? err.message : String(err)) || (payload && (payload.message || payload.Message)) || res.statusText;
       const { code, message: _m, ...details } = typeof err === 'object' ? err : {};
       const error = new ApiError(res.status, code, message, details);
+      error.enveloped = !!(payload && payload.error); // the cloud's own error, not the gateway's
       if (res.status === 401 && !anonymous) this.onUnauthorized(error);
       throw error;
     }

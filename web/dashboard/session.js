@@ -1,6 +1,6 @@
 // The signed-in session: tokens in sessionStorage ("ct.session": {access_token, refresh_token, expires_at,
 // kind}), refreshed shortly before they expire; the caller's identity (GET /api/me) and what its role may do.
-import { ApiClient, ApiError } from '../common/api.js';
+import { ApiClient, isMissingRoute } from '../common/api.js';
 import { createStore } from '../common/store.js';
 
 const KEY = 'ct.session';
@@ -75,7 +75,7 @@ export const api = new ApiClient({
 export const anonymous = new ApiClient({});
 export const expired = createStore(false);
 
-// GET /api/me. A cloud without the route yet (404) is treated as a viewer of every site: the page then offers
+// GET /api/me. A cloud without the route yet is treated as a viewer of every site: the page then offers
 // nothing the caller might not be allowed to do.
 export async function loadMe() {
   try {
@@ -83,7 +83,7 @@ export async function loadMe() {
     me.set({ name: who.name || who.email || '', email: who.email || null, role: ROLES.includes(who.role) ? who.role : 'viewer',
       sites: Array.isArray(who.sites) ? who.sites : null, auth: who.auth || session.get().kind });
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
+    if (isMissingRoute(err)) {
       me.set({ name: '', email: null, role: 'viewer', sites: null, auth: session.get().kind, guessed: true });
       return;
     }

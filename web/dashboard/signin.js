@@ -4,9 +4,9 @@ import { html, useState } from '../common/html.js';
 import { t } from '../common/i18n.js';
 import { Form } from '../common/components/form.js';
 import { Preferences } from '../common/components/misc.js';
-import { ApiError } from '../common/api.js';
+import { ApiClient, ApiError } from '../common/api.js';
 import { useStore } from '../common/hooks.js';
-import { anonymous, api, expired, loadMe, signOut, startSession } from './session.js';
+import { anonymous, expired, startSession } from './session.js';
 
 const PASSWORD = { type: 'password', required: true, maxLength: 256, pattern: /^.{8,}$/, patternMessage: 'signin.password_rule' };
 
@@ -27,9 +27,8 @@ export function SignIn({ onSignedIn }) {
       setStep({ kind: answer.challenge, session: answer.session, email });
       return;
     }
-    startSession(answer, 'cognito');
     expired.set(false);
-    await loadMe();
+    startSession(answer, 'cognito'); // the app then asks who this is (GET /api/me)
     onSignedIn();
   };
   const call = async (path, body) => {
@@ -54,16 +53,15 @@ export function SignIn({ onSignedIn }) {
         <${Form} id="token-signin" submitLabel=${t('signin.token_submit')} fields=${[
           { name: 'token', label: t('signin.token'), type: 'password', required: true, maxLength: 512, pattern: /^[A-Za-z0-9_.-]+$/, patternMessage: 'signin.token_format' },
         ]} onSubmit=${async (v) => {
-          startSession({ access_token: v.token }, 'token');
+          // checked before it is kept: a refused token leaves no session behind
+          const probe = new ApiClient({ getToken: async () => v.token });
           try {
-            await api.get('/api/lms', { limit: 1 });
-            await loadMe();
+            await probe.get('/api/lms', { limit: 1 });
           } catch (err) {
-            signOut();
-            expired.set(false);
             throw new Error(err instanceof ApiError && err.status === 401 ? t('signin.token_refused') : explain(err));
           }
           expired.set(false);
+          startSession({ access_token: v.token }, 'token');
           onSignedIn();
         }} />
       </details>`;

@@ -3,7 +3,7 @@
 import { html, useMemo, useState } from '../../common/html.js';
 import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
 import { usePoll, usePollWith } from '../../common/hooks.js';
-import { ApiError } from '../../common/api.js';
+import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { Chart, RangePicker, RANGES } from '../../common/components/chart.js';
 import { WeekGrid } from '../../common/components/weekgrid.js';
@@ -60,7 +60,7 @@ function Metrics({ agentId }) {
       return await api.request('GET', `/api/agents/${encodeURIComponent(agentId)}/metrics`,
         { params: { since: until - RANGES[range], until }, etag });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404 && err.code !== 'not_found') {
+      if (isMissingRoute(err)) {
         setMissing(true);
         return { data: [] };
       }

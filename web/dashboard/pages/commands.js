@@ -39,11 +39,14 @@ function remember(cmd) {
 }
 
 function output(r) {
-  if (r.error) return r.error;
   const d = r.data;
-  if (d === null || d === undefined) return '';
-  if (typeof d === 'object' && ('stdout' in d || 'stderr' in d)) return [d.stdout, d.stderr].filter(Boolean).join('\n');
-  return JSON.stringify(d, null, 1);
+  const parts = [];
+  if (d !== null && d !== undefined) {
+    if (typeof d === 'object' && ('stdout' in d || 'stderr' in d)) parts.push(d.stdout, d.stderr);
+    else parts.push(JSON.stringify(d, null, 1));
+  }
+  if (r.error) parts.push(r.error);
+  return parts.filter(Boolean).join('\n');
 }
 
 export async function sendCommand(body) {

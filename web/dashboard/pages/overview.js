@@ -3,7 +3,7 @@
 import { html } from '../../common/html.js';
 import { fmtAgo, fmtNumber, fmtTime, t } from '../../common/i18n.js';
 import { usePollWith } from '../../common/hooks.js';
-import { ApiError } from '../../common/api.js';
+import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { api } from '../session.js';
@@ -45,7 +45,7 @@ async function pollOverview({ etag }) {
   try {
     return await api.request('GET', '/api/overview', { etag });
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    if (!isMissingRoute(err)) throw err;
   }
   const [stats, sites] = await Promise.all([api.get('/api/stats'), api.all('/api/lms', 'sites')]);
   return { data: { sites, commands: stats.commands, sync: stats.clients, events: [] } };

@@ -3,7 +3,7 @@
 import { html } from '../../common/html.js';
 import { t } from '../../common/i18n.js';
 import { usePoll } from '../../common/hooks.js';
-import { ApiError } from '../../common/api.js';
+import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { Form } from '../../common/components/form.js';
 import { confirmDialog } from '../../common/components/dialog.js';
@@ -18,7 +18,7 @@ export function roleOptions() {
 
 export function Users() {
   const { data, error, refresh } = usePoll(api, '/api/users');
-  const missing = error instanceof ApiError && error.status === 404;
+  const missing = isMissingRoute(error);
   const users = data ? (Array.isArray(data) ? data : data.users || []) : undefined;
   const self = (me.get() || {}).email;
   const act = async (fn, done) => {
