@@ -84,7 +84,7 @@ class _Handler(SimpleHTTPRequestHandler):
     #: every API request forwarded: (method, path with query)
     requests: list[tuple[str, str]]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def end_headers(self) -> None:
@@ -141,8 +141,8 @@ class _Handler(SimpleHTTPRequestHandler):
     def _me(self, authorization: str) -> tuple[int, bytes, list[tuple[str, str]]]:
         who = self.identities.get(authorization.removeprefix("Bearer ").strip())
         if who is None:
-            body = {"error": {"code": "unauthorized", "message": "unknown token"}}
-            return 401, json.dumps(body).encode(), [("Content-Type", "application/json")]
+            refused = {"error": {"code": "unauthorized", "message": "unknown token"}}
+            return 401, json.dumps(refused).encode(), [("Content-Type", "application/json")]
         body = {"success": True, "data": {**who, "auth": "token"}}
         return 200, json.dumps(body).encode(), [("Content-Type", "application/json")]
 

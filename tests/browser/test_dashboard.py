@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
 
 from infra.local.twin import Twin
 from tests.browser.browser import WebSite, chromium, wait, web_site
 from tests.fixtures.twins import running_twin
-
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +49,7 @@ def api(twin: Twin, method: str, path: str, token: str, body: Any = None) -> tup
                                      data=None if body is None else json.dumps(body).encode(),
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (the twin's loopback URL)
+        with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -72,7 +71,8 @@ def twin() -> Iterator[Twin]:
 def tokens(twin: Twin) -> dict[str, str]:
     """API tokens by role: admin (the twin's), viewer, and an operator of another site only."""
     made = {"admin": twin.admin_token}
-    for name, body in (("viewer", {"role": "viewer"}), ("other-operator", {"role": "operator", "site_ids": ["school-2"]})):
+    other_site = {"role": "operator", "site_ids": ["school-2"]}
+    for name, body in (("viewer", {"role": "viewer"}), ("other-operator", other_site)):
         status, answer = api(twin, "POST", "/api/tokens", twin.admin_token, {"name": f"browser {name}", **body})
         assert status == 201 or status == 200, answer
         made[name] = answer["data"]["token"]
@@ -81,7 +81,7 @@ def tokens(twin: Twin) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def site(twin: Twin, tokens: dict[str, str]) -> Iterator[WebSite]:
-    identities = {
+    identities: dict[str, dict[str, Any]] = {
         tokens["admin"]: {"name": "local-admin", "role": "admin", "sites": None},
         tokens["viewer"]: {"name": "browser viewer", "role": "viewer", "sites": None},
         tokens["other-operator"]: {"name": "browser other-operator", "role": "operator", "sites": ["school-2"]},
@@ -128,10 +128,13 @@ def open_tab(driver: WebDriver, key: str) -> None:
 
 def errors_thrown(driver: WebDriver) -> list[Any]:
     """What the page threw (refused requests are logged by Chromium as "network": not the page's fault)."""
-    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and e.get("source") != "network"]
+    logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[attr-defined]
+    return [e for e in logs if e.get("level") == "SEVERE" and e.get("source") != "network"]
 
 
-def test_agents_come_online_without_reload(twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver) -> None:
+def test_agents_come_online_without_reload(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
     sign_in(browser, site, tokens["admin"])
     open_page(browser, "agents")
     Select(browser.find_element(By.ID, "poll-interval")).select_by_value("5")
@@ -196,13 +199,15 @@ def test_a_changed_setting_shows_desired_until_reported_catches_up(
     browser.find_element(By.ID, "setting-form-value").send_keys("dark")
     browser.find_element(By.CSS_SELECTOR, "#setting-form button[type=submit]").click()
     wait(browser).until(lambda d: "dark" in rows(d, "settings-table").get("theme_mode", ""))
-    wait(browser, 90).until(lambda d: (row := d.find_elements(By.CSS_SELECTOR, '#settings-table tr[data-key="theme_mode"] td[data-col="reported"]'))
-                            and row[0].text == "dark")
+    reported = '#settings-table tr[data-key="theme_mode"] td[data-col="reported"]'
+    wait(browser, 90).until(lambda d: (row := d.find_elements(By.CSS_SELECTOR, reported)) and row[0].text == "dark")
     assert "in sync" in rows(browser, "settings-table")["theme_mode"]
     assert not errors_thrown(browser)
 
 
-def test_an_agents_charts_and_timetable_render(twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver) -> None:
+def test_an_agents_charts_and_timetable_render(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
     sign_in(browser, site, tokens["admin"])
     open_page(browser, "agents/room-101")
     open_tab(browser, "metrics")
@@ -211,7 +216,8 @@ def test_an_agents_charts_and_timetable_render(twin: Twin, site: WebSite, tokens
         width = browser.execute_script(f"return document.querySelector('#{chart} canvas').width")
         assert width > 200
     browser.find_element(By.CSS_SELECTOR, '#metrics-range button[data-range="week"]').click()
-    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, '#metrics-range [data-range="week"]').get_attribute("aria-pressed") == "true")
+    week = '#metrics-range [data-range="week"]'
+    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, week).get_attribute("aria-pressed") == "true")
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-cpu canvas")
     open_tab(browser, "timetable")
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#weekgrid .wg-entry")) == len(SCHEDULE))
@@ -225,12 +231,16 @@ def test_an_agents_charts_and_timetable_render(twin: Twin, site: WebSite, tokens
 VIEWER_BUTTONS = ("dt-sort", "dt-prev", "dt-next", "link", "icon")
 
 
-def test_a_viewer_finds_no_control_buttons(twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver) -> None:
+def test_a_viewer_finds_no_control_buttons(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
     sign_in(browser, site, tokens["viewer"])
     nav = browser.find_element(By.ID, "nav").text
     assert "Agents" in nav and "Audit" not in nav and "Users" not in nav and "API tokens" not in nav
-    visited = [("sites", None), (f"sites/{SITE}", None), ("agents", None), ("commands", None), ("cameras", None)]
-    visited += [("agents/room-101", tab) for tab in ("overview", "metrics", "settings", "timetable", "cameras", "history")]
+    pages = ("sites", f"sites/{SITE}", "agents", "commands", "cameras")
+    visited: list[tuple[str, str | None]] = [(page, None) for page in pages]
+    tabs = ("overview", "metrics", "settings", "timetable", "cameras", "history")
+    visited += [("agents/room-101", tab) for tab in tabs]
     for page, tab in visited:
         open_page(browser, page)
         if tab:
@@ -243,7 +253,8 @@ def test_a_viewer_finds_no_control_buttons(twin: Twin, site: WebSite, tokens: di
             classes = set((b.get_attribute("class") or "").split())
             if b.get_attribute("role") == "tab" or b.get_attribute("data-range") or classes & set(VIEWER_BUTTONS):
                 continue
-            if b.get_attribute("id") == "open-command" or b.find_elements(By.XPATH, "ancestor::form[@id='open-command']"):
+            in_open_form = b.find_elements(By.XPATH, "ancestor::form[@id='open-command']")
+            if b.get_attribute("id") == "open-command" or in_open_form:
                 continue  # opening a command by its id only reads
             controls.append((b.tag_name, b.get_attribute("id"), b.text))
         assert not controls, (page, tab, controls)
@@ -346,7 +357,7 @@ PAGES = [
     ("site", f"sites/{SITE}", None, "#site-agents tbody tr[data-key]"),
     ("agents", "agents", None, "#agents-table tbody tr[data-key]"),
     ("agent", "agents/room-101", "overview", "#inventory .kv"),
-    ("agent-metrics", "agents/room-101", "metrics", "#chart-cpu canvas"),
+    ("agent-metrics", "agents/room-101", "metrics", "#metrics-missing, #chart-cpu:not([data-points=\"0\"]) canvas"),
     ("agent-settings", "agents/room-101", "settings", "#setting-form"),
     ("agent-timetable", "agents/room-101", "timetable", "#weekgrid .wg-entry"),
     ("commands", "commands", None, "#command-form"),

@@ -39,7 +39,7 @@ PACKAGES: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (a fixed https registry URL)
+    with urllib.request.urlopen(url, timeout=60) as answer:
         data: bytes = answer.read()
     return data
 
