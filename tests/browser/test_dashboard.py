@@ -205,6 +205,22 @@ def test_a_changed_setting_shows_desired_until_reported_catches_up(
     assert not errors_thrown(browser)
 
 
+def test_hostile_strings_from_the_fleet_are_shown_as_text(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
+    """A setting value (what a stolen agent or a careless operator could put there) with HTML in it is text."""
+    payload = '<img src=x onerror="window.__owned=1"><b id="injected">bold</b>'
+    status, body = api(twin, "PUT", "/api/agents/room-101/settings", tokens["admin"], {"settings": {"motd": payload}})
+    assert status == 200, body
+    sign_in(browser, site, tokens["admin"])
+    open_page(browser, "agents/room-101")
+    open_tab(browser, "settings")
+    wait(browser).until(lambda d: payload in rows(d, "settings-table").get("motd", ""))
+    assert not browser.find_elements(By.ID, "injected")
+    assert browser.execute_script("return window.__owned") is None
+    api(twin, "PUT", "/api/agents/room-101/settings", tokens["admin"], {"settings": {"motd": None}})
+
+
 def test_an_agents_charts_and_timetable_render(
     twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
 ) -> None:

@@ -59,3 +59,24 @@ def test_no_page_loads_anything_from_another_origin() -> None:
         assert not re.search(r"""(src|href)=["']https?://""", text), source
         assert not re.search(r"""from\s+["']https?://""", text), source
         assert not re.search(r"""import\(\s*["']https?://""", text), source
+
+
+def test_the_documented_csp_hash_is_the_import_maps() -> None:
+    """The import map is the page's only inline script: a CSP with script-src 'self' allows it by this hash."""
+    import base64
+
+    page = (WEB / "dashboard" / "index.html").read_text()
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page, re.S)
+    assert len(inline) == 1 and '"imports"' in inline[0]
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    doc = (WEB.parent / "docs" / "dashboard.md").read_text()
+    assert f"'sha256-{digest}'" in doc, f"docs/dashboard.md should give 'sha256-{digest}'"
+
+
+def test_no_html_injection_sinks() -> None:
+    """Everything from the API is rendered by Preact as text: no innerHTML, no eval."""
+    for source in [*WEB.joinpath("common").rglob("*.js"), *WEB.joinpath("dashboard").rglob("*.js")]:
+        text = source.read_text()
+        for sink in ("innerHTML", "outerHTML", "dangerouslySetInnerHTML", "insertAdjacentHTML", "document.write",
+                     "eval(", "new Function"):
+            assert sink not in text, f"{source.name}: {sink}"
