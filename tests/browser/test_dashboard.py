@@ -366,6 +366,33 @@ def test_dark_mode_and_chinese_are_switched_and_remembered(
     assert not errors_thrown(browser)
 
 
+def test_the_agents_table_and_the_tabs_work_from_the_keyboard(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    sign_in(browser, site, tokens["viewer"])
+    open_page(browser, "agents")
+    wait(browser).until(lambda d: {"room-101", "room-102"} <= set(rows(d, "agents-table")))
+    search = browser.find_element(By.ID, "agents-table-search")
+    search.click()
+    # Tab leaves the search, passes the filters and the column headers' sort buttons and lands on the first row
+    for _ in range(30):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("data-key"):
+            break
+    first = browser.switch_to.active_element
+    assert first.get_attribute("data-key") == "room-101", first.get_attribute("outerHTML")[:200]
+    first.send_keys(Keys.ARROW_DOWN)
+    assert browser.switch_to.active_element.get_attribute("data-key") == "room-102"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(browser).until(ec.text_to_be_present_in_element((By.ID, "agent-title"), "room-102"))
+    tab = wait(browser).until(ec.element_to_be_clickable((By.ID, "tab-overview")))
+    tab.send_keys(Keys.ARROW_RIGHT)
+    wait(browser).until(lambda d: d.find_element(By.ID, "tab-metrics").get_attribute("aria-selected") == "true")
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-metrics"
+
+
 #: (file name part, hash path, tab to open, what to wait for)
 PAGES = [
     ("overview", "overview", None, "#overview-sites tbody tr[data-key]"),
@@ -376,7 +403,7 @@ PAGES = [
     ("agent-metrics", "agents/room-101", "metrics", "#metrics-missing, #chart-cpu:not([data-points=\"0\"]) canvas"),
     ("agent-settings", "agents/room-101", "settings", "#setting-form"),
     ("agent-timetable", "agents/room-101", "timetable", "#weekgrid .wg-entry"),
-    ("commands", "commands", None, "#command-form"),
+    ("commands", "commands/{command}", None, "#results-table tbody tr[data-key]"),
     ("cameras", "cameras", None, "#cam-site"),
     ("audit", "audit", None, "#audit-table tbody tr[data-key]"),
     ("users", "users", None, "#invite-form"),
@@ -387,6 +414,10 @@ PAGES = [
 def test_screenshots_of_every_main_page(twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver) -> None:
     """docs/screenshots/dashboard-<page>-<lang>[-dark].png; the sign-in page too."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    status, body = api(twin, "POST", "/api/commands?wait=20", tokens["admin"],
+                       {"site_id": SITE, "command": "exec", "params": {"cmd": "uname -sr; uptime -p"}})
+    assert status in (200, 202), body
+    command = body["data"]["command_id"]
     browser.get(site.url + "/dashboard/")
     for lang, dark in (("en", False), ("zh-CN", False), ("en", True), ("zh-CN", True)):
         suffix = f"{lang}{'-dark' if dark else ''}"
@@ -398,11 +429,17 @@ def test_screenshots_of_every_main_page(twin: Twin, site: WebSite, tokens: dict[
         browser.save_screenshot(str(SCREENSHOTS / f"dashboard-signin-{suffix}.png"))
         sign_in(browser, site, tokens["admin"])
         for name, path, tab, ready in PAGES:
-            open_page(browser, path)
+            open_page(browser, path.format(command=command))
             if tab:
                 open_tab(browser, tab)
             WebDriverWait(browser, 20, ignored_exceptions=(NoSuchElementException,)).until(
                 ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
             browser.execute_script("window.scrollTo(0, 0)")
             browser.save_screenshot(str(SCREENSHOTS / f"dashboard-{name}-{suffix}.png"))
+    # a tablet, upright
+    browser.set_window_size(820, 1180)
+    for name, path in (("agents", "agents"), ("overview", "overview")):
+        open_page(browser, path)
+        wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "tbody tr[data-key]")))
+        browser.save_screenshot(str(SCREENSHOTS / f"dashboard-{name}-zh-CN-dark-tablet.png"))
     assert not errors_thrown(browser)

@@ -52,3 +52,7 @@ export const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export function roleLabel(role) {
   return { admin: t('role.admin'), operator: t('role.operator'), viewer: t('role.viewer') }[role] || role;
 }
+
+export function approvalLabel(a) {
+  return { approved: t('approval.approved'), pending: t('approval.pending'), rejected: t('approval.rejected') }[a] || a || '—';
+}

@@ -12,7 +12,7 @@ import { confirmDialog } from '../../common/components/dialog.js';
 import { toast } from '../../common/components/toast.js';
 import { ErrorBox, KeyValues, Pill, Tabs } from '../../common/components/misc.js';
 import { api, can } from '../session.js';
-import { CommandPill, PresencePill, siteHref } from '../format.js';
+import { approvalLabel, CommandPill, PresencePill, siteHref } from '../format.js';
 import { preset, sendCommand } from './commands.js';
 import { AgentCameras } from './cameras.js';
 
@@ -173,7 +173,7 @@ export function AgentDetail({ id }) {
     ${a && html`<section class="card"><${KeyValues} id="agent-facts" items=${[
       [t('agent.site'), html`<a href=${siteHref(a.site_id)}>${a.site_id}</a>`], [t('agent.kind'), a.kind], [t('agent.hostname'), a.hostname],
       [t('agent.version'), a.version], [t('agent.last_seen'), `${fmtTime(a.last_seen)} (${fmtAgo(a.last_seen)})`],
-      [t('agent.group'), a.group], [t('agent.tags'), (a.tags || []).join(', ') || '—'], [t('site.approval'), a.approval],
+      [t('agent.group'), a.group], [t('agent.tags'), (a.tags || []).join(', ') || '—'], [t('site.approval'), approvalLabel(a.approval)],
       [t('agent.config_version'), a.config_version],
     ]} /></section>`}
     <${Tabs} tabs=${tabs} active=${tab} onChange=${setTab} label=${t('agent.tabs')} />

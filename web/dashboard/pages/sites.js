@@ -10,13 +10,9 @@ import { confirmDialog } from '../../common/components/dialog.js';
 import { toast } from '../../common/components/toast.js';
 import { ErrorBox, KeyValues, Pill } from '../../common/components/misc.js';
 import { api, can } from '../session.js';
-import { agentHref, ID, LinkPill, PresencePill, percent, siteHref, STALE_AFTER_S } from '../format.js';
+import { agentHref, approvalLabel, ID, LinkPill, PresencePill, percent, siteHref, STALE_AFTER_S } from '../format.js';
 
 const linkUp = (s) => s.last_heartbeat && Date.now() / 1000 - s.last_heartbeat <= STALE_AFTER_S;
-
-function approvalLabel(a) {
-  return { approved: t('approval.approved'), pending: t('approval.pending'), rejected: t('approval.rejected') }[a] || a || '—';
-}
 
 function Enrol({ onDone }) {
   const [issued, setIssued] = useState(null);
