@@ -35,6 +35,7 @@ COURSES = [
     {"id": 2, "name": "Chinese", "teacher": "Wang", "location": "101", "color": "#d62728"},
     {"id": 3, "name": "English", "teacher": "Smith", "location": "Lab", "color": "#2ca02c"},
 ]
+CAMERA = {"name": "Front door", "source": "synthetic:moving", "fps": 10, "width": 160, "height": 120, "segment_s": 10}
 SCHEDULE = [
     {"id": i, "course_id": c, "day_of_week": d, "start_time": s, "end_time": e, "weeks": []}
     for i, (c, d, s, e) in enumerate([
@@ -57,8 +58,10 @@ def api(twin: Twin, method: str, path: str, token: str, body: Any = None) -> tup
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
-    with running_twin("ct-dashboard-", agent_ids=("room-101", "room-102")) as twin:
+    with running_twin("ct-dashboard-", agent_ids=("room-101", "room-102"), camera_agents=("room-101",)) as twin:
         twin.wait_cloud_sees_agents()
+        status, body = api(twin, "PUT", "/api/cctv/agents/room-101/cameras/door", twin.admin_token, CAMERA)
+        assert status == 200, body
         for command, params in (("set_courses", {"courses": COURSES}), ("set_schedule", {"schedule_entries": SCHEDULE}),
                                 ("get_info", {})):
             status, body = api(twin, "POST", "/api/commands?wait=20", twin.admin_token,
@@ -243,6 +246,25 @@ def test_an_agents_charts_and_timetable_render(
     assert not errors_thrown(browser)
 
 
+def test_the_cameras_page_shows_a_camera_and_a_new_snapshot(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
+    sign_in(browser, site, tokens["admin"])
+    open_page(browser, "cameras")
+    wait(browser).until(lambda d: len(Select(d.find_element(By.ID, "cam-site")).options) > 1)
+    Select(browser.find_element(By.ID, "cam-site")).select_by_value(SITE)
+    wait(browser).until(lambda d: len(Select(d.find_element(By.ID, "cam-agent")).options) > 2)
+    Select(browser.find_element(By.ID, "cam-agent")).select_by_value("room-101")
+    card = '.camera[data-camera="door"]'
+    wait(browser, 60).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, card), "120 @ 10 fps"))  # 160x120
+    assert "Front door" in browser.find_element(By.CSS_SELECTOR, card).text
+    browser.find_element(By.CSS_SELECTOR, f"{card} .snapshot-btn").click()
+    natural_width = f"const i = document.querySelector('{card} .snapshot img'); return i ? i.naturalWidth : 0"
+    wait(browser, 60).until(lambda d: d.execute_script(natural_width) > 0)
+    assert browser.execute_script(natural_width) == CAMERA["width"]
+    assert not errors_thrown(browser)
+
+
 #: buttons a viewer may see: navigation, sorting, paging, tabs, ranges, preferences, sign-out, dismissing toasts
 VIEWER_BUTTONS = ("dt-sort", "dt-prev", "dt-next", "link", "icon")
 
@@ -405,6 +427,7 @@ PAGES = [
     ("agent-timetable", "agents/room-101", "timetable", "#weekgrid .wg-entry"),
     ("commands", "commands/{command}", None, "#results-table tbody tr[data-key]"),
     ("cameras", "cameras", None, "#cam-site"),
+    ("agent-cameras", "agents/room-101", "cameras", '.camera[data-camera="door"]'),
     ("audit", "audit", None, "#audit-table tbody tr[data-key]"),
     ("users", "users", None, "#invite-form"),
     ("tokens", "tokens", None, "#tokens-table tbody tr[data-key]"),

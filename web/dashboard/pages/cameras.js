@@ -16,6 +16,21 @@ function cameraTone(state) {
   return 'muted';
 }
 
+// The snapshot is uploaded by the agent a moment after the request: the image is retried until it is there.
+function Snapshot({ camera, snap }) {
+  const [attempt, setAttempt] = useState(0);
+  const [failed, setFailed] = useState(false);
+  const retry = () => {
+    if (attempt >= 15) setFailed(true);
+    else setTimeout(() => setAttempt((n) => n + 1), 2000);
+  };
+  return html`<figure class="snapshot">
+    ${failed ? html`<p class="empty">${t('cam.snapshot_missing')}</p>`
+      : html`<img key=${attempt} src=${snap.url} alt=${t('cam.snapshot_alt', { camera })} onError=${retry} />`}
+    <figcaption>${fmtTime(snap.at)} · <a href=${snap.url} target="_blank" rel="noopener noreferrer">${t('cam.open_snapshot')}</a></figcaption>
+  </figure>`;
+}
+
 export function AgentCameras({ agentId }) {
   const enc = encodeURIComponent(agentId);
   const status = usePoll(api, `/api/cctv/agents/${enc}/status`);
@@ -42,15 +57,20 @@ export function AgentCameras({ agentId }) {
         ${ids.map((cam) => {
           const st = states[cam] || {};
           const snap = snaps[cam];
+          const conf = (Array.isArray(configured) ? configured.find((c) => (c.camera_id || c.id) === cam) : configured[cam]) || {};
+          const delivery = conf.delivery && conf.delivery.status;
           return html`<article class="card camera" key=${cam} data-camera=${cam}>
-            <div class="row"><h3>${cam}</h3><${Pill} tone=${cameraTone(st)}>${st.status || (st.recording ? t('cam.recording') : t('cam.unknown'))}<//></div>
+            <div class="row"><h3>${conf.name || cam}</h3><${Pill} tone=${st.status ? cameraTone(st) : delivery === 'applied' ? 'ok' : 'muted'}>${st.status || (st.recording ? t('cam.recording') : delivery === 'applied' ? t('cam.applied') : t('cam.unknown'))}<//></div>
             <dl class="kv">
-              <div><dt>${t('cam.recording')}</dt><dd>${st.recording ? t('app.yes') : t('app.no')}</dd></div>
-              <div><dt>${t('cam.updated')}</dt><dd>${fmtAgo(st.updated_at || st.timestamp || (status.data && status.data.updated_at))}</dd></div>
+              <div><dt>${t('cam.id')}</dt><dd>${cam}</dd></div>
+              ${conf.source && html`<div><dt>${t('cam.source')}</dt><dd>${conf.source}</dd></div>`}
+              ${conf.width && html`<div><dt>${t('cam.format')}</dt><dd>${`${conf.width}×${conf.height} @ ${conf.fps} fps`}</dd></div>`}
+              <div><dt>${t('cam.recording')}</dt><dd>${st.recording || conf.record ? t('app.yes') : t('app.no')}</dd></div>
+              ${delivery && html`<div><dt>${t('cam.delivery')}</dt><dd>${delivery === 'applied' ? t('cam.applied') : delivery === 'pending' ? t('cam.pending') : delivery}</dd></div>`}
+              <div><dt>${t('cam.updated')}</dt><dd>${fmtAgo(st.updated_at || st.timestamp || conf.updated_at)}</dd></div>
               ${st.error && html`<div><dt>${t('cam.error')}</dt><dd>${st.error}</dd></div>`}
             </dl>
-            ${snap && html`<figure class="snapshot"><img src=${snap.url} alt=${t('cam.snapshot_alt', { camera: cam })} loading="lazy" />
-              <figcaption>${fmtTime(snap.at)} · <a href=${snap.url} target="_blank" rel="noopener">${t('cam.open_snapshot')}</a></figcaption></figure>`}
+            ${snap && html`<${Snapshot} camera=${cam} snap=${snap} />`}
             ${can('operator') && html`<button type="button" class="snapshot-btn" onClick=${() => snapshot(cam)}>${t('cam.snapshot')}</button>`}
           </article>`;
         })}

@@ -153,15 +153,21 @@ export function Commands({ id }) {
   const list = recent();
   return html`
     <h1>${t('cmd.title')}</h1>
-    ${can('operator') && html`<${SendForm} onSent=${open} />`}
-    <section class="card">
-      <h2>${t('cmd.open_title')}</h2>
-      <${Form} id="open-command" compact=${true} submitLabel=${t('cmd.open')} fields=${[
-        { name: 'command_id', label: t('cmd.id'), required: true, maxLength: 64, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternMessage: 'cmd.bad_id' },
-      ]} onSubmit=${async (v) => open(v.command_id)} />
-      ${list.length > 0 && html`<h3>${t('cmd.recent')}</h3><ul id="recent-commands">
-        ${list.map((c) => html`<li key=${c.command_id}><button type="button" class="link" onClick=${() => open(c.command_id)}>${c.command}</button>
-          <span class="muted"> ${fmtTime(c.at)} · ${t('cmd.n_targets', { n: c.targets })}</span></li>`)}</ul>`}
-    </section>
-    ${current && html`<${CommandResults} key=${current} commandId=${current} onRerun=${open} />`}`;
+    <div class="commands-layout">
+      <div class="commands-side">
+        ${can('operator') && html`<${SendForm} onSent=${open} />`}
+        <section class="card">
+          <h2>${t('cmd.open_title')}</h2>
+          <${Form} id="open-command" compact=${true} submitLabel=${t('cmd.open')} fields=${[
+            { name: 'command_id', label: t('cmd.id'), required: true, maxLength: 64, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternMessage: 'cmd.bad_id' },
+          ]} onSubmit=${async (v) => open(v.command_id)} />
+          ${list.length > 0 && html`<h3>${t('cmd.recent')}</h3><ul id="recent-commands">
+            ${list.map((c) => html`<li key=${c.command_id}><button type="button" class="link" onClick=${() => open(c.command_id)}>${c.command}</button>
+              <span class="muted"> ${fmtTime(c.at)} · ${t('cmd.n_targets', { n: c.targets })}</span></li>`)}</ul>`}
+        </section>
+      </div>
+      <div class="commands-main">
+        ${current ? html`<${CommandResults} key=${current} commandId=${current} onRerun=${open} />` : html`<p class="empty">${t('cmd.none_open')}</p>`}
+      </div>
+    </div>`;
 }
