@@ -51,7 +51,10 @@ export function DataTable({
   const slice = shown.slice(current * size, current * size + size);
   useEffect(() => setFocus((f) => Math.min(f, Math.max(0, slice.length - 1))), [slice.length]);
 
-  const toggleSort = (key) => setSort((s) => (s.key === key ? { key, dir: -s.dir } : { key, dir: 1 }));
+  const toggleSort = (key) => {
+    setSort((s) => (s.key === key ? { key, dir: -s.dir } : { key, dir: 1 }));
+    setPage(0);
+  };
   const moveFocus = (i) => {
     const n = Math.max(0, Math.min(slice.length - 1, i));
     setFocus(n);
