@@ -20,7 +20,8 @@ from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.server import uvicorn_config
-from edge.lms.auth import AuthError, Tokens
+from edge.lms.auth import Accounts, AuthError, Tokens
+from edge.lms.auth.accounts import FIRST_ADMIN
 from edge.lms.cloud import AppliedCloudConfig, CloudLinkError, CloudSide, startup_config
 from edge.lms.commands import CommandLog, CommandQueue, Router
 from edge.lms.config import LmsConfig
@@ -71,6 +72,7 @@ class Lms:
         self.cloud: CloudSide | None = None
         self.http: uvicorn.Server | None = None
         self.tokens: Tokens | None = None
+        self.accounts: Accounts | None = None
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
         self.retirement: AgentRetirement | None = None
@@ -181,6 +183,11 @@ class Lms:
         except AuthError as exc:
             raise StartupError(str(exc)) from None
         self.tokens = tokens
+        self.accounts = Accounts(store)
+        first = self.accounts.bootstrap()
+        if first is not None:  # the issue's ask: the container's log shows it (it must be changed at first use)
+            log.warning("console: first start: account %r created with the one-time password %s (also in %s, "
+                        "mode 0600); it must be changed at the first sign-in", FIRST_ADMIN, first[0], first[1])
 
     def start_credentials(self) -> None:
         """With ``[site_broker.dynsec]``: put the LMS's own broker client in place and enable enrolment."""
@@ -314,11 +321,13 @@ class Lms:
     def start_api(self) -> None:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
-        assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
+        assert self.tokens and self.accounts and self.history and self.queue and self.journal and self.timetables
+        assert self.admissions is not None
         assert self.retirement is not None
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
-            cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
+            cloud=self.cloud, version=__version__, tokens=self.tokens, accounts=self.accounts, history=self.history,
+            queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),

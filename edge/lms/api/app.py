@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from edge.lms.api import (
+    accounts,
     agents,
     batches,
     cctv,
@@ -22,6 +23,7 @@ from edge.lms.api import (
     prometheus,
     retirement,
     rotation,
+    sessions,
     settings,
     site_tls,
     tokens,
@@ -64,6 +66,8 @@ def build_fastapi(
     app.include_router(batches.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
+    app.include_router(sessions.router)
+    app.include_router(accounts.router)
     app.include_router(site_tls.router)
     app.include_router(rotation.router)
     app.include_router(dead_letters.router)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from edge.lms.agents import Groups, MetricsHistory, Registry
 from edge.lms.agents.retirement import AgentRetirement
-from edge.lms.auth import Audit, Tokens
+from edge.lms.auth import Accounts, Audit, Sessions, Tokens
 from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
 from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
@@ -22,6 +22,9 @@ from edge.lms.store import Store
 from edge.lms.tls import CertificateExpiry, TlsFiles
 from edge.lms.tls.ca_rotation import CaRotation
 from shared.mqtt import MqttClient
+
+#: sign-in attempts per source address and minute (a burst of this many, then one every few seconds)
+SIGN_INS_PER_MINUTE = 20
 
 
 class CloudStatus(Protocol):
@@ -77,6 +80,9 @@ class Services:
     version: str
     started_at: float = field(default_factory=time.time)
     tokens: Tokens = None  # type: ignore[assignment]
+    accounts: Accounts = None  # type: ignore[assignment]
+    sessions: Sessions = None  # type: ignore[assignment]
+    sign_in_rate: RateLimiter = None  # type: ignore[assignment]  # sign-in attempts per source address
     audit: Audit = None  # type: ignore[assignment]
     groups: Groups = None  # type: ignore[assignment]
     history: MetricsHistory = None  # type: ignore[assignment]
@@ -102,6 +108,9 @@ class Services:
             ).load()
         self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
         self.tokens = self.tokens or Tokens(self.store)
+        self.accounts = self.accounts or Accounts(self.store)
+        self.sessions = self.sessions or Sessions(self.store)
+        self.sign_in_rate = self.sign_in_rate or RateLimiter(SIGN_INS_PER_MINUTE)
         self.timetables = self.timetables or Timetables(self.store)
         self.audit = self.audit or Audit(self.store)
         self.groups = self.groups or Groups(self.store, self.registry)
