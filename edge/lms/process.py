@@ -183,7 +183,8 @@ class Lms:
         except AuthError as exc:
             raise StartupError(str(exc)) from None
         self.tokens = tokens
-        self.accounts = Accounts(store)
+        console = self.config.console
+        self.accounts = Accounts(store, max_failures=console.lockout_failures, lock_s=console.lockout_s)
         first = self.accounts.bootstrap()
         if first is not None:  # the ask: the container's log shows it (it must be changed at first use)
             log.warning("console: first start: account %r created with the one-time password %s (also in %s, "

@@ -23,9 +23,6 @@ from edge.lms.tls import CertificateExpiry, TlsFiles
 from edge.lms.tls.ca_rotation import CaRotation
 from shared.mqtt import MqttClient
 
-#: sign-in attempts per source address and minute (a burst of this many, then one every few seconds)
-SIGN_INS_PER_MINUTE = 20
-
 
 class CloudStatus(Protocol):
     """What the API shows and does of the cloud side: the link, its outbox and the outbox's dead-letter."""
@@ -108,9 +105,14 @@ class Services:
             ).load()
         self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
         self.tokens = self.tokens or Tokens(self.store)
-        self.accounts = self.accounts or Accounts(self.store)
-        self.sessions = self.sessions or Sessions(self.store)
-        self.sign_in_rate = self.sign_in_rate or RateLimiter(SIGN_INS_PER_MINUTE)
+        console = self.config.console
+        self.accounts = self.accounts or Accounts(
+            self.store, max_failures=console.lockout_failures, lock_s=console.lockout_s
+        )
+        self.sessions = self.sessions or Sessions(
+            self.store, idle_s=console.session_idle_s, max_age_s=console.session_max_age_s
+        )
+        self.sign_in_rate = self.sign_in_rate or RateLimiter(console.sign_ins_per_minute)
         self.timetables = self.timetables or Timetables(self.store)
         self.audit = self.audit or Audit(self.store)
         self.groups = self.groups or Groups(self.store, self.registry)

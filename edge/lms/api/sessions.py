@@ -21,7 +21,7 @@ from edge.lms.api.errors import error_response
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, SignInRefused
 from edge.lms.auth.password_hash import MAX_PASSWORD_LENGTH
-from edge.lms.auth.sessions import COOKIE, MAX_AGE_S, Session
+from edge.lms.auth.sessions import COOKIE, Session
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -71,7 +71,7 @@ async def sign_in(body: SignIn, request: Request, services: ServicesDep) -> dict
     services.audit.record(f"user:{account.username}", account.role.label, "session:sign_in", client, "ok")
     response = JSONResponse({"success": True, "data": _session_data(session)})
     response.set_cookie(
-        COOKIE, token, max_age=int(MAX_AGE_S), httponly=True, samesite="strict", path="/",
+        COOKIE, token, max_age=int(services.sessions.max_age_s), httponly=True, samesite="strict", path="/",
         secure=request.url.scheme == "https",
     )  # fmt: skip
     return response

@@ -5,9 +5,10 @@ API tokens (:mod:`edge.lms.auth.tokens`) stay for scripts; accounts are for peop
 ``cameras`` permission (watching live views, recordings and snapshots), which its role alone does not give.
 
 * Passwords: scrypt hashes (:mod:`edge.lms.auth.password_hash`), 10-256 characters, not the user name.
-* Lock-out: :data:`MAX_FAILURES` wrong passwords in a row lock an account for :data:`LOCK_S`; an admin may unlock
-  it sooner. Unknown user names are answered exactly like wrong passwords (same message, same hashing time,
-  the same lock-out counted in memory), so sign-in does not tell which accounts exist.
+* Lock-out: :data:`MAX_FAILURES` wrong passwords in a row lock an account for :data:`LOCK_S` (both set in
+  ``[console]``); an admin may unlock it sooner. Unknown user names are answered exactly like wrong passwords
+  (same message, same hashing time, the same lock-out counted in memory), so sign-in does not tell which accounts
+  exist.
 * The first start (no account at all) creates ``admin`` with a one-time password that must be changed at the first
   sign-in; :meth:`Accounts.bootstrap` returns it for the LMS to log, and writes it (mode 0600) next to the database.
 """
@@ -136,9 +137,12 @@ class Accounts:
     """The accounts table as a service: create, sign-in check, change, list, lock-out, bootstrap."""
 
     def __init__(
-        self, store: Store, *, cost: ScryptCost = DEFAULT_COST, clock: Callable[[], float] = time.time
-    ) -> None:
+        self, store: Store, *, cost: ScryptCost = DEFAULT_COST, clock: Callable[[], float] = time.time,
+        max_failures: int = MAX_FAILURES, lock_s: float = LOCK_S,
+    ) -> None:  # fmt: skip
         self._store = store
+        self._max_failures = max_failures
+        self._lock_s = lock_s
         self._cost = cost
         self._clock = clock
         self._lock = threading.Lock()
@@ -279,15 +283,15 @@ class Accounts:
             raise SignInRefused(LOCKED, locked_until=locked_until)
         if not verify_password(password, str(row[6])):
             failures = int(row[7]) + 1
-            lock = now + LOCK_S if failures >= MAX_FAILURES else None
+            lock = now + self._lock_s if failures >= self._max_failures else None
             with self._store.transaction() as conn:
                 conn.execute(
                     "UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE id = ?",
                     (0 if lock else failures, lock, account.id),
                 )
             if lock is not None:
-                log.warning("accounts: %r locked for %.0f s after %d failed sign-ins", account.username, LOCK_S,
-                            failures)  # fmt: skip
+                log.warning("accounts: %r locked for %.0f s after %d failed sign-ins", account.username,
+                            self._lock_s, failures)  # fmt: skip
                 raise SignInRefused(LOCKED, locked_until=lock)
             raise wrong
         if account.disabled:
@@ -311,7 +315,7 @@ class Accounts:
                 self._ghosts[name] = (failures, until)
                 raise SignInRefused(LOCKED, locked_until=until)
             failures += 1
-            lock = now + LOCK_S if failures >= MAX_FAILURES else None
+            lock = now + self._lock_s if failures >= self._max_failures else None
             self._ghosts[name] = (0 if lock else failures, lock)
             while len(self._ghosts) > _MAX_GHOSTS:
                 self._ghosts.popitem(last=False)

@@ -4,7 +4,8 @@
   HTTP-only, ``SameSite=Strict`` cookie (``Secure`` over HTTPS, which is every address but loopback).
 * Each session has its own CSRF token, given to the page when it signs in (and by ``GET /api/session``); a
   request authenticated by the cookie that changes anything must repeat it in ``X-CSRF-Token``.
-* A session ends on sign-out, after :data:`IDLE_S` without a request, after :data:`MAX_AGE_S` whatever happens, and
+* A session ends on sign-out, after :data:`IDLE_S` without a request, after :data:`MAX_AGE_S` whatever happens (both
+  set in ``[console]``), and
   when its account is disabled, loses a role or the camera permission, or has its password changed elsewhere.
 """
 
@@ -43,18 +44,23 @@ def _digest(token: str) -> str:
 
 
 class Sessions:
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], float] = time.time, idle_s: float = IDLE_S,
+        max_age_s: float = MAX_AGE_S,
+    ) -> None:  # fmt: skip
         self._store = store
         self._clock = clock
+        self.idle_s = idle_s
+        self.max_age_s = max_age_s
 
     def open(self, account: Account, *, client: str | None = None) -> tuple[str, Session]:
         """A new session for ``account``: returns the cookie's token (shown once) and the session."""
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
         now = self._clock()
-        expires = now + MAX_AGE_S
+        expires = now + self.max_age_s
         with self._store.transaction() as conn:
-            conn.execute("DELETE FROM sessions WHERE expires_at < ? OR last_seen_at < ?", (now, now - IDLE_S))
+            conn.execute("DELETE FROM sessions WHERE expires_at < ? OR last_seen_at < ?", (now, now - self.idle_s))
             cur = conn.execute(
                 "INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, expires_at, "
                 "client) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -78,7 +84,7 @@ class Sessions:
         row = rows[0]
         now = self._clock()
         account = account_from_row(row[5:])
-        if account.disabled or row[4] < now or row[3] < now - IDLE_S:
+        if account.disabled or row[4] < now or row[3] < now - self.idle_s:
             self.close(int(row[0]))
             return None
         if row[3] < now - _TOUCH_S:
