@@ -29,6 +29,7 @@ from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsErro
 from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
+from edge.lms.live import ChangeFeed, connect_feed
 from edge.lms.log_file import LmsLogFile
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
@@ -73,6 +74,7 @@ class Lms:
         self.http: uvicorn.Server | None = None
         self.tokens: Tokens | None = None
         self.accounts: Accounts | None = None
+        self.changes: ChangeFeed | None = None
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
         self.retirement: AgentRetirement | None = None
@@ -98,6 +100,7 @@ class Lms:
             self.start_registry,
             self.start_history,
             self.start_events,
+            self.start_change_feed,
             self.start_router,
             self.start_queue,
             self.start_legacy,
@@ -261,6 +264,12 @@ class Lms:
         self.registry.add_event_listener(events.add)
         self.events = events
 
+    def start_change_feed(self) -> None:
+        """What changes (presence, metrics, commands, events, camera health), for the console's open pages."""
+        assert self.registry is not None and self.journal is not None
+        self.changes = ChangeFeed()
+        connect_feed(self.changes, self.registry, self.journal, self.events.progress if self.events else None)
+
     def start_history(self) -> None:
         assert self.store is not None and self.registry is not None
         cfg = self.config
@@ -324,7 +333,7 @@ class Lms:
         assert self.store and self.registry and self.router and self.site
         assert self.tokens and self.accounts and self.history and self.queue and self.journal and self.timetables
         assert self.admissions is not None
-        assert self.retirement is not None
+        assert self.retirement is not None and self.changes is not None
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
             cloud=self.cloud, version=__version__, tokens=self.tokens, accounts=self.accounts, history=self.history,
@@ -332,7 +341,7 @@ class Lms:
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),
-            retirement=self.retirement,
+            retirement=self.retirement, changes=self.changes,
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
@@ -348,6 +357,7 @@ class Lms:
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
         self.tls.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, named=True)
         self.http = self.tls.http_listener.server
+        self.lifecycle.on_stop("change feed", services.changes.close)  # before the listener: its streams end first
         if plain is not None and plain_config is not None:
             log.warning(
                 "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "

@@ -20,6 +20,7 @@ from edge.lms.api import (
     enrolment,
     groups,
     health,
+    live,
     prometheus,
     retirement,
     rotation,
@@ -68,6 +69,7 @@ def build_fastapi(
     app.include_router(tokens.router)
     app.include_router(sessions.router)
     app.include_router(accounts.router)
+    app.include_router(live.router)
     app.include_router(site_tls.router)
     app.include_router(rotation.router)
     app.include_router(dead_letters.router)

@@ -18,6 +18,7 @@ from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
 from edge.lms.config import LmsConfig
 from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
+from edge.lms.live import ChangeFeed
 from edge.lms.store import Store
 from edge.lms.tls import CertificateExpiry, TlsFiles
 from edge.lms.tls.ca_rotation import CaRotation
@@ -80,6 +81,8 @@ class Services:
     accounts: Accounts = None  # type: ignore[assignment]
     sessions: Sessions = None  # type: ignore[assignment]
     sign_in_rate: RateLimiter = None  # type: ignore[assignment]  # sign-in attempts per source address
+    #: what changes, for open console pages (built here when not given: then nothing feeds it)
+    changes: ChangeFeed = None  # type: ignore[assignment]
     audit: Audit = None  # type: ignore[assignment]
     groups: Groups = None  # type: ignore[assignment]
     history: MetricsHistory = None  # type: ignore[assignment]
@@ -105,6 +108,7 @@ class Services:
             ).load()
         self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
         self.tokens = self.tokens or Tokens(self.store)
+        self.changes = self.changes or ChangeFeed()
         console = self.config.console
         self.accounts = self.accounts or Accounts(
             self.store, max_failures=console.lockout_failures, lock_s=console.lockout_s
