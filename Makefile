@@ -20,8 +20,9 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp
 
 # Debian packages the tests need (curl: the demo test runs the curl the demo prints; chromium and
-# chromium-driver: the browser tests drive the LMS console).
-SYSTEM_PKGS ?= mosquitto mosquitto-clients curl chromium chromium-driver
+# chromium-driver: the browser tests drive the LMS console and the dashboard; fonts-wqy-microhei: a Chinese font,
+# so the zh-CN screenshots show characters).
+SYSTEM_PKGS ?= mosquitto mosquitto-clients curl chromium chromium-driver fonts-wqy-microhei
 # Debian's own python3 needs python3-venv for `python3 -m venv` (ensurepip); add it only when missing.
 ifneq ($(shell $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || echo missing),)
 SYSTEM_PKGS += python3-venv

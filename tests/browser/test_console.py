@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid as uuidlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
 
 from infra.local.twin import Twin
+from tests.browser.browser import chromium, spki_sha256, wait
 from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
 from tests.fixtures.twins import running_twin
@@ -24,22 +30,6 @@ from tests.integration.legacy.conftest import CLIENT_SCRIPT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-if CHROMIUM is None or CHROMEDRIVER is None:  # `make test` installs both; say clearly what is missing
-    pytest.skip("chromium/chromium-driver are not installed (make deps-system installs them)", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
@@ -47,46 +37,17 @@ def twin() -> Iterator[Twin]:
         yield twin
 
 
-def _spki_sha256(cert_file: Path) -> str:
-    """Base64 SHA-256 of a certificate's public key (what Chromium's SPKI list takes)."""
-    import base64
-    import hashlib
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    key = x509.load_pem_x509_certificate(cert_file.read_bytes()).public_key()
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
-
-
 @pytest.fixture
 def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM or ""
+    extra: list[str] = []
     if "twin" in request.fixturenames:
         # The twin's LMS serves HTTPS with a certificate of its site CA, which this browser does not know:
         # trust exactly that certificate's key (as a school's browsers would trust the site CA once installed).
         twin: Twin = request.getfixturevalue("twin")
         assert twin.tls is not None
-        opts.add_argument(f"--ignore-certificate-errors-spki-list={_spki_sha256(twin.tls.lms.cert_file)}")
-    profile = tempfile.mkdtemp(prefix="ct-chromium-")
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--window-size=1280,900",
-    ):  # fmt: skip
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER or ""), options=opts)
-    try:
+        extra.append(f"--ignore-certificate-errors-spki-list={spki_sha256(twin.tls.lms.cert_file)}")
+    with chromium(*extra) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait(driver: WebDriver, timeout: float = 15) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, timeout)
 
 
 def sign_in(driver: WebDriver, twin: Twin) -> None:

@@ -1,0 +1,110 @@
+// Overview: sites with online/offline counts, sites whose LMS or cloud link is down, command success rate,
+// sync freshness, recent events; polled (GET /api/overview; a cloud without it: /api/stats and /api/lms).
+import { html } from '../../common/html.js';
+import { fmtAgo, fmtNumber, fmtTime, t } from '../../common/i18n.js';
+import { usePollWith } from '../../common/hooks.js';
+import { isMissingRoute } from '../../common/api.js';
+import { DataTable } from '../../common/components/table.js';
+import { ErrorBox, Pill } from '../../common/components/misc.js';
+import { api } from '../session.js';
+import { LinkPill, percent, siteHref, STALE_AFTER_S } from '../format.js';
+
+const num = (...xs) => {
+  for (const x of xs) if (typeof x === 'number' && !Number.isNaN(x)) return x;
+  return null;
+};
+
+// Whatever shape the overview has, the page reads these fields (missing ones show as "—").
+export function normalizeOverview(raw, nowS = Date.now() / 1000) {
+  const o = raw || {};
+  const sites = (Array.isArray(o.sites) ? o.sites : (o.sites && o.sites.items) || []).map((s) => {
+    const online = num(s.online, s.online_count, s.agents && s.agents.online) ?? 0;
+    const total = num(s.agents_total, s.agent_count, s.agents && s.agents.total);
+    const offline = num(s.offline, s.offline_count, s.agents && s.agents.offline) ?? (total !== null ? Math.max(0, total - online) : 0);
+    const hb = num(s.last_heartbeat);
+    const linkUp = s.link_up ?? s.link_ok ?? (s.link ? s.link === 'up' : hb !== null ? nowS - hb <= STALE_AFTER_S : null);
+    const lmsUp = s.lms_up ?? s.lms_ok ?? (s.lms ? s.lms === 'up' : linkUp);
+    return { site_id: s.site_id, name: s.name || s.site_id, online, offline, last_heartbeat: hb, link_up: linkUp, lms_up: lmsUp };
+  });
+  const cmd = o.commands || {};
+  const sync = o.sync || o.sync_freshness || o.clients || {};
+  return {
+    sites,
+    down: sites.filter((s) => s.link_up === false || s.lms_up === false),
+    online: sites.reduce((n, s) => n + s.online, 0),
+    offline: sites.reduce((n, s) => n + s.offline, 0),
+    successRate: num(cmd.success_rate, o.command_success_rate),
+    finished: num(cmd.finished),
+    failed: num(cmd.failed),
+    sync,
+    events: Array.isArray(o.events) ? o.events : Array.isArray(o.recent_events) ? o.recent_events : [],
+  };
+}
+
+async function pollOverview({ etag }) {
+  try {
+    return await api.request('GET', '/api/overview', { etag });
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+  }
+  const [stats, sites] = await Promise.all([api.get('/api/stats'), api.all('/api/lms', 'sites')]);
+  return { data: { sites, commands: stats.commands, sync: stats.clients, events: [] } };
+}
+
+function Tile({ id, label, value, tone }) {
+  return html`<div class="card tile" id=${id} data-tone=${tone || ''}><div class="tile-value">${value}</div><div class="tile-label">${label}</div></div>`;
+}
+
+export function Overview() {
+  const { data, error } = usePollWith(pollOverview, 'overview');
+  const o = normalizeOverview(data);
+  const sync = o.sync || {};
+  return html`
+    <h1>${t('overview.title')}</h1>
+    <${ErrorBox} error=${error} />
+    <div class="grid tiles">
+      <${Tile} id="tile-sites" label=${t('overview.sites')} value=${data ? fmtNumber(o.sites.length) : '…'} />
+      <${Tile} id="tile-online" label=${t('overview.online')} value=${data ? fmtNumber(o.online) : '…'} tone="ok" />
+      <${Tile} id="tile-offline" label=${t('overview.offline')} value=${data ? fmtNumber(o.offline) : '…'} tone=${o.offline ? 'bad' : ''} />
+      <${Tile} id="tile-down" label=${t('overview.down')} value=${data ? fmtNumber(o.down.length) : '…'} tone=${o.down.length ? 'bad' : ''} />
+      <${Tile} id="tile-success" label=${t('overview.success_rate')} value=${percent(o.successRate)} />
+    </div>
+    ${o.down.length > 0 && html`<section class="card alert" id="down-sites">
+      <h2>${t('overview.down_title')}</h2>
+      <ul>${o.down.map((s) => html`<li key=${s.site_id}><a href=${siteHref(s.site_id)}>${s.name}</a> —
+        ${s.lms_up === false ? t('overview.lms_down') : t('overview.link_down')} (${t('overview.last_heartbeat')} ${fmtAgo(s.last_heartbeat)})</li>`)}</ul>
+    </section>`}
+    <h2>${t('overview.per_site')}</h2>
+    <${DataTable} id="overview-sites" caption=${t('overview.per_site')} rows=${data ? o.sites : undefined} rowKey=${(s) => s.site_id}
+      onRow=${(s) => { window.location.hash = siteHref(s.site_id); }}
+      columns=${[
+        { key: 'name', label: t('site.name'), render: (s) => html`<a href=${siteHref(s.site_id)}>${s.name}</a>` },
+        { key: 'online', label: t('overview.online') },
+        { key: 'offline', label: t('overview.offline') },
+        { key: 'link_up', label: t('site.link'), render: (s) => html`<${LinkPill} ok=${s.link_up !== false} />` },
+        { key: 'last_heartbeat', label: t('site.last_heartbeat'), render: (s) => fmtAgo(s.last_heartbeat) },
+      ]} />
+    <div class="grid two">
+      <section class="card" id="sync-freshness">
+        <h2>${t('overview.sync')}</h2>
+        ${Object.keys(sync).length === 0 ? html`<p class="empty">${t('overview.no_sync')}</p>` : html`<dl class="kv">
+          ${Object.entries(sync).filter(([, v]) => typeof v !== 'object').map(([k, v]) => html`<div key=${k}><dt>${syncLabel(k)}</dt><dd>${typeof v === 'number' ? fmtNumber(v) : String(v)}</dd></div>`)}
+        </dl>`}
+        <p class="muted">${t('overview.commands_finished', { n: fmtNumber(o.finished ?? 0), failed: fmtNumber(o.failed ?? 0) })}</p>
+      </section>
+      <section class="card" id="recent-events">
+        <h2>${t('overview.events')}</h2>
+        ${o.events.length === 0 ? html`<p class="empty">${t('overview.no_events')}</p>` : html`<ul class="events">
+          ${o.events.slice(0, 20).map((e, i) => html`<li key=${i}><time>${fmtTime(e.at ?? e.timestamp ?? e.time)}</time>
+            <span>${e.site_id || ''} ${e.agent_id || ''}</span> <${Pill}>${e.kind || e.type || e.action || ''}<//> ${e.text || e.message || e.detail || ''}</li>`)}
+        </ul>`}
+      </section>
+    </div>`;
+}
+
+function syncLabel(key) {
+  return {
+    total: t('overview.sync.total'), pending: t('overview.sync.pending'), never: t('overview.sync.never'),
+    within_1h: t('overview.sync.within_1h'), within_24h: t('overview.sync.within_24h'), older: t('overview.sync.older'),
+  }[key] || key;
+}
