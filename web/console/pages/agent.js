@@ -54,7 +54,7 @@ export function AgentDetail({ id }) {
 
   if (info.error) return html`<${ErrorBox} error=${info.error} />`;
   if (!agent) return html`<p class="loading">${t('app.loading')}</p>`;
-  const current = (settings.data && settings.data.settings) || {};
+  const current = (settings.data && typeof settings.data === 'object') ? settings.data : {};
   return html`
     <p><a href="#/fleet">← ${t('nav.fleet')}</a></p>
     <h1 id="agent-title">${agent.uuid} <span id="agent-status">${statusPill(agent)}</span></h1>

@@ -1,6 +1,6 @@
 // Fleet: rooms (groups) as tiles with how many are online, the agents table (search, sort, filters by kind,
 // status and room, multi-select) and batch commands on the selection; presence changes arrive by push.
-import { html, useMemo, useState } from '../../common/html.js';
+import { html, useEffect, useMemo, useState } from '../../common/html.js';
 import { fmtAgo, t } from '../../common/i18n.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
@@ -28,6 +28,8 @@ export function Fleet() {
   const [results, setResults] = useState(null);
 
   const base = (polled.data && polled.data.clients) || (first.data && first.data.clients);
+  // a fresh read is newer than every change pushed before it
+  useEffect(() => setChanged({}), [polled.data, first.data]);
   useLive((kind, data) => {
     if (kind === 'presence' && data.agent) setChanged((c) => ({ ...c, [data.agent.uuid]: data.agent }));
     if (kind === 'resync') first.reload();
