@@ -6,7 +6,9 @@ role, and a page of another origin in that person's browser (CSRF). Each is trie
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import re
 import subprocess
 import sys
@@ -199,3 +201,20 @@ def test_the_cli_manages_accounts_beside_the_running_lms(lms_factory: LmsFactory
     bad = cli("create", "bad name", "--role", "viewer")
     assert bad.returncode != 0 and "user name" in bad.stderr
     assert cli("reset", "nobody").returncode != 0
+
+
+def test_the_console_pages_are_served_with_strict_security_headers(lms_factory: LmsFactory) -> None:
+    lms = lms_factory().start()
+    with browser(lms) as client:
+        page = client.get("/console/")
+        assert page.status_code == 200 and 'type="importmap"' in page.text
+        csp = page.headers["content-security-policy"]
+        inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page.text, re.S)
+        digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp and "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+        for path in ("/common/kit.css", "/vendor/MANIFEST.json", "/console/app.js"):
+            r = client.get(path)
+            assert r.status_code == 200 and "content-security-policy" in r.headers, path
+        assert client.get("/console/../../edge/lms/lms.example.toml").status_code == 404  # no way out of web/
