@@ -1,7 +1,8 @@
-"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [token ... | tls ... |
-backup ARCHIVE | restore ARCHIVE [--force] | agent retire ID]``.
+"""The LMS's command line: ``python -m edge.lms --config FILE [--validate-config] [account ... | token ... |
+tls ... | backup ARCHIVE | restore ARCHIVE [--force] | agent retire ID]``.
 
-``token create|list|revoke|rotate`` manages local API tokens and ``tls [rotate|status]`` makes (or rotates, or
+``account create|list|reset|disable|enable|unlock`` manages the console's accounts, ``token create|list|revoke|rotate``
+manages local API tokens and ``tls [rotate|status]`` makes (or rotates, or
 lists) the site CA's server certificates (what the LMS's first start does) — both work beside a running LMS.
 ``backup`` writes one archive of the site (:mod:`edge.lms.backup`), also while the LMS runs; ``restore`` puts one
 back onto a stopped LMS (it may run before the configuration file exists: the archive's is then written where
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from edge.lms import __version__
-from edge.lms.auth import AuthError, Tokens
+from edge.lms.auth import Accounts, AuthError, Tokens, UnknownAccount
 from edge.lms.backup import BackupError, BackupTooNew, make_backup, restore_backup
 from edge.lms.config import LmsConfig
 from edge.lms.schema import SCHEMA_VERSION
@@ -44,6 +46,8 @@ def run_command(config: LmsConfig, args: argparse.Namespace) -> int:
         return _backup_command(args.config, config, args.archive)
     if args.action == "agent":
         return _agent_command(config, args)
+    if args.action == "account":
+        return _account_command(config, args)
     return _token_command(config, args)
 
 
@@ -95,6 +99,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "rotate", help="a new token with the same name and role (printed once); the old one stays valid until revoked"
     )
     rotate.add_argument("id", type=int)
+    account = sub.add_parser("account", help="manage the console's accounts (works while the LMS runs)")
+    account_sub = account.add_subparsers(dest="account_action", required=True)
+    made = account_sub.add_parser("create", help="invite a person: prints a one-time password (changed at first "
+                                  "sign-in)")  # fmt: skip
+    made.add_argument("username")
+    made.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    made.add_argument("--cameras", action="store_true", help="may watch live views, recordings and snapshots")
+    account_sub.add_parser("list", help="list accounts (never their passwords)")
+    for action, text in (("reset", "a new one-time password (printed once); ends the account's sessions"),
+                         ("disable", "refuse its sign-ins and end its sessions"), ("enable", "allow it again"),
+                         ("unlock", "lift a lock-out after failed sign-ins")):  # fmt: skip
+        account_sub.add_parser(action, help=text).add_argument("username")
     tls = sub.add_parser(
         "tls",
         help="make the site CA (first time) and the LMS's and broker's certificates, print the CA fingerprint "
@@ -202,6 +218,47 @@ def _tls_status(config: LmsConfig) -> int:
         state = cert.error or ("EXPIRING" if cert.warning else "ok")
         print(f"{cert.name}\t{until}\t{cert.days_left if cert.days_left is not None else '?'}\t{state}\t{cert.file}")
     return EXIT_EXPIRING if any(c.warning for c in statuses) else EXIT_OK
+
+
+def _account_command(config: LmsConfig, args: argparse.Namespace) -> int:
+    """``account create|list|reset|disable|enable|unlock`` against the LMS's database (beside a running LMS)."""
+    try:
+        store = Store(config.db_path).open()
+    except StoreError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    try:
+        accounts = Accounts(store)
+        if args.account_action == "list":
+            for row in accounts.list():
+                state = "disabled" if row["disabled"] else "locked" if row["locked"] else "active"
+                print(f"{row['id']}\t{row['username']}\t{row['role']}\t{state}\t"
+                      f"{'cameras' if row['cameras'] else '-'}")  # fmt: skip
+            return EXIT_OK
+        if args.account_action == "create":
+            password = secrets.token_urlsafe(12)
+            accounts.create(args.username, args.role, password, cameras=args.cameras, created_by="cli")
+            print(password)
+            print(f"account {args.username!r} ({args.role}): give this one-time password to its holder; it must be "
+                  "changed at the first sign-in", file=sys.stderr)  # fmt: skip
+            return EXIT_OK
+        matches = [row for row in accounts.list() if row["username"].lower() == args.username.lower()]
+        if not matches:
+            raise UnknownAccount(f"no account named {args.username!r}")
+        account_id = int(matches[0]["id"])
+        if args.account_action == "reset":
+            print(accounts.reset_password(account_id))
+            print("one-time password: it must be changed at the first sign-in", file=sys.stderr)
+        else:
+            accounts.update(account_id, disabled={"disable": True, "enable": False}.get(args.account_action),
+                            unlock=args.account_action == "unlock")  # fmt: skip
+            print(f"account {args.username!r}: {args.account_action}d", file=sys.stderr)
+    except AuthError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def _token_command(config: LmsConfig, args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.server import uvicorn_config
-from edge.lms.auth import AuthError, Tokens
+from edge.lms.auth import Accounts, AuthError, Tokens
+from edge.lms.auth.accounts import FIRST_ADMIN
 from edge.lms.cloud import AppliedCloudConfig, CloudLinkError, CloudSide, startup_config
 from edge.lms.commands import CommandLog, CommandQueue, Router
 from edge.lms.config import LmsConfig
@@ -28,6 +29,7 @@ from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsErro
 from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
+from edge.lms.live import ChangeFeed, connect_feed
 from edge.lms.log_file import LmsLogFile
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
@@ -71,6 +73,8 @@ class Lms:
         self.cloud: CloudSide | None = None
         self.http: uvicorn.Server | None = None
         self.tokens: Tokens | None = None
+        self.accounts: Accounts | None = None
+        self.changes: ChangeFeed | None = None
         self.history: MetricsHistory | None = None
         self.queue: CommandQueue | None = None
         self.retirement: AgentRetirement | None = None
@@ -96,6 +100,7 @@ class Lms:
             self.start_registry,
             self.start_history,
             self.start_events,
+            self.start_change_feed,
             self.start_router,
             self.start_queue,
             self.start_legacy,
@@ -181,6 +186,12 @@ class Lms:
         except AuthError as exc:
             raise StartupError(str(exc)) from None
         self.tokens = tokens
+        console = self.config.console
+        self.accounts = Accounts(store, max_failures=console.lockout_failures, lock_s=console.lockout_s)
+        first = self.accounts.bootstrap()
+        if first is not None:  # the issue's ask: the container's log shows it (it must be changed at first use)
+            log.warning("console: first start: account %r created with the one-time password %s (also in %s, "
+                        "mode 0600); it must be changed at the first sign-in", FIRST_ADMIN, first[0], first[1])
 
     def start_credentials(self) -> None:
         """With ``[site_broker.dynsec]``: put the LMS's own broker client in place and enable enrolment."""
@@ -253,6 +264,12 @@ class Lms:
         self.registry.add_event_listener(events.add)
         self.events = events
 
+    def start_change_feed(self) -> None:
+        """What changes (presence, metrics, commands, events, camera health), for the console's open pages."""
+        assert self.registry is not None and self.journal is not None
+        self.changes = ChangeFeed()
+        connect_feed(self.changes, self.registry, self.journal, self.events.progress if self.events else None)
+
     def start_history(self) -> None:
         assert self.store is not None and self.registry is not None
         cfg = self.config
@@ -314,15 +331,17 @@ class Lms:
     def start_api(self) -> None:
         cfg = self.config
         assert self.store and self.registry and self.router and self.site
-        assert self.tokens and self.history and self.queue and self.journal and self.timetables and self.admissions
-        assert self.retirement is not None
+        assert self.tokens and self.accounts and self.history and self.queue and self.journal and self.timetables
+        assert self.admissions is not None
+        assert self.retirement is not None and self.changes is not None
         services = Services(
             config=cfg, store=self.store, registry=self.registry, router=self.router, site_mqtt=self.site,
-            cloud=self.cloud, version=__version__, tokens=self.tokens, history=self.history, queue=self.queue,
+            cloud=self.cloud, version=__version__, tokens=self.tokens, accounts=self.accounts, history=self.history,
+            queue=self.queue,
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),
-            retirement=self.retirement,
+            retirement=self.retirement, changes=self.changes,
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built
@@ -338,6 +357,7 @@ class Lms:
         plain_config = None if plain is None else plain_variant(config, ClassTopOnly(app, cfg.http_port))
         self.tls.http_listener = self._listen("web API", config, cfg.http_host, cfg.http_port, named=True)
         self.http = self.tls.http_listener.server
+        self.lifecycle.on_stop("change feed", services.changes.close)  # before the listener: its streams end first
         if plain is not None and plain_config is not None:
             log.warning(
                 "plain HTTP for ClassTop clients on %s:%d ([classtop_plain_http], an explicit opt-in): their "

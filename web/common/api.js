@@ -36,17 +36,20 @@ function query(params) {
 }
 
 export class ApiClient {
-  // getToken: async () => bearer secret or null; onUnauthorized: (ApiError) => void (called on any 401)
-  constructor({ base = apiBase(), getToken = async () => null, onUnauthorized = () => {}, fetchImpl } = {}) {
+  // getToken: async () => bearer secret or null; onUnauthorized: (ApiError) => void (called on any 401);
+  // extraHeaders: (method) => {header: value} added to each request (the LMS console's CSRF token on changes)
+  constructor({ base = apiBase(), getToken = async () => null, onUnauthorized = () => {}, fetchImpl,
+    extraHeaders = () => ({}) } = {}) {
     this.base = base;
     this.getToken = getToken;
+    this.extraHeaders = extraHeaders;
     this.onUnauthorized = onUnauthorized;
     this.fetch = fetchImpl || window.fetch.bind(window);
   }
 
   // -> {status, data, etag, notModified}; throws ApiError on an error answer or no answer.
   async request(method, path, { params, body, etag, signal, anonymous = false } = {}) {
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', ...this.extraHeaders(method) };
     if (!anonymous) {
       const token = await this.getToken();
       if (token) headers.Authorization = `Bearer ${token}`;
@@ -81,7 +84,8 @@ export class ApiClient {
       const err = (payload && payload.error) || {};
       const message = (typeof err === 'object' ? err.message : String(err)) || (payload && (payload.message || payload.Message)) || res.statusText;
       const { code, message: _m, ...details } = typeof err === 'object' ? err : {};
-      const error = new ApiError(res.status, code, message, details);
+      // the cloud puts the code in error.code, the LMS beside it (error_code)
+      const error = new ApiError(res.status, code || (payload && payload.error_code), message, details);
       error.enveloped = !!(payload && payload.error); // the cloud's own error, not the gateway's
       if (res.status === 401 && !anonymous) this.onUnauthorized(error);
       throw error;

@@ -9,19 +9,23 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from edge.lms.api import (
+    accounts,
     agents,
     batches,
     cctv,
     cctv_video,
     classtop_clients,
     classtop_sync,
+    command_catalog,
     dead_letters,
     enrolment,
     groups,
     health,
+    live,
     prometheus,
     retirement,
     rotation,
+    sessions,
     settings,
     site_tls,
     tokens,
@@ -32,6 +36,7 @@ from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
 from edge.lms.api.services import Services
+from edge.lms.api.web_pages import mount_web_pages
 from edge.lms.enrolment import Enrolments
 from edge.lms.events import AgentEvents
 
@@ -61,9 +66,13 @@ def build_fastapi(
     app.include_router(agents.router)
     app.include_router(retirement.router)
     app.include_router(settings.router)
+    app.include_router(command_catalog.router)  # before batches: /api/commands/catalog is not a batch id
     app.include_router(batches.router)
     app.include_router(groups.router)
     app.include_router(tokens.router)
+    app.include_router(sessions.router)
+    app.include_router(accounts.router)
+    app.include_router(live.router)
     app.include_router(site_tls.router)
     app.include_router(rotation.router)
     app.include_router(dead_letters.router)
@@ -73,7 +82,8 @@ def build_fastapi(
     app.include_router(prometheus.router)
     enrolment.install(app, enrolments, site_ca)
     upgrades.install(app, services)
-    # The site console (static HTML/JS over this API); mounted last so every API route wins.
+    mount_web_pages(app)  # the new site console and the kit it shares with the district dashboard
+    # The first site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
 

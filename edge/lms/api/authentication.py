@@ -1,9 +1,12 @@
-"""Local authentication of the API's callers: bearer tokens and roles.
+"""Local authentication of the API's callers: bearer tokens (scripts) or a console session (people), and roles.
 
-Every router but ``/api/health`` and the ClassTop clients' paths depends on one of :func:`require_viewer` (reads),
-:func:`require_operator` (commands, settings, tags, groups, batches) or :func:`require_admin` (``exec``, tokens,
-audit log). They read ``Authorization: Bearer <token>``: 401 ``unauthorized`` without a valid token, 403
-``forbidden`` when its role is too low. The caller is left on ``request.state.principal`` for the audit log.
+Every router but ``/api/health``, sign-in and the ClassTop clients' paths depends on one of :func:`require_viewer`
+(reads), :func:`require_operator` (commands, settings, tags, groups, batches) or :func:`require_admin` (``exec``,
+tokens, accounts, audit log). They read ``Authorization: Bearer <token>``, or else the console's ``ct_session``
+cookie (:mod:`edge.lms.auth.sessions`): 401 ``unauthorized`` without either, 403 ``forbidden`` when the role is too
+low. A cookie-authenticated request that changes anything must carry the session's CSRF token in ``X-CSRF-Token``
+(403 otherwise), and an account whose password must change may do nothing else first (403). The caller is left
+on ``request.state.principal`` for the audit log, and a session on ``request.state.session``.
 """
 
 from __future__ import annotations
@@ -16,17 +19,53 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from edge.lms.api.services import Services
 from edge.lms.auth import Principal, Role
+from edge.lms.auth.sessions import COOKIE, CSRF_HEADER, Session
 
 _bearer = HTTPBearer(auto_error=False, description="an LMS API token (`python -m edge.lms token create`)")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_principal(session: Session) -> Principal:
+    account = session.account
+    return Principal(account.id, account.username, account.role, kind="account", cameras=account.cameras)
+
+
+def current_session(request: Request) -> Session | None:
+    """The console session of the request's cookie (checked once per request), else ``None``."""
+    if hasattr(request.state, "session"):
+        cached: Session | None = request.state.session
+        return cached
     services: Services = request.app.state.services
-    principal = services.tokens.verify(credentials.credentials if credentials is not None else None)
-    if principal is None:
-        why = "missing bearer token" if credentials is None else "invalid or revoked token"
+    session = services.sessions.verify(request.cookies.get(COOKIE))
+    request.state.session = session
+    return session
+
+
+def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, *, password_change: bool = False
+) -> Principal:
+    services: Services = request.app.state.services
+    if credentials is not None:
+        principal = services.tokens.verify(credentials.credentials)
+        if principal is None:
+            raise HTTPException(401, "authentication required: invalid or revoked token",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        request.state.principal = principal
+        return principal
+    session = current_session(request)
+    if session is None:
+        why = "sign in, or send a bearer token" if COOKIE not in request.cookies else "the session has ended"
         raise HTTPException(401, f"authentication required: {why}", headers={"WWW-Authenticate": "Bearer"})
+    if request.method not in _SAFE_METHODS and not services.sessions.csrf_matches(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise HTTPException(403, f"this change needs the session's {CSRF_HEADER} header")
+    if session.account.must_change and not password_change:
+        raise HTTPException(403, "change your one-time password first (POST /api/session/password)")
+    principal = session_principal(session)
     request.state.principal = principal
     return principal
 
@@ -38,6 +77,11 @@ def _require(request: Request, credentials: HTTPAuthorizationCredentials | None,
             403, f"this needs the {role.label} role; token {principal.name!r} is {principal.role.label}"
         )
     return principal
+
+
+async def require_signed_in(request: Request, credentials: BearerDep) -> Principal:
+    """Any caller who is signed in, even one whose one-time password must still change (``/api/session``)."""
+    return _authenticate(request, credentials, password_change=True)
 
 
 async def require_viewer(request: Request, credentials: BearerDep) -> Principal:
@@ -67,6 +111,7 @@ async def viewer_or_loopback(request: Request, credentials: BearerDep) -> Princi
     return _require(request, credentials, Role.VIEWER)
 
 
+SignedInDep = Annotated[Principal, Depends(require_signed_in)]
 ViewerDep = Annotated[Principal, Depends(require_viewer)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]
 AdminDep = Annotated[Principal, Depends(require_admin)]

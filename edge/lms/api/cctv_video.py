@@ -6,15 +6,20 @@
 | ``GET /api/cctv/{uuid}/cameras/{camera_id}/snapshot`` | ``image/jpeg``, the newest frame |
 | ``GET /api/cctv/{uuid}/recordings/{camera_id}/{file}/play?t=&speed=`` | MJPEG playback from ``t`` seconds |
 
-Viewer role: ``Authorization: Bearer`` or, for an ``<img src>`` (browsers send no headers for images), a
-``?ticket=`` minted for that very path by ``POST /api/cctv/tickets`` ``{"path"}`` (viewer token in the header;
-the answer is ``{ticket, url, expires_at, expires_in_s}``; see :mod:`edge.lms.cctv.video_tickets`). An API token in
-the URL (``?token=``) is refused: URLs end up in logs, browser history and ``Referer`` headers.
+Viewer role and the cameras permission (accounts hold it or not; tokens have it by their role): ``Authorization:
+Bearer``, the console's session cookie (the console's own ``<img src>``), or, for an ``<img src>`` of another page
+(browsers send no headers for images), a ``?ticket=`` minted for that very path by ``POST /api/cctv/tickets``
+``{"path"}`` (viewer token in the header; the answer is ``{ticket, url, expires_at, expires_in_s}``; see
+:mod:`edge.lms.cctv.video_tickets`). An API token in the URL (``?token=``) is refused: URLs end up in logs, browser
+history and ``Referer`` headers. Every live view, playback and snapshot is in the audit log: who, which camera, when,
+and (live and playback) for how long.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -22,10 +27,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.lms.api.authentication import BearerDep, ViewerDep, require_viewer
+from edge.lms.api.authentication import BearerDep, ViewerDep, current_session, require_viewer, session_principal
 from edge.lms.api.errors import error_response
 from edge.lms.api.path_ids import AgentIdPath
-from edge.lms.auth import Principal, Role
+from edge.lms.auth import Audit, Principal, Role
 from edge.lms.cctv import (
     CAMERA_ID_RE,
     RECORDING_RE,
@@ -40,26 +45,38 @@ from shared.errors import ErrorCode
 
 
 async def viewer_bearer_or_ticket(request: Request, credentials: BearerDep) -> Principal:
-    """A viewer from ``Authorization: Bearer`` or, for ``<img>`` tags, from a ``?ticket=`` for this path."""
+    """A viewer who may watch cameras, from ``Authorization: Bearer``, from the console's session cookie, or, for
+    ``<img>`` tags of other pages, from a ``?ticket=`` for this path."""
     services = request.app.state.services
+    ticket = request.query_params.get("ticket")
     if credentials is not None:
         principal: Principal | None = services.tokens.verify(credentials.credentials)
         why = "invalid or revoked token"
     elif "token" in request.query_params:
         principal, why = None, "API tokens are not accepted in URLs; get a ?ticket= from POST /api/cctv/tickets"
-    else:
-        ticket = request.query_params.get("ticket")
+    elif ticket:
         tickets: VideoTickets = request.app.state.video_tickets
-        principal = tickets.verify(ticket, request.url.path) if ticket else None
-        why = "a ticket (POST /api/cctv/tickets) or a bearer token is needed" if not ticket else (
-            "the ticket is expired, forged, or for another path"
-        )
+        principal = tickets.verify(ticket, request.url.path)
+        why = "the ticket is expired, forged, or for another path"
+    else:
+        session = current_session(request)
+        principal = None if session is None else session_principal(session)
+        why = "a ticket (POST /api/cctv/tickets), a bearer token or a console session is needed"
+        if session is not None and session.account.must_change:
+            raise HTTPException(403, "change your one-time password first (POST /api/session/password)")
     if principal is None:
         raise HTTPException(401, f"authentication required: {why}", headers={"WWW-Authenticate": "Bearer"})
     if principal.role < Role.VIEWER:
         raise HTTPException(403, "this needs the viewer role")
+    require_cameras(principal)
     request.state.principal = principal
     return principal
+
+
+def require_cameras(principal: Principal) -> None:
+    """403 unless ``principal`` may watch cameras (a permission of its own for accounts: docs/console.md)."""
+    if not principal.cameras:
+        raise HTTPException(403, f"watching cameras needs the cameras permission, which {principal.name!r} lacks")
 
 
 router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(viewer_bearer_or_ticket)])
@@ -78,18 +95,40 @@ def _error(exc: ProxyError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.code)
 
 
-async def _stream(request: Request, agent_id: str, path: str, query: dict[str, str] | None = None) -> Response:
+def _watched(request: Request, action: str, target: str) -> int:
+    """An audit row for a look at a camera: who, which camera, when (its duration is added when it ends)."""
+    principal: Principal = request.state.principal
+    audit: Audit = request.app.state.services.audit
+    return audit.record(principal.actor, principal.role.label, action, target, "watching")
+
+
+async def _audited_chunks(request: Request, chunks: AsyncIterator[bytes], row: int) -> AsyncIterator[bytes]:
+    started = time.monotonic()
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        audit: Audit = request.app.state.services.audit
+        audit.complete(row, f"ended after {time.monotonic() - started:.0f} s")
+
+
+async def _stream(
+    request: Request, agent_id: str, path: str, action: str, target: str, query: dict[str, str] | None = None
+) -> Response:
     try:
         upstream = await _proxy(request).open(agent_id, path, query)
     except ProxyError as exc:
         return _error(exc)
+    row = _watched(request, action, f"{agent_id}/{target}")
     # StreamingResponse cancels the body iterator when the client disconnects; its ``finally`` closes upstream.
-    return StreamingResponse(upstream.chunks(), media_type=upstream.media_type, headers=NO_STORE)
+    return StreamingResponse(
+        _audited_chunks(request, upstream.chunks(), row), media_type=upstream.media_type, headers=NO_STORE
+    )
 
 
 @router.get("/{uuid}/cameras/{camera_id}/live", response_model=None)
 async def live(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
-    return await _stream(request, agent_id, live_path(camera_id))
+    return await _stream(request, agent_id, live_path(camera_id), "cctv:live", camera_id)
 
 
 @router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None)
@@ -98,6 +137,7 @@ async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId)
         body, media_type = await _proxy(request).read(agent_id, snapshot_path(camera_id))
     except ProxyError as exc:
         return _error(exc)
+    request.app.state.services.audit.complete(_watched(request, "cctv:snapshot", f"{agent_id}/{camera_id}"), "ok")
     return Response(body, media_type=media_type, headers=NO_STORE)
 
 
@@ -116,7 +156,8 @@ async def play(
             422, f"bad recording name {name!r}: <camera_id>/<camera_id>_<YYYYmmdd-HHMMSS-mmm>.mp4|avi",
             ErrorCode.INVALID_PARAMS,
         )
-    return await _stream(request, agent_id, playback_path(name), {"t": f"{t:g}", "speed": f"{speed:g}"})
+    return await _stream(request, agent_id, playback_path(name), "cctv:play", name,
+                         {"t": f"{t:g}", "speed": f"{speed:g}"})  # fmt: skip
 
 
 #: The paths a ticket may be minted for (the routes above, percent-decoded).
@@ -144,6 +185,7 @@ class TicketRequest(BaseModel):
 @tickets_router.post("/tickets")
 async def mint_ticket(body: TicketRequest, request: Request, principal: ViewerDep) -> dict[str, Any]:
     """A short-lived ticket for one video path (for ``<img src>``, which cannot send the token in a header)."""
+    require_cameras(principal)
     tickets: VideoTickets = request.app.state.video_tickets
     ticket = tickets.mint(principal, body.path)
     return {"success": True, "data": {

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import JSONResponse
 
-from edge.lms.api.authentication import AdminDep, require_viewer
+from edge.lms.api.authentication import AdminDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
@@ -54,9 +54,15 @@ async def classtop_socket(websocket: WebSocket, client_uuid: str) -> None:
     await hub.serve(websocket, admitted)
 
 
-@router.get("/api/legacy/{uuid}/camera/frame", dependencies=[Depends(require_viewer)], response_model=None)
-async def camera_frame(client_uuid: ClientUuidPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    """The client's latest preview frame (``camera_start_preview`` makes it send them)."""
+@router.get("/api/legacy/{uuid}/camera/frame", response_model=None)
+async def camera_frame(
+    client_uuid: ClientUuidPath, services: ServicesDep, principal: ViewerDep
+) -> dict[str, Any] | JSONResponse:
+    """The client's latest preview frame (``camera_start_preview`` makes it send them); needs the cameras
+    permission."""
+    if not principal.cameras:
+        return error_response(403, f"watching cameras needs the cameras permission, which {principal.name!r} lacks",
+                              ErrorCode.FORBIDDEN)  # fmt: skip
     frame = services.legacy.latest_frame(client_uuid) if services.legacy is not None else None
     if frame is None:
         return error_response(404, f"no preview frame from {client_uuid!r} (start one with camera_start_preview)",

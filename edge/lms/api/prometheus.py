@@ -89,6 +89,10 @@ def render(services: Services) -> str:
     ))  # fmt: skip
     w.metric("classtop_lms_metrics_samples_written_total", "counter", "Agent metrics samples stored.",
              [({}, float(services.history.written))])  # fmt: skip
+    w.metric("classtop_lms_live_streams", "gauge", "Console pages listening to the push channel (/api/live).",
+             [({}, float(services.changes.subscribers))])  # fmt: skip
+    w.metric("classtop_lms_live_changes_total", "counter", "Changes published to the push channel.",
+             [({}, float(services.changes.published))])  # fmt: skip
     with _process.oneshot():
         cpu = _process.cpu_times()
         rss = _process.memory_info().rss

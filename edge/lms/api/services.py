@@ -11,13 +11,14 @@ from fastapi import Depends, Request
 
 from edge.lms.agents import Groups, MetricsHistory, Registry
 from edge.lms.agents.retirement import AgentRetirement
-from edge.lms.auth import Audit, Tokens
+from edge.lms.auth import Accounts, Audit, Sessions, Tokens
 from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
 from edge.lms.commands import CommandLog, CommandQueue, CommandService, Router
 from edge.lms.config import LmsConfig
 from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.legacy import Admissions, LegacyHub, RateLimiter, Timetables
+from edge.lms.live import ChangeFeed
 from edge.lms.store import Store
 from edge.lms.tls import CertificateExpiry, TlsFiles
 from edge.lms.tls.ca_rotation import CaRotation
@@ -77,6 +78,11 @@ class Services:
     version: str
     started_at: float = field(default_factory=time.time)
     tokens: Tokens = None  # type: ignore[assignment]
+    accounts: Accounts = None  # type: ignore[assignment]
+    sessions: Sessions = None  # type: ignore[assignment]
+    sign_in_rate: RateLimiter = None  # type: ignore[assignment]  # sign-in attempts per source address
+    #: what changes, for open console pages (built here when not given: then nothing feeds it)
+    changes: ChangeFeed = None  # type: ignore[assignment]
     audit: Audit = None  # type: ignore[assignment]
     groups: Groups = None  # type: ignore[assignment]
     history: MetricsHistory = None  # type: ignore[assignment]
@@ -102,6 +108,15 @@ class Services:
             ).load()
         self.sync_rate = self.sync_rate or RateLimiter(self.config.classtop.requests_per_minute)
         self.tokens = self.tokens or Tokens(self.store)
+        self.changes = self.changes or ChangeFeed()
+        console = self.config.console
+        self.accounts = self.accounts or Accounts(
+            self.store, max_failures=console.lockout_failures, lock_s=console.lockout_s
+        )
+        self.sessions = self.sessions or Sessions(
+            self.store, idle_s=console.session_idle_s, max_age_s=console.session_max_age_s
+        )
+        self.sign_in_rate = self.sign_in_rate or RateLimiter(console.sign_ins_per_minute)
         self.timetables = self.timetables or Timetables(self.store)
         self.audit = self.audit or Audit(self.store)
         self.groups = self.groups or Groups(self.store, self.registry)

@@ -81,15 +81,18 @@ class Role(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's id and name, and its role."""
+    """Who is calling: an API token (its id and name) or a signed-in account (``kind="account"``: its id and user
+    name), its role, and whether it may watch cameras (tokens: by role alone; accounts: their own permission)."""
 
     token_id: int
     name: str
     role: Role
+    kind: str = "token"
+    cameras: bool = True
 
     @property
     def actor(self) -> str:
-        return f"{self.name}#{self.token_id}"
+        return f"user:{self.name}" if self.kind == "account" else f"{self.name}#{self.token_id}"
 
 
 def hash_token(token: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,11 @@ class CommandLog:
         )
         self.written = 0
         self.write_errors = 0
+        self._listeners: list[Callable[[CommandLogEntry], None]] = []
+
+    def add_listener(self, listener: Callable[[CommandLogEntry], None]) -> None:
+        """Told of every row appended (on the appending thread: quick, never blocking)."""
+        self._listeners.append(listener)
 
     def start(self) -> CommandLog:
         self._batcher.start()
@@ -81,6 +87,11 @@ class CommandLog:
     def append(self, entry: CommandLogEntry) -> None:
         """Queue one row (never blocks on disk I/O)."""
         self._batcher.put(entry)
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("command log: a listener failed on %s", entry.request_id)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every row queued so far is written."""

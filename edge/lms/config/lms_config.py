@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from edge.lms.config.broker_settings import SiteBrokerSettings
 from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_settings import CloudLinkSettings
+from edge.lms.config.console_settings import ConsoleSettings
 from edge.lms.config.log_file_settings import LogFileSettings
 from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 from edge.lms.upgrades.settings import UpgradeSettings
@@ -94,6 +95,9 @@ class LmsConfig(BaseModel):
         default="allow",
         description="exec at this site: allow (site admins and the cloud), local_only (exec from the cloud is "
         "refused), disabled (refused whoever asks); each agent's own [exec] policy still decides what runs",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings, description="the site console's sessions and sign-in limits ([console])"
     )
     classtop: ClassTopSettings = Field(
         default_factory=ClassTopSettings, description="ClassTop desktop clients: admission policy and limits"

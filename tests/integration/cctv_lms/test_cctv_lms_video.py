@@ -3,6 +3,7 @@ with a synthetic camera (no route from the client to the agent's video server is
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
 from tests.integration.cctv_lms.camera_site import CAMERA, camera_agent, lms_process
-from tests.integration.lms.lms_harness import LmsProcess, eventually
+from tests.integration.lms.lms_harness import LmsProcess, eventually, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +162,42 @@ def test_live_snapshot_and_playback_through_the_lms(lms: LmsProcess, agent: subp
     assert stranger.status_code == 404 and stranger.json()["error_code"] == "unknown_agent"
 
     anon.close()
+
+
+def test_watching_cameras_is_a_permission_of_its_own_and_every_look_is_audited(
+    lms: LmsProcess, agent: subprocess.Popen[bytes]
+) -> None:
+    lms.wait_agent(AGENT, timeout=30)
+    assert lms.http.post(f"/api/cctv/{AGENT}/cameras", json=CAMERA).status_code == 200
+    started = lms.http.post(f"/api/cctv/{AGENT}/control", json={"action": "start_streaming", "camera_id": "door"})
+    assert started.status_code == 200, started.text
+    live = f"/api/cctv/{AGENT}/cameras/door/live"
+    snapshot = f"/api/cctv/{AGENT}/cameras/door/snapshot"
+    eventually(lambda: lms.http.get(snapshot).status_code == 200, 30, what="the camera streams")
+    operator, csrf = signed_in(lms, "ops", "operator")  # an operator, but not allowed to watch
+    guard, _ = signed_in(lms, "guard", "viewer", cameras=True)
+    with contextlib.closing(operator), contextlib.closing(guard):
+        for path in (live, snapshot):
+            r = operator.get(path)
+            assert r.status_code == 403 and "cameras permission" in r.json()["error"], (path, r.text)
+        r = operator.post("/api/cctv/tickets", json={"path": live}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 403  # no ticket to hand to an <img> either
+        assert operator.get(f"/api/cctv/{AGENT}/cameras").status_code == 200  # the camera list is not video
+
+        # the guard's browser: its session cookie opens the console's own <img src> (no header, no ticket)
+        r = guard.get(snapshot)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        response, body = read_parts(guard, live, {}, 2)
+        assert response.status_code == 200 and len(jpeg_frames(body)) >= 2
+
+    def looks() -> list[dict[str, Any]]:
+        entries = lms.http.get("/api/audit", params={"limit": 100}).json()["data"]["entries"]
+        return [e for e in entries if e["action"].startswith("cctv:")]
+
+    done = eventually(lambda: [e for e in looks() if e["action"] == "cctv:live" and e["result"] != "watching"], 15,
+                      what="the live view's end in the audit log")  # fmt: skip
+    assert done[0]["actor"] == "user:guard" and done[0]["target"] == f"{AGENT}/door"
+    assert done[0]["result"].startswith("ended after ")
+    snaps = [e for e in looks() if e["action"] == "cctv:snapshot"]
+    assert {e["actor"] for e in snaps} >= {"user:guard"} and all(e["target"] == f"{AGENT}/door" for e in snaps)
+    assert not [e for e in looks() if e["actor"] == "user:ops"]  # refused looks are not views

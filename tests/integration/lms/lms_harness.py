@@ -312,6 +312,22 @@ class LmsProcess:
             return ""
 
 
+def signed_in(lms: LmsProcess, username: str, role: str, *, cameras: bool = False) -> tuple[httpx.Client, str]:
+    """A new console account (invited by the harness's admin token), signed in with its one-time password changed:
+    a cookie-carrying client (like a browser) and the session's CSRF token."""
+    invited = lms.http.post("/api/accounts", json={"username": username, "role": role, "cameras": cameras})
+    assert invited.status_code == 201, invited.text
+    one_time = invited.json()["data"]["one_time_password"]
+    client = httpx.Client(base_url=lms.base_url, timeout=30.0)
+    r = client.post("/api/session", json={"username": username, "password": one_time})
+    assert r.status_code == 200, r.text
+    csrf: str = r.json()["data"]["csrf_token"]
+    r = client.post("/api/session/password", headers={"X-CSRF-Token": csrf},
+                    json={"current_password": one_time, "new_password": f"{username} new passphrase"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return client, csrf
+
+
 LmsFactory = Callable[..., LmsProcess]
 AgentFactory = Callable[..., SimAgent]
 

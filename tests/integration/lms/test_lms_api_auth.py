@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 #: endpoints (they send no credentials).
 PUBLIC = {
     "/api/health", "/api/enroll", "/api/enroll/ca", "/metrics", "/api/clients/register", "/api/sync",
-    "/api/clients/{uuid}/courses", "/api/clients/{uuid}/schedule",
+    "/api/clients/{uuid}/courses", "/api/clients/{uuid}/schedule", "/api/session",
 }  # fmt: skip
 
 

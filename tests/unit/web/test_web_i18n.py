@@ -15,6 +15,7 @@ LANGS = ("en", "zh-CN")
 APPS = {
     "common": (WEB / "common", (WEB / "common" / "messages",)),
     "dashboard": (WEB / "dashboard", (WEB / "common" / "messages", WEB / "dashboard" / "messages")),
+    "console": (WEB / "console", (WEB / "common" / "messages", WEB / "console" / "messages")),
 }
 #: t('literal.key' ...) and a form field's patternMessage: 'literal.key' (translated by the form)
 USED = re.compile(r"""\bt\(\s*'([^']+)'|patternMessage:\s*'([^']+)'""")
@@ -41,8 +42,8 @@ def used_keys(code: Path) -> dict[str, set[str]]:
     return keys
 
 
-@pytest.mark.parametrize("folder", [WEB / "common" / "messages", WEB / "dashboard" / "messages"],
-                         ids=["common", "dashboard"])
+@pytest.mark.parametrize("folder", [WEB / "common" / "messages", WEB / "dashboard" / "messages",
+                                    WEB / "console" / "messages"], ids=["common", "dashboard", "console"])
 def test_both_languages_have_the_same_keys_and_placeholders(folder: Path) -> None:
     en, zh = (catalogue(folder, lang) for lang in LANGS)
     assert set(en) == set(zh), {"only en": set(en) - set(zh), "only zh-CN": set(zh) - set(en)}
@@ -67,7 +68,8 @@ def test_every_key_used_exists_and_every_key_is_used(app: str) -> None:
 
 
 def test_every_translation_call_names_a_literal_key() -> None:
-    for source in [*WEB.joinpath("common").rglob("*.js"), *WEB.joinpath("dashboard").rglob("*.js")]:
+    for source in [*WEB.joinpath("common").rglob("*.js"), *WEB.joinpath("dashboard").rglob("*.js"),
+                   *WEB.joinpath("console").rglob("*.js")]:
         for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
             if "export function t(" in line:
                 continue

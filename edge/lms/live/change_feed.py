@@ -1,0 +1,167 @@
+"""The LMS's change feed: what changed (presence, metrics, command progress and results, events, camera health),
+numbered, for the console's open pages (``GET /api/live``, Server-Sent Events).
+
+Built so that open consoles cost the command path nothing it can notice:
+
+* :meth:`ChangeFeed.publish` is called on the threads where things happen (the MQTT dispatcher, the command
+  log): it encodes the change once, appends it to a bounded ring under a lock, and returns. It never waits for a
+  subscriber and never touches the event loop.
+* One task on the event loop looks at the ring every :data:`FLUSH_S` and, when it grew, wakes every subscriber
+  once for everything new (a subscriber filters by kind and agent and writes one chunk). 200 open pages cost at
+  most 200 wake-ups per flush period, however many changes there were.
+* A subscriber that falls behind the ring (a slow client) gets ``resync`` and reloads what it shows; the ring
+  holds :data:`RING_SIZE` changes. A reconnecting page sends ``Last-Event-ID`` and gets what it missed, if the
+  ring still holds it (else ``resync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+RING_SIZE: Final = 20_000
+FLUSH_S: Final = 0.1
+#: a comment line this often keeps proxies and the browser from closing an idle stream
+KEEPALIVE_S: Final = 15.0
+#: what the browser waits before reconnecting by itself (the SSE ``retry`` field, milliseconds)
+RETRY_MS: Final = 3000
+
+
+class ChangeKind(StrEnum):
+    PRESENCE = "presence"
+    METRICS = "metrics"
+    COMMAND = "command"  # a command's progress (queued/running) or its result
+    EVENT = "event"
+    CAMERA = "camera"  # an agent's camera health event (cctv.*)
+    ALERT = "alert"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    seq: int
+    kind: ChangeKind
+    agent_id: str | None
+    #: the whole SSE message (``id``, ``event``, ``data`` lines), encoded once for every subscriber
+    frame: bytes
+
+
+class FeedClosed(Exception):
+    """The feed stopped (the LMS is shutting down)."""
+
+
+class ChangeFeed:
+    def __init__(self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S) -> None:
+        self._ring: deque[Change] = deque(maxlen=ring_size)
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._flush_s = flush_s
+        self._generation: asyncio.Future[int] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushed = 0
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.subscribers = 0
+        self.published = 0
+
+    # ------------------------------------------------------------ producers (any thread)
+
+    def publish(self, kind: ChangeKind, data: dict[str, Any], agent_id: str | None = None) -> None:
+        body = json.dumps({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **data},
+                          separators=(",", ":"), default=str)  # fmt: skip
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            self._ring.append(Change(seq, kind, agent_id, f"id: {seq}\nevent: {kind.value}\ndata: {body}\n\n".encode()))
+            self.published += 1
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    # ------------------------------------------------------------ the event loop's side
+
+    def _ensure_flusher(self) -> asyncio.Future[int]:
+        self._loop = loop = asyncio.get_running_loop()
+        if self._generation is None or self._generation.done():
+            self._generation = loop.create_future()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop(), name="change-feed")
+        return self._generation
+
+    async def _flush_loop(self) -> None:
+        while self.subscribers > 0 and not self._closed:
+            await asyncio.sleep(self._flush_s)
+            seq = self._seq
+            if seq != self._flushed and self._generation is not None and not self._generation.done():
+                self._flushed = seq
+                self._generation.set_result(seq)
+                self._generation = asyncio.get_running_loop().create_future()
+        if self._generation is not None and not self._generation.done():
+            self._generation.cancel()
+
+    def since(self, after: int) -> tuple[list[Change], bool]:
+        """The changes after ``after`` and whether some were lost (the ring no longer holds them)."""
+        with self._lock:
+            if not self._ring or after >= self._ring[-1].seq:
+                return [], False
+            first = self._ring[0].seq
+            lost = after + 1 < first
+            start = max(0, after + 1 - first)
+            return [self._ring[i] for i in range(start, len(self._ring))], lost
+
+    async def subscribe(
+        self, *, after: int | None, kinds: Iterable[ChangeKind], agent_id: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """The SSE stream of one page: what changed after ``after`` (``None``: from now), of ``kinds``, of one
+        agent or all; keep-alive comments; ``resync`` when changes were lost."""
+        wanted = frozenset(kinds)
+        position = self._seq if after is None else after
+        self.subscribers += 1
+        try:
+            yield f"retry: {RETRY_MS}\n: connected at {position}\n\n".encode()
+            while not self._closed:
+                changes, lost = self.since(position)
+                if lost:
+                    position = self._seq
+                    yield f"id: {position}\nevent: resync\ndata: {{}}\n\n".encode()
+                    continue
+                if changes:
+                    position = changes[-1].seq
+                    frames = [c.frame for c in changes
+                              if c.kind in wanted and (agent_id is None or c.agent_id in (agent_id, None))]
+                    if frames:
+                        yield b"".join(frames)
+                    continue
+                generation = self._ensure_flusher()
+                try:
+                    await asyncio.wait_for(asyncio.shield(generation), KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                except asyncio.CancelledError:
+                    if self._closed:
+                        return
+                    raise
+        finally:
+            self.subscribers -= 1
+
+    def close(self) -> None:
+        """End every open stream (from any thread): the LMS is stopping."""
+        self._closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._end)
+
+    def _end(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self._generation is not None and not self._generation.done():
+            self._generation.cancel()

@@ -1,0 +1,84 @@
+"""The change feed: producers on other threads, subscribers on the event loop; filters, resume, loss, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+from edge.lms.live import ChangeFeed, ChangeKind
+
+
+async def read_until(stream: AsyncIterator[bytes], needle: bytes, timeout: float = 5.0) -> bytes:
+    seen = b""
+    async with asyncio.timeout(timeout):
+        while needle not in seen:
+            seen += await anext(stream)
+    return seen
+
+
+def test_a_subscriber_gets_what_producers_on_other_threads_publish_filtered_by_kind_and_agent() -> None:
+    async def main() -> bytes:
+        feed = ChangeFeed(flush_s=0.01)
+        stream = feed.subscribe(after=None, kinds=[ChangeKind.PRESENCE, ChangeKind.COMMAND], agent_id="pc-1")
+        assert (await anext(stream)).startswith(b"retry: ")
+
+        def produce() -> None:
+            feed.publish(ChangeKind.METRICS, {"sample": {}}, "pc-1")  # another kind
+            feed.publish(ChangeKind.PRESENCE, {"agent": {"uuid": "pc-2"}}, "pc-2")  # another agent
+            feed.publish(ChangeKind.PRESENCE, {"agent": {"uuid": "pc-1"}}, "pc-1")
+            feed.publish(ChangeKind.COMMAND, {"request_id": "r1", "status": "done"}, "pc-1")
+
+        threading.Thread(target=produce).start()
+        got = await read_until(stream, b'"request_id":"r1"')
+        await stream.aclose()
+        assert feed.subscribers == 0
+        return got
+
+    got = asyncio.run(main())
+    assert b"event: presence" in got and b'"uuid":"pc-1"' in got and b"event: command" in got
+    assert b"pc-2" not in got and b"event: metrics" not in got
+    assert got.index(b"event: presence") < got.index(b"event: command")  # in order
+
+
+def test_a_page_that_reconnects_gets_what_it_missed_or_resync_when_the_ring_lost_it() -> None:
+    async def main() -> tuple[bytes, bytes]:
+        feed = ChangeFeed(ring_size=5, flush_s=0.01)
+        for i in range(3):
+            feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
+        resumed = feed.subscribe(after=1, kinds=list(ChangeKind))
+        await anext(resumed)
+        missed = await read_until(resumed, b'"n":2')
+        await resumed.aclose()
+        for i in range(3, 10):
+            feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
+        late = feed.subscribe(after=2, kinds=list(ChangeKind))
+        await anext(late)
+        lost = await read_until(late, b"event: resync")
+        await late.aclose()
+        return missed, lost
+
+    missed, lost = asyncio.run(main())
+    assert b'"n":1' in missed and b'"n":2' in missed and b'"n":0' not in missed
+    assert lost.startswith(b"id: 10\nevent: resync")  # the newest id: the page reloads, then goes on from there
+
+
+def test_closing_the_feed_ends_every_open_stream() -> None:
+    async def main() -> list[bytes]:
+        feed = ChangeFeed(flush_s=0.01)
+        streams = [feed.subscribe(after=None, kinds=list(ChangeKind)) for _ in range(3)]
+        for s in streams:
+            await anext(s)
+
+        async def drain(stream: AsyncIterator[bytes]) -> bytes:
+            return b"".join([chunk async for chunk in stream])
+
+        tasks = [asyncio.create_task(drain(s)) for s in streams]
+        await asyncio.sleep(0.05)
+        threading.Thread(target=feed.close).start()  # the LMS's shutdown runs on another thread
+        async with asyncio.timeout(5):
+            results = await asyncio.gather(*tasks)
+        assert feed.subscribers == 0
+        return results
+
+    assert asyncio.run(main()) == [b"", b"", b""]
