@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 
 from edge.lms.api import (
     agents,
+    alerts,
     batches,
     cctv,
     cctv_video,
@@ -73,6 +74,7 @@ def build_fastapi(
     app.include_router(prometheus.router)
     enrolment.install(app, enrolments, site_ca)
     upgrades.install(app, services)
+    alerts.install(app, services)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

@@ -1,0 +1,462 @@
+"""The LMS's alert evaluator: incremental, on each input (a metrics sample, a presence change, an event, a command's
+end), with a timer (:meth:`AlertEvaluator.tick`, once a second) only for durations, flap stability, the site's own
+links and ClassTop class periods.
+
+Per rule and target it keeps a :class:`~edge.lms.alerts.alert_tracks.Track`: the condition must hold ``for_s``
+before the alert fires (outside maintenance windows); a metric clears only past ``clear`` (hysteresis); one alert
+per key is open at a time; a key that changes state more than ``damping.max_changes`` times in
+``damping.window_s`` is *flapping* (it stays firing, notifies nothing, and resolves once stable for the window).
+
+While the site broker is down, agents' offline alerts are held and one ``site_broker_down`` site alert counts
+the agents it covers; ``cloud_link_down`` is shown on site as soon as the cloud link drops. Every change goes to
+the :class:`AlertSink` (stored, reported to the cloud, notified), under one lock, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge.lms.alerts.alert_errors import AlertError
+from edge.lms.alerts.alert_tracks import CLOUD_LINK_DOWN, SITE_BROKER_DOWN, RuleSpec, Track, metric_value
+from edge.lms.alerts.rule_book import ActiveRule, SiteLabels, scope_covers
+from shared.messages import Event, Metrics, Severity
+from shared.messages.alert import (
+    AlertRecord,
+    AlertState,
+    AlertTarget,
+    CameraCondition,
+    CameraHealthCondition,
+    ClassTopOfflineInClassCondition,
+    CommandFailureRateCondition,
+    Comparison,
+    FlapDamping,
+    MetricThresholdCondition,
+    TargetKind,
+    alert_key,
+)
+from shared.topics import ID_PATTERN
+
+log = logging.getLogger(__name__)
+
+#: Open alerts at once (beyond it new ones are counted and dropped: forged input cannot grow them without bound).
+MAX_OPEN_ALERTS = 10_000
+#: Cameras per agent that may have a camera alert track.
+MAX_CAMERAS_PER_AGENT = 16
+#: Command results remembered per agent (command failure rate).
+MAX_COMMAND_RESULTS = 1000
+#: How often ClassTop clients' class periods are looked at.
+CLASS_CHECK_S = 30.0
+_CAMERA_CONDITIONS = frozenset(c.value for c in CameraCondition)
+_ID = re.compile(ID_PATTERN)
+_SITE_DAMPING = FlapDamping(window_s=60.0, max_changes=1000)
+
+
+class AlertSink(Protocol):
+    def alert_changed(self, record: AlertRecord, *, notify: bool) -> None: ...
+
+
+@dataclass
+class EvaluatorStats:
+    samples: int = 0
+    events: int = 0
+    fired: int = 0
+    resolved: int = 0
+    dropped: int = 0  # over MAX_OPEN_ALERTS
+    held_offline: int = 0  # agent offline alerts held back during a site broker outage
+
+
+def _spec(active: ActiveRule) -> RuleSpec:
+    r = active.rule
+    return RuleSpec(r.rule_id, active.scope, r.name, r.severity, r.condition.kind, r.condition.for_s, r.damping)
+
+
+class AlertEvaluator:
+    def __init__(
+        self, sink: AlertSink, labels: SiteLabels, *, site_id: str, clock: Callable[[], float] = time.time,
+        in_maintenance: Callable[[str | None], bool] = lambda _agent: False,
+        in_class: Callable[[str, float], bool | None] = lambda _agent, _now: None,
+    ) -> None:  # fmt: skip
+        self._sink = sink
+        self._labels = labels
+        self._site_id = site_id
+        self._clock = clock
+        self._in_maintenance = in_maintenance
+        self._in_class = in_class
+        self._lock = threading.RLock()
+        self._rules: list[ActiveRule] = []
+        self._by_agent: dict[str, dict[str, list[ActiveRule]]] = {}  # agent -> kind -> rules covering it
+        self._tracks: dict[str, Track] = {}
+        self._due: set[str] = set()  # tracks waiting for their for_s
+        self._open = 0
+        self._offline: dict[str, float] = {}  # agent -> offline since
+        self._results: dict[str, deque[tuple[float, bool]]] = {}
+        self._site_broker_up = True
+        self._known_agents = 0
+        self._last_class_check = 0.0
+        self.stats = EvaluatorStats()
+
+    # ------------------------------------------------------------ rules and state
+
+    def set_rules(self, rules: Iterable[ActiveRule]) -> None:
+        """The rules in force: open alerts of a rule removed resolve; the others follow their rule's new version."""
+        with self._lock:
+            self._rules = list(rules)
+            self._by_agent.clear()
+            specs = {(a.scope, a.rule.rule_id): _spec(a) for a in self._rules}
+            now = self._clock()
+            for key, track in list(self._tracks.items()):
+                if track.spec.kind in (SITE_BROKER_DOWN, CLOUD_LINK_DOWN):
+                    continue
+                spec = specs.get((track.spec.rule_scope, track.spec.rule_id))
+                if spec is None or spec.kind != track.spec.kind:
+                    if track.alert is not None:
+                        track.message = "its rule was removed or changed kind"
+                        self._resolve(track, now, notify=False)
+                    self._drop(key)
+                else:
+                    track.spec = spec
+
+    def labels_changed(self) -> None:
+        with self._lock:
+            self._by_agent.clear()
+
+    def restore(self, records: Iterable[AlertRecord]) -> None:
+        """The alerts open when the LMS stopped: still open (one per key), their tracks rebuilt."""
+        with self._lock:
+            for record in records:
+                spec = RuleSpec(record.rule_id, record.rule_scope, record.rule_name, record.severity,
+                                record.condition_kind, 0.0, FlapDamping())  # fmt: skip
+                track = Track(record.key, spec, record.target, alert=record, value=record.value,
+                              message=record.message)  # fmt: skip
+                self._tracks[record.key] = track
+                self._open += 1
+            self._by_agent.clear()
+        self.set_rules(self._rules)
+
+    def _rules_for(self, agent_id: str, kind: str) -> list[ActiveRule]:
+        by_kind = self._by_agent.get(agent_id)
+        if by_kind is None:
+            groups, tags = self._labels.labels(agent_id)
+            by_kind = {}
+            for a in self._rules:
+                if scope_covers(a.rule.scope, self._site_id, agent_id, groups, tags):
+                    by_kind.setdefault(a.rule.condition.kind, []).append(a)
+            self._by_agent[agent_id] = by_kind
+        return by_kind.get(kind, [])
+
+    def _track(self, active: ActiveRule, target: AlertTarget, *, create: bool) -> Track | None:
+        key = alert_key("site" if active.scope == "site" else "tenant", active.rule.rule_id, target)
+        track = self._tracks.get(key)
+        if track is None and create:
+            track = self._tracks[key] = Track(key, _spec(active), target)
+        return track
+
+    def _drop(self, key: str) -> None:
+        self._tracks.pop(key, None)
+        self._due.discard(key)
+
+    # ------------------------------------------------------------ inputs
+
+    def on_metrics(self, agent_id: str, sample: Metrics) -> None:
+        with self._lock:
+            self.stats.samples += 1
+            rules = self._rules_for(agent_id, "metric_threshold")
+            if not rules:
+                return
+            now = self._clock()
+            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
+            for active in rules:
+                cond = active.rule.condition
+                assert isinstance(cond, MetricThresholdCondition)
+                value = metric_value(sample, cond.metric)
+                if value is None:
+                    continue
+                track = self._track(active, target, create=False)
+                open_ = track is not None and track.alert is not None
+                if cond.op is Comparison.ABOVE:
+                    holds = value > cond.clear if open_ else value > cond.threshold
+                else:
+                    holds = value < cond.clear if open_ else value < cond.threshold
+                if not holds and track is None:
+                    continue  # the common case: nothing to do
+                track = track or self._track(active, target, create=True)
+                assert track is not None
+                track.value = value
+                where = "above" if cond.op is Comparison.ABOVE else "below"
+                track.message = f"{cond.metric.value} {value:g} ({where} {cond.threshold:g}; clears at {cond.clear:g})"
+                self._condition(track, holds, now)
+
+    def on_presence(self, agent_id: str, online: bool, since: float | None = None) -> None:
+        with self._lock:
+            now = self._clock()
+            if online:
+                self._offline.pop(agent_id, None)
+            else:
+                self._offline.setdefault(agent_id, since if since is not None else now)
+            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
+            for kind in ("agent_offline", "classtop_offline_in_class"):
+                for active in self._rules_for(agent_id, kind):
+                    track = self._track(active, target, create=not online and kind == "agent_offline")
+                    if track is None:
+                        continue
+                    track.message = "online" if online else "offline at the LMS"
+                    start = self._offline.get(agent_id, now)
+                    if not online and track.since is None and track.alert is None:
+                        track.since = start
+                    self._condition(track, not online, now)
+
+    def on_event(self, agent_id: str, event: Event) -> None:
+        if not event.kind.startswith("cctv."):
+            return
+        name = event.kind[5:]
+        cleared = name.endswith("_cleared")
+        base = name[: -len("_cleared")] if cleared else name
+        if base not in _CAMERA_CONDITIONS:
+            return
+        camera_id = event.data.get("camera_id")
+        if not isinstance(camera_id, str) or not _ID.match(camera_id):
+            return
+        with self._lock:
+            self.stats.events += 1
+            rules = self._rules_for(agent_id, "camera_health")
+            if not rules:
+                return
+            now = self._clock()
+            target = AlertTarget(kind=TargetKind.CAMERA, agent_id=agent_id, camera_id=camera_id)
+            for active in rules:
+                cond = active.rule.condition
+                assert isinstance(cond, CameraHealthCondition)
+                if base not in {c.value for c in cond.conditions}:
+                    continue
+                track = self._track(active, target, create=False)
+                if track is None:
+                    if cleared or self._cameras_of(agent_id) >= MAX_CAMERAS_PER_AGENT:
+                        continue
+                    track = self._track(active, target, create=True)
+                    assert track is not None
+                (track.active.discard if cleared else track.active.add)(base)
+                track.message = (f"camera {camera_id}: {', '.join(sorted(track.active))}" if track.active
+                                 else f"camera {camera_id}: healthy")  # fmt: skip
+                self._condition(track, bool(track.active), now)
+
+    def _cameras_of(self, agent_id: str) -> int:
+        return len({t.target.camera_id for t in self._tracks.values()
+                    if t.target.kind is TargetKind.CAMERA and t.target.agent_id == agent_id})  # fmt: skip
+
+    def on_command(self, agent_id: str, success: bool) -> None:
+        with self._lock:
+            now = self._clock()
+            results = self._results.setdefault(agent_id, deque(maxlen=MAX_COMMAND_RESULTS))
+            results.append((now, success))
+            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
+            for active in self._rules_for(agent_id, "command_failure_rate"):
+                cond = active.rule.condition
+                assert isinstance(cond, CommandFailureRateCondition)
+                recent = [ok for at, ok in results if at >= now - cond.window_s]
+                failed = recent.count(False)
+                rate = failed / len(recent) if recent else 0.0
+                track = self._track(active, target, create=False)
+                if track is not None and track.alert is not None:
+                    holds = rate >= cond.clear_rate
+                else:
+                    holds = len(recent) >= cond.min_commands and rate >= cond.rate
+                if not holds and track is None:
+                    continue
+                track = track or self._track(active, target, create=True)
+                assert track is not None
+                track.value = round(rate, 4)
+                track.message = f"{failed} of {len(recent)} commands failed in the last {cond.window_s:g} s"
+                self._condition(track, holds, now)
+
+    def set_site_broker(self, connected: bool, agents: int) -> None:
+        """The LMS's connection to its site broker (asked once a second). Down: agents' offline alerts are held and
+        one site alert stands for them; back: the held ones wait their full duration again."""
+        with self._lock:
+            now = self._clock()
+            self._known_agents = agents
+            if connected == self._site_broker_up:
+                return
+            self._site_broker_up = connected
+            spec = RuleSpec("site-broker-down", "site", "Site broker unreachable", Severity.CRITICAL,
+                            SITE_BROKER_DOWN, 0.0, _SITE_DAMPING)  # fmt: skip
+            track = self._site_track(spec)
+            track.message = (f"the LMS lost its site broker: presence of {agents} agents unknown" if not connected
+                             else "the LMS reached its site broker again")  # fmt: skip
+            self._condition(track, not connected, now)
+            if connected:
+                for t in self._tracks.values():
+                    if t.spec.kind == "agent_offline" and t.alert is None and t.since is not None:
+                        t.since = now
+
+    def set_cloud_link(self, connected: bool) -> None:
+        """The LMS's cloud link (asked once a second): shown on site at once when it drops."""
+        with self._lock:
+            spec = RuleSpec("cloud-link-down", "site", "Cloud link down", Severity.ERROR, CLOUD_LINK_DOWN, 0.0,
+                            _SITE_DAMPING)  # fmt: skip
+            track = self._tracks.get(alert_key("site", spec.rule_id, AlertTarget(kind=TargetKind.SITE)))
+            if connected and (track is None or track.alert is None):
+                return
+            track = track or self._site_track(spec)
+            track.message = "the cloud link is down" if not connected else "the cloud link is back"
+            self._condition(track, not connected, self._clock())
+
+    def _site_track(self, spec: RuleSpec) -> Track:
+        target = AlertTarget(kind=TargetKind.SITE)
+        key = alert_key("site", spec.rule_id, target)
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = Track(key, spec, target)
+        return track
+
+    # ------------------------------------------------------------ the timer
+
+    def tick(self) -> None:
+        """Durations that have run out, flapping alerts now stable, ClassTop class periods, idle tracks."""
+        with self._lock:
+            now = self._clock()
+            for key in list(self._due):
+                track = self._tracks.get(key)
+                if track is None or track.since is None:
+                    self._due.discard(key)
+                elif now - track.since >= track.spec.for_s:
+                    self._fire(track, now)
+            if now - self._last_class_check >= CLASS_CHECK_S:
+                self._last_class_check = now
+                self._check_classes(now)
+            for key, track in list(self._tracks.items()):
+                if track.alert is not None and track.alert.flapping:
+                    if track.recent_changes(now) == 0 and now - track.alert.changed_at >= track.spec.damping.window_s:
+                        self._stable(track, now)
+                elif track.alert is None and track.since is None and track.recent_changes(now) == 0:
+                    self._drop(key)
+
+    def _check_classes(self, now: float) -> None:
+        for agent_id, since in list(self._offline.items()):
+            for active in self._rules_for(agent_id, "classtop_offline_in_class"):
+                assert isinstance(active.rule.condition, ClassTopOfflineInClassCondition)
+                in_class = self._in_class(agent_id, now)
+                if in_class is None:
+                    break  # not a ClassTop client
+                target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
+                track = self._track(active, target, create=in_class)
+                if track is None:
+                    continue
+                if in_class and track.since is None and track.alert is None:
+                    track.since = max(since, now - CLASS_CHECK_S)
+                track.message = "offline during a class period" if in_class else "no class now"
+                self._condition(track, in_class, now)
+
+    # ------------------------------------------------------------ transitions
+
+    def _condition(self, track: Track, holds: bool, now: float) -> None:
+        if holds:
+            if track.alert is not None:
+                track.held = False
+                return
+            if track.since is None:
+                track.since = now
+            if now - track.since >= track.spec.for_s:
+                self._fire(track, now)
+            else:
+                self._due.add(track.key)
+            return
+        track.since = None
+        self._due.discard(track.key)
+        if track.alert is not None:
+            self._clear(track, now)
+
+    def _fire(self, track: Track, now: float) -> None:
+        agent_id = track.target.agent_id
+        if self._in_maintenance(agent_id):
+            self._due.add(track.key)  # fires when the window ends, if it still holds
+            return
+        if track.spec.kind == "agent_offline" and not self._site_broker_up:
+            self.stats.held_offline += 1
+            self._due.add(track.key)
+            return
+        if self._open >= MAX_OPEN_ALERTS:
+            self.stats.dropped += 1
+            self._drop(track.key)
+            return
+        self._due.discard(track.key)
+        track.since = None
+        track.changes.append(now)
+        flapping = track.recent_changes(now) > track.spec.damping.max_changes
+        spec = track.spec
+        covers = self._known_agents if spec.kind == SITE_BROKER_DOWN else None
+        track.alert = AlertRecord(
+            alert_id=secrets.token_hex(16), key=track.key, seq=1, rule_id=spec.rule_id,
+            rule_scope="site" if spec.rule_scope == "site" else "tenant", rule_name=spec.name,
+            severity=spec.severity, condition_kind=spec.kind, target=track.target, state=AlertState.FIRING,
+            message=track.message[:1024], value=track.value, opened_at=now, changed_at=now, flapping=flapping,
+            covers=covers,
+        )  # fmt: skip
+        self._open += 1
+        self.stats.fired += 1
+        self._sink.alert_changed(track.alert, notify=not flapping)
+
+    def _clear(self, track: Track, now: float) -> None:
+        alert = track.alert
+        assert alert is not None
+        if alert.flapping or track.recent_changes(now) + 1 > track.spec.damping.max_changes:
+            track.held = True
+            if not alert.flapping:
+                self._update(track, now, flapping=True)
+            return
+        track.changes.append(now)
+        self._resolve(track, now, notify=True)
+
+    def _stable(self, track: Track, now: float) -> None:
+        """A flapping alert stable for its window: resolved if its condition cleared, else plainly firing."""
+        if track.held:
+            track.held = False
+            track.changes.append(now)
+            self._resolve(track, now, notify=True)
+        else:
+            self._update(track, now, flapping=False)
+
+    def _update(self, track: Track, now: float, **changes: object) -> None:
+        alert = track.alert
+        assert alert is not None
+        track.alert = alert.model_copy(update={"seq": alert.seq + 1, "changed_at": now, **changes})
+        self._sink.alert_changed(track.alert, notify=False)
+
+    def _resolve(self, track: Track, now: float, *, notify: bool) -> None:
+        alert = track.alert
+        assert alert is not None
+        resolved = alert.model_copy(update={
+            "seq": alert.seq + 1, "state": AlertState.RESOLVED, "changed_at": now, "resolved_at": now,
+            "message": track.message[:1024], "value": track.value, "flapping": False,
+        })  # fmt: skip
+        track.alert, track.held = None, False
+        self._open -= 1
+        self.stats.resolved += 1
+        self._sink.alert_changed(resolved, notify=notify)
+
+    # ------------------------------------------------------------ the API's
+
+    def acknowledge(self, alert_id: str, by: str) -> AlertRecord:
+        with self._lock:
+            for track in self._tracks.values():
+                alert = track.alert
+                if alert is not None and alert.alert_id == alert_id:
+                    if alert.state is AlertState.ACKNOWLEDGED:
+                        return alert
+                    now = self._clock()
+                    self._update(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=by[:128],
+                                 acknowledged_at=now)  # fmt: skip
+                    assert track.alert is not None
+                    return track.alert
+        raise AlertError(f"no open alert {alert_id}", 404)
+
+    def open_alerts(self) -> list[AlertRecord]:
+        with self._lock:
+            return [t.alert for t in self._tracks.values() if t.alert is not None]
