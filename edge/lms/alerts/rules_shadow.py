@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from edge.lms.alerts.rule_book import RuleBook
 from shared import topics
-from shared.errors import TopicError
+from shared.errors import MessageError, TopicError
+from shared.messages import load_json
 from shared.messages.alert import AlertRulesDocument
 from shared.messages.shadow import MAX_SHADOW_STATE_BYTES
 from shared.names import Namespace
@@ -51,7 +52,10 @@ class OutboxSink(Protocol):
 
 def _desired(op: ShadowOp, payload: bytes) -> tuple[Any, int | None] | None:
     """The desired part and version of a ``get/accepted`` or ``update/documents`` message (None: not one)."""
-    doc = json.loads(payload)
+    try:
+        doc = load_json(payload, max_bytes=MAX_DOCUMENT_BYTES)
+    except MessageError as exc:
+        raise ValueError(exc.message) from None
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     if op is ShadowOp.UPDATE_DOCUMENTS:
@@ -118,8 +122,8 @@ class RulesShadowSync:
     def on_message(self, op: ShadowOp, payload: bytes) -> None:
         if op is ShadowOp.GET_REJECTED:
             try:
-                code = json.loads(payload).get("code")
-            except (ValueError, AttributeError):
+                code = load_json(payload, max_bytes=MAX_DOCUMENT_BYTES).get("code")
+            except (MessageError, AttributeError):
                 code = None
             if code == 404:  # no shadow: the tenant has no rules
                 self._apply({}, None, report=True)
