@@ -7,6 +7,7 @@ damping: a metric sample inside its thresholds for an agent without a track cost
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -57,24 +58,31 @@ class Track:
         return len(self.changes)
 
 
-def metric_value(sample: Metrics, metric: MetricName) -> float | None:
-    """The figure a metric rule watches in a sample (disk figures: the fullest mount's); None if not reported."""
-    if metric is MetricName.CPU_PERCENT:
-        return sample.cpu_percent
-    if metric is MetricName.MEM_PERCENT:
-        return sample.mem_percent
-    if metric is MetricName.SWAP_PERCENT:
-        return sample.swap_percent
-    if metric is MetricName.LOAD_1:
-        return sample.load[0] if sample.load else None
-    if metric is MetricName.DISK_USED_PERCENT:
-        return max((d.percent for d in sample.disks), default=None)
-    if metric is MetricName.DISK_FREE_BYTES:
-        return float(min((max(d.total - d.used, 0) for d in sample.disks), default=0)) if sample.disks else None
-    if metric is MetricName.NET_RX_BPS:
-        return sample.net_rx_bps
-    if metric is MetricName.NET_TX_BPS:
-        return sample.net_tx_bps
-    if metric is MetricName.PROCESS_COUNT:
-        return float(sample.process_count) if sample.process_count is not None else None
-    return None
+def _load_1(sample: Metrics) -> float | None:
+    return sample.load[0] if sample.load else None
+
+
+def _disk_used(sample: Metrics) -> float | None:
+    return max((d.percent for d in sample.disks), default=None)
+
+
+def _disk_free(sample: Metrics) -> float | None:
+    return float(min(max(d.total - d.used, 0) for d in sample.disks)) if sample.disks else None
+
+
+def _processes(sample: Metrics) -> float | None:
+    return float(sample.process_count) if sample.process_count is not None else None
+
+
+#: How each metric is read from a sample (disk figures: the fullest mount's); None: not in this sample.
+METRIC_READERS: Final[dict[MetricName, Callable[[Metrics], float | None]]] = {
+    MetricName.CPU_PERCENT: lambda s: s.cpu_percent,
+    MetricName.MEM_PERCENT: lambda s: s.mem_percent,
+    MetricName.SWAP_PERCENT: lambda s: s.swap_percent,
+    MetricName.LOAD_1: _load_1,
+    MetricName.DISK_USED_PERCENT: _disk_used,
+    MetricName.DISK_FREE_BYTES: _disk_free,
+    MetricName.NET_RX_BPS: lambda s: s.net_rx_bps,
+    MetricName.NET_TX_BPS: lambda s: s.net_tx_bps,
+    MetricName.PROCESS_COUNT: _processes,
+}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.lms.alerts.alert_errors import AlertError
-from edge.lms.alerts.alert_tracks import CLOUD_LINK_DOWN, SITE_BROKER_DOWN, RuleSpec, Track, metric_value
+from edge.lms.alerts.alert_tracks import CLOUD_LINK_DOWN, METRIC_READERS, SITE_BROKER_DOWN, RuleSpec, Track
 from edge.lms.alerts.rule_book import ActiveRule, SiteLabels, scope_covers
 from shared.messages import Event, Metrics, Severity
 from shared.messages.alert import (
@@ -57,6 +57,16 @@ CLASS_CHECK_S = 30.0
 _CAMERA_CONDITIONS = frozenset(c.value for c in CameraCondition)
 _ID = re.compile(ID_PATTERN)
 _SITE_DAMPING = FlapDamping(window_s=60.0, max_changes=1000)
+
+
+@dataclass(frozen=True, slots=True)
+class _MetricCheck:
+    active: ActiveRule
+    read: Callable[[Metrics], float | None]
+    above: bool
+    threshold: float
+    clear: float
+    tid: tuple[str, str, str | None, str | None]
 
 
 class AlertSink(Protocol):
@@ -93,7 +103,10 @@ class AlertEvaluator:
         self._lock = threading.RLock()
         self._rules: list[ActiveRule] = []
         self._by_agent: dict[str, dict[str, list[ActiveRule]]] = {}  # agent -> kind -> rules covering it
+        self._plans: dict[str, list[_MetricCheck]] = {}  # agent -> its metric rules, ready to compare
         self._tracks: dict[str, Track] = {}
+        #: (rule scope, rule id, agent id, camera id) -> the key of its track (no hashing on the hot path)
+        self._keys: dict[tuple[str, str, str | None, str | None], str] = {}
         self._due: set[str] = set()  # tracks waiting for their for_s
         self._open = 0
         self._offline: dict[str, float] = {}  # agent -> offline since
@@ -110,6 +123,7 @@ class AlertEvaluator:
         with self._lock:
             self._rules = list(rules)
             self._by_agent.clear()
+            self._plans.clear()
             specs = {(a.scope, a.rule.rule_id): _spec(a) for a in self._rules}
             now = self._clock()
             for key, track in list(self._tracks.items()):
@@ -127,6 +141,7 @@ class AlertEvaluator:
     def labels_changed(self) -> None:
         with self._lock:
             self._by_agent.clear()
+            self._plans.clear()
 
     def restore(self, records: Iterable[AlertRecord]) -> None:
         """The alerts open when the LMS stopped: still open (one per key), their tracks rebuilt."""
@@ -136,9 +151,10 @@ class AlertEvaluator:
                                 record.condition_kind, 0.0, FlapDamping())  # fmt: skip
                 track = Track(record.key, spec, record.target, alert=record, value=record.value,
                               message=record.message)  # fmt: skip
-                self._tracks[record.key] = track
+                self._add(track)
                 self._open += 1
             self._by_agent.clear()
+            self._plans.clear()
         self.set_rules(self._rules)
 
     def _rules_for(self, agent_id: str, kind: str) -> list[ActiveRule]:
@@ -152,47 +168,79 @@ class AlertEvaluator:
             self._by_agent[agent_id] = by_kind
         return by_kind.get(kind, [])
 
-    def _track(self, active: ActiveRule, target: AlertTarget, *, create: bool) -> Track | None:
-        key = alert_key("site" if active.scope == "site" else "tenant", active.rule.rule_id, target)
-        track = self._tracks.get(key)
-        if track is None and create:
-            track = self._tracks[key] = Track(key, _spec(active), target)
+    def _track(self, active: ActiveRule, agent_id: str, camera_id: str | None = None, *,
+               create: bool) -> Track | None:  # fmt: skip
+        scope = "site" if active.scope == "site" else "tenant"
+        key = self._keys.get((scope, active.rule.rule_id, agent_id, camera_id))
+        if key is not None:
+            return self._tracks[key]
+        if not create:
+            return None
+        kind = TargetKind.CAMERA if camera_id is not None else TargetKind.AGENT
+        target = AlertTarget(kind=kind, agent_id=agent_id, camera_id=camera_id)
+        return self._add(Track(alert_key(scope, active.rule.rule_id, target), _spec(active), target))
+
+    @staticmethod
+    def _tid(track: Track) -> tuple[str, str, str | None, str | None]:
+        scope = "site" if track.spec.rule_scope == "site" else "tenant"
+        return scope, track.spec.rule_id, track.target.agent_id, track.target.camera_id
+
+    def _add(self, track: Track) -> Track:
+        self._tracks[track.key] = track
+        self._keys[self._tid(track)] = track.key
         return track
 
     def _drop(self, key: str) -> None:
-        self._tracks.pop(key, None)
+        track = self._tracks.pop(key, None)
+        if track is not None:
+            self._keys.pop(self._tid(track), None)
         self._due.discard(key)
 
     # ------------------------------------------------------------ inputs
 
+    def _metric_plan(self, agent_id: str) -> list[_MetricCheck]:
+        """The metric rules covering an agent, each ready to compare (cached with the scopes)."""
+        plan = self._plans.get(agent_id)
+        if plan is None:
+            plan = []
+            for active in self._rules_for(agent_id, "metric_threshold"):
+                cond = active.rule.condition
+                assert isinstance(cond, MetricThresholdCondition)
+                scope = "site" if active.scope == "site" else "tenant"
+                plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
+                                         cond.threshold, cond.clear, (scope, active.rule.rule_id, agent_id, None)))
+            self._plans[agent_id] = plan
+        return plan
+
     def on_metrics(self, agent_id: str, sample: Metrics) -> None:
         with self._lock:
             self.stats.samples += 1
-            rules = self._rules_for(agent_id, "metric_threshold")
-            if not rules:
-                return
-            now = self._clock()
-            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
-            for active in rules:
-                cond = active.rule.condition
-                assert isinstance(cond, MetricThresholdCondition)
-                value = metric_value(sample, cond.metric)
+            keys = self._keys
+            for check in self._metric_plan(agent_id):
+                value = check.read(sample)
                 if value is None:
                     continue
-                track = self._track(active, target, create=False)
-                open_ = track is not None and track.alert is not None
-                if cond.op is Comparison.ABOVE:
-                    holds = value > cond.clear if open_ else value > cond.threshold
+                key = keys.get(check.tid)
+                if key is None:  # the common case: no alert, nothing pending; one comparison
+                    if (value > check.threshold) if check.above else (value < check.threshold):
+                        self._metric_changed(check, agent_id, value, True)
+                    continue
+                track = self._tracks[key]
+                if track.alert is not None:
+                    holds = (value > check.clear) if check.above else (value < check.clear)
                 else:
-                    holds = value < cond.clear if open_ else value < cond.threshold
-                if not holds and track is None:
-                    continue  # the common case: nothing to do
-                track = track or self._track(active, target, create=True)
-                assert track is not None
-                track.value = value
-                where = "above" if cond.op is Comparison.ABOVE else "below"
-                track.message = f"{cond.metric.value} {value:g} ({where} {cond.threshold:g}; clears at {cond.clear:g})"
-                self._condition(track, holds, now)
+                    holds = (value > check.threshold) if check.above else (value < check.threshold)
+                self._metric_changed(check, agent_id, value, holds)
+
+    def _metric_changed(self, check: _MetricCheck, agent_id: str, value: float, holds: bool) -> None:
+        track = self._track(check.active, agent_id, create=True)
+        assert track is not None
+        cond = check.active.rule.condition
+        assert isinstance(cond, MetricThresholdCondition)
+        track.value = value
+        where = "above" if check.above else "below"
+        track.message = f"{cond.metric.value} {value:g} ({where} {cond.threshold:g}; clears at {cond.clear:g})"
+        self._condition(track, holds, self._clock())
 
     def on_presence(self, agent_id: str, online: bool, since: float | None = None) -> None:
         with self._lock:
@@ -201,10 +249,9 @@ class AlertEvaluator:
                 self._offline.pop(agent_id, None)
             else:
                 self._offline.setdefault(agent_id, since if since is not None else now)
-            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
             for kind in ("agent_offline", "classtop_offline_in_class"):
                 for active in self._rules_for(agent_id, kind):
-                    track = self._track(active, target, create=not online and kind == "agent_offline")
+                    track = self._track(active, agent_id, create=not online and kind == "agent_offline")
                     if track is None:
                         continue
                     track.message = "online" if online else "offline at the LMS"
@@ -230,17 +277,16 @@ class AlertEvaluator:
             if not rules:
                 return
             now = self._clock()
-            target = AlertTarget(kind=TargetKind.CAMERA, agent_id=agent_id, camera_id=camera_id)
             for active in rules:
                 cond = active.rule.condition
                 assert isinstance(cond, CameraHealthCondition)
                 if base not in {c.value for c in cond.conditions}:
                     continue
-                track = self._track(active, target, create=False)
+                track = self._track(active, agent_id, camera_id, create=False)
                 if track is None:
                     if cleared or self._cameras_of(agent_id) >= MAX_CAMERAS_PER_AGENT:
                         continue
-                    track = self._track(active, target, create=True)
+                    track = self._track(active, agent_id, camera_id, create=True)
                     assert track is not None
                 (track.active.discard if cleared else track.active.add)(base)
                 track.message = (f"camera {camera_id}: {', '.join(sorted(track.active))}" if track.active
@@ -256,21 +302,20 @@ class AlertEvaluator:
             now = self._clock()
             results = self._results.setdefault(agent_id, deque(maxlen=MAX_COMMAND_RESULTS))
             results.append((now, success))
-            target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
             for active in self._rules_for(agent_id, "command_failure_rate"):
                 cond = active.rule.condition
                 assert isinstance(cond, CommandFailureRateCondition)
                 recent = [ok for at, ok in results if at >= now - cond.window_s]
                 failed = recent.count(False)
                 rate = failed / len(recent) if recent else 0.0
-                track = self._track(active, target, create=False)
+                track = self._track(active, agent_id, create=False)
                 if track is not None and track.alert is not None:
                     holds = rate >= cond.clear_rate
                 else:
                     holds = len(recent) >= cond.min_commands and rate >= cond.rate
                 if not holds and track is None:
                     continue
-                track = track or self._track(active, target, create=True)
+                track = track or self._track(active, agent_id, create=True)
                 assert track is not None
                 track.value = round(rate, 4)
                 track.message = f"{failed} of {len(recent)} commands failed in the last {cond.window_s:g} s"
@@ -310,11 +355,8 @@ class AlertEvaluator:
 
     def _site_track(self, spec: RuleSpec) -> Track:
         target = AlertTarget(kind=TargetKind.SITE)
-        key = alert_key("site", spec.rule_id, target)
-        track = self._tracks.get(key)
-        if track is None:
-            track = self._tracks[key] = Track(key, spec, target)
-        return track
+        track = self._tracks.get(alert_key("site", spec.rule_id, target))
+        return track if track is not None else self._add(Track(alert_key("site", spec.rule_id, target), spec, target))
 
     # ------------------------------------------------------------ the timer
 
@@ -345,8 +387,7 @@ class AlertEvaluator:
                 in_class = self._in_class(agent_id, now)
                 if in_class is None:
                     break  # not a ClassTop client
-                target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
-                track = self._track(active, target, create=in_class)
+                track = self._track(active, agent_id, create=in_class)
                 if track is None:
                     continue
                 if in_class and track.since is None and track.alert is None:
