@@ -12,7 +12,7 @@ webhook (p50), all in one run.
    (``for_s`` 0, severity critical; the channel sends critical only, so the simulator's churn does not queue
    ahead of it), then one under its clear value, ``--rounds`` times; a local webhook receiver (plain HTTP on
    loopback: ``local_dev_http_webhook``) checks each signature and stamps its arrival. Latency = arrival of the
-   firing delivery − publish time; p50 and max.
+   firing delivery - publish time; p50 and max.
 
 Usage: ``python bench/alerts.py [--agents 2000] [--duration 30] [--rounds 20]``.
 """
@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fanout import Site
 from bench.lms_scale import measure
-from infra.local.process import wait_for
 from edge.lms.alerts import ActiveRule, AlertEvaluator, SiteLabels
 from edge.lms.config.alert_settings import WEBHOOK_SECRET_ENV
 from edge.lms.store import Store
+from infra.local.process import wait_for
 from shared import topics
 from shared.messages import Metrics, Presence, Status, decode, encode
 from shared.messages.alert import AlertRecord, AlertRule
@@ -69,7 +69,8 @@ def twenty_rules() -> list[dict[str, Any]]:
     for i in range(3):
         rules.append({"rule_id": f"b-proc-{i}", "name": "procs", "condition": {
             "kind": "metric_threshold", "metric": "process_count", "threshold": 1000 + i * 500, "clear": 800}})
-    rules.append({"rule_id": "b-latency", "name": "latency probe", "severity": "critical", "scope": {"agents": [LATENCY_AGENT]},
+    rules.append({"rule_id": "b-latency", "name": "latency probe", "severity": "critical",
+                  "scope": {"agents": [LATENCY_AGENT]},
                   "damping": {"window_s": 60, "max_changes": 1000},
                   "condition": {"kind": "metric_threshold", "metric": "cpu_percent", "threshold": 90, "clear": 50}})
     return rules

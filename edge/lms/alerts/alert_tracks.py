@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from shared.messages import Metrics, Severity
 from shared.messages.alert import AlertRecord, AlertTarget, FlapDamping, MetricName
@@ -26,7 +26,7 @@ class RuleSpec:
     """What an alert needs of its rule (a real rule's, or a built-in site alert's)."""
 
     rule_id: str
-    rule_scope: str  # "site" | "tenant"
+    rule_scope: Literal["site", "tenant"]
     name: str
     severity: Severity
     kind: str

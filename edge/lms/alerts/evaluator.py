@@ -170,7 +170,7 @@ class AlertEvaluator:
 
     def _track(self, active: ActiveRule, agent_id: str, camera_id: str | None = None, *,
                create: bool) -> Track | None:  # fmt: skip
-        scope = "site" if active.scope == "site" else "tenant"
+        scope = active.scope
         key = self._keys.get((scope, active.rule.rule_id, agent_id, camera_id))
         if key is not None:
             return self._tracks[key]
@@ -182,8 +182,7 @@ class AlertEvaluator:
 
     @staticmethod
     def _tid(track: Track) -> tuple[str, str, str | None, str | None]:
-        scope = "site" if track.spec.rule_scope == "site" else "tenant"
-        return scope, track.spec.rule_id, track.target.agent_id, track.target.camera_id
+        return track.spec.rule_scope, track.spec.rule_id, track.target.agent_id, track.target.camera_id
 
     def _add(self, track: Track) -> Track:
         self._tracks[track.key] = track
@@ -206,9 +205,9 @@ class AlertEvaluator:
             for active in self._rules_for(agent_id, "metric_threshold"):
                 cond = active.rule.condition
                 assert isinstance(cond, MetricThresholdCondition)
-                scope = "site" if active.scope == "site" else "tenant"
                 plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
-                                         cond.threshold, cond.clear, (scope, active.rule.rule_id, agent_id, None)))
+                                         cond.threshold, cond.clear, (active.scope, active.rule.rule_id, agent_id,
+                                                                      None)))  # fmt: skip
             self._plans[agent_id] = plan
         return plan
 
@@ -435,7 +434,7 @@ class AlertEvaluator:
         covers = self._known_agents if spec.kind == SITE_BROKER_DOWN else None
         track.alert = AlertRecord(
             alert_id=secrets.token_hex(16), key=track.key, seq=1, rule_id=spec.rule_id,
-            rule_scope="site" if spec.rule_scope == "site" else "tenant", rule_name=spec.name,
+            rule_scope=spec.rule_scope, rule_name=spec.name,
             severity=spec.severity, condition_kind=spec.kind, target=track.target, state=AlertState.FIRING,
             message=track.message[:1024], value=track.value, opened_at=now, changed_at=now, flapping=flapping,
             covers=covers,

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -63,7 +64,7 @@ class ActiveRule:
     """A rule in force: its scope (``site`` or ``tenant``) beside it."""
 
     rule: AlertRule
-    scope: str  # "site" | "tenant"
+    scope: Literal["site", "tenant"]
 
 
 class SiteLabels:

@@ -69,7 +69,8 @@ def test_a_bad_document_is_refused_with_the_reason_and_changes_nothing(store: St
     sync.on_message(ShadowOp.GET_ACCEPTED, accepted({"rules": [rule("ok")]}, 1))
     bad = {"rules": [rule("ok", condition={"kind": "metric_threshold", "metric": "temperature", "threshold": 1,
                                            "clear": 0})]}  # fmt: skip
-    sync.on_message(ShadowOp.UPDATE_DOCUMENTS, json.dumps({"current": {"state": {"desired": bad}, "version": 2}}).encode())
+    documents = {"current": {"state": {"desired": bad}, "version": 2}}
+    sync.on_message(ShadowOp.UPDATE_DOCUMENTS, json.dumps(documents).encode())
     last = reports(store)[-1]
     assert last["state"] == "rejected" and last["version"] == 2 and "metric" in last["reason"]
     assert [r.rule_id for r in book.tenant_rules()] == ["ok"]

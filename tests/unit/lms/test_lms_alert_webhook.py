@@ -32,7 +32,8 @@ def record(severity: Severity = Severity.ERROR) -> AlertRecord:
     now = time.time()
     return AlertRecord(alert_id="a" * 32, key="b" * 32, seq=1, rule_id="disk", rule_scope="site", rule_name="disk",
                        severity=severity, condition_kind="metric_threshold", state=AlertState.FIRING,
-                       target=AlertTarget(kind=TargetKind.AGENT, agent_id="pc-1"), opened_at=now, changed_at=now)  # fmt: skip
+                       target=AlertTarget(kind=TargetKind.AGENT, agent_id="pc-1"), opened_at=now,
+                       changed_at=now)  # fmt: skip
 
 
 def hook(store: Store, receiver: WebhookReceiver, clock: Clock, **channel: object) -> SiteWebhook:
