@@ -2,11 +2,12 @@
 real LMS process, a real local webhook receiver checking every signature, and the IoT Core stand-in behind a
 cuttable TCP relay (``infra.local.link_proxy``): the disk fills → the alert fires on site, a signed POST arrives
 and the cloud gets the alert; the disk is freed → it resolves and the resolution is sent once; with the link cut
-the site still alerts (and shows ``cloud_link_down``), and the backlog reaches the cloud in order, once."""
+the site still alerts (and shows ``cloud_link_down``), and the backlog reaches the cloud in order, once; with the
+site broker down, one site alert covers the agents and none of their own is raised."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,13 @@ import pytest
 from edge.lms.config.alert_settings import WEBHOOK_SECRET_ENV
 from infra.local.link_proxy import LinkProxy
 from shared import topics
-from shared.messages import decode
+from shared.messages import Presence, decode
 from shared.messages.alert import SiteAlerts
 from shared.topics import SiteUp
 from tests.fixtures.agents import AGENT, AgentProc, broker_agent_env, running_agent
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.fixtures.webhook_receiver import WebhookReceiver, webhook_receiver
-from tests.integration.lms.lms_harness import NS, SITE, LmsFactory, LmsProcess, eventually
+from tests.integration.lms.lms_harness import NS, SITE, LmsFactory, LmsProcess, SimAgent, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +151,44 @@ def test_with_the_link_cut_the_site_still_alerts_and_the_backlog_arrives_in_orde
         seen = samples(lms)
         eventually(lambda: samples(lms) >= seen + 2, what="more samples")
         assert len(cloud_alerts(cloud)) == 3  # once each; cloud_link_down stays on site
+
+
+def test_a_site_broker_outage_raises_one_site_alert_covering_its_agents_and_no_agent_alerts(
+    lms_factory: LmsFactory, site_broker: Broker, agents: Callable[..., SimAgent],
+) -> None:  # fmt: skip
+    ids = [f"pc-{i:02d}" for i in range(20)]
+    for agent_id in ids:
+        site_broker.add_user(agent_id, reload=False)
+    site_broker.process.reload()
+    lms = lms_factory()  # site-only: no cloud link
+    lms.start()
+    offline_rule = {"rule_id": "default-agent-offline", "name": "offline", "condition": {"kind": "agent_offline",
+                                                                                          "for_s": 5}}  # fmt: skip
+    assert lms.http.put("/api/alerts/rules/default-agent-offline", json=offline_rule).status_code == 200
+    sims = [agents(agent_id).start() for agent_id in ids]
+    lms.wait_agents(*ids)
+
+    def open_alerts() -> list[dict[str, Any]]:
+        return list(lms.http.get("/api/alerts", params={"state": "open"}).json()["data"]["alerts"])
+
+    site_broker.process.stop()
+    eventually(lambda: lms.health()["site_broker"]["connected"] is False, what="the LMS without its broker")
+    site = eventually(lambda: [a for a in open_alerts() if a["condition_kind"] == "site_broker_down"],
+                      what="the site alert")  # fmt: skip
+    assert site[0]["covers"] == 20 and site[0]["target"]["kind"] == "site" and site[0]["severity"] == "critical"
+    # the agents' presence lapses meanwhile (no messages): their offline alerts are held back
+    eventually(lambda: all(lms.client_info(a)["status"] != "online" for a in ids), 30, what="presence lapsed")  # type: ignore[index]
+    eventually(lambda: lms.http.get("/api/alerts/summary").json()["data"]["stats"]["held_offline"] > 0, 15,
+               what="offline alerts held back")  # fmt: skip
+    assert [a["condition_kind"] for a in open_alerts()] == ["site_broker_down"]
+
+    site_broker.process.start()
+    for sim in sims:  # back on their broker, agents say they are online again (as the real agent does)
+        eventually(lambda sim=sim: sim.client.connected, 30, what=f"{sim.agent_id} reconnected")  # type: ignore[misc]
+        sim.publish_status(Presence.ONLINE, "start")
+    lms.wait_agents(*ids, timeout=30)
+    eventually(lambda: not [a for a in open_alerts() if a["condition_kind"] == "site_broker_down"], 15,
+               what="the site alert resolved")  # fmt: skip
+    history = lms.http.get("/api/alerts", params={"limit": 1000}).json()["data"]["alerts"]
+    assert [a["condition_kind"] for a in history] == ["site_broker_down"]
+    assert history[0]["state"] == "resolved" and history[0]["seq"] == 2
