@@ -264,3 +264,16 @@ def test_open_alerts_survive_a_restart_without_a_second_alert(store: Store) -> N
     assert sink2.changes == []
     ev2.on_metrics("a1", sample(cpu=10))
     assert sink2.changes[0][0].alert_id == sink.changes[0][0].alert_id and sink2.changes[0][0].seq == 2
+
+
+def test_open_alerts_are_capped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.lms.alerts.evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "MAX_OPEN_ALERTS", 5)
+    ev, sink = make(store, [cpu_rule(for_s=0)], Clock())
+    for i in range(12):
+        ev.on_metrics(f"a{i}", sample(cpu=99))
+    assert len(sink.changes) == 5 and ev.stats.dropped == 7 and len(ev.open_alerts()) == 5
+    ev.on_metrics("a0", sample(cpu=10))  # one resolves: room for one more
+    ev.on_metrics("a11", sample(cpu=99))
+    assert len(ev.open_alerts()) == 5 and sink.changes[-1][0].target.agent_id == "a11"
