@@ -5,9 +5,9 @@ and an LMS restart (delivery is at least once: the cloud side is idempotent per 
 
 The pump (one thread) sends only while the link is up. It takes the oldest rows, merges consecutive
 ``CommandResults`` rows of the same topic into fewer messages (up to 500 results: IoT Core meters per
-message and per 5 KB), and consecutive ``SiteAlerts`` rows likewise (up to 200 alert changes, their order kept), publishes a
-window of them, and deletes each acknowledged one. On the first failure
-it stops, counts the attempt, backs off, and starts again from the oldest row.
+message and per 5 KB), and consecutive ``SiteAlerts`` rows likewise (up to 200 alert changes, their order
+kept), publishes a window of them, and deletes each acknowledged one. On the first failure it stops, counts
+the attempt, backs off, and starts again from the oldest row.
 
 With the default window of 1 the order is strict. A wider window pipelines publishes on the connection
 (in order while all succeed), but when one fails after a later one was acknowledged the later one is sent
