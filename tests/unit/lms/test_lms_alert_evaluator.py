@@ -267,9 +267,9 @@ def test_open_alerts_survive_a_restart_without_a_second_alert(store: Store) -> N
 
 
 def test_open_alerts_are_capped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edge.lms.alerts.evaluator as evaluator
+    import edge.lms.alerts.alert_transitions as transitions
 
-    monkeypatch.setattr(evaluator, "MAX_OPEN_ALERTS", 5)
+    monkeypatch.setattr(transitions, "MAX_OPEN_ALERTS", 5)
     ev, sink = make(store, [cpu_rule(for_s=0)], Clock())
     for i in range(12):
         ev.on_metrics(f"a{i}", sample(cpu=99))
