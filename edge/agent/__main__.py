@@ -211,7 +211,7 @@ class AgentProcess:
     def start_commands(self) -> None:
         assert self.store is not None and self.uplink and self.executor and self.pool
         uplink, store, agent_id = self.uplink, self.store, self.config.agent_id
-        self.sampler = MetricsSampler()
+        self.sampler = MetricsSampler(self.config.simulated_disk)
 
         def publish_state() -> None:
             uplink.publish(AgentUp.STATE, state_update(agent_id, store))

@@ -212,6 +212,15 @@ class ClassTopSettings(_Section):
     )
 
 
+class SimulatedDiskSettings(_Section):
+    """Test-only ([simulated_disk], absent by default): one more disk in every metrics sample whose fullness is read
+    from ``percent_file`` (a number 0-100) at each sample, so a test can "fill" a disk without filling one. It is
+    reported as mount ``/simulated``, beside the real disks; a missing or bad file reports nothing extra."""
+
+    percent_file: Path = Field(description="file holding the simulated disk's used percentage (0-100)")
+    total_bytes: int = Field(default=100 * 1024**3, ge=1, le=1024**5, description="the simulated disk's size")
+
+
 class ProcessSettings(_Section):
     """The expensive sample: the process list ([processes])."""
 
@@ -242,6 +251,9 @@ class AgentConfig(_Section):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="durable outbox ([outbox])")
     classtop: ClassTopSettings = Field(default_factory=ClassTopSettings, description="courses ([classtop])")
     processes: ProcessSettings = Field(default_factory=ProcessSettings, description="process list ([processes])")
+    simulated_disk: SimulatedDiskSettings | None = Field(
+        default=None, description="test-only: a disk whose fullness comes from a file ([simulated_disk]; off)"
+    )
     connect_wait_s: float = Field(
         default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
     )

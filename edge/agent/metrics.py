@@ -17,6 +17,7 @@ import time
 
 import psutil
 
+from edge.agent.config import SimulatedDiskSettings
 from shared.messages import DiskUsage, Metrics
 
 MAX_DISKS = 16
@@ -45,7 +46,8 @@ _SKIP_FSTYPES = frozenset(
 class MetricsSampler:
     """Takes :class:`Metrics` samples; safe to call from several threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, simulated_disk: SimulatedDiskSettings | None = None) -> None:
+        self._simulated = simulated_disk
         self._lock = threading.Lock()
         psutil.cpu_percent(interval=None)  # prime: the first call always answers 0.0
         self._net_at = time.monotonic()
@@ -75,12 +77,26 @@ class MetricsSampler:
             mem_used=mem.total - mem.available,
             mem_percent=min(100.0, max(0.0, mem.percent)),
             swap_percent=swap,
-            disks=disks(),
+            disks=disks() + self._simulated_disk(),
             net_rx_bps=rx,
             net_tx_bps=tx,
             uptime_s=max(0.0, now - psutil.boot_time()),
             process_count=_process_count(),
         )
+
+    def _simulated_disk(self) -> list[DiskUsage]:
+        """The test-only ``[simulated_disk]``: its fullness from its file (nothing if unreadable)."""
+        sim = self._simulated
+        if sim is None:
+            return []
+        try:
+            percent = float(sim.percent_file.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            return []
+        if not 0 <= percent <= 100:
+            return []
+        return [DiskUsage(mount="/simulated", total=sim.total_bytes, used=int(sim.total_bytes * percent / 100),
+                          percent=percent)]  # fmt: skip
 
     @staticmethod
     def _net_counters() -> tuple[int, int] | None:

@@ -16,6 +16,7 @@ from edge.lms import __version__
 from edge.lms.agents import MetricsHistory, Registry
 from edge.lms.agents.retired_rows import RetiredRows
 from edge.lms.agents.retirement import AgentRetirement
+from edge.lms.alerts import AlertError, Alerting, load_secret
 from edge.lms.api import Services, create_app
 from edge.lms.api.classtop_plain import ClassTopOnly
 from edge.lms.api.enrolment import SiteCaInfo
@@ -86,6 +87,7 @@ class Lms:
         self.tls: LiveTls | None = None
         self.broker_credentials: BrokerCredentials | None = None
         self.log_file: LmsLogFile | None = None
+        self.alerting: Alerting | None = None
 
     # ------------------------------------------------------------ the steps
 
@@ -104,7 +106,9 @@ class Lms:
             self.start_router,
             self.start_queue,
             self.start_legacy,
+            self.start_alerts,
             self.start_cloud_link,
+            self.start_alert_evaluation,
             self.start_api,
             self.start_tls_renewal,
         ])
@@ -299,6 +303,39 @@ class Lms:
         self.timetables = Timetables(self.store)
         self.registry.add_event_listener(snapshot_listener(self.timetables))
 
+    def start_alerts(self) -> None:
+        """The site's alerting (edge.lms.alerts), built before the cloud link (which gives it the outbox and the
+        tenant's rules) and started after it."""
+        cfg = self.config
+        if not cfg.alerts.enabled:
+            return
+        assert self.store is not None and self.registry is not None and self.router is not None
+        try:
+            secret = load_secret(cfg.alerts)
+        except AlertError as exc:
+            raise StartupError(f"[alerts]: {exc.message}") from None
+        registry, site = self.registry, self.site
+        self.alerting = Alerting(
+            self.store, cfg.alerts, namespace=cfg.namespace, site_id=cfg.site_id, webhook_secret=secret,
+            known_agents=lambda: [a.agent_id for a in registry.agents()],
+            site_connected=lambda: site is not None and site.connected,
+        )  # fmt: skip
+
+    def start_alert_evaluation(self) -> None:
+        alerting = self.alerting
+        if alerting is None:
+            return
+        assert self.registry is not None and self.router is not None
+        if self.cloud is not None:
+            alerting.set_outbox(self.cloud.outbox, lambda: self.cloud is not None and self.cloud.connected)
+        alerting.seed_presence(self.registry.agents())
+        self.registry.add_metrics_listener(alerting.evaluator.on_metrics)
+        self.registry.add_listener(alerting.on_presence)
+        self.registry.add_event_listener(alerting.evaluator.on_event)
+        self.router.finish_listeners.append(alerting.on_command)
+        alerting.start()
+        self.lifecycle.on_stop("alerts", alerting.stop)
+
     def start_router(self) -> None:
         assert self.journal is not None and self.site is not None and self.registry is not None
         router = Router(self.site, self.registry, self.journal, default_timeout_s=self.config.command_timeout_s)
@@ -323,7 +360,7 @@ class Lms:
                 log_files=self.log_file.files if self.log_file is not None else None,
                 queue=self.queue, progress=events.progress if events is not None else None,
                 local_config=self.local_config, applied=self.applied_cloud_config, apply_config=self.apply_config,
-                retirement=self.retirement,
+                retirement=self.retirement, alerting=self.alerting,
             )  # fmt: skip
         except CloudLinkError as exc:
             raise StartupError(str(exc)) from None
@@ -341,7 +378,7 @@ class Lms:
             journal=self.journal, legacy=self.legacy, timetables=self.timetables, admissions=self.admissions,
             credential_rotation=None if self.broker_credentials is None or self.router is None
             else CredentialRotation(self.broker_credentials, self.router),
-            retirement=self.retirement, changes=self.changes,
+            retirement=self.retirement, changes=self.changes, alerting=self.alerting,
         )
         self.services = services
         if self.config is not cfg:  # the cloud's configuration changed while the API was being built

@@ -20,6 +20,10 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from infra.local.twin import Twin
+from shared import topics
+from shared.messages import DiskUsage, Metrics, Presence, Status, encode
+from shared.mqtt import MqttClient, MqttSettings
+from shared.topics import AgentUp
 from tests.browser.browser import chromium, spki_sha256, wait
 from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
@@ -221,3 +225,36 @@ def test_console_previews_a_classtop_client_camera(browser: WebDriver, site_brok
         assert browser.execute_script(src) == ""
         thrown = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and e.get("source") != "network"]
         assert not thrown, thrown  # refused requests are logged by Chromium (network); nothing the console threw
+
+
+def test_console_shows_open_alerts_in_its_banner(browser: WebDriver, site_broker: Broker, tmp_path: Path) -> None:
+    """A disk over its threshold (an agent-like publisher on the real site broker) shows in the banner within a
+    refresh; freed, the alert resolves and the banner goes."""
+    def sample(percent: float) -> bytes:
+        return encode(Metrics(timestamp=0, cpu_percent=1, mem_total=1, mem_used=0, mem_percent=1,
+                              disks=[DiskUsage(mount="/", total=100, used=int(percent), percent=percent)]))
+
+    with lms_process(site_broker, tmp_path / "lms") as lms:
+        pc = MqttClient(MqttSettings(host=site_broker.host, port=site_broker.port, client_id=AGENT, username=AGENT,
+                                     password=site_broker.passwords[AGENT]), name="banner-agent")  # fmt: skip
+        pc.start(wait_s=5)
+        try:
+            online = Status(state=Presence.ONLINE, timestamp=0, reason="start")
+            pc.publish(topics.agent_up(AGENT, AgentUp.STATUS), online, qos=1, retain=True)
+            lms.wait_agent(AGENT)
+            rule = {"rule_id": "default-disk", "name": "Disk nearly full", "severity": "error", "condition": {
+                "kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 90, "clear": 85}}
+            assert lms.http.put("/api/alerts/rules/default-disk", json=rule).status_code == 200
+            browser.get(lms.base_url + "/")
+            wait(browser).until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(lms.admin_token)
+            browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+            wait(browser).until(ec.visibility_of_element_located((By.ID, "app")))
+            assert not browser.find_element(By.ID, "alerts-banner").is_displayed()
+            pc.publish(topics.agent_up(AGENT, AgentUp.METRICS), sample(97), qos=1)
+            banner = wait(browser).until(ec.visibility_of_element_located((By.ID, "alerts-banner")))
+            wait(browser).until(lambda _d: "Disk nearly full" in banner.text)
+            assert "1 open alert" in banner.text and AGENT in banner.text and "error" in banner.get_attribute("class")
+            pc.publish(topics.agent_up(AGENT, AgentUp.METRICS), sample(40), qos=1)
+            wait(browser).until(ec.invisibility_of_element_located((By.ID, "alerts-banner")))
+        finally:
+            pc.stop()

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from edge.lms.api import (
     accounts,
     agents,
+    alerts,
     batches,
     cctv,
     cctv_video,
@@ -82,6 +83,7 @@ def build_fastapi(
     app.include_router(prometheus.router)
     enrolment.install(app, enrolments, site_ca)
     upgrades.install(app, services)
+    alerts.install(app, services)
     mount_web_pages(app)  # the new site console and the kit it shares with the district dashboard
     # The first site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from edge.lms.agents import Groups, MetricsHistory, Registry
 from edge.lms.agents.retirement import AgentRetirement
+from edge.lms.alerts import Alerting
 from edge.lms.auth import Accounts, Audit, Sessions, Tokens
 from edge.lms.cctv import CctvLog
 from edge.lms.cloud import DeadLetter
@@ -98,6 +99,8 @@ class Services:
     ca_rotation: CaRotation | None = None  # the site CA's rotation steps (None: no dynamic security)
     #: built here when not given, without enrolment (nothing to revoke)
     retirement: AgentRetirement = None  # type: ignore[assignment]
+    #: the site's alerting (None: ``[alerts] enabled = false``; built here, not started, when not given)
+    alerting: Alerting | None = None
 
     def __post_init__(self) -> None:
         self.journal = self.journal or CommandLog(self.store)
@@ -135,6 +138,12 @@ class Services:
             CctvLog(self.store),
             default_ttl_s=self.config.queue_default_ttl_s,
         )
+        if self.alerting is None and self.config.alerts.enabled:
+            registry = self.registry
+            self.alerting = Alerting(
+                self.store, self.config.alerts, namespace=self.config.namespace, site_id=self.config.site_id,
+                known_agents=lambda: [a.agent_id for a in registry.agents()], webhook_secret=None,
+            )  # fmt: skip
         self.retirement = self.retirement or AgentRetirement(
             self.store, self.registry, enrolments=None, queue=self.queue, site=self.site_mqtt
         )

@@ -42,8 +42,8 @@ from edge.lms.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Schema version 14.
-ACCOUNT_TABLES_V14 = (
+#: Schema version 15.
+ACCOUNT_TABLES_V15 = (
     """CREATE TABLE IF NOT EXISTS accounts (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             username TEXT NOT NULL UNIQUE COLLATE NOCASE,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.lms.agents import Registry
 from edge.lms.agents.retirement import AgentRetirement
+from edge.lms.alerts import Alerting, RulesShadowSync
 from edge.lms.auth import Audit
 from edge.lms.cloud.agent_retirements import CloudRetirements, RetirementReports
 from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync
@@ -59,6 +60,7 @@ class CloudSide:
         queue: CommandQueue | None = None, progress: CommandProgress | None = None,
         local_config: LmsConfig | None = None, applied: AppliedCloudConfig | None = None,
         apply_config: Callable[[LmsConfig], None] | None = None, retirement: AgentRetirement | None = None,
+        alerting: Alerting | None = None,
     ) -> CloudSide:  # fmt: skip
         """Build and start every cloud part (``cfg.cloud`` is set). Raises :class:`CloudLinkError`.
 
@@ -118,9 +120,19 @@ class CloudSide:
         # Agents' desired settings from their device shadows (before the link starts: it subscribes then).
         shadows = ShadowSync(link, router, registry, outbox, namespace=namespace, site_id=site_id)
 
+        # The tenant's alert rules from the alerts:rules shadow (edge.lms.alerts.rules_shadow).
+        alert_rules = None
+        if alerting is not None:
+            alert_rules = RulesShadowSync(link, outbox, alerting.rules, namespace=namespace, site_id=site_id)
+            link.add_connected_listener(alert_rules.on_connected)
+            alert_rules.start()
+            lifecycle.on_stop("tenant alert rules", alert_rules.stop)
+
         def on_shadow(topic: str, payload: bytes) -> None:  # one subscription for every named shadow of the thing
             shadows.handle(topic, payload)  # keeps the agents' shadows
             config.handle(topic, payload)  # keeps lms:config
+            if alert_rules is not None:
+                alert_rules.handle(topic, payload)  # keeps alerts:rules
 
         link.subscribe(shadows.topic_filter, on_shadow)
         link.add_connected_listener(shadows.on_connected)
@@ -155,6 +167,11 @@ class CloudSide:
     @property
     def connected(self) -> bool:
         return self._link.connected
+
+    @property
+    def outbox(self) -> Outbox:
+        """The durable outbox (the site's alerts go to the cloud through it)."""
+        return self._outbox
 
     def config_version(self) -> str:
         sync = self.config_sync

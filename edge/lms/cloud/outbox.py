@@ -5,8 +5,9 @@ and an LMS restart (delivery is at least once: the cloud side is idempotent per 
 
 The pump (one thread) sends only while the link is up. It takes the oldest rows, merges consecutive
 ``CommandResults`` rows of the same topic into fewer messages (up to 500 results: IoT Core meters per
-message and per 5 KB), publishes a window of them, and deletes each acknowledged one. On the first failure
-it stops, counts the attempt, backs off, and starts again from the oldest row.
+message and per 5 KB), and consecutive ``SiteAlerts`` rows likewise (up to 200 alert changes, their order
+kept), publishes a window of them, and deletes each acknowledged one. On the first failure it stops, counts
+the attempt, backs off, and starts again from the oldest row.
 
 With the default window of 1 the order is strict. A wider window pipelines publishes on the connection
 (in order while all succeed), but when one fails after a later one was acknowledged the later one is sent
@@ -44,6 +45,7 @@ from edge.lms.cloud.outbox_rows import DeadLetter, OutboxItem, OutboxRows
 from edge.lms.store import Store
 from shared.backoff import Backoff
 from shared.messages import MAX_PAYLOAD_BYTES, encode
+from shared.messages.alert import MAX_ALERTS_PER_MESSAGE
 from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
@@ -85,48 +87,68 @@ class OutboxStats:
     last_error: str | None = None
 
 
-def _results_of(item: OutboxItem) -> list[Any] | None:
+@dataclass(frozen=True, slots=True)
+class _Mergeable:
+    """A kind of row whose consecutive runs (same topic) go out as one message: its ``type`` and list field."""
+
+    topic_suffix: str
+    type: str
+    field: str
+    max_items: int
+
+
+#: Command results (up to 500 a message) and alert changes (``SiteAlerts``: up to 200, in their order).
+MERGEABLE = (
+    _Mergeable("/up/results", "command_results", "results", MERGE_MAX_RESULTS),
+    _Mergeable("/up/alerts", "site_alerts", "alerts", MAX_ALERTS_PER_MESSAGE),
+)
+
+
+def _entries_of(item: OutboxItem, kind: _Mergeable) -> list[Any] | None:
     try:
         data = json.loads(item.payload)
     except ValueError:
         return None
-    if isinstance(data, dict) and data.get("type") == "command_results" and isinstance(data.get("results"), list):
-        return list(data["results"])
+    if isinstance(data, dict) and data.get("type") == kind.type and isinstance(data.get(kind.field), list):
+        return list(data[kind.field])
     return None
 
 
-def coalesce(items: list[OutboxItem], results_topic_suffix: str = "/up/results") -> list[Batch]:
-    """Merge runs of ``CommandResults`` rows on the same topic (in order); pass other rows through."""
+def coalesce(items: list[OutboxItem], mergeable: tuple[_Mergeable, ...] = MERGEABLE) -> list[Batch]:
+    """Merge runs of rows of one :data:`MERGEABLE` kind on the same topic (in order); pass other rows through."""
     batches: list[Batch] = []
     run_ids: list[int] = []
-    run_results: list[Any] = []
+    run_entries: list[Any] = []
     run_topic = ""
+    run_kind: _Mergeable | None = None
     run_size = 0
 
     def close_run() -> None:
-        nonlocal run_ids, run_results, run_size
-        if run_ids:
-            body = {"v": 1, "type": "command_results", "results": run_results}
+        nonlocal run_ids, run_entries, run_size
+        if run_ids and run_kind is not None:
+            body = {"v": 1, "type": run_kind.type, run_kind.field: run_entries}
             payload = json.dumps(body, separators=(",", ":")).encode()
             batches.append(Batch(tuple(run_ids), run_topic, payload))
-        run_ids, run_results, run_size = [], [], 0
+        run_ids, run_entries, run_size = [], [], 0
 
     for item in items:
-        results = _results_of(item) if item.topic.endswith(results_topic_suffix) else None
-        if results is None:
+        kind = next((k for k in mergeable if item.topic.endswith(k.topic_suffix)), None)
+        entries = _entries_of(item, kind) if kind is not None else None
+        if kind is None or entries is None:
             close_run()
             batches.append(Batch((item.id,), item.topic, item.payload))
             continue
         fits = (
             item.topic == run_topic
-            and len(run_results) + len(results) <= MERGE_MAX_RESULTS
+            and kind is run_kind
+            and len(run_entries) + len(entries) <= kind.max_items
             and run_size + len(item.payload) <= MERGE_MAX_BYTES
         )
         if run_ids and not fits:
             close_run()
-        run_topic = item.topic
+        run_topic, run_kind = item.topic, kind
         run_ids.append(item.id)
-        run_results.extend(results)
+        run_entries.extend(entries)
         run_size += len(item.payload)
     close_run()
     return batches

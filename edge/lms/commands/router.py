@@ -136,6 +136,8 @@ class Router:
         #: told of an agent's answer that matches no pending request (e.g. one answered after the LMS gave up
         #: waiting; the fan-out still takes it for a cloud command): ``(agent_id, response)``, any thread, quick
         self.on_late: Callable[[str, Response], None] | None = None
+        #: called ``(agent_id, success)`` after every command ends (answered, failed or timed out)
+        self.finish_listeners: list[Callable[[str, bool], None]] = []
 
     def add_transport(self, kind: str, transport: Transport) -> None:
         """Commands to agents of this registry ``kind`` go through ``transport`` instead of MQTT."""
@@ -388,3 +390,8 @@ class Router:
             )
         except Exception:
             log.exception("router: could not log command %s", ticket.request_id)
+        for listener in list(self.finish_listeners):
+            try:
+                listener(ticket.agent_id, response.success)
+            except Exception:
+                log.exception("router: a finish listener failed on %s", ticket.request_id)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from edge.lms.config.alert_settings import AlertSettings
 from edge.lms.config.broker_settings import SiteBrokerSettings
 from edge.lms.config.classtop_settings import ClassTopSettings
 from edge.lms.config.cloud_settings import CloudLinkSettings
@@ -104,6 +105,9 @@ class LmsConfig(BaseModel):
     )
     log_file: LogFileSettings = Field(
         default_factory=LogFileSettings, description="the LMS's log file (<db_path's directory>/logs/lms.log)"
+    )
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings, description="site alerting: webhook secret, history ([alerts]; docs/alerts.md)"
     )
     upgrades: UpgradeSettings | None = Field(
         default=None, description="agent upgrades: the release key and the download URL ([upgrades]; docs/upgrades.md)"

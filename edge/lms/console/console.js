@@ -49,6 +49,23 @@ async function loadHealth() {
   text($("counts"), `${agents.online ?? 0} of ${agents.total ?? 0} clients online`);
 }
 
+// Open alerts (docs/alerts.md): one line, the most severe first; gone when none is open.
+const SEVERITY_RANK = { critical: 3, error: 2, warning: 1, info: 0 };
+async function loadAlerts() {
+  const { status, json } = await api("GET", "/api/alerts?state=open&limit=200");
+  const banner = $("alerts-banner");
+  const alerts = (status === 200 && json && json.data && json.data.alerts) || [];
+  if (!alerts.length) { banner.hidden = true; banner.replaceChildren(); return; }
+  alerts.sort((a, b) => (SEVERITY_RANK[b.severity] ?? 0) - (SEVERITY_RANK[a.severity] ?? 0) || b.opened_at - a.opened_at);
+  const top = alerts[0];
+  const where = top.target && top.target.agent_id ? ` on ${top.target.agent_id}` : " on the site";
+  const more = alerts.length > 1 ? ` (+${alerts.length - 1} more)` : "";
+  text(banner, `${alerts.length} open alert${alerts.length > 1 ? "s" : ""}: ${top.severity} — ${top.rule_name}${where}` +
+    `${top.message ? `: ${top.message}` : ""}${top.state === "acknowledged" ? " (acknowledged)" : ""}${more}`);
+  banner.className = `banner ${top.severity}`;
+  banner.hidden = false;
+}
+
 async function loadClients() {
   const path = $("only-online").checked ? "/api/clients/online" : "/api/clients/";
   const { status, json } = await api("GET", path);
@@ -343,7 +360,7 @@ async function setSetting(ev) {
 }
 
 async function refresh() {
-  try { await Promise.all([loadHealth(), loadClients()]); } catch (_) { /* shown on next tick */ }
+  try { await Promise.all([loadHealth(), loadClients(), loadAlerts()]); } catch (_) { /* shown on next tick */ }
 }
 
 async function signIn(candidate) {
@@ -362,7 +379,7 @@ function signOut(message) {
   stopVideos();
   stopPreview();  // sends camera_stop_preview with the token still set
   token = ""; sessionStorage.removeItem("lms-token"); clearInterval(refreshTimer);
-  $("app").hidden = true; $("logout").hidden = true; $("login").hidden = false;
+  $("app").hidden = true; $("logout").hidden = true; $("login").hidden = false; $("alerts-banner").hidden = true;
   text($("login-error"), message || "");
 }
 

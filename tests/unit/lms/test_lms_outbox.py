@@ -17,6 +17,7 @@ from edge.lms.cloud.outbox import DEAD_AFTER, Outbox, coalesce
 from edge.lms.cloud.outbox_rows import OutboxItem, OutboxRows
 from edge.lms.store import Store
 from shared.messages import AgentResult, CommandResults, CommandStatus, decode, encode
+from shared.messages.alert import MAX_ALERTS_PER_MESSAGE, AlertRecord, AlertTarget, SiteAlerts
 
 RESULTS = "ct/demo/dev/site/s1/up/results"
 OTHER = "ct/demo/dev/site/s1/up/events"
@@ -220,3 +221,21 @@ def test_a_dead_row_moved_back_is_delivered_after_what_is_queued(store: Store) -
         outbox.stop()
     assert [p for _, p in link.sent] == [b'{"n": "newer"}', b'{"n": "poison"}']
     assert outbox.dead() == 0
+
+
+def test_coalesce_merges_runs_of_alert_changes_in_order_within_the_message_limit() -> None:
+    alerts_topic = RESULTS.replace("/up/results", "/up/alerts")
+
+    def change(seq: int) -> bytes:
+        record = AlertRecord(alert_id="a" * 32, key="b" * 32, seq=seq, rule_id="disk", rule_scope="site",
+                             rule_name="disk", severity="error", condition_kind="metric_threshold", state="firing",
+                             target=AlertTarget(kind="site"), opened_at=1, changed_at=seq)  # type: ignore[arg-type]
+        return encode(SiteAlerts(alerts=[record]))
+
+    n = MAX_ALERTS_PER_MESSAGE + 3
+    items = [item(i, alerts_topic, change(i)) for i in range(1, n + 1)]
+    items.insert(2, item(999, RESULTS, results("x")))  # another kind breaks the run
+    batches = coalesce(items)
+    assert [len(b.ids) for b in batches] == [2, 1, MAX_ALERTS_PER_MESSAGE, n - 2 - MAX_ALERTS_PER_MESSAGE]
+    seqs = [a.seq for b in batches if b.topic == alerts_topic for a in decode(SiteAlerts, b.payload).alerts]
+    assert seqs == list(range(1, n + 1))
