@@ -1,5 +1,5 @@
 """``make chaos``: the fault-injection run on a fresh local twin; prints the ledger and fails (exit 1) on any
-command lost, run twice or left without a terminal state.
+command lost, run twice or left without a terminal state, or a damaged LMS database.
 
     python -m tests.chaos --faults 100 --seed 17     (CHAOS_FAULTS / CHAOS_SEED are the defaults)
 """
@@ -29,14 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--faults and --agents at least 1; --kinds from {', '.join(FAULT_KINDS)} (unknown: {unknown})")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ChaosOptions(faults=args.faults, seed=args.seed, kinds=kinds)
-    with chaos_twin(agents=args.agents, keep=args.keep) as twin:
+    with chaos_twin(agents=args.agents, keep=args.keep, small_disk="disk_full" in kinds) as twin:
         print(f"chaos: {args.faults} faults, seed {args.seed}, twin in {twin.workdir}", flush=True)
         ledger = Chaos(twin, options, say=lambda line: print(line, flush=True)).run()
     print(ledger.table())
     for line in ledger.details:
         print("  " + line)
     total = ledger.total
-    return 1 if total.lost or total.run_twice or total.no_terminal else 0
+    return 1 if total.lost or total.run_twice or total.no_terminal or ledger.integrity != "ok" else 0
 
 
 if __name__ == "__main__":
