@@ -66,6 +66,8 @@ class LinkProxy:
     def stop(self) -> None:
         self._stopped = True
         self.cut()
+        with contextlib.suppress(OSError):  # wake the accepting thread (closing the socket does not, on Linux)
+            socket.create_connection((self.host, self.port), timeout=1).close()
         with contextlib.suppress(OSError):
             self._server.close()
         self._thread.join(5)

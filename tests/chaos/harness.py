@@ -70,6 +70,7 @@ class ChaosOptions:
     gap_s: tuple[float, float] = (1.0, 3.0)
     link_cut_s: tuple[float, float] = (3.0, 8.0)
     disk_full_s: tuple[float, float] = (4.0, 10.0)
+    disk_full_max_s: float = 40.0
     clock_jump_s: tuple[float, float] = (4.0, 10.0)
     clock_jump_by_s: float = 3600.0
     slow_link_s: tuple[float, float] = (5.0, 12.0)
@@ -258,15 +259,17 @@ class Chaos:
         Recovered: the LMS whole and its database taking writes again (``GET /api/health``'s ``store``)."""
         fill = self.twin.lms_dir / FILL_FILE
         _fill(fill)
-        hold = self.rng.uniform(*self.opt.disk_full_s)
-        deadline = time.monotonic() + hold
+        started = time.monotonic()
+        hold_until = started + self.rng.uniform(*self.opt.disk_full_s)
         refused = False
-        while time.monotonic() < deadline:
+        # full for the time drawn, and on until the LMS has had to refuse a write (its WAL had room left)
+        while time.monotonic() < hold_until or (not refused and time.monotonic() < started + self.opt.disk_full_max_s):
             store = _quiet_value(lambda: self.twin.lms_api("/api/health")["data"].get("store")) or {}
             refused = refused or store.get("writable") is False
             time.sleep(0.2)
         fill.unlink()
-        self.notes.append(f"disk_full {hold:.1f} s: health said the store refused writes: {refused}")
+        self.notes.append(f"disk_full {time.monotonic() - started:.1f} s: the LMS's health said its database "
+                          f"refused writes: {'yes' if refused else 'no'}")
         return lambda: self._lms_whole() and self._store_writable()
 
     def _clock_jump(self) -> Callable[[], bool]:
@@ -416,6 +419,7 @@ class Chaos:
                 row.events_lost += 1
             elif "started" in hops and "finished" in hops and hops["started"] > hops["finished"]:
                 row.events_out_of_order += 1
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): started after finished: {hops}")
         integrity = self._integrity()
         if integrity != "ok":
             self.errors.append(f"the LMS's database failed its integrity check: {integrity}")

@@ -147,6 +147,28 @@ class ResultBuffer:
         return out
 
 
+#: the hops the LMS stamps itself, in the order they happen (``queued`` may come before or after ``delivered``)
+_LMS_HOPS = (CommandHop.RECEIVED, CommandHop.DELIVERED, CommandHop.FINISHED)
+
+
+def ordered_hops(hops: dict[CommandHop, float], now: float) -> dict[CommandHop, float]:
+    """``hops`` in the order the LMS saw them happen, whatever the clocks said: a hop of its own stamped earlier
+    than the one before it (its wall clock stepped back) is moved up to it, and the agent's ``started`` (the agent's
+    clock) is kept between ``delivered`` and ``finished`` (or ``now``, the LMS's clock, before it finished)."""
+    out = dict(hops)
+    last: float | None = None
+    for hop in _LMS_HOPS:
+        if hop in out:
+            last = out[hop] = out[hop] if last is None else max(out[hop], last)
+    started = out.get(CommandHop.STARTED)
+    if started is not None:
+        if CommandHop.DELIVERED in out:
+            started = max(started, out[CommandHop.DELIVERED])
+        started = min(started, out.get(CommandHop.FINISHED, now))
+        out[CommandHop.STARTED] = started
+    return out
+
+
 def _result(report: Report, hops: dict[CommandHop, float], now: float) -> AgentResult:
     response = report.response
     result = AgentResult(
@@ -155,7 +177,7 @@ def _result(report: Report, hops: dict[CommandHop, float], now: float) -> AgentR
         data=response.data if response is not None else None,
         error=response.error if response is not None else report.error,
         error_code=response.error_code if response is not None else report.error_code,
-        timestamp=now, hops=dict(hops) or None,
+        timestamp=now, hops=ordered_hops(hops, now) or None,
     )  # fmt: skip
     data = result.data
     size = len(json.dumps(data, default=str)) if data is not None else 0

@@ -1,7 +1,8 @@
 """The LMS's SQLite database: one connection, shared by every feature, and its versioned schema.
 
 * WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
-  power cut of the mini-PC in the last moments); readers never block the writer.
+  power cut of the mini-PC in the last moments); readers never block the writer. The WAL is cut back to
+  :data:`WAL_KEEP_BYTES` after each checkpoint.
 * One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway).
 * The schema is versioned with ``PRAGMA user_version``. Each feature declares its tables beside its queries;
   :data:`edge.lms.schema.MIGRATIONS` orders their steps, one :class:`Migration` per version, and :meth:`Store.open`
@@ -52,6 +53,10 @@ class Migration:
     what: str
     statements: tuple[str, ...]
 
+
+#: the write-ahead log is cut back to this after a checkpoint (SQLite keeps its largest size otherwise: one burst
+#: would hold that disk space for good)
+WAL_KEEP_BYTES = 1 << 20
 
 #: SQLite's primary result codes of a disk that refuses writes (full, or failing)
 _DISK_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
@@ -104,6 +109,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._conn = conn
