@@ -6,6 +6,7 @@ are the link's own ``LinkError`` (permanent for a reason code that will not chan
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future
@@ -220,3 +221,32 @@ def test_a_dead_row_moved_back_is_delivered_after_what_is_queued(store: Store) -
         outbox.stop()
     assert [p for _, p in link.sent] == [b'{"n": "newer"}', b'{"n": "poison"}']
     assert outbox.dead() == 0
+
+
+def test_a_full_disk_at_delete_time_does_not_stop_the_pump(store: Store) -> None:
+    """The store refuses the delete of an acknowledged row (``database or disk is full``): the pump backs off and
+    goes on; once the disk takes writes, every row is delivered (the refused one again: at least once)."""
+    outbox = Outbox(store, backoff_max_s=0.5)
+    for i in range(3):
+        outbox.put(OTHER, f'{{"n": {i}}}'.encode())
+    link = Link()
+    # SQLite's own SQLITE_FULL for a DELETE needs a full filesystem (the chaos run's disk_full has one): the rows
+    # object raises the error it raises there, once
+    real_delete = outbox._rows.delete
+    refused = threading.Event()
+
+    def delete(ids: tuple[int, ...]) -> None:
+        if not refused.is_set():
+            refused.set()
+            raise sqlite3.OperationalError("database or disk is full")
+        real_delete(ids)
+
+    outbox._rows.delete = delete  # type: ignore[method-assign]
+    outbox.start(link)
+    try:
+        wait_until(refused.is_set)
+        wait_until(lambda: outbox.pending() == 0)
+        assert [p for _, p in link.sent] == [b'{"n": 0}', b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+        assert outbox._pump.running
+    finally:
+        outbox.stop()
