@@ -24,9 +24,9 @@ backoff, as above. On a permanent refusal:
   with topic, row id and reason) and the pump goes on with the next rows at once; before that it backs off.
 
 Every failure also bumps the row's ``attempts``. When the store refuses to delete what was acknowledged (a full
-disk) the pump backs off and sends those rows again later (at least once, as above); it never stops. A site admin lists dead rows, moves one back
-(:meth:`Outbox.retry_dead`: it then goes out *after* what is queued at that moment: the order holds only
-among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
+disk) the pump backs off and sends those rows again later (at least once, as above); it never stops. A site admin
+lists dead rows, moves one back (:meth:`Outbox.retry_dead`: it then goes out *after* what is queued at that moment:
+the order holds only among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
 """
 
 from __future__ import annotations

@@ -37,10 +37,13 @@ def test_a_full_disk_refuses_the_write_whole_and_health_says_so_until_a_write_wo
 ) -> None:
     assert store.write_health().writable
     _full(store)
-    with caplog.at_level(logging.ERROR), pytest.raises(sqlite3.OperationalError, match="full"):
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO filler VALUES (?)", (b"a" * 10,))
-            conn.execute("INSERT INTO filler VALUES (?)", (b"b" * 100_000,))
+    with (
+        caplog.at_level(logging.ERROR),
+        pytest.raises(sqlite3.OperationalError, match="full"),
+        store.transaction() as conn,
+    ):
+        conn.execute("INSERT INTO filler VALUES (?)", (b"a" * 10,))
+        conn.execute("INSERT INTO filler VALUES (?)", (b"b" * 100_000,))
     health = store.write_health()
     assert not health.writable and "full" in (health.error or "") and health.refused == 1
     assert "refuses writes" in caplog.text
@@ -55,9 +58,8 @@ def test_a_full_disk_refuses_the_write_whole_and_health_says_so_until_a_write_wo
 
 
 def test_an_error_that_is_not_the_disk_leaves_health_alone(store: Store) -> None:
-    with pytest.raises(sqlite3.OperationalError):
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO no_such_table VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError), store.transaction() as conn:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert store.write_health().writable
 
 
