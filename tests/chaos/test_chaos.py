@@ -5,10 +5,12 @@ has a terminal state, every agent's settings reached the last value asked for, a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.chaos.harness import FAULT_KINDS, Chaos, ChaosOptions
-from tests.chaos.twin import chaos_twin
+from tests.chaos.twin import SmallDiskError, chaos_twin, lms_filesystem
 
 pytestmark = pytest.mark.e2e
 
@@ -28,3 +30,11 @@ def test_a_short_chaos_run_loses_nothing_and_runs_nothing_twice() -> None:
     assert total.lost == 0 and total.run_twice == 0 and total.no_terminal == 0, report
     assert ledger.settings_unapplied == [], report
     assert ledger.integrity == "ok", report
+
+
+def test_disk_full_fails_clearly_when_its_filesystem_cannot_be_mounted(tmp_path: Path) -> None:
+    with pytest.raises(SmallDiskError, match="disk_full needs a small filesystem"), lms_filesystem(
+        tmp_path / "lms", size="not-a-size"
+    ):
+        pass
+    assert not (tmp_path / "lms").is_mount()

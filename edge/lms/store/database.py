@@ -58,6 +58,9 @@ class Migration:
 #: would hold that disk space for good)
 WAL_KEEP_BYTES = 1 << 20
 
+#: the least time between two log lines saying the database refuses writes (or takes them again)
+SAY_EVERY_S = 10.0
+
 #: SQLite's primary result codes of a disk that refuses writes (full, or failing)
 _DISK_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 
@@ -95,6 +98,7 @@ class Store:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._health = WriteHealth(True)
+        self._said: dict[str, float] = {}  # time.monotonic() of the last log line of each kind
 
     # ------------------------------------------------------------ lifecycle
 
@@ -163,7 +167,7 @@ class Store:
             return
         old = self._health
         self._health = WriteHealth(False, str(exc), old.since or time.time(), old.refused + 1)
-        if old.writable:
+        if old.writable and self._say("refuses"):
             log.error("store: database %s refuses writes (%s): what cannot be written is kept or refused until the "
                       "disk takes writes again", self.path, exc)  # fmt: skip
 
@@ -171,8 +175,18 @@ class Store:
         old = self._health
         if not old.writable:
             self._health = WriteHealth(True)
-            log.warning("store: database %s takes writes again (%d refused since %s)", self.path, old.refused,
-                        time.strftime("%H:%M:%S", time.localtime(old.since or 0)))  # fmt: skip
+            if self._say("takes"):
+                log.warning("store: database %s takes writes again (%d refused since %s)", self.path, old.refused,
+                            time.strftime("%H:%M:%S", time.localtime(old.since or 0)))  # fmt: skip
+
+    def _say(self, what: str) -> bool:
+        """At most one log line of each kind per :data:`SAY_EVERY_S` (a nearly full disk takes some writes and
+        refuses others: health follows every one, the log does not)."""
+        now = time.monotonic()
+        if now - self._said.get(what, -SAY_EVERY_S) < SAY_EVERY_S:
+            return False
+        self._said[what] = now
+        return True
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
