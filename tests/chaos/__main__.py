@@ -1,5 +1,5 @@
 """``make chaos``: the fault-injection run on a fresh local twin; prints the ledger and fails (exit 1) on any
-command lost, run twice or left without a terminal state, or a damaged LMS database.
+command lost, run twice or left without a terminal state, a fault not recovered from, or a damaged LMS database.
 
     python -m tests.chaos --faults 100 --seed 17     (CHAOS_FAULTS / CHAOS_SEED are the defaults)
 """
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in ledger.details:
         print("  " + line)
     total = ledger.total
-    return 1 if total.lost or total.run_twice or total.no_terminal or ledger.integrity != "ok" else 0
+    failed = total.lost or total.run_twice or total.no_terminal or ledger.integrity != "ok" or ledger.unrecovered
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class ChaosOptions:
     each_once: bool = False
 
 
+class RecoveryTimeout(AssertionError):
+    """A fault the system did not heal from within ``recover_timeout_s``."""
+
+
 #: a command counts for the last fault injected before it was sent or this soon after (while it was in flight)
 IN_FLIGHT_S = 5.0
 
@@ -131,6 +135,7 @@ class Ledger:
     settings_unapplied: list[str]
     details: list[str]
     integrity: str = "ok"  # the LMS's database after the run (PRAGMA integrity_check)
+    unrecovered: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> Row:
@@ -151,6 +156,7 @@ class Ledger:
         out.insert(1, "  ".join("-" * w for w in widths))
         out.append(f"settings not applied: {len(self.settings_unapplied)} {self.settings_unapplied or ''}".rstrip())
         out.append(f"LMS database integrity: {self.integrity}")
+        out.extend(f"NOT RECOVERED: {u}" for u in self.unrecovered)
         return "\n".join(out)
 
 
@@ -169,6 +175,7 @@ class Chaos:
         self.errors: list[str] = []
         self.settings_wanted: dict[str, int] = {}
         self.notes: list[str] = []  # what the faults showed on their way (health during a full disk...)
+        self.unrecovered: list[str] = []  # a fault the system did not heal from (the run stops injecting)
         self._stop = threading.Event()
         self._seq = 0
         self._lock = threading.Lock()
@@ -186,7 +193,12 @@ class Chaos:
             for i in range(self.opt.faults):
                 time.sleep(self.rng.uniform(*self.opt.gap_s))
                 kind = order[i % len(order)] if self.opt.each_once else self.rng.choice(self.opt.kinds)
-                self._inject(i + 1, kind)
+                try:
+                    self._inject(i + 1, kind)
+                except RecoveryTimeout as exc:  # the system did not heal: no more faults, but the ledger so far
+                    self.unrecovered.append(str(exc))
+                    self.say(f"chaos: {exc}; no more faults")
+                    break
             time.sleep(self.opt.gap_s[1])
         finally:
             self._stop.set()
@@ -204,7 +216,7 @@ class Chaos:
         deadline = started + self.opt.recover_timeout_s
         while not _quiet(recovered):
             if time.monotonic() > deadline:
-                raise AssertionError(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
+                raise RecoveryTimeout(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
             time.sleep(0.1)
         fault.recover_s = time.monotonic() - started
         self.say(f"chaos: fault #{number} {kind}: recovered in {fault.recover_s:.1f} s")
@@ -423,7 +435,8 @@ class Chaos:
         integrity = self._integrity()
         if integrity != "ok":
             self.errors.append(f"the LMS's database failed its integrity check: {integrity}")
-        return Ledger(rows, self._settings_unapplied(), details + self.notes + self.errors, integrity)
+        return Ledger(rows, self._settings_unapplied(), details + self.notes + self.errors, integrity,
+                      self.unrecovered)
 
     def _integrity(self) -> str:
         """``PRAGMA integrity_check`` of the LMS's database (read only, beside the running LMS)."""
