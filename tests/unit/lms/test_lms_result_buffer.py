@@ -134,3 +134,17 @@ def test_hops_keep_the_order_the_lms_saw_whatever_the_clocks_said(
 ) -> None:
     got = ordered_hops({CommandHop(k): v for k, v in hops.items()}, now)
     assert {k.value: v for k, v in got.items()} == expected
+
+
+def test_a_hop_after_one_the_cloud_has_is_ordered_after_it(buffer: ResultBuffer, clock: Clock) -> None:
+    """The cloud keeps each hop's first time: ``started`` went out (the agent's clock, right), then the LMS's clock
+    stepped back an hour before ``finished``; ``finished`` is moved up to the ``started`` the cloud has."""
+    buffer.add(Report("c1", "a1", D, {CommandHop.RECEIVED: 100.0, CommandHop.DELIVERED: 100.2}))
+    buffer.add(Report("c1", "a1", R, {CommandHop.STARTED: 101.4}))
+    clock.now = 101.5
+    [first] = buffer.take()
+    assert first.hops is not None and first.hops[CommandHop.STARTED] == 101.4
+    buffer.add(Report("c1", "a1", CommandStatus.SUCCEEDED, {CommandHop.FINISHED: 102.0 - 3600}, response=ok()))
+    [last] = buffer.take()
+    assert last.hops is not None
+    assert last.hops[CommandHop.STARTED] == 101.4 and last.hops[CommandHop.FINISHED] == 101.4
