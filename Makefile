@@ -125,9 +125,10 @@ bench: venv
 	  PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
 	done
 
-## chaos: kill -9 of the LMS, an agent mid-exec, the site broker, the IoT Core stand-in, and cloud link cuts, at random
-## (seeded) points while commands and settings flow through the local twin; prints the ledger per fault kind and fails
-## on any command lost, run twice or left without a terminal state (tests/chaos/; a short run is in `make test`).
+## chaos: kill -9 of the LMS, an agent mid-exec, the site broker, the IoT Core stand-in, cloud link cuts, the LMS's disk
+## full (a tmpfs of its own: root), clock jumps and a slow link, at random (seeded) points while commands and settings
+## flow through the local twin; prints the ledger per fault kind and fails on any command lost, run twice or left
+## without a terminal state, or a damaged LMS database (tests/chaos/; a short run, each kind once, is in `make test`).
 CHAOS_FAULTS ?= 100
 CHAOS_SEED ?= 17
 chaos: deps-system

@@ -42,7 +42,7 @@ from infra.local.iot_access import IOT_CORE_ROLE, SUPERVISOR_CLIENT, iot_core_se
 from infra.local.iot_ca import IotCa
 from infra.local.link_proxy import LinkProxy
 from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
-from infra.local.process import ChildProcess, wait_for
+from infra.local.process import REPO, ChildProcess, wait_for
 from infra.local.supervisor import Supervisor, broker_watch, child_watch
 from infra.local.twin_options import TwinOptions
 from shared.files import write_atomic
@@ -54,6 +54,7 @@ from shared.topics import site_thing_name
 log = logging.getLogger(__name__)
 
 LMS_USER = "lms"
+CLOCK_SHIFT_DIR = REPO / "infra" / "local" / "clock_shift"
 IOT_ROOT_CA_FILE = "iot-root-ca.pem"  # the stand-in for AmazonRootCA1.pem, in the LMS's certs/
 DYNSEC_ADMIN = "dynsec-admin"
 
@@ -305,13 +306,31 @@ class Twin:
     def start_lms(self) -> None:
         self.lms = ChildProcess.python(
             "LMS", "edge.lms", ["--config", str(self.lms_dir / "lms.toml")], self.workdir / "logs" / "lms.log",
-            env={"CLASSTOP_LMS_ADMIN_TOKEN": self.lms_token},
+            env={"CLASSTOP_LMS_ADMIN_TOKEN": self.lms_token, **self._clock_env("lms")},
         ).start()
         self.lifecycle.on_stop("LMS", self.lms.stop)
         wait_for(
             "the LMS API", lambda: self.lms_api("/api/health").get("success"), self.opt.start_timeout_s,
             watch=[self.lms],
         )  # fmt: skip
+
+    def clock_file(self, part: str) -> Path:
+        """The wall-clock offset of ``part`` (``lms`` or an agent id) with ``TwinOptions.clock_shift``."""
+        return self.workdir / "clock" / part
+
+    def shift_clock(self, part: str, offset_s: float) -> None:
+        """Step ``part``'s wall clock to the real one plus ``offset_s`` (0: right again); it sees it within 50 ms."""
+        if not self.opt.clock_shift:
+            raise RuntimeError("the twin was started without clock_shift")
+        write_atomic(self.clock_file(part), f"{offset_s!r}\n", mode=0o644)
+
+    def _clock_env(self, part: str) -> dict[str, str]:
+        if not self.opt.clock_shift:
+            return {}
+        if not self.clock_file(part).exists():
+            self.clock_file(part).parent.mkdir(parents=True, exist_ok=True)
+            self.shift_clock(part, 0.0)
+        return {"PYTHONPATH": f"{CLOCK_SHIFT_DIR}:{REPO}", "CLASSTOP_TWIN_CLOCK_FILE": str(self.clock_file(part))}
 
     def agent_config(self, agent_id: str) -> dict[str, Any]:
         adir = self.workdir / "agents" / agent_id
@@ -338,7 +357,8 @@ class Twin:
         config = adir / "agent.toml"
         config.write_text(toml_writer.dumps(self.agent_config(agent_id)))
         child = ChildProcess.python(
-            f"agent {agent_id}", "edge.agent", ["--config", str(config)], self.workdir / "logs" / f"{agent_id}.log"
+            f"agent {agent_id}", "edge.agent", ["--config", str(config)], self.workdir / "logs" / f"{agent_id}.log",
+            env=self._clock_env(agent_id),
         ).start()
         self.agents[agent_id] = child
         return child

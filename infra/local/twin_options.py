@@ -43,3 +43,6 @@ class TwinOptions:
     schedule_every_s: float | None = None
     #: the LMS reaches the IoT Core stand-in through a relay a test can cut (``Twin.link_proxy``)
     cloud_link_proxy: bool = False
+    #: the LMS's and the agents' wall clocks can be stepped by a test (``Twin.shift_clock``;
+    #: infra/local/clock_shift/sitecustomize.py)
+    clock_shift: bool = False

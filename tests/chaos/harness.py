@@ -7,10 +7,13 @@ agent's side of the ledger counts every run of every command; and settings chang
 shadows (``PUT /api/agents/{id}/settings``, one counter per agent).
 
 Faults (:data:`FAULT_KINDS`): ``kill -9`` of the LMS, of an agent while one of its ``exec`` commands runs, of the
-site broker, of the IoT Core stand-in; and a cloud link cut (the relay between the LMS and the stand-in cut for
-``link_cut_s``: infra/local/link_proxy.py). The twin's
-supervisor restarts what was killed (infra/local/supervisor.py); the harness only waits for the system to be whole
-again and times it.
+site broker, of the IoT Core stand-in; a cloud link cut (the relay between the LMS and the stand-in cut for
+``link_cut_s``: infra/local/link_proxy.py); the LMS's disk full (a file fills the LMS's own small filesystem —
+tests/chaos/twin.py — for ``disk_full_s``, then is deleted); a clock jump (the wall clock of the LMS, of an agent or
+of both stepped an hour forward or back for ``clock_jump_s``, then right again: infra/local/clock_shift); a slow link
+(the relay delays every chunk and "loses" some, i.e. retransmits them late, for ``slow_link_s``). The twin's
+supervisor restarts what was killed (infra/local/supervisor.py); the harness waits for the restart and for the
+system to be whole again, and times it (from the injection; for the faults that last a while, from their end).
 
 The ledger, per fault kind (a command counts for the fault injected last before it was sent or within
 :data:`IN_FLIGHT_S` after, while it was in flight; ``none`` before the first): commands sent; **lost** (it never
@@ -27,10 +30,12 @@ Settings: the agents whose reported settings never reached the last value asked 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import signal
+import sqlite3
 import statistics
 import threading
 import time
@@ -42,9 +47,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.agent.command_journal import INTERRUPTED
+from infra.local.link_proxy import LinkShape
 from infra.local.twin import Twin
 
-FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut")
+FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut", "disk_full",
+               "clock_jump", "slow_link")
+#: the faults that last a while: their recovery is timed from their end
+LASTING = frozenset({"cloud_link_cut", "disk_full", "clock_jump", "slow_link"})
+FILL_FILE = "chaos-fill"
 TERMINAL = frozenset({"succeeded", "failed", "timed_out", "rejected", "expired", "cancelled"})
 SETTING_KEY = "chaos_counter"
 
@@ -59,11 +69,24 @@ class ChaosOptions:
     #: quiet time between the recovery of one fault and the next (random in this range)
     gap_s: tuple[float, float] = (1.0, 3.0)
     link_cut_s: tuple[float, float] = (3.0, 8.0)
+    disk_full_s: tuple[float, float] = (4.0, 10.0)
+    disk_full_max_s: float = 40.0
+    clock_jump_s: tuple[float, float] = (4.0, 10.0)
+    clock_jump_by_s: float = 3600.0
+    slow_link_s: tuple[float, float] = (5.0, 12.0)
+    slow_delay_s: tuple[float, float] = (0.1, 0.6)
+    slow_loss: tuple[float, float] = (0.02, 0.2)
     #: how long one fault may take to recover before the run fails
     recover_timeout_s: float = 90.0
     #: after the last fault, how long every command gets to reach a terminal state
     settle_timeout_s: float = 180.0
     exec_sleep_s: tuple[float, float] = (0.1, 0.8)
+    #: every kind once (``faults`` must equal the number of kinds), in a seeded order: the short run of make test
+    each_once: bool = False
+
+
+class RecoveryTimeout(AssertionError):
+    """A fault the system did not heal from within ``recover_timeout_s``."""
 
 
 #: a command counts for the last fault injected before it was sent or this soon after (while it was in flight)
@@ -111,6 +134,8 @@ class Ledger:
     rows: dict[str, Row]
     settings_unapplied: list[str]
     details: list[str]
+    integrity: str = "ok"  # the LMS's database after the run (PRAGMA integrity_check)
+    unrecovered: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> Row:
@@ -130,6 +155,8 @@ class Ledger:
         out = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
         out.insert(1, "  ".join("-" * w for w in widths))
         out.append(f"settings not applied: {len(self.settings_unapplied)} {self.settings_unapplied or ''}".rstrip())
+        out.append(f"LMS database integrity: {self.integrity}")
+        out.extend(f"NOT RECOVERED: {u}" for u in self.unrecovered)
         return "\n".join(out)
 
 
@@ -147,6 +174,8 @@ class Chaos:
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.settings_wanted: dict[str, int] = {}
+        self.notes: list[str] = []  # what the faults showed on their way (health during a full disk...)
+        self.unrecovered: list[str] = []  # a fault the system did not heal from (the run stops injecting)
         self._stop = threading.Event()
         self._seq = 0
         self._lock = threading.Lock()
@@ -158,11 +187,18 @@ class Chaos:
                    threading.Thread(target=self._settings, name="chaos-settings", daemon=True)]
         for w in workers:
             w.start()
+        order = list(self.opt.kinds)
+        self.rng.shuffle(order)
         try:
             for i in range(self.opt.faults):
                 time.sleep(self.rng.uniform(*self.opt.gap_s))
-                kind = self.rng.choice(self.opt.kinds)
-                self._inject(i + 1, kind)
+                kind = order[i % len(order)] if self.opt.each_once else self.rng.choice(self.opt.kinds)
+                try:
+                    self._inject(i + 1, kind)
+                except RecoveryTimeout as exc:  # the system did not heal: no more faults, but the ledger so far
+                    self.unrecovered.append(str(exc))
+                    self.say(f"chaos: {exc}; no more faults")
+                    break
             time.sleep(self.opt.gap_s[1])
         finally:
             self._stop.set()
@@ -176,21 +212,27 @@ class Chaos:
             self.faults.append(fault)
         inject: Callable[[], Callable[[], bool]] = getattr(self, f"_{kind}")
         recovered = inject()
-        started = time.monotonic() if kind == "cloud_link_cut" else fault.injected_at
+        started = time.monotonic() if kind in LASTING else fault.injected_at
         deadline = started + self.opt.recover_timeout_s
         while not _quiet(recovered):
             if time.monotonic() > deadline:
-                raise AssertionError(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
+                raise RecoveryTimeout(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
             time.sleep(0.1)
         fault.recover_s = time.monotonic() - started
         self.say(f"chaos: fault #{number} {kind}: recovered in {fault.recover_s:.1f} s")
 
     # ------------------------------------------------------------ faults (each returns its recovery check)
 
+    def _restarted(self, part: str) -> Callable[[], bool]:
+        """A check that the supervisor restarted ``part`` since now (a kill is not healed before that)."""
+        before = self.twin.supervisor.restarts(part)
+        return lambda: self.twin.supervisor.restarts(part) > before
+
     def _lms_kill(self) -> Callable[[], bool]:
         assert self.twin.lms is not None
+        restarted = self._restarted("LMS")
         self.twin.lms.kill(signal.SIGKILL)
-        return self._lms_whole
+        return lambda: restarted() and self._lms_whole()
 
     def _agent_kill_mid_exec(self) -> Callable[[], bool]:
         agent_id = self.rng.choice(list(self.twin.agents))
@@ -199,21 +241,21 @@ class Chaos:
         deadline = time.monotonic() + 10
         while _size(runs) == before and time.monotonic() < deadline:  # one of its exec commands has just started
             time.sleep(0.02)
+        restarted = self._restarted(f"agent {agent_id}")
         self.twin.agents[agent_id].kill(signal.SIGKILL)
-        time.sleep(0.3)  # the supervisor sees it down before the check below
-        return lambda: self._agent_alive(agent_id) and self._online_at_lms({agent_id})
+        return lambda: restarted() and self._agent_alive(agent_id) and self._online_at_lms({agent_id})
 
     def _site_broker_kill(self) -> Callable[[], bool]:
         assert self.twin.site_broker is not None and self.twin.site_broker.pid is not None
+        restarted = self._restarted("site broker")
         os.kill(self.twin.site_broker.pid, signal.SIGKILL)
-        time.sleep(0.3)
-        return self._lms_whole
+        return lambda: restarted() and self._lms_whole()
 
     def _iot_core_kill(self) -> Callable[[], bool]:
         assert self.twin.cloud_broker is not None and self.twin.cloud_broker.pid is not None
+        restarted = self._restarted("IoT Core stand-in")
         os.kill(self.twin.cloud_broker.pid, signal.SIGKILL)
-        time.sleep(0.3)
-        return self._lms_whole
+        return lambda: restarted() and self._lms_whole()
 
     def _cloud_link_cut(self) -> Callable[[], bool]:
         """The site's uplink is cut (the relay between the LMS and the stand-in); IoT Core keeps running."""
@@ -224,6 +266,47 @@ class Chaos:
         proxy.restore()
         return self._lms_whole
 
+    def _disk_full(self) -> Callable[[], bool]:
+        """The LMS's filesystem filled to the last byte while the workload writes; then the filler is deleted.
+        Recovered: the LMS whole and its database taking writes again (``GET /api/health``'s ``store``)."""
+        fill = self.twin.lms_dir / FILL_FILE
+        _fill(fill)
+        started = time.monotonic()
+        hold_until = started + self.rng.uniform(*self.opt.disk_full_s)
+        refused = False
+        # full for the time drawn, and on until the LMS has had to refuse a write (its WAL had room left)
+        while time.monotonic() < hold_until or (not refused and time.monotonic() < started + self.opt.disk_full_max_s):
+            store = _quiet_value(lambda: self.twin.lms_api("/api/health")["data"].get("store")) or {}
+            refused = refused or store.get("writable") is False
+            time.sleep(0.2)
+        fill.unlink()
+        self.notes.append(f"disk_full {time.monotonic() - started:.1f} s: the LMS's health said its database "
+                          f"refused writes: {'yes' if refused else 'no'}")
+        return lambda: self._lms_whole() and self._store_writable()
+
+    def _clock_jump(self) -> Callable[[], bool]:
+        """The wall clock of the LMS, an agent or both stepped an hour forward or back, then right again."""
+        agent_id = self.rng.choice(list(self.twin.agents))
+        parts = self.rng.choice((["lms"], [agent_id], ["lms", agent_id]))
+        by = self.rng.choice((1.0, -1.0)) * self.opt.clock_jump_by_s
+        for part in parts:
+            self.twin.shift_clock(part, by)
+        time.sleep(self.rng.uniform(*self.opt.clock_jump_s))
+        for part in parts:
+            self.twin.shift_clock(part, 0.0)
+        self.notes.append(f"clock_jump {'+' if by > 0 else ''}{by:g} s on {', '.join(parts)}")
+        return self._lms_whole
+
+    def _slow_link(self) -> Callable[[], bool]:
+        """The site's uplink slow and lossy (the relay delays each chunk, retransmits some late), then well."""
+        proxy = self.twin.link_proxy
+        assert proxy is not None, "the chaos twin relays the cloud link (TwinOptions.cloud_link_proxy)"
+        shape = LinkShape(delay_s=self.rng.uniform(*self.opt.slow_delay_s), loss=self.rng.uniform(*self.opt.slow_loss))
+        proxy.shape(shape)
+        time.sleep(self.rng.uniform(*self.opt.slow_link_s))
+        proxy.unshape()
+        return self._lms_whole
+
     # ------------------------------------------------------------ recovery checks
 
     def _lms_whole(self) -> bool:
@@ -232,6 +315,9 @@ class Chaos:
         cloud = health.get("cloud") or {}
         return bool(health["site_broker"]["connected"] and cloud.get("connected")
                     and self._online_at_lms(set(self.twin.agents)))
+
+    def _store_writable(self) -> bool:
+        return bool(self.twin.lms_api("/api/health")["data"]["store"]["writable"])
 
     def _online_at_lms(self, agent_ids: set[str]) -> bool:
         online = self.twin.lms_api("/api/clients/online", self.twin.lms_token)
@@ -345,7 +431,24 @@ class Chaos:
                 row.events_lost += 1
             elif "started" in hops and "finished" in hops and hops["started"] > hops["finished"]:
                 row.events_out_of_order += 1
-        return Ledger(rows, self._settings_unapplied(), details + self.errors)
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): started after finished: {hops}")
+        integrity = self._integrity()
+        if integrity != "ok":
+            self.errors.append(f"the LMS's database failed its integrity check: {integrity}")
+        return Ledger(rows, self._settings_unapplied(), details + self.notes + self.errors, integrity,
+                      self.unrecovered)
+
+    def _integrity(self) -> str:
+        """``PRAGMA integrity_check`` of the LMS's database (read only, beside the running LMS)."""
+        db = self.twin.lms_dir / "lms.db"
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+            try:
+                return "; ".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall())
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"cannot check: {exc}"
 
     def _settings_unapplied(self) -> list[str]:
         deadline = time.monotonic() + 60
@@ -367,6 +470,28 @@ def _quiet(check: Callable[[], bool]) -> bool:
         return check()
     except (OSError, KeyError, TypeError, ValueError):  # the LMS restarting: connection refused, no data yet
         return False
+
+
+def _quiet_value(get: Callable[[], Any]) -> Any:
+    try:
+        return get()
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _fill(path: Any) -> None:
+    """Write ``path`` until its filesystem is full (ENOSPC)."""
+    chunk = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    return
+                chunk = chunk[: len(chunk) // 16 or 1]
 
 
 def _size(path: Any) -> int:

@@ -1,9 +1,13 @@
-"""Agents' events: ``EventModel`` items. Read by Query (an agent's, newest first; or a UTC day's)."""
+"""Agents' events: ``EventModel`` items. Read by Query (an agent's, newest first; or a UTC day's).
+
+An event's key is its agent and ``<epoch ms>#<digest of the event>`` (:func:`event_id`): a site that sends the
+same events again (its outbox resends a message whose acknowledgement the link lost) overwrites them, never stores
+them twice. Events carry no id of their own; two that agree in every field are one event."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +34,24 @@ class StoredEvent:
                 "severity": self.severity, "message": self.message, "data": self.data}
 
 
+def event_id(event: StoredEvent) -> str:
+    """A stable id of ``event``: 16 hex digits of a digest of all it holds (resent, it is the same id)."""
+    body = json.dumps([event.agent_id, event.site_id, repr(event.at), event.kind, event.severity, event.message,
+                       event.data], sort_keys=True, separators=(",", ":"))  # fmt: skip
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 class EventRepository:
     def append_many(self, events: list[StoredEvent], retain_until: float) -> None:
         ttl = expiry(retain_until)
         with dynamo_errors("write events"), EventModel.batch_write() as batch:
+            keys: set[tuple[str, str]] = set()
             for e in events:
-                batch.save(EventModel(e.agent_id, sort_key(e.at, secrets.token_hex(4)), day=day_of(e.at),
+                key = (e.agent_id, sort_key(e.at, event_id(e)))
+                if key in keys:  # the same event twice in one batch (DynamoDB refuses repeated keys in a batch)
+                    continue
+                keys.add(key)
+                batch.save(EventModel(key[0], key[1], day=day_of(e.at),
                                       site_id=e.site_id, at=e.at, kind=e.kind, severity=e.severity,
                                       message=e.message, data=json.dumps(e.data, separators=(",", ":")), ttl=ttl))
 

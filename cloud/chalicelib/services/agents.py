@@ -33,6 +33,9 @@ from shared.messages import AgentPresence, Presence, SiteHeartbeat
 
 log = logging.getLogger(__name__)
 
+#: a heartbeat older than the site's last one by more than this is its clock stepped back, not a late delivery
+CLOCK_STEP_S = 300.0
+
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatReport:
@@ -168,7 +171,13 @@ class AgentService:
             raise Forbidden(f"site {site_id} is not approved ({site.approval.value}): its heartbeats are refused "
                             "until an admin approves it")
         if site is not None and at < site.last_heartbeat:
-            return HeartbeatReport(site_id, stale=True)
+            if site.last_heartbeat - at <= CLOCK_STEP_S:
+                return HeartbeatReport(site_id, stale=True)
+            # far older than the last one: an LMS never queues heartbeats, so its clock was stepped back — taken
+            # as sent now, else every heartbeat would be stale until its clock caught up (an hour for an hour)
+            log.warning("site %s: heartbeat stamped %.0f s before its last one: its clock was stepped back; taken "
+                        "as sent now", site_id, site.last_heartbeat - at)  # fmt: skip
+            at = self._clock()
 
         listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents if p.agent_id not in retiring}
         left_out = tuple(sorted(p.agent_id for p in heartbeat.agents if p.agent_id in retiring))

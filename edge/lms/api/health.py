@@ -28,7 +28,8 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             cloud_info["config_version"] = config_version
     certificates = services.certificates.status() if services.certificates is not None else []
     site_connected = services.site_mqtt.connected
-    healthy = site_connected and (cloud is None or cloud.connected)
+    store = services.store.write_health()  # a full disk: writes refused (edge/lms/store/database.py)
+    healthy = site_connected and (cloud is None or cloud.connected) and store.writable
     return {
         "success": True,
         "data": {
@@ -40,6 +41,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "site_id": services.config.site_id,
             "uptime_s": round(time.time() - services.started_at, 3),
             "site_broker": {"connected": site_connected},
+            "store": store.as_dict(),
             "cloud": cloud_info,
             "agents": {"total": total, "online": online},
             "commands_pending": services.router.pending_count,

@@ -24,9 +24,10 @@ backoff, as above. On a permanent refusal:
   :data:`DEAD_AFTER` refusals it is moved, in one transaction, to the ``outbox_dead`` table (logged at ERROR
   with topic, row id and reason) and the pump goes on with the next rows at once; before that it backs off.
 
-Every failure also bumps the row's ``attempts``. A site admin lists dead rows, moves one back
-(:meth:`Outbox.retry_dead`: it then goes out *after* what is queued at that moment: the order holds only
-among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
+Every failure also bumps the row's ``attempts``. When the store refuses to delete what was acknowledged (a full
+disk) the pump backs off and sends those rows again later (at least once, as above); it never stops. A site admin
+lists dead rows, moves one back (:meth:`Outbox.retry_dead`: it then goes out *after* what is queued at that moment:
+the order holds only among rows that were never dead) or discards it through ``/api/cloud/dead-letters``.
 """
 
 from __future__ import annotations
@@ -246,7 +247,12 @@ class Outbox:
             if not items:
                 self._wake.wait(30.0)
                 continue
-            if self._send_window(link, self._batches(items)[: self._window]):
+            try:
+                sent = self._send_window(link, self._batches(items)[: self._window])
+            except Exception as exc:  # the store refused the delete (a full disk): the rows go out again later
+                log.error("outbox: cannot update the outbox after sending (%s): backing off", exc)
+                sent = False
+            if sent:
                 backoff.reset()
                 continue
             self._stop.wait(backoff.next())

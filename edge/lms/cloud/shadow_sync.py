@@ -9,7 +9,8 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
   the catch-up ``get`` below when it comes back;
 * when the agent accepted them, writes ``state.reported`` with exactly those keys through the durable
   outbox (in order, survives a cloud outage). A refused or timed-out batch is logged and counted; the delta
-  stays in the shadow and is applied at the next catch-up;
+  stays in the shadow and is applied at the next catch-up; a report the outbox cannot store (a full disk) is
+  logged and the shadow asked for again after :data:`REPORT_RETRY_S` (applied and reported again);
 * catches up with ``get`` (an empty request ``{}``): for every online agent when the cloud link
   (re)connects, and for an agent when it comes online. Gets are published directly on the link (worthless
   later, so never through the outbox; skipped while disconnected) and spread out at :data:`GET_RATE_PER_S`,
@@ -69,6 +70,9 @@ GET_REQUEST = b"{}"
 MAX_RETRIES = 5
 #: The first of those gets waits this long, each next one twice as long (a throttled thing needs time, not haste).
 RETRY_FIRST_S = 0.5
+#: an applied delta whose report the outbox could not store (its disk full) is asked for again this soon (and
+#: again, for as long as the outbox refuses: the shadow still holds the delta)
+REPORT_RETRY_S = 2.0
 _REJECTED = (ShadowOp.UPDATE_REJECTED, ShadowOp.GET_REJECTED)
 
 
@@ -368,8 +372,11 @@ class ShadowSync:
         except (ValueError, SharedError) as exc:
             log.error("shadows: cannot report %s of %s: %s", sorted(done.settings), done.agent_id, exc)
             return
-        except Exception:
-            log.exception("shadows: could not queue the reported settings of %s", done.agent_id)
+        except Exception as exc:  # the outbox's disk full: the delta stays in the shadow; ask for it again
+            name = topics.agent_shadow_name(done.agent_id)
+            log.error("shadows: could not queue the reported settings of %s (%s): asked for again in %g s",
+                      done.agent_id, exc, REPORT_RETRY_S)  # fmt: skip
+            self._later[name] = time.monotonic() + REPORT_RETRY_S
             return
         self.stats.reported += 1
 

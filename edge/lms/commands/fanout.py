@@ -215,7 +215,7 @@ class Fanout:
                 self._flush()
                 return
             self._attempts.due()
-            if self._buffer.due():
+            if self._buffer.due() or self._writer.retry_due():
                 self._flush()
 
     def _flush(self) -> None:
@@ -223,7 +223,8 @@ class Fanout:
         self.stats.results = self._writer.written
 
     def _wait_s(self) -> float | None:
-        waits = [w for w in (self._attempts.pacer.wait_s(), self._buffer.wait_s()) if w is not None]
+        waits = [w for w in (self._attempts.pacer.wait_s(), self._buffer.wait_s(), self._writer.retry_wait_s())
+                 if w is not None]
         return min(waits) if waits else None
 
     def _prune(self) -> None:

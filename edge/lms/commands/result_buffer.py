@@ -60,6 +60,8 @@ class Report:
 class _Track:
     hops: dict[CommandHop, float] = field(default_factory=dict)
     sent_rank: int = -1
+    #: the hops as sent to the cloud (it keeps each hop's first time): later hops are ordered after them
+    sent_hops: dict[CommandHop, float] = field(default_factory=dict)
 
 
 class ResultBuffer:
@@ -134,7 +136,9 @@ class ResultBuffer:
         out: list[AgentResult] = []
         for key, report in self._pending.items():
             track = self._tracks.get(key) or _Track(dict(report.hops))
-            out.append(_result(report, track.hops, now))
+            hops = ordered_hops(track.hops, now, track.sent_hops)
+            track.sent_hops.update(hops)
+            out.append(_result(report, hops, now))
             if report.status.terminal:
                 self._tracks.pop(key, None)
                 self._finished[key] = None
@@ -145,6 +149,33 @@ class ResultBuffer:
         self._pending.clear()
         self._since = self._terminal_since = None
         return out
+
+
+#: the hops that happen one after the other (``queued`` may come before or after ``delivered``: left alone)
+_CHAIN = (CommandHop.RECEIVED, CommandHop.DELIVERED, CommandHop.STARTED, CommandHop.FINISHED)
+
+
+def ordered_hops(
+    hops: dict[CommandHop, float], now: float, sent: dict[CommandHop, float] | None = None
+) -> dict[CommandHop, float]:
+    """``hops`` in the order the LMS saw them happen, whatever the clocks said. ``sent``: the hops the cloud has
+    already (it keeps each hop's first time): kept as they are, and what follows them is ordered after them.
+
+    The agent's ``started`` (the agent's clock) is kept at most at ``finished`` (or ``now``, the LMS's clock,
+    before it finished); then each hop of received, delivered, started, finished is moved up to the one before
+    it when it was stamped earlier (the LMS's wall clock stepped back between them)."""
+    sent = sent or {}
+    out = {**hops, **sent}
+    if CommandHop.STARTED in out and CommandHop.STARTED not in sent:
+        out[CommandHop.STARTED] = min(out[CommandHop.STARTED], out.get(CommandHop.FINISHED, now))
+    last: float | None = None
+    for hop in _CHAIN:
+        if hop not in out:
+            continue
+        if hop not in sent and last is not None:
+            out[hop] = max(out[hop], last)
+        last = out[hop] if last is None else max(out[hop], last)
+    return out
 
 
 def _result(report: Report, hops: dict[CommandHop, float], now: float) -> AgentResult:

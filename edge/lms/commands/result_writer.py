@@ -1,11 +1,14 @@
 """The fan-out's results on their way to the cloud: what the :class:`~edge.lms.commands.result_buffer.ResultBuffer`
 holds is written to the durable outbox in as few ``CommandResults`` messages as fit, and only then are the rows of
 the requests it ended deleted from ``cloud_requests`` (a crash in between asks the agent again, never loses the
-result: docs/architecture.md#delivery-of-commands-and-results). The fan-out's worker thread owns it."""
+result: docs/architecture.md#delivery-of-commands-and-results). Results the outbox could not store (its disk full)
+stay here, in order, and are written again every :data:`RETRY_S` until it takes them. The fan-out's worker thread
+owns it."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Protocol
 
 from edge.lms.commands.cloud_requests import CloudRequestRows
@@ -13,6 +16,9 @@ from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, ResultBuffe
 from shared.messages import AgentResult, CommandResults
 
 log = logging.getLogger(__name__)
+
+#: how soon results the outbox refused are written again
+RETRY_S = 1.0
 
 
 class ResultsOutbox(Protocol):
@@ -28,7 +34,16 @@ class ResultWriter:
         self._topic = topic
         self._rows = rows
         self._ended: list[tuple[str, str]] = []  # requests whose terminal result goes out with the next flush
+        self._unstored: list[AgentResult] = []  # refused by the outbox (disk full): written again first
+        self._retry_at: float | None = None  # time.monotonic()
         self.written = 0
+
+    def retry_wait_s(self) -> float | None:
+        """How long until results the outbox refused are written again (None: none waiting)."""
+        return None if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
+
+    def retry_due(self) -> bool:
+        return self._retry_at is not None and time.monotonic() >= self._retry_at
 
     def ended(self, key: tuple[str, str]) -> None:
         """The terminal result of ``(command id, agent)`` is in the buffer: its row goes after the next flush."""
@@ -36,12 +51,20 @@ class ResultWriter:
 
     def flush(self) -> None:
         """Write what the buffer holds (in order) to the outbox in as few messages as fit."""
-        pending = self._buffer.take()
-        stored = True
+        pending, self._unstored = self._unstored + self._buffer.take(), []
         for i in range(0, len(pending), MAX_RESULTS_PER_MESSAGE):
-            stored = self._put(pending[i : i + MAX_RESULTS_PER_MESSAGE]) and stored
+            if self._unstored:  # keep the order: nothing after a refused chunk goes first
+                self._unstored.extend(pending[i : i + MAX_RESULTS_PER_MESSAGE])
+            else:
+                self._put(pending[i : i + MAX_RESULTS_PER_MESSAGE])
+        if self._unstored:
+            self._retry_at = time.monotonic() + RETRY_S
+            log.warning("fanout: %d result(s) wait for the outbox to take them (written again in %g s)",
+                        len(self._unstored), RETRY_S)  # fmt: skip
+            return  # their requests' rows stay (a crash meanwhile: the next start asks again)
+        self._retry_at = None
         ended, self._ended = self._ended, []
-        if self._rows is not None and stored:  # else kept: the next start asks again
+        if self._rows is not None:
             try:
                 self._rows.remove(ended)
             except Exception:
@@ -55,7 +78,8 @@ class ResultWriter:
                      ",".join(statuses), extra={"command_id": command_id})  # fmt: skip
 
     def _put(self, chunk: list[AgentResult]) -> bool:
-        """Into the outbox; False when it could not be stored (a too large result is dropped: True)."""
+        """Into the outbox; False (and the chunk kept in ``_unstored``) when it could not be stored (a too large
+        result is dropped: True)."""
         try:
             self._outbox.put(self._topic, CommandResults(results=chunk))
         except ValueError:  # too big for one message: halve it (order kept)
@@ -64,9 +88,13 @@ class ResultWriter:
                 return True
             half = len(chunk) // 2
             first = self._put(chunk[:half])
+            if self._unstored:  # the first half was refused: the second waits behind it
+                self._unstored.extend(chunk[half:])
+                return False
             return self._put(chunk[half:]) and first
-        except Exception:
-            log.exception("fanout: could not queue %d result(s) for the cloud", len(chunk))
+        except Exception as exc:
+            log.error("fanout: could not queue %d result(s) for the cloud: %s", len(chunk), exc)
+            self._unstored.extend(chunk)
             return False
         self.written += len(chunk)
         return True

@@ -1,7 +1,8 @@
 """The LMS's SQLite database: one connection, shared by every feature, and its versioned schema.
 
 * WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
-  power cut of the mini-PC in the last moments); readers never block the writer.
+  power cut of the mini-PC in the last moments); readers never block the writer. The WAL is cut back to
+  :data:`WAL_KEEP_BYTES` after each checkpoint.
 * One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway).
 * The schema is versioned with ``PRAGMA user_version``. Each feature declares its tables beside its queries;
   :data:`edge.lms.schema.MIGRATIONS` orders their steps, one :class:`Migration` per version, and :meth:`Store.open`
@@ -9,6 +10,10 @@
 * Times are wall-clock seconds since the epoch (REAL), as on the wire; the seed's table and column names are kept
   ([docs/seeds.md](../../../docs/seeds.md#tables)).
 * The store's own table is ``lms_config`` (key/value: the site's identity, the features' high marks).
+* A full disk (``SQLITE_FULL``) or a failing one (``SQLITE_IOERR``) refuses writes: the transaction is rolled back
+  whole (nothing half-written), the caller gets the error (and keeps what it could not write, or refuses it), the
+  log says so once per episode and again when writes work again, and :meth:`Store.write_health` (``GET
+  /api/health``'s ``store``) reports it until a write succeeds.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from edge.lms.store.records import records
 from edge.lms.store.schema_version import check_schema
 from edge.lms.store.store_error import StoreError
 
-__all__ = ["LMS_CONFIG_TABLE", "Migration", "Store", "StoreError", "check_migrations"]
+__all__ = ["LMS_CONFIG_TABLE", "Migration", "Store", "StoreError", "WriteHealth", "check_migrations"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,30 @@ class Migration:
     version: int
     what: str
     statements: tuple[str, ...]
+
+
+#: the write-ahead log is cut back to this after a checkpoint (SQLite keeps its largest size otherwise: one burst
+#: would hold that disk space for good)
+WAL_KEEP_BYTES = 1 << 20
+
+#: the least time between two log lines saying the database refuses writes (or takes them again)
+SAY_EVERY_S = 10.0
+
+#: SQLite's primary result codes of a disk that refuses writes (full, or failing)
+_DISK_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
+
+
+@dataclass(frozen=True, slots=True)
+class WriteHealth:
+    """Whether the database takes writes: ``error`` the last refusal since the last write that worked."""
+
+    writable: bool
+    error: str | None = None
+    since: float | None = None  # epoch seconds of the first refusal of this episode
+    refused: int = 0  # writes refused in this episode
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"writable": self.writable, "error": self.error, "since": self.since, "refused": self.refused}
 
 
 def check_migrations(migrations: Sequence[Migration]) -> Sequence[Migration]:
@@ -68,6 +97,8 @@ class Store:
         self._migrations = migrations
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._health = WriteHealth(True)
+        self._said: dict[str, float] = {}  # time.monotonic() of the last log line of each kind
 
     # ------------------------------------------------------------ lifecycle
 
@@ -82,6 +113,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._conn = conn
@@ -108,16 +140,53 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), holding the store's lock."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error, also when the ``COMMIT`` itself fails: a full
+        disk), holding the store's lock."""
         with self._lock:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._refused(exc)
                 raise
-            conn.execute("COMMIT")
+            self._wrote()
+
+    def write_health(self) -> WriteHealth:
+        return self._health
+
+    def _refused(self, exc: sqlite3.Error) -> None:
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _DISK_CODES:
+            return
+        old = self._health
+        self._health = WriteHealth(False, str(exc), old.since or time.time(), old.refused + 1)
+        if old.writable and self._say("refuses"):
+            log.error("store: database %s refuses writes (%s): what cannot be written is kept or refused until the "
+                      "disk takes writes again", self.path, exc)  # fmt: skip
+
+    def _wrote(self) -> None:
+        old = self._health
+        if not old.writable:
+            self._health = WriteHealth(True)
+            if self._say("takes"):
+                log.warning("store: database %s takes writes again (%d refused since %s)", self.path, old.refused,
+                            time.strftime("%H:%M:%S", time.localtime(old.since or 0)))  # fmt: skip
+
+    def _say(self, what: str) -> bool:
+        """At most one log line of each kind per :data:`SAY_EVERY_S` (a nearly full disk takes some writes and
+        refuses others: health follows every one, the log does not)."""
+        now = time.monotonic()
+        if now - self._said.get(what, -SAY_EVERY_S) < SAY_EVERY_S:
+            return False
+        self._said[what] = now
+        return True
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

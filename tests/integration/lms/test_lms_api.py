@@ -24,6 +24,8 @@ def test_health_needs_no_auth_and_reports_the_site(lms_factory: LmsFactory) -> N
     assert body["data"]["tenant"] == "demo"
     assert body["data"]["site_broker"]["connected"] is True
     assert body["data"]["cloud"] is None  # site-only LMS
+    assert body["data"]["store"] == {"writable": True, "error": None, "since": None, "refused": 0}
+    assert body["data"]["status"] == "ok"
     assert lms.stop() == 0
 
 

@@ -89,3 +89,19 @@ def test_events_log_and_latest_status(fleet: Cloud) -> None:
     assert fleet.get("/api/cctv/events?day=yesterday").status_code == 400
     bad = events(fleet, "s1", [("a1", {"timestamp": T0, "kind": "Bad Kind"})])
     assert bad["ok"] is False
+
+
+def test_events_sent_again_are_stored_once(fleet: Cloud) -> None:
+    """A site's outbox resends a ``site_events`` message whose acknowledgement the link lost (and a batch may hold
+    the same event twice): the cloud keeps each event once; distinct events of the same millisecond stay apart."""
+    batch = [
+        ("a1", {"timestamp": T0 + 1, "kind": "disk.filling", "severity": "warning", "message": "90%"}),
+        ("a1", {"timestamp": T0 + 1, "kind": "disk.filling", "severity": "warning", "message": "91%"}),
+        ("a1", {"timestamp": T0 + 2, "kind": "cctv.frozen", "severity": "error", "data": {"camera_index": 1}}),
+    ]
+    assert events(fleet, "s1", batch)["ok"] is True
+    assert events(fleet, "s1", batch)["ok"] is True  # the resend
+    assert events(fleet, "s1", [batch[2], batch[2]])["ok"] is True  # twice in one batch
+    log = fleet.get("/api/cctv/events?agent_id=a1").json_body["data"]["events"]
+    assert sorted((e["kind"], e["message"]) for e in log) == [
+        ("cctv.frozen", ""), ("disk.filling", "90%"), ("disk.filling", "91%")]

@@ -314,3 +314,16 @@ def test_heartbeats_report_the_sites_certificates_about_to_lapse(cloud: Cloud) -
                                           "certificates_expiring": ["<script>"]})  # fmt: skip
     assert out["ok"] is False
     assert cloud.get("/api/lms/s1").json_body["data"]["certificates_expiring"] == []
+
+
+def test_a_site_clock_stepped_back_is_not_stale_for_the_length_of_the_step(cloud: Cloud) -> None:
+    """An LMS whose clock is stepped back an hour (NTP, a chaos clock_jump): its heartbeats, an hour behind the
+    last one, are taken as sent now — not ignored as stale for an hour; a slightly late one still is stale."""
+    cloud.heartbeat("s1", [online("a1")])
+    cloud.clock.advance(10)
+    out = cloud.heartbeat("s1", [{"agent_id": "a1", "status": "offline"}], ts=cloud.clock.now - 3600)
+    assert out["stale"] is False and out["agents_written"] == 1
+    assert cloud.get("/api/agents/a1").json_body["data"]["status"] == "offline"
+    cloud.clock.advance(10)
+    late = cloud.heartbeat("s1", [online("a1")], ts=cloud.clock.now - 30)
+    assert late["stale"] is True

@@ -6,6 +6,7 @@ are the link's own ``LinkError`` (permanent for a reason code that will not chan
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future
@@ -239,3 +240,32 @@ def test_coalesce_merges_runs_of_alert_changes_in_order_within_the_message_limit
     assert [len(b.ids) for b in batches] == [2, 1, MAX_ALERTS_PER_MESSAGE, n - 2 - MAX_ALERTS_PER_MESSAGE]
     seqs = [a.seq for b in batches if b.topic == alerts_topic for a in decode(SiteAlerts, b.payload).alerts]
     assert seqs == list(range(1, n + 1))
+
+
+def test_a_full_disk_at_delete_time_does_not_stop_the_pump(store: Store) -> None:
+    """The store refuses the delete of an acknowledged row (``database or disk is full``): the pump backs off and
+    goes on; once the disk takes writes, every row is delivered (the refused one again: at least once)."""
+    outbox = Outbox(store, backoff_max_s=0.5)
+    for i in range(3):
+        outbox.put(OTHER, f'{{"n": {i}}}'.encode())
+    link = Link()
+    # SQLite's own SQLITE_FULL for a DELETE needs a full filesystem (the chaos run's disk_full has one): the rows
+    # object raises the error it raises there, once
+    real_delete = outbox._rows.delete
+    refused = threading.Event()
+
+    def delete(ids: tuple[int, ...]) -> None:
+        if not refused.is_set():
+            refused.set()
+            raise sqlite3.OperationalError("database or disk is full")
+        real_delete(ids)
+
+    outbox._rows.delete = delete  # type: ignore[method-assign]
+    outbox.start(link)
+    try:
+        wait_until(refused.is_set)
+        wait_until(lambda: outbox.pending() == 0)
+        assert [p for _, p in link.sent] == [b'{"n": 0}', b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+        assert outbox._pump.running
+    finally:
+        outbox.stop()

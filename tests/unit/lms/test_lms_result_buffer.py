@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, ResultBuffer
+from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, ResultBuffer, ordered_hops
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus, Response
 from shared.messages.command import CommandHop
@@ -111,3 +111,40 @@ def test_a_huge_result_is_replaced_by_a_note(buffer: ResultBuffer) -> None:
         update={"data": {"blob": "x" * 100_000}})))
     [result] = buffer.take()
     assert result.data["truncated"] is True
+
+
+@pytest.mark.parametrize(("hops", "now", "expected"), [
+    # the agent's clock an hour ahead: its "started" is kept before the LMS's "finished"
+    ({"received": 10.0, "delivered": 11.0, "started": 3612.0, "finished": 13.0}, 20.0,
+     {"received": 10.0, "delivered": 11.0, "started": 13.0, "finished": 13.0}),
+    # ... and before the LMS's now while it runs
+    ({"delivered": 11.0, "started": 3612.0}, 12.5, {"delivered": 11.0, "started": 12.5}),
+    # the agent's clock an hour behind: after "delivered"
+    ({"delivered": 11.0, "started": -3588.0, "finished": 13.0}, 20.0,
+     {"delivered": 11.0, "started": 11.0, "finished": 13.0}),
+    # the LMS's own clock stepped back between "delivered" and "finished"
+    ({"received": 10.0, "delivered": 11.0, "finished": -3587.0}, 20.0,
+     {"received": 10.0, "delivered": 11.0, "finished": 11.0}),
+    # "queued" (in the LMS's queue, or on the agent for a slot) is left where it is; right clocks change nothing
+    ({"received": 10.0, "delivered": 11.0, "queued": 11.5, "started": 12.0, "finished": 13.0}, 20.0,
+     {"received": 10.0, "delivered": 11.0, "queued": 11.5, "started": 12.0, "finished": 13.0}),
+])  # fmt: skip
+def test_hops_keep_the_order_the_lms_saw_whatever_the_clocks_said(
+    hops: dict[str, float], now: float, expected: dict[str, float]
+) -> None:
+    got = ordered_hops({CommandHop(k): v for k, v in hops.items()}, now)
+    assert {k.value: v for k, v in got.items()} == expected
+
+
+def test_a_hop_after_one_the_cloud_has_is_ordered_after_it(buffer: ResultBuffer, clock: Clock) -> None:
+    """The cloud keeps each hop's first time: ``started`` went out (the agent's clock, right), then the LMS's clock
+    stepped back an hour before ``finished``; ``finished`` is moved up to the ``started`` the cloud has."""
+    buffer.add(Report("c1", "a1", D, {CommandHop.RECEIVED: 100.0, CommandHop.DELIVERED: 100.2}))
+    buffer.add(Report("c1", "a1", R, {CommandHop.STARTED: 101.4}))
+    clock.now = 101.5
+    [first] = buffer.take()
+    assert first.hops is not None and first.hops[CommandHop.STARTED] == 101.4
+    buffer.add(Report("c1", "a1", CommandStatus.SUCCEEDED, {CommandHop.FINISHED: 102.0 - 3600}, response=ok()))
+    [last] = buffer.take()
+    assert last.hops is not None
+    assert last.hops[CommandHop.STARTED] == 101.4 and last.hops[CommandHop.FINISHED] == 101.4
