@@ -17,11 +17,21 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge.lms.auth.accounts import FIRST_ADMIN_FILE
 from infra.local.mosquitto import MosquittoError
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def first_admin_password(twin: Twin) -> str:
+    """The LMS's first admin's one-time password (what its first start wrote beside its database), or why not."""
+    path = twin.lms_dir / FIRST_ADMIN_FILE
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return f"(not in {path}: changed already, or the database existed)"
 
 
 def banner(twin: Twin) -> str:
@@ -47,6 +57,8 @@ def banner(twin: Twin) -> str:
             "ClassTop Fleet — local twin is up",
             f"  cloud API (district admin)  {twin.api_url}/api/health",
             f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
+            f"  new site console            {twin.lms_url}/console/   user admin, one-time password "
+            f"{first_admin_password(twin)}",
             f"  site broker                 mqtts://{twin.opt.host}:{twin.opt.ports.site_broker}"
             f"   (plain MQTT on loopback only: {broker_plain})",
             f"  IoT Core stand-in           mqtts://{twin.opt.host}:{cloud_port}   (mutual TLS only; its root CA "
