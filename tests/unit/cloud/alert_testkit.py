@@ -27,3 +27,18 @@ def agent_record(agent_id: str, *, seq: int = 1, state: str = "firing", alert_id
 def site_alerts(site_id: str, *records: dict[str, Any]) -> dict[str, Any]:
     """The ``site_alerts`` rule handler's event (``cloud.invoke``): a ``SiteAlerts`` from ``site_id``."""
     return {"type": "site_alerts", "v": 1, "alerts": list(records), "site_id": site_id}
+
+
+def sns_publishes(topic_arn: str) -> list[tuple[str | None, str, dict[str, Any]]]:
+    """What moto's SNS recorded as published to ``topic_arn``: (subject, message, message attributes)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    region = topic_arn.split(":")[3]
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][region].topics[topic_arn]
+    return [(subject, message, attributes or {}) for _id, message, subject, attributes, _g in topic.sent_notifications]
+
+
+def published_channels(topic_arn: str) -> list[str]:
+    """The ``channel_id`` attribute of each publish (whose subscription SNS delivers it to)."""
+    return [attrs["channel_id"]["Value"] for _s, _m, attrs in sns_publishes(topic_arn)]
