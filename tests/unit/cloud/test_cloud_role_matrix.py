@@ -14,14 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
-from app import app
 from alert_testkit import agent_record, site_alerts
+from app import app
 from cloud_testkit import NS, SETTINGS, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
+from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.api import ROUTES
 from chalicelib.api.routes import Access, Route, Scope
-from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.alert import AlertOrigin, Delivery
 from chalicelib.models import AuditModel
 from chalicelib.repositories.alert import AlertRepository

@@ -226,11 +226,11 @@ def walk_the_code_paths(calls: Calls) -> None:
     from chalice.test import Client
 
     from chalicelib import container, models
+    from chalicelib.adapters.webhooks import WebhookSender
     from chalicelib.config import Settings
     from chalicelib.domain.token import Principal, Role
     from chalicelib.domain.upgrade_campaign import CampaignSite, UpgradeCampaign
     from chalicelib.handlers import RULE_HANDLERS
-    from chalicelib.adapters.webhooks import WebhookSender
     from chalicelib.handlers.alert_schedules import alert_digest, evaluate_alerts
     from chalicelib.handlers.sweeper import expire_commands
     from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
