@@ -16,6 +16,8 @@ from cloud_testkit import SETTINGS, Cloud, online, running_cloud
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models import AlertModel
+from chalicelib.repositories.alert import AlertRepository
+from chalicelib.repositories.site import SiteRepository
 
 
 @dataclasses.dataclass
@@ -46,8 +48,9 @@ def alerting() -> Iterator[Alerting]:
 
 
 def stored(alert_id: str) -> dict[str, Any]:
-    response_data: dict[str, Any] = container.get().alerts._alerts.get(alert_id).to_dict()  # type: ignore[union-attr]
-    return response_data
+    alert = AlertRepository(SETTINGS.tenant, SETTINGS.alert_retention_s).get(alert_id)
+    assert alert is not None
+    return alert.to_dict()
 
 
 # ---------------------------------------------------------------- intake
@@ -122,7 +125,7 @@ def test_presence_per_hop_shows_unknown_not_offline_while_the_site_is_unreachabl
 
 
 def test_presence_says_why_a_link_dropped_from_iot_lifecycle(alerting: Alerting) -> None:
-    sites = container.get().alert_evaluator._sites
+    sites = SiteRepository(SETTINGS.tenant)
     site = sites.get("s1")
     assert site is not None
     sites.save(dataclasses.replace(site, link_state="disconnected", link_changed_at=site.last_heartbeat + 5,
