@@ -40,6 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "cloud")]
 os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                   AWS_SESSION_TOKEN="bench")
 
+import boto3  # noqa: E402
 import botocore.client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -47,8 +48,10 @@ from chalicelib import container, models  # noqa: E402
 from chalicelib.adapters.iot import RecordingPublisher  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.agent import Agent  # noqa: E402
+from chalicelib.domain.alert import ChannelKind  # noqa: E402
 from chalicelib.domain.token import Principal, Role  # noqa: E402
 from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
+from chalicelib.handlers.alert_schedules import evaluate_alerts  # noqa: E402
 from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
@@ -66,8 +69,13 @@ PRICE_LAMBDA_GB_S = 0.0000166667 * 0.8  # arm64
 LAMBDA_MEMORY_GB = 0.25
 LAMBDA_AVG_S = 0.1
 PRICE_HTTP_API_REQUEST = 1.00 / 1e6
+PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)
 
 HEARTBEAT_S = 30
+#: alerts assumed per agent per day (each one fires and resolves: two changes through the site's outbox)
+ALERTS_PER_AGENT_DAY = 0.5
+#: agents whose alert fires and resolves in the measured intake sample
+ALERT_SAMPLE = 50
 DAYS_PER_MONTH = 30
 
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
@@ -83,6 +91,7 @@ class Meter:
     rule_triggers: int = 0
     lambda_invocations: int = 0
     api_requests: int = 0
+    notifications: int = 0  # SNS publishes (one e-mail channel)
 
     def cost(self) -> dict[str, float]:
         return {
@@ -93,13 +102,15 @@ class Meter:
             "lambda": self.lambda_invocations * (PRICE_LAMBDA_REQUEST + LAMBDA_MEMORY_GB * LAMBDA_AVG_S
                                                  * PRICE_LAMBDA_GB_S),
             "http_api": self.api_requests * PRICE_HTTP_API_REQUEST,
+            "sns_email": self.notifications * PRICE_SNS_EMAIL,
         }
 
     def scaled(self, factor: float) -> Meter:
         return Meter(self.write_units * factor, self.read_units * factor,
                      Counter({k: round(v * factor) for k, v in self.ops.items()}),
                      round(self.iot_messages * factor), round(self.rule_triggers * factor),
-                     round(self.lambda_invocations * factor), round(self.api_requests * factor))
+                     round(self.lambda_invocations * factor), round(self.api_requests * factor),
+                     round(self.notifications * factor))
 
     def add(self, other: Meter) -> None:
         self.write_units += other.write_units
@@ -109,6 +120,7 @@ class Meter:
         self.rule_triggers += other.rule_triggers
         self.lambda_invocations += other.lambda_invocations
         self.api_requests += other.api_requests
+        self.notifications += other.notifications
 
 
 class DynamoCounter:
@@ -126,6 +138,8 @@ class DynamoCounter:
             response = counter._real(client, operation, params)
             if client.meta.service_model.service_name == "dynamodb":
                 counter.observe(operation, params, response)
+            elif client.meta.service_model.service_name == "sns" and operation == "Publish":
+                counter.meter.notifications += 1
             return response
 
         botocore.client.BaseClient._make_api_call = call  # type: ignore[method-assign]
@@ -282,6 +296,25 @@ class Tenant:
             self.now += HEARTBEAT_S
 
 
+    def alert_changes(self, count: int) -> None:
+        """``count`` agents' alerts fire, then resolve: each change one ``SiteAlerts`` through its site's outbox."""
+        all_agents = [(s, a) for s, agents in self.sites.items() for a in agents][:count]
+        for seq, state in ((1, "firing"), (2, "resolved")):
+            for n, (site_id, agent_id) in enumerate(all_agents):
+                target = {"kind": "agent", "agent_id": agent_id, "camera_id": None}
+                record = {"alert_id": f"{n:032x}", "key": f"{n:032x}", "seq": seq, "rule_id": "disk-full",
+                          "rule_scope": "tenant", "rule_name": "Disk almost full", "severity": "error",
+                          "condition_kind": "metric_threshold", "target": target, "state": state,
+                          "opened_at": self.now, "changed_at": self.now,
+                          **({"resolved_at": self.now} if state == "resolved" else {})}
+                self.up_message("site_alerts", {"type": "site_alerts", "v": 1, "alerts": [record],
+                                                "site_id": site_id})
+
+    def alert_schedule(self) -> None:
+        self.meter.lambda_invocations += 1
+        evaluate_alerts(None)
+
+
 def measure(fn: Any, counter: DynamoCounter) -> Meter:
     counter.meter = Meter()
     fn()
@@ -332,6 +365,18 @@ def main() -> int:
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
             shutdown = measure(lambda: tenant.run(span, shutdown=1.0, clients=args.clients), counter)
             naive = naive_minute(tenant, counter)
+            # alerts: an e-mail channel on the tenant's alerts topic; one schedule run with every site reachable
+            # (one heartbeat each first), and a sample of alerts firing and resolving
+            topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="alerts")["TopicArn"]
+            container.configure(settings=Settings(tenant="bench", stage="bench", region="us-east-1",
+                                                  alerts_topic_arn=topic))
+            container.get().alert_rules.rules()  # the defaults installed (once per tenant)
+            container.get().notifier.add_channel(ChannelKind.EMAIL, "ops@example.com", min_severity="warning",
+                                                 quiet_hours=None, digest=False, secret=None)
+            for site_id in tenant.sites:
+                tenant.heartbeat(site_id)
+            schedule_run = measure(tenant.alert_schedule, counter)
+            alert_sample = measure(lambda: tenant.alert_changes(ALERT_SAMPLE), counter)
         finally:
             counter.uninstall()
             container.reset()
@@ -346,6 +391,10 @@ def main() -> int:
                     lambda_invocations=args.sites * 288)
     day.add(rollups)
     naive_day = naive.scaled(24 * 60)
+    alerts_schedule_day = schedule_run.scaled(24 * 60)
+    alerts_intake_day = alert_sample.scaled(agents * ALERTS_PER_AGENT_DAY / ALERT_SAMPLE)
+    day.add(alerts_schedule_day)
+    day.add(alerts_intake_day)
 
     def per_1000_month(m: Meter) -> float:
         return sum(m.cost().values()) * DAYS_PER_MONTH * 1000 / agents
@@ -375,6 +424,10 @@ def main() -> int:
     total, naive_total = per_1000_month(day), per_1000_month(naive_day)
     print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{naive_total:>14.2f}   (goal < $10)")
     print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
+    print(f"  alerts (in the total above): schedule every minute ({args.sites} sites, none open) "
+          f"${per_1000_month(alerts_schedule_day):.2f}; intake + notifications ({ALERTS_PER_AGENT_DAY:g} alert per "
+          f"agent per day, fired and resolved, one e-mail channel: {alerts_intake_day.notifications:,} e-mails/day) "
+          f"${per_1000_month(alerts_intake_day):.2f} per 1,000 agents / month")
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
     print(f"  goals {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

@@ -71,6 +71,13 @@ class Settings:
     #: an order waiting for a site (a retirement, an upgrade campaign's start or cancel) is published again after
     #: the site's full heartbeats, at most this often (seconds; chalicelib.services.site_orders)
     order_resend_s: int = 60
+    #: a site whose heartbeats stopped this long ago is unreachable (presence per hop, the cloud's alert
+    #: conditions); the stored ``last_heartbeat`` lags by up to ``site_touch_interval_s``
+    site_stale_s: int = 180
+    #: DynamoDB TTL of a resolved alert (seconds after it resolved): the alert history
+    alert_retention_s: int = 90 * 24 * 3600
+    #: the tenant's alerts topic (SNS, created by the template): e-mail and SMS channels; none: those answer 503
+    alerts_topic_arn: str | None = None
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -105,7 +112,8 @@ class Settings:
             raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
                      "result_data_limit", "site_touch_interval_s", "audit_retention_s", "enrolment_ttl_s",
-                     "sync_writes_per_client", "sync_writes_per_source", "sync_window_s", "order_resend_s"):
+                     "sync_writes_per_client", "sync_writes_per_source", "sync_window_s", "order_resend_s",
+                     "site_stale_s", "alert_retention_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
@@ -170,4 +178,7 @@ class Settings:
             sync_writes_per_source=number("CLASSTOP_SYNC_WRITES_PER_SOURCE", 1000),
             sync_window_s=number("CLASSTOP_SYNC_WINDOW_S", 3600),
             order_resend_s=number("CLASSTOP_ORDER_RESEND_S", 60),
+            site_stale_s=number("CLASSTOP_SITE_STALE_S", 180),
+            alert_retention_s=number("CLASSTOP_ALERT_RETENTION_S", 90 * 24 * 3600),
+            alerts_topic_arn=text("CLASSTOP_ALERTS_TOPIC_ARN"),
         )

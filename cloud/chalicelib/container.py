@@ -12,15 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib import models, observability
+from chalicelib.adapters.alert_topic import AlertTopic, SnsAlertTopic
 from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
+from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.config import Settings
 from chalicelib.domain.command import CommandRecord
 from chalicelib.observability import MeteredPublisher
 from chalicelib.repositories import AgentRepository, CommandRepository, SiteRepository, TokenRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository
+from chalicelib.repositories.alert import AlertRepository
+from chalicelib.repositories.alert_setting import AlertSettingRepository
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.repositories.event import EventRepository
@@ -34,6 +38,10 @@ from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
 from chalicelib.services import AgentService, CommandService, SiteService, TokenService
 from chalicelib.services.agent_settings import AgentSettingsService
 from chalicelib.services.agent_snapshots import AgentSnapshotService
+from chalicelib.services.alert_evaluation import AlertEvaluator
+from chalicelib.services.alert_notifications import Notifier
+from chalicelib.services.alert_rules import AlertRuleService
+from chalicelib.services.alerts import AlertService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.camera_delivery import CameraDelivery
 from chalicelib.services.cctv import CctvService
@@ -48,6 +56,7 @@ from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retirement import RetirementService
 from chalicelib.services.site_orders import SiteOrders
+from chalicelib.services.site_presence import SitePresence
 from chalicelib.services.stats import StatsService
 from chalicelib.services.upgrade_campaigns import UpgradeCampaignService
 from chalicelib.services.versions import VersionService
@@ -81,6 +90,11 @@ class Container:
     retirement: RetirementService
     site_orders: SiteOrders
     upgrades: UpgradeCampaignService
+    presence: SitePresence
+    alerts: AlertService
+    alert_rules: AlertRuleService
+    alert_evaluator: AlertEvaluator
+    notifier: Notifier
 
 
 @dataclass(slots=True)
@@ -91,6 +105,8 @@ class _Overrides:
     issuer: IdentityIssuer | None = None
     media: MediaStore | None = None
     shadows: ShadowStore | None = None
+    alert_topic: AlertTopic | None = None
+    webhooks: WebhookSender | None = None
 
 
 _lock = threading.Lock()
@@ -106,12 +122,14 @@ def configure(
     issuer: IdentityIssuer | None = None,
     media: MediaStore | None = None,
     shadows: ShadowStore | None = None,
+    alert_topic: AlertTopic | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> None:
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
     global _container
     given = {"settings": settings, "publisher": publisher, "clock": clock, "issuer": issuer, "media": media,
-             "shadows": shadows}
+             "shadows": shadows, "alert_topic": alert_topic, "webhooks": webhooks}
     with _lock:
         for name, value in given.items():
             if value is not None:
@@ -171,6 +189,13 @@ def _build(overrides: _Overrides) -> Container:
     audit = AuditService(AuditRepository(), settings.audit_retention_s, clock)
     site_orders = SiteOrders(SiteOrderRepository(), MeteredPublisher(publisher), settings.namespace,
                              settings.command_retention_s, clock, resend_after_s=settings.order_resend_s)
+    alert_settings = AlertSettingRepository()
+    alert_records = AlertRepository(settings.tenant, settings.alert_retention_s)
+    topic = overrides.alert_topic or SnsAlertTopic(settings.alerts_topic_arn, endpoint_url=settings.aws_endpoint,
+                                                   region=settings.region)
+    notifier = Notifier(alert_settings, topic, overrides.webhooks or WebhookSender(), settings.tenant, clock)
+    alerts = AlertService(alert_records, alert_settings, sites, notifier, clock)
+    alert_rules = AlertRuleService(alert_settings, sites, agents, shadows, settings.namespace, clock)
     return Container(
         settings=settings,
         publisher=publisher,
@@ -200,4 +225,9 @@ def _build(overrides: _Overrides) -> Container:
                                      clock),
         site_orders=site_orders,
         upgrades=UpgradeCampaignService(UpgradeCampaignRepository(), sites, agents, site_orders, media, clock),
+        presence=SitePresence(sites, settings.site_stale_s, clock),
+        alerts=alerts,
+        alert_rules=alert_rules,
+        alert_evaluator=AlertEvaluator(sites, alert_records, alerts, alert_rules, settings.site_stale_s, clock),
+        notifier=notifier,
     )

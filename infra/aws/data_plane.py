@@ -37,6 +37,7 @@ SITE_POLICY = "SitePolicy"
 SITE_THING_TYPE = "SiteThingType"
 NOTIFICATIONS_TOPIC = "NotificationsTopic"
 NOTIFICATIONS_KEY = "NotificationsKey"
+ALERTS_TOPIC = "AlertsTopic"
 MEDIA_BUCKET = "MediaBucket"
 MEDIA_BUCKET_POLICY = "MediaBucketPolicy"
 #: days a CCTV snapshot/clip or a large command output stays in the bucket
@@ -198,6 +199,23 @@ def _notifications() -> Json:
     }
 
 
+def _alerts_topic() -> Json:
+    """The tenant's alerts topic (docs/alerts.md#notifications): the cloud publishes each alert notification with a
+    ``channel_id`` attribute and each e-mail/SMS subscription filters on its own channel. Encrypted with SNS's
+    AWS-managed key (only the tenant's functions publish, through SNS)."""
+    return {
+        ALERTS_TOPIC: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": name_sub("alerts"),
+                "DisplayName": sub("ClassTop ${TenantId} alerts"),
+                "KmsMasterKeyId": "alias/aws/sns",
+                "Tags": tags(),
+            },
+        },
+    }
+
+
 def _media() -> Json:
     """The media bucket: private, encrypted, expiring, retained with the stack, reachable over TLS only."""
     bucket_arn = get_att(MEDIA_BUCKET, "Arn")
@@ -264,11 +282,14 @@ def data_plane_template() -> Json:
         },
     }
     resources.update(_notifications())
+    resources.update(_alerts_topic())
     resources.update(_media())
     # the names, not Ref (the same in AWS; moto's Ref of these two is not the name)
     outputs["SitePolicyName"] = {"Description": "IoT policy of every LMS certificate", "Value": site_policy_name()}
     outputs["SiteThingTypeName"] = {"Value": site_thing_type_name()}
     outputs["NotificationsTopicArn"] = {"Value": ref(NOTIFICATIONS_TOPIC)}
+    outputs["AlertsTopicArn"] = {"Description": "The tenant's alert notifications (e-mail, SMS)",
+                                 "Value": ref(ALERTS_TOPIC)}
     outputs["MediaBucketName"] = {"Value": ref(MEDIA_BUCKET)}
     outputs["MediaBucketArn"] = {"Value": get_att(MEDIA_BUCKET, "Arn")}
     parameters = {**tenant_parameters(), "MediaRetentionDays": media_retention_parameter()}

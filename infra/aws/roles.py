@@ -58,9 +58,13 @@ class Access:
     site_commands: bool = False  # iot:Publish on the tenant's sites' down topics
     site_identities: bool = False  # the tenant's site things, their shadows, the site certificates
     media: bool = False  # presigned GET/PUT of objects in the media bucket
+    alerts_topic: tuple[str, ...] = ()  # SNS actions on the tenant's alerts topic
 
 
-API = Access(all_tables=True, site_commands=True, site_identities=True, media=True)
+#: what sending an alert notification uses (an SNS publish; a failed webhook delivery is stored for a retry)
+ALERT_SENDS = ("sns:Publish",)
+API = Access(all_tables=True, site_commands=True, site_identities=True, media=True,
+             alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"))
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
@@ -73,6 +77,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
     "agents_retired": Access(writes=("agent", "label", "site_order"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
+    # a site's alert changes: stored if newer; notified (SNS; a failed webhook delivery is kept for its retries)
+    "site_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
+    # the cloud's alert conditions (the default rules installed on first use), then the webhook retries
+    "evaluate_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
+    "alert_digest": Access(reads=("alert",), writes=("alert_setting",), alerts_topic=ALERT_SENDS),
 }
 
 
@@ -131,6 +140,9 @@ def _site_statements(access: Access) -> list[Json]:
                        "Resource": {"Fn::Join": ["", [data_plane.output("MediaBucketArn"), "/*"]]}})
         result.append({"Sid": "MediaLookups", "Effect": "Allow", "Action": list(MEDIA_BUCKET_ACTIONS),
                        "Resource": data_plane.output("MediaBucketArn")})
+    if access.alerts_topic:
+        result.append({"Sid": "AlertsTopic", "Effect": "Allow", "Action": sorted(access.alerts_topic),
+                       "Resource": data_plane.output("AlertsTopicArn")})
     return result
 
 

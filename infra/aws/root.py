@@ -47,6 +47,7 @@ _ENV_FROM_DATA_PLANE = {
     "CLASSTOP_IOT_SITE_THING_TYPE": "SiteThingTypeName",
     "CLASSTOP_NOTIFICATIONS_TOPIC_ARN": "NotificationsTopicArn",
     "CLASSTOP_MEDIA_BUCKET": "MediaBucketName",
+    "CLASSTOP_ALERTS_TOPIC_ARN": "AlertsTopicArn",
 }
 
 
@@ -198,7 +199,8 @@ def merge_template() -> Json:
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
         outputs[name] = {"Value": data_plane.output(name)}
-    for output in ("SitePolicyName", "SiteThingTypeName", "NotificationsTopicArn", "MediaBucketName"):
+    for output in ("SitePolicyName", "SiteThingTypeName", "NotificationsTopicArn", "MediaBucketName",
+                   "AlertsTopicArn"):
         outputs[output] = {"Value": data_plane.output(output)}
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",

@@ -56,6 +56,7 @@ RULES: tuple[Rule, ...] = (
     Rule("site_metrics", SiteUp.METRICS, "site_metrics"),
     Rule("agents_retired", SiteUp.RETIRED, "agents_retired"),
     Rule("upgrade_reports", SiteUp.UPGRADES, "upgrade_reports"),
+    Rule("site_alerts", SiteUp.ALERTS, "site_alerts"),
 )
 
 

@@ -78,6 +78,9 @@ def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
         "CLASSTOP_STAGE": stage,
         "CLASSTOP_AWS_ENDPOINT": moto_url,
         "CLASSTOP_MEDIA_BUCKET": resource_name(Namespace(tenant, stage), "media"),
+        # moto's account and the data-plane stack's topic name (start_app creates it)
+        "CLASSTOP_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:"
+                                     + resource_name(Namespace(tenant, stage), "alerts"),
     }
 
 
@@ -157,6 +160,9 @@ class LocalCloud:
             boto3.client("s3", endpoint_url=self.moto_url, region_name=settings.region).create_bucket(
                 Bucket=settings.media_bucket
             )
+        if settings.alerts_topic_arn:  # the tenant's alerts topic (e-mail and SMS alert channels)
+            boto3.client("sns", endpoint_url=self.moto_url, region_name=settings.region).create_topic(
+                Name=settings.alerts_topic_arn.rsplit(":", 1)[1])
 
     def start_broker_link(self) -> None:
         from chalicelib import container

@@ -42,6 +42,10 @@ VALID: dict[str, dict[str, Any]] = {
                   "version": 1, "hash": "0" * 64, "data": {"a": "b"}, "updated_at": NOW}]},
     "site_metrics": {"type": "metric_rollups", "rollups": [{"agent_id": "a1", "start": 0, "samples": 1,
                      "cpu_min": 1.0, "cpu_avg": 1.0, "cpu_max": 1.0}]},
+    "site_alerts": {"type": "site_alerts", "alerts": [{"alert_id": "a" * 32, "key": "b" * 32, "seq": 1,
+                    "rule_id": "disk-full", "rule_scope": "tenant", "rule_name": "Disk", "severity": "error",
+                    "condition_kind": "metric_threshold", "target": {"kind": "agent", "agent_id": "a1"},
+                    "state": "firing", "opened_at": NOW, "changed_at": NOW, "covers": None}]},
 }  # fmt: skip
 SITES = st.sampled_from(["s1", "s2", "never-seen", "bad/site", ""])
 

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, Agent, AgentFilter
+from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.errors import BadRequest, CloudError
 from shared.messages import Presence
@@ -65,12 +65,14 @@ def list_agents(call: Call[None]) -> Response:
     )
     page = container.get().agents.page(call.principal, limit=query_int(request, "limit", 100),
                                        cursor=query_str(request, "cursor"), filters=filters)
-    return ok(page.to_dict("agents", Agent.to_dict))
+    services = container.get()
+    return ok({"agents": services.presence.describe(page.items), "cursor": page.cursor})
 
 
 @api.route("GET", "/api/agents/{agent_id}", Access.VIEWER, Scope.SITE, "One agent")
 def get_agent(call: Call[None], agent_id: str) -> Response:
-    return ok(container.get().agents.get(agent_id, call.principal).to_dict())
+    services = container.get()
+    return ok(services.presence.describe([services.agents.get(agent_id, call.principal)])[0])
 
 
 @api.route("PUT", "/api/agents/{agent_id}/tags", Access.OPERATOR, Scope.SITE, "Replace an agent's tags",

@@ -32,6 +32,11 @@ class Site:
     certificates_expiring: list[str] | None = None
     #: when the site was retired (its identity revoked, its agents retired; the record kept, refused from then on)
     retired_at: float | None = None
+    #: the LMS's cloud link as IoT Core's lifecycle events last told it (``connected``/``disconnected``; None: no
+    #: event seen), when, and why (docs/alerts.md#presence-per-hop)
+    link_state: str | None = None
+    link_changed_at: float | None = None
+    link_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -9,16 +9,20 @@ from __future__ import annotations
 from chalice.app import Blueprint, Rate
 
 from chalicelib.handlers import rules
+from chalicelib.handlers.alert_schedules import alert_digest as _alert_digest
+from chalicelib.handlers.alert_schedules import evaluate_alerts as _evaluate_alerts
 from chalicelib.handlers.events import LambdaHandler
 from chalicelib.handlers.sweeper import expire_commands as _expire_commands
 
 #: how often the command sweeper runs
 SWEEP_RATE_MINUTES = 5
+#: how often the cloud's alert conditions are evaluated (and failed webhook deliveries retried)
+ALERT_RATE_MINUTES = 1
 
 RULE_HANDLERS: dict[str, LambdaHandler] = {
     handler.__name__: handler
     for handler in (rules.site_heartbeat, rules.command_results, rules.site_events, rules.site_sync,
-                    rules.site_metrics, rules.agents_retired, rules.upgrade_reports)
+                    rules.site_metrics, rules.agents_retired, rules.upgrade_reports, rules.site_alerts)
 }
 
 blueprint = Blueprint(__name__)
@@ -32,9 +36,15 @@ site_sync = blueprint.lambda_function(name="site_sync")(rules.site_sync)
 site_metrics = blueprint.lambda_function(name="site_metrics")(rules.site_metrics)
 agents_retired = blueprint.lambda_function(name="agents_retired")(rules.agents_retired)
 upgrade_reports = blueprint.lambda_function(name="upgrade_reports")(rules.upgrade_reports)
+site_alerts = blueprint.lambda_function(name="site_alerts")(rules.site_alerts)
+evaluate_alerts = blueprint.schedule(Rate(ALERT_RATE_MINUTES, unit=Rate.MINUTES), name="evaluate_alerts")(
+    _evaluate_alerts
+)
+alert_digest = blueprint.schedule(Rate(1, unit=Rate.DAYS), name="alert_digest")(_alert_digest)
 expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES), name="expire_commands")(
     _expire_commands
 )
 
-__all__ = ["RULE_HANDLERS", "SWEEP_RATE_MINUTES", "agents_retired", "blueprint", "command_results", "expire_commands",
-           "site_events", "site_heartbeat", "site_metrics", "site_sync", "upgrade_reports"]
+__all__ = ["ALERT_RATE_MINUTES", "RULE_HANDLERS", "SWEEP_RATE_MINUTES", "agents_retired", "alert_digest",
+           "blueprint", "command_results", "evaluate_alerts", "expire_commands", "site_alerts", "site_events",
+           "site_heartbeat", "site_metrics", "site_sync", "upgrade_reports"]

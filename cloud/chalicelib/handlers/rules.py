@@ -23,6 +23,7 @@ from shared.messages import (
     SiteHeartbeat,
     UpgradeCampaignReport,
 )
+from shared.messages.alert import SiteAlerts
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,3 +79,6 @@ agents_retired = rule_handler("agents_retired", AgentsRetired,
 #: a site's report on an upgrade campaign the cloud ordered (chalicelib.services.upgrade_campaigns)
 upgrade_reports = rule_handler("upgrade_reports", UpgradeCampaignReport,
                                lambda services, site_id, report: services.upgrades.apply_report(site_id, report))
+#: a site's alert changes (its LMS's rules): stored if newer, notified (chalicelib.services.alerts)
+site_alerts = rule_handler("site_alerts", SiteAlerts,
+                           lambda services, site_id, message: services.alerts.ingest(site_id, message))

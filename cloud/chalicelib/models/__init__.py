@@ -11,6 +11,8 @@ import logging
 from chalicelib.config import Settings
 from chalicelib.models.agent import AgentModel
 from chalicelib.models.agent_snapshot import AgentSnapshotModel
+from chalicelib.models.alert import AlertModel
+from chalicelib.models.alert_setting import AlertSettingModel
 from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
 from chalicelib.models.classtop_client import ClassTopClientModel
@@ -32,7 +34,8 @@ log = logging.getLogger(__name__)
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel,
+    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel, AlertModel,
+    AlertSettingModel,
 )
 
 
@@ -83,6 +86,8 @@ __all__ = [
     "AgentCommandModel",
     "AgentModel",
     "AgentSnapshotModel",
+    "AlertModel",
+    "AlertSettingModel",
     "AuditModel",
     "ClassTopClientModel",
     "CommandModel",

@@ -34,6 +34,10 @@ class SiteModel(BaseModel, aggregate="site"):
     certificates_expiring = ListAttribute(of=UnicodeAttribute, null=True)
     #: when the site was retired (``POST /api/lms/{site_id}/retire``): approval ``rejected``, no identity left
     retired_at = NumberAttribute(null=True)
+    #: the cloud link as IoT Core's lifecycle events tell it (docs/alerts.md#presence-per-hop)
+    link_state = UnicodeAttribute(null=True)
+    link_changed_at = NumberAttribute(null=True)
+    link_reason = UnicodeAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

@@ -43,6 +43,9 @@ class SiteRepository(TenantRepository):
             lms_config_version=site.lms_config_version,
             certificates_expiring=site.certificates_expiring,
             retired_at=site.retired_at,
+            link_state=site.link_state,
+            link_changed_at=site.link_changed_at,
+            link_reason=site.link_reason,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -84,5 +87,8 @@ def _to_site(item: SiteModel) -> Site:
         certificate_id=item.certificate_id,
         certificate_arn=item.certificate_arn,
         retired_at=None if item.retired_at is None else float(item.retired_at),
+        link_state=item.link_state,
+        link_changed_at=None if item.link_changed_at is None else float(item.link_changed_at),
+        link_reason=item.link_reason,
         revision=item.revision,
     )

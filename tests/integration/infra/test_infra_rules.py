@@ -199,3 +199,48 @@ def test_rule_site_id_comes_only_from_topic(fleet: Fleet) -> None:
         topic = topics.site_up(ns, "s1", attacked.channel)
         assert [event_for(attacked, topic, payload)] == aws_events(attacked.sql(ns), topic, payload)
 
+
+
+def _alert(agent_id: str, alert_id: str, seq: int, state: str) -> dict[str, Any]:
+    from shared.messages.alert import AlertTarget, TargetKind, alert_key
+
+    target = AlertTarget(kind=TargetKind.AGENT, agent_id=agent_id)
+    record: dict[str, Any] = {
+        "alert_id": alert_id, "key": alert_key("tenant", "disk-full", target), "seq": seq, "rule_id": "disk-full",
+        "rule_scope": "tenant", "rule_name": "Disk almost full", "severity": "error",
+        "condition_kind": "metric_threshold", "target": target.model_dump(mode="json"), "state": state,
+        "opened_at": T0, "changed_at": T0 + seq}
+    if state == "resolved":
+        record["resolved_at"] = T0 + seq
+    return record
+
+
+def test_site_alerts_through_the_rules_engine_apply_once_in_order_and_only_for_the_topics_site(fleet: Fleet) -> None:
+    """An LMS's backlog of alert changes after a link cut (each change once, then the outbox's resends) through a
+    real broker and the twin's rules engine: applied in order, once; and site s1 forging site s2's alert (its id,
+    a higher seq, every alias of the rule set to s2) changes nothing of s2's."""
+    ns = fleet.settings.namespace
+    services = container.get()
+    alerts, beat = rule("site_alerts"), rule("site_heartbeat")
+    for site, agent in (("s1", "pc-a1"), ("s2", "pc-b1")):
+        fleet.publish(beat, site, json.dumps(heartbeat("2.0.0", [{"agent_id": agent, "status": "online"}], T0))
+                      .encode())
+    theirs, ours = "b" * 32, "a" * 32
+    fleet.publish(alerts, "s2", json.dumps({"type": "site_alerts", "v": 1,
+                                            "alerts": [_alert("pc-b1", theirs, 1, "firing")]}).encode())
+    backlog = [_alert("pc-a1", ours, 1, "firing"), _alert("pc-a1", ours, 2, "acknowledged"),
+               _alert("pc-a1", ours, 3, "resolved")]
+    for record in [*backlog, *backlog]:  # the outbox resends what it was not sure had arrived
+        fleet.publish(alerts, "s1", json.dumps({"type": "site_alerts", "v": 1, "alerts": [record]}).encode())
+    admin = Principal("t", Role.ADMIN)
+    mine = services.alerts.get(ours, admin)
+    assert (mine.site_id, mine.record.seq, mine.state.value) == ("s1", 3, "resolved")
+
+    attack = forged({"type": "site_alerts", "v": 1, "alerts": [_alert("pc-b1", theirs, 9, "resolved")]},
+                    alerts.sql(ns), "s2")
+    topic = topics.site_up(ns, "s1", alerts.channel)
+    for event in aws_events(alerts.sql(ns), topic, attack):
+        RULE_HANDLERS[alerts.handler](event, None)
+    fleet.publish(alerts, "s1", attack)
+    victim = services.alerts.get(theirs, admin)
+    assert (victim.site_id, victim.record.seq, victim.state.value) == ("s2", 1, "firing"), "a forged alert won"

@@ -14,13 +14,19 @@ from typing import Any
 
 import boto3
 import pytest
+from alert_testkit import agent_record, site_alerts
 from app import app
 from cloud_testkit import NS, SETTINGS, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
+from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.api import ROUTES
 from chalicelib.api.routes import Access, Route, Scope
+from chalicelib.domain.alert import AlertOrigin, Delivery
 from chalicelib.models import AuditModel
+from chalicelib.repositories.alert import AlertRepository
+from chalicelib.repositories.alert_setting import AlertSettingRepository
+from shared.messages.alert import AlertRecord
 from shared.topics import site_thing_name
 
 CAMERA = {"name": "Door", "source": 0}
@@ -55,6 +61,36 @@ def _camera(agent_id: str) -> Callable[[Cloud], None]:
     return prepare
 
 
+def _silence(site: str, key: str) -> Callable[[Cloud], None]:
+    def prepare(cloud: Cloud) -> None:
+        cloud.tokens[key] = cloud.post("/api/alert-silences", {"site_id": site, "duration_s": 600}).json_body[
+            "data"]["silence_id"]
+
+    return prepare
+
+
+def _channel(cloud: Cloud) -> None:
+    settings = AlertSettingRepository()
+    for old in settings.channels():  # a tenant holds at most 20
+        settings.delete_channel(old.channel_id)
+    cloud.tokens["CHN"] = cloud.post("/api/alert-channels", {"kind": "webhook", "address": "https://hooks.example.com/x"}
+                                     ).json_body["data"]["channel_id"]
+
+
+def _dead_letter(cloud: Cloud) -> None:
+    _channel(cloud)
+    cloud.tokens["DLV"] = "d" * 32
+    delivery = Delivery(cloud.tokens["DLV"], cloud.tokens["CHN"], "{}", 5, cloud.clock.now, "refused", dead=True)
+    AlertSettingRepository().save_delivery(delivery, cloud.clock.now + 3600)
+
+
+def _rule(cloud: Cloud) -> None:
+    cloud.put("/api/alert-rules/tmp-rule", RULE)
+
+
+RULE = {"rule_id": "tmp-rule", "name": "temporary", "condition": {"kind": "agent_offline", "for_s": 60}}
+
+
 def _token(cloud: Cloud) -> None:
     cloud.tokens["TOK"] = container.get().tokens.create("viewer", "to revoke").token.token_id
 
@@ -62,7 +98,8 @@ def _token(cloud: Cloud) -> None:
 def _path(cloud: Cloud, call: Call) -> str:
     """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
     path = call.path
-    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG", "UPG_FAR", "UPG"):
+    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG", "UPG_FAR", "UPG", "ALR_FAR", "ALR", "CLA",
+                        "SIL_FAR", "SIL", "CHN", "DLV"):
         if placeholder in path:
             path = path.replace(placeholder, cloud.tokens[placeholder])
     return path
@@ -130,6 +167,26 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/upgrades/campaigns"): Call("/api/upgrades/campaigns"),
     ("GET", "/api/upgrades/campaigns/{campaign_id}"): Call("/api/upgrades/campaigns/UPG"),
     ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"): Call("/api/upgrades/campaigns/UPG/cancel", {}),
+    ("GET", "/api/alerts"): Call("/api/alerts"),
+    ("GET", "/api/alerts/{alert_id}"): Call("/api/alerts/ALR"),
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): Call("/api/alerts/ALR/acknowledge", {}),
+    ("POST", "/api/alerts/{alert_id}/resolve"): Call("/api/alerts/CLA/resolve", {}),
+    ("POST", "/api/alerts/{alert_id}/silence"): Call("/api/alerts/ALR/silence", {"duration_s": 60}),
+    ("GET", "/api/alert-silences"): Call("/api/alert-silences"),
+    ("POST", "/api/alert-silences"): Call("/api/alert-silences", {"site_id": "s1", "duration_s": 60}),
+    ("DELETE", "/api/alert-silences/{silence_id}"): Call("/api/alert-silences/SIL", prepare=_silence("s1", "SIL")),
+    ("GET", "/api/alert-rules"): Call("/api/alert-rules"),
+    ("GET", "/api/alert-rules/{rule_id}"): Call("/api/alert-rules/agent-offline"),
+    ("PUT", "/api/alert-rules/{rule_id}"): Call("/api/alert-rules/tmp-rule", RULE),
+    ("DELETE", "/api/alert-rules/{rule_id}"): Call("/api/alert-rules/tmp-rule", prepare=_rule),
+    ("GET", "/api/alert-channels"): Call("/api/alert-channels"),
+    ("POST", "/api/alert-channels"): Call("/api/alert-channels",
+                                          {"kind": "webhook", "address": "https://hooks.example.com/y"}),
+    ("DELETE", "/api/alert-channels/{channel_id}"): Call("/api/alert-channels/CHN", prepare=_channel),
+    ("POST", "/api/alert-channels/{channel_id}/test"): Call("/api/alert-channels/CHN/test", {}, prepare=_channel),
+    ("GET", "/api/alert-channels/dead-letters"): Call("/api/alert-channels/dead-letters"),
+    ("POST", "/api/alert-channels/dead-letters/{delivery_id}/retry"): Call(
+        "/api/alert-channels/dead-letters/DLV/retry", {}, prepare=_dead_letter),
 }
 
 
@@ -222,6 +279,25 @@ SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
                                                        Call("/api/upgrades/campaigns/UPG_FAR")),
     ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"): (Call("/api/upgrades/campaigns/UPG/cancel", {}),
                                                                Call("/api/upgrades/campaigns/UPG_FAR/cancel", {})),
+    ("GET", "/api/alerts"): (Call("/api/alerts", check=_nothing_of_far),
+                             Call(f"/api/alerts?site_id={OUTSIDE}", check=_nothing_of_far)),
+    ("GET", "/api/alerts/{alert_id}"): (Call("/api/alerts/ALR"), Call("/api/alerts/ALR_FAR")),
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): (Call("/api/alerts/ALR/acknowledge", {}),
+                                                     Call("/api/alerts/ALR_FAR/acknowledge", {})),
+    ("POST", "/api/alerts/{alert_id}/resolve"): (Call("/api/alerts/CLA/resolve", {}),
+                                                 Call("/api/alerts/ALR_FAR/resolve", {})),
+    ("POST", "/api/alerts/{alert_id}/silence"): (Call("/api/alerts/ALR/silence", {"duration_s": 60}),
+                                                 Call("/api/alerts/ALR_FAR/silence", {"duration_s": 60})),
+    ("GET", "/api/alert-silences"): (Call("/api/alert-silences", check=_nothing_of_far),
+                                     Call("/api/alert-silences", check=_nothing_of_far)),
+    ("POST", "/api/alert-silences"): (Call("/api/alert-silences", {"site_id": "s1", "duration_s": 60}),
+                                      Call("/api/alert-silences", {"site_id": OUTSIDE, "duration_s": 60})),
+    ("DELETE", "/api/alert-silences/{silence_id}"): (
+        Call("/api/alert-silences/SIL", prepare=_silence("s1", "SIL")),
+        Call("/api/alert-silences/SIL_FAR", prepare=_silence(OUTSIDE, "SIL_FAR"))),
+    ("GET", "/api/alert-rules"): (Call("/api/alert-rules"), Call("/api/alert-rules")),
+    ("GET", "/api/alert-rules/{rule_id}"): (Call("/api/alert-rules/agent-offline"),
+                                            Call("/api/alert-rules/agent-offline")),
 }
 
 
@@ -255,6 +331,8 @@ def expected_scoped(route: Route, role: str, inside: bool, allowed: int | str = 
 def world() -> Iterator[Cloud]:
     # presigning needs only the bucket's name (no request to S3)
     with running_cloud(client_policy="open", lms_policy="open", media_bucket="classtop-demo-media") as cloud:
+        # webhooks.example.com "resolves" to a documentation address: refused at once, no DNS from the tests
+        container.configure(webhooks=WebhookSender(resolver=lambda host, port: ["203.0.113.7"]))
         cloud.heartbeat("s1", [online("a1"), online("a2"), online("r1"), online("r2")])  # r1, r2: to retire
         cloud.heartbeat("s-retired", [online("sr1")])
         cloud.heartbeat("s4", [online("d4")])
@@ -279,6 +357,13 @@ def world() -> Iterator[Cloud]:
         for site, key in (("s1", "UPG"), (OUTSIDE, "UPG_FAR")):
             cloud.tokens[key] = cloud.post("/api/upgrades/campaigns", {**UPGRADE, "site_ids": [site]}).json_body[
                 "data"]["campaign_id"]
+        for site, key in (("s1", "ALR"), (OUTSIDE, "ALR_FAR")):
+            record = agent_record("a1" if site == "s1" else "far1")
+            cloud.invoke("site_alerts", site_alerts(site, record))
+            cloud.tokens[key] = record["alert_id"]
+        cloud_alert = AlertRecord.model_validate(agent_record("a1", rule_id="site-unreachable"))
+        AlertRepository(SETTINGS.tenant, 3600).apply("s1", cloud_alert, AlertOrigin.CLOUD)  # as the schedule opens one
+        cloud.tokens["CLA"] = cloud_alert.alert_id
         tokens = container.get().tokens
         for role in ROLES:
             cloud.tokens[f"scoped-{role}"] = tokens.create(role, f"scoped {role}", site_ids=SCOPE).secret

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import botocore.client
 import pytest
 from cfnlint.data import AdditionalSpecs
@@ -32,6 +33,7 @@ from infra.aws.policy_eval import Connection, IotPolicy
 from infra.aws.rules import event_for, rule_for_handler
 from shared import topics
 from shared.messages import snapshot_hash
+from shared.names import Namespace, resource_name
 from tests.unit.infra.stack_templates import ACCOUNT, REGION, ROOT, STAGE, TENANT, evaluate, load, translated
 
 #: IAM actions AWS authorizes only on ``*`` that a function may use (docs/security.md lists them)
@@ -107,7 +109,8 @@ def check_grant(action: str, resource: str) -> None:
 
 #: rule handlers that need more than their tables: a full heartbeat publishes the site's waiting orders again (an
 #: upgrade start with a freshly presigned package URL); a site's retired agents have their shadows deleted
-RULE_EXTRAS = {"site_heartbeat": {"iot", "s3"}, "agents_retired": {"iot"}}
+RULE_EXTRAS = {"site_heartbeat": {"iot", "s3"}, "agents_retired": {"iot"}, "site_alerts": {"sns"},
+               "evaluate_alerts": {"sns"}, "alert_digest": {"sns"}}
 
 
 def test_one_least_privilege_role_per_function() -> None:
@@ -193,6 +196,9 @@ def iam_requests(service: str, operation: str, params: dict[str, Any]) -> list[t
     iot = f"arn:aws:iot:{REGION}:{ACCOUNT}"
     if service == "iot-data" and operation == "Publish":
         return [("iot:Publish", f"{iot}:topic/{params['topic']}")]
+    if service == "sns":  # a subscription's ARN is its topic's plus an id; IAM authorizes the topic
+        arn = params.get("TopicArn") or params.get("SubscriptionArn", "*").rsplit(":", 1)[0]
+        return [(f"sns:{operation}", arn)]
     if service == "iot-data" or (service == "iot" and "thingName" in params):
         return [(f"iot:{operation}", f"{iot}:thing/{params['thingName']}")]
     return [(f"{service}:{operation}", "*")]
@@ -220,10 +226,12 @@ def walk_the_code_paths(calls: Calls) -> None:
     from chalice.test import Client
 
     from chalicelib import container, models
+    from chalicelib.adapters.webhooks import WebhookSender
     from chalicelib.config import Settings
     from chalicelib.domain.token import Principal, Role
     from chalicelib.domain.upgrade_campaign import CampaignSite, UpgradeCampaign
     from chalicelib.handlers import RULE_HANDLERS
+    from chalicelib.handlers.alert_schedules import alert_digest, evaluate_alerts
     from chalicelib.handlers.sweeper import expire_commands
     from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
     from shared.messages import AgentRetire
@@ -232,8 +240,12 @@ def walk_the_code_paths(calls: Calls) -> None:
     clock = [T0]
     with mock_aws():
         container.reset()
-        settings = Settings(tenant=TENANT, stage=STAGE, region=REGION)
-        container.configure(settings=settings, clock=lambda: clock[0])
+        topic_arn = boto3.client("sns", region_name=REGION).create_topic(
+            Name=resource_name(Namespace(TENANT, STAGE), "alerts"))["TopicArn"]  # the template's name
+        settings = Settings(tenant=TENANT, stage=STAGE, region=REGION, alerts_topic_arn=topic_arn)
+        # a webhook whose host resolves to a private address: refused, kept for a retry (the write it costs)
+        container.configure(settings=settings, clock=lambda: clock[0],
+                            webhooks=WebhookSender(resolver=lambda host, port: ["10.0.0.1"]))
         models.create_tables(settings)
         try:
             secret = container.get().tokens.create(Role.ADMIN, "roles-test").secret
@@ -268,6 +280,15 @@ def walk_the_code_paths(calls: Calls) -> None:
             clock[0] = T0
             with calls.running("api_handler"), Client(app, stage_name="dev") as http:
                 headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+                for kind, address, digest in (("email", "ops@example.com", False),
+                                              ("webhook", "https://hooks.example.com/a", False),
+                                              ("webhook", "https://hooks.example.com/b", True)):
+                    made = http.http.post("/api/alert-channels", headers=headers, body=json.dumps(
+                        {"kind": kind, "address": address, "min_severity": "info", "digest": digest}))
+                    assert made.status_code == 201, made.json_body
+                    tested = http.http.post(f"/api/alert-channels/{made.json_body['data']['channel_id']}/test",
+                                            headers=headers, body=b"")
+                    assert tested.status_code == 200, tested.json_body
                 sent = http.http.post("/api/commands", headers=headers,
                                       body=json.dumps({"agent_id": "pc-1", "command": "ping"}))
                 assert sent.status_code == 202, sent.json_body
@@ -302,6 +323,19 @@ def walk_the_code_paths(calls: Calls) -> None:
             with calls.running("api_handler"), Client(app, stage_name="dev") as http:  # a command to expire
                 again = json.dumps({"agent_id": "pc-1", "command": "ping"})
                 assert http.http.post("/api/commands", headers=headers, body=again).status_code == 202
+            with calls.running("site_alerts"):
+                rule("site_alerts", {"type": "site_alerts", "v": 1, "alerts": [{
+                    "alert_id": "a" * 32, "key": "b" * 32, "seq": 1, "rule_id": "disk-full", "rule_scope": "tenant",
+                    "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
+                    "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "firing", "opened_at": T0,
+                    "changed_at": T0}]})
+            clock[0] = T0 + 3600  # the site silent: the cloud opens a site alert; the failed webhook is due again
+            with calls.running("evaluate_alerts"):
+                report = evaluate_alerts({})
+                assert report["opened"] == 1 and report["deliveries_failed"] >= 1, report
+            with calls.running("alert_digest"):
+                digest = alert_digest({})
+                assert digest["alerts"] >= 1, digest
             clock[0] = T0 + 3 * 24 * 3600  # past every delivery window
             with calls.running("expire_commands"):
                 report = expire_commands({})

@@ -1,0 +1,24 @@
+"""The alerts' scheduled handlers: ``evaluate_alerts`` (every minute: the cloud's conditions, then the webhook
+deliveries due for a retry) and ``alert_digest`` (daily). See ``services/alert_evaluation.py`` and
+``services/alert_notifications.py``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chalicelib import container
+
+
+def evaluate_alerts(event: Any) -> dict[str, Any]:
+    """``event`` is Chalice's ``CloudWatchEvent`` (unused). An :class:`UpstreamError` propagates: the next run
+    evaluates again (nothing is half-done: each alert is one conditional write)."""
+    services = container.get()
+    evaluated = services.alert_evaluator.run()
+    retried = services.notifier.retry_due()
+    return {"ok": True, **dataclasses.asdict(evaluated), "deliveries_sent": retried.sent,
+            "deliveries_failed": retried.failed}
+
+
+def alert_digest(event: Any) -> dict[str, Any]:
+    return {"ok": True, **container.get().alerts.digest()}
