@@ -1,6 +1,6 @@
 """Simulated ClassTop desktop clients for the benches: many WebSocket clients on one asyncio loop in a helper process.
 
-``python bench/_classtop_fleet.py --base ws://127.0.0.1:PORT --count N --counters FILE``
+``python bench/_classtop_fleet.py --base ws://127.0.0.1:PORT --count N --counters FILE [--cafile CA]``
 
 Each client behaves as the unchanged ClassTop client does (docs/classtop.md#the-wire-contract): it opens
 ``/ws/{uuid}``, sends its settings in a ``state_update``, a heartbeat every 30 s, answers every command at once, and
@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import ssl
 import sys
 import time
 import uuid as uuidlib
@@ -66,8 +67,11 @@ def _answer(msg: dict[str, Any], settings: dict[str, str]) -> str:
 
 
 class ClassTopFleet:
-    def __init__(self, base: str, count: int, counters_file: Path) -> None:
+    def __init__(self, base: str, count: int, counters_file: Path, *, cafile: str | None = None,
+                 heartbeat_s: float = HEARTBEAT_S) -> None:  # fmt: skip
         self.base = base
+        self.ssl = ssl.create_default_context(cafile=cafile) if base.startswith("wss://") else None
+        self.heartbeat_s = heartbeat_s
         self.uuids = client_uuids(count)
         self.counters = FleetCounters()
         self.counters_file = counters_file
@@ -78,7 +82,7 @@ class ClassTopFleet:
 
         async def beat() -> None:
             while True:
-                await asyncio.sleep(HEARTBEAT_S)
+                await asyncio.sleep(self.heartbeat_s)
                 await ws.send(json.dumps({"type": "heartbeat", "timestamp": time.monotonic()}))
 
         beating = asyncio.create_task(beat())
@@ -94,7 +98,7 @@ class ClassTopFleet:
         uuid = self.uuids[index]
         while True:
             try:
-                async with connect(f"{self.base}/ws/{uuid}", open_timeout=30, ping_interval=20, ping_timeout=10,
+                async with connect(f"{self.base}/ws/{uuid}", open_timeout=30, ping_interval=20, ping_timeout=10, ssl=self.ssl,
                                    local_addr=(source_address(index), 0)) as ws:  # fmt: skip
                     self.counters.connects += 1
                     self.counters.connected += 1
@@ -129,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", required=True, help="ws://host:port of the LMS")
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--counters", required=True)
+    ap.add_argument("--cafile", help="the CA that certifies a wss:// LMS")
+    ap.add_argument("--heartbeat-s", type=float, default=HEARTBEAT_S)
     args = ap.parse_args(argv)
+    fleet = ClassTopFleet(args.base, args.count, Path(args.counters), cafile=args.cafile, heartbeat_s=args.heartbeat_s)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(ClassTopFleet(args.base, args.count, Path(args.counters)).run())
+        asyncio.run(fleet.run())
     return 0
 
 
