@@ -98,8 +98,8 @@ class ClassTopFleet:
         uuid = self.uuids[index]
         while True:
             try:
-                async with connect(f"{self.base}/ws/{uuid}", open_timeout=30, ping_interval=20, ping_timeout=10, ssl=self.ssl,
-                                   local_addr=(source_address(index), 0)) as ws:  # fmt: skip
+                async with connect(f"{self.base}/ws/{uuid}", open_timeout=30, ping_interval=20, ping_timeout=10,
+                                   ssl=self.ssl, local_addr=(source_address(index), 0)) as ws:  # fmt: skip
                     self.counters.connects += 1
                     self.counters.connected += 1
                     try:

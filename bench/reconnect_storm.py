@@ -53,6 +53,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from awscrt import mqtt5
+
 from bench._classtop_fleet import FleetCounters, client_uuids
 from bench._sim_agents import Site
 from edge.lms.cloud.link import CloudLink
@@ -82,6 +84,7 @@ class Storm:
     refused: Counter[str] = field(default_factory=Counter)  # refusal kind -> count, during the storms
     notes: list[str] = field(default_factory=list)
     missing: int = 0  # clients not back when the bench gave up
+    retried: int = 0  # connection attempts that found the server down (the clients did retry during the outage)
 
     def add_cpu(self, name: str, cores: float) -> None:
         self.cpu.setdefault(name, []).append(cores)
@@ -118,6 +121,10 @@ def _until(what: str, predicate: Callable[[], bool], timeout_s: float, every_s: 
 # ---------------------------------------------------------------- 1. agents after a site broker restart
 
 
+def _all_announced(site: Site, connection: int) -> bool:
+    return site.announced(connection) >= site.count
+
+
 def agents_storm(count: int, runs: int, timeout_s: float, outage_s: float = 0.0) -> Storm:
     """``outage_s``: the broker stays down this long (an upgrade, a crash before its supervisor restarts it), so the
     agents' backoff has grown when it is back."""
@@ -129,7 +136,7 @@ def agents_storm(count: int, runs: int, timeout_s: float, outage_s: float = 0.0)
             first = 2 * run + 1  # the helper's connections count from here: baseline ``first``, storm ``first + 1``
             watch = CpuWatch({"broker": site.broker.pid, "LMS": site.lms.pid})
             site.start_simulator(first, wait=False)
-            storm.baseline_s.append(_until("every agent announced", lambda: site.announced(first) >= count,
+            storm.baseline_s.append(_until("every agent announced", functools.partial(_all_announced, site, first),
                                            timeout_s))  # fmt: skip
             for name, cores in watch.cores().items():
                 storm.add_cpu(f"{name} (baseline)", cores)
@@ -143,7 +150,7 @@ def agents_storm(count: int, runs: int, timeout_s: float, outage_s: float = 0.0)
             watch = CpuWatch({"broker": site.broker.pid, "LMS": site.lms.pid})
             try:
                 storm.storm_s.append(_until("every agent announced again",
-                                            lambda: site.announced(first + 1) >= count, timeout_s))  # fmt: skip
+                                            functools.partial(_all_announced, site, first + 1), timeout_s))  # fmt: skip
             except TimeoutError:
                 storm.missing += count - site.announced(first + 1)
                 raise
@@ -154,7 +161,7 @@ def agents_storm(count: int, runs: int, timeout_s: float, outage_s: float = 0.0)
                 after = site.sim_counters()
                 storm.refused["CONNACK refused"] += after.refused - before.refused
                 storm.refused["TCP connect timed out"] += after.tcp_timeouts - before.tcp_timeouts
-                storm.notes.append(f"connects refused while the broker was down: {after.tcp_refused - before.tcp_refused}")
+                storm.retried += after.tcp_refused - before.tcp_refused
                 site.stop_simulator()
     return storm
 
@@ -175,6 +182,9 @@ def classtop_storm(count: int, runs: int, timeout_s: float) -> Storm:
             clients = site.api("GET", "/api/clients/online")["data"]["clients"]
             return sum(1 for c in clients if c["uuid"] in uuids and (c.get("last_seen") or 0) >= t_wall)
 
+        def all_online_since(t_wall: float) -> bool:
+            return online_since(t_wall) >= count
+
         for _run in range(runs):
             lms.stop()
             lms.start()  # a fresh LMS with nobody connected (the clients of the last run are gone)
@@ -184,8 +194,8 @@ def classtop_storm(count: int, runs: int, timeout_s: float) -> Storm:
             fleet = subprocess.Popen([sys.executable, str(FLEET), "--base", f"ws://127.0.0.1:{site.lms_port}",
                                       "--count", str(count), "--counters", str(counters_file)])  # fmt: skip
             try:
-                storm.baseline_s.append(_until("every ClassTop client online", lambda: online_since(since) >= count,
-                                               timeout_s))  # fmt: skip
+                everyone = functools.partial(all_online_since, since)
+                storm.baseline_s.append(_until("every ClassTop client online", everyone, timeout_s))
                 for name, cores in watch.cores().items():
                     storm.add_cpu(f"{name} (baseline)", cores)
                 time.sleep(1.0)
@@ -200,8 +210,8 @@ def classtop_storm(count: int, runs: int, timeout_s: float) -> Storm:
                                    "it started again")  # fmt: skip
                 watch = CpuWatch({"LMS": lms.pid})
                 try:
-                    storm.storm_s.append(_until("every ClassTop client back", lambda: online_since(since) >= count,
-                                                timeout_s))  # fmt: skip
+                    everyone = functools.partial(all_online_since, since)
+                    storm.storm_s.append(_until("every ClassTop client back", everyone, timeout_s))
                 except TimeoutError:
                     storm.missing += count - online_since(since)
                     raise
@@ -210,6 +220,7 @@ def classtop_storm(count: int, runs: int, timeout_s: float) -> Storm:
                         storm.add_cpu(f"{name} (storm)", cores)
                     time.sleep(1.0)
                     after = FleetCounters.read(counters_file)
+                    storm.retried += after.failed - before.failed
                     for status, n in after.refused.items():
                         storm.refused[f"HTTP {status}"] += n - before.refused.get(status, 0)
                     for code, n in after.closed.items():
@@ -232,17 +243,17 @@ class CountedLink(CloudLink):
         self.refusals: Counter[str] = Counter()
         self.connected_at: float | None = None
 
-    def _on_failure(self, data: object) -> None:  # type: ignore[override]
-        connack = getattr(data, "connack_packet", None)
+    def _on_failure(self, data: mqtt5.LifecycleConnectFailureData) -> None:
+        connack = data.connack_packet
         if connack is not None:
             self.refusals[f"CONNACK {getattr(connack.reason_code, 'name', connack.reason_code)}"] += 1
-        super()._on_failure(data)  # type: ignore[arg-type]
+        super()._on_failure(data)
 
-    def _on_disconnection(self, data: object) -> None:  # type: ignore[override]
-        packet = getattr(data, "disconnect_packet", None)
+    def _on_disconnection(self, data: mqtt5.LifecycleDisconnectData) -> None:
+        packet = data.disconnect_packet
         if packet is not None:
             self.refusals[f"DISCONNECT {getattr(packet.reason_code, 'name', packet.reason_code)}"] += 1
-        super()._on_disconnection(data)  # type: ignore[arg-type]
+        super()._on_disconnection(data)
 
     def _set_connected(self) -> None:
         self.connected_at = time.monotonic()
@@ -304,6 +315,7 @@ def links_storm(count: int, runs: int, timeout_s: float) -> Storm:
             for name, cores in watch.cores().items():
                 storm.add_cpu(f"{name} (baseline)", cores)
             before = sum((k.refusals for k in links), Counter[str]())
+            failures = sum(k.stats.connect_failures for k in links)
             restart()
             t0 = time.monotonic()
             watch = CpuWatch({"broker": broker_pid(), "links (this process)": me})
@@ -321,6 +333,7 @@ def links_storm(count: int, runs: int, timeout_s: float) -> Storm:
                     storm.notes.append(f"reconnections spread over {back[0]:.2f}-{back[-1]:.2f} s "
                                        f"(p50 {statistics.median(back):.2f} s)")  # fmt: skip
                 after = sum((k.refusals for k in links), Counter[str]())
+                storm.retried += sum(k.stats.connect_failures for k in links) - failures
                 for reason, n in (after - before).items():
                     if "SERVER_SHUTTING_DOWN" not in reason:  # the restart itself
                         storm.refused[reason] += n
@@ -347,11 +360,13 @@ def report(storms: list[Storm], limit_s: float) -> bool:
             print(f"  {'everyone back after the restart':44} median {statistics.median(s.storm_s):7.2f} s  "
                   f"max {max(s.storm_s):7.2f} s")  # fmt: skip
         if s.baseline_s and s.storm_s:
-            print(f"  ratio storm/baseline (median): {statistics.median(s.storm_s) / statistics.median(s.baseline_s):.2f}")
+            ratio = statistics.median(s.storm_s) / statistics.median(s.baseline_s)
+            print(f"  ratio storm/baseline (median): {ratio:.2f}")
         for name in sorted(s.cpu):
             print(f"  CPU {name:40} median {statistics.median(s.cpu[name]):6.2f} cores")
         refused = {k: v for k, v in s.refused.items() if v}
         print(f"  refused or taken over during the storms: {sum(refused.values())} {dict(refused) or ''}")
+        print(f"  connection attempts that found the server down (retried later): {s.retried}")
         for note in s.notes:
             print(f"  - {note}")
         late = bool(s.storm_s) and max(s.storm_s) > limit_s

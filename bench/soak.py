@@ -34,6 +34,7 @@ Usage: ``python bench/soak.py [--minutes 30] [--speed 10] [--agents 3] [--classt
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import ssl
@@ -223,7 +224,7 @@ def slope(points: list[tuple[float, float]]) -> float:
 def steady_growth(points: list[tuple[float, float]]) -> bool:
     """Never falls, and rises at least twice."""
     values = [v for _t, v in points]
-    pairs = list(zip(values, values[1:], strict=False))
+    pairs = list(itertools.pairwise(values))
     return all(b >= a for a, b in pairs) and sum(1 for a, b in pairs if b > a) >= 2
 
 
