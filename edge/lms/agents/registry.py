@@ -12,8 +12,9 @@ A sweeper thread marks agents offline after ``presence_timeout_s`` without anyth
 the monotonic clock). While the LMS's own connection to the site broker is down it cannot hear any MQTT agent, so
 their silence is not theirs: the sweeper leaves MQTT agents as they were and gives each a full timeout again from
 the reconnection (a site broker restart longer than the timeout does not flap the whole site offline and online,
-with a presence change, a site heartbeat and a shadow catch-up per agent; docs/operations.md#reconnect-storms). Bad payloads are logged, counted and dropped. Presence changes are announced to
-listeners (the cloud link sends changed-only site heartbeats from them).
+with a presence change, a site heartbeat and a shadow catch-up per agent; docs/operations.md#reconnect-storms).
+Bad payloads are logged, counted and dropped. Presence changes are announced to listeners (the cloud link sends
+changed-only site heartbeats from them).
 
 A retired agent (:meth:`Registry.forget`, see :mod:`edge.lms.agents.retirement`) leaves the registry; messages
 under its id are dropped until it enrols again (:meth:`Registry.reinstate`), so a retained status or a message
