@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-s", type=float, default=60.0)
     ap.add_argument("--warmup-minutes", type=float, default=None, help="default: a third of the run, at most 5")
     ap.add_argument("--keep", action="store_true", help="keep the twin's work directory (its logs)")
+    ap.add_argument("--samples-out", type=Path, help="write every sample here (JSON: process -> measure -> [[t, v]])")
     args = ap.parse_args(argv)
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else min(5.0, args.minutes / 3))
     options = TwinOptions(
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             now = time.monotonic()
             sample(twin, series, now - t0)
             print(f"  {(now - t0) / 60:5.1f} min: " + ", ".join(
-                f"{n} {s.samples['rss'][-1][1] / 2**20:.0f} MB" for n, s in sorted(series.items()) if "rss" in s.samples
+                f"{n} {s.samples['rss'][-1][1] / 2**20:.1f} MB" for n, s in sorted(series.items()) if "rss" in s.samples
             ), flush=True)  # fmt: skip
             if now >= end:
                 break
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         twin.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.samples_out is not None:
+        args.samples_out.write_text(json.dumps({name: s.samples for name, s in series.items()}))
     if workload is not None:
         print(f"\nworkload: sent {workload.sent}, failed {workload.failed}")
     counters = FleetCounters.read(workdir / "classtop-counters.json") if args.keep else None
