@@ -5,7 +5,7 @@
    HTTP connection), the LMS sends the ``command`` frame over the client's ``/ws/{uuid}``, the client answers
    with a ``response`` frame, the LMS replies to HTTP.
 3. with ``--legacy N --agents M`` (optional, heavy): N ClassTop clients (asyncio, one helper thread) and M
-   simulated MQTT agents (``bench/fanout.py``'s simulator) on one LMS, then one ``get_setting`` batch to all.
+   simulated MQTT agents (``bench/_sim_agents.py``'s simulator) on one LMS, then one ``get_setting`` batch to all.
 
 The stand-in client answers at once (no work), so the difference is the LMS's cost. Goal: p50 within 5x the
 raw echo. ``--storm N`` (needs ``--agents``): the MQTT side's ``ping`` round trip through the LMS before and
@@ -38,7 +38,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fanout import ADMIN_TOKEN, Site
+from bench._sim_agents import ADMIN_TOKEN, Site
 from infra.local.process import wait_for
 
 #: Every ClassTop client of this bench connects from one address (loopback), hundreds at once: an open site with

@@ -1,6 +1,6 @@
 """LMS and broker CPU and memory with 1,000 and 2,000 simulated agents, beside the broker alone, in one run.
 
-For each fleet size: a site broker and the simulated agents of ``bench/fanout.py`` (one helper process,
+For each fleet size: a site broker and the simulated agents of ``bench/_sim_agents.py`` (one helper process,
 heartbeat every 5 s, metrics every 15 s, staggered). First the baseline: the broker alone under that load
 (no LMS), measured for ``--duration`` seconds with psutil; then a real LMS process is started, every agent
 is seen online, and LMS + broker are measured the same way. CPU is in cores (CPU seconds / wall seconds);
@@ -21,7 +21,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fanout import Site
+from bench._sim_agents import Site
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Command round trip on site, beside its baseline, in one run, with a populated site.
 
-The site: one broker and ``--agents`` simulated agents (``bench/fanout.py``'s simulator, in its own
+The site: one broker and ``--agents`` simulated agents (``bench/_sim_agents.py``'s simulator, in its own
 process) that heartbeat every 5 s and send metrics every 15 s, as real ones do. Then:
 
 1. baseline: a raw paho QoS 1 request/response echo through the site broker (TCP_NODELAY on both ends);
@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fanout import ADMIN_TOKEN, Site
+from bench._sim_agents import ADMIN_TOKEN, Site
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
 from infra.local.process import ChildProcess, wait_for

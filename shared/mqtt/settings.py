@@ -46,7 +46,11 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(default=30, ge=5, le=1200, description="MQTT keep-alive")
     tls: TlsSettings | None = None
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay bound")
-    reconnect_max_s: float = Field(default=30.0, gt=0, le=600, description="reconnect delay cap")
+    reconnect_max_s: float = Field(
+        default=15.0, gt=0, le=600,
+        description="reconnect delay cap; after a long outage the wait is between half of it and all of it, so "
+        "15 s brings a whole site back within 30 s of its broker's return (docs/operations.md#reconnect-storms)",
+    )  # fmt: skip
     max_inflight: int = Field(default=100, ge=1, le=65535, description="QoS>0 messages in flight")
     max_queued: int = Field(default=10000, ge=1, le=1_000_000, description="outgoing queue bound")
     inbox_size: int = Field(default=10000, ge=1, le=1_000_000, description="incoming dispatch queue bound")

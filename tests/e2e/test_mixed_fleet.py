@@ -1,6 +1,6 @@
 """500 ClassTop desktop clients (``/ws/{uuid}``) and 500 MQTT agents on one LMS; one batch reaches all 1,000.
 
-The MQTT agents are ``bench/fanout.py``'s simulator (one helper process, real paho clients on the real site
+The MQTT agents are ``bench/_sim_agents.py``'s simulator (one helper process, real paho clients on the real site
 broker); the ClassTop clients speak the documented protocol on one asyncio loop (``bench/legacy_rtt.py``).
 How long the batch takes is measured by ``bench/legacy_rtt.py --legacy 500 --agents 500``, not here.
 """
@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from bench.fanout import Site
+from bench._sim_agents import Site
 from bench.legacy_rtt import CLASSTOP_OPEN, many_clients
 from infra.local.process import wait_for
 

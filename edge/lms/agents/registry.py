@@ -9,8 +9,12 @@ Fed by the agents' up topics on the site broker:
 * ``Event`` -> the event listeners (``edge.lms.events.agent_events``); also a sign of life.
 
 A sweeper thread marks agents offline after ``presence_timeout_s`` without anything from them (timing uses
-the monotonic clock). Bad payloads are logged, counted and dropped. Presence changes are announced to
-listeners (the cloud link sends changed-only site heartbeats from them).
+the monotonic clock). While the LMS's own connection to the site broker is down it cannot hear any MQTT agent, so
+their silence is not theirs: the sweeper leaves MQTT agents as they were and gives each a full timeout again from
+the reconnection (a site broker restart longer than the timeout does not flap the whole site offline and online,
+with a presence change, a site heartbeat and a shadow catch-up per agent; docs/operations.md#reconnect-storms).
+Bad payloads are logged, counted and dropped. Presence changes are announced to listeners (the cloud link sends
+changed-only site heartbeats from them).
 
 A retired agent (:meth:`Registry.forget`, see :mod:`edge.lms.agents.retirement`) leaves the registry; messages
 under its id are dropped until it enrols again (:meth:`Registry.reinstate`), so a retained status or a message
@@ -83,6 +87,7 @@ class Registry:
         self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
                                  join_timeout_s=5.0)
         self._writer = RowWriter(self._table)
+        self._site: MqttClient | None = None  # the LMS's site broker connection (:meth:`attach`)
         self.stats = RegistryStats()
 
     # ------------------------------------------------------------ lifecycle
@@ -99,6 +104,7 @@ class Registry:
         log.info("registry: %d known agents", len(self._rows))
 
     def attach(self, client: MqttClient) -> None:
+        self._site = client
         for channel in CHANNELS:
             client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1)
 
@@ -368,10 +374,16 @@ class Registry:
         now = time.monotonic()
         cutoff = now - self.presence_timeout_s
         cutoffs = {kind: now - timeout for kind, timeout in self._kind_timeouts.items()}
+        deaf = self._site is not None and not self._site.connected  # no MQTT agent can be heard now
         expired: list[AgentView] = []
         with self._lock:
             for agent_id, row in self._rows.items():
-                if row.status == Presence.ONLINE and self._heard.get(agent_id, 0.0) < cutoffs.get(row.kind, cutoff):
+                if row.status != Presence.ONLINE:
+                    continue
+                if deaf and row.kind == AgentKind.AGENT.value:
+                    self._heard[agent_id] = now  # its timeout starts again when the LMS can hear it
+                    continue
+                if self._heard.get(agent_id, 0.0) < cutoffs.get(row.kind, cutoff):
                     view = self._set_status(agent_id, Presence.OFFLINE, "timeout")
                     if view is not None:
                         self.stats.timeouts += 1

@@ -7,8 +7,8 @@ import time
 from edge.lms.agents import AgentRows, AgentView, Registry
 from edge.lms.store import Store
 from shared import topics
-from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status, encode
-from shared.mqtt import IncomingMessage
+from shared.messages import AgentKind, Heartbeat, Presence, StateData, StateUpdate, Status, encode
+from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.topics import AgentUp
 
 
@@ -134,3 +134,19 @@ def test_an_agent_rows_kind_never_changes(store: Store) -> None:
     reloaded = Registry(store, presence_timeout_s=30)
     reloaded.load()
     assert [(a.agent_id, a.kind) for a in reloaded.agents()] == [("agent-1", "agent"), ("client-1", "legacy")]
+
+
+def test_while_the_site_broker_is_unreachable_mqtt_agents_do_not_time_out(store: Store) -> None:
+    """The LMS cannot hear any MQTT agent while its own broker connection is down: their silence is not theirs. A
+    ClassTop client (its own WebSocket) still times out."""
+    reg = Registry(store, presence_timeout_s=0.2)
+    site = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms"))  # never started: not connected
+    reg.attach(site)
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.ONLINE, "start")))
+    assert reg.connected("classtop-1", kind=AgentKind.LEGACY.value)
+    time.sleep(0.3)
+    assert reg.sweep() == ["classtop-1"]
+    assert reg.presence("agent-1") is Presence.ONLINE
+    time.sleep(0.3)
+    assert reg.sweep() == []
+    assert reg.presence("agent-1") is Presence.ONLINE and reg.stats.timeouts == 1
