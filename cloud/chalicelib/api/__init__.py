@@ -8,6 +8,7 @@ from chalicelib.api import (
     agent_settings,
     agents,
     audit,
+    auth,
     cctv,
     classtop_clients,
     commands,
@@ -18,13 +19,14 @@ from chalicelib.api import (
     stats,
     tokens,
     upgrades,
+    users,
 )
 from chalicelib.api.routes import Route, Router
 
 #: the areas of the API, in the order the documentation lists them
-ROUTERS: tuple[Router, ...] = (health.api, classtop_clients.api, sites.api, agents.api, agent_settings.api,
+ROUTERS: tuple[Router, ...] = (health.api, auth.api, classtop_clients.api, sites.api, agents.api, agent_settings.api,
                                commands.api, cctv.api, stats.api, audit.api, tokens.api, logs.api,
-                               lms_config.api, upgrades.api)
+                               lms_config.api, upgrades.api, users.api)
 BLUEPRINTS: tuple[Blueprint, ...] = tuple(router.blueprint for router in ROUTERS)
 #: every route of the API, as declared: access, scope, summary, body, queries, answers, audit action
 ROUTES: tuple[Route, ...] = tuple(route for router in ROUTERS for route in router.routes)

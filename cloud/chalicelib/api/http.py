@@ -120,7 +120,7 @@ def _detail(detail: Callable[[Request], str | None] | None, request: Request | N
 #: The longest ``detail`` kept in an audit target.
 AUDIT_DETAIL_MAX = 300
 #: a response field that names what a call created, added to the audit target of a path without parameters
-_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id", "token_id")
+_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id", "token_id", "email")
 
 
 def _target(request: Request | None) -> str:
