@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.aws import data_plane
+from infra.aws import data_plane, user_pool
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, sub, tokens_to_sub
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -58,9 +58,10 @@ class Access:
     site_commands: bool = False  # iot:Publish on the tenant's sites' down topics
     site_identities: bool = False  # the tenant's site things, their shadows, the site certificates
     media: bool = False  # presigned GET/PUT of objects in the media bucket
+    accounts: bool = False  # the user pool's accounts (infra/aws/user_pool.py ADMIN_ACTIONS)
 
 
-API = Access(all_tables=True, site_commands=True, site_identities=True, media=True)
+API = Access(all_tables=True, site_commands=True, site_identities=True, media=True, accounts=True)
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
@@ -131,6 +132,9 @@ def _site_statements(access: Access) -> list[Json]:
                        "Resource": {"Fn::Join": ["", [data_plane.output("MediaBucketArn"), "/*"]]}})
         result.append({"Sid": "MediaLookups", "Effect": "Allow", "Action": list(MEDIA_BUCKET_ACTIONS),
                        "Resource": data_plane.output("MediaBucketArn")})
+    if access.accounts:
+        result.append({"Sid": "DashboardAccounts", "Effect": "Allow", "Action": sorted(user_pool.ADMIN_ACTIONS),
+                       "Resource": user_pool.pool_arn()})
     return result
 
 
