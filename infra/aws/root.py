@@ -30,7 +30,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import alarms, api_stage, cloud_app, dashboard, data_plane, failures, logs, roles, site_hosting, user_pool
+from infra.aws import (
+    alarms,
+    api_stage,
+    cloud_app,
+    dashboard,
+    data_plane,
+    failures,
+    logs,
+    roles,
+    site_hosting,
+    user_pool,
+)
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, logical_id, ref, sub, tokens_to_sub, underscored
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
