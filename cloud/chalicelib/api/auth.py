@@ -138,7 +138,7 @@ def mfa_verify(call: Call[MfaVerifyBody]) -> Response:
     return ok({"mfa": True})
 
 
-@api.route("GET", "/api/me", Access.VIEWER, Scope.NONE,
+@api.route("GET", "/api/me", Access.VIEWER, Scope.LIST,
            "Who the caller is: name, e-mail, role, sites (null: every site), auth (cognito or token)")
 def me(call: Call[None]) -> Response:
     return ok(call.principal.to_dict())
