@@ -46,6 +46,7 @@ from chalicelib.services.lms import LmsService
 from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
+from chalicelib.services.overview import OverviewService
 from chalicelib.services.pool_tokens import PoolTokenVerifier
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retirement import RetirementService
@@ -85,6 +86,7 @@ class Container:
     retirement: RetirementService
     site_orders: SiteOrders
     upgrades: UpgradeCampaignService
+    overview: OverviewService
     #: the dashboard's accounts (``None``: the stage has no user pool; the routes answer 503)
     sign_in: SignInService | None = None
     users: UserService | None = None
@@ -216,6 +218,7 @@ def _build(overrides: _Overrides) -> Container:
                                      clock),
         site_orders=site_orders,
         upgrades=UpgradeCampaignService(UpgradeCampaignRepository(), sites, agents, site_orders, media, clock),
+        overview=OverviewService(stats, EventRepository(), clock),
         sign_in=None if pool is None else SignInService(pool),
         users=None if pool is None else UserService(pool, reveal_passwords=settings.reveal_temporary_passwords),
     )

@@ -65,14 +65,15 @@ API = Access(all_tables=True, site_commands=True, site_identities=True, media=Tr
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
-    "site_heartbeat": Access(writes=("agent", "site", "site_order"), site_commands=True, media=True),
-    "command_results": Access(writes=("command", "rollup")),
-    "site_events": Access(reads=("agent",), writes=("event", "snapshot")),
+    # (change_mark: every write to agents, sites, commands or events bumps its area's mark for the dashboard's polls)
+    "site_heartbeat": Access(writes=("agent", "site", "site_order", "change_mark"), site_commands=True, media=True),
+    "command_results": Access(writes=("command", "rollup", "change_mark")),
+    "site_events": Access(reads=("agent",), writes=("event", "snapshot", "change_mark")),
     "site_sync": Access(reads=("agent",), writes=("agent_snapshot",)),
     "site_metrics": Access(reads=("agent",), writes=("metric_rollup",)),
-    "expire_commands": Access(writes=("command", "rollup")),
+    "expire_commands": Access(writes=("command", "rollup", "change_mark")),
     # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
-    "agents_retired": Access(writes=("agent", "label", "site_order"), site_identities=True),
+    "agents_retired": Access(writes=("agent", "label", "site_order", "change_mark"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
 }
 

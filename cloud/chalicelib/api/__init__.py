@@ -15,6 +15,7 @@ from chalicelib.api import (
     health,
     lms_config,
     logs,
+    overview,
     sites,
     stats,
     tokens,
@@ -24,8 +25,8 @@ from chalicelib.api import (
 from chalicelib.api.routes import Route, Router
 
 #: the areas of the API, in the order the documentation lists them
-ROUTERS: tuple[Router, ...] = (health.api, auth.api, classtop_clients.api, sites.api, agents.api, agent_settings.api,
-                               commands.api, cctv.api, stats.api, audit.api, tokens.api, logs.api,
+ROUTERS: tuple[Router, ...] = (health.api, auth.api, overview.api, classtop_clients.api, sites.api, agents.api,
+                               agent_settings.api, commands.api, cctv.api, stats.api, audit.api, tokens.api, logs.api,
                                lms_config.api, upgrades.api, users.api)
 BLUEPRINTS: tuple[Blueprint, ...] = tuple(router.blueprint for router in ROUTERS)
 #: every route of the API, as declared: access, scope, summary, body, queries, answers, audit action

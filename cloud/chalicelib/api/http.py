@@ -234,5 +234,10 @@ def query_float(request: Request, name: str, default: float, *, low: float, high
     return value
 
 
+def query_since(request: Request) -> float | None:
+    """``?since=`` (epoch seconds, a poll's cursor: the newest ``at`` it has seen), or ``None``."""
+    return None if _query(request, "since") is None else query_float(request, "since", 0.0, low=0.0, high=1e11)
+
+
 def query_str(request: Request, name: str) -> str | None:
     return _query(request, name) or None

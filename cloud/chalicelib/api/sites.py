@@ -15,6 +15,7 @@ from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
+from chalicelib.repositories.change_mark import Area
 from chalicelib.services.csr import MAX_CSR_CHARS
 from chalicelib.services.lms import LmsAgent, LmsRegistration
 from shared.topics import ID_PATTERN
@@ -78,7 +79,8 @@ def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
               message="Heartbeat received")
 
 
-@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"))
+@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"),
+           etag=(Area.SITES,))
 def list_sites(call: Call[None]) -> Response:
     page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
                                       cursor=query_str(call.request, "cursor"))

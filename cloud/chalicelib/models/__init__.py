@@ -13,6 +13,7 @@ from chalicelib.models.agent import AgentModel
 from chalicelib.models.agent_snapshot import AgentSnapshotModel
 from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.change_mark import ChangeMarkModel
 from chalicelib.models.classtop_client import ClassTopClientModel
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel,
+    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel, ChangeMarkModel,
 )
 
 
@@ -84,6 +85,7 @@ __all__ = [
     "AgentModel",
     "AgentSnapshotModel",
     "AuditModel",
+    "ChangeMarkModel",
     "ClassTopClientModel",
     "CommandModel",
     "EventModel",

@@ -8,6 +8,7 @@ from chalicelib.domain.site import Site
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.site import SiteModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, read_item, read_page
+from chalicelib.repositories.change_mark import Area, bump
 
 _TENANT_KEYS = frozenset({"site_id", "tenant"})
 
@@ -53,6 +54,7 @@ class SiteRepository(TenantRepository):
             if site.revision is None:
                 raise Conflict(f"site {site.site_id} already exists") from None
             raise
+        bump(Area.SITES)
         return _to_site(item)
 
     def delete(self, site: Site) -> None:
@@ -61,6 +63,7 @@ class SiteRepository(TenantRepository):
         item.revision = site.revision
         with dynamo_errors(f"delete site {site.site_id}"):
             item.delete()
+        bump(Area.SITES)
 
 
 def _to_site(item: SiteModel) -> Site:

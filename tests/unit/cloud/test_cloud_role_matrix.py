@@ -162,6 +162,7 @@ CALLS: dict[tuple[str, str], Call] = {
                                            prepare=lambda cloud: _access(cloud, CALLS[
                                                ("POST", "/api/auth/mfa/verify")].body)),
     ("GET", "/api/me"): Call("/api/me"),
+    ("GET", "/api/overview"): Call("/api/overview"),
     ("GET", "/api/users"): Call("/api/users"),
     ("POST", "/api/users"): Call("/api/users", {"email": "invited@classtop.test", "role": "viewer"}),
     ("PATCH", "/api/users/{email}"): Call("/api/users/patched@classtop.test", {"role": "operator"},
@@ -253,6 +254,8 @@ def _nothing_of_far(cloud: Cloud, data: Any) -> None:
 #: (inside the token's sites, outside them) for routes whose answer depends on the target's site
 SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("GET", "/api/me"): (Call("/api/me"), Call("/api/me")),  # the caller's own record: its sites as given
+    ("GET", "/api/overview"): (Call("/api/overview", check=_nothing_of_far),
+                               Call("/api/overview?events=50", check=_nothing_of_far)),
     ("GET", "/api/lms"): (Call("/api/lms", check=_listed("sites", "site_id", {"s1"})),
                           Call("/api/lms?limit=500", check=_listed("sites", "site_id", {"s1"}))),
     ("GET", "/api/lms/{site_id}"): (Call("/api/lms/s1"), Call(f"/api/lms/{OUTSIDE}")),
