@@ -90,6 +90,8 @@ class Container:
     #: the dashboard's accounts (``None``: the stage has no user pool; the routes answer 503)
     sign_in: SignInService | None = None
     users: UserService | None = None
+    #: the services' clock (the ETag's time window of a route whose answer ages: ``api/etags.py``)
+    clock: Clock = time.time
 
 
 @dataclass(slots=True)
@@ -221,4 +223,5 @@ def _build(overrides: _Overrides) -> Container:
         overview=OverviewService(stats, EventRepository(), clock),
         sign_in=None if pool is None else SignInService(pool),
         users=None if pool is None else UserService(pool, reveal_passwords=settings.reveal_temporary_passwords),
+        clock=clock,
     )

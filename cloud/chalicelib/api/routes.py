@@ -181,7 +181,8 @@ class Router:
                 call = self._call(declaration, params)
                 if not declaration.etag:
                     return view(call, **params)
-                tag = etags.entity_tag(call.request, call.caller, declaration.etag, declaration.etag_clock_s)
+                tag = etags.entity_tag(call.request, call.caller, declaration.etag, declaration.etag_clock_s,
+                                       container.get().clock)
                 if etags.matches(call.request, tag):
                     return etags.not_modified(tag)
                 return etags.tagged(view(call, **params), tag)
