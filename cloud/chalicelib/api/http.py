@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chalicelib import container
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, PayloadTooLarge
+from chalicelib.repositories import change_mark
 from shared.errors import ErrorCode, SharedError
 from shared.messages import Strict, describe_validation_error
 from shared.topics import is_valid_id
@@ -45,7 +46,8 @@ def endpoint(view: Callable[P, Response]) -> Callable[P, Response]:
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         try:
-            return view(*args, **kwargs)
+            with change_mark.deferred():  # one bump per area the request wrote, after its writes
+                return view(*args, **kwargs)
         except CloudError as exc:
             if exc.status >= 500:
                 log.warning("%s: %s", view.__name__, exc)

@@ -23,6 +23,9 @@ from shared.topics import ID_PATTERN
 #: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
 MAX_HEARTBEAT_AGENTS = 5000
 
+#: a site's ``last_heartbeat`` moves without a change mark (``SiteRepository.save``): the list's ETag ages this often
+SITE_LIST_CLOCK_S = 60
+
 api = Router(__name__, tag="sites")
 
 
@@ -80,7 +83,7 @@ def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
 
 
 @api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"),
-           etag=(Area.SITES,))
+           etag=(Area.SITES,), etag_clock_s=SITE_LIST_CLOCK_S)
 def list_sites(call: Call[None]) -> Response:
     page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
                                       cursor=query_str(call.request, "cursor"))

@@ -22,8 +22,10 @@ class SiteRepository(TenantRepository):
         return read_page(lambda start: SiteModel.by_tenant.query(self._tenant, limit=limit, last_evaluated_key=start),
                          _TENANT_KEYS, limit=limit, cursor=cursor, convert=_to_site, what="list sites")
 
-    def save(self, site: Site) -> Site:
-        """Write ``site`` if its stored revision is still ``site.revision`` (else :class:`StaleWrite`)."""
+    def save(self, site: Site, *, mark: bool = True) -> Site:
+        """Write ``site`` if its stored revision is still ``site.revision`` (else :class:`StaleWrite`). ``mark``:
+        bump the sites' change mark (a heartbeat that only moves ``last_heartbeat`` does not: the routes showing
+        it let their ETag age with the clock instead)."""
         item = SiteModel(
             site.site_id,
             tenant=self._tenant,
@@ -54,7 +56,8 @@ class SiteRepository(TenantRepository):
             if site.revision is None:
                 raise Conflict(f"site {site.site_id} already exists") from None
             raise
-        bump(Area.SITES)
+        if mark:
+            bump(Area.SITES)
         return _to_site(item)
 
     def delete(self, site: Site) -> None:

@@ -91,3 +91,17 @@ def test_a_scoped_caller_sees_only_its_sites(site: Cloud) -> None:
     site.tokens["scoped"] = container.get().tokens.create("viewer", "s2 only", site_ids=["s2"]).secret
     data = poll(site, "/api/overview", role="scoped").json_body["data"]
     assert [s["site_id"] for s in data["sites"]] == ["s2"] and "clients" not in data["sync"]
+
+
+def test_one_heartbeat_bumps_each_area_once_and_a_touch_bumps_none(site: Cloud) -> None:
+    from chalicelib.repositories.change_mark import Area, revisions
+
+    before = revisions([Area.AGENTS, Area.SITES])
+    site.heartbeat("s1", [online("a1"), *(online(f"n{i}") for i in range(5))])  # five new agents, one site change
+    after = revisions([Area.AGENTS, Area.SITES])
+    assert (after[Area.AGENTS] - before[Area.AGENTS], after[Area.SITES] - before[Area.SITES]) == (1, 1)
+    tag = poll(site, "/api/lms").headers["ETag"]
+    site.clock.advance(61)  # a heartbeat that only moves last_heartbeat: no mark, but the list's ETag ages
+    site.heartbeat("s1", [online("a1"), *(online(f"n{i}") for i in range(5))])
+    assert revisions([Area.AGENTS, Area.SITES]) == after
+    assert poll(site, "/api/lms", tag).status_code == 200
