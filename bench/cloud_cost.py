@@ -19,7 +19,12 @@ item write per site per 5 minutes) and shown on their own line.
 The naive design (every agent writes its item every 60 s through IoT Core and a Lambda) is measured with the same
 counters over one sampled minute and extrapolated to the day.
 
-Usage: ``python bench/cloud_cost.py [--sites 25] [--agents-per-site 40] [--steady-minutes 20]``
+The dashboard: ``--dashboard-admins`` (20) admins keep the overview open, polling ``GET /api/overview`` every
+``--dashboard-interval`` (10) s with ``If-None-Match`` during ``--dashboard-hours`` (10) of the day, through the real
+route (chalice's test client) while the steady sample runs; beside it, the same polls without ``If-None-Match``
+(two admins measured, scaled to all): what the ETags save. Each poll is one API request and one Lambda invocation.
+
+Usage: ``python bench/cloud_cost.py [--sites 25] [--agents-per-site 40] [--steady-minutes 20] [--dashboard-admins 20]``
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from chalicelib.domain.token import Principal, Role  # noqa: E402
 from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
 from chalicelib.handlers.alert_schedules import evaluate_alerts  # noqa: E402
 from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
+from chalicelib.repositories import change_mark  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
 from shared.messages import Presence  # noqa: E402
@@ -197,11 +203,59 @@ class CountingPublisher(RecordingPublisher):
         self._meter_of().iot_messages += max(1, math.ceil(len(payload) / 5120))
 
 
+class Dashboard:
+    """Admins with the overview open: conditional polls (``meter``), and unconditional ones (``baseline``)."""
+
+    def __init__(self, counter: DynamoCounter, admins: int, interval_s: float, baseline_admins: int) -> None:
+        from app import app
+        from chalice.test import Client
+
+        self.counter = counter
+        self.client = Client(app, stage_name="dev", project_dir=str(ROOT / "cloud"))
+        self.admins = admins
+        self.interval_s = interval_s
+        self.baseline_admins = min(baseline_admins, admins)
+        self.meter = Meter()
+        self.baseline = Meter()
+        self.tags: dict[int, str] = {}
+        self.not_modified = 0
+        self.polls = 0
+        self.token = ""
+
+    def poll_for(self, seconds: float) -> None:
+        if not self.token:
+            self.token = container.get().tokens.create("admin", "dashboard bench").secret
+        for _ in range(max(1, round(seconds / self.interval_s))):
+            for admin in range(self.admins):
+                self._poll(admin, conditional=True)
+            for admin in range(self.baseline_admins):
+                self._poll(admin, conditional=False)
+
+    def _poll(self, admin: int, *, conditional: bool) -> None:
+        saved, self.counter.meter = self.counter.meter, self.meter if conditional else self.baseline
+        try:
+            self.counter.meter.api_requests += 1
+            self.counter.meter.lambda_invocations += 1
+            headers = {"Authorization": f"Bearer {self.token}"}
+            if conditional and admin in self.tags:
+                headers["If-None-Match"] = self.tags[admin]
+            response = self.client.http.get("/api/overview", headers=headers)
+            if response.status_code not in (200, 304):
+                raise RuntimeError(f"overview poll: {response.status_code} {response.body[:200]!r}")
+            if conditional:
+                self.polls += 1
+                self.not_modified += response.status_code == 304
+                self.tags[admin] = response.headers["ETag"]
+        finally:
+            self.counter.meter = saved
+
+
 class Tenant:
     """The simulated tenant: sites with their agents' presence, and the clock."""
 
     def __init__(self, counter: DynamoCounter, sites: int, per_site: int) -> None:
         self.counter = counter
+        self.dashboard: Dashboard | None = None
         self.now = 1_750_000_000.0
         self.sites = {f"site-{s:02d}": {f"s{s:02d}-pc{a:03d}": Presence.OFFLINE for a in range(per_site)}
                       for s in range(sites)}
@@ -293,6 +347,8 @@ class Tenant:
                     self.sync(c, changed=c < changed_syncs and step == 0)
             if step % int(300 / HEARTBEAT_S) == 0:
                 self.sweep()
+            if self.dashboard is not None:
+                self.dashboard.poll_for(HEARTBEAT_S)
             self.now += HEARTBEAT_S
 
 
@@ -325,6 +381,12 @@ def naive_minute(tenant: Tenant, counter: DynamoCounter) -> Meter:
     """The naive design: each agent sends its status every 60 s and a Lambda writes its item."""
     repo = container.get().agents._agents  # the repository under the service
     counter.meter = Meter()
+    with change_mark.deferred():  # the naive design has no dashboard marks: one bump at the end, not one per item
+        _naive_writes(tenant, repo)
+    return counter.meter
+
+
+def _naive_writes(tenant: Tenant, repo: Any) -> None:
     for site_id, agents in tenant.sites.items():
         for agent_id, presence in agents.items():
             tenant.meter.iot_messages += 1
@@ -333,7 +395,6 @@ def naive_minute(tenant: Tenant, counter: DynamoCounter) -> Meter:
             current = repo.get(agent_id)
             repo.save(Agent(agent_id, site_id, presence, last_seen=tenant.now, version="1.0.0", hostname=agent_id,
                             changed_at=tenant.now, revision=current.revision if current else None))
-    return counter.meter
 
 
 def main() -> int:
@@ -344,6 +405,9 @@ def main() -> int:
     parser.add_argument("--transition-minutes", type=float, default=15.0,
                         help="length of the sampled morning boot and evening shutdown")
     parser.add_argument("--clients", type=int, default=20, help="ClassTop clients syncing with the cloud directly")
+    parser.add_argument("--dashboard-admins", type=int, default=20, help="admins with the overview open")
+    parser.add_argument("--dashboard-interval", type=float, default=10.0, help="their refresh interval (s)")
+    parser.add_argument("--dashboard-hours", type=float, default=10.0, help="hours a day they keep it open")
     args = parser.parse_args()
     agents = args.sites * args.agents_per_site
     started = time.monotonic()
@@ -361,8 +425,11 @@ def main() -> int:
             span = args.transition_minutes
             boot = measure(lambda: tenant.run(span, boot=1.0, clients=args.clients, changed_syncs=args.clients),
                            counter)
+            dashboard = Dashboard(counter, args.dashboard_admins, args.dashboard_interval, baseline_admins=2)
+            tenant.dashboard = dashboard
             steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
+            tenant.dashboard = None
             shutdown = measure(lambda: tenant.run(span, shutdown=1.0, clients=args.clients), counter)
             naive = naive_minute(tenant, counter)
             # alerts: an e-mail channel on the tenant's alerts topic; one schedule run with every site reachable
@@ -395,6 +462,11 @@ def main() -> int:
     alerts_intake_day = alert_sample.scaled(agents * ALERTS_PER_AGENT_DAY / ALERT_SAMPLE)
     day.add(alerts_schedule_day)
     day.add(alerts_intake_day)
+    # the dashboard's polls: the steady sample's, for the hours it is open
+    dashboard_day = dashboard.meter.scaled(args.dashboard_hours * 60 / args.steady_minutes)
+    unconditional_day = dashboard.baseline.scaled(args.dashboard_hours * 60 / args.steady_minutes
+                                                  * args.dashboard_admins / max(1, dashboard.baseline_admins))
+    day.add(dashboard_day)
 
     def per_1000_month(m: Meter) -> float:
         return sum(m.cost().values()) * DAYS_PER_MONTH * 1000 / agents
@@ -428,6 +500,17 @@ def main() -> int:
           f"${per_1000_month(alerts_schedule_day):.2f}; intake + notifications ({ALERTS_PER_AGENT_DAY:g} alert per "
           f"agent per day, fired and resolved, one e-mail channel: {alerts_intake_day.notifications:,} e-mails/day) "
           f"${per_1000_month(alerts_intake_day):.2f} per 1,000 agents / month")
+    print(f"  dashboard: {args.dashboard_admins} admins, overview every {args.dashboard_interval:g} s, "
+          f"{args.dashboard_hours:g} h/day (included above): {dashboard.not_modified}/{dashboard.polls} polls "
+          f"answered 304 ({100 * dashboard.not_modified / max(1, dashboard.polls):.0f}%)")
+    print(f"  {'':34}{'If-None-Match':>14}{'plain GETs':>14}")
+    for name, ours, theirs in (("dashboard read units / day", dashboard_day.read_units,
+                                unconditional_day.read_units),
+                               ("dashboard requests / day", dashboard_day.api_requests,
+                                unconditional_day.api_requests)):
+        print(f"  {name:34}{ours:>14,.0f}{theirs:>14,.0f}")
+    print(f"  {'dashboard $/month (whole tenant)':34}{sum(dashboard_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
+          f"{sum(unconditional_day.cost().values()) * DAYS_PER_MONTH:>14.2f}")
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
     print(f"  goals {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

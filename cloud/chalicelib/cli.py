@@ -7,13 +7,18 @@ the app: ``CLASSTOP_TENANT``, ``CLASSTOP_STAGE``, ``AWS_DEFAULT_REGION``, option
     manage.py enrolment create --name "school 1" [--site S] [--ttl SECONDS]
     manage.py agent retire AGENT_ID
     manage.py site retire SITE_ID
+    manage.py users list
+    manage.py users invite EMAIL --role operator [--site S ...]
+    manage.py users set EMAIL [--role R] [--site S ... | --all-sites]
+    manage.py users disable|enable EMAIL
     manage.py tables create
     manage.py openapi > docs/openapi.json
 
 Secrets are printed once (``--json`` for a machine-readable line); only their SHA-256 is stored. API tokens expire
 (default 90 days, at most 365); ``token list`` shows ids, never secrets; creating and revoking a token is written to
 the audit log (actor ``manage.py``), like the same acts through ``/api/tokens``; so are retirements (what they do:
-``chalicelib/services/retirement.py``). Exit status: 0 ok, 2 bad arguments,
+``chalicelib/services/retirement.py``) and every change to the dashboard's accounts (``users``: the tenant's user
+pool, ``CLASSTOP_USER_POOL_ID``/``CLASSTOP_USER_POOL_CLIENT_ID``). Exit status: 0 ok, 2 bad arguments,
 configuration or an unknown token id, 1 an AWS failure.
 """
 
@@ -67,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
         retire.add_parser("retire", help=f"retire {what} (see chalicelib/services/retirement.py)").add_argument(
             "target_id", help=f"the {noun} id"
         )
+    users = groups.add_parser("users", help="the dashboard's accounts (the tenant's user pool)").add_subparsers(
+        dest="action", required=True)
+    users.add_parser("list", help="list accounts: e-mail, role, sites, enabled, status")
+    invite = users.add_parser("invite", help="invite an account (a temporary password by e-mail)")
+    invite.add_argument("email")
+    invite.add_argument("--role", required=True, choices=[r.value for r in Role])
+    invite.add_argument("--site", action="append", dest="sites", metavar="SITE_ID",
+                        help="limit the account to this site (repeat; default: every site)")
+    change = users.add_parser("set", help="change an account's role or sites")
+    change.add_argument("email")
+    change.add_argument("--role", choices=[r.value for r in Role])
+    scope = change.add_mutually_exclusive_group()
+    scope.add_argument("--site", action="append", dest="sites", metavar="SITE_ID", help="its sites from now on")
+    scope.add_argument("--all-sites", action="store_true", help="every site from now on")
+    for state in ("disable", "enable"):
+        users.add_parser(state, help=f"{state} an account" + (" (and sign it out)" if state == "disable" else "")
+                         ).add_argument("email")
     groups.add_parser("openapi", help="print the OpenAPI document of the API (docs/openapi.json)")
     return parser
 
@@ -90,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = {"token": secret, "name": stored.name, "site_id": stored.site_id, "expires_at": stored.expires_at}
         elif args.group in ("agent", "site"):
             out = _retire(services, args.group, args.target_id)
+        elif args.group == "users":
+            out = _users(services, args)
         else:
             out = {"created": models.create_tables(services.settings)}
     except CloudError as exc:
@@ -103,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(_row(t) for t in out["tokens"]) or "no API tokens")
     elif "retired" in out:
         print(f"retired {args.group} {args.target_id}: {json.dumps(out)}")
+    elif "users" in out:
+        print("\n".join(_user_row(u) for u in out["users"]) or "no accounts")
+    elif "email" in out:
+        print(_user_row(out) + (f"\ntemporary password: {out['temporary_password']}"
+                                if out.get("temporary_password") else ""))
     elif "revoked" in out:
         print(f"revoked {out['token_id']}")
     else:
@@ -154,6 +183,40 @@ def _retire(services: Container, noun: str, target_id: str) -> dict[str, Any]:
         raise
     services.audit.record(ACTOR, None, action, target, 200, "ok")
     return out
+
+
+def _users(services: Container, args: argparse.Namespace) -> dict[str, Any]:
+    """``users list|invite|set|disable|enable``; every change leaves an audit entry, refused attempts too."""
+    if services.users is None:
+        raise ConfigError("no user pool: set CLASSTOP_USER_POOL_ID and CLASSTOP_USER_POOL_CLIENT_ID")
+    if args.action == "list":
+        return {"users": [u.to_dict() for u in services.users.list()]}
+    email = str(args.email)[:254]
+    action = "user.invite" if args.action == "invite" else "user.update"
+    target = "/api/users" if args.action == "invite" else f"/api/users/{email}"
+    try:
+        if args.action == "invite":
+            invitation = services.users.invite(email, args.role, args.sites)
+            out = invitation.user.to_dict()
+            if invitation.temporary_password is not None:
+                out["temporary_password"] = invitation.temporary_password
+            target = f"{target} email={invitation.user.email}"
+        elif args.action == "set":
+            out = services.users.update(email, None, role=args.role, site_ids=args.sites,
+                                        set_sites=bool(args.sites) or args.all_sites).to_dict()
+        else:
+            out = services.users.update(email, None, enabled=args.action == "enable").to_dict()
+    except CloudError as exc:
+        services.audit.record(ACTOR, None, action, target, exc.status, exc.code.value)
+        raise
+    services.audit.record(ACTOR, None, action, target, 201 if args.action == "invite" else 200, "ok")
+    return out
+
+
+def _user_row(user: dict[str, Any]) -> str:
+    sites = ",".join(user["sites"]) if user["sites"] else "*"
+    state = "enabled" if user["enabled"] else "disabled"
+    return f"{user['email']}  {user['role'] or '-':<8}  sites={sites}  {state}  {user['status']}"
 
 
 def _row(token: dict[str, Any]) -> str:

@@ -16,6 +16,11 @@ _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 #: loose on purpose: S3 checks the name, and older us-east-1 buckets may have capitals and underscores
 _BUCKET_RE = re.compile(r"^[^\s/]{3,255}$")
 
+#: ``{region}_{id}`` (moto's ids are longer than AWS's)
+_POOL_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]{1,64}$")
+_CLIENT_RE = re.compile(r"^[0-9A-Za-z]{1,128}$")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 #: admission policies for callers without credentials (ClassTop clients, seed LMSs)
 POLICIES = ("open", "approval", "closed")
@@ -78,6 +83,14 @@ class Settings:
     alert_retention_s: int = 90 * 24 * 3600
     #: the tenant's alerts topic (SNS, created by the template): e-mail and SMS channels; none: those answer 503
     alerts_topic_arn: str | None = None
+    #: the tenant's Cognito user pool and its app client (the dashboard's accounts); none: only API tokens
+    user_pool_id: str | None = None
+    user_pool_client_id: str | None = None
+    #: where the pool's JWKS is read; default ``{issuer}/.well-known/jwks.json`` (the twin: moto's server)
+    user_pool_jwks_url: str | None = None
+    #: an invitation answers the temporary password (the local twin, which sends no e-mail); refused unless
+    #: ``aws_endpoint`` is a loopback URL, so no deployed stage can turn it on
+    reveal_temporary_passwords: bool = False
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -108,6 +121,17 @@ class Settings:
             raise ConfigError(f"CLASSTOP_IOT_SITE_POLICY: invalid policy name {self.iot_site_policy!r}")
         if self.media_bucket is not None and not _BUCKET_RE.match(self.media_bucket):
             raise ConfigError(f"CLASSTOP_MEDIA_BUCKET: invalid bucket name {self.media_bucket!r}")
+        if (self.user_pool_id is None) != (self.user_pool_client_id is None):
+            raise ConfigError("CLASSTOP_USER_POOL_ID and CLASSTOP_USER_POOL_CLIENT_ID go together")
+        if self.user_pool_id is not None and not _POOL_RE.match(self.user_pool_id):
+            raise ConfigError(f"CLASSTOP_USER_POOL_ID: not a user pool id: {self.user_pool_id!r}")
+        if self.user_pool_client_id is not None and not _CLIENT_RE.match(self.user_pool_client_id):
+            raise ConfigError("CLASSTOP_USER_POOL_CLIENT_ID: not an app client id")
+        if self.user_pool_jwks_url is not None and urlparse(self.user_pool_jwks_url).scheme not in ("http", "https"):
+            raise ConfigError("CLASSTOP_USER_POOL_JWKS_URL: not an http(s) URL")
+        if self.reveal_temporary_passwords and urlparse(self.aws_endpoint or "").hostname not in _LOOPBACK:
+            raise ConfigError("CLASSTOP_REVEAL_TEMPORARY_PASSWORDS is for the local twin only (a loopback "
+                              "CLASSTOP_AWS_ENDPOINT)")
         if not 1024 <= self.max_snapshot_bytes <= 380 * 1024:
             raise ConfigError("CLASSTOP_MAX_SNAPSHOT_BYTES must be between 1024 and 389120 (DynamoDB: 400 KB items)")
         for name in ("max_body_bytes", "command_retention_s", "command_delivery_window_s", "max_targets",
@@ -127,6 +151,15 @@ class Settings:
         if self.table_prefix:
             return f"{self.table_prefix}-{aggregate}"
         return resource_name(self.namespace, aggregate)
+
+    @property
+    def jwks_url(self) -> str | None:
+        """Where the pool's signing keys are read (``None``: no pool)."""
+        if self.user_pool_id is None:
+            return None
+        from chalicelib.services.pool_tokens import pool_issuer
+
+        return self.user_pool_jwks_url or f"{pool_issuer(self.user_pool_id)}/.well-known/jwks.json"
 
     @property
     def iot_data_url(self) -> str | None:
@@ -181,4 +214,8 @@ class Settings:
             site_stale_s=number("CLASSTOP_SITE_STALE_S", 180),
             alert_retention_s=number("CLASSTOP_ALERT_RETENTION_S", 90 * 24 * 3600),
             alerts_topic_arn=text("CLASSTOP_ALERTS_TOPIC_ARN"),
+            user_pool_id=text("CLASSTOP_USER_POOL_ID"),
+            user_pool_client_id=text("CLASSTOP_USER_POOL_CLIENT_ID"),
+            user_pool_jwks_url=text("CLASSTOP_USER_POOL_JWKS_URL"),
+            reveal_temporary_passwords=text("CLASSTOP_REVEAL_TEMPORARY_PASSWORDS") in ("1", "true"),
         )

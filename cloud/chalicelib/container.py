@@ -17,6 +17,7 @@ from chalicelib.adapters.iot import IotDataPublisher, Publisher
 from chalicelib.adapters.media import MediaStore, S3Media
 from chalicelib.adapters.registry import IdentityIssuer, IotRegistry
 from chalicelib.adapters.shadows import IotShadowStore, ShadowStore
+from chalicelib.adapters.user_pool import UserPool
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.config import Settings
 from chalicelib.domain.command import CommandRecord
@@ -53,12 +54,16 @@ from chalicelib.services.lms import LmsService
 from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.log_requests import LogRequestService
 from chalicelib.services.metric_rollups import MetricRollupService
+from chalicelib.services.overview import OverviewService
+from chalicelib.services.pool_tokens import PoolTokenVerifier
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retirement import RetirementService
+from chalicelib.services.sign_in import PoolPrincipals, SignInService
 from chalicelib.services.site_orders import SiteOrders
 from chalicelib.services.site_presence import SitePresence
 from chalicelib.services.stats import StatsService
 from chalicelib.services.upgrade_campaigns import UpgradeCampaignService
+from chalicelib.services.users import UserService
 from chalicelib.services.versions import VersionService
 
 Clock = Callable[[], float]
@@ -95,6 +100,12 @@ class Container:
     alert_rules: AlertRuleService
     alert_evaluator: AlertEvaluator
     notifier: Notifier
+    overview: OverviewService
+    #: the dashboard's accounts (``None``: the stage has no user pool; the routes answer 503)
+    sign_in: SignInService | None = None
+    users: UserService | None = None
+    #: the services' clock (the ETag's time window of a route whose answer ages: ``api/etags.py``)
+    clock: Clock = time.time
 
 
 @dataclass(slots=True)
@@ -107,6 +118,7 @@ class _Overrides:
     shadows: ShadowStore | None = None
     alert_topic: AlertTopic | None = None
     webhooks: WebhookSender | None = None
+    user_pool: UserPool | None = None
 
 
 _lock = threading.Lock()
@@ -124,12 +136,13 @@ def configure(
     shadows: ShadowStore | None = None,
     alert_topic: AlertTopic | None = None,
     webhooks: WebhookSender | None = None,
+    user_pool: UserPool | None = None,
 ) -> None:
     """Inject adapters (and optionally settings or a clock) for the next :func:`get`. Arguments left as
     ``None`` keep their previous override; the container is rebuilt on next use."""
     global _container
     given = {"settings": settings, "publisher": publisher, "clock": clock, "issuer": issuer, "media": media,
-             "shadows": shadows, "alert_topic": alert_topic, "webhooks": webhooks}
+             "shadows": shadows, "alert_topic": alert_topic, "webhooks": webhooks, "user_pool": user_pool}
     with _lock:
         for name, value in given.items():
             if value is not None:
@@ -176,6 +189,13 @@ def _build(overrides: _Overrides) -> Container:
     agents = AgentRepository(settings.tenant)
     sites = SiteRepository(settings.tenant)
     tokens = TokenRepository()
+    pool: UserPool | None = None
+    principals: PoolPrincipals | None = None
+    if settings.user_pool_id and settings.user_pool_client_id and settings.jwks_url:
+        pool = overrides.user_pool or UserPool(settings.user_pool_id, settings.user_pool_client_id,
+                                               endpoint_url=settings.aws_endpoint, region=settings.region)
+        principals = PoolPrincipals(PoolTokenVerifier(settings.user_pool_id, settings.user_pool_client_id,
+                                                      settings.jwks_url, clock=clock), pool)
     command_records = CommandRepository(settings.tenant)
     classtop_clients = ClassTopClientRepository(settings.tenant)
     stats = StatsService(RollupRepository(), sites, agents, classtop_clients, clock)
@@ -202,7 +222,7 @@ def _build(overrides: _Overrides) -> Container:
         commands=commands,
         agents=agent_service,
         sites=SiteService(sites),
-        tokens=TokenService(tokens, clock),
+        tokens=TokenService(tokens, clock, pool=principals),
         lms=LmsService(sites, tokens, issuer, agent_service, settings, clock),
         sweeper=CommandSweeper(command_records, clock, on_finished=_finished(stats)),
         history=CommandHistory(command_records, agent_service),
@@ -230,4 +250,8 @@ def _build(overrides: _Overrides) -> Container:
         alert_rules=alert_rules,
         alert_evaluator=AlertEvaluator(sites, alert_records, alerts, alert_rules, settings.site_stale_s, clock),
         notifier=notifier,
+        overview=OverviewService(stats, EventRepository(), clock),
+        sign_in=None if pool is None else SignInService(pool),
+        users=None if pool is None else UserService(pool, reveal_passwords=settings.reveal_temporary_passwords),
+        clock=clock,
     )

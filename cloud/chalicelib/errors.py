@@ -86,3 +86,7 @@ class StaleWrite(Conflict):
 
 class ConfigError(CloudError):
     """The environment is missing or has an invalid setting (500)."""
+
+
+class NoUserPool(CloudError, status=503, code=ErrorCode.NOT_SUPPORTED):
+    """The stage has no user pool (``CLASSTOP_USER_POOL_ID``): accounts and sign-in are unavailable."""

@@ -42,6 +42,8 @@ MEDIA_BUCKET = "MediaBucket"
 MEDIA_BUCKET_POLICY = "MediaBucketPolicy"
 #: days a CCTV snapshot/clip or a large command output stays in the bucket
 DEFAULT_MEDIA_RETENTION_DAYS = 90
+#: the bucket prefix of the dashboard's static files, served by CloudFront (``infra/aws/site_hosting.py``)
+SITE_FILES_PREFIX = "site"
 
 
 def tenant_parameters() -> Json:
@@ -253,6 +255,13 @@ def _media() -> Json:
                     "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
                     "Resource": [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/*"]]}],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }, {
+                    # the dashboard's files (infra/aws/site_hosting.py), and nothing else of the bucket, to
+                    # CloudFront's origin access control of this account
+                    "Sid": "DashboardFilesToCloudFront", "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                    "Resource": {"Fn::Join": ["", [bucket_arn, f"/{SITE_FILES_PREFIX}/*"]]},
+                    "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
                 }]},
             },
         },
@@ -292,6 +301,8 @@ def data_plane_template() -> Json:
                                  "Value": ref(ALERTS_TOPIC)}
     outputs["MediaBucketName"] = {"Value": ref(MEDIA_BUCKET)}
     outputs["MediaBucketArn"] = {"Value": get_att(MEDIA_BUCKET, "Arn")}
+    outputs["MediaBucketDomainName"] = {"Value": get_att(MEDIA_BUCKET, "DomainName")}
+    outputs["MediaBucketRegionalDomainName"] = {"Value": get_att(MEDIA_BUCKET, "RegionalDomainName")}
     parameters = {**tenant_parameters(), "MediaRetentionDays": media_retention_parameter()}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.aws import data_plane
+from infra.aws import data_plane, user_pool
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, sub, tokens_to_sub
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -59,23 +59,25 @@ class Access:
     site_identities: bool = False  # the tenant's site things, their shadows, the site certificates
     media: bool = False  # presigned GET/PUT of objects in the media bucket
     alerts_topic: tuple[str, ...] = ()  # SNS actions on the tenant's alerts topic
+    accounts: bool = False  # the user pool's accounts (infra/aws/user_pool.py ADMIN_ACTIONS)
 
 
 #: what sending an alert notification uses (an SNS publish; a failed webhook delivery is stored for a retry)
 ALERT_SENDS = ("sns:Publish",)
 API = Access(all_tables=True, site_commands=True, site_identities=True, media=True,
-             alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"))
+             alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"), accounts=True)
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
-    "site_heartbeat": Access(writes=("agent", "site", "site_order"), site_commands=True, media=True),
-    "command_results": Access(writes=("command", "rollup")),
-    "site_events": Access(reads=("agent",), writes=("event", "snapshot")),
+    # (change_mark: every write to agents, sites, commands or events bumps its area's mark for the dashboard's polls)
+    "site_heartbeat": Access(writes=("agent", "site", "site_order", "change_mark"), site_commands=True, media=True),
+    "command_results": Access(writes=("command", "rollup", "change_mark")),
+    "site_events": Access(reads=("agent",), writes=("event", "snapshot", "change_mark")),
     "site_sync": Access(reads=("agent",), writes=("agent_snapshot",)),
     "site_metrics": Access(reads=("agent",), writes=("metric_rollup",)),
-    "expire_commands": Access(writes=("command", "rollup")),
+    "expire_commands": Access(writes=("command", "rollup", "change_mark")),
     # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
-    "agents_retired": Access(writes=("agent", "label", "site_order"), site_identities=True),
+    "agents_retired": Access(writes=("agent", "label", "site_order", "change_mark"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
     # a site's alert changes: stored if newer; notified (SNS; a failed webhook delivery is kept for its retries)
     "site_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
@@ -143,6 +145,9 @@ def _site_statements(access: Access) -> list[Json]:
     if access.alerts_topic:
         result.append({"Sid": "AlertsTopic", "Effect": "Allow", "Action": sorted(access.alerts_topic),
                        "Resource": data_plane.output("AlertsTopicArn")})
+    if access.accounts:
+        result.append({"Sid": "DashboardAccounts", "Effect": "Allow", "Action": sorted(user_pool.ADMIN_ACTIONS),
+                       "Resource": user_pool.pool_arn()})
     return result
 
 

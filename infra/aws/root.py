@@ -17,6 +17,8 @@ Chalice does not generate.
   errors and throttles, every topic rule's failures and every table's throttling (:mod:`infra.aws.alarms`), all
   to the tenant's notifications topic, and an optional e-mail subscription to it (parameter ``AlarmEmail``);
 * the operations dashboard (:mod:`infra.aws.dashboard`);
+* the dashboard's accounts, a Cognito user pool (:mod:`infra.aws.user_pool`), and its hosting: CloudFront in
+  front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`);
 * outputs: the IoT endpoint, the table names, the other data-plane names and the failed-events queue.
 
 The IoT data endpoint (``xxxx-ats.iot.<region>.amazonaws.com``) is a parameter rather than a custom resource:
@@ -28,7 +30,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import alarms, api_stage, cloud_app, dashboard, data_plane, failures, logs, roles
+from infra.aws import (
+    alarms,
+    api_stage,
+    cloud_app,
+    dashboard,
+    data_plane,
+    failures,
+    logs,
+    roles,
+    site_hosting,
+    user_pool,
+)
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, logical_id, ref, sub, tokens_to_sub, underscored
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -65,6 +78,7 @@ def environment() -> Json:
         "CLASSTOP_TENANT": ref("TenantId"),
         "CLASSTOP_STAGE": ref("Stage"),
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
+        **user_pool.environment(),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
         variables[name] = data_plane.output(output)
@@ -186,6 +200,8 @@ def merge_template() -> Json:
     if any(f.logical_id == cloud_app.API_HANDLER for f in functions):
         resources[REST_API] = {"Properties": api_stage.rest_api_properties()}
         resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
+        resources.update(site_hosting.resources(REST_API, cloud_app.api_gateway_stage()))
+    resources.update(user_pool.resources())
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
     resources.update(_observability_resources(functions, models))
@@ -195,7 +211,11 @@ def merge_template() -> Json:
                                  "Value": ref(failures.FAILED_EVENTS_QUEUE)},
         "DashboardName": {"Description": "The operations dashboard (docs/operations.md)",
                           "Value": ref(dashboard.DASHBOARD)},
+        "UserPoolId": {"Description": "The dashboard's accounts", "Value": ref(user_pool.USER_POOL)},
+        "UserPoolClientId": {"Value": ref(user_pool.USER_POOL_CLIENT)},
     }
+    if site_hosting.DISTRIBUTION in resources:
+        outputs.update(site_hosting.outputs())
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
         outputs[name] = {"Value": data_plane.output(name)}

@@ -1,6 +1,7 @@
 """``make demo``: run the whole system locally (the local twin) until Ctrl-C.
 
-Cloud API on :8765 (HTTP, standing in for API Gateway's HTTPS), the site's LMS on :8000 (HTTPS) and the site
+The dashboard and its cloud API on :8765 (HTTP, standing in for CloudFront's and API Gateway's HTTPS; the demo
+admin's e-mail and password are printed), the site's LMS on :8000 (HTTPS) and the site
 broker on :8883 (MQTT over TLS), both with certificates of the site CA (override with
 ``--api-port/--lms-port/--broker-port``); state and logs under ``var/demo/`` (the site CA is kept there across
 runs).
@@ -55,7 +56,9 @@ def banner(twin: Twin) -> str:
         [
             "",
             "ClassTop Fleet — local twin is up",
-            f"  cloud API (district admin)  {twin.api_url}/api/health",
+            f"  dashboard (district admin)  {twin.api_url}/",
+            f"    demo admin                {twin.demo_user[0]}   password {twin.demo_user[1]}",
+            f"  cloud API                   {twin.api_url}/api/health",
             f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
             f"  new site console            {twin.lms_url}/console/   user admin, one-time password "
             f"{first_admin_password(twin)}",

@@ -16,7 +16,11 @@ Threads, started in order and stopped in reverse:
    persistent session (a broker restart loses it no message);
 5. the app's scheduled functions (the command sweeper) on the template's rate (``infra/local/schedules.py``;
    ``--schedule-every-s`` for a shorter one);
-6. Chalice's local HTTP server for the app's routes.
+6. Chalice's local HTTP server for the app's routes, which also serves the dashboard's files (``web/dashboard/``)
+   at ``/`` with CloudFront's security headers (``infra/local/dashboard_files.py``).
+
+The tenant's Cognito user pool is moto's cognito-idp (on the same server), created at start as the template
+creates it (``infra/local/user_pool.py``), with a demo admin whose e-mail and password go to ``--demo-user-file``.
 
 The twin's IoT Core parts connect to the stand-in broker with their own privileged certificates (``--iot-dir``:
 ``ca.crt`` and ``<identity>.crt``/``.key``), as they are inside IoT Core in AWS.
@@ -40,6 +44,7 @@ from typing import Any
 
 from edge.lms.enrolment.broker_credentials import DynsecControl
 from infra.aws.policy_eval import IotPolicy
+from infra.local.dashboard_files import DASHBOARD_DIR, local_server
 from infra.local.iot_access import (
     ADMIN_CLIENT,
     IOT_CORE_CLIENT,
@@ -56,6 +61,7 @@ from infra.local.schedules import Schedules
 from infra.local.shadow_api import ShadowApi
 from infra.local.shadow_documents import ShadowDocuments
 from infra.local.shadows import ShadowService
+from infra.local.user_pool import DEMO_ADMIN_EMAIL, LocalPool, create_demo_admin, create_pool
 from shared.files import write_atomic
 from shared.lifecycle import Lifecycle
 from shared.mqtt import MqttClient, MqttSettings
@@ -107,6 +113,9 @@ class LocalCloud:
         self.app_module: ModuleType | None = None
         self.rules: RulesEngine | None = None
         self.shadow_service: ShadowService | None = None
+        self.pool: LocalPool | None = None
+        #: the demo admin's e-mail and password (``start_app``)
+        self.demo_user: tuple[str, str] = ("", "")
 
     @property
     def moto_url(self) -> str:
@@ -130,6 +139,8 @@ class LocalCloud:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto checks TOTP codes for real (one fixed secret for every user: docs/field-notes.md)
+        os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
         server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         server.start()
         self.lifecycle.on_stop("moto", server.stop)
@@ -140,6 +151,7 @@ class LocalCloud:
         os.environ.update(cloud_environment(self.tenant, self.stage, self.moto_url))
         if str(CLOUD_DIR) not in sys.path:
             sys.path.insert(0, str(CLOUD_DIR))
+        self.start_user_pool()
         import app as app_module  # cloud/app.py: the Chalice app
 
         from chalicelib import container, models
@@ -163,6 +175,28 @@ class LocalCloud:
         if settings.alerts_topic_arn:  # the tenant's alerts topic (e-mail and SMS alert channels)
             boto3.client("sns", endpoint_url=self.moto_url, region_name=settings.region).create_topic(
                 Name=settings.alerts_topic_arn.rsplit(":", 1)[1])
+
+    def start_user_pool(self) -> None:
+        """The tenant's user pool in moto, the app's settings pointing at it, and the demo admin."""
+        import boto3
+
+        if str(CLOUD_DIR) not in sys.path:
+            sys.path.insert(0, str(CLOUD_DIR))
+        from chalicelib.services.users import temporary_password
+
+        cognito = boto3.client("cognito-idp", endpoint_url=self.moto_url, region_name="us-east-1")
+        self.pool = create_pool(cognito, Namespace(self.tenant, self.stage))
+        os.environ.update({
+            "CLASSTOP_USER_POOL_ID": self.pool.pool_id,
+            "CLASSTOP_USER_POOL_CLIENT_ID": self.pool.client_id,
+            # moto serves every pool's JWKS on its own server (docs/field-notes.md)
+            "CLASSTOP_USER_POOL_JWKS_URL": f"{self.moto_url}/{self.pool.pool_id}/.well-known/jwks.json",
+            "CLASSTOP_REVEAL_TEMPORARY_PASSWORDS": "1",
+        })
+        password = temporary_password()
+        create_demo_admin(cognito, self.pool, password)
+        self.demo_user = (DEMO_ADMIN_EMAIL, password)
+        log.info("user pool %s, app client %s", self.pool.pool_id, self.pool.client_id)
 
     def start_broker_link(self) -> None:
         from chalicelib import container
@@ -214,11 +248,11 @@ class LocalCloud:
 
     def start_http(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
 
         assert self.app_module is not None
         config = Config.create(chalice_stage=self.stage, app_name="classtop", project_dir=str(CLOUD_DIR))
-        server = create_local_server(self.app_module.app, config, self.host, self.api_port)
+        files = DASHBOARD_DIR if DASHBOARD_DIR.is_dir() else None
+        server = local_server(self.app_module.app, config, self.host, self.api_port, files, self.moto_url)
         thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
         thread.start()
 
@@ -248,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iot-dir", type=Path, required=True,
                    help="the twin's IoT CA (ca.crt, ca.key) and privileged certificates (<identity>.crt/.key)")
     p.add_argument("--token-file", type=Path, required=True, help="where to write the first admin token")
+    p.add_argument("--demo-user-file", type=Path, default=None,
+                   help="where to write the demo admin's e-mail and password (two lines)")
     p.add_argument("--ready-file", type=Path, required=True)
     p.add_argument("--schedule-every-s", type=float, default=None,
                    help="run the scheduled functions this often (default: their rate in the template)")
@@ -276,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cloud.start()
         write_atomic(args.token_file, cloud.issue_admin_token() + "\n")
+        if args.demo_user_file is not None:
+            write_atomic(args.demo_user_file, "\n".join(cloud.demo_user) + "\n")
         args.ready_file.write_text("ready\n")
         stop.wait()
     except Exception as exc:

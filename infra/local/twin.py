@@ -78,6 +78,8 @@ class Twin:
         self.passwords: dict[str, str] = {}
         self.agents: dict[str, ChildProcess] = {}
         self.admin_token: str = ""
+        #: the dashboard's demo admin: e-mail and password (the local cloud's user pool)
+        self.demo_user: tuple[str, str] = ("", "")
         self.lms_token: str = "ctl_" + secrets.token_urlsafe(24)  # the LMS's local admin token
         self.cloud_broker: MosquittoProcess | None = None
         self.site_broker: MosquittoProcess | None = None
@@ -220,8 +222,8 @@ class Twin:
         assert self.cloud_broker is not None
         run = self.workdir / "cloud"
         run.mkdir(exist_ok=True)
-        token_file, ready_file = run / "admin-token", run / "ready"
-        for f in (token_file, ready_file):
+        token_file, ready_file, user_file = run / "admin-token", run / "ready", run / "demo-user"
+        for f in (token_file, ready_file, user_file):
             f.unlink(missing_ok=True)
         moto_port = self.opt.ports.moto or free_port()
         self.moto_url = f"http://{self.opt.host}:{moto_port}"
@@ -233,6 +235,7 @@ class Twin:
                 "--api-port", str(self.opt.ports.api), "--moto-port", str(moto_port),
                 "--broker-host", self.cloud_broker.host, "--broker-port", str(self.cloud_broker.port),
                 "--token-file", str(token_file), "--ready-file", str(ready_file), "--iot-dir", str(self.iot_dir),
+                "--demo-user-file", str(user_file),
                 *(["--schedule-every-s", str(self.opt.schedule_every_s)] if self.opt.schedule_every_s else []),
             ],
             self.workdir / "logs" / "cloud.log",
@@ -240,6 +243,8 @@ class Twin:
         self.lifecycle.on_stop("local cloud", self.cloud.stop)
         wait_for("the local cloud", ready_file.exists, self.opt.start_timeout_s, watch=[self.cloud])
         self.admin_token = token_file.read_text().strip()
+        email, password = [*user_file.read_text().splitlines(), "", ""][:2]
+        self.demo_user = (email, password)
         self.enrol_site()
 
     def enrol_site(self) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,15 @@ def test_demo_prints_a_working_curl_and_stops_on_ctrl_c() -> None:
                 break
         text = "\n".join(lines)
         assert "Ctrl-C stops everything" in text, text
+        # the dashboard's URL and its demo admin, who can sign in with what the banner shows
+        admin_line = next(line.split() for line in lines if line.strip().startswith("demo admin"))
+        email, password = admin_line[2], admin_line[4]
+        assert f"http://127.0.0.1:{ports['--api-port']}/" in text
+        sign_in = urllib.request.Request(f"http://127.0.0.1:{ports['--api-port']}/api/auth/sign-in", method="POST",
+                                         data=json.dumps({"email": email, "password": password}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(sign_in, timeout=10) as answer:
+            assert set(json.loads(answer.read())["data"]) >= {"id_token", "access_token", "refresh_token"}
         curl = next(
             line.strip() for line in lines if line.strip().startswith("curl -s -X POST") and "/api/commands" in line
         )

@@ -15,6 +15,7 @@ from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.errors import BadRequest, CloudError
+from chalicelib.repositories.change_mark import Area
 from shared.messages import Presence
 from shared.topics import ID_PATTERN
 
@@ -47,7 +48,7 @@ class AgentMoveBody(RequestBody):
 
 
 @api.route("GET", "/api/agents", Access.VIEWER, Scope.LIST, "List agents (site, status, group, tag, pending filters)",
-           query=("site_id", "status", "group", "tag", "pending", "limit", "cursor"))
+           query=("site_id", "status", "group", "tag", "pending", "limit", "cursor"), etag=(Area.AGENTS,))
 def list_agents(call: Call[None]) -> Response:
     request = call.request
     status = query_str(request, "status")

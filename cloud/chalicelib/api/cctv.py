@@ -15,9 +15,10 @@ from chalice.app import Response
 from pydantic import Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok, path_id, query_int, query_str
+from chalicelib.api.http import RequestBody, ok, path_id, query_int, query_since, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.errors import BadRequest
+from chalicelib.repositories.change_mark import Area
 from chalicelib.repositories.event import StoredEvent
 from shared.cctv import central_source_error
 
@@ -108,8 +109,9 @@ def camera_status(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().cctv.status(agent_id, call.principal))
 
 
-@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST, "Events log (?agent_id= or ?day=)",
-           query=("agent_id", "day", "limit", "cursor"))
+@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST,
+           "Events log (?agent_id= or ?day=; ?since= epoch seconds: only newer ones)",
+           query=("agent_id", "day", "limit", "cursor", "since"), etag=(Area.EVENTS,))
 def list_events(call: Call[None]) -> Response:
     request = call.request
     agent_id, day = query_str(request, "agent_id"), query_str(request, "day")
@@ -118,5 +120,6 @@ def list_events(call: Call[None]) -> Response:
     if day is not None and not _DAY_RE.match(day):
         raise BadRequest("day: YYYY-MM-DD")
     page = container.get().cctv.events(call.principal, agent_id=agent_id, day=day,
-                                       limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"))
+                                       limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"),
+                                       since=query_since(request))
     return ok(page.to_dict("events", StoredEvent.to_dict))

@@ -15,6 +15,7 @@ from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
+from chalicelib.repositories.change_mark import Area
 from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
 from shared.topics import ID_PATTERN
@@ -124,13 +125,14 @@ def control_command(call: Call[ControlCommandBody]) -> Response:
 
 
 @api.route("GET", "/api/commands/{command_id}", Access.VIEWER, Scope.SITE, "A command and its per-agent results",
-           check_ids=False)  # a command id has its own grammar: the service answers 404 to anything else
+           check_ids=False, etag=(Area.COMMANDS,))  # a command id has its own grammar: the service 404s the rest
 def get_command(call: Call[None], command_id: str) -> Response:
     return ok(container.get().commands.get(command_id, call.principal).to_dict())
 
 
 @api.route("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, Scope.SITE,
-           "An agent's command history, newest first", query=("limit", "cursor"), check_ids=False)
+           "An agent's command history, newest first", query=("limit", "cursor"), check_ids=False,
+           etag=(Area.COMMANDS,))
 def agent_commands(call: Call[None], agent_id: str) -> Response:
     page = container.get().history.of_agent(agent_id, call.principal, limit=query_int(call.request, "limit", 50),
                                             cursor=query_str(call.request, "cursor"))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chalicelib import container
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, PayloadTooLarge
+from chalicelib.repositories import change_mark
 from shared.errors import ErrorCode, SharedError
 from shared.messages import Strict, describe_validation_error
 from shared.topics import is_valid_id
@@ -45,7 +46,8 @@ def endpoint(view: Callable[P, Response]) -> Callable[P, Response]:
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         try:
-            return view(*args, **kwargs)
+            with change_mark.deferred():  # one bump per area the request wrote, after its writes
+                return view(*args, **kwargs)
         except CloudError as exc:
             if exc.status >= 500:
                 log.warning("%s: %s", view.__name__, exc)
@@ -120,7 +122,7 @@ def _detail(detail: Callable[[Request], str | None] | None, request: Request | N
 #: The longest ``detail`` kept in an audit target.
 AUDIT_DETAIL_MAX = 300
 #: a response field that names what a call created, added to the audit target of a path without parameters
-_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id", "token_id")
+_TARGET_KEYS = ("command_id", "site_id", "client_uuid", "agent_id", "camera_id", "token_id", "email")
 
 
 def _target(request: Request | None) -> str:
@@ -232,6 +234,11 @@ def query_float(request: Request, name: str, default: float, *, low: float, high
     if not low <= value <= high:
         raise BadRequest(f"{name}: must be between {low:g} and {high:g}")
     return value
+
+
+def query_since(request: Request) -> float | None:
+    """``?since=`` (epoch seconds, a poll's cursor: the newest ``at`` it has seen), or ``None``."""
+    return None if _query(request, "since") is None else query_float(request, "since", 0.0, low=0.0, high=1e11)
 
 
 def query_str(request: Request, name: str) -> str | None:

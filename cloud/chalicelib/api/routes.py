@@ -30,9 +30,11 @@ from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
 
 from chalicelib import container
+from chalicelib.api import etags
 from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
+from chalicelib.repositories.change_mark import Area
 from chalicelib.services.lms import bearer_secret
 
 B = TypeVar("B")
@@ -104,6 +106,10 @@ class Route:
     audit: str | None = None
     #: whether the path's parameters are checked as ids (``shared.topics.is_valid_id``) before the body is read
     check_ids: bool = True
+    #: the areas whose change marks make the answer's ``ETag`` (``If-None-Match`` -> 304; ``etags.py``)
+    etag: tuple[Area, ...] = ()
+    #: the answer also ages with the clock: the ``ETag`` changes every ``etag_clock_s`` seconds
+    etag_clock_s: int | None = None
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -160,15 +166,26 @@ class Router:
         audit: str | None = None,
         audit_detail: Callable[[Request], str | None] | None = None,
         check_ids: bool = True,
+        etag: tuple[Area, ...] = (),
+        etag_clock_s: int | None = None,
     ) -> Callable[[View], View]:
+        if etag:
+            responses = {**(responses or {}), "304": "not modified (If-None-Match names the current ETag)"}
         declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
-                            dict(responses or {}), audit, check_ids)
+                            dict(responses or {}), audit, check_ids, tuple(etag), etag_clock_s)
         self.routes.append(declaration)
 
         def decorate(view: View) -> View:
             @functools.wraps(view)
             def handle(**params: str) -> Response:
-                return view(self._call(declaration, params), **params)
+                call = self._call(declaration, params)
+                if not declaration.etag:
+                    return view(call, **params)
+                tag = etags.entity_tag(call.request, call.caller, declaration.etag, declaration.etag_clock_s,
+                                       container.get().clock)
+                if etags.matches(call.request, tag):
+                    return etags.not_modified(tag)
+                return etags.tagged(view(call, **params), tag)
 
             wrapped = endpoint(handle)
             if audit is not None:

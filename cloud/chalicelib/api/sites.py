@@ -15,12 +15,16 @@ from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
+from chalicelib.repositories.change_mark import Area
 from chalicelib.services.csr import MAX_CSR_CHARS
 from chalicelib.services.lms import LmsAgent, LmsRegistration
 from shared.topics import ID_PATTERN
 
 #: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
 MAX_HEARTBEAT_AGENTS = 5000
+
+#: a site's ``last_heartbeat`` moves without a change mark (``SiteRepository.save``): the list's ETag ages this often
+SITE_LIST_CLOCK_S = 60
 
 api = Router(__name__, tag="sites")
 
@@ -78,7 +82,8 @@ def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
               message="Heartbeat received")
 
 
-@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"))
+@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"),
+           etag=(Area.SITES,), etag_clock_s=SITE_LIST_CLOCK_S)
 def list_sites(call: Call[None]) -> Response:
     page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
                                       cursor=query_str(call.request, "cursor"))

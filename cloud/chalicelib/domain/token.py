@@ -101,6 +101,15 @@ class Principal:
     name: str
     role: Role
     site_ids: frozenset[str] | None = None
+    #: the account's e-mail (a user pool account; ``None`` for an API token)
+    email: str | None = None
+    #: how the caller proved who it is: ``token`` (an API token) or ``cognito`` (a user pool's ID or access token)
+    auth: str = "token"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``GET /api/me``."""
+        return {"name": self.name, "email": self.email, "role": self.role.value,
+                "sites": None if self.site_ids is None else sorted(self.site_ids), "auth": self.auth}
 
     def require(self, role: Role, action: str = "this") -> None:
         if not self.role.includes(role):

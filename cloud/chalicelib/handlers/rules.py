@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from chalicelib import container, observability
 from chalicelib.container import Container
 from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
+from chalicelib.repositories import change_mark
 from chalicelib.services.agents import HeartbeatReport
 from chalicelib.services.site_orders import retiring_agents
 from shared.messages import (
@@ -37,7 +38,8 @@ def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M]
         def handle() -> dict[str, Any]:
             site_id, message = parse_site_event(event, model)
             observability.bind(site_id=site_id)
-            report = ingest(container.get(), site_id, message)
+            with change_mark.deferred():
+                report = ingest(container.get(), site_id, message)
             return {"site_id": site_id, **dataclasses.asdict(report)}
 
         return run(name, event, handle)

@@ -6,9 +6,11 @@ import dataclasses
 from typing import Any
 
 from chalicelib import container
+from chalicelib.repositories import change_mark
 
 
 def expire_commands(event: Any) -> dict[str, Any]:
     """Close overdue commands (``event`` is Chalice's ``CloudWatchEvent``, unused). An :class:`UpstreamError`
     propagates: the next run picks the same commands up."""
-    return {"ok": True, **dataclasses.asdict(container.get().sweeper.sweep())}
+    with change_mark.deferred():
+        return {"ok": True, **dataclasses.asdict(container.get().sweeper.sweep())}

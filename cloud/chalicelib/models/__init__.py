@@ -15,6 +15,7 @@ from chalicelib.models.alert import AlertModel
 from chalicelib.models.alert_setting import AlertSettingModel
 from chalicelib.models.audit import AuditModel
 from chalicelib.models.base import UNBOUND, BaseModel
+from chalicelib.models.change_mark import ChangeMarkModel
 from chalicelib.models.classtop_client import ClassTopClientModel
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.models.event import EventModel
@@ -35,7 +36,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
     AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
     MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel, AlertModel,
-    AlertSettingModel,
+    AlertSettingModel, ChangeMarkModel,
 )
 
 
@@ -89,6 +90,7 @@ __all__ = [
     "AlertModel",
     "AlertSettingModel",
     "AuditModel",
+    "ChangeMarkModel",
     "ClassTopClientModel",
     "CommandModel",
     "EventModel",

@@ -23,6 +23,7 @@ from chalicelib.repositories.base import (
     read_page,
     transaction,
 )
+from chalicelib.repositories.change_mark import Area, bump
 from shared.messages import AgentKind, Presence
 
 _SITE_KEYS = frozenset({"agent_id", "site_id"})
@@ -111,6 +112,7 @@ class AgentRepository(TenantRepository):
         item = self._to_item(agent)
         with dynamo_errors(f"write agent {agent.agent_id}"):
             item.save()
+        bump(Area.AGENTS)
         return _to_agent(item)
 
     def save_with_tags(self, agent: Agent, previous_tags: frozenset[str]) -> Agent:
@@ -123,6 +125,7 @@ class AgentRepository(TenantRepository):
                 writes.save(LabelModel(tag_label(tag), agent.agent_id, site_id=agent.site_id))
             for tag in sorted(previous_tags - agent.tags):
                 writes.delete(LabelModel(tag_label(tag), agent.agent_id))
+        bump(Area.AGENTS)
         item.revision = (agent.revision or 0) + 1
         return _to_agent(item)
 
@@ -136,6 +139,7 @@ class AgentRepository(TenantRepository):
             writes.delete(item)
             for tag in sorted(agent.tags):
                 writes.delete(LabelModel(tag_label(tag), agent.agent_id))
+        bump(Area.AGENTS)
 
     def _to_item(self, agent: Agent) -> AgentModel:
         fields: dict[str, Any] = dict(

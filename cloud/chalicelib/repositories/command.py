@@ -11,6 +11,7 @@ from chalicelib.domain.page import Page
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, expiry, read_item, read_page, sort_key
+from chalicelib.repositories.change_mark import Area, bump
 from shared.messages import CommandStatus
 from shared.messages.command import CommandHop
 
@@ -49,6 +50,7 @@ class CommandRepository(TenantRepository):
             if isinstance(exc, StaleWrite):
                 raise Conflict(f"command {record.command_id} already exists") from None
             raise
+        bump(Area.COMMANDS)
         return _to_record(item)
 
     def history(self, agent_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[str]:
@@ -77,6 +79,7 @@ class CommandRepository(TenantRepository):
         item = self._to_item(record)
         with dynamo_errors(f"update command {record.command_id}"):
             item.save()
+        bump(Area.COMMANDS)
         return _to_record(item)
 
     def _to_item(self, record: CommandRecord) -> CommandModel:

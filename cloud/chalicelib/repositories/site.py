@@ -8,6 +8,7 @@ from chalicelib.domain.site import Site
 from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.site import SiteModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, read_item, read_page
+from chalicelib.repositories.change_mark import Area, bump
 
 _TENANT_KEYS = frozenset({"site_id", "tenant"})
 
@@ -21,8 +22,10 @@ class SiteRepository(TenantRepository):
         return read_page(lambda start: SiteModel.by_tenant.query(self._tenant, limit=limit, last_evaluated_key=start),
                          _TENANT_KEYS, limit=limit, cursor=cursor, convert=_to_site, what="list sites")
 
-    def save(self, site: Site) -> Site:
-        """Write ``site`` if its stored revision is still ``site.revision`` (else :class:`StaleWrite`)."""
+    def save(self, site: Site, *, mark: bool = True) -> Site:
+        """Write ``site`` if its stored revision is still ``site.revision`` (else :class:`StaleWrite`). ``mark``:
+        bump the sites' change mark (a heartbeat that only moves ``last_heartbeat`` does not: the routes showing
+        it let their ETag age with the clock instead)."""
         item = SiteModel(
             site.site_id,
             tenant=self._tenant,
@@ -56,6 +59,8 @@ class SiteRepository(TenantRepository):
             if site.revision is None:
                 raise Conflict(f"site {site.site_id} already exists") from None
             raise
+        if mark:
+            bump(Area.SITES)
         return _to_site(item)
 
     def delete(self, site: Site) -> None:
@@ -64,6 +69,7 @@ class SiteRepository(TenantRepository):
         item.revision = site.revision
         with dynamo_errors(f"delete site {site.site_id}"):
             item.delete()
+        bump(Area.SITES)
 
 
 def _to_site(item: SiteModel) -> Site:

@@ -283,8 +283,9 @@ class AgentService:
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
                                           agent_count=agent_count, online_count=online,
                                           lms_config_version=config_version, certificates_expiring=expiring)
+        touch_only = site is not None and dataclasses.replace(site, last_heartbeat=at) == updated
         try:
-            self._sites.save(updated)
+            self._sites.save(updated, mark=not touch_only)
         except (StaleWrite, Conflict):
             log.info("site %s changed concurrently; keeping the other write", site_id)
             return False

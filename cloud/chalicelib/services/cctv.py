@@ -164,11 +164,12 @@ class CctvService:
         return {"agent_id": agent_id, "cameras": dict(snap.body) if snap else {}}
 
     def events(self, principal: Principal, *, agent_id: str | None, day: str | None, limit: int,
-               cursor: str | None) -> Page[StoredEvent]:
+               cursor: str | None, since: float | None = None) -> Page[StoredEvent]:
+        """An agent's events or a day's, newest first; ``since`` (epoch seconds): only newer ones."""
         if agent_id is not None:
             self._agents.get(agent_id, principal)
-            return self._events.of_agent(agent_id, limit=limit, cursor=cursor)
+            return self._events.of_agent(agent_id, limit=limit, cursor=cursor, since=since)
         if day is None:
             raise BadRequest("give agent_id or day (YYYY-MM-DD)")
-        page = self._events.of_day(day, limit=limit, cursor=cursor)
+        page = self._events.of_day(day, limit=limit, cursor=cursor, since=since)
         return Page([e for e in page.items if principal.can_see_site(e.site_id)], page.cursor)

@@ -132,6 +132,20 @@ class StatsService:
                 "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
                 "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
 
+    def visible_sites(self, principal: Principal) -> list[Site]:
+        """Every site the caller may see (the dashboard's overview)."""
+        return [s for s in self._all_sites() if principal.can_see_site(s.site_id)]
+
+    def commands_summary(self, principal: Principal, sites: list[Site], days: int) -> dict[str, Any]:
+        """Finished commands and the success rate over ``days``: the tenant's, or the sum of a scoped caller's
+        sites."""
+        self._check_days(days)
+        return self._commands(tenant_scope() if principal.site_ids is None else None, sites, self._clock(), days)
+
+    def client_freshness(self) -> dict[str, Any]:
+        """ClassTop clients by the age of their last sync (tenant-wide callers only: clients belong to no site)."""
+        return self._classtop_client_freshness(self._clock())
+
     def _classtop_client_freshness(self, now: float) -> dict[str, Any]:
         buckets = {"total": 0, "pending": 0, "never": 0, "within_1h": 0, "within_24h": 0, "older": 0}
         cursor: str | None = None

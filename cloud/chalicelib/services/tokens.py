@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.page import Page
 from chalicelib.domain.token import (
@@ -24,7 +25,11 @@ from chalicelib.domain.token import (
 )
 from chalicelib.errors import BadRequest, NotFound, Unauthorized
 from chalicelib.repositories.token import TokenRepository
+from chalicelib.services.pool_tokens import looks_like_jwt
 from shared.topics import is_valid_id
+
+if TYPE_CHECKING:
+    from chalicelib.services.sign_in import PoolPrincipals
 
 TOKEN_PREFIX = "ctk_"
 _MAX_TOKEN_CHARS = 256
@@ -40,8 +45,10 @@ def new_token_id() -> str:
 
 class TokenService:
     def __init__(self, tokens: TokenRepository, clock: Callable[[], float] = time.time,
-                 new_id: Callable[[], str] = new_token_id) -> None:
+                 new_id: Callable[[], str] = new_token_id, pool: PoolPrincipals | None = None) -> None:
         self._tokens = tokens
+        #: the user pool's tokens (``None``: this stage has no pool; a JWT is then a 401)
+        self._pool = pool
         self._clock = clock
         self._new_id = new_id
 
@@ -90,13 +97,19 @@ class TokenService:
         return IssuedToken(secret=secret, token=token)
 
     def authenticate(self, authorization: str | None) -> Principal:
-        """The caller of an ``Authorization: Bearer <token>`` header; :class:`Unauthorized` otherwise."""
+        """The caller of an ``Authorization: Bearer <token>`` header: an API token (``ctk_…``) or an ID or access
+        token of the tenant's user pool (a JWT: ``chalicelib.services.pool_tokens``); :class:`Unauthorized`
+        otherwise."""
         if not authorization:
             raise Unauthorized("missing Authorization header (Bearer token)")
         scheme, _, secret = authorization.strip().partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("Authorization must be 'Bearer <token>'")
+        if looks_like_jwt(secret):
+            if self._pool is None:
+                raise Unauthorized("sign-in tokens are not accepted here: this stage has no user pool")
+            return self._pool.principal(secret)
         if len(secret) > _MAX_TOKEN_CHARS:
             raise Unauthorized("unknown token")
         token = self._tokens.get(hash_secret(secret))

@@ -107,3 +107,54 @@ def test_manage_lists_and_revokes_tokens(moto_url: str) -> None:
     assert again.returncode == 2 and "unknown token" in again.stderr
     too_long = manage(moto_url, "token", "create", "--role", "viewer", "--name", "x", "--ttl", str(400 * 86400))
     assert too_long.returncode == 2 and "ttl_s" in too_long.stderr
+
+
+def test_manage_administers_the_dashboards_accounts(moto_url: str) -> None:
+    """``users invite|list|set|disable|enable`` as a subprocess against the tenant's pool in moto: each change is
+    audited (actor ``manage.py``), bad input is exit 2 and changes nothing."""
+    import boto3
+
+    from infra.local.user_pool import create_pool
+    from shared.names import Namespace
+
+    pool = create_pool(boto3.client("cognito-idp", endpoint_url=moto_url, region_name="us-east-1"),
+                       Namespace("clitest", "dev"))
+    env = {"CLASSTOP_USER_POOL_ID": pool.pool_id, "CLASSTOP_USER_POOL_CLIENT_ID": pool.client_id,
+           "CLASSTOP_REVEAL_TEMPORARY_PASSWORDS": "1"}
+
+    def users(*args: str) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "CLASSTOP_TENANT": "clitest", "CLASSTOP_STAGE": "dev",
+                       "CLASSTOP_AWS_ENDPOINT": moto_url, **env}
+        return subprocess.run([sys.executable, str(ROOT / "cloud" / "manage.py"), *args], env=environment,
+                              capture_output=True, text=True, timeout=60)
+
+    assert users("tables", "create").returncode == 0
+    invited = users("--json", "users", "invite", "Head@School.test", "--role", "operator", "--site", "s1")
+    assert invited.returncode == 0, invited.stderr
+    made = json.loads(invited.stdout)
+    assert (made["email"], made["role"], made["sites"]) == ("head@school.test", "operator", ["s1"])
+    assert len(made["temporary_password"]) >= 12
+    assert users("users", "invite", "head@school.test", "--role", "viewer").returncode == 2  # exists: 409
+    for bad in (["users", "invite", "not-an-email", "--role", "viewer"],
+                ["users", "invite", "x@y.test", "--role", "viewer", "--site", "../etc"],
+                ["users", "set", "nobody@school.test", "--role", "admin"]):
+        assert users(*bad).returncode == 2, bad
+    assert users("users", "set", "head@school.test", "--role", "admin", "--all-sites").returncode == 0
+    assert users("users", "disable", "head@school.test").returncode == 0
+    listed = json.loads(users("--json", "users", "list").stdout)["users"]
+    assert [(u["email"], u["role"], u["sites"], u["enabled"]) for u in listed] == [
+        ("head@school.test", "admin", None, False)]
+    text = users("users", "list").stdout
+    assert "head@school.test" in text and "disabled" in text and made["temporary_password"] not in text
+    assert users("users", "enable", "head@school.test").returncode == 0
+
+    settings = Settings(tenant="clitest", stage="dev", region="us-east-1", aws_endpoint=moto_url)
+    container.reset()
+    try:
+        container.configure(settings=settings)
+        entries = container.get().audit.page(since=None, until=None, limit=100).items
+    finally:
+        container.reset()
+    actions = [(e.actor, e.action, e.result) for e in entries if e.action.startswith("user.")]
+    assert ("manage.py", "user.invite", "ok") in actions and ("manage.py", "user.invite", "conflict") in actions
+    assert sum(1 for a in actions if a[1] == "user.update" and a[2] == "ok") == 3

@@ -7,6 +7,7 @@ those sites and one outside them, against the route's documented :class:`Scope`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from chalicelib.domain.alert import AlertOrigin, Delivery
 from chalicelib.models import AuditModel
 from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.alert_setting import AlertSettingRepository
+from infra.local.user_pool import create_pool
 from shared.messages.alert import AlertRecord
 from shared.topics import site_thing_name
 
@@ -34,7 +36,11 @@ UPGRADE = {"version": "1.1.0", "sha256": "0" * 64, "signature": "A" * 86 + "=="}
 CALLERS = (None, "lms", "viewer", "operator", "admin")  # rejections first, so state is untouched until a success
 ROLES = ("viewer", "operator", "admin")
 #: mutating routes that are machine traffic, not administration: not audited (cost; see docs/api.md)
-NOT_AUDITED = {("POST", "/api/sync"), ("POST", "/api/lms/heartbeat")}
+NOT_AUDITED = {("POST", "/api/sync"), ("POST", "/api/lms/heartbeat"),
+               # sign-in: anyone may call these, so a flood must not write our table (Cognito's own records and
+               # CloudTrail keep them; docs/security.md#dashboard-accounts)
+               *(("POST", f"/api/auth/{step}") for step in ("sign-in", "challenge", "refresh", "forgot", "reset",
+                                                            "mfa/setup", "mfa/verify"))}
 #: reads that are audited: they hand out a credential (a log object's download link)
 AUDITED_READS = {("GET", "/api/logs/{request_id}")}
 #: the sites the scoped tokens hold ("s3" is theirs to delete, "s4" to retire); "far" (agents far1, far2) is outside
@@ -95,6 +101,79 @@ def _token(cloud: Cloud) -> None:
     cloud.tokens["TOK"] = container.get().tokens.create("viewer", "to revoke").token.token_id
 
 
+POOL_PASSWORD = "Matrix-pass-12"
+_fresh = iter(range(1_000_000))
+
+
+def _cognito() -> Any:
+    return boto3.client("cognito-idp", region_name=SETTINGS.region)
+
+
+def _account(cloud: Cloud, email: str, *, temporary: bool = False) -> None:
+    """An account of the world's pool (the sign-in routes' counterpart), made if missing."""
+    pool_id = container.get().settings.user_pool_id
+    try:
+        _cognito().admin_get_user(UserPoolId=pool_id, Username=email)
+        return
+    except _cognito().exceptions.UserNotFoundException:
+        pass
+    _cognito().admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                                 TemporaryPassword=POOL_PASSWORD,
+                                 UserAttributes=[{"Name": "email", "Value": email}])
+    if not temporary:
+        _cognito().admin_set_user_password(UserPoolId=pool_id, Username=email, Password=POOL_PASSWORD,
+                                           Permanent=True)
+
+
+def _pool_tokens(cloud: Cloud, email: str) -> dict[str, Any]:
+    _account(cloud, email)
+    answer = _cognito().initiate_auth(ClientId=container.get().settings.user_pool_client_id,
+                                      AuthFlow="USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": email, "PASSWORD": POOL_PASSWORD})
+    return dict(answer["AuthenticationResult"])
+
+
+def _into_body(fill: Callable[[Cloud, dict[str, Any]], None]) -> Callable[[Cloud], None]:
+    """A ``prepare`` that fills the call's (mutable) body before each call: a fresh session, a fresh token."""
+
+    def prepare(cloud: Cloud) -> None:
+        fill(cloud, BODIES[fill.__name__])
+
+    return prepare
+
+
+def _challenge(cloud: Cloud, body: dict[str, Any]) -> None:
+    email = f"first{next(_fresh)}@classtop.test"
+    _account(cloud, email, temporary=True)
+    answer = _cognito().initiate_auth(ClientId=container.get().settings.user_pool_client_id,
+                                      AuthFlow="USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": email, "PASSWORD": POOL_PASSWORD})
+    body.update(email=email, session=answer["Session"])
+
+
+def _refresh(cloud: Cloud, body: dict[str, Any]) -> None:
+    body["refresh_token"] = _pool_tokens(cloud, "refresh@classtop.test")["RefreshToken"]
+
+
+def _access(cloud: Cloud, body: dict[str, Any]) -> None:
+    body["access_token"] = _pool_tokens(cloud, f"mfa{next(_fresh)}@classtop.test")["AccessToken"]
+
+
+BODIES: dict[str, dict[str, Any]] = {
+    "_challenge": {"email": "", "challenge": "NEW_PASSWORD_REQUIRED", "session": "",
+                   "new_password": "Changed-pass-12"},
+    "_refresh": {"refresh_token": ""},
+    "_access": {"access_token": ""},
+}
+
+
+def _existing(email: str) -> Callable[[Cloud], None]:
+    def prepare(cloud: Cloud) -> None:
+        _account(cloud, email)
+
+    return prepare
+
+
 def _path(cloud: Cloud, call: Call) -> str:
     """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
     path = call.path
@@ -107,6 +186,26 @@ def _path(cloud: Cloud, call: Call) -> str:
 
 CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/health"): Call("/api/health"),
+    ("POST", "/api/auth/sign-in"): Call("/api/auth/sign-in", {"email": "matrix@classtop.test",
+                                                              "password": POOL_PASSWORD},
+                                        prepare=_existing("matrix@classtop.test")),
+    ("POST", "/api/auth/challenge"): Call("/api/auth/challenge", BODIES["_challenge"], prepare=_into_body(_challenge)),
+    ("POST", "/api/auth/refresh"): Call("/api/auth/refresh", BODIES["_refresh"], prepare=_into_body(_refresh)),
+    ("POST", "/api/auth/forgot"): Call("/api/auth/forgot", {"email": "matrix@classtop.test"}),
+    ("POST", "/api/auth/reset"): Call("/api/auth/reset", {"email": "matrix@classtop.test", "code": "123456",
+                                                          "new_password": POOL_PASSWORD}),
+    ("POST", "/api/auth/mfa/setup"): Call("/api/auth/mfa/setup", BODIES["_access"], prepare=_into_body(_access)),
+    ("POST", "/api/auth/mfa/verify"): Call("/api/auth/mfa/verify", {"access_token": "", "code": "123456"},
+                                           prepare=lambda cloud: _access(cloud, CALLS[
+                                               ("POST", "/api/auth/mfa/verify")].body)),
+    ("GET", "/api/me"): Call("/api/me"),
+    ("GET", "/api/overview"): Call("/api/overview"),
+    ("GET", "/api/users"): Call("/api/users"),
+    ("POST", "/api/users"): Call("/api/users", {"email": "invited@classtop.test", "role": "viewer"}),
+    ("PATCH", "/api/users/{email}"): Call("/api/users/patched@classtop.test", {"role": "operator"},
+                                          prepare=_existing("patched@classtop.test")),
+    ("DELETE", "/api/users/{email}"): Call("/api/users/deleted@classtop.test",
+                                           prepare=_existing("deleted@classtop.test")),
     ("POST", "/api/clients/register"): Call("/api/clients/register", {"uuid": "c1", "name": "", "api_url": ""}),
     ("POST", "/api/sync"): Call("/api/sync", {"client_uuid": "c1", "courses": [], "schedule_entries": []}),
     ("GET", "/api/clients/{client_uuid}/courses"): Call("/api/clients/c1/courses"),
@@ -211,6 +310,9 @@ def _nothing_of_far(cloud: Cloud, data: Any) -> None:
 
 #: (inside the token's sites, outside them) for routes whose answer depends on the target's site
 SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
+    ("GET", "/api/me"): (Call("/api/me"), Call("/api/me")),  # the caller's own record: its sites as given
+    ("GET", "/api/overview"): (Call("/api/overview", check=_nothing_of_far),
+                               Call("/api/overview?events=50", check=_nothing_of_far)),
     ("GET", "/api/lms"): (Call("/api/lms", check=_listed("sites", "site_id", {"s1"})),
                           Call("/api/lms?limit=500", check=_listed("sites", "site_id", {"s1"}))),
     ("GET", "/api/lms/{site_id}"): (Call("/api/lms/s1"), Call(f"/api/lms/{OUTSIDE}")),
@@ -364,6 +466,10 @@ def world() -> Iterator[Cloud]:
         cloud_alert = AlertRecord.model_validate(agent_record("a1", rule_id="site-unreachable"))
         AlertRepository(SETTINGS.tenant, 3600).apply("s1", cloud_alert, AlertOrigin.CLOUD)  # as the schedule opens one
         cloud.tokens["CLA"] = cloud_alert.alert_id
+        # the tenant's user pool (moto's cognito-idp), as the twin makes it: the sign-in and account routes' world
+        pool = create_pool(_cognito(), NS)
+        container.configure(settings=dataclasses.replace(container.get().settings, user_pool_id=pool.pool_id,
+                                                         user_pool_client_id=pool.client_id))
         tokens = container.get().tokens
         for role in ROLES:
             cloud.tokens[f"scoped-{role}"] = tokens.create(role, f"scoped {role}", site_ids=SCOPE).secret

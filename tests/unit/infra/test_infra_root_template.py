@@ -21,7 +21,8 @@ PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "
           "AWS::NoValue", "AWS::NotificationARNs"}
 NS = Namespace("district-a", "prod")
 PARAMS = stack_templates.PARAMS
-VALUES = {**PARAMS, "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+VALUES = {**PARAMS, "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+          "UserPool": "eu-west-1_AbC123xyz", "UserPoolClient": "4example5client6id"}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +142,10 @@ def test_every_function_gets_an_environment_the_cloud_accepts() -> None:
                                       "AWS_DEFAULT_REGION": "eu-west-1"})
         assert settings.iot_data_url == "https://abc123-ats.iot.eu-west-1.amazonaws.com"
         assert env["CLASSTOP_IOT_SITE_POLICY"] == "<DataPlane.Outputs.SitePolicyName>"
+        assert (settings.user_pool_id, settings.user_pool_client_id) == ("eu-west-1_AbC123xyz", "4example5client6id")
+        assert settings.jwks_url == \
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz/.well-known/jwks.json"
+        assert not settings.reveal_temporary_passwords
 
 
 def test_the_api_may_use_exactly_the_tenants_tables_sites_and_things() -> None:

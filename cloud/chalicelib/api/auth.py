@@ -1,0 +1,144 @@
+"""Signing in to the dashboard with an account of the tenant's user pool (no credentials: these routes are how
+one gets them), and ``GET /api/me``. Sign-in and the challenge answer ``{access_token, id_token, refresh_token,
+expires_in}`` or the next challenge ``{challenge, session}``; wrong credentials are a 401 with one message for an
+unknown e-mail and a wrong password. See docs/api.md#accounts-and-sign-in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chalice.app import Response
+from pydantic import Field
+
+from chalicelib import container
+from chalicelib.api.http import RequestBody, ok
+from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.user import Challenge
+from chalicelib.errors import NoUserPool
+from chalicelib.services.sign_in import SignInService
+
+api = Router(__name__, tag="auth")
+
+#: a password as the pool takes it (the pool's own policy decides whether it is strong enough)
+Password = Field(min_length=1, max_length=256)
+Email = Field(min_length=3, max_length=254)
+#: Cognito's sessions and refresh tokens are opaque; these bounds only stop abuse
+Opaque = Field(min_length=1, max_length=8192)
+
+
+class SignInBody(RequestBody):
+    """``POST /api/auth/sign-in``."""
+
+    email: str = Email
+    password: str = Password
+
+
+class ChallengeBody(RequestBody):
+    """``POST /api/auth/challenge``: ``new_password`` for NEW_PASSWORD_REQUIRED, ``code`` (6 digits from the
+    authenticator app) for SOFTWARE_TOKEN_MFA."""
+
+    email: str = Email
+    challenge: Literal["NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA"]
+    session: str = Opaque
+    new_password: str | None = Field(default=None, min_length=1, max_length=256)
+    code: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class RefreshBody(RequestBody):
+    """``POST /api/auth/refresh``."""
+
+    refresh_token: str = Opaque
+
+
+class ForgotBody(RequestBody):
+    """``POST /api/auth/forgot``: sends a reset code to the account's e-mail (if there is such an account)."""
+
+    email: str = Email
+
+
+class ResetBody(RequestBody):
+    """``POST /api/auth/reset``: the code from the e-mail and the new password."""
+
+    email: str = Email
+    code: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$")
+    new_password: str = Password
+
+
+class MfaSetupBody(RequestBody):
+    """``POST /api/auth/mfa/setup``: the signed-in account's access token (the pool checks it)."""
+
+    access_token: str = Opaque
+
+
+class MfaVerifyBody(RequestBody):
+    """``POST /api/auth/mfa/verify``: the access token and the authenticator app's first code."""
+
+    access_token: str = Opaque
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+def sign_in_service() -> SignInService:
+    service = container.get().sign_in
+    if service is None:
+        raise NoUserPool("this stage has no user pool: sign in with an API token")
+    return service
+
+
+@api.route("POST", "/api/auth/sign-in", Access.PUBLIC, Scope.NONE,
+           "Sign in with e-mail and password: tokens, or a challenge (new password, MFA code)", body=SignInBody,
+           responses={"401": "wrong e-mail or password (one message for both)", "503": "no user pool"})
+def sign_in(call: Call[SignInBody]) -> Response:
+    return ok(sign_in_service().sign_in(call.body.email, call.body.password).to_dict())
+
+
+@api.route("POST", "/api/auth/challenge", Access.PUBLIC, Scope.NONE,
+           "Answer a sign-in challenge: tokens, or the next challenge", body=ChallengeBody,
+           responses={"401": "the session expired or does not match", "503": "no user pool"})
+def challenge(call: Call[ChallengeBody]) -> Response:
+    body = call.body
+    return ok(sign_in_service().answer(body.email, Challenge(body.challenge), body.session,
+                                       new_password=body.new_password, code=body.code).to_dict())
+
+
+@api.route("POST", "/api/auth/refresh", Access.PUBLIC, Scope.NONE, "New ID and access tokens for a refresh token",
+           body=RefreshBody, responses={"401": "the session ended", "503": "no user pool"})
+def refresh(call: Call[RefreshBody]) -> Response:
+    return ok(sign_in_service().refresh(call.body.refresh_token).to_dict())
+
+
+@api.route("POST", "/api/auth/forgot", Access.PUBLIC, Scope.NONE,
+           "Send a password reset code by e-mail (the same answer for an unknown e-mail)", body=ForgotBody,
+           responses={"202": "accepted", "503": "no user pool"})
+def forgot(call: Call[ForgotBody]) -> Response:
+    sign_in_service().forgot(call.body.email)
+    return ok({"accepted": True}, 202)
+
+
+@api.route("POST", "/api/auth/reset", Access.PUBLIC, Scope.NONE, "Set a new password with the e-mailed code",
+           body=ResetBody, responses={"503": "no user pool"})
+def reset(call: Call[ResetBody]) -> Response:
+    body = call.body
+    sign_in_service().reset(body.email, body.code, body.new_password)
+    return ok({"reset": True})
+
+
+@api.route("POST", "/api/auth/mfa/setup", Access.PUBLIC, Scope.NONE,
+           "Start TOTP MFA for the signed-in account: the authenticator app's secret", body=MfaSetupBody,
+           responses={"401": "the access token is not valid", "503": "no user pool"})
+def mfa_setup(call: Call[MfaSetupBody]) -> Response:
+    secret = sign_in_service().mfa_secret(call.body.access_token)
+    return ok({"secret": secret})
+
+
+@api.route("POST", "/api/auth/mfa/verify", Access.PUBLIC, Scope.NONE,
+           "Finish TOTP MFA setup with the app's first code: sign-ins ask for a code from now on", body=MfaVerifyBody,
+           responses={"401": "the access token is not valid", "503": "no user pool"})
+def mfa_verify(call: Call[MfaVerifyBody]) -> Response:
+    sign_in_service().mfa_verify(call.body.access_token, call.body.code)
+    return ok({"mfa": True})
+
+
+@api.route("GET", "/api/me", Access.VIEWER, Scope.LIST,
+           "Who the caller is: name, e-mail, role, sites (null: every site), auth (cognito or token)")
+def me(call: Call[None]) -> Response:
+    return ok(call.principal.to_dict())

@@ -1,0 +1,29 @@
+"""``GET /api/overview``: the dashboard's first page in one answer (``services/overview.py``), polled with
+``If-None-Match``: unchanged, it costs one read of the change marks and answers 304."""
+
+from __future__ import annotations
+
+from chalice.app import Response
+
+from chalicelib import container
+from chalicelib.api.http import ok, query_int, query_since
+from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.errors import BadRequest
+from chalicelib.repositories.change_mark import Area
+from chalicelib.services.overview import MAX_RECENT_EVENTS
+
+api = Router(__name__, tag="overview")
+
+#: the overview ages without writes (a site whose heartbeats stop turns "down"): its ETag changes this often
+OVERVIEW_CLOCK_S = 30
+
+
+@api.route("GET", "/api/overview", Access.VIEWER, Scope.LIST,
+           "Sites online/offline, sites down, command success rate, sync freshness, recent events (?since=)",
+           query=("since", "events"), etag=(Area.AGENTS, Area.SITES, Area.COMMANDS, Area.EVENTS),
+           etag_clock_s=OVERVIEW_CLOCK_S)
+def overview(call: Call[None]) -> Response:
+    events = query_int(call.request, "events", 20)
+    if not 1 <= events <= MAX_RECENT_EVENTS:
+        raise BadRequest(f"events: between 1 and {MAX_RECENT_EVENTS}")
+    return ok(container.get().overview.overview(call.principal, since=query_since(call.request), events=events))
