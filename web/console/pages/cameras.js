@@ -3,7 +3,7 @@
 // it the page says so and shows no video. The LMS's optional notice ([console] camera_notice) comes first.
 // Video is an <img> of the LMS's MJPEG routes (the session cookie goes with it; every view is audited with its
 // duration when the <img> lets go of the stream).
-import { html, useMemo, useState } from '../../common/html.js';
+import { html, useEffect, useMemo, useRef, useState } from '../../common/html.js';
 import { fmtNumber, fmtTime, t } from '../../common/i18n.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, KeyValues, Pill } from '../../common/components/misc.js';
@@ -49,6 +49,16 @@ export function recordingStart(name) {
   if (!m) return null;
   const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number);
   return Date.UTC(y, mo - 1, d, h, mi, s, ms) / 1000;
+}
+
+// An MJPEG <img> that lets go of its stream when it leaves the page: Chromium keeps loading a removed image, so
+// the source is cleared first (the LMS then ends the view and audits its duration).
+function VideoImg(props) {
+  const ref = useRef(null);
+  useEffect(() => () => {
+    if (ref.current) ref.current.src = 'data:,';
+  }, [props.src]);
+  return html`<img ref=${ref} ...${props} />`;
 }
 
 function Notice({ text }) {
@@ -167,7 +177,7 @@ function CameraTile({ cam, event, watching, onWatch }) {
       ${cam.recording && html`<${Pill} tone="bad">${t('camera.recording')}<//>`}</header>
     <div class="camera-view">
       ${watching && !broken
-        ? html`<img class="live" src=${livePath(cam.agent, cam.camera_id)} alt=${t('cameras.live_alt', { camera: title })}
+        ? html`<${VideoImg} class="live" src=${livePath(cam.agent, cam.camera_id)} alt=${t('cameras.live_alt', { camera: title })}
             onError=${() => setBroken(true)} />`
         : html`<div class="camera-placeholder">${broken ? t('cameras.no_video') : (!streaming && !canStart ? t('cameras.not_streaming') : '')}</div>`}
     </div>
@@ -210,15 +220,15 @@ function Player({ agent, rec, onHold }) {
   const file = rec.name.split('/').slice(1).join('/');
   const cam = rec.name.split('/')[0];
   const src = `${cctv(agent)}/recordings/${enc(cam)}/${enc(file)}/play?t=${at}`;
-  const max = Math.max(Math.ceil(rec.length), 1);
+  const max = Math.max(Math.floor(rec.length * 10) / 10, 0.1);
   return html`<section class="card player" id="player" aria-labelledby="player-h">
     <h3 id="player-h">${fmtTime(rec.start)} <span class="muted">${rec.name}</span>
       ${rec.held && html`<${Pill} tone="warn">${t('recordings.held')}<//>`}</h3>
-    <img id="playback" key=${src} src=${src} alt=${t('recordings.playback_alt', { name: rec.name })} />
+    <${VideoImg} id="playback" key=${src} src=${src} alt=${t('recordings.playback_alt', { name: rec.name })} />
     <form class="seek" onSubmit=${(e) => { e.preventDefault(); setAt(seek); }}>
       <label for="seek">${t('recordings.seek')}</label>
-      <input type="range" id="seek" min="0" max=${max} step="1" value=${seek} onInput=${(e) => setSeek(Number(e.currentTarget.value))} />
-      <output for="seek">${seek} s / ${max} s</output>
+      <input type="range" id="seek" min="0" max=${max} step="0.1" value=${seek} onInput=${(e) => setSeek(Number(e.currentTarget.value))} />
+      <output for="seek">${fmtNumber(seek, { maximumFractionDigits: 1 })} s / ${fmtNumber(max, { maximumFractionDigits: 1 })} s</output>
       <button type="submit" id="seek-play">${t('recordings.play_from')}</button>
     </form>
     ${can('operator') && html`<button type="button" id="hold" onClick=${() => onHold(rec)}>
