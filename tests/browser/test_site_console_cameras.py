@@ -5,7 +5,6 @@ and is told why; the audit log has each view with its duration; screenshots in b
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,7 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     eventually(lambda: [e for e in lms.http.get("/api/events", params={"limit": 100}).json()["data"]["events"]
                         if e.get("kind") == "cctv.covered"], 30, what="the black camera's cctv.covered")  # fmt: skip
     browser.find_element(By.ID, "cameras-refresh").click()
-    hall = f'.camera-tile[data-camera="hall"] .camera-event[data-kind="cctv.covered"]'
+    hall = '.camera-tile[data-camera="hall"] .camera-event[data-kind="cctv.covered"]'
     wait(browser, 30).until(ec.visibility_of_element_located((By.CSS_SELECTOR, hall)))
     assert natural_width(browser, f"{TILE} img.live") == CAMERA["width"]  # the refresh kept the view open
 
@@ -110,7 +109,8 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     browser.find_element(By.CSS_SELECTOR, f"{TILE} .watch").click()
     assert not browser.find_elements(By.CSS_SELECTOR, f"{TILE} img")
     views = eventually(lambda: [e for e in audit(lms) if e["action"] == "cctv:live" and e["actor"] == "user:warden"
-                                and e["result"].startswith("ended after ")], 20, what="the view's duration")  # fmt: skip
+                                and e["result"].startswith("ended after ")], 20,
+                       what="the view's duration")  # fmt: skip
     assert views[0]["target"] == f"{AGENT}/door"
 
     # the camera's recordings: storage and retention, the timeline, playback with seek, a hold

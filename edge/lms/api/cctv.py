@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
+from edge.lms.api.cctv_video import require_cameras
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.path_ids import AgentIdPath
-from edge.lms.api.cctv_video import require_cameras
 from edge.lms.api.services import ServicesDep
 from shared.cctv import HoldRecordingParams
 

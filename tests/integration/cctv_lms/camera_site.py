@@ -24,7 +24,8 @@ def lms_process(site_broker: Broker, workdir: Path, settings: dict[str, Any] | N
     workdir.mkdir(parents=True, exist_ok=True)
     text = lms_config_text(site_broker=site_broker, cloud_port=None, http_port=free_port(),
                            db_path=workdir / "lms.db",
-                           settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"}, **(settings or {})})
+                           settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"},
+                                     **(settings or {})})
     with LmsProcess(workdir, text, site_broker.passwords["lms"]).running() as proc:
         yield proc
 

@@ -77,7 +77,8 @@ def test_recordings_are_listed_and_held_only_by_those_who_may_watch(
 
         r = warden.post(f"{path}/hold", json={"name": name, "hold": True}, headers={"X-CSRF-Token": warden_csrf})
         assert r.status_code == 200 and r.json()["data"] == {"name": name, "held": True}, r.text
-        held = {x["name"]: x["held"] for x in guard.get(path, params={"camera_id": "door"}).json()["data"]["recordings"]}
+        listed = guard.get(path, params={"camera_id": "door"}).json()["data"]["recordings"]
+        held = {x["name"]: x["held"] for x in listed}
         assert held[name] is True
         r = warden.post(f"{path}/hold", json={"name": name, "hold": False}, headers={"X-CSRF-Token": warden_csrf})
         assert r.status_code == 200 and r.json()["data"]["held"] is False
