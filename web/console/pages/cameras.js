@@ -103,6 +103,7 @@ function Wall() {
   const [health, setHealth] = useState({});
 
   useLive((kind, data) => {
+    if (kind === 'resync') cams.reload();
     if (kind !== 'camera' || !data.event || !data.agent_id) return;
     const cam = (data.event.data && data.event.data.camera_id) || '';
     setHealth((h) => ({ ...h, [camKey(data.agent_id, cam)]: data.event }));
@@ -207,6 +208,7 @@ function Timeline({ rows, selected, onPick }) {
       ${spans.map((r) => html`<button type="button" key=${r.name} class="segment" data-name=${r.name}
         data-held=${r.held ? 'true' : 'false'} aria-pressed=${selected === r.name ? 'true' : 'false'}
         title=${`${fmtTime(r.start)} · ${fmtNumber(r.length, { maximumFractionDigits: 0 })} s`}
+        aria-label=${`${fmtTime(r.start)} · ${fmtNumber(r.length, { maximumFractionDigits: 0 })} s${r.held ? ` · ${t('recordings.held')}` : ''}`}
         style=${`left:${((r.start - from) / width) * 100}%;width:max(4px,${((r.end - r.start) / width) * 100}%)`}
         onClick=${() => onPick(r.name)}></button>`)}
     </div>
