@@ -15,10 +15,12 @@ import { liveLabel, roleLabel } from './format.js';
 import { Fleet } from './pages/fleet.js';
 import { AgentDetail } from './pages/agent.js';
 import { Accounts } from './pages/accounts.js';
+import { Cameras } from './pages/cameras.js';
 
 const PAGES = [
   { key: 'fleet', role: 'viewer', label: () => t('nav.fleet'), list: Fleet },
   { key: 'agents', role: 'viewer', label: () => t('nav.fleet'), list: Fleet, detail: AgentDetail, hidden: true },
+  { key: 'cameras', role: 'viewer', label: () => t('nav.cameras'), list: Cameras, detail: Cameras },
   { key: 'accounts', role: 'admin', label: () => t('nav.accounts'), list: Accounts },
 ];
 

@@ -10,6 +10,8 @@ commands.
 | ``POST /api/cctv/{uuid}/control`` ``{action, camera_id, ...}`` | ``cctv_<action>`` (start/stop recording/streaming) |
 | ``GET /api/cctv/{uuid}/storage`` | ``cctv_get_storage_info`` |
 | ``POST /api/cctv/{uuid}/storage/cleanup`` ``{...}`` | ``cctv_cleanup_storage`` |
+| ``GET /api/cctv/{uuid}/recordings?camera_id=&limit=`` | ``cctv_get_recordings`` (cameras permission) |
+| ``POST /api/cctv/{uuid}/recordings/hold`` ``{name, hold}`` | ``cctv_hold_recording`` (operator, cameras) |
 
 Replies have the command shape; an agent without cameras answers ``not_supported`` (HTTP 200, success false).
 ``start_streaming`` answers add ``data.live_url``, the LMS path of the proxied stream (``api/cctv_video.py``).
@@ -20,14 +22,16 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
+from edge.lms.api.cctv_video import require_cameras
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
+from shared.cctv import HoldRecordingParams
 
 router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
@@ -100,3 +104,26 @@ async def cleanup(
     agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
 ) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", body or {}))
+
+
+@router.get("/{uuid}/recordings")
+async def recordings(
+    agent_id: AgentIdPath,
+    services: ServicesDep,
+    principal: ViewerDep,
+    camera_id: str | None = Query(default=None, pattern=CAMERA_ID),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> JSONResponse:
+    """The recordings (newest first) of one camera or all; their names say when, so only watchers may list them."""
+    require_cameras(principal)
+    params: dict[str, Any] = {"limit": limit} if camera_id is None else {"camera_id": camera_id, "limit": limit}
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_get_recordings", params))
+
+
+@router.post("/{uuid}/recordings/hold")
+async def hold(
+    agent_id: AgentIdPath, body: HoldRecordingParams, services: ServicesDep, principal: OperatorDep
+) -> JSONResponse:
+    """Hold a recording (retention never deletes it) or release it."""
+    require_cameras(principal)
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_hold_recording", body.model_dump()))

@@ -45,9 +45,10 @@ def _client(request: Request) -> str:
     return request.client.host if request.client is not None else "?"
 
 
-def _session_data(session: Session) -> dict[str, Any]:
+def _session_data(session: Session, camera_notice: str) -> dict[str, Any]:
     return {"kind": "account", "user": session.account.as_dict(), "csrf_token": session.csrf_token,
-            "expires_at": session.expires_at, "must_change": session.account.must_change}  # fmt: skip
+            "expires_at": session.expires_at, "must_change": session.account.must_change,
+            "camera_notice": camera_notice}  # fmt: skip
 
 
 @router.post("/session", response_model=None)
@@ -69,7 +70,9 @@ async def sign_in(body: SignIn, request: Request, services: ServicesDep) -> dict
         return error_response(401, str(exc), ErrorCode.UNAUTHORIZED, **extra)
     token, session = services.sessions.open(account, client=client)
     services.audit.record(f"user:{account.username}", account.role.label, "session:sign_in", client, "ok")
-    response = JSONResponse({"success": True, "data": _session_data(session)})
+    response = JSONResponse(
+        {"success": True, "data": _session_data(session, services.config.console.camera_notice)}
+    )
     response.set_cookie(
         COOKIE, token, max_age=int(services.sessions.max_age_s), httponly=True, samesite="strict", path="/",
         secure=request.url.scheme == "https",
@@ -78,11 +81,14 @@ async def sign_in(body: SignIn, request: Request, services: ServicesDep) -> dict
 
 
 @router.get("/session", response_model=None)
-async def who_am_i(request: Request, principal: SignedInDep) -> dict[str, Any]:
+async def who_am_i(request: Request, services: ServicesDep, principal: SignedInDep) -> dict[str, Any]:
+    """Who is signed in, and the console's settings its pages show (``camera_notice``: ``[console]``)."""
     session = current_session(request) if principal.kind == "account" else None
+    notice = services.config.console.camera_notice
     if session is not None:
-        return {"success": True, "data": _session_data(session)}
-    return {"success": True, "data": {"kind": principal.kind, "name": principal.name, "role": principal.role.label}}
+        return {"success": True, "data": _session_data(session, notice)}
+    return {"success": True, "data": {"kind": principal.kind, "name": principal.name, "role": principal.role.label,
+                                      "camera_notice": notice}}
 
 
 @router.delete("/session", response_model=None)

@@ -1,4 +1,5 @@
-"""``[console]``: the site console's sign-in: how long sessions last, and how hard guessing passwords is."""
+"""``[console]``: the site console's sign-in (how long sessions last, how hard guessing passwords is) and the
+notice shown before watching cameras."""
 
 from __future__ import annotations
 
@@ -22,4 +23,8 @@ class ConsoleSettings(BaseModel):
     lockout_s: float = Field(default=900.0, ge=60, le=86400, description="how long a lock-out lasts")
     sign_ins_per_minute: int = Field(
         default=20, ge=1, le=10_000, description="sign-in attempts per source address per minute"
+    )
+    camera_notice: str = Field(
+        default="", max_length=2000,
+        description="shown on the cameras page before anyone watches (e.g. the school's CCTV policy); empty: none",
     )

@@ -6,6 +6,7 @@ import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from infra.local.mosquitto import free_port
 from tests.fixtures.agents import AgentProc, broker_agent_env, camera_agent_config, running_agent
@@ -18,11 +19,13 @@ CAMERA = {"camera_id": "door", "source": "synthetic:moving", "fps": 10, "width":
 
 
 @contextlib.contextmanager
-def lms_process(site_broker: Broker, workdir: Path) -> Iterator[LmsProcess]:
+def lms_process(site_broker: Broker, workdir: Path, settings: dict[str, Any] | None = None) -> Iterator[LmsProcess]:
+    """The LMS; ``settings`` adds to (or overrides) its config's top-level keys and tables."""
     workdir.mkdir(parents=True, exist_ok=True)
     text = lms_config_text(site_broker=site_broker, cloud_port=None, http_port=free_port(),
                            db_path=workdir / "lms.db",
-                           settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"}})
+                           settings={"command_timeout_s": 20, "classtop": {"client_policy": "open"},
+                                     **(settings or {})})
     with LmsProcess(workdir, text, site_broker.passwords["lms"]).running() as proc:
         yield proc
 

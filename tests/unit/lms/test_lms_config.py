@@ -148,3 +148,13 @@ def test_classtop_section_defaults_and_bounds(tmp_path: Path) -> None:
         text = MINIMAL.replace("[site_broker]", f"[classtop]\n{bad}\n\n[site_broker]")
         with pytest.raises(ConfigError, match=why):
             load_config(write(tmp_path, text), env=ENV)
+
+
+def test_the_camera_notice_is_empty_by_default_and_bounded(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), env=ENV).console.camera_notice == ""
+    text = MINIMAL.replace("[site_broker]", '[console]\ncamera_notice = "Every view is logged."\n\n[site_broker]')
+    assert load_config(write(tmp_path, text), env=ENV).console.camera_notice == "Every view is logged."
+    for bad in ('"' + "x" * 2001 + '"', "42"):
+        text = MINIMAL.replace("[site_broker]", f"[console]\ncamera_notice = {bad}\n\n[site_broker]")
+        with pytest.raises(ConfigError, match="camera_notice"):
+            load_config(write(tmp_path, text), env=ENV)
