@@ -63,7 +63,7 @@ export function ClassTopClients() {
   return html`
     <h1>${t('classtop.title')}</h1>
     <${ErrorBox} error=${list.error} />
-    ${data && html`<p id="classtop-policy" class="muted">${POLICY[data.policy] ? POLICY[data.policy]() : data.policy}</p>`}
+    ${data && html`<p id="classtop-policy" class="muted" data-policy=${data.policy}>${POLICY[data.policy] ? POLICY[data.policy]() : data.policy}</p>`}
     <${DataTable} id="classtop-clients" caption=${t('classtop.title')} rows=${data && data.clients} rowKey=${(c) => c.uuid}
       onRow=${(c) => { window.location.hash = link(c.uuid); }} columns=${columns} empty=${t('classtop.none')}
       filters=${[{ key: 'approval', label: t('classtop.approval'), options: ['pending', 'approved', 'rejected'].map((a) => ({ value: a, label: APPROVAL[a]()[1] })) }]} />`;

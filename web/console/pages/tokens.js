@@ -23,7 +23,7 @@ export function Tokens() {
       toast(err.message, 'error');
     }
   };
-  const state = (k) => (k.revoked_at ? ['bad', t('tokens.revoked')] : ['ok', t('tokens.active')]);
+  const state = (k) => (k.revoked_at ? ['bad', t('tokens.state_revoked')] : ['ok', t('tokens.active')]);
   return html`
     <h1>${t('tokens.title')}</h1>
     <p class="muted">${t('tokens.help')}</p>
