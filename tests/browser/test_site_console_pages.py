@@ -143,16 +143,27 @@ def now_period() -> tuple[int, str, str]:
     return now.isoweekday(), start.strftime("%H:%M"), end.strftime("%H:%M")
 
 
+#: a course name as any LAN host may sync it: shown as text, never run
+CHINESE = 'Chinese<img src=x onerror="window.__xss = 1">'
+
+
 def sync_timetable(twin: Twin) -> None:
     """What the ClassTop client uploads once approved (POST /api/sync, no credentials, as it does)."""
     day, start, end = now_period()
-    other = day % 7 + 1
+    week = [
+        (10 + 10 * d + i, (d + i) % 3 + 1, d, f"{8 + i:02d}:00", f"{8 + i:02d}:45")
+        for d in range(1, 6)
+        if d != day
+        for i in range(3)
+    ]  # a school morning on every other weekday
     body = {
         "client_uuid": CLIENT,
         "courses": [{"id": 1, "name": "Maths", "teacher": "Ms. Wang", "color": "#6750A4"},
-                    {"id": 2, "name": "Physics", "teacher": "Mr. Li", "location": "Lab 2"}],
-        "schedule_entries": [{"id": 10, "course_id": 1, "day_of_week": day, "start_time": start, "end_time": end},
-                             {"id": 11, "course_id": 2, "day_of_week": other, "start_time": "08:00", "end_time": "08:45"}],
+                    {"id": 2, "name": "Physics", "teacher": "Mr. Li", "location": "Lab 2"},
+                    {"id": 3, "name": CHINESE, "teacher": "Ms. Zhao"}],
+        "schedule_entries": [{"id": 1, "course_id": 1, "day_of_week": day, "start_time": start, "end_time": end},
+                             *({"id": i, "course_id": c, "day_of_week": d, "start_time": s, "end_time": e}
+                               for i, c, d, s, e in week)],
     }  # fmt: skip
     request = urllib.request.Request(twin.lms_url + "/api/sync", method="POST", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})  # fmt: skip
@@ -167,16 +178,17 @@ def test_classtop_clients_approval_and_the_timetable_week_grid(twin: Twin, class
     assert admin.find_element(By.ID, "classtop-policy").get_attribute("data-policy") == "approval"
     click(admin, f'#classtop-clients tr[data-key="{CLIENT}"] button[data-action="approve"]')
     wait(admin, 30).until(ec.text_to_be_present_in_element(row, "approved"))
-    decided = [c for c in lms(twin, "GET", "/api/classtop/clients")["data"]["clients"] if c["uuid"] == CLIENT][0]
+    decided = next(c for c in lms(twin, "GET", "/api/classtop/clients")["data"]["clients"] if c["uuid"] == CLIENT)
     assert decided["approval"] == "approved" and decided["decided_by"] == "user:boss", decided
     sync_timetable(twin)
     click(admin, f'#classtop-clients tr[data-key="{CLIENT}"] a')
     wait(admin, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timetable .wg-entry")))
     entries = admin.find_elements(By.CSS_SELECTOR, "#timetable .wg-entry")
-    assert {e.find_element(By.TAG_NAME, "strong").text for e in entries} == {"Maths", "Physics"}
+    assert {e.find_element(By.TAG_NAME, "strong").text for e in entries} == {"Maths", "Physics", CHINESE}
     current = admin.find_elements(By.CSS_SELECTOR, "#timetable .wg-day.today .wg-entry.current")
     assert len(current) == 1 and "Maths" in current[0].text  # today's current period is marked
     assert "yes" in admin.find_element(By.ID, "classtop-info").text  # connected
+    assert admin.execute_script("return window.__xss") is None and not admin.find_elements(By.CSS_SELECTOR, "main img")
 
 
 def stolen(twin: Twin, agent_id: str) -> MqttClient:
@@ -248,7 +260,9 @@ def test_api_tokens_made_rotated_and_revoked(twin: Twin, admin: WebDriver) -> No
     assert works(twin, rotated) and works(twin, secret)  # the old one works until it is revoked
     click(admin, f'#tokens tr[data-key="{old_id}"] button[data-action="revoke"]')
     click(admin, "#confirm-ok")
-    wait(admin, 30).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f'#tokens tr[data-key="{old_id}"]'), "revoked"))
+    wait(admin, 30).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, f'#tokens tr[data-key="{old_id}"]'), "revoked")
+    )
     assert not works(twin, secret) and works(twin, rotated)
 
 
@@ -278,6 +292,16 @@ def test_the_audit_log_with_filters(twin: Twin, admin: WebDriver) -> None:
     assert any("/api/audit" in s for s in sent(admin))
 
 
+#: The install command built from a token, an address and a fingerprint that carry shell syntax.
+INJECTIONS = """const done = arguments[arguments.length - 1];
+import('/console/pages/enrolment.js').then((m) => done([
+  m.installCommand('https://lms.school:8000', 'cta_abcdefgh; rm -rf /', null),
+  m.installCommand('https://lms.school:8000/$(id)', 'cta_abcdefgh', null),
+  m.installCommand('https://lms.school:8000', 'cta_abcdefgh', 'sha256:00; id'),
+  m.installCommand('https://lms.school:8000', 'cta_abcdefgh', null),
+]));"""
+
+
 def test_enrolment_token_fingerprint_and_install_command(twin: Twin, admin: WebDriver) -> None:
     open_page(admin, twin, "#/enrolment")
     ca_hash = lms(twin, "GET", "/api/enrolment-tokens")["data"]["ca_hash"]
@@ -292,10 +316,16 @@ def test_enrolment_token_fingerprint_and_install_command(twin: Twin, admin: WebD
     assert admin.find_element(By.ID, "enrol-ca-hash").text == ca_hash
     command = admin.find_element(By.ID, "enrol-command").text
     assert command.startswith("python3 -m venv /opt/classtop-agent/venv && ")
-    assert command.endswith(f"/opt/classtop-agent/venv/bin/classtop-agent enrol {twin.lms_url} {token} --ca-hash {ca_hash}")
+    assert command.endswith(
+        f"/opt/classtop-agent/venv/bin/classtop-agent enrol {twin.lms_url} {token} --ca-hash {ca_hash}"
+    )
+    # nothing but the LMS's own characters gets into the command line a technician pastes into a root shell
+    built = admin.execute_async_script(INJECTIONS)
+    assert built[0] is None and built[1] is None and built[2] == built[3], built
     # the token shown is a real one: the LMS enrols a PC with it
-    answer = urllib.request.Request(twin.lms_url + "/api/enroll", method="POST", headers={"Content-Type": "application/json"},
-                                    data=json.dumps({"token": token, "agent_id": "pc-204", "hostname": "pc-204"}).encode())  # fmt: skip
+    body = json.dumps({"token": token, "agent_id": "pc-204", "hostname": "pc-204"}).encode()
+    answer = urllib.request.Request(twin.lms_url + "/api/enroll", method="POST", data=body,
+                                    headers={"Content-Type": "application/json"})  # fmt: skip
     with urllib.request.urlopen(answer, context=twin.lms_ssl_context(), timeout=30) as reply:
         assert json.loads(reply.read())["data"]["agent_id"] == "pc-204"
     open_page(admin, twin, "#/enrolment")
@@ -328,8 +358,11 @@ def test_screenshots_of_the_pages(twin: Twin, classtop: Any, admin: WebDriver) -
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for lang, dark in (("en", False), ("zh-CN", False), ("en", True), ("zh-CN", True)):
         suffix = f"{lang}{'-dark' if dark else ''}"
-        admin.execute_script("localStorage.setItem('ct.lang', arguments[0]);"
-                             "localStorage.setItem('ct.theme', arguments[1]);", lang, "dark" if dark else "light")
+        admin.execute_script(
+            "localStorage.setItem('ct.lang', arguments[0]);localStorage.setItem('ct.theme', arguments[1]);",
+            lang,
+            "dark" if dark else "light",
+        )
         for name, path, ready in (
             ("classtop", "#/classtop", "#classtop-clients tr[data-key]"),
             ("timetable", f"#/classtop/{CLIENT}", "#timetable"),
