@@ -373,4 +373,8 @@ def test_screenshots_of_the_pages(twin: Twin, classtop: Any, admin: WebDriver) -
         ):
             open_page(admin, twin, path)
             wait(admin, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+            if name == "enrolment":  # with a token made: the fingerprint and the install command
+                click(admin, "#enrol-create button[type=submit]")
+                made = wait(admin, 30).until(ec.visibility_of_element_located((By.ID, "enrol-made")))
+                admin.execute_script("window.scrollTo(0, arguments[0].offsetTop - 140)", made)
             admin.save_screenshot(str(SCREENSHOTS / f"console-{name}-{suffix}.png"))

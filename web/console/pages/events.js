@@ -2,7 +2,7 @@
 // since) and the commands run on them (GET /api/commands?agent=&limit=); new events and finished commands arrive
 // by push while the page is open.
 import { html, useState } from '../../common/html.js';
-import { fmtTime, t } from '../../common/i18n.js';
+import { fmtNumber, fmtTime, t } from '../../common/i18n.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { Form } from '../../common/components/form.js';
@@ -18,7 +18,14 @@ const SEVERITY = {
   error: () => ['bad', t('events.error')], critical: () => ['bad', t('events.critical')],
 };
 const severity = (s) => (SEVERITY[s] ? SEVERITY[s]() : ['muted', s]);
-const STATUS = { succeeded: 'ok', failed: 'bad', timeout: 'bad', rejected: 'bad', queued: 'warn', running: 'warn' };
+const STATUS = {
+  pending: () => ['warn', t('events.pending')], queued: () => ['warn', t('events.queued')],
+  delivered: () => ['warn', t('events.delivered')], running: () => ['warn', t('events.running_state')],
+  succeeded: () => ['ok', t('events.succeeded')], failed: () => ['bad', t('events.failed')],
+  timed_out: () => ['bad', t('events.timed_out')], expired: () => ['bad', t('events.expired')],
+  rejected: () => ['bad', t('events.rejected')],
+};
+const status = (s) => (STATUS[s] ? STATUS[s]() : ['muted', s]);
 const SINCE = [['', () => t('events.since_any')], ['1', () => t('events.since_hour')], ['24', () => t('events.since_day')], ['168', () => t('events.since_week')]];
 
 // whether a pushed event passes the filters the list was read with
@@ -94,16 +101,16 @@ function CommandLog() {
         { name: 'limit', label: t('events.limit'), type: 'int', min: 1, max: 1000, initial: '100', required: true },
       ]} onSubmit=${async (v) => setFilter({ agent: v.agent, limit: v.limit })} />
       ${now.length > 0 && html`<p id="commands-running">${t('events.running', { n: now.length })}
-        ${now.map((r) => html` <${Pill} tone="warn" key=${r.request_id}>${r.agent_id} · ${r.status}<//>`)}</p>`}
+        ${now.map((r) => html` <${Pill} tone="warn" key=${r.request_id}>${r.agent_id} · ${status(r.status)[1]}<//>`)}</p>`}
       <${ErrorBox} error=${log.error} />
       <${DataTable} id="commands" caption=${t('events.commands')} rows=${log.data && log.data.commands} rowKey=${(r) => String(r.id)}
         initialSort=${{ key: 'executed_at', dir: -1 }} empty=${t('events.no_commands')} columns=${[
           { key: 'executed_at', label: t('command.when'), value: (r) => r.executed_at, render: (r) => fmtTime(r.executed_at) },
           { key: 'client_uuid', label: t('events.agent'), render: (r) => agentLink(r.client_uuid) },
           { key: 'command', label: t('command.command') },
-          { key: 'status', label: t('command.state'), render: (r) => html`<${Pill} tone=${STATUS[r.status] || 'muted'}>${r.status}<//>` },
+          { key: 'status', label: t('command.state'), value: (r) => status(r.status)[1], render: (r) => html`<${Pill} tone=${status(r.status)[0]}>${status(r.status)[1]}<//>` },
           { key: 'source', label: t('events.source'), value: (r) => r.source || '' },
-          { key: 'duration_ms', label: t('events.duration'), value: (r) => r.duration_ms, render: (r) => (r.duration_ms === null || r.duration_ms === undefined ? '—' : `${r.duration_ms} ms`) },
+          { key: 'duration_ms', label: t('events.duration'), value: (r) => r.duration_ms, render: (r) => (r.duration_ms === null || r.duration_ms === undefined ? '—' : `${fmtNumber(r.duration_ms, { maximumFractionDigits: 0 })} ms`) },
           { key: 'response', label: t('command.output'), sortable: false, render: (r) => html`<code>${(r.error_code ? `${r.error_code} ` : '') + JSON.stringify(r.response ?? null).slice(0, 200)}</code>` },
         ]} />
     </section>`;
