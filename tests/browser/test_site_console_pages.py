@@ -241,6 +241,11 @@ def test_events_and_the_command_log_with_filters_and_push(twin: Twin, admin: Web
         twin.agents["room-102"].restart()
 
 
+#: the key of the first row of a table (arguments[0]) whose text holds arguments[1], else null
+KEY_OF = """return ([...document.querySelectorAll(`${arguments[0]} tbody tr[data-key]`)]
+  .find((r) => r.innerText.includes(arguments[1])) || { dataset: { key: null } }).dataset.key;"""
+
+
 def test_api_tokens_made_rotated_and_revoked(twin: Twin, admin: WebDriver) -> None:
     open_page(admin, twin, "#/tokens")
     wait(admin).until(lambda d: rows(d, "tokens") is not None)
@@ -250,10 +255,8 @@ def test_api_tokens_made_rotated_and_revoked(twin: Twin, admin: WebDriver) -> No
     click(admin, "#token-create button[type=submit]")
     secret = wait(admin, 30).until(ec.visibility_of_element_located((By.ID, "new-token-secret"))).text
     assert works(twin, secret)
-    row = wait(admin, 30).until(lambda d: next(r for r in d.find_elements(By.CSS_SELECTOR, "#tokens tbody tr[data-key]")
-                                               if "backup-script" in r.text))  # fmt: skip
-    old_id = row.get_attribute("data-key")
-    row.find_element(By.CSS_SELECTOR, 'button[data-action="rotate"]').click()
+    old_id = wait(admin, 30).until(lambda d: d.execute_script(KEY_OF, "#tokens", "backup-script"))
+    click(admin, f'#tokens tr[data-key="{old_id}"] button[data-action="rotate"]')
     click(admin, "#confirm-ok")
     wait(admin, 30).until(lambda d: d.find_element(By.ID, "new-token-secret").text not in ("", secret))
     rotated = admin.find_element(By.ID, "new-token-secret").text
