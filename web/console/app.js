@@ -16,12 +16,22 @@ import { Fleet } from './pages/fleet.js';
 import { AgentDetail } from './pages/agent.js';
 import { Accounts } from './pages/accounts.js';
 import { Cameras } from './pages/cameras.js';
+import { ClassTopClient, ClassTopClients } from './pages/classtop.js';
+import { Events } from './pages/events.js';
+import { Tokens } from './pages/tokens.js';
+import { Audit } from './pages/audit.js';
+import { Enrolment } from './pages/enrolment.js';
 
 const PAGES = [
   { key: 'fleet', role: 'viewer', label: () => t('nav.fleet'), list: Fleet },
   { key: 'agents', role: 'viewer', label: () => t('nav.fleet'), list: Fleet, detail: AgentDetail, hidden: true },
   { key: 'cameras', role: 'viewer', label: () => t('nav.cameras'), list: Cameras, detail: Cameras },
+  { key: 'classtop', role: 'viewer', label: () => t('nav.classtop'), list: ClassTopClients, detail: ClassTopClient },
+  { key: 'events', role: 'viewer', label: () => t('nav.events'), list: Events },
   { key: 'accounts', role: 'admin', label: () => t('nav.accounts'), list: Accounts },
+  { key: 'tokens', role: 'admin', label: () => t('nav.tokens'), list: Tokens },
+  { key: 'audit', role: 'admin', label: () => t('nav.audit'), list: Audit },
+  { key: 'enrolment', role: 'admin', label: () => t('nav.enrolment'), list: Enrolment },
 ];
 
 function parseHash() {
