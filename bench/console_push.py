@@ -26,10 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fanout import ADMIN_TOKEN, Site
-from bench.rtt import pct
-from infra.local import toml_writer
-from infra.local.process import ChildProcess, wait_for
+from bench._sim_agents import ADMIN_TOKEN, Site
+from bench.rtt import lms_round_trips, pct, real_agent
+from infra.local.process import wait_for
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -57,23 +56,6 @@ def listeners_main(port: int, pages: int) -> int:
         loop.run_until_complete(task)
     print(json.dumps({"pages": pages, "messages": sum(counts), "least": min(counts)}), flush=True)
     return 0
-
-
-def round_trips(port: int, n: int) -> list[float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    body = json.dumps({"command": "ping"})
-    out = []
-    for i in range(n + 50):
-        t0 = time.perf_counter()
-        conn.request("POST", "/api/clients/agent-1/command", body, {"Content-Type": "application/json", **AUTH})
-        resp = conn.getresponse()
-        data = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"LMS answered {resp.status}: {data[:200]!r}")
-        if i >= 50:
-            out.append((time.perf_counter() - t0) * 1000)
-    conn.close()
-    return out
 
 
 def live_metric(site: Site, name: str) -> float:
@@ -122,36 +104,19 @@ def main() -> int:
     loaded: list[float] = []
     received: list[dict[str, int]] = []
     published: list[int] = []
-    with Site(args.agents, heartbeat_s=5.0, metrics_s=15.0, extra_users=["agent-1"]) as site:
-        site.start_lms()
-        work = site.work / "agent"
-        work.mkdir()
-        (work / "pw").write_text(site.pw["agent-1"])
-        acfg = {
-            "agent_id": "agent-1", "state_dir": str(work / "state"),
-            "mqtt": {"host": site.broker.host, "port": site.broker.port, "password_file": str(work / "pw")},
-            "log": {"level": "WARNING"},
-        }  # fmt: skip
-        (work / "agent.toml").write_text(toml_writer.dumps(acfg))
-        agent = ChildProcess.python("agent", "edge.agent", ["--config", str(work / "agent.toml")], work / "agent.log")
-        agent.start()
-        try:
-            wait_for("the real agent online", lambda: "agent-1" in json.dumps(site.api("GET", "/api/clients/agent-1")),
-                     30, every_s=0.2, watch=[agent])  # fmt: skip
-            for r in range(args.rounds):
-                quiet += round_trips(site.lms_port, args.n)
-                child = open_pages(site, args.pages)
-                try:
-                    before = live_metric(site, "classtop_lms_live_changes_total")
-                    loaded += round_trips(site.lms_port, args.n)
-                    published.append(int(live_metric(site, "classtop_lms_live_changes_total") - before))
-                    time.sleep(1.0)  # the last flush reaches every page
-                finally:
-                    received.append(close_pages(child))
-                print(f"round {r + 1}: 0 pages p50 {statistics.median(quiet):.3f} ms; {args.pages} pages "
-                      f"p50 {statistics.median(loaded):.3f} ms", file=sys.stderr)  # fmt: skip
-        finally:
-            agent.stop()
+    with Site(args.agents, heartbeat_s=5.0, metrics_s=15.0, extra_users=["agent-1"]) as site, real_agent(site):
+        for r in range(args.rounds):
+            quiet += lms_round_trips(site.lms_port, args.n)
+            child = open_pages(site, args.pages)
+            try:
+                before = live_metric(site, "classtop_lms_live_changes_total")
+                loaded += lms_round_trips(site.lms_port, args.n)
+                published.append(int(live_metric(site, "classtop_lms_live_changes_total") - before))
+                time.sleep(1.0)  # the last flush reaches every page
+            finally:
+                received.append(close_pages(child))
+            print(f"round {r + 1}: 0 pages p50 {statistics.median(quiet):.3f} ms; {args.pages} pages "
+                  f"p50 {statistics.median(loaded):.3f} ms", file=sys.stderr)  # fmt: skip
     q50, l50 = statistics.median(quiet), statistics.median(loaded)
     q99, l99 = pct(quiet, 99), pct(loaded, 99)
     print(f"\ncommand round trip on site, {args.agents} simulated agents, {args.rounds} alternating rounds of "

@@ -16,6 +16,7 @@ Prints median and p99 of each and the ratios to the baseline. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -25,7 +26,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -114,7 +115,31 @@ def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[
     return out
 
 
-def bench_lms(site: Site, n: int) -> list[float]:
+def lms_round_trips(port: int, n: int, warmup: int = 50) -> list[float]:
+    """``n`` timed ``ping`` commands (after ``warmup`` untimed ones) through the LMS's API on ``port`` to
+    ``agent-1``, over one keep-alive connection: milliseconds each."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps({"command": "ping"})
+    out = []
+    try:
+        for i in range(n + warmup):
+            t0 = time.perf_counter()
+            conn.request("POST", "/api/clients/agent-1/command", body, auth)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"LMS answered {resp.status}: {data[:200]!r}")
+            if i >= warmup:
+                out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        conn.close()
+    return out
+
+
+@contextlib.contextmanager
+def real_agent(site: Site) -> Iterator[ChildProcess]:
+    """The LMS of ``site`` started, and one real agent process (``agent-1``) online at it; stopped on the way out."""
     site.start_lms()  # waits until the LMS shows every simulated agent online
     work = site.work / "agent"
     work.mkdir()
@@ -125,7 +150,6 @@ def bench_lms(site: Site, n: int) -> list[float]:
         "log": {"level": "WARNING"},
     }  # fmt: skip
     (work / "agent.toml").write_text(toml_writer.dumps(acfg))
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     agent = ChildProcess.python("agent", "edge.agent", ["--config", str(work / "agent.toml")], work / "agent.log")
     agent.start()
     try:
@@ -133,21 +157,14 @@ def bench_lms(site: Site, n: int) -> list[float]:
             return "agent-1" in json.dumps(site.api("GET", "/api/clients/agent-1"))
 
         wait_for("the real agent online at the LMS", online, 30, every_s=0.2, watch=[agent])
-        conn = http.client.HTTPConnection("127.0.0.1", site.lms_port, timeout=10)
-        body = json.dumps({"command": "ping"})
-        out = []
-        for i in range(n + 50):
-            t0 = time.perf_counter()
-            conn.request("POST", "/api/clients/agent-1/command", body, {"Content-Type": "application/json", **auth})
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"LMS answered {resp.status}: {data[:200]!r}")
-            if i >= 50:
-                out.append((time.perf_counter() - t0) * 1000)
-        return out
+        yield agent
     finally:
         agent.stop()
+
+
+def bench_lms(site: Site, n: int) -> list[float]:
+    with real_agent(site):
+        return lms_round_trips(site.lms_port, n)
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -220,78 +221,79 @@ def _tls_status(config: LmsConfig) -> int:
     return EXIT_EXPIRING if any(c.warning for c in statuses) else EXIT_OK
 
 
-def _account_command(config: LmsConfig, args: argparse.Namespace) -> int:
-    """``account create|list|reset|disable|enable|unlock`` against the LMS's database (beside a running LMS)."""
+def _on_database(config: LmsConfig, run: Callable[[Store], int]) -> int:
+    """``run`` on the LMS's database (opened here, closed after); a refused change (:class:`AuthError`) is
+    :data:`EXIT_CONFIG` with its message."""
     try:
         store = Store(config.db_path).open()
     except StoreError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
         return EXIT_STARTUP
     try:
-        accounts = Accounts(store)
-        if args.account_action == "list":
-            for row in accounts.list():
-                state = "disabled" if row["disabled"] else "locked" if row["locked"] else "active"
-                print(f"{row['id']}\t{row['username']}\t{row['role']}\t{state}\t"
-                      f"{'cameras' if row['cameras'] else '-'}")  # fmt: skip
-            return EXIT_OK
-        if args.account_action == "create":
-            password = secrets.token_urlsafe(12)
-            accounts.create(args.username, args.role, password, cameras=args.cameras, created_by="cli")
-            print(password)
-            print(f"account {args.username!r} ({args.role}): give this one-time password to its holder; it must be "
-                  "changed at the first sign-in", file=sys.stderr)  # fmt: skip
-            return EXIT_OK
-        matches = [row for row in accounts.list() if row["username"].lower() == args.username.lower()]
-        if not matches:
-            raise UnknownAccount(f"no account named {args.username!r}")
-        account_id = int(matches[0]["id"])
-        if args.account_action == "reset":
-            print(accounts.reset_password(account_id))
-            print("one-time password: it must be changed at the first sign-in", file=sys.stderr)
-        else:
-            accounts.update(account_id, disabled={"disable": True, "enable": False}.get(args.account_action),
-                            unlock=args.account_action == "unlock")  # fmt: skip
-            print(f"account {args.username!r}: {args.account_action}d", file=sys.stderr)
+        return run(store)
     except AuthError as exc:
         print(f"edge.lms: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
         store.close()
+
+
+def _account_command(config: LmsConfig, args: argparse.Namespace) -> int:
+    """``account create|list|reset|disable|enable|unlock`` against the LMS's database (beside a running LMS)."""
+    return _on_database(config, lambda store: _accounts(store, args))
+
+
+def _accounts(store: Store, args: argparse.Namespace) -> int:
+    accounts = Accounts(store)
+    if args.account_action == "list":
+        for row in accounts.list():
+            state = "disabled" if row["disabled"] else "locked" if row["locked"] else "active"
+            print(f"{row['id']}\t{row['username']}\t{row['role']}\t{state}\t"
+                  f"{'cameras' if row['cameras'] else '-'}")  # fmt: skip
+        return EXIT_OK
+    if args.account_action == "create":
+        password = secrets.token_urlsafe(12)
+        accounts.create(args.username, args.role, password, cameras=args.cameras, created_by="cli")
+        print(password)
+        print(f"account {args.username!r} ({args.role}): give this one-time password to its holder; it must be "
+              "changed at the first sign-in", file=sys.stderr)  # fmt: skip
+        return EXIT_OK
+    matches = [row for row in accounts.list() if row["username"].lower() == args.username.lower()]
+    if not matches:
+        raise UnknownAccount(f"no account named {args.username!r}")
+    account_id = int(matches[0]["id"])
+    if args.account_action == "reset":
+        print(accounts.reset_password(account_id))
+        print("one-time password: it must be changed at the first sign-in", file=sys.stderr)
+    else:
+        accounts.update(account_id, disabled={"disable": True, "enable": False}.get(args.account_action),
+                        unlock=args.account_action == "unlock")  # fmt: skip
+        print(f"account {args.username!r}: {args.account_action}d", file=sys.stderr)
     return EXIT_OK
 
 
 def _token_command(config: LmsConfig, args: argparse.Namespace) -> int:
-    """``token create|list|revoke`` against the LMS's database (SQLite WAL: safe beside a running LMS)."""
-    try:
-        store = Store(config.db_path).open()
-    except StoreError as exc:
-        print(f"edge.lms: {exc}", file=sys.stderr)
-        return EXIT_STARTUP
-    try:
-        tokens = Tokens(store)
-        if args.token_action == "create":
-            token_id, token = tokens.create(args.name, args.role, created_by="cli")
-            print(token)
-            print(f"token #{token_id} ({args.role}) for {args.name!r}: store it now, it is not shown again",
-                  file=sys.stderr)  # fmt: skip
-        elif args.token_action == "list":
-            for row in tokens.list():
-                state = "revoked" if row["revoked_at"] else "active"
-                print(f"{row['id']}\t{row['role']}\t{state}\t{row['name']}")
-        elif args.token_action == "rotate":
-            token_id, token = tokens.rotate(args.id, created_by=f"cli rotation of #{args.id}")
-            print(token)
-            print(f"token #{token_id} replaces #{args.id}: give it to the holder, then `token revoke {args.id}`",
-                  file=sys.stderr)  # fmt: skip
-        else:
-            tokens.revoke(args.id)
-            print(f"token #{args.id} revoked")
-    except AuthError as exc:
-        print(f"edge.lms: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        store.close()
+    """``token create|list|revoke|rotate`` against the LMS's database (SQLite WAL: safe beside a running LMS)."""
+    return _on_database(config, lambda store: _tokens(store, args))
+
+
+def _tokens(store: Store, args: argparse.Namespace) -> int:
+    tokens = Tokens(store)
+    if args.token_action == "create":
+        token_id, token = tokens.create(args.name, args.role, created_by="cli")
+        print(token)
+        print(f"token #{token_id} ({args.role}) for {args.name!r}: store it now, it is not shown again",
+              file=sys.stderr)  # fmt: skip
+    elif args.token_action == "list":
+        for row in tokens.list():
+            state = "revoked" if row["revoked_at"] else "active"
+            print(f"{row['id']}\t{row['role']}\t{state}\t{row['name']}")
+    elif args.token_action == "rotate":
+        token_id, token = tokens.rotate(args.id, created_by=f"cli rotation of #{args.id}")
+        print(token)
+        print(f"token #{token_id} replaces #{args.id}: give it to the holder, then `token revoke {args.id}`",
+              file=sys.stderr)  # fmt: skip
+    else:
+        tokens.revoke(args.id)
+        print(f"token #{args.id} revoked")
     return EXIT_OK
-
-
