@@ -16,7 +16,7 @@ Threads, started in order and stopped in reverse:
    persistent session (a broker restart loses it no message);
 5. the app's scheduled functions (the command sweeper) on the template's rate (``infra/local/schedules.py``;
    ``--schedule-every-s`` for a shorter one);
-6. Chalice's local HTTP server for the app's routes.
+6. Chalice's local HTTP server for the app's routes (``infra/local/api_server.py``: 405 to an undeclared method).
 
 The twin's IoT Core parts connect to the stand-in broker with their own privileged certificates (``--iot-dir``:
 ``ca.crt`` and ``<identity>.crt``/``.key``), as they are inside IoT Core in AWS.
@@ -208,11 +208,12 @@ class LocalCloud:
 
     def start_http(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+
+        from infra.local.api_server import api_server
 
         assert self.app_module is not None
         config = Config.create(chalice_stage=self.stage, app_name="classtop", project_dir=str(CLOUD_DIR))
-        server = create_local_server(self.app_module.app, config, self.host, self.api_port)
+        server = api_server(self.app_module.app, config, self.host, self.api_port)
         thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
         thread.start()
 

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, Agent, AgentFilter
 from chalicelib.domain.approval import Approval
@@ -47,7 +48,12 @@ class AgentMoveBody(RequestBody):
 
 
 @api.route("GET", "/api/agents", Access.VIEWER, Scope.LIST, "List agents (site, status, group, tag, pending filters)",
-           query=("site_id", "status", "group", "tag", "pending", "limit", "cursor"))
+           query=(Query("site_id", "only this site's agents", pattern=ID_PATTERN),
+                  Query("status", "only agents online or offline", enum=tuple(p.value for p in Presence)),
+                  Query("group", "only this group's agents", pattern=LABEL_PATTERN),
+                  Query("tag", "only agents with this tag", pattern=LABEL_PATTERN),
+                  Query("pending", "true: only agents awaiting approval", enum=("true", "false")),
+                  limit(100), CURSOR))
 def list_agents(call: Call[None]) -> Response:
     request = call.request
     status = query_str(request, "status")

@@ -15,16 +15,18 @@ from chalice.app import Response
 from pydantic import Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok, path_id, query_int, query_str
+from chalicelib.api.http import RequestBody, ok, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.errors import BadRequest
 from chalicelib.repositories.event import StoredEvent
 from shared.cctv import central_source_error
+from shared.topics import ID_PATTERN
 
 URL_PATTERN = r"^(rtsp|rtsps|http|https)://[^\s]{1,2000}$"
 _URL_RE = re.compile(URL_PATTERN)
-_SYNTHETIC_RE = re.compile(r"^synthetic:(moving|frozen|black)$")
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SYNTHETIC_PATTERN = r"^synthetic:(moving|frozen|black)$"
+_SYNTHETIC_RE = re.compile(SYNTHETIC_PATTERN)
+DAY_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 api = Router(__name__, tag="cctv")
 
@@ -35,7 +37,12 @@ class CameraConfigBody(RequestBody):
     name: str = Field(min_length=1, max_length=128)
     #: a local device index, a stream URL or a test pattern; never a file (docs/cctv.md, "Camera configuration from
     #: the cloud"): the agent would open any file of the PC it is given
-    source: int | str = Field(description="device index 0-63, an rtsp/http(s) URL, or synthetic:moving|frozen|black")
+    source: int | str = Field(
+        description="device index 0-63, an rtsp/http(s) URL, or synthetic:moving|frozen|black",
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": 63},
+                                     {"type": "string", "pattern": URL_PATTERN},
+                                     {"type": "string", "pattern": SYNTHETIC_PATTERN}]},
+    )
     enabled: bool = True
     width: int = Field(default=1280, ge=160, le=3840)
     height: int = Field(default=720, ge=120, le=2160)
@@ -108,15 +115,13 @@ def camera_status(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().cctv.status(agent_id, call.principal))
 
 
-@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST, "Events log (?agent_id= or ?day=)",
-           query=("agent_id", "day", "limit", "cursor"))
+@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST, "Events log: an agent's (?agent_id=) or a day's (?day=, default today)",
+           query=(Query("agent_id", "this agent's events (newest first)", pattern=ID_PATTERN),
+                  Query("day", "the events of this day (UTC; default: today)", pattern=DAY_PATTERN),
+                  limit(100), CURSOR))
 def list_events(call: Call[None]) -> Response:
     request = call.request
     agent_id, day = query_str(request, "agent_id"), query_str(request, "day")
-    if agent_id is not None:
-        path_id(agent_id, "agent id")
-    if day is not None and not _DAY_RE.match(day):
-        raise BadRequest("day: YYYY-MM-DD")
     page = container.get().cctv.events(call.principal, agent_id=agent_id, day=day,
                                        limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"))
     return ok(page.to_dict("events", StoredEvent.to_dict))

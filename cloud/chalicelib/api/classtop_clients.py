@@ -16,10 +16,10 @@ from chalice.app import Request, Response
 
 from chalicelib import container
 from chalicelib.api.http import act_as, ok, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
-from chalicelib.errors import BadRequest
 from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
 
 api = Router(__name__, tag="classtop")
@@ -83,11 +83,10 @@ def client_schedule(call: Call[None], client_uuid: str) -> Response:
 
 
 @api.route("GET", "/api/clients", Access.VIEWER, Scope.TENANT, "List ClassTop clients (?status=pending)",
-           query=("status", "limit", "cursor"))
+           query=(Query("status", "pending: only clients awaiting approval", enum=(Approval.PENDING.value,)),
+                  limit(100), CURSOR))
 def list_clients(call: Call[None]) -> Response:
     status = query_str(call.request, "status")
-    if status not in (None, Approval.PENDING.value):
-        raise BadRequest("status: only 'pending' can be filtered on")
     page = container.get().classtop_clients.page(pending_only=status is not None,
                                                  limit=query_int(call.request, "limit", 100),
                                                  cursor=query_str(call.request, "cursor"))

@@ -13,9 +13,11 @@ from pydantic import Field, field_validator, model_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
-from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
+from chalicelib.services.commands import CLOUD_ONLY_PARAMS, MAX_WAIT_S, CommandRequest
+from shared.commands import CATALOGUE
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
 from shared.topics import ID_PATTERN
 
@@ -24,12 +26,32 @@ MAX_AGENTS_PER_REQUEST = 5000
 api = Router(__name__, tag="commands")
 
 
+def _command_schema(fields: tuple[str, ...]) -> dict[str, Any]:
+    """What the validators check, as JSON schema: exactly one of the target fields (non-null), and a command the
+    API accepts (not the LMS's own or the shadow's) with its params (``shared.commands``)."""
+    targets = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in fields]
+    commands = []
+    for spec in sorted(CATALOGUE.values(), key=lambda s: s.name):
+        if spec.lms_only or spec.shadow_only:
+            continue
+        params = spec.params.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name in CLOUD_ONLY_PARAMS.get(spec.name, ()):
+            params.get("properties", {}).pop(name, None)
+        commands.append({"properties": {"command": {"const": spec.name},
+                                        "params": {"anyOf": [params, {"type": "null"}]}}})
+    return {"allOf": [{"oneOf": targets}, {"oneOf": commands}]}
+
+
 class _CommandBody(RequestBody):
     """What both command bodies share: ``params`` may be ``null``, and exactly one of the fields
     ``TARGET_FIELDS`` names the targets."""
 
     #: the fields that may name the targets, in the order the error message lists them
     TARGET_FIELDS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def openapi_extra(cls) -> dict[str, Any]:
+        return _command_schema(cls.TARGET_FIELDS)
 
     @field_validator("params", mode="before", check_fields=False)
     @classmethod
@@ -93,7 +115,9 @@ class ControlCommandBody(_CommandBody):
 
 
 @api.route("POST", "/api/commands", Access.OPERATOR, Scope.SITE, "Send a command to agents (exec: admin only)",
-           body=CreateCommandBody, query=("wait",),
+           body=CreateCommandBody,
+           query=(Query("wait", f"wait up to this many seconds (<= {MAX_WAIT_S:g}) for the results", "number",
+                        minimum=0.0, maximum=MAX_WAIT_S),),
            responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create")
 def create_command(call: Call[CreateCommandBody]) -> Response:
     body = call.body
@@ -130,7 +154,7 @@ def get_command(call: Call[None], command_id: str) -> Response:
 
 
 @api.route("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, Scope.SITE,
-           "An agent's command history, newest first", query=("limit", "cursor"), check_ids=False)
+           "An agent's command history, newest first", query=(limit(50), CURSOR), check_ids=False)
 def agent_commands(call: Call[None], agent_id: str) -> Response:
     page = container.get().history.of_agent(agent_id, call.principal, limit=query_int(call.request, "limit", 50),
                                             cursor=query_str(call.request, "cursor"))

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from chalicelib import container
 from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id
+from chalicelib.api.params import Query
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
 from chalicelib.services.lms import bearer_secret
@@ -96,8 +97,8 @@ class Route:
     body: type[BaseModel] | None = None
     #: an empty body stands for the schema's defaults
     body_optional: bool = False
-    #: the query parameters it reads
-    query: tuple[str, ...] = ()
+    #: the query parameters it reads (checked before the view)
+    query: tuple[Query, ...] = ()
     #: answers besides 200 and the common errors, status -> meaning (``201``, ``202``, ``429``...)
     responses: Mapping[str, str] = field(default_factory=dict)
     #: the audit action of every call (``None``: not audited)
@@ -155,7 +156,7 @@ class Router:
         *,
         body: type[BaseModel] | None = None,
         body_optional: bool = False,
-        query: tuple[str, ...] = (),
+        query: tuple[Query, ...] = (),
         responses: Mapping[str, str] | None = None,
         audit: str | None = None,
         audit_detail: Callable[[Request], str | None] | None = None,
@@ -194,6 +195,11 @@ class Router:
         if route.check_ids:
             for name in route.path_params:
                 path_id(params[name], name.replace("_", " "))
+        given = request.query_params or {}
+        for query in route.query:
+            raw = given.get(query.name)
+            if raw is not None:
+                query.check(raw)
         body: BaseModel | None = None
         if route.body is not None:
             empty = not (request.raw_body or b"").strip()
@@ -201,5 +207,5 @@ class Router:
         return Call(request, body, caller, site, credential)
 
 
-__all__ = ["Access", "Call", "Route", "Router", "Scope"]
+__all__ = ["Access", "Call", "Query", "Route", "Router", "Scope"]
 

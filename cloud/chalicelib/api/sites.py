@@ -12,6 +12,7 @@ from pydantic import Field
 from chalicelib import container
 from chalicelib.api.agents import RetireBody, retire_detail
 from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
+from chalicelib.api.params import CURSOR, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
@@ -78,7 +79,7 @@ def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
               message="Heartbeat received")
 
 
-@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"))
+@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=(limit(100), CURSOR))
 def list_sites(call: Call[None]) -> Response:
     page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
                                       cursor=query_str(call.request, "cursor"))
@@ -91,7 +92,7 @@ def get_site(call: Call[None], site_id: str) -> Response:
 
 
 @api.route("GET", "/api/lms/{site_id}/clients", Access.VIEWER, Scope.SITE,
-           "Agents of a site (the seed path; legacy ClassTop clients included)", query=("limit", "cursor"))
+           "Agents of a site (the seed path; legacy ClassTop clients included)", query=(limit(100), CURSOR))
 def site_agents(call: Call[None], site_id: str) -> Response:
     page = container.get().agents.page_of_site(site_id, call.principal, limit=query_int(call.request, "limit", 100),
                                                cursor=query_str(call.request, "cursor"))

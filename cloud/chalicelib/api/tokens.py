@@ -11,6 +11,7 @@ from pydantic import Field
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int, query_str
+from chalicelib.api.params import CURSOR, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.token import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S, ApiToken
 from shared.topics import ID_PATTERN
@@ -33,7 +34,7 @@ class CreateTokenBody(RequestBody):
 
 
 @api.route("GET", "/api/tokens", Access.ADMIN, Scope.TENANT, "List API tokens (never their secrets)",
-           query=("limit", "cursor"))
+           query=(limit(100), CURSOR))
 def list_tokens(call: Call[None]) -> Response:
     page = container.get().tokens.page(limit=query_int(call.request, "limit", 100),
                                        cursor=query_str(call.request, "cursor"))

@@ -16,8 +16,8 @@ from pydantic import Field
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int
+from chalicelib.api.params import limit
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.errors import BadRequest
 from chalicelib.services.upgrade_campaigns import MAX_SITES
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.topics import ID_PATTERN
@@ -71,12 +71,9 @@ def create_campaign(call: Call[CampaignBody]) -> Response:
 
 
 @api.route("GET", "/api/upgrades/campaigns", Access.VIEWER, Scope.LIST,
-           "The newest upgrade campaigns of the caller's sites, with each site's state", query=("limit",))
+           "The newest upgrade campaigns of the caller's sites, with each site's state", query=(limit(50, 200),))
 def list_campaigns(call: Call[None]) -> Response:
-    limit = query_int(call.request, "limit", 50)
-    if not 1 <= limit <= 200:
-        raise BadRequest("limit: 1..200")
-    campaigns = container.get().upgrades.list(call.principal, limit)
+    campaigns = container.get().upgrades.list(call.principal, query_int(call.request, "limit", 50))
     return ok({"campaigns": campaigns, "count": len(campaigns)})
 
 
