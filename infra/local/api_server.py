@@ -16,6 +16,7 @@ from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalic
 
 from shared.errors import ErrorCode
 
+
 class ApiRequestHandler(ChaliceRequestHandler):
     app: Chalice
     matcher: RouteMatcher

@@ -29,7 +29,7 @@ class AgentSettingsBody(Strict):
         min_length=1, max_length=MAX_SHADOW_SETTINGS,
         json_schema_extra={"propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
             {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"},
-            {"type": "null"}]}},  # fmt: skip
+            {"type": "null"}]}},
         description="key -> value (string, number or boolean) or null to remove the key",
     )
 

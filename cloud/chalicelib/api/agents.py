@@ -25,7 +25,8 @@ api = Router(__name__, tag="agents")
 class AgentTagsBody(RequestBody):
     """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
 
-    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS)
+    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS,
+                                                                    json_schema_extra={"uniqueItems": True})
 
     @field_validator("tags")
     @classmethod

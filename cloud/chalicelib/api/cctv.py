@@ -102,7 +102,7 @@ def delete_camera(call: Call[None], agent_id: str, camera_id: str) -> Response:
 @api.route("POST", "/api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot", Access.OPERATOR, Scope.SITE,
            "Have the agent upload one JPEG of the camera to the media bucket (presigned PUT)", body=SnapshotBody,
            body_optional=True, responses={"202": "the command is stored and sent; get_url serves the JPEG once it "
-                                                 "has succeeded"}, audit="cctv.snapshot")
+                                                 "has succeeded", "503": "no media bucket"}, audit="cctv.snapshot")
 def request_snapshot(call: Call[SnapshotBody], agent_id: str, camera_id: str) -> Response:
     requested = container.get().cctv_snapshots.request(agent_id, camera_id, call.principal,
                                                        get_expires_s=call.body.get_expires_s)
@@ -115,7 +115,8 @@ def camera_status(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().cctv.status(agent_id, call.principal))
 
 
-@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST, "Events log: an agent's (?agent_id=) or a day's (?day=, default today)",
+@api.route("GET", "/api/cctv/events", Access.VIEWER, Scope.LIST,
+           "Events log: an agent's (?agent_id=) or a day's (?day=, default today)",
            query=(Query("agent_id", "this agent's events (newest first)", pattern=ID_PATTERN),
                   Query("day", "the events of this day (UTC; default: today)", pattern=DAY_PATTERN),
                   limit(100), CURSOR))

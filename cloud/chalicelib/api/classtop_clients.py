@@ -53,7 +53,9 @@ def register_client(call: Call[ClientRegistration]) -> Response:
     return ok({**client.to_dict(), "created": created}, message="Client registered")
 
 
-@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE, "Upload a ClassTop client's full snapshot", body=SyncUpload,
+@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE,
+           "Upload a ClassTop client's full snapshot (ids unique within each list: a repeated one is a 400)",
+           body=SyncUpload,
            responses={"429": "over the rate limit of changing uploads (per client uuid, per source address): "
                              "nothing written"})
 def sync(call: Call[SyncUpload]) -> Response:

@@ -6,7 +6,7 @@ within N seconds, else 202 with the record as it stands (poll ``GET /api/command
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from chalice.app import Response
 from pydantic import Field, field_validator, model_validator
@@ -37,8 +37,12 @@ def _command_schema(fields: tuple[str, ...]) -> dict[str, Any]:
         params = spec.params.model_json_schema(ref_template="#/components/schemas/{model}")
         for name in CLOUD_ONLY_PARAMS.get(spec.name, ()):
             params.get("properties", {}).pop(name, None)
-        commands.append({"properties": {"command": {"const": spec.name},
-                                        "params": {"anyOf": [params, {"type": "null"}]}}})
+        branch: dict[str, Any] = {"properties": {"command": {"const": spec.name}, "params": params}}
+        if params.get("required"):  # without params it has none
+            branch["required"] = ["params"]
+        else:
+            branch["properties"]["params"] = {"anyOf": [params, {"type": "null"}]}
+        commands.append(branch)
     return {"allOf": [{"oneOf": targets}, {"oneOf": commands}]}
 
 
@@ -70,8 +74,9 @@ class CreateCommandBody(_CommandBody):
     """``POST /api/commands``: the targets are exactly one of ``agent_id``, ``agent_ids`` (a list), or a batch
     selector — ``site_id``, ``group`` or ``tag`` (every approved agent it selects that the caller may see)."""
 
-    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
-    agent_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST)
+    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    agent_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
+                                                                            max_length=MAX_AGENTS_PER_REQUEST)
     site_id: str | None = Field(default=None, pattern=ID_PATTERN)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)
     tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
@@ -98,9 +103,9 @@ class ControlCommandBody(_CommandBody):
     ``agent_id``: the wire's names of the agent), an optional ``request_id`` (used as the command id), ``command``,
     ``params``."""
 
-    target_client: str | None = Field(default=None, min_length=1, max_length=64)
-    client_uuid: str | None = Field(default=None, min_length=1, max_length=64)
-    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    target_client: str | None = Field(default=None, pattern=ID_PATTERN)
+    client_uuid: str | None = Field(default=None, pattern=ID_PATTERN)
+    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
     request_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN)
     command: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)

@@ -6,21 +6,39 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from chalice.app import Response
+from pydantic import model_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from shared.log_export import LogRange
+from shared.log_export import MAX_RANGE_S, LogRange
 
 api = Router(__name__, tag="logs")
 
-_ACCEPTED = {"202": "asked; GET /api/logs/{request_id} says when the object is uploaded and gives its download link"}
+_ACCEPTED = {"202": "asked; GET /api/logs/{request_id} says when the object is uploaded and gives its download link",
+             "503": "no media bucket"}
 
 
 class LogsBody(RequestBody, LogRange):
     """Which records (epoch seconds; without ``since`` and ``until``: the last hour), the least level, and the
-    gzip object's size cap (the newest records that fit)."""
+    gzip object's size cap (the newest records that fit). A range of more than 31 days is cut to its last 31 days
+    (the newest records, as ``max_bytes`` keeps them); ``since`` after ``until`` is the empty range at ``until``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _newest_range(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        since, until = data.get("since"), data.get("until")
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                      for v in (since, until))
+        if numbers and since >= 0 and until >= 0:
+            data = {**data, "since": max(min(since, until), until - MAX_RANGE_S)}
+        return data
 
 
 @api.route("POST", "/api/agents/{agent_id}/logs", Access.OPERATOR, Scope.SITE,

@@ -52,7 +52,8 @@ class CancelBody(RequestBody):
 
 @api.route("POST", "/api/upgrades/packages", Access.ADMIN, Scope.TENANT,
            "A presigned POST form to publish an agent package (.tar.gz, at most 64 MB) into the media bucket",
-           body=PackageBody, audit="upgrade.package")
+           body=PackageBody, responses={"201": "the form to POST the package with", "503": "no media bucket"},
+           audit="upgrade.package")
 def publish_package(call: Call[PackageBody]) -> Response:
     return ok(container.get().upgrades.package_upload(call.body.version, call.principal), 201)
 
