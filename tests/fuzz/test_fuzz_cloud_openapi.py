@@ -18,12 +18,14 @@ made up (404), and the admin token the run uses is never named by a link.
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from hypothesis import settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import (
@@ -62,8 +64,15 @@ def local_cloud() -> Iterator[LocalCloudProcess]:
 _REFUSED = {"positive_data_acceptance": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "413"],
             "negative_data_rejection": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]}
 #: the document as the code builds it (the same as docs/openapi.json)
-schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict(
-    {"checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()}}))
+#: the short run (``make test``) leaves out the coverage phase (each operation's boundary values, undeclared methods,
+#: missing parameters: some 3,500 requests); ``make fuzz`` runs every phase
+_SHORT = os.environ.get("HYPOTHESIS_PROFILE", "default") == "default"
+#: the short run's examples per operation: a quarter of the profile's (``make test`` stays around a minute)
+_SIZE = {"max_examples": max(1, settings.default.max_examples // 4)} if _SHORT else {}
+schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict({
+    "checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()},
+    "phases": {"coverage": {"enabled": not _SHORT}},
+}))  # fmt: skip
 # A ``cursor`` is one the API returned (format ``cursor``): without a previous page to take it from, the only one a
 # generated request can give is the empty one (the first page); made-up cursors are negative cases (400).
 schemathesis.openapi.format(CURSOR_FORMAT, st.just(""))
@@ -113,6 +122,22 @@ def credentials(local_cloud: LocalCloudProcess) -> Iterator[None]:
 
 
 @schema.parametrize()
+@settings(settings.default, **_SIZE)
 def test_every_cloud_operation_is_as_documented(case: Any, local_cloud: LocalCloudProcess, credentials: None) -> None:
     tally(f"cloud openapi: {case.method} {case.path}")
     case.call_and_validate(base_url=local_cloud.api_url)
+
+
+def test_cloud_stateful_links(local_cloud: LocalCloudProcess, credentials: None) -> None:
+    """Sequences that follow the document's links (a token created then revoked, a command created then read, a
+    client registered then read and approved, an agent reported by the site then tagged and read...) with the
+    stateful checks (a created resource is there; a deleted one is gone)."""
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": local_cloud.api_url}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            tally("cloud openapi: stateful steps")
+
+    Workflow.run(settings=settings(settings.default, stateful_step_count=10, **_SIZE))

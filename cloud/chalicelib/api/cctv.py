@@ -17,12 +17,13 @@ from pydantic import Field, field_validator
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.repositories.event import StoredEvent
 from shared.cctv import central_source_error
 from shared.topics import ID_PATTERN
 
-URL_PATTERN = r"^(rtsp|rtsps|http|https)://[^\s]{1,2000}$"
+#: printable ASCII after the scheme (``\s`` is not the same class in Python and in JSON Schema's ECMA regexes)
+URL_PATTERN = r"^(rtsp|rtsps|http|https)://[!-~]{1,2000}$"
 _URL_RE = re.compile(URL_PATTERN)
 SYNTHETIC_PATTERN = r"^synthetic:(moving|frozen|black)$"
 _SYNTHETIC_RE = re.compile(SYNTHETIC_PATTERN)
@@ -57,7 +58,7 @@ class CameraConfigBody(RequestBody):
     def _source(cls, v: int | str) -> int | str:
         if isinstance(v, int) and not 0 <= v <= 63:
             raise ValueError("a device index must be between 0 and 63")
-        if isinstance(v, str) and not (_URL_RE.match(v) or _SYNTHETIC_RE.match(v)):
+        if isinstance(v, str) and not (_URL_RE.fullmatch(v) or _SYNTHETIC_RE.fullmatch(v)):
             raise ValueError("a URL must be rtsp://, rtsps://, http:// or https:// (or a test pattern "
                              "synthetic:moving|frozen|black); a file is set on site only")
         refused = central_source_error(v)
@@ -86,7 +87,10 @@ def get_camera(call: Call[None], agent_id: str, camera_id: str) -> Response:
 
 @api.route("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", Access.OPERATOR, Scope.SITE,
            "Create or replace a camera configuration", body=CameraConfigBody, responses={"201": "created"},
-           audit="cctv.camera.put")
+           audit="cctv.camera.put", links=tuple(
+               Link(status, method, "/api/cctv/agents/{agent_id}/cameras/{camera_id}",
+                    {"agent_id": "$request.path.agent_id", "camera_id": "$request.path.camera_id"})
+               for status in ("200", "201") for method in ("GET", "DELETE")))
 def put_camera(call: Call[CameraConfigBody], agent_id: str, camera_id: str) -> Response:
     config, created = container.get().cctv.put_camera(agent_id, camera_id, call.body.model_dump(), call.principal)
     return ok(config, 201 if created else 200)

@@ -17,7 +17,7 @@ from chalice.app import Request, Response
 from chalicelib import container
 from chalicelib.api.http import act_as, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
 from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
@@ -46,7 +46,10 @@ def source_address(request: Request) -> str:
 
 
 @api.route("POST", "/api/clients/register", Access.PUBLIC, Scope.NONE, "Register a ClassTop client (idempotent)",
-           body=ClientRegistration, audit="client.register")
+           body=ClientRegistration, audit="client.register",
+           links=tuple(Link("200", method, path, {"client_uuid": "$request.body#/uuid"}) for method, path in (
+               ("GET", "/api/clients/{client_uuid}"), ("GET", "/api/clients/{client_uuid}/courses"),
+               ("POST", "/api/clients/{client_uuid}/approve"))))
 def register_client(call: Call[ClientRegistration]) -> Response:
     act_as(f"client:{call.body.uuid}")
     client, created = container.get().classtop_clients.register(call.body.uuid, call.body.name, call.body.api_url)
@@ -55,7 +58,9 @@ def register_client(call: Call[ClientRegistration]) -> Response:
 
 @api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE,
            "Upload a ClassTop client's full snapshot (ids unique within each list: a repeated one is a 400)",
-           body=SyncUpload,
+           body=SyncUpload, links=tuple(Link("200", "GET", path, {"client_uuid": "$request.body#/client_uuid"})
+                                        for path in ("/api/clients/{client_uuid}/courses",
+                                                     "/api/clients/{client_uuid}/schedule")),
            responses={"429": "over the rate limit of changing uploads (per client uuid, per source address): "
                              "nothing written"})
 def sync(call: Call[SyncUpload]) -> Response:

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
 from chalicelib.services.commands import CLOUD_ONLY_PARAMS, MAX_WAIT_S, CommandRequest
 from shared.commands import CATALOGUE
@@ -123,7 +123,8 @@ class ControlCommandBody(_CommandBody):
            body=CreateCommandBody,
            query=(Query("wait", f"wait up to this many seconds (<= {MAX_WAIT_S:g}) for the results", "number",
                         minimum=0.0, maximum=MAX_WAIT_S),),
-           responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create")
+           responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create",
+           links=(Link("202", "GET", "/api/commands/{command_id}", {"command_id": "$response.body#/data/command_id"}),))
 def create_command(call: Call[CreateCommandBody]) -> Response:
     body = call.body
     wait_s = query_float(call.request, "wait", 0.0, low=0.0, high=MAX_WAIT_S)

@@ -14,13 +14,14 @@ from pydantic import model_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from shared.log_export import MAX_RANGE_S, LogRange
 
 api = Router(__name__, tag="logs")
 
 _ACCEPTED = {"202": "asked; GET /api/logs/{request_id} says when the object is uploaded and gives its download link",
              "503": "no media bucket"}
+_READ = Link("202", "GET", "/api/logs/{request_id}", {"request_id": "$response.body#/data/request_id"})
 
 
 class LogsBody(RequestBody, LogRange):
@@ -43,7 +44,7 @@ class LogsBody(RequestBody, LogRange):
 
 @api.route("POST", "/api/agents/{agent_id}/logs", Access.OPERATOR, Scope.SITE,
            "Have the agent upload its log records of a range (gzip) to the media bucket", body=LogsBody,
-           body_optional=True, responses=_ACCEPTED, audit="logs.request")
+           body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_agent_logs(call: Call[LogsBody], agent_id: str) -> Response:
     wanted = LogRange.model_validate(call.body.model_dump())
     return ok(container.get().log_requests.request_agent(agent_id, wanted, call.principal), 202)
@@ -51,7 +52,7 @@ def request_agent_logs(call: Call[LogsBody], agent_id: str) -> Response:
 
 @api.route("POST", "/api/sites/{site_id}/logs", Access.OPERATOR, Scope.SITE,
            "Have the site's LMS upload its own log records of a range (gzip) to the media bucket", body=LogsBody,
-           body_optional=True, responses=_ACCEPTED, audit="logs.request")
+           body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_site_logs(call: Call[LogsBody], site_id: str) -> Response:
     wanted = LogRange.model_validate(call.body.model_dump())
     return ok(container.get().log_requests.request_site(site_id, wanted, call.principal), 202)

@@ -30,6 +30,8 @@ _ERROR = {
     "properties": {"error": {"type": "object", "required": ["code", "message"],
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
+_CHALICE_ERROR = {"type": "object", "required": ["Code", "Message"],
+                  "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}}
 _SUCCESS = {
     "type": "object",
     "required": ["success", "data"],
@@ -55,7 +57,7 @@ def build_document() -> dict[str, Any]:
             operation["requestBody"] = {"required": not route.body_optional, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}}}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
-    schemas: dict[str, Any] = {"Success": _SUCCESS, "Error": _ERROR}
+    schemas: dict[str, Any] = {"Success": _SUCCESS, "Error": _ERROR, "ChaliceError": _CHALICE_ERROR}
     bodies: set[type[BaseModel]] = {route.body for route in ROUTES if route.body is not None}
     for model in sorted(bodies, key=lambda m: m.__name__):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -117,10 +119,17 @@ def _responses(route: Route) -> dict[str, Any]:
         out["409"] = {"description": "conflict with what is stored (an id taken, a state that forbids it)", **error}
     if route.body is not None:
         out["413"] = {"description": "body over the size limit", **error}
+    # Chalice's own answer, before the route: a Content-Type other than application/json (a body or none)
+    out["415"] = {"description": "Content-Type is not application/json (Chalice's answer: Code, Message)",
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChaliceError"}}}}
     out["500"] = {"description": "internal error (logged)", **error}
     out["502"] = {"description": "an AWS service the cloud depends on failed", **error}
     for status, description in route.responses.items():
         out[status] = {"description": description, **(ok if status < "400" else error)}
+    for link in route.links:
+        target = _operation_id(link.method, link.path)
+        out[link.status].setdefault("links", {})[target] = {"operationId": target,
+                                                            "parameters": dict(link.parameters)}
     return dict(sorted(out.items()))
 
 

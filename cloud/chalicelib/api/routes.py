@@ -84,6 +84,18 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link from an answer of a route to another route: what the answer (or the request) gives that the
+    next call takes (``parameters``: its path or query parameter -> a runtime expression such as
+    ``$response.body#/data/token_id`` or ``$request.path.agent_id``). Stateful fuzzing follows them."""
+
+    status: str
+    method: str
+    path: str
+    parameters: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """The declaration of one route (see the module docstring)."""
 
@@ -105,6 +117,8 @@ class Route:
     audit: str | None = None
     #: whether the path's parameters are checked as ids (``shared.topics.is_valid_id``) before the body is read
     check_ids: bool = True
+    #: where its answers lead (OpenAPI links)
+    links: tuple[Link, ...] = ()
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -161,9 +175,10 @@ class Router:
         audit: str | None = None,
         audit_detail: Callable[[Request], str | None] | None = None,
         check_ids: bool = True,
+        links: tuple[Link, ...] = (),
     ) -> Callable[[View], View]:
         declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
-                            dict(responses or {}), audit, check_ids)
+                            dict(responses or {}), audit, check_ids, links)
         self.routes.append(declaration)
 
         def decorate(view: View) -> View:
@@ -207,5 +222,5 @@ class Router:
         return Call(request, body, caller, site, credential)
 
 
-__all__ = ["Access", "Call", "Query", "Route", "Router", "Scope"]
+__all__ = ["Access", "Call", "Link", "Query", "Route", "Router", "Scope"]
 

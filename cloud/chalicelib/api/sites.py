@@ -13,7 +13,7 @@ from chalicelib import container
 from chalicelib.api.agents import RetireBody, retire_detail
 from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.services.csr import MAX_CSR_CHARS
@@ -70,7 +70,11 @@ def register_lms(call: Call[LmsRegisterBody]) -> Response:
 
 
 @api.route("POST", "/api/lms/heartbeat", Access.LMS_KEY, Scope.NONE, "Seed LMS heartbeat (only changes are written)",
-           body=LmsHeartbeatBody)
+           body=LmsHeartbeatBody, links=tuple(
+               Link("200", method, path, {"agent_id": "$request.body#/clients/0/uuid"}) for method, path in (
+                   ("GET", "/api/agents/{agent_id}"), ("PUT", "/api/agents/{agent_id}/tags"),
+                   ("GET", "/api/agents/{agent_id}/settings"), ("PUT", "/api/agents/{agent_id}/settings"),
+                   ("POST", "/api/agents/{agent_id}/approve"), ("GET", "/api/cctv/agents/{agent_id}/cameras"))))
 def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
     agents = [LmsAgent(c.uuid, c.name, c.status) for c in call.body.clients]
     report = container.get().lms.heartbeat(call.site, call.body.lms_uuid, agents)

@@ -12,7 +12,7 @@ from pydantic import Field
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.token import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S, ApiToken
 from shared.topics import ID_PATTERN
 
@@ -43,7 +43,8 @@ def list_tokens(call: Call[None]) -> Response:
 
 @api.route("POST", "/api/tokens", Access.ADMIN, Scope.TENANT,
            "Create an API token (the secret is shown once; it expires)", body=CreateTokenBody,
-           responses={"201": "created (the token is shown once)"}, audit="token.create")
+           responses={"201": "created (the token is shown once)"}, audit="token.create",
+           links=(Link("201", "DELETE", "/api/tokens/{token_id}", {"token_id": "$response.body#/data/token_id"}),))
 def create_token(call: Call[CreateTokenBody]) -> Response:
     body = call.body
     issued = container.get().tokens.create(body.role, body.name, site_ids=body.site_ids, ttl_s=body.ttl_s,

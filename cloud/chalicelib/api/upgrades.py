@@ -17,7 +17,7 @@ from pydantic import Field
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int
 from chalicelib.api.params import limit
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.services.upgrade_campaigns import MAX_SITES
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.topics import ID_PATTERN
@@ -61,7 +61,10 @@ def publish_package(call: Call[PackageBody]) -> Response:
 @api.route("POST", "/api/upgrades/campaigns", Access.OPERATOR, Scope.NAMED,
            "Upgrade the agents of one or several sites to a published package, in waves (canary first)",
            body=CampaignBody, responses={"201": "ordered: each site's LMS starts it (now, or when it is back online)"},
-           audit="upgrade.campaign")
+           audit="upgrade.campaign", links=tuple(
+               Link("201", method, path, {"campaign_id": "$response.body#/data/campaign_id"}) for method, path in (
+                   ("GET", "/api/upgrades/campaigns/{campaign_id}"),
+                   ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"))))
 def create_campaign(call: Call[CampaignBody]) -> Response:
     body = call.body
     campaign = container.get().upgrades.create(

@@ -22,7 +22,8 @@ def local_cloud() -> Iterator[LocalCloudProcess]:
         yield cloud
 
 
-def call(cloud: LocalCloudProcess, method: str, path: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+def call(cloud: LocalCloudProcess, method: str, path: str,
+         token: str | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
     url = urlsplit(cloud.api_url)
     connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:

@@ -55,7 +55,7 @@ def status(response: Any) -> int:
     ("/api/stats", "days", "90", ["0", "91"]),
     ("/api/audit", "since", "0", ["-1", "nan", "inf", "5000000000"]),
     ("/api/upgrades/campaigns", "limit", "200", ["201"]),
-    ("/api/cctv/events", "day", "2026-12-06", ["2026-13-01", "２０２６-12-06"]),
+    ("/api/cctv/events", "day", "2026-12-06", ["2026-13-01", "\uff12\uff10\uff12\uff16-12-06"]),
 ])  # fmt: skip
 def test_query_parameters_are_typed_in_the_document_and_checked_alike(
     fleet: Cloud, path: str, name: str, good: str, bad: list[str]
