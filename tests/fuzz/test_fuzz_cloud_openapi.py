@@ -68,7 +68,7 @@ _REFUSED = {"positive_data_acceptance": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STAT
 #: missing parameters: some 3,500 requests); ``make fuzz`` runs every phase
 _SHORT = os.environ.get("HYPOTHESIS_PROFILE", "default") == "default"
 #: the short run's examples per operation: a quarter of the profile's (``make test`` stays around a minute)
-_SIZE = {"max_examples": max(1, settings.default.max_examples // 4)} if _SHORT else {}
+_SIZE: dict[str, Any] = {"max_examples": max(1, settings().max_examples // 4)} if _SHORT else {}
 schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict({
     "checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()},
     "phases": {"coverage": {"enabled": not _SHORT}},
@@ -87,8 +87,10 @@ def map_case(_context: Any, case: Any) -> Any:
         for name in ("courses", "schedule_entries"):
             items = case.body.get(name)
             if isinstance(items, list):
-                seen: set[Any] = set()
-                case.body[name] = [i for i in items if not (i["id"] in seen or seen.add(i["id"]))]
+                unique: dict[Any, Any] = {}
+                for item in items:
+                    unique.setdefault(item["id"], item)
+                case.body[name] = list(unique.values())
     return case
 
 
@@ -122,7 +124,7 @@ def credentials(local_cloud: LocalCloudProcess) -> Iterator[None]:
 
 
 @schema.parametrize()
-@settings(settings.default, **_SIZE)
+@settings(settings(), **_SIZE)
 def test_every_cloud_operation_is_as_documented(case: Any, local_cloud: LocalCloudProcess, credentials: None) -> None:
     tally(f"cloud openapi: {case.method} {case.path}")
     case.call_and_validate(base_url=local_cloud.api_url)
@@ -140,4 +142,4 @@ def test_cloud_stateful_links(local_cloud: LocalCloudProcess, credentials: None)
         def after_call(self, response: Any, case: Any) -> None:
             tally("cloud openapi: stateful steps")
 
-    Workflow.run(settings=settings(settings.default, stateful_step_count=10, **_SIZE))
+    Workflow.run(settings=settings(settings(), stateful_step_count=10, **_SIZE))

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from chalice.app import Response
 from pydantic import model_validator
@@ -35,11 +35,13 @@ class LogsBody(RequestBody, LogRange):
         if not isinstance(data, dict):
             return data
         since, until = data.get("since"), data.get("until")
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                      for v in (since, until))
-        if numbers and since >= 0 and until >= 0:
+        if _finite(since) and _finite(until) and since >= 0 and until >= 0:
             data = {**data, "since": max(min(since, until), until - MAX_RANGE_S)}
         return data
+
+
+def _finite(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @api.route("POST", "/api/agents/{agent_id}/logs", Access.OPERATOR, Scope.SITE,

@@ -210,7 +210,7 @@ class Router:
         if route.check_ids:
             for name in route.path_params:
                 path_id(params[name], name.replace("_", " "))
-        given = request.query_params or {}
+        given: Mapping[str, str] = request.query_params or {}
         for query in route.query:
             raw = given.get(query.name)
             if raw is not None:

@@ -26,7 +26,7 @@ def body_schema(method: str, path: str) -> dict[str, Any]:
 
 
 def allows(method: str, path: str, body: Any) -> bool:
-    return jsonschema.Draft202012Validator(body_schema(method, path)).is_valid(body)
+    return bool(jsonschema.Draft202012Validator(body_schema(method, path)).is_valid(body))
 
 
 def query_schema(method: str, path: str, name: str) -> dict[str, Any]:
