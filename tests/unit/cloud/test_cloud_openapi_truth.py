@@ -136,6 +136,10 @@ def test_an_integral_float_is_an_integer(fleet: Cloud) -> None:
     {"command": "no_such_command", "agent_id": "a1"},
     {"command": "ping", "agent_id": "a/1"},
     {"command": "update_settings_batch", "agent_id": "a1", "params": {"settings": {"bad key": "v"}}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 64}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 0, "width": 640}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 0, "width": 641,
+                                                                 "height": 480}},
 ])  # fmt: skip
 def test_command_bodies_the_cloud_refuses_are_invalid_in_the_document(fleet: Cloud, body: dict[str, Any]) -> None:
     """Found: targets, command names and their params were free-form in the document (400 for "valid" bodies)."""
