@@ -26,7 +26,8 @@ class CreateTokenBody(RequestBody):
     """``POST /api/tokens``: a token for a person or a script. ``site_ids`` limits it to those sites (absent or
     ``null``: every site); ``ttl_s`` is its lifetime (default 90 days, at most 365)."""
 
-    name: str = Field(min_length=1, max_length=128)
+    #: not blank (the service strips it): a character that is not whitespace in Python's sense nor JSON Schema's
+    name: str = Field(min_length=1, max_length=128, pattern=r"[^\s\x1c-\x1f\x85\ufeff]")
     role: Literal["viewer", "operator", "admin"]
     site_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
                                                                             max_length=MAX_TOKEN_SITES)

@@ -166,6 +166,16 @@ def test_repeated_tags_settings_values_and_camera_sources_are_in_the_document() 
         assert not allows("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", {**camera, "source": source})
 
 
+def test_blank_token_names_and_empty_configs_are_invalid_in_the_document(fleet: Cloud) -> None:
+    """Found (FUZZ_EXAMPLES=200): a token name of whitespace (the service strips it) and an empty LMS configuration
+    were schema-valid and a 400."""
+    for name in ("\f", " ", "\x1c", "\ufeff"):
+        assert not allows("POST", "/api/tokens", {"name": name, "role": "viewer"}), repr(name)
+        assert status(fleet.post("/api/tokens", {"name": name, "role": "viewer"})) == 400
+    assert allows("POST", "/api/tokens", {"name": " a ", "role": "viewer"})
+    assert not allows("PUT", "/api/lms/{site_id}/config", {"config": {}})
+
+
 def test_classtop_nulls_are_documented(fleet: Cloud) -> None:
     """Found: the ClassTop client's ``null`` (read as empty, as the LMS reads it) was undocumented."""
     body = {"uuid": "c-1", "name": None, "api_url": None}
