@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.messages.base import Strict
 
@@ -44,6 +44,12 @@ class OptionalCameraRef(Strict):
         return _camera_id(v)
 
 
+#: a source as text (what :meth:`CameraConfig._source` takes, in JSON Schema's terms: an index 0..63, a URL of
+#: printable ASCII, a test pattern, an absolute path on one line)
+_SOURCE_TEXT_PATTERN = (r"^(0*([0-9]|[1-5][0-9]|6[0-3])|(rtsp|rtsps|http|https)://[!-~]+|synthetic:(moving|frozen|black)"
+                        r"|/[^\n\x00]*)$")
+
+
 class CameraConfig(CameraRef):
     """One camera as the agent keeps it (and as it will ride in a device shadow): small and self-contained.
 
@@ -52,10 +58,18 @@ class CameraConfig(CameraRef):
     black>``. ``width``/``height`` ask the device for a resolution (both or neither).
     """
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [  # a resolution: both or neither
+        {"required": ["width", "height"], "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}}},
+        {"properties": {"width": {"type": "null"}, "height": {"type": "null"}}}]})
+
     name: str = Field(default="", max_length=64)
-    source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...")
-    width: int | None = Field(default=None, ge=16, le=7680)
-    height: int | None = Field(default=None, ge=16, le=4320)
+    source: int | str = Field(
+        description="device index, rtsp/http URL, absolute file path, or synthetic:...",
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
+                                     {"type": "string", "maxLength": 1024, "pattern": _SOURCE_TEXT_PATTERN}]},
+    )
+    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra={"multipleOf": 2})
+    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra={"multipleOf": 2})
     fps: float = Field(default=15.0, gt=0, le=60, description="frames per second recorded and streamed")
     codec: Literal["mp4v", "MJPG"] = Field(default="mp4v", description="mp4v -> .mp4, MJPG -> .avi")
     segment_s: float = Field(default=300.0, ge=1, le=3600, description="a new recording file every this long")

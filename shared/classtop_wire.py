@@ -30,7 +30,14 @@ def _valid_client_uuid(value: str, info: ValidationInfo) -> str:
 
 
 #: A ClassTop client's id on the wire (``uuid``, ``client_uuid``): usable as a topic id.
-ClientUuid = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_client_uuid)]
+ClientUuid = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": topics.ID_PATTERN}),
+                       AfterValidator(_valid_client_uuid)]
+
+
+def nullable(schema: dict[str, Any]) -> None:
+    """A field read as empty when ``null`` documents ``null`` as allowed (its JSON schema, not its type)."""
+    own = {k: schema.pop(k) for k in list(schema) if k not in ("default", "description", "title")}
+    schema["anyOf"] = [own, {"type": "null"}]
 
 
 class ClassTopWire(BaseModel):
@@ -47,8 +54,8 @@ class ClientRegistration(ClassTopWire):
     """``POST /api/clients/register`` — sent again at every start of the client (idempotent)."""
 
     uuid: ClientUuid
-    name: str = Field(default="", max_length=200)
-    api_url: str = Field(default="", max_length=2048)
+    name: str = Field(default="", max_length=200, json_schema_extra=nullable)
+    api_url: str = Field(default="", max_length=2048, json_schema_extra=nullable)
 
     _nulls = field_validator("name", "api_url", mode="before")(_empty_if_null)
 
@@ -56,9 +63,10 @@ class ClientRegistration(ClassTopWire):
 class SyncCourse(ClassTopWire):
     id: int = Field(ge=0, le=MAX_ID, description="the client's own course id")
     name: str = Field(max_length=256)
-    teacher: str = Field(default="", max_length=256)
-    location: str = Field(default="", max_length=256, description="never sent by ClassTop; kept if given")
-    color: str = Field(default="", max_length=32)
+    teacher: str = Field(default="", max_length=256, json_schema_extra=nullable)
+    location: str = Field(default="", max_length=256, description="never sent by ClassTop; kept if given",
+                          json_schema_extra=nullable)
+    color: str = Field(default="", max_length=32, json_schema_extra=nullable)
     note: str | None = Field(default=None, max_length=4096)
 
     _nulls = field_validator("teacher", "location", "color", mode="before")(_empty_if_null)
@@ -70,7 +78,8 @@ class SyncEntry(ClassTopWire):
     day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] = Field(default_factory=list, max_length=MAX_SYNC_WEEK + 1)
+    weeks: list[Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": MAX_SYNC_WEEK})]] = Field(
+        default_factory=list, max_length=MAX_SYNC_WEEK + 1, json_schema_extra=nullable)
 
     @field_validator("weeks", mode="before")
     @classmethod
@@ -97,8 +106,9 @@ def _first_repeat(ids: list[int]) -> int | None:
 class SyncTimetable(ClassTopWire):
     """Courses and schedule entries: either list may be empty or ``null``; ids unique within each."""
 
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_SYNC_ENTRIES)
+    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES, json_schema_extra=nullable)
+    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_SYNC_ENTRIES,
+                                              json_schema_extra=nullable)
 
     @field_validator("courses", "schedule_entries", mode="before")
     @classmethod

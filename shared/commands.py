@@ -81,7 +81,9 @@ class SetSettingParams(Strict):
 
 
 class UpdateSettingsBatchParams(Strict):
-    settings: dict[str, str] = Field(min_length=1, max_length=500)
+    settings: dict[str, str] = Field(min_length=1, max_length=500, json_schema_extra={
+        "propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
+            {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"}]}})
 
     @field_validator("settings", mode="before")
     @classmethod
@@ -90,7 +92,7 @@ class UpdateSettingsBatchParams(Strict):
             raise ValueError("settings must be an object of key -> value")
         out: dict[str, str] = {}
         for key, value in v.items():
-            if not isinstance(key, str) or not re.match(SETTING_KEY_PATTERN, key):
+            if not isinstance(key, str) or not re.fullmatch(SETTING_KEY_PATTERN, key):
                 raise ValueError(f"invalid setting key {key!r}")
             out[key] = setting_value(value)
         return out

@@ -103,7 +103,7 @@ def check_id(value: str, what: str = "id") -> str:
 
 
 def is_valid_id(value: str) -> bool:
-    return isinstance(value, str) and bool(_ID_RE.match(value))
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))  # match() would take "a\n" ($ before "\n")
 
 
 # ---------------------------------------------------------------- site broker

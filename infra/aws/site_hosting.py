@@ -6,13 +6,21 @@ same headers (``infra/local/dashboard_files.py``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from pathlib import Path
+
 from infra.aws import data_plane
 from infra.aws.cfn import Json, get_att, name_sub, ref, sub
 
 DISTRIBUTION = "DashboardDistribution"
 ORIGIN_ACCESS = "DashboardOriginAccess"
 HEADERS_POLICY = "DashboardHeadersPolicy"
-#: the bucket prefix of the dashboard's files (upload ``web/dashboard/`` there: docs/deploy.md)
+#: the dashboard's page: its inline script (the import map) is allowed by its hash
+DASHBOARD_PAGE = Path(__file__).resolve().parents[2] / "web" / "dashboard" / "index.html"
+#: the bucket prefix of the web apps' files (upload ``web/`` there, ``vendor.py`` aside: docs/deploy.md); ``/``
+#: is ``index.html``, which leads to ``dashboard/``
 SITE_PREFIX = data_plane.SITE_FILES_PREFIX
 #: AWS's managed policies (their ids are the same in every account)
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -21,11 +29,21 @@ ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 HSTS_MAX_AGE_S = 63_072_000  # two years
 
 
+def inline_script_hashes(page: Path = DASHBOARD_PAGE) -> str:
+    """The CSP sources of ``page``'s inline scripts (its import map): ``'sha256-...'`` each."""
+    if not page.is_file():
+        return ""
+    scripts = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page.read_text(encoding="utf-8"), re.S)
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
+
+
 def content_security_policy(image_sources: str = "") -> str:
-    """Scripts, styles, fonts, XHR only from our origin; images also from ``image_sources`` (the presigned URLs of
-    camera snapshots); never framed, no plugins, no ``<base>`` rewriting, forms post only to us."""
+    """Scripts, styles, fonts, XHR only from our origin (and the dashboard's import map by its hash); images also
+    from ``image_sources`` (the presigned URLs of camera snapshots); never framed, no plugins, no ``<base>``
+    rewriting, forms post only to us."""
     images = f"img-src 'self' data: blob: {image_sources}".rstrip()
-    return (f"default-src 'self'; {images}; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    scripts = f"script-src 'self' {inline_script_hashes()}".rstrip()
+    return (f"default-src 'self'; {scripts}; {images}; object-src 'none'; base-uri 'none'; form-action 'self'; "
             "frame-ancestors 'none'")
 
 

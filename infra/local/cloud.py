@@ -16,8 +16,9 @@ Threads, started in order and stopped in reverse:
    persistent session (a broker restart loses it no message);
 5. the app's scheduled functions (the command sweeper) on the template's rate (``infra/local/schedules.py``;
    ``--schedule-every-s`` for a shorter one);
-6. Chalice's local HTTP server for the app's routes, which also serves the dashboard's files (``web/dashboard/``)
-   at ``/`` with CloudFront's security headers (``infra/local/dashboard_files.py``).
+6. Chalice's local HTTP server for the app's routes (405 to an undeclared method: ``infra/local/api_server.py``),
+   which also serves the web apps' files (``web/``; ``/`` leads to the dashboard) with CloudFront's security headers
+   (``infra/local/dashboard_files.py``).
 
 The tenant's Cognito user pool is moto's cognito-idp (on the same server), created at start as the template
 creates it (``infra/local/user_pool.py``), with a demo admin whose e-mail and password go to ``--demo-user-file``.
@@ -44,7 +45,7 @@ from typing import Any
 
 from edge.lms.enrolment.broker_credentials import DynsecControl
 from infra.aws.policy_eval import IotPolicy
-from infra.local.dashboard_files import DASHBOARD_DIR, local_server
+from infra.local.dashboard_files import WEB_DIR, local_server
 from infra.local.iot_access import (
     ADMIN_CLIENT,
     IOT_CORE_CLIENT,
@@ -251,7 +252,7 @@ class LocalCloud:
 
         assert self.app_module is not None
         config = Config.create(chalice_stage=self.stage, app_name="classtop", project_dir=str(CLOUD_DIR))
-        files = DASHBOARD_DIR if DASHBOARD_DIR.is_dir() else None
+        files = WEB_DIR if (WEB_DIR / "dashboard").is_dir() else None
         server = local_server(self.app_module.app, config, self.host, self.api_port, files, self.moto_url)
         thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
         thread.start()

@@ -1,6 +1,7 @@
-"""The twin's stand-in for CloudFront: the cloud's HTTP server also serves the dashboard's static files
-(``web/dashboard/``) at ``/``, and every answer, the API's too, carries the headers of CloudFront's response
-headers policy (``infra/aws/site_hosting.py``). ``/api/*`` goes to the Chalice app as before.
+"""The twin's stand-in for CloudFront: the cloud's HTTP server also serves the web apps' static files (``web/``:
+``/`` leads to ``/dashboard/``, which loads ``/common/`` and ``/vendor/``), and every answer, the API's too,
+carries the headers of CloudFront's response headers policy (``infra/aws/site_hosting.py``). ``/api/*`` goes to
+the Chalice app as before.
 
 Only regular files inside the directory are served (no listing, no ``..``, no symbolic link out of it, no dot
 files), for GET and HEAD; anything else outside ``/api/`` is a 404.
@@ -14,12 +15,15 @@ from pathlib import Path
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, RouteMatcher
 
 from infra.aws.site_hosting import SECURITY_HEADERS, content_security_policy
+from infra.local.api_server import ApiRequestHandler
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARD_DIR = REPO / "web" / "dashboard"
+WEB_DIR = REPO / "web"
+#: files of web/ that are not the apps' (the vendoring script)
+_NOT_SERVED = (".py",)
 API_PREFIX = "/api/"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".json": "application/json",
@@ -46,16 +50,17 @@ def resolve_file(root: Path, url_path: str) -> Path | None:
         return None
     if real.is_dir():
         real = real / "index.html"
-    if not real.is_file() or not real.is_relative_to(real_root):
+    if not real.is_file() or not real.is_relative_to(real_root) or real.suffix in _NOT_SERVED:
         return None
     return real
 
 
-def dashboard_handler(root: Path | None, image_sources: str) -> type[ChaliceRequestHandler]:
-    """A Chalice request handler that serves ``root``'s files outside ``/api/`` (``None``: no files, 404)."""
+def dashboard_handler(app: Chalice, root: Path | None, image_sources: str) -> type[ChaliceRequestHandler]:
+    """The API's request handler (405 to an undeclared method) that also serves ``root``'s files outside ``/api/``
+    (``None``: no files, 404)."""
     headers = security_headers(image_sources)
 
-    class DashboardRequestHandler(ChaliceRequestHandler):
+    class DashboardRequestHandler(ApiRequestHandler):
         def end_headers(self) -> None:
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -63,13 +68,13 @@ def dashboard_handler(root: Path | None, image_sources: str) -> type[ChaliceRequ
 
         def do_GET(self) -> None:
             if self.path.startswith(API_PREFIX):
-                super().do_GET()
+                self._checked_handle()
             else:
                 self._file(with_body=True)
 
         def do_HEAD(self) -> None:
             if self.path.startswith(API_PREFIX):
-                super().do_HEAD()
+                self._checked_handle()
             else:
                 self._file(with_body=False)
 
@@ -90,6 +95,8 @@ def dashboard_handler(root: Path | None, image_sources: str) -> type[ChaliceRequ
             if with_body:
                 self.wfile.write(body)
 
+    DashboardRequestHandler.app = app
+    DashboardRequestHandler.matcher = RouteMatcher(list(app.routes))
     return DashboardRequestHandler
 
 
@@ -100,4 +107,4 @@ def local_server(app: Chalice, config: Config, host: str, port: int, root: Path 
     if not isinstance(app, LocalChalice):
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
-    return LocalDevServer(app, config, host, port, handler_cls=dashboard_handler(root, image_sources))
+    return LocalDevServer(app, config, host, port, handler_cls=dashboard_handler(app, root, image_sources))

@@ -44,7 +44,7 @@ def settings_values(
         raise ValueError(f"at most {max_items} settings at once")
     out: dict[str, str | None] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise ValueError(f"invalid setting key {key!r}")
         if item is None:
             if not allow_null:

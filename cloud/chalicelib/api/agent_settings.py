@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, field_validator
 from chalicelib import container
 from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from shared.commands import SETTING_KEY_PATTERN
+from shared.commands import MAX_SETTING_VALUE, SETTING_KEY_PATTERN
 from shared.messages import Strict
 from shared.messages.shadow import MAX_SHADOW_SETTINGS, settings_values
 
@@ -27,7 +27,9 @@ class AgentSettingsBody(Strict):
 
     settings: dict[str, str | None] = Field(
         min_length=1, max_length=MAX_SHADOW_SETTINGS,
-        json_schema_extra={"propertyNames": {"pattern": SETTING_KEY_PATTERN}},
+        json_schema_extra={"propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
+            {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"},
+            {"type": "null"}]}},
         description="key -> value (string, number or boolean) or null to remove the key",
     )
 

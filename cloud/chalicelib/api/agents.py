@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, AgentFilter
 from chalicelib.domain.approval import Approval
@@ -25,7 +26,8 @@ api = Router(__name__, tag="agents")
 class AgentTagsBody(RequestBody):
     """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
 
-    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS)
+    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS,
+                                                                    json_schema_extra={"uniqueItems": True})
 
     @field_validator("tags")
     @classmethod
@@ -48,7 +50,12 @@ class AgentMoveBody(RequestBody):
 
 
 @api.route("GET", "/api/agents", Access.VIEWER, Scope.LIST, "List agents (site, status, group, tag, pending filters)",
-           query=("site_id", "status", "group", "tag", "pending", "limit", "cursor"), etag=(Area.AGENTS,))
+           query=(Query("site_id", "only this site's agents", pattern=ID_PATTERN),
+                  Query("status", "only agents online or offline", enum=tuple(p.value for p in Presence)),
+                  Query("group", "only this group's agents", pattern=LABEL_PATTERN),
+                  Query("tag", "only agents with this tag", pattern=LABEL_PATTERN),
+                  Query("pending", "true: only agents awaiting approval", enum=("true", "false")),
+                  limit(100), CURSOR), etag=(Area.AGENTS,))
 def list_agents(call: Call[None]) -> Response:
     request = call.request
     status = query_str(request, "status")

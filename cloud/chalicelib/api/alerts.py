@@ -10,6 +10,7 @@ from pydantic import Field
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.alert import Alert, AlertFilter
 from chalicelib.errors import BadRequest
@@ -55,7 +56,12 @@ def _id(value: str | None, name: str) -> str | None:
 
 
 @api.route("GET", "/api/alerts", Access.VIEWER, Scope.LIST, "Alerts of the caller's sites, newest first",
-           query=("site_id", "state", "severity", "rule_id", "agent_id", "limit", "cursor"))
+           query=(Query("site_id", "only this site's alerts", pattern=ID_PATTERN),
+                  Query("state", "only alerts in this state", enum=tuple(s.value for s in AlertState)),
+                  Query("severity", "only alerts of this severity", enum=tuple(s.value for s in Severity)),
+                  Query("rule_id", "only this rule's alerts", pattern=ID_PATTERN),
+                  Query("agent_id", "only this agent's alerts", pattern=ID_PATTERN),
+                  limit(100), CURSOR))
 def list_alerts(call: Call[None]) -> Response:
     request = call.request
     state = _choice(query_str(request, "state"), "state", [s.value for s in AlertState])

@@ -8,6 +8,7 @@ from chalice.app import Response
 
 from chalicelib import container
 from chalicelib.api.http import ok, query_float, query_int, query_str
+from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.audit import AuditEntry
 
@@ -17,7 +18,9 @@ _EPOCH_MAX = 4_102_444_800.0  # 2100-01-01
 
 
 @api.route("GET", "/api/audit", Access.ADMIN, Scope.TENANT, "Audit log (?since=&until=), newest first",
-           query=("since", "until", "limit", "cursor"))
+           query=(Query("since", "entries at or after (epoch seconds)", "number", minimum=0.0, maximum=_EPOCH_MAX),
+                  Query("until", "entries before (epoch seconds)", "number", minimum=0.0, maximum=_EPOCH_MAX),
+                  limit(100), CURSOR))
 def list_audit(call: Call[None]) -> Response:
     request = call.request
     since = query_float(request, "since", -1.0, low=0.0, high=_EPOCH_MAX)

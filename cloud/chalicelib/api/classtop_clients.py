@@ -16,10 +16,10 @@ from chalice.app import Request, Response
 
 from chalicelib import container
 from chalicelib.api.http import act_as, ok, query_int, query_str
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.params import CURSOR, Query, limit
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
-from chalicelib.errors import BadRequest
 from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
 
 api = Router(__name__, tag="classtop")
@@ -46,14 +46,21 @@ def source_address(request: Request) -> str:
 
 
 @api.route("POST", "/api/clients/register", Access.PUBLIC, Scope.NONE, "Register a ClassTop client (idempotent)",
-           body=ClientRegistration, audit="client.register")
+           body=ClientRegistration, audit="client.register",
+           links=tuple(Link("200", method, path, {"client_uuid": "$request.body#/uuid"}) for method, path in (
+               ("GET", "/api/clients/{client_uuid}"), ("GET", "/api/clients/{client_uuid}/courses"),
+               ("POST", "/api/clients/{client_uuid}/approve"))))
 def register_client(call: Call[ClientRegistration]) -> Response:
     act_as(f"client:{call.body.uuid}")
     client, created = container.get().classtop_clients.register(call.body.uuid, call.body.name, call.body.api_url)
     return ok({**client.to_dict(), "created": created}, message="Client registered")
 
 
-@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE, "Upload a ClassTop client's full snapshot", body=SyncUpload,
+@api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE,
+           "Upload a ClassTop client's full snapshot (ids unique within each list: a repeated one is a 400)",
+           body=SyncUpload, links=tuple(Link("200", "GET", path, {"client_uuid": "$request.body#/client_uuid"})
+                                        for path in ("/api/clients/{client_uuid}/courses",
+                                                     "/api/clients/{client_uuid}/schedule")),
            responses={"429": "over the rate limit of changing uploads (per client uuid, per source address): "
                              "nothing written"})
 def sync(call: Call[SyncUpload]) -> Response:
@@ -83,11 +90,10 @@ def client_schedule(call: Call[None], client_uuid: str) -> Response:
 
 
 @api.route("GET", "/api/clients", Access.VIEWER, Scope.TENANT, "List ClassTop clients (?status=pending)",
-           query=("status", "limit", "cursor"))
+           query=(Query("status", "pending: only clients awaiting approval", enum=(Approval.PENDING.value,)),
+                  limit(100), CURSOR))
 def list_clients(call: Call[None]) -> Response:
     status = query_str(call.request, "status")
-    if status not in (None, Approval.PENDING.value):
-        raise BadRequest("status: only 'pending' can be filtered on")
     page = container.get().classtop_clients.page(pending_only=status is not None,
                                                  limit=query_int(call.request, "limit", 100),
                                                  cursor=query_str(call.request, "cursor"))

@@ -6,17 +6,19 @@ within N seconds, else 202 with the record as it stands (poll ``GET /api/command
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from chalice.app import Response
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.params import CURSOR, Query, limit
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.commands import MAX_WAIT_S, CommandRequest
+from chalicelib.services.commands import CLOUD_ONLY_PARAMS, MAX_WAIT_S, CommandRequest
+from shared.commands import CATALOGUE
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
 from shared.topics import ID_PATTERN
 
@@ -25,12 +27,36 @@ MAX_AGENTS_PER_REQUEST = 5000
 api = Router(__name__, tag="commands")
 
 
+def _command_schema(fields: tuple[str, ...]) -> dict[str, Any]:
+    """What the validators check, as JSON schema: exactly one of the target fields (non-null), and a command the
+    API accepts (not the LMS's own or the shadow's) with its params (``shared.commands``)."""
+    targets = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in fields]
+    commands = []
+    for spec in sorted(CATALOGUE.values(), key=lambda s: s.name):
+        if spec.lms_only or spec.shadow_only:
+            continue
+        params = spec.params.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name in CLOUD_ONLY_PARAMS.get(spec.name, ()):
+            params.get("properties", {}).pop(name, None)
+        branch: dict[str, Any] = {"properties": {"command": {"const": spec.name}, "params": params}}
+        if params.get("required"):  # without params it has none
+            branch["required"] = ["params"]
+        else:
+            branch["properties"]["params"] = {"anyOf": [params, {"type": "null"}]}
+        commands.append(branch)
+    return {"allOf": [{"oneOf": targets}, {"oneOf": commands}]}
+
+
 class _CommandBody(RequestBody):
     """What both command bodies share: ``params`` may be ``null``, and exactly one of the fields
     ``TARGET_FIELDS`` names the targets."""
 
     #: the fields that may name the targets, in the order the error message lists them
     TARGET_FIELDS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def openapi_extra(cls) -> dict[str, Any]:
+        return _command_schema(cls.TARGET_FIELDS)
 
     @field_validator("params", mode="before", check_fields=False)
     @classmethod
@@ -49,8 +75,9 @@ class CreateCommandBody(_CommandBody):
     """``POST /api/commands``: the targets are exactly one of ``agent_id``, ``agent_ids`` (a list), or a batch
     selector — ``site_id``, ``group`` or ``tag`` (every approved agent it selects that the caller may see)."""
 
-    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
-    agent_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST)
+    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    agent_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
+                                                                            max_length=MAX_AGENTS_PER_REQUEST)
     site_id: str | None = Field(default=None, pattern=ID_PATTERN)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)
     tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
@@ -77,9 +104,9 @@ class ControlCommandBody(_CommandBody):
     ``agent_id``: the wire's names of the agent), an optional ``request_id`` (used as the command id), ``command``,
     ``params``."""
 
-    target_client: str | None = Field(default=None, min_length=1, max_length=64)
-    client_uuid: str | None = Field(default=None, min_length=1, max_length=64)
-    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    target_client: str | None = Field(default=None, pattern=ID_PATTERN)
+    client_uuid: str | None = Field(default=None, pattern=ID_PATTERN)
+    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
     request_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN)
     command: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -94,8 +121,11 @@ class ControlCommandBody(_CommandBody):
 
 
 @api.route("POST", "/api/commands", Access.OPERATOR, Scope.SITE, "Send a command to agents (exec: admin only)",
-           body=CreateCommandBody, query=("wait",),
-           responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create")
+           body=CreateCommandBody,
+           query=(Query("wait", f"wait up to this many seconds (<= {MAX_WAIT_S:g}) for the results", "number",
+                        minimum=0.0, maximum=MAX_WAIT_S),),
+           responses={"202": "stored and published; poll GET /api/commands/{id}"}, audit="command.create",
+           links=(Link("202", "GET", "/api/commands/{command_id}", {"command_id": "$response.body#/data/command_id"}),))
 def create_command(call: Call[CreateCommandBody]) -> Response:
     body = call.body
     wait_s = query_float(call.request, "wait", 0.0, low=0.0, high=MAX_WAIT_S)
@@ -131,7 +161,7 @@ def get_command(call: Call[None], command_id: str) -> Response:
 
 
 @api.route("GET", "/api/agents/{agent_id}/commands", Access.VIEWER, Scope.SITE,
-           "An agent's command history, newest first", query=("limit", "cursor"), check_ids=False,
+           "An agent's command history, newest first", query=(limit(50), CURSOR), check_ids=False,
            etag=(Area.COMMANDS,))
 def agent_commands(call: Call[None], agent_id: str) -> Response:
     page = container.get().history.of_agent(agent_id, call.principal, limit=query_int(call.request, "limit", 50),

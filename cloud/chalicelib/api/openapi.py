@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from chalicelib import __version__
 from chalicelib.api import ROUTES
 from chalicelib.api.routes import Access, Route
+from shared.topics import ID_PATTERN
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.PUBLIC: [],
@@ -29,6 +30,8 @@ _ERROR = {
     "properties": {"error": {"type": "object", "required": ["code", "message"],
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
+_CHALICE_ERROR = {"type": "object", "required": ["Code", "Message"],
+                  "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}}}
 _SUCCESS = {
     "type": "object",
     "required": ["success", "data"],
@@ -46,24 +49,22 @@ def build_document() -> dict[str, Any]:
             "x-access": route.access.value,
             "x-scope": route.scope.value,
             "security": _SECURITY[route.access],
-            "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in route.path_params
-            ] + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                 for name in route.query],
+            "parameters": [_path_parameter(route, name) for name in route.path_params]
+            + [query.document() for query in route.query],
             "responses": _responses(route),
         }
         if route.body is not None:
             operation["requestBody"] = {"required": not route.body_optional, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}}}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
-    schemas: dict[str, Any] = {"Success": _SUCCESS, "Error": _ERROR}
+    schemas: dict[str, Any] = {"Success": _SUCCESS, "Error": _ERROR, "ChaliceError": _CHALICE_ERROR}
     bodies: set[type[BaseModel]] = {route.body for route in ROUTES if route.body is not None}
     for model in sorted(bodies, key=lambda m: m.__name__):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, definition in schema.pop("$defs", {}).items():
-            schemas[name] = definition
-        schemas[model.__name__] = schema
+        extra = getattr(model, "openapi_extra", None)
+        if extra is not None:
+            schema.update(extra())
+        schemas[model.__name__] = _hoist_defs(schema, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ClassTop Fleet cloud API", "version": __version__,
@@ -81,22 +82,54 @@ def build_document() -> dict[str, Any]:
     }
 
 
+def _hoist_defs(node: Any, into: dict[str, Any]) -> Any:
+    """``node`` without its ``$defs`` (at any depth: a body's schema may embed another model's), each moved into
+    ``into`` (the document's components, which every ``$ref`` names)."""
+    if isinstance(node, dict):
+        for name, definition in node.pop("$defs", {}).items():
+            into[name] = _hoist_defs(definition, into)
+        return {key: _hoist_defs(value, into) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_hoist_defs(value, into) for value in node]
+    return node
+
+
+def _path_parameter(route: Route, name: str) -> dict[str, Any]:
+    """A path parameter: an id (``shared.topics.ID_PATTERN``, checked before anything else) unless the route
+    checks its own grammar (``check_ids=False``: anything else is a 404)."""
+    schema: dict[str, Any] = (
+        {"type": "string", "pattern": ID_PATTERN} if route.check_ids else {"type": "string", "minLength": 1}
+    )
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
 def _responses(route: Route) -> dict[str, Any]:
     ok = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Success"}}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     out: dict[str, Any] = {"200": {"description": "success", **ok}}
     # a public GET reads no body and no credentials; one whose path holds ids answers 400 to an invalid one
-    if route.method != "GET" or route.access is not Access.PUBLIC or (route.check_ids and route.path_params):
+    if (route.body is not None or route.query or route.access is not Access.PUBLIC
+            or (route.check_ids and route.path_params)):
         out["400"] = {"description": "bad request (the message names the field)", **error}
     if route.access is not Access.PUBLIC:
         out["401"] = {"description": "missing or unknown credentials", **error}
     out["403"] = {"description": "role, site scope (x-scope) or admission policy refuses", **error}
     out["404"] = {"description": "unknown resource (or another site's, for a token scoped to sites)", **error}
     if route.method != "GET":
-        out["409"] = {"description": "conflict", **error}
-        out["413"] = {"description": "body too large", **error}
+        out["409"] = {"description": "conflict with what is stored (an id taken, a state that forbids it)", **error}
+    if route.body is not None:
+        out["413"] = {"description": "body over the size limit", **error}
+    # Chalice's own answer, before the route: a Content-Type other than application/json (a body or none)
+    out["415"] = {"description": "Content-Type is not application/json (Chalice's answer: Code, Message)",
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChaliceError"}}}}
+    out["500"] = {"description": "internal error (logged)", **error}
+    out["502"] = {"description": "an AWS service the cloud depends on failed", **error}
     for status, description in route.responses.items():
         out[status] = {"description": description, **(ok if status < "400" else error)}
+    for link in route.links:
+        target = _operation_id(link.method, link.path)
+        out[link.status].setdefault("links", {})[target] = {"operationId": target,
+                                                            "parameters": dict(link.parameters)}
     return dict(sorted(out.items()))
 
 

@@ -7,6 +7,7 @@ from chalice.app import Response
 
 from chalicelib import container
 from chalicelib.api.http import ok, query_int, query_since
+from chalicelib.api.params import Query
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.change_mark import Area
@@ -20,7 +21,10 @@ OVERVIEW_CLOCK_S = 30
 
 @api.route("GET", "/api/overview", Access.VIEWER, Scope.LIST,
            "Sites online/offline, sites down, command success rate, sync freshness, recent events (?since=)",
-           query=("since", "events"), etag=(Area.AGENTS, Area.SITES, Area.COMMANDS, Area.EVENTS),
+           query=(Query("since", "only events newer than this (epoch seconds)", kind="number", minimum=0,
+                        maximum=1e11),
+                  Query("events", "how many recent events", kind="integer", minimum=1, maximum=MAX_RECENT_EVENTS)),
+           etag=(Area.AGENTS, Area.SITES, Area.COMMANDS, Area.EVENTS),
            etag_clock_s=OVERVIEW_CLOCK_S)
 def overview(call: Call[None]) -> Response:
     events = query_int(call.request, "events", 20)

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from chalicelib import container
 from chalicelib.api import etags
 from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id
+from chalicelib.api.params import Query
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
 from chalicelib.repositories.change_mark import Area
@@ -85,6 +86,18 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link from an answer of a route to another route: what the answer (or the request) gives that the
+    next call takes (``parameters``: its path or query parameter -> a runtime expression such as
+    ``$response.body#/data/token_id`` or ``$request.path.agent_id``). Stateful fuzzing follows them."""
+
+    status: str
+    method: str
+    path: str
+    parameters: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """The declaration of one route (see the module docstring)."""
 
@@ -98,8 +111,8 @@ class Route:
     body: type[BaseModel] | None = None
     #: an empty body stands for the schema's defaults
     body_optional: bool = False
-    #: the query parameters it reads
-    query: tuple[str, ...] = ()
+    #: the query parameters it reads (checked before the view)
+    query: tuple[Query, ...] = ()
     #: answers besides 200 and the common errors, status -> meaning (``201``, ``202``, ``429``...)
     responses: Mapping[str, str] = field(default_factory=dict)
     #: the audit action of every call (``None``: not audited)
@@ -110,6 +123,8 @@ class Route:
     etag: tuple[Area, ...] = ()
     #: the answer also ages with the clock: the ``ETag`` changes every ``etag_clock_s`` seconds
     etag_clock_s: int | None = None
+    #: where its answers lead (OpenAPI links)
+    links: tuple[Link, ...] = ()
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -161,18 +176,19 @@ class Router:
         *,
         body: type[BaseModel] | None = None,
         body_optional: bool = False,
-        query: tuple[str, ...] = (),
+        query: tuple[Query, ...] = (),
         responses: Mapping[str, str] | None = None,
         audit: str | None = None,
         audit_detail: Callable[[Request], str | None] | None = None,
         check_ids: bool = True,
         etag: tuple[Area, ...] = (),
         etag_clock_s: int | None = None,
+        links: tuple[Link, ...] = (),
     ) -> Callable[[View], View]:
         if etag:
             responses = {**(responses or {}), "304": "not modified (If-None-Match names the current ETag)"}
         declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
-                            dict(responses or {}), audit, check_ids, tuple(etag), etag_clock_s)
+                            dict(responses or {}), audit, check_ids, tuple(etag), etag_clock_s, links)
         self.routes.append(declaration)
 
         def decorate(view: View) -> View:
@@ -211,6 +227,11 @@ class Router:
         if route.check_ids:
             for name in route.path_params:
                 path_id(params[name], name.replace("_", " "))
+        given: Mapping[str, str] = request.query_params or {}
+        for query in route.query:
+            raw = given.get(query.name)
+            if raw is not None:
+                query.check(raw)
         body: BaseModel | None = None
         if route.body is not None:
             empty = not (request.raw_body or b"").strip()
@@ -218,5 +239,5 @@ class Router:
         return Call(request, body, caller, site, credential)
 
 
-__all__ = ["Access", "Call", "Route", "Router", "Scope"]
+__all__ = ["Access", "Call", "Link", "Query", "Route", "Router", "Scope"]
 

@@ -12,7 +12,8 @@ from pydantic import Field
 from chalicelib import container
 from chalicelib.api.agents import RetireBody, retire_detail
 from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
-from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.api.params import CURSOR, limit
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.repositories.change_mark import Area
@@ -73,7 +74,11 @@ def register_lms(call: Call[LmsRegisterBody]) -> Response:
 
 
 @api.route("POST", "/api/lms/heartbeat", Access.LMS_KEY, Scope.NONE, "Seed LMS heartbeat (only changes are written)",
-           body=LmsHeartbeatBody)
+           body=LmsHeartbeatBody, links=tuple(
+               Link("200", method, path, {"agent_id": "$request.body#/clients/0/uuid"}) for method, path in (
+                   ("GET", "/api/agents/{agent_id}"), ("PUT", "/api/agents/{agent_id}/tags"),
+                   ("GET", "/api/agents/{agent_id}/settings"), ("PUT", "/api/agents/{agent_id}/settings"),
+                   ("POST", "/api/agents/{agent_id}/approve"), ("GET", "/api/cctv/agents/{agent_id}/cameras"))))
 def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
     agents = [LmsAgent(c.uuid, c.name, c.status) for c in call.body.clients]
     report = container.get().lms.heartbeat(call.site, call.body.lms_uuid, agents)
@@ -82,7 +87,7 @@ def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
               message="Heartbeat received")
 
 
-@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=("limit", "cursor"),
+@api.route("GET", "/api/lms", Access.VIEWER, Scope.LIST, "List sites", query=(limit(100), CURSOR),
            etag=(Area.SITES,), etag_clock_s=SITE_LIST_CLOCK_S)
 def list_sites(call: Call[None]) -> Response:
     page = container.get().sites.page(call.principal, limit=query_int(call.request, "limit", 100),
@@ -96,7 +101,7 @@ def get_site(call: Call[None], site_id: str) -> Response:
 
 
 @api.route("GET", "/api/lms/{site_id}/clients", Access.VIEWER, Scope.SITE,
-           "Agents of a site (the seed path; legacy ClassTop clients included)", query=("limit", "cursor"))
+           "Agents of a site (the seed path; legacy ClassTop clients included)", query=(limit(100), CURSOR))
 def site_agents(call: Call[None], site_id: str) -> Response:
     page = container.get().agents.page_of_site(site_id, call.principal, limit=query_int(call.request, "limit", 100),
                                                cursor=query_str(call.request, "cursor"))

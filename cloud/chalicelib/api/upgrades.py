@@ -16,8 +16,8 @@ from pydantic import Field
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int
-from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.errors import BadRequest
+from chalicelib.api.params import limit
+from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.services.upgrade_campaigns import MAX_SITES
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.topics import ID_PATTERN
@@ -52,7 +52,8 @@ class CancelBody(RequestBody):
 
 @api.route("POST", "/api/upgrades/packages", Access.ADMIN, Scope.TENANT,
            "A presigned POST form to publish an agent package (.tar.gz, at most 64 MB) into the media bucket",
-           body=PackageBody, audit="upgrade.package")
+           body=PackageBody, responses={"201": "the form to POST the package with", "503": "no media bucket"},
+           audit="upgrade.package")
 def publish_package(call: Call[PackageBody]) -> Response:
     return ok(container.get().upgrades.package_upload(call.body.version, call.principal), 201)
 
@@ -60,7 +61,10 @@ def publish_package(call: Call[PackageBody]) -> Response:
 @api.route("POST", "/api/upgrades/campaigns", Access.OPERATOR, Scope.NAMED,
            "Upgrade the agents of one or several sites to a published package, in waves (canary first)",
            body=CampaignBody, responses={"201": "ordered: each site's LMS starts it (now, or when it is back online)"},
-           audit="upgrade.campaign")
+           audit="upgrade.campaign", links=tuple(
+               Link("201", method, path, {"campaign_id": "$response.body#/data/campaign_id"}) for method, path in (
+                   ("GET", "/api/upgrades/campaigns/{campaign_id}"),
+                   ("POST", "/api/upgrades/campaigns/{campaign_id}/cancel"))))
 def create_campaign(call: Call[CampaignBody]) -> Response:
     body = call.body
     campaign = container.get().upgrades.create(
@@ -71,12 +75,9 @@ def create_campaign(call: Call[CampaignBody]) -> Response:
 
 
 @api.route("GET", "/api/upgrades/campaigns", Access.VIEWER, Scope.LIST,
-           "The newest upgrade campaigns of the caller's sites, with each site's state", query=("limit",))
+           "The newest upgrade campaigns of the caller's sites, with each site's state", query=(limit(50, 200),))
 def list_campaigns(call: Call[None]) -> Response:
-    limit = query_int(call.request, "limit", 50)
-    if not 1 <= limit <= 200:
-        raise BadRequest("limit: 1..200")
-    campaigns = container.get().upgrades.list(call.principal, limit)
+    campaigns = container.get().upgrades.list(call.principal, query_int(call.request, "limit", 50))
     return ok({"campaigns": campaigns, "count": len(campaigns)})
 
 

@@ -9,6 +9,9 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.models.audit import AuditModel
 from chalicelib.repositories.base import day_of, dynamo_errors, expiry, sort_key
 
+#: the days one read walks at most (one Query each)
+MAX_DAYS_PER_CALL = 31
+
 
 class AuditRepository:
     def append(self, entry: AuditEntry, retain_until: float) -> AuditEntry:
@@ -30,10 +33,13 @@ class AuditRepository:
         return AuditEntry(entry.at, entry.actor, entry.role, entry.action, entry.target, entry.status, entry.result,
                           f"{item.day}/{entry_id}")
 
-    def between(self, since: float, until: float, limit: int, before: str | None = None) -> list[AuditEntry]:
+    def between(self, since: float, until: float, limit: int,
+                before: str | None = None) -> tuple[list[AuditEntry], str | None]:  # fmt: skip
         """Entries with ``since <= at < until``, newest first, at most ``limit``; ``before`` (an entry id)
-        continues a previous page. One Query per UTC day, newest day first."""
+        continues a previous page. One Query per UTC day, newest day first, at most :data:`MAX_DAYS_PER_CALL`
+        days: the second value, when the walk stopped there, is where to go on (``before`` of the next call)."""
         out: list[AuditEntry] = []
+        walked = 0
         day = datetime.fromtimestamp(until, tz=UTC).date()
         first = datetime.fromtimestamp(since, tz=UTC).date()
         upper = sort_key(until)
@@ -42,6 +48,9 @@ class AuditRepository:
             day = datetime.strptime(before_day, "%Y-%m-%d").replace(tzinfo=UTC).date()
             upper = before_key
         while day >= first and len(out) < limit:
+            if walked == MAX_DAYS_PER_CALL:
+                return out, f"{day.isoformat()}/{sort_key(until)}"
+            walked += 1
             with dynamo_errors("read audit log"):
                 rows = AuditModel.query(
                     day.isoformat(),
@@ -58,4 +67,4 @@ class AuditRepository:
                         break
             day -= timedelta(days=1)
             upper = sort_key(until)
-        return out
+        return out, None

@@ -170,6 +170,6 @@ class CctvService:
             self._agents.get(agent_id, principal)
             return self._events.of_agent(agent_id, limit=limit, cursor=cursor, since=since)
         if day is None:
-            raise BadRequest("give agent_id or day (YYYY-MM-DD)")
+            day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
         page = self._events.of_day(day, limit=limit, cursor=cursor, since=since)
         return Page([e for e in page.items if principal.can_see_site(e.site_id)], page.cursor)

@@ -144,8 +144,8 @@ class LmsService:
         existing = self._sites.get(site_id)
 
         if enrolment is None:
-            if request.csr is not None:
-                raise BadRequest(_CSR_WITHOUT_TOKEN)
+            if request.csr is not None:  # the caller lacks the credential for it: 403, like any act beyond one's rights
+                raise Forbidden(_CSR_WITHOUT_TOKEN)
             self._refuse_existing(existing)
             policy = self._settings.lms_policy
             if policy == "closed":
@@ -167,7 +167,7 @@ class LmsService:
     def _reregister(self, request: LmsRegistration, api_key: str) -> Registration:
         """Registration with the site's current API key: the key is rotated; approval and identity are kept."""
         if request.csr is not None:
-            raise BadRequest(_CSR_WITHOUT_TOKEN)
+            raise Forbidden(_CSR_WITHOUT_TOKEN)
         try:
             site = self.authenticate(f"Bearer {api_key}")
         except Unauthorized:

@@ -202,7 +202,7 @@ def test_malformed_json_is_400(fleet: Cloud, raw: bytes) -> None:
         ({"command": "ping"}, "agent_id"),
         ({"agent_id": "a1"}, "command"),
         ({"agent_id": "a1", "command": "ping", "extra": 1}, "extra"),
-        ({"agent_id": "a/1", "command": "ping"}, "agent_ids"),
+        ({"agent_id": "a/1", "command": "ping"}, "agent_id"),
     ],
 )
 def test_wrong_types_are_400_naming_the_field(fleet: Cloud, body: dict[str, Any], field: str) -> None:

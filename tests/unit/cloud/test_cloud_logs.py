@@ -175,7 +175,7 @@ def test_callers_cannot_name_the_upload(cloud: Cloud, path: str, target: str) ->
 
 
 @pytest.mark.parametrize("body", [
-    {"since": T0, "until": T0 - 1}, {"level": "NOISY"}, {"max_bytes": 100}, {"max_bytes": 21 * 1024 * 1024},
+    {"since": -1}, {"level": "NOISY"}, {"max_bytes": 100}, {"max_bytes": 21 * 1024 * 1024},
     {"since": "yesterday"}, {"lines": 10},
 ])
 def test_bad_ranges_are_400_and_store_nothing(cloud: Cloud, body: dict[str, Any]) -> None:

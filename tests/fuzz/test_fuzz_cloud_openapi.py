@@ -1,0 +1,145 @@
+"""schemathesis against the cloud API's OpenAPI document, on the local twin's cloud (``infra.local.cloud``: moto in
+server mode, the Chalice app over real HTTP) on free loopback ports, with the admin token it issued and a site's API
+key of an LMS registered through the API.
+
+Every operation of the document (``chalicelib.api.openapi.build_document``, the same document as
+``docs/openapi.json``: ``tests/unit/cloud/test_cloud_openapi.py`` keeps them equal) is fed schema-valid and
+schema-invalid requests and every answer goes through all of schemathesis's checks: no 5xx; a schema-valid request
+accepted (never a 400), a schema-invalid one refused with a 4xx; each status and each body as documented; the
+documented security enforced; methods the document does not list refused. Then the stateful run follows the
+document's links (a created resource can be read, a deleted one is gone).
+
+Sizes come from the hypothesis profile (``tests/fuzz/conftest.py``): ``default`` is the short run of ``make test``;
+``HYPOTHESIS_PROFILE=fuzz`` is ``make fuzz``'s. No operation is excluded: the destructive ones (``DELETE
+/api/lms/{site_id}``, the retirements, token revocation) act only on what the run itself created or on ids it
+made up (404), and the admin token the run uses is never named by a link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import settings
+from hypothesis import strategies as st
+from schemathesis.config import SchemathesisConfig
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+)
+
+from chalicelib.api.openapi import build_document
+from chalicelib.api.params import CURSOR_FORMAT
+from tests.fixtures.local_cloud import LocalCloudProcess, running_local_cloud
+from tests.fuzz.tally import tally
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
+
+
+def _register_lms(api_url: str) -> str:
+    """A site's API key: an LMS registered as a new site (the local cloud's ``lms_policy`` admits new sites)."""
+    body = {"lms_uuid": "fuzz-site", "name": "fuzz", "host": "127.0.0.1", "port": 8000, "version": "1.0.0"}
+    request = urllib.request.Request(f"{api_url}/api/lms/register", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(json.loads(answer.read())["data"]["api_key"])
+
+
+@pytest.fixture(scope="module")
+def local_cloud() -> Iterator[LocalCloudProcess]:
+    with running_local_cloud("fuzz-cloud-") as cloud:
+        yield cloud
+        tracebacks = [line for line in cloud.log_path.read_text(errors="replace").splitlines()
+                      if "Traceback" in line or "unhandled error" in line]
+        assert not tracebacks, cloud.log_path.read_text(errors="replace")[-5000:]
+
+
+#: a body over the size limit is refused with 413 (documented on every route with a body): a refusal, whether the
+#: body was schema-valid (too big) or not
+_REFUSED = {"positive_data_acceptance": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "413"],
+            "negative_data_rejection": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]}
+#: the document as the code builds it (the same as docs/openapi.json)
+#: the short run (``make test``) leaves out the coverage phase (each operation's boundary values, undeclared methods,
+#: missing parameters: some 3,500 requests); ``make fuzz`` runs every phase
+_SHORT = os.environ.get("HYPOTHESIS_PROFILE", "default") == "default"
+#: the short run's examples per operation: a quarter of the profile's (``make test`` stays around a minute)
+_SIZE: dict[str, Any] = {"max_examples": max(1, settings().max_examples // 4)} if _SHORT else {}
+schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict({
+    "checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()},
+    "phases": {"coverage": {"enabled": not _SHORT}},
+}))  # fmt: skip
+# A ``cursor`` is one the API returned (format ``cursor``): without a previous page to take it from, the only one a
+# generated request can give is the empty one (the first page); made-up cursors are negative cases (400).
+schemathesis.openapi.format(CURSOR_FORMAT, st.just(""))
+
+
+@schema.hook
+def map_case(_context: Any, case: Any) -> Any:
+    """``POST /api/sync``: ids unique within each list, as its description says (a constraint JSON Schema cannot
+    state; a repeated id is a 400): a schema-valid body keeps the first item of each id."""
+    positive = case.meta is not None and case.meta.generation.mode.name == "POSITIVE"
+    if positive and case.operation.path == "/api/sync" and isinstance(case.body, dict):
+        for name in ("courses", "schedule_entries"):
+            items = case.body.get(name)
+            if isinstance(items, list):
+                unique: dict[Any, Any] = {}
+                for item in items:
+                    unique.setdefault(item["id"], item)
+                case.body[name] = list(unique.values())
+    return case
+
+
+#: the bearer secret of each security scheme of the document (set by the ``credentials`` fixture)
+CREDENTIALS: dict[str, str] = {}
+
+
+@schema.auth(refresh_interval=None)
+class CloudCredentials:
+    """The credentials the operation's security asks for (none for a public one, or when a negative case left the
+    Authorization header out on purpose: schemathesis then applies none)."""
+
+    def get(self, case: Any, _ctx: Any) -> str | None:
+        for requirement in case.operation.definition.raw.get("security", []):
+            if not requirement:  # {}: no credentials needed
+                return None
+            for scheme in requirement:
+                if scheme in CREDENTIALS:
+                    return CREDENTIALS[scheme]
+        return None
+
+    def set(self, case: Any, data: str, _ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+@pytest.fixture(scope="module")
+def credentials(local_cloud: LocalCloudProcess) -> Iterator[None]:
+    CREDENTIALS.update(apiToken=local_cloud.admin_token, lmsApiKey=_register_lms(local_cloud.api_url))
+    yield
+    CREDENTIALS.clear()
+
+
+@schema.parametrize()
+@settings(settings(), **_SIZE)
+def test_every_cloud_operation_is_as_documented(case: Any, local_cloud: LocalCloudProcess, credentials: None) -> None:
+    tally(f"cloud openapi: {case.method} {case.path}")
+    case.call_and_validate(base_url=local_cloud.api_url)
+
+
+def test_cloud_stateful_links(local_cloud: LocalCloudProcess, credentials: None) -> None:
+    """Sequences that follow the document's links (a token created then revoked, a command created then read, a
+    client registered then read and approved, an agent reported by the site then tagged and read...) with the
+    stateful checks (a created resource is there; a deleted one is gone)."""
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": local_cloud.api_url}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            tally("cloud openapi: stateful steps")
+
+    Workflow.run(settings=settings(settings(), stateful_step_count=10, **_SIZE))

@@ -1,0 +1,202 @@
+"""The OpenAPI document is the truth (issue 17): what it allows the cloud accepts, what it does not the cloud refuses
+with a 4xx. Each test is a failure schemathesis found against the local cloud (tests/fuzz/test_fuzz_cloud_openapi.py),
+kept as a plain example: the document's side (validated with jsonschema) and the server's side (the app in-process
+on moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from cloud_testkit import T0, Cloud, running_cloud
+
+from chalicelib.api.logs import LogsBody
+from chalicelib.api.openapi import build_document
+from shared.topics import is_valid_id
+
+DOC = build_document()
+DAY = 86400
+
+
+def body_schema(method: str, path: str) -> dict[str, Any]:
+    ref = DOC["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return {**DOC["components"]["schemas"][ref.rsplit("/", 1)[1]], "components": DOC["components"]}
+
+
+def allows(method: str, path: str, body: Any) -> bool:
+    return bool(jsonschema.Draft202012Validator(body_schema(method, path)).is_valid(body))
+
+
+def query_schema(method: str, path: str, name: str) -> dict[str, Any]:
+    params = DOC["paths"][path][method.lower()]["parameters"]
+    return next(p["schema"] for p in params if p["name"] == name and p["in"] == "query")
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Cloud]:
+    with running_cloud() as cloud:
+        yield cloud
+
+
+def status(response: Any) -> int:
+    return int(response.status_code)
+
+
+# ---------------------------------------------------------------- query parameters: typed, bounded, checked
+
+
+@pytest.mark.parametrize(("path", "name", "good", "bad"), [
+    ("/api/agents", "limit", "500", ["0", "501", "abc", "", "1.5", "1e2"]),
+    ("/api/agents", "status", "offline", ["busy"]),
+    ("/api/agents", "pending", "true", ["yes"]),
+    ("/api/agents", "site_id", "s1", ["a%2Fb", "a%20b", "a%0A"]),
+    ("/api/stats", "days", "90", ["0", "91"]),
+    ("/api/audit", "since", "0", ["-1", "nan", "inf", "5000000000"]),
+    ("/api/upgrades/campaigns", "limit", "200", ["201"]),
+    ("/api/cctv/events", "day", "2026-12-06", ["2026-13-01", "\uff12\uff10\uff12\uff16-12-06"]),
+])  # fmt: skip
+def test_query_parameters_are_typed_in_the_document_and_checked_alike(
+    fleet: Cloud, path: str, name: str, good: str, bad: list[str]
+) -> None:
+    """Found: every query parameter documented as a plain string, so ``?limit=abc`` was "valid" and a 400, and
+    the audit window a 400 for valid bounds. Now each has its type and bounds, and the route checks exactly those."""
+    schema = query_schema("GET", path, name)
+    wanted = {"integer": int, "number": float}.get(schema["type"])
+    assert status(fleet.get(f"{path}?{name}={good}")) == 200
+    for value in bad:
+        response = fleet.get(f"{path}?{name}={value}")
+        assert status(response) == 400, (value, response.json_body)
+        assert name in response.json_body["error"]["message"]
+        if wanted is not None and value.lstrip("-").isdigit():  # a number outside the documented bounds
+            number = wanted(value)
+            assert not schema.get("minimum", number) <= number <= schema.get("maximum", number), value
+
+
+def test_an_id_with_a_trailing_newline_is_no_id() -> None:
+    """Found: ``re.match`` with ``$`` takes ``"a\\n"`` (``$`` matches before a final newline); JSON Schema's pattern
+    does not. Ids, setting keys and query patterns are matched whole."""
+    assert not is_valid_id("a\n") and is_valid_id("a")
+
+
+def test_path_ids_carry_their_pattern(fleet: Cloud) -> None:
+    """Found: path parameters documented as any string, and a 400 for one that is not an id."""
+    param = DOC["paths"]["/api/agents/{agent_id}"]["get"]["parameters"][0]
+    assert param["schema"]["pattern"] == r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+    assert status(fleet.get("/api/agents/a%0A")) == 400
+    assert status(fleet.get("/api/agents/unknown-agent")) == 404
+
+
+def test_events_without_agent_or_day_are_today_s(fleet: Cloud) -> None:
+    """Found: ``GET /api/cctv/events`` with neither optional parameter was a 400."""
+    response = fleet.get("/api/cctv/events")
+    assert status(response) == 200 and response.json_body["data"]["events"] == []
+
+
+def test_a_long_audit_window_is_paged_and_an_empty_one_is_empty(fleet: Cloud) -> None:
+    """Found: ``since`` and ``until`` further apart than 31 days, or in the wrong order, were a 400 though each was
+    valid. A long window is now read 31 days per page (a page may hold nothing and still have a cursor)."""
+    fleet.post("/api/tokens", {"name": "audited", "role": "viewer"})  # one entry, now
+    first = fleet.get(f"/api/audit?since=0&until={T0 + 60}")
+    assert status(first) == 200, first.json_body
+    pages, cursor = [first.json_body["data"]], first.json_body["data"].get("cursor")
+    while cursor:
+        page = fleet.get(f"/api/audit?since={T0 - 100 * DAY}&until={T0 + 60}&cursor={cursor}")
+        assert status(page) == 200, page.json_body
+        pages.append(page.json_body["data"])
+        cursor = page.json_body["data"].get("cursor")
+        assert len(pages) < 10
+    empty = fleet.get(f"/api/audit?since={T0}&until={T0 - 10}")
+    assert status(empty) == 200 and empty.json_body["data"]["entries"] == []
+    assert any(e["action"] == "token.create" for e in first.json_body["data"]["entries"])
+    window = fleet.get(f"/api/audit?since={T0 - 100 * DAY}&until={T0 - 80 * DAY}")
+    assert status(window) == 200 and window.json_body["data"]["entries"] == []
+    long = fleet.get(f"/api/audit?since={T0 - 100 * DAY}&until={T0 + 60}")
+    assert status(long) == 200 and long.json_body["data"].get("cursor"), long.json_body
+
+
+# ---------------------------------------------------------------- bodies: the document states the validators' rules
+
+
+def test_an_integral_float_is_an_integer(fleet: Cloud) -> None:
+    """Found: ``"ttl_s": 86400.0`` is an integer to JSON Schema but was refused by the strict model."""
+    assert allows("POST", "/api/tokens", {"name": "t", "role": "viewer", "ttl_s": 86400.0})
+    assert status(fleet.post("/api/tokens", {"name": "t", "role": "viewer", "ttl_s": 86400.0})) == 201
+    assert not allows("POST", "/api/tokens", {"name": "t", "role": "viewer", "ttl_s": 86400.5})
+    assert status(fleet.post("/api/tokens", {"name": "t", "role": "viewer", "ttl_s": 86400.5})) == 400
+    assert status(fleet.post("/api/tokens", {"name": "t", "role": "viewer", "ttl_s": "86400"})) == 400
+
+
+@pytest.mark.parametrize("body", [
+    {"command": "ping"},  # no target
+    {"command": "ping", "agent_id": "a1", "tag": "t"},  # two targets
+    {"command": "cctv_add_camera", "agent_id": "a1"},  # its params are required
+    {"command": "rotate_broker_password", "agent_id": "a1", "params": {"password": "x" * 20}},  # the LMS's own
+    {"command": "no_such_command", "agent_id": "a1"},
+    {"command": "ping", "agent_id": "a/1"},
+    {"command": "update_settings_batch", "agent_id": "a1", "params": {"settings": {"bad key": "v"}}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 64}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 0, "width": 640}},
+    {"command": "cctv_add_camera", "agent_id": "a1", "params": {"camera_id": "c1", "source": 0, "width": 641,
+                                                                 "height": 480}},
+])  # fmt: skip
+def test_command_bodies_the_cloud_refuses_are_invalid_in_the_document(fleet: Cloud, body: dict[str, Any]) -> None:
+    """Found: targets, command names and their params were free-form in the document (400 for "valid" bodies)."""
+    assert not allows("POST", "/api/commands", body)
+    assert status(fleet.post("/api/commands", body, role="admin")) == 400
+
+
+def test_command_bodies_the_document_allows_get_past_validation(fleet: Cloud) -> None:
+    for body in ({"command": "ping", "agent_id": "nobody"}, {"command": "get_setting", "agent_ids": ["nobody"],
+                                                             "params": {"key": "theme"}}):
+        assert allows("POST", "/api/commands", body)
+        assert status(fleet.post("/api/commands", body)) == 404  # an unknown agent, not a bad body
+
+
+def test_repeated_tags_settings_values_and_camera_sources_are_in_the_document() -> None:
+    """Found: repeated tags, a camera source that is not a device, URL or test pattern, and a number as a setting
+    value (accepted) were not what the document said."""
+    assert not allows("PUT", "/api/agents/{agent_id}/tags", {"tags": ["a", "a"]})
+    assert allows("PUT", "/api/agents/{agent_id}/settings", {"settings": {"volume": 3, "dark": True, "x": None}})
+    camera = {"name": "door"}
+    assert allows("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", {**camera, "source": 0})
+    assert allows("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", {**camera, "source": "rtsp://cam/1"})
+    for source in (64, "/etc/passwd", "file:///etc/passwd", "synthetic:other"):
+        assert not allows("PUT", "/api/cctv/agents/{agent_id}/cameras/{camera_id}", {**camera, "source": source})
+
+
+def test_blank_token_names_and_empty_configs_are_invalid_in_the_document(fleet: Cloud) -> None:
+    """Found (FUZZ_EXAMPLES=200): a token name of whitespace (the service strips it) and an empty LMS configuration
+    were schema-valid and a 400."""
+    for name in ("\f", " ", "\x1c", "\ufeff"):
+        assert not allows("POST", "/api/tokens", {"name": name, "role": "viewer"}), repr(name)
+        assert status(fleet.post("/api/tokens", {"name": name, "role": "viewer"})) == 400
+    assert allows("POST", "/api/tokens", {"name": " a ", "role": "viewer"})
+    assert not allows("PUT", "/api/lms/{site_id}/config", {"config": {}})
+
+
+def test_classtop_nulls_are_documented(fleet: Cloud) -> None:
+    """Found: the ClassTop client's ``null`` (read as empty, as the LMS reads it) was undocumented."""
+    body = {"uuid": "c-1", "name": None, "api_url": None}
+    assert allows("POST", "/api/clients/register", body)
+    assert status(fleet.post("/api/clients/register", body, role=None)) in (200, 403)
+    assert not allows("POST", "/api/clients/register", {"uuid": "c 1"})
+
+
+def test_a_log_range_over_31_days_is_cut_to_its_newest_31() -> None:
+    """Found: since/until further apart than 31 days (or reversed) were a 400 though each was valid."""
+    assert LogsBody.model_validate({"since": 0, "until": 40 * DAY}).since == 9 * DAY
+    reversed_range = LogsBody.model_validate({"since": 50 * DAY, "until": 40 * DAY})
+    assert reversed_range.since == reversed_range.until == 40 * DAY
+
+
+def test_every_status_a_route_answers_is_documented() -> None:
+    """Found: ``POST /api/upgrades/packages`` answered 201, undocumented."""
+    assert "201" in DOC["paths"]["/api/upgrades/packages"]["post"]["responses"]
+    for path, operations in DOC["paths"].items():
+        for method, operation in operations.items():
+            assert {"404", "500"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(operation["responses"]), (method, path)
+
