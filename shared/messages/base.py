@@ -31,7 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 class Strict(BaseModel):
     """A nested record: unknown fields are an error, and so are NaN and infinities in float fields."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False, defer_build=True)
 
 
 class Message(Strict):
