@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,8 @@ from shared.messages import (
     decode,
     encode,
 )
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_seed_shapes_are_kept() -> None:
@@ -105,3 +110,29 @@ def test_site_command_needs_targets() -> None:
         decode(SiteCommand, b'{"type":"command","request_id":"c","command":"ping","targets":[]}')
     with pytest.raises(MessageError):
         decode(SiteCommand, b'{"type":"command","request_id":"c","command":"ping","targets":["a/b"]}')
+
+
+def test_every_public_message_name_is_importable_from_the_package_and_loads_its_family_on_first_use() -> None:
+    code = (
+        "import importlib, sys\n"
+        "import shared.messages as m\n"
+        "loaded = sorted(n for n in sys.modules if n.startswith('shared.messages.'))\n"
+        "assert loaded == [], loaded\n"
+        "for name in m.__all__:\n"
+        "    value = getattr(m, name)\n"
+        "    assert value is getattr(importlib.import_module('shared.messages.' + m._HOMES[name]), name), name\n"
+        "ns = {}\n"
+        "exec('from shared.messages import *', ns)\n"
+        "assert set(m.__all__) <= set(ns), set(m.__all__) - set(ns)\n"
+        "assert set(m.__all__) <= set(dir(m))\n"
+        "try:\n"
+        "    m.NoSuchMessage\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchMessage' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('an unknown name must raise AttributeError')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
