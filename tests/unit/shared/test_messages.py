@@ -143,6 +143,7 @@ def test_a_deferred_schema_built_by_many_threads_at_once_validates_as_declared()
     parent's schema (pydantic#11849, fixed in 2.11.5: the reason for the pin in pyproject.toml)."""
     code = (
         "import threading\n"
+        "import edge.agent  # the agent defers schema builds\n"
         "from shared.errors import MessageError\n"
         "from shared.messages import Heartbeat, decode\n"
         "assert not Heartbeat.__pydantic_complete__\n"
