@@ -13,11 +13,12 @@ import base64
 import binascii
 import hashlib
 import re
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from shared.errors import ErrorCode, SharedError
+
+if TYPE_CHECKING:  # ``cryptography`` (~8 MB resident) loads when a key is used, not with the agent (footprint)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 #: ``1.2.3`` (one to four numeric parts): the only versions a package may carry, so they always compare
 VERSION_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"
@@ -55,19 +56,34 @@ def is_newer(candidate: str, current: str) -> bool:
     return version_key(candidate) > version_key(current)
 
 
-def public_key_of(text: str) -> Ed25519PublicKey:
-    """The release public key from its base64 text (32 raw bytes); :class:`PackageError` if it is not one."""
+def _public_key_bytes(text: str) -> bytes:
+    """The 32 raw bytes of a base64 release public key; :class:`PackageError` if it is not one. Any 32 bytes are
+    an Ed25519 public key to ``Ed25519PublicKey.from_public_bytes``, so this is the same check without loading
+    ``cryptography``."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise PackageError("the release public key is not a base64 Ed25519 public key (32 bytes)")
+    return raw
+
+
+def public_key_of(text: str) -> Ed25519PublicKey:
+    """The release public key from its base64 text (32 raw bytes); :class:`PackageError` if it is not one."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    raw = _public_key_bytes(text)
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
         raise PackageError("the release public key is not a base64 Ed25519 public key (32 bytes)") from None
 
 
 def checked_public_key(text: str) -> str:
     """``text`` if it is a release public key, else ``ValueError`` (for the config models' validators)."""
     try:
-        public_key_of(text)
+        _public_key_bytes(text)
     except PackageError as exc:
         raise ValueError(exc.message) from None
     return text
@@ -103,6 +119,8 @@ def verify(public_key: Ed25519PublicKey, version: str, data: bytes, sha256: str,
         raw = base64.b64decode(signature, validate=True)
     except binascii.Error:
         raise PackageError("the signature is not base64") from None
+    from cryptography.exceptions import InvalidSignature
+
     try:
         public_key.verify(raw, manifest(version, sha256))
     except InvalidSignature:

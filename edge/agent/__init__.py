@@ -23,6 +23,10 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+from shared.messages.base import defer_schema_builds
+
+defer_schema_builds()  # before any of the agent's models are defined (edge.agent.footprint)
+
 #: an installed agent package (edge/agent/upgrade_slots.py) carries its version in <package root>/VERSION
 _PACKAGE_VERSION = Path(__file__).resolve().parents[2] / "VERSION"
 

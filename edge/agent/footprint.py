@@ -13,6 +13,11 @@ measures take back what start-up leaves behind:
 * :func:`trim` once start-up is done: return the heap freed after imports, configuration parsing and the
   first samples to the operating system (``malloc_trim``).
 
+Issue 18 (as light as ``prometheus-node-exporter``) moved more to first use: ``cryptography`` (~8 MB; upgrades'
+signature checks and site CA rotation only), the message families the agent never handles (``shared.messages``
+loads each on first access) and the message schemas themselves (``defer_build``). ``bench/agent_footprint.py``
+breaks an idle agent's imports down; edge/agent/README.md ("Footprint") has the table and the msgspec decision.
+
 Both do nothing where glibc is not the C library.
 """
 

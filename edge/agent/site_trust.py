@@ -25,7 +25,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from pydantic import BaseModel
 
 from edge.agent.commands import CommandFailed, Handler
@@ -94,6 +93,8 @@ class SiteTrust:
 
     def trust_site_ca(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
         assert isinstance(params, TrustSiteCaParams)
+        from cryptography import x509  # only when a rotation arrives: ~8 MB resident (edge.agent.footprint)
+
         ders = []
         for pem in params.ca_pems:
             try:

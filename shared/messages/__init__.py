@@ -1,54 +1,117 @@
-"""Message schemas (pydantic v2, ``extra="forbid"``, schema version ``v``), one module per family."""
+"""Message schemas (pydantic v2, ``extra="forbid"``, schema version ``v``), one module per family.
 
-from shared.messages.agent import (
-    AgentKind,
-    DiskUsage,
-    Event,
-    Heartbeat,
-    Metrics,
-    Presence,
-    Severity,
-    StateData,
-    StateUpdate,
-    Status,
-)
-from shared.messages.base import (
-    MAX_PAYLOAD_BYTES,
-    SCHEMA_VERSION,
-    Message,
-    Strict,
-    decode,
-    describe_validation_error,
-    encode,
-    load_json,
-    validate,
-)
-from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
-from shared.messages.logs import LogRequest
-from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
-from shared.messages.site import (
-    AgentEvent,
-    AgentPresence,
-    AgentResult,
-    CommandResults,
-    SiteCommand,
-    SiteEvents,
-    SiteHeartbeat,
-)
-from shared.messages.sync import (
-    MAX_ROLLUPS,
-    MAX_SNAPSHOT_ENTRIES,
-    ROLLUP_HOUR_S,
-    ROLLUP_PERIOD_S,
-    AgentSnapshots,
-    MetricRollup,
-    MetricRollups,
-    SnapshotEntry,
-    SnapshotKind,
-    snapshot_hash,
-    split_snapshots,
-)
-from shared.messages.upgrades import CampaignAgentReport, UpgradeCampaignReport, UpgradeOrder
+Every public name below is importable from here as before, but a family's module loads only when one of its names
+is first used (PEP 562 ``__getattr__``): the agent never loads the site, sync, retirement or upgrade-campaign
+models it does not handle (edge.agent.footprint has the measurements).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.messages.agent import (
+        AgentKind,
+        DiskUsage,
+        Event,
+        Heartbeat,
+        Metrics,
+        Presence,
+        Severity,
+        StateData,
+        StateUpdate,
+        Status,
+    )
+    from shared.messages.base import (
+        MAX_PAYLOAD_BYTES,
+        SCHEMA_VERSION,
+        Message,
+        Strict,
+        decode,
+        describe_validation_error,
+        encode,
+        load_json,
+        validate,
+    )
+    from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
+    from shared.messages.logs import LogRequest
+    from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
+    from shared.messages.site import (
+        AgentEvent,
+        AgentPresence,
+        AgentResult,
+        CommandResults,
+        SiteCommand,
+        SiteEvents,
+        SiteHeartbeat,
+    )
+    from shared.messages.sync import (
+        MAX_ROLLUPS,
+        MAX_SNAPSHOT_ENTRIES,
+        ROLLUP_HOUR_S,
+        ROLLUP_PERIOD_S,
+        AgentSnapshots,
+        MetricRollup,
+        MetricRollups,
+        SnapshotEntry,
+        SnapshotKind,
+        snapshot_hash,
+        split_snapshots,
+    )
+    from shared.messages.upgrades import CampaignAgentReport, UpgradeCampaignReport, UpgradeOrder
+
+#: each public name, and the module of this package it lives in
+_HOMES: dict[str, str] = {
+    "AgentKind": "agent",
+    "DiskUsage": "agent",
+    "Event": "agent",
+    "Heartbeat": "agent",
+    "Metrics": "agent",
+    "Presence": "agent",
+    "Severity": "agent",
+    "StateData": "agent",
+    "StateUpdate": "agent",
+    "Status": "agent",
+    "MAX_PAYLOAD_BYTES": "base",
+    "SCHEMA_VERSION": "base",
+    "Message": "base",
+    "Strict": "base",
+    "decode": "base",
+    "describe_validation_error": "base",
+    "encode": "base",
+    "load_json": "base",
+    "validate": "base",
+    "TERMINAL_STATUSES": "command",
+    "Command": "command",
+    "CommandStatus": "command",
+    "Response": "command",
+    "LogRequest": "logs",
+    "AgentRetire": "retirement",
+    "AgentsRetired": "retirement",
+    "RetiredAgentEntry": "retirement",
+    "AgentEvent": "site",
+    "AgentPresence": "site",
+    "AgentResult": "site",
+    "CommandResults": "site",
+    "SiteCommand": "site",
+    "SiteEvents": "site",
+    "SiteHeartbeat": "site",
+    "MAX_ROLLUPS": "sync",
+    "MAX_SNAPSHOT_ENTRIES": "sync",
+    "ROLLUP_HOUR_S": "sync",
+    "ROLLUP_PERIOD_S": "sync",
+    "AgentSnapshots": "sync",
+    "MetricRollup": "sync",
+    "MetricRollups": "sync",
+    "SnapshotEntry": "sync",
+    "SnapshotKind": "sync",
+    "snapshot_hash": "sync",
+    "split_snapshots": "sync",
+    "CampaignAgentReport": "upgrades",
+    "UpgradeCampaignReport": "upgrades",
+    "UpgradeOrder": "upgrades",
+}
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -100,3 +163,16 @@ __all__ = [
     "split_snapshots",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

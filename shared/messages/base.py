@@ -40,6 +40,15 @@ class Message(Strict):
     v: Literal[1] = SCHEMA_VERSION
 
 
+def defer_schema_builds() -> None:
+    """Models defined after this call build their validator on first use (pydantic ``defer_build``); validation
+    is the same. The agent calls it before importing its models (edge/agent/__init__.py): it defines many models
+    and uses few (edge.agent.footprint). Servers keep building at import: FastAPI wraps body models in adapters
+    that warn when they build a deferred model."""
+    for base in (Strict, Message):  # a subclass takes its direct bases' config when it is defined
+        base.model_config["defer_build"] = True
+
+
 def require_unique(keys: Sequence[Hashable], message: str) -> None:
     """In a validator: ``ValueError(message)`` when ``keys`` repeat one."""
     if len(set(keys)) != len(keys):

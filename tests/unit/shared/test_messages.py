@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,8 @@ from shared.messages import (
     decode,
     encode,
 )
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_seed_shapes_are_kept() -> None:
@@ -105,3 +110,58 @@ def test_site_command_needs_targets() -> None:
         decode(SiteCommand, b'{"type":"command","request_id":"c","command":"ping","targets":[]}')
     with pytest.raises(MessageError):
         decode(SiteCommand, b'{"type":"command","request_id":"c","command":"ping","targets":["a/b"]}')
+
+
+def test_every_public_message_name_is_importable_from_the_package_and_loads_its_family_on_first_use() -> None:
+    code = (
+        "import importlib, sys\n"
+        "import shared.messages as m\n"
+        "loaded = sorted(n for n in sys.modules if n.startswith('shared.messages.'))\n"
+        "assert loaded == [], loaded\n"
+        "for name in m.__all__:\n"
+        "    value = getattr(m, name)\n"
+        "    assert value is getattr(importlib.import_module('shared.messages.' + m._HOMES[name]), name), name\n"
+        "ns = {}\n"
+        "exec('from shared.messages import *', ns)\n"
+        "assert set(m.__all__) <= set(ns), set(m.__all__) - set(ns)\n"
+        "assert set(m.__all__) <= set(dir(m))\n"
+        "try:\n"
+        "    m.NoSuchMessage\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchMessage' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('an unknown name must raise AttributeError')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_a_deferred_schema_built_by_many_threads_at_once_validates_as_declared() -> None:
+    """Schemas build on first use (``defer_build``): threads racing to build one must never validate with a
+    parent's schema (pydantic#11849, fixed in 2.11.5: the reason for the pin in pyproject.toml)."""
+    code = (
+        "import threading\n"
+        "import edge.agent  # the agent defers schema builds\n"
+        "from shared.errors import MessageError\n"
+        "from shared.messages import Heartbeat, decode\n"
+        "assert not Heartbeat.__pydantic_complete__\n"
+        "good = b'{\"type\": \"heartbeat\", \"v\": 1, \"timestamp\": 1.0, \"seq\": 3}'\n"
+        "bad = good[:-1] + b', \"extra\": 1}'\n"
+        "gate, out = threading.Barrier(8), []\n"
+        "def run(i):\n"
+        "    gate.wait()\n"
+        "    try:\n"
+        "        decode(Heartbeat, bad if i % 2 else good)\n"
+        "        out.append((i, 'accepted'))\n"
+        "    except MessageError:\n"
+        "        out.append((i, 'refused'))\n"
+        "threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(sorted(out))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    expected = sorted((i, "refused" if i % 2 else "accepted") for i in range(8))
+    assert out.stdout.strip() == str(expected)
