@@ -14,6 +14,7 @@ from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.command_requests import CommandRequest, run_request
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import COMMAND_RESPONSES, errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
@@ -40,7 +41,7 @@ async def online_agents(services: ServicesDep) -> dict[str, Any]:
     return {"success": True, "data": {"clients": agents, "count": len(agents)}}
 
 
-@router.get("/{uuid}", response_model=None)
+@router.get("/{uuid}", response_model=None, responses=errors(404))
 async def get_agent(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     agent = services.registry.get(agent_id)
     if agent is None:
@@ -52,21 +53,21 @@ async def get_agent(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, A
     return {"success": True, "data": data}
 
 
-@router.post("/{uuid}/command")
+@router.post("/{uuid}/command", responses=COMMAND_RESPONSES)
 async def send_command(
     agent_id: AgentIdPath, body: CommandRequest, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     return await reply_to(run_request(services.commands, principal, agent_id, body))
 
 
-@router.get("/{uuid}/tags", response_model=None)
+@router.get("/{uuid}/tags", response_model=None, responses=errors(404))
 async def get_tags(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     if services.registry.get(agent_id) is None:
         return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)
     return {"success": True, "data": {"uuid": agent_id, "tags": services.groups.tags(agent_id)}}
 
 
-@router.put("/{uuid}/tags", response_model=None)
+@router.put("/{uuid}/tags", response_model=None, responses=errors(404))
 async def put_tags(
     agent_id: AgentIdPath, body: TagsBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
@@ -79,7 +80,7 @@ async def put_tags(
     return {"success": True, "data": {"uuid": agent_id, "tags": tags}}
 
 
-@router.get("/{uuid}/metrics", response_model=None)
+@router.get("/{uuid}/metrics", response_model=None, responses=errors(404))
 async def metrics_history(
     agent_id: AgentIdPath,
     services: ServicesDep,

@@ -31,6 +31,7 @@ from edge.lms.api import events as events_api
 from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
+from edge.lms.api.openapi import install_openapi
 from edge.lms.api.services import Services
 from edge.lms.enrolment import Enrolments
 from edge.lms.events import AgentEvents
@@ -75,6 +76,7 @@ def build_fastapi(
     upgrades.install(app, services)
     # The site console (static HTML/JS over this API); mounted last so every API route wins.
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    install_openapi(app)
     return app
 
 

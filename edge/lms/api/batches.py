@@ -13,6 +13,7 @@ from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
@@ -56,7 +57,7 @@ class BatchRequest(OnSiteCommand):
     queue_ttl_s: float | None = Field(default=None, gt=0, le=MAX_QUEUE_TTL_S)
 
 
-@router.post("/batch", response_model=None)
+@router.post("/batch", response_model=None, responses=errors(404))
 async def batch(body: BatchRequest, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     t = body.target
     try:
@@ -102,7 +103,7 @@ async def queued(
     return {"success": True, "data": {"items": rows, "count": len(rows), "depth": services.queue.depth()}}
 
 
-@router.delete("/queue/{item_id}", response_model=None)
+@router.delete("/queue/{item_id}", response_model=None, responses=errors(404, 409))
 async def cancel(item_id: RowId, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     if services.queue.get(item_id) is None:
         return error_response(404, f"no queued command #{item_id}", ErrorCode.NOT_FOUND)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.command_replies import reply_to
+from edge.lms.api.openapi import COMMAND_RESPONSES
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 
@@ -43,31 +44,31 @@ class ControlBody(BaseModel):
     camera_id: str = Field(pattern=CAMERA_ID)
 
 
-@router.get("/{uuid}/state")
+@router.get("/{uuid}/state", responses=COMMAND_RESPONSES)
 async def state(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_get_all_states", {}))
 
 
-@router.get("/{uuid}/cameras")
+@router.get("/{uuid}/cameras", responses=COMMAND_RESPONSES)
 async def cameras(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_detect_cameras", {}))
 
 
-@router.post("/{uuid}/cameras")
+@router.post("/{uuid}/cameras", responses=COMMAND_RESPONSES)
 async def add_camera(
     agent_id: AgentIdPath, body: dict[str, Any], services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", body))
 
 
-@router.delete("/{uuid}/cameras/{camera_id}")
+@router.delete("/{uuid}/cameras/{camera_id}", responses=COMMAND_RESPONSES)
 async def remove_camera(
     agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
 ) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id}))
 
 
-@router.post("/{uuid}/control")
+@router.post("/{uuid}/control", responses=COMMAND_RESPONSES)
 async def control(
     request: Request, agent_id: AgentIdPath, body: ControlBody, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
@@ -90,12 +91,12 @@ def _with_live_url(request: Request, agent_id: str, camera_id: str, reply: JSONR
     return JSONResponse(content, status_code=reply.status_code)
 
 
-@router.get("/{uuid}/storage")
+@router.get("/{uuid}/storage", responses=COMMAND_RESPONSES)
 async def storage(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_get_storage_info", {}))
 
 
-@router.post("/{uuid}/storage/cleanup")
+@router.post("/{uuid}/storage/cleanup", responses=COMMAND_RESPONSES)
 async def cleanup(
     agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
 ) -> JSONResponse:

@@ -20,10 +20,12 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyQuery
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.lms.api.authentication import BearerDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.auth import Principal, Role
 from edge.lms.cctv import (
@@ -38,8 +40,16 @@ from edge.lms.cctv import (
 )
 from shared.errors import ErrorCode
 
+#: The ``?ticket=`` of an ``<img src>`` (documented as the video paths' other security scheme).
+_ticket = APIKeyQuery(
+    name="ticket", auto_error=False, scheme_name="VideoTicket",
+    description="a ticket for this very path from POST /api/cctv/tickets (for <img src>)",
+)
 
-async def viewer_bearer_or_ticket(request: Request, credentials: BearerDep) -> Principal:
+
+async def viewer_bearer_or_ticket(
+    request: Request, credentials: BearerDep, ticket: Annotated[str | None, Depends(_ticket)]
+) -> Principal:
     """A viewer from ``Authorization: Bearer`` or, for ``<img>`` tags, from a ``?ticket=`` for this path."""
     services = request.app.state.services
     if credentials is not None:
@@ -48,7 +58,6 @@ async def viewer_bearer_or_ticket(request: Request, credentials: BearerDep) -> P
     elif "token" in request.query_params:
         principal, why = None, "API tokens are not accepted in URLs; get a ?ticket= from POST /api/cctv/tickets"
     else:
-        ticket = request.query_params.get("ticket")
         tickets: VideoTickets = request.app.state.video_tickets
         principal = tickets.verify(ticket, request.url.path) if ticket else None
         why = "a ticket (POST /api/cctv/tickets) or a bearer token is needed" if not ticket else (
@@ -66,6 +75,12 @@ router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(view
 tickets_router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
 CameraId = Annotated[str, Path(pattern=CAMERA_ID_RE.pattern)]
+#: The video paths' answers: the stream or frame, or why the agent's video server could not give it.
+VIDEO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "MJPEG (multipart/x-mixed-replace) or a JPEG frame, proxied from the agent",
+          "content": {"multipart/x-mixed-replace": {}, "image/jpeg": {}}},
+    **errors(404, 409, 502, 503, 504),
+}
 NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -87,12 +102,12 @@ async def _stream(request: Request, agent_id: str, path: str, query: dict[str, s
     return StreamingResponse(upstream.chunks(), media_type=upstream.media_type, headers=NO_STORE)
 
 
-@router.get("/{uuid}/cameras/{camera_id}/live", response_model=None)
+@router.get("/{uuid}/cameras/{camera_id}/live", response_model=None, responses=VIDEO_RESPONSES)
 async def live(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
     return await _stream(request, agent_id, live_path(camera_id))
 
 
-@router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None)
+@router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None, responses=VIDEO_RESPONSES)
 async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
     try:
         body, media_type = await _proxy(request).read(agent_id, snapshot_path(camera_id))
@@ -101,7 +116,7 @@ async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId)
     return Response(body, media_type=media_type, headers=NO_STORE)
 
 
-@router.get("/{uuid}/recordings/{camera_id}/{file}/play", response_model=None)
+@router.get("/{uuid}/recordings/{camera_id}/{file}/play", response_model=None, responses=VIDEO_RESPONSES)
 async def play(
     request: Request,
     agent_id: AgentIdPath,

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.legacy import Approval, Refused
@@ -54,7 +55,8 @@ async def classtop_socket(websocket: WebSocket, client_uuid: str) -> None:
     await hub.serve(websocket, admitted)
 
 
-@router.get("/api/legacy/{uuid}/camera/frame", dependencies=[Depends(require_viewer)], response_model=None)
+@router.get("/api/legacy/{uuid}/camera/frame", dependencies=[Depends(require_viewer)], response_model=None,
+            responses=errors(404))
 async def camera_frame(client_uuid: ClientUuidPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     """The client's latest preview frame (``camera_start_preview`` makes it send them)."""
     frame = services.legacy.latest_frame(client_uuid) if services.legacy is not None else None
@@ -77,14 +79,14 @@ async def classtop_clients(
     return {"success": True, "data": {"policy": policy, "clients": clients, "count": len(clients)}}
 
 
-@router.post("/api/classtop/clients/{uuid}/approve", response_model=None)
+@router.post("/api/classtop/clients/{uuid}/approve", response_model=None, responses=errors(404, 409, 503))
 async def approve(
     client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     return await _decide(services, principal.actor, principal.role.label, client_uuid, Approval.APPROVED)
 
 
-@router.post("/api/classtop/clients/{uuid}/reject", response_model=None)
+@router.post("/api/classtop/clients/{uuid}/reject", response_model=None, responses=errors(404, 409, 503))
 async def reject(
     client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.lms.agents import MAX_GROUP_MEMBERS, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 
@@ -36,7 +37,7 @@ async def list_groups(services: ServicesDep) -> dict[str, Any]:
     return {"success": True, "data": {"groups": groups, "count": len(groups)}}
 
 
-@router.get("/{name}", response_model=None)
+@router.get("/{name}", response_model=None, responses=errors(404))
 async def get_group(name: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     try:
         return {"success": True, "data": services.groups.group(name)}
@@ -44,7 +45,7 @@ async def get_group(name: str, services: ServicesDep) -> dict[str, Any] | JSONRe
         return _error(exc)
 
 
-@router.put("/{name}", response_model=None)
+@router.put("/{name}", response_model=None, responses=errors(404))
 async def put_group(
     name: str, body: GroupBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
@@ -58,7 +59,7 @@ async def put_group(
     return {"success": True, "data": group}
 
 
-@router.delete("/{name}", response_model=None)
+@router.delete("/{name}", response_model=None, responses=errors(404))
 async def delete_group(name: str, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     try:
         services.groups.delete_group(name)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.command_replies import reply_to
+from edge.lms.api.openapi import COMMAND_RESPONSES
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 
@@ -37,17 +38,17 @@ class SettingsBatch(BaseModel):
     settings: dict[str, str | int | float | bool] = Field(min_length=1, max_length=500)
 
 
-@router.get("/{uuid}")
+@router.get("/{uuid}", responses=COMMAND_RESPONSES)
 async def get_all(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "get_all_settings", {}))
 
 
-@router.get("/{uuid}/{key}")
+@router.get("/{uuid}/{key}", responses=COMMAND_RESPONSES)
 async def get_one(agent_id: AgentIdPath, key: str, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "get_setting", {"key": key}))
 
 
-@router.put("/{uuid}/{key}")
+@router.put("/{uuid}/{key}", responses=COMMAND_RESPONSES)
 async def set_one(
     agent_id: AgentIdPath, key: str, body: SettingValue, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
@@ -56,7 +57,7 @@ async def set_one(
     ))
 
 
-@router.post("/{uuid}/batch")
+@router.post("/{uuid}/batch", responses=COMMAND_RESPONSES)
 async def set_batch(
     agent_id: AgentIdPath, body: SettingsBatch, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
