@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.messages.base import Strict
 
@@ -26,8 +26,13 @@ def _camera_id(value: Any) -> Any:
     return value
 
 
+#: ``camera_id`` as JSON Schema says it: an id, or a non-negative integer (kept as its decimal string).
+_CAMERA_ID_SCHEMA: dict[str, Any] = {"type": ["string", "integer"], "minimum": 0, "maximum": 10**31}
+
+
 class CameraRef(Strict):
-    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="a configured camera's id")
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="a configured camera's id",
+                           json_schema_extra=_CAMERA_ID_SCHEMA)  # fmt: skip
 
     @field_validator("camera_id", mode="before")
     @classmethod
@@ -36,12 +41,22 @@ class CameraRef(Strict):
 
 
 class OptionalCameraRef(Strict):
-    camera_id: str | None = Field(default=None, pattern=CAMERA_ID_PATTERN, description="one camera, or all")
+    camera_id: str | None = Field(default=None, pattern=CAMERA_ID_PATTERN, description="one camera, or all",
+                                  json_schema_extra=_CAMERA_ID_SCHEMA)  # fmt: skip
 
     @field_validator("camera_id", mode="before")
     @classmethod
     def _id(cls, v: Any) -> Any:
         return _camera_id(v)
+
+
+#: ``source`` as JSON Schema says it (:meth:`CameraConfig._source` checks the same).
+_SOURCE_SCHEMA: list[dict[str, Any]] = [
+    {"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
+    {"type": "string", "maxLength": 1024,
+     "pattern": r"^(?:0*(?:[0-9]|[1-5][0-9]|6[0-3])|(?:rtsp|rtsps|http|https)://[^\s]+|synthetic:(?:moving|frozen|black)"
+                r"|/[^\n\x00]*)$"},
+]  # fmt: skip
 
 
 class CameraConfig(CameraRef):
@@ -52,10 +67,13 @@ class CameraConfig(CameraRef):
     black>``. ``width``/``height`` ask the device for a resolution (both or neither).
     """
 
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"width": ["height"], "height": ["width"]}})
+
     name: str = Field(default="", max_length=64)
-    source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...")
-    width: int | None = Field(default=None, ge=16, le=7680)
-    height: int | None = Field(default=None, ge=16, le=4320)
+    source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...",
+                              json_schema_extra={"anyOf": _SOURCE_SCHEMA})  # fmt: skip
+    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra={"multipleOf": 2})
+    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra={"multipleOf": 2})
     fps: float = Field(default=15.0, gt=0, le=60, description="frames per second recorded and streamed")
     codec: Literal["mp4v", "MJPG"] = Field(default="mp4v", description="mp4v -> .mp4, MJPG -> .avi")
     segment_s: float = Field(default=300.0, ge=1, le=3600, description="a new recording file every this long")

@@ -30,7 +30,10 @@ def _valid_client_uuid(value: str, info: ValidationInfo) -> str:
 
 
 #: A ClassTop client's id on the wire (``uuid``, ``client_uuid``): usable as a topic id.
-ClientUuid = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_client_uuid)]
+ClientUuid = Annotated[
+    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": topics.ID_PATTERN}),
+    AfterValidator(_valid_client_uuid),
+]
 
 
 class ClassTopWire(BaseModel):

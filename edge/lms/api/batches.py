@@ -25,10 +25,21 @@ router = APIRouter(prefix="/api/commands", tags=["commands"], dependencies=[Depe
 MAX_BATCH_IDS = 10_000
 
 
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    """The document says what :meth:`TargetBody._exactly_one` checks: one key, not null, ``all`` only ``true``."""
+    properties = schema["properties"]
+    for name in ("ids", "group", "tag"):
+        options = [s for s in properties[name].pop("anyOf") if s.get("type") != "null"]
+        properties[name].update(options[0])
+        properties[name].pop("default", None)
+    properties["all"] = {"const": True, "title": "All"}
+    schema["minProperties"] = schema["maxProperties"] = 1
+
+
 class TargetBody(BaseModel):
     """Exactly one of ``ids``, ``group``, ``tag`` or ``all: true``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_schema)
 
     ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_IDS)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)

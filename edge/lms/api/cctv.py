@@ -18,7 +18,7 @@ Replies have the command shape; an agent without cameras answers ``not_supported
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
@@ -29,19 +29,17 @@ from edge.lms.api.command_replies import reply_to
 from edge.lms.api.openapi import COMMAND_RESPONSES
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
+from shared.cctv import CAMERA_ID_PATTERN, CameraConfig, CleanupStorageParams
 
 router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
-CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-
-
 class ControlBody(BaseModel):
-    """``POST /api/cctv/{uuid}/control`` body; fields other than ``action`` go to the agent as params."""
+    """``POST /api/cctv/{uuid}/control`` body; ``camera_id`` goes to the agent as the command's params."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     action: Literal["start_recording", "stop_recording", "start_streaming", "stop_streaming"]
-    camera_id: str = Field(pattern=CAMERA_ID)
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN)
 
 
 @router.get("/{uuid}/state", responses=COMMAND_RESPONSES)
@@ -56,14 +54,16 @@ async def cameras(agent_id: AgentIdPath, services: ServicesDep, principal: Viewe
 
 @router.post("/{uuid}/cameras", responses=COMMAND_RESPONSES)
 async def add_camera(
-    agent_id: AgentIdPath, body: dict[str, Any], services: ServicesDep, principal: OperatorDep
+    agent_id: AgentIdPath, body: CameraConfig, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", body))
+    params = body.model_dump(mode="json", exclude_unset=True)
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", params))
 
 
 @router.delete("/{uuid}/cameras/{camera_id}", responses=COMMAND_RESPONSES)
 async def remove_camera(
-    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep,
+    camera_id: str = Path(pattern=CAMERA_ID_PATTERN),
 ) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id}))
 
@@ -98,6 +98,7 @@ async def storage(agent_id: AgentIdPath, services: ServicesDep, principal: Viewe
 
 @router.post("/{uuid}/storage/cleanup", responses=COMMAND_RESPONSES)
 async def cleanup(
-    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: CleanupStorageParams | None = None
 ) -> JSONResponse:
-    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", body or {}))
+    params = body.model_dump(mode="json", exclude_unset=True) if body is not None else {}
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", params))

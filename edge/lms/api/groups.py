@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.agents import MAX_GROUP_MEMBERS, GroupError
+from edge.lms.agents import LABEL_PATTERN, MAX_GROUP_MEMBERS, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
@@ -27,6 +27,10 @@ class GroupBody(BaseModel):
     description: str | None = Field(default=None, max_length=512)
 
 
+#: A group's name in a path (the rule of edge.lms.agents.groups)
+GroupName = Annotated[str, Path(pattern=LABEL_PATTERN, description="the group's name")]
+
+
 def _error(exc: GroupError) -> JSONResponse:
     return error_response(exc.status, exc.message, ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.BAD_PAYLOAD)
 
@@ -38,7 +42,7 @@ async def list_groups(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/{name}", response_model=None, responses=errors(404))
-async def get_group(name: str, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+async def get_group(name: GroupName, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     try:
         return {"success": True, "data": services.groups.group(name)}
     except GroupError as exc:
@@ -47,7 +51,7 @@ async def get_group(name: str, services: ServicesDep) -> dict[str, Any] | JSONRe
 
 @router.put("/{name}", response_model=None, responses=errors(404))
 async def put_group(
-    name: str, body: GroupBody, services: ServicesDep, principal: OperatorDep
+    name: GroupName, body: GroupBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
     try:
         group = services.groups.put_group(name, body.agents, body.description)
@@ -60,7 +64,7 @@ async def put_group(
 
 
 @router.delete("/{name}", response_model=None, responses=errors(404))
-async def delete_group(name: str, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
+async def delete_group(name: GroupName, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     try:
         services.groups.delete_group(name)
     except GroupError as exc:

@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.lms.api.command_requests import CLOUD_ONLY_PARAMS
+from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
 
 ERROR_SCHEMA = "ErrorBody"
@@ -90,9 +92,33 @@ def _add(operation: dict[str, Any], *statuses: int) -> None:
         responses.setdefault(str(status), _error_response(status))
 
 
+#: The request bodies that carry a catalogue command (``command`` + ``params``).
+COMMAND_BODIES = ("CommandRequest", "BatchRequest")
+
+
+def _command_variants(schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """One schema per command a caller may send (not the LMS's own nor the shadow's): its name and its params
+    (without the parameters only the cloud sets); the models they use are added to ``schemas``."""
+    variants = []
+    for spec in CATALOGUE.values():
+        if spec.shadow_only or spec.lms_only:
+            continue
+        params = spec.params.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in params.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        for cloud_only in CLOUD_ONLY_PARAMS.get(spec.name, ()):
+            params.get("properties", {}).pop(cloud_only, None)
+        required = ["command", "params"] if params.get("required") else ["command"]
+        variants.append({"properties": {"command": {"const": spec.name}, "params": params}, "required": required})
+    return variants
+
+
 def _document(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
+    for body in COMMAND_BODIES:
+        if body in schemas:  # the params each command takes (shared.commands.CATALOGUE), as the LMS checks them
+            schemas[body]["oneOf"] = _command_variants(schemas)
     schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schemas[ERROR_SCHEMA].pop("$defs", {}).items():
         schemas.setdefault(name, sub)

@@ -1,6 +1,7 @@
 """The ids in the seed's paths: ``{uuid}`` names an agent in ``/api/clients/{uuid}/...``, ``/api/settings/{uuid}``
 and ``/api/cctv/{uuid}/...``, and a ClassTop client in the ClassTop clients' paths. The wire keeps ``uuid``; a route
-takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``).
+takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``). Both are ids of the fleet
+(``shared.topics.ID_PATTERN``): any other ``{uuid}`` is a 422.
 
 A row's integer id in a path (``/api/tokens/{token_id}``, ``/api/commands/queue/{item_id}``,
 ``/api/cloud/dead-letters/{dead_id}``) is a :data:`RowId`: 1 to 2^63-1, SQLite's integer range, so that a larger
@@ -12,15 +13,17 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
+from shared.topics import ID_PATTERN
+
 #: SQLite's largest integer (a row id never exceeds it)
 MAX_ROW_ID = 2**63 - 1
 
 
-async def _agent_id(uuid: str) -> str:
+async def _agent_id(uuid: Annotated[str, Path(pattern=ID_PATTERN, description="an agent's id")]) -> str:
     return uuid
 
 
-async def _client_uuid(uuid: str) -> str:
+async def _client_uuid(uuid: Annotated[str, Path(pattern=ID_PATTERN, description="a ClassTop client's uuid")]) -> str:
     return uuid
 
 

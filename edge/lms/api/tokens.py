@@ -14,7 +14,7 @@ from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, Role
-from edge.lms.auth.tokens import UnknownToken
+from edge.lms.auth.tokens import NAME_PATTERN, UnknownToken
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api", tags=["auth"], dependencies=[Depends(require_admin)])
@@ -25,7 +25,8 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, description="who or what holds the token")
+    name: str = Field(min_length=1, max_length=64, description="who or what holds the token",
+                      json_schema_extra={"pattern": NAME_PATTERN.pattern})  # fmt: skip
     role: str = Field(pattern=r"^(viewer|operator|admin)$")
 
 
