@@ -20,7 +20,10 @@ MAX_CAMERA_INDEX = 63
 
 
 def _camera_id(value: Any) -> Any:
-    """ClassTop addresses cameras by index: an integer id is accepted and kept as its decimal string."""
+    """ClassTop addresses cameras by index: an integer id (also ``5.0``: JSON has one kind of number) is accepted
+    and kept as its decimal string."""
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= 10**31:
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
@@ -50,6 +53,14 @@ class OptionalCameraRef(Strict):
         return _camera_id(v)
 
 
+def _even(schema: dict[str, Any]) -> None:
+    """``width``/``height`` as JSON Schema says them: an even integer when given (null is not documented: both or
+    neither is said by ``dependentRequired``)."""
+    (number,) = [s for s in schema.pop("anyOf") if s.get("type") == "integer"]
+    schema.update(number, multipleOf=2)
+    schema.pop("default", None)
+
+
 #: ``source`` as JSON Schema says it (:meth:`CameraConfig._source` checks the same).
 _SOURCE_SCHEMA: list[dict[str, Any]] = [
     {"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
@@ -72,8 +83,8 @@ class CameraConfig(CameraRef):
     name: str = Field(default="", max_length=64)
     source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...",
                               json_schema_extra={"anyOf": _SOURCE_SCHEMA})  # fmt: skip
-    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra={"multipleOf": 2})
-    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra={"multipleOf": 2})
+    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra=_even)
+    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra=_even)
     fps: float = Field(default=15.0, gt=0, le=60, description="frames per second recorded and streamed")
     codec: Literal["mp4v", "MJPG"] = Field(default="mp4v", description="mp4v -> .mp4, MJPG -> .avi")
     segment_s: float = Field(default=300.0, ge=1, le=3600, description="a new recording file every this long")

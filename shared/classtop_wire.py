@@ -73,7 +73,9 @@ class SyncEntry(ClassTopWire):
     day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] = Field(default_factory=list, max_length=MAX_SYNC_WEEK + 1)
+    weeks: list[int] = Field(default_factory=list, max_length=MAX_SYNC_WEEK + 1, json_schema_extra={
+        "type": ["array", "null"], "items": {"type": "integer", "minimum": 0, "maximum": MAX_SYNC_WEEK},
+    })  # fmt: skip
 
     @field_validator("weeks", mode="before")
     @classmethod

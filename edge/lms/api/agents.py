@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.agents import MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
+from edge.lms.agents import LABEL_PATTERN, MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.command_requests import CommandRequest, run_request
@@ -26,7 +26,9 @@ class TagsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tags: list[str] = Field(max_length=MAX_TAGS_PER_AGENT)
+    tags: list[str] = Field(
+        max_length=MAX_TAGS_PER_AGENT, json_schema_extra={"items": {"type": "string", "pattern": LABEL_PATTERN}}
+    )
 
 
 @router.get("/")

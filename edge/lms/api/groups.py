@@ -23,7 +23,9 @@ class GroupBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agents: list[str] = Field(max_length=MAX_GROUP_MEMBERS)
+    agents: list[str] = Field(
+        max_length=MAX_GROUP_MEMBERS, json_schema_extra={"items": {"type": "string", "pattern": LABEL_PATTERN}}
+    )
     description: str | None = Field(default=None, max_length=512)
 
 
