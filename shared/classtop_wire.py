@@ -50,8 +50,8 @@ class ClientRegistration(ClassTopWire):
     """``POST /api/clients/register`` — sent again at every start of the client (idempotent)."""
 
     uuid: ClientUuid
-    name: str = Field(default="", max_length=200)
-    api_url: str = Field(default="", max_length=2048)
+    name: str = Field(default="", max_length=200, json_schema_extra={"type": ["string", "null"]})
+    api_url: str = Field(default="", max_length=2048, json_schema_extra={"type": ["string", "null"]})
 
     _nulls = field_validator("name", "api_url", mode="before")(_empty_if_null)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.cctv import (
@@ -96,8 +96,20 @@ class UpdateSettingsBatchParams(Strict):
         return out
 
 
+def _cmd_or_argv(schema: dict[str, Any]) -> None:
+    """:class:`ExecParams` as JSON Schema says it: exactly one of ``cmd`` and ``argv``, not null."""
+    for name in ("cmd", "argv"):
+        prop = schema["properties"][name]
+        (given,) = [s for s in prop.pop("anyOf") if s.get("type") != "null"]
+        prop.update(given)
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": ["cmd"]}, {"required": ["argv"]}]
+
+
 class ExecParams(Strict):
     """A process to run: ``cmd`` through ``/bin/sh -c``, or ``argv`` without a shell — exactly one."""
+
+    model_config = ConfigDict(json_schema_extra=_cmd_or_argv)
 
     cmd: str | None = Field(default=None, min_length=1, max_length=8192)
     argv: list[str] | None = Field(default=None, min_length=1, max_length=256)

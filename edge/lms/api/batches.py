@@ -7,7 +7,7 @@ from typing import Any, Self
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
@@ -44,7 +44,7 @@ class TargetBody(BaseModel):
     ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_IDS)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)
     tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
-    all: bool = False
+    all: StrictBool = False
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -64,7 +64,7 @@ class BatchRequest(OnSiteCommand):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     target: TargetBody
     concurrency: int = Field(default=256, ge=1, le=10_000, description="commands in flight at once")
-    queue_if_offline: bool = Field(default=False, description="queue for offline agents instead of failing them")
+    queue_if_offline: StrictBool = Field(default=False, description="queue for offline agents instead of failing them")
     queue_ttl_s: float | None = Field(default=None, gt=0, le=MAX_QUEUE_TTL_S)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.auth import Principal
 from edge.lms.commands import CommandService, Outcome
@@ -48,7 +48,7 @@ class CommandRequest(OnSiteCommand):
     command: str = Field(min_length=1, max_length=64, description=f"a catalogue command ({COMMAND_NAME_PATTERN})")
     params: dict[str, Any] = Field(default_factory=dict, description="the command's parameters (an object)")
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S, description="default: the LMS's")
-    queue_if_offline: bool = Field(
+    queue_if_offline: StrictBool = Field(
         default=False, description="agent offline: queue the command (202) and deliver it when the agent returns"
     )
     queue_ttl_s: float | None = Field(

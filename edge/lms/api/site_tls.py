@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
@@ -62,7 +62,7 @@ class CaSwitchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(default=False, description="switch although some agents do not trust the next CA yet")
+    force: StrictBool = Field(default=False, description="switch although some agents do not trust the next CA yet")
 
 
 @router.get("/ca", response_model=None)
