@@ -99,11 +99,17 @@ def _first_repeat(ids: list[int]) -> int | None:
     return None
 
 
+#: A list the client may send as ``null`` (taken as empty), as JSON Schema says it.
+_NULLABLE = {"type": ["array", "null"]}
+
+
 class SyncTimetable(ClassTopWire):
     """Courses and schedule entries: either list may be empty or ``null``; ids unique within each."""
 
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_SYNC_ENTRIES)
+    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES, json_schema_extra=_NULLABLE)
+    schedule_entries: list[SyncEntry] = Field(
+        default_factory=list, max_length=MAX_SYNC_ENTRIES, json_schema_extra=_NULLABLE
+    )
 
     @field_validator("courses", "schedule_entries", mode="before")
     @classmethod

@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
-from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand
+from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand, check_command
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
-from shared.errors import ErrorCode
+from shared.errors import CommandError, ErrorCode
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 
 router = APIRouter(prefix="/api/commands", tags=["commands"], dependencies=[Depends(require_viewer)])
@@ -71,6 +71,10 @@ class BatchRequest(OnSiteCommand):
 @router.post("/batch", response_model=None, responses=errors(404))
 async def batch(body: BatchRequest, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     t = body.target
+    try:
+        check_command(body.command, body.params)
+    except CommandError as exc:
+        return error_response(422, exc.message, exc.code)
     try:
         data = await services.commands.batch(
             principal,

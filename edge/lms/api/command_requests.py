@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.auth import Principal
 from edge.lms.commands import CommandService, Outcome
+from edge.lms.legacy.protocol import CAMERA_COMMANDS as CLASSTOP_ONLY_COMMANDS
+from shared.commands import CATALOGUE, get_spec, validate_params
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 
 MAX_QUEUE_TTL_S = 30 * 86400.0
@@ -18,6 +20,15 @@ MAX_QUEUE_TTL_S = 30 * 86400.0
 #: site they would reach anything on the agent's LAN, or carry its logs anywhere. Name -> what comes back instead.
 CLOUD_ONLY_PARAMS = {"cctv_snapshot": ("upload_url",), "get_logs": ("upload",)}
 _ON_SITE = {"cctv_snapshot": "the JPEG comes back in the answer", "get_logs": "the lines come back in the answer"}
+
+
+def check_command(command: str, params: dict[str, Any]) -> None:
+    """Refuse (:class:`CommandError`) a command no target could run: not an agent's (``shared.commands``) nor a
+    ClassTop client's, or an agent's with params it does not take. A batch checks it once, before any target."""
+    if command in CATALOGUE:
+        validate_params(command, params)
+    elif command not in CLASSTOP_ONLY_COMMANDS:
+        get_spec(command)  # raises: unknown command
 
 
 def check_on_site_params(command: str, params: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.lms.api.command_requests import CLOUD_ONLY_PARAMS
+from edge.lms.api.command_requests import CLASSTOP_ONLY_COMMANDS, CLOUD_ONLY_PARAMS
 from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
 
@@ -108,8 +108,15 @@ def _command_variants(schemas: dict[str, Any]) -> list[dict[str, Any]]:
             schemas.setdefault(name, sub)
         for cloud_only in CLOUD_ONLY_PARAMS.get(spec.name, ()):
             params.get("properties", {}).pop(cloud_only, None)
-        required = ["command", "params"] if params.get("required") else ["command"]
+        try:
+            spec.params.model_validate({})
+            required = ["command"]
+        except ValidationError:
+            required = ["command", "params"]
         variants.append({"properties": {"command": {"const": spec.name}, "params": params}, "required": required})
+    for name in sorted(CLASSTOP_ONLY_COMMANDS):  # run by the ClassTop client itself: its params are its own
+        variants.append({"properties": {"command": {"const": name}, "params": {"type": "object"}},
+                         "required": ["command"], "description": "ClassTop desktop clients only"})  # fmt: skip
     return variants
 
 
