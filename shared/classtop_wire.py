@@ -80,6 +80,8 @@ class SyncEntry(ClassTopWire):
     @field_validator("weeks", mode="before")
     @classmethod
     def _null_weeks(cls, weeks: Any) -> Any:
+        if isinstance(weeks, list) and any(isinstance(w, bool) for w in weeks):
+            raise ValueError("weeks are numbers, not true/false")
         return [] if weeks is None else weeks
 
     @field_validator("weeks")

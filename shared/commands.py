@@ -59,6 +59,24 @@ def setting_value(value: Any) -> str:
     raise ValueError("setting values must be strings, numbers or booleans")
 
 
+#: A setting's value as JSON Schema says it (what :func:`setting_value` takes).
+SETTING_VALUE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"}]
+}
+#: Settings ``{key: value}`` as JSON Schema says them (what :class:`UpdateSettingsBatchParams` takes).
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object", "patternProperties": {SETTING_KEY_PATTERN: SETTING_VALUE_SCHEMA}, "additionalProperties": False,
+}  # fmt: skip
+
+
+
+def setting_value_schema(schema: dict[str, Any]) -> None:
+    """A field's JSON Schema made :data:`SETTING_VALUE_SCHEMA` (a field's ``json_schema_extra``)."""
+    for key in ("type", "anyOf", "maxLength"):
+        schema.pop(key, None)
+    schema.update(SETTING_VALUE_SCHEMA)
+
+
 # ---------------------------------------------------------------- parameter models
 
 
@@ -72,7 +90,7 @@ class GetSettingParams(Strict):
 
 class SetSettingParams(Strict):
     key: str = Field(pattern=SETTING_KEY_PATTERN)
-    value: str
+    value: str = Field(json_schema_extra=setting_value_schema)
 
     @field_validator("value", mode="before")
     @classmethod
@@ -81,7 +99,7 @@ class SetSettingParams(Strict):
 
 
 class UpdateSettingsBatchParams(Strict):
-    settings: dict[str, str] = Field(min_length=1, max_length=500)
+    settings: dict[str, str] = Field(min_length=1, max_length=500, json_schema_extra=SETTINGS_SCHEMA)
 
     @field_validator("settings", mode="before")
     @classmethod

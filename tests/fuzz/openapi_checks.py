@@ -1,10 +1,16 @@
 """Running schemathesis against a live API from a pytest test: its command line as a subprocess, every check on.
 
-:func:`run_schemathesis` runs ``schemathesis run`` (all phases: examples, coverage, fuzzing, and stateful sequences
-along the document's links) with ``--checks all`` against ``<base_url>/openapi.json``, as many cases per operation
-as the hypothesis profile in force asks (``settings.default.max_examples``: 20 in ``make test``, ``FUZZ_EXAMPLES``
-in ``make fuzz``). It returns the run's output and the counts of its summary; a failing case is printed with its
-``curl`` reproduction, from which a regression test is written.
+:func:`run_schemathesis` runs ``schemathesis run`` with ``--checks all`` against ``<base_url>/openapi.json``, sized
+by the hypothesis profile in force (tests/fuzz/conftest.py):
+
+* ``fuzz`` (``make fuzz``): every phase (examples, coverage: the boundary and wrong-type values of every keyword,
+  fuzzing, and stateful sequences along the document's links), ``settings.default.max_examples`` cases per
+  operation (``FUZZ_EXAMPLES``, 2,000 by default);
+* ``default`` (``make test``): a short bounded run: examples, fuzzing and stateful, a quarter of the profile's
+  cases per operation (5), no coverage phase (its fixed ~40 s is the long run's).
+
+It returns the run's output and the counts of its summary; a failing case is printed with its ``curl``
+reproduction, from which a regression test is written.
 """
 
 from __future__ import annotations
@@ -56,6 +62,13 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5x
 """
 
 
+def _size() -> list[str]:
+    """The run's phases and cases per operation for the hypothesis profile in force (see the module docstring)."""
+    if os.environ.get("HYPOTHESIS_PROFILE", "default") == "fuzz":
+        return ["--max-examples", str(settings.default.max_examples)]
+    return ["--max-examples", str(max(1, settings.default.max_examples // 4)), "--phases", "examples,fuzzing,stateful"]
+
+
 def run_schemathesis(
     base_url: str,
     workdir: Path,
@@ -72,7 +85,7 @@ def run_schemathesis(
     args = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{base_url}/openapi.json",
         "--checks", "all",
-        "--max-examples", str(settings.default.max_examples),
+        *_size(),
         "--workers", "2",
         "--request-timeout", "30",
         "--no-color", "--output-truncate", "false",

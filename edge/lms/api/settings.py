@@ -20,7 +20,7 @@ from edge.lms.api.command_replies import reply_to
 from edge.lms.api.openapi import COMMAND_RESPONSES
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
-from shared.commands import SETTING_KEY_PATTERN
+from shared.commands import SETTING_KEY_PATTERN, SETTINGS_SCHEMA, setting_value_schema
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
 
@@ -36,7 +36,7 @@ class SettingValue(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    value: Value
+    value: Value = Field(json_schema_extra=setting_value_schema)
 
 
 class SettingsBatch(BaseModel):
@@ -45,7 +45,7 @@ class SettingsBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     settings: dict[Annotated[str, StringConstraints(pattern=SETTING_KEY_PATTERN)], Value] = Field(
-        min_length=1, max_length=500, json_schema_extra={"additionalProperties": False}
+        min_length=1, max_length=500, json_schema_extra=SETTINGS_SCHEMA
     )
 
 
