@@ -63,6 +63,10 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5x
 """
 
 
+#: How long one run may take, by hypothesis profile (a test's ``pytest.mark.timeout`` is a minute more).
+RUN_TIMEOUT_S = 3 * 3600 if os.environ.get("HYPOTHESIS_PROFILE", "default") == "fuzz" else 240
+
+
 def _size() -> list[str]:
     """The run's phases and cases per operation for the hypothesis profile in force (see the module docstring)."""
     if os.environ.get("HYPOTHESIS_PROFILE", "default") == "fuzz":
@@ -78,7 +82,7 @@ def run_schemathesis(
     hooks_module: str | None = None,
     env: dict[str, str] | None = None,
     extra: list[str] | None = None,
-    timeout_s: float = 3600,
+    timeout_s: float = RUN_TIMEOUT_S,
 ) -> SchemathesisRun:
     """``schemathesis run --checks all`` against ``base_url``'s ``/openapi.json`` (see the module docstring)."""
     config = workdir / "schemathesis.toml"

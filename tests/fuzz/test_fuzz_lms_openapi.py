@@ -27,7 +27,7 @@ import pytest
 
 from infra.local.mosquitto import free_port
 from tests.fixtures.brokers import Broker, broker_process, running
-from tests.fuzz.openapi_checks import run_schemathesis
+from tests.fuzz.openapi_checks import RUN_TIMEOUT_S, run_schemathesis
 from tests.fuzz.tally import CASES
 from tests.integration.lms.lms_harness import ADMIN_TOKEN, LmsProcess, lms_config_text
 
@@ -55,6 +55,8 @@ def lms(tmp_path: Path) -> Iterator[LmsProcess]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_the_lms_keeps_to_its_openapi_document(lms: LmsProcess, tmp_path: Path) -> None:
     tokens = lms.http.get("/api/tokens").json()["data"]["tokens"]
     own_id = next(t["id"] for t in tokens if t["name"] == "bootstrap admin env")
