@@ -62,7 +62,7 @@ def _even(schema: dict[str, Any]) -> None:
 
 
 #: ``source`` as JSON Schema says it (:meth:`CameraConfig._source` checks the same).
-_SOURCE_SCHEMA: list[dict[str, Any]] = [
+_SOURCE_SCHEMA: list[Any] = [
     {"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
     {"type": "string", "maxLength": 1024,
      "pattern": r"^(?:0*(?:[0-9]|[1-5][0-9]|6[0-3])|(?:rtsp|rtsps|http|https)://[^\s]+|synthetic:(?:moving|frozen|black)"

@@ -102,7 +102,7 @@ def _first_repeat(ids: list[int]) -> int | None:
 
 
 #: A list the client may send as ``null`` (taken as empty), as JSON Schema says it.
-_NULLABLE = {"type": ["array", "null"]}
+_NULLABLE: dict[str, Any] = {"type": ["array", "null"]}
 
 
 class SyncTimetable(ClassTopWire):

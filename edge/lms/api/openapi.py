@@ -21,7 +21,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.lms.api.command_requests import CLASSTOP_ONLY_COMMANDS, CLOUD_ONLY_PARAMS
+from edge.lms.api.command_requests import CLOUD_ONLY_PARAMS
+from edge.lms.legacy.protocol import CAMERA_COMMANDS as CLASSTOP_ONLY_COMMANDS
 from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
 
