@@ -77,6 +77,9 @@ tickets_router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depe
 CameraId = Annotated[str, Path(pattern=CAMERA_ID_RE.pattern)]
 #: A recording's file name (the camera's own id must lead it: else 404).
 RECORDING_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}_\d{8}-\d{6}-\d{3}\.(mp4|avi)$"
+RecordingFile = Annotated[
+    str, Path(description="<camera_id>_<timestamp>.mp4|avi", json_schema_extra={"pattern": RECORDING_FILE_PATTERN})
+]
 #: The video paths' answers: the stream or frame, or why the agent's video server could not give it.
 VIDEO_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "MJPEG (multipart/x-mixed-replace) or a JPEG frame, proxied from the agent",
@@ -123,11 +126,16 @@ async def play(
     request: Request,
     agent_id: AgentIdPath,
     camera_id: CameraId,
-    file: Annotated[str, Path(pattern=RECORDING_FILE_PATTERN, description="<camera_id>_<YYYYmmdd-HHMMSS-mmm>.mp4|avi")],
+    file: RecordingFile,
     t: float = Query(default=0.0, ge=0, le=86400, description="start this many seconds into the recording"),
     speed: float = Query(default=1.0, ge=0.25, le=16),
 ) -> Response:
     name = f"{camera_id}/{file}"
+    if re.match(RECORDING_FILE_PATTERN, file) is None:
+        return error_response(
+            422, f"bad recording name {name!r}: <camera_id>/<camera_id>_<YYYYmmdd-HHMMSS-mmm>.mp4|avi",
+            ErrorCode.INVALID_PARAMS,
+        )
     if RECORDING_RE.match(name) is None:  # a well-formed name of another camera's recording: not this camera's
         return error_response(404, f"camera {camera_id!r} has no recording {file!r} (its recordings are named "
                               f"{camera_id}_<YYYYmmdd-HHMMSS-mmm>.mp4|avi)", ErrorCode.NOT_FOUND)  # fmt: skip

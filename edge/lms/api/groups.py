@@ -29,8 +29,8 @@ class GroupBody(BaseModel):
     description: str | None = Field(default=None, max_length=512)
 
 
-#: A group's name in a path (the rule of edge.lms.agents.groups)
-GroupName = Annotated[str, Path(pattern=LABEL_PATTERN, description="the group's name")]
+#: A group's name in a path (edge.lms.agents.groups checks it: 422 "invalid group name")
+GroupName = Annotated[str, Path(description="the group's name", json_schema_extra={"pattern": LABEL_PATTERN})]
 
 
 def _error(exc: GroupError) -> JSONResponse:

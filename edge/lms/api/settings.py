@@ -25,8 +25,8 @@ from shared.commands import SETTING_KEY_PATTERN, SETTINGS_SCHEMA, setting_value_
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[Depends(require_viewer)])
 
 
-#: A setting's key in a path (the agent's own rule: shared.commands.SETTING_KEY_PATTERN).
-KeyPath = Annotated[str, Path(pattern=SETTING_KEY_PATTERN, description="the setting's key")]
+#: A setting's key in a path (the agent's own rule, shared.commands.SETTING_KEY_PATTERN: 422 invalid_params).
+KeyPath = Annotated[str, Path(description="the setting's key", json_schema_extra={"pattern": SETTING_KEY_PATTERN})]
 #: A setting's value: numbers and booleans are stored as strings (ClassTop).
 Value = str | int | float | bool
 

@@ -145,10 +145,12 @@ def test_video_paths_document_the_ticket_beside_the_token(lms: Lms) -> None:
 
 
 def test_path_ids_are_documented_with_the_pattern_the_lms_checks(lms: Lms) -> None:
+    # the routes check them in their own words (unchanged): the document says the pattern they check
     r = lms.call("POST", "/api/clients/%F1%B9%B6%A3/retire", json={})
     assert r.status_code == 422 and r.json()["error_code"] == "bad_payload"
+    assert lms.call("GET", "/api/clients/%F1%B9%B6%A3").status_code == 404
     r = lms.call("GET", "/api/settings/pc-1/x%C3%99")
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error_code"] == "invalid_params"
     params = {p["name"]: p for p in lms.doc["paths"]["/api/settings/{uuid}/{key}"]["get"]["parameters"]}
     assert params["uuid"]["schema"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
     assert params["key"]["schema"]["pattern"] == "^[A-Za-z0-9_.-]{1,128}$"
@@ -208,7 +210,10 @@ def test_a_recording_of_another_camera_is_not_found(lms: Lms) -> None:
     r = lms.call("GET", "/api/cctv/pc-1/recordings/door/hall_20260101-120000-000.mp4/play")
     assert r.status_code == 404 and r.json()["error_code"] == "not_found"
     r = lms.call("GET", "/api/cctv/pc-1/recordings/door/0/play")
-    assert r.status_code == 422  # not a recording's name at all: the document's pattern
+    assert r.status_code == 422 and r.json()["error_code"] == "invalid_params"  # not a recording's name at all
+    params = {p["name"]: p for p in lms.doc["paths"]["/api/cctv/{uuid}/recordings/{camera_id}/{file}/play"]["get"][
+        "parameters"]}  # fmt: skip
+    assert params["file"]["schema"]["pattern"].endswith(r"_\d{8}-\d{6}-\d{3}\.(mp4|avi)$")
 
 
 def test_a_ticket_path_is_documented_with_its_pattern(lms: Lms) -> None:
