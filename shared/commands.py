@@ -173,14 +173,16 @@ class Course(Strict):
 
 
 class ScheduleEntry(Strict):
-    """One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times, teaching weeks."""
+    """One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times (it ends after it
+    starts), teaching weeks."""
 
     id: int = Field(ge=0, le=2**53)
     course_id: int = Field(ge=0, le=2**53)
     day_of_week: int = Field(ge=1, le=7)
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] = Field(default_factory=list, max_length=MAX_WEEK)
+    weeks: list[int] = Field(default_factory=list, max_length=MAX_WEEK,
+                             json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": MAX_WEEK}})
 
     @field_validator("weeks")
     @classmethod

@@ -87,11 +87,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method the API's document has for the request's path (``Allow`` of a 405; HEAD beside GET)."""
+    """The methods the API's document has for the request's path (``Allow`` of a 405; HEAD beside GET): of the
+    path items it matches, the most specific (fewest ``{parameters}``: ``/api/clients/register``, not
+    ``/api/clients/{uuid}``)."""
+    matching = [
+        (template.count("{"), item) for template, item in request.app.openapi()["paths"].items()
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path)
+    ]  # fmt: skip
     methods: set[str] = set()
-    for template, item in request.app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path):
-            methods |= {method.upper() for method in item}
+    if matching:
+        fewest = min(count for count, _ in matching)
+        methods = {method.upper() for count, item in matching if count == fewest for method in item}
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

@@ -250,6 +250,15 @@ def test_a_batch_refuses_params_no_target_could_take_before_it_sends_any(lms: Lm
     assert r.status_code == 422 and r.json()["error_code"] == "unknown_command"
 
 
+def test_schedule_weeks_are_documented_as_the_agent_checks_them(lms: Lms) -> None:
+    weeks = lms.schema("ScheduleEntry")["properties"]["weeks"]["items"]
+    assert (weeks["minimum"], weeks["maximum"]) == (1, 60)
+    entry = {"id": 1, "course_id": 1, "day_of_week": 1, "start_time": "08:00", "end_time": "09:00", "weeks": [0]}
+    r = lms.call("POST", "/api/clients/pc-1/command", json={"command": "set_schedule",
+                                                            "params": {"schedule_entries": [entry]}})  # fmt: skip
+    assert r.status_code == 422 and "weeks are numbered 1-60" in r.json()["error"]
+
+
 def test_classtop_weeks_are_numbers_not_booleans(lms: Lms) -> None:
     entry = {"id": 0, "course_id": 0, "day_of_week": 1, "start_time": "00:00", "end_time": "00:00", "weeks": [False]}
     r = lms.client.post("/api/sync", json={"courses": [], "schedule_entries": [entry], "client_uuid": "c-1"})
@@ -270,6 +279,8 @@ def test_classtop_nulls_the_lms_takes_are_documented(lms: Lms) -> None:
     ("OPTIONS", "/api/tokens", "GET, HEAD, POST"),
     ("GET", "/api/agents/pc-1/broker-credentials/rotate", "POST"),
     ("PATCH", "/api/groups/g1", "DELETE, GET, HEAD, PUT"),
+    ("OPTIONS", "/api/clients/register", "POST"),  # its own path item, not /api/clients/{uuid}'s
+    ("OPTIONS", "/api/settings/pc-1/batch", "POST"),
 ])  # fmt: skip
 def test_a_wrong_method_is_405_naming_every_method_of_the_path(lms: Lms, method: str, path: str, allow: str) -> None:
     r = lms.call(method, path)
