@@ -61,12 +61,14 @@ def _even(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+#: A character of a source URL: not a space (neither in Python's sense nor in JSON Schema's, which differ).
+_URL_CHAR = r"[^\s\x1c-\x1f\x85\ufeff]"
 #: ``source`` as JSON Schema says it (:meth:`CameraConfig._source` checks the same).
 _SOURCE_SCHEMA: list[Any] = [
     {"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
     {"type": "string", "maxLength": 1024,
-     "pattern": r"^(?:0*(?:[0-9]|[1-5][0-9]|6[0-3])|(?:rtsp|rtsps|http|https)://[^\s]+|synthetic:(?:moving|frozen|black)"
-                r"|/[^\n\x00]*)$"},
+     "pattern": rf"^(?:0*(?:[0-9]|[1-5][0-9]|6[0-3])|(?:rtsp|rtsps|http|https)://{_URL_CHAR}+"
+                r"|synthetic:(?:moving|frozen|black)|/[^\n\x00]*)$"},
 ]  # fmt: skip
 
 
@@ -105,9 +107,9 @@ class CameraConfig(CameraRef):
             return v
         if len(v) > 1024 or "\0" in v or "\n" in v:
             raise ValueError("source too long or not a single line")
-        if v.isdigit():
+        if v.isascii() and v.isdigit():
             return cls._source(int(v))
-        if re.match(r"^(rtsp|rtsps|http|https)://[^\s]+$", v):
+        if re.match(rf"^(rtsp|rtsps|http|https)://{_URL_CHAR}+$", v):
             return v
         if re.match(r"^synthetic:(moving|frozen|black)$", v):
             return v

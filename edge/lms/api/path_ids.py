@@ -19,8 +19,8 @@ from shared.topics import ID_PATTERN
 MAX_ROW_ID = 2**63 - 1
 
 
-#: The pattern every id of the fleet has, as the document says it (the route checks it in its own words: an
-#: unknown or malformed agent is its 404 or 422).
+#: The pattern every id of the fleet has, as the document says it (an agent route checks it in its own words: an
+#: unknown or malformed agent is its 404 or 422; a ClassTop client's uuid is checked here: 422).
 _ID_SCHEMA = {"pattern": ID_PATTERN}
 
 
@@ -28,9 +28,7 @@ async def _agent_id(uuid: Annotated[str, Path(description="an agent's id", json_
     return uuid
 
 
-async def _client_uuid(
-    uuid: Annotated[str, Path(description="a ClassTop client's uuid", json_schema_extra=_ID_SCHEMA)],
-) -> str:
+async def _client_uuid(uuid: Annotated[str, Path(pattern=ID_PATTERN, description="a ClassTop client's uuid")]) -> str:
     return uuid
 
 

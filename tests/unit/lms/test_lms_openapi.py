@@ -177,6 +177,17 @@ def test_an_integral_number_is_a_camera_id_like_the_integer() -> None:
         CameraRef.model_validate({"camera_id": 2.5})
 
 
+def test_a_camera_source_is_documented_as_the_agent_checks_it(lms: Lms) -> None:
+    (number, text) = lms.schema("CameraConfig")["properties"]["source"]["anyOf"]
+    assert number == {"maximum": 63, "minimum": 0, "type": "integer"}
+    assert "\\x1c-\\x1f" in text["pattern"]  # Python's \s has them, JSON Schema's does not: both say it now
+    body = {"camera_id": "Z", "source": "rtsp://U\x1dk", "width": 640, "height": 480}
+    r = lms.call("POST", "/api/cctv/pc-1/cameras", json=body)
+    assert r.status_code == 422 and "source" in r.json()["error"]
+    r = lms.call("POST", "/api/cctv/pc-1/cameras", json={**body, "source": "\u0663"})  # an Arabic-Indic 3
+    assert r.status_code == 422
+
+
 def test_a_batch_target_is_documented_as_exactly_one_key(lms: Lms) -> None:
     target = lms.schema("TargetBody")
     assert (target["minProperties"], target["maxProperties"]) == (1, 1)
@@ -257,6 +268,12 @@ def test_schedule_weeks_are_documented_as_the_agent_checks_them(lms: Lms) -> Non
     r = lms.call("POST", "/api/clients/pc-1/command", json={"command": "set_schedule",
                                                             "params": {"schedule_entries": [entry]}})  # fmt: skip
     assert r.status_code == 422 and "weeks are numbered 1-60" in r.json()["error"]
+
+
+def test_a_classtop_uuid_outside_the_pattern_is_refused_not_answered_empty(lms: Lms) -> None:
+    for tail in ("courses", "schedule"):
+        r = lms.client.get(f"/api/clients/H%F2%9A%A0%B3N/{tail}")
+        assert r.status_code == 422 and r.json()["error_code"] == "bad_payload"  # was 200 with an empty list
 
 
 def test_classtop_weeks_are_numbers_not_booleans(lms: Lms) -> None:
