@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared import topics
 from shared.commands import TIME_PATTERN
@@ -36,6 +45,16 @@ ClientUuid = Annotated[
 ]
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    return value
+
+
+#: An integer of the wire: a JSON number (``true``/``false`` are not 1/0 here, as JSON Schema says).
+WireInt = Annotated[int, BeforeValidator(_not_bool)]
+
+
 class ClassTopWire(BaseModel):
     """A body the ClassTop client sends: unknown fields ignored; the fields we keep typed and bounded."""
 
@@ -57,7 +76,7 @@ class ClientRegistration(ClassTopWire):
 
 
 class SyncCourse(ClassTopWire):
-    id: int = Field(ge=0, le=MAX_ID, description="the client's own course id")
+    id: WireInt = Field(ge=0, le=MAX_ID, description="the client's own course id")
     name: str = Field(max_length=256)
     teacher: str = Field(default="", max_length=256)
     location: str = Field(default="", max_length=256, description="never sent by ClassTop; kept if given")
@@ -68,9 +87,9 @@ class SyncCourse(ClassTopWire):
 
 
 class SyncEntry(ClassTopWire):
-    id: int = Field(ge=0, le=MAX_ID, description="the client's own entry id")
-    course_id: int = Field(ge=0, le=MAX_ID)
-    day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
+    id: WireInt = Field(ge=0, le=MAX_ID, description="the client's own entry id")
+    course_id: WireInt = Field(ge=0, le=MAX_ID)
+    day_of_week: WireInt = Field(ge=1, le=7, description="1 = Monday")
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
     weeks: list[int] = Field(default_factory=list, max_length=MAX_SYNC_WEEK + 1, json_schema_extra={

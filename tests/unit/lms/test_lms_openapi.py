@@ -280,6 +280,9 @@ def test_classtop_weeks_are_numbers_not_booleans(lms: Lms) -> None:
     entry = {"id": 0, "course_id": 0, "day_of_week": 1, "start_time": "00:00", "end_time": "00:00", "weeks": [False]}
     r = lms.client.post("/api/sync", json={"courses": [], "schedule_entries": [entry], "client_uuid": "c-1"})
     assert r.status_code == 422 and "weeks" in r.json()["error"]
+    entry = {**entry, "weeks": [], "course_id": False}  # nor is false course 0
+    r = lms.client.post("/api/sync", json={"courses": [], "schedule_entries": [entry], "client_uuid": "c-1"})
+    assert r.status_code == 422 and "course_id" in r.json()["error"]
 
 
 def test_classtop_nulls_the_lms_takes_are_documented(lms: Lms) -> None:
