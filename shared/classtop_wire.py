@@ -65,12 +65,16 @@ def _empty_if_null(value: Any) -> Any:
     return "" if value is None else value
 
 
+#: A string the client may send as ``null`` (taken as ``""``), as JSON Schema says it.
+_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+
+
 class ClientRegistration(ClassTopWire):
     """``POST /api/clients/register`` — sent again at every start of the client (idempotent)."""
 
     uuid: ClientUuid
-    name: str = Field(default="", max_length=200, json_schema_extra={"type": ["string", "null"]})
-    api_url: str = Field(default="", max_length=2048, json_schema_extra={"type": ["string", "null"]})
+    name: str = Field(default="", max_length=200, json_schema_extra=_OR_NULL)
+    api_url: str = Field(default="", max_length=2048, json_schema_extra=_OR_NULL)
 
     _nulls = field_validator("name", "api_url", mode="before")(_empty_if_null)
 
@@ -78,9 +82,11 @@ class ClientRegistration(ClassTopWire):
 class SyncCourse(ClassTopWire):
     id: WireInt = Field(ge=0, le=MAX_ID, description="the client's own course id")
     name: str = Field(max_length=256)
-    teacher: str = Field(default="", max_length=256)
-    location: str = Field(default="", max_length=256, description="never sent by ClassTop; kept if given")
-    color: str = Field(default="", max_length=32)
+    teacher: str = Field(default="", max_length=256, json_schema_extra=_OR_NULL)
+    location: str = Field(
+        default="", max_length=256, json_schema_extra=_OR_NULL, description="never sent by ClassTop; kept if given"
+    )
+    color: str = Field(default="", max_length=32, json_schema_extra=_OR_NULL)
     note: str | None = Field(default=None, max_length=4096)
 
     _nulls = field_validator("teacher", "location", "color", mode="before")(_empty_if_null)

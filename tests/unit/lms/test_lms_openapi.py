@@ -287,6 +287,7 @@ def test_classtop_weeks_are_numbers_not_booleans(lms: Lms) -> None:
 
 def test_classtop_nulls_the_lms_takes_are_documented(lms: Lms) -> None:
     assert lms.schema("ClientRegistration")["properties"]["api_url"]["type"] == ["string", "null"]
+    assert lms.schema("SyncCourse")["properties"]["color"]["type"] == ["string", "null"]
     assert lms.schema("SyncUpload")["properties"]["schedule_entries"]["type"] == ["array", "null"]
     r = lms.client.post("/api/sync", json={"courses": [], "schedule_entries": None, "client_uuid": "c-1"})
     assert r.status_code == 403 and "approval" in r.json()["error"]  # the body was taken: the client waits to join
