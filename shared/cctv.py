@@ -20,14 +20,22 @@ MAX_CAMERA_INDEX = 63
 
 
 def _camera_id(value: Any) -> Any:
-    """ClassTop addresses cameras by index: an integer id is accepted and kept as its decimal string."""
+    """ClassTop addresses cameras by index: an integer id (also ``5.0``: JSON has one kind of number) is accepted
+    and kept as its decimal string."""
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= 10**31:
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
 
 
+#: ``camera_id`` as JSON Schema says it: an id, or a non-negative integer (kept as its decimal string).
+_CAMERA_ID_SCHEMA: dict[str, Any] = {"type": ["string", "integer"], "minimum": 0, "maximum": 10**31}
+
+
 class CameraRef(Strict):
-    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="a configured camera's id")
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="a configured camera's id",
+                           json_schema_extra=_CAMERA_ID_SCHEMA)  # fmt: skip
 
     @field_validator("camera_id", mode="before")
     @classmethod
@@ -36,7 +44,8 @@ class CameraRef(Strict):
 
 
 class OptionalCameraRef(Strict):
-    camera_id: str | None = Field(default=None, pattern=CAMERA_ID_PATTERN, description="one camera, or all")
+    camera_id: str | None = Field(default=None, pattern=CAMERA_ID_PATTERN, description="one camera, or all",
+                                  json_schema_extra=_CAMERA_ID_SCHEMA)  # fmt: skip
 
     @field_validator("camera_id", mode="before")
     @classmethod
@@ -44,10 +53,23 @@ class OptionalCameraRef(Strict):
         return _camera_id(v)
 
 
-#: a source as text (what :meth:`CameraConfig._source` takes, in JSON Schema's terms: an index 0..63, a URL of
-#: printable ASCII, a test pattern, an absolute path on one line)
-_SOURCE_TEXT_PATTERN = (r"^(0*([0-9]|[1-5][0-9]|6[0-3])|(rtsp|rtsps|http|https)://[!-~]+|synthetic:(moving|frozen|black)"
-                        r"|/[^\n\x00]*)$")
+def _even(schema: dict[str, Any]) -> None:
+    """``width``/``height`` as JSON Schema says them: an even integer when given (null is not documented: both or
+    neither is said by ``dependentRequired``)."""
+    (number,) = [s for s in schema.pop("anyOf") if s.get("type") == "integer"]
+    schema.update(number, multipleOf=2)
+    schema.pop("default", None)
+
+
+#: A character of a source URL: not a space (neither in Python's sense nor in JSON Schema's, which differ).
+_URL_CHAR = r"[^\s\x1c-\x1f\x85\ufeff]"
+#: ``source`` as JSON Schema says it (:meth:`CameraConfig._source` checks the same).
+_SOURCE_SCHEMA: list[Any] = [
+    {"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
+    {"type": "string", "maxLength": 1024,
+     "pattern": rf"^(?:0*(?:[0-9]|[1-5][0-9]|6[0-3])|(?:rtsp|rtsps|http|https)://{_URL_CHAR}+"
+                r"|synthetic:(?:moving|frozen|black)|/[^\n\x00]*)$"},
+]  # fmt: skip
 
 
 class CameraConfig(CameraRef):
@@ -58,18 +80,13 @@ class CameraConfig(CameraRef):
     black>``. ``width``/``height`` ask the device for a resolution (both or neither).
     """
 
-    model_config = ConfigDict(json_schema_extra={"anyOf": [  # a resolution: both or neither
-        {"required": ["width", "height"], "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}}},
-        {"properties": {"width": {"type": "null"}, "height": {"type": "null"}}}]})
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"width": ["height"], "height": ["width"]}})
 
     name: str = Field(default="", max_length=64)
-    source: int | str = Field(
-        description="device index, rtsp/http URL, absolute file path, or synthetic:...",
-        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_CAMERA_INDEX},
-                                     {"type": "string", "maxLength": 1024, "pattern": _SOURCE_TEXT_PATTERN}]},
-    )
-    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra={"multipleOf": 2})
-    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra={"multipleOf": 2})
+    source: int | str = Field(description="device index, rtsp/http URL, absolute file path, or synthetic:...",
+                              json_schema_extra={"anyOf": _SOURCE_SCHEMA})  # fmt: skip
+    width: int | None = Field(default=None, ge=16, le=7680, json_schema_extra=_even)
+    height: int | None = Field(default=None, ge=16, le=4320, json_schema_extra=_even)
     fps: float = Field(default=15.0, gt=0, le=60, description="frames per second recorded and streamed")
     codec: Literal["mp4v", "MJPG"] = Field(default="mp4v", description="mp4v -> .mp4, MJPG -> .avi")
     segment_s: float = Field(default=300.0, ge=1, le=3600, description="a new recording file every this long")
@@ -90,9 +107,9 @@ class CameraConfig(CameraRef):
             return v
         if len(v) > 1024 or "\0" in v or "\n" in v:
             raise ValueError("source too long or not a single line")
-        if v.isdigit():
+        if v.isascii() and v.isdigit():
             return cls._source(int(v))
-        if re.match(r"^(rtsp|rtsps|http|https)://[^\s]+$", v):
+        if re.match(rf"^(rtsp|rtsps|http|https)://{_URL_CHAR}+$", v):
             return v
         if re.match(r"^synthetic:(moving|frozen|black)$", v):
             return v

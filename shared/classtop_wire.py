@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared import topics
 from shared.commands import TIME_PATTERN
@@ -30,14 +39,20 @@ def _valid_client_uuid(value: str, info: ValidationInfo) -> str:
 
 
 #: A ClassTop client's id on the wire (``uuid``, ``client_uuid``): usable as a topic id.
-ClientUuid = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": topics.ID_PATTERN}),
-                       AfterValidator(_valid_client_uuid)]
+ClientUuid = Annotated[
+    str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": topics.ID_PATTERN}),
+    AfterValidator(_valid_client_uuid),
+]
 
 
-def nullable(schema: dict[str, Any]) -> None:
-    """A field read as empty when ``null`` documents ``null`` as allowed (its JSON schema, not its type)."""
-    own = {k: schema.pop(k) for k in list(schema) if k not in ("default", "description", "title")}
-    schema["anyOf"] = [own, {"type": "null"}]
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    return value
+
+
+#: An integer of the wire: a JSON number (``true``/``false`` are not 1/0 here, as JSON Schema says).
+WireInt = Annotated[int, BeforeValidator(_not_bool)]
 
 
 class ClassTopWire(BaseModel):
@@ -50,40 +65,48 @@ def _empty_if_null(value: Any) -> Any:
     return "" if value is None else value
 
 
+#: A string the client may send as ``null`` (taken as ``""``), as JSON Schema says it.
+_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+
+
 class ClientRegistration(ClassTopWire):
     """``POST /api/clients/register`` — sent again at every start of the client (idempotent)."""
 
     uuid: ClientUuid
-    name: str = Field(default="", max_length=200, json_schema_extra=nullable)
-    api_url: str = Field(default="", max_length=2048, json_schema_extra=nullable)
+    name: str = Field(default="", max_length=200, json_schema_extra=_OR_NULL)
+    api_url: str = Field(default="", max_length=2048, json_schema_extra=_OR_NULL)
 
     _nulls = field_validator("name", "api_url", mode="before")(_empty_if_null)
 
 
 class SyncCourse(ClassTopWire):
-    id: int = Field(ge=0, le=MAX_ID, description="the client's own course id")
+    id: WireInt = Field(ge=0, le=MAX_ID, description="the client's own course id")
     name: str = Field(max_length=256)
-    teacher: str = Field(default="", max_length=256, json_schema_extra=nullable)
-    location: str = Field(default="", max_length=256, description="never sent by ClassTop; kept if given",
-                          json_schema_extra=nullable)
-    color: str = Field(default="", max_length=32, json_schema_extra=nullable)
+    teacher: str = Field(default="", max_length=256, json_schema_extra=_OR_NULL)
+    location: str = Field(
+        default="", max_length=256, json_schema_extra=_OR_NULL, description="never sent by ClassTop; kept if given"
+    )
+    color: str = Field(default="", max_length=32, json_schema_extra=_OR_NULL)
     note: str | None = Field(default=None, max_length=4096)
 
     _nulls = field_validator("teacher", "location", "color", mode="before")(_empty_if_null)
 
 
 class SyncEntry(ClassTopWire):
-    id: int = Field(ge=0, le=MAX_ID, description="the client's own entry id")
-    course_id: int = Field(ge=0, le=MAX_ID)
-    day_of_week: int = Field(ge=1, le=7, description="1 = Monday")
+    id: WireInt = Field(ge=0, le=MAX_ID, description="the client's own entry id")
+    course_id: WireInt = Field(ge=0, le=MAX_ID)
+    day_of_week: WireInt = Field(ge=1, le=7, description="1 = Monday")
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": MAX_SYNC_WEEK})]] = Field(
-        default_factory=list, max_length=MAX_SYNC_WEEK + 1, json_schema_extra=nullable)
+    weeks: list[int] = Field(default_factory=list, max_length=MAX_SYNC_WEEK + 1, json_schema_extra={
+        "type": ["array", "null"], "items": {"type": "integer", "minimum": 0, "maximum": MAX_SYNC_WEEK},
+    })  # fmt: skip
 
     @field_validator("weeks", mode="before")
     @classmethod
     def _null_weeks(cls, weeks: Any) -> Any:
+        if isinstance(weeks, list) and any(isinstance(w, bool) for w in weeks):
+            raise ValueError("weeks are numbers, not true/false")
         return [] if weeks is None else weeks
 
     @field_validator("weeks")
@@ -103,12 +126,17 @@ def _first_repeat(ids: list[int]) -> int | None:
     return None
 
 
+#: A list the client may send as ``null`` (taken as empty), as JSON Schema says it.
+_NULLABLE: dict[str, Any] = {"type": ["array", "null"]}
+
+
 class SyncTimetable(ClassTopWire):
     """Courses and schedule entries: either list may be empty or ``null``; ids unique within each."""
 
-    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES, json_schema_extra=nullable)
-    schedule_entries: list[SyncEntry] = Field(default_factory=list, max_length=MAX_SYNC_ENTRIES,
-                                              json_schema_extra=nullable)
+    courses: list[SyncCourse] = Field(default_factory=list, max_length=MAX_SYNC_COURSES, json_schema_extra=_NULLABLE)
+    schedule_entries: list[SyncEntry] = Field(
+        default_factory=list, max_length=MAX_SYNC_ENTRIES, json_schema_extra=_NULLABLE
+    )
 
     @field_validator("courses", "schedule_entries", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.cctv import (
@@ -59,6 +59,24 @@ def setting_value(value: Any) -> str:
     raise ValueError("setting values must be strings, numbers or booleans")
 
 
+#: A setting's value as JSON Schema says it (what :func:`setting_value` takes).
+SETTING_VALUE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"}]
+}
+#: Settings ``{key: value}`` as JSON Schema says them (what :class:`UpdateSettingsBatchParams` takes).
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object", "patternProperties": {SETTING_KEY_PATTERN: SETTING_VALUE_SCHEMA}, "additionalProperties": False,
+}  # fmt: skip
+
+
+
+def setting_value_schema(schema: dict[str, Any]) -> None:
+    """A field's JSON Schema made :data:`SETTING_VALUE_SCHEMA` (a field's ``json_schema_extra``)."""
+    for key in ("type", "anyOf", "maxLength"):
+        schema.pop(key, None)
+    schema.update(SETTING_VALUE_SCHEMA)
+
+
 # ---------------------------------------------------------------- parameter models
 
 
@@ -72,7 +90,7 @@ class GetSettingParams(Strict):
 
 class SetSettingParams(Strict):
     key: str = Field(pattern=SETTING_KEY_PATTERN)
-    value: str
+    value: str = Field(json_schema_extra=setting_value_schema)
 
     @field_validator("value", mode="before")
     @classmethod
@@ -81,9 +99,7 @@ class SetSettingParams(Strict):
 
 
 class UpdateSettingsBatchParams(Strict):
-    settings: dict[str, str] = Field(min_length=1, max_length=500, json_schema_extra={
-        "propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
-            {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"}]}})
+    settings: dict[str, str] = Field(min_length=1, max_length=500, json_schema_extra=SETTINGS_SCHEMA)
 
     @field_validator("settings", mode="before")
     @classmethod
@@ -98,8 +114,20 @@ class UpdateSettingsBatchParams(Strict):
         return out
 
 
+def _cmd_or_argv(schema: dict[str, Any]) -> None:
+    """:class:`ExecParams` as JSON Schema says it: exactly one of ``cmd`` and ``argv``, not null."""
+    for name in ("cmd", "argv"):
+        prop = schema["properties"][name]
+        (given,) = [s for s in prop.pop("anyOf") if s.get("type") != "null"]
+        prop.update(given)
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": ["cmd"]}, {"required": ["argv"]}]
+
+
 class ExecParams(Strict):
     """A process to run: ``cmd`` through ``/bin/sh -c``, or ``argv`` without a shell — exactly one."""
+
+    model_config = ConfigDict(json_schema_extra=_cmd_or_argv)
 
     cmd: str | None = Field(default=None, min_length=1, max_length=8192)
     argv: list[str] | None = Field(default=None, min_length=1, max_length=256)
@@ -145,14 +173,16 @@ class Course(Strict):
 
 
 class ScheduleEntry(Strict):
-    """One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times, teaching weeks."""
+    """One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times (it ends after it
+    starts), teaching weeks."""
 
     id: int = Field(ge=0, le=2**53)
     course_id: int = Field(ge=0, le=2**53)
     day_of_week: int = Field(ge=1, le=7)
     start_time: str = Field(pattern=TIME_PATTERN)
     end_time: str = Field(pattern=TIME_PATTERN)
-    weeks: list[int] = Field(default_factory=list, max_length=MAX_WEEK)
+    weeks: list[int] = Field(default_factory=list, max_length=MAX_WEEK,
+                             json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": MAX_WEEK}})
 
     @field_validator("weeks")
     @classmethod

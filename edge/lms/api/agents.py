@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.lms.agents import MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
+from edge.lms.agents import LABEL_PATTERN, MAX_QUERY_LIMIT, MAX_TAGS_PER_AGENT, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.command_requests import CommandRequest, run_request
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import COMMAND_RESPONSES, errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
@@ -25,7 +26,9 @@ class TagsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tags: list[str] = Field(max_length=MAX_TAGS_PER_AGENT)
+    tags: list[str] = Field(
+        max_length=MAX_TAGS_PER_AGENT, json_schema_extra={"items": {"type": "string", "pattern": LABEL_PATTERN}}
+    )
 
 
 @router.get("/")
@@ -40,7 +43,7 @@ async def online_agents(services: ServicesDep) -> dict[str, Any]:
     return {"success": True, "data": {"clients": agents, "count": len(agents)}}
 
 
-@router.get("/{uuid}", response_model=None)
+@router.get("/{uuid}", response_model=None, responses=errors(404))
 async def get_agent(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     agent = services.registry.get(agent_id)
     if agent is None:
@@ -52,21 +55,21 @@ async def get_agent(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, A
     return {"success": True, "data": data}
 
 
-@router.post("/{uuid}/command")
+@router.post("/{uuid}/command", responses=COMMAND_RESPONSES)
 async def send_command(
     agent_id: AgentIdPath, body: CommandRequest, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
     return await reply_to(run_request(services.commands, principal, agent_id, body))
 
 
-@router.get("/{uuid}/tags", response_model=None)
+@router.get("/{uuid}/tags", response_model=None, responses=errors(404))
 async def get_tags(agent_id: AgentIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     if services.registry.get(agent_id) is None:
         return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)
     return {"success": True, "data": {"uuid": agent_id, "tags": services.groups.tags(agent_id)}}
 
 
-@router.put("/{uuid}/tags", response_model=None)
+@router.put("/{uuid}/tags", response_model=None, responses=errors(404))
 async def put_tags(
     agent_id: AgentIdPath, body: TagsBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
@@ -79,7 +82,7 @@ async def put_tags(
     return {"success": True, "data": {"uuid": agent_id, "tags": tags}}
 
 
-@router.get("/{uuid}/metrics", response_model=None)
+@router.get("/{uuid}/metrics", response_model=None, responses=errors(404))
 async def metrics_history(
     agent_id: AgentIdPath,
     services: ServicesDep,

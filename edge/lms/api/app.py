@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Scope
 
 from edge.lms.api import (
     accounts,
@@ -36,6 +37,7 @@ from edge.lms.api import events as events_api
 from edge.lms.api.enrolment import SiteCaInfo
 from edge.lms.api.errors import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 from edge.lms.api.fastlane import CommandFastLane
+from edge.lms.api.openapi import install_openapi
 from edge.lms.api.services import Services
 from edge.lms.api.web_pages import mount_web_pages
 from edge.lms.enrolment import Enrolments
@@ -44,6 +46,18 @@ from edge.lms.events import AgentEvents
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
+#: The paths of the API (never the console's files)
+API_PATHS = ("/api/", "/metrics")
+
+
+class ConsoleMount(Mount):
+    """The console's files at ``/``, for every path but the API's: there a wrong method stays the API's 405 (with
+    the path's methods in ``Allow``) and an unknown path its 404 (Starlette would hand the mount every path)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(API_PATHS):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def build_fastapi(
@@ -86,7 +100,8 @@ def build_fastapi(
     alerts.install(app, services)
     mount_web_pages(app)  # the new site console and the kit it shares with the district dashboard
     # The first site console (static HTML/JS over this API); mounted last so every API route wins.
-    app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    app.router.routes.append(ConsoleMount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console"))
+    install_openapi(app)
     return app
 
 

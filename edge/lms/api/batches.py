@@ -7,16 +7,17 @@ from typing import Any, Self
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.agents import LABEL_PATTERN, GroupError
 from edge.lms.api.authentication import OperatorDep, require_viewer
-from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand
+from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand, check_command
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
-from shared.errors import ErrorCode
+from shared.errors import CommandError, ErrorCode
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 
 router = APIRouter(prefix="/api/commands", tags=["commands"], dependencies=[Depends(require_viewer)])
@@ -24,15 +25,26 @@ router = APIRouter(prefix="/api/commands", tags=["commands"], dependencies=[Depe
 MAX_BATCH_IDS = 10_000
 
 
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    """The document says what :meth:`TargetBody._exactly_one` checks: one key, not null, ``all`` only ``true``."""
+    properties = schema["properties"]
+    for name in ("ids", "group", "tag"):
+        options = [s for s in properties[name].pop("anyOf") if s.get("type") != "null"]
+        properties[name].update(options[0])
+        properties[name].pop("default", None)
+    properties["all"] = {"const": True, "title": "All"}
+    schema["minProperties"] = schema["maxProperties"] = 1
+
+
 class TargetBody(BaseModel):
     """Exactly one of ``ids``, ``group``, ``tag`` or ``all: true``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_schema)
 
     ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_IDS)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)
     tag: str | None = Field(default=None, pattern=LABEL_PATTERN)
-    all: bool = False
+    all: StrictBool = False
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -52,13 +64,17 @@ class BatchRequest(OnSiteCommand):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     target: TargetBody
     concurrency: int = Field(default=256, ge=1, le=10_000, description="commands in flight at once")
-    queue_if_offline: bool = Field(default=False, description="queue for offline agents instead of failing them")
+    queue_if_offline: StrictBool = Field(default=False, description="queue for offline agents instead of failing them")
     queue_ttl_s: float | None = Field(default=None, gt=0, le=MAX_QUEUE_TTL_S)
 
 
-@router.post("/batch", response_model=None)
+@router.post("/batch", response_model=None, responses=errors(404))
 async def batch(body: BatchRequest, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     t = body.target
+    try:
+        check_command(body.command, body.params)
+    except CommandError as exc:
+        return error_response(422, exc.message, exc.code)
     try:
         data = await services.commands.batch(
             principal,
@@ -102,7 +118,7 @@ async def queued(
     return {"success": True, "data": {"items": rows, "count": len(rows), "depth": services.queue.depth()}}
 
 
-@router.delete("/queue/{item_id}", response_model=None)
+@router.delete("/queue/{item_id}", response_model=None, responses=errors(404, 409))
 async def cancel(item_id: RowId, services: ServicesDep, principal: OperatorDep) -> dict[str, Any] | JSONResponse:
     if services.queue.get(item_id) is None:
         return error_response(404, f"no queued command #{item_id}", ErrorCode.NOT_FOUND)

@@ -29,49 +29,49 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.cctv_video import require_cameras
 from edge.lms.api.command_replies import reply_to
+from edge.lms.api.openapi import COMMAND_RESPONSES
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
-from shared.cctv import HoldRecordingParams
+from shared.cctv import CAMERA_ID_PATTERN, CameraConfig, CleanupStorageParams, HoldRecordingParams
 
 router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
-CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-
-
 class ControlBody(BaseModel):
-    """``POST /api/cctv/{uuid}/control`` body; fields other than ``action`` go to the agent as params."""
+    """``POST /api/cctv/{uuid}/control`` body; ``camera_id`` goes to the agent as the command's params."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     action: Literal["start_recording", "stop_recording", "start_streaming", "stop_streaming"]
-    camera_id: str = Field(pattern=CAMERA_ID)
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN)
 
 
-@router.get("/{uuid}/state")
+@router.get("/{uuid}/state", responses=COMMAND_RESPONSES)
 async def state(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_get_all_states", {}))
 
 
-@router.get("/{uuid}/cameras")
+@router.get("/{uuid}/cameras", responses=COMMAND_RESPONSES)
 async def cameras(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_detect_cameras", {}))
 
 
-@router.post("/{uuid}/cameras")
+@router.post("/{uuid}/cameras", responses=COMMAND_RESPONSES)
 async def add_camera(
-    agent_id: AgentIdPath, body: dict[str, Any], services: ServicesDep, principal: OperatorDep
+    agent_id: AgentIdPath, body: CameraConfig, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
-    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", body))
+    params = body.model_dump(mode="json", exclude_unset=True)
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_add_camera", params))
 
 
-@router.delete("/{uuid}/cameras/{camera_id}")
+@router.delete("/{uuid}/cameras/{camera_id}", responses=COMMAND_RESPONSES)
 async def remove_camera(
-    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, camera_id: str = Path(pattern=CAMERA_ID)
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep,
+    camera_id: str = Path(pattern=CAMERA_ID_PATTERN),
 ) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_remove_camera", {"camera_id": camera_id}))
 
 
-@router.post("/{uuid}/control")
+@router.post("/{uuid}/control", responses=COMMAND_RESPONSES)
 async def control(
     request: Request, agent_id: AgentIdPath, body: ControlBody, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:
@@ -94,16 +94,17 @@ def _with_live_url(request: Request, agent_id: str, camera_id: str, reply: JSONR
     return JSONResponse(content, status_code=reply.status_code)
 
 
-@router.get("/{uuid}/storage")
+@router.get("/{uuid}/storage", responses=COMMAND_RESPONSES)
 async def storage(agent_id: AgentIdPath, services: ServicesDep, principal: ViewerDep) -> JSONResponse:
     return await reply_to(services.commands.run(principal, agent_id, "cctv_get_storage_info", {}))
 
 
-@router.post("/{uuid}/storage/cleanup")
+@router.post("/{uuid}/storage/cleanup", responses=COMMAND_RESPONSES)
 async def cleanup(
-    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: dict[str, Any] | None = None
+    agent_id: AgentIdPath, services: ServicesDep, principal: OperatorDep, body: CleanupStorageParams | None = None
 ) -> JSONResponse:
-    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", body or {}))
+    params = body.model_dump(mode="json", exclude_unset=True) if body is not None else {}
+    return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", params))
 
 
 @router.get("/{uuid}/recordings")
@@ -111,7 +112,7 @@ async def recordings(
     agent_id: AgentIdPath,
     services: ServicesDep,
     principal: ViewerDep,
-    camera_id: str | None = Query(default=None, pattern=CAMERA_ID),
+    camera_id: str | None = Query(default=None, pattern=CAMERA_ID_PATTERN),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> JSONResponse:
     """The recordings (newest first) of one camera or all; their names say when, so only watchers may list them."""

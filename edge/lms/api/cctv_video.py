@@ -25,10 +25,12 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyQuery
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.lms.api.authentication import BearerDep, ViewerDep, current_session, require_viewer, session_principal
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.auth import Audit, Principal, Role
 from edge.lms.cctv import (
@@ -43,8 +45,16 @@ from edge.lms.cctv import (
 )
 from shared.errors import ErrorCode
 
+#: The ``?ticket=`` of an ``<img src>`` (documented as the video paths' other security scheme).
+_ticket = APIKeyQuery(
+    name="ticket", auto_error=False, scheme_name="VideoTicket",
+    description="a ticket for this very path from POST /api/cctv/tickets (for <img src>)",
+)
 
-async def viewer_bearer_or_ticket(request: Request, credentials: BearerDep) -> Principal:
+
+async def viewer_bearer_or_ticket(
+    request: Request, credentials: BearerDep, ticket: Annotated[str | None, Depends(_ticket)]
+) -> Principal:
     """A viewer who may watch cameras, from ``Authorization: Bearer``, from the console's session cookie, or, for
     ``<img>`` tags of other pages, from a ``?ticket=`` for this path."""
     services = request.app.state.services
@@ -83,6 +93,17 @@ router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(view
 tickets_router = APIRouter(prefix="/api/cctv", tags=["cctv"], dependencies=[Depends(require_viewer)])
 
 CameraId = Annotated[str, Path(pattern=CAMERA_ID_RE.pattern)]
+#: A recording's file name (the camera's own id must lead it: else 404).
+RECORDING_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}_\d{8}-\d{6}-\d{3}\.(mp4|avi)$"
+RecordingFile = Annotated[
+    str, Path(description="<camera_id>_<timestamp>.mp4|avi", json_schema_extra={"pattern": RECORDING_FILE_PATTERN})
+]
+#: The video paths' answers: the stream or frame, or why the agent's video server could not give it.
+VIDEO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "MJPEG (multipart/x-mixed-replace) or a JPEG frame, proxied from the agent",
+          "content": {"multipart/x-mixed-replace": {}, "image/jpeg": {}}},
+    **errors(404, 409, 502, 503, 504),
+}
 NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -126,12 +147,12 @@ async def _stream(
     )
 
 
-@router.get("/{uuid}/cameras/{camera_id}/live", response_model=None)
+@router.get("/{uuid}/cameras/{camera_id}/live", response_model=None, responses=VIDEO_RESPONSES)
 async def live(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
     return await _stream(request, agent_id, live_path(camera_id), "cctv:live", camera_id)
 
 
-@router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None)
+@router.get("/{uuid}/cameras/{camera_id}/snapshot", response_model=None, responses=VIDEO_RESPONSES)
 async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId) -> Response:
     try:
         body, media_type = await _proxy(request).read(agent_id, snapshot_path(camera_id))
@@ -141,21 +162,24 @@ async def snapshot(request: Request, agent_id: AgentIdPath, camera_id: CameraId)
     return Response(body, media_type=media_type, headers=NO_STORE)
 
 
-@router.get("/{uuid}/recordings/{camera_id}/{file}/play", response_model=None)
+@router.get("/{uuid}/recordings/{camera_id}/{file}/play", response_model=None, responses=VIDEO_RESPONSES)
 async def play(
     request: Request,
     agent_id: AgentIdPath,
     camera_id: CameraId,
-    file: str,
+    file: RecordingFile,
     t: float = Query(default=0.0, ge=0, le=86400, description="start this many seconds into the recording"),
     speed: float = Query(default=1.0, ge=0.25, le=16),
 ) -> Response:
     name = f"{camera_id}/{file}"
-    if RECORDING_RE.match(name) is None:
+    if re.match(RECORDING_FILE_PATTERN, file) is None:
         return error_response(
             422, f"bad recording name {name!r}: <camera_id>/<camera_id>_<YYYYmmdd-HHMMSS-mmm>.mp4|avi",
             ErrorCode.INVALID_PARAMS,
         )
+    if RECORDING_RE.match(name) is None:  # a well-formed name of another camera's recording: not this camera's
+        return error_response(404, f"camera {camera_id!r} has no recording {file!r} (its recordings are named "
+                              f"{camera_id}_<YYYYmmdd-HHMMSS-mmm>.mp4|avi)", ErrorCode.NOT_FOUND)  # fmt: skip
     return await _stream(request, agent_id, playback_path(name), "cctv:play", name,
                          {"t": f"{t:g}", "speed": f"{speed:g}"})  # fmt: skip
 
@@ -172,7 +196,10 @@ class TicketRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(max_length=512, description="the video path it opens, e.g. /api/cctv/pc-1/cameras/door/live")
+    path: str = Field(
+        max_length=512, json_schema_extra={"pattern": VIDEO_PATH.pattern},
+        description="the video path it opens, e.g. /api/cctv/pc-1/cameras/door/live (percent-escapes are decoded)",
+    )
 
     @field_validator("path")
     @classmethod

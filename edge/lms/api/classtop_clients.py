@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, ViewerDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.legacy import Approval, Refused
@@ -54,7 +55,7 @@ async def classtop_socket(websocket: WebSocket, client_uuid: str) -> None:
     await hub.serve(websocket, admitted)
 
 
-@router.get("/api/legacy/{uuid}/camera/frame", response_model=None)
+@router.get("/api/legacy/{uuid}/camera/frame", response_model=None, responses=errors(404))
 async def camera_frame(
     client_uuid: ClientUuidPath, services: ServicesDep, principal: ViewerDep
 ) -> dict[str, Any] | JSONResponse:
@@ -83,14 +84,14 @@ async def classtop_clients(
     return {"success": True, "data": {"policy": policy, "clients": clients, "count": len(clients)}}
 
 
-@router.post("/api/classtop/clients/{uuid}/approve", response_model=None)
+@router.post("/api/classtop/clients/{uuid}/approve", response_model=None, responses=errors(404, 409, 503))
 async def approve(
     client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
     return await _decide(services, principal.actor, principal.role.label, client_uuid, Approval.APPROVED)
 
 
-@router.post("/api/classtop/clients/{uuid}/reject", response_model=None)
+@router.post("/api/classtop/clients/{uuid}/reject", response_model=None, responses=errors(404, 409, 503))
 async def reject(
     client_uuid: ClientUuidPath, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import ClientUuidPath
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.legacy import Approval, Refused
@@ -41,7 +42,7 @@ async def _within_rate(request: Request) -> str:
 
 
 AddressDep = Annotated[str, Depends(_within_rate)]
-router = APIRouter(tags=["classtop sync"])
+router = APIRouter(tags=["classtop sync"], responses=errors(403, 429, 503))
 
 
 def _admit(services: Services, client_uuid: str, address: str, *, create: bool) -> Approval | None:

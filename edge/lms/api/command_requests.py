@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from edge.lms.auth import Principal
 from edge.lms.commands import CommandService, Outcome
+from edge.lms.legacy.protocol import CAMERA_COMMANDS as CLASSTOP_ONLY_COMMANDS
+from shared.commands import CATALOGUE, get_spec, validate_params
 from shared.messages.command import COMMAND_NAME_PATTERN, MAX_TIMEOUT_S
 
 MAX_QUEUE_TTL_S = 30 * 86400.0
@@ -18,6 +20,15 @@ MAX_QUEUE_TTL_S = 30 * 86400.0
 #: site they would reach anything on the agent's LAN, or carry its logs anywhere. Name -> what comes back instead.
 CLOUD_ONLY_PARAMS = {"cctv_snapshot": ("upload_url",), "get_logs": ("upload",)}
 _ON_SITE = {"cctv_snapshot": "the JPEG comes back in the answer", "get_logs": "the lines come back in the answer"}
+
+
+def check_command(command: str, params: dict[str, Any]) -> None:
+    """Refuse (:class:`CommandError`) a command no target could run: not an agent's (``shared.commands``) nor a
+    ClassTop client's, or an agent's with params it does not take. A batch checks it once, before any target."""
+    if command in CATALOGUE:
+        validate_params(command, params)
+    elif command not in CLASSTOP_ONLY_COMMANDS:
+        get_spec(command)  # raises: unknown command
 
 
 def check_on_site_params(command: str, params: dict[str, Any]) -> None:
@@ -48,7 +59,7 @@ class CommandRequest(OnSiteCommand):
     command: str = Field(min_length=1, max_length=64, description=f"a catalogue command ({COMMAND_NAME_PATTERN})")
     params: dict[str, Any] = Field(default_factory=dict, description="the command's parameters (an object)")
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S, description="default: the LMS's")
-    queue_if_offline: bool = Field(
+    queue_if_offline: StrictBool = Field(
         default=False, description="agent offline: queue the command (202) and deliver it when the agent returns"
     )
     queue_ttl_s: float | None = Field(

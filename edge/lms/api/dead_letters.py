@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.cloud import DEAD_LIST_MAX
@@ -36,7 +37,7 @@ def _unknown(dead_id: int) -> JSONResponse:
     return error_response(404, f"no dead-letter with id {dead_id}", ErrorCode.NOT_FOUND)
 
 
-@router.get("/dead-letters", response_model=None)
+@router.get("/dead-letters", response_model=None, responses=errors(501))
 async def list_dead_letters(
     services: ServicesDep, limit: int = Query(default=100, ge=1, le=DEAD_LIST_MAX)
 ) -> dict[str, Any] | JSONResponse:
@@ -48,7 +49,7 @@ async def list_dead_letters(
     return {"success": True, "data": {"dead_letters": rows, "count": len(rows), "total": total}}
 
 
-@router.post("/dead-letters/{dead_id}/retry", response_model=None)
+@router.post("/dead-letters/{dead_id}/retry", response_model=None, responses=errors(404, 501))
 async def retry_dead_letter(
     dead_id: RowId, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -64,7 +65,7 @@ async def retry_dead_letter(
     return {"success": True, "data": {"id": dead_id, "outbox_id": outbox_id, "topic": dead.topic}}
 
 
-@router.delete("/dead-letters/{dead_id}", response_model=None)
+@router.delete("/dead-letters/{dead_id}", response_model=None, responses=errors(404, 501))
 async def discard_dead_letter(
     dead_id: RowId, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:

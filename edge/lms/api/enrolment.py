@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import AdminDep
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from edge.lms.enrolment import MAX_TOKEN_LENGTH, EnrolmentError, Enrolments
@@ -115,7 +116,7 @@ def _ca_hash(request: Request) -> str | None:
 @router.get(
     "/api/enroll/ca",
     response_class=Response,
-    responses={200: {"content": {PEM_MEDIA_TYPE: {}}, "description": "the site CA certificate (PEM)"}},
+    responses={200: {"content": {PEM_MEDIA_TYPE: {}}, "description": "the site CA certificate (PEM)"}, **errors(501)},
 )
 async def site_ca_certificate(request: Request) -> Response:
     site_ca: SiteCaInfo | None = getattr(request.app.state, "site_ca", None)
@@ -128,8 +129,8 @@ async def site_ca_certificate(request: Request) -> Response:
 TOKEN_PATHS = ("/api/enrolment-tokens", "/api/enrollment-tokens")
 
 
-async def create_token(
-    body: TokenRequest, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep, request: Request
+async def create_token(  # the caller is authenticated first: 401 before 501
+    principal: AdminDep, body: TokenRequest, enrolments: EnrolmentsDep, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
     new = enrolments.create_token(ttl_s=body.ttl_s, max_uses=body.max_uses, note=body.note, created_by=principal.actor)
     services.audit.record(
@@ -145,7 +146,7 @@ async def create_token(
     }  # fmt: skip
 
 
-async def list_tokens(enrolments: EnrolmentsDep, _principal: AdminDep, request: Request) -> dict[str, Any]:
+async def list_tokens(_principal: AdminDep, enrolments: EnrolmentsDep, request: Request) -> dict[str, Any]:
     data = {"tokens": enrolments.tokens(), "enrollments": enrolments.enrolments(), "ca_hash": _ca_hash(request)}
     return {"success": True, "data": data}
 
@@ -153,22 +154,22 @@ async def list_tokens(enrolments: EnrolmentsDep, _principal: AdminDep, request: 
 for _path in TOKEN_PATHS:
     _alias = _path != TOKEN_PATHS[0]
     _note = f" (an alias of {TOKEN_PATHS[0]})" if _alias else ""
-    router.post(_path, status_code=201, deprecated=_alias, summary=f"Create an agent enrolment token{_note}")(
-        create_token
-    )
-    router.get(_path, deprecated=_alias, summary=f"List the agent enrolment tokens and enrolments{_note}")(list_tokens)
+    router.post(_path, status_code=201, deprecated=_alias, summary=f"Create an agent enrolment token{_note}",
+                responses=errors(501))(create_token)  # fmt: skip
+    router.get(_path, deprecated=_alias, summary=f"List the agent enrolment tokens and enrolments{_note}",
+               responses=errors(501))(list_tokens)  # fmt: skip
 
 
-@router.post("/api/enroll")
+@router.post("/api/enroll", responses=errors(401, 403, 404, 409, 501, 502, 503))
 async def enrol(body: EnrolRequest, enrolments: EnrolmentsDep) -> dict[str, Any]:
     # The broker round trips block: keep them off the event loop.
     result = await asyncio.to_thread(enrolments.enrol, body.token, agent_id=body.agent_id, hostname=body.hostname)
     return {"success": True, "data": result.to_dict()}
 
 
-@router.delete("/api/clients/{uuid}/credentials", response_model=None)
+@router.delete("/api/clients/{uuid}/credentials", response_model=None, responses=errors(404, 409, 501, 502, 503))
 async def revoke_credentials(
-    agent_id: AgentIdPath, enrolments: EnrolmentsDep, services: ServicesDep, principal: AdminDep
+    principal: AdminDep, agent_id: AgentIdPath, enrolments: EnrolmentsDep, services: ServicesDep
 ) -> dict[str, Any] | JSONResponse:
     try:
         await asyncio.to_thread(enrolments.revoke, agent_id)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,7 +69,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, f"invalid request: {_describe(errors)}", ErrorCode.BAD_PAYLOAD)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     cause = exc.__cause__
     if exc.status_code == 400 and isinstance(cause, RecursionError):  # FastAPI's body parser hit the stack limit
@@ -80,7 +81,26 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, str(exc.detail), code)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:  # Starlette names the methods of one route of the path; the path has them all
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the API's document has for the request's path (``Allow`` of a 405; HEAD beside GET): of the
+    path items it matches, the most specific (fewest ``{parameters}``: ``/api/clients/register``, not
+    ``/api/clients/{uuid}``)."""
+    matching = [
+        (template.count("{"), item) for template, item in request.app.openapi()["paths"].items()
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path)
+    ]  # fmt: skip
+    methods: set[str] = set()
+    if matching:
+        fewest = min(count for count, _ in matching)
+        methods = {method.upper() for count, item in matching if count == fewest for method in item}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

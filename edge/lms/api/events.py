@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.events import AgentEvents
 from shared.errors import ErrorCode
@@ -62,7 +63,7 @@ async def command_states(
     return {"success": True, "data": {"commands": rows, "count": len(rows)}}
 
 
-@router.get("/api/clients/{uuid}/processes", response_model=None)
+@router.get("/api/clients/{uuid}/processes", response_model=None, responses=errors(404))
 async def processes(request: Request, agent_id: AgentIdPath) -> dict[str, Any] | JSONResponse:
     data = _events(request).processes(agent_id)
     if data is None:

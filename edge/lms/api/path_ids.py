@@ -1,6 +1,7 @@
 """The ids in the seed's paths: ``{uuid}`` names an agent in ``/api/clients/{uuid}/...``, ``/api/settings/{uuid}``
 and ``/api/cctv/{uuid}/...``, and a ClassTop client in the ClassTop clients' paths. The wire keeps ``uuid``; a route
-takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``).
+takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``). Both are ids of the fleet
+(``shared.topics.ID_PATTERN``, in the document): any other ``{uuid}`` is refused by the route (404 or 422).
 
 A row's integer id in a path (``/api/tokens/{token_id}``, ``/api/commands/queue/{item_id}``,
 ``/api/cloud/dead-letters/{dead_id}``) is a :data:`RowId`: 1 to 2^63-1, SQLite's integer range, so that a larger
@@ -12,15 +13,22 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
+from shared.topics import ID_PATTERN
+
 #: SQLite's largest integer (a row id never exceeds it)
 MAX_ROW_ID = 2**63 - 1
 
 
-async def _agent_id(uuid: str) -> str:
+#: The pattern every id of the fleet has, as the document says it (an agent route checks it in its own words: an
+#: unknown or malformed agent is its 404 or 422; a ClassTop client's uuid is checked here: 422).
+_ID_SCHEMA = {"pattern": ID_PATTERN}
+
+
+async def _agent_id(uuid: Annotated[str, Path(description="an agent's id", json_schema_extra=_ID_SCHEMA)]) -> str:
     return uuid
 
 
-async def _client_uuid(uuid: str) -> str:
+async def _client_uuid(uuid: Annotated[str, Path(pattern=ID_PATTERN, description="a ClassTop client's uuid")]) -> str:
     return uuid
 
 

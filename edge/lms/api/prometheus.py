@@ -104,6 +104,8 @@ def render(services: Services) -> str:
     return w.text()
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+#: a viewer token, or none from loopback (the empty requirement: optional)
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {CONTENT_TYPE: {}}}},
+            openapi_extra={"security": [{}]})
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     return PlainTextResponse(render(services), media_type=CONTENT_TYPE)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.lms.agents.retirement import MAX_REASON_CHARS, RetirementError
 from edge.lms.api.authentication import AdminDep
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
@@ -30,7 +31,7 @@ class RetireBody(BaseModel):
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS, description="why (kept in the archive)")
 
 
-@router.post("/api/clients/{uuid}/retire", response_model=None)
+@router.post("/api/clients/{uuid}/retire", response_model=None, responses=errors(404, 409, 502, 503))
 async def retire_agent(
     agent_id: AgentIdPath, services: ServicesDep, principal: AdminDep, body: RetireBody | None = None
 ) -> dict[str, Any] | JSONResponse:

@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import AgentIdPath
 from edge.lms.api.services import ServicesDep
 from edge.lms.enrolment.credential_rotation import CredentialRotation, RotationResult
 from shared.errors import ErrorCode
 
-router = APIRouter(prefix="/api", tags=["rotation"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api", tags=["rotation"], dependencies=[Depends(require_admin)], responses=errors(409))
 
 NO_DYNSEC = "this site broker has no per-agent credentials ([site_broker.dynsec] is not set)"
 

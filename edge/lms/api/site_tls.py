@@ -9,16 +9,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.services import ServicesDep
 from edge.lms.tls import SiteCaError
 from edge.lms.tls.ca_rotation import CaRotationError, CaRotationState
 from shared.errors import ErrorCode
 
-router = APIRouter(prefix="/api/site-tls", tags=["site-tls"], dependencies=[Depends(require_viewer)])
+router = APIRouter(prefix="/api/site-tls", tags=["site-tls"], dependencies=[Depends(require_viewer)],
+                   responses=errors(409, 500))
 #: every POST here is admin-only (AdminDep); GETs are for viewers
 
 NOT_WATCHED = "this LMS does not manage site certificates (plain HTTP on loopback, or not started yet)"
@@ -60,7 +62,7 @@ class CaSwitchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(default=False, description="switch although some agents do not trust the next CA yet")
+    force: StrictBool = Field(default=False, description="switch although some agents do not trust the next CA yet")
 
 
 @router.get("/ca", response_model=None)

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, Role
-from edge.lms.auth.tokens import UnknownToken
+from edge.lms.auth.tokens import NAME_PATTERN, UnknownToken
 from shared.errors import ErrorCode
 
 router = APIRouter(prefix="/api", tags=["auth"], dependencies=[Depends(require_admin)])
@@ -24,7 +25,8 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, description="who or what holds the token")
+    name: str = Field(min_length=1, max_length=64, description="who or what holds the token",
+                      json_schema_extra={"pattern": NAME_PATTERN.pattern})  # fmt: skip
     role: str = Field(pattern=r"^(viewer|operator|admin)$")
 
 
@@ -45,7 +47,7 @@ async def create_token(body: TokenRequest, services: ServicesDep, principal: Adm
     return {"success": True, "data": {"id": token_id, "name": body.name, "role": body.role, "token": token}}
 
 
-@router.delete("/tokens/{token_id}", response_model=None)
+@router.delete("/tokens/{token_id}", response_model=None, responses=errors(404))
 async def revoke_token(token_id: RowId, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
     try:
         services.tokens.revoke(token_id)
@@ -55,7 +57,7 @@ async def revoke_token(token_id: RowId, services: ServicesDep, principal: AdminD
     return {"success": True, "data": {"id": token_id, "revoked": True}}
 
 
-@router.post("/tokens/{token_id}/rotate", status_code=201, response_model=None)
+@router.post("/tokens/{token_id}/rotate", status_code=201, response_model=None, responses=errors(404, 409))
 async def rotate_token(token_id: RowId, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
     """A new token with the same name and role; the old one keeps working until ``DELETE /api/tokens/{id}``."""
     try:

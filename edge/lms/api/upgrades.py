@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.upgrades.runner import UpgradeRefused, Upgrades
 from shared.agent_packages import VERSION_PATTERN
@@ -58,13 +59,20 @@ def _refused(exc: UpgradeRefused) -> JSONResponse:
     return error_response(exc.status, exc.message, _CODES.get(exc.status, ErrorCode.BAD_PAYLOAD))
 
 
+#: The download's answers: the package, or 401 without a valid ticket (agent and ticket are its credentials).
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the package (tar.gz)", "content": {"application/gzip": {}}},
+    **errors(401),
+}
+
+
 @router.get("/packages", dependencies=[Depends(require_viewer)])
 async def list_packages(upgrades: UpgradesDep) -> dict[str, Any]:
     packages = [asdict(p) for p in upgrades.package_list()]
     return {"success": True, "data": {"packages": packages, "count": len(packages)}}
 
 
-@router.get("/packages/{version}/download", response_model=None)
+@router.get("/packages/{version}/download", response_model=None, responses=DOWNLOAD_RESPONSES)
 async def download(
     version: str,
     upgrades: UpgradesDep,
@@ -79,7 +87,7 @@ async def download(
     return FileResponse(path, media_type="application/gzip", filename=f"classtop-agent-{version}.tar.gz")
 
 
-@router.post("/campaigns", status_code=201, response_model=None)
+@router.post("/campaigns", status_code=201, response_model=None, responses=errors(404, 409))
 async def create_campaign(
     body: CampaignRequest, upgrades: UpgradesDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -98,7 +106,8 @@ async def list_campaigns(upgrades: UpgradesDep, limit: int = Query(default=100, 
     return {"success": True, "data": {"campaigns": campaigns, "count": len(campaigns)}}
 
 
-@router.get("/campaigns/{campaign_id}", dependencies=[Depends(require_viewer)], response_model=None)
+@router.get("/campaigns/{campaign_id}", dependencies=[Depends(require_viewer)], response_model=None,
+            responses=errors(404))
 async def get_campaign(campaign_id: CampaignId, upgrades: UpgradesDep) -> dict[str, Any] | JSONResponse:
     campaign = upgrades.rows.get(campaign_id)
     if campaign is None:
@@ -106,7 +115,7 @@ async def get_campaign(campaign_id: CampaignId, upgrades: UpgradesDep) -> dict[s
     return {"success": True, "data": campaign}
 
 
-@router.post("/campaigns/{campaign_id}/cancel", response_model=None)
+@router.post("/campaigns/{campaign_id}/cancel", response_model=None, responses=errors(404, 409))
 async def cancel_campaign(
     campaign_id: CampaignId, upgrades: UpgradesDep, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:

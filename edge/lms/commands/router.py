@@ -29,7 +29,7 @@ from edge.lms.agents import Registry
 from edge.lms.commands.command_log import CommandLog, CommandLogEntry
 from edge.lms.commands.deadlines import Deadlines
 from shared import topics
-from shared.commands import get_spec, loggable_params, validate_params
+from shared.commands import CATALOGUE, get_spec, loggable_params, validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
 from shared.messages import MAX_PAYLOAD_BYTES, Command, Presence, Response, decode, encode
 from shared.messages.command import MAX_TIMEOUT_S
@@ -279,6 +279,10 @@ class Router:
                                          (self.exec_policy == "local_only" and ticket.source == "cloud")):
             return Response.fail(rid, ErrorCode.REJECTED_BY_POLICY,
                                  f"exec is refused at this site (exec_policy = {self.exec_policy})")
+        if ticket.command not in CATALOGUE:  # none of an agent's; another kind's (a ClassTop client's camera_*)?
+            unknown = self._check_presence(ticket)  # for an agent nobody knows, that is the answer
+            if unknown is not None and unknown.error_code is ErrorCode.UNKNOWN_AGENT:
+                return unknown
         try:
             model = validate_params(ticket.command, ticket.params)
         except CommandError as exc:
