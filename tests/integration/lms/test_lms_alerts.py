@@ -7,6 +7,7 @@ site broker down, one site alert covers the agents and none of their own is rais
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -176,12 +177,13 @@ def test_a_site_broker_outage_raises_one_site_alert_covering_its_agents_and_no_a
     site = eventually(lambda: [a for a in open_alerts() if a["condition_kind"] == "site_broker_down"],
                       what="the site alert")  # fmt: skip
     assert site[0]["covers"] == 20 and site[0]["target"]["kind"] == "site" and site[0]["severity"] == "critical"
-    # the agents' presence lapses meanwhile (no messages): their offline alerts are held back
-    eventually(lambda: all(lms.client_info(a)["status"] != "online" for a in ids), 30, what="presence lapsed")  # type: ignore[index]
-    eventually(lambda: lms.http.get("/api/alerts/summary").json()["data"]["stats"]["held_offline"] > 0, 15,
+    # the agents' presence lapses meanwhile (no messages): past the offline rule's 5 s their alerts are held back,
+    # and only the site's is open
+    eventually(lambda: lms.http.get("/api/alerts/summary").json()["data"]["stats"]["held_offline"] > 0, 30,
                what="offline alerts held back")  # fmt: skip
     assert [a["condition_kind"] for a in open_alerts()] == ["site_broker_down"]
 
+    restarted_at = time.time()
     site_broker.process.start()
     for sim in sims:  # back on their broker, agents say they are online again (as the real agent does)
         eventually(lambda sim=sim: sim.client.connected, 30, what=f"{sim.agent_id} reconnected")  # type: ignore[misc]
@@ -190,5 +192,8 @@ def test_a_site_broker_outage_raises_one_site_alert_covering_its_agents_and_no_a
     eventually(lambda: not [a for a in open_alerts() if a["condition_kind"] == "site_broker_down"], 15,
                what="the site alert resolved")  # fmt: skip
     history = lms.http.get("/api/alerts", params={"limit": 1000}).json()["data"]["alerts"]
-    assert [a["condition_kind"] for a in history] == ["site_broker_down"]
-    assert history[0]["state"] == "resolved" and history[0]["seq"] == 2
+    # nothing but the site alert was opened during the outage (an agent slower than the rule's 5 s to come back once
+    # the broker is up is offline for real: it may alert after)
+    assert [a["condition_kind"] for a in history if a["opened_at"] < restarted_at] == ["site_broker_down"]
+    (site,) = [a for a in history if a["condition_kind"] == "site_broker_down"]
+    assert site["state"] == "resolved" and site["seq"] == 2
