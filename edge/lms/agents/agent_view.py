@@ -53,9 +53,15 @@ class AgentView:
         return out
 
 
+def _presence(stored: str) -> Presence:
+    """A stored status as a presence: anything but ``online`` (a row written by hand, or by an older LMS) is offline,
+    rather than an error that stops the LMS at its start."""
+    return Presence.ONLINE if stored == Presence.ONLINE.value else Presence.OFFLINE
+
+
 def view_of(row: AgentRow) -> AgentView:
     return AgentView(
-        agent_id=row.agent_id, name=row.name, kind=row.kind, status=Presence(row.status), last_seen=row.last_seen,
+        agent_id=row.agent_id, name=row.name, kind=row.kind, status=_presence(row.status), last_seen=row.last_seen,
         first_seen=row.first_seen, hostname=row.hostname, version=row.version, ip_address=row.ip_address,
         status_reason=row.status_reason, status_changed_at=row.status_changed_at,
         settings=dict(row.settings) if row.settings is not None else None, config_version=row.config_version,

@@ -31,6 +31,7 @@ from edge.lms.store import Store
 from shared import topics
 from shared.messages.alert import AlertRecord, SiteAlerts
 from shared.names import Namespace
+from shared.topics import is_valid_id
 from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,10 @@ class Alerting:
         self.evaluator.on_command(agent_id, success)
 
     def seed_presence(self, views: list[AgentView]) -> None:
-        """At start: agents already offline start their offline durations from when they went offline."""
+        """At start: agents already offline start their offline durations from when they went offline. A stored row
+        whose id is not an agent id (written by hand or by an older LMS) is left out, never a reason not to start."""
         for view in views:
-            if not view.online:
+            if not view.online and is_valid_id(view.agent_id):
                 self.on_presence(view)
 
     def start(self) -> Alerting:

@@ -10,22 +10,26 @@ Both are kept in SQLite and cached in memory (read on every evaluation); expired
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from edge.lms.alerts.alert_errors import AlertError
 from edge.lms.alerts.rule_book import SiteLabels, scope_covers
 from edge.lms.store import Store
 from shared.messages.alert import MAX_DURATION_S, RuleScope
-from shared.messages.base import Strict
+from shared.messages.base import Strict, describe_validation_error
 from shared.topics import ID_PATTERN
 
 #: Silences and windows at once (each is checked on every alert change).
 MAX_SUPPRESSIONS = 500
+
+
+log = logging.getLogger(__name__)
 
 
 class SilenceBody(Strict):
@@ -88,8 +92,16 @@ class Suppressions:
         windows = self._store.select(
             "SELECT window_id, scope, starts_at, ends_at, reason, created_by FROM alert_maintenance ORDER BY window_id",
             (), ("window_id", "scope", "starts_at", "ends_at", "reason", "created_by"), json_keys=("scope",))
+        usable = []
         for w in windows:
-            w["_scope"] = RuleScope.model_validate(w["scope"])
+            try:
+                w["_scope"] = RuleScope.model_validate(w["scope"])
+            except ValidationError as exc:  # a row not written by this LMS: logged and left out, never fatal
+                log.warning("alerts: maintenance window %s has an unreadable scope, ignored: %s", w["window_id"],
+                            describe_validation_error(exc))  # fmt: skip
+                continue
+            usable.append(w)
+        windows = usable
         with self._lock:
             self._silences, self._windows = silences, windows
         return self

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from edge.lms.alerts import AlertError, Alerting, MaintenanceBody, SilenceBody, WebhookChannel
 from edge.lms.api.authentication import AdminDep, OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import Services, ServicesDep
 from shared.errors import ErrorCode
 from shared.messages import Severity
@@ -135,7 +136,7 @@ async def add_silence(
 
 
 @router.delete("/silences/{silence_id}", response_model=None)
-async def delete_silence(silence_id: Annotated[int, Path(ge=1)], services: ServicesDep,
+async def delete_silence(silence_id: RowId, services: ServicesDep,
                          principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
     try:
         _alerting(services).suppressions.delete_silence(silence_id)
@@ -167,7 +168,7 @@ async def add_window(body: MaintenanceBody, services: ServicesDep,
 
 
 @router.delete("/maintenance/{window_id}", response_model=None)
-async def delete_window(window_id: Annotated[int, Path(ge=1)], services: ServicesDep,
+async def delete_window(window_id: RowId, services: ServicesDep,
                         principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
     try:
         _alerting(services).suppressions.delete_window(window_id)

@@ -20,15 +20,17 @@ pytestmark = pytest.mark.integration
 
 
 def _recent(conn: sqlite3.Connection, kept: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
-    """The filled rows with every REAL (time) column set to now (and enums to real values); what each table holds
-    then."""
+    """The filled rows with every REAL (time) column set to now, ends a day later (and enums to real values); what
+    each table holds then."""
     now = time.time()
     if "classtop_admissions" in kept:  # an enum the LMS reads at start: a value a real LMS writes
         conn.execute("UPDATE classtop_admissions SET approval = 'pending'")
     for table, rows in kept.items():
         info = list(conn.execute(f"PRAGMA table_info({table})"))
         for column in [r[1] for r in info if "REAL" in r[2].upper()]:
-            conn.execute(f"UPDATE {table} SET {column} = ?", (now,))
+            # an end (of a silence, a maintenance window...) a day ahead: the LMS drops ended ones at its start
+            later = column in ("expires_at", "ends_at")
+            conn.execute(f"UPDATE {table} SET {column} = ?", (now + 86400 if later else now,))
         names = ", ".join(r[1] for r in info)
         kept[table] = conn.execute(f"SELECT {names} FROM {table} ORDER BY rowid").fetchall()[: len(rows)]
     return kept
