@@ -51,6 +51,8 @@ class SchemathesisRun:
         return int(match.group(1)) if match else 0
 
 
+REPO = Path(__file__).resolve().parents[2]
+
 #: What schemathesis's checks take as a refusal (``negative_data_rejection``) and as an acceptance
 #: (``positive_data_acceptance``) besides its defaults: 413, a body over the server's size limit (a limit in bytes,
 #: which JSON Schema cannot say; each body's document lists the 413).
@@ -98,7 +100,10 @@ def run_schemathesis(
         *[arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")],
         *(extra or []),
     ]  # fmt: skip
-    run_env = {**os.environ, **(env or {}), "SCHEMATHESIS_HOOKS": hooks_module or ""}
+    # the hooks module is imported by the schemathesis process: the project's root on its path (make test sets no
+    # PYTHONPATH; pytest puts the root on its own path only)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    run_env = {**os.environ, **(env or {}), "SCHEMATHESIS_HOOKS": hooks_module or "", "PYTHONPATH": path}
     if hooks_module is None:
         run_env.pop("SCHEMATHESIS_HOOKS")
     done = subprocess.run(args, cwd=workdir, env=run_env, capture_output=True, text=True, timeout=timeout_s)

@@ -24,6 +24,9 @@ from shared.topics import ID_PATTERN
 router = APIRouter(prefix="/api", tags=["live"])
 MAX_STREAMS = 500
 _KINDS = ",".join(k.value for k in ChangeKind)
+_KIND = "(" + "|".join(k.value for k in ChangeKind) + ")"
+#: a comma-separated list of change kinds, as the document says it (so that what it allows is accepted)
+_KINDS_PATTERN = f"^{_KIND}(,{_KIND})*$"
 
 
 @router.get("/live", response_model=None, responses={200: {"content": {"text/event-stream": {}}}})
@@ -32,7 +35,7 @@ async def live(
     services: ServicesDep,
     _principal: ViewerDep,
     kinds: str = Query(
-        default=_KINDS, max_length=128, pattern=r"^[a-z]+(,[a-z]+)*$", description=f"comma-separated: {_KINDS}"
+        default=_KINDS, max_length=128, pattern=_KINDS_PATTERN, description=f"comma-separated: {_KINDS}"
     ),
     agent: str | None = Query(default=None, pattern=ID_PATTERN, description="only this agent's changes"),
     after: int | None = Query(default=None, ge=0, le=2**62, description="resume after this message id"),
