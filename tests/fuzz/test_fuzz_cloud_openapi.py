@@ -77,12 +77,15 @@ _SIZE: dict[str, Any] = {"max_examples": max(1, settings().max_examples // 4)} i
 #: documented); only "a schema-valid request is accepted" is not asked of them.
 _NOT_YET_TRUE = ("/api/alert-channels", "/api/alert-rules/{rule_id}", "/api/auth/challenge", "/api/auth/reset",
                  "/api/users", "/api/users/{email}")
+#: moto's cognito-idp answers a made-up challenge session with a 500 (AWS answers NotAuthorized, which the route
+#: turns into a 401): left out of this run; tests/integration/cloud/test_cloud_sign_in.py covers the route
+_MOTO_FAILS = "/api/auth/challenge"
 schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict({
     "checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()},
     "phases": {"coverage": {"enabled": not _SHORT}},
     "operations": [{"include-path": path, "checks": {"positive_data_acceptance": {"enabled": False}}}
                    for path in _NOT_YET_TRUE],
-}))  # fmt: skip
+})).exclude(path=_MOTO_FAILS)  # fmt: skip
 # A ``cursor`` is one the API returned (format ``cursor``): without a previous page to take it from, the only one a
 # generated request can give is the empty one (the first page); made-up cursors are negative cases (400).
 schemathesis.openapi.format(CURSOR_FORMAT, st.just(""))
@@ -93,7 +96,9 @@ def map_case(_context: Any, case: Any) -> Any:
     """``POST /api/sync``: ids unique within each list, as its description says (a constraint JSON Schema cannot
     state; a repeated id is a 400): a schema-valid body keeps the first item of each id."""
     positive = case.meta is not None and case.meta.generation.mode.name == "POSITIVE"
-    if positive and isinstance(case.body, dict) and isinstance(case.body.get("params"), dict):
+    if positive and isinstance(case.body, dict) and case.body.get("command") in ("exec", "set_schedule"):
+        if not isinstance(case.body.get("params"), dict):
+            case.body["params"] = {}
         _command_rules_json_schema_cannot_state(case.body.get("command"), case.body["params"])
     if positive and case.operation.path == "/api/sync" and isinstance(case.body, dict):
         for name in ("courses", "schedule_entries"):

@@ -21,7 +21,10 @@ api = Router(__name__, tag="auth")
 
 #: a password as the pool takes it (the pool's own policy decides whether it is strong enough)
 Password = Field(min_length=1, max_length=256)
-Email = Field(min_length=3, max_length=254)
+#: an e-mail address as an account's name: ASCII (what the pool's accounts are invited with; anything else is a 400
+#: here rather than a request the pool fails on)
+Email = Field(min_length=3, max_length=254,
+              pattern=r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 #: Cognito's sessions and refresh tokens are opaque; these bounds only stop abuse
 Opaque = Field(min_length=1, max_length=8192)
 
