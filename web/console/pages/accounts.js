@@ -6,9 +6,9 @@ import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { Form } from '../../common/components/form.js';
 import { confirmDialog } from '../../common/components/dialog.js';
-import { toast } from '../../common/components/toast.js';
 import { useLoad } from '../../common/hooks.js';
 import { api } from '../session.js';
+import { acting } from '../actions.js';
 import { roleLabel, yesNo } from '../format.js';
 
 const ROLE_OPTIONS = () => ['viewer', 'operator', 'admin'].map((r) => ({ value: r, label: roleLabel(r) }));
@@ -16,15 +16,7 @@ const ROLE_OPTIONS = () => ['viewer', 'operator', 'admin'].map((r) => ({ value: 
 export function Accounts() {
   const list = useLoad(() => api.get('/api/accounts'), []);
   const [secret, setSecret] = useState(null);
-  const act = async (fn, done) => {
-    try {
-      await fn();
-      toast(done);
-      list.reload();
-    } catch (err) {
-      toast(err.message, 'error');
-    }
-  };
+  const act = acting(() => list.reload());
   const state = (a) => (a.disabled ? ['bad', t('accounts.disabled')] : a.locked ? ['warn', t('accounts.locked')] : ['ok', t('accounts.active')]);
   return html`
     <h1>${t('accounts.title')}</h1>

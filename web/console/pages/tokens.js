@@ -6,23 +6,15 @@ import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { Form } from '../../common/components/form.js';
 import { confirmDialog } from '../../common/components/dialog.js';
-import { toast } from '../../common/components/toast.js';
 import { useLoad } from '../../common/hooks.js';
 import { api } from '../session.js';
+import { acting } from '../actions.js';
 import { roleLabel } from '../format.js';
 
 export function Tokens() {
   const list = useLoad(() => api.get('/api/tokens'), []);
   const [secret, setSecret] = useState(null);
-  const act = async (fn, done) => {
-    try {
-      await fn();
-      toast(done);
-      list.reload();
-    } catch (err) {
-      toast(err.message, 'error');
-    }
-  };
+  const act = acting(() => list.reload());
   const state = (k) => (k.revoked_at ? ['bad', t('tokens.state_revoked')] : ['ok', t('tokens.active')]);
   return html`
     <h1>${t('tokens.title')}</h1>
