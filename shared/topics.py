@@ -16,6 +16,16 @@ No other module formats a topic. Three families:
       ct/{tenant}/{stage}/site/{site_id}/up/{channel}     LMS -> cloud  (heartbeat, results, events, ...)
       ct/{tenant}/{stage}/site/{site_id}/down/{channel}   cloud -> LMS  (command, logs)
 
+  Every up channel is consumed by one IoT topic rule and nothing else, so the LMS publishes it with AWS IoT
+  **Basic Ingest**: on the same topic behind the rule's reserved prefix, which goes to that rule only (no
+  subscriber receives it) and carries no messaging charge (docs/protocol.md, "Basic Ingest")::
+
+      $aws/rules/{rule name}/ct/{tenant}/{stage}/site/{site_id}/up/{channel}
+
+  ``{rule name}`` is ``classtop__{tenant}__{stage}__{rule}`` (:func:`shared.names.rule_name`, the rule of the
+  channel in :data:`SITE_UP_RULES`); the rule's SQL sees the topic without the prefix (``topic(5)`` is still the
+  site id).
+
 * **Device shadows** (AWS reserved topics). Each site is one IoT thing, ``ct--{tenant}--{stage}--{site_id}``;
   each agent's settings are a named shadow of the site's thing, named after the agent (agent ids fit AWS's
   64-character shadow names; names holding ``:``, which no agent id can, are left for other shadows), so the
@@ -27,6 +37,7 @@ No other module formats a topic. Three families:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -34,7 +45,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.errors import TopicError
-from shared.names import SEP, Namespace
+from shared.names import SEP, Namespace, rule_name
 
 ROOT = "ct"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -66,6 +77,24 @@ class SiteUp(StrEnum):
     UPGRADES = "upgrades"  # campaign progress (shared.messages.upgrades.UpgradeCampaignReport), through the outbox
     RETIRED = "retired"  # agents retired at the site (shared.messages.retirement.AgentsRetired), through the outbox
     ALERTS = "alerts"  # alert changes of the site's rules (shared.messages.alert.SiteAlerts), through the outbox
+
+
+#: The IoT topic rule (its name suffix, :func:`shared.names.rule_name`) that consumes each site up channel; the LMS
+#: publishes these channels with Basic Ingest (:func:`site_up`). A channel without a rule is published plainly.
+SITE_UP_RULES: dict[SiteUp, str] = {
+    SiteUp.HEARTBEAT: "site_heartbeat",
+    SiteUp.RESULTS: "command_results",
+    SiteUp.EVENTS: "site_events",
+    SiteUp.SYNC: "site_sync",
+    SiteUp.METRICS: "site_metrics",
+    SiteUp.RETIRED: "agents_retired",
+    SiteUp.UPGRADES: "upgrade_reports",
+    SiteUp.ALERTS: "site_alerts",
+}
+
+#: AWS IoT Basic Ingest's reserved prefix: ``$aws/rules/{rule name}/{topic}`` goes to that rule only
+BASIC_INGEST_PREFIX = "$aws/rules/"
+_RULE_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 
 class SiteDown(StrEnum):
@@ -165,7 +194,34 @@ def _site_prefix(ns: Namespace, site_id: str) -> str:
 
 
 def site_up(ns: Namespace, site_id: str, channel: SiteUp) -> str:
+    """The topic an LMS publishes ``channel`` on: Basic Ingest to the channel's rule (:data:`SITE_UP_RULES`), or
+    the plain topic (:func:`site_up_plain`) for a channel no rule consumes."""
+    rule = SITE_UP_RULES.get(SiteUp(channel))
+    plain = site_up_plain(ns, site_id, channel)
+    return basic_ingest(rule_name(ns, rule), plain) if rule else plain
+
+
+def site_up_plain(ns: Namespace, site_id: str, channel: SiteUp) -> str:
+    """``ct/{tenant}/{stage}/site/{site_id}/up/{channel}``: what the channel's rule sees (its SQL's topic, and its
+    ``FROM`` filter :func:`all_sites_up_filter`), the Basic Ingest prefix left off."""
     return f"{_site_prefix(ns, site_id)}/up/{SiteUp(channel).value}"
+
+
+def basic_ingest(rule: str, topic: str) -> str:
+    """``topic`` sent to the IoT rule named ``rule`` (its full name) with Basic Ingest."""
+    if not _RULE_NAME_RE.match(rule):
+        raise TopicError(f"invalid IoT rule name {rule!r}")
+    return f"{BASIC_INGEST_PREFIX}{rule}/{topic}"
+
+
+def split_basic_ingest(topic: str) -> tuple[str | None, str]:
+    """``(rule name, topic the rule sees)`` of a Basic Ingest topic; ``(None, topic)`` for any other topic."""
+    if not topic.startswith(BASIC_INGEST_PREFIX):
+        return None, topic
+    rule, sep, rest = topic[len(BASIC_INGEST_PREFIX):].partition("/")
+    if not sep or not rest or not _RULE_NAME_RE.match(rule):
+        raise TopicError(f"not a Basic Ingest topic: {topic!r}")
+    return rule, rest
 
 
 def site_down(ns: Namespace, site_id: str, channel: SiteDown = SiteDown.COMMAND) -> str:
@@ -178,7 +234,7 @@ def site_down_filter(ns: Namespace, site_id: str) -> str:
 
 
 def all_sites_up_filter(ns: Namespace, channel: SiteUp) -> str:
-    """The filter of a cloud topic rule (one per up channel)."""
+    """The ``FROM`` filter of a cloud topic rule (one per up channel): the topics without the Basic Ingest prefix."""
     return f"{ROOT}/{ns.tenant}/{ns.stage}/site/+/up/{SiteUp(channel).value}"
 
 
@@ -300,6 +356,8 @@ class ParsedTopic:
     thing: str | None = None
     shadow_name: str | None = None
     op: ShadowOp | None = None
+    #: a site up topic sent with Basic Ingest (``$aws/rules/<its rule>/...``)
+    basic_ingest: bool = False
 
     def build(self) -> str:
         """Rebuild the topic string (round trip of :func:`parse`)."""
@@ -311,7 +369,8 @@ class ParsedTopic:
         if self.family is Family.SITE:
             assert self.namespace is not None and self.site_id is not None and self.channel is not None
             if self.direction == "up":
-                return site_up(self.namespace, self.site_id, SiteUp(self.channel))
+                build = site_up if self.basic_ingest else site_up_plain
+                return build(self.namespace, self.site_id, SiteUp(self.channel))
             return site_down(self.namespace, self.site_id, SiteDown(self.channel))
         assert self.thing is not None and self.op is not None
         return shadow(self.thing, self.op, self.shadow_name)
@@ -336,7 +395,14 @@ def _channel(family: str, direction: str, value: str, topic: str) -> str:
 
 
 def parse(topic: str) -> ParsedTopic:
-    """Parse any topic this system uses; raise :class:`TopicError` for anything else."""
+    """Parse any topic this system uses; raise :class:`TopicError` for anything else. A site up topic sent with
+    Basic Ingest parses as its channel's (the prefix must name that channel's rule of the same namespace)."""
+    rule, rest = split_basic_ingest(topic)
+    if rule is not None:
+        parsed = dataclasses.replace(parse(rest), basic_ingest=True)
+        if parsed.family is not Family.SITE or parsed.direction != "up" or parsed.build() != topic:
+            raise TopicError(f"not a ClassTop Basic Ingest topic: {topic!r}")
+        return parsed
     parts = topic.split("/")
     if len(parts) == 5 and parts[0] == ROOT and parts[1] == "agent":
         agent_id = check_id(parts[2], "agent id")

@@ -12,6 +12,11 @@ Lambda handler of the Chalice app (``@app.lambda_function(name=...)``, listed in
 The rule never merges the message into the event (``SELECT *, ...``): a message key equal to an alias would
 compete with the topic's value, and AWS documents no winner. An encoded message has no keys at the top level,
 so nothing a site publishes can name another site.
+
+The LMS publishes with Basic Ingest (``shared.topics.site_up``): ``$aws/rules/<the rule's full name>/<topic>``
+reaches that rule only, without the broker (no subscriber, no messaging charge), and the rule's SQL sees
+``<topic>``, so ``topic(5)`` is the site id either way. The ``FROM`` filter stays: the rule also takes the plain
+topic (what an LMS of an earlier version publishes).
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from dataclasses import dataclass
 
 from infra.aws.cloud_app import ensure_importable
 from shared.names import Namespace, rule_name
-from shared.topics import SITE_TOPIC_SEGMENTS, SiteUp, all_sites_up_filter
+from shared.topics import (
+    SITE_TOPIC_SEGMENTS,
+    SITE_UP_RULES,
+    SiteUp,
+    all_sites_up_filter,
+    basic_ingest,
+    split_basic_ingest,
+)
 
 ensure_importable()
 from chalicelib.handlers.events import RULE_MESSAGE_KEY, RULE_SITE_KEY  # noqa: E402  (cloud/ on the path first)
@@ -37,26 +49,46 @@ class Rule:
     handler: str  # the Lambda function name in the Chalice app
 
     def topic_filter(self, ns: Namespace) -> str:
+        """The SQL's ``FROM`` filter (what the rule sees, Basic Ingest prefix left off)."""
         return all_sites_up_filter(ns, self.channel)
 
+    def basic_ingest_filter(self, ns: Namespace) -> str:
+        """Every topic an LMS of ``ns`` sends this rule with Basic Ingest (the twin's rules engine subscribes it)."""
+        return basic_ingest(self.full_name(ns), self.topic_filter(ns))
+
     def sql(self, ns: Namespace) -> str:
-        """The rule's IoT SQL (version 2016-03-23): only functions in the SELECT list, no ``*`` merge."""
+        """The rule's IoT SQL (version 2016-03-23): only functions in the SELECT list, no ``*`` merge. The ``WHERE``
+        pins every level but the site id to the ``FROM`` filter's: a Basic Ingest message reaches the rule its
+        prefix names whatever its topic (the site policy's ``$aws/rules/classtop__*/...`` lets a site name any rule,
+        and an IoT policy ``*`` spans levels), so the SQL checks the topic it sees."""
         return (f"SELECT encode(*, 'base64') AS {RULE_MESSAGE_KEY}, topic({SITE_ID_SEGMENT}) AS {RULE_SITE_KEY} "
-                f"FROM '{self.topic_filter(ns)}'")
+                f"FROM '{self.topic_filter(ns)}' WHERE {self.where(ns)}")
+
+    def where(self, ns: Namespace) -> str:
+        levels = self.topic_filter(ns).split("/")
+        checks = [f"topic({n}) = '{level}'" for n, level in enumerate(levels, 1) if n != SITE_ID_SEGMENT]
+        return " AND ".join(checks)
+
+    def sees(self, ns: Namespace, topic: str) -> bool:
+        """Whether the rule's ``WHERE`` holds for a message on ``topic`` (Basic Ingest prefix left off)."""
+        levels, seen = self.topic_filter(ns).split("/"), split_basic_ingest(topic)[1].split("/")
+        return len(seen) >= len(levels) and all(n == SITE_ID_SEGMENT - 1 or seen[n] == level
+                                                for n, level in enumerate(levels))
 
     def full_name(self, ns: Namespace) -> str:
         return rule_name(ns, self.name)
 
 
+#: one rule per channel of ``shared.topics.SITE_UP_RULES`` (the names the LMS's Basic Ingest topics carry)
 RULES: tuple[Rule, ...] = (
-    Rule("site_heartbeat", SiteUp.HEARTBEAT, "site_heartbeat"),
-    Rule("command_results", SiteUp.RESULTS, "command_results"),
-    Rule("site_events", SiteUp.EVENTS, "site_events"),
-    Rule("site_sync", SiteUp.SYNC, "site_sync"),
-    Rule("site_metrics", SiteUp.METRICS, "site_metrics"),
-    Rule("agents_retired", SiteUp.RETIRED, "agents_retired"),
-    Rule("upgrade_reports", SiteUp.UPGRADES, "upgrade_reports"),
-    Rule("site_alerts", SiteUp.ALERTS, "site_alerts"),
+    Rule(SITE_UP_RULES[SiteUp.HEARTBEAT], SiteUp.HEARTBEAT, "site_heartbeat"),
+    Rule(SITE_UP_RULES[SiteUp.RESULTS], SiteUp.RESULTS, "command_results"),
+    Rule(SITE_UP_RULES[SiteUp.EVENTS], SiteUp.EVENTS, "site_events"),
+    Rule(SITE_UP_RULES[SiteUp.SYNC], SiteUp.SYNC, "site_sync"),
+    Rule(SITE_UP_RULES[SiteUp.METRICS], SiteUp.METRICS, "site_metrics"),
+    Rule(SITE_UP_RULES[SiteUp.RETIRED], SiteUp.RETIRED, "agents_retired"),
+    Rule(SITE_UP_RULES[SiteUp.UPGRADES], SiteUp.UPGRADES, "upgrade_reports"),
+    Rule(SITE_UP_RULES[SiteUp.ALERTS], SiteUp.ALERTS, "site_alerts"),
 )
 
 
@@ -69,8 +101,10 @@ def rule_for_handler(handler: str) -> Rule:
 
 def event_for(rule: Rule, topic: str, payload: bytes) -> dict[str, object]:
     """What IoT Core hands the Lambda for ``payload`` (any bytes) received on ``topic``: :meth:`Rule.sql`
-    evaluated (``encode(*, 'base64')`` is the raw payload in base64; ``topic(n)`` the n-th topic level)."""
+    evaluated (``encode(*, 'base64')`` is the raw payload in base64; ``topic(n)`` the n-th topic level, of a Basic
+    Ingest topic without its ``$aws/rules/<rule>/`` prefix)."""
+    _, seen = split_basic_ingest(topic)
     return {
         RULE_MESSAGE_KEY: base64.b64encode(payload).decode("ascii"),
-        RULE_SITE_KEY: topic.split("/")[SITE_ID_SEGMENT - 1],
+        RULE_SITE_KEY: seen.split("/")[SITE_ID_SEGMENT - 1],
     }

@@ -32,6 +32,7 @@ from typing import Any
 from edge.lms.enrolment.broker_credentials import DynsecControl
 from infra.aws.policy_eval import Connection, IotPolicy, PolicyEvalError, resolve_sub
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
+from infra.local.basic_ingest import RULES_ENGINE_ROLE, expand_rule_level, rules_engine_role, without_basic_ingest
 from infra.local.iot_ca import IotCa
 from infra.local.mosquitto import BrokerTls, MosquittoProcess
 from shared.mqtt import MqttSettings
@@ -99,11 +100,13 @@ def site_acls(policy: IotPolicy, thing_name: str, attributes: Mapping[str, str])
         for resource in policy.allowed_resources(action, connection):
             if not resource.startswith(f"{ARN_PREFIX}{kind}/"):
                 continue  # another account's, region's or kind's resource
-            topic, wild = _filter(resource[len(ARN_PREFIX) + len(kind) + 1:], subscribe=kind == "topicfilter")
-            used = ("subscribePattern" if wild else "subscribeLiteral") if acltype == "subscribe" else acltype
-            entry = {"acltype": used, "topic": topic, "priority": 0, "allow": True}
-            if entry not in acls:
-                acls.append(entry)
+            pattern = resource[len(ARN_PREFIX) + len(kind) + 1:]
+            for each in expand_rule_level(pattern) or [pattern]:  # Basic Ingest's rule level (basic_ingest.py)
+                topic, wild = _filter(each, subscribe=kind == "topicfilter")
+                used = ("subscribePattern" if wild else "subscribeLiteral") if acltype == "subscribe" else acltype
+                entry = {"acltype": used, "topic": topic, "priority": 0, "allow": True}
+                if entry not in acls:
+                    acls.append(entry)
     return acls
 
 
@@ -112,15 +115,20 @@ def _everything(acltypes: Iterable[str]) -> list[dict[str, Any]]:
     return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in acltypes for topic in ("#", "$aws/#")]
 
 
-def initial_dynsec_config(privileged: Iterable[str], *, admins: Iterable[str] = ()) -> dict[str, Any]:
+def initial_dynsec_config(privileged: Iterable[str], *, admins: Iterable[str] = (),
+                          rules_engines: Iterable[str] = ()) -> dict[str, Any]:  # fmt: skip
     """The stand-in's dynamic-security file before any site is enrolled: every default denied; the admin clients
-    (:data:`ADMIN_CLIENT` and ``admins``: ``$CONTROL/dynamic-security/#`` only) and the ``privileged`` clients
-    (every topic, as IoT Core's own parts). Clients have no password: the broker takes identities from client
+    (:data:`ADMIN_CLIENT` and ``admins``: ``$CONTROL/dynamic-security/#`` only), the ``privileged`` clients
+    (every topic, as IoT Core's own parts, but Basic Ingest's ``$aws/rules/#``, which no subscriber receives) and
+    the ``rules_engines`` (every topic). Clients have no password: the broker takes identities from client
     certificates only."""
     admin_acls = [{"acltype": t, "topic": "$CONTROL/dynamic-security/#", "priority": 0, "allow": True}
                   for t in ("publishClientSend", "publishClientReceive", "subscribePattern")]
     clients = [{"username": name, "roles": [{"rolename": ADMIN_ROLE}]} for name in (ADMIN_CLIENT, *admins)]
     clients += [{"username": name, "clientid": name, "roles": [{"rolename": IOT_CORE_ROLE}]} for name in privileged]
+    clients += [{"username": name, "clientid": name, "roles": [{"rolename": RULES_ENGINE_ROLE}]}
+                for name in rules_engines]
+    everything = _everything(("publishClientSend", "publishClientReceive", "subscribePattern"))
     return {
         "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
                              "unsubscribe": True},
@@ -128,8 +136,8 @@ def initial_dynsec_config(privileged: Iterable[str], *, admins: Iterable[str] = 
         "groups": [],
         "roles": [
             {"rolename": ADMIN_ROLE, "acls": admin_acls},
-            {"rolename": IOT_CORE_ROLE,
-             "acls": _everything(("publishClientSend", "publishClientReceive", "subscribePattern"))},
+            {"rolename": IOT_CORE_ROLE, "acls": without_basic_ingest(everything)},
+            rules_engine_role(everything),
         ],
     }
 
@@ -197,7 +205,7 @@ def stand_in_broker(broker_dir: Path, iot_dir: Path, *, port: int | None = None,
         ca.issue_client(iot_dir, name)
     broker = MosquittoProcess(
         broker_dir, port=port, template="iot-core", tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
-        dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT, RULES_CLIENT], admins=[SUPERVISOR_CLIENT]),
+        dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT], admins=[SUPERVISOR_CLIENT], rules_engines=[RULES_CLIENT]),
     )  # fmt: skip
     broker.dynsec_file.unlink(missing_ok=True)
     (broker.data_dir / "mosquitto.db").unlink(missing_ok=True)

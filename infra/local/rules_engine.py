@@ -7,6 +7,11 @@ IoT Core's rules are inside its broker and miss nothing; this engine is a client
 cloud gives it its own MQTT client with a persistent session (a privileged certificate, a fixed client id, QoS 1,
 a quick reconnect: ``infra/local/cloud.py``) and the broker keeps that session and its queue across restarts
 (``infra/mosquitto/iot-core.conf.tmpl``): what arrives while the engine reconnects is delivered afterwards.
+
+Basic Ingest as IoT Core has it: each rule takes its ``FROM`` filter and the same filter behind its own prefix,
+``$aws/rules/<rule name>/...`` (what the LMS publishes, ``shared.topics.site_up``); the event is built from the
+topic without the prefix, and a message whose topic fails the rule's ``WHERE`` is dropped. Only this engine may
+receive ``$aws/rules/...`` on the stand-in broker (``infra.local.basic_ingest``): no other subscriber gets it.
 """
 
 from __future__ import annotations
@@ -41,10 +46,14 @@ class RulesEngine:
 
     def start(self) -> None:
         for rule in RULES:
-            self._mqtt.subscribe(rule.topic_filter(self._namespace), self._make_handler(rule), qos=1)
+            handler = self._make_handler(rule)
+            self._mqtt.subscribe(rule.topic_filter(self._namespace), handler, qos=1)
+            self._mqtt.subscribe(rule.basic_ingest_filter(self._namespace), handler, qos=1)
 
     def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
         def handle(msg: IncomingMessage) -> None:
+            if not rule.sees(self._namespace, msg.topic):
+                return  # the rule's WHERE does not hold: IoT Core runs no action
             # any payload, as IoT Core's rule does: the SELECT list is functions only (encode(*), topic(n))
             event = event_for(rule, msg.topic, bytes(msg.payload))
             try:

@@ -96,6 +96,7 @@ def evaluate(ns: names.Namespace) -> Inventory:
         inv.things[site] = thing
         inv.arns |= {f"{IOT}:thing/{thing}", f"{IOT}:client/{thing}"}
         used = [topics.site_up(ns, site, ch) for ch in topics.SiteUp]
+        used += [topics.site_up_plain(ns, site, ch) for ch in topics.SiteUp]  # what a rule sees of a Basic Ingest one
         used += [topics.site_down(ns, site, ch) for ch in topics.SiteDown]
         used += [topics.shadow(thing, op, shadow) for op in topics.ShadowOp
                  for shadow in (None, topics.agent_shadow_name("pc-1"))]

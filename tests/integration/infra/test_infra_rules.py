@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from chalicelib import container, models
 from chalicelib.adapters.iot import RecordingPublisher
@@ -62,10 +63,22 @@ def aws_events(sql: str, topic: str, payload: bytes) -> list[dict[str, Any]]:
 
     Models the SELECT items the project uses - ``*``, ``topic(n) AS a``, ``encode(*, 'base64') AS a`` - and
     refuses anything else. ``*`` needs a JSON object payload (else the rule does not fire). Where a payload key
-    equals an alias AWS documents no winner, so both events are candidates.
+    equals an alias AWS documents no winner, so both events are candidates. A Basic Ingest topic
+    (``$aws/rules/<rule>/...``) reaches the rule whatever its ``FROM``; ``topic(n)`` counts without the prefix. The
+    ``WHERE`` (``topic(n) = '...'`` joined by ``AND``) must hold, else no event.
     """
-    match = re.fullmatch(r"SELECT (.+) FROM '([^']+)'", sql)
+    match = re.fullmatch(r"SELECT (.+) FROM '([^']+)'(?: WHERE (.+))?", sql)
     assert match, sql
+    rule_name, topic = topics.split_basic_ingest(topic)
+    levels = topic.split("/")
+    if rule_name is None and not topic_matches_sub(match.group(2), topic):
+        return []
+    for check in (match.group(3) or "").split(" AND ") if match.group(3) else ():
+        level = re.fullmatch(r"topic\((\d+)\) = '([^']*)'", check)
+        assert level, f"WHERE condition not modelled here: {check}"
+        n = int(level.group(1))
+        if n > len(levels) or levels[n - 1] != level.group(2):
+            return []
     computed: dict[str, Any] = {}
     merge = False
     for item in _select_items(match.group(1)):
@@ -194,6 +207,15 @@ def test_rule_site_id_comes_only_from_topic(fleet: Fleet) -> None:
     assert services.sites.get("s2", Principal("t", Role.ADMIN)).lms_version == "2.0.0", "site s2 was rewritten"
     assert services.commands.get(command.command_id, Principal("t", Role.ADMIN)).status.value != "succeeded", \
         "a forged result completed site s2's command"
+    # Basic Ingest reaches the rule its prefix names whatever the topic after it; the site policy's
+    # `$aws/rules/classtop__*/.../site/<own site>/up/*` lets s1 shift levels so that topic(5) would read another
+    # word: the rule's WHERE refuses it (and the twin's engine, subscribed to exact filters, never sees it)
+    for attacked, payload in attacks:
+        shifted = f"$aws/rules/{attacked.full_name(ns)}/x/{topics.site_up_plain(ns, 's1', attacked.channel)}"
+        assert aws_events(attacked.sql(ns), shifted, payload) == []
+        assert not attacked.sees(ns, shifted)
+        other_rule = f"$aws/rules/{attacked.full_name(ns)}/{topics.site_up_plain(ns, 's1', topics.SiteUp.STATE)}"
+        assert aws_events(attacked.sql(ns), other_rule, payload) == []
     # the twin hands the handlers exactly what AWS would
     for attacked, payload in attacks:
         topic = topics.site_up(ns, "s1", attacked.channel)

@@ -23,9 +23,27 @@ def test_the_sql_selects_only_functions_of_the_message_and_topic() -> None:
         select = sql.split(" FROM ")[0]
         assert select == (f"SELECT encode(*, 'base64') AS {RULE_MESSAGE_KEY}, "
                           f"topic({SITE_ID_SEGMENT}) AS {RULE_SITE_KEY}")
-        assert sql.endswith(f" FROM '{topics.all_sites_up_filter(NS, rule.channel)}'")
+        assert f" FROM '{topics.all_sites_up_filter(NS, rule.channel)}' WHERE " in sql
+        # the WHERE pins every level of the topic the rule sees but the site id's
+        assert sql.endswith(" WHERE topic(1) = 'ct' AND topic(2) = 'district-a' AND topic(3) = 'prod' AND "
+                            f"topic(4) = 'site' AND topic(6) = 'up' AND topic(7) = '{rule.channel.value}'")
         assert rule_for_handler(rule.handler) is rule
-    assert topics.site_up(NS, "s-9", topics.SiteUp.HEARTBEAT).split("/")[SITE_ID_SEGMENT - 1] == "s-9"
+    assert topics.site_up_plain(NS, "s-9", topics.SiteUp.HEARTBEAT).split("/")[SITE_ID_SEGMENT - 1] == "s-9"
+
+
+def test_every_rule_takes_its_channel_with_basic_ingest() -> None:
+    """The LMS sends each channel to its own rule (``$aws/rules/<rule>/...``); the SQL sees the topic without the
+    prefix, so ``topic(5)`` is the site either way."""
+    from paho.mqtt.client import topic_matches_sub
+
+    assert {rule.channel: rule.name for rule in RULES} == topics.SITE_UP_RULES
+    for rule in RULES:
+        sent = topics.site_up(NS, "s-9", rule.channel)
+        assert sent.startswith(f"$aws/rules/{rule.full_name(NS)}/ct/district-a/prod/site/s-9/up/")
+        assert topic_matches_sub(rule.basic_ingest_filter(NS), sent)
+        assert not any(topic_matches_sub(other.basic_ingest_filter(NS), sent) for other in RULES if other is not rule)
+        assert event_for(rule, sent, b"{}")[RULE_SITE_KEY] == "s-9"
+        assert event_for(rule, topics.site_up_plain(NS, "s-9", rule.channel), b"{}")[RULE_SITE_KEY] == "s-9"
 
 
 def test_the_event_is_the_topic_site_and_the_whole_message_encoded() -> None:

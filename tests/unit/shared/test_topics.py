@@ -36,8 +36,31 @@ def test_site_up_round_trip(channel: SiteUp) -> None:
         "school-1",
         "up",
     )
-    assert topic.startswith("ct/district-9/prod/site/school-1/up/")
+    plain = f"ct/district-9/prod/site/school-1/up/{channel.value}"
+    rule = topics.SITE_UP_RULES.get(channel)
+    # every channel a rule consumes goes with Basic Ingest, to its own rule, named for the tenant's stage
+    assert topic == (f"$aws/rules/classtop__district_9__prod__{rule}/{plain}" if rule else plain)
+    assert parsed.basic_ingest is (rule is not None)
     assert parsed.build() == topic
+    assert topics.site_up_plain(D9, "school-1", channel) == plain
+    assert topics.parse(plain).build() == plain
+
+
+def test_basic_ingest_topics_name_their_channels_rule() -> None:
+    assert topics.split_basic_ingest("ct/d1/dev/site/s1/up/heartbeat") == (None, "ct/d1/dev/site/s1/up/heartbeat")
+    heartbeat = topics.site_up(D1, "s1", SiteUp.HEARTBEAT)
+    assert topics.split_basic_ingest(heartbeat) == ("classtop__d1__dev__site_heartbeat",
+                                                    "ct/d1/dev/site/s1/up/heartbeat")
+    # a prefix naming another channel's rule, another stage's rule or no rule is no topic of ours
+    for bad in ("$aws/rules/classtop__d1__dev__site_events/ct/d1/dev/site/s1/up/heartbeat",
+                "$aws/rules/classtop__d1__prod__site_heartbeat/ct/d1/dev/site/s1/up/heartbeat",
+                "$aws/rules/ct/d1/dev/site/s1/up/heartbeat", "$aws/rules/", "$aws/rules/x",
+                "$aws/rules/bad-name/ct/d1/dev/site/s1/up/heartbeat",
+                "$aws/rules/classtop__d1__dev__site_heartbeat/ct/d1/dev/site/s1/down/command"):
+        with pytest.raises(TopicError):
+            topics.parse(bad)
+    with pytest.raises(TopicError):
+        topics.basic_ingest("no/slash", "ct/x")
 
 
 def test_site_down_round_trip() -> None:
@@ -110,8 +133,11 @@ def test_filters_match_what_builders_build() -> None:
     assert not topic_matches_sub(topics.site_down_filter(D1, "s1"), topics.site_down(Namespace("d2", "dev"), "s1"))
     assert not topic_matches_sub(topics.site_down_filter(D1, "s1"), topics.site_down(Namespace("d1", "prod"), "s1"))
     assert topic_matches_sub(
-        topics.all_sites_up_filter(D1, SiteUp.RESULTS), topics.site_up(D1, "s9", SiteUp.RESULTS)
+        topics.all_sites_up_filter(D1, SiteUp.RESULTS), topics.site_up_plain(D1, "s9", SiteUp.RESULTS)
     )
+    # what the rule sees of a Basic Ingest topic matches its FROM filter
+    rule_sees = topics.split_basic_ingest(topics.site_up(D1, "s9", SiteUp.RESULTS))[1]
+    assert topic_matches_sub(topics.all_sites_up_filter(D1, SiteUp.RESULTS), rule_sees)
     thing = topics.site_thing_name(D1, "s1")
     assert topic_matches_sub(
         topics.shadow_filter(thing), topics.shadow(thing, ShadowOp.UPDATE_DELTA, "a1")
