@@ -8,7 +8,11 @@ sleeping) and counts what AWS would bill:
   item is in (GSIs are billed like tables). Read units likewise from GetItem / Query / BatchGetItem responses
   (4 KB each, halved for eventually consistent reads).
 * IoT Core messages (metered per 5 KB) in both directions, rule triggers, and Lambda invocations (one per
-  rule-delivered message, per API request and per sweeper run).
+  rule-delivered message, per API request and per sweeper run). The LMS's messages go with Basic Ingest when the
+  real ``shared.topics.site_up`` says so (``$aws/rules/...``: no messaging charge, the rule still billed); the
+  "previous" column is the same measured traffic with them billed as broker messages.
+* API Gateway requests at the REST API's price (Chalice deploys a REST API), and CloudFront requests for the
+  dashboard's polls (it reaches ``/api/*`` through the tenant's distribution).
 
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
 the morning boot (every agent comes online within the sample), a steady period (heartbeats every 30 s, 2% of agents
@@ -63,7 +67,7 @@ from chalicelib.services.commands import CommandRequest  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
 from shared.messages import Presence  # noqa: E402
 from shared.names import Namespace  # noqa: E402
-from shared.topics import site_up  # noqa: E402
+from shared.topics import BASIC_INGEST_PREFIX, site_up  # noqa: E402
 
 # ---------------------------------------------------------------- AWS list prices (us-east-1, on demand)
 PRICE_DDB_WRITE_UNIT = 0.625 / 1e6
@@ -74,7 +78,11 @@ PRICE_LAMBDA_REQUEST = 0.20 / 1e6
 PRICE_LAMBDA_GB_S = 0.0000166667 * 0.8  # arm64
 LAMBDA_MEMORY_GB = 0.25
 LAMBDA_AVG_S = 0.1
-PRICE_HTTP_API_REQUEST = 1.00 / 1e6
+#: API Gateway REST API (what Chalice deploys: AWS::Serverless::Api), first 333 M requests a month; an HTTP API
+#: would be $1.00
+PRICE_REST_API_REQUEST = 3.50 / 1e6
+#: CloudFront HTTPS requests (the dashboard reaches /api/* through the tenant's distribution), North America
+PRICE_CLOUDFRONT_REQUEST = 0.0100 / 1e4
 PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)
 
 HEARTBEAT_S = 30
@@ -94,10 +102,14 @@ class Meter:
     read_units: float = 0.0
     ops: Counter[str] = field(default_factory=Counter)
     iot_messages: int = 0
+    #: messages sent with Basic Ingest ($aws/rules/...): no messaging charge (the rule's trigger still is)
+    ingest_messages: int = 0
     rule_triggers: int = 0
     lambda_invocations: int = 0
     api_requests: int = 0
     notifications: int = 0  # SNS publishes (one e-mail channel)
+    cdn_requests: int = 0  # through CloudFront (the dashboard's)
+    read_items: int = 0  # DynamoDB items returned (not billed as such: the overview's "items read")
 
     def cost(self) -> dict[str, float]:
         return {
@@ -107,26 +119,38 @@ class Meter:
             "iot_rules": self.rule_triggers * PRICE_IOT_RULE,
             "lambda": self.lambda_invocations * (PRICE_LAMBDA_REQUEST + LAMBDA_MEMORY_GB * LAMBDA_AVG_S
                                                  * PRICE_LAMBDA_GB_S),
-            "http_api": self.api_requests * PRICE_HTTP_API_REQUEST,
+            "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
+            "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
             "sns_email": self.notifications * PRICE_SNS_EMAIL,
         }
+
+    def without_basic_ingest(self) -> Meter:
+        """The same traffic with every Basic Ingest message sent through the broker (the previous design)."""
+        other = self.scaled(1.0)
+        other.iot_messages += other.ingest_messages
+        other.ingest_messages = 0
+        return other
 
     def scaled(self, factor: float) -> Meter:
         return Meter(self.write_units * factor, self.read_units * factor,
                      Counter({k: round(v * factor) for k, v in self.ops.items()}),
-                     round(self.iot_messages * factor), round(self.rule_triggers * factor),
-                     round(self.lambda_invocations * factor), round(self.api_requests * factor),
-                     round(self.notifications * factor))
+                     round(self.iot_messages * factor), round(self.ingest_messages * factor),
+                     round(self.rule_triggers * factor), round(self.lambda_invocations * factor),
+                     round(self.api_requests * factor), round(self.notifications * factor),
+                     round(self.cdn_requests * factor), round(self.read_items * factor))
 
     def add(self, other: Meter) -> None:
         self.write_units += other.write_units
         self.read_units += other.read_units
         self.ops.update(other.ops)
         self.iot_messages += other.iot_messages
+        self.ingest_messages += other.ingest_messages
         self.rule_triggers += other.rule_triggers
         self.lambda_invocations += other.lambda_invocations
         self.api_requests += other.api_requests
         self.notifications += other.notifications
+        self.cdn_requests += other.cdn_requests
+        self.read_items += other.read_items
 
 
 class DynamoCounter:
@@ -191,6 +215,7 @@ class DynamoCounter:
             if operation == "BatchGetItem":
                 items = [i for rows in response.get("Responses", {}).values() for i in rows]
             size = len(json.dumps(items, default=str))
+            meter.read_items += len(items)
             meter.read_units += max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
 
 
@@ -235,6 +260,7 @@ class Dashboard:
         saved, self.counter.meter = self.counter.meter, self.meter if conditional else self.baseline
         try:
             self.counter.meter.api_requests += 1
+            self.counter.meter.cdn_requests += 1
             self.counter.meter.lambda_invocations += 1
             headers = {"Authorization": f"Bearer {self.token}"}
             if conditional and admin in self.tags:
@@ -248,6 +274,31 @@ class Dashboard:
                 self.tags[admin] = response.headers["ETag"]
         finally:
             self.counter.meter = saved
+
+
+#: the dashboard's main routes, as its pages call them
+DASHBOARD_ROUTES = ("/api/overview", "/api/lms?limit=100", "/api/agents?limit=100", "/api/alerts", "/api/stats")
+
+
+def route_costs(dashboard: Dashboard) -> list[tuple[str, Meter]]:
+    """DynamoDB units of one request of each of the dashboard's main routes (and of an unchanged overview's
+    conditional poll), measured on the tenant as the steady sample left it."""
+    out: list[tuple[str, Meter]] = []
+    headers = {"Authorization": f"Bearer {dashboard.token}"}
+    for path, conditional in ((DASHBOARD_ROUTES[0], True), *((p, False) for p in DASHBOARD_ROUTES)):
+        saved, dashboard.counter.meter = dashboard.counter.meter, Meter()
+        try:
+            first = dashboard.client.http.get(path, headers=headers)
+            if conditional:
+                dashboard.counter.meter = Meter()
+                again = dashboard.client.http.get(path, headers={**headers, "If-None-Match": first.headers["ETag"]})
+                assert again.status_code == 304, again.status_code
+            elif first.status_code != 200:
+                raise RuntimeError(f"{path}: {first.status_code} {first.body[:200]!r}")
+            out.append((f"{path} (304)" if conditional else path, dashboard.counter.meter))
+        finally:
+            dashboard.counter.meter = saved
+    return out
 
 
 class Tenant:
@@ -274,11 +325,15 @@ class Tenant:
         """``event``: the message plus the ``site_id`` of the topic it is published on."""
         message = {k: v for k, v in event.items() if k != "site_id"}
         payload = json.dumps(message).encode()
-        self.meter.iot_messages += max(1, math.ceil(len(payload) / 5120))
+        rule = rule_for_handler(handler)
+        topic = site_up(Namespace("bench", "bench"), event["site_id"], rule.channel)  # what the LMS publishes on
+        metered = max(1, math.ceil(len(payload) / 5120))
+        if topic.startswith(BASIC_INGEST_PREFIX):
+            self.meter.ingest_messages += metered
+        else:
+            self.meter.iot_messages += metered
         self.meter.rule_triggers += 1
         self.meter.lambda_invocations += 1
-        rule = rule_for_handler(handler)
-        topic = site_up(Namespace("bench", "bench"), event["site_id"], rule.channel)
         return RULE_HANDLERS[handler](event_for(rule, topic, payload), None)
 
     def heartbeat(self, site_id: str) -> None:
@@ -430,6 +485,7 @@ def main() -> int:
             steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
             tenant.dashboard = None
+            routes = route_costs(dashboard)
             shutdown = measure(lambda: tenant.run(span, shutdown=1.0, clients=args.clients), counter)
             naive = naive_minute(tenant, counter)
             # alerts: an e-mail channel on the tenant's alerts topic; one schedule run with every site reachable
@@ -454,8 +510,8 @@ def main() -> int:
     day.add(shutdown)
     day.add(steady.scaled(steady_minutes_per_day / args.steady_minutes))
     # metric rollups: modelled (no cloud handler yet): 1 message + 1 small item write per site per 5 minutes
-    rollups = Meter(write_units=args.sites * 288 * 2.0, iot_messages=args.sites * 288, rule_triggers=args.sites * 288,
-                    lambda_invocations=args.sites * 288)
+    rollups = Meter(write_units=args.sites * 288 * 2.0, ingest_messages=args.sites * 288,
+                    rule_triggers=args.sites * 288, lambda_invocations=args.sites * 288)
     day.add(rollups)
     naive_day = naive.scaled(24 * 60)
     alerts_schedule_day = schedule_run.scaled(24 * 60)
@@ -481,20 +537,34 @@ def main() -> int:
           f"metric rollups modelled ({args.sites} sites x 288/day, 2 WCU each)")
     print(f"  steady state: {steady_writes_per_agent_5min:.3f} DynamoDB write units per agent per 5 min "
           f"(goal <= 1); per agent-day {day.write_units / agents:.1f} WCU")
-    print(f"  {'':34}{'this design':>14}{'naive (60 s)':>14}")
-    rows = [("DynamoDB write units / day", day.write_units, naive_day.write_units),
-            ("DynamoDB read units / day", day.read_units, naive_day.read_units),
-            ("IoT messages / day", day.iot_messages, naive_day.iot_messages),
-            ("Lambda invocations / day", day.lambda_invocations, naive_day.lambda_invocations),
-            ("API requests / day", day.api_requests, naive_day.api_requests)]
-    for name, ours, theirs in rows:
-        print(f"  {name:34}{ours:>14,.0f}{theirs:>14,.0f}")
-    ours_cost, naive_cost = day.cost(), naive_day.cost()
+    previous_day = day.without_basic_ingest()
+    print(f"  {'':34}{'this design':>14}{'previous':>14}{'naive (60 s)':>14}   (previous: the same traffic, "
+          "measured in this run, with the LMS's messages through the broker instead of Basic Ingest)")
+    rows = [("DynamoDB write units / day", day.write_units, previous_day.write_units, naive_day.write_units),
+            ("DynamoDB read units / day", day.read_units, previous_day.read_units, naive_day.read_units),
+            ("IoT messages / day (billed)", day.iot_messages, previous_day.iot_messages, naive_day.iot_messages),
+            ("Basic Ingest messages / day (free)", day.ingest_messages, previous_day.ingest_messages, 0),
+            ("IoT rule triggers / day", day.rule_triggers, previous_day.rule_triggers, naive_day.rule_triggers),
+            ("Lambda invocations / day", day.lambda_invocations, previous_day.lambda_invocations,
+             naive_day.lambda_invocations),
+            ("API requests / day", day.api_requests, previous_day.api_requests, naive_day.api_requests)]
+    for name, ours, before, theirs in rows:
+        print(f"  {name:34}{ours:>14,.0f}{before:>14,.0f}{theirs:>14,.0f}")
+    ours_cost, previous_cost, naive_cost = day.cost(), previous_day.cost(), naive_day.cost()
+    scale = DAYS_PER_MONTH * 1000 / agents
     for name in ours_cost:
-        print(f"  {'$/1000 agents/month ' + name:34}{ours_cost[name] * DAYS_PER_MONTH * 1000 / agents:>14.2f}"
-              f"{naive_cost[name] * DAYS_PER_MONTH * 1000 / agents:>14.2f}")
-    total, naive_total = per_1000_month(day), per_1000_month(naive_day)
-    print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{naive_total:>14.2f}   (goal < $10)")
+        print(f"  {'$/1000 agents/month ' + name:34}{ours_cost[name] * scale:>14.2f}"
+              f"{previous_cost[name] * scale:>14.2f}{naive_cost[name] * scale:>14.2f}")
+    total, previous_total, naive_total = per_1000_month(day), per_1000_month(previous_day), per_1000_month(naive_day)
+    print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{previous_total:>14.2f}{naive_total:>14.2f}"
+          f"   (goals: < $10 issue 12, < $5 issue 18)")
+    without_dashboard = day.scaled(1.0)
+    for field_name in ("write_units", "read_units"):
+        setattr(without_dashboard, field_name, getattr(day, field_name) - getattr(dashboard_day, field_name))
+    for field_name in ("api_requests", "lambda_invocations", "cdn_requests"):
+        setattr(without_dashboard, field_name, getattr(day, field_name) - getattr(dashboard_day, field_name))
+    print(f"  {'  of which the dashboard':34}{per_1000_month(dashboard_day):>14.2f}"
+          f"{per_1000_month(dashboard_day):>14.2f}   (the fleet without it: ${per_1000_month(without_dashboard):.2f})")
     print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
     print(f"  alerts (in the total above): schedule every minute ({args.sites} sites, none open) "
           f"${per_1000_month(alerts_schedule_day):.2f}; intake + notifications ({ALERTS_PER_AGENT_DAY:g} alert per "
@@ -511,8 +581,14 @@ def main() -> int:
         print(f"  {name:34}{ours:>14,.0f}{theirs:>14,.0f}")
     print(f"  {'dashboard $/month (whole tenant)':34}{sum(dashboard_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
           f"{sum(unconditional_day.cost().values()) * DAYS_PER_MONTH:>14.2f}")
+    print(f"  DynamoDB per request of the dashboard's main routes ({args.sites} sites, {agents} agents):")
+    print(f"    {'route':32}{'read units':>12}{'items read':>12}{'write units':>12}")
+    for path, meter in routes:
+        print(f"    {path:32}{meter.read_units:>12.1f}{meter.read_items:>12}{meter.write_units:>12.1f}")
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
-    print(f"  goals {'met' if ok else 'NOT met'}")
+    print(f"  goals: < $10 (issue 12) {'met' if total < 10 else 'NOT met'}; < $5 (issue 18) "
+          f"{'met' if total < 5 else 'NOT met'}; <= 1 WCU per agent per 5 min "
+          f"{'met' if steady_writes_per_agent_5min <= 1.0 else 'NOT met'}")
     return 0 if ok else 1
 
 

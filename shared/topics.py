@@ -397,9 +397,9 @@ def _channel(family: str, direction: str, value: str, topic: str) -> str:
 def parse(topic: str) -> ParsedTopic:
     """Parse any topic this system uses; raise :class:`TopicError` for anything else. A site up topic sent with
     Basic Ingest parses as its channel's (the prefix must name that channel's rule of the same namespace)."""
-    rule, rest = split_basic_ingest(topic)
+    rule, seen = split_basic_ingest(topic)
     if rule is not None:
-        parsed = dataclasses.replace(parse(rest), basic_ingest=True)
+        parsed = dataclasses.replace(parse(seen), basic_ingest=True)
         if parsed.family is not Family.SITE or parsed.direction != "up" or parsed.build() != topic:
             raise TopicError(f"not a ClassTop Basic Ingest topic: {topic!r}")
         return parsed

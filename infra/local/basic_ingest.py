@@ -42,7 +42,7 @@ def expand_rule_level(pattern: str) -> list[str] | None:
     ``pattern`` is no Basic Ingest resource with a wildcard in its rule level."""
     if not pattern.startswith(BASIC_INGEST_PREFIX):
         return None
-    glob, _, rest = pattern[len(BASIC_INGEST_PREFIX):].partition("/")
+    glob, _, rest = pattern[len(BASIC_INGEST_PREFIX) :].partition("/")
     if "*" not in glob or "?" in glob:
         return None
     levels = rest.split("/")
