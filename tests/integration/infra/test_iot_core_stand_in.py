@@ -18,6 +18,7 @@ import pytest
 
 from edge.lms.enrolment.broker_credentials import DynsecControl
 from infra.aws.policy_eval import Connection, IotPolicy
+from infra.aws.rules import RULES
 from infra.local.iot_access import (
     ADMIN_CLIENT,
     ARN_PREFIX,
@@ -71,7 +72,7 @@ def stand_in() -> Iterator[StandIn]:
         ca.issue_client(iot_dir, name)
     broker = MosquittoProcess(workdir / "broker", template="iot-core",
                               tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
-                              dynsec_seed=initial_dynsec_config([RULES_CLIENT, OBSERVER]))
+                              dynsec_seed=initial_dynsec_config([OBSERVER], rules_engines=[RULES_CLIENT]))
     control: DynsecControl | None = None
     try:
         broker.start()
@@ -100,6 +101,11 @@ def _up(site: str, channel: str = "heartbeat") -> str:
     return f"ct/demo/dev/site/{site}/up/{channel}"
 
 
+def _ingest(site: str, channel: topics.SiteUp = topics.SiteUp.HEARTBEAT) -> str:
+    """What an LMS of ``site`` publishes ``channel`` on: Basic Ingest to the channel's rule."""
+    return topics.site_up(NS, site, channel)
+
+
 def _shadow(site: str, tail: str) -> str:
     return f"$aws/things/{_thing(site)}/shadow/{tail}"
 
@@ -119,6 +125,13 @@ CASES = [
     ("iot:Publish", _shadow("school-2", "name/pc-01/update"), False),
     ("iot:Publish", _shadow("school-2", "get"), False),
     ("iot:Publish", "ct/agent/pc-01/down/command", False),
+    ("iot:Publish", _ingest("school-1"), True),
+    ("iot:Publish", _ingest("school-1", topics.SiteUp.ALERTS), True),
+    ("iot:Publish", _ingest("school-2"), False),
+    ("iot:Publish", _ingest("school-1").replace("__demo__dev__", "__other__dev__").replace("/demo/", "/other/"), False),
+    ("iot:Publish", "$aws/rules/classtop__demo__dev__site_heartbeat/ct/demo/dev/site/school-2/up/heartbeat", False),
+    ("iot:Subscribe", "$aws/rules/#", False),
+    ("iot:Subscribe", _ingest("school-1"), False),
     ("iot:Subscribe", "ct/demo/dev/site/school-1/down/#", True),
     ("iot:Subscribe", "ct/demo/dev/site/school-1/down/command", True),
     ("iot:Subscribe", "ct/demo/dev/site/school-2/down/#", False),
@@ -163,6 +176,29 @@ def test_a_site_receives_only_what_its_policy_lets_it_receive(stand_in: StandIn)
     finally:
         site1.close()
         cloud.close()
+
+
+def test_basic_ingest_reaches_the_rules_engine_only(stand_in: StandIn) -> None:
+    """As on IoT Core, a message on ``$aws/rules/<rule>/...`` goes to the rule and to no subscriber: the twin's
+    other privileged parts may not subscribe to it; the rules engine's identity receives it."""
+    site1 = stand_in.probe("school-1", client_id=_thing("school-1"))
+    observer = stand_in.identity(OBSERVER)
+    engine = stand_in.identity(RULES_CLIENT)
+    rule = next(r for r in RULES if r.channel is topics.SiteUp.HEARTBEAT)
+    assert site1.connect() and observer.connect() and engine.connect()
+    try:
+        assert observer.subscribe("$aws/rules/#") == NOT_AUTHORIZED
+        assert observer.subscribe(rule.basic_ingest_filter(NS)) == NOT_AUTHORIZED
+        assert observer.subscribe("ct/demo/dev/site/+/up/#") != NOT_AUTHORIZED  # the plain topics it still gets
+        assert engine.subscribe(rule.basic_ingest_filter(NS)) == 1
+        assert site1.publish(_ingest("school-1"), b"beat") in (0, 16)
+        assert engine.messages.get(timeout=5) == (_ingest("school-1"), b"beat")
+        assert site1.publish(_up("school-1"), b"plain") in (0, 16)  # the plain topic: only subscribers of it
+        assert observer.messages.get(timeout=5) == (_up("school-1"), b"plain")
+        assert observer.messages.empty()
+    finally:
+        for probe in (site1, observer, engine):
+            probe.close()
 
 
 def test_no_certificate_no_connection(stand_in: StandIn) -> None:
