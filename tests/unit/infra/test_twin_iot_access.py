@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from infra.aws.policy_eval import IotPolicy, PolicyEvalError
+from infra.aws.rules import RULES
 from infra.lms.entrypoint import site_key_and_csr
 from infra.local.iot_access import (
     ADMIN_CLIENT,
@@ -23,6 +24,7 @@ from infra.local.iot_access import (
     site_acls,
     site_policy,
 )
+from infra.local.basic_ingest import RULES_ENGINE_ROLE
 from infra.local.iot_ca import IotCa, IotCaError, check_name
 from infra.local.iot_registry import StandInIssuer
 from shared import topics
@@ -42,6 +44,8 @@ def test_a_site_gets_its_own_topics_and_shadows_only() -> None:
     acls = {(a["acltype"], a["topic"]) for a in site_acls(_policy(), THING, {"site_id": "school-1"})}
     assert acls == {
         ("publishClientSend", "ct/demo/dev/site/school-1/up/+/#"),
+        # Basic Ingest: `$aws/rules/classtop__*/...` becomes one literal prefix per rule of the site's tenant stage
+        *(("publishClientSend", f"$aws/rules/{rule.full_name(NS)}/ct/demo/dev/site/school-1/up/+/#") for rule in RULES),
         ("publishClientSend", f"$aws/things/{THING}/shadow/+/#"),
         ("publishClientReceive", "ct/demo/dev/site/school-1/down/+/#"),
         ("publishClientReceive", f"$aws/things/{THING}/shadow/+/#"),
@@ -72,6 +76,9 @@ def _with_statement(statement: dict[str, Any]) -> dict[str, Any]:
     {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN_PREFIX}topic/ct/demo/x*"},
     {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN_PREFIX}topic/ct/+/x/*"},
     {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN_PREFIX}topic/ct/#"},
+    # a Basic Ingest rule level with `?`, or a `*` in a level of the rest, is not expanded
+    {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN_PREFIX}topic/$aws/rules/classtop__?/ct/demo/*"},
+    {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN_PREFIX}topic/$aws/rules/classtop__*/ct/de*/x"},
 ])  # fmt: skip
 def test_what_cannot_be_translated_exactly_is_refused(statement: dict[str, Any]) -> None:
     with pytest.raises(PolicyEvalError):
@@ -90,6 +97,18 @@ def test_the_initial_broker_config_denies_by_default() -> None:
     clients = {c["username"]: [r["rolename"] for r in c["roles"]] for c in config["clients"]}
     assert clients["rules"] == [IOT_CORE_ROLE] and ADMIN_CLIENT in clients and "supervisor" in clients
     assert not any("password" in c for c in config["clients"])  # certificates only
+
+
+def test_only_the_rules_engine_may_receive_basic_ingest() -> None:
+    config = initial_dynsec_config(["observer"], rules_engines=["engine"])
+    clients = {c["username"]: [r["rolename"] for r in c["roles"]] for c in config["clients"]}
+    assert clients["observer"] == [IOT_CORE_ROLE] and clients["engine"] == [RULES_ENGINE_ROLE]
+    roles = {r["rolename"]: r["acls"] for r in config["roles"]}
+    denied = {(a["acltype"], a["topic"]) for a in roles[IOT_CORE_ROLE] if not a["allow"]}
+    assert denied == {("subscribePattern", "$aws/rules/#"), ("publishClientReceive", "$aws/rules/#")}
+    top = max(a["priority"] for a in roles[IOT_CORE_ROLE])
+    assert all(not a["allow"] for a in roles[IOT_CORE_ROLE] if a["priority"] == top)  # checked before "$aws/#"
+    assert all(a["allow"] for a in roles[RULES_ENGINE_ROLE])
 
 
 def test_the_stand_in_ca_signs_a_csr_with_its_subject_and_key(tmp_path: Path) -> None:
