@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from infra.aws.policy_eval import IotPolicy, PolicyEvalError
 from infra.aws.rules import RULES
 from infra.lms.entrypoint import site_key_and_csr
+from infra.local.basic_ingest import RULES_ENGINE_ROLE
 from infra.local.iot_access import (
     ADMIN_CLIENT,
     ARN_PREFIX,
@@ -24,7 +25,6 @@ from infra.local.iot_access import (
     site_acls,
     site_policy,
 )
-from infra.local.basic_ingest import RULES_ENGINE_ROLE
 from infra.local.iot_ca import IotCa, IotCaError, check_name
 from infra.local.iot_registry import StandInIssuer
 from shared import topics
