@@ -126,6 +126,34 @@ def test_a_client_without_a_certificate_is_refused_outright(twin: Twin, tmp_path
     assert not MtlsProbe(port, ca_file, forged.cert_file, forged.key_file).connect()
 
 
+def test_the_lms_sends_to_the_rules_by_basic_ingest_and_no_subscriber_gets_it(twin: Twin) -> None:
+    """The LMS publishes its up channels on ``$aws/rules/<rule>/...``: the results of a command reach the cloud
+    through the rules engine, while a privileged watcher of the site's plain up topics sees none of them and may not
+    subscribe to ``$aws/rules/#`` (as on IoT Core, where Basic Ingest bypasses the broker's subscribers)."""
+    ns, here = _ns(twin), twin.opt.site_id
+    assert twin.cloud_broker is not None
+    watcher = MtlsProbe(twin.cloud_broker.port, twin.iot_dir / "ca.crt", *_identity(twin, "e2e-ingest-watcher"),
+                        client_id="e2e-ingest-watcher")
+    assert watcher.connect()
+    try:
+        assert watcher.subscribe(f"ct/{ns.tenant}/{ns.stage}/site/{here}/up/#") == 1
+        assert watcher.subscribe("$aws/rules/#") == NOT_AUTHORIZED
+        assert watcher.subscribe(topics.site_up(ns, here, topics.SiteUp.RESULTS)) == NOT_AUTHORIZED
+        ids = _run_commands(twin, 2)
+
+        def finished() -> bool:
+            return all(cloud(twin, "GET", f"/api/commands/{i}")[1]["data"]["status"] == "succeeded" for i in ids)
+
+        eventually(finished, 60, "the commands' results in the cloud")
+        assert watcher.publish(f"ct/{ns.tenant}/{ns.stage}/site/{here}/up/marker", b"end") in (0, 16)
+        seen = []
+        while (item := watcher.messages.get(timeout=10))[1] != b"end":
+            seen.append(item[0])
+        assert seen == [], f"the LMS published on plain up topics: {sorted(set(seen))}"
+    finally:
+        watcher.close()
+
+
 def _run_commands(twin: Twin, n: int) -> list[str]:
     ids = []
     for i in range(n):
