@@ -72,7 +72,9 @@ def tls_broker() -> Iterator[tuple[MosquittoProcess, Path]]:
     _make_pki(pki)
     template = workdir / "tls.conf.tmpl"
     template.write_text(TEMPLATE.replace("{dir}", str(pki)))
-    broker = MosquittoProcess(workdir / "broker", template=template, acl_text="pattern readwrite #\n")
+    # `#` matches no `$` topic: the LMS's Basic Ingest topics ($aws/rules/...) need their own line
+    broker = MosquittoProcess(workdir / "broker", template=template,
+                              acl_text="pattern readwrite #\npattern readwrite $aws/#\n")
     try:
         yield broker.start(), pki
     finally:
