@@ -7,6 +7,7 @@ site attribute. The policy is read from the committed template and resolved as C
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 
 from infra.aws.policy_eval import Connection, IotPolicy, PolicyEvalError, resolve_sub
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE
-from shared import topics
+from shared import names, topics
 from shared.names import Namespace
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -162,3 +163,15 @@ def test_evaluator_refuses_what_it_does_not_model() -> None:
         policy.allows("iot:Connect", "arn:x:client/c", Connection(client_id="c"))
     with pytest.raises(PolicyEvalError):
         resolve_sub({"Fn::Sub": "arn:${Unknown}"}, {})
+
+
+def test_the_policy_fits_iot_cores_size_limit_for_the_longest_names() -> None:
+    """IoT Core refuses a policy document over 2048 characters (whitespace not counted): with the Basic Ingest
+    resource the deployed document still fits for the longest tenant and stage and the longest partition and
+    region names."""
+    template = yaml.safe_load((ROOT / "infra/aws/data-plane.yaml").read_text())
+    document = template["Resources"]["SitePolicy"]["Properties"]["PolicyDocument"]
+    values = {"TenantId": "t" * names.TENANT_MAX, "Stage": "s" * names.STAGE_MAX, "AWS::Partition": "aws-us-gov",
+              "AWS::Region": "ap-southeast-4", "AWS::AccountId": ACCOUNT}
+    text = json.dumps(resolve_sub(document, values), separators=(",", ":"))
+    assert len("".join(text.split())) <= 2048
