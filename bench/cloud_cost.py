@@ -301,6 +301,26 @@ def route_costs(dashboard: Dashboard) -> list[tuple[str, Meter]]:
     return out
 
 
+def overview_at_scale(dashboard: Dashboard, agents: int, per_site: int, now: float) -> Meter:
+    """One changed overview (and nothing else) with sites added up to ``agents`` agents of ``per_site`` each: the
+    read side of issue 18's "an overview of 10,000 agents reads under 10 items". Run last: it adds sites."""
+    from chalicelib.domain.site import Site
+    from chalicelib.repositories.site import SiteRepository
+
+    repo = SiteRepository("bench")
+    for n in range(agents // per_site):
+        if repo.get(f"site-{n:02d}") is None:
+            repo.save(Site(f"site-{n:02d}", now, "1.0.0", agent_count=per_site, online_count=per_site // 2))
+    saved, dashboard.counter.meter = dashboard.counter.meter, Meter()
+    try:
+        answer = dashboard.client.http.get("/api/overview", headers={"Authorization": f"Bearer {dashboard.token}"})
+        if answer.status_code != 200 or json.loads(answer.body)["data"]["totals"]["agents"] < agents:
+            raise RuntimeError(f"overview at scale: {answer.status_code} {answer.body[:200]!r}")
+        return dashboard.counter.meter
+    finally:
+        dashboard.counter.meter = saved
+
+
 class Tenant:
     """The simulated tenant: sites with their agents' presence, and the clock."""
 
@@ -463,6 +483,8 @@ def main() -> int:
     parser.add_argument("--dashboard-admins", type=int, default=20, help="admins with the overview open")
     parser.add_argument("--dashboard-interval", type=float, default=10.0, help="their refresh interval (s)")
     parser.add_argument("--dashboard-hours", type=float, default=10.0, help="hours a day they keep it open")
+    parser.add_argument("--overview-agents", type=int, default=10_000,
+                        help="agents (of --agents-per-site each) of the tenant whose overview is measured last")
     args = parser.parse_args()
     agents = args.sites * args.agents_per_site
     started = time.monotonic()
@@ -500,6 +522,7 @@ def main() -> int:
                 tenant.heartbeat(site_id)
             schedule_run = measure(tenant.alert_schedule, counter)
             alert_sample = measure(lambda: tenant.alert_changes(ALERT_SAMPLE), counter)
+            at_scale = overview_at_scale(dashboard, args.overview_agents, args.agents_per_site, tenant.now)
         finally:
             counter.uninstall()
             container.reset()
@@ -585,6 +608,9 @@ def main() -> int:
     print(f"    {'route':32}{'read units':>12}{'items read':>12}{'write units':>12}")
     for path, meter in routes:
         print(f"    {path:32}{meter.read_units:>12.1f}{meter.read_items:>12}{meter.write_units:>12.1f}")
+    print(f"    {f'/api/overview, {args.overview_agents:,} agents':32}{at_scale.read_units:>12.1f}"
+          f"{at_scale.read_items:>12}{at_scale.write_units:>12.1f}   (goal: under 10 items; "
+          f"{args.overview_agents // args.agents_per_site} sites of {args.agents_per_site})")
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
     print(f"  goals: < $10 (issue 12) {'met' if total < 10 else 'NOT met'}; < $5 (issue 18) "
           f"{'met' if total < 5 else 'NOT met'}; <= 1 WCU per agent per 5 min "
