@@ -1,12 +1,14 @@
 """What the IoT-rule handlers share: turning a rule event into ``(site_id, message)`` and dropping bad ones.
 
 A rule (``SELECT encode(*, 'base64') AS message_base64, topic(5) AS topic_site_id FROM
-'ct/<tenant>/<stage>/site/+/up/<channel>'``, ``infra/aws/rules.py``) hands the handler an event of exactly two
-keys: the site id from the topic and the whole message, base64-encoded. The site id is read from the topic's key
-only; the message is decoded and validated on its own (its models forbid unknown fields, ``site_id`` included),
-so nothing a site publishes can make a handler act for another site. A bad event is logged and dropped with an
-error dict (a retry would fail the same way). An :class:`UpstreamError` (DynamoDB unavailable or throttling) is
-re-raised so that Lambda's asynchronous retry redelivers the event — the handlers are idempotent.
+'ct/<tenant>/<stage>/site/+/up/<channel>' WHERE <every other level as in the FROM>``, ``infra/aws/rules.py``; the
+LMS sends with Basic Ingest, ``$aws/rules/<rule>/ct/...``, and the SQL sees the topic without that prefix) hands the
+handler an event of exactly two keys: the site id from the topic and the whole message, base64-encoded. The site id
+is read from the topic's key only; the message is decoded and validated on its own (its models forbid unknown
+fields, ``site_id`` included), so nothing a site publishes can make a handler act for another site. A bad event is
+logged and dropped with an error dict (a retry would fail the same way). An :class:`UpstreamError` (DynamoDB
+unavailable or throttling) is re-raised so that Lambda's asynchronous retry redelivers the event — the handlers are
+idempotent.
 """
 
 from __future__ import annotations
