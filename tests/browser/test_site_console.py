@@ -1,4 +1,4 @@
-"""The new site console (``/console/``) in Debian's Chromium against the local twin's real LMS and agents: signing
+"""The site console (``/``) in Debian's Chromium against the local twin's real LMS and agents: signing
 in with a one-time password, live presence by push, a batch over a room, the command picker, charts, a viewer's
 page, bad input, the push channel cut (polling takes over), and screenshots in both languages, light and dark."""
 
@@ -63,7 +63,7 @@ def browser(twin: Twin) -> Iterator[WebDriver]:
 
 
 def sign_in(driver: WebDriver, twin: Twin, username: str, password: str, new_password: str | None = None) -> None:
-    driver.get(twin.lms_url + "/console/")
+    driver.get(twin.lms_url + "/")
     wait(driver).until(ec.visibility_of_element_located((By.ID, "signin-username"))).send_keys(username)
     driver.find_element(By.ID, "signin-password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "#signin button[type=submit]").click()
@@ -209,7 +209,7 @@ def test_screenshots_of_every_main_page(twin: Twin, browser: WebDriver) -> None:
             ("agent", "#/agents/room-101", (By.CSS_SELECTOR, "#chart-cpu canvas")),
             ("accounts", "#/accounts", (By.CSS_SELECTOR, '#accounts tr[data-key]')),
         ):
-            browser.get(f"{twin.lms_url}/console/{path}")
+            browser.get(f"{twin.lms_url}/{path}")
             browser.refresh()
             wait(browser, 30).until(ec.presence_of_element_located(ready))
             browser.save_screenshot(str(SCREENSHOTS / f"console-{name}-{suffix}.png"))

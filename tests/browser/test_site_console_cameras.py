@@ -52,7 +52,7 @@ def account(lms: LmsProcess, username: str, role: str, cameras: bool) -> str:
 
 def sign_in(driver: WebDriver, lms: LmsProcess, username: str, password: str) -> None:
     """Sign in with a one-time password and choose a new one, as a person does the first time."""
-    driver.get(lms.base_url + "/console/")
+    driver.get(lms.base_url + "/")
     wait(driver).until(ec.visibility_of_element_located((By.ID, "signin-username"))).send_keys(username)
     driver.find_element(By.ID, "signin-password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "#signin button[type=submit]").click()
@@ -146,7 +146,7 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
         suffix = f"{lang}{'-dark' if dark else ''}"
         browser.execute_script("localStorage.setItem('ct.lang', arguments[0]);"
                                "localStorage.setItem('ct.theme', arguments[1]);", lang, "dark" if dark else "light")
-        browser.get(f"{lms.base_url}/console/#/fleet")
+        browser.get(f"{lms.base_url}/#/fleet")
         browser.refresh()
         wait(browser).until(ec.visibility_of_element_located((By.ID, "nav")))
         open_wall(browser)
@@ -167,7 +167,7 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     denied = wait(browser).until(ec.visibility_of_element_located((By.ID, "cameras-denied")))
     assert "permission" in denied.text
     for page in ("#/cameras", f"#/cameras/{AGENT}:door"):
-        browser.get(f"{lms.base_url}/console/{page}")
+        browser.get(f"{lms.base_url}/{page}")
         wait(browser).until(ec.visibility_of_element_located((By.ID, "cameras-denied")))
         assert not browser.find_elements(By.CSS_SELECTOR, "main img")
     assert not [e for e in audit(lms) if e["action"].startswith("cctv:") and e["actor"] == "user:ops"]

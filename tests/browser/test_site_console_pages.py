@@ -93,7 +93,7 @@ def admin(twin: Twin) -> Iterator[WebDriver]:
 
 
 def open_page(driver: WebDriver, twin: Twin, hash_path: str) -> None:
-    driver.get(f"{twin.lms_url}/console/{hash_path}")
+    driver.get(f"{twin.lms_url}/{hash_path}")
     driver.refresh()  # a hash change alone would not reload the page's scripts (and their language)
     wait(driver).until(ec.visibility_of_element_located((By.ID, "nav")))
 
