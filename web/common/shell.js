@@ -32,21 +32,21 @@ export function useRoute(home) {
 }
 
 // pages: [{key, label(), list, detail?, hidden?, nav?: the key of the entry marked current for it}];
-// status: shown before the connection indicator; who: {name, title, role: its label}; banner: above every page.
-export function Shell({ pages, home, status = null, who, onSignOut, banner = null, note = null }) {
+// title: the app's name; status: shown before the connection indicator; who: {name, title, role: its label}; banner: above every page.
+export function Shell({ title, pages, home, status = null, who, onSignOut, banner = null, note = null }) {
   const route = useRoute(home);
   const page = pages.find((p) => p.key === route.page);
   useEffect(() => {
     const main = document.getElementById('main');
     if (main) main.focus({ preventScroll: true });
-    document.title = `${page ? page.label() : t('app.not_found')} · ${t('app.title')}`;
+    document.title = `${page ? page.label() : t('app.not_found')} · ${title}`;
   }, [route.page, route.id]);
   const View = page ? (route.id && page.detail ? page.detail : page.list) : null;
   const homePage = pages.find((p) => p.key === home);
   return html`
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById('main').focus(); }}>${t('app.skip')}</a>
     <header class="top">
-      <div class="brand">${t('app.title')}</div>
+      <div class="brand">${title}</div>
       <nav aria-label=${t('nav.label')} id="nav">
         ${pages.filter((p) => !p.hidden).map((p) => html`<a href=${`#/${p.key}`} id=${`nav-${p.key}`}
           aria-current=${p === page || (page && page.nav === p.key) ? 'page' : undefined}>${p.label()}</a>`)}

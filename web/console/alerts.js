@@ -10,6 +10,8 @@ import { useLive } from './live.js';
 
 export const SEVERITY_RANK = { critical: 3, error: 2, warning: 1, info: 0 };
 const SHOWN = 5;
+const SEVERITY = { critical: () => t('alerts.severity_critical'), error: () => t('alerts.severity_error'),
+  warning: () => t('alerts.severity_warning'), info: () => t('alerts.severity_info') };
 
 export function ordered(alerts) {
   return [...alerts].sort((a, b) => (SEVERITY_RANK[b.severity] ?? 0) - (SEVERITY_RANK[a.severity] ?? 0)
@@ -28,7 +30,7 @@ export function AlertsBanner() {
   const [busy, setBusy] = useState(null);
   useLive((kind) => {
     if (kind === 'alert' || kind === 'resync') open.refresh();
-  }, [open.refresh]);
+  }, []);
   const alerts = ordered((open.data && open.data.alerts) || []);
   if (!alerts.length) return null;
   const top = alerts[0].severity;
@@ -49,7 +51,7 @@ export function AlertsBanner() {
       <h2 id="alerts-h">${t('alerts.title', { n: alerts.length })}</h2>
       <ul>
         ${alerts.slice(0, SHOWN).map((a) => html`<li key=${a.alert_id} data-alert=${a.alert_id} data-state=${a.state}>
-          <strong class="sev">${t(`alerts.severity_${a.severity}`)}</strong>
+          <strong class="sev">${SEVERITY[a.severity] ? SEVERITY[a.severity]() : a.severity}</strong>
           <span class="what">${a.rule_name}</span> · <span>${where(a)}</span>${a.message && html` · <span>${a.message}</span>`}
           <span class="muted"> · ${fmtAgo(a.opened_at)}</span>
           ${a.state === 'acknowledged'

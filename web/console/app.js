@@ -44,7 +44,7 @@ function Console() {
     connectLive();
     return stopLive;
   }, []);
-  return html`<${Shell} pages=${PAGES.filter((p) => can(p.role))} home="fleet" status=${html`<${LiveState} />`}
+  return html`<${Shell} title=${t('app.title')} pages=${PAGES.filter((p) => can(p.role))} home="fleet" status=${html`<${LiveState} />`}
     who=${{ name: (who.user && who.user.username) || who.name, role: roleLabel(role()) }} onSignOut=${signOut}
     banner=${html`<${AlertsBanner} />`} />`;
 }

@@ -32,7 +32,7 @@ const PAGES = [
 
 function Dashboard() {
   const who = useStore(me);
-  return html`<${Shell} pages=${PAGES.filter((p) => can(p.role))} home="overview"
+  return html`<${Shell} title=${t('app.title')} pages=${PAGES.filter((p) => can(p.role))} home="overview"
     who=${{ name: who.name || t('app.api_token'), title: who.email, role: roleLabel(who.role) }} onSignOut=${signOut}
     note=${who.guessed && html`<p class="note" id="role-guessed">${t('app.role_guessed')}</p>`} />`;
 }
