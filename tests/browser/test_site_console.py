@@ -158,6 +158,7 @@ def test_a_batch_over_a_room_shows_each_agents_result(twin: Twin, operator: WebD
     for agent_id in AGENTS:
         row = operator.find_element(By.CSS_SELECTOR, f'#batch-results tr[data-agent="{agent_id}"]')
         assert "succeeded" in row.text and agent_id in row.text, row.text  # get_info names the agent
+    operator.execute_script("document.getElementById('batch-results').scrollIntoView({block: 'end'})")
     operator.save_screenshot(str(SCREENSHOTS / "console-batch-en.png"))
 
 
@@ -250,7 +251,7 @@ def test_open_alerts_show_in_a_banner_operators_acknowledge_and_viewers_only_rea
     banner goes."""
     rule = {"rule_id": "console-offline", "name": "Room PC offline", "severity": "error",
             "condition": {"kind": "agent_offline", "for_s": 0}, "scope": {"agents": ["room-102"]}}  # fmt: skip
-    lms(twin, "PUT", "/api/alerts/rules/console-offline", rule)
+    lms(twin, "POST", "/api/alerts/rules", rule)
     child = twin.agents["room-102"]
     try:
         assert not operator.find_elements(By.ID, "alerts-banner")
