@@ -167,6 +167,12 @@ def test_agent_detail_charts_settings_and_bad_input(twin: Twin, operator: WebDri
     wait(operator).until(ec.text_to_be_present_in_element((By.ID, "agent-title"), "room-101"))
     # the charts draw (a canvas each) once the history arrives
     wait(operator, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-cpu canvas")) > 0)
+    # ... with the agent's samples in them (an empty chart still draws its axes, and says so)
+    points = "return [...document.querySelectorAll('figure.chart')].map((f) => [f.id, Number(f.dataset.points)])"
+    wait(operator, 60).until(lambda d: all(n > 0 for _, n in d.execute_script(points)))
+    charts = {c for c, _ in operator.execute_script(points)}
+    assert charts >= {"chart-cpu", "chart-memory", "chart-disk", "chart-network"}, charts
+    assert not operator.find_elements(By.CSS_SELECTOR, "figure.chart .chart-empty")
     # bad input: an empty key and parameters that are not JSON send nothing and say why
     operator.find_element(By.CSS_SELECTOR, "#setting-edit button[type=submit]").click()
     assert operator.find_element(By.ID, "setting-edit-key-msg").text
@@ -259,6 +265,7 @@ def test_open_alerts_show_in_a_banner_operators_acknowledge_and_viewers_only_rea
         banner = wait(operator, 60).until(ec.visibility_of_element_located((By.ID, "alerts-banner")))
         wait(operator).until(lambda _d: "Room PC offline" in banner.text and "room-102" in banner.text)
         assert "error" in (banner.get_attribute("class") or "")
+        operator.save_screenshot(str(SCREENSHOTS / "console-alerts-en.png"))
         with chromium(f"--ignore-certificate-errors-spki-list={spki_sha256(twin.tls.lms.cert_file)}") as viewer:
             sign_in(viewer, twin, "lookout", invite(twin, "lookout", "viewer"), NEW_PASSWORD)
             seen = wait(viewer, 30).until(ec.visibility_of_element_located((By.ID, "alerts-banner")))

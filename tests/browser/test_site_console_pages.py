@@ -285,6 +285,8 @@ def test_the_camera_preview_of_a_classtop_client(twin: Twin) -> None:
         wait(driver).until(ec.text_to_be_present_in_element((By.ID, "preview-caption"), "camera 0"))
         assert driver.find_element(By.ID, "preview-toggle").text == "Stop"
         assert previewing(twin, uuid) is True
+        driver.execute_script("document.getElementById('preview').scrollIntoView({block: 'center'})")
+        driver.save_screenshot(str(SCREENSHOTS / "console-classtop-preview-en.png"))
 
         # Stop: camera_stop_preview reached the client, the image is gone
         driver.find_element(By.ID, "preview-toggle").click()
