@@ -60,24 +60,40 @@ def twin() -> Iterator[Twin]:
         yield twin
 
 
-@pytest.fixture(scope="module")
-def classtop(twin: Twin) -> Iterator[subprocess.Popen[str]]:
-    """The stand-in ClassTop desktop client, connected to the twin's LMS over TLS (pending: the site's policy
-    is approval)."""
-    log = (twin.workdir / "logs" / "classtop-client.log").open("w")
-    args = [sys.executable, str(CLIENT_SCRIPT), "--url", twin.lms_url, "--uuid", CLIENT, "--reconnect-s", "0.5",
+def classtop_clients(twin: Twin) -> list[dict[str, Any]]:
+    return list(lms(twin, "GET", "/api/classtop/clients")["data"]["clients"])
+
+
+@contextlib.contextmanager
+def classtop_process(twin: Twin, uuid: str, *, approve: bool) -> Iterator[subprocess.Popen[str]]:
+    """A stand-in ClassTop desktop client in its own process, connected to the twin's LMS over TLS (pending: the
+    site's policy is approval), approved by the site's admin if ``approve``; killed on exit."""
+    log = (twin.workdir / "logs" / f"classtop-{uuid}.log").open("w")
+    args = [sys.executable, str(CLIENT_SCRIPT), "--url", twin.lms_url, "--uuid", uuid, "--reconnect-s", "0.5",
             "--cafile", str(twin.lms_ca_file)]  # fmt: skip
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not [c for c in lms(twin, "GET", "/api/classtop/clients")["data"]["clients"] if c["uuid"] == CLIENT]:
+        while not [c for c in classtop_clients(twin) if c["uuid"] == uuid]:
             assert proc.poll() is None and time.monotonic() < deadline, "the ClassTop client never reached the LMS"
             time.sleep(0.2)
+        if approve:
+            lms(twin, "POST", f"/api/classtop/clients/{uuid}/approve")
+            while not any(c["uuid"] == uuid and c["connected"] for c in classtop_clients(twin)):
+                assert proc.poll() is None and time.monotonic() < deadline, "the approved client never reconnected"
+                time.sleep(0.2)
         yield proc
     finally:
         proc.kill()
         proc.wait(10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def classtop(twin: Twin) -> Iterator[subprocess.Popen[str]]:
+    """The stand-in ClassTop desktop client of the module, waiting for approval."""
+    with classtop_process(twin, CLIENT, approve=False) as proc:
+        yield proc
 
 
 def driver_for(twin: Twin) -> contextlib.AbstractContextManager[WebDriver]:
@@ -221,35 +237,6 @@ def test_the_command_picker_of_a_classtop_client_offers_only_what_it_runs(
     assert "exec" not in offered and "get_metrics" not in offered
 
 
-def classtop_clients(twin: Twin) -> list[dict[str, Any]]:
-    return list(lms(twin, "GET", "/api/classtop/clients")["data"]["clients"])
-
-
-@contextlib.contextmanager
-def classtop_process(twin: Twin, uuid: str) -> Iterator[subprocess.Popen[str]]:
-    """Another stand-in ClassTop desktop client (its own process, killed on exit), approved by the site's admin."""
-    log = (twin.workdir / "logs" / f"classtop-{uuid}.log").open("w")
-    args = [sys.executable, str(CLIENT_SCRIPT), "--url", twin.lms_url, "--uuid", uuid, "--reconnect-s", "0.5",
-            "--cafile", str(twin.lms_ca_file)]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not [c for c in classtop_clients(twin) if c["uuid"] == uuid]:
-            assert proc.poll() is None and time.monotonic() < deadline, "the ClassTop client never reached the LMS"
-            time.sleep(0.2)
-        lms(twin, "POST", f"/api/classtop/clients/{uuid}/approve")
-        while not any(
-            c["uuid"] == uuid and c["connected"] for c in lms(twin, "GET", "/api/classtop/clients")["data"]["clients"]
-        ):
-            assert proc.poll() is None and time.monotonic() < deadline, "the approved client never reconnected"
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait(10)
-        log.close()
-
-
 def previewing(twin: Twin, uuid: str) -> bool:
     answer = lms(twin, "POST", f"/api/clients/{uuid}/command", {"command": "camera_get_status", "params": {}})
     return bool(answer["data"]["previewing"])
@@ -262,7 +249,7 @@ def test_the_camera_preview_of_a_classtop_client(twin: Twin) -> None:
     uuid = str(uuidlib.uuid4())
     src = "const i = document.getElementById('preview-img'); return i ? i.getAttribute('src') : ''"
     password = lms(twin, "POST", "/api/accounts", {"username": "watcher", "role": "operator", "cameras": True})
-    with classtop_process(twin, uuid) as client, driver_for(twin) as driver:
+    with classtop_process(twin, uuid, approve=True) as client, driver_for(twin) as driver:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
         sign_in(driver, twin, "watcher", password["data"]["one_time_password"], NEW_PASSWORD)
         open_page(driver, twin, f"#/classtop/{uuid}")
@@ -285,8 +272,6 @@ def test_the_camera_preview_of_a_classtop_client(twin: Twin) -> None:
         wait(driver).until(ec.text_to_be_present_in_element((By.ID, "preview-caption"), "camera 0"))
         assert driver.find_element(By.ID, "preview-toggle").text == "Stop"
         assert previewing(twin, uuid) is True
-        driver.execute_script("document.getElementById('preview').scrollIntoView({block: 'center'})")
-        driver.save_screenshot(str(SCREENSHOTS / "console-classtop-preview-en.png"))
 
         # Stop: camera_stop_preview reached the client, the image is gone
         driver.find_element(By.ID, "preview-toggle").click()
