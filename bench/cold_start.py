@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import Figure, write_results
+from bench._results import ROOT, Figure, write_results
 
 CLOUD = ROOT / "cloud"
 CONFIG = CLOUD / ".chalice" / "config.json"
