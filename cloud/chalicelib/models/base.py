@@ -10,7 +10,7 @@ assigned to.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
@@ -49,7 +49,7 @@ class _TableMeta(MetaModel):
             namespace = {**namespace, "AGGREGATE": aggregate, "Meta": cls.__dict__["Meta"]}
         super().__init__(name, bases, namespace)
         if aggregate is not None and _binding.settings is not None:  # imported after bind(): a function's first use
-            _bind(cls, _binding.settings)
+            _bind(cast("type[BaseModel]", cls), _binding.settings)
 
 
 class BaseModel(Model, metaclass=_TableMeta):

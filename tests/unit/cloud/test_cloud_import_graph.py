@@ -85,3 +85,29 @@ assert set(listed) == set(base.defined()), set(base.defined()) - set(listed)
 """
     loaded = modules_after(code, lambda_env=False)
     assert {"chalicelib.models.alert", "chalicelib.models.upgrade_campaign"} <= loaded
+
+
+def test_a_rule_function_loaded_alone_as_lambda_does_logs_json_and_counts_its_metrics() -> None:
+    """Lambda imports ``chalicelib.handlers`` for a rule function, never ``app.py``: the function still gets the JSON
+    logs and the metrics (the app's middleware) — a dropped event is one JSON log line and one EMF document."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_", "PYTHON"))}
+    env.update({"PYTHONPATH": f"{ROOT / 'cloud'}{os.pathsep}{ROOT}", "AWS_LAMBDA_FUNCTION_NAME": "classtop-rule",
+                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+    code = """
+import importlib, json, sys
+handler = getattr(importlib.import_module("chalicelib.handlers"), "site_heartbeat")
+class Context:
+    aws_request_id, function_name, memory_limit_in_mb = "req-1", "classtop-rule", 128
+answer = handler({"topic_site_id": "s1", "message_base64": "not base64!"}, Context())
+assert answer["ok"] is False, answer
+assert "app" not in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT / "cloud", capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    documents = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    logs = [d for d in documents if d.get("level") == "WARNING"]
+    assert logs and logs[0]["function_request_id"] == "req-1" and logs[0]["tenant"] == "demo", documents
+    assert "dropped event from site 's1'" in logs[0]["message"]
+    metrics = [d for d in documents if "_aws" in d]
+    assert metrics and metrics[0]["RuleEventsDropped"] == [1.0], documents
