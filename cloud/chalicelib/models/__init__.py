@@ -101,6 +101,7 @@ __all__ = [
     "CommandModel",
     "EventModel",
     "LabelModel",
+    "LogRequestModel",
     "MetricRollupModel",
     "RateLimitModel",
     "RollupModel",

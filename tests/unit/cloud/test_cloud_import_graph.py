@@ -36,7 +36,8 @@ def under(modules: set[str], *packages: str) -> set[str]:
 
 
 def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -> None:
-    loaded = modules_after("import importlib\ngetattr(importlib.import_module('chalicelib.handlers'), 'site_heartbeat')")
+    loaded = modules_after("import importlib\n"
+                           "getattr(importlib.import_module('chalicelib.handlers'), 'site_heartbeat')")
     assert "chalicelib.handlers.rules" in loaded  # the probe does resolve the handler
     assert under(loaded, "chalicelib.api") == set()
     assert under(loaded, "chalicelib.services") == set()
