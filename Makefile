@@ -117,19 +117,23 @@ demo: deps-system
 	$(VPY) -m infra.local
 
 ## bench: every bench/*.py with the venv's python at its default (full) size, each writing its figures into
-## $(BENCH_RESULTS) (bench/_results.py); ends with one table of every figure, its baseline, the ratio and the goal.
+## $(BENCH_RESULTS) (bench/_results.py); ends with one table of every figure, its baseline, the ratio and the goal
+## (a bench that fails does not stop the others; make bench then fails, after the table).
 ## bench-report: that table again, and docs/benchmarks.md with its plots, from the results there (no bench is run).
 BENCH_RESULTS ?= $(CURDIR)/var/bench
 bench: venv
 	@shopt -s nullglob; \
 	scripts=(bench/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no bench/*.py yet"; exit 0; fi; \
+	failed=""; \
 	for f in "$${scripts[@]}"; do \
 	  case "$$(basename "$$f")" in _*|report.py) continue;; esac; \
 	  echo "== $$f"; \
-	  BENCH_RESULTS_DIR="$(BENCH_RESULTS)" PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
+	  BENCH_RESULTS_DIR="$(BENCH_RESULTS)" PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f" \
+	    || failed="$$failed $$f"; \
 	done; \
-	BENCH_RESULTS_DIR="$(BENCH_RESULTS)" $(VPY) bench/report.py
+	BENCH_RESULTS_DIR="$(BENCH_RESULTS)" $(VPY) bench/report.py; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
 
 BENCH_NOTE ?=
 bench-report: venv
