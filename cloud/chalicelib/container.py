@@ -53,6 +53,7 @@ from chalicelib.services.command_history import CommandHistory
 from chalicelib.services.lms import LmsService
 from chalicelib.services.lms_config import LmsConfigService
 from chalicelib.services.log_requests import LogRequestService
+from chalicelib.services.metric_history import MetricHistoryService
 from chalicelib.services.metric_rollups import MetricRollupService
 from chalicelib.services.overview import OverviewService
 from chalicelib.services.pool_tokens import PoolTokenVerifier
@@ -86,6 +87,7 @@ class Container:
     stats: StatsService
     snapshots: AgentSnapshotService
     metric_rollups: MetricRollupService
+    metric_history: MetricHistoryService
     cctv_snapshots: CctvSnapshotService
     shadows: ShadowStore
     agent_settings: AgentSettingsService
@@ -234,6 +236,7 @@ def _build(overrides: _Overrides) -> Container:
         stats=stats,
         snapshots=AgentSnapshotService(AgentSnapshotRepository(), agents, agent_service, clock),
         metric_rollups=MetricRollupService(MetricRollupRepository(), agents),
+        metric_history=MetricHistoryService(MetricRollupRepository(), agent_service, clock),
         cctv_snapshots=CctvSnapshotService(media, agent_service, commands, clock),
         shadows=shadows,
         agent_settings=AgentSettingsService(agent_service, shadows, settings.namespace),
