@@ -31,6 +31,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
 from tests.browser.browser import WebSite, chromium, wait, web_site
+from tests.browser.test_dashboard import sign_in
 
 #: the twin's setup fills an hour of 5-minute buckets with samples 15 s apart (about 3 minutes)
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -66,11 +67,7 @@ def lms_samples(twin: Twin, since: float, end: float) -> int:
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
-    now = time.time()
-    if now % HOUR_S > HOUR_S - 600:  # the charts' hour must still show the previous hour's last buckets
-        time.sleep(HOUR_S - now % HOUR_S + 5)
-        now = time.time()
-    previous = int(now) // HOUR_S * HOUR_S - HOUR_S  # the hour the samples fill
+    previous = int(time.time()) // HOUR_S * HOUR_S - HOUR_S  # the hour the samples fill
     workdir = Path(tempfile.mkdtemp(prefix="ct-charts-"))
     twin = Twin(workdir, TwinOptions(ports=TwinPorts.free(), agent_ids=(AGENT,), clock_shift=True))
     for part in ("lms", AGENT):  # both start in the previous hour: its first pass rolls up nothing older
@@ -131,15 +128,6 @@ def browser() -> Iterator[WebDriver]:
         yield driver
 
 
-def sign_in(driver: WebDriver, site: WebSite, token: str) -> None:
-    driver.get(site.url + "/dashboard/")
-    wait(driver).until(ec.element_to_be_clickable((By.CSS_SELECTOR, "details.advanced summary"))).click()
-    field = wait(driver).until(ec.visibility_of_element_located((By.ID, "token-signin-token")))
-    field.send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "#token-signin button[type=submit]").click()
-    wait(driver).until(ec.visibility_of_element_located((By.ID, "nav")))
-
-
 def open_charts(driver: WebDriver) -> None:
     driver.execute_script("window.location.hash = arguments[0]", f"#/agents/{AGENT}")
     wait(driver).until(ec.element_to_be_clickable((By.ID, "tab-metrics"))).click()
@@ -165,8 +153,12 @@ def test_an_agents_charts_show_the_hour_the_lms_rolled_up(site: WebSite, twin: T
         wait(browser).until(lambda d, c=chart: d.find_element(By.ID, c).get_attribute("data-points") != "0")
         assert browser.execute_script(f"return document.querySelector('#{chart} canvas').width") > 200
     assert choose(browser, "week") == 1  # one hourly point
-    hour = choose(browser, "hour")  # the 5-minute buckets of the last hour still inside the window
-    assert 1 <= hour <= HOUR_S // BUCKET_S
+    # the hour: the 5-minute buckets still inside its window (none once the clock is 55 minutes past the hour)
+    hour = choose(browser, "hour")
+    status, body = api(twin, f"/api/agents/{AGENT}/metrics?range=hour", twin.admin_token)
+    assert status == 200 and hour <= HOUR_S // BUCKET_S
+    if browser.find_element(By.ID, "metrics").get_attribute("data-until") == str(body["data"]["until"]):
+        assert hour == len(body["data"]["points"])  # the same window (it moves every 5 minutes)
     note = browser.find_element(By.ID, "metrics-note").text
     assert str(hour) in note and "5-minute" in note
     # the legend reads the series it draws: CPU low/average/peak of the buckets
@@ -187,8 +179,11 @@ def test_another_sites_operator_sees_no_charts(
 
 
 def test_screenshots_of_the_charts(site: WebSite, twin: Twin, browser: WebDriver) -> None:
-    """docs/screenshots/dashboard-agent-metrics-<lang>[-dark].png, the day range (every bucket of the hour)."""
+    """docs/screenshots/dashboard-agent-metrics-<lang>[-dark].png: the hour range while it still holds most of the
+    rolled-up hour, else the day (which holds all of it)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    status, body = api(twin, f"/api/agents/{AGENT}/metrics?range=hour", twin.admin_token)
+    shown = "hour" if status == 200 and len(body["data"]["points"]) >= 6 else "day"
     browser.get(site.url + "/dashboard/")
     for lang, dark in (("en", False), ("zh-CN", False), ("en", True), ("zh-CN", True)):
         browser.execute_script(
@@ -199,7 +194,7 @@ def test_screenshots_of_the_charts(site: WebSite, twin: Twin, browser: WebDriver
         )
         sign_in(browser, site, twin.admin_token)
         open_charts(browser)
-        assert choose(browser, "day") > 0
+        assert choose(browser, shown) > 0
         wait(browser).until(lambda d: d.find_element(By.ID, "chart-cpu").get_attribute("data-points") != "0")
         browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(SCREENSHOTS / f"dashboard-agent-metrics-{lang}{'-dark' if dark else ''}.png"))

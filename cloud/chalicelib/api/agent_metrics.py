@@ -1,6 +1,7 @@
 """``GET /api/agents/{id}/metrics?range=hour|day|week``: an agent's metric charts from the rollups its site sends
-(``services/metric_history.py``), polled by the dashboard with ``If-None-Match``: unchanged (no rollup written and
-the same 5-minute window), it costs one read of the change marks and answers 304."""
+(``services/metric_history.py``), polled by the dashboard with ``If-None-Match``: inside one 5-minute window (and
+while the agents' change mark holds: a moved or retired agent answers anew) it costs one read of the change marks
+and answers 304."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ api = Router(__name__, tag="agents")
     "An agent's CPU and memory (min/avg/max) over the last hour (5-minute points), day (15-minute) or week "
     "(hourly), from its site's metric rollups",
     query=(Query("range", "hour (default), day or week", enum=tuple(r.value for r in MetricRange)),),
-    etag=(Area.METRICS, Area.AGENTS),
+    etag=(Area.AGENTS,),
     etag_clock_s=WINDOW_ALIGN_S,
 )
 def agent_metrics(call: Call[None], agent_id: str) -> Response:

@@ -19,8 +19,6 @@ class Area(StrEnum):
     SITES = "sites"
     COMMANDS = "commands"
     EVENTS = "events"
-    #: agents' metric rollups (the dashboard's charts)
-    METRICS = "metrics"
 
 
 #: areas written inside :func:`deferred`, bumped once when it ends

@@ -1,6 +1,5 @@
 """Agents' metric rollups (``MetricRollupModel``): one item per agent and hour, written whole (a redelivered
-hour overwrites itself); read back as :class:`MetricBucket` objects. A write bumps the ``metrics`` change mark (the
-charts' ``ETag``)."""
+hour overwrites itself); read back as :class:`MetricBucket` objects."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from typing import Any
 from chalicelib.domain.metric_bucket import MetricBucket
 from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.repositories.base import dynamo_errors, expiry
-from chalicelib.repositories.change_mark import Area, bump
 from shared.messages import ROLLUP_HOUR_S, MetricRollup
 
 
@@ -31,8 +29,6 @@ class MetricRollupRepository:
                 MetricRollupModel.batch_write() as batch:
             for item in items:
                 batch.save(item)
-        if items:
-            bump(Area.METRICS)
         return len(items)
 
     def between(self, agent_id: str, start: int, end: int) -> list[MetricBucket]:

@@ -6,10 +6,11 @@ week in hourly points, each point merged from the stored buckets it covers (samp
 max of the maxima, the sample-weighted mean of the means). No other table: the day and week views cost only the
 reads of the hours they cover (docs/data-model.md, "Metric charts").
 
-The window ends at the next multiple of :data:`WINDOW_ALIGN_S` after the clock, so an answer does not change
-inside one such window unless a site writes rollups; the route's ``ETag`` uses the same window and the
-``metrics`` change mark. A site sends only closed hours: the newest points are up to an hour old (plus its
-``grace_s``).
+The window ends at the next multiple of :data:`WINDOW_ALIGN_S` after the clock; the route's ``ETag`` changes with
+that window (and the agents' change mark), not with the rollups' writes: the intake bumps no change mark (the
+``site_metrics`` function keeps its one table), so rollups that arrive inside a window are shown from the next one,
+at most :data:`WINDOW_ALIGN_S` later. A site sends only closed hours anyway: the newest points are up to an hour
+old (plus its ``grace_s``).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ function Metrics({ agentId }) {
   const cols = useMemo(() => columns(data), [data]);
   const count = ((data && data.points) || []).length;
   const step = data && STEP_LABEL[data.step_s];
-  return html`<section id="metrics" data-range=${range} data-points=${data ? count : ''}>
+  return html`<section id="metrics" data-range=${range} data-points=${data ? count : ''} data-until=${data ? data.until : ''}>
     <div class="row"><h2>${t('metrics.title')}</h2><${RangePicker} id="metrics-range" value=${range} onChange=${setRange} /></div>
     <${ErrorBox} error=${error} />
     ${missing && html`<p class="note" id="metrics-missing">${t('metrics.unavailable')}</p>`}
