@@ -1,7 +1,7 @@
 // One agent: facts and inventory, metric charts from the rollups (hour/day/week), settings (desired beside
 // reported, edited by operators), the ClassTop timetable as a week grid, cameras, and its command history.
 import { html, useMemo, useState } from '../../common/html.js';
-import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
+import { fmtAgo, fmtTime, lang, t } from '../../common/i18n.js';
 import { usePoll, usePollWith } from '../../common/hooks.js';
 import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
@@ -81,7 +81,7 @@ function Metrics({ agentId }) {
     }
   };
   const { data, error } = usePollWith(poll, `metrics/${agentId}/${range}`);
-  const cols = useMemo(() => columns(data), [data]);
+  const cols = useMemo(() => columns(data), [data, lang.get()]); // the legend's labels follow the language
   const count = ((data && data.points) || []).length;
   const step = data && STEP_LABEL[data.step_s];
   return html`<section id="metrics" data-range=${range} data-points=${data ? count : ''} data-until=${data ? data.until : ''}>
