@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from chalicelib.services.lms import LmsService
     from chalicelib.services.lms_config import LmsConfigService
     from chalicelib.services.log_requests import LogRequestService
+    from chalicelib.services.metric_history import MetricHistoryService
     from chalicelib.services.metric_rollups import MetricRollupService
     from chalicelib.services.overview import OverviewService
     from chalicelib.services.retirement import RetirementService
@@ -357,6 +358,13 @@ class Container:
         from chalicelib.services.metric_rollups import MetricRollupService
 
         return MetricRollupService(MetricRollupRepository(), self.agent_records)
+
+    @_Lazy
+    def metric_history(self) -> MetricHistoryService:
+        from chalicelib.repositories.metric_rollup import MetricRollupRepository
+        from chalicelib.services.metric_history import MetricHistoryService
+
+        return MetricHistoryService(MetricRollupRepository(), self.agents, self.clock)
 
     @_Lazy
     def cctv_snapshots(self) -> CctvSnapshotService:
