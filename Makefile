@@ -3,7 +3,8 @@
 # Works on a fresh Debian 12 machine as root with only python3 and network access to PyPI and Debian:
 #   make test    system packages + venv + ruff + vulture + mypy + pytest   (what .ci/run runs)
 #   make demo    the local twin (python -m infra.local)
-#   make bench   every bench/*.py with the venv's python
+#   make bench   every bench/*.py with the venv's python, ending with one table of every figure
+#   make bench-report   docs/benchmarks.md (table and plots) from the last bench results
 #   make fuzz    the fuzz tests (tests/fuzz) with many more generated cases than make test runs
 #   make chaos   the fault-injection run on the local twin (CHAOS_FAULTS faults, seeded by CHAOS_SEED)
 #
@@ -38,7 +39,7 @@ PYTEST_ARGS ?=
 # The editable install maps the top-level packages that exist when it runs: reinstall when one appears.
 PKG_INITS := $(wildcard shared/__init__.py edge/__init__.py infra/__init__.py)
 
-.PHONY: all deps-system venv lint typecheck pytest test fuzz demo bench chaos lms-lock clean distclean
+.PHONY: all deps-system venv lint typecheck pytest test fuzz demo bench bench-report chaos lms-lock clean distclean
 
 all: test
 
@@ -115,15 +116,29 @@ demo: deps-system
 	$(MAKE) --no-print-directory venv
 	$(VPY) -m infra.local
 
+## bench: every bench/*.py with the venv's python at its default (full) size, each writing its figures into
+## $(BENCH_RESULTS) (bench/_results.py); ends with one table of every figure, its baseline, the ratio and the goal
+## (a bench that fails does not stop the others; make bench then fails, after the table).
+## bench-report: that table again, and docs/benchmarks.md with its plots, from the results there (no bench is run).
+BENCH_RESULTS ?= $(CURDIR)/var/bench
 bench: venv
 	@shopt -s nullglob; \
 	scripts=(bench/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no bench/*.py yet"; exit 0; fi; \
+	failed=""; \
 	for f in "$${scripts[@]}"; do \
-	  case "$$(basename "$$f")" in _*) continue;; esac; \
+	  case "$$(basename "$$f")" in _*|report.py) continue;; esac; \
 	  echo "== $$f"; \
-	  PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f"; \
-	done
+	  BENCH_RESULTS_DIR="$(BENCH_RESULTS)" PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(VPY) "$$f" \
+	    || failed="$$failed $$f"; \
+	done; \
+	BENCH_RESULTS_DIR="$(BENCH_RESULTS)" $(VPY) bench/report.py; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
+
+BENCH_NOTE ?=
+bench-report: venv
+	BENCH_RESULTS_DIR="$(BENCH_RESULTS)" $(VPY) bench/report.py --page docs/benchmarks.md \
+	  $(if $(BENCH_NOTE),--note "$(BENCH_NOTE)")
 
 ## chaos: kill -9 of the LMS, an agent mid-exec, the site broker, the IoT Core stand-in, cloud link cuts, the LMS's disk
 ## full (a tmpfs of its own: root), clock jumps and a slow link, at random (seeded) points while commands and settings

@@ -33,6 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess, free_port
 from infra.local.process import ChildProcess, wait_for
@@ -208,6 +209,10 @@ def main() -> int:
         print(f"baseline: {EXPORTER} could not be measured ({exporter_note})")
     ok3 = agent_cpu < 1.0 and agent_rss < 40
     print(f"target (issue 3: agent < 1 % CPU, < 40 MB RSS): {'met' if ok3 else 'NOT met'}")
+    write_results("agent_idle", [
+        Figure("idle agent RSS", agent_rss, "MB", medians[1][1] if len(medians) > 1 else None, EXPORTER,
+               max_ratio=1.0 if len(medians) > 1 else None, max_value=None if len(medians) > 1 else 40.0),
+        Figure("idle agent CPU", agent_cpu, "% of a core", max_value=0.1)], params=vars(args))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -37,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench.fanout import Site
 from bench.lms_scale import measure
 from edge.lms.alerts import ActiveRule, AlertEvaluator, SiteLabels
@@ -236,6 +237,9 @@ def main() -> int:
     else:
         print("condition → webhook: no delivery arrived")
     receiver.server.shutdown()
+    write_results("alerts", [Figure("LMS CPU with 20 alert rules", on.cpu_cores, "cores", idle.cpu_cores, "alerts off"),
+                             Figure("LMS RSS with 20 alert rules", on.rss_mb, "MB", idle.rss_mb, "alerts off")],
+                  params=vars(args))
     return 0
 
 

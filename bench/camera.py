@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from edge.agent.camera.cv import cv2
 from edge.agent.camera.manager import CameraManager
 from edge.agent.camera.sources import SyntheticSource
@@ -105,6 +106,8 @@ def main() -> None:
         print(f"  agent camera        : {agent:5.1f} % of one core  ({n_agent} frames recorded)")
         print(f"  ratio agent / bare  : {agent / bare:.2f}   (goal: agent under 15 % of one core per camera: "
               f"{'met' if agent < 15 else 'NOT met'})")
+        write_results("camera", [Figure("agent camera CPU", agent, "% of a core", bare, "bare OpenCV encoding",
+                                        max_value=15.0)], params=vars(args))
 
 
 if __name__ == "__main__":

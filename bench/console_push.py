@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench._sim_agents import ADMIN_TOKEN, Site
 from bench.rtt import lms_round_trips, pct, real_agent
 from infra.local.process import wait_for
@@ -130,6 +131,10 @@ def main() -> int:
     print(f"the pages received {messages} pushed changes in all; per round, changes published while measuring: "
           f"{published}, and the page that got the fewest got {[r['least'] for r in received]} "
           f"({'none missed' if min(short) >= 0 else 'SOME MISSED'})")
+    write_results("console_push", [Figure(f"round trip p50 with {args.pages} console pages open", l50, "ms", q50,
+                                          "no page open"),
+                                   Figure(f"round trip p99 with {args.pages} console pages open", l99, "ms", q99,
+                                          "no page open")], params=vars(args))
     return 0
 
 

@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench._sim_agents import Site, nodelay
 from shared import topics
 from shared.messages import Command, Response, decode, encode
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                      (f"LMS POST /api/commands/batch (concurrency {args.concurrency})", lms)):  # fmt: skip
         print(f"{name:48} {statistics.median(xs):9.3f} {min(xs):8.3f}")
     print(f"ratio LMS/baseline (median): {statistics.median(lms) / statistics.median(base):.2f}")
+    write_results("fanout", [Figure(f"fan-out to {args.agents} agents through the LMS", statistics.median(lms), "s",
+                                    statistics.median(base), "direct MQTT, one client", max_ratio=1.3)],
+                  params=vars(args))
     return 0
 
 

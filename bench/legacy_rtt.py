@@ -38,6 +38,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench._sim_agents import ADMIN_TOKEN, Site
 from infra.local.process import wait_for
 
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(batch_line)
     if storm_line:
         print(storm_line)
+    write_results("legacy_rtt", [Figure("ClassTop client command round trip: p50", statistics.median(rtt) * 1000, "ms",
+                                        statistics.median(echo) * 1000, "raw WebSocket echo")], params=vars(args))
     return 0
 
 

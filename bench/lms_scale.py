@@ -21,6 +21,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench._sim_agents import Site
 
 
@@ -71,6 +72,12 @@ def main() -> int:
         lms_mb = f"{lms.rss_mb:7.1f}" if lms else f"{'-':>7}"
         total = broker.rss_mb + (lms.rss_mb if lms else 0.0)
         print(f"{count:6d} {name:24} {broker.cpu_cores:10.3f} {broker.rss_mb:9.1f} {lms_cpu} {lms_mb} {total:8.1f}")
+    write_results("lms_scale", [figure for (count, _, alone, _), (_, _, broker, lms)
+                                in zip(rows[::2], rows[1::2], strict=True) if lms is not None for figure in (
+        Figure(f"LMS CPU at {count} agents", lms.cpu_cores, "cores", alone.cpu_cores, "broker alone", max_value=0.5,
+               x=count, x_name="agents", series="lms_cpu"),
+        Figure(f"LMS + broker RSS at {count} agents", lms.rss_mb + broker.rss_mb, "MB", alone.rss_mb, "broker alone",
+               max_value=200.0, x=count, x_name="agents", series="lms_memory"))], params=vars(args))
     return 0
 
 

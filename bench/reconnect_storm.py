@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from awscrt import mqtt5
 
 from bench._classtop_fleet import FleetCounters, client_uuids
+from bench._results import Figure, write_results
 from bench._sim_agents import Site
 from edge.lms.cloud.link import CloudLink
 from edge.lms.config import CloudLinkSettings
@@ -407,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         except TimeoutError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             storms.append(Storm(f"{count} {name}: gave up ({exc})", missing=count))
+    write_results("reconnect_storm", [Figure(f"{s.what}: everyone back", statistics.median(s.storm_s), "s",
+                                             statistics.median(s.baseline_s) if s.baseline_s else None,
+                                             "connect with no storm", max_value=args.limit_s)
+                                      for s in storms if s.storm_s], params=vars(args))
     return 0 if report(storms, args.limit_s) else 1
 
 

@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import Figure, write_results
 from bench._sim_agents import ADMIN_TOKEN, Site
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
@@ -186,6 +187,15 @@ def main() -> int:
     for name, xs in results.items():
         p50, p99 = statistics.median(xs), pct(xs, 99)
         print(f"{name:36} {p50:8.3f} {p99:8.3f} {p50 / base:9.2f} {p99 / base99:9.2f}")
+    write_results("rtt", [Figure(f"{name}: {q}", stat(xs), "ms", stat(echo), "raw paho QoS1 echo",
+                                 max_ratio=goal if name.startswith("LMS") else None,
+                                 x=args.agents, x_name="agents", series="rtt", samples=xs if q == "p50" else None)
+                          for name, xs in results.items() if "(baseline)" not in name
+                          for q, stat, echo, goal in (
+                              ("p50", statistics.median, results["raw paho QoS1 echo (baseline)"], 2.0),
+                              ("p99", lambda v: pct(v, 99), results["raw paho QoS1 echo (baseline)"], 3.0))]
+                  + [Figure("raw paho QoS1 echo: p50", base, "ms", x=args.agents, x_name="agents", series="rtt",
+                            samples=results["raw paho QoS1 echo (baseline)"])], params=vars(args))
     return 0
 
 

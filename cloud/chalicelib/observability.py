@@ -19,22 +19,24 @@ an invocation and only when :func:`configure` enabled the JSON logs. ``docs/oper
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import Metrics, MetricUnit
-
-from chalicelib.adapters.iot import Publisher
-from chalicelib.domain.command import CommandRecord
-from shared.messages import CommandStatus
 from shared.topics import SiteDown
+
+if TYPE_CHECKING:  # powertools loads when configure() enables it (in Lambda: at import, once)
+    from aws_lambda_powertools.logging import Logger
+    from aws_lambda_powertools.metrics import Metrics
+
+    from chalicelib.adapters.iot import Publisher
+    from chalicelib.domain.command import CommandRecord
+    from shared.messages import CommandStatus
 
 SERVICE = "classtop-cloud"
 METRICS_NAMESPACE = "ClassTopFleet"
@@ -63,13 +65,18 @@ class Metric(StrEnum):
     RULE_EVENTS_DROPPED = "RuleEventsDropped"
 
 
-_OUTCOMES = {
-    CommandStatus.SUCCEEDED: Metric.AGENT_COMMANDS_SUCCEEDED,
-    CommandStatus.FAILED: Metric.AGENT_COMMANDS_FAILED,
-    CommandStatus.REJECTED: Metric.AGENT_COMMANDS_FAILED,
-    CommandStatus.TIMED_OUT: Metric.AGENT_COMMANDS_TIMED_OUT,
-    CommandStatus.EXPIRED: Metric.AGENT_COMMANDS_EXPIRED,
-}
+@functools.cache
+def _outcomes() -> dict[CommandStatus, Metric]:
+    """A command outcome's metric (shared.messages' command schemas load with the first command finished)."""
+    from shared.messages import CommandStatus
+
+    return {
+        CommandStatus.SUCCEEDED: Metric.AGENT_COMMANDS_SUCCEEDED,
+        CommandStatus.FAILED: Metric.AGENT_COMMANDS_FAILED,
+        CommandStatus.REJECTED: Metric.AGENT_COMMANDS_FAILED,
+        CommandStatus.TIMED_OUT: Metric.AGENT_COMMANDS_TIMED_OUT,
+        CommandStatus.EXPIRED: Metric.AGENT_COMMANDS_EXPIRED,
+    }
 
 
 class _Telemetry:
@@ -98,6 +105,10 @@ def configure(environ: Mapping[str, str] = os.environ, stream: IO[str] | None = 
     metrics, if :func:`wanted`. Returns whether it did."""
     if not wanted(environ):
         return False
+    from aws_lambda_powertools.logging import Logger
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+    from aws_lambda_powertools.metrics import Metrics
+
     keys = {"tenant": environ.get("CLASSTOP_TENANT"), "stage": environ.get("CLASSTOP_STAGE")}
     if _telemetry.logger is None:
         _telemetry.handler = logging.StreamHandler(stream or sys.stdout)
@@ -162,6 +173,8 @@ def invocation(context: Any = None, **keys: str | None) -> Iterator[None]:
 def count(metric: Metric, value: int = 1) -> None:
     """Add ``value`` to ``metric`` (written at the end of the invocation)."""
     if _telemetry.enabled and _telemetry.metrics is not None and value:
+        from aws_lambda_powertools.metrics import MetricUnit  # loaded by configure()
+
         _telemetry.metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
 
 
@@ -175,7 +188,7 @@ def flush() -> None:
 def command_finished(record: CommandRecord) -> None:
     """Count the per-agent outcomes of a command that has just finished."""
     for outcome in record.results.values():
-        metric = _OUTCOMES.get(outcome.status)
+        metric = _outcomes().get(outcome.status)
         if metric is not None:
             count(metric)
 

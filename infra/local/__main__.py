@@ -60,8 +60,7 @@ def banner(twin: Twin) -> str:
             f"    demo admin                {twin.demo_user[0]}   password {twin.demo_user[1]}",
             f"  cloud API                   {twin.api_url}/api/health",
             f"  LMS (site console + API)    {twin.lms_url}/    API docs {twin.lms_url}/docs",
-            f"  new site console            {twin.lms_url}/console/   user admin, one-time password "
-            f"{first_admin_password(twin)}",
+            f"    console sign-in           user admin, one-time password {first_admin_password(twin)}",
             f"  site broker                 mqtts://{twin.opt.host}:{twin.opt.ports.site_broker}"
             f"   (plain MQTT on loopback only: {broker_plain})",
             f"  IoT Core stand-in           mqtts://{twin.opt.host}:{cloud_port}   (mutual TLS only; its root CA "

@@ -15,6 +15,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.browser.browser import chromium, wait
+from tests.browser.test_site_console import screenshot
 from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker
 from tests.integration.cctv_lms.camera_site import CAMERA, camera_agent, lms_process
@@ -22,15 +23,17 @@ from tests.integration.lms.lms_harness import LmsProcess, eventually
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
 NOTICE = "Cameras are watched for the pupils' safety only. Every view is logged."
 TILE = f'.camera-tile[data-agent="{AGENT}"][data-camera="door"]'
 
 
 @pytest.fixture
 def site(site_broker: Broker, tmp_path: Path) -> Iterator[LmsProcess]:
-    with lms_process(site_broker, tmp_path / "lms", {"console": {"camera_notice": NOTICE}}) as lms, \
-            camera_agent(site_broker, tmp_path / "agent"):
+    with (
+        lms_process(site_broker, tmp_path / "lms", {"console": {"camera_notice": NOTICE}}) as lms,
+        camera_agent(site_broker, tmp_path / "agent"),
+    ):
         lms.wait_agent(AGENT, timeout=30)
         assert lms.http.post(f"/api/cctv/{AGENT}/cameras", json={**CAMERA, "record": True}).json()["success"]
         assert lms.http.put("/api/groups/room-101", json={"agents": [AGENT]}).status_code == 200
@@ -52,7 +55,7 @@ def account(lms: LmsProcess, username: str, role: str, cameras: bool) -> str:
 
 def sign_in(driver: WebDriver, lms: LmsProcess, username: str, password: str) -> None:
     """Sign in with a one-time password and choose a new one, as a person does the first time."""
-    driver.get(lms.base_url + "/console/")
+    driver.get(lms.base_url + "/")
     wait(driver).until(ec.visibility_of_element_located((By.ID, "signin-username"))).send_keys(username)
     driver.find_element(By.ID, "signin-password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "#signin button[type=submit]").click()
@@ -96,8 +99,9 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     assert src.endswith(f"/api/cctv/{AGENT}/cameras/door/live") and "token" not in src
 
     # a camera whose picture is black: its cctv.covered event arrives by push and shows on its tile
-    assert lms.http.post(f"/api/cctv/{AGENT}/cameras",
-                         json={**CAMERA, "camera_id": "hall", "source": "synthetic:black"}).json()["success"]
+    assert lms.http.post(
+        f"/api/cctv/{AGENT}/cameras", json={**CAMERA, "camera_id": "hall", "source": "synthetic:black"}
+    ).json()["success"]
     eventually(lambda: [e for e in lms.http.get("/api/events", params={"limit": 100}).json()["data"]["events"]
                         if e.get("kind") == "cctv.covered"], 30, what="the black camera's cctv.covered")  # fmt: skip
     browser.find_element(By.ID, "cameras-refresh").click()
@@ -117,8 +121,17 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     browser.find_element(By.CSS_SELECTOR, f"{TILE} .recordings-link").click()
     wait(browser, 30).until(ec.visibility_of_element_located((By.ID, "storage")))
     assert "none" in browser.find_element(By.ID, "storage").text  # no size or age limit configured
-    finished = eventually(lambda: [r for r in lms.http.get(f"/api/cctv/{AGENT}/recordings", params={
-        "camera_id": "door"}).json()["data"]["recordings"] if not r["active"]], 30, what="a finished recording")
+    finished = eventually(
+        lambda: [
+            r
+            for r in lms.http.get(f"/api/cctv/{AGENT}/recordings", params={"camera_id": "door"}).json()["data"][
+                "recordings"
+            ]
+            if not r["active"]
+        ],
+        30,
+        what="a finished recording",
+    )
     name = finished[-1]["name"]
     browser.refresh()  # the list as it is now (the page read it when it opened); the notice comes again
     wait(browser).until(ec.element_to_be_clickable((By.ID, "camera-notice-ok"))).click()
@@ -127,8 +140,10 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     wait(browser, 30).until(lambda d: natural_width(d, "#playback") > 0)
     assert natural_width(browser, "#playback") == CAMERA["width"]
     assert (browser.find_element(By.ID, "playback").get_attribute("src") or "").endswith("/play?t=0")
-    browser.execute_script("const s = document.getElementById('seek'); s.value = '0.5';"
-                           "s.dispatchEvent(new Event('input', {bubbles: true}));")
+    browser.execute_script(
+        "const s = document.getElementById('seek'); s.value = '0.5';"
+        "s.dispatchEvent(new Event('input', {bubbles: true}));"
+    )
     browser.find_element(By.ID, "seek-play").click()
     wait(browser).until(lambda d: (d.find_element(By.ID, "playback").get_attribute("src") or "").endswith("t=0.5"))
     wait(browser, 30).until(lambda d: natural_width(d, "#playback") > 0)
@@ -141,22 +156,24 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     assert {e["target"] for e in plays} == {f"{AGENT}/{name}"}
 
     # screenshots: the wall with a live view, and the recordings page, in both languages, light and dark
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for lang, dark in (("en", False), ("zh-CN", False), ("en", True), ("zh-CN", True)):
         suffix = f"{lang}{'-dark' if dark else ''}"
-        browser.execute_script("localStorage.setItem('ct.lang', arguments[0]);"
-                               "localStorage.setItem('ct.theme', arguments[1]);", lang, "dark" if dark else "light")
-        browser.get(f"{lms.base_url}/console/#/fleet")
+        browser.execute_script(
+            "localStorage.setItem('ct.lang', arguments[0]);localStorage.setItem('ct.theme', arguments[1]);",
+            lang,
+            "dark" if dark else "light",
+        )
+        browser.get(f"{lms.base_url}/#/fleet")
         browser.refresh()
         wait(browser).until(ec.visibility_of_element_located((By.ID, "nav")))
         open_wall(browser)
         browser.find_element(By.CSS_SELECTOR, f"{TILE} .watch").click()
         wait(browser, 30).until(lambda d: natural_width(d, f"{TILE} img.live") > 0)
-        browser.save_screenshot(str(SCREENSHOTS / f"console-cameras-{suffix}.png"))
+        screenshot(browser, f"console-cameras-{suffix}")
         browser.find_element(By.CSS_SELECTOR, f"{TILE} .recordings-link").click()
         wait(browser, 30).until(ec.element_to_be_clickable((By.CSS_SELECTOR, segment))).click()
         wait(browser, 30).until(lambda d: natural_width(d, "#playback") > 0)
-        browser.save_screenshot(str(SCREENSHOTS / f"console-cameras-recordings-{suffix}.png"))
+        screenshot(browser, f"console-cameras-recordings-{suffix}")
     browser.execute_script("localStorage.setItem('ct.lang', 'en'); localStorage.setItem('ct.theme', 'light');")
 
     # an operator without the cameras permission: told why, no video anywhere, not even by typing the address
@@ -167,7 +184,7 @@ def test_watching_live_and_recordings_with_the_permission_and_none_without(
     denied = wait(browser).until(ec.visibility_of_element_located((By.ID, "cameras-denied")))
     assert "permission" in denied.text
     for page in ("#/cameras", f"#/cameras/{AGENT}:door"):
-        browser.get(f"{lms.base_url}/console/{page}")
+        browser.get(f"{lms.base_url}/{page}")
         wait(browser).until(ec.visibility_of_element_located((By.ID, "cameras-denied")))
         assert not browser.find_elements(By.CSS_SELECTOR, "main img")
     assert not [e for e in audit(lms) if e["action"].startswith("cctv:") and e["actor"] == "user:ops"]

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid as uuidlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +32,9 @@ from shared import topics
 from shared.mqtt import MqttClient, MqttSettings
 from shared.topics import AgentUp
 from tests.browser.browser import chromium, spki_sha256, wait
-from tests.browser.test_site_console import NEW_PASSWORD, SCREENSHOTS, invite, lms, sign_in
+from tests.browser.test_site_console import NEW_PASSWORD, SCREENSHOTS, invite, lms, screenshot, sign_in
 from tests.fixtures.twins import running_twin
+from tests.integration.legacy.classtop_client import FRAME
 from tests.integration.legacy.conftest import CLIENT_SCRIPT
 
 pytestmark = pytest.mark.browser
@@ -58,24 +60,40 @@ def twin() -> Iterator[Twin]:
         yield twin
 
 
-@pytest.fixture(scope="module")
-def classtop(twin: Twin) -> Iterator[subprocess.Popen[str]]:
-    """The stand-in ClassTop desktop client, connected to the twin's LMS over TLS (pending: the site's policy
-    is approval)."""
-    log = (twin.workdir / "logs" / "classtop-client.log").open("w")
-    args = [sys.executable, str(CLIENT_SCRIPT), "--url", twin.lms_url, "--uuid", CLIENT, "--reconnect-s", "0.5",
+def classtop_clients(twin: Twin) -> list[dict[str, Any]]:
+    return list(lms(twin, "GET", "/api/classtop/clients")["data"]["clients"])
+
+
+@contextlib.contextmanager
+def classtop_process(twin: Twin, uuid: str, *, approve: bool) -> Iterator[subprocess.Popen[str]]:
+    """A stand-in ClassTop desktop client in its own process, connected to the twin's LMS over TLS (pending: the
+    site's policy is approval), approved by the site's admin if ``approve``; killed on exit."""
+    log = (twin.workdir / "logs" / f"classtop-{uuid}.log").open("w")
+    args = [sys.executable, str(CLIENT_SCRIPT), "--url", twin.lms_url, "--uuid", uuid, "--reconnect-s", "0.5",
             "--cafile", str(twin.lms_ca_file)]  # fmt: skip
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not [c for c in lms(twin, "GET", "/api/classtop/clients")["data"]["clients"] if c["uuid"] == CLIENT]:
+        while not [c for c in classtop_clients(twin) if c["uuid"] == uuid]:
             assert proc.poll() is None and time.monotonic() < deadline, "the ClassTop client never reached the LMS"
             time.sleep(0.2)
+        if approve:
+            lms(twin, "POST", f"/api/classtop/clients/{uuid}/approve")
+            while not any(c["uuid"] == uuid and c["connected"] for c in classtop_clients(twin)):
+                assert proc.poll() is None and time.monotonic() < deadline, "the approved client never reconnected"
+                time.sleep(0.2)
         yield proc
     finally:
         proc.kill()
         proc.wait(10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def classtop(twin: Twin) -> Iterator[subprocess.Popen[str]]:
+    """The stand-in ClassTop desktop client of the module, waiting for approval."""
+    with classtop_process(twin, CLIENT, approve=False) as proc:
+        yield proc
 
 
 def driver_for(twin: Twin) -> contextlib.AbstractContextManager[WebDriver]:
@@ -93,7 +111,7 @@ def admin(twin: Twin) -> Iterator[WebDriver]:
 
 
 def open_page(driver: WebDriver, twin: Twin, hash_path: str) -> None:
-    driver.get(f"{twin.lms_url}/console/{hash_path}")
+    driver.get(f"{twin.lms_url}/{hash_path}")
     driver.refresh()  # a hash change alone would not reload the page's scripts (and their language)
     wait(driver).until(ec.visibility_of_element_located((By.ID, "nav")))
 
@@ -189,6 +207,108 @@ def test_classtop_clients_approval_and_the_timetable_week_grid(twin: Twin, class
     assert len(current) == 1 and "Maths" in current[0].text  # today's current period is marked
     assert "yes" in admin.find_element(By.ID, "classtop-info").text  # connected
     assert admin.execute_script("return window.__xss") is None and not admin.find_elements(By.CSS_SELECTOR, "main img")
+
+
+def options(driver: WebDriver, select: tuple[str, str]) -> set[str]:
+    return {
+        o.get_attribute("value") or ""
+        for o in Select(wait(driver, 30).until(ec.presence_of_element_located(select))).options
+    }
+
+
+def test_the_command_picker_of_a_classtop_client_offers_only_what_it_runs(
+    twin: Twin, classtop: Any, admin: WebDriver
+) -> None:
+    """Even an admin (offered ``exec`` for an agent) is offered for a ClassTop desktop client only its commands."""
+    lms(twin, "POST", f"/api/classtop/clients/{CLIENT}/approve")
+    open_page(admin, twin, "#/agents/room-101")
+    picker = (By.ID, "agent-command-command")
+    agent = {
+        o.get_attribute("value") for o in Select(wait(admin, 30).until(ec.presence_of_element_located(picker))).options
+    }
+    assert {"exec", "get_metrics"} <= agent  # the same page offers them to an agent
+    open_page(admin, twin, f"#/agents/{CLIENT}")
+    wait(admin, 30).until(ec.text_to_be_present_in_element((By.ID, "agent-title"), CLIENT))
+    offered = {
+        o.get_attribute("value") for o in Select(wait(admin, 30).until(ec.presence_of_element_located(picker))).options
+    }
+    catalogue = {c["name"] for c in lms(twin, "GET", "/api/commands/catalog")["data"]["kinds"]["legacy"]}
+    assert offered == catalogue and "camera_start_preview" in offered, offered
+    assert "exec" not in offered and "get_metrics" not in offered
+
+
+def previewing(twin: Twin, uuid: str) -> bool:
+    answer = lms(twin, "POST", f"/api/clients/{uuid}/command", {"command": "camera_get_status", "params": {}})
+    return bool(answer["data"]["previewing"])
+
+
+def test_the_camera_preview_of_a_classtop_client(twin: Twin) -> None:
+    """Preview sends camera_start_preview and shows the polled latest frame; Stop, signing out and leaving the page
+    send camera_stop_preview; a bad index is refused before anything is sent; an offline client gets a clear
+    message. Someone without the cameras permission is offered no preview."""
+    uuid = str(uuidlib.uuid4())
+    src = "const i = document.getElementById('preview-img'); return i ? i.getAttribute('src') : ''"
+    password = lms(twin, "POST", "/api/accounts", {"username": "watcher", "role": "operator", "cameras": True})
+    with classtop_process(twin, uuid, approve=True) as client, driver_for(twin) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+        sign_in(driver, twin, "watcher", password["data"]["one_time_password"], NEW_PASSWORD)
+        open_page(driver, twin, f"#/classtop/{uuid}")
+        toggle = wait(driver, 30).until(ec.element_to_be_clickable((By.ID, "preview-toggle")))
+        assert driver.find_element(By.ID, "preview-index").get_attribute("value") == "0"
+
+        # an index out of range: a message, nothing sent
+        index = driver.find_element(By.ID, "preview-index")
+        empty(index)
+        index.send_keys("64")
+        toggle.click()
+        wait(driver).until(ec.text_to_be_present_in_element((By.ID, "preview-note"), "from 0 to 63"))
+        assert not [s for s in sent(driver) if s.endswith("/command")]
+        empty(index)
+        index.send_keys("0")
+
+        # Preview: the client's frame in a data: URL, with its camera index in the caption
+        toggle.click()
+        wait(driver, 30).until(lambda d: d.execute_script(src) == f"data:image/jpeg;base64,{FRAME}")
+        wait(driver).until(ec.text_to_be_present_in_element((By.ID, "preview-caption"), "camera 0"))
+        assert driver.find_element(By.ID, "preview-toggle").text == "Stop"
+        assert previewing(twin, uuid) is True
+
+        # Stop: camera_stop_preview reached the client, the image is gone
+        driver.find_element(By.ID, "preview-toggle").click()
+        wait(driver).until(ec.text_to_be_present_in_element((By.ID, "preview-note"), "Preview stopped"))
+        assert driver.find_element(By.ID, "preview-toggle").text == "Preview" and not driver.execute_script(src)
+        assert previewing(twin, uuid) is False
+
+        # leaving the page stops it; so does signing out
+        driver.find_element(By.ID, "preview-toggle").click()
+        wait(driver, 30).until(lambda d: d.execute_script(src) == f"data:image/jpeg;base64,{FRAME}")
+        driver.find_element(By.ID, "nav-fleet").click()
+        wait(driver, 15).until(lambda _d: previewing(twin, uuid) is False)
+        open_page(driver, twin, f"#/classtop/{uuid}")
+        wait(driver, 30).until(ec.element_to_be_clickable((By.ID, "preview-toggle"))).click()
+        wait(driver, 30).until(lambda d: d.execute_script(src) == f"data:image/jpeg;base64,{FRAME}")
+        driver.find_element(By.ID, "sign-out").click()
+        wait(driver).until(ec.visibility_of_element_located((By.ID, "signin-username")))
+        wait(driver, 15).until(lambda _d: previewing(twin, uuid) is False)
+
+        # the client goes away: Preview says so
+        sign_in(driver, twin, "watcher", NEW_PASSWORD)
+        open_page(driver, twin, f"#/classtop/{uuid}")
+        wait(driver, 30).until(ec.element_to_be_clickable((By.ID, "preview-toggle")))
+        client.kill()
+        client.wait(10)
+        driver.find_element(By.ID, "preview-toggle").click()
+        wait(driver, 30).until(ec.text_to_be_present_in_element((By.ID, "preview-note"), "the client is offline"))
+        assert driver.find_element(By.ID, "preview-toggle").text == "Preview" and not driver.execute_script(src)
+        thrown = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and e.get("source") != "network"]
+        assert not thrown, thrown  # refused requests are logged by Chromium (network); nothing the page threw
+
+    # an operator without the cameras permission: a sentence, no button
+    with driver_for(twin) as driver:
+        sign_in(driver, twin, "blind", invite(twin, "blind", "operator"), NEW_PASSWORD)
+        open_page(driver, twin, f"#/classtop/{CLIENT}")
+        wait(driver, 30).until(ec.presence_of_element_located((By.ID, "preview-none")))
+        assert not driver.find_elements(By.ID, "preview-toggle")
 
 
 def stolen(twin: Twin, agent_id: str) -> MqttClient:
@@ -357,7 +477,7 @@ def test_a_viewer_finds_no_control(twin: Twin, classtop: Any) -> None:
 
 
 def test_screenshots_of_the_pages(twin: Twin, classtop: Any, admin: WebDriver) -> None:
-    """docs/screenshots/console-<page>-<lang>[-dark].png."""
+    """docs/screenshots/console-<page>-<lang>[-dark][-tablet].png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for lang, dark in (("en", False), ("zh-CN", False), ("en", True), ("zh-CN", True)):
         suffix = f"{lang}{'-dark' if dark else ''}"
@@ -380,4 +500,4 @@ def test_screenshots_of_the_pages(twin: Twin, classtop: Any, admin: WebDriver) -
                 click(admin, "#enrol-create button[type=submit]")
                 made = wait(admin, 30).until(ec.visibility_of_element_located((By.ID, "enrol-made")))
                 admin.execute_script("window.scrollTo(0, arguments[0].offsetTop - 140)", made)
-            admin.save_screenshot(str(SCREENSHOTS / f"console-{name}-{suffix}.png"))
+            screenshot(admin, f"console-{name}-{suffix}")

@@ -236,3 +236,25 @@ def test_the_data_table_pages_sorts_searches_and_filters_thousands_of_rows(page:
     assert got["searched"] == "10 of 5,000"
     assert got["filtered"] == "5 of 5,000"
     print(f"first render: 5,000 rows {got['rendered']:.1f} ms; baseline 25 rows {got['baseline']:.1f} ms")
+
+
+def test_the_week_grid_takes_only_hex_course_colours(page: WebDriver) -> None:
+    """A ClassTop client names its courses' colours; only ``#rgb``/``#rrggbb`` reach the style attribute."""
+    got = run(page, """
+      const { html, render } = await import('../common/html.js');
+      const { WeekGrid } = await import('../common/components/weekgrid.js');
+      const colours = ['#1a2B3c', '#abc', 'red;background:url(https://evil.example/x)', 'red', '#12345', '#abcd',
+                       'url(x)', ' #abc', 7];
+      const courses = colours.map((color, i) => ({ id: i + 1, name: `c${i}`, color }));
+      const entries = courses.map((c) => ({ id: c.id, course_id: c.id, day_of_week: 1, start_time: '08:00',
+                                            end_time: '09:00', weeks: [] }));
+      const box = document.createElement('div');
+      document.body.appendChild(box);
+      render(html`<${WeekGrid} id="wg-test" courses=${courses} entries=${entries} />`, box);
+      const styles = [...box.querySelectorAll('.wg-entry')].map((li) => li.getAttribute('style'));
+      const course = [...box.querySelectorAll('.wg-entry')].map((li) => li.style.getPropertyValue('--course'));
+      box.remove();
+      done({ styles, course });
+    """)
+    assert got["course"] == ["#1a2B3c", "#abc", "", "", "", "", "", "", ""], got
+    assert not any("url" in s or "red" in s for s in got["styles"]), got["styles"]

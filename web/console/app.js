@@ -1,17 +1,15 @@
-// The site console: boot (catalogues, session), the shell (navigation, push/poll indicator, language, theme)
-// and the hash router (#/agents/pc-101). Pages and their controls are offered only to roles that may use them.
-import { html, render, useEffect, useState } from '../common/html.js';
-import { lang, loadCatalogues, t } from '../common/i18n.js';
-import '../common/theme.js';
+// The site console: its pages (each offered only to the roles that may use it; inside pages every control too),
+// the push/poll indicator and the open alerts above every page, around the kit's shell and router (web/common).
+import { html, useEffect, useState } from '../common/html.js';
+import { t } from '../common/i18n.js';
 import { useStore } from '../common/hooks.js';
-import { ConnectionIndicator } from '../common/components/connection.js';
-import { DialogHost } from '../common/components/dialog.js';
-import { ToastHost } from '../common/components/toast.js';
-import { ErrorBox, Pill, Preferences } from '../common/components/misc.js';
+import { boot, Root, Shell } from '../common/shell.js';
+import { ErrorBox, Pill } from '../common/components/misc.js';
 import { can, loadSession, me, role, signOut } from './session.js';
 import { connectLive, liveMode, stopLive } from './live.js';
 import { ChangePassword, SignIn } from './signin.js';
 import { liveLabel, roleLabel } from './format.js';
+import { AlertsBanner } from './alerts.js';
 import { Fleet } from './pages/fleet.js';
 import { AgentDetail } from './pages/agent.js';
 import { Accounts } from './pages/accounts.js';
@@ -24,7 +22,7 @@ import { Enrolment } from './pages/enrolment.js';
 
 const PAGES = [
   { key: 'fleet', role: 'viewer', label: () => t('nav.fleet'), list: Fleet },
-  { key: 'agents', role: 'viewer', label: () => t('nav.fleet'), list: Fleet, detail: AgentDetail, hidden: true },
+  { key: 'agents', role: 'viewer', label: () => t('nav.fleet'), list: Fleet, detail: AgentDetail, hidden: true, nav: 'fleet' },
   { key: 'cameras', role: 'viewer', label: () => t('nav.cameras'), list: Cameras, detail: Cameras },
   { key: 'classtop', role: 'viewer', label: () => t('nav.classtop'), list: ClassTopClients, detail: ClassTopClient },
   { key: 'events', role: 'viewer', label: () => t('nav.events'), list: Events },
@@ -34,66 +32,24 @@ const PAGES = [
   { key: 'enrolment', role: 'admin', label: () => t('nav.enrolment'), list: Enrolment },
 ];
 
-function parseHash() {
-  const [path] = (window.location.hash || '').replace(/^#\/?/, '').split('?');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  return { page: parts[0] || 'fleet', id: parts[1] || null };
-}
-
-function useRoute() {
-  const [route, setRoute] = useState(parseHash());
-  useEffect(() => {
-    const on = () => setRoute(parseHash());
-    window.addEventListener('hashchange', on);
-    return () => window.removeEventListener('hashchange', on);
-  }, []);
-  return route;
-}
-
 function LiveState() {
   const mode = useStore(liveMode);
   const tone = mode === 'push' ? 'ok' : mode === 'poll' ? 'warn' : 'muted';
   return html`<span id="live-mode" data-mode=${mode}><${Pill} tone=${tone}>${liveLabel(mode)}<//></span>`;
 }
 
-function Shell() {
-  const route = useRoute();
+function Console() {
   const who = useStore(me);
-  const pages = PAGES.filter((p) => can(p.role));
-  const page = pages.find((p) => p.key === route.page);
   useEffect(() => {
     connectLive();
     return stopLive;
   }, []);
-  useEffect(() => {
-    const main = document.getElementById('main');
-    if (main) main.focus({ preventScroll: true });
-    document.title = `${page ? page.label() : t('app.not_found')} · ${t('app.title')}`;
-  }, [route.page, route.id]);
-  const View = page ? (route.id && page.detail ? page.detail : page.list) : null;
-  const name = (who.user && who.user.username) || who.name;
-  return html`
-    <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById('main').focus(); }}>${t('app.skip')}</a>
-    <header class="top">
-      <div class="brand">${t('app.title')}</div>
-      <nav aria-label=${t('nav.label')} id="nav">
-        ${pages.filter((p) => !p.hidden).map((p) => html`<a href=${`#/${p.key}`} id=${`nav-${p.key}`} aria-current=${p === page || (p.key === 'fleet' && route.page === 'agents') ? 'page' : undefined}>${p.label()}</a>`)}
-      </nav>
-      <div class="top-right">
-        <${LiveState} />
-        <${ConnectionIndicator} />
-        <${Preferences} />
-        <span class="who" id="who">${name} · <span id="who-role">${roleLabel(role())}</span></span>
-        <button type="button" id="sign-out" onClick=${signOut}>${t('app.sign_out')}</button>
-      </div>
-    </header>
-    <main id="main" tabindex="-1" data-page=${route.page}>
-      ${View ? html`<${View} id=${route.id} key=${`${route.page}/${route.id || ''}`} />` : html`<h1>${t('app.not_found')}</h1><p><a href="#/fleet">${t('nav.fleet')}</a></p>`}
-    </main>`;
+  return html`<${Shell} title=${t('app.title')} pages=${PAGES.filter((p) => can(p.role))} home="fleet" status=${html`<${LiveState} />`}
+    who=${{ name: (who.user && who.user.username) || who.name, role: roleLabel(role()) }} onSignOut=${signOut}
+    banner=${html`<${AlertsBanner} />`} />`;
 }
 
 function App() {
-  const l = useStore(lang);
   const who = useStore(me);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -104,19 +60,8 @@ function App() {
   else if (who === undefined) body = html`<p class="loading">${t('app.loading')}</p>`;
   else if (!who) body = html`<${SignIn} />`;
   else if (who.must_change) body = html`<${ChangePassword} />`;
-  else body = html`<${Shell} />`;
-  return html`<div class="app" key=${l}>${body}<${ToastHost} /><${DialogHost} /></div>`;
+  else body = html`<${Console} />`;
+  return html`<${Root}>${body}<//>`;
 }
 
-async function boot() {
-  const root = document.getElementById('root');
-  try {
-    await loadCatalogues(new URL('../common/messages/', import.meta.url), new URL('./messages/', import.meta.url));
-  } catch (err) {
-    root.textContent = `The console could not load its messages: ${err.message}`;
-    return;
-  }
-  render(html`<${App} />`, root);
-}
-
-boot();
+boot(App, new URL('./messages/', import.meta.url), 'console');

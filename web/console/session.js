@@ -25,9 +25,10 @@ export const api = new ApiClient({
 
 // POST a body and read the answer whatever its `success` (a batch with failures answers success: false, with
 // every agent's result in `data`); throws only when there is no JSON answer or the call is refused (4xx/5xx).
-export async function postForAnswer(path, body) {
+// keepalive: the request outlives the page (sent while the tab closes).
+export async function postForAnswer(path, body, { keepalive = false } = {}) {
   const res = await fetch(path, {
-    method: 'POST', credentials: 'same-origin', cache: 'no-store',
+    method: 'POST', credentials: 'same-origin', cache: 'no-store', keepalive,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...(csrf ? { 'X-CSRF-Token': csrf } : {}) },
     body: JSON.stringify(body),
   });
@@ -58,7 +59,16 @@ export async function changePassword(current, next) {
   await loadSession();
 }
 
+// What must be done while the session still works, before it ends (a camera preview asks its client to stop).
+const beforeSignOut = new Set();
+
+export function onSignOut(fn) {
+  beforeSignOut.add(fn);
+  return () => beforeSignOut.delete(fn);
+}
+
 export async function signOut() {
+  await Promise.all([...beforeSignOut].map((fn) => Promise.resolve().then(fn).catch(() => {})));
   try {
     await api.del('/api/session');
   } finally {

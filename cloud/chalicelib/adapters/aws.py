@@ -1,12 +1,12 @@
 """What every boto3 adapter shares: a client that is injected or created on first use (once, thread-safe), and
-AWS's error code and message for the translation into cloud errors."""
+AWS's error code and message for the translation into cloud errors. boto3 itself is imported by the first client
+made (a function whose path reaches no adapter never loads it: ``docs/deploy.md#cold-starts``)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -34,6 +34,8 @@ class AwsAdapter(Generic[C]):
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    import boto3
+
                     made = boto3.client(self.SERVICE, endpoint_url=self._endpoint_url,  # type: ignore[call-overload]
                                         region_name=self._region, config=self._config())
                     self._client = cast(C, made)

@@ -5,7 +5,7 @@ unknown e-mail and a wrong password. See docs/api.md#accounts-and-sign-in."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from chalice.app import Response
 from pydantic import Field
@@ -15,7 +15,9 @@ from chalicelib.api.http import RequestBody, ok
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.user import Challenge
 from chalicelib.errors import NoUserPool
-from chalicelib.services.sign_in import SignInService
+
+if TYPE_CHECKING:
+    from chalicelib.services.sign_in import SignInService
 
 api = Router(__name__, tag="auth")
 

@@ -36,7 +36,6 @@ from chalicelib.api.params import Query
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.lms import bearer_secret
 
 B = TypeVar("B")
 View = Callable[..., Response]
@@ -219,6 +218,8 @@ class Router:
         site: Site | None = None
         credential: str | None = None
         if route.access is Access.ENROLMENT:
+            from chalicelib.services.lms import bearer_secret  # the enrolment routes' path only
+
             credential = bearer_secret(header) if header else None
         elif route.access is Access.LMS_KEY:
             site = container.get().lms.authenticate(header)  # 401 before the body is even read

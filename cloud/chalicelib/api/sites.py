@@ -18,7 +18,6 @@ from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.repositories.change_mark import Area
 from chalicelib.services.csr import MAX_CSR_CHARS
-from chalicelib.services.lms import LmsAgent, LmsRegistration
 from shared.topics import ID_PATTERN
 
 #: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
@@ -65,6 +64,8 @@ class EnrolmentBody(RequestBody):
 @api.route("POST", "/api/lms/register", Access.ENROLMENT, Scope.NONE, "Register or enrol an LMS (seed shape)",
            body=LmsRegisterBody, audit="lms.register")
 def register_lms(call: Call[LmsRegisterBody]) -> Response:
+    from chalicelib.services.lms import LmsRegistration  # this route's path only
+
     body = call.body
     act_as(f"lms:{body.lms_uuid}")
     registration = container.get().lms.register(
@@ -80,6 +81,8 @@ def register_lms(call: Call[LmsRegisterBody]) -> Response:
                    ("GET", "/api/agents/{agent_id}/settings"), ("PUT", "/api/agents/{agent_id}/settings"),
                    ("POST", "/api/agents/{agent_id}/approve"), ("GET", "/api/cctv/agents/{agent_id}/cameras"))))
 def lms_heartbeat(call: Call[LmsHeartbeatBody]) -> Response:
+    from chalicelib.services.lms import LmsAgent  # this route's path only
+
     agents = [LmsAgent(c.uuid, c.name, c.status) for c in call.body.clients]
     report = container.get().lms.heartbeat(call.site, call.body.lms_uuid, agents)
     return ok({"site_id": report.site_id, "agents_written": report.agents_written,

@@ -3,7 +3,7 @@ password by e-mail; the local twin answers it instead), change role, sites or st
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from chalice.app import Response
 from pydantic import Field
@@ -13,8 +13,10 @@ from chalicelib.api.http import RequestBody, ok, parse_body
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.user import EMAIL_PATTERN, MAX_USER_SITES
 from chalicelib.errors import NoUserPool
-from chalicelib.services.users import UserService
 from shared.topics import ID_PATTERN
+
+if TYPE_CHECKING:
+    from chalicelib.services.users import UserService
 
 api = Router(__name__, tag="users")
 

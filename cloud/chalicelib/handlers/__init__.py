@@ -2,12 +2,19 @@
 
 :data:`RULE_HANDLERS` maps each Lambda name (``infra.aws.rules.Rule.handler``) to the plain
 ``function(event, context)``, which the local twin's rules engine calls directly.
+
+In Lambda a rule or schedule function's ``Handler`` is ``chalicelib.handlers.<name>``: the runtime imports this
+module, never ``app.py`` (whose routes are the API function's path, docs/deploy.md#cold-starts). So this module
+turns on the JSON logs and metrics itself and gives each function the app's middleware
+(``observability.middleware``); registered with the app (``app.py``: the local twin, the tests, ``chalice
+package``), a function gets the app's middleware instead, the same one.
 """
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Rate
+from chalice.app import Blueprint, EventSourceHandler, Rate
 
+from chalicelib import observability
 from chalicelib.handlers import rules
 from chalicelib.handlers.alert_schedules import alert_digest as _alert_digest
 from chalicelib.handlers.alert_schedules import evaluate_alerts as _evaluate_alerts
@@ -44,6 +51,12 @@ alert_digest = blueprint.schedule(Rate(1, unit=Rate.DAYS), name="alert_digest")(
 expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES), name="expire_commands")(
     _expire_commands
 )
+
+observability.configure()
+for _function in (site_heartbeat, command_results, site_events, site_sync, site_metrics, agents_retired,
+                  upgrade_reports, site_alerts, evaluate_alerts, alert_digest, expire_commands):
+    if isinstance(_function, EventSourceHandler):  # replaced by the app's middleware when registered with it
+        _function.middleware_handlers = [observability.middleware]
 
 __all__ = ["ALERT_RATE_MINUTES", "RULE_HANDLERS", "SWEEP_RATE_MINUTES", "agents_retired", "alert_digest",
            "blueprint", "command_results", "evaluate_alerts", "expire_commands", "site_alerts", "site_events",

@@ -5,38 +5,33 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from chalicelib import container, observability
-from chalicelib.container import Container
 from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
 from chalicelib.repositories import change_mark
-from chalicelib.services.agents import HeartbeatReport
-from chalicelib.services.site_orders import retiring_agents
-from shared.messages import (
-    AgentSnapshots,
-    AgentsRetired,
-    CommandResults,
-    MetricRollups,
-    SiteEvents,
-    SiteHeartbeat,
-    UpgradeCampaignReport,
-)
-from shared.messages.alert import SiteAlerts
+from shared import messages
+
+if TYPE_CHECKING:  # a service, and a message's schema, load with its function's first event (docs/deploy.md)
+    from chalicelib.container import Container
+    from chalicelib.services.agents import HeartbeatReport
+    from shared.messages import SiteHeartbeat
+    from shared.messages.alert import SiteAlerts
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M], Any]) -> LambdaHandler:
-    """The Lambda function ``name``: parse a ``model`` message from the rule event, ``ingest(services, site_id,
+def rule_handler(name: str, model: Callable[[], type[M]], ingest: Callable[[Container, str, M], Any]
+                 ) -> LambdaHandler:
+    """The Lambda function ``name``: parse a ``model()`` message from the rule event, ``ingest(services, site_id,
     message)``, answer its report (a dataclass). A bad event is dropped; DynamoDB trouble is retried (see
-    ``events.run``)."""
+    ``events.run``). ``model`` names the schema without loading it: each function loads its own on first use."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         def handle() -> dict[str, Any]:
-            site_id, message = parse_site_event(event, model)
+            site_id, message = parse_site_event(event, model())
             observability.bind(site_id=site_id)
             with change_mark.deferred():
                 report = ingest(container.get(), site_id, message)
@@ -51,6 +46,8 @@ def rule_handler(name: str, model: type[M], ingest: Callable[[Container, str, M]
 def _heartbeat(services: Container, site_id: str, heartbeat: SiteHeartbeat) -> HeartbeatReport:
     """The registry, leaving out agents whose retirement the site has not carried out; after a full heartbeat (one
     follows every reconnection of the LMS) the site's waiting orders go again (chalicelib.services.site_orders)."""
+    from chalicelib.services.site_orders import retiring_agents  # this function's path only
+
     orders = services.site_orders.of_site(site_id)
     report = services.agents.ingest_heartbeat(site_id, heartbeat, retiring_agents(orders))
     if not heartbeat.full or report.stale:
@@ -58,29 +55,35 @@ def _heartbeat(services: Container, site_id: str, heartbeat: SiteHeartbeat) -> H
     return dataclasses.replace(report, orders_resent=services.site_orders.resend(orders))
 
 
+def _site_alerts() -> type[SiteAlerts]:
+    from shared.messages.alert import SiteAlerts
+
+    return SiteAlerts
+
+
 #: a site's ``SiteHeartbeat`` updates the site and agent registry
-site_heartbeat = rule_handler("site_heartbeat", SiteHeartbeat, _heartbeat)
+site_heartbeat = rule_handler("site_heartbeat", lambda: messages.SiteHeartbeat, _heartbeat)
 #: a site's ``CommandResults`` advance per-agent command outcomes
-command_results = rule_handler("command_results", CommandResults,
+command_results = rule_handler("command_results", lambda: messages.CommandResults,
                                lambda services, site_id, message: services.commands.apply_results(site_id,
                                                                                                    message.results))
 #: a site's batch of agent events: the events log and camera status
-site_events = rule_handler("site_events", SiteEvents,
+site_events = rule_handler("site_events", lambda: messages.SiteEvents,
                            lambda services, site_id, message: services.cctv.ingest(
                                site_id, [(e.agent_id, e.event) for e in message.events]))
 #: a site's batch of agents' snapshots: the last-writer store
-site_sync = rule_handler("site_sync", AgentSnapshots,
+site_sync = rule_handler("site_sync", lambda: messages.AgentSnapshots,
                          lambda services, site_id, message: services.snapshots.ingest(site_id, message.snapshots))
 #: a site's batch of agents' 5-minute metric rollups: the rollup table
-site_metrics = rule_handler("site_metrics", MetricRollups,
+site_metrics = rule_handler("site_metrics", lambda: messages.MetricRollups,
                             lambda services, site_id, message: services.metric_rollups.ingest(site_id,
                                                                                               message.rollups))
 #: a site's report of agents it retired: the cloud's records of them cleaned (chalicelib.services.retirement)
-agents_retired = rule_handler("agents_retired", AgentsRetired,
+agents_retired = rule_handler("agents_retired", lambda: messages.AgentsRetired,
                               lambda services, site_id, message: services.retirement.retired_at_site(site_id, message))
 #: a site's report on an upgrade campaign the cloud ordered (chalicelib.services.upgrade_campaigns)
-upgrade_reports = rule_handler("upgrade_reports", UpgradeCampaignReport,
+upgrade_reports = rule_handler("upgrade_reports", lambda: messages.UpgradeCampaignReport,
                                lambda services, site_id, report: services.upgrades.apply_report(site_id, report))
 #: a site's alert changes (its LMS's rules): stored if newer, notified (chalicelib.services.alerts)
-site_alerts = rule_handler("site_alerts", SiteAlerts,
+site_alerts = rule_handler("site_alerts", _site_alerts,
                            lambda services, site_id, message: services.alerts.ingest(site_id, message))

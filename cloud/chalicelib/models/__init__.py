@@ -1,68 +1,73 @@
 """PynamoDB models, one module per aggregate, and the functions that bind them to their tables.
 
 Table names come from the settings (``classtop--{tenant}--{stage}--{aggregate}``) and are set at runtime by
-:func:`bind`, together with the endpoint (``CLASSTOP_AWS_ENDPOINT``, for moto) and the region.
+:func:`bind`, together with the endpoint (``CLASSTOP_AWS_ENDPOINT``, for moto) and the region. A model loads on first
+use (``chalicelib/lazy.py``): a Lambda function imports the tables its path reads and writes, and a model imported
+after :func:`bind` binds itself. :data:`MODELS` (every table: the infrastructure, :func:`create_tables`) imports all.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
-from chalicelib.models.agent import AgentModel
-from chalicelib.models.agent_snapshot import AgentSnapshotModel
-from chalicelib.models.alert import AlertModel
-from chalicelib.models.alert_setting import AlertSettingModel
-from chalicelib.models.audit import AuditModel
-from chalicelib.models.base import UNBOUND, BaseModel
-from chalicelib.models.change_mark import ChangeMarkModel
-from chalicelib.models.classtop_client import ClassTopClientModel
-from chalicelib.models.command import AgentCommandModel, CommandModel
-from chalicelib.models.event import EventModel
-from chalicelib.models.label import LabelModel
-from chalicelib.models.log_request import LogRequestModel
-from chalicelib.models.metric_rollup import MetricRollupModel
-from chalicelib.models.rate_limit import RateLimitModel
-from chalicelib.models.rollup import RollupModel
-from chalicelib.models.site import SiteModel
-from chalicelib.models.site_order import SiteOrderModel
-from chalicelib.models.snapshot import SnapshotModel
-from chalicelib.models.token import TokenModel
-from chalicelib.models.upgrade_campaign import UpgradeCampaignModel
+from chalicelib.lazy import exports
+from chalicelib.models.base import BaseModel, bind, unbind
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
+    from chalicelib.models.agent import AgentModel
+    from chalicelib.models.agent_snapshot import AgentSnapshotModel
+    from chalicelib.models.alert import AlertModel
+    from chalicelib.models.alert_setting import AlertSettingModel
+    from chalicelib.models.audit import AuditModel
+    from chalicelib.models.change_mark import ChangeMarkModel
+    from chalicelib.models.classtop_client import ClassTopClientModel
+    from chalicelib.models.command import AgentCommandModel, CommandModel
+    from chalicelib.models.event import EventModel
+    from chalicelib.models.label import LabelModel
+    from chalicelib.models.log_request import LogRequestModel
+    from chalicelib.models.metric_rollup import MetricRollupModel
+    from chalicelib.models.rate_limit import RateLimitModel
+    from chalicelib.models.rollup import RollupModel
+    from chalicelib.models.site import SiteModel
+    from chalicelib.models.site_order import SiteOrderModel
+    from chalicelib.models.snapshot import SnapshotModel
+    from chalicelib.models.token import TokenModel
+    from chalicelib.models.upgrade_campaign import UpgradeCampaignModel
+
+    MODELS: tuple[type[BaseModel], ...]
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[type[BaseModel], ...] = (
-    CommandModel, AgentModel, SiteModel, TokenModel, ClassTopClientModel, SnapshotModel, AuditModel, LabelModel,
-    AgentCommandModel, EventModel, RollupModel, AgentSnapshotModel,
-    MetricRollupModel, RateLimitModel, LogRequestModel, SiteOrderModel, UpgradeCampaignModel, AlertModel,
-    AlertSettingModel, ChangeMarkModel,
-)
+#: every table model (exported name -> its module), in the order :data:`MODELS` lists them
+_MODULES = {
+    "CommandModel": "command", "AgentModel": "agent", "SiteModel": "site", "TokenModel": "token",
+    "ClassTopClientModel": "classtop_client", "SnapshotModel": "snapshot", "AuditModel": "audit",
+    "LabelModel": "label", "AgentCommandModel": "command", "EventModel": "event", "RollupModel": "rollup",
+    "AgentSnapshotModel": "agent_snapshot", "MetricRollupModel": "metric_rollup", "RateLimitModel": "rate_limit",
+    "LogRequestModel": "log_request", "SiteOrderModel": "site_order", "UpgradeCampaignModel": "upgrade_campaign",
+    "AlertModel": "alert", "AlertSettingModel": "alert_setting", "ChangeMarkModel": "change_mark",
+}
+_model = exports(__name__, _MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MODELS":
+        every = tuple(_model(model) for model in _MODULES)
+        globals()["MODELS"] = every
+        return every
+    return _model(name)
+
+
+def _all_models() -> tuple[type[BaseModel], ...]:
+    every: tuple[type[BaseModel], ...] = __getattr__("MODELS")
+    return every
 
 
 def table_names(settings: Settings) -> dict[str, str]:
     """aggregate -> table name (what the infrastructure template must create)."""
-    return {model.AGGREGATE: settings.table_name(model.AGGREGATE) for model in MODELS}
-
-
-def bind(settings: Settings) -> None:
-    """Point every model at its table for ``settings``.
-
-    PynamoDB caches one connection (and botocore client) per model; it is dropped when the table, endpoint or
-    region changes, and kept otherwise (making a botocore client costs ~0.15 s).
-    """
-    for model in MODELS:
-        target = (settings.table_name(model.AGGREGATE), settings.aws_endpoint, settings.region)
-        if (model.Meta.table_name, model.Meta.host, model.Meta.region) != target:
-            model.Meta.table_name, model.Meta.host, model.Meta.region = target
-            model._connection = None
-
-
-def unbind() -> None:
-    """Forget every table binding and cached connection (tests)."""
-    for model in MODELS:
-        model.Meta.table_name, model.Meta.host, model.Meta.region = UNBOUND, None, None
-        model._connection = None
+    return {model.AGGREGATE: settings.table_name(model.AGGREGATE) for model in _all_models()}
 
 
 def create_tables(settings: Settings | None = None, *, wait: bool = True) -> list[str]:
@@ -70,10 +75,11 @@ def create_tables(settings: Settings | None = None, *, wait: bool = True) -> lis
 
     For the local twin and tests; in AWS the tables come from the CloudFormation template.
     """
+    models = _all_models()
     if settings is not None:
         bind(settings)
     created: list[str] = []
-    for model in MODELS:
+    for model in models:
         if model.exists():
             continue
         model.create_table(wait=wait, ignore_update_ttl_errors=True)
@@ -95,6 +101,7 @@ __all__ = [
     "CommandModel",
     "EventModel",
     "LabelModel",
+    "LogRequestModel",
     "MetricRollupModel",
     "RateLimitModel",
     "RollupModel",

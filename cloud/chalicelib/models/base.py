@@ -9,15 +9,28 @@ assigned to.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import MetaModel, Model
 
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
+
 #: Placeholder until :func:`chalicelib.models.bind` names the table from the settings.
 UNBOUND = "classtop-unbound"
+
+
+class _Binding:
+    """The settings :func:`bind` last bound the models to: a model class defined (imported) later binds itself."""
+
+    settings: Settings | None = None
+
+
+_binding = _Binding()
 
 
 class _TableMeta(MetaModel):
@@ -35,6 +48,8 @@ class _TableMeta(MetaModel):
         if aggregate is not None:  # PynamoDB completes the Meta it finds in the namespace: the class's own
             namespace = {**namespace, "AGGREGATE": aggregate, "Meta": cls.__dict__["Meta"]}
         super().__init__(name, bases, namespace)
+        if aggregate is not None and _binding.settings is not None:  # imported after bind(): a function's first use
+            _bind(cast("type[BaseModel]", cls), _binding.settings)
 
 
 class BaseModel(Model, metaclass=_TableMeta):
@@ -63,3 +78,37 @@ def global_index(hash_key: str, range_key: str,
     })
     made: GlobalSecondaryIndex[Any] = index()
     return made
+
+
+def defined() -> Iterator[type[BaseModel]]:
+    """Every table model imported so far (a Lambda function imports only the ones its path uses)."""
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.__dict__.get("AGGREGATE"):
+            yield model
+
+
+def bind(settings: Settings) -> None:
+    """Point every model imported so far, and every one imported later, at its table for ``settings``."""
+    _binding.settings = settings
+    for model in defined():
+        _bind(model, settings)
+
+
+def unbind() -> None:
+    """Forget the binding and every model's table and cached connection (tests)."""
+    _binding.settings = None
+    for model in defined():
+        model.Meta.table_name, model.Meta.host, model.Meta.region = UNBOUND, None, None
+        model._connection = None
+
+
+def _bind(model: type[BaseModel], settings: Settings) -> None:
+    """PynamoDB caches one connection (and botocore client) per model; it is dropped when the table, endpoint or
+    region changes, and kept otherwise (making a botocore client costs ~0.15 s)."""
+    target = (settings.table_name(model.AGGREGATE), settings.aws_endpoint, settings.region)
+    if (model.Meta.table_name, model.Meta.host, model.Meta.region) != target:
+        model.Meta.table_name, model.Meta.host, model.Meta.region = target
+        model._connection = None

@@ -1,5 +1,5 @@
 """Agents' metric rollups (``MetricRollupModel``): one item per agent and hour, written whole (a redelivered
-hour overwrites itself)."""
+hour overwrites itself); read back as :class:`MetricBucket` objects."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from chalicelib.domain.metric_bucket import MetricBucket
 from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.repositories.base import dynamo_errors, expiry
 from shared.messages import ROLLUP_HOUR_S, MetricRollup
@@ -30,13 +31,27 @@ class MetricRollupRepository:
                 batch.save(item)
         return len(items)
 
-    def between(self, agent_id: str, start: int, end: int) -> list[dict[str, Any]]:
-        """The agent's buckets with ``start <= bucket start < end``, oldest first."""
+    def between(self, agent_id: str, start: int, end: int) -> list[MetricBucket]:
+        """The agent's buckets with ``start <= bucket start < end``, oldest first: one Query (eventually
+        consistent) of the hours they fall in."""
         first_hour = start // ROLLUP_HOUR_S * ROLLUP_HOUR_S
         with dynamo_errors(f"read the metric rollups of {agent_id}"):
             items = list(MetricRollupModel.query(agent_id, MetricRollupModel.hour.between(first_hour, end - 1)))
-        out: list[dict[str, Any]] = []
+        out: list[MetricBucket] = []
         for item in items:
-            out.extend({"agent_id": agent_id, "site_id": item.site_id, **b} for b in json.loads(item.buckets)
-                       if start <= b["start"] < end)
-        return out
+            for raw in json.loads(item.buckets):
+                bucket = _bucket(raw)
+                if start <= bucket.start < end:
+                    out.append(bucket)
+        return sorted(out, key=lambda b: b.start)
+
+
+def _bucket(raw: dict[str, Any]) -> MetricBucket:
+    return MetricBucket(start=int(raw["start"]), period_s=int(raw["period_s"]), samples=int(raw["samples"]),
+                        cpu_min=float(raw["cpu_min"]), cpu_avg=float(raw["cpu_avg"]), cpu_max=float(raw["cpu_max"]),
+                        mem_min=_number(raw.get("mem_min")), mem_avg=_number(raw.get("mem_avg")),
+                        mem_max=_number(raw.get("mem_max")))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -23,13 +23,12 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import Unauthorized, UpstreamError
+
+if TYPE_CHECKING:  # joserfc (and cryptography) load with the first key set: a cold start without a JWT skips them
+    from joserfc.jwk import RSAKey
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +114,9 @@ class PoolTokenVerifier:
         key = self._key(kid)
         if key is None:
             raise self._refuse(f"unknown kid {kid[:40]!r}")
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         try:
             claims = dict(jwt.decode(token, key, algorithms=["RS256"]).claims)
         except (JoseError, ValueError) as exc:
@@ -164,6 +166,9 @@ class PoolTokenVerifier:
         self._fetched_at = self._monotonic()
         self.fetches += 1
         document = self._fetch(self._jwks_url)
+        from joserfc.errors import JoseError
+        from joserfc.jwk import RSAKey
+
         keys: dict[str, RSAKey] = {}
         for entry in document.get("keys", []):
             if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):

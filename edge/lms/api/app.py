@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match, Mount
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp
 
 from edge.lms.api import (
     accounts,
@@ -44,20 +40,6 @@ from edge.lms.enrolment import Enrolments
 from edge.lms.events import AgentEvents
 
 __all__ = ["MAX_BODY_BYTES", "build_fastapi", "create_app"]
-
-CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
-#: The paths of the API (never the console's files)
-API_PATHS = ("/api/", "/metrics")
-
-
-class ConsoleMount(Mount):
-    """The console's files at ``/``, for every path but the API's: there a wrong method stays the API's 405 (with
-    the path's methods in ``Allow``) and an unknown path its 404 (Starlette would hand the mount every path)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(API_PATHS):
-            return Match.NONE, {}
-        return super().matches(scope)
 
 
 def build_fastapi(
@@ -98,9 +80,7 @@ def build_fastapi(
     enrolment.install(app, enrolments, site_ca)
     upgrades.install(app, services)
     alerts.install(app, services)
-    mount_web_pages(app)  # the new site console and the kit it shares with the district dashboard
-    # The first site console (static HTML/JS over this API); mounted last so every API route wins.
-    app.router.routes.append(ConsoleMount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console"))
+    mount_web_pages(app)  # the site console at /, and the kit it shares with the district dashboard
     install_openapi(app)
     return app
 

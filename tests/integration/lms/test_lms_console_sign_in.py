@@ -206,8 +206,11 @@ def test_the_cli_manages_accounts_beside_the_running_lms(lms_factory: LmsFactory
 def test_the_console_pages_are_served_with_strict_security_headers(lms_factory: LmsFactory) -> None:
     lms = lms_factory().start()
     with browser(lms) as client:
-        page = client.get("/console/")
+        page = client.get("/")
         assert page.status_code == 200 and 'type="importmap"' in page.text
+        for former in ("/console", "/console/", "/console/index.html"):  # the console's address before it was /
+            moved = client.get(former)
+            assert moved.status_code == 308 and moved.headers["location"] == "/", former
         csp = page.headers["content-security-policy"]
         inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page.text, re.S)
         digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()

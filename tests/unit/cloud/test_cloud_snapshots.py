@@ -137,10 +137,11 @@ def test_metric_rollups_are_stored_per_agent_hour_with_a_ttl_idempotently(fleet:
     again = metrics(fleet, "s1", *hour)
     assert again["stored"] == 1
     stored = MetricRollupRepository().between("a1", HOUR, HOUR + 7200)
-    assert [(r["start"], r["cpu_avg"], r["samples"], r["site_id"]) for r in stored] == [
-        (HOUR, 10.0, 30, "s1"), (HOUR + 300, 20.0, 30, "s1"), (HOUR + 3600, 30.0, 30, "s1")]
-    assert [r["start"] for r in MetricRollupRepository().between("a1", HOUR + 300, HOUR + 3600)] == [HOUR + 300]
+    assert [(r.start, r.cpu_avg, r.samples, r.mem_max) for r in stored] == [
+        (HOUR, 10.0, 30, 50.0), (HOUR + 300, 20.0, 30, 50.0), (HOUR + 3600, 30.0, 30, 50.0)]
+    assert [r.start for r in MetricRollupRepository().between("a1", HOUR + 300, HOUR + 3600)] == [HOUR + 300]
     item = MetricRollupModel.get("a1", HOUR)
+    assert item.site_id == "s1"
     assert item.ttl is not None and item.ttl.timestamp() > HOUR + 3600 + 29 * 24 * 3600
 
 

@@ -4,6 +4,11 @@
 import { html } from '../html.js';
 import { lang, t } from '../i18n.js';
 
+// A synced course's colour goes into a style attribute: only #rgb or #rrggbb, anything else means no colour (a
+// ClassTop client chooses it, and `red;background:url(...)` must not reach the page's CSS).
+const COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
+export const courseColor = (c) => (typeof c === 'string' && COLOR.test(c) ? c : null);
+
 const minutes = (hhmm) => {
   const m = /^(\d{1,2}):(\d{2})/.exec(hhmm || '');
   return m ? Number(m[1]) * 60 + Number(m[2]) : null;
@@ -42,7 +47,7 @@ export function WeekGrid({ id, courses = [], entries = [], week = null, now = ne
               const s = minutes(e.start_time);
               const f = minutes(e.end_time);
               const current = d === today && nowMin >= s && nowMin < f;
-              const style = `top:${((s - start) / span) * 100}%;height:${((f - s) / span) * 100}%;${c.color ? `--course:${c.color}` : ''}`;
+              const style = `top:${((s - start) / span) * 100}%;height:${((f - s) / span) * 100}%;${courseColor(c.color) ? `--course:${courseColor(c.color)}` : ''}`;
               return html`<li key=${e.id} class=${current ? 'wg-entry current' : 'wg-entry'} style=${style}
                 title=${[c.name, c.teacher, c.location, `${e.start_time}–${e.end_time}`].filter(Boolean).join(' · ')}>
                 <strong>${c.name}</strong>

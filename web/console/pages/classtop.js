@@ -1,5 +1,6 @@
 // ClassTop clients: the unchanged ClassTop desktop clients that asked to join the site, with their approval state
-// (admins approve or reject), and for one client its timetable as a week grid with today's current period.
+// (admins approve or reject), and for one client its timetable as a week grid with today's current period and
+// its camera preview.
 import { html } from '../../common/html.js';
 import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
 import { DataTable } from '../../common/components/table.js';
@@ -11,6 +12,7 @@ import { useLoad } from '../../common/hooks.js';
 import { api, can } from '../session.js';
 import { useLive } from '../live.js';
 import { yesNo } from '../format.js';
+import { CameraPreview } from './camera_preview.js';
 
 const APPROVAL = {
   pending: () => ['warn', t('classtop.pending')],
@@ -74,6 +76,9 @@ export function ClassTopClient({ id }) {
   const courses = useLoad(() => api.get(`/api/clients/${encodeURIComponent(id)}/courses`), [id]);
   const schedule = useLoad(() => api.get(`/api/clients/${encodeURIComponent(id)}/schedule`), [id]);
   const decide = useDecide(() => { list.reload(); courses.reload(); schedule.reload(); });
+  useLive((kind, data) => {
+    if (kind === 'resync' || (kind === 'presence' && data.agent && data.agent.uuid === id)) list.reload();
+  }, [id]);
   const client = list.data && list.data.clients.find((c) => c.uuid === id);
   if (list.error) return html`<${ErrorBox} error=${list.error} />`;
   if (!list.data) return html`<p class="loading">${t('app.loading')}</p>`;
@@ -93,5 +98,9 @@ export function ClassTopClient({ id }) {
       <h2 id="timetable-h">${t('classtop.timetable')}</h2>
       <${ErrorBox} error=${client.approval === 'approved' && (courses.error || schedule.error)} />
       ${courses.data && schedule.data && html`<${WeekGrid} id="timetable" courses=${courses.data.courses} entries=${schedule.data.schedule_entries} />`}
-    </section>`;
+    </section>
+    ${client.approval === 'approved' && html`<section aria-labelledby="preview-h">
+      <h2 id="preview-h">${t('preview.title')}</h2>
+      <${CameraPreview} uuid=${client.uuid} connected=${client.connected} />
+    </section>`}`;
 }

@@ -1,5 +1,6 @@
 // Fleet: rooms (groups) as tiles with how many are online, the agents table (search, sort, filters by kind,
-// status and room, multi-select) and batch commands on the selection; presence changes arrive by push.
+// status and room, multi-select) and batch commands on the selection or on a whole room (the LMS resolves the
+// group when the batch runs); presence changes arrive by push.
 import { html, useEffect, useMemo, useState } from '../../common/html.js';
 import { fmtAgo, t } from '../../common/i18n.js';
 import { DataTable } from '../../common/components/table.js';
@@ -25,6 +26,7 @@ export function Fleet() {
   const catalogue = useLoad(loadCatalogue, []);
   const [changed, setChanged] = useState({});
   const [selected, setSelected] = useState(new Set());
+  const [room, setRoom] = useState(null); // a room chosen as the batch's target (its members selected)
   const [results, setResults] = useState(null);
 
   const base = (polled.data && polled.data.clients) || (first.data && first.data.clients);
@@ -48,8 +50,18 @@ export function Fleet() {
   }, [rooms]);
 
   const chosen = (agents || []).filter((a) => selected.has(a.uuid));
+  const pick = (ids) => {
+    setRoom(null);
+    setSelected(ids);
+  };
+  const pickRoom = (g) => {
+    setSelected(new Set(g.agents));
+    setRoom(g.name);
+    document.getElementById('batch-h').scrollIntoView({ block: 'nearest' });
+  };
   const runBatch = async (command, params) => {
-    const answer = await postForAnswer('/api/commands/batch', { command, params, target: { ids: chosen.map((a) => a.uuid) } });
+    const target = room ? { group: room } : { ids: chosen.map((a) => a.uuid) };
+    const answer = await postForAnswer('/api/commands/batch', { command, params, target });
     const data = answer.data;
     setResults(Object.entries(data.results || {}).map(([id, r]) => ({ ...r, agent_id: id })));
     toast(t('batch.done', { ok: data.succeeded ?? 0, failed: data.failed ?? 0 }), data.failed ? 'error' : 'info');
@@ -70,6 +82,8 @@ export function Fleet() {
             <div class="tile-name">${g.name}</div>
             <div class="tile-count"><span class="ok">${online}</span> / ${members.length} ${t('fleet.online')}</div>
             ${g.description && html`<div class="muted">${g.description}</div>`}
+            ${can('operator') && html`<button type="button" class="tile-action" data-action="batch-room"
+              disabled=${g.agents.length === 0} onClick=${() => pickRoom(g)}>${t('fleet.batch_room')}</button>`}
           </div>`;
         })}
       </div>
@@ -77,7 +91,7 @@ export function Fleet() {
     <section aria-labelledby="agents-h">
       <h2 id="agents-h">${t('fleet.agents')}</h2>
       <${DataTable} id="agents" caption=${t('fleet.agents')} rows=${agents} rowKey=${(a) => a.uuid}
-        selectable=${can('operator')} selected=${selected} onSelect=${setSelected}
+        selectable=${can('operator')} selected=${selected} onSelect=${pick}
         onRow=${(a) => { window.location.hash = `#/agents/${encodeURIComponent(a.uuid)}`; }}
         columns=${[
           { key: 'uuid', label: t('agent.id'), render: (a) => html`<a href=${`#/agents/${encodeURIComponent(a.uuid)}`}>${a.uuid}</a>` },
@@ -97,7 +111,7 @@ export function Fleet() {
     </section>
     ${can('operator') && html`
       <section aria-labelledby="batch-h" id="batch">
-        <h2 id="batch-h">${t('batch.title', { n: chosen.length })}</h2>
+        <h2 id="batch-h" tabindex="-1">${room ? t('batch.title_room', { room, n: chosen.length }) : t('batch.title', { n: chosen.length })}</h2>
         ${chosen.length === 0 ? html`<p class="muted">${t('batch.select')}</p>` : catalogue.data && html`
           <${CommandForm} id="batch-command" commands=${offered(catalogue.data, chosen.map((a) => a.kind))} onRun=${runBatch} />`}
         ${results && html`<table class="results" id="batch-results"><caption>${t('batch.results')}</caption>

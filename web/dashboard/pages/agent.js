@@ -1,11 +1,11 @@
 // One agent: facts and inventory, metric charts from the rollups (hour/day/week), settings (desired beside
 // reported, edited by operators), the ClassTop timetable as a week grid, cameras, and its command history.
 import { html, useMemo, useState } from '../../common/html.js';
-import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
+import { fmtAgo, fmtTime, lang, t } from '../../common/i18n.js';
 import { usePoll, usePollWith } from '../../common/hooks.js';
 import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
-import { Chart, RangePicker, RANGES } from '../../common/components/chart.js';
+import { Chart, RangePicker } from '../../common/components/chart.js';
 import { WeekGrid } from '../../common/components/weekgrid.js';
 import { Form } from '../../common/components/form.js';
 import { confirmDialog } from '../../common/components/dialog.js';
@@ -39,41 +39,56 @@ function Inventory({ agentId, history }) {
   </section>`;
 }
 
-// rollup buckets -> chart columns
-function columns(items) {
-  const rows = [...items].sort((a, b) => a.start - b.start);
+// chart points (GET /api/agents/{id}/metrics: {range, since, until, step_s, points}) -> chart columns; a missing
+// step between two points becomes a null so the line breaks instead of bridging the gap, and the x axis spans the
+// whole range (empty ends) rather than only the points
+function columns(series) {
+  const points = [...((series && series.points) || [])].sort((a, b) => a.start - b.start);
+  const rows = [];
+  if (points.length) {
+    const step = series.step_s || 300;
+    if (points[0].start > series.since) rows.push({ start: series.since });
+    for (const p of points) {
+      const last = rows[rows.length - 1];
+      if (last && p.start - last.start > step) rows.push({ start: last.start + step });
+      rows.push(p);
+    }
+    const end = rows[rows.length - 1].start + step;
+    if (end < series.until) rows.push({ start: end }, { start: series.until });
+  }
+  const line = (key, label) => ({ label, values: rows.map((r) => r[key] ?? null), unit: ' %' });
   return {
     x: rows.map((r) => r.start),
-    cpu: [{ label: t('metrics.cpu_avg'), values: rows.map((r) => r.cpu_avg ?? null), unit: ' %' },
-      { label: t('metrics.cpu_max'), values: rows.map((r) => r.cpu_max ?? null), unit: ' %' }],
-    mem: [{ label: t('metrics.mem_avg'), values: rows.map((r) => r.mem_avg ?? null), unit: ' %' },
-      { label: t('metrics.mem_max'), values: rows.map((r) => r.mem_max ?? null), unit: ' %' }],
+    cpu: [line('cpu_min', t('metrics.cpu_min')), line('cpu_avg', t('metrics.cpu_avg')), line('cpu_max', t('metrics.cpu_max'))],
+    mem: [line('mem_min', t('metrics.mem_min')), line('mem_avg', t('metrics.mem_avg')), line('mem_max', t('metrics.mem_max'))],
   };
 }
+
+const STEP_LABEL = { 300: () => t('metrics.step_5m'), 900: () => t('metrics.step_15m'), 3600: () => t('metrics.step_1h') };
 
 function Metrics({ agentId }) {
   const [range, setRange] = useState('hour');
   const [missing, setMissing] = useState(false);
   const poll = async ({ etag }) => {
-    const until = Math.floor(Date.now() / 1000);
     try {
-      return await api.request('GET', `/api/agents/${encodeURIComponent(agentId)}/metrics`,
-        { params: { since: until - RANGES[range], until }, etag });
+      return await api.request('GET', `/api/agents/${encodeURIComponent(agentId)}/metrics`, { params: { range }, etag });
     } catch (err) {
       if (isMissingRoute(err)) {
         setMissing(true);
-        return { data: [] };
+        return { data: null };
       }
       throw err;
     }
   };
   const { data, error } = usePollWith(poll, `metrics/${agentId}/${range}`);
-  const items = Array.isArray(data) ? data : (data && (data.rollups || data.items || data.metrics)) || [];
-  const cols = useMemo(() => columns(items), [data]);
-  return html`<section id="metrics">
+  const cols = useMemo(() => columns(data), [data, lang.get()]); // the legend's labels follow the language
+  const count = ((data && data.points) || []).length;
+  const step = data && STEP_LABEL[data.step_s];
+  return html`<section id="metrics" data-range=${range} data-points=${data ? count : ''} data-until=${data ? data.until : ''}>
     <div class="row"><h2>${t('metrics.title')}</h2><${RangePicker} id="metrics-range" value=${range} onChange=${setRange} /></div>
     <${ErrorBox} error=${error} />
     ${missing && html`<p class="note" id="metrics-missing">${t('metrics.unavailable')}</p>`}
+    ${data && html`<p class="muted" id="metrics-note">${t('metrics.note', { step: step ? step() : `${data.step_s} s`, count })}</p>`}
     <div class="grid two">
       <${Chart} id="chart-cpu" title=${t('metrics.cpu')} x=${cols.x} series=${cols.cpu} yMax=${100} range=${range} />
       <${Chart} id="chart-mem" title=${t('metrics.mem')} x=${cols.x} series=${cols.mem} yMax=${100} range=${range} />

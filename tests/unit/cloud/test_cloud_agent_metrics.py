@@ -1,0 +1,199 @@
+"""``GET /api/agents/{id}/metrics?range=hour|day|week``: an agent's charts from the metric rollups its site sent
+(``site_metrics`` rule): points per range, merged min/avg/max, the window, the ETag, and site scope (another site's
+operator or viewer sees nothing, exactly like an unknown agent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cloud_testkit import Cloud, online
+from test_cloud_polling import aws_calls, poll
+
+from chalicelib import container
+from chalicelib.domain.metric_bucket import MetricBucket
+from chalicelib.services.metric_history import WINDOW_ALIGN_S, downsample
+
+HOUR_S = 3600
+
+
+@pytest.fixture
+def fleet(cloud: Cloud) -> Cloud:
+    cloud.heartbeat("s1", [online("a1"), online("a2")])
+    cloud.heartbeat("s2", [online("b1")])
+    return cloud
+
+
+def now_hour(cloud: Cloud) -> int:
+    return int(cloud.clock.now) // HOUR_S * HOUR_S
+
+
+def bucket(
+    agent: str,
+    start: int,
+    cpu: tuple[float, float, float] = (5.0, 10.0, 20.0),
+    mem: tuple[float, float, float] | None = (40.0, 45.0, 50.0),
+    samples: int = 30,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "agent_id": agent,
+        "start": start,
+        "period_s": 300,
+        "samples": samples,
+        "cpu_min": cpu[0],
+        "cpu_avg": cpu[1],
+        "cpu_max": cpu[2],
+    }
+    if mem is not None:
+        out |= {"mem_min": mem[0], "mem_avg": mem[1], "mem_max": mem[2]}
+    return out
+
+
+def send(cloud: Cloud, site_id: str, *rollups: dict[str, Any]) -> dict[str, Any]:
+    report = cloud.invoke(
+        "site_metrics", {"type": "metric_rollups", "v": 1, "rollups": list(rollups), "site_id": site_id}
+    )
+    assert report["ok"], report
+    return report
+
+
+def hour_of(agent: str, start: int, **kw: Any) -> list[dict[str, Any]]:
+    return [bucket(agent, start + i * 300, **kw) for i in range(12)]
+
+
+def metrics(cloud: Cloud, agent: str = "a1", query: str = "", role: str | None = "admin") -> Any:
+    return cloud.request("GET", f"/api/agents/{agent}/metrics{query}", role=role)
+
+
+def test_the_hour_is_the_stored_5_minute_buckets_of_the_window(fleet: Cloud) -> None:
+    previous = now_hour(fleet) - HOUR_S
+    send(fleet, "s1", *hour_of("a1", previous - HOUR_S), *hour_of("a1", previous), *hour_of("a2", previous))
+    answer = metrics(fleet)  # no range: the hour
+    assert answer.status_code == 200, answer.json_body
+    data = answer.json_body["data"]
+    until = (int(fleet.clock.now) // WINDOW_ALIGN_S + 1) * WINDOW_ALIGN_S
+    assert (data["agent_id"], data["range"], data["step_s"], data["until"], data["since"]) == (
+        "a1",
+        "hour",
+        300,
+        until,
+        until - HOUR_S,
+    )
+    starts = [p["start"] for p in data["points"]]
+    assert starts == sorted(starts) and starts and all(until - HOUR_S <= s < until for s in starts)
+    assert starts == [s for s in range(previous, previous + HOUR_S, 300) if s >= until - HOUR_S]
+    assert data["points"][0] == {
+        "start": starts[0],
+        "period_s": 300,
+        "samples": 30,
+        "cpu_min": 5.0,
+        "cpu_avg": 10.0,
+        "cpu_max": 20.0,
+        "mem_min": 40.0,
+        "mem_avg": 45.0,
+        "mem_max": 50.0,
+    }
+    assert metrics(fleet, query="?range=").json_body["data"] == data  # empty: not given
+
+
+def test_the_day_merges_buckets_into_15_minute_points(fleet: Cloud) -> None:
+    start = now_hour(fleet) - 3 * HOUR_S
+    send(
+        fleet,
+        "s1",
+        bucket("a1", start, cpu=(1.0, 10.0, 30.0), samples=10),
+        bucket("a1", start + 300, cpu=(2.0, 40.0, 90.0), mem=None, samples=30),
+        bucket("a1", start + 600, cpu=(3.0, 20.0, 25.0), mem=(10.0, 20.0, 70.0), samples=20),
+        bucket("a1", start + 900, cpu=(7.0, 8.0, 9.0), samples=5),
+    )
+    data = metrics(fleet, query="?range=day").json_body["data"]
+    assert (data["range"], data["step_s"]) == ("day", 900)
+    assert data["until"] - data["since"] >= 86_400 and data["since"] % 900 == 0
+    first, second = data["points"]
+    # samples summed, min of minima, max of maxima, means weighted by samples; memory only where it was measured
+    assert first == {
+        "start": start,
+        "period_s": 900,
+        "samples": 60,
+        "cpu_min": 1.0,
+        "cpu_avg": round((10 * 10 + 40 * 30 + 20 * 20) / 60, 2),
+        "cpu_max": 90.0,
+        "mem_min": 10.0,
+        "mem_avg": round((45 * 10 + 20 * 20) / 30, 2),
+        "mem_max": 70.0,
+    }
+    assert second["start"] == start + 900 and second["samples"] == 5 and second["period_s"] == 900
+
+
+def test_the_week_is_hourly_and_reaches_back_seven_days(fleet: Cloud) -> None:
+    old = now_hour(fleet) - 6 * 86_400
+    too_old = now_hour(fleet) - 8 * 86_400
+    send(fleet, "s1", *hour_of("a1", old), *hour_of("a1", too_old))
+    data = metrics(fleet, query="?range=week").json_body["data"]
+    assert (data["step_s"], [p["start"] for p in data["points"]]) == (3600, [old])
+    assert data["points"][0]["samples"] == 12 * 30 and data["points"][0]["period_s"] == 3600
+    assert metrics(fleet, query="?range=hour").json_body["data"]["points"] == []
+
+
+@pytest.mark.parametrize("query", ["?range=year", "?range=HOUR", "?range=" + "h" * 300])
+def test_a_bad_range_is_a_400(fleet: Cloud, query: str) -> None:
+    answer = metrics(fleet, query=query)
+    assert answer.status_code == 400 and "range" in answer.json_body["error"]["message"]
+
+
+def test_unknown_agents_and_callers(fleet: Cloud) -> None:
+    assert metrics(fleet, "nobody").status_code == 404
+    assert metrics(fleet, "bad%20id").status_code in (400, 404)
+    assert metrics(fleet, role=None).status_code == 401
+    assert metrics(fleet, role="viewer").status_code == 200
+
+
+def test_another_sites_operator_cannot_read_an_agents_metrics(fleet: Cloud) -> None:
+    """The attack: an operator (or viewer) of school s2 asks for s1's agent: 404, as for an unknown agent, with
+    no data, even naming the range or sending a tag it made elsewhere."""
+    previous = now_hour(fleet) - HOUR_S
+    send(fleet, "s1", *hour_of("a1", previous))
+    send(fleet, "s2", *hour_of("b1", previous))
+    tokens = container.get().tokens
+    for role in ("operator", "viewer"):
+        secret = tokens.create(role, f"s2-{role}", site_ids=["s2"]).secret
+        headers = {"Authorization": f"Bearer {secret}"}
+        mine = fleet.request("GET", "/api/agents/b1/metrics?range=day", role=None, headers=headers)
+        assert mine.status_code == 200 and mine.json_body["data"]["points"]
+        for query in ("", "?range=day", "?range=week"):
+            theirs = fleet.request("GET", f"/api/agents/a1/metrics{query}", role=None, headers=headers)
+            assert theirs.status_code == 404 and "points" not in str(theirs.json_body), theirs.json_body
+        tag = metrics(fleet, "a1").headers["ETag"]  # the admin's tag for a1: worth nothing to another caller
+        probe = fleet.request("GET", "/api/agents/a1/metrics", role=None, headers={**headers, "If-None-Match": tag})
+        assert probe.status_code == 404
+    # a site cannot plant rollups of another site's agent either (the intake rejects them)
+    assert send(fleet, "s2", bucket("a1", previous - HOUR_S))["rejected"] == 1
+    assert len(metrics(fleet, "a1", "?range=day").json_body["data"]["points"]) == 4
+
+
+def test_an_unchanged_poll_is_a_304_until_the_window_moves_or_the_agent_changes(fleet: Cloud) -> None:
+    path = "/api/agents/a1/metrics?range=day"
+    first = poll(fleet, path)
+    assert first.status_code == 200 and first.json_body["data"]["points"] == []
+    with aws_calls() as made:
+        again = poll(fleet, path, first.headers["ETag"])
+    assert again.status_code == 304 and made == ["GetItem", "BatchGetItem"], made
+    assert poll(fleet, "/api/agents/a1/metrics?range=week", first.headers["ETag"]).status_code == 200  # its own tag
+    # rollups arriving inside the window are shown from the next window on (the intake bumps no change mark)
+    send(fleet, "s1", *hour_of("a1", now_hour(fleet) - HOUR_S))
+    fleet.clock.advance(WINDOW_ALIGN_S)
+    moved = poll(fleet, path, first.headers["ETag"])
+    assert moved.status_code == 200 and moved.json_body["data"]["points"]
+    assert moved.json_body["data"]["until"] == first.json_body["data"]["until"] + WINDOW_ALIGN_S
+    tag = moved.headers["ETag"]
+    assert poll(fleet, path, tag).status_code == 304
+    fleet.put("/api/agents/a1/tags", {"tags": ["lab"]})  # a write to the agents' area: a new answer
+    assert poll(fleet, path, tag).status_code == 200
+
+
+def test_downsample_keeps_a_bucket_as_long_as_the_step() -> None:
+    b = MetricBucket(start=600, period_s=300, samples=3, cpu_min=1.0, cpu_avg=2.0, cpu_max=3.0)
+    assert downsample([b], 300) == [b]
+    merged = downsample([b], 3600)
+    assert merged[0].start == 0 and merged[0].period_s == 3600 and merged[0].mem_avg is None
+    assert downsample([], 900) == []
