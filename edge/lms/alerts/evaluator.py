@@ -80,6 +80,8 @@ class AlertEvaluator(AlertTransitions):
         self._in_class = in_class
         self._rules: list[ActiveRule] = []
         self._by_agent: dict[str, dict[str, list[ActiveRule]]] = {}  # agent -> kind -> rules covering it
+        #: one such table per distinct set of rules, shared by the agents it covers (10,000 agents, a handful)
+        self._shared_by_kind: dict[tuple[tuple[str, tuple[int, ...]], ...], dict[str, list[ActiveRule]]] = {}
         self._plans: dict[str, list[_MetricCheck]] = {}  # agent -> its metric rules, ready to compare
         self._offline: dict[str, float] = {}  # agent -> offline since
         self._results: dict[str, deque[tuple[float, bool]]] = {}
@@ -134,7 +136,10 @@ class AlertEvaluator(AlertTransitions):
             for a in self._rules:
                 if scope_covers(a.rule.scope, self._site_id, agent_id, groups, tags):
                     by_kind.setdefault(a.rule.condition.kind, []).append(a)
-            self._by_agent[agent_id] = by_kind
+            if not self._by_agent:  # emptied: the rules or the labels changed, what was shared may be stale
+                self._shared_by_kind.clear()
+            key = tuple((k, tuple(map(id, rules))) for k, rules in by_kind.items())
+            by_kind = self._by_agent[agent_id] = self._shared_by_kind.setdefault(key, by_kind)
         return by_kind.get(kind, [])
 
     def _track(self, active: ActiveRule, agent_id: str, camera_id: str | None = None, *,
