@@ -60,7 +60,8 @@ class _MetricCheck:
     above: bool
     threshold: float
     clear: float
-    tid: tuple[str, str, str | None, str | None]
+    scope: str
+    rule_id: str
 
 
 def _spec(active: ActiveRule) -> RuleSpec:
@@ -83,6 +84,7 @@ class AlertEvaluator(AlertTransitions):
         #: one such table per distinct set of rules, shared by the agents it covers (10,000 agents, a handful)
         self._shared_by_kind: dict[tuple[tuple[str, tuple[int, ...]], ...], dict[str, list[ActiveRule]]] = {}
         self._plans: dict[str, list[_MetricCheck]] = {}  # agent -> its metric rules, ready to compare
+        self._shared_plans: dict[tuple[int, ...], list[_MetricCheck]] = {}  # its rules (ids, alive in _rules) -> plan
         self._offline: dict[str, float] = {}  # agent -> offline since
         self._results: dict[str, deque[tuple[float, bool]]] = {}
         self._last_class_check = 0.0
@@ -160,13 +162,18 @@ class AlertEvaluator(AlertTransitions):
         """The metric rules covering an agent, each ready to compare (cached with the scopes)."""
         plan = self._plans.get(agent_id)
         if plan is None:
-            plan = []
-            for active in self._rules_for(agent_id, "metric_threshold"):
-                cond = active.rule.condition
-                assert isinstance(cond, MetricThresholdCondition)
-                plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
-                                         cond.threshold, cond.clear, (active.scope, active.rule.rule_id, agent_id,
-                                                                      None)))  # fmt: skip
+            if not self._plans:  # emptied: the rules or the labels changed
+                self._shared_plans.clear()
+            rules = self._rules_for(agent_id, "metric_threshold")
+            key = tuple(map(id, rules))  # one plan for the agents covered by the same rules
+            plan = self._shared_plans.get(key)
+            if plan is None:
+                plan = self._shared_plans[key] = []
+                for active in rules:
+                    cond = active.rule.condition
+                    assert isinstance(cond, MetricThresholdCondition)
+                    plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
+                                             cond.threshold, cond.clear, active.scope, active.rule.rule_id))  # fmt: skip
             self._plans[agent_id] = plan
         return plan
 
@@ -178,7 +185,7 @@ class AlertEvaluator(AlertTransitions):
                 value = check.read(sample)
                 if value is None:
                     continue
-                key = keys.get(check.tid)
+                key = keys.get((check.scope, check.rule_id, agent_id, None))
                 if key is None:  # the common case: no alert, nothing pending; one comparison
                     if (value > check.threshold) if check.above else (value < check.threshold):
                         self._metric_changed(check, agent_id, value, True)

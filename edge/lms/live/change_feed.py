@@ -36,6 +36,8 @@ RETRY_MS: Final = 3000
 #: changes are kept this long after the last page closed (a page reconnecting within it resumes; later: resync)
 RESUME_WINDOW_S: Final = 120.0
 
+#: one encoder for every change (``json.dumps`` with options would make one per call)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), default=str)
 #: a change's data, or a function that makes it (called only when the change is kept)
 ChangeData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
@@ -95,8 +97,7 @@ class ChangeFeed:
                 self.published += 1
             return
         fields = data() if callable(data) else data
-        body = json.dumps({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **fields},
-                          separators=(",", ":"), default=str)  # fmt: skip
+        body = _ENCODER.encode({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **fields})
         with self._lock:
             self._seq += 1
             seq = self._seq

@@ -1,6 +1,6 @@
 """What feeds the change feed: the registry's presence, metrics and events, the agents' command progress, and the
 command log's results. Each hook only encodes and appends (:meth:`ChangeFeed.publish`): never blocking. The
-frequent ones (presence, metrics, events) hand over a function that makes the change's data, so that nothing is
+frequent ones (presence, metrics, events, command results) hand over a function that makes the change's data, so that nothing is
 converted while no console page listens."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def connect_feed(
         feed.publish(ChangeKind.COMMAND, step.to_dict(), step.agent_id)
 
     def ended(entry: CommandLogEntry) -> None:
-        feed.publish(ChangeKind.COMMAND, {
+        feed.publish(ChangeKind.COMMAND, lambda: {
             "request_id": entry.request_id, "agent_id": entry.agent_id, "command": entry.command,
             "status": entry.status, "success": entry.success, "error_code": entry.error_code,
             "duration_ms": entry.duration_ms, "source": entry.source,
