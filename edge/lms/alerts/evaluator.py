@@ -173,7 +173,8 @@ class AlertEvaluator(AlertTransitions):
                     cond = active.rule.condition
                     assert isinstance(cond, MetricThresholdCondition)
                     plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
-                                             cond.threshold, cond.clear, active.scope, active.rule.rule_id))  # fmt: skip
+                                             cond.threshold, cond.clear, active.scope,
+                                             active.rule.rule_id))  # fmt: skip
             self._plans[agent_id] = plan
         return plan
 

@@ -1,7 +1,7 @@
 """What feeds the change feed: the registry's presence, metrics and events, the agents' command progress, and the
 command log's results. Each hook only encodes and appends (:meth:`ChangeFeed.publish`): never blocking. The
-frequent ones (presence, metrics, events, command results) hand over a function that makes the change's data, so that nothing is
-converted while no console page listens."""
+frequent ones (presence, metrics, events, command results) hand over a function that makes the change's data, so
+that nothing is converted while no console page listens."""
 
 from __future__ import annotations
 

@@ -117,6 +117,6 @@ def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a
 
     first, resumed = asyncio.run(main())
     assert first.startswith(b"id: 3\nevent: resync") and b'"n":1' not in first and b'"n":2' not in first
-    assert b'id: 4\nevent: metrics' in first
-    assert b'id: 5\nevent: metrics' in resumed
+    assert b"id: 4\nevent: metrics" in first
+    assert b"id: 5\nevent: metrics" in resumed
     assert made == [0, 3, 4]
