@@ -7,7 +7,9 @@ process) that heartbeat every 5 s and send metrics every 15 s, as real ones do. 
 2. the same echo through the project's MQTT wrapper (``shared.mqtt``) on both ends;
 3. the product path: HTTP ``POST /api/clients/{id}/command`` (``ping``) on a real LMS process (which knows
    every simulated agent) -> site broker -> a real agent process -> back, over one keep-alive HTTP
-   connection.
+   connection;
+4. for where the time goes: the same real agent asked directly (a raw paho client publishes the ``Command`` and
+   waits for the ``Response``, no LMS): what the agent process itself adds to the echo.
 
 Prints median and p99 of each and the ratios to the baseline. Usage:
 ``python bench/rtt.py [--n 2000] [--agents 1000]``.
@@ -39,8 +41,11 @@ from bench._sim_agents import ADMIN_TOKEN, Site
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
 from infra.local.process import ChildProcess, wait_for
+from shared import topics
+from shared.messages import Command, encode
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
 from shared.mqtt.settings import TlsSettings
+from shared.topics import AgentUp
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -163,9 +168,24 @@ def real_agent(site: Site) -> Iterator[ChildProcess]:
         agent.stop()
 
 
-def bench_lms(site: Site, n: int) -> list[float]:
+def bench_lms(site: Site, n: int) -> tuple[list[float], list[float]]:
+    """The round trips through the LMS, and those straight to the same real agent (no LMS)."""
     with real_agent(site):
-        return lms_round_trips(site.lms_port, n)
+        through = lms_round_trips(site.lms_port, n)
+        direct = raw_client(site.broker, "bench-req", site.pw["bench-req"])
+        got = threading.Event()
+        direct.on_message = lambda _c, _u, _m: got.set()
+        direct.subscribe(topics.agent_up("agent-1", AgentUp.RESPONSE), qos=1)
+        time.sleep(0.3)
+
+        def ping(i: int) -> object:
+            command = encode(Command(request_id=f"d{i}", command="ping"))
+            return direct.publish(topics.agent_down("agent-1"), command, qos=1)
+
+        alone = round_trips(ping, got, n, "agent echo")
+        direct.loop_stop()
+        direct.disconnect()
+    return through, alone
 
 
 def main() -> int:
@@ -177,8 +197,10 @@ def main() -> int:
         results = {
             "raw paho QoS1 echo (baseline)": bench_raw(site.broker, site.pw, args.n),
             "shared.mqtt wrapper QoS1 echo": bench_wrapper(site.broker, site.pw, args.n),
-            "LMS API -> agent -> LMS (ping)": bench_lms(site, args.n),
         }
+        through, alone = bench_lms(site, args.n)
+        results["LMS API -> agent -> LMS (ping)"] = through
+        results["real agent alone, no LMS (ping)"] = alone
     base = statistics.median(results["raw paho QoS1 echo (baseline)"])
     base99 = pct(results["raw paho QoS1 echo (baseline)"], 99)
     print(f"\nround trip on loopback, n={args.n} each, {args.agents} simulated agents connected "

@@ -7,6 +7,7 @@ step registers how to undo itself, and shutdown runs those in reverse. A step th
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -112,6 +113,10 @@ class Lms:
             self.start_api,
             self.start_tls_renewal,
         ])
+        # What start-up made (modules, models, the API's routes: ~500,000 objects) lives as long as the process:
+        # out of the collector's sight, a full collection walks only what came since (at 10,000 agents each one
+        # took tens of milliseconds of the GIL, the command round trip's p99 and the intake's CPU).
+        gc.freeze()
 
     def start_database_lock(self) -> None:
         """First, before anything is written: refuse a database newer than this LMS (nothing touched), then hold

@@ -5,7 +5,9 @@ Fed by the agents' up topics on the site broker:
 * ``Status`` (retained; the Last Will is ``offline``/``lost``) -> online/offline, with a connection log row;
 * ``Heartbeat`` -> last seen (kept in memory, flushed to SQLite in batches by the sweeper);
 * ``StateUpdate`` -> cached settings;
-* ``Metrics`` -> the latest sample per agent (in memory) and the metrics listeners (the history);
+* ``Metrics`` -> the latest sample per agent (in memory, as the payload it came in: ~250 bytes where the model
+  takes 1.6 KB, 16 MB at 10,000 agents; read back by :meth:`Registry.latest_metrics`) and the metrics listeners
+  (the history);
 * ``Event`` -> the event listeners (``edge.lms.events.agent_events``); also a sign of life.
 
 A sweeper thread marks agents offline after ``presence_timeout_s`` without anything from them (timing uses
@@ -81,7 +83,7 @@ class Registry:
         self._listeners: list[PresenceListener] = []
         self._metrics_listeners: list[MetricsListener] = []
         self._event_listeners: list[EventListener] = []
-        self._latest: dict[str, Metrics] = {}
+        self._latest: dict[str, bytes] = {}  # agent id -> its latest valid ``Metrics`` payload
         self._kind_timeouts: dict[str, float] = {}
         self._retired: set[str] = set()
         self._sweeper = Periodic("lms-registry-sweeper", self.sweep, self._sweep_s, run_at_start=False,
@@ -133,7 +135,9 @@ class Registry:
 
     def latest_metrics(self, agent_id: str) -> Metrics | None:
         """The agent's latest ``Metrics`` sample since this LMS started (``None`` if none yet)."""
-        return self._latest.get(agent_id)
+        payload = self._latest.get(agent_id)
+        # it passed :func:`shared.messages.decode` on its way in: pydantic's own parser reads it back alike
+        return None if payload is None else Metrics.model_validate_json(payload)
 
     # ------------------------------------------------------------ queries
 
@@ -209,7 +213,7 @@ class Registry:
                 self._on_state(agent_id, decode(StateUpdate, msg.payload))
             elif channel is AgentUp.METRICS:
                 self.touch(agent_id)  # a sign of life even when the sample is bad
-                self._on_metrics(agent_id, decode(Metrics, msg.payload))
+                self._on_metrics(agent_id, decode(Metrics, msg.payload), msg.payload)
             elif channel is AgentUp.EVENT:
                 self.touch(agent_id)  # a sign of life even when the event is bad
                 self._on_event(agent_id, decode(Event, msg.payload))
@@ -277,8 +281,8 @@ class Registry:
         if changed is not None:
             self._announce(changed)
 
-    def _on_metrics(self, agent_id: str, sample: Metrics) -> None:
-        self._latest[agent_id] = sample
+    def _on_metrics(self, agent_id: str, sample: Metrics, payload: bytes) -> None:
+        self._latest[agent_id] = payload
         _notify(self._metrics_listeners, "metrics", agent_id, sample)
 
     def _on_event(self, agent_id: str, event: Event) -> None:

@@ -60,7 +60,8 @@ class _MetricCheck:
     above: bool
     threshold: float
     clear: float
-    tid: tuple[str, str, str | None, str | None]
+    scope: str
+    rule_id: str
 
 
 def _spec(active: ActiveRule) -> RuleSpec:
@@ -80,7 +81,10 @@ class AlertEvaluator(AlertTransitions):
         self._in_class = in_class
         self._rules: list[ActiveRule] = []
         self._by_agent: dict[str, dict[str, list[ActiveRule]]] = {}  # agent -> kind -> rules covering it
+        #: one such table per distinct set of rules, shared by the agents it covers (10,000 agents, a handful)
+        self._shared_by_kind: dict[tuple[tuple[str, tuple[int, ...]], ...], dict[str, list[ActiveRule]]] = {}
         self._plans: dict[str, list[_MetricCheck]] = {}  # agent -> its metric rules, ready to compare
+        self._shared_plans: dict[tuple[int, ...], list[_MetricCheck]] = {}  # its rules (ids, alive in _rules) -> plan
         self._offline: dict[str, float] = {}  # agent -> offline since
         self._results: dict[str, deque[tuple[float, bool]]] = {}
         self._last_class_check = 0.0
@@ -134,7 +138,10 @@ class AlertEvaluator(AlertTransitions):
             for a in self._rules:
                 if scope_covers(a.rule.scope, self._site_id, agent_id, groups, tags):
                     by_kind.setdefault(a.rule.condition.kind, []).append(a)
-            self._by_agent[agent_id] = by_kind
+            if not self._by_agent:  # emptied: the rules or the labels changed, what was shared may be stale
+                self._shared_by_kind.clear()
+            key = tuple((k, tuple(map(id, rules))) for k, rules in by_kind.items())
+            by_kind = self._by_agent[agent_id] = self._shared_by_kind.setdefault(key, by_kind)
         return by_kind.get(kind, [])
 
     def _track(self, active: ActiveRule, agent_id: str, camera_id: str | None = None, *,
@@ -155,13 +162,19 @@ class AlertEvaluator(AlertTransitions):
         """The metric rules covering an agent, each ready to compare (cached with the scopes)."""
         plan = self._plans.get(agent_id)
         if plan is None:
-            plan = []
-            for active in self._rules_for(agent_id, "metric_threshold"):
-                cond = active.rule.condition
-                assert isinstance(cond, MetricThresholdCondition)
-                plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
-                                         cond.threshold, cond.clear, (active.scope, active.rule.rule_id, agent_id,
-                                                                      None)))  # fmt: skip
+            if not self._plans:  # emptied: the rules or the labels changed
+                self._shared_plans.clear()
+            rules = self._rules_for(agent_id, "metric_threshold")
+            key = tuple(map(id, rules))  # one plan for the agents covered by the same rules
+            plan = self._shared_plans.get(key)
+            if plan is None:
+                plan = self._shared_plans[key] = []
+                for active in rules:
+                    cond = active.rule.condition
+                    assert isinstance(cond, MetricThresholdCondition)
+                    plan.append(_MetricCheck(active, METRIC_READERS[cond.metric], cond.op is Comparison.ABOVE,
+                                             cond.threshold, cond.clear, active.scope,
+                                             active.rule.rule_id))  # fmt: skip
             self._plans[agent_id] = plan
         return plan
 
@@ -173,7 +186,7 @@ class AlertEvaluator(AlertTransitions):
                 value = check.read(sample)
                 if value is None:
                     continue
-                key = keys.get(check.tid)
+                key = keys.get((check.scope, check.rule_id, agent_id, None))
                 if key is None:  # the common case: no alert, nothing pending; one comparison
                     if (value > check.threshold) if check.above else (value < check.threshold):
                         self._metric_changed(check, agent_id, value, True)

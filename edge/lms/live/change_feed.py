@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -33,6 +33,13 @@ FLUSH_S: Final = 0.1
 KEEPALIVE_S: Final = 15.0
 #: what the browser waits before reconnecting by itself (the SSE ``retry`` field, milliseconds)
 RETRY_MS: Final = 3000
+#: changes are kept this long after the last page closed (a page reconnecting within it resumes; later: resync)
+RESUME_WINDOW_S: Final = 120.0
+
+#: one encoder for every change (``json.dumps`` with options would make one per call)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), default=str)
+#: a change's data, or a function that makes it (called only when the change is kept)
+ChangeData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
 class ChangeKind(StrEnum):
@@ -58,8 +65,12 @@ class FeedClosed(Exception):
 
 
 class ChangeFeed:
-    def __init__(self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S) -> None:
+    def __init__(
+        self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S, resume_window_s: float = RESUME_WINDOW_S
+    ) -> None:
         self._ring: deque[Change] = deque(maxlen=ring_size)
+        self._resume_window_s = resume_window_s
+        self._last_listener = time.monotonic()  # when the last page closed (or the feed was made)
         self._lock = threading.Lock()
         self._seq = 0
         self._flush_s = flush_s
@@ -73,9 +84,20 @@ class ChangeFeed:
 
     # ------------------------------------------------------------ producers (any thread)
 
-    def publish(self, kind: ChangeKind, data: dict[str, Any], agent_id: str | None = None) -> None:
-        body = json.dumps({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **data},
-                          separators=(",", ":"), default=str)  # fmt: skip
+    @property
+    def recording(self) -> bool:
+        """Whether changes are kept now: a page is open, or one closed (or the feed was made) within the window."""
+        return self.subscribers > 0 or time.monotonic() - self._last_listener < self._resume_window_s
+
+    def publish(self, kind: ChangeKind, data: ChangeData, agent_id: str | None = None) -> None:
+        if not self.recording:
+            with self._lock:
+                self._seq += 1  # numbered all the same: a page resuming from before it gets resync
+                self._ring.clear()  # what it held cannot be resumed from any more (and frees its memory)
+                self.published += 1
+            return
+        fields = data() if callable(data) else data
+        body = _ENCODER.encode({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **fields})
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -110,9 +132,9 @@ class ChangeFeed:
     def since(self, after: int) -> tuple[list[Change], bool]:
         """The changes after ``after`` and whether some were lost (the ring no longer holds them)."""
         with self._lock:
-            if not self._ring or after >= self._ring[-1].seq:
+            if after >= self._seq:
                 return [], False
-            first = self._ring[0].seq
+            first = self._ring[0].seq if self._ring else self._seq + 1  # an emptied ring lost them all
             lost = after + 1 < first
             start = max(0, after + 1 - first)
             return [self._ring[i] for i in range(start, len(self._ring))], lost
@@ -151,6 +173,7 @@ class ChangeFeed:
                     raise
         finally:
             self.subscribers -= 1
+            self._last_listener = time.monotonic()
 
     def close(self) -> None:
         """End every open stream (from any thread): the LMS is stopping."""

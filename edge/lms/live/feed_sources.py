@@ -1,5 +1,7 @@
 """What feeds the change feed: the registry's presence, metrics and events, the agents' command progress, and the
-command log's results. Each hook only encodes and appends (:meth:`ChangeFeed.publish`): never blocking."""
+command log's results. Each hook only encodes and appends (:meth:`ChangeFeed.publish`): never blocking. The
+frequent ones (presence, metrics, events, command results) hand over a function that makes the change's data, so
+that nothing is converted while no console page listens."""
 
 from __future__ import annotations
 
@@ -19,20 +21,21 @@ def connect_feed(
     feed: ChangeFeed, registry: Registry, journal: CommandLog, progress: CommandProgress | None = None
 ) -> None:
     def presence(view: AgentView) -> None:
-        feed.publish(ChangeKind.PRESENCE, {"agent": view.to_dict()}, view.agent_id)
+        feed.publish(ChangeKind.PRESENCE, lambda: {"agent": view.to_dict()}, view.agent_id)
 
     def metrics(agent_id: str, sample: Metrics) -> None:
-        feed.publish(ChangeKind.METRICS, {"sample": sample.model_dump(mode="json", exclude_none=True)}, agent_id)
+        feed.publish(ChangeKind.METRICS, lambda: {"sample": sample.model_dump(mode="json", exclude_none=True)},
+                     agent_id)  # fmt: skip
 
     def event(agent_id: str, item: Event) -> None:
         kind = ChangeKind.CAMERA if item.kind.startswith(CAMERA_EVENT_PREFIX) else ChangeKind.EVENT
-        feed.publish(kind, {"event": item.model_dump(mode="json", exclude_none=True)}, agent_id)
+        feed.publish(kind, lambda: {"event": item.model_dump(mode="json", exclude_none=True)}, agent_id)
 
     def running(step: Progress) -> None:
         feed.publish(ChangeKind.COMMAND, step.to_dict(), step.agent_id)
 
     def ended(entry: CommandLogEntry) -> None:
-        feed.publish(ChangeKind.COMMAND, {
+        feed.publish(ChangeKind.COMMAND, lambda: {
             "request_id": entry.request_id, "agent_id": entry.agent_id, "command": entry.command,
             "status": entry.status, "success": entry.success, "error_code": entry.error_code,
             "duration_ms": entry.duration_ms, "source": entry.source,

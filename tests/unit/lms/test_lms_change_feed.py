@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from edge.lms.live import ChangeFeed, ChangeKind
 
@@ -82,3 +82,41 @@ def test_closing_the_feed_ends_every_open_stream() -> None:
         return results
 
     assert asyncio.run(main()) == [b"", b"", b""]
+
+
+def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a_late_resume_gets_resync() -> None:
+    made: list[int] = []
+
+    def data(n: int) -> Callable[[], dict[str, int]]:
+        def make() -> dict[str, int]:
+            made.append(n)
+            return {"n": n}
+
+        return make
+
+    async def main() -> tuple[bytes, bytes]:
+        feed = ChangeFeed(flush_s=0.01, resume_window_s=0.2)
+        feed.publish(ChangeKind.METRICS, data(0), "pc-1")  # within the window of the feed's start: kept
+        await asyncio.sleep(0.3)
+        assert feed.recording is False
+        feed.publish(ChangeKind.METRICS, data(1), "pc-1")  # nobody listens: counted, never made
+        feed.publish(ChangeKind.METRICS, data(2), "pc-1")
+        assert feed.published == 3 and feed.last_seq == 3 and made == [0]
+        late = feed.subscribe(after=0, kinds=list(ChangeKind))  # a page back from before: what it missed is gone
+        await anext(late)
+        resync = await read_until(late, b"event: resync")
+        feed.publish(ChangeKind.METRICS, data(3), "pc-1")  # a page listens: kept and pushed again
+        pushed = await read_until(late, b'"n":3')
+        await late.aclose()
+        feed.publish(ChangeKind.METRICS, data(4), "pc-1")  # the page just closed: kept for its reconnection
+        back = feed.subscribe(after=4, kinds=list(ChangeKind))
+        await anext(back)
+        resumed = await read_until(back, b'"n":4')
+        await back.aclose()
+        return resync + pushed, resumed
+
+    first, resumed = asyncio.run(main())
+    assert first.startswith(b"id: 3\nevent: resync") and b'"n":1' not in first and b'"n":2' not in first
+    assert b"id: 4\nevent: metrics" in first
+    assert b"id: 5\nevent: metrics" in resumed
+    assert made == [0, 3, 4]

@@ -54,7 +54,7 @@ def test_the_registry_keeps_the_latest_sample_and_feeds_listeners(store: Store) 
     reg.handle(IncomingMessage("ct/agent/agent-1/up/metrics", encode(sample(5.0)), 1, False))
     reg.handle(IncomingMessage("ct/agent/agent-1/up/metrics", b'{"type": "metrics"}', 1, False))  # bad: dropped
     latest = reg.latest_metrics("agent-1")
-    assert latest is not None and latest.timestamp == 5.0
+    assert latest is not None and latest.timestamp == 5.0 and latest == sample(5.0)
     assert got == [("agent-1", 5.0)]
     assert reg.stats.bad_payloads == 1
     assert reg.presence("agent-1") is Presence.ONLINE
