@@ -59,6 +59,7 @@ from chalicelib.services.pool_tokens import PoolTokenVerifier
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retirement import RetirementService
 from chalicelib.services.sign_in import PoolPrincipals, SignInService
+from chalicelib.services.site_link import SiteLinkService
 from chalicelib.services.site_orders import SiteOrders
 from chalicelib.services.site_presence import SitePresence
 from chalicelib.services.stats import StatsService
@@ -96,6 +97,7 @@ class Container:
     site_orders: SiteOrders
     upgrades: UpgradeCampaignService
     presence: SitePresence
+    site_link: SiteLinkService
     alerts: AlertService
     alert_rules: AlertRuleService
     alert_evaluator: AlertEvaluator
@@ -246,6 +248,7 @@ def _build(overrides: _Overrides) -> Container:
         site_orders=site_orders,
         upgrades=UpgradeCampaignService(UpgradeCampaignRepository(), sites, agents, site_orders, media, clock),
         presence=SitePresence(sites, settings.site_stale_s, clock),
+        site_link=SiteLinkService(sites, settings.namespace),
         alerts=alerts,
         alert_rules=alert_rules,
         alert_evaluator=AlertEvaluator(sites, alert_records, alerts, alert_rules, settings.site_stale_s, clock),

@@ -45,6 +45,8 @@ class RulesEngine:
 
     def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
         def handle(msg: IncomingMessage) -> None:
+            if not rule.matches(self._namespace, msg.topic):
+                return  # the rule's WHERE: IoT Core invokes nothing
             # any payload, as IoT Core's rule does: the SELECT list is functions only (encode(*), topic(n))
             event = event_for(rule, msg.topic, bytes(msg.payload))
             try:

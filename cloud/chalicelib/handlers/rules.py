@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib import container, observability
 from chalicelib.container import Container
-from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
+from chalicelib.handlers.events import LambdaHandler, parse_presence_event, parse_site_event, run
 from chalicelib.repositories import change_mark
 from chalicelib.services.agents import HeartbeatReport
 from chalicelib.services.site_orders import retiring_agents
@@ -84,3 +84,17 @@ upgrade_reports = rule_handler("upgrade_reports", UpgradeCampaignReport,
 #: a site's alert changes (its LMS's rules): stored if newer, notified (chalicelib.services.alerts)
 site_alerts = rule_handler("site_alerts", SiteAlerts,
                            lambda services, site_id, message: services.alerts.ingest(site_id, message))
+
+
+
+def site_presence(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """IoT Core's lifecycle event of a site's client: its link's state and why (chalicelib.services.site_link)."""
+
+    def handle() -> dict[str, Any]:
+        client_id, lifecycle = parse_presence_event(event)
+        report = container.get().site_link.record(client_id, lifecycle)
+        if report.site_id:
+            observability.bind(site_id=report.site_id)
+        return dataclasses.asdict(report)
+
+    return run("site_presence", event, handle)

@@ -24,7 +24,7 @@ from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.alert_rules import AlertRuleService
 from chalicelib.services.alerts import AlertService, site_open
-from chalicelib.services.site_presence import HopReason, SiteReach, site_reach
+from chalicelib.services.site_presence import LIFECYCLE_DOWN, SiteReach, site_reach
 from shared.messages.alert import (
     CLOUD_ONLY_CONDITIONS,
     AlertRecord,
@@ -34,8 +34,6 @@ from shared.messages.alert import (
     TargetKind,
     alert_key,
 )
-
-_LIFECYCLE_DOWN = frozenset({HopReason.CLEAN_SHUTDOWN, HopReason.LAST_WILL, HopReason.LINK_LOST})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,7 @@ def holds(rule: AlertRule, reach: SiteReach) -> bool:
         return False
     if rule.condition.kind == "cloud_link_down":
         return reach.link_down
-    return rule.condition.kind == "lms_offline" and reach.link.reason not in _LIFECYCLE_DOWN
+    return rule.condition.kind == "lms_offline" and reach.link.reason not in LIFECYCLE_DOWN
 
 
 def _iso(at: float) -> str:
