@@ -78,6 +78,7 @@ class SiteDown(StrEnum):
     LOGS = "logs"  # the cloud asks the LMS for its own logs (shared.messages.logs.LogRequest)
     RETIRE = "retire"  # the cloud retires one of the site's agents (shared.messages.retirement.AgentRetire)
     UPGRADE = "upgrade"  # the cloud starts or cancels an upgrade campaign (shared.messages.upgrades.UpgradeOrder)
+    ALERT_ACK = "alert_ack"  # an operator acknowledged a site's alert in the cloud (shared.messages.alert)
 
 
 class ShadowOp(StrEnum):

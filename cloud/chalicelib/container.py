@@ -216,7 +216,7 @@ def _build(overrides: _Overrides) -> Container:
     topic = overrides.alert_topic or SnsAlertTopic(settings.alerts_topic_arn, endpoint_url=settings.aws_endpoint,
                                                    region=settings.region)
     notifier = Notifier(alert_settings, topic, overrides.webhooks or WebhookSender(), settings.tenant, clock)
-    alerts = AlertService(alert_records, alert_settings, sites, notifier, clock)
+    alerts = AlertService(alert_records, alert_settings, sites, notifier, clock, orders=site_orders)
     alert_rules = AlertRuleService(alert_settings, sites, agents, shadows, settings.namespace, clock)
     return Container(
         settings=settings,

@@ -289,3 +289,17 @@ class SiteAlerts(Message):
 
     type: Literal["site_alerts"] = "site_alerts"
     alerts: list[AlertRecord] = Field(min_length=1, max_length=MAX_ALERTS_PER_MESSAGE)
+
+
+class AlertAcknowledgement(Message):
+    """cloud -> LMS on ``.../down/alert_ack``: an operator acknowledged one of the site's alerts in the cloud (who,
+    when). A site order (``chalicelib.services.site_orders``): resent after the site's full heartbeats until the
+    LMS's record of the alert, acknowledged or resolved, comes back up. The LMS acknowledges the alert (the next
+    ``seq``) if it is still firing, sends its current record again otherwise, and refuses an alert it does not have
+    or whose ``key`` differs (another site's)."""
+
+    type: Literal["alert_ack"] = "alert_ack"
+    alert_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    key: str = Field(pattern=r"^[0-9a-f]{32}$")
+    acknowledged_by: str = Field(min_length=1, max_length=120)
+    acknowledged_at: float = Field(ge=0)

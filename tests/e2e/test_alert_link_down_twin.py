@@ -198,3 +198,26 @@ def test_a_cut_link_says_link_lost_from_the_lifecycle_event(twin: Twin) -> None:
     finally:
         proxy.restore()
     eventually(lambda: link()["state"] == "up", 60, "the link up again")
+
+
+def test_an_acknowledgement_in_the_cloud_reaches_the_site(twin: Twin) -> None:
+    eventually(lambda: lms(twin, "GET", "/api/health")["cloud"]["connected"], 60, "the LMS linked")
+    rule_id = "e2e-ack"
+    lms(twin, "POST", "/api/alerts/rules", {
+        "rule_id": rule_id, "name": "memory in use", "severity": "warning", "scope": {"agents": [AGENTS[2]]},
+        "condition": {"kind": "metric_threshold", "metric": "mem_percent", "threshold": 0.5, "clear": 0.1,
+                      "for_s": 0}})  # fmt: skip
+    fired = eventually(lambda: cloud_alerts(twin, rule_id=rule_id, state="firing"), 60, "the alert in the cloud")[0]
+    status, body = cloud(twin, "POST", f"/api/alerts/{fired['alert_id']}/acknowledge", {})
+    assert status == 200, body
+
+    def on_site() -> dict[str, Any] | None:
+        record: dict[str, Any] = lms(twin, "GET", f"/api/alerts/{fired['alert_id']}")
+        return record if record["state"] == "acknowledged" else None
+
+    acked = eventually(on_site, 30, "the acknowledgement on site")
+    assert acked["seq"] == 2 and acked["acknowledged_by"].startswith("cloud:")
+    # and back up: the cloud holds the site's acknowledged record (its order answered)
+    eventually(lambda: cloud(twin, "GET", f"/api/alerts/{fired['alert_id']}")[1]["data"]["seq"] == 2, 30,
+               "the site's record in the cloud")  # fmt: skip
+    lms(twin, "DELETE", f"/api/alerts/rules/{rule_id}")

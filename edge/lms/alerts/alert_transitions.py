@@ -158,7 +158,9 @@ class AlertTransitions:
 
     # ------------------------------------------------------------ the API's
 
-    def acknowledge(self, alert_id: str, by: str) -> AlertRecord:
+    def acknowledge(self, alert_id: str, by: str, at: float | None = None) -> AlertRecord:
+        """Acknowledge an open alert (``at``: when, if not now — an acknowledgement made in the cloud); an
+        acknowledged one is left as it is."""
         with self._lock:
             for track in self._tracks.values():
                 alert = track.alert
@@ -167,7 +169,7 @@ class AlertTransitions:
                         return alert
                     now = self._clock()
                     self._update(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=by[:128],
-                                 acknowledged_at=now)  # fmt: skip
+                                 acknowledged_at=now if at is None else at)  # fmt: skip
                     assert track.alert is not None
                     return track.alert
         raise AlertError(f"no open alert {alert_id}", 404)

@@ -5,6 +5,7 @@ acknowledging and resolving with who and when, silences, and the notifications m
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,9 @@ from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models import AlertModel
 from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.site import SiteRepository
+from shared.messages import decode
+from shared.messages.alert import AlertAcknowledgement
+from shared.topics import SiteDown, site_down
 
 
 @dataclasses.dataclass
@@ -184,6 +188,58 @@ def test_acknowledge_keeps_who_and_when_and_resolve_is_for_cloud_alerts(alerting
     done = cloud.post(f"/api/alerts/{site_alert['alert_id']}/resolve", {}, role="operator").json_body["data"]
     assert (done["state"], done["resolved_by"], done["resolved_at"]) == ("resolved", "test-operator",
                                                                          cloud.clock.now)
+
+
+def ack_orders(cloud: Cloud) -> list[dict[str, Any]]:
+    topic = site_down(SETTINGS.namespace, "s1", SiteDown.ALERT_ACK)
+    return [json.loads(m.payload) for m in cloud.publisher.messages if m.topic == topic]
+
+
+def test_an_acknowledgement_goes_down_to_the_site_until_its_record_answers(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    record = agent_record("pc-1")
+    alerting.ingest("s1", record)
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")  # again: no second order
+    (order,) = ack_orders(cloud)
+    sent = decode(AlertAcknowledgement, json.dumps(order).encode())
+    assert (sent.alert_id, sent.key, sent.acknowledged_by, sent.acknowledged_at) == (
+        record["alert_id"], record["key"], "test-operator", cloud.clock.now)  # fmt: skip
+    # unanswered (the LMS offline): its full heartbeats after the resend delay bring it again
+    cloud.clock.advance(SETTINGS.order_resend_s + 1)
+    cloud.heartbeat("s1", [online(f"pc-{i}") for i in range(20)])
+    assert len(ack_orders(cloud)) == 2
+    # a firing record (the alert changed otherwise) does not answer it
+    alerting.ingest("s1", agent_record("pc-1", seq=2, alert_id=record["alert_id"], message="disk 97 % used"))
+    assert len(container.get().site_orders.of_site("s1")) == 1
+    # the LMS acknowledged it: its record answers the order, which goes no more
+    alerting.ingest("s1", agent_record("pc-1", seq=3, state="acknowledged", alert_id=record["alert_id"],
+                                       acknowledged_by="cloud:test-operator", acknowledged_at=cloud.clock.now))
+    assert container.get().site_orders.of_site("s1") == []
+    cloud.clock.advance(SETTINGS.order_resend_s + 1)
+    cloud.heartbeat("s1", [online(f"pc-{i}") for i in range(20)])
+    assert len(ack_orders(cloud)) == 2
+    assert stored(record["alert_id"])["seq"] == 3
+
+
+def test_a_resent_record_answers_the_order_and_cloud_alerts_send_none(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    record = agent_record("pc-2", seq=2, state="resolved")  # resolved on site before the order arrived
+    alerting.ingest("s1", agent_record("pc-2", alert_id=record["alert_id"]))
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")
+    assert len(container.get().site_orders.of_site("s1")) == 1
+    alerting.ingest("s2", {**record, "seq": 3})  # another site naming that alert: answers nothing, changes nothing
+    assert len(container.get().site_orders.of_site("s1")) == 1 and stored(record["alert_id"])["seq"] == 1
+    alerting.ingest("s1", record)
+    alerting.ingest("s1", record)  # the LMS's answer to a repeated order: the same seq again
+    assert container.get().site_orders.of_site("s1") == [] and stored(record["alert_id"])["seq"] == 2
+    # a cloud alert (the site silent) is the cloud's own: no order
+    cloud.clock.advance(1000)
+    evaluate_alerts({})  # s1 and s2 silent: cloud alerts
+    site_alert = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"][0]
+    before = len(ack_orders(cloud))
+    cloud.post(f"/api/alerts/{site_alert['alert_id']}/acknowledge", {}, role="operator")
+    assert len(ack_orders(cloud)) == before and container.get().site_orders.of_site("s1") == []
 
 
 def test_listing_filters_and_refuses_bad_filters(alerting: Alerting) -> None:

@@ -329,6 +329,15 @@ def walk_the_code_paths(calls: Calls) -> None:
                     "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
                     "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "firing", "opened_at": T0,
                     "changed_at": T0}]})
+            with calls.running("api_handler"), Client(app, stage_name="dev") as http:  # acknowledged in the cloud
+                acked = http.http.post(f"/api/alerts/{'a' * 32}/acknowledge", headers=headers, body="{}")
+                assert acked.status_code == 200, acked.body
+            with calls.running("site_alerts"):  # the site's record answers the acknowledgement's order
+                rule("site_alerts", {"type": "site_alerts", "v": 1, "alerts": [{
+                    "alert_id": "a" * 32, "key": "b" * 32, "seq": 2, "rule_id": "disk-full", "rule_scope": "tenant",
+                    "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
+                    "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "acknowledged", "opened_at": T0,
+                    "changed_at": T0 + 1, "acknowledged_by": "cloud:roles-test", "acknowledged_at": T0}]})
             with calls.running("site_presence"):  # IoT Core's lifecycle event: the site's link state kept
                 rule("site_presence", {"clientId": topics.site_thing_name(settings.namespace, "s1"),
                                        "timestamp": int(T0 * 1000) + 1, "eventType": "disconnected",
