@@ -161,10 +161,16 @@ def dynsec_control() -> str:
 #: Mosquitto's notice-level log lines, when it logs to topics (``log_dest topic``): the twin's IoT Core stand-in
 #: reads its clients' connections and disconnections there (``infra/local/lifecycle_events.py``)
 BROKER_NOTICE_LOG = "$SYS/broker/log/N"
+#: ... and its error-level lines (a TLS stream cut short shows there first)
+BROKER_ERROR_LOG = "$SYS/broker/log/E"
 
 
 def broker_notice_log() -> str:
     return BROKER_NOTICE_LOG
+
+
+def broker_error_log() -> str:
+    return BROKER_ERROR_LOG
 
 
 def dynsec_response() -> str:

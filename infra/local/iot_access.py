@@ -114,7 +114,7 @@ def _everything(acltypes: Iterable[str]) -> list[dict[str, Any]]:
     # `#` does not match `$`-topics (the MQTT rule): `$aws/#` (shadows, lifecycle events) is named as well, and the
     # broker's notice log (what the lifecycle events are made from)
     return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in acltypes
-            for topic in ("#", "$aws/#", topics.broker_notice_log())]  # fmt: skip
+            for topic in ("#", "$aws/#", topics.broker_notice_log(), topics.broker_error_log())]  # fmt: skip
 
 
 def initial_dynsec_config(privileged: Iterable[str], *, admins: Iterable[str] = ()) -> dict[str, Any]:

@@ -12,9 +12,11 @@ Mosquitto's line                                              ``disconnectReason
 ``New client connected from A:P as ID (...)``                 (a ``connected`` event)
 ``Client ID disconnected.`` (it sent DISCONNECT)              ``CLIENT_INITIATED_DISCONNECT``
 ``Client ID closed its connection.`` / ``Socket error on ...``  ``CONNECTION_LOST``
+``Client ID disconnected: <socket error>.``                   ``CONNECTION_LOST``
 ``Client ID has exceeded timeout, disconnecting.``            ``MQTT_KEEP_ALIVE_TIMEOUT``
 a second ``New client connected ... as ID`` while ID is on    ``DUPLICATE_CLIENTID`` (the old one)
-``Client ID disconnected due to protocol error`` ...          ``CLIENT_ERROR``
+``Client ID disconnected due to protocol error`` ...          ``CLIENT_ERROR`` (``CONNECTION_LOST`` right after
+                                                              a TLS stream cut short: a link cut mid-packet)
 ``Client ID disconnected, not authorised.``                   ``AUTH_ERROR``
 ``Client ID has been disconnected by administrative action.``  ``SERVER_INITIATED_DISCONNECT``
 ============================================================  ==============================
@@ -51,6 +53,7 @@ _DISCONNECTED: tuple[tuple[re.Pattern[str], DisconnectReason], ...] = (
     (re.compile(r"Client (?P<client>\S+) closed its connection\.$"), DisconnectReason.CONNECTION_LOST),
     (re.compile(r"Socket error on client (?P<client>\S+), disconnecting\.$"), DisconnectReason.CONNECTION_LOST),
     (re.compile(r"Bad socket read/write on client (?P<client>\S+):"), DisconnectReason.CONNECTION_LOST),
+    (re.compile(r"Client (?P<client>\S+) disconnected: "), DisconnectReason.CONNECTION_LOST),
     (
         re.compile(r"Client (?P<client>\S+) has exceeded timeout, disconnecting\.$"),
         DisconnectReason.MQTT_KEEP_ALIVE_TIMEOUT,
@@ -68,6 +71,10 @@ _DISCONNECTED: tuple[tuple[re.Pattern[str], DisconnectReason], ...] = (
 )
 
 
+#: OpenSSL's words for a TLS stream that ended without its close_notify (the peer's socket just went)
+_CUT_SHORT = "unexpected eof while reading"
+
+
 @dataclass(slots=True)
 class _Client:
     version: int = -1
@@ -82,6 +89,13 @@ class LifecycleTranslator:
     clock: Callable[[], float] = time.time
     _clients: dict[str, _Client] = field(default_factory=dict)
     _last_ms: int = 0
+    #: the broker just logged a TLS stream cut short (its error log): the next protocol error is that cut
+    _cut_short: bool = False
+
+    def error_line(self, line: str) -> None:
+        """A line of the broker's error log (read in order with the notice lines)."""
+        if _CUT_SHORT in line:
+            self._cut_short = True
 
     def forget_connections(self) -> None:
         """The broker restarted: nobody is connected any more (their next connection is not a duplicate)."""
@@ -122,10 +136,12 @@ class LifecycleTranslator:
             state.version, state.session, state.connected = state.version + 1, uuid.uuid4().hex, True
             events.append(self._event(client_id, state, None, match["address"].rpartition(":")[0]))
             return events
-        for pattern, reason in _DISCONNECTED:
+        for pattern, found in _DISCONNECTED:
             match = pattern.search(line)
             if match is None:
                 continue
+            cut_short, self._cut_short = self._cut_short, False
+            reason = DisconnectReason.CONNECTION_LOST if found is DisconnectReason.CLIENT_ERROR and cut_short else found
             client_id = match["client"]
             known = self._clients.get(client_id)
             if not _announced(client_id) or known is None or not known.connected:
@@ -157,6 +173,7 @@ class LifecycleEvents:
     def start(self, wait_s: float = 10.0) -> LifecycleEvents:
         # inline: the lines are read on the network thread, in order, and after the on_connected hook
         self._mqtt.subscribe(topics.broker_notice_log(), self._on_line, qos=1, inline=True)
+        self._mqtt.subscribe(topics.broker_error_log(), self._on_error_line, qos=1, inline=True)
         self._mqtt.start(wait_s=wait_s)
         return self
 
@@ -167,6 +184,10 @@ class LifecycleEvents:
         """``MqttClient``'s ``on_connected`` hook: runs before the lines queued for this session are read."""
         with self._lock:
             self.translator.forget_connections()
+
+    def _on_error_line(self, msg: IncomingMessage) -> None:
+        with self._lock:
+            self.translator.error_line(bytes(msg.payload).decode("utf-8", "replace"))
 
     def _on_line(self, msg: IncomingMessage) -> None:
         with self._lock:

@@ -1,9 +1,8 @@
 """Issue 15's link-down acceptance on the local twin: a real LMS, 20 real agents, the IoT Core stand-in stopped
 (the site's link down). The cloud raises exactly one site alert (``covers`` 20) and no agent alerts; the LMS's own
 alerts keep firing, being acknowledged and resolving on site meanwhile; once the stand-in is back the backlog of
-those alert changes reaches the cloud in order, once each, and the cloud's site alert resolves. And with the link
-itself cut (the stand-in running), IoT Core's lifecycle event tells the cloud why: ``link_lost``, not missed
-heartbeats.
+those alert changes reaches the cloud in order, once each, and the cloud's site alert resolves. And an acknowledgement
+made in the cloud reaches the site's LMS.
 
 The cloud runs with short clocks (heartbeats stored every second, a site stale after 6 s, the schedules every
 second) so that the test waits seconds, not the production minutes."""
@@ -28,7 +27,7 @@ from shared.names import Namespace
 from shared.topics import SiteUp
 from tests.fixtures.twins import running_twin
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]  # the first test starts a twin of 20 agents
 
 AGENTS = tuple(f"pc-ld{i:02d}" for i in range(20))
 SITE_RULE = "e2e-memory"  # a site rule on the LMS that fires at its agent's next sample
@@ -37,12 +36,12 @@ SITE_RULE = "e2e-memory"  # a site rule on the LMS that fires at its agent's nex
 @pytest.fixture(scope="module")
 def twin() -> Iterator[Twin]:
     """This module's own twin: the cloud's heartbeat clocks shortened (its child processes inherit the
-    environment), its schedules every second; the LMS reaches the stand-in through a relay a test can cut."""
+    environment), its schedules every second."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CLASSTOP_SITE_TOUCH_INTERVAL_S", "1")
         env.setenv("CLASSTOP_SITE_STALE_S", "6")
         with running_twin("ct-alert-link-down-", agent_ids=AGENTS, site_heartbeat_s=1.0, schedule_every_s=1.0,
-                          start_timeout_s=240, cloud_link_proxy=True) as started:  # fmt: skip
+                          start_timeout_s=240) as started:  # fmt: skip
             yield started
 
 
@@ -176,28 +175,6 @@ def test_link_down_one_site_alert_in_the_cloud_local_alerts_on_site_backlog_in_o
     assert [a["alert_id"] for a in agent_alerts] == [fired["alert_id"]]  # only the site's backlog
     (site_alert_after,) = [a for a in after if a["target"]["kind"] == "site"]
     assert site_alert_after["state"] == "resolved"
-
-
-def test_a_cut_link_says_link_lost_from_the_lifecycle_event(twin: Twin) -> None:
-    proxy = twin.link_proxy
-    assert proxy is not None
-    eventually(lambda: lms(twin, "GET", "/api/health")["cloud"]["connected"], 60, "the LMS linked")
-
-    def link() -> dict[str, Any]:
-        status, body = cloud(twin, "GET", f"/api/agents/{AGENTS[1]}")
-        assert status == 200, body
-        return dict(body["data"]["presence"]["hops"]["link"])
-
-    eventually(lambda: link()["state"] == "up", 30, "the link up in the cloud")
-    proxy.cut()  # the site's uplink gone; IoT Core (the stand-in) sees the connection drop
-    try:
-        hop = eventually(lambda: (h := link())["state"] == "down" and h, 30, "the link down in the cloud")
-        assert hop["reason"] == "link_lost", hop  # from the lifecycle event, not "missed_heartbeats"
-        _status, body = cloud(twin, "GET", f"/api/agents/{AGENTS[1]}")
-        assert body["data"]["presence"]["shown"].startswith("unknown — site unreachable since")
-    finally:
-        proxy.restore()
-    eventually(lambda: link()["state"] == "up", 60, "the link up again")
 
 
 def test_an_acknowledgement_in_the_cloud_reaches_the_site(twin: Twin) -> None:

@@ -169,6 +169,15 @@ class AlertService:
         self._alerts.set_resolved_by(alert_id, principal.name)
         return self.get(alert_id, principal)
 
+    def update(self, alert: Alert, *, flapping: bool, notify: str | None = None) -> Alert:
+        """A cloud alert's flapping mark changed (the next ``seq``); ``notify``: the change to tell the channels."""
+        record = alert.record.model_copy(update={"seq": alert.record.seq + 1, "flapping": flapping,
+                                                 "changed_at": self._clock()})  # fmt: skip
+        changed = replace(alert, record=record)
+        if self._alerts.apply(alert.site_id, record, AlertOrigin.CLOUD) and notify and not self.silenced(changed):
+            self.notify(changed, notify)
+        return changed
+
     def close(self, alert: Alert, message: str) -> Alert:
         """Resolve a cloud alert (the next ``seq``) and tell the channels."""
         now = self._clock()

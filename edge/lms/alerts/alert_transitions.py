@@ -104,7 +104,7 @@ class AlertTransitions:
         self._due.discard(track.key)
         track.since = None
         track.changes.append(now)
-        flapping = track.recent_changes(now) > track.spec.damping.max_changes
+        flapping = track.spec.damping.flaps_at_firing(track.recent_changes(now))
         spec = track.spec
         covers = self._known_agents if spec.kind == SITE_BROKER_DOWN else None
         track.alert = AlertRecord(
@@ -121,7 +121,7 @@ class AlertTransitions:
     def _clear(self, track: Track, now: float) -> None:
         alert = track.alert
         assert alert is not None
-        if alert.flapping or track.recent_changes(now) + 1 > track.spec.damping.max_changes:
+        if track.spec.damping.holds_at_clearing(alert.flapping, track.recent_changes(now)):
             track.held = True
             if not alert.flapping:
                 self._update(track, now, flapping=True)

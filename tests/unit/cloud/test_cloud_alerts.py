@@ -170,6 +170,62 @@ def test_a_silent_site_raises_one_site_alert_covering_its_agents_and_none_of_the
     assert sum("resolved at site s1" in (s or "") for s, _m, _a in alerting.publishes()) == 1
 
 
+def test_a_flapping_site_is_damped_as_on_the_lms(alerting: Alerting) -> None:
+    """The site's heartbeats stop and come back again and again: its cloud alert notifies at most ``max_changes``
+    times per window, stays open (flapping) through the flaps, and resolves once when stable for the window."""
+    cloud = alerting.cloud
+    rule = {"rule_id": "cloud-link-down", "name": "link down", "severity": "error",
+            "condition": {"kind": "cloud_link_down", "for_s": 60}, "damping": {"window_s": 3600, "max_changes": 2}}
+    assert cloud.put("/api/alert-rules/cloud-link-down", rule).status_code == 200
+
+    def s1_notices() -> list[str]:
+        return [subject or "" for subject, _m, _a in alerting.publishes() if (subject or "").endswith("site s1")]
+
+    def back() -> None:  # a heartbeat that only says the site is there
+        cloud.heartbeat("s1", [], full=False)
+        evaluate_alerts({})
+
+    opened: set[str] = set()
+    for _ in range(6):  # down 5 minutes, back: every ~6 minutes, six times
+        cloud.clock.advance(SETTINGS.site_stale_s + 120)
+        evaluate_alerts({})
+        opened |= {a["alert_id"] for a in cloud.get("/api/alerts?site_id=s1").json_body["data"]["alerts"]}
+        back()
+    # fired, resolved (2 changes), then fired flapping: no more notices, one alert held open through the rest
+    assert s1_notices() == ["[error] link down fired at site s1", "[error] link down resolved at site s1"]
+    assert len(opened) == 2
+    (held,) = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"]
+    assert held["flapping"] is True
+    # stable (up at each evaluation) for the window: resolved, one notification
+    cloud.clock.advance(1800)
+    back()
+    assert cloud.get(f"/api/alerts/{held['alert_id']}").json_body["data"]["state"] == "firing"  # not a window yet
+    cloud.clock.advance(1900)
+    back()
+    done = cloud.get(f"/api/alerts/{held['alert_id']}").json_body["data"]
+    assert done["state"] == "resolved" and done["flapping"] is True
+    assert s1_notices()[2:] == ["[error] link down resolved at site s1"]
+
+
+def test_a_flapping_site_alert_still_down_when_stable_fires_plainly_again(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    rule = {"rule_id": "cloud-link-down", "name": "link down", "severity": "error",
+            "condition": {"kind": "cloud_link_down", "for_s": 60}, "damping": {"window_s": 600, "max_changes": 1}}
+    assert cloud.put("/api/alert-rules/cloud-link-down", rule).status_code == 200
+    cloud.clock.advance(SETTINGS.site_stale_s + 120)
+    evaluate_alerts({})  # fired (1 change)
+    cloud.heartbeat("s1", [], full=False)
+    evaluate_alerts({})  # clearing would be the 2nd change: held open, flapping
+    (alert,) = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"]
+    assert (alert["flapping"], alert["seq"]) == (True, 2)
+    cloud.clock.advance(SETTINGS.site_stale_s + 700)  # down again, and no change for the window
+    evaluate_alerts({})
+    again = cloud.get(f"/api/alerts/{alert['alert_id']}").json_body["data"]
+    assert (again["state"], again["flapping"], again["seq"]) == ("firing", False, 3)
+    s1 = [subject for subject, _m, _a in alerting.publishes() if (subject or "").endswith("site s1")]
+    assert s1 == ["[error] link down fired at site s1", "[error] link down fired at site s1"]
+
+
 # ---------------------------------------------------------------- acting on alerts
 
 
