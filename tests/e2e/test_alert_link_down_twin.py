@@ -9,10 +9,7 @@ second) so that the test waits seconds, not the production minutes."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +22,7 @@ from shared.messages.alert import SiteAlerts
 from shared.mqtt import IncomingMessage, MqttClient
 from shared.names import Namespace
 from shared.topics import SiteUp
+from tests.fixtures.twin_calls import cloud, eventually, lms
 from tests.fixtures.twins import running_twin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]  # the first test starts a twin of 20 agents
@@ -43,41 +41,6 @@ def twin() -> Iterator[Twin]:
         with running_twin("ct-alert-link-down-", agent_ids=AGENTS, site_heartbeat_s=1.0, schedule_every_s=1.0,
                           start_timeout_s=240) as started:  # fmt: skip
             yield started
-
-
-def cloud(twin: Twin, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        twin.api_url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {twin.admin_token}"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def lms(twin: Twin, method: str, path: str, body: Any = None) -> Any:
-    req = urllib.request.Request(
-        twin.lms_url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {twin.lms_token}"},
-    )
-    with urllib.request.urlopen(req, timeout=10, context=twin.lms_ssl_context()) as resp:
-        return json.loads(resp.read())["data"]
-
-
-def eventually(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 def cloud_alerts(twin: Twin, **query: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.local.twin import Twin
-from tests.e2e.test_alert_link_down_twin import cloud, eventually, lms
+from tests.fixtures.twin_calls import cloud, eventually, lms
 from tests.fixtures.twins import running_twin
 
 pytestmark = pytest.mark.e2e
