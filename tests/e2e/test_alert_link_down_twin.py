@@ -84,6 +84,8 @@ def test_link_down_one_site_alert_in_the_cloud_local_alerts_on_site_backlog_in_o
             {"rule_id": rule_id, "name": rule_id, "severity": "critical", "condition": {"kind": kind, "for_s": for_s}},
         )
         assert status == 200, body
+    eventually(lambda: cloud(twin, "GET", f"/api/lms/{twin.opt.site_id}")[1]["data"]["agent_count"] == len(AGENTS),
+               60, "the cloud counting the site's agents")  # fmt: skip
     # the twin's start may have raised (and resolved) a site alert before the LMS's first heartbeat: none is open
     eventually(lambda: not cloud_alerts(twin, state="firing"), 30, "no open cloud alert before the outage")
     before = {a["alert_id"] for a in cloud_alerts(twin)}
@@ -136,8 +138,9 @@ def test_link_down_one_site_alert_in_the_cloud_local_alerts_on_site_backlog_in_o
     after = [a for a in cloud_alerts(twin) if a["alert_id"] not in before]
     agent_alerts = [a for a in after if a["target"]["kind"] != "site"]
     assert [a["alert_id"] for a in agent_alerts] == [fired["alert_id"]]  # only the site's backlog
-    (site_alert_after,) = [a for a in after if a["target"]["kind"] == "site"]
-    assert site_alert_after["state"] == "resolved"
+    # the outage's site alert resolved (on a loaded machine the 6 s staleness may open and close another later)
+    outage = cloud(twin, "GET", f"/api/alerts/{site_alert[0]['alert_id']}")[1]["data"]
+    assert outage["state"] == "resolved", outage
 
 
 def test_an_acknowledgement_in_the_cloud_reaches_the_site(twin: Twin) -> None:
