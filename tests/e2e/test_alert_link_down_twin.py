@@ -56,15 +56,28 @@ def site_open_alerts(twin: Twin) -> list[dict[str, Any]]:
 
 class AlertWatcher:
     """A privileged observer of the site's ``up/alerts`` on the stand-in, as a rule inside IoT Core sees them:
-    a persistent session with a QoS 1 subscription, so what the LMS sends right after the restart is kept for it."""
+    a persistent session with a QoS 1 subscription, so what the LMS sends right after the restart is kept for it.
+    :meth:`ready` waits until the broker holds the subscription (an echo on a second one, subscribed after it)."""
 
     def __init__(self, twin: Twin) -> None:
-        topic = topics.site_up(Namespace(twin.opt.tenant, twin.opt.stage), twin.opt.site_id, SiteUp.ALERTS)
+        namespace = Namespace(twin.opt.tenant, twin.opt.stage)
+        topic = topics.site_up(namespace, twin.opt.site_id, SiteUp.ALERTS)
         self.records: list[dict[str, Any]] = []
+        self.echoes = 0
+        # a topic of no site: the broker answers subscriptions in order, so an echo here means the first is held
+        self.echo_topic = topics.site_up(namespace, "e2e-watcher-echo", SiteUp.STATE)
         self.client = MqttClient(
             twin.iot_core_client("e2e-alert-watcher", session_expiry_s=600), name="e2e-alert-watcher"
         )
         self.client.subscribe(topic, self._on_message, qos=1)
+        self.client.subscribe(self.echo_topic, self._on_echo, qos=1)
+
+    def _on_echo(self, _msg: IncomingMessage) -> None:
+        self.echoes += 1
+
+    def ready(self) -> None:
+        self.client.publish(self.echo_topic, b"{}", qos=1)
+        eventually(lambda: self.echoes > 0, 30, "the watcher subscribed")
 
     def _on_message(self, msg: IncomingMessage) -> None:
         self.records.extend(a.model_dump(mode="json") for a in decode(SiteAlerts, msg.payload).alerts)
@@ -91,6 +104,7 @@ def test_link_down_one_site_alert_in_the_cloud_local_alerts_on_site_backlog_in_o
     before = {a["alert_id"] for a in cloud_alerts(twin)}
     watcher = AlertWatcher(twin)
     watcher.client.start(wait_s=10)
+    watcher.ready()
     try:
         broker.stop()  # the site's link is down: the LMS cannot reach "IoT Core"
         eventually(lambda: lms(twin, "GET", "/api/health")["cloud"]["connected"] is False, 30, "the LMS offline")
@@ -125,10 +139,9 @@ def test_link_down_one_site_alert_in_the_cloud_local_alerts_on_site_backlog_in_o
         broker.start()
 
     # the backlog: in order, once each
-    eventually(lambda: len(watcher.of_rule(SITE_RULE)) >= 3, 60, "the backlog at the stand-in")
-    status, body = cloud(twin, "GET", f"/api/alerts/{fired['alert_id']}")
-    eventually(lambda: cloud(twin, "GET", f"/api/alerts/{fired['alert_id']}")[1].get("data", {}).get("seq") == 3, 30,
+    eventually(lambda: cloud(twin, "GET", f"/api/alerts/{fired['alert_id']}")[1].get("data", {}).get("seq") == 3, 120,
                "the backlog applied in the cloud")  # fmt: skip
+    eventually(lambda: len(watcher.of_rule(SITE_RULE)) >= 3, 30, "the backlog seen at the stand-in")
     eventually(lambda: not cloud_alerts(twin, state="firing"), 30, "the cloud's site alert resolved")
     time.sleep(3)  # the outbox acknowledged: nothing is sent twice
     watcher.client.stop()
