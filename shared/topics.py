@@ -33,6 +33,11 @@ No other module formats a topic. Three families:
 
       $aws/things/{thing}/shadow/name/{agent_id}/{operation}
       $aws/things/{thing}/shadow/name/cctv:{agent_id}/{operation}     (the agent's cameras set in the cloud)
+
+* **IoT Core's lifecycle events** (AWS reserved topics, published by IoT Core itself; the twin's stand-in publishes
+  them as AWS does, ``infra/local/lifecycle_events.py``)::
+
+      $aws/events/presence/{connected|disconnected}/{client_id}      (a site's client id is its thing name)
 """
 
 from __future__ import annotations
@@ -102,6 +107,7 @@ class SiteDown(StrEnum):
     LOGS = "logs"  # the cloud asks the LMS for its own logs (shared.messages.logs.LogRequest)
     RETIRE = "retire"  # the cloud retires one of the site's agents (shared.messages.retirement.AgentRetire)
     UPGRADE = "upgrade"  # the cloud starts or cancels an upgrade campaign (shared.messages.upgrades.UpgradeOrder)
+    ALERT_ACK = "alert_ack"  # an operator acknowledged a site's alert in the cloud (shared.messages.alert)
 
 
 class ShadowOp(StrEnum):
@@ -179,6 +185,21 @@ DYNSEC_CONTROL = "$CONTROL/dynamic-security/v1"
 
 def dynsec_control() -> str:
     return DYNSEC_CONTROL
+
+
+#: Mosquitto's notice-level log lines, when it logs to topics (``log_dest topic``): the twin's IoT Core stand-in
+#: reads its clients' connections and disconnections there (``infra/local/lifecycle_events.py``)
+BROKER_NOTICE_LOG = "$SYS/broker/log/N"
+#: ... and its error-level lines (a TLS stream cut short shows there first)
+BROKER_ERROR_LOG = "$SYS/broker/log/E"
+
+
+def broker_notice_log() -> str:
+    return BROKER_NOTICE_LOG
+
+
+def broker_error_log() -> str:
+    return BROKER_ERROR_LOG
 
 
 def dynsec_response() -> str:
@@ -340,6 +361,58 @@ def agent_of_cctv_shadow(shadow_name: str | None, known: Iterable[str] = ()) -> 
         return rest
     return next((a for a in known if len(a) > _SHADOW_NAME_MAX - len(CCTV_SHADOW_PREFIX)
                  and is_valid_id(a) and cctv_shadow_name(a) == shadow_name), None)
+
+
+# ---------------------------------------------------------------- IoT Core lifecycle events
+
+PRESENCE_EVENTS = "$aws/events/presence"
+
+
+class PresenceEvent(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+#: 1-based positions (IoT SQL ``topic(n)``) in ``$aws/events/presence/{event}/{client_id}``
+PRESENCE_TOPIC_SEGMENTS = {"event": 4, "client_id": 5}
+
+
+def presence_event(event: PresenceEvent, client_id: str) -> str:
+    """Where IoT Core announces that ``client_id`` connected or disconnected (its client ids hold no ``+``/``#``
+    nor ``/``: AWS sends no lifecycle event for those)."""
+    if not client_id or any(c in client_id for c in "+#/"):
+        raise TopicError(f"no lifecycle event for the client id {client_id!r}")
+    return f"{PRESENCE_EVENTS}/{PresenceEvent(event).value}/{client_id}"
+
+
+def presence_events_filter() -> str:
+    """Every lifecycle connect/disconnect event (the cloud's lifecycle rule narrows it to the namespace's sites)."""
+    return f"{PRESENCE_EVENTS}/+/+"
+
+
+def site_thing_prefix(ns: Namespace) -> str:
+    """What every site thing name of ``ns`` starts with (:func:`site_thing_name`)."""
+    return SEP.join((ROOT, ns.tenant, ns.stage, ""))
+
+
+def site_of_thing(ns: Namespace, thing: str) -> str | None:
+    """The site id whose thing (and so client id) is ``thing`` in ``ns``; None for anything else."""
+    prefix = site_thing_prefix(ns)
+    site_id = thing[len(prefix):] if thing.startswith(prefix) else ""
+    return site_id if is_valid_id(site_id) and site_thing_name(ns, site_id) == thing else None
+
+
+def parse_presence_event(topic: str) -> tuple[PresenceEvent, str]:
+    """``(event, client_id)`` of a lifecycle topic; :class:`TopicError` for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != PRESENCE_EVENTS:
+        raise TopicError(f"not a lifecycle event topic: {topic!r}")
+    try:
+        event = PresenceEvent(parts[3])
+    except ValueError:
+        raise TopicError(f"unknown lifecycle event in {topic!r}") from None
+    presence_event(event, parts[4])  # validates the client id
+    return event, parts[4]
 
 
 # ---------------------------------------------------------------- parser

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from chalicelib.services.overview import OverviewService
     from chalicelib.services.retirement import RetirementService
     from chalicelib.services.sign_in import PoolPrincipals, SignInService
+    from chalicelib.services.site_link import SiteLinkService
     from chalicelib.services.site_orders import SiteOrders
     from chalicelib.services.site_presence import SitePresence
     from chalicelib.services.sites import SiteService
@@ -292,7 +293,8 @@ class Container:
     def alerts(self) -> AlertService:
         from chalicelib.services.alerts import AlertService
 
-        return AlertService(self.alert_records, self.alert_settings, self.site_records, self.notifier, self.clock)
+        return AlertService(self.alert_records, self.alert_settings, self.site_records, self.notifier, self.clock,
+                            orders=self.site_orders)
 
     @_Lazy
     def alert_rules(self) -> AlertRuleService:
@@ -306,7 +308,7 @@ class Container:
         from chalicelib.services.alert_evaluation import AlertEvaluator
 
         return AlertEvaluator(self.site_records, self.alert_records, self.alerts, self.alert_rules,
-                              self.settings.site_stale_s, self.clock)
+                              self.settings.site_stale_s, self.clock, self.alert_settings)
 
     @_Lazy
     def lms(self) -> LmsService:
@@ -418,6 +420,12 @@ class Container:
         from chalicelib.services.site_presence import SitePresence
 
         return SitePresence(self.site_records, self.settings.site_stale_s, self.clock)
+
+    @_Lazy
+    def site_link(self) -> SiteLinkService:
+        from chalicelib.services.site_link import SiteLinkService
+
+        return SiteLinkService(self.site_records, self.settings.namespace)
 
     @_Lazy
     def overview(self) -> OverviewService:

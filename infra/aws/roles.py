@@ -80,7 +80,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "agents_retired": Access(writes=("agent", "label", "site_order", "change_mark"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
     # a site's alert changes: stored if newer; notified (SNS; a failed webhook delivery is kept for its retries)
-    "site_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
+    # (and an acknowledgement made in the cloud, answered by the site's record: its order deleted)
+    "site_alerts": Access(reads=("site",), writes=("alert", "alert_setting", "site_order"), alerts_topic=ALERT_SENDS),
+    # IoT Core's lifecycle events of a site's client: its link state kept on the site item
+    "site_presence": Access(writes=("site", "change_mark")),
     # the cloud's alert conditions (the default rules installed on first use), then the webhook retries
     "evaluate_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
     "alert_digest": Access(reads=("alert",), writes=("alert_setting",), alerts_topic=ALERT_SENDS),

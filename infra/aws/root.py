@@ -122,7 +122,7 @@ def _rule_resources(rule: Rule, function_ids: dict[str, str]) -> Json:
                 "RuleName": rule_name(rule),
                 "TopicRulePayload": {
                     "AwsIotSqlVersion": IOT_SQL_VERSION,
-                    "Description": f"{rule.channel.value} of every site of the tenant -> {rule.handler}",
+                    "Description": rule.description,
                     "RuleDisabled": False,
                     "Sql": sub(tokens_to_sub(rule.sql(TOKEN_NAMESPACE))),
                     "Actions": [{"Lambda": {"FunctionArn": get_att(target, "Arn")}}],

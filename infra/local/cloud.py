@@ -50,6 +50,7 @@ from infra.local.dashboard_files import WEB_DIR, local_server
 from infra.local.iot_access import (
     ADMIN_CLIENT,
     IOT_CORE_CLIENT,
+    LIFECYCLE_CLIENT,
     RULES_CLIENT,
     StandInAccess,
     iot_core_settings,
@@ -57,6 +58,7 @@ from infra.local.iot_access import (
 )
 from infra.local.iot_ca import IotCa
 from infra.local.iot_registry import StandInIssuer, install_csr_signing
+from infra.local.lifecycle_events import LifecycleEvents
 from infra.local.publisher import TwinPublisher
 from infra.local.rules_engine import RulesEngine
 from infra.local.schedules import Schedules
@@ -130,8 +132,8 @@ class LocalCloud:
     # ------------------------------------------------------------ steps
 
     def start(self) -> None:
-        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules, self.start_schedules,
-                 self.start_http]
+        steps = [self.start_moto, self.start_app, self.start_broker_link, self.start_rules,
+                 self.start_lifecycle_events, self.start_schedules, self.start_http]
         self.lifecycle.start(steps)
 
     def stop(self) -> None:
@@ -238,6 +240,12 @@ class LocalCloud:
         self.rules.start()
         rules_mqtt.start(wait_s=10)
         self.lifecycle.on_stop("rules engine", rules_mqtt.stop)
+
+    def start_lifecycle_events(self) -> None:
+        """The stand-in's ``$aws/events/presence/...`` (infra/local/lifecycle_events.py), on its own persistent
+        session: what the broker logs while it reconnects is queued for it."""
+        events = LifecycleEvents(self.identity(LIFECYCLE_CLIENT)).start()
+        self.lifecycle.on_stop("lifecycle events", events.stop)
 
     def identity(self, name: str, *, persistent: bool = True) -> MqttSettings:
         """Settings of a privileged twin IoT Core part on the stand-in broker: its certificate, a fixed client

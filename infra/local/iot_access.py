@@ -35,6 +35,7 @@ from infra.aws.site_policy import SITE_ID_ATTRIBUTE, site_policy_document
 from infra.local.basic_ingest import RULES_ENGINE_ROLE, expand_rule_level, rules_engine_role, without_basic_ingest
 from infra.local.iot_ca import IotCa
 from infra.local.mosquitto import BrokerTls, MosquittoProcess
+from shared import topics
 from shared.mqtt import MqttSettings
 from shared.mqtt.settings import TlsSettings
 from shared.names import Namespace
@@ -52,6 +53,8 @@ SITE_ROLE_PREFIX = "site-"
 #: the twin's own IoT Core parts: shadow service + publisher, rules engine; the local cloud's admin client
 IOT_CORE_CLIENT = "twin-iot-core"
 RULES_CLIENT = "twin-iot-core-rules"
+#: the stand-in's lifecycle events (``infra/local/lifecycle_events.py``): reads the broker's notice log
+LIFECYCLE_CLIENT = "twin-iot-core-lifecycle"
 ADMIN_CLIENT = "twin-iot-core-admin"
 #: the twin supervisor's own admin client (privileged observers for tests and benches: Twin.iot_core_client)
 SUPERVISOR_CLIENT = "twin-supervisor"
@@ -111,8 +114,10 @@ def site_acls(policy: IotPolicy, thing_name: str, attributes: Mapping[str, str])
 
 
 def _everything(acltypes: Iterable[str]) -> list[dict[str, Any]]:
-    # `#` does not match `$`-topics (the MQTT rule): `$aws/#` (shadows) is named as well
-    return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in acltypes for topic in ("#", "$aws/#")]
+    # `#` does not match `$`-topics (the MQTT rule): `$aws/#` (shadows, lifecycle events) is named as well, and the
+    # broker's notice log (what the lifecycle events are made from)
+    return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in acltypes
+            for topic in ("#", "$aws/#", topics.broker_notice_log(), topics.broker_error_log())]  # fmt: skip
 
 
 def initial_dynsec_config(privileged: Iterable[str], *, admins: Iterable[str] = (),
@@ -201,11 +206,12 @@ def stand_in_broker(broker_dir: Path, iot_dir: Path, *, port: int | None = None,
     hosts clients reach it by) and the certificates of the twin's own IoT Core parts and of the supervisor."""
     ca = IotCa(iot_dir)
     server = ca.issue_server(iot_dir, names)
-    for name in (IOT_CORE_CLIENT, RULES_CLIENT, ADMIN_CLIENT, SUPERVISOR_CLIENT):
+    for name in (IOT_CORE_CLIENT, RULES_CLIENT, LIFECYCLE_CLIENT, ADMIN_CLIENT, SUPERVISOR_CLIENT):
         ca.issue_client(iot_dir, name)
     broker = MosquittoProcess(
         broker_dir, port=port, template="iot-core", tls=BrokerTls(ca.ca_file, server.cert_file, server.key_file),
-        dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT], admins=[SUPERVISOR_CLIENT], rules_engines=[RULES_CLIENT]),
+        dynsec_seed=initial_dynsec_config([IOT_CORE_CLIENT, LIFECYCLE_CLIENT], admins=[SUPERVISOR_CLIENT],
+                                          rules_engines=[RULES_CLIENT]),
     )  # fmt: skip
     broker.dynsec_file.unlink(missing_ok=True)
     (broker.data_dir / "mosquitto.db").unlink(missing_ok=True)

@@ -48,7 +48,8 @@ class RulesEngine:
         for rule in RULES:
             handler = self._make_handler(rule)
             self._mqtt.subscribe(rule.topic_filter(self._namespace), handler, qos=1)
-            self._mqtt.subscribe(rule.basic_ingest_filter(self._namespace), handler, qos=1)
+            if rule.channel is not None:  # IoT Core alone publishes lifecycle events: no Basic Ingest for them
+                self._mqtt.subscribe(rule.basic_ingest_filter(self._namespace), handler, qos=1)
 
     def _make_handler(self, rule: Rule) -> Callable[[IncomingMessage], None]:
         def handle(msg: IncomingMessage) -> None:

@@ -17,6 +17,7 @@ One vocabulary for both tiers:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
@@ -194,6 +195,26 @@ class FlapDamping(Strict):
     window_s: float = Field(default=1800.0, gt=0, le=MAX_DURATION_S)
     max_changes: int = Field(default=4, ge=1, le=1000)
 
+    # The rule itself, one for both tiers (the LMS's evaluator, the cloud's site alerts). ``changes`` are the
+    # times of the alert key's firings and resolutions.
+
+    def recent(self, changes: Iterable[float], now: float) -> int:
+        """How many of ``changes`` fall within the window ending ``now``."""
+        return sum(1 for at in changes if at >= now - self.window_s)
+
+    def flaps_at_firing(self, recent: int) -> bool:
+        """A firing (``recent`` counts it) that makes the key flap: it opens flapping and notifies nobody."""
+        return recent > self.max_changes
+
+    def holds_at_clearing(self, flapping: bool, recent: int) -> bool:
+        """A clearing that would flap (or of a flapping alert): the alert stays open, flapping, until stable."""
+        return flapping or recent + 1 > self.max_changes
+
+    def stable(self, recent: int, changed_at: float, now: float) -> bool:
+        """A flapping alert with no change within the window: it resolves (its condition cleared, one
+        notification) or goes on firing, not flapping."""
+        return recent == 0 and now - changed_at >= self.window_s
+
 
 class AlertRule(Strict):
     rule_id: RuleId
@@ -289,3 +310,17 @@ class SiteAlerts(Message):
 
     type: Literal["site_alerts"] = "site_alerts"
     alerts: list[AlertRecord] = Field(min_length=1, max_length=MAX_ALERTS_PER_MESSAGE)
+
+
+class AlertAcknowledgement(Message):
+    """cloud -> LMS on ``.../down/alert_ack``: an operator acknowledged one of the site's alerts in the cloud (who,
+    when). A site order (``chalicelib.services.site_orders``): resent after the site's full heartbeats until the
+    LMS's record of the alert, acknowledged or resolved, comes back up. The LMS acknowledges the alert (the next
+    ``seq``) if it is still firing, sends its current record again otherwise, and refuses an alert it does not have
+    or whose ``key`` differs (another site's)."""
+
+    type: Literal["alert_ack"] = "alert_ack"
+    alert_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    key: str = Field(pattern=r"^[0-9a-f]{32}$")
+    acknowledged_by: str = Field(min_length=1, max_length=120)
+    acknowledged_at: float = Field(ge=0)

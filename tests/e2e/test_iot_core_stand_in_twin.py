@@ -5,17 +5,13 @@ certificate is refused outright; and no message the LMS sent is missed by a topi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,32 +21,12 @@ from infra.local.twin import Twin
 from shared import topics
 from shared.names import Namespace
 from tests.fixtures.iot_core import NOT_AUTHORIZED, MtlsProbe, enrol_site, site_certificate
+from tests.fixtures.twin_calls import cloud, eventually
 
 pytestmark = pytest.mark.e2e
 
 AGENTS = ("pc-m1", "pc-m2")  # the agents of the module's twin (tests/e2e/conftest.py)
 OTHER_SITE = "school-2"
-
-
-def cloud(twin: Twin, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(twin.api_url + path, data=json.dumps(body).encode() if body is not None else None,
-                                 method=method, headers={"Content-Type": "application/json",
-                                                         "Authorization": f"Bearer {twin.admin_token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def eventually(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 def _ns(twin: Twin) -> Namespace:

@@ -37,6 +37,8 @@ class Site:
     link_state: str | None = None
     link_changed_at: float | None = None
     link_reason: str | None = None
+    #: the ``versionNumber`` of that event (orders events of the same millisecond)
+    link_version: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

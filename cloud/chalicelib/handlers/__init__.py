@@ -29,7 +29,8 @@ ALERT_RATE_MINUTES = 1
 RULE_HANDLERS: dict[str, LambdaHandler] = {
     handler.__name__: handler
     for handler in (rules.site_heartbeat, rules.command_results, rules.site_events, rules.site_sync,
-                    rules.site_metrics, rules.agents_retired, rules.upgrade_reports, rules.site_alerts)
+                    rules.site_metrics, rules.agents_retired, rules.upgrade_reports, rules.site_alerts,
+                    rules.site_presence)
 }
 
 blueprint = Blueprint(__name__)
@@ -44,6 +45,7 @@ site_metrics = blueprint.lambda_function(name="site_metrics")(rules.site_metrics
 agents_retired = blueprint.lambda_function(name="agents_retired")(rules.agents_retired)
 upgrade_reports = blueprint.lambda_function(name="upgrade_reports")(rules.upgrade_reports)
 site_alerts = blueprint.lambda_function(name="site_alerts")(rules.site_alerts)
+site_presence = blueprint.lambda_function(name="site_presence")(rules.site_presence)
 evaluate_alerts = blueprint.schedule(Rate(ALERT_RATE_MINUTES, unit=Rate.MINUTES), name="evaluate_alerts")(
     _evaluate_alerts
 )
@@ -60,4 +62,4 @@ for _function in (site_heartbeat, command_results, site_events, site_sync, site_
 
 __all__ = ["ALERT_RATE_MINUTES", "RULE_HANDLERS", "SWEEP_RATE_MINUTES", "agents_retired", "alert_digest",
            "blueprint", "command_results", "evaluate_alerts", "expire_commands", "site_alerts", "site_events",
-           "site_heartbeat", "site_metrics", "site_sync", "upgrade_reports"]
+           "site_heartbeat", "site_metrics", "site_presence", "site_sync", "upgrade_reports"]

@@ -17,15 +17,18 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
 from chalicelib.errors import CloudError, UpstreamError
 from shared.errors import ErrorCode, MessageError, SharedError
 from shared.messages import MAX_PAYLOAD_BYTES, decode
 from shared.topics import check_id
+
+if TYPE_CHECKING:  # the lifecycle function's schema, loaded with its first event
+    from shared.messages.iot_presence import LifecycleEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +41,42 @@ RULE_SITE_KEY = "topic_site_id"
 #: the event's key holding the whole message, base64-encoded (``encode(*, 'base64')``)
 RULE_MESSAGE_KEY = "message_base64"
 _EVENT_KEYS = {RULE_SITE_KEY, RULE_MESSAGE_KEY}
+#: the lifecycle rule's key holding the client id, from the topic (``topic(5)`` of ``$aws/events/presence/...``)
+RULE_CLIENT_KEY = "topic_client_id"
+
 #: base64 of the largest IoT Core message
 _MAX_ENCODED = 4 * ((MAX_PAYLOAD_BYTES + 2) // 3)
 
 
 def parse_site_event(event: Any, model: type[M]) -> tuple[str, M]:
     """Split a rule event into the site id (from the topic) and the validated message."""
-    if not isinstance(event, dict) or set(event) != _EVENT_KEYS:
-        keys = sorted(event) if isinstance(event, dict) else type(event).__name__
-        raise MessageError(f"not an IoT rule event: expected the keys {sorted(_EVENT_KEYS)}, got {keys}",
+    site_id, payload = _split(event, RULE_SITE_KEY)
+    return check_id(site_id, "site id"), decode(model, payload)
+
+
+def parse_presence_event(event: Any) -> tuple[str, LifecycleEvent]:
+    """Split the lifecycle rule's event into the client id (from the topic) and IoT Core's event."""
+    from shared.messages.iot_presence import LifecycleEvent
+
+    client_id, payload = _split(event, RULE_CLIENT_KEY)
+    if len(payload) > 4096:
+        raise MessageError("a lifecycle event of more than 4 KB", code=ErrorCode.BAD_PAYLOAD)
+    try:
+        return client_id, LifecycleEvent.model_validate_json(payload)
+    except ValidationError as exc:
+        raise MessageError(f"not an IoT Core lifecycle event: {exc.errors()[0]['msg']}",
+                           code=ErrorCode.BAD_PAYLOAD) from None
+
+
+def _split(event: Any, id_key: str) -> tuple[str, bytes]:
+    keys = {id_key, RULE_MESSAGE_KEY}
+    if not isinstance(event, dict) or set(event) != keys:
+        got = sorted(event) if isinstance(event, dict) else type(event).__name__
+        raise MessageError(f"not an IoT rule event: expected the keys {sorted(keys)}, got {got}",
                            code=ErrorCode.BAD_PAYLOAD)
-    site_id, encoded = event[RULE_SITE_KEY], event[RULE_MESSAGE_KEY]
+    site_id, encoded = event[id_key], event[RULE_MESSAGE_KEY]
     if not isinstance(site_id, str):
-        raise MessageError(f"{RULE_SITE_KEY} must be a string", code=ErrorCode.BAD_PAYLOAD)
+        raise MessageError(f"{id_key} must be a string", code=ErrorCode.BAD_PAYLOAD)
     if not isinstance(encoded, str) or len(encoded) > _MAX_ENCODED:
         raise MessageError(f"{RULE_MESSAGE_KEY} must be base64 of at most {MAX_PAYLOAD_BYTES} bytes",
                            code=ErrorCode.BAD_PAYLOAD)
@@ -58,7 +84,7 @@ def parse_site_event(event: Any, model: type[M]) -> tuple[str, M]:
         payload = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise MessageError(f"{RULE_MESSAGE_KEY} is not base64", code=ErrorCode.BAD_PAYLOAD) from None
-    return check_id(site_id, "site id"), decode(model, payload)
+    return site_id, payload
 
 
 def run(name: str, event: Any, handle: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -73,7 +99,7 @@ def run(name: str, event: Any, handle: Callable[[], dict[str, Any]]) -> dict[str
     except Exception as exc:  # a bug: drop the event rather than retry it forever
         log.exception("%s: unexpected error", name)
         code, message = ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
-    site = event.get(RULE_SITE_KEY) if isinstance(event, dict) else None
+    site = (event.get(RULE_SITE_KEY) or event.get(RULE_CLIENT_KEY)) if isinstance(event, dict) else None
     log.warning("%s: dropped event from site %r: %s: %s", name, site, code.value, message)
     observability.count(observability.Metric.RULE_EVENTS_DROPPED)
     return {"ok": False, "error": {"code": code.value, "message": message}}

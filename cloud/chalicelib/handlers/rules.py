@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from chalicelib import container, observability
-from chalicelib.handlers.events import LambdaHandler, parse_site_event, run
+from chalicelib.handlers.events import LambdaHandler, parse_presence_event, parse_site_event, run
 from chalicelib.repositories import change_mark
 from shared import messages
 
@@ -87,3 +87,16 @@ upgrade_reports = rule_handler("upgrade_reports", lambda: messages.UpgradeCampai
 #: a site's alert changes (its LMS's rules): stored if newer, notified (chalicelib.services.alerts)
 site_alerts = rule_handler("site_alerts", _site_alerts,
                            lambda services, site_id, message: services.alerts.ingest(site_id, message))
+
+
+def site_presence(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """IoT Core's lifecycle event of a site's client: its link's state and why (chalicelib.services.site_link)."""
+
+    def handle() -> dict[str, Any]:
+        client_id, lifecycle = parse_presence_event(event)
+        report = container.get().site_link.record(client_id, lifecycle)
+        if report.site_id:
+            observability.bind(site_id=report.site_id)
+        return dataclasses.asdict(report)
+
+    return run("site_presence", event, handle)

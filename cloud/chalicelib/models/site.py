@@ -38,6 +38,7 @@ class SiteModel(BaseModel, aggregate="site"):
     link_state = UnicodeAttribute(null=True)
     link_changed_at = NumberAttribute(null=True)
     link_reason = UnicodeAttribute(null=True)
+    link_version = NumberAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

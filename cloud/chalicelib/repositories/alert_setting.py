@@ -13,7 +13,7 @@ from chalicelib.models.alert_setting import AlertSettingModel
 from chalicelib.repositories.base import dynamo_errors, expiry, read_item
 from shared.messages.alert import AlertRule
 
-RULE, SILENCE, CHANNEL, DELIVERY, META = "rule", "silence", "channel", "delivery", "meta"
+RULE, SILENCE, CHANNEL, DELIVERY, META, FLAPS = "rule", "silence", "channel", "delivery", "meta", "flaps"
 _DEFAULTS = "default_rules_installed"
 #: items of one kind read at most (rules: 30; channels and silences: tens; deliveries: see MAX_DELIVERIES)
 MAX_ITEMS = 2000
@@ -80,6 +80,17 @@ class AlertSettingRepository:
     def delete_delivery(self, delivery_id: str) -> None:
         with dynamo_errors(f"delete delivery {delivery_id}"):
             AlertSettingModel(DELIVERY, delivery_id).delete()
+
+    # ------------------------------------------------------------ flap damping of the cloud's site alerts
+
+    def flap_changes(self, site_id: str, rule_id: str) -> list[float]:
+        """The recent firings and resolutions of the cloud's alert of ``rule_id`` on ``site_id`` (one GetItem)."""
+        item = read_item(AlertSettingModel, FLAPS, f"{site_id}#{rule_id}", what=f"read the flaps of {site_id}")
+        return [] if item is None else [float(t) for t in json.loads(item.data)]
+
+    def save_flap_changes(self, site_id: str, rule_id: str, changes: list[float], at: float, keep_s: float) -> None:
+        """Keep ``changes`` (DynamoDB's TTL removes them ``keep_s`` after ``at``: none counts any more)."""
+        self._save(FLAPS, f"{site_id}#{rule_id}", json.dumps(changes), at, ttl=at + keep_s)
 
     # ------------------------------------------------------------ plumbing
 

@@ -49,6 +49,7 @@ class SiteRepository(TenantRepository):
             link_state=site.link_state,
             link_changed_at=site.link_changed_at,
             link_reason=site.link_reason,
+            link_version=site.link_version,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -96,5 +97,6 @@ def _to_site(item: SiteModel) -> Site:
         link_state=item.link_state,
         link_changed_at=None if item.link_changed_at is None else float(item.link_changed_at),
         link_reason=item.link_reason,
+        link_version=None if item.link_version is None else int(item.link_version),
         revision=item.revision,
     )

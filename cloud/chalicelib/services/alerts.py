@@ -1,6 +1,10 @@
 """Alerts in the cloud (docs/alerts.md#in-the-cloud): the intake of a site's alert changes, the read side
 (site-scoped), acknowledging, resolving a cloud alert, and silences.
 
+An acknowledgement of a site's firing alert goes down to its LMS as a site order (``AlertAcknowledgement`` on
+``down/alert_ack``, key ``ack#<alert_id>``): stored, published, and published again after the site's full
+heartbeats until the LMS's record of that alert comes back acknowledged or resolved (docs/alerts.md).
+
 Intake is idempotent and order-safe: a record is stored only over a lower ``seq`` of the same alert (one conditional
 write), so an outbox resend or a reordering changes nothing and notifies nobody twice. A notification goes out
 when an alert fires (unless flapping), stops flapping while firing, or resolves — not for an agent's or a camera's
@@ -22,8 +26,10 @@ from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.alert_setting import AlertSettingRepository
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.alert_notifications import Notifier
+from chalicelib.services.site_orders import SiteOrders, ack_key
 from chalicelib.services.sites import visible_site
-from shared.messages.alert import AlertRecord, AlertState, SiteAlerts
+from shared.messages.alert import AlertAcknowledgement, AlertRecord, AlertState, SiteAlerts
+from shared.topics import SiteDown
 
 #: the longest silence
 MAX_SILENCE_S = 30 * 24 * 3600.0
@@ -54,8 +60,9 @@ def change_of(previous: Alert | None, record: AlertRecord) -> str | None:
 
 class AlertService:
     def __init__(self, alerts: AlertRepository, settings: AlertSettingRepository, sites: SiteRepository,
-                 notifier: Notifier, clock: Callable[[], float]) -> None:
+                 notifier: Notifier, clock: Callable[[], float], orders: SiteOrders | None = None) -> None:
         self._alerts = alerts
+        self._orders = orders
         self._settings = settings
         self._sites = sites
         self._notifier = notifier
@@ -72,6 +79,7 @@ class AlertService:
         site_down: bool | None = None
         for record in message.alerts:
             previous = self._alerts.get(record.alert_id)
+            self._ack_answered(site_id, previous, record)
             if previous is not None and (previous.site_id != site_id or previous.record.seq >= record.seq):
                 ignored += 1
                 continue
@@ -91,6 +99,13 @@ class AlertService:
             self.notify(alert, change)
             notified += 1
         return IntakeReport(applied, ignored, notified, held)
+
+    def _ack_answered(self, site_id: str, previous: Alert | None, record: AlertRecord) -> None:
+        """The site's record of an alert acknowledged in the cloud, no longer firing (also a resend at the same
+        ``seq``: the LMS's answer when it had acknowledged or resolved it already): the order is done."""
+        if (self._orders is not None and previous is not None and previous.site_id == site_id
+                and previous.acked_by is not None and record.state is not AlertState.FIRING):  # fmt: skip
+            self._orders.done(site_id, ack_key(record.alert_id))
 
     def notify(self, alert: Alert, change: str) -> None:
         self._notifier.notify(alert, change)
@@ -133,7 +148,13 @@ class AlertService:
         if not alert.is_open:
             raise Conflict(f"alert {alert_id} is resolved")
         if alert.acked_by is None:
-            self._alerts.acknowledge(alert_id, principal.name, self._clock())
+            now = self._clock()
+            self._alerts.acknowledge(alert_id, principal.name, now)
+            if (self._orders is not None and alert.origin is AlertOrigin.SITE
+                    and alert.record.state is AlertState.FIRING):  # fmt: skip
+                order = AlertAcknowledgement(alert_id=alert_id, key=alert.record.key,
+                                             acknowledged_by=principal.name[:120], acknowledged_at=now)  # fmt: skip
+                self._orders.give(alert.site_id, ack_key(alert_id), SiteDown.ALERT_ACK, order)
         return self.get(alert_id, principal)
 
     def resolve(self, alert_id: str, principal: Principal) -> Alert:
@@ -147,6 +168,15 @@ class AlertService:
         self.close(alert, f"resolved by {principal.name}")
         self._alerts.set_resolved_by(alert_id, principal.name)
         return self.get(alert_id, principal)
+
+    def update(self, alert: Alert, *, flapping: bool, notify: str | None = None) -> Alert:
+        """A cloud alert's flapping mark changed (the next ``seq``); ``notify``: the change to tell the channels."""
+        record = alert.record.model_copy(update={"seq": alert.record.seq + 1, "flapping": flapping,
+                                                 "changed_at": self._clock()})  # fmt: skip
+        changed = replace(alert, record=record)
+        if self._alerts.apply(alert.site_id, record, AlertOrigin.CLOUD) and notify and not self.silenced(changed):
+            self.notify(changed, notify)
+        return changed
 
     def close(self, alert: Alert, message: str) -> Alert:
         """Resolve a cloud alert (the next ``seq``) and tell the channels."""

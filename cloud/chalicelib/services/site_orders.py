@@ -3,8 +3,9 @@ heartbeats until the LMS reports on them (docs/protocol.md, "Orders that wait fo
 
 IoT Core keeps QoS 1 messages for an offline LMS only while its persistent session lasts (an hour by default), and a
 message published while no session exists is lost. So an order that must not be lost — an agent's retirement, an
-upgrade campaign's start or cancel — is an item of ``…-site_order`` first, then a publish. The LMS's reply travels
-through its outbox (``agents_retired``, ``upgrade_campaign_report``) and deletes the order
+upgrade campaign's start or cancel, an alert acknowledged in the cloud — is an item of ``…-site_order`` first, then
+a publish. The LMS's reply travels through its outbox (``agents_retired``, ``upgrade_campaign_report``, the alert's
+record on ``up/alerts``) and deletes the order
 (:meth:`SiteOrders.done`). Until then every full heartbeat of the site (one follows each reconnection of its LMS)
 publishes the orders last sent at least ``resend_after_s`` ago (``CLASSTOP_ORDER_RESEND_S``, default 60 s) again.
 The LMS handles each order idempotently.
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RETIRE_PREFIX = "retire#"
 UPGRADE_PREFIX = "upgrade#"
+ACK_PREFIX = "ack#"
 
 Finisher = Callable[[SiteOrder, dict[str, Any]], dict[str, Any]]
 
@@ -45,6 +47,11 @@ def retire_key(agent_id: str) -> str:
 
 def upgrade_key(campaign_id: str) -> str:
     return f"{UPGRADE_PREFIX}{campaign_id}"
+
+
+def ack_key(alert_id: str) -> str:
+    """An acknowledgement made in the cloud of one of the site's alerts (chalicelib.services.alerts)."""
+    return f"{ACK_PREFIX}{alert_id}"
 
 
 def retiring_agents(orders: Iterable[SiteOrder]) -> frozenset[str]:

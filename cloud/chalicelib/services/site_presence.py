@@ -3,7 +3,7 @@ and an agent — the LMS's cloud link, the LMS (its heartbeats) and the agent at
 the site item alone (no agent item is rewritten when a site goes quiet).
 
 * **link**: ``down`` when IoT Core's last lifecycle event of the site's connection is a disconnection newer than
-  the last heartbeat (why: ``clean_shutdown``, ``last_will`` or ``link_lost``, from the event), or when no
+  the last heartbeat (why, from the event's ``disconnectReason``: :data:`LINK_REASONS`), or when no
   heartbeat came for ``site_stale_s`` and no newer connection was seen (``missed_heartbeats``: from the cloud a
   dead LMS and a dead link look the same); else ``up``.
 * **lms**: ``up`` while its heartbeats come; ``down`` (``missed_heartbeats``) when the link is known up but the
@@ -23,6 +23,7 @@ from typing import Any
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.repositories.site import SiteRepository
+from shared.messages.iot_presence import DisconnectReason
 
 CONNECTED, DISCONNECTED = "connected", "disconnected"
 
@@ -40,8 +41,34 @@ class HopReason(StrEnum):
     LAST_WILL = "last_will"
     CLEAN_SHUTDOWN = "clean_shutdown"
     LINK_LOST = "link_lost"
+    KEEP_ALIVE_TIMEOUT = "keep_alive_timeout"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    CLIENT_ERROR = "client_error"
+    AUTH_ERROR = "auth_error"
+    SERVER_DISCONNECT = "server_disconnect"
     SITE_UNREACHABLE = "site_unreachable"
     REPORTED_BY_LMS = "reported_by_lms"
+
+
+#: a link's reason for each ``disconnectReason`` of IoT Core's lifecycle events (anything else: ``link_lost``)
+LINK_REASONS: dict[DisconnectReason, HopReason] = {
+    DisconnectReason.CLIENT_INITIATED_DISCONNECT: HopReason.CLEAN_SHUTDOWN,
+    DisconnectReason.CONNECTION_LOST: HopReason.LINK_LOST,
+    DisconnectReason.MQTT_KEEP_ALIVE_TIMEOUT: HopReason.KEEP_ALIVE_TIMEOUT,
+    DisconnectReason.DUPLICATE_CLIENTID: HopReason.DUPLICATE_CLIENT_ID,
+    DisconnectReason.CLIENT_ERROR: HopReason.CLIENT_ERROR,
+    DisconnectReason.AUTH_ERROR: HopReason.AUTH_ERROR,
+    DisconnectReason.FORBIDDEN_ACCESS: HopReason.AUTH_ERROR,
+    DisconnectReason.SERVER_INITIATED_DISCONNECT: HopReason.SERVER_DISCONNECT,
+    DisconnectReason.API_INITIATED_DISCONNECT: HopReason.SERVER_DISCONNECT,
+    DisconnectReason.THROTTLED: HopReason.SERVER_DISCONNECT,
+}
+#: the reasons a lifecycle event gives for a link down (the link itself, not a silent LMS)
+LIFECYCLE_DOWN = frozenset({*LINK_REASONS.values(), HopReason.LAST_WILL, HopReason.LINK_LOST})
+
+
+def link_reason(reason: DisconnectReason) -> HopReason:
+    return LINK_REASONS.get(reason, HopReason.LINK_LOST)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ alert history, the site webhook, and every alert change to the cloud through the
 * :mod:`.evaluator` with :mod:`.alert_transitions` and :mod:`.alert_tracks` — the evaluation;
 * :mod:`.alert_rows` — the tables and the alert book; :mod:`.suppressions` — silences, maintenance windows;
 * :mod:`.site_webhook` — the signed webhook; :mod:`.rules_shadow` — the tenant's rules from the cloud;
-* :mod:`.class_periods` — ClassTop timetables; :mod:`.alerting` — all of it wired (:class:`Alerting`).
+* :mod:`.class_periods` — ClassTop timetables; :mod:`.alerting` — all of it wired (:class:`Alerting`);
+* :mod:`.cloud_acknowledgements` — acknowledgements made in the cloud.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from edge.lms.alerts.alert_errors import AlertError
 from edge.lms.alerts.alert_rows import ALERT_TABLES_V14, AlertBook
 from edge.lms.alerts.alert_transitions import MAX_OPEN_ALERTS, AlertSink
 from edge.lms.alerts.alerting import Alerting
+from edge.lms.alerts.cloud_acknowledgements import CloudAcknowledgements
 from edge.lms.alerts.evaluator import AlertEvaluator
 from edge.lms.alerts.rule_book import ActiveRule, RuleBook, SiteLabels, default_rules
 from edge.lms.alerts.rules_shadow import RulesShadowSync
@@ -30,6 +32,7 @@ __all__ = [
     "AlertEvaluator",
     "AlertSink",
     "Alerting",
+    "CloudAcknowledgements",
     "MaintenanceBody",
     "QuietHours",
     "RuleBook",

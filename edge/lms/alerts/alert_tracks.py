@@ -55,7 +55,7 @@ class Track:
         window = self.spec.damping.window_s
         while self.changes and self.changes[0] < now - window:
             self.changes.popleft()
-        return len(self.changes)
+        return self.spec.damping.recent(self.changes, now)
 
 
 def _load_1(sample: Metrics) -> float | None:

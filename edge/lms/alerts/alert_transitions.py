@@ -104,7 +104,7 @@ class AlertTransitions:
         self._due.discard(track.key)
         track.since = None
         track.changes.append(now)
-        flapping = track.recent_changes(now) > track.spec.damping.max_changes
+        flapping = track.spec.damping.flaps_at_firing(track.recent_changes(now))
         spec = track.spec
         covers = self._known_agents if spec.kind == SITE_BROKER_DOWN else None
         track.alert = AlertRecord(
@@ -121,7 +121,7 @@ class AlertTransitions:
     def _clear(self, track: Track, now: float) -> None:
         alert = track.alert
         assert alert is not None
-        if alert.flapping or track.recent_changes(now) + 1 > track.spec.damping.max_changes:
+        if track.spec.damping.holds_at_clearing(alert.flapping, track.recent_changes(now)):
             track.held = True
             if not alert.flapping:
                 self._update(track, now, flapping=True)
@@ -158,7 +158,9 @@ class AlertTransitions:
 
     # ------------------------------------------------------------ the API's
 
-    def acknowledge(self, alert_id: str, by: str) -> AlertRecord:
+    def acknowledge(self, alert_id: str, by: str, at: float | None = None) -> AlertRecord:
+        """Acknowledge an open alert (``at``: when, if not now — an acknowledgement made in the cloud); an
+        acknowledged one is left as it is."""
         with self._lock:
             for track in self._tracks.values():
                 alert = track.alert
@@ -167,7 +169,7 @@ class AlertTransitions:
                         return alert
                     now = self._clock()
                     self._update(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=by[:128],
-                                 acknowledged_at=now)  # fmt: skip
+                                 acknowledged_at=now if at is None else at)  # fmt: skip
                     assert track.alert is not None
                     return track.alert
         raise AlertError(f"no open alert {alert_id}", 404)

@@ -112,18 +112,23 @@ class Alerting:
         self.book.save(record)
         log.info("alert %s %s: %s on %s (seq %d%s)", record.alert_id[:8], record.state.value, record.rule_id,
                  record.target.key(), record.seq, ", flapping" if record.flapping else "")  # fmt: skip
-        if self._outbox is not None and record.condition_kind not in LOCAL_ONLY_KINDS:
-            message: BaseModel = SiteAlerts(alerts=[record])
-            try:
-                self._outbox.put(self._topic, message)
-                self.reported += 1
-            except Exception:
-                log.exception("alerts: could not queue alert %s for the cloud", record.alert_id)
+        self.report(record)
         if notify and not self.suppressions.silenced(record.rule_id, record.target.agent_id):
             try:
                 self.webhook.notify(record)
             except Exception:
                 log.exception("alerts: could not queue a webhook delivery of %s", record.alert_id)
+
+    def report(self, record: AlertRecord) -> None:
+        """Queue ``record`` for the cloud (a site-only LMS, or a local-only alert: nothing)."""
+        if self._outbox is None or record.condition_kind in LOCAL_ONLY_KINDS:
+            return
+        message: BaseModel = SiteAlerts(alerts=[record])
+        try:
+            self._outbox.put(self._topic, message)
+            self.reported += 1
+        except Exception:
+            log.exception("alerts: could not queue alert %s for the cloud", record.alert_id)
 
     # ------------------------------------------------------------ the timer
 

@@ -341,7 +341,7 @@ class AlertEvaluator(AlertTransitions):
                 self._check_classes(now)
             for key, track in list(self._tracks.items()):
                 if track.alert is not None and track.alert.flapping:
-                    if track.recent_changes(now) == 0 and now - track.alert.changed_at >= track.spec.damping.window_s:
+                    if track.spec.damping.stable(track.recent_changes(now), track.alert.changed_at, now):
                         self._stable(track, now)
                 elif track.alert is None and track.since is None and track.recent_changes(now) == 0:
                     self._drop(key)

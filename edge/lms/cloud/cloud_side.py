@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge.lms.agents import Registry
 from edge.lms.agents.retirement import AgentRetirement
-from edge.lms.alerts import Alerting, RulesShadowSync
+from edge.lms.alerts import Alerting, CloudAcknowledgements, RulesShadowSync
 from edge.lms.auth import Audit
 from edge.lms.cloud.agent_retirements import CloudRetirements, RetirementReports
 from edge.lms.cloud.config_sync import AppliedCloudConfig, LmsConfigSync
@@ -122,7 +122,9 @@ class CloudSide:
 
         # The tenant's alert rules from the alerts:rules shadow (edge.lms.alerts.rules_shadow).
         alert_rules = None
-        if alerting is not None:
+        if alerting is not None:  # and acknowledgements made in the cloud (edge.lms.alerts.cloud_acknowledgements)
+            acks = CloudAcknowledgements(alerting, Audit(store))
+            link.subscribe(topics.site_down(namespace, site_id, topics.SiteDown.ALERT_ACK), acks.handle)
             alert_rules = RulesShadowSync(link, outbox, alerting.rules, namespace=namespace, site_id=site_id)
             link.add_connected_listener(alert_rules.on_connected)
             alert_rules.start()

@@ -5,6 +5,7 @@ acknowledging and resolving with who and when, silences, and the notifications m
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,9 @@ from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models import AlertModel
 from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.site import SiteRepository
+from shared.messages import decode
+from shared.messages.alert import AlertAcknowledgement
+from shared.topics import SiteDown, site_down
 
 
 @dataclasses.dataclass
@@ -166,6 +170,62 @@ def test_a_silent_site_raises_one_site_alert_covering_its_agents_and_none_of_the
     assert sum("resolved at site s1" in (s or "") for s, _m, _a in alerting.publishes()) == 1
 
 
+def test_a_flapping_site_is_damped_as_on_the_lms(alerting: Alerting) -> None:
+    """The site's heartbeats stop and come back again and again: its cloud alert notifies at most ``max_changes``
+    times per window, stays open (flapping) through the flaps, and resolves once when stable for the window."""
+    cloud = alerting.cloud
+    rule = {"rule_id": "cloud-link-down", "name": "link down", "severity": "error",
+            "condition": {"kind": "cloud_link_down", "for_s": 60}, "damping": {"window_s": 3600, "max_changes": 2}}
+    assert cloud.put("/api/alert-rules/cloud-link-down", rule).status_code == 200
+
+    def s1_notices() -> list[str]:
+        return [subject or "" for subject, _m, _a in alerting.publishes() if (subject or "").endswith("site s1")]
+
+    def back() -> None:  # a heartbeat that only says the site is there
+        cloud.heartbeat("s1", [], full=False)
+        evaluate_alerts({})
+
+    opened: set[str] = set()
+    for _ in range(6):  # down 5 minutes, back: every ~6 minutes, six times
+        cloud.clock.advance(SETTINGS.site_stale_s + 120)
+        evaluate_alerts({})
+        opened |= {a["alert_id"] for a in cloud.get("/api/alerts?site_id=s1").json_body["data"]["alerts"]}
+        back()
+    # fired, resolved (2 changes), then fired flapping: no more notices, one alert held open through the rest
+    assert s1_notices() == ["[error] link down fired at site s1", "[error] link down resolved at site s1"]
+    assert len(opened) == 2
+    (held,) = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"]
+    assert held["flapping"] is True
+    # stable (up at each evaluation) for the window: resolved, one notification
+    cloud.clock.advance(1800)
+    back()
+    assert cloud.get(f"/api/alerts/{held['alert_id']}").json_body["data"]["state"] == "firing"  # not a window yet
+    cloud.clock.advance(1900)
+    back()
+    done = cloud.get(f"/api/alerts/{held['alert_id']}").json_body["data"]
+    assert done["state"] == "resolved" and done["flapping"] is True
+    assert s1_notices()[2:] == ["[error] link down resolved at site s1"]
+
+
+def test_a_flapping_site_alert_still_down_when_stable_fires_plainly_again(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    rule = {"rule_id": "cloud-link-down", "name": "link down", "severity": "error",
+            "condition": {"kind": "cloud_link_down", "for_s": 60}, "damping": {"window_s": 600, "max_changes": 1}}
+    assert cloud.put("/api/alert-rules/cloud-link-down", rule).status_code == 200
+    cloud.clock.advance(SETTINGS.site_stale_s + 120)
+    evaluate_alerts({})  # fired (1 change)
+    cloud.heartbeat("s1", [], full=False)
+    evaluate_alerts({})  # clearing would be the 2nd change: held open, flapping
+    (alert,) = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"]
+    assert (alert["flapping"], alert["seq"]) == (True, 2)
+    cloud.clock.advance(SETTINGS.site_stale_s + 700)  # down again, and no change for the window
+    evaluate_alerts({})
+    again = cloud.get(f"/api/alerts/{alert['alert_id']}").json_body["data"]
+    assert (again["state"], again["flapping"], again["seq"]) == ("firing", False, 3)
+    s1 = [subject for subject, _m, _a in alerting.publishes() if (subject or "").endswith("site s1")]
+    assert s1 == ["[error] link down fired at site s1", "[error] link down fired at site s1"]
+
+
 # ---------------------------------------------------------------- acting on alerts
 
 
@@ -184,6 +244,58 @@ def test_acknowledge_keeps_who_and_when_and_resolve_is_for_cloud_alerts(alerting
     done = cloud.post(f"/api/alerts/{site_alert['alert_id']}/resolve", {}, role="operator").json_body["data"]
     assert (done["state"], done["resolved_by"], done["resolved_at"]) == ("resolved", "test-operator",
                                                                          cloud.clock.now)
+
+
+def ack_orders(cloud: Cloud) -> list[dict[str, Any]]:
+    topic = site_down(SETTINGS.namespace, "s1", SiteDown.ALERT_ACK)
+    return [json.loads(m.payload) for m in cloud.publisher.messages if m.topic == topic]
+
+
+def test_an_acknowledgement_goes_down_to_the_site_until_its_record_answers(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    record = agent_record("pc-1")
+    alerting.ingest("s1", record)
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")  # again: no second order
+    (order,) = ack_orders(cloud)
+    sent = decode(AlertAcknowledgement, json.dumps(order).encode())
+    assert (sent.alert_id, sent.key, sent.acknowledged_by, sent.acknowledged_at) == (
+        record["alert_id"], record["key"], "test-operator", cloud.clock.now)  # fmt: skip
+    # unanswered (the LMS offline): its full heartbeats after the resend delay bring it again
+    cloud.clock.advance(SETTINGS.order_resend_s + 1)
+    cloud.heartbeat("s1", [online(f"pc-{i}") for i in range(20)])
+    assert len(ack_orders(cloud)) == 2
+    # a firing record (the alert changed otherwise) does not answer it
+    alerting.ingest("s1", agent_record("pc-1", seq=2, alert_id=record["alert_id"], message="disk 97 % used"))
+    assert len(container.get().site_orders.of_site("s1")) == 1
+    # the LMS acknowledged it: its record answers the order, which goes no more
+    alerting.ingest("s1", agent_record("pc-1", seq=3, state="acknowledged", alert_id=record["alert_id"],
+                                       acknowledged_by="cloud:test-operator", acknowledged_at=cloud.clock.now))
+    assert container.get().site_orders.of_site("s1") == []
+    cloud.clock.advance(SETTINGS.order_resend_s + 1)
+    cloud.heartbeat("s1", [online(f"pc-{i}") for i in range(20)])
+    assert len(ack_orders(cloud)) == 2
+    assert stored(record["alert_id"])["seq"] == 3
+
+
+def test_a_resent_record_answers_the_order_and_cloud_alerts_send_none(alerting: Alerting) -> None:
+    cloud = alerting.cloud
+    record = agent_record("pc-2", seq=2, state="resolved")  # resolved on site before the order arrived
+    alerting.ingest("s1", agent_record("pc-2", alert_id=record["alert_id"]))
+    cloud.post(f"/api/alerts/{record['alert_id']}/acknowledge", {}, role="operator")
+    assert len(container.get().site_orders.of_site("s1")) == 1
+    alerting.ingest("s2", {**record, "seq": 3})  # another site naming that alert: answers nothing, changes nothing
+    assert len(container.get().site_orders.of_site("s1")) == 1 and stored(record["alert_id"])["seq"] == 1
+    alerting.ingest("s1", record)
+    alerting.ingest("s1", record)  # the LMS's answer to a repeated order: the same seq again
+    assert container.get().site_orders.of_site("s1") == [] and stored(record["alert_id"])["seq"] == 2
+    # a cloud alert (the site silent) is the cloud's own: no order
+    cloud.clock.advance(1000)
+    evaluate_alerts({})  # s1 and s2 silent: cloud alerts
+    site_alert = cloud.get("/api/alerts?site_id=s1&state=firing").json_body["data"]["alerts"][0]
+    before = len(ack_orders(cloud))
+    cloud.post(f"/api/alerts/{site_alert['alert_id']}/acknowledge", {}, role="operator")
+    assert len(ack_orders(cloud)) == before and container.get().site_orders.of_site("s1") == []
 
 
 def test_listing_filters_and_refuses_bad_filters(alerting: Alerting) -> None:

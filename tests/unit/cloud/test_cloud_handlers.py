@@ -43,7 +43,7 @@ def test_rule_handlers_are_registered_lambdas(cloud: Cloud) -> None:
     from app import app
 
     assert set(RULE_HANDLERS) == {"site_heartbeat", "command_results", "site_events", "site_sync", "site_metrics",
-                                  "agents_retired", "upgrade_reports", "site_alerts"}
+                                  "agents_retired", "upgrade_reports", "site_alerts", "site_presence"}
     assert set(RULE_HANDLERS) <= set(app.handler_map)
     handler_strings = {f.name: f.handler_string for f in app.pure_lambda_functions}
     assert handler_strings == {
@@ -55,6 +55,7 @@ def test_rule_handlers_are_registered_lambdas(cloud: Cloud) -> None:
         "agents_retired": "chalicelib.handlers.agents_retired",
         "upgrade_reports": "chalicelib.handlers.upgrade_reports",
         "site_alerts": "chalicelib.handlers.site_alerts",
+        "site_presence": "chalicelib.handlers.site_presence",
     }
     schedules = {source.name: source.handler_string for source in app.event_sources}
     assert schedules == {"expire_commands": "chalicelib.handlers.expire_commands",

@@ -19,7 +19,7 @@ from chalicelib.errors import BadRequest
 from chalicelib.handlers.alert_schedules import alert_digest, evaluate_alerts
 from chalicelib.services.alert_notifications import BACKOFF_S, in_quiet_hours
 from shared.webhook_signature import signed_headers
-from tests.fixtures.https_webhook_receiver import HttpsWebhookReceiver, https_webhook_receiver
+from tests.fixtures.webhook_receiver import WebhookReceiver, webhook_receiver
 
 SECRET = "s" * 32
 
@@ -88,7 +88,7 @@ def test_public_addresses_are_public() -> None:
 
 def test_the_sender_connects_to_the_address_it_checked(tmp_path: Path) -> None:
     """DNS is asked once: the connection goes to the checked address, and TLS verifies the URL's host name."""
-    with https_webhook_receiver(tmp_path, SECRET, now=lambda: 0.0) as receiver:
+    with webhook_receiver(SECRET, tls_dir=tmp_path, now=lambda: 0.0) as receiver:
         asked: list[str] = []
 
         def resolver(host: str, port: int) -> list[str]:
@@ -109,9 +109,9 @@ def test_the_sender_connects_to_the_address_it_checked(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def hooked(tmp_path: Path) -> Iterator[tuple[Cloud, HttpsWebhookReceiver, str]]:
+def hooked(tmp_path: Path) -> Iterator[tuple[Cloud, WebhookReceiver, str]]:
     """A cloud with site s1 and a webhook channel to a real https receiver (loopback allowed for the test)."""
-    with running_cloud() as cloud, https_webhook_receiver(tmp_path, SECRET, now=cloud.clock) as receiver:
+    with running_cloud() as cloud, webhook_receiver(SECRET, tls_dir=tmp_path, now=cloud.clock) as receiver:
         container.configure(webhooks=WebhookSender(resolver=receiver.resolver, allow=lambda address: True,
                                                    context=receiver.client_context()))
         cloud.heartbeat("s1", [online("pc-1")])
@@ -122,7 +122,7 @@ def hooked(tmp_path: Path) -> Iterator[tuple[Cloud, HttpsWebhookReceiver, str]]:
         yield cloud, receiver, made.json_body["data"]["channel_id"]
 
 
-def test_an_alert_is_delivered_signed_and_its_resolution_once(hooked: tuple[Cloud, HttpsWebhookReceiver, str]) -> None:
+def test_an_alert_is_delivered_signed_and_its_resolution_once(hooked: tuple[Cloud, WebhookReceiver, str]) -> None:
     cloud, receiver, _channel = hooked
     record = agent_record("pc-1")
     cloud.invoke("site_alerts", site_alerts("s1", record))
@@ -138,7 +138,7 @@ def test_an_alert_is_delivered_signed_and_its_resolution_once(hooked: tuple[Clou
 
 
 def test_a_failed_delivery_is_retried_with_backoff_then_dead_lettered_then_retried_by_hand(
-        hooked: tuple[Cloud, HttpsWebhookReceiver, str]) -> None:
+        hooked: tuple[Cloud, WebhookReceiver, str]) -> None:
     cloud, receiver, _channel = hooked
     receiver.status = 503
     cloud.invoke("site_alerts", site_alerts("s1", agent_record("pc-1")))
@@ -158,7 +158,7 @@ def test_a_failed_delivery_is_retried_with_backoff_then_dead_lettered_then_retri
     assert cloud.get("/api/alert-channels/dead-letters").json_body["data"]["deliveries"] == []
 
 
-def test_the_test_route_says_whether_the_webhook_answered(hooked: tuple[Cloud, HttpsWebhookReceiver, str]) -> None:
+def test_the_test_route_says_whether_the_webhook_answered(hooked: tuple[Cloud, WebhookReceiver, str]) -> None:
     cloud, receiver, channel = hooked
     assert cloud.post(f"/api/alert-channels/{channel}/test", {}).json_body["data"]["delivered"] is True
     assert receiver.deliveries[-1]["type"] == "test"
@@ -169,7 +169,7 @@ def test_the_test_route_says_whether_the_webhook_answered(hooked: tuple[Cloud, H
 
 
 def test_quiet_hours_hold_all_but_critical_and_the_digest_sends_the_day(
-        hooked: tuple[Cloud, HttpsWebhookReceiver, str]) -> None:
+        hooked: tuple[Cloud, WebhookReceiver, str]) -> None:
     cloud, receiver, channel = hooked
     cloud.delete(f"/api/alert-channels/{channel}")
     # the fake clock is 22:13 UTC: quiet from 22:00 to 07:00

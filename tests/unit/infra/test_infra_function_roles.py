@@ -329,6 +329,19 @@ def walk_the_code_paths(calls: Calls) -> None:
                     "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
                     "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "firing", "opened_at": T0,
                     "changed_at": T0}]})
+            with calls.running("api_handler"), Client(app, stage_name="dev") as http:  # acknowledged in the cloud
+                acked = http.http.post(f"/api/alerts/{'a' * 32}/acknowledge", headers=headers, body="{}")
+                assert acked.status_code == 200, acked.body
+            with calls.running("site_alerts"):  # the site's record answers the acknowledgement's order
+                rule("site_alerts", {"type": "site_alerts", "v": 1, "alerts": [{
+                    "alert_id": "a" * 32, "key": "b" * 32, "seq": 2, "rule_id": "disk-full", "rule_scope": "tenant",
+                    "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
+                    "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "acknowledged", "opened_at": T0,
+                    "changed_at": T0 + 1, "acknowledged_by": "cloud:roles-test", "acknowledged_at": T0}]})
+            with calls.running("site_presence"):  # IoT Core's lifecycle event: the site's link state kept
+                rule("site_presence", {"clientId": topics.site_thing_name(settings.namespace, "s1"),
+                                       "timestamp": int(T0 * 1000) + 1, "eventType": "disconnected",
+                                       "versionNumber": 0, "disconnectReason": "CONNECTION_LOST"})  # fmt: skip
             clock[0] = T0 + 3600  # the site silent: the cloud opens a site alert; the failed webhook is due again
             with calls.running("evaluate_alerts"):
                 report = evaluate_alerts({})
@@ -348,7 +361,9 @@ def walk_the_code_paths(calls: Calls) -> None:
 def _rule_runner(handlers: dict[str, Any], ns: Any) -> Callable[[str, dict[str, Any]], None]:
     def run(handler: str, message: dict[str, Any]) -> None:
         rule = rule_for_handler(handler)
-        event = event_for(rule, topics.site_up(ns, "s1", rule.channel), json.dumps(message).encode())
+        topic = (topics.presence_event(topics.PresenceEvent(message["eventType"]), message["clientId"])
+                 if rule.channel is None else topics.site_up(ns, "s1", rule.channel))  # fmt: skip
+        event = event_for(rule, topic, json.dumps(message).encode())
         outcome = handlers[handler](event, None)
         assert outcome["ok"], (handler, outcome)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from edge.lms import named_shadow
 from edge.lms.agents import Registry
 from edge.lms.cloud import config_sync
 from edge.lms.cloud.config_sync import LmsConfigSync, load_applied, startup_config
@@ -214,7 +215,7 @@ def test_connecting_asks_for_the_document_and_reports_it(rig: Rig) -> None:
 def test_a_throttled_report_is_asked_again_and_a_bad_one_is_not(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     # IoT Core takes 20 shadow requests a second per thing: a report or get refused 429 (or 5xx) is asked again
     # with a get (which reports again); a 400 is not
-    monkeypatch.setattr(config_sync, "RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(named_shadow, "RETRY_FIRST_S", 0.01)
     get = (topics.shadow(THING, ShadowOp.GET, SHADOW), b"{}")
     rig.send(ShadowOp.UPDATE_REJECTED, {"code": 429, "message": "Too Many Requests"})
     eventually(lambda: rig.link.published == [get], "the get asked again")
@@ -227,7 +228,7 @@ def test_a_throttled_report_is_asked_again_and_a_bad_one_is_not(rig: Rig, monkey
 
 
 def test_asking_again_stops_after_max_retries_in_a_row(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config_sync, "RETRY_FIRST_S", 0.001)
+    monkeypatch.setattr(named_shadow, "RETRY_FIRST_S", 0.001)
     for _ in range(config_sync.MAX_RETRIES + 2):
         rig.send(ShadowOp.GET_REJECTED, {"code": 429, "message": "Too Many Requests"})
     eventually(lambda: rig.sync.stats.retried == config_sync.MAX_RETRIES, "the retries")
