@@ -31,7 +31,7 @@ from edge.lms.enrolment import BrokerAddress, BrokerCredentials, CredentialsErro
 from edge.lms.enrolment.credential_rotation import CredentialRotation
 from edge.lms.events import AgentEvents
 from edge.lms.legacy import Admissions, LegacyHub, Timetables, is_classtop_client, snapshot_listener
-from edge.lms.live import ChangeFeed, connect_feed
+from edge.lms.live import ChangeFeed, connect_alerts, connect_feed
 from edge.lms.log_file import LmsLogFile
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import DatabaseLock, Store, StoreError, check_schema
@@ -325,6 +325,8 @@ class Lms:
             known_agents=lambda: [a.agent_id for a in registry.agents()],
             site_connected=lambda: site is not None and site.connected,
         )  # fmt: skip
+        if self.changes is not None:
+            connect_alerts(self.changes, self.alerting)
 
     def start_alert_evaluation(self) -> None:
         alerting = self.alerting

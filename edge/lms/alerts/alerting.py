@@ -71,6 +71,7 @@ class Alerting:
         self.evaluator.set_rules(self.rules.active())
         self.evaluator.restore(self.book.open_alerts())
         self.rules.add_listener(lambda: self.evaluator.set_rules(self.rules.active()))
+        self._listeners: list[Callable[[AlertRecord], None]] = []
         self._worker = WorkerThread("lms-alerts", self._run)
         self._last_prune = 0.0
         self._last_labels = 0.0
@@ -82,6 +83,11 @@ class Alerting:
         """The cloud side exists: alert changes go to the cloud from now on; the link's state is watched."""
         self._outbox = outbox
         self._cloud_connected = cloud_connected
+
+    def add_listener(self, listener: Callable[[AlertRecord], None]) -> None:
+        """``listener(record)`` after every stored change (the console's push channel): called under the evaluator's
+        lock, so it must only hand the record on."""
+        self._listeners.append(listener)
 
     def on_presence(self, view: AgentView) -> None:
         self.evaluator.on_presence(view.agent_id, view.online, view.status_changed_at)
@@ -113,6 +119,11 @@ class Alerting:
         log.info("alert %s %s: %s on %s (seq %d%s)", record.alert_id[:8], record.state.value, record.rule_id,
                  record.target.key(), record.seq, ", flapping" if record.flapping else "")  # fmt: skip
         self.report(record)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("alerts: a listener failed on %s", record.alert_id)
         if notify and not self.suppressions.silenced(record.rule_id, record.target.agent_id):
             try:
                 self.webhook.notify(record)

@@ -1,17 +1,19 @@
-"""What feeds the change feed: the registry's presence, metrics and events, the agents' command progress, and the
-command log's results. Each hook only encodes and appends (:meth:`ChangeFeed.publish`): never blocking. The
-frequent ones (presence, metrics, events, command results) hand over a function that makes the change's data, so
-that nothing is converted while no console page listens."""
+"""What feeds the change feed: the registry's presence, metrics and events, the agents' command progress, the
+command log's results and the site's alert changes. Each hook only encodes and appends (:meth:`ChangeFeed.publish`):
+never blocking. The frequent ones (presence, metrics, events, command results) hand over a function that makes the
+change's data, so that nothing is converted while no console page listens."""
 
 from __future__ import annotations
 
 from edge.lms.agents import Registry
 from edge.lms.agents.agent_view import AgentView
+from edge.lms.alerts import Alerting
 from edge.lms.commands import CommandLog
 from edge.lms.commands.command_log import CommandLogEntry
 from edge.lms.commands.progress import CommandProgress, Progress
 from edge.lms.live.change_feed import ChangeFeed, ChangeKind
 from shared.messages import Event, Metrics
+from shared.messages.alert import AlertRecord
 
 #: camera health events (``cctv.frozen``, ``cctv.no_frames_cleared``...) are pushed as their own kind
 CAMERA_EVENT_PREFIX = "cctv."
@@ -47,3 +49,14 @@ def connect_feed(
     journal.add_listener(ended)
     if progress is not None:
         progress.add_listener(running)
+
+
+def connect_alerts(feed: ChangeFeed, alerting: Alerting) -> None:
+    """Every alert change (fired, updated, acknowledged, resolved) as an ``alert`` change: the console's banner and
+    alerts page read it at once instead of at their next poll."""
+
+    def alert(record: AlertRecord) -> None:
+        feed.publish(ChangeKind.ALERT, lambda: {"alert": record.model_dump(mode="json", exclude_none=True)},
+                     record.target.agent_id)
+
+    alerting.add_listener(alert)

@@ -93,6 +93,27 @@ def test_an_open_page_sees_an_agent_leave_and_return_and_its_commands_without_po
         assert stream.next("event", {"agent_id": "agent-1"})["event"]["kind"] == "disk.low"
 
 
+def test_an_open_page_sees_an_alert_fire_and_its_acknowledgement_without_polling(
+    lms: LmsProcess, agents: AgentFactory
+) -> None:
+    rule = {"rule_id": "default-agent-offline", "name": "offline", "condition": {"kind": "agent_offline", "for_s": 5}}
+    assert lms.http.put("/api/alerts/rules/default-agent-offline", json=rule).status_code == 200
+    agent = agents("agent-1").start()
+    lms.wait_agent("agent-1")
+    browser, csrf = signed_in(lms, "desk", "operator")
+    with contextlib.closing(browser):
+        stream = Stream(browser, {"kinds": "alert"})
+        assert stream.status == 200
+        agent.kill()
+        fired = stream.next("alert", {"alert": {"condition_kind": "agent_offline", "state": "firing"}}, timeout=60)
+        assert fired["agent_id"] == "agent-1" and fired["alert"]["target"]["agent_id"] == "agent-1"
+        alert_id = fired["alert"]["alert_id"]
+        acked = browser.post(f"/api/alerts/{alert_id}/acknowledge", headers={"X-CSRF-Token": csrf})
+        assert acked.status_code == 200, acked.text
+        seen = stream.next("alert", {"alert": {"alert_id": alert_id, "state": "acknowledged"}})
+        assert seen["alert"]["acknowledged_by"]
+
+
 def test_a_page_of_one_agent_gets_only_its_changes_and_resumes_after_a_reconnect(
     lms: LmsProcess, agents: AgentFactory
 ) -> None:
