@@ -38,6 +38,7 @@ from edge.lms.enrolment.broker_credentials import DynsecControl
 from edge.lms.tls import SiteTls, TlsFiles
 from infra.lms.entrypoint import CERT_FILE, KEY_FILE, EntrypointError, enrol
 from infra.local import toml_writer
+from infra.local.basic_ingest import RULES_ENGINE_ROLE
 from infra.local.iot_access import IOT_CORE_ROLE, SUPERVISOR_CLIENT, iot_core_settings, stand_in_broker
 from infra.local.iot_ca import IotCa
 from infra.local.link_proxy import LinkProxy
@@ -172,9 +173,11 @@ class Twin:
             self.link_proxy = LinkProxy(broker.host, broker.port).start()
             self.lifecycle.on_stop("cloud link relay", self.link_proxy.stop)
 
-    def iot_core_client(self, name: str, *, session_expiry_s: int = 0) -> MqttSettings:
+    def iot_core_client(self, name: str, *, session_expiry_s: int = 0, rules_engine: bool = False) -> MqttSettings:
         """Settings of a privileged client of the stand-in broker (an observer standing in for IoT Core's own
-        parts): a certificate ``CN=<name>`` and the ``iot-core`` role (every topic). Made on first use."""
+        parts): a certificate ``CN=<name>`` and the ``iot-core`` role (every topic but Basic Ingest's); with
+        ``rules_engine``, the rules engine's role (Basic Ingest's ``$aws/rules/...`` too: what a rule sees). Made on
+        first use."""
         assert self.cloud_broker is not None and self.iot_ca is not None
         if not (self.iot_dir / f"{name}.crt").exists():
             self.iot_ca.issue_client(self.iot_dir, name)
@@ -184,7 +187,8 @@ class Twin:
             control.start()
             self._control = control
         self._control.execute([{"command": "createClient", "username": name, "clientid": name,
-                                "roles": [{"rolename": IOT_CORE_ROLE}]}], allowed=["Client already exists"])
+                                "roles": [{"rolename": RULES_ENGINE_ROLE if rules_engine else IOT_CORE_ROLE}]}],
+                               allowed=["Client already exists"])
         return iot_core_settings(self.iot_dir, name, self.cloud_broker.host, self.cloud_broker.port,
                                  session_expiry_s=session_expiry_s)
 

@@ -55,19 +55,20 @@ def site_open_alerts(twin: Twin) -> list[dict[str, Any]]:
 
 
 class AlertWatcher:
-    """A privileged observer of the site's ``up/alerts`` on the stand-in, as a rule inside IoT Core sees them:
+    """A privileged observer of the site's ``up/alerts`` on the stand-in, as the site_alerts rule inside IoT Core sees
+    them (the LMS sends them with Basic Ingest, ``$aws/rules/<rule>/...``, which only a rules engine receives):
     a persistent session with a QoS 1 subscription, so what the LMS sends right after the restart is kept for it.
     :meth:`ready` waits until the broker holds the subscription (an echo on a second one, subscribed after it)."""
 
     def __init__(self, twin: Twin) -> None:
         namespace = Namespace(twin.opt.tenant, twin.opt.stage)
-        topic = topics.site_up(namespace, twin.opt.site_id, SiteUp.ALERTS)
+        topic = topics.site_up(namespace, twin.opt.site_id, SiteUp.ALERTS)  # the Basic Ingest topic
         self.records: list[dict[str, Any]] = []
         self.echoes = 0
         # a topic of no site: the broker answers subscriptions in order, so an echo here means the first is held
         self.echo_topic = topics.site_up(namespace, "e2e-watcher-echo", SiteUp.STATE)
         self.client = MqttClient(
-            twin.iot_core_client("e2e-alert-watcher", session_expiry_s=600), name="e2e-alert-watcher"
+            twin.iot_core_client("e2e-alert-watcher", session_expiry_s=600, rules_engine=True), name="e2e-alert-watcher"
         )
         self.client.subscribe(topic, self._on_message, qos=1)
         self.client.subscribe(self.echo_topic, self._on_echo, qos=1)
