@@ -2,7 +2,8 @@
 
 Every ``ClientError`` is translated here: wrong credentials and unknown users are :class:`Unauthorized` or
 :class:`NotFound` (the services decide what a caller may learn), a bad parameter :class:`BadRequest`, a wrong or
-expired code or a password the pool's policy refuses :class:`Unprocessable` (422), an existing account :class:`Conflict`, throttling :class:`TooManyRequests`, anything else :class:`UpstreamError`.
+expired code or a password the pool's policy refuses :class:`Unprocessable` (422), an existing account
+:class:`Conflict`, throttling :class:`TooManyRequests`, anything else :class:`UpstreamError`.
 """
 
 from __future__ import annotations

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import functools
 import re
-from urllib.parse import unquote
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
 
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
