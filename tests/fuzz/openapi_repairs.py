@@ -12,6 +12,9 @@ answers a documented 4xx: the repair keeps "a valid request is accepted" meaning
 * **the body compared with the path**: ``PUT .../rules/{rule_id}`` names the rule twice;
 * **stored state or the clock**: an LMS rule's scope names groups, tags or agents the site has (the run's LMS has
   none), and a maintenance window must not have ended already.
+
+(What JSON Schema can state is in the documents instead: an LMS's site rule covers this site only and has a kind
+an LMS evaluates; a silence names a rule or an agent; a challenge's answer; each alert channel kind's address.)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 import time
 from typing import Any
 
-from shared.messages.alert import CLOUD_ONLY_CONDITIONS, PERCENT_METRICS
+from shared.messages.alert import PERCENT_METRICS
 
 TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -58,15 +61,12 @@ def alert_condition(condition: Any) -> None:
 
 
 def site_alert_rule(rule: Any, path_rule_id: Any = None) -> None:
-    """An LMS's site rule: the path's rule id, the condition's rules, no scope (the run's LMS has no agent, group or
-    tag to name: stored state) and a kind an LMS evaluates (the shared schema also admits the cloud's own)."""
+    """An LMS's site rule: the path's rule id, the condition's rules, and no scope (a scope names the site's agents,
+    groups and tags, and the run's LMS has none: stored state)."""
     if not isinstance(rule, dict):
         return
     cloud_rule(rule, path_rule_id)
     rule.pop("scope", None)
-    condition = rule.get("condition")
-    if isinstance(condition, dict) and condition.get("kind") in CLOUD_ONLY_CONDITIONS:
-        rule["condition"] = {"kind": "agent_offline"}
 
 
 def cloud_rule(rule: Any, path_rule_id: Any = None) -> None:

@@ -26,6 +26,7 @@ from edge.lms.legacy.protocol import CAMERA_COMMANDS as CLASSTOP_ONLY_COMMANDS
 from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
 from shared.json_schema import require_discriminator_tags
+from shared.messages.alert import CLOUD_ONLY_CONDITIONS
 
 ERROR_SCHEMA = "ErrorBody"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
@@ -124,12 +125,19 @@ def _command_variants(schemas: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 #: What the validators of a request body check beyond its fields' own, where JSON Schema can say it (merged into the
-#: body's schema): a silence names a rule, an agent or both; a maintenance window covers this site only. What it
-#: cannot say (a window ends after it starts and within 7 days) the schema's description says.
+#: body's schema): a silence names a rule, an agent or both; a maintenance window and a site rule cover this site
+#: only, and a site rule's condition is one an LMS evaluates (``AlertRule`` is a request body only here). What it
+#: cannot say (a window ends after it starts and within 7 days; a scope names this site's agents, groups and tags)
+#: the routes answer with a 422 saying so.
+_THIS_SITE_ONLY = {"properties": {"sites": {"type": "null"}}}
 _BODY_RULES: dict[str, dict[str, Any]] = {
+    "AlertRule": {"properties": {
+        "scope": _THIS_SITE_ONLY,
+        "condition": {"properties": {"kind": {"not": {"enum": sorted(CLOUD_ONLY_CONDITIONS)}}}},
+    }},
     "SilenceBody": {"anyOf": [{"required": ["rule_id"], "properties": {"rule_id": {"type": "string"}}},
                               {"required": ["agent_id"], "properties": {"agent_id": {"type": "string"}}}]},
-    "MaintenanceBody": {"properties": {"scope": {"properties": {"sites": {"type": "null"}}}}},
+    "MaintenanceBody": {"properties": {"scope": _THIS_SITE_ONLY}},
 }
 
 

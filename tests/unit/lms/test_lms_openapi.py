@@ -355,7 +355,8 @@ def test_a_new_password_shorter_than_the_policy_is_schema_invalid(lms: Lms) -> N
 
 def test_an_alert_condition_is_documented_with_its_kind_required(lms: Lms) -> None:
     """Without ``kind`` the discriminated union cannot pick a member: a 422 for a body the document allowed."""
-    mapping = lms.schema("AlertRule")["properties"]["condition"]["discriminator"]["mapping"]
+    condition = lms.schema("AlertRule")["properties"]["condition"]["allOf"]
+    mapping = next(part for part in condition if "discriminator" in part)["discriminator"]["mapping"]
     members = [ref.rsplit("/", 1)[-1] for ref in mapping.values()]
     assert "MetricThresholdCondition" in members and len(members) == 7
     for name in members:
@@ -374,3 +375,15 @@ def test_a_silence_is_documented_as_naming_a_rule_an_agent_or_both(lms: Lms) -> 
 def test_a_maintenance_window_is_documented_as_this_sites_only(lms: Lms) -> None:
     scope = lms.schema("MaintenanceBody")["properties"]["scope"]
     assert {"properties": {"sites": {"type": "null"}}} in scope["allOf"]
+
+
+def test_a_site_rule_is_documented_as_one_an_lms_evaluates(lms: Lms) -> None:
+    """The shared rule schema also admits the cloud's own kinds and a tenant rule's sites: the LMS refuses both (422),
+    and its document says so."""
+    rule = lms.schema("AlertRule")["properties"]
+    assert {"properties": {"sites": {"type": "null"}}} in rule["scope"]["allOf"]
+    kinds = next(part for part in rule["condition"]["allOf"] if "properties" in part)["properties"]["kind"]
+    assert sorted(kinds["not"]["enum"]) == ["cloud_link_down", "lms_offline"]
+    for body in ({"rule_id": "r1", "name": "x", "condition": {"kind": "lms_offline"}},
+                 {"rule_id": "r2", "name": "x", "condition": {"kind": "agent_offline"}, "scope": {"sites": ["s1"]}}):
+        assert lms.call("POST", "/api/alerts/rules", json=body).status_code == 422, body
