@@ -272,3 +272,22 @@ def test_an_account_path_is_documented_as_an_email_and_taken_percent_encoded(fle
     assert status(response) != 400, response.json_body  # decoded: no user pool in this cloud, or no such user
     response = fleet.delete("/api/users/not-an-email")
     assert status(response) == 400 and "email" in response.json_body["error"]["message"]
+
+
+@pytest.mark.parametrize(("config", "valid"), [
+    ({"\u0006\u00fb\u00e3": [{}, {"": []}, {}]}, False),  # found: any key was valid in the document, then a 400
+    ({"no_such_key": None}, True),  # a removal: any key
+    ({"no_such_key": {"deeper": {"still": None}}}, True),  # an object of removals (AWS's merge drops it)
+    ({"no_such_key": 1}, False),
+    ({"classtop": {"max_clients": 5, "no_such_key": None}}, True),
+    ({"classtop": {"no_such_key": 5}}, False),
+    ({"log_level": "DEBUG", "site_heartbeat_s": 30}, True),
+    ({"log_level": 5}, False),
+])  # fmt: skip
+def test_an_lms_configuration_is_documented_as_the_cloud_checks_it(
+    fleet: Cloud, config: dict[str, Any], valid: bool
+) -> None:
+    assert allows("PUT", "/api/lms/{site_id}/config", {"config": config}) is valid
+    if not valid:
+        fleet.heartbeat("s1", [])  # a site to configure
+        assert status(fleet.put("/api/lms/s1/config", {"config": config})) == 400
