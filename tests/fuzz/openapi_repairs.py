@@ -11,8 +11,8 @@ answers a documented 4xx: the repair keeps "a valid request is accepted" meaning
   ``rate``) and a percentage metric's bounds (which depend on the metric's name);
 * **the body compared with the path**: ``PUT .../rules/{rule_id}`` names the rule twice;
 * **stored state or the clock**: an LMS rule's scope names groups, tags or agents the site has (the run's LMS has
-  none), a tenant rule's agents are agents of its sites (the run's cloud has none), and a maintenance window must
-  not have ended already.
+  none), a tenant rule's sites exist and its agents are in them (the run's cloud has none), and a maintenance window
+  must not have ended already.
 
 (What JSON Schema can state is in the documents instead: an LMS's site rule covers this site only and has a kind
 an LMS evaluates; a silence names a rule or an agent; a challenge's answer; each alert channel kind's address.)
@@ -71,8 +71,8 @@ def site_alert_rule(rule: Any, path_rule_id: Any = None) -> None:
 
 
 def cloud_rule(rule: Any, path_rule_id: Any = None) -> None:
-    """A rule: the path's rule id, the condition's rules, and no agents in its scope (a tenant rule's agents must be
-    in its sites, and the run's cloud has none: stored state)."""
+    """A rule: the path's rule id, the condition's rules, and neither sites nor agents in its scope (a tenant rule's
+    sites must exist and its agents be in them, and the run's cloud has neither: stored state)."""
     if not isinstance(rule, dict):
         return
     if path_rule_id is not None:
@@ -80,6 +80,7 @@ def cloud_rule(rule: Any, path_rule_id: Any = None) -> None:
     alert_condition(rule.get("condition"))
     if isinstance(rule.get("scope"), dict):
         rule["scope"].pop("agents", None)
+        rule["scope"].pop("sites", None)
 
 
 def maintenance_window(body: Any) -> None:
