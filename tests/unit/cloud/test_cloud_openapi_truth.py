@@ -291,3 +291,13 @@ def test_an_lms_configuration_is_documented_as_the_cloud_checks_it(
     if not valid:
         fleet.heartbeat("s1", [])  # a site to configure
         assert status(fleet.put("/api/lms/s1/config", {"config": config})) == 400
+
+
+def test_a_camera_condition_list_is_documented_without_repeats(fleet: Cloud) -> None:
+    """Found by the bigger run: a camera_health rule repeating a condition was valid in the document, a 400."""
+    body = {"rule_id": "cams", "name": "cams", "condition": {"kind": "camera_health",
+                                                             "conditions": ["frozen", "frozen"]}}  # fmt: skip
+    assert not allows("PUT", "/api/alert-rules/{rule_id}", body)
+    assert status(fleet.put("/api/alert-rules/cams", body)) == 400
+    body["condition"]["conditions"] = ["frozen", "covered"]
+    assert allows("PUT", "/api/alert-rules/{rule_id}", body)
