@@ -363,6 +363,8 @@ def test_an_alert_condition_is_documented_with_its_kind_required(lms: Lms) -> No
         assert "kind" in lms.schema(name)["required"], name
     body = {"rule_id": "r0", "name": "0", "condition": {"clear": 0.0, "metric": "load_1", "threshold": 0.0}}
     assert lms.call("POST", "/api/alerts/rules", json=body).status_code == 422
+    # and a camera_health rule's conditions do not repeat (found by the cloud's bigger run; the same shared schema)
+    assert lms.schema("CameraHealthCondition")["properties"]["conditions"]["uniqueItems"] is True
 
 
 def test_a_silence_is_documented_as_naming_a_rule_an_agent_or_both(lms: Lms) -> None:
