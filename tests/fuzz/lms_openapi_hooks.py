@@ -50,6 +50,11 @@ def map_case(_context: Any, case: Any) -> Any:
         repairs.maintenance_window(body)
     if path == "/api/alerts/webhook" and isinstance(body.get("url"), str):
         _webhook_url(body)
+        quiet = body.get("quiet_hours")
+        if isinstance(quiet, dict) and quiet.get("start") == quiet.get("end") == "00:00":  # two fields compared
+            quiet["end"] = "06:00"
+        elif isinstance(quiet, dict) and quiet.get("start") == quiet.get("end"):
+            quiet["start"] = "00:00"
     return case
 
 

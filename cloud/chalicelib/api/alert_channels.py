@@ -15,12 +15,13 @@ from chalicelib import container
 from chalicelib.api.http import RequestBody, ok
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.alert import ChannelKind, QuietHours
+from chalicelib.domain.user import EMAIL_PATTERN
 from shared.webhook_signature import MIN_SECRET_BYTES
 
 api = Router(__name__, tag="alert-channels")
 
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-_EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
+_EMAIL = EMAIL_PATTERN  # ASCII, as an account's (the local part's "not a space" differs between regex dialects)
 _PHONE = r"^\+[1-9][0-9]{6,14}$"
 #: a webhook's URL as its shape goes: https, a host without user info, no fragment, no spaces (where the host points
 #: is checked when the channel is added: a 400 for a private address)

@@ -29,7 +29,7 @@ RoleName = Literal["viewer", "operator", "admin"]
 
 
 class AccountInvite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as they are: 0 is not false
 
     username: str = Field(pattern=USERNAME_PATTERN.pattern, description="1-64 letters, digits or _ . @ -")
     role: RoleName
@@ -37,7 +37,7 @@ class AccountInvite(BaseModel):
 
 
 class AccountChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as they are: 0 is not false
 
     role: RoleName | None = None
     cameras: bool | None = None

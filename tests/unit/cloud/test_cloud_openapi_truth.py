@@ -301,3 +301,10 @@ def test_a_camera_condition_list_is_documented_without_repeats(fleet: Cloud) -> 
     assert status(fleet.put("/api/alert-rules/cams", body)) == 400
     body["condition"]["conditions"] = ["frozen", "covered"]
     assert allows("PUT", "/api/alert-rules/{rule_id}", body)
+
+
+def test_an_email_channel_takes_an_ascii_address_in_both_dialects() -> None:
+    """Found by the bigger run: ``[^@\\s]`` let a control character (``\\x1c``) through JSON Schema's dialect but
+    not Python's (whose ``\\s`` holds it): a 400 for a "valid" address."""
+    assert not allows("POST", "/api/alert-channels", {"kind": "email", "address": "a\x1cb@example.com"})
+    assert allows("POST", "/api/alert-channels", {"kind": "email", "address": "ops+alerts@example.com"})

@@ -389,3 +389,10 @@ def test_a_site_rule_is_documented_as_one_an_lms_evaluates(lms: Lms) -> None:
     for body in ({"rule_id": "r1", "name": "x", "condition": {"kind": "lms_offline"}},
                  {"rule_id": "r2", "name": "x", "condition": {"kind": "agent_offline"}, "scope": {"sites": ["s1"]}}):
         assert lms.call("POST", "/api/alerts/rules", json=body).status_code == 422, body
+
+
+def test_an_account_body_takes_json_booleans_only(lms: Lms) -> None:
+    """Found by the bigger run: ``{"cameras": 0}`` was taken as false (the document says boolean)."""
+    r = lms.call("POST", "/api/accounts", json={"cameras": 0, "role": "admin", "username": "zero"})
+    assert r.status_code == 422, r.text
+    assert lms.call("PATCH", "/api/accounts/1", json={"disabled": 1}).status_code == 422
