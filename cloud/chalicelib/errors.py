@@ -68,6 +68,11 @@ class Conflict(CloudError, status=409, code=ErrorCode.CONFLICT):
     """The request contradicts what is stored (an id taken, an agent not approved...)."""
 
 
+class Unprocessable(CloudError, status=422, code=ErrorCode.BAD_PAYLOAD):
+    """A well-formed request whose value a service refuses for a reason the API cannot check beforehand: a code
+    that is wrong or expired, a password the user pool's policy refuses."""
+
+
 class PayloadTooLarge(CloudError, status=413, code=ErrorCode.PAYLOAD_TOO_LARGE):
     """A body or a message over its limit."""
 

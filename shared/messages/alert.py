@@ -130,7 +130,8 @@ class CameraHealthCondition(_Condition):
     """A camera's health event (``cctv.<condition>``) not cleared by its ``_cleared`` event."""
 
     kind: Literal["camera_health"] = "camera_health"
-    conditions: list[CameraCondition] = Field(default_factory=lambda: list(CameraCondition), min_length=1)
+    conditions: list[CameraCondition] = Field(default_factory=lambda: list(CameraCondition), min_length=1,
+                                              json_schema_extra={"uniqueItems": True})
 
     @field_validator("conditions")
     @classmethod

@@ -3,23 +3,26 @@
 * Never revoke the token the run holds: ``DELETE /api/tokens/{token_id}`` with the id of the admin token
   schemathesis authenticates with would end the run (every later request a 401), not test the LMS; every other id
   is fuzzed. The id comes in ``CT_FUZZ_OWN_TOKEN_ID``.
-* Give a valid case the two rules across items that JSON Schema cannot state (the document says them in words):
-  a schedule entry ends after it starts (``shared.commands.ScheduleEntry``), and the ids of the courses and of the
-  schedule entries of a ClassTop sync are unique (``shared.classtop_wire.SyncTimetable``). Only cases generated
-  as valid are repaired; an invalid one keeps whatever makes it invalid.
+* Give a valid case the rules JSON Schema cannot state (the document says them in words): the ids of the courses
+  and of the schedule entries of a ClassTop sync are unique (``shared.classtop_wire.SyncTimetable``), and those
+  of tests/fuzz/openapi_repairs.py (fields compared with each other, with the path, with stored state or the
+  clock); a webhook URL the LMS's host check refuses is replaced (below). Only cases generated as valid are
+  repaired; an invalid one keeps whatever makes it invalid.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import schemathesis
 from schemathesis import GenerationMode
 
+from edge.lms.alerts import AlertError
+from edge.lms.alerts.site_webhook import check_webhook_url
+from tests.fuzz import openapi_repairs as repairs
+
 OWN_TOKEN_ID = os.environ.get("CT_FUZZ_OWN_TOKEN_ID", "")
-TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 @schemathesis.hook
@@ -33,25 +36,36 @@ def map_case(_context: Any, case: Any) -> Any:
     meta = case.meta
     if (meta is not None and meta.generation.mode is not GenerationMode.POSITIVE) or not isinstance(case.body, dict):
         return case
-    body = case.body
+    body, path = case.body, case.operation.path
     params = body.get("params")
     if body.get("command") == "set_schedule" and isinstance(params, dict):
         for entry in params.get("schedule_entries") or []:
-            _end_after_start(entry)
-    if case.operation.path == "/api/sync":
+            repairs.end_after_start(entry)
+    if path == "/api/sync":
         for name in ("courses", "schedule_entries"):
             _unique_ids(body.get(name) or [])
+    if path in ("/api/alerts/rules", "/api/alerts/rules/{rule_id}"):
+        repairs.site_alert_rule(body, (case.path_parameters or {}).get("rule_id"))
+    if path == "/api/alerts/maintenance":
+        repairs.maintenance_window(body)
+    if path == "/api/alerts/webhook" and isinstance(body.get("url"), str):
+        _webhook_url(body)
+        quiet = body.get("quiet_hours")
+        if isinstance(quiet, dict) and quiet.get("start") == quiet.get("end") == "00:00":  # two fields compared
+            quiet["end"] = "06:00"
+        elif isinstance(quiet, dict) and quiet.get("start") == quiet.get("end"):
+            quiet["start"] = "00:00"
     return case
 
 
-def _end_after_start(entry: Any) -> None:
-    start, end = entry.get("start_time"), entry.get("end_time")
-    if not (isinstance(start, str) and isinstance(end, str) and TIME.match(start) and TIME.match(end)):
-        return
-    if end < start:
-        entry["start_time"], entry["end_time"] = end, start
-    elif end == start:
-        entry["start_time"], entry["end_time"] = ("00:00", "23:59") if start != "00:00" else ("00:00", "00:01")
+def _webhook_url(body: dict[str, Any]) -> None:
+    """Where a webhook URL points (an https host that is not link-local, multicast or unspecified; plain http only
+    to loopback in local/dev mode) is checked on the host, not on the URL's shape: a URL the LMS's own check refuses
+    becomes one it takes."""
+    try:
+        check_webhook_url(body["url"].strip(), local_dev=False)
+    except AlertError:
+        body["url"] = "https://hooks.example.com/classtop"
 
 
 def _unique_ids(items: list[Any]) -> None:

@@ -10,8 +10,8 @@ documented security enforced; methods the document does not list refused. Then t
 document's links (a created resource can be read, a deleted one is gone).
 
 Sizes come from the hypothesis profile (``tests/fuzz/conftest.py``): ``default`` is the short run of ``make test``;
-``HYPOTHESIS_PROFILE=fuzz`` is ``make fuzz``'s. No operation is excluded (a few are spared one check:
-:data:`_NOT_YET_TRUE`): the destructive ones (``DELETE
+``HYPOTHESIS_PROFILE=fuzz`` is ``make fuzz``'s. No operation is excluded, nor spared a check (the pool's routes
+also take a documented 422 for a valid request: :data:`_POOL_REFUSES`): the destructive ones (``DELETE
 /api/lms/{site_id}``, the retirements, token revocation) act only on what the run itself created or on ids it
 made up (404), and the admin token the run uses is never named by a link.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,9 +35,12 @@ from schemathesis.config._checks import (
     POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
 )
 
+from chalicelib.adapters.webhooks import check_url
 from chalicelib.api.openapi import build_document
 from chalicelib.api.params import CURSOR_FORMAT
+from chalicelib.errors import BadRequest
 from tests.fixtures.local_cloud import LocalCloudProcess, running_local_cloud
+from tests.fuzz import openapi_repairs as repairs
 from tests.fuzz.tally import tally
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
@@ -70,22 +74,16 @@ _REFUSED = {"positive_data_acceptance": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STAT
 _SHORT = os.environ.get("HYPOTHESIS_PROFILE", "default") == "default"
 #: the short run's examples per operation: a quarter of the profile's (``make test`` stays around a minute)
 _SIZE: dict[str, Any] = {"max_examples": max(1, settings().max_examples // 4)} if _SHORT else {}
-#: Operations whose documents do not yet state every rule their bodies are checked by (added by the alerts and the
-#: dashboard's accounts work after this test was written; issue 17 stays open until they do): an alert channel's
-#: address per kind, a rule's id in the path beside its body, Cognito's password policy and codes, an e-mail as a
-#: path id. They are still fuzzed for every other check (no 5xx, schema-invalid requests refused, answers as
-#: documented); only "a schema-valid request is accepted" is not asked of them.
-_NOT_YET_TRUE = ("/api/alert-channels", "/api/alert-rules/{rule_id}", "/api/auth/challenge", "/api/auth/reset",
-                 "/api/users", "/api/users/{email}")
-#: moto's cognito-idp answers a made-up challenge session with a 500 (AWS answers NotAuthorized, which the route
-#: turns into a 401): left out of this run; tests/integration/cloud/test_cloud_sign_in.py covers the route
-_MOTO_FAILS = "/api/auth/challenge"
+#: Operations whose schema-valid requests may meet a 422: the user pool refuses a well-formed answer it cannot
+#: accept (a wrong or expired code: the run cannot read the e-mail or the authenticator app; a new password its
+#: policy refuses: the policy is the pool's, not the document's). Documented on each of them.
+_POOL_REFUSES = ("/api/auth/challenge", "/api/auth/reset", "/api/auth/mfa/verify")
 schema = schemathesis.openapi.from_dict(build_document(), config=SchemathesisConfig.from_dict({
     "checks": {name: {"expected-statuses": statuses} for name, statuses in _REFUSED.items()},
     "phases": {"coverage": {"enabled": not _SHORT}},
-    "operations": [{"include-path": path, "checks": {"positive_data_acceptance": {"enabled": False}}}
-                   for path in _NOT_YET_TRUE],
-})).exclude(path=_MOTO_FAILS)  # fmt: skip
+    "operations": [{"include-path": path, "checks": {"positive_data_acceptance": {
+        "expected-statuses": [*_REFUSED["positive_data_acceptance"], "422"]}}} for path in _POOL_REFUSES],
+}))  # fmt: skip
 # A ``cursor`` is one the API returned (format ``cursor``): without a previous page to take it from, the only one a
 # generated request can give is the empty one (the first page); made-up cursors are negative cases (400).
 schemathesis.openapi.format(CURSOR_FORMAT, st.just(""))
@@ -93,37 +91,42 @@ schemathesis.openapi.format(CURSOR_FORMAT, st.just(""))
 
 @schema.hook
 def map_case(_context: Any, case: Any) -> Any:
-    """``POST /api/sync``: ids unique within each list, as its description says (a constraint JSON Schema cannot
-    state; a repeated id is a 400): a schema-valid body keeps the first item of each id."""
+    """A schema-valid case given the rules JSON Schema cannot state (tests/fuzz/openapi_repairs.py says each one and
+    why); an invalid case keeps whatever makes it invalid."""
     positive = case.meta is not None and case.meta.generation.mode.name == "POSITIVE"
-    if positive and isinstance(case.body, dict) and case.body.get("command") in ("exec", "set_schedule"):
-        if not isinstance(case.body.get("params"), dict):
-            case.body["params"] = {}
-        _command_rules_json_schema_cannot_state(case.body.get("command"), case.body["params"])
-    if positive and case.operation.path == "/api/sync" and isinstance(case.body, dict):
-        for name in ("courses", "schedule_entries"):
-            items = case.body.get(name)
+    if not positive or not isinstance(case.body, dict):
+        return case
+    body, path = case.body, case.operation.path
+    if body.get("command") == "set_schedule" and isinstance(body.get("params"), dict):
+        for entry in body["params"].get("schedule_entries") or []:
+            repairs.end_after_start(entry)
+    if path == "/api/sync":
+        for name in ("courses", "schedule_entries"):  # ids unique within each list (a repeated id is a 400)
+            items = body.get(name)
             if isinstance(items, list):
                 unique: dict[Any, Any] = {}
                 for item in items:
                     unique.setdefault(item["id"], item)
-                case.body[name] = list(unique.values())
+                body[name] = list(unique.values())
+    if path == "/api/alert-rules/{rule_id}":
+        repairs.cloud_rule(body, (case.path_parameters or {}).get("rule_id"))
+    if path == "/api/alert-channels":
+        _channel(body)
     return case
 
 
-def _command_rules_json_schema_cannot_state(command: Any, params: dict[str, Any]) -> None:
-    """A command body's params as its rules want them where the document cannot say so (issue 17 keeps them open):
-    ``exec`` has exactly one of ``cmd`` and ``argv``; a schedule entry ends after it starts."""
-    if command == "exec":
-        if "cmd" in params and "argv" in params:
-            del params["argv"]
-        elif "cmd" not in params and "argv" not in params:
-            params["cmd"] = "true"
-    if command == "set_schedule":
-        for entry in params.get("schedule_entries") or []:
-            if isinstance(entry, dict) and isinstance(entry.get("start_time"), str) \
-                    and isinstance(entry.get("end_time"), str) and entry["end_time"] <= entry["start_time"]:
-                entry["start_time"], entry["end_time"] = "00:00", "23:59"
+def _channel(body: dict[str, Any]) -> None:
+    """An alert channel's quiet hours in a time zone the host's zone database has (which zones exist is the
+    host's, not the document's), and a webhook's URL at a host the cloud sends to (where a host points is checked
+    when the channel is added, not by the URL's shape: a private address is a 400)."""
+    quiet = body.get("quiet_hours")
+    if isinstance(quiet, dict) and quiet.get("timezone", "UTC") not in zoneinfo.available_timezones():
+        quiet["timezone"] = "UTC"
+    if body.get("kind") == "webhook" and isinstance(body.get("address"), str):
+        try:
+            check_url(body["address"])
+        except BadRequest:
+            body["address"] = "https://hooks.example.com/classtop"
 
 
 #: the bearer secret of each security scheme of the document (set by the ``credentials`` fixture)

@@ -1,8 +1,9 @@
 """The tenant's Cognito user pool (``cognito-idp``): sign-in flows for the dashboard and account administration.
 
 Every ``ClientError`` is translated here: wrong credentials and unknown users are :class:`Unauthorized` or
-:class:`NotFound` (the services decide what a caller may learn), a bad password or parameter :class:`BadRequest`,
-an existing account :class:`Conflict`, throttling :class:`TooManyRequests`, anything else :class:`UpstreamError`.
+:class:`NotFound` (the services decide what a caller may learn), a bad parameter :class:`BadRequest`, a wrong or
+expired code or a password the pool's policy refuses :class:`Unprocessable` (422), an existing account
+:class:`Conflict`, throttling :class:`TooManyRequests`, anything else :class:`UpstreamError`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from chalicelib.adapters.aws import AwsAdapter, describe, error_code
 from chalicelib.domain.user import (
@@ -30,18 +31,23 @@ from chalicelib.errors import (
     NotFound,
     TooManyRequests,
     Unauthorized,
+    Unprocessable,
     UpstreamError,
 )
 
 _UNAUTHORIZED = {"NotAuthorizedException", "UserNotConfirmedException", "PasswordResetRequiredException"}
 _NOT_FOUND = {"UserNotFoundException", "ResourceNotFoundException"}
-_BAD = {"InvalidPasswordException", "InvalidParameterException", "CodeMismatchException", "ExpiredCodeException",
-        "EnableSoftwareTokenMFAException"}
+_BAD = {"InvalidParameterException"}
+#: well-formed, but refused by the pool: a wrong or expired code, a password its policy refuses (422)
+_REFUSED = {"InvalidPasswordException", "CodeMismatchException", "ExpiredCodeException",
+            "EnableSoftwareTokenMFAException"}
 _THROTTLED = {"TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"}
 _ROLE_GROUPS = ("admin", "operator", "viewer")
 
 
 def translate(exc: Exception) -> CloudError:
+    if isinstance(exc, ParamValidationError):  # a value out of the pool API's bounds (never echoed: it may be secret)
+        return BadRequest("user pool: a value is out of the bounds the pool takes")
     code = error_code(exc) or ""
     message = describe(exc)
     if code in _UNAUTHORIZED:
@@ -50,6 +56,8 @@ def translate(exc: Exception) -> CloudError:
         return NotFound(message)
     if code in _BAD:
         return BadRequest(message)
+    if code in _REFUSED:
+        return Unprocessable(message)
     if code == "UsernameExistsException":
         return Conflict(message)
     if code in _THROTTLED:
@@ -102,7 +110,7 @@ class UserPool(AwsAdapter[Any]):
         answer = self._call("verify_software_token", AccessToken=access_token, UserCode=code,
                             FriendlyDeviceName="ClassTop Fleet")
         if answer.get("Status") != "SUCCESS":
-            raise BadRequest("code: the authenticator's code was not accepted")
+            raise Unprocessable("code: the authenticator's code was not accepted")
         self._call("set_user_mfa_preference", AccessToken=access_token,
                    SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
 

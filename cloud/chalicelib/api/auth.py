@@ -5,7 +5,7 @@ unknown e-mail and a wrong password. See docs/api.md#accounts-and-sign-in."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalice.app import Response
 from pydantic import Field
@@ -13,7 +13,7 @@ from pydantic import Field
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.user import Challenge
+from chalicelib.domain.user import EMAIL_PATTERN, Challenge
 from chalicelib.errors import NoUserPool
 
 if TYPE_CHECKING:
@@ -21,14 +21,17 @@ if TYPE_CHECKING:
 
 api = Router(__name__, tag="auth")
 
-#: a password as the pool takes it (the pool's own policy decides whether it is strong enough)
-Password = Field(min_length=1, max_length=256)
-#: an e-mail address as an account's name: ASCII (what the pool's accounts are invited with; anything else is a 400
-#: here rather than a request the pool fails on)
-Email = Field(min_length=3, max_length=254,
-              pattern=r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
-#: Cognito's sessions and refresh tokens are opaque; these bounds only stop abuse
+#: a password as the pool takes it: at least one character that is not a space (the pool's own policy decides
+#: whether it is strong enough: 422 if not)
+Password = Field(min_length=1, max_length=256, pattern=r"\S")
+#: an e-mail address as an account's name: what the pool's accounts are invited with (anything else is a 400 here
+#: rather than a request the pool fails on)
+Email = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+#: Cognito's refresh and access tokens are opaque; these bounds only stop abuse
 Opaque = Field(min_length=1, max_length=8192)
+#: a challenge's session is opaque too, but the pool takes only 20-4096 characters (shorter or longer is not one of
+#: its sessions: a 400 here, not a failed call to the pool)
+Session = Field(min_length=20, max_length=4096)
 
 
 class SignInBody(RequestBody):
@@ -44,9 +47,17 @@ class ChallengeBody(RequestBody):
 
     email: str = Email
     challenge: Literal["NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA"]
-    session: str = Opaque
-    new_password: str | None = Field(default=None, min_length=1, max_length=256)
+    session: str = Session
+    new_password: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"\S")
     code: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+    @classmethod
+    def openapi_extra(cls) -> dict[str, Any]:
+        """Each challenge's answer, as the sign-in service checks it (400 without it)."""
+        return {"oneOf": [{"properties": {"challenge": {"const": challenge}, answer: {"type": "string"}},
+                           "required": [answer]}
+                          for challenge, answer in (("NEW_PASSWORD_REQUIRED", "new_password"),
+                                                    ("SOFTWARE_TOKEN_MFA", "code"))]}
 
 
 class RefreshBody(RequestBody):
@@ -82,6 +93,10 @@ class MfaVerifyBody(RequestBody):
     code: str = Field(pattern=r"^\d{6}$")
 
 
+#: a well-formed answer the pool refuses (chalicelib.errors.Unprocessable)
+_REFUSED = "the pool refused it: a wrong or expired code, or a new password its policy refuses"
+
+
 def sign_in_service() -> SignInService:
     service = container.get().sign_in
     if service is None:
@@ -98,7 +113,7 @@ def sign_in(call: Call[SignInBody]) -> Response:
 
 @api.route("POST", "/api/auth/challenge", Access.PUBLIC, Scope.NONE,
            "Answer a sign-in challenge: tokens, or the next challenge", body=ChallengeBody,
-           responses={"401": "the session expired or does not match", "503": "no user pool"})
+           responses={"401": "the session expired or does not match", "422": _REFUSED, "503": "no user pool"})
 def challenge(call: Call[ChallengeBody]) -> Response:
     body = call.body
     return ok(sign_in_service().answer(body.email, Challenge(body.challenge), body.session,
@@ -120,7 +135,7 @@ def forgot(call: Call[ForgotBody]) -> Response:
 
 
 @api.route("POST", "/api/auth/reset", Access.PUBLIC, Scope.NONE, "Set a new password with the e-mailed code",
-           body=ResetBody, responses={"503": "no user pool"})
+           body=ResetBody, responses={"422": _REFUSED, "503": "no user pool"})
 def reset(call: Call[ResetBody]) -> Response:
     body = call.body
     sign_in_service().reset(body.email, body.code, body.new_password)
@@ -137,7 +152,7 @@ def mfa_setup(call: Call[MfaSetupBody]) -> Response:
 
 @api.route("POST", "/api/auth/mfa/verify", Access.PUBLIC, Scope.NONE,
            "Finish TOTP MFA setup with the app's first code: sign-ins ask for a code from now on", body=MfaVerifyBody,
-           responses={"401": "the access token is not valid", "503": "no user pool"})
+           responses={"401": "the access token is not valid", "422": _REFUSED, "503": "no user pool"})
 def mfa_verify(call: Call[MfaVerifyBody]) -> Response:
     sign_in_service().mfa_verify(call.body.access_token, call.body.code)
     return ok({"mfa": True})

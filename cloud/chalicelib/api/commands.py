@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Self
 
 from chalice.app import Response
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_str
@@ -39,12 +39,21 @@ def _command_schema(fields: tuple[str, ...]) -> dict[str, Any]:
         for name in CLOUD_ONLY_PARAMS.get(spec.name, ()):
             params.get("properties", {}).pop(name, None)
         branch: dict[str, Any] = {"properties": {"command": {"const": spec.name}, "params": params}}
-        if params.get("required"):  # without params it has none
+        if _needs_params(spec.params):  # exec: no field is required, but one of cmd and argv is
             branch["required"] = ["params"]
         else:
             branch["properties"]["params"] = {"anyOf": [params, {"type": "null"}]}
         commands.append(branch)
     return {"allOf": [{"oneOf": targets}, {"oneOf": commands}]}
+
+
+def _needs_params(model: type[BaseModel]) -> bool:
+    """Whether a command's params must be given (absent or ``null`` params are ``{}``, which ``model`` refuses)."""
+    try:
+        model.model_validate({})
+    except ValidationError:
+        return True
+    return False
 
 
 class _CommandBody(RequestBody):

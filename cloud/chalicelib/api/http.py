@@ -6,6 +6,7 @@ import contextvars
 import functools
 import json
 import logging
+import re
 import typing
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -226,6 +227,13 @@ def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
         return annotation is int or any(arg is int for arg in typing.get_args(annotation))
 
     return frozenset(name for name, info in model.model_fields.items() if integer(info.annotation))
+
+
+def path_value(value: str, what: str, pattern: str) -> str:
+    """``value`` if it matches ``pattern`` (a path parameter's documented grammar); else a 400 naming ``what``."""
+    if re.fullmatch(pattern, value) is None:
+        raise BadRequest(f"{what}: invalid {value[:80]!r}")
+    return value
 
 
 def path_id(value: str, what: str) -> str:

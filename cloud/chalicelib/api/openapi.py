@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from chalicelib import __version__
 from chalicelib.api import ROUTES
 from chalicelib.api.routes import Access, Route
+from shared.json_schema import require_discriminator_tags
 from shared.topics import ID_PATTERN
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
@@ -65,6 +66,7 @@ def build_document() -> dict[str, Any]:
         if extra is not None:
             schema.update(extra())
         schemas[model.__name__] = _hoist_defs(schema, schemas)
+    require_discriminator_tags(schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ClassTop Fleet cloud API", "version": __version__,
@@ -95,11 +97,14 @@ def _hoist_defs(node: Any, into: dict[str, Any]) -> Any:
 
 
 def _path_parameter(route: Route, name: str) -> dict[str, Any]:
-    """A path parameter: an id (``shared.topics.ID_PATTERN``, checked before anything else) unless the route
-    checks its own grammar (``check_ids=False``: anything else is a 404)."""
-    schema: dict[str, Any] = (
-        {"type": "string", "pattern": ID_PATTERN} if route.check_ids else {"type": "string", "minLength": 1}
-    )
+    """A path parameter: an id (``shared.topics.ID_PATTERN``, checked before anything else), a value of the route's
+    own ``path_pattern`` (checked likewise), or one the route looks up itself (``check_ids=False``: anything else is
+    a 404)."""
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if route.path_pattern is not None:
+        schema = {"type": "string", "pattern": route.path_pattern}
+    elif route.check_ids:
+        schema = {"type": "string", "pattern": ID_PATTERN}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -109,7 +114,7 @@ def _responses(route: Route) -> dict[str, Any]:
     out: dict[str, Any] = {"200": {"description": "success", **ok}}
     # a public GET reads no body and no credentials; one whose path holds ids answers 400 to an invalid one
     if (route.body is not None or route.query or route.access is not Access.PUBLIC
-            or (route.check_ids and route.path_params)):
+            or ((route.check_ids or route.path_pattern) and route.path_params)):
         out["400"] = {"description": "bad request (the message names the field)", **error}
     if route.access is not Access.PUBLIC:
         out["401"] = {"description": "missing or unknown credentials", **error}

@@ -25,13 +25,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
 
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
 
 from chalicelib import container
 from chalicelib.api import etags
-from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id
+from chalicelib.api.http import audited, authenticate, endpoint, parse_body, path_id, path_value
 from chalicelib.api.params import Query
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
@@ -118,6 +119,9 @@ class Route:
     audit: str | None = None
     #: whether the path's parameters are checked as ids (``shared.topics.is_valid_id``) before the body is read
     check_ids: bool = True
+    #: the grammar of the path's parameters when they are not ids (``check_ids=False``): decoded (an e-mail's ``@``
+    #: comes as ``%40``), then checked (400) and documented like an id's
+    path_pattern: str | None = None
     #: the areas whose change marks make the answer's ``ETag`` (``If-None-Match`` -> 304; ``etags.py``)
     etag: tuple[Area, ...] = ()
     #: the answer also ages with the clock: the ``ETag`` changes every ``etag_clock_s`` seconds
@@ -183,11 +187,13 @@ class Router:
         etag: tuple[Area, ...] = (),
         etag_clock_s: int | None = None,
         links: tuple[Link, ...] = (),
+        path_pattern: str | None = None,
     ) -> Callable[[View], View]:
         if etag:
             responses = {**(responses or {}), "304": "not modified (If-None-Match names the current ETag)"}
         declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
-                            dict(responses or {}), audit, check_ids, tuple(etag), etag_clock_s, links)
+                            dict(responses or {}), audit, check_ids, path_pattern, tuple(etag), etag_clock_s,
+                            links)
         self.routes.append(declaration)
 
         def decorate(view: View) -> View:
@@ -225,8 +231,10 @@ class Router:
             site = container.get().lms.authenticate(header)  # 401 before the body is even read
         elif (role := route.access.role) is not None:
             caller = authenticate(request, role, tenant_wide=route.scope is Scope.TENANT)
-        if route.check_ids:
-            for name in route.path_params:
+        for name in route.path_params:
+            if route.path_pattern is not None:  # given percent-encoded (API Gateway passes the path as sent)
+                params[name] = path_value(unquote(params[name]), name.replace("_", " "), route.path_pattern)
+            elif route.check_ids:
                 path_id(params[name], name.replace("_", " "))
         given: Mapping[str, str] = request.query_params or {}
         for query in route.query:

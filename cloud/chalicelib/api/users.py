@@ -66,7 +66,8 @@ def invite_user(call: Call[InviteBody]) -> Response:
 
 @api.route("PATCH", "/api/users/{email}", Access.ADMIN, Scope.TENANT,
            "Change an account's role, sites or state (enabled: false signs it out)", body=UserPatchBody,
-           check_ids=False, responses={"503": "no user pool"}, audit="user.update",
+           check_ids=False, path_pattern=EMAIL_PATTERN, responses={"503": "no user pool"},
+           audit="user.update",
            audit_detail=lambda request: ",".join(sorted(request.json_body or {})) or None)
 def update_user(call: Call[UserPatchBody], email: str) -> Response:
     body = call.body
@@ -76,7 +77,8 @@ def update_user(call: Call[UserPatchBody], email: str) -> Response:
 
 
 @api.route("DELETE", "/api/users/{email}", Access.ADMIN, Scope.TENANT, "Delete an account (signed out first)",
-           check_ids=False, responses={"503": "no user pool"}, audit="user.delete")
+           check_ids=False, path_pattern=EMAIL_PATTERN, responses={"503": "no user pool"},
+           audit="user.delete")
 def delete_user(call: Call[None], email: str) -> Response:
     user = users_service().delete(email, call.principal)
     return ok({"email": user.email, "deleted": True})

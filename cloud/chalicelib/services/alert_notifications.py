@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.adapters.alert_topic import AlertTopic
 from chalicelib.adapters.webhooks import WebhookError, WebhookSender, check_url
 from chalicelib.domain.alert import Alert, Channel, ChannelKind, Delivery, QuietHours
-from chalicelib.errors import BadRequest, CloudError, NotFound
+from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound
 from chalicelib.repositories.alert_setting import AlertSettingRepository
 from shared.messages.agent import Severity
 from shared.webhook_signature import signed_headers
@@ -76,7 +76,7 @@ class Notifier:
                     digest: bool, secret: str | None) -> tuple[Channel, str | None]:
         """Create a channel; for a webhook, the signing secret is answered once (made if not given)."""
         if len(self._settings.channels()) >= MAX_CHANNELS:
-            raise BadRequest(f"at most {MAX_CHANNELS} alert channels per tenant")
+            raise Conflict(f"at most {MAX_CHANNELS} alert channels per tenant: remove one first")
         if quiet_hours is not None:
             try:
                 ZoneInfo(quiet_hours.timezone)

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.adapters.shadows import ShadowError, ShadowStore
 from chalicelib.domain.site import Site
-from chalicelib.errors import BadRequest, NotFound
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.alert_setting import AlertSettingRepository
 from chalicelib.repositories.site import SiteRepository
@@ -100,7 +100,8 @@ class AlertRuleService:
         shadows."""
         rules = [r for r in self.rules() if r.rule_id != rule.rule_id]
         if len(rules) >= MAX_TENANT_RULES:
-            raise BadRequest(f"at most {MAX_TENANT_RULES} alert rules per tenant (a site's shadow holds 8 KB)")
+            raise Conflict(f"at most {MAX_TENANT_RULES} alert rules per tenant (a site's shadow holds 8 KB): "
+                           "delete one first")
         for site_id in rule.scope.sites or ():
             site = self._sites.get(site_id)
             if site is None or site.retired_at is not None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from chalicelib.adapters.user_pool import UserPool
 from chalicelib.domain.token import Principal
 from chalicelib.domain.user import Challenge, SignInStep, decode_sites, role_of
-from chalicelib.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from chalicelib.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unprocessable
 from chalicelib.services.pool_tokens import PoolTokenVerifier
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class SignInService:
         try:
             self._pool.confirm_forgot_password(email.strip().lower(), code, new_password)
         except (NotFound, Unauthorized):
-            raise BadRequest("code: invalid or expired") from None
+            raise Unprocessable("code: invalid or expired") from None
 
     def mfa_secret(self, access_token: str) -> str:
         return self._pool.associate_software_token(access_token)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import Account, AccountExists, AuthError, Principal, Role, UnknownAccount
@@ -28,7 +29,7 @@ RoleName = Literal["viewer", "operator", "admin"]
 
 
 class AccountInvite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as they are: 0 is not false
 
     username: str = Field(pattern=USERNAME_PATTERN.pattern, description="1-64 letters, digits or _ . @ -")
     role: RoleName
@@ -36,7 +37,7 @@ class AccountInvite(BaseModel):
 
 
 class AccountChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as they are: 0 is not false
 
     role: RoleName | None = None
     cameras: bool | None = None
@@ -66,7 +67,7 @@ async def list_accounts(services: ServicesDep) -> dict[str, Any]:
     return {"success": True, "data": {"accounts": accounts, "count": len(accounts)}}
 
 
-@router.post("/accounts", status_code=201, response_model=None)
+@router.post("/accounts", status_code=201, response_model=None, responses=errors(409, 422))
 async def invite_account(
     body: AccountInvite, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -86,7 +87,7 @@ async def invite_account(
     return {"success": True, "data": {**account.as_dict(), "one_time_password": password}}
 
 
-@router.patch("/accounts/{account_id}", response_model=None)
+@router.patch("/accounts/{account_id}", response_model=None, responses=errors(404, 409))
 async def change_account(
     account_id: RowId, body: AccountChange, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -106,7 +107,7 @@ async def change_account(
     return {"success": True, "data": account.as_dict()}
 
 
-@router.post("/accounts/{account_id}/password-reset", response_model=None)
+@router.post("/accounts/{account_id}/password-reset", response_model=None, responses=errors(404))
 async def reset_password(
     account_id: RowId, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -119,7 +120,7 @@ async def reset_password(
     return {"success": True, "data": {**target.as_dict(), "must_change": True, "one_time_password": password}}
 
 
-@router.delete("/accounts/{account_id}", response_model=None)
+@router.delete("/accounts/{account_id}", response_model=None, responses=errors(404, 409))
 async def remove_account(
     account_id: RowId, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:

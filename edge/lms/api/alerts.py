@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from edge.lms.alerts import AlertError, Alerting, MaintenanceBody, SilenceBody, WebhookChannel
 from edge.lms.api.authentication import AdminDep, OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.path_ids import RowId
 from edge.lms.api.services import Services, ServicesDep
 from shared.errors import ErrorCode
@@ -36,7 +37,9 @@ from shared.messages import Severity
 from shared.messages.alert import AlertRule
 from shared.topics import ID_PATTERN
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require_viewer)])
+#: every route answers 404 while alerting is off ([alerts] enabled = false), and for an unknown id
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require_viewer)],
+                   responses=errors(404))
 _CODES = {404: ErrorCode.NOT_FOUND, 409: ErrorCode.CONFLICT}
 AlertIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the alert's id (32 hex digits)")]
 RuleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="a site rule's id")]
@@ -73,7 +76,7 @@ async def list_rules(services: ServicesDep) -> dict[str, Any] | JSONResponse:
                 "tenant_version": rules.tenant_version})  # fmt: skip
 
 
-@router.post("/rules", response_model=None, status_code=201)
+@router.post("/rules", response_model=None, status_code=201, responses=errors(409))
 async def create_rule(body: AlertRule, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
     return _put_rule(body, services, principal.actor, principal.role.label, create=True)
 
@@ -122,7 +125,7 @@ async def list_silences(services: ServicesDep) -> dict[str, Any] | JSONResponse:
     return _ok({"silences": silences, "count": len(silences)})
 
 
-@router.post("/silences", response_model=None, status_code=201)
+@router.post("/silences", response_model=None, status_code=201, responses=errors(409))
 async def add_silence(
     body: SilenceBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
@@ -155,7 +158,7 @@ async def list_windows(services: ServicesDep) -> dict[str, Any] | JSONResponse:
     return _ok({"windows": windows, "count": len(windows)})
 
 
-@router.post("/maintenance", response_model=None, status_code=201)
+@router.post("/maintenance", response_model=None, status_code=201, responses=errors(409))
 async def add_window(body: MaintenanceBody, services: ServicesDep,
                      principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
     try:
@@ -189,7 +192,7 @@ async def get_webhook(services: ServicesDep) -> dict[str, Any] | JSONResponse:
         return _error(exc)
 
 
-@router.put("/webhook", response_model=None)
+@router.put("/webhook", response_model=None, responses=errors(409))
 async def put_webhook(
     body: WebhookChannel, services: ServicesDep, principal: AdminDep
 ) -> dict[str, Any] | JSONResponse:
@@ -214,7 +217,7 @@ async def delete_webhook(services: ServicesDep, principal: AdminDep) -> dict[str
     return _ok({"deleted": True})
 
 
-@router.post("/webhook/test", response_model=None)
+@router.post("/webhook/test", response_model=None, responses=errors(409, 422))
 async def test_webhook(services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
     try:
         outcome = await asyncio.to_thread(_alerting(services).webhook.test)

@@ -107,7 +107,7 @@ async def cleanup(
     return await reply_to(services.commands.run(principal, agent_id, "cctv_cleanup_storage", params))
 
 
-@router.get("/{uuid}/recordings")
+@router.get("/{uuid}/recordings", responses=COMMAND_RESPONSES)
 async def recordings(
     agent_id: AgentIdPath,
     services: ServicesDep,
@@ -121,7 +121,7 @@ async def recordings(
     return await reply_to(services.commands.run(principal, agent_id, "cctv_get_recordings", params))
 
 
-@router.post("/{uuid}/recordings/hold")
+@router.post("/{uuid}/recordings/hold", responses=COMMAND_RESPONSES)
 async def hold(
     agent_id: AgentIdPath, body: HoldRecordingParams, services: ServicesDep, principal: OperatorDep
 ) -> JSONResponse:

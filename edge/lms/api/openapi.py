@@ -25,6 +25,8 @@ from edge.lms.api.command_requests import CLOUD_ONLY_PARAMS
 from edge.lms.legacy.protocol import CAMERA_COMMANDS as CLASSTOP_ONLY_COMMANDS
 from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
+from shared.json_schema import require_discriminator_tags
+from shared.messages.alert import CLOUD_ONLY_CONDITIONS
 
 ERROR_SCHEMA = "ErrorBody"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
@@ -50,6 +52,7 @@ STATUS_TEXT = {
     404: "not_found / unknown_agent: no such thing",
     409: "conflict: not in a state that allows it (agent offline, feature not set up, already done)",
     413: "payload_too_large: the body (or the command) is over the limit",
+    415: "bad_payload: the body is not sent as application/json",
     422: "bad_payload / invalid_params: the request does not match the schema, or the values are not allowed",
     429: "rate_limited: too many requests from this address (see Retry-After)",
     500: "internal: the LMS failed (see its log)",
@@ -121,6 +124,34 @@ def _command_variants(schemas: dict[str, Any]) -> list[dict[str, Any]]:
     return variants
 
 
+#: What the validators of a request body check beyond its fields' own, where JSON Schema can say it (merged into the
+#: body's schema): a silence names a rule, an agent or both; a maintenance window and a site rule cover this site
+#: only, and a site rule's condition is one an LMS evaluates (``AlertRule`` is a request body only here). What it
+#: cannot say (a window ends after it starts and within 7 days; a scope names this site's agents, groups and tags)
+#: the routes answer with a 422 saying so.
+_THIS_SITE_ONLY = {"properties": {"sites": {"type": "null"}}}
+_BODY_RULES: dict[str, dict[str, Any]] = {
+    "AlertRule": {"properties": {
+        "scope": _THIS_SITE_ONLY,
+        "condition": {"properties": {"kind": {"not": {"enum": sorted(CLOUD_ONLY_CONDITIONS)}}}},
+    }},
+    "SilenceBody": {"anyOf": [{"required": ["rule_id"], "properties": {"rule_id": {"type": "string"}}},
+                              {"required": ["agent_id"], "properties": {"agent_id": {"type": "string"}}}]},
+    "MaintenanceBody": {"properties": {"scope": _THIS_SITE_ONLY}},
+}
+
+
+def _merge(schema: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``extra``'s keywords into ``schema``: a property's schema becomes ``allOf`` [what it was, ``extra``'s]."""
+    for key, value in extra.items():
+        if key == "properties":
+            for name, rule in value.items():
+                given = schema.setdefault("properties", {}).get(name)
+                schema["properties"][name] = rule if given is None else {"allOf": [given, rule]}
+        else:
+            schema[key] = value
+
+
 def _document(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -144,6 +175,10 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
                 _add(operation, 400, 413)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    require_discriminator_tags(schemas)
+    for name, extra in _BODY_RULES.items():
+        if name in schemas:
+            _merge(schemas[name], extra)
     return schema
 
 

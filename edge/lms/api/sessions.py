@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from edge.lms.api.authentication import SignedInDep, current_session
 from edge.lms.api.errors import error_response
+from edge.lms.api.openapi import errors
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, SignInRefused
-from edge.lms.auth.password_hash import MAX_PASSWORD_LENGTH
+from edge.lms.auth.password_hash import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from edge.lms.auth.sessions import COOKIE, Session
 from shared.errors import ErrorCode
 
@@ -38,7 +39,8 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
+                              description="not the user name, not the current password")
 
 
 def _client(request: Request) -> str:
@@ -51,7 +53,7 @@ def _session_data(session: Session, camera_notice: str) -> dict[str, Any]:
             "camera_notice": camera_notice}  # fmt: skip
 
 
-@router.post("/session", response_model=None)
+@router.post("/session", response_model=None, responses=errors(401, 415, 429))
 async def sign_in(body: SignIn, request: Request, services: ServicesDep) -> dict[str, Any] | JSONResponse:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return error_response(415, "sign in with a JSON body (Content-Type: application/json)", ErrorCode.BAD_PAYLOAD)
@@ -103,13 +105,14 @@ async def sign_out(
     return {"success": True, "data": {"signed_out": session is not None}}
 
 
-@router.post("/session/password", response_model=None)
+@router.post("/session/password", response_model=None, responses=errors(403))
 async def change_password(
     body: PasswordChange, request: Request, services: ServicesDep, principal: SignedInDep
 ) -> dict[str, Any] | JSONResponse:
     session = current_session(request)
     if session is None or principal.kind != "account":
-        return error_response(400, "only a signed-in account has a password to change", ErrorCode.BAD_PAYLOAD)
+        return error_response(403, "only a signed-in account has a password to change (an API token has none)",
+                              ErrorCode.FORBIDDEN)
     try:
         await run_in_threadpool(services.accounts.change_password, session.account.id, body.current_password,
                                 body.new_password, session_id=session.id)  # fmt: skip

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.lms.api import create_app
+from edge.lms.auth.password_hash import MIN_PASSWORD_LENGTH
 from edge.lms.store import Store
 from shared.cctv import CameraRef
 from tests.fixtures.lms_services import offline_services
@@ -98,11 +99,24 @@ def test_every_operation_lists_the_errors_its_shape_can_give(lms: Lms) -> None:
     ("GET", "/api/enrolment-tokens", 501, "/api/enrolment-tokens"),  # enrolment off
     ("GET", "/api/settings/nobody", 404, "/api/settings/{uuid}"),
     ("GET", "/api/cctv/nobody/state", 404, "/api/cctv/{uuid}/state"),
+    # the alerts, accounts and recordings routes (their fuzz run's first findings)
+    ("DELETE", "/api/alerts/maintenance/1", 404, "/api/alerts/maintenance/{window_id}"),
+    ("DELETE", "/api/alerts/rules/0", 404, "/api/alerts/rules/{rule_id}"),
+    ("DELETE", "/api/alerts/silences/1", 404, "/api/alerts/silences/{silence_id}"),
+    ("GET", "/api/alerts/00000000000000000000000000000000", 404, "/api/alerts/{alert_id}"),
+    ("POST", "/api/alerts/00000000000000000000000000000000/acknowledge", 404, "/api/alerts/{alert_id}/acknowledge"),
+    ("POST", "/api/alerts/webhook/deliveries/00000000000000000000000000000000/retry", 404,
+     "/api/alerts/webhook/deliveries/{delivery_id}/retry"),
+    ("POST", "/api/alerts/webhook/test", 409, "/api/alerts/webhook/test"),  # no webhook set
+    ("GET", "/api/cctv/0/recordings", 404, "/api/cctv/{uuid}/recordings"),
+    ("POST", "/api/accounts/142623/password-reset", 404, "/api/accounts/{account_id}/password-reset"),
+    ("DELETE", "/api/accounts/6025267", 404, "/api/accounts/{account_id}"),
+    ("PATCH", "/api/accounts/6025267", 404, "/api/accounts/{account_id}"),
 ])  # fmt: skip
 def test_the_status_the_lms_answers_is_documented(
     lms: Lms, method: str, path: str, status: int, documented: str
 ) -> None:
-    r = lms.call(method, path)
+    r = lms.call(method, path, json={} if method == "PATCH" else None)
     assert r.status_code == status, r.text
     assert str(status) in lms.responses(method.lower(), documented)
     assert r.json()["success"] is False and isinstance(r.json()["detail"], str)
@@ -313,3 +327,72 @@ def test_the_console_is_still_served_and_unknown_api_paths_are_404(lms: Lms) -> 
     assert lms.client.get("/").status_code == 200 and "html" in lms.client.get("/").headers["content-type"]
     r = lms.call("GET", "/api/no-such-thing")
     assert r.status_code == 404 and r.json()["error_code"] == "not_found"
+
+
+# ------------------------------------------------------------------ the alerts, accounts and session routes
+
+
+def test_a_recording_hold_for_an_unknown_agent_is_a_documented_404(lms: Lms) -> None:
+    r = lms.call("POST", "/api/cctv/0/recordings/hold", json={"name": "0/0"})
+    assert r.status_code == 404 and "404" in lms.responses("post", "/api/cctv/{uuid}/recordings/hold"), r.text
+
+
+def test_a_wrong_sign_in_is_a_documented_401(lms: Lms) -> None:
+    r = lms.client.post("/api/session", json={"username": "0", "password": "0"})
+    assert r.status_code == 401 and r.json()["error_code"] == "unauthorized"
+    assert {"401", "415", "429"} <= set(lms.responses("post", "/api/session"))
+
+
+def test_a_token_has_no_password_to_change_a_403_not_a_400(lms: Lms) -> None:
+    r = lms.call("POST", "/api/session/password", json={"current_password": "0", "new_password": "0123456789"})
+    assert r.status_code == 403 and r.json()["error_code"] == "forbidden", r.text
+    assert "403" in lms.responses("post", "/api/session/password")
+
+
+def test_a_new_password_shorter_than_the_policy_is_schema_invalid(lms: Lms) -> None:
+    assert lms.schema("PasswordChange")["properties"]["new_password"]["minLength"] == MIN_PASSWORD_LENGTH
+
+
+def test_an_alert_condition_is_documented_with_its_kind_required(lms: Lms) -> None:
+    """Without ``kind`` the discriminated union cannot pick a member: a 422 for a body the document allowed."""
+    condition = lms.schema("AlertRule")["properties"]["condition"]["allOf"]
+    mapping = next(part for part in condition if "discriminator" in part)["discriminator"]["mapping"]
+    members = [ref.rsplit("/", 1)[-1] for ref in mapping.values()]
+    assert "MetricThresholdCondition" in members and len(members) == 7
+    for name in members:
+        assert "kind" in lms.schema(name)["required"], name
+    body = {"rule_id": "r0", "name": "0", "condition": {"clear": 0.0, "metric": "load_1", "threshold": 0.0}}
+    assert lms.call("POST", "/api/alerts/rules", json=body).status_code == 422
+    # and a camera_health rule's conditions do not repeat (found by the cloud's bigger run; the same shared schema)
+    assert lms.schema("CameraHealthCondition")["properties"]["conditions"]["uniqueItems"] is True
+
+
+def test_a_silence_is_documented_as_naming_a_rule_an_agent_or_both(lms: Lms) -> None:
+    branches = lms.schema("SilenceBody")["anyOf"]
+    assert [b["required"] for b in branches] == [["rule_id"], ["agent_id"]]
+    r = lms.call("POST", "/api/alerts/silences", json={"duration_s": 5e-324, "reason": "0"})
+    assert r.status_code == 422 and "rule_id, an agent_id or both" in r.json()["error"]
+
+
+def test_a_maintenance_window_is_documented_as_this_sites_only(lms: Lms) -> None:
+    scope = lms.schema("MaintenanceBody")["properties"]["scope"]
+    assert {"properties": {"sites": {"type": "null"}}} in scope["allOf"]
+
+
+def test_a_site_rule_is_documented_as_one_an_lms_evaluates(lms: Lms) -> None:
+    """The shared rule schema also admits the cloud's own kinds and a tenant rule's sites: the LMS refuses both (422),
+    and its document says so."""
+    rule = lms.schema("AlertRule")["properties"]
+    assert {"properties": {"sites": {"type": "null"}}} in rule["scope"]["allOf"]
+    kinds = next(part for part in rule["condition"]["allOf"] if "properties" in part)["properties"]["kind"]
+    assert sorted(kinds["not"]["enum"]) == ["cloud_link_down", "lms_offline"]
+    for body in ({"rule_id": "r1", "name": "x", "condition": {"kind": "lms_offline"}},
+                 {"rule_id": "r2", "name": "x", "condition": {"kind": "agent_offline"}, "scope": {"sites": ["s1"]}}):
+        assert lms.call("POST", "/api/alerts/rules", json=body).status_code == 422, body
+
+
+def test_an_account_body_takes_json_booleans_only(lms: Lms) -> None:
+    """Found by the bigger run: ``{"cameras": 0}`` was taken as false (the document says boolean)."""
+    r = lms.call("POST", "/api/accounts", json={"cameras": 0, "role": "admin", "username": "zero"})
+    assert r.status_code == 422, r.text
+    assert lms.call("PATCH", "/api/accounts/1", json={"disabled": 1}).status_code == 422
