@@ -38,9 +38,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -72,6 +72,12 @@ _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 _SIZE_MARGIN = 1024
 #: Commands whose handler reports its own progress (``queued`` / ``running`` from the worker pool).
 SELF_REPORTING = frozenset({"exec"})
+
+
+class ReportState(Protocol):
+    """Publishes a command's progress (``command.state``); ``at``: when it happened (default: now)."""
+
+    def __call__(self, command: Command, status: CommandStatus, at: float | None = None, /) -> None: ...
 
 
 class RecentRequests:
@@ -154,7 +160,7 @@ class Dispatcher:
 
     def __init__(
         self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None,
-        report_state: Callable[[Command, CommandStatus], None] | None = None,
+        report_state: ReportState | None = None,
         journal: CommandJournal | None = None,
     ) -> None:  # fmt: skip
         self.uplink = uplink
@@ -219,6 +225,9 @@ class Dispatcher:
             assert isinstance(state, Response)
             log.info("command_id=%s ran before: its answer is sent again for request_id=%s", command.command_id,
                      command.request_id, extra={"command_id": command.command_id})
+            started = self.journal.started_at(command.command_id)
+            if started is not None:  # the LMS asking again may have lost the first report (killed before passing it on)
+                self._report(command, CommandStatus.RUNNING, at=started)
             self.recent.finish(state.request_id, state)
             self._publish(state)
         return False
@@ -258,11 +267,14 @@ class Dispatcher:
         else:
             self._reply(_answer(command, outcome), started, command)
 
-    def _report(self, command: Command, status: CommandStatus) -> None:
+    def _report(self, command: Command, status: CommandStatus, *, at: float | None = None) -> None:
         if self.report_state is None:
             return
         try:
-            self.report_state(command, status)
+            if at is None:
+                self.report_state(command, status)
+            else:
+                self.report_state(command, status, at)
         except Exception:  # progress is informative: never let it stop the command
             log.exception("could not report %s of request_id=%s", status.value, command.request_id)
 

@@ -106,5 +106,6 @@ class SiteBrokerSettings(MqttSettings):
         assert self.dynsec is not None
         base = MqttSettings.model_fields.keys()
         data = {k: v for k, v in self.model_dump().items() if k in base}
-        data.update(session_expiry_s=0, client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password)
+        data.update(client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password,
+                    session_expiry_s=0)  # request/response: nothing to keep while away
         return MqttSettings.model_validate(data)

@@ -51,7 +51,5 @@ def test_the_site_session_is_persistent_by_default_and_the_dynsec_admin_stays_cl
     settings = SiteBrokerSettings()
     assert settings.session_expiry_s > 0
     assert SiteBrokerSettings(session_expiry_s=0).session_expiry_s == 0  # a site may still choose a clean one
-    admin = SiteBrokerSettings.model_validate(
-        {"dynsec": {"username": "admin", "password": "pw"}}
-    ).dynsec_admin()
+    admin = SiteBrokerSettings.model_validate({"dynsec": {"username": "admin", "password": "pw"}}).dynsec_admin()
     assert admin.session_expiry_s == 0  # a request/response connection: nothing to keep while away

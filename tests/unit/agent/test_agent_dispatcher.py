@@ -90,8 +90,8 @@ class Harness:
         table = self.commands.table()
         self.dispatcher = Dispatcher(self.uplink, table, report_state=self._report)  # type: ignore[arg-type]
 
-    def _report(self, cmd: Command, status: CommandStatus) -> None:
-        self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id))
+    def _report(self, cmd: Command, status: CommandStatus, at: float | None = None, /) -> None:
+        self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id, at=at))
 
     def _state(self) -> None:
         self.states += 1
