@@ -235,7 +235,7 @@ class Lms:
     def start_site_broker(self) -> None:
         """The site broker's client; it connects in :meth:`connect_site_broker`, once every handler is attached."""
         settings = self.config.site_broker
-        client = MqttClient(settings, name="lms-site")
+        client = MqttClient(settings, name="lms-site", manual_ack=True)  # events acknowledged once stored
         self.lifecycle.on_stop("site broker client", client.stop)
         self.site = client
         if self.tls is not None and settings.tls is not None:
@@ -275,6 +275,7 @@ class Lms:
         events.start()
         self.lifecycle.on_stop("agent events", events.stop)
         self.registry.add_event_listener(events.add)
+        self.registry.event_ack = events.ack_after_write
         self.events = events
 
     def start_change_feed(self) -> None:

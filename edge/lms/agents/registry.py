@@ -81,6 +81,9 @@ class Registry:
         self._listeners: list[PresenceListener] = []
         self._metrics_listeners: list[MetricsListener] = []
         self._event_listeners: list[EventListener] = []
+        #: given the acknowledgement of each agent event once the listeners took it (the event store calls it
+        #: once the event is written: ``AgentEvents.ack_after_write``); default: at once
+        self.event_ack: Callable[[Callable[[], None]], None] | None = None
         self._latest: dict[str, Metrics] = {}
         self._kind_timeouts: dict[str, float] = {}
         self._retired: set[str] = set()
@@ -105,8 +108,9 @@ class Registry:
 
     def attach(self, client: MqttClient) -> None:
         self._site = client
-        for channel in CHANNELS:
-            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1)
+        for channel in CHANNELS:  # events: acknowledged once stored, when the client can hold acknowledgements
+            hold = channel is AgentUp.EVENT and client.manual_ack
+            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1, hold_ack=hold)
 
     def start(self) -> None:
         self._writer.start()
@@ -183,6 +187,13 @@ class Registry:
 
     def handle(self, msg: IncomingMessage) -> None:
         """Handler for every registry channel of every agent (runs on the MQTT dispatcher thread)."""
+        try:
+            self._handle(msg)
+        finally:
+            if msg.ack is not None:  # an event, held until stored (or at once when it was dropped here)
+                (self.event_ack or _now)(msg.ack)
+
+    def _handle(self, msg: IncomingMessage) -> None:
         self.stats.messages += 1
         try:
             parsed = topics.parse(msg.topic)
@@ -407,3 +418,7 @@ def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> 
             listener(*args)
         except Exception:
             log.exception("registry: %s listener failed", what)
+
+
+def _now(ack: Callable[[], None]) -> None:
+    ack()

@@ -53,3 +53,19 @@ def test_the_site_session_is_persistent_by_default_and_the_dynsec_admin_stays_cl
     assert SiteBrokerSettings(session_expiry_s=0).session_expiry_s == 0  # a site may still choose a clean one
     admin = SiteBrokerSettings.model_validate({"dynsec": {"username": "admin", "password": "pw"}}).dynsec_admin()
     assert admin.session_expiry_s == 0  # a request/response connection: nothing to keep while away
+
+
+def test_an_event_the_lms_received_but_had_not_written_when_killed_reaches_it_after_its_restart(
+    lms_factory: LmsFactory, agents: AgentFactory
+) -> None:
+    """The LMS writes events in batches (``BATCH_DELAY_S``, 0.5 s): the site broker's acknowledgement of an event is
+    held until it is written, so a kill -9 in that window leaves it with the broker, which delivers it again."""
+    lms = lms_factory().start()
+    agent = agents("agent-1").start()
+    lms.wait_agent("agent-1")
+    info = agent.client.publish(topics.agent_up("agent-1", AgentUp.EVENT), event("while.away", 0), qos=1)
+    info.wait_for_publish(5)
+    time.sleep(0.1)  # the LMS has it now, waiting for the rest of its batch
+    lms.stop(signal.SIGKILL)
+    lms.start()
+    eventually(lambda: stored(lms) == ["#0"], what=f"the event the killed LMS held (have {stored(lms)})")
