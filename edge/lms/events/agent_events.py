@@ -51,6 +51,8 @@ SEEN_MAX = 4096
 #: With this many acknowledgements held, the writer starts its round at once (the site broker sends the LMS at most
 #: ``max_inflight_messages``, 100, QoS 1 messages it has not acknowledged: the others wait).
 ACKS_WAKE = 32
+#: How often events the outbox refused are offered again.
+RETRY_HELD_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,8 @@ class AgentEvents:
         self._acks_waiting = 0
         self._acks_lock = threading.Lock()
         self._pruner = Periodic("lms-events-prune", self._prune_logged, prune_interval_s)
+        #: while events wait for an outbox that refused them, the writer tries again every second
+        self._retry = Periodic("lms-events-retry", self._retry_held, RETRY_HELD_S, run_at_start=False)
         self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._processes: dict[str, dict[str, Any]] = {}
         self.progress = CommandProgress()
@@ -115,9 +119,11 @@ class AgentEvents:
     def start(self) -> AgentEvents:
         self._batcher.start()
         self._pruner.start()
+        self._retry.start()
         return self
 
     def stop(self) -> None:
+        self._retry.stop()
         self._pruner.stop()
         self._batcher.stop()
 
@@ -197,6 +203,10 @@ class AgentEvents:
             self.stats.write_errors += 1
             log.exception("events: could not store %d events", len(batch))
         self._forwarder.forward(outbox, [(agent_id, e) for agent_id, e, _at in batch])
+
+    def _retry_held(self) -> None:
+        if self._forwarder.held and self._forwarder.outbox is not None:
+            self._batcher.wake()
 
     def _prune_logged(self) -> None:
         try:
