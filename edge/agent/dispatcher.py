@@ -38,7 +38,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -65,6 +65,8 @@ from shared.topics import AgentDown, AgentUp, parse
 log = logging.getLogger(__name__)
 
 RECENT_REQUESTS = 2048
+#: How long an answered request id is remembered (seconds).
+RECENT_AGE_S = 600.0
 #: Commands answered from memory: handled inline on the network thread (see the module docstring).
 QUICK_COMMANDS = frozenset({"ping", "get_all_settings", "get_setting", "get_courses", "get_schedule"})
 _QUICK_MAX_BYTES = 4096
@@ -81,31 +83,55 @@ class ReportState(Protocol):
 
 
 class RecentRequests:
-    """A bounded LRU of request ids -> their response (or "still running")."""
+    """A bounded LRU of request ids -> their response (or "still running"): at most ``size`` of them, and an answered
+    one for ``max_age_s`` (a repeat comes within a reconnect, seconds; kept longer, a small site's 2,048 answers
+    took a day to fill and held megabytes: the soak measured it as a leak, ``bench/soak.py``)."""
 
-    def __init__(self, size: int = RECENT_REQUESTS) -> None:
+    def __init__(self, size: int = RECENT_REQUESTS, max_age_s: float = RECENT_AGE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.size = size
-        self._items: OrderedDict[str, Response | None] = OrderedDict()  # None: still running
+        self.max_age_s = max_age_s
+        self._clock = clock
+        #: request id -> (its response, None while it runs; when it was last touched)
+        self._items: OrderedDict[str, tuple[Response | None, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def begin(self, request_id: str) -> Response | bool:
         """True if new (now marked running); False if still running; else the stored response to replay."""
         with self._lock:
+            now = self._clock()
+            self._trim(now)
             if request_id not in self._items:
-                self._items[request_id] = None
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._items[request_id] = (None, now)
+                self._trim(now)
                 return True
+            prior = self._items[request_id][0]
+            self._items[request_id] = (prior, now)
             self._items.move_to_end(request_id)
-            prior = self._items[request_id]
             return False if prior is None else prior
 
     def finish(self, request_id: str, response: Response) -> None:
         with self._lock:
-            self._items[request_id] = response
+            now = self._clock()
+            self._items[request_id] = (response, now)
             self._items.move_to_end(request_id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        items = self._items
+        while len(items) > self.size:
+            items.popitem(last=False)
+        for _ in range(len(items)):  # the least recently touched first; a running one is kept (its answer follows)
+            request_id, (response, at) = next(iter(items.items()))
+            if at >= now - self.max_age_s:
+                return
+            if response is None:
+                items.move_to_end(request_id)
+            else:
+                items.popitem(last=False)
 
 
 def request_id_of(payload: bytes) -> str | None:

@@ -231,6 +231,21 @@ def test_recent_requests_is_bounded() -> None:
     assert isinstance(recent.begin("r4"), Response)
 
 
+def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_not() -> None:
+    now = [0.0]
+    recent = RecentRequests(size=2048, max_age_s=600.0, clock=lambda: now[0])
+    assert recent.begin("long") is True  # still running
+    for i in range(1000):  # a day of distinct requests, one a minute
+        now[0] += 60.0
+        assert recent.begin(f"r{i}") is True
+        recent.finish(f"r{i}", Response.ok(f"r{i}"))
+    assert len(recent) <= 12  # the running one and the last ten minutes' answers, not 1,001
+    assert recent.begin("long") is False  # never forgotten while it runs
+    assert isinstance(recent.begin("r999"), Response)  # a repeat within the age is replayed
+    now[0] += 601.0
+    assert recent.begin("r999") is True
+
+
 def test_request_id_of() -> None:
     assert request_id_of(b'{"request_id": "abc"}') == "abc"
     assert request_id_of(b'{"request_id": 5}') is None
