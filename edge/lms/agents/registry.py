@@ -109,8 +109,9 @@ class Registry:
     def attach(self, client: MqttClient) -> None:
         self._site = client
         for channel in CHANNELS:  # events: acknowledged once stored, when the client can hold acknowledgements
-            hold = channel is AgentUp.EVENT and client.manual_ack
-            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1, hold_ack=hold)
+            event = channel is AgentUp.EVENT
+            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1,
+                             hold_ack=event and client.manual_ack, inline=progress_inline if event else False)
 
     def start(self) -> None:
         self._writer.start()
@@ -422,3 +423,10 @@ def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> 
 
 def _now(ack: Callable[[], None]) -> None:
     ack()
+
+
+def progress_inline(msg: IncomingMessage) -> bool:
+    """An agent's progress (``command.state``) is handled on the network thread, as its command's response is (the
+    router's): the LMS then sees them in the order the agent sent them. On the dispatcher thread a ``running``
+    could come after its answer (behind a backlog, e.g. what the broker kept while the LMS was down) and was lost."""
+    return b'"command.state"' in msg.payload

@@ -15,9 +15,10 @@ The registry hands every ``Event`` an agent publishes on ``ct/agent/{id}/up/even
 Nothing is lost to an LMS killed while an event waits for its batch: the site broker's acknowledgement of a stored
 event is held until it is written and queued for the cloud (:meth:`AgentEvents.ack_after_write`; the LMS's session
 on the site broker is persistent, so the broker delivers it again after the restart). Agents deliver at least once,
-so an event repeated with the same (agent, kind, timestamp) is dropped
-("changed only"). One writer thread does the SQLite work in batches; the table is pruned by age and size every
-``prune_interval_s``.
+so an event repeated with the same (agent, kind, timestamp) is dropped ("changed only"), also across a restart
+(the newest :data:`SEEN_MAX` stored events are remembered at start: one written but not yet acknowledged when the
+LMS was killed comes again). One writer thread does the SQLite work in batches; the table is pruned by age and size
+every ``prune_interval_s``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class AgentEvents:
         self._batcher.wake()
 
     def start(self) -> AgentEvents:
+        try:  # the newest events stored: a repeat of one (redelivered after a restart) is dropped
+            for key in self._log.newest_keys(SEEN_MAX):
+                self._seen[key] = None
+        except (sqlite3.Error, StoreError):
+            log.exception("events: could not read the newest events (repeats after a restart may be stored twice)")
         self._batcher.start()
         self._pruner.start()
         self._retry.start()
