@@ -33,6 +33,7 @@ from edge.agent.config import AgentConfig, ConfigError, load_config
 from edge.agent.credentials import Credentials
 from edge.agent.dispatcher import Dispatcher
 from edge.agent.enrolment import Enroller, RefusalWatch
+from edge.agent.event_spool import EventSpool
 from edge.agent.events import command_state, event
 from edge.agent.executor import Executor
 from edge.agent.logfile import LogFile
@@ -216,8 +217,8 @@ class AgentProcess:
         def publish_state() -> None:
             uplink.publish(AgentUp.STATE, state_update(agent_id, store))
 
-        def report_state(command: Command, status: CommandStatus) -> None:
-            uplink.publish(AgentUp.EVENT, command_state(command.request_id, status, command.command_id))
+        def report_state(command: Command, status: CommandStatus, at: float | None = None, /) -> None:
+            uplink.publish(AgentUp.EVENT, command_state(command.request_id, status, command.command_id, at=at))
 
         commands = AgentCommands(
             agent_id=agent_id,
@@ -291,6 +292,17 @@ class AgentProcess:
 
         self._every("processes", publish, settings.interval_s)
 
+    def start_event_spool(self) -> None:
+        """Test-only: events dropped as files into ``[event_spool] directory`` (:mod:`edge.agent.event_spool`)."""
+        settings = self.config.event_spool
+        if settings is None:
+            return
+        assert self.uplink is not None
+        uplink = self.uplink
+        settings.directory.mkdir(parents=True, exist_ok=True)
+        spool = EventSpool(settings.directory, lambda message: uplink.publish(AgentUp.EVENT, message))
+        self._every("event spool", spool.drain, settings.interval_s)
+
     def request_restart(self) -> None:
         """Stop cleanly and exit with :data:`EXIT_RESTART`: the service manager starts the new version."""
         log.warning("restarting into the upgraded version")
@@ -323,6 +335,7 @@ class AgentProcess:
                 self.start_metrics,
                 self.start_snapshots,
                 self.start_processes,
+                self.start_event_spool,
             ])
             footprint.trim()
             log.info("agent %s running", self.config.agent_id)

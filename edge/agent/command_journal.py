@@ -10,13 +10,16 @@ The journal makes that safe, keyed by ``command_id`` (one cloud command is one r
 * a command still running in this process is ignored (its answer follows);
 * a command that started in an earlier run of the agent and never ended (the agent was killed while it ran) is
   answered ``failed`` (``interrupted``) and not run again: nothing runs twice, and the LMS gets a terminal answer;
-* a ``busy`` answer (no command slot was free: nothing ran) is not kept, so the next request runs it.
+* a ``busy`` answer (no command slot was free: nothing ran) is not kept, so the next request runs it;
+* when it started is kept (:meth:`CommandJournal.started_at`): an answer sent again is preceded by the command's
+  ``running`` progress with that time, since the LMS that asks again may have lost the first one (it was killed
+  after receiving it, before passing it on).
 
-**File format** (``state_dir/command-journal.log``, one record per line): ``s\\t<command_id>`` started,
-``a\\t<command_id>\\t<response JSON>`` answered. A line cut short by a crash is ignored. At open the file is
-replayed and rewritten with the newest :data:`MAX_ENTRIES` commands; it is compacted again when it grows past
-``max_bytes``. Writes reach the operating system at once (a crash of the agent loses nothing), without an
-``fsync`` each (as the outbox: :mod:`edge.agent.outbox`).
+**File format** (``state_dir/command-journal.log``, one record per line): ``s\\t<command_id>\\t<epoch seconds>``
+started (older files: without the time), ``a\\t<command_id>\\t<response JSON>`` answered. A line cut short by a
+crash is ignored. At open the file is replayed and rewritten with the newest :data:`MAX_ENTRIES` commands; it is
+compacted again when it grows past ``max_bytes``. Writes reach the operating system at once (a crash of the agent
+loses nothing), without an ``fsync`` each (as the outbox: :mod:`edge.agent.outbox`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
@@ -52,6 +56,8 @@ class CommandJournal:
         self._lock = threading.Lock()
         #: command id -> the encoded answer, or _RUNNING
         self._entries: OrderedDict[str, bytes] = OrderedDict()
+        #: command id -> when it started (wall clock), for the entries that say
+        self._started: dict[str, float] = {}
         self._fh: BinaryIO | None = None
         self._size = 0
         self.interrupted: list[str] = []  # command ids found started but never answered at open
@@ -70,7 +76,9 @@ class CommandJournal:
         with self._lock:
             prior = self._entries.get(command_id)
             if prior is None:
-                self._put(command_id, _RUNNING, b"s\t" + command_id.encode() + b"\n")
+                now = time.time()
+                self._started[command_id] = now
+                self._put(command_id, _RUNNING, _started_record(command_id.encode(), now))
                 return True
             if prior == _RUNNING:
                 return False
@@ -79,6 +87,11 @@ class CommandJournal:
         except MessageError:  # cannot happen for what answer() wrote; never run the command again for it
             stored = Response.fail(request_id, ErrorCode.INTERNAL, "the stored answer cannot be read")
         return stored.model_copy(update={"request_id": request_id})
+
+    def started_at(self, command_id: str) -> float | None:
+        """When the command started on this agent (its wall clock), if the journal knows."""
+        with self._lock:
+            return self._started.get(command_id)
 
     def answer(self, command_id: str, response: Response) -> None:
         """Record the command's answer (a ``busy`` one is forgotten instead: nothing ran)."""
@@ -91,6 +104,7 @@ class CommandJournal:
 
     def forget(self, command_id: str) -> None:
         with self._lock:
+            self._started.pop(command_id, None)
             if self._entries.pop(command_id, None) is not None:
                 self._write(b"f\t" + command_id.encode() + b"\n")
 
@@ -106,7 +120,7 @@ class CommandJournal:
         self._entries[command_id] = value
         self._entries.move_to_end(command_id)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._started.pop(self._entries.popitem(last=False)[0], None)
         self._write(record)
         if self._size > self.max_bytes:
             self._rewrite()
@@ -131,16 +145,19 @@ class CommandJournal:
                 key = raw_id.decode(errors="replace")
                 if kind == b"s":
                     self._entries[key] = _RUNNING
+                    with contextlib.suppress(ValueError):
+                        self._started[key] = float(payload)
                 elif kind == b"a" and payload:
                     self._entries[key] = payload
                 elif kind == b"f":
                     self._entries.pop(key, None)
+                    self._started.pop(key, None)
                     continue
                 else:
                     continue
                 self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._started.pop(self._entries.popitem(last=False)[0], None)
         failed = encode(Response.fail("interrupted", ErrorCode.EXEC_FAILED, INTERRUPTED))
         for key, value in self._entries.items():
             if value == _RUNNING:
@@ -153,10 +170,18 @@ class CommandJournal:
         with open(tmp, "wb") as out:
             for command_id, value in self._entries.items():
                 key = command_id.encode()
-                out.write(b"s\t" + key + b"\n" if value == _RUNNING else b"a\t" + key + b"\t" + value + b"\n")
+                started = self._started.get(command_id)
+                if value == _RUNNING or started is not None:
+                    out.write(_started_record(key, started))
+                if value != _RUNNING:
+                    out.write(b"a\t" + key + b"\t" + value + b"\n")
             out.flush()
         tmp.replace(self.path)
         if self._fh is not None:
             self._fh.close()
         self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
         self._size = self.path.stat().st_size
+
+
+def _started_record(key: bytes, at: float | None) -> bytes:
+    return b"s\t" + key + (b"\t" + repr(at).encode() if at is not None else b"") + b"\n"

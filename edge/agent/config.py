@@ -221,6 +221,14 @@ class SimulatedDiskSettings(_Section):
     total_bytes: int = Field(default=100 * 1024**3, ge=1, le=1024**5, description="the simulated disk's size")
 
 
+class EventSpoolSettings(_Section):
+    """Test-only ([event_spool], absent by default): events dropped as files into ``directory`` are published as
+    this agent's own (see ``edge/agent/event_spool.py``)."""
+
+    directory: Path = Field(description="directory of the event files (one *.json file per event)")
+    interval_s: float = Field(default=0.5, ge=0.1, le=3600, description="seconds between looks at the directory")
+
+
 class ProcessSettings(_Section):
     """The expensive sample: the process list ([processes])."""
 
@@ -253,6 +261,9 @@ class AgentConfig(_Section):
     processes: ProcessSettings = Field(default_factory=ProcessSettings, description="process list ([processes])")
     simulated_disk: SimulatedDiskSettings | None = Field(
         default=None, description="test-only: a disk whose fullness comes from a file ([simulated_disk]; off)"
+    )
+    event_spool: EventSpoolSettings | None = Field(
+        default=None, description="test-only: events dropped as files, published as the agent's ([event_spool]; off)"
     )
     connect_wait_s: float = Field(
         default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"

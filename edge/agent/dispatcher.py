@@ -40,7 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -65,6 +65,8 @@ from shared.topics import AgentDown, AgentUp, parse
 log = logging.getLogger(__name__)
 
 RECENT_REQUESTS = 2048
+#: How long an answered request id is remembered (seconds).
+RECENT_AGE_S = 600.0
 #: Commands answered from memory: handled inline on the network thread (see the module docstring).
 QUICK_COMMANDS = frozenset({"ping", "get_all_settings", "get_setting", "get_courses", "get_schedule"})
 _QUICK_MAX_BYTES = 4096
@@ -74,32 +76,62 @@ _SIZE_MARGIN = 1024
 SELF_REPORTING = frozenset({"exec"})
 
 
-class RecentRequests:
-    """A bounded LRU of request ids -> their response (or "still running")."""
+class ReportState(Protocol):
+    """Publishes a command's progress (``command.state``); ``at``: when it happened (default: now)."""
 
-    def __init__(self, size: int = RECENT_REQUESTS) -> None:
+    def __call__(self, command: Command, status: CommandStatus, at: float | None = None, /) -> None: ...
+
+
+class RecentRequests:
+    """A bounded LRU of request ids -> their response (or "still running"): at most ``size`` of them, and an answered
+    one for ``max_age_s`` (a repeat comes within a reconnect, seconds; kept longer, a small site's 2,048 answers
+    took a day to fill and held megabytes: the soak measured it as a leak, ``bench/soak.py``)."""
+
+    def __init__(self, size: int = RECENT_REQUESTS, max_age_s: float = RECENT_AGE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.size = size
-        self._items: OrderedDict[str, Response | None] = OrderedDict()  # None: still running
+        self.max_age_s = max_age_s
+        self._clock = clock
+        #: request id -> (its response, None while it runs; when it was last touched)
+        self._items: OrderedDict[str, tuple[Response | None, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def begin(self, request_id: str) -> Response | bool:
         """True if new (now marked running); False if still running; else the stored response to replay."""
         with self._lock:
+            now = self._clock()
+            self._trim(now)
             if request_id not in self._items:
-                self._items[request_id] = None
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._items[request_id] = (None, now)
+                self._trim(now)
                 return True
+            prior = self._items[request_id][0]
+            self._items[request_id] = (prior, now)
             self._items.move_to_end(request_id)
-            prior = self._items[request_id]
             return False if prior is None else prior
 
     def finish(self, request_id: str, response: Response) -> None:
         with self._lock:
-            self._items[request_id] = response
+            now = self._clock()
+            self._items[request_id] = (response, now)
             self._items.move_to_end(request_id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        items = self._items
+        while len(items) > self.size:
+            items.popitem(last=False)
+        for _ in range(len(items)):  # the least recently touched first; a running one is kept (its answer follows)
+            request_id, (response, at) = next(iter(items.items()))
+            if at >= now - self.max_age_s:
+                return
+            if response is None:
+                items.move_to_end(request_id)
+            else:
+                items.popitem(last=False)
 
 
 def request_id_of(payload: bytes) -> str | None:
@@ -154,7 +186,7 @@ class Dispatcher:
 
     def __init__(
         self, uplink: Uplink, handlers: Mapping[str, Handler], recent: RecentRequests | None = None,
-        report_state: Callable[[Command, CommandStatus], None] | None = None,
+        report_state: ReportState | None = None,
         journal: CommandJournal | None = None,
     ) -> None:  # fmt: skip
         self.uplink = uplink
@@ -219,6 +251,9 @@ class Dispatcher:
             assert isinstance(state, Response)
             log.info("command_id=%s ran before: its answer is sent again for request_id=%s", command.command_id,
                      command.request_id, extra={"command_id": command.command_id})
+            started = self.journal.started_at(command.command_id)
+            if started is not None:  # the LMS asking again may have lost the first report (killed before passing it on)
+                self._report(command, CommandStatus.RUNNING, at=started)
             self.recent.finish(state.request_id, state)
             self._publish(state)
         return False
@@ -258,11 +293,14 @@ class Dispatcher:
         else:
             self._reply(_answer(command, outcome), started, command)
 
-    def _report(self, command: Command, status: CommandStatus) -> None:
+    def _report(self, command: Command, status: CommandStatus, *, at: float | None = None) -> None:
         if self.report_state is None:
             return
         try:
-            self.report_state(command, status)
+            if at is None:
+                self.report_state(command, status)
+            else:
+                self.report_state(command, status, at)
         except Exception:  # progress is informative: never let it stop the command
             log.exception("could not report %s of request_id=%s", status.value, command.request_id)
 

@@ -23,13 +23,16 @@ COMMAND_STATE = "command.state"
 PROGRESS_STATES = frozenset({CommandStatus.QUEUED, CommandStatus.RUNNING})
 
 
-def command_state(request_id: str, status: CommandStatus, command_id: str | None = None) -> Event:
+def command_state(request_id: str, status: CommandStatus, command_id: str | None = None, *,
+                  at: float | None = None) -> Event:
+    """``at``: when it happened (default: now; a command's ``running`` sent again gives its start)."""
     if status not in PROGRESS_STATES:
         raise ValueError(f"{status.value} is reported by the response, not by a command.state event")
     data = {"request_id": request_id, "status": status.value}
     if command_id is not None:
         data["command_id"] = command_id
-    return Event(timestamp=time.time(), kind=COMMAND_STATE, message=f"{request_id} {status.value}", data=data)
+    when = time.time() if at is None else at
+    return Event(timestamp=when, kind=COMMAND_STATE, message=f"{request_id} {status.value}", data=data)
 
 
 def event(kind: str, data: dict[str, Any], message: str = "", severity: Severity = Severity.INFO) -> Event:

@@ -110,6 +110,7 @@ class Lms:
             self.start_alerts,
             self.start_cloud_link,
             self.start_alert_evaluation,
+            self.connect_site_broker,
             self.start_api,
             self.start_tls_renewal,
         ])
@@ -237,19 +238,27 @@ class Lms:
             self.site.publish(topics.agent_up(agent_id, topics.AgentUp.STATUS), lost, qos=1, retain=True)
 
     def start_site_broker(self) -> None:
+        """The site broker's client; it connects in :meth:`connect_site_broker`, once every handler is attached."""
         settings = self.config.site_broker
-        client = MqttClient(settings, name="lms-site")
+        client = MqttClient(settings, name="lms-site", manual_ack=True)  # events acknowledged once stored
         self.lifecycle.on_stop("site broker client", client.stop)
-        try:
-            client.start(wait_s=10.0)
-        except MqttError as exc:
-            if client.stats.refused:
-                where = f"{settings.host}:{settings.port}"
-                raise StartupError(f"site broker {where} refused the LMS: {exc.message}") from None
-            log.warning("site broker not reachable yet (%s); retrying in the background", exc.message)
         self.site = client
         if self.tls is not None and settings.tls is not None:
             self.tls.trust_hooks.append(client.trust_ca)
+
+    def connect_site_broker(self) -> None:
+        """Connect after every subscriber and listener is in place: the LMS's session on the site broker is
+        persistent (``[site_broker] session_expiry_s``), so what agents sent while the LMS was down arrives right
+        after the CONNACK, and a message with no handler yet would be dropped."""
+        assert self.site is not None
+        settings = self.config.site_broker
+        try:
+            self.site.start(wait_s=10.0)
+        except MqttError as exc:
+            if self.site.stats.refused:
+                where = f"{settings.host}:{settings.port}"
+                raise StartupError(f"site broker {where} refused the LMS: {exc.message}") from None
+            log.warning("site broker not reachable yet (%s); retrying in the background", exc.message)
 
     def start_registry(self) -> None:
         assert self.store is not None and self.site is not None
@@ -271,6 +280,7 @@ class Lms:
         events.start()
         self.lifecycle.on_stop("agent events", events.stop)
         self.registry.add_event_listener(events.add)
+        self.registry.event_ack = events.ack_after_write
         self.events = events
 
     def start_change_feed(self) -> None:

@@ -7,6 +7,10 @@ What it guarantees, so callers need not think about it:
 * a refused CONNACK is an error (logged, counted, raised from :meth:`MqttClient.start`), never "connected";
 * reconnects back off exponentially with jitter, so a site's agents do not reconnect in lockstep;
 * a Last Will can be set; a clean :meth:`MqttClient.stop` suppresses it;
+* with ``manual_ack``, a subscription may hold its messages' acknowledgements (``hold_ack``): the broker keeps
+  such a QoS 1 message until the handler calls :attr:`IncomingMessage.ack` (e.g. once it is on disk), and a
+  client killed before that gets it again from its persistent session; every other message is acknowledged as
+  paho does, once it is handed to its handlers;
 * handlers run on one dispatcher thread fed by a bounded queue (or, opted in, inline on the network
   thread): a slow or failing handler never stalls paho's network loop, an exception in one is logged and
   contained, and a full inbox drops (and counts) rather than growing without bound; outgoing messages are
@@ -21,7 +25,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,8 @@ class IncomingMessage:
     payload: bytes
     qos: int
     retain: bool
+    #: the acknowledgement a ``hold_ack`` subscription's handler must call once (None: nothing to acknowledge)
+    ack: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[IncomingMessage], None]
@@ -78,6 +84,13 @@ _STOP = object()
 _MATCH_CACHE_SIZE = 100_000
 
 
+def _acknowledgement(client: mqtt.Client, mid: int, qos: int) -> Callable[[], None]:
+    def ack() -> None:
+        client.ack(mid, qos)
+
+    return ack
+
+
 def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -96,6 +109,7 @@ class MqttClient:
         on_connected: Callable[[MqttClient], None] | None = None,
         on_published: Callable[[int], None] | None = None,
         name: str | None = None,
+        manual_ack: bool = False,
     ) -> None:
         """``on_published(mid)``: the broker acknowledged QoS 1 message ``mid`` (or a QoS 0 one left). It runs
         on the network thread with the client's locks held: quick, never blocking, never waiting on a thread
@@ -110,6 +124,8 @@ class MqttClient:
         #: one list per distinct set of handlers, shared by every topic of the cache that has it
         self._match_lists: dict[tuple[tuple[Handler, Inline], ...], list[tuple[Handler, Inline]]] = {}
         self._subs_lock = threading.Lock()
+        self._manual_ack = manual_ack
+        self._holders: set[Handler] = set()  # handlers that acknowledge their messages themselves
         self._connected = threading.Event()
         self._first_result = threading.Event()
         self._stopping = False
@@ -120,7 +136,8 @@ class MqttClient:
         self._dispatcher: threading.Thread | None = None
 
         c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=True
+            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=True,
+            manual_ack=manual_ack,
         )
         if settings.username is not None:
             password = settings.password.get_secret_value() if settings.password else None
@@ -150,10 +167,17 @@ class MqttClient:
     # ------------------------------------------------------------ public API
 
     @property
+    def manual_ack(self) -> bool:
+        """Whether subscriptions may hold their acknowledgements (``hold_ack``)."""
+        return self._manual_ack
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, *, inline: Inline = False) -> None:
+    def subscribe(
+        self, topic_filter: str, handler: Handler, qos: int = 1, *, inline: Inline = False, hold_ack: bool = False
+    ) -> None:
         """Register ``handler`` for ``topic_filter``; (re)subscribed on every connect.
 
         ``inline=True`` runs the handler on paho's network thread, saving a thread hand-off (~0.1 ms) on
@@ -162,8 +186,15 @@ class MqttClient:
         predicate, asked (on the network thread: it must be cheap) for each message: True runs the handler
         inline for that message, False hands it to the dispatcher thread (e.g. quick commands inline, slow
         ones not). A predicate that raises counts as False.
+
+        ``hold_ack`` (a client made with ``manual_ack``): ``handler`` acknowledges each QoS 1 message itself, by
+        calling its :attr:`IncomingMessage.ack` exactly once, whatever becomes of it.
         """
+        if hold_ack and not self._manual_ack:
+            raise ValueError(f"{self.name}: hold_ack needs a client made with manual_ack")
         with self._subs_lock:
+            if hold_ack:
+                self._holders.add(handler)
             self._subs[topic_filter] = (qos, handler, inline)
             self._matches.clear()
             self._match_lists.clear()
@@ -310,9 +341,16 @@ class MqttClient:
 
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
-        item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
+        handlers = self._handlers_for(msg.topic)
+        ack = None
+        if self._manual_ack and msg.qos > 0:
+            ack = _acknowledgement(self._client, msg.mid, msg.qos)
+            if not any(h in self._holders for h, _i in handlers):
+                ack()  # as paho would: handed to the handlers (acknowledged once this callback returns)
+                ack = None
+        item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), ack)
         deferred: list[Handler] = []
-        for handler, inline in self._handlers_for(item.topic):
+        for handler, inline in handlers:
             if self._runs_inline(inline, item):
                 self._run(handler, item)
             else:
@@ -324,6 +362,8 @@ class MqttClient:
         except queue.Full:
             self.stats.dropped += 1
             log.error("%s: inbox full (%d); dropped message on %s", self.name, self.settings.inbox_size, msg.topic)
+            if ack is not None:
+                ack()  # dropped and counted, as any other: the broker must not hold it for good
 
     # ------------------------------------------------------------ dispatcher thread
 

@@ -49,6 +49,7 @@ from typing import Any
 from edge.agent.command_journal import INTERRUPTED
 from infra.local.link_proxy import LinkShape
 from infra.local.twin import Twin
+from tests.chaos.agent_events import Emitted, EventWorkload, Verdict, cloud_seqs, lms_seqs
 
 FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut", "disk_full",
                "clock_jump", "slow_link")
@@ -81,6 +82,10 @@ class ChaosOptions:
     #: after the last fault, how long every command gets to reach a terminal state
     settle_timeout_s: float = 180.0
     exec_sleep_s: tuple[float, float] = (0.1, 0.8)
+    #: one numbered event dropped into an agent's spool this often (tests/chaos/agent_events.py)
+    event_every_s: float = 0.25
+    #: after the commands settled, how long every event gets to reach the cloud
+    events_timeout_s: float = 120.0
     #: every kind once (``faults`` must equal the number of kinds), in a seeded order: the short run of make test
     each_once: bool = False
 
@@ -108,6 +113,11 @@ class Fault:
     recover_s: float | None = None
 
 
+#: the ledger's counts, in the table's order
+COUNTS = ("faults", "commands", "lost", "run_twice", "no_terminal", "interrupted", "progress_lost",
+          "progress_out_of_order", "events", "events_lost", "events_dup", "events_out_of_order")
+
+
 @dataclass
 class Row:
     kind: str
@@ -117,16 +127,26 @@ class Row:
     run_twice: int = 0
     no_terminal: int = 0
     interrupted: int = 0
+    progress_lost: int = 0
+    progress_out_of_order: int = 0
+    events: int = 0
     events_lost: int = 0
+    events_dup: int = 0
     events_out_of_order: int = 0
     recover: list[float] = field(default_factory=list)
 
     def cells(self) -> list[str]:
         p50 = f"{statistics.median(self.recover):.1f}" if self.recover else "-"
         top = f"{max(self.recover):.1f}" if self.recover else "-"
-        return [self.kind, str(self.faults), str(self.commands), str(self.lost), str(self.run_twice),
-                str(self.no_terminal), str(self.interrupted), str(self.events_lost), "n/a",
-                str(self.events_out_of_order), p50, top]
+        counts = [getattr(self, name) for name in COUNTS]
+        return [self.kind, *(str(c) for c in counts), p50, top]
+
+    @property
+    def failures(self) -> int:
+        """What the run must not have: commands lost, run twice or unfinished; progress or events lost, duplicated
+        or out of order."""
+        return sum(getattr(self, name) for name in COUNTS if name not in ("faults", "commands", "interrupted",
+                                                                          "events"))
 
 
 @dataclass
@@ -141,15 +161,14 @@ class Ledger:
     def total(self) -> Row:
         total = Row("total")
         for row in self.rows.values():
-            for name in ("faults", "commands", "lost", "run_twice", "no_terminal", "interrupted", "events_lost",
-                         "events_out_of_order"):
+            for name in COUNTS:
                 setattr(total, name, getattr(total, name) + getattr(row, name))
             total.recover.extend(row.recover)
         return total
 
     def table(self) -> str:
-        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "interrupted", "ev lost", "ev dup",
-                "ev order", "recover p50 s", "recover max s"]
+        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "interrupted", "prog lost",
+                "prog order", "events", "ev lost", "ev dup", "ev order", "recover p50 s", "recover max s"]
         lines = [head, *(r.cells() for r in self.rows.values()), self.total.cells()]
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         out = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
@@ -176,6 +195,7 @@ class Chaos:
         self.settings_wanted: dict[str, int] = {}
         self.notes: list[str] = []  # what the faults showed on their way (health during a full disk...)
         self.unrecovered: list[str] = []  # a fault the system did not heal from (the run stops injecting)
+        self.events = EventWorkload(twin.workdir, list(twin.agents), self.opt.seed, self.opt.event_every_s)
         self._stop = threading.Event()
         self._seq = 0
         self._lock = threading.Lock()
@@ -184,7 +204,8 @@ class Chaos:
 
     def run(self) -> Ledger:
         workers = [threading.Thread(target=self._commands, name="chaos-commands", daemon=True),
-                   threading.Thread(target=self._settings, name="chaos-settings", daemon=True)]
+                   threading.Thread(target=self._settings, name="chaos-settings", daemon=True),
+                   threading.Thread(target=self.events.loop, args=(self._stop,), name="chaos-events", daemon=True)]
         for w in workers:
             w.start()
         order = list(self.opt.kinds)
@@ -407,7 +428,7 @@ class Chaos:
                 rows[fault.kind].recover.append(fault.recover_s)
         details: list[str] = []
         for s in self.sent:
-            kind = next((f.kind for f in reversed(self.faults) if f.injected_at <= s.at + IN_FLIGHT_S), "none")
+            kind = self._kind_at(s.at)
             row = rows[kind]
             row.commands += 1
             ran = runs[s.agent_id][s.marker]
@@ -428,15 +449,46 @@ class Chaos:
                 details.append(f"{s.command_id} ({kind}, {s.agent_id}): ran {ran} times")
             hops = outcome.get("hops") or {}
             if ran and "started" not in hops:
-                row.events_lost += 1
+                row.progress_lost += 1
+                details.append(f"{s.command_id} ({kind}, {s.agent_id}): its started hop is lost: {hops}")
             elif "started" in hops and "finished" in hops and hops["started"] > hops["finished"]:
-                row.events_out_of_order += 1
+                row.progress_out_of_order += 1
                 details.append(f"{s.command_id} ({kind}, {s.agent_id}): started after finished: {hops}")
+        for emitted, verdict in self._event_verdicts().items():
+            kind = self._kind_at(emitted.at)
+            row = rows[kind]
+            row.events += 1
+            row.events_lost += verdict.lost
+            row.events_dup += verdict.duplicated
+            row.events_out_of_order += verdict.out_of_order
+            if verdict.lost or verdict.duplicated or verdict.out_of_order:
+                details.append(f"event #{emitted.seq} of {emitted.agent_id} ({kind}): {verdict}")
         integrity = self._integrity()
         if integrity != "ok":
             self.errors.append(f"the LMS's database failed its integrity check: {integrity}")
         return Ledger(rows, self._settings_unapplied(), details + self.notes + self.errors, integrity,
                       self.unrecovered)
+
+    def _kind_at(self, at: float) -> str:
+        """The fault something sent at ``at`` counts for: the last injected before it or within IN_FLIGHT_S after."""
+        return next((f.kind for f in reversed(self.faults) if f.injected_at <= at + IN_FLIGHT_S), "none")
+
+    def _event_verdicts(self) -> dict[Emitted, Verdict]:
+        """Every emitted event judged, once all are in the cloud (or ``events_timeout_s`` passed)."""
+        agents, run = list(self.twin.agents), self.opt.seed
+        deadline = time.monotonic() + self.opt.events_timeout_s
+        while True:
+            cloud = {a: cloud_seqs(lambda path: self._cloud("GET", path), a, run) for a in agents}
+            held = sum(len(set(seqs)) for seqs in cloud.values())
+            if held >= len(self.events.emitted) or time.monotonic() > deadline:
+                break
+            time.sleep(2.0)
+        try:
+            lms = lms_seqs(self.twin.lms_dir / "lms.db", run)
+        except sqlite3.Error as exc:
+            self.errors.append(f"cannot read the LMS's event log: {exc}")
+            lms = {}
+        return self.events.judge(cloud, lms)
 
     def _integrity(self) -> str:
         """``PRAGMA integrity_check`` of the LMS's database (read only, beside the running LMS)."""

@@ -27,7 +27,10 @@ def test_a_short_chaos_run_loses_nothing_and_runs_nothing_twice() -> None:
     report = ledger.table() + "\n" + "\n".join(lines + ledger.details)
     assert {k: r.faults for k, r in ledger.rows.items() if k != "none"} == dict.fromkeys(kinds, 1), report
     assert total.commands > 0, report
+    assert total.events > 0, report
     assert total.lost == 0 and total.run_twice == 0 and total.no_terminal == 0, report
+    assert total.progress_lost == 0 and total.progress_out_of_order == 0, report
+    assert total.events_lost == 0 and total.events_dup == 0 and total.events_out_of_order == 0, report
     assert ledger.settings_unapplied == [], report
     assert ledger.integrity == "ok" and ledger.unrecovered == [], report
 

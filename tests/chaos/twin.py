@@ -1,8 +1,8 @@
 """The chaos run's twin: the cloud sweeps every few seconds and gives commands a delivery window of two hours (a
 command the faults kept from its agent is asked for again within the run; the clock jumps of an hour stay within
 it), the agents run any command; the LMS's data directory is a small filesystem of the run's own (``disk_full``),
-the LMS's and the agents' wall clocks can be stepped (``clock_jump``) and the cloud link is a relay that can be cut
-or slowed (``cloud_link_cut``, ``slow_link``)."""
+the LMS's and the agents' wall clocks can be stepped (``clock_jump``), the cloud link is a relay that can be cut
+or slowed (``cloud_link_cut``, ``slow_link``), and each agent publishes the events the run drops into its spool."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
+from tests.chaos.agent_events import spool_dir
 
 #: the cloud's delivery window in the chaos run (a command not delivered by then ends ``expired``)
 DELIVERY_WINDOW_S = 7200
@@ -26,6 +28,15 @@ LMS_FS_SIZE = "64m"
 
 class SmallDiskError(RuntimeError):
     """The LMS's small filesystem could not be mounted (the ``disk_full`` fault cannot run)."""
+
+
+class ChaosTwin(Twin):
+    """The twin whose agents also publish the events dropped into their spools (``tests/chaos/agent_events.py``)."""
+
+    def agent_config(self, agent_id: str) -> dict[str, Any]:
+        config = super().agent_config(agent_id)
+        config["event_spool"] = {"directory": str(spool_dir(self.workdir, agent_id)), "interval_s": 0.2}
+        return config
 
 
 @contextlib.contextmanager
@@ -56,7 +67,7 @@ def chaos_twin(agents: int = 2, keep: bool = False, *, small_disk: bool = True) 
         with contextlib.ExitStack() as stack:
             if small_disk:
                 stack.enter_context(lms_filesystem(workdir / "lms"))
-            twin = Twin(workdir, options)
+            twin = ChaosTwin(workdir, options)
             twin.start()
             stack.callback(twin.stop)
             yield twin

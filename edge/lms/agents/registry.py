@@ -83,6 +83,9 @@ class Registry:
         self._listeners: list[PresenceListener] = []
         self._metrics_listeners: list[MetricsListener] = []
         self._event_listeners: list[EventListener] = []
+        #: given the acknowledgement of each agent event once the listeners took it (the event store calls it
+        #: once the event is written: ``AgentEvents.ack_after_write``); default: at once
+        self.event_ack: Callable[[Callable[[], None]], None] | None = None
         self._latest: dict[str, bytes] = {}  # agent id -> its latest valid ``Metrics`` payload
         self._kind_timeouts: dict[str, float] = {}
         self._retired: set[str] = set()
@@ -107,8 +110,10 @@ class Registry:
 
     def attach(self, client: MqttClient) -> None:
         self._site = client
-        for channel in CHANNELS:
-            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1)
+        for channel in CHANNELS:  # events: acknowledged once stored, when the client can hold acknowledgements
+            event = channel is AgentUp.EVENT
+            client.subscribe(topics.all_agents_up_filter(channel), self.handle, qos=1,
+                             hold_ack=event and client.manual_ack, inline=progress_inline if event else False)
 
     def start(self) -> None:
         self._writer.start()
@@ -187,6 +192,13 @@ class Registry:
 
     def handle(self, msg: IncomingMessage) -> None:
         """Handler for every registry channel of every agent (runs on the MQTT dispatcher thread)."""
+        try:
+            self._handle(msg)
+        finally:
+            if msg.ack is not None:  # an event, held until stored (or at once when it was dropped here)
+                (self.event_ack or _now)(msg.ack)
+
+    def _handle(self, msg: IncomingMessage) -> None:
         self.stats.messages += 1
         try:
             parsed = topics.parse(msg.topic)
@@ -411,3 +423,14 @@ def _notify(listeners: Sequence[Callable[..., None]], what: str, *args: Any) -> 
             listener(*args)
         except Exception:
             log.exception("registry: %s listener failed", what)
+
+
+def _now(ack: Callable[[], None]) -> None:
+    ack()
+
+
+def progress_inline(msg: IncomingMessage) -> bool:
+    """An agent's progress (``command.state``) is handled on the network thread, as its command's response is (the
+    router's): the LMS then sees them in the order the agent sent them. On the dispatcher thread a ``running``
+    could come after its answer (behind a backlog, e.g. what the broker kept while the LMS was down) and was lost."""
+    return b'"command.state"' in msg.payload

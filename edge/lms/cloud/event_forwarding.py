@@ -3,7 +3,9 @@ messages on ``site_up(namespace, site, EVENTS)`` through the durable outbox (at 
 
 The agent events writer (:class:`edge.lms.events.AgentEvents`) hands each stored batch to an
 :class:`EventForwarder`, on its one thread. With a cloud link to come (``await_outbox``), events are held until the
-outbox is set (at most :data:`MAX_HELD`, the oldest dropped first) and then sent before any newer ones.
+outbox is set (at most :data:`MAX_HELD`, the oldest dropped first) and then sent before any newer ones. Events the
+outbox refused (a full disk: ``database or disk is full``) are held the same way and offered again, in order, at the
+writer's next round (:attr:`EventForwarder.held`: the writer comes back every second while some are).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class EventForwarder:
         #: with a cloud link to come, events for the cloud are held until :attr:`outbox` is set
         self._await_outbox = await_outbox
         self._held: list[tuple[str, Event]] = []
+        self._refused = False  # the outbox refused the last message offered (logged once per run of refusals)
         self.forwarded = 0
 
     def send_held(self, outbox: OutboxSink | None) -> None:
@@ -93,20 +96,35 @@ class EventForwarder:
             held, self._held = self._held, []
             self._forward(outbox, held)
 
+    @property
+    def held(self) -> int:
+        """Events waiting for the outbox (not set yet, or it refused them)."""
+        return len(self._held)
+
     def forward(self, outbox: OutboxSink | None, events: Sequence[tuple[str, Event]]) -> None:
         """The events of ``events`` the cloud gets: to ``outbox``, or held for it."""
         up = [(agent_id, e) for agent_id, e in events if forwarded(e)]
         if not up:
             return
-        if outbox is not None:
+        if outbox is not None and not self._held:
             self._forward(outbox, up)
-        elif self._await_outbox:
+        elif outbox is not None or self._await_outbox:  # after those still waiting: the order is kept
             self._held = (self._held + up)[-MAX_HELD:]
 
     def _forward(self, outbox: OutboxSink, up: list[tuple[str, Event]]) -> None:
-        for message in site_event_messages(up):
+        messages = site_event_messages(up)
+        for i, message in enumerate(messages):
             try:
                 outbox.put(self._topic, message)
                 self.forwarded += len(message.events)
-            except Exception:
-                log.exception("events: could not queue %d events for the cloud", len(message.events))
+            except Exception as exc:  # the outbox's database refuses writes: held, offered again next round
+                rest = [(e.agent_id, e.event) for m in messages[i:] for e in m.events]
+                self._held = (rest + self._held)[-MAX_HELD:]
+                if not self._refused:
+                    log.error("events: the outbox refused %d event(s) for the cloud (%s): held, offered again",
+                              len(rest), exc)  # fmt: skip
+                self._refused = True
+                return
+        if self._refused:
+            log.info("events: the outbox takes events for the cloud again")
+        self._refused = False

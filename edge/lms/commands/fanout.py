@@ -149,12 +149,30 @@ class Fanout:
     def on_progress(self, progress: Progress) -> None:
         """An agent's ``command.state`` (any thread): ``queued`` (for a slot) or ``running`` of a cloud command."""
         found = self._request(progress.request_id)
+        if found is None and progress.command_id is not None:
+            self._queue.put(progress)  # an earlier run's request (the LMS restarted): the worker matches its command
+            return
         if found is None or found[1] != progress.agent_id:
             return  # a site command, or not this agent's: nothing for the cloud
         command_id, agent_id = found
         status = CommandStatus(progress.status)
         log_hop(status.value, command_id, agent_id, f" request_id={progress.request_id}")
         self._queue.put(Report(command_id, agent_id, status, {_PROGRESS_HOPS[status]: progress.at}))
+
+    def _earlier_progress(self, progress: Progress) -> None:
+        """Progress under a request id this run of the LMS did not choose (it was sent, and the agent reported it,
+        while the LMS was down; the site broker's session kept it): it counts if this LMS reports on that command
+        to that agent (resumed from ``cloud_requests``, or queued) and has not sent its end yet. An agent cannot
+        move another agent's command, nor one this site never gave it."""
+        assert progress.command_id is not None
+        key = (progress.command_id, progress.agent_id)
+        if not self._buffer.tracks(key):
+            return
+        status = CommandStatus(progress.status)
+        log_hop(status.value, *key, f" request_id={progress.request_id} (an earlier run's request)")
+        self._buffer.add(Report(*key, status, {_PROGRESS_HOPS[status]: progress.at}))
+        if len(self._buffer) >= MAX_RESULTS_PER_MESSAGE:
+            self._flush()
 
     def delivered(self, command_id: str, ticket: Ticket) -> None:
         """The offline queue handed a cloud command to its agent."""
@@ -203,6 +221,8 @@ class Fanout:
                     self._attempts.on_outcome(item)
                 elif isinstance(item, Late):
                     self._attempts.on_late(item)
+                elif isinstance(item, Progress):
+                    self._earlier_progress(item)
                 elif isinstance(item, Report):
                     self._buffer.add(item)
                     if len(self._buffer) >= MAX_RESULTS_PER_MESSAGE:

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 #: The event kind agents report a request's progress with (``{request_id, status}``).
 COMMAND_STATE = "command.state"
+#: longer ``command_id`` values in a progress report are ignored (the cloud's ids are UUIDs)
+MAX_COMMAND_ID = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,9 @@ class Progress:
     agent_id: str
     status: str
     at: float
+    #: the cloud command the request was for (the agent says so): what matches it after an LMS restart, when the
+    #: request id an earlier run of the LMS chose is known no more
+    command_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "agent_id": self.agent_id, "status": self.status, "at": self.at}
@@ -48,7 +53,10 @@ class CommandProgress:
         request_id, status = event.data.get("request_id"), event.data.get("status")
         if not isinstance(request_id, str) or status not in ("queued", "running"):
             return False
-        progress = Progress(request_id, agent_id, str(status), event.timestamp)
+        command_id = event.data.get("command_id")
+        if not isinstance(command_id, str) or not 0 < len(command_id) <= MAX_COMMAND_ID:
+            command_id = None
+        progress = Progress(request_id, agent_id, str(status), event.timestamp, command_id)
         with self._lock:
             self._items.pop(request_id, None)
             self._items[request_id] = progress

@@ -83,6 +83,10 @@ class ResultBuffer:
         """Hops passed without a new status: they leave with the next status of that agent."""
         self._track((command_id, agent_id), hops)
 
+    def tracks(self, key: Key) -> bool:
+        """Whether the LMS reports on ``key`` (a cloud command to that agent) and has not sent its end yet."""
+        return key in self._tracks and key not in self._finished
+
     def _track(self, key: Key, hops: dict[CommandHop, float]) -> _Track | None:
         if key in self._finished:
             return None

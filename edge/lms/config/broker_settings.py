@@ -13,6 +13,9 @@ from shared.mqtt import MqttSettings, is_loopback
 
 PASSWORD_ENV = "CLASSTOP_LMS_BROKER_PASSWORD"
 DYNSEC_PASSWORD_ENV = "CLASSTOP_LMS_DYNSEC_PASSWORD"
+#: how long the site broker keeps the LMS's session while the LMS is down (a day: an LMS crashed overnight still gets
+#: what agents sent; the broker bounds the queue itself, ``max_queued_messages``)
+SITE_SESSION_EXPIRY_S = 86400
 BROKER_PLAIN_PORT, BROKER_TLS_PORT = 1883, 8883
 
 
@@ -58,6 +61,12 @@ class SiteBrokerSettings(MqttSettings):
     """Connection to the site's Mosquitto broker (the ``shared.mqtt`` settings plus a password file)."""
 
     client_id: str = Field(default="lms", min_length=1, max_length=128, description="MQTT client id")
+    session_expiry_s: int = Field(
+        default=SITE_SESSION_EXPIRY_S, ge=0, le=4_294_967_295,
+        description="the broker keeps the LMS's session (its subscriptions and the QoS 1 messages agents send: "
+        "responses, progress, events, presence) this long while the LMS is down, and hands them over when it "
+        "comes back; 0: a clean session (what agents send while the LMS is down is lost)",
+    )  # fmt: skip
     username: str | None = Field(default="lms", max_length=128, description="the LMS's broker user")
     password_file: Path | None = Field(
         default=None, description=f"file holding the broker password (the {PASSWORD_ENV} variable wins)"
@@ -97,5 +106,6 @@ class SiteBrokerSettings(MqttSettings):
         assert self.dynsec is not None
         base = MqttSettings.model_fields.keys()
         data = {k: v for k, v in self.model_dump().items() if k in base}
-        data.update(client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password)
+        data.update(client_id=self.dynsec.client_id, username=self.dynsec.username, password=self.dynsec.password,
+                    session_expiry_s=0)  # request/response: nothing to keep while away
         return MqttSettings.model_validate(data)

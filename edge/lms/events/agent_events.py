@@ -12,17 +12,23 @@ The registry hands every ``Event`` an agent publishes on ``ct/agent/{id}/up/even
   ``cctv.*`` events are also written to the seed's ``cctv_logs``. Events worth the cloud's attention go to the
   durable outbox (:mod:`edge.lms.cloud.event_forwarding`).
 
-Agents deliver at least once, so an event repeated with the same (agent, kind, timestamp) is dropped
-("changed only"). One writer thread does the SQLite work in batches; the table is pruned by age and size every
-``prune_interval_s``.
+Nothing is lost to an LMS killed while an event waits for its batch: the site broker's acknowledgement of a stored
+event is held until it is written and queued for the cloud (:meth:`AgentEvents.ack_after_write`; the LMS's session
+on the site broker is persistent, so the broker delivers it again after the restart). Agents deliver at least once,
+so an event repeated with the same (agent, kind, timestamp) is dropped ("changed only"), also across a restart
+(the newest :data:`SEEN_MAX` stored events are remembered at start: one written but not yet acknowledged when the
+LMS was killed comes again). One writer thread does the SQLite work in batches; the table is pruned by age and size
+every ``prune_interval_s``.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +49,18 @@ IGNORED_KINDS = frozenset({"classtop.snapshot"})
 BATCH_DELAY_S = 0.5
 #: Events remembered for dropping repeats.
 SEEN_MAX = 4096
+#: With this many acknowledgements held, the writer starts its round at once (the site broker sends the LMS at most
+#: ``max_inflight_messages``, 100, QoS 1 messages it has not acknowledged: the others wait).
+ACKS_WAKE = 32
+#: How often events the outbox refused are offered again.
+RETRY_HELD_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Ack:
+    """A site broker acknowledgement, sent once the events queued before it are written."""
+
+    ack: Callable[[], None]
 
 
 @dataclass
@@ -79,8 +97,14 @@ class AgentEvents:
         self._retention_s = retention_days * 86400.0
         self._max_rows = max_rows
         self._forwarder = EventForwarder(namespace, site_id, outbox=outbox, await_outbox=await_outbox)
-        self._batcher: Batcher[Received] = Batcher("lms-events", self._round, delay_s=BATCH_DELAY_S)
+        self._batcher: Batcher[Received | _Ack] = Batcher("lms-events", self._round, delay_s=BATCH_DELAY_S)
+        #: per thread: whether the last :meth:`add` queued its event for writing (:meth:`ack_after_write`)
+        self._queued = threading.local()
+        self._acks_waiting = 0
+        self._acks_lock = threading.Lock()
         self._pruner = Periodic("lms-events-prune", self._prune_logged, prune_interval_s)
+        #: while events wait for an outbox that refused them, the writer tries again every second
+        self._retry = Periodic("lms-events-retry", self._retry_held, RETRY_HELD_S, run_at_start=False)
         self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._processes: dict[str, dict[str, Any]] = {}
         self.progress = CommandProgress()
@@ -94,11 +118,18 @@ class AgentEvents:
         self._batcher.wake()
 
     def start(self) -> AgentEvents:
+        try:  # the newest events stored: a repeat of one (redelivered after a restart) is dropped
+            for key in self._log.newest_keys(SEEN_MAX):
+                self._seen[key] = None
+        except (sqlite3.Error, StoreError):
+            log.exception("events: could not read the newest events (repeats after a restart may be stored twice)")
         self._batcher.start()
         self._pruner.start()
+        self._retry.start()
         return self
 
     def stop(self) -> None:
+        self._retry.stop()
         self._pruner.stop()
         self._batcher.stop()
 
@@ -109,6 +140,7 @@ class AgentEvents:
     # ------------------------------------------------------------ input (MQTT dispatcher thread)
 
     def add(self, agent_id: str, event: Event) -> None:
+        self._queued.last = False
         self.stats.received += 1
         if event.kind == COMMAND_STATE:
             self.progress.update(agent_id, event)
@@ -125,7 +157,21 @@ class AgentEvents:
         self._seen[key] = None
         while len(self._seen) > SEEN_MAX:
             self._seen.popitem(last=False)
-        self._batcher.put((agent_id, event, time.time()))
+        self._queued.last = self._batcher.put((agent_id, event, time.time()))
+
+    def ack_after_write(self, ack: Callable[[], None]) -> None:
+        """The site broker's acknowledgement of the event this thread just gave :meth:`add`: sent once the event is
+        written and queued for the cloud (the broker keeps it for the LMS until then: a kill -9 in between loses
+        nothing), at once for one that is not written (progress, process lists, repeats, dropped)."""
+        queued, self._queued.last = getattr(self._queued, "last", False), False
+        if not queued or not self._batcher.put(_Ack(ack)):
+            ack()
+            return
+        with self._acks_lock:
+            self._acks_waiting += 1
+            wake = self._acks_waiting >= ACKS_WAKE
+        if wake:  # the broker sends at most max_inflight_messages unacknowledged: do not keep it waiting
+            self._batcher.wake()
 
     # ------------------------------------------------------------ queries
 
@@ -141,7 +187,17 @@ class AgentEvents:
 
     # ------------------------------------------------------------ writer thread
 
-    def _round(self, batch: list[Received]) -> None:
+    def _round(self, items: list[Received | _Ack]) -> None:
+        acks = [i.ack for i in items if isinstance(i, _Ack)]
+        try:
+            self._write([i for i in items if not isinstance(i, _Ack)])
+        finally:
+            with self._acks_lock:
+                self._acks_waiting -= len(acks)
+            for ack in acks:
+                ack()
+
+    def _write(self, batch: list[Received]) -> None:
         outbox = self._forwarder.outbox  # one view per round, so held events always go before newer ones
         self._forwarder.send_held(outbox)
         if not batch:
@@ -153,6 +209,10 @@ class AgentEvents:
             self.stats.write_errors += 1
             log.exception("events: could not store %d events", len(batch))
         self._forwarder.forward(outbox, [(agent_id, e) for agent_id, e, _at in batch])
+
+    def _retry_held(self) -> None:
+        if self._forwarder.held and self._forwarder.outbox is not None:
+            self._batcher.wake()
 
     def _prune_logged(self) -> None:
         try:

@@ -84,6 +84,14 @@ class EventLog:
             json_keys=("data",),
         )  # fmt: skip
 
+    def newest_keys(self, limit: int) -> list[tuple[str, str, float]]:
+        """The (agent, kind, timestamp) of the newest ``limit`` events, oldest first: what a restarted LMS remembers
+        to drop repeats (an event it wrote but had not acknowledged to the broker when it was killed comes again)."""
+        with self._store.transaction() as conn:
+            rows = conn.execute("SELECT agent_id, kind, timestamp FROM events ORDER BY id DESC LIMIT ?",
+                                (limit,)).fetchall()  # fmt: skip
+        return [(str(a), str(k), float(t)) for a, k, t in reversed(rows)]
+
     def prune(self, before: float, max_rows: int) -> int:
         """Delete events (and ``cctv.*`` rows of ``cctv_logs``) older than ``before``, then the oldest events beyond
         ``max_rows``. Returns rows deleted."""

@@ -12,6 +12,12 @@ Built so that open consoles cost the command path nothing it can notice:
 * A subscriber that falls behind the ring (a slow client) gets ``resync`` and reloads what it shows; the ring
   holds :data:`RING_SIZE` changes. A reconnecting page sends ``Last-Event-ID`` and gets what it missed, if the
   ring still holds it (else ``resync``).
+* Changes are kept only while a page is open and for :data:`RESUME_WINDOW_S` after the last one closed (or the
+  feed was made): with no page, a change is only counted, and a page resuming from before gets ``resync``.
+* The ring is bounded three ways: :data:`RING_SIZE` changes, :data:`RING_BYTES` of frames and :data:`RING_AGE_S`
+  seconds. The count alone let a small site's ring grow for a day before it was full (20,000 metrics frames of
+  about a kilobyte: 20 MB; the soak measured it as a leak of the LMS, ``bench/soak.py``); a page reconnects after
+  :data:`RETRY_MS`, and one that falls a minute behind reloads anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from enum import StrEnum
 from typing import Any, Final
 
 RING_SIZE: Final = 20_000
+#: the frames the ring holds at most, in bytes (the oldest changes go first)
+RING_BYTES: Final = 8 * 1024 * 1024
+#: changes older than this (seconds) leave the ring
+RING_AGE_S: Final = 60.0
 FLUSH_S: Final = 0.1
 #: a comment line this often keeps proxies and the browser from closing an idle stream
 KEEPALIVE_S: Final = 15.0
@@ -58,6 +68,8 @@ class Change:
     agent_id: str | None
     #: the whole SSE message (``id``, ``event``, ``data`` lines), encoded once for every subscriber
     frame: bytes
+    #: when it was published (time.monotonic())
+    at: float = 0.0
 
 
 class FeedClosed(Exception):
@@ -66,9 +78,14 @@ class FeedClosed(Exception):
 
 class ChangeFeed:
     def __init__(
-        self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S, resume_window_s: float = RESUME_WINDOW_S
-    ) -> None:
-        self._ring: deque[Change] = deque(maxlen=ring_size)
+        self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S, ring_bytes: int = RING_BYTES,
+        ring_age_s: float = RING_AGE_S, resume_window_s: float = RESUME_WINDOW_S,
+    ) -> None:  # fmt: skip
+        self._ring: deque[Change] = deque()
+        self._ring_size = ring_size
+        self._ring_bytes = ring_bytes
+        self._ring_age_s = ring_age_s
+        self._bytes = 0  # the frames in the ring
         self._resume_window_s = resume_window_s
         self._last_listener = time.monotonic()  # when the last page closed (or the feed was made)
         self._lock = threading.Lock()
@@ -94,15 +111,29 @@ class ChangeFeed:
             with self._lock:
                 self._seq += 1  # numbered all the same: a page resuming from before it gets resync
                 self._ring.clear()  # what it held cannot be resumed from any more (and frees its memory)
+                self._bytes = 0
                 self.published += 1
             return
         fields = data() if callable(data) else data
         body = _ENCODER.encode({"kind": kind.value, "agent_id": agent_id, "at": time.time(), **fields})
+        now = time.monotonic()
         with self._lock:
             self._seq += 1
             seq = self._seq
-            self._ring.append(Change(seq, kind, agent_id, f"id: {seq}\nevent: {kind.value}\ndata: {body}\n\n".encode()))
+            change = Change(seq, kind, agent_id, f"id: {seq}\nevent: {kind.value}\ndata: {body}\n\n".encode(), now)
+            self._ring.append(change)
+            self._bytes += len(change.frame)
+            ring, oldest = self._ring, now - self._ring_age_s
+            while len(ring) > 1 and (len(ring) > self._ring_size or self._bytes > self._ring_bytes
+                                     or ring[0].at < oldest):  # fmt: skip
+                self._bytes -= len(ring.popleft().frame)
             self.published += 1
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """The changes the ring holds, and their frames' bytes."""
+        with self._lock:
+            return len(self._ring), self._bytes
 
     @property
     def last_seq(self) -> int:

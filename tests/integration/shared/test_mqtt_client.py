@@ -267,3 +267,47 @@ def test_an_inline_predicate_chooses_per_message(broker: MosquittoProcess) -> No
         assert seen[b"slow-1"] == dispatcher
         assert seen[b"bad-predicate"] == dispatcher  # a failing predicate: handled, not inline
         assert sub.stats.handler_errors == 1 and sub.connected
+
+
+def _drop_connection(client: MqttClient) -> None:
+    """The process dies: the network loop stops and the socket goes, nothing more is sent (no DISCONNECT)."""
+    client._client.loop_stop()
+    sock = client._client.socket()
+    if sock is not None:
+        sock.close()
+
+
+def test_a_held_acknowledgement_keeps_the_message_with_the_broker_until_it_is_sent(broker: MosquittoProcess) -> None:
+    """``hold_ack``: a message whose handler never acknowledged it (its process died first) comes again to the next
+    connection of the same persistent session; one it acknowledged, and those of other subscriptions, do not."""
+    base = settings(broker, "alice", session_expiry_s=60)
+    first = MqttClient(base, manual_ack=True)
+    held: queue.Queue[IncomingMessage] = queue.Queue()
+    first.subscribe("held/+", held.put, hold_ack=True)
+    plain = collect(first, "plain/+")
+    pub = MqttClient(settings(broker, "bob"))
+    with started(pub):
+        first.start()
+        time.sleep(0.2)  # SUBACK
+        for topic in ("held/1", "held/2", "plain/1"):
+            pub.publish(topic, b"x", qos=1).wait_for_publish(5)
+        got = {m.topic: m for m in (held.get(timeout=5), held.get(timeout=5))}
+        assert plain.get(timeout=5).topic == "plain/1"
+        ack = got["held/2"].ack
+        assert ack is not None and got["held/1"].ack is not None
+        ack()  # held/1's never is
+        time.sleep(0.1)
+        _drop_connection(first)
+        second = MqttClient(base, manual_ack=True)
+        again: queue.Queue[IncomingMessage] = queue.Queue()
+        second.subscribe("held/+", again.put, hold_ack=True)
+        plain_again = collect(second, "plain/+")
+        with started(second):
+            assert again.get(timeout=5).topic == "held/1"
+            time.sleep(0.5)  # anything else the broker still had would have come with it
+            assert again.empty() and plain_again.empty()
+
+
+def test_hold_ack_needs_a_client_made_with_manual_ack(broker: MosquittoProcess) -> None:
+    with pytest.raises(ValueError, match="manual_ack"):
+        MqttClient(settings(broker)).subscribe("t/#", lambda _m: None, hold_ack=True)

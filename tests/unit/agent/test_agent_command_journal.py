@@ -49,6 +49,41 @@ def test_a_command_asked_again_is_answered_from_the_journal_not_run_again(tmp_pa
     assert runs.read_text() == "x\n"
 
 
+def test_an_answer_sent_again_is_preceded_by_the_commands_running_with_its_start(tmp_path: Path) -> None:
+    """The LMS asking again may have lost the first ``running`` (killed after it received it): the agent reports it
+    again, with the time the command started (kept in the journal, across the agent's restarts), then the answer."""
+    h = Harness(tmp_path)
+    try:
+        with_journal(h, tmp_path / "journal.log")
+        h.send(exec_command("r1", "cmd-1", "true"))
+        assert h.uplink.wait_response("r1").success
+        first = [e.timestamp for e in h.uplink.events() if e.data.get("request_id") == "r1"]
+        h2 = Harness(tmp_path)  # a new agent process on the same journal (rewritten at open)
+        try:
+            with_journal(h2, tmp_path / "journal.log")
+            h2.send(exec_command("r2", "cmd-1", "true"))
+            assert h2.uplink.wait_response("r2").success
+            assert h2.uplink.sequence("r2") == ["running", "response"]
+            again = [e for e in h2.uplink.events() if e.data.get("request_id") == "r2"]
+            assert again[0].data == {"request_id": "r2", "status": "running", "command_id": "cmd-1"}
+            replayed = [e.timestamp for e in again]
+        finally:
+            h2.pool.close()
+    finally:
+        h.pool.close()
+    started = CommandJournal(tmp_path / "journal.log").started_at("cmd-1")
+    assert started is not None and replayed == [started]  # when it started (as the journal says), not now
+    assert started <= first[0]  # the journal records the start just before the command's own first report
+
+
+def test_a_journal_of_an_older_agent_without_start_times_still_answers(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    path.write_bytes(b'a\tcmd-1\t{"type":"response","request_id":"r1","success":true,"data":1}\ns\tcmd-2\n')
+    journal = CommandJournal(path)
+    assert journal.begin("cmd-1", "r2") == Response.ok("r2", 1) and journal.started_at("cmd-1") is None
+    assert journal.interrupted == ["cmd-2"] and journal.started_at("cmd-2") is None
+
+
 def test_a_command_running_when_the_agent_was_killed_is_answered_interrupted(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     journal = CommandJournal(path)

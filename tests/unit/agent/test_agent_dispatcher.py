@@ -90,8 +90,8 @@ class Harness:
         table = self.commands.table()
         self.dispatcher = Dispatcher(self.uplink, table, report_state=self._report)  # type: ignore[arg-type]
 
-    def _report(self, cmd: Command, status: CommandStatus) -> None:
-        self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id))
+    def _report(self, cmd: Command, status: CommandStatus, at: float | None = None, /) -> None:
+        self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id, at=at))
 
     def _state(self) -> None:
         self.states += 1
@@ -229,6 +229,21 @@ def test_recent_requests_is_bounded() -> None:
         recent.finish(f"r{i}", Response.ok(f"r{i}"))
     assert recent.begin("r0") is True  # forgotten
     assert isinstance(recent.begin("r4"), Response)
+
+
+def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_not() -> None:
+    now = [0.0]
+    recent = RecentRequests(size=2048, max_age_s=600.0, clock=lambda: now[0])
+    assert recent.begin("long") is True  # still running
+    for i in range(1000):  # a day of distinct requests, one a minute
+        now[0] += 60.0
+        assert recent.begin(f"r{i}") is True
+        recent.finish(f"r{i}", Response.ok(f"r{i}"))
+    assert len(recent) <= 12  # the running one and the last ten minutes' answers, not 1,001
+    assert recent.begin("long") is False  # never forgotten while it runs
+    assert isinstance(recent.begin("r999"), Response)  # a repeat within the age is replayed
+    now[0] += 601.0
+    assert recent.begin("r999") is True
 
 
 def test_request_id_of() -> None:

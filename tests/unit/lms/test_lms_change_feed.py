@@ -120,3 +120,25 @@ def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a
     assert b"id: 4\nevent: metrics" in first
     assert b"id: 5\nevent: metrics" in resumed
     assert made == [0, 3, 4]
+
+
+def test_the_ring_stays_within_its_bytes_whatever_the_changes() -> None:
+    """Metrics frames of a kilobyte from ever new agents: the ring keeps at most its bytes (the count alone let it
+    grow to 20 MB), and a page behind what it dropped gets resync."""
+    feed = ChangeFeed(ring_bytes=64 * 1024)
+    sample = {"sample": {"cpu_percent": 1.5, "disks": [{"mount": f"/d{i}", "free": 10**9} for i in range(20)]}}
+    for n in range(2000):
+        feed.publish(ChangeKind.METRICS, sample, f"pc-{n}")
+    count, size = feed.held
+    assert 0 < size <= 64 * 1024 and count < 2000
+    assert feed.since(1) == (feed.since(1)[0], True) and len(feed.since(1)[0]) == count
+
+
+def test_changes_older_than_the_ring_age_leave_it() -> None:
+    feed = ChangeFeed(ring_age_s=0.0)  # every change older than the newest is too old
+    for n in range(100):
+        feed.publish(ChangeKind.EVENT, {"n": n}, f"pc-{n}")
+    assert feed.held[0] == 1  # the newest stays, so a page is never told it missed what is not there
+    changes, lost = feed.since(99)
+    assert [c.seq for c in changes] == [100] and lost is False
+    assert feed.since(98)[1] is True  # 99 is gone: resync

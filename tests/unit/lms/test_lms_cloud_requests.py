@@ -13,6 +13,7 @@ from typing import Any
 
 from edge.lms.commands import Fanout
 from edge.lms.commands.cloud_requests import CloudRequest, CloudRequestRows, Pacer
+from edge.lms.commands.progress import Progress
 from edge.lms.commands.result_buffer import ResultBuffer
 from edge.lms.commands.router import Ticket
 from edge.lms.store import Store
@@ -238,3 +239,31 @@ def test_a_cloud_command_left_delivering_by_a_killed_lms_is_queued_again(store: 
     cloud_row, site_row = rows.get(cloud), rows.get(site)
     assert cloud_row is not None and cloud_row["state"] == "queued"  # its agent's journal answers it if it ran
     assert site_row is not None and site_row["state"] == "interrupted"  # no journal for site commands
+
+
+def test_progress_sent_while_the_lms_was_down_counts_for_the_command_it_resumed(store: Store) -> None:
+    """An agent ran a cloud command and reported ``running`` under the request id of the LMS's earlier run, which
+    was killed; the site broker kept the report for the LMS. The restarted LMS no longer knows that request id:
+    the report's command id matches the command it resumed (only for the agent it went to)."""
+    rows = CloudRequestRows(store)
+    assert rows.admit("c9", time.time(), [CloudRequest("c9", "pc-1", "exec", {}, 5.0, time.time() + 60, time.time())])
+    agent, outbox = Agent(slots=4), Outbox()
+    f = fanout(agent, outbox, store)
+    f.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not agent.running:  # asked again
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.time()
+        f.on_progress(Progress("old-7", "pc-2", "running", started, command_id="c9"))  # not the agent it went to
+        f.on_progress(Progress("old-8", "pc-1", "running", started, command_id="c-other"))  # not a command of ours
+        f.on_progress(Progress("old-9", "pc-1", "running", started, command_id="c9"))
+        time.sleep(0.2)  # the worker takes the reports before the agent answers
+        final = drain(agent, outbox, 1)
+    finally:
+        f.stop()
+    assert final == {("c9", "pc-1"): "succeeded"}
+    results = [r for m in outbox.messages for r in m.results]
+    assert {(r.request_id, r.agent_id) for r in results} == {("c9", "pc-1")}
+    assert [r.hops.get("started") for r in results if r.status.terminal] == [started]

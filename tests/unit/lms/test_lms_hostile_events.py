@@ -4,6 +4,7 @@ the others of its batch go), and a stored row no answer could carry reads as no 
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -66,3 +67,30 @@ def test_a_row_an_older_lms_stored_reads_as_no_data() -> None:
     assert json_or_none('{"x":' * 300 + "0" + "}" * 300) is None
     assert json_or_none('{"load": [NaN, 0, 0]}') is None
     assert json_or_none("not json") is None and json_or_none(None) is None
+
+
+class FullDisk(Sink):
+    """An outbox whose database refuses writes until ``full`` is cleared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = True
+
+    def put(self, topic: str, message: Any) -> int:
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().put(topic, message)
+
+
+def test_events_the_outbox_refused_are_held_and_go_first_once_it_takes_them(caplog: pytest.LogCaptureFixture) -> None:
+    sink = FullDisk()
+    forwarder = EventForwarder(Namespace("demo", "dev"), "s1", outbox=sink)
+    forwarder.forward(sink, [("a1", good("disk.one")), ("a1", good("disk.two"))])
+    forwarder.forward(sink, [("a1", good("disk.three"))])  # after those waiting, not before
+    assert forwarder.held == 3 and sink.messages == []
+    assert caplog.text.count("the outbox refused") == 1
+    sink.full = False
+    forwarder.send_held(sink)
+    forwarder.forward(sink, [("a1", good("disk.four"))])
+    kinds = [e.event.kind for p in sink.messages for e in decode(SiteEvents, p).events]
+    assert kinds == ["disk.one", "disk.two", "disk.three", "disk.four"] and forwarder.held == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from edge.lms.agents import AgentRows, AgentView, Registry
+from edge.lms.agents.registry import progress_inline
 from edge.lms.store import Store
 from shared import topics
 from shared.messages import AgentKind, Heartbeat, Presence, StateData, StateUpdate, Status, encode
@@ -150,3 +152,18 @@ def test_while_the_site_broker_is_unreachable_mqtt_agents_do_not_time_out(store:
     time.sleep(0.3)
     assert reg.sweep() == []
     assert reg.presence("agent-1") is Presence.ONLINE and reg.stats.timeouts == 1
+
+
+def test_progress_is_handled_on_the_network_thread_like_the_responses_it_precedes(store: Store) -> None:
+    """An agent's ``running`` and then its answer must reach the fan-out in that order: the answer is handled inline
+    (the router's), so the progress is too; other events stay on the dispatcher thread."""
+    site = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms"), manual_ack=True)
+    Registry(store, presence_timeout_s=30).attach(site)
+    progress = json.dumps({"type": "event", "timestamp": 1.0, "kind": "command.state",
+                           "data": {"request_id": "r1", "status": "running"}}).encode()  # fmt: skip
+    other = json.dumps({"type": "event", "timestamp": 1.0, "kind": "disk.full", "data": {}}).encode()
+    topic = topics.agent_up("agent-1", AgentUp.EVENT)
+    assert progress_inline(IncomingMessage(topic, progress, 1, False))
+    assert not progress_inline(IncomingMessage(topic, other, 1, False))
+    _qos, _handler, inline = site._subs[topics.all_agents_up_filter(AgentUp.EVENT)]
+    assert inline is progress_inline
