@@ -64,9 +64,10 @@ def test_bad_rules_are_refused_with_the_reason(condition: dict[str, Any], says: 
 def test_flap_damping_takes_numbers_only_and_json_numbers_as_before() -> None:
     with pytest.raises(ValidationError, match="max_changes"):
         rule(DISK, damping={"max_changes": True})
-    parsed = AlertRule.model_validate_json('{"rule_id": "r1", "name": "rule", "condition": {"kind": "metric_threshold",'
-                                           ' "metric": "disk_used_percent", "threshold": 90, "clear": 85.5, "for_s": 60},'
-                                           ' "damping": {"max_changes": 3, "window_s": 600}}')  # fmt: skip
+    condition = ('{"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 90, "clear": 85.5, '
+                 '"for_s": 60}')
+    parsed = AlertRule.model_validate_json(f'{{"rule_id": "r1", "name": "rule", "condition": {condition}, '
+                                           '"damping": {"max_changes": 3, "window_s": 600}}')  # fmt: skip
     assert parsed.damping.max_changes == 3 and parsed.condition.for_s == 60.0
 
 
