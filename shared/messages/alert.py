@@ -80,8 +80,10 @@ class CameraCondition(StrEnum):
 
 
 class _Condition(Strict):
+    # numbers are numbers (``strict``): ``false`` is not 0 and ``"5"`` not 5, on every end (issue 17's fuzz finding)
     #: how long the condition must hold before the alert fires (0: at once)
-    for_s: float = Field(default=0.0, ge=0, le=MAX_DURATION_S, description="seconds the condition must hold")
+    for_s: float = Field(strict=True, default=0.0, ge=0, le=MAX_DURATION_S,
+                         description="seconds the condition must hold")
 
 
 class MetricThresholdCondition(_Condition):
@@ -90,8 +92,9 @@ class MetricThresholdCondition(_Condition):
     kind: Literal["metric_threshold"] = "metric_threshold"
     metric: MetricName
     op: Comparison = Comparison.ABOVE
-    threshold: float = Field(ge=0, le=1e15)
-    clear: float = Field(ge=0, le=1e15, description="the value past which a firing alert clears (hysteresis)")
+    threshold: float = Field(strict=True, ge=0, le=1e15)
+    clear: float = Field(strict=True, ge=0, le=1e15,
+                         description="the value past which a firing alert clears (hysteresis)")
 
     @model_validator(mode="after")
     def _hysteresis(self) -> MetricThresholdCondition:
@@ -108,14 +111,14 @@ class AgentOfflineCondition(_Condition):
     """An agent offline at its LMS for longer than ``for_s`` (not raised while its site is unreachable)."""
 
     kind: Literal["agent_offline"] = "agent_offline"
-    for_s: float = Field(default=300.0, ge=0, le=MAX_DURATION_S)
+    for_s: float = Field(strict=True, default=300.0, ge=0, le=MAX_DURATION_S)
 
 
 class LmsOfflineCondition(_Condition):
     """The site's LMS sent no heartbeat to the cloud for ``for_s`` (evaluated in the cloud)."""
 
     kind: Literal["lms_offline"] = "lms_offline"
-    for_s: float = Field(default=180.0, ge=0, le=MAX_DURATION_S)
+    for_s: float = Field(strict=True, default=180.0, ge=0, le=MAX_DURATION_S)
 
 
 class CloudLinkDownCondition(_Condition):
@@ -123,7 +126,7 @@ class CloudLinkDownCondition(_Condition):
     LMS shows it on site at once)."""
 
     kind: Literal["cloud_link_down"] = "cloud_link_down"
-    for_s: float = Field(default=120.0, ge=0, le=MAX_DURATION_S)
+    for_s: float = Field(strict=True, default=120.0, ge=0, le=MAX_DURATION_S)
 
 
 class CameraHealthCondition(_Condition):
@@ -145,10 +148,10 @@ class CommandFailureRateCondition(_Condition):
     least ``rate`` failed (clears below ``clear_rate``)."""
 
     kind: Literal["command_failure_rate"] = "command_failure_rate"
-    window_s: float = Field(default=3600.0, gt=0, le=MAX_DURATION_S)
-    min_commands: int = Field(default=5, ge=1, le=100_000)
-    rate: float = Field(default=0.5, gt=0, le=1)
-    clear_rate: float = Field(default=0.25, ge=0, le=1)
+    window_s: float = Field(strict=True, default=3600.0, gt=0, le=MAX_DURATION_S)
+    min_commands: int = Field(strict=True, default=5, ge=1, le=100_000)
+    rate: float = Field(strict=True, default=0.5, gt=0, le=1)
+    clear_rate: float = Field(strict=True, default=0.25, ge=0, le=1)
 
     @model_validator(mode="after")
     def _hysteresis(self) -> CommandFailureRateCondition:
@@ -161,7 +164,7 @@ class ClassTopOfflineInClassCondition(_Condition):
     """A ClassTop desktop client offline for ``for_s`` during one of its own timetable's class periods."""
 
     kind: Literal["classtop_offline_in_class"] = "classtop_offline_in_class"
-    for_s: float = Field(default=300.0, ge=0, le=MAX_DURATION_S)
+    for_s: float = Field(strict=True, default=300.0, ge=0, le=MAX_DURATION_S)
 
 
 AlertCondition = Annotated[
@@ -193,8 +196,8 @@ class FlapDamping(Strict):
     """An alert that changes state more than ``max_changes`` times within ``window_s`` is *flapping*: it stays
     firing, and sends no notification, until it has been stable for ``window_s``."""
 
-    window_s: float = Field(default=1800.0, gt=0, le=MAX_DURATION_S)
-    max_changes: int = Field(default=4, ge=1, le=1000)
+    window_s: float = Field(strict=True, default=1800.0, gt=0, le=MAX_DURATION_S)
+    max_changes: int = Field(strict=True, default=4, ge=1, le=1000)
 
     # The rule itself, one for both tiers (the LMS's evaluator, the cloud's site alerts). ``changes`` are the
     # times of the alert key's firings and resolutions.

@@ -84,7 +84,7 @@ def test_at_most_thirty_rules(sites: Cloud) -> None:
     for i in range(25):
         assert sites.put(f"/api/alert-rules/r{i}", {**DISK, "rule_id": f"r{i}"}).status_code == 200
     too_many = sites.put("/api/alert-rules/r99", {**DISK, "rule_id": "r99"})
-    assert too_many.status_code == 400 and "at most 30" in too_many.json_body["error"]["message"]
+    assert too_many.status_code == 409 and "at most 30" in too_many.json_body["error"]["message"]
 
 
 def test_the_compact_shadow_document_parses_back_to_the_same_rules() -> None:

@@ -72,6 +72,7 @@ def test_create_replace_delete_and_audit(api: Api) -> None:
     [
         (rule(condition={**DISK, "metric": "temperature"}), "metric"),
         (rule(condition={**DISK, "for_s": -5}), "for_s"),
+        (rule(condition={**DISK, "for_s": False}), "for_s"),  # the fuzz run's finding: read as 0 before
         (rule(condition={**DISK, "threshold": 150, "clear": 85}), "percentage"),
         (rule(condition={**DISK, "clear": 95}), "clear must not be above threshold"),
         (rule(condition={"kind": "lms_offline"}), "evaluated in the cloud"),

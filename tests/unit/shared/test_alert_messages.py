@@ -47,12 +47,28 @@ def test_a_threshold_rule_with_hysteresis_is_accepted_and_round_trips() -> None:
         ({"kind": "camera_health", "conditions": []}, "at least 1"),
         ({"kind": "reboot_storm"}, "kind"),
         ({**DISK, "for_s": float("nan")}, "for_s"),
+        # numbers are numbers: a boolean or a numeral in a string is refused, not read as 0/1 or 5
+        ({**DISK, "for_s": False}, "for_s"),
+        ({**DISK, "threshold": True}, "threshold"),
+        ({**DISK, "clear": "85"}, "clear"),
+        ({"kind": "agent_offline", "for_s": "300"}, "for_s"),
+        ({"kind": "command_failure_rate", "min_commands": True}, "min_commands"),
     ],
 )
 def test_bad_rules_are_refused_with_the_reason(condition: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError) as err:
         rule(condition)
     assert says in str(err.value)
+
+
+def test_flap_damping_takes_numbers_only_and_json_numbers_as_before() -> None:
+    with pytest.raises(ValidationError, match="max_changes"):
+        rule(DISK, damping={"max_changes": True})
+    condition = ('{"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 90, "clear": 85.5, '
+                 '"for_s": 60}')
+    parsed = AlertRule.model_validate_json(f'{{"rule_id": "r1", "name": "rule", "condition": {condition}, '
+                                           '"damping": {"max_changes": 3, "window_s": 600}}')  # fmt: skip
+    assert parsed.damping.max_changes == 3 and parsed.condition.for_s == 60.0
 
 
 def test_a_scope_list_that_is_empty_is_refused_rather_than_matching_nothing() -> None:
