@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from shared.messages.agent import Severity
 from shared.messages.base import Message, Strict, require_unique
@@ -39,6 +39,17 @@ MAX_SITE_RULES: Final = 100
 #: Alert changes per :class:`SiteAlerts` message (the LMS splits larger backlogs).
 MAX_ALERTS_PER_MESSAGE: Final = 200
 
+
+def _a_number(value: object) -> object:
+    """A count is a JSON number: ``true`` or ``"5"`` is refused (lax parsing read them as 1 and 5); an integral
+    float such as ``4.0`` is an integer to JSON Schema, and pydantic takes it as 4."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+#: a whole number given as a JSON number (``strict`` would refuse ``4.0``, which the documents allow)
+Count = Annotated[int, BeforeValidator(_a_number)]
 
 class MetricName(StrEnum):
     """What a :class:`MetricThresholdCondition` watches, from the agent's :class:`shared.messages.Metrics` sample.
@@ -149,7 +160,7 @@ class CommandFailureRateCondition(_Condition):
 
     kind: Literal["command_failure_rate"] = "command_failure_rate"
     window_s: float = Field(strict=True, default=3600.0, gt=0, le=MAX_DURATION_S)
-    min_commands: int = Field(strict=True, default=5, ge=1, le=100_000)
+    min_commands: Count = Field(default=5, ge=1, le=100_000)
     rate: float = Field(strict=True, default=0.5, gt=0, le=1)
     clear_rate: float = Field(strict=True, default=0.25, ge=0, le=1)
 
@@ -197,7 +208,7 @@ class FlapDamping(Strict):
     firing, and sends no notification, until it has been stable for ``window_s``."""
 
     window_s: float = Field(strict=True, default=1800.0, gt=0, le=MAX_DURATION_S)
-    max_changes: int = Field(strict=True, default=4, ge=1, le=1000)
+    max_changes: Count = Field(default=4, ge=1, le=1000)
 
     # The rule itself, one for both tiers (the LMS's evaluator, the cloud's site alerts). ``changes`` are the
     # times of the alert key's firings and resolutions.

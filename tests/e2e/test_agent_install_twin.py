@@ -4,9 +4,6 @@ tiers — the cloud lists it and a command from the cloud API reaches it through
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import pytest
 
 from infra import agent_package
 from infra.local.twin import Twin
+from tests.fixtures.twin_calls import cloud, eventually
 from tests.integration.enrollment.agent_venv import InstalledAgent, Machine, make_venv
 
 pytestmark = pytest.mark.e2e
@@ -23,22 +21,9 @@ NEW = "room-12-pc"
 
 
 def _cloud(twin: Twin, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(twin.api_url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {twin.admin_token}"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read())
-
-
-def _wait(what: str, condition: Any, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = condition()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    status, answer = cloud(twin, method, path, body)
+    assert status < 400, (status, answer)
+    return answer
 
 
 def test_an_installed_agent_enrols_and_serves_the_cloud(twin: Twin, tmp_path: Path) -> None:
@@ -57,7 +42,7 @@ def test_an_installed_agent_enrols_and_serves_the_cloud(twin: Twin, tmp_path: Pa
             items = _cloud(twin, "GET", f"/api/agents?site_id={twin.opt.site_id}")["data"]["agents"]
             return any(a["agent_id"] == NEW and a.get("status") == "online" for a in items)
 
-        _wait(f"the cloud to list {NEW} online", listed)
+        eventually(listed, 60, f"the cloud to list {NEW} online")
         created = _cloud(twin, "POST", "/api/commands", {"agent_id": NEW, "command": "get_all_settings"})
         command_id = created["data"]["command_id"]
 
@@ -65,7 +50,7 @@ def test_an_installed_agent_enrols_and_serves_the_cloud(twin: Twin, tmp_path: Pa
             record: dict[str, Any] = _cloud(twin, "GET", f"/api/commands/{command_id}")["data"]
             return record if record["status"] != "pending" else None
 
-        record = _wait("the command's result", finished)
+        record = eventually(finished, 60, "the command's result")
         assert record["status"] == "succeeded", record
     finally:
         assert agent.stop() == 0, agent.output()[-3000:]

@@ -24,6 +24,7 @@ from shared.messages import Event, Response, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents
 from shared.messages.site import MAX_EVENTS_PER_MESSAGE
 from shared.names import Namespace
+from shared.topics import SiteUp, site_up
 
 
 def ev(kind: str, severity: Severity = Severity.INFO, at: float | None = None, **data: Any) -> Event:
@@ -77,7 +78,9 @@ def test_events_are_stored_deduplicated_forwarded_and_pruned(store: Store) -> No
         assert store.query("SELECT client_uuid, event_type, camera_id FROM cctv_logs ORDER BY id") == [
             ("agent-1", "cctv.frozen", "door"), ("agent-2", "cctv.covered", "7")]
         rows = OutboxRows(store).peek()
-        assert [r.topic for r in rows] == ["ct/demo/dev/site/school-1/up/events"]
+        # sent to the site_events rule with Basic Ingest
+        assert [r.topic for r in rows] == [site_up(Namespace("demo", "dev"), "school-1", SiteUp.EVENTS)]
+        assert rows[0].topic.endswith("/ct/demo/dev/site/school-1/up/events")
         up = decode(CloudSiteEvents, rows[0].payload)
         assert [(e.agent_id, e.event.kind) for e in up.events] == [("agent-1", "cctv.frozen"),
                                                                     ("agent-2", "cctv.covered")]

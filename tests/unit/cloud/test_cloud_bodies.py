@@ -35,7 +35,8 @@ def _caller(method: str, path: str) -> str | None:
 
 
 def _send(cloud: Cloud, method: str, path: str, body: bytes) -> tuple[int, dict[str, object]]:
-    concrete = re.sub(r"{(\w+)}", lambda m: "a1" if m.group(1) == "agent_id" else "x1", path)
+    fill = {"agent_id": "a1", "email": "someone%40example.org"}  # each path id a valid one: the body is what is tested
+    concrete = re.sub(r"{(\w+)}", lambda m: fill.get(m.group(1), "x1"), path)
     response = cloud.request(method, concrete, body, role=_caller(method, path))
     return response.status_code, response.json_body
 

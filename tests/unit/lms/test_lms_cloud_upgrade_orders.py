@@ -25,6 +25,7 @@ from edge.lms.upgrades.settings import UpgradeSettings
 from shared.agent_packages import sha256_of
 from shared.messages import AgentRetire, UpgradeOrder
 from shared.names import Namespace
+from shared.topics import SiteUp, site_up
 from tests.fixtures.agent_packages import ReleaseKey, tiny_package
 from tests.fixtures.lms_services import offline_services
 
@@ -178,7 +179,7 @@ def test_every_retirement_is_reported_to_the_cloud(store: Store) -> None:
     assert not cloud.process(AgentRetire(agent_id="pc-1", by="admin", timestamp=60.0))  # retired already: reported
     assert not cloud.process(AgentRetire(agent_id="pc-9", by="admin", timestamp=70.0))  # unknown: reported
     sent = [json.loads(i.payload) for i in outbox._rows.peek(100)]
-    assert {i.topic for i in outbox._rows.peek(100)} == {"ct/demo/dev/site/s1/up/retired"}
+    assert {i.topic for i in outbox._rows.peek(100)} == {site_up(NS, "s1", SiteUp.RETIRED)}  # Basic Ingest
     assert [(m["agents"][0]["agent_id"], m["agents"][0]["by"]) for m in sent] == [
         ("pc-1", "tech#3"), ("pc-2", "cloud:admin"), ("pc-1", "cloud:admin"), ("pc-9", "cloud:admin")]
 

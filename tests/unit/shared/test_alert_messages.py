@@ -53,6 +53,8 @@ def test_a_threshold_rule_with_hysteresis_is_accepted_and_round_trips() -> None:
         ({**DISK, "clear": "85"}, "clear"),
         ({"kind": "agent_offline", "for_s": "300"}, "for_s"),
         ({"kind": "command_failure_rate", "min_commands": True}, "min_commands"),
+        ({"kind": "command_failure_rate", "min_commands": "5"}, "min_commands"),
+        ({"kind": "command_failure_rate", "min_commands": 5.5}, "min_commands"),
     ],
 )
 def test_bad_rules_are_refused_with_the_reason(condition: dict[str, Any], says: str) -> None:
@@ -62,12 +64,13 @@ def test_bad_rules_are_refused_with_the_reason(condition: dict[str, Any], says: 
 
 
 def test_flap_damping_takes_numbers_only_and_json_numbers_as_before() -> None:
+    """An integral JSON number is an integer to JSON Schema (``3.0``): taken, as the documents allow it."""
     with pytest.raises(ValidationError, match="max_changes"):
         rule(DISK, damping={"max_changes": True})
     condition = ('{"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 90, "clear": 85.5, '
                  '"for_s": 60}')
     parsed = AlertRule.model_validate_json(f'{{"rule_id": "r1", "name": "rule", "condition": {condition}, '
-                                           '"damping": {"max_changes": 3, "window_s": 600}}')  # fmt: skip
+                                           '"damping": {"max_changes": 3.0, "window_s": 600}}')  # fmt: skip
     assert parsed.damping.max_changes == 3 and parsed.condition.for_s == 60.0
 
 
