@@ -192,7 +192,20 @@ def events() -> dict[str, Any]:
         "site_alerts": {"type": "site_alerts", "v": 1, "alerts": [alert(now)]},
     }
     return {"api_handler": api, **{name: rule_event("s1", m) for name, m in messages.items()},
+            "site_presence": presence_event(now),
             "expire_commands": scheduled, "evaluate_alerts": scheduled, "alert_digest": scheduled}
+
+
+def presence_event(now: float) -> dict[str, Any]:
+    """What the lifecycle rule hands ``site_presence``: IoT Core's ``connected`` event of site ``s1``'s client."""
+    from shared.names import Namespace
+    from shared.topics import site_thing_name
+
+    client_id = site_thing_name(Namespace(TENANT, STAGE), "s1")
+    lifecycle = {"clientId": client_id, "timestamp": int(now * 1000), "eventType": "connected",
+                 "versionNumber": 1, "principalIdentifier": "bench", "ipAddress": "192.0.2.1"}
+    encoded = base64.b64encode(json.dumps(lifecycle).encode()).decode()
+    return {"topic_client_id": client_id, "message_base64": encoded}
 
 
 def snapshot() -> dict[str, Any]:
