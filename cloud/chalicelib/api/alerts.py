@@ -12,9 +12,8 @@ from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.alert import Alert, AlertFilter
+from chalicelib.domain.alert import MAX_SILENCE_S, Alert, AlertFilter
 from chalicelib.errors import BadRequest
-from chalicelib.services.alerts import MAX_SILENCE_S
 from shared.messages.agent import Severity
 from shared.messages.alert import AlertState
 from shared.topics import ID_PATTERN, is_valid_id

@@ -19,7 +19,6 @@ from chalicelib.api.http import RequestBody, ok, query_int, query_since, query_s
 from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.repositories.change_mark import Area
-from chalicelib.repositories.event import StoredEvent
 from shared.cctv import central_source_error
 from shared.topics import ID_PATTERN
 
@@ -134,4 +133,4 @@ def list_events(call: Call[None]) -> Response:
     page = container.get().cctv.events(call.principal, agent_id=agent_id, day=day,
                                        limit=query_int(request, "limit", 100), cursor=query_str(request, "cursor"),
                                        since=query_since(request))
-    return ok(page.to_dict("events", StoredEvent.to_dict))
+    return ok(page.to_dict("events", lambda event: event.to_dict()))

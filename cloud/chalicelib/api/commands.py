@@ -16,8 +16,8 @@ from chalicelib.api.http import RequestBody, ok, query_float, query_int, query_s
 from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
+from chalicelib.domain.command import CLOUD_ONLY_PARAMS, MAX_WAIT_S, CommandRequest
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.commands import CLOUD_ONLY_PARAMS, MAX_WAIT_S, CommandRequest
 from shared.commands import CATALOGUE
 from shared.messages.command import MAX_TIMEOUT_S, REQUEST_ID_PATTERN
 from shared.topics import ID_PATTERN

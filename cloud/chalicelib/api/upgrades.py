@@ -18,7 +18,7 @@ from chalicelib import container
 from chalicelib.api.http import RequestBody, ok, query_int
 from chalicelib.api.params import limit
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
-from chalicelib.services.upgrade_campaigns import MAX_SITES
+from chalicelib.domain.upgrade_campaign import MAX_SITES
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.topics import ID_PATTERN
 

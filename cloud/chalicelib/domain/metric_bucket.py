@@ -4,7 +4,19 @@ the dashboard's charts read it (buckets merged into a coarser step: ``services/m
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
+
+#: chart windows end on a multiple of this (seconds): the metrics route's ETag changes this often
+WINDOW_ALIGN_S = 300
+
+
+class MetricRange(StrEnum):
+    """The charts' ranges (``?range=``)."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from cloud_testkit import Cloud, online
 from test_cloud_polling import aws_calls, poll
 
 from chalicelib import container
-from chalicelib.domain.metric_bucket import MetricBucket
-from chalicelib.services.metric_history import WINDOW_ALIGN_S, downsample
+from chalicelib.domain.metric_bucket import WINDOW_ALIGN_S, MetricBucket
+from chalicelib.services.metric_history import downsample
 
 HOUR_S = 3600
 
