@@ -19,10 +19,19 @@ class AgentSettingsBody(Strict):
     model_config = ConfigDict(extra="forbid")
 
     settings: dict[str, str | None] = Field(
-        min_length=1, max_length=MAX_SHADOW_SETTINGS,
-        json_schema_extra={"propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
-            {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"},
-            {"type": "null"}]}},
+        min_length=1,
+        max_length=MAX_SHADOW_SETTINGS,
+        json_schema_extra={
+            "propertyNames": {"pattern": SETTING_KEY_PATTERN},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": MAX_SETTING_VALUE},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        },
         description="key -> value (string, number or boolean) or null to remove the key",
     )
 

@@ -15,8 +15,9 @@ from shared.topics import ID_PATTERN
 class AgentTagsBody(RequestBody):
     """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
 
-    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS,
-                                                                    json_schema_extra={"uniqueItems": True})
+    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(
+        max_length=MAX_TAGS, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("tags")
     @classmethod

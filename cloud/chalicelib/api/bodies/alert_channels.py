@@ -24,8 +24,13 @@ _PATTERNS = {"email": _EMAIL, "sms": _PHONE, "webhook": _WEBHOOK}
 class QuietHoursBody(RequestBody):
     start: str = Field(pattern=_HHMM, description="HH:MM, local time")
     end: str = Field(pattern=_HHMM, description="HH:MM, local time (before start: spans midnight)")
-    timezone: str = Field(default="UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$",
-                          description="an IANA time zone, e.g. Europe/London")
+    timezone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+/-]+$",
+        description="an IANA time zone, e.g. Europe/London",
+    )
 
 
 class ChannelBody(RequestBody):
@@ -36,17 +41,29 @@ class ChannelBody(RequestBody):
     min_severity: Literal["info", "warning", "error", "critical"] = "warning"
     quiet_hours: QuietHoursBody | None = None
     digest: bool = Field(default=False, description="a daily digest instead of immediate non-critical alerts")
-    secret: str | None = Field(default=None, min_length=MIN_SECRET_BYTES, max_length=256,
-                               description="a webhook's signing secret (made if not given; answered once)")
+    secret: str | None = Field(
+        default=None,
+        min_length=MIN_SECRET_BYTES,
+        max_length=256,
+        description="a webhook's signing secret (made if not given; answered once)",
+    )
 
     @classmethod
     def openapi_extra(cls) -> dict[str, Any]:
         """Each kind's address (and only a webhook's secret), as the validator below checks them."""
-        return {"oneOf": [
-            {"properties": {"kind": {"const": "email"}, "address": {"pattern": _EMAIL}, "secret": {"type": "null"}}},
-            {"properties": {"kind": {"const": "sms"}, "address": {"pattern": _PHONE}, "secret": {"type": "null"}}},
-            {"properties": {"kind": {"const": "webhook"}, "address": {"pattern": _WEBHOOK}}},
-        ]}
+        return {
+            "oneOf": [
+                {
+                    "properties": {
+                        "kind": {"const": "email"},
+                        "address": {"pattern": _EMAIL},
+                        "secret": {"type": "null"},
+                    }
+                },
+                {"properties": {"kind": {"const": "sms"}, "address": {"pattern": _PHONE}, "secret": {"type": "null"}}},
+                {"properties": {"kind": {"const": "webhook"}, "address": {"pattern": _WEBHOOK}}},
+            ]
+        }
 
     @model_validator(mode="after")
     def _address(self) -> ChannelBody:

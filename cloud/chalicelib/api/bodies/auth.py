@@ -43,10 +43,12 @@ class ChallengeBody(RequestBody):
     @classmethod
     def openapi_extra(cls) -> dict[str, Any]:
         """Each challenge's answer, as the sign-in service checks it (400 without it)."""
-        return {"oneOf": [{"properties": {"challenge": {"const": challenge}, answer: {"type": "string"}},
-                           "required": [answer]}
-                          for challenge, answer in (("NEW_PASSWORD_REQUIRED", "new_password"),
-                                                    ("SOFTWARE_TOKEN_MFA", "code"))]}
+        return {
+            "oneOf": [
+                {"properties": {"challenge": {"const": challenge}, answer: {"type": "string"}}, "required": [answer]}
+                for challenge, answer in (("NEW_PASSWORD_REQUIRED", "new_password"), ("SOFTWARE_TOKEN_MFA", "code"))
+            ]
+        }
 
 
 class RefreshBody(RequestBody):

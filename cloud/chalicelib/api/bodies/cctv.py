@@ -26,9 +26,13 @@ class CameraConfigBody(RequestBody):
     #: the cloud"): the agent would open any file of the PC it is given
     source: int | str = Field(
         description="device index 0-63, an rtsp/http(s) URL, or synthetic:moving|frozen|black",
-        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": 63},
-                                     {"type": "string", "pattern": URL_PATTERN},
-                                     {"type": "string", "pattern": SYNTHETIC_PATTERN}]},
+        json_schema_extra={
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 63},
+                {"type": "string", "pattern": URL_PATTERN},
+                {"type": "string", "pattern": SYNTHETIC_PATTERN},
+            ]
+        },
     )
     enabled: bool = True
     width: int = Field(default=1280, ge=160, le=3840)
@@ -45,8 +49,10 @@ class CameraConfigBody(RequestBody):
         if isinstance(v, int) and not 0 <= v <= 63:
             raise ValueError("a device index must be between 0 and 63")
         if isinstance(v, str) and not (_URL_RE.fullmatch(v) or _SYNTHETIC_RE.fullmatch(v)):
-            raise ValueError("a URL must be rtsp://, rtsps://, http:// or https:// (or a test pattern "
-                             "synthetic:moving|frozen|black); a file is set on site only")
+            raise ValueError(
+                "a URL must be rtsp://, rtsps://, http:// or https:// (or a test pattern "
+                "synthetic:moving|frozen|black); a file is set on site only"
+            )
         refused = central_source_error(v)
         if refused is not None:
             raise ValueError(refused)
@@ -56,5 +62,6 @@ class CameraConfigBody(RequestBody):
 class SnapshotBody(RequestBody):
     """``POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot`` (the body may be empty)."""
 
-    get_expires_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600,
-                               description="how long the returned get_url stays valid (seconds)")
+    get_expires_s: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="how long the returned get_url stays valid (seconds)"
+    )

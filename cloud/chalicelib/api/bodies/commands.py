@@ -75,8 +75,9 @@ class CreateCommandBody(_CommandBody):
     selector — ``site_id``, ``group`` or ``tag`` (every approved agent it selects that the caller may see)."""
 
     agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    agent_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
-                                                                            max_length=MAX_AGENTS_PER_REQUEST)
+    agent_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_AGENTS_PER_REQUEST
+    )
     site_id: str | None = Field(default=None, pattern=ID_PATTERN)
     group: str | None = Field(default=None, pattern=LABEL_PATTERN)
     tag: str | None = Field(default=None, pattern=LABEL_PATTERN)

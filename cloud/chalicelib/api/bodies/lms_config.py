@@ -14,8 +14,9 @@ from shared.messages.lms_config import LmsConfigOverlay
 class LmsConfigBody(RequestBody):
     """``PUT /api/lms/{site_id}/config``: cloud-settable settings to merge into desired (``null`` removes one)."""
 
-    config: dict[str, Any] = Field(min_length=1,
-                                   description="lms.toml's cloud-settable keys (docs/api.md) -> value, or null")
+    config: dict[str, Any] = Field(
+        min_length=1, description="lms.toml's cloud-settable keys (docs/api.md) -> value, or null"
+    )
     version: int | None = Field(default=None, ge=0, description="the version read: 409 if the shadow moved on")
 
     @classmethod

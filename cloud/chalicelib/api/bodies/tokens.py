@@ -22,6 +22,7 @@ class CreateTokenBody(RequestBody):
     #: not blank (the service strips it): a character that is not whitespace in Python's sense nor JSON Schema's
     name: str = Field(min_length=1, max_length=128, pattern=r"[^\s\x1c-\x1f\x85\ufeff]")
     role: Literal["viewer", "operator", "admin"]
-    site_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(default=None, min_length=1,
-                                                                            max_length=MAX_TOKEN_SITES)
+    site_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_TOKEN_SITES
+    )
     ttl_s: int | None = Field(default=None, ge=MIN_TOKEN_TTL_S, le=MAX_TOKEN_TTL_S)
