@@ -3,10 +3,11 @@
 One thread, every ``interval_s``, rolls up the ``metrics`` history table (min/avg/max of CPU, memory, the fullest
 disk's used % and the network receive / transmit rates, sample count, per 5-minute bucket: :func:`bucket_rollup`) of
 the **hours** closed since the high mark ``rollup_until`` kept in ``lms_config``, and writes the messages to the
-durable outbox **in the same transaction** as the new high mark: each bucket is sent once, also across restarts. Whole hours travel together (one agent's hour is
-never split across messages) so that the cloud writes one item per agent per hour (the cost budget:
-docs/seeds.md#budgets). An hour closes ``grace_s`` after its end (samples are written in batches); a sample
-stored after its hour was rolled up is not sent. The first start rolls up at most ``backfill_s`` of history.
+durable outbox **in the same transaction** as the new high mark: each bucket is sent once, also across restarts.
+Whole hours travel together (one agent's hour is never split across messages) so that the cloud writes one item
+per agent per hour (the cost budget: docs/seeds.md#budgets). An hour closes ``grace_s`` after its end (samples are
+written in batches); a sample stored after its hour was rolled up is not sent. The first start rolls up at most
+``backfill_s`` of history.
 """
 
 from __future__ import annotations
