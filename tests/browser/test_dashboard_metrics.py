@@ -2,7 +2,8 @@
 local twin: a real agent samples its CPU, memory, disks and network counters, the real LMS stores the samples, rolls
 a closed hour up into 5-minute buckets (``MetricRollupSync``) and sends them through its outbox and the IoT
 stand-in to the cloud's ``site_metrics`` rule; the page reads ``GET /api/agents/{id}/metrics?range=hour|day|week``
-and draws uPlot charts: CPU, memory, the fullest disk and the network's receive / transmit rates, every label in the chosen language.
+and draws uPlot charts: CPU, memory, the fullest disk and the network's receive / transmit rates, every label in
+the chosen language.
 
 A site sends an hour only once it has closed. Not to wait an hour, the LMS and the agent start with their wall
 clocks set back into the previous hour (the twin's ``clock_shift``: infra/local/clock_shift); the agent's clock
