@@ -60,13 +60,13 @@ def api(twin: Twin, path: str, token: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def until(what: str, check: Any, timeout: float) -> Any:
+def until(what: str, check: Any, timeout: float, shown: Any = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
             return result
         time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f": {shown()}" if shown else ""))
 
 
 def lms_samples(twin: Twin, since: float, end: float) -> int:
@@ -226,8 +226,13 @@ def test_every_label_follows_the_language_switch(site: WebSite, twin: Twin, brow
         "chart-net": {"时间", "接收平均", "接收峰值", "发送平均", "发送峰值"},
     }
     for chart, labels in expected.items():
-        wait(browser).until(lambda d, c=chart, want=labels: set(legend(d, c)) == want)
-        assert "Time" not in browser.find_element(By.ID, chart).text
+        until(
+            f"the legend of #{chart} in Chinese",
+            lambda c=chart, want=labels: set(legend(browser, c)) == want,
+            15,
+            lambda c=chart: legend(browser, c),
+        )
+        assert "Time" not in browser.find_element(By.ID, chart).text, legend(browser, chart)
     titles = [browser.find_element(By.CSS_SELECTOR, f"#{c} figcaption").text for c in CHARTS]
     zh = json.loads((WEB / "dashboard" / "messages" / "zh-CN.json").read_text(encoding="utf-8"))
     assert titles == [zh[f"metrics.{k}"] for k in ("cpu", "mem", "disk", "net")], titles

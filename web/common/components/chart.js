@@ -51,6 +51,8 @@ export function Chart({ id, title, x, series, height = 200, yMax, range, format 
   useEffect(() => {
     const el = box.current;
     if (!el) return undefined;
+    let live = true; // a redraw queued by a theme or language change is dropped once these props are replaced
+    const later = () => requestAnimationFrame(() => live && draw());
     const draw = () => {
       if (plot.current) plot.current.destroy();
       const colors = [cssVar('--chart-1'), cssVar('--chart-2'), cssVar('--chart-3'), cssVar('--chart-4')];
@@ -80,9 +82,10 @@ export function Chart({ id, title, x, series, height = 200, yMax, range, format 
       if (plot.current && Math.abs(plot.current.width - el.clientWidth) > 8) plot.current.setSize({ width: Math.max(240, el.clientWidth), height });
     });
     ro.observe(el);
-    const offTheme = theme.subscribe(() => requestAnimationFrame(draw));
-    const offLang = lang.subscribe(() => requestAnimationFrame(draw));
+    const offTheme = theme.subscribe(later);
+    const offLang = lang.subscribe(later);
     return () => {
+      live = false;
       ro.disconnect();
       offTheme();
       offLang();
