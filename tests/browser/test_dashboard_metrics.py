@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -138,8 +139,22 @@ def browser() -> Iterator[WebDriver]:
 
 
 def open_charts(driver: WebDriver) -> None:
+    """The agent's page, its "Metrics" tab (clicked again if the page was drawn anew meanwhile: a change of
+    language redraws the whole app, and the page opens on its first tab)."""
     driver.execute_script("window.location.hash = arguments[0]", f"#/agents/{AGENT}")
-    wait(driver).until(ec.element_to_be_clickable((By.ID, "tab-metrics"))).click()
+
+    def shown(d: WebDriver) -> bool:
+        if d.find_elements(By.CSS_SELECTOR, "#metrics-range button"):
+            return True
+        try:
+            tab = d.find_elements(By.ID, "tab-metrics")
+            if tab and tab[0].is_displayed():
+                tab[0].click()
+        except StaleElementReferenceException:  # redrawn between finding and clicking: the next round
+            pass
+        return False
+
+    wait(driver, 30).until(shown)
 
 
 def choose(driver: WebDriver, range_: str) -> int:
@@ -219,6 +234,9 @@ def test_every_label_follows_the_language_switch(site: WebSite, twin: Twin, brow
     assert RATE.match(shown["In average"]) and RATE.match(shown["Out peak"]), shown
     assert re.search(r"\d", shown["Time"]), shown
     Select(browser.find_element(By.ID, "lang-select")).select_by_value("zh-CN")
+    wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN")
+    open_charts(browser)  # the app is drawn anew in the new language, on the agent's first tab
+    assert choose(browser, "day") > 0
     expected = {
         "chart-cpu": {"时间", "CPU 最低", "CPU 平均", "CPU 峰值"},
         "chart-mem": {"时间", "内存最低", "内存平均", "内存峰值"},
