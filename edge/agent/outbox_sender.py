@@ -78,6 +78,7 @@ class OutboxSender:
         self._periodic = Periodic("outbox", self._pass, poll_s, run_at_start=False, join_timeout_s=5.0)
 
     def start(self) -> None:
+        self._closing.clear()
         self._periodic.start()
 
     def wake(self) -> None:
@@ -89,6 +90,8 @@ class OutboxSender:
         if not self.publisher.connected or self._paused_s() > 0:
             return
         with self._send_lock:
+            if self._paused_s() > 0:  # an acknowledgement applied meanwhile said nobody subscribed
+                return
             after = next(reversed(self._inflight)) if self._inflight else 0
             room = WINDOW - len(self._inflight)
             if room <= 0:
