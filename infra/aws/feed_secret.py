@@ -25,8 +25,11 @@ def resources() -> Json:
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
                 "Description": sub("ClassTop ${TenantId} ${Stage}: signs the dashboard overview's shared links"),
-                "GenerateSecretString": {"PasswordLength": KEY_LENGTH, "ExcludePunctuation": True,
-                                         "IncludeSpace": False},
+                "GenerateSecretString": {
+                    "PasswordLength": KEY_LENGTH,
+                    "ExcludePunctuation": True,
+                    "IncludeSpace": False,
+                },
                 "Tags": data_plane.tags(),
             },
         },

@@ -1,8 +1,8 @@
 """The dashboard's hosting: its static files under the ``site/`` prefix of the tenant's bucket, behind CloudFront
 (origin access control: the bucket stays private), with ``/api/*`` routed to the API Gateway stage on the same
 origin (no CORS) and one response headers policy for both (:data:`SECURITY_HEADERS`). Nothing under ``/api/`` is
-cached except :data:`LIVE_PATH`, the overview's shared links, which carry no credentials (docs/security.md). The local twin sends the
-same headers (``infra/local/dashboard_files.py``).
+cached except :data:`LIVE_PATH`, the overview's shared links, which carry no credentials (docs/security.md). The
+local twin sends the same headers (``infra/local/dashboard_files.py``).
 """
 
 from __future__ import annotations

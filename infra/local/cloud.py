@@ -33,11 +33,12 @@ to ``--token-file`` and then ``--ready-file`` when everything is up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
-import signal
 import secrets
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -184,10 +185,9 @@ class LocalCloud:
                 Name=settings.alerts_topic_arn.rsplit(":", 1)[1])
         if settings.feed_secret:  # the template's generated OverviewFeedSecret: random, never in code
             secrets_manager = boto3.client("secretsmanager", endpoint_url=self.moto_url, region_name=settings.region)
-            try:
+            # a restarted cloud server on the same moto keeps the secret, and so the links it signed
+            with contextlib.suppress(secrets_manager.exceptions.ResourceExistsException):
                 secrets_manager.create_secret(Name=settings.feed_secret, SecretString=secrets.token_urlsafe(48))
-            except secrets_manager.exceptions.ResourceExistsException:
-                pass  # a restarted cloud server on the same moto keeps the links it signed
 
     def start_user_pool(self) -> None:
         """The tenant's user pool in moto, the app's settings pointing at it, and the demo admin."""

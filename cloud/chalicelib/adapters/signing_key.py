@@ -39,8 +39,15 @@ class SecretsManagerKey(AwsAdapter[SecretsClient]):
 
     SERVICE = "secretsmanager"
 
-    def __init__(self, secret_id: str, client: SecretsClient | None = None, *, endpoint_url: str | None = None,
-                 region: str | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        client: SecretsClient | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not secret_id:
             raise SigningKeyNotConfigured("no feed secret is configured (CLASSTOP_FEED_SECRET_ARN)")
         super().__init__(client, endpoint_url=endpoint_url, region=region)
@@ -62,8 +69,9 @@ class SecretsManagerKey(AwsAdapter[SecretsClient]):
         except (ClientError, BotoCoreError) as exc:  # the message names the secret, never its value
             if error_code(exc) == "ResourceNotFoundException":
                 raise SigningKeyNotConfigured("the feed secret does not exist") from None
-            raise UpstreamError(f"secrets manager: cannot read the feed secret ({error_code(exc) or 'no answer'})") \
-                from None
+            raise UpstreamError(
+                f"secrets manager: cannot read the feed secret ({error_code(exc) or 'no answer'})"
+            ) from None
         value = answer.get("SecretString")
         if not isinstance(value, str) or len(value.encode()) < MIN_KEY_BYTES:
             raise SigningKeyNotConfigured(f"the feed secret is not a string of at least {MIN_KEY_BYTES} bytes")

@@ -65,8 +65,13 @@ class FeedLink:
     refresh_after: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.path, "scope": self.scope, "expires_at": self.expires_at,
-                "refresh_after": self.refresh_after, "max_age_s": MAX_AGE_S}
+        return {
+            "url": self.path,
+            "scope": self.scope,
+            "expires_at": self.expires_at,
+            "refresh_after": self.refresh_after,
+            "max_age_s": MAX_AGE_S,
+        }
 
 
 def scope_of(principal: Principal) -> str:
@@ -97,8 +102,7 @@ class OverviewFeed:
         scope = scope_of(principal)
         if len(scope) > MAX_SCOPE_CHARS:
             return FeedLink(None, SITES_SCOPE, expires, refresh_after)
-        return FeedLink(f"{LIVE_PREFIX}/{scope}/{expires}/{self._mac(scope, expires)}", scope, expires,
-                        refresh_after)
+        return FeedLink(f"{LIVE_PREFIX}/{scope}/{expires}/{self._mac(scope, expires)}", scope, expires, refresh_after)
 
     def verify(self, scope: str, expires: str, mac: str) -> Principal:
         """The caller a link stands for; :class:`Forbidden` (always :data:`INVALID`) for any bad link."""

@@ -17,12 +17,12 @@ os.environ.update(
 
 import dataclasses
 import json
-from secrets import token_urlsafe
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import boto3

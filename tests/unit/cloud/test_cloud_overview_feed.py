@@ -23,9 +23,27 @@ from chalicelib.services.overview_feed import BUCKET_S, INVALID, LIVE_PREFIX, Ov
 def fleet(site: Cloud) -> Cloud:
     """Sites s1 (agent a1) and s2 (agent b1), an event at each, a viewer and an operator of s1 only."""
     for site_id, agent in (("s1", "a1"), ("s2", "b1")):
-        site.invoke("site_events", {"type": "site_events", "v": 1, "site_id": site_id, "events": [
-            {"agent_id": agent, "event": {"type": "event", "v": 1, "kind": "camera.offline", "severity": "warning",
-                                          "message": f"camera of {site_id} lost", "timestamp": site.clock.now}}]})
+        site.invoke(
+            "site_events",
+            {
+                "type": "site_events",
+                "v": 1,
+                "site_id": site_id,
+                "events": [
+                    {
+                        "agent_id": agent,
+                        "event": {
+                            "type": "event",
+                            "v": 1,
+                            "kind": "camera.offline",
+                            "severity": "warning",
+                            "message": f"camera of {site_id} lost",
+                            "timestamp": site.clock.now,
+                        },
+                    }
+                ],
+            },
+        )
     site.tokens["s1-operator"] = container.get().tokens.create("operator", "s1 operator", site_ids=["s1"]).secret
     return site
 
@@ -105,8 +123,15 @@ def test_a_mac_does_not_carry_over_to_another_scope(fleet: Cloud) -> None:
 
 def test_expired_or_moved_expiries_are_refused(fleet: Cloud) -> None:
     scope, expires, mac = parts(feed(fleet)["url"])
-    for moved in (int(expires) + BUCKET_S, int(expires) - BUCKET_S, int(expires) + 1, "0" + expires,
-                  f"{expires}.0", "-1", "9" * 13):
+    for moved in (
+        int(expires) + BUCKET_S,
+        int(expires) - BUCKET_S,
+        int(expires) + 1,
+        "0" + expires,
+        f"{expires}.0",
+        "-1",
+        "9" * 13,
+    ):
         assert_refused(live(fleet, link(scope, moved, mac)))
     fleet.clock.advance(int(expires) - fleet.clock.now - 1)
     assert live(fleet, link(scope, expires, mac)).status_code == 200  # the last second of its life
