@@ -311,7 +311,10 @@ class SharedLinkDashboard:
         self.counter = counter
         self.client = Client(app, stage_name="dev", project_dir=str(ROOT / "cloud"))
         self.admins, self.interval_s, self.edges = admins, interval_s, max(1, edges)
-        self.meter = Meter()
+        self.meter = Meter()  # the polls of the links
+        #: the feed requests: metered apart and scaled per request (each admin asks once when the page opens and
+        #: once per window, which a 10-minute sample cannot scale by time)
+        self.feed_meter = Meter()
         self.token = ""
         self.links: dict[int, tuple[str, float]] = {}  # admin -> (its link, when to ask for the next)
         self.copies: dict[tuple[int, str], tuple[str, float]] = {}  # (edge, link) -> (ETag, fresh until)
@@ -324,10 +327,10 @@ class SharedLinkDashboard:
         now = services.clock()
         for step in range(max(1, round(seconds / self.interval_s))):
             for admin in range(self.admins):
-                self._poll(admin, now + step * self.interval_s)
+                self._poll(admin, now + step * self.interval_s, now)
 
-    def _get(self, path: str, headers: dict[str, str]) -> Any:
-        saved, self.counter.meter = self.counter.meter, self.meter
+    def _get(self, path: str, headers: dict[str, str], meter: Meter) -> Any:
+        saved, self.counter.meter = self.counter.meter, meter
         try:
             response = self.client.http.get(path, headers=headers)
         finally:
@@ -336,16 +339,18 @@ class SharedLinkDashboard:
             raise RuntimeError(f"shared link poll {path}: {response.status_code} {response.body[:200]!r}")
         return response
 
-    def _poll(self, admin: int, at: float) -> None:
+    def _poll(self, admin: int, at: float, origin_now: float) -> None:
+        """A poll at ``at`` on the edges' clock; the origin's clock (the links' windows) is ``origin_now``."""
         self.polls += 1
         self.meter.cdn_requests += 1
         link, refresh_after = self.links.get(admin, ("", 0.0))
-        if at >= refresh_after:
+        if origin_now >= refresh_after:
             self.feed_requests += 1
-            self.meter.cdn_requests += 1
-            self.meter.api_requests += 1
-            self.meter.lambda_invocations += 1
-            data = self._get("/api/overview/feed", {"Authorization": f"Bearer {self.token}"}).json_body["data"]
+            self.feed_meter.cdn_requests += 1
+            self.feed_meter.api_requests += 1
+            self.feed_meter.lambda_invocations += 1
+            auth = {"Authorization": f"Bearer {self.token}"}
+            data = self._get("/api/overview/feed", auth, self.feed_meter).json_body["data"]
             link, refresh_after = data["url"], float(data["refresh_after"])
             self.links[admin] = (link, refresh_after)
         edge = (admin % self.edges, link)
@@ -355,7 +360,7 @@ class SharedLinkDashboard:
         self.origin_requests += 1
         self.meter.api_requests += 1
         self.meter.lambda_invocations += 1
-        response = self._get(link, {"If-None-Match": tag} if tag else {})
+        response = self._get(link, {"If-None-Match": tag} if tag else {}, self.meter)
         self.origin_not_modified += response.status_code == 304
         max_age = int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
         self.copies[edge] = (response.headers["ETag"], at + max_age)
@@ -639,6 +644,8 @@ def main() -> int:
     shared = dashboard.shared
     assert shared is not None
     shared_day = shared.meter.scaled(args.dashboard_hours * 60 / args.steady_minutes)
+    feed_requests_day = args.dashboard_admins * (1 + args.dashboard_hours * 3600 / BUCKET_S)
+    shared_day.add(shared.feed_meter.scaled(feed_requests_day / max(1, shared.feed_requests)))
     # the secret, and its reads: one per KEY_CACHE_S per warm API function while the dashboard is open
     shared_day.secrets_manager = (PRICE_SECRET_MONTH / DAYS_PER_MONTH
                                   + args.dashboard_hours * 3600 / KEY_CACHE_S * PRICE_SECRET_CALL)
@@ -693,10 +700,11 @@ def main() -> int:
     print(f"  dashboard: {args.dashboard_admins} admins, overview every {args.dashboard_interval:g} s, "
           f"{args.dashboard_hours:g} h/day (included above): {dashboard.not_modified}/{dashboard.polls} polls "
           f"answered 304 ({100 * dashboard.not_modified / max(1, dashboard.polls):.0f}%)")
-    print(f"  shared link: {shared.polls} polls, {shared.feed_requests} feed requests, {shared.origin_requests} "
-          f"reached the API ({shared.origin_not_modified} of them 304s) through {shared.edges} CloudFront edge "
-          f"caches (assumed; max-age {MAX_AGE_S} s, links per {BUCKET_S // 60} min window); the Secrets Manager "
-          f"secret ${PRICE_SECRET_MONTH:.2f}/month")
+    print(f"  shared link, in the sample: {shared.polls} polls, {shared.origin_requests} reached the API "
+          f"({shared.origin_not_modified} of them 304s) through {shared.edges} CloudFront edge caches (assumed: "
+          f"each revalidates on its own every max-age {MAX_AGE_S} s); feed requests {feed_requests_day:,.0f}/day "
+          f"(each admin when the page opens and every {BUCKET_S // 60} min); the Secrets Manager secret "
+          f"${PRICE_SECRET_MONTH:.2f}/month")
     print(f"  {'':34}{'shared link':>14}{'If-None-Match':>14}{'plain GETs':>14}")
     for name, link, ours, theirs in (("dashboard read units / day", shared_day.read_units, dashboard_day.read_units,
                                       unconditional_day.read_units),
