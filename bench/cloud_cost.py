@@ -688,6 +688,9 @@ def main() -> int:
     fleet = total - per_1000_month(shared_day)
     print(f"  {'  of which the dashboard':34}{per_1000_month(shared_day):>14.2f}"
           f"{per_1000_month(shared_day):>14.2f}   (the fleet without it: ${fleet:.2f})")
+    shared_cost, polled_cost = shared_day.cost(), dashboard_day.cost()
+    print("  previous dashboard design by line: " + ", ".join(
+        f"{name} {(ours_cost[name] - shared_cost[name] + polled_cost[name]) * scale:.2f}" for name in ours_cost))
     print(f"  {'TOTAL, previous dashboard design':34}{fleet + per_1000_month(dashboard_day):>14.2f}"
           f"   (every admin's poll reaches API Gateway and Lambda: the dashboard "
           f"${per_1000_month(dashboard_day):.2f}; now through the shared link and CloudFront's cache: "
