@@ -41,8 +41,8 @@ CACHE_CONTROL = f"public, max-age={MAX_AGE_S}"
 LIVE_PREFIX = "/api/live/overview"
 TENANT_SCOPE = "tenant"
 SITES_SCOPE = "sites"
-#: a scope longer than this gets no link (CloudFront's URL limit is 8,192 bytes): the dashboard polls
-#: ``/api/overview`` with its token instead
+#: a scope longer than this gets no link (CloudFront's URL limit is 8,192 bytes), nor one naming a site id outside
+#: the id grammar: the dashboard polls ``/api/overview`` with its token instead
 MAX_SCOPE_CHARS = 4000
 #: what the MAC covers besides the link's parts: a key used for this purpose signs nothing else
 _PURPOSE = "classtop overview feed v1"
@@ -100,8 +100,8 @@ class OverviewFeed:
         window = int(self._clock() // BUCKET_S)
         refresh_after, expires = (window + 1) * BUCKET_S, (window + 2) * BUCKET_S
         scope = scope_of(principal)
-        if len(scope) > MAX_SCOPE_CHARS:
-            return FeedLink(None, SITES_SCOPE, expires, refresh_after)
+        if len(scope) > MAX_SCOPE_CHARS or not _SCOPE_RE.fullmatch(scope):  # too long, or a site id no link
+            return FeedLink(None, SITES_SCOPE, expires, refresh_after)  # could carry: poll /api/overview
         return FeedLink(f"{LIVE_PREFIX}/{scope}/{expires}/{self._mac(scope, expires)}", scope, expires, refresh_after)
 
     def verify(self, scope: str, expires: str, mac: str) -> Principal:

@@ -189,3 +189,12 @@ def test_without_a_feed_secret_the_feed_is_unavailable() -> None:
         assert answer.status_code == 503 and answer.json_body["error"]["code"] == "not_supported"
         assert cloud.get("/api/overview").status_code == 200  # scripts' route unchanged
         assert live(cloud, link("tenant", 1_700_000_100, "0" * 64)).status_code == 503
+
+
+def test_a_scope_no_link_can_carry_gets_none(fleet: Cloud) -> None:
+    """Too many sites for a URL, or a site id outside the id grammar: no link (the dashboard polls /api/overview)."""
+    feed_service = container.get().overview_feed
+    many = Principal("x", Role.OPERATOR, site_ids=frozenset(f"site-{n:060d}" for n in range(100)))
+    odd = Principal("x", Role.OPERATOR, site_ids=frozenset({"s1", "s 2"}))
+    assert feed_service.link(many).path is None and feed_service.link(odd).path is None
+    assert feed_service.link(Principal("x", Role.OPERATOR, site_ids=frozenset({"s1"}))).path is not None
