@@ -12,7 +12,8 @@ sleeping) and counts what AWS would bill:
   real ``shared.topics.site_up`` says so (``$aws/rules/...``: no messaging charge, the rule still billed); the
   "previous" column is the same measured traffic with them billed as broker messages.
 * API Gateway requests at the REST API's price (Chalice deploys a REST API), and CloudFront requests for the
-  dashboard's polls (it reaches ``/api/*`` through the tenant's distribution).
+  dashboard's polls (it reaches ``/api/*`` through the tenant's distribution); the Secrets Manager secret that
+  signs the overview's shared links ($0.40 a month, and its reads).
 
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
 the morning boot (every agent comes online within the sample), a steady period (heartbeats every 30 s, 2% of agents
@@ -27,6 +28,9 @@ The dashboard: ``--dashboard-admins`` (20) admins keep the overview open, pollin
 ``--dashboard-interval`` (10) s with ``If-None-Match`` during ``--dashboard-hours`` (10) of the day, through the real
 route (chalice's test client) while the steady sample runs; beside it, the same polls without ``If-None-Match``
 (two admins measured, scaled to all): what the ETags save. Each poll is one API request and one Lambda invocation.
+That was the previous design; this design's admins poll the overview's shared link instead
+(``SharedLinkDashboard``: CloudFront's cache in front, ``--cdn-edges`` edge caches assumed), measured in the same
+steady sample; both totals are printed.
 
 Usage: ``python bench/cloud_cost.py [--sites 25] [--agents-per-site 40] [--steady-minutes 20] [--dashboard-admins 20]``
 """
@@ -55,15 +59,18 @@ from moto import mock_aws  # noqa: E402
 
 from chalicelib import container, models  # noqa: E402
 from chalicelib.adapters.iot import RecordingPublisher  # noqa: E402
+from chalicelib.adapters.signing_key import KEY_CACHE_S  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.agent import Agent  # noqa: E402
 from chalicelib.domain.alert import ChannelKind  # noqa: E402
+from chalicelib.domain.feed_link import MAX_AGE_S  # noqa: E402
 from chalicelib.domain.token import Principal, Role  # noqa: E402
 from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
 from chalicelib.handlers.alert_schedules import evaluate_alerts  # noqa: E402
 from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
 from chalicelib.repositories import change_mark  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
+from chalicelib.services.overview_feed import BUCKET_S  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
 from shared.messages import Presence  # noqa: E402
 from shared.names import Namespace  # noqa: E402
@@ -84,6 +91,9 @@ PRICE_REST_API_REQUEST = 3.50 / 1e6
 #: CloudFront HTTPS requests (the dashboard reaches /api/* through the tenant's distribution), North America
 PRICE_CLOUDFRONT_REQUEST = 0.0100 / 1e4
 PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)
+#: Secrets Manager: a secret a month (the overview links' signing key), and API calls
+PRICE_SECRET_MONTH = 0.40
+PRICE_SECRET_CALL = 0.05 / 1e4
 
 HEARTBEAT_S = 30
 #: alerts assumed per agent per day (each one fires and resolves: two changes through the site's outbox)
@@ -110,6 +120,7 @@ class Meter:
     notifications: int = 0  # SNS publishes (one e-mail channel)
     cdn_requests: int = 0  # through CloudFront (the dashboard's)
     read_items: int = 0  # DynamoDB items returned (not billed as such: the overview's "items read")
+    secrets_manager: float = 0.0  # $ of Secrets Manager (the overview links' key: the secret and its reads)
 
     def cost(self) -> dict[str, float]:
         return {
@@ -122,6 +133,7 @@ class Meter:
             "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
             "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
             "sns_email": self.notifications * PRICE_SNS_EMAIL,
+            "secrets_manager": self.secrets_manager,
         }
 
     def without_basic_ingest(self) -> Meter:
@@ -137,7 +149,8 @@ class Meter:
                      round(self.iot_messages * factor), round(self.ingest_messages * factor),
                      round(self.rule_triggers * factor), round(self.lambda_invocations * factor),
                      round(self.api_requests * factor), round(self.notifications * factor),
-                     round(self.cdn_requests * factor), round(self.read_items * factor))
+                     round(self.cdn_requests * factor), round(self.read_items * factor),
+                     self.secrets_manager * factor)
 
     def add(self, other: Meter) -> None:
         self.write_units += other.write_units
@@ -151,6 +164,7 @@ class Meter:
         self.notifications += other.notifications
         self.cdn_requests += other.cdn_requests
         self.read_items += other.read_items
+        self.secrets_manager += other.secrets_manager
 
 
 class DynamoCounter:
@@ -246,6 +260,8 @@ class Dashboard:
         self.not_modified = 0
         self.polls = 0
         self.token = ""
+        #: the same admins through the overview's shared link (this design), polled alongside
+        self.shared: SharedLinkDashboard | None = None
 
     def poll_for(self, seconds: float) -> None:
         if not self.token:
@@ -255,6 +271,8 @@ class Dashboard:
                 self._poll(admin, conditional=True)
             for admin in range(self.baseline_admins):
                 self._poll(admin, conditional=False)
+        if self.shared is not None:
+            self.shared.poll_for(seconds)
 
     def _poll(self, admin: int, *, conditional: bool) -> None:
         saved, self.counter.meter = self.counter.meter, self.meter if conditional else self.baseline
@@ -274,6 +292,79 @@ class Dashboard:
                 self.tags[admin] = response.headers["ETag"]
         finally:
             self.counter.meter = saved
+
+
+class SharedLinkDashboard:
+    """The same admins through the overview's shared link (``services/overview_feed.py``). Each admin asks
+    ``GET /api/overview/feed`` when its link's window ends (through CloudFront's uncached ``/api/*``: a CloudFront,
+    an API Gateway and a Lambda request) and polls the link every interval, with ``If-None-Match``. CloudFront is
+    modelled as ``edges`` edge caches with the admins spread over them: each keeps the origin's answer for the
+    ``max-age`` it sends and revalidates it (``If-None-Match``: a 304 costs the origin one read of the marks) at
+    the first poll after it went stale. Every poll is a CloudFront request; only a stale edge's reaches API Gateway
+    and Lambda. Polls of one step are ``interval`` seconds apart on the edges' clock (the origin's clock moves in
+    heartbeat steps), so an edge revalidates once per ``max-age``: regional edge caches, which would merge the
+    edges' revalidations, are not counted on (an upper bound)."""
+
+    def __init__(self, counter: DynamoCounter, admins: int, interval_s: float, edges: int) -> None:
+        from app import app
+        from chalice.test import Client
+
+        self.counter = counter
+        self.client = Client(app, stage_name="dev", project_dir=str(ROOT / "cloud"))
+        self.admins, self.interval_s, self.edges = admins, interval_s, max(1, edges)
+        self.meter = Meter()  # the polls of the links
+        #: the feed requests: metered apart and scaled per request (each admin asks once when the page opens and
+        #: once per window, which a 10-minute sample cannot scale by time)
+        self.feed_meter = Meter()
+        self.token = ""
+        self.links: dict[int, tuple[str, float]] = {}  # admin -> (its link, when to ask for the next)
+        self.copies: dict[tuple[int, str], tuple[str, float]] = {}  # (edge, link) -> (ETag, fresh until)
+        self.polls = self.origin_requests = self.origin_not_modified = self.feed_requests = 0
+
+    def poll_for(self, seconds: float) -> None:
+        services = container.get()
+        if not self.token:
+            self.token = services.tokens.create("admin", "shared link bench").secret
+        now = services.clock()
+        for step in range(max(1, round(seconds / self.interval_s))):
+            for admin in range(self.admins):
+                self._poll(admin, now + step * self.interval_s, now)
+
+    def _get(self, path: str, headers: dict[str, str], meter: Meter) -> Any:
+        saved, self.counter.meter = self.counter.meter, meter
+        try:
+            response = self.client.http.get(path, headers=headers)
+        finally:
+            self.counter.meter = saved
+        if response.status_code not in (200, 304):
+            raise RuntimeError(f"shared link poll {path}: {response.status_code} {response.body[:200]!r}")
+        return response
+
+    def _poll(self, admin: int, at: float, origin_now: float) -> None:
+        """A poll at ``at`` on the edges' clock; the origin's clock (the links' windows) is ``origin_now``."""
+        self.polls += 1
+        self.meter.cdn_requests += 1
+        link, refresh_after = self.links.get(admin, ("", 0.0))
+        if origin_now >= refresh_after:
+            self.feed_requests += 1
+            self.feed_meter.cdn_requests += 1
+            self.feed_meter.api_requests += 1
+            self.feed_meter.lambda_invocations += 1
+            auth = {"Authorization": f"Bearer {self.token}"}
+            data = self._get("/api/overview/feed", auth, self.feed_meter).json_body["data"]
+            link, refresh_after = data["url"], float(data["refresh_after"])
+            self.links[admin] = (link, refresh_after)
+        edge = (admin % self.edges, link)
+        tag, fresh_until = self.copies.get(edge, ("", 0.0))
+        if at < fresh_until:
+            return  # the edge answers (its copy, or a 304 to the admin's If-None-Match)
+        self.origin_requests += 1
+        self.meter.api_requests += 1
+        self.meter.lambda_invocations += 1
+        response = self._get(link, {"If-None-Match": tag} if tag else {}, self.meter)
+        self.origin_not_modified += response.status_code == 304
+        max_age = int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
+        self.copies[edge] = (response.headers["ETag"], at + max_age)
 
 
 #: the dashboard's main routes, as its pages call them
@@ -483,19 +574,23 @@ def main() -> int:
     parser.add_argument("--dashboard-admins", type=int, default=20, help="admins with the overview open")
     parser.add_argument("--dashboard-interval", type=float, default=10.0, help="their refresh interval (s)")
     parser.add_argument("--dashboard-hours", type=float, default=10.0, help="hours a day they keep it open")
+    parser.add_argument("--cdn-edges", type=int, default=2,
+                        help="CloudFront edge locations the admins reach (each caches the shared link on its own)")
     parser.add_argument("--overview-agents", type=int, default=10_000,
                         help="agents (of --agents-per-site each) of the tenant whose overview is measured last")
     args = parser.parse_args()
     agents = args.sites * args.agents_per_site
     started = time.monotonic()
 
-    settings = Settings(tenant="bench", stage="bench", region="us-east-1")
+    settings = Settings(tenant="bench", stage="bench", region="us-east-1", feed_secret="bench-overview-feed")
     counter = DynamoCounter()
     with mock_aws():
         container.reset()
         tenant = Tenant(counter, args.sites, args.agents_per_site)
         container.configure(settings=settings, publisher=CountingPublisher(lambda: counter.meter), clock=tenant.clock)
         models.create_tables(settings)
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(  # the template's generated secret
+            Name="bench-overview-feed", SecretString=os.urandom(32).hex())
         counter.learn_indexes()
         counter.install()
         try:
@@ -503,6 +598,8 @@ def main() -> int:
             boot = measure(lambda: tenant.run(span, boot=1.0, clients=args.clients, changed_syncs=args.clients),
                            counter)
             dashboard = Dashboard(counter, args.dashboard_admins, args.dashboard_interval, baseline_admins=2)
+            dashboard.shared = SharedLinkDashboard(counter, args.dashboard_admins, args.dashboard_interval,
+                                                   args.cdn_edges)
             tenant.dashboard = dashboard
             steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
@@ -545,7 +642,15 @@ def main() -> int:
     dashboard_day = dashboard.meter.scaled(args.dashboard_hours * 60 / args.steady_minutes)
     unconditional_day = dashboard.baseline.scaled(args.dashboard_hours * 60 / args.steady_minutes
                                                   * args.dashboard_admins / max(1, dashboard.baseline_admins))
-    day.add(dashboard_day)
+    shared = dashboard.shared
+    assert shared is not None
+    shared_day = shared.meter.scaled(args.dashboard_hours * 60 / args.steady_minutes)
+    feed_requests_day = args.dashboard_admins * (1 + args.dashboard_hours * 3600 / BUCKET_S)
+    shared_day.add(shared.feed_meter.scaled(feed_requests_day / max(1, shared.feed_requests)))
+    # the secret, and its reads: one per KEY_CACHE_S per warm API function while the dashboard is open
+    shared_day.secrets_manager = (PRICE_SECRET_MONTH / DAYS_PER_MONTH
+                                  + args.dashboard_hours * 3600 / KEY_CACHE_S * PRICE_SECRET_CALL)
+    day.add(shared_day)  # this design; the previous one (every poll to the API) is printed beside it
 
     def per_1000_month(m: Meter) -> float:
         return sum(m.cost().values()) * DAYS_PER_MONTH * 1000 / agents
@@ -581,13 +686,16 @@ def main() -> int:
     total, previous_total, naive_total = per_1000_month(day), per_1000_month(previous_day), per_1000_month(naive_day)
     print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{previous_total:>14.2f}{naive_total:>14.2f}"
           f"   (goals: < $10 issue 12, < $5 issue 18)")
-    without_dashboard = day.scaled(1.0)
-    for field_name in ("write_units", "read_units"):
-        setattr(without_dashboard, field_name, getattr(day, field_name) - getattr(dashboard_day, field_name))
-    for field_name in ("api_requests", "lambda_invocations", "cdn_requests"):
-        setattr(without_dashboard, field_name, getattr(day, field_name) - getattr(dashboard_day, field_name))
-    print(f"  {'  of which the dashboard':34}{per_1000_month(dashboard_day):>14.2f}"
-          f"{per_1000_month(dashboard_day):>14.2f}   (the fleet without it: ${per_1000_month(without_dashboard):.2f})")
+    fleet = total - per_1000_month(shared_day)
+    print(f"  {'  of which the dashboard':34}{per_1000_month(shared_day):>14.2f}"
+          f"{per_1000_month(shared_day):>14.2f}   (the fleet without it: ${fleet:.2f})")
+    shared_cost, polled_cost = shared_day.cost(), dashboard_day.cost()
+    print("  previous dashboard design by line: " + ", ".join(
+        f"{name} {(ours_cost[name] - shared_cost[name] + polled_cost[name]) * scale:.2f}" for name in ours_cost))
+    print(f"  {'TOTAL, previous dashboard design':34}{fleet + per_1000_month(dashboard_day):>14.2f}"
+          f"   (every admin's poll reaches API Gateway and Lambda: the dashboard "
+          f"${per_1000_month(dashboard_day):.2f}; now through the shared link and CloudFront's cache: "
+          f"${per_1000_month(shared_day):.2f})")
     print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
     print(f"  alerts (in the total above): schedule every minute ({args.sites} sites, none open) "
           f"${per_1000_month(alerts_schedule_day):.2f}; intake + notifications ({ALERTS_PER_AGENT_DAY:g} alert per "
@@ -596,13 +704,21 @@ def main() -> int:
     print(f"  dashboard: {args.dashboard_admins} admins, overview every {args.dashboard_interval:g} s, "
           f"{args.dashboard_hours:g} h/day (included above): {dashboard.not_modified}/{dashboard.polls} polls "
           f"answered 304 ({100 * dashboard.not_modified / max(1, dashboard.polls):.0f}%)")
-    print(f"  {'':34}{'If-None-Match':>14}{'plain GETs':>14}")
-    for name, ours, theirs in (("dashboard read units / day", dashboard_day.read_units,
-                                unconditional_day.read_units),
-                               ("dashboard requests / day", dashboard_day.api_requests,
-                                unconditional_day.api_requests)):
-        print(f"  {name:34}{ours:>14,.0f}{theirs:>14,.0f}")
-    print(f"  {'dashboard $/month (whole tenant)':34}{sum(dashboard_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
+    print(f"  shared link, in the sample: {shared.polls} polls, {shared.origin_requests} reached the API "
+          f"({shared.origin_not_modified} of them 304s) through {shared.edges} CloudFront edge caches (assumed: "
+          f"each revalidates on its own every max-age {MAX_AGE_S} s); feed requests {feed_requests_day:,.0f}/day "
+          f"(each admin when the page opens and every {BUCKET_S // 60} min); the Secrets Manager secret "
+          f"${PRICE_SECRET_MONTH:.2f}/month")
+    print(f"  {'':34}{'shared link':>14}{'If-None-Match':>14}{'plain GETs':>14}")
+    for name, link, ours, theirs in (("dashboard read units / day", shared_day.read_units, dashboard_day.read_units,
+                                      unconditional_day.read_units),
+                                     ("dashboard API requests / day", shared_day.api_requests,
+                                      dashboard_day.api_requests, unconditional_day.api_requests),
+                                     ("dashboard CloudFront requests / day", shared_day.cdn_requests,
+                                      dashboard_day.cdn_requests, unconditional_day.cdn_requests)):
+        print(f"  {name:34}{link:>14,.0f}{ours:>14,.0f}{theirs:>14,.0f}")
+    print(f"  {'dashboard $/month (whole tenant)':34}{sum(shared_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
+          f"{sum(dashboard_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
           f"{sum(unconditional_day.cost().values()) * DAYS_PER_MONTH:>14.2f}")
     print(f"  DynamoDB per request of the dashboard's main routes ({args.sites} sites, {agents} agents):")
     print(f"    {'route':32}{'read units':>12}{'items read':>12}{'write units':>12}")

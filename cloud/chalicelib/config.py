@@ -91,6 +91,9 @@ class Settings:
     #: an invitation answers the temporary password (the local twin, which sends no e-mail); refused unless
     #: ``aws_endpoint`` is a loopback URL, so no deployed stage can turn it on
     reveal_temporary_passwords: bool = False
+    #: the Secrets Manager secret (ARN or name) whose value signs the overview's shared links
+    #: (``services/overview_feed.py``; made by the template); none: ``GET /api/overview/feed`` answers 503
+    feed_secret: str | None = None
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -218,4 +221,5 @@ class Settings:
             user_pool_client_id=text("CLASSTOP_USER_POOL_CLIENT_ID"),
             user_pool_jwks_url=text("CLASSTOP_USER_POOL_JWKS_URL"),
             reveal_temporary_passwords=text("CLASSTOP_REVEAL_TEMPORARY_PASSWORDS") in ("1", "true"),
+            feed_secret=text("CLASSTOP_FEED_SECRET_ARN"),
         )

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from chalicelib.services.metric_history import MetricHistoryService
     from chalicelib.services.metric_rollups import MetricRollupService
     from chalicelib.services.overview import OverviewService
+    from chalicelib.services.overview_feed import OverviewFeed
     from chalicelib.services.retirement import RetirementService
     from chalicelib.services.sign_in import PoolPrincipals, SignInService
     from chalicelib.services.site_link import SiteLinkService
@@ -433,6 +434,16 @@ class Container:
         from chalicelib.services.overview import OverviewService
 
         return OverviewService(self.stats, EventRepository(), self.clock)
+
+    @_Lazy
+    def overview_feed(self) -> OverviewFeed:
+        """The overview's shared links (no feed secret: :class:`SigningKeyNotConfigured`, a 503, on first use)."""
+        from chalicelib.adapters.signing_key import SecretsManagerKey
+        from chalicelib.services.overview_feed import OverviewFeed
+
+        key = SecretsManagerKey(self.settings.feed_secret or "", endpoint_url=self.settings.aws_endpoint,
+                                region=self.settings.region)
+        return OverviewFeed(key, self.settings.tenant, self.settings.stage, self.clock)
 
     @_Lazy
     def sign_in(self) -> SignInService | None:

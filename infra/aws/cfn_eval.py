@@ -199,6 +199,8 @@ class TemplateEval:
             return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{physical}"
         if kind == "AWS::CloudFormation::Stack":
             return f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{physical}/id"
+        if kind == "AWS::SecretsManager::Secret":  # its ARN; AWS appends six random characters to the name
+            return f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{physical}-AbCdEf"
         return physical
 
     def get_att(self, logical_id: str, attribute: str) -> Any:

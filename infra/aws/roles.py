@@ -14,7 +14,8 @@ function's code path against moto and holds the table below to it):
   shadows, the site certificates (``cert/*``: certificate ids are not known in advance, and AWS authorizes
   ``AttachPolicy``, ``AttachThingPrincipal`` and the certificate calls on the certificate alone),
   ``iot:CreateCertificateFromCsr`` (authorized on ``*`` only), presigned GET/PUT/POST of media objects and
-  ``s3:ListBucket`` on the media bucket (so a HEAD of a log object not uploaded yet is a 404, not a 403).
+  ``s3:ListBucket`` on the media bucket (so a HEAD of a log object not uploaded yet is a 404, not a 403), and
+  ``secretsmanager:GetSecretValue`` of the overview links' signing secret.
 
 A function missing from the table is a build error: say what it uses before it ships.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.aws import data_plane, user_pool
+from infra.aws import data_plane, feed_secret, user_pool
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, sub, tokens_to_sub
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -60,12 +61,14 @@ class Access:
     media: bool = False  # presigned GET/PUT of objects in the media bucket
     alerts_topic: tuple[str, ...] = ()  # SNS actions on the tenant's alerts topic
     accounts: bool = False  # the user pool's accounts (infra/aws/user_pool.py ADMIN_ACTIONS)
+    feed_key: bool = False  # reads the overview links' signing secret (infra/aws/feed_secret.py)
 
 
 #: what sending an alert notification uses (an SNS publish; a failed webhook delivery is stored for a retry)
 ALERT_SENDS = ("sns:Publish",)
 API = Access(all_tables=True, site_commands=True, site_identities=True, media=True,
-             alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"), accounts=True)
+             alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"), accounts=True,
+             feed_key=True)
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
@@ -151,6 +154,9 @@ def _site_statements(access: Access) -> list[Json]:
     if access.accounts:
         result.append({"Sid": "DashboardAccounts", "Effect": "Allow", "Action": sorted(user_pool.ADMIN_ACTIONS),
                        "Resource": user_pool.pool_arn()})
+    if access.feed_key:
+        result.append({"Sid": "OverviewFeedKey", "Effect": "Allow", "Action": list(feed_secret.SECRET_ACTIONS),
+                       "Resource": feed_secret.secret_arn()})
     return result
 
 

@@ -18,7 +18,8 @@ Chalice does not generate.
   to the tenant's notifications topic, and an optional e-mail subscription to it (parameter ``AlarmEmail``);
 * the operations dashboard (:mod:`infra.aws.dashboard`);
 * the dashboard's accounts, a Cognito user pool (:mod:`infra.aws.user_pool`), and its hosting: CloudFront in
-  front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`);
+  front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`), with
+  the overview's shared links cached and their signing secret (:mod:`infra.aws.feed_secret`);
 * outputs: the IoT endpoint, the table names, the other data-plane names and the failed-events queue.
 
 The IoT data endpoint (``xxxx-ats.iot.<region>.amazonaws.com``) is a parameter rather than a custom resource:
@@ -37,6 +38,7 @@ from infra.aws import (
     dashboard,
     data_plane,
     failures,
+    feed_secret,
     logs,
     roles,
     site_hosting,
@@ -79,6 +81,7 @@ def environment() -> Json:
         "CLASSTOP_STAGE": ref("Stage"),
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
         **user_pool.environment(),
+        **feed_secret.environment(),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
         variables[name] = data_plane.output(output)
@@ -202,6 +205,7 @@ def merge_template() -> Json:
         resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
         resources.update(site_hosting.resources(REST_API, cloud_app.api_gateway_stage()))
     resources.update(user_pool.resources())
+    resources.update(feed_secret.resources())
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
     resources.update(_observability_resources(functions, models))

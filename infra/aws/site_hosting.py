@@ -1,7 +1,8 @@
 """The dashboard's hosting: its static files under the ``site/`` prefix of the tenant's bucket, behind CloudFront
 (origin access control: the bucket stays private), with ``/api/*`` routed to the API Gateway stage on the same
-origin (no CORS) and one response headers policy for both (:data:`SECURITY_HEADERS`). The local twin sends the
-same headers (``infra/local/dashboard_files.py``).
+origin (no CORS) and one response headers policy for both (:data:`SECURITY_HEADERS`). Nothing under ``/api/`` is
+cached except :data:`LIVE_PATH`, the overview's shared links, which carry no credentials (docs/security.md). The
+local twin sends the same headers (``infra/local/dashboard_files.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from infra.aws.cfn import Json, get_att, name_sub, ref, sub
 DISTRIBUTION = "DashboardDistribution"
 ORIGIN_ACCESS = "DashboardOriginAccess"
 HEADERS_POLICY = "DashboardHeadersPolicy"
+LIVE_CACHE_POLICY = "OverviewLinkCachePolicy"
+#: the overview's shared links (``chalicelib.services.overview_feed.LIVE_PREFIX``): the one cached API path
+LIVE_PATH = "/api/live/*"
+#: the longest any answer of :data:`LIVE_PATH` is kept, whatever the origin says (it says 10 s)
+LIVE_MAX_TTL_S = 60
 #: the dashboard's page: its inline script (the import map) is allowed by its hash
 DASHBOARD_PAGE = Path(__file__).resolve().parents[2] / "web" / "dashboard" / "index.html"
 #: the bucket prefix of the web apps' files (upload ``web/`` there, ``vendor.py`` aside: docs/deploy.md); ``/``
@@ -91,6 +97,23 @@ def resources(rest_api: str, api_stage: str) -> Json:
             "SigningProtocol": "sigv4",
         }},
     }
+    # the key is the path only (the link names the scope, its expiry and its MAC): no header, cookie or query is
+    # forwarded, so no Authorization can reach the API through this behaviour and no caller's answer differs;
+    # the TTL is the origin's Cache-Control (public, max-age=10), never more than LIVE_MAX_TTL_S, and 0 without
+    live_cache: Json = {
+        "Type": "AWS::CloudFront::CachePolicy",
+        "Properties": {"CachePolicyConfig": {
+            "Name": name_sub("overview-links"),
+            "Comment": "ClassTop dashboard: the overview's shared links, keyed on the path only",
+            "MinTTL": 0, "DefaultTTL": 0, "MaxTTL": LIVE_MAX_TTL_S,
+            "ParametersInCacheKeyAndForwardedToOrigin": {
+                "EnableAcceptEncodingGzip": True, "EnableAcceptEncodingBrotli": True,
+                "HeadersConfig": {"HeaderBehavior": "none"},
+                "CookiesConfig": {"CookieBehavior": "none"},
+                "QueryStringsConfig": {"QueryStringBehavior": "none"},
+            },
+        }},
+    }
     distribution: Json = {
         "Type": "AWS::CloudFront::Distribution",
         "Properties": {"DistributionConfig": {
@@ -114,6 +137,13 @@ def resources(rest_api: str, api_stage: str) -> Json:
                 "ResponseHeadersPolicyId": ref(HEADERS_POLICY),
             },
             "CacheBehaviors": [{
+                # before /api/*: CloudFront takes the first pattern that matches; conditional GETs
+                # (If-None-Match) are answered at the edge, and revalidated with the API once the copy is stale
+                "PathPattern": LIVE_PATH, "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
+                "Compress": True, "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
+                "CachePolicyId": ref(LIVE_CACHE_POLICY),
+                "ResponseHeadersPolicyId": ref(HEADERS_POLICY),
+            }, {
                 "PathPattern": "/api/*", "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
                 "Compress": True,
                 "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
@@ -124,7 +154,8 @@ def resources(rest_api: str, api_stage: str) -> Json:
             "ViewerCertificate": {"CloudFrontDefaultCertificate": True},
         }},
     }
-    return {HEADERS_POLICY: headers_policy, ORIGIN_ACCESS: origin_access, DISTRIBUTION: distribution}
+    return {HEADERS_POLICY: headers_policy, ORIGIN_ACCESS: origin_access, LIVE_CACHE_POLICY: live_cache,
+            DISTRIBUTION: distribution}
 
 
 def outputs() -> Json:

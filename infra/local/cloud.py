@@ -33,9 +33,11 @@ to ``--token-file`` and then ``--ready-file`` when everything is up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -91,6 +93,8 @@ def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
         # moto's account and the data-plane stack's topic name (start_app creates it)
         "CLASSTOP_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:"
                                      + resource_name(Namespace(tenant, stage), "alerts"),
+        # the overview links' signing secret, by name (start_app creates it with a random value)
+        "CLASSTOP_FEED_SECRET_ARN": resource_name(Namespace(tenant, stage), "overview-feed"),
     }
 
 
@@ -179,6 +183,11 @@ class LocalCloud:
         if settings.alerts_topic_arn:  # the tenant's alerts topic (e-mail and SMS alert channels)
             boto3.client("sns", endpoint_url=self.moto_url, region_name=settings.region).create_topic(
                 Name=settings.alerts_topic_arn.rsplit(":", 1)[1])
+        if settings.feed_secret:  # the template's generated OverviewFeedSecret: random, never in code
+            secrets_manager = boto3.client("secretsmanager", endpoint_url=self.moto_url, region_name=settings.region)
+            # a restarted cloud server on the same moto keeps the secret, and so the links it signed
+            with contextlib.suppress(secrets_manager.exceptions.ResourceExistsException):
+                secrets_manager.create_secret(Name=settings.feed_secret, SecretString=secrets.token_urlsafe(48))
 
     def start_user_pool(self) -> None:
         """The tenant's user pool in moto, the app's settings pointing at it, and the demo admin."""

@@ -151,6 +151,35 @@ def test_agents_come_online_without_reload(
     assert not errors_thrown(browser)
 
 
+def test_the_overview_updates_by_itself_through_its_shared_link(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
+    """The overview asks for the caller's shared link once (GET /api/overview/feed) and polls that link, the path
+    CloudFront caches in AWS, never the token's /api/overview; its numbers still change without a reload."""
+    plain_before = [p for p in site.sent("GET", "/api/overview") if p.split("?")[0] == "/api/overview"]
+    sign_in(browser, site, tokens["admin"])
+    Select(browser.find_element(By.ID, "poll-interval")).select_by_value("5")
+    open_page(browser, "overview")
+
+    def online(driver: WebDriver) -> int | None:
+        text = driver.find_element(By.CSS_SELECTOR, "#tile-online .tile-value").text.replace(",", "").strip()
+        return int(text) if text.isdigit() else None
+
+    wait(browser, 30).until(lambda d: online(d) is not None)
+    before = online(browser)
+    assert before is not None
+    browser.execute_script("window.__sameDocument = true")
+    twin.start_agent("room-104")
+    wait(browser, 90).until(lambda d: (online(d) or 0) > before)
+    assert browser.execute_script("return window.__sameDocument === true"), "the page was reloaded"
+    links = site.sent("GET", "/api/live/overview/tenant/")
+    assert len(links) >= 2 and len(set(links)) == 1, links  # one link, polled again and again
+    assert site.sent("GET", "/api/overview/feed")
+    plain = [p for p in site.sent("GET", "/api/overview") if p.split("?")[0] == "/api/overview"]
+    assert plain == plain_before, "the overview polled the uncached route"
+    assert not errors_thrown(browser)
+
+
 def test_a_batch_command_over_a_site_shows_each_agents_output_and_reruns_the_failed(
     twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
 ) -> None:

@@ -47,12 +47,12 @@ def matches(request: Request, tag: str) -> bool:
     return tag in candidates or "*" in candidates
 
 
-def not_modified(tag: str) -> Response:
-    return Response(body="", status_code=304, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+def not_modified(tag: str, cache_control: str = CACHE_CONTROL) -> Response:
+    return Response(body="", status_code=304, headers={"ETag": tag, "Cache-Control": cache_control})
 
 
-def tagged(response: Response, tag: str) -> Response:
+def tagged(response: Response, tag: str, cache_control: str = CACHE_CONTROL) -> Response:
     if response.status_code == 200:
         response.headers["ETag"] = tag
-        response.headers["Cache-Control"] = CACHE_CONTROL
+        response.headers["Cache-Control"] = cache_control
     return response

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import boto3
@@ -45,7 +46,9 @@ moto_iot_csr.install()  # moto signs a key of its own for a CSR; AWS signs the C
 
 CLOUD_DIR = Path(__file__).resolve().parents[3] / "cloud"
 TENANT = "demo"
-SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1")
+#: the overview links' signing secret (``services/overview_feed.py``): made in moto by :func:`running_cloud`
+FEED_SECRET = "classtop-test-feed-secret"
+SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1", feed_secret=FEED_SECRET)
 NS = SETTINGS.namespace
 T0 = 1_700_000_000.0
 
@@ -184,6 +187,14 @@ def online(agent_id: str, **extra: Any) -> dict[str, Any]:
 
 
 _iot: list[Any] = []
+_secrets: list[Any] = []
+
+
+def secrets_client() -> Any:
+    """One boto3 ``secretsmanager`` client for every test (moto intercepts it in each mock)."""
+    if not _secrets:
+        _secrets.append(boto3.client("secretsmanager", region_name=SETTINGS.region))
+    return _secrets[0]
 
 
 def iot_client() -> Any:
@@ -208,6 +219,8 @@ def running_cloud(**settings: Any) -> Iterator[Cloud]:
             iot = iot_client()
             container.configure(issuer=IotRegistry(iot))
             models.create_tables(chosen)
+            if chosen.feed_secret:  # what the template's FeedSecret is in AWS
+                secrets_client().create_secret(Name=chosen.feed_secret, SecretString=token_urlsafe(48))
             iot.create_policy(
                 policyName=chosen.iot_site_policy, policyDocument='{"Version": "2012-10-17", "Statement": []}')
             tokens = container.get().tokens

@@ -177,7 +177,7 @@ def _existing(email: str) -> Callable[[Cloud], None]:
 def _path(cloud: Cloud, call: Call) -> str:
     """``call.path`` with the ids made by the world (or by ``prepare``) filled in."""
     path = call.path
-    for placeholder in ("CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG", "UPG_FAR", "UPG", "ALR_FAR", "ALR", "CLA",
+    for placeholder in ("FEED", "CMD_FAR", "CMD", "TOK", "LOG_FAR", "LOG", "UPG_FAR", "UPG", "ALR_FAR", "ALR", "CLA",
                         "SIL_FAR", "SIL", "CHN", "DLV"):
         if placeholder in path:
             path = path.replace(placeholder, cloud.tokens[placeholder])
@@ -200,6 +200,10 @@ CALLS: dict[tuple[str, str], Call] = {
                                                ("POST", "/api/auth/mfa/verify")].body)),
     ("GET", "/api/me"): Call("/api/me"),
     ("GET", "/api/overview"): Call("/api/overview"),
+    ("GET", "/api/overview/feed"): Call("/api/overview/feed"),
+    # the shared link of the tenant's overview (any Authorization is ignored): as an admin's feed gives it
+    ("GET", "/api/live/overview/{scope}/{expires}/{mac}"): Call("FEED", prepare=lambda cloud: cloud.tokens.update(
+        FEED=cloud.get("/api/overview/feed").json_body["data"]["url"])),
     ("GET", "/api/users"): Call("/api/users"),
     ("POST", "/api/users"): Call("/api/users", {"email": "invited@classtop.test", "role": "viewer"}),
     ("PATCH", "/api/users/{email}"): Call("/api/users/patched@classtop.test", {"role": "operator"},
@@ -309,11 +313,19 @@ def _nothing_of_far(cloud: Cloud, data: Any) -> None:
     assert OUTSIDE not in json.dumps({k: v for k, v in data.items() if k != "cursor"}), data
 
 
+def _scoped_link(cloud: Cloud, data: Any) -> None:
+    """A scoped caller's overview link names its sites and shows nothing of another's."""
+    assert data["scope"] == ".".join(["sites", *sorted(SCOPE)]), data
+    _nothing_of_far(cloud, cloud.request("GET", data["url"], role=None).json_body["data"])
+
+
 #: (inside the token's sites, outside them) for routes whose answer depends on the target's site
 SCOPED_CALLS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("GET", "/api/me"): (Call("/api/me"), Call("/api/me")),  # the caller's own record: its sites as given
     ("GET", "/api/overview"): (Call("/api/overview", check=_nothing_of_far),
                                Call("/api/overview?events=50", check=_nothing_of_far)),
+    ("GET", "/api/overview/feed"): (Call("/api/overview/feed", check=_scoped_link),
+                                    Call("/api/overview/feed", check=_scoped_link)),
     ("GET", "/api/lms"): (Call("/api/lms", check=_listed("sites", "site_id", {"s1"})),
                           Call("/api/lms?limit=500", check=_listed("sites", "site_id", {"s1"}))),
     ("GET", "/api/lms/{site_id}"): (Call("/api/lms/s1"), Call(f"/api/lms/{OUTSIDE}")),

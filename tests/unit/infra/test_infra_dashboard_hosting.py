@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import site_hosting, user_pool
+from infra.aws import feed_secret, site_hosting, user_pool
 from tests.unit.infra.stack_templates import load
 
 
@@ -41,10 +41,10 @@ def test_cloudfront_serves_the_files_through_origin_access_control_and_the_api_o
     assert origins["files"]["OriginPath"] == "/site"
     assert origins["files"]["OriginAccessControlId"] == {"Fn::GetAtt": [site_hosting.ORIGIN_ACCESS, "Id"]}
     assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
-    (api,) = config["CacheBehaviors"]
+    live, api = config["CacheBehaviors"]
     assert api["PathPattern"] == "/api/*" and api["TargetOriginId"] == "api"
     assert api["CachePolicyId"] == site_hosting.CACHING_DISABLED  # never a cached answer of someone else's
-    for behaviour in (config["DefaultCacheBehavior"], api):
+    for behaviour in (config["DefaultCacheBehavior"], live, api):
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": site_hosting.HEADERS_POLICY}
         assert behaviour["ViewerProtocolPolicy"] in ("https-only", "redirect-to-https")
 
@@ -76,3 +76,44 @@ def test_the_api_may_administer_accounts_of_its_own_pool_only() -> None:
     accounts = statements["DashboardAccounts"]
     assert accounts["Resource"] == {"Fn::GetAtt": [user_pool.USER_POOL, "Arn"]}
     assert all(a.startswith("cognito-idp:Admin") or a.startswith("cognito-idp:ListUsers") for a in accounts["Action"])
+
+
+def test_only_the_overview_links_are_cached_keyed_on_their_path_alone() -> None:
+    """The one cached API path (before /api/*: CloudFront takes the first match) forwards no header, cookie or query
+    (no Authorization can reach the API through it, and no caller's answer can be another's) and keeps an answer as
+    long as the origin says, bounded."""
+    config = resources()[site_hosting.DISTRIBUTION]["Properties"]["DistributionConfig"]
+    live = config["CacheBehaviors"][0]
+    assert live["PathPattern"] == "/api/live/*" and live["TargetOriginId"] == "api"
+    assert live["AllowedMethods"] == ["GET", "HEAD"] and "OriginRequestPolicyId" not in live
+    assert live["CachePolicyId"] == {"Ref": site_hosting.LIVE_CACHE_POLICY}
+    policy = resources()[site_hosting.LIVE_CACHE_POLICY]["Properties"]["CachePolicyConfig"]
+    key = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["HeadersConfig"] == {"HeaderBehavior": "none"}
+    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+    assert (policy["MinTTL"], policy["DefaultTTL"]) == (0, 0) and policy["MaxTTL"] <= 60  # the origin decides
+    from chalicelib.domain.feed_link import LIVE_PREFIX  # the app's links are under the cached path
+
+    assert (LIVE_PREFIX + "/").startswith(live["PathPattern"].rstrip("*"))
+
+
+def test_the_feed_secret_is_generated_and_only_the_api_reads_it() -> None:
+    secret = resources()[feed_secret.FEED_SECRET]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert "SecretString" not in secret["Properties"]  # never a value in the template
+    readers = []
+    for lid, resource in resources().items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    assert actions == ["secretsmanager:GetSecretValue"]
+                    assert statement["Resource"] == {"Ref": feed_secret.FEED_SECRET}
+                    readers.append(lid)
+    assert readers == ["APIHandlerRole"]
+    env = resources()["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["CLASSTOP_FEED_SECRET_ARN"] == {"Ref": feed_secret.FEED_SECRET}

@@ -22,7 +22,8 @@ PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "
 NS = Namespace("district-a", "prod")
 PARAMS = stack_templates.PARAMS
 VALUES = {**PARAMS, "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
-          "UserPool": "eu-west-1_AbC123xyz", "UserPoolClient": "4example5client6id"}
+          "UserPool": "eu-west-1_AbC123xyz", "UserPoolClient": "4example5client6id",
+          "OverviewFeedSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:OverviewFeedSecret-AbCdEf"}
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 // Overview: sites with online/offline counts, sites whose LMS or cloud link is down, command success rate,
-// sync freshness, recent events; polled (GET /api/overview; a cloud without it: /api/stats and /api/lms).
+// sync freshness, recent events; polled through the caller's shared link (GET /api/overview/feed, then that
+// link: every admin of one scope polls the same URL, which CloudFront answers from its cache); a cloud without
+// the feed: GET /api/overview; without that either: /api/stats and /api/lms.
 import { html } from '../../common/html.js';
 import { fmtAgo, fmtNumber, fmtTime, t } from '../../common/i18n.js';
 import { usePollWith } from '../../common/hooks.js';
 import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
-import { api } from '../session.js';
+import { api, session } from '../session.js';
 import { LinkPill, percent, siteHref, STALE_AFTER_S } from '../format.js';
 
 const num = (...xs) => {
@@ -41,7 +43,45 @@ export function normalizeOverview(raw, nowS = Date.now() / 1000) {
   };
 }
 
+// The caller's link (docs/security.md): asked again when its window ends (a new one is issued from then) and
+// once on a 403 (expired, or the key rotated); forgotten whenever the session changes, so a later caller in this
+// tab never polls an earlier one's link. `unavailable`: the cloud has no feed (or the scope is too long for one).
+const feed = { url: null, refreshAfter: 0, unavailable: false };
+session.subscribe(() => Object.assign(feed, { url: null, refreshAfter: 0, unavailable: false }));
+
+async function feedLink(fresh) {
+  if (!fresh && feed.url && Date.now() / 1000 < feed.refreshAfter) return feed.url;
+  let link;
+  try {
+    link = await api.get('/api/overview/feed');
+  } catch (err) {
+    if (!isMissingRoute(err) && err.status !== 503) throw err;
+    link = null;
+  }
+  if (!link || !link.url) {
+    feed.unavailable = true;
+    return null;
+  }
+  // a little later than the window's end, spread over callers (the old link works for one more window)
+  Object.assign(feed, { url: link.url, refreshAfter: link.refresh_after + Math.random() * 60 });
+  return feed.url;
+}
+
+async function pollFeed({ etag }) {
+  const url = !feed.unavailable && (await feedLink(false));
+  if (!url) return null;
+  try {
+    return await api.request('GET', url, { etag, anonymous: true });
+  } catch (err) {
+    if (err.status !== 403) throw err;
+  }
+  const fresh = await feedLink(true);
+  return fresh ? api.request('GET', fresh, { anonymous: true }) : null;
+}
+
 async function pollOverview({ etag }) {
+  const shared = await pollFeed({ etag });
+  if (shared) return shared;
   try {
     return await api.request('GET', '/api/overview', { etag });
   } catch (err) {
