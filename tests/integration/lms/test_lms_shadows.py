@@ -273,7 +273,8 @@ def test_retries_of_an_agent_that_never_answers_stop_and_its_return_resumes_them
     delta 1 + MAX_RETRIES times, then nothing more until it comes online again."""
     cloud = cloud_broker.client()
     cloud.subscribe(SHADOWS)
-    lms = lms_factory(cloud_broker.port, settings={"command_timeout_s": 0.3}).start()
+    # the simulated agent sends no heartbeats: a long presence timeout keeps it online while it stays silent
+    lms = lms_factory(cloud_broker.port, settings={"command_timeout_s": 0.3, "presence_timeout_s": 300}).start()
     a1 = agents("agent-1", responder=silent_responder).start()
     lms.wait_agent("agent-1")
     eventually(lambda: gets(cloud, "agent-1") == 1, what="the first get")
@@ -282,7 +283,7 @@ def test_retries_of_an_agent_that_never_answers_stop_and_its_return_resumes_them
     cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE), desired_update({"font_size": "22"}))
     eventually(lambda: "keeps failing; waiting for the next catch-up" in lms.log(), timeout=60.0,
                what="the retries to end")  # fmt: skip
-    assert batches(a1)[-(MAX_RETRIES + 1):] == [{"font_size": "22"}] * (MAX_RETRIES + 1)
+    assert batches(a1)[-(MAX_RETRIES + 1) :] == [{"font_size": "22"}] * (MAX_RETRIES + 1)
     assert len(batches(a1)) <= MAX_RETRIES + 2  # 20 (perhaps, before 22 came), 22, then MAX_RETRIES times 22
     assert reported(cloud, "agent-1") == []
 
