@@ -41,8 +41,9 @@ from shared.topics import ShadowOp
 log = logging.getLogger(__name__)
 
 APPLY_COMMAND = "cctv_apply_config"
-#: the agent cannot take the command at all: every camera is reported rejected with the agent's reason
-_FINAL_FAILURES = frozenset({ErrorCode.NOT_SUPPORTED, ErrorCode.UNKNOWN_COMMAND, ErrorCode.INVALID_PARAMS})
+#: the agent cannot take the command at all: every camera is reported rejected with the agent's reason (and no
+#: retry: another try cannot change the answer; the settings shadows' retries skip them too)
+FINAL_FAILURES = frozenset({ErrorCode.NOT_SUPPORTED, ErrorCode.UNKNOWN_COMMAND, ErrorCode.INVALID_PARAMS})
 #: ``update/documents`` holds two states and AWS's metadata
 MAX_DOCUMENT_BYTES = 8 * MAX_SHADOW_STATE_BYTES
 
@@ -159,7 +160,7 @@ class CameraShadows:
             code = response.error_code
             log.warning("cameras: %s did not take revision %d: %s (%s)", done.agent_id, done.desired.rev,
                         response.error, code)
-            if code not in _FINAL_FAILURES:
+            if code not in FINAL_FAILURES:
                 return code is not ErrorCode.CONFLICT  # stale at the agent: a newer revision is there already
             reason = cut_reason(f"the agent refused the configuration: {response.error or code}")
             reported = CamerasReported(rev=done.desired.rev, cameras=[

@@ -8,8 +8,12 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
   router (source ``shadow``) — only if the agent is known and online: an offline agent gets its delta from
   the catch-up ``get`` below when it comes back;
 * when the agent accepted them, writes ``state.reported`` with exactly those keys through the durable
-  outbox (in order, survives a cloud outage). A refused or timed-out batch is logged and counted; the delta
-  stays in the shadow and is applied at the next catch-up; a report the outbox cannot store (a full disk) is
+  outbox (in order, survives a cloud outage). A batch the agent refused for good (invalid, unknown, not
+  supported) is logged and counted; the delta stays in the shadow and is applied at the next catch-up. A batch
+  that timed out or failed otherwise (a request lost while the agent was resubscribing after a site broker
+  restart: agents use clean sessions) is retried like a rejected request below: a catch-up ``get`` that applies
+  the shadow's delta of then (the newest desired state, never the batch that failed), unless a newer batch
+  went to the agent meanwhile (its answer decides); a report the outbox cannot store (a full disk) is
   logged and the shadow asked for again after :data:`REPORT_RETRY_S` (applied and reported again);
 * catches up with ``get`` (an empty request ``{}``): for every online agent when the cloud link
   (re)connects, and for an agent when it comes online. Gets are published directly on the link (worthless
@@ -23,6 +27,9 @@ Each agent's settings are the named shadow of the site's IoT thing named after t
   :data:`RETRY_FIRST_S`, then twice as long each time, at
   most :data:`MAX_RETRIES` times in a row per agent; any other refusal (400, 413...: the document can never be
   taken) is logged as a warning and counted; ``get/rejected`` 404 means no shadow yet: nothing desired.
+  The count in a row ends when the agent took a batch, a new delta comes, a ``get`` finds nothing to apply, or a
+  natural catch-up (the link reconnects, the agent comes online) starts again from zero: an agent gone for days
+  costs :data:`MAX_RETRIES` gets, then nothing until it is back.
 
 The same worker serves each agent's camera configuration, the ``cctv:{agent_id}`` shadow
 (:mod:`edge.lms.cloud.camera_shadows`): a catch-up asks for both shadows of an agent, and the retries and
@@ -47,7 +54,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.lms.agents import AgentView, Registry
-from edge.lms.cloud.camera_shadows import CameraDone, CameraShadows
+from edge.lms.cloud.camera_shadows import FINAL_FAILURES, CameraDone, CameraShadows
 from edge.lms.cloud.outbox import Outbox
 from edge.lms.commands import Router
 from shared import topics
@@ -65,8 +72,9 @@ log = logging.getLogger(__name__)
 GET_RATE_PER_S = 10.0
 #: The ``get`` request: AWS accepts an empty document (a ``clientToken`` would only be echoed back).
 GET_REQUEST = b"{}"
-#: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow in a row, before waiting for the
-#: next natural catch-up (a reconnect, the agent coming back, a new delta).
+#: Catch-up gets after transient rejections (429, 5xx) of one agent's shadow, or failed applies of its settings or
+#: cameras (timeout, busy), in a row, before waiting for the next natural catch-up (a reconnect, the agent coming
+#: back, a new delta).
 MAX_RETRIES = 5
 #: The first of those gets waits this long, each next one twice as long (a throttled thing needs time, not haste).
 RETRY_FIRST_S = 0.5
@@ -214,8 +222,10 @@ class ShadowSync:
                 log.exception("shadows: unexpected error")
 
     def _catch_up(self, agent_id: str) -> None:
-        self._gets[topics.agent_shadow_name(agent_id)] = None
-        self._gets[topics.cctv_shadow_name(agent_id)] = None
+        """Ask for both shadows of the agent, their retries counted from zero again."""
+        for name in (topics.agent_shadow_name(agent_id), topics.cctv_shadow_name(agent_id)):
+            self._gets[name] = None
+            self._retries.pop(name, None)
 
     def _wait_s(self) -> float | None:
         """How long the worker may sleep: until the next get the rate allows, or the next retry is due."""
@@ -290,12 +300,13 @@ class ShadowSync:
                 self._retries.pop(name, None)
             log.debug("shadows: ignored %s", item.topic)
             return
-        self._retries.pop(name, None)
         try:
             delta = read(item.payload)
         except ValueError as exc:
             self._bad(item, exc)
             return
+        if op is ShadowOp.UPDATE_DELTA or not delta:  # a new desired state, or nothing left to apply
+            self._retries.pop(name, None)  # (else the apply's answer ends or continues the count)
         if delta:
             self.stats.deltas += 1
             self.apply(agent_id, delta)
@@ -356,16 +367,22 @@ class ShadowSync:
         ticket.future.add_done_callback(functools.partial(self._on_done, agent_id, settings, ticket.request_id))
 
     def _on_result(self, done: _Done) -> None:
-        if self._inflight.get(done.agent_id) is done.settings:
+        newest = self._inflight.get(done.agent_id) is done.settings
+        if newest:
             del self._inflight[done.agent_id]
         response = done.response
+        name = topics.agent_shadow_name(done.agent_id)
         if not response.success:
             self.stats.failed += 1
-            log.warning("shadows: %s did not take %s: %s (%s); retried at the next catch-up", done.agent_id,
-                        sorted(done.settings), response.error, response.error_code)  # fmt: skip
+            log.warning("shadows: %s did not take %s: %s (%s)", done.agent_id, sorted(done.settings),
+                        response.error, response.error_code)  # fmt: skip
+            # a refusal for good waits for the next catch-up; a superseded batch, for the newer one's answer
+            if newest and response.error_code not in FINAL_FAILURES:
+                self._retry(name, done.agent_id, "apply")
             return
+        self._retries.pop(name, None)
         self.stats.applied += 1
-        topic = topics.shadow(self.thing, ShadowOp.UPDATE, topics.agent_shadow_name(done.agent_id))
+        topic = topics.shadow(self.thing, ShadowOp.UPDATE, name)
         try:
             reported: dict[str, str | None] = dict(done.settings)
             self._outbox.put(topic, reported_update(reported))
@@ -373,7 +390,6 @@ class ShadowSync:
             log.error("shadows: cannot report %s of %s: %s", sorted(done.settings), done.agent_id, exc)
             return
         except Exception as exc:  # the outbox's disk full: the delta stays in the shadow; ask for it again
-            name = topics.agent_shadow_name(done.agent_id)
             log.error("shadows: could not queue the reported settings of %s (%s): asked for again in %g s",
                       done.agent_id, exc, REPORT_RETRY_S)  # fmt: skip
             self._later[name] = time.monotonic() + REPORT_RETRY_S

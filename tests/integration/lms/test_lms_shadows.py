@@ -5,14 +5,21 @@ agents, reports what they took, and catches up with ``get`` on connect and when 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from edge.lms.cloud.shadow_sync import MAX_RETRIES
+from infra.local.shadow_documents import ShadowDocuments
+from infra.local.shadows import ShadowService
 from shared import topics
 from shared.errors import ErrorCode
-from shared.messages import Command, Response
-from shared.topics import ShadowOp
+from shared.messages import Command, Presence, Response, Status, encode
+from shared.messages.shadow import desired_update
+from shared.mqtt import MqttClient, MqttSettings
+from shared.topics import AgentUp, ShadowOp
 from tests.fixtures.brokers import Broker, MqttProbe
 from tests.integration.lms.lms_harness import (
     NS,
@@ -22,6 +29,7 @@ from tests.integration.lms.lms_harness import (
     SimAgent,
     eventually,
     settings_responder,
+    silent_responder,
     start_with_cloud,
 )
 
@@ -40,9 +48,11 @@ def delta(settings: dict[str, Any], version: int = 1) -> bytes:
 
 
 def reported(probe: MqttProbe, agent_id: str) -> list[dict[str, Any]]:
-    """The ``state.reported`` of every update the LMS published for the agent's shadow, in order."""
+    """The ``state.reported`` of every update the LMS published for the agent's shadow, in order (the cloud's
+    ``desired`` updates left out)."""
     topic = shadow_topic(agent_id, ShadowOp.UPDATE)
-    return [json.loads(m.payload)["state"]["reported"] for m in list(probe.messages) if m.topic == topic]
+    states = [json.loads(m.payload)["state"] for m in list(probe.messages) if m.topic == topic]
+    return [state["reported"] for state in states if "reported" in state]
 
 
 def wait_reported(probe: MqttProbe, agent_id: str, expected: dict[str, str]) -> None:
@@ -213,3 +223,72 @@ def test_link_reconnect_catches_up_every_online_agent(
     cloud.publish(shadow_topic("agent-1", ShadowOp.GET_ACCEPTED), json.dumps(document))
     wait_reported(cloud, "agent-1", {"theme_mode": "auto"})
     assert batches(a1) == [{"theme_mode": "auto"}]
+
+
+@pytest.fixture
+def shadow_service(cloud_broker: Broker) -> Iterator[ShadowDocuments]:
+    """The twin's Device Shadow service (infra/local/shadows.py) answering on the IoT Core stand-in broker: the
+    LMS's gets and reports are answered and applied as AWS would; a desired update raises ``update/delta``."""
+    client = MqttClient(MqttSettings(host=cloud_broker.host, port=cloud_broker.port, client_id="local-cloud"))
+    service = ShadowService(ShadowDocuments(), client)
+    service.start()
+    client.start(wait_s=10.0)
+    try:
+        yield service.documents
+    finally:
+        service.stop()
+        client.stop()
+
+
+def test_a_batch_lost_before_the_agent_resubscribed_is_retried(
+    lms_factory: LmsFactory, agents: AgentFactory, site_broker: Broker, cloud_broker: Broker,
+    shadow_service: ShadowDocuments,
+) -> None:  # fmt: skip
+    """Issue 17: after a site broker restart the agent (clean session) is online at the LMS before it subscribed to
+    its commands again; a settings batch sent then is lost. The LMS asks the shadow again and applies it."""
+    cloud, lms = start_with_cloud(lms_factory, cloud_broker, SHADOWS)
+    spy = site_broker.client("lms", client_id="spy")  # sees what the broker routes to the agent
+    spy.subscribe(topics.agent_down("agent-1"))
+    early = site_broker.client("agent-1", client_id="agent-1")  # connected, not yet subscribed
+    online = Status(state=Presence.ONLINE, timestamp=time.time(), reason="start")
+    early.publish(topics.agent_up("agent-1", AgentUp.STATUS), encode(online), retain=True)
+    lms.wait_agent("agent-1")
+    eventually(lambda: gets(cloud, "agent-1") == 1, what="the first get")
+
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE), desired_update({"font_size": "22"}))
+    spy.wait_for(topics.agent_down("agent-1"))  # the batch went through the broker to no subscriber: lost
+    early.close()
+    a1 = agents("agent-1").start()  # subscribed now; its presence did not change (no catch-up for it)
+
+    wait_reported(cloud, "agent-1", {"font_size": "22"})
+    assert batches(a1) == [{"font_size": "22"}]
+    assert a1.settings["font_size"] == "22"
+    assert "did not take ['font_size']" in lms.log()
+
+
+def test_retries_of_an_agent_that_never_answers_stop_and_its_return_resumes_them(
+    lms_factory: LmsFactory, agents: AgentFactory, cloud_broker: Broker, shadow_service: ShadowDocuments
+) -> None:
+    """The retries are bounded (``MAX_RETRIES`` per agent): an agent that takes no command is sent the newest
+    delta 1 + MAX_RETRIES times, then nothing more until it comes online again."""
+    cloud = cloud_broker.client()
+    cloud.subscribe(SHADOWS)
+    # the simulated agent sends no heartbeats: a long presence timeout keeps it online while it stays silent
+    lms = lms_factory(cloud_broker.port, settings={"command_timeout_s": 0.3, "presence_timeout_s": 300}).start()
+    a1 = agents("agent-1", responder=silent_responder).start()
+    lms.wait_agent("agent-1")
+    eventually(lambda: gets(cloud, "agent-1") == 1, what="the first get")
+
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE), desired_update({"font_size": "20"}))
+    cloud.publish(shadow_topic("agent-1", ShadowOp.UPDATE), desired_update({"font_size": "22"}))
+    eventually(lambda: "keeps failing; waiting for the next catch-up" in lms.log(), timeout=60.0,
+               what="the retries to end")  # fmt: skip
+    assert batches(a1)[-(MAX_RETRIES + 1) :] == [{"font_size": "22"}] * (MAX_RETRIES + 1)
+    assert len(batches(a1)) <= MAX_RETRIES + 2  # 20 (perhaps, before 22 came), 22, then MAX_RETRIES times 22
+    assert reported(cloud, "agent-1") == []
+
+    a1.stop()
+    lms.wait_agent("agent-1", "offline")
+    a1 = agents("agent-1").start()
+    wait_reported(cloud, "agent-1", {"font_size": "22"})
+    assert batches(a1) == [{"font_size": "22"}]
