@@ -53,7 +53,7 @@ def test_only_a_known_agents_commands_count_toward_its_failure_rate(
             for agent_id in ("0.5", "null,null", "\x84", "ghost-1"):
                 ended = [router.dispatch(agent_id, "ping").future.result(5),  # unknown agent
                          router.dispatch(agent_id, "exec", {"cmd": "true"}).future.result(5),  # policy, first
-                         router.dispatch(agent_id, "ping", {"nope": 1}).future.result(5)]  # params, first
+                         router.dispatch(agent_id, "ping", {"nope": 1}).future.result(5)]  # params, first  # fmt: skip
                 assert [r.success for r in ended] == [False] * 3, agent_id
                 assert ended[0].error_code is ErrorCode.UNKNOWN_AGENT
             assert not [r for r in caplog.records if r.exc_info is not None]
