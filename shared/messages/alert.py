@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.messages.agent import Severity
-from shared.messages.base import Message, Strict, require_unique
+from shared.messages.base import Count, Message, Strict, require_unique
 from shared.topics import ID_PATTERN
 
 #: A rule's id (also the key of an open alert, with its target): like an agent id.
@@ -39,17 +39,6 @@ MAX_SITE_RULES: Final = 100
 #: Alert changes per :class:`SiteAlerts` message (the LMS splits larger backlogs).
 MAX_ALERTS_PER_MESSAGE: Final = 200
 
-
-def _a_number(value: object) -> object:
-    """A count is a JSON number: ``true`` or ``"5"`` is refused (lax parsing read them as 1 and 5); an integral
-    float such as ``4.0`` is an integer to JSON Schema, and pydantic takes it as 4."""
-    if isinstance(value, bool | str):
-        raise ValueError("must be a number")
-    return value
-
-
-#: a whole number given as a JSON number (``strict`` would refuse ``4.0``, which the documents allow)
-Count = Annotated[int, BeforeValidator(_a_number)]
 
 class MetricName(StrEnum):
     """What a :class:`MetricThresholdCondition` watches, from the agent's :class:`shared.messages.Metrics` sample.
@@ -234,7 +223,7 @@ class FlapDamping(Strict):
 class AlertRule(Strict):
     rule_id: RuleId
     name: str = Field(min_length=1, max_length=128)
-    enabled: bool = True
+    enabled: bool = Field(strict=True, default=True)  # a JSON boolean: 0 is not false
     severity: Severity = Severity.WARNING
     condition: AlertCondition
     scope: RuleScope = Field(default_factory=RuleScope)

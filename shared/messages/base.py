@@ -8,7 +8,7 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from shared.errors import ErrorCode, MessageError, SharedError
 
@@ -27,6 +27,18 @@ MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _a_number(value: object) -> object:
+    """A count is a JSON number: ``true`` or ``"5"`` is refused (lax parsing read them as 1 and 5); an integral
+    float such as ``4.0`` is an integer to JSON Schema, and pydantic takes it as 4."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+#: a whole number given as a JSON number (``strict`` would refuse ``4.0``, which the documents allow)
+Count = Annotated[int, BeforeValidator(_a_number)]
 
 
 class Strict(BaseModel):

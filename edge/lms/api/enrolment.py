@@ -35,6 +35,7 @@ from edge.lms.api.services import ServicesDep
 from edge.lms.enrolment import MAX_TOKEN_LENGTH, EnrolmentError, Enrolments
 from edge.lms.tls import TlsFiles
 from shared.errors import ErrorCode
+from shared.messages.base import Count
 from shared.topics import ID_PATTERN
 
 router = APIRouter(tags=["enrolment"])
@@ -67,8 +68,9 @@ _STATUS_CODES = {
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl_s: int = Field(default=86400, ge=60, le=365 * 86400, description="the token is valid this long")
-    max_uses: int = Field(default=1, ge=1, le=100_000, description="enrolments the token allows")
+    # counts are JSON numbers: ``true`` is not 1, ``"60"`` not 60 (lax parsing took both)
+    ttl_s: Count = Field(default=86400, ge=60, le=365 * 86400, description="the token is valid this long")
+    max_uses: Count = Field(default=1, ge=1, le=100_000, description="enrolments the token allows")
     note: str | None = Field(default=None, max_length=200, description="what the token is for")
 
 

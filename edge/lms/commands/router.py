@@ -136,7 +136,8 @@ class Router:
         #: told of an agent's answer that matches no pending request (e.g. one answered after the LMS gave up
         #: waiting; the fan-out still takes it for a cloud command): ``(agent_id, response)``, any thread, quick
         self.on_late: Callable[[str, Response], None] | None = None
-        #: called ``(agent_id, success)`` after every command ends (answered, failed or timed out)
+        #: called ``(agent_id, success)`` after every command to an agent the registry knows ends (answered, failed or
+        #: timed out); one for an id no agent has is no agent's failure (and its id may be no agent id at all)
         self.finish_listeners: list[Callable[[str, bool], None]] = []
 
     def add_transport(self, kind: str, transport: Transport) -> None:
@@ -394,6 +395,8 @@ class Router:
             )
         except Exception:
             log.exception("router: could not log command %s", ticket.request_id)
+        if self._registry.presence(ticket.agent_id) is None:
+            return
         for listener in list(self.finish_listeners):
             try:
                 listener(ticket.agent_id, response.success)
