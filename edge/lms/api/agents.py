@@ -3,7 +3,7 @@ tags and metrics history."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from edge.lms.api.command_replies import reply_to
 from edge.lms.api.command_requests import CommandRequest, run_request
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import COMMAND_RESPONSES, errors
-from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.path_ids import DIGITS_ONLY, AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 
@@ -88,7 +88,9 @@ async def metrics_history(
     services: ServicesDep,
     since: float | None = Query(default=None, ge=0, description="epoch seconds (inclusive)"),
     until: float | None = Query(default=None, ge=0, description="epoch seconds (inclusive)"),
-    limit: int = Query(default=1000, ge=1, le=MAX_QUERY_LIMIT, description="at most this many (the newest)"),
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_QUERY_LIMIT, description="at most this many (the newest)"), DIGITS_ONLY
+    ] = 1000,
 ) -> dict[str, Any] | JSONResponse:
     if services.registry.get(agent_id) is None:
         return error_response(404, f"unknown agent {agent_id!r}", ErrorCode.UNKNOWN_AGENT)

@@ -30,7 +30,7 @@ from edge.lms.alerts import AlertError, Alerting, MaintenanceBody, SilenceBody, 
 from edge.lms.api.authentication import AdminDep, OperatorDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import RowId
+from edge.lms.api.path_ids import DIGITS_ONLY, RowId
 from edge.lms.api.services import Services, ServicesDep
 from shared.errors import ErrorCode
 from shared.messages import Severity
@@ -232,7 +232,7 @@ async def test_webhook(services: ServicesDep, principal: AdminDep) -> dict[str, 
 async def deliveries(
     services: ServicesDep,
     state: Literal["pending", "sent", "dead", "quiet"] | None = Query(default=None, description="only these"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any] | JSONResponse:
     try:
         rows = _alerting(services).webhook.deliveries(state, limit)
@@ -263,7 +263,7 @@ async def list_alerts(
     rule: str | None = Query(default=None, pattern=ID_PATTERN, description="only this rule's alerts"),
     severity: Severity | None = SEVERITY_QUERY,
     since: float | None = Query(default=None, ge=0, description="changed at or after this time (epoch s)"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any] | JSONResponse:
     try:
         rows = _alerting(services).book.list(state=state, agent_id=agent, rule_id=rule,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -14,7 +14,7 @@ from edge.lms.api.authentication import OperatorDep, require_viewer
 from edge.lms.api.command_requests import MAX_QUEUE_TTL_S, OnSiteCommand, check_command
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import RowId
+from edge.lms.api.path_ids import DIGITS_ONLY, RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.commands import AccessError, Target
 from shared.errors import CommandError, ErrorCode
@@ -100,7 +100,7 @@ async def batch(body: BatchRequest, services: ServicesDep, principal: OperatorDe
 async def history(
     services: ServicesDep,
     agent: str | None = Query(default=None, max_length=128, description="only this agent's commands"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any]:
     await asyncio.to_thread(services.journal.flush, 2.0)  # rows are group-committed up to 50 ms late
     rows = services.journal.recent(agent, limit)
@@ -112,7 +112,7 @@ async def queued(
     services: ServicesDep,
     agent: str | None = Query(default=None, max_length=128),
     state: str | None = Query(default=None, pattern=r"^(queued|delivering|done|expired|cancelled|interrupted)$"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any]:
     rows = services.queue.entries(agent, state, limit)
     return {"success": True, "data": {"items": rows, "count": len(rows), "depth": services.queue.depth()}}

@@ -20,7 +20,7 @@ Replies have the command shape; an agent without cameras answers ``not_supported
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -30,7 +30,7 @@ from edge.lms.api.authentication import OperatorDep, ViewerDep, require_viewer
 from edge.lms.api.cctv_video import require_cameras
 from edge.lms.api.command_replies import reply_to
 from edge.lms.api.openapi import COMMAND_RESPONSES
-from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.path_ids import DIGITS_ONLY, AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.cctv import CAMERA_ID_PATTERN, CameraConfig, CleanupStorageParams, HoldRecordingParams
 
@@ -113,7 +113,7 @@ async def recordings(
     services: ServicesDep,
     principal: ViewerDep,
     camera_id: str | None = Query(default=None, pattern=CAMERA_ID_PATTERN),
-    limit: int = Query(default=500, ge=1, le=5000),
+    limit: Annotated[int, Query(ge=1, le=5000), DIGITS_ONLY] = 500,
 ) -> JSONResponse:
     """The recordings (newest first) of one camera or all; their names say when, so only watchers may list them."""
     require_cameras(principal)

@@ -11,7 +11,7 @@ An LMS without a cloud link (no ``[cloud]`` section) has no outbox pump: these p
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import RowId
+from edge.lms.api.path_ids import DIGITS_ONLY, RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.cloud import DEAD_LIST_MAX
 from shared.errors import ErrorCode
@@ -39,7 +39,7 @@ def _unknown(dead_id: int) -> JSONResponse:
 
 @router.get("/dead-letters", response_model=None, responses=errors(501))
 async def list_dead_letters(
-    services: ServicesDep, limit: int = Query(default=100, ge=1, le=DEAD_LIST_MAX)
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=DEAD_LIST_MAX), DIGITS_ONLY] = 100
 ) -> dict[str, Any] | JSONResponse:
     cloud = services.cloud
     if cloud is None:

@@ -12,7 +12,7 @@ Viewer role.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from edge.lms.api.authentication import require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.path_ids import DIGITS_ONLY, AgentIdPath
 from edge.lms.events import AgentEvents
 from shared.errors import ErrorCode
 from shared.messages import Severity
@@ -43,7 +43,7 @@ async def events(
     kind: str | None = Query(default=None, pattern=KIND_PATTERN, description="a kind; ending in . or * a prefix"),
     severity: Severity | None = SEVERITY_QUERY,
     since: float | None = Query(default=None, ge=0, description="events at or after this time (epoch s)"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any]:
     store = _events(request)
     await asyncio.to_thread(store.flush, 2.0)  # events are written in batches, up to half a second late
@@ -57,7 +57,7 @@ async def events(
 async def command_states(
     request: Request,
     agent: str | None = Query(default=None, max_length=64),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any]:
     rows = _events(request).progress.recent(agent, limit)
     return {"success": True, "data": {"commands": rows, "count": len(rows)}}

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from edge.lms.api.authentication import ViewerDep
 from edge.lms.api.errors import error_response
+from edge.lms.api.path_ids import DIGITS_ONLY
 from edge.lms.api.services import ServicesDep
 from edge.lms.live import ChangeKind
 from shared.errors import ErrorCode
@@ -38,7 +39,7 @@ async def live(
         default=_KINDS, max_length=128, pattern=_KINDS_PATTERN, description=f"comma-separated: {_KINDS}"
     ),
     agent: str | None = Query(default=None, pattern=ID_PATTERN, description="only this agent's changes"),
-    after: int | None = Query(default=None, ge=0, le=2**62, description="resume after this message id"),
+    after: Annotated[int | None, Query(ge=0, le=2**62, description="resume after this message id"), DIGITS_ONLY] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Response | JSONResponse:
     try:

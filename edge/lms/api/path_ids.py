@@ -5,19 +5,32 @@ takes it as ``agent_id`` or ``client_uuid`` at once (``agent_id: AgentIdPath``).
 
 A row's integer id in a path (``/api/tokens/{token_id}``, ``/api/commands/queue/{item_id}``,
 ``/api/cloud/dead-letters/{dead_id}``) is a :data:`RowId`: 1 to 2^63-1, SQLite's integer range, so that a larger
-number is a 422 and not an ``OverflowError`` (a 500) on its way into SQLite."""
+number is a 422 and not an ``OverflowError`` (a 500) on its way into SQLite.
+
+An integer in a path or a query is ASCII digits (a leading ``-`` where the bounds allow one): pydantic alone would
+read ``" 3"``, ``"\\xa03"`` or ``"+3"`` as 3 where the document says integer (:data:`DIGITS_ONLY`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Path
+from pydantic import BeforeValidator
 
 from shared.topics import ID_PATTERN
 
 #: SQLite's largest integer (a row id never exceeds it)
 MAX_ROW_ID = 2**63 - 1
 
+
+def _digits_only(value: object) -> object:
+    if isinstance(value, str) and not (value.isascii() and value.removeprefix("-").isdigit()):
+        raise ValueError("an integer: digits only")
+    return value
+
+
+#: Refuses an integer parameter that is not ASCII digits (``Annotated[int, Query(...), DIGITS_ONLY]``).
+DIGITS_ONLY = BeforeValidator(_digits_only)
 
 #: The pattern every id of the fleet has, as the document says it (an agent route checks it in its own words: an
 #: unknown or malformed agent is its 404 or 422; a ClassTop client's uuid is checked here: 422).
@@ -37,4 +50,4 @@ AgentIdPath = Annotated[str, Depends(_agent_id)]
 #: The ClassTop client's uuid from the path's ``{uuid}``.
 ClientUuidPath = Annotated[str, Depends(_client_uuid)]
 #: A row's integer id in a path: 1 to :data:`MAX_ROW_ID` (anything else: 422, never a 500).
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the row's id (1 to 2^63-1)")]
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the row's id (1 to 2^63-1)"), DIGITS_ONLY]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from edge.lms.agents.retirement import MAX_REASON_CHARS, RetirementError
 from edge.lms.api.authentication import AdminDep
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import AgentIdPath
+from edge.lms.api.path_ids import DIGITS_ONLY, AgentIdPath
 from edge.lms.api.services import ServicesDep
 from shared.errors import ErrorCode
 from shared.topics import ID_PATTERN
@@ -53,7 +53,7 @@ async def retired_agents(
     services: ServicesDep,
     _principal: AdminDep,
     agent_id: str | None = Query(default=None, pattern=ID_PATTERN, description="one agent's retirements"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any]:
     entries = services.retirement.entries(agent_id, limit)
     return {"success": True, "data": {"retired": entries, "count": len(entries)}}

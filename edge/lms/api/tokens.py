@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.lms.api.authentication import AdminDep, require_admin
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
-from edge.lms.api.path_ids import RowId
+from edge.lms.api.path_ids import DIGITS_ONLY, RowId
 from edge.lms.api.services import ServicesDep
 from edge.lms.auth import AuthError, Role
 from edge.lms.auth.tokens import NAME_PATTERN, UnknownToken
@@ -73,7 +73,7 @@ async def rotate_token(token_id: RowId, services: ServicesDep, principal: AdminD
 @router.get("/audit")
 async def audit_log(
     services: ServicesDep,
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
     actor: str | None = Query(default=None, max_length=128),
     action: str | None = Query(default=None, max_length=128),
     since: float | None = Query(default=None, ge=0),

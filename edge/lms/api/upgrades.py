@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.lms.api.authentication import AdminDep, require_viewer
 from edge.lms.api.errors import error_response
 from edge.lms.api.openapi import errors
+from edge.lms.api.path_ids import DIGITS_ONLY
 from edge.lms.api.services import Services, ServicesDep
 from edge.lms.upgrades.runner import UpgradeRefused, Upgrades
 from shared.agent_packages import VERSION_PATTERN
@@ -52,7 +53,7 @@ async def get_upgrades(request: Request) -> Upgrades:
 
 
 UpgradesDep = Annotated[Upgrades, Depends(get_upgrades)]
-CampaignId = Annotated[int, Path(ge=1, le=2**53)]
+CampaignId = Annotated[int, Path(ge=1, le=2**53), DIGITS_ONLY]
 
 
 def _refused(exc: UpgradeRefused) -> JSONResponse:
@@ -101,7 +102,9 @@ async def create_campaign(
 
 
 @router.get("/campaigns", dependencies=[Depends(require_viewer)])
-async def list_campaigns(upgrades: UpgradesDep, limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+async def list_campaigns(
+    upgrades: UpgradesDep, limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100
+) -> dict[str, Any]:
     campaigns = upgrades.rows.list(limit)
     return {"success": True, "data": {"campaigns": campaigns, "count": len(campaigns)}}
 
