@@ -2,7 +2,7 @@
 // command picker offering only what its kind runs, and its command history.
 import { html, useMemo, useState } from '../../common/html.js';
 import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
-import { Chart, RANGES, RangePicker } from '../../common/components/chart.js';
+import { Chart, fmtRate, RANGES, RangePicker } from '../../common/components/chart.js';
 import { ErrorBox, KeyValues } from '../../common/components/misc.js';
 import { Form } from '../../common/components/form.js';
 import { toast } from '../../common/components/toast.js';
@@ -73,7 +73,7 @@ export function AgentDetail({ id }) {
           series=${[{ label: t('metric.memory'), values: samples.map((s) => s.mem_percent), unit: '%' }]} />
         <${Chart} id="chart-disk" title=${t('metric.disk')} x=${x} range=${range} yMax=${100}
           series=${[{ label: t('metric.disk'), values: samples.map(worstDisk), unit: '%' }]} />
-        <${Chart} id="chart-network" title=${t('metric.network')} x=${x} range=${range}
+        <${Chart} id="chart-network" title=${t('metric.network')} x=${x} range=${range} format=${fmtRate}
           series=${[{ label: t('metric.rx'), values: samples.map((s) => s.net_rx_bps ?? null), unit: 'B/s' },
                     { label: t('metric.tx'), values: samples.map((s) => s.net_tx_bps ?? null), unit: 'B/s' }]} />
       </div>
