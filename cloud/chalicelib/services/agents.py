@@ -361,8 +361,8 @@ class AgentService:
                                           lms_config_version=config_version, certificates_expiring=expiring,
                                           agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
         # the marks are the intake's own: no route shows them, so they alone change no ETag
-        touch_only = site is not None and dataclasses.replace(site, last_heartbeat=at, agents_digest=marks.agents_digest,
-                                                              orders_checked_at=marks.orders_checked_at) == updated
+        touch_only = site is not None and updated == dataclasses.replace(
+            site, last_heartbeat=at, agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
         try:
             self._sites.save(updated, mark=not touch_only)
         except (StaleWrite, Conflict):

@@ -46,9 +46,9 @@ def test_an_unchanged_full_heartbeat_reads_no_agent_and_no_order(cloud: Cloud) -
     # last_seen alone is no change (it is not written either)
     assert _beat(cloud, "s1", [online("s1-pc1", last_seen=cloud.clock.now), online("s1-pc2")])["agents_unchanged"]
     # a change is read and written, and the next unchanged one is spared again
-    changed = _beat(cloud, "s1", [online("s1-pc1", version="2.0")] + FLEET[1:])
+    changed = _beat(cloud, "s1", [online("s1-pc1", version="2.0"), *FLEET[1:]])
     assert (changed["agents_written"], changed["agents_unchanged"]) == (1, False)
-    assert _beat(cloud, "s1", [online("s1-pc1", version="2.0")] + FLEET[1:])["agents_unchanged"]
+    assert _beat(cloud, "s1", [online("s1-pc1", version="2.0"), *FLEET[1:]])["agents_unchanged"]
     # an agent gone from the list is offlined, as before
     gone = _beat(cloud, "s1", FLEET[:1])
     assert (gone["agents_offlined"], gone["agents_unchanged"]) == (1, False) and _status(cloud, "s1-pc2") == "offline"
@@ -85,8 +85,15 @@ def test_an_agent_moved_away_and_back_is_brought_online_by_its_sites_next_heartb
 
 def test_an_agent_retired_at_its_site_and_listed_again_comes_back_as_before(cloud: Cloud) -> None:
     _beat(cloud, "s1", FLEET)
-    retired = cloud.invoke("agents_retired", {"type": "agents_retired", "v": 1, "site_id": "s1", "agents": [
-        {"agent_id": "s1-pc2", "retired_at": cloud.clock.now, "by": "tech#1", "reason": "scrapped"}]})
+    retired = cloud.invoke(
+        "agents_retired",
+        {
+            "type": "agents_retired",
+            "v": 1,
+            "site_id": "s1",
+            "agents": [{"agent_id": "s1-pc2", "retired_at": cloud.clock.now, "by": "tech#1", "reason": "scrapped"}],
+        },
+    )
     assert retired["cleaned"] == ("s1-pc2",) or retired["cleaned"] == ["s1-pc2"], retired
     # an LMS that still lists it (re-enrolled) brings it back, as the intake always did
     assert _beat(cloud, "s1", FLEET)["agents_written"] == 1
@@ -125,8 +132,9 @@ def test_an_order_stored_without_clearing_the_mark_is_found_within_the_recheck_p
     _beat(cloud, "s1", FLEET)
     assert not _beat(cloud, "s1", FLEET)["orders_read"]
     payload = _ack_message().model_dump_json()
-    SiteOrderRepository().save(SiteOrder("s1", "ack#x", "alert_ack", payload, cloud.clock.now, 0.0,
-                                         cloud.clock.now + 3600))  # stored; the site's mark left as it was
+    SiteOrderRepository().save(
+        SiteOrder("s1", "ack#x", "alert_ack", payload, cloud.clock.now, 0.0, cloud.clock.now + 3600)
+    )  # stored; the site's mark left as it was
     cloud.clock.advance(ORDERS_RECHECK_S)
     report = _beat(cloud, "s1", FLEET)
     assert report["orders_read"] and report["orders_resent"] == 1, report
