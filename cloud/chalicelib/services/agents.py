@@ -81,7 +81,7 @@ def agents_digest(listed: Iterable[AgentPresence]) -> str:
 
 
 @dataclass(slots=True)
-class _Marks:
+class HeartbeatMarks:
     """What the site's item says that spares a heartbeat reads (``Site.agents_digest``, ``Site.orders_checked_at``),
     as this heartbeat leaves it."""
 
@@ -90,12 +90,23 @@ class _Marks:
     orders_read: bool = False
 
     @classmethod
-    def of(cls, site: Site | None) -> _Marks:
+    def of(cls, site: Site | None) -> HeartbeatMarks:
         return cls(None, None) if site is None else cls(site.agents_digest, site.orders_checked_at)
+
+    def spares_agents(self, digest: str | None) -> bool:
+        """The full heartbeat of ``digest`` lists what the registry holds."""
+        return digest is not None and digest == self.agents_digest
+
+    def know_agents(self, digest: str | None) -> None:
+        """The registry now holds what the heartbeat of ``digest`` listed (None: not known)."""
+        self.agents_digest = digest
 
     def no_orders_since(self, at: float) -> bool:
         """A heartbeat found no order waiting less than ``ORDERS_RECHECK_S`` before ``at``."""
         return self.orders_checked_at is not None and 0 <= at - self.orders_checked_at < ORDERS_RECHECK_S
+
+    def saw_orders(self, waiting: bool, at: float) -> None:
+        self.orders_checked_at, self.orders_read = (None if waiting else at), True
 
 
 class AgentService:
@@ -234,18 +245,18 @@ class AgentService:
                         "as sent now", site_id, site.last_heartbeat - at)  # fmt: skip
             at = self._clock()
 
-        marks = _Marks.of(site)
+        marks = HeartbeatMarks.of(site)
         retiring: frozenset[str] = frozenset()
         if orders is not None and not marks.no_orders_since(at):
             from chalicelib.services.site_orders import retiring_agents  # the heartbeat function's path only
 
             waiting = orders()
             retiring = retiring_agents(waiting)
-            marks.orders_checked_at, marks.orders_read = (None if waiting else at), True
+            marks.saw_orders(bool(waiting), at)
         listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents if p.agent_id not in retiring}
         left_out = tuple(sorted(p.agent_id for p in heartbeat.agents if p.agent_id in retiring))
         digest = agents_digest(listed.values()) if heartbeat.full else None
-        if digest is not None and site is not None and site.agents_digest == digest:
+        if site is not None and marks.spares_agents(digest):
             site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
             return HeartbeatReport(site_id, site_written, agents_retiring=left_out, agents_unchanged=True,
                                    orders_read=marks.orders_read)  # fmt: skip
@@ -276,9 +287,9 @@ class AgentService:
         # the registry now holds what a full heartbeat listed unless a write was lost or refused; any agent written
         # by a changed-only one leaves what the site's item says unknown
         if heartbeat.full:
-            marks.agents_digest = digest if not refused and not outcomes[_KEPT] else None
+            marks.know_agents(digest if not refused and not outcomes[_KEPT] else None)
         elif outcomes[_WRITTEN] or outcomes[_KEPT]:
-            marks.agents_digest = None
+            marks.know_agents(None)
         site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
         return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out,
                                orders_read=marks.orders_read)  # fmt: skip
@@ -327,7 +338,7 @@ class AgentService:
         return _WRITTEN
 
     def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, reported: list[AgentPresence],
-                    at: float, marks: _Marks) -> bool:
+                    at: float, marks: HeartbeatMarks) -> bool:
         """Refresh the site's record; ``reported`` are the heartbeat's agents of this site (without refused ones).
         A changed ``marks.agents_digest`` is written at once; ``marks.orders_checked_at`` rides on the next write."""
         if heartbeat.full:
