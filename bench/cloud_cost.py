@@ -127,6 +127,7 @@ def use_previous_intake() -> None:
     SiteRepository.forget = lambda self, site_id, **_: None  # type: ignore[method-assign]
 
 
+#: the LMS's full site heartbeat period (``site_heartbeat_s``; ``--site-heartbeat-s``)
 HEARTBEAT_S = 30
 #: alerts assumed per agent per day (each one fires and resolves: two changes through the site's outbox)
 ALERTS_PER_AGENT_DAY = 0.5
@@ -441,6 +442,7 @@ class Tenant:
 
     def __init__(self, counter: DynamoCounter, sites: int, per_site: int) -> None:
         self.counter = counter
+        self.heartbeat_s: float = HEARTBEAT_S
         self.dashboard: Dashboard | None = None
         self.now = 1_750_000_000.0
         self.sites = {f"site-{s:02d}": {f"s{s:02d}-pc{a:03d}": Presence.OFFLINE for a in range(per_site)}
@@ -535,13 +537,13 @@ class Tenant:
             commands: int = 0, clients: int = 0, changed_syncs: int = 0) -> None:
         """Advance ``minutes`` of simulated time in heartbeat steps. ``boot`` / ``shutdown``: the share of agents
         that come online / go offline, spread evenly; ``churn_per_hour``: share of agents flipping per hour."""
-        steps = int(minutes * 60 / HEARTBEAT_S)
+        steps = int(minutes * 60 / self.heartbeat_s)
         all_agents = [(s, a) for s, agents in self.sites.items() for a in agents]
         to_boot = all_agents[: int(len(all_agents) * boot)]
         to_stop = all_agents[: int(len(all_agents) * shutdown)]
         flips = int(len(all_agents) * churn_per_hour * minutes / 60)
         command_steps = {int(i * steps / commands) for i in range(commands)} if commands else set()
-        sync_every = max(1, int(300 / HEARTBEAT_S))
+        sync_every = max(1, int(300 / self.heartbeat_s))
         for step in range(steps):
             for s, a in to_boot[step * len(to_boot) // steps:(step + 1) * len(to_boot) // steps]:
                 self.sites[s][a] = Presence.ONLINE
@@ -557,11 +559,11 @@ class Tenant:
             if clients and step % sync_every == 0:
                 for c in range(clients):
                     self.sync(c, changed=c < changed_syncs and step == 0)
-            if step % int(300 / HEARTBEAT_S) == 0:
+            if step % int(300 / self.heartbeat_s) == 0:
                 self.sweep()
             if self.dashboard is not None:
-                self.dashboard.poll_for(HEARTBEAT_S)
-            self.now += HEARTBEAT_S
+                self.dashboard.poll_for(self.heartbeat_s)
+            self.now += self.heartbeat_s
 
 
     def alert_changes(self, count: int) -> None:
@@ -664,6 +666,8 @@ def main() -> int:
     parser.add_argument("--dashboard-hours", type=float, default=10.0, help="hours a day they keep it open")
     parser.add_argument("--overview-agents", type=int, default=10_000,
                         help="agents (of --agents-per-site each) of the tenant whose overview is measured last")
+    parser.add_argument("--site-heartbeat-s", type=float, default=HEARTBEAT_S,
+                        help="the LMS's full heartbeat period (what if; the previous intake runs at the default)")
     parser.add_argument("--previous-intake", action="store_true",
                         help="run the fleet's previous intake (see use_previous_intake)")
     parser.add_argument("--fleet-json", action="store_true",
@@ -687,6 +691,7 @@ def main() -> int:
     with mock_aws():
         container.reset()
         tenant = Tenant(counter, args.sites, args.agents_per_site)
+        tenant.heartbeat_s = args.site_heartbeat_s
         container.configure(settings=settings, publisher=CountingPublisher(lambda: counter.meter), clock=tenant.clock)
         models.create_tables(settings)
         counter.learn_indexes()
