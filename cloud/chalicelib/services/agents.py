@@ -45,6 +45,9 @@ CLOCK_STEP_S = 300.0
 #: a heartbeat that found no order waiting for its site spares the next ones reading them for this long (an order
 #: given clears it at once: ``SiteOrders.give``; the bound covers an order stored whose clearing failed)
 ORDERS_RECHECK_S = 300.0
+#: a full heartbeat sooner than this after the site's item was last written reads the site's agents from an index
+#: that may not show that write yet (a global secondary index is eventually consistent): it records no digest
+AGENTS_SETTLE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ class HeartbeatMarks:
     agents_digest: str | None
     orders_checked_at: float | None
     orders_read: bool = False
+    #: a changed-only heartbeat wrote (or lost) an agent: the site's item is written now (``last_heartbeat`` then
+    #: says when, for :data:`AGENTS_SETTLE_S`)
+    agents_changed: bool = False
 
     @classmethod
     def of(cls, site: Site | None) -> HeartbeatMarks:
@@ -100,6 +106,10 @@ class HeartbeatMarks:
     def know_agents(self, digest: str | None) -> None:
         """The registry now holds what the heartbeat of ``digest`` listed (None: not known)."""
         self.agents_digest = digest
+
+    def agents_written(self) -> None:
+        """A changed-only heartbeat wrote agents: what the registry holds is no longer known."""
+        self.agents_digest, self.agents_changed = None, True
 
     def no_orders_since(self, at: float) -> bool:
         """A heartbeat found no order waiting less than ``ORDERS_RECHECK_S`` before ``at``."""
@@ -287,9 +297,10 @@ class AgentService:
         # the registry now holds what a full heartbeat listed unless a write was lost or refused; any agent written
         # by a changed-only one leaves what the site's item says unknown
         if heartbeat.full:
-            marks.know_agents(digest if not refused and not outcomes[_KEPT] else None)
+            settled = site is None or at - site.last_heartbeat >= AGENTS_SETTLE_S
+            marks.know_agents(digest if settled and not refused and not outcomes[_KEPT] else None)
         elif outcomes[_WRITTEN] or outcomes[_KEPT]:
-            marks.know_agents(None)
+            marks.agents_written()
         site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
         return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out,
                                orders_read=marks.orders_read)  # fmt: skip
@@ -355,6 +366,7 @@ class AgentService:
             and site.agent_count == agent_count
             and site.online_count == online
             and site.agents_digest == marks.agents_digest
+            and not marks.agents_changed
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False

@@ -171,3 +171,20 @@ def _ack_message() -> Any:
     from shared.messages.alert import AlertAcknowledgement
 
     return AlertAcknowledgement(alert_id="a" * 32, key="b" * 32, acknowledged_by="admin", acknowledged_at=0.0)
+
+
+def test_a_full_heartbeat_right_after_a_changed_only_one_records_no_digest(cloud: Cloud) -> None:
+    """The index the full heartbeat reads a site's agents from is eventually consistent: right after a changed-only
+    heartbeat wrote an agent it may not show it, so what the full heartbeat saw is not taken as the registry's
+    state — the next full heartbeat reads the agents again."""
+    _beat(cloud, "s1", FLEET)
+    _beat(cloud, "s1", FLEET)
+    cloud.clock.advance(30)
+    assert cloud.heartbeat("s1", [{"agent_id": "s1-pc1", "status": "offline"}], full=False)["site_written"]
+    cloud.clock.advance(30)  # the digest is gone: a second changed-only heartbeat still writes the site
+    assert cloud.heartbeat("s1", [online("s1-pc1")], full=False)["site_written"]
+    cloud.clock.advance(1)
+    assert not cloud.heartbeat("s1", FLEET)["agents_unchanged"]
+    cloud.clock.advance(30)
+    assert not cloud.heartbeat("s1", FLEET)["agents_unchanged"]  # read again: the last one recorded no digest
+    assert _beat(cloud, "s1", FLEET)["agents_unchanged"]
