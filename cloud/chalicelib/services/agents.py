@@ -6,7 +6,9 @@ changes once stored. Moving an agent to another site is an admin action (:meth:`
 
 Writes cost money (docs/data-model.md, "Write budget": at most one write per agent per 5 minutes in steady
 state), so a heartbeat writes an agent only when its status, version or hostname changed, and refreshes a site's
-``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
+``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed. Reads cost money too: a
+heartbeat reads its site's waiting orders and agents only when the site's item does not say that nothing changed
+(:class:`HeartbeatMarks`; docs/data-model.md#the-fleets-part).
 """
 
 from __future__ import annotations
