@@ -197,28 +197,3 @@ def test_downsample_keeps_a_bucket_as_long_as_the_step() -> None:
     merged = downsample([b], 3600)
     assert merged[0].start == 0 and merged[0].period_s == 3600 and merged[0].mem_avg is None
     assert downsample([], 900) == []
-
-
-def test_an_hour_is_stored_in_one_write_unit_and_older_items_still_read(fleet: Cloud) -> None:
-    """An hour of 12 buckets with every value at its widest (two decimals) is one item under 1 KB, DynamoDB's
-    write unit (docs/data-model.md#cloud-cost); an item stored by an earlier version (buckets as objects) reads the
-    same."""
-    import json
-
-    from chalicelib.models.metric_rollup import MetricRollupModel
-
-    previous = now_hour(fleet) - HOUR_S
-    wide = {"cpu": (11.11, 55.55, 99.99), "mem": (22.22, 66.66, 88.88), "samples": 300}
-    send(fleet, "s1", *hour_of("a1", previous, **wide))
-    item = MetricRollupModel.get("a1", previous)
-    stored = {name: getattr(item, name) for name in ("agent_id", "hour", "site_id", "buckets")}
-    size = sum(len(name) + len(str(value)) for name, value in stored.items()) + len("ttl") + 21
-    assert size <= 1024, (size, item.buckets)
-    old = [bucket("a2", previous + i * 300, cpu=(1.0, 2.0, 3.0)) for i in range(12)]
-    for row in old:
-        del row["agent_id"]
-    MetricRollupModel("a2", previous, site_id="s1", buckets=json.dumps(old)).save()
-    assert [b.to_dict() for b in container.get().metric_rollups._rollups.between("a2", previous, previous + HOUR_S)] \
-        == [{**row, "mem_min": 40.0, "mem_avg": 45.0, "mem_max": 50.0} for row in old]
-    assert [b.cpu_max for b in container.get().metric_rollups._rollups.between("a1", previous, previous + HOUR_S)] \
-        == [99.99] * 12
