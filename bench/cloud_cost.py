@@ -99,9 +99,7 @@ def function_memory_gb(function: str) -> float:
 
 def use_previous_intake() -> None:
     """The fleet's intake as it was before (``--previous-intake``): every heartbeat reads its site's waiting orders
-    and every full one the site's agents (nothing on the site's item spares them), and an hour of metric rollups is
-    stored as objects (≈1.7 KB)."""
-    from chalicelib.repositories import metric_rollup
+    and every full one the site's agents (nothing on the site's item spares them)."""
     from chalicelib.repositories.site import SiteRepository
     from chalicelib.services import agents
 
@@ -123,7 +121,6 @@ def use_previous_intake() -> None:
             self.orders_read = True
 
     agents.HeartbeatMarks = PreviousMarks  # type: ignore[misc]
-    metric_rollup.bucket_row = lambda r, hour: r.model_dump(mode="json", exclude={"agent_id"})  # type: ignore
     SiteRepository.forget = lambda self, site_id, **_: None  # type: ignore[method-assign]
 
 
@@ -527,7 +524,9 @@ class Tenant:
         for site_id, agents in self.sites.items():
             rollups = [{"agent_id": a, "start": hour + i * ROLLUP_PERIOD_S, "period_s": ROLLUP_PERIOD_S,
                         "samples": 20, "cpu_min": 3.17, "cpu_avg": 21.43 + n % 7, "cpu_max": 87.5,
-                        "mem_min": 41.08, "mem_avg": 47.66, "mem_max": 58.91}
+                        "mem_min": 41.08, "mem_avg": 47.66, "mem_max": 58.91, "disk_min": 61.27,
+                        "disk_avg": 61.34, "disk_max": 61.42, "net_rx_min": 1210, "net_rx_avg": 35872 + n,
+                        "net_rx_max": 912044, "net_tx_min": 804, "net_tx_avg": 12391, "net_tx_max": 301277}
                        for n, a in enumerate(agents) for i in range(ROLLUP_HOUR_S // ROLLUP_PERIOD_S)]
             for first in range(0, len(rollups), MAX_ROLLUPS):
                 self.up_message("site_metrics", {"type": "metric_rollups", "v": 1, "site_id": site_id,
