@@ -41,9 +41,13 @@ import argparse
 import json
 import math
 import os
+import re
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +76,7 @@ from chalicelib.repositories import change_mark  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
 from chalicelib.services.overview_feed import BUCKET_S  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
-from shared.messages import Presence  # noqa: E402
+from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, Presence  # noqa: E402
 from shared.names import Namespace  # noqa: E402
 from shared.topics import BASIC_INGEST_PREFIX, site_up  # noqa: E402
 
@@ -93,8 +97,49 @@ PRICE_CLOUDFRONT_REQUEST = 0.0100 / 1e4
 PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)
 #: Secrets Manager: a secret a month (the overview links' signing key), and API calls
 PRICE_SECRET_MONTH = 0.40
+#: what a tenant stage's resources cost each month whatever its traffic (us-east-1 list prices, no free tier),
+#: counted from the templates (Secrets Manager is metered above, with its reads)
+PRICE_FIXED_MONTH = {"AWS::CloudWatch::Alarm": 0.10, "AWS::CloudWatch::Dashboard": 3.00, "AWS::KMS::Key": 1.00}
+TEMPLATES = (ROOT / "template.yaml", ROOT / "infra" / "aws" / "data-plane.yaml")
 PRICE_SECRET_CALL = 0.05 / 1e4
 
+#: each function's configured memory (what Lambda bills GB-seconds on)
+_CHALICE_FUNCTIONS = json.loads((ROOT / "cloud" / ".chalice" / "config.json").read_text())["stages"]["dev"][
+    "lambda_functions"]
+
+
+def function_memory_gb(function: str) -> float:
+    return float(_CHALICE_FUNCTIONS.get(function, {}).get("lambda_memory_size", LAMBDA_MEMORY_GB * 1024)) / 1024
+
+
+def use_previous_intake() -> None:
+    """The fleet's intake as it was before (``--previous-intake``): every heartbeat reads its site's waiting orders
+    and every full one the site's agents (nothing on the site's item spares them)."""
+    from chalicelib.repositories.site import SiteRepository
+    from chalicelib.services import agents
+
+    class PreviousMarks(agents.HeartbeatMarks):
+        @classmethod
+        def of(cls, site: Any) -> PreviousMarks:
+            return cls(None, None)
+
+        def spares_agents(self, digest: str | None) -> bool:
+            return False
+
+        def know_agents(self, digest: str | None) -> None:
+            pass
+
+        def no_orders_since(self, at: float) -> bool:
+            return False
+
+        def saw_orders(self, waiting: bool, at: float) -> None:
+            self.orders_read = True
+
+    agents.HeartbeatMarks = PreviousMarks  # type: ignore[misc]
+    SiteRepository.forget = lambda self, site_id, **_: None  # type: ignore[method-assign]
+
+
+#: the LMS's full site heartbeat period (``site_heartbeat_s``; ``--site-heartbeat-s``)
 HEARTBEAT_S = 30
 #: alerts assumed per agent per day (each one fires and resolves: two changes through the site's outbox)
 ALERTS_PER_AGENT_DAY = 0.5
@@ -121,6 +166,24 @@ class Meter:
     cdn_requests: int = 0  # through CloudFront (the dashboard's)
     read_items: int = 0  # DynamoDB items returned (not billed as such: the overview's "items read")
     secrets_manager: float = 0.0  # $ of Secrets Manager (the overview links' key: the secret and its reads)
+    #: items written and their DynamoDB size (the per-function breakdown's "item size")
+    write_items: int = 0
+    write_bytes: int = 0
+    #: GB-seconds of the invocations whose function is known (its configured memory); the others at LAMBDA_MEMORY_GB
+    lambda_gb_s: float = 0.0
+    lambda_sized: int = 0
+    #: the same meters per Lambda function (the fleet's breakdown); not part of the sums above
+    parts: dict[str, Meter] = field(default_factory=dict)
+
+    def invoke(self, function: str, count: int = 1) -> None:
+        """``count`` invocations of ``function`` (its memory from cloud/.chalice/config.json), here and in its part."""
+        for meter in (self, self.part(function)):
+            meter.lambda_invocations += count
+            meter.lambda_gb_s += count * function_memory_gb(function) * LAMBDA_AVG_S
+            meter.lambda_sized += count
+
+    def part(self, function: str) -> Meter:
+        return self.parts.setdefault(function, Meter())
 
     def cost(self) -> dict[str, float]:
         return {
@@ -128,8 +191,9 @@ class Meter:
             "dynamodb_reads": self.read_units * PRICE_DDB_READ_UNIT,
             "iot_messages": self.iot_messages * PRICE_IOT_MESSAGE,
             "iot_rules": self.rule_triggers * PRICE_IOT_RULE,
-            "lambda": self.lambda_invocations * (PRICE_LAMBDA_REQUEST + LAMBDA_MEMORY_GB * LAMBDA_AVG_S
-                                                 * PRICE_LAMBDA_GB_S),
+            "lambda": self.lambda_invocations * PRICE_LAMBDA_REQUEST
+            + (self.lambda_gb_s + (self.lambda_invocations - self.lambda_sized) * LAMBDA_MEMORY_GB * LAMBDA_AVG_S)
+            * PRICE_LAMBDA_GB_S,
             "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
             "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
             "sns_email": self.notifications * PRICE_SNS_EMAIL,
@@ -150,7 +214,9 @@ class Meter:
                      round(self.rule_triggers * factor), round(self.lambda_invocations * factor),
                      round(self.api_requests * factor), round(self.notifications * factor),
                      round(self.cdn_requests * factor), round(self.read_items * factor),
-                     self.secrets_manager * factor)
+                     self.secrets_manager * factor,
+                     round(self.write_items * factor), round(self.write_bytes * factor), self.lambda_gb_s * factor,
+                     round(self.lambda_sized * factor), {k: v.scaled(factor) for k, v in self.parts.items()})
 
     def add(self, other: Meter) -> None:
         self.write_units += other.write_units
@@ -165,6 +231,35 @@ class Meter:
         self.cdn_requests += other.cdn_requests
         self.read_items += other.read_items
         self.secrets_manager += other.secrets_manager
+        self.write_items += other.write_items
+        self.write_bytes += other.write_bytes
+        self.lambda_gb_s += other.lambda_gb_s
+        self.lambda_sized += other.lambda_sized
+        for name, part in other.parts.items():
+            self.part(name).add(part)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values (UTF-8 strings, numbers about one byte per
+    two digits plus one, 3 bytes of overhead per list or map and 1 per element)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return (len(v.lstrip("-").replace(".", "").strip("0")) + 1) // 2 + 1
+    if kind in ("B", "BS"):
+        return len(v) if kind == "B" else sum(len(b) for b in v)
+    if kind in ("SS", "NS"):
+        return sum(_value_size({kind[0]: e}) for e in v)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(e) for e in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(e) for k, e in v.items())
+    return 1  # BOOL, NULL
 
 
 class DynamoCounter:
@@ -181,6 +276,10 @@ class DynamoCounter:
         def call(client: Any, operation: str, params: Any) -> Any:
             response = counter._real(client, operation, params)
             if client.meta.service_model.service_name == "dynamodb":
+                if operation == "UpdateItem":  # billed on the item's size, not its key's: read it back, unmetered
+                    stored = counter._real(client, "GetItem", {"TableName": params["TableName"],
+                                                               "Key": params["Key"], "ConsistentRead": True})
+                    params = {**params, "Item": stored.get("Item") or params["Key"]}
                 counter.observe(operation, params, response)
             elif client.meta.service_model.service_name == "sns" and operation == "Publish":
                 counter.meter.notifications += 1
@@ -199,17 +298,36 @@ class DynamoCounter:
             self._gsi_keys[model.Meta.table_name] = keys
 
     def _item_units(self, table: str, item: dict[str, Any] | None, factor: float = 1.0) -> float:
-        size = len(json.dumps(item or {}, default=str))
+        size = item_size(item or {})
+        self.meter.write_items += 1
+        self.meter.write_bytes += size
         per_copy = max(1, math.ceil(size / 1024))
+        # every index projects all attributes: a write of an item in it is a write of the index too
         copies = 1 + sum(1 for key in self._gsi_keys.get(table, []) if item and key in item)
         return per_copy * copies * factor
+
+    @contextmanager
+    def within(self, function: str) -> Iterator[None]:
+        """Meter what runs inside also in ``self.meter.parts[function]``."""
+        outer = self.meter
+        before = Meter(outer.write_units, outer.read_units, Counter(), read_items=outer.read_items,
+                       write_items=outer.write_items, write_bytes=outer.write_bytes)
+        try:
+            yield
+        finally:
+            part = outer.part(function)
+            part.write_units += outer.write_units - before.write_units
+            part.read_units += outer.read_units - before.read_units
+            part.read_items += outer.read_items - before.read_items
+            part.write_items += outer.write_items - before.write_items
+            part.write_bytes += outer.write_bytes - before.write_bytes
 
     def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
         meter = self.meter
         meter.ops[operation] += 1
-        if operation == "PutItem":
+        if operation in ("PutItem", "UpdateItem"):
             meter.write_units += self._item_units(params["TableName"], params.get("Item"))
-        elif operation in ("UpdateItem", "DeleteItem"):
+        elif operation == "DeleteItem":
             meter.write_units += self._item_units(params["TableName"], params.get("Key"))
         elif operation == "BatchWriteItem":
             for table, requests in params.get("RequestItems", {}).items():
@@ -228,7 +346,7 @@ class DynamoCounter:
             items = response.get("Items") or ([response["Item"]] if response.get("Item") else [])
             if operation == "BatchGetItem":
                 items = [i for rows in response.get("Responses", {}).values() for i in rows]
-            size = len(json.dumps(items, default=str))
+            size = sum(item_size(item) for item in items)
             meter.read_items += len(items)
             meter.read_units += max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
 
@@ -417,6 +535,7 @@ class Tenant:
 
     def __init__(self, counter: DynamoCounter, sites: int, per_site: int) -> None:
         self.counter = counter
+        self.heartbeat_s: float = HEARTBEAT_S
         self.dashboard: Dashboard | None = None
         self.now = 1_750_000_000.0
         self.sites = {f"site-{s:02d}": {f"s{s:02d}-pc{a:03d}": Presence.OFFLINE for a in range(per_site)}
@@ -444,8 +563,12 @@ class Tenant:
         else:
             self.meter.iot_messages += metered
         self.meter.rule_triggers += 1
-        self.meter.lambda_invocations += 1
-        return RULE_HANDLERS[handler](event_for(rule, topic, payload), None)
+        part = self.meter.part(handler)
+        part.rule_triggers += 1
+        part.ingest_messages += metered if topic.startswith(BASIC_INGEST_PREFIX) else 0
+        self.meter.invoke(handler)
+        with self.counter.within(handler):
+            return RULE_HANDLERS[handler](event_for(rule, topic, payload), None)
 
     def heartbeat(self, site_id: str) -> None:
         agents = [{"agent_id": a, "status": p.value, "version": "1.0.0", "hostname": a}
@@ -456,7 +579,8 @@ class Tenant:
 
     def api(self) -> None:
         self.meter.api_requests += 1
-        self.meter.lambda_invocations += 1
+        self.meter.part("api_handler").api_requests += 1
+        self.meter.invoke("api_handler")
 
     def command(self, site_id: str) -> None:
         self.api()
@@ -464,7 +588,8 @@ class Tenant:
         targets = tuple(a for a, p in self.sites[site_id].items() if p is Presence.ONLINE)[:40]
         if not targets:
             return
-        record = services.commands.create(CommandRequest("ping", {}, targets), self.admin)
+        with self.counter.within("api_handler"):
+            record = services.commands.create(CommandRequest("ping", {}, targets), self.admin)
         # the LMS batches per-agent progress into one message each, every result with the hops passed so far
         # (issue 14). Conservative: an answer within the LMS's 1 s hold leaves as one message, not two.
         hops = {"received": self.now + 0.05, "delivered": self.now + 0.06}
@@ -479,23 +604,41 @@ class Tenant:
         self.api()
         rows = self.client_rows + ([{"id": 999, "name": f"v{self.now}", "teacher": "", "color": "", "note": None}]
                                    if changed else [])
-        container.get().classtop_clients.sync(f"client-{client:03d}", rows, [], f"10.0.{client // 256}.{client % 256}")
+        with self.counter.within("api_handler"):
+            container.get().classtop_clients.sync(f"client-{client:03d}", rows, [],
+                                                  f"10.0.{client // 256}.{client % 256}")
 
     def sweep(self) -> None:
-        self.meter.lambda_invocations += 1
-        expire_commands(None)
+        self.meter.invoke("expire_commands")
+        with self.counter.within("expire_commands"):
+            expire_commands(None)
+
+    def rollup_hour(self) -> None:
+        """Every agent's closed hour of 5-minute metric rollups, as the LMS sends them (``MetricRollupSync``: whole
+        hours, at most ``MAX_ROLLUPS`` buckets a message, values rounded to 2 decimals)."""
+        hour = int(self.now) // ROLLUP_HOUR_S * ROLLUP_HOUR_S - ROLLUP_HOUR_S
+        for site_id, agents in self.sites.items():
+            rollups = [{"agent_id": a, "start": hour + i * ROLLUP_PERIOD_S, "period_s": ROLLUP_PERIOD_S,
+                        "samples": 20, "cpu_min": 3.17, "cpu_avg": 21.43 + n % 7, "cpu_max": 87.5,
+                        "mem_min": 41.08, "mem_avg": 47.66, "mem_max": 58.91, "disk_min": 61.27,
+                        "disk_avg": 61.34, "disk_max": 61.42, "net_rx_min": 1210, "net_rx_avg": 35872 + n,
+                        "net_rx_max": 912044, "net_tx_min": 804, "net_tx_avg": 12391, "net_tx_max": 301277}
+                       for n, a in enumerate(agents) for i in range(ROLLUP_HOUR_S // ROLLUP_PERIOD_S)]
+            for first in range(0, len(rollups), MAX_ROLLUPS):
+                self.up_message("site_metrics", {"type": "metric_rollups", "v": 1, "site_id": site_id,
+                                                 "rollups": rollups[first:first + MAX_ROLLUPS]})
 
     def run(self, minutes: float, *, boot: float = 0.0, shutdown: float = 0.0, churn_per_hour: float = 0.0,
             commands: int = 0, clients: int = 0, changed_syncs: int = 0) -> None:
         """Advance ``minutes`` of simulated time in heartbeat steps. ``boot`` / ``shutdown``: the share of agents
         that come online / go offline, spread evenly; ``churn_per_hour``: share of agents flipping per hour."""
-        steps = int(minutes * 60 / HEARTBEAT_S)
+        steps = int(minutes * 60 / self.heartbeat_s)
         all_agents = [(s, a) for s, agents in self.sites.items() for a in agents]
         to_boot = all_agents[: int(len(all_agents) * boot)]
         to_stop = all_agents[: int(len(all_agents) * shutdown)]
         flips = int(len(all_agents) * churn_per_hour * minutes / 60)
         command_steps = {int(i * steps / commands) for i in range(commands)} if commands else set()
-        sync_every = max(1, int(300 / HEARTBEAT_S))
+        sync_every = max(1, int(300 / self.heartbeat_s))
         for step in range(steps):
             for s, a in to_boot[step * len(to_boot) // steps:(step + 1) * len(to_boot) // steps]:
                 self.sites[s][a] = Presence.ONLINE
@@ -511,11 +654,11 @@ class Tenant:
             if clients and step % sync_every == 0:
                 for c in range(clients):
                     self.sync(c, changed=c < changed_syncs and step == 0)
-            if step % int(300 / HEARTBEAT_S) == 0:
+            if step % int(300 / self.heartbeat_s) == 0:
                 self.sweep()
             if self.dashboard is not None:
-                self.dashboard.poll_for(HEARTBEAT_S)
-            self.now += HEARTBEAT_S
+                self.dashboard.poll_for(self.heartbeat_s)
+            self.now += self.heartbeat_s
 
 
     def alert_changes(self, count: int) -> None:
@@ -533,8 +676,9 @@ class Tenant:
                                                 "site_id": site_id})
 
     def alert_schedule(self) -> None:
-        self.meter.lambda_invocations += 1
-        evaluate_alerts(None)
+        self.meter.invoke("evaluate_alerts")
+        with self.counter.within("evaluate_alerts"):
+            evaluate_alerts(None)
 
 
 def measure(fn: Any, counter: DynamoCounter) -> Meter:
@@ -563,6 +707,55 @@ def _naive_writes(tenant: Tenant, repo: Any) -> None:
                             changed_at=tenant.now, revision=current.revision if current else None))
 
 
+def fixed_monthly() -> dict[str, tuple[int, float]]:
+    """Per resource type of :data:`PRICE_FIXED_MONTH`: how many the tenant's templates declare, and their $/month."""
+    kinds = re.findall(r"^\s+Type: (AWS::[\w:]+)\s*$", "\n".join(t.read_text(encoding="utf-8") for t in TEMPLATES),
+                       re.MULTILINE)
+    return {kind: (kinds.count(kind), kinds.count(kind) * price) for kind, price in PRICE_FIXED_MONTH.items()}
+
+
+def fleet_of(day: Meter, dashboard_day: Meter) -> Meter:
+    """The day without the dashboard's polls."""
+    fleet = day.scaled(1.0)
+    for name in ("write_units", "read_units", "api_requests", "lambda_invocations", "cdn_requests", "read_items",
+                 "lambda_gb_s", "lambda_sized", "secrets_manager"):
+        setattr(fleet, name, getattr(day, name) - getattr(dashboard_day, name))
+    return fleet
+
+
+def scaled_costs(meter: Meter, agents: int) -> dict[str, float]:
+    """$ per 1,000 agents per month, per item of the bill."""
+    return {name: cost * DAYS_PER_MONTH * 1000 / agents for name, cost in meter.cost().items()}
+
+
+def print_fleet(fleet: Meter, agents: int, previous_run: subprocess.Popen[str] | None) -> None:
+    """Where the fleet's dollars go, per function, and its total beside the previous intake's in the same run."""
+    previous = json.loads(previous_run.communicate()[0].strip().splitlines()[-1]) if previous_run else None
+    print(f"  the fleet (without the dashboard) per function, per day; $ per 1,000 agents per month"
+          f"{' (previous: the previous intake, measured in this run)' if previous else ''}:")
+    print(f"    {'function':18}{'invocations':>12}{'RU/inv':>8}{'WCU/inv':>8}{'items/inv':>10}{'B/item':>8}"
+          f"{'DynamoDB $':>11}{'Lambda $':>9}{'rules $':>8}{'total $':>9}{'previous':>10}")
+    rows = sorted(fleet.parts.items(), key=lambda kv: -sum(scaled_costs(kv[1], agents).values()))
+    for name, part in rows:
+        c = scaled_costs(part, agents)
+        n = max(1, part.lambda_invocations)
+        before = f"{previous['parts'].get(name, 0.0):>10.2f}" if previous else ""
+        print(f"    {name:18}{part.lambda_invocations:>12,}{part.read_units / n:>8.2f}{part.write_units / n:>8.2f}"
+              f"{part.write_items / n:>10.2f}{part.write_bytes / max(1, part.write_items):>8.0f}"
+              f"{c['dynamodb_writes'] + c['dynamodb_reads']:>11.2f}{c['lambda']:>9.2f}{c['iot_rules']:>8.2f}"
+              f"{sum(c.values()):>9.2f}{before}")
+    costs = scaled_costs(fleet, agents)
+    rest = sum(costs.values()) - sum(sum(scaled_costs(p, agents).values()) for p in fleet.parts.values())
+    print(f"    {'(other: IoT, SNS)':18}{'':>74}{rest:>9.2f}")
+    if previous:
+        print(f"  {'fleet $/1000 agents/month':34}{'this design':>14}{'previous':>14}")
+        for name, cost in costs.items():
+            if cost or previous["costs"][name]:
+                print(f"    {name:32}{cost:>14.2f}{previous['costs'][name]:>14.2f}")
+        print(f"  {'FLEET TOTAL (without dashboard)':34}{sum(costs.values()):>14.2f}{previous['total']:>14.2f}"
+              f"   ({sum(costs.values()) / previous['total']:.2f}x)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, default=25)
@@ -578,15 +771,32 @@ def main() -> int:
                         help="CloudFront edge locations the admins reach (each caches the shared link on its own)")
     parser.add_argument("--overview-agents", type=int, default=10_000,
                         help="agents (of --agents-per-site each) of the tenant whose overview is measured last")
+    parser.add_argument("--site-heartbeat-s", type=float, default=HEARTBEAT_S,
+                        help="the LMS's full heartbeat period (what if; the previous intake runs at the default)")
+    parser.add_argument("--previous-intake", action="store_true",
+                        help="run the fleet's previous intake (see use_previous_intake)")
+    parser.add_argument("--fleet-json", action="store_true",
+                        help="print only the fleet's figures (without the dashboard) as one JSON line")
     args = parser.parse_args()
     agents = args.sites * args.agents_per_site
     started = time.monotonic()
+    previous_run = None
+    if args.previous_intake:
+        use_previous_intake()
+    elif not args.fleet_json:  # the previous intake measured in the same run, beside this one
+        previous_run = subprocess.Popen(
+            [sys.executable, __file__, "--previous-intake", "--fleet-json", "--dashboard-admins", "0",
+             "--overview-agents", "0", *(f"--{name}={getattr(args, name.replace('-', '_'))}" for name in
+                                         ("sites", "agents-per-site", "steady-minutes", "transition-minutes",
+                                          "clients"))],
+            stdout=subprocess.PIPE, text=True)
 
     settings = Settings(tenant="bench", stage="bench", region="us-east-1", feed_secret="bench-overview-feed")
     counter = DynamoCounter()
     with mock_aws():
         container.reset()
         tenant = Tenant(counter, args.sites, args.agents_per_site)
+        tenant.heartbeat_s = args.site_heartbeat_s
         container.configure(settings=settings, publisher=CountingPublisher(lambda: counter.meter), clock=tenant.clock)
         models.create_tables(settings)
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(  # the template's generated secret
@@ -604,6 +814,7 @@ def main() -> int:
             steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
             tenant.dashboard = None
+            rollup_hour = measure(tenant.rollup_hour, counter)
             routes = route_costs(dashboard)
             shutdown = measure(lambda: tenant.run(span, shutdown=1.0, clients=args.clients), counter)
             naive = naive_minute(tenant, counter)
@@ -619,7 +830,8 @@ def main() -> int:
                 tenant.heartbeat(site_id)
             schedule_run = measure(tenant.alert_schedule, counter)
             alert_sample = measure(lambda: tenant.alert_changes(ALERT_SAMPLE), counter)
-            at_scale = overview_at_scale(dashboard, args.overview_agents, args.agents_per_site, tenant.now)
+            at_scale = overview_at_scale(dashboard, args.overview_agents, args.agents_per_site, tenant.now) \
+                if args.overview_agents else Meter()
         finally:
             counter.uninstall()
             container.reset()
@@ -629,10 +841,8 @@ def main() -> int:
     day.add(boot)
     day.add(shutdown)
     day.add(steady.scaled(steady_minutes_per_day / args.steady_minutes))
-    # metric rollups: modelled (no cloud handler yet): 1 message + 1 small item write per site per 5 minutes
-    rollups = Meter(write_units=args.sites * 288 * 2.0, ingest_messages=args.sites * 288,
-                    rule_triggers=args.sites * 288, lambda_invocations=args.sites * 288)
-    day.add(rollups)
+    # metric rollups: one closed hour of every agent's, measured through the real rule, 24 a day
+    day.add(rollup_hour.scaled(24))
     naive_day = naive.scaled(24 * 60)
     alerts_schedule_day = schedule_run.scaled(24 * 60)
     alerts_intake_day = alert_sample.scaled(agents * ALERTS_PER_AGENT_DAY / ALERT_SAMPLE)
@@ -655,6 +865,12 @@ def main() -> int:
     def per_1000_month(m: Meter) -> float:
         return sum(m.cost().values()) * DAYS_PER_MONTH * 1000 / agents
 
+    fleet = fleet_of(day, shared_day)
+    if args.fleet_json:
+        print(json.dumps({"total": per_1000_month(fleet), "costs": scaled_costs(fleet, agents),
+                          "parts": {name: sum(scaled_costs(part, agents).values())
+                                    for name, part in fleet.parts.items()}}))
+        return 0
     steady_writes_per_agent_5min = steady.write_units / agents / (args.steady_minutes / 5)
     print(f"cloud_cost: {args.sites} sites x {args.agents_per_site} agents = {agents} agents; moto in-process, "
           f"simulated clock; finished in {time.monotonic() - started:.0f} s")
@@ -662,7 +878,7 @@ def main() -> int:
           f"measured) + steady {args.steady_minutes:g} min measured and extrapolated "
           f"x{steady_minutes_per_day / args.steady_minutes:.0f} to the rest of the day; "
           f"{args.clients} ClassTop clients syncing every 5 min; "
-          f"metric rollups modelled ({args.sites} sites x 288/day, 2 WCU each)")
+          f"metric rollups: one hour measured, x24")
     print(f"  steady state: {steady_writes_per_agent_5min:.3f} DynamoDB write units per agent per 5 min "
           f"(goal <= 1); per agent-day {day.write_units / agents:.1f} WCU")
     previous_day = day.without_basic_ingest()
@@ -686,16 +902,16 @@ def main() -> int:
     total, previous_total, naive_total = per_1000_month(day), per_1000_month(previous_day), per_1000_month(naive_day)
     print(f"  {'TOTAL $ per 1,000 agents / month':34}{total:>14.2f}{previous_total:>14.2f}{naive_total:>14.2f}"
           f"   (goals: < $10 issue 12, < $5 issue 18)")
-    fleet = total - per_1000_month(shared_day)
     print(f"  {'  of which the dashboard':34}{per_1000_month(shared_day):>14.2f}"
-          f"{per_1000_month(shared_day):>14.2f}   (the fleet without it: ${fleet:.2f})")
+          f"{per_1000_month(shared_day):>14.2f}   (the fleet without it: ${per_1000_month(fleet):.2f})")
     shared_cost, polled_cost = shared_day.cost(), dashboard_day.cost()
     print("  previous dashboard design by line: " + ", ".join(
         f"{name} {(ours_cost[name] - shared_cost[name] + polled_cost[name]) * scale:.2f}" for name in ours_cost))
-    print(f"  {'TOTAL, previous dashboard design':34}{fleet + per_1000_month(dashboard_day):>14.2f}"
+    print(f"  {'TOTAL, previous dashboard design':34}{per_1000_month(fleet) + per_1000_month(dashboard_day):>14.2f}"
           f"   (every admin's poll reaches API Gateway and Lambda: the dashboard "
           f"${per_1000_month(dashboard_day):.2f}; now through the shared link and CloudFront's cache: "
           f"${per_1000_month(shared_day):.2f})")
+    print_fleet(fleet, agents, previous_run)
     print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
     print(f"  alerts (in the total above): schedule every minute ({args.sites} sites, none open) "
           f"${per_1000_month(alerts_schedule_day):.2f}; intake + notifications ({ALERTS_PER_AGENT_DAY:g} alert per "
@@ -727,6 +943,15 @@ def main() -> int:
     print(f"    {f'/api/overview, {args.overview_agents:,} agents':32}{at_scale.read_units:>12.1f}"
           f"{at_scale.read_items:>12}{at_scale.write_units:>12.1f}   (goal: under 10 items; "
           f"{args.overview_agents // args.agents_per_site} sites of {args.agents_per_site})")
+    fixed = fixed_monthly()
+    fixed_per_1000 = sum(cost for _, cost in fixed.values()) * 1000 / agents
+    print("  fixed each month per tenant stage (the templates' resources; not in the figures above): "
+          + ", ".join(f"{kind.split('::')[-1]} {n} x ${PRICE_FIXED_MONTH[kind]:.2f} = ${cost:.2f}"
+                      for kind, (n, cost) in fixed.items())
+          + "; CloudWatch Logs ingestion ($0.50 per GB) not metered")
+    total += fixed_per_1000
+    print(f"  {'TOTAL with the fixed costs':34}{total:>14.2f}   ($ per 1,000 agents / month, this tenant of {agents:,} "
+          f"agents: the fixed part shrinks with larger tenants)")
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
     print(f"  goals: < $10 (issue 12) {'met' if total < 10 else 'NOT met'}; < $5 (issue 18) "
           f"{'met' if total < 5 else 'NOT met'}; <= 1 WCU per agent per 5 min "

@@ -275,7 +275,8 @@ class Container:
         from chalicelib.services.site_orders import SiteOrders
 
         return SiteOrders(SiteOrderRepository(), self.metered_publisher, self.settings.namespace,
-                          self.settings.command_retention_s, self.clock, resend_after_s=self.settings.order_resend_s)
+                          self.settings.command_retention_s, self.clock, resend_after_s=self.settings.order_resend_s,
+                          sites=self.site_records)
 
     @_Lazy
     def notifier(self) -> Notifier:

@@ -39,6 +39,12 @@ class Site:
     link_reason: str | None = None
     #: the ``versionNumber`` of that event (orders events of the same millisecond)
     link_version: int | None = None
+    #: what the intake knows without reading (docs/data-model.md#cloud-cost): the digest of the agents the site's
+    #: last full heartbeat listed, once the registry held exactly that (None: unknown — the next full heartbeat
+    #: reads the site's agents); cleared by every other change to the site's agents
+    agents_digest: str | None = None
+    #: when a heartbeat last found no order waiting for the site (None: unknown, or an order was given since)
+    orders_checked_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

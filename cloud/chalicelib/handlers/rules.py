@@ -16,6 +16,7 @@ from shared import messages
 
 if TYPE_CHECKING:  # a service, and a message's schema, load with its function's first event (docs/deploy.md)
     from chalicelib.container import Container
+    from chalicelib.domain.site_order import SiteOrder
     from chalicelib.services.agents import HeartbeatReport
     from shared.messages import SiteHeartbeat
     from shared.messages.alert import SiteAlerts
@@ -45,14 +46,18 @@ def rule_handler(name: str, model: Callable[[], type[M]], ingest: Callable[[Cont
 
 def _heartbeat(services: Container, site_id: str, heartbeat: SiteHeartbeat) -> HeartbeatReport:
     """The registry, leaving out agents whose retirement the site has not carried out; after a full heartbeat (one
-    follows every reconnection of the LMS) the site's waiting orders go again (chalicelib.services.site_orders)."""
-    from chalicelib.services.site_orders import retiring_agents  # this function's path only
+    follows every reconnection of the LMS) the site's waiting orders go again (chalicelib.services.site_orders).
+    The orders are read only when the site's item does not say that none wait (``AgentService.ingest_heartbeat``)."""
+    read: list[SiteOrder] = []
 
-    orders = services.site_orders.of_site(site_id)
-    report = services.agents.ingest_heartbeat(site_id, heartbeat, retiring_agents(orders))
-    if not heartbeat.full or report.stale:
+    def orders() -> list[SiteOrder]:
+        read.extend(services.site_orders.of_site(site_id))
+        return read
+
+    report = services.agents.ingest_heartbeat(site_id, heartbeat, orders)
+    if not heartbeat.full or report.stale or not read:
         return report
-    return dataclasses.replace(report, orders_resent=services.site_orders.resend(orders))
+    return dataclasses.replace(report, orders_resent=services.site_orders.resend(read))
 
 
 def _site_alerts() -> type[SiteAlerts]:

@@ -39,6 +39,9 @@ class SiteModel(BaseModel, aggregate="site"):
     link_changed_at = NumberAttribute(null=True)
     link_reason = UnicodeAttribute(null=True)
     link_version = NumberAttribute(null=True)
+    #: what the heartbeat intake may skip reading (chalicelib.domain.site.Site: its agents, its waiting orders)
+    agents_digest = UnicodeAttribute(null=True)
+    orders_checked_at = NumberAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id")

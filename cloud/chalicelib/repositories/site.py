@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.page import Page
 from chalicelib.domain.site import Site
@@ -50,6 +52,8 @@ class SiteRepository(TenantRepository):
             link_changed_at=site.link_changed_at,
             link_reason=site.link_reason,
             link_version=site.link_version,
+            agents_digest=site.agents_digest,
+            orders_checked_at=site.orders_checked_at,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -63,6 +67,18 @@ class SiteRepository(TenantRepository):
         if mark:
             bump(Area.SITES)
         return _to_site(item)
+
+    def forget(self, site_id: str, *, agents: bool = False, orders: bool = False) -> None:
+        """Forget what the site's item says of its agents (``agents_digest``) or of its waiting orders
+        (``orders_checked_at``), with a new revision, so that a heartbeat that read the item before cannot write it
+        back: its next full heartbeat reads them again. One UpdateItem; nothing for an unknown site."""
+        actions = [SiteModel.revision.add(1)]
+        if agents:
+            actions.append(SiteModel.agents_digest.remove())
+        if orders:
+            actions.append(SiteModel.orders_checked_at.remove())
+        with contextlib.suppress(StaleWrite), dynamo_errors(f"update site {site_id}"):
+            SiteModel._get_connection().update_item(site_id, actions=actions, condition=SiteModel.site_id.exists())
 
     def delete(self, site: Site) -> None:
         """Delete ``site`` if nobody wrote it since it was read (else :class:`StaleWrite`)."""
@@ -98,5 +114,7 @@ def _to_site(item: SiteModel) -> Site:
         link_changed_at=None if item.link_changed_at is None else float(item.link_changed_at),
         link_reason=item.link_reason,
         link_version=None if item.link_version is None else int(item.link_version),
+        agents_digest=item.agents_digest,
+        orders_checked_at=None if item.orders_checked_at is None else float(item.orders_checked_at),
         revision=item.revision,
     )

@@ -6,16 +6,22 @@ changes once stored. Moving an agent to another site is an admin action (:meth:`
 
 Writes cost money (docs/data-model.md, "Write budget": at most one write per agent per 5 minutes in steady
 state), so a heartbeat writes an agent only when its status, version or hostname changed, and refreshes a site's
-``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed.
+``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed. Reads cost money too: a
+heartbeat reads its site's waiting orders and agents only when the site's item does not say that nothing changed
+(:class:`HeartbeatMarks`; docs/data-model.md#the-fleets-part).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
 from chalicelib.domain.agent import Agent, AgentFilter
@@ -31,10 +37,19 @@ from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
 from shared.messages import AgentPresence, Presence, SiteHeartbeat
 
+if TYPE_CHECKING:
+    from chalicelib.domain.site_order import SiteOrder
+
 log = logging.getLogger(__name__)
 
 #: a heartbeat older than the site's last one by more than this is its clock stepped back, not a late delivery
 CLOCK_STEP_S = 300.0
+#: a heartbeat that found no order waiting for its site spares the next ones reading them for this long (an order
+#: given clears it at once: ``SiteOrders.give``; the bound covers an order stored whose clearing failed)
+ORDERS_RECHECK_S = 300.0
+#: a full heartbeat sooner than this after the site's item was last written reads the site's agents from an index
+#: that may not show that write yet (a global secondary index is eventually consistent): it records no digest
+AGENTS_SETTLE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,59 @@ class HeartbeatReport:
     agents_retiring: tuple[str, ...] = ()
     #: orders to the site published again after this (full) heartbeat (chalicelib.services.site_orders)
     orders_resent: int = 0
+    #: the full heartbeat listed what the site's item says the registry holds: no agent was read
+    agents_unchanged: bool = False
+    #: the site's waiting orders were read (its item did not say that none wait)
+    orders_read: bool = False
+
+
+_WRITTEN, _UNCHANGED, _KEPT = "written", "unchanged", "kept"
+
+
+def agents_digest(listed: Iterable[AgentPresence]) -> str:
+    """The digest of what a heartbeat says of its agents that a write would store (``last_seen`` alone is no
+    change: ``Agent.differs_from``)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for p in sorted(listed, key=lambda p: p.agent_id):
+        fields = (p.agent_id, p.status.value, p.kind.value, p.version, p.hostname, p.config_version)
+        digest.update(json.dumps(fields).encode() + b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class HeartbeatMarks:
+    """What the site's item says that spares a heartbeat reads (``Site.agents_digest``, ``Site.orders_checked_at``),
+    as this heartbeat leaves it."""
+
+    agents_digest: str | None
+    orders_checked_at: float | None
+    orders_read: bool = False
+    #: a changed-only heartbeat wrote (or lost) an agent: the site's item is written now (``last_heartbeat`` then
+    #: says when, for :data:`AGENTS_SETTLE_S`)
+    agents_changed: bool = False
+
+    @classmethod
+    def of(cls, site: Site | None) -> HeartbeatMarks:
+        return cls(None, None) if site is None else cls(site.agents_digest, site.orders_checked_at)
+
+    def spares_agents(self, digest: str | None) -> bool:
+        """The full heartbeat of ``digest`` lists what the registry holds."""
+        return digest is not None and digest == self.agents_digest
+
+    def know_agents(self, digest: str | None) -> None:
+        """The registry now holds what the heartbeat of ``digest`` listed (None: not known)."""
+        self.agents_digest = digest
+
+    def agents_written(self) -> None:
+        """A changed-only heartbeat wrote agents: what the registry holds is no longer known."""
+        self.agents_digest, self.agents_changed = None, True
+
+    def no_orders_since(self, at: float) -> bool:
+        """A heartbeat found no order waiting less than ``ORDERS_RECHECK_S`` before ``at``."""
+        return self.orders_checked_at is not None and 0 <= at - self.orders_checked_at < ORDERS_RECHECK_S
+
+    def saw_orders(self, waiting: bool, at: float) -> None:
+        self.orders_checked_at, self.orders_read = (None if waiting else at), True
 
 
 class AgentService:
@@ -143,7 +211,11 @@ class AgentService:
                                        changed_at=max(agent.changed_at, self._clock()))
 
         # the tag labels carry the site id: rewrite them with the agent
-        return self._change(agent_id, principal, moved, lambda a: self._agents.save_with_tags(a, frozenset()))
+        before = self.get(agent_id, principal).site_id
+        agent = self._change(agent_id, principal, moved, lambda a: self._agents.save_with_tags(a, frozenset()))
+        for site in {before, agent.site_id}:  # both sites' next full heartbeats read their agents again
+            self._sites.forget(site, agents=True)
+        return agent
 
     def _change(self, agent_id: str, principal: Principal, change: Callable[[Agent], Agent],
                 save: Callable[[Agent], Agent] | None = None) -> Agent:
@@ -160,9 +232,15 @@ class AgentService:
     # ------------------------------------------------------------ heartbeats
 
     def ingest_heartbeat(self, site_id: str, heartbeat: SiteHeartbeat,
-                         retiring: frozenset[str] = frozenset()) -> HeartbeatReport:  # fmt: skip
-        """``retiring``: agents retired in the cloud whose LMS has not reported them retired yet — left out, so that
-        the heartbeats of an LMS that has not received the order do not bring them back."""
+                         orders: Callable[[], Sequence[SiteOrder]] | None = None) -> HeartbeatReport:  # fmt: skip
+        """``orders``: reads the orders waiting for the site — called unless the site's item says a heartbeat found
+        none less than ``ORDERS_RECHECK_S`` ago (``SiteOrders.give`` clears that). Agents whose retirement the
+        site has not reported yet are left out, so that the heartbeats of an LMS that has not received the order do
+        not bring them back.
+
+        A full heartbeat listing exactly what the site's last one did, once the registry held exactly that
+        (``Site.agents_digest``, computed here from the heartbeat, never taken from the site), reads and writes no
+        agent: processing it would write none."""
         # a heartbeat stamped ahead of our clock counts as sent now: a site with a fast clock must not make
         # its later heartbeats look stale
         at = min(heartbeat.timestamp, self._clock())
@@ -179,8 +257,22 @@ class AgentService:
                         "as sent now", site_id, site.last_heartbeat - at)  # fmt: skip
             at = self._clock()
 
+        marks = HeartbeatMarks.of(site)
+        retiring: frozenset[str] = frozenset()
+        if orders is not None and not marks.no_orders_since(at):
+            from chalicelib.services.site_orders import retiring_agents  # the heartbeat function's path only
+
+            waiting = orders()
+            retiring = retiring_agents(waiting)
+            marks.saw_orders(bool(waiting), at)
         listed: dict[str, AgentPresence] = {p.agent_id: p for p in heartbeat.agents if p.agent_id not in retiring}
         left_out = tuple(sorted(p.agent_id for p in heartbeat.agents if p.agent_id in retiring))
+        digest = agents_digest(listed.values()) if heartbeat.full else None
+        if site is not None and marks.spares_agents(digest):
+            site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
+            return HeartbeatReport(site_id, site_written, agents_retiring=left_out, agents_unchanged=True,
+                                   orders_read=marks.orders_read)  # fmt: skip
+
         if heartbeat.full:
             known = {a.agent_id: a for a in self._agents.list_by_site(site_id)}
             others = [agent_id for agent_id in listed if agent_id not in known]
@@ -193,28 +285,31 @@ class AgentService:
             for agent_id in refused:
                 del listed[agent_id]
 
-        written = 0
-        for presence in listed.values():
-            if self._upsert(site_id, presence, known.get(presence.agent_id), at):
-                written += 1
-
-        offlined = 0
+        outcomes: Counter[str] = Counter(self._upsert(site_id, presence, known.get(presence.agent_id), at)
+                                         for presence in listed.values())
+        written, offlined = outcomes[_WRITTEN], 0
         if heartbeat.full:
             for agent in known.values():
-                if (
-                    agent.agent_id not in listed
-                    and agent.site_id == site_id
-                    and agent.status is not Presence.OFFLINE
-                    and agent.changed_at <= at
-                    and self._write(dataclasses.replace(agent, status=Presence.OFFLINE, changed_at=at))
-                ):
-                    offlined += 1
+                if agent.agent_id in listed or agent.site_id != site_id or agent.status is Presence.OFFLINE:
+                    continue
+                outcome = self._write(dataclasses.replace(agent, status=Presence.OFFLINE, changed_at=at)) \
+                    if agent.changed_at <= at else _KEPT
+                outcomes[outcome] += 1
+                offlined += outcome == _WRITTEN
+        # the registry now holds what a full heartbeat listed unless a write was lost or refused; any agent written
+        # by a changed-only one leaves what the site's item says unknown
+        if heartbeat.full:
+            settled = site is None or at - site.last_heartbeat >= AGENTS_SETTLE_S
+            marks.know_agents(digest if settled and not refused and not outcomes[_KEPT] else None)
+        elif outcomes[_WRITTEN] or outcomes[_KEPT]:
+            marks.agents_written()
+        site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
+        return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out,
+                               orders_read=marks.orders_read)  # fmt: skip
 
-        site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at)
-        return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out)
-
-    def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> bool:
-        """Create or update an agent of ``site_id`` (never one of another site; its stored kind is kept)."""
+    def _upsert(self, site_id: str, presence: AgentPresence, agent: Agent | None, at: float) -> str:
+        """Create or update an agent of ``site_id`` (never one of another site; its stored kind is kept): written,
+        already so (unchanged), or kept as stored (a newer write; a lost race)."""
         if agent is None:
             return self._write(
                 Agent(
@@ -229,8 +324,10 @@ class AgentService:
                     changed_at=at,
                 )
             )
-        if agent.site_id != site_id or agent.changed_at > at or not agent.differs_from(presence):
-            return False
+        if agent.site_id != site_id or agent.changed_at > at:
+            return _KEPT if agent.differs_from(presence) else _UNCHANGED
+        if not agent.differs_from(presence):
+            return _UNCHANGED
         return self._write(
             dataclasses.replace(
                 agent,
@@ -244,18 +341,19 @@ class AgentService:
             )
         )
 
-    def _write(self, agent: Agent) -> bool:
+    def _write(self, agent: Agent) -> str:
         """Save one agent; a lost race (another heartbeat wrote it meanwhile) is left to the winner."""
         try:
             self._agents.save(agent)
         except StaleWrite:
             log.info("agent %s changed concurrently; keeping the other write", agent.agent_id)
-            return False
-        return True
+            return _KEPT
+        return _WRITTEN
 
     def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, reported: list[AgentPresence],
-                    at: float) -> bool:
-        """Refresh the site's record; ``reported`` are the heartbeat's agents of this site (without refused ones)."""
+                    at: float, marks: HeartbeatMarks) -> bool:
+        """Refresh the site's record; ``reported`` are the heartbeat's agents of this site (without refused ones).
+        A changed ``marks.agents_digest`` is written at once; ``marks.orders_checked_at`` rides on the next write."""
         if heartbeat.full:
             agent_count = len(reported)
             online = sum(1 for p in reported if p.status is Presence.ONLINE)
@@ -269,6 +367,8 @@ class AgentService:
             and heartbeat.certificates_expiring in (None, site.certificates_expiring)
             and site.agent_count == agent_count
             and site.online_count == online
+            and site.agents_digest == marks.agents_digest
+            and not marks.agents_changed
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False
@@ -278,12 +378,16 @@ class AgentService:
             expiring = site.certificates_expiring  # an older LMS reports none: keep what was known
         if site is None:
             updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version,
-                           certificates_expiring=expiring)
+                           certificates_expiring=expiring, agents_digest=marks.agents_digest,
+                           orders_checked_at=marks.orders_checked_at)
         else:  # keep the registration fields
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
                                           agent_count=agent_count, online_count=online,
-                                          lms_config_version=config_version, certificates_expiring=expiring)
-        touch_only = site is not None and dataclasses.replace(site, last_heartbeat=at) == updated
+                                          lms_config_version=config_version, certificates_expiring=expiring,
+                                          agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
+        # the marks are the intake's own: no route shows them, so they alone change no ETag
+        touch_only = site is not None and updated == dataclasses.replace(
+            site, last_heartbeat=at, agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
         try:
             self._sites.save(updated, mark=not touch_only)
         except (StaleWrite, Conflict):

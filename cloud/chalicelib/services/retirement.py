@@ -165,6 +165,7 @@ class RetirementService:
                 self._agents.delete(current)
 
         retry_stale(attempt, UpstreamError(f"agent {agent.agent_id}: too many concurrent updates; retry"))
+        self._sites.forget(agent.site_id, agents=True)  # its next full heartbeat reads its agents again
         log.info("agent %s of site %s retired (shadows %s)", agent.agent_id, agent.site_id, cleaned.how)
         return RetiredAgent(agent.agent_id, agent.site_id, cleaned)
 

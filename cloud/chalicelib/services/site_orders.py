@@ -10,6 +10,11 @@ record on ``up/alerts``) and deletes the order
 publishes the orders last sent at least ``resend_after_s`` ago (``CLASSTOP_ORDER_RESEND_S``, default 60 s) again.
 The LMS handles each order idempotently.
 
+A heartbeat reads the site's orders only when the site's item does not say that a recent heartbeat found none
+(``Site.orders_checked_at``, chalicelib.services.agents): :meth:`SiteOrders.give` stores the order **then** clears
+that mark with a new revision of the site's item, so a heartbeat either read the item after the order was stored
+(and its consistent read of the orders finds it) or cannot save its "none waiting" (its revision is stale).
+
 A channel may register a *finisher* that completes the stored message at each publish (an upgrade start's presigned
 package URL is minted fresh each time: a stored one would expire).
 """
@@ -27,6 +32,7 @@ from pydantic import BaseModel
 from chalicelib.adapters.iot import Publisher
 from chalicelib.domain.site_order import SiteOrder
 from chalicelib.errors import CloudError
+from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.site_order import SiteOrderRepository
 from shared.messages import encode
 from shared.names import Namespace
@@ -61,8 +67,11 @@ def retiring_agents(orders: Iterable[SiteOrder]) -> frozenset[str]:
 
 class SiteOrders:
     def __init__(self, orders: SiteOrderRepository, publisher: Publisher, namespace: Namespace, retention_s: float,
-                 clock: Callable[[], float] = time.time, *, resend_after_s: float = 60.0) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time, *, sites: SiteRepository,
+                 resend_after_s: float = 60.0) -> None:  # fmt: skip
+        """``sites``: where a site's "no order waiting" mark is cleared when an order is given."""
         self._orders = orders
+        self._sites = sites
         self._resend_after_s = resend_after_s
         self._publisher = publisher
         self._namespace = namespace
@@ -81,6 +90,7 @@ class SiteOrders:
         order = SiteOrder(site_id, order_key, SiteDown(channel).value, encode(message).decode(), now, 0.0,
                           now + self._retention_s)  # fmt: skip
         self._orders.save(order)
+        self._sites.forget(site_id, orders=True)  # after the save: see the module docstring
         return self._publish(order)
 
     def of_site(self, site_id: str) -> list[SiteOrder]:

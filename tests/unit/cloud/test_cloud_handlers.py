@@ -200,7 +200,8 @@ def test_heartbeat_creates_site_and_agents(cloud: Cloud) -> None:
     out = cloud.heartbeat("s1", [online("a1", hostname="pc-1", version="0.1.0"),
                                  {"agent_id": "a2", "status": "offline", "kind": "legacy", "last_seen": 5.0}])
     assert out == {"ok": True, "site_id": "s1", "site_written": True, "agents_written": 2, "agents_offlined": 0,
-                   "agents_refused": (), "stale": False, "agents_retiring": (), "orders_resent": 0}
+                   "agents_refused": (), "stale": False, "agents_retiring": (), "orders_resent": 0,
+                   "agents_unchanged": False, "orders_read": True}
     a1 = cloud.get("/api/agents/a1").json_body["data"]
     assert (a1["site_id"], a1["status"], a1["hostname"], a1["version"], a1["kind"]) == (
         "s1", "online", "pc-1", "0.1.0", "agent")
