@@ -18,34 +18,11 @@ signature checks and site CA rotation only), the message families the agent neve
 loads each on first access) and the message schemas themselves (``defer_build``). ``bench/agent_footprint.py``
 breaks an idle agent's imports down; edge/agent/README.md ("Footprint") has the table and the msgspec decision.
 
-Both do nothing where glibc is not the C library.
+Both are :mod:`shared.c_heap`'s (the LMS takes the same measures) and do nothing where glibc is not the C library.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import logging
+from shared.c_heap import limit_arenas, trim
 
-log = logging.getLogger(__name__)
-
-_M_ARENA_MAX = -8
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None)  # the symbols already loaded into this process (the C library among them)
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-def limit_arenas(arenas: int = 2) -> bool:
-    libc = _libc()
-    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, arenas) == 1)
-
-
-def trim() -> bool:
-    libc = _libc()
-    return bool(libc is not None and libc.malloc_trim(0) == 1)
+__all__ = ["limit_arenas", "trim"]

@@ -25,6 +25,7 @@ from edge.lms.cli import (
 )
 from edge.lms.config import ConfigError, load_config
 from edge.lms.process import Lms, StartupError
+from shared import c_heap
 from shared.lifecycle import shorten_gil_switch_interval
 from shared.log_format import formatter
 
@@ -37,6 +38,7 @@ LOG_SERVICE = "classtop-lms"
 
 
 def main(argv: list[str] | None = None) -> int:
+    c_heap.limit_arenas()  # before the LMS's threads start: they share two malloc arenas (edge.lms.process)
     args = parse_args(argv)
     if args.action == "restore":
         return restore_command(args)

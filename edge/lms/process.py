@@ -3,6 +3,12 @@
 Start-up is the list of ``start_*`` steps in :meth:`Lms.start` (one :class:`~shared.lifecycle.Lifecycle`); each
 step registers how to undo itself, and shutdown runs those in reverse. A step that cannot succeed raises
 :class:`StartupError` with what to do (``python -m edge.lms`` then exits 1).
+
+Memory: ``python -m edge.lms`` limits glibc to two malloc arenas before any thread starts, and while it runs the main
+thread gives the C heap's free pages back every :data:`TRIM_EVERY_S` (:mod:`shared.c_heap`). The LMS's thirty-odd
+threads share one SQLite connection: with an arena per thread, each arena kept its own share of SQLite's page cache
+and its own free holes, and the resident size crept up for hours under the soak's load
+(docs/operations.md, "Soak").
 """
 
 from __future__ import annotations
@@ -43,13 +49,16 @@ from edge.lms.tls import (
     SiteTls,
     plain_variant,
 )
-from shared import topics
+from shared import c_heap, topics
 from shared.errors import MqttError
 from shared.lifecycle import Lifecycle
 from shared.messages import Presence, Status
 from shared.mqtt import MqttClient, TlsSettings
 
 log = logging.getLogger("edge.lms")
+
+#: how often (s) the running LMS gives the C heap's free pages back to the operating system (``malloc_trim``)
+TRIM_EVERY_S = 60.0
 
 
 class StartupError(Exception):
@@ -466,7 +475,9 @@ class Lms:
         try:
             self.start()
             log.info("LMS %s of site %s (%s) is running", __version__, self.config.site_id, self.config.namespace)
-            self.stop_event.wait()
+            c_heap.trim()  # what start-up freed
+            while not self.stop_event.wait(TRIM_EVERY_S):
+                c_heap.trim()
             log.info("stopping")
         finally:
             self.stop()

@@ -3,7 +3,10 @@
 * WAL mode, ``synchronous=NORMAL``: a committed row survives a crash of the LMS process (not necessarily a
   power cut of the mini-PC in the last moments); readers never block the writer. The WAL is cut back to
   :data:`WAL_KEEP_BYTES` after each checkpoint.
-* One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway).
+* One connection shared by all threads, serialised by a lock (SQLite serialises writers anyway). Its memory has
+  explicit bounds: a page cache of :data:`CACHE_KIB` (SQLite's default size, written down), Python's cache of
+  :data:`CACHED_STATEMENTS` prepared statements, no memory-mapped I/O (``mmap_size`` 0: the file is read, not
+  mapped). The cache fills as the database is read and written and then holds (docs/operations.md, "Soak").
 * The schema is versioned with ``PRAGMA user_version``. Each feature declares its tables beside its queries;
   :data:`edge.lms.schema.MIGRATIONS` orders their steps, one :class:`Migration` per version, and :meth:`Store.open`
   applies the missing ones in order, each in one transaction.
@@ -74,6 +77,11 @@ def apply_step(conn: sqlite3.Connection, statement: str) -> None:
 #: would hold that disk space for good)
 WAL_KEEP_BYTES = 1 << 20
 
+#: the page cache's budget (KiB) of the one connection (``PRAGMA cache_size``; SQLite's default, 2,000 KiB, rounded)
+CACHE_KIB = 2048
+#: prepared statements the connection keeps (Python's default)
+CACHED_STATEMENTS = 128
+
 #: the least time between two log lines saying the database refuses writes (or takes them again)
 SAY_EVERY_S = 10.0
 
@@ -125,11 +133,14 @@ class Store:
         check_schema(self.path, len(migrations), version=__version__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0,
+                                   cached_statements=CACHED_STATEMENTS)  # fmt: skip
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute("PRAGMA mmap_size=0")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._conn = conn

@@ -14,6 +14,7 @@ from edge.lms.cloud.outbox_rows import OutboxRows
 from edge.lms.commands.cloud_command_ids import CloudCommandIds
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import Store, StoreError
+from edge.lms.store.database import CACHE_KIB
 
 SEED_TABLES = {"lms_config", "clients", "connection_logs", "command_logs", "cctv_logs"}
 
@@ -40,6 +41,13 @@ def test_wal_mode_is_on(store: Store) -> None:
     # a second connection (another process) can read while the store holds its connection
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_connection_has_explicit_memory_bounds(store: Store) -> None:
+    # the page cache's budget in KiB (negative: a size, not a page count) and no memory-mapped file: what the
+    # soak's RSS reaches and holds (docs/operations.md, "Soak")
+    assert store.query("PRAGMA cache_size") == [(-CACHE_KIB,)]
+    assert store.query("PRAGMA mmap_size") == [(0,)]
 
 
 def test_reopening_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
