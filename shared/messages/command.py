@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode
 from shared.messages.base import JsonData, JsonObject, Message
+from shared.messages.checks import response_problem
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -103,10 +104,9 @@ class Response(Message):
 
     @model_validator(mode="after")
     def _error_iff_failed(self) -> Self:
-        if self.success and (self.error is not None or self.error_code is not None):
-            raise ValueError("a successful response carries no error")
-        if not self.success and not self.error:
-            raise ValueError("a failed response must say why in 'error'")
+        problem = response_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @classmethod
