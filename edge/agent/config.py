@@ -93,7 +93,8 @@ from shared.commands import MAX_OUTPUT_LIMIT
 from shared.config_file import ConfigFileError, read_toml, resolve_secret
 from shared.errors import TopicError
 from shared.log_format import LogFormat
-from shared.messages.base import MAX_PAYLOAD_BYTES, describe_validation_error
+from shared.messages.base import describe_validation_error
+from shared.messages.checks import MAX_PAYLOAD_BYTES
 from shared.mqtt import MqttSettings, is_loopback
 from shared.topics import check_id
 

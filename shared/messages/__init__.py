@@ -24,16 +24,15 @@ if TYPE_CHECKING:
         Status,
     )
     from shared.messages.base import (
-        MAX_PAYLOAD_BYTES,
         SCHEMA_VERSION,
         Message,
         Strict,
         decode,
         describe_validation_error,
         encode,
-        load_json,
         validate,
     )
+    from shared.messages.checks import MAX_PAYLOAD_BYTES, load_json
     from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
     from shared.messages.logs import LogRequest
     from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
@@ -73,14 +72,14 @@ _HOMES: dict[str, str] = {
     "StateData": "agent",
     "StateUpdate": "agent",
     "Status": "agent",
-    "MAX_PAYLOAD_BYTES": "base",
+    "MAX_PAYLOAD_BYTES": "checks",
     "SCHEMA_VERSION": "base",
     "Message": "base",
     "Strict": "base",
     "decode": "base",
     "describe_validation_error": "base",
     "encode": "base",
-    "load_json": "base",
+    "load_json": "checks",
     "validate": "base",
     "TERMINAL_STATUSES": "command",
     "Command": "command",

@@ -144,7 +144,7 @@ def _type(tp: Any, model: str) -> str:
     if origin is typing.Annotated:  # metadata inside an optional field: taken by _field
         return _type(args[0], model)
     if tp in (str, int, float, bool):
-        return tp.__name__
+        return str(tp.__name__)
     if tp is type(None):
         return "None"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -152,7 +152,7 @@ def _type(tp: Any, model: str) -> str:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if tp not in MODELS:
             raise UnsupportedModel(f"{model}: nested model {tp.__name__} is not in MODELS")
-        return tp.__name__
+        return str(tp.__name__)
     if origin is typing.Literal:
         return f"Literal[{', '.join(repr(a) for a in args)}]"
     if origin in (typing.Union, types.UnionType):
@@ -204,11 +204,11 @@ def _field(name: str, info: Any, model: str) -> tuple[str, list[str]]:
     if _floats(tp):
         post.append(f"_finite({name!r}, self.{name})")
     elif typing.get_origin(tp) is tuple and float in typing.get_args(tp):
-        post.append(f"[_finite({name!r}, x) for x in self.{name} or ()]")
+        post.append(f"for x in self.{name} or ():\n            _finite({name!r}, x)")
     elif typing.get_origin(tp) in (typing.Union, types.UnionType):
         for a in typing.get_args(tp):
             if typing.get_origin(a) is tuple and float in typing.get_args(a):
-                post.append(f"[_finite({name!r}, x) for x in self.{name} or ()]")
+                post.append(f"for x in self.{name} or ():\n            _finite({name!r}, x)")
     if info.default_factory is not None:
         default = f" = msgspec.field(default_factory={info.default_factory.__name__})"
     elif info.default is PydanticUndefined:

@@ -194,7 +194,8 @@ class Metrics(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _finite("timestamp", self.timestamp)
         _finite("cpu_percent", self.cpu_percent)
-        [_finite("load", x) for x in self.load or ()]
+        for x in self.load or ():
+            _finite("load", x)
         _finite("mem_percent", self.mem_percent)
         _finite("swap_percent", self.swap_percent)
         _finite("net_rx_bps", self.net_rx_bps)
