@@ -84,7 +84,7 @@ def _rule(problem: str | None) -> None:
 
 def build(struct: type[S], **fields: Any) -> S:
     """A checked ``struct`` from ``fields`` (as the pydantic model's constructor; ``msgspec.ValidationError``)."""
-    return msgspec.convert(fields, struct, strict=False)
+    return msgspec.convert(fields, struct)
 
 
 def validate(struct: type[S], data: Any) -> S:
@@ -92,7 +92,7 @@ def validate(struct: type[S], data: Any) -> S:
     if not isinstance(data, dict):
         raise MessageError(f"{{struct.__name__}} must be a JSON object", code=ErrorCode.BAD_PAYLOAD)
     try:
-        return msgspec.convert(data, struct, strict=False)
+        return msgspec.convert(data, struct)
     except msgspec.ValidationError as exc:
         raise MessageError(f"invalid {{struct.__name__}}: {{exc}}", code=ErrorCode.BAD_PAYLOAD) from None
 
