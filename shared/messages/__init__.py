@@ -12,13 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.messages.agent import (
-        AgentKind,
         DiskUsage,
         Event,
         Heartbeat,
         Metrics,
-        Presence,
-        Severity,
         StateData,
         StateUpdate,
         Status,
@@ -33,7 +30,8 @@ if TYPE_CHECKING:
         validate,
     )
     from shared.messages.checks import MAX_PAYLOAD_BYTES, load_json
-    from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
+    from shared.messages.command import Command, Response
+    from shared.messages.enums import TERMINAL_STATUSES, AgentKind, CommandStatus, Presence, Severity
     from shared.messages.logs import LogRequest
     from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
     from shared.messages.site import (
@@ -62,13 +60,13 @@ if TYPE_CHECKING:
 
 #: each public name, and the module of this package it lives in
 _HOMES: dict[str, str] = {
-    "AgentKind": "agent",
+    "AgentKind": "enums",
     "DiskUsage": "agent",
     "Event": "agent",
     "Heartbeat": "agent",
     "Metrics": "agent",
-    "Presence": "agent",
-    "Severity": "agent",
+    "Presence": "enums",
+    "Severity": "enums",
     "StateData": "agent",
     "StateUpdate": "agent",
     "Status": "agent",
@@ -81,9 +79,9 @@ _HOMES: dict[str, str] = {
     "encode": "base",
     "load_json": "checks",
     "validate": "base",
-    "TERMINAL_STATUSES": "command",
+    "TERMINAL_STATUSES": "enums",
     "Command": "command",
-    "CommandStatus": "command",
+    "CommandStatus": "enums",
     "Response": "command",
     "LogRequest": "logs",
     "AgentRetire": "retirement",

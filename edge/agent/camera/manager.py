@@ -45,7 +45,7 @@ from shared.cctv import (
 )
 from shared.errors import ErrorCode
 from shared.messages import Event
-from shared.messages.agent import Severity
+from shared.messages.enums import Severity
 
 log = logging.getLogger(__name__)
 
