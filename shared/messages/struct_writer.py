@@ -3,7 +3,7 @@ the pydantic models (the contract stays defined once, here in ``shared.messages`
 
 Why: the agent validates with msgspec (a few MB and a few microseconds instead of pydantic's: measured in
 edge/agent/README.md#footprint). What is mirrored, from each model's fields: the types (``str``, ``int``,
-``float``, ``bool``, ``Literal``, string enums as the ``Literal`` of their values, optional, lists, tuples, string
+``float``, ``bool``, ``Literal``, string enums (from the modules of :data:`ENUM_HOMES`), optional, lists, tuples, string
 maps, nested models), the bounds (``gt``/``ge``/``lt``/``le``, ``min_length``/``max_length``, ``pattern`` with
 pydantic's end-of-text ``$``), defaults and default factories, unknown fields refused, and in ``__post_init__``
 what pydantic checks beyond types: floats finite (``allow_inf_nan=False``), free-form JSON fields bounded
@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
+from shared.errors import ErrorCode
 from shared.messages import checks
 from shared.messages.agent import DiskUsage, Event, Heartbeat, Metrics, StateData, StateUpdate, Status
 from shared.messages.base import Message, _bounded
@@ -41,6 +42,10 @@ MODELS: tuple[type[BaseModel], ...] = (
 )  # fmt: skip
 #: model -> the function of ``shared.messages.checks`` its ``model_validator`` calls (the mirror calls it too)
 RULES: dict[type[BaseModel], str] = {Response: checks.response_problem.__name__}
+#: the modules the mirrors may take enums from: they import no pydantic (tested)
+ENUM_HOMES = frozenset({"shared.errors", "shared.messages.enums"})
+#: the enums the mirrors use (filled by :func:`render`)
+ENUMS: set[type[enum.Enum]] = set()
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "shared" / "messages" / "structs.py"
 
@@ -62,7 +67,7 @@ from msgspec import Meta
 
 from shared.errors import ErrorCode, MessageError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json, {rules}
-
+{enums}
 S = TypeVar("S", bound=msgspec.Struct)
 
 
@@ -148,7 +153,10 @@ def _type(tp: Any, model: str) -> str:
     if tp is type(None):
         return "None"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return f"Literal[{', '.join(repr(m.value) for m in tp)}]"
+        if tp.__module__ not in ENUM_HOMES:
+            raise UnsupportedModel(f"{model}: enum {tp.__name__} is not in a module of ENUM_HOMES")
+        ENUMS.add(tp)
+        return tp.__name__
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if tp not in MODELS:
             raise UnsupportedModel(f"{model}: nested model {tp.__name__} is not in MODELS")
@@ -250,11 +258,14 @@ def render() -> str:
         if not issubclass(model, Message) and model.model_config.get("extra") != "forbid":
             raise UnsupportedModel(f"{model.__name__}: not a message")
     rules = ", ".join(sorted(set(RULES.values())))
+    ENUMS.clear()
     body = "\n\n\n".join(_struct(m) for m in MODELS)
-    names = ", ".join(
-        f'"{n}"' for n in sorted([m.__name__ for m in MODELS] + ["build", "decode", "encode", "validate"])
-    )
-    return HEADER.format(rules=rules) + "\n\n" + body + f"\n\n\n__all__ = [{names}]\n"
+    homes: dict[str, list[str]] = {}
+    for e in ENUMS:
+        if e is not ErrorCode:  # the header imports it
+            homes.setdefault(e.__module__, []).append(e.__name__)
+    enums = "".join(f"from {home} import {', '.join(sorted(names))}\n" for home, names in sorted(homes.items()))
+    return HEADER.format(rules=rules, enums=enums) + "\n\n" + body + f"\n\n\n__all__ = [{names}]\n"
 
 
 def formatted() -> str:

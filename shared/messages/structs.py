@@ -16,6 +16,8 @@ from msgspec import Meta
 
 from shared.errors import ErrorCode, MessageError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json, response_problem
+from shared.messages.enums import Presence
+from shared.messages.enums import Severity
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -103,30 +105,7 @@ class Response(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     success: bool
     data: Any = None
     error: Annotated[str, Meta(max_length=4096)] | None = None
-    error_code: (
-        Literal[
-            "bad_json",
-            "bad_payload",
-            "payload_too_large",
-            "unknown_command",
-            "invalid_params",
-            "unknown_agent",
-            "unknown_site",
-            "agent_offline",
-            "timeout",
-            "rejected_by_policy",
-            "exec_failed",
-            "not_supported",
-            "busy",
-            "unauthorized",
-            "forbidden",
-            "not_found",
-            "conflict",
-            "rate_limited",
-            "internal",
-        ]
-        | None
-    ) = None
+    error_code: ErrorCode | None = None
 
     def __post_init__(self) -> None:
         _bounded("data", self.data)
@@ -138,7 +117,7 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     v: Literal[1] = 1
     type: Literal["status"] = "status"
-    state: Literal["online", "offline"]
+    state: Presence
     timestamp: Annotated[float, Meta(ge=0)]
     reason: Literal["start", "stop", "lost"] | None = None
     version: Annotated[str, Meta(max_length=64)] | None = None
@@ -230,7 +209,7 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     type: Literal["event"] = "event"
     timestamp: Annotated[float, Meta(ge=0)]
     kind: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-z0-9_.]+\\Z")]
-    severity: Literal["info", "warning", "error", "critical"] = "info"
+    severity: Severity = "info"
     message: Annotated[str, Meta(max_length=2048)] = ""
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
