@@ -222,8 +222,8 @@ def _field(name: str, info: Any, model: str) -> tuple[str, list[str]]:
     elif info.default is PydanticUndefined:
         default = ""
     else:
-        value = info.default.value if isinstance(info.default, enum.Enum) else info.default
-        default = f" = {value!r}"
+        value = info.default
+        default = f" = {type(value).__name__}.{value.name}" if isinstance(value, enum.Enum) else f" = {value!r}"
     return f"    {name}: {text}{default}", post
 
 
@@ -265,6 +265,7 @@ def render() -> str:
         if e is not ErrorCode:  # the header imports it
             homes.setdefault(e.__module__, []).append(e.__name__)
     enums = "".join(f"from {home} import {', '.join(sorted(names))}\n" for home, names in sorted(homes.items()))
+    names = ", ".join(f'"{n}"' for n in sorted([m.__name__ for m in MODELS] + ["build", "decode", "encode", "validate"]))
     return HEADER.format(rules=rules, enums=enums) + "\n\n" + body + f"\n\n\n__all__ = [{names}]\n"
 
 

@@ -16,8 +16,7 @@ from msgspec import Meta
 
 from shared.errors import ErrorCode, MessageError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json, response_problem
-from shared.messages.enums import Presence
-from shared.messages.enums import Severity
+from shared.messages.enums import Presence, Severity
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -209,7 +208,7 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     type: Literal["event"] = "event"
     timestamp: Annotated[float, Meta(ge=0)]
     kind: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-z0-9_.]+\\Z")]
-    severity: Severity = "info"
+    severity: Severity = Severity.INFO
     message: Annotated[str, Meta(max_length=2048)] = ""
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
