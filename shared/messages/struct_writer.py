@@ -264,8 +264,9 @@ def render() -> str:
     for e in ENUMS:
         if e is not ErrorCode:  # the header imports it
             homes.setdefault(e.__module__, []).append(e.__name__)
-    enums = "".join(f"from {home} import {', '.join(sorted(names))}\n" for home, names in sorted(homes.items()))
-    names = ", ".join(f'"{n}"' for n in sorted([m.__name__ for m in MODELS] + ["build", "decode", "encode", "validate"]))
+    enums = "".join(f"from {home} import {', '.join(sorted(got))}\n" for home, got in sorted(homes.items()))
+    public = sorted([m.__name__ for m in MODELS] + ["build", "decode", "encode", "validate"])
+    names = ", ".join(f'"{n}"' for n in public)
     return HEADER.format(rules=rules, enums=enums) + "\n\n" + body + f"\n\n\n__all__ = [{names}]\n"
 
 

@@ -100,8 +100,8 @@ def test_every_model_has_a_valid_example() -> None:
 
 def lax(name: str, data: dict[str, Any]) -> bool:
     """Whether ``data`` relies on one of pydantic's lax coercions: for a number (the schema version included) a
-    string, a boolean, or for an integer a whole float; for a boolean a number or a string. No sender makes these (every one encodes through the
-    models); the mirrors refuse them (msgspec's strict mode)."""
+    string, a boolean, or for an integer a whole float; for a boolean a number or a string. No sender makes these
+    (every one encodes through the models); the mirrors refuse them (msgspec's strict mode)."""
     base = VALID[name]
     for key, value in data.items():
         canonical = base.get(key)
@@ -145,6 +145,31 @@ def test_the_mirrors_refuse_what_pydantic_coerces() -> None:
     for value in ("1", 2, None):  # a bad schema version: refused by both
         assert outcome_pydantic(Heartbeat, {**heartbeat, "v": value}) == "refused"
         assert outcome_struct(structs.Heartbeat, {**heartbeat, "v": value}) == "refused"
+
+
+def test_decoding_payloads_matches_the_pydantic_decode() -> None:
+    """From bytes, through the one JSON intake (size cap, NaN, 64-bit integers, depth): same answer, same code."""
+    command = VALID["Command"]
+    payloads = [
+        json.dumps(command).encode(), json.dumps({**command, "extra": 1}).encode(),
+        json.dumps({**command, "v": 2}).encode(), json.dumps({**command, "timeout_s": 0}).encode(),
+        json.dumps({**command, "request_id": "r\n"}).encode(), b'{"v":1,"type":"command","request_id":"r","com',
+        b"[1]", b"NaN", json.dumps({**command, "params": {"k": 1e999}}).replace("Infinity", "1e999").encode(),
+        json.dumps({**command, "params": {"k": 2**64}}).encode(), b"[" * 100 + b"]" * 100,
+        json.dumps({**command, "params": {"pad": "x" * 140_000}}).encode(),
+    ]  # fmt: skip
+    from shared.messages.command import Command
+
+    for payload in payloads:
+        try:
+            want: Any = json.loads(encode(decode(Command, payload)))
+        except MessageError as exc:
+            want = exc.code
+        try:
+            got: Any = json.loads(structs.encode(structs.decode(structs.Command, payload)))
+        except MessageError as exc:
+            got = exc.code
+        assert want == got, payload[:100]
 
 
 def test_a_failed_response_says_why_under_both() -> None:
