@@ -34,9 +34,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge.agent.structs import Event, build, encode
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
 from shared.files import write_atomic
-from shared.messages import MAX_PAYLOAD_BYTES, Event, describe_validation_error, encode
+from shared.messages import describe_validation_error
+from shared.messages.checks import MAX_PAYLOAD_BYTES
 from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -194,7 +196,8 @@ def content_of(data: ClassTopData) -> dict[str, Any]:
 
 
 def snapshot_event(snapshot: ClassTopSnapshot) -> Event:
-    return Event(
+    return build(
+        Event,
         timestamp=time.time(),
         kind=SNAPSHOT_KIND,
         message=f"version {snapshot.version}",

@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from edge.agent.classtop import ClassTopError, ClassTopStore
 from edge.agent.commands import CommandFailed, Handler
 from edge.agent.processes import ProcessSampler
+from edge.agent.structs import Command
 from shared.commands import GetProcessesParams, SetCoursesParams, SetScheduleParams
 from shared.errors import ErrorCode
-from shared.messages import Command
 
 log = logging.getLogger(__name__)
 

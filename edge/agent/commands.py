@@ -31,6 +31,7 @@ from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsError, SettingsStore
+from edge.agent.structs import Command, as_dict
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.commands import (
     CATALOGUE,
@@ -43,7 +44,7 @@ from shared.commands import (
 )
 from shared.errors import CommandError, ErrorCode
 from shared.log_export import LogUploadError, export_and_upload
-from shared.messages import Command, CommandStatus
+from shared.messages.enums import CommandStatus
 
 if TYPE_CHECKING:
     from edge.agent.camera.manager import CameraManager
@@ -198,7 +199,7 @@ class AgentCommands:
         return info
 
     def get_metrics(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
-        return self.sampler.sample().model_dump(mode="json", exclude_none=True)
+        return as_dict(self.sampler.sample())
 
     def get_logs(self, cmd: Command, params: BaseModel) -> dict[str, Any] | Future[dict[str, Any]]:
         if self.logfile is None:

@@ -37,11 +37,11 @@ from edge.agent.credentials import (
     save_pins,
     trusted_hashes,
 )
+from edge.agent.structs import Command
 from shared import fingerprint
 from shared.commands import RotateBrokerPasswordParams, TrustSiteCaParams
 from shared.errors import ErrorCode, MqttError
 from shared.files import write_atomic
-from shared.messages import Command
 from shared.mqtt import MqttClient
 
 log = logging.getLogger(__name__)

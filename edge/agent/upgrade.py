@@ -24,12 +24,12 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.agent import __version__
+from edge.agent.structs import Command
 from edge.agent.upgrade_slots import Slots
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, checked_public_key, is_newer, public_key_of, verify
 from shared.commands import UpgradeAgentParams
 from shared.errors import CommandError, ErrorCode
-from shared.messages import Command
 
 log = logging.getLogger(__name__)
 

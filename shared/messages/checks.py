@@ -1,5 +1,5 @@
 """The checks every message meets, in pure Python (no pydantic): the JSON intake limits and the rules across
-fields. The pydantic models (``shared.messages``) and their msgspec mirrors (``shared.messages.structs``, which
+fields. The pydantic models (``shared.messages``) and their msgspec mirrors (``edge.agent.structs``, which
 the agent uses: docs in edge/agent/README.md#footprint) both call these, so a rule is written once."""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from typing import Any
 
 from shared.errors import ErrorCode, MessageError
 
+#: a command's ``request_id`` (and the cloud's ``command_id``), and a command's name
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
 #: The deepest nesting of arrays and objects in a whole message (its envelope included); deeper is refused before

@@ -9,14 +9,14 @@ from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode
 from shared.messages.base import JsonData, JsonObject, Message
+from shared.messages.checks import COMMAND_NAME_PATTERN as COMMAND_NAME_PATTERN
+from shared.messages.checks import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
 from shared.messages.checks import response_problem
 
 # the vocabulary lives in shared.messages.enums (no pydantic: the agent's mirrors use it); named here as before
 from shared.messages.enums import TERMINAL_STATUSES as TERMINAL_STATUSES
 from shared.messages.enums import CommandStatus as CommandStatus
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 30.0
 

@@ -1,5 +1,5 @@
 """The string vocabularies of the messages (statuses, presence, severity), without pydantic: the models of
-``shared.messages`` and the agent's msgspec mirrors (``shared.messages.structs``) use the same ones."""
+``shared.messages`` and the agent's msgspec mirrors (``edge.agent.structs``) use the same ones."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""The msgspec mirrors of the agent's messages (``shared.messages.structs``) against their pydantic models: the
+"""The msgspec mirrors of the agent's messages (``edge.agent.structs``) against their pydantic models: the
 committed module is what the writer makes of today's models, and both accept and refuse the same messages, the
 refusals included (unknown fields, wrong types, out-of-range values, a bad schema version, rules across fields)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -13,10 +14,10 @@ import msgspec
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from edge.agent import structs
+from edge.agent.struct_writer import MODELS, RULES, TARGET, UnsupportedModel, _struct, formatted
 from shared.errors import ErrorCode, MessageError
-from shared.messages import structs
 from shared.messages.base import MAX_DATA_DEPTH, decode, encode
-from shared.messages.struct_writer import MODELS, RULES, TARGET, UnsupportedModel, _struct, formatted
 
 
 def nested(depth: int) -> Any:
@@ -84,11 +85,17 @@ def variants(name: str) -> list[dict[str, Any]]:
 
 
 def test_the_committed_module_is_what_the_writer_makes() -> None:
-    assert TARGET.read_text() == formatted(), "stale: run python -m shared.messages.struct_writer"
+    assert TARGET.read_text() == formatted(), "stale: run python -m edge.agent.struct_writer"
 
 
 def test_the_mirrors_load_without_pydantic() -> None:
-    code = "import sys, shared.messages.structs; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
+    """What ``edge/agent/structs.py`` imports, and that none of it loads pydantic."""
+    tree = ast.parse(TARGET.read_text())
+    imported = sorted({n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+                      | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names})  # fmt: skip
+    assert imported == ["__future__", "msgspec", "shared.errors", "shared.messages.checks", "shared.messages.enums",
+                        "typing"]  # fmt: skip
+    code = f"import sys; import {', '.join(imported[1:])}; print(sorted(m for m in sys.modules if 'pydantic' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=TARGET.parents[2])  # fmt: skip
     assert done.stdout.strip() == "[]"
