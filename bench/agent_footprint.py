@@ -23,6 +23,7 @@ LAYERS = [
     "ssl",
     "paho.mqtt.client",
     "pydantic",
+    "shared.messages.base",
     "msgspec",
     "edge.agent.structs",
     "shared.commands",
