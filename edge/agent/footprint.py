@@ -16,7 +16,9 @@ measures take back what start-up leaves behind:
 Issue 18 (as light as ``prometheus-node-exporter``) moved more to first use: ``cryptography`` (~8 MB; upgrades'
 signature checks and site CA rotation only), the message families the agent never handles (``shared.messages``
 loads each on first access) and the message schemas themselves (``defer_build``). ``bench/agent_footprint.py``
-breaks an idle agent's imports down; edge/agent/README.md ("Footprint") has the table and the msgspec decision.
+breaks an idle agent's imports down; edge/agent/README.md ("Footprint") has the table. The agent's messages are
+msgspec mirrors of the models (``edge.agent.structs``); pydantic stays for the configuration and the command
+parameters, so the idle figure did not fall with them (the README says what remains).
 
 Both do nothing where glibc is not the C library.
 """
