@@ -114,12 +114,21 @@ class MetricsSampler:
         current = self._net_counters()
         previous, elapsed = self._net, now - self._net_at
         self._net, self._net_at = current, now
-        if current is None or previous is None or elapsed <= 0.05:
-            return None, None
-        drx, dtx = current[0] - previous[0], current[1] - previous[1]
-        if drx < 0 or dtx < 0:  # counters wrapped or an interface went away
-            return None, None
-        return round(drx / elapsed, 1), round(dtx / elapsed, 1)
+        return counter_rates(previous, current, elapsed)
+
+
+def counter_rates(
+    previous: tuple[int, int] | None, current: tuple[int, int] | None, elapsed_s: float
+) -> tuple[float | None, float | None]:
+    """Receive and transmit rates (bytes/s) from two readings of the byte counters ``elapsed_s`` apart. No rate
+    (``None``, not 0) without both readings, over a too short interval, or when a counter went down: a reboot or a
+    vanished interface resets the counters, and a negative delta is not a rate."""
+    if current is None or previous is None or elapsed_s <= 0.05:
+        return None, None
+    drx, dtx = current[0] - previous[0], current[1] - previous[1]
+    if drx < 0 or dtx < 0:
+        return None, None
+    return round(drx / elapsed_s, 1), round(dtx / elapsed_s, 1)
 
 
 def disks() -> list[DiskUsage]:
@@ -131,11 +140,7 @@ def disks() -> list[DiskUsage]:
     except OSError:
         return result
     for part in partitions:
-        if (
-            part.fstype in _SKIP_FSTYPES
-            or part.device in seen
-            or part.mountpoint.startswith(("/snap/", "/proc"))
-        ):
+        if part.fstype in _SKIP_FSTYPES or part.device in seen or part.mountpoint.startswith(("/snap/", "/proc")):
             continue
         try:
             usage = psutil.disk_usage(part.mountpoint)

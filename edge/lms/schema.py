@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from edge.lms.agents.agent_rows import AGENT_TABLES_V1
 from edge.lms.agents.groups import TAG_AND_GROUP_TABLES_V2
-from edge.lms.agents.metrics_history import METRICS_TABLE_V2
+from edge.lms.agents.metrics_history import METRICS_ROLLUP_COLUMNS_V16, METRICS_TABLE_V2
 from edge.lms.agents.retired_rows import RETIRED_AGENTS_TABLE_V12
 from edge.lms.alerts.alert_rows import ALERT_TABLES_V14
 from edge.lms.auth.accounts import ACCOUNT_TABLES_V15
@@ -61,9 +61,13 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
             Migration(11, "agent upgrade campaigns", UPGRADE_TABLES_V11),
             Migration(12, "the archive of retired agents", RETIRED_AGENTS_TABLE_V12),
             Migration(13, "the cloud's commands in flight, per agent", CLOUD_REQUEST_TABLE_V13),
-            Migration(14, "alerts: site rules, alerts and their history, silences, maintenance, webhook deliveries",
-                      ALERT_TABLES_V14),
+            Migration(
+                14,
+                "alerts: site rules, alerts and their history, silences, maintenance, webhook deliveries",
+                ALERT_TABLES_V14,
+            ),
             Migration(15, "the console's accounts and sessions", ACCOUNT_TABLES_V15),
+            Migration(16, "disk and network figures of the metrics history (rolled up)", METRICS_ROLLUP_COLUMNS_V16),
         ]
     )
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from shared.errors import ErrorCode, MessageError
+from shared.errors import ErrorCode, MessageError, SharedError
 
 # the JSON intake lives in the pydantic-free checks module (the msgspec mirrors use it too); named here as before
 from shared.messages.checks import (  # noqa: F401
@@ -80,6 +81,16 @@ def decode(model: type[M], payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD
     """Parse and validate ``payload`` as ``model``."""
     data = load_json(payload, max_bytes=max_bytes)
     return validate(model, data)
+
+
+def decode_or_none(model: type[M], payload: bytes | str, log: logging.Logger, what: str) -> M | None:
+    """:func:`decode`, or ``None`` when ``payload`` is not a ``model`` (a warning on ``log``: ``what`` dropped a bad
+    message, and why) — for handlers that count the refusal and drop the message."""
+    try:
+        return decode(model, payload)
+    except SharedError as exc:
+        log.warning("%s: dropped a bad message: %s", what, exc.message)
+        return None
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -68,8 +68,9 @@ def snapshot_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def split_snapshots(entries: Iterable[SnapshotEntry], *, max_bytes: int = MAX_PAYLOAD_BYTES,
-                    max_entries: int = MAX_SNAPSHOT_ENTRIES) -> list[AgentSnapshots]:
+def split_snapshots(
+    entries: Iterable[SnapshotEntry], *, max_bytes: int = MAX_PAYLOAD_BYTES, max_entries: int = MAX_SNAPSHOT_ENTRIES
+) -> list[AgentSnapshots]:
     """Pack ``entries`` (in order) into as few messages as fit ``max_bytes`` each.
 
     Raises :class:`MessageError` (``payload_too_large``) for one entry that cannot fit a message alone.
@@ -102,12 +103,24 @@ def split_snapshots(entries: Iterable[SnapshotEntry], *, max_bytes: int = MAX_PA
 ROLLUP_PERIOD_S = 300
 #: rollups travel and are stored by whole hours: one cloud write per agent per hour
 ROLLUP_HOUR_S = 3600
-#: 20 agent-hours of 12 buckets; with values rounded to 2 decimals a message stays under ~80 KB
+#: 20 agent-hours of 12 buckets; with percentages to 2 decimals and rates in whole bytes/s, a message of the longest
+#: ids and widest figures stays under ~100 KB (tests/unit/shared/test_sync_messages.py measures it)
 MAX_ROLLUPS = 240
+#: the highest network rate a rollup carries (bytes/s): 100 Gbit/s, far beyond any classroom link
+MAX_RATE_BPS = 12_500_000_000
+
+#: the figures a rollup carries besides CPU, each as ``<name>_min``, ``<name>_avg``, ``<name>_max`` (all three or
+#: none: a site older than a figure, or a bucket whose samples lack it, sends none and the charts show a gap)
+ROLLUP_OPTIONAL_FIGURES = ("mem", "disk", "net_rx", "net_tx")
 
 
 class MetricRollup(Strict):
-    """One agent's CPU and memory over one closed bucket ``[start, start + period_s)``."""
+    """One agent's figures over one closed bucket ``[start, start + period_s)``: CPU and memory (%), the fullest
+    disk's used % and the network's receive / transmit rates (bytes/s; the agent's counter deltas, a counter reset
+    is no rate), each min/avg/max of the bucket's samples that had it.
+
+    Disk and network came after the first release (schema ``v`` stays 1: the fields are optional): an older
+    site's rollups, without them, are accepted and their charts show gaps, not zeros."""
 
     agent_id: str = Field(pattern=ID_PATTERN)
     start: int = Field(ge=0, description="bucket start, epoch seconds, a multiple of period_s")
@@ -119,6 +132,15 @@ class MetricRollup(Strict):
     mem_min: float | None = Field(default=None, ge=0, le=100)
     mem_avg: float | None = Field(default=None, ge=0, le=100)
     mem_max: float | None = Field(default=None, ge=0, le=100)
+    disk_min: float | None = Field(default=None, ge=0, le=100)
+    disk_avg: float | None = Field(default=None, ge=0, le=100)
+    disk_max: float | None = Field(default=None, ge=0, le=100)
+    net_rx_min: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
+    net_rx_avg: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
+    net_rx_max: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
+    net_tx_min: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
+    net_tx_avg: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
+    net_tx_max: int | None = Field(default=None, ge=0, le=MAX_RATE_BPS)
 
     @model_validator(mode="after")
     def _aligned(self) -> MetricRollup:
@@ -126,6 +148,12 @@ class MetricRollup(Strict):
             raise ValueError("start must be a multiple of period_s")
         if not self.cpu_min <= self.cpu_avg <= self.cpu_max:
             raise ValueError("cpu_min <= cpu_avg <= cpu_max")
+        for name in ROLLUP_OPTIONAL_FIGURES[1:]:  # memory predates the rule (an older site may send part of it)
+            low, avg, high = (getattr(self, f"{name}_{part}") for part in ("min", "avg", "max"))
+            if (low is None) != (avg is None) or (avg is None) != (high is None):
+                raise ValueError(f"{name}_min, {name}_avg and {name}_max come together or not at all")
+            if low is not None and not low <= avg <= high:
+                raise ValueError(f"{name}_min <= {name}_avg <= {name}_max")
         return self
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.metric_bucket import MetricBucket
+from chalicelib.domain.metric_bucket import OPTIONAL_FIGURES, MetricBucket
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.services.agents import AgentService
@@ -103,19 +103,35 @@ def downsample(buckets: Iterable[MetricBucket], step_s: int) -> list[MetricBucke
 
 
 def merge(start: int, period_s: int, group: list[MetricBucket]) -> MetricBucket:
-    """Buckets of one point: samples summed, min of the minima, max of the maxima, sample-weighted mean."""
+    """Buckets of one point: samples summed, min of the minima, max of the maxima, sample-weighted mean. A figure
+    besides CPU is merged from the buckets that have it (weighted by their samples) and stays absent when none has
+    it: an older site's hours (no disk, no network) draw a gap, not a zero."""
     samples = sum(b.samples for b in group)
     cpu_min, cpu_max = min(b.cpu_min for b in group), max(b.cpu_max for b in group)
-    with_mem = [b for b in group if b.mem_avg is not None]
-    mem_samples = sum(b.samples for b in with_mem)
+    figures: dict[str, float | None] = {}
+    for name in OPTIONAL_FIGURES:
+        figures.update(_merged(name, group))
     return MetricBucket(
-        start=start,
-        period_s=period_s,
-        samples=samples,
-        cpu_min=cpu_min,
-        cpu_avg=min(max(round(sum(b.cpu_avg * b.samples for b in group) / samples, 2), cpu_min), cpu_max),
-        cpu_max=cpu_max,
-        mem_min=min((b.mem_min for b in with_mem if b.mem_min is not None), default=None),
-        mem_avg=round(sum((b.mem_avg or 0.0) * b.samples for b in with_mem) / mem_samples, 2) if with_mem else None,
-        mem_max=max((b.mem_max for b in with_mem if b.mem_max is not None), default=None),
+        start,
+        period_s,
+        samples,
+        cpu_min,
+        min(max(round(sum(b.cpu_avg * b.samples for b in group) / samples, 2), cpu_min), cpu_max),
+        cpu_max,
+        *(figures[f"{name}_{part}"] for name in OPTIONAL_FIGURES for part in ("min", "avg", "max")),
     )
+
+
+def _merged(name: str, group: list[MetricBucket]) -> dict[str, float | None]:
+    trios = [
+        (low, avg, high, b.samples)
+        for b in group
+        if (low := getattr(b, f"{name}_min")) is not None
+        and (avg := getattr(b, f"{name}_avg")) is not None
+        and (high := getattr(b, f"{name}_max")) is not None
+    ]
+    if not trios:
+        return dict.fromkeys((f"{name}_min", f"{name}_avg", f"{name}_max"))
+    low, high = min(t[0] for t in trios), max(t[2] for t in trios)
+    mean = round(sum(t[1] * t[3] for t in trios) / sum(t[3] for t in trios), 2)
+    return {f"{name}_min": low, f"{name}_avg": min(max(mean, low), high), f"{name}_max": high}

@@ -32,6 +32,14 @@ METRICS_TABLE_V2 = (
     "CREATE INDEX IF NOT EXISTS metrics_agent_ts ON metrics (agent_id, ts)",
     "CREATE INDEX IF NOT EXISTS metrics_ts ON metrics (ts)",
 )
+#: Schema version 16: the figures the metric rollups add (issue 12's charts), in columns like CPU and memory so
+#: that the hourly rollup reads no JSON: the fullest disk's used % and the network rates (bytes/s). Rows written
+#: before it hold NULL there: their buckets carry no disk or network figure (a gap in the charts, not a zero).
+METRICS_ROLLUP_COLUMNS_V16 = (
+    "ALTER TABLE metrics ADD COLUMN disk_percent REAL",
+    "ALTER TABLE metrics ADD COLUMN net_rx_bps REAL",
+    "ALTER TABLE metrics ADD COLUMN net_tx_bps REAL",
+)
 
 COMMIT_DELAY_S = 0.2
 MAX_ROWS_PER_TRANSACTION = 1000
@@ -132,13 +140,24 @@ class MetricsHistory:
         if not batch:
             return
         rows = [
-            (agent_id, s.timestamp, s.cpu_percent, s.mem_percent, s.model_dump_json(exclude_none=True))
+            (
+                agent_id,
+                s.timestamp,
+                s.cpu_percent,
+                s.mem_percent,
+                fullest_disk(s),
+                s.net_rx_bps,
+                s.net_tx_bps,
+                s.model_dump_json(exclude_none=True),
+            )
             for agent_id, s in batch
         ]
         try:
             with self._store.transaction() as conn:
                 conn.executemany(
-                    "INSERT INTO metrics (agent_id, ts, cpu_percent, mem_percent, data) VALUES (?, ?, ?, ?, ?)", rows
+                    "INSERT INTO metrics (agent_id, ts, cpu_percent, mem_percent, disk_percent, net_rx_bps, net_tx_bps,"
+                    " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
             self.written += len(rows)
         except (sqlite3.Error, StoreError):
@@ -146,12 +165,23 @@ class MetricsHistory:
             log.exception("metrics history: could not write %d samples", len(rows))
 
 
+def fullest_disk(sample: Metrics) -> float | None:
+    """The used % of the sample's fullest disk (``None`` without disks): the one figure an admin watches (a full
+    disk is what breaks a machine), the same one the alert rules' ``disk_used_percent`` reads."""
+    return max((d.percent for d in sample.disks), default=None)
+
+
+#: the columns :func:`metric_buckets` rolls up, each as min, avg, max (SQL's aggregates skip NULLs: a sample without
+#: a figure, such as the first network rate after a counter reset, neither counts as a zero nor empties the bucket)
+ROLLUP_COLUMNS = ("cpu_percent", "mem_percent", "disk_percent", "net_rx_bps", "net_tx_bps")
+
+
 def metric_buckets(store: Store, since: float, until: float, period_s: int) -> list[tuple[Any, ...]]:
     """Per agent and ``period_s`` bucket of ``[since, until)``, oldest first: ``(agent_id, bucket start, samples,
-    cpu min, avg, max, memory min, avg, max)`` (samples without a CPU figure left out)."""
+    then min, avg, max of each of ROLLUP_COLUMNS)`` (samples without a CPU figure left out)."""
+    figures = ", ".join(f"MIN({c}), AVG({c}), MAX({c})" for c in ROLLUP_COLUMNS)
     return store.query(
-        "SELECT agent_id, CAST(ts / ? AS INTEGER) * ? AS bucket, COUNT(*), MIN(cpu_percent), AVG(cpu_percent), "
-        "MAX(cpu_percent), MIN(mem_percent), AVG(mem_percent), MAX(mem_percent) FROM metrics "
+        f"SELECT agent_id, CAST(ts / ? AS INTEGER) * ? AS bucket, COUNT(*), {figures} FROM metrics "
         "WHERE ts >= ? AND ts < ? AND cpu_percent IS NOT NULL GROUP BY agent_id, bucket ORDER BY bucket, agent_id",
         (period_s, period_s, since, until),
     )

@@ -20,9 +20,8 @@ from edge.lms.alerts.alert_errors import AlertError
 from edge.lms.alerts.alert_tracks import LOCAL_ONLY_KINDS
 from edge.lms.alerts.alerting import Alerting
 from edge.lms.auth import Audit
-from shared.errors import SharedError
-from shared.messages import decode
 from shared.messages.alert import AlertAcknowledgement, AlertState
+from shared.messages.base import decode_or_none
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +39,9 @@ class CloudAcknowledgements:
         self.refused = 0
 
     def handle(self, _topic: str, payload: bytes) -> None:
-        try:
-            message = decode(AlertAcknowledgement, payload)
-        except SharedError as exc:
+        message = decode_or_none(AlertAcknowledgement, payload, log, "cloud acknowledgement")
+        if message is None:
             self.refused += 1
-            log.warning("cloud acknowledgement: dropped a bad message: %s", exc)
             return
         self.process(message)
 

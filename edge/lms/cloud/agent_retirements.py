@@ -20,8 +20,8 @@ from edge.lms.agents.retirement import AgentRetirement, Retirement, RetirementEr
 from edge.lms.auth import Audit
 from edge.lms.cloud.outbox import Outbox
 from shared import topics
-from shared.errors import SharedError
-from shared.messages import AgentRetire, AgentsRetired, RetiredAgentEntry, decode
+from shared.messages import AgentRetire, AgentsRetired, RetiredAgentEntry
+from shared.messages.base import decode_or_none
 from shared.names import Namespace
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,9 @@ class CloudRetirements:
         self.refused = 0
 
     def handle(self, _topic: str, payload: bytes) -> None:
-        try:
-            message = decode(AgentRetire, payload)
-        except SharedError as exc:
+        message = decode_or_none(AgentRetire, payload, log, "cloud retirement")
+        if message is None:
             self.refused += 1
-            log.warning("cloud retirement: dropped a bad message: %s", exc)
             return
         threading.Thread(target=self.process, args=(message,), name="lms-cloud-retire", daemon=True).start()
 

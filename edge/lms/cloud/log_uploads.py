@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.lms.auth import Audit
-from shared.errors import SharedError
 from shared.log_export import LogUploadError, export_and_upload
-from shared.messages import LogRequest, decode
+from shared.messages import LogRequest
+from shared.messages.base import decode_or_none
 from shared.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,9 @@ class LogUploads:
 
     def process(self, payload: bytes) -> dict[str, Any] | None:
         """Handle one request (the worker's step); what was uploaded, or ``None``."""
-        try:
-            request = decode(LogRequest, payload)
-        except SharedError as exc:
+        request = decode_or_none(LogRequest, payload, log, "log request")
+        if request is None:
             self.stats.bad_messages += 1
-            log.warning("log request dropped: %s", exc.message)
             return None
         if request.request_id in self._seen:
             self.stats.duplicates += 1

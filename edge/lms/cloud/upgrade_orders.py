@@ -31,8 +31,8 @@ from edge.lms.auth import Audit, Principal, Role
 from edge.lms.cloud.upgrade_reports import CampaignReports
 from edge.lms.upgrades.runner import NOT_CONFIGURED, UpgradeRefused, Upgrades
 from shared.agent_packages import PackageError
-from shared.errors import SharedError
-from shared.messages import UpgradeOrder, decode
+from shared.messages import UpgradeOrder
+from shared.messages.base import decode_or_none
 from shared.messages.upgrades import MAX_PACKAGE_BYTES
 from shared.worker_thread import WorkerThread
 
@@ -98,11 +98,9 @@ class CloudUpgrades:
         self._loop.stop()
 
     def handle(self, _topic: str, payload: bytes) -> None:
-        try:
-            order = decode(UpgradeOrder, payload)
-        except SharedError as exc:
+        order = decode_or_none(UpgradeOrder, payload, log, "cloud upgrade order")
+        if order is None:
             self.refused += 1
-            log.warning("cloud upgrade order: dropped a bad message: %s", exc)
             return
         try:
             self._orders.put_nowait(order)

@@ -1,9 +1,11 @@
 """``GET /api/agents/{id}/metrics?range=hour|day|week``: an agent's charts from the metric rollups its site sent
-(``site_metrics`` rule): points per range, merged min/avg/max, the window, the ETag, and site scope (another site's
-operator or viewer sees nothing, exactly like an unknown agent)."""
+(``site_metrics`` rule): points per range, merged min/avg/max (CPU, memory, disk, network), the window, the ETag,
+site scope (another site's operator or viewer sees nothing, exactly like an unknown agent), an older site's rollups
+(no disk, no network: gaps, not zeros) and the stored item's size."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,9 +14,15 @@ from test_cloud_polling import aws_calls, poll
 
 from chalicelib import container
 from chalicelib.domain.metric_bucket import MetricBucket
+from chalicelib.models.metric_rollup import MetricRollupModel
+from chalicelib.repositories.metric_rollup import MetricRollupRepository, decode_buckets
 from chalicelib.services.metric_history import WINDOW_ALIGN_S, downsample
+from shared.messages import MetricRollup
+from shared.messages.sync import MAX_RATE_BPS
 
 HOUR_S = 3600
+#: the figures an older site (CPU and memory only) leaves out: null in every point
+NO_DISK_NO_NET = {f"{name}_{part}": None for name in ("disk", "net_rx", "net_tx") for part in ("min", "avg", "max")}
 
 
 @pytest.fixture
@@ -34,6 +42,9 @@ def bucket(
     cpu: tuple[float, float, float] = (5.0, 10.0, 20.0),
     mem: tuple[float, float, float] | None = (40.0, 45.0, 50.0),
     samples: int = 30,
+    disk: tuple[float, float, float] | None = None,
+    rx: tuple[int, int, int] | None = None,
+    tx: tuple[int, int, int] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "agent_id": agent,
@@ -44,8 +55,9 @@ def bucket(
         "cpu_avg": cpu[1],
         "cpu_max": cpu[2],
     }
-    if mem is not None:
-        out |= {"mem_min": mem[0], "mem_avg": mem[1], "mem_max": mem[2]}
+    for name, trio in (("mem", mem), ("disk", disk), ("net_rx", rx), ("net_tx", tx)):
+        if trio is not None:
+            out |= {f"{name}_min": trio[0], f"{name}_avg": trio[1], f"{name}_max": trio[2]}
     return out
 
 
@@ -92,6 +104,7 @@ def test_the_hour_is_the_stored_5_minute_buckets_of_the_window(fleet: Cloud) -> 
         "mem_min": 40.0,
         "mem_avg": 45.0,
         "mem_max": 50.0,
+        **NO_DISK_NO_NET,
     }
     assert metrics(fleet, query="?range=").json_body["data"] == data  # empty: not given
 
@@ -121,6 +134,7 @@ def test_the_day_merges_buckets_into_15_minute_points(fleet: Cloud) -> None:
         "mem_min": 10.0,
         "mem_avg": round((45 * 10 + 20 * 20) / 30, 2),
         "mem_max": 70.0,
+        **NO_DISK_NO_NET,
     }
     assert second["start"] == start + 900 and second["samples"] == 5 and second["period_s"] == 900
 
@@ -197,3 +211,95 @@ def test_downsample_keeps_a_bucket_as_long_as_the_step() -> None:
     merged = downsample([b], 3600)
     assert merged[0].start == 0 and merged[0].period_s == 3600 and merged[0].mem_avg is None
     assert downsample([], 900) == []
+
+
+def test_disk_and_network_merge_like_the_others_and_an_older_sites_hours_are_gaps(fleet: Cloud) -> None:
+    """Disk (the fullest mount's used %) and network (bytes/s) points: min of minima, max of maxima, means weighted
+    by the samples of the buckets that have the figure. A bucket from an older site (CPU and memory only) adds
+    nothing to them: a point made only of such buckets has them null (the chart's gap), never 0."""
+    start = now_hour(fleet) - 3 * HOUR_S
+    send(
+        fleet,
+        "s1",
+        bucket("a1", start, disk=(50.0, 51.0, 52.0), rx=(100, 2_000, 9_000), tx=(0, 500, 1_000), samples=10),
+        bucket("a1", start + 300, disk=(52.0, 53.5, 55.0), rx=(300, 4_000, 20_000), tx=(10, 1_500, 4_000), samples=30),
+        bucket("a1", start + 600, samples=20),  # an older site's bucket: no disk, no network
+        bucket("a1", start + 900, samples=5),  # the next point holds only such buckets
+    )
+    first, second = metrics(fleet, query="?range=day").json_body["data"]["points"]
+    assert (first["disk_min"], first["disk_avg"], first["disk_max"]) == (
+        50.0,
+        round((51 * 10 + 53.5 * 30) / 40, 2),
+        55.0,
+    )
+    assert (first["net_rx_min"], first["net_rx_avg"], first["net_rx_max"]) == (100, 3_500, 20_000)
+    assert (first["net_tx_min"], first["net_tx_avg"], first["net_tx_max"]) == (0, 1_250, 4_000)
+    assert first["samples"] == 60 and first["cpu_avg"] == 10.0
+    assert {k: second[k] for k in NO_DISK_NO_NET} == NO_DISK_NO_NET
+    # the hour's 5-minute points as stored: the older bucket's figures are null, not zero
+    hour = {p["start"]: p for p in metrics(fleet, query="?range=hour").json_body["data"]["points"]}
+    if start + 600 in hour:  # still inside the hour's window
+        assert {k: hour[start + 600][k] for k in NO_DISK_NO_NET} == NO_DISK_NO_NET
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"disk_avg": None},  # a trio comes whole or not at all
+        {"net_rx_min": None},
+        {"net_tx_min": 9, "net_tx_avg": 5, "net_tx_max": 10},  # min <= avg <= max
+        {"disk_max": 100.5},
+        {"net_rx_max": -1},  # a counter reset is no (negative) rate
+        {"net_rx_max": MAX_RATE_BPS + 1},
+        {"net_tx_avg": 1.5},  # whole bytes per second
+        {"net_tx_avg": "1k"},
+        {"net_speed": 1},  # unknown field
+    ],
+)
+def test_a_bad_disk_or_network_figure_refuses_the_batch_and_writes_nothing(
+    fleet: Cloud, change: dict[str, Any]
+) -> None:
+    previous = now_hour(fleet) - HOUR_S
+    good = bucket("a1", previous, disk=(1.0, 2.0, 3.0), rx=(1, 5, 10), tx=(1, 5, 10))
+    report = fleet.invoke(
+        "site_metrics", {"type": "metric_rollups", "v": 1, "rollups": [good, good | {"start": previous + 300} | change],
+                         "site_id": "s1"},
+    )  # fmt: skip
+    assert not report["ok"], report
+    assert metrics(fleet, query="?range=day").json_body["data"]["points"] == []
+
+
+def test_the_stored_hour_stays_within_two_write_units(cloud: Cloud) -> None:
+    """Write units are billed on the whole item (1 KB each): an hour of 12 buckets with every figure at its widest
+    (the longest ids, percentages like 99.99, rates near 10 Gbit/s) is under 2 KB, as an hour of
+    CPU and memory was before disk and network came (docs/data-model.md, "Metric charts"); and the stored text
+    reads back as the buckets it was made from."""
+    agent = "a" * 64
+    hour = 1_764_158_400
+    rollups = [
+        MetricRollup(agent_id=agent, start=hour + i * 300, samples=20, cpu_min=10.01, cpu_avg=55.55, cpu_max=99.99,
+                     mem_min=10.01, mem_avg=55.55, mem_max=99.99, disk_min=10.01, disk_avg=55.55, disk_max=99.99,
+                     net_rx_min=1_234_567_891, net_rx_avg=1_234_567_892, net_rx_max=1_234_567_893,
+                     net_tx_min=1_234_567_891, net_tx_avg=1_234_567_892, net_tx_max=1_234_567_893)
+        for i in range(12)
+    ]  # fmt: skip
+    MetricRollupRepository().put_many("s" * 64, rollups, 30 * 86_400)
+    (item,) = list(MetricRollupModel.query(agent))
+    size = item_size(item)
+    assert size < 2048, size
+    assert [b.to_dict() for b in decode_buckets(item.buckets)] == [
+        {k: v for k, v in r.model_dump().items() if k != "agent_id"} for r in rollups
+    ]
+    # the first stored format (one object per bucket) still reads
+    old = json.dumps([{k: v for k, v in r.model_dump().items() if k != "agent_id" and v is not None} for r in rollups])
+    assert decode_buckets(old)[0].disk_max == 99.99
+
+
+def item_size(item: MetricRollupModel) -> int:
+    """DynamoDB's size of an item: attribute names and values (UTF-8; a number ~1 byte per 2 digits + 1)."""
+    size = 0
+    for name, value in item.serialize().items():
+        ((kind, raw),) = value.items()
+        size += len(name.encode())
+        size += len(raw.encode()) if kind == "S" else (len(raw.strip("-").replace(".", "")) + 1) // 2 + 1
+    return size

@@ -5,7 +5,7 @@ import { fmtAgo, fmtTime, lang, t } from '../../common/i18n.js';
 import { usePoll, usePollWith } from '../../common/hooks.js';
 import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
-import { Chart, RangePicker } from '../../common/components/chart.js';
+import { Chart, fmtRate, RangePicker } from '../../common/components/chart.js';
 import { WeekGrid } from '../../common/components/weekgrid.js';
 import { Form } from '../../common/components/form.js';
 import { confirmDialog } from '../../common/components/dialog.js';
@@ -56,11 +56,15 @@ function columns(series) {
     const end = rows[rows.length - 1].start + step;
     if (end < series.until) rows.push({ start: end }, { start: series.until });
   }
-  const line = (key, label) => ({ label, values: rows.map((r) => r[key] ?? null), unit: ' %' });
+  // a figure the site did not send (an older site, no sample had it) is null: a gap, never a zero
+  const line = (key, label, unit = ' %') => ({ label, values: rows.map((r) => r[key] ?? null), unit });
   return {
     x: rows.map((r) => r.start),
     cpu: [line('cpu_min', t('metrics.cpu_min')), line('cpu_avg', t('metrics.cpu_avg')), line('cpu_max', t('metrics.cpu_max'))],
     mem: [line('mem_min', t('metrics.mem_min')), line('mem_avg', t('metrics.mem_avg')), line('mem_max', t('metrics.mem_max'))],
+    disk: [line('disk_min', t('metrics.disk_min')), line('disk_avg', t('metrics.disk_avg')), line('disk_max', t('metrics.disk_max'))],
+    net: [line('net_rx_avg', t('metrics.rx_avg'), ''), line('net_rx_max', t('metrics.rx_max'), ''),
+      line('net_tx_avg', t('metrics.tx_avg'), ''), line('net_tx_max', t('metrics.tx_max'), '')],
   };
 }
 
@@ -92,6 +96,8 @@ function Metrics({ agentId }) {
     <div class="grid two">
       <${Chart} id="chart-cpu" title=${t('metrics.cpu')} x=${cols.x} series=${cols.cpu} yMax=${100} range=${range} />
       <${Chart} id="chart-mem" title=${t('metrics.mem')} x=${cols.x} series=${cols.mem} yMax=${100} range=${range} />
+      <${Chart} id="chart-disk" title=${t('metrics.disk')} x=${cols.x} series=${cols.disk} yMax=${100} range=${range} />
+      <${Chart} id="chart-net" title=${t('metrics.net')} x=${cols.x} series=${cols.net} format=${fmtRate} range=${range} />
     </div>
   </section>`;
 }
