@@ -134,7 +134,7 @@ def request_id_of(payload: bytes) -> str | None:
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 levels deep
         return None
     rid = data.get("request_id") if isinstance(data, dict) else None
-    return rid if isinstance(rid, str) and _REQUEST_ID_RE.match(rid) else None
+    return rid if isinstance(rid, str) and _REQUEST_ID_RE.fullmatch(rid) else None  # fullmatch: not "abc\n"
 
 
 def fit(response: Response, limit: int = MAX_PAYLOAD_BYTES) -> bytes:

@@ -250,6 +250,7 @@ def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_no
 def test_request_id_of() -> None:
     assert request_id_of(b'{"request_id": "abc"}') == "abc"
     assert request_id_of(b'{"request_id": 5}') is None
+    assert request_id_of(b'{"request_id": "abc\\n"}') is None  # "$" would take a final newline: no answer to it
     assert request_id_of(b"[1]") is None
     assert request_id_of(b"\xff") is None
 
