@@ -80,6 +80,8 @@ class Stats:
 
 
 _STOP = object()
+#: An MQTT 5 PUBACK's reason code: the broker took the message, but no subscription matched it — nobody got it.
+NO_MATCHING_SUBSCRIBERS = 0x10
 #: Topics whose matching handlers are remembered (then the cache starts over).
 _MATCH_CACHE_SIZE = 100_000
 
@@ -107,13 +109,14 @@ class MqttClient:
         *,
         will: Will | None = None,
         on_connected: Callable[[MqttClient], None] | None = None,
-        on_published: Callable[[int], None] | None = None,
+        on_published: Callable[[int, int], None] | None = None,
         name: str | None = None,
         manual_ack: bool = False,
     ) -> None:
-        """``on_published(mid)``: the broker acknowledged QoS 1 message ``mid`` (or a QoS 0 one left). It runs
-        on the network thread with the client's locks held: quick, never blocking, never waiting on a thread
-        that may be publishing."""
+        """``on_published(mid, reason_code)``: the broker acknowledged QoS 1 message ``mid`` (or a QoS 0 one left)
+        with the PUBACK's reason code (MQTT 5: 0 delivered, :data:`NO_MATCHING_SUBSCRIBERS` nobody subscribed to
+        it, so nobody got it; 0 for QoS 0). It runs on the network thread with the client's locks held: quick,
+        never blocking, never waiting on a thread that may be publishing."""
         self.settings = settings
         self.name = name or settings.client_id
         self.stats = Stats()
@@ -310,11 +313,11 @@ class MqttClient:
                 self.stats.handler_errors += 1
                 log.exception("%s: on_connected hook failed", self.name)
 
-    def _on_publish(self, _client: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Properties | None) -> None:
+    def _on_publish(self, _client: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Properties | None) -> None:
         if self._on_published_hook is None:
             return
         try:
-            self._on_published_hook(mid)
+            self._on_published_hook(mid, int(getattr(reason, "value", 0) or 0))
         except Exception:
             self.stats.handler_errors += 1
             log.exception("%s: on_published hook failed", self.name)

@@ -462,7 +462,9 @@ class Chaos:
             row.events_dup += verdict.duplicated
             row.events_out_of_order += verdict.out_of_order
             if verdict.lost or verdict.duplicated or verdict.out_of_order:
-                details.append(f"event #{emitted.seq} of {emitted.agent_id} ({kind}): {verdict}")
+                details.append(
+                    f"event #{emitted.seq} of {emitted.agent_id} ({kind}; {self._since_fault(emitted.at)}): {verdict}"
+                )
         integrity = self._integrity()
         if integrity != "ok":
             self.errors.append(f"the LMS's database failed its integrity check: {integrity}")
@@ -472,6 +474,14 @@ class Chaos:
     def _kind_at(self, at: float) -> str:
         """The fault something sent at ``at`` counts for: the last injected before it or within IN_FLIGHT_S after."""
         return next((f.kind for f in reversed(self.faults) if f.injected_at <= at + IN_FLIGHT_S), "none")
+
+    def _since_fault(self, at: float) -> str:
+        """When ``at`` was, from the fault injected last before it (a loss may show under the next fault's row)."""
+        before = [(n, f) for n, f in enumerate(self.faults, 1) if f.injected_at <= at]
+        if not before:
+            return "before the first fault"
+        n, fault = before[-1]
+        return f"emitted {at - fault.injected_at:.1f} s after fault #{n} {fault.kind}"
 
     def _event_verdicts(self) -> dict[Emitted, Verdict]:
         """Every emitted event judged, once all are in the cloud (or ``events_timeout_s`` passed)."""

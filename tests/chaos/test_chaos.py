@@ -33,12 +33,6 @@ def test_a_short_chaos_run_loses_nothing_and_runs_nothing_twice() -> None:
     assert total.events_dup == 0 and total.events_out_of_order == 0, report
     assert ledger.settings_unapplied == [], report
     assert ledger.integrity == "ok" and ledger.unrecovered == [], report
-    # Open defect (issue 17, docs/operations.md): in some runs a few agent events sent during a slow link that a
-    # clock jump follows never reach the cloud. Reported as an expected failure, not hidden; a loss under any other
-    # fault still fails here, and ``make chaos`` (the full run) fails on any loss.
-    known = {"slow_link", "clock_jump"}
-    if total.events_lost and all(r.events_lost == 0 for k, r in ledger.rows.items() if k not in known):
-        pytest.xfail(f"known open defect: {total.events_lost} events lost around slow_link/clock_jump\n{report}")
     assert total.events_lost == 0, report
 
 

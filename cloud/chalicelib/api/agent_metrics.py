@@ -11,8 +11,8 @@ from chalicelib import container
 from chalicelib.api.http import ok, query_str
 from chalicelib.api.params import Query
 from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.metric_bucket import WINDOW_ALIGN_S, MetricRange
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.metric_history import WINDOW_ALIGN_S, MetricRange
 
 api = Router(__name__, tag="agents")
 

@@ -4,39 +4,18 @@ desired; ``null`` removes a key)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalice.app import Request, Response
-from pydantic import ConfigDict, Field, field_validator
 
 from chalicelib import container
 from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from shared.commands import MAX_SETTING_VALUE, SETTING_KEY_PATTERN
-from shared.messages import Strict
-from shared.messages.shadow import MAX_SHADOW_SETTINGS, settings_values
+
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.agent_settings import AgentSettingsBody
 
 api = Router(__name__, tag="agents")
-
-
-class AgentSettingsBody(Strict):
-    """``PUT /api/agents/{agent_id}/settings``: desired values to merge (strings, numbers or booleans, stored as
-    ClassTop strings); ``null`` removes the key from desired."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    settings: dict[str, str | None] = Field(
-        min_length=1, max_length=MAX_SHADOW_SETTINGS,
-        json_schema_extra={"propertyNames": {"pattern": SETTING_KEY_PATTERN}, "additionalProperties": {"anyOf": [
-            {"type": "string", "maxLength": MAX_SETTING_VALUE}, {"type": "number"}, {"type": "boolean"},
-            {"type": "null"}]}},
-        description="key -> value (string, number or boolean) or null to remove the key",
-    )
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _values(cls, v: Any) -> dict[str, str | None]:
-        return settings_values(v, allow_null=True)
 
 
 def _changed_keys(request: Request) -> str | None:
@@ -56,6 +35,6 @@ def get_settings(call: Call[None], agent_id: str) -> Response:
 
 @api.route("PUT", "/api/agents/{agent_id}/settings", Access.OPERATOR, Scope.SITE,
            "Merge desired settings into the agent's shadow (null removes a key); the site's LMS applies them",
-           body=AgentSettingsBody, audit="agent.settings", audit_detail=_changed_keys)
+           body="AgentSettingsBody", audit="agent.settings", audit_detail=_changed_keys)
 def put_settings(call: Call[AgentSettingsBody], agent_id: str) -> Response:
     return ok(container.get().agent_settings.set_desired(call.principal, agent_id, call.body.settings).to_dict())

@@ -4,49 +4,25 @@ are in ``agent_settings.py``, its command history in ``commands.py``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 from chalice.app import Request, Response
-from pydantic import Field, field_validator
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok, parse_body, query_int, query_str
+from chalicelib.api.http import ok, parse_body, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS, AgentFilter
+from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
 from chalicelib.domain.approval import Approval
 from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.change_mark import Area
 from shared.messages import Presence
 from shared.topics import ID_PATTERN
 
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.agents import AgentGroupBody, AgentMoveBody, AgentTagsBody, RetireBody
+
 api = Router(__name__, tag="agents")
-
-
-class AgentTagsBody(RequestBody):
-    """``PUT /api/agents/{id}/tags``: the agent's whole tag set."""
-
-    tags: list[Annotated[str, Field(pattern=LABEL_PATTERN)]] = Field(max_length=MAX_TAGS,
-                                                                    json_schema_extra={"uniqueItems": True})
-
-    @field_validator("tags")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("tags must not repeat")
-        return v
-
-
-class AgentGroupBody(RequestBody):
-    """``PUT /api/agents/{id}/group``: the agent's group, or ``null`` for none."""
-
-    group: str | None = Field(pattern=LABEL_PATTERN)
-
-
-class AgentMoveBody(RequestBody):
-    """``POST /api/agents/{id}/move``: the site the agent belongs to from now on."""
-
-    site_id: str = Field(pattern=ID_PATTERN)
 
 
 @api.route("GET", "/api/agents", Access.VIEWER, Scope.LIST, "List agents (site, status, group, tag, pending filters)",
@@ -84,13 +60,13 @@ def get_agent(call: Call[None], agent_id: str) -> Response:
 
 
 @api.route("PUT", "/api/agents/{agent_id}/tags", Access.OPERATOR, Scope.SITE, "Replace an agent's tags",
-           body=AgentTagsBody, audit="agent.tags")
+           body="AgentTagsBody", audit="agent.tags")
 def put_tags(call: Call[AgentTagsBody], agent_id: str) -> Response:
     return ok(container.get().agents.set_tags(agent_id, call.body.tags, call.principal).to_dict())
 
 
 @api.route("PUT", "/api/agents/{agent_id}/group", Access.OPERATOR, Scope.SITE, "Set or clear an agent's group",
-           body=AgentGroupBody, audit="agent.group")
+           body="AgentGroupBody", audit="agent.group")
 def put_group(call: Call[AgentGroupBody], agent_id: str) -> Response:
     return ok(container.get().agents.set_group(agent_id, call.body.group, call.principal).to_dict())
 
@@ -107,9 +83,16 @@ def reject_agent(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().agents.decide(agent_id, Approval.REJECTED, call.principal).to_dict())
 
 
+def _move_detail(request: Request) -> str:
+    """The audit detail of a move: the site it names."""
+    from chalicelib.api.bodies.agents import AgentMoveBody  # the move route's path only
+
+    return f"site_id={parse_body(request, AgentMoveBody).site_id}"
+
+
 @api.route("POST", "/api/agents/{agent_id}/move", Access.ADMIN, Scope.SITE,
-           "Move an agent to another site (a heartbeat never moves an agent of another site)", body=AgentMoveBody,
-           audit="agent.move", audit_detail=lambda request: f"site_id={parse_body(request, AgentMoveBody).site_id}")
+           "Move an agent to another site (a heartbeat never moves an agent of another site)", body="AgentMoveBody",
+           audit="agent.move", audit_detail=_move_detail)
 def move_agent(call: Call[AgentMoveBody], agent_id: str) -> Response:
     """Move an agent to another site: a site's heartbeats never move an agent of another site."""
     return ok(container.get().agents.move(agent_id, call.body.site_id, call.principal).to_dict())
@@ -121,14 +104,10 @@ def agent_snapshots(call: Call[None], agent_id: str) -> Response:
     return ok(container.get().snapshots.list(agent_id, call.principal))
 
 
-class RetireBody(RequestBody):
-    """``POST /api/agents/{id}/retire``, ``POST /api/lms/{id}/retire`` (optional): why, for the audit log."""
-
-    reason: str | None = Field(default=None, max_length=200)
-
-
 def retire_detail(request: Request) -> str | None:
     """The audit detail of a retirement: its reason, if the body gives one (a bad body is refused anyway)."""
+    from chalicelib.api.bodies.agents import RetireBody  # the retirement routes' path only
+
     raw = request.raw_body
     if not raw or not raw.strip():
         return None
@@ -141,7 +120,7 @@ def retire_detail(request: Request) -> str | None:
 
 @api.route("POST", "/api/agents/{agent_id}/retire", Access.ADMIN, Scope.SITE,
            "Retire an agent: its settings and camera shadows and its record deleted (retire it on its LMS first: "
-           "that revokes its broker credentials)", body=RetireBody, body_optional=True, audit="agent.retire",
+           "that revokes its broker credentials)", body="RetireBody", body_optional=True, audit="agent.retire",
            audit_detail=retire_detail)
 def retire_agent(call: Call[RetireBody], agent_id: str) -> Response:
     return ok(container.get().retirement.retire_agent(agent_id, call.principal, call.body.reason).to_dict())

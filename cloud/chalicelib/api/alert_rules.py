@@ -6,6 +6,7 @@ written and which failed."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from chalice.app import Response
 
@@ -13,7 +14,9 @@ from chalicelib import container
 from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.errors import BadRequest
-from shared.messages.alert import AlertRule
+
+if TYPE_CHECKING:
+    from shared.messages.alert import AlertRule
 
 api = Router(__name__, tag="alert-rules")
 
@@ -31,7 +34,7 @@ def get_rule(call: Call[None], rule_id: str) -> Response:
 
 @api.route("PUT", "/api/alert-rules/{rule_id}", Access.ADMIN, Scope.TENANT,
            "Create or replace an alert rule (its rule_id must be the path's); written to every site's alerts:rules "
-           "shadow", body=AlertRule,
+           "shadow", body="AlertRule",
            audit="alert_rule.put")
 def put_rule(call: Call[AlertRule], rule_id: str) -> Response:
     if call.body.rule_id != rule_id:

@@ -5,42 +5,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Response
-from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok, query_int, query_str
+from chalicelib.api.http import ok, query_int, query_str
 from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.alert import Alert, AlertFilter
 from chalicelib.errors import BadRequest
-from chalicelib.services.alerts import MAX_SILENCE_S
 from shared.messages.agent import Severity
 from shared.messages.alert import AlertState
 from shared.topics import ID_PATTERN, is_valid_id
 
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.alerts import AckBody, SilenceAlertBody, SilenceBody
+
 api = Router(__name__, tag="alerts")
-
-
-class AckBody(RequestBody):
-    """``POST /api/alerts/{id}/acknowledge`` and ``…/resolve`` (optional, empty)."""
-
-
-class SilenceAlertBody(RequestBody):
-    """``POST /api/alerts/{id}/silence``: how long its rule on its target stays silent."""
-
-    duration_s: float = Field(gt=0, le=MAX_SILENCE_S, description="seconds (at most 30 days)")
-    comment: str = Field(default="", max_length=500)
-
-
-class SilenceBody(RequestBody):
-    """``POST /api/alert-silences``: notifications of the alerts matching every field given are not sent."""
-
-    site_id: str | None = Field(default=None, pattern=ID_PATTERN, description="a site (none: every site; admin)")
-    rule_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    duration_s: float = Field(gt=0, le=MAX_SILENCE_S, description="seconds (at most 30 days)")
-    comment: str = Field(default="", max_length=500)
 
 
 def _choice(value: str | None, name: str, choices: list[str]) -> str | None:
@@ -83,14 +65,14 @@ def get_alert(call: Call[None], alert_id: str) -> Response:
 
 
 @api.route("POST", "/api/alerts/{alert_id}/acknowledge", Access.OPERATOR, Scope.SITE,
-           "Acknowledge an open alert (who and when are kept)", body=AckBody, body_optional=True,
+           "Acknowledge an open alert (who and when are kept)", body="AckBody", body_optional=True,
            audit="alert.acknowledge")
 def acknowledge_alert(call: Call[AckBody], alert_id: str) -> Response:
     return ok(container.get().alerts.acknowledge(alert_id, call.principal).to_dict())
 
 
 @api.route("POST", "/api/alerts/{alert_id}/resolve", Access.OPERATOR, Scope.SITE,
-           "Resolve a cloud alert by hand (a site's alert resolves on its LMS: 409)", body=AckBody,
+           "Resolve a cloud alert by hand (a site's alert resolves on its LMS: 409)", body="AckBody",
            body_optional=True, responses={"409": "a site's alert: it resolves when its condition clears"},
            audit="alert.resolve")
 def resolve_alert(call: Call[AckBody], alert_id: str) -> Response:
@@ -98,7 +80,7 @@ def resolve_alert(call: Call[AckBody], alert_id: str) -> Response:
 
 
 @api.route("POST", "/api/alerts/{alert_id}/silence", Access.OPERATOR, Scope.SITE,
-           "Silence an alert's rule on its target for a while", body=SilenceAlertBody,
+           "Silence an alert's rule on its target for a while", body="SilenceAlertBody",
            responses={"201": "the silence"}, audit="alert.silence")
 def silence_alert(call: Call[SilenceAlertBody], alert_id: str) -> Response:
     silence = container.get().alerts.silence_alert(alert_id, call.principal, call.body.duration_s, call.body.comment)
@@ -112,7 +94,7 @@ def list_silences(call: Call[None]) -> Response:
 
 
 @api.route("POST", "/api/alert-silences", Access.OPERATOR, Scope.NAMED,
-           "Silence the notifications of matching alerts until it expires", body=SilenceBody,
+           "Silence the notifications of matching alerts until it expires", body="SilenceBody",
            responses={"201": "the silence"}, audit="alert.silence")
 def add_silence(call: Call[SilenceBody]) -> Response:
     body = call.body

@@ -5,93 +5,29 @@ unknown e-mail and a wrong password. See docs/api.md#accounts-and-sign-in."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from chalice.app import Response
-from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok
+from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.user import EMAIL_PATTERN, Challenge
+from chalicelib.domain.user import Challenge
 from chalicelib.errors import NoUserPool
 
 if TYPE_CHECKING:
+    from chalicelib.api.bodies.auth import (
+        ChallengeBody,
+        ForgotBody,
+        MfaSetupBody,
+        MfaVerifyBody,
+        RefreshBody,
+        ResetBody,
+        SignInBody,
+    )
     from chalicelib.services.sign_in import SignInService
 
 api = Router(__name__, tag="auth")
-
-#: a password as the pool takes it: at least one character that is not a space (the pool's own policy decides
-#: whether it is strong enough: 422 if not)
-Password = Field(min_length=1, max_length=256, pattern=r"\S")
-#: an e-mail address as an account's name: what the pool's accounts are invited with (anything else is a 400 here
-#: rather than a request the pool fails on)
-Email = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
-#: Cognito's refresh and access tokens are opaque; these bounds only stop abuse
-Opaque = Field(min_length=1, max_length=8192)
-#: a challenge's session is opaque too, but the pool takes only 20-4096 characters (shorter or longer is not one of
-#: its sessions: a 400 here, not a failed call to the pool)
-Session = Field(min_length=20, max_length=4096)
-
-
-class SignInBody(RequestBody):
-    """``POST /api/auth/sign-in``."""
-
-    email: str = Email
-    password: str = Password
-
-
-class ChallengeBody(RequestBody):
-    """``POST /api/auth/challenge``: ``new_password`` for NEW_PASSWORD_REQUIRED, ``code`` (6 digits from the
-    authenticator app) for SOFTWARE_TOKEN_MFA."""
-
-    email: str = Email
-    challenge: Literal["NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA"]
-    session: str = Session
-    new_password: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"\S")
-    code: str | None = Field(default=None, pattern=r"^\d{6}$")
-
-    @classmethod
-    def openapi_extra(cls) -> dict[str, Any]:
-        """Each challenge's answer, as the sign-in service checks it (400 without it)."""
-        return {"oneOf": [{"properties": {"challenge": {"const": challenge}, answer: {"type": "string"}},
-                           "required": [answer]}
-                          for challenge, answer in (("NEW_PASSWORD_REQUIRED", "new_password"),
-                                                    ("SOFTWARE_TOKEN_MFA", "code"))]}
-
-
-class RefreshBody(RequestBody):
-    """``POST /api/auth/refresh``."""
-
-    refresh_token: str = Opaque
-
-
-class ForgotBody(RequestBody):
-    """``POST /api/auth/forgot``: sends a reset code to the account's e-mail (if there is such an account)."""
-
-    email: str = Email
-
-
-class ResetBody(RequestBody):
-    """``POST /api/auth/reset``: the code from the e-mail and the new password."""
-
-    email: str = Email
-    code: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$")
-    new_password: str = Password
-
-
-class MfaSetupBody(RequestBody):
-    """``POST /api/auth/mfa/setup``: the signed-in account's access token (the pool checks it)."""
-
-    access_token: str = Opaque
-
-
-class MfaVerifyBody(RequestBody):
-    """``POST /api/auth/mfa/verify``: the access token and the authenticator app's first code."""
-
-    access_token: str = Opaque
-    code: str = Field(pattern=r"^\d{6}$")
-
 
 #: a well-formed answer the pool refuses (chalicelib.errors.Unprocessable)
 _REFUSED = "the pool refused it: a wrong or expired code, or a new password its policy refuses"
@@ -105,14 +41,14 @@ def sign_in_service() -> SignInService:
 
 
 @api.route("POST", "/api/auth/sign-in", Access.PUBLIC, Scope.NONE,
-           "Sign in with e-mail and password: tokens, or a challenge (new password, MFA code)", body=SignInBody,
+           "Sign in with e-mail and password: tokens, or a challenge (new password, MFA code)", body="SignInBody",
            responses={"401": "wrong e-mail or password (one message for both)", "503": "no user pool"})
 def sign_in(call: Call[SignInBody]) -> Response:
     return ok(sign_in_service().sign_in(call.body.email, call.body.password).to_dict())
 
 
 @api.route("POST", "/api/auth/challenge", Access.PUBLIC, Scope.NONE,
-           "Answer a sign-in challenge: tokens, or the next challenge", body=ChallengeBody,
+           "Answer a sign-in challenge: tokens, or the next challenge", body="ChallengeBody",
            responses={"401": "the session expired or does not match", "422": _REFUSED, "503": "no user pool"})
 def challenge(call: Call[ChallengeBody]) -> Response:
     body = call.body
@@ -121,13 +57,13 @@ def challenge(call: Call[ChallengeBody]) -> Response:
 
 
 @api.route("POST", "/api/auth/refresh", Access.PUBLIC, Scope.NONE, "New ID and access tokens for a refresh token",
-           body=RefreshBody, responses={"401": "the session ended", "503": "no user pool"})
+           body="RefreshBody", responses={"401": "the session ended", "503": "no user pool"})
 def refresh(call: Call[RefreshBody]) -> Response:
     return ok(sign_in_service().refresh(call.body.refresh_token).to_dict())
 
 
 @api.route("POST", "/api/auth/forgot", Access.PUBLIC, Scope.NONE,
-           "Send a password reset code by e-mail (the same answer for an unknown e-mail)", body=ForgotBody,
+           "Send a password reset code by e-mail (the same answer for an unknown e-mail)", body="ForgotBody",
            responses={"202": "accepted", "503": "no user pool"})
 def forgot(call: Call[ForgotBody]) -> Response:
     sign_in_service().forgot(call.body.email)
@@ -135,7 +71,7 @@ def forgot(call: Call[ForgotBody]) -> Response:
 
 
 @api.route("POST", "/api/auth/reset", Access.PUBLIC, Scope.NONE, "Set a new password with the e-mailed code",
-           body=ResetBody, responses={"422": _REFUSED, "503": "no user pool"})
+           body="ResetBody", responses={"422": _REFUSED, "503": "no user pool"})
 def reset(call: Call[ResetBody]) -> Response:
     body = call.body
     sign_in_service().reset(body.email, body.code, body.new_password)
@@ -143,7 +79,7 @@ def reset(call: Call[ResetBody]) -> Response:
 
 
 @api.route("POST", "/api/auth/mfa/setup", Access.PUBLIC, Scope.NONE,
-           "Start TOTP MFA for the signed-in account: the authenticator app's secret", body=MfaSetupBody,
+           "Start TOTP MFA for the signed-in account: the authenticator app's secret", body="MfaSetupBody",
            responses={"401": "the access token is not valid", "503": "no user pool"})
 def mfa_setup(call: Call[MfaSetupBody]) -> Response:
     secret = sign_in_service().mfa_secret(call.body.access_token)
@@ -151,7 +87,7 @@ def mfa_setup(call: Call[MfaSetupBody]) -> Response:
 
 
 @api.route("POST", "/api/auth/mfa/verify", Access.PUBLIC, Scope.NONE,
-           "Finish TOTP MFA setup with the app's first code: sign-ins ask for a code from now on", body=MfaVerifyBody,
+           "Finish TOTP MFA setup with the app's first code: sign-ins ask for a code from now on", body="MfaVerifyBody",
            responses={"401": "the access token is not valid", "422": _REFUSED, "503": "no user pool"})
 def mfa_verify(call: Call[MfaVerifyBody]) -> Response:
     sign_in_service().mfa_verify(call.body.access_token, call.body.code)

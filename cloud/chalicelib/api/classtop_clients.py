@@ -10,7 +10,7 @@ might) and not kept — downloads always return ``""``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Request, Response
 
@@ -20,7 +20,9 @@ from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.approval import Approval
 from chalicelib.domain.classtop_client import ClassTopClient
-from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
+
+if TYPE_CHECKING:
+    from shared.classtop_wire import ClientRegistration, SyncCourse, SyncEntry, SyncUpload
 
 api = Router(__name__, tag="classtop")
 
@@ -46,7 +48,7 @@ def source_address(request: Request) -> str:
 
 
 @api.route("POST", "/api/clients/register", Access.PUBLIC, Scope.NONE, "Register a ClassTop client (idempotent)",
-           body=ClientRegistration, audit="client.register",
+           body="ClientRegistration", audit="client.register",
            links=tuple(Link("200", method, path, {"client_uuid": "$request.body#/uuid"}) for method, path in (
                ("GET", "/api/clients/{client_uuid}"), ("GET", "/api/clients/{client_uuid}/courses"),
                ("POST", "/api/clients/{client_uuid}/approve"))))
@@ -58,7 +60,7 @@ def register_client(call: Call[ClientRegistration]) -> Response:
 
 @api.route("POST", "/api/sync", Access.PUBLIC, Scope.NONE,
            "Upload a ClassTop client's full snapshot (ids unique within each list: a repeated one is a 400)",
-           body=SyncUpload, links=tuple(Link("200", "GET", path, {"client_uuid": "$request.body#/client_uuid"})
+           body="SyncUpload", links=tuple(Link("200", "GET", path, {"client_uuid": "$request.body#/client_uuid"})
                                         for path in ("/api/clients/{client_uuid}/courses",
                                                      "/api/clients/{client_uuid}/schedule")),
            responses={"429": "over the rate limit of changing uploads (per client uuid, per source address): "

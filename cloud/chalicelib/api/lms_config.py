@@ -6,44 +6,18 @@ newest software version the cloud has seen)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalice.app import Request, Response
-from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok
+from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Router, Scope
-from shared.messages.lms_config import LmsConfigOverlay
+
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.lms_config import LmsConfigBody
 
 api = Router(__name__, tag="sites")
-
-
-class LmsConfigBody(RequestBody):
-    """``PUT /api/lms/{site_id}/config``: cloud-settable settings to merge into desired (``null`` removes one)."""
-
-    config: dict[str, Any] = Field(min_length=1,
-                                   description="lms.toml's cloud-settable keys (docs/api.md) -> value, or null")
-    version: int | None = Field(default=None, ge=0, description="the version read: 409 if the shadow moved on")
-
-    @classmethod
-    def openapi_extra(cls) -> dict[str, Any]:
-        """``config`` as the service checks it (``services.lms_config.check``): the cloud-settable keys with their
-        JSON types, and any other key only removed (``null``, or an object of removals: AWS's merge drops it)."""
-        removal = {"$ref": f"#/components/schemas/{_REMOVAL}"}
-        overlay = LmsConfigOverlay.model_json_schema(ref_template="#/components/schemas/{model}")
-        defs = overlay.pop("$defs", {})
-        for schema in (overlay, *defs.values()):
-            if "properties" in schema:
-                schema["additionalProperties"] = removal
-        properties = cls.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
-        properties["config"] = {**overlay, "minProperties": 1, "description": properties["config"]["description"]}
-        defs[_REMOVAL] = {"anyOf": [{"type": "null"}, {"type": "object", "additionalProperties": removal}]}
-        return {"properties": properties, "$defs": defs}
-
-
-#: a key that is not cloud-settable, in a configuration PUT: only removed (``null``, or an object of removals)
-_REMOVAL = "LmsConfigRemoval"
 
 
 def _changed_keys(request: Request) -> str | None:
@@ -63,7 +37,7 @@ def get_lms_config(call: Call[None], site_id: str) -> Response:
 
 @api.route("PUT", "/api/lms/{site_id}/config", Access.ADMIN, Scope.SITE,
            "Merge settings into a site's desired LMS configuration (null removes one); the LMS applies them live",
-           body=LmsConfigBody, audit="lms.config", audit_detail=_changed_keys)
+           body="LmsConfigBody", audit="lms.config", audit_detail=_changed_keys)
 def put_lms_config(call: Call[LmsConfigBody], site_id: str) -> Response:
     body = call.body
     view = container.get().lms_config.set_desired(call.principal, site_id, body.config, body.version)

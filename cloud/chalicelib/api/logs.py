@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING
 
 from chalice.app import Response
-from pydantic import model_validator
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok
+from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
-from shared.log_export import MAX_RANGE_S, LogRange
+from shared.log_export import LogRange
+
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.logs import LogsBody
 
 api = Router(__name__, tag="logs")
 
@@ -24,28 +25,8 @@ _ACCEPTED = {"202": "asked; GET /api/logs/{request_id} says when the object is u
 _READ = Link("202", "GET", "/api/logs/{request_id}", {"request_id": "$response.body#/data/request_id"})
 
 
-class LogsBody(RequestBody, LogRange):
-    """Which records (epoch seconds; without ``since`` and ``until``: the last hour), the least level, and the
-    gzip object's size cap (the newest records that fit). A range of more than 31 days is cut to its last 31 days
-    (the newest records, as ``max_bytes`` keeps them); ``since`` after ``until`` is the empty range at ``until``."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _newest_range(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        since, until = data.get("since"), data.get("until")
-        if _finite(since) and _finite(until) and since >= 0 and until >= 0:
-            data = {**data, "since": max(min(since, until), until - MAX_RANGE_S)}
-        return data
-
-
-def _finite(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 @api.route("POST", "/api/agents/{agent_id}/logs", Access.OPERATOR, Scope.SITE,
-           "Have the agent upload its log records of a range (gzip) to the media bucket", body=LogsBody,
+           "Have the agent upload its log records of a range (gzip) to the media bucket", body="LogsBody",
            body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_agent_logs(call: Call[LogsBody], agent_id: str) -> Response:
     wanted = LogRange.model_validate(call.body.model_dump())
@@ -53,7 +34,7 @@ def request_agent_logs(call: Call[LogsBody], agent_id: str) -> Response:
 
 
 @api.route("POST", "/api/sites/{site_id}/logs", Access.OPERATOR, Scope.SITE,
-           "Have the site's LMS upload its own log records of a range (gzip) to the media bucket", body=LogsBody,
+           "Have the site's LMS upload its own log records of a range (gzip) to the media bucket", body="LogsBody",
            body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_site_logs(call: Call[LogsBody], site_id: str) -> Response:
     wanted = LogRange.model_validate(call.body.model_dump())

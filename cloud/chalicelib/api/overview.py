@@ -9,9 +9,9 @@ from chalicelib import container
 from chalicelib.api.http import ok, query_int, query_since
 from chalicelib.api.params import Query
 from chalicelib.api.routes import Access, Call, Router, Scope
+from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.overview import MAX_RECENT_EVENTS
 
 api = Router(__name__, tag="overview")
 

@@ -5,9 +5,14 @@ A view is declared once, with :meth:`Router.route`::
     agents = Router(__name__, tag="agents")
 
     @agents.route("PUT", "/api/agents/{agent_id}/tags", Access.OPERATOR, Scope.SITE, "Replace an agent's tags",
-                  body=AgentTagsBody, audit="agent.tags")
+                  body="AgentTagsBody", audit="agent.tags")
     def put_tags(call: Call[AgentTagsBody], agent_id: str) -> Response:
         return ok(container.get().agents.set_tags(agent_id, call.body.tags, call.principal).to_dict())
+
+A route names its body schema; the schema lives in its area's module of ``chalicelib.api.bodies``
+(``api/agents.py`` -> ``api/bodies/agents.py``) and is imported when the route is first called (or the OpenAPI
+document is built), not with the routes: an API function's cold start loads the schema of the request it serves,
+not every route's (docs/deploy.md#cold-starts). A view's ``Call[...]`` names the class for type checkers only.
 
 The declaration registers the Chalice route and does, in this order, what every view used to do itself: check the
 caller (:class:`Access`: an API token of at least a role, and for :data:`Scope.TENANT` a token for every site; a
@@ -20,6 +25,7 @@ scope matrix tests read the same declarations (:data:`chalicelib.api.ROUTES`).
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +104,25 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class BodySchema:
+    """A request body's schema by name: the class ``name`` of the module ``module``, imported on first use."""
+
+    module: str
+    name: str
+
+    def load(self) -> type[BaseModel]:
+        model = getattr(importlib.import_module(self.module), self.name, None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{self.module}.{self.name} is not a body schema")
+        return model
+
+
+def bodies_module(router_module: str) -> str:
+    """Where the body schemas of the routes of ``router_module`` live: ``chalicelib.api.bodies.<its last part>``."""
+    return f"{__name__.rpartition('.')[0]}.bodies.{router_module.rpartition('.')[2]}"
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """The declaration of one route (see the module docstring)."""
 
@@ -107,8 +132,8 @@ class Route:
     scope: Scope
     summary: str
     tag: str
-    #: the request body's schema (``None``: the route reads no body)
-    body: type[BaseModel] | None = None
+    #: the request body's schema, by name (``None``: the route reads no body); :attr:`body` is the class
+    schema: BodySchema | None = None
     #: an empty body stands for the schema's defaults
     body_optional: bool = False
     #: the query parameters it reads (checked before the view)
@@ -128,6 +153,11 @@ class Route:
     etag_clock_s: int | None = None
     #: where its answers lead (OpenAPI links)
     links: tuple[Link, ...] = ()
+
+    @property
+    def body(self) -> type[BaseModel] | None:
+        """The request body's schema (imported on first use)."""
+        return None if self.schema is None else self.schema.load()
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -166,6 +196,8 @@ class Router:
     def __init__(self, name: str, tag: str) -> None:
         self.blueprint = Blueprint(name)
         self.tag = tag
+        #: the module of its routes' body schemas
+        self.bodies = bodies_module(name)
         #: its routes, in the order they were declared
         self.routes: list[Route] = []
 
@@ -177,7 +209,7 @@ class Router:
         scope: Scope,
         summary: str,
         *,
-        body: type[BaseModel] | None = None,
+        body: str | None = None,
         body_optional: bool = False,
         query: tuple[Query, ...] = (),
         responses: Mapping[str, str] | None = None,
@@ -191,7 +223,8 @@ class Router:
     ) -> Callable[[View], View]:
         if etag:
             responses = {**(responses or {}), "304": "not modified (If-None-Match names the current ETag)"}
-        declaration = Route(method, path, access, scope, summary, self.tag, body, body_optional, query,
+        schema = None if body is None else BodySchema(self.bodies, body)
+        declaration = Route(method, path, access, scope, summary, self.tag, schema, body_optional, query,
                             dict(responses or {}), audit, check_ids, path_pattern, tuple(etag), etag_clock_s,
                             links)
         self.routes.append(declaration)
@@ -242,11 +275,11 @@ class Router:
             if raw is not None:
                 query.check(raw)
         body: BaseModel | None = None
-        if route.body is not None:
+        if (model := route.body) is not None:
             empty = not (request.raw_body or b"").strip()
-            body = route.body() if route.body_optional and empty else parse_body(request, route.body)
+            body = model() if route.body_optional and empty else parse_body(request, model)
         return Call(request, body, caller, site, credential)
 
 
-__all__ = ["Access", "Call", "Link", "Query", "Route", "Router", "Scope"]
+__all__ = ["Access", "BodySchema", "Call", "Link", "Query", "Route", "Router", "Scope"]
 

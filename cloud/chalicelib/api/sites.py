@@ -6,22 +6,22 @@ tokens). The bodies of the seed calls keep the seed's wire names (``clients``, `
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Response
-from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.agents import RetireBody, retire_detail
-from chalicelib.api.http import RequestBody, act_as, ok, query_int, query_str
+from chalicelib.api.agents import retire_detail
+from chalicelib.api.http import act_as, ok, query_int, query_str
 from chalicelib.api.params import CURSOR, limit
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import Site
 from chalicelib.repositories.change_mark import Area
-from chalicelib.services.csr import MAX_CSR_CHARS
-from shared.topics import ID_PATTERN
 
-#: the seed LMS reports at most this many agents (its ``clients``) per heartbeat
-MAX_HEARTBEAT_AGENTS = 5000
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.agents import RetireBody
+    from chalicelib.api.bodies.sites import EnrolmentBody, LmsHeartbeatBody, LmsRegisterBody
 
 #: a site's ``last_heartbeat`` moves without a change mark (``SiteRepository.save``): the list's ETag ages this often
 SITE_LIST_CLOCK_S = 60
@@ -29,40 +29,8 @@ SITE_LIST_CLOCK_S = 60
 api = Router(__name__, tag="sites")
 
 
-class LmsRegisterBody(RequestBody):
-    lms_uuid: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=128)
-    host: str = Field(max_length=255)
-    port: int = Field(ge=1, le=65535)
-    version: str = Field(min_length=1, max_length=64)
-    #: with an enrolment token: the PEM CSR of the key pair the LMS made (the seed shape has no such field)
-    csr: str | None = Field(default=None, min_length=1, max_length=MAX_CSR_CHARS)
-
-
-class LmsAgentInfo(RequestBody):
-    """One agent of a seed heartbeat (the wire calls them clients; ``uuid`` is the agent id)."""
-
-    uuid: str = Field(pattern=ID_PATTERN)
-    name: str = Field(default="", max_length=255)
-    status: str = Field(max_length=32)
-
-
-class LmsHeartbeatBody(RequestBody):
-    lms_uuid: str = Field(pattern=ID_PATTERN)
-    client_count: int = Field(ge=0, le=MAX_HEARTBEAT_AGENTS)
-    clients: list[LmsAgentInfo] = Field(default_factory=list, max_length=MAX_HEARTBEAT_AGENTS)
-
-
-class EnrolmentBody(RequestBody):
-    """``POST /api/enrolments``: a one-time token for one LMS (optionally bound to a site id)."""
-
-    name: str = Field(min_length=1, max_length=128)
-    site_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    ttl_s: int | None = Field(default=None, gt=0, le=30 * 24 * 3600)
-
-
 @api.route("POST", "/api/lms/register", Access.ENROLMENT, Scope.NONE, "Register or enrol an LMS (seed shape)",
-           body=LmsRegisterBody, audit="lms.register")
+           body="LmsRegisterBody", audit="lms.register")
 def register_lms(call: Call[LmsRegisterBody]) -> Response:
     from chalicelib.services.lms import LmsRegistration  # this route's path only
 
@@ -75,7 +43,7 @@ def register_lms(call: Call[LmsRegisterBody]) -> Response:
 
 
 @api.route("POST", "/api/lms/heartbeat", Access.LMS_KEY, Scope.NONE, "Seed LMS heartbeat (only changes are written)",
-           body=LmsHeartbeatBody, links=tuple(
+           body="LmsHeartbeatBody", links=tuple(
                Link("200", method, path, {"agent_id": "$request.body#/clients/0/uuid"}) for method, path in (
                    ("GET", "/api/agents/{agent_id}"), ("PUT", "/api/agents/{agent_id}/tags"),
                    ("GET", "/api/agents/{agent_id}/settings"), ("PUT", "/api/agents/{agent_id}/settings"),
@@ -126,14 +94,14 @@ def delete_site(call: Call[None], site_id: str) -> Response:
 
 @api.route("POST", "/api/lms/{site_id}/retire", Access.ADMIN, Scope.SITE,
            "Retire a site: its agents retired, its certificate and thing deleted, its API key revoked, its record "
-           "kept as retired (its LMS is refused from then on)", body=RetireBody, body_optional=True,
+           "kept as retired (its LMS is refused from then on)", body="RetireBody", body_optional=True,
            audit="lms.retire", audit_detail=retire_detail)
 def retire_site(call: Call[RetireBody], site_id: str) -> Response:
     return ok(container.get().retirement.retire_site(site_id, call.principal).to_dict())
 
 
 @api.route("POST", "/api/enrolments", Access.ADMIN, Scope.NAMED, "Create a one-time LMS enrolment token",
-           body=EnrolmentBody, responses={"201": "created (the token is shown once)"}, audit="enrolment.create")
+           body="EnrolmentBody", responses={"201": "created (the token is shown once)"}, audit="enrolment.create")
 def create_enrolment(call: Call[EnrolmentBody]) -> Response:
     body = call.body
     # bound to no site, whoever holds it enrols a site of any id: tenant-wide; re-enrolling a site revokes its

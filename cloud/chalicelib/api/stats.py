@@ -9,7 +9,7 @@ from chalicelib import container
 from chalicelib.api.http import ok, query_int
 from chalicelib.api.params import Query
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.services.stats import MAX_DAYS
+from chalicelib.domain.report_limits import MAX_DAYS
 
 api = Router(__name__, tag="stats")
 

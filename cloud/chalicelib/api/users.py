@@ -3,41 +3,23 @@ password by e-mail; the local twin answers it instead), change role, sites or st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING
 
 from chalice.app import Response
-from pydantic import Field
 
 from chalicelib import container
-from chalicelib.api.http import RequestBody, ok, parse_body
+from chalicelib.api.http import ok, parse_body
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.user import EMAIL_PATTERN, MAX_USER_SITES
+from chalicelib.domain.user import EMAIL_PATTERN
 from chalicelib.errors import NoUserPool
-from shared.topics import ID_PATTERN
 
 if TYPE_CHECKING:
     from chalicelib.services.users import UserService
 
+if TYPE_CHECKING:
+    from chalicelib.api.bodies.users import InviteBody, UserPatchBody
+
 api = Router(__name__, tag="users")
-
-SiteList = list[Annotated[str, Field(pattern=ID_PATTERN)]] | None
-
-
-class InviteBody(RequestBody):
-    """``POST /api/users``: ``sites`` absent or ``null`` for every site."""
-
-    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
-    role: Literal["viewer", "operator", "admin"]
-    sites: SiteList = Field(default=None, min_length=1, max_length=MAX_USER_SITES)
-
-
-class UserPatchBody(RequestBody):
-    """``PATCH /api/users/{email}``: only the fields given change (``sites: null`` means every site)."""
-
-    role: Literal["viewer", "operator", "admin"] | None = None
-    sites: SiteList = Field(default=None, min_length=1, max_length=MAX_USER_SITES)
-    enabled: bool | None = None
-
 
 def users_service() -> UserService:
     service = container.get().users
@@ -53,7 +35,7 @@ def list_users(call: Call[None]) -> Response:
 
 
 @api.route("POST", "/api/users", Access.ADMIN, Scope.TENANT,
-           "Invite an account (a temporary password by e-mail; changed at the first sign-in)", body=InviteBody,
+           "Invite an account (a temporary password by e-mail; changed at the first sign-in)", body="InviteBody",
            responses={"201": "invited", "409": "the account exists", "503": "no user pool"}, audit="user.invite",
            audit_detail=lambda request: f"role={parse_body(request, InviteBody).role}")
 def invite_user(call: Call[InviteBody]) -> Response:
@@ -65,7 +47,7 @@ def invite_user(call: Call[InviteBody]) -> Response:
 
 
 @api.route("PATCH", "/api/users/{email}", Access.ADMIN, Scope.TENANT,
-           "Change an account's role, sites or state (enabled: false signs it out)", body=UserPatchBody,
+           "Change an account's role, sites or state (enabled: false signs it out)", body="UserPatchBody",
            check_ids=False, path_pattern=EMAIL_PATTERN, responses={"503": "no user pool"},
            audit="user.update",
            audit_detail=lambda request: ",".join(sorted(request.json_body or {})) or None)

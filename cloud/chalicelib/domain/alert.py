@@ -10,6 +10,9 @@ from typing import Any
 
 from shared.messages.alert import AlertRecord, AlertState, TargetKind
 
+#: the longest silence
+MAX_SILENCE_S = 30 * 24 * 3600.0
+
 
 class AlertOrigin(StrEnum):
     """Who evaluates an alert: the site's LMS (it owns ``seq``) or the cloud (``lms_offline``, ``cloud_link_down``)."""

@@ -6,10 +6,41 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.domain.agent import AgentFilter
 from shared.messages import CommandStatus
 from shared.messages.command import CommandHop, status_rank
 
-__all__ = ["AgentOutcome", "CommandHop", "CommandRecord", "aggregate_status", "status_rank"]
+__all__ = ["CLOUD_ONLY_PARAMS", "MAX_WAIT_S", "AgentOutcome", "CommandHop", "CommandRecord", "CommandRequest",
+           "aggregate_status", "status_rank"]
+
+#: Longest ``?wait=`` a create call may ask for: API Gateway ends a request at 29 s and the API function at 28 s
+#: (cloud/.chalice/config.json); the rest of the call (authenticate, store, publish, answer) gets the remainder.
+MAX_WAIT_S = 20.0
+#: Params that only the cloud's own services set, never a caller: they are credentials (a presigned PUT URL of the
+#: tenant's media bucket, made by ``CctvSnapshotService``), so a caller naming one is a 400 (an agent would PUT to
+#: any URL it is given: SSRF from the school LAN), and they are stored and shown as :data:`REDACTED` (only the
+#: agent, through its site's command message, ever sees them).
+CLOUD_ONLY_PARAMS: dict[str, frozenset[str]] = {
+    "cctv_snapshot": frozenset({"upload_url"}),  # a presigned PUT: CctvSnapshotService
+    "get_logs": frozenset({"upload"}),  # a presigned POST: LogRequestService
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A validated API request: which command, for which agents."""
+
+    command: str
+    params: dict[str, Any]
+    #: the targets, unless ``selector`` names them
+    agent_ids: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
+    command_id: str | None = None
+    #: params only the cloud's own services set (:data:`CLOUD_ONLY_PARAMS`), e.g. a presigned upload URL
+    cloud_params: dict[str, Any] = field(default_factory=dict)
+    #: a batch: every approved agent it selects that the caller may see (at most ``max_targets``)
+    selector: AgentFilter | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,22 @@ dashboard's charts read them (buckets merged into a coarser step: ``services/met
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any
 
+#: chart windows end on a multiple of this (seconds): the metrics route's ETag changes this often
+WINDOW_ALIGN_S = 300
 #: the figures besides CPU, each ``<name>_min``, ``<name>_avg``, ``<name>_max``, absent (``None``) together when no
 #: sample had it or the site is older than the figure: memory and the fullest disk (%), network rates (bytes/s)
 OPTIONAL_FIGURES = ("mem", "disk", "net_rx", "net_tx")
+
+
+class MetricRange(StrEnum):
+    """The charts' ranges (``?range=``)."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
 
 
 @dataclass(frozen=True, slots=True)

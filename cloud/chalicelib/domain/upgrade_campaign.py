@@ -10,6 +10,8 @@ from shared.messages.upgrades import TERMINAL_SITE_STATES
 
 #: a site ordered to run the campaign that has not reported yet
 ORDERED = "ordered"
+#: the most sites one campaign orders
+MAX_SITES = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,6 @@ from chalicelib.services.sites import visible_site
 from shared.messages.alert import AlertAcknowledgement, AlertRecord, AlertState, SiteAlerts
 from shared.topics import SiteDown
 
-#: the longest silence
-MAX_SILENCE_S = 30 * 24 * 3600.0
-
 
 @dataclass(frozen=True, slots=True)
 class IntakeReport:

@@ -15,16 +15,15 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
-from chalicelib.domain.agent import AgentFilter
 from chalicelib.domain.approval import Approval
-from chalicelib.domain.command import AgentOutcome, CommandRecord
+from chalicelib.domain.command import CLOUD_ONLY_PARAMS, AgentOutcome, CommandRecord
+from chalicelib.domain.command import MAX_WAIT_S as MAX_WAIT_S  # re-exported: where the service's callers look
+from chalicelib.domain.command import CommandRequest as CommandRequest
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import (
     BadRequest,
@@ -61,39 +60,11 @@ _COMMAND_ID_RE = re.compile(REQUEST_ID_PATTERN)
 EXEC_TIMEOUT_MARGIN_S = 5.0
 
 
-#: Longest ``?wait=`` a create call may ask for: API Gateway ends a request at 29 s and the API function at 28 s
-#: (cloud/.chalice/config.json); the rest of the call (authenticate, store, publish, answer) gets the remainder.
-MAX_WAIT_S = 20.0
-#: Params that only the cloud's own services set, never a caller: they are credentials (a presigned PUT URL of the
-#: tenant's media bucket, made by ``CctvSnapshotService``), so a caller naming one is a 400 (an agent would PUT to
-#: any URL it is given: SSRF from the school LAN), and they are stored and shown as :data:`REDACTED` (only the
-#: agent, through its site's command message, ever sees them).
-CLOUD_ONLY_PARAMS: dict[str, frozenset[str]] = {
-    "cctv_snapshot": frozenset({"upload_url"}),  # a presigned PUT: CctvSnapshotService
-    "get_logs": frozenset({"upload"}),  # a presigned POST: LogRequestService
-}
 #: the route that sets a cloud-only param, for the error a caller gets
 _CLOUD_ONLY_ROUTE = {"cctv_snapshot": "POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot",
                      "get_logs": "POST /api/agents/{agent_id}/logs"}
 #: what a command record shows instead of a cloud-only param
 REDACTED = "(redacted)"
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRequest:
-    """A validated API request: which command, for which agents."""
-
-    command: str
-    params: dict[str, Any]
-    #: the targets, unless ``selector`` names them
-    agent_ids: tuple[str, ...] = ()
-    timeout_s: float | None = None
-    #: a caller-chosen id (the seed's ``request_id``); a new one is generated when absent
-    command_id: str | None = None
-    #: params only the cloud's own services set (:data:`CLOUD_ONLY_PARAMS`), e.g. a presigned upload URL
-    cloud_params: dict[str, Any] = field(default_factory=dict)
-    #: a batch: every approved agent it selects that the caller may see (at most ``max_targets``)
-    selector: AgentFilter | None = None
 
 
 class CommandService:

@@ -18,22 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.metric_bucket import OPTIONAL_FIGURES, MetricBucket
+from chalicelib.domain.metric_bucket import OPTIONAL_FIGURES, WINDOW_ALIGN_S, MetricBucket, MetricRange
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from chalicelib.services.agents import AgentService
-
-#: windows end on a multiple of this (seconds): the route's ETag changes this often
-WINDOW_ALIGN_S = 300
-
-
-class MetricRange(StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.event import EventRepository
 from chalicelib.services.stats import STALE_AFTER_S, StatsService
-
-#: most events one overview lists
-MAX_RECENT_EVENTS = 50
 
 
 class OverviewService:

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.command import CommandRecord
+from chalicelib.domain.report_limits import MAX_DAYS
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, CloudError
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER_S = 120.0
 ROLLUP_RETENTION_S = 400 * 24 * 3600
-MAX_DAYS = 90
 _FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
 _FINISHED = {
     CommandStatus.SUCCEEDED: "commands_succeeded",

@@ -55,7 +55,6 @@ PACKAGE_TYPE = "application/gzip"
 #: how long a package upload form and a package download URL are valid
 UPLOAD_EXPIRES_S = 900
 DOWNLOAD_EXPIRES_S = 6 * 3600
-MAX_SITES = 100
 
 
 def package_key(version: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -52,6 +53,21 @@ class Migration:
     version: int
     what: str
     statements: tuple[str, ...]
+
+
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\b", re.IGNORECASE)
+
+
+def apply_step(conn: sqlite3.Connection, statement: str) -> None:
+    """Run one migration step so that running it again is harmless: SQLite has no ``ADD COLUMN IF NOT EXISTS``,
+    so a column that is there already is not added again (every other step says ``IF NOT EXISTS`` or ``OR
+    IGNORE`` itself)."""
+    added = _ADD_COLUMN.match(statement)
+    if added is not None:
+        table, column = added.groups()
+        if any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})")):
+            return
+    conn.execute(statement)
 
 
 #: the write-ahead log is cut back to this after a checkpoint (SQLite keeps its largest size otherwise: one burst
@@ -211,7 +227,7 @@ class Store:
         for migration in migrations[current:]:
             with self.transaction() as conn:
                 for statement in migration.statements:
-                    conn.execute(statement)
+                    apply_step(conn, statement)
                 conn.execute(f"PRAGMA user_version={int(migration.version)}")
             log.info("database %s migrated to schema version %d (%s)", self.path, migration.version, migration.what)
 

@@ -4,6 +4,8 @@ command progress states, and ClassTop data snapshots."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from shared.topics import AgentUp, agent_down, agent_up
 from tests.fixtures.brokers import Broker, MqttProbe, Received
 from tests.integration.agent.test_agent_process import (
     AGENT,
+    STATUS,
     AgentRunner,
     call,
     expect,
@@ -69,6 +72,16 @@ def outbox_rows(runner: AgentRunner) -> list[tuple[str, dict[str, Any]]]:
         elif line.startswith(b"-"):
             pending.pop(int(line[1:]), None)
     return [pending[seq] for seq in sorted(pending)]
+
+
+def appended(runner: AgentRunner, request_id: str) -> bool:
+    """Whether the agent's outbox ever held the response to ``request_id`` (done or not)."""
+    path = runner.state_dir / "outbox.log"
+    lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []
+    return any(
+        line.startswith(b"+") and line.split(b"\t")[1:2] == [b"response"] and request_id.encode() in line
+        for line in lines
+    )
 
 
 def wait_rows(runner: AgentRunner, n: int, timeout: float = 30) -> list[tuple[str, dict[str, Any]]]:
@@ -163,6 +176,45 @@ def test_queued_results_survive_an_agent_restart(
     assert call(lms, "ping", rid="after-restart").success
     assert runner.stop() == 0
     assert outbox_rows(runner) == []
+
+
+def test_results_sent_before_the_lms_is_back_on_a_broker_that_lost_its_session_reach_it(
+    outage: tuple[MosquittoProcess, Broker, AgentRunner], tmp_path: Path
+) -> None:
+    """Issue 17 (the short chaos run lost agent events after ``site_broker_kill``): a site broker killed before it
+    first saved its database (``autosave_interval`` 60 s) comes back without the LMS's persistent session. The agent
+    is back first and publishes; the broker answers "no matching subscribers" (MQTT 5 reason 0x10): nobody got it.
+    The agent keeps it in its outbox and sends it again until the LMS, subscribed again, has it."""
+    process, broker, runner = outage
+    gate = tmp_path / "go"
+    lms = persistent_lms(broker)
+    runner.start()
+    wait_online(lms)
+    wait_gate_exec(lms, "across-the-crash", gate)
+    broker.close_clients()
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    process.stop()  # reaps it
+    (process.data_dir / "mosquitto.db").unlink(missing_ok=True)  # as if killed before its first save
+    process.start()
+    watcher = broker.client("lms")  # the agent's presence only: nobody subscribes to its results
+    watcher.subscribe(STATUS)
+    watcher.wait_for(lambda m: m.topic == STATUS and json.loads(m.payload)["state"] == "online", timeout=30)
+    gate.touch()  # the result is published while the LMS's session does not exist
+    deadline = time.monotonic() + 30
+    # published and acknowledged: kept after the broker said nobody subscribed, or (the defect) deleted
+    while not (appended(runner, "across-the-crash")
+               and ("no subscriber" in runner.output() or not outbox_rows(runner))):  # fmt: skip
+        assert time.monotonic() < deadline, f"the agent never published its result: {outbox_rows(runner)}"
+        time.sleep(0.05)
+    lms = persistent_lms(broker)  # the LMS is back (a new session: the broker lost the old one)
+    (response,) = {r.request_id: r for r in wait_responses(lms, {"across-the-crash"})}.values()
+    assert response.success and response.data["stdout"] == "across-the-crash\n"
+    deadline = time.monotonic() + 20
+    while outbox_rows(runner) and time.monotonic() < deadline:  # delivered for real: deleted
+        time.sleep(0.05)
+    assert outbox_rows(runner) == []
+    assert runner.stop() == 0
 
 
 def snapshot_after(lms: MqttProbe, since: int, version: int | None = None) -> ClassTopSnapshot:

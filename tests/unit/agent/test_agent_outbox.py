@@ -12,6 +12,7 @@ import pytest
 
 from edge.agent.outbox import WINDOW, Outbox, OutboxError
 from edge.agent.outbox_sender import OutboxSender
+from shared.mqtt import NO_MATCHING_SUBSCRIBERS
 
 
 def payloads(outbox: Outbox) -> list[bytes]:
@@ -247,6 +248,78 @@ def test_acknowledgements_by_callback_settle_at_once_and_free_the_window(tmp_pat
             sender.acked(mid)
         assert sender.drain(10) and sender.sent == 1 + WINDOW + 3
         assert [p for _, p, _ in link.sent[1:]] == [b"%d" % i for i in range(WINDOW + 3)]
+    finally:
+        sender.stop()
+        box.close()
+
+
+def test_an_item_no_subscriber_got_stays_and_goes_again_in_order(tmp_path: Path) -> None:
+    """Issue 17: a site broker restarted without the LMS's session (killed before it first saved its database)
+    acknowledges what an agent publishes before the LMS is back with "no matching subscribers" (MQTT 5 reason 0x10):
+    nobody got it. Such an item is not done: it stays in the outbox and goes again, with everything sent after it, in
+    order; paho's ``is_published()`` (true for any PUBACK) never settles it."""
+    box = Outbox(tmp_path / "outbox.log")
+    link = MidLink()
+    link.connected = True
+    sender = OutboxSender(box, link, poll_s=60.0)  # only acked() and wakes move it
+    sender.start()
+    try:
+        for name in (b"e1", b"e2", b"e3"):
+            box.append("event", name)
+            sender.pump()
+        assert [p for _, p, _ in link.sent] == [b"e1", b"e2", b"e3"]
+        for _, _, info in link.sent:
+            info.acked.set()  # paho: published, whatever the reason code
+        sender.acked(1, NO_MATCHING_SUBSCRIBERS)
+        sender.acked(2)  # the LMS subscribed meanwhile: e2 reached it (it will get it twice, which it drops)
+        sender.acked(3, NO_MATCHING_SUBSCRIBERS)
+        link.wait_sent(6)  # after a pause, all three again, in order
+        assert [p for _, p, _ in link.sent] == [b"e1", b"e2", b"e3"] * 2
+        assert payloads(box) == [b"e1", b"e2", b"e3"] and sender.sent == 0
+        for mid in (4, 5, 6):
+            sender.acked(mid)
+        assert sender.drain(10) and sender.sent == 3 and payloads(box) == []
+    finally:
+        sender.stop()
+        box.close()
+
+
+def test_the_sender_waits_longer_while_nobody_subscribes(tmp_path: Path) -> None:
+    """With no subscriber for a while (the LMS down, its session gone) the sender tries again less and less often
+    (a pause that doubles, up to its poll interval), not at every append; a delivery ends the pauses."""
+    box = Outbox(tmp_path / "outbox.log")
+    link = MidLink()
+    link.connected = True
+    now = [1000.0]
+    sender = OutboxSender(box, link, poll_s=60.0, clock=lambda: now[0])
+    sender.start()
+    try:
+        box.append("event", b"e1")
+        sender.pump()
+        sender.acked(1, NO_MATCHING_SUBSCRIBERS)
+        first = sender.retry_pause_s
+        assert first > 0
+        box.append("event", b"e2")
+        sender.pump()  # paused: nothing goes
+        sender.wake()
+        assert [p for _, p, _ in link.sent] == [b"e1"]
+        now[0] += first
+        sender.wake()
+        link.wait_sent(3)  # the pause is over: both, in order
+        assert [p for _, p, _ in link.sent] == [b"e1", b"e1", b"e2"]
+        sender.acked(2, NO_MATCHING_SUBSCRIBERS)
+        assert sender.retry_pause_s == 2 * first
+        now[0] += first
+        sender.wake()
+        sender.pump()
+        assert len(link.sent) == 3  # half way through the longer pause: nothing
+        now[0] += first
+        sender.wake()
+        link.wait_sent(5)
+        sender.acked(4)
+        sender.acked(5)
+        assert sender.drain(10) and payloads(box) == [] and sender.retry_pause_s == 0
+        assert [p for _, p, _ in link.sent] == [b"e1", b"e1", b"e2", b"e1", b"e2"]
     finally:
         sender.stop()
         box.close()

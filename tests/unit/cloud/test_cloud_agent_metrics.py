@@ -13,10 +13,10 @@ from cloud_testkit import Cloud, online
 from test_cloud_polling import aws_calls, poll
 
 from chalicelib import container
-from chalicelib.domain.metric_bucket import MetricBucket
+from chalicelib.domain.metric_bucket import WINDOW_ALIGN_S, MetricBucket
 from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.repositories.metric_rollup import MetricRollupRepository, decode_buckets
-from chalicelib.services.metric_history import WINDOW_ALIGN_S, downsample
+from chalicelib.services.metric_history import downsample
 from shared.messages import MetricRollup
 from shared.messages.sync import MAX_RATE_BPS
 

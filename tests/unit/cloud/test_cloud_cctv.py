@@ -105,3 +105,20 @@ def test_events_sent_again_are_stored_once(fleet: Cloud) -> None:
     log = fleet.get("/api/cctv/events?agent_id=a1").json_body["data"]["events"]
     assert sorted((e["kind"], e["message"]) for e in log) == [
         ("cctv.frozen", ""), ("disk.filling", "90%"), ("disk.filling", "91%")]
+
+
+def test_events_stamped_an_hour_ahead_or_behind_are_all_stored_and_listed(fleet: Cloud) -> None:
+    """A clock stepped an hour either way on an agent (which stamps its events) or an LMS: every event is kept and
+    listed, page by page, in stamp order, whatever its stamp says against the cloud's clock (issue 17's suspects)."""
+    stamps = [T0 + 3600 + i for i in range(3)] + [T0 - 3600 + i for i in range(3)] + [T0 + i for i in range(3)]
+    items = [("a1", {"timestamp": at, "kind": "health.chaos", "data": {"seq": n}}) for n, at in enumerate(stamps)]
+    assert events(fleet, "s1", items)["stored"] == 9
+    seqs: list[int] = []
+    cursor = ""
+    while True:
+        page = fleet.get(f"/api/cctv/events?agent_id=a1&limit=4{cursor}").json_body["data"]
+        seqs += [e["data"]["seq"] for e in page["events"]]
+        if not page.get("cursor"):
+            break
+        cursor = f"&cursor={page['cursor']}"
+    assert seqs == [2, 1, 0, 8, 7, 6, 5, 4, 3]  # newest stamp first

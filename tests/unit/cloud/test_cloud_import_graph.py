@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 #: loaded only by the paths that need them: a client (boto3), a user-pool token (joserfc, cryptography)
@@ -49,12 +51,27 @@ def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -
     assert under(loaded, "shared.messages.alert", "shared.messages.sync", "shared.messages.upgrades") == set()
 
 
-def test_the_api_function_loads_no_rule_schema_client_or_token_library() -> None:
+def test_the_api_function_loads_no_service_body_schema_client_or_token_library() -> None:
     loaded = modules_after("import app")
     assert "chalicelib.api.agents" in loaded
     assert under(loaded, *HEAVY) == set()
-    assert under(loaded, "chalicelib.services.pool_tokens", "chalicelib.services.retirement",
-                 "chalicelib.services.log_requests", "chalicelib.services.cctv") <= {"chalicelib.services.pool_tokens"}
+    # the routes declare with constants and types from domain/, never a service's module (the container builds those)
+    assert under(loaded, "chalicelib.services") <= {"chalicelib.services"}
+    assert under(loaded, "chalicelib.repositories") <= {"chalicelib.repositories", "chalicelib.repositories.base",
+                                                        "chalicelib.repositories.change_mark"}
+    # body schemas load with their route's first call: not the bodies, nor the command catalogue and ClassTop wire
+    assert under(loaded, "chalicelib.api.bodies", "shared.commands", "shared.classtop_wire", "shared.cctv") == set()
+
+
+def test_a_routes_first_call_loads_its_body_schema_only() -> None:
+    code = """
+from chalicelib.api import ROUTES
+route = next(r for r in ROUTES if (r.method, r.path) == ("POST", "/api/alert-silences"))
+assert route.body is not None and route.body.__name__ == "SilenceBody"
+"""
+    loaded = modules_after(f"import app\n{code}")
+    assert "chalicelib.api.bodies.alerts" in loaded
+    assert under(loaded, "chalicelib.api.bodies") == {"chalicelib.api.bodies", "chalicelib.api.bodies.alerts"}
 
 
 def test_the_container_builds_a_service_with_its_own_models_only_and_binds_them() -> None:
@@ -112,3 +129,19 @@ assert "app" not in sys.modules
     assert "dropped event from site 's1'" in logs[0]["message"]
     metrics = [d for d in documents if "_aws" in d]
     assert metrics and metrics[0]["RuleEventsDropped"] == [1.0], documents
+
+
+def test_every_routes_body_schema_names_a_model_of_its_areas_module() -> None:
+    from pydantic import BaseModel
+
+    from chalicelib.api import ROUTES
+    from chalicelib.api.routes import BodySchema
+
+    with_bodies = [route for route in ROUTES if route.schema is not None]
+    assert len(with_bodies) > 30
+    for route in with_bodies:
+        assert route.schema is not None and route.body is not None
+        assert issubclass(route.body, BaseModel) and route.body.__name__ == route.schema.name, route.path
+        assert route.schema.module.startswith("chalicelib.api.bodies."), route.path
+    with pytest.raises(TypeError, match="not a body schema"):
+        BodySchema("chalicelib.api.bodies.alerts", "MAX_SILENCE_S").load()

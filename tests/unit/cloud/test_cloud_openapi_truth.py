@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from cloud_testkit import T0, Cloud, running_cloud
 
-from chalicelib.api.logs import LogsBody
+from chalicelib.api.bodies.logs import LogsBody
 from chalicelib.api.openapi import build_document
 from chalicelib.domain.user import EMAIL_PATTERN
 from shared.topics import is_valid_id

@@ -13,6 +13,7 @@ import pytest
 from edge.lms.enrolment.enrolment_rows import ENROLMENT_TABLES_V9
 from edge.lms.schema import MIGRATIONS, SCHEMA_VERSION
 from edge.lms.store import Migration, Store, StoreError
+from edge.lms.store.database import apply_step
 
 
 def tables(conn: sqlite3.Connection) -> list[str]:
@@ -56,7 +57,7 @@ def test_the_list_is_numbered_in_order_and_every_step_can_run_twice(tmp_path: Pa
         with store.transaction() as conn:  # IF NOT EXISTS / OR IGNORE everywhere: a step that ran again is harmless
             for migration in MIGRATIONS:
                 for statement in migration.statements:
-                    conn.execute(statement)
+                    apply_step(conn, statement)
 
 
 @pytest.mark.parametrize("enrolment_tables_made_before", [False, True], ids=["plain", "enrolment-tables-existed"])
@@ -79,7 +80,7 @@ def test_a_database_of_every_earlier_version_migrates_with_its_data(
         assert migrated.user_version() == SCHEMA_VERSION
         assert schema(conn) == newest
         for table, rows in kept.items():
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")][: len(rows[0])]  # added ones last
             assert conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid").fetchall()[:2] == rows
 
 
@@ -93,3 +94,13 @@ def test_a_database_newer_than_the_list_is_refused(tmp_path: Path) -> None:
     Store(tmp_path / "lms.db").open().close()
     with pytest.raises(StoreError, match="newer"):
         Store(tmp_path / "lms.db", MIGRATIONS[:-1]).open()
+
+
+def test_a_column_added_again_is_left_as_it_is(tmp_path: Path) -> None:
+    with Store(tmp_path / "lms.db") as store, store.transaction() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS t (a TEXT)")
+        apply_step(conn, "ALTER TABLE t ADD COLUMN b REAL")
+        apply_step(conn, "alter table t add column b REAL")
+        assert [row[1] for row in conn.execute("PRAGMA table_info(t)")] == ["a", "b"]
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):  # runs as written when not there
+            apply_step(conn, "ALTER TABLE missing ADD COLUMN b REAL")
