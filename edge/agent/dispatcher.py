@@ -48,7 +48,6 @@ from edge.agent.command_journal import CommandJournal
 from edge.agent.commands import Handler
 from edge.agent.structs import Command, Response, decode, encode, response_fail, response_ok
 from edge.agent.uplink import Uplink
-from shared.commands import validate_params
 from shared.errors import ErrorCode, MessageError, SharedError, TopicError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, REQUEST_ID_PATTERN
 from shared.messages.enums import CommandStatus
@@ -269,6 +268,8 @@ class Dispatcher:
             log.info("command %s request_id=%s command_id=%s received", command.command, command.request_id,
                      command.command_id, extra={"command_id": command.command_id})
         try:
+            from shared.commands import validate_params  # the first command loads pydantic (footprint.py)
+
             params = validate_params(command.command, command.params)
             handler = self.handlers.get(command.command)
             if handler is None:

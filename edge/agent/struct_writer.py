@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
+from shared.commands import CATALOGUE
 from shared.errors import ErrorCode
 from shared.messages import checks
 from shared.messages.agent import DiskUsage, Event, Heartbeat, Metrics, StateData, StateUpdate, Status
@@ -276,7 +277,12 @@ def render() -> str:
         if e is not ErrorCode:  # the header imports it
             homes.setdefault(e.__module__, []).append(e.__name__)
     enums = "".join(f"from {home} import {', '.join(sorted(got))}\n" for home, got in sorted(homes.items()))
-    helpers = ["as_dict", "build", "decode", "encode", "response_fail", "response_ok", "validate"]
+    categories = "".join(f"    {n!r}: {s.category.value!r},\n" for n, s in CATALOGUE.items())
+    body += (
+        "\n\n\n#: every command of ``shared.commands.CATALOGUE`` and its category (no parameter model loaded)"
+        f"\nCOMMAND_CATEGORIES: dict[str, str] = {{\n{categories}}}"
+    )
+    helpers = ["COMMAND_CATEGORIES", "as_dict", "build", "decode", "encode", "response_fail", "response_ok", "validate"]
     public = sorted([m.__name__ for m in MODELS] + helpers)
     names = ", ".join(f'"{n}"' for n in public)
     return HEADER.format(rules=rules, enums=enums) + "\n\n" + body + f"\n\n\n__all__ = [{names}]\n"

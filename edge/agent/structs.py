@@ -228,7 +228,50 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         _bounded("data", self.data)
 
 
+#: every command of ``shared.commands.CATALOGUE`` and its category (no parameter model loaded)
+COMMAND_CATEGORIES: dict[str, str] = {
+    "get_all_settings": "settings",
+    "get_setting": "settings",
+    "set_setting": "settings",
+    "update_settings_batch": "settings",
+    "refresh_state": "settings",
+    "cctv_detect_cameras": "cctv",
+    "cctv_add_camera": "cctv",
+    "cctv_remove_camera": "cctv",
+    "cctv_get_camera_resolutions": "cctv",
+    "cctv_start_recording": "cctv",
+    "cctv_stop_recording": "cctv",
+    "cctv_start_streaming": "cctv",
+    "cctv_stop_streaming": "cctv",
+    "cctv_get_camera_state": "cctv",
+    "cctv_get_all_states": "cctv",
+    "cctv_get_storage_info": "cctv",
+    "cctv_cleanup_storage": "cctv",
+    "cctv_get_recordings": "cctv",
+    "cctv_delete_recording": "cctv",
+    "cctv_hold_recording": "cctv",
+    "cctv_get_config": "cctv",
+    "cctv_snapshot": "cctv",
+    "cctv_apply_config": "cctv",
+    "exec": "system",
+    "ping": "system",
+    "get_info": "system",
+    "get_metrics": "system",
+    "get_logs": "system",
+    "get_processes": "system",
+    "upgrade_agent": "system",
+    "rotate_broker_password": "system",
+    "trust_site_ca": "system",
+    "get_courses": "classtop",
+    "set_courses": "classtop",
+    "get_schedule": "classtop",
+    "set_schedule": "classtop",
+    "sync_classtop_data": "classtop",
+}
+
+
 __all__ = [
+    "COMMAND_CATEGORIES",
     "Command",
     "DiskUsage",
     "Event",

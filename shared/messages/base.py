@@ -20,6 +20,7 @@ from shared.messages.checks import (  # noqa: F401
     json_problem,
     load_json,
 )
+from shared.messages.schema_builds import DEFERRED
 
 SCHEMA_VERSION: Final = 1
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +45,10 @@ def defer_schema_builds() -> None:
     that warn when they build a deferred model."""
     for base in (Strict, Message):  # a subclass takes its direct bases' config when it is defined
         base.model_config["defer_build"] = True
+
+
+if DEFERRED[0]:  # asked for before pydantic was loaded (shared.messages.schema_builds)
+    defer_schema_builds()
 
 
 def require_unique(keys: Sequence[Hashable], message: str) -> None:

@@ -27,19 +27,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel
 
 from shared.backoff import Backoff
 from shared.errors import MqttError
-from shared.messages.base import encode
-from shared.mqtt.settings import MqttSettings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from shared.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +218,9 @@ class MqttClient:
         self, topic: str, payload: bytes | str | BaseModel, *, qos: int = 1, retain: bool = False
     ) -> mqtt.MQTTMessageInfo:
         """Publish (queued while disconnected for QoS > 0). Raises :class:`MqttError` when the queue is full."""
-        if isinstance(payload, BaseModel):
+        if not isinstance(payload, bytes | str):  # a pydantic message (the agent sends bytes: no pydantic loaded)
+            from shared.messages.base import encode
+
             payload = encode(payload)
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
