@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from msgspec import Struct
@@ -23,8 +24,11 @@ from edge.agent.outbox_sender import OutboxSender
 from edge.agent.structs import Event, Status, build, encode
 from shared.errors import MqttError
 from shared.messages.enums import Severity
-from shared.mqtt import Handler, Inline, MqttClient, MqttSettings, Will
+from shared.mqtt import Handler, Inline, MqttClient, Will
 from shared.topics import AgentUp, agent_down_filter, agent_up
+
+if TYPE_CHECKING:
+    from edge.agent.config_structs import MqttSettings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from shared.mqtt.hosts import is_loopback  # noqa: F401 (named here as before)
+from shared.mqtt import checks
+from shared.mqtt.checks import is_loopback as is_loopback  # named here as before
 
 
 class TlsSettings(BaseModel):
@@ -21,8 +22,7 @@ class TlsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+        checks.tls_pair(self)
         return self
 
 
@@ -53,6 +53,5 @@ class MqttSettings(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        checks.reconnect_bounds(self)
         return self
