@@ -141,7 +141,7 @@ class AgentProcess:
                     log.warning("ClassTop import skipped %s", why)
             except (ImportFailed, ValueError) as exc:
                 log.error("ClassTop import failed (keeping the stored data): %s", exc)
-        snapshot = self.classtop.snapshot()
+        snapshot = self.classtop.current()
         log.info("ClassTop data: version %d, %d courses", snapshot.version, len(snapshot.courses))
 
     def start_uplink(self) -> None:

@@ -106,5 +106,5 @@ class ClassTopCommands:
         return self._answer(changed)
 
     def _answer(self, changed: bool) -> dict[str, Any]:
-        snapshot = self.store.snapshot()
+        snapshot = self.store.current()
         return {"changed": changed, "version": snapshot.version, "hash": snapshot.hash}

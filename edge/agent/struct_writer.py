@@ -31,7 +31,7 @@ from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
 from edge.agent import config_checks, config_models
-from shared.commands import CATALOGUE
+from shared.commands import CATALOGUE, ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
 from shared.config_file import Secret
 from shared.errors import ErrorCode
 from shared.messages import checks
@@ -44,6 +44,7 @@ from shared.mqtt.settings import MqttSettings, TlsSettings
 #: the mirrored models, in order (a nested model before the models that hold it)
 MODELS: tuple[type[BaseModel], ...] = (
     Command, Response, Status, Heartbeat, DiskUsage, Metrics, StateData, StateUpdate, Event,
+    Course, ScheduleEntry, ClassTopData, ClassTopSnapshot,
 )  # fmt: skip
 #: model -> the function of ``shared.messages.checks`` its ``model_validator`` calls (the mirror calls it too)
 RULES: dict[type[BaseModel], str] = {Response: checks.response_problem.__name__}
@@ -58,6 +59,9 @@ CONFIG_MODELS: tuple[type[BaseModel], ...] = (
 #: maps the value (``self.f = fn(self.f)`` in ``__post_init__``), a model validator after checks the model
 #: (``fn(self)``), one before (only on the root model) maps the raw data and the environment (``load``)
 VALIDATORS: dict[tuple[type[BaseModel], str], Any] = {
+    (ScheduleEntry, "_weeks"): checks.schedule_weeks,
+    (ScheduleEntry, "_order"): checks.schedule_order,
+    (ClassTopData, "_references"): checks.classtop_references,
     (TlsSettings, "_pair"): mqtt_checks.tls_pair,
     (MqttSettings, "_bounds"): mqtt_checks.reconnect_bounds,
     (config_models.ExecPolicy, "_entries"): config_checks.allowlist_entries,
@@ -98,7 +102,7 @@ import msgspec
 from msgspec import Meta
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json, {rules}
+from shared.messages.checks import MAX_PAYLOAD_BYTES, {rules}
 {enums}
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -337,6 +341,14 @@ def _field(name: str, info: Any, model: str, finite: bool = True) -> tuple[str, 
     return f"    {name}: {text}{default}", post
 
 
+def _validator(model: type[BaseModel], name: str) -> Any:
+    """The function of :data:`VALIDATORS` for ``model``'s validator ``name`` (maybe inherited), or None."""
+    for cls in model.__mro__:
+        if (cls, name) in VALIDATORS:
+            return VALIDATORS[(cls, name)]
+    return None
+
+
 def _struct(model: type[BaseModel]) -> str:
     name = model.__name__
     decorators = model.__pydantic_decorators__
@@ -347,13 +359,13 @@ def _struct(model: type[BaseModel]) -> str:
     post: list[str] = []  # field validators, the fields' checks, then model validators (pydantic's order)
     after: list[str] = []
     for vname, dec in decorators.field_validators.items():
-        fn = VALIDATORS.get((model, vname))
+        fn = _validator(model, vname)
         if fn is None or dec.info.mode != "after":
             raise UnsupportedModel(f"{name}.{vname}: field validators are mirrored only with a function in VALIDATORS")
         CALLED.add(fn)
         post += [f"self.{f} = {fn.__name__}(self.{f})" for f in dec.info.fields]
     for vname, mdec in decorators.model_validators.items():
-        fn = VALIDATORS.get((model, vname))
+        fn = _validator(model, vname)
         if fn is None and model in RULES and mdec.info.mode == "after":
             continue  # a message rule: _rule(...) below
         if fn is None:
@@ -391,9 +403,12 @@ def render() -> str:
     for model in MODELS:
         if not issubclass(model, Message) and model.model_config.get("extra") != "forbid":
             raise UnsupportedModel(f"{model.__name__}: not a message")
-    rules = ", ".join(sorted(set(RULES.values())))
     ENUMS.clear()
+    CALLED.clear()
     body = "\n\n\n".join(_struct(m) for m in MODELS)
+    if any(fn.__module__ != checks.__name__ for fn in CALLED):
+        raise UnsupportedModel("a message's validator calls a function outside shared.messages.checks")
+    rules = ", ".join(sorted(set(RULES.values()) | {fn.__name__ for fn in CALLED} | {"json_problem", "load_json"}))
     enums = _imports([e for e in ENUMS if e is not ErrorCode])  # the header imports ErrorCode
     categories = "".join(f"    {n!r}: {s.category.value!r},\n" for n, s in CATALOGUE.items())
     body += (

@@ -15,7 +15,15 @@ import msgspec
 from msgspec import Meta
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json, response_problem
+from shared.messages.checks import (
+    MAX_PAYLOAD_BYTES,
+    classtop_references,
+    json_problem,
+    load_json,
+    response_problem,
+    schedule_order,
+    schedule_weeks,
+)
 from shared.messages.enums import Presence, Severity
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -228,6 +236,58 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         _bounded("data", self.data)
 
 
+class Course(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mirror of ``shared.commands.Course``: A ClassTop course, with the client's own ``id``."""
+
+    id: Annotated[int, Meta(ge=0, le=9007199254740992)]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    teacher: Annotated[str, Meta(max_length=200)] = ""
+    location: Annotated[str, Meta(max_length=200)] = ""
+    color: Annotated[str, Meta(max_length=32)] = ""
+    note: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+class ScheduleEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mirror of ``shared.commands.ScheduleEntry``: One weekly slot of a course: ``day_of_week`` 1-7 (Monday = 1), ``"HH:MM"`` times (it ends after it"""
+
+    id: Annotated[int, Meta(ge=0, le=9007199254740992)]
+    course_id: Annotated[int, Meta(ge=0, le=9007199254740992)]
+    day_of_week: Annotated[int, Meta(ge=1, le=7)]
+    start_time: Annotated[str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]\\Z")]
+    end_time: Annotated[str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]\\Z")]
+    weeks: Annotated[list[int], Meta(max_length=60)] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.weeks = schedule_weeks(self.weeks)
+        schedule_order(self)
+
+
+class ClassTopData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mirror of ``shared.commands.ClassTopData``: A PC's whole ClassTop timetable: ids unique, every entry's ``course_id`` an existing course."""
+
+    courses: Annotated[list[Course], Meta(max_length=300)] = msgspec.field(default_factory=list)
+    schedule_entries: Annotated[list[ScheduleEntry], Meta(max_length=600)] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        classtop_references(self)
+
+
+class ClassTopSnapshot(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mirror of ``shared.commands.ClassTopSnapshot``: ``data`` of an ``Event(kind="classtop.snapshot")``: apply when ``(epoch, version)`` is new."""
+
+    courses: Annotated[list[Course], Meta(max_length=300)] = msgspec.field(default_factory=list)
+    schedule_entries: Annotated[list[ScheduleEntry], Meta(max_length=600)] = msgspec.field(default_factory=list)
+    epoch: Annotated[str, Meta(min_length=1, max_length=64)]
+    version: Annotated[int, Meta(ge=0)]
+    hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}\\Z")]
+    updated_at: Annotated[float, Meta(ge=0)]
+    source: Annotated[str, Meta(max_length=512)] = ""
+
+    def __post_init__(self) -> None:
+        _finite("updated_at", self.updated_at)
+        classtop_references(self)
+
+
 #: every command of ``shared.commands.CATALOGUE`` and its category (no parameter model loaded)
 COMMAND_CATEGORIES: dict[str, str] = {
     "get_all_settings": "settings",
@@ -272,12 +332,16 @@ COMMAND_CATEGORIES: dict[str, str] = {
 
 __all__ = [
     "COMMAND_CATEGORIES",
+    "ClassTopData",
+    "ClassTopSnapshot",
     "Command",
+    "Course",
     "DiskUsage",
     "Event",
     "Heartbeat",
     "Metrics",
     "Response",
+    "ScheduleEntry",
     "StateData",
     "StateUpdate",
     "Status",

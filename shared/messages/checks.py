@@ -15,6 +15,9 @@ REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
+#: a setting's key and the longest value (``shared.commands``; the agent's settings store)
+SETTING_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+MAX_SETTING_VALUE = 8192
 #: The deepest nesting of arrays and objects in a whole message (its envelope included); deeper is refused before
 #: validation. Bounds every later recursion over it (pydantic's serialiser gives up at about 255 levels).
 MAX_PAYLOAD_DEPTH = 64
@@ -121,3 +124,34 @@ def response_problem(response: Any) -> str | None:
     if not response.success and not response.error:
         return "a failed response must say why in 'error'"
     return None
+
+
+#: teaching weeks are numbered 1..MAX_WEEK (``shared.commands.ScheduleEntry``)
+MAX_WEEK = 60
+
+
+def schedule_weeks(weeks: list[int]) -> list[int]:
+    """``ScheduleEntry.weeks``: each 1-:data:`MAX_WEEK`, kept sorted and once."""
+    if any(w < 1 or w > MAX_WEEK for w in weeks):
+        raise ValueError(f"weeks are numbered 1-{MAX_WEEK}")
+    return sorted(set(weeks))
+
+
+def schedule_order(entry: Any) -> None:
+    """``ScheduleEntry``: it ends after it starts."""
+    if entry.end_time <= entry.start_time:
+        raise ValueError(f"entry {entry.id}: end_time {entry.end_time} is not after start_time {entry.start_time}")
+
+
+def classtop_references(data: Any) -> None:
+    """``ClassTopData``: ids unique, every entry's ``course_id`` an existing course."""
+    course_ids = [c.id for c in data.courses]
+    if len(set(course_ids)) != len(course_ids):
+        raise ValueError("course ids must be unique")
+    entry_ids = [e.id for e in data.schedule_entries]
+    if len(set(entry_ids)) != len(entry_ids):
+        raise ValueError("schedule entry ids must be unique")
+    known = set(course_ids)
+    dangling = sorted({e.course_id for e in data.schedule_entries if e.course_id not in known})
+    if dangling:
+        raise ValueError(f"schedule entries refer to unknown course ids {dangling[:20]}")
