@@ -23,6 +23,7 @@ __all__ = ["AgentConfig", "CameraSettings", "ClassTopSettings", "EnrolmentSettin
            "ExecPolicy", "LogSettings", "OutboxSettings", "ProcessSettings", "SecretStr", "SimulatedDiskSettings",
            "UpgradeSettings"]  # fmt: skip
 
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,9 +41,7 @@ class ExecPolicy(_Section):
     max_output_bytes: int = Field(
         default=64 * 1024, ge=1, le=min(MAX_OUTPUT_LIMIT, MAX_PAYLOAD_BYTES), description="cap per stream"
     )
-    max_timeout_s: float = Field(
-        default=600.0, gt=0, le=3600, description="largest timeout a request may ask"
-    )
+    max_timeout_s: float = Field(default=600.0, gt=0, le=3600, description="largest timeout a request may ask")
     max_concurrent: int = Field(default=4, ge=1, le=64, description="commands running at once")
     max_queued: int = Field(default=0, ge=0, le=256, description="commands waiting for a slot ('queued')")
     kill_grace_s: float = Field(default=3.0, ge=0.1, le=60, description="SIGTERM -> SIGKILL delay on timeout")
@@ -60,14 +59,12 @@ class ExecPolicy(_Section):
 
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(default="INFO")
-    max_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=64 * 1024, le=1024**3, description="rotate at this size"
-    )
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=64 * 1024, le=1024**3, description="rotate at this size")
     backups: int = Field(default=3, ge=1, le=50, description="rotated files kept")
     stderr: bool = Field(default=True, description="also log to stderr (journald under systemd)")
     format: LogFormat = Field(
-        default="text", description="text lines, or one JSON object per line with command_id/agent_id keys "
-        "(shared/log_format.py)"
+        default="text",
+        description="text lines, or one JSON object per line with command_id/agent_id keys (shared/log_format.py)",
     )
 
 
@@ -75,9 +72,7 @@ class CameraSettings(_Section):
     """The camera part ([camera]); cameras themselves are added by ``cctv_add_camera`` (kept in state_dir)."""
 
     enabled: bool = Field(default=False, description="answer cctv_* commands (loads OpenCV)")
-    recordings_dir: Path | None = Field(
-        default=None, description="where recordings go; default <state_dir>/recordings"
-    )
+    recordings_dir: Path | None = Field(default=None, description="where recordings go; default <state_dir>/recordings")
     stream_host: str = Field(default="127.0.0.1", max_length=255, description="MJPEG server address")
     stream_port: int = Field(default=8081, ge=0, le=65535, description="MJPEG server port (0: any free)")
     probe_max_index: int = Field(default=4, ge=0, le=63, description="cctv_detect_cameras probes 0..this")
@@ -206,9 +201,7 @@ class AgentConfig(AgentPaths, _Section):
     event_spool: EventSpoolSettings | None = Field(
         default=None, description="test-only: events dropped as files, published as the agent's ([event_spool]; off)"
     )
-    connect_wait_s: float = Field(
-        default=10.0, ge=0, le=300, description="wait this long for the first CONNACK"
-    )
+    connect_wait_s: float = Field(default=10.0, ge=0, le=300, description="wait this long for the first CONNACK")
     stop_wait_s: float = Field(default=3.0, ge=0, le=60, description="wait this long for the offline PUBACK")
     upgrade: UpgradeSettings | None = Field(
         default=None, description="signed upgrades from the LMS ([upgrade]; see edge.agent.upgrade)"
