@@ -30,12 +30,13 @@ from shared.cctv import (
 )
 from shared.errors import CommandError, ErrorCode
 from shared.log_export import LogRange, PresignedPost
-from shared.messages.base import Strict, describe_validation_error, require_unique
+from shared.messages import checks
+from shared.messages.base import Strict, describe_validation_error
 
 MAX_OUTPUT_LIMIT = 1024 * 1024
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
-SETTING_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
-MAX_SETTING_VALUE = 8192
+SETTING_KEY_PATTERN = checks.SETTING_KEY_PATTERN
+MAX_SETTING_VALUE = checks.MAX_SETTING_VALUE
 
 
 class Category(StrEnum):
@@ -158,7 +159,7 @@ class GetLogsParams(LogRange):
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MAX_COURSES = 300
 MAX_SCHEDULE_ENTRIES = 600
-MAX_WEEK = 60
+MAX_WEEK = checks.MAX_WEEK
 
 
 class Course(Strict):
@@ -187,14 +188,11 @@ class ScheduleEntry(Strict):
     @field_validator("weeks")
     @classmethod
     def _weeks(cls, weeks: list[int]) -> list[int]:
-        if any(w < 1 or w > MAX_WEEK for w in weeks):
-            raise ValueError(f"weeks are numbered 1-{MAX_WEEK}")
-        return sorted(set(weeks))
+        return checks.schedule_weeks(weeks)
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if self.end_time <= self.start_time:
-            raise ValueError(f"entry {self.id}: end_time {self.end_time} is not after start_time {self.start_time}")
+        checks.schedule_order(self)
         return self
 
 
@@ -206,13 +204,7 @@ class ClassTopData(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        course_ids = [c.id for c in self.courses]
-        require_unique(course_ids, "course ids must be unique")
-        require_unique([e.id for e in self.schedule_entries], "schedule entry ids must be unique")
-        known = set(course_ids)
-        dangling = sorted({e.course_id for e in self.schedule_entries if e.course_id not in known})
-        if dangling:
-            raise ValueError(f"schedule entries refer to unknown course ids {dangling[:20]}")
+        checks.classtop_references(self)
         return self
 
 

@@ -70,3 +70,31 @@ def resolve_secret(
     if file is not None:
         return read_secret_file(file, what)
     return value
+
+
+class Secret:
+    """A secret string kept out of logs and dumps, as pydantic's ``SecretStr`` (which the pydantic configs use);
+    the pydantic-free configs (the agent's msgspec mirrors) hold this one."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from shared.messages.base import defer_schema_builds
+from shared.messages.schema_builds import defer_schema_builds
 
 defer_schema_builds()  # before any of the agent's models are defined (edge.agent.footprint)
 

@@ -24,7 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.agent import __version__, footprint
+import msgspec
+
+from edge.agent import __version__, config_structs, footprint
 from edge.agent.classtop import ClassTopStore, SnapshotLoop
 from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.command_journal import CommandJournal
@@ -43,12 +45,13 @@ from edge.agent.presence import Announcer, Heartbeats, last_will, say_goodbye, s
 from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.site_trust import SiteTrust
+from edge.agent.structs import Command, Event
 from edge.agent.upgrade import EXIT_RESTART, UpgradeCommands
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
 from shared.config_version import local_config_version
 from shared.lifecycle import Lifecycle, shorten_gil_switch_interval
-from shared.messages import Command, CommandStatus, Event
+from shared.messages.enums import CommandStatus
 from shared.periodic import Periodic
 from shared.topics import AgentUp
 
@@ -104,7 +107,7 @@ class AgentProcess:
         if creds is None:  # stopped while the LMS was away
             return
         mqtt = creds.apply(self.config.mqtt, self.enroller.ca_path)
-        self.config = self.config.model_copy(update={"mqtt": mqtt})
+        self.config = msgspec.structs.replace(self.config, mqtt=mqtt)
 
     def start_refusal_watch(self) -> None:
         """With ``[enroll]``: re-enrol once if the broker refuses the credentials (e.g. revoked)."""
@@ -138,7 +141,7 @@ class AgentProcess:
                     log.warning("ClassTop import skipped %s", why)
             except (ImportFailed, ValueError) as exc:
                 log.error("ClassTop import failed (keeping the stored data): %s", exc)
-        snapshot = self.classtop.snapshot()
+        snapshot = self.classtop.current()
         log.info("ClassTop data: version %d, %d courses", snapshot.version, len(snapshot.courses))
 
     def start_uplink(self) -> None:
@@ -146,7 +149,8 @@ class AgentProcess:
         mqtt = self.config.mqtt
         if mqtt.password is None and mqtt.tls is None:
             log.warning("no broker password configured (CLASSTOP_AGENT_PASSWORD or mqtt.password_file)")
-        announcer = Announcer(self.config.agent_id, self.store, config_version=local_config_version(self.config))
+        version = local_config_version(canonical=config_structs.dump_json(self.config))
+        announcer = Announcer(self.config.agent_id, self.store, config_version=version)
 
         def on_connected(up: Uplink) -> None:
             announcer(up)
@@ -160,7 +164,7 @@ class AgentProcess:
             mqtt,
             last_will=last_will(),
             on_connected=on_connected,
-            outbox=Outbox(self.config.outbox_path, **self.config.outbox.model_dump()),
+            outbox=Outbox(self.config.outbox_path, **msgspec.structs.asdict(self.config.outbox)),
         )
         uplink = self.uplink
 

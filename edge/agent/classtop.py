@@ -18,6 +18,10 @@ is delivered twice, late, or repeated by the periodic timer is never applied twi
 300 s, ClassTop's own ``sync_interval``). Snapshots bypass the durable outbox (``durable=False``): one sent
 while disconnected is skipped, since the next connect sends the current one. A snapshot is at most 128 KB:
 a change that would make it bigger is refused.
+
+**Without pydantic.** The store reads its file and sends snapshots with the msgspec mirrors of the models
+(``edge.agent.structs``: the same fields and rules): an idle agent never loads pydantic. The pydantic models
+(:meth:`ClassTopStore.snapshot`, the changes) load with the first command or import that uses them.
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+import msgspec
 
-from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
+from edge.agent import structs
+from edge.agent.structs import Event, build, encode
 from shared.files import write_atomic
-from shared.messages import MAX_PAYLOAD_BYTES, Event, describe_validation_error, encode
+from shared.messages.checks import MAX_PAYLOAD_BYTES
 from shared.periodic import Periodic
+
+if TYPE_CHECKING:
+    from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +58,7 @@ class ClassTopError(ValueError):
     """A change was refused: the data is inconsistent or too big. The store is unchanged."""
 
 
-def content_hash(data: ClassTopData) -> str:
+def content_hash(data: ClassTopData | structs.ClassTopData | structs.ClassTopSnapshot) -> str:
     """sha256 of the canonical JSON of ``{courses, schedule_entries}`` (only the content, not the version)."""
     canonical = json.dumps(content_of(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -64,15 +72,32 @@ class ClassTopStore:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._imported_hash: str | None = None
-        self._snapshot = self._load()
+        self._model: ClassTopSnapshot | None = None  # the pydantic snapshot, made on first use
+        self._current = self._load()
 
     # ------------------------------------------------------------ reads
 
+    def current(self) -> structs.ClassTopSnapshot:
+        """The snapshot as the msgspec mirror (no pydantic: what an idle agent sends)."""
+        with self._lock:
+            return self._current
+
     def snapshot(self) -> ClassTopSnapshot:
+        """The snapshot as the pydantic model (loads pydantic)."""
         with self._lock:
             return self._snapshot
 
+    @property
+    def _snapshot(self) -> ClassTopSnapshot:
+        if self._model is None:
+            from shared.commands import ClassTopSnapshot
+
+            self._model = ClassTopSnapshot.model_validate(msgspec.to_builtins(self._current))
+        return self._model
+
     def data(self) -> ClassTopData:
+        from shared.commands import ClassTopData
+
         s = self.snapshot()
         return ClassTopData(courses=s.courses, schedule_entries=s.schedule_entries)
 
@@ -97,7 +122,7 @@ class ClassTopStore:
             try:
                 changed = self._replace(data, source)
                 if not changed:
-                    self._save(self._snapshot)
+                    self._save(self._current)
             except BaseException:
                 self._imported_hash = previous
                 raise
@@ -115,6 +140,11 @@ class ClassTopStore:
 
     @staticmethod
     def _validated(courses: list[Course], entries: list[ScheduleEntry]) -> ClassTopData:
+        from pydantic import ValidationError
+
+        from shared.commands import ClassTopData
+        from shared.messages import describe_validation_error
+
         try:
             return ClassTopData.model_validate(
                 {
@@ -126,8 +156,10 @@ class ClassTopStore:
             raise ClassTopError(describe_validation_error(exc)) from None
 
     def _replace(self, data: ClassTopData, source: str) -> bool:
+        from shared.commands import ClassTopSnapshot
+
         digest = content_hash(data)
-        current = self._snapshot
+        current = self._current
         if digest == current.hash:
             return False
         new = ClassTopSnapshot(
@@ -144,23 +176,25 @@ class ClassTopStore:
             raise ClassTopError(
                 f"the timetable would take {size} bytes as a snapshot: at most {MAX_PAYLOAD_BYTES - _ENVELOPE_MARGIN}"
             )
-        self._save(new)
-        self._snapshot = new
+        mirror = msgspec.convert(new.model_dump(mode="json"), structs.ClassTopSnapshot)
+        self._save(mirror)
+        self._current, self._model = mirror, new
         return True
 
     # ------------------------------------------------------------ file
 
-    def _save(self, snapshot: ClassTopSnapshot) -> None:
-        doc = {"format": FORMAT_VERSION, "imported_hash": self._imported_hash, **snapshot.model_dump(mode="json")}
+    def _save(self, snapshot: structs.ClassTopSnapshot) -> None:
+        doc = {"format": FORMAT_VERSION, "imported_hash": self._imported_hash, **msgspec.to_builtins(snapshot)}
         write_atomic(self.path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
 
-    def _empty(self) -> ClassTopSnapshot:
-        data = ClassTopData()
-        return ClassTopSnapshot(
-            epoch=secrets.token_hex(8), version=0, hash=content_hash(data), updated_at=time.time(), source=""
-        )
+    def _empty(self) -> structs.ClassTopSnapshot:
+        data = build(structs.ClassTopData)
+        return build(
+            structs.ClassTopSnapshot,
+            epoch=secrets.token_hex(8), version=0, hash=content_hash(data), updated_at=time.time(), source="",
+        )  # fmt: skip
 
-    def _load(self) -> ClassTopSnapshot:
+    def _load(self) -> structs.ClassTopSnapshot:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -172,12 +206,12 @@ class ClassTopStore:
             if not isinstance(doc, dict) or doc.pop("format", None) != FORMAT_VERSION:
                 raise ValueError(f"expected a format {FORMAT_VERSION} document")
             imported = doc.pop("imported_hash", None)
-            snapshot = ClassTopSnapshot.model_validate(doc)
+            snapshot = msgspec.convert(doc, structs.ClassTopSnapshot)  # the pydantic model's fields and rules
             if content_hash(snapshot) != snapshot.hash:
                 raise ValueError("content does not match its hash")
             self._imported_hash = imported if isinstance(imported, str) else None
             return snapshot
-        except (ValueError, UnicodeDecodeError) as exc:  # json and pydantic errors are ValueErrors
+        except (ValueError, UnicodeDecodeError) as exc:  # json and msgspec errors are ValueErrors
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.replace(aside)
             log.error("ClassTop data file %s is unusable (%s); moved to %s, starting empty", self.path, exc, aside)
@@ -186,19 +220,25 @@ class ClassTopStore:
             return snapshot
 
 
-def content_of(data: ClassTopData) -> dict[str, Any]:
+def _json(record: Any) -> Any:
+    """A pydantic model or a mirror as JSON-ready builtins (the same for both)."""
+    return record.model_dump(mode="json") if hasattr(record, "model_dump") else msgspec.to_builtins(record)
+
+
+def content_of(data: ClassTopData | structs.ClassTopData | structs.ClassTopSnapshot) -> dict[str, Any]:
     return {
-        "courses": [c.model_dump(mode="json") for c in data.courses],
-        "schedule_entries": [e.model_dump(mode="json") for e in data.schedule_entries],
+        "courses": [_json(c) for c in data.courses],
+        "schedule_entries": [_json(e) for e in data.schedule_entries],
     }
 
 
-def snapshot_event(snapshot: ClassTopSnapshot) -> Event:
-    return Event(
+def snapshot_event(snapshot: ClassTopSnapshot | structs.ClassTopSnapshot) -> Event:
+    return build(
+        Event,
         timestamp=time.time(),
         kind=SNAPSHOT_KIND,
         message=f"version {snapshot.version}",
-        data=snapshot.model_dump(mode="json"),
+        data=_json(snapshot),
     )
 
 
@@ -222,5 +262,5 @@ class SnapshotLoop:
         self._periodic.stop()
 
     def send_now(self) -> None:
-        if self.send(snapshot_event(self.store.snapshot())):
+        if self.send(snapshot_event(self.store.current())):
             self.sent += 1

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, cast
 
 from edge.agent.classtop import ClassTopError, ClassTopStore
 from edge.agent.commands import CommandFailed, Handler
 from edge.agent.processes import ProcessSampler
-from shared.commands import GetProcessesParams, SetCoursesParams, SetScheduleParams
+from edge.agent.structs import Command
 from shared.errors import ErrorCode
-from shared.messages import Command
+
+if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
+    from pydantic import BaseModel
+
+    from shared.commands import GetProcessesParams, SetCoursesParams, SetScheduleParams
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,11 @@ class ClassTopCommands:
         return {"schedule_entries": [e.model_dump(mode="json") for e in self.store.snapshot().schedule_entries]}
 
     def set_courses(self, cmd: Command, params: BaseModel) -> dict[str, Any]:
-        courses = cast(SetCoursesParams, params).courses
+        courses = cast("SetCoursesParams", params).courses
         return self._change(cmd, lambda: self.store.set_courses(courses, source=f"set_courses {cmd.request_id}"))
 
     def set_schedule(self, cmd: Command, params: BaseModel) -> dict[str, Any]:
-        entries = cast(SetScheduleParams, params).schedule_entries
+        entries = cast("SetScheduleParams", params).schedule_entries
         return self._change(
             cmd, lambda: self.store.set_schedule(entries, source=f"set_schedule {cmd.request_id}")
         )
@@ -86,7 +88,7 @@ class ClassTopCommands:
         return {**answer, "imported": self.import_path is not None, "skipped": skipped[:100]}
 
     def get_processes(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
-        return self.processes.sample(cast(GetProcessesParams, params).top)
+        return self.processes.sample(cast("GetProcessesParams", params).top)
 
     # ------------------------------------------------------------ helpers
 
@@ -104,5 +106,5 @@ class ClassTopCommands:
         return self._answer(changed)
 
     def _answer(self, changed: bool) -> dict[str, Any]:
-        snapshot = self.store.snapshot()
+        snapshot = self.store.current()
         return {"changed": changed, "version": snapshot.version, "hash": snapshot.hash}

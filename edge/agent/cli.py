@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 def _enrol(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from edge.agent.enrolment import EnrolmentSettings
+    from edge.agent.config_models import EnrolmentSettings
     from edge.agent.enrolment_setup import SetupError, check_certified, check_pin, confirm, site_ca, write_enroll
     from shared import fingerprint
     from shared.messages.base import describe_validation_error

@@ -32,8 +32,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
+
+from edge.agent.structs import Response, decode, encode, response_fail
 from shared.errors import ErrorCode, MessageError
-from shared.messages import Response, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,8 @@ class CommandJournal:
         try:
             stored = decode(Response, prior)
         except MessageError:  # cannot happen for what answer() wrote; never run the command again for it
-            stored = Response.fail(request_id, ErrorCode.INTERNAL, "the stored answer cannot be read")
-        return stored.model_copy(update={"request_id": request_id})
+            stored = response_fail(request_id, ErrorCode.INTERNAL, "the stored answer cannot be read")
+        return msgspec.structs.replace(stored, request_id=request_id)
 
     def started_at(self, command_id: str) -> float | None:
         """When the command started on this agent (its wall clock), if the journal knows."""
@@ -158,7 +160,7 @@ class CommandJournal:
                 self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._started.pop(self._entries.popitem(last=False)[0], None)
-        failed = encode(Response.fail("interrupted", ErrorCode.EXEC_FAILED, INTERRUPTED))
+        failed = encode(response_fail("interrupted", ErrorCode.EXEC_FAILED, INTERRUPTED))
         for key, value in self._entries.items():
             if value == _RUNNING:
                 self.interrupted.append(key)

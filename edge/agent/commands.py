@@ -21,8 +21,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel
-
 from edge.agent import __version__
 from edge.agent.camera.errors import CameraError
 from edge.agent.exec_policy import ExecPlan
@@ -31,26 +29,20 @@ from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsError, SettingsStore
+from edge.agent.structs import COMMAND_CATEGORIES, Command, as_dict
 from edge.agent.workers import PoolFull, WorkerPool
-from shared.commands import (
-    CATALOGUE,
-    Category,
-    ExecParams,
-    GetLogsParams,
-    GetSettingParams,
-    SetSettingParams,
-    UpdateSettingsBatchParams,
-)
 from shared.errors import CommandError, ErrorCode
-from shared.log_export import LogUploadError, export_and_upload
-from shared.messages import Command, CommandStatus
+from shared.messages.enums import CommandStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the parameter models load pydantic: on the first command (shared.commands.validate_params)
+    from pydantic import BaseModel
+
     from edge.agent.camera.manager import CameraManager
+    from shared.commands import ExecParams, GetLogsParams, GetSettingParams, SetSettingParams, UpdateSettingsBatchParams
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Command, BaseModel], Any]
+Handler = Callable[[Command, "BaseModel"], Any]
 CCTV_DISABLED = "camera support is not enabled on this agent"
 CCTV_SLOW = frozenset(
     {"cctv_detect_cameras", "cctv_add_camera", "cctv_get_camera_resolutions", "cctv_cleanup_storage", "cctv_snapshot",
@@ -106,8 +98,8 @@ class AgentCommands:
             "get_logs": self.get_logs,
         }
         routes = self.cameras.routes() if self.cameras is not None else {}
-        for name, spec in CATALOGUE.items():
-            if spec.category is Category.CCTV:
+        for name, category in COMMAND_CATEGORIES.items():
+            if category == "cctv":
                 route = routes.get(name)
                 handlers[name] = self._cctv(route, name in CCTV_SLOW) if route else self.cctv_not_supported
         return handlers
@@ -118,14 +110,14 @@ class AgentCommands:
         return self.store.all()
 
     def get_setting(self, _cmd: Command, params: BaseModel) -> str | None:
-        return self.store.get(cast(GetSettingParams, params).key)
+        return self.store.get(cast("GetSettingParams", params).key)
 
     def set_setting(self, cmd: Command, params: BaseModel) -> dict[str, bool]:
-        p = cast(SetSettingParams, params)
+        p = cast("SetSettingParams", params)
         return self._change(cmd, {p.key: p.value})
 
     def update_settings_batch(self, cmd: Command, params: BaseModel) -> dict[str, bool]:
-        return self._change(cmd, cast(UpdateSettingsBatchParams, params).settings)
+        return self._change(cmd, cast("UpdateSettingsBatchParams", params).settings)
 
     def _change(self, cmd: Command, changes: dict[str, str]) -> dict[str, bool]:
         try:
@@ -149,7 +141,7 @@ class AgentCommands:
     # ------------------------------------------------------------ exec
 
     def exec(self, cmd: Command, params: BaseModel) -> Future[dict[str, Any]]:
-        plan = self.executor.plan(cast(ExecParams, params))  # policy: raises rejected_by_policy
+        plan = self.executor.plan(cast("ExecParams", params))  # policy: raises rejected_by_policy
         try:
             return self.pool.submit(
                 lambda: self._run(cmd, plan), on_queued=lambda: self.report_state(cmd, CommandStatus.QUEUED)
@@ -193,17 +185,17 @@ class AgentCommands:
     def get_info(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
         info = inventory(self.agent_id)
         info["exec_mode"] = self.executor.policy.mode.value
-        info["commands"] = sorted(n for n, s in CATALOGUE.items() if s.category is not Category.CCTV)
+        info["commands"] = sorted(n for n, c in COMMAND_CATEGORIES.items() if c != "cctv")
         info["cctv"] = self.cameras is not None
         return info
 
     def get_metrics(self, _cmd: Command, _params: BaseModel) -> dict[str, Any]:
-        return self.sampler.sample().model_dump(mode="json", exclude_none=True)
+        return as_dict(self.sampler.sample())
 
     def get_logs(self, cmd: Command, params: BaseModel) -> dict[str, Any] | Future[dict[str, Any]]:
         if self.logfile is None:
             raise CommandFailed("this agent does not log to a file", code=ErrorCode.NOT_SUPPORTED)
-        p = cast(GetLogsParams, params)
+        p = cast("GetLogsParams", params)
         if p.upload is None and p.since is None and p.until is None:
             return self.logfile.tail(p.lines, p.level)
         logfile = self.logfile
@@ -214,6 +206,8 @@ class AgentCommands:
                  p.since, p.until, p.level or "any", p.max_bytes)
 
         def run() -> dict[str, Any]:
+            from shared.log_export import LogUploadError, export_and_upload  # rare: loads pydantic
+
             try:
                 return export_and_upload(logfile.files(), p, upload)
             except LogUploadError as exc:

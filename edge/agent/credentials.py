@@ -8,12 +8,14 @@ import logging
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING
 
 from shared import fingerprint
+from shared.config_file import Secret
 from shared.files import write_atomic
-from shared.mqtt import MqttSettings, TlsSettings
+
+if TYPE_CHECKING:
+    from edge.agent.config_structs import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,14 @@ class Credentials:
     def apply(self, mqtt: MqttSettings, ca_file: Path) -> MqttSettings:
         """``mqtt`` with this broker address and these credentials (the client id is the agent id); with
         ``tls``, verified against the pinned site CA in ``ca_file`` only."""
-        return mqtt.model_copy(
-            update={
-                "host": self.host, "port": self.port, "username": self.username, "password": SecretStr(self.password),
-                "client_id": self.agent_id, "tls": TlsSettings(ca_file=ca_file) if self.tls else None,
-            }
-        )
+        from msgspec.structs import replace
+
+        from edge.agent.config_structs import TlsSettings  # here: the mirrors' module imports this one
+
+        return replace(
+            mqtt, host=self.host, port=self.port, username=self.username, password=Secret(self.password),
+            client_id=self.agent_id, tls=TlsSettings(ca_file=ca_file) if self.tls else None,
+        )  # fmt: skip
 
 
 def load_credentials(path: Path, agent_id: str, ca_hash: str | None = None) -> Credentials | None:

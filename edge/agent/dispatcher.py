@@ -2,9 +2,9 @@
 
 Rules, in order:
 
-1. A payload that is not a valid ``Command`` is answered ``Response.fail`` (``bad_payload`` /
-   ``payload_too_large``) when a usable ``request_id`` can be read from it; otherwise (``bad_json``
-   included) it is logged and dropped.
+1. A payload that is not a valid ``Command`` (checked by its msgspec mirror, ``edge.agent.structs``) is
+   answered a failed ``Response`` (``bad_payload`` / ``payload_too_large``) when a usable ``request_id`` can be
+   read from it; otherwise (``bad_json`` included) it is logged and dropped.
    Retained messages are ignored: a command left retained by mistake would otherwise run at every start.
 2. A ``request_id`` seen recently is not run again (QoS 1 may redeliver): its stored response is replayed,
    or, if it is still running, the duplicate is ignored (its response will follow). The memory is a bounded
@@ -42,23 +42,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from pydantic import ValidationError
+import msgspec
 
 from edge.agent.command_journal import CommandJournal
 from edge.agent.commands import Handler
+from edge.agent.structs import Command, Response, decode, encode, response_fail, response_ok
 from edge.agent.uplink import Uplink
-from shared.commands import validate_params
 from shared.errors import ErrorCode, MessageError, SharedError, TopicError
-from shared.messages import (
-    MAX_PAYLOAD_BYTES,
-    Command,
-    CommandStatus,
-    Response,
-    decode,
-    describe_validation_error,
-    encode,
-)
-from shared.messages.command import REQUEST_ID_PATTERN
+from shared.messages.checks import MAX_PAYLOAD_BYTES, REQUEST_ID_PATTERN
+from shared.messages.enums import CommandStatus
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentDown, AgentUp, parse
 
@@ -141,7 +133,7 @@ def request_id_of(payload: bytes) -> str | None:
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 levels deep
         return None
     rid = data.get("request_id") if isinstance(data, dict) else None
-    return rid if isinstance(rid, str) and _REQUEST_ID_RE.match(rid) else None
+    return rid if isinstance(rid, str) and _REQUEST_ID_RE.fullmatch(rid) else None  # fullmatch: not "abc\n"
 
 
 def fit(response: Response, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
@@ -163,13 +155,13 @@ def fit(response: Response, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
         text = data[stream]
         keep = int(len(text) * max(0, sizes[stream] - over) / max(1, sizes[stream]))  # escapes cost > 1 byte
         data = {**data, stream: text[:keep], f"{stream}_truncated": True}
-        response = response.model_copy(update={"data": data})
+        response = msgspec.structs.replace(response, data=data)
         payload = encode(response)
     if len(payload) <= limit:
         return payload
     log.error("response to %s is %d bytes: replaced by an error", response.request_id, len(payload))
     return encode(
-        Response.fail(
+        response_fail(
             response.request_id,
             ErrorCode.PAYLOAD_TOO_LARGE,
             f"the response of {len(payload)} bytes exceeds the {limit}-byte message limit",
@@ -232,7 +224,7 @@ class Dispatcher:
                 log.warning("dropped an invalid command without a usable request_id: %s", exc.message)
                 return
             if self._is_new(rid):
-                self._reply(Response.fail(rid, exc.code, exc.message))
+                self._reply(response_fail(rid, exc.code, exc.message))
             return
         if self._is_new(command.request_id) and self._is_new_command(command):
             self._run(command)
@@ -276,6 +268,8 @@ class Dispatcher:
             log.info("command %s request_id=%s command_id=%s received", command.command, command.request_id,
                      command.command_id, extra={"command_id": command.command_id})
         try:
+            from shared.commands import validate_params  # the first command loads pydantic (footprint.py)
+
             params = validate_params(command.command, command.params)
             handler = self.handlers.get(command.command)
             if handler is None:
@@ -306,7 +300,7 @@ class Dispatcher:
 
     def _finish_future(self, command: Command, fut: Future[Any], started: float) -> None:
         if fut.cancelled():
-            response = Response.fail(command.request_id, ErrorCode.BUSY, "cancelled: the agent is stopping")
+            response = response_fail(command.request_id, ErrorCode.BUSY, "cancelled: the agent is stopping")
         else:
             exc = fut.exception()
             response = (
@@ -344,16 +338,17 @@ def _answer(command: Command, data: Any) -> Response:
     """The successful answer, or a failed one saying why when ``data`` breaks the message limits (nested too deep,
     NaN or infinite numbers, integers beyond 64 bits: docs/protocol.md#intake-limits)."""
     try:
-        return Response.ok(command.request_id, data)
-    except ValidationError as exc:
-        return Response.fail(command.request_id, ErrorCode.INTERNAL,
-                             f"the command ran but its answer cannot be sent: {describe_validation_error(exc)}")
+        return response_ok(command.request_id, data)
+    except msgspec.ValidationError as exc:
+        return response_fail(
+            command.request_id, ErrorCode.INTERNAL, f"the command ran but its answer cannot be sent: {exc}"
+        )
 
 
 def _failure(command: Command, exc: BaseException) -> Response:
     if isinstance(exc, SharedError):
-        return Response.fail(command.request_id, exc.code, exc.message, getattr(exc, "data", None))
+        return response_fail(command.request_id, exc.code, exc.message, getattr(exc, "data", None))
     log.error("command %s request_id=%s crashed", command.command, command.request_id, exc_info=exc)
-    return Response.fail(
+    return response_fail(
         command.request_id, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
     )

@@ -36,10 +36,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from edge.agent import config_checks
 from edge.agent.credentials import (
     CA_FILE,
     CREDENTIALS_FILE,
@@ -54,9 +53,12 @@ from shared.files import write_atomic
 from shared.mqtt import is_loopback
 from shared.periodic import Periodic
 
+if TYPE_CHECKING:
+    from edge.agent.config_structs import EnrolmentSettings
+
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "CLASSTOP_ENROLL_TOKEN"
+TOKEN_ENV = config_checks.TOKEN_ENV
 MAX_ANSWER_BYTES = 64 * 1024
 CA_PATH = "/api/enroll/ca"
 
@@ -70,47 +72,28 @@ class EnrolmentError(Exception):
         self.retryable = retryable
 
 
-class EnrolmentSettings(BaseModel):
-    """``[enroll]``: where and how this agent enrols with its LMS."""
+def _answer(mqtt: Any) -> Any:
+    """The LMS's ``mqtt`` answer, checked (pydantic, loaded only when enrolling: rare); ``ValueError`` if bad."""
+    from pydantic import BaseModel, ConfigDict, Field
 
-    model_config = ConfigDict(extra="forbid")
+    class Answer(BaseModel):
+        model_config = ConfigDict(extra="ignore")
 
-    url: str = Field(
-        pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=500, description="the LMS, e.g. https://lms:8000"
-    )
-    ca_hash: str = Field(
-        pattern=fingerprint.PATTERN, description="the site CA's fingerprint, sha256:<hex>, as the LMS shows it"
-    )
-    token_file: Path | None = Field(default=None, description=f"file holding the enrolment token ({TOKEN_ENV} wins)")
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout of one enrolment request")
-    retry_min_s: float = Field(default=1.0, gt=0, le=60, description="first retry delay while the LMS is away")
-    retry_max_s: float = Field(default=60.0, gt=0, le=3600, description="retry delay cap")
+        host: str = Field(min_length=1, max_length=255)
+        port: int = Field(ge=1, le=65535)
+        username: str = Field(min_length=1, max_length=128)
+        password: str = Field(min_length=1, max_length=512)
+        tls: bool = False
 
-    @field_validator("url")
-    @classmethod
-    def _tls_on_the_lan(cls, url: str) -> str:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme == "http" and not is_loopback(parsed.hostname or ""):
-            raise ValueError(
-                f"plain http:// to {parsed.hostname} would send the enrolment token in clear: use https:// "
-                "(http:// is for an LMS on this machine only)"
-            )
-        return url
-
-    @field_validator("ca_hash")
-    @classmethod
-    def _normalised(cls, value: str) -> str:
-        return fingerprint.normalise(value)
+    return Answer.model_validate(mqtt)  # pydantic's ValidationError is a ValueError
 
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+def __getattr__(name: str) -> Any:
+    if name == "EnrolmentSettings":  # the pydantic model, for who validates one (the agent uses the mirror)
+        from edge.agent.config_models import EnrolmentSettings
 
-    host: str = Field(min_length=1, max_length=255)
-    port: int = Field(ge=1, le=65535)
-    username: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=512)
-    tls: bool = False
+        return EnrolmentSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Enroller:
@@ -191,8 +174,8 @@ class Enroller:
             data: Any = json.loads(raw)
             payload = data.get("data", data) if isinstance(data, dict) else None
             agent_id = payload.get("agent_id") if isinstance(payload, dict) else None
-            answer = _Answer.model_validate(payload.get("mqtt") if isinstance(payload, dict) else None)
-        except (ValueError, ValidationError) as exc:
+            answer = _answer(payload.get("mqtt") if isinstance(payload, dict) else None)
+        except ValueError as exc:
             raise EnrolmentError(f"the LMS at {url} gave an unusable answer: {exc}", retryable=True) from None
         if agent_id != self.agent_id:
             raise EnrolmentError(

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.agent.config import ConfigError, parse_config
-from edge.agent.enrolment import EnrolmentError, EnrolmentSettings, fetch_site_ca
+from edge.agent.config_models import EnrolmentSettings
+from edge.agent.enrolment import EnrolmentError, fetch_site_ca
 from shared import fingerprint
 from shared.files import write_atomic
 

@@ -15,10 +15,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from edge.agent.structs import Event, decode
 from shared.errors import SharedError
-from shared.messages import Event, decode
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ class EventSpool:
                 event = decode(Event, path.read_bytes())
             except FileNotFoundError:
                 continue
-            except (OSError, SharedError, ValidationError, ValueError) as exc:
+            except (OSError, SharedError, ValueError) as exc:
                 log.error("event spool: %s is not an event, set aside as .bad: %s", path.name, exc)
                 path.rename(path.with_suffix(".bad"))
                 continue

@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.messages import CommandStatus, Event, Severity
+from edge.agent.structs import Event, build
+from shared.messages.enums import CommandStatus, Severity
 
 COMMAND_STATE = "command.state"
 PROGRESS_STATES = frozenset({CommandStatus.QUEUED, CommandStatus.RUNNING})
@@ -32,8 +33,8 @@ def command_state(request_id: str, status: CommandStatus, command_id: str | None
     if command_id is not None:
         data["command_id"] = command_id
     when = time.time() if at is None else at
-    return Event(timestamp=when, kind=COMMAND_STATE, message=f"{request_id} {status.value}", data=data)
+    return build(Event, timestamp=when, kind=COMMAND_STATE, message=f"{request_id} {status.value}", data=data)
 
 
 def event(kind: str, data: dict[str, Any], message: str = "", severity: Severity = Severity.INFO) -> Event:
-    return Event(timestamp=time.time(), kind=kind, severity=severity, message=message, data=data)
+    return build(Event, timestamp=time.time(), kind=kind, severity=severity, message=message, data=data)

@@ -32,11 +32,14 @@ import shlex
 import shutil
 import stat
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge.agent.config import REGEX_PREFIX, ExecMode, ExecPolicy
 from edge.agent.exec_env import ENV_NAME, SAFE_PATH, base_environment, env_refusal
-from shared.commands import ExecParams
 from shared.errors import CommandError, ErrorCode
+
+if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
+    from shared.commands import ExecParams
 
 SHELL = "/bin/sh"
 _SHELL_SYNTAX = re.compile(r"[;&|<>()$`\\*?\[\]{}~!#\n\r]")

@@ -30,12 +30,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from edge.agent.config import ExecPolicy
 from edge.agent.exec_policy import ExecPlan, ExecPlanner
-from shared.commands import ExecParams
 from shared.errors import CommandError, ErrorCode
+
+if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
+    from shared.commands import ExecParams
 
 log = logging.getLogger(__name__)
 

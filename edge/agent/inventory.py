@@ -21,6 +21,7 @@ import psutil
 
 from edge.agent import __version__
 from edge.agent.metrics import disks
+from edge.agent.structs import as_dict
 
 STARTED_AT = time.time()
 MAX_NICS = 32
@@ -126,7 +127,7 @@ def hardware() -> dict[str, Any]:
         },
         "memory_total": psutil.virtual_memory().total,
         "swap_total": swap_total,
-        "disks": [d.model_dump() for d in disks()],
+        "disks": [as_dict(d) for d in disks()],
         "nics": nics(),
         "boot_time": psutil.boot_time(),
     }

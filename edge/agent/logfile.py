@@ -22,11 +22,13 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.agent.config import LogSettings
-from shared.log_export import LogRange, rotated_files, select
 from shared.log_format import formatter
+
+if TYPE_CHECKING:
+    from shared.log_export import LogRange
 
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s [%(threadName)s] %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
@@ -140,10 +142,14 @@ class LogFile:
 
     def files(self) -> list[Path]:
         """The log file and its rotated copies, oldest first (what a range is read from)."""
+        from shared.log_export import rotated_files  # with get_logs: loads pydantic (its LogRange)
+
         return rotated_files(self.path, self.settings.backups)
 
     def lines_between(self, wanted: LogRange, lines: int) -> dict[str, Any]:
         """The newest ``lines`` lines of ``wanted``'s range and level, at most ~96 KB (``get_logs`` inline)."""
+        from shared.log_export import select
+
         picked = select(self.files(), wanted, max_read=MAX_TAIL_BYTES)
         kept = picked.lines[-lines:]
         return {"file": str(self.path), "lines": kept, "count": len(kept),

@@ -18,7 +18,7 @@ import time
 import psutil
 
 from edge.agent.config import SimulatedDiskSettings
-from shared.messages import DiskUsage, Metrics
+from edge.agent.structs import DiskUsage, Metrics, build
 
 MAX_DISKS = 16
 _SKIP_FSTYPES = frozenset(
@@ -69,7 +69,8 @@ class MetricsSampler:
         except (OSError, AttributeError):
             load = None
         now = time.time()
-        return Metrics(
+        return build(
+            Metrics,
             timestamp=now,
             cpu_percent=min(100.0, max(0.0, cpu)),
             load=load,
@@ -95,7 +96,7 @@ class MetricsSampler:
             return []
         if not 0 <= percent <= 100:
             return []
-        return [DiskUsage(mount="/simulated", total=sim.total_bytes, used=int(sim.total_bytes * percent / 100),
+        return [build(DiskUsage, mount="/simulated", total=sim.total_bytes, used=int(sim.total_bytes * percent / 100),
                           percent=percent)]  # fmt: skip
 
     @staticmethod
@@ -147,7 +148,8 @@ def disks() -> list[DiskUsage]:
             continue
         seen.add(part.device)
         result.append(
-            DiskUsage(
+            build(
+                DiskUsage,
                 mount=part.mountpoint[:512],
                 total=usage.total,
                 used=usage.used,

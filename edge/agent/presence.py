@@ -19,19 +19,21 @@ import time
 from edge.agent import __version__
 from edge.agent.inventory import hostname, inventory
 from edge.agent.settings import SettingsStore
+from edge.agent.structs import Heartbeat, StateData, StateUpdate, Status, build
 from edge.agent.uplink import Uplink
-from shared.messages import Heartbeat, Presence, StateData, StateUpdate, Status
+from shared.messages.enums import Presence
 from shared.topics import AgentUp
 
 log = logging.getLogger(__name__)
 
 
 def last_will() -> Status:
-    return Status(state=Presence.OFFLINE, reason="lost", timestamp=time.time())
+    return build(Status, state=Presence.OFFLINE, reason="lost", timestamp=time.time())
 
 
 def online_status(config_version: str | None = None) -> Status:
-    return Status(
+    return build(
+        Status,
         state=Presence.ONLINE, reason="start", timestamp=time.time(), version=__version__, hostname=hostname(),
         config_version=config_version,
     )
@@ -39,7 +41,7 @@ def online_status(config_version: str | None = None) -> Status:
 
 def state_update(agent_id: str, store: SettingsStore) -> StateUpdate:
     """All settings (strings) plus the host inventory, as one ``state_update``."""
-    return StateUpdate(data=StateData(settings=store.all(), inventory=inventory(agent_id)))
+    return build(StateUpdate, data=build(StateData, settings=store.all(), inventory=inventory(agent_id)))
 
 
 class Announcer:
@@ -60,7 +62,8 @@ class Announcer:
 
 def say_goodbye(uplink: Uplink, timeout_s: float) -> bool:
     """Publish the retained offline status and wait up to ``timeout_s`` for the broker to take it."""
-    message = Status(
+    message = build(
+        Status,
         state=Presence.OFFLINE, reason="stop", timestamp=time.time(), version=__version__, hostname=hostname()
     )
     delivered = uplink.publish_and_wait(AgentUp.STATUS, message, retain=True, timeout_s=timeout_s)
@@ -77,5 +80,5 @@ class Heartbeats:
         self._seq = 0
 
     def beat(self) -> None:
-        if self._uplink.publish(AgentUp.HEARTBEAT, Heartbeat(timestamp=time.time(), seq=self._seq)):
+        if self._uplink.publish(AgentUp.HEARTBEAT, build(Heartbeat, timestamp=time.time(), seq=self._seq)):
             self._seq += 1

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.commands import MAX_SETTING_VALUE, SETTING_KEY_PATTERN
 from shared.files import write_atomic
+from shared.messages.checks import MAX_SETTING_VALUE, SETTING_KEY_PATTERN
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from edge.agent.commands import CommandFailed, Handler
 from edge.agent.credentials import (
@@ -37,12 +35,14 @@ from edge.agent.credentials import (
     save_pins,
     trusted_hashes,
 )
+from edge.agent.structs import Command
 from shared import fingerprint
-from shared.commands import RotateBrokerPasswordParams, TrustSiteCaParams
 from shared.errors import ErrorCode, MqttError
 from shared.files import write_atomic
-from shared.messages import Command
 from shared.mqtt import MqttClient
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class SiteTrust:
     # ------------------------------------------------------------ broker password
 
     def rotate_broker_password(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
+        from shared.commands import RotateBrokerPasswordParams
+
         assert isinstance(params, RotateBrokerPasswordParams)
         creds = load_credentials(self.credentials_path, self.agent_id)
         if creds is None:
@@ -92,6 +94,8 @@ class SiteTrust:
     # ------------------------------------------------------------ site CA
 
     def trust_site_ca(self, _cmd: Command, params: BaseModel) -> dict[str, Any]:
+        from shared.commands import TrustSiteCaParams
+
         assert isinstance(params, TrustSiteCaParams)
         from cryptography import x509  # only when a rotation arrives: ~8 MB resident (edge.agent.footprint)
 

@@ -19,46 +19,26 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, cast
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING, Any, cast
 
 from edge.agent import __version__
+from edge.agent.structs import Command
 from edge.agent.upgrade_slots import Slots
 from edge.agent.workers import PoolFull, WorkerPool
-from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, checked_public_key, is_newer, public_key_of, verify
-from shared.commands import UpgradeAgentParams
+from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, is_newer, public_key_of, verify
 from shared.errors import CommandError, ErrorCode
-from shared.messages import Command
+
+if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
+    from pydantic import BaseModel
+
+    from edge.agent.config_structs import UpgradeSettings
+    from shared.commands import UpgradeAgentParams
 
 log = logging.getLogger(__name__)
 
 #: the exit code that asks the service manager for a restart (EX_TEMPFAIL; the unit's RestartForceExitStatus)
 EXIT_RESTART = 75
 NOT_CONFIGURED = "upgrades are not configured on this agent (no [upgrade] root and release_public_key)"
-
-
-class UpgradeSettings(BaseModel):
-    """``[upgrade]``: where the versions live and the key packages must be signed with."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    root: Path = Field(description="install root: versions/, current -> versions/<v> (docs/upgrades.md)")
-    release_public_key: str = Field(min_length=40, max_length=64, description="Ed25519 release key, base64")
-    download_timeout_s: float = Field(default=60.0, gt=0, le=600, description="HTTP timeout of the download")
-    restart_delay_s: float = Field(default=0.5, ge=0, le=30, description="wait before exiting to restart")
-
-    @field_validator("root")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        if not value.is_absolute():
-            raise ValueError("[upgrade] root must be an absolute path")
-        return value
-
-    @field_validator("release_public_key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        return checked_public_key(value)
 
 
 class UpgradeCommands:
@@ -92,7 +72,7 @@ class UpgradeCommands:
                 log.error("could not confirm the upgrade to %s: %s", self.running, exc)
 
     def upgrade_agent(self, cmd: Command, params: BaseModel) -> Future[dict[str, Any]]:
-        p = cast(UpgradeAgentParams, params)
+        p = cast("UpgradeAgentParams", params)
         if self.settings is None or self.slots is None:
             raise CommandError(NOT_CONFIGURED, code=ErrorCode.NOT_SUPPORTED)
         if not is_newer(p.version, self.running):
@@ -144,3 +124,11 @@ class UpgradeCommands:
         if len(data) > MAX_PACKAGE_BYTES:
             raise PackageError(f"package is over the {MAX_PACKAGE_BYTES} byte limit")
         return data
+
+
+def __getattr__(name: str) -> Any:
+    if name == "UpgradeSettings":  # the pydantic model, for who validates one (the agent uses the mirror)
+        from edge.agent.config_models import UpgradeSettings
+
+        return UpgradeSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

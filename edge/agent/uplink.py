@@ -14,16 +14,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
-from pydantic import BaseModel
+from msgspec import Struct
 
 from edge.agent.outbox import Outbox, OutboxError
 from edge.agent.outbox_sender import OutboxSender
+from edge.agent.structs import Event, Status, build, encode
 from shared.errors import MqttError
-from shared.messages import Event, Severity, Status, encode
-from shared.mqtt import Handler, Inline, MqttClient, MqttSettings, Will
+from shared.messages.enums import Severity
+from shared.mqtt import Handler, Inline, MqttClient, Will
 from shared.topics import AgentUp, agent_down_filter, agent_up
+
+if TYPE_CHECKING:
+    from edge.agent.config_structs import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,8 @@ class Uplink:
         log.warning("the outbox dropped %d item(s) while the broker was unreachable", count)
         self.publish(
             AgentUp.EVENT,
-            Event(
+            build(
+                Event,
                 timestamp=time.time(),
                 kind="outbox.dropped",
                 severity=Severity.WARNING,
@@ -102,16 +108,16 @@ class Uplink:
         return self.client.wait_connected(wait_s) if wait_s > 0 else self.client.connected
 
     def publish(
-        self, channel: AgentUp, message: BaseModel | bytes, *, retain: bool = False, durable: bool = True
+        self, channel: AgentUp, message: Struct | bytes, *, retain: bool = False, durable: bool = True
     ) -> bool:
-        """Publish ``message`` (a model or its encoded bytes). False if it was skipped or not queued.
+        """Publish ``message`` (a ``edge.agent.structs`` message or its bytes). False if skipped or not queued.
 
         ``response`` and ``event`` go through the outbox unless ``durable`` is False (then they are
         published directly, and skipped while disconnected)."""
         if channel in _DURABLE and not durable and not self.client.connected:
             return False
+        payload = message if isinstance(message, bytes) else encode(message)
         if channel in _DURABLE and durable and self.outbox is not None:
-            payload = message if isinstance(message, bytes) else encode(message)
             try:
                 self.outbox.append(channel.value, payload)
             except OutboxError as exc:
@@ -124,7 +130,7 @@ class Uplink:
         if qos == 0 and not self.client.connected:
             return False
         try:
-            self.client.publish(agent_up(self.agent_id, channel), message, qos=qos, retain=retain)
+            self.client.publish(agent_up(self.agent_id, channel), payload, qos=qos, retain=retain)
         except MqttError as exc:
             log.error("could not publish %s: %s", channel.value, exc)
             return False
@@ -144,13 +150,13 @@ class Uplink:
         return self.sender.drain(timeout_s) if self.sender is not None else True
 
     def publish_and_wait(
-        self, channel: AgentUp, message: BaseModel, *, retain: bool, timeout_s: float
+        self, channel: AgentUp, message: Struct, *, retain: bool, timeout_s: float
     ) -> bool:
         """Publish at QoS 1 and wait for the PUBACK (used for the last words before a clean stop)."""
         if not self.client.connected:
             return False
         try:
-            info = self.client.publish(agent_up(self.agent_id, channel), message, qos=1, retain=retain)
+            info = self.client.publish(agent_up(self.agent_id, channel), encode(message), qos=1, retain=retain)
             info.wait_for_publish(timeout_s)
         except (MqttError, RuntimeError, ValueError) as exc:
             log.warning("could not publish %s before stopping: %s", channel.value, exc)

@@ -12,29 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.messages.agent import (
-        AgentKind,
         DiskUsage,
         Event,
         Heartbeat,
         Metrics,
-        Presence,
-        Severity,
         StateData,
         StateUpdate,
         Status,
     )
     from shared.messages.base import (
-        MAX_PAYLOAD_BYTES,
         SCHEMA_VERSION,
         Message,
         Strict,
         decode,
         describe_validation_error,
         encode,
-        load_json,
         validate,
     )
-    from shared.messages.command import TERMINAL_STATUSES, Command, CommandStatus, Response
+    from shared.messages.checks import MAX_PAYLOAD_BYTES, load_json
+    from shared.messages.command import Command, Response
+    from shared.messages.enums import TERMINAL_STATUSES, AgentKind, CommandStatus, Presence, Severity
     from shared.messages.logs import LogRequest
     from shared.messages.retirement import AgentRetire, AgentsRetired, RetiredAgentEntry
     from shared.messages.site import (
@@ -63,28 +60,28 @@ if TYPE_CHECKING:
 
 #: each public name, and the module of this package it lives in
 _HOMES: dict[str, str] = {
-    "AgentKind": "agent",
+    "AgentKind": "enums",
     "DiskUsage": "agent",
     "Event": "agent",
     "Heartbeat": "agent",
     "Metrics": "agent",
-    "Presence": "agent",
-    "Severity": "agent",
+    "Presence": "enums",
+    "Severity": "enums",
     "StateData": "agent",
     "StateUpdate": "agent",
     "Status": "agent",
-    "MAX_PAYLOAD_BYTES": "base",
+    "MAX_PAYLOAD_BYTES": "checks",
     "SCHEMA_VERSION": "base",
     "Message": "base",
     "Strict": "base",
     "decode": "base",
     "describe_validation_error": "base",
     "encode": "base",
-    "load_json": "base",
+    "load_json": "checks",
     "validate": "base",
-    "TERMINAL_STATUSES": "command",
+    "TERMINAL_STATUSES": "enums",
     "Command": "command",
-    "CommandStatus": "command",
+    "CommandStatus": "enums",
     "Response": "command",
     "LogRequest": "logs",
     "AgentRetire": "retirement",

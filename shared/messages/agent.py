@@ -5,22 +5,16 @@ The topic carries the agent's identity, so payloads do not repeat it.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field
 
 from shared.messages.base import JsonObject, Message, Strict
 
-
-class Presence(StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class AgentKind(StrEnum):
-    AGENT = "agent"  # our MQTT agent
-    LEGACY = "legacy"  # an unchanged ClassTop desktop client over WebSocket
+# the vocabularies live in shared.messages.enums (no pydantic: the agent's mirrors use them); named here as before
+from shared.messages.enums import AgentKind as AgentKind
+from shared.messages.enums import Presence as Presence
+from shared.messages.enums import Severity as Severity
 
 
 class Status(Message):
@@ -82,13 +76,6 @@ class StateUpdate(Message):
 
     type: Literal["state_update"] = "state_update"
     data: StateData
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-    CRITICAL = "critical"
 
 
 class Event(Message):

@@ -23,8 +23,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.messages.agent import Severity
 from shared.messages.base import Count, Message, Strict, require_unique
+from shared.messages.enums import Severity
 from shared.topics import ID_PATTERN
 
 #: A rule's id (also the key of an open alert, with its target): like an agent id.

@@ -9,40 +9,17 @@ from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode
 from shared.messages.base import JsonData, JsonObject, Message
+from shared.messages.checks import COMMAND_NAME_PATTERN as COMMAND_NAME_PATTERN
+from shared.messages.checks import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
+from shared.messages.checks import response_problem
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+# the vocabulary lives in shared.messages.enums (no pydantic: the agent's mirrors use it); named here as before
+from shared.messages.enums import TERMINAL_STATUSES as TERMINAL_STATUSES
+from shared.messages.enums import CommandStatus as CommandStatus
+
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 30.0
 
-
-class CommandStatus(StrEnum):
-    """Lifecycle of a command (per agent). Terminal: succeeded, failed, timed_out, expired, rejected."""
-
-    PENDING = "pending"  # stored, not yet handed to the site
-    QUEUED = "queued"  # at the LMS, waiting for the agent (offline, or concurrency limit)
-    DELIVERED = "delivered"  # the agent has it
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    EXPIRED = "expired"  # never delivered before its TTL
-    REJECTED = "rejected"  # refused by policy or validation, never run
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset(
-    {
-        CommandStatus.SUCCEEDED,
-        CommandStatus.FAILED,
-        CommandStatus.TIMED_OUT,
-        CommandStatus.EXPIRED,
-        CommandStatus.REJECTED,
-    }
-)
 
 #: Progress order of the non-terminal statuses; every terminal status ranks above them all (statuses only move
 #: forward: a status is applied only when it ranks above the one stored).
@@ -103,10 +80,9 @@ class Response(Message):
 
     @model_validator(mode="after")
     def _error_iff_failed(self) -> Self:
-        if self.success and (self.error is not None or self.error_code is not None):
-            raise ValueError("a successful response carries no error")
-        if not self.success and not self.error:
-            raise ValueError("a failed response must say why in 'error'")
+        problem = response_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from shared.errors import ErrorCode
-from shared.messages.agent import AgentKind, Event, Presence
+from shared.messages.agent import Event
 from shared.messages.base import JsonData, JsonObject, Message, Strict, require_unique
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
@@ -18,6 +18,7 @@ from shared.messages.command import (
     CommandHop,
     CommandStatus,
 )
+from shared.messages.enums import AgentKind, Presence
 from shared.topics import ID_PATTERN
 
 #: One cloud message per site carries a batch; the LMS fans it out.

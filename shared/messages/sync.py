@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.base import MAX_PAYLOAD_BYTES, JsonObject, Message, Strict, encode, require_unique
+from shared.messages.base import JsonObject, Message, Strict, encode, require_unique
+from shared.messages.checks import MAX_PAYLOAD_BYTES
 from shared.topics import ID_PATTERN
 
 #: at most this many entries per message

@@ -1,7 +1,26 @@
-"""The one MQTT client wrapper used by the LMS and the agent."""
+"""The one MQTT client wrapper used by the LMS and the agent.
 
+The settings models (pydantic) load when first named: an idle agent never loads pydantic (edge/agent/footprint.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.mqtt.checks import is_loopback
 from shared.mqtt.client import NO_MATCHING_SUBSCRIBERS, Handler, IncomingMessage, Inline, MqttClient, Will
-from shared.mqtt.settings import MqttSettings, TlsSettings, is_loopback
+
+if TYPE_CHECKING:
+    from shared.mqtt.settings import MqttSettings, TlsSettings
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MqttSettings", "TlsSettings"):
+        from shared.mqtt import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NO_MATCHING_SUBSCRIBERS",

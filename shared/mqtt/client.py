@@ -27,19 +27,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel
 
 from shared.backoff import Backoff
 from shared.errors import MqttError
-from shared.messages.base import encode
-from shared.mqtt.settings import MqttSettings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,57 @@ def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         log.debug("could not set TCP_NODELAY on %r", sock)
 
 
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class _Tls(Protocol):
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def cert_file(self) -> Path | None: ...
+    @property
+    def key_file(self) -> Path | None: ...
+
+
+class ClientSettings(Protocol):
+    """What the client reads of its settings: ``shared.mqtt.MqttSettings`` (pydantic), or the agent's msgspec
+    mirror of it (``edge/agent/config_structs.py``)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> _Secret | None: ...
+    @property
+    def keepalive_s(self) -> int: ...
+    @property
+    def tls(self) -> _Tls | None: ...
+    @property
+    def reconnect_min_s(self) -> float: ...
+    @property
+    def reconnect_max_s(self) -> float: ...
+    @property
+    def max_inflight(self) -> int: ...
+    @property
+    def max_queued(self) -> int: ...
+    @property
+    def inbox_size(self) -> int: ...
+    @property
+    def session_expiry_s(self) -> int: ...
+
+
 class MqttClient:
     """A connected-and-reconnecting MQTT client. Create, :meth:`subscribe`, :meth:`start`, :meth:`stop`."""
 
     def __init__(
         self,
-        settings: MqttSettings,
+        settings: ClientSettings,
         *,
         will: Will | None = None,
         on_connected: Callable[[MqttClient], None] | None = None,
@@ -216,7 +261,9 @@ class MqttClient:
         self, topic: str, payload: bytes | str | BaseModel, *, qos: int = 1, retain: bool = False
     ) -> mqtt.MQTTMessageInfo:
         """Publish (queued while disconnected for QoS > 0). Raises :class:`MqttError` when the queue is full."""
-        if isinstance(payload, BaseModel):
+        if not isinstance(payload, bytes | str):  # a pydantic message (the agent sends bytes: no pydantic loaded)
+            from shared.messages.base import encode
+
             payload = encode(payload)
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:

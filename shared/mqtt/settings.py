@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``): no other host reaches it."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from shared.mqtt import checks
+from shared.mqtt.checks import is_loopback as is_loopback  # named here as before
 
 
 class TlsSettings(BaseModel):
@@ -30,8 +22,7 @@ class TlsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+        checks.tls_pair(self)
         return self
 
 
@@ -62,6 +53,5 @@ class MqttSettings(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        checks.reconnect_bounds(self)
         return self

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.agent.camera.cv import Frame, cv2, np
-from shared.messages.agent import Severity
+from shared.messages.enums import Severity
 
 FROZEN_EPSILON = 0.1
 SAMPLE_PERIOD_S = 1.0  # measures taken once a second (cheap at 720p: ~1 % of a core)

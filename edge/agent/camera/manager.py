@@ -32,6 +32,7 @@ from edge.agent.camera.storage import RecordingStore
 from edge.agent.camera.streaming import MjpegServer
 from edge.agent.camera.worker import CameraWorker
 from edge.agent.config import CameraSettings
+from edge.agent.structs import Event, build
 from shared.cctv import (
     CameraConfig,
     CameraRef,
@@ -44,8 +45,7 @@ from shared.cctv import (
     SnapshotParams,
 )
 from shared.errors import ErrorCode
-from shared.messages import Event
-from shared.messages.agent import Severity
+from shared.messages.enums import Severity
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class CameraManager:
         return emit
 
     def emit(self, kind: str, severity: Severity, message: str, data: dict[str, Any]) -> None:
-        event = Event(timestamp=time.time(), kind=kind, severity=severity, message=message[:2048], data=data)
+        event = build(Event, timestamp=time.time(), kind=kind, severity=severity, message=message[:2048], data=data)
         level = logging.INFO if severity is Severity.INFO else logging.WARNING
         log.log(level, "event %s: %s", kind, message)
         key = str(data.get("camera_id", ""))

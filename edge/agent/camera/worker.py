@@ -24,7 +24,7 @@ from edge.agent.camera.health import HealthMonitor
 from edge.agent.camera.recorder import FrameClock, SegmentRecorder
 from edge.agent.camera.sources import FrameSource, open_source
 from shared.cctv import CameraConfig
-from shared.messages.agent import Severity
+from shared.messages.enums import Severity
 
 log = logging.getLogger(__name__)
 

@@ -150,6 +150,26 @@ def test_presence_state_heartbeat_and_metrics(agent: AgentRunner, lms: MqttProbe
     assert online.state == "online" and online.reason == "start"
 
 
+def pydantic_loaded(pid: int) -> bool:
+    """Whether the process has imported pydantic, as the kernel reports it: ``import pydantic`` loads
+    pydantic-core's extension module, which then shows among the process's mapped files."""
+    return "_pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_an_idle_agent_never_loads_pydantic(agent: AgentRunner, lms: MqttProbe) -> None:
+    """Config, presence, state, heartbeats, metrics and the ClassTop snapshot all go through the msgspec mirrors
+    (edge/agent/footprint.py); the first command loads the parameter models, which the probe then sees."""
+    proc = agent.start()
+    wait_online(lms)
+    expect(lms, STATE)
+    expect(lms, agent_up(AGENT, AgentUp.HEARTBEAT))
+    expect(lms, agent_up(AGENT, AgentUp.METRICS))
+    expect(lms, on(agent_up(AGENT, AgentUp.EVENT), kind="classtop.snapshot"))
+    assert not pydantic_loaded(proc.pid)
+    assert call(lms, "ping", rid="first-command").success
+    assert pydantic_loaded(proc.pid)  # the probe sees pydantic once it is there
+
+
 def test_exec_and_settings_commands(agent: AgentRunner, lms: MqttProbe) -> None:
     agent.start()
     wait_online(lms)

@@ -2,9 +2,9 @@
 
 The venv is made without pip and the wheel is installed with ``--no-deps --no-index`` (no network here);
 its dependencies are not downloaded but linked from this test venv: only the closure of the wheel's own
-``Requires-Dist`` (pydantic, paho-mqtt, psutil and what they need) is linked, into one directory the venv
-reads through a ``.pth`` file. So the installed agent can import exactly what a real install would have: an
-import of the LMS's or the cloud's code or dependencies fails there as it would on a PC.
+``Requires-Dist`` (pydantic, paho-mqtt, psutil, msgspec, cryptography and what they need) is linked, into one
+directory the venv reads through a ``.pth`` file. So the installed agent can import exactly what a real install
+would have: an import of the LMS's or the cloud's code or dependencies fails there as it would on a PC.
 
 :class:`Machine` is a PC with that venv (``classtop-agent install --files-only`` into scratch directories, then
 ``enrol``); :class:`InstalledAgent` runs the installed ``classtop-agent run`` as the service would.

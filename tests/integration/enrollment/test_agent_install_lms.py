@@ -149,7 +149,7 @@ def test_the_agent_package_holds_the_agent_and_installs_its_service(machine: Mac
     assert tops == {"shared", "edge/__init__.py", "edge/agent", wheel.name.split("-")[0] + "-0.1.0.dist-info"}
     assert "classtop-agent = edge.agent.cli:main" in entry_points
     assert [r.split("<")[0].split(">")[0].split("=")[0] for r in requires(wheel)] == [
-        "pydantic", "paho-mqtt", "psutil", "cryptography"]
+        "pydantic", "paho-mqtt", "psutil", "msgspec", "cryptography"]
     # the installed agent runs from its venv alone: the LMS's dependencies are not there
     assert machine.run("--version").stdout.strip() == "classtop-agent 0.1.0"
     python = machine.bin / "python"

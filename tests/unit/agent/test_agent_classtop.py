@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from edge.agent import structs
 from edge.agent.classtop import ClassTopError, ClassTopStore, SnapshotLoop, content_hash, snapshot_event
 from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.classtop_import import ImportFailed, import_classtop, parse_weeks
@@ -17,7 +18,7 @@ from edge.agent.commands import CommandFailed
 from edge.agent.processes import ProcessSampler
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry, validate_params
 from shared.errors import CommandError
-from shared.messages import MAX_PAYLOAD_BYTES, Command, Event, encode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, Event, decode
 
 MATHS = Course(id=1, name="Maths", teacher="Li", location="101", color="#6750A4")
 ART = Course(id=2, name="Art")
@@ -71,7 +72,8 @@ def test_snapshot_event_is_valid_and_within_the_message_limit(tmp_path: Path) ->
     store = ClassTopStore(tmp_path / "classtop.json")
     store.set_courses([MATHS])
     event = snapshot_event(store.snapshot())
-    assert event.kind == "classtop.snapshot" and len(encode(event)) < MAX_PAYLOAD_BYTES
+    assert event.kind == "classtop.snapshot" and len(structs.encode(event)) < MAX_PAYLOAD_BYTES
+    assert decode(Event, structs.encode(event)).data == event.data  # the model reads what the mirror wrote
     parsed = ClassTopSnapshot.model_validate(event.data)
     assert parsed.version == 1 and parsed.courses == [MATHS]
 

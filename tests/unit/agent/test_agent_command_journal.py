@@ -10,8 +10,8 @@ from typing import Any
 
 from edge.agent.command_journal import INTERRUPTED, CommandJournal
 from edge.agent.dispatcher import Dispatcher
+from edge.agent.structs import Response, response_fail, response_ok
 from shared.errors import ErrorCode
-from shared.messages import Response
 from tests.unit.agent.test_agent_dispatcher import Harness
 
 
@@ -80,7 +80,7 @@ def test_a_journal_of_an_older_agent_without_start_times_still_answers(tmp_path:
     path = tmp_path / "journal.log"
     path.write_bytes(b'a\tcmd-1\t{"type":"response","request_id":"r1","success":true,"data":1}\ns\tcmd-2\n')
     journal = CommandJournal(path)
-    assert journal.begin("cmd-1", "r2") == Response.ok("r2", 1) and journal.started_at("cmd-1") is None
+    assert journal.begin("cmd-1", "r2") == response_ok("r2", 1) and journal.started_at("cmd-1") is None
     assert journal.interrupted == ["cmd-2"] and journal.started_at("cmd-2") is None
 
 
@@ -103,10 +103,10 @@ def test_a_command_running_when_the_agent_was_killed_is_answered_interrupted(tmp
 def test_busy_is_not_kept(tmp_path: Path) -> None:
     journal = CommandJournal(tmp_path / "journal.log")
     assert journal.begin("cmd-1", "r1") is True
-    journal.answer("cmd-1", Response.fail("r1", ErrorCode.BUSY, "all slots busy", {"slots": 4}))
+    journal.answer("cmd-1", response_fail("r1", ErrorCode.BUSY, "all slots busy", {"slots": 4}))
     assert journal.begin("cmd-1", "r2") is True  # runs this time
-    journal.answer("cmd-1", Response.ok("r2", 1))
-    assert CommandJournal(tmp_path / "journal.log").begin("cmd-1", "r3") == Response.ok("r3", 1)
+    journal.answer("cmd-1", response_ok("r2", 1))
+    assert CommandJournal(tmp_path / "journal.log").begin("cmd-1", "r3") == response_ok("r3", 1)
 
 
 def test_the_journal_stays_bounded(tmp_path: Path) -> None:
@@ -114,10 +114,10 @@ def test_the_journal_stays_bounded(tmp_path: Path) -> None:
     journal = CommandJournal(path, max_entries=10, max_bytes=2000)
     for i in range(200):
         journal.begin(f"cmd-{i}", f"r{i}")
-        journal.answer(f"cmd-{i}", Response.ok(f"r{i}", "x" * 20))
+        journal.answer(f"cmd-{i}", response_ok(f"r{i}", "x" * 20))
     assert path.stat().st_size < 4000
     reopened = CommandJournal(path, max_entries=10)
-    assert reopened.begin("cmd-199", "q") == Response.ok("q", "x" * 20)
+    assert reopened.begin("cmd-199", "q") == response_ok("q", "x" * 20)
     assert reopened.begin("cmd-0", "q") is True  # long forgotten
 
 

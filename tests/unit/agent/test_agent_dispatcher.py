@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from edge.agent import structs
 from edge.agent.commands import CCTV_DISABLED, AgentCommands
 from edge.agent.config import ExecMode, ExecPolicy
 from edge.agent.dispatcher import Dispatcher, RecentRequests, fit, request_id_of
@@ -19,7 +20,7 @@ from edge.agent.executor import Executor
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.workers import WorkerPool
-from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode, encode
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp, agent_down
 
@@ -32,7 +33,7 @@ class RecordingUplink:
         self.cond = threading.Condition()
 
     def publish(self, channel: AgentUp, message: Any, *, retain: bool = False) -> bool:
-        payload = message if isinstance(message, bytes) else message.model_dump_json().encode()
+        payload = message if isinstance(message, bytes) else structs.encode(message)
         with self.cond:
             self.published.append((channel, payload))
             self.cond.notify_all()
@@ -226,9 +227,9 @@ def test_recent_requests_is_bounded() -> None:
     recent = RecentRequests(size=3)
     for i in range(5):
         assert recent.begin(f"r{i}") is True
-        recent.finish(f"r{i}", Response.ok(f"r{i}"))
+        recent.finish(f"r{i}", structs.response_ok(f"r{i}"))
     assert recent.begin("r0") is True  # forgotten
-    assert isinstance(recent.begin("r4"), Response)
+    assert isinstance(recent.begin("r4"), structs.Response)
 
 
 def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_not() -> None:
@@ -238,10 +239,10 @@ def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_no
     for i in range(1000):  # a day of distinct requests, one a minute
         now[0] += 60.0
         assert recent.begin(f"r{i}") is True
-        recent.finish(f"r{i}", Response.ok(f"r{i}"))
+        recent.finish(f"r{i}", structs.response_ok(f"r{i}"))
     assert len(recent) <= 12  # the running one and the last ten minutes' answers, not 1,001
     assert recent.begin("long") is False  # never forgotten while it runs
-    assert isinstance(recent.begin("r999"), Response)  # a repeat within the age is replayed
+    assert isinstance(recent.begin("r999"), structs.Response)  # a repeat within the age is replayed
     now[0] += 601.0
     assert recent.begin("r999") is True
 
@@ -249,6 +250,7 @@ def test_answered_requests_are_forgotten_after_their_age_and_running_ones_are_no
 def test_request_id_of() -> None:
     assert request_id_of(b'{"request_id": "abc"}') == "abc"
     assert request_id_of(b'{"request_id": 5}') is None
+    assert request_id_of(b'{"request_id": "abc\\n"}') is None  # "$" would take a final newline: no answer to it
     assert request_id_of(b"[1]") is None
     assert request_id_of(b"\xff") is None
 
@@ -256,14 +258,12 @@ def test_request_id_of() -> None:
 def test_fit_trims_exec_output_to_the_message_limit() -> None:
     data = {"exit_code": 0, "stdout": "\x01" * 100_000, "stderr": "e" * 90_000, "stdout_truncated": False,
             "stderr_truncated": False, "duration_ms": 1, "timed_out": False}
-    payload = fit(Response.ok("big", data))
+    payload = fit(structs.response_ok("big", data))
     assert len(payload) <= MAX_PAYLOAD_BYTES
     out = decode(Response, payload).data
     assert out["stdout_truncated"] is True and out["stdout"].startswith("\x01")
-    assert fit(Response.ok("small", {"a": 1})) == Response.ok("small", {"a": 1}).model_dump_json(
-        exclude_none=True
-    ).encode()
-    huge = decode(Response, fit(Response.ok("other", {"blob": "x" * 200_000})))
+    assert fit(structs.response_ok("small", {"a": 1})) == encode(Response.ok("small", {"a": 1}))  # as pydantic's
+    huge = decode(Response, fit(structs.response_ok("other", {"blob": "x" * 200_000})))
     assert huge.error_code == "payload_too_large"
 
 

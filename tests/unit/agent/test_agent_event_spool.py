@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent.config import AgentConfig
+from edge.agent.config_models import AgentConfig
 from edge.agent.event_spool import EventSpool
 from shared.messages import Event
 

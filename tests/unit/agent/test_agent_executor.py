@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from edge.agent.config import ConfigError, ExecMode, ExecPolicy, parse_config
+from edge.agent.config import ConfigError, ExecMode, parse_config
+from edge.agent.config_models import ExecPolicy  # the pydantic model: its errors are asserted
 from edge.agent.exec_env import SAFE_ENV, SAFE_PATH, UNSAFE_ENV
 from edge.agent.executor import ExecResult, Executor
 from edge.agent.workers import PoolFull, WorkerPool

@@ -137,7 +137,8 @@ def test_enrol_refuses_bad_input_before_any_network(tmp_path: Path, capsys: pyte
 def test_the_agent_package_is_the_agent_extra_and_its_code_only(tmp_path: Path) -> None:
     project = tomllib.loads((agent_package.REPO / "pyproject.toml").read_text())["project"]
     reqs = agent_package.requirements(project, "agent")
-    assert [r.split(">")[0].split("<")[0] for r in reqs] == ["pydantic", "paho-mqtt", "psutil", "cryptography"]
+    names = [r.split(">")[0].split("<")[0].split("=")[0] for r in reqs]
+    assert names == ["pydantic", "paho-mqtt", "psutil", "msgspec", "cryptography"]
     staged = agent_package.stage(agent_package.REPO, tmp_path / "src")
     assert sorted(p.name for p in staged.iterdir()) == ["README.md", "edge", "pyproject.toml", "shared"]
     assert sorted(p.name for p in (staged / "edge").iterdir()) == ["__init__.py", "agent"]

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from edge.agent import structs
 from edge.agent.config import LogSettings
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler, disks
 from shared.log_export import LogRange
-from shared.messages import Metrics, decode, encode
+from shared.messages import Metrics, decode
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_metrics_sample_is_a_valid_message() -> None:
     first = sampler.sample()
     second = sampler.sample()
     for sample in (first, second):
-        again = decode(Metrics, encode(sample))
+        again = decode(Metrics, structs.encode(sample))  # the agent's mirror on the wire, read by the model
         assert 0 <= again.cpu_percent <= 100 and again.mem_total > 0
     assert second.net_rx_bps is None or second.net_rx_bps >= 0
     assert all(d.mount.startswith("/") for d in disks())

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from edge.agent.config_structs import MqttSettings  # what the agent applies credentials to
 from edge.agent.credentials import Credentials, load_credentials, save_credentials
 from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
 from edge.lms.tls import SiteCa
 from infra.local.mosquitto import free_port
-from shared.mqtt import MqttSettings
 
 
 @pytest.fixture(scope="module")

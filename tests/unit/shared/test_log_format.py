@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent.config import LogSettings
+from edge.agent.config_models import LogSettings  # the pydantic model: its refusals are asserted
 from edge.agent.logfile import LogFile
 from shared.log_format import CONTEXT_KEYS, JsonFormatter, formatter
 
