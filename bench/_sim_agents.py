@@ -37,7 +37,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.local import toml_writer
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoProcess
+from infra.local.ports import free_port
 from infra.local.process import ChildProcess, wait_for
 from shared import topics
 from shared.backoff import Backoff

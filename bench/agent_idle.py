@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import Figure, write_results
 from infra.local import toml_writer
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoProcess
+from infra.local.ports import free_port
 from infra.local.process import ChildProcess, wait_for
 
 AGENT = "bench-agent"

@@ -268,7 +268,7 @@ def measure_events(fns: list[Function], runs: int) -> dict[str, EventFigures]:
     from moto.server import ThreadedMotoServer
 
     from infra.local.cloud import cloud_environment
-    from infra.local.mosquitto import free_port
+    from infra.local.ports import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()

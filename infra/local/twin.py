@@ -42,7 +42,8 @@ from infra.local.basic_ingest import RULES_ENGINE_ROLE
 from infra.local.iot_access import IOT_CORE_ROLE, SUPERVISOR_CLIENT, iot_core_settings, stand_in_broker
 from infra.local.iot_ca import IotCa
 from infra.local.link_proxy import LinkProxy
-from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from infra.local.mosquitto import BrokerTls, MosquittoProcess
+from infra.local.ports import free_port
 from infra.local.process import REPO, ChildProcess, wait_for
 from infra.local.supervisor import Supervisor, broker_watch, child_watch
 from infra.local.twin_options import TwinOptions

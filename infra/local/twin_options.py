@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from infra.local import toml_writer
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from infra.local.process import ChildProcess, wait_for
 from infra.local.twin import Twin
 from shared import topics

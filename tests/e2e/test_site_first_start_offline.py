@@ -46,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from infra.lms.entrypoint import CERT_FILE, KEY_FILE
 from infra.local import toml_writer
 from infra.local.iot_access import stand_in_broker
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from infra.local.process import ChildProcess, wait_for
 from shared.names import Namespace
 from shared.topics import site_thing_name

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker, broker_process, running
 from tests.fuzz.openapi_checks import RUN_TIMEOUT_S, run_schemathesis
 from tests.fuzz.tally import CASES

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from infra.local.mosquitto import MosquittoError, MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoError, MosquittoProcess
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker, ConnectRefused
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ asking within one window gets the same link); ``mac`` is HMAC-SHA256 over (purpo
 expires) with the tenant's feed secret (``adapters/signing_key.py``). The link route takes no credentials: it
 checks the MAC (constant-time) and the expiry and answers the overview a caller of that scope would see, with
 ``Cache-Control: public`` so CloudFront answers every admin of the scope from one origin request per
-:data:`~chalicelib.domain.feed_link.MAX_AGE_S` per edge. The overview depends on the caller's sites only, never on the role (it holds no
+:data:`MAX_AGE_S` per edge. The overview depends on the caller's sites only, never on the role (it holds no
 controls), which is why an admin and a viewer of the tenant share a link.
 
 Anything wrong with a link (another MAC, another scope, an expiry moved, past or not on a window, a malformed

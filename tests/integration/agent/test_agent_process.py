@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from shared.messages import Heartbeat, Metrics, Response, StateUpdate, Status, decode
 from shared.topics import AgentUp, agent_down, agent_up
 from tests.fixtures.agents import AGENT, AgentProc, broker_agent_env

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.agents import AgentProc, broker_agent_env, camera_agent_config, running_agent
 from tests.fixtures.brokers import Broker
 from tests.integration.lms.lms_harness import LmsProcess, lms_config_text

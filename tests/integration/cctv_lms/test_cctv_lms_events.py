@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from shared import topics
 from shared.messages import Event, Severity, decode, encode
 from shared.messages import SiteEvents as CloudSiteEvents

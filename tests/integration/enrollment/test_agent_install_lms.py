@@ -33,7 +33,8 @@ import pytest
 from edge.lms.tls import SiteCa
 from infra import agent_package
 from infra.lms import entrypoint
-from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from infra.local.mosquitto import BrokerTls, MosquittoProcess
+from infra.local.ports import free_port
 from infra.local.toml_writer import dumps
 from tests.integration.enrollment.agent_venv import InstalledAgent, Machine, clean_env, make_venv, requires
 from tests.integration.enrollment.site_lan import lan_address, pinned_context

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.lms.cli import EXIT_OK
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.conftest import ADMIN_USER, LMS_USER, DynsecBroker
 from tests.integration.lms.lms_harness import REPO, LmsProcess, eventually, lms_config_text

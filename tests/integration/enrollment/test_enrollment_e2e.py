@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker
 from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.conftest import ADMIN_USER, LMS_USER, DynsecBroker

@@ -28,7 +28,8 @@ from websockets.sync.client import connect as websockets_connect
 
 from edge.lms.tls import SiteCa
 from infra.lms import site_broker
-from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from infra.local.mosquitto import BrokerTls, MosquittoProcess
+from infra.local.ports import free_port
 from shared import fingerprint
 from tests.fixtures.brokers import Broker
 from tests.integration.enrollment.agent_proc import AgentProc

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
-from infra.local.mosquitto import BrokerTls, MosquittoProcess, free_port
+from infra.local.mosquitto import BrokerTls, MosquittoProcess
+from infra.local.ports import free_port
 from tests.integration.enrollment.agent_proc import AgentProc
 from tests.integration.enrollment.site_lan import pinned_context
 from tests.integration.enrollment.test_site_tls import Lms

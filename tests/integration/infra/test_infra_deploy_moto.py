@@ -25,7 +25,7 @@ from chalicelib.repositories.token import TokenRepository
 from chalicelib.services.tokens import TokenService
 from infra.aws.policy_eval import Connection, IotPolicy
 from infra.aws.site_policy import SITE_ID_ATTRIBUTE
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from shared import topics
 from shared.names import Namespace
 from tests.fixtures.moto_server import start_moto

@@ -22,7 +22,8 @@ import pytest
 
 from edge.lms.tls import SiteCa
 from infra.local.broker_files import find_dynsec_plugin
-from infra.local.mosquitto import TEMPLATE_DIR, free_port
+from infra.local.mosquitto import TEMPLATE_DIR
+from infra.local.ports import free_port
 from infra.local.process import wait_for
 
 pytestmark = [

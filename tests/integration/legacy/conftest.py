@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker, running_site_broker
 from tests.integration.lms.lms_harness import LmsProcess, lms_config_text
 

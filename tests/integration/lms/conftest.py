@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker
 from tests.integration.lms.lms_harness import (
     LmsFactory,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from tests.fixtures.brokers import Broker
 from tests.integration.lms.lms_harness import REPO, LmsFactory, lms_config_text
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.mosquitto import MosquittoProcess, free_port
+from infra.local.mosquitto import MosquittoProcess
+from infra.local.ports import free_port
 from shared import topics
 from shared.errors import ErrorCode
 from shared.messages import Command, CommandResults, Response, SiteCommand, SiteHeartbeat, decode, encode

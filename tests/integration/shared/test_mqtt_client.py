@@ -91,7 +91,7 @@ def test_refused_connack_is_an_error_not_connected(broker: MosquittoProcess) -> 
 
 
 def test_unreachable_broker_times_out_clearly() -> None:
-    from infra.local.mosquitto import free_port
+    from infra.local.ports import free_port
 
     s = MqttSettings(host="127.0.0.1", port=free_port(), client_id="nobody", reconnect_min_s=0.1)
     client = MqttClient(s)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge.agent.camera.errors import CameraError
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 from shared.errors import ErrorCode
 from tests.unit.camera.conftest import Cameras, wait_until
 

@@ -17,7 +17,7 @@ from edge.agent.config_structs import MqttSettings  # what the agent applies cre
 from edge.agent.credentials import Credentials, load_credentials, save_credentials
 from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
 from edge.lms.tls import SiteCa
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.local import mosquitto
-from infra.local.mosquitto import LISTEN_PORTS_FLOOR, free_port
+from infra.local import ports
+from infra.local.ports import LISTEN_PORTS_FLOOR, free_port
 
 
 def test_ports_are_drawn_below_the_ephemeral_range_and_are_free() -> None:
@@ -23,7 +23,7 @@ def test_ports_are_drawn_below_the_ephemeral_range_and_are_free() -> None:
 
 
 def test_without_room_below_the_ephemeral_range_the_os_picks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mosquitto, "_listen_range", lambda: (LISTEN_PORTS_FLOOR, LISTEN_PORTS_FLOOR - 1))
+    monkeypatch.setattr(ports, "_listen_range", lambda: (LISTEN_PORTS_FLOOR, LISTEN_PORTS_FLOOR - 1))
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))

@@ -23,7 +23,7 @@ from edge.lms.tls import (
     TlsFiles,
     plain_variant,
 )
-from infra.local.mosquitto import free_port
+from infra.local.ports import free_port
 
 
 async def app(scope: dict[str, object], receive: object, send: object) -> None:  # a minimal ASGI app
