@@ -80,7 +80,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "site_metrics": Access(reads=("agent",), writes=("metric_rollup",)),
     "expire_commands": Access(writes=("command", "rollup", "change_mark")),
     # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
-    "agents_retired": Access(writes=("agent", "label", "site_order", "change_mark"), site_identities=True),
+    "agents_retired": Access(writes=("agent", "label", "site", "site_order", "change_mark"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
     # a site's alert changes: stored if newer; notified (SNS; a failed webhook delivery is kept for its retries)
     # (and an acknowledgement made in the cloud, answered by the site's record: its order deleted)

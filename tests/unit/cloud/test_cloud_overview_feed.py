@@ -169,11 +169,12 @@ def test_a_bad_link_reads_nothing(fleet: Cloud) -> None:
 
 
 def test_the_secret_shows_in_no_answer_and_no_log(fleet: Cloud, caplog: pytest.LogCaptureFixture) -> None:
-    secret = secrets_client().get_secret_value(SecretId=FEED_SECRET)["SecretString"]
     # every logger at the stage's level (INFO); botocore at DEBUG logs every answer's body, the secret's too
-    # (docs/security.md: never DEBUG for botocore in a deployed stage)
+    # (docs/security.md: never DEBUG for botocore in a deployed stage); set before this test reads the secret itself
+    # (an earlier test may have left the root logger at DEBUG)
     caplog.set_level(logging.INFO)
-    caplog.set_level(logging.INFO, logger="botocore")  # an earlier test may have left it at DEBUG
+    caplog.set_level(logging.INFO, logger="botocore")
+    secret = secrets_client().get_secret_value(SecretId=FEED_SECRET)["SecretString"]
     answers = [fleet.get("/api/overview/feed"), fleet.get("/api/overview/feed", role="s1-operator")]
     url = answers[0].json_body["data"]["url"]
     scope, expires, mac = parts(url)
