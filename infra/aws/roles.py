@@ -79,7 +79,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "site_sync": Access(reads=("agent",), writes=("agent_snapshot",)),
     "site_metrics": Access(reads=("agent",), writes=("metric_rollup",)),
     "expire_commands": Access(writes=("command", "rollup", "change_mark")),
-    # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared)
+    # agents a site retired: their records and tag labels deleted, their shadows deleted (or cleared), the site's
+    # agents digest cleared (its next full heartbeat reads its agents again)
     "agents_retired": Access(writes=("agent", "label", "site", "site_order", "change_mark"), site_identities=True),
     "upgrade_reports": Access(writes=("upgrade_campaign", "site_order")),
     # a site's alert changes: stored if newer; notified (SNS; a failed webhook delivery is kept for its retries)
