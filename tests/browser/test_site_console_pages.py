@@ -26,10 +26,11 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
 
+from edge.agent.config_structs import MqttSettings  # what the agent applies its credentials to
 from edge.agent.credentials import CA_FILE, CREDENTIALS_FILE, Credentials
 from infra.local.twin import Twin
 from shared import topics
-from shared.mqtt import MqttClient, MqttSettings
+from shared.mqtt import MqttClient
 from shared.topics import AgentUp
 from tests.browser.browser import chromium, spki_sha256, wait
 from tests.browser.test_site_console import NEW_PASSWORD, SCREENSHOTS, invite, lms, screenshot, sign_in

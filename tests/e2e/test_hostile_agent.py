@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from edge.agent.config_structs import MqttSettings  # what the agent applies its credentials to
 from edge.agent.credentials import CA_FILE, CREDENTIALS_FILE, Credentials
 from infra.local.twin import Twin
 from shared import topics
-from shared.mqtt import MqttClient, MqttSettings
+from shared.mqtt import MqttClient
 from shared.topics import AgentUp
 from tests.integration.lms.lms_harness import eventually
 
