@@ -9,60 +9,22 @@ validate like the pydantic models do."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
-from shared.errors import ErrorCode, MessageError
-from shared.messages.checks import (
-    MAX_PAYLOAD_BYTES,
-    classtop_references,
-    json_problem,
-    load_json,
-    response_problem,
-    schedule_order,
-    schedule_weeks,
-)
+from edge.agent.struct_support import as_dict as as_dict
+from edge.agent.struct_support import bounded as _bounded
+from edge.agent.struct_support import build as build
+from edge.agent.struct_support import decode as decode
+from edge.agent.struct_support import encode as encode
+from edge.agent.struct_support import finite as _finite
+from edge.agent.struct_support import rule as _rule
+from edge.agent.struct_support import validate as validate
+from shared.errors import ErrorCode
+from shared.messages.checks import classtop_references, response_problem, schedule_order, schedule_weeks
 from shared.messages.enums import Presence, Severity
-
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-def _finite(name: str, value: float | None) -> None:
-    if value is not None and value - value != 0.0:
-        raise ValueError(f"{name}: a number that is NaN or infinite")
-
-
-def _bounded(name: str, value: Any) -> None:
-    problem = json_problem(value)
-    if problem is not None:
-        raise ValueError(f"{name}: holds {problem}")
-
-
-def _rule(problem: str | None) -> None:
-    if problem is not None:
-        raise ValueError(problem)
-
-
-def build(struct: type[S], **fields: Any) -> S:
-    """A checked ``struct`` from ``fields`` (as the pydantic model's constructor; ``msgspec.ValidationError``)."""
-    return msgspec.convert(fields, struct)
-
-
-def validate(struct: type[S], data: Any) -> S:
-    """Already-decoded JSON ``data`` as ``struct``; :class:`MessageError` (``bad_payload``) when it is not one."""
-    if not isinstance(data, dict):
-        raise MessageError(f"{struct.__name__} must be a JSON object", code=ErrorCode.BAD_PAYLOAD)
-    try:
-        return msgspec.convert(data, struct)
-    except msgspec.ValidationError as exc:
-        raise MessageError(f"invalid {struct.__name__}: {exc}", code=ErrorCode.BAD_PAYLOAD) from None
-
-
-def decode(struct: type[S], payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> S:
-    """Parse (``shared.messages.checks.load_json``: the same limits as every hop) and validate ``payload``."""
-    return validate(struct, load_json(payload, max_bytes=max_bytes))
 
 
 def response_ok(request_id: str, data: Any = None) -> Response:
@@ -73,29 +35,6 @@ def response_ok(request_id: str, data: Any = None) -> Response:
 def response_fail(request_id: str, code: ErrorCode, error: str, data: Any = None) -> Response:
     """``shared.messages.Response.fail`` (``error`` cut to its 4,096 characters)."""
     return build(Response, request_id=request_id, success=False, error=error[:4096], error_code=code, data=data)
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def as_dict(message: msgspec.Struct) -> dict[str, Any]:
-    """The message as a dict, ``None`` fields of every struct in it left out (pydantic's ``exclude_none``)."""
-    out = {}
-    for name in message.__struct_fields__:
-        value = getattr(message, name)
-        if value is None:
-            continue
-        if isinstance(value, msgspec.Struct):
-            value = as_dict(value)
-        elif isinstance(value, list) and value and isinstance(value[0], msgspec.Struct):
-            value = [as_dict(v) for v in value]
-        out[name] = value
-    return out
-
-
-def encode(message: msgspec.Struct) -> bytes:
-    """Compact JSON, ``None`` fields of every struct in it left out (as ``shared.messages.encode``)."""
-    return _ENCODER.encode(as_dict(message))
 
 
 class Command(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -103,8 +103,8 @@ def test_the_mirrors_load_without_pydantic() -> None:
     tree = ast.parse(TARGET.read_text())
     imported = sorted({n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
                       | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names})  # fmt: skip
-    assert imported == ["__future__", "msgspec", "shared.errors", "shared.messages.checks", "shared.messages.enums",
-                        "typing"]  # fmt: skip
+    assert imported == ["__future__", "edge.agent.struct_support", "msgspec", "shared.errors", "shared.messages.checks",
+                        "shared.messages.enums", "typing"]  # fmt: skip
     code = f"import sys; import {', '.join(imported[1:])}; print(sorted(m for m in sys.modules if 'pydantic' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=TARGET.parents[2])  # fmt: skip
