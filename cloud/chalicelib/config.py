@@ -49,8 +49,10 @@ class Settings:
     max_targets: int = 500
     #: per-agent result ``data`` larger than this (JSON bytes) is stored as a truncated preview.
     result_data_limit: int = 16 * 1024
-    #: a site's heartbeat refreshes its stored ``last_heartbeat`` at most this often when nothing changed.
-    site_touch_interval_s: int = 60
+    #: a site's heartbeat refreshes its stored ``last_heartbeat`` when the stored one is at least this old (or
+    #: something else changed): every full heartbeat of the LMS's 60 s period, even from a clock a little slow,
+    #: every other one of a 30 s period; the stored stamp lags by under a minute in steady state
+    site_touch_interval_s: int = 50
     #: unchanged ClassTop clients (no credentials): ``open``, ``approval`` (kept but pending) or ``closed``.
     client_policy: str = "approval"
     #: an LMS registering without an enrolment token: ``open``, ``approval`` or ``closed``.
@@ -77,7 +79,8 @@ class Settings:
     #: the site's full heartbeats, at most this often (seconds; chalicelib.services.site_orders)
     order_resend_s: int = 60
     #: a site whose heartbeats stopped this long ago is unreachable (presence per hop, the cloud's alert
-    #: conditions); the stored ``last_heartbeat`` lags by up to ``site_touch_interval_s``
+    #: conditions); the stored ``last_heartbeat`` lags by up to one heartbeat period (60 s): two lost heartbeats
+    #: in a row are no outage
     site_stale_s: int = 180
     #: DynamoDB TTL of a resolved alert (seconds after it resolved): the alert history
     alert_retention_s: int = 90 * 24 * 3600
@@ -201,7 +204,7 @@ class Settings:
             command_delivery_window_s=number("CLASSTOP_COMMAND_DELIVERY_WINDOW_S", 24 * 3600),
             max_targets=number("CLASSTOP_MAX_TARGETS", 500),
             result_data_limit=number("CLASSTOP_RESULT_DATA_LIMIT", 16 * 1024),
-            site_touch_interval_s=number("CLASSTOP_SITE_TOUCH_INTERVAL_S", 60),
+            site_touch_interval_s=number("CLASSTOP_SITE_TOUCH_INTERVAL_S", 50),
             client_policy=text("CLASSTOP_CLIENT_POLICY") or "approval",
             lms_policy=text("CLASSTOP_LMS_POLICY") or "approval",
             iot_site_policy=text("CLASSTOP_IOT_SITE_POLICY") or "",

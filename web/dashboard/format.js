@@ -3,7 +3,7 @@ import { html } from '../common/html.js';
 import { t } from '../common/i18n.js';
 import { Pill } from '../common/components/misc.js';
 
-export const STALE_AFTER_S = 120; // as the cloud's stats (a site reporting at most this long ago)
+export const STALE_AFTER_S = 150; // as the cloud's stats (a site reporting at most this long ago)
 
 export function presenceLabel(status) {
   return { online: t('status.online'), offline: t('status.offline'), unknown: t('status.unknown') }[status] || status || t('status.unknown');

@@ -7,6 +7,9 @@ from typing import Any
 
 from chalicelib.domain.approval import Approval
 
+#: ``Site.link_state`` after IoT Core's ``disconnected`` lifecycle event
+LINK_DISCONNECTED = "disconnected"
+
 
 @dataclass(frozen=True, slots=True)
 class Site:
@@ -45,6 +48,13 @@ class Site:
     agents_digest: str | None = None
     #: when a heartbeat last found no order waiting for the site (None: unknown, or an order was given since)
     orders_checked_at: float | None = None
+
+    @property
+    def link_down_since_heartbeat(self) -> bool:
+        """IoT Core's last lifecycle event of the site's link is a disconnection no older than its stored heartbeat
+        (the link shows down until a heartbeat newer than it is stored)."""
+        changed = self.link_changed_at
+        return self.link_state == LINK_DISCONNECTED and changed is not None and changed >= self.last_heartbeat
 
     def to_dict(self) -> dict[str, Any]:
         return {

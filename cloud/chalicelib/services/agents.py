@@ -6,7 +6,9 @@ changes once stored. Moving an agent to another site is an admin action (:meth:`
 
 Writes cost money (docs/data-model.md, "Write budget": at most one write per agent per 5 minutes in steady
 state), so a heartbeat writes an agent only when its status, version or hostname changed, and refreshes a site's
-``last_heartbeat`` at most every ``site_touch_interval_s`` unless something else changed. Reads cost money too: a
+``last_heartbeat`` at most every ``site_touch_interval_s`` (50 s: every full heartbeat of the LMS's 60 s period,
+every other one of a 30 s period) unless something else changed or IoT Core said the site's link went down after
+the stored one (the heartbeat shows it up again at once). Reads cost money too: a
 heartbeat reads its site's waiting orders and agents only when the site's item does not say that nothing changed
 (:class:`HeartbeatMarks`; docs/data-model.md#the-fleets-part).
 """
@@ -369,6 +371,7 @@ class AgentService:
             and site.online_count == online
             and site.agents_digest == marks.agents_digest
             and not marks.agents_changed
+            and not site.link_down_since_heartbeat  # this heartbeat says the link is up again: store it now
             and at - site.last_heartbeat < self._settings.site_touch_interval_s
         ):
             return False

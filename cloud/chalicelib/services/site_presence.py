@@ -21,11 +21,11 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.site import Site
+from chalicelib.domain.site import LINK_DISCONNECTED, Site
 from chalicelib.repositories.site import SiteRepository
 from shared.messages.iot_presence import DisconnectReason
 
-CONNECTED, DISCONNECTED = "connected", "disconnected"
+CONNECTED, DISCONNECTED = "connected", LINK_DISCONNECTED
 
 
 class HopState(StrEnum):
@@ -110,7 +110,7 @@ def site_reach(site: Site, now: float, stale_s: float) -> SiteReach:
     beat = site.last_heartbeat
     changed = site.link_changed_at
     silent = now - beat > stale_s
-    if site.link_state == DISCONNECTED and changed is not None and changed >= beat:
+    if site.link_down_since_heartbeat and changed is not None:
         known = {r.value for r in HopReason}
         reason = HopReason(site.link_reason) if site.link_reason in known else HopReason.LINK_LOST
         return SiteReach(Hop(HopState.DOWN, reason, changed, beat),

@@ -29,7 +29,9 @@ from shared.messages import CommandStatus, Presence
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_S = 120.0
+#: the LMS's full heartbeats come every 60 s and refresh the stored stamp each: one lost, and the next late, is no
+#: outage (presence per hop and the cloud's alerts wait ``site_stale_s``, 180 s)
+STALE_AFTER_S = 150.0
 ROLLUP_RETENTION_S = 400 * 24 * 3600
 _FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
 _FINISHED = {

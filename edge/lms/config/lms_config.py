@@ -80,7 +80,11 @@ class LmsConfig(BaseModel):
     presence_timeout_s: float = Field(
         default=20.0, ge=1, le=3600, description="an agent silent (no heartbeat/status) this long is offline"
     )
-    site_heartbeat_s: float = Field(default=30.0, ge=1, le=3600, description="site heartbeat period to the cloud")
+    site_heartbeat_s: float = Field(
+        default=60.0, ge=1, le=3600,
+        description="full site heartbeat period to the cloud (agents' changes go at once, changed-only); the cloud "
+        "shows a site down after 180 s without one",
+    )
     log_level: LogLevel = Field(default="INFO", description="root log level")
     log: LogSettings = Field(default_factory=LogSettings, description="log line format ([log])")
     metrics_retention_days: float = Field(
