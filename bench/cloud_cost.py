@@ -16,9 +16,9 @@ sleeping) and counts what AWS would bill:
   signs the overview's shared links ($0.40 a month, and its reads).
 
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
-the morning boot (every agent comes online within the sample), a steady period (heartbeats every 30 s, 2% of agents
-changing state per hour, a few commands and ClassTop syncs), and the evening shutdown; the steady sample stands for
-the rest of the day. Metric rollups have no cloud handler yet, so they are modelled (one IoT message and one
+the morning boot (every agent comes online within the sample), a steady period (full site heartbeats every
+``site_heartbeat_s`` as the LMS ships it, 2% of agents changing state per hour, a few commands and ClassTop syncs),
+and the evening shutdown; the steady sample stands for the rest of the day. Metric rollups have no cloud handler yet, so they are modelled (one IoT message and one
 item write per site per 5 minutes) and shown on their own line.
 
 The naive design (every agent writes its item every 60 s through IoT Core and a Lambda) is measured with the same
@@ -75,6 +75,7 @@ from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
 from chalicelib.repositories import change_mark  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
 from chalicelib.services.overview_feed import BUCKET_S  # noqa: E402
+from edge.lms.config.lms_config import LmsConfig  # noqa: E402
 from infra.aws.rules import event_for, rule_for_handler  # noqa: E402
 from shared.messages import MAX_ROLLUPS, ROLLUP_HOUR_S, ROLLUP_PERIOD_S, Presence  # noqa: E402
 from shared.names import Namespace  # noqa: E402
@@ -139,8 +140,8 @@ def use_previous_intake() -> None:
     SiteRepository.forget = lambda self, site_id, **_: None  # type: ignore[method-assign]
 
 
-#: the LMS's full site heartbeat period (``site_heartbeat_s``; ``--site-heartbeat-s``)
-HEARTBEAT_S = 30
+#: the LMS's full site heartbeat period as it ships (``site_heartbeat_s``; ``--site-heartbeat-s``)
+HEARTBEAT_S = float(LmsConfig.model_fields["site_heartbeat_s"].default)
 #: alerts assumed per agent per day (each one fires and resolves: two changes through the site's outbox)
 ALERTS_PER_AGENT_DAY = 0.5
 #: agents whose alert fires and resolves in the measured intake sample

@@ -394,7 +394,8 @@ class Container:
     def lms_config(self) -> LmsConfigService:
         from chalicelib.services.lms_config import LmsConfigService
 
-        return LmsConfigService(self.site_records, self.shadows, self.settings.namespace)
+        return LmsConfigService(self.site_records, self.shadows, self.settings.namespace,
+                                self.settings.site_stale_s)
 
     @_Lazy
     def versions(self) -> VersionService:

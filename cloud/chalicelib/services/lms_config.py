@@ -2,7 +2,9 @@
 (``shared.messages.lms_config``; docs/protocol.md#the-lmss-configuration-from-the-cloud).
 
 The district admin writes ``desired`` (cloud-settable keys only, JSON types checked here; the bounds are the
-LMS's, which rejects an out-of-bounds document as a whole and says why in ``reported.config_status``). The site's
+LMS's, which rejects an out-of-bounds document as a whole and says why in ``reported.config_status``; one is the
+cloud's own: a ``site_heartbeat_s`` over a third of ``site_stale_s``, which would show a healthy site down between its
+heartbeats, is refused here). The site's
 LMS applies it live and writes ``reported``. :meth:`LmsConfigService.read` shows both, what is still ``pending``
 and the LMS's status. Writes are versioned: a caller may name the ``version`` it read (409 when the shadow has
 moved on), and the write itself is conditional on the version read (a concurrent writer makes AWS answer 409;
@@ -87,10 +89,12 @@ def pending(desired: dict[str, Any], reported: dict[str, Any]) -> dict[str, Any]
 
 
 class LmsConfigService:
-    def __init__(self, sites: SiteRepository, shadows: ShadowStore, namespace: Namespace) -> None:
+    def __init__(self, sites: SiteRepository, shadows: ShadowStore, namespace: Namespace,
+                 site_stale_s: float) -> None:
         self._sites = sites
         self._shadows = shadows
         self._namespace = namespace
+        self._site_stale_s = site_stale_s
 
     def read(self, principal: Principal, site_id: str) -> LmsConfigView:
         site = visible_site(self._sites, site_id, principal)
@@ -102,6 +106,7 @@ class LmsConfigService:
         site = visible_site(self._sites, site_id, principal)
         principal.require_sites({site.site_id})
         check(config)
+        check_heartbeat_period(config, self._site_stale_s)
         thing, shadow = site_thing_name(self._namespace, site.site_id), lms_config_shadow_name()
         for _ in range(WRITE_ATTEMPTS):
             before = self._document(site.site_id)
@@ -137,6 +142,15 @@ class LmsConfigService:
         status = document.status()
         return LmsConfigView(site_id, desired, reported, pending(desired, reported),
                              status.model_dump() if status is not None else None, document.version or 0)
+
+
+def check_heartbeat_period(config: dict[str, Any], site_stale_s: float) -> None:
+    """400 for a full site heartbeat period over a third of ``site_stale_s``: the cloud would show the site down
+    between its heartbeats (two lost ones in a row are tolerated at a third)."""
+    period = config.get("site_heartbeat_s")
+    if period is not None and period > site_stale_s / 3:
+        raise BadRequest(f"config: site_heartbeat_s at most {site_stale_s / 3:g} s: the cloud shows a site down "
+                         f"{site_stale_s:g} s after its last full heartbeat (CLASSTOP_SITE_STALE_S)")
 
 
 def check(config: Any) -> None:

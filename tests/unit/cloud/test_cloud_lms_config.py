@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, online
+from cloud_testkit import NS, SETTINGS, Cloud, online
 
 from chalicelib import container
 from shared.messages.lms_config import lms_config_update
@@ -84,6 +84,19 @@ def test_bad_documents_are_refused_and_nothing_is_stored(site: Cloud, config: An
     response = site.put(PATH, {"config": config})
     assert response.status_code == 400, response.json_body
     assert view(site)["desired"] == {"site_heartbeat_s": 10}
+
+
+@pytest.mark.parametrize("period", [SETTINGS.site_stale_s / 3 + 1, 600, 3600])
+def test_a_site_heartbeat_period_the_cloud_would_show_as_an_outage_is_refused(site: Cloud, period: float) -> None:
+    """The cloud shows a site down ``site_stale_s`` after its last full heartbeat: a period over a third of it would
+    show a healthy site down between its heartbeats (and raise its alert), two lost heartbeats tolerated."""
+    site.put(PATH, {"config": {"site_heartbeat_s": 10}})
+    response = site.put(PATH, {"config": {"site_heartbeat_s": period, "log_level": "DEBUG"}})
+    assert response.status_code == 400, response.json_body
+    message = response.json_body["error"]["message"]
+    assert "site_heartbeat_s" in message and "180" in message
+    assert view(site)["desired"] == {"site_heartbeat_s": 10}
+    assert site.put(PATH, {"config": {"site_heartbeat_s": SETTINGS.site_stale_s / 3}}).status_code == 200
 
 
 def test_any_key_may_be_removed(site: Cloud) -> None:
