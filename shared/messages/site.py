@@ -38,7 +38,8 @@ class AgentPresence(Strict):
 
 
 class SiteHeartbeat(Message):
-    """LMS -> cloud, every ``site_heartbeat_s`` (60 s) and on change. ``full`` lists every agent; otherwise only changed ones."""
+    """LMS -> cloud, every ``site_heartbeat_s`` (60 s) and on change. ``full`` lists every agent; otherwise only
+    changed ones."""
 
     type: Literal["site_heartbeat"] = "site_heartbeat"
     timestamp: float = Field(ge=0)
