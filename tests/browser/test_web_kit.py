@@ -179,13 +179,16 @@ def test_the_overview_reads_any_shape_it_gets(page: WebDriver) -> None:
                            commands: {success_rate: 0.5}}, now),
         normalizeOverview({sites: [{site_id: 'c', agents: {online: 2, offline: 1}, link_up: true, lms_up: false}],
                            events: [{at: now, kind: 'x'}]}, now),
+        // the cloud's hops (presence per hop): the link down, the LMS behind it unknown (not "LMS down")
+        normalizeOverview({sites: [{site_id: 'd', link_up: false, lms_up: null, last_heartbeat: now - 10}]}, now),
       ]);
     """)
-    empty, counted, flagged = got
+    empty, counted, flagged, cut = got
     assert empty["sites"] == [] and empty["down"] == [] and empty["successRate"] is None
     assert (counted["online"], counted["offline"]) == (4, 2)
     assert [s["site_id"] for s in counted["down"]] == ["b"] and counted["successRate"] == 0.5
     assert [s["site_id"] for s in flagged["down"]] == ["c"] and len(flagged["events"]) == 1
+    assert [(s["site_id"], s["link_up"], s["lms_up"]) for s in cut["down"]] == [("d", False, None)]
 
 
 def test_the_data_table_pages_sorts_searches_and_filters_thousands_of_rows(page: WebDriver) -> None:

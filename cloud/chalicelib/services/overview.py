@@ -1,8 +1,8 @@
 """The dashboard's overview: one answer for its first page, polled every few seconds (``GET /api/overview``).
 
-Per visible site: agents online/offline, LMS version, last heartbeat and whether it is *reporting* (a heartbeat
-within ``STALE_AFTER_S``: the cloud cannot tell an LMS that is down from a cloud link that is down, so both show as
-``down``); totals; the sites that are down; the command success rate over the last day and week (from the daily
+Per visible site: agents online/offline, LMS version, last heartbeat and whether it is *reporting* (presence per
+hop, ``services/site_presence.py``, with ``STALE_AFTER_S``: a link IoT Core says went down shows at once, and so does
+which hop is down — ``link_up``, ``lms_up``, None while unknown —; a site silent for ``STALE_AFTER_S`` is ``down``); totals; the sites that are down; the command success rate over the last day and week (from the daily
 rollups); sync freshness (site heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest events
 (``since``: only those after a poll's cursor, the newest ``at`` it has seen).
 """
@@ -18,6 +18,7 @@ from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.event import EventRepository
+from chalicelib.services.site_presence import HopState, site_reach
 from chalicelib.services.stats import STALE_AFTER_S, StatsService
 
 
@@ -54,13 +55,16 @@ class OverviewService:
     @staticmethod
     def _row(site: Site, now: float) -> dict[str, Any]:
         age = now - site.last_heartbeat if site.last_heartbeat else None
+        reach = site_reach(site, now, STALE_AFTER_S)
         return {
             "site_id": site.site_id, "name": site.name, "approval": site.approval.value,
             "lms_version": site.lms_version or None,
             "agents": {"total": site.agent_count, "online": site.online_count,
                        "offline": site.agent_count - site.online_count},
             "last_heartbeat": site.last_heartbeat or None, "heartbeat_age_s": age,
-            "reporting": age is not None and age <= STALE_AFTER_S,
+            "reporting": age is not None and reach.reachable,
+            "link_up": reach.link.state == HopState.UP,
+            "lms_up": None if reach.lms.state == HopState.UNKNOWN else reach.lms.state == HopState.UP,
             "certificates_expiring": site.certificates_expiring or [],
         }
 

@@ -86,3 +86,18 @@ def test_a_silent_site_is_shown_down_within_the_stale_period_and_a_lost_heartbea
     cloud.clock.now = last + SETTINGS.site_stale_s + 1
     assert (_link(cloud)["state"], _link(cloud)["reason"]) == ("down", "missed_heartbeats")
     assert cloud.get("/api/overview").json_body["data"]["down"] == ["s1"]
+
+
+def test_the_overview_shows_a_site_down_as_soon_as_iot_core_says_its_link_went_down(cloud: Cloud) -> None:
+    """Not a stale period later: the overview's rows follow presence per hop (its heartbeat rule is 150 s)."""
+    row = cloud.get("/api/overview").json_body["data"]["sites"][0]
+    assert (row["reporting"], row["link_up"], row["lms_up"]) == (True, True, True)
+    cloud.clock.advance(5)
+    lifecycle(cloud, "disconnected", at_s=cloud.clock.now, reason="MQTT_KEEP_ALIVE_TIMEOUT")
+    overview = cloud.get("/api/overview").json_body["data"]
+    assert overview["down"] == ["s1"] and overview["totals"]["sites_down"] == 1
+    # the link is down; whether the LMS behind it runs is unknown
+    assert (overview["sites"][0]["link_up"], overview["sites"][0]["lms_up"]) == (False, None)
+    cloud.clock.advance(5)
+    cloud.heartbeat("s1", FLEET)
+    assert cloud.get("/api/overview").json_body["data"]["down"] == []

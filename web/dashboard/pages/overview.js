@@ -25,7 +25,8 @@ export function normalizeOverview(raw, nowS = Date.now() / 1000) {
     const offline = num(s.offline, s.offline_count, s.agents && s.agents.offline) ?? (total !== null ? Math.max(0, total - online) : 0);
     const hb = num(s.last_heartbeat);
     const linkUp = s.link_up ?? s.link_ok ?? (s.link ? s.link === 'up' : hb !== null ? nowS - hb <= STALE_AFTER_S : null);
-    const lmsUp = s.lms_up ?? s.lms_ok ?? (s.lms ? s.lms === 'up' : linkUp);
+    // the cloud's lms_up is null while the link is down (the LMS behind it unknown): kept, so the page says "link down"
+    const lmsUp = s.lms_up !== undefined ? s.lms_up : s.lms_ok ?? (s.lms ? s.lms === 'up' : linkUp);
     return { site_id: s.site_id, name: s.name || s.site_id, online, offline, last_heartbeat: hb, link_up: linkUp, lms_up: lmsUp };
   });
   const cmd = o.commands || {};
