@@ -2,9 +2,10 @@
 
 Per visible site: agents online/offline, LMS version, last heartbeat and whether it is *reporting* (presence per
 hop, ``services/site_presence.py``, with ``STALE_AFTER_S``: a link IoT Core says went down shows at once, and so does
-which hop is down — ``link_up``, ``lms_up``, None while unknown —; a site silent for ``STALE_AFTER_S`` is ``down``); totals; the sites that are down; the command success rate over the last day and week (from the daily
-rollups); sync freshness (site heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest events
-(``since``: only those after a poll's cursor, the newest ``at`` it has seen).
+which hop is down — ``link_up``, ``lms_up``, None while unknown —; a site silent for ``STALE_AFTER_S`` is ``down``);
+totals; the sites that are down; the command success rate over the last day and week (from the daily rollups);
+sync freshness (site heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest events (``since``:
+only those after a poll's cursor, the newest ``at`` it has seen).
 """
 
 from __future__ import annotations
