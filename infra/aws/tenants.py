@@ -56,6 +56,15 @@ class Deployed:
     admin: IssuedAdmin | None
 
 
+def root_parameters(target: Target) -> dict[str, str]:
+    """The full stack's parameters beyond the data plane's (``infra/aws/root.py``)."""
+    return {
+        logs.LOG_RETENTION_PARAMETER: str(target.log_retention_days),
+        alarms.ALARM_EMAIL_PARAMETER: target.alarm_email,
+        dashboard.PARAMETER: "true" if target.dashboard else "false",
+    }
+
+
 class Tenants:
     def __init__(self, clients: Clients, stacks: StackManager, *, progress: Callable[[str], None] = print) -> None:
         self._clients = clients
@@ -155,9 +164,7 @@ class Tenants:
             template = instantiate(data_plane.data_plane_template(), {"TenantId": target.tenant, "Stage": target.stage})
             body = yaml_io.dump(template)
             return StackRequest(name=target.stack, parameters=parameters, tags=tags, template_body=body)
-        parameters[logs.LOG_RETENTION_PARAMETER] = str(target.log_retention_days)
-        parameters[alarms.ALARM_EMAIL_PARAMETER] = target.alarm_email
-        parameters[dashboard.PARAMETER] = "true" if target.dashboard else "false"
+        parameters.update(root_parameters(target))
         ensure_api_gateway_logging(self._clients, progress=self._progress)
         self._progress("building template.yaml and the Lambda package (chalice package)")
         built = build(work / "build", zip_dir=work / "zip")
