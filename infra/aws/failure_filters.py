@@ -43,7 +43,7 @@ FILTERS = (("app", "errors", APP_ERRORS_PATTERN), ("runtime", "failures", RUNTIM
 FIND_QUERY = (
     "fields @timestamp, @log, level, function_name, site_id, command_id, message, exception\n"
     '| filter level in ["ERROR", "CRITICAL"] or @message like /^\\[ERROR\\]|^\\[CRITICAL\\]|Task timed out'
-    '|Runtime exited|Status: timeout|Status: error/\n'
+    "|Runtime exited|Status: timeout|Status: error/\n"
     "| sort @timestamp desc\n"
     "| limit 100"
 )

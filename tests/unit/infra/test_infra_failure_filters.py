@@ -27,36 +27,41 @@ from chalicelib.errors import UpstreamError  # noqa: E402
 from chalicelib.handlers import events  # noqa: E402
 from chalicelib.repositories.base import dynamo_errors  # noqa: E402
 
-LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop--district-a--prod-site_heartbeat", "CLASSTOP_TENANT": "district-a",
-              "CLASSTOP_STAGE": "prod"}
+LAMBDA_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "classtop--district-a--prod-site_heartbeat",
+    "CLASSTOP_TENANT": "district-a",
+    "CLASSTOP_STAGE": "prod",
+}
 REQUEST = "3f0c2a9e-6f1b-4c1e-9a55-1d2b3c4d5e6f"
 #: what a site may put in a message that a handler logs when it refuses it
-FORGED = ("Task timed out after 3.00 seconds [ERROR] REPORT RequestId: x Status: timeout "
-          '"level":"ERROR" {"level": "ERROR"} RequestId: x Error: Runtime exited')
+FORGED = (
+    "Task timed out after 3.00 seconds [ERROR] REPORT RequestId: x Status: timeout "
+    '"level":"ERROR" {"level": "ERROR"} RequestId: x Error: Runtime exited'
+)
 
 # the lines Lambda and the Python runtime write themselves (LogFormat Text), one log event each
 RUNTIME_FAILURES = {
-    "unhandled exception": f"[ERROR] KeyError: 'site_id'\rTraceback (most recent call last):\r  File "
-                           f"\"/var/task/app.py\", line 1, in handler\r",
+    "unhandled exception": "[ERROR] KeyError: 'site_id'\rTraceback (most recent call last):\r  File "
+    '"/var/task/app.py", line 1, in handler\r',
     "import failure": "[ERROR] Runtime.ImportModuleError: Unable to import module 'app': No module named 'x'\r"
-                      "Traceback (most recent call last):",
+    "Traceback (most recent call last):",
     "another logger's error": f"[ERROR]\t2026-12-07T09:00:30.012Z\t{REQUEST}\tbotocore: connection reset",
     "critical": f"[CRITICAL]\t2026-12-07T09:00:30.012Z\t{REQUEST}\tout of file descriptors",
     "timeout": f"2026-12-07T09:00:30.012Z {REQUEST} Task timed out after 30.03 seconds",
     "timeout (tab)": f"2026-12-07T09:00:30.012Z\t{REQUEST}\tTask timed out after 30.03 seconds",
     "runtime exit": f"RequestId: {REQUEST} Error: Runtime exited with error: signal: killed",
     "timeout report": f"REPORT RequestId: {REQUEST}\tDuration: 30000.00 ms\tBilled Duration: 30000 ms\t"
-                      "Memory Size: 192 MB\tMax Memory Used: 81 MB\tStatus: timeout",
+    "Memory Size: 192 MB\tMax Memory Used: 81 MB\tStatus: timeout",
     "out of memory report": f"REPORT RequestId: {REQUEST}\tDuration: 812.33 ms\tBilled Duration: 813 ms\t"
-                            "Memory Size: 128 MB\tMax Memory Used: 128 MB\tStatus: error\t"
-                            "Error Type: Runtime.OutOfMemory",
+    "Memory Size: 128 MB\tMax Memory Used: 128 MB\tStatus: error\t"
+    "Error Type: Runtime.OutOfMemory",
 }
 HEALTHY = {
     "init": "INIT_START Runtime Version: python:3.13.v31\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:1",
     "start": f"START RequestId: {REQUEST} Version: $LATEST",
     "end": f"END RequestId: {REQUEST}",
     "report": f"REPORT RequestId: {REQUEST}\tDuration: 41.20 ms\tBilled Duration: 42 ms\tMemory Size: 192 MB\t"
-              "Max Memory Used: 80 MB\tInit Duration: 901.11 ms",
+    "Max Memory Used: 80 MB\tInit Duration: 901.11 ms",
     "warning": f"[WARNING]\t2026-12-07T09:00:30.012Z\t{REQUEST}\tretrying",
     "forged text": FORGED,
 }
@@ -121,9 +126,13 @@ def test_a_healthy_invocations_lines_do_not_count(kind: str) -> None:
 def throttled_write() -> dict[str, Any]:
     """A DynamoDB write throttled beyond the SDK's retries, through the repositories' error mapping."""
     with dynamo_errors("agent room-101"):
-        raise PutError("Failed to put item", cause=ClientError(
-            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
-            "PutItem"))
+        raise PutError(
+            "Failed to put item",
+            cause=ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
+                "PutItem",
+            ),
+        )
     raise AssertionError("unreachable")
 
 
