@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -19,9 +18,9 @@ from pynamodb.exceptions import PutError
 
 from infra.aws.cloud_app import ensure_importable
 from infra.aws.failure_filters import APP_ERRORS_PATTERN, FILTERS, FIND_QUERY, RUNTIME_FAILURES_PATTERN
+from tests.unit.json_logs import json_logs as app_json_logs
 
 ensure_importable()
-from chalicelib import observability  # noqa: E402
 from chalicelib.api.http import endpoint  # noqa: E402
 from chalicelib.errors import UpstreamError  # noqa: E402
 from chalicelib.handlers import events  # noqa: E402
@@ -96,13 +95,8 @@ def counted(event: str) -> bool:
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
-    """The app's loggers through powertools' JSON Logger, as in Lambda, into a buffer."""
-    stream = io.StringIO()
-    assert observability.configure(LAMBDA_ENV, stream=stream)
-    try:
+    with app_json_logs(LAMBDA_ENV) as stream:
         yield stream
-    finally:
-        observability.unconfigure()
 
 
 def lines(stream: io.StringIO) -> list[str]:
@@ -179,4 +173,3 @@ def test_the_find_query_selects_what_the_filters_count() -> None:
     assert expression is not None
     for kind, event in RUNTIME_FAILURES.items():
         assert re.search(expression.group(1), event), kind
-    logging.getLogger(__name__).debug("query: %s", FIND_QUERY)
