@@ -107,8 +107,7 @@ def body(functions: Sequence[Function], rules: Sequence[Rule], aggregates: Seque
         _metric_widget("Commands and site messages (the app's metrics)",
                        [[alarms.APP_NAMESPACE, name, *app_dimensions] for name in APP_METRICS]),
         _metric_widget("Function failures (the alarm's metric: errors, timeouts, runtime exits, ERROR lines)",
-                       [[f"{alarms.APP_NAMESPACE}/classtop--{_var('TenantId')}--{_var('Stage')}",
-                         failure_filters.METRIC_NAME]], width=WIDTH),
+                       [[failure_filters.namespace()["Fn::Sub"], failure_filters.METRIC_NAME]], width=WIDTH),
     ]
     return json.dumps({"widgets": widgets}, separators=(",", ":"))
 
