@@ -16,6 +16,7 @@ from chalicelib import observability
 from chalicelib.services.commands import CommandService
 from shared.log_format import CONTEXT_KEYS
 from shared.topics import site_thing_name
+from tests.unit.json_logs import json_logs as app_json_logs
 
 LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop-fn", "CLASSTOP_TENANT": NS.tenant, "CLASSTOP_STAGE": NS.stage}
 
@@ -23,12 +24,8 @@ LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop-fn", "CLASSTOP_TENANT": NS.t
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """The app's loggers through powertools' JSON Logger, as in Lambda, into a buffer."""
-    stream = io.StringIO()
-    assert observability.configure(LAMBDA_ENV, stream=stream)
-    try:
+    with app_json_logs(LAMBDA_ENV) as stream:
         yield stream
-    finally:
-        observability.unconfigure()
 
 
 def entries(stream: io.StringIO) -> list[dict[str, Any]]:
