@@ -84,6 +84,7 @@ def environment() -> Json:
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
         **user_pool.environment(),
         **feed_secret.environment(),
+        **dashboard.environment(),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
         variables[name] = data_plane.output(output)

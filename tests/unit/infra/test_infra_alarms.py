@@ -163,6 +163,17 @@ def test_the_dashboard_exists_only_when_asked_for(resources: dict[str, Resource]
     assert dashboard.DASHBOARD in {r.logical_id for r in evaluate(parameters=WITH_DASHBOARD).resources()}
 
 
+def test_the_apps_own_metrics_are_written_only_with_the_dashboard(resources: dict[str, Resource]) -> None:
+    """Each app metric is a custom metric billed whether or not plotted: the functions write them (EMF) only
+    for the dashboard that plots them (chalicelib.observability.APP_METRICS_ENV)."""
+    def switches(found: dict[str, Resource]) -> set[str]:
+        return {r.properties["Environment"]["Variables"]["CLASSTOP_APP_METRICS"]
+                for r in found.values() if r.type == "AWS::Serverless::Function"}
+
+    assert switches(resources) == {"off"}
+    assert switches({r.logical_id: r for r in evaluate(parameters=WITH_DASHBOARD).resources()}) == {"on"}
+
+
 def test_the_deploy_tool_asks_for_the_dashboard_only_with_its_flag() -> None:
     template = stack_templates.load("template.yaml")
     for flags, expected in (([], "false"), (["--dashboard"], "true")):
