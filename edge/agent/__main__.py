@@ -323,6 +323,7 @@ class AgentProcess:
     def run(self) -> int:
         code = 0
         footprint.limit_arenas()
+        footprint.skip_proxy_lookup()
         try:
             self.lifecycle.start([
                 self.start_logging,

@@ -28,6 +28,25 @@ Both are :mod:`shared.c_heap`'s (the LMS takes the same measures) and do nothing
 
 from __future__ import annotations
 
+import os
+
 from shared.c_heap import limit_arenas, trim
 
-__all__ = ["limit_arenas", "trim"]
+__all__ = ["limit_arenas", "skip_proxy_lookup", "trim"]
+
+
+def skip_proxy_lookup() -> bool:
+    """No ``urllib.request`` on connect when no MQTT proxy is configured; ``True`` when paho was told so.
+
+    paho reads an ``mqtt_proxy`` environment variable on every connect, through ``urllib.request`` (with
+    ``http.client`` and ``email``: ~1.5 MB), but only when PySocks is importable: the agent's package does not
+    depend on it, so an installed agent never does, while a development environment that has PySocks would.
+    Without that variable the lookup finds nothing, so paho is told there is no PySocks (its module's ``socks``,
+    which it uses for proxies only): the same connection, without the import. With the variable set, paho is
+    left as it is and the proxy is used as before."""
+    if any(name.lower() == "mqtt_proxy" for name in os.environ):
+        return False
+    import paho.mqtt.client as paho
+
+    paho.socks = None  # type: ignore[attr-defined]
+    return True
