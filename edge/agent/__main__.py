@@ -322,7 +322,7 @@ class AgentProcess:
 
     def run(self) -> int:
         code = 0
-        footprint.limit_arenas()
+        footprint.limit_arenas(1)  # one arena: the GIL serialises most allocations anyway (README.md#footprint)
         footprint.skip_proxy_lookup()
         try:
             self.lifecycle.start([

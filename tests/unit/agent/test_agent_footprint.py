@@ -20,7 +20,9 @@ def test_starting_the_agent_does_not_load_modules_it_does_not_need() -> None:
         "heavy = ['sqlite3', 'logging.handlers', 'edge.agent.classtop_import', 'cv2', 'numpy', 'cryptography',\n"
         "         'shared.messages.site', 'shared.messages.sync', 'shared.messages.retirement',\n"
         "         'shared.messages.upgrades', 'shared.messages.logs',\n"
-        "         'shared.messages.agent', 'shared.messages.command']  # its messages are msgspec mirrors\n"
+        "         'shared.messages.agent', 'shared.messages.command',  # its messages are msgspec mirrors\n"
+        "         'importlib.metadata', 'http.client', 'email.message']  # edge.agent.deferred_modules\n"
+        "heavy += [m for m in edge.agent.deferred_modules.DEFERRED if type(sys.modules.get(m)).__name__ == 'module']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
