@@ -360,7 +360,9 @@ class AgentProcess:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edge.agent", description="ClassTop Fleet PC agent")
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.agent", description="ClassTop Fleet PC agent", formatter_class=footprint.HelpFormatter
+    )
     parser.add_argument(
         "--config", required=True, type=Path, metavar="FILE.toml", help="agent configuration file"
     )

@@ -24,7 +24,7 @@ from typing import Any
 __all__ = ["DEFERRED", "defer"]
 
 #: deferred in the agent (edge/agent/__init__.py); each is imported on its first use
-DEFERRED = ("urllib.request", "tarfile", "msgspec.inspect")
+DEFERRED = ("urllib.request", "urllib.error", "tarfile", "shutil", "tempfile", "msgspec.inspect")
 
 _lock = threading.RLock()
 

@@ -15,8 +15,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def run(code: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -54,7 +60,8 @@ def test_a_submodule_is_deferred_without_importing_its_package_and_attributes_wr
         "print(msgspec.inspect.type_info(int).__class__.__name__)\n"
         "import urllib.request as r\n"
         "r.marker = 1\n"
-        "print(sys.modules['urllib.request'].marker, urllib.request.getproxies.__module__, 'http.client' in sys.modules)\n"
+        "print(sys.modules['urllib.request'].marker, urllib.request.getproxies.__module__,\n"
+        "      'http.client' in sys.modules)\n"
     )
     assert out.splitlines() == [
         "[] False",  # edge.agent's __init__ deferred them, msgspec not imported
@@ -92,8 +99,15 @@ def test_paho_looks_up_no_proxy_unless_one_is_configured() -> None:
         "print(footprint.skip_proxy_lookup(), paho.socks is None)\n"
     )
     env = {k: v for k, v in os.environ.items() if k.lower() != "mqtt_proxy"}
-    clean = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                           env={**env, "PYTHONPATH": str(REPO)}, check=True)
+    clean = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
     assert clean.stdout.split() == ["True", "True"]
     with_proxy = run(code, env={"MQTT_PROXY": "socks://127.0.0.1:1080"})
     assert with_proxy.split()[0] == "False"  # paho left as it is: it reads the variable on connect
