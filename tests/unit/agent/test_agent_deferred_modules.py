@@ -15,13 +15,15 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def run(code: str, env: dict[str, str] | None = None) -> str:
+    """``code``'s output in a fresh interpreter; no ``mqtt_proxy`` from this environment unless ``env`` sets one."""
+    base = {k: v for k, v in os.environ.items() if k.lower() != "mqtt_proxy"}
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -98,16 +100,6 @@ def test_paho_looks_up_no_proxy_unless_one_is_configured() -> None:
         "from edge.agent import footprint\n"
         "print(footprint.skip_proxy_lookup(), paho.socks is None)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k.lower() != "mqtt_proxy"}
-    clean = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**env, "PYTHONPATH": str(REPO)},
-        check=True,
-    )
-    assert clean.stdout.split() == ["True", "True"]
+    assert run(code).split() == ["True", "True"]
     with_proxy = run(code, env={"MQTT_PROXY": "socks://127.0.0.1:1080"})
     assert with_proxy.split()[0] == "False"  # paho left as it is: it reads the variable on connect
