@@ -166,6 +166,8 @@ def test_an_idle_agent_never_loads_pydantic(agent: AgentRunner, lms: MqttProbe) 
     expect(lms, agent_up(AGENT, AgentUp.METRICS))
     expect(lms, on(agent_up(AGENT, AgentUp.EVENT), kind="classtop.snapshot"))
     assert not pydantic_loaded(proc.pid)
+    # nor shutil (its bz2 and lzma libraries): argparse's width and write_atomic's temporary do without
+    assert not any(f"/{lib}." in Path(f"/proc/{proc.pid}/maps").read_text() for lib in ("_bz2", "_lzma"))
     assert call(lms, "ping", rid="first-command").success
     assert pydantic_loaded(proc.pid)  # the probe sees pydantic once it is there
 
