@@ -87,17 +87,15 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+# an alert's state (``shared.messages.alert.AlertRecord``); no docstring: it would enter the JSON schemas
 class AlertState(StrEnum):
-    """An alert's state (``shared.messages.alert.AlertRecord``)."""
-
     FIRING = "firing"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
 
+# what an alert is about (``shared.messages.alert.AlertTarget``)
 class TargetKind(StrEnum):
-    """What an alert is about (``shared.messages.alert.AlertTarget``)."""
-
     AGENT = "agent"
     CAMERA = "camera"
     SITE = "site"
