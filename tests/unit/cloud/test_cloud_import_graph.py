@@ -117,7 +117,9 @@ def test_a_rule_function_loaded_alone_as_lambda_does_logs_json_and_counts_its_me
     logs and the metrics (the app's middleware) — a dropped event is one JSON log line and one EMF document."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_", "PYTHON"))}
     env.update({"PYTHONPATH": f"{ROOT / 'cloud'}{os.pathsep}{ROOT}", "AWS_LAMBDA_FUNCTION_NAME": "classtop-rule",
-                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                # the app's EMF metrics are on only with the operations dashboard (chalicelib.observability)
+                "CLASSTOP_APP_METRICS": "on"})
     code = """
 import importlib, json, sys
 handler = getattr(importlib.import_module("chalicelib.handlers"), "site_heartbeat")
