@@ -31,8 +31,6 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
-from shared.topics import SiteDown
-
 if TYPE_CHECKING:  # powertools loads when configure() enables it (in Lambda: at import, once)
     from aws_lambda_powertools.logging import Logger
     from aws_lambda_powertools.metrics import Metrics
@@ -223,10 +221,13 @@ class MeteredPublisher:
     those it could not."""
 
     def __init__(self, publisher: Publisher) -> None:
+        from shared.topics import SiteDown  # built with the first service that publishes, not at import
+
         self._publisher = publisher
+        self._command = f"/down/{SiteDown.COMMAND.value}"
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        command = topic.endswith(f"/down/{SiteDown.COMMAND.value}")
+        command = topic.endswith(self._command)
         try:
             self._publisher.publish(topic, payload, qos)
         except Exception:

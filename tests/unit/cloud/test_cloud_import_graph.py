@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 #: loaded only by the paths that need them: a client (boto3), a user-pool token (joserfc, cryptography)
 HEAVY = ("boto3", "s3transfer", "joserfc", "cryptography")
+#: the message and body schemas' library: loaded with the first message or body a function validates
+SCHEMAS = ("pydantic", "pydantic_core", "shared.messages.base")
 
 
 def modules_after(code: str, *, lambda_env: bool = True) -> set[str]:
@@ -47,8 +49,10 @@ def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -
     assert under(loaded, "chalicelib.models") == {"chalicelib.models", "chalicelib.models.base",
                                                   "chalicelib.models.change_mark"}
     assert under(loaded, *HEAVY) == set()
-    # other functions' message schemas
-    assert under(loaded, "shared.messages.alert", "shared.messages.sync", "shared.messages.upgrades") == set()
+    # no message schema, and not pydantic: the function's own schema loads with its first event
+    assert under(loaded, *SCHEMAS) == set()
+    assert {m for m in under(loaded, "shared.messages") if m != "shared.messages"} <= {
+        "shared.messages.checks", "shared.messages.schema_builds"}
 
 
 def test_the_api_function_loads_no_service_body_schema_client_or_token_library() -> None:
@@ -61,6 +65,8 @@ def test_the_api_function_loads_no_service_body_schema_client_or_token_library()
                                                         "chalicelib.repositories.change_mark"}
     # body schemas load with their route's first call: not the bodies, nor the command catalogue and ClassTop wire
     assert under(loaded, "chalicelib.api.bodies", "shared.commands", "shared.classtop_wire", "shared.cctv") == set()
+    # nor pydantic: the routes declare with domain dataclasses and the vocabularies (shared.messages.enums)
+    assert under(loaded, *SCHEMAS, "shared.log_export") == set()
 
 
 def test_a_routes_first_call_loads_its_body_schema_only() -> None:
@@ -71,7 +77,8 @@ assert route.body is not None and route.body.__name__ == "SilenceBody"
 """
     loaded = modules_after(f"import app\n{code}")
     assert "chalicelib.api.bodies.alerts" in loaded
-    assert under(loaded, "chalicelib.api.bodies") == {"chalicelib.api.bodies", "chalicelib.api.bodies.alerts"}
+    assert under(loaded, "chalicelib.api.bodies") == {"chalicelib.api.bodies", "chalicelib.api.bodies.alerts",
+                                                      "chalicelib.api.bodies.request_body"}
 
 
 def test_the_container_builds_a_service_with_its_own_models_only_and_binds_them() -> None:
@@ -110,7 +117,9 @@ def test_a_rule_function_loaded_alone_as_lambda_does_logs_json_and_counts_its_me
     logs and the metrics (the app's middleware) — a dropped event is one JSON log line and one EMF document."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_", "PYTHON"))}
     env.update({"PYTHONPATH": f"{ROOT / 'cloud'}{os.pathsep}{ROOT}", "AWS_LAMBDA_FUNCTION_NAME": "classtop-rule",
-                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                # the app's EMF metrics are on only with the operations dashboard (chalicelib.observability)
+                "CLASSTOP_APP_METRICS": "on"})
     code = """
 import importlib, json, sys
 handler = getattr(importlib.import_module("chalicelib.handlers"), "site_heartbeat")
