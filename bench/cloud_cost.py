@@ -41,7 +41,6 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -59,6 +58,7 @@ os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS
 
 import boto3  # noqa: E402
 import botocore.client  # noqa: E402
+import yaml  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import container, models  # noqa: E402
@@ -99,8 +99,10 @@ PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SM
 #: Secrets Manager: a secret a month (the overview links' signing key), and API calls
 PRICE_SECRET_MONTH = 0.40
 #: what a tenant stage's resources cost each month whatever its traffic (us-east-1 list prices, no free tier),
-#: counted from the templates (Secrets Manager is metered above, with its reads)
-PRICE_FIXED_MONTH = {"AWS::CloudWatch::Alarm": 0.10, "AWS::CloudWatch::Dashboard": 3.00, "AWS::KMS::Key": 1.00}
+#: counted from the templates as deployed with the parameters' defaults (Secrets Manager is metered above, with
+#: its reads); ``CustomMetric``: a metric the stack's metric filters publish (the filters themselves are free)
+PRICE_FIXED_MONTH = {"AWS::CloudWatch::Alarm": 0.10, "AWS::CloudWatch::Dashboard": 3.00, "AWS::KMS::Key": 1.00,
+                     "CustomMetric": 0.30}
 TEMPLATES = (ROOT / "template.yaml", ROOT / "infra" / "aws" / "data-plane.yaml")
 PRICE_SECRET_CALL = 0.05 / 1e4
 
@@ -710,8 +712,13 @@ def _naive_writes(tenant: Tenant, repo: Any) -> None:
 
 def fixed_monthly() -> dict[str, tuple[int, float]]:
     """Per resource type of :data:`PRICE_FIXED_MONTH`: how many the tenant's templates declare, and their $/month."""
-    kinds = re.findall(r"^\s+Type: (AWS::[\w:]+)\s*$", "\n".join(t.read_text(encoding="utf-8") for t in TEMPLATES),
-                       re.MULTILINE)
+    # a resource with a Condition is off with the defaults (the e-mail subscription, the dashboard)
+    resources = [r for t in TEMPLATES for r in yaml.safe_load(t.read_text(encoding="utf-8"))["Resources"].values()
+                 if "Condition" not in r]
+    kinds = [r["Type"] for r in resources]
+    kinds += ["CustomMetric"] * len({(json.dumps(m["MetricNamespace"], sort_keys=True), m["MetricName"])
+                                     for r in resources if r["Type"] == "AWS::Logs::MetricFilter"
+                                     for m in r["Properties"]["MetricTransformations"]})
     return {kind: (kinds.count(kind), kinds.count(kind) * price) for kind, price in PRICE_FIXED_MONTH.items()}
 
 

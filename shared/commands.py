@@ -7,7 +7,6 @@ by every tier before a command leaves or is run.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +36,8 @@ MAX_OUTPUT_LIMIT = 1024 * 1024
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
 SETTING_KEY_PATTERN = checks.SETTING_KEY_PATTERN
 MAX_SETTING_VALUE = checks.MAX_SETTING_VALUE
+#: in the pydantic-free checks (the shadows' documents use it without loading the catalogue); named here as before
+setting_value = checks.setting_value
 
 
 class Category(StrEnum):
@@ -44,20 +45,6 @@ class Category(StrEnum):
     CCTV = "cctv"
     SYSTEM = "system"
     CLASSTOP = "classtop"
-
-
-def setting_value(value: Any) -> str:
-    """ClassTop stores every setting as a string; booleans as ``'true'``/``'false'``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("setting values must be finite numbers (not NaN or infinite)")
-    if isinstance(value, int | float | str):
-        text = str(value)
-        if len(text) > MAX_SETTING_VALUE:
-            raise ValueError(f"setting value longer than {MAX_SETTING_VALUE} characters")
-        return text
-    raise ValueError("setting values must be strings, numbers or booleans")
 
 
 #: A setting's value as JSON Schema says it (what :func:`setting_value` takes).

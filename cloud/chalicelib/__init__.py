@@ -7,8 +7,9 @@ logic, no Chalice) -> ``repositories`` (PynamoDB ``models`` in, plain ``domain``
 
 __version__ = "0.1.0"
 
-from shared.messages.base import defer_schema_builds
+from shared.messages.schema_builds import defer_schema_builds
 
 # A function validates few of the models it defines (a rule function one message kind, the API one body per
-# request): each model builds its validator on first use, the same validation (docs/deploy.md#cold-starts).
+# request): each model builds its validator on first use, the same validation (docs/deploy.md#cold-starts). Asked
+# for without loading pydantic: a rule function's import does not load it (shared.messages.schema_builds).
 defer_schema_builds()

@@ -14,7 +14,10 @@ path parameter, a rule event's ``site_id`` (:func:`bind`); and a record's extras
 
 **Metrics** (:class:`Metric`) are CloudWatch embedded-metric-format lines (EMF: no API call, no IAM permission),
 namespace :data:`METRICS_NAMESPACE`, dimensions ``service``, ``tenant`` and ``stage``, written once at the end of
-an invocation and only when :func:`configure` enabled the JSON logs. ``docs/operations.md`` says what each means.
+an invocation and only when :func:`configure` enabled the JSON logs and ``CLASSTOP_APP_METRICS=on`` (the template
+sets it with the operations dashboard that plots them: each is a custom metric CloudWatch bills $0.30 a month,
+whether or not anyone looks; without them the same facts are in the JSON lines, for Logs Insights).
+``docs/operations.md`` says what each means.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
-from shared.topics import SiteDown
-
 if TYPE_CHECKING:  # powertools loads when configure() enables it (in Lambda: at import, once)
     from aws_lambda_powertools.logging import Logger
     from aws_lambda_powertools.metrics import Metrics
@@ -41,6 +42,8 @@ if TYPE_CHECKING:  # powertools loads when configure() enables it (in Lambda: at
 SERVICE = "classtop-cloud"
 METRICS_NAMESPACE = "ClassTopFleet"
 LOG_FORMAT_ENV = "CLASSTOP_LOG_FORMAT"
+#: ``on``: write the app's metrics (EMF); anything else or unset: none
+APP_METRICS_ENV = "CLASSTOP_APP_METRICS"
 #: set by Lambda in every function's environment
 LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 #: the loggers (and their children) whose lines become JSON: the app's own packages
@@ -88,6 +91,7 @@ class _Telemetry:
         self.handler: logging.StreamHandler[IO[str]] | None = None
         self.metrics: Metrics | None = None
         self.enabled = False
+        self.metrics_on = False
         self.cold = True
 
 
@@ -123,6 +127,7 @@ def configure(environ: Mapping[str, str] = os.environ, stream: IO[str] | None = 
         logging.getLogger(name)  # registered, so that powertools finds it
     copy_config_to_registered_loggers(source_logger=_telemetry.logger, include=set(LOGGERS))
     _telemetry.enabled = True
+    _telemetry.metrics_on = environ.get(APP_METRICS_ENV, "").strip().lower() == "on"
     return True
 
 
@@ -138,6 +143,7 @@ def unconfigure() -> None:
     if _telemetry.logger is not None:
         _telemetry.logger.thread_safe_clear_keys()
     _telemetry.enabled = False
+    _telemetry.metrics_on = False
 
 
 def _lambda_keys(context: Any) -> dict[str, Any]:
@@ -172,7 +178,7 @@ def invocation(context: Any = None, **keys: str | None) -> Iterator[None]:
 
 def count(metric: Metric, value: int = 1) -> None:
     """Add ``value`` to ``metric`` (written at the end of the invocation)."""
-    if _telemetry.enabled and _telemetry.metrics is not None and value:
+    if _telemetry.metrics_on and _telemetry.metrics is not None and value:
         from aws_lambda_powertools.metrics import MetricUnit  # loaded by configure()
 
         _telemetry.metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
@@ -181,7 +187,7 @@ def count(metric: Metric, value: int = 1) -> None:
 def flush() -> None:
     """Write the invocation's metrics as one EMF line, if it counted any."""
     metrics = _telemetry.metrics
-    if _telemetry.enabled and metrics is not None and metrics.metric_set:
+    if _telemetry.metrics_on and metrics is not None and metrics.metric_set:
         metrics.flush_metrics()
 
 
@@ -215,10 +221,13 @@ class MeteredPublisher:
     those it could not."""
 
     def __init__(self, publisher: Publisher) -> None:
+        from shared.topics import SiteDown  # built with the first service that publishes, not at import
+
         self._publisher = publisher
+        self._command = f"/down/{SiteDown.COMMAND.value}"
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        command = topic.endswith(f"/down/{SiteDown.COMMAND.value}")
+        command = topic.endswith(self._command)
         try:
             self._publisher.publish(topic, payload, qos)
         except Exception:

@@ -322,7 +322,8 @@ class AgentProcess:
 
     def run(self) -> int:
         code = 0
-        footprint.limit_arenas()
+        footprint.limit_arenas(1)  # one arena: the GIL serialises most allocations anyway (README.md#footprint)
+        footprint.skip_proxy_lookup()
         try:
             self.lifecycle.start([
                 self.start_logging,
@@ -359,7 +360,9 @@ class AgentProcess:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edge.agent", description="ClassTop Fleet PC agent")
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.agent", description="ClassTop Fleet PC agent", formatter_class=footprint.HelpFormatter
+    )
     parser.add_argument(
         "--config", required=True, type=Path, metavar="FILE.toml", help="agent configuration file"
     )

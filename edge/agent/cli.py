@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from edge.agent import __version__
+from edge.agent.footprint import HelpFormatter
 from edge.agent.install import SERVICE, InstallError, InstallLayout, chown_to_service_user, install, restart_service
 
 PROG = SERVICE
@@ -32,11 +33,12 @@ def _layout_options(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description="ClassTop Fleet PC agent")
+    parser = argparse.ArgumentParser(prog=PROG, description="ClassTop Fleet PC agent", formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="step", required=True, metavar="{install,enrol,run}")
 
-    inst = sub.add_parser("install", help="install the systemd service (user, directories, agent.toml, unit)")
+    inst = sub.add_parser("install", help="install the systemd service (user, directories, agent.toml, unit)",
+                          formatter_class=HelpFormatter)  # fmt: skip
     _layout_options(inst)
     inst.add_argument("--state-dir", type=Path, default=DEFAULT.state_dir,
                       help=f"the agent's state (default {DEFAULT.state_dir})")  # fmt: skip
@@ -46,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     inst.add_argument("--files-only", action="store_true",
                       help="write the files only: no useradd, chown or systemctl (packaging, tests)")  # fmt: skip
 
-    enrol = sub.add_parser("enrol", aliases=["enroll"], help="pin the LMS's site CA and set up enrolment")
+    enrol = sub.add_parser("enrol", aliases=["enroll"], help="pin the LMS's site CA and set up enrolment",
+                           formatter_class=HelpFormatter)  # fmt: skip
     enrol.add_argument("url", help="the LMS, e.g. https://lms.school.lan:8000")
     enrol.add_argument("token", help="the enrolment token (- reads it from standard input)")
     enrol.add_argument("--ca-hash", metavar="sha256:HEX", help="the site CA's fingerprint; a mismatch refuses")
@@ -54,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     enrol.add_argument("--no-restart", action="store_true", help="do not restart the service afterwards")
     _layout_options(enrol)
 
-    run = sub.add_parser("run", help="run the agent (what the service runs)")
+    run = sub.add_parser("run", help="run the agent (what the service runs)", formatter_class=HelpFormatter)
     run.add_argument("--config", type=Path, default=DEFAULT.config, metavar="FILE.toml",
                      help=f"agent configuration file (default {DEFAULT.config})")  # fmt: skip
     run.add_argument("--validate-config", action="store_true", help="check the configuration file and exit")

@@ -91,6 +91,7 @@ class LogFile:
         self.static = dict(static or {})
         self.path = self.directory / FILE_NAME
         self._handlers: list[logging.Handler] = []
+        self._levels: dict[str, int] = {}
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -100,11 +101,13 @@ class LogFile:
         if self.settings.stderr:
             self._handlers.append(logging.StreamHandler(sys.stderr))
         root = logging.getLogger()
+        paho = logging.getLogger("paho")
+        self._levels = {"": root.level, "paho": paho.level}
         for handler in self._handlers:
             handler.setFormatter(line_format)
             root.addHandler(handler)
         root.setLevel(self.settings.level)
-        logging.getLogger("paho").setLevel(logging.WARNING)
+        paho.setLevel(logging.WARNING)
         logging.captureWarnings(True)
 
     @property
@@ -117,6 +120,9 @@ class LogFile:
             root.removeHandler(handler)
             handler.close()
         self._handlers = []
+        for name, level in self._levels.items():  # the levels :meth:`open` found, as they were
+            logging.getLogger(name or None).setLevel(level)
+        self._levels = {}
 
     def tail(self, lines: int, level: str | None = None) -> dict[str, Any]:
         """The last ``lines`` lines (of records at or above ``level``), oldest first, at most ~96 KB."""

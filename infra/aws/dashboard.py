@@ -1,4 +1,9 @@
-"""The tenant's CloudWatch dashboard (``classtop--{tenant}--{stage}``), for whoever runs the stack.
+"""The tenant's CloudWatch dashboard (``classtop--{tenant}--{stage}``), for whoever runs the stack: optional.
+
+A dashboard costs $3 a month (beyond an account's first three), a third of what the rest of a tenant stage costs
+whatever its traffic; every number on it is also in CloudWatch's metrics console and the alarms need none of it.
+So the template parameter ``CloudWatchDashboard`` (deploy tool: ``--dashboard``) is ``false`` by default: turn it
+on for a stage someone watches (a district's production), off again when nobody does.
 
 One page, top to bottom: the state of every alarm of the stack; the functions' invocations, errors, throttles
 and p95 duration; the API's requests, 4xx/5xx and p95 latency; the topic rules' matched messages and action
@@ -16,12 +21,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from infra.aws import alarms, api_stage, data_plane
-from infra.aws.cfn import Json, name_sub
+from infra.aws import alarms, api_stage, data_plane, failure_filters
+from infra.aws.cfn import Json, name_sub, ref
 from infra.aws.cloud_app import Function
 from infra.aws.rules import Rule
 
 DASHBOARD = "OperationsDashboard"
+PARAMETER = "CloudWatchDashboard"
+CONDITION = "HasOperationsDashboard"
 WIDTH, HALF, THIRD, HEIGHT = 24, 12, 8, 6
 #: the app's metrics (chalicelib.observability.Metric), in the order the widget shows them
 APP_METRICS = ("CommandsSent", "CommandPublishFailures", "AgentCommandsSucceeded", "AgentCommandsFailed",
@@ -99,6 +106,8 @@ def body(functions: Sequence[Function], rules: Sequence[Rule], aggregates: Seque
         ], stat="Maximum"),
         _metric_widget("Commands and site messages (the app's metrics)",
                        [[alarms.APP_NAMESPACE, name, *app_dimensions] for name in APP_METRICS]),
+        _metric_widget("Function failures (the alarm's metric: errors, timeouts, runtime exits, ERROR lines)",
+                       [[failure_filters.namespace()["Fn::Sub"], failure_filters.METRIC_NAME]], width=WIDTH),
     ]
     return json.dumps({"widgets": widgets}, separators=(",", ":"))
 
@@ -109,8 +118,28 @@ def dashboard(functions: Sequence[Function], rules: Sequence[Rule], rule_names: 
     variables = {_rule_var(i): name for i, name in enumerate(rule_names)}
     return {DASHBOARD: {
         "Type": "AWS::CloudWatch::Dashboard",
+        "Condition": CONDITION,
         "Properties": {
             "DashboardName": name_sub(),
             "DashboardBody": {"Fn::Sub": [body(functions, rules, aggregates, alarm_ids, stage_name), variables]},
         },
     }}
+
+
+def parameter() -> Json:
+    return {
+        "Type": "String",
+        "Default": "false",
+        "AllowedValues": ["false", "true"],
+        "Description": "Create the operations dashboard (CloudWatch bills $3 a month for it): docs/operations.md",
+    }
+
+
+def conditions() -> Json:
+    return {CONDITION: {"Fn::Equals": [ref(PARAMETER), "true"]}}
+
+
+def environment() -> Json:
+    """The functions' switch of the app's own metrics (``chalicelib.observability.APP_METRICS_ENV``): on with the
+    dashboard that plots them, off without it (each is a custom metric, $0.30 a month whether or not plotted)."""
+    return {"CLASSTOP_APP_METRICS": {"Fn::If": [CONDITION, "on", "off"]}}

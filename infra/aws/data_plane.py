@@ -1,7 +1,7 @@
 """The tenant's data-plane template (``infra/aws/data-plane.yaml``): what moto's CloudFormation can deploy.
 
 DynamoDB tables (keys, GSIs, TTL from ``chalicelib.models.MODELS``), the LMS identities' IoT policy and thing
-type, the SNS topic for notifications (encrypted with its own KMS key) and the S3 bucket for CCTV snapshots/clips
+type, the SNS topic for notifications (the alarms') and the S3 bucket for CCTV snapshots/clips
 and large command output (TLS only). Parameters ``TenantId`` and ``Stage``; every name derives from them.
 
 The tables and the bucket are the tenant's data (the audit log among them): ``DeletionPolicy`` and
@@ -36,7 +36,6 @@ NESTED_STACK = "DataPlane"
 SITE_POLICY = "SitePolicy"
 SITE_THING_TYPE = "SiteThingType"
 NOTIFICATIONS_TOPIC = "NotificationsTopic"
-NOTIFICATIONS_KEY = "NotificationsKey"
 ALERTS_TOPIC = "AlertsTopic"
 MEDIA_BUCKET = "MediaBucket"
 MEDIA_BUCKET_POLICY = "MediaBucketPolicy"
@@ -169,32 +168,19 @@ def _retained(resource: Json) -> Json:
 
 
 def _notifications() -> Json:
-    """The notifications topic (the alarms publish there), encrypted with a key of its own: SNS's AWS-managed key
-    admits no key policy, and CloudWatch needs one to publish to an encrypted topic."""
-    account_root = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    """The notifications topic: the alarms publish there (nothing else does), SNS delivers to its subscribers.
+
+    Not encrypted at rest with a KMS key (docs/security.md, "Encryption at rest"): SNS's AWS-managed key admits no
+    key policy, so CloudWatch cannot publish to a topic it encrypts, and a customer-managed key ($1 a month per
+    tenant stage) would guard only alarm texts (alarm names, thresholds, metric values: no tenant data) for the
+    moments SNS holds them before it e-mails them in the clear. Who may publish is the topic's access policy (the
+    account's principals; CloudWatch as the alarms' action), not a key."""
     return {
-        NOTIFICATIONS_KEY: {
-            "Type": "AWS::KMS::Key",
-            "Properties": {
-                "Description": sub("ClassTop ${TenantId} ${Stage}: the notifications topic"),
-                "EnableKeyRotation": True,
-                "KeyPolicy": {"Version": "2012-10-17", "Statement": [
-                    {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": account_root},
-                     "Action": "kms:*", "Resource": "*"},
-                    {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
-                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
-                     "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}}},
-                ]},
-                # no Tags: moto's CloudFormation reads a key's tags as TagKey/TagValue and fails on Key/Value
-            },
-        },
         NOTIFICATIONS_TOPIC: {
             "Type": "AWS::SNS::Topic",
             "Properties": {
                 "TopicName": name_sub("notifications"),
                 "DisplayName": sub("ClassTop ${TenantId}"),
-                "KmsMasterKeyId": ref(NOTIFICATIONS_KEY),
                 "Tags": tags(),
             },
         },

@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--alarm-email", default="", metavar="ADDRESS",
                        help="e-mail address told of every alarm of the stack (it confirms the subscription first; "
                             "docs/operations.md); an update without it removes the subscription")
+        p.add_argument("--dashboard", action="store_true",
+                       help="create the CloudWatch operations dashboard ($3 a month; docs/operations.md); an update "
+                            "without it removes the dashboard")
         if name == "deploy":
             p.add_argument("--no-admin-token", action="store_true", help="do not issue the first admin token")
     p = actions.add_parser("delete", help="delete the tenant's stack (its tables and bucket are kept)")
@@ -165,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
                     artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days,
-                    log_retention_days=args.log_retention_days, alarm_email=args.alarm_email)
+                    log_retention_days=args.log_retention_days, alarm_email=args.alarm_email,
+                    dashboard=args.dashboard)
     if args.action == "update":
         updated = tenants.update(target)
         if updated is None:

@@ -2,7 +2,7 @@
 Chalice does not generate.
 
 * parameters (``TenantId``, ``Stage``, ``IotDataEndpoint``, ``MediaRetentionDays``, ``LogRetentionDays``,
-  ``AlarmEmail``);
+  ``AlarmEmail``, ``CloudWatchDashboard``);
 * the data plane as a nested stack (``DataPlane``: ``infra/aws/data-plane.yaml``; the deploy tool uploads it
   and rewrites ``TemplateURL``, as ``aws cloudformation package`` would);
 * per function of the app: its environment (``CLASSTOP_TENANT``...), runtime (:data:`LAMBDA_RUNTIME`), its own
@@ -13,10 +13,11 @@ Chalice does not generate.
 * one ``AWS::IoT::TopicRule`` per rule of ``infra.aws.rules.RULES`` targeting the Chalice function of its
   handler, with an ``errorAction`` to the failed-events queue and the ``AWS::Lambda::Permission`` that lets IoT
   invoke the function;
-* alarms on the failed-events queue and the API's 5xx answers (:mod:`infra.aws.failures`), on every function's
-  errors and throttles, every topic rule's failures and every table's throttling (:mod:`infra.aws.alarms`), all
-  to the tenant's notifications topic, and an optional e-mail subscription to it (parameter ``AlarmEmail``);
-* the operations dashboard (:mod:`infra.aws.dashboard`);
+* three alarms, all to the tenant's notifications topic, and an optional e-mail subscription to it (parameter
+  ``AlarmEmail``): the failed-events queue and the API's 5xx answers (:mod:`infra.aws.failures`), and the
+  functions' failures, counted by metric filters on every function's log group (:mod:`infra.aws.failure_filters`,
+  :mod:`infra.aws.alarms`);
+* the operations dashboard, if the parameter ``CloudWatchDashboard`` is ``true`` (:mod:`infra.aws.dashboard`);
 * the dashboard's accounts, a Cognito user pool (:mod:`infra.aws.user_pool`), and its hosting: CloudFront in
   front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`), with
   the overview's shared links cached and their signing secret (:mod:`infra.aws.feed_secret`);
@@ -37,6 +38,7 @@ from infra.aws import (
     cloud_app,
     dashboard,
     data_plane,
+    failure_filters,
     failures,
     feed_secret,
     logs,
@@ -82,6 +84,7 @@ def environment() -> Json:
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
         **user_pool.environment(),
         **feed_secret.environment(),
+        **dashboard.environment(),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
         variables[name] = data_plane.output(output)
@@ -157,19 +160,16 @@ def _parameters() -> Json:
     parameters["MediaRetentionDays"] = data_plane.media_retention_parameter()
     parameters[logs.LOG_RETENTION_PARAMETER] = logs.retention_parameter()
     parameters[alarms.ALARM_EMAIL_PARAMETER] = alarms.alarm_email_parameter()
+    parameters[dashboard.PARAMETER] = dashboard.parameter()
     return parameters
 
 
 def _observability_resources(functions: list[Function], models: tuple[Any, ...]) -> Json:
-    """The alarms of :mod:`infra.aws.alarms`, the e-mail subscription and the dashboard."""
+    """The function failures' metric filters and alarm (:mod:`infra.aws.failure_filters`), the e-mail
+    subscription and the optional dashboard."""
     resources: Json = {alarms.ALARM_EMAIL_SUBSCRIPTION: alarms.alarm_email_subscription()}
-    for function in functions:
-        resources.update(alarms.function_alarms(function))
-    for rule in RULES:
-        resources.update(alarms.rule_alarms(rule, rule_name(rule)))
+    resources.update(failure_filters.resources(functions))
     aggregates = sorted(model.AGGREGATE for model in models)
-    for aggregate in aggregates:
-        resources.update(alarms.table_alarms(aggregate))
     alarm_ids = sorted([*(lid for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"),
                         failures.FAILED_EVENTS_ALARM, failures.API_ERRORS_ALARM])
     resources.update(dashboard.dashboard(functions, RULES, [rule_name(rule) for rule in RULES], aggregates, alarm_ids,
@@ -214,7 +214,7 @@ def merge_template() -> Json:
         "FailedEventsQueueUrl": {"Description": "Site messages and scheduled runs that failed after retries",
                                  "Value": ref(failures.FAILED_EVENTS_QUEUE)},
         "DashboardName": {"Description": "The operations dashboard (docs/operations.md)",
-                          "Value": ref(dashboard.DASHBOARD)},
+                          "Condition": dashboard.CONDITION, "Value": ref(dashboard.DASHBOARD)},
         "UserPoolId": {"Description": "The dashboard's accounts", "Value": ref(user_pool.USER_POOL)},
         "UserPoolClientId": {"Value": ref(user_pool.USER_POOL_CLIENT)},
     }
@@ -229,7 +229,7 @@ def merge_template() -> Json:
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
         "Parameters": _parameters(),
-        "Conditions": alarms.alarm_email_conditions(),
+        "Conditions": {**alarms.alarm_email_conditions(), **dashboard.conditions()},
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.aws import alarms, artifacts, data_plane, logs, yaml_io
+from infra.aws import alarms, artifacts, dashboard, data_plane, logs, yaml_io
 from infra.aws.admin_token import IssuedAdmin, create_first_admin
 from infra.aws.api_logging import ensure_api_gateway_logging
 from infra.aws.cfn import instantiate
@@ -38,6 +38,8 @@ class Target:
     log_retention_days: int = logs.DEFAULT_LOG_RETENTION_DAYS
     #: told of every alarm (template parameter ``AlarmEmail``); empty: nobody
     alarm_email: str = ""
+    #: the operations dashboard (template parameter ``CloudWatchDashboard``; $3 a month): off by default
+    dashboard: bool = False
 
     @property
     def stack(self) -> str:
@@ -52,6 +54,15 @@ class Target:
 class Deployed:
     stack: StackInfo
     admin: IssuedAdmin | None
+
+
+def root_parameters(target: Target) -> dict[str, str]:
+    """The full stack's parameters beyond the data plane's (``infra/aws/root.py``)."""
+    return {
+        logs.LOG_RETENTION_PARAMETER: str(target.log_retention_days),
+        alarms.ALARM_EMAIL_PARAMETER: target.alarm_email,
+        dashboard.PARAMETER: "true" if target.dashboard else "false",
+    }
 
 
 class Tenants:
@@ -153,8 +164,7 @@ class Tenants:
             template = instantiate(data_plane.data_plane_template(), {"TenantId": target.tenant, "Stage": target.stage})
             body = yaml_io.dump(template)
             return StackRequest(name=target.stack, parameters=parameters, tags=tags, template_body=body)
-        parameters[logs.LOG_RETENTION_PARAMETER] = str(target.log_retention_days)
-        parameters[alarms.ALARM_EMAIL_PARAMETER] = target.alarm_email
+        parameters.update(root_parameters(target))
         ensure_api_gateway_logging(self._clients, progress=self._progress)
         self._progress("building template.yaml and the Lambda package (chalice package)")
         built = build(work / "build", zip_dir=work / "zip")

@@ -24,7 +24,12 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shared.messages.base import Count, Message, Strict, require_unique
+
+# an alert's state and target kind live with the other vocabularies (no pydantic: the cloud's domain uses them);
+# named here as before
+from shared.messages.enums import AlertState as AlertState
 from shared.messages.enums import Severity
+from shared.messages.enums import TargetKind as TargetKind
 from shared.topics import ID_PATTERN
 
 #: A rule's id (also the key of an open alert, with its target): like an agent id.
@@ -240,18 +245,6 @@ class AlertRulesDocument(Strict):
     def _unique(cls, v: list[AlertRule]) -> list[AlertRule]:
         require_unique([r.rule_id for r in v], "rule ids must not repeat")
         return v
-
-
-class AlertState(StrEnum):
-    FIRING = "firing"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-
-
-class TargetKind(StrEnum):
-    AGENT = "agent"
-    CAMERA = "camera"
-    SITE = "site"
 
 
 class AlertTarget(Strict):

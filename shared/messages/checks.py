@@ -70,6 +70,20 @@ def _scalar_problem(item: Any) -> str | None:
     return None
 
 
+def setting_value(value: Any) -> str:
+    """ClassTop stores every setting as a string; booleans as ``'true'``/``'false'`` (``shared.commands``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("setting values must be finite numbers (not NaN or infinite)")
+    if isinstance(value, int | float | str):
+        text = str(value)
+        if len(text) > MAX_SETTING_VALUE:
+            raise ValueError(f"setting value longer than {MAX_SETTING_VALUE} characters")
+        return text
+    raise ValueError("setting values must be strings, numbers or booleans")
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 

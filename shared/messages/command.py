@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
@@ -13,46 +12,16 @@ from shared.messages.checks import COMMAND_NAME_PATTERN as COMMAND_NAME_PATTERN
 from shared.messages.checks import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
 from shared.messages.checks import response_problem
 
-# the vocabulary lives in shared.messages.enums (no pydantic: the agent's mirrors use it); named here as before
+# the vocabulary lives in shared.messages.enums (no pydantic: the agent's mirrors and the cloud's domain use it);
+# named here as before
+from shared.messages.enums import SITE_HOPS as SITE_HOPS
 from shared.messages.enums import TERMINAL_STATUSES as TERMINAL_STATUSES
+from shared.messages.enums import CommandHop as CommandHop
 from shared.messages.enums import CommandStatus as CommandStatus
+from shared.messages.enums import status_rank as status_rank
 
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 30.0
-
-
-#: Progress order of the non-terminal statuses; every terminal status ranks above them all (statuses only move
-#: forward: a status is applied only when it ranks above the one stored).
-_STATUS_RANK = {
-    CommandStatus.PENDING: 0,
-    CommandStatus.QUEUED: 1,
-    CommandStatus.DELIVERED: 2,
-    CommandStatus.RUNNING: 3,
-}
-_TERMINAL_RANK = 4
-
-
-def status_rank(status: CommandStatus) -> int:
-    return _TERMINAL_RANK if status.terminal else _STATUS_RANK[status]
-
-
-class CommandHop(StrEnum):
-    """The hops of one cloud command on its way to one agent and back, in order (``GET /api/commands/{id}``)."""
-
-    CREATED = "created"  # the cloud stored it (the API call)
-    SENT = "sent"  # the cloud published the site's message to IoT Core
-    RECEIVED = "received"  # the LMS took the site's message
-    QUEUED = "queued"  # first waiting: in the LMS's offline queue, or on the agent for a command slot
-    DELIVERED = "delivered"  # the LMS published it to the agent (QoS 1)
-    STARTED = "started"  # the agent started it (its ``running`` command.state event; agent clock)
-    FINISHED = "finished"  # the LMS received the agent's answer
-    STORED = "stored"  # the cloud stored the terminal result
-
-
-#: The hops a site reports (in ``AgentResult.hops``); the cloud sets the others itself.
-SITE_HOPS = frozenset(
-    {CommandHop.RECEIVED, CommandHop.QUEUED, CommandHop.DELIVERED, CommandHop.STARTED, CommandHop.FINISHED}
-)
 
 
 class Command(Message):

@@ -1,5 +1,6 @@
-"""The string vocabularies of the messages (statuses, presence, severity), without pydantic: the models of
-``shared.messages`` and the agent's msgspec mirrors (``edge.agent.structs``) use the same ones."""
+"""The string vocabularies of the messages (statuses, presence, severity, an alert's state and target), without
+pydantic: the models of ``shared.messages``, the agent's msgspec mirrors (``edge.agent.structs``) and the cloud's
+domain use the same ones."""
 
 from __future__ import annotations
 
@@ -35,6 +36,40 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
+#: Progress order of the non-terminal statuses; every terminal status ranks above them all (statuses only move
+#: forward: a status is applied only when it ranks above the one stored).
+_STATUS_RANK = {
+    CommandStatus.PENDING: 0,
+    CommandStatus.QUEUED: 1,
+    CommandStatus.DELIVERED: 2,
+    CommandStatus.RUNNING: 3,
+}
+_TERMINAL_RANK = 4
+
+
+def status_rank(status: CommandStatus) -> int:
+    return _TERMINAL_RANK if status.terminal else _STATUS_RANK[status]
+
+
+class CommandHop(StrEnum):
+    """The hops of one cloud command on its way to one agent and back, in order (``GET /api/commands/{id}``)."""
+
+    CREATED = "created"  # the cloud stored it (the API call)
+    SENT = "sent"  # the cloud published the site's message to IoT Core
+    RECEIVED = "received"  # the LMS took the site's message
+    QUEUED = "queued"  # first waiting: in the LMS's offline queue, or on the agent for a command slot
+    DELIVERED = "delivered"  # the LMS published it to the agent (QoS 1)
+    STARTED = "started"  # the agent started it (its ``running`` command.state event; agent clock)
+    FINISHED = "finished"  # the LMS received the agent's answer
+    STORED = "stored"  # the cloud stored the terminal result
+
+
+#: The hops a site reports (in ``AgentResult.hops``); the cloud sets the others itself.
+SITE_HOPS = frozenset(
+    {CommandHop.RECEIVED, CommandHop.QUEUED, CommandHop.DELIVERED, CommandHop.STARTED, CommandHop.FINISHED}
+)
+
+
 class Presence(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
@@ -50,3 +85,17 @@ class Severity(StrEnum):
     WARNING = "warning"
     ERROR = "error"
     CRITICAL = "critical"
+
+
+# an alert's state (``shared.messages.alert.AlertRecord``); no docstring: it would enter the JSON schemas
+class AlertState(StrEnum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+# what an alert is about (``shared.messages.alert.AlertTarget``)
+class TargetKind(StrEnum):
+    AGENT = "agent"
+    CAMERA = "camera"
+    SITE = "site"

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.commands import SETTING_KEY_PATTERN, setting_value
+from shared.messages.checks import SETTING_KEY_PATTERN, setting_value
 
 #: AWS IoT's limit for one shadow document's ``state`` (named shadows).
 MAX_SHADOW_STATE_BYTES = 8 * 1024

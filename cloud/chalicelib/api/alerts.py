@@ -15,8 +15,7 @@ from chalicelib.api.params import CURSOR, Query, limit
 from chalicelib.api.routes import Access, Call, Router, Scope
 from chalicelib.domain.alert import Alert, AlertFilter
 from chalicelib.errors import BadRequest
-from shared.messages.agent import Severity
-from shared.messages.alert import AlertState
+from shared.messages.enums import AlertState, Severity
 from shared.topics import ID_PATTERN, is_valid_id
 
 if TYPE_CHECKING:

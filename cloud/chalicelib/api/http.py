@@ -7,25 +7,25 @@ import functools
 import json
 import logging
 import re
-import typing
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from chalice.app import Blueprint, Request, Response
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from chalicelib import container
 from chalicelib.domain.token import Principal, Role
 from chalicelib.errors import BadRequest, CloudError, PayloadTooLarge
 from chalicelib.repositories import change_mark
 from shared.errors import ErrorCode, SharedError
-from shared.messages import Strict, describe_validation_error
 from shared.topics import is_valid_id
+
+if TYPE_CHECKING:  # pydantic loads with the first body a request parses (docs/deploy.md#cold-starts)
+    from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -188,45 +188,14 @@ def parse_body(request: Request, model: type[M]) -> M:
         raise BadRequest("request body: expected a JSON object")
     if _depth_exceeds(data, MAX_JSON_DEPTH):
         raise BadRequest(_TOO_DEEP, code=ErrorCode.BAD_JSON)
+    from pydantic import ValidationError
+
+    from shared.messages import describe_validation_error
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadRequest(f"invalid request body: {describe_validation_error(exc)}") from None
-
-
-class RequestBody(Strict):
-    """Base of the request bodies: strict types, unknown fields rejected.
-
-    A constraint its validators check beyond the fields' own (one of several fields, a value per command...) is
-    stated in :meth:`openapi_extra`, merged into the body's schema in the OpenAPI document."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    @classmethod
-    def openapi_extra(cls) -> dict[str, Any]:
-        """JSON schema keywords added to the body's schema (``$ref`` to ``#/components/schemas/<model>``, their
-        ``$defs`` beside them)."""
-        return {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _integral_numbers(cls, data: Any) -> Any:
-        """JSON has one kind of number: ``5.0`` is the integer 5 to a JSON Schema validator, so an integer field
-        takes it too (``5.5`` is still refused, as is ``"5"``)."""
-        if not isinstance(data, dict):
-            return data
-        integers = _integer_fields(cls)
-        return {key: int(value) if key in integers and isinstance(value, float) and value.is_integer() else value
-                for key, value in data.items()}
-
-
-@functools.cache
-def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The fields of ``model`` that hold an integer (or ``None``), booleans aside."""
-    def integer(annotation: Any) -> bool:
-        return annotation is int or any(arg is int for arg in typing.get_args(annotation))
-
-    return frozenset(name for name, info in model.model_fields.items() if integer(info.annotation))
 
 
 def path_value(value: str, what: str, pattern: str) -> str:

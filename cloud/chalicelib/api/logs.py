@@ -13,10 +13,10 @@ from chalice.app import Response
 from chalicelib import container
 from chalicelib.api.http import ok
 from chalicelib.api.routes import Access, Call, Link, Router, Scope
-from shared.log_export import LogRange
 
 if TYPE_CHECKING:
     from chalicelib.api.bodies.logs import LogsBody
+    from shared.log_export import LogRange
 
 api = Router(__name__, tag="logs")
 
@@ -25,20 +25,25 @@ _ACCEPTED = {"202": "asked; GET /api/logs/{request_id} says when the object is u
 _READ = Link("202", "GET", "/api/logs/{request_id}", {"request_id": "$response.body#/data/request_id"})
 
 
+def _wanted(body: LogsBody) -> LogRange:
+    """The body's range (``shared.log_export``: pydantic, loaded with the body, not with the import)."""
+    from shared.log_export import LogRange
+
+    return LogRange.model_validate(body.model_dump())
+
+
 @api.route("POST", "/api/agents/{agent_id}/logs", Access.OPERATOR, Scope.SITE,
            "Have the agent upload its log records of a range (gzip) to the media bucket", body="LogsBody",
            body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_agent_logs(call: Call[LogsBody], agent_id: str) -> Response:
-    wanted = LogRange.model_validate(call.body.model_dump())
-    return ok(container.get().log_requests.request_agent(agent_id, wanted, call.principal), 202)
+    return ok(container.get().log_requests.request_agent(agent_id, _wanted(call.body), call.principal), 202)
 
 
 @api.route("POST", "/api/sites/{site_id}/logs", Access.OPERATOR, Scope.SITE,
            "Have the site's LMS upload its own log records of a range (gzip) to the media bucket", body="LogsBody",
            body_optional=True, responses=_ACCEPTED, audit="logs.request", links=(_READ,))
 def request_site_logs(call: Call[LogsBody], site_id: str) -> Response:
-    wanted = LogRange.model_validate(call.body.model_dump())
-    return ok(container.get().log_requests.request_site(site_id, wanted, call.principal), 202)
+    return ok(container.get().log_requests.request_site(site_id, _wanted(call.body), call.principal), 202)
 
 
 @api.route("GET", "/api/logs/{request_id}", Access.OPERATOR, Scope.SITE,

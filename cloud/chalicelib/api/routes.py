@@ -30,11 +30,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from chalice.app import Blueprint, Request, Response
-from pydantic import BaseModel
 
 from chalicelib import container
 from chalicelib.api import etags
@@ -43,6 +42,9 @@ from chalicelib.api.params import Query
 from chalicelib.domain.site import Site
 from chalicelib.domain.token import Principal, Role
 from chalicelib.repositories.change_mark import Area
+
+if TYPE_CHECKING:  # pydantic loads with the first body a request parses (docs/deploy.md#cold-starts)
+    from pydantic import BaseModel
 
 B = TypeVar("B")
 View = Callable[..., Response]
@@ -111,6 +113,8 @@ class BodySchema:
     name: str
 
     def load(self) -> type[BaseModel]:
+        from pydantic import BaseModel
+
         model = getattr(importlib.import_module(self.module), self.name, None)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{self.module}.{self.name} is not a body schema")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.approval import Approval
-from shared.messages import AgentKind, AgentPresence, Presence
+from shared.messages.enums import AgentKind, Presence
+
+if TYPE_CHECKING:  # a site's message (pydantic): not loaded by the API function's import (docs/deploy.md)
+    from shared.messages import AgentPresence
 
 #: a group's or a tag's name
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

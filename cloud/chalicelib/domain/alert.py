@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.messages.alert import AlertRecord, AlertState, TargetKind
+from shared.messages.enums import AlertState, TargetKind
+
+if TYPE_CHECKING:  # pydantic: not loaded by the API function's import (docs/deploy.md#cold-starts)
+    from shared.messages.alert import AlertRecord
 
 #: the longest silence
 MAX_SILENCE_S = 30 * 24 * 3600.0

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.domain.agent import AgentFilter
 from shared.messages import CommandStatus
-from shared.messages.command import CommandHop, status_rank
+from shared.messages.enums import CommandHop, status_rank
 
 __all__ = ["CLOUD_ONLY_PARAMS", "MAX_WAIT_S", "AgentOutcome", "CommandHop", "CommandRecord", "CommandRequest",
            "aggregate_status", "status_rank"]

@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from chalicelib import container
+from chalicelib.handlers.events import services as container_services
 
 
 def evaluate_alerts(event: Any) -> dict[str, Any]:
     """``event`` is Chalice's ``CloudWatchEvent`` (unused). An :class:`UpstreamError` propagates: the next run
     evaluates again (nothing is half-done: each alert is one conditional write)."""
-    services = container.get()
+    services = container_services()
     evaluated = services.alert_evaluator.run()
     retried = services.notifier.retry_due()
     return {"ok": True, **dataclasses.asdict(evaluated), "deliveries_sent": retried.sent,
@@ -21,4 +21,4 @@ def evaluate_alerts(event: Any) -> dict[str, Any]:
 
 
 def alert_digest(event: Any) -> dict[str, Any]:
-    return {"ok": True, **container.get().alerts.digest()}
+    return {"ok": True, **container_services().alerts.digest()}

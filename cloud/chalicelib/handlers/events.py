@@ -17,22 +17,24 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from chalicelib import observability
+from chalicelib import container, observability
 from chalicelib.errors import CloudError, UpstreamError
+from chalicelib.repositories import change_mark
 from shared.errors import ErrorCode, MessageError, SharedError
-from shared.messages import MAX_PAYLOAD_BYTES, decode
-from shared.topics import check_id
+from shared.messages.checks import MAX_PAYLOAD_BYTES
 
-if TYPE_CHECKING:  # the lifecycle function's schema, loaded with its first event
+if TYPE_CHECKING:  # pydantic, a message's schema and the container load with the first event (docs/deploy.md)
+    from pydantic import BaseModel
+
+    from chalicelib.container import Container
     from shared.messages.iot_presence import LifecycleEvent
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -48,14 +50,29 @@ RULE_CLIENT_KEY = "topic_client_id"
 _MAX_ENCODED = 4 * ((MAX_PAYLOAD_BYTES + 2) // 3)
 
 
+def services() -> Container:
+    """The services (``chalicelib.container``)."""
+    return container.get()
+
+
+def change_marks_deferred() -> AbstractContextManager[None]:
+    """``chalicelib.repositories.change_mark.deferred()``."""
+    return change_mark.deferred()
+
+
 def parse_site_event(event: Any, model: type[M]) -> tuple[str, M]:
     """Split a rule event into the site id (from the topic) and the validated message."""
+    from shared.messages.base import decode
+    from shared.topics import check_id
+
     site_id, payload = _split(event, RULE_SITE_KEY)
     return check_id(site_id, "site id"), decode(model, payload)
 
 
 def parse_presence_event(event: Any) -> tuple[str, LifecycleEvent]:
     """Split the lifecycle rule's event into the client id (from the topic) and IoT Core's event."""
+    from pydantic import ValidationError
+
     from shared.messages.iot_presence import LifecycleEvent
 
     client_id, payload = _split(event, RULE_CLIENT_KEY)

@@ -7,21 +7,27 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
-
-from chalicelib import container, observability
-from chalicelib.handlers.events import LambdaHandler, parse_presence_event, parse_site_event, run
-from chalicelib.repositories import change_mark
+from chalicelib import observability
+from chalicelib.handlers.events import (
+    LambdaHandler,
+    change_marks_deferred,
+    parse_presence_event,
+    parse_site_event,
+    run,
+    services,
+)
 from shared import messages
 
 if TYPE_CHECKING:  # a service, and a message's schema, load with its function's first event (docs/deploy.md)
+    from pydantic import BaseModel
+
     from chalicelib.container import Container
     from chalicelib.domain.site_order import SiteOrder
     from chalicelib.services.agents import HeartbeatReport
     from shared.messages import SiteHeartbeat
     from shared.messages.alert import SiteAlerts
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def rule_handler(name: str, model: Callable[[], type[M]], ingest: Callable[[Container, str, M], Any]
@@ -34,8 +40,8 @@ def rule_handler(name: str, model: Callable[[], type[M]], ingest: Callable[[Cont
         def handle() -> dict[str, Any]:
             site_id, message = parse_site_event(event, model())
             observability.bind(site_id=site_id)
-            with change_mark.deferred():
-                report = ingest(container.get(), site_id, message)
+            with change_marks_deferred():
+                report = ingest(services(), site_id, message)
             return {"site_id": site_id, **dataclasses.asdict(report)}
 
         return run(name, event, handle)
@@ -99,7 +105,7 @@ def site_presence(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def handle() -> dict[str, Any]:
         client_id, lifecycle = parse_presence_event(event)
-        report = container.get().site_link.record(client_id, lifecycle)
+        report = services().site_link.record(client_id, lifecycle)
         if report.site_id:
             observability.bind(site_id=report.site_id)
         return dataclasses.asdict(report)

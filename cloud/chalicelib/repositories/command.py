@@ -13,7 +13,7 @@ from chalicelib.models.command import AgentCommandModel, CommandModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, expiry, read_item, read_page, sort_key
 from chalicelib.repositories.change_mark import Area, bump
 from shared.messages import CommandStatus
-from shared.messages.command import CommandHop
+from shared.messages.enums import CommandHop
 
 _HISTORY_KEYS = frozenset({"agent_id", "at_id"})
 _HOPS = frozenset(hop.value for hop in CommandHop)

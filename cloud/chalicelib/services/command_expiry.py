@@ -21,7 +21,7 @@ from chalicelib.services.command_updates import CommandUpdater, ConcurrentUpdate
 from chalicelib.services.optimistic_writes import WRITE_ATTEMPTS
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus
-from shared.messages.command import CommandHop
+from shared.messages.enums import CommandHop
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.command import AgentOutcome, CommandRecord
 from shared.messages import AgentResult, CommandStatus
-from shared.messages.command import CommandHop
+from shared.messages.enums import CommandHop
 
 #: Keep a command item well under DynamoDB's 400 KB item limit: beyond this, results keep no ``data``.
 ITEM_BUDGET_BYTES = 300 * 1024

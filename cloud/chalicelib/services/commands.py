@@ -39,7 +39,6 @@ from chalicelib.repositories.command import CommandRepository
 from chalicelib.services.agents import AgentService
 from chalicelib.services.command_results import ResultsReport, Tally, fit_item, merge_outcome
 from chalicelib.services.command_updates import CommandUpdater
-from shared.commands import ExecParams, get_spec, validate_params
 from shared.errors import ErrorCode, SharedError
 from shared.messages import (
     MAX_PAYLOAD_BYTES,
@@ -93,6 +92,8 @@ class CommandService:
     def create(self, request: CommandRequest, principal: Principal) -> CommandRecord:
         """Store and publish a command. Raises :class:`PublishFailed` (a 502) after marking what failed. The
         caller's role was checked by the route (operator); ``exec`` and the like need an admin."""
+        from shared.commands import get_spec, validate_params  # the catalogue: not on a site's results' path
+
         agent_ids = request.agent_ids
         if request.selector is not None:
             agent_ids = tuple(self._registry.select(request.selector, principal, self._settings.max_targets))
@@ -200,6 +201,8 @@ class CommandService:
 
     @staticmethod
     def _default_timeout(params: BaseModel) -> float:
+        from shared.commands import ExecParams
+
         if isinstance(params, ExecParams):
             return min(params.timeout_s + EXEC_TIMEOUT_MARGIN_S, MAX_TIMEOUT_S)
         return DEFAULT_TIMEOUT_S

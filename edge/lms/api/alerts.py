@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from edge.lms.alerts import AlertError, Alerting, MaintenanceBody, SilenceBody, WebhookChannel
@@ -48,7 +48,9 @@ SEVERITY_QUERY = Query(default=None, description="only this severity")
 _DISABLED = "alerting is disabled on this LMS ([alerts] enabled = false)"
 
 
-def _error(exc: AlertError) -> JSONResponse:
+async def _refused(_request: Request, exc: Exception) -> JSONResponse:
+    """An :class:`AlertError` from any route below, as its status and message (one place, not a try per route)."""
+    assert isinstance(exc, AlertError)
     return error_response(exc.status, exc.message, _CODES.get(exc.status, ErrorCode.BAD_PAYLOAD))
 
 
@@ -67,10 +69,7 @@ def _ok(data: Any) -> dict[str, Any]:
 
 @router.get("/rules", response_model=None)
 async def list_rules(services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        rules = _alerting(services).rules
-    except AlertError as exc:
-        return _error(exc)
+    rules = _alerting(services).rules
     return _ok({"site": [r.model_dump(mode="json") for r in rules.site_rules()],
                 "tenant": [r.model_dump(mode="json") for r in rules.tenant_rules()],
                 "tenant_version": rules.tenant_version})  # fmt: skip
@@ -98,17 +97,14 @@ def _put_rule(
         rule = _alerting(services).rules.put(body, by=actor, create=create)
     except AlertError as exc:
         services.audit.record(actor, role, action, body.rule_id, f"refused: {exc.message}")
-        return _error(exc)
+        raise
     services.audit.record(actor, role, action, rule.rule_id, "ok", {"kind": rule.condition.kind})
     return _ok(rule.model_dump(mode="json"))
 
 
 @router.delete("/rules/{rule_id}", response_model=None)
 async def delete_rule(rule_id: RuleIdPath, services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
-    try:
-        _alerting(services).rules.delete(rule_id)
-    except AlertError as exc:
-        return _error(exc)
+    _alerting(services).rules.delete(rule_id)
     services.audit.record(principal.actor, principal.role.label, "alert:rule_delete", rule_id, "ok")
     return _ok({"rule_id": rule_id, "deleted": True})
 
@@ -118,10 +114,7 @@ async def delete_rule(rule_id: RuleIdPath, services: ServicesDep, principal: Adm
 
 @router.get("/silences", response_model=None)
 async def list_silences(services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        silences = _alerting(services).suppressions.silences()
-    except AlertError as exc:
-        return _error(exc)
+    silences = _alerting(services).suppressions.silences()
     return _ok({"silences": silences, "count": len(silences)})
 
 
@@ -129,10 +122,7 @@ async def list_silences(services: ServicesDep) -> dict[str, Any] | JSONResponse:
 async def add_silence(
     body: SilenceBody, services: ServicesDep, principal: OperatorDep
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        silence = _alerting(services).suppressions.add_silence(body, by=principal.actor)
-    except AlertError as exc:
-        return _error(exc)
+    silence = _alerting(services).suppressions.add_silence(body, by=principal.actor)
     services.audit.record(principal.actor, principal.role.label, "alert:silence", str(silence["silence_id"]), "ok",
                           body.model_dump())  # fmt: skip
     return _ok(silence)
@@ -141,30 +131,21 @@ async def add_silence(
 @router.delete("/silences/{silence_id}", response_model=None)
 async def delete_silence(silence_id: RowId, services: ServicesDep,
                          principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
-    try:
-        _alerting(services).suppressions.delete_silence(silence_id)
-    except AlertError as exc:
-        return _error(exc)
+    _alerting(services).suppressions.delete_silence(silence_id)
     services.audit.record(principal.actor, principal.role.label, "alert:unsilence", str(silence_id), "ok")
     return _ok({"silence_id": silence_id, "deleted": True})
 
 
 @router.get("/maintenance", response_model=None)
 async def list_windows(services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        windows = _alerting(services).suppressions.windows()
-    except AlertError as exc:
-        return _error(exc)
+    windows = _alerting(services).suppressions.windows()
     return _ok({"windows": windows, "count": len(windows)})
 
 
 @router.post("/maintenance", response_model=None, status_code=201, responses=errors(409))
 async def add_window(body: MaintenanceBody, services: ServicesDep,
                      principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
-    try:
-        window = _alerting(services).suppressions.add_window(body, by=principal.actor)
-    except AlertError as exc:
-        return _error(exc)
+    window = _alerting(services).suppressions.add_window(body, by=principal.actor)
     services.audit.record(principal.actor, principal.role.label, "alert:maintenance", str(window["window_id"]), "ok",
                           body.model_dump(mode="json", exclude_none=True))  # fmt: skip
     return _ok(window)
@@ -173,10 +154,7 @@ async def add_window(body: MaintenanceBody, services: ServicesDep,
 @router.delete("/maintenance/{window_id}", response_model=None)
 async def delete_window(window_id: RowId, services: ServicesDep,
                         principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
-    try:
-        _alerting(services).suppressions.delete_window(window_id)
-    except AlertError as exc:
-        return _error(exc)
+    _alerting(services).suppressions.delete_window(window_id)
     services.audit.record(principal.actor, principal.role.label, "alert:maintenance_delete", str(window_id), "ok")
     return _ok({"window_id": window_id, "deleted": True})
 
@@ -186,10 +164,7 @@ async def delete_window(window_id: RowId, services: ServicesDep,
 
 @router.get("/webhook", response_model=None)
 async def get_webhook(services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        return _ok(_alerting(services).webhook.view())
-    except AlertError as exc:
-        return _error(exc)
+    return _ok(_alerting(services).webhook.view())
 
 
 @router.put("/webhook", response_model=None, responses=errors(409))
@@ -201,7 +176,7 @@ async def put_webhook(
     except AlertError as exc:
         services.audit.record(principal.actor, principal.role.label, "alert:webhook_put", None,
                               f"refused: {exc.message}")  # fmt: skip
-        return _error(exc)
+        raise
     services.audit.record(principal.actor, principal.role.label, "alert:webhook_put", None, "ok",
                           channel.model_dump(mode="json"))  # fmt: skip
     return _ok(channel.model_dump(mode="json"))
@@ -209,20 +184,14 @@ async def put_webhook(
 
 @router.delete("/webhook", response_model=None)
 async def delete_webhook(services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
-    try:
-        _alerting(services).webhook.delete_channel()
-    except AlertError as exc:
-        return _error(exc)
+    _alerting(services).webhook.delete_channel()
     services.audit.record(principal.actor, principal.role.label, "alert:webhook_delete", None, "ok")
     return _ok({"deleted": True})
 
 
 @router.post("/webhook/test", response_model=None, responses=errors(409, 422))
 async def test_webhook(services: ServicesDep, principal: AdminDep) -> dict[str, Any] | JSONResponse:
-    try:
-        outcome = await asyncio.to_thread(_alerting(services).webhook.test)
-    except AlertError as exc:
-        return _error(exc)
+    outcome = await asyncio.to_thread(_alerting(services).webhook.test)
     services.audit.record(principal.actor, principal.role.label, "alert:webhook_test", None,
                           "ok" if outcome.get("delivered") else "failed", outcome)  # fmt: skip
     return _ok(outcome)
@@ -234,20 +203,14 @@ async def deliveries(
     state: Literal["pending", "sent", "dead", "quiet"] | None = Query(default=None, description="only these"),
     limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        rows = _alerting(services).webhook.deliveries(state, limit)
-    except AlertError as exc:
-        return _error(exc)
+    rows = _alerting(services).webhook.deliveries(state, limit)
     return _ok({"deliveries": rows, "count": len(rows)})
 
 
 @router.post("/webhook/deliveries/{delivery_id}/retry", response_model=None)
 async def retry_delivery(delivery_id: DeliveryIdPath, services: ServicesDep,
                          principal: AdminDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
-    try:
-        _alerting(services).webhook.retry(delivery_id)
-    except AlertError as exc:
-        return _error(exc)
+    _alerting(services).webhook.retry(delivery_id)
     services.audit.record(principal.actor, principal.role.label, "alert:delivery_retry", delivery_id, "ok")
     return _ok({"delivery_id": delivery_id, "state": "pending"})
 
@@ -265,28 +228,19 @@ async def list_alerts(
     since: float | None = Query(default=None, ge=0, description="changed at or after this time (epoch s)"),
     limit: Annotated[int, Query(ge=1, le=1000), DIGITS_ONLY] = 100,
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        rows = _alerting(services).book.list(state=state, agent_id=agent, rule_id=rule,
-                                             severity=severity.value if severity else None, since=since, limit=limit)
-    except AlertError as exc:
-        return _error(exc)
+    rows = _alerting(services).book.list(state=state, agent_id=agent, rule_id=rule,
+                                         severity=severity.value if severity else None, since=since, limit=limit)
     return _ok({"alerts": rows, "count": len(rows)})
 
 
 @router.get("/summary", response_model=None)
 async def summary(services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        return _ok(_alerting(services).summary())
-    except AlertError as exc:
-        return _error(exc)
+    return _ok(_alerting(services).summary())
 
 
 @router.get("/{alert_id}", response_model=None)
 async def get_alert(alert_id: AlertIdPath, services: ServicesDep) -> dict[str, Any] | JSONResponse:
-    try:
-        record = _alerting(services).book.get(alert_id)
-    except AlertError as exc:
-        return _error(exc)
+    record = _alerting(services).book.get(alert_id)
     if record is None:
         return error_response(404, f"no alert {alert_id}", ErrorCode.NOT_FOUND)
     return _ok(record.model_dump(mode="json"))
@@ -295,13 +249,11 @@ async def get_alert(alert_id: AlertIdPath, services: ServicesDep) -> dict[str, A
 @router.post("/{alert_id}/acknowledge", response_model=None)
 async def acknowledge(alert_id: AlertIdPath, services: ServicesDep,
                       principal: OperatorDep) -> dict[str, Any] | JSONResponse:  # fmt: skip
-    try:
-        record = _alerting(services).evaluator.acknowledge(alert_id, principal.actor)
-    except AlertError as exc:
-        return _error(exc)
+    record = _alerting(services).evaluator.acknowledge(alert_id, principal.actor)
     services.audit.record(principal.actor, principal.role.label, "alert:acknowledge", alert_id, "ok")
     return _ok(record.model_dump(mode="json"))
 
 
 def install(app: FastAPI, services: Services) -> None:
+    app.add_exception_handler(AlertError, _refused)
     app.include_router(router)

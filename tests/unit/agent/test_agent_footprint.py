@@ -20,7 +20,9 @@ def test_starting_the_agent_does_not_load_modules_it_does_not_need() -> None:
         "heavy = ['sqlite3', 'logging.handlers', 'edge.agent.classtop_import', 'cv2', 'numpy', 'cryptography',\n"
         "         'shared.messages.site', 'shared.messages.sync', 'shared.messages.retirement',\n"
         "         'shared.messages.upgrades', 'shared.messages.logs',\n"
-        "         'shared.messages.agent', 'shared.messages.command']  # its messages are msgspec mirrors\n"
+        "         'shared.messages.agent', 'shared.messages.command',  # its messages are msgspec mirrors\n"
+        "         'importlib.metadata', 'http.client', 'email.message']  # edge.agent.deferred_modules\n"
+        "heavy += [m for m in edge.agent.deferred_modules.DEFERRED if type(sys.modules.get(m)).__name__ == 'module']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
@@ -31,3 +33,18 @@ def test_starting_the_agent_does_not_load_modules_it_does_not_need() -> None:
 def test_glibc_measures_apply() -> None:
     assert footprint.limit_arenas(2)
     assert footprint.trim()
+
+
+@pytest.mark.parametrize("columns", ["57", "200", "", "junk"])
+def test_the_help_reads_as_argparse_writes_it(columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """footprint.HelpFormatter finds the width without shutil, the same width argparse's own formatter finds."""
+    import argparse
+
+    monkeypatch.setenv("COLUMNS", columns)
+
+    def parser(formatter: type[argparse.HelpFormatter]) -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(prog="classtop-agent", description="x " * 80, formatter_class=formatter)
+        p.add_argument("--config", metavar="FILE.toml", help="the agent configuration file, " * 5)
+        return p
+
+    assert parser(footprint.HelpFormatter).format_help() == parser(argparse.HelpFormatter).format_help()

@@ -105,3 +105,20 @@ def test_lines_between_selects_a_time_range(logfile: LogFile) -> None:
     assert [line.rsplit(" ", 2)[-2:] for line in picked["lines"]] == [["inside", "one"], ["inside", "two"]]
     assert logfile.lines_between(LogRange(since=since - 0.001, level="WARNING"), 100)["count"] == 1
     assert logfile.files() == [logfile.path]
+
+
+def test_close_restores_the_log_levels_open_found(tmp_path: Path) -> None:
+    root, paho = logging.getLogger(), logging.getLogger("paho")
+    before = (root.level, paho.level)
+    root.setLevel(logging.ERROR)
+    paho.setLevel(logging.NOTSET)
+    try:
+        lf = LogFile(tmp_path / "logs", LogSettings(level="DEBUG", stderr=False, max_bytes=64 * 1024, backups=2))
+        lf.open()
+        assert (root.level, paho.level) == (logging.DEBUG, logging.WARNING)
+        lf.close()
+        assert (root.level, paho.level) == (logging.ERROR, logging.NOTSET)
+        assert not lf.is_open
+    finally:
+        root.setLevel(before[0])
+        paho.setLevel(before[1])

@@ -16,15 +16,19 @@ ROOT = Path(__file__).resolve().parents[3]
 
 #: loaded only by the paths that need them: a client (boto3), a user-pool token (joserfc, cryptography)
 HEAVY = ("boto3", "s3transfer", "joserfc", "cryptography")
+#: the message and body schemas' library: a rule function loads it in its init phase, the API with its first body
+SCHEMAS = ("pydantic", "pydantic_core", "shared.messages.base")
 
 
-def modules_after(code: str, *, lambda_env: bool = True) -> set[str]:
+def modules_after(code: str, *, lambda_env: bool = True, handler: str | None = None) -> set[str]:
     """``sys.modules`` of a fresh interpreter (the package root as Lambda lays it out) after running ``code``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_", "PYTHON"))}
     env["PYTHONPATH"] = f"{ROOT / 'cloud'}{os.pathsep}{ROOT}"
     env.update({"CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"})
     if lambda_env:
         env["AWS_LAMBDA_FUNCTION_NAME"] = "classtop-test"
+    if handler is not None:
+        env["_HANDLER"] = handler  # as Lambda sets it
     script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT / "cloud", capture_output=True,
                           text=True, timeout=120, check=False)
@@ -39,7 +43,8 @@ def under(modules: set[str], *packages: str) -> set[str]:
 
 def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -> None:
     loaded = modules_after("import importlib\n"
-                           "getattr(importlib.import_module('chalicelib.handlers'), 'site_heartbeat')")
+                           "getattr(importlib.import_module('chalicelib.handlers'), 'site_heartbeat')",
+                           handler="chalicelib.handlers.site_heartbeat")
     assert "chalicelib.handlers.rules" in loaded  # the probe does resolve the handler
     assert under(loaded, "chalicelib.api") == set()
     assert under(loaded, "chalicelib.services") == set()
@@ -47,12 +52,20 @@ def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -
     assert under(loaded, "chalicelib.models") == {"chalicelib.models", "chalicelib.models.base",
                                                   "chalicelib.models.change_mark"}
     assert under(loaded, *HEAVY) == set()
-    # other functions' message schemas
-    assert under(loaded, "shared.messages.alert", "shared.messages.sync", "shared.messages.upgrades") == set()
+    # pydantic, which every event of a rule function needs, loads in the init phase (Lambda runs it with burst
+    # CPU: docs/deploy.md#cold-starts); the function's own message schema with its first event
+    assert set(SCHEMAS) <= loaded
+    # a schedule that decodes no message (the sweeper) does not
+    sweeper = modules_after("import importlib\n"
+                            "getattr(importlib.import_module('chalicelib.handlers'), 'expire_commands')",
+                            handler="chalicelib.handlers.expire_commands")
+    assert under(sweeper, *SCHEMAS) == set()
+    assert {m for m in under(loaded, "shared.messages") if m != "shared.messages"} <= {
+        "shared.messages.base", "shared.messages.checks", "shared.messages.schema_builds"}
 
 
 def test_the_api_function_loads_no_service_body_schema_client_or_token_library() -> None:
-    loaded = modules_after("import app")
+    loaded = modules_after("import app", handler="app.app")
     assert "chalicelib.api.agents" in loaded
     assert under(loaded, *HEAVY) == set()
     # the routes declare with constants and types from domain/, never a service's module (the container builds those)
@@ -61,6 +74,8 @@ def test_the_api_function_loads_no_service_body_schema_client_or_token_library()
                                                         "chalicelib.repositories.change_mark"}
     # body schemas load with their route's first call: not the bodies, nor the command catalogue and ClassTop wire
     assert under(loaded, "chalicelib.api.bodies", "shared.commands", "shared.classtop_wire", "shared.cctv") == set()
+    # nor pydantic: the routes declare with domain dataclasses and the vocabularies (shared.messages.enums)
+    assert under(loaded, *SCHEMAS, "shared.log_export") == set()
 
 
 def test_a_routes_first_call_loads_its_body_schema_only() -> None:
@@ -71,7 +86,8 @@ assert route.body is not None and route.body.__name__ == "SilenceBody"
 """
     loaded = modules_after(f"import app\n{code}")
     assert "chalicelib.api.bodies.alerts" in loaded
-    assert under(loaded, "chalicelib.api.bodies") == {"chalicelib.api.bodies", "chalicelib.api.bodies.alerts"}
+    assert under(loaded, "chalicelib.api.bodies") == {"chalicelib.api.bodies", "chalicelib.api.bodies.alerts",
+                                                      "chalicelib.api.bodies.request_body"}
 
 
 def test_the_container_builds_a_service_with_its_own_models_only_and_binds_them() -> None:
@@ -110,7 +126,9 @@ def test_a_rule_function_loaded_alone_as_lambda_does_logs_json_and_counts_its_me
     logs and the metrics (the app's middleware) — a dropped event is one JSON log line and one EMF document."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSTOP_", "AWS_", "PYTHON"))}
     env.update({"PYTHONPATH": f"{ROOT / 'cloud'}{os.pathsep}{ROOT}", "AWS_LAMBDA_FUNCTION_NAME": "classtop-rule",
-                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+                "CLASSTOP_TENANT": "demo", "CLASSTOP_STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                # the app's EMF metrics are on only with the operations dashboard (chalicelib.observability)
+                "CLASSTOP_APP_METRICS": "on"})
     code = """
 import importlib, json, sys
 handler = getattr(importlib.import_module("chalicelib.handlers"), "site_heartbeat")

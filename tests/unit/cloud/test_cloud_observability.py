@@ -16,19 +16,17 @@ from chalicelib import observability
 from chalicelib.services.commands import CommandService
 from shared.log_format import CONTEXT_KEYS
 from shared.topics import site_thing_name
+from tests.unit.json_logs import json_logs as app_json_logs
 
-LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop-fn", "CLASSTOP_TENANT": NS.tenant, "CLASSTOP_STAGE": NS.stage}
+LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop-fn", "CLASSTOP_TENANT": NS.tenant, "CLASSTOP_STAGE": NS.stage,
+              observability.APP_METRICS_ENV: "on"}
 
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """The app's loggers through powertools' JSON Logger, as in Lambda, into a buffer."""
-    stream = io.StringIO()
-    assert observability.configure(LAMBDA_ENV, stream=stream)
-    try:
+    with app_json_logs(LAMBDA_ENV) as stream:
         yield stream
-    finally:
-        observability.unconfigure()
 
 
 def entries(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -120,3 +118,14 @@ def test_outside_lambda_logging_and_metrics_stay_off(capsys: pytest.CaptureFixtu
     observability.count(observability.Metric.COMMANDS_SENT)
     observability.flush()
     assert capsys.readouterr().out == ""
+
+
+def test_without_the_dashboard_the_lines_stay_json_and_no_metric_is_written(
+        cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
+    """Metrics off (the template's default, no dashboard to plot them): the dropped event is still logged as
+    JSON with its site (what the failures alarm and Logs Insights read), but no EMF document is written."""
+    with app_json_logs({**LAMBDA_ENV, observability.APP_METRICS_ENV: "off"}) as stream:
+        answer = cloud.invoke("site_heartbeat", {"type": "site_heartbeat", "v": 1, "site_id": "s1", "bogus": 1})
+        assert answer["ok"] is False
+        assert [e for e in entries(stream) if "dropped event" in e["message"]]
+    assert emf(capsys.readouterr().out) == []

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.agent import LABEL_PATTERN, MAX_TAGS
 from shared.topics import ID_PATTERN
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.user import EMAIL_PATTERN
 from shared.webhook_signature import MIN_SECRET_BYTES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.alert import MAX_SILENCE_S
 from shared.topics import ID_PATTERN
 

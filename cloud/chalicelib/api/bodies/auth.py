@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.user import EMAIL_PATTERN
 
 #: a password as the pool takes it: at least one character that is not a space (the pool's own policy decides

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from shared.cctv import central_source_error
 
 #: printable ASCII after the scheme (``\s`` is not the same class in Python and in JSON Schema's ECMA regexes)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.agent import LABEL_PATTERN, AgentFilter
 from chalicelib.domain.command import CLOUD_ONLY_PARAMS
 from shared.commands import CATALOGUE

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from shared.messages.lms_config import LmsConfigOverlay
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 
 from pydantic import model_validator
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from shared.log_export import MAX_RANGE_S, LogRange
 
 

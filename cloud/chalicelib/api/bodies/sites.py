@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from chalicelib.api.bodies.agents import RetireBody as RetireBody
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.services.csr import MAX_CSR_CHARS
 from shared.topics import ID_PATTERN
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.token import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S
 from shared.topics import ID_PATTERN
 

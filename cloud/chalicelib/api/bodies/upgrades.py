@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.upgrade_campaign import MAX_SITES
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.topics import ID_PATTERN

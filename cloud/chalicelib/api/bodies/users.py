@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from chalicelib.api.http import RequestBody
+from chalicelib.api.bodies.request_body import RequestBody
 from chalicelib.domain.user import EMAIL_PATTERN, MAX_USER_SITES
 from shared.topics import ID_PATTERN
 
