@@ -2,7 +2,8 @@
 
 With ``loop_start()``, paho queues every outgoing packet and wakes its network thread (a byte on a socket pair) to
 write it: a thread hand-off on every publish from any other thread — e.g. the LMS's event loop sending a command, a
-dispatcher thread answering one. On a busy two-core site that wake-up is a large share of a command's round trip
+dispatcher thread answering one — and, on the network thread itself (a handler answering inline, a PUBACK), one more
+turn of its ``select`` loop before the packet leaves. On a busy two-core site that wake-up is a large share of a command's round trip
 (docs/architecture.md#the-on-site-round-trip-and-what-keeps-it-near-1-ms). :class:`DirectWriteClient` writes the
 queued packets at once from the calling thread, and leaves them to the network thread (woken as paho does) whenever
 that would not be safe or simple:
@@ -11,7 +12,7 @@ that would not be safe or simple:
   wrapper keeps its own state), only while connected (CONNACK seen), and only when no other thread is writing;
 * packets are written in their queue order, by whoever holds the write lock (the network thread's own writes and its
   reconnects take it too, so two writers never interleave bytes and nothing reaches a fresh socket before its
-  CONNECT);
+  CONNECT; the lock is reentrant, so a callback run while the network thread writes may write the packets after);
 * the calling thread stops at the first packet that is not fully written, at a QoS 0 PUBLISH (paho runs the
   ``on_publish`` callback when one is written: that stays on the network thread) and at a DISCONNECT; the
   network thread, woken, writes the rest.
@@ -52,8 +53,7 @@ class DirectWriteClient(mqtt.Client):
     def _packet_queue(
         self, command: int, packet: bytes | bytearray, mid: int, qos: int, info: MQTTMessageInfo | None = None
     ) -> MQTTErrorCode:
-        thread = self._thread
-        if thread is None or thread is threading.current_thread() or not self._write_lock.acquire(blocking=False):
+        if self._thread is None or not self._write_lock.acquire(blocking=False):
             return super()._packet_queue(command, packet, mid, qos, info)
         try:
             self._out_packet.append(
