@@ -2,11 +2,11 @@
 
 With ``loop_start()``, paho queues every outgoing packet and wakes its network thread (a byte on a socket pair) to
 write it: a thread hand-off on every publish from any other thread — e.g. the LMS's event loop sending a command, a
-dispatcher thread answering one — and, on the network thread itself (a handler answering inline, a PUBACK), one more
-turn of its ``select`` loop before the packet leaves. On a busy two-core site that wake-up is a large share of a command's round trip
-(docs/architecture.md#the-on-site-round-trip-and-what-keeps-it-near-1-ms). :class:`DirectWriteClient` writes the
-queued packets at once from the calling thread, and leaves them to the network thread (woken as paho does) whenever
-that would not be safe or simple:
+dispatcher thread answering one — and, on the network thread itself (a handler answering inline, a PUBACK), one
+more turn of its ``select`` loop before the packet leaves. On a busy two-core site those wake-ups are a share of a
+command's round trip (docs/architecture.md#the-on-site-round-trip-and-what-keeps-it-near-1-ms).
+:class:`DirectWriteClient` writes the queued packets at once from the thread that queues them, and leaves them to
+the network thread (woken as paho does) whenever that would not be safe or simple:
 
 * only on a plain TCP socket (an SSL object must not be read by one thread while another writes it; a websocket
   wrapper keeps its own state), only while connected (CONNACK seen), and only when no other thread is writing;
@@ -39,7 +39,7 @@ class DirectWriteClient(mqtt.Client):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._write_lock = threading.RLock()  # reentrant: a connect() without the thread writes inside reconnect()
-        #: packets the calling thread wrote itself (the network thread wrote the rest)
+        #: packets written at once by the thread that queued them (the rest were left to the network thread loop)
         self.direct_writes = 0
 
     def reconnect(self) -> MQTTErrorCode:
