@@ -4,14 +4,16 @@ The site: one broker and ``--agents`` simulated agents (``bench/_sim_agents.py``
 process) that heartbeat every 5 s and send metrics every 15 s, as real ones do. Then:
 
 1. baseline: a raw paho QoS 1 request/response echo through the site broker (TCP_NODELAY on both ends);
-2. the same echo through the project's MQTT wrapper (``shared.mqtt``) on both ends;
+2. the same echo through the project's MQTT wrapper (``shared.mqtt``) on both ends, its handlers on the dispatcher
+   thread (the default), then inline on the network thread (as the product's hot path runs them);
 3. the product path: HTTP ``POST /api/clients/{id}/command`` (``ping``) on a real LMS process (which knows
    every simulated agent) -> site broker -> a real agent process -> back, over one keep-alive HTTP
    connection;
 4. for where the time goes: the same real agent asked directly (a raw paho client publishes the ``Command`` and
    waits for the ``Response``, no LMS): what the agent process itself adds to the echo.
 
-Prints median and p99 of each and the ratios to the baseline. Usage:
+Prints median and p99 of each and the ratios to the baseline, and the CPU each process spent per round trip through
+the LMS (Linux). Usage:
 ``python bench/rtt.py [--n 2000] [--agents 1000]``.
 """
 
@@ -98,20 +100,24 @@ def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int,
     return out
 
 
-def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int) -> list[float]:
+def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int, *, inline: bool = False) -> list[float]:
+    """The echo through ``shared.mqtt`` on both ends: handlers on the dispatcher thread (the default: a queue hand-off
+    at each end, which is most of the difference to raw paho, whose callbacks run on the network thread), or
+    ``inline`` on the network thread as the LMS's response matching and the agent's quick commands run."""
+
     def settings(user: str) -> MqttSettings:
         return MqttSettings(host=broker.host, port=broker.port, client_id=f"{user}-w", username=user,
                             password=pw[user])  # type: ignore[arg-type]
 
     echo = MqttClient(settings("bench-echo"))
-    echo.subscribe("bench/wreq", lambda m: echo.publish("bench/wresp", m.payload, qos=1))
+    echo.subscribe("bench/wreq", lambda m: echo.publish("bench/wresp", m.payload, qos=1), inline=inline)
     req = MqttClient(settings("bench-req"))
     got = threading.Event()
 
     def on_resp(_m: IncomingMessage) -> None:
         got.set()
 
-    req.subscribe("bench/wresp", on_resp)
+    req.subscribe("bench/wresp", on_resp, inline=inline)
     echo.start()
     req.start()
     time.sleep(0.3)
@@ -168,10 +174,24 @@ def real_agent(site: Site) -> Iterator[ChildProcess]:
         agent.stop()
 
 
-def bench_lms(site: Site, n: int) -> tuple[list[float], list[float]]:
-    """The round trips through the LMS, and those straight to the same real agent (no LMS)."""
-    with real_agent(site):
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_lms(site: Site, n: int, cpu_us: dict[str, float]) -> tuple[list[float], list[float]]:
+    """The round trips through the LMS, and those straight to the same real agent (no LMS). ``cpu_us`` gets each
+    process's CPU per round trip through the LMS (on a shared machine, steadier than the wall clock)."""
+    with real_agent(site) as agent:
+        assert site.lms is not None
+        pids = {"LMS": site.lms.pid, "agent": agent.pid, "broker": site.broker.pid}
+        before = {name: cpu_s(pid) for name, pid in pids.items()}
         through = lms_round_trips(site.lms_port, n)
+        cpu_us.update({name: (cpu_s(pid) - before[name]) / (n + 50) * 1e6 for name, pid in pids.items()})
         direct = raw_client(site.broker, "bench-req", site.pw["bench-req"])
         got = threading.Event()
         direct.on_message = lambda _c, _u, _m: got.set()
@@ -197,8 +217,10 @@ def main() -> int:
         results = {
             "raw paho QoS1 echo (baseline)": bench_raw(site.broker, site.pw, args.n),
             "shared.mqtt wrapper QoS1 echo": bench_wrapper(site.broker, site.pw, args.n),
+            "shared.mqtt wrapper echo, inline": bench_wrapper(site.broker, site.pw, args.n, inline=True),
         }
-        through, alone = bench_lms(site, args.n)
+        cpu_us: dict[str, float] = {}
+        through, alone = bench_lms(site, args.n, cpu_us)
         results["LMS API -> agent -> LMS (ping)"] = through
         results["real agent alone, no LMS (ping)"] = alone
     base = statistics.median(results["raw paho QoS1 echo (baseline)"])
@@ -209,6 +231,7 @@ def main() -> int:
     for name, xs in results.items():
         p50, p99 = statistics.median(xs), pct(xs, 99)
         print(f"{name:36} {p50:8.3f} {p99:8.3f} {p50 / base:9.2f} {p99 / base99:9.2f}")
+    print("CPU per round trip through the LMS: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu_us.items()))
     write_results("rtt", [Figure(f"{name}: {q}", stat(xs), "ms", stat(echo), "raw paho QoS1 echo",
                                  max_ratio=goal if name.startswith("LMS") else None,
                                  x=args.agents, x_name="agents", series="rtt", samples=xs if q == "p50" else None)
@@ -217,7 +240,9 @@ def main() -> int:
                               ("p50", statistics.median, results["raw paho QoS1 echo (baseline)"], 2.0),
                               ("p99", lambda v: pct(v, 99), results["raw paho QoS1 echo (baseline)"], 3.0))]
                   + [Figure("raw paho QoS1 echo: p50", base, "ms", x=args.agents, x_name="agents", series="rtt",
-                            samples=results["raw paho QoS1 echo (baseline)"])], params=vars(args))
+                            samples=results["raw paho QoS1 echo (baseline)"])]
+                  + [Figure(f"CPU per round trip through the LMS: {name}", us, "us", x=args.agents, x_name="agents")
+                     for name, us in cpu_us.items()], params=vars(args))
     return 0
 
 

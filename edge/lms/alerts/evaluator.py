@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge.lms.alerts.alert_tracks import CLOUD_LINK_DOWN, METRIC_READERS, SITE_BROKER_DOWN, RuleSpec, Track
 from edge.lms.alerts.alert_transitions import AlertSink, AlertTransitions
+from edge.lms.alerts.command_results import CommandResults
 from edge.lms.alerts.rule_book import ActiveRule, SiteLabels, scope_covers
 from shared.messages import Event, Metrics, Severity
 from shared.messages.alert import (
@@ -86,7 +86,7 @@ class AlertEvaluator(AlertTransitions):
         self._plans: dict[str, list[_MetricCheck]] = {}  # agent -> its metric rules, ready to compare
         self._shared_plans: dict[tuple[int, ...], list[_MetricCheck]] = {}  # its rules (ids, alive in _rules) -> plan
         self._offline: dict[str, float] = {}  # agent -> offline since
-        self._results: dict[str, deque[tuple[float, bool]]] = {}
+        self._results: dict[str, CommandResults] = {}
         self._last_class_check = 0.0
 
     # ------------------------------------------------------------ rules and state
@@ -266,25 +266,26 @@ class AlertEvaluator(AlertTransitions):
     def on_command(self, agent_id: str, success: bool) -> None:
         with self._lock:
             now = self._clock()
-            results = self._results.setdefault(agent_id, deque(maxlen=MAX_COMMAND_RESULTS))
-            results.append((now, success))
+            results = self._results.get(agent_id)
+            if results is None:
+                results = self._results[agent_id] = CommandResults(MAX_COMMAND_RESULTS)
+            results.add(now, success)
             for active in self._rules_for(agent_id, "command_failure_rate"):
                 cond = active.rule.condition
                 assert isinstance(cond, CommandFailureRateCondition)
-                recent = [ok for at, ok in results if at >= now - cond.window_s]
-                failed = recent.count(False)
-                rate = failed / len(recent) if recent else 0.0
+                count, failed = results.since(now - cond.window_s)
+                rate = failed / count if count else 0.0
                 track = self._track(active, agent_id, create=False)
                 if track is not None and track.alert is not None:
                     holds = rate >= cond.clear_rate
                 else:
-                    holds = len(recent) >= cond.min_commands and rate >= cond.rate
+                    holds = count >= cond.min_commands and rate >= cond.rate
                 if not holds and track is None:
                     continue
                 track = track or self._track(active, agent_id, create=True)
                 assert track is not None
                 track.value = round(rate, 4)
-                track.message = f"{failed} of {len(recent)} commands failed in the last {cond.window_s:g} s"
+                track.message = f"{failed} of {count} commands failed in the last {cond.window_s:g} s"
                 self._condition(track, holds, now)
 
     def set_site_broker(self, connected: bool, agents: int) -> None:

@@ -1,0 +1,102 @@
+"""paho's client, whose packets the publishing thread writes itself when it can, instead of waking the network thread.
+
+With ``loop_start()``, paho queues every outgoing packet and wakes its network thread (a byte on a socket pair) to
+write it: a thread hand-off on every publish from any other thread — e.g. the LMS's event loop sending a command, a
+dispatcher thread answering one — and, on the network thread itself (a handler answering inline, a PUBACK), one
+more turn of its ``select`` loop before the packet leaves. On a busy two-core site those wake-ups are a share of a
+command's round trip (docs/architecture.md#the-on-site-round-trip-and-what-keeps-it-near-1-ms).
+:class:`DirectWriteClient` writes the queued packets at once from the thread that queues them, and leaves them to
+the network thread (woken as paho does) whenever that would not be safe or simple:
+
+* only on a plain TCP socket (an SSL object must not be read by one thread while another writes it; a websocket
+  wrapper keeps its own state), only while connected (CONNACK seen), and only when no other thread is writing;
+* packets are written in their queue order, by whoever holds the write lock (the network thread's own writes and its
+  reconnects take it too, so two writers never interleave bytes and nothing reaches a fresh socket before its
+  CONNECT; the lock is reentrant, so a callback run while the network thread writes may write the packets after);
+* the calling thread stops at the first packet that is not fully written, at a QoS 0 PUBLISH (paho runs the
+  ``on_publish`` callback when one is written: that stays on the network thread) and at a DISCONNECT; the
+  network thread, woken, writes the rest.
+
+The lock is only ever tried (never waited for) by a publishing thread, which may hold paho's message lock: so no
+thread that waits for it can be waiting, in turn, for that thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.client import MQTTMessageInfo
+from paho.mqtt.enums import MessageType, MQTTErrorCode, _ConnectionState
+
+
+class DirectWriteClient(mqtt.Client):
+    """A paho client (threaded loop) whose publishing threads write their packets themselves (module docstring)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._write_lock = threading.RLock()  # reentrant: a connect() without the thread writes inside reconnect()
+        #: packets written at once by the thread that queued them (the rest were left to the network thread loop)
+        self.direct_writes = 0
+
+    def reconnect(self) -> MQTTErrorCode:
+        with self._write_lock:  # no direct write between the new socket and its CONNECT
+            return super().reconnect()
+
+    def _packet_write(self) -> MQTTErrorCode:
+        with self._write_lock:
+            return super()._packet_write()
+
+    def _packet_queue(
+        self, command: int, packet: bytes | bytearray, mid: int, qos: int, info: MQTTMessageInfo | None = None
+    ) -> MQTTErrorCode:
+        if self._thread is None or not self._write_lock.acquire(blocking=False):
+            return super()._packet_queue(command, packet, mid, qos, info)
+        try:
+            self._out_packet.append(
+                {"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet), "packet": packet,
+                 "info": info}
+            )  # fmt: skip
+            written = self._write_queued()
+        finally:
+            self._write_lock.release()
+        if not written:  # the rest is the network thread's, as paho does it
+            self._wake_network_thread()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _write_queued(self) -> bool:
+        """Write queued packets in order (write lock held). True when the queue is empty."""
+        sock = self._sock
+        if type(sock) is not socket.socket or self._state != _ConnectionState.MQTT_CS_CONNECTED:
+            return not self._out_packet
+        out = self._out_packet
+        sent = False
+        while out:
+            packet = out[0]
+            kind = packet["command"] & 0xF0
+            if kind == MessageType.DISCONNECT or (kind == MessageType.PUBLISH and packet["qos"] == 0):
+                break
+            try:
+                count = sock.send(packet["packet"][packet["pos"] :])
+            except OSError:  # BlockingIOError (a full buffer) included: the network thread finds out and carries on
+                break
+            packet["to_process"] -= count
+            packet["pos"] += count
+            sent = sent or count > 0
+            if packet["to_process"] > 0:
+                break
+            out.popleft()
+            self.direct_writes += 1
+        if sent:
+            with self._msgtime_mutex:
+                self._last_msg_out = time.monotonic()
+        return not out
+
+    def _wake_network_thread(self) -> None:
+        if self._sockpairW is not None:
+            with contextlib.suppress(BlockingIOError):
+                self._sockpairW.send(b"0")
+        self._call_socket_register_write()
