@@ -32,6 +32,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import MessageType, MQTTErrorCode, _ConnectionState
 
+#: the private parts of paho's client this class relies on (paho 2.1-2.2); if a release lacks one, the client
+#: writes nothing itself and behaves as paho's own (a test checks the installed paho has them all)
+PAHO_PARTS = ("_out_packet", "_state", "_sock", "_sockpairW", "_msgtime_mutex", "_last_msg_out", "_thread",
+              "_call_socket_register_write", "_packet_write", "_packet_queue")
+
 
 class DirectWriteClient(mqtt.Client):
     """A paho client (threaded loop) whose publishing threads write their packets themselves (module docstring)."""
@@ -41,6 +46,8 @@ class DirectWriteClient(mqtt.Client):
         self._write_lock = threading.RLock()  # reentrant: a connect() without the thread writes inside reconnect()
         #: packets written at once by the thread that queued them (the rest were left to the network thread loop)
         self.direct_writes = 0
+        #: whether this paho has every part :data:`PAHO_PARTS` names (else: paho's own path, unchanged)
+        self.direct = all(hasattr(self, name) for name in PAHO_PARTS)
 
     def reconnect(self) -> MQTTErrorCode:
         with self._write_lock:  # no direct write between the new socket and its CONNECT
@@ -53,7 +60,7 @@ class DirectWriteClient(mqtt.Client):
     def _packet_queue(
         self, command: int, packet: bytes | bytearray, mid: int, qos: int, info: MQTTMessageInfo | None = None
     ) -> MQTTErrorCode:
-        if self._thread is None or not self._write_lock.acquire(blocking=False):
+        if not self.direct or self._thread is None or not self._write_lock.acquire(blocking=False):
             return super()._packet_queue(command, packet, mid, qos, info)
         try:
             self._out_packet.append(

@@ -13,6 +13,7 @@ import pytest
 
 from infra.local.mosquitto import MosquittoProcess
 from shared.mqtt import IncomingMessage, MqttClient, MqttSettings
+from shared.mqtt.direct_client import PAHO_PARTS
 from tests.fixtures.brokers import Broker, broker_process, running
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,9 @@ def test_threads_and_the_network_thread_writing_at_once_lose_and_mix_nothing(bro
     for client in with_clients:
         client.start()
     try:
-        time.sleep(0.3)  # SUBACKs
+        for client in with_clients:  # subscribed: the broker handles a connection's packets in order, so the
+            assert client.wait_connected(30)  # PUBACK of a probe sent after the on_connect SUBSCRIBE follows its SUBACK
+            client.publish("direct/probe", b"", qos=1).wait_for_publish(30)
 
         def publish_all(index: int) -> None:
             for seq in range(PER_THREAD):
@@ -101,3 +104,9 @@ def test_threads_and_the_network_thread_writing_at_once_lose_and_mix_nothing(bro
             assert [s for i, s in messages if i == index] == list(range(PER_THREAD))  # in each sender's order
     assert sender.stats.connects == 1 and receiver.stats.connects == 1  # no stream the broker had to refuse
     assert sender._client.direct_writes > 0 and receiver._client.direct_writes > 0
+
+
+def test_the_installed_paho_has_every_part_the_direct_writes_use(broker: MosquittoProcess) -> None:
+    """If a paho release renames one, the client falls back to paho's own path; this says so before it ships."""
+    client = MqttClient(settings(broker, "alice"))
+    assert client._client.direct, [n for n in PAHO_PARTS if not hasattr(client._client, n)]
