@@ -317,7 +317,8 @@ class DynamoCounter:
         """Meter what runs inside also in ``self.meter.parts[function]``."""
         outer = self.meter
         before = Meter(outer.write_units, outer.read_units, Counter(), read_items=outer.read_items,
-                       write_items=outer.write_items, write_bytes=outer.write_bytes)
+                       write_items=outer.write_items, write_bytes=outer.write_bytes,
+                       summary_write_units=outer.summary_write_units)
         try:
             yield
         finally:
@@ -327,6 +328,7 @@ class DynamoCounter:
             part.read_items += outer.read_items - before.read_items
             part.write_items += outer.write_items - before.write_items
             part.write_bytes += outer.write_bytes - before.write_bytes
+            part.summary_write_units += outer.summary_write_units - before.summary_write_units
 
     def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
         meter = self.meter
@@ -911,8 +913,9 @@ def main() -> int:
     print(f"  overview summary (its items' writes, in the figures below): {day.summary_write_units:,.0f} write units "
           f"/ day ({100 * day.summary_write_units / max(1.0, day.write_units):.2f}% of the day's), "
           f"${day.summary_write_units * PRICE_DDB_WRITE_UNIT * DAYS_PER_MONTH * 1000 / agents:.3f} per 1,000 agents "
-          f"/ month; in the boot {boot.summary_write_units:,.0f}, the shutdown {shutdown.summary_write_units:,.0f}, "
-          f"the steady sample {steady.summary_write_units:,.0f}")
+          f"/ month; by the intake {day.part('site_heartbeat').summary_write_units:,.0f}, by the minute's pass "
+          f"{day.part('evaluate_alerts').summary_write_units:,.0f}; in the boot {boot.summary_write_units:,.0f}, "
+          f"the shutdown {shutdown.summary_write_units:,.0f}, the steady sample {steady.summary_write_units:,.0f}")
     previous_day = day.without_basic_ingest()
     print(f"  {'':34}{'this design':>14}{'previous':>14}{'naive (60 s)':>14}   (previous: the same traffic, "
           "measured in this run, with the LMS's messages through the broker instead of Basic Ingest)")

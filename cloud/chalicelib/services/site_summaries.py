@@ -115,6 +115,18 @@ class SiteSummaries:
         changed = {k: v for k, v in wanted.items() if shown(stored.sites.get(k)) != shown(v)}
         gone = sorted(set(stored.sites) - set(wanted))
         kept = self._summaries.put_sites(changed) if changed else set()
+        # an entry of a higher revision than its site's item (read again: the listing comes from an index, which may
+        # lag) outlived the site (deleted, then made again by a heartbeat: its revisions start over): replaced, or
+        # it would block the new site's entries for good
+        reborn = {
+            k: wanted[k]
+            for k in kept
+            if int((stored.sites.get(k) or {}).get("r") or 0) > wanted[k]["r"]
+            and _revision(self._sites.get(k)) < int((stored.sites.get(k) or {}).get("r") or 0)
+        }
+        if reborn:
+            self._summaries.remove(sites=reborn)
+            kept -= set(reborn) - self._summaries.put_sites(reborn)
         clients = {c.client_uuid: _client(c) for c in self._all_clients()}
         changed_clients = {k: v for k, v in clients.items() if stored.clients.get(k) != v}
         gone_clients = sorted(set(stored.clients) - set(clients))
@@ -153,6 +165,10 @@ class SiteSummaries:
 
 def _client(client: ClassTopClient) -> dict[str, object]:
     return client_entry(client.approval is Approval.PENDING, client.last_sync_at)
+
+
+def _revision(site: Site | None) -> int:
+    return 0 if site is None else site.revision or 0
 
 
 def _known(summary: Summary, site_id: str) -> float:

@@ -202,3 +202,17 @@ def test_a_caller_of_site_a_gets_no_figure_of_site_b(site: Cloud, role: str) -> 
         assert data["totals"] == {"sites": 1, "sites_down": 0, "agents": 1, "online": 1, "offline": 0}
         assert data["down"] == [] and [r["site_id"] for r in data["sites"]] == ["s1"]
         assert data["sync"]["sites_reporting"] == 1 and "clients" not in data["sync"]
+
+
+def test_a_site_made_again_after_its_deletion_gets_its_entry_back(site: Cloud) -> None:
+    """An entry left by a deleted site (here: put back by a late writer) must not block the entries of a site of the
+    same id made again by a heartbeat (whose revisions start over)."""
+    overview(site)
+    stale = {"v": "1.0.0", "t": 9, "o": 9, "h": site.clock.now, "r": 40}
+    assert site.delete("/api/lms/s2").status_code == 200
+    assert SiteSummaryRepository().put_sites({"s2": stale}) == set()  # the late writer
+    site.clock.advance(10)
+    site.heartbeat("s2", [online("b1"), online("b2")])  # made again: revision 1, refused by the stale entry
+    assert rows(site)["s2"]["agents"]["total"] == 9
+    evaluate_alerts({})
+    assert rows(site)["s2"]["agents"]["total"] == 2
