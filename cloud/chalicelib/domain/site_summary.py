@@ -3,9 +3,11 @@
 
 A site's entry: ``v`` LMS version, ``t`` agents, ``o`` online, ``h`` its last heartbeat when the entry was written,
 ``r`` the site item's revision it was made from, and only when they say something: ``n`` name, ``a`` approval (when
-not approved), ``c`` certificates expiring, ``d`` (1) the site is down (no heartbeat for :data:`STALE_AFTER_S`; ``h``
-is then its last one), ``l``/``lc``/``lr`` its cloud link as IoT Core's lifecycle events last told it (state, when,
-why). A client's entry: ``s`` its last sync (absent: never), ``p`` (1) pending approval.
+not approved), ``c`` certificates expiring, ``l``/``lc``/``lr`` its cloud link as IoT Core's lifecycle events last
+told it (state, when, why), ``d`` (1): ``h`` is the site's exact last heartbeat and the clock decides its silence (set
+by the minute's pass once that heartbeat is :data:`WATCH_AFTER_S` old, so a silent site shows down
+:data:`STALE_AFTER_S` after its last heartbeat whenever the pass runs). A client's entry: ``s`` its last sync
+(absent: never), ``p`` (1) pending approval.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ BEATS_REFRESH_S = 600.0
 PASS_S = 60.0
 #: a site whose stored heartbeat is older than this is down even if no pass marked it (the pass stopped)
 TRUSTED_S = STALE_AFTER_S + BEATS_REFRESH_S + PASS_S
+#: the pass gives a site's entry its exact last heartbeat and lets the clock decide its silence (``d``) once that
+#: heartbeat is this old: the next pass may come too late (a heartbeat arriving after it writes the entry again)
+WATCH_AFTER_S = STALE_AFTER_S - PASS_S
 _FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
 
 Entry = dict[str, Any]
@@ -51,8 +56,10 @@ def entry_site(site_id: str, entry: Entry, beat: float | None) -> Site:
                 link_reason=entry.get("lr"))  # fmt: skip
 
 
-def silent(site: Site, now: float) -> bool:
-    return now - site.last_heartbeat > STALE_AFTER_S
+def watched(site: Site, now: float) -> bool:
+    """Whether the site's entry should carry its exact last heartbeat (``d``): it may turn silent before the next
+    pass."""
+    return now - site.last_heartbeat > WATCH_AFTER_S
 
 
 def shown(entry: Entry | None) -> Entry | None:

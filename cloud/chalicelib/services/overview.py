@@ -9,8 +9,9 @@ events (``since``: only those after a poll's cursor, the newest ``at`` it has se
 
 Sites and clients come from the overview summary (``services/site_summaries.py``: a few items, whatever the number
 of sites), never from the site or client items: a site's ``last_heartbeat`` is the newest the summary holds (for a
-reporting site up to ``BEATS_REFRESH_S`` and a minute old, for a silent one its last), and a silence is what the
-minute's pass last found (or, if that pass stopped, a stored heartbeat older than ``TRUSTED_S``). A scoped caller's
+reporting site up to ``BEATS_REFRESH_S`` and a minute old, for a quiet one its last), and the clock decides a
+silence where the minute's pass gave the entry its exact heartbeat (``WATCH_AFTER_S`` after it; if that pass stopped,
+a stored heartbeat older than ``TRUSTED_S`` is a silence). A scoped caller's
 answer holds its own sites only: the other entries are read, never shown.
 """
 
@@ -71,9 +72,9 @@ class OverviewService:
 
 
 def _row(site_id: str, entry: Entry, beat: float | None, now: float) -> dict[str, Any]:
-    """A site's row: presence per hop from what the summary holds. The pass decides a silence (``d``: the site's
-    last heartbeat is then exact); otherwise the site counts as heard from at its newest known heartbeat, unless that
-    is older than ``TRUSTED_S`` (the pass stopped)."""
+    """A site's row: presence per hop from what the summary holds. Where the pass let the clock decide (``d``: the
+    site's last heartbeat is then exact) the clock does; otherwise the site counts as heard from at its newest known
+    heartbeat, unless that is older than ``TRUSTED_S`` (the pass stopped)."""
     site = entry_site(site_id, entry, beat)
     silence_shows = not site.last_heartbeat or entry.get("d") or now - site.last_heartbeat > TRUSTED_S
     reach = site_reach(site, now if silence_shows else site.last_heartbeat, STALE_AFTER_S)

@@ -2,13 +2,15 @@
 instead of every site and ClassTop client of the tenant.
 
 * **The heartbeat intake** (:meth:`SiteSummaries.site_written`, called after it wrote a site's item) writes the
-  site's entry when what the overview shows of it changed (agents, online, version, certificates) or when the site
-  was silent before this heartbeat (its entry may say down). A touch that only moves ``last_heartbeat`` writes
-  nothing. One UpdateItem of the site's own map key, conditional on the site item's revision.
+  site's entry when what the overview shows of it changed (agents, online, version, certificates, a link down
+  before this heartbeat) or when the site was quiet long enough before it for the pass to have let the clock decide
+  its silence (``d``). A touch that only moves ``last_heartbeat`` writes nothing. One UpdateItem of the site's own
+  map key, conditional on the site item's revision. The lifecycle events' intake (``SiteLinkService``) does the same.
 * **The minute's pass** (:meth:`SiteSummaries.reconcile`, run by ``evaluate_alerts`` after the alerts) compares
   every site and client with its entry and writes what differs, in one UpdateItem per item (and per 20 keys): sites
-  that went silent (``d``), registrations, approvals, names, entries the intake lost, sites and clients gone; and
-  each item's ``beats`` (the sites' last heartbeats) when one is :data:`BEATS_REFRESH_S` behind.
+  whose heartbeat is :data:`WATCH_AFTER_S` old (``d``: the exact heartbeat, the clock decides their silence),
+  registrations, approvals, names, entries the intake lost, sites and clients gone; and each item's ``beats`` (the
+  sites' last heartbeats) when one is :data:`BEATS_REFRESH_S` behind.
 * **The overview** (:meth:`SiteSummaries.read`) reads the items in one BatchGetItem. A tenant without them (made
   before this summary existed, or after :data:`SHARDS` changed) gets them built from its sites and clients on that
   first read (and by the next pass, whichever comes first); concurrent builders keep the first item written.
@@ -28,11 +30,11 @@ from chalicelib.domain.page import MAX_PAGE_SIZE, every_item
 from chalicelib.domain.site import Site
 from chalicelib.domain.site_summary import (
     BEATS_REFRESH_S,
-    STALE_AFTER_S,
+    WATCH_AFTER_S,
     client_entry,
     shown,
-    silent,
     site_entry,
+    watched,
 )
 from chalicelib.errors import CloudError
 from chalicelib.repositories.change_mark import Area, bump
@@ -72,7 +74,7 @@ class SiteSummaries:
     def site_written(self, before: Site | None, after: Site) -> None:
         """The intake wrote ``after`` over ``before``: write the site's entry if the overview would show it
         differently. A failure is logged: the minute's pass writes the entry again."""
-        was_silent = before is None or after.last_heartbeat - before.last_heartbeat > STALE_AFTER_S
+        was_silent = before is None or after.last_heartbeat - before.last_heartbeat > WATCH_AFTER_S
         entry = site_entry(after, down=False)
         if not was_silent and before is not None and shown(site_entry(before, down=False)) == shown(entry):
             return
@@ -93,7 +95,7 @@ class SiteSummaries:
     def _build(self) -> Summary:
         now = self._clock()
         summary = Summary(
-            {s.site_id: site_entry(s, down=silent(s, now)) for s in self._all_sites()},
+            {s.site_id: site_entry(s, down=watched(s, now)) for s in self._all_sites()},
             {},
             {c.client_uuid: _client(c) for c in self._all_clients()},
         )
@@ -111,7 +113,7 @@ class SiteSummaries:
             return PassReport(built=True)
         now = self._clock()
         sites = self._all_sites()
-        wanted = {s.site_id: site_entry(s, down=silent(s, now)) for s in sites}
+        wanted = {s.site_id: site_entry(s, down=watched(s, now)) for s in sites}
         changed = {k: v for k, v in wanted.items() if shown(stored.sites.get(k)) != shown(v)}
         gone = sorted(set(stored.sites) - set(wanted))
         kept = self._summaries.put_sites(changed) if changed else set()

@@ -216,3 +216,19 @@ def test_a_site_made_again_after_its_deletion_gets_its_entry_back(site: Cloud) -
     assert rows(site)["s2"]["agents"]["total"] == 9
     evaluate_alerts({})
     assert rows(site)["s2"]["agents"]["total"] == 2
+
+
+def test_a_link_iot_core_says_went_down_shows_at_once_and_a_later_heartbeat_brings_it_back(site: Cloud) -> None:
+    """Presence per hop from the summary: the lifecycle event writes the site's entry (no pass needed); the next
+    heartbeat, newer than the event, shows the link up again at once."""
+    from test_cloud_site_link import lifecycle
+
+    overview(site)
+    site.clock.advance(5)
+    assert lifecycle(site, "disconnected", at_s=site.clock.now, reason="CONNECTION_LOST")["ok"] is True
+    row = rows(site)["s1"]
+    assert (row["reporting"], row["link_up"], row["lms_up"]) == (False, False, None)
+    site.clock.advance(5)
+    site.heartbeat("s1", [online("a1")])
+    row = rows(site)["s1"]
+    assert (row["reporting"], row["link_up"], row["lms_up"]) == (True, True, True)
