@@ -70,7 +70,6 @@ from chalicelib.domain.alert import ChannelKind  # noqa: E402
 from chalicelib.domain.feed_link import MAX_AGE_S  # noqa: E402
 from chalicelib.domain.token import Principal, Role  # noqa: E402
 from chalicelib.handlers import RULE_HANDLERS  # noqa: E402
-from chalicelib.handlers.alert_schedules import evaluate_alerts  # noqa: E402
 from chalicelib.handlers.sweeper import expire_commands  # noqa: E402
 from chalicelib.repositories import change_mark  # noqa: E402
 from chalicelib.services.commands import CommandRequest  # noqa: E402
@@ -175,6 +174,8 @@ class Meter:
     #: GB-seconds of the invocations whose function is known (its configured memory); the others at LAMBDA_MEMORY_GB
     lambda_gb_s: float = 0.0
     lambda_sized: int = 0
+    #: write units of the overview summary's items (services/site_summaries.py), part of ``write_units``
+    summary_write_units: float = 0.0
     #: the same meters per Lambda function (the fleet's breakdown); not part of the sums above
     parts: dict[str, Meter] = field(default_factory=dict)
 
@@ -219,7 +220,8 @@ class Meter:
                      round(self.cdn_requests * factor), round(self.read_items * factor),
                      self.secrets_manager * factor,
                      round(self.write_items * factor), round(self.write_bytes * factor), self.lambda_gb_s * factor,
-                     round(self.lambda_sized * factor), {k: v.scaled(factor) for k, v in self.parts.items()})
+                     round(self.lambda_sized * factor), self.summary_write_units * factor,
+                     {k: v.scaled(factor) for k, v in self.parts.items()})
 
     def add(self, other: Meter) -> None:
         self.write_units += other.write_units
@@ -238,6 +240,7 @@ class Meter:
         self.write_bytes += other.write_bytes
         self.lambda_gb_s += other.lambda_gb_s
         self.lambda_sized += other.lambda_sized
+        self.summary_write_units += other.summary_write_units
         for name, part in other.parts.items():
             self.part(name).add(part)
 
@@ -314,7 +317,8 @@ class DynamoCounter:
         """Meter what runs inside also in ``self.meter.parts[function]``."""
         outer = self.meter
         before = Meter(outer.write_units, outer.read_units, Counter(), read_items=outer.read_items,
-                       write_items=outer.write_items, write_bytes=outer.write_bytes)
+                       write_items=outer.write_items, write_bytes=outer.write_bytes,
+                       summary_write_units=outer.summary_write_units)
         try:
             yield
         finally:
@@ -324,12 +328,16 @@ class DynamoCounter:
             part.read_items += outer.read_items - before.read_items
             part.write_items += outer.write_items - before.write_items
             part.write_bytes += outer.write_bytes - before.write_bytes
+            part.summary_write_units += outer.summary_write_units - before.summary_write_units
 
     def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
         meter = self.meter
         meter.ops[operation] += 1
         if operation in ("PutItem", "UpdateItem"):
-            meter.write_units += self._item_units(params["TableName"], params.get("Item"))
+            units = self._item_units(params["TableName"], params.get("Item"))
+            meter.write_units += units
+            if params.get("Key", params.get("Item", {})).get("area", {}).get("S", "").startswith("site_summary#"):
+                meter.summary_write_units += units
         elif operation == "DeleteItem":
             meter.write_units += self._item_units(params["TableName"], params.get("Key"))
         elif operation == "BatchWriteItem":
@@ -524,6 +532,8 @@ def overview_at_scale(dashboard: Dashboard, agents: int, per_site: int, now: flo
         if repo.get(f"site-{n:02d}") is None:
             repo.save(Site(f"site-{n:02d}", now, "1.0.0", agent_count=per_site, online_count=per_site // 2))
     saved, dashboard.counter.meter = dashboard.counter.meter, Meter()
+    container.get().site_summaries.reconcile()  # the minute's pass: the sites added here, unmetered
+    dashboard.counter.meter = Meter()
     try:
         answer = dashboard.client.http.get("/api/overview", headers={"Authorization": f"Bearer {dashboard.token}"})
         if answer.status_code != 200 or json.loads(answer.body)["data"]["totals"]["agents"] < agents:
@@ -661,7 +671,15 @@ class Tenant:
                 self.sweep()
             if self.dashboard is not None:
                 self.dashboard.poll_for(self.heartbeat_s)
+            if int(self.now) // 60 != int(self.now + self.heartbeat_s) // 60:
+                self.summary_pass()
             self.now += self.heartbeat_s
+
+    def summary_pass(self) -> None:
+        """The overview summary's pass, which ``evaluate_alerts`` runs every minute after the alerts (its invocation
+        is counted by :meth:`alert_schedule`, sampled once and scaled to every minute of the day)."""
+        with self.counter.within("evaluate_alerts"):
+            container.get().site_summaries.reconcile()
 
 
     def alert_changes(self, count: int) -> None:
@@ -679,9 +697,12 @@ class Tenant:
                                                 "site_id": site_id})
 
     def alert_schedule(self) -> None:
+        """One ``evaluate_alerts`` run, without the overview summary's pass (:meth:`run` meters that every minute)."""
         self.meter.invoke("evaluate_alerts")
         with self.counter.within("evaluate_alerts"):
-            evaluate_alerts(None)
+            services = container.get()
+            services.alert_evaluator.run()
+            services.notifier.retry_due()
 
 
 def measure(fn: Any, counter: DynamoCounter) -> Meter:
@@ -889,6 +910,12 @@ def main() -> int:
           f"metric rollups: one hour measured, x24")
     print(f"  steady state: {steady_writes_per_agent_5min:.3f} DynamoDB write units per agent per 5 min "
           f"(goal <= 1); per agent-day {day.write_units / agents:.1f} WCU")
+    print(f"  overview summary (its items' writes, in the figures below): {day.summary_write_units:,.0f} write units "
+          f"/ day ({100 * day.summary_write_units / max(1.0, day.write_units):.2f}% of the day's), "
+          f"${day.summary_write_units * PRICE_DDB_WRITE_UNIT * DAYS_PER_MONTH * 1000 / agents:.3f} per 1,000 agents "
+          f"/ month; by the intake {day.part('site_heartbeat').summary_write_units:,.0f}, by the minute's pass "
+          f"{day.part('evaluate_alerts').summary_write_units:,.0f}; in the boot {boot.summary_write_units:,.0f}, "
+          f"the shutdown {shutdown.summary_write_units:,.0f}, the steady sample {steady.summary_write_units:,.0f}")
     previous_day = day.without_basic_ingest()
     print(f"  {'':34}{'this design':>14}{'previous':>14}{'naive (60 s)':>14}   (previous: the same traffic, "
           "measured in this run, with the LMS's messages through the broker instead of Basic Ingest)")

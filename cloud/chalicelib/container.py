@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from chalicelib.services.site_link import SiteLinkService
     from chalicelib.services.site_orders import SiteOrders
     from chalicelib.services.site_presence import SitePresence
+    from chalicelib.services.site_summaries import SiteSummaries
     from chalicelib.services.sites import SiteService
     from chalicelib.services.stats import StatsService
     from chalicelib.services.tokens import TokenService
@@ -241,7 +242,8 @@ class Container:
     def agents(self) -> AgentService:
         from chalicelib.services.agents import AgentService
 
-        return AgentService(self.agent_records, self.site_records, self.settings, self.clock)
+        return AgentService(self.agent_records, self.site_records, self.settings, self.clock,
+                            on_site_written=self.site_summaries.site_written)
 
     @_Lazy
     def commands(self) -> CommandService:
@@ -428,14 +430,24 @@ class Container:
     def site_link(self) -> SiteLinkService:
         from chalicelib.services.site_link import SiteLinkService
 
-        return SiteLinkService(self.site_records, self.settings.namespace)
+        return SiteLinkService(self.site_records, self.settings.namespace,
+                               on_site_written=self.site_summaries.site_written)
 
     @_Lazy
     def overview(self) -> OverviewService:
         from chalicelib.repositories.event import EventRepository
         from chalicelib.services.overview import OverviewService
 
-        return OverviewService(self.stats, EventRepository(), self.clock)
+        return OverviewService(self.stats, self.site_summaries, EventRepository(), self.clock)
+
+    @_Lazy
+    def site_summaries(self) -> SiteSummaries:
+        """The overview summary: written by the heartbeat intake and the minute's pass, read by the overview."""
+        from chalicelib.repositories.site_summary import SiteSummaryRepository
+        from chalicelib.services.site_summaries import SiteSummaries
+
+        return SiteSummaries(SiteSummaryRepository(), self.site_records, lambda: self.classtop_client_records,
+                             self.clock)
 
     @_Lazy
     def overview_feed(self) -> OverviewFeed:

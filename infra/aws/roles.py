@@ -88,8 +88,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "site_alerts": Access(reads=("site",), writes=("alert", "alert_setting", "site_order"), alerts_topic=ALERT_SENDS),
     # IoT Core's lifecycle events of a site's client: its link state kept on the site item
     "site_presence": Access(writes=("site", "change_mark")),
-    # the cloud's alert conditions (the default rules installed on first use), then the webhook retries
-    "evaluate_alerts": Access(reads=("site",), writes=("alert", "alert_setting"), alerts_topic=ALERT_SENDS),
+    # the cloud's alert conditions (the default rules installed on first use), then the webhook retries; then the
+    # overview summary's pass (its items are in change_mark; it reads every site and ClassTop client)
+    "evaluate_alerts": Access(reads=("site", "client"), writes=("alert", "alert_setting", "change_mark"),
+                              alerts_topic=ALERT_SENDS),
     "alert_digest": Access(reads=("alert",), writes=("alert_setting",), alerts_topic=ALERT_SENDS),
 }
 

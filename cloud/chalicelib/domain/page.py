@@ -28,3 +28,15 @@ def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise BadRequest(f"limit: must be between 1 and {MAX_PAGE_SIZE}")
     return limit
+
+
+def every_item(page_of: Callable[[str | None], Page[T]]) -> list[T]:
+    """Every item of a listing, ``page_of(cursor)`` page after page (pages of :data:`MAX_PAGE_SIZE`, say)."""
+    out: list[T] = []
+    cursor: str | None = None
+    while True:
+        page = page_of(cursor)
+        out.extend(page.items)
+        cursor = page.cursor
+        if cursor is None:
+            return out

@@ -20,8 +20,13 @@ class RollupRepository:
     def between(self, scope: str, first_day: str, last_day: str) -> dict[str, int]:
         """The counters of ``scope`` summed over the days ``first_day..last_day`` (inclusive)."""
         totals = dict.fromkeys(COUNTERS, 0)
-        with dynamo_errors(f"read counters of {scope}"):
-            for item in RollupModel.query(scope, RollupModel.day.between(first_day, last_day)):
-                for name in COUNTERS:
-                    totals[name] += int(getattr(item, name) or 0)
+        for counts in self.per_day(scope, first_day, last_day).values():
+            for name in COUNTERS:
+                totals[name] += counts[name]
         return totals
+
+    def per_day(self, scope: str, first_day: str, last_day: str) -> dict[str, dict[str, int]]:
+        """The counters of ``scope`` of each day ``first_day..last_day`` (inclusive) that has any (one Query)."""
+        with dynamo_errors(f"read counters of {scope}"):
+            return {item.day: {name: int(getattr(item, name) or 0) for name in COUNTERS}
+                    for item in RollupModel.query(scope, RollupModel.day.between(first_day, last_day))}

@@ -11,6 +11,7 @@ from chalicelib.errors import Conflict, StaleWrite
 from chalicelib.models.site import SiteModel
 from chalicelib.repositories.base import TenantRepository, dynamo_errors, read_item, read_page
 from chalicelib.repositories.change_mark import Area, bump
+from chalicelib.repositories.site_summary import SiteSummaryRepository
 
 _TENANT_KEYS = frozenset({"site_id", "tenant"})
 
@@ -66,6 +67,8 @@ class SiteRepository(TenantRepository):
             raise
         if mark:
             bump(Area.SITES)
+        if site.retired_at is not None:  # the overview lists it no more
+            SiteSummaryRepository().remove(sites=[site.site_id])
         return _to_site(item)
 
     def forget(self, site_id: str, *, agents: bool = False, orders: bool = False) -> None:
@@ -87,6 +90,7 @@ class SiteRepository(TenantRepository):
         with dynamo_errors(f"delete site {site.site_id}"):
             item.delete()
         bump(Area.SITES)
+        SiteSummaryRepository().remove(sites=[site.site_id])
 
 
 def _to_site(item: SiteModel) -> Site:

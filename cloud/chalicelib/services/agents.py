@@ -130,11 +130,14 @@ class AgentService:
         sites: SiteRepository,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        on_site_written: Callable[[Site | None, Site], None] | None = None,
     ) -> None:
         self._agents = agents
         self._sites = sites
         self._settings = settings
         self._clock = clock
+        #: told (before, after) each time a heartbeat wrote a site's item (the overview summary)
+        self._on_site_written = on_site_written
 
     # ------------------------------------------------------------ read side
 
@@ -392,8 +395,10 @@ class AgentService:
         touch_only = site is not None and updated == dataclasses.replace(
             site, last_heartbeat=at, agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
         try:
-            self._sites.save(updated, mark=not touch_only)
+            saved = self._sites.save(updated, mark=not touch_only)
         except (StaleWrite, Conflict):
             log.info("site %s changed concurrently; keeping the other write", site_id)
             return False
+        if self._on_site_written is not None:
+            self._on_site_written(site, saved)
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.site import Site
@@ -39,9 +40,12 @@ def stored_order(site: Site) -> tuple[int, int, int] | None:
 
 
 class SiteLinkService:
-    def __init__(self, sites: SiteRepository, namespace: Namespace) -> None:
+    def __init__(self, sites: SiteRepository, namespace: Namespace,
+                 on_site_written: Callable[[Site | None, Site], None] | None = None) -> None:  # fmt: skip
         self._sites = sites
         self._namespace = namespace
+        #: told (before, after) each time an event was kept on a site's item (the overview summary)
+        self._on_site_written = on_site_written
 
     def record(self, client_id: str, event: LifecycleEvent) -> LinkReport:
         """Keep ``event`` (of the client ``client_id``, from the topic) on its site, if it is the latest."""
@@ -61,9 +65,11 @@ class SiteLinkService:
             updated = dataclasses.replace(site, link_state=event.event.value, link_changed_at=event.timestamp / 1000,
                                           link_reason=reason.value, link_version=event.version_number)  # fmt: skip
             try:
-                self._sites.save(updated)
+                saved = self._sites.save(updated)
             except StaleWrite:
                 continue
+            if self._on_site_written is not None:
+                self._on_site_written(site, saved)
             log.info("site %s: link %s (%s)", site_id, event.event.value, reason.value)
             return LinkReport(site_id, True, event.event.value, reason.value)
         raise UpstreamError(f"site {site_id}: written by others {_ATTEMPTS} times while its link event was kept")

@@ -16,8 +16,10 @@ from typing import Any
 
 from chalicelib.domain.classtop_client import ClassTopClient
 from chalicelib.domain.command import CommandRecord
+from chalicelib.domain.page import MAX_PAGE_SIZE, every_item
 from chalicelib.domain.report_limits import MAX_DAYS
 from chalicelib.domain.site import Site
+from chalicelib.domain.site_summary import STALE_AFTER_S, freshness
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.agent import AgentRepository
@@ -29,11 +31,7 @@ from shared.messages import CommandStatus, Presence
 
 log = logging.getLogger(__name__)
 
-#: the LMS's full heartbeats come every 60 s and refresh the stored stamp each: one lost, and the next late, is no
-#: outage (presence per hop and the cloud's alerts wait ``site_stale_s``, 180 s)
-STALE_AFTER_S = 150.0
 ROLLUP_RETENTION_S = 400 * 24 * 3600
-_FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
 _FINISHED = {
     CommandStatus.SUCCEEDED: "commands_succeeded",
     CommandStatus.FAILED: "commands_failed",
@@ -53,6 +51,15 @@ def site_scope(site_id: str) -> str:
 
 def _day(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _summary(counts: Counter[str], days: int, first: str) -> dict[str, Any]:
+    finished = sum(counts.get(k, 0) for k in ("commands_succeeded", "commands_failed", "commands_timed_out",
+                                                "commands_expired"))
+    return {"days": days, "since_day": first, "finished": finished,
+            "succeeded": counts.get("commands_succeeded", 0), "failed": counts.get("commands_failed", 0),
+            "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
+            "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
 
 
 class StatsService:
@@ -120,69 +127,42 @@ class StatsService:
         }
 
     def _commands(self, scope: str | None, sites: list[Site], now: float, days: int) -> dict[str, Any]:
-        first, last = _day(now - (days - 1) * 86400), _day(now)
-        if scope is not None:
-            counts = self._rollups.between(scope, first, last)
-        else:  # a site-scoped caller sees the sum of its sites
-            counts = Counter()
-            for site in sites:
-                counts.update(self._rollups.between(site_scope(site.site_id), first, last))
-        finished = sum(counts.get(k, 0) for k in ("commands_succeeded", "commands_failed", "commands_timed_out",
-                                                    "commands_expired"))
-        return {"days": days, "since_day": first, "finished": finished,
-                "succeeded": counts.get("commands_succeeded", 0), "failed": counts.get("commands_failed", 0),
-                "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
-                "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
+        return self._windows(scope, [s.site_id for s in sites], now, (days,))[days]
 
-    def visible_sites(self, principal: Principal) -> list[Site]:
-        """Every site the caller may see (the dashboard's overview)."""
-        return [s for s in self._all_sites() if principal.can_see_site(s.site_id)]
+    def _windows(self, scope: str | None, site_ids: list[str], now: float,
+                 windows: tuple[int, ...]) -> dict[int, dict[str, Any]]:
+        """The commands summary over each of ``windows`` (days), from one Query per scope over the longest: the
+        tenant's (``scope``), or the sum of ``site_ids`` (a site-scoped caller)."""
+        first = _day(now - (max(windows) - 1) * 86400)
+        days: list[dict[str, dict[str, int]]] = [self._rollups.per_day(s, first, _day(now)) for s in
+                                                 ([scope] if scope is not None else map(site_scope, site_ids))]
+        out: dict[int, dict[str, Any]] = {}
+        for window in windows:
+            since = _day(now - (window - 1) * 86400)
+            counts: Counter[str] = Counter()
+            for of_scope in days:
+                for day, day_counts in of_scope.items():
+                    if day >= since:
+                        counts.update(day_counts)
+            out[window] = _summary(counts, window, since)
+        return out
 
-    def commands_summary(self, principal: Principal, sites: list[Site], days: int) -> dict[str, Any]:
-        """Finished commands and the success rate over ``days``: the tenant's, or the sum of a scoped caller's
-        sites."""
-        self._check_days(days)
-        return self._commands(tenant_scope() if principal.site_ids is None else None, sites, self._clock(), days)
-
-    def client_freshness(self) -> dict[str, Any]:
-        """ClassTop clients by the age of their last sync (tenant-wide callers only: clients belong to no site)."""
-        return self._classtop_client_freshness(self._clock())
+    def commands_over(self, principal: Principal, site_ids: list[str], windows: tuple[int, ...]
+                      ) -> dict[int, dict[str, Any]]:  # fmt: skip
+        """Finished commands and the success rate over each of ``windows`` (days): the tenant's, or the sum of a
+        scoped caller's sites (``site_ids``)."""
+        for days in windows:
+            self._check_days(days)
+        return self._windows(tenant_scope() if principal.site_ids is None else None, site_ids, self._clock(), windows)
 
     def _classtop_client_freshness(self, now: float) -> dict[str, Any]:
-        buckets = {"total": 0, "pending": 0, "never": 0, "within_1h": 0, "within_24h": 0, "older": 0}
-        cursor: str | None = None
-        while True:
-            page = self._classtop_clients.page(limit=500, cursor=cursor)
-            for client in page.items:
-                self._bucket(client, now, buckets)
-            cursor = page.cursor
-            if cursor is None:
-                return buckets
+        return freshness(((c.approval.value == "pending", c.last_sync_at) for c in self.all_clients()), now)
 
-    @staticmethod
-    def _bucket(client: ClassTopClient, now: float, buckets: dict[str, int]) -> None:
-        buckets["total"] += 1
-        if client.approval.value == "pending":
-            buckets["pending"] += 1
-        if client.last_sync_at is None:
-            buckets["never"] += 1
-            return
-        age = now - client.last_sync_at
-        for name, limit in _FRESH:
-            if age <= limit:
-                buckets[name] += 1
-                return
-        buckets["older"] += 1
+    def all_clients(self) -> list[ClassTopClient]:
+        return every_item(lambda cursor: self._classtop_clients.page(limit=MAX_PAGE_SIZE, cursor=cursor))
 
     def _all_sites(self) -> list[Site]:
-        out: list[Site] = []
-        cursor: str | None = None
-        while True:
-            page = self._sites.page(limit=500, cursor=cursor)
-            out.extend(page.items)
-            cursor = page.cursor
-            if cursor is None:
-                return out
+        return every_item(lambda cursor: self._sites.page(limit=MAX_PAGE_SIZE, cursor=cursor))
 
     @staticmethod
     def _check_days(days: int) -> None:

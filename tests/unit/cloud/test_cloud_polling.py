@@ -12,6 +12,7 @@ import pytest
 from cloud_testkit import Cloud, online
 
 from chalicelib import container
+from chalicelib.handlers.alert_schedules import evaluate_alerts
 
 _real = botocore.client.BaseClient._make_api_call
 
@@ -67,8 +68,19 @@ def test_another_caller_or_query_never_shares_a_tag(site: Cloud) -> None:
 def test_the_overview_ages_with_the_clock(site: Cloud) -> None:
     first = poll(site, "/api/overview")
     assert first.json_body["data"]["down"] == []
-    site.clock.advance(600)  # no heartbeat for ten minutes: both sites are down, without any write
+    site.clock.advance(600)  # no heartbeat for ten minutes: the minute's pass marks both sites down
+    evaluate_alerts({})
     later = poll(site, "/api/overview", first.headers["ETag"])
+    assert later.status_code == 200 and later.json_body["data"]["down"] == ["s1", "s2"]
+
+
+def test_without_the_minutes_pass_the_overview_still_ages(site: Cloud) -> None:
+    """If the pass stopped, a site whose stored heartbeat is older than ``TRUSTED_S`` is down all the same."""
+    from chalicelib.domain.site_summary import TRUSTED_S
+
+    tag = poll(site, "/api/overview").headers["ETag"]
+    site.clock.advance(TRUSTED_S + 1)
+    later = poll(site, "/api/overview", tag)
     assert later.status_code == 200 and later.json_body["data"]["down"] == ["s1", "s2"]
 
 
