@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import ssl
 import statistics
@@ -62,6 +63,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._classtop_fleet import FleetCounters, client_uuids
+from edge.lms import heap_trace
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
 
@@ -291,12 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-minutes", type=float, default=None, help="default: a third of the run")
     ap.add_argument("--keep", action="store_true", help="keep the twin's work directory (its logs)")
     ap.add_argument("--samples-out", type=Path, help="write every sample here (JSON: process -> measure -> [[t, v]])")
+    ap.add_argument("--tracemalloc", type=Path, metavar="DIR",
+                    help="trace the LMS's Python allocations and write snapshots here (edge.lms.heap_trace)")
+    ap.add_argument("--tracemalloc-at", default="", metavar="MINUTES",
+                    help="with --tracemalloc: the minutes (since the LMS started, comma-separated) of the snapshots")
     args = ap.parse_args(argv)
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else args.minutes / 3)
     options = TwinOptions(
         ports=TwinPorts.free(), agent_ids=tuple(f"pc-{i + 1:02d}" for i in range(args.agents)),
         agent_heartbeat_s=AGENT_HEARTBEAT_S / args.speed, site_heartbeat_s=max(1.0, SITE_HEARTBEAT_S / args.speed),
     )  # fmt: skip
+    if args.tracemalloc is not None:  # the LMS inherits the environment (infra.local.process); the agents ignore it
+        os.environ[heap_trace.ENV_DIR] = str(args.tracemalloc.resolve())
+        os.environ[heap_trace.ENV_AT] = args.tracemalloc_at
     workdir = Path(tempfile.mkdtemp(prefix="ct-soak-"))
     twin = SoakTwin(workdir, options, args.speed)
     fleet: subprocess.Popen[bytes] | None = None
