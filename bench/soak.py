@@ -45,6 +45,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import ssl
 import statistics
 import subprocess
@@ -297,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="trace the LMS's Python allocations and write snapshots here (edge.lms.heap_trace)")
     ap.add_argument("--tracemalloc-at", default="", metavar="MINUTES",
                     help="with --tracemalloc: the minutes (since the LMS started, comma-separated) of the snapshots")
+    ap.add_argument("--tracemalloc-frames", type=int, default=heap_trace.DEFAULT_FRAMES, metavar="N",
+                    help="with --tracemalloc: frames per allocation; 0: no tracing (the RSS as without), pymalloc's "
+                         "statistics at those minutes instead")
     args = ap.parse_args(argv)
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else args.minutes / 3)
     options = TwinOptions(
@@ -306,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracemalloc is not None:  # the LMS inherits the environment (infra.local.process); the agents ignore it
         os.environ[heap_trace.ENV_DIR] = str(args.tracemalloc.resolve())
         os.environ[heap_trace.ENV_AT] = args.tracemalloc_at
+        os.environ[heap_trace.ENV_FRAMES] = str(args.tracemalloc_frames)
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))  # stopped: the twin still stops (finally)
     workdir = Path(tempfile.mkdtemp(prefix="ct-soak-"))
     twin = SoakTwin(workdir, options, args.speed)
     fleet: subprocess.Popen[bytes] | None = None

@@ -97,7 +97,9 @@ class HeapTrace:
         gc.collect()
         path = self.directory / f"lms-{minute:07.2f}min.tracemalloc"
         if tracemalloc.is_tracing():
-            tracemalloc.take_snapshot().dump(str(path))
+            partial = path.with_suffix(".part")  # complete or absent: a reader may be waiting for it
+            tracemalloc.take_snapshot().dump(str(partial))
+            os.replace(partial, path)
         else:
             _pymalloc_stats(path.with_suffix(".pymalloc.txt"))
         traced, peak = tracemalloc.get_traced_memory()
