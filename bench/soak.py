@@ -295,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the twin's work directory (its logs)")
     ap.add_argument("--samples-out", type=Path, help="write every sample here (JSON: process -> measure -> [[t, v]])")
     ap.add_argument("--tracemalloc", type=Path, metavar="DIR",
-                    help="trace the LMS's Python allocations and write snapshots here (edge.lms.heap_trace)")
+                    help="trace the LMS's Python allocations, snapshots here (edge.lms.heap_trace)")  # fmt: skip
     ap.add_argument("--tracemalloc-at", default="", metavar="MINUTES",
-                    help="with --tracemalloc: the minutes (since the LMS started, comma-separated) of the snapshots")
+                    help="with --tracemalloc: the snapshots' minutes since the LMS started, 5,20,35")  # fmt: skip
     ap.add_argument("--tracemalloc-frames", type=int, default=heap_trace.DEFAULT_FRAMES, metavar="N",
                     help="with --tracemalloc: frames per allocation; 0: no tracing (the RSS as without), pymalloc's "
-                         "statistics at those minutes instead")
+                         "statistics at those minutes instead")  # fmt: skip
     args = ap.parse_args(argv)
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else args.minutes / 3)
     options = TwinOptions(

@@ -81,8 +81,8 @@ class HeapTrace:
         t0 = time.monotonic()
         thread = threading.Thread(target=self._run, args=(t0,), name="heap-trace", daemon=True)
         thread.start()
-        log.warning("tracemalloc on (%d frames): snapshots at %s min into %s", self.frames,
-                    ",".join(f"{m:g}" for m in self.minutes), self.directory)  # fmt: skip
+        what = f"tracemalloc on ({self.frames} frames)" if self.frames else "pymalloc statistics (no tracing)"
+        log.warning("%s: snapshots at %s min into %s", what, ",".join(f"{m:g}" for m in self.minutes), self.directory)
         return thread
 
     def _run(self, t0: float) -> None:
@@ -149,7 +149,10 @@ def start_from_env(environ: Mapping[str, str] = os.environ) -> HeapTrace | None:
 
 def compare(old: Path, new: Path, *, top: int = 25, frames: int = DEFAULT_FRAMES) -> list[str]:
     """The biggest growths from ``old`` to ``new``, grouped by traceback (``frames`` innermost frames shown)."""
-    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>")]
+    ignore = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    ]
     before = tracemalloc.Snapshot.load(str(old)).filter_traces(ignore)
     after = tracemalloc.Snapshot.load(str(new)).filter_traces(ignore)
     diffs = after.compare_to(before, "traceback")

@@ -1,5 +1,6 @@
 """The LMS's opt-in tracemalloc snapshots (edge.lms.heap_trace): off without the variable, snapshots at the asked
-minutes with a summary line and pymalloc's statistics each, a comparison grouped by traceback, clear errors for malformed variables."""
+minutes with a summary line each (or pymalloc's statistics without tracing), a comparison grouped by traceback,
+clear errors for malformed variables."""
 
 from __future__ import annotations
 
