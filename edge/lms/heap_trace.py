@@ -10,9 +10,11 @@ pymalloc's own statistics instead, ``DIR/lms-<minutes>min.pymalloc.txt`` (``sys.
 pools and free blocks per size class; tracing hides them, as its hooks replace pymalloc's): live objects and
 fragmentation told apart, and the RSS as the soak measures it. Without the variable nothing is started: no cost.
 
-Comparing two snapshots, grouped by traceback (the biggest growth first)::
+Comparing two snapshots, grouped by traceback (the biggest growth first), and a table of a directory's (the RSS,
+the traced bytes, pymalloc's arenas and free bytes at each minute)::
 
     python -m edge.lms.heap_trace DIR/lms-0010.00min.tracemalloc DIR/lms-0040.00min.tracemalloc [--top 25] [--frames 8]
+    python -m edge.lms.heap_trace DIR
 
 Tracing slows the process and costs memory of its own (``tracemalloc``'s tables are not in the traces, but they
 are in the RSS): a run with it measures where the Python heap grows, not the RSS slope the soak judges.
@@ -25,6 +27,7 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -164,14 +167,55 @@ def compare(old: Path, new: Path, *, top: int = 25, frames: int = DEFAULT_FRAMES
     return lines
 
 
+#: pymalloc's statistics read into the table: column -> the line of ``sys._debugmallocstats`` that holds it
+_PYMALLOC = {
+    "arenas": "# arenas allocated current",
+    "arenas MiB": "arenas * 1048576 bytes/arena",
+    "in blocks MiB": "# bytes in allocated blocks",
+    "free blocks MiB": "# bytes in available blocks",
+    "free pools MiB": "unused pools * ",
+}
+
+
+def pymalloc_figures(text: str) -> dict[str, int]:
+    """The :data:`_PYMALLOC` figures (bytes; a count for ``arenas``) of one ``sys._debugmallocstats`` output."""
+    out: dict[str, int] = {}
+    for column, label in _PYMALLOC.items():
+        match = re.search(rf"^.*{re.escape(label)}.*=\s+([\d,]+)$", text, re.MULTILINE)
+        if match:
+            out[column] = int(match.group(1).replace(",", ""))
+    return out
+
+
+def table(directory: Path) -> list[str]:
+    """One line per snapshot in ``directory``: the minute, RSS, the interpreter's blocks, what tracemalloc traced,
+    and pymalloc's arenas, the bytes in its live blocks and the free bytes it keeps (where they were written)."""
+    columns = ["minute", "RSS MiB", "blocks", "traced MiB", *_PYMALLOC]
+    lines = ["  ".join(f"{c:>15}" for c in columns)]
+    for raw in (directory / "summary.jsonl").read_text().splitlines():
+        line = json.loads(raw)
+        figures = {"minute": line["minute"], "RSS MiB": (line["rss"] or 0) / 2**20, "blocks": line["allocated_blocks"],
+                   "traced MiB": line["traced"] / 2**20}  # fmt: skip
+        stats = directory / line["snapshot"]
+        if stats.name.endswith(".pymalloc.txt") and stats.is_file():
+            mine = pymalloc_figures(stats.read_text())
+            figures.update({c: v if c == "arenas" else v / 2**20 for c, v in mine.items()})
+        lines.append("  ".join(f"{figures[c]:>15.2f}" if c in figures else f"{'':>15}" for c in columns))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="compare two LMS tracemalloc snapshots, grouped by traceback")
-    ap.add_argument("old", type=Path)
-    ap.add_argument("new", type=Path)
+    ap = argparse.ArgumentParser(description="an LMS's snapshots: a table of one directory, or two snapshots "
+                                             "compared, grouped by traceback")  # fmt: skip
+    ap.add_argument("old", type=Path, help="a snapshot, or the directory of snapshots (a table)")
+    ap.add_argument("new", type=Path, nargs="?")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
     args = ap.parse_args(argv)
-    print("\n".join(compare(args.old, args.new, top=args.top, frames=args.frames)))
+    if args.new is None:
+        print("\n".join(table(args.old)))
+    else:
+        print("\n".join(compare(args.old, args.new, top=args.top, frames=args.frames)))
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.lms import heap_trace
-from edge.lms.heap_trace import HeapTrace, HeapTraceError, compare, start_from_env
+from edge.lms.heap_trace import HeapTrace, HeapTraceError, compare, pymalloc_figures, start_from_env, table
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -68,7 +68,11 @@ def test_without_frames_pymalloc_statistics_instead_of_tracing(tmp_path: Path) -
     assert not tracemalloc.is_tracing()
     (line,) = (json.loads(line) for line in (tmp_path / "summary.jsonl").read_text().splitlines())
     assert line["snapshot"].endswith(".pymalloc.txt") and line["rss"] > 0
-    assert "arenas allocated" in (tmp_path / line["snapshot"]).read_text()
+    figures = pymalloc_figures((tmp_path / line["snapshot"]).read_text())
+    assert set(figures) == {"arenas", "arenas MiB", "in blocks MiB", "free blocks MiB", "free pools MiB"}
+    assert figures["arenas"] >= 1 and 0 < figures["in blocks MiB"] <= figures["arenas MiB"]
+    header, row = table(tmp_path)
+    assert header.split()[:2] == ["minute", "RSS"] and len(row.split()) == 9  # every column filled
 
 
 def test_the_lms_refuses_malformed_variables_before_anything_else(tmp_path: Path) -> None:
