@@ -4,14 +4,15 @@ Off unless the environment names a directory: ``CLASSTOP_LMS_TRACEMALLOC=DIR`` s
 process starts (``python -m edge.lms``) with ``CLASSTOP_LMS_TRACEMALLOC_FRAMES`` (8) frames per allocation, and a
 daemon thread writes a snapshot at each of the minutes (since start) listed in ``CLASSTOP_LMS_TRACEMALLOC_AT``
 (comma-separated, e.g. ``5,20,35``) to ``DIR/lms-<minutes>min.tracemalloc``, after a full garbage collection, and
-appends a line to ``DIR/summary.jsonl`` (the minute, what ``tracemalloc`` traces, the process's RSS, the
-interpreter's allocated blocks). With ``CLASSTOP_LMS_TRACEMALLOC_FRAMES=0`` nothing is traced and each snapshot is
+appends a line to ``DIR/summary.jsonl``: the minute, what ``tracemalloc`` traces, the process's RSS, the
+interpreter's allocated blocks, what glibc's malloc took and holds free (:func:`shared.c_heap.usage`), what SQLite
+holds (``sqlite3_memory_used``). With ``CLASSTOP_LMS_TRACEMALLOC_FRAMES=0`` nothing is traced and each snapshot is
 pymalloc's own statistics instead, ``DIR/lms-<minutes>min.pymalloc.txt`` (``sys._debugmallocstats``: its arenas,
 pools and free blocks per size class; tracing hides them, as its hooks replace pymalloc's): live objects and
 fragmentation told apart, and the RSS as the soak measures it. Without the variable nothing is started: no cost.
 
 Comparing two snapshots, grouped by traceback (the biggest growth first), and a table of a directory's (the RSS,
-the traced bytes, pymalloc's arenas and free bytes at each minute)::
+the traced bytes, pymalloc's arenas and free bytes, malloc's and SQLite's bytes at each minute)::
 
     python -m edge.lms.heap_trace DIR/lms-0010.00min.tracemalloc DIR/lms-0040.00min.tracemalloc [--top 25] [--frames 8]
     python -m edge.lms.heap_trace DIR
@@ -23,6 +24,7 @@ are in the RSS): a run with it measures where the Python heap grows, not the RSS
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import logging
@@ -35,6 +37,8 @@ import tracemalloc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared import c_heap
 
 log = logging.getLogger("edge.lms.heap_trace")
 
@@ -109,6 +113,7 @@ class HeapTrace:
         line = {
             "minute": minute, "traced": traced, "traced_peak": peak, "rss": _rss(),
             "allocated_blocks": sys.getallocatedblocks(), "gc_objects": len(gc.get_objects()),
+            "malloc": c_heap.usage(), "sqlite": _sqlite_memory_used(),
             "snapshot": path.name if tracemalloc.is_tracing() else path.with_suffix(".pymalloc.txt").name,
         }  # fmt: skip
         with (self.directory / "summary.jsonl").open("a") as out:
@@ -133,6 +138,24 @@ def _pymalloc_stats(path: Path) -> None:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+
+
+def _sqlite_memory_used() -> int | None:
+    """SQLite's own count of the memory it holds (``sqlite3_memory_used``: the page caches, prepared statements) in
+    the library this process loaded, ``None`` when it cannot be asked."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    paths = {line.split()[-1] for line in maps.splitlines() if "/libsqlite3" in line}
+    if len(paths) != 1:
+        return None
+    try:
+        library = ctypes.CDLL(paths.pop())  # the copy already loaded (by _sqlite3): the same counters
+    except OSError:
+        return None
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return int(library.sqlite3_memory_used())
 
 
 def _rss() -> int | None:
@@ -190,12 +213,19 @@ def pymalloc_figures(text: str) -> dict[str, int]:
 def table(directory: Path) -> list[str]:
     """One line per snapshot in ``directory``: the minute, RSS, the interpreter's blocks, what tracemalloc traced,
     and pymalloc's arenas, the bytes in its live blocks and the free bytes it keeps (where they were written)."""
-    columns = ["minute", "RSS MiB", "blocks", "traced MiB", *_PYMALLOC]
+    columns = ["minute", "RSS MiB", "blocks", "traced MiB", *_PYMALLOC, "malloc MiB", "malloc free MiB", "mmap MiB",
+               "SQLite MiB"]  # fmt: skip
     lines = ["  ".join(f"{c:>15}" for c in columns)]
     for raw in (directory / "summary.jsonl").read_text().splitlines():
         line = json.loads(raw)
         figures = {"minute": line["minute"], "RSS MiB": (line["rss"] or 0) / 2**20, "blocks": line["allocated_blocks"],
                    "traced MiB": line["traced"] / 2**20}  # fmt: skip
+        malloc = line.get("malloc") or {}
+        for column, key in (("malloc MiB", "system"), ("malloc free MiB", "free"), ("mmap MiB", "mmap")):
+            if key in malloc:
+                figures[column] = malloc[key] / 2**20
+        if line.get("sqlite") is not None:
+            figures["SQLite MiB"] = line["sqlite"] / 2**20
         stats = directory / line["snapshot"]
         if stats.name.endswith(".pymalloc.txt") and stats.is_file():
             mine = pymalloc_figures(stats.read_text())

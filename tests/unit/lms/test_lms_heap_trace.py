@@ -5,6 +5,7 @@ clear errors for malformed variables."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import tracemalloc
@@ -64,6 +65,7 @@ def test_snapshots_at_the_minutes_and_a_comparison_by_traceback(tmp_path: Path) 
 def test_without_frames_pymalloc_statistics_instead_of_tracing(tmp_path: Path) -> None:
     trace = HeapTrace.from_env({heap_trace.ENV_DIR: str(tmp_path), heap_trace.ENV_AT: "0", heap_trace.ENV_FRAMES: "0"})
     assert trace is not None
+    sqlite3.connect(":memory:").execute("SELECT 1")  # the library loaded, as in the LMS
     trace.start().join(30)
     assert not tracemalloc.is_tracing()
     (line,) = (json.loads(line) for line in (tmp_path / "summary.jsonl").read_text().splitlines())
@@ -72,7 +74,8 @@ def test_without_frames_pymalloc_statistics_instead_of_tracing(tmp_path: Path) -
     assert set(figures) == {"arenas", "arenas MiB", "in blocks MiB", "free blocks MiB", "free pools MiB"}
     assert figures["arenas"] >= 1 and 0 < figures["in blocks MiB"] <= figures["arenas MiB"]
     header, row = table(tmp_path)
-    assert header.split()[:2] == ["minute", "RSS"] and len(row.split()) == 9  # every column filled
+    assert header.split()[:2] == ["minute", "RSS"] and len(row.split()) == 13  # every column filled
+    assert line["malloc"]["system"] > 0 and line["sqlite"] >= 0  # glibc's and SQLite's own counts beside
 
 
 def test_the_lms_refuses_malformed_variables_before_anything_else(tmp_path: Path) -> None:
