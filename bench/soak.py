@@ -36,6 +36,11 @@ never fall and rise at least twice after the warm-up), or when a process was res
 meaningless).
 
 Usage: ``python bench/soak.py [--minutes 30] [--speed 10] [--agents 3] [--classtop 2] [--sample-s 60]``.
+
+Looking inside the LMS (``edge.lms.heap_trace``): ``--tracemalloc DIR --tracemalloc-at 5,20,35`` traces its Python
+allocations and writes snapshots at those minutes (compare two with ``python -m edge.lms.heap_trace OLD NEW``; the
+tracing's own tables make that run's RSS meaningless); ``--tracemalloc-frames 0`` traces nothing and writes
+pymalloc's statistics, malloc's and SQLite's totals instead (``python -m edge.lms.heap_trace DIR``: a table).
 """
 
 from __future__ import annotations
