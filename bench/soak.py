@@ -36,6 +36,11 @@ never fall and rise at least twice after the warm-up), or when a process was res
 meaningless).
 
 Usage: ``python bench/soak.py [--minutes 30] [--speed 10] [--agents 3] [--classtop 2] [--sample-s 60]``.
+
+Looking inside the LMS (``edge.lms.heap_trace``): ``--tracemalloc DIR --tracemalloc-at 5,20,35`` traces its Python
+allocations and writes snapshots at those minutes (compare two with ``python -m edge.lms.heap_trace OLD NEW``; the
+tracing's own tables make that run's RSS meaningless); ``--tracemalloc-frames 0`` traces nothing and writes
+pymalloc's statistics, malloc's and SQLite's totals instead (``python -m edge.lms.heap_trace DIR``: a table).
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
+import signal
 import ssl
 import statistics
 import subprocess
@@ -62,6 +69,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._classtop_fleet import FleetCounters, client_uuids
+from edge.lms import heap_trace
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
 
@@ -291,12 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-minutes", type=float, default=None, help="default: a third of the run")
     ap.add_argument("--keep", action="store_true", help="keep the twin's work directory (its logs)")
     ap.add_argument("--samples-out", type=Path, help="write every sample here (JSON: process -> measure -> [[t, v]])")
+    ap.add_argument("--tracemalloc", type=Path, metavar="DIR",
+                    help="trace the LMS's Python allocations, snapshots here (edge.lms.heap_trace)")  # fmt: skip
+    ap.add_argument("--tracemalloc-at", default="", metavar="MINUTES",
+                    help="with --tracemalloc: the snapshots' minutes since the LMS started, 5,20,35")  # fmt: skip
+    ap.add_argument("--tracemalloc-frames", type=int, default=heap_trace.DEFAULT_FRAMES, metavar="N",
+                    help="with --tracemalloc: frames per allocation; 0: no tracing (the RSS as without), pymalloc's "
+                         "statistics at those minutes instead")  # fmt: skip
     args = ap.parse_args(argv)
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else args.minutes / 3)
     options = TwinOptions(
         ports=TwinPorts.free(), agent_ids=tuple(f"pc-{i + 1:02d}" for i in range(args.agents)),
         agent_heartbeat_s=AGENT_HEARTBEAT_S / args.speed, site_heartbeat_s=max(1.0, SITE_HEARTBEAT_S / args.speed),
     )  # fmt: skip
+    if args.tracemalloc is not None:  # the LMS inherits the environment (infra.local.process); the agents ignore it
+        os.environ[heap_trace.ENV_DIR] = str(args.tracemalloc.resolve())
+        os.environ[heap_trace.ENV_AT] = args.tracemalloc_at
+        os.environ[heap_trace.ENV_FRAMES] = str(args.tracemalloc_frames)
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))  # stopped: the twin still stops (finally)
     workdir = Path(tempfile.mkdtemp(prefix="ct-soak-"))
     twin = SoakTwin(workdir, options, args.speed)
     fleet: subprocess.Popen[bytes] | None = None

@@ -11,8 +11,9 @@ and the resident size creeps up for hours before each arena has seen its worst c
 * :func:`trim` (``malloc_trim(0)``): the whole free pages inside every arena (not only at the top of the heap)
   go back to the operating system, so the resident size follows what is live rather than the highest it has been.
 
-:func:`arena_count` (``malloc_info``) says how many arenas the process has made (a check for tests and benches).
-All three do nothing (return ``False`` or ``None``) where glibc is not the C library.
+:func:`arena_count` (``malloc_info``) says how many arenas the process has made (a check for tests and benches),
+:func:`usage` how much they hold and how much of it is free. All of them do nothing (return ``False`` or
+``None``) where glibc is not the C library.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ctypes
 import functools
 import os
 
-__all__ = ["arena_count", "limit_arenas", "trim"]
+__all__ = ["arena_count", "limit_arenas", "trim", "usage"]
 
 #: mallopt's parameter for the most arenas (malloc.h)
 _M_ARENA_MAX = -8
@@ -54,10 +55,9 @@ def trim() -> bool:
     return bool(libc is not None and libc.malloc_trim(0) == 1)
 
 
-def arena_count() -> int | None:
-    """How many arenas this process's malloc has (the main one included), from ``malloc_info``'s ``<heap>``s."""
-    import re  # here, not at the top: a check, and the agent counts every module it loads (edge.agent.footprint)
-    import tempfile
+def _info() -> bytes | None:
+    """``malloc_info``'s XML (``None`` without glibc)."""
+    import tempfile  # here, not at the top: a check, and the agent counts every module it loads (edge.agent.footprint)
 
     libc = _libc()
     if libc is None:
@@ -69,4 +69,34 @@ def arena_count() -> int | None:
         libc.malloc_info(0, stream)
         libc.fclose(stream)
         out.seek(0)
-        return len(re.findall(rb"<heap nr=", out.read()))
+        return out.read()
+
+
+def arena_count() -> int | None:
+    """How many arenas this process's malloc has (the main one included), from ``malloc_info``'s ``<heap>``s."""
+    import re
+
+    xml = _info()
+    return None if xml is None else len(re.findall(rb"<heap nr=", xml))
+
+
+def usage() -> dict[str, int] | None:
+    """What malloc holds, from ``malloc_info``'s totals: ``arenas``; ``system`` (bytes the arenas took from the
+    system); ``free`` (bytes free inside them: what :func:`trim` can give back in whole pages); ``mmap`` (blocks
+    mapped on their own, 128 KiB and up). A diagnostic (``edge.lms.heap_trace``), not for a hot path."""
+    import re
+
+    xml = _info()
+    if xml is None:
+        return None
+    totals = xml[xml.rfind(b"</heap>") :]  # the process-wide totals follow the last arena
+    figures = {
+        kind.decode(): int(size) for kind, size in re.findall(rb'<total type="(\w+)" count="\d+" size="(\d+)"', totals)
+    }
+    current = re.search(rb'<system type="current" size="(\d+)"', totals)
+    return {
+        "arenas": len(re.findall(rb"<heap nr=", xml)),
+        "system": int(current.group(1)) if current else 0,
+        "free": figures.get("fast", 0) + figures.get("rest", 0),
+        "mmap": figures.get("mmap", 0),
+    }

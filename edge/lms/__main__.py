@@ -24,6 +24,7 @@ from edge.lms.cli import (
     run_command,
 )
 from edge.lms.config import ConfigError, load_config
+from edge.lms.heap_trace import HeapTraceError, start_from_env
 from edge.lms.process import Lms, StartupError
 from shared import c_heap
 from shared.lifecycle import shorten_gil_switch_interval
@@ -40,6 +41,11 @@ LOG_SERVICE = "classtop-lms"
 def main(argv: list[str] | None = None) -> int:
     c_heap.limit_arenas()  # before the LMS's threads start: they share two malloc arenas (edge.lms.process)
     args = parse_args(argv)
+    try:
+        start_from_env()  # opt-in tracemalloc snapshots (CLASSTOP_LMS_TRACEMALLOC; edge.lms.heap_trace)
+    except HeapTraceError as exc:
+        print(f"edge.lms: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.action == "restore":
         return restore_command(args)
     try:

@@ -29,6 +29,13 @@ class CommandResults:
             self._failures += 1
         self._items.append((at, success, self._failures))
 
+    def drop_before(self, cutoff: float) -> None:
+        """Forget the outcomes before ``cutoff`` (the running counts of those kept stay right: :meth:`since` takes
+        differences of them)."""
+        items = self._items
+        while items and items[0][0] < cutoff:
+            items.popleft()
+
     def since(self, cutoff: float) -> tuple[int, int]:
         """``(commands, failed)`` among the kept outcomes at or after ``cutoff``."""
         items = self._items

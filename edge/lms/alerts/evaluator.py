@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 #: Cameras per agent that may have a camera alert track.
 MAX_CAMERAS_PER_AGENT = 16
-#: Command results remembered per agent (command failure rate).
+#: Command results remembered per agent at most (command failure rate); fewer when the rules' widest window ends
+#: sooner.
 MAX_COMMAND_RESULTS = 1000
 #: How often ClassTop clients' class periods are looked at.
 CLASS_CHECK_S = 30.0
@@ -62,6 +63,12 @@ class _MetricCheck:
     clear: float
     scope: str
     rule_id: str
+
+
+def _window_s(active: ActiveRule) -> float:
+    cond = active.rule.condition
+    assert isinstance(cond, CommandFailureRateCondition)
+    return cond.window_s
 
 
 def _spec(active: ActiveRule) -> RuleSpec:
@@ -266,11 +273,18 @@ class AlertEvaluator(AlertTransitions):
     def on_command(self, agent_id: str, success: bool) -> None:
         with self._lock:
             now = self._clock()
+            rules = self._rules_for(agent_id, "command_failure_rate")
+            if not rules:  # no rule looks at this agent's results: none are kept
+                self._results.pop(agent_id, None)
+                return
             results = self._results.get(agent_id)
             if results is None:
                 results = self._results[agent_id] = CommandResults(MAX_COMMAND_RESULTS)
             results.add(now, success)
-            for active in self._rules_for(agent_id, "command_failure_rate"):
+            # Kept for as long as the widest window looks back, not until the count is reached: a result a
+            # minute took 17 hours to fill the count, the soak's load more than its run (docs/operations.md, "Soak").
+            results.drop_before(now - max(_window_s(active) for active in rules))
+            for active in rules:
                 cond = active.rule.condition
                 assert isinstance(cond, CommandFailureRateCondition)
                 count, failed = results.since(now - cond.window_s)
@@ -287,6 +301,12 @@ class AlertEvaluator(AlertTransitions):
                 track.value = round(rate, 4)
                 track.message = f"{failed} of {count} commands failed in the last {cond.window_s:g} s"
                 self._condition(track, holds, now)
+
+    @property
+    def command_results_held(self) -> int:
+        """The command results remembered for the failure-rate rules, all agents together."""
+        with self._lock:
+            return sum(len(results) for results in self._results.values())
 
     def set_site_broker(self, connected: bool, agents: int) -> None:
         """The LMS's connection to its site broker (asked once a second). Down: agents' offline alerts are held and

@@ -42,3 +42,19 @@ def test_a_clock_reading_earlier_than_the_last_counts_as_the_last() -> None:
     results.add(5.0, True)
     results.add(4.0, False)  # e.g. a test clock set back
     assert results.since(5.0) == (2, 1)
+
+
+def test_dropping_the_oldest_keeps_the_counts_of_the_rest() -> None:
+    rng = random.Random(11)
+    results = CommandResults(1000)
+    kept: list[tuple[float, bool]] = []
+    now = 0.0
+    for _ in range(500):
+        now += rng.choice([0.0, 0.5, 2.0])
+        ok = rng.random() < 0.6
+        results.add(now, ok)
+        results.drop_before(now - 20.0)  # the widest window, as the evaluator keeps them
+        kept = [(at, o) for at, o in [*kept, (now, ok)] if at >= now - 20.0]
+        assert len(results) == len(kept)
+        for window in (0.0, 5.0, 20.0, 1e9):
+            assert results.since(now - window) == scan(kept, now - window)

@@ -227,6 +227,26 @@ def test_command_failure_rate_with_hysteresis(store: Store) -> None:
     assert sink.states() == ["firing", "resolved"]
 
 
+def test_command_results_are_kept_for_the_widest_window_only(store: Store) -> None:
+    """A command every 6 s for ten hours (the soak's pace): the results held stay those of the last 600 s, not the
+    1,000 a count allows; with no failure-rate rule none are held."""
+    clock = Clock(1_000.0)
+    narrow = CommandFailureRateCondition(window_s=300, min_commands=4, rate=0.5, clear_rate=0.25)
+    wide = CommandFailureRateCondition(window_s=600, min_commands=4, rate=0.5, clear_rate=0.25)
+    ev, _sink = make(store, [AlertRule(rule_id="n", name="n", condition=narrow),
+                             AlertRule(rule_id="w", name="w", condition=wide)], clock)  # fmt: skip
+    bare, _ = make(store, [cpu_rule()], clock)
+    for i in range(6_000):
+        clock.now += 6
+        ev.on_command("a1", True)
+        bare.on_command(f"a{i % 3}", True)
+    assert ev.command_results_held == 101  # 600 s / 6 s, both ends in
+    assert bare.command_results_held == 0
+    for _ in range(3):  # the rates still count what the widest window holds
+        ev.on_command("a1", False)
+    assert ev.command_results_held == 104
+
+
 def test_classtop_client_offline_in_class(store: Store) -> None:
     clock = Clock(10_000.0)
     in_class = {"now": False}

@@ -94,3 +94,30 @@ def test_trim_gives_freed_pages_inside_an_arena_back() -> None:
 def test_the_count_answers_in_this_process() -> None:
     count = c_heap.arena_count()
     assert isinstance(count, int) and count >= 1
+
+
+#: the totals before, with 20 MiB in 8 KiB blocks freed but the last (free inside the arena) and a 4 MiB block held
+#: (mapped on its own)
+USAGE = """
+import ctypes, json
+from shared import c_heap
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+before = c_heap.usage()
+big = libc.malloc(4 * 2**20)  # first: later, the freed blocks would hold it
+blocks = [libc.malloc(8192) for _ in range(2560)]
+for block in blocks[:-1]:
+    libc.free(block)
+print(json.dumps({"before": before, "after": c_heap.usage()}))
+"""
+
+
+def test_usage_tells_free_bytes_inside_the_arenas_from_blocks_mapped_on_their_own() -> None:
+    result = _run(USAGE)
+    before, after = result["before"], result["after"]
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert after["arenas"] == before["arenas"] == 1
+    assert after["free"] - before["free"] > 12 * 2**20  # of the 20 MiB freed (the smallest blocks are kept apart)
+    assert after["system"] - before["system"] > 12 * 2**20
+    assert after["mmap"] - before["mmap"] >= 4 * 2**20
