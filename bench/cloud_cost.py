@@ -61,6 +61,7 @@ import botocore.client  # noqa: E402
 import yaml  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from bench._results import Figure, write_results  # noqa: E402
 from chalicelib import container, models  # noqa: E402
 from chalicelib.adapters.iot import RecordingPublisher  # noqa: E402
 from chalicelib.adapters.signing_key import KEY_CACHE_S  # noqa: E402
@@ -987,6 +988,11 @@ def main() -> int:
     total += fixed_per_1000
     print(f"  {'TOTAL with the fixed costs':34}{total:>14.2f}   ($ per 1,000 agents / month, this tenant of {agents:,} "
           f"agents: the fixed part shrinks with larger tenants)")
+    write_results("cloud_cost", [
+        Figure("$ per 1,000 agents / month (fixed costs in)", total, "$", naive_total + fixed_per_1000,
+               "naive design, 60 s writes", max_value=5.0),
+        Figure(f"overview of {args.overview_agents:,} agents: items read", at_scale.read_items, "items",
+               max_value=10.0)], params=vars(args))  # fmt: skip
     ok = steady_writes_per_agent_5min <= 1.0 and total < 10.0
     print(f"  goals: < $10 (issue 12) {'met' if total < 10 else 'NOT met'}; < $5 (issue 18) "
           f"{'met' if total < 5 else 'NOT met'}; <= 1 WCU per agent per 5 min "
