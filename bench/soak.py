@@ -70,6 +70,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._classtop_fleet import FleetCounters, client_uuids
 from edge.lms import heap_trace
+from edge.lms.alerts.rule_book import default_rules
+from edge.lms.config import LmsConfig
 from infra.local.twin import Twin
 from infra.local.twin_options import TwinOptions, TwinPorts
 
@@ -78,7 +80,9 @@ DAY_S = 86400.0
 #: the normal periods (s) of the traffic the bench drives itself (the table in the docstring)
 COMMAND_S, SETTINGS_S, CLASSTOP_HEARTBEAT_S, CLASSTOP_SYNC_S = 60.0, 600.0, 30.0, 300.0
 #: the product's default periods (s) of what the twin's parts send on their own
-AGENT_HEARTBEAT_S, AGENT_METRICS_S, PROCESSES_S, AGENT_CLASSTOP_S, SITE_HEARTBEAT_S = 5.0, 15.0, 600.0, 300.0, 30.0
+AGENT_HEARTBEAT_S, AGENT_METRICS_S, PROCESSES_S, AGENT_CLASSTOP_S = 5.0, 15.0, 600.0, 300.0
+#: the LMS's full site heartbeat as it ships
+SITE_HEARTBEAT_S = float(LmsConfig.model_fields["site_heartbeat_s"].default)
 RSS_LIMIT_PER_DAY = 1024 * 1024
 #: processes that keep what they store in memory (the local cloud's moto holds the DynamoDB tables, which grow with
 #: the traffic by design, as DynamoDB's do): their RSS slope is printed, not judged (their descriptors and threads are)
@@ -133,8 +137,20 @@ class Workload:
         except (OSError, ValueError, urllib.error.HTTPError):
             return False
 
+    def scale_alert_windows(self) -> None:
+        """The site's default command-failure rule with its window shortened ``speed`` times: the LMS keeps each
+        agent's command results for the widest such window, a wall-clock hour that at 10x the commands would hold
+        ten times the results a real site's does (docs/operations.md, "Soak")."""
+        rule = next(r for r in default_rules() if r.condition.kind == "command_failure_rate")
+        body = rule.model_dump(mode="json")
+        body["condition"]["window_s"] = body["condition"]["window_s"] / self.speed
+        if not self.call("PUT", f"/api/alerts/rules/{rule.rule_id}", body):
+            raise RuntimeError(f"soak: could not shorten the LMS's rule {rule.rule_id}")
+        print(f"soak: {rule.rule_id}'s window {body['condition']['window_s']:g} s (1/{self.speed:g})", flush=True)
+
     def run(self) -> None:
         self.context: ssl.SSLContext = self.twin.lms_ssl_context()
+        self.scale_alert_windows()
         agents = list(self.twin.opt.agent_ids)
         jobs: list[tuple[str, float]] = [("command", COMMAND_S / len(agents)), ("settings", SETTINGS_S / len(agents))]
         if self.classtop:
