@@ -30,40 +30,24 @@ from edge.agent.config_checks import (
     valid_agent_id,
     valid_release_public_key,
 )
+from edge.agent.struct_support import config_dec_hook, config_enc_hook
 from shared.config_file import Secret
 from shared.mqtt.checks import reconnect_bounds, tls_pair
 
 
-def _dec_hook(tp: type, value: Any) -> Any:
-    """Paths from strings, secrets from strings (or from a pydantic ``SecretStr``)."""
-    if tp is Path and isinstance(value, str | Path):
-        return Path(value)
-    if tp is Secret and isinstance(value, str):
-        return Secret(value)
-    if tp is Secret and callable(getattr(value, "get_secret_value", None)):
-        return Secret(value.get_secret_value())
-    raise TypeError(f"Expected `{tp.__name__}`, got `{type(value).__name__}`")
-
-
-def _enc_hook(value: Any) -> Any:
-    if isinstance(value, Path | Secret):
-        return str(value)  # a secret as pydantic dumps one: masked
-    raise NotImplementedError(type(value).__name__)
-
-
 def load(data: Any, env: Mapping[str, str] | None = None) -> AgentConfig:
     """``data`` (a parsed TOML table) as a ``AgentConfig``: ``msgspec.ValidationError`` or ``ValueError`` when refused."""
-    return msgspec.convert(mqtt_defaults(data, env), AgentConfig, dec_hook=_dec_hook)
+    return msgspec.convert(mqtt_defaults(data, env), AgentConfig, dec_hook=config_dec_hook)
 
 
 def from_model(model: Any) -> AgentConfig:
     """A valid pydantic ``AgentConfig`` as its mirror (its rule before validation already applied)."""
-    return msgspec.convert(model.model_dump(), AgentConfig, dec_hook=_dec_hook)
+    return msgspec.convert(model.model_dump(), AgentConfig, dec_hook=config_dec_hook)
 
 
 def dump_json(config: msgspec.Struct) -> bytes:
     """Compact JSON as pydantic's ``model_dump_json`` writes it (secrets masked)."""
-    return msgspec.json.encode(config, enc_hook=_enc_hook)
+    return msgspec.json.encode(config, enc_hook=config_enc_hook)
 
 
 class TlsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

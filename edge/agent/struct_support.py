@@ -3,10 +3,12 @@ decoding and encoding a mirror. Hand-written, imported by the generated module (
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
+from shared.config_file import Secret
 from shared.errors import ErrorCode, MessageError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json
 
@@ -70,3 +72,21 @@ def as_dict(message: msgspec.Struct) -> dict[str, Any]:
 def encode(message: msgspec.Struct) -> bytes:
     """Compact JSON, ``None`` fields of every struct in it left out (as ``shared.messages.encode``)."""
     return _ENCODER.encode(as_dict(message))
+
+
+def config_dec_hook(tp: type, value: Any) -> Any:
+    """The configuration mirrors' types msgspec does not know: paths from strings, secrets from strings (or from a
+    pydantic ``SecretStr``)."""
+    if tp is Path and isinstance(value, str | Path):
+        return Path(value)
+    if tp is Secret and isinstance(value, str):
+        return Secret(value)
+    if tp is Secret and callable(getattr(value, "get_secret_value", None)):
+        return Secret(value.get_secret_value())
+    raise TypeError(f"Expected `{tp.__name__}`, got `{type(value).__name__}`")
+
+
+def config_enc_hook(value: Any) -> Any:
+    if isinstance(value, Path | Secret):
+        return str(value)  # a secret as pydantic dumps one: masked
+    raise NotImplementedError(type(value).__name__)

@@ -31,6 +31,7 @@ from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
 from edge.agent import config_checks, config_models
+from edge.agent.struct_support import config_dec_hook, config_enc_hook
 from shared.commands import CATALOGUE, ClassTopData, ClassTopSnapshot, Course, ScheduleEntry
 from shared.config_file import Secret
 from shared.errors import ErrorCode
@@ -144,36 +145,19 @@ from msgspec import Meta
 
 {imports}
 
-def _dec_hook(tp: type, value: Any) -> Any:
-    """Paths from strings, secrets from strings (or from a pydantic ``SecretStr``)."""
-    if tp is Path and isinstance(value, str | Path):
-        return Path(value)
-    if tp is Secret and isinstance(value, str):
-        return Secret(value)
-    if tp is Secret and callable(getattr(value, "get_secret_value", None)):
-        return Secret(value.get_secret_value())
-    raise TypeError(f"Expected `{{tp.__name__}}`, got `{{type(value).__name__}}`")
-
-
-def _enc_hook(value: Any) -> Any:
-    if isinstance(value, Path | Secret):
-        return str(value)  # a secret as pydantic dumps one: masked
-    raise NotImplementedError(type(value).__name__)
-
-
 def load(data: Any, env: Mapping[str, str] | None = None) -> {root}:
     """``data`` (a parsed TOML table) as a ``{root}``: ``msgspec.ValidationError`` or ``ValueError`` when refused."""
-    return msgspec.convert({before}, {root}, dec_hook=_dec_hook)
+    return msgspec.convert({before}, {root}, dec_hook=config_dec_hook)
 
 
 def from_model(model: Any) -> {root}:
     """A valid pydantic ``{root}`` as its mirror (its rule before validation already applied)."""
-    return msgspec.convert(model.model_dump(), {root}, dec_hook=_dec_hook)
+    return msgspec.convert(model.model_dump(), {root}, dec_hook=config_dec_hook)
 
 
 def dump_json(config: msgspec.Struct) -> bytes:
     """Compact JSON as pydantic's ``model_dump_json`` writes it (secrets masked)."""
-    return msgspec.json.encode(config, enc_hook=_enc_hook)
+    return msgspec.json.encode(config, enc_hook=config_enc_hook)
 '''
 #: the validator functions the mirrors call (filled by :func:`_struct`), and the root's rules before validation
 CALLED: set[Any] = set()
@@ -387,7 +371,7 @@ def render_config() -> str:
     for fn in BEFORE:
         before = f"{fn.__name__}({before}, env)"
     mixins = [m for m in MIXINS if any(m in c.__mro__ for c in CONFIG_MODELS)]
-    imports = _imports(list({*ENUMS, *CALLED, *BEFORE, *mixins, Secret}))
+    imports = _imports(list({*ENUMS, *CALLED, *BEFORE, *mixins, Secret, config_dec_hook, config_enc_hook}))
     public = sorted([m.__name__ for m in CONFIG_MODELS] + ["dump_json", "from_model", "load"])
     names = ", ".join(f'"{n}"' for n in public)
     head = CONFIG_HEADER.format(imports=imports, root=root, before=before)
