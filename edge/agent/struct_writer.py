@@ -296,6 +296,8 @@ def _struct(model: type[BaseModel]) -> str:
         CALLED.add(fn)
         post += [f"self.{f} = {fn.__name__}(self.{f})" for f in dec.info.fields]
     for vname, mdec in decorators.model_validators.items():
+        if vname == "_no_booleans_for_numbers":
+            continue  # msgspec refuses a boolean for a number itself
         fn = _validator(model, vname)
         if fn is None and model in RULES and mdec.info.mode == "after":
             continue  # a message rule: _rule(...) below

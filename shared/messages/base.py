@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import types
+import typing
 from collections.abc import Hashable, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from shared.errors import ErrorCode, MessageError, SharedError
 
@@ -38,10 +40,49 @@ def _a_number(value: object) -> object:
 Count = Annotated[int, BeforeValidator(_a_number)]
 
 
+def _takes_numbers_only(annotation: Any) -> bool:
+    """Whether a field's type has ``int`` or ``float`` in it and no ``bool`` (nor ``Any``)."""
+    found: set[Any] = set()
+    pending = [annotation]
+    while pending:
+        a = pending.pop()
+        if typing.get_origin(a) is Annotated:
+            pending.append(typing.get_args(a)[0])
+        elif typing.get_origin(a) in (typing.Union, types.UnionType):
+            pending.extend(typing.get_args(a))
+        else:
+            found.add(a)
+    return bool(found & {int, float}) and not found & {bool, Any}
+
+
+_NUMBERS_ONLY: dict[type, frozenset[str]] = {}
+
+
+def _numbers_only(model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``model``'s fields that take a number and never a boolean."""
+    names = _NUMBERS_ONLY.get(model)
+    if names is None:
+        names = frozenset(n for name, info in model.model_fields.items() if _takes_numbers_only(info.annotation)
+                          for n in (name, info.alias) if n)  # fmt: skip
+        _NUMBERS_ONLY[model] = names
+    return names
+
+
 class Strict(BaseModel):
-    """A nested record: unknown fields are an error, and so are NaN and infinities in float fields."""
+    """A nested record: unknown fields are an error, and so are NaN and infinities in float fields, and a JSON
+    boolean where a number is expected (pydantic's lax mode reads ``true`` as 1 for ``int`` and ``float``)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            numeric = _numbers_only(cls)
+            for key, value in data.items():
+                if isinstance(value, bool) and key in numeric:
+                    raise ValueError(f"{key}: a number is expected, not a boolean")
+        return data
 
 
 class Message(Strict):

@@ -160,9 +160,12 @@ def test_the_mirrors_refuse_what_pydantic_coerces() -> None:
     from shared.messages.agent import Heartbeat
 
     heartbeat = {"v": 1, "type": "heartbeat", "timestamp": 1.0}
-    for field, value in (("timestamp", True), ("timestamp", "1.5"), ("seq", 2.0), ("v", True), ("v", 1.0)):
+    for field, value in (("timestamp", "1.5"), ("seq", 2.0), ("v", True), ("v", 1.0)):
         assert outcome_pydantic(Heartbeat, {**heartbeat, field: value}) != "refused"
         assert outcome_struct(structs.Heartbeat, {**heartbeat, field: value}) == "refused"
+    for field in ("timestamp", "seq"):  # a boolean for a number: refused by both (shared.messages.base.Strict)
+        assert outcome_pydantic(Heartbeat, {**heartbeat, field: True}) == "refused"
+        assert outcome_struct(structs.Heartbeat, {**heartbeat, field: True}) == "refused"
     for value in ("1", 2, None):  # a bad schema version: refused by both
         assert outcome_pydantic(Heartbeat, {**heartbeat, "v": value}) == "refused"
         assert outcome_struct(structs.Heartbeat, {**heartbeat, "v": value}) == "refused"
