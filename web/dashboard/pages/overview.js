@@ -30,7 +30,11 @@ export function normalizeOverview(raw, nowS = Date.now() / 1000) {
     return { site_id: s.site_id, name: s.name || s.site_id, online, offline, last_heartbeat: hb, link_up: linkUp, lms_up: lmsUp };
   });
   const cmd = o.commands || {};
-  const sync = o.sync || o.sync_freshness || o.clients || {};
+  const rawSync = o.sync || o.sync_freshness || o.clients || {};
+  // the cloud nests the ClassTop clients' freshness under sync.clients: one flat list of figures for the card
+  const nested = rawSync.clients && typeof rawSync.clients === 'object' ? rawSync.clients : {};
+  const sync = { ...Object.fromEntries(Object.entries(rawSync).filter(([, v]) => v === null || typeof v !== 'object')), ...nested };
+  if (typeof sync.oldest_heartbeat_age_s === 'number') sync.oldest_heartbeat_age_s = Math.round(sync.oldest_heartbeat_age_s);
   return {
     sites,
     down: sites.filter((s) => s.link_up === false || s.lms_up === false),
@@ -129,7 +133,7 @@ export function Overview() {
       <section class="card" id="sync-freshness">
         <h2>${t('overview.sync')}</h2>
         ${Object.keys(sync).length === 0 ? html`<p class="empty">${t('overview.no_sync')}</p>` : html`<dl class="kv">
-          ${Object.entries(sync).filter(([, v]) => typeof v !== 'object').map(([k, v]) => html`<div key=${k}><dt>${syncLabel(k)}</dt><dd>${typeof v === 'number' ? fmtNumber(v) : String(v)}</dd></div>`)}
+          ${Object.entries(sync).filter(([, v]) => typeof v !== 'object').map(([k, v]) => html`<div key=${k}><dt>${syncLabel(k)}</dt><dd>${v === null ? '—' : typeof v === 'number' ? fmtNumber(v) : String(v)}</dd></div>`)}
         </dl>`}
         <p class="muted">${t('overview.commands_finished', { n: fmtNumber(o.finished ?? 0), failed: fmtNumber(o.failed ?? 0) })}</p>
       </section>
@@ -147,5 +151,6 @@ function syncLabel(key) {
   return {
     total: t('overview.sync.total'), pending: t('overview.sync.pending'), never: t('overview.sync.never'),
     within_1h: t('overview.sync.within_1h'), within_24h: t('overview.sync.within_24h'), older: t('overview.sync.older'),
+    sites_reporting: t('overview.sync.sites_reporting'), oldest_heartbeat_age_s: t('overview.sync.oldest_heartbeat_age_s'),
   }[key] || key;
 }
