@@ -27,3 +27,14 @@ def test_without_room_below_the_ephemeral_range_the_os_picks(monkeypatch: pytest
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_port_is_never_handed_out_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the twin draws several ports before it starts any server: drawn from a range of three (all free, as nothing
+    # binds them), the first three draws are the three ports and the fourth cannot be one of them again
+    low = free_port()
+    monkeypatch.setattr(ports, "_issued", ports.deque(maxlen=ports.ISSUED_MEMORY))
+    monkeypatch.setattr(ports, "_listen_range", lambda: (low, low + 2))
+    drawn = [free_port() for _ in range(4)]
+    assert sorted(drawn[:3]) == [low, low + 1, low + 2]
+    assert drawn[3] not in drawn[:3]
