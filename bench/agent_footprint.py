@@ -25,7 +25,7 @@ LAYERS = [
     "psutil",
     "paho.mqtt.client",
     "msgspec",
-    "edge.agent.structs",
+    "shared.messages.structs",
     "edge.agent.config",
     "edge.agent.uplink",
     "edge.agent.classtop",

@@ -45,13 +45,13 @@ from edge.agent.presence import Announcer, Heartbeats, last_will, say_goodbye, s
 from edge.agent.processes import ProcessSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.site_trust import SiteTrust
-from edge.agent.structs import Command, Event
 from edge.agent.upgrade import EXIT_RESTART, UpgradeCommands
 from edge.agent.uplink import Uplink
 from edge.agent.workers import WorkerPool
 from shared.config_version import local_config_version
 from shared.lifecycle import Lifecycle, shorten_gil_switch_interval
 from shared.messages.enums import CommandStatus
+from shared.messages.structs import Command, Event
 from shared.periodic import Periodic
 from shared.topics import AgentUp
 

@@ -20,7 +20,7 @@ while disconnected is skipped, since the next connect sends the current one. A s
 a change that would make it bigger is refused.
 
 **Without pydantic.** The store reads its file and sends snapshots with the msgspec mirrors of the models
-(``edge.agent.structs``: the same fields and rules): an idle agent never loads pydantic. The pydantic models
+(``shared.messages.structs``: the same fields and rules): an idle agent never loads pydantic. The pydantic models
 (:meth:`ClassTopStore.snapshot`, the changes) load with the first command or import that uses them.
 """
 
@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from edge.agent import structs
-from edge.agent.structs import Event, build, encode
 from shared.files import write_atomic
+from shared.messages import structs
 from shared.messages.checks import MAX_PAYLOAD_BYTES
+from shared.messages.structs import Event, build, encode
 from shared.periodic import Periodic
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 from edge.agent.classtop import ClassTopError, ClassTopStore
 from edge.agent.commands import CommandFailed, Handler
 from edge.agent.processes import ProcessSampler
-from edge.agent.structs import Command
 from shared.errors import ErrorCode
+from shared.messages.structs import Command
 
 if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
     from pydantic import BaseModel

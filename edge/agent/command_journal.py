@@ -34,8 +34,8 @@ from typing import BinaryIO
 
 import msgspec
 
-from edge.agent.structs import Response, decode, encode, response_fail
 from shared.errors import ErrorCode, MessageError
+from shared.messages.structs import Response, decode, encode, response_fail
 
 log = logging.getLogger(__name__)
 

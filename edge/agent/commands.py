@@ -29,10 +29,10 @@ from edge.agent.inventory import inventory
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsError, SettingsStore
-from edge.agent.structs import COMMAND_CATEGORIES, Command, as_dict
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.errors import CommandError, ErrorCode
 from shared.messages.enums import CommandStatus
+from shared.messages.structs import COMMAND_CATEGORIES, Command, as_dict
 
 if TYPE_CHECKING:  # the parameter models load pydantic: on the first command (shared.commands.validate_params)
     from pydantic import BaseModel

@@ -2,7 +2,7 @@
 
 Rules, in order:
 
-1. A payload that is not a valid ``Command`` (checked by its msgspec mirror, ``edge.agent.structs``) is
+1. A payload that is not a valid ``Command`` (checked by its msgspec mirror, ``shared.messages.structs``) is
    answered a failed ``Response`` (``bad_payload`` / ``payload_too_large``) when a usable ``request_id`` can be
    read from it; otherwise (``bad_json`` included) it is logged and dropped.
    Retained messages are ignored: a command left retained by mistake would otherwise run at every start.
@@ -46,11 +46,11 @@ import msgspec
 
 from edge.agent.command_journal import CommandJournal
 from edge.agent.commands import Handler
-from edge.agent.structs import Command, Response, decode, encode, response_fail, response_ok
 from edge.agent.uplink import Uplink
 from shared.errors import ErrorCode, MessageError, SharedError, TopicError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, REQUEST_ID_PATTERN
 from shared.messages.enums import CommandStatus
+from shared.messages.structs import Command, Response, decode, encode, response_fail, response_ok
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentDown, AgentUp, parse
 

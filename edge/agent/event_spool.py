@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.agent.structs import Event, decode
 from shared.errors import SharedError
+from shared.messages.structs import Event, decode
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from edge.agent.structs import Event, build
 from shared.messages.enums import CommandStatus, Severity
+from shared.messages.structs import Event, build
 
 COMMAND_STATE = "command.state"
 PROGRESS_STATES = frozenset({CommandStatus.QUEUED, CommandStatus.RUNNING})

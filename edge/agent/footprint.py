@@ -17,11 +17,12 @@ Issue 18 (as light as ``prometheus-node-exporter``) moved more to first use: ``c
 signature checks and site CA rotation only), the message families the agent never handles (``shared.messages``
 loads each on first access) and the message schemas themselves (``defer_build``). ``bench/agent_footprint.py``
 breaks an idle agent's imports down; edge/agent/README.md ("Footprint") has the table. The agent's messages are
-msgspec mirrors of the models (``edge.agent.structs``), and so are its configuration (``edge.agent.config_structs``)
-and its ClassTop data: an idle agent never imports pydantic (``tests/integration/agent/test_agent_process.py``
-reads the process's mapped files). pydantic loads on first use only: the first command (its parameter models,
-``shared.commands``), a configuration file the mirrors refuse (the pydantic models give the error message),
-an enrolment, a ClassTop import at start (``[classtop] import_path``) and CCTV (``[camera] enabled``).
+msgspec mirrors of the models (``shared.messages.structs``), and so are its configuration
+(``edge.agent.config_structs``) and its ClassTop data: an idle agent never imports pydantic
+(``tests/integration/agent/test_agent_process.py`` reads the process's mapped files). pydantic loads on first
+use only: the first command (its parameter models, ``shared.commands``), a configuration file the mirrors refuse
+(the pydantic models give the error message), an enrolment, a ClassTop import at start
+(``[classtop] import_path``) and CCTV (``[camera] enabled``).
 
 The third step (edge/agent/README.md, "Where the 30 MB went, and the floor"): the version read without
 ``importlib.metadata``, rarely used modules imported on first use (:mod:`edge.agent.deferred_modules`), paho's proxy

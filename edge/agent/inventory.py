@@ -21,7 +21,7 @@ import psutil
 
 from edge.agent import __version__
 from edge.agent.metrics import disks
-from edge.agent.structs import as_dict
+from shared.messages.structs import as_dict
 
 STARTED_AT = time.time()
 MAX_NICS = 32

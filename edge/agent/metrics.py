@@ -18,7 +18,7 @@ import time
 import psutil
 
 from edge.agent.config import SimulatedDiskSettings
-from edge.agent.structs import DiskUsage, Metrics, build
+from shared.messages.structs import DiskUsage, Metrics, build
 
 MAX_DISKS = 16
 _SKIP_FSTYPES = frozenset(

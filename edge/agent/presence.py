@@ -19,9 +19,9 @@ import time
 from edge.agent import __version__
 from edge.agent.inventory import hostname, inventory
 from edge.agent.settings import SettingsStore
-from edge.agent.structs import Heartbeat, StateData, StateUpdate, Status, build
 from edge.agent.uplink import Uplink
 from shared.messages.enums import Presence
+from shared.messages.structs import Heartbeat, StateData, StateUpdate, Status, build
 from shared.topics import AgentUp
 
 log = logging.getLogger(__name__)

@@ -35,10 +35,10 @@ from edge.agent.credentials import (
     save_pins,
     trusted_hashes,
 )
-from edge.agent.structs import Command
 from shared import fingerprint
 from shared.errors import ErrorCode, MqttError
 from shared.files import write_atomic
+from shared.messages.structs import Command
 from shared.mqtt import MqttClient
 
 if TYPE_CHECKING:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from edge.agent import __version__
-from edge.agent.structs import Command
 from edge.agent.upgrade_slots import Slots
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.agent_packages import MAX_PACKAGE_BYTES, PackageError, is_newer, public_key_of, verify
 from shared.errors import CommandError, ErrorCode
+from shared.messages.structs import Command
 
 if TYPE_CHECKING:  # the parameter models load pydantic (on the first command)
     from pydantic import BaseModel

@@ -21,9 +21,9 @@ from msgspec import Struct
 
 from edge.agent.outbox import Outbox, OutboxError
 from edge.agent.outbox_sender import OutboxSender
-from edge.agent.structs import Event, Status, build, encode
 from shared.errors import MqttError
 from shared.messages.enums import Severity
+from shared.messages.structs import Event, Status, build, encode
 from shared.mqtt import Handler, Inline, MqttClient, Will
 from shared.topics import AgentUp, agent_down_filter, agent_up
 
@@ -110,7 +110,7 @@ class Uplink:
     def publish(
         self, channel: AgentUp, message: Struct | bytes, *, retain: bool = False, durable: bool = True
     ) -> bool:
-        """Publish ``message`` (a ``edge.agent.structs`` message or its bytes). False if skipped or not queued.
+        """Publish ``message`` (a ``shared.messages.structs`` message or its bytes). False if skipped or not queued.
 
         ``response`` and ``event`` go through the outbox unless ``durable`` is False (then they are
         published directly, and skipped while disconnected)."""

@@ -24,12 +24,14 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shared.messages.base import Count, Message, Strict, require_unique
+from shared.messages.checks import alert_target_shape
 
 # an alert's state and target kind live with the other vocabularies (no pydantic: the cloud's domain uses them);
 # named here as before
 from shared.messages.enums import AlertState as AlertState
 from shared.messages.enums import Severity
 from shared.messages.enums import TargetKind as TargetKind
+from shared.messages.mixins import TargetKey
 from shared.topics import ID_PATTERN
 
 #: A rule's id (also the key of an open alert, with its target): like an agent id.
@@ -87,8 +89,9 @@ class CameraCondition(StrEnum):
 class _Condition(Strict):
     # numbers are numbers (``strict``): ``false`` is not 0 and ``"5"`` not 5, on every end (issue 17's fuzz finding)
     #: how long the condition must hold before the alert fires (0: at once)
-    for_s: float = Field(strict=True, default=0.0, ge=0, le=MAX_DURATION_S,
-                         description="seconds the condition must hold")
+    for_s: float = Field(
+        strict=True, default=0.0, ge=0, le=MAX_DURATION_S, description="seconds the condition must hold"
+    )
 
 
 class MetricThresholdCondition(_Condition):
@@ -98,8 +101,9 @@ class MetricThresholdCondition(_Condition):
     metric: MetricName
     op: Comparison = Comparison.ABOVE
     threshold: float = Field(strict=True, ge=0, le=1e15)
-    clear: float = Field(strict=True, ge=0, le=1e15,
-                         description="the value past which a firing alert clears (hysteresis)")
+    clear: float = Field(
+        strict=True, ge=0, le=1e15, description="the value past which a firing alert clears (hysteresis)"
+    )
 
     @model_validator(mode="after")
     def _hysteresis(self) -> MetricThresholdCondition:
@@ -138,8 +142,9 @@ class CameraHealthCondition(_Condition):
     """A camera's health event (``cctv.<condition>``) not cleared by its ``_cleared`` event."""
 
     kind: Literal["camera_health"] = "camera_health"
-    conditions: list[CameraCondition] = Field(default_factory=lambda: list(CameraCondition), min_length=1,
-                                              json_schema_extra={"uniqueItems": True})
+    conditions: list[CameraCondition] = Field(
+        default_factory=lambda: list(CameraCondition), min_length=1, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("conditions")
     @classmethod
@@ -247,24 +252,15 @@ class AlertRulesDocument(Strict):
         return v
 
 
-class AlertTarget(Strict):
+class AlertTarget(TargetKey, Strict):
     kind: TargetKind
     agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
     camera_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
     @model_validator(mode="after")
     def _shape(self) -> AlertTarget:
-        if self.kind is TargetKind.SITE and (self.agent_id or self.camera_id):
-            raise ValueError("a site target names no agent or camera")
-        if self.kind is TargetKind.AGENT and (not self.agent_id or self.camera_id):
-            raise ValueError("an agent target names its agent and no camera")
-        if self.kind is TargetKind.CAMERA and not (self.agent_id and self.camera_id):
-            raise ValueError("a camera target names its agent and camera")
+        alert_target_shape(self)
         return self
-
-    def key(self) -> str:
-        """A stable text key of the target: ``site``, ``agent/{id}`` or ``camera/{agent}/{camera}``."""
-        return "/".join(p for p in (self.kind.value, self.agent_id, self.camera_id) if p)
 
 
 def alert_key(scope: Literal["site", "tenant"], rule_id: str, target: AlertTarget) -> str:

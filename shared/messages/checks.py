@@ -1,5 +1,5 @@
 """The checks every message meets, in pure Python (no pydantic): the JSON intake limits and the rules across
-fields. The pydantic models (``shared.messages``) and their msgspec mirrors (``edge.agent.structs``, which
+fields. The pydantic models (``shared.messages``) and their msgspec mirrors (``shared.messages.structs``, which
 the agent uses: docs in edge/agent/README.md#footprint) both call these, so a rule is written once."""
 
 from __future__ import annotations
@@ -169,3 +169,67 @@ def classtop_references(data: Any) -> None:
     dangling = sorted({e.course_id for e in data.schedule_entries if e.course_id not in known})
     if dangling:
         raise ValueError(f"schedule entries refer to unknown course ids {dangling[:20]}")
+
+
+def _unique(keys: list[Any], message: str) -> None:
+    if len(set(keys)) != len(keys):
+        raise ValueError(message)
+
+
+def site_hops(hops: dict[Any, float] | None) -> dict[Any, float] | None:
+    """``AgentResult.hops``: only the hops a site reports (``SITE_HOPS``), at epoch-second times."""
+    from shared.messages.enums import SITE_HOPS
+
+    if hops is None:
+        return hops
+    bad = sorted(h.value for h in hops if h not in SITE_HOPS)
+    if bad:
+        raise ValueError(f"a site does not report the hop(s) {', '.join(bad)}")
+    if any(not (0 <= t < 1e11) for t in hops.values()):
+        raise ValueError("hop times are epoch seconds")
+    return hops
+
+
+def unique_snapshots(message: Any) -> None:
+    """``AgentSnapshots``: at most one entry per ``(agent_id, kind)``."""
+    _unique([(s.agent_id, s.kind) for s in message.snapshots], "snapshots must not repeat an (agent_id, kind)")
+
+
+#: the figures of a metric rollup besides CPU, each as ``<name>_min``, ``<name>_avg``, ``<name>_max``
+ROLLUP_OPTIONAL_FIGURES = ("mem", "disk", "net_rx", "net_tx")
+
+
+def rollup_aligned(rollup: Any) -> None:
+    """``MetricRollup``: its bucket starts at a multiple of its period; each figure's min <= avg <= max, and an
+    optional figure's three come together or not at all."""
+    if rollup.start % rollup.period_s:
+        raise ValueError("start must be a multiple of period_s")
+    if not rollup.cpu_min <= rollup.cpu_avg <= rollup.cpu_max:
+        raise ValueError("cpu_min <= cpu_avg <= cpu_max")
+    for name in ROLLUP_OPTIONAL_FIGURES[1:]:  # memory predates the rule (an older site may send part of it)
+        low, avg, high = (getattr(rollup, f"{name}_{part}") for part in ("min", "avg", "max"))
+        if (low is None) != (avg is None) or (avg is None) != (high is None):
+            raise ValueError(f"{name}_min, {name}_avg and {name}_max come together or not at all")
+        if low is not None and not low <= avg <= high:
+            raise ValueError(f"{name}_min <= {name}_avg <= {name}_max")
+
+
+def unique_rollups(message: Any) -> None:
+    """``MetricRollups``: at most one rollup per ``(agent_id, start)``."""
+    _unique([(r.agent_id, r.start) for r in message.rollups], "rollups must not repeat an (agent_id, start)")
+
+
+def unique_agents(message: Any) -> None:
+    """``AgentsRetired``, ``UpgradeCampaignReport``: an agent listed once."""
+    _unique([a.agent_id for a in message.agents], "agents: an agent is listed twice")
+
+
+def alert_target_shape(target: Any) -> None:
+    """``AlertTarget``: a site names no agent or camera, an agent its agent, a camera its agent and camera."""
+    kind = str(target.kind)
+    if kind == "site" and (target.agent_id or target.camera_id):
+        raise ValueError("a site target names no agent or camera")
+    if kind == "agent" and (not target.agent_id or target.camera_id):
+        raise ValueError("an agent target names its agent and no camera")
+    if kind == "camera" and not (target.agent_id and target.camera_id):
+        raise ValueError("a camera target names its agent and camera")

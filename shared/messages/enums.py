@@ -1,5 +1,5 @@
 """The string vocabularies of the messages (statuses, presence, severity, an alert's state and target), without
-pydantic: the models of ``shared.messages``, the agent's msgspec mirrors (``edge.agent.structs``) and the cloud's
+pydantic: the models of ``shared.messages``, the agent's msgspec mirrors (``shared.messages.structs``) and the cloud's
 domain use the same ones."""
 
 from __future__ import annotations
@@ -99,3 +99,30 @@ class TargetKind(StrEnum):
     AGENT = "agent"
     CAMERA = "camera"
     SITE = "site"
+
+
+# what a snapshot entry holds (``shared.messages.sync.SnapshotEntry``)
+class SnapshotKind(StrEnum):
+    SETTINGS = "settings"
+    CLASSTOP = "classtop"
+    CCTV_CONFIG = "cctv_config"
+
+
+class DisconnectReason(StrEnum):
+    """``disconnectReason`` of IoT Core's lifecycle events, as AWS documents it
+    (developerguide/life-cycle-events.html; ``shared.messages.iot_presence``)."""
+
+    AUTH_ERROR = "AUTH_ERROR"
+    CLIENT_INITIATED_DISCONNECT = "CLIENT_INITIATED_DISCONNECT"
+    CLIENT_ERROR = "CLIENT_ERROR"
+    CONNECTION_LOST = "CONNECTION_LOST"
+    DUPLICATE_CLIENTID = "DUPLICATE_CLIENTID"
+    FORBIDDEN_ACCESS = "FORBIDDEN_ACCESS"
+    MQTT_KEEP_ALIVE_TIMEOUT = "MQTT_KEEP_ALIVE_TIMEOUT"
+    SERVER_ERROR = "SERVER_ERROR"
+    SERVER_INITIATED_DISCONNECT = "SERVER_INITIATED_DISCONNECT"
+    API_INITIATED_DISCONNECT = "API_INITIATED_DISCONNECT"
+    THROTTLED = "THROTTLED"
+    WEBSOCKET_TTL_EXPIRATION = "WEBSOCKET_TTL_EXPIRATION"
+    CUSTOMAUTH_TTL_EXPIRATION = "CUSTOMAUTH_TTL_EXPIRATION"
+    UNKNOWN = "UNKNOWN"

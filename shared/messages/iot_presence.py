@@ -10,34 +10,15 @@ refused), and sends it at least once and possibly out of order — ``timestamp``
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.topics import PresenceEvent
+from shared.messages.enums import DisconnectReason as DisconnectReason
+from shared.messages.mixins import LifecycleReading
 
 
-class DisconnectReason(StrEnum):
-    """``disconnectReason`` as AWS documents it (developerguide/life-cycle-events.html)."""
-
-    AUTH_ERROR = "AUTH_ERROR"
-    CLIENT_INITIATED_DISCONNECT = "CLIENT_INITIATED_DISCONNECT"
-    CLIENT_ERROR = "CLIENT_ERROR"
-    CONNECTION_LOST = "CONNECTION_LOST"
-    DUPLICATE_CLIENTID = "DUPLICATE_CLIENTID"
-    FORBIDDEN_ACCESS = "FORBIDDEN_ACCESS"
-    MQTT_KEEP_ALIVE_TIMEOUT = "MQTT_KEEP_ALIVE_TIMEOUT"
-    SERVER_ERROR = "SERVER_ERROR"
-    SERVER_INITIATED_DISCONNECT = "SERVER_INITIATED_DISCONNECT"
-    API_INITIATED_DISCONNECT = "API_INITIATED_DISCONNECT"
-    THROTTLED = "THROTTLED"
-    WEBSOCKET_TTL_EXPIRATION = "WEBSOCKET_TTL_EXPIRATION"
-    CUSTOMAUTH_TTL_EXPIRATION = "CUSTOMAUTH_TTL_EXPIRATION"
-    UNKNOWN = "UNKNOWN"
-
-
-class LifecycleEvent(BaseModel):
+class LifecycleEvent(LifecycleReading, BaseModel):
     """One connect or disconnect event. A ``disconnectReason`` AWS adds later reads as ``UNKNOWN``."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
@@ -51,23 +32,6 @@ class LifecycleEvent(BaseModel):
     ip_address: str | None = Field(default=None, alias="ipAddress", max_length=64)
     client_initiated_disconnect: bool | None = Field(default=None, alias="clientInitiatedDisconnect")
     disconnect_reason: str | None = Field(default=None, alias="disconnectReason", max_length=64)
-
-    @property
-    def event(self) -> PresenceEvent:
-        return PresenceEvent(self.event_type)
-
-    @property
-    def reason(self) -> DisconnectReason | None:
-        """The disconnect's reason (None for a connection)."""
-        if self.event_type == "connected":
-            return None
-        known = {r.value for r in DisconnectReason}
-        return DisconnectReason(self.disconnect_reason) if self.disconnect_reason in known else DisconnectReason.UNKNOWN
-
-    def order(self) -> tuple[int, int, int]:
-        """Later events sort higher: IoT Core's time, then the connection's number, a disconnection after its
-        connection."""
-        return self.timestamp, self.version_number, 1 if self.event_type == "disconnected" else 0
 
     def to_wire(self) -> dict[str, object]:
         """The JSON object as IoT Core publishes it (AWS's field names; absent fields left out)."""

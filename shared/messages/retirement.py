@@ -16,7 +16,8 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from shared.messages.base import Message, Strict, require_unique
+from shared.messages.base import Message, Strict
+from shared.messages.checks import unique_agents
 from shared.topics import ID_PATTERN
 
 #: agents in one AgentsRetired message
@@ -48,5 +49,5 @@ class AgentsRetired(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        require_unique([a.agent_id for a in self.agents], "agents: an agent is listed twice")
+        unique_agents(self)
         return self

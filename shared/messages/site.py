@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from shared.errors import ErrorCode
 from shared.messages.agent import Event
 from shared.messages.base import JsonData, JsonObject, Message, Strict, require_unique
+from shared.messages.checks import site_hops
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
     DEFAULT_TIMEOUT_S,
@@ -89,14 +90,7 @@ class AgentResult(Strict):
     @field_validator("hops")
     @classmethod
     def _site_hops(cls, v: dict[CommandHop, float] | None) -> dict[CommandHop, float] | None:
-        if v is None:
-            return v
-        bad = sorted(h.value for h in v if h not in SITE_HOPS)
-        if bad:
-            raise ValueError(f"a site does not report the hop(s) {', '.join(bad)}")
-        if any(not (0 <= t < 1e11) for t in v.values()):
-            raise ValueError("hop times are epoch seconds")
-        return v
+        return site_hops(v)
 
 
 class CommandResults(Message):

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from shared.errors import ErrorCode, MessageError
-from shared.messages.base import JsonObject, Message, Strict, encode, require_unique
-from shared.messages.checks import MAX_PAYLOAD_BYTES
+from shared.messages.base import JsonObject, Message, Strict, encode
+from shared.messages.checks import MAX_PAYLOAD_BYTES, rollup_aligned, unique_rollups, unique_snapshots
+from shared.messages.checks import ROLLUP_OPTIONAL_FIGURES as ROLLUP_OPTIONAL_FIGURES
+from shared.messages.enums import SnapshotKind as SnapshotKind
+from shared.messages.mixins import SnapshotOrder
 from shared.topics import ID_PATTERN
 
 #: at most this many entries per message
@@ -28,13 +30,7 @@ ENVELOPE_BYTES = 256
 EPOCH_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 
 
-class SnapshotKind(StrEnum):
-    SETTINGS = "settings"
-    CLASSTOP = "classtop"
-    CCTV_CONFIG = "cctv_config"
-
-
-class SnapshotEntry(Strict):
+class SnapshotEntry(SnapshotOrder, Strict):
     """The current value of one kind of data of one agent."""
 
     agent_id: str = Field(pattern=ID_PATTERN)
@@ -45,10 +41,6 @@ class SnapshotEntry(Strict):
     data: JsonObject
     updated_at: float = Field(ge=0)
 
-    def order(self) -> tuple[str, int]:
-        """The last-writer order: the greatest ``(epoch, version)`` wins."""
-        return (self.epoch, self.version)
-
 
 class AgentSnapshots(Message):
     """LMS -> cloud: a batch of changed snapshots (at most one per ``(agent_id, kind)``)."""
@@ -58,7 +50,7 @@ class AgentSnapshots(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> AgentSnapshots:
-        require_unique([(s.agent_id, s.kind) for s in self.snapshots], "snapshots must not repeat an (agent_id, kind)")
+        unique_snapshots(self)
         return self
 
 
@@ -109,10 +101,6 @@ MAX_ROLLUPS = 240
 #: the highest network rate a rollup carries (bytes/s): 100 Gbit/s, far beyond any classroom link
 MAX_RATE_BPS = 12_500_000_000
 
-#: the figures a rollup carries besides CPU, each as ``<name>_min``, ``<name>_avg``, ``<name>_max`` (all three or
-#: none: a site older than a figure, or a bucket whose samples lack it, sends none and the charts show a gap)
-ROLLUP_OPTIONAL_FIGURES = ("mem", "disk", "net_rx", "net_tx")
-
 
 class MetricRollup(Strict):
     """One agent's figures over one closed bucket ``[start, start + period_s)``: CPU and memory (%), the fullest
@@ -144,16 +132,7 @@ class MetricRollup(Strict):
 
     @model_validator(mode="after")
     def _aligned(self) -> MetricRollup:
-        if self.start % self.period_s:
-            raise ValueError("start must be a multiple of period_s")
-        if not self.cpu_min <= self.cpu_avg <= self.cpu_max:
-            raise ValueError("cpu_min <= cpu_avg <= cpu_max")
-        for name in ROLLUP_OPTIONAL_FIGURES[1:]:  # memory predates the rule (an older site may send part of it)
-            low, avg, high = (getattr(self, f"{name}_{part}") for part in ("min", "avg", "max"))
-            if (low is None) != (avg is None) or (avg is None) != (high is None):
-                raise ValueError(f"{name}_min, {name}_avg and {name}_max come together or not at all")
-            if low is not None and not low <= avg <= high:
-                raise ValueError(f"{name}_min <= {name}_avg <= {name}_max")
+        rollup_aligned(self)
         return self
 
 
@@ -166,5 +145,5 @@ class MetricRollups(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> MetricRollups:
-        require_unique([(r.agent_id, r.start) for r in self.rollups], "rollups must not repeat an (agent_id, start)")
+        unique_rollups(self)
         return self

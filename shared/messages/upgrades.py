@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.messages.base import Message, Strict, require_unique
+from shared.messages.checks import unique_agents
 from shared.topics import ID_PATTERN
 
 #: agents of one report message (each at most ~600 bytes: far under IoT Core's 128 KB)
@@ -89,5 +90,5 @@ class UpgradeCampaignReport(Message):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        require_unique([a.agent_id for a in self.agents], "agents: an agent is listed twice")
+        unique_agents(self)
         return self

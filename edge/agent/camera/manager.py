@@ -32,7 +32,6 @@ from edge.agent.camera.storage import RecordingStore
 from edge.agent.camera.streaming import MjpegServer
 from edge.agent.camera.worker import CameraWorker
 from edge.agent.config import CameraSettings
-from edge.agent.structs import Event, build
 from shared.cctv import (
     CameraConfig,
     CameraRef,
@@ -46,6 +45,7 @@ from shared.cctv import (
 )
 from shared.errors import ErrorCode
 from shared.messages.enums import Severity
+from shared.messages.structs import Event, build
 
 log = logging.getLogger(__name__)
 

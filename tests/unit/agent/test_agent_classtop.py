@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from edge.agent import structs
 from edge.agent.classtop import ClassTopError, ClassTopStore, SnapshotLoop, content_hash, snapshot_event
 from edge.agent.classtop_commands import ClassTopCommands
 from edge.agent.classtop_import import ImportFailed, import_classtop, parse_weeks
@@ -18,7 +17,7 @@ from edge.agent.commands import CommandFailed
 from edge.agent.processes import ProcessSampler
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry, validate_params
 from shared.errors import CommandError
-from shared.messages import MAX_PAYLOAD_BYTES, Command, Event, decode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, Event, decode, structs
 
 MATHS = Course(id=1, name="Maths", teacher="Li", location="101", color="#6750A4")
 ART = Course(id=2, name="Art")

@@ -10,8 +10,8 @@ from typing import Any
 
 from edge.agent.command_journal import INTERRUPTED, CommandJournal
 from edge.agent.dispatcher import Dispatcher
-from edge.agent.structs import Response, response_fail, response_ok
 from shared.errors import ErrorCode
+from shared.messages.structs import Response, response_fail, response_ok
 from tests.unit.agent.test_agent_dispatcher import Harness
 
 

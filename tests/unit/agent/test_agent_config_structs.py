@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from edge.agent import config_structs
 from edge.agent.config import ConfigError, parse_config, pydantic_config
 from edge.agent.config_models import AgentConfig
-from edge.agent.struct_writer import CONFIG_TARGET, formatted, render_config
+from edge.agent.config_struct_writer import CONFIG_TARGET, render_config
+from shared.messages.struct_writer import formatted
 
 KEY = "MCowBQYDK2VwAyEA" + "A" * 28  # 44 characters: not a key, the rule says why
 FULL: dict[str, Any] = {
@@ -72,7 +73,7 @@ def outcome_mirror(data: dict[str, Any]) -> Any:
 
 def test_the_committed_module_is_what_the_writer_makes() -> None:
     assert CONFIG_TARGET.read_text() == formatted(render_config(), CONFIG_TARGET), (
-        "stale: run python -m edge.agent.struct_writer"
+        "stale: run python -m edge.agent.config_struct_writer"
     )
 
 

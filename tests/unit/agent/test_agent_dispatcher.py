@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from edge.agent import structs
 from edge.agent.commands import CCTV_DISABLED, AgentCommands
 from edge.agent.config import ExecMode, ExecPolicy
 from edge.agent.dispatcher import Dispatcher, RecentRequests, fit, request_id_of
@@ -20,7 +19,7 @@ from edge.agent.executor import Executor
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.workers import WorkerPool
-from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode, encode
+from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode, encode, structs
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp, agent_down
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import structs
 from edge.agent.config import LogSettings
 from edge.agent.logfile import LogFile
 from edge.agent.metrics import MetricsSampler, disks
 from shared.log_export import LogRange
-from shared.messages import Metrics, decode
+from shared.messages import Metrics, decode, structs
 
 
 @pytest.fixture

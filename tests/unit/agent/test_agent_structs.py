@@ -1,4 +1,4 @@
-"""The msgspec mirrors of the agent's messages (``edge.agent.structs``) against their pydantic models: the
+"""The msgspec mirrors of the agent's messages (``shared.messages.structs``) against their pydantic models: the
 committed module is what the writer makes of today's models, and both accept and refuse the same messages, the
 refusals included (unknown fields, wrong types, out-of-range values, a bad schema version, rules across fields)."""
 
@@ -14,9 +14,9 @@ import msgspec
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from edge.agent import structs
-from edge.agent.struct_writer import MODELS, RULES, TARGET, UnsupportedModel, _struct, formatted
+from shared.messages.struct_writer import MODELS, RULES, TARGET, WRITER, UnsupportedModel, formatted
 from shared.errors import ErrorCode, MessageError
+from shared.messages import structs
 from shared.messages.base import MAX_DATA_DEPTH, decode, encode
 
 
@@ -53,6 +53,59 @@ VALID: dict[str, dict[str, Any]] = {
                                            "end_time": "08:45"}]},
     "ClassTopSnapshot": {"courses": [{"id": 1, "name": "Maths"}], "schedule_entries": [], "epoch": "e1",
                          "version": 2, "hash": "0" * 64, "updated_at": 5.5, "source": "client.db"},
+    # the site messages the cloud's IoT-rule functions decode (chalicelib/handlers/rules.py)
+    "AgentPresence": {"agent_id": "pc-1", "status": "online", "kind": "legacy", "last_seen": 1.5, "hostname": "h",
+                      "version": "1.0", "config_version": "cloud:3"},
+    "SiteHeartbeat": {"v": 1, "type": "site_heartbeat", "timestamp": 2.0, "lms_version": "1.0",
+                      "lms_config_version": "local:ab", "full": False, "agents": [{"agent_id": "pc-1", "status": "online"}],
+                      "certificates_expiring": ["site_ca", "lms"]},
+    "AgentResult": {"request_id": "r-1", "agent_id": "pc-1", "status": "failed", "success": False, "data": {"rc": 1},
+                    "error": "no", "error_code": "exec_failed", "timestamp": 3.0,
+                    "hops": {"received": 1.0, "delivered": 2.0, "finished": 2.5}},
+    "CommandResults": {"v": 1, "type": "command_results", "results": [
+        {"request_id": "r-1", "agent_id": "pc-1", "status": "delivered", "timestamp": 3.0}]},
+    "AgentEvent": {"agent_id": "pc-1", "event": {"v": 1, "type": "event", "timestamp": 2.0, "kind": "camera.error",
+                                                 "severity": "error", "message": "m", "data": {"camera_id": "door"}}},
+    "SiteEvents": {"v": 1, "type": "site_events", "events": [
+        {"agent_id": "pc-1", "event": {"type": "event", "timestamp": 2.0, "kind": "k"}}]},
+    "SnapshotEntry": {"agent_id": "pc-1", "kind": "settings", "epoch": "e1", "version": 2, "hash": "a" * 64,
+                      "data": {"theme": "dark"}, "updated_at": 4.5},
+    "AgentSnapshots": {"v": 1, "type": "agent_snapshots", "snapshots": [
+        {"agent_id": "pc-1", "kind": "settings", "epoch": "e1", "version": 2, "hash": "a" * 64, "data": {},
+         "updated_at": 4.5},
+        {"agent_id": "pc-1", "kind": "classtop", "epoch": "e1", "version": 1, "hash": "b" * 64, "data": {},
+         "updated_at": 4.5}]},
+    "MetricRollup": {"agent_id": "pc-1", "start": 3600, "period_s": 300, "samples": 30, "cpu_min": 1.0,
+                     "cpu_avg": 2.0, "cpu_max": 3.0, "mem_min": 4.0, "mem_avg": 5.0, "mem_max": 6.0, "disk_min": 7.0,
+                     "disk_avg": 8.0, "disk_max": 9.0, "net_rx_min": 1, "net_rx_avg": 2, "net_rx_max": 3,
+                     "net_tx_min": 4, "net_tx_avg": 5, "net_tx_max": 6},
+    "MetricRollups": {"v": 1, "type": "metric_rollups", "rollups": [
+        {"agent_id": "pc-1", "start": 0, "samples": 1, "cpu_min": 1.0, "cpu_avg": 1.0, "cpu_max": 1.0},
+        {"agent_id": "pc-1", "start": 300, "samples": 1, "cpu_min": 1.0, "cpu_avg": 1.0, "cpu_max": 1.0}]},
+    "RetiredAgentEntry": {"agent_id": "pc-1", "retired_at": 5.0, "by": "tech", "reason": "scrapped"},
+    "AgentsRetired": {"v": 1, "type": "agents_retired", "agents": [{"agent_id": "pc-1", "retired_at": 5.0},
+                                                                   {"agent_id": "pc-2", "retired_at": 5.0}]},
+    "CampaignAgentReport": {"agent_id": "pc-1", "wave": 1, "state": "upgraded", "from_version": "1.0",
+                            "version": "1.1", "detail": "ok", "updated_at": 6.0},
+    "UpgradeCampaignReport": {"v": 1, "type": "upgrade_campaign_report", "campaign_id": "c1", "state": "running",
+                              "lms_campaign_id": 3, "version": "1.1", "detail": "d", "agent_count": 2,
+                              "timestamp": 6.0, "agents": [
+                                  {"agent_id": "pc-1", "wave": 0, "state": "sent", "updated_at": 6.0},
+                                  {"agent_id": "pc-2", "wave": 1, "state": "pending", "updated_at": 6.0}]},
+    "AlertTarget": {"kind": "camera", "agent_id": "pc-1", "camera_id": "door"},
+    "AlertRecord": {"alert_id": "a" * 32, "key": "b" * 32, "seq": 2, "rule_id": "disk-full", "rule_scope": "tenant",
+                    "rule_name": "Disk", "severity": "error", "condition_kind": "metric_threshold",
+                    "target": {"kind": "agent", "agent_id": "pc-1"}, "state": "acknowledged", "message": "m",
+                    "value": 95.5, "opened_at": 1.0, "changed_at": 2.0, "flapping": True, "covers": 3,
+                    "acknowledged_by": "ops", "acknowledged_at": 2.0, "resolved_at": 3.0},
+    "SiteAlerts": {"v": 1, "type": "site_alerts", "alerts": [
+        {"alert_id": "a" * 32, "key": "b" * 32, "seq": 1, "rule_id": "r1", "rule_scope": "site", "rule_name": "R",
+         "severity": "info", "condition_kind": "lms_offline", "target": {"kind": "site"}, "state": "firing",
+         "opened_at": 1.0, "changed_at": 1.0}]},
+    # IoT Core's, by AWS's field names: unknown fields ignored (both), lax coercions as ever (see lax)
+    "LifecycleEvent": {"clientId": "ct-demo-s1", "timestamp": 1700000000000, "eventType": "disconnected",
+                       "sessionIdentifier": "s", "principalIdentifier": "p", "versionNumber": 3, "ipAddress": "1.2.3.4",
+                       "clientInitiatedDisconnect": False, "disconnectReason": "CONNECTION_LOST"},
 }  # fmt: skip
 
 #: the values every field of any model is tried with (beside the valid message's own)
@@ -95,16 +148,16 @@ def variants(name: str) -> list[dict[str, Any]]:
 
 
 def test_the_committed_module_is_what_the_writer_makes() -> None:
-    assert TARGET.read_text() == formatted(), "stale: run python -m edge.agent.struct_writer"
+    assert TARGET.read_text() == formatted(), "stale: run python -m shared.messages.struct_writer"
 
 
 def test_the_mirrors_load_without_pydantic() -> None:
-    """What ``edge/agent/structs.py`` imports, and that none of it loads pydantic."""
+    """What ``shared/messages/structs.py`` imports, and that none of it loads pydantic."""
     tree = ast.parse(TARGET.read_text())
     imported = sorted({n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
                       | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names})  # fmt: skip
-    assert imported == ["__future__", "edge.agent.struct_support", "msgspec", "shared.errors", "shared.messages.checks",
-                        "shared.messages.enums", "typing"]  # fmt: skip
+    assert imported == ["__future__", "msgspec", "shared.errors", "shared.messages.checks", "shared.messages.enums",
+                        "shared.messages.mixins", "shared.messages.struct_support", "typing"]  # fmt: skip
     code = f"import sys; import {', '.join(imported[1:])}; print(sorted(m for m in sys.modules if 'pydantic' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=TARGET.parents[2])  # fmt: skip
@@ -220,5 +273,5 @@ def test_a_model_with_a_rule_the_writer_does_not_know_is_refused() -> None:
             return value
 
     with pytest.raises(UnsupportedModel, match="field validators"):
-        _struct(Ruled)
+        WRITER._struct(Ruled)
     assert set(RULES) <= set(MODELS)
