@@ -16,7 +16,6 @@ One vocabulary for both tiers:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Final, Literal
@@ -32,6 +31,7 @@ from shared.messages.enums import AlertState as AlertState
 from shared.messages.enums import Severity
 from shared.messages.enums import TargetKind as TargetKind
 from shared.messages.mixins import TargetKey
+from shared.messages.mixins import alert_key as alert_key
 from shared.topics import ID_PATTERN
 
 #: A rule's id (also the key of an open alert, with its target): like an agent id.
@@ -261,13 +261,6 @@ class AlertTarget(TargetKey, Strict):
     def _shape(self) -> AlertTarget:
         alert_target_shape(self)
         return self
-
-
-def alert_key(scope: Literal["site", "tenant"], rule_id: str, target: AlertTarget) -> str:
-    """The deduplication key of a rule on a target (at most one alert open per key): stable, 32 hex digits.
-    ``scope`` tells a site's rules from the tenant's rules that share an id."""
-    raw = f"{scope}\x00{rule_id}\x00{target.key()}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 class AlertRecord(Strict):

@@ -13,6 +13,11 @@ from shared.errors import ErrorCode, MessageError
 #: a command's ``request_id`` (and the cloud's ``command_id``), and a command's name
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 COMMAND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+#: a command's longest and default timeout (seconds)
+MAX_TIMEOUT_S = 3600.0
+DEFAULT_TIMEOUT_S = 30.0
+#: the largest package the LMS downloads for a cloud upgrade campaign (the agent's own download cap)
+MAX_PACKAGE_BYTES = 64 * 1024 * 1024
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
 #: a setting's key and the longest value (``shared.commands``; the agent's settings store)
@@ -195,6 +200,8 @@ def unique_snapshots(message: Any) -> None:
     _unique([(s.agent_id, s.kind) for s in message.snapshots], "snapshots must not repeat an (agent_id, kind)")
 
 
+#: rollups travel and are stored by whole hours: one cloud write per agent per hour
+ROLLUP_HOUR_S = 3600
 #: the figures of a metric rollup besides CPU, each as ``<name>_min``, ``<name>_avg``, ``<name>_max``
 ROLLUP_OPTIONAL_FIGURES = ("mem", "disk", "net_rx", "net_tx")
 

@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from shared.errors import ErrorCode
 from shared.messages.base import JsonData, JsonObject, Message
 from shared.messages.checks import COMMAND_NAME_PATTERN as COMMAND_NAME_PATTERN
+from shared.messages.checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from shared.messages.checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
 from shared.messages.checks import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
 from shared.messages.checks import response_problem
 
@@ -19,9 +21,6 @@ from shared.messages.enums import TERMINAL_STATUSES as TERMINAL_STATUSES
 from shared.messages.enums import CommandHop as CommandHop
 from shared.messages.enums import CommandStatus as CommandStatus
 from shared.messages.enums import status_rank as status_rank
-
-MAX_TIMEOUT_S = 3600.0
-DEFAULT_TIMEOUT_S = 30.0
 
 
 class Command(Message):

@@ -101,6 +101,10 @@ class TargetKind(StrEnum):
     SITE = "site"
 
 
+#: an upgrade campaign's states at a site that end it (``shared.messages.upgrades.CampaignSiteState``)
+TERMINAL_SITE_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted", "refused"})
+
+
 # what a snapshot entry holds (``shared.messages.sync.SnapshotEntry``)
 class SnapshotKind(StrEnum):
     SETTINGS = "settings"

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+from typing import TYPE_CHECKING, Literal
 
 from shared.messages.enums import DisconnectReason
 from shared.topics import PresenceEvent
@@ -37,6 +38,13 @@ class TargetKey:
     def key(self) -> str:
         """A stable text key of the target: ``site``, ``agent/{id}`` or ``camera/{agent}/{camera}``."""
         return "/".join(p for p in (self.kind.value, self.agent_id, self.camera_id) if p)
+
+
+def alert_key(scope: Literal["site", "tenant"], rule_id: str, target: TargetKey) -> str:
+    """The deduplication key of a rule on a target (at most one alert open per key): stable, 32 hex digits.
+    ``scope`` tells a site's rules from the tenant's rules that share an id."""
+    raw = f"{scope}\x00{rule_id}\x00{target.key()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 class LifecycleReading:

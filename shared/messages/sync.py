@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from shared.errors import ErrorCode, MessageError
 from shared.messages.base import JsonObject, Message, Strict, encode
 from shared.messages.checks import MAX_PAYLOAD_BYTES, rollup_aligned, unique_rollups, unique_snapshots
+from shared.messages.checks import ROLLUP_HOUR_S as ROLLUP_HOUR_S
 from shared.messages.checks import ROLLUP_OPTIONAL_FIGURES as ROLLUP_OPTIONAL_FIGURES
 from shared.messages.enums import SnapshotKind as SnapshotKind
 from shared.messages.mixins import SnapshotOrder
@@ -93,8 +94,6 @@ def split_snapshots(
 
 #: the width of one metric rollup bucket (seconds); buckets start at multiples of it (UTC epoch)
 ROLLUP_PERIOD_S = 300
-#: rollups travel and are stored by whole hours: one cloud write per agent per hour
-ROLLUP_HOUR_S = 3600
 #: 20 agent-hours of 12 buckets; with percentages to 2 decimals and rates in whole bytes/s, a message of the longest
 #: ids and widest figures stays under ~100 KB (tests/unit/shared/test_sync_messages.py measures it)
 MAX_ROLLUPS = 240

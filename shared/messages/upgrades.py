@@ -17,17 +17,16 @@ from pydantic import Field, model_validator
 
 from shared.agent_packages import SHA256_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN
 from shared.messages.base import Message, Strict, require_unique
+from shared.messages.checks import MAX_PACKAGE_BYTES as MAX_PACKAGE_BYTES
 from shared.messages.checks import unique_agents
+from shared.messages.enums import TERMINAL_SITE_STATES as TERMINAL_SITE_STATES
 from shared.topics import ID_PATTERN
 
 #: agents of one report message (each at most ~600 bytes: far under IoT Core's 128 KB)
 MAX_REPORTED_AGENTS = 150
-#: the largest package the LMS downloads for a cloud campaign (the agent's own download cap)
-MAX_PACKAGE_BYTES = 64 * 1024 * 1024
 
 CampaignSiteState = Literal["running", "succeeded", "failed", "cancelled", "interrupted", "refused"]
 CampaignAgentState = Literal["pending", "sent", "restarting", "upgraded", "rolled_back", "failed", "cancelled"]
-TERMINAL_SITE_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted", "refused"})
 
 
 class UpgradeOrder(Message):

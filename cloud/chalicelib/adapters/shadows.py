@@ -14,15 +14,17 @@ A caller that needs the result of an update reads the shadow again.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.aws import describe, error_code
 from chalicelib.adapters.iot import IotDataClient
 from chalicelib.errors import UpstreamError
 from shared.errors import ErrorCode
+
+if TYPE_CHECKING:  # pydantic loads with the first shadow document read
+    from pydantic import BaseModel
 
 
 class ShadowError(UpstreamError):
@@ -66,12 +68,14 @@ class ShadowStore(Protocol):
         ...
 
 
-D = TypeVar("D", bound=BaseModel)
+D = TypeVar("D", bound="BaseModel")
 
 
 def read_document(shadows: ShadowStore, thing: str, shadow: str, model: type[D], what: str = "") -> D:
     """The shadow's document as ``model`` (a shadow that does not exist yet is an empty ``model()``); one that does
     not parse is a :class:`ShadowError` naming ``what`` it should have been (e.g. ``"settings "``)."""
+    from pydantic import ValidationError  # here: a rule function that reads no shadow never loads pydantic
+
     raw = shadows.get(thing, shadow)
     if raw is None:
         return model()

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.approval import Approval
 from shared.messages.enums import AgentKind, Presence
 
-if TYPE_CHECKING:  # a site's message (pydantic): not loaded by the API function's import (docs/deploy.md)
-    from shared.messages import AgentPresence
+if TYPE_CHECKING:  # a site's message (its msgspec mirror): not loaded by the API function's import (docs/deploy.md)
+    from shared.messages.structs import AgentPresence
 
 #: a group's or a tag's name
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.messages.enums import AlertState, TargetKind
 
-if TYPE_CHECKING:  # pydantic: not loaded by the API function's import (docs/deploy.md#cold-starts)
-    from shared.messages.alert import AlertRecord
+if TYPE_CHECKING:  # the record's msgspec mirror: not loaded by the API function's import (docs/deploy.md#cold-starts)
+    from shared.messages.structs import AlertRecord
 
 #: the longest silence
 MAX_SILENCE_S = 30 * 24 * 3600.0
@@ -55,7 +55,9 @@ class Alert:
         return self.record.target.kind is not TargetKind.SITE
 
     def to_dict(self) -> dict[str, Any]:
-        record = self.record.model_dump(mode="json")
+        import msgspec
+
+        record: dict[str, Any] = msgspec.to_builtins(self.record)
         acked_by = self.acked_by or record["acknowledged_by"]
         acked_at = self.acked_at if self.acked_at is not None else record["acknowledged_at"]
         return {**record, "site_id": self.site_id, "origin": self.origin.value, "state": self.state.value,

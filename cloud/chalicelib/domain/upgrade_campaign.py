@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.messages.upgrades import TERMINAL_SITE_STATES
+from shared.messages.enums import TERMINAL_SITE_STATES
 
 #: a site ordered to run the campaign that has not reported yet
 ORDERED = "ordered"

@@ -12,9 +12,6 @@ package``), a function gets the app's middleware instead, the same one.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from chalice.app import Blueprint, EventSourceHandler, Rate
 
 from chalicelib import observability
@@ -57,22 +54,6 @@ expire_commands = blueprint.schedule(Rate(SWEEP_RATE_MINUTES, unit=Rate.MINUTES)
     _expire_commands
 )
 
-#: Lambda's name of the handler it runs in this process (``chalicelib.handlers.site_heartbeat``, ``app.app``)
-HANDLER_ENV = "_HANDLER"
-
-
-def preload_message_schemas(environ: Mapping[str, str] = os.environ) -> bool:
-    """In an IoT-rule function, load pydantic (every event it handles is decoded with it) now, in the init phase
-    Lambda runs with burst CPU, rather than in its throttled first invocation (docs/deploy.md#cold-starts). The
-    API and the schedules, whose paths need it for some calls only, load it on first use."""
-    if environ.get(HANDLER_ENV, "").removeprefix(f"{__name__}.") not in RULE_HANDLERS:
-        return False
-    import shared.messages.base  # noqa: F401
-
-    return True
-
-
-preload_message_schemas()
 observability.configure()
 for _function in (site_heartbeat, command_results, site_events, site_sync, site_metrics, agents_retired,
                   upgrade_reports, site_alerts, evaluate_alerts, alert_digest, expire_commands):

@@ -26,15 +26,15 @@ from chalicelib.repositories import change_mark
 from shared.errors import ErrorCode, MessageError, SharedError
 from shared.messages.checks import MAX_PAYLOAD_BYTES
 
-if TYPE_CHECKING:  # pydantic, a message's schema and the container load with the first event (docs/deploy.md)
-    from pydantic import BaseModel
+if TYPE_CHECKING:  # a message's mirror and the container load with the first event (docs/deploy.md)
+    import msgspec
 
     from chalicelib.container import Container
-    from shared.messages.iot_presence import LifecycleEvent
+    from shared.messages.structs import LifecycleEvent
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound="BaseModel")
+M = TypeVar("M", bound="msgspec.Struct")
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -60,29 +60,32 @@ def change_marks_deferred() -> AbstractContextManager[None]:
     return change_mark.deferred()
 
 
-def parse_site_event(event: Any, model: type[M]) -> tuple[str, M]:
-    """Split a rule event into the site id (from the topic) and the validated message."""
-    from shared.messages.base import decode
+def parse_site_event(event: Any, struct: type[M]) -> tuple[str, M]:
+    """Split a rule event into the site id (from the topic) and the validated message: decoded with its msgspec
+    mirror (``shared.messages.structs``: the same checks as its pydantic model, without loading pydantic)."""
+    from shared.messages.struct_support import decode
     from shared.topics import check_id
 
     site_id, payload = _split(event, RULE_SITE_KEY)
-    return check_id(site_id, "site id"), decode(model, payload)
+    return check_id(site_id, "site id"), decode(struct, payload)
+
+
+#: the largest lifecycle event read (IoT Core's are a few hundred bytes)
+MAX_LIFECYCLE_BYTES = 4096
 
 
 def parse_presence_event(event: Any) -> tuple[str, LifecycleEvent]:
-    """Split the lifecycle rule's event into the client id (from the topic) and IoT Core's event."""
-    from pydantic import ValidationError
-
-    from shared.messages.iot_presence import LifecycleEvent
+    """Split the lifecycle rule's event into the client id (from the topic) and IoT Core's event (its mirror)."""
+    from shared.messages.struct_support import decode
+    from shared.messages.structs import LifecycleEvent
 
     client_id, payload = _split(event, RULE_CLIENT_KEY)
-    if len(payload) > 4096:
+    if len(payload) > MAX_LIFECYCLE_BYTES:
         raise MessageError("a lifecycle event of more than 4 KB", code=ErrorCode.BAD_PAYLOAD)
     try:
-        return client_id, LifecycleEvent.model_validate_json(payload)
-    except ValidationError as exc:
-        raise MessageError(f"not an IoT Core lifecycle event: {exc.errors()[0]['msg']}",
-                           code=ErrorCode.BAD_PAYLOAD) from None
+        return client_id, decode(LifecycleEvent, payload, max_bytes=MAX_LIFECYCLE_BYTES)
+    except MessageError as exc:
+        raise MessageError(f"not an IoT Core lifecycle event: {exc.message}", code=ErrorCode.BAD_PAYLOAD) from None
 
 
 def _split(event: Any, id_key: str) -> tuple[str, bytes]:

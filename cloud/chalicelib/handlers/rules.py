@@ -16,25 +16,30 @@ from chalicelib.handlers.events import (
     run,
     services,
 )
-from shared import messages
 
-if TYPE_CHECKING:  # a service, and a message's schema, load with its function's first event (docs/deploy.md)
-    from pydantic import BaseModel
+if TYPE_CHECKING:  # a service, and the messages' mirrors, load with its function's first event (docs/deploy.md)
+    import msgspec
 
     from chalicelib.container import Container
     from chalicelib.domain.site_order import SiteOrder
     from chalicelib.services.agents import HeartbeatReport
-    from shared.messages import SiteHeartbeat
-    from shared.messages.alert import SiteAlerts
+    from shared.messages.structs import SiteHeartbeat
 
-M = TypeVar("M", bound="BaseModel")
+M = TypeVar("M", bound="msgspec.Struct")
+
+
+def _structs() -> Any:
+    """``shared.messages.structs``: the messages' msgspec mirrors (a rule function never loads pydantic)."""
+    from shared.messages import structs
+
+    return structs
 
 
 def rule_handler(name: str, model: Callable[[], type[M]], ingest: Callable[[Container, str, M], Any]
                  ) -> LambdaHandler:
-    """The Lambda function ``name``: parse a ``model()`` message from the rule event, ``ingest(services, site_id,
-    message)``, answer its report (a dataclass). A bad event is dropped; DynamoDB trouble is retried (see
-    ``events.run``). ``model`` names the schema without loading it: each function loads its own on first use."""
+    """The Lambda function ``name``: parse a ``model()`` message (its msgspec mirror) from the rule event,
+    ``ingest(services, site_id, message)``, answer its report (a dataclass). A bad event is dropped; DynamoDB trouble
+    is retried (see ``events.run``). ``model`` names the mirror without loading it: it loads with the first event."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         def handle() -> dict[str, Any]:
@@ -66,37 +71,31 @@ def _heartbeat(services: Container, site_id: str, heartbeat: SiteHeartbeat) -> H
     return dataclasses.replace(report, orders_resent=services.site_orders.resend(read))
 
 
-def _site_alerts() -> type[SiteAlerts]:
-    from shared.messages.alert import SiteAlerts
-
-    return SiteAlerts
-
-
 #: a site's ``SiteHeartbeat`` updates the site and agent registry
-site_heartbeat = rule_handler("site_heartbeat", lambda: messages.SiteHeartbeat, _heartbeat)
+site_heartbeat = rule_handler("site_heartbeat", lambda: _structs().SiteHeartbeat, _heartbeat)
 #: a site's ``CommandResults`` advance per-agent command outcomes
-command_results = rule_handler("command_results", lambda: messages.CommandResults,
+command_results = rule_handler("command_results", lambda: _structs().CommandResults,
                                lambda services, site_id, message: services.commands.apply_results(site_id,
                                                                                                    message.results))
 #: a site's batch of agent events: the events log and camera status
-site_events = rule_handler("site_events", lambda: messages.SiteEvents,
+site_events = rule_handler("site_events", lambda: _structs().SiteEvents,
                            lambda services, site_id, message: services.cctv.ingest(
                                site_id, [(e.agent_id, e.event) for e in message.events]))
 #: a site's batch of agents' snapshots: the last-writer store
-site_sync = rule_handler("site_sync", lambda: messages.AgentSnapshots,
+site_sync = rule_handler("site_sync", lambda: _structs().AgentSnapshots,
                          lambda services, site_id, message: services.snapshots.ingest(site_id, message.snapshots))
 #: a site's batch of agents' 5-minute metric rollups: the rollup table
-site_metrics = rule_handler("site_metrics", lambda: messages.MetricRollups,
+site_metrics = rule_handler("site_metrics", lambda: _structs().MetricRollups,
                             lambda services, site_id, message: services.metric_rollups.ingest(site_id,
                                                                                               message.rollups))
 #: a site's report of agents it retired: the cloud's records of them cleaned (chalicelib.services.retirement)
-agents_retired = rule_handler("agents_retired", lambda: messages.AgentsRetired,
+agents_retired = rule_handler("agents_retired", lambda: _structs().AgentsRetired,
                               lambda services, site_id, message: services.retirement.retired_at_site(site_id, message))
 #: a site's report on an upgrade campaign the cloud ordered (chalicelib.services.upgrade_campaigns)
-upgrade_reports = rule_handler("upgrade_reports", lambda: messages.UpgradeCampaignReport,
+upgrade_reports = rule_handler("upgrade_reports", lambda: _structs().UpgradeCampaignReport,
                                lambda services, site_id, report: services.upgrades.apply_report(site_id, report))
 #: a site's alert changes (its LMS's rules): stored if newer, notified (chalicelib.services.alerts)
-site_alerts = rule_handler("site_alerts", _site_alerts,
+site_alerts = rule_handler("site_alerts", lambda: _structs().SiteAlerts,
                            lambda services, site_id, message: services.alerts.ingest(site_id, message))
 
 

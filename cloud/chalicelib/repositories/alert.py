@@ -4,8 +4,8 @@ alerts from the sparse index, listings newest first."""
 from __future__ import annotations
 
 import contextlib
-import json
 
+import msgspec
 from pynamodb.expressions.update import Action
 
 from chalicelib.domain.alert import Alert, AlertFilter, AlertOrigin
@@ -21,7 +21,8 @@ from chalicelib.repositories.base import (
     read_item,
     sort_key,
 )
-from shared.messages.alert import AlertRecord, AlertState
+from shared.messages.enums import AlertState
+from shared.messages.structs import AlertRecord
 
 _SITE_KEYS = frozenset({"alert_id", "site_id", "opened"})
 _TENANT_KEYS = frozenset({"alert_id", "tenant", "opened"})
@@ -45,7 +46,7 @@ class AlertRepository(TenantRepository):
         actions: list[Action] = [
             AlertModel.tenant.set(self._tenant), AlertModel.site_id.set(site_id),
             AlertModel.opened.set(sort_key(record.opened_at, record.alert_id)), AlertModel.seq.set(record.seq),
-            AlertModel.origin.set(origin.value), AlertModel.data.set(record.model_dump_json()),
+            AlertModel.origin.set(origin.value), AlertModel.data.set(msgspec.json.encode(record).decode()),
             AlertModel.open_site.remove() if resolved else AlertModel.open_site.set(site_id),
         ]
         if resolved:
@@ -104,6 +105,6 @@ class AlertRepository(TenantRepository):
 
 
 def _to_alert(item: AlertModel) -> Alert:
-    return Alert(site_id=item.site_id, record=AlertRecord.model_validate(json.loads(item.data)),
+    return Alert(site_id=item.site_id, record=msgspec.json.decode(item.data, type=AlertRecord),
                  origin=AlertOrigin(item.origin), acked_by=item.acked_by,
                  acked_at=None if item.acked_at is None else float(item.acked_at), resolved_by=item.resolved_by)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.alert import Channel, ChannelKind, Delivery, QuietHours, Silence
 from chalicelib.errors import NotFound
 from chalicelib.models.alert_setting import AlertSettingModel
 from chalicelib.repositories.base import dynamo_errors, expiry, read_item
-from shared.messages.alert import AlertRule
+
+if TYPE_CHECKING:  # the rules (pydantic) load when read or written, not with a site's alerts
+    from shared.messages.alert import AlertRule
 
 RULE, SILENCE, CHANNEL, DELIVERY, META, FLAPS = "rule", "silence", "channel", "delivery", "meta", "flaps"
 _DEFAULTS = "default_rules_installed"
@@ -23,6 +25,8 @@ class AlertSettingRepository:
     # ------------------------------------------------------------ rules
 
     def rules(self) -> list[AlertRule]:
+        from shared.messages.alert import AlertRule
+
         return [AlertRule.model_validate_json(d) for d in self._all(RULE)]
 
     def save_rule(self, rule: AlertRule, at: float) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.metric_bucket import BUCKET_FIELDS, MetricBucket
 from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.repositories.base import dynamo_errors, expiry
-from shared.messages import ROLLUP_HOUR_S, MetricRollup
+from shared.messages.checks import ROLLUP_HOUR_S
+
+if TYPE_CHECKING:  # the site's messages, decoded by their msgspec mirrors (no pydantic)
+    from shared.messages.structs import MetricRollup
 
 
 class MetricRollupRepository:

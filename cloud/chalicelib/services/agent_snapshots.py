@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.token import Principal
 from chalicelib.errors import UpstreamError
@@ -21,7 +21,9 @@ from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.agent_snapshot import AgentSnapshotRepository, StoredSnapshot
 from chalicelib.services.agents import AgentService
 from chalicelib.services.optimistic_writes import retry_stale
-from shared.messages import SnapshotEntry
+
+if TYPE_CHECKING:  # the site's messages, decoded by their msgspec mirrors (no pydantic)
+    from shared.messages.structs import SnapshotEntry
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,11 @@ from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
-from shared.messages import AgentPresence, Presence, SiteHeartbeat
+from shared.messages.enums import Presence
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the messages' msgspec mirrors (the site_heartbeat function decodes with them: no pydantic)
     from chalicelib.domain.site_order import SiteOrder
+    from shared.messages.structs import AgentPresence, SiteHeartbeat
 
 log = logging.getLogger(__name__)
 

@@ -32,15 +32,8 @@ from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.alert_rules import AlertRuleService
 from chalicelib.services.alerts import AlertService, site_open
 from chalicelib.services.site_presence import LIFECYCLE_DOWN, SiteReach, site_reach
-from shared.messages.alert import (
-    CLOUD_ONLY_CONDITIONS,
-    AlertRecord,
-    AlertRule,
-    AlertState,
-    AlertTarget,
-    TargetKind,
-    alert_key,
-)
+from shared.messages.alert import CLOUD_ONLY_CONDITIONS, AlertRule, AlertState, TargetKind, alert_key
+from shared.messages.structs import AlertRecord, AlertTarget, build
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +138,11 @@ class AlertEvaluator:
         changes = self._changes(site, rule, now)
         flapping = rule.damping.flaps_at_firing(rule.damping.recent(changes, now) + 1)
         self._changed(site, rule, changes, now)
-        target = AlertTarget(kind=TargetKind.SITE)
+        target = build(AlertTarget, kind=TargetKind.SITE)
         hop = reach.link if reach.link_down else reach.lms
-        record = AlertRecord(
-            alert_id=uuid.uuid4().hex, key=alert_key("tenant", rule.rule_id, target), seq=1, rule_id=rule.rule_id,
+        record = build(
+            AlertRecord, alert_id=uuid.uuid4().hex, key=alert_key("tenant", rule.rule_id, target), seq=1,
+            rule_id=rule.rule_id,
             rule_scope="tenant", rule_name=rule.name, severity=rule.severity, condition_kind=rule.condition.kind,
             target=target, state=AlertState.FIRING, opened_at=now, changed_at=now, covers=site.agent_count,
             flapping=flapping,

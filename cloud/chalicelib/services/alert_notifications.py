@@ -26,7 +26,7 @@ from chalicelib.adapters.webhooks import WebhookError, WebhookSender, check_url
 from chalicelib.domain.alert import Alert, Channel, ChannelKind, Delivery, QuietHours
 from chalicelib.errors import BadRequest, CloudError, Conflict, NotFound
 from chalicelib.repositories.alert_setting import AlertSettingRepository
-from shared.messages.agent import Severity
+from shared.messages.enums import Severity
 from shared.webhook_signature import signed_headers
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from chalicelib.domain.alert import Alert, AlertFilter, AlertOrigin, Silence
 from chalicelib.domain.page import Page
@@ -28,8 +31,11 @@ from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.alert_notifications import Notifier
 from chalicelib.services.site_orders import SiteOrders, ack_key
 from chalicelib.services.sites import visible_site
-from shared.messages.alert import AlertAcknowledgement, AlertRecord, AlertState, SiteAlerts
+from shared.messages.enums import AlertState
 from shared.topics import SiteDown
+
+if TYPE_CHECKING:  # a site's alerts come as msgspec mirrors (site_alerts never loads pydantic)
+    from shared.messages.structs import AlertRecord, SiteAlerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,8 @@ class AlertService:
             self._alerts.acknowledge(alert_id, principal.name, now)
             if (self._orders is not None and alert.origin is AlertOrigin.SITE
                     and alert.record.state is AlertState.FIRING):  # fmt: skip
+                from shared.messages.alert import AlertAcknowledgement  # an order: the API's path
+
                 order = AlertAcknowledgement(alert_id=alert_id, key=alert.record.key,
                                              acknowledged_by=principal.name[:120], acknowledged_at=now)  # fmt: skip
                 self._orders.give(alert.site_id, ack_key(alert_id), SiteDown.ALERT_ACK, order)
@@ -168,8 +176,8 @@ class AlertService:
 
     def update(self, alert: Alert, *, flapping: bool, notify: str | None = None) -> Alert:
         """A cloud alert's flapping mark changed (the next ``seq``); ``notify``: the change to tell the channels."""
-        record = alert.record.model_copy(update={"seq": alert.record.seq + 1, "flapping": flapping,
-                                                 "changed_at": self._clock()})  # fmt: skip
+        record = msgspec.structs.replace(alert.record, seq=alert.record.seq + 1, flapping=flapping,
+                                         changed_at=self._clock())  # fmt: skip
         changed = replace(alert, record=record)
         if self._alerts.apply(alert.site_id, record, AlertOrigin.CLOUD) and notify and not self.silenced(changed):
             self.notify(changed, notify)
@@ -178,8 +186,8 @@ class AlertService:
     def close(self, alert: Alert, message: str) -> Alert:
         """Resolve a cloud alert (the next ``seq``) and tell the channels."""
         now = self._clock()
-        record = alert.record.model_copy(update={"seq": alert.record.seq + 1, "state": AlertState.RESOLVED,
-                                                 "changed_at": now, "resolved_at": now, "message": message[:1024]})
+        record = msgspec.structs.replace(alert.record, seq=alert.record.seq + 1, state=AlertState.RESOLVED,
+                                         changed_at=now, resolved_at=now, message=message[:1024])
         closed = replace(alert, record=record)
         if self._alerts.apply(alert.site_id, record, AlertOrigin.CLOUD) and not self.silenced(closed):
             self.notify(closed, "resolved")

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.shadows import ShadowConflict, ShadowError, ShadowStore, read_document
 from chalicelib.errors import BadRequest
-from shared.cctv import CameraConfig, CamerasDesired
-from shared.messages.camera_shadow import CameraShadow, cameras_desired_update, check_fits
 from shared.names import Namespace
 from shared.topics import cctv_shadow_name, site_thing_name
+
+if TYPE_CHECKING:  # the documents (pydantic) load when a camera configuration is delivered or its shadow read
+    from shared.cctv import CamerasDesired
+    from shared.messages.camera_shadow import CameraShadow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ _SAME_FIELDS = ("name", "source", "width", "height", "fps", "codec", "record", "
 
 def agent_camera(camera_id: str, config: dict[str, Any]) -> dict[str, Any]:
     """One stored config in the agent's form, fields at the agent's defaults left out (the shadow has 8 KB)."""
+    from shared.cctv import CameraConfig
+
     fields = CameraConfig.model_fields
     out: dict[str, Any] = {"camera_id": camera_id}
     for name in _SAME_FIELDS:
@@ -44,6 +48,8 @@ def agent_camera(camera_id: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def desired_of(version: int, cameras: dict[str, Any]) -> CamerasDesired:
+    from shared.cctv import CamerasDesired
+
     return CamerasDesired(rev=version, cameras=[agent_camera(camera_id, config) for camera_id, config
                                                 in sorted(cameras.items()) if config.get("enabled", True)])
 
@@ -81,6 +87,8 @@ class CameraDelivery:
     @staticmethod
     def check(version: int, cameras: dict[str, Any]) -> None:
         """400 when the set would not fit in the agent's shadow (checked before the record is written)."""
+        from shared.messages.camera_shadow import check_fits
+
         try:
             check_fits(desired_of(version, cameras))
         except ValueError as exc:
@@ -89,6 +97,8 @@ class CameraDelivery:
     def deliver(self, site_id: str, agent_id: str, version: int, cameras: dict[str, Any]) -> DeliveryView:
         """Write the set of record ``version`` to the agent's shadow; a failure is logged and shown, not raised (the
         record is stored: the next change of the agent's cameras delivers the whole set again)."""
+        from shared.messages.camera_shadow import cameras_desired_update
+
         thing, name = self._address(site_id, agent_id)
         desired = desired_of(version, cameras)
         try:
@@ -121,6 +131,8 @@ class CameraDelivery:
         return site_thing_name(self._namespace, site_id), cctv_shadow_name(agent_id)
 
     def _read(self, thing: str, name: str) -> CameraShadow:
+        from shared.messages.camera_shadow import CameraShadow
+
         return read_document(self._shadows, thing, name, CameraShadow, "camera ")
 
 

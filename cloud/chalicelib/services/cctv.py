@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.page import Page
 from chalicelib.domain.snapshot import Snapshot
@@ -26,7 +26,9 @@ from chalicelib.repositories.snapshot import SnapshotRepository
 from chalicelib.services.agents import AgentService
 from chalicelib.services.camera_delivery import CameraDelivery, DeliveryView
 from chalicelib.services.optimistic_writes import retry_stale
-from shared.messages import Event
+
+if TYPE_CHECKING:  # the site's messages, decoded by their msgspec mirrors (no pydantic)
+    from shared.messages.structs import Event
 
 #: most cameras one agent may have configured
 MAX_CAMERAS_PER_AGENT = 32

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.command import AgentOutcome, CommandRecord
-from shared.messages import AgentResult, CommandStatus
-from shared.messages.enums import CommandHop
+from shared.messages.enums import CommandHop, CommandStatus
+
+if TYPE_CHECKING:  # the site's results, decoded by their msgspec mirror (no pydantic)
+    from shared.messages.structs import AgentResult
 
 #: Keep a command item well under DynamoDB's 400 KB item limit: beyond this, results keep no ``data``.
 ITEM_BUDGET_BYTES = 300 * 1024

@@ -15,8 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.config import Settings
@@ -40,16 +39,14 @@ from chalicelib.services.agents import AgentService
 from chalicelib.services.command_results import ResultsReport, Tally, fit_item, merge_outcome
 from chalicelib.services.command_updates import CommandUpdater
 from shared.errors import ErrorCode, SharedError
-from shared.messages import (
-    MAX_PAYLOAD_BYTES,
-    AgentResult,
-    CommandStatus,
-    SiteCommand,
-    describe_validation_error,
-    encode,
-)
-from shared.messages.command import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, REQUEST_ID_PATTERN, CommandHop
+from shared.messages.checks import DEFAULT_TIMEOUT_S, MAX_PAYLOAD_BYTES, MAX_TIMEOUT_S, REQUEST_ID_PATTERN
+from shared.messages.enums import CommandHop, CommandStatus
 from shared.topics import is_valid_id, site_down
+
+if TYPE_CHECKING:  # pydantic loads when a command is created; a site's results come as msgspec mirrors
+    from pydantic import BaseModel
+
+    from shared.messages.structs import AgentResult
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +205,10 @@ class CommandService:
         return DEFAULT_TIMEOUT_S
 
     def _site_message(self, record: CommandRecord, site_id: str) -> bytes:
+        from pydantic import ValidationError  # a command is built here: command_results never loads pydantic
+
+        from shared.messages import SiteCommand, describe_validation_error, encode
+
         try:
             message = SiteCommand(
                 request_id=record.command_id,

@@ -39,7 +39,8 @@ from chalicelib.services.csr import check_csr
 from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from chalicelib.services.tokens import hash_secret
-from shared.messages import AgentKind, AgentPresence, Presence, SiteHeartbeat
+from shared.messages.enums import AgentKind, Presence
+from shared.messages.structs import AgentPresence, SiteHeartbeat, build
 from shared.topics import site_thing_name
 
 log = logging.getLogger(__name__)
@@ -245,12 +246,12 @@ class LmsService:
         if site.lms_uuid != lms_uuid:
             raise Forbidden(f"this API key belongs to another LMS than {lms_uuid}")
         presences = {
-            a.agent_id: AgentPresence(agent_id=a.agent_id, status=Presence.ONLINE if a.status.lower() in _ONLINE
-                                      else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=a.name[:255] or None)
+            a.agent_id: build(AgentPresence, agent_id=a.agent_id, status=Presence.ONLINE if a.status.lower() in _ONLINE
+                              else Presence.OFFLINE, kind=AgentKind.LEGACY, hostname=a.name[:255] or None)
             for a in agents
         }
-        heartbeat = SiteHeartbeat(timestamp=self._clock(), lms_version=site.lms_version, full=True,
-                                  agents=list(presences.values()))
+        heartbeat = build(SiteHeartbeat, timestamp=self._clock(), lms_version=site.lms_version, full=True,
+                          agents=list(presences.values()))
         return self._agents.ingest_heartbeat(site.site_id, heartbeat)
 
     def authenticate(self, authorization: str | None) -> Site:

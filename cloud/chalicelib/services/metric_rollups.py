@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.repositories.agent import AgentRepository
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
-from shared.messages import MetricRollup
+
+if TYPE_CHECKING:
+    from shared.messages.structs import MetricRollup  # the site's message, decoded by its msgspec mirror
 
 log = logging.getLogger(__name__)
 

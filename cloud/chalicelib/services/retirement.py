@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.registry import IdentityIssuer
 from chalicelib.adapters.shadows import ShadowStore
@@ -51,9 +51,11 @@ from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.site_orders import SiteOrders, retire_key
 from chalicelib.services.sites import visible_site
 from shared.errors import ErrorCode
-from shared.messages import AgentRetire, AgentsRetired
 from shared.names import Namespace
 from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_thing_name
+
+if TYPE_CHECKING:
+    from shared.messages.structs import AgentsRetired  # the site's message, decoded by its msgspec mirror
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ class RetirementService:
         first (a site order: stored, then published; one not published now goes after the site's next heartbeat)."""
         agent = self._agent_service.get(agent_id, principal)
         principal.require_sites({agent.site_id})
+        from shared.messages import AgentRetire
+
         message = AgentRetire(agent_id=agent_id, by=principal.name[:128], reason=reason, timestamp=self._clock())
         told = self._orders.give(agent.site_id, retire_key(agent_id), SiteDown.RETIRE, message)
         return dataclasses.replace(self._retire(agent), lms_told=told)

@@ -11,14 +11,17 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.site import Site
 from chalicelib.errors import StaleWrite, UpstreamError
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.site_presence import CONNECTED, HopReason, link_reason
-from shared.messages.iot_presence import LifecycleEvent
 from shared.names import Namespace
 from shared.topics import site_of_thing
+
+if TYPE_CHECKING:  # IoT Core's event, decoded by its msgspec mirror (no pydantic)
+    from shared.messages.structs import LifecycleEvent
 
 log = logging.getLogger(__name__)
 

@@ -25,18 +25,18 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.iot import Publisher
 from chalicelib.domain.site_order import SiteOrder
 from chalicelib.errors import CloudError
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.site_order import SiteOrderRepository
-from shared.messages import encode
 from shared.names import Namespace
 from shared.topics import SiteDown, site_down
+
+if TYPE_CHECKING:  # an order is built with pydantic (by the API); a rule function resends stored ones
+    from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class SiteOrders:
     def give(self, site_id: str, order_key: str, channel: SiteDown, message: BaseModel) -> bool:
         """Store the order (replacing one of the same key), then publish it. False: the publish failed; the order
         stays and goes out after the site's next full heartbeat."""
+        from shared.messages import encode
+
         now = self._clock()
         order = SiteOrder(site_id, order_key, SiteDown(channel).value, encode(message).decode(), now, 0.0,
                           now + self._retention_s)  # fmt: skip

@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.site import LINK_DISCONNECTED, Site
 from chalicelib.repositories.site import SiteRepository
-from shared.messages.iot_presence import DisconnectReason
+from shared.messages.enums import DisconnectReason
 
 CONNECTED, DISCONNECTED = "connected", LINK_DISCONNECTED
 

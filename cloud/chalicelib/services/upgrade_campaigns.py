@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.media import MediaStore
 from chalicelib.domain.approval import Approval
@@ -44,9 +44,11 @@ from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
 from chalicelib.services.site_orders import SiteOrders, upgrade_key
 from chalicelib.services.sites import visible_site
 from shared.agent_packages import VERSION_PATTERN
-from shared.messages import UpgradeCampaignReport, UpgradeOrder
-from shared.messages.upgrades import MAX_PACKAGE_BYTES
+from shared.messages.checks import MAX_PACKAGE_BYTES
 from shared.topics import SiteDown
+
+if TYPE_CHECKING:
+    from shared.messages.structs import UpgradeCampaignReport  # the site's message, decoded by its msgspec mirror
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,8 @@ class UpgradeCampaignService:
             canary_percent=canary_percent, wave_size=wave_size, created_by=principal.name[:128], created_at=now,
         )  # fmt: skip
         self._campaigns.create(campaign, [CampaignSite(s, ORDERED) for s in wanted])
+        from shared.messages import UpgradeOrder  # here: a site's report (upgrade_reports) never loads pydantic
+
         for site_id in wanted:
             order = UpgradeOrder(
                 action="start", campaign_id=campaign.campaign_id, by=campaign.created_by, timestamp=now,
@@ -169,6 +173,8 @@ class UpgradeCampaignService:
         principal.require_sites(set(campaign.site_ids))
         if campaign.cancelled_at is None:
             campaign = self._campaigns.set_cancelled(campaign, self._clock())
+        from shared.messages import UpgradeOrder
+
         for site in self._campaigns.sites(campaign_id):
             if not site.finished:
                 order = UpgradeOrder(action="cancel", campaign_id=campaign_id, by=principal.name[:128],

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 #: loaded only by the paths that need them: a client (boto3), a user-pool token (joserfc, cryptography)
 HEAVY = ("boto3", "s3transfer", "joserfc", "cryptography")
-#: the message and body schemas' library: a rule function loads it in its init phase, the API with its first body
+#: the message and body schemas' library: the API loads it with its first body, a rule function never
 SCHEMAS = ("pydantic", "pydantic_core", "shared.messages.base")
 
 
@@ -52,10 +52,9 @@ def test_a_rule_functions_handler_loads_no_api_service_other_model_or_client() -
     assert under(loaded, "chalicelib.models") == {"chalicelib.models", "chalicelib.models.base",
                                                   "chalicelib.models.change_mark"}
     assert under(loaded, *HEAVY) == set()
-    # pydantic, which every event of a rule function needs, loads in the init phase (Lambda runs it with burst
-    # CPU: docs/deploy.md#cold-starts); the function's own message schema with its first event
-    assert set(SCHEMAS) <= loaded
-    # a schedule that decodes no message (the sweeper) does not
+    # nor pydantic: a rule function decodes with the msgspec mirrors (shared.messages.structs), which load with its
+    # first event (test_cloud_rule_functions_without_pydantic.py: nor then); nor a schedule that decodes no message
+    assert under(loaded, *SCHEMAS) == set()
     sweeper = modules_after("import importlib\n"
                             "getattr(importlib.import_module('chalicelib.handlers'), 'expire_commands')",
                             handler="chalicelib.handlers.expire_commands")
