@@ -1,7 +1,7 @@
 """The agent's configuration as pydantic models: the definition (``edge/agent/config.py`` documents the file).
 
 An agent checks its file with the msgspec mirrors of these models (``edge/agent/config_structs.py``, generated
-by ``python -m edge.agent.struct_writer``), calling the same rules (``edge/agent/config_checks.py``); these
+by ``python -m edge.agent.config_struct_writer``), calling the same rules (``edge/agent/config_checks.py``); these
 models load only when a file is refused (for their error messages) or when something asks for them by name."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""What the generated mirrors (``structs.py``) call at run time: checks their ``__post_init__`` run, and building,
-decoding and encoding a mirror. Hand-written, imported by the generated module (``struct_writer.py``)."""
+"""What the generated mirrors (``structs.py``; the agent's ``edge/agent/config_structs.py``) call at run time:
+checks their ``__post_init__`` run, and building, decoding and encoding a mirror. Hand-written, imported by the
+generated modules (``struct_writer.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from shared.config_file import Secret
 from shared.errors import ErrorCode, MessageError
 from shared.messages.checks import MAX_PAYLOAD_BYTES, json_problem, load_json
 
@@ -77,6 +77,8 @@ def encode(message: msgspec.Struct) -> bytes:
 def config_dec_hook(tp: type, value: Any) -> Any:
     """The configuration mirrors' types msgspec does not know: paths from strings, secrets from strings (or from a
     pydantic ``SecretStr``)."""
+    from shared.config_file import Secret  # the agent's configuration only: not with every message mirror
+
     if tp is Path and isinstance(value, str | Path):
         return Path(value)
     if tp is Secret and isinstance(value, str):
@@ -87,6 +89,8 @@ def config_dec_hook(tp: type, value: Any) -> Any:
 
 
 def config_enc_hook(value: Any) -> Any:
+    from shared.config_file import Secret
+
     if isinstance(value, Path | Secret):
         return str(value)  # a secret as pydantic dumps one: masked
     raise NotImplementedError(type(value).__name__)

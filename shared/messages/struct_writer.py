@@ -13,9 +13,9 @@ aliases (the mirror reads the alias only), unknown fields refused (or ignored, a
 fields bounded (``shared.messages.checks.json_problem``) and each model's validators (``validators``: the same
 pydantic-free function the pydantic validator calls). Methods come from pydantic-free mixins both forms inherit
 (``mixins``: ``shared.messages.mixins``). A model with a validator or a base this writer does not know is refused,
-so a new rule cannot be left out of the mirror silently. ``tests/unit/agent/test_agent_structs.py`` and
-``tests/unit/shared/test_site_structs.py`` fail when the committed module is stale and check that both accept and
-refuse the same messages.
+so a new rule cannot be left out of the mirror silently. ``tests/unit/agent/test_agent_structs.py`` fails when the
+committed module is stale and checks that both forms of every mirrored message accept and refuse the same
+messages.
 
 Usage: ``python -m shared.messages.struct_writer`` (writes the module, formatted by ``ruff format``).
 """

@@ -14,10 +14,10 @@ import msgspec
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.messages.struct_writer import MODELS, RULES, TARGET, WRITER, UnsupportedModel, formatted
 from shared.errors import ErrorCode, MessageError
 from shared.messages import structs
 from shared.messages.base import MAX_DATA_DEPTH, decode, encode
+from shared.messages.struct_writer import MODELS, RULES, TARGET, WRITER, UnsupportedModel, formatted
 
 
 def nested(depth: int) -> Any:
@@ -57,7 +57,8 @@ VALID: dict[str, dict[str, Any]] = {
     "AgentPresence": {"agent_id": "pc-1", "status": "online", "kind": "legacy", "last_seen": 1.5, "hostname": "h",
                       "version": "1.0", "config_version": "cloud:3"},
     "SiteHeartbeat": {"v": 1, "type": "site_heartbeat", "timestamp": 2.0, "lms_version": "1.0",
-                      "lms_config_version": "local:ab", "full": False, "agents": [{"agent_id": "pc-1", "status": "online"}],
+                      "lms_config_version": "local:ab", "full": False,
+                      "agents": [{"agent_id": "pc-1", "status": "online"}],
                       "certificates_expiring": ["site_ca", "lms"]},
     "AgentResult": {"request_id": "r-1", "agent_id": "pc-1", "status": "failed", "success": False, "data": {"rc": 1},
                     "error": "no", "error_code": "exec_failed", "timestamp": 3.0,

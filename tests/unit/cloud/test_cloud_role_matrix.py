@@ -28,7 +28,7 @@ from chalicelib.models import AuditModel
 from chalicelib.repositories.alert import AlertRepository
 from chalicelib.repositories.alert_setting import AlertSettingRepository
 from infra.local.user_pool import create_pool
-from shared.messages.alert import AlertRecord
+from shared.messages.structs import AlertRecord, validate
 from shared.topics import site_thing_name
 
 CAMERA = {"name": "Door", "source": 0}
@@ -477,7 +477,7 @@ def world() -> Iterator[Cloud]:
             record = agent_record("a1" if site == "s1" else "far1")
             cloud.invoke("site_alerts", site_alerts(site, record))
             cloud.tokens[key] = record["alert_id"]
-        cloud_alert = AlertRecord.model_validate(agent_record("a1", rule_id="site-unreachable"))
+        cloud_alert = validate(AlertRecord, agent_record("a1", rule_id="site-unreachable"))
         AlertRepository(SETTINGS.tenant, 3600).apply("s1", cloud_alert, AlertOrigin.CLOUD)  # as the schedule opens one
         cloud.tokens["CLA"] = cloud_alert.alert_id
         # the tenant's user pool (moto's cognito-idp), as the twin makes it: the sign-in and account routes' world

@@ -120,4 +120,3 @@ def test_a_bad_message_is_refused_by_the_mirror_as_by_the_model(moto_env: dict[s
 
 def by_name_heartbeat() -> Function:
     return next(f for f in functions() if f.name == "site_heartbeat")
-
