@@ -99,16 +99,24 @@ def test_no_rule_function_loads_pydantic_handling_its_first_event(moto_env: dict
             loaded[name] = report["importer"]
     assert not loaded, "\n\n".join(f"{name} loaded pydantic, first from:\n{stack}" for name, stack in loaded.items())
     assert {n: a for n, a in outcomes.items() if a.get("ok") is not True} == {}
-    # the events reached their services: the heartbeat registered the agent, the sync stored its snapshot
-    assert outcomes["site_heartbeat"]["site_id"] == "s1"
-    assert outcomes["site_presence"]["site_id"] == "s1"
+    # the events went through their services to their tables (a command and a campaign the tables do not hold are
+    # ignored after the reads that find so)
+    assert outcomes["site_heartbeat"]["agents_written"] == 1
+    assert outcomes["site_events"]["stored"] == 1
+    assert outcomes["site_sync"]["applied"] == 1
+    assert outcomes["site_metrics"]["stored"] == 1
+    assert outcomes["agents_retired"]["cleaned"] == ["pc-1"]
+    assert (outcomes["site_alerts"]["applied"], outcomes["site_alerts"]["notified"]) == (1, 1)
+    assert outcomes["site_presence"]["applied"] is True
+    assert outcomes["command_results"]["ignored"] == 1
+    assert outcomes["upgrade_reports"]["refused"] is True
 
 
 def test_a_bad_message_is_refused_by_the_mirror_as_by_the_model(moto_env: dict[str, str]) -> None:
     """The mirror refuses what the pydantic model refuses, with the same error code (bad_payload)."""
     from bench.cold_start import rule_event
 
-    heartbeat = by_name_heartbeat()
+    heartbeat = next(f for f in functions() if f.name == "site_heartbeat")
     bad = rule_event("s1", {"type": "site_heartbeat", "v": 1, "timestamp": 1.0, "lms_version": "1",
                             "agents": [{"agent_id": "pc 1", "status": "online"}]})  # fmt: skip
     report = handle(heartbeat, moto_env, bad)
@@ -116,7 +124,3 @@ def test_a_bad_message_is_refused_by_the_mirror_as_by_the_model(moto_env: dict[s
     assert report["answer"]["error"]["code"] == "bad_payload"
     assert "SiteHeartbeat" in report["answer"]["error"]["message"]
     assert report["pydantic"] == []
-
-
-def by_name_heartbeat() -> Function:
-    return next(f for f in functions() if f.name == "site_heartbeat")
