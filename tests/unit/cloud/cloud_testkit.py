@@ -101,6 +101,36 @@ def no_scans() -> Iterator[None]:
         raise ScanOnRequestPath("; ".join(violations))
 
 
+@contextmanager
+def dynamo_traffic() -> Iterator[dict[str, Any]]:
+    """DynamoDB traffic inside the block: ``items`` read (the items GetItem, Query and BatchGetItem return, as
+    bench/cloud_cost.py counts them), ``tables`` the same per table name, and ``summary_updates`` the overview
+    summary's UpdateItems."""
+    seen: dict[str, Any] = {"items": 0, "tables": {}, "summary_updates": 0}
+    underneath = botocore.client.BaseClient._make_api_call
+
+    def record(self: Any, operation: str, params: Any) -> Any:
+        response = underneath(self, operation, params)
+        if operation in ("GetItem", "Query"):
+            counted = {params["TableName"]: len(response.get("Items") or ([1] if response.get("Item") else []))}
+        elif operation == "BatchGetItem":
+            counted = {table: len(rows) for table, rows in response.get("Responses", {}).items()}
+        else:
+            counted = {}
+        for table, n in counted.items():
+            seen["items"] += n
+            seen["tables"][table] = seen["tables"].get(table, 0) + n
+        if operation == "UpdateItem" and params["Key"].get("area", {}).get("S", "").startswith("site_summary#"):
+            seen["summary_updates"] += 1
+        return response
+
+    botocore.client.BaseClient._make_api_call = record  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[method-assign]
+
+
 class FakeClock:
     def __init__(self, now: float = T0) -> None:
         self.now = now
