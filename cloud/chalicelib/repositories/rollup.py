@@ -16,9 +16,11 @@ the ring serves, so only the day item counts it; a consistent read tells the two
 concurrent writer and none is counted twice. The day item is written first: a failure between the two writes (the
 function dying) leaves the count in the day item only, as a failure of the day item's write loses it there.
 
-Reading (:meth:`RollupRepository.recent`): the ring holds every count of the days after ``since`` (its first day).
-The days up to ``since`` come from the day items, which also hold what was counted before the ring existed (a
-tenant's history from before this release): one Query, only while ``since`` is inside the window.
+Reading (:meth:`RollupRepository.recent`): the ring holds every count of the days after ``since``. A ring starts with
+``since`` = its first day: the day items may hold counts of that day and the days before, made before the ring
+existed (a tenant's history from before this release). When the first count of that day finds no count in the week
+before it (a new tenant or site), ``since`` moves back 8 days. The days up to ``since`` come from the day items: one
+Query, only while ``since`` is inside the window (for a week after a release, for a scope with history).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def _slot_name(day: str) -> str:
     return f"slot{date.fromisoformat(day).toordinal() % RING_DAYS}"
 
 
+def _shifted(day: str, days: int) -> str:
+    return date.fromordinal(date.fromisoformat(day).toordinal() + days).isoformat()
+
+
 def _counts(values: dict[str, Any]) -> dict[str, int]:
     return {name: int(values.get(name) or 0) for name in COUNTERS}
 
@@ -72,11 +78,25 @@ class RollupRepository:
         ttl = expiry(retain_until)
         actions = [getattr(RollupModel, name).add(n) for name, n in counts.items()]
         actions.append(RollupModel.ttl.set(ttl))
+        stored = RollupModel(scope, day)
         with dynamo_errors(f"count {scope}"):
-            RollupModel(scope, day).update(actions=actions)
-        self._add_to_ring(scope, day, counts, ttl)
+            stored.update(actions=actions)  # PynamoDB reads the day's counters back (ALL_NEW)
+        ring = self._add_to_ring(scope, day, counts, ttl)
+        first = all(int(getattr(stored, name) or 0) == counts.get(name, 0) for name in COUNTERS)
+        if first and ring is not None and ring.since == day:
+            self._claim_the_week(ring, day)
 
-    def _add_to_ring(self, scope: str, day: str, counts: dict[str, int], ttl: datetime) -> None:
+    def _claim_the_week(self, ring: RollupModel, day: str) -> None:
+        """The day's first count of a scope whose ring was started today: if the scope counted nothing in the week
+        before either, the ring holds every count of its window, and ``since`` moves back :data:`RING_DAYS` days (a
+        new tenant or site never reads a day item). Otherwise (a history from before the ring) the ring's first day
+        is read from the day items until it leaves the window."""
+        if not self.per_day(ring.scope, _shifted(day, -RING_WINDOW), _shifted(day, -1)):
+            _update(ring, [RollupModel.since.set(_shifted(day, -RING_DAYS))], RollupModel.since == day, ring.scope)
+
+    def _add_to_ring(self, scope: str, day: str, counts: dict[str, int], ttl: datetime) -> RollupModel | None:
+        """Add ``counts`` to ``day``'s slot of the ring; the ring as stored after it, or ``None`` when the day is
+        past the ring (only its day item counts it)."""
         name = _slot_name(day)
         slot = getattr(RollupModel, name)
         item = RollupModel(scope, RING)
@@ -84,10 +104,10 @@ class RollupRepository:
         started = {"day": day, **dict.fromkeys(COUNTERS, 0), **counts}
         for _ in range(_ATTEMPTS):
             if _update(item, [*added, RollupModel.ttl.set(ttl)], slot["day"] == day, scope):
-                return
+                return item
             start = [slot.set(started), RollupModel.since.set(RollupModel.since | day), RollupModel.ttl.set(ttl)]
             if _update(item, start, slot.does_not_exist() | (slot["day"] < day), scope):
-                return
+                return item
             stored = read_item(RollupModel, scope, RING, what=f"read the ring of {scope}", consistent=True)
             held = getattr(stored, name, None) if stored is not None else None
             if held is not None and str(held.attribute_values.get("day", "")) > day:
@@ -97,7 +117,7 @@ class RollupRepository:
                     day,
                     held.attribute_values.get("day"),
                 )
-                return
+                return None
         raise StaleWrite(f"count {scope} in its ring: the slot of {day} kept changing")
 
     def between(self, scope: str, first_day: str, last_day: str) -> dict[str, int]:

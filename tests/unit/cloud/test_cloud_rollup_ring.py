@@ -141,28 +141,40 @@ def test_a_caller_of_one_site_gets_its_sites_rates_alone(cloud: Cloud, role: str
     assert shown(overview(cloud)["commands"]["week"]) == rate(last(history, ("s1", "s2"), 7))
 
 
-def test_history_from_before_the_ring_is_counted_until_the_ring_covers_the_week(cloud: Cloud) -> None:
+def test_a_new_tenants_ring_holds_its_whole_week_from_its_first_count(cloud: Cloud) -> None:
+    cloud.clock.now = NOON
+    cloud.heartbeat("s1", [online("a1")])
+    finish(cloud, "s1", "a1", ["succeeded", "failed"])
+    with dynamo_traffic() as seen:
+        week = overview(cloud)["commands"]["week"]
+    assert shown(week) == rate(Counter(succeeded=1, failed=1)) and seen["tables"][ROLLUP_TABLE] == 1
+
+
+@pytest.mark.parametrize("today", [True, False], ids=["history-today", "history-before"])
+def test_history_from_before_the_ring_is_counted_until_the_ring_covers_the_week(cloud: Cloud, today: bool) -> None:
     """Migration: a tenant's day items written before this release (no ring) still count; the first count makes the
-    ring, and its first day is read from the day items until it leaves the window."""
+    ring, and its first day (and those before) are read from the day items until it leaves the window."""
     cloud.clock.now = NOON + 3 * DAY
-    for back, failed in ((3, 2), (1, 1), (0, 4)):  # three days of history, today's included, written the old way
+    history = {3: 2, 1: 1, **({0: 4} if today else {})}  # days back: failed commands, written the old way
+    for back, failed in history.items():
         for scope in ("tenant", "site#s1"):
             RollupModel(scope, day_of(cloud.clock.now - back * DAY)).update(
                 actions=[RollupModel.commands_failed.add(failed)]
             )
+    failed = sum(history.values())
     cloud.heartbeat("s1", [online("a1")])
-    assert overview(cloud)["commands"]["week"]["failed"] == 7  # no ring yet: the day items
+    assert overview(cloud)["commands"]["week"]["failed"] == failed  # no ring yet: the day items
     finish(cloud, "s1", "a1", ["succeeded"])  # today's first count through the ring
     data = overview(cloud)
-    assert shown(data["commands"]["day"]) == rate(Counter(succeeded=1, failed=4))
-    assert shown(data["commands"]["week"]) == rate(Counter(succeeded=1, failed=7))
+    assert shown(data["commands"]["day"]) == rate(Counter(succeeded=1, failed=history.get(0, 0)))
+    assert shown(data["commands"]["week"]) == rate(Counter(succeeded=1, failed=failed))
     for _ in range(6):  # the ring's first day stays in the window: read from its day item
         cloud.clock.advance(DAY)
         cloud.heartbeat("s1", [online("a1")])
         finish(cloud, "s1", "a1", ["succeeded"])
     with dynamo_traffic() as seen:
         week = overview(cloud)["commands"]["week"]
-    assert shown(week) == rate(Counter(succeeded=7, failed=4))
+    assert shown(week) == rate(Counter(succeeded=7, failed=history.get(0, 0)))
     assert seen["tables"][ROLLUP_TABLE] == 2  # the ring and the day item of its first day
     cloud.clock.advance(DAY)
     with dynamo_traffic() as seen:
