@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.client
 import pytest
-from cloud_testkit import SETTINGS, Cloud, dynamo_traffic, online
+from cloud_testkit import SETTINGS, AwsCall, Cloud, around_aws_calls, dynamo_traffic, online
 
 from chalicelib import container
 from chalicelib.models.rollup import RollupModel
@@ -190,39 +189,30 @@ def atomic_requests() -> Iterator[None]:
     """Each DynamoDB request atomic, as DynamoDB makes it (moto's in-process backend checks a condition and writes
     in separate steps); the requests of concurrent writers still interleave freely."""
     lock = threading.Lock()
-    underneath = botocore.client.BaseClient._make_api_call
 
-    def one_at_a_time(self: Any, operation: str, params: Any) -> Any:
+    def one_at_a_time(call: AwsCall, client: Any, operation: str, params: Any) -> Any:
         with lock:
-            return underneath(self, operation, params)
+            return call(client, operation, params)
 
-    botocore.client.BaseClient._make_api_call = one_at_a_time  # type: ignore[method-assign]
-    try:
+    with around_aws_calls(one_at_a_time):
         yield
-    finally:
-        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[method-assign]
 
 
 @contextmanager
 def before_first(matches: Callable[[str, Any], bool], meanwhile: Callable[[], None]) -> Iterator[list[int]]:
     """Run ``meanwhile`` (another writer) just before the first request ``matches`` is sent; the list yielded counts
     the requests that matched."""
-    underneath = botocore.client.BaseClient._make_api_call
     seen: list[int] = []
 
-    def interleave(self: Any, operation: str, params: Any) -> Any:
-        if matches(operation, params) and not seen:
+    def interleave(call: AwsCall, client: Any, operation: str, params: Any) -> Any:
+        if matches(operation, params):
             seen.append(1)
-            meanwhile()
-        elif matches(operation, params):
-            seen.append(1)
-        return underneath(self, operation, params)
+            if len(seen) == 1:
+                meanwhile()
+        return call(client, operation, params)
 
-    botocore.client.BaseClient._make_api_call = interleave  # type: ignore[method-assign]
-    try:
+    with around_aws_calls(interleave):
         yield seen
-    finally:
-        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[method-assign]
 
 
 def starts_a_slot(operation: str, params: Any) -> bool:
