@@ -180,6 +180,22 @@ def test_the_overview_updates_by_itself_through_its_shared_link(
     assert not errors_thrown(browser)
 
 
+def test_the_sites_page_judges_links_by_the_clouds_stale_after_s(
+    twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
+) -> None:
+    """The dashboard keeps no copy of the cloud's ``stale_after_s``: the sites page, opened directly (a fresh
+    document, no overview seen yet), learns it from the overview's answer and shows the site's link up."""
+    sign_in(browser, site, tokens["admin"])
+    browser.execute_script("localStorage.setItem('ct.lang', 'en')")
+    asked = len(site.sent("GET", "/api/overview/feed"))
+    browser.execute_script("window.location.hash = '#/sites'")
+    browser.refresh()  # a fresh document on the sites page
+    wait(browser).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-page") == "sites")
+    wait(browser, 30).until(lambda d: "link up" in rows(d, "sites-table").get(SITE, ""))
+    assert len(site.sent("GET", "/api/overview/feed")) > asked  # the overview's answer, through its shared link
+    assert not errors_thrown(browser)
+
+
 def test_a_batch_command_over_a_site_shows_each_agents_output_and_reruns_the_failed(
     twin: Twin, site: WebSite, tokens: dict[str, str], browser: WebDriver
 ) -> None:

@@ -171,22 +171,28 @@ def test_translations_fill_placeholders_and_follow_the_chosen_language(page: Web
 def test_the_overview_reads_any_shape_it_gets(page: WebDriver) -> None:
     got = run(page, """
       const { normalizeOverview } = await import('./pages/overview.js');
+      const { heartbeatFresh } = await import('./format.js');
       const now = 1000000;
+      const quiet = [{site_id: 'a', online_count: 3, agent_count: 5, last_heartbeat: now - 10},
+                     {site_id: 'b', online: 1, offline: 0, last_heartbeat: now - 600}];
+      // before any answer told the cloud's stale_after_s, a heartbeat's age says nothing
+      const unknown = heartbeatFresh(now - 10, now);
       done([
         normalizeOverview(undefined, now),
-        normalizeOverview({sites: [{site_id: 'a', online_count: 3, agent_count: 5, last_heartbeat: now - 10},
-                                   {site_id: 'b', online: 1, offline: 0, last_heartbeat: now - 600}],
-                           commands: {success_rate: 0.5}}, now),
+        normalizeOverview({stale_after_s: 150, sites: quiet, commands: {success_rate: 0.5}}, now),
+        unknown,
+        normalizeOverview({stale_after_s: 900, sites: quiet}, now),  // the answer's figure, not a copy of it
         normalizeOverview({sites: [{site_id: 'c', agents: {online: 2, offline: 1}, link_up: true, lms_up: false}],
                            events: [{at: now, kind: 'x'}]}, now),
         // the cloud's hops (presence per hop): the link down, the LMS behind it unknown (not "LMS down")
         normalizeOverview({sites: [{site_id: 'd', link_up: false, lms_up: null, last_heartbeat: now - 10}]}, now),
       ]);
     """)
-    empty, counted, flagged, cut = got
+    empty, counted, unknown, longer, flagged, cut = got
     assert empty["sites"] == [] and empty["down"] == [] and empty["successRate"] is None
     assert (counted["online"], counted["offline"]) == (4, 2)
     assert [s["site_id"] for s in counted["down"]] == ["b"] and counted["successRate"] == 0.5
+    assert unknown is None and longer["down"] == []
     assert [s["site_id"] for s in flagged["down"]] == ["c"] and len(flagged["events"]) == 1
     assert [(s["site_id"], s["link_up"], s["lms_up"]) for s in cut["down"]] == [("d", False, None)]
 

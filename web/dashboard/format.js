@@ -3,7 +3,22 @@ import { html } from '../common/html.js';
 import { t } from '../common/i18n.js';
 import { Pill } from '../common/components/misc.js';
 
-export const STALE_AFTER_S = 150; // as the cloud's stats (a site reporting at most this long ago)
+// How long a site may be silent and still count as reporting: the cloud's figure, as its overview answer carries
+// it (`stale_after_s`); null until an answer has told it (the dashboard keeps no copy of its own).
+let staleAfterS = null;
+
+// Remember `stale_after_s` from an overview answer (if it has one); -> the figure known now (or null).
+export function learnStaleAfter(answer) {
+  const value = answer && answer.stale_after_s;
+  if (typeof value === 'number' && value > 0) staleAfterS = value;
+  return staleAfterS;
+}
+
+// A site's link judged by its heartbeat's age against the cloud's figure: true/false, null when unknown.
+export function heartbeatFresh(lastHeartbeat, nowS = Date.now() / 1000, staleAfter = staleAfterS) {
+  if (typeof lastHeartbeat !== 'number' || !lastHeartbeat || typeof staleAfter !== 'number') return null;
+  return nowS - lastHeartbeat <= staleAfter;
+}
 
 export function presenceLabel(status) {
   return { online: t('status.online'), offline: t('status.offline'), unknown: t('status.unknown') }[status] || status || t('status.unknown');
@@ -30,6 +45,7 @@ export function CommandPill({ state }) {
 export const FINISHED = new Set(['succeeded', 'failed', 'timed_out', 'expired', 'rejected']);
 
 export function LinkPill({ ok }) {
+  if (ok === null || ok === undefined) return html`<${Pill} tone="muted">${t('status.unknown')}<//>`;
   return ok ? html`<${Pill} tone="ok">${t('site.link_up')}<//>` : html`<${Pill} tone="bad">${t('site.link_down')}<//>`;
 }
 

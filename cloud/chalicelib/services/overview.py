@@ -3,9 +3,10 @@
 Per visible site: agents online/offline, LMS version, last heartbeat and whether it is *reporting* (presence per
 hop, ``services/site_presence.py``, with ``STALE_AFTER_S``: a link IoT Core says went down shows at once, and so does
 which hop is down — ``link_up``, ``lms_up``, None while unknown —; a site silent for ``STALE_AFTER_S`` is ``down``);
-totals; the sites that are down; the command success rate over the last day and week (from the daily rollups, one
-Query per scope); sync freshness (site heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest
-events (``since``: only those after a poll's cursor, the newest ``at`` it has seen).
+totals; the sites that are down; the command success rate over the last day and week (from each scope's ring of its
+last 8 days' counters, ``repositories/rollup.py``: one item per scope, whatever the history); sync freshness (site
+heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest events (``since``: only those after a
+poll's cursor, the newest ``at`` it has seen).
 
 Sites and clients come from the overview summary (``services/site_summaries.py``: a few items, whatever the number
 of sites), never from the site or client items: a site's ``last_heartbeat`` is the newest the summary holds (for a

@@ -1,5 +1,6 @@
 """Statistics per tenant and per site: agents online/offline, sites reporting, command success rates (from
-daily rollups written when a command finishes) and sync freshness.
+daily rollups written when a command finishes, and each scope's ring of its last 8 days: ``repositories/rollup.py``)
+and sync freshness.
 
 A site is *reporting* when its last heartbeat is at most ``STALE_AFTER_S`` old. Success rates count per-agent
 outcomes: ``succeeded / (succeeded + failed + timed_out + expired)`` over the last ``days`` days.
@@ -54,17 +55,30 @@ def _day(at: float) -> str:
 
 
 def _summary(counts: Counter[str], days: int, first: str) -> dict[str, Any]:
-    finished = sum(counts.get(k, 0) for k in ("commands_succeeded", "commands_failed", "commands_timed_out",
-                                                "commands_expired"))
-    return {"days": days, "since_day": first, "finished": finished,
-            "succeeded": counts.get("commands_succeeded", 0), "failed": counts.get("commands_failed", 0),
-            "timed_out": counts.get("commands_timed_out", 0), "expired": counts.get("commands_expired", 0),
-            "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished}
+    finished = sum(
+        counts.get(k, 0) for k in ("commands_succeeded", "commands_failed", "commands_timed_out", "commands_expired")
+    )
+    return {
+        "days": days,
+        "since_day": first,
+        "finished": finished,
+        "succeeded": counts.get("commands_succeeded", 0),
+        "failed": counts.get("commands_failed", 0),
+        "timed_out": counts.get("commands_timed_out", 0),
+        "expired": counts.get("commands_expired", 0),
+        "success_rate": None if finished == 0 else counts.get("commands_succeeded", 0) / finished,
+    }
 
 
 class StatsService:
-    def __init__(self, rollups: RollupRepository, sites: SiteRepository, agents: AgentRepository,
-                 classtop_clients: ClassTopClientRepository, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        rollups: RollupRepository,
+        sites: SiteRepository,
+        agents: AgentRepository,
+        classtop_clients: ClassTopClientRepository,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._rollups = rollups
         self._sites = sites
         self._agents = agents
@@ -129,13 +143,15 @@ class StatsService:
     def _commands(self, scope: str | None, sites: list[Site], now: float, days: int) -> dict[str, Any]:
         return self._windows(scope, [s.site_id for s in sites], now, (days,))[days]
 
-    def _windows(self, scope: str | None, site_ids: list[str], now: float,
-                 windows: tuple[int, ...]) -> dict[int, dict[str, Any]]:
-        """The commands summary over each of ``windows`` (days), from one Query per scope over the longest: the
-        tenant's (``scope``), or the sum of ``site_ids`` (a site-scoped caller)."""
+    def _windows(
+        self, scope: str | None, site_ids: list[str], now: float, windows: tuple[int, ...]
+    ) -> dict[int, dict[str, Any]]:
+        """The commands summary over each of ``windows`` (days), from the counters of the longest: the tenant's
+        (``scope``), or the sum of ``site_ids`` (a site-scoped caller). Up to a week, from each scope's ring (one
+        BatchGetItem, ``repositories/rollup.py``); longer, one Query per scope."""
         first = _day(now - (max(windows) - 1) * 86400)
-        days: list[dict[str, dict[str, int]]] = [self._rollups.per_day(s, first, _day(now)) for s in
-                                                 ([scope] if scope is not None else map(site_scope, site_ids))]
+        scopes = [scope] if scope is not None else [site_scope(s) for s in site_ids]
+        days = self._rollups.recent(scopes, first, _day(now))
         out: dict[int, dict[str, Any]] = {}
         for window in windows:
             since = _day(now - (window - 1) * 86400)
@@ -168,4 +184,3 @@ class StatsService:
     def _check_days(days: int) -> None:
         if not 1 <= days <= MAX_DAYS:
             raise BadRequest(f"days: between 1 and {MAX_DAYS}")
-

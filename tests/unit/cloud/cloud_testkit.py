@@ -18,7 +18,7 @@ os.environ.update(
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +99,52 @@ def no_scans() -> Iterator[None]:
         violations, _guard.violations = getattr(_guard, "violations", []), []
     if violations:
         raise ScanOnRequestPath("; ".join(violations))
+
+
+#: how a request is made: ``call(client, operation, params)``
+AwsCall = Callable[[Any, str, Any], Any]
+
+
+@contextmanager
+def around_aws_calls(around: Callable[[AwsCall, Any, str, Any], Any]) -> Iterator[None]:
+    """Every AWS request made inside the block goes through ``around(call, client, operation, params)``, which makes
+    it with ``call`` (or not)."""
+    underneath = botocore.client.BaseClient._make_api_call
+
+    def through(self: Any, operation: str, params: Any) -> Any:
+        return around(underneath, self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = through  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[method-assign]
+
+
+@contextmanager
+def dynamo_traffic() -> Iterator[dict[str, Any]]:
+    """DynamoDB traffic inside the block: ``items`` read (the items GetItem, Query and BatchGetItem return, as
+    bench/cloud_cost.py counts them), ``tables`` the same per table name, and ``summary_updates`` the overview
+    summary's UpdateItems."""
+    seen: dict[str, Any] = {"items": 0, "tables": {}, "summary_updates": 0}
+
+    def record(call: AwsCall, client: Any, operation: str, params: Any) -> Any:
+        response = call(client, operation, params)
+        if operation in ("GetItem", "Query"):
+            counted = {params["TableName"]: len(response.get("Items") or ([1] if response.get("Item") else []))}
+        elif operation == "BatchGetItem":
+            counted = {table: len(rows) for table, rows in response.get("Responses", {}).items()}
+        else:
+            counted = {}
+        for table, n in counted.items():
+            seen["items"] += n
+            seen["tables"][table] = seen["tables"].get(table, 0) + n
+        if operation == "UpdateItem" and params["Key"].get("area", {}).get("S", "").startswith("site_summary#"):
+            seen["summary_updates"] += 1
+        return response
+
+    with around_aws_calls(record):
+        yield seen
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import { isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { api, session } from '../session.js';
-import { LinkPill, percent, siteHref, STALE_AFTER_S } from '../format.js';
+import { heartbeatFresh, learnStaleAfter, LinkPill, percent, siteHref } from '../format.js';
 
 const num = (...xs) => {
   for (const x of xs) if (typeof x === 'number' && !Number.isNaN(x)) return x;
@@ -19,12 +19,13 @@ const num = (...xs) => {
 // Whatever shape the overview has, the page reads these fields (missing ones show as "—").
 export function normalizeOverview(raw, nowS = Date.now() / 1000) {
   const o = raw || {};
+  const staleAfter = learnStaleAfter(o); // the cloud's figure (an answer without one: the last one told, or unknown)
   const sites = (Array.isArray(o.sites) ? o.sites : (o.sites && o.sites.items) || []).map((s) => {
     const online = num(s.online, s.online_count, s.agents && s.agents.online) ?? 0;
     const total = num(s.agents_total, s.agent_count, s.agents && s.agents.total);
     const offline = num(s.offline, s.offline_count, s.agents && s.agents.offline) ?? (total !== null ? Math.max(0, total - online) : 0);
     const hb = num(s.last_heartbeat);
-    const linkUp = s.link_up ?? s.link_ok ?? (s.link ? s.link === 'up' : hb !== null ? nowS - hb <= STALE_AFTER_S : null);
+    const linkUp = s.link_up ?? s.link_ok ?? (s.link ? s.link === 'up' : heartbeatFresh(hb, nowS, staleAfter));
     // the cloud's lms_up is null while the link is down (the LMS behind it unknown): kept, so the page says "link down"
     const lmsUp = s.lms_up !== undefined ? s.lms_up : s.lms_ok ?? (s.lms ? s.lms === 'up' : linkUp);
     return { site_id: s.site_id, name: s.name || s.site_id, online, offline, last_heartbeat: hb, link_up: linkUp, lms_up: lmsUp };
@@ -84,7 +85,7 @@ async function pollFeed({ etag }) {
   return fresh ? api.request('GET', fresh, { anonymous: true }) : null;
 }
 
-async function pollOverview({ etag }) {
+export async function pollOverview({ etag }) {
   const shared = await pollFeed({ etag });
   if (shared) return shared;
   try {

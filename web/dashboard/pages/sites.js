@@ -1,6 +1,6 @@
 // Sites: the list, one site's detail (LMS version, health, last heartbeat, link state, agents), enrolment of a
 // new site (a one-time token and the technician's numbered steps; admin) and removal (retire; admin).
-import { html, useState } from '../../common/html.js';
+import { html, useEffect, useState } from '../../common/html.js';
 import { fmtAgo, fmtTime, t } from '../../common/i18n.js';
 import { usePoll } from '../../common/hooks.js';
 import { apiBase } from '../../common/api.js';
@@ -10,9 +10,21 @@ import { confirmDialog } from '../../common/components/dialog.js';
 import { toast } from '../../common/components/toast.js';
 import { ErrorBox, KeyValues, Pill } from '../../common/components/misc.js';
 import { api, can } from '../session.js';
-import { agentHref, approvalLabel, ID, LinkPill, PresencePill, percent, siteHref, STALE_AFTER_S } from '../format.js';
+import { agentHref, approvalLabel, heartbeatFresh, ID, learnStaleAfter, LinkPill, PresencePill, percent, siteHref } from '../format.js';
+import { pollOverview } from './overview.js';
 
-const linkUp = (s) => s.last_heartbeat && Date.now() / 1000 - s.last_heartbeat <= STALE_AFTER_S;
+const linkUp = (s) => heartbeatFresh(s.last_heartbeat);
+
+// The cloud's `stale_after_s`, from the overview's answer (through the caller's shared link) when this tab has not
+// seen one yet: asked once, then the page renders again.
+function useStaleAfter() {
+  const [known, setKnown] = useState(learnStaleAfter(null));
+  useEffect(() => {
+    if (known !== null) return;
+    pollOverview({}).then((answer) => setKnown(learnStaleAfter(answer && answer.data))).catch(() => {});
+  }, []);
+  return known;
+}
 
 function Enrol({ onDone }) {
   const [issued, setIssued] = useState(null);
@@ -49,6 +61,7 @@ function Enrol({ onDone }) {
 }
 
 export function Sites() {
+  useStaleAfter();
   const { data, error, refresh } = usePoll(api, '/api/lms', { limit: 500 });
   const [enrolling, setEnrolling] = useState(false);
   const rows = data ? data.sites : undefined;
@@ -73,6 +86,7 @@ export function Sites() {
 }
 
 export function SiteDetail({ id }) {
+  useStaleAfter();
   const site = usePoll(api, `/api/lms/${encodeURIComponent(id)}`);
   const agents = usePoll(api, '/api/agents', { site_id: id, limit: 500 });
   const stats = usePoll(api, `/api/stats/sites/${encodeURIComponent(id)}`);
