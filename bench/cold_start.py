@@ -76,10 +76,10 @@ if event != "null":
     out["answer"] = answer if isinstance(answer, dict) else str(answer)
     if spec == "app.app":  # a warm API function ends up with every route's path loaded: build every part
         from chalicelib import container
-        from chalicelib.container import _Lazy
+        from chalicelib.parts.lazy_part import LazyPart
         services = container.get()
-        for name, part in vars(type(services)).items():
-            if isinstance(part, _Lazy):
+        for name, part in [kv for klass in reversed(type(services).__mro__) for kv in vars(klass).items()]:
+            if isinstance(part, LazyPart):
                 built = getattr(services, name)
                 if isinstance(getattr(type(built), "client", None), property):
                     built.client

@@ -25,7 +25,8 @@ from edge.lms.cli import (
 )
 from edge.lms.config import ConfigError, load_config
 from edge.lms.heap_trace import HeapTraceError, start_from_env
-from edge.lms.process import Lms, StartupError
+from edge.lms.lms_parts import StartupError
+from edge.lms.process import Lms
 from shared import c_heap
 from shared.lifecycle import shorten_gil_switch_interval
 from shared.log_format import formatter

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.mqtt.checks import is_loopback
-from shared.mqtt.client import NO_MATCHING_SUBSCRIBERS, Handler, IncomingMessage, Inline, MqttClient, Will
+from shared.mqtt.client import NO_MATCHING_SUBSCRIBERS, MqttClient
+from shared.mqtt.client_settings import Will
+from shared.mqtt.subscription import Handler, IncomingMessage, Inline
 
 if TYPE_CHECKING:
     from shared.mqtt.settings import MqttSettings, TlsSettings

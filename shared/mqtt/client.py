@@ -27,9 +27,9 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -39,35 +39,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from shared.backoff import Backoff
 from shared.errors import MqttError
+from shared.mqtt.client_settings import ClientSettings, Will
 from shared.mqtt.direct_client import DirectWriteClient
+from shared.mqtt.subscription import Handler, IncomingMessage, Inline
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    #: the acknowledgement a ``hold_ack`` subscription's handler must call once (None: nothing to acknowledge)
-    ack: Callable[[], None] | None = field(default=None, compare=False, repr=False)
-
-
-Handler = Callable[[IncomingMessage], None]
-#: Whether a handler runs inline on the network thread: always (True), never (False), or per message.
-Inline = bool | Callable[[IncomingMessage], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
 
 
 @dataclass
@@ -101,51 +80,6 @@ def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):  # e.g. a websocket wrapper
         log.debug("could not set TCP_NODELAY on %r", sock)
-
-
-class _Secret(Protocol):
-    def get_secret_value(self) -> str: ...
-
-
-class _Tls(Protocol):
-    @property
-    def ca_file(self) -> Path | None: ...
-    @property
-    def cert_file(self) -> Path | None: ...
-    @property
-    def key_file(self) -> Path | None: ...
-
-
-class ClientSettings(Protocol):
-    """What the client reads of its settings: ``shared.mqtt.MqttSettings`` (pydantic), or the agent's msgspec
-    mirror of it (``edge/agent/config_structs.py``)."""
-
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def username(self) -> str | None: ...
-    @property
-    def password(self) -> _Secret | None: ...
-    @property
-    def keepalive_s(self) -> int: ...
-    @property
-    def tls(self) -> _Tls | None: ...
-    @property
-    def reconnect_min_s(self) -> float: ...
-    @property
-    def reconnect_max_s(self) -> float: ...
-    @property
-    def max_inflight(self) -> int: ...
-    @property
-    def max_queued(self) -> int: ...
-    @property
-    def inbox_size(self) -> int: ...
-    @property
-    def session_expiry_s(self) -> int: ...
 
 
 class MqttClient:

@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 
-from tests.chaos.harness import FAULT_KINDS, Chaos, ChaosOptions
+from tests.chaos.harness import Chaos
+from tests.chaos.options import FAULT_KINDS, ChaosOptions
 from tests.chaos.twin import chaos_twin
 
 

@@ -6,14 +6,8 @@ line first appends the command's own marker to ``<workdir>/runs/<agent>.log`` an
 agent's side of the ledger counts every run of every command; and settings changes through the agents' device
 shadows (``PUT /api/agents/{id}/settings``, one counter per agent).
 
-Faults (:data:`FAULT_KINDS`): ``kill -9`` of the LMS, of an agent while one of its ``exec`` commands runs, of the
-site broker, of the IoT Core stand-in; a cloud link cut (the relay between the LMS and the stand-in cut for
-``link_cut_s``: infra/local/link_proxy.py); the LMS's disk full (a file fills the LMS's own small filesystem —
-tests/chaos/twin.py — for ``disk_full_s``, then is deleted); a clock jump (the wall clock of the LMS, of an agent or
-of both stepped an hour forward or back for ``clock_jump_s``, then right again: infra/local/clock_shift); a slow link
-(the relay delays every chunk and "loses" some, i.e. retransmits them late, for ``slow_link_s``). The twin's
-supervisor restarts what was killed (infra/local/supervisor.py); the harness waits for the restart and for the
-system to be whole again, and times it (from the injection; for the faults that last a while, from their end).
+Faults (``kill -9`` of each tier, cloud link cuts, the LMS's disk full, clock jumps, a slow link): injected and healed
+in :mod:`tests.chaos.faults`; their kinds and the run's knobs in :mod:`tests.chaos.options`.
 
 The ledger, per fault kind (a command counts for the fault injected last before it was sent or within
 :data:`IN_FLIGHT_S` after, while it was in flight; ``none`` before the first): commands sent; **lost** (it never
@@ -25,158 +19,35 @@ produces (the agent's ``command.state`` ``running``, which reaches the cloud as 
 command ran but the cloud has no ``started`` hop) and **out of order** (``started`` after ``finished``) —
 duplicates are not observable there (the cloud keeps each hop's first time: ``n/a``); and the time to recover
 (p50, max).
-Settings: the agents whose reported settings never reached the last value asked for.
+Settings: the agents whose reported settings never reached the last value asked for. The ledger's rows and table:
+:mod:`tests.chaos.ledger`.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import random
-import signal
 import sqlite3
-import statistics
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from edge.agent.command_journal import INTERRUPTED
-from infra.local.link_proxy import LinkShape
 from infra.local.twin import Twin
 from tests.chaos.agent_events import Emitted, EventWorkload, Verdict, cloud_seqs, lms_seqs
+from tests.chaos.faults import LASTING, FaultInjector, RecoveryTimeout, quiet
+from tests.chaos.ledger import Fault, Ledger, Row, Sent
+from tests.chaos.options import ChaosOptions
 
-FAULT_KINDS = ("lms_kill", "agent_kill_mid_exec", "site_broker_kill", "iot_core_kill", "cloud_link_cut", "disk_full",
-               "clock_jump", "slow_link")
-#: the faults that last a while: their recovery is timed from their end
-LASTING = frozenset({"cloud_link_cut", "disk_full", "clock_jump", "slow_link"})
-FILL_FILE = "chaos-fill"
 TERMINAL = frozenset({"succeeded", "failed", "timed_out", "rejected", "expired", "cancelled"})
 SETTING_KEY = "chaos_counter"
 
-
-@dataclass
-class ChaosOptions:
-    faults: int = 5
-    seed: int = 17
-    kinds: tuple[str, ...] = FAULT_KINDS
-    command_every_s: float = 0.25
-    settings_every_s: float = 2.0
-    #: quiet time between the recovery of one fault and the next (random in this range)
-    gap_s: tuple[float, float] = (1.0, 3.0)
-    link_cut_s: tuple[float, float] = (3.0, 8.0)
-    disk_full_s: tuple[float, float] = (4.0, 10.0)
-    disk_full_max_s: float = 40.0
-    clock_jump_s: tuple[float, float] = (4.0, 10.0)
-    clock_jump_by_s: float = 3600.0
-    slow_link_s: tuple[float, float] = (5.0, 12.0)
-    slow_delay_s: tuple[float, float] = (0.1, 0.6)
-    slow_loss: tuple[float, float] = (0.02, 0.2)
-    #: how long one fault may take to recover before the run fails
-    recover_timeout_s: float = 90.0
-    #: after the last fault, how long every command gets to reach a terminal state
-    settle_timeout_s: float = 180.0
-    exec_sleep_s: tuple[float, float] = (0.1, 0.8)
-    #: one numbered event dropped into an agent's spool this often (tests/chaos/agent_events.py)
-    event_every_s: float = 0.25
-    #: after the commands settled, how long every event gets to reach the cloud
-    events_timeout_s: float = 120.0
-    #: every kind once (``faults`` must equal the number of kinds), in a seeded order: the short run of make test
-    each_once: bool = False
-
-
-class RecoveryTimeout(AssertionError):
-    """A fault the system did not heal from within ``recover_timeout_s``."""
-
-
 #: a command counts for the last fault injected before it was sent or this soon after (while it was in flight)
 IN_FLIGHT_S = 5.0
-
-
-@dataclass
-class Sent:
-    command_id: str
-    agent_id: str
-    marker: str
-    at: float  # time.monotonic() when the cloud API took it
-
-
-@dataclass
-class Fault:
-    kind: str
-    injected_at: float
-    recover_s: float | None = None
-
-
-#: the ledger's counts, in the table's order
-COUNTS = ("faults", "commands", "lost", "run_twice", "no_terminal", "interrupted", "progress_lost",
-          "progress_out_of_order", "events", "events_lost", "events_dup", "events_out_of_order")
-
-
-@dataclass
-class Row:
-    kind: str
-    faults: int = 0
-    commands: int = 0
-    lost: int = 0
-    run_twice: int = 0
-    no_terminal: int = 0
-    interrupted: int = 0
-    progress_lost: int = 0
-    progress_out_of_order: int = 0
-    events: int = 0
-    events_lost: int = 0
-    events_dup: int = 0
-    events_out_of_order: int = 0
-    recover: list[float] = field(default_factory=list)
-
-    def cells(self) -> list[str]:
-        p50 = f"{statistics.median(self.recover):.1f}" if self.recover else "-"
-        top = f"{max(self.recover):.1f}" if self.recover else "-"
-        counts = [getattr(self, name) for name in COUNTS]
-        return [self.kind, *(str(c) for c in counts), p50, top]
-
-    @property
-    def failures(self) -> int:
-        """What the run must not have: commands lost, run twice or unfinished; progress or events lost, duplicated
-        or out of order."""
-        return sum(getattr(self, name) for name in COUNTS if name not in ("faults", "commands", "interrupted",
-                                                                          "events"))
-
-
-@dataclass
-class Ledger:
-    rows: dict[str, Row]
-    settings_unapplied: list[str]
-    details: list[str]
-    integrity: str = "ok"  # the LMS's database after the run (PRAGMA integrity_check)
-    unrecovered: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> Row:
-        total = Row("total")
-        for row in self.rows.values():
-            for name in COUNTS:
-                setattr(total, name, getattr(total, name) + getattr(row, name))
-            total.recover.extend(row.recover)
-        return total
-
-    def table(self) -> str:
-        head = ["fault", "faults", "commands", "lost", "run twice", "no terminal", "interrupted", "prog lost",
-                "prog order", "events", "ev lost", "ev dup", "ev order", "recover p50 s", "recover max s"]
-        lines = [head, *(r.cells() for r in self.rows.values()), self.total.cells()]
-        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-        out = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-        out.insert(1, "  ".join("-" * w for w in widths))
-        out.append(f"settings not applied: {len(self.settings_unapplied)} {self.settings_unapplied or ''}".rstrip())
-        out.append(f"LMS database integrity: {self.integrity}")
-        out.extend(f"NOT RECOVERED: {u}" for u in self.unrecovered)
-        return "\n".join(out)
 
 
 class Chaos:
@@ -195,6 +66,7 @@ class Chaos:
         self.settings_wanted: dict[str, int] = {}
         self.notes: list[str] = []  # what the faults showed on their way (health during a full disk...)
         self.unrecovered: list[str] = []  # a fault the system did not heal from (the run stops injecting)
+        self.injector = FaultInjector(twin, self.opt, self.rng, self.runs_dir, self.notes)
         self.events = EventWorkload(twin.workdir, list(twin.agents), self.opt.seed, self.opt.event_every_s)
         self._stop = threading.Event()
         self._seq = 0
@@ -231,121 +103,16 @@ class Chaos:
         fault = Fault(kind, time.monotonic())
         with self._lock:
             self.faults.append(fault)
-        inject: Callable[[], Callable[[], bool]] = getattr(self, f"_{kind}")
+        inject: Callable[[], Callable[[], bool]] = getattr(self.injector, kind)
         recovered = inject()
         started = time.monotonic() if kind in LASTING else fault.injected_at
         deadline = started + self.opt.recover_timeout_s
-        while not _quiet(recovered):
+        while not quiet(recovered):
             if time.monotonic() > deadline:
                 raise RecoveryTimeout(f"fault #{number} ({kind}) did not recover within {self.opt.recover_timeout_s} s")
             time.sleep(0.1)
         fault.recover_s = time.monotonic() - started
         self.say(f"chaos: fault #{number} {kind}: recovered in {fault.recover_s:.1f} s")
-
-    # ------------------------------------------------------------ faults (each returns its recovery check)
-
-    def _restarted(self, part: str) -> Callable[[], bool]:
-        """A check that the supervisor restarted ``part`` since now (a kill is not healed before that)."""
-        before = self.twin.supervisor.restarts(part)
-        return lambda: self.twin.supervisor.restarts(part) > before
-
-    def _lms_kill(self) -> Callable[[], bool]:
-        assert self.twin.lms is not None
-        restarted = self._restarted("LMS")
-        self.twin.lms.kill(signal.SIGKILL)
-        return lambda: restarted() and self._lms_whole()
-
-    def _agent_kill_mid_exec(self) -> Callable[[], bool]:
-        agent_id = self.rng.choice(list(self.twin.agents))
-        runs = self.runs_dir / f"{agent_id}.log"
-        before = _size(runs)
-        deadline = time.monotonic() + 10
-        while _size(runs) == before and time.monotonic() < deadline:  # one of its exec commands has just started
-            time.sleep(0.02)
-        restarted = self._restarted(f"agent {agent_id}")
-        self.twin.agents[agent_id].kill(signal.SIGKILL)
-        return lambda: restarted() and self._agent_alive(agent_id) and self._online_at_lms({agent_id})
-
-    def _site_broker_kill(self) -> Callable[[], bool]:
-        assert self.twin.site_broker is not None and self.twin.site_broker.pid is not None
-        restarted = self._restarted("site broker")
-        os.kill(self.twin.site_broker.pid, signal.SIGKILL)
-        return lambda: restarted() and self._lms_whole()
-
-    def _iot_core_kill(self) -> Callable[[], bool]:
-        assert self.twin.cloud_broker is not None and self.twin.cloud_broker.pid is not None
-        restarted = self._restarted("IoT Core stand-in")
-        os.kill(self.twin.cloud_broker.pid, signal.SIGKILL)
-        return lambda: restarted() and self._lms_whole()
-
-    def _cloud_link_cut(self) -> Callable[[], bool]:
-        """The site's uplink is cut (the relay between the LMS and the stand-in); IoT Core keeps running."""
-        proxy = self.twin.link_proxy
-        assert proxy is not None, "the chaos twin relays the cloud link (TwinOptions.cloud_link_proxy)"
-        proxy.cut()
-        time.sleep(self.rng.uniform(*self.opt.link_cut_s))
-        proxy.restore()
-        return self._lms_whole
-
-    def _disk_full(self) -> Callable[[], bool]:
-        """The LMS's filesystem filled to the last byte while the workload writes; then the filler is deleted.
-        Recovered: the LMS whole and its database taking writes again (``GET /api/health``'s ``store``)."""
-        fill = self.twin.lms_dir / FILL_FILE
-        _fill(fill)
-        started = time.monotonic()
-        hold_until = started + self.rng.uniform(*self.opt.disk_full_s)
-        refused = False
-        # full for the time drawn, and on until the LMS has had to refuse a write (its WAL had room left)
-        while time.monotonic() < hold_until or (not refused and time.monotonic() < started + self.opt.disk_full_max_s):
-            store = _quiet_value(lambda: self.twin.lms_api("/api/health")["data"].get("store")) or {}
-            refused = refused or store.get("writable") is False
-            time.sleep(0.2)
-        fill.unlink()
-        self.notes.append(f"disk_full {time.monotonic() - started:.1f} s: the LMS's health said its database "
-                          f"refused writes: {'yes' if refused else 'no'}")
-        return lambda: self._lms_whole() and self._store_writable()
-
-    def _clock_jump(self) -> Callable[[], bool]:
-        """The wall clock of the LMS, an agent or both stepped an hour forward or back, then right again."""
-        agent_id = self.rng.choice(list(self.twin.agents))
-        parts = self.rng.choice((["lms"], [agent_id], ["lms", agent_id]))
-        by = self.rng.choice((1.0, -1.0)) * self.opt.clock_jump_by_s
-        for part in parts:
-            self.twin.shift_clock(part, by)
-        time.sleep(self.rng.uniform(*self.opt.clock_jump_s))
-        for part in parts:
-            self.twin.shift_clock(part, 0.0)
-        self.notes.append(f"clock_jump {'+' if by > 0 else ''}{by:g} s on {', '.join(parts)}")
-        return self._lms_whole
-
-    def _slow_link(self) -> Callable[[], bool]:
-        """The site's uplink slow and lossy (the relay delays each chunk, retransmits some late), then well."""
-        proxy = self.twin.link_proxy
-        assert proxy is not None, "the chaos twin relays the cloud link (TwinOptions.cloud_link_proxy)"
-        shape = LinkShape(delay_s=self.rng.uniform(*self.opt.slow_delay_s), loss=self.rng.uniform(*self.opt.slow_loss))
-        proxy.shape(shape)
-        time.sleep(self.rng.uniform(*self.opt.slow_link_s))
-        proxy.unshape()
-        return self._lms_whole
-
-    # ------------------------------------------------------------ recovery checks
-
-    def _lms_whole(self) -> bool:
-        """The LMS answers, is connected to the site broker and the cloud, and sees every agent online."""
-        health = self.twin.lms_api("/api/health")["data"]
-        cloud = health.get("cloud") or {}
-        return bool(health["site_broker"]["connected"] and cloud.get("connected")
-                    and self._online_at_lms(set(self.twin.agents)))
-
-    def _store_writable(self) -> bool:
-        return bool(self.twin.lms_api("/api/health")["data"]["store"]["writable"])
-
-    def _online_at_lms(self, agent_ids: set[str]) -> bool:
-        online = self.twin.lms_api("/api/clients/online", self.twin.lms_token)
-        return agent_ids <= {c["uuid"] for c in _items(online)}
-
-    def _agent_alive(self, agent_id: str) -> bool:
-        return self.twin.agents[agent_id].alive
 
     # ------------------------------------------------------------ workload
 
@@ -525,46 +292,3 @@ class Chaos:
             if missing:
                 time.sleep(1.0)
         return missing
-
-
-def _quiet(check: Callable[[], bool]) -> bool:
-    try:
-        return check()
-    except (OSError, KeyError, TypeError, ValueError):  # the LMS restarting: connection refused, no data yet
-        return False
-
-
-def _quiet_value(get: Callable[[], Any]) -> Any:
-    try:
-        return get()
-    except (OSError, KeyError, TypeError, ValueError):
-        return None
-
-
-def _fill(path: Any) -> None:
-    """Write ``path`` until its filesystem is full (ENOSPC)."""
-    chunk = b"\0" * (1 << 20)
-    with open(path, "wb", buffering=0) as f:
-        while True:
-            try:
-                f.write(chunk)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                if len(chunk) == 1:
-                    return
-                chunk = chunk[: len(chunk) // 16 or 1]
-
-
-def _size(path: Any) -> int:
-    try:
-        return int(path.stat().st_size)
-    except OSError:
-        return 0
-
-
-def _items(body: Any) -> list[dict[str, Any]]:
-    data = body.get("data") if isinstance(body, dict) else body
-    if isinstance(data, dict):
-        data = data.get("items") or data.get("clients") or []
-    return data if isinstance(data, list) else []

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import FAULT_KINDS, Chaos, ChaosOptions
+from tests.chaos.harness import Chaos
+from tests.chaos.options import FAULT_KINDS, ChaosOptions
 from tests.chaos.twin import SmallDiskError, chaos_twin, lms_filesystem
 
 pytestmark = pytest.mark.e2e

@@ -52,7 +52,7 @@ AGENTS = st.sampled_from(["agent-1", "agent-2", "never-seen", "a" * 64])
 
 
 class Lms:
-    """The LMS's agent-facing handlers wired as ``edge.lms.process`` wires them, over one store."""
+    """The LMS's agent-facing handlers wired as the LMS wires them (``edge.lms.service_steps``), over one store."""
 
     def __init__(self, path: Path) -> None:
         self.store = Store(path).open()

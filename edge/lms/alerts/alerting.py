@@ -1,7 +1,7 @@
 """The site's alerting put together (:class:`Alerting`): rules, evaluator, alert book, suppressions, the site
 webhook and the alerts' way to the cloud (docs/alerts.md#on-the-lms).
 
-Wiring (:mod:`edge.lms.process`): the registry's metrics, presence and event listeners and the router's command
+Wiring (:mod:`edge.lms.service_steps`): the registry's metrics, presence and event listeners and the router's command
 results feed the evaluator; a one-second timer asks whether the site broker and the cloud link are up and runs
 the evaluator's durations; every alert change is stored, put in the outbox as a ``SiteAlerts`` on
 ``up/alerts`` (in order, resent until acknowledged, queued while the link is down), and notified on the site

@@ -162,7 +162,7 @@ class CloudSide:
             self._beats.certificates_expiring = expiring
 
     def reconfigure(self, cfg: LmsConfig) -> None:
-        """A new effective configuration is in force (:meth:`edge.lms.process.Lms.apply_config`)."""
+        """A new effective configuration is in force (:meth:`edge.lms.lms_parts.LmsParts.apply_config`)."""
         if self._beats is not None:
             self._beats.reconfigure(cfg.site_heartbeat_s)
 

@@ -6,7 +6,7 @@ may be set: :mod:`edge.lms.config.cloud_config`.)
 * The LMS reads the **whole** ``state.desired`` of the shadow as it reads every named shadow of its thing
   (:class:`edge.lms.named_shadow.NamedShadowReader`: from ``get/accepted``, asked at every (re)connect, and from
   ``update/documents``; throttled or failed gets and reports asked again), lays it over its local file, validates
-  the result whole and, when valid, applies it live (:meth:`edge.lms.process.Lms.apply_config`) and stores it;
+  the result whole and, when valid, applies it live (:meth:`edge.lms.lms_parts.LmsParts.apply_config`) and stores it;
   when invalid it keeps what is in effect and reports the reason. Either way it reports, through the durable
   outbox, every cloud-settable setting in effect and ``config_status`` (applied / rejected / local, the shadow
   version meant, the reason).

@@ -3,7 +3,7 @@ thing: docs/protocol.md#the-lmss-configuration-from-the-cloud), and how it is la
 
 Cloud-settable (:data:`CLOUD_SETTABLE`, :data:`CLASSTOP_CLOUD_SETTABLE`): timings and retention, the log level, the
 exec policy and the ClassTop admission policy and limits -- each applied live by the LMS
-(:meth:`edge.lms.process.Lms.apply_config`). Everything else stays local-only and is never read from the cloud:
+(:meth:`edge.lms.lms_parts.LmsParts.apply_config`). Everything else stays local-only and is never read from the cloud:
 tenant, stage and site id, the broker's address and credentials, the cloud link and its TLS files, the
 database path, the HTTP ports and certificates, the site CA, the ClassTop plain-HTTP listener, and the ClassTop
 rate limits that size buffers at start.

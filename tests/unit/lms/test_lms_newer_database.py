@@ -15,7 +15,8 @@ from edge.lms import __version__
 from edge.lms.__main__ import main
 from edge.lms.cli import EXIT_SCHEMA
 from edge.lms.config import load_config
-from edge.lms.process import Lms, StartupError
+from edge.lms.lms_parts import StartupError
+from edge.lms.process import Lms
 from edge.lms.schema import SCHEMA_VERSION
 from edge.lms.store import SchemaTooNew, Store, check_schema
 

@@ -1,0 +1,276 @@
+"""What ``bench/cloud_cost.py`` counts: the :class:`Meter` of billed units, the :class:`DynamoCounter` that fills it
+from botocore's DynamoDB calls (capacity as AWS bills it, see cloud_cost's module doc), and the IoT publisher that
+counts messages."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+
+from bench._aws_prices import (
+    DAYS_PER_MONTH,
+    LAMBDA_AVG_S,
+    LAMBDA_MEMORY_GB,
+    PRICE_CLOUDFRONT_REQUEST,
+    PRICE_DDB_READ_UNIT,
+    PRICE_DDB_WRITE_UNIT,
+    PRICE_IOT_MESSAGE,
+    PRICE_IOT_RULE,
+    PRICE_LAMBDA_GB_S,
+    PRICE_LAMBDA_REQUEST,
+    PRICE_REST_API_REQUEST,
+    PRICE_SNS_EMAIL,
+    function_memory_gb,
+)
+from chalicelib import models
+from chalicelib.adapters.iot import RecordingPublisher
+
+_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+_READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
+
+
+@dataclass
+class Meter:
+    write_units: float = 0.0
+    read_units: float = 0.0
+    ops: Counter[str] = field(default_factory=Counter)
+    iot_messages: int = 0
+    #: messages sent with Basic Ingest ($aws/rules/...): no messaging charge (the rule's trigger still is)
+    ingest_messages: int = 0
+    rule_triggers: int = 0
+    lambda_invocations: int = 0
+    api_requests: int = 0
+    notifications: int = 0  # SNS publishes (one e-mail channel)
+    cdn_requests: int = 0  # through CloudFront (the dashboard's)
+    read_items: int = 0  # DynamoDB items returned (not billed as such: the overview's "items read")
+    secrets_manager: float = 0.0  # $ of Secrets Manager (the overview links' key: the secret and its reads)
+    #: items written and their DynamoDB size (the per-function breakdown's "item size")
+    write_items: int = 0
+    write_bytes: int = 0
+    #: GB-seconds of the invocations whose function is known (its configured memory); the others at LAMBDA_MEMORY_GB
+    lambda_gb_s: float = 0.0
+    lambda_sized: int = 0
+    #: write units of the overview summary's items (services/site_summaries.py), part of ``write_units``
+    summary_write_units: float = 0.0
+    #: the same meters per Lambda function (the fleet's breakdown); not part of the sums above
+    parts: dict[str, Meter] = field(default_factory=dict)
+
+    def invoke(self, function: str, count: int = 1) -> None:
+        """``count`` invocations of ``function`` (its memory from cloud/.chalice/config.json), here and in its part."""
+        for meter in (self, self.part(function)):
+            meter.lambda_invocations += count
+            meter.lambda_gb_s += count * function_memory_gb(function) * LAMBDA_AVG_S
+            meter.lambda_sized += count
+
+    def part(self, function: str) -> Meter:
+        return self.parts.setdefault(function, Meter())
+
+    def cost(self) -> dict[str, float]:
+        return {
+            "dynamodb_writes": self.write_units * PRICE_DDB_WRITE_UNIT,
+            "dynamodb_reads": self.read_units * PRICE_DDB_READ_UNIT,
+            "iot_messages": self.iot_messages * PRICE_IOT_MESSAGE,
+            "iot_rules": self.rule_triggers * PRICE_IOT_RULE,
+            "lambda": self.lambda_invocations * PRICE_LAMBDA_REQUEST
+            + (self.lambda_gb_s + (self.lambda_invocations - self.lambda_sized) * LAMBDA_MEMORY_GB * LAMBDA_AVG_S)
+            * PRICE_LAMBDA_GB_S,
+            "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
+            "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
+            "sns_email": self.notifications * PRICE_SNS_EMAIL,
+            "secrets_manager": self.secrets_manager,
+        }
+
+    def without_basic_ingest(self) -> Meter:
+        """The same traffic with every Basic Ingest message sent through the broker (the previous design)."""
+        other = self.scaled(1.0)
+        other.iot_messages += other.ingest_messages
+        other.ingest_messages = 0
+        return other
+
+    def scaled(self, factor: float) -> Meter:
+        return Meter(self.write_units * factor, self.read_units * factor,
+                     Counter({k: round(v * factor) for k, v in self.ops.items()}),
+                     round(self.iot_messages * factor), round(self.ingest_messages * factor),
+                     round(self.rule_triggers * factor), round(self.lambda_invocations * factor),
+                     round(self.api_requests * factor), round(self.notifications * factor),
+                     round(self.cdn_requests * factor), round(self.read_items * factor),
+                     self.secrets_manager * factor,
+                     round(self.write_items * factor), round(self.write_bytes * factor), self.lambda_gb_s * factor,
+                     round(self.lambda_sized * factor), self.summary_write_units * factor,
+                     {k: v.scaled(factor) for k, v in self.parts.items()})
+
+    def add(self, other: Meter) -> None:
+        self.write_units += other.write_units
+        self.read_units += other.read_units
+        self.ops.update(other.ops)
+        self.iot_messages += other.iot_messages
+        self.ingest_messages += other.ingest_messages
+        self.rule_triggers += other.rule_triggers
+        self.lambda_invocations += other.lambda_invocations
+        self.api_requests += other.api_requests
+        self.notifications += other.notifications
+        self.cdn_requests += other.cdn_requests
+        self.read_items += other.read_items
+        self.secrets_manager += other.secrets_manager
+        self.write_items += other.write_items
+        self.write_bytes += other.write_bytes
+        self.lambda_gb_s += other.lambda_gb_s
+        self.lambda_sized += other.lambda_sized
+        self.summary_write_units += other.summary_write_units
+        for name, part in other.parts.items():
+            self.part(name).add(part)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values (UTF-8 strings, numbers about one byte per
+    two digits plus one, 3 bytes of overhead per list or map and 1 per element)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return (len(v.lstrip("-").replace(".", "").strip("0")) + 1) // 2 + 1
+    if kind in ("B", "BS"):
+        return len(v) if kind == "B" else sum(len(b) for b in v)
+    if kind in ("SS", "NS"):
+        return sum(_value_size({kind[0]: e}) for e in v)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(e) for e in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(e) for k, e in v.items())
+    return 1  # BOOL, NULL
+
+
+class DynamoCounter:
+    """Wraps botocore's ``_make_api_call`` and meters DynamoDB capacity the way AWS bills it (see module doc)."""
+
+    def __init__(self) -> None:
+        self.meter = Meter()
+        self._gsi_keys: dict[str, list[str]] = {}
+        self._real = botocore.client.BaseClient._make_api_call
+
+    def install(self) -> None:
+        counter = self
+
+        def call(client: Any, operation: str, params: Any) -> Any:
+            response = counter._real(client, operation, params)
+            if client.meta.service_model.service_name == "dynamodb":
+                if operation == "UpdateItem":  # billed on the item's size, not its key's: read it back, unmetered
+                    stored = counter._real(client, "GetItem", {"TableName": params["TableName"],
+                                                               "Key": params["Key"], "ConsistentRead": True})
+                    params = {**params, "Item": stored.get("Item") or params["Key"]}
+                counter.observe(operation, params, response)
+            elif client.meta.service_model.service_name == "sns" and operation == "Publish":
+                counter.meter.notifications += 1
+            return response
+
+        botocore.client.BaseClient._make_api_call = call  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        botocore.client.BaseClient._make_api_call = self._real  # type: ignore[method-assign]
+
+    def learn_indexes(self) -> None:
+        for model in models.MODELS:
+            keys = []
+            for index in model._indexes.values():
+                keys.append(next(a.attr_name for a in index.Meta.attributes.values() if a.is_hash_key))
+            self._gsi_keys[model.Meta.table_name] = keys
+
+    def _item_units(self, table: str, item: dict[str, Any] | None, factor: float = 1.0) -> float:
+        size = item_size(item or {})
+        self.meter.write_items += 1
+        self.meter.write_bytes += size
+        per_copy = max(1, math.ceil(size / 1024))
+        # every index projects all attributes: a write of an item in it is a write of the index too
+        copies = 1 + sum(1 for key in self._gsi_keys.get(table, []) if item and key in item)
+        return per_copy * copies * factor
+
+    @contextmanager
+    def within(self, function: str) -> Iterator[None]:
+        """Meter what runs inside also in ``self.meter.parts[function]``."""
+        outer = self.meter
+        before = Meter(outer.write_units, outer.read_units, Counter(), read_items=outer.read_items,
+                       write_items=outer.write_items, write_bytes=outer.write_bytes,
+                       summary_write_units=outer.summary_write_units)
+        try:
+            yield
+        finally:
+            part = outer.part(function)
+            part.write_units += outer.write_units - before.write_units
+            part.read_units += outer.read_units - before.read_units
+            part.read_items += outer.read_items - before.read_items
+            part.write_items += outer.write_items - before.write_items
+            part.write_bytes += outer.write_bytes - before.write_bytes
+            part.summary_write_units += outer.summary_write_units - before.summary_write_units
+
+    def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+        meter = self.meter
+        meter.ops[operation] += 1
+        if operation in ("PutItem", "UpdateItem"):
+            units = self._item_units(params["TableName"], params.get("Item"))
+            meter.write_units += units
+            if params.get("Key", params.get("Item", {})).get("area", {}).get("S", "").startswith("site_summary#"):
+                meter.summary_write_units += units
+        elif operation == "DeleteItem":
+            meter.write_units += self._item_units(params["TableName"], params.get("Key"))
+        elif operation == "BatchWriteItem":
+            for table, requests in params.get("RequestItems", {}).items():
+                for request in requests:
+                    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+                    meter.write_units += self._item_units(table, item)
+        elif operation == "TransactWriteItems":
+            for entry in params.get("TransactItems", []):
+                for kind in ("Put", "Update", "Delete", "ConditionCheck"):
+                    if kind in entry:
+                        body = entry[kind]
+                        meter.write_units += self._item_units(body["TableName"], body.get("Item") or body.get("Key"),
+                                                              2.0)
+        elif operation in _READS:
+            consistent = params.get("ConsistentRead", False)
+            items = response.get("Items") or ([response["Item"]] if response.get("Item") else [])
+            if operation == "BatchGetItem":
+                items = [i for rows in response.get("Responses", {}).values() for i in rows]
+            size = sum(item_size(item) for item in items)
+            meter.read_items += len(items)
+            meter.read_units += max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
+class CountingPublisher(RecordingPublisher):
+    def __init__(self, meter_of: Any) -> None:
+        super().__init__()
+        self._meter_of = meter_of
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self._meter_of().iot_messages += max(1, math.ceil(len(payload) / 5120))
+
+
+
+def measure(fn: Any, counter: DynamoCounter) -> Meter:
+    counter.meter = Meter()
+    fn()
+    return counter.meter
+
+
+
+def fleet_of(day: Meter, dashboard_day: Meter) -> Meter:
+    """The day without the dashboard's polls."""
+    fleet = day.scaled(1.0)
+    for name in ("write_units", "read_units", "api_requests", "lambda_invocations", "cdn_requests", "read_items",
+                 "lambda_gb_s", "lambda_sized", "secrets_manager"):
+        setattr(fleet, name, getattr(day, name) - getattr(dashboard_day, name))
+    return fleet
+
+
+def scaled_costs(meter: Meter, agents: int) -> dict[str, float]:
+    """$ per 1,000 agents per month, per item of the bill."""
+    return {name: cost * DAYS_PER_MONTH * 1000 / agents for name, cost in meter.cost().items()}
+
