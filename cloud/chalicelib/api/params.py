@@ -18,7 +18,8 @@ from chalicelib.domain.page import MAX_PAGE_SIZE
 from chalicelib.errors import BadRequest
 
 _INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
-_NUMBER_RE = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?")
+#: a JSON number's grammar, any number of digits (``float`` reads them in linear time; the bounds decide the rest)
+_NUMBER_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 #: what a pagination cursor looks like (base64url of the page's last key): anything else is refused, as is a
 #: cursor of this shape the API did not make
