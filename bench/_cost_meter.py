@@ -33,6 +33,34 @@ from chalicelib.adapters.iot import RecordingPublisher
 
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 _READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
+#: the item before a write was not read (the table's indexes project every attribute)
+_UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class _Index:
+    """A global secondary index as the meter bills it: ``projected`` the attributes it holds (``None``: all)."""
+
+    hash_key: str
+    keys: list[str]
+    projected: set[str] | None
+
+    def writes(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+        """Write units a change of an item from ``before`` to ``after`` costs this index (``None``: no item)."""
+        held_before = before is not None and all(k in before for k in self.keys)
+        held_after = after is not None and all(k in after for k in self.keys)
+        if not held_before and not held_after:
+            return 0
+        assert self.projected is not None
+        entry_after = {k: v for k, v in (after or {}).items() if k in self.projected}
+        units = max(1, math.ceil(item_size(entry_after) / 1024))
+        if not held_before or not held_after:
+            return units if held_after else 1
+        assert before is not None and after is not None
+        if any(before[k] != after[k] for k in self.keys):
+            return 1 + units  # out with the old key, in with the new
+        entry_before = {k: v for k, v in before.items() if k in self.projected}
+        return units if entry_before != entry_after else 0
 
 
 @dataclass
@@ -155,20 +183,27 @@ class DynamoCounter:
 
     def __init__(self) -> None:
         self.meter = Meter()
-        self._gsi_keys: dict[str, list[str]] = {}
+        self._gsi: dict[str, list[_Index]] = {}
+        self._table_keys: dict[str, list[str]] = {}
         self._real = botocore.client.BaseClient._make_api_call
 
     def install(self) -> None:
         counter = self
 
         def call(client: Any, operation: str, params: Any) -> Any:
+            before = _UNKNOWN
+            if (client.meta.service_model.service_name == "dynamodb" and operation in _WRITES
+                    and counter.partial_indexes(params["TableName"])):  # the item before: unmetered
+                key = params.get("Key") or counter.key_of(params["TableName"], params["Item"])
+                before = counter._real(client, "GetItem", {"TableName": params["TableName"], "Key": key,
+                                                           "ConsistentRead": True}).get("Item")
             response = counter._real(client, operation, params)
             if client.meta.service_model.service_name == "dynamodb":
                 if operation == "UpdateItem":  # billed on the item's size, not its key's: read it back, unmetered
                     stored = counter._real(client, "GetItem", {"TableName": params["TableName"],
                                                                "Key": params["Key"], "ConsistentRead": True})
                     params = {**params, "Item": stored.get("Item") or params["Key"]}
-                counter.observe(operation, params, response)
+                counter.observe(operation, params, response, before)
             elif client.meta.service_model.service_name == "sns" and operation == "Publish":
                 counter.meter.notifications += 1
             return response
@@ -180,19 +215,38 @@ class DynamoCounter:
 
     def learn_indexes(self) -> None:
         for model in models.MODELS:
-            keys = []
+            indexes = []
+            table_keys = [str(model._hash_keyname), *([model._range_keyname] if model._range_keyname else [])]
             for index in model._indexes.values():
-                keys.append(next(a.attr_name for a in index.Meta.attributes.values() if a.is_hash_key))
-            self._gsi_keys[model.Meta.table_name] = keys
+                keys = [a.attr_name for a in sorted(index.Meta.attributes.values(), key=lambda a: not a.is_hash_key)]
+                projection = index.Meta.projection
+                projected = (None if projection.projection_type == "ALL"
+                             else {*keys, *table_keys, *(projection.non_key_attributes or [])})
+                indexes.append(_Index(keys[0], keys, projected))
+            self._gsi[model.Meta.table_name] = indexes
+            self._table_keys[model.Meta.table_name] = table_keys
 
-    def _item_units(self, table: str, item: dict[str, Any] | None, factor: float = 1.0) -> float:
+    def partial_indexes(self, table: str) -> bool:
+        """Whether an index of ``table`` projects only some attributes (its writes depend on the item before)."""
+        return any(index.projected is not None for index in self._gsi.get(table, []))
+
+    def key_of(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {name: item[name] for name in self._table_keys[table]}
+
+    def _item_units(self, table: str, item: dict[str, Any] | None, factor: float = 1.0,
+                    before: Any = _UNKNOWN, *, deleted: bool = False) -> float:
         size = item_size(item or {})
         self.meter.write_items += 1
         self.meter.write_bytes += size
         per_copy = max(1, math.ceil(size / 1024))
-        # every index projects all attributes: a write of an item in it is a write of the index too
-        copies = 1 + sum(1 for key in self._gsi_keys.get(table, []) if item and key in item)
-        return per_copy * copies * factor
+        units = per_copy
+        for index in self._gsi.get(table, []):
+            if index.projected is None or before is _UNKNOWN:
+                # it projects all attributes: a write of an item in it is a write of the index too
+                units += per_copy if item and index.hash_key in item else 0
+            else:
+                units += index.writes(before, None if deleted else item)
+        return units * factor
 
     @contextmanager
     def within(self, function: str) -> Iterator[None]:
@@ -212,16 +266,21 @@ class DynamoCounter:
             part.write_bytes += outer.write_bytes - before.write_bytes
             part.summary_write_units += outer.summary_write_units - before.summary_write_units
 
-    def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+    def observe(self, operation: str, params: dict[str, Any], response: dict[str, Any],
+                before: Any = _UNKNOWN) -> None:
         meter = self.meter
         meter.ops[operation] += 1
         if operation in ("PutItem", "UpdateItem"):
-            units = self._item_units(params["TableName"], params.get("Item"))
+            units = self._item_units(params["TableName"], params.get("Item"), before=before)
             meter.write_units += units
             if params.get("Key", params.get("Item", {})).get("area", {}).get("S", "").startswith("site_summary#"):
                 meter.summary_write_units += units
         elif operation == "DeleteItem":
-            meter.write_units += self._item_units(params["TableName"], params.get("Key"))
+            if before is _UNKNOWN:
+                meter.write_units += self._item_units(params["TableName"], params.get("Key"))
+            else:  # billed on the deleted item's size, and each index that held it
+                meter.write_units += self._item_units(params["TableName"], before or params["Key"], before=before,
+                                                      deleted=True)
         elif operation == "BatchWriteItem":
             for table, requests in params.get("RequestItems", {}).items():
                 for request in requests:
@@ -237,8 +296,14 @@ class DynamoCounter:
         elif operation in _READS:
             consistent = params.get("ConsistentRead", False)
             items = response.get("Items") or ([response["Item"]] if response.get("Item") else [])
-            if operation == "BatchGetItem":
-                items = [i for rows in response.get("Responses", {}).values() for i in rows]
+            if operation == "BatchGetItem":  # each item a GetItem of its own: rounded up to 4 KB by itself
+                rows = [(table, item) for table, found in response.get("Responses", {}).items() for item in found]
+                meter.read_items += len(rows)
+                meter.read_units += max(1, sum(
+                    math.ceil(item_size(item) / 4096)
+                    * (1.0 if params["RequestItems"].get(table, {}).get("ConsistentRead") else 0.5)
+                    for table, item in rows)) if rows else 0.5
+                return
             size = sum(item_size(item) for item in items)
             meter.read_items += len(items)
             meter.read_units += max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)

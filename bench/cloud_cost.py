@@ -5,8 +5,11 @@ sleeping) and counts what AWS would bill:
 
 * DynamoDB write units — every PutItem / UpdateItem / DeleteItem / BatchWriteItem item / TransactWriteItems item
   (transactions cost 2x), 1 unit per started KB of the item, plus one more write per global secondary index the
-  item is in (GSIs are billed like tables). Read units likewise from GetItem / Query / BatchGetItem responses
-  (4 KB each, halved for eventually consistent reads).
+  item is in (GSIs are billed like tables) — for an index that projects only some attributes (keys only, or
+  INCLUDE), only when the write puts the item in it, takes it out or changes a key or projected attribute (the item
+  before the write is read back unmetered): a write that changes none writes the table alone. Read units likewise
+  from GetItem / Query responses (4 KB each, halved for eventually consistent reads); BatchGetItem as that many
+  GetItems (each item rounded up to 4 KB on its own).
 * IoT Core messages (metered per 5 KB) in both directions, rule triggers, and Lambda invocations (one per
   rule-delivered message, per API request and per sweeper run). The LMS's messages go with Basic Ingest when the
   real ``shared.topics.site_up`` says so (``$aws/rules/...``: no messaging charge, the rule still billed); the

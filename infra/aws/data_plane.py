@@ -121,6 +121,9 @@ def _table(model: Any) -> Json:
                          ("LocalSecondaryIndexes", "local_secondary_indexes")):
         if schema[indexes]:
             properties[key] = _indexes(schema[indexes], hash_first)
+    if retiring := _retiring_indexes(model):  # kept one release: CloudFormation adds or drops one index an update
+        properties["GlobalSecondaryIndexes"] = sorted([*properties.get("GlobalSecondaryIndexes", []), *retiring],
+                                                      key=lambda index: index["IndexName"])
     ttl = ttl_attribute(model)
     if ttl is not None:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
@@ -139,6 +142,20 @@ def _indexes(indexes: list[dict[str, Any]], hash_first: dict[str, int]) -> list[
             "Projection": _projection(index["projection"]),
         }
         for index in sorted(indexes, key=lambda i: i["index_name"])
+    ]
+
+
+def _retiring_indexes(model: Any) -> list[Json]:
+    """The indexes a model no longer reads but its table keeps for one release (``RETIRING_INDEXES``: name ->
+    (hash key, range key), both strings and keys of the model, projecting every attribute as they did)."""
+    return [
+        {
+            "IndexName": name,
+            "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                          {"AttributeName": range_key, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for name, (hash_key, range_key) in sorted(getattr(model, "RETIRING_INDEXES", {}).items())
     ]
 
 

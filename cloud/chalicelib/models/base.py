@@ -1,5 +1,5 @@
 """What every table model shares: a table name bound at runtime (see :func:`chalicelib.models.bind`), on-demand
-billing, and global secondary indexes that project every attribute.
+billing, and global secondary indexes that project every attribute unless they say otherwise.
 
 A model names its table in its class line, ``class AgentModel(BaseModel, aggregate="agent")``, and gets its own
 ``Meta`` (PynamoDB reads table name, host and region from the model's own ``Meta``, so a shared one would point
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, Projection
 from pynamodb.models import MetaModel, Model
 
 if TYPE_CHECKING:
@@ -66,11 +66,11 @@ def table_meta() -> Any:
     return type("Meta", (), {"table_name": UNBOUND, "billing_mode": PAY_PER_REQUEST_BILLING_MODE})
 
 
-def global_index(hash_key: str, range_key: str,
-                 range_type: type[Attribute[Any]] = UnicodeAttribute) -> GlobalSecondaryIndex[Any]:
+def global_index(hash_key: str, range_key: str, range_type: type[Attribute[Any]] = UnicodeAttribute,
+                 projection: Projection | None = None) -> GlobalSecondaryIndex[Any]:
     """A global secondary index on (``hash_key``, ``range_key``; a string, unless ``range_type`` says otherwise)
-    projecting every attribute. It is sparse when items may lack ``hash_key``."""
-    meta = type("Meta", (), {"projection": AllProjection()})
+    projecting every attribute, or what ``projection`` says. It is sparse when items may lack ``hash_key``."""
+    meta = type("Meta", (), {"projection": projection or AllProjection()})
     index = type(f"Index_{hash_key}_{range_key}", (GlobalSecondaryIndex,), {
         "Meta": meta,
         hash_key: UnicodeAttribute(hash_key=True),

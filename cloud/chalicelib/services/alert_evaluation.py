@@ -1,6 +1,7 @@
 """The cloud's own conditions (docs/alerts.md#evaluated-in-the-cloud), on a schedule: ``lms_offline`` and
 ``cloud_link_down``, which an LMS cannot report about itself. Each run reads indexed items only: the tenant's
-sites (``by_tenant``), each site's open alerts (``by_open_site``), the rules and silences (one Query each).
+sites (``by_tenant_keys``, then their items: ``SiteRepository.page``), each site's open alerts (``by_open_site``),
+the rules and silences (one Query each).
 
 * ``cloud_link_down`` holds while the site's link hop is down (IoT Core's lifecycle event, or missed heartbeats);
   ``lms_offline`` while the site is unreachable and no lifecycle event says the link itself went down. Each holds

@@ -45,9 +45,14 @@ def test_every_model_has_its_table_with_keys_indexes_and_ttl() -> None:
         schema = model._get_schema()
         want = {i["index_name"]: {k["KeyType"]: k["AttributeName"] for k in i["key_schema"]}
                 for i in schema["global_secondary_indexes"]}
+        retiring = {name: {"HASH": h, "RANGE": r} for name, (h, r) in getattr(model, "RETIRING_INDEXES", {}).items()}
         got = {i["IndexName"]: {k["KeyType"]: k["AttributeName"] for k in i["KeySchema"]}
                for i in props.get("GlobalSecondaryIndexes", [])}
-        assert got == want
+        assert got == {**want, **retiring}
+        projections = {i["IndexName"]: i["Projection"] for i in props.get("GlobalSecondaryIndexes", [])}
+        for index in schema["global_secondary_indexes"]:  # the model's projection, which its readers rely on
+            assert projections[index["index_name"]]["ProjectionType"] == index["projection"]["ProjectionType"]
+        assert all(projections[name] == {"ProjectionType": "ALL"} for name in retiring)
         defined = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
         used = {name for key in [keys, *got.values()] for name in key.values()}
         assert set(defined) == used  # CloudFormation rejects unused or missing definitions
