@@ -14,6 +14,11 @@ answers a documented 4xx: the repair keeps "a valid request is accepted" meaning
   none), a tenant rule's sites exist and its agents are in them (the run's cloud has none), and a maintenance window
   must not have ended already.
 
+And one repair of the tool's own: schemathesis percent-decodes a generated path value before it encodes it (to
+keep already-encoded input as it is), so a valid e-mail whose local part holds ``%`` and two hex digits (``vf%f94@…``,
+which the pattern allows) is sent as another string (``vf\ufffd4@…``, not an e-mail): :func:`path_email` sends the
+value it meant, encoded as a browser encodes it.
+
 (What JSON Schema can state is in the documents instead: an LMS's site rule covers this site only and has a kind
 an LMS evaluates; a silence names a rule or an agent; a challenge's answer; each alert channel kind's address.)
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import quote, unquote
 
 from shared.messages.alert import PERCENT_METRICS
 
@@ -92,3 +98,13 @@ def maintenance_window(body: Any) -> None:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def path_email(value: str, pattern: str) -> str:
+    """The e-mail path value schemathesis meant (see the module docstring), percent-encoded; ``value`` unchanged when
+    it decodes to an e-mail (``pattern``) or when no repair makes it one."""
+    decoded = unquote(value)
+    if re.fullmatch(pattern.removeprefix("^").removesuffix("$"), decoded):
+        return value
+    meant = "".join(c if c.isascii() else "%f9" for c in decoded)  # a byte it decoded from "%xx" became U+FFFD
+    return quote(meant, safe="") if re.fullmatch(pattern.removeprefix("^").removesuffix("$"), meant) else value

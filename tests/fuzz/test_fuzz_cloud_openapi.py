@@ -38,6 +38,7 @@ from schemathesis.config._checks import (
 from chalicelib.adapters.webhooks import check_url
 from chalicelib.api.openapi import build_document
 from chalicelib.api.params import CURSOR_FORMAT
+from chalicelib.domain.user import EMAIL_PATTERN
 from chalicelib.errors import BadRequest
 from tests.fixtures.local_cloud import LocalCloudProcess, running_local_cloud
 from tests.fuzz import openapi_repairs as repairs
@@ -96,6 +97,10 @@ def map_case(_context: Any, case: Any) -> Any:
     """A schema-valid case given the rules JSON Schema cannot state (tests/fuzz/openapi_repairs.py says each one and
     why); an invalid case keeps whatever makes it invalid."""
     positive = case.meta is not None and case.meta.generation.mode.name == "POSITIVE"
+    if positive and case.operation.path == "/api/users/{email}" and isinstance(case.path_parameters, dict):
+        email = case.path_parameters.get("email")
+        if isinstance(email, str):
+            case.path_parameters["email"] = repairs.path_email(email, EMAIL_PATTERN)
     if not positive or not isinstance(case.body, dict):
         return case
     body, path = case.body, case.operation.path
