@@ -94,9 +94,9 @@ class Settings:
     #: an invitation answers the temporary password (the local twin, which sends no e-mail); refused unless
     #: ``aws_endpoint`` is a loopback URL, so no deployed stage can turn it on
     reveal_temporary_passwords: bool = False
-    #: the Secrets Manager secret (ARN or name) whose value signs the overview's shared links
-    #: (``services/overview_feed.py``; made by the template); none: ``GET /api/overview/feed`` answers 503
-    feed_secret: str | None = None
+    #: the tenant's private bucket of the overview's objects (``services/overview_feed.py``; made by the template):
+    #: the dashboard polls them with presigned URLs; none: ``GET /api/overview/feed`` answers 503
+    overview_bucket: str | None = None
 
     def __post_init__(self) -> None:
         for name, check, value in (("CLASSTOP_TENANT", check_tenant, self.tenant),
@@ -125,8 +125,10 @@ class Settings:
             raise ConfigError("CLASSTOP_IOT_SITE_THING_TYPE: 1-128 characters")  # AWS checks the name itself
         if not _PREFIX_RE.match(self.iot_site_policy):
             raise ConfigError(f"CLASSTOP_IOT_SITE_POLICY: invalid policy name {self.iot_site_policy!r}")
-        if self.media_bucket is not None and not _BUCKET_RE.match(self.media_bucket):
-            raise ConfigError(f"CLASSTOP_MEDIA_BUCKET: invalid bucket name {self.media_bucket!r}")
+        for name, bucket in (("CLASSTOP_MEDIA_BUCKET", self.media_bucket),
+                             ("CLASSTOP_OVERVIEW_BUCKET", self.overview_bucket)):
+            if bucket is not None and not _BUCKET_RE.match(bucket):
+                raise ConfigError(f"{name}: invalid bucket name {bucket!r}")
         if (self.user_pool_id is None) != (self.user_pool_client_id is None):
             raise ConfigError("CLASSTOP_USER_POOL_ID and CLASSTOP_USER_POOL_CLIENT_ID go together")
         if self.user_pool_id is not None and not _POOL_RE.match(self.user_pool_id):
@@ -224,5 +226,5 @@ class Settings:
             user_pool_client_id=text("CLASSTOP_USER_POOL_CLIENT_ID"),
             user_pool_jwks_url=text("CLASSTOP_USER_POOL_JWKS_URL"),
             reveal_temporary_passwords=text("CLASSTOP_REVEAL_TEMPORARY_PASSWORDS") in ("1", "true"),
-            feed_secret=text("CLASSTOP_FEED_SECRET_ARN"),
+            overview_bucket=text("CLASSTOP_OVERVIEW_BUCKET"),
         )

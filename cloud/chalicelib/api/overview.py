@@ -1,20 +1,18 @@
 """``GET /api/overview``: the dashboard's first page in one answer (``services/overview.py``), polled with
 ``If-None-Match``: unchanged, it costs one read of the change marks and answers 304.
 
-``GET /api/overview/feed`` and ``GET /api/live/overview/{scope}/{expires}/{mac}``: the same overview through a
-link shared by every caller of one scope, which CloudFront may cache (``services/overview_feed.py``). The first
-route stays for scripts."""
+``GET /api/overview/feed``: a presigned URL of the same overview as an object in the tenant's overview bucket, for
+the caller's own scope, which the dashboard polls instead (``services/overview_feed.py``). The first route stays
+for scripts, and for a caller whose scope gets no object."""
 
 from __future__ import annotations
 
 from chalice.app import Response
 
 from chalicelib import container
-from chalicelib.api import etags
 from chalicelib.api.http import ok, query_int, query_since
 from chalicelib.api.params import Query
 from chalicelib.api.routes import Access, Call, Router, Scope
-from chalicelib.domain.feed_link import CACHE_CONTROL, LIVE_PREFIX
 from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
 from chalicelib.errors import BadRequest
 from chalicelib.repositories.change_mark import Area
@@ -42,22 +40,8 @@ def overview(call: Call[None]) -> Response:
 
 
 @api.route("GET", "/api/overview/feed", Access.VIEWER, Scope.LIST,
-           "A link to the caller's overview shared by every caller of its scope (CloudFront caches it): "
-           "url, expires_at, refresh_after",
-           responses={"503": "the stage has no feed secret"})
+           "A presigned URL of the caller's overview as an S3 object, written by the minute's pass when it changes "
+           "(poll it with If-None-Match): url, scope, expires_at, refresh_after, poll_s, refresh_s",
+           responses={"503": "the stage has no overview bucket"})
 def overview_feed(call: Call[None]) -> Response:
     return ok(container.get().overview_feed.link(call.principal).to_dict())
-
-
-@api.route("GET", LIVE_PREFIX + "/{scope}/{expires}/{mac}", Access.PUBLIC, Scope.NONE,
-           "The overview of a link from /api/overview/feed (no credentials; cacheable, If-None-Match)",
-           check_ids=False,
-           responses={"304": "not modified (If-None-Match names the current ETag)",
-                      "403": "the link is expired or altered"})
-def live_overview(call: Call[None], scope: str, expires: str, mac: str) -> Response:
-    parts = container.get()
-    principal = parts.overview_feed.verify(scope, expires, mac)  # before any read: a bad link costs nothing
-    tag = etags.entity_tag(call.request, principal, OVERVIEW_AREAS, OVERVIEW_CLOCK_S, parts.clock)
-    if etags.matches(call.request, tag):
-        return etags.not_modified(tag, CACHE_CONTROL)
-    return etags.tagged(ok(parts.overview.overview(principal)), tag, CACHE_CONTROL)

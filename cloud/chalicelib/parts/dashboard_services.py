@@ -1,5 +1,5 @@
 """The container's services of the dashboard's people: alerts (rules, evaluation, notifications), the overview and
-its shared links, sign-in and the user pool's accounts."""
+its objects in S3, sign-in and the user pool's accounts."""
 
 from __future__ import annotations
 
@@ -65,13 +65,16 @@ class DashboardServices(FleetServices):
 
     @LazyPart
     def overview_feed(self) -> OverviewFeed:
-        """The overview's shared links (no feed secret: :class:`SigningKeyNotConfigured`, a 503, on first use)."""
-        from chalicelib.adapters.signing_key import SecretsManagerKey
+        """The overview's objects in S3 and their presigned URLs (no overview bucket: the link answers 503, the
+        minute's pass skips them)."""
+        from chalicelib.adapters.overview_objects import S3OverviewObjects
+        from chalicelib.repositories.overview_scope import OverviewScopeRepository
         from chalicelib.services.overview_feed import OverviewFeed
 
-        key = SecretsManagerKey(self.settings.feed_secret or "", endpoint_url=self.settings.aws_endpoint,
-                                region=self.settings.region)
-        return OverviewFeed(key, self.settings.tenant, self.settings.stage, self.clock)
+        settings = self.settings
+        objects = S3OverviewObjects(settings.overview_bucket, endpoint_url=settings.aws_endpoint,
+                                    region=settings.region) if settings.overview_bucket else None
+        return OverviewFeed(self.overview, OverviewScopeRepository(), objects, self.clock)
 
     @LazyPart
     def sign_in(self) -> SignInService | None:

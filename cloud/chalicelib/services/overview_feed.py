@@ -1,72 +1,95 @@
-"""The overview shared through CloudFront's cache: one link per scope, the same for every caller of that scope.
+"""The overview the dashboard polls straight from S3: one object per *active* scope in the tenant's private overview
+bucket, read through presigned GET URLs, so that no poll reaches CloudFront, API Gateway or Lambda.
 
-``GET /api/overview/feed`` (authenticated) answers a *capability link* for the caller's scope,
-``/api/live/overview/{scope}/{expires}/{mac}``: ``scope`` is ``tenant`` (an unscoped caller: an admin, a viewer of
-the tenant) or ``sites.<id>.<id>…`` (a caller limited to sites, e.g. an operator; sorted); ``expires`` is the end
-of the *next* :data:`BUCKET_S` window (so the link lives between one and two windows and every caller of a scope
-asking within one window gets the same link); ``mac`` is HMAC-SHA256 over (purpose, tenant, stage, scope,
-expires) with the tenant's feed secret (``adapters/signing_key.py``). The link route takes no credentials: it
-checks the MAC (constant-time) and the expiry and answers the overview a caller of that scope would see, with
-``Cache-Control: public`` so CloudFront answers every admin of the scope from one origin request per
-:data:`MAX_AGE_S` per edge. The overview depends on the caller's sites only, never on the role (it holds no
-controls), which is why an admin and a viewer of the tenant share a link.
+* **Scopes.** ``tenant`` (an unscoped caller: an admin, a viewer of the tenant) or ``sites.<id>.<id>…`` (a caller
+  limited to sites, e.g. an operator; sorted): the overview depends on the caller's sites only, never on the role
+  (it holds no controls), so an admin and a viewer of the tenant read the same object. A scope's object is named by
+  the SHA-256 of the scope (:func:`object_key`): no site id reaches the key, so no id can play path tricks.
+* **The link** (``GET /api/overview/feed``, authenticated): a presigned GET URL of the caller's own scope's object
+  (there is no parameter naming a scope), valid :data:`LINK_S`; the dashboard asks for the next one
+  :data:`REFRESH_BEFORE_S` before it expires, or on a 403. The request marks the scope active for :data:`ACTIVE_S`
+  (two links' lifetimes; written only when less than one is left: ``repositories/overview_scope.py``), and a scope
+  that was not active has its object written at once, so the page never waits for the minute's pass.
+* **The minute's pass** (:meth:`OverviewFeed.refresh`, run by ``evaluate_alerts`` after the summary's pass): per
+  active scope, the overview as a caller of that scope sees it; the object is written (gzip-encoded JSON,
+  ``Cache-Control`` :data:`CACHE_CONTROL`; S3 gives it its ETag) only when its digest changed — the digest leaves
+  out what only moves with the clock (``generated_at`` and the ages, which the object does not carry: the page
+  computes them from ``last_heartbeat``) — or when it is :data:`REWRITE_S` old. A scope nobody asked a link for in
+  :data:`ACTIVE_S` is dropped (its object is left to the bucket's lifecycle rule).
 
-Anything wrong with a link (another MAC, another scope, an expiry moved, past or not on a window, a malformed
-part) is the same 403, so a link tells nothing about which part failed. A link keeps working until it expires
-even if its holder is disabled or loses a site meanwhile (docs/security.md: at most ``2 x BUCKET_S``).
+The overview thus moves with the minute's pass (up to about 70 s behind the fleet) rather than per request; the
+object's ``generated_at`` says when its content last changed and ``refresh_s`` how often it is checked
+(docs/dashboard.md). A URL is a bearer capability for one scope until it expires (docs/security.md), as the signed
+links of the previous design were; it stops working earlier if the credentials that signed it expire (a 403: the
+dashboard asks again).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import hmac
+import json
+import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.signing_key import SigningKey
-from chalicelib.domain.feed_link import LIVE_PREFIX, MAX_AGE_S
+from chalicelib.adapters.overview_objects import OverviewBucketNotConfigured, OverviewObjects
 from chalicelib.domain.token import Principal, Role
-from chalicelib.errors import Forbidden
+from chalicelib.errors import CloudError
+from chalicelib.repositories.overview_scope import OverviewScopeRepository, ScopeEntry
+from chalicelib.services.overview import OverviewService
 from shared.topics import ID_PATTERN
 
-#: links are issued per window of this many seconds and expire at the end of the next one
-BUCKET_S = 900
+log = logging.getLogger(__name__)
+
+#: a presigned URL's lifetime (seconds): the longest its holder keeps reading the scope after losing access
+LINK_S = 900
+#: the dashboard asks for the next URL this long before the current one expires
+REFRESH_BEFORE_S = 120
+#: a scope stays active this long after the last link asked for it (two links' lifetimes)
+ACTIVE_S = 2 * LINK_S
+#: an unchanged object is written again after this long (the bucket's lifecycle rule never expires an active one)
+REWRITE_S = 6 * 3600
+#: how often the minute's pass checks the objects (the rate of ``evaluate_alerts``), and the dashboard polls
+REFRESH_S = 60
+POLL_S = 10
+#: the objects' caching: none in shared caches, always revalidated (the dashboard polls with If-None-Match)
+CACHE_CONTROL = "private, no-cache"
+OBJECT_PREFIX = "overview/v1/"
 TENANT_SCOPE = "tenant"
 SITES_SCOPE = "sites"
-#: a scope longer than this gets no link (CloudFront's URL limit is 8,192 bytes), nor one naming a site id outside
-#: the id grammar: the dashboard polls ``/api/overview`` with its token instead
+#: a scope longer than this gets no object (it is recorded in one item with the others), nor one naming a site id
+#: outside the id grammar: the dashboard polls ``/api/overview`` with its token instead
 MAX_SCOPE_CHARS = 4000
-#: what the MAC covers besides the link's parts: a key used for this purpose signs nothing else
-_PURPOSE = "classtop overview feed v1"
 _SITE = ID_PATTERN.removeprefix("^").removesuffix("$")
 _SCOPE_RE = re.compile(rf"{TENANT_SCOPE}|{SITES_SCOPE}(\.{_SITE})*")
-_EXPIRES_RE = re.compile(r"[1-9][0-9]{0,11}")
-_MAC_RE = re.compile(r"[0-9a-f]{64}")
-#: the one answer to any bad link
-INVALID = "this overview link is not valid (expired or altered): ask GET /api/overview/feed for a new one"
+#: what moves with the clock alone: left out of the object (the page computes ages from ``last_heartbeat``)
+_AGES = ("heartbeat_age_s", "oldest_heartbeat_age_s")
 
 
 @dataclass(frozen=True, slots=True)
 class FeedLink:
-    """A caller's link: ``path`` (``None`` when the scope is too long for a URL), when it stops working, when
-    the dashboard should ask for the next one (the window's end: a new link is issued from then)."""
+    """A caller's URL (``None`` when its scope gets no object), when it expires and when to ask for the next."""
 
-    path: str | None
+    url: str | None
     scope: str
     expires_at: int
     refresh_after: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.path,
-            "scope": self.scope,
-            "expires_at": self.expires_at,
-            "refresh_after": self.refresh_after,
-            "max_age_s": MAX_AGE_S,
-        }
+        return {"url": self.url, "scope": self.scope, "expires_at": self.expires_at,
+                "refresh_after": self.refresh_after, "poll_s": POLL_S, "refresh_s": REFRESH_S}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPass:
+    scopes: int = 0
+    written: int = 0
+    dropped: int = 0
+    failed: int = 0
 
 
 def scope_of(principal: Principal) -> str:
@@ -79,37 +102,79 @@ def scope_of(principal: Principal) -> str:
 def principal_of(scope: str) -> Principal:
     """The caller an overview of ``scope`` is made for: a viewer of those sites (of the tenant)."""
     if scope == TENANT_SCOPE:
-        return Principal(name="overview link", role=Role.VIEWER, site_ids=None)
-    return Principal(name="overview link", role=Role.VIEWER, site_ids=frozenset(scope.split(".")[1:]))
+        return Principal(name="overview feed", role=Role.VIEWER, site_ids=None)
+    return Principal(name="overview feed", role=Role.VIEWER, site_ids=frozenset(scope.split(".")[1:]))
+
+
+def scope_key(scope: str) -> str:
+    """The scope's key: its entry's and its object's name (hex, so nothing of the scope's text reaches S3)."""
+    return hashlib.sha256(f"classtop overview scope v1\n{scope}".encode()).hexdigest()[:40]
+
+
+def object_key(key: str) -> str:
+    return f"{OBJECT_PREFIX}{key}.json"
+
+
+def render(overview: dict[str, Any]) -> tuple[bytes, str]:
+    """The object's body (gzip, deterministic) and the digest of what it shows (without ``generated_at``)."""
+    shown = {k: v for k, v in overview.items() if k != "generated_at"}
+    shown["sites"] = [{k: v for k, v in row.items() if k not in _AGES} for row in overview.get("sites", [])]
+    shown["sync"] = {k: v for k, v in (overview.get("sync") or {}).items() if k not in _AGES}
+    text = json.dumps(shown, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    body = {**shown, "generated_at": overview.get("generated_at"), "refresh_s": REFRESH_S}
+    return gzip.compress(json.dumps(body, separators=(",", ":")).encode(), mtime=0), digest
 
 
 class OverviewFeed:
-    def __init__(self, key: SigningKey, tenant: str, stage: str, clock: Callable[[], float] = time.time) -> None:
-        self._key = key
-        self._tenant = tenant
-        self._stage = stage
+    def __init__(self, overview: OverviewService, scopes: OverviewScopeRepository, objects: OverviewObjects | None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self._overview = overview
+        self._scopes = scopes
+        self._objects = objects
         self._clock = clock
 
     def link(self, principal: Principal) -> FeedLink:
-        """The link of the caller's scope in the current window (the same for every caller of the scope)."""
-        window = int(self._clock() // BUCKET_S)
-        refresh_after, expires = (window + 1) * BUCKET_S, (window + 2) * BUCKET_S
+        """A URL of the caller's scope's object; the scope marked active, its object written if it was not."""
+        if self._objects is None:
+            raise OverviewBucketNotConfigured("no overview bucket is configured (CLASSTOP_OVERVIEW_BUCKET)")
+        now = self._clock()
+        expires = int(now) + LINK_S
         scope = scope_of(principal)
-        if len(scope) > MAX_SCOPE_CHARS or not _SCOPE_RE.fullmatch(scope):  # too long, or a site id no link
-            return FeedLink(None, SITES_SCOPE, expires, refresh_after)  # could carry: poll /api/overview
-        return FeedLink(f"{LIVE_PREFIX}/{scope}/{expires}/{self._mac(scope, expires)}", scope, expires, refresh_after)
+        if len(scope) > MAX_SCOPE_CHARS or not _SCOPE_RE.fullmatch(scope):
+            return FeedLink(None, SITES_SCOPE, expires, expires - REFRESH_BEFORE_S)
+        key = scope_key(scope)
+        entry = self._scopes.read().get(key)
+        if entry is None or entry.active_until < now + LINK_S:
+            self._scopes.activate(key, scope, now + ACTIVE_S)
+        if entry is None or not entry.digest or entry.active_until < now:  # new or lapsed: no current object
+            self._write(key, ScopeEntry(scope, now + ACTIVE_S), now, force=True)
+        url = self._objects.presign_get(object_key(key), LINK_S)
+        return FeedLink(url, scope, expires, expires - REFRESH_BEFORE_S)
 
-    def verify(self, scope: str, expires: str, mac: str) -> Principal:
-        """The caller a link stands for; :class:`Forbidden` (always :data:`INVALID`) for any bad link."""
-        if not (_SCOPE_RE.fullmatch(scope) and _EXPIRES_RE.fullmatch(expires) and _MAC_RE.fullmatch(mac)):
-            raise Forbidden(INVALID)
-        until, now = int(expires), self._clock()
-        if until % BUCKET_S or not now < until <= now + 2 * BUCKET_S:
-            raise Forbidden(INVALID)
-        if not hmac.compare_digest(mac, self._mac(scope, until)):
-            raise Forbidden(INVALID)
-        return principal_of(scope)
+    def refresh(self) -> FeedPass:
+        """The minute's pass: each active scope's object written where its overview changed; lapsed ones dropped."""
+        if self._objects is None:
+            return FeedPass()
+        now = self._clock()
+        entries = self._scopes.read()
+        written = dropped = failed = 0
+        for key, entry in sorted(entries.items()):
+            if entry.active_until < now:
+                dropped += self._scopes.drop(key, entry.active_until)
+                continue
+            try:
+                written += self._write(key, entry, now, force=False)
+            except CloudError as exc:  # the next pass tries again; the other scopes go on
+                failed += 1
+                log.warning("overview object of one scope not written: %s", exc)
+        return FeedPass(len(entries), written, dropped, failed)
 
-    def _mac(self, scope: str, expires: int) -> str:
-        text = "\n".join([_PURPOSE, self._tenant, self._stage, scope, str(expires)])
-        return hmac.new(self._key.key(), text.encode(), hashlib.sha256).hexdigest()
+    def _write(self, key: str, entry: ScopeEntry, now: float, *, force: bool) -> bool:
+        assert self._objects is not None
+        body, digest = render(self._overview.overview(principal_of(entry.scope)))
+        if not force and digest == entry.digest and now - entry.written_at < REWRITE_S:
+            return False
+        self._objects.put(object_key(key), body, cache_control=CACHE_CONTROL)
+        self._scopes.written(key, digest, now)
+        return True

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from secrets import token_urlsafe
 from typing import Any
 
 import boto3
@@ -46,9 +45,9 @@ moto_iot_csr.install()  # moto signs a key of its own for a CSR; AWS signs the C
 
 CLOUD_DIR = Path(__file__).resolve().parents[3] / "cloud"
 TENANT = "demo"
-#: the overview links' signing secret (``services/overview_feed.py``): made in moto by :func:`running_cloud`
-FEED_SECRET = "classtop-test-feed-secret"
-SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1", feed_secret=FEED_SECRET)
+#: the overview's bucket (``services/overview_feed.py``): made in moto by :func:`running_cloud`
+OVERVIEW_BUCKET = "classtop-test-overview"
+SETTINGS = Settings(tenant=TENANT, stage="test", region="us-east-1", overview_bucket=OVERVIEW_BUCKET)
 NS = SETTINGS.namespace
 T0 = 1_700_000_000.0
 
@@ -233,14 +232,14 @@ def online(agent_id: str, **extra: Any) -> dict[str, Any]:
 
 
 _iot: list[Any] = []
-_secrets: list[Any] = []
+_s3: list[Any] = []
 
 
-def secrets_client() -> Any:
-    """One boto3 ``secretsmanager`` client for every test (moto intercepts it in each mock)."""
-    if not _secrets:
-        _secrets.append(boto3.client("secretsmanager", region_name=SETTINGS.region))
-    return _secrets[0]
+def s3_client() -> Any:
+    """One boto3 ``s3`` client for every test (moto intercepts it in each mock)."""
+    if not _s3:
+        _s3.append(boto3.client("s3", region_name=SETTINGS.region))
+    return _s3[0]
 
 
 def iot_client() -> Any:
@@ -265,8 +264,8 @@ def running_cloud(**settings: Any) -> Iterator[Cloud]:
             iot = iot_client()
             container.configure(issuer=IotRegistry(iot))
             models.create_tables(chosen)
-            if chosen.feed_secret:  # what the template's FeedSecret is in AWS
-                secrets_client().create_secret(Name=chosen.feed_secret, SecretString=token_urlsafe(48))
+            if chosen.overview_bucket:  # what the template's OverviewBucket is in AWS
+                s3_client().create_bucket(Bucket=chosen.overview_bucket)
             iot.create_policy(
                 policyName=chosen.iot_site_policy, policyDocument='{"Version": "2012-10-17", "Statement": []}')
             tokens = container.get().tokens
