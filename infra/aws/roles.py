@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.aws import data_plane, feed_secret, user_pool
+from infra.aws import data_plane, overview_bucket, user_pool
 from infra.aws.cfn import TOKEN_NAMESPACE, Json, get_att, sub, tokens_to_sub
 from infra.aws.cloud_app import Function
 from infra.aws.errors import BuildError
@@ -61,14 +61,14 @@ class Access:
     media: bool = False  # presigned GET/PUT of objects in the media bucket
     alerts_topic: tuple[str, ...] = ()  # SNS actions on the tenant's alerts topic
     accounts: bool = False  # the user pool's accounts (infra/aws/user_pool.py ADMIN_ACTIONS)
-    feed_key: bool = False  # reads the overview links' signing secret (infra/aws/feed_secret.py)
+    overview_objects: bool = False  # writes and presigns the overview's objects (infra/aws/overview_bucket.py)
 
 
 #: what sending an alert notification uses (an SNS publish; a failed webhook delivery is stored for a retry)
 ALERT_SENDS = ("sns:Publish",)
 API = Access(all_tables=True, site_commands=True, site_identities=True, media=True,
              alerts_topic=("sns:Publish", "sns:Subscribe", "sns:Unsubscribe"), accounts=True,
-             feed_key=True)
+             overview_objects=True)
 FUNCTION_ACCESS: dict[str, Access] = {
     "api_handler": API,
     # the site's waiting orders: read, published again (an upgrade start with a fresh presigned package URL)
@@ -89,9 +89,12 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # IoT Core's lifecycle events of a site's client: its link state kept on the site item
     "site_presence": Access(writes=("site", "change_mark")),
     # the cloud's alert conditions (the default rules installed on first use), then the webhook retries; then the
-    # overview summary's pass (its items are in change_mark; it reads every site and ClassTop client)
-    "evaluate_alerts": Access(reads=("site", "client"), writes=("alert", "alert_setting", "change_mark"),
-                              alerts_topic=ALERT_SENDS),
+    # overview summary's pass (its items are in change_mark; it reads every site and ClassTop client), then the
+    # active scopes' overview objects (the overview reads the rollups and the day's events; its scopes are in
+    # change_mark)
+    "evaluate_alerts": Access(reads=("site", "client", "rollup", "event"),
+                              writes=("alert", "alert_setting", "change_mark"), alerts_topic=ALERT_SENDS,
+                              overview_objects=True),
     "alert_digest": Access(reads=("alert",), writes=("alert_setting",), alerts_topic=ALERT_SENDS),
 }
 
@@ -157,9 +160,9 @@ def _site_statements(access: Access) -> list[Json]:
     if access.accounts:
         result.append({"Sid": "DashboardAccounts", "Effect": "Allow", "Action": sorted(user_pool.ADMIN_ACTIONS),
                        "Resource": user_pool.pool_arn()})
-    if access.feed_key:
-        result.append({"Sid": "OverviewFeedKey", "Effect": "Allow", "Action": list(feed_secret.SECRET_ACTIONS),
-                       "Resource": feed_secret.secret_arn()})
+    if access.overview_objects:
+        result.append({"Sid": "OverviewObjects", "Effect": "Allow", "Action": list(overview_bucket.OBJECT_ACTIONS),
+                       "Resource": overview_bucket.objects_arn()})
     return result
 
 

@@ -19,8 +19,8 @@ Chalice does not generate.
   :mod:`infra.aws.alarms`);
 * the operations dashboard, if the parameter ``CloudWatchDashboard`` is ``true`` (:mod:`infra.aws.dashboard`);
 * the dashboard's accounts, a Cognito user pool (:mod:`infra.aws.user_pool`), and its hosting: CloudFront in
-  front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`), with
-  the overview's shared links cached and their signing secret (:mod:`infra.aws.feed_secret`);
+  front of the bucket's ``site/`` files and of the API on the same origin (:mod:`infra.aws.site_hosting`), and
+  the private bucket of the overview's objects the dashboard polls (:mod:`infra.aws.overview_bucket`);
 * outputs: the IoT endpoint, the table names, the other data-plane names and the failed-events queue.
 
 The IoT data endpoint (``xxxx-ats.iot.<region>.amazonaws.com``) is a parameter rather than a custom resource:
@@ -40,8 +40,8 @@ from infra.aws import (
     data_plane,
     failure_filters,
     failures,
-    feed_secret,
     logs,
+    overview_bucket,
     roles,
     site_hosting,
     user_pool,
@@ -83,7 +83,7 @@ def environment() -> Json:
         "CLASSTOP_STAGE": ref("Stage"),
         "CLASSTOP_IOT_DATA_ENDPOINT": sub("https://${IotDataEndpoint}"),
         **user_pool.environment(),
-        **feed_secret.environment(),
+        **overview_bucket.environment(),
         **dashboard.environment(),
     }
     for name, output in _ENV_FROM_DATA_PLANE.items():
@@ -204,8 +204,8 @@ def merge_template() -> Json:
         resources[REST_API] = {"Properties": api_stage.rest_api_properties()}
         resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
         resources.update(site_hosting.resources(REST_API, cloud_app.api_gateway_stage()))
+        resources.update(overview_bucket.resources(get_att(site_hosting.DISTRIBUTION, "DomainName")))
     resources.update(user_pool.resources())
-    resources.update(feed_secret.resources())
     for rule in RULES:
         resources.update(_rule_resources(rule, function_ids))
     resources.update(_observability_resources(functions, models))

@@ -1,8 +1,8 @@
 """The dashboard's hosting: its static files under the ``site/`` prefix of the tenant's bucket, behind CloudFront
 (origin access control: the bucket stays private), with ``/api/*`` routed to the API Gateway stage on the same
 origin (no CORS) and one response headers policy for both (:data:`SECURITY_HEADERS`). Nothing under ``/api/`` is
-cached except :data:`LIVE_PATH`, the overview's shared links, which carry no credentials (docs/security.md). The
-local twin sends the same headers (``infra/local/dashboard_files.py``).
+cached. The dashboard polls its overview from the overview bucket (``infra/aws/overview_bucket.py``), which its CSP
+lets it fetch from. The local twin sends the same headers (``infra/local/dashboard_files.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,12 @@ import hashlib
 import re
 from pathlib import Path
 
-from infra.aws import data_plane
+from infra.aws import data_plane, overview_bucket
 from infra.aws.cfn import Json, get_att, name_sub, ref, sub
 
 DISTRIBUTION = "DashboardDistribution"
 ORIGIN_ACCESS = "DashboardOriginAccess"
 HEADERS_POLICY = "DashboardHeadersPolicy"
-LIVE_CACHE_POLICY = "OverviewLinkCachePolicy"
-#: the overview's shared links (``chalicelib.services.overview_feed.LIVE_PREFIX``): the one cached API path
-LIVE_PATH = "/api/live/*"
-#: the longest any answer of :data:`LIVE_PATH` is kept, whatever the origin says (it says 10 s)
-LIVE_MAX_TTL_S = 60
 #: the dashboard's page: its inline script (the import map) is allowed by its hash
 DASHBOARD_PAGE = Path(__file__).resolve().parents[2] / "web" / "dashboard" / "index.html"
 #: the bucket prefix of the web apps' files (upload ``web/`` there, ``vendor.py`` aside: docs/deploy.md); ``/``
@@ -43,14 +38,16 @@ def inline_script_hashes(page: Path = DASHBOARD_PAGE) -> str:
     return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
 
 
-def content_security_policy(image_sources: str = "") -> str:
-    """Scripts, styles, fonts, XHR only from our origin (and the dashboard's import map by its hash); images also
-    from ``image_sources`` (the presigned URLs of camera snapshots); never framed, no plugins, no ``<base>``
-    rewriting, forms post only to us."""
+def content_security_policy(image_sources: str = "", connect_sources: str = "") -> str:
+    """Scripts, styles, fonts only from our origin (and the dashboard's import map by its hash); images also from
+    ``image_sources`` (the presigned URLs of camera snapshots), fetches also from ``connect_sources`` (the
+    presigned URLs of the overview's objects); never framed, no plugins, no ``<base>`` rewriting, forms post only
+    to us."""
     images = f"img-src 'self' data: blob: {image_sources}".rstrip()
+    connects = f"connect-src 'self' {connect_sources}".rstrip()
     scripts = f"script-src 'self' {inline_script_hashes()}".rstrip()
-    return (f"default-src 'self'; {scripts}; {images}; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'")
+    return (f"default-src 'self'; {scripts}; {images}; {connects}; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
 
 
 #: the headers of every answer (HTTP name -> value); CloudFront's policy and the twin send the same
@@ -68,7 +65,7 @@ def media_image_sources() -> str:
 
 
 def resources(rest_api: str, api_stage: str) -> Json:
-    csp = {"Fn::Sub": [content_security_policy(media_image_sources()), {
+    csp = {"Fn::Sub": [content_security_policy(media_image_sources(), overview_bucket.connect_sources()), {
         "MediaBucketDomain": data_plane.output("MediaBucketDomainName"),
         "MediaBucketRegionalDomain": data_plane.output("MediaBucketRegionalDomainName"),
     }]}
@@ -97,23 +94,6 @@ def resources(rest_api: str, api_stage: str) -> Json:
             "SigningProtocol": "sigv4",
         }},
     }
-    # the key is the path only (the link names the scope, its expiry and its MAC): no header, cookie or query is
-    # forwarded, so no Authorization can reach the API through this behaviour and no caller's answer differs;
-    # the TTL is the origin's Cache-Control (public, max-age=10), never more than LIVE_MAX_TTL_S, and 0 without
-    live_cache: Json = {
-        "Type": "AWS::CloudFront::CachePolicy",
-        "Properties": {"CachePolicyConfig": {
-            "Name": name_sub("overview-links"),
-            "Comment": "ClassTop dashboard: the overview's shared links, keyed on the path only",
-            "MinTTL": 0, "DefaultTTL": 0, "MaxTTL": LIVE_MAX_TTL_S,
-            "ParametersInCacheKeyAndForwardedToOrigin": {
-                "EnableAcceptEncodingGzip": True, "EnableAcceptEncodingBrotli": True,
-                "HeadersConfig": {"HeaderBehavior": "none"},
-                "CookiesConfig": {"CookieBehavior": "none"},
-                "QueryStringsConfig": {"QueryStringBehavior": "none"},
-            },
-        }},
-    }
     distribution: Json = {
         "Type": "AWS::CloudFront::Distribution",
         "Properties": {"DistributionConfig": {
@@ -137,13 +117,6 @@ def resources(rest_api: str, api_stage: str) -> Json:
                 "ResponseHeadersPolicyId": ref(HEADERS_POLICY),
             },
             "CacheBehaviors": [{
-                # before /api/*: CloudFront takes the first pattern that matches; conditional GETs
-                # (If-None-Match) are answered at the edge, and revalidated with the API once the copy is stale
-                "PathPattern": LIVE_PATH, "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
-                "Compress": True, "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
-                "CachePolicyId": ref(LIVE_CACHE_POLICY),
-                "ResponseHeadersPolicyId": ref(HEADERS_POLICY),
-            }, {
                 "PathPattern": "/api/*", "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
                 "Compress": True,
                 "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
@@ -154,8 +127,7 @@ def resources(rest_api: str, api_stage: str) -> Json:
             "ViewerCertificate": {"CloudFrontDefaultCertificate": True},
         }},
     }
-    return {HEADERS_POLICY: headers_policy, ORIGIN_ACCESS: origin_access, LIVE_CACHE_POLICY: live_cache,
-            DISTRIBUTION: distribution}
+    return {HEADERS_POLICY: headers_policy, ORIGIN_ACCESS: origin_access, DISTRIBUTION: distribution}
 
 
 def outputs() -> Json:

@@ -37,7 +37,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -47,6 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge.lms.enrolment.broker_credentials import DynsecControl
+from infra.aws.overview_bucket import CORS_MAX_AGE_S
 from infra.aws.policy_eval import IotPolicy
 from infra.local.dashboard_files import WEB_DIR, local_server
 from infra.local.iot_access import (
@@ -93,8 +93,8 @@ def cloud_environment(tenant: str, stage: str, moto_url: str) -> dict[str, str]:
         # moto's account and the data-plane stack's topic name (start_app creates it)
         "CLASSTOP_ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:"
                                      + resource_name(Namespace(tenant, stage), "alerts"),
-        # the overview links' signing secret, by name (start_app creates it with a random value)
-        "CLASSTOP_FEED_SECRET_ARN": resource_name(Namespace(tenant, stage), "overview-feed"),
+        # the overview's objects (start_app creates the bucket, with the template's CORS for the twin's origin)
+        "CLASSTOP_OVERVIEW_BUCKET": resource_name(Namespace(tenant, stage), "overview"),
     }
 
 
@@ -183,11 +183,13 @@ class LocalCloud:
         if settings.alerts_topic_arn:  # the tenant's alerts topic (e-mail and SMS alert channels)
             boto3.client("sns", endpoint_url=self.moto_url, region_name=settings.region).create_topic(
                 Name=settings.alerts_topic_arn.rsplit(":", 1)[1])
-        if settings.feed_secret:  # the template's generated OverviewFeedSecret: random, never in code
-            secrets_manager = boto3.client("secretsmanager", endpoint_url=self.moto_url, region_name=settings.region)
-            # a restarted cloud server on the same moto keeps the secret, and so the links it signed
-            with contextlib.suppress(secrets_manager.exceptions.ResourceExistsException):
-                secrets_manager.create_secret(Name=settings.feed_secret, SecretString=secrets.token_urlsafe(48))
+        if settings.overview_bucket:  # the template's OverviewBucket: the dashboard's origin may GET its objects
+            s3 = boto3.client("s3", endpoint_url=self.moto_url, region_name=settings.region)
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(Bucket=settings.overview_bucket)
+            s3.put_bucket_cors(Bucket=settings.overview_bucket, CORSConfiguration={"CORSRules": [{
+                "AllowedOrigins": [self.api_url], "AllowedMethods": ["GET"], "AllowedHeaders": ["If-None-Match"],
+                "ExposeHeaders": ["ETag"], "MaxAgeSeconds": CORS_MAX_AGE_S}]})
 
     def start_user_pool(self) -> None:
         """The tenant's user pool in moto, the app's settings pointing at it, and the demo admin."""

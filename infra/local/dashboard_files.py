@@ -31,7 +31,9 @@ _TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; cha
 
 
 def security_headers(image_sources: str) -> dict[str, str]:
-    return {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy(image_sources)}
+    """The headers of every answer; ``image_sources`` is also where the page fetches from (moto's S3 serves the
+    camera snapshots and the overview's objects alike)."""
+    return {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy(image_sources, image_sources)}
 
 
 def resolve_file(root: Path, url_path: str) -> Path | None:

@@ -13,8 +13,8 @@ from chalicelib.handlers.events import services as container_services
 def evaluate_alerts(event: Any) -> dict[str, Any]:
     """``event`` is Chalice's ``CloudWatchEvent`` (unused). An :class:`UpstreamError` propagates: the next run
     evaluates again (nothing is half-done: each alert is one conditional write). Then the overview summary's pass
-    (``services/site_summaries.py``): sites gone silent, and whatever the intake did not write; then the active scopes' overview objects
-    (``services/overview_feed.py``), written where they changed."""
+    (``services/site_summaries.py``): sites gone silent, and whatever the intake did not write; then the active
+    scopes' overview objects (``services/overview_feed.py``), written where they changed."""
     services = container_services()
     evaluated = services.alert_evaluator.run()
     retried = services.notifier.retry_due()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import feed_secret, site_hosting, user_pool
+from infra.aws import overview_bucket, site_hosting, user_pool
 from tests.unit.infra.stack_templates import load
 
 
@@ -41,10 +41,10 @@ def test_cloudfront_serves_the_files_through_origin_access_control_and_the_api_o
     assert origins["files"]["OriginPath"] == "/site"
     assert origins["files"]["OriginAccessControlId"] == {"Fn::GetAtt": [site_hosting.ORIGIN_ACCESS, "Id"]}
     assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
-    live, api = config["CacheBehaviors"]
+    (api,) = config["CacheBehaviors"]  # nothing of the API is cached (the overview's objects are S3's)
     assert api["PathPattern"] == "/api/*" and api["TargetOriginId"] == "api"
     assert api["CachePolicyId"] == site_hosting.CACHING_DISABLED  # never a cached answer of someone else's
-    for behaviour in (config["DefaultCacheBehavior"], live, api):
+    for behaviour in (config["DefaultCacheBehavior"], api):
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": site_hosting.HEADERS_POLICY}
         assert behaviour["ViewerProtocolPolicy"] in ("https-only", "redirect-to-https")
 
@@ -55,6 +55,10 @@ def test_the_headers_policy_sends_csp_hsts_no_framing_nosniff_no_referrer() -> N
     csp = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"][0]
     assert csp.startswith("default-src 'self';") and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    # fetches: our origin, and the overview bucket's own origins (its presigned URLs), nothing broader
+    (connect,) = [d for d in csp.split("; ") if d.startswith("connect-src ")]
+    assert connect == f"connect-src 'self' {overview_bucket.connect_sources()}"
+    assert "*" not in connect.replace("${", "")
     assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000
     assert security["FrameOptions"]["FrameOption"] == "DENY"
     assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
@@ -78,42 +82,36 @@ def test_the_api_may_administer_accounts_of_its_own_pool_only() -> None:
     assert all(a.startswith("cognito-idp:Admin") or a.startswith("cognito-idp:ListUsers") for a in accounts["Action"])
 
 
-def test_only_the_overview_links_are_cached_keyed_on_their_path_alone() -> None:
-    """The one cached API path (before /api/*: CloudFront takes the first match) forwards no header, cookie or query
-    (no Authorization can reach the API through it, and no caller's answer can be another's) and keeps an answer as
-    long as the origin says, bounded."""
-    config = resources()[site_hosting.DISTRIBUTION]["Properties"]["DistributionConfig"]
-    live = config["CacheBehaviors"][0]
-    assert live["PathPattern"] == "/api/live/*" and live["TargetOriginId"] == "api"
-    assert live["AllowedMethods"] == ["GET", "HEAD"] and "OriginRequestPolicyId" not in live
-    assert live["CachePolicyId"] == {"Ref": site_hosting.LIVE_CACHE_POLICY}
-    policy = resources()[site_hosting.LIVE_CACHE_POLICY]["Properties"]["CachePolicyConfig"]
-    key = policy["ParametersInCacheKeyAndForwardedToOrigin"]
-    assert key["HeadersConfig"] == {"HeaderBehavior": "none"}
-    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
-    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
-    assert (policy["MinTTL"], policy["DefaultTTL"]) == (0, 0) and policy["MaxTTL"] <= 60  # the origin decides
-    from chalicelib.domain.feed_link import LIVE_PREFIX  # the app's links are under the cached path
-
-    assert (LIVE_PREFIX + "/").startswith(live["PathPattern"].rstrip("*"))
+def test_the_overview_bucket_is_private_tls_only_encrypted_and_shares_with_the_dashboard_alone() -> None:
+    bucket = resources()[overview_bucket.OVERVIEW_BUCKET]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]  # no ACLs at all
+    (sse,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (cors,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["GET"] and cors["AllowedHeaders"] == ["If-None-Match"]
+    assert cors["AllowedOrigins"] == [{"Fn::Sub": ["https://${Domain}", {
+        "Domain": {"Fn::GetAtt": [site_hosting.DISTRIBUTION, "DomainName"]}}]}]  # the dashboard's origin only
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] * 86400 > 2 * 6 * 3600  # the pass rewrites an active object every 6 h
+    policy = resources()[overview_bucket.OVERVIEW_BUCKET_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    assert [(s["Sid"], s["Effect"], s["Condition"]) for s in policy] == [
+        ("TlsOnly", "Deny", {"Bool": {"aws:SecureTransport": "false"}})]  # no Allow: nothing public
 
 
-def test_the_feed_secret_is_generated_and_only_the_api_reads_it() -> None:
-    secret = resources()[feed_secret.FEED_SECRET]
-    assert secret["Type"] == "AWS::SecretsManager::Secret"
-    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
-    assert "SecretString" not in secret["Properties"]  # never a value in the template
-    readers = []
+def test_only_the_api_and_the_minutes_pass_touch_the_overview_objects_and_nothing_else_of_the_bucket() -> None:
+    writers = []
     for lid, resource in resources().items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for policy in resource["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if any(a.startswith("secretsmanager:") for a in actions):
-                    assert actions == ["secretsmanager:GetSecretValue"]
-                    assert statement["Resource"] == {"Ref": feed_secret.FEED_SECRET}
-                    readers.append(lid)
-    assert readers == ["APIHandlerRole"]
-    env = resources()["APIHandler"]["Properties"]["Environment"]["Variables"]
-    assert env["CLASSTOP_FEED_SECRET_ARN"] == {"Ref": feed_secret.FEED_SECRET}
+                if statement["Resource"] in (overview_bucket.objects_arn(), overview_bucket.bucket_arn()):
+                    assert statement["Action"] == ["s3:GetObject", "s3:PutObject"]
+                    assert statement["Resource"] == overview_bucket.objects_arn()  # overview/* only
+                    writers.append(lid)
+    assert sorted(writers) == ["APIHandlerRole", "EvaluateAlertsRole"]
+    for function in ("APIHandler", "EvaluateAlerts"):
+        env = resources()[function]["Properties"]["Environment"]["Variables"]
+        assert env["CLASSTOP_OVERVIEW_BUCKET"] == overview_bucket.bucket_name()
+    assert not [r for r in resources().values() if r["Type"] == "AWS::SecretsManager::Secret"]  # no signing key

@@ -110,7 +110,7 @@ def check_grant(action: str, resource: str) -> None:
 #: rule handlers that need more than their tables: a full heartbeat publishes the site's waiting orders again (an
 #: upgrade start with a freshly presigned package URL); a site's retired agents have their shadows deleted
 RULE_EXTRAS = {"site_heartbeat": {"iot", "s3"}, "agents_retired": {"iot"}, "site_alerts": {"sns"},
-               "evaluate_alerts": {"sns"}, "alert_digest": {"sns"}}
+               "evaluate_alerts": {"sns", "s3"}, "alert_digest": {"sns"}}
 
 
 def test_one_least_privilege_role_per_function() -> None:
@@ -199,6 +199,9 @@ def iam_requests(service: str, operation: str, params: dict[str, Any]) -> list[t
     if service == "sns":  # a subscription's ARN is its topic's plus an id; IAM authorizes the topic
         arn = params.get("TopicArn") or params.get("SubscriptionArn", "*").rsplit(":", 1)[0]
         return [(f"sns:{operation}", arn)]
+    if service == "s3" and "Key" in params:  # an object's actions; HEAD is authorized as s3:GetObject
+        action = {"HeadObject": "GetObject"}.get(operation, operation)
+        return [(f"s3:{action}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
     if service == "iot-data" or (service == "iot" and "thingName" in params):
         return [(f"iot:{operation}", f"{iot}:thing/{params['thingName']}")]
     return [(f"{service}:{operation}", "*")]
@@ -233,6 +236,7 @@ def walk_the_code_paths(calls: Calls) -> None:
     from chalicelib.handlers import RULE_HANDLERS
     from chalicelib.handlers.alert_schedules import alert_digest, evaluate_alerts
     from chalicelib.handlers.sweeper import expire_commands
+    from chalicelib.repositories.overview_scope import OverviewScopeRepository
     from chalicelib.repositories.upgrade_campaign import UpgradeCampaignRepository
     from shared.messages import AgentRetire
     from shared.topics import SiteDown
@@ -242,7 +246,11 @@ def walk_the_code_paths(calls: Calls) -> None:
         container.reset()
         topic_arn = boto3.client("sns", region_name=REGION).create_topic(
             Name=resource_name(Namespace(TENANT, STAGE), "alerts"))["TopicArn"]  # the template's name
-        settings = Settings(tenant=TENANT, stage=STAGE, region=REGION, alerts_topic_arn=topic_arn)
+        overview = "ctov--" + TENANT + "--" + STAGE + "--123456789012"  # the template's name (moto's account)
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=overview, CreateBucketConfiguration={"LocationConstraint": REGION})
+        settings = Settings(tenant=TENANT, stage=STAGE, region=REGION, alerts_topic_arn=topic_arn,
+                            overview_bucket=overview)
         # a webhook whose host resolves to a private address: refused, kept for a retry (the write it costs)
         container.configure(settings=settings, clock=lambda: clock[0],
                             webhooks=WebhookSender(resolver=lambda host, port: ["10.0.0.1"]))
@@ -343,9 +351,15 @@ def walk_the_code_paths(calls: Calls) -> None:
                                        "timestamp": int(T0 * 1000) + 1, "eventType": "disconnected",
                                        "versionNumber": 0, "disconnectReason": "CONNECTION_LOST"})  # fmt: skip
             clock[0] = T0 + 3600  # the site silent: the cloud opens a site alert; the failed webhook is due again
-            with calls.running("evaluate_alerts"):
+            with calls.running("api_handler"), Client(app, stage_name="dev") as http:  # the overview's object
+                feed = http.http.get("/api/overview/feed", headers=headers)
+                assert feed.status_code == 200 and feed.json_body["data"]["url"], feed.body
+            (key, entry), = OverviewScopeRepository().read().items()  # as if written long ago: written again
+            OverviewScopeRepository().written(key, entry.digest, 0)
+            with calls.running("evaluate_alerts"):  # and the overview's object written again
                 report = evaluate_alerts({})
                 assert report["opened"] == 1 and report["deliveries_failed"] >= 1, report
+                assert report["overview_objects"]["written"] == 1, report["overview_objects"]
             with calls.running("alert_digest"):
                 digest = alert_digest({})
                 assert digest["alerts"] >= 1, digest
