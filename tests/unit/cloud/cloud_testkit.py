@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 import botocore.client
 import pynamodb.models
 from app import app
@@ -240,6 +241,13 @@ def s3_client() -> Any:
     if not _s3:
         _s3.append(boto3.client("s3", region_name=SETTINGS.region))
     return _s3[0]
+
+
+def fetch_object(url: str) -> Any:
+    """What a browser gets from a presigned S3 URL (moto's S3: ``requests`` is intercepted like botocore), as JSON."""
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def iot_client() -> Any:

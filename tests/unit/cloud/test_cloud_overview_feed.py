@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
-from cloud_testkit import OVERVIEW_BUCKET, Cloud, online, running_cloud, s3_client
+from cloud_testkit import OVERVIEW_BUCKET, Cloud, fetch_object, online, running_cloud, s3_client
 from test_cloud_polling import aws_calls
 
 from chalicelib import container
@@ -57,10 +57,11 @@ def key_of(url: str) -> str:
 
 
 def read(url: str) -> Any:
-    """What the dashboard's fetch gets from the URL (gzip decoded)."""
+    """What the dashboard's fetch gets from the URL (gzip decoded), with the object's headers checked."""
     answer = requests.get(url, timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Encoding"] == "gzip" and answer.headers["Cache-Control"] == CACHE_CONTROL
+    assert answer.json() == fetch_object(url)
     return answer.json()
 
 

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from alert_testkit import agent_record, site_alerts
 from app import app
-from cloud_testkit import NS, SETTINGS, Cloud, iot_client, online, running_cloud
+from cloud_testkit import NS, SETTINGS, Cloud, fetch_object, iot_client, online, running_cloud
 
 from chalicelib import container
 from chalicelib.adapters.webhooks import WebhookSender
@@ -201,9 +201,6 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/me"): Call("/api/me"),
     ("GET", "/api/overview"): Call("/api/overview"),
     ("GET", "/api/overview/feed"): Call("/api/overview/feed"),
-    # the shared link of the tenant's overview (any Authorization is ignored): as an admin's feed gives it
-    ("GET", "/api/live/overview/{scope}/{expires}/{mac}"): Call("FEED", prepare=lambda cloud: cloud.tokens.update(
-        FEED=cloud.get("/api/overview/feed").json_body["data"]["url"])),
     ("GET", "/api/users"): Call("/api/users"),
     ("POST", "/api/users"): Call("/api/users", {"email": "invited@classtop.test", "role": "viewer"}),
     ("PATCH", "/api/users/{email}"): Call("/api/users/patched@classtop.test", {"role": "operator"},
@@ -314,9 +311,9 @@ def _nothing_of_far(cloud: Cloud, data: Any) -> None:
 
 
 def _scoped_link(cloud: Cloud, data: Any) -> None:
-    """A scoped caller's overview link names its sites and shows nothing of another's."""
+    """A scoped caller's overview object (its presigned URL) names its sites and shows nothing of another's."""
     assert data["scope"] == ".".join(["sites", *sorted(SCOPE)]), data
-    _nothing_of_far(cloud, cloud.request("GET", data["url"], role=None).json_body["data"])
+    _nothing_of_far(cloud, fetch_object(data["url"]))
 
 
 #: (inside the token's sites, outside them) for routes whose answer depends on the target's site

@@ -1,11 +1,11 @@
 // Overview: sites with online/offline counts, sites whose LMS or cloud link is down, command success rate,
-// sync freshness, recent events; polled through the caller's shared link (GET /api/overview/feed, then that
-// link: every admin of one scope polls the same URL, which CloudFront answers from its cache); a cloud without
-// the feed: GET /api/overview; without that either: /api/stats and /api/lms.
+// sync freshness, recent events; polled straight from S3 (GET /api/overview/feed answers a presigned URL of the
+// caller's scope's object, which the minute's pass rewrites when the overview changed: docs/dashboard.md), with
+// If-None-Match; a cloud without the feed: GET /api/overview; without that either: /api/stats and /api/lms.
 import { html } from '../../common/html.js';
 import { fmtAgo, fmtNumber, fmtTime, t } from '../../common/i18n.js';
 import { usePollWith } from '../../common/hooks.js';
-import { isMissingRoute } from '../../common/api.js';
+import { ApiError, isMissingRoute } from '../../common/api.js';
 import { DataTable } from '../../common/components/table.js';
 import { ErrorBox, Pill } from '../../common/components/misc.js';
 import { api, session } from '../session.js';
@@ -36,6 +36,11 @@ export function normalizeOverview(raw, nowS = Date.now() / 1000) {
   const nested = rawSync.clients && typeof rawSync.clients === 'object' ? rawSync.clients : {};
   const sync = { ...Object.fromEntries(Object.entries(rawSync).filter(([, v]) => v === null || typeof v !== 'object')), ...nested };
   if (typeof sync.oldest_heartbeat_age_s === 'number') sync.oldest_heartbeat_age_s = Math.round(sync.oldest_heartbeat_age_s);
+  // the overview's object carries no ages (they move with the clock, not with its content): computed here
+  else if ('sites_reporting' in sync && !('oldest_heartbeat_age_s' in sync)) {
+    const beats = sites.map((s) => s.last_heartbeat).filter((hb) => hb !== null);
+    sync.oldest_heartbeat_age_s = beats.length ? Math.max(0, Math.round(nowS - Math.min(...beats))) : null;
+  }
   return {
     sites,
     down: sites.filter((s) => s.link_up === false || s.lms_up === false),
@@ -46,12 +51,16 @@ export function normalizeOverview(raw, nowS = Date.now() / 1000) {
     failed: num(cmd.failed),
     sync,
     events: Array.isArray(o.events) ? o.events : Array.isArray(o.recent_events) ? o.recent_events : [],
+    // when the answer was made; with refresh_s (the object of the minute's pass): when its content last changed
+    generatedAt: num(o.generated_at),
+    refreshS: num(o.refresh_s),
   };
 }
 
-// The caller's link (docs/security.md): asked again when its window ends (a new one is issued from then) and
-// once on a 403 (expired, or the key rotated); forgotten whenever the session changes, so a later caller in this
-// tab never polls an earlier one's link. `unavailable`: the cloud has no feed (or the scope is too long for one).
+// The caller's URL of its overview object (docs/security.md: a bearer capability for its scope until it expires):
+// asked again `refresh_after` (before it expires) and once on a 403 or 404 (expired, or the credentials that signed
+// it did); forgotten whenever the session changes, so a later caller in this tab never polls an earlier one's URL.
+// `unavailable`: the cloud has no feed (or the caller's scope gets no object).
 const feed = { url: null, refreshAfter: 0, unavailable: false };
 session.subscribe(() => Object.assign(feed, { url: null, refreshAfter: 0, unavailable: false }));
 
@@ -68,21 +77,35 @@ async function feedLink(fresh) {
     feed.unavailable = true;
     return null;
   }
-  // a little later than the window's end, spread over callers (the old link works for one more window)
-  Object.assign(feed, { url: link.url, refreshAfter: link.refresh_after + Math.random() * 60 });
+  // spread over callers, always before the URL expires
+  const early = Math.random() * Math.min(60, Math.max(0, link.expires_at - link.refresh_after) / 2);
+  Object.assign(feed, { url: link.url, refreshAfter: link.refresh_after - early });
   return feed.url;
+}
+
+// One GET of the object (no credentials: the URL is the capability) -> the poller's answer, or null when the URL no
+// longer works (403; 404: the object is not there).
+async function fetchObject(url, etag) {
+  let res;
+  try {
+    res = await fetch(url, { headers: etag ? { 'If-None-Match': etag } : {}, cache: 'no-store', credentials: 'omit',
+      referrerPolicy: 'no-referrer' });
+  } catch (exc) {
+    throw new ApiError(0, 'network', String(exc && exc.message));
+  }
+  if (res.status === 304) return { status: 304, data: undefined, etag, notModified: true };
+  if (res.status === 403 || res.status === 404) return null;
+  if (!res.ok) throw new ApiError(res.status, 'overview_object', res.statusText);
+  return { status: 200, data: await res.json(), etag: res.headers.get('ETag'), notModified: false };
 }
 
 async function pollFeed({ etag }) {
   const url = !feed.unavailable && (await feedLink(false));
   if (!url) return null;
-  try {
-    return await api.request('GET', url, { etag, anonymous: true });
-  } catch (err) {
-    if (err.status !== 403) throw err;
-  }
+  const answer = await fetchObject(url, etag);
+  if (answer) return answer;
   const fresh = await feedLink(true);
-  return fresh ? api.request('GET', fresh, { anonymous: true }) : null;
+  return fresh ? fetchObject(fresh, null) : null;
 }
 
 export async function pollOverview({ etag }) {
@@ -107,6 +130,9 @@ export function Overview() {
   const sync = o.sync || {};
   return html`
     <h1>${t('overview.title')}</h1>
+    ${o.generatedAt !== null && html`<p class="muted" id="overview-as-of">${o.refreshS !== null
+      ? t('overview.changed_at', { at: fmtTime(o.generatedAt), n: fmtNumber(o.refreshS) })
+      : t('overview.updated_at', { at: fmtTime(o.generatedAt) })}</p>`}
     <${ErrorBox} error=${error} />
     <div class="grid tiles">
       <${Tile} id="tile-sites" label=${t('overview.sites')} value=${data ? fmtNumber(o.sites.length) : '…'} />
