@@ -25,15 +25,20 @@ PRICE_REST_API_REQUEST = 3.50 / 1e6
 #: CloudFront HTTPS requests (the dashboard reaches /api/* through the tenant's distribution), North America
 PRICE_CLOUDFRONT_REQUEST = 0.0100 / 1e4
 PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)
-#: Secrets Manager: a secret a month (the overview links' signing key), and API calls
-PRICE_SECRET_MONTH = 0.40
+#: S3 Standard requests (https://aws.amazon.com/s3/pricing/, "Requests & data retrievals", us-east-1): GET, SELECT
+#: and all other requests (a CORS preflight's OPTIONS too) $0.0004 per 1,000; PUT, COPY, POST, LIST $0.005 per 1,000
+PRICE_S3_GET = 0.0004 / 1e3
+PRICE_S3_PUT = 0.005 / 1e3
+#: data transfer out from S3 to the internet (https://aws.amazon.com/s3/pricing/, "Data Transfer", us-east-1), first
+#: 10 TB a month, per GB (the account's first 100 GB a month are free: not counted)
+PRICE_TRANSFER_OUT_GB = 0.09
 #: what a tenant stage's resources cost each month whatever its traffic (us-east-1 list prices, no free tier),
-#: counted from the templates as deployed with the parameters' defaults (Secrets Manager is metered above, with
-#: its reads); ``CustomMetric``: a metric the stack's metric filters publish (the filters themselves are free)
+#: counted from the templates as deployed with the parameters' defaults (the overview bucket's storage, a few KB
+#: per active scope, is left out); ``CustomMetric``: a metric the stack's metric filters publish (the filters
+#: themselves are free)
 PRICE_FIXED_MONTH = {"AWS::CloudWatch::Alarm": 0.10, "AWS::CloudWatch::Dashboard": 3.00, "AWS::KMS::Key": 1.00,
                      "CustomMetric": 0.30}
 TEMPLATES = (ROOT / "template.yaml", ROOT / "infra" / "aws" / "data-plane.yaml")
-PRICE_SECRET_CALL = 0.05 / 1e4
 
 #: each function's configured memory (what Lambda bills GB-seconds on)
 _CHALICE_FUNCTIONS = json.loads((ROOT / "cloud" / ".chalice" / "config.json").read_text())["stages"]["dev"][

@@ -25,7 +25,10 @@ from bench._aws_prices import (
     PRICE_LAMBDA_GB_S,
     PRICE_LAMBDA_REQUEST,
     PRICE_REST_API_REQUEST,
+    PRICE_S3_GET,
+    PRICE_S3_PUT,
     PRICE_SNS_EMAIL,
+    PRICE_TRANSFER_OUT_GB,
     function_memory_gb,
 )
 from chalicelib import models
@@ -77,7 +80,10 @@ class Meter:
     notifications: int = 0  # SNS publishes (one e-mail channel)
     cdn_requests: int = 0  # through CloudFront (the dashboard's)
     read_items: int = 0  # DynamoDB items returned (not billed as such: the overview's "items read")
-    secrets_manager: float = 0.0  # $ of Secrets Manager (the overview links' key: the secret and its reads)
+    #: S3 requests of the overview's objects (the dashboard's polls and preflights; the writes) and what they send
+    s3_gets: int = 0
+    s3_puts: int = 0
+    transfer_bytes: int = 0  # out of AWS to the internet (the objects and their 304s, headers included)
     #: items written and their DynamoDB size (the per-function breakdown's "item size")
     write_items: int = 0
     write_bytes: int = 0
@@ -111,7 +117,8 @@ class Meter:
             "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
             "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
             "sns_email": self.notifications * PRICE_SNS_EMAIL,
-            "secrets_manager": self.secrets_manager,
+            "s3": self.s3_gets * PRICE_S3_GET + self.s3_puts * PRICE_S3_PUT,
+            "data_transfer": self.transfer_bytes / 2**30 * PRICE_TRANSFER_OUT_GB,
         }
 
     def without_basic_ingest(self) -> Meter:
@@ -128,7 +135,8 @@ class Meter:
                      round(self.rule_triggers * factor), round(self.lambda_invocations * factor),
                      round(self.api_requests * factor), round(self.notifications * factor),
                      round(self.cdn_requests * factor), round(self.read_items * factor),
-                     self.secrets_manager * factor,
+                     round(self.s3_gets * factor), round(self.s3_puts * factor),
+                     round(self.transfer_bytes * factor),
                      round(self.write_items * factor), round(self.write_bytes * factor), self.lambda_gb_s * factor,
                      round(self.lambda_sized * factor), self.summary_write_units * factor,
                      {k: v.scaled(factor) for k, v in self.parts.items()})
@@ -145,7 +153,9 @@ class Meter:
         self.notifications += other.notifications
         self.cdn_requests += other.cdn_requests
         self.read_items += other.read_items
-        self.secrets_manager += other.secrets_manager
+        self.s3_gets += other.s3_gets
+        self.s3_puts += other.s3_puts
+        self.transfer_bytes += other.transfer_bytes
         self.write_items += other.write_items
         self.write_bytes += other.write_bytes
         self.lambda_gb_s += other.lambda_gb_s
@@ -330,7 +340,7 @@ def fleet_of(day: Meter, dashboard_day: Meter) -> Meter:
     """The day without the dashboard's polls."""
     fleet = day.scaled(1.0)
     for name in ("write_units", "read_units", "api_requests", "lambda_invocations", "cdn_requests", "read_items",
-                 "lambda_gb_s", "lambda_sized", "secrets_manager"):
+                 "lambda_gb_s", "lambda_sized", "s3_gets", "s3_puts", "transfer_bytes"):
         setattr(fleet, name, getattr(day, name) - getattr(dashboard_day, name))
     return fleet
 

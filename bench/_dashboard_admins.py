@@ -1,6 +1,7 @@
 """The dashboard's admins in ``bench/cloud_cost.py``: polling the overview through the API (:class:`Dashboard`, the
-previous design) and through its shared link behind CloudFront (:class:`SharedLinkDashboard`), and what one request
-of each main route reads."""
+design before the shared links) and straight from its object in S3 (:class:`ObjectDashboard`, this design), the
+shared links' design behind CloudFront priced from its measured counts (:func:`shared_link_day`), and what one
+request of each main route reads."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ class Dashboard:
         self.not_modified = 0
         self.polls = 0
         self.token = ""
-        #: the same admins through the overview's shared link (this design), polled alongside
-        self.shared: SharedLinkDashboard | None = None
+        #: the same admins polling the overview's object in S3 (this design), alongside
+        self.shared: ObjectDashboard | None = None
 
     def poll_for(self, seconds: float) -> None:
         if not self.token:
@@ -65,77 +66,136 @@ class Dashboard:
             self.counter.meter = saved
 
 
-class SharedLinkDashboard:
-    """The same admins through the overview's shared link (``services/overview_feed.py``). Each admin asks
-    ``GET /api/overview/feed`` when its link's window ends (through CloudFront's uncached ``/api/*``: a CloudFront,
-    an API Gateway and a Lambda request) and polls the link every interval, with ``If-None-Match``. CloudFront is
-    modelled as ``edges`` edge caches with the admins spread over them: each keeps the origin's answer for the
-    ``max-age`` it sends and revalidates it (``If-None-Match``: a 304 costs the origin one read of the marks) at
-    the first poll after it went stale. Every poll is a CloudFront request; only a stale edge's reaches API Gateway
-    and Lambda. Polls of one step are ``interval`` seconds apart on the edges' clock (the origin's clock moves in
-    heartbeat steps), so an edge revalidates once per ``max-age``: regional edge caches, which would merge the
-    edges' revalidations, are not counted on (an upper bound)."""
+#: the shared links' design (the overview through CloudFront's cache, a signing secret), as this bench measured it at
+#: main d3e9f49 (2026-12-07, default arguments, 2 edge caches assumed): the dashboard's $ per 1,000 agents per month
+#: by line (its total $3.63), and the whole tenant's ($8.95; $9.55 with the fixed costs). That design's code is
+#: gone, so it is quoted, not re-run
+SHARED_LINKS_MEASURED = {"cloudfront": 2.18, "api_gateway": 0.85, "secrets_manager": 0.42, "lambda": 0.13,
+                         "dynamodb_reads": 0.06}
+SHARED_LINKS_TOTAL, SHARED_LINKS_TENANT_TOTAL = 3.63, 8.95
 
-    def __init__(self, counter: DynamoCounter, admins: int, interval_s: float, edges: int) -> None:
+#: headers S3 sends with an object (200) or a 304, as counted on the wire (the object's body comes on top)
+HEADER_BYTES_200 = 480
+HEADER_BYTES_304 = 330
+#: a CORS preflight's answer (one per new URL per admin: the browser keeps it for the URL's lifetime)
+PREFLIGHT_BYTES = 360
+
+
+class ObjectDashboard:
+    """The same admins polling the overview's object in S3 (``services/overview_feed.py``). Each admin asks
+    ``GET /api/overview/feed`` when the page opens and when its URL's ``refresh_after`` comes (through CloudFront's
+    uncached ``/api/*``: a CloudFront, an API Gateway and a Lambda request; plus the browser's CORS preflight of
+    the new URL, an S3 request), and polls the object every interval with ``If-None-Match`` (an S3 GET: a 304, or
+    the object when the minute's pass rewrote it). The minute's pass (``OverviewFeed.refresh``, run by
+    ``evaluate_alerts``, whose invocation the alert schedule already counts) runs at each simulated minute: its
+    DynamoDB units and its S3 PUTs are this design's. Nothing of a poll reaches API Gateway or Lambda."""
+
+    def __init__(self, counter: DynamoCounter, admins: int, interval_s: float) -> None:
         from app import app
         from chalice.test import Client
 
+        from chalicelib.adapters.overview_objects import S3OverviewObjects
+
         self.counter = counter
         self.client = Client(app, stage_name="dev", project_dir=str(ROOT / "cloud"))
-        self.admins, self.interval_s, self.edges = admins, interval_s, max(1, edges)
-        self.meter = Meter()  # the polls of the links
-        #: the feed requests: metered apart and scaled per request (each admin asks once when the page opens and
-        #: once per window, which a 10-minute sample cannot scale by time)
+        self.admins, self.interval_s = admins, interval_s
+        self.meter = Meter()  # the polls and the minute's pass
+        #: the feed requests: metered apart and scaled per request (each admin asks when the page opens and when
+        #: its URL is due, which a 10-minute sample cannot scale by time)
         self.feed_meter = Meter()
         self.token = ""
-        self.links: dict[int, tuple[str, float]] = {}  # admin -> (its link, when to ask for the next)
-        self.copies: dict[tuple[int, str], tuple[str, float]] = {}  # (edge, link) -> (ETag, fresh until)
-        self.polls = self.origin_requests = self.origin_not_modified = self.feed_requests = 0
+        self.links: dict[int, tuple[str, float]] = {}  # admin -> (its URL, when to ask for the next)
+        self.tags: dict[int, str] = {}
+        self.polls = self.not_modified = self.feed_requests = self.passes = self.writes = 0
+        self.object_bytes = 0
+        self._minute = -1
+        real_put = S3OverviewObjects.put
+
+        def counted_put(adapter: S3OverviewObjects, key: str, body: bytes, *, cache_control: str) -> None:
+            counter.meter.s3_puts += 1
+            self.writes += 1
+            real_put(adapter, key, body, cache_control=cache_control)
+
+        S3OverviewObjects.put = counted_put  # type: ignore[method-assign]
+
+    @staticmethod
+    def feed_requests_per_day(admins: int, hours: float) -> float:
+        """Each admin asks once when the page opens and then every ``LINK_S - REFRESH_BEFORE_S``."""
+        from chalicelib.services.overview_feed import LINK_S, REFRESH_BEFORE_S
+
+        return admins * (1 + hours * 3600 / (LINK_S - REFRESH_BEFORE_S))
 
     def poll_for(self, seconds: float) -> None:
         services = container.get()
         if not self.token:
-            self.token = services.tokens.create("admin", "shared link bench").secret
+            self.token = services.tokens.create("admin", "object bench").secret
         now = services.clock()
-        for step in range(max(1, round(seconds / self.interval_s))):
+        if int(now // 60) != self._minute:  # the minute's pass (before the polls: their objects are its)
+            self._minute = int(now // 60)
+            self._metered(self.meter, services.overview_feed.refresh)
+            self.passes += 1
+        for _ in range(max(1, round(seconds / self.interval_s))):
             for admin in range(self.admins):
-                self._poll(admin, now + step * self.interval_s, now)
+                self._poll(admin, now)
 
-    def _get(self, path: str, headers: dict[str, str], meter: Meter) -> Any:
+    def _metered(self, meter: Meter, fn: Any) -> Any:
         saved, self.counter.meter = self.counter.meter, meter
         try:
-            response = self.client.http.get(path, headers=headers)
+            return fn()
         finally:
             self.counter.meter = saved
-        if response.status_code not in (200, 304):
-            raise RuntimeError(f"shared link poll {path}: {response.status_code} {response.body[:200]!r}")
-        return response
 
-    def _poll(self, admin: int, at: float, origin_now: float) -> None:
-        """A poll at ``at`` on the edges' clock; the origin's clock (the links' windows) is ``origin_now``."""
-        self.polls += 1
-        self.meter.cdn_requests += 1
-        link, refresh_after = self.links.get(admin, ("", 0.0))
-        if origin_now >= refresh_after:
+    def _poll(self, admin: int, now: float) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        from botocore.exceptions import ClientError
+
+        url, refresh_after = self.links.get(admin, ("", 0.0))
+        if now >= refresh_after:
             self.feed_requests += 1
             self.feed_meter.cdn_requests += 1
             self.feed_meter.api_requests += 1
             self.feed_meter.lambda_invocations += 1
-            auth = {"Authorization": f"Bearer {self.token}"}
-            data = self._get("/api/overview/feed", auth, self.feed_meter).json_body["data"]
-            link, refresh_after = data["url"], float(data["refresh_after"])
-            self.links[admin] = (link, refresh_after)
-        edge = (admin % self.edges, link)
-        tag, fresh_until = self.copies.get(edge, ("", 0.0))
-        if at < fresh_until:
-            return  # the edge answers (its copy, or a 304 to the admin's If-None-Match)
-        self.origin_requests += 1
-        self.meter.api_requests += 1
-        self.meter.lambda_invocations += 1
-        response = self._get(link, {"If-None-Match": tag} if tag else {}, self.meter)
-        self.origin_not_modified += response.status_code == 304
-        max_age = int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
-        self.copies[edge] = (response.headers["ETag"], at + max_age)
+            self.feed_meter.s3_gets += 1  # the new URL's CORS preflight
+            self.feed_meter.transfer_bytes += PREFLIGHT_BYTES
+            answer = self._metered(self.feed_meter, lambda: self.client.http.get(
+                "/api/overview/feed", headers={"Authorization": f"Bearer {self.token}"}))
+            if answer.status_code != 200:
+                raise RuntimeError(f"overview feed: {answer.status_code} {answer.body[:200]!r}")
+            data = answer.json_body["data"]
+            url, refresh_after = data["url"], float(data["refresh_after"])
+            self.links[admin] = (url, refresh_after)
+        self.polls += 1
+        self.meter.s3_gets += 1
+        bucket, key = unquote(urlsplit(url).path).lstrip("/").split("/", 1) if url.startswith("http://") else (
+            urlsplit(url).netloc.split(".")[0], unquote(urlsplit(url).path).lstrip("/"))
+        s3 = container.get().overview_feed._objects.client  # the twin's S3 (moto), as the URL names it
+        try:
+            got = s3.get_object(Bucket=bucket, Key=key, **({"IfNoneMatch": self.tags[admin]}
+                                                            if admin in self.tags else {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("304", "NotModified"):
+                raise
+            self.not_modified += 1
+            self.meter.transfer_bytes += HEADER_BYTES_304
+            return
+        body = got["Body"].read()
+        self.object_bytes = len(body)
+        self.tags[admin] = got["ETag"]
+        self.meter.transfer_bytes += HEADER_BYTES_200 + len(body)
+
+
+def print_shared_links(fleet: float, dashboard: float, costs: dict[str, float], scale: float) -> None:
+    """This design's dashboard by line beside the shared links' (:data:`SHARED_LINKS_MEASURED`), $ per 1,000 agents
+    per month; ``fleet`` and ``dashboard`` this run's totals, ``costs`` this design's dashboard $ a day by line."""
+    ours = {name: cost * scale for name, cost in costs.items() if cost * scale >= 0.005}
+    print("  dashboard by line, $ per 1,000 agents / month: this design (S3 objects) "
+          + ", ".join(f"{name} {cost:.2f}" for name, cost in ours.items())
+          + f" = {dashboard:.2f}; the shared links' (measured at main d3e9f49) "
+          + ", ".join(f"{name} {cost:.2f}" for name, cost in SHARED_LINKS_MEASURED.items())
+          + f" = {SHARED_LINKS_TOTAL:.2f} ({SHARED_LINKS_TOTAL / max(dashboard, 1e-9):.1f}x this design's)")
+    print(f"  {'TOTAL, shared links design':34}{fleet + SHARED_LINKS_TOTAL:>14.2f}   (this run's fleet with that "
+          f"dashboard; at main d3e9f49 the whole tenant measured ${SHARED_LINKS_TENANT_TOTAL:.2f})")
 
 
 #: the dashboard's main routes, as its pages call them

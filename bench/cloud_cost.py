@@ -15,8 +15,8 @@ sleeping) and counts what AWS would bill:
   real ``shared.topics.site_up`` says so (``$aws/rules/...``: no messaging charge, the rule still billed); the
   "previous" column is the same measured traffic with them billed as broker messages.
 * API Gateway requests at the REST API's price (Chalice deploys a REST API), and CloudFront requests for the
-  dashboard's polls (it reaches ``/api/*`` through the tenant's distribution); the Secrets Manager secret that
-  signs the overview's shared links ($0.40 a month, and its reads).
+  dashboard's API requests (it reaches ``/api/*`` through the tenant's distribution); S3 requests of the overview's
+  objects (the dashboard's polls, their CORS preflights, the minute's pass's writes) and their data transfer out.
 
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
 the morning boot (every agent comes online within the sample), a steady period (full site heartbeats every
@@ -31,9 +31,10 @@ The dashboard: ``--dashboard-admins`` (20) admins keep the overview open, pollin
 ``--dashboard-interval`` (10) s with ``If-None-Match`` during ``--dashboard-hours`` (10) of the day, through the real
 route (chalice's test client) while the steady sample runs; beside it, the same polls without ``If-None-Match``
 (two admins measured, scaled to all): what the ETags save. Each poll is one API request and one Lambda invocation.
-That was the previous design; this design's admins poll the overview's shared link instead
-(``SharedLinkDashboard``: CloudFront's cache in front, ``--cdn-edges`` edge caches assumed), measured in the same
-steady sample; both totals are printed.
+That was the design before last; this design's admins poll the overview's object in S3 instead
+(``ObjectDashboard``: a presigned URL per admin, the object rewritten by the minute's pass when it changed),
+measured in the same steady sample; both totals are printed, and the shared links' design (CloudFront's cache in
+front of the API) as its last run measured it (``SHARED_LINKS_MEASURED``).
 
 Usage: ``python bench/cloud_cost.py [--sites 25] [--agents-per-site 40] [--steady-minutes 20] [--dashboard-admins 20]``
 """
@@ -61,25 +62,21 @@ from bench._aws_prices import (  # noqa: E402
     DAYS_PER_MONTH,
     PRICE_DDB_WRITE_UNIT,
     PRICE_FIXED_MONTH,
-    PRICE_SECRET_CALL,
-    PRICE_SECRET_MONTH,
     fixed_monthly,
 )
 from bench._cost_meter import CountingPublisher, DynamoCounter, Meter, fleet_of, measure, scaled_costs  # noqa: E402
 from bench._dashboard_admins import (  # noqa: E402
     Dashboard,
-    SharedLinkDashboard,
+    ObjectDashboard,
     overview_at_scale,
+    print_shared_links,
     route_costs,
 )
 from bench._results import Figure, write_results  # noqa: E402
 from bench._sim_tenant import HEARTBEAT_S, Tenant, naive_minute  # noqa: E402
 from chalicelib import container, models  # noqa: E402
-from chalicelib.adapters.signing_key import KEY_CACHE_S  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.alert import ChannelKind  # noqa: E402
-from chalicelib.domain.feed_link import MAX_AGE_S  # noqa: E402
-from chalicelib.services.overview_feed import BUCKET_S  # noqa: E402
 
 
 def use_previous_intake() -> None:
@@ -154,8 +151,6 @@ def main() -> int:
     parser.add_argument("--dashboard-admins", type=int, default=20, help="admins with the overview open")
     parser.add_argument("--dashboard-interval", type=float, default=10.0, help="their refresh interval (s)")
     parser.add_argument("--dashboard-hours", type=float, default=10.0, help="hours a day they keep it open")
-    parser.add_argument("--cdn-edges", type=int, default=2,
-                        help="CloudFront edge locations the admins reach (each caches the shared link on its own)")
     parser.add_argument("--overview-agents", type=int, default=10_000,
                         help="agents (of --agents-per-site each) of the tenant whose overview is measured last")
     parser.add_argument("--site-heartbeat-s", type=float, default=HEARTBEAT_S,
@@ -178,7 +173,7 @@ def main() -> int:
                                           "clients"))],
             stdout=subprocess.PIPE, text=True)
 
-    settings = Settings(tenant="bench", stage="bench", region="us-east-1", feed_secret="bench-overview-feed")
+    settings = Settings(tenant="bench", stage="bench", region="us-east-1", overview_bucket="bench-overview")
     counter = DynamoCounter()
     with mock_aws():
         container.reset()
@@ -186,8 +181,7 @@ def main() -> int:
         tenant.heartbeat_s = args.site_heartbeat_s
         container.configure(settings=settings, publisher=CountingPublisher(lambda: counter.meter), clock=tenant.clock)
         models.create_tables(settings)
-        boto3.client("secretsmanager", region_name="us-east-1").create_secret(  # the template's generated secret
-            Name="bench-overview-feed", SecretString=os.urandom(32).hex())
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench-overview")  # the template's
         counter.learn_indexes()
         counter.install()
         try:
@@ -195,8 +189,7 @@ def main() -> int:
             boot = measure(lambda: tenant.run(span, boot=1.0, clients=args.clients, changed_syncs=args.clients),
                            counter)
             dashboard = Dashboard(counter, args.dashboard_admins, args.dashboard_interval, baseline_admins=2)
-            dashboard.shared = SharedLinkDashboard(counter, args.dashboard_admins, args.dashboard_interval,
-                                                   args.cdn_edges)
+            dashboard.shared = ObjectDashboard(counter, args.dashboard_admins, args.dashboard_interval)
             tenant.dashboard = dashboard
             steady = measure(lambda: tenant.run(args.steady_minutes, churn_per_hour=0.02, commands=2,
                                                 clients=args.clients, changed_syncs=args.clients // 10), counter)
@@ -242,11 +235,8 @@ def main() -> int:
     shared = dashboard.shared
     assert shared is not None
     shared_day = shared.meter.scaled(args.dashboard_hours * 60 / args.steady_minutes)
-    feed_requests_day = args.dashboard_admins * (1 + args.dashboard_hours * 3600 / BUCKET_S)
+    feed_requests_day = ObjectDashboard.feed_requests_per_day(args.dashboard_admins, args.dashboard_hours)
     shared_day.add(shared.feed_meter.scaled(feed_requests_day / max(1, shared.feed_requests)))
-    # the secret, and its reads: one per KEY_CACHE_S per warm API function while the dashboard is open
-    shared_day.secrets_manager = (PRICE_SECRET_MONTH / DAYS_PER_MONTH
-                                  + args.dashboard_hours * 3600 / KEY_CACHE_S * PRICE_SECRET_CALL)
     day.add(shared_day)  # this design; the previous one (every poll to the API) is printed beside it
 
     def per_1000_month(m: Meter) -> float:
@@ -302,8 +292,9 @@ def main() -> int:
         f"{name} {(ours_cost[name] - shared_cost[name] + polled_cost[name]) * scale:.2f}" for name in ours_cost))
     print(f"  {'TOTAL, previous dashboard design':34}{per_1000_month(fleet) + per_1000_month(dashboard_day):>14.2f}"
           f"   (every admin's poll reaches API Gateway and Lambda: the dashboard "
-          f"${per_1000_month(dashboard_day):.2f}; now through the shared link and CloudFront's cache: "
+          f"${per_1000_month(dashboard_day):.2f}; now from the overview's objects in S3: "
           f"${per_1000_month(shared_day):.2f})")
+    print_shared_links(per_1000_month(fleet), per_1000_month(shared_day), shared_day.cost(), scale)
     print_fleet(fleet, agents, previous_run)
     print(f"  DynamoDB ops in the steady sample: {dict(sorted(steady.ops.items()))}")
     print(f"  alerts (in the total above): schedule every minute ({args.sites} sites, none open) "
@@ -313,18 +304,18 @@ def main() -> int:
     print(f"  dashboard: {args.dashboard_admins} admins, overview every {args.dashboard_interval:g} s, "
           f"{args.dashboard_hours:g} h/day (included above): {dashboard.not_modified}/{dashboard.polls} polls "
           f"answered 304 ({100 * dashboard.not_modified / max(1, dashboard.polls):.0f}%)")
-    print(f"  shared link, in the sample: {shared.polls} polls, {shared.origin_requests} reached the API "
-          f"({shared.origin_not_modified} of them 304s) through {shared.edges} CloudFront edge caches (assumed: "
-          f"each revalidates on its own every max-age {MAX_AGE_S} s); feed requests {feed_requests_day:,.0f}/day "
-          f"(each admin when the page opens and every {BUCKET_S // 60} min); the Secrets Manager secret "
-          f"${PRICE_SECRET_MONTH:.2f}/month")
-    print(f"  {'':34}{'shared link':>14}{'If-None-Match':>14}{'plain GETs':>14}")
+    print(f"  overview objects, in the sample: {shared.polls} polls of S3 ({shared.not_modified} answered 304), "
+          f"{shared.passes} minute's passes wrote {shared.writes} objects (gzip, {shared.object_bytes:,} B); feed "
+          f"requests {feed_requests_day:,.0f}/day (each admin when the page opens and before its URL expires, each "
+          f"with the new URL's CORS preflight)")
+    print(f"  {'':34}{'S3 objects':>14}{'If-None-Match':>14}{'plain GETs':>14}")
     for name, link, ours, theirs in (("dashboard read units / day", shared_day.read_units, dashboard_day.read_units,
                                       unconditional_day.read_units),
                                      ("dashboard API requests / day", shared_day.api_requests,
                                       dashboard_day.api_requests, unconditional_day.api_requests),
                                      ("dashboard CloudFront requests / day", shared_day.cdn_requests,
-                                      dashboard_day.cdn_requests, unconditional_day.cdn_requests)):
+                                      dashboard_day.cdn_requests, unconditional_day.cdn_requests),
+                                     ("dashboard S3 requests / day", shared_day.s3_gets + shared_day.s3_puts, 0, 0)):
         print(f"  {name:34}{link:>14,.0f}{ours:>14,.0f}{theirs:>14,.0f}")
     print(f"  {'dashboard $/month (whole tenant)':34}{sum(shared_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"
           f"{sum(dashboard_day.cost().values()) * DAYS_PER_MONTH:>14.2f}"

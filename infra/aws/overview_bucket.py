@@ -62,21 +62,31 @@ def resources(dashboard_domain: Json) -> Json:
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "BucketName": bucket_name(),
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "CorsConfiguration": {"CorsRules": [{
-                    "Id": "dashboard-polls",
-                    "AllowedOrigins": [{"Fn::Sub": ["https://${Domain}", {"Domain": dashboard_domain}]}],
-                    "AllowedMethods": ["GET"],
-                    "AllowedHeaders": ["If-None-Match"],
-                    "ExposedHeaders": ["ETag"],
-                    "MaxAge": CORS_MAX_AGE_S,
-                }]},
-                "LifecycleConfiguration": {"Rules": [
-                    {"Id": "expire-overviews", "Status": "Enabled", "ExpirationInDays": EXPIRE_DAYS}]},
+                "CorsConfiguration": {
+                    "CorsRules": [
+                        {
+                            "Id": "dashboard-polls",
+                            "AllowedOrigins": [{"Fn::Sub": ["https://${Domain}", {"Domain": dashboard_domain}]}],
+                            "AllowedMethods": ["GET"],
+                            "AllowedHeaders": ["If-None-Match"],
+                            "ExposedHeaders": ["ETag"],
+                            "MaxAge": CORS_MAX_AGE_S,
+                        }
+                    ]
+                },
+                "LifecycleConfiguration": {
+                    "Rules": [{"Id": "expire-overviews", "Status": "Enabled", "ExpirationInDays": EXPIRE_DAYS}]
+                },
                 "Tags": data_plane.tags(),
             },
         },
@@ -84,11 +94,19 @@ def resources(dashboard_domain: Json) -> Json:
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": ref(OVERVIEW_BUCKET),
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                    "Resource": [bucket_arn(), {"Fn::Join": ["", [bucket_arn(), "/*"]]}],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }]},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket_arn(), {"Fn::Join": ["", [bucket_arn(), "/*"]]}],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
             },
         },
     }

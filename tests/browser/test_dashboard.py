@@ -112,8 +112,8 @@ def allow_dashboard_origin(twin: Twin, origin: str) -> None:
 
 def object_polls(driver: WebDriver) -> list[str]:
     """The URLs the page fetched its overview object from (its resource timing entries)."""
-    return list(driver.execute_script(
-        "return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/overview/v1/'))"))
+    return list(driver.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)"
+                                      ".filter((n) => n.includes('/overview/v1/'))"))
 
 
 @pytest.fixture

@@ -38,8 +38,14 @@ class S3OverviewObjects(S3Media):
 
     def put(self, key: str, body: bytes, *, cache_control: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
-                                   ContentEncoding="gzip", CacheControl=cache_control)
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                ContentEncoding="gzip",
+                CacheControl=cache_control,
+            )
         except ClientError as exc:
             raise UpstreamError(f"S3: could not write {key}: {describe(exc)}") from exc
         except BotoCoreError as exc:

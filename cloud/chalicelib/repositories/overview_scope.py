@@ -28,8 +28,9 @@ class ScopeEntry:
 
 
 def _entry(raw: Any) -> ScopeEntry:
-    return ScopeEntry(str(raw.get("s") or ""), float(raw.get("u") or 0), str(raw.get("d") or ""),
-                      float(raw.get("w") or 0))
+    return ScopeEntry(
+        str(raw.get("s") or ""), float(raw.get("u") or 0), str(raw.get("d") or ""), float(raw.get("w") or 0)
+    )
 
 
 class OverviewScopeRepository:

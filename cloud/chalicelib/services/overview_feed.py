@@ -80,8 +80,14 @@ class FeedLink:
     refresh_after: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "scope": self.scope, "expires_at": self.expires_at,
-                "refresh_after": self.refresh_after, "poll_s": POLL_S, "refresh_s": REFRESH_S}
+        return {
+            "url": self.url,
+            "scope": self.scope,
+            "expires_at": self.expires_at,
+            "refresh_after": self.refresh_after,
+            "poll_s": POLL_S,
+            "refresh_s": REFRESH_S,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 import botocore.client
 import pynamodb.models
+import requests
 from app import app
 from chalice.test import Client
 from moto import mock_aws

@@ -38,9 +38,27 @@ _KEY_RE = re.compile(r"overview/v1/[0-9a-f]{40}\.json")
 def fleet(site: Cloud) -> Cloud:
     """Sites s1 (agent a1) and s2 (agent b1), an event at each, an operator of s1 only."""
     for site_id, agent in (("s1", "a1"), ("s2", "b1")):
-        site.invoke("site_events", {"type": "site_events", "v": 1, "site_id": site_id, "events": [{
-            "agent_id": agent, "event": {"type": "event", "v": 1, "kind": "camera.offline", "severity": "warning",
-                                         "message": f"camera of {site_id} lost", "timestamp": site.clock.now}}]})
+        site.invoke(
+            "site_events",
+            {
+                "type": "site_events",
+                "v": 1,
+                "site_id": site_id,
+                "events": [
+                    {
+                        "agent_id": agent,
+                        "event": {
+                            "type": "event",
+                            "v": 1,
+                            "kind": "camera.offline",
+                            "severity": "warning",
+                            "message": f"camera of {site_id} lost",
+                            "timestamp": site.clock.now,
+                        },
+                    }
+                ],
+            },
+        )
     site.tokens["s1-operator"] = container.get().tokens.create("operator", "s1 operator", site_ids=["s1"]).secret
     return site
 
@@ -102,9 +120,15 @@ def test_a_url_is_bound_to_its_key_and_lives_at_most_link_s(fleet: Cloud) -> Non
     assert query["X-Amz-Expires"] == [str(LINK_S)]  # SigV4 signs the path (the key) and the expiry
     assert data["expires_at"] == int(fleet.clock.now) + LINK_S
     assert data["refresh_after"] == data["expires_at"] - REFRESH_BEFORE_S
-    assert set(query) == {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                          "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"} - (
-        set() if "X-Amz-Security-Token" in query else {"X-Amz-Security-Token"})
+    assert set(query) == {
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Security-Token",
+        "X-Amz-Signature",
+    } - (set() if "X-Amz-Security-Token" in query else {"X-Amz-Security-Token"})
 
 
 @pytest.mark.parametrize("scope", ["tenant", "sites.s1", "sites.../tenant", "sites.a/b.c", "sites.%2e%2e", "x" * 5000])

@@ -90,13 +90,15 @@ def test_the_overview_bucket_is_private_tls_only_encrypted_and_shares_with_the_d
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     (cors,) = bucket["CorsConfiguration"]["CorsRules"]
     assert cors["AllowedMethods"] == ["GET"] and cors["AllowedHeaders"] == ["If-None-Match"]
-    assert cors["AllowedOrigins"] == [{"Fn::Sub": ["https://${Domain}", {
-        "Domain": {"Fn::GetAtt": [site_hosting.DISTRIBUTION, "DomainName"]}}]}]  # the dashboard's origin only
+    assert cors["AllowedOrigins"] == [
+        {"Fn::Sub": ["https://${Domain}", {"Domain": {"Fn::GetAtt": [site_hosting.DISTRIBUTION, "DomainName"]}}]}
+    ]  # the dashboard's origin only
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] * 86400 > 2 * 6 * 3600  # the pass rewrites an active object every 6 h
     policy = resources()[overview_bucket.OVERVIEW_BUCKET_POLICY]["Properties"]["PolicyDocument"]["Statement"]
     assert [(s["Sid"], s["Effect"], s["Condition"]) for s in policy] == [
-        ("TlsOnly", "Deny", {"Bool": {"aws:SecureTransport": "false"}})]  # no Allow: nothing public
+        ("TlsOnly", "Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    ]  # no Allow: nothing public
 
 
 def test_only_the_api_and_the_minutes_pass_touch_the_overview_objects_and_nothing_else_of_the_bucket() -> None:
