@@ -99,13 +99,20 @@ async function fetchObject(url, etag) {
   return { status: 200, data: await res.json(), etag: res.headers.get('ETag'), notModified: false };
 }
 
+// The object's answer, or null (the caller polls /api/overview instead this time): no feed, a URL that keeps
+// failing, or no answer at all from S3 (a network error, or a CORS refusal, which the page cannot tell apart).
 async function pollFeed({ etag }) {
   const url = !feed.unavailable && (await feedLink(false));
   if (!url) return null;
-  const answer = await fetchObject(url, etag);
-  if (answer) return answer;
-  const fresh = await feedLink(true);
-  return fresh ? fetchObject(fresh, null) : null;
+  try {
+    const answer = await fetchObject(url, etag);
+    if (answer) return answer;
+    const fresh = await feedLink(true);
+    return fresh ? await fetchObject(fresh, null) : null;
+  } catch (err) {
+    if (err.status !== 0) throw err;
+    return null;
+  }
 }
 
 export async function pollOverview({ etag }) {
