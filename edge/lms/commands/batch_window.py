@@ -22,6 +22,8 @@ class BatchWindow:
         self._todo = deque(agent_ids)
         self._total = len(agent_ids)
         self._command, self._params, self._timeout_s = command, params, timeout_s
+        #: checked and encoded once (``None``: a command every agent refuses; each is told why by ``dispatch``)
+        self._prepared = router.prepare(command, params, timeout_s, source="batch") if agent_ids else None
         self._concurrency = concurrency
         self._loop = loop
         self._lock = threading.Lock()
@@ -43,6 +45,10 @@ class BatchWindow:
             if self._pumping:
                 return
             self._pumping = True
+        with self._router.corked():  # the commands of one pass leave together
+            self._send()
+
+    def _send(self) -> None:
         while True:
             with self._lock:
                 if not self._todo or self._in_flight >= self._concurrency:
@@ -51,7 +57,11 @@ class BatchWindow:
                 agent_id = self._todo.popleft()
                 self._in_flight += 1
             try:
-                ticket = self._router.dispatch(agent_id, self._command, self._params, self._timeout_s, source="batch")
+                if self._prepared is not None:
+                    ticket = self._router.dispatch_prepared(agent_id, self._prepared)
+                else:
+                    ticket = self._router.dispatch(agent_id, self._command, self._params, self._timeout_s,
+                                                   source="batch")  # fmt: skip
             except BaseException:
                 with self._lock:
                     self._pumping = False
