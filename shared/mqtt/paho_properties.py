@@ -44,7 +44,8 @@ def usable() -> bool:
     """Whether this paho decodes packets with a module-level ``Properties`` whose objects keep what they hold as
     attributes beside those four tables (what :class:`SharedTableProperties` relies on)."""
     probe: Any = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    return getattr(_packet, "Properties", None) is Properties and set(vars(probe)) == _OWN
+    found = getattr(_packet, "Properties", None)
+    return found in (Properties, SharedTableProperties) and set(vars(probe)) == _OWN
 
 
 def install() -> bool:
