@@ -24,7 +24,8 @@ Packets ready together leave together: the writer joins the run of writable pack
 one ``send`` (up to :data:`MAX_JOINED_BYTES`), and a thread may hold its packets back while it makes many
 (:meth:`DirectWriteClient.corked`: the LMS sending a batch's commands). The network thread holds back what it
 queues while it reads (the PUBACKs of a burst of messages, the answers of inline handlers) and writes it when the
-burst is read: one system call, and one TCP segment for the broker, instead of one per packet.
+burst is read: one system call, and one TCP segment for the broker, instead of one per packet. And past the
+in-flight window, the next queued message is found without paho's Python loop over the window on every PUBACK.
 """
 
 from __future__ import annotations
