@@ -24,15 +24,12 @@ Packets ready together leave together: the writer joins the run of writable pack
 one ``send`` (up to :data:`MAX_JOINED_BYTES`), and a thread may hold its packets back while it makes many
 (:meth:`DirectWriteClient.corked`: the LMS sending a batch's commands). The network thread holds back what it
 queues while it reads (the PUBACKs of a burst of messages, the answers of inline handlers) and writes it when the
-burst is read: one system call, and one TCP segment for the broker, instead of one per packet. And past the
-in-flight window, the next queued message is found without paho's Python loop over the window on every PUBACK.
+burst is read: one system call, and one TCP segment for the broker, instead of one per packet.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import operator
 import socket
 import threading
 import time
@@ -40,7 +37,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.client import MQTTMessageInfo, mqtt_ms_queued, mqtt_ms_wait_for_puback, mqtt_ms_wait_for_pubrec
+from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import MessageType, MQTTErrorCode, _ConnectionState
 
 from shared.mqtt import paho_properties
@@ -51,8 +48,7 @@ if TYPE_CHECKING:
 #: the private parts of paho's client this class relies on (paho 2.1-2.2); if a release lacks one, the client
 #: writes nothing itself and behaves as paho's own (a test checks the installed paho has them all)
 PAHO_PARTS = ("_out_packet", "_state", "_sock", "_sockpairW", "_msgtime_mutex", "_last_msg_out", "_thread",
-              "_call_socket_register_write", "_packet_write", "_packet_queue", "_update_inflight", "_out_messages",
-              "_inflight_messages", "_max_inflight_messages", "_send_publish")  # fmt: skip
+              "_call_socket_register_write", "_packet_write", "_packet_queue")  # fmt: skip
 #: at most this many bytes of queued packets are joined into one ``send``
 MAX_JOINED_BYTES = 256 * 1024
 
@@ -107,30 +103,6 @@ class DirectWriteClient(mqtt.Client):
             return super().loop_read(max_packets)
         with self.corked():
             return super().loop_read(max_packets)
-
-    def _update_inflight(self) -> MQTTErrorCode:
-        """paho's (send queued messages, in order, while the in-flight window has room), without its Python loop over
-        the whole window on every PUBACK (~100 messages for each of a batch's 1,000): the first queued message is
-        found by its state at C speed. Called, as paho's, with the message lock held."""
-        if not self.direct:
-            return super()._update_inflight()
-        state = operator.attrgetter("state")
-        while self._inflight_messages < self._max_inflight_messages:
-            messages = self._out_messages.values()
-            try:
-                at = operator.indexOf(map(state, messages), mqtt_ms_queued)
-            except ValueError:
-                return MQTTErrorCode.MQTT_ERR_SUCCESS  # none queued
-            m = next(itertools.islice(messages, at, None))
-            if m.qos == 0:  # paho never queues QoS 0 (it sends it at once); if a release does, its own loop
-                return super()._update_inflight()
-            self._inflight_messages += 1
-            m.state = mqtt_ms_wait_for_puback if m.qos == 1 else mqtt_ms_wait_for_pubrec
-            rc = self._send_publish(m.mid, m.topic.encode("utf-8"), m.payload, m.qos, m.retain, m.dup,
-                                    properties=m.properties)  # fmt: skip
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return rc
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def reconnect(self) -> MQTTErrorCode:
         with self._write_lock:  # no direct write between the new socket and its CONNECT
