@@ -9,6 +9,9 @@ from typing import Any
 
 from edge.lms.commands.router import Router, Ticket
 
+#: commands written to the broker together (one ``send``); the first leave before the rest are made
+_CHUNK = 32
+
 
 class BatchWindow:
     """Send one command to many agents with at most ``concurrency`` in flight, without a coroutine or a loop
@@ -45,15 +48,18 @@ class BatchWindow:
             if self._pumping:
                 return
             self._pumping = True
-        with self._router.corked():  # the commands of one pass leave together
-            self._send()
+        more = True
+        while more:  # each chunk of commands leaves together, and travels while the next is made
+            with self._router.corked():
+                more = self._send(_CHUNK)
 
-    def _send(self) -> None:
-        while True:
+    def _send(self, count: int) -> bool:
+        """Send up to ``count`` commands; ``False`` once the window is full or every agent has its command."""
+        for _ in range(count):
             with self._lock:
                 if not self._todo or self._in_flight >= self._concurrency:
                     self._pumping = False
-                    return
+                    return False
                 agent_id = self._todo.popleft()
                 self._in_flight += 1
             try:
@@ -68,6 +74,7 @@ class BatchWindow:
                 raise
             self.tickets[agent_id] = ticket
             ticket.future.add_done_callback(self._on_done)
+        return True
 
     def _on_done(self, _future: object) -> None:
         with self._lock:

@@ -162,9 +162,9 @@ def test_a_policy_changed_after_the_check_applies_to_the_agents_left(site: Site)
     assert site.received["agent-1"] == []
 
 
-def test_the_commands_of_one_pass_leave_in_one_write(site: Site) -> None:
-    """Dispatched inside ``Router.corked`` (as the window does), 100 commands leave in one ``send`` (the socket takes
-    them all at once), not one each; every one arrives, whole."""
+def test_commands_held_back_leave_in_one_write(site: Site) -> None:
+    """Dispatched inside ``Router.corked`` (as the window does, a chunk at a time), 100 commands leave in one
+    ``send`` (the socket takes them all at once), not one each; every one arrives, whole."""
     for agent_id in ONLINE:  # agents that only listen: no answers (and no PUBACKs of answers) meanwhile
         site.agents[agent_id].client.on_message = lambda _c, _u, m, got=site.received[agent_id]: got.append(m.payload)
     prepared = site.router.prepare("ping", {}, 5.0, source="batch")
