@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +87,26 @@ def response_fields(response: Response) -> dict[str, Any]:
 def result_dict(request_id: str, response: Response) -> dict[str, Any]:
     """``{success, request_id, status, data, error, error_code}``: the body of every command-backed reply."""
     return {"success": response.success, "request_id": request_id, **response_fields(response)}
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCommand:
+    """One command checked and encoded once for many agents (:meth:`Router.prepare`): each agent's ``Command`` is
+    ``head + request_id + tail`` (the request id is the only field that differs)."""
+
+    command: str
+    #: the params as the caller gave them (for a fallback to :meth:`Router.dispatch`) and as checked
+    params: dict[str, Any]
+    clean: dict[str, Any]
+    timeout_s: float
+    source: str
+    #: the site's ``exec_policy`` it was checked against (a change since: the agents left are checked anew)
+    exec_policy: str
+    head: bytes
+    tail: bytes
+
+    def payload(self, request_id: str) -> bytes:
+        return b"".join((self.head, request_id.encode(), self.tail))
 
 
 @dataclass
@@ -194,9 +215,8 @@ class Router:
     ) -> Ticket:
         """Send one command without waiting. The ticket's future always resolves to a ``Response``.
         ``command_id``: the cloud's id of the command, carried to the agent in the ``Command``."""
-        timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
-        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source,
-                        command_id=command_id)  # fmt: skip
+        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}),
+                        self._timeout(timeout_s), source, command_id=command_id)  # fmt: skip
         if self._transports:
             transport = self._transports.get(self._registry.kind(agent_id) or "")
             if transport is not None:
@@ -209,6 +229,52 @@ class Router:
         self._publish(ticket)
         return ticket
 
+    def _timeout(self, timeout_s: float | None) -> float:
+        return min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
+
+    def prepare(
+        self, command: str, params: dict[str, Any] | None = None, timeout_s: float | None = None, *, source: str = "api"
+    ) -> PreparedCommand | None:
+        """Check and encode a command once for many agents (a batch): ``None`` when it fails a check that does not
+        depend on the agent, or cannot be spliced — then :meth:`dispatch` each agent, which gives each its answer."""
+        params = dict(params or {})
+        probe = Ticket(f"{self._prefix}0", "", command, params, self._timeout(timeout_s), source)  # seq starts at 1
+        if command not in CATALOGUE or self._command_failure(probe) is not None:
+            return None
+        try:
+            payload = encode(Command(request_id=probe.request_id, command=command, params=probe.params,
+                                     timeout_s=probe.timeout_s))  # fmt: skip
+        except (ValueError, TypeError):
+            return None
+        field = f'"request_id":"{probe.request_id}"'.encode()
+        at = payload.find(field)  # the first: request_id is dumped before params
+        if at < 0:
+            return None
+        cut = at + len(field) - len(probe.request_id) - 1
+        return PreparedCommand(command, params, probe.params, probe.timeout_s, source, self.exec_policy, payload[:cut],
+                               payload[cut + len(probe.request_id):])  # fmt: skip
+
+    def dispatch_prepared(self, agent_id: str, prepared: PreparedCommand) -> Ticket:
+        """:meth:`dispatch` of a command from :meth:`prepare`: the same checks of the agent, the same answers."""
+        if (self._transports and self._registry.kind(agent_id) in self._transports) or (
+            prepared.exec_policy != self.exec_policy
+        ):
+            return self.dispatch(agent_id, prepared.command, prepared.params, prepared.timeout_s,
+                                 source=prepared.source)  # fmt: skip
+        ticket = Ticket(self.new_request_id(), agent_id, prepared.command, dict(prepared.clean), prepared.timeout_s,
+                        prepared.source)  # fmt: skip
+        failure = self._check_presence(ticket)
+        if failure is not None:
+            self.stats.rejected += 1
+            self._finish(ticket, failure)
+            return ticket
+        self._send(ticket, prepared.payload(ticket.request_id))
+        return ticket
+
+    def corked(self) -> AbstractContextManager[None]:
+        """Commands dispatched in the block leave for the broker together when it ends (``MqttClient.corked``)."""
+        return self._client.corked()
+
     def _publish(self, ticket: Ticket) -> None:
         """Send a checked ticket to its agent over MQTT (a failure ends it)."""
         rid = ticket.request_id
@@ -219,6 +285,10 @@ class Router:
         except (ValueError, TypeError) as exc:  # e.g. a request id not matching the pattern
             self._finish(ticket, Response.fail(rid, ErrorCode.BAD_PAYLOAD, f"cannot build the command: {exc}"))
             return
+        self._send(ticket, payload)
+
+    def _send(self, ticket: Ticket, payload: bytes) -> None:
+        rid = ticket.request_id
         if len(payload) > MAX_PAYLOAD_BYTES:
             failure = Response.fail(
                 rid, ErrorCode.PAYLOAD_TOO_LARGE,
@@ -275,6 +345,10 @@ class Router:
 
     def _check(self, ticket: Ticket) -> Response | None:
         """Validate before sending: the command and its params, then the agent. ``None`` when fine."""
+        return self._command_failure(ticket) or self._check_presence(ticket)
+
+    def _command_failure(self, ticket: Ticket) -> Response | None:
+        """The checks of :meth:`_check` before the agent's presence (``ticket.params`` normalised when they pass)."""
         rid = ticket.request_id
         if ticket.command == "exec" and (self.exec_policy == "disabled" or
                                          (self.exec_policy == "local_only" and ticket.source == "cloud")):
@@ -295,7 +369,7 @@ class Router:
             return Response.fail(rid, ErrorCode.FORBIDDEN, f"{ticket.command} is sent only from the agent's device "
                                  "shadow (set cameras in the cloud API, or on site with cctv_add_camera)")
         ticket.params = model.model_dump(mode="json", exclude_unset=True)
-        return self._check_presence(ticket)
+        return None
 
     def _check_presence(self, ticket: Ticket) -> Response | None:
         rid = ticket.request_id
