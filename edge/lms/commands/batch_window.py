@@ -7,7 +7,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from edge.lms.commands.router import Router, Ticket
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket
 
 #: commands written to the broker together (one ``send``); the first leave before the rest are made
 _CHUNK = 32

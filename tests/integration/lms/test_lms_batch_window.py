@@ -17,7 +17,7 @@ import pytest
 from edge.lms.agents import Registry
 from edge.lms.commands import CommandLog, Router
 from edge.lms.commands.batch_window import BatchWindow
-from edge.lms.commands.router import Ticket
+from edge.lms.commands.ticket import Ticket
 from edge.lms.store import Store
 from shared import topics
 from shared.commands import validate_params
