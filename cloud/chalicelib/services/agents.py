@@ -371,6 +371,7 @@ class AgentService:
             and site.lms_version == heartbeat.lms_version
             and (heartbeat.lms_config_version is None or site.lms_config_version == heartbeat.lms_config_version)
             and heartbeat.certificates_expiring in (None, site.certificates_expiring)
+            and site.full_period_s == heartbeat.full_period_s  # the silence the cloud allows the site changed
             and site.agent_count == agent_count
             and site.online_count == online
             and site.agents_digest == marks.agents_digest
@@ -386,12 +387,13 @@ class AgentService:
         if site is None:
             updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version,
                            certificates_expiring=expiring, agents_digest=marks.agents_digest,
-                           orders_checked_at=marks.orders_checked_at)
+                           orders_checked_at=marks.orders_checked_at, full_period_s=heartbeat.full_period_s)
         else:  # keep the registration fields
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
                                           agent_count=agent_count, online_count=online,
                                           lms_config_version=config_version, certificates_expiring=expiring,
-                                          agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
+                                          agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at,
+                                          full_period_s=heartbeat.full_period_s)
         # the marks are the intake's own: no route shows them, so they alone change no ETag
         touch_only = site is not None and updated == dataclasses.replace(
             site, last_heartbeat=at, agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
