@@ -141,3 +141,35 @@ def test_a_site_states_the_period_of_its_own_site_only(cloud: Cloud) -> None:
              "agents": [], "full_period_s": 600.0, "site_id": "attacker", "site": "victim"}  # fmt: skip
     assert cloud.invoke("site_heartbeat", event)["ok"] is False  # no field names another site
     assert _listed(cloud)["victim"]["full_period_s"] is None
+
+
+def test_the_sites_counts_follow_changed_only_heartbeats_at_once(cloud: Cloud) -> None:
+    """With minutes between full heartbeats, the overview's and ``/api/stats``' counts of a site move with each
+    changed-only heartbeat (an agent online, offline, new), not at the next full one; the full one sets them exactly."""
+    cloud.heartbeat("s1", [online("pc-1"), online("pc-2")], period_s=SHIPPED_S)
+
+    def counts() -> tuple[int, int]:
+        agents = _rows(cloud)["s1"]["agents"]
+        stats = cloud.get("/api/stats").json_body["data"]["agents"]
+        assert (stats["total"], stats["online"]) == (agents["total"], agents["online"])
+        return agents["total"], agents["online"]
+
+    assert counts() == (2, 2)
+    steps: list[tuple[list[dict[str, Any]], tuple[int, int]]] = [
+        ([{"agent_id": "pc-2", "status": "offline"}], (2, 1)),
+        ([online("pc-3")], (3, 2)),  # a new agent
+        ([{"agent_id": "pc-4", "status": "offline"}], (4, 2)),
+        ([online("pc-2")], (4, 3)),
+        ([online("pc-2", hostname="renamed")], (4, 3)),  # written, but no presence change
+        ([{"agent_id": "pc-1", "status": "offline"}, {"agent_id": "pc-3", "status": "offline"}], (4, 1)),
+    ]
+    for agents, want in steps:
+        cloud.clock.advance(3)
+        cloud.heartbeat("s1", agents, full=False, period_s=SHIPPED_S)
+        assert counts() == want, agents
+    cloud.clock.advance(3)  # a repeated change writes nothing, and moves nothing
+    cloud.heartbeat("s1", [{"agent_id": "pc-1", "status": "offline"}], full=False, period_s=SHIPPED_S)
+    assert counts() == (4, 1)
+    cloud.clock.advance(SHIPPED_S)  # the full heartbeat's list is the truth
+    cloud.heartbeat("s1", [online("pc-1"), online("pc-2")], period_s=SHIPPED_S)
+    assert counts() == (2, 2)
