@@ -54,7 +54,8 @@ def entry_site(site_id: str, entry: Entry, beat: float | None) -> Site:
                 approval=Approval(entry.get("a") or Approval.APPROVED.value),
                 certificates_expiring=list(entry.get("c") or []) or None, link_state=entry.get("l"),
                 link_changed_at=None if entry.get("lc") is None else float(entry["lc"]),
-                link_reason=entry.get("lr"), full_period_s=None if entry.get("f") is None else float(entry["f"]))  # fmt: skip
+                link_reason=entry.get("lr"),
+                full_period_s=None if entry.get("f") is None else float(entry["f"]))  # fmt: skip
 
 
 def watch_after(site: Site) -> float:
