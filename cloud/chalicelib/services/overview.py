@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
-from chalicelib.domain.site_summary import STALE_AFTER_S, Entry, entry_site, freshness, trusted_for
+from chalicelib.domain.site import STALE_AFTER_S
+from chalicelib.domain.site_summary import Entry, entry_site, freshness, trusted_for
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.event import EventRepository
 from chalicelib.services.site_presence import HopState, site_reach
