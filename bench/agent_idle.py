@@ -1,16 +1,20 @@
 """Idle cost of the agent, beside ``prometheus-node-exporter`` measured the same way, in one run.
 
-A real agent process (``python -m edge.agent``, default intervals: heartbeat 5 s, metrics 15 s) runs
-against a real site broker; ``prometheus-node-exporter`` runs beside it and is scraped every 15 s (what a
-Prometheus server would do; the agent likewise samples and publishes metrics every 15 s). After a warm-up,
-both are measured over the same window: CPU as (user + system time) / wall time, in % of one core, and
-RSS at the end (and its maximum, sampled every second).
+A real agent process (default intervals: heartbeat 5 s, metrics 15 s) runs against a real site broker, as a PC
+runs it: the agent wheel (``python -m infra.agent_package``) installed in a fresh venv (:mod:`infra.agent_venv`),
+started as the service starts it, ``<venv>/bin/classtop-agent run --config FILE``, with nothing of this repository
+on its path. ``--from-source`` runs ``python -m edge.agent`` from this checkout's venv instead (its
+editable-install finder and development ``.pth`` files, which no PC has, add ~0.3 MB to the running agent).
+``prometheus-node-exporter`` runs beside it and is scraped every 15 s (what a Prometheus server would do; the agent
+likewise samples and publishes metrics every 15 s). After a warm-up, both are measured over the same window: CPU as
+(user + system time) / wall time, in % of one core, and RSS at the end (and its maximum, sampled every second).
 
 The baseline is installed with apt when missing and running as root; if it cannot be had, the run says so
 and prints the agent's figures alone. Each of ``--samples`` samples starts a fresh agent and a fresh exporter;
 the figures printed are the medians (and each sample's RSS). Usage:
-``python bench/agent_idle.py [--seconds 60] [--warmup 5] [--samples 3]``. Targets: issue 3, the idle agent under
-1 % of a core and under 40 MB RSS; issue 18, at or below node-exporter's RSS and under 0.1 % of a core.
+``python bench/agent_idle.py [--seconds 60] [--warmup 5] [--samples 3] [--from-source]``. Targets: issue 3, the
+idle agent under 1 % of a core and under 40 MB RSS; issue 18, at or below node-exporter's RSS and under 0.1 % of a
+core.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import Figure, write_results
+from infra import agent_package
+from infra.agent_venv import clean_env, make_venv
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
 from infra.local.ports import free_port
@@ -92,11 +98,20 @@ class Meter:
         self.sample()
 
 
-def start_agent(work: Path, broker: MosquittoProcess, password: str, n: int) -> ChildProcess:
-    """A fresh agent (its own state folder), connected and announced online."""
+def installed_agent(work: Path) -> Path:
+    """The agent wheel built from this checkout, installed in a fresh venv under ``work``: its ``bin`` directory."""
+    wheel = agent_package.build(work / "dist")
+    (work / "pc").mkdir()
+    return make_venv(work / "pc", wheel)
+
+
+def start_agent(work: Path, broker: MosquittoProcess, password: str, n: int, installed: Path | None) -> ChildProcess:
+    """A fresh agent (its own state folder), connected and announced online: the installed one when ``installed``
+    (its venv's ``bin``) is given, else ``python -m edge.agent`` from this checkout."""
     agent_dir = work / f"agent-{n}"
     agent_dir.mkdir()
-    (agent_dir / "agent.toml").write_text(
+    config = agent_dir / "agent.toml"
+    config.write_text(
         toml_writer.dumps(
             {
                 "agent_id": AGENT,
@@ -106,10 +121,14 @@ def start_agent(work: Path, broker: MosquittoProcess, password: str, n: int) -> 
             }
         )
     )
-    agent = ChildProcess.python(
-        "agent", "edge.agent", ["--config", str(agent_dir / "agent.toml")], work / f"agent-{n}.log",
-        env={"CLASSTOP_AGENT_PASSWORD": password},
-    )
+    log_path = work / f"agent-{n}.log"
+    if installed is None:
+        agent = ChildProcess.python("agent", "edge.agent", ["--config", str(config)], log_path,
+                                    env={"CLASSTOP_AGENT_PASSWORD": password})  # fmt: skip
+    else:
+        agent = ChildProcess("agent", [str(installed / "classtop-agent"), "run", "--config", str(config)], log_path,
+                             cwd=work)  # fmt: skip
+        agent.env = clean_env(CLASSTOP_AGENT_PASSWORD=password)  # nothing of this checkout on its path
     agent.start()
     log_file = agent_dir / "state" / "logs" / "agent.log"
     wait_for("the agent to connect", lambda: "announced online" in log_file.read_text(), 30, watch=[agent])
@@ -136,13 +155,14 @@ def start_exporter(work: Path, path: str, n: int) -> tuple[ChildProcess, threadi
 
 
 def sample(work: Path, broker: MosquittoProcess, password: str, exporter_path: str | None, n: int,
-           args: argparse.Namespace) -> list[Meter]:
+           args: argparse.Namespace, installed: Path | None) -> list[Meter]:
     """One sample: a fresh agent (and exporter) side by side, measured over the same window."""
-    agent = start_agent(work, broker, password, n)
+    agent = start_agent(work, broker, password, n, installed)
     exporter: ChildProcess | None = None
     stop = threading.Event()
     try:
-        meters = [Meter("agent (python -m edge.agent)", agent.pid or 0)]
+        name = "agent (python -m edge.agent)" if installed is None else "agent (installed: classtop-agent run)"
+        meters = [Meter(name, agent.pid or 0)]
         if exporter_path:
             exporter, stop = start_exporter(work, exporter_path, n)
             meters.append(Meter(f"{EXPORTER} (scraped every 15 s)", exporter.pid or 0))
@@ -170,6 +190,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="measurement window of each sample")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after start-up before measuring")
     parser.add_argument("--samples", type=int, default=3, help="fresh processes measured, medians printed")
+    parser.add_argument("--from-source", action="store_true",
+                        help="run python -m edge.agent from this checkout's venv instead of the installed wheel")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ct-bench-idle-"))
@@ -178,10 +200,11 @@ def main() -> int:
     broker = MosquittoProcess(work / "broker", port=free_port(), users=users, acl_text=ACL)
     exporter_path, exporter_note = find_exporter()
     runs: list[list[Meter]] = []
+    installed = None if args.from_source else installed_agent(work)
     try:
         broker.start()
         for n in range(max(1, args.samples)):
-            runs.append(sample(work, broker, users[AGENT], exporter_path, n, args))
+            runs.append(sample(work, broker, users[AGENT], exporter_path, n, args, installed))
     finally:
         broker.stop()
 

@@ -21,9 +21,12 @@ sleeping) and counts what AWS would bill:
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
 the morning boot (every agent comes online within the sample), a steady period (full site heartbeats every
 ``site_heartbeat_s`` as the LMS ships it, each agent's change at once in a changed-only heartbeat, 2% of agents
-changing state per hour, a few commands and ClassTop syncs),
-and the evening shutdown; the steady sample stands for the rest of the day. Metric rollups have no cloud handler
-yet, so they are modelled (one IoT message and one item write per site per 5 minutes) and shown on their own line.
+changing state per hour, a few commands and ClassTop syncs), and the evening shutdown; the steady sample stands for
+the rest of the day. Metric rollups: one closed hour of every
+agent's 5-minute buckets through the real ``site_metrics`` rule, x24 (measured; their values are synthetic, an
+agent's 12 buckets alike, so an item is smaller than a real hour's, ≈535 against ≈640 bytes: one write unit both).
+Not measured: a ClassTop client's hourly freshness refresh (the samples are shorter than an hour; one UpdateItem,
+2-3 write units a client an hour, docs/classtop.md).
 
 The naive design (every agent writes its item every 60 s through IoT Core and a Lambda) is measured with the same
 counters over one sampled minute and extrapolated to the day.

@@ -89,6 +89,11 @@ class StaleWrite(Conflict):
     """An optimistic-locking write lost a race (the stored revision moved on): re-read and retry."""
 
 
+class CorruptStoredData(CloudError):
+    """An item's stored value that its reader cannot decode (truncated, an unknown format): a bug or damage, never
+    the caller's fault (500); a reader that can go on without the item skips it and logs this."""
+
+
 class ConfigError(CloudError):
     """The environment is missing or has an invalid setting (500)."""
 

@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from string import Template
 
@@ -71,6 +70,8 @@ def agent_executable() -> str:
 def render_unit(layout: InstallLayout) -> str:
     """The systemd unit for ``layout``. ``StateDirectory=`` (systemd makes and owns it) only for the default
     state directory; any other is made by the installer."""
+    from importlib import resources  # here, not at the top: the service's ``run`` step never renders the unit
+
     text = resources.files("edge.agent").joinpath(UNIT_TEMPLATE).read_text(encoding="utf-8")
     state = ""
     if layout.state_dir == DEFAULT_STATE_DIR:

@@ -44,6 +44,8 @@ from shared.mqtt.direct_client import DirectWriteClient
 from shared.mqtt.subscription import Handler, IncomingMessage, Inline
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,10 @@ class MqttClient:
             raise MqttError(f"{self.name}: publish to {topic} failed: {mqtt.error_string(info.rc)}")
         self.stats.published += 1
         return info
+
+    def corked(self) -> AbstractContextManager[None]:
+        """Packets this thread publishes in the block leave together when it ends (``DirectWriteClient.corked``)."""
+        return self._client.corked()
 
     def set_credentials(self, username: str | None, password: str | None) -> None:
         """Use these credentials from the next (re)connect on (e.g. after re-enrolment)."""

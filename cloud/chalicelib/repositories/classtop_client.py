@@ -31,8 +31,12 @@ class ClassTopClientRepository(TenantRepository):
 
     def create(self, client: ClassTopClient) -> ClassTopClient:
         item = self._to_item(client)
-        create_item(item, ClassTopClientModel.client_uuid, what=f"create client {client.client_uuid}",
-                    conflict=f"client {client.client_uuid} already exists")
+        create_item(
+            item,
+            ClassTopClientModel.client_uuid,
+            what=f"create client {client.client_uuid}",
+            conflict=f"client {client.client_uuid} already exists",
+        )
         return _to_client(item)
 
     def save(self, client: ClassTopClient) -> ClassTopClient:
@@ -42,21 +46,40 @@ class ClassTopClientRepository(TenantRepository):
         return _to_client(item)
 
     def page(self, *, pending_only: bool = False, limit: int = 100, cursor: str | None = None) -> Page[ClassTopClient]:
-        index, keys = ((ClassTopClientModel.by_pending, _PENDING_KEYS) if pending_only
-                       else (ClassTopClientModel.by_tenant, _TENANT_KEYS))
-        return read_page(lambda start: index.query(self._tenant, limit=limit, last_evaluated_key=start), keys,
-                         limit=limit, cursor=cursor, convert=_to_client, what="list clients")
+        index, keys = (
+            (ClassTopClientModel.by_pending, _PENDING_KEYS)
+            if pending_only
+            else (ClassTopClientModel.by_tenant, _TENANT_KEYS)
+        )
+        return read_page(
+            lambda start: index.query(self._tenant, limit=limit, last_evaluated_key=start),
+            keys,
+            limit=limit,
+            cursor=cursor,
+            convert=_to_client,
+            what="list clients",
+        )
 
     def snapshot(self, client_uuid: str, kind: str) -> Snapshot | None:
         """The client's latest upload of ``kind`` (``courses`` or ``schedule``)."""
         return self._snapshots.get(client_uuid, kind)
 
-    def replace_snapshots(self, client: ClassTopClient, snapshots: Sequence[Snapshot]) -> ClassTopClient:
-        """Write ``snapshots`` and ``client`` in one transaction (all or nothing); the client item must still be
+    def touch(self, client: ClassTopClient, at: float) -> None:
+        """Set the client's ``last_sync_at`` alone (one UpdateItem; the revision moves on); the item must still be
         at ``client.revision`` (else :class:`StaleWrite`)."""
         item = self._to_item(client)
-        with transaction(ClassTopClientModel, what=f"sync of {client.client_uuid}",
-                         stale=f"client {client.client_uuid} changed meanwhile") as writes:
+        with dynamo_errors(f"touch client {client.client_uuid}"):
+            item.update(actions=[ClassTopClientModel.last_sync_at.set(at)])
+
+    def replace_snapshots(self, client: ClassTopClient, snapshots: Sequence[Snapshot]) -> ClassTopClient:
+        """Write ``snapshots`` (the kinds that changed) and ``client`` in one transaction (all or nothing); the
+        client item must still be at ``client.revision`` (else :class:`StaleWrite`)."""
+        item = self._to_item(client)
+        with transaction(
+            ClassTopClientModel,
+            what=f"sync of {client.client_uuid}",
+            stale=f"client {client.client_uuid} changed meanwhile",
+        ) as writes:
             for snap in snapshots:
                 writes.save(snapshot_item(snap))
             writes.save(item)

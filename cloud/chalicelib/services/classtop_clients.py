@@ -7,13 +7,17 @@ They send no credentials, so the tenant's ``client_policy`` decides who may: ``o
 Each upload is the client's full snapshot: its courses and schedule are replaced as a whole (ids absent from the
 upload are gone), in one transaction with the client's counters. Downloads return the client's own ids.
 
-Clients upload every 5 minutes whether or not anything changed, so an upload identical to the stored one (same
-SHA-256) writes nothing unless ``last_sync_at`` is older than :data:`SYNC_TOUCH_S` — sync freshness is known
-to within that.
+Clients upload every 5 minutes whether or not anything changed, so an upload identical to the stored one (the same
+SHA-256 of its courses and of its schedule: the client item's ``digest``, :func:`upload_digest`) writes nothing
+unless ``last_sync_at`` is older than :data:`SYNC_TOUCH_S`; then it only *touches* the client: one UpdateItem of
+``last_sync_at`` (no snapshot rewritten, no rate limit taken, no audit entry: it changes no data, and a client can
+be touched at most once an hour whatever it sends) — sync freshness is known to within that. A changed upload
+writes only the snapshot that changed (a new schedule leaves the courses item as it is), with the client item, in
+one transaction (docs/classtop.md, "What the cloud writes per sync").
 
 Without credentials, the client uuid is all that names a client, so whoever knows an approved client's uuid can
-upload for it. What bounds that (issue 11 item 11): an upload that would write (a changed snapshot, a new client, a
-freshness refresh) counts against two fixed-window limits kept in DynamoDB — per client uuid
+upload for it. What bounds that (issue 11 item 11): an upload that would write data (a changed snapshot, a new
+client) counts against two fixed-window limits kept in DynamoDB — per client uuid
 (``sync_writes_per_client``) and per source address (``sync_writes_per_source``) in each ``sync_window_s`` —
 and over either it is a 429 that writes nothing. Every upload that wrote, and every one refused (rate limit,
 rejected client, closed policy, too large), is audited (``client.sync``: the uuid, the source address, the counts),
@@ -66,8 +70,14 @@ class SyncCounts:
 
 
 class ClassTopClientService:
-    def __init__(self, clients: ClassTopClientRepository, settings: Settings, limiter: RateLimiter, audit: AuditService,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clients: ClassTopClientRepository,
+        settings: Settings,
+        limiter: RateLimiter,
+        audit: AuditService,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clients = clients
         self._settings = settings
         self._limiter = limiter
@@ -88,8 +98,9 @@ class ClassTopClientService:
             return known, False
         return self._admit(client_uuid, name, api_url), True
 
-    def sync(self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]],
-             source: str) -> SyncCounts:
+    def sync(
+        self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]], source: str
+    ) -> SyncCounts:
         """Replace the client's snapshot (see the module docstring); ``source`` is the caller's address."""
         target = f"/api/sync client_uuid={client_uuid} from={source} courses={len(courses)} entries={len(entries)}"
         try:
@@ -101,8 +112,9 @@ class ClassTopClientService:
             self._audit.record(f"client:{client_uuid}", None, "client.sync", target, 200, "ok")
         return counts
 
-    def _sync(self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]],
-              source: str) -> tuple[SyncCounts, bool]:
+    def _sync(
+        self, client_uuid: str, courses: list[dict[str, Any]], entries: list[dict[str, Any]], source: str
+    ) -> tuple[SyncCounts, bool]:
         """The sync and whether it wrote anything."""
         counts = SyncCounts(len(courses), len(entries))
         for kind, rows in ((COURSES, courses), (SCHEDULE, entries)):
@@ -111,12 +123,13 @@ class ClassTopClientService:
                 raise PayloadTooLarge(
                     f"{kind}: {size} bytes of JSON exceed the {self._settings.max_snapshot_bytes}-byte snapshot limit"
                 )
-        digest = hashlib.sha256(json.dumps([courses, entries], separators=(",", ":"), sort_keys=True).encode()
-                                ).hexdigest()
+        uploaded = {COURSES: courses, SCHEDULE: entries}
+        digest = upload_digest(uploaded)
         known = self._clients.get(client_uuid)
         if known is not None:
             self._check_not_rejected(known)
-            if self._unchanged(known, digest):
+            if known.digest == digest:
+                self._touch_if_due(known)
                 return counts, False
         else:
             self._check_admissible(client_uuid)
@@ -127,25 +140,33 @@ class ClassTopClientService:
             if client is None:
                 client = self._admit(client_uuid, "", "")
             self._check_not_rejected(client)
-            if self._unchanged(client, digest):
+            if client.digest == digest:  # a concurrent upload of the same data wrote it
                 return counts, False
             now = self._clock()
             version = (client.revision or 0) + 1  # the client item's revision orders its uploads
+            stored, new = _kind_digests(client.digest), _kind_digests(digest)
             snapshots = [
-                Snapshot(client_uuid, COURSES, courses, version, now),
-                Snapshot(client_uuid, SCHEDULE, entries, version, now),
+                Snapshot(client_uuid, kind, rows, version, now)
+                for kind, rows in uploaded.items()
+                if stored.get(kind) != new[kind]
             ]
-            updated = dataclasses.replace(client, last_sync_at=now, course_count=len(courses),
-                                          entry_count=len(entries), digest=digest)
+            updated = dataclasses.replace(
+                client, last_sync_at=now, course_count=len(courses), entry_count=len(entries), digest=digest
+            )
             self._clients.replace_snapshots(updated, snapshots)
             return counts, True
 
         return retry_stale(attempt, UpstreamError(f"sync of {client_uuid}: too many concurrent updates; retry"))
 
-    def _unchanged(self, client: ClassTopClient, digest: str) -> bool:
-        """Whether an upload with ``digest`` changes nothing stored (and freshness is not due)."""
-        return (client.digest == digest and client.last_sync_at is not None
-                and self._clock() - client.last_sync_at < SYNC_TOUCH_S)
+    def _touch_if_due(self, client: ClassTopClient) -> None:
+        """An unchanged upload: refresh ``last_sync_at`` alone when it is :data:`SYNC_TOUCH_S` old (or unset)."""
+        now = self._clock()
+        if client.last_sync_at is not None and now - client.last_sync_at < SYNC_TOUCH_S:
+            return
+        # a concurrent write (a changed upload, an approval) moved the item on: it is fresh enough, or the next
+        # upload (5 minutes later) touches it
+        with contextlib.suppress(StaleWrite):
+            self._clients.touch(client, now)
 
     def _take_allowance(self, client_uuid: str, source: str) -> None:
         """Count one writing upload against the source's and the client's limits (429 when over either)."""
@@ -167,8 +188,17 @@ class ClassTopClientService:
         snap = self._clients.snapshot(client_uuid, COURSES)
         rows: list[dict[str, Any]] = snap.body if snap else []
         # the client needs ``location`` present (else it shows a conflict and wipes its own value)
-        return [{"id": r["id"], "name": r["name"], "teacher": r.get("teacher") or "", "location": "",
-                 "color": r.get("color") or "", "note": r.get("note")} for r in rows]
+        return [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "teacher": r.get("teacher") or "",
+                "location": "",
+                "color": r.get("color") or "",
+                "note": r.get("note"),
+            }
+            for r in rows
+        ]
 
     def schedule(self, client_uuid: str) -> list[dict[str, Any]]:
         self._known(client_uuid)
@@ -227,3 +257,17 @@ class ClassTopClientService:
     def _check_not_rejected(client: ClassTopClient) -> None:
         if client.approval is Approval.REJECTED:
             raise Forbidden(f"client {client.client_uuid} was rejected by an administrator")
+
+
+def upload_digest(uploaded: dict[str, list[dict[str, Any]]]) -> str:
+    """The stored ``digest`` of an upload: ``<kind>=<SHA-256 of its canonical JSON>`` per kind, joined by ``,``
+    (a digest stored before, one SHA-256 of both, matches no upload: the next one rewrites both snapshots once)."""
+    return ",".join(
+        f"{kind}={hashlib.sha256(json.dumps(rows, separators=(',', ':'), sort_keys=True).encode()).hexdigest()}"
+        for kind, rows in sorted(uploaded.items())
+    )
+
+
+def _kind_digests(digest: str | None) -> dict[str, str]:
+    """A stored digest's per-kind hashes (none for a digest in the earlier form)."""
+    return dict(part.split("=", 1) for part in (digest or "").split(",") if "=" in part)

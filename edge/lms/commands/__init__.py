@@ -9,7 +9,8 @@ from edge.lms.commands.command_service import AccessError, CommandService, Outco
 from edge.lms.commands.fanout import Fanout
 from edge.lms.commands.offline_queue import CommandQueue
 from edge.lms.commands.progress import CommandProgress
-from edge.lms.commands.router import Router, Ticket, Transport, result_dict
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket, Transport, result_dict
 
 __all__ = [
     "AccessError",

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from edge.lms.commands.cloud_requests import CloudRequest, Pacer, RequestIds
 from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, ResultBuffer
 from edge.lms.commands.result_writer import ResultWriter
-from edge.lms.commands.router import Router, Ticket
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus, Response
 from shared.messages.command import CommandHop

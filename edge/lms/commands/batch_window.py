@@ -7,7 +7,11 @@ import threading
 from collections import deque
 from typing import Any
 
-from edge.lms.commands.router import Router, Ticket
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket
+
+#: commands written to the broker together (one ``send``); the first leave before the rest are made
+_CHUNK = 32
 
 
 class BatchWindow:
@@ -22,6 +26,8 @@ class BatchWindow:
         self._todo = deque(agent_ids)
         self._total = len(agent_ids)
         self._command, self._params, self._timeout_s = command, params, timeout_s
+        #: checked and encoded once (``None``: a command every agent refuses; each is told why by ``dispatch``)
+        self._prepared = router.prepare(command, params, timeout_s, source="batch") if agent_ids else None
         self._concurrency = concurrency
         self._loop = loop
         self._lock = threading.Lock()
@@ -43,21 +49,33 @@ class BatchWindow:
             if self._pumping:
                 return
             self._pumping = True
-        while True:
+        more = True
+        while more:  # each chunk of commands leaves together, and travels while the next is made
+            with self._router.corked():
+                more = self._send(_CHUNK)
+
+    def _send(self, count: int) -> bool:
+        """Send up to ``count`` commands; ``False`` once the window is full or every agent has its command."""
+        for _ in range(count):
             with self._lock:
                 if not self._todo or self._in_flight >= self._concurrency:
                     self._pumping = False
-                    return
+                    return False
                 agent_id = self._todo.popleft()
                 self._in_flight += 1
             try:
-                ticket = self._router.dispatch(agent_id, self._command, self._params, self._timeout_s, source="batch")
+                if self._prepared is not None:
+                    ticket = self._router.dispatch_prepared(agent_id, self._prepared)
+                else:
+                    ticket = self._router.dispatch(agent_id, self._command, self._params, self._timeout_s,
+                                                   source="batch")  # fmt: skip
             except BaseException:
                 with self._lock:
                     self._pumping = False
                 raise
             self.tickets[agent_id] = ticket
             ticket.future.add_done_callback(self._on_done)
+        return True
 
     def _on_done(self, _future: object) -> None:
         with self._lock:

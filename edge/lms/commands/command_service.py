@@ -20,7 +20,8 @@ from edge.lms.auth import Audit, Principal, Role
 from edge.lms.cctv import CctvLog
 from edge.lms.commands.batch_window import BatchWindow
 from edge.lms.commands.offline_queue import CommandQueue
-from edge.lms.commands.router import Router, Ticket, result_dict
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket, result_dict
 from edge.lms.errors import LmsError
 from shared.commands import CATALOGUE, validate_params
 from shared.errors import CommandError

@@ -52,7 +52,8 @@ from edge.lms.commands.offline_queue import CommandQueue
 from edge.lms.commands.progress import Progress
 from edge.lms.commands.result_buffer import MAX_RESULTS_PER_MESSAGE, Report, ResultBuffer
 from edge.lms.commands.result_writer import ResultsOutbox, ResultWriter
-from edge.lms.commands.router import Router, Ticket
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket
 from edge.lms.store import Store
 from shared import topics
 from shared.commands import validate_params

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from edge.lms.agents import AgentView, Registry
 from edge.lms.commands.queue_rows import QueueRows
-from edge.lms.commands.router import Router, Ticket, response_fields
+from edge.lms.commands.router import Router
+from edge.lms.commands.ticket import Ticket, response_fields
 from edge.lms.store import Store
 from shared.errors import ErrorCode
 from shared.messages import CommandStatus, Presence, Response

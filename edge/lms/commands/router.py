@@ -14,20 +14,20 @@ the hot path).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import logging
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from concurrent.futures import InvalidStateError
+from contextlib import AbstractContextManager
+from typing import Any
 
 from edge.lms.agents import Registry
 from edge.lms.commands.command_log import CommandLog, CommandLogEntry
 from edge.lms.commands.deadlines import Deadlines
+from edge.lms.commands.ticket import PreparedCommand, RouterStats, Ticket, Transport
 from shared import topics
 from shared.commands import CATALOGUE, get_spec, loggable_params, validate_params
 from shared.errors import CommandError, ErrorCode, MqttError, SharedError
@@ -46,71 +46,6 @@ LMS_SOURCE = "lms"
 #: The LMS waits this much longer than the command's own timeout, so that an agent's own ``timeout``
 #: answer (which may carry partial output) wins over the LMS's.
 TRANSPORT_GRACE_S = 0.5
-
-
-@dataclass(eq=False)
-class Ticket:
-    """One command to one agent, in flight or done."""
-
-    request_id: str
-    agent_id: str
-    command: str
-    params: dict[str, Any]
-    timeout_s: float
-    source: str
-    future: Future[Response] = field(default_factory=Future)
-    started: float = field(default_factory=time.perf_counter)
-    delivered: bool = False
-    answered: bool = False
-    #: the cloud's id of the command this request is part of (``None`` for the site's own commands)
-    command_id: str | None = None
-
-    def result(self, timeout_s: float | None = None) -> Response:
-        return self.future.result(timeout_s)
-
-    async def wait(self) -> Response:
-        """Await the response from asyncio code (e.g. a FastAPI handler)."""
-        return await asyncio.wrap_future(self.future)
-
-
-def response_fields(response: Response) -> dict[str, Any]:
-    """A command's outcome as the API and the offline queue show it (after ``success`` and ``request_id``)."""
-    return {
-        "status": response.status.value,
-        "data": response.data,
-        "error": response.error,
-        "error_code": response.error_code.value if response.error_code else None,
-    }
-
-
-def result_dict(request_id: str, response: Response) -> dict[str, Any]:
-    """``{success, request_id, status, data, error, error_code}``: the body of every command-backed reply."""
-    return {"success": response.success, "request_id": request_id, **response_fields(response)}
-
-
-@dataclass
-class RouterStats:
-    sent: int = 0
-    answered: int = 0
-    timed_out: int = 0
-    rejected: int = 0
-    bad_responses: int = 0
-    late_responses: int = 0
-
-
-class Transport(Protocol):
-    """How commands reach agents of one ``kind`` other than our MQTT agents (e.g. ``legacy``: WebSocket).
-
-    Both methods may be called from any thread and must not block.
-    """
-
-    def validate(self, ticket: Ticket) -> Response | None:
-        """Check (and normalise ``ticket.params`` of) the command for this kind; a failure ``Response``."""
-        ...
-
-    def send(self, ticket: Ticket) -> str | None:
-        """Hand the command to the agent: ``None`` when handed over, else why it could not be."""
-        ...
 
 
 class Router:
@@ -194,9 +129,8 @@ class Router:
     ) -> Ticket:
         """Send one command without waiting. The ticket's future always resolves to a ``Response``.
         ``command_id``: the cloud's id of the command, carried to the agent in the ``Command``."""
-        timeout = min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
-        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}), timeout, source,
-                        command_id=command_id)  # fmt: skip
+        ticket = Ticket(request_id or self.new_request_id(), agent_id, command, dict(params or {}),
+                        self._timeout(timeout_s), source, command_id=command_id)  # fmt: skip
         if self._transports:
             transport = self._transports.get(self._registry.kind(agent_id) or "")
             if transport is not None:
@@ -209,6 +143,52 @@ class Router:
         self._publish(ticket)
         return ticket
 
+    def _timeout(self, timeout_s: float | None) -> float:
+        return min(float(timeout_s if timeout_s is not None else self.default_timeout_s), MAX_TIMEOUT_S)
+
+    def prepare(
+        self, command: str, params: dict[str, Any] | None = None, timeout_s: float | None = None, *, source: str = "api"
+    ) -> PreparedCommand | None:
+        """Check and encode a command once for many agents (a batch): ``None`` when it fails a check that does not
+        depend on the agent, or cannot be spliced — then :meth:`dispatch` each agent, which gives each its answer."""
+        params = dict(params or {})
+        probe = Ticket(f"{self._prefix}0", "", command, params, self._timeout(timeout_s), source)  # seq starts at 1
+        if command not in CATALOGUE or self._command_failure(probe) is not None:
+            return None
+        try:
+            payload = encode(Command(request_id=probe.request_id, command=command, params=probe.params,
+                                     timeout_s=probe.timeout_s))  # fmt: skip
+        except (ValueError, TypeError):
+            return None
+        field = f'"request_id":"{probe.request_id}"'.encode()
+        at = payload.find(field)  # the first: request_id is dumped before params
+        if at < 0:
+            return None
+        cut = at + len(field) - len(probe.request_id) - 1
+        return PreparedCommand(command, params, probe.params, probe.timeout_s, source, self.exec_policy, payload[:cut],
+                               payload[cut + len(probe.request_id):])  # fmt: skip
+
+    def dispatch_prepared(self, agent_id: str, prepared: PreparedCommand) -> Ticket:
+        """:meth:`dispatch` of a command from :meth:`prepare`: the same checks of the agent, the same answers."""
+        if (self._transports and self._registry.kind(agent_id) in self._transports) or (
+            prepared.exec_policy != self.exec_policy
+        ):
+            return self.dispatch(agent_id, prepared.command, prepared.params, prepared.timeout_s,
+                                 source=prepared.source)  # fmt: skip
+        ticket = Ticket(self.new_request_id(), agent_id, prepared.command, dict(prepared.clean), prepared.timeout_s,
+                        prepared.source)  # fmt: skip
+        failure = self._check_presence(ticket)
+        if failure is not None:
+            self.stats.rejected += 1
+            self._finish(ticket, failure)
+            return ticket
+        self._send(ticket, prepared.payload(ticket.request_id))
+        return ticket
+
+    def corked(self) -> AbstractContextManager[None]:
+        """Commands dispatched in the block leave for the broker together when it ends (``MqttClient.corked``)."""
+        return self._client.corked()
+
     def _publish(self, ticket: Ticket) -> None:
         """Send a checked ticket to its agent over MQTT (a failure ends it)."""
         rid = ticket.request_id
@@ -219,6 +199,10 @@ class Router:
         except (ValueError, TypeError) as exc:  # e.g. a request id not matching the pattern
             self._finish(ticket, Response.fail(rid, ErrorCode.BAD_PAYLOAD, f"cannot build the command: {exc}"))
             return
+        self._send(ticket, payload)
+
+    def _send(self, ticket: Ticket, payload: bytes) -> None:
+        rid = ticket.request_id
         if len(payload) > MAX_PAYLOAD_BYTES:
             failure = Response.fail(
                 rid, ErrorCode.PAYLOAD_TOO_LARGE,
@@ -275,6 +259,10 @@ class Router:
 
     def _check(self, ticket: Ticket) -> Response | None:
         """Validate before sending: the command and its params, then the agent. ``None`` when fine."""
+        return self._command_failure(ticket) or self._check_presence(ticket)
+
+    def _command_failure(self, ticket: Ticket) -> Response | None:
+        """The checks of :meth:`_check` before the agent's presence (``ticket.params`` normalised when they pass)."""
         rid = ticket.request_id
         if ticket.command == "exec" and (self.exec_policy == "disabled" or
                                          (self.exec_policy == "local_only" and ticket.source == "cloud")):
@@ -295,7 +283,7 @@ class Router:
             return Response.fail(rid, ErrorCode.FORBIDDEN, f"{ticket.command} is sent only from the agent's device "
                                  "shadow (set cameras in the cloud API, or on site with cctv_add_camera)")
         ticket.params = model.model_dump(mode="json", exclude_unset=True)
-        return self._check_presence(ticket)
+        return None
 
     def _check_presence(self, ticket: Ticket) -> Response | None:
         rid = ticket.request_id

@@ -110,3 +110,38 @@ def test_the_installed_paho_has_every_part_the_direct_writes_use(broker: Mosquit
     """If a paho release renames one, the client falls back to paho's own path; this says so before it ships."""
     client = MqttClient(settings(broker, "alice"))
     assert client._client.direct, [n for n in PAHO_PARTS if not hasattr(client._client, n)]
+
+
+def test_packets_held_back_leave_together_whole_and_in_order(broker: MosquittoProcess) -> None:
+    """Published inside ``corked`` (and, past the in-flight window, from the network thread as PUBACKs come back, while
+    it holds back what it queues during a read): runs of packets joined into one ``send``, 200 kB ones among them
+    (more than one ``send`` takes, so runs are cut part-way) — every message arrives once, whole, in order."""
+    sender, receiver = MqttClient(settings(broker, "alice")), MqttClient(settings(broker, "bob"))
+    got: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def on_message(message: IncomingMessage) -> None:
+        got.append(parse(message.payload))
+        if len(got) == PER_THREAD:
+            done.set()
+
+    receiver.subscribe("direct/corked", on_message)
+    for client in (receiver, sender):
+        client.start()
+    try:
+        for client in (receiver, sender):
+            assert client.wait_connected(30)
+            client.publish("direct/probe", b"", qos=1).wait_for_publish(30)
+        before_sends, before_packets = sender._client.sends, sender._client.direct_writes
+        with sender.corked():
+            for seq in range(PER_THREAD):
+                sender.publish("direct/corked", payload(0, seq), qos=1)
+            assert sender._client.direct_writes == before_packets  # nothing written inside the block
+        assert done.wait(60), f"got {len(got)} of {PER_THREAD}"
+    finally:
+        for client in (receiver, sender):
+            client.stop()
+
+    assert got == [(0, seq) for seq in range(PER_THREAD)]
+    packets = sender._client.direct_writes - before_packets
+    assert packets > 0 and sender._client.sends - before_sends < packets  # packets shared sends

@@ -14,14 +14,17 @@ from edge.agent import footprint
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_starting_the_agent_does_not_load_modules_it_does_not_need() -> None:
+@pytest.mark.parametrize("entry", ["edge.agent.__main__", "edge.agent.cli"])
+def test_starting_the_agent_does_not_load_modules_it_does_not_need(entry: str) -> None:
+    """``python -m edge.agent``, and ``classtop-agent run`` (the console script the service starts: ``edge.agent.cli``,
+    whose ``install`` and ``enrol`` steps load what they need when run)."""
     code = (
-        "import sys, edge.agent.__main__\n"
+        f"import sys, {entry}, edge.agent.__main__\n"
         "heavy = ['sqlite3', 'logging.handlers', 'edge.agent.classtop_import', 'cv2', 'numpy', 'cryptography',\n"
         "         'shared.messages.site', 'shared.messages.sync', 'shared.messages.retirement',\n"
         "         'shared.messages.upgrades', 'shared.messages.logs',\n"
         "         'shared.messages.agent', 'shared.messages.command',  # its messages are msgspec mirrors\n"
-        "         'importlib.metadata', 'http.client', 'email.message']  # edge.agent.deferred_modules\n"
+        "         'importlib.metadata', 'importlib.resources', 'http.client', 'email.message']\n"
         "heavy += [m for m in edge.agent.deferred_modules.DEFERRED if type(sys.modules.get(m)).__name__ == 'module']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -42,16 +42,18 @@ def test_classtop_client_round_trip(policy: str) -> None:
         assert isinstance(health.json_body["data"], dict)
 
         for attempt in range(2):  # the client re-registers with the same uuid at every start
-            response = cloud.post("/api/clients/register", {"uuid": client_uuid, "name": "", "api_url": ""},
-                                  role=None)
+            response = cloud.post("/api/clients/register", {"uuid": client_uuid, "name": "", "api_url": ""}, role=None)
             assert 200 <= response.status_code < 300
             assert response.json_body["success"] is True
             assert response.json_body["data"]["created"] is (attempt == 0)
 
         response = cloud.post("/api/sync", sync_body(client_uuid, COURSES, ENTRIES), role=None)
         assert response.status_code == 200
-        assert response.json_body == {"success": True, "message": "Sync completed",
-                                      "data": {"synced_courses": 2, "synced_entries": 2}}
+        assert response.json_body == {
+            "success": True,
+            "message": "Sync completed",
+            "data": {"synced_courses": 2, "synced_entries": 2},
+        }
 
         courses = cloud.get(f"/api/clients/{client_uuid}/courses", role=None).json_body
         assert courses["success"] is True
@@ -124,8 +126,9 @@ def test_sync_reads_the_client_as_the_lms_does(open_cloud: Cloud) -> None:
     is ignored, not refused; ``null`` reads as empty."""
     course = {**COURSES[0], "teacher": None, "color": None, "added_by_a_newer_client": True}
     entry = {**ENTRIES[0], "weeks": None, "extra": 1}
-    response = open_cloud.post("/api/sync", {"client_uuid": "c1", "courses": [course], "schedule_entries": [entry],
-                                             "timestamp": 1}, role=None)
+    response = open_cloud.post(
+        "/api/sync", {"client_uuid": "c1", "courses": [course], "schedule_entries": [entry], "timestamp": 1}, role=None
+    )
     assert response.status_code == 200, response.json_body
     [stored] = open_cloud.get("/api/clients/c1/courses", role=None).json_body["data"]["courses"]
     assert (stored["teacher"], stored["color"]) == ("", "")
@@ -176,8 +179,9 @@ def test_approval_queue_approve_and_reject() -> None:
         # a rejected client is refused everywhere, and its kept data is not served
         assert cloud.post("/api/sync", sync_body("c2", [], []), role=None).status_code == 403
         assert cloud.get("/api/clients/c2/courses", role=None).status_code == 403
-        assert cloud.post("/api/clients/register", {"uuid": "c2", "name": "", "api_url": ""},
-                          role=None).status_code == 403
+        assert (
+            cloud.post("/api/clients/register", {"uuid": "c2", "name": "", "api_url": ""}, role=None).status_code == 403
+        )
 
 
 def test_an_unchanged_upload_writes_nothing_until_freshness_is_due(open_cloud: Cloud) -> None:
@@ -185,13 +189,13 @@ def test_an_unchanged_upload_writes_nothing_until_freshness_is_due(open_cloud: C
     open_cloud.post("/api/sync", body, role=None)
     version = SnapshotModel.get("c1", "courses").version
     open_cloud.clock.advance(300)
-    assert open_cloud.post("/api/sync", body, role=None).json_body["data"] == {"synced_courses": 2,
-                                                                               "synced_entries": 2}
+    assert open_cloud.post("/api/sync", body, role=None).json_body["data"] == {"synced_courses": 2, "synced_entries": 2}
     assert SnapshotModel.get("c1", "courses").version == version  # nothing written
     open_cloud.clock.advance(3600)
     open_cloud.post("/api/sync", body, role=None)
-    assert SnapshotModel.get("c1", "courses").version == version + 1  # freshness refreshed
+    assert SnapshotModel.get("c1", "courses").version == version  # freshness: the client item alone
+    assert open_cloud.get("/api/clients/c1").json_body["data"]["last_sync_at"] == open_cloud.clock.now
     changed = sync_body("c1", COURSES[:1], ENTRIES)
     open_cloud.post("/api/sync", changed, role=None)
-    assert SnapshotModel.get("c1", "courses").version == version + 2
+    assert SnapshotModel.get("c1", "courses").version > version
     assert len(open_cloud.get("/api/clients/c1/courses", role=None).json_body["data"]["courses"]) == 1

@@ -19,7 +19,7 @@ from edge.lms.agents import Registry
 from edge.lms.cloud import config_sync
 from edge.lms.cloud.config_sync import LmsConfigSync, load_applied, startup_config
 from edge.lms.commands import CommandLog, Router
-from edge.lms.commands.router import Ticket
+from edge.lms.commands.ticket import Ticket
 from edge.lms.config import CloudConfigError, LmsConfig, cloud_settable_values, with_cloud_config
 from edge.lms.store import Store
 from shared import topics

@@ -15,7 +15,7 @@ from edge.lms.commands import Fanout
 from edge.lms.commands.cloud_requests import CloudRequest, CloudRequestRows, Pacer
 from edge.lms.commands.progress import Progress
 from edge.lms.commands.result_buffer import ResultBuffer
-from edge.lms.commands.router import Ticket
+from edge.lms.commands.ticket import Ticket
 from edge.lms.store import Store
 from shared.errors import ErrorCode
 from shared.messages import Response, SiteCommand, encode
