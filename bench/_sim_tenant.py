@@ -24,6 +24,9 @@ from shared.topics import BASIC_INGEST_PREFIX, site_up
 
 #: the LMS's full site heartbeat period as it ships (``site_heartbeat_s``; ``--site-heartbeat-s``)
 HEARTBEAT_S = float(LmsConfig.model_fields["site_heartbeat_s"].default)
+#: the simulated clock's step (the full heartbeat period when shorter): the minute's pass, the dashboard's polls, the
+#: sweeper, the syncs and the agents' changes are laid out on it
+TICK_S = 60.0
 
 
 class Tenant:
@@ -32,6 +35,8 @@ class Tenant:
     def __init__(self, counter: DynamoCounter, sites: int, per_site: int) -> None:
         self.counter = counter
         self.heartbeat_s: float = HEARTBEAT_S
+        #: when each site's next full heartbeat is due (the sites' LMSs beat out of phase); set by the first run
+        self.next_full: dict[str, float] = {}
         self.dashboard: Dashboard | None = None
         self.now = 1_750_000_000.0
         self.sites = {f"site-{s:02d}": {f"s{s:02d}-pc{a:03d}": Presence.OFFLINE for a in range(per_site)}
@@ -66,12 +71,14 @@ class Tenant:
         with self.counter.within(handler):
             return RULE_HANDLERS[handler](event_for(rule, topic, payload), None)
 
-    def heartbeat(self, site_id: str) -> None:
+    def heartbeat(self, site_id: str, changed: list[str] | None = None) -> None:
+        """The site's full heartbeat, or (``changed``) a changed-only one listing those agents; each states the
+        full period, as the LMS's do (``edge/lms/cloud/site_heartbeats.py``)."""
         agents = [{"agent_id": a, "status": p.value, "version": "1.0.0", "hostname": a}
-                  for a, p in self.sites[site_id].items()]
+                  for a, p in self.sites[site_id].items() if changed is None or a in changed]
         self.up_message("site_heartbeat", {"type": "site_heartbeat", "v": 1, "timestamp": self.now,
-                                           "lms_version": "1.0.0", "full": True, "agents": agents,
-                                           "site_id": site_id})
+                                           "lms_version": "1.0.0", "full": changed is None, "agents": agents,
+                                           "full_period_s": self.heartbeat_s, "site_id": site_id})
 
     def api(self) -> None:
         self.meter.api_requests += 1
@@ -126,37 +133,53 @@ class Tenant:
 
     def run(self, minutes: float, *, boot: float = 0.0, shutdown: float = 0.0, churn_per_hour: float = 0.0,
             commands: int = 0, clients: int = 0, changed_syncs: int = 0) -> None:
-        """Advance ``minutes`` of simulated time in heartbeat steps. ``boot`` / ``shutdown``: the share of agents
-        that come online / go offline, spread evenly; ``churn_per_hour``: share of agents flipping per hour."""
-        steps = int(minutes * 60 / self.heartbeat_s)
+        """Advance ``minutes`` of simulated time in :data:`TICK_S` steps. ``boot`` / ``shutdown``: the share of agents
+        that come online / go offline, spread evenly; ``churn_per_hour``: share of agents flipping per hour.
+
+        As the LMS sends them: each site's full heartbeat every ``heartbeat_s`` (the sites out of phase), and each
+        agent's change at once in a changed-only heartbeat of its own (the LMS's 0.5 s debounce joins changes of one
+        site that close together; spread evenly over the sample, as here, they are minutes apart)."""
+        tick = min(TICK_S, self.heartbeat_s)
+        if not self.next_full:
+            self.next_full = {site_id: self.now + n * self.heartbeat_s / len(self.sites)
+                              for n, site_id in enumerate(self.sites)}
+        steps = int(minutes * 60 / tick)
         all_agents = [(s, a) for s, agents in self.sites.items() for a in agents]
         to_boot = all_agents[: int(len(all_agents) * boot)]
         to_stop = all_agents[: int(len(all_agents) * shutdown)]
         flips = int(len(all_agents) * churn_per_hour * minutes / 60)
         command_steps = {int(i * steps / commands) for i in range(commands)} if commands else set()
-        sync_every = max(1, int(300 / self.heartbeat_s))
+        sync_every = max(1, int(300 / tick))
         for step in range(steps):
+            changes: list[tuple[str, str]] = []
             for s, a in to_boot[step * len(to_boot) // steps:(step + 1) * len(to_boot) // steps]:
                 self.sites[s][a] = Presence.ONLINE
+                changes.append((s, a))
             for s, a in to_stop[step * len(to_stop) // steps:(step + 1) * len(to_stop) // steps]:
                 self.sites[s][a] = Presence.OFFLINE
+                changes.append((s, a))
             for i in range(step * flips // steps, (step + 1) * flips // steps):
                 s, a = all_agents[(i * 7919) % len(all_agents)]
                 self.sites[s][a] = Presence.OFFLINE if self.sites[s][a] is Presence.ONLINE else Presence.ONLINE
+                changes.append((s, a))
+            for s, a in changes:
+                self.heartbeat(s, [a])
             for site_id in self.sites:
-                self.heartbeat(site_id)
+                if self.now >= self.next_full[site_id]:
+                    self.heartbeat(site_id)
+                    self.next_full[site_id] += self.heartbeat_s
             if step in command_steps:
                 self.command(sorted(self.sites)[step % len(self.sites)])
             if clients and step % sync_every == 0:
                 for c in range(clients):
                     self.sync(c, changed=c < changed_syncs and step == 0)
-            if step % int(300 / self.heartbeat_s) == 0:
+            if step % sync_every == 0:
                 self.sweep()
             if self.dashboard is not None:
-                self.dashboard.poll_for(self.heartbeat_s)
-            if int(self.now) // 60 != int(self.now + self.heartbeat_s) // 60:
+                self.dashboard.poll_for(tick)
+            if int(self.now) // 60 != int(self.now + tick) // 60:
                 self.summary_pass()
-            self.now += self.heartbeat_s
+            self.now += tick
 
     def summary_pass(self) -> None:
         """The overview summary's pass, which ``evaluate_alerts`` runs every minute after the alerts (its invocation

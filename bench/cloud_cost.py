@@ -20,8 +20,9 @@ sleeping) and counts what AWS would bill:
 
 A day is not simulated second by second: it is three sampled periods, extrapolated (the output says so):
 the morning boot (every agent comes online within the sample), a steady period (full site heartbeats every
-``site_heartbeat_s`` as the LMS ships it, 2% of agents changing state per hour, a few commands and ClassTop syncs),
-and the evening shutdown; the steady sample stands for the rest of the day. Metric rollups: one closed hour of every
+``site_heartbeat_s`` as the LMS ships it, each agent's change at once in a changed-only heartbeat, 2% of agents
+changing state per hour, a few commands and ClassTop syncs), and the evening shutdown; the steady sample stands for
+the rest of the day. Metric rollups: one closed hour of every
 agent's 5-minute buckets through the real ``site_metrics`` rule, x24 (measured; their values are synthetic, an
 agent's 12 buckets alike, so an item is smaller than a real hour's, ≈535 against ≈640 bytes: one write unit both).
 Not measured: a ClassTop client's hourly freshness refresh (the samples are shorter than an hour; one UpdateItem,
@@ -259,6 +260,12 @@ def main() -> int:
           f"x{steady_minutes_per_day / args.steady_minutes:.0f} to the rest of the day; "
           f"{args.clients} ClassTop clients syncing every 5 min; "
           f"metric rollups: one hour measured, x24")
+    beats = day.part("site_heartbeat")
+    print(f"  site heartbeats: a full one every {args.site_heartbeat_s:g} s per site"
+          f"{' (the LMS default, edge/lms/config/lms_config.py)' if args.site_heartbeat_s == HEARTBEAT_S else ''}, "
+          f"each change at once in a changed-only one: {beats.lambda_invocations:,.0f} invocations / day, "
+          f"${sum(scaled_costs(beats, agents).values()):.2f} per 1,000 agents / month "
+          f"(--site-heartbeat-s 60 for the period before issue 18)")
     print(f"  steady state: {steady_writes_per_agent_5min:.3f} DynamoDB write units per agent per 5 min "
           f"(goal <= 1); per agent-day {day.write_units / agents:.1f} WCU")
     print(f"  overview summary (its items' writes, in the figures below): {day.summary_write_units:,.0f} write units "

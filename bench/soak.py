@@ -11,7 +11,7 @@ agent heartbeat                        5 s              each agent (``heartbeat_
 agent metrics sample                   15 s             each agent (``metrics_s``)
 agent process-list event               600 s            each agent (``[processes] interval_s``)
 agent ClassTop snapshot                300 s            each agent (``[classtop] sync_interval_s``)
-site heartbeat to the cloud            30 s             the LMS (``site_heartbeat_s``)
+site heartbeat to the cloud            300 s            the LMS (``site_heartbeat_s``)
 command (``ping``/``get_setting``)     60 s per agent   this bench, through the LMS's API
 settings change (``set_setting``)      600 s per agent  this bench, through the LMS's API
 ClassTop desktop client heartbeat      30 s             ``bench/_classtop_fleet.py`` clients (wss)

@@ -20,6 +20,11 @@ DEFAULT_TIMEOUT_S = 30.0
 MAX_PACKAGE_BYTES = 64 * 1024 * 1024
 #: AWS IoT Core's message limit; nothing bigger is accepted on any hop.
 MAX_PAYLOAD_BYTES = 128 * 1024
+#: the bounds of a site's full heartbeat period (the LMS's ``site_heartbeat_s``, ``SiteHeartbeat.full_period_s``).
+#: The cloud shows a silent site down some periods after its last heartbeat (docs/architecture.md#presence), so the
+#: most a site may claim bounds how long a hung LMS goes unnoticed: 10 minutes, twice the default
+FULL_PERIOD_MIN_S = 1.0
+FULL_PERIOD_MAX_S = 600.0
 #: a setting's key and the longest value (``shared.commands``; the agent's settings store)
 SETTING_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 MAX_SETTING_VALUE = 8192

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from shared.errors import ErrorCode
 from shared.messages.agent import Event
 from shared.messages.base import JsonData, JsonObject, Message, Strict, require_unique
-from shared.messages.checks import site_hops
+from shared.messages.checks import FULL_PERIOD_MAX_S, FULL_PERIOD_MIN_S, site_hops
 from shared.messages.command import (
     COMMAND_NAME_PATTERN,
     DEFAULT_TIMEOUT_S,
@@ -39,7 +39,7 @@ class AgentPresence(Strict):
 
 
 class SiteHeartbeat(Message):
-    """LMS -> cloud, every ``site_heartbeat_s`` (60 s) and on change. ``full`` lists every agent; otherwise only
+    """LMS -> cloud, every ``site_heartbeat_s`` (300 s) and on change. ``full`` lists every agent; otherwise only
     changed ones."""
 
     type: Literal["site_heartbeat"] = "site_heartbeat"
@@ -53,6 +53,9 @@ class SiteHeartbeat(Message):
     certificates_expiring: list[Annotated[str, Field(pattern=r"^[a-z_]{1,16}$")]] | None = Field(
         default=None, max_length=8
     )
+    #: the LMS's full heartbeat period now (its ``site_heartbeat_s``), by which the cloud judges the site's silence;
+    #: absent from older LMSs (judged as sending every 60 s)
+    full_period_s: float | None = Field(default=None, ge=FULL_PERIOD_MIN_S, le=FULL_PERIOD_MAX_S)
 
 
 class SiteCommand(Message):

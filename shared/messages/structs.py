@@ -264,7 +264,7 @@ class AgentPresence(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class SiteHeartbeat(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Mirror of ``shared.messages.site.SiteHeartbeat``: LMS -> cloud, every ``site_heartbeat_s`` (60 s) and on change. ``full`` lists every agent; otherwise only"""
+    """Mirror of ``shared.messages.site.SiteHeartbeat``: LMS -> cloud, every ``site_heartbeat_s`` (300 s) and on change. ``full`` lists every agent; otherwise only"""
 
     v: Literal[1] = 1
     type: Literal["site_heartbeat"] = "site_heartbeat"
@@ -276,9 +276,11 @@ class SiteHeartbeat(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     certificates_expiring: (
         Annotated[list[Annotated[str, Meta(pattern="^[a-z_]{1,16}\\Z")]], Meta(max_length=8)] | None
     ) = None
+    full_period_s: Annotated[float, Meta(ge=1.0, le=600.0)] | None = None
 
     def __post_init__(self) -> None:
         _finite("timestamp", self.timestamp)
+        _finite("full_period_s", self.full_period_s)
 
 
 class AgentResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -6,9 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.approval import Approval
+from shared.messages.checks import FULL_PERIOD_MAX_S
 
 #: ``Site.link_state`` after IoT Core's ``disconnected`` lifecycle event
 LINK_DISCONNECTED = "disconnected"
+#: the overview's and ``/api/stats``' silence for a site whose LMS states no full heartbeat period (older LMSs, which
+#: send one every 60 s: one lost, and the next late, is no outage); presence per hop and the alerts wait
+#: ``CLASSTOP_SITE_STALE_S`` (180 s) instead
+STALE_AFTER_S = 150.0
+#: a site whose LMS states its full heartbeat period is silent after this many periods without a heartbeat (the stored
+#: stamp lags by up to one period: one lost heartbeat, and the next a little late, is no outage); never sooner than
+#: the cloud's own figure for an LMS that states none
+STALE_PERIODS = 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,16 @@ class Site:
     agents_digest: str | None = None
     #: when a heartbeat last found no order waiting for the site (None: unknown, or an order was given since)
     orders_checked_at: float | None = None
+    #: the full heartbeat period its LMS states in its heartbeats (None: an LMS that states none)
+    full_period_s: float | None = None
+
+    def stale_after(self, floor_s: float = STALE_AFTER_S) -> float:
+        """How long after its stored last heartbeat the site counts as silent: ``floor_s`` (the cloud's figure, all
+        an LMS that states no period gets), or :data:`STALE_PERIODS` of the period its LMS states when longer (at
+        most :data:`FULL_PERIOD_MAX_S`'s: the message's bound, applied again to what is stored)."""
+        if self.full_period_s is None:
+            return floor_s
+        return max(floor_s, STALE_PERIODS * min(float(self.full_period_s), FULL_PERIOD_MAX_S))
 
     @property
     def link_down_since_heartbeat(self) -> bool:
@@ -77,4 +96,6 @@ class Site:
             "thing_name": self.thing_name,
             "certificate_arn": self.certificate_arn,
             "retired_at": self.retired_at,
+            "full_period_s": self.full_period_s,
+            "stale_after_s": self.stale_after(),
         }

@@ -4,10 +4,10 @@
 A site's entry: ``v`` LMS version, ``t`` agents, ``o`` online, ``h`` its last heartbeat when the entry was written,
 ``r`` the site item's revision it was made from, and only when they say something: ``n`` name, ``a`` approval (when
 not approved), ``c`` certificates expiring, ``l``/``lc``/``lr`` its cloud link as IoT Core's lifecycle events last
-told it (state, when, why), ``d`` (1): ``h`` is the site's exact last heartbeat and the clock decides its silence (set
-by the minute's pass once that heartbeat is :data:`WATCH_AFTER_S` old, so a silent site shows down
-:data:`STALE_AFTER_S` after its last heartbeat whenever the pass runs). A client's entry: ``s`` its last sync
-(absent: never), ``p`` (1) pending approval.
+told it (state, when, why), ``f`` the full heartbeat period its LMS states, ``d`` (1): ``h`` is the site's exact last
+heartbeat and the clock decides its silence (set by the minute's pass once that heartbeat is :func:`watch_after` old,
+so a silent site shows down ``Site.stale_after()`` after its last heartbeat whenever the pass runs). A client's
+entry: ``s`` its last sync (absent: never), ``p`` (1) pending approval.
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.domain.approval import Approval
-from chalicelib.domain.site import Site
+from chalicelib.domain.site import STALE_AFTER_S, Site
 
-#: a site is *reporting* while its last heartbeat is at most this old: the LMS's full heartbeats come every 60 s and
-#: refresh the stored stamp each: one lost, and the next late, is no outage (presence per hop and the cloud's alerts
-#: wait ``site_stale_s``, 180 s)
-STALE_AFTER_S = 150.0
+# a site is *reporting* while its last heartbeat is at most ``Site.stale_after()`` old (domain/site.py:
+# STALE_AFTER_S for an LMS that states no period, else 2.5 of the period it states)
 #: the minute's pass stores every site's last heartbeat (``beats``) again when one is this much older than the site's
 BEATS_REFRESH_S = 600.0
 #: how often the minute's pass runs (``evaluate_alerts``)
 PASS_S = 60.0
-#: a site whose stored heartbeat is older than this is down even if no pass marked it (the pass stopped)
+#: a site whose stored heartbeat is older than this is down even if no pass marked it (the pass stopped); this for an
+#: LMS that states no period (:func:`trusted_for` per site)
 TRUSTED_S = STALE_AFTER_S + BEATS_REFRESH_S + PASS_S
 #: the pass gives a site's entry its exact last heartbeat and lets the clock decide its silence (``d``) once that
-#: heartbeat is this old: the next pass may come too late (a heartbeat arriving after it writes the entry again)
+#: heartbeat is this old: the next pass may come too late (a heartbeat arriving after it writes the entry again); this
+#: for an LMS that states no period (:func:`watch_after` per site)
 WATCH_AFTER_S = STALE_AFTER_S - PASS_S
 _FRESH = (("within_1h", 3600.0), ("within_24h", 86400.0))
 
@@ -41,7 +41,8 @@ def site_entry(site: Site, *, down: bool) -> Entry:
                     "h": site.last_heartbeat, "r": site.revision or 0}  # fmt: skip
     optional = {"n": site.name, "a": None if site.approval is Approval.APPROVED else site.approval.value,
                 "c": list(site.certificates_expiring or []) or None, "d": 1 if down else None,
-                "l": site.link_state, "lc": site.link_changed_at, "lr": site.link_reason}  # fmt: skip
+                "l": site.link_state, "lc": site.link_changed_at, "lr": site.link_reason,
+                "f": site.full_period_s}  # fmt: skip
     return entry | {k: v for k, v in optional.items() if v is not None}
 
 
@@ -53,13 +54,24 @@ def entry_site(site_id: str, entry: Entry, beat: float | None) -> Site:
                 approval=Approval(entry.get("a") or Approval.APPROVED.value),
                 certificates_expiring=list(entry.get("c") or []) or None, link_state=entry.get("l"),
                 link_changed_at=None if entry.get("lc") is None else float(entry["lc"]),
-                link_reason=entry.get("lr"))  # fmt: skip
+                link_reason=entry.get("lr"),
+                full_period_s=None if entry.get("f") is None else float(entry["f"]))  # fmt: skip
+
+
+def watch_after(site: Site) -> float:
+    """How old the site's last heartbeat is when the pass gives its entry ``d`` (:data:`WATCH_AFTER_S`, per site)."""
+    return site.stale_after() - PASS_S
+
+
+def trusted_for(site: Site) -> float:
+    """How old the site's stored heartbeat may be before it shows down unmarked (:data:`TRUSTED_S`, per site)."""
+    return site.stale_after() + BEATS_REFRESH_S + PASS_S
 
 
 def watched(site: Site, now: float) -> bool:
     """Whether the site's entry should carry its exact last heartbeat (``d``): it may turn silent before the next
     pass."""
-    return now - site.last_heartbeat > WATCH_AFTER_S
+    return now - site.last_heartbeat > watch_after(site)
 
 
 def shown(entry: Entry | None) -> Entry | None:

@@ -50,6 +50,8 @@ class SiteModel(BaseModel, aggregate="site"):
     #: what the heartbeat intake may skip reading (chalicelib.domain.site.Site: its agents, its waiting orders)
     agents_digest = UnicodeAttribute(null=True)
     orders_checked_at = NumberAttribute(null=True)
+    #: the full heartbeat period the site's LMS states (``SiteHeartbeat.full_period_s``; absent: it states none)
+    full_period_s = NumberAttribute(null=True)
     revision = VersionAttribute()
 
     by_tenant_keys: GlobalSecondaryIndex[SiteModel] = global_index("tenant", "site_id",

@@ -109,6 +109,7 @@ class SiteRepository(TenantRepository):
             link_version=site.link_version,
             agents_digest=site.agents_digest,
             orders_checked_at=site.orders_checked_at,
+            full_period_s=site.full_period_s,
         )
         if site.revision is not None:
             item.revision = site.revision
@@ -174,5 +175,6 @@ def _to_site(item: SiteModel) -> Site:
         link_version=None if item.link_version is None else int(item.link_version),
         agents_digest=item.agents_digest,
         orders_checked_at=None if item.orders_checked_at is None else float(item.orders_checked_at),
+        full_period_s=None if item.full_period_s is None else float(item.full_period_s),
         revision=item.revision,
     )

@@ -291,8 +291,16 @@ class AgentService:
             for agent_id in refused:
                 del listed[agent_id]
 
-        outcomes: Counter[str] = Counter(self._upsert(site_id, presence, known.get(presence.agent_id), at)
-                                         for presence in listed.values())
+        outcomes: Counter[str] = Counter()
+        counted = (0, 0)  # what a changed-only heartbeat's writes change of the site's (agents, online)
+        for presence in listed.values():
+            before = known.get(presence.agent_id)
+            outcome = self._upsert(site_id, presence, before, at)
+            outcomes[outcome] += 1
+            if outcome == _WRITTEN and not heartbeat.full:
+                was_online = before is not None and before.status is Presence.ONLINE
+                counted = (counted[0] + (before is None),
+                           counted[1] + (presence.status is Presence.ONLINE) - was_online)  # fmt: skip
         written, offlined = outcomes[_WRITTEN], 0
         if heartbeat.full:
             for agent in known.values():
@@ -309,7 +317,7 @@ class AgentService:
             marks.know_agents(digest if settled and not refused and not outcomes[_KEPT] else None)
         elif outcomes[_WRITTEN] or outcomes[_KEPT]:
             marks.agents_written()
-        site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks)
+        site_written = self._touch_site(site_id, site, heartbeat, list(listed.values()), at, marks, counted)
         return HeartbeatReport(site_id, site_written, written, offlined, refused, agents_retiring=left_out,
                                orders_read=marks.orders_read)  # fmt: skip
 
@@ -357,20 +365,24 @@ class AgentService:
         return _WRITTEN
 
     def _touch_site(self, site_id: str, site: Site | None, heartbeat: SiteHeartbeat, reported: list[AgentPresence],
-                    at: float, marks: HeartbeatMarks) -> bool:
+                    at: float, marks: HeartbeatMarks, counted: tuple[int, int] = (0, 0)) -> bool:
         """Refresh the site's record; ``reported`` are the heartbeat's agents of this site (without refused ones).
-        A changed ``marks.agents_digest`` is written at once; ``marks.orders_checked_at`` rides on the next write."""
+        A changed ``marks.agents_digest`` is written at once; ``marks.orders_checked_at`` rides on the next write.
+        The site's agent and online counts: a full heartbeat's, or for a changed-only one the stored ones moved by
+        what its writes changed (``counted``), so that the overview follows agents' changes at once, not at the next
+        full heartbeat (minutes away: docs/architecture.md#presence)."""
         if heartbeat.full:
             agent_count = len(reported)
             online = sum(1 for p in reported if p.status is Presence.ONLINE)
         else:
-            agent_count = site.agent_count if site is not None else 0
-            online = site.online_count if site is not None else 0
+            agent_count = (site.agent_count if site is not None else 0) + counted[0]
+            online = min(agent_count, max(0, (site.online_count if site is not None else 0) + counted[1]))
         if (
             site is not None
             and site.lms_version == heartbeat.lms_version
             and (heartbeat.lms_config_version is None or site.lms_config_version == heartbeat.lms_config_version)
             and heartbeat.certificates_expiring in (None, site.certificates_expiring)
+            and site.full_period_s == heartbeat.full_period_s  # the silence the cloud allows the site changed
             and site.agent_count == agent_count
             and site.online_count == online
             and site.agents_digest == marks.agents_digest
@@ -386,12 +398,13 @@ class AgentService:
         if site is None:
             updated = Site(site_id, at, heartbeat.lms_version, agent_count, online, lms_config_version=config_version,
                            certificates_expiring=expiring, agents_digest=marks.agents_digest,
-                           orders_checked_at=marks.orders_checked_at)
+                           orders_checked_at=marks.orders_checked_at, full_period_s=heartbeat.full_period_s)
         else:  # keep the registration fields
             updated = dataclasses.replace(site, last_heartbeat=at, lms_version=heartbeat.lms_version,
                                           agent_count=agent_count, online_count=online,
                                           lms_config_version=config_version, certificates_expiring=expiring,
-                                          agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)
+                                          agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at,
+                                          full_period_s=heartbeat.full_period_s)
         # the marks are the intake's own: no route shows them, so they alone change no ETag
         touch_only = site is not None and updated == dataclasses.replace(
             site, last_heartbeat=at, agents_digest=marks.agents_digest, orders_checked_at=marks.orders_checked_at)

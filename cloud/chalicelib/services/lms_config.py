@@ -3,8 +3,10 @@
 
 The district admin writes ``desired`` (cloud-settable keys only, JSON types checked here; the bounds are the
 LMS's, which rejects an out-of-bounds document as a whole and says why in ``reported.config_status``; one is the
-cloud's own: a ``site_heartbeat_s`` over a third of ``site_stale_s``, which would show a healthy site down between its
-heartbeats, is refused here). The site's
+cloud's own: for a site whose LMS has not stated its full heartbeat period (an older LMS, judged by ``site_stale_s``
+whatever its period), a ``site_heartbeat_s`` over a third of ``site_stale_s``, which would show a healthy site down
+between its heartbeats, is refused here; an LMS that states it is judged by it, up to ``FULL_PERIOD_MAX_S``). The
+site's
 LMS applies it live and writes ``reported``. :meth:`LmsConfigService.read` shows both, what is still ``pending``
 and the LMS's status. Writes are versioned: a caller may name the ``version`` it read (409 when the shadow has
 moved on), and the write itself is conditional on the version read (a concurrent writer makes AWS answer 409;
@@ -21,11 +23,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.adapters.shadows import ShadowConflict, ShadowStore, read_document
+from chalicelib.domain.site import STALE_PERIODS, Site
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.services.sites import visible_site
 from shared.messages import describe_validation_error
+from shared.messages.checks import FULL_PERIOD_MAX_S
 from shared.messages.lms_config import STATUS_KEY, LmsConfigOverlay, LmsConfigShadow, lms_config_update
 from shared.messages.shadow import MAX_SHADOW_STATE_BYTES
 from shared.names import Namespace
@@ -106,7 +110,7 @@ class LmsConfigService:
         site = visible_site(self._sites, site_id, principal)
         principal.require_sites({site.site_id})
         check(config)
-        check_heartbeat_period(config, self._site_stale_s)
+        check_heartbeat_period(config, site, self._site_stale_s)
         thing, shadow = site_thing_name(self._namespace, site.site_id), lms_config_shadow_name()
         for _ in range(WRITE_ATTEMPTS):
             before = self._document(site.site_id)
@@ -144,13 +148,21 @@ class LmsConfigService:
                              status.model_dump() if status is not None else None, document.version or 0)
 
 
-def check_heartbeat_period(config: dict[str, Any], site_stale_s: float) -> None:
-    """400 for a full site heartbeat period over a third of ``site_stale_s``: the cloud would show the site down
-    between its heartbeats (two lost ones in a row are tolerated at a third)."""
+def check_heartbeat_period(config: dict[str, Any], site: Site, site_stale_s: float) -> None:
+    """400 for a full site heartbeat period the cloud would show as an outage: over ``FULL_PERIOD_MAX_S`` (the most
+    a heartbeat may state), or, while the site's LMS has stated none (an older LMS: the cloud judges it by
+    ``site_stale_s`` whatever its period), over a third of ``site_stale_s`` (two lost heartbeats in a row are
+    tolerated at a third)."""
     period = config.get("site_heartbeat_s")
-    if period is not None and period > site_stale_s / 3:
-        raise BadRequest(f"config: site_heartbeat_s at most {site_stale_s / 3:g} s: the cloud shows a site down "
-                         f"{site_stale_s:g} s after its last full heartbeat (CLASSTOP_SITE_STALE_S)")
+    if period is None:
+        return
+    if site.full_period_s is None and period > site_stale_s / 3:
+        raise BadRequest(f"config: site_heartbeat_s at most {site_stale_s / 3:g} s until the site's LMS states its "
+                         f"period in its heartbeats (an older LMS): the cloud shows it down {site_stale_s:g} s after "
+                         "its last full heartbeat (CLASSTOP_SITE_STALE_S)")
+    if period > FULL_PERIOD_MAX_S:
+        raise BadRequest(f"config: site_heartbeat_s at most {FULL_PERIOD_MAX_S:g} s: the cloud shows a silent site "
+                         f"down {STALE_PERIODS:g} periods after its last full heartbeat")
 
 
 def check(config: Any) -> None:

@@ -1,8 +1,9 @@
 """The dashboard's overview: one answer for its first page, polled every few seconds (``GET /api/overview``).
 
 Per visible site: agents online/offline, LMS version, last heartbeat and whether it is *reporting* (presence per
-hop, ``services/site_presence.py``, with ``STALE_AFTER_S``: a link IoT Core says went down shows at once, and so does
-which hop is down — ``link_up``, ``lms_up``, None while unknown —; a site silent for ``STALE_AFTER_S`` is ``down``);
+hop, ``services/site_presence.py``: a link IoT Core says went down shows at once, and so does which hop is down —
+``link_up``, ``lms_up``, None while unknown —; a site silent for its ``stale_after_s`` is ``down``: ``STALE_AFTER_S``
+(150 s) for an LMS that states no full heartbeat period, else 2.5 of the period it states, ``Site.stale_after``);
 totals; the sites that are down; the command success rate over the last day and week (from each scope's ring of its
 last 8 days' counters, ``repositories/rollup.py``: one item per scope, whatever the history); sync freshness (site
 heartbeats and, for a tenant-wide caller, ClassTop clients); the day's newest events (``since``: only those after a
@@ -11,8 +12,9 @@ poll's cursor, the newest ``at`` it has seen).
 Sites and clients come from the overview summary (``services/site_summaries.py``: a few items, whatever the number
 of sites), never from the site or client items: a site's ``last_heartbeat`` is the newest the summary holds (for a
 reporting site up to ``BEATS_REFRESH_S`` and a minute old, for a quiet one its last), and the clock decides a
-silence where the minute's pass gave the entry its exact heartbeat (``WATCH_AFTER_S`` after it; if that pass stopped,
-a stored heartbeat older than ``TRUSTED_S`` is a silence). A scoped caller's
+silence where the minute's pass gave the entry its exact heartbeat (``watch_after`` after it; if that pass stopped,
+a stored heartbeat older than ``trusted_for`` the site is a silence). The answer's ``stale_after_s`` is the figure for
+an LMS that states no period; each row carries its own. A scoped caller's
 answer holds its own sites only: the other entries are read, never shown.
 """
 
@@ -24,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.report_limits import MAX_RECENT_EVENTS
-from chalicelib.domain.site_summary import STALE_AFTER_S, TRUSTED_S, Entry, entry_site, freshness
+from chalicelib.domain.site import STALE_AFTER_S
+from chalicelib.domain.site_summary import Entry, entry_site, freshness, trusted_for
 from chalicelib.domain.token import Principal
 from chalicelib.repositories.event import EventRepository
 from chalicelib.services.site_presence import HopState, site_reach
@@ -75,9 +78,9 @@ class OverviewService:
 def _row(site_id: str, entry: Entry, beat: float | None, now: float) -> dict[str, Any]:
     """A site's row: presence per hop from what the summary holds. Where the pass let the clock decide (``d``: the
     site's last heartbeat is then exact) the clock does; otherwise the site counts as heard from at its newest known
-    heartbeat, unless that is older than ``TRUSTED_S`` (the pass stopped)."""
+    heartbeat, unless that is older than :func:`trusted_for` it (the pass stopped)."""
     site = entry_site(site_id, entry, beat)
-    silence_shows = not site.last_heartbeat or entry.get("d") or now - site.last_heartbeat > TRUSTED_S
+    silence_shows = not site.last_heartbeat or entry.get("d") or now - site.last_heartbeat > trusted_for(site)
     reach = site_reach(site, now if silence_shows else site.last_heartbeat, STALE_AFTER_S)
     age = now - site.last_heartbeat if site.last_heartbeat else None
     return {
@@ -85,7 +88,7 @@ def _row(site_id: str, entry: Entry, beat: float | None, now: float) -> dict[str
         "lms_version": site.lms_version or None,
         "agents": {"total": site.agent_count, "online": site.online_count,
                    "offline": site.agent_count - site.online_count},
-        "last_heartbeat": site.last_heartbeat or None, "heartbeat_age_s": age,
+        "last_heartbeat": site.last_heartbeat or None, "heartbeat_age_s": age, "stale_after_s": site.stale_after(),
         "reporting": age is not None and reach.reachable,
         "link_up": reach.link.state == HopState.UP,
         "lms_up": None if reach.lms.state == HopState.UNKNOWN else reach.lms.state == HopState.UP,

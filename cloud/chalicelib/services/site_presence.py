@@ -4,7 +4,8 @@ the site item alone (no agent item is rewritten when a site goes quiet).
 
 * **link**: ``down`` when IoT Core's last lifecycle event of the site's connection is a disconnection newer than
   the last heartbeat (why, from the event's ``disconnectReason``: :data:`LINK_REASONS`), or when no
-  heartbeat came for ``site_stale_s`` and no newer connection was seen (``missed_heartbeats``: from the cloud a
+  heartbeat came for ``Site.stale_after(site_stale_s)`` (``site_stale_s``, or 2.5 of the full heartbeat period the
+  site's LMS states when longer) and no newer connection was seen (``missed_heartbeats``: from the cloud a
   dead LMS and a dead link look the same); else ``up``.
 * **lms**: ``up`` while its heartbeats come; ``down`` (``missed_heartbeats``) when the link is known up but the
   heartbeats stopped; ``unknown`` (``site_unreachable``) while the link is down.
@@ -106,10 +107,11 @@ class SiteReach:
 
 
 def site_reach(site: Site, now: float, stale_s: float) -> SiteReach:
-    """The link and LMS hops of ``site`` at ``now`` (see the module docstring)."""
+    """The link and LMS hops of ``site`` at ``now`` (see the module docstring); ``stale_s``: the silence that shows
+    a site down unless the period its LMS states asks for longer (``Site.stale_after``)."""
     beat = site.last_heartbeat
     changed = site.link_changed_at
-    silent = now - beat > stale_s
+    silent = now - beat > site.stale_after(stale_s)
     if site.link_down_since_heartbeat and changed is not None:
         known = {r.value for r in HopReason}
         reason = HopReason(site.link_reason) if site.link_reason in known else HopReason.LINK_LOST

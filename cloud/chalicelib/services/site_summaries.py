@@ -8,7 +8,7 @@ instead of every site and ClassTop client of the tenant.
   map key, conditional on the site item's revision. The lifecycle events' intake (``SiteLinkService``) does the same.
 * **The minute's pass** (:meth:`SiteSummaries.reconcile`, run by ``evaluate_alerts`` after the alerts) compares
   every site and client with its entry and writes what differs, in one UpdateItem per item (and per 20 keys): sites
-  whose heartbeat is :data:`WATCH_AFTER_S` old (``d``: the exact heartbeat, the clock decides their silence),
+  whose heartbeat is :func:`watch_after` old (``d``: the exact heartbeat, the clock decides their silence),
   registrations, approvals, names, entries the intake lost, sites and clients gone; and each item's ``beats`` (the
   sites' last heartbeats) when one is :data:`BEATS_REFRESH_S` behind.
 * **The overview** (:meth:`SiteSummaries.read`) reads the items in one BatchGetItem. A tenant without them (made
@@ -30,10 +30,10 @@ from chalicelib.domain.page import MAX_PAGE_SIZE, every_item
 from chalicelib.domain.site import Site
 from chalicelib.domain.site_summary import (
     BEATS_REFRESH_S,
-    WATCH_AFTER_S,
     client_entry,
     shown,
     site_entry,
+    watch_after,
     watched,
 )
 from chalicelib.errors import CloudError
@@ -74,7 +74,7 @@ class SiteSummaries:
     def site_written(self, before: Site | None, after: Site) -> None:
         """The intake wrote ``after`` over ``before``: write the site's entry if the overview would show it
         differently. A failure is logged: the minute's pass writes the entry again."""
-        was_silent = before is None or after.last_heartbeat - before.last_heartbeat > WATCH_AFTER_S
+        was_silent = before is None or after.last_heartbeat - before.last_heartbeat > watch_after(before)
         entry = site_entry(after, down=False)
         if not was_silent and before is not None and shown(site_entry(before, down=False)) == shown(entry):
             return

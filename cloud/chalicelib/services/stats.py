@@ -2,8 +2,9 @@
 daily rollups written when a command finishes, and each scope's ring of its last 8 days: ``repositories/rollup.py``)
 and sync freshness.
 
-A site is *reporting* when its last heartbeat is at most ``STALE_AFTER_S`` old. Success rates count per-agent
-outcomes: ``succeeded / (succeeded + failed + timed_out + expired)`` over the last ``days`` days.
+A site is *reporting* when its last heartbeat is at most ``Site.stale_after()`` old (150 s, or 2.5 of the full
+heartbeat period its LMS states). Success rates count per-agent outcomes: ``succeeded / (succeeded + failed +
+timed_out + expired)`` over the last ``days`` days.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from chalicelib.domain.command import CommandRecord
 from chalicelib.domain.page import MAX_PAGE_SIZE, every_item
 from chalicelib.domain.report_limits import MAX_DAYS
 from chalicelib.domain.site import Site
-from chalicelib.domain.site_summary import STALE_AFTER_S, freshness
+from chalicelib.domain.site_summary import freshness
 from chalicelib.domain.token import Principal
 from chalicelib.errors import BadRequest, CloudError
 from chalicelib.repositories.agent import AgentRepository
@@ -112,7 +113,7 @@ class StatsService:
         self._check_days(days)
         now = self._clock()
         sites = [s for s in self._all_sites() if principal.can_see_site(s.site_id)]
-        reporting = sum(1 for s in sites if now - s.last_heartbeat <= STALE_AFTER_S)
+        reporting = sum(1 for s in sites if now - s.last_heartbeat <= s.stale_after())
         agents = sum(s.agent_count for s in sites)
         online = sum(s.online_count for s in sites)
         out: dict[str, Any] = {
@@ -136,7 +137,8 @@ class StatsService:
             "agents": {"total": len(agents), "online": online, "offline": len(agents) - online},
             "last_heartbeat": site.last_heartbeat or None,
             "heartbeat_age_s": age,
-            "reporting": age is not None and age <= STALE_AFTER_S,
+            "reporting": age is not None and age <= site.stale_after(),
+            "stale_after_s": site.stale_after(),
             "commands": self._commands(site_scope(site_id), [site], now, days),
         }
 

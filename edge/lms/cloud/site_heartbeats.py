@@ -1,9 +1,13 @@
 """Site heartbeats to the cloud: the site's agents and their presence.
 
-* A **full** heartbeat (every agent) right after the cloud link connects and then every
-  ``site_heartbeat_s``;
+* A **full** heartbeat (every agent) right after the cloud link connects, after a new configuration, and then every
+  ``site_heartbeat_s`` (300 s by default: the full list is for reconciliation, and for the cloud to notice an LMS that
+  hangs with its link up; a cut link shows at once from IoT Core's lifecycle events);
 * a **changed-only** heartbeat (``full=false``) shortly after agents come or go, debounced so that a class
   of PCs booting together makes one message.
+
+Every heartbeat states the full period in force (``full_period_s``): the cloud judges the site's silence by it
+(docs/architecture.md#presence).
 
 Heartbeats are not queued while the link is down: the next full one after reconnecting says it all.
 A list too big for one IoT Core message is split; the parts are sent with ``full=false`` (an upsert of those
@@ -51,18 +55,21 @@ def presence_of(view: AgentView) -> AgentPresence:
 
 
 def build_heartbeats(agents: list[AgentPresence], *, full: bool, lms_version: str,
-                     lms_config_version: str | None = None, expiring: list[str] | None = None) -> list[bytes]:
-    """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit."""
+                     lms_config_version: str | None = None, expiring: list[str] | None = None,
+                     period_s: float | None = None) -> list[bytes]:
+    """Encode one heartbeat, or several ``full=false`` parts when one would exceed the message limit.
+    ``period_s``: the full heartbeat period in force, stated in each."""
     now = time.time()
     payload = encode(SiteHeartbeat(timestamp=now, lms_version=lms_version, lms_config_version=lms_config_version,
-                                   full=full, agents=agents, certificates_expiring=expiring))  # fmt: skip
+                                   full=full, agents=agents, certificates_expiring=expiring,
+                                   full_period_s=period_s))  # fmt: skip
     if len(payload) <= MAX_HEARTBEAT_BYTES or len(agents) <= 1:
         return [payload]
     half = len(agents) // 2
     return [
         part for agents_part in (agents[:half], agents[half:])
         for part in build_heartbeats(agents_part, full=False, lms_version=lms_version,
-                                     lms_config_version=lms_config_version, expiring=expiring)
+                                     lms_config_version=lms_config_version, expiring=expiring, period_s=period_s)
     ]  # fmt: skip
 
 
@@ -147,8 +154,8 @@ class SiteHeartbeats:
     def _send(self, agents: list[AgentPresence], *, full: bool) -> None:
         config_version = self._config_version() if self._config_version is not None else None
         expiring = self.certificates_expiring() if self.certificates_expiring is not None else None
-        payloads = build_heartbeats(agents, full=full, lms_version=self._version,
-                                    lms_config_version=config_version, expiring=expiring)  # fmt: skip
+        payloads = build_heartbeats(agents, full=full, lms_version=self._version, lms_config_version=config_version,
+                                    expiring=expiring, period_s=self._period_s)  # fmt: skip
         futures = [self._link.publish(self._topic, payload, 1) for payload in payloads]
         for future in futures:
             future.add_done_callback(self._log_failure)

@@ -27,6 +27,7 @@ from edge.lms.config.tls_settings import PlainHttpSettings, SiteTlsSettings
 from edge.lms.upgrades.settings import UpgradeSettings
 from shared.errors import TopicError
 from shared.log_format import LogFormat
+from shared.messages.checks import FULL_PERIOD_MAX_S, FULL_PERIOD_MIN_S
 from shared.mqtt import is_loopback
 from shared.names import Namespace, check_stage, check_tenant
 from shared.topics import check_id, site_thing_name
@@ -81,9 +82,10 @@ class LmsConfig(BaseModel):
         default=20.0, ge=1, le=3600, description="an agent silent (no heartbeat/status) this long is offline"
     )
     site_heartbeat_s: float = Field(
-        default=60.0, ge=1, le=3600,
-        description="full site heartbeat period to the cloud (agents' changes go at once, changed-only); the cloud "
-        "shows a site down after 180 s without one",
+        default=300.0, ge=FULL_PERIOD_MIN_S, le=FULL_PERIOD_MAX_S,
+        description="full site heartbeat period to the cloud (agents' changes go at once, changed-only; a cut link "
+        "shows at once from IoT Core); each heartbeat states it, and the cloud shows a connected but silent site "
+        "down 2.5 periods (at least 150-180 s) after its last one",
     )
     log_level: LogLevel = Field(default="INFO", description="root log level")
     log: LogSettings = Field(default_factory=LogSettings, description="log line format ([log])")

@@ -119,6 +119,9 @@ def test_site_command_fans_out_and_results_come_back(
         return seen.get("agent-1") == "online" and seen.get("agent-2") == "online"
 
     eventually(beat_with_both, what="site heartbeat with both agents")
+    # each states the full period in force (the harness's site_heartbeat_s), by which the cloud judges its silence
+    periods = {decode(SiteHeartbeat, m.payload).full_period_s for m in list(cloud.messages) if m.topic == HEARTBEAT}
+    assert periods == {30}
     cloud_health = lms.health()["cloud"]
     assert cloud_health.pop("config_version").startswith("local:")  # no lms:config shadow: the file is in force
     assert cloud_health == {"connected": True, "outbox_pending": 0, "outbox_dead": 0}

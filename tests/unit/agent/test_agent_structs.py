@@ -59,7 +59,7 @@ VALID: dict[str, dict[str, Any]] = {
     "SiteHeartbeat": {"v": 1, "type": "site_heartbeat", "timestamp": 2.0, "lms_version": "1.0",
                       "lms_config_version": "local:ab", "full": False,
                       "agents": [{"agent_id": "pc-1", "status": "online"}],
-                      "certificates_expiring": ["site_ca", "lms"]},
+                      "certificates_expiring": ["site_ca", "lms"], "full_period_s": 300.0},
     "AgentResult": {"request_id": "r-1", "agent_id": "pc-1", "status": "failed", "success": False, "data": {"rc": 1},
                     "error": "no", "error_code": "exec_failed", "timestamp": 3.0,
                     "hops": {"received": 1.0, "delivered": 2.0, "finished": 2.5}},

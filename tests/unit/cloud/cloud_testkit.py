@@ -203,12 +203,15 @@ class Cloud:
 
     def heartbeat(
         self, site_id: str, agents: list[dict[str, Any]], *, ts: float | None = None, full: bool = True,
-        lms_version: str = "1.0.0",
+        lms_version: str = "1.0.0", period_s: float | None = None,
     ) -> dict[str, Any]:
+        """``period_s``: the full heartbeat period the LMS states (None: an older LMS, which states none)."""
         event = {
             "type": "site_heartbeat", "v": 1, "timestamp": self.clock.now if ts is None else ts,
             "lms_version": lms_version, "full": full, "agents": agents, "site_id": site_id,
         }
+        if period_s is not None:
+            event["full_period_s"] = period_s
         return self.invoke("site_heartbeat", event)
 
     def results(self, site_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 (``site_touch_interval_s``; docs/data-model.md#cloud-cost), never so coarse that admins see less: with the LMS's
 default full heartbeat period every full heartbeat refreshes it (an LMS clock a few milliseconds slow included), a
 heartbeat after IoT Core said the link went down shows the link up at once, and a site whose heartbeats stop is shown
-down within ``site_stale_s`` of its last one (sooner when IoT Core says its link went down)."""
+down within its stale period of its last one (``site_stale_s``, or 2.5 of the period its LMS states when longer:
+tests/unit/cloud/test_cloud_site_staleness.py; sooner when IoT Core says its link went down)."""
 
 from __future__ import annotations
 
@@ -38,22 +39,23 @@ def _link(cloud: Cloud) -> dict[str, Any]:
     return dict(cloud.get("/api/agents/pc-1").json_body["data"]["presence"]["hops"]["link"])
 
 
-def test_the_lms_sends_a_full_heartbeat_every_minute() -> None:
-    assert PERIOD_S == 60.0
+def test_the_lms_sends_a_full_heartbeat_every_five_minutes() -> None:
+    assert PERIOD_S == 300.0
 
 
 def test_every_full_heartbeat_at_the_lms_period_refreshes_the_stamp(cloud: Cloud) -> None:
     for _ in range(6):
         cloud.clock.advance(PERIOD_S - SLEW_S)
-        assert cloud.heartbeat("s1", FLEET)["site_written"] is True
+        assert cloud.heartbeat("s1", FLEET, period_s=PERIOD_S)["site_written"] is True
         assert _stamp(cloud) == cloud.clock.now
         assert _link(cloud)["state"] == "up"
 
 
-def test_heartbeats_twice_as_often_refresh_it_every_other_one(cloud: Cloud) -> None:
+def test_heartbeats_every_30_s_refresh_it_every_other_one(cloud: Cloud) -> None:
+    """A site configured at 60 s (the older default) gets every full heartbeat stored; at 30 s every other one."""
     written = []
     for _ in range(6):
-        cloud.clock.advance(PERIOD_S / 2 - SLEW_S)
+        cloud.clock.advance(30 - SLEW_S)
         written.append(cloud.heartbeat("s1", FLEET)["site_written"])
     assert written == [False, True] * 3
 
@@ -73,19 +75,24 @@ def test_a_heartbeat_after_the_link_went_down_shows_it_up_at_once(cloud: Cloud) 
     assert cloud.heartbeat("s1", FLEET)["site_written"] is False
 
 
-def test_a_silent_site_is_shown_down_within_the_stale_period_and_a_lost_heartbeat_is_no_outage(cloud: Cloud) -> None:
-    cloud.clock.advance(PERIOD_S)
-    cloud.heartbeat("s1", FLEET)
+@pytest.mark.parametrize("period", [None, PERIOD_S])  # an older LMS (60 s, states none), one of this release
+def test_a_silent_site_is_shown_down_within_the_stale_period_and_a_lost_heartbeat_is_no_outage(
+    cloud: Cloud, period: float | None
+) -> None:
+    every = period or 60.0
+    stale = max(SETTINGS.site_stale_s, 2.5 * every)
+    cloud.clock.advance(every)
+    cloud.heartbeat("s1", FLEET, period_s=period)
     last = cloud.clock.now
     # one heartbeat lost, and the next one late: nothing shown down, on the overview either
-    cloud.clock.advance(2 * PERIOD_S + 10)
+    cloud.clock.advance(2 * every + 10)
     assert _link(cloud)["state"] == "up"
     assert cloud.get("/api/overview").json_body["data"]["totals"]["sites_down"] == 0
     # then none: down (missed heartbeats) once the stale period has passed since the last one, not before
-    cloud.clock.now = last + SETTINGS.site_stale_s - 1
+    cloud.clock.now = last + stale - 1
     assert _link(cloud)["state"] == "up"
     evaluate_alerts({})  # the minute's pass: the overview's silence from the clock (data-model.md#the-overview-summary)
-    cloud.clock.now = last + SETTINGS.site_stale_s + 1
+    cloud.clock.now = last + stale + 1
     assert (_link(cloud)["state"], _link(cloud)["reason"]) == ("down", "missed_heartbeats")
     assert cloud.get("/api/overview").json_body["data"]["down"] == ["s1"]
 

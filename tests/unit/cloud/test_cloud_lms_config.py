@@ -12,6 +12,7 @@ import pytest
 from cloud_testkit import NS, SETTINGS, Cloud, online
 
 from chalicelib import container
+from shared.messages.checks import FULL_PERIOD_MAX_S
 from shared.messages.lms_config import lms_config_update
 from shared.topics import lms_config_shadow_name, site_thing_name
 
@@ -97,6 +98,17 @@ def test_a_site_heartbeat_period_the_cloud_would_show_as_an_outage_is_refused(si
     assert "site_heartbeat_s" in message and "180" in message
     assert view(site)["desired"] == {"site_heartbeat_s": 10}
     assert site.put(PATH, {"config": {"site_heartbeat_s": SETTINGS.site_stale_s / 3}}).status_code == 200
+
+
+def test_a_site_whose_lms_states_its_period_may_beat_up_to_the_bound(site: Cloud) -> None:
+    """An LMS of this release states its full heartbeat period in each heartbeat and the cloud judges the site by it
+    (tests/unit/cloud/test_cloud_site_staleness.py): any period up to the message's bound is no outage."""
+    site.heartbeat("s1", [online("a1")], period_s=300.0)
+    for period in (300, FULL_PERIOD_MAX_S):
+        assert site.put(PATH, {"config": {"site_heartbeat_s": period}}).status_code == 200
+    response = site.put(PATH, {"config": {"site_heartbeat_s": FULL_PERIOD_MAX_S + 1}})
+    assert response.status_code == 400 and "600" in response.json_body["error"]["message"]
+    assert view(site)["desired"] == {"site_heartbeat_s": FULL_PERIOD_MAX_S}
 
 
 def test_any_key_may_be_removed(site: Cloud) -> None:

@@ -33,7 +33,7 @@ class Registry:
 def test_the_outbox_sees_the_link_only_once_a_full_heartbeat_was_accepted() -> None:
     link = Link()
     beats = SiteHeartbeats(link, Registry(), namespace=Namespace("t", "dev"), site_id="s1",  # type: ignore[arg-type]
-                           period_s=3600, lms_version="1.0")  # fmt: skip
+                           period_s=600, lms_version="1.0")  # fmt: skip
     woken = threading.Event()
     beats.on_announced = woken.set
     outbox_link = AnnouncedLink(link, beats)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, MINIMAL), env=ENV)
     assert (cfg.http_host, cfg.http_port) == ("127.0.0.1", 8000)
-    assert cfg.site_heartbeat_s == 60
+    assert cfg.site_heartbeat_s == 300
     assert cfg.site_broker.username == "lms" and cfg.site_broker.client_id == "lms"
     assert cfg.site_broker.password is not None and cfg.site_broker.password.get_secret_value() == "s3cret"
     assert cfg.db_path == tmp_path / "lms.db"  # relative to the config file

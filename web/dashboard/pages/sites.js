@@ -13,9 +13,12 @@ import { api, can } from '../session.js';
 import { agentHref, approvalLabel, heartbeatFresh, ID, learnStaleAfter, LinkPill, PresencePill, percent, siteHref } from '../format.js';
 import { pollOverview } from './overview.js';
 
-const linkUp = (s) => heartbeatFresh(s.last_heartbeat);
+// A site's link by its heartbeat's age against the silence the cloud allows that site (`stale_after_s`: longer for
+// an LMS with a longer full-heartbeat period); the overview's figure for a listing without one (an older cloud).
+const linkUp = (s) => heartbeatFresh(s.last_heartbeat, Date.now() / 1000,
+  typeof s.stale_after_s === 'number' ? s.stale_after_s : undefined);
 
-// The cloud's `stale_after_s`, from the overview's answer (through the caller's shared link) when this tab has not
+// The cloud's `stale_after_s`, from the overview's answer (its object in S3, or `/api/overview`) when this tab has not
 // seen one yet: asked once, then the page renders again.
 function useStaleAfter() {
   const [known, setKnown] = useState(learnStaleAfter(null));
