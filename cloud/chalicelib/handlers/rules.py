@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # a service, and the messages' mirrors, load with its functio
 
     from chalicelib.container import Container
     from chalicelib.domain.site_order import SiteOrder
-    from chalicelib.services.agents import HeartbeatReport
+    from chalicelib.services.heartbeat_marks import HeartbeatReport
     from shared.messages.structs import SiteHeartbeat
 
 M = TypeVar("M", bound="msgspec.Struct")

@@ -11,9 +11,10 @@ from chalicelib.lazy import exports
 
 if TYPE_CHECKING:
     from chalicelib.services.agent_settings import AgentSettingsService, SettingsView
-    from chalicelib.services.agents import AgentService, HeartbeatReport
+    from chalicelib.services.agents import AgentService
     from chalicelib.services.command_results import ResultsReport
     from chalicelib.services.commands import CommandRequest, CommandService
+    from chalicelib.services.heartbeat_marks import HeartbeatReport
     from chalicelib.services.sites import SiteService
     from chalicelib.services.tokens import TokenService
 
@@ -22,7 +23,7 @@ __getattr__ = exports(__name__, {
     "AgentSettingsService": "agent_settings",
     "CommandRequest": "commands",
     "CommandService": "commands",
-    "HeartbeatReport": "agents",
+    "HeartbeatReport": "heartbeat_marks",
     "ResultsReport": "command_results",
     "SettingsView": "agent_settings",
     "SiteService": "sites",

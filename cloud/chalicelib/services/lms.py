@@ -34,8 +34,9 @@ from chalicelib.domain.token import Principal, SecretKind, StoredSecret
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.token import TokenRepository
-from chalicelib.services.agents import AgentService, HeartbeatReport
+from chalicelib.services.agents import AgentService
 from chalicelib.services.csr import check_csr
+from chalicelib.services.heartbeat_marks import HeartbeatReport
 from chalicelib.services.optimistic_writes import retry_stale
 from chalicelib.services.sites import visible_site
 from chalicelib.services.tokens import hash_secret

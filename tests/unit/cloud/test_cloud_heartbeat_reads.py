@@ -15,7 +15,7 @@ from chalicelib import container
 from chalicelib.domain.site_order import SiteOrder
 from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.site_order import SiteOrderRepository
-from chalicelib.services.agents import ORDERS_RECHECK_S
+from chalicelib.services.heartbeat_marks import ORDERS_RECHECK_S
 from shared.topics import site_thing_name
 
 FLEET = [online("s1-pc1"), online("s1-pc2")]
