@@ -21,7 +21,7 @@ the rules and silences (one Query each).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,24 +69,30 @@ class AlertEvaluator:
         self._stale_s = stale_s
         self._clock = clock
 
-    def run(self) -> EvaluationReport:
+    def run(self, listed: Iterable[Site] | None = None) -> EvaluationReport:
+        """Evaluate every open site of ``listed`` (every site of the tenant: ``evaluate_alerts`` passes the listing
+        it reads once for this and the overview summary's pass), else of the tenant's sites read page by page."""
         now = self._clock()
         rules = sorted((r for r in self._rules.rules() if r.enabled and r.condition.kind in CLOUD_ONLY_CONDITIONS),
                        key=lambda r: (r.condition.for_s, r.rule_id))
         sites = opened = resolved = 0
+        for site in self._every_site() if listed is None else listed:
+            if not site_open(site):
+                continue
+            sites += 1
+            in_scope = [x for x in rules if x.scope.sites is None or site.site_id in x.scope.sites]
+            o, r = self._evaluate(site, in_scope, now)
+            opened, resolved = opened + o, resolved + r
+        return EvaluationReport(sites, opened, resolved)
+
+    def _every_site(self) -> Iterator[Site]:
         cursor: str | None = None
         while True:
             page = self._sites.page(limit=500, cursor=cursor)
-            for site in page.items:
-                if not site_open(site):
-                    continue
-                sites += 1
-                in_scope = [x for x in rules if x.scope.sites is None or site.site_id in x.scope.sites]
-                o, r = self._evaluate(site, in_scope, now)
-                opened, resolved = opened + o, resolved + r
+            yield from page.items
             cursor = page.cursor
             if cursor is None:
-                return EvaluationReport(sites, opened, resolved)
+                return
 
     def _evaluate(self, site: Site, rules: list[AlertRule], now: float) -> tuple[int, int]:
         reach = site_reach(site, now, self._stale_s)

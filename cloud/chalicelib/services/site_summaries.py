@@ -6,11 +6,12 @@ instead of every site and ClassTop client of the tenant.
   before this heartbeat) or when the site was quiet long enough before it for the pass to have let the clock decide
   its silence (``d``). A touch that only moves ``last_heartbeat`` writes nothing. One UpdateItem of the site's own
   map key, conditional on the site item's revision. The lifecycle events' intake (``SiteLinkService``) does the same.
-* **The minute's pass** (:meth:`SiteSummaries.reconcile`, run by ``evaluate_alerts`` after the alerts) compares
-  every site and client with its entry and writes what differs, in one UpdateItem per item (and per 20 keys): sites
-  whose heartbeat is :func:`watch_after` old (``d``: the exact heartbeat, the clock decides their silence),
-  registrations, approvals, names, entries the intake lost, sites and clients gone; and each item's ``beats`` (the
-  sites' last heartbeats) when one is :data:`BEATS_REFRESH_S` behind.
+* **The minute's pass** (:meth:`SiteSummaries.reconcile`, run by ``evaluate_alerts`` after the alerts, on the
+  sites' listing the alerts read: :meth:`SiteSummaries.listing`) compares every site and client with its entry and
+  writes what differs, in one UpdateItem per item (and per 20 keys): sites whose heartbeat is :func:`watch_after` old
+  (``d``: the exact heartbeat, the clock decides their silence), registrations, approvals, names, entries the intake
+  lost, sites and clients gone (an entry written after the listing was read stays: the next pass lists its site);
+  and each item's ``beats`` (the sites' last heartbeats) when one is :data:`BEATS_REFRESH_S` behind.
 * **The overview** (:meth:`SiteSummaries.read`) reads the items in one BatchGetItem. A tenant without them (made
   before this summary existed, or after :data:`SHARDS` changed) gets them built from its sites and clients on that
   first read (and by the next pass, whichever comes first); concurrent builders keep the first item written.
@@ -56,6 +57,15 @@ class PassReport:
     clients_written: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SiteListing:
+    """Every site of the tenant (retired ones too) and the clock when the listing was read: the pass judges the sites'
+    silence at that time, and leaves alone the entries written after it (a site the listing could not hold yet)."""
+
+    sites: list[Site]
+    read_at: float
+
+
 class SiteSummaries:
     def __init__(
         self,
@@ -92,10 +102,10 @@ class SiteSummaries:
             summary = self._build()
         return summary
 
-    def _build(self) -> Summary:
-        now = self._clock()
+    def _build(self, listing: SiteListing | None = None) -> Summary:
+        listing = listing or self.listing()
         summary = Summary(
-            {s.site_id: site_entry(s, down=watched(s, now)) for s in self._all_sites()},
+            {s.site_id: site_entry(s, down=watched(s, listing.read_at)) for s in _listed(listing)},
             {},
             {c.client_uuid: _client(c) for c in self._all_clients()},
         )
@@ -105,17 +115,27 @@ class SiteSummaries:
 
     # ------------------------------------------------------------ the minute's pass
 
-    def reconcile(self) -> PassReport:
-        """Bring every entry in line with the sites and clients (see the module docstring)."""
+    def listing(self) -> SiteListing:
+        """Every site of the tenant, read now (the index's keys, then the sites' items: ``SiteRepository.page``)."""
+        read_at = self._clock()
+        return SiteListing(every_item(lambda cursor: self._sites.page(limit=MAX_PAGE_SIZE, cursor=cursor)), read_at)
+
+    def reconcile(self, listing: SiteListing | None = None) -> PassReport:
+        """Bring every entry in line with the sites and clients (see the module docstring): the sites of ``listing``
+        (``evaluate_alerts`` passes the one the alerts read), else of a listing read now."""
         stored = self._summaries.read()
         if stored is None:
-            self._build()
+            self._build(listing)
             return PassReport(built=True)
-        now = self._clock()
-        sites = self._all_sites()
-        wanted = {s.site_id: site_entry(s, down=watched(s, now)) for s in sites}
+        listing = listing or self.listing()
+        sites = _listed(listing)
+        wanted = {s.site_id: site_entry(s, down=watched(s, listing.read_at)) for s in sites}
         changed = {k: v for k, v in wanted.items() if shown(stored.sites.get(k)) != shown(v)}
-        gone = sorted(set(stored.sites) - set(wanted))
+        # an entry the listing does not hold is gone unless written after the listing was read (by the intake: a site
+        # registered since, which the next pass lists)
+        gone = sorted(
+            k for k, v in stored.sites.items() if k not in wanted and float(v.get("h") or 0) < listing.read_at
+        )
         kept = self._summaries.put_sites(changed) if changed else set()
         # an entry of a higher revision than its site's item (read again: the listing comes from an index, which may
         # lag) outlived the site (deleted, then made again by a heartbeat: its revisions start over): replaced, or
@@ -152,17 +172,14 @@ class SiteSummaries:
                 written += 1
         return written
 
-    def _all_sites(self) -> list[Site]:
-        """Every site the overview lists (retired ones are not)."""
-        return [
-            s
-            for s in every_item(lambda cursor: self._sites.page(limit=MAX_PAGE_SIZE, cursor=cursor))
-            if s.retired_at is None
-        ]
-
     def _all_clients(self) -> list[ClassTopClient]:
         clients = self._clients()
         return every_item(lambda cursor: clients.page(limit=MAX_PAGE_SIZE, cursor=cursor))
+
+
+def _listed(listing: SiteListing) -> list[Site]:
+    """The sites the overview lists (retired ones are not)."""
+    return [s for s in listing.sites if s.retired_at is None]
 
 
 def _client(client: ClassTopClient) -> dict[str, object]:
