@@ -182,10 +182,17 @@ class Tenant:
             self.now += tick
 
     def summary_pass(self) -> None:
-        """The overview summary's pass, which ``evaluate_alerts`` runs every minute after the alerts (its invocation
-        is counted by :meth:`alert_schedule`, sampled once and scaled to every minute of the day)."""
+        """The overview summary's pass, which ``evaluate_alerts`` runs every minute after the alerts, on the sites'
+        listing they read (the invocation and that listing are counted by :meth:`alert_schedule`, sampled once and
+        scaled to every minute of the day)."""
+        summaries = container.get().site_summaries
+        saved, self.counter.meter = self.counter.meter, Meter()
+        try:
+            listing = summaries.listing()  # the alerts' read, metered by alert_schedule
+        finally:
+            self.counter.meter = saved
         with self.counter.within("evaluate_alerts"):
-            container.get().site_summaries.reconcile()
+            summaries.reconcile(listing)
 
 
     def alert_changes(self, count: int) -> None:
@@ -203,11 +210,12 @@ class Tenant:
                                                 "site_id": site_id})
 
     def alert_schedule(self) -> None:
-        """One ``evaluate_alerts`` run, without the overview summary's pass (:meth:`run` meters that every minute)."""
+        """One ``evaluate_alerts`` run, without the overview summary's pass (:meth:`run` meters that every minute):
+        the sites' listing, the alerts on it, the deliveries' retries."""
         self.meter.invoke("evaluate_alerts")
         with self.counter.within("evaluate_alerts"):
             services = container.get()
-            services.alert_evaluator.run()
+            services.alert_evaluator.run(services.site_summaries.listing().sites)
             services.notifier.retry_due()
 
 

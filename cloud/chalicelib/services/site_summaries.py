@@ -103,7 +103,7 @@ class SiteSummaries:
         return summary
 
     def _build(self, listing: SiteListing | None = None) -> Summary:
-        listing = listing or self.listing()
+        listing = self.listing() if listing is None else listing
         summary = Summary(
             {s.site_id: site_entry(s, down=watched(s, listing.read_at)) for s in _listed(listing)},
             {},
@@ -127,7 +127,7 @@ class SiteSummaries:
         if stored is None:
             self._build(listing)
             return PassReport(built=True)
-        listing = listing or self.listing()
+        listing = self.listing() if listing is None else listing
         sites = _listed(listing)
         wanted = {s.site_id: site_entry(s, down=watched(s, listing.read_at)) for s in sites}
         changed = {k: v for k, v in wanted.items() if shown(stored.sites.get(k)) != shown(v)}
