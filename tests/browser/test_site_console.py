@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import urllib.request
 from collections.abc import Iterator
@@ -247,6 +248,11 @@ def test_the_push_channel_cut_falls_back_to_polling_and_says_so(twin: Twin, oper
     child.restart()
     wait(operator, 60).until(lambda d: "online" in row_status(d, "room-102"))
     assert operator.find_element(By.ID, "live-mode").get_attribute("data-mode") == "poll"
+    # the channel back: the page's next try resumes after the last change it had, so the LMS sends what it missed
+    operator.execute_script("window.__cut = false")
+    wait(operator, 30).until(lambda d: d.find_element(By.ID, "live-mode").get_attribute("data-mode") == "push")
+    url = operator.execute_script("return window.__sources[window.__sources.length - 1].url")
+    assert re.search(r"/api/live\?after=[0-9]+$", url), url
 
 
 def test_open_alerts_show_in_a_banner_operators_acknowledge_and_viewers_only_read(

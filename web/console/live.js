@@ -10,6 +10,9 @@ export const liveMode = createStore('connecting');
 const listeners = new Set();
 let source = null;
 let retryTimer = null;
+// the id of the last change received: a new connection after a failure resumes after it (the LMS sends what the
+// page missed meanwhile, or `resync` when it no longer holds it)
+let lastId = null;
 const RETRY_S = 10;
 
 function dispatch(kind, event) {
@@ -22,19 +25,21 @@ function dispatch(kind, event) {
   for (const fn of listeners) fn(kind, data);
 }
 
-const KINDS = ['presence', 'metrics', 'command', 'event', 'camera', 'alert', 'resync'];
+const KINDS = ['connected', 'presence', 'metrics', 'command', 'event', 'camera', 'alert', 'resync'];
 
 export function connectLive(url = '/api/live') {
   if (source) return;
   clearTimeout(retryTimer);
   liveMode.set('connecting');
-  source = new EventSource(url, { withCredentials: true });
+  const resume = lastId === null ? '' : `${url.includes('?') ? '&' : '?'}after=${lastId}`;
+  source = new EventSource(url + resume, { withCredentials: true });
   source.onopen = () => {
     liveMode.set('push');
     connection.set((c) => ({ ...c, lastOk: Date.now(), failures: 0, error: null, retryAt: null }));
   };
   for (const kind of KINDS) {
     source.addEventListener(kind, (e) => {
+      if (/^[0-9]{1,18}$/.test(e.lastEventId)) lastId = e.lastEventId;
       connection.set((c) => ({ ...c, lastOk: Date.now(), failures: 0, error: null }));
       dispatch(kind, e);
     });
@@ -55,6 +60,7 @@ export function disconnectLive() {
 export function stopLive() {
   clearTimeout(retryTimer);
   disconnectLive();
+  lastId = null;
   liveMode.set('connecting');
 }
 

@@ -174,12 +174,15 @@ class ChangeFeed:
         self, *, after: int | None, kinds: Iterable[ChangeKind], agent_id: str | None = None
     ) -> AsyncIterator[bytes]:
         """The SSE stream of one page: what changed after ``after`` (``None``: from now), of ``kinds``, of one
-        agent or all; keep-alive comments; ``resync`` when changes were lost."""
+        agent or all, after a ``connected`` message that gives the position; keep-alive comments; ``resync`` when
+        changes were lost."""
         wanted = frozenset(kinds)
         position = self._seq if after is None else after
         self.subscribers += 1
         try:
-            yield f"retry: {RETRY_MS}\n: connected at {position}\n\n".encode()
+            # the position as a message of its own: a page that loses the stream resumes after it (after=)
+            yield (f"retry: {RETRY_MS}\n: connected at {position}\n"
+                   f"id: {position}\nevent: connected\ndata: {{}}\n\n").encode()
             while not self._closed:
                 changes, lost = self.since(position)
                 if lost:

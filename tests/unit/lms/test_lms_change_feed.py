@@ -63,6 +63,30 @@ def test_a_page_that_reconnects_gets_what_it_missed_or_resync_when_the_ring_lost
     assert lost.startswith(b"id: 10\nevent: resync")  # the newest id: the page reloads, then goes on from there
 
 
+def test_a_new_stream_says_its_position_first_so_a_page_that_saw_no_change_can_resume_from_it() -> None:
+    """The console reopens a lost stream with ``after=`` the last id it saw; the ``connected`` message gives one
+    even when nothing changed before the stream was lost."""
+
+    async def main() -> tuple[bytes, bytes]:
+        feed = ChangeFeed(flush_s=0.01)
+        for i in range(4):
+            feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
+        page = feed.subscribe(after=None, kinds=list(ChangeKind))
+        hello = await anext(page)
+        await page.aclose()  # lost before any change
+        feed.publish(ChangeKind.CAMERA, {"n": 4}, "pc-1")  # while the page was away
+        position = int(hello.split(b"\nid: ")[1].split(b"\n")[0])
+        again = feed.subscribe(after=position, kinds=list(ChangeKind))
+        await anext(again)
+        missed = await read_until(again, b'"n":4')
+        await again.aclose()
+        return hello, missed
+
+    hello, missed = asyncio.run(main())
+    assert hello.startswith(b"retry: ") and b"\nid: 4\nevent: connected\ndata: {}\n\n" in hello
+    assert b"event: camera" in missed and b'"n":3' not in missed
+
+
 def test_closing_the_feed_ends_every_open_stream() -> None:
     async def main() -> list[bytes]:
         feed = ChangeFeed(flush_s=0.01)

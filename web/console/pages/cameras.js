@@ -93,21 +93,38 @@ async function loadCameras(agents) {
   return cams;
 }
 
+// the newest health event of each camera from the site's stored events (newest first): a wall opened or refreshed
+// after an event still shows it; pushed events take over from there
+async function loadHealth() {
+  const d = await api.get('/api/events', { kind: 'cctv.', limit: 500 });
+  const newest = {};
+  for (const e of (d && d.events) || []) {
+    const key = camKey(e.agent_id, (e.data && e.data.camera_id) || '');
+    if (!(key in newest)) newest[key] = e;
+  }
+  return newest;
+}
+
+const newer = (a, b) => (!a || (b && b.timestamp > a.timestamp) ? b : a);
+
 function Wall() {
   const clients = useLoad(() => api.get('/api/clients/'), []);
   const groups = useLoad(() => api.get('/api/groups'), []);
   const agents = ((clients.data && clients.data.clients) || []).filter((a) => a.kind === 'agent' && a.status === 'online');
   const ids = agents.map((a) => a.uuid).sort().join(',');
   const cams = useLoad(() => (clients.data ? loadCameras(agents) : Promise.resolve(undefined)), [ids, !!clients.data]);
+  const stored = useLoad(loadHealth, []);
   const [watching, setWatching] = useState(new Set());
-  const [health, setHealth] = useState({});
+  const [pushed, setPushed] = useState({});
+  const reload = () => { cams.reload(); stored.reload(); };
 
   useLive((kind, data) => {
-    if (kind === 'resync') cams.reload();
+    if (kind === 'resync') reload();
     if (kind !== 'camera' || !data.event || !data.agent_id) return;
     const cam = (data.event.data && data.event.data.camera_id) || '';
-    setHealth((h) => ({ ...h, [camKey(data.agent_id, cam)]: data.event }));
+    setPushed((h) => ({ ...h, [camKey(data.agent_id, cam)]: data.event }));
   }, []);
+  const health = (key) => newer((stored.data || {})[key], pushed[key]);
 
   const rooms = useMemo(() => {
     const list = (groups.data && groups.data.groups) || [];
@@ -133,7 +150,7 @@ function Wall() {
   if (cams.data === undefined) return html`<p class="loading">${t('app.loading')}</p>`;
   return html`
     <p class="muted">${t('cameras.wall_help')}</p>
-    <button type="button" id="cameras-refresh" onClick=${cams.reload}>${t('cameras.refresh')}</button>
+    <button type="button" id="cameras-refresh" onClick=${reload}>${t('cameras.refresh')}</button>
     ${rooms.length === 0 && html`<p class="muted" id="cameras-none">${t('cameras.none')}</p>`}
     <div id="wall">
       ${rooms.map((r) => html`<section class="room" key=${r.name || '-'} data-room=${r.name || ''}
@@ -143,7 +160,7 @@ function Wall() {
         <div class="camera-wall">
           ${r.cams.map((c) => {
             const key = camKey(c.agent, c.camera_id);
-            return html`<${CameraTile} key=${key} cam=${c} event=${health[key]} watching=${watching.has(key)}
+            return html`<${CameraTile} key=${key} cam=${c} event=${health(key)} watching=${watching.has(key)}
               onWatch=${(on) => toggle([key], on)} />`;
           })}
         </div>
