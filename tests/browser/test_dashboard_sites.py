@@ -62,9 +62,7 @@ def listed(twin: Twin) -> dict[str, dict[str, Any]]:
     return {s["site_id"]: s for s in body["data"]["sites"]}
 
 
-def test_each_site_is_judged_stale_by_the_period_its_lms_states(
-    twin: Twin, site: WebSite, browser: WebDriver
-) -> None:
+def test_each_site_is_judged_stale_by_the_period_its_lms_states(twin: Twin, site: WebSite, browser: WebDriver) -> None:
     """Two sites silent for the same 400 s: the one whose LMS states a 60 s period shows its link down, the one
     stating 600 s shows it up; a site whose LMS states none is judged by the cloud's 150 s (down). No one threshold
     gives both of the first two."""
