@@ -82,6 +82,19 @@ class CommandRepository(TenantRepository):
         bump(Area.COMMANDS)
         return _to_record(item)
 
+    def mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
+        """Add when the sites' messages were published (the ``sent`` hop) to a record nobody wrote since it was read
+        (else :class:`StaleWrite`): one UpdateItem of ``sent_at`` and the revision alone, conditional on the
+        revision read, so what a site's results stored meanwhile is never written over."""
+        if record.revision is None:
+            raise ValueError("mark_sent() takes a record read from the store")
+        sent_at = {site: _offset(at, record.created_at) for site, at in {**record.sent_at, **sent}.items()}
+        item = CommandModel(record.command_id, revision=record.revision)
+        with dynamo_errors(f"mark command {record.command_id} sent"):
+            item.update(actions=[CommandModel.sent_at.set(sent_at)])
+        bump(Area.COMMANDS)
+        return _to_record(item)
+
     def _to_item(self, record: CommandRecord) -> CommandModel:
         item = _to_item(record)
         item.open_tenant = None if record.status.terminal else self._tenant

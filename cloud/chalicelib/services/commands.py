@@ -169,12 +169,13 @@ class CommandService:
         return self._mark_sent(record, sent)
 
     def _mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
-        """Store when each site's message was published (the ``sent`` hop): one write of the record just created,
-        or, when a site's results were stored first, through the updater (read, merge, write). The command is out:
-        a failure here only loses the hop (logged), never fails the call (a retry would send the command twice)."""
+        """Store when each site's message was published (the ``sent`` hop): one UpdateItem of ``sent_at`` on the
+        record just created (conditional on its revision), or, when a site's results were stored first, through the
+        updater (read, merge, write). The command is out: a failure here only loses the hop (logged), never fails
+        the call (a retry would send the command twice)."""
         try:
             try:
-                return self._commands.save(dataclasses.replace(record, sent_at={**record.sent_at, **sent}))
+                return self._commands.mark_sent(record, sent)
             except StaleWrite:
                 updated = self._updater.update(
                     record.command_id,

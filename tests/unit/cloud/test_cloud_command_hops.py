@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
+from cloud_testkit import AwsCall, Cloud, around_aws_calls, online
 
 from chalicelib.models import CommandModel
 from chalicelib.services.command_results import ITEM_BUDGET_BYTES
@@ -140,15 +140,63 @@ def test_the_sweeper_and_the_history_show_hops_too(fleet: Cloud) -> None:
     assert history[0]["result"]["hops"] == got["a2"]["hops"]
 
 
-def test_a_lost_sent_hop_never_fails_a_command_that_went_out(fleet: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.errors import UpstreamError
-    from chalicelib.repositories.command import CommandRepository
+def test_a_lost_sent_hop_never_fails_a_command_that_went_out(fleet: Cloud) -> None:
+    from botocore.exceptions import ClientError
 
-    def broken(_self: CommandRepository, _record: object) -> None:
-        raise UpstreamError("update command: DynamoDB error ProvisionedThroughputExceededException")
+    def throttled(call: AwsCall, client: Any, operation: str, params: Any) -> Any:
+        if operation == "UpdateItem" and params["TableName"] == CommandModel.Meta.table_name:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                              operation)
+        return call(client, operation, params)
 
-    monkeypatch.setattr(CommandRepository, "save", broken)
-    cid = create(fleet, "a1")  # 202: the site has it; a retry by the caller would send it twice
-    monkeypatch.undo()
+    with around_aws_calls(throttled):
+        cid = create(fleet, "a1")  # 202: the site has it; a retry by the caller would send it twice
     assert list(record(fleet, cid)["results"]["a1"]["hops"]) == ["created"]
     assert any(cid.encode() in m.payload for m in fleet.publisher.messages)  # the site's message went out
+
+
+def test_the_sent_hop_writes_its_times_alone(fleet: Cloud) -> None:
+    """The record is written whole once, when it is created; the ``sent`` hop is one UpdateItem of ``sent_at`` and
+    the revision, conditional on the revision just written (it rewrote the whole item before)."""
+    writes: list[tuple[str, Any]] = []
+
+    def watch(call: AwsCall, client: Any, operation: str, params: Any) -> Any:
+        if operation in ("PutItem", "UpdateItem") and params["TableName"] == CommandModel.Meta.table_name:
+            writes.append((operation, params))
+        return call(client, operation, params)
+
+    with around_aws_calls(watch):
+        cid = create(fleet, "a1", "b1")
+    assert [op for op, _ in writes] == ["PutItem", "UpdateItem"]
+    created, sent = (params for _, params in writes)
+    assert "results" in created["Item"] and "sent_at" not in created["Item"]
+    names = sent["ExpressionAttributeNames"]
+    assert sorted(names.values()) == ["revision", "sent_at"]
+    revision = next(name for name, attribute in names.items() if attribute == "revision")
+    assert revision in sent["ConditionExpression"]
+    stored = CommandModel.get(cid, consistent_read=True)
+    assert stored.sent_at.as_dict() == {"s1": 0, "s2": 0} and stored.revision == 2
+
+
+def test_results_stored_before_the_sent_hop_survive_it(fleet: Cloud) -> None:
+    """A site fast enough to answer before the cloud stored the ``sent`` hop: its result stays, the hop is added."""
+    from chalicelib import container
+
+    recorder = fleet.publisher
+
+    class FastSite:
+        def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+            recorder.publish(topic, payload, qos)
+            command_id = json.loads(payload)["request_id"]
+            fleet.clock.advance(0.5)
+            assert fleet.results("s1", [{"request_id": command_id, "agent_id": "a1", "status": "succeeded",
+                                         "success": True, "hops": {"received": fleet.clock.now}}])["applied"] == 1
+
+    container.configure(publisher=FastSite())
+    t0 = fleet.clock.now
+    cid = create(fleet, "a1")
+    got = record(fleet, cid)
+    assert got["status"] == "succeeded"
+    assert got["results"]["a1"]["status"] == "succeeded"
+    assert got["results"]["a1"]["hops"] == {"created": t0, "sent": t0 + 0.5, "received": t0 + 0.5,
+                                            "stored": t0 + 0.5}
