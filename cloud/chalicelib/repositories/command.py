@@ -111,17 +111,20 @@ def _at(offset: Any, created_at: float) -> float:
 
 
 def _outcome_to_item(outcome: AgentOutcome, created_at: float) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "site_id": outcome.site_id,
-        "status": outcome.status.value,
+    """An outcome as its item map: an empty field (``None``, ``data_truncated`` false) is left out, as the reader
+    takes it — a pending agent's entry is its site, status and time, the bytes every write of the item is billed
+    on (``sent``, each result, the sweeper)."""
+    item: dict[str, Any] = {"site_id": outcome.site_id, "status": outcome.status.value,
+                            "updated_at": outcome.updated_at}
+    optional: dict[str, Any] = {
         "success": outcome.success,
         # JSON text: agent output may nest deeper than DynamoDB's 32 levels or hold floats it would round
         "data": None if outcome.data is None else json.dumps(outcome.data, separators=(",", ":")),
         "error": outcome.error,
         "error_code": outcome.error_code,
-        "updated_at": outcome.updated_at,
-        "data_truncated": outcome.data_truncated,
+        "data_truncated": outcome.data_truncated or None,
     }
+    item.update((name, value) for name, value in optional.items() if value is not None)
     if outcome.hops:
         item["hops"] = {hop.value: _offset(at, created_at) for hop, at in outcome.hops.items()}
     return item

@@ -200,3 +200,23 @@ def test_results_stored_before_the_sent_hop_survive_it(fleet: Cloud) -> None:
     assert got["results"]["a1"]["status"] == "succeeded"
     assert got["results"]["a1"]["hops"] == {"created": t0, "sent": t0 + 0.5, "received": t0 + 0.5,
                                             "stored": t0 + 0.5}
+
+
+def test_an_outcome_is_stored_without_its_empty_fields_and_read_alike_from_an_older_item(fleet: Cloud) -> None:
+    """A pending agent's entry is its site, status and time (every write of the item is billed on its size); an
+    item written when empty fields were stored as nulls reads the same."""
+    cid = create(fleet, "a1", "a2")
+    fleet.results("s1", [{"request_id": cid, "agent_id": "a2", "status": "failed", "success": False, "error": "x",
+                          "error_code": "internal"}])
+    item = CommandModel.get(cid, consistent_read=True)
+    raw = item.results.as_dict()
+    assert sorted(raw["a1"]) == ["site_id", "status", "updated_at"]
+    assert sorted(raw["a2"]) == ["error", "error_code", "hops", "site_id", "status", "success", "updated_at"]
+    shown = record(fleet, cid)
+
+    empty = {"success": None, "data": None, "error": None, "error_code": None, "data_truncated": False}
+    item.results = {agent: {**empty, **entry} for agent, entry in raw.items()}  # the older format
+    item.save()
+    assert CommandModel.get(cid, consistent_read=True).results.as_dict()["a1"]["data_truncated"] is False
+    older = record(fleet, cid)
+    assert older == shown
