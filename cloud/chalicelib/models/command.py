@@ -34,7 +34,8 @@ class CommandModel(BaseModel, aggregate="command"):
     site_ids = ListAttribute(of=UnicodeAttribute)
     status = UnicodeAttribute()
     #: agent_id -> {site_id, status, success, data (JSON text), error, error_code, updated_at, data_truncated,
-    #: hops: {hop: ms after created_at}} (the hops in ms from ``created_at``: small numbers, see docs/api.md)
+    #: hops: {hop: ms after created_at}} (the hops in ms from ``created_at``: small numbers, see docs/api.md); the
+    #: empty ones (null, ``data_truncated`` false) are left out: every write is billed on the whole item
     results: MapAttribute[str, Any] = MapAttribute()  # type: ignore[no-untyped-call]
     error = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute()

@@ -32,9 +32,14 @@ class CommandRepository(TenantRepository):
         # the history index first: if the command cannot be stored, the index items are removed again (a
         # reader skips index items whose command does not exist, so a crash in between shows nothing)
         history = [
-            AgentCommandModel(agent_id, sort_key(record.created_at, record.command_id),
-                              command_id=record.command_id, command=record.command, created_at=record.created_at,
-                              ttl=expiry(record.retain_until))
+            AgentCommandModel(
+                agent_id,
+                sort_key(record.created_at, record.command_id),
+                command_id=record.command_id,
+                command=record.command,
+                created_at=record.created_at,
+                ttl=expiry(record.retain_until),
+            )
             for agent_id in record.targets
         ]
         with dynamo_errors(f"index command {record.command_id}"), AgentCommandModel.batch_write() as batch:
@@ -55,10 +60,16 @@ class CommandRepository(TenantRepository):
 
     def history(self, agent_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[str]:
         """Command ids of an agent, newest first (one Query on the history table)."""
-        return read_page(lambda start: AgentCommandModel.query(agent_id, scan_index_forward=False, limit=limit,
-                                                               last_evaluated_key=start),
-                         _HISTORY_KEYS, limit=limit, cursor=cursor, convert=lambda item: item.command_id,
-                         what=f"list commands of {agent_id}")
+        return read_page(
+            lambda start: AgentCommandModel.query(
+                agent_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
+            ),
+            _HISTORY_KEYS,
+            limit=limit,
+            cursor=cursor,
+            convert=lambda item: item.command_id,
+            what=f"list commands of {agent_id}",
+        )
 
     def get_many(self, command_ids: list[str]) -> dict[str, CommandRecord]:
         if not command_ids:
@@ -69,8 +80,10 @@ class CommandRepository(TenantRepository):
     def overdue(self, now: float, limit: int = 100) -> list[str]:
         """Ids of unfinished commands whose ``expires_at`` has passed (one Query on the sparse ``by_open``)."""
         with dynamo_errors("list overdue commands"):
-            return [item.command_id for item in CommandModel.by_open.query(
-                self._tenant, CommandModel.expires_at < now, limit=limit)]
+            return [
+                item.command_id
+                for item in CommandModel.by_open.query(self._tenant, CommandModel.expires_at < now, limit=limit)
+            ]
 
     def save(self, record: CommandRecord) -> CommandRecord:
         """Replace a stored record if nobody wrote it since it was read (else :class:`StaleWrite`)."""
@@ -79,6 +92,19 @@ class CommandRepository(TenantRepository):
         item = self._to_item(record)
         with dynamo_errors(f"update command {record.command_id}"):
             item.save()
+        bump(Area.COMMANDS)
+        return _to_record(item)
+
+    def mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
+        """Add when the sites' messages were published (the ``sent`` hop) to a record nobody wrote since it was read
+        (else :class:`StaleWrite`): one UpdateItem of ``sent_at`` and the revision alone, conditional on the
+        revision read, so what a site's results stored meanwhile is never written over."""
+        if record.revision is None:
+            raise ValueError("mark_sent() takes a record read from the store")
+        sent_at = {site: _offset(at, record.created_at) for site, at in {**record.sent_at, **sent}.items()}
+        item = CommandModel(record.command_id, revision=record.revision)
+        with dynamo_errors(f"mark command {record.command_id} sent"):
+            item.update(actions=[CommandModel.sent_at.set(sent_at)])
         bump(Area.COMMANDS)
         return _to_record(item)
 
@@ -98,17 +124,23 @@ def _at(offset: Any, created_at: float) -> float:
 
 
 def _outcome_to_item(outcome: AgentOutcome, created_at: float) -> dict[str, Any]:
+    """An outcome as its item map: an empty field (``None``, ``data_truncated`` false) is left out, as the reader
+    takes it — a pending agent's entry is its site, status and time, the bytes every write of the item is billed
+    on (``sent``, each result, the sweeper)."""
     item: dict[str, Any] = {
         "site_id": outcome.site_id,
         "status": outcome.status.value,
+        "updated_at": outcome.updated_at,
+    }
+    optional: dict[str, Any] = {
         "success": outcome.success,
         # JSON text: agent output may nest deeper than DynamoDB's 32 levels or hold floats it would round
         "data": None if outcome.data is None else json.dumps(outcome.data, separators=(",", ":")),
         "error": outcome.error,
         "error_code": outcome.error_code,
-        "updated_at": outcome.updated_at,
-        "data_truncated": outcome.data_truncated,
+        "data_truncated": outcome.data_truncated or None,
     }
+    item.update((name, value) for name, value in optional.items() if value is not None)
     if outcome.hops:
         item["hops"] = {hop.value: _offset(at, created_at) for hop, at in outcome.hops.items()}
     return item
@@ -125,8 +157,9 @@ def _outcome_from_item(raw: dict[str, Any], created_at: float) -> AgentOutcome:
         error_code=raw.get("error_code"),
         updated_at=float(raw.get("updated_at") or 0.0),
         data_truncated=bool(raw.get("data_truncated")),
-        hops={CommandHop(hop): _at(offset, created_at) for hop, offset in (raw.get("hops") or {}).items()
-              if hop in _HOPS},
+        hops={
+            CommandHop(hop): _at(offset, created_at) for hop, offset in (raw.get("hops") or {}).items() if hop in _HOPS
+        },
     )
 
 

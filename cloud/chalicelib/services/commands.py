@@ -57,8 +57,10 @@ EXEC_TIMEOUT_MARGIN_S = 5.0
 
 
 #: the route that sets a cloud-only param, for the error a caller gets
-_CLOUD_ONLY_ROUTE = {"cctv_snapshot": "POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot",
-                     "get_logs": "POST /api/agents/{agent_id}/logs"}
+_CLOUD_ONLY_ROUTE = {
+    "cctv_snapshot": "POST /api/cctv/agents/{agent_id}/cameras/{camera_id}/snapshot",
+    "get_logs": "POST /api/agents/{agent_id}/logs",
+}
 #: what a command record shows instead of a cloud-only param
 REDACTED = "(redacted)"
 
@@ -101,13 +103,16 @@ class CommandService:
             if spec.lms_only:
                 raise BadRequest(f"{spec.name} is sent only by the site's LMS itself (its rotation steps)")
             if spec.shadow_only:
-                raise BadRequest(f"{spec.name} is sent by the LMS from the agent's device shadow only; set cameras "
-                                 "with PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}")
+                raise BadRequest(
+                    f"{spec.name} is sent by the LMS from the agent's device shadow only; set cameras "
+                    "with PUT /api/cctv/agents/{agent_id}/cameras/{camera_id}"
+                )
             cloud_only = CLOUD_ONLY_PARAMS.get(spec.name, frozenset())
             named = sorted(cloud_only & set(request.params))
             if named:
-                raise BadRequest(f"params.{named[0]}: only the cloud sets it ({_CLOUD_ONLY_ROUTE[spec.name]}), "
-                                 "not a caller")
+                raise BadRequest(
+                    f"params.{named[0]}: only the cloud sets it ({_CLOUD_ONLY_ROUTE[spec.name]}), not a caller"
+                )
             if not set(request.cloud_params) <= cloud_only:  # a service's mistake, not the caller's: a 500
                 raise ValueError(f"{spec.name}: not cloud-only params: {sorted(request.cloud_params)}")
             validated = validate_params(spec.name, {**request.params, **request.cloud_params})
@@ -148,8 +153,15 @@ class CommandService:
         redacted = {k: REDACTED if k in cloud_only else v for k, v in params.items()}
 
         record = self._commands.create(dataclasses.replace(record, params=redacted))
-        log.info("command created command_id=%s command=%s agents=%d sites=%d by=%s", command_id, spec.name,
-                 len(targets), len(record.site_ids), principal.name, extra={"command_id": command_id})
+        log.info(
+            "command created command_id=%s command=%s agents=%d sites=%d by=%s",
+            command_id,
+            spec.name,
+            len(targets),
+            len(record.site_ids),
+            principal.name,
+            extra={"command_id": command_id},
+        )
         failures: dict[str, str] = {}
         sent: dict[str, float] = {}
         for site_id, payload in messages.items():
@@ -157,32 +169,48 @@ class CommandService:
                 self._publisher.publish(site_down(self._settings.namespace, site_id), payload, qos=1)
             except Exception as exc:  # any publisher failure: the record must say so, never stay half-sent
                 failures[site_id] = exc.message if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"
-                log.warning("command %s: publish to site %s failed: %s", command_id, site_id, failures[site_id],
-                            extra={"command_id": command_id, "site_id": site_id})
+                log.warning(
+                    "command %s: publish to site %s failed: %s",
+                    command_id,
+                    site_id,
+                    failures[site_id],
+                    extra={"command_id": command_id, "site_id": site_id},
+                )
                 continue
             sent[site_id] = self._clock()
-            log.info("command sent to site command_id=%s site_id=%s agents=%d", command_id, site_id,
-                     len(record.targets_of(site_id)), extra={"command_id": command_id, "site_id": site_id})
+            log.info(
+                "command sent to site command_id=%s site_id=%s agents=%d",
+                command_id,
+                site_id,
+                len(record.targets_of(site_id)),
+                extra={"command_id": command_id, "site_id": site_id},
+            )
         if failures:
             record = self._mark_unpublished(command_id, failures, sent)
             raise PublishFailed(record, failures)
         return self._mark_sent(record, sent)
 
     def _mark_sent(self, record: CommandRecord, sent: dict[str, float]) -> CommandRecord:
-        """Store when each site's message was published (the ``sent`` hop): one write of the record just created,
-        or, when a site's results were stored first, through the updater (read, merge, write). The command is out:
-        a failure here only loses the hop (logged), never fails the call (a retry would send the command twice)."""
+        """Store when each site's message was published (the ``sent`` hop): one UpdateItem of ``sent_at`` on the
+        record just created (conditional on its revision), or, when a site's results were stored first, through the
+        updater (read, merge, write). The command is out: a failure here only loses the hop (logged), never fails
+        the call (a retry would send the command twice)."""
         try:
             try:
-                return self._commands.save(dataclasses.replace(record, sent_at={**record.sent_at, **sent}))
+                return self._commands.mark_sent(record, sent)
             except StaleWrite:
                 updated = self._updater.update(
                     record.command_id,
-                    lambda current, _now: dataclasses.replace(current, sent_at={**sent, **current.sent_at}))
+                    lambda current, _now: dataclasses.replace(current, sent_at={**sent, **current.sent_at}),
+                )
                 return updated if updated is not None else record
         except CloudError as exc:
-            log.warning("command %s: could not store its sent hop: %s", record.command_id, exc.message,
-                        extra={"command_id": record.command_id})
+            log.warning(
+                "command %s: could not store its sent hop: %s",
+                record.command_id,
+                exc.message,
+                extra={"command_id": record.command_id},
+            )
             return dataclasses.replace(record, sent_at={**record.sent_at, **sent})
 
     def _check_targets(self, agent_ids: Sequence[str]) -> tuple[str, ...]:
@@ -223,13 +251,13 @@ class CommandService:
         payload = encode(message)
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PayloadTooLarge(
-                f"the command for site {site_id} is {len(payload)} bytes; IoT Core carries at most "
-                f"{MAX_PAYLOAD_BYTES}"
+                f"the command for site {site_id} is {len(payload)} bytes; IoT Core carries at most {MAX_PAYLOAD_BYTES}"
             )
         return payload
 
-    def _mark_unpublished(self, command_id: str, failures: dict[str, str],
-                          sent: dict[str, float] | None = None) -> CommandRecord:
+    def _mark_unpublished(
+        self, command_id: str, failures: dict[str, str], sent: dict[str, float] | None = None
+    ) -> CommandRecord:
         summary = "; ".join(f"site {s}: {m}" for s, m in sorted(failures.items()))
         error = f"could not publish to {len(failures)} site(s): {summary}"[:4096]
 
@@ -241,15 +269,12 @@ class CommandService:
                         outcome,
                         status=CommandStatus.FAILED,
                         success=False,
-                        error=f"not sent: publish to site {outcome.site_id} failed: {failures[outcome.site_id]}"[
-                            :4096
-                        ],
+                        error=f"not sent: publish to site {outcome.site_id} failed: {failures[outcome.site_id]}"[:4096],
                         error_code=ErrorCode.INTERNAL.value,
                         updated_at=now,
                         hops={**outcome.hops, CommandHop.STORED: now},
                     )
-            return dataclasses.replace(record, results=results, error=error,
-                                       sent_at={**(sent or {}), **record.sent_at})
+            return dataclasses.replace(record, results=results, error=error, sent_at={**(sent or {}), **record.sent_at})
 
         updated = self._updater.update(command_id, change)
         if updated is None:  # vanished (cannot happen short of a manual delete)
@@ -293,8 +318,9 @@ class CommandService:
         for command_id, batch in by_command.items():
             tally = Tally()
 
-            def change(record: CommandRecord, now: float, batch: list[AgentResult] = batch,
-                       tally: Tally = tally) -> CommandRecord | None:
+            def change(
+                record: CommandRecord, now: float, batch: list[AgentResult] = batch, tally: Tally = tally
+            ) -> CommandRecord | None:
                 tally.clear()
                 outcomes = dict(record.results)
                 for result in batch:
@@ -304,8 +330,9 @@ class CommandService:
                     elif not current.accepts(result.status):
                         tally.duplicates += 1
                     else:
-                        outcomes[result.agent_id] = current = merge_outcome(current, result, now,
-                                                                             self._settings.result_data_limit)
+                        outcomes[result.agent_id] = current = merge_outcome(
+                            current, result, now, self._settings.result_data_limit
+                        )
                         tally.applied += 1
                         tally.stored[result.agent_id] = current.status
                 if not tally.applied:
@@ -315,13 +342,24 @@ class CommandService:
             if self._updater.update(command_id, change) is None:  # unknown (or expired) command
                 tally.clear()
                 tally.ignored = len(batch)
-                log.info("results for an unknown command command_id=%s site_id=%s results=%d", command_id, site_id,
-                         len(batch), extra={"command_id": command_id, "site_id": site_id})
+                log.info(
+                    "results for an unknown command command_id=%s site_id=%s results=%d",
+                    command_id,
+                    site_id,
+                    len(batch),
+                    extra={"command_id": command_id, "site_id": site_id},
+                )
             for agent_id, status in tally.stored.items():
-                log.info("result stored command_id=%s agent_id=%s status=%s", command_id, agent_id, status.value,
-                         extra={"command_id": command_id, "site_id": site_id, "agent_id": agent_id})
+                log.info(
+                    "result stored command_id=%s agent_id=%s status=%s",
+                    command_id,
+                    agent_id,
+                    status.value,
+                    extra={"command_id": command_id, "site_id": site_id, "agent_id": agent_id},
+                )
             report.add(tally)
         return ResultsReport(report.applied, report.duplicates, report.ignored)
+
 
 class PublishFailed(UpstreamError):
     """The command was stored but could not be sent to some sites; their agents are marked failed."""
