@@ -477,7 +477,7 @@ def test_the_agents_table_and_the_tabs_work_from_the_keyboard(
         if browser.switch_to.active_element.get_attribute("data-key"):
             break
     first = browser.switch_to.active_element
-    assert first.get_attribute("data-key") == "room-101", first.get_attribute("outerHTML")[:200]
+    assert first.get_attribute("data-key") == "room-101", (first.get_attribute("outerHTML") or "")[:200]
     first.send_keys(Keys.ARROW_DOWN)
     assert browser.switch_to.active_element.get_attribute("data-key") == "room-102"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
