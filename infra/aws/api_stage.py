@@ -1,13 +1,13 @@
-"""The API Gateway stage in front of the cloud API: throttling and access logs (merged into Chalice's ``RestAPI``).
+"""The API Gateway stage in front of the cloud API: throttling and access logs (of the HTTP API's stage,
+:mod:`infra.aws.http_api`).
 
 Throttling (requests per second, steady ``rate`` and ``burst``) is set for the whole stage and, tighter, for every
 route that takes no credentials (``chalicelib.api.ROUTES``: ``public`` and ``enrolment``) - anyone on the
 internet can call those, so they get a budget of their own that a flood cannot exceed. API Gateway answers 429
 beyond it, before any Lambda runs. Execution logging stays off (its log group is made by API Gateway with no
-expiry); the access log - one JSON line per request - goes to the stack's own expiring log group.
-
-Access logging needs the account's API Gateway CloudWatch role (an account setting, not a stack's): the deploy
-tool sets it when it is missing (``infra.aws.tenants``).
+expiry); the access log - one JSON line per request - goes to the stack's own expiring log group. An HTTP API
+writes it through CloudWatch Logs' log delivery, not the account's API Gateway CloudWatch role (which the deploy
+tool still sets when it is missing: ``infra.aws.tenants``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ ACCESS_LOG_FIELDS = {
     "sourceIp": "$context.identity.sourceIp",
     "requestTime": "$context.requestTime",
     "httpMethod": "$context.httpMethod",
-    "resourcePath": "$context.resourcePath",
+    "routeKey": "$context.routeKey",  # "POST /api/sync": an HTTP API has no $context.resourcePath
     "path": "$context.path",
     "status": "$context.status",
     "protocol": "$context.protocol",
@@ -53,14 +53,14 @@ ACCESS_LOG_FIELDS = {
 }
 
 
-def method_path(path: str) -> str:
-    """A route as API Gateway's method settings name it: ``/api/sync`` -> ``/~1api~1sync``."""
-    return "/" + path.replace("/", "~1")
+def route_key(method: str, path: str) -> str:
+    """A route as an HTTP API names it: ``POST /api/sync``."""
+    return f"{method} {path}"
 
 
-def _setting(path: str, method: str, throttle: Throttle) -> Json:
-    return {"ResourcePath": path, "HttpMethod": method, "ThrottlingRateLimit": throttle.rate,
-            "ThrottlingBurstLimit": throttle.burst, "LoggingLevel": "OFF", "MetricsEnabled": False}
+def _setting(throttle: Throttle) -> Json:
+    return {"ThrottlingRateLimit": throttle.rate, "ThrottlingBurstLimit": throttle.burst,
+            "DetailedMetricsEnabled": False}
 
 
 def anonymous_routes() -> list[tuple[str, str]]:
@@ -77,11 +77,17 @@ def anonymous_routes() -> list[tuple[str, str]]:
     return sorted(found, key=lambda r: (r[1], r[0]))
 
 
-def method_settings() -> list[Json]:
-    settings = [_setting("/*", "*", STAGE_THROTTLE)]
+def default_route_settings() -> Json:
+    """The whole stage's throttle (every route without one of its own)."""
+    return _setting(STAGE_THROTTLE)
+
+
+def route_settings() -> Json:
+    """Route key -> the throttle of every route that takes no credentials, each below the stage's."""
+    settings: Json = {}
     for method, path in anonymous_routes():
         default = PUBLIC_READ_THROTTLE if method == "GET" else PUBLIC_WRITE_THROTTLE
-        settings.append(_setting(method_path(path), method, ROUTE_THROTTLES.get((method, path), default)))
+        settings[route_key(method, path)] = _setting(ROUTE_THROTTLES.get((method, path), default))
     for throttle in [PUBLIC_READ_THROTTLE, PUBLIC_WRITE_THROTTLE, *ROUTE_THROTTLES.values()]:
         if throttle.rate >= STAGE_THROTTLE.rate or throttle.burst >= STAGE_THROTTLE.burst:
             raise BuildError(f"a route's throttle {throttle} is not below the stage's {STAGE_THROTTLE}")
@@ -92,15 +98,10 @@ def api_name() -> Json:
     return name_sub("api")
 
 
-def rest_api_properties() -> Json:
-    """Merged into Chalice's ``AWS::Serverless::Api``."""
+def access_log_settings() -> Json:
     return {
-        "Name": api_name(),
-        "MethodSettings": method_settings(),
-        "AccessLogSetting": {
-            # the group's ARN without the ":*" of its Arn attribute, as API Gateway wants it
-            "DestinationArn": sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
-                                  f"${{{API_ACCESS_LOGS}}}"),
-            "Format": json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")),
-        },
+        # the group's ARN without the ":*" of its Arn attribute
+        "DestinationArn": sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
+                              f"${{{API_ACCESS_LOGS}}}"),
+        "Format": json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")),
     }
