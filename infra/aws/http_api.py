@@ -47,8 +47,9 @@ MAX_ROUTES = 300
 def routes() -> list[tuple[str, str]]:
     """(method, path) of every route of the Chalice app, sorted by path then method."""
     app = cloud_app.chalice_app()
-    found = sorted(((method, path) for path, methods in app.routes.items() for method in methods),
-                   key=lambda r: (r[1], r[0]))
+    found = sorted(
+        ((method, path) for path, methods in app.routes.items() for method in methods), key=lambda r: (r[1], r[0])
+    )
     if len(found) > MAX_ROUTES:
         raise BuildError(f"the app has {len(found)} routes, an HTTP API takes {MAX_ROUTES}")
     return found
@@ -110,10 +111,13 @@ def resources(function_id: str = cloud_app.API_HANDLER) -> Json:
             },
         },
         # Chalice's permission, re-pointed (the deep merge replaces its SourceArn)
-        INVOKE_PERMISSION: {"Properties": {
-            "SourceArn": sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:"
-                             f"${{{HTTP_API}}}/*"),
-        }},
+        INVOKE_PERMISSION: {
+            "Properties": {
+                "SourceArn": sub(
+                    f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{HTTP_API}}}/*"
+                ),
+            }
+        },
     }
     for (method, path), lid in zip(table, route_ids, strict=True):
         result[lid] = _route(method, path)
@@ -122,9 +126,13 @@ def resources(function_id: str = cloud_app.API_HANDLER) -> Json:
 
 def outputs() -> Json:
     return {
-        ENDPOINT_OUTPUT: {"Description": "The cloud API (its routes start with /api/ too)",
-                          "Value": sub(f"https://${{{HTTP_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/"
-                                       f"{cloud_app.api_gateway_stage()}/")},
+        ENDPOINT_OUTPUT: {
+            "Description": "The cloud API (its routes start with /api/ too)",
+            "Value": sub(
+                f"https://${{{HTTP_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/"
+                f"{cloud_app.api_gateway_stage()}/"
+            ),
+        },
         "HttpApiId": {"Value": ref(HTTP_API)},
     }
 
@@ -138,7 +146,6 @@ def drop_rest_api(template: dict[str, Any]) -> None:
     resources_.pop(REST_API, None)
     template.get("Outputs", {}).pop(REST_API_OUTPUT, None)
     text = json.dumps(template)
-    for needle in (f'"{REST_API}"', f"${{{REST_API}}}", f"${{{REST_API}.", "AWS::Serverless::Api",
-                   "AWS::ApiGateway::"):
+    for needle in (f'"{REST_API}"', f"${{{REST_API}}}", f"${{{REST_API}.", "AWS::Serverless::Api", "AWS::ApiGateway::"):
         if needle in text:
             raise BuildError(f"the template still refers to Chalice's REST API ({needle})")

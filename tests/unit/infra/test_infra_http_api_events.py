@@ -14,44 +14,81 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from app import app
 from chalice.local import LambdaContext
 
-from app import app
 from infra.aws import cloud_app
 from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
 
 
-def v1_event(method: str, route: str, path: str, *, headers: dict[str, str] | None = None,
-             path_parameters: dict[str, str] | None = None, query: dict[str, list[str]] | None = None,
-             body: str | None = None) -> dict[str, Any]:
+def v1_event(
+    method: str,
+    route: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, list[str]] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
     """An HTTP API's event of payload format 1.0 for the route ``method route`` and the request path ``path``."""
     headers = {"accept": "application/json", "user-agent": "test", **(headers or {})}
     stage = cloud_app.api_gateway_stage()
     return {
-        "version": "1.0", "resource": route, "path": f"/{stage}{path}", "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "version": "1.0",
+        "resource": route,
+        "path": f"/{stage}{path}",
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
         "multiValueQueryStringParameters": query or None,
         "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123", "extendedRequestId": "req", "httpMethod": method,
-            "identity": {"sourceIp": "192.0.2.1", "userAgent": "test"}, "path": f"/{stage}{path}",
-            "protocol": "HTTP/1.1", "requestId": "req-1", "requestTime": "07/Dec/2026:20:00:00 +0000",
-            "requestTimeEpoch": 1_796_673_600_000, "resourceId": None, "resourcePath": route,
-            "routeKey": f"{method} {route}", "stage": stage,
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "extendedRequestId": "req",
+            "httpMethod": method,
+            "identity": {"sourceIp": "192.0.2.1", "userAgent": "test"},
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": "req-1",
+            "requestTime": "07/Dec/2026:20:00:00 +0000",
+            "requestTimeEpoch": 1_796_673_600_000,
+            "resourceId": None,
+            "resourcePath": route,
+            "routeKey": f"{method} {route}",
+            "stage": stage,
         },
-        "pathParameters": path_parameters, "stageVariables": None, "body": body, "isBase64Encoded": False,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
 def v2_event(method: str, route: str, path: str) -> dict[str, Any]:
     """The same request in payload format 2.0."""
     return {
-        "version": "2.0", "routeKey": f"{method} {route}", "rawPath": path, "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {"accept": "application/json"},
-        "requestContext": {"apiId": "abc123", "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                                       "sourceIp": "192.0.2.1", "userAgent": "test"},
-                           "requestId": "req-1", "routeKey": f"{method} {route}", "stage": "api"},
+        "requestContext": {
+            "apiId": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "test",
+            },
+            "requestId": "req-1",
+            "routeKey": f"{method} {route}",
+            "stage": "api",
+        },
         "isBase64Encoded": False,
     }
 
@@ -76,8 +113,9 @@ def test_a_route_without_parameters_is_served(cloud: Cloud) -> None:
 
 def test_path_parameters_and_the_bearer_token_reach_the_route(cloud: Cloud) -> None:
     route, bearer = "/api/agents/{agent_id}", {"authorization": f"Bearer {cloud.tokens['admin']}"}
-    status, body = call(v1_event("GET", route, "/api/agents/pc-404", headers=bearer,
-                                 path_parameters={"agent_id": "pc-404"}))
+    status, body = call(
+        v1_event("GET", route, "/api/agents/pc-404", headers=bearer, path_parameters={"agent_id": "pc-404"})
+    )
     assert status == 404, body  # routed, authenticated, the agent looked up: unknown
     assert "pc-404" in json.dumps(body)
     status, _ = call(v1_event("GET", route, "/api/agents/pc-404", path_parameters={"agent_id": "pc-404"}))
