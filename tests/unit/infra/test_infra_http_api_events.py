@@ -17,7 +17,8 @@ import pytest
 from app import app
 from chalice.local import LambdaContext
 
-from infra.aws import cloud_app
+from infra.aws import cloud_app, http_api
+from infra.aws.errors import BuildError
 from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
 
 
@@ -137,3 +138,21 @@ def test_a_catch_all_route_is_not_routed_by_chalice(cloud: Cloud) -> None:
     event = v1_event("GET", "/{proxy+}", "/api/health", path_parameters={"proxy": "api/health"})
     status, _ = call(event)
     assert status != 200  # "/{proxy+}" is no route of the app: each Chalice route needs its own
+
+
+def test_the_build_refuses_a_template_still_pointing_at_the_rest_api() -> None:
+    """Chalice's REST API is dropped after packaging; anything left referring to it (a permission, an output, a
+    CloudFront origin) would make the stack fail or serve the wrong API, so the build stops instead."""
+    function = {"Type": "AWS::Serverless::Function", "Properties": {}}
+    packaged = {
+        "Resources": {http_api.REST_API: {"Type": "AWS::Serverless::Api"}, http_api.HTTP_API: {}, "F": function},
+        "Outputs": {http_api.REST_API_OUTPUT: {"Value": {"Ref": http_api.REST_API}}},
+    }
+    http_api.drop_rest_api(packaged)
+    assert http_api.REST_API not in packaged["Resources"] and not packaged["Outputs"]
+
+    stale = {"Resources": {http_api.HTTP_API: {}, "Origin": {"Properties": {"D": {"Fn::Sub": "${RestAPI}.x"}}}}}
+    with pytest.raises(BuildError, match="still refers"):
+        http_api.drop_rest_api(stale)
+    with pytest.raises(BuildError, match="no HttpApi"):
+        http_api.drop_rest_api({"Resources": {http_api.REST_API: {}}})
