@@ -82,26 +82,57 @@ def default_route_settings() -> Json:
     return _setting(STAGE_THROTTLE)
 
 
-def route_settings() -> Json:
-    """Route key -> the throttle of every route that takes no credentials, each below the stage's."""
-    settings: Json = {}
-    for method, path in anonymous_routes():
-        default = PUBLIC_READ_THROTTLE if method == "GET" else PUBLIC_WRITE_THROTTLE
-        settings[route_key(method, path)] = _setting(ROUTE_THROTTLES.get((method, path), default))
+def route_throttles() -> list[tuple[str, str, Throttle]]:
+    """(method, path, throttle) of every route that takes no credentials, each below the stage's."""
     for throttle in [PUBLIC_READ_THROTTLE, PUBLIC_WRITE_THROTTLE, *ROUTE_THROTTLES.values()]:
         if throttle.rate >= STAGE_THROTTLE.rate or throttle.burst >= STAGE_THROTTLE.burst:
             raise BuildError(f"a route's throttle {throttle} is not below the stage's {STAGE_THROTTLE}")
-    return settings
+    found = []
+    for method, path in anonymous_routes():
+        default = PUBLIC_READ_THROTTLE if method == "GET" else PUBLIC_WRITE_THROTTLE
+        found.append((method, path, ROUTE_THROTTLES.get((method, path), default)))
+    return found
+
+
+def route_settings() -> Json:
+    """An HTTP API stage's ``RouteSettings``: route key -> throttle."""
+    return {route_key(method, path): _setting(throttle) for method, path, throttle in route_throttles()}
 
 
 def api_name() -> Json:
     return name_sub("api")
 
 
-def access_log_settings() -> Json:
+def access_log_settings(fields: dict[str, str] = ACCESS_LOG_FIELDS) -> Json:
     return {
         # the group's ARN without the ":*" of its Arn attribute
         "DestinationArn": sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
                               f"${{{API_ACCESS_LOGS}}}"),
-        "Format": json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")),
+        "Format": json.dumps(fields, separators=(",", ":")),
     }
+
+
+# ---------------------------------------------------------------- the REST API Chalice generates (legacy)
+#: the REST API's line: the same keys, ``routeKey`` made of what a REST API knows
+REST_ACCESS_LOG_FIELDS = {**ACCESS_LOG_FIELDS, "routeKey": "$context.httpMethod $context.resourcePath"}
+
+
+def method_path(path: str) -> str:
+    """A route as a REST API's method settings name it: ``/api/sync`` -> ``/~1api~1sync``."""
+    return "/" + path.replace("/", "~1")
+
+
+def method_settings() -> list[Json]:
+    """A REST API stage's ``MethodSettings``: the same throttles as :func:`route_settings`."""
+    def setting(path: str, method: str, throttle: Throttle) -> Json:
+        return {"ResourcePath": path, "HttpMethod": method, "ThrottlingRateLimit": throttle.rate,
+                "ThrottlingBurstLimit": throttle.burst, "LoggingLevel": "OFF", "MetricsEnabled": False}
+
+    return [setting("/*", "*", STAGE_THROTTLE),
+            *(setting(method_path(path), method, throttle) for method, path, throttle in route_throttles())]
+
+
+def rest_api_properties() -> Json:
+    """Merged into Chalice's ``AWS::Serverless::Api`` while it is kept (:mod:`infra.aws.http_api`)."""
+    return {"Name": api_name(), "MethodSettings": method_settings(),
+            "AccessLogSetting": access_log_settings(REST_ACCESS_LOG_FIELDS)}

@@ -15,8 +15,11 @@ template adds, from the Chalice app's own route table:
   (API Gateway refuses settings of a route that does not exist yet);
 * the API function's invoke permission and the ``EndpointURL`` output re-pointed at it.
 
-After ``chalice package``, :func:`drop_rest_api` removes Chalice's ``RestAPI`` and its ``RestAPIId`` output, and
-fails the build if anything still refers to the REST API.
+Chalice's ``RestAPI`` stays in the template under the condition :data:`LEGACY_CONDITION` (parameter
+:data:`LEGACY_PARAMETER`, default ``false``): a tenant deployed before the HTTP API keeps its old URL working,
+throttled and logged as before, while its sites move to the new one (docs/deploy.md, "Upgrade notes"); then an
+update without it deletes the REST API. After ``chalice package``, :func:`check_rest_api` fails the build if
+anything not under that condition still refers to the REST API.
 """
 
 from __future__ import annotations
@@ -31,9 +34,13 @@ from infra.aws.errors import BuildError
 HTTP_API = "HttpApi"
 INTEGRATION = "HttpApiIntegration"
 STAGE = "HttpApiStage"
-#: what Chalice generates and the build removes
+#: what Chalice generates, kept only under LEGACY_CONDITION
 REST_API = "RestAPI"
 REST_API_OUTPUT = "RestAPIId"
+REST_API_PERMISSION = "RestAPIInvokePermission"
+LEGACY_ENDPOINT_OUTPUT = "LegacyEndpointURL"
+LEGACY_PARAMETER = "LegacyRestApi"
+LEGACY_CONDITION = "KeepsLegacyRestApi"
 #: Chalice's names of the API function's invoke permission and of the API's URL output
 INVOKE_PERMISSION = f"{cloud_app.API_HANDLER}InvokePermission"
 ENDPOINT_OUTPUT = "EndpointURL"
@@ -121,7 +128,42 @@ def resources(function_id: str = cloud_app.API_HANDLER) -> Json:
     }
     for (method, path), lid in zip(table, route_ids, strict=True):
         result[lid] = _route(method, path)
+    result.update(_legacy_rest_api(function_id))
     return result
+
+
+def _legacy_rest_api(function_id: str) -> Json:
+    """Chalice's REST API, kept under :data:`LEGACY_CONDITION` with its throttles and access log, and its own
+    invoke permission (Chalice's now serves the HTTP API)."""
+    return {
+        REST_API: {"Condition": LEGACY_CONDITION, "Properties": api_stage.rest_api_properties()},
+        REST_API_PERMISSION: {
+            "Type": "AWS::Lambda::Permission",
+            "Condition": LEGACY_CONDITION,
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": ref(function_id),
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": sub(
+                    f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*"
+                ),
+            },
+        },
+    }
+
+
+def parameter() -> Json:
+    return {
+        "Type": "String",
+        "Default": "false",
+        "AllowedValues": ["false", "true"],
+        "Description": "Keep the REST API of releases before the HTTP API (its URL: output LegacyEndpointURL) while "
+        "sites still use it: docs/deploy.md, Upgrade notes",
+    }
+
+
+def conditions() -> Json:
+    return {LEGACY_CONDITION: {"Fn::Equals": [ref(LEGACY_PARAMETER), "true"]}}
 
 
 def outputs() -> Json:
@@ -134,18 +176,29 @@ def outputs() -> Json:
             ),
         },
         "HttpApiId": {"Value": ref(HTTP_API)},
+        REST_API_OUTPUT: {"Condition": LEGACY_CONDITION},  # merged into Chalice's output
+        LEGACY_ENDPOINT_OUTPUT: {
+            "Description": "The REST API of earlier releases, while it is kept (parameter LegacyRestApi)",
+            "Condition": LEGACY_CONDITION,
+            "Value": sub(
+                f"https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/"
+                f"{cloud_app.api_gateway_stage()}/"
+            ),
+        },
     }
 
 
-def drop_rest_api(template: dict[str, Any]) -> None:
-    """Remove Chalice's REST API (and its output) from the packaged ``template``; fail if anything still refers to
-    it, or if the HTTP API is missing."""
+def check_rest_api(template: dict[str, Any]) -> None:
+    """Fail unless the packaged ``template`` has the HTTP API, and Chalice's REST API - and everything that refers
+    to it - only under :data:`LEGACY_CONDITION` (a reference outside it would break the stack without it)."""
     resources_ = template.get("Resources", {})
     if HTTP_API not in resources_:
         raise BuildError(f"the packaged template has no {HTTP_API}: the merge template did not add the HTTP API")
-    resources_.pop(REST_API, None)
-    template.get("Outputs", {}).pop(REST_API_OUTPUT, None)
-    text = json.dumps(template)
-    for needle in (f'"{REST_API}"', f"${{{REST_API}}}", f"${{{REST_API}.", "AWS::Serverless::Api", "AWS::ApiGateway::"):
-        if needle in text:
-            raise BuildError(f"the template still refers to Chalice's REST API ({needle})")
+    needles = (f'"{REST_API}"', f"${{{REST_API}}}", f"${{{REST_API}.")
+    for section in ("Resources", "Outputs"):
+        for name, entry in template.get(section, {}).items():
+            refers = name == REST_API or any(n in json.dumps(entry) for n in needles)
+            if refers and entry.get("Condition") != LEGACY_CONDITION:
+                raise BuildError(
+                    f"{section} {name} refers to Chalice's REST API but is not under the condition {LEGACY_CONDITION}"
+                )

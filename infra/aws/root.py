@@ -160,6 +160,7 @@ def _parameters() -> Json:
     parameters[logs.LOG_RETENTION_PARAMETER] = logs.retention_parameter()
     parameters[alarms.ALARM_EMAIL_PARAMETER] = alarms.alarm_email_parameter()
     parameters[dashboard.PARAMETER] = dashboard.parameter()
+    parameters[http_api.LEGACY_PARAMETER] = http_api.parameter()
     return parameters
 
 
@@ -229,7 +230,7 @@ def merge_template() -> Json:
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
         "Parameters": _parameters(),
-        "Conditions": {**alarms.alarm_email_conditions(), **dashboard.conditions()},
+        "Conditions": {**alarms.alarm_email_conditions(), **dashboard.conditions(), **http_api.conditions()},
         "Resources": resources,
         "Outputs": outputs,
     }

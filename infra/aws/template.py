@@ -69,7 +69,7 @@ def build(out_dir: Path, *, zip_dir: Path | None = None) -> Build:
     merge = root.merge_template()
     with tempfile.TemporaryDirectory(prefix="classtop-zip-") as tmp:
         package = chalice_package(merge, zip_dir or Path(tmp))
-        http_api.drop_rest_api(package.template)
+        http_api.check_rest_api(package.template)
         check_packaged(package.template)
         template_text = yaml_io.dump(package.template)
         zip_path = package.zip_path if zip_dir is not None else None

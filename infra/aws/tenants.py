@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.aws import alarms, artifacts, dashboard, data_plane, logs, yaml_io
+from infra.aws import alarms, artifacts, dashboard, data_plane, http_api, logs, yaml_io
 from infra.aws.admin_token import IssuedAdmin, create_first_admin
 from infra.aws.api_logging import ensure_api_gateway_logging
 from infra.aws.cfn import instantiate
@@ -40,6 +40,8 @@ class Target:
     alarm_email: str = ""
     #: the operations dashboard (template parameter ``CloudWatchDashboard``; $3 a month): off by default
     dashboard: bool = False
+    #: keep the REST API of releases before the HTTP API while sites still use its URL (``LegacyRestApi``)
+    legacy_rest_api: bool = False
 
     @property
     def stack(self) -> str:
@@ -62,6 +64,7 @@ def root_parameters(target: Target) -> dict[str, str]:
         logs.LOG_RETENTION_PARAMETER: str(target.log_retention_days),
         alarms.ALARM_EMAIL_PARAMETER: target.alarm_email,
         dashboard.PARAMETER: "true" if target.dashboard else "false",
+        http_api.LEGACY_PARAMETER: "true" if target.legacy_rest_api else "false",
     }
 
 

@@ -9,6 +9,7 @@ timeout below the integration's, and ``?wait=`` below that with room for the wor
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,8 +47,11 @@ def app_routes() -> set[tuple[str, str]]:
 
 def test_the_api_is_an_http_api_with_a_route_per_chalice_route() -> None:
     template = translated()
-    kinds = {r["Type"] for r in template["Resources"].values()}
-    assert not [k for k in kinds if k.startswith("AWS::ApiGateway::")], "a REST API ($3.50 per million) is left"
+    rest = {lid: r for lid, r in template["Resources"].items() if r["Type"].startswith("AWS::ApiGateway::")}
+    assert rest, "the legacy REST API is gone: deployed tenants' sites would lose their URL at the update"
+    for lid, resource in rest.items():  # a REST API ($3.50 per million) only while a tenant asks for it
+        assert resource.get("Condition") == http_api.LEGACY_CONDITION, lid
+    assert template["Parameters"][http_api.LEGACY_PARAMETER]["Default"] == "false"
     api = only(template, "AWS::ApiGatewayV2::Api")
     assert api["ProtocolType"] == "HTTP"
 
@@ -69,7 +73,7 @@ def test_the_api_is_an_http_api_with_a_route_per_chalice_route() -> None:
 
     # API Gateway may invoke the API function from this API only
     permissions = [p["Properties"] for p in of_type(template, "AWS::Lambda::Permission").values()
-                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com" and "Condition" not in p]
     assert [p["FunctionName"] for p in permissions] == [{"Ref": API_HANDLER}]
     assert "${HttpApi}/*" in permissions[0]["SourceArn"]["Fn::Sub"]
 
@@ -126,3 +130,24 @@ def test_api_gateway_throttles_and_logs() -> None:
     integration = only(template, "AWS::ApiGatewayV2::Integration")
     assert api_timeout * 1000 < integration["TimeoutInMillis"] <= 30_000, "an HTTP API waits 30 s at most"
     assert api_timeout >= MAX_WAIT_S + WAIT_HEADROOM_S, f"?wait={MAX_WAIT_S} leaves no room in {api_timeout} s"
+
+
+def test_the_legacy_rest_api_keeps_its_throttles_and_access_log() -> None:
+    """While a tenant keeps the REST API of earlier releases, its anonymous routes stay throttled and logged."""
+    template = translated()
+    stages = of_type(template, "AWS::ApiGateway::Stage")
+    assert len(stages) == 1
+    stage = next(iter(stages.values()))
+    assert stage["Condition"] == http_api.LEGACY_CONDITION
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
+    everything = settings[("/*", "*")]
+    for route in [r for r in ROUTES if r.access in ANONYMOUS]:
+        limit = settings.get(("/" + route.path.replace("/", "~1"), route.method))
+        assert limit, f"{route.method} {route.path} takes no credentials and has no throttling of its own"
+        assert limit["ThrottlingRateLimit"] < everything["ThrottlingRateLimit"], route.path
+        assert limit.get("LoggingLevel", "OFF") == "OFF"
+    logs = stage["Properties"]["AccessLogSetting"]
+    assert '"routeKey":"$context.httpMethod $context.resourcePath"' in logs["Format"]  # the HTTP API's key
+    permissions = [p for p in of_type(template, "AWS::Lambda::Permission").values()
+                   if "${RestAPI}/*" in json.dumps(p["Properties"]["SourceArn"])]
+    assert [p.get("Condition") for p in permissions] == [http_api.LEGACY_CONDITION]

@@ -18,8 +18,11 @@ from app import app
 from chalice.local import LambdaContext
 
 from infra.aws import cloud_app, http_api
+from infra.aws.deploy import _parser as deploy_parser
 from infra.aws.errors import BuildError
+from infra.aws.tenants import Target, root_parameters
 from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
+from tests.unit.infra import stack_templates
 
 
 def v1_event(
@@ -140,19 +143,42 @@ def test_a_catch_all_route_is_not_routed_by_chalice(cloud: Cloud) -> None:
     assert status != 200  # "/{proxy+}" is no route of the app: each Chalice route needs its own
 
 
-def test_the_build_refuses_a_template_still_pointing_at_the_rest_api() -> None:
-    """Chalice's REST API is dropped after packaging; anything left referring to it (a permission, an output, a
-    CloudFront origin) would make the stack fail or serve the wrong API, so the build stops instead."""
-    function = {"Type": "AWS::Serverless::Function", "Properties": {}}
-    packaged = {
-        "Resources": {http_api.REST_API: {"Type": "AWS::Serverless::Api"}, http_api.HTTP_API: {}, "F": function},
-        "Outputs": {http_api.REST_API_OUTPUT: {"Value": {"Ref": http_api.REST_API}}},
+def test_the_build_refuses_a_reference_to_the_rest_api_outside_its_condition() -> None:
+    """Chalice's REST API is kept only under the legacy condition; anything else referring to it (a permission, an
+    output, a CloudFront origin) would break the stack of a tenant without it, so the build stops instead."""
+    legacy = {"Condition": http_api.LEGACY_CONDITION}
+    kept = {
+        "Resources": {
+            http_api.REST_API: {"Type": "AWS::Serverless::Api", **legacy},
+            http_api.HTTP_API: {},
+            "P": {"Properties": {"SourceArn": {"Fn::Sub": "${RestAPI}/*"}}, **legacy},
+        },
+        "Outputs": {http_api.REST_API_OUTPUT: {"Value": {"Ref": http_api.REST_API}, **legacy}},
     }
-    http_api.drop_rest_api(packaged)
-    assert http_api.REST_API not in packaged["Resources"] and not packaged["Outputs"]
+    http_api.check_rest_api(kept)
 
-    stale = {"Resources": {http_api.HTTP_API: {}, "Origin": {"Properties": {"D": {"Fn::Sub": "${RestAPI}.x"}}}}}
-    with pytest.raises(BuildError, match="still refers"):
-        http_api.drop_rest_api(stale)
+    for section, name, entry in [
+        ("Resources", "Origin", {"Properties": {"D": {"Fn::Sub": "${RestAPI}.x"}}}),
+        ("Resources", http_api.REST_API, {"Type": "AWS::Serverless::Api"}),
+        ("Outputs", http_api.REST_API_OUTPUT, {"Value": {"Ref": http_api.REST_API}}),
+    ]:
+        broken = json.loads(json.dumps(kept))
+        broken[section][name] = entry
+        with pytest.raises(BuildError, match=f"{section} {name} refers"):
+            http_api.check_rest_api(broken)
     with pytest.raises(BuildError, match="no HttpApi"):
-        http_api.drop_rest_api({"Resources": {http_api.REST_API: {}}})
+        http_api.check_rest_api({"Resources": {http_api.REST_API: legacy}})
+
+
+def test_the_rest_api_is_kept_only_when_the_tenant_asks_for_it() -> None:
+    template = stack_templates.load("template.yaml")
+    for flags, expected in (([], "false"), (["--legacy-rest-api"], "true")):
+        args = deploy_parser().parse_args(["tenant", "update", "--tenant", "t", *flags])
+        parameters = root_parameters(Target(tenant=args.tenant, stage=args.stage, legacy_rest_api=args.legacy_rest_api))
+        assert parameters[http_api.LEGACY_PARAMETER] == expected
+        assert expected in template["Parameters"][http_api.LEGACY_PARAMETER]["AllowedValues"]
+        stack = stack_templates.evaluate(parameters=parameters)
+        names = {r.logical_id for r in stack.resources()}
+        legacy = {http_api.REST_API, http_api.REST_API_PERMISSION}
+        assert (legacy <= names) == (expected == "true") and (not legacy & names) == (expected == "false")
+        assert {http_api.HTTP_API, http_api.STAGE, http_api.INVOKE_PERMISSION} <= names  # the HTTP API always
