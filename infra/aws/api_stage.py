@@ -36,6 +36,7 @@ PUBLIC_READ_THROTTLE = Throttle(rate=10, burst=20)
 #: ClassTop clients sync every 300 s (docs/classtop.md): 20/s serves ~6,000 clients
 ROUTE_THROTTLES: dict[tuple[str, str], Throttle] = {("POST", "/api/sync"): Throttle(rate=20, burst=40)}
 ACCESS_LOG_FIELDS = {
+    "apiId": "$context.apiId",  # which API: the HTTP API, or the REST API a tenant keeps while sites move
     "requestId": "$context.requestId",
     "sourceIp": "$context.identity.sourceIp",
     "requestTime": "$context.requestTime",

@@ -23,7 +23,7 @@ from tests.unit.infra.stack_templates import translated
 #: what a ``?wait=`` call does besides waiting (authenticate, store and publish the command, answer)
 WAIT_HEADROOM_S = 5
 ANONYMOUS = (Access.PUBLIC, Access.ENROLMENT)
-ACCESS_LOG_FIELDS = ("$context.requestId", "$context.identity.sourceIp", "$context.httpMethod",
+ACCESS_LOG_FIELDS = ("$context.apiId", "$context.requestId", "$context.identity.sourceIp", "$context.httpMethod",
                      "$context.routeKey", "$context.status", "$context.requestTime")
 
 
