@@ -42,6 +42,8 @@ class Target:
     dashboard: bool = False
     #: keep the REST API of releases before the HTTP API while sites still use its URL (``LegacyRestApi``)
     legacy_rest_api: bool = False
+    #: an update may delete the REST API a stack has (without it, such an update is refused)
+    drop_legacy_rest_api: bool = False
 
     @property
     def stack(self) -> str:
@@ -108,10 +110,25 @@ class Tenants:
                              "--data-plane-only (changing the shape would replace the tenant's tables)")
         if existing.status.endswith(("ROLLBACK_COMPLETE", "FAILED")) and existing.status != "UPDATE_ROLLBACK_COMPLETE":
             raise StackFailed(f"stack {target.stack} is {existing.status}: it cannot be updated, delete it first")
+        self._check_rest_api_kept_or_dropped(existing, target)
         with tempfile.TemporaryDirectory(prefix="classtop-deploy-") as tmp:
             request = self._request(target, Path(tmp))
             self._progress(f"updating stack {target.stack}")
             return self._stacks.update(request)
+
+    @staticmethod
+    def _check_rest_api_kept_or_dropped(existing: StackInfo, target: Target) -> None:
+        """A stack with a REST API (every stack made before the HTTP API, and one kept with ``--legacy-rest-api``)
+        is updated only with a word on it: deleting it silently would cut off the sites still using its URL."""
+        if target.data_plane_only or http_api.REST_API_OUTPUT not in existing.outputs:
+            return
+        if target.legacy_rest_api == target.drop_legacy_rest_api:
+            url = existing.outputs.get(http_api.LEGACY_ENDPOINT_OUTPUT) or existing.outputs.get(
+                http_api.ENDPOINT_OUTPUT, "")
+            raise UsageError(
+                f"stack {target.stack} has the REST API of earlier releases ({url}), which sites may still call: "
+                "update with --legacy-rest-api to keep it beside the new HTTP API while they move to the new "
+                "EndpointURL, or with --drop-legacy-rest-api to delete it (docs/deploy.md, Upgrade notes)")
 
     def delete(self, tenant: str, stage: str, *, purge: bool = False) -> list[Retained]:
         """Delete the tenant's stack. Its tables and bucket are kept (returned) unless ``purge``, which deletes

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 from app import app
 from chalice.local import LambdaContext
+from moto import mock_aws
 
 from infra.aws import cloud_app, http_api
+from infra.aws.clients import Clients
 from infra.aws.deploy import _parser as deploy_parser
-from infra.aws.errors import BuildError
-from infra.aws.tenants import Target, root_parameters
+from infra.aws.errors import BuildError, UsageError
+from infra.aws.stacks import TAG_PLANE, TAG_STAGE, TAG_TENANT, StackManager, stack_name
+from infra.aws.tenants import Target, Tenants, root_parameters
 from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
 from tests.unit.infra import stack_templates
 
@@ -182,3 +185,33 @@ def test_the_rest_api_is_kept_only_when_the_tenant_asks_for_it() -> None:
         legacy = {http_api.REST_API, http_api.REST_API_PERMISSION}
         assert (legacy <= names) == (expected == "true") and (not legacy & names) == (expected == "false")
         assert {http_api.HTTP_API, http_api.STAGE, http_api.INVOKE_PERMISSION} <= names  # the HTTP API always
+
+
+def test_an_update_of_a_stack_with_the_rest_api_needs_a_word_on_it() -> None:
+    """Every stack made before the HTTP API has Chalice's REST API, whose URL its sites hold: an update that would
+    delete it without being told to is refused before anything is built or changed."""
+    stub = {
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            http_api.REST_API_OUTPUT: {"Value": "abc123"},
+            http_api.ENDPOINT_OUTPUT: {"Value": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/"},
+        },
+    }
+    tags = [{"Key": TAG_TENANT, "Value": "t"}, {"Key": TAG_STAGE, "Value": "dev"}, {"Key": TAG_PLANE, "Value": "full"}]
+    with mock_aws():
+        clients = Clients(region="eu-west-1")
+        clients.client("cloudformation").create_stack(
+            StackName=stack_name("t", "dev"), TemplateBody=json.dumps(stub), Tags=tags
+        )
+        stacks = StackManager(clients, progress=lambda _: None, poll_s=0)
+        tenants = Tenants(clients, stacks, progress=lambda _: None)
+        for keep, drop in ((False, False), (True, True)):
+            with pytest.raises(UsageError, match=r"abc123\.execute-api.*--legacy-rest-api.*--drop-legacy-rest-api"):
+                tenants.update(Target(tenant="t", stage="dev", legacy_rest_api=keep, drop_legacy_rest_api=drop))
+        assert clients.client("cloudformation").describe_stacks()["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+        existing = stacks.describe(stack_name("t", "dev"))
+        assert existing is not None
+        for keep, drop in ((True, False), (False, True)):  # either word lets the update go on
+            Tenants._check_rest_api_kept_or_dropped(
+                existing, Target("t", "dev", legacy_rest_api=keep, drop_legacy_rest_api=drop)
+            )
