@@ -19,9 +19,9 @@ PRICE_LAMBDA_REQUEST = 0.20 / 1e6
 PRICE_LAMBDA_GB_S = 0.0000166667 * 0.8  # arm64
 LAMBDA_MEMORY_GB = 0.25
 LAMBDA_AVG_S = 0.1
-#: API Gateway REST API (what Chalice deploys: AWS::Serverless::Api), first 333 M requests a month; an HTTP API
-#: would be $1.00
-PRICE_REST_API_REQUEST = 3.50 / 1e6
+#: API Gateway HTTP API (infra/aws/http_api.py, in place of the REST API Chalice generates: $3.50), first 300 M
+#: requests a month, each request metered per 512 KB (every call of the bench is far smaller)
+PRICE_HTTP_API_REQUEST = 1.00 / 1e6
 #: CloudFront HTTPS requests (the dashboard reaches /api/* through the tenant's distribution), North America
 PRICE_CLOUDFRONT_REQUEST = 0.0100 / 1e4
 PRICE_SNS_EMAIL = 0.50 / 1e6 + 2.00 / 1e5  # a publish + its e-mail delivery (SMS: ~$0.0065 per US message)

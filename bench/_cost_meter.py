@@ -20,11 +20,11 @@ from bench._aws_prices import (
     PRICE_CLOUDFRONT_REQUEST,
     PRICE_DDB_READ_UNIT,
     PRICE_DDB_WRITE_UNIT,
+    PRICE_HTTP_API_REQUEST,
     PRICE_IOT_MESSAGE,
     PRICE_IOT_RULE,
     PRICE_LAMBDA_GB_S,
     PRICE_LAMBDA_REQUEST,
-    PRICE_REST_API_REQUEST,
     PRICE_S3_GET,
     PRICE_S3_PUT,
     PRICE_SNS_EMAIL,
@@ -114,7 +114,7 @@ class Meter:
             "lambda": self.lambda_invocations * PRICE_LAMBDA_REQUEST
             + (self.lambda_gb_s + (self.lambda_invocations - self.lambda_sized) * LAMBDA_MEMORY_GB * LAMBDA_AVG_S)
             * PRICE_LAMBDA_GB_S,
-            "api_gateway": self.api_requests * PRICE_REST_API_REQUEST,
+            "api_gateway": self.api_requests * PRICE_HTTP_API_REQUEST,
             "cloudfront": self.cdn_requests * PRICE_CLOUDFRONT_REQUEST,
             "sns_email": self.notifications * PRICE_SNS_EMAIL,
             "s3": self.s3_gets * PRICE_S3_GET + self.s3_puts * PRICE_S3_PUT,

@@ -14,7 +14,7 @@ sleeping) and counts what AWS would bill:
   rule-delivered message, per API request and per sweeper run). The LMS's messages go with Basic Ingest when the
   real ``shared.topics.site_up`` says so (``$aws/rules/...``: no messaging charge, the rule still billed); the
   "previous" column is the same measured traffic with them billed as broker messages.
-* API Gateway requests at the REST API's price (Chalice deploys a REST API), and CloudFront requests for the
+* API Gateway requests at the HTTP API's price (``infra/aws/http_api.py``), and CloudFront requests for the
   dashboard's API requests (it reaches ``/api/*`` through the tenant's distribution); S3 requests of the overview's
   objects (the dashboard's polls, their CORS preflights, the minute's pass's writes) and their data transfer out.
 

@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from infra.aws import alarms, api_stage, data_plane, failure_filters
+from infra.aws import alarms, data_plane, failure_filters, http_api
 from infra.aws.cfn import Json, name_sub, ref
 from infra.aws.cloud_app import Function
 from infra.aws.rules import Rule
@@ -69,7 +69,7 @@ def body(functions: Sequence[Function], rules: Sequence[Rule], aggregates: Seque
     function_names = [_var(f.logical_id) for f in functions]
     rule_names = [_var(_rule_var(i)) for i in range(len(rules))]
     tables = [_var(f"{data_plane.NESTED_STACK}.Outputs.{data_plane.table_logical_id(a)}Name") for a in aggregates]
-    api = str(api_stage.api_name()["Fn::Sub"])
+    api = _var(http_api.HTTP_API)  # an HTTP API's metrics are by ApiId and Stage
     queue = _var("FailedEventsQueue.QueueName")
     app_dimensions = ["service", APP_SERVICE, "tenant", _var("TenantId"), "stage", _var("Stage")]
     widgets: list[Json] = [
@@ -85,10 +85,10 @@ def body(functions: Sequence[Function], rules: Sequence[Rule], aggregates: Seque
         _metric_widget("Functions: duration p95 (ms)", _per("AWS/Lambda", ["Duration"], "FunctionName",
                                                             function_names), width=THIRD, stat="p95"),
         _metric_widget("API: requests and errors", [
-            ["AWS/ApiGateway", name, "ApiName", api, "Stage", stage_name] for name in ("Count", "4XXError", "5XXError")
+            ["AWS/ApiGateway", name, "ApiId", api, "Stage", stage_name] for name in ("Count", "4xx", "5xx")
         ]),
         _metric_widget("API: latency p95 (ms)", [
-            ["AWS/ApiGateway", name, "ApiName", api, "Stage", stage_name] for name in ("Latency", "IntegrationLatency")
+            ["AWS/ApiGateway", name, "ApiId", api, "Stage", stage_name] for name in ("Latency", "IntegrationLatency")
         ], stat="p95"),
         _metric_widget("Topic rules: messages matched and throttled",
                        _per("AWS/IoT", ["TopicMatch", "RuleMessageThrottled"], "RuleName", rule_names), width=THIRD),

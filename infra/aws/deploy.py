@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--dashboard", action="store_true",
                        help="create the CloudWatch operations dashboard ($3 a month; docs/operations.md); an update "
                             "without it removes the dashboard")
+        p.add_argument("--legacy-rest-api", action="store_true",
+                       help="keep the REST API of releases before the HTTP API (output LegacyEndpointURL) while sites "
+                            "still use its URL (docs/deploy.md, Upgrade notes)")
+        p.add_argument("--drop-legacy-rest-api", action="store_true",
+                       help="delete the REST API of earlier releases (an update of a stack that has it needs this "
+                            "or --legacy-rest-api)")
         if name == "deploy":
             p.add_argument("--no-admin-token", action="store_true", help="do not issue the first admin token")
     p = actions.add_parser("delete", help="delete the tenant's stack (its tables and bucket are kept)")
@@ -169,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     target = Target(tenant=args.tenant, stage=args.stage, data_plane_only=args.data_plane_only,
                     artifact_bucket=args.artifact_bucket, media_retention_days=args.media_retention_days,
                     log_retention_days=args.log_retention_days, alarm_email=args.alarm_email,
-                    dashboard=args.dashboard)
+                    dashboard=args.dashboard, legacy_rest_api=args.legacy_rest_api,
+                    drop_legacy_rest_api=args.drop_legacy_rest_api)
     if args.action == "update":
         updated = tenants.update(target)
         if updated is None:

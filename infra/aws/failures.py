@@ -81,7 +81,7 @@ def rule_error_action() -> Json:
                     "UseBase64": False}}
 
 
-def alarms(api_name: Json, api_stage: str) -> Json:
+def alarms(api_id: Json, api_stage: str) -> Json:
     return {
         FAILED_EVENTS_ALARM: alarm(
             "failed-events",
@@ -93,7 +93,8 @@ def alarms(api_name: Json, api_stage: str) -> Json:
         API_ERRORS_ALARM: alarm(
             "api-errors",
             f"The cloud API answered 5xx at least {API_ERRORS_THRESHOLD} times in 5 minutes",
-            metric("AWS/ApiGateway", "5XXError", {"ApiName": api_name, "Stage": api_stage}),
+            # an HTTP API's metric: "5xx" by ApiId and Stage (a REST API's is "5XXError" by ApiName)
+            metric("AWS/ApiGateway", "5xx", {"ApiId": api_id, "Stage": api_stage}),
             threshold=API_ERRORS_THRESHOLD,
         ),
     }

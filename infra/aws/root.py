@@ -9,7 +9,8 @@ Chalice does not generate.
   IAM role (:mod:`infra.aws.roles`; Chalice manages none, ``cloud/.chalice/config.json``), its own expiring log
   group (:mod:`infra.aws.logs`), and for a function invoked asynchronously (rule handlers, the sweeper) bounded
   retries then the failed-events queue (:mod:`infra.aws.failures`);
-* the API Gateway stage's throttling and access log (:mod:`infra.aws.api_stage`);
+* the cloud API as an API Gateway HTTP API in place of Chalice's REST API (:mod:`infra.aws.http_api`; the build
+  drops Chalice's ``RestAPI``), its stage throttled and access-logged (:mod:`infra.aws.api_stage`);
 * one ``AWS::IoT::TopicRule`` per rule of ``infra.aws.rules.RULES`` targeting the Chalice function of its
   handler, with an ``errorAction`` to the failed-events queue and the ``AWS::Lambda::Permission`` that lets IoT
   invoke the function;
@@ -34,12 +35,12 @@ from typing import Any
 
 from infra.aws import (
     alarms,
-    api_stage,
     cloud_app,
     dashboard,
     data_plane,
     failure_filters,
     failures,
+    http_api,
     logs,
     overview_bucket,
     roles,
@@ -55,8 +56,6 @@ from infra.aws.rules import RULES, Rule
 DATA_PLANE = data_plane.NESTED_STACK
 #: where the nested template lives in the repository (relative to template.yaml)
 DATA_PLANE_PATH = "infra/aws/data-plane.yaml"
-#: Chalice's logical id of the API Gateway REST API
-REST_API = "RestAPI"
 IOT_SQL_VERSION = "2016-03-23"
 #: data-plane outputs handed to the functions as environment variables
 _ENV_FROM_DATA_PLANE = {
@@ -161,6 +160,7 @@ def _parameters() -> Json:
     parameters[logs.LOG_RETENTION_PARAMETER] = logs.retention_parameter()
     parameters[alarms.ALARM_EMAIL_PARAMETER] = alarms.alarm_email_parameter()
     parameters[dashboard.PARAMETER] = dashboard.parameter()
+    parameters[http_api.LEGACY_PARAMETER] = http_api.parameter()
     return parameters
 
 
@@ -196,14 +196,14 @@ def merge_template() -> Json:
         },
         failures.FAILED_EVENTS_QUEUE: failures.failed_events_queue(),
         failures.RULE_ERRORS_ROLE: failures.rule_errors_role(),
-        **failures.alarms(api_stage.api_name(), cloud_app.api_gateway_stage()),
+        **failures.alarms(ref(http_api.HTTP_API), cloud_app.api_gateway_stage()),
     }
     for function in functions:
         resources.update(_function_resources(function, models))
     if any(f.logical_id == cloud_app.API_HANDLER for f in functions):
-        resources[REST_API] = {"Properties": api_stage.rest_api_properties()}
+        resources.update(http_api.resources())
         resources[logs.API_ACCESS_LOGS] = logs.api_access_log_group()
-        resources.update(site_hosting.resources(REST_API, cloud_app.api_gateway_stage()))
+        resources.update(site_hosting.resources(http_api.HTTP_API, cloud_app.api_gateway_stage()))
         resources.update(overview_bucket.resources(get_att(site_hosting.DISTRIBUTION, "DomainName")))
     resources.update(user_pool.resources())
     for rule in RULES:
@@ -220,6 +220,7 @@ def merge_template() -> Json:
     }
     if site_hosting.DISTRIBUTION in resources:
         outputs.update(site_hosting.outputs())
+        outputs.update(http_api.outputs())
     for model in sorted(models, key=lambda m: m.AGGREGATE):
         name = f"{data_plane.table_logical_id(model.AGGREGATE)}Name"
         outputs[name] = {"Value": data_plane.output(name)}
@@ -229,7 +230,7 @@ def merge_template() -> Json:
     return {
         "Description": "ClassTop Fleet: one tenant's cloud plane (Chalice API and functions, IoT rules, data plane)",
         "Parameters": _parameters(),
-        "Conditions": {**alarms.alarm_email_conditions(), **dashboard.conditions()},
+        "Conditions": {**alarms.alarm_email_conditions(), **dashboard.conditions(), **http_api.conditions()},
         "Resources": resources,
         "Outputs": outputs,
     }

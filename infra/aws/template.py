@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.aws import cloud_app, data_plane, failures, roles, root, yaml_io
+from infra.aws import cloud_app, data_plane, failures, http_api, roles, root, yaml_io
 from infra.aws.errors import BuildError, InfraError
 from infra.aws.package import LAMBDA_RUNTIME, chalice_package
 
@@ -69,6 +69,7 @@ def build(out_dir: Path, *, zip_dir: Path | None = None) -> Build:
     merge = root.merge_template()
     with tempfile.TemporaryDirectory(prefix="classtop-zip-") as tmp:
         package = chalice_package(merge, zip_dir or Path(tmp))
+        http_api.check_rest_api(package.template)
         check_packaged(package.template)
         template_text = yaml_io.dump(package.template)
         zip_path = package.zip_path if zip_dir is not None else None

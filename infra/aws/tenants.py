@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.aws import alarms, artifacts, dashboard, data_plane, logs, yaml_io
+from infra.aws import alarms, artifacts, dashboard, data_plane, http_api, logs, yaml_io
 from infra.aws.admin_token import IssuedAdmin, create_first_admin
 from infra.aws.api_logging import ensure_api_gateway_logging
 from infra.aws.cfn import instantiate
@@ -40,6 +40,10 @@ class Target:
     alarm_email: str = ""
     #: the operations dashboard (template parameter ``CloudWatchDashboard``; $3 a month): off by default
     dashboard: bool = False
+    #: keep the REST API of releases before the HTTP API while sites still use its URL (``LegacyRestApi``)
+    legacy_rest_api: bool = False
+    #: an update may delete the REST API a stack has (without it, such an update is refused)
+    drop_legacy_rest_api: bool = False
 
     @property
     def stack(self) -> str:
@@ -62,6 +66,7 @@ def root_parameters(target: Target) -> dict[str, str]:
         logs.LOG_RETENTION_PARAMETER: str(target.log_retention_days),
         alarms.ALARM_EMAIL_PARAMETER: target.alarm_email,
         dashboard.PARAMETER: "true" if target.dashboard else "false",
+        http_api.LEGACY_PARAMETER: "true" if target.legacy_rest_api else "false",
     }
 
 
@@ -105,10 +110,25 @@ class Tenants:
                              "--data-plane-only (changing the shape would replace the tenant's tables)")
         if existing.status.endswith(("ROLLBACK_COMPLETE", "FAILED")) and existing.status != "UPDATE_ROLLBACK_COMPLETE":
             raise StackFailed(f"stack {target.stack} is {existing.status}: it cannot be updated, delete it first")
+        self._check_rest_api_kept_or_dropped(existing, target)
         with tempfile.TemporaryDirectory(prefix="classtop-deploy-") as tmp:
             request = self._request(target, Path(tmp))
             self._progress(f"updating stack {target.stack}")
             return self._stacks.update(request)
+
+    @staticmethod
+    def _check_rest_api_kept_or_dropped(existing: StackInfo, target: Target) -> None:
+        """A stack with a REST API (every stack made before the HTTP API, and one kept with ``--legacy-rest-api``)
+        is updated only with a word on it: deleting it silently would cut off the sites still using its URL."""
+        if target.data_plane_only or http_api.REST_API_OUTPUT not in existing.outputs:
+            return
+        if target.legacy_rest_api == target.drop_legacy_rest_api:
+            url = existing.outputs.get(http_api.LEGACY_ENDPOINT_OUTPUT) or existing.outputs.get(
+                http_api.ENDPOINT_OUTPUT, "")
+            raise UsageError(
+                f"stack {target.stack} has the REST API of earlier releases ({url}), which sites may still call: "
+                "update with --legacy-rest-api to keep it beside the new HTTP API while they move to the new "
+                "EndpointURL, or with --drop-legacy-rest-api to delete it (docs/deploy.md, Upgrade notes)")
 
     def delete(self, tenant: str, stage: str, *, purge: bool = False) -> list[Retained]:
         """Delete the tenant's stack. Its tables and bucket are kept (returned) unless ``purge``, which deletes

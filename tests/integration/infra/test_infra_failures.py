@@ -132,7 +132,7 @@ def check_the_template() -> None:
     # alarms on the queue and on the API's errors, to the tenant's notifications topic
     alarms = of_type(sam, "AWS::CloudWatch::Alarm")
     watched = {a["Properties"].get("MetricName") for a in alarms.values()}  # others: metric math (test_infra_alarms)
-    assert {"ApproximateNumberOfMessagesVisible", "5XXError"} <= watched
+    assert {"ApproximateNumberOfMessagesVisible", "5xx"} <= watched  # 5xx: an HTTP API's metric
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Fn::GetAtt": ["DataPlane", "Outputs.NotificationsTopicArn"]}]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from infra.aws import cloud_app, dashboard, failure_filters, failures
+from infra.aws import cloud_app, dashboard, failure_filters, failures, http_api
 from infra.aws.alarms import ALARM_EMAIL_SUBSCRIPTION, FUNCTION_FAILURES_ALARM
 from infra.aws.cfn_eval import Resource, TemplateEval
 from infra.aws.deploy import _parser as deploy_parser
@@ -132,7 +132,9 @@ def test_the_queue_and_api_alarms_keep_their_metrics(resources: dict[str, Resour
     assert (queue["Namespace"], queue["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert queue["Dimensions"] == [{"Name": "QueueName", "Value": resources[failures.FAILED_EVENTS_QUEUE].name}]
     api = resources[failures.API_ERRORS_ALARM].properties
-    assert api["Dimensions"] == [{"Name": "ApiName", "Value": f"classtop--{TENANT}--{STAGE}--api"},
+    # an HTTP API's 5xx answers: "5xx" by ApiId (a REST API's "5XXError" by ApiName would never fire)
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert api["Dimensions"] == [{"Name": "ApiId", "Value": resources[http_api.HTTP_API].name},
                                  {"Name": "Stage", "Value": cloud_app.api_gateway_stage()}]
     assert api["Threshold"] == failures.API_ERRORS_THRESHOLD
 
@@ -220,6 +222,10 @@ def test_the_dashboard_shows_every_function_rule_table_and_alarm() -> None:
     assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
             resources[failures.FAILED_EVENTS_QUEUE].name] in rows
     assert [FAILURES_NAMESPACE, failure_filters.METRIC_NAME] in rows
+    api, stage = resources[http_api.HTTP_API].name, cloud_app.api_gateway_stage()  # an HTTP API's metrics
+    assert {tuple(r) for r in rows if r[0] == "AWS/ApiGateway"} == {
+        ("AWS/ApiGateway", m, "ApiId", api, "Stage", stage) for m in ("Count", "4xx", "5xx", "Latency",
+                                                                      "IntegrationLatency")}
     app = [r for r in rows if r[0] == "ClassTopFleet"]
     assert {r[1] for r in app} == set(dashboard.APP_METRICS)
     assert all(r[2:] == ["service", "classtop-cloud", "tenant", TENANT, "stage", STAGE] for r in app)

@@ -60,7 +60,7 @@ def test_sam_translator_yields_plain_cloudformation(translated: dict[str, Any]) 
     assert "Transform" not in translated
     kinds = {r["Type"] for r in translated["Resources"].values()}
     assert not [k for k in kinds if k.startswith("AWS::Serverless::")]
-    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage", "AWS::IoT::TopicRule",
+    assert {"AWS::Lambda::Function", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::IoT::TopicRule",
             "AWS::CloudFormation::Stack", "AWS::IAM::Role", "AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue",
             "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm"} <= kinds
 
