@@ -1,7 +1,8 @@
 """The local cloud's HTTP server: Chalice's local server (``chalice.local``) answering a method the app does not
 declare on a path it has with ``405`` and an ``Allow`` header (RFC 9110), in the API's error envelope, for every
 method (Chalice's own server answers ``TRACE`` with an HTML 501 and a known method with API Gateway's 403
-``Missing Authentication Token``). In AWS, API Gateway answers an undeclared method with that 403 (docs/api.md).
+``Missing Authentication Token``). In AWS, the HTTP API answers an undeclared method with a 404 ``Not Found``
+(a REST API, with that 403; docs/api.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ export class ApiError extends Error {
 }
 
 // Whether an error says the route does not exist on this server (an older cloud): API Gateway answers an
-// unknown route 403 "Missing Authentication Token" (Chalice local: 403/404), never in the cloud's envelope.
+// unknown route 404 "Not Found" (an HTTP API) or 403 "Missing Authentication Token" (a REST API; Chalice local:
+// 403/404), never in the cloud's envelope.
 export function isMissingRoute(err) {
   return err instanceof ApiError && (err.status === 404 || err.status === 403) && !err.enveloped;
 }
