@@ -9,8 +9,9 @@ Chalice does not generate.
   IAM role (:mod:`infra.aws.roles`; Chalice manages none, ``cloud/.chalice/config.json``), its own expiring log
   group (:mod:`infra.aws.logs`), and for a function invoked asynchronously (rule handlers, the sweeper) bounded
   retries then the failed-events queue (:mod:`infra.aws.failures`);
-* the cloud API as an API Gateway HTTP API in place of Chalice's REST API (:mod:`infra.aws.http_api`; the build
-  drops Chalice's ``RestAPI``), its stage throttled and access-logged (:mod:`infra.aws.api_stage`);
+* the cloud API as an API Gateway HTTP API in place of Chalice's REST API (:mod:`infra.aws.http_api`; Chalice's
+  ``RestAPI`` stays only under the parameter ``LegacyRestApi``, while a deployed tenant's sites move), its stage
+  throttled and access-logged (:mod:`infra.aws.api_stage`);
 * one ``AWS::IoT::TopicRule`` per rule of ``infra.aws.rules.RULES`` targeting the Chalice function of its
   handler, with an ``errorAction`` to the failed-events queue and the ``AWS::Lambda::Permission`` that lets IoT
   invoke the function;
