@@ -46,8 +46,8 @@ class BatchWindow:
 
     def _pump(self) -> None:
         with self._lock:
-            if self._pumping:
-                return
+            if self._pumping or not self._todo or self._in_flight >= self._concurrency:
+                return  # another thread sends, or nothing to send (each answer after the last send lands here)
             self._pumping = True
         more = True
         while more:  # each chunk of commands leaves together, and travels while the next is made

@@ -12,8 +12,12 @@ Built so that open consoles cost the command path nothing it can notice:
 * A subscriber that falls behind the ring (a slow client) gets ``resync`` and reloads what it shows; the ring
   holds :data:`RING_SIZE` changes. A reconnecting page sends ``Last-Event-ID`` and gets what it missed, if the
   ring still holds it (else ``resync``).
-* Changes are kept only while a page is open and for :data:`RESUME_WINDOW_S` after the last one closed (or the
-  feed was made): with no page, a change is only counted, and a page resuming from before gets ``resync``.
+* Changes are kept only while a page is open and for :data:`RESUME_WINDOW_S` after the last one closed: with no
+  page, a change is only counted (nothing is made or encoded: the command path pays nothing for the feed), and a
+  page resuming from before gets ``resync``.
+* Ids go on across restarts: a feed's first id is the time in microseconds, so every id of a run is above every id
+  of the runs before it (less than a change a microsecond), and a page resuming after an id of an earlier run of
+  the LMS gets ``resync`` (it used to wait, silent, until the new run's ids passed its own).
 * The ring is bounded three ways: :data:`RING_SIZE` changes, :data:`RING_BYTES` of frames and :data:`RING_AGE_S`
   seconds. The count alone let a small site's ring grow for a day before it was full (20,000 metrics frames of
   about a kilobyte: 20 MB; the soak measured it as a leak of the LMS, ``bench/soak.py``); a page reconnects after
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -79,17 +84,18 @@ class FeedClosed(Exception):
 class ChangeFeed:
     def __init__(
         self, *, ring_size: int = RING_SIZE, flush_s: float = FLUSH_S, ring_bytes: int = RING_BYTES,
-        ring_age_s: float = RING_AGE_S, resume_window_s: float = RESUME_WINDOW_S,
+        ring_age_s: float = RING_AGE_S, resume_window_s: float = RESUME_WINDOW_S, first_seq: int | None = None,
     ) -> None:  # fmt: skip
+        """``first_seq``: the id before the first change (``None``: the time in microseconds; module docstring)."""
         self._ring: deque[Change] = deque()
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
         self._ring_age_s = ring_age_s
         self._bytes = 0  # the frames in the ring
         self._resume_window_s = resume_window_s
-        self._last_listener = time.monotonic()  # when the last page closed (or the feed was made)
+        self._last_listener = -math.inf  # when the last page closed (none yet: nothing is kept)
         self._lock = threading.Lock()
-        self._seq = 0
+        self._seq = time.time_ns() // 1000 if first_seq is None else first_seq
         self._flush_s = flush_s
         self._generation: asyncio.Future[int] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -103,7 +109,7 @@ class ChangeFeed:
 
     @property
     def recording(self) -> bool:
-        """Whether changes are kept now: a page is open, or one closed (or the feed was made) within the window."""
+        """Whether changes are kept now: a page is open, or one closed within the window."""
         return self.subscribers > 0 or time.monotonic() - self._last_listener < self._resume_window_s
 
     def publish(self, kind: ChangeKind, data: ChangeData, agent_id: str | None = None) -> None:
@@ -161,10 +167,11 @@ class ChangeFeed:
             self._generation.cancel()
 
     def since(self, after: int) -> tuple[list[Change], bool]:
-        """The changes after ``after`` and whether some were lost (the ring no longer holds them)."""
+        """The changes after ``after`` and whether some were lost (the ring no longer holds them, or ``after`` is not
+        one of this feed's ids)."""
         with self._lock:
-            if after >= self._seq:
-                return [], False
+            if after >= self._seq:  # beyond the newest: an id this feed never gave (the clock went back between
+                return [], after > self._seq  # two runs, or a made-up one): lost, so the page resyncs
             first = self._ring[0].seq if self._ring else self._seq + 1  # an emptied ring lost them all
             lost = after + 1 < first
             start = max(0, after + 1 - first)

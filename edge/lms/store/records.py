@@ -22,10 +22,14 @@ def json_or_none(text: str | None) -> Any:
         return None
 
 
+#: one encoder for every row (``json.dumps`` with options makes one per call)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def json_text(value: Any) -> str:
     """Compact JSON (anything unknown as its ``str``); ``repr(value)`` as a JSON string when it cannot be encoded."""
     try:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return _COMPACT.encode(value)
     except (TypeError, ValueError):
         return json.dumps(repr(value))
 

@@ -9,6 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from edge.lms.live import ChangeFeed, ChangeKind
 
 
+async def visit(feed: ChangeFeed) -> None:
+    """A page opens and closes: changes are kept for the resume window after it (none are kept before any)."""
+    page = feed.subscribe(after=None, kinds=list(ChangeKind))
+    await anext(page)
+    await page.aclose()
+
+
 async def read_until(stream: AsyncIterator[bytes], needle: bytes, timeout: float = 5.0) -> bytes:
     seen = b""
     async with asyncio.timeout(timeout):
@@ -43,7 +50,8 @@ def test_a_subscriber_gets_what_producers_on_other_threads_publish_filtered_by_k
 
 def test_a_page_that_reconnects_gets_what_it_missed_or_resync_when_the_ring_lost_it() -> None:
     async def main() -> tuple[bytes, bytes]:
-        feed = ChangeFeed(ring_size=5, flush_s=0.01)
+        feed = ChangeFeed(ring_size=5, flush_s=0.01, first_seq=0)
+        await visit(feed)
         for i in range(3):
             feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
         resumed = feed.subscribe(after=1, kinds=list(ChangeKind))
@@ -68,7 +76,7 @@ def test_a_new_stream_says_its_position_first_so_a_page_that_saw_no_change_can_r
     even when nothing changed before the stream was lost."""
 
     async def main() -> tuple[bytes, bytes]:
-        feed = ChangeFeed(flush_s=0.01)
+        feed = ChangeFeed(flush_s=0.01, first_seq=0)
         for i in range(4):
             feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
         page = feed.subscribe(after=None, kinds=list(ChangeKind))
@@ -119,13 +127,15 @@ def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a
         return make
 
     async def main() -> tuple[bytes, bytes]:
-        feed = ChangeFeed(flush_s=0.01, resume_window_s=0.2)
-        feed.publish(ChangeKind.METRICS, data(0), "pc-1")  # within the window of the feed's start: kept
+        feed = ChangeFeed(flush_s=0.01, resume_window_s=0.2, first_seq=0)
+        assert feed.recording is False  # no page was ever open (a page from the LMS's last run resyncs anyway)
+        feed.publish(ChangeKind.METRICS, data(0), "pc-1")  # nobody listens: counted, never made
+        await visit(feed)
+        feed.publish(ChangeKind.METRICS, data(1), "pc-1")  # within the window after a page closed: kept
         await asyncio.sleep(0.3)
         assert feed.recording is False
-        feed.publish(ChangeKind.METRICS, data(1), "pc-1")  # nobody listens: counted, never made
-        feed.publish(ChangeKind.METRICS, data(2), "pc-1")
-        assert feed.published == 3 and feed.last_seq == 3 and made == [0]
+        feed.publish(ChangeKind.METRICS, data(2), "pc-1")  # beyond it: counted, never made
+        assert feed.published == 3 and feed.last_seq == 3 and made == [1]
         late = feed.subscribe(after=0, kinds=list(ChangeKind))  # a page back from before: what it missed is gone
         await anext(late)
         resync = await read_until(late, b"event: resync")
@@ -143,13 +153,47 @@ def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a
     assert first.startswith(b"id: 3\nevent: resync") and b'"n":1' not in first and b'"n":2' not in first
     assert b"id: 4\nevent: metrics" in first
     assert b"id: 5\nevent: metrics" in resumed
-    assert made == [0, 3, 4]
+    assert made == [1, 3, 4]
+
+
+def test_a_page_resuming_from_an_earlier_run_of_the_lms_gets_resync_not_silence() -> None:
+    """The LMS restarted under an open page: the page reconnects with the last id of the old run. The new run's
+    ids are all above it (time-based), so the page is told to reload; it used to wait, silent, until the new run's
+    ids passed its own."""
+
+    async def main() -> bytes:
+        before = ChangeFeed(flush_s=0.01)
+        page = before.subscribe(after=None, kinds=list(ChangeKind))
+        await anext(page)
+        for i in range(50):
+            before.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
+        last = before.last_seq
+        await page.aclose()
+        restarted = ChangeFeed(flush_s=0.01)
+        assert restarted.last_seq > last
+        back = restarted.subscribe(after=last, kinds=list(ChangeKind))
+        await anext(back)
+        got = await read_until(back, b"event: resync")  # the page reloads what it shows
+        restarted.publish(ChangeKind.EVENT, {"n": 99}, "pc-1")
+        got += await read_until(back, b'"n":99')  # and goes on from there
+        await back.aclose()
+        return got
+
+    got = asyncio.run(main())
+    assert got.index(b"event: resync") < got.index(b'"n":99')
+
+
+def test_an_id_the_feed_never_gave_is_lost_not_waited_for() -> None:
+    feed = ChangeFeed(first_seq=0)
+    assert feed.since(0) == ([], False)
+    assert feed.since(5) == ([], True)  # a made-up id, or one of a run whose clock was ahead
 
 
 def test_the_ring_stays_within_its_bytes_whatever_the_changes() -> None:
     """Metrics frames of a kilobyte from ever new agents: the ring keeps at most its bytes (the count alone let it
     grow to 20 MB), and a page behind what it dropped gets resync."""
-    feed = ChangeFeed(ring_bytes=64 * 1024)
+    feed = ChangeFeed(ring_bytes=64 * 1024, first_seq=0)
+    asyncio.run(visit(feed))
     sample = {"sample": {"cpu_percent": 1.5, "disks": [{"mount": f"/d{i}", "free": 10**9} for i in range(20)]}}
     for n in range(2000):
         feed.publish(ChangeKind.METRICS, sample, f"pc-{n}")
@@ -159,7 +203,8 @@ def test_the_ring_stays_within_its_bytes_whatever_the_changes() -> None:
 
 
 def test_changes_older_than_the_ring_age_leave_it() -> None:
-    feed = ChangeFeed(ring_age_s=0.0)  # every change older than the newest is too old
+    feed = ChangeFeed(ring_age_s=0.0, first_seq=0)  # every change older than the newest is too old
+    asyncio.run(visit(feed))
     for n in range(100):
         feed.publish(ChangeKind.EVENT, {"n": n}, f"pc-{n}")
     assert feed.held[0] == 1  # the newest stays, so a page is never told it missed what is not there
