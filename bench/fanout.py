@@ -8,6 +8,10 @@
 The simulated agents are ``bench/_sim_agents.py``'s: paho clients in ONE helper process, driven by one selector loop
 (no thread per agent), each answering every ``Command`` with a ``Response``.
 
+Both paths also print the CPU each process spent per command (Linux ``/proc``): the site broker, the simulated agents,
+and the sender (the baseline's client, or the LMS). All of them share the machine's cores, so the fan-out's time
+follows their sum: what the LMS spends per command beyond the baseline's client is what the ratio measures.
+
 Usage: ``python bench/fanout.py [--agents 1000] [--runs 5]``.
 """
 
@@ -20,6 +24,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import Figure, write_results
 from bench._sim_agents import Site, nodelay
+from bench.rtt import cpu_s
 from shared import topics
 from shared.messages import Command, Response, decode, encode
 from shared.topics import AgentUp
@@ -81,6 +87,17 @@ def through_lms(site: Site, concurrency: int) -> float:
     return elapsed
 
 
+def cpu_per_command(
+    site: Site, sender: int | None, run: Callable[[], float], runs: int
+) -> tuple[list[float], dict[str, float]]:
+    """``runs`` runs of ``run`` (seconds each), and the CPU (microseconds per command) that the ``sender`` process,
+    the broker and the simulated agents spent over them."""
+    pids = {"sender": sender, "broker": site.broker.pid, "simulated agents": site.sim.pid if site.sim else None}
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
+    times = [run() for _ in range(runs)]
+    return times, {name: (cpu_s(pid) - before[name]) / (runs * site.count) * 1e6 for name, pid in pids.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, default=1000)
@@ -88,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=1000)
     args = ap.parse_args(argv)
     with Site(args.agents) as site:
-        base = [baseline(site) for _ in range(args.runs)]
+        base, base_cpu = cpu_per_command(site, os.getpid(), lambda: baseline(site), args.runs)
         site.start_lms()
+        assert site.lms is not None
         through_lms(site, args.concurrency)  # warm-up (first-use imports, SQLite pages)
-        lms = [through_lms(site, args.concurrency) for _ in range(args.runs)]
+        lms, lms_cpu = cpu_per_command(site, site.lms.pid, lambda: through_lms(site, args.concurrency), args.runs)
     print(f"\none ping to each of {args.agents} simulated agents, all results back; {args.runs} runs each "
           f"(cpu count {os.cpu_count()})")  # fmt: skip
     print(f"{'path':48} {'median s':>9} {'best s':>8}")
@@ -99,8 +117,15 @@ def main(argv: list[str] | None = None) -> int:
                      (f"LMS POST /api/commands/batch (concurrency {args.concurrency})", lms)):  # fmt: skip
         print(f"{name:48} {statistics.median(xs):9.3f} {min(xs):8.3f}")
     print(f"ratio LMS/baseline (median): {statistics.median(lms) / statistics.median(base):.2f}")
+    print("CPU per command, us: " + "; ".join(
+        f"{path}: " + ", ".join(f"{name} {us:.0f}" for name, us in cpu.items())
+        for path, cpu in (("baseline", base_cpu), ("through the LMS", lms_cpu))))  # fmt: skip
     write_results("fanout", [Figure(f"fan-out to {args.agents} agents through the LMS", statistics.median(lms), "s",
-                                    statistics.median(base), "direct MQTT, one client", max_ratio=1.3)],
+                                    statistics.median(base), "direct MQTT, one client", max_ratio=1.3),
+                             Figure("fan-out: CPU per command, the LMS", lms_cpu["sender"], "us",
+                                    base_cpu["sender"], "the baseline's client (this process)")]
+                  + [Figure(f"fan-out: CPU per command, {name}, through the LMS", lms_cpu[name], "us",
+                            base_cpu[name], f"{name}, baseline") for name in ("broker", "simulated agents")],
                   params=vars(args))
     return 0
 
