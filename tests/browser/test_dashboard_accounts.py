@@ -51,7 +51,8 @@ def sign_in(driver: WebDriver, twin: Twin, email: str, password: str) -> None:
 
 
 def csp_violations(driver: WebDriver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[attr-defined]
+    return [e["message"] for e in logs if "Content Security Policy" in e["message"]]
 
 
 def test_the_demo_admin_signs_in_on_the_served_dashboard_under_its_csp(twin: Twin, browser: WebDriver) -> None:

@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +169,18 @@ def choose(driver: WebDriver, range_: str) -> int:
     return int(driver.find_element(By.ID, "metrics").get_attribute("data-points") or 0)
 
 
+def filled(chart: str) -> Callable[[WebDriver], bool]:
+    """Whether ``chart`` has data: positions with a value (not the gaps' nulls)."""
+    return lambda d: int(d.find_element(By.ID, chart).get_attribute("data-filled") or 0) > 0
+
+
 def test_an_agents_charts_show_the_hour_the_lms_rolled_up(site: WebSite, twin: Twin, browser: WebDriver) -> None:
     sign_in(browser, site, twin.admin_token)
     open_charts(browser)
     assert choose(browser, "day") == HOUR_S // 900  # the 12 5-minute buckets, merged 3 by 3
     # every chart has data: positions with a value (not the gaps' nulls), disk and network included
     for chart in CHARTS:
-        wait(browser).until(lambda d, c=chart: int(d.find_element(By.ID, c).get_attribute("data-filled") or 0) > 0)
+        wait(browser).until(filled(chart))
         assert browser.execute_script(f"return document.querySelector('#{chart} canvas').width") > 200
     # the points the page drew carry the agent's disk (its fullest mount) and its network rates, real ones
     status, day = api(twin, f"/api/agents/{AGENT}/metrics?range=day", twin.admin_token)
@@ -291,6 +296,6 @@ def test_screenshots_of_the_charts(site: WebSite, twin: Twin, browser: WebDriver
         open_charts(browser)
         assert choose(browser, shown) > 0
         for chart in CHARTS:
-            wait(browser).until(lambda d, c=chart: int(d.find_element(By.ID, c).get_attribute("data-filled") or 0) > 0)
+            wait(browser).until(filled(chart))
         browser.execute_script("document.getElementById('metrics').scrollIntoView()")
         browser.save_screenshot(str(SCREENSHOTS / f"dashboard-agent-metrics-{lang}{'-dark' if dark else ''}.png"))

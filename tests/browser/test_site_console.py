@@ -272,6 +272,7 @@ def test_open_alerts_show_in_a_banner_operators_acknowledge_and_viewers_only_rea
         wait(operator).until(lambda _d: "Room PC offline" in banner.text and "room-102" in banner.text)
         assert "error" in (banner.get_attribute("class") or "")
         operator.save_screenshot(str(SCREENSHOTS / "console-alerts-en.png"))
+        assert twin.tls is not None
         with chromium(f"--ignore-certificate-errors-spki-list={spki_sha256(twin.tls.lms.cert_file)}") as viewer:
             sign_in(viewer, twin, "lookout", invite(twin, "lookout", "viewer"), NEW_PASSWORD)
             seen = wait(viewer, 30).until(ec.visibility_of_element_located((By.ID, "alerts-banner")))

@@ -301,7 +301,8 @@ def test_the_camera_preview_of_a_classtop_client(twin: Twin) -> None:
         driver.find_element(By.ID, "preview-toggle").click()
         wait(driver, 30).until(ec.text_to_be_present_in_element((By.ID, "preview-note"), "the client is offline"))
         assert driver.find_element(By.ID, "preview-toggle").text == "Preview" and not driver.execute_script(src)
-        thrown = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and e.get("source") != "network"]
+        logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[attr-defined]
+        thrown = [e for e in logs if e.get("level") == "SEVERE" and e.get("source") != "network"]
         assert not thrown, thrown  # refused requests are logged by Chromium (network); nothing the page threw
 
     # an operator without the cameras permission: a sentence, no button

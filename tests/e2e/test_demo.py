@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,13 +80,13 @@ def test_demo_prints_a_working_curl_and_stops_on_ctrl_c() -> None:
         out = subprocess.run(shlex.split(put), capture_output=True, text=True, timeout=60, check=True).stdout
         assert json.loads(out)["data"]["desired"] == {"theme_mode": "dark"}, out
         deadline = time.monotonic() + 30
-        view: dict[str, object] = {}
+        view: dict[str, Any] = {}
         while time.monotonic() < deadline:
             view = json.loads(subprocess.run(shlex.split(read), capture_output=True, text=True, timeout=60).stdout)
-            if view.get("data", {}).get("pending") == {}:  # type: ignore[union-attr]
+            if view.get("data", {}).get("pending") == {}:
                 break
             time.sleep(0.2)
-        assert view["data"]["reported"]["theme_mode"] == "dark", view  # type: ignore[index]
+        assert view["data"]["reported"]["theme_mode"] == "dark", view
         # on site: the printed LMS curl goes over HTTPS, verified against the site CA it names
         on_site = next(line.strip() for line in lines if line.strip().startswith("curl -s --cacert"))
         assert "https://" in on_site

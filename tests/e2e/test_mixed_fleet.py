@@ -27,6 +27,7 @@ def test_a_batch_reaches_500_classtop_clients_and_500_mqtt_agents() -> None:
     stop = threading.Event()
     with Site(MQTT) as site:
         site.start_lms(classtop=CLASSTOP_OPEN)  # returns once the LMS shows every MQTT agent online
+        assert site.lms is not None
         uuids = [str(uuidlib.uuid4()) for _ in range(LEGACY)]
         many_clients(f"ws://127.0.0.1:{site.lms_port}", uuids, stop)
         try:

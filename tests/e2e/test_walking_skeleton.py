@@ -51,8 +51,9 @@ def run_command(twin: Twin, body: dict[str, Any], timeout_s: float = 20) -> dict
     while time.monotonic() < deadline:
         status, got = call(twin, "GET", f"/api/commands/{command_id}")
         assert status == 200, got
-        if got["data"]["status"] != "pending":
-            return got["data"]
+        data: dict[str, Any] = got["data"]
+        if data["status"] != "pending":
+            return data
         time.sleep(0.05)
     raise AssertionError(f"command {command_id} still pending after {timeout_s} s: {got}")
 

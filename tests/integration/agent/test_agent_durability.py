@@ -19,9 +19,9 @@ from infra.local.mosquitto import MosquittoProcess
 from shared.commands import ClassTopSnapshot
 from shared.messages import Event, Response, StateUpdate, decode
 from shared.topics import AgentUp, agent_down, agent_up
+from tests.fixtures.agents import AGENT
 from tests.fixtures.brokers import Broker, MqttProbe, Received
 from tests.integration.agent.test_agent_process import (
-    AGENT,
     STATUS,
     AgentRunner,
     call,

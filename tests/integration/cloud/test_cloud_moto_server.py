@@ -16,7 +16,7 @@ import pytest
 from app import app
 from chalice.config import Config
 from chalice.local import LocalDevServer, create_local_server
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 
 from chalicelib import container, models
@@ -81,6 +81,7 @@ def twin() -> Iterator[Twin]:
 def rule(handler: str, site_id: str, message: dict[str, Any]) -> dict[str, Any]:
     """Run the rule handler on what IoT Core's rule makes of ``message`` published on the site's topic."""
     found = rule_for_handler(handler)
+    assert found.channel is not None, handler  # a site's rule, not the presence events'
     event = event_for(found, site_up(Namespace("demo", "it"), site_id, found.channel), json.dumps(message).encode())
     return RULE_HANDLERS[handler](event, None)
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,11 @@ def test_a_backup_restored_onto_a_fresh_data_directory_serves_the_same_agents_wi
     with new.running():
         new.wait_agents("room-1", "room-2", timeout=30)
         for agent_id in ("room-1", "room-2"):  # presence is remembered: a command there and back proves it
-            eventually(lambda a=agent_id: new.command(a, "ping").json().get("success"), 30, what=f"{agent_id} answers")
+
+            def answers(a: str = agent_id) -> Any:
+                return new.command(a, "ping").json().get("success")
+
+            eventually(answers, 30, what=f"{agent_id} answers")
         assert new.http.get("/api/enrolment-tokens").json()["data"]["ca_hash"] == ca_hash  # the CA they pinned
         listing = new.http.get("/api/enrolment-tokens").json()["data"]
         assert [e["agent_id"] for e in listing["enrollments"]] == ["room-1", "room-2"]

@@ -51,7 +51,7 @@ def test_broker_credentials_rotate_per_agent_and_per_site_without_dropping_agent
             assert new_1 != old_1 and previous == old_1
             # the broker ended room-1's session; it is back with the new password
             eventually(lambda: site.agents[0].output().count(": connected to ") >= 2, 30, what="room-1 reconnected")
-            eventually(lambda: site.status("room-1") == "online", 30, what="room-1 online")
+            site.wait_online("room-1", 30)
             assert not broker_accepts(site, "room-1", old_1, "room-1")  # the old password is disabled
             # ... the whole site at once
             old = {a.agent_id: _password(a.workdir)[0] for a in site.agents}
@@ -61,7 +61,7 @@ def test_broker_credentials_rotate_per_agent_and_per_site_without_dropping_agent
                 assert _password(agent.workdir)[0] != old[agent.agent_id]
                 assert not broker_accepts(site, agent.agent_id, old[agent.agent_id], f"{agent.agent_id}-probe")
             for agent in site.agents:
-                eventually(lambda a=agent: site.status(a.agent_id) == "online", 30, what=f"{agent.agent_id} online")
+                site.wait_online(agent.agent_id, 30)
             samples = watch.samples
             eventually(lambda: watch.samples >= samples + 3, 30, what="presence sampled after")
         assert watch.failures == [] and watch.missing == []

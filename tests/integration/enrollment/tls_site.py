@@ -82,8 +82,11 @@ class TlsSite:
         for agent_id in agent_ids:
             self.agents.append(AgentProc(self.workdir / agent_id, agent_id, self.url, self.ca_hash).start(token))
         for agent_id in agent_ids:
-            eventually(lambda a=agent_id: self.status(a) == "online", 60, what=f"{agent_id} online")
+            self.wait_online(agent_id, 60)
         return self
+
+    def wait_online(self, agent_id: str, timeout: float) -> None:
+        eventually(lambda: self.status(agent_id) == "online", timeout, what=f"{agent_id} online")
 
     def api_get(self, path: str) -> dict:  # type: ignore[type-arg]
         reply = self.request("GET", path)

@@ -181,8 +181,8 @@ def test_tenants_and_stages_never_collide(deployed: str, inventories: dict[names
     # namespace (the root stack's own resources are not deployed here; the cross checks below cover them too)
     have = deployed_names(moto_url)
     for inv in inventories.values():
-        for kind, deployed in have.items():
-            assert inv.data_plane_names.get(kind, set()) <= deployed, (inv.ns, kind)
+        for kind, present in have.items():
+            assert inv.data_plane_names.get(kind, set()) <= present, (inv.ns, kind)
             assert inv.data_plane_names.get(kind), (inv.ns, kind, "the data plane names none: a vacuous check")
         # by name: moto's listing of every stack trips over a failed stack another test may leave behind
         stack = client("cloudformation", moto_url).describe_stacks(StackName=stack_name(inv.ns.tenant, inv.ns.stage))

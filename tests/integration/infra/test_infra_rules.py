@@ -122,7 +122,7 @@ class Fleet:
     def publish(self, rule: Rule, site: str, payload: bytes) -> None:
         """What an LMS of ``site`` may do: publish on its own up topic; wait until the rule has run."""
         before = self.engine.invocations[rule.name]
-        self.lms.publish(topics.site_up(self.settings.namespace, site, rule.channel), payload, qos=1)
+        self.lms.publish(topics.site_up(self.settings.namespace, site, channel(rule)), payload, qos=1)
         wait_until(lambda: self.engine.invocations[rule.name] > before, f"rule {rule.name} to run")
 
 
@@ -158,6 +158,12 @@ def fleet(moto_url: str, cloud_broker: Broker, monkeypatch: pytest.MonkeyPatch) 
 
 def rule(name: str) -> Rule:
     return next(r for r in RULES if r.name == name)
+
+
+def channel(rule: Rule) -> topics.SiteUp:
+    """The site up channel ``rule`` listens on (only the presence rule has none: it is no site's to publish)."""
+    assert rule.channel is not None, rule.name
+    return rule.channel
 
 
 def heartbeat(lms_version: str, agents: list[dict[str, Any]], at: float) -> dict[str, Any]:
@@ -197,7 +203,7 @@ def test_rule_site_id_comes_only_from_topic(fleet: Fleet) -> None:
              "timestamp": T0 + 30}]}, results.sql(ns), "s2")),
     ]
     for attacked, payload in attacks:
-        topic = topics.site_up(ns, "s1", attacked.channel)
+        topic = topics.site_up(ns, "s1", channel(attacked))
         for event in aws_events(attacked.sql(ns), topic, payload):  # whichever way AWS resolves a collision
             RULE_HANDLERS[attacked.handler](event, None)
         fleet.publish(attacked, "s1", payload)  # and through a real broker and the twin's rules engine
@@ -211,14 +217,14 @@ def test_rule_site_id_comes_only_from_topic(fleet: Fleet) -> None:
     # `$aws/rules/classtop__*/.../site/<own site>/up/*` lets s1 shift levels so that topic(5) would read another
     # word: the rule's WHERE refuses it (and the twin's engine, subscribed to exact filters, never sees it)
     for attacked, payload in attacks:
-        shifted = f"$aws/rules/{attacked.full_name(ns)}/x/{topics.site_up_plain(ns, 's1', attacked.channel)}"
+        shifted = f"$aws/rules/{attacked.full_name(ns)}/x/{topics.site_up_plain(ns, 's1', channel(attacked))}"
         assert aws_events(attacked.sql(ns), shifted, payload) == []
         assert not attacked.sees(ns, shifted)
         other_rule = f"$aws/rules/{attacked.full_name(ns)}/{topics.site_up_plain(ns, 's1', topics.SiteUp.STATE)}"
         assert aws_events(attacked.sql(ns), other_rule, payload) == []
     # the twin hands the handlers exactly what AWS would
     for attacked, payload in attacks:
-        topic = topics.site_up(ns, "s1", attacked.channel)
+        topic = topics.site_up(ns, "s1", channel(attacked))
         assert [event_for(attacked, topic, payload)] == aws_events(attacked.sql(ns), topic, payload)
 
 
@@ -260,7 +266,7 @@ def test_site_alerts_through_the_rules_engine_apply_once_in_order_and_only_for_t
 
     attack = forged({"type": "site_alerts", "v": 1, "alerts": [_alert("pc-b1", theirs, 9, "resolved")]},
                     alerts.sql(ns), "s2")
-    topic = topics.site_up(ns, "s1", alerts.channel)
+    topic = topics.site_up(ns, "s1", channel(alerts))
     for event in aws_events(alerts.sql(ns), topic, attack):
         RULE_HANDLERS[alerts.handler](event, None)
     fleet.publish(alerts, "s1", attack)

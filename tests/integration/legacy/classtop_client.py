@@ -22,7 +22,8 @@ import time
 from typing import Any
 
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
+from websockets.sync.connection import Connection
 
 #: A 1x1 JPEG is not needed: any bytes stand for a frame.
 FRAME = base64.b64encode(b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9").decode()
@@ -61,7 +62,7 @@ class Client:
                 self.preview = None
             time.sleep(self.args.reconnect_s)
 
-    def session(self, ws: ClientConnection) -> None:
+    def session(self, ws: Connection) -> None:
         self.send_state(ws)
         stop = threading.Event()
         beat = threading.Thread(target=self.heartbeats, args=(ws, stop), daemon=True)
@@ -75,17 +76,17 @@ class Client:
         finally:
             stop.set()
 
-    def send_state(self, ws: ClientConnection) -> None:
+    def send_state(self, ws: Connection) -> None:
         ws.send(json.dumps({"type": "state_update", "data": {"settings": dict(self.settings)}}))
 
-    def heartbeats(self, ws: ClientConnection, stop: threading.Event) -> None:
+    def heartbeats(self, ws: Connection, stop: threading.Event) -> None:
         while not stop.wait(self.args.heartbeat_s):
             try:
                 ws.send(json.dumps({"type": "heartbeat", "timestamp": time.monotonic()}))
             except (OSError, WebSocketException):
                 return
 
-    def execute(self, ws: ClientConnection, msg: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, ws: Connection, msg: dict[str, Any]) -> dict[str, Any]:
         rid, command, params = msg.get("request_id"), msg.get("command"), msg.get("params") or {}
         try:
             data = self.run_command(ws, str(command), params)
@@ -93,7 +94,7 @@ class Client:
             return {"type": "response", "request_id": rid, "success": False, "error": str(exc)}
         return {"type": "response", "request_id": rid, "success": True, "data": data}
 
-    def run_command(self, ws: ClientConnection, command: str, p: dict[str, Any]) -> Any:
+    def run_command(self, ws: Connection, command: str, p: dict[str, Any]) -> Any:
         if command == "get_all_settings":
             return dict(self.settings)
         if command == "get_setting":
@@ -136,7 +137,7 @@ class Client:
             return {"success": True}
         raise ValueError(f"Unknown command: {command}")
 
-    def frames(self, ws: ClientConnection, stop: threading.Event, index: int, fps: float) -> None:
+    def frames(self, ws: Connection, stop: threading.Event, index: int, fps: float) -> None:
         while not stop.wait(1.0 / max(fps, 0.1)):
             try:
                 ws.send(json.dumps({"type": "camera_frame", "camera_index": index, "frame": FRAME}))

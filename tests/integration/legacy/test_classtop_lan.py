@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
+from websockets.sync.connection import Connection
 
 from shared import topics
 from shared.messages import SiteHeartbeat, decode
@@ -52,7 +53,7 @@ def refused(lms: LmsProcess, uuid: str) -> int | None:
     return None
 
 
-def answer_once(ws: ClientConnection, replies: list[dict[str, Any]]) -> threading.Thread:
+def answer_once(ws: Connection, replies: list[dict[str, Any]]) -> threading.Thread:
     """Answer the next command on ``ws`` like a ClassTop client (``get_setting`` -> its value)."""
 
     def run() -> None:
@@ -200,7 +201,8 @@ def test_classtop_endpoints_are_bounded(lms_of: Any, module_broker: Broker, clou
                 ws.close()
         # 120 a minute (the default), all usable at once: the bucket refills 2 a second, so a slow machine is served
         # a few more, bounded by the time the requests took (a few went to /api/sync above)
-        began, codes = time.monotonic(), []
+        began = time.monotonic()
+        codes: list[int] = []
         while 429 not in codes and len(codes) < 1000:
             codes.append(anon.get(f"/api/clients/{new}/courses").status_code)
         took, served = time.monotonic() - began, codes.count(200)

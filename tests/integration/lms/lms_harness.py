@@ -107,7 +107,7 @@ class SimAgent:
         return self
 
     def publish_status(self, state: Presence, reason: str) -> None:
-        status = Status(state=state, timestamp=time.time(), reason=reason, hostname=f"pc-{self.agent_id}")  # type: ignore[arg-type]
+        status = Status(state=state, timestamp=time.time(), reason=reason, hostname=f"pc-{self.agent_id}")
         self.client.publish(topics.agent_up(self.agent_id, AgentUp.STATUS), status, qos=1, retain=True)
 
     def publish(self, channel: AgentUp, payload: bytes | str) -> None:

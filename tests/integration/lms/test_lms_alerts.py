@@ -186,7 +186,11 @@ def test_a_site_broker_outage_raises_one_site_alert_covering_its_agents_and_no_a
     restarted_at = time.time()
     site_broker.process.start()
     for sim in sims:  # back on their broker, agents say they are online again (as the real agent does)
-        eventually(lambda sim=sim: sim.client.connected, 30, what=f"{sim.agent_id} reconnected")  # type: ignore[misc]
+
+        def reconnected(sim: SimAgent = sim) -> bool:
+            return sim.client.connected
+
+        eventually(reconnected, 30, what=f"{sim.agent_id} reconnected")
         sim.publish_status(Presence.ONLINE, "start")
     lms.wait_agents(*ids, timeout=30)
     eventually(lambda: not [a for a in open_alerts() if a["condition_kind"] == "site_broker_down"], 15,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -146,7 +147,7 @@ def test_bad_requests_get_a_clear_4xx(lms_factory: LmsFactory, agents: AgentFact
     r = lms.http.post(url, json=big)
     assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield b'{"command": "ping", "params": {"pad": "'
         for _ in range(300):
             yield b"a" * 1024

@@ -180,5 +180,9 @@ def test_commands_held_back_leave_in_one_write(site: Site) -> None:
     assert client.sends - before_sends < 10  # one, unless the network thread wrote something of its own meanwhile
     expected = {a: [prepared.payload(t.request_id) for t in tickets if t.agent_id == a] for a in ONLINE}
     for agent_id in ONLINE:
-        eventually(lambda a=agent_id: len(site.received[a]) >= 50, what=f"{agent_id}'s 50 commands")
+
+        def all_50(a: str = agent_id) -> bool:
+            return len(site.received[a]) >= 50
+
+        eventually(all_50, what=f"{agent_id}'s 50 commands")
         assert site.received[agent_id] == expected[agent_id]  # each once, whole, in order

@@ -55,6 +55,13 @@ def wait_result(probe: MqttProbe, agent_id: str, status: str, timeout: float = 1
     return found
 
 
+def wait_succeeded(probe: MqttProbe, request_id: str) -> None:
+    eventually(
+        lambda: any(r["request_id"] == request_id and r["status"] == "succeeded" for r in results_in(probe)),
+        what=f"{request_id} succeeded",
+    )
+
+
 def queued_results(db_path: Path) -> list[str]:
     """Request ids of the results waiting in the LMS's outbox (read beside the running LMS: WAL)."""
     with sqlite3.connect(db_path) as db:
@@ -102,8 +109,7 @@ def test_site_command_fans_out_and_results_come_back(
     cloud.publish(DOWN, site_command("cmd-1", "set_setting", ["agent-1"], params={"key": "font_size", "value": 1}))
     cloud.publish(DOWN, site_command("cmd-2", "ping", ["agent-1"]))
     wait_result(cloud, "agent-1", "succeeded")
-    eventually(lambda: any(r["request_id"] == "cmd-2" and r["status"] == "succeeded" for r in results_in(cloud)),
-               what="cmd-2")
+    wait_succeeded(cloud, "cmd-2")
     assert a1.settings["font_size"] == "18"
     assert [c.command for c in a1.commands] == ["set_setting", "ping"]
     # cloud commands that change things are in the local audit log too (once; `ping` is read-only)
@@ -145,8 +151,7 @@ def test_an_agent_older_than_command_id_gets_the_command_without_it(
     lms.wait_agent("agent-2")
     for cid in ("cmd-old-1", "cmd-old-2"):
         cloud.publish(DOWN, site_command(cid, "set_setting", ["agent-2"], params={"key": "font_size", "value": 20}))
-        eventually(lambda c=cid: any(r["request_id"] == c and r["status"] == "succeeded" for r in results_in(cloud)),
-                   what=f"{cid} succeeded")
+        wait_succeeded(cloud, cid)
     assert old.settings["font_size"] == "20"
     # refused once (nothing ran), sent again without the field; from then on without it at once
     assert [c.command_id for c in old.commands] == ["cmd-old-1", None, None]
@@ -243,8 +248,7 @@ def test_results_survive_a_cloud_outage_and_an_lms_restart(
     assert again.command_id == "cmd-c" and again.command == "ping"
     agent.respond(Response.ok(again.request_id, {"pong": True}))
     wait_result(cloud, "agent-1", "succeeded")
-    eventually(lambda: any(r["request_id"] == "cmd-c" and r["status"] == "succeeded" for r in results_in(cloud)),
-               what="cmd-c's result")
+    wait_succeeded(cloud, "cmd-c")
     eventually(lambda: lms2.health()["cloud"]["outbox_pending"] == 0, what="outbox empty")
 
     # IoT Core redelivers cmd-a to the new process (a persistent session): it remembers and does not run it

@@ -125,7 +125,11 @@ def test_get_for_each_agent_at_start_and_nothing_desired_is_fine(
     lms.wait_agents("agent-1", "agent-2")
 
     for agent_id in ("agent-1", "agent-2"):
-        eventually(lambda a=agent_id: gets(cloud, a) >= 1, what=f"get for {agent_id}")
+
+        def asked(a: str = agent_id) -> bool:
+            return gets(cloud, a) >= 1
+
+        eventually(asked, what=f"get for {agent_id}")
         get = next(m for m in cloud.messages if m.topic == shadow_topic(agent_id, ShadowOp.GET))
         assert json.loads(get.payload) == {}
     # No shadow yet (404), and a shadow without a delta: nothing to apply, nothing reported.

@@ -75,7 +75,7 @@ def test_publish_subscribe_round_trip_with_nodelay(broker: MosquittoProcess) -> 
         msg = got.get(timeout=5)
         assert (msg.topic, msg.payload, msg.qos) == ("t/1/x", b"hello", 1)
         sock = sub._client.socket()
-        assert sock is not None
+        assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 

@@ -70,9 +70,12 @@ def test_threads_and_the_network_thread_writing_at_once_lose_and_mix_nothing(bro
             if len(got) == THREADS * PER_THREAD and len(echoed) == len(got):
                 done.set()
 
+    def echo(message: IncomingMessage) -> None:
+        on_message(message)
+        receiver.publish("direct/echo", message.payload, qos=1)
+
     # the receiver echoes every message back from its network thread (inline), while it is reading more
-    receiver.subscribe("direct/in/#", lambda m: (on_message(m), receiver.publish("direct/echo", m.payload, qos=1)),
-                       inline=True)  # fmt: skip
+    receiver.subscribe("direct/in/#", echo, inline=True)
     sender.subscribe("direct/echo", on_echo)
     with_clients = (receiver, sender)
     for client in with_clients:
