@@ -195,7 +195,7 @@ class DynamoCounter:
         self.meter = Meter()
         self._gsi: dict[str, list[_Index]] = {}
         self._table_keys: dict[str, list[str]] = {}
-        self._real = botocore.client.BaseClient._make_api_call
+        self._real = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # not in botocore-stubs
 
     def install(self) -> None:
         counter = self
@@ -218,10 +218,10 @@ class DynamoCounter:
                 counter.meter.notifications += 1
             return response
 
-        botocore.client.BaseClient._make_api_call = call  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = call  # type: ignore[attr-defined]
 
     def uninstall(self) -> None:
-        botocore.client.BaseClient._make_api_call = self._real  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = self._real  # type: ignore[attr-defined]
 
     def learn_indexes(self) -> None:
         for model in models.MODELS:

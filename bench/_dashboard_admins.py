@@ -110,11 +110,12 @@ class ObjectDashboard:
         self.object_bytes = 0
         self._minute = -1
         real_put = S3OverviewObjects.put
+        dashboard = self
 
-        def counted_put(adapter: S3OverviewObjects, key: str, body: bytes, *, cache_control: str) -> None:
+        def counted_put(self: S3OverviewObjects, key: str, body: bytes, *, cache_control: str) -> None:
             counter.meter.s3_puts += 1
-            self.writes += 1
-            real_put(adapter, key, body, cache_control=cache_control)
+            dashboard.writes += 1
+            real_put(self, key, body, cache_control=cache_control)
 
         S3OverviewObjects.put = counted_put  # type: ignore[method-assign]
 
@@ -150,6 +151,8 @@ class ObjectDashboard:
 
         from botocore.exceptions import ClientError
 
+        from chalicelib.adapters.overview_objects import S3OverviewObjects
+
         url, refresh_after = self.links.get(admin, ("", 0.0))
         if now >= refresh_after:
             self.feed_requests += 1
@@ -169,7 +172,9 @@ class ObjectDashboard:
         self.meter.s3_gets += 1
         bucket, key = unquote(urlsplit(url).path).lstrip("/").split("/", 1) if url.startswith("http://") else (
             urlsplit(url).netloc.split(".")[0], unquote(urlsplit(url).path).lstrip("/"))
-        s3 = container.get().overview_feed._objects.client  # the twin's S3 (moto), as the URL names it
+        objects = container.get().overview_feed._objects
+        assert isinstance(objects, S3OverviewObjects)
+        s3 = objects.client  # the twin's S3 (moto), as the URL names it
         try:
             got = s3.get_object(Bucket=bucket, Key=key, **({"IfNoneMatch": self.tags[admin]}
                                                             if admin in self.tags else {}))

@@ -57,6 +57,7 @@ class Tenant:
         message = {k: v for k, v in event.items() if k != "site_id"}
         payload = json.dumps(message).encode()
         rule = rule_for_handler(handler)
+        assert rule.channel is not None, f"{handler} takes IoT Core's lifecycle events, not a site's messages"
         topic = site_up(Namespace("bench", "bench"), event["site_id"], rule.channel)  # what the LMS publishes on
         metered = max(1, math.ceil(len(payload) / 5120))
         if topic.startswith(BASIC_INGEST_PREFIX):

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 #: the layers, in the order the agent meets them (each includes what it imports and was not loaded before)
@@ -61,7 +62,7 @@ print(json.dumps(out))
 """
 
 
-def one_run(names: list[str], trace: bool) -> list[list]:
+def one_run(names: list[str], trace: bool) -> list[list[Any]]:
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
@@ -76,7 +77,8 @@ def one_run(names: list[str], trace: bool) -> list[list]:
         env=env,
         timeout=120,
     )
-    return json.loads(done.stdout)
+    rows: list[list[Any]] = json.loads(done.stdout)
+    return rows
 
 
 def main() -> int:

@@ -83,7 +83,8 @@ class Meter:
 
     def _cpu(self) -> float:
         t = self.proc.cpu_times()
-        return t.user + t.system + t.children_user + t.children_system
+        total: float = t.user + t.system + t.children_user + t.children_system
+        return total
 
     def begin(self) -> None:
         self._start_cpu, self._start_wall = self._cpu(), time.monotonic()

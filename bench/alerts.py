@@ -38,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import Figure, write_results
-from bench.fanout import Site
+from bench._sim_agents import Site
 from bench.lms_scale import measure
 from edge.lms.alerts import ActiveRule, AlertEvaluator, SiteLabels
 from edge.lms.config.alert_settings import WEBHOOK_SECRET_ENV

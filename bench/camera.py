@@ -49,7 +49,7 @@ def measure(run: Callable[[float], int], seconds: float) -> tuple[float, int]:
 
 def camera_config(codec: str) -> CameraConfig:
     return CameraConfig(camera_id="bench", source="synthetic:moving", width=WIDTH, height=HEIGHT, fps=FPS,
-                        codec=codec, segment_s=10, record=True)  # type: ignore[arg-type]
+                        codec=codec, segment_s=10, record=True)
 
 
 def source_only(seconds: float, codec: str) -> int:

@@ -88,8 +88,9 @@ def use_previous_intake() -> None:
     and every full one the site's agents (nothing on the site's item spares them)."""
     from chalicelib.repositories.site import SiteRepository
     from chalicelib.services import agents
+    from chalicelib.services.heartbeat_marks import HeartbeatMarks
 
-    class PreviousMarks(agents.HeartbeatMarks):
+    class PreviousMarks(HeartbeatMarks):
         @classmethod
         def of(cls, site: Any) -> PreviousMarks:
             return cls(None, None)
@@ -106,7 +107,7 @@ def use_previous_intake() -> None:
         def saw_orders(self, waiting: bool, at: float) -> None:
             self.orders_read = True
 
-    agents.HeartbeatMarks = PreviousMarks  # type: ignore[misc]
+    agents.HeartbeatMarks = PreviousMarks  # type: ignore[attr-defined]  # the name agents.py looks up, replaced
     SiteRepository.forget = lambda self, site_id, **_: None  # type: ignore[method-assign]
 
 
@@ -164,7 +165,7 @@ def main() -> int:
     parser.add_argument("--fleet-json", action="store_true",
                         help="print only the fleet's figures (without the dashboard) as one JSON line")
     args = parser.parse_args()
-    agents = args.sites * args.agents_per_site
+    agents: int = args.sites * args.agents_per_site
     started = time.monotonic()
     previous_run = None
     if args.previous_intake:

@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
 import sys
 import threading
@@ -39,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import Figure, write_results
-from bench._sim_agents import ADMIN_TOKEN, Site
+from bench._sim_agents import ADMIN_TOKEN, Site, nodelay
 from infra.local import toml_writer
 from infra.local.mosquitto import MosquittoProcess
 from infra.local.process import ChildProcess, wait_for
@@ -62,7 +61,7 @@ def raw_client(broker: MosquittoProcess, user: str, password: str, tls: TlsSetti
         c.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file))
     else:
         c.username_pw_set(user, password)
-    c.on_socket_open = lambda _c, _u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.on_socket_open = nodelay
     c.connect(broker.host, broker.port)
     c.loop_start()
     return c
@@ -86,7 +85,10 @@ def bench_raw(broker: MosquittoProcess, pw: dict[str, str], n: int,
               tls: Mapping[str, TlsSettings | None] | None = None) -> list[float]:
     tls = tls or {}
     echo = raw_client(broker, "bench-echo", pw["bench-echo"], tls.get("bench-echo"))
-    echo.on_message = lambda c, _u, m: c.publish("bench/resp", m.payload, qos=1)
+    def echo_back(c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        c.publish("bench/resp", m.payload, qos=1)
+
+    echo.on_message = echo_back
     echo.subscribe("bench/req", qos=1)
     req = raw_client(broker, "bench-req", pw["bench-req"], tls.get("bench-req"))
     got = threading.Event()
@@ -107,10 +109,13 @@ def bench_wrapper(broker: MosquittoProcess, pw: dict[str, str], n: int, *, inlin
 
     def settings(user: str) -> MqttSettings:
         return MqttSettings(host=broker.host, port=broker.port, client_id=f"{user}-w", username=user,
-                            password=pw[user])  # type: ignore[arg-type]
+                            password=pw[user])
 
     echo = MqttClient(settings("bench-echo"))
-    echo.subscribe("bench/wreq", lambda m: echo.publish("bench/wresp", m.payload, qos=1), inline=inline)
+    def echo_back(m: IncomingMessage) -> None:
+        echo.publish("bench/wresp", m.payload, qos=1)
+
+    echo.subscribe("bench/wreq", echo_back, inline=inline)
     req = MqttClient(settings("bench-req"))
     got = threading.Event()
 

@@ -100,7 +100,10 @@ def bench_settings(twin: Twin, agent_id: str, n: int, pause_s: float) -> dict[st
     conn = http.client.HTTPConnection(twin.opt.host, twin.opt.ports.api, timeout=30)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {twin.admin_token}"}
     path = f"/api/agents/{agent_id}/settings"
-    answered, delta, report, reported = [], [], [], []
+    answered: list[float] = []
+    delta: list[float] = []
+    report: list[float] = []
+    reported: list[float] = []
     try:
         for i in range(n + WARMUP):
             value = f"{i}-{time.time_ns()}"

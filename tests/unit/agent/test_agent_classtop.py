@@ -17,7 +17,7 @@ from edge.agent.commands import CommandFailed
 from edge.agent.processes import ProcessSampler
 from shared.commands import ClassTopData, ClassTopSnapshot, Course, ScheduleEntry, validate_params
 from shared.errors import CommandError
-from shared.messages import MAX_PAYLOAD_BYTES, Command, Event, decode, structs
+from shared.messages import MAX_PAYLOAD_BYTES, Event, decode, structs
 
 MATHS = Course(id=1, name="Maths", teacher="Li", location="101", color="#6750A4")
 ART = Course(id=2, name="Art")
@@ -163,8 +163,8 @@ def test_parse_weeks_refuses_nonsense(raw: Any) -> None:
         parse_weeks(raw)
 
 
-def command(name: str, params: dict[str, Any] | None = None) -> tuple[Command, Any]:
-    cmd = Command(request_id=f"r-{name}", command=name, params=params or {})
+def command(name: str, params: dict[str, Any] | None = None) -> tuple[structs.Command, Any]:
+    cmd = structs.build(structs.Command, request_id=f"r-{name}", command=name, params=params or {})
     return cmd, validate_params(name, cmd.params)
 
 
@@ -223,8 +223,13 @@ def test_command_params_are_validated() -> None:
 
 def test_snapshot_loop_sends_on_poke(tmp_path: Path) -> None:
     store = ClassTopStore(tmp_path / "classtop.json")
-    sent: list[Event] = []
-    loop = SnapshotLoop(store, 3600, lambda e: sent.append(e) or True)
+    sent: list[structs.Event] = []
+
+    def send(event: structs.Event) -> bool:
+        sent.append(event)
+        return True
+
+    loop = SnapshotLoop(store, 3600, send)
     loop.start()
     try:
         loop.poke()  # the interval is an hour: only the poke can send

@@ -19,7 +19,7 @@ from edge.agent.executor import Executor
 from edge.agent.metrics import MetricsSampler
 from edge.agent.settings import SettingsStore
 from edge.agent.workers import WorkerPool
-from shared.messages import MAX_PAYLOAD_BYTES, Command, CommandStatus, Event, Metrics, Response, decode, encode, structs
+from shared.messages import MAX_PAYLOAD_BYTES, CommandStatus, Event, Metrics, Response, decode, encode, structs
 from shared.mqtt import IncomingMessage
 from shared.topics import AgentUp, agent_down
 
@@ -90,7 +90,7 @@ class Harness:
         table = self.commands.table()
         self.dispatcher = Dispatcher(self.uplink, table, report_state=self._report)  # type: ignore[arg-type]
 
-    def _report(self, cmd: Command, status: CommandStatus, at: float | None = None, /) -> None:
+    def _report(self, cmd: structs.Command, status: CommandStatus, at: float | None = None, /) -> None:
         self.uplink.publish(AgentUp.EVENT, command_state(cmd.request_id, status, cmd.command_id, at=at))
 
     def _state(self) -> None:

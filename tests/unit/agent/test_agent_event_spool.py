@@ -10,7 +10,7 @@ import pytest
 
 from edge.agent.config_models import AgentConfig
 from edge.agent.event_spool import EventSpool
-from shared.messages import Event
+from shared.messages.structs import Event
 
 
 def drop(directory: Path, name: str, n: int) -> None:
@@ -44,7 +44,12 @@ def test_a_file_that_is_not_an_event_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "000002.tmp").write_text("{half")  # not yet renamed into place: not read
     drop(tmp_path, "000003.json", 3)
     published: list[Event] = []
-    assert EventSpool(tmp_path, lambda e: published.append(e) is None).drain() == 1
+
+    def publish(event: Event) -> bool:
+        published.append(event)
+        return True
+
+    assert EventSpool(tmp_path, publish).drain() == 1
     assert [e.data["seq"] for e in published] == [3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000001.bad", "000002.tmp"]
 

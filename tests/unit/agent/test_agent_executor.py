@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from edge.agent import config_structs
 from edge.agent.config import ConfigError, ExecMode, parse_config
 from edge.agent.config_models import ExecPolicy  # the pydantic model: its errors are asserted
 from edge.agent.exec_env import SAFE_ENV, SAFE_PATH, UNSAFE_ENV
@@ -21,10 +22,11 @@ from edge.agent.executor import ExecResult, Executor
 from edge.agent.workers import PoolFull, WorkerPool
 from shared.commands import ExecParams
 from shared.errors import CommandError, ErrorCode
+from shared.messages.structs import build
 
 
 def executor(mode: ExecMode = ExecMode.ANY, **policy: Any) -> Executor:
-    return Executor(ExecPolicy(mode=mode, **policy))
+    return Executor(build(config_structs.ExecPolicy, mode=mode, **policy))
 
 
 def run(ex: Executor | None = None, **params: Any) -> ExecResult:
@@ -206,7 +208,7 @@ def test_disabled_refuses_everything() -> None:
 
 
 def test_default_policy_is_allowlist_with_nothing_allowed() -> None:
-    ex = Executor(ExecPolicy())
+    ex = Executor(config_structs.ExecPolicy())
     assert "empty" in rejected(ex, argv=["uptime"])
 
 
@@ -294,7 +296,8 @@ def test_exec_allowlist_refuses_dangerous_env(tmp_path: Path) -> None:
     from tests.unit.agent.test_agent_dispatcher import Harness
 
     bin_dir, marker = attacker_dir(tmp_path)
-    h = Harness(tmp_path, ExecPolicy(mode=ExecMode.ALLOWLIST, allowlist=["ls"], kill_grace_s=0.2))
+    h = Harness(tmp_path, build(config_structs.ExecPolicy, mode=ExecMode.ALLOWLIST, allowlist=["ls"],
+                                kill_grace_s=0.2))
     try:
         attacks: list[dict[str, Any]] = [
             {"argv": ["ls"], "env": {"PATH": str(bin_dir)}},

@@ -12,7 +12,7 @@ import pytest
 
 from edge.agent import cli
 from edge.agent.config import load_config
-from edge.agent.enrolment import EnrolmentSettings
+from edge.agent.config_models import EnrolmentSettings
 from edge.agent.enrolment_setup import SetupError, check_pin, confirm, without_enroll, write_enroll
 from edge.agent.install import InstallError, InstallLayout, install
 from infra import agent_package

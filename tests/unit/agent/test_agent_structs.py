@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared.errors import ErrorCode, MessageError
 from shared.messages import structs
-from shared.messages.base import MAX_DATA_DEPTH, decode, encode
+from shared.messages.base import decode, encode
+from shared.messages.checks import MAX_DATA_DEPTH
 from shared.messages.struct_writer import MODELS, RULES, TARGET, WRITER, UnsupportedModel, formatted
 
 
@@ -220,9 +221,9 @@ def test_the_mirrors_refuse_what_pydantic_coerces() -> None:
     for field in ("timestamp", "seq"):  # a boolean for a number: refused by both (shared.messages.base.Strict)
         assert outcome_pydantic(Heartbeat, {**heartbeat, field: True}) == "refused"
         assert outcome_struct(structs.Heartbeat, {**heartbeat, field: True}) == "refused"
-    for value in ("1", 2, None):  # a bad schema version: refused by both
-        assert outcome_pydantic(Heartbeat, {**heartbeat, "v": value}) == "refused"
-        assert outcome_struct(structs.Heartbeat, {**heartbeat, "v": value}) == "refused"
+    for version in ("1", 2, None):  # a bad schema version: refused by both
+        assert outcome_pydantic(Heartbeat, {**heartbeat, "v": version}) == "refused"
+        assert outcome_struct(structs.Heartbeat, {**heartbeat, "v": version}) == "refused"
 
 
 def test_decoding_payloads_matches_the_pydantic_decode() -> None:

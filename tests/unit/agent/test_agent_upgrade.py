@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent.upgrade import UpgradeCommands, UpgradeSettings
+from edge.agent import config_structs
+from edge.agent.config_models import UpgradeSettings
+from edge.agent.upgrade import UpgradeCommands
 from edge.agent.upgrade_slots import Slots
 from edge.agent.workers import WorkerPool
 from shared.agent_packages import PackageError
 from shared.commands import UpgradeAgentParams
 from shared.errors import CommandError
-from shared.messages import Command
+from shared.messages.structs import Command, build
 from tests.fixtures.agent_packages import archive, tiny_package
 
 
@@ -77,7 +79,7 @@ def test_upgrade_settings_want_an_absolute_root_and_a_real_key(tmp_path: Path) -
 def upgrade_command(version: str = "1.1.0") -> tuple[Command, UpgradeAgentParams]:
     params = {"url": "http://127.0.0.1:9/p", "version": version, "sha256": "0" * 64,
               "signature": "A" * 86 + "==", "rollback_s": 60}  # fmt: skip
-    return Command(request_id="r-1", command="upgrade_agent", params=params), UpgradeAgentParams(**params)
+    return build(Command, request_id="r-1", command="upgrade_agent", params=params), UpgradeAgentParams(**params)
 
 
 def test_upgrade_agent_refuses_before_touching_anything(tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_upgrade_agent_refuses_before_touching_anything(tmp_path: Path) -> None:
         off = UpgradeCommands(None, pool, lambda: restarts.append(True), running_version="1.0.0")
         with pytest.raises(CommandError, match="upgrades are not configured"):
             off.upgrade_agent(*upgrade_command())
-        settings = UpgradeSettings(root=tmp_path / "root", release_public_key="A" * 43 + "=")
+        settings = build(config_structs.UpgradeSettings, root=tmp_path / "root", release_public_key="A" * 43 + "=")
         bare = UpgradeCommands(settings, pool, lambda: restarts.append(True), running_version="1.0.0")
         with pytest.raises(CommandError, match="no installed version under"):
             bare.upgrade_agent(*upgrade_command())

@@ -7,12 +7,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
+from cv2.typing import MatLike
 
 from edge.agent.camera.manager import CameraManager
 from edge.agent.config import CameraSettings
 from shared.commands import validate_params
-from shared.messages import Event
+from shared.messages.structs import Event
 
 WAIT_S = 20.0
 
@@ -32,16 +35,26 @@ class Cameras:
         return self.manager.routes()[command](validate_params(command, params or {}))
 
     def add(self, camera_id: str, source: str, **extra: Any) -> dict[str, Any]:
-        return self.call("cctv_add_camera", {"camera_id": camera_id, "source": source, "fps": 10, **extra})
+        added: dict[str, Any] = self.call("cctv_add_camera", {"camera_id": camera_id, "source": source, "fps": 10,
+                                                              **extra})
+        return added
 
     def state(self, camera_id: str) -> dict[str, Any]:
-        return self.call("cctv_get_camera_state", {"camera_id": camera_id})  # type: ignore[no-any-return]
+        state: dict[str, Any] = self.call("cctv_get_camera_state", {"camera_id": camera_id})
+        return state
 
     def kinds(self, camera_id: str | None = None) -> list[str]:
         return [e.kind for e in list(self.events) if camera_id is None or e.data.get("camera_id") == camera_id]
 
     def stop(self) -> None:
         self.manager.stop()
+
+
+def decoded_jpeg(data: bytes) -> MatLike:
+    """The picture in the JPEG ``data`` (BGR); fails the test when it is not one."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a JPEG"
+    return image
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from edge.agent.camera.errors import CameraError
 from edge.agent.camera.registry import MAX_CONFIG_BYTES
 from shared.commands import validate_params
 from shared.errors import CommandError, ErrorCode
-from tests.unit.camera.conftest import Cameras, wait_until
+from tests.unit.camera.conftest import Cameras, decoded_jpeg, wait_until
 
 SMALL = {"width": 160, "height": 120}
 
@@ -102,7 +103,7 @@ def test_mjpeg_stream_read_by_an_http_client(cameras: Cameras) -> None:
     resp = conn.getresponse()
     assert resp.status == 200
     assert resp.getheader("Content-Type") == "multipart/x-mixed-replace; boundary=classtopframe"
-    images = [cv2.imdecode(np.frombuffer(read_part(resp), np.uint8), cv2.IMREAD_COLOR) for _ in range(3)]
+    images = [decoded_jpeg(read_part(resp)) for _ in range(3)]
     assert [img.shape for img in images] == [(120, 160, 3)] * 3
     assert not np.array_equal(images[0], images[2])  # live frames, not one picture repeated
     assert cameras.state("c1")["streaming"]
@@ -115,7 +116,7 @@ def test_mjpeg_stream_read_by_an_http_client(cameras: Cameras) -> None:
     snap.request("GET", f"/cameras/c1/snapshot.jpg?token={token}")
     shot = snap.getresponse()
     assert shot.status == 200 and shot.getheader("Content-Type") == "image/jpeg"
-    assert cv2.imdecode(np.frombuffer(shot.read(), np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
+    assert decoded_jpeg(shot.read()).shape == (120, 160, 3)
     snap.close()
 
 
@@ -135,7 +136,8 @@ def test_mjpeg_stream_read_by_an_http_client(cameras: Cameras) -> None:
         ("cctv_snapshot", {"camera_id": "c", "upload_url": "file:///etc/passwd"}, "upload_url"),
     ],
 )
-def test_bad_params_are_refused_before_any_camera_is_touched(command: str, params: dict, expected: str) -> None:
+def test_bad_params_are_refused_before_any_camera_is_touched(command: str, params: dict[str, Any],
+                                                             expected: str) -> None:
     with pytest.raises(CommandError) as err:
         validate_params(command, params)
     assert err.value.code is ErrorCode.INVALID_PARAMS
@@ -154,7 +156,7 @@ def test_bad_params_are_refused_before_any_camera_is_touched(command: str, param
         ("cctv_delete_recording", {"name": "c1/missing.mp4"}, "no recording 'c1/missing.mp4'"),
     ],
 )
-def test_unknown_cameras_and_sources_get_clear_errors(cameras: Cameras, command: str, params: dict,
+def test_unknown_cameras_and_sources_get_clear_errors(cameras: Cameras, command: str, params: dict[str, Any],
                                                      expected: str) -> None:
     cameras.add("c1", "synthetic:moving", **SMALL)
     with pytest.raises(CameraError) as err:

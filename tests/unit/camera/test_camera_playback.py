@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import http.client
 
-import cv2
 import numpy as np
 
 from edge.agent.camera.recorder import SegmentRecorder
-from tests.unit.camera.conftest import Cameras
+from tests.unit.camera.conftest import Cameras, decoded_jpeg
 
 
 def parts(body: bytes) -> list[tuple[dict[str, str], bytes]]:
@@ -44,7 +43,7 @@ def test_playback_seeks_and_serves_every_following_frame(cameras: Cameras) -> No
     assert len(frames) == 15  # frames 15..29
     positions = [float(h["X-Position"]) for h, _ in frames]
     assert abs(positions[0] - 1.5) < 0.01 and abs(positions[-1] - 2.9) < 0.01
-    first = cv2.imdecode(np.frombuffer(frames[0][1], np.uint8), cv2.IMREAD_COLOR)
+    first = decoded_jpeg(frames[0][1])
     assert first.shape == (120, 160, 3) and abs(float(first.mean()) - 15 * 8) < 6  # really frame 15
 
     status, body = get(cameras, f"/recordings/c1/{path.name}?speed=16")

@@ -7,14 +7,12 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import cv2
-import numpy as np
 import pytest
 
 from edge.agent.camera.errors import CameraError
 from infra.local.ports import free_port
 from shared.errors import ErrorCode
-from tests.unit.camera.conftest import Cameras, wait_until
+from tests.unit.camera.conftest import Cameras, decoded_jpeg, wait_until
 
 
 class Bucket:
@@ -58,14 +56,14 @@ def test_snapshot_inline_and_uploaded(cameras: Cameras, bucket: Bucket) -> None:
     wait_until(lambda: cameras.state("c1")["frames"], "a frame")
     inline = cameras.call("cctv_snapshot", {"camera_id": "c1"})
     assert inline["uploaded"] is False and inline["size"] == len(base64.b64decode(inline["jpeg_base64"]))
-    image = cv2.imdecode(np.frombuffer(base64.b64decode(inline["jpeg_base64"]), np.uint8), cv2.IMREAD_COLOR)
+    image = decoded_jpeg(base64.b64decode(inline["jpeg_base64"]))
     assert image.shape == (120, 160, 3)
 
     sent = cameras.call("cctv_snapshot", {"camera_id": "c1", "upload_url": f"{bucket.url}/ok/c1.jpg?X-Sig=abc"})
     assert (sent["uploaded"], sent["status"]) == (True, 200)
     content_type, body = bucket.objects["/ok/c1.jpg?X-Sig=abc"]
     assert content_type == "image/jpeg" and len(body) == sent["size"]
-    assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
+    assert decoded_jpeg(body).shape == (120, 160, 3)
 
 
 def test_snapshot_upload_failures_are_clear(cameras: Cameras, bucket: Bucket) -> None:

@@ -172,7 +172,7 @@ class _Router:
 def test_the_proxy_refreshes_a_stale_token_once_and_maps_upstream_errors() -> None:
     server = _VideoServer()
     router = _Router(server)
-    proxy = CctvProxy(router)  # type: ignore[arg-type]
+    proxy = CctvProxy(router)
 
     async def scenario() -> None:
         body, media = await proxy.read("agent-1", "/cameras/door/snapshot.jpg")

@@ -31,7 +31,7 @@ def site_alerts(site_id: str, *records: dict[str, Any]) -> dict[str, Any]:
 
 def sns_publishes(topic_arn: str) -> list[tuple[str | None, str, dict[str, Any]]]:
     """What moto's SNS recorded as published to ``topic_arn``: (subject, message, message attributes)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.sns.models import sns_backends
 
     region = topic_arn.split(":")[3]

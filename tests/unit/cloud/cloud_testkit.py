@@ -58,7 +58,7 @@ class ScanOnRequestPath(AssertionError):
 
 
 _guard = threading.local()
-_real_make_api_call = botocore.client.BaseClient._make_api_call
+_real_make_api_call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # not in botocore-stubs
 _real_scan = pynamodb.models.Model.scan
 
 
@@ -80,7 +80,7 @@ def _guarded_scan(cls: Any, *args: Any, **kwargs: Any) -> Any:
     return _real_scan.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
 
 
-botocore.client.BaseClient._make_api_call = _guarded_make_api_call  # type: ignore[method-assign]
+botocore.client.BaseClient._make_api_call = _guarded_make_api_call  # type: ignore[attr-defined]
 pynamodb.models.Model.scan = classmethod(_guarded_scan)  # type: ignore[assignment,method-assign]
 
 
@@ -109,16 +109,16 @@ AwsCall = Callable[[Any, str, Any], Any]
 def around_aws_calls(around: Callable[[AwsCall, Any, str, Any], Any]) -> Iterator[None]:
     """Every AWS request made inside the block goes through ``around(call, client, operation, params)``, which makes
     it with ``call`` (or not)."""
-    underneath = botocore.client.BaseClient._make_api_call
+    underneath = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # not in botocore-stubs
 
     def through(self: Any, operation: str, params: Any) -> Any:
         return around(underneath, self, operation, params)
 
-    botocore.client.BaseClient._make_api_call = through  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = through  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = underneath  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -227,6 +227,7 @@ def rule_event(function: str, message: Any) -> Any:
     if not isinstance(site_id, str) or not is_valid_id(site_id):
         return message
     rule = rule_for_handler(function)
+    assert rule.channel is not None, f"{function} takes IoT Core's lifecycle events, not a site's messages"
     body = {k: v for k, v in message.items() if k != "site_id"}
     return event_for(rule, site_up(NS, site_id, rule.channel), json.dumps(body).encode())
 

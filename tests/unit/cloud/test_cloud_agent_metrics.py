@@ -18,7 +18,7 @@ from chalicelib.models.metric_rollup import MetricRollupModel
 from chalicelib.repositories.metric_rollup import MetricRollupRepository, stored_buckets
 from chalicelib.repositories.metric_rollup_format import decode_json
 from chalicelib.services.metric_history import downsample
-from shared.messages import MetricRollup
+from shared.messages import MetricRollup, structs
 from shared.messages.sync import MAX_RATE_BPS
 
 HOUR_S = 3600
@@ -63,7 +63,7 @@ def bucket(
 
 
 def send(cloud: Cloud, site_id: str, *rollups: dict[str, Any]) -> dict[str, Any]:
-    report = cloud.invoke(
+    report: dict[str, Any] = cloud.invoke(
         "site_metrics", {"type": "metric_rollups", "v": 1, "rollups": list(rollups), "site_id": site_id}
     )
     assert report["ok"], report
@@ -284,7 +284,7 @@ def test_the_stored_hour_stays_within_one_write_unit(cloud: Cloud) -> None:
                      net_tx_min=1_234_567_891, net_tx_avg=1_234_567_892, net_tx_max=1_234_567_893)
         for i in range(12)
     ]  # fmt: skip
-    MetricRollupRepository().put_many("s" * 64, rollups, 30 * 86_400)
+    MetricRollupRepository().put_many("s" * 64, as_received(rollups), 30 * 86_400)
     (item,) = list(MetricRollupModel.query(agent))
     size = item_size(item)
     assert size < 1024, size
@@ -295,6 +295,11 @@ def test_the_stored_hour_stays_within_one_write_unit(cloud: Cloud) -> None:
     # the first stored format (one object per bucket) still reads
     old = json.dumps([{k: v for k, v in r.model_dump().items() if k != "agent_id" and v is not None} for r in rollups])
     assert decode_json(old)[0].disk_max == 99.99
+
+
+def as_received(rollups: list[MetricRollup]) -> list[structs.MetricRollup]:
+    """The rollups as the cloud's ``site_metrics`` handler decodes them (the msgspec mirror)."""
+    return [structs.validate(structs.MetricRollup, r.model_dump(mode="json")) for r in rollups]
 
 
 def item_size(item: MetricRollupModel) -> int:

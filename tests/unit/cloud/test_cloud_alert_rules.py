@@ -14,7 +14,7 @@ from chalicelib.models import AlertSettingModel
 from shared.messages.alert import AlertRulesDocument
 from shared.topics import ALERT_RULES_SHADOW, site_thing_name
 
-DISK = {"rule_id": "disk-95", "name": "Disk 95 %", "severity": "critical",
+DISK: dict[str, Any] = {"rule_id": "disk-95", "name": "Disk 95 %", "severity": "critical",
         "condition": {"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 95, "clear": 90}}
 
 

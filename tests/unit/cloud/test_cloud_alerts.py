@@ -31,10 +31,12 @@ class Alerting:
     channel_id: str
 
     def ingest(self, site_id: str, *records: dict[str, Any]) -> dict[str, Any]:
-        return self.cloud.invoke("site_alerts", site_alerts(site_id, *records))
+        answer: dict[str, Any] = self.cloud.invoke("site_alerts", site_alerts(site_id, *records))
+        return answer
 
     def publishes(self) -> list[tuple[str | None, str, dict[str, Any]]]:
-        return sns_publishes(self.topic_arn)
+        answer: list[tuple[str | None, str, dict[str, Any]]] = sns_publishes(self.topic_arn)
+        return answer
 
 
 @pytest.fixture

@@ -128,7 +128,8 @@ def test_the_commands_api_refuses_the_shadow_only_command(site: Cloud) -> None:
 
 @pytest.mark.parametrize(("command", "params"), [("rotate_broker_password", {"password": "p" * 32}),
                                                   ("trust_site_ca", {"ca_pems": ["-----BEGIN CERTIFICATE-----x"]})])
-def test_the_commands_api_refuses_the_lms_only_rotation_commands(site: Cloud, command: str, params: dict) -> None:
+def test_the_commands_api_refuses_the_lms_only_rotation_commands(site: Cloud, command: str,
+                                                                  params: dict[str, Any]) -> None:
     """Issue 19: credential and CA rotation reach agents only from their own LMS, never from the cloud."""
     body = {"command": command, "agent_ids": ["a1"], "params": params}
     response = site.post("/api/commands", body, role="admin")

@@ -21,7 +21,8 @@ def fleet(cloud: Cloud) -> Cloud:
 def events(cloud: Cloud, site_id: str, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     event = {"type": "site_events", "v": 1, "site_id": site_id,
              "events": [{"agent_id": a, "event": {"type": "event", "v": 1, **e}} for a, e in items]}
-    return cloud.invoke("site_events", event)
+    answer: dict[str, Any] = cloud.invoke("site_events", event)
+    return answer
 
 
 def test_camera_config_crud(fleet: Cloud) -> None:

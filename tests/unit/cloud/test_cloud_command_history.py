@@ -27,7 +27,8 @@ def send(cloud: Cloud, *agents: str, command: str = "ping") -> str:
 def sweep(cloud: Cloud) -> dict[str, Any]:
     event = cloud.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                                   resources=[])
-    return cloud.invoke("expire_commands", event)
+    answer: dict[str, Any] = cloud.invoke("expire_commands", event)
+    return answer
 
 
 def test_history_is_newest_first_and_paged(fleet: Cloud) -> None:

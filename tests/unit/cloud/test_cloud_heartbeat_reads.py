@@ -35,7 +35,8 @@ def _status(cloud: Cloud, agent_id: str) -> Any:
 
 def _beat(cloud: Cloud, site_id: str, agents: list[dict[str, Any]], *, full: bool = True) -> dict[str, Any]:
     cloud.clock.advance(30)
-    return cloud.heartbeat(site_id, agents, full=full)
+    answer: dict[str, Any] = cloud.heartbeat(site_id, agents, full=full)
+    return answer
 
 
 def test_an_unchanged_full_heartbeat_reads_no_agent_and_no_order(cloud: Cloud) -> None:

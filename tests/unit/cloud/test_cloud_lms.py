@@ -13,7 +13,7 @@ from site_keys import csr_pem, ec_key
 
 from chalicelib.models import SiteModel, TokenModel
 
-LMS = {"lms_uuid": "6f1c2a9e-0000-4000-8000-000000000001", "name": "LMS-school1", "host": "10.0.0.5",
+LMS: dict[str, Any] = {"lms_uuid": "6f1c2a9e-0000-4000-8000-000000000001", "name": "LMS-school1", "host": "10.0.0.5",
        "port": 8000, "version": "1.0.0"}
 CLIENTS = [{"uuid": "c0ffee00-0000-4000-8000-000000000001", "name": "Room 101", "status": "online"},
            {"uuid": "c0ffee00-0000-4000-8000-000000000002", "name": "Room 102", "status": "offline"}]
@@ -104,8 +104,11 @@ def test_reregistration_with_the_current_key_rotates_it(open_cloud: Cloud) -> No
     second = open_cloud.request("POST", "/api/lms/register", LMS, role=None,
                                 headers=key_headers(open_cloud, first)).json_body["data"]["api_key"]
     assert first != second
-    hb = lambda key: open_cloud.request("POST", "/api/lms/heartbeat", heartbeat_body(), role=None,  # noqa: E731
-                                        headers=key_headers(open_cloud, key)).status_code
+    def hb(key: str) -> int:
+        status: int = open_cloud.request("POST", "/api/lms/heartbeat", heartbeat_body(), role=None,
+                                         headers=key_headers(open_cloud, key)).status_code
+        return status
+
     assert (hb(first), hb(second)) == (401, 200)
 
 

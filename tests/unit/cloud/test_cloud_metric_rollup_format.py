@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cloud_testkit import Cloud, online
-from test_cloud_agent_metrics import item_size
+from test_cloud_agent_metrics import as_received, item_size
 
 from chalicelib.domain.metric_bucket import BUCKET_FIELDS, MetricBucket
 from chalicelib.models.metric_rollup import MetricRollupModel
@@ -85,7 +85,7 @@ def test_realistic_hours_round_trip_exactly_and_fit_one_write_unit(cloud: Cloud)
         "rx-only": realistic_hour("rx-only", hour, 4, figures=("net_rx",)),  # a figure missing in the middle
     }
     for agent, rollups in hours.items():
-        MetricRollupRepository().put_many("s1", rollups, RETENTION_S)
+        MetricRollupRepository().put_many("s1", as_received(rollups), RETENTION_S)
         assert stored(agent) == as_buckets(rollups), agent
         (item,) = MetricRollupModel.query(agent)
         assert item.buckets is None and item.packed is not None  # only the packed format is written
@@ -116,7 +116,7 @@ def test_every_two_decimal_percentage_and_rate_is_kept_exactly() -> None:
     rates = [0, 1, 127, 128, 16_383, 16_384, 2**32 - 1, 2**32, MAX_RATE_BPS]
     for first in range(0, len(percents), 9):
         values = (percents[first : first + 9] + [0.0] * 9)[:9]
-        bucket = MetricBucket(0, 300, 1, *values, *(rates[first % len(rates)],) * 6)
+        bucket = MetricBucket(0, 300, 1, *values, *[rates[first % len(rates)]] * 6)
         assert decode_packed(hour, encode_packed(hour, [bucket])) == [bucket]
     for rate in rates:
         bucket = MetricBucket(0, 300, 1, 1.0, 2.0, 3.0, net_tx_min=rate, net_tx_avg=rate, net_tx_max=rate)
@@ -141,7 +141,7 @@ def test_hours_written_in_both_json_formats_still_read_and_chart_alike(agents: C
         "a3": json.dumps([{k: v for k, v in b.items() if v is not None} for b in as_buckets(rollups)]),
     }
     agents.heartbeat("s1", [online("a1"), online("a2"), online("a3")])
-    MetricRollupRepository().put_many("s1", rollups, RETENTION_S)
+    MetricRollupRepository().put_many("s1", as_received(rollups), RETENTION_S)
     for agent, text in formats.items():
         if text is not None:
             MetricRollupModel(agent, hour, site_id="s1", buckets=text, ttl=expiry(hour + RETENTION_S)).save()
@@ -205,7 +205,7 @@ def test_a_corrupt_stored_hour_is_skipped_and_the_chart_still_answers(
     200 with the other hours' points and the damaged hour is logged."""
     hour = int(agents.clock.now) // HOUR_S * HOUR_S - 3 * HOUR_S
     for n in range(3):
-        MetricRollupRepository().put_many("s1", realistic_hour("a1", hour + n * HOUR_S, n), RETENTION_S)
+        MetricRollupRepository().put_many("s1", as_received(realistic_hour("a1", hour + n * HOUR_S, n)), RETENTION_S)
     MetricRollupModel("a1", hour + HOUR_S, site_id="s1", packed=b"\x03\x05\x00", ttl=expiry(hour + RETENTION_S)).save()
     MetricRollupModel("a1", hour - HOUR_S, site_id="s1", buckets="{not json", ttl=expiry(hour + RETENTION_S)).save()
     MetricRollupModel("a1", hour - 2 * HOUR_S, site_id="s1", ttl=expiry(hour + RETENTION_S)).save()  # neither attribute

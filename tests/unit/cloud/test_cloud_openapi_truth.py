@@ -242,7 +242,8 @@ def test_an_alert_channel_address_is_documented_per_kind(fleet: Cloud, body: dic
 def test_an_alert_condition_needs_its_kind_in_the_document(fleet: Cloud) -> None:
     """Found: the condition members' ``kind`` has a default, so pydantic's schema left it optional; the
     discriminated union cannot pick a member without it (a 400 for a "valid" rule)."""
-    body = {"rule_id": "r0", "name": "0", "condition": {"clear": 0.0, "metric": "load_1", "threshold": 0.0}}
+    body: dict[str, Any] = {"rule_id": "r0", "name": "0",
+                            "condition": {"clear": 0.0, "metric": "load_1", "threshold": 0.0}}
     assert not allows("PUT", "/api/alert-rules/{rule_id}", body)
     assert status(fleet.put("/api/alert-rules/r0", body)) == 400
     body["condition"]["kind"] = "metric_threshold"
@@ -303,8 +304,8 @@ def test_an_lms_configuration_is_documented_as_the_cloud_checks_it(
 
 def test_a_camera_condition_list_is_documented_without_repeats(fleet: Cloud) -> None:
     """Found by the bigger run: a camera_health rule repeating a condition was valid in the document, a 400."""
-    body = {"rule_id": "cams", "name": "cams", "condition": {"kind": "camera_health",
-                                                             "conditions": ["frozen", "frozen"]}}  # fmt: skip
+    body: dict[str, Any] = {"rule_id": "cams", "name": "cams",
+                            "condition": {"kind": "camera_health", "conditions": ["frozen", "frozen"]}}
     assert not allows("PUT", "/api/alert-rules/{rule_id}", body)
     assert status(fleet.put("/api/alert-rules/cams", body)) == 400
     body["condition"]["conditions"] = ["frozen", "covered"]

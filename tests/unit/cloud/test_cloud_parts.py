@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from cloud_testkit import SETTINGS, Cloud, online
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 
 from chalicelib import container, models
@@ -18,7 +18,8 @@ from chalicelib.config import Settings
 from chalicelib.domain import AgentOutcome, Principal, Role, aggregate_status
 from chalicelib.errors import BadRequest, ConfigError, Forbidden, Unauthorized, UpstreamError
 from chalicelib.services.tokens import hash_secret
-from shared.messages import AgentResult, CommandStatus
+from shared.messages import CommandStatus
+from shared.messages.structs import AgentResult, build
 
 # ---------------------------------------------------------------- settings
 
@@ -100,7 +101,8 @@ def test_tokens(cloud: Cloud) -> None:
     assert tokens.revoke(issued.token.token_id) == issued.token
     with pytest.raises(Unauthorized):
         tokens.authenticate(f"Bearer {issued.secret}")
-    for bad in ({"role": "root"}, {"name": " "}, {"site_ids": []}, {"site_ids": ["a/b"]}):
+    bads: list[dict[str, Any]] = [{"role": "root"}, {"name": " "}, {"site_ids": []}, {"site_ids": ["a/b"]}]
+    for bad in bads:
         kwargs: dict[str, Any] = {"role": "admin", "name": "x", **bad}
         with pytest.raises(BadRequest):
             tokens.create(kwargs.pop("role"), kwargs.pop("name"), **kwargs)
@@ -142,20 +144,20 @@ def test_racing_result_writers_both_land(cloud: Cloud) -> None:
     cid = cloud.post("/api/commands", {"agent_ids": ["a1", "b1"], "command": "ping"}).json_body["data"]["command_id"]
     service = container.get().commands
     interleaved: list[int] = []
-    now = cloud.clock.now
+    now: float = cloud.clock.now
 
     def racing_clock() -> float:
         if not interleaved:
             interleaved.append(1)
             # another Lambda applies b1's result between our read and our write
-            service.apply_results("s2", [AgentResult(request_id=cid, agent_id="b1", status=CommandStatus.FAILED,
-                                                     error="disk full", timestamp=now)])
+            service.apply_results("s2", [build(AgentResult, request_id=cid, agent_id="b1", status=CommandStatus.FAILED,
+                                                           error="disk full", timestamp=now)])
         return now
 
     container.configure(clock=racing_clock)
     service = container.get().commands
-    report = service.apply_results("s1", [AgentResult(request_id=cid, agent_id="a1",
-                                                      status=CommandStatus.SUCCEEDED, timestamp=now)])
+    report = service.apply_results("s1", [build(AgentResult, request_id=cid, agent_id="a1",
+                                                            status=CommandStatus.SUCCEEDED, timestamp=now)])
     assert interleaved and report.applied == 1
     data = cloud.get(f"/api/commands/{cid}").json_body["data"]
     assert (data["results"]["a1"]["status"], data["results"]["b1"]["status"]) == ("succeeded", "failed")

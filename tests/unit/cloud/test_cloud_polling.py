@@ -14,7 +14,7 @@ from cloud_testkit import Cloud, online
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 
-_real = botocore.client.BaseClient._make_api_call
+_real = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # not in botocore-stubs
 
 
 @contextmanager
@@ -26,11 +26,11 @@ def aws_calls() -> Iterator[list[str]]:
         made.append(operation)
         return _real(self, operation, params)
 
-    botocore.client.BaseClient._make_api_call = record  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = record  # type: ignore[attr-defined]
     try:
         yield made
     finally:
-        botocore.client.BaseClient._make_api_call = _real  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = _real  # type: ignore[attr-defined]
 
 
 def poll(cloud: Cloud, path: str, tag: str | None = None, role: str = "admin") -> Any:

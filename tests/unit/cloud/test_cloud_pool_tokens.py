@@ -43,7 +43,7 @@ class Clock:
         self.mono = 1000.0
 
 
-def claims(use: str = "id", **overrides: Any) -> dict[str, Any]:
+def claims(use: str = "id", /, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"iss": pool_issuer(POOL), "sub": "u-1", "token_use": use, "iat": int(NOW) - 10,
                             "exp": int(NOW) + 3600, "cognito:groups": ["operator"]}
     if use == "id":

@@ -15,13 +15,14 @@ from site_keys import csr_pem, ec_key
 
 from chalicelib.models import AgentModel, AuditModel, SiteModel
 
-ATTACKER = {"lms_uuid": "evil-lms", "name": "not a school", "host": "203.0.113.9", "port": 8000, "version": "6.6.6"}
+ATTACKER: dict[str, Any] = {"lms_uuid": "evil-lms", "name": "not a school", "host": "203.0.113.9", "port": 8000,
+                            "version": "6.6.6"}
 
 
 def victim_site(cloud: Cloud) -> dict[str, Any]:
     """Site ``s2`` (known from its IoT heartbeats) holds the agent ``pc-b1``; returns the agent as stored."""
     cloud.heartbeat("s2", [online("pc-b1", kind="agent", hostname="b1.school-2.lan", version="1.0.0")])
-    agent = cloud.get("/api/agents/pc-b1").json_body["data"]
+    agent: dict[str, Any] = cloud.get("/api/agents/pc-b1").json_body["data"]
     assert (agent["site_id"], agent["kind"], agent["hostname"], agent["approval"]) == (
         "s2", "agent", "b1.school-2.lan", "approved")
     return agent

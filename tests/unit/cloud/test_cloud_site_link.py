@@ -44,7 +44,8 @@ def lifecycle(cloud: Cloud, kind: str, *, at_s: float, version: int = 0, reason:
         body["ipAddress"] = "192.0.2.1"
     topic = presence_event(PresenceEvent(kind), topic_client or client_id)
     event = event_for(rule_for_handler("site_presence"), topic, json.dumps(body).encode())
-    return cloud.invoke("site_presence", event)
+    answer: dict[str, Any] = cloud.invoke("site_presence", event)
+    return answer
 
 
 def link_hop(cloud: Cloud) -> dict[str, Any]:

@@ -30,8 +30,9 @@ def entry(agent: str = "a1", kind: str = "settings", version: int = 1, data: dic
 
 
 def sync(cloud: Cloud, site_id: str, *entries: dict[str, Any]) -> dict[str, Any]:
-    return cloud.invoke("site_sync", {"type": "agent_snapshots", "v": 1, "snapshots": list(entries),
-                                      "site_id": site_id})
+    answer: dict[str, Any] = cloud.invoke("site_sync", {"type": "agent_snapshots", "v": 1, "snapshots": list(entries),
+                                                        "site_id": site_id})
+    return answer
 
 
 def stored(cloud: Cloud, agent: str = "a1") -> dict[str, dict[str, Any]]:
@@ -125,8 +126,9 @@ def rollup(agent: str = "a1", start: int = HOUR, cpu: float = 10.0) -> dict[str,
 
 
 def metrics(cloud: Cloud, site_id: str, *rollups: dict[str, Any]) -> dict[str, Any]:
-    return cloud.invoke("site_metrics", {"type": "metric_rollups", "v": 1, "rollups": list(rollups),
-                                         "site_id": site_id})
+    answer: dict[str, Any] = cloud.invoke("site_metrics", {"type": "metric_rollups", "v": 1, "rollups": list(rollups),
+                                                           "site_id": site_id})
+    return answer
 
 
 def test_metric_rollups_are_stored_per_agent_hour_with_a_ttl_idempotently(fleet: Cloud) -> None:

@@ -6,18 +6,19 @@ import json
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge.agent.config_structs import MqttSettings  # what the agent applies credentials to
+from edge.agent.config_structs import EnrolmentSettings, MqttSettings  # what the agent applies credentials to
 from edge.agent.credentials import Credentials, load_credentials, save_credentials
-from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, EnrolmentSettings, RefusalWatch
+from edge.agent.enrolment import TOKEN_ENV, Enroller, EnrolmentError, RefusalWatch
 from edge.lms.tls import SiteCa
 from infra.local.ports import free_port
+from shared.messages.structs import build
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def _pinned(site_ca: SiteCa) -> None:
 
 def _enroller(url: str, state: Path, env: dict[str, str] | None = None, **extra: Any) -> Enroller:
     extra.setdefault("ca_hash", CA_HASH["site"])
-    settings = EnrolmentSettings(url=url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.02, **extra)
+    settings = build(EnrolmentSettings, url=url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.02, **extra)
     return Enroller(settings, "room-1", state, env={TOKEN_ENV: "cte_tok"} if env is None else env)
 
 
@@ -244,6 +245,16 @@ def test_credentials_apply_to_the_mqtt_settings(tmp_path: Path) -> None:
     assert plain.apply(mqtt, tmp_path / "site-ca.pem").tls is None
 
 
+def noting(seen: threading.Event, refused: list[int]) -> Callable[[], int]:
+    """The refusal counter ``refused[0]``, setting ``seen`` each time the watch reads it."""
+
+    def read() -> int:
+        seen.set()
+        return refused[0]
+
+    return read
+
+
 def test_the_refusal_watch_re_enrols_exactly_once(lms: FakeLms, tmp_path: Path) -> None:
     refused = [0]
     got: list[Credentials] = []
@@ -262,10 +273,10 @@ def test_the_refusal_watch_re_enrols_exactly_once(lms: FakeLms, tmp_path: Path) 
         # the watch reads the counter again after this one.
         refused[0] = 2
         seen_again = threading.Event()
-        watch._refused = lambda: (seen_again.set(), refused[0])[1]  # type: ignore[method-assign]
+        watch._refused = noting(seen_again, refused)
         assert seen_again.wait(5.0)
         seen_twice = threading.Event()
-        watch._refused = lambda: (seen_twice.set(), refused[0])[1]  # type: ignore[method-assign]
+        watch._refused = noting(seen_twice, refused)
         assert seen_twice.wait(5.0)
         assert len(lms.posts) == 1 and len(got) == 1
     finally:
@@ -296,10 +307,10 @@ def test_the_refusal_watch_tries_the_previous_password_before_re_enrolling(lms: 
         while not fell_back and time.monotonic() < deadline:
             time.sleep(0.01)
         looked = threading.Event()  # one more full look after the fallback: still no enrolment
-        watch._refused = lambda: (looked.set(), refused[0])[1]  # type: ignore[method-assign]
+        watch._refused = noting(looked, refused)
         assert looked.wait(5.0)
         looked_again = threading.Event()
-        watch._refused = lambda: (looked_again.set(), refused[0])[1]  # type: ignore[method-assign]
+        watch._refused = noting(looked_again, refused)
         assert looked_again.wait(5.0)
         assert fell_back == [True] and lms.posts == [] and not watch.reenrolled
         refused[0] = 2  # refused again: nothing to fall back to, so it re-enrols

@@ -24,7 +24,13 @@ from edge.lms.store import Store
 from edge.lms.tls import CertificateWatch, SiteCa, SiteTls, TlsFiles
 from edge.lms.tls.certificate_watch import EXPIRING, LMS_EVENT_SOURCE
 from shared import fingerprint
-from shared.commands import RotateBrokerPasswordParams, TrustSiteCaParams, loggable_params, validate_params
+from shared.commands import (
+    RotateBrokerPasswordParams,
+    TrustSiteCaParams,
+    get_spec,
+    loggable_params,
+    validate_params,
+)
 from shared.errors import CommandError, ErrorCode
 from shared.messages import Command, Event
 from tests.fixtures.clock import Clock
@@ -197,7 +203,7 @@ def test_rotation_commands_are_lms_only_validated_and_their_secrets_hidden() -> 
     with pytest.raises(CommandError):
         validate_params("trust_site_ca", {"ca_pems": []})
     assert isinstance(validate_params("rotate_broker_password", {"password": "p" * 20}), RotateBrokerPasswordParams)
-    assert TrustSiteCaParams  # imported: the model both ends use
+    assert get_spec("trust_site_ca").params is TrustSiteCaParams  # the model both ends use
     assert loggable_params("rotate_broker_password", {"password": "secret"}) == {"password": "<hidden>"}
     assert loggable_params("ping", {"a": 1}) == {"a": 1}
 

@@ -11,7 +11,8 @@ from tests.unit.infra.stack_templates import load
 
 
 def resources() -> dict[str, Any]:
-    return load("template.yaml")["Resources"]
+    found: dict[str, Any] = load("template.yaml")["Resources"]
+    return found
 
 
 def test_the_pool_signs_in_by_email_with_optional_totp_and_admin_created_accounts() -> None:

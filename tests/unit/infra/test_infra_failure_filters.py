@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from botocore.exceptions import ClientError
@@ -130,7 +130,7 @@ def throttled_write() -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-def a_bug() -> dict[str, Any]:
+def a_bug() -> NoReturn:
     raise KeyError("agents")
 
 

@@ -361,8 +361,8 @@ def walk_the_code_paths(calls: Calls) -> None:
                 assert report["opened"] == 1 and report["deliveries_failed"] >= 1, report
                 assert report["overview_objects"]["written"] == 1, report["overview_objects"]
             with calls.running("alert_digest"):
-                digest = alert_digest({})
-                assert digest["alerts"] >= 1, digest
+                digested = alert_digest({})
+                assert digested["alerts"] >= 1, digested
             clock[0] = T0 + 3 * 24 * 3600  # past every delivery window
             with calls.running("expire_commands"):
                 report = expire_commands({})

@@ -13,7 +13,7 @@ import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -291,7 +291,8 @@ def test_lms_image_is_pinned(dockerfile: list[tuple[str, str]], compose: dict[st
 
     # Every requirement of the `lms` extra is in the lock, at a version the extra allows, with hashes.
     pins = lock_pins()
-    env = {**default_environment(), "python_version": image_python(dockerfile), "sys_platform": "linux"}
+    marker_env = cast(dict[str, str], default_environment())  # a TypedDict of strings
+    env = {**marker_env, "python_version": image_python(dockerfile), "sys_platform": "linux"}
     for req in extra_requirements():
         if req.marker is not None and not req.marker.evaluate(env):
             continue
@@ -299,8 +300,8 @@ def test_lms_image_is_pinned(dockerfile: list[tuple[str, str]], compose: dict[st
         assert name in pins, f"{req} is missing from {LOCK.name}: run `make lms-lock`"
         version = pins[name][0]
         assert req.specifier.contains(version, prereleases=True), f"{name}=={version} does not satisfy {req}"
-    for name, (_version, hashes) in pins.items():
-        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
+    for pinned, (_version, hashes) in pins.items():
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), pinned
     # ... resolved for the image's Python
     makefile = (ROOT / "Makefile").read_text()
     assert f"--python-version {image_python(dockerfile)} " in makefile and str(LMS_DIR.name) in makefile

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def starts(runs: Path) -> list[list[str]]:
     return [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
 
 
-def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

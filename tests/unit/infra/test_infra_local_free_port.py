@@ -4,6 +4,7 @@ connection can take it while its server is down), free when drawn; the OS's pick
 from __future__ import annotations
 
 import socket
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_a_port_is_never_handed_out_twice(monkeypatch: pytest.MonkeyPatch) -> No
     # the twin draws several ports before it starts any server: drawn from a range of three (all free, as nothing
     # binds them), the first three draws are the three ports and the fourth cannot be one of them again
     low = free_port()
-    monkeypatch.setattr(ports, "_issued", ports.deque(maxlen=ports.ISSUED_MEMORY))
+    monkeypatch.setattr(ports, "_issued", deque(maxlen=ports.ISSUED_MEMORY))
     monkeypatch.setattr(ports, "_listen_range", lambda: (low, low + 2))
     drawn = [free_port() for _ in range(4)]
     assert sorted(drawn[:3]) == [low, low + 1, low + 2]

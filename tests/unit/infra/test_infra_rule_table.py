@@ -12,6 +12,7 @@ from chalicelib.handlers import RULE_HANDLERS
 from chalicelib.handlers.events import RULE_CLIENT_KEY, RULE_MESSAGE_KEY, RULE_SITE_KEY
 from infra.aws.rules import CLIENT_ID_SEGMENT, RULES, SITE_ID_SEGMENT, event_for, rule_for_handler
 from shared import topics
+from shared.errors import TopicError
 from shared.names import Namespace
 
 NS = Namespace("district-a", "prod")
@@ -73,9 +74,9 @@ def test_the_lifecycle_rule_takes_this_namespaces_sites_only() -> None:
     assert topics.site_of_thing(NS, "ct--district-a--prod--a--b") == "a--b"  # a valid site id holding "--"
     assert topics.parse_presence_event(topic) == (topics.PresenceEvent.DISCONNECTED, thing)
     for bad in ("$aws/events/presence/gone/x", "$aws/events/presence/connected", "$aws/events/subscriptions/x/y"):
-        with pytest.raises(topics.TopicError):
+        with pytest.raises(TopicError):
             topics.parse_presence_event(bad)
-    with pytest.raises(topics.TopicError):
+    with pytest.raises(TopicError):
         topics.presence_event(topics.PresenceEvent.CONNECTED, "a/b")
 
 

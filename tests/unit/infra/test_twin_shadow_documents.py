@@ -40,7 +40,7 @@ def test_levels_count_keys_along_the_deepest_path() -> None:
     # the quotas page's example ends in an empty object; arrays of scalars are values, of objects a level
     update(documents, {"state": {"desired": {"1": {"2": {"3": {"4": {"5": {"6": {}}}}}}}}})
     update(documents, {"state": {"desired": {"1": {"2": {"3": {"4": {"5": {"6": [1, 2]}}}}}}}})
-    deep = {"state": {"desired": {"1": {"2": {"3": {"4": {"5": {"6": [{"7": 1}]}}}}}}}}
+    deep: dict[str, object] = {"state": {"desired": {"1": {"2": {"3": {"4": {"5": {"6": [{"7": 1}]}}}}}}}}
     assert refused(documents, deep) == (400, "JSON contains too many levels of nesting; maximum is 6")
 
 

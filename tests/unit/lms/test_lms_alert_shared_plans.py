@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edge.lms.alerts import ActiveRule, AlertEvaluator, SiteLabels
 from edge.lms.store import Store
-from shared.messages.alert import AlertRecord, RuleScope
+from shared.messages.alert import AlertRecord, MetricThresholdCondition, RuleScope
 from tests.fixtures.clock import Clock
 from tests.unit.lms.test_lms_alert_evaluator import Sink, cpu_rule, sample
 
@@ -37,6 +37,7 @@ def test_agents_sharing_rules_get_their_own_alerts_and_a_labels_change_plans_aga
 
     sink.changes.clear()  # new rules: the lab's rule only, at a lower threshold
     lower = cpu_rule(rule_id="lab2", for_s=0, scope=RuleScope(groups=["lab"]))
+    assert isinstance(lower.condition, MetricThresholdCondition)
     lower.condition.threshold, lower.condition.clear = 50, 40
     ev.set_rules([ActiveRule(lower, "site")])
     for agent in ("a1", "a4"):

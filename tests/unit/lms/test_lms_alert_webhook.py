@@ -39,7 +39,7 @@ def record(severity: Severity = Severity.ERROR) -> AlertRecord:
 def hook(store: Store, receiver: WebhookReceiver, clock: Clock, **channel: object) -> SiteWebhook:
     settings = AlertSettings(local_dev_http_webhook=True, webhook_max_attempts=3)
     webhook = SiteWebhook(store, settings, site_id="school-1", tenant="demo", secret=SECRET, clock=clock)
-    webhook.set_channel(WebhookChannel(url=receiver.url, **channel))  # type: ignore[arg-type]
+    webhook.set_channel(WebhookChannel(url=receiver.url, **channel))
     return webhook
 
 

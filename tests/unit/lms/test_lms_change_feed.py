@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from edge.lms.live import ChangeFeed, ChangeKind
+
+
+async def close(stream: AsyncIterator[bytes]) -> None:
+    """Close a page's stream as the server does when the page goes (an async generator: ``aclose``)."""
+    assert isinstance(stream, AsyncGenerator)
+    await stream.aclose()
 
 
 async def visit(feed: ChangeFeed) -> None:
     """A page opens and closes: changes are kept for the resume window after it (none are kept before any)."""
     page = feed.subscribe(after=None, kinds=list(ChangeKind))
     await anext(page)
-    await page.aclose()
+    await close(page)
 
 
 async def read_until(stream: AsyncIterator[bytes], needle: bytes, timeout: float = 5.0) -> bytes:
@@ -38,7 +44,7 @@ def test_a_subscriber_gets_what_producers_on_other_threads_publish_filtered_by_k
 
         threading.Thread(target=produce).start()
         got = await read_until(stream, b'"request_id":"r1"')
-        await stream.aclose()
+        await close(stream)
         assert feed.subscribers == 0
         return got
 
@@ -57,13 +63,13 @@ def test_a_page_that_reconnects_gets_what_it_missed_or_resync_when_the_ring_lost
         resumed = feed.subscribe(after=1, kinds=list(ChangeKind))
         await anext(resumed)
         missed = await read_until(resumed, b'"n":2')
-        await resumed.aclose()
+        await close(resumed)
         for i in range(3, 10):
             feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
         late = feed.subscribe(after=2, kinds=list(ChangeKind))
         await anext(late)
         lost = await read_until(late, b"event: resync")
-        await late.aclose()
+        await close(late)
         return missed, lost
 
     missed, lost = asyncio.run(main())
@@ -81,13 +87,13 @@ def test_a_new_stream_says_its_position_first_so_a_page_that_saw_no_change_can_r
             feed.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
         page = feed.subscribe(after=None, kinds=list(ChangeKind))
         hello = await anext(page)
-        await page.aclose()  # lost before any change
+        await close(page)  # lost before any change
         feed.publish(ChangeKind.CAMERA, {"n": 4}, "pc-1")  # while the page was away
         position = int(hello.split(b"\nid: ")[1].split(b"\n")[0])
         again = feed.subscribe(after=position, kinds=list(ChangeKind))
         await anext(again)
         missed = await read_until(again, b'"n":4')
-        await again.aclose()
+        await close(again)
         return hello, missed
 
     hello, missed = asyncio.run(main())
@@ -141,12 +147,12 @@ def test_nobody_listening_beyond_the_resume_window_nothing_is_kept_or_made_and_a
         resync = await read_until(late, b"event: resync")
         feed.publish(ChangeKind.METRICS, data(3), "pc-1")  # a page listens: kept and pushed again
         pushed = await read_until(late, b'"n":3')
-        await late.aclose()
+        await close(late)
         feed.publish(ChangeKind.METRICS, data(4), "pc-1")  # the page just closed: kept for its reconnection
         back = feed.subscribe(after=4, kinds=list(ChangeKind))
         await anext(back)
         resumed = await read_until(back, b'"n":4')
-        await back.aclose()
+        await close(back)
         return resync + pushed, resumed
 
     first, resumed = asyncio.run(main())
@@ -168,7 +174,7 @@ def test_a_page_resuming_from_an_earlier_run_of_the_lms_gets_resync_not_silence(
         for i in range(50):
             before.publish(ChangeKind.EVENT, {"n": i}, "pc-1")
         last = before.last_seq
-        await page.aclose()
+        await close(page)
         restarted = ChangeFeed(flush_s=0.01)
         assert restarted.last_seq > last
         back = restarted.subscribe(after=last, kinds=list(ChangeKind))
@@ -176,7 +182,7 @@ def test_a_page_resuming_from_an_earlier_run_of_the_lms_gets_resync_not_silence(
         got = await read_until(back, b"event: resync")  # the page reloads what it shows
         restarted.publish(ChangeKind.EVENT, {"n": 99}, "pc-1")
         got += await read_until(back, b'"n":99')  # and goes on from there
-        await back.aclose()
+        await close(back)
         return got
 
     got = asyncio.run(main())

@@ -133,7 +133,8 @@ class Rig:
         self.sync = LmsConfigSync(
             self.link, self.outbox, store, namespace=NS, site_id="s1", local_config=BASE, effective=effective,  # type: ignore[arg-type]
             applied=applied, apply_config=self.applied.append,
-        ).start()
+        )
+        self.sync.start()
 
     def send(self, op: ShadowOp, document: Any, thing: str = THING, shadow: str = SHADOW) -> None:
         raw = document if isinstance(document, bytes) else json.dumps(document).encode()
@@ -144,7 +145,9 @@ class Rig:
                                               "previous": None, "timestamp": 1})  # fmt: skip
 
     def report_count(self, n: int) -> list[dict[str, Any]]:
-        return eventually(lambda: len(self.outbox.reports()) >= n and self.outbox.reports(), f"{n} reports")
+        reports: list[dict[str, Any]] = eventually(lambda: len(self.outbox.reports()) >= n and self.outbox.reports(),
+                                                   f"{n} reports")
+        return reports
 
 
 @pytest.fixture
@@ -259,7 +262,7 @@ def test_bad_or_foreign_documents_change_nothing(rig: Rig) -> None:
 ])  # fmt: skip
 def test_the_routers_exec_policy(store: Store, policy: str, source: str, refused: bool) -> None:
     registry = Registry(store, presence_timeout_s=30)
-    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")
     registry.handle(IncomingMessage("ct/agent/pc-1/up/status", encode(status), 1, True))
     mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never connected
     journal = CommandLog(store).start()

@@ -19,6 +19,7 @@ from edge.lms.commands.ticket import Ticket
 from edge.lms.store import Store
 from shared.errors import ErrorCode
 from shared.messages import Response, SiteCommand, encode
+from shared.messages.enums import CommandHop
 from shared.names import Namespace
 from tests.fixtures.outbox import RecordingOutbox
 
@@ -266,4 +267,4 @@ def test_progress_sent_while_the_lms_was_down_counts_for_the_command_it_resumed(
     assert final == {("c9", "pc-1"): "succeeded"}
     results = [r for m in outbox.messages for r in m.results]
     assert {(r.request_id, r.agent_id) for r in results} == {("c9", "pc-1")}
-    assert [r.hops.get("started") for r in results if r.status.terminal] == [started]
+    assert [(r.hops or {}).get(CommandHop.STARTED) for r in results if r.status.terminal] == [started]

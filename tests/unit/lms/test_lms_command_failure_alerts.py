@@ -36,7 +36,7 @@ def test_only_a_known_agents_commands_count_toward_its_failure_rate(
 ) -> None:
     store = Store(tmp_path / "lms.db").open()
     registry = Registry(store, presence_timeout_s=30)
-    status = Status(state=Presence.OFFLINE, timestamp=1.0, reason="stop")  # type: ignore[arg-type]
+    status = Status(state=Presence.OFFLINE, timestamp=1.0, reason="stop")
     registry.handle(IncomingMessage("ct/agent/pc-1/up/status", encode(status), 1, True))
     sink = Sink()
     evaluator = AlertEvaluator(sink, SiteLabels(store), site_id="school-1", clock=Clock())

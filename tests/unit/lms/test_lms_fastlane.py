@@ -43,7 +43,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     router.start()
     services = Services(config=config, store=store, registry=registry, router=router, site_mqtt=mqtt, cloud=None,
                         version="test", journal=journal)  # fmt: skip
-    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")
     registry.handle(IncomingMessage("ct/agent/pc-1/up/status", encode(status), 1, True))
     tokens = {role: services.tokens.create(f"{role} token", role)[1] for role in ("viewer", "operator", "admin")}
     app = create_app(services)

@@ -63,7 +63,7 @@ def test_the_registry_keeps_the_latest_sample_and_feeds_listeners(store: Store) 
 def test_tags_groups_and_targets(store: Store) -> None:
     reg = Registry(store, presence_timeout_s=30)
     for agent in ("agent-1", "agent-2", "agent-3"):
-        status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+        status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")
         reg.handle(IncomingMessage(f"ct/agent/{agent}/up/status", encode(status), 1, True))
     groups = Groups(store, reg)
     assert groups.set_tags("agent-1", ["lab", "floor-2", "lab"]) == ["floor-2", "lab"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from edge.lms.config import parse_config
 from edge.lms.tls import (
@@ -26,7 +27,7 @@ from edge.lms.tls import (
 from infra.local.ports import free_port
 
 
-async def app(scope: dict[str, object], receive: object, send: object) -> None:  # a minimal ASGI app
+async def app(scope: Scope, receive: Receive, send: Send) -> None:  # a minimal ASGI app
     raise AssertionError("no request is made")
 
 

@@ -54,7 +54,7 @@ def audit(tmp_path: Path) -> Iterator[Audit]:
 def _request(url: str, request_id: str = "r1", **extra: object) -> bytes:
     fields = {"key": f"logs/s1/lms/{request_id}.log.gz", "Content-Type": "application/gzip"}
     message = LogRequest(request_id=request_id, upload=PresignedPost(url=url, fields=fields),
-                         expires_at=time.time() + 300, **extra)  # type: ignore[arg-type]
+                         expires_at=time.time() + 300, **extra)
     return encode(message)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future
 
 import pytest
@@ -230,7 +231,7 @@ def test_coalesce_merges_runs_of_alert_changes_in_order_within_the_message_limit
     def change(seq: int) -> bytes:
         record = AlertRecord(alert_id="a" * 32, key="b" * 32, seq=seq, rule_id="disk", rule_scope="site",
                              rule_name="disk", severity="error", condition_kind="metric_threshold", state="firing",
-                             target=AlertTarget(kind="site"), opened_at=1, changed_at=seq)  # type: ignore[arg-type]
+                             target=AlertTarget(kind="site"), opened_at=1, changed_at=seq)
         return encode(SiteAlerts(alerts=[record]))
 
     n = MAX_ALERTS_PER_MESSAGE + 3
@@ -254,7 +255,7 @@ def test_a_full_disk_at_delete_time_does_not_stop_the_pump(store: Store) -> None
     real_delete = outbox._rows.delete
     refused = threading.Event()
 
-    def delete(ids: tuple[int, ...]) -> None:
+    def delete(ids: Iterable[int]) -> None:
         if not refused.is_set():
             refused.set()
             raise sqlite3.OperationalError("database or disk is full")

@@ -26,7 +26,7 @@ def app(tmp_path: Path) -> Iterator[tuple[TestClient, Services]]:
 
 def test_metrics_need_a_viewer_token_off_loopback(app: tuple[TestClient, Services]) -> None:
     client, services = app
-    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")
     services.registry.handle(IncomingMessage("ct/agent/agent-1/up/status", encode(status), 1, True))
     sample = Metrics(timestamp=2.0, cpu_percent=42.5, mem_total=100, mem_used=25, mem_percent=25.0)
     services.registry.handle(IncomingMessage("ct/agent/agent-1/up/metrics", encode(sample), 1, False))

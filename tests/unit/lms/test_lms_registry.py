@@ -19,7 +19,7 @@ def msg(agent_id: str, channel: AgentUp, payload: bytes, retain: bool = False) -
 
 
 def status(state: Presence, reason: str | None = None) -> bytes:
-    return encode(Status(state=state, timestamp=time.time(), reason=reason, hostname="pc-1", version="1.2"))  # type: ignore[arg-type]
+    return encode(Status(state=state, timestamp=time.time(), reason=reason, hostname="pc-1", version="1.2"))
 
 
 def test_status_heartbeat_state_and_offline(store: Store) -> None:

@@ -16,7 +16,7 @@ from edge.lms.agents import MetricsHistory, metric_buckets
 from edge.lms.cloud.rollup_sync import bucket_rollup
 from edge.lms.store import Store
 from shared.messages import DiskUsage, Metrics
-from shared.messages.sync import MAX_RATE_BPS
+from shared.messages.sync import MAX_RATE_BPS, MetricRollup
 
 BUCKET = 1_764_158_400  # a bucket start (epoch s), a multiple of 300
 
@@ -39,7 +39,7 @@ def sample(
                    net_rx_bps=rx, net_tx_bps=tx)  # fmt: skip
 
 
-def rollups(history: MetricsHistory, *samples: Metrics) -> dict[int, object]:
+def rollups(history: MetricsHistory, *samples: Metrics) -> dict[int, MetricRollup]:
     for s in samples:
         history.add("pc-1", s)
     assert history.flush()

@@ -19,7 +19,7 @@ PARAMS = {"rev": 1, "cameras": [{"camera_id": "door", "source": "/etc/passwd"}]}
 def test_only_the_shadow_relay_sends_cctv_apply_config(tmp_path: Path) -> None:
     store = Store(tmp_path / "lms.db").open()
     registry = Registry(store, presence_timeout_s=30)
-    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")  # type: ignore[arg-type]
+    status = Status(state=Presence.ONLINE, timestamp=1.0, reason="start")
     registry.handle(IncomingMessage("ct/agent/pc-1/up/status", encode(status), 1, True))
     journal = CommandLog(store).start()
     mqtt = MqttClient(MqttSettings(host="127.0.0.1", port=1, client_id="lms-test"))  # never connected

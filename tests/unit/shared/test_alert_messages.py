@@ -20,7 +20,7 @@ from shared.messages.alert import (
     TargetKind,
     alert_key,
 )
-from shared.topics import SiteUp, alert_rules_shadow_name, is_alert_rules_shadow, is_valid_id, shadow
+from shared.topics import ShadowOp, SiteUp, alert_rules_shadow_name, is_alert_rules_shadow, is_valid_id, shadow
 
 DISK = {"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 90, "clear": 85, "for_s": 300}
 
@@ -127,4 +127,4 @@ def test_the_alerts_channel_and_rules_shadow_have_their_names() -> None:
     assert SiteUp.ALERTS.value == "alerts"
     name = alert_rules_shadow_name()
     assert is_alert_rules_shadow(name) and not is_valid_id(name)  # never an agent's settings shadow
-    assert shadow("ct--t--s--site1", "update", name).endswith("/name/alerts:rules/update")
+    assert shadow("ct--t--s--site1", ShadowOp.UPDATE, name).endswith("/name/alerts:rules/update")

@@ -43,7 +43,9 @@ def test_documents_read_what_aws_sends_and_ignore_its_extras() -> None:
 
 def test_the_overlay_is_strict_and_closed() -> None:
     LmsConfigOverlay.model_validate({"site_heartbeat_s": 5, "classtop": {"max_clients": 10}})
-    for bad in ({"site_heartbeat_s": "5"}, {"classtop": {"max_clients": 1.5}}, {"tenant": "x"}, {"cloud": {}}):
+    bads: list[dict[str, object]] = [{"site_heartbeat_s": "5"}, {"classtop": {"max_clients": 1.5}}, {"tenant": "x"},
+                                     {"cloud": {}}]
+    for bad in bads:
         with pytest.raises(ValidationError):
             LmsConfigOverlay.model_validate(bad)
 

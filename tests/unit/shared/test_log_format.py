@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.agent import config_structs
 from edge.agent.config_models import LogSettings  # the pydantic model: its refusals are asserted
 from edge.agent.logfile import LogFile
 from shared.log_format import CONTEXT_KEYS, JsonFormatter, formatter
+from shared.messages.structs import build
 
 Capture = tuple[logging.Logger, io.StringIO, "logging.StreamHandler[io.StringIO]"]
 
@@ -85,7 +87,8 @@ def test_text_stays_the_default_and_an_unknown_format_is_refused() -> None:
 
 
 def test_agent_log_file_in_json_carries_the_agent_id_and_filters_by_level(tmp_path: Path) -> None:
-    settings = LogSettings(level="DEBUG", stderr=False, max_bytes=64 * 1024, backups=2, format="json")
+    settings = build(config_structs.LogSettings, level="DEBUG", stderr=False, max_bytes=64 * 1024, backups=2,
+                     format="json")
     logfile = LogFile(tmp_path / "logs", settings, static={"service": "classtop-agent", "agent_id": "pc-7"})
     logfile.open()
     try:

@@ -21,7 +21,7 @@ from shared.messages import (
     decode,
     load_json,
 )
-from shared.messages.base import MAX_DATA_DEPTH, MAX_PAYLOAD_DEPTH, json_problem
+from shared.messages.checks import MAX_DATA_DEPTH, MAX_PAYLOAD_DEPTH, json_problem
 
 
 def nested(levels: int, leaf: Any = 0) -> Any:

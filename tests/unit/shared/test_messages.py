@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from shared.errors import ErrorCode, MessageError
 from shared.messages import (
@@ -49,7 +50,7 @@ def test_seed_shapes_are_kept() -> None:
     "model",
     [Command, Response, Heartbeat, Status, Metrics, StateUpdate, SiteCommand, SiteHeartbeat, CommandResults],
 )
-def test_every_message_has_version_and_forbids_extra(model: type) -> None:
+def test_every_message_has_version_and_forbids_extra(model: type[BaseModel]) -> None:
     assert "v" in model.model_fields
     assert model.model_config.get("extra") == "forbid"
 

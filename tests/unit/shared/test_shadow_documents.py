@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -18,7 +19,9 @@ from shared.messages.shadow import (
 
 
 def test_updates_carry_ClassTop_strings_and_nulls_remove() -> None:
-    doc = json.loads(desired_update({"theme_mode": "dark", "font_size": 18, "sound": True, "old": None}, "c1"))
+    # numbers and booleans as a client may send them: made ClassTop's strings
+    loose: dict[str, Any] = {"theme_mode": "dark", "font_size": 18, "sound": True, "old": None}
+    doc = json.loads(desired_update(loose, "c1"))
     assert doc == {"state": {"desired": {"theme_mode": "dark", "font_size": "18", "sound": "true", "old": None}},
                    "clientToken": "c1"}  # fmt: skip
     assert json.loads(reported_update({"font_size": "18"})) == {"state": {"reported": {"font_size": "18"}}}

@@ -20,6 +20,8 @@ BASE = {"type": "site_heartbeat", "v": 1, "timestamp": 1.0, "lms_version": "1.0"
 
 def both(data: dict[str, Any]) -> tuple[Any, Any]:
     """What each form makes of ``data``: its ``full_period_s``, or ``"refused"``."""
+    mine: float | str | None
+    mirrored: float | str | None
     try:
         mine = SiteHeartbeat.model_validate(data).full_period_s
     except ValidationError:

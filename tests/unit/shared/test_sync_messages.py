@@ -61,7 +61,7 @@ def test_round_trip() -> None:
     ],
 )
 def test_bad_entries_are_refused(change: dict[str, object]) -> None:
-    raw = {"type": "agent_snapshots", "snapshots": [{**entry().model_dump(mode="json"), **change}]}
+    raw: dict[str, object] = {"type": "agent_snapshots", "snapshots": [{**entry().model_dump(mode="json"), **change}]}
     with pytest.raises(MessageError) as info:
         decode(AgentSnapshots, encode_raw(raw))
     assert info.value.code is ErrorCode.BAD_PAYLOAD
@@ -89,7 +89,7 @@ def test_order_compares_epoch_then_version() -> None:
 
 
 def test_split_keeps_every_message_within_the_limit() -> None:
-    big = {"blob": "x" * 30_000}
+    big: dict[str, object] = {"blob": "x" * 30_000}
     entries = [entry(agent=f"pc-{i}", data=big) for i in range(10)]
     messages = split_snapshots(entries)
     assert len(messages) > 1
