@@ -42,6 +42,7 @@ from shared.errors import MqttError
 from shared.mqtt.client_settings import ClientSettings, Will
 from shared.mqtt.direct_client import DirectWriteClient
 from shared.mqtt.subscription import Handler, IncomingMessage, Inline
+from shared.mqtt.subscription_table import SubscriptionTable
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -66,8 +67,6 @@ class Stats:
 _STOP = object()
 #: An MQTT 5 PUBACK's reason code: the broker took the message, but no subscription matched it — nobody got it.
 NO_MATCHING_SUBSCRIBERS = 0x10
-#: Topics whose matching handlers are remembered (then the cache starts over).
-_MATCH_CACHE_SIZE = 100_000
 
 
 def _acknowledgement(client: mqtt.Client, mid: int, qos: int) -> Callable[[], None]:
@@ -106,13 +105,8 @@ class MqttClient:
         self.stats = Stats()
         self._on_connected_hook = on_connected
         self._on_published_hook = on_published
-        self._subs: dict[str, tuple[int, Handler, Inline]] = {}
-        self._matches: dict[str, list[tuple[Handler, Inline]]] = {}  # topic -> its handlers (a cache)
-        #: one list per distinct set of handlers, shared by every topic of the cache that has it
-        self._match_lists: dict[tuple[tuple[Handler, Inline], ...], list[tuple[Handler, Inline]]] = {}
-        self._subs_lock = threading.Lock()
+        self._subscriptions = SubscriptionTable()
         self._manual_ack = manual_ack
-        self._holders: set[Handler] = set()  # handlers that acknowledge their messages themselves
         self._connected = threading.Event()
         self._first_result = threading.Event()
         self._stopping = False
@@ -179,20 +173,12 @@ class MqttClient:
         """
         if hold_ack and not self._manual_ack:
             raise ValueError(f"{self.name}: hold_ack needs a client made with manual_ack")
-        with self._subs_lock:
-            if hold_ack:
-                self._holders.add(handler)
-            self._subs[topic_filter] = (qos, handler, inline)
-            self._matches.clear()
-            self._match_lists.clear()
+        self._subscriptions.add(topic_filter, qos, handler, inline, hold_ack=hold_ack)
         if self.connected:
             self._client.subscribe(topic_filter, qos=qos)
 
     def unsubscribe(self, topic_filter: str) -> None:
-        with self._subs_lock:
-            self._subs.pop(topic_filter, None)
-            self._matches.clear()
-            self._match_lists.clear()
+        self._subscriptions.remove(topic_filter)
         if self.connected:
             self._client.unsubscribe(topic_filter)
 
@@ -289,8 +275,7 @@ class MqttClient:
         self._backoff.reset()
         self.stats.connects += 1
         self.stats.last_error = None
-        with self._subs_lock:
-            subs = [(topic, qos) for topic, (qos, _h, _i) in self._subs.items()]
+        subs = self._subscriptions.filters()
         if subs:
             client.subscribe(subs)
         self._connected.set()
@@ -334,11 +319,11 @@ class MqttClient:
 
     def _on_message(self, _client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
-        handlers = self._handlers_for(msg.topic)
+        handlers = self._subscriptions.handlers_for(msg.topic)
         ack = None
         if self._manual_ack and msg.qos > 0:
             ack = _acknowledgement(self._client, msg.mid, msg.qos)
-            if not any(h in self._holders for h, _i in handlers):
+            if not self._subscriptions.holds_ack(handlers):
                 ack()  # as paho would: handed to the handlers (acknowledged once this callback returns)
                 ack = None
         item = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), ack)
@@ -370,18 +355,6 @@ class MqttClient:
             log.exception("%s: inline predicate for %s failed", self.name, item.topic)
             return False
 
-    def _handlers_for(self, topic: str) -> list[tuple[Handler, Inline]]:
-        with self._subs_lock:
-            found = self._matches.get(topic)
-            if found is None:
-                # matching every filter costs ~4 us each; a site's topics repeat (agent x channel), so cache (the
-                # lists shared: 10,000 agents' topics hold a handful of them, not 40,000)
-                if len(self._matches) >= _MATCH_CACHE_SIZE:
-                    self._matches.clear()
-                fresh = [(h, i) for f, (_q, h, i) in self._subs.items() if mqtt.topic_matches_sub(f, topic)]
-                found = self._match_lists.setdefault(tuple(fresh), fresh)
-                self._matches[topic] = found
-            return found
 
     def _run(self, handler: Handler, item: IncomingMessage) -> None:
         try:

@@ -165,5 +165,5 @@ def test_progress_is_handled_on_the_network_thread_like_the_responses_it_precede
     topic = topics.agent_up("agent-1", AgentUp.EVENT)
     assert progress_inline(IncomingMessage(topic, progress, 1, False))
     assert not progress_inline(IncomingMessage(topic, other, 1, False))
-    _qos, _handler, inline = site._subs[topics.all_agents_up_filter(AgentUp.EVENT)]
+    _qos, _handler, inline = site._subscriptions[topics.all_agents_up_filter(AgentUp.EVENT)]
     assert inline is progress_inline
