@@ -31,7 +31,7 @@ endif
 
 # Directories type-checked by `make typecheck` (only those that hold .py files are passed to mypy) and searched for
 # dead code by `make lint` (vulture: what it is at least 80 % sure nothing uses).
-TYPECHECK_DIRS ?= shared cloud edge infra
+TYPECHECK_DIRS ?= shared cloud edge infra bench tests
 DEADCODE_DIRS ?= shared cloud edge infra
 TESTS ?= tests
 PYTEST_ARGS ?=

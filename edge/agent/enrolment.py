@@ -88,13 +88,6 @@ def _answer(mqtt: Any) -> Any:
     return Answer.model_validate(mqtt)  # pydantic's ValidationError is a ValueError
 
 
-def __getattr__(name: str) -> Any:
-    if name == "EnrolmentSettings":  # the pydantic model, for who validates one (the agent uses the mirror)
-        from edge.agent.config_models import EnrolmentSettings
-
-        return EnrolmentSettings
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 class Enroller:
     """Gets and keeps this agent's broker credentials (see the module docstring)."""

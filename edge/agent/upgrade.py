@@ -125,10 +125,3 @@ class UpgradeCommands:
             raise PackageError(f"package is over the {MAX_PACKAGE_BYTES} byte limit")
         return data
 
-
-def __getattr__(name: str) -> Any:
-    if name == "UpgradeSettings":  # the pydantic model, for who validates one (the agent uses the mirror)
-        from edge.agent.config_models import UpgradeSettings
-
-        return UpgradeSettings
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

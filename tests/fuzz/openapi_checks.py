@@ -78,9 +78,11 @@ RUN_TIMEOUT_S = 3 * 3600 if os.environ.get("HYPOTHESIS_PROFILE", "default") == "
 
 def _size() -> list[str]:
     """The run's phases and cases per operation for the hypothesis profile in force (see the module docstring)."""
+    profile = settings.default
+    assert profile is not None  # hypothesis always has a profile in force
     if os.environ.get("HYPOTHESIS_PROFILE", "default") == "fuzz":
-        return ["--max-examples", str(max(1, settings.default.max_examples // 10))]
-    return ["--max-examples", str(max(1, settings.default.max_examples // 4)), "--phases", "examples,fuzzing,stateful"]
+        return ["--max-examples", str(max(1, profile.max_examples // 10))]
+    return ["--max-examples", str(max(1, profile.max_examples // 4)), "--phases", "examples,fuzzing,stateful"]
 
 
 def run_schemathesis(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote, unquote
 
 from shared.messages.alert import PERCENT_METRICS
@@ -96,7 +96,7 @@ def maintenance_window(body: Any) -> None:
         body["ends_at"] = body["starts_at"] + 3600.0
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

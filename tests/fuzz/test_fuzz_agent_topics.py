@@ -21,7 +21,7 @@ from shared.topics import AgentUp, agent_down
 from tests.fuzz.payloads import dumps, nest, payloads
 from tests.fuzz.tally import tally
 
-COMMANDS = [
+COMMANDS: list[dict[str, Any]] = [
     {"type": "command", "request_id": "r-1", "command": "ping", "params": {}},
     {"type": "command", "request_id": "r-2", "command": "set_setting", "params": {"key": "a", "value": "b"}},
     {"type": "command", "request_id": "r-3", "command": "exec", "params": {"cmd": "true"}, "timeout_s": 5},

@@ -28,10 +28,10 @@ from shared.topics import ShadowOp
 from tests.fuzz.payloads import dumps, payloads
 from tests.fuzz.tally import tally
 
-RULE = {"rule_id": "t-cpu", "name": "cpu", "severity": "warning",
+RULE: dict[str, Any] = {"rule_id": "t-cpu", "name": "cpu", "severity": "warning",
         "condition": {"kind": "metric_threshold", "metric": "cpu_percent", "threshold": 90, "clear": 80, "for_s": 300},
         "scope": {"agents": ["pc-1"]}, "damping": {"window_s": 600, "max_changes": 3}}  # fmt: skip
-GOOD = {"state": {"desired": {"rules": [RULE]}}, "version": 4}
+GOOD: dict[str, Any] = {"state": {"desired": {"rules": [RULE]}}, "version": 4}
 
 
 class Publisher:

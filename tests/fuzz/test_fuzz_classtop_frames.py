@@ -28,7 +28,7 @@ from tests.fuzz.payloads import dumps, nest, payloads
 from tests.fuzz.tally import tally
 
 CLIENT = "classtop-1"
-FRAMES = [
+FRAMES: list[dict[str, Any]] = [
     {"type": "state_update", "data": {"settings": {"client_name": "room 1", "theme_mode": "dark"}}},
     {"type": "heartbeat"},
     {"type": "response", "request_id": "r-1", "success": True, "data": {"theme_mode": "dark"}},

@@ -21,14 +21,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "cloud"))
-from cloud_testkit import Cloud, online, running_cloud
-
 from chalicelib.handlers import RULE_HANDLERS
 from chalicelib.handlers.events import RULE_MESSAGE_KEY, RULE_SITE_KEY
 from shared.errors import ErrorCode, MessageError
 from shared.messages import load_json
 from tests.fuzz.payloads import dumps, nest, payloads
 from tests.fuzz.tally import tally
+from tests.unit.cloud.cloud_testkit import Cloud, online, running_cloud
 
 NOW = time.time()
 EVENT = {"type": "event", "timestamp": NOW, "kind": "disk.full", "severity": "warning", "data": {"a": 1}}

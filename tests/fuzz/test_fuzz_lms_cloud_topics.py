@@ -37,14 +37,16 @@ from tests.fuzz.tally import tally
 NS = Namespace("demo", "dev")
 SITE = "s1"
 NOW = time.time()
-COMMANDS = [
+COMMANDS: list[dict[str, Any]] = [
     {"type": "command", "request_id": "c-1", "command": "ping", "params": {}, "targets": ["agent-1", "agent-2"]},
     {"type": "command", "request_id": "c-2", "command": "set_setting", "params": {"key": "a", "value": "b"},
      "targets": ["agent-1"], "timeout_s": 5},
 ]  # fmt: skip
-LOG_REQUESTS = [{"type": "log_request", "request_id": "l-1", "expires_at": NOW + 600,
+LOG_REQUESTS: list[dict[str, Any]] = [{"type": "log_request", "request_id": "l-1", "expires_at": NOW + 600,
                  "upload": {"url": "https://bucket.example/", "fields": {"key": "k"}}}]  # fmt: skip
-RETIRES = [{"type": "agent_retire", "agent_id": "agent-1", "by": "admin", "timestamp": NOW, "reason": "gone"}]
+RETIRES: list[dict[str, Any]] = [
+    {"type": "agent_retire", "agent_id": "agent-1", "by": "admin", "timestamp": NOW, "reason": "gone"}
+]
 
 
 class Outbox(RecordingOutbox):
@@ -63,7 +65,7 @@ class Site:
         self.router = Router(mqtt, self.registry, self.journal, default_timeout_s=5)
         self.router.start()
         self.outbox = Outbox()
-        self.fanout = Fanout(self.router, self.outbox, namespace=NS, site_id=SITE, store=self.store,  # type: ignore[arg-type]
+        self.fanout = Fanout(self.router, self.outbox, namespace=NS, site_id=SITE, store=self.store,
                              buffer=ResultBuffer(hold_s=0.0, terminal_delay_s=0.0))  # fmt: skip
         self.fanout.start()
 

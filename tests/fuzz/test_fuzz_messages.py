@@ -36,7 +36,7 @@ from shared.messages import (
     decode,
     encode,
 )
-from shared.messages.base import MAX_PAYLOAD_DEPTH, json_problem
+from shared.messages.checks import MAX_PAYLOAD_DEPTH, json_problem
 from tests.fuzz.payloads import dumps, nest, payloads
 from tests.fuzz.tally import tally
 

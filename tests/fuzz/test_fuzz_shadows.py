@@ -33,14 +33,16 @@ from tests.fuzz.test_fuzz_configs import finite
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = int(time.time())
-SETTINGS = [{"state": {"theme_mode": "dark", "font_size": "14"}, "version": 3, "timestamp": NOW},
+SETTINGS: list[dict[str, Any]] = [{"state": {"theme_mode": "dark", "font_size": "14"}, "version": 3, "timestamp": NOW},
             {"state": {"desired": {"a": "b"}, "reported": {"a": "c"}, "delta": {"a": "b"}}, "version": 3}]  # fmt: skip
-CAMERAS = [{"state": {"desired": {"rev": 1, "cameras": []}}, "version": 1},
+CAMERAS: list[dict[str, Any]] = [{"state": {"desired": {"rev": 1, "cameras": []}}, "version": 1},
            {"current": {"state": {"desired": {"rev": 2, "cameras": []}}, "version": 2}}]  # fmt: skip
-LMS_CONFIG = [{"state": {"desired": {"presence_timeout_s": 90.0, "log_level": "INFO",
+LMS_CONFIG: list[dict[str, Any]] = [{"state": {"desired": {"presence_timeout_s": 90.0, "log_level": "INFO",
                                      "classtop": {"client_policy": "open"}}}, "version": 4},
               {"current": {"state": {"desired": {"command_timeout_s": 20.0}}, "version": 5}}]  # fmt: skip
-REJECTIONS = [{"code": 404, "message": "No shadow exists with name: x"}, {"code": 500, "message": "oops"}]
+REJECTIONS: list[dict[str, Any]] = [
+    {"code": 404, "message": "No shadow exists with name: x"}, {"code": 500, "message": "oops"}
+]
 
 
 @pytest.fixture(scope="module")

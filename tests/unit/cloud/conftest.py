@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 from shared.topics import site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 
 @pytest.fixture

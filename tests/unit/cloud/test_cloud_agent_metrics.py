@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
 from test_cloud_polling import aws_calls, poll
 
 from chalicelib import container
@@ -20,6 +19,7 @@ from chalicelib.repositories.metric_rollup_format import decode_json
 from chalicelib.services.metric_history import downsample
 from shared.messages import MetricRollup, structs
 from shared.messages.sync import MAX_RATE_BPS
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 HOUR_S = 3600
 #: the figures an older site (CPU and memory only) leaves out: null in every point

@@ -8,13 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, online
 
 from chalicelib import container
 from chalicelib.adapters.shadows import IotShadowStore, ShadowError, ShadowThingMissing
 from shared import topics
 from shared.messages.shadow import MAX_SHADOW_STATE_BYTES, desired_update, reported_update
 from shared.topics import ShadowOp, agent_shadow_name, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, online
 
 THING = site_thing_name(NS, "s1")
 SHADOW = agent_shadow_name("a1")

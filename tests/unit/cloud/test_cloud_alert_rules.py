@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, SETTINGS, Cloud, iot_client, online
 
 from chalicelib.models import AlertSettingModel
 from shared.messages.alert import AlertRulesDocument
 from shared.topics import ALERT_RULES_SHADOW, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, iot_client, online
 
 DISK: dict[str, Any] = {"rule_id": "disk-95", "name": "Disk 95 %", "severity": "critical",
         "condition": {"kind": "metric_threshold", "metric": "disk_used_percent", "threshold": 95, "clear": 90}}

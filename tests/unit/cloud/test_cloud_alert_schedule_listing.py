@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import T0, AwsCall, Cloud, around_aws_calls, online, running_cloud
 
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models.site import SiteModel
 from chalicelib.repositories.site_summary import SiteSummaryRepository
+from tests.unit.cloud.cloud_testkit import T0, AwsCall, Cloud, around_aws_calls, online, running_cloud
 
 BEAT_S = 60.0
 

@@ -12,7 +12,6 @@ from typing import Any
 import boto3
 import pytest
 from alert_testkit import agent_record, published_channels, site_alerts, sns_publishes
-from cloud_testkit import SETTINGS, Cloud, online, running_cloud
 
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
@@ -22,6 +21,7 @@ from chalicelib.repositories.site import SiteRepository
 from shared.messages import decode
 from shared.messages.alert import AlertAcknowledgement
 from shared.topics import SiteDown, site_down
+from tests.unit.cloud.cloud_testkit import SETTINGS, Cloud, online, running_cloud
 
 
 @dataclasses.dataclass

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import NS, Cloud, online
 
 from chalicelib import container
 from chalicelib.models import CommandModel
 from shared.messages import SiteCommand, decode
 from shared.topics import site_down
+from tests.unit.cloud.cloud_testkit import NS, Cloud, online
 
 
 def error_of(response: Any) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import Cloud, ScanOnRequestPath, no_scans, online
 
 from chalicelib.domain.page import Page
 from chalicelib.models import AgentModel, CommandModel
 from chalicelib.repositories.agent import AgentRepository
+from tests.unit.cloud.cloud_testkit import Cloud, ScanOnRequestPath, no_scans, online
 
 
 def test_audit_log_records_who_what_target_result(cloud: Cloud) -> None:

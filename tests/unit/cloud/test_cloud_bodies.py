@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 from app import app
-from cloud_testkit import Cloud, online, running_cloud
 
 from chalicelib.api import ROUTES
 from chalicelib.api.http import MAX_JSON_DEPTH
 from chalicelib.api.routes import Access
+from tests.unit.cloud.cloud_testkit import Cloud, online, running_cloud
 
 ACCESS = {(r.method, r.path): r.access for r in ROUTES}
 BODIES = {(r.method, r.path) for r in ROUTES if r.body is not None}

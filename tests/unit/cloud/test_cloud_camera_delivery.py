@@ -9,13 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud
 
 from chalicelib import container
 from chalicelib.services.camera_delivery import agent_camera
 from shared.cctv import CameraConfig, CameraResult, CamerasDesired, CamerasReported
 from shared.messages.camera_shadow import cameras_desired_update, cameras_reported_update
 from shared.topics import cctv_shadow_name, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud
 
 THING = site_thing_name(NS, "s1")
 SHADOW = cctv_shadow_name("a1")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_testkit import T0, Cloud, online
+
+from tests.unit.cloud.cloud_testkit import T0, Cloud, online
 
 CAMERA = {"name": "Front door", "source": "rtsp://10.0.0.9/stream1", "fps": 10, "record": True}
 

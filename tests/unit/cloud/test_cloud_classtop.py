@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, running_cloud
 
 from chalicelib.models import SnapshotModel
+from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
 
 COURSES = [
     {"id": 1, "name": "Maths", "teacher": "Li", "color": "#6750A4", "note": None},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cloud_testkit import Cloud, running_cloud
+from tests.unit.cloud.cloud_testkit import Cloud, running_cloud
 
 COURSE = {"id": 1, "name": "Maths", "teacher": "Li", "color": "#6750A4", "note": None}
 ENTRY = {"id": 11, "course_id": 1, "day_of_week": 1, "start_time": "08:00", "end_time": "08:45", "weeks": [1]}

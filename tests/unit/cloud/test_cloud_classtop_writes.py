@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from cloud_testkit import SETTINGS, AwsCall, Cloud, around_aws_calls, running_cloud
 
 from chalicelib.errors import StaleWrite
 from chalicelib.models import ClassTopClientModel, SnapshotModel
 from chalicelib.repositories.classtop_client import ClassTopClientRepository
 from chalicelib.services.classtop_clients import SYNC_TOUCH_S
+from tests.unit.cloud.cloud_testkit import SETTINGS, AwsCall, Cloud, around_aws_calls, running_cloud
 
 COURSES = [{"id": 1, "name": "Maths", "teacher": "Li", "color": "#6750A4", "note": None}]
 ENTRIES = [{"id": 11, "course_id": 1, "day_of_week": 1, "start_time": "08:00", "end_time": "08:45", "weeks": [1]}]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
 
 from chalicelib.models import AgentCommandModel
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 
 @pytest.fixture

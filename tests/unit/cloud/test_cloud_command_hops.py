@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import AwsCall, Cloud, around_aws_calls, online
 from pynamodb.attributes import MapAttribute
 
 from chalicelib.models import CommandModel
 from chalicelib.services.command_results import ITEM_BUDGET_BYTES
+from tests.unit.cloud.cloud_testkit import AwsCall, Cloud, around_aws_calls, online
 
 
 def plain(attribute: MapAttribute[str, Any]) -> dict[str, Any]:

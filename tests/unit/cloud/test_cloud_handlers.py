@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online, rule_event
 
 from chalicelib import container
 from chalicelib.handlers import RULE_HANDLERS
 from chalicelib.models import AgentModel, CommandModel, SiteModel
+from tests.unit.cloud.cloud_testkit import Cloud, online, rule_event
 
 
 def command(cloud: Cloud, *agents: str, name: str = "ping", params: dict[str, Any] | None = None) -> str:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import NS, TENANT, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
 from chalicelib.domain.site_order import SiteOrder
@@ -17,6 +16,7 @@ from chalicelib.repositories.site import SiteRepository
 from chalicelib.repositories.site_order import SiteOrderRepository
 from chalicelib.services.heartbeat_marks import ORDERS_RECHECK_S
 from shared.topics import site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, TENANT, Cloud, iot_client, online, running_cloud
 
 FLEET = [online("s1-pc1"), online("s1-pc2")]
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import SETTINGS, Cloud, online, running_cloud
 from test_cloud_site_link import lifecycle
 
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from edge.lms.config.lms_config import LmsConfig
+from tests.unit.cloud.cloud_testkit import SETTINGS, Cloud, online, running_cloud
 
 #: the LMS's full heartbeat period, as it ships
 PERIOD_S = float(LmsConfig.model_fields["site_heartbeat_s"].default)

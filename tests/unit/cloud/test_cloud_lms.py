@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, iot_client, running_cloud
 from site_keys import csr_pem, ec_key
 
 from chalicelib.models import SiteModel, TokenModel
+from tests.unit.cloud.cloud_testkit import Cloud, iot_client, running_cloud
 
 LMS: dict[str, Any] = {"lms_uuid": "6f1c2a9e-0000-4000-8000-000000000001", "name": "LMS-school1", "host": "10.0.0.5",
        "port": 8000, "version": "1.0.0"}

@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, SETTINGS, Cloud, online
 
 from chalicelib import container
 from shared.messages.checks import FULL_PERIOD_MAX_S
 from shared.messages.lms_config import lms_config_update
 from shared.topics import lms_config_shadow_name, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, online
 
 THING = site_thing_name(NS, "s1")
 PATH = "/api/lms/s1/config"

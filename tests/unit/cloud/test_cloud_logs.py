@@ -18,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, SETTINGS, T0, Cloud, online, running_cloud
 
 from chalicelib import container
 from chalicelib.domain.token import Role
@@ -26,6 +25,7 @@ from chalicelib.services.commands import REDACTED
 from shared.log_export import PresignedPost, upload
 from shared.messages import LogRequest, SiteCommand, decode
 from shared.topics import SiteDown, site_down
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, T0, Cloud, online, running_cloud
 
 BUCKET = "classtop-demo-test-media"
 LINES = b"2023-11-14T22:13:20.000Z INFO edge.agent.x [MainThread] hello\n"

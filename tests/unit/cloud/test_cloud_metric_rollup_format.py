@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
 from test_cloud_agent_metrics import as_received, item_size
 
 from chalicelib.domain.metric_bucket import BUCKET_FIELDS, MetricBucket
@@ -27,6 +26,7 @@ from chalicelib.repositories.metric_rollup_format import (
 )
 from shared.messages import MetricRollup
 from shared.messages.sync import MAX_RATE_BPS
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 HOUR_S = 3600
 RETENTION_S = 30 * 86_400

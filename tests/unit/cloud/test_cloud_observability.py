@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online
 
 from chalicelib import observability
 from chalicelib.services.commands import CommandService
 from shared.log_format import CONTEXT_KEYS
 from shared.topics import site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, iot_client, online
 from tests.unit.json_logs import json_logs as app_json_logs
 
 LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "classtop-fn", "CLASSTOP_TENANT": NS.tenant, "CLASSTOP_STAGE": NS.stage,

@@ -10,12 +10,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from cloud_testkit import T0, Cloud, running_cloud
 
 from chalicelib.api.bodies.logs import LogsBody
 from chalicelib.api.openapi import build_document
 from chalicelib.domain.user import EMAIL_PATTERN
 from shared.topics import is_valid_id
+from tests.unit.cloud.cloud_testkit import T0, Cloud, running_cloud
 
 DOC = build_document()
 DAY = 86400

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
-from cloud_testkit import OVERVIEW_BUCKET, Cloud, fetch_object, online, running_cloud, s3_client
 from test_cloud_polling import aws_calls
 
 from chalicelib import container
@@ -30,6 +29,7 @@ from chalicelib.services.overview_feed import (
     object_key,
     scope_key,
 )
+from tests.unit.cloud.cloud_testkit import OVERVIEW_BUCKET, Cloud, fetch_object, online, running_cloud, s3_client
 
 _KEY_RE = re.compile(r"overview/v1/[0-9a-f]{40}\.json")
 

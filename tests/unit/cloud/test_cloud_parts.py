@@ -7,7 +7,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cloud_testkit import SETTINGS, Cloud, online
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
@@ -20,6 +19,7 @@ from chalicelib.errors import BadRequest, ConfigError, Forbidden, Unauthorized, 
 from chalicelib.services.tokens import hash_secret
 from shared.messages import CommandStatus
 from shared.messages.structs import AgentResult, build
+from tests.unit.cloud.cloud_testkit import SETTINGS, Cloud, online
 
 # ---------------------------------------------------------------- settings
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import botocore.client
 import pytest
-from cloud_testkit import Cloud, online
 
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 _real = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # not in botocore-stubs
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 from test_cloud_site_csr import LMS, enrol, enrolment_token
 
 from chalicelib import cli, container
@@ -16,6 +15,7 @@ from chalicelib.models.agent import AgentModel
 from infra.lms.entrypoint import site_key_and_csr
 from shared.messages import AgentRetire, decode
 from shared.topics import SiteDown, agent_shadow_name, cctv_shadow_name, site_down, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 DESIRED = json.dumps({"state": {"desired": {"volume": "30"}}}).encode()
 

@@ -9,11 +9,11 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 from chalicelib import container
 from shared.messages import AgentRetire, decode
 from shared.topics import SiteDown, agent_shadow_name, site_down, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 DESIRED = json.dumps({"state": {"desired": {"volume": "30"}}}).encode()
 

@@ -17,7 +17,6 @@ import boto3
 import pytest
 from alert_testkit import agent_record, site_alerts
 from app import app
-from cloud_testkit import NS, SETTINGS, Cloud, fetch_object, iot_client, online, running_cloud
 
 from chalicelib import container
 from chalicelib.adapters.webhooks import WebhookSender
@@ -30,6 +29,7 @@ from chalicelib.repositories.alert_setting import AlertSettingRepository
 from infra.local.user_pool import create_pool
 from shared.messages.structs import AlertRecord, validate
 from shared.topics import site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, fetch_object, iot_client, online, running_cloud
 
 CAMERA = {"name": "Door", "source": 0}
 UPGRADE = {"version": "1.1.0", "sha256": "0" * 64, "signature": "A" * 86 + "=="}  # a published package

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cloud_testkit import SETTINGS, AwsCall, Cloud, around_aws_calls, dynamo_traffic, online
 
 from chalicelib import container
 from chalicelib.models.rollup import RollupModel
 from chalicelib.repositories.rollup import RING, RING_DAYS, RollupRepository
+from tests.unit.cloud.cloud_testkit import SETTINGS, AwsCall, Cloud, around_aws_calls, dynamo_traffic, online
 
 DAY = 86400
 #: noon (UTC) of the day after the test kit's T0: every test day starts here

@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from site_keys import certificate_key, csr_pem, ec_key, private_pem, public_der, rsa_key
@@ -16,6 +15,7 @@ from site_keys import certificate_key, csr_pem, ec_key, private_pem, public_der,
 from chalicelib.models import SiteModel
 from infra.lms.entrypoint import site_key_and_csr
 from shared.topics import site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, Cloud, iot_client, online, running_cloud
 
 LMS = {"lms_uuid": "school-1", "name": "School 1", "host": "10.0.0.5", "port": 8000, "version": "1.0.0"}
 

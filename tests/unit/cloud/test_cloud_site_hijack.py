@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud_testkit import Cloud, online, running_cloud
 from site_keys import csr_pem, ec_key
 
 from chalicelib.models import AgentModel, AuditModel, SiteModel
+from tests.unit.cloud.cloud_testkit import Cloud, online, running_cloud
 
 ATTACKER: dict[str, Any] = {"lms_uuid": "evil-lms", "name": "not a school", "host": "203.0.113.9", "port": 8000,
                             "version": "6.6.6"}

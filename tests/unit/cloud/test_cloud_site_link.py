@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.repositories.site import SiteRepository
 from infra.aws.rules import event_for, rule_for_handler
 from shared.names import Namespace
 from shared.topics import PresenceEvent, presence_event, site_thing_name
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 
 THING = site_thing_name(NS, "s1")
 

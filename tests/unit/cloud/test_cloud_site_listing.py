@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import SETTINGS, T0, Cloud, online, running_cloud
 
 from chalicelib import container
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models.site import SiteModel
+from tests.unit.cloud.cloud_testkit import SETTINGS, T0, Cloud, online, running_cloud
 
 #: s1 heartbeats every minute; s2 fell silent at T0
 BEAT_S = 60.0

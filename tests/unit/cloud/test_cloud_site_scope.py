@@ -3,11 +3,10 @@ route x role x inside/outside matrix is ``test_scope_matrix`` in ``test_cloud_ro
 
 from __future__ import annotations
 
-from cloud_testkit import Cloud, online
-
 from chalicelib import container
 from chalicelib.domain.token import SecretKind
 from chalicelib.models import TokenModel
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 
 def test_site_scoped_admin_stays_in_scope(cloud: Cloud) -> None:

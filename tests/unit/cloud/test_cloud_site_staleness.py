@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_testkit import SETTINGS, Cloud, online, running_cloud
 
 from chalicelib.domain.site import STALE_AFTER_S, STALE_PERIODS, Site
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from edge.lms.config.lms_config import LmsConfig
 from shared.messages.checks import FULL_PERIOD_MAX_S
+from tests.unit.cloud.cloud_testkit import SETTINGS, Cloud, online, running_cloud
 
 #: the LMS's full heartbeat period as it ships
 SHIPPED_S = float(LmsConfig.model_fields["site_heartbeat_s"].default)

@@ -10,13 +10,13 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, dynamo_traffic, fetch_object, online, running_cloud
 
 from chalicelib import container
 from chalicelib.domain.token import Principal, Role
 from chalicelib.handlers.alert_schedules import evaluate_alerts
 from chalicelib.models.change_mark import ChangeMarkModel
 from chalicelib.repositories.site_summary import SHARDS, SiteSummaryRepository, shard_key, shard_of
+from tests.unit.cloud.cloud_testkit import Cloud, dynamo_traffic, fetch_object, online, running_cloud
 
 
 def overview(cloud: Cloud, role: str = "admin") -> dict[str, Any]:

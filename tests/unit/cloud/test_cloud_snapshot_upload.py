@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from botocore.config import Config
-from cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 from moto.server import ThreadedMotoServer
 
 from chalicelib import container
@@ -23,6 +22,7 @@ from chalicelib.services.commands import REDACTED
 from edge.agent.camera.snapshot import snapshot_data
 from shared.messages import SiteCommand, decode
 from shared.topics import site_down
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 
 BUCKET = "classtop-demo-test-media"
 PATH = "/api/cctv/agents/a1/cameras/door/snapshot"

@@ -7,12 +7,12 @@ import logging
 from typing import Any
 
 import pytest
-from cloud_testkit import Cloud, online
 
 from chalicelib import container
 from chalicelib.models import MetricRollupModel
 from chalicelib.repositories.metric_rollup import MetricRollupRepository
 from shared.messages import snapshot_hash
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from cloud_testkit import Cloud, online
-
 from chalicelib import container
+from tests.unit.cloud.cloud_testkit import Cloud, online
 
 
 def test_tenant_and_site_statistics(cloud: Cloud) -> None:

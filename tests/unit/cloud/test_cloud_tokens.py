@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 import pytest
-from cloud_testkit import T0, Cloud, online
 
 from chalicelib import cli, container
 from chalicelib.domain.token import DEFAULT_TOKEN_TTL_S, MAX_TOKEN_TTL_S
 from chalicelib.services.tokens import hash_secret
+from tests.unit.cloud.cloud_testkit import T0, Cloud, online
 
 
 def _audit(cloud: Cloud, action: str) -> list[dict[str, Any]]:

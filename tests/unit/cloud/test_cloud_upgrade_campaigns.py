@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 
 from chalicelib import container
 from shared.messages import UpgradeOrder, decode
 from shared.topics import SiteDown, site_down
+from tests.unit.cloud.cloud_testkit import NS, SETTINGS, Cloud, online, running_cloud
 
 BUCKET = "classtop-test-media"
 PACKAGE = {"version": "1.1.0", "sha256": "ab" * 32, "signature": "A" * 86 + "=="}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from alert_testkit import agent_record, site_alerts
-from cloud_testkit import Cloud, online, running_cloud
 
 from chalicelib import container
 from chalicelib.adapters.webhooks import WebhookError, WebhookRefused, WebhookSender, check_url, is_public
@@ -20,6 +19,7 @@ from chalicelib.handlers.alert_schedules import alert_digest, evaluate_alerts
 from chalicelib.services.alert_notifications import BACKOFF_S, in_quiet_hours
 from shared.webhook_signature import signed_headers
 from tests.fixtures.webhook_receiver import WebhookReceiver, webhook_receiver
+from tests.unit.cloud.cloud_testkit import Cloud, online, running_cloud
 
 SECRET = "s" * 32
 
