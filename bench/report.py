@@ -5,6 +5,10 @@
 page: the table, each bench's parameters, and SVG plots drawn here (no plotting library, no build step) into
 ``docs/benchmarks/``: LMS CPU and memory against agents (``bench/lms_scale.py``) and the round-trip distributions
 beside the raw echo (``bench/rtt.py``). Exit 0 whether goals are met or not (the table says which).
+
+The page keeps the results it shows beside it, in ``docs/benchmarks/results/<bench>.jsonl`` (committed). A bench with
+no results in the results directory is shown from there: re-running some benches and writing the page again replaces
+their rows and keeps the others' (each bench's parameters on the page say when it ran).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._results import ROOT, results_dir
 
 PLOT_DIR = "benchmarks"
+#: where the page keeps the results it shows (beside its plots)
+KEPT_DIR = "results"
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,16 @@ class Row:
         return ""
 
 
-def load(directory: Path) -> list[Row]:
+def result_files(directory: Path, kept: Path | None = None) -> list[Path]:
+    """Each bench's results: from ``directory``, else (a bench it lacks) from ``kept``, the page's own."""
+    files = {path.name: path for path in kept.glob("*.jsonl")} if kept is not None else {}
+    files.update({path.name: path for path in directory.glob("*.jsonl")})
+    return [files[name] for name in sorted(files)]
+
+
+def load(directory: Path, kept: Path | None = None) -> list[Row]:
     rows = []
-    for path in sorted(directory.glob("*.jsonl")):
+    for path in result_files(directory, kept):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -234,6 +247,24 @@ def params_lines(rows: Sequence[Row]) -> list[str]:
             for bench, raw in sorted(seen.items())]
 
 
+def kept_dir(page: Path) -> Path:
+    return page.parent / PLOT_DIR / KEPT_DIR
+
+
+def keep(files: Iterable[Path], page: Path) -> None:
+    """Copy the results the page shows beside it (see the module docstring); drop kept files of benches gone."""
+    kept = kept_dir(page)
+    kept.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for path in files:
+        names.add(path.name)
+        if path.parent.resolve() != kept.resolve():
+            (kept / path.name).write_bytes(path.read_bytes())
+    for stale in kept.glob("*.jsonl"):
+        if stale.name not in names:
+            stale.unlink()
+
+
 def write_page(rows: Sequence[Row], page: Path, note: str) -> None:
     plots = {**scale_plots(rows), **rtt_plot(rows)}
     plot_dir = page.parent / PLOT_DIR
@@ -246,7 +277,9 @@ def write_page(rows: Sequence[Row], page: Path, note: str) -> None:
         "The latest figures of every bench beside its baseline (measured in the same run) and its goal, written by "
         "`make bench-report` (`python bench/report.py --page docs/benchmarks.md`) from the results the benches "
         "left in `var/bench/` (`make bench` runs them all, at their default, full sizes, and ends with the same "
-        "table). Plots are SVG drawn by `bench/report.py` itself.",
+        "table). Plots are SVG drawn by `bench/report.py` itself. The results shown are kept in "
+        "`docs/benchmarks/results/`: a bench not run again keeps its earlier rows (its parameters below say when "
+        "it ran).",
         "",
     ]
     if note:
@@ -271,14 +304,16 @@ def main() -> int:
     ap.add_argument("--note", default="", help="a line quoted at the top of the page (e.g. how the runs were made)")
     args = ap.parse_args()
     directory = args.results or results_dir()
-    rows = load(directory)
+    kept = kept_dir(args.page) if args.page else None
+    rows = load(directory, kept)
     if not rows:
         print(f"no bench results in {directory} yet (run `make bench`)")
         return 0
-    print(f"\nbench results ({directory}):")
+    print(f"\nbench results ({directory}" + (f", else {kept}" if kept else "") + "):")
     print_table(rows)
     if args.page:
         write_page(rows, args.page, args.note)
+        keep(result_files(directory, kept), args.page)
     return 0
 
 

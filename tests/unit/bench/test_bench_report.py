@@ -66,3 +66,25 @@ def test_the_page_holds_the_table_the_parameters_and_well_formed_plots(results: 
 def test_quantiles_keep_the_extremes() -> None:
     points = quantiles([5.0, 1.0, 3.0, 2.0, 4.0])
     assert len(points) == 101 and points[0] == 1.0 and points[-1] == 5.0 and points[50] == 3.0
+
+
+def test_the_page_keeps_its_results_and_a_partial_rerun_replaces_only_the_benches_run_again(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_sample_runs()
+    page = tmp_path / "docs" / "benchmarks.md"
+    page.parent.mkdir()
+    monkeypatch.setattr("sys.argv", ["report.py", "--page", str(page)])
+    assert report.main() == 0
+    kept = page.parent / "benchmarks" / "results"
+    assert sorted(p.name for p in kept.glob("*.jsonl")) == ["lms_scale.jsonl", "rtt.jsonl"]
+    # a later session re-runs only the round trip, into a fresh results directory
+    fresh = tmp_path / "fresh"
+    monkeypatch.setenv("BENCH_RESULTS_DIR", str(fresh))
+    write_results("rtt", [Figure("LMS ping: p50", 0.5, "ms", 0.3, "raw echo", max_ratio=2.0)])
+    assert report.main() == 0
+    text = page.read_text()
+    assert "| rtt | LMS ping: p50 | 0.5 ms | 0.3 (raw echo) | 1.67x | <= 2x | met |" in text
+    assert "0.9 ms" not in text  # the old round trip is gone
+    assert "| lms_scale | LMS CPU at 4000 agents | 0.8 cores |" in text  # the bench not run again stays
+    assert json.loads((kept / "rtt.jsonl").read_text().splitlines()[0])["value"] == 0.5
