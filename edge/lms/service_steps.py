@@ -103,7 +103,7 @@ class ServiceSteps(LmsParts):
         registry, site = self.registry, self.site
         self.alerting = Alerting(
             self.store, cfg.alerts, namespace=cfg.namespace, site_id=cfg.site_id, webhook_secret=secret,
-            known_agents=lambda: [a.agent_id for a in registry.agents()],
+            known_agents=registry.agent_ids,
             site_connected=lambda: site is not None and site.connected,
         )  # fmt: skip
         if self.changes is not None:

@@ -166,6 +166,12 @@ class Registry:
             rows = sorted(self._rows.values(), key=lambda r: r.agent_id)
             return [view_of(r) for r in rows if not online_only or r.status == Presence.ONLINE]
 
+    def agent_ids(self) -> list[str]:
+        """Every known agent's id, in no order: what the alerts ask each second (10,000 views to count them cost the
+        LMS ~0.07 core at 10,000 agents)."""
+        with self._lock:
+            return list(self._rows)
+
     def counts(self) -> tuple[int, int]:
         """(known agents, online agents)."""
         with self._lock:

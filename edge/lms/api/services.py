@@ -142,7 +142,7 @@ class Services:
             registry = self.registry
             self.alerting = Alerting(
                 self.store, self.config.alerts, namespace=self.config.namespace, site_id=self.config.site_id,
-                known_agents=lambda: [a.agent_id for a in registry.agents()], webhook_secret=None,
+                known_agents=registry.agent_ids, webhook_secret=None,
             )  # fmt: skip
         self.retirement = self.retirement or AgentRetirement(
             self.store, self.registry, enrolments=None, queue=self.queue, site=self.site_mqtt

@@ -167,3 +167,15 @@ def test_progress_is_handled_on_the_network_thread_like_the_responses_it_precede
     assert not progress_inline(IncomingMessage(topic, other, 1, False))
     _qos, _handler, inline = site._subscriptions[topics.all_agents_up_filter(AgentUp.EVENT)]
     assert inline is progress_inline
+
+
+def test_agent_ids_are_every_known_agent_online_or_not_and_none_forgotten(store: Store) -> None:
+    """What the alerts ask each second (known agents, for the site-broker rule and the rules' scopes)."""
+    reg = Registry(store, presence_timeout_s=30)
+    assert reg.agent_ids() == []
+    for n in range(3):
+        reg.handle(msg(f"agent-{n}", AgentUp.STATUS, status(Presence.ONLINE, "start"), retain=True))
+    reg.handle(msg("agent-1", AgentUp.STATUS, status(Presence.OFFLINE, "lost")))
+    assert sorted(reg.agent_ids()) == ["agent-0", "agent-1", "agent-2"] == [v.agent_id for v in reg.agents()]
+    reg.forget("agent-2")
+    assert sorted(reg.agent_ids()) == ["agent-0", "agent-1"]
