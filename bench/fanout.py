@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results("fanout", [Figure(f"fan-out to {args.agents} agents through the LMS", statistics.median(lms), "s",
                                     statistics.median(base), "direct MQTT, one client", max_ratio=1.3),
                              Figure("fan-out: CPU per command, the LMS", lms_cpu["sender"], "us",
-                                    base_cpu["sender"], "the baseline's client (this process)")]
+                                    base_cpu["sender"], "the baseline's client")]
                   + [Figure(f"fan-out: CPU per command, {name}, through the LMS", lms_cpu[name], "us",
                             base_cpu[name], f"{name}, baseline") for name in ("broker", "simulated agents")],
                   params=vars(args))
