@@ -88,7 +88,6 @@ def _answer(mqtt: Any) -> Any:
     return Answer.model_validate(mqtt)  # pydantic's ValidationError is a ValueError
 
 
-
 class Enroller:
     """Gets and keeps this agent's broker credentials (see the module docstring)."""
 

@@ -355,7 +355,6 @@ class MqttClient:
             log.exception("%s: inline predicate for %s failed", self.name, item.topic)
             return False
 
-
     def _run(self, handler: Handler, item: IncomingMessage) -> None:
         try:
             handler(item)
